@@ -1,0 +1,92 @@
+//! Durability for the ledger: blocks, their accounts and transfers, and account balances.
+//!
+//! One trait, [`Store`], three backends: [`sqlite::SqliteStore`] (the embedded default:
+//! bundled SQLite, WAL, `synchronous=FULL`), [`postgres::PostgresStore`] (for scale) and
+//! [`memory::MemoryStore`] (benchmarks and tests). Every backend writes one batch of blocks in
+//! exactly one database transaction, so a block is either wholly durable or absent.
+//!
+//! Only this crate knows SQL. It knows nothing of hashing or replay: it stores what the
+//! platform hands it and hands it back in order; checking is the platform's job.
+
+use ledger::types::{Account, AccountBalance, BlockHeader, Hash, Transfer};
+
+pub mod memory;
+pub mod postgres;
+pub mod sqlite;
+
+/// One committed block as stored: header, its hash, the operator's signature over the
+/// checkpoint of this block, and its body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockRecord {
+    pub header: BlockHeader,
+    pub hash: Hash,
+    /// Ed25519 signature by the operator key over this block's checkpoint.
+    pub signature: [u8; 64],
+    /// Accounts created in this block, in creation order (zero balances, timestamps set).
+    pub accounts: Vec<Account>,
+    /// Transfers committed in this block, in log order.
+    pub transfers: Vec<Transfer>,
+}
+
+/// What one block changes in the store, beyond the block itself.
+#[derive(Clone, Debug, Default)]
+pub struct BlockWrite {
+    pub block: BlockRecord,
+    /// Full rows (with current balances) of every account whose balances or flags changed in
+    /// this block, including accounts created in it.
+    pub accounts_changed: Vec<Account>,
+    /// Balance snapshots for accounts with the `history` flag.
+    pub history: Vec<AccountBalance>,
+}
+
+/// Settings pinned in the store at initialisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreMeta {
+    /// The operator's Ed25519 public key; checkpoints must verify against it.
+    pub operator_public_key: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The stored data cannot be decoded: a corrupted or foreign database.
+    #[error("corrupt store at block {height}: {reason}")]
+    Corrupt { height: u64, reason: String },
+    /// A write that would break the chain's order (a bug in the caller).
+    #[error("out of order append: expected height {expected}, got {got}")]
+    OutOfOrder { expected: u64, got: u64 },
+    /// A fault injected by a test (see `memory::FaultPlan`).
+    #[error("injected fault: {0}")]
+    Injected(&'static str),
+}
+
+/// The durable home of the ledger. Implementations are used from one thread at a time
+/// (the sequencer's writer) and must make `append` atomic and durable before returning.
+pub trait Store: Send {
+    /// Creates the schema if missing and pins `meta` on first use; returns the pinned meta
+    /// (which may differ from `meta` if the store was initialised with another key).
+    fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError>;
+
+    /// Appends blocks (consecutive heights, continuing the stored chain) with their changed
+    /// balances and history, in ONE database transaction, durable on return.
+    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError>;
+
+    /// Number of blocks stored (the next height).
+    fn block_count(&mut self) -> Result<u64, StoreError>;
+
+    /// Reads up to `limit` blocks from `from_height` on, in height order, with their bodies.
+    /// Fewer than `limit` means the end was reached. Missing or undecodable rows are
+    /// reported as [`StoreError::Corrupt`] naming the block.
+    fn read_blocks(&mut self, from_height: u64, limit: usize) -> Result<Vec<BlockRecord>, StoreError>;
+
+    /// Every stored account row with its stored balances, in id order.
+    fn accounts(&mut self) -> Result<Vec<Account>, StoreError>;
+
+    /// Stored balance history of one account, oldest first.
+    fn account_history(&mut self, id: ledger::types::AccountId) -> Result<Vec<AccountBalance>, StoreError>;
+}
