@@ -1,1 +1,1592 @@
-//! engine (being written)
+//! The double-entry state machine, with TigerBeetle's semantics.
+//!
+//! # Model
+//!
+//! The engine holds accounts (four balances each: debits/credits, pending/posted) and an
+//! append-only list of transfers. Every transfer debits one account and credits another of
+//! the same ledger by the same amount, so per ledger the sum of all debits always equals the
+//! sum of all credits, for pending and for posted balances alike. The engine keeps running
+//! per-ledger totals of the four balances and asserts that equality after every batch.
+//!
+//! Work happens in *blocks*: `begin_block(now)`, any number of `create_accounts` /
+//! `create_transfers` batches, `end_block()`, which hands back what the block changed
+//! ([`BlockEffects`]). The journal records those effects; [`Engine::replay_block`] feeds them
+//! back through the same code path to rebuild (and so verify) the state.
+//!
+//! # Time
+//!
+//! The engine never reads a clock. A block starts at `max(now, last_timestamp + 1)`; every
+//! event that succeeds takes the clock's current value as its timestamp and advances it by one.
+//! Failed events (and the events of a linked chain that failed) take no timestamp, so replaying
+//! only the committed events reproduces every timestamp exactly.
+//!
+//! # Two-phase transfers
+//!
+//! A `pending` transfer reserves its amount in `debits_pending` / `credits_pending`. It is
+//! resolved at most once: posted (all or part of it; the rest is released), voided (all of it
+//! released), or expired: at the start of each block every pending transfer whose
+//! `expires_at = timestamp + timeout * 1e9` is at or before the block timestamp is released,
+//! in `(expires_at, id)` order. A pending transfer that comes due during a block, before the
+//! next sweep, already refuses to be posted or voided (`pending_transfer_expired`).
+//!
+//! `closing_debit` / `closing_credit` (pending only) close an account; a closed account refuses
+//! every transfer except the void of a pending transfer. Voiding or expiring the closing
+//! transfer reopens the account; a closing transfer can never be posted, since its account is
+//! closed.
+//!
+//! # Linked chains
+//!
+//! Events flagged `linked` form a chain with the events after them up to the first one without
+//! the flag; the chain succeeds or fails as a whole. While a chain is open every mutation of
+//! existing state is recorded in an undo log, and appends (new accounts, new transfers, block
+//! effects) are rolled back by truncating to the lengths saved when the chain opened. Events
+//! outside chains are fully validated before anything changes, so they need no undo log.
+//!
+//! # Precedence
+//!
+//! Checks run in the order of the result enums' variants, which is their precedence, with one
+//! exception taken from TigerBeetle: for `post_pending_transfer` / `void_pending_transfer` the
+//! idempotency check (`exists*`) runs before the pending transfer's state is looked at, so that
+//! retrying a post that succeeded answers `exists` rather than `pending_transfer_already_posted`.
+//!
+//! # Determinism
+//!
+//! Hash maps only answer lookups by id; nothing that reaches the output iterates one. Output
+//! order comes from vectors (commit order) and the ordered expiry index.
+//!
+//! # Choices where the rules leave room (TigerBeetle's behaviour unless said otherwise)
+//!
+//! - Closed accounts are checked last, as the enum's order says (TigerBeetle checks them
+//!   before amounts). A balancing transfer clamped to zero fails with `exceeds_credits`
+//!   (balancing debit) or `exceeds_debits`, since amounts must not be zero here.
+//! - A void asking for more than the pending amount gets `exceeds_pending_transfer_amount`
+//!   (that code precedes `pending_transfer_has_different_amount`); any other amount but 0 or
+//!   the pending amount gets `pending_transfer_has_different_amount`.
+//! - A post/void inherits user data from the pending transfer where the request leaves it zero.
+//! - `exists` compares what the client would send: a balancing retry matches when its amount
+//!   is at least the amount moved; a post/void retry matches with zero (inherited) fields and
+//!   with 0 / `u128::MAX` for "the whole amount" when the whole amount was moved. Accounts are
+//!   compared with the flags they were created with (not with `closed` as it is now).
+//! - `linked` is part of the stored flags, so a retry with different chaining differs.
+//! - Expiry consumes no timestamp and adds no history entry (it is no transfer); the accounts
+//!   it changes are listed in `touched`.
+
+use std::collections::BTreeSet;
+
+use crate::types::{
+    Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult, CreateTransferResult,
+    Transfer, TransferFlags, TransferId,
+};
+
+type AccountCode = CreateAccountResult;
+type TransferCode = CreateTransferResult;
+
+const NANOSECONDS_PER_SECOND: u64 = 1_000_000_000;
+
+/// Random hash seeds resist ids chosen to collide; they never reach the output, because no map
+/// is iterated for anything observable.
+type IdMap<Value> = foldhash::HashMap<u128, Value>;
+
+/// A pending transfer's place in the expiry index: `(expires_at, id)`, the order of expiry.
+type ExpiryKey = (u64, u128);
+
+/// What one block changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockEffects {
+    /// The block's start clock.
+    pub timestamp: u64,
+    /// Accounts created in the block, in order, as stored (timestamp set, zero balances).
+    pub accounts: Vec<Account>,
+    /// Transfers committed, in commit order, as stored: timestamp set, the fields of a
+    /// post/void filled in from its pending transfer, amounts as actually moved.
+    pub transfers: Vec<Transfer>,
+    /// Pending transfers expired at block start, in `(expires_at, id)` order.
+    pub expired: Vec<TransferId>,
+    /// Accounts whose balances or flags changed (including created ones), first-touch order.
+    pub touched: Vec<AccountId>,
+    /// Balances after each committed transfer, for accounts with the `history` flag.
+    pub history: Vec<AccountBalance>,
+}
+
+/// Where a pending transfer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingStatus {
+    Pending,
+    Posted,
+    Voided,
+    Expired,
+}
+
+/// Why a recorded block could not be replayed. After one, the engine's state no longer matches
+/// the journal and should be discarded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReplayError {
+    #[error("block timestamp {expected} cannot be reproduced: the engine would start at {got}")]
+    TimestampMismatch { expected: u64, got: u64 },
+    #[error("recorded account {index} was rejected on replay: {result}")]
+    AccountRejected {
+        index: usize,
+        result: CreateAccountResult,
+    },
+    #[error("recorded transfer {index} was rejected on replay: {result}")]
+    TransferRejected {
+        index: usize,
+        result: CreateTransferResult,
+    },
+    #[error("recorded account {index} differs from the one replay produced")]
+    AccountDiffers { index: usize },
+    #[error("recorded transfer {index} differs from the one replay produced")]
+    TransferDiffers { index: usize },
+}
+
+/// The mutable part of an account: what transfers change and the undo log restores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Balances {
+    debits_pending: u128,
+    debits_posted: u128,
+    credits_pending: u128,
+    credits_posted: u128,
+    flags: AccountFlags,
+}
+
+impl Balances {
+    fn of(account: &Account) -> Balances {
+        Balances {
+            debits_pending: account.debits_pending,
+            debits_posted: account.debits_posted,
+            credits_pending: account.credits_pending,
+            credits_posted: account.credits_posted,
+            flags: account.flags,
+        }
+    }
+
+    fn store(self, account: &mut Account) {
+        account.debits_pending = self.debits_pending;
+        account.debits_posted = self.debits_posted;
+        account.credits_pending = self.credits_pending;
+        account.credits_posted = self.credits_posted;
+        account.flags = self.flags;
+    }
+}
+
+/// Running sums of the four balances over all accounts of one ledger.
+///
+/// Wrapping arithmetic: the sum over many accounts may exceed `u128` although no single
+/// balance does; equality modulo 2^128 still catches any one-sided change.
+#[derive(Clone, Copy, Debug, Default)]
+struct LedgerTotals {
+    ledger: u32,
+    debits_pending: u128,
+    debits_posted: u128,
+    credits_pending: u128,
+    credits_posted: u128,
+}
+
+impl LedgerTotals {
+    fn replace(&mut self, old: &Balances, new: &Balances) {
+        let update = |total: u128, old: u128, new: u128| total.wrapping_sub(old).wrapping_add(new);
+        self.debits_pending = update(self.debits_pending, old.debits_pending, new.debits_pending);
+        self.debits_posted = update(self.debits_posted, old.debits_posted, new.debits_posted);
+        self.credits_pending = update(
+            self.credits_pending,
+            old.credits_pending,
+            new.credits_pending,
+        );
+        self.credits_posted = update(self.credits_posted, old.credits_posted, new.credits_posted);
+    }
+
+    fn is_balanced(&self) -> bool {
+        self.debits_pending == self.credits_pending && self.debits_posted == self.credits_posted
+    }
+}
+
+struct AccountSlot {
+    account: Account,
+    /// The flags as created: `closed` changes over the account's life, yet a retried
+    /// `create_accounts` must still answer `exists`.
+    created_flags: AccountFlags,
+    /// Position of the account's ledger in `Engine::ledgers` (u32 keeps the slot small).
+    ledger: u32,
+    /// Number of the block in which the account was last added to `BlockEffects::touched`.
+    touched_in_block: u64,
+}
+
+/// One change to existing state made inside a linked chain, with what to restore.
+enum Undo {
+    Balances {
+        account: usize,
+        previous: Balances,
+    },
+    PendingStatus {
+        transfer: usize,
+        previous: Option<PendingStatus>,
+    },
+    ExpiryAdded(ExpiryKey),
+    ExpiryRemoved(ExpiryKey),
+}
+
+/// Lengths of the append-only collections and the clock when a linked chain opened.
+#[derive(Clone, Copy)]
+struct Checkpoint {
+    clock: u64,
+    last_timestamp: u64,
+    accounts: usize,
+    transfers: usize,
+    created: usize,
+    committed: usize,
+    touched: usize,
+    history: usize,
+}
+
+/// Result codes the batch loop itself produces, for both kinds of batch.
+trait BatchResult: Copy + Eq {
+    const OK: Self;
+    const LINKED_EVENT_FAILED: Self;
+    const LINKED_EVENT_CHAIN_OPEN: Self;
+}
+
+impl BatchResult for CreateAccountResult {
+    const OK: Self = AccountCode::Ok;
+    const LINKED_EVENT_FAILED: Self = AccountCode::LinkedEventFailed;
+    const LINKED_EVENT_CHAIN_OPEN: Self = AccountCode::LinkedEventChainOpen;
+}
+
+impl BatchResult for CreateTransferResult {
+    const OK: Self = TransferCode::Ok;
+    const LINKED_EVENT_FAILED: Self = TransferCode::LinkedEventFailed;
+    const LINKED_EVENT_CHAIN_OPEN: Self = TransferCode::LinkedEventChainOpen;
+}
+
+/// The ledger state machine. See the module documentation.
+pub struct Engine {
+    accounts: Vec<AccountSlot>,
+    account_positions: IdMap<usize>,
+    /// Per account (same positions as `accounts`): its balance history, if it keeps one.
+    histories: Vec<Vec<AccountBalance>>,
+    /// Every committed transfer in commit order; the position is the Merkle leaf index.
+    transfers: Vec<Transfer>,
+    /// Per transfer (same positions as `transfers`): `None` unless it is a pending transfer.
+    pending_statuses: Vec<Option<PendingStatus>>,
+    transfer_positions: IdMap<usize>,
+    /// Unresolved pending transfers that have a timeout.
+    expiry: BTreeSet<ExpiryKey>,
+    ledgers: Vec<LedgerTotals>,
+    ledger_positions: foldhash::HashMap<u32, u32>,
+    /// Open linked chain, if any; the undo log is recorded only while there is one.
+    chain: Option<Checkpoint>,
+    undo: Vec<Undo>,
+    effects: BlockEffects,
+    block_open: bool,
+    /// Counts blocks from 1, so that 0 in `AccountSlot::touched_in_block` means "not yet".
+    block_number: u64,
+    /// Timestamp the next successful event takes.
+    clock: u64,
+    /// Largest timestamp used so far: the last event's or the current block's.
+    last_timestamp: u64,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Engine")
+            .field("accounts", &self.accounts.len())
+            .field("transfers", &self.transfers.len())
+            .field("block_open", &self.block_open)
+            .field("last_timestamp", &self.last_timestamp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine {
+            accounts: Vec::new(),
+            account_positions: IdMap::default(),
+            histories: Vec::new(),
+            transfers: Vec::new(),
+            pending_statuses: Vec::new(),
+            transfer_positions: IdMap::default(),
+            expiry: BTreeSet::new(),
+            ledgers: Vec::new(),
+            ledger_positions: foldhash::HashMap::default(),
+            chain: None,
+            undo: Vec::new(),
+            effects: BlockEffects::default(),
+            block_open: false,
+            block_number: 0,
+            clock: 0,
+            last_timestamp: 0,
+        }
+    }
+
+    /// Starts a block: the clock becomes `max(now_ns, last_timestamp + 1)`, then every pending
+    /// transfer with `expires_at <= clock` expires. Returns the block timestamp.
+    ///
+    /// # Panics
+    ///
+    /// If a block is already open, or if the clock would pass `u64::MAX` (year 2554): both are
+    /// bugs in the caller, which owns the clock.
+    pub fn begin_block(&mut self, now_ns: u64) -> u64 {
+        assert!(!self.block_open, "begin_block: a block is already open");
+        let timestamp = self.next_block_timestamp(now_ns);
+        self.block_open = true;
+        self.block_number += 1;
+        self.clock = timestamp;
+        self.last_timestamp = timestamp;
+        self.effects = BlockEffects {
+            timestamp,
+            ..BlockEffects::default()
+        };
+        self.expire_due();
+        self.assert_ledgers_balanced();
+        timestamp
+    }
+
+    /// Creates accounts; one result per input, in order. Must be called inside a block.
+    pub fn create_accounts(&mut self, accounts: &[Account]) -> Vec<CreateAccountResult> {
+        self.accounts.reserve(accounts.len());
+        self.execute_batch(
+            accounts,
+            |account| account.flags.contains(AccountFlags::LINKED),
+            Self::create_account,
+        )
+    }
+
+    /// Creates transfers; one result per input, in order. Must be called inside a block.
+    pub fn create_transfers(&mut self, transfers: &[Transfer]) -> Vec<CreateTransferResult> {
+        self.transfers.reserve(transfers.len());
+        self.pending_statuses.reserve(transfers.len());
+        self.transfer_positions.reserve(transfers.len());
+        self.effects.transfers.reserve(transfers.len());
+        self.execute_batch(
+            transfers,
+            |transfer| transfer.flags.contains(TransferFlags::LINKED),
+            Self::create_transfer,
+        )
+    }
+
+    /// Closes the block and returns what it changed.
+    ///
+    /// Panics if no block is open (a bug in the caller).
+    pub fn end_block(&mut self) -> BlockEffects {
+        assert!(self.block_open, "end_block: no block is open");
+        debug_assert!(self.chain.is_none());
+        self.block_open = false;
+        self.assert_ledgers_balanced();
+        std::mem::take(&mut self.effects)
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        let position = *self.account_positions.get(&id.0)?;
+        Some(&self.accounts[position].account)
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        let position = *self.transfer_positions.get(&id.0)?;
+        Some(&self.transfers[position])
+    }
+
+    /// 0-based index of a committed transfer in the global commit order (= its leaf index in
+    /// the journal's Merkle log).
+    pub fn transfer_position(&self, id: TransferId) -> Option<u64> {
+        let position = *self.transfer_positions.get(&id.0)?;
+        Some(position as u64)
+    }
+
+    /// The status of a pending transfer; `None` for unknown ids and for transfers that are not
+    /// pending. A pending transfer that came due during the current block stays `Pending`
+    /// until the next block's sweep expires it (it already refuses post and void).
+    pub fn pending_status(&self, id: TransferId) -> Option<PendingStatus> {
+        let position = *self.transfer_positions.get(&id.0)?;
+        self.pending_statuses[position]
+    }
+
+    /// Balances after each committed transfer that touched the account, oldest first; empty
+    /// unless the account has the `history` flag. Expiry adds no entry: it is no transfer.
+    pub fn account_history(&self, id: AccountId) -> &[AccountBalance] {
+        match self.account_positions.get(&id.0) {
+            Some(&position) => &self.histories[position],
+            None => &[],
+        }
+    }
+
+    pub fn transfer_count(&self) -> u64 {
+        self.transfers.len() as u64
+    }
+
+    pub fn account_count(&self) -> u64 {
+        self.accounts.len() as u64
+    }
+
+    /// The largest timestamp used so far: the last committed event's or the last block's.
+    pub fn last_timestamp(&self) -> u64 {
+        self.last_timestamp
+    }
+
+    /// Replays a recorded block through the same code path as live traffic and checks that it
+    /// produces exactly the recorded records.
+    ///
+    /// The events are replayed in the order of their recorded timestamps, so a block whose
+    /// account and transfer batches were interleaved replays faithfully. On error the block is
+    /// closed and the engine should be discarded.
+    pub fn replay_block(
+        &mut self,
+        timestamp: u64,
+        accounts: &[Account],
+        transfers: &[Transfer],
+    ) -> Result<BlockEffects, ReplayError> {
+        assert!(!self.block_open, "replay_block: a block is already open");
+        let got = self.next_block_timestamp(timestamp);
+        if got != timestamp {
+            return Err(ReplayError::TimestampMismatch {
+                expected: timestamp,
+                got,
+            });
+        }
+        self.begin_block(timestamp);
+        let replayed = self.replay_events(accounts, transfers);
+        let effects = self.end_block();
+        replayed.map(|()| effects)
+    }
+}
+
+// Batches and linked chains.
+impl Engine {
+    fn execute_batch<Event, Outcome: BatchResult>(
+        &mut self,
+        events: &[Event],
+        linked: impl Fn(&Event) -> bool,
+        mut create: impl FnMut(&mut Self, &Event) -> Outcome,
+    ) -> Vec<Outcome> {
+        assert!(
+            self.block_open,
+            "create_accounts/create_transfers outside a block"
+        );
+        let mut results: Vec<Outcome> = Vec::with_capacity(events.len());
+        let mut chain_start: Option<usize> = None;
+        let mut chain_broken = false;
+        for (index, event) in events.iter().enumerate() {
+            let is_linked = linked(event);
+            if is_linked && chain_start.is_none() {
+                chain_start = Some(index);
+                self.open_chain();
+            }
+            let result = if is_linked && index + 1 == events.len() {
+                // The batch ends before the chain does. As in TigerBeetle, this code wins over
+                // `linked_event_failed`, even when the chain already broke.
+                Outcome::LINKED_EVENT_CHAIN_OPEN
+            } else if chain_broken {
+                Outcome::LINKED_EVENT_FAILED
+            } else {
+                create(self, event)
+            };
+            // The first failure inside a chain undoes the chain's earlier events.
+            let breaks_chain = result != Outcome::OK && !chain_broken;
+            if let (Some(start), true) = (chain_start, breaks_chain) {
+                chain_broken = true;
+                self.rollback_chain();
+                results[start..index].fill(Outcome::LINKED_EVENT_FAILED);
+            }
+            results.push(result);
+            if !is_linked && chain_start.is_some() {
+                if !chain_broken {
+                    self.close_chain();
+                }
+                chain_start = None;
+                chain_broken = false;
+            }
+        }
+        debug_assert!(self.chain.is_none());
+        self.assert_ledgers_balanced();
+        results
+    }
+
+    fn open_chain(&mut self) {
+        debug_assert!(self.chain.is_none() && self.undo.is_empty());
+        self.chain = Some(Checkpoint {
+            clock: self.clock,
+            last_timestamp: self.last_timestamp,
+            accounts: self.accounts.len(),
+            transfers: self.transfers.len(),
+            created: self.effects.accounts.len(),
+            committed: self.effects.transfers.len(),
+            touched: self.effects.touched.len(),
+            history: self.effects.history.len(),
+        });
+    }
+
+    fn close_chain(&mut self) {
+        self.chain = None;
+        self.undo.clear();
+    }
+
+    /// Undoes everything since the chain opened, newest first, and closes the chain.
+    fn rollback_chain(&mut self) {
+        let checkpoint = self.chain.take().expect("rollback_chain: no chain is open");
+        while let Some(entry) = self.undo.pop() {
+            match entry {
+                Undo::Balances { account, previous } => self.restore_balances(account, previous),
+                Undo::PendingStatus { transfer, previous } => {
+                    self.pending_statuses[transfer] = previous;
+                }
+                Undo::ExpiryAdded(key) => {
+                    let removed = self.expiry.remove(&key);
+                    debug_assert!(removed);
+                }
+                Undo::ExpiryRemoved(key) => {
+                    let added = self.expiry.insert(key);
+                    debug_assert!(added);
+                }
+            }
+        }
+        self.discard_appends(&checkpoint);
+        self.clock = checkpoint.clock;
+        self.last_timestamp = checkpoint.last_timestamp;
+    }
+
+    /// Truncates the append-only collections back to a checkpoint.
+    fn discard_appends(&mut self, checkpoint: &Checkpoint) {
+        for balance in self.effects.history.drain(checkpoint.history..) {
+            let position = self.account_positions[&balance.account_id.0];
+            self.histories[position].pop();
+        }
+        for id in self.effects.touched.drain(checkpoint.touched..) {
+            let position = self.account_positions[&id.0];
+            self.accounts[position].touched_in_block = 0;
+        }
+        for transfer in self.transfers.drain(checkpoint.transfers..) {
+            self.transfer_positions.remove(&transfer.id.0);
+        }
+        self.pending_statuses.truncate(checkpoint.transfers);
+        for slot in self.accounts.drain(checkpoint.accounts..) {
+            self.account_positions.remove(&slot.account.id.0);
+        }
+        self.histories.truncate(checkpoint.accounts);
+        self.effects.accounts.truncate(checkpoint.created);
+        self.effects.transfers.truncate(checkpoint.committed);
+    }
+}
+
+// Accounts.
+impl Engine {
+    fn create_account(&mut self, account: &Account) -> CreateAccountResult {
+        match self.try_create_account(account) {
+            Ok(()) => AccountCode::Ok,
+            Err(code) => code,
+        }
+    }
+
+    fn try_create_account(&mut self, account: &Account) -> Result<(), AccountCode> {
+        validate_account(account)?;
+        if let Some(&position) = self.account_positions.get(&account.id.0) {
+            return Err(account_exists(account, &self.accounts[position]));
+        }
+        self.insert_account(account);
+        Ok(())
+    }
+
+    fn insert_account(&mut self, account: &Account) {
+        let record = Account {
+            timestamp: self.clock,
+            ..*account
+        };
+        let ledger = self.ledger_position(record.ledger);
+        let position = self.accounts.len();
+        self.accounts.push(AccountSlot {
+            account: record,
+            created_flags: record.flags,
+            ledger,
+            touched_in_block: self.block_number,
+        });
+        self.histories.push(Vec::new());
+        self.account_positions.insert(record.id.0, position);
+        self.effects.accounts.push(record);
+        self.effects.touched.push(record.id);
+        self.advance_clock();
+    }
+
+    fn ledger_position(&mut self, ledger: u32) -> u32 {
+        let ledgers = &mut self.ledgers;
+        *self.ledger_positions.entry(ledger).or_insert_with(|| {
+            ledgers.push(LedgerTotals {
+                ledger,
+                ..LedgerTotals::default()
+            });
+            // At most one entry per distinct u32 ledger number, so this always fits.
+            u32::try_from(ledgers.len() - 1).expect("fewer than 2^32 ledgers")
+        })
+    }
+
+    fn account_position(&self, id: AccountId) -> Option<usize> {
+        self.account_positions.get(&id.0).copied()
+    }
+
+    /// Replaces an account's balances and flags, keeping the ledger totals, the undo log and
+    /// the block's touched list up to date.
+    fn write_balances(&mut self, position: usize, balances: Balances) {
+        let slot = &mut self.accounts[position];
+        let previous = Balances::of(&slot.account);
+        if self.chain.is_some() {
+            self.undo.push(Undo::Balances {
+                account: position,
+                previous,
+            });
+        }
+        self.ledgers[slot.ledger as usize].replace(&previous, &balances);
+        balances.store(&mut slot.account);
+        debug_assert!(
+            guards_hold(&slot.account),
+            "guard violated: {:?}",
+            slot.account
+        );
+        if slot.touched_in_block != self.block_number {
+            slot.touched_in_block = self.block_number;
+            self.effects.touched.push(slot.account.id);
+        }
+    }
+
+    fn restore_balances(&mut self, position: usize, previous: Balances) {
+        let slot = &mut self.accounts[position];
+        let current = Balances::of(&slot.account);
+        self.ledgers[slot.ledger as usize].replace(&current, &previous);
+        previous.store(&mut slot.account);
+    }
+
+    fn record_history(&mut self, position: usize, timestamp: u64) {
+        let account = &self.accounts[position].account;
+        if !account.flags.contains(AccountFlags::HISTORY) {
+            return;
+        }
+        let balance = AccountBalance {
+            account_id: account.id,
+            timestamp,
+            debits_pending: account.debits_pending,
+            debits_posted: account.debits_posted,
+            credits_pending: account.credits_pending,
+            credits_posted: account.credits_posted,
+        };
+        self.histories[position].push(balance);
+        self.effects.history.push(balance);
+    }
+
+    fn assert_ledgers_balanced(&self) {
+        for totals in &self.ledgers {
+            assert!(
+                totals.is_balanced(),
+                "ledger {} is out of balance: {totals:?}",
+                totals.ledger
+            );
+        }
+    }
+}
+
+// Transfers.
+impl Engine {
+    fn create_transfer(&mut self, transfer: &Transfer) -> CreateTransferResult {
+        match self.try_create_transfer(transfer) {
+            Ok(()) => TransferCode::Ok,
+            Err(code) => code,
+        }
+    }
+
+    fn try_create_transfer(&mut self, transfer: &Transfer) -> Result<(), TransferCode> {
+        validate_transfer_header(transfer)?;
+        if resolves_pending(transfer.flags) {
+            self.resolve_pending_transfer(transfer)
+        } else {
+            self.create_new_transfer(transfer)
+        }
+    }
+
+    /// A single-phase, pending or balancing transfer.
+    fn create_new_transfer(&mut self, transfer: &Transfer) -> Result<(), TransferCode> {
+        validate_new_transfer(transfer)?;
+        let debit = self
+            .account_position(transfer.debit_account_id)
+            .ok_or(TransferCode::DebitAccountNotFound)?;
+        let credit = self
+            .account_position(transfer.credit_account_id)
+            .ok_or(TransferCode::CreditAccountNotFound)?;
+        let debit_account = &self.accounts[debit].account;
+        let credit_account = &self.accounts[credit].account;
+        if debit_account.ledger != credit_account.ledger {
+            return Err(TransferCode::AccountsMustHaveTheSameLedger);
+        }
+        if transfer.ledger != debit_account.ledger {
+            return Err(TransferCode::TransferMustHaveTheSameLedgerAsAccounts);
+        }
+        // Before any balance check: a retry must answer `exists` whatever the balances are now.
+        if let Some(&position) = self.transfer_positions.get(&transfer.id.0) {
+            return Err(new_transfer_exists(transfer, &self.transfers[position]));
+        }
+        let amount = balancing_amount(transfer, debit_account, credit_account);
+        check_new_transfer_limits(transfer, amount, debit_account, credit_account, self.clock)?;
+        self.apply_new_transfer(transfer, amount, debit, credit);
+        Ok(())
+    }
+
+    fn apply_new_transfer(
+        &mut self,
+        transfer: &Transfer,
+        amount: u128,
+        debit: usize,
+        credit: usize,
+    ) {
+        let record = Transfer {
+            amount,
+            timestamp: self.clock,
+            ..*transfer
+        };
+        let flags = record.flags;
+        let pending = flags.contains(TransferFlags::PENDING);
+        let mut debit_balances = Balances::of(&self.accounts[debit].account);
+        let mut credit_balances = Balances::of(&self.accounts[credit].account);
+        if pending {
+            debit_balances.debits_pending += amount;
+            credit_balances.credits_pending += amount;
+        } else {
+            debit_balances.debits_posted += amount;
+            credit_balances.credits_posted += amount;
+        }
+        if flags.contains(TransferFlags::CLOSING_DEBIT) {
+            debit_balances.flags = debit_balances.flags.union(AccountFlags::CLOSED);
+        }
+        if flags.contains(TransferFlags::CLOSING_CREDIT) {
+            credit_balances.flags = credit_balances.flags.union(AccountFlags::CLOSED);
+        }
+        self.write_balances(debit, debit_balances);
+        self.write_balances(credit, credit_balances);
+        if pending && record.timeout != 0 {
+            self.add_expiry((expires_at(&record), record.id.0));
+        }
+        let status = pending.then_some(PendingStatus::Pending);
+        self.commit_transfer(record, status, debit, credit);
+    }
+
+    /// A `post_pending_transfer` or `void_pending_transfer`.
+    fn resolve_pending_transfer(&mut self, transfer: &Transfer) -> Result<(), TransferCode> {
+        validate_resolution(transfer)?;
+        let pending_position = *self
+            .transfer_positions
+            .get(&transfer.pending_id.0)
+            .ok_or(TransferCode::PendingTransferNotFound)?;
+        let pending = self.transfers[pending_position];
+        if !pending.flags.contains(TransferFlags::PENDING) {
+            return Err(TransferCode::PendingTransferNotPending);
+        }
+        check_against_pending(transfer, &pending)?;
+        let amount = resolution_amount(transfer, &pending)?;
+        // Before the pending's status (TigerBeetle's order): a retried post that succeeded must
+        // answer `exists`, not `pending_transfer_already_posted`.
+        if let Some(&position) = self.transfer_positions.get(&transfer.id.0) {
+            return Err(resolution_exists(
+                transfer,
+                &self.transfers[position],
+                &pending,
+            ));
+        }
+        self.check_pending_open(pending_position, &pending)?;
+        let debit = self
+            .account_position(pending.debit_account_id)
+            .expect("pending's debit account");
+        let credit = self
+            .account_position(pending.credit_account_id)
+            .expect("pending's credit account");
+        // The only movement a closed account allows is voiding a pending transfer.
+        if transfer
+            .flags
+            .contains(TransferFlags::POST_PENDING_TRANSFER)
+        {
+            if self.accounts[debit]
+                .account
+                .flags
+                .contains(AccountFlags::CLOSED)
+            {
+                return Err(TransferCode::DebitAccountAlreadyClosed);
+            }
+            if self.accounts[credit]
+                .account
+                .flags
+                .contains(AccountFlags::CLOSED)
+            {
+                return Err(TransferCode::CreditAccountAlreadyClosed);
+            }
+        }
+        self.apply_resolution(
+            transfer,
+            &pending,
+            pending_position,
+            amount,
+            [debit, credit],
+        );
+        Ok(())
+    }
+
+    fn check_pending_open(&self, position: usize, pending: &Transfer) -> Result<(), TransferCode> {
+        match self.pending_statuses[position] {
+            Some(PendingStatus::Pending) => {}
+            Some(PendingStatus::Posted) => return Err(TransferCode::PendingTransferAlreadyPosted),
+            Some(PendingStatus::Voided) => return Err(TransferCode::PendingTransferAlreadyVoided),
+            Some(PendingStatus::Expired) => return Err(TransferCode::PendingTransferExpired),
+            None => unreachable!("a transfer flagged pending has a pending status"),
+        }
+        // The sweep runs at block start only, so a pending transfer can come due mid-block.
+        if pending.timeout != 0 && expires_at(pending) <= self.clock {
+            return Err(TransferCode::PendingTransferExpired);
+        }
+        Ok(())
+    }
+
+    fn apply_resolution(
+        &mut self,
+        transfer: &Transfer,
+        pending: &Transfer,
+        pending_position: usize,
+        amount: u128,
+        [debit, credit]: [usize; 2],
+    ) {
+        let post = transfer
+            .flags
+            .contains(TransferFlags::POST_PENDING_TRANSFER);
+        let record = resolution_record(transfer, pending, amount, self.clock);
+        let [mut debit_balances, mut credit_balances] =
+            self.released_balances(pending, debit, credit);
+        if post {
+            // A closing pending transfer's account is closed, so it is never posted.
+            debug_assert!(!closes_account(pending.flags));
+            // Cannot overflow: pending + posted fit in u128 and amount <= the pending amount.
+            debit_balances.debits_posted += amount;
+            credit_balances.credits_posted += amount;
+        }
+        self.write_balances(debit, debit_balances);
+        self.write_balances(credit, credit_balances);
+        let status = if post {
+            PendingStatus::Posted
+        } else {
+            PendingStatus::Voided
+        };
+        self.set_pending_status(pending_position, status);
+        if pending.timeout != 0 {
+            self.remove_expiry((expires_at(pending), pending.id.0));
+        }
+        self.commit_transfer(record, None, debit, credit);
+    }
+
+    /// The balances of a pending transfer's accounts with its reservation released and the
+    /// accounts it closed reopened (void and expiry; a post adds the posted amount on top).
+    fn released_balances(&self, pending: &Transfer, debit: usize, credit: usize) -> [Balances; 2] {
+        let mut debit_balances = Balances::of(&self.accounts[debit].account);
+        let mut credit_balances = Balances::of(&self.accounts[credit].account);
+        debit_balances.debits_pending -= pending.amount;
+        credit_balances.credits_pending -= pending.amount;
+        if pending.flags.contains(TransferFlags::CLOSING_DEBIT) {
+            debug_assert!(debit_balances.flags.contains(AccountFlags::CLOSED));
+            debit_balances.flags = debit_balances.flags.without(AccountFlags::CLOSED);
+        }
+        if pending.flags.contains(TransferFlags::CLOSING_CREDIT) {
+            debug_assert!(credit_balances.flags.contains(AccountFlags::CLOSED));
+            credit_balances.flags = credit_balances.flags.without(AccountFlags::CLOSED);
+        }
+        [debit_balances, credit_balances]
+    }
+
+    fn commit_transfer(
+        &mut self,
+        record: Transfer,
+        status: Option<PendingStatus>,
+        debit: usize,
+        credit: usize,
+    ) {
+        let position = self.transfers.len();
+        self.transfers.push(record);
+        self.pending_statuses.push(status);
+        let previous = self.transfer_positions.insert(record.id.0, position);
+        debug_assert!(previous.is_none());
+        self.effects.transfers.push(record);
+        self.record_history(debit, record.timestamp);
+        self.record_history(credit, record.timestamp);
+        self.advance_clock();
+    }
+
+    /// Releases every pending transfer due at the block's start, in `(expires_at, id)` order.
+    fn expire_due(&mut self) {
+        while let Some(&(due, id)) = self.expiry.first() {
+            if due > self.clock {
+                break;
+            }
+            self.expiry.pop_first();
+            let position = self.transfer_positions[&id];
+            let pending = self.transfers[position];
+            let debit = self
+                .account_position(pending.debit_account_id)
+                .expect("debit account");
+            let credit = self
+                .account_position(pending.credit_account_id)
+                .expect("credit account");
+            let [debit_balances, credit_balances] = self.released_balances(&pending, debit, credit);
+            self.write_balances(debit, debit_balances);
+            self.write_balances(credit, credit_balances);
+            self.set_pending_status(position, PendingStatus::Expired);
+            self.effects.expired.push(pending.id);
+        }
+    }
+
+    fn set_pending_status(&mut self, position: usize, status: PendingStatus) {
+        let previous = self.pending_statuses[position];
+        assert_eq!(
+            previous,
+            Some(PendingStatus::Pending),
+            "a pending transfer resolves once"
+        );
+        if self.chain.is_some() {
+            self.undo.push(Undo::PendingStatus {
+                transfer: position,
+                previous,
+            });
+        }
+        self.pending_statuses[position] = Some(status);
+    }
+
+    fn add_expiry(&mut self, key: ExpiryKey) {
+        let added = self.expiry.insert(key);
+        debug_assert!(added);
+        if self.chain.is_some() {
+            self.undo.push(Undo::ExpiryAdded(key));
+        }
+    }
+
+    fn remove_expiry(&mut self, key: ExpiryKey) {
+        let removed = self.expiry.remove(&key);
+        debug_assert!(removed);
+        if self.chain.is_some() {
+            self.undo.push(Undo::ExpiryRemoved(key));
+        }
+    }
+
+    fn advance_clock(&mut self) {
+        self.last_timestamp = self.clock;
+        self.clock = self
+            .clock
+            .checked_add(1)
+            .expect("the engine clock overflowed u64");
+    }
+
+    fn next_block_timestamp(&self, now_ns: u64) -> u64 {
+        let after_last = self
+            .last_timestamp
+            .checked_add(1)
+            .expect("the engine clock overflowed u64");
+        now_ns.max(after_last)
+    }
+}
+
+// Replay.
+impl Engine {
+    /// Replays runs of accounts and runs of transfers in the order of their recorded timestamps.
+    fn replay_events(
+        &mut self,
+        accounts: &[Account],
+        transfers: &[Transfer],
+    ) -> Result<(), ReplayError> {
+        let (mut account_index, mut transfer_index) = (0, 0);
+        while account_index < accounts.len() || transfer_index < transfers.len() {
+            let next_transfer = transfers
+                .get(transfer_index)
+                .map(|transfer| transfer.timestamp);
+            let accounts_first = match (accounts.get(account_index), next_transfer) {
+                (Some(account), Some(timestamp)) => account.timestamp < timestamp,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if accounts_first {
+                // Each run takes at least one event, so the loop always advances.
+                let run = 1 + accounts[account_index + 1..]
+                    .iter()
+                    .take_while(|account| next_transfer.is_none_or(|next| account.timestamp < next))
+                    .count();
+                self.replay_accounts(account_index, &accounts[account_index..account_index + run])?;
+                account_index += run;
+            } else {
+                let next_account = accounts.get(account_index).map(|account| account.timestamp);
+                let run = 1 + transfers[transfer_index + 1..]
+                    .iter()
+                    .take_while(|transfer| {
+                        next_account.is_none_or(|next| transfer.timestamp <= next)
+                    })
+                    .count();
+                self.replay_transfers(
+                    transfer_index,
+                    &transfers[transfer_index..transfer_index + run],
+                )?;
+                transfer_index += run;
+            }
+        }
+        Ok(())
+    }
+
+    fn replay_accounts(&mut self, offset: usize, recorded: &[Account]) -> Result<(), ReplayError> {
+        let inputs: Vec<Account> = recorded
+            .iter()
+            .map(|account| Account {
+                timestamp: 0,
+                ..*account
+            })
+            .collect();
+        let results = self.create_accounts(&inputs);
+        if let Some((index, &result)) = results
+            .iter()
+            .enumerate()
+            .find(|(_, result)| !result.is_ok())
+        {
+            return Err(ReplayError::AccountRejected {
+                index: offset + index,
+                result,
+            });
+        }
+        let produced = &self.effects.accounts[self.effects.accounts.len() - recorded.len()..];
+        match produced
+            .iter()
+            .zip(recorded)
+            .position(|(produced, recorded)| produced != recorded)
+        {
+            Some(index) => Err(ReplayError::AccountDiffers {
+                index: offset + index,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn replay_transfers(
+        &mut self,
+        offset: usize,
+        recorded: &[Transfer],
+    ) -> Result<(), ReplayError> {
+        let inputs: Vec<Transfer> = recorded
+            .iter()
+            .map(|transfer| Transfer {
+                timestamp: 0,
+                ..*transfer
+            })
+            .collect();
+        let results = self.create_transfers(&inputs);
+        if let Some((index, &result)) = results
+            .iter()
+            .enumerate()
+            .find(|(_, result)| !result.is_ok())
+        {
+            return Err(ReplayError::TransferRejected {
+                index: offset + index,
+                result,
+            });
+        }
+        let produced = &self.effects.transfers[self.effects.transfers.len() - recorded.len()..];
+        match produced
+            .iter()
+            .zip(recorded)
+            .position(|(produced, recorded)| produced != recorded)
+        {
+            Some(index) => Err(ReplayError::TransferDiffers {
+                index: offset + index,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+// Pure checks, in the precedence order of the result codes.
+
+/// Returns `Err(code)` from the enclosing function when `condition` holds. Checks stay lazy
+/// and in precedence order, without building arrays on the hot path.
+macro_rules! refuse {
+    ($condition:expr, $code:expr) => {
+        if $condition {
+            return Err($code);
+        }
+    };
+}
+
+fn validate_account(account: &Account) -> Result<(), AccountCode> {
+    let flags = account.flags;
+    let both_limits = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
+        .union(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS);
+    refuse!(account.timestamp != 0, AccountCode::TimestampMustBeZero);
+    refuse!(flags.has_reserved(), AccountCode::ReservedFlag);
+    refuse!(account.id.0 == 0, AccountCode::IdMustNotBeZero);
+    refuse!(account.id.0 == u128::MAX, AccountCode::IdMustNotBeIntMax);
+    refuse!(
+        flags.contains(both_limits),
+        AccountCode::FlagsAreMutuallyExclusive
+    );
+    refuse!(
+        account.debits_pending != 0,
+        AccountCode::DebitsPendingMustBeZero
+    );
+    refuse!(
+        account.debits_posted != 0,
+        AccountCode::DebitsPostedMustBeZero
+    );
+    refuse!(
+        account.credits_pending != 0,
+        AccountCode::CreditsPendingMustBeZero
+    );
+    refuse!(
+        account.credits_posted != 0,
+        AccountCode::CreditsPostedMustBeZero
+    );
+    refuse!(account.ledger == 0, AccountCode::LedgerMustNotBeZero);
+    refuse!(account.code == 0, AccountCode::CodeMustNotBeZero);
+    Ok(())
+}
+
+/// `Err(exists_with_different_*)` for the first field that differs; `Ok` means `exists`.
+fn compare_account(account: &Account, slot: &AccountSlot) -> Result<(), AccountCode> {
+    let existing = &slot.account;
+    refuse!(
+        account.flags != slot.created_flags,
+        AccountCode::ExistsWithDifferentFlags
+    );
+    refuse!(
+        account.user_data_128 != existing.user_data_128,
+        AccountCode::ExistsWithDifferentUserData128
+    );
+    refuse!(
+        account.user_data_64 != existing.user_data_64,
+        AccountCode::ExistsWithDifferentUserData64
+    );
+    refuse!(
+        account.user_data_32 != existing.user_data_32,
+        AccountCode::ExistsWithDifferentUserData32
+    );
+    refuse!(
+        account.ledger != existing.ledger,
+        AccountCode::ExistsWithDifferentLedger
+    );
+    refuse!(
+        account.code != existing.code,
+        AccountCode::ExistsWithDifferentCode
+    );
+    Ok(())
+}
+
+fn account_exists(account: &Account, slot: &AccountSlot) -> AccountCode {
+    compare_account(account, slot)
+        .err()
+        .unwrap_or(AccountCode::Exists)
+}
+
+fn resolves_pending(flags: TransferFlags) -> bool {
+    flags.contains(TransferFlags::POST_PENDING_TRANSFER)
+        || flags.contains(TransferFlags::VOID_PENDING_TRANSFER)
+}
+
+fn closes_account(flags: TransferFlags) -> bool {
+    flags.contains(TransferFlags::CLOSING_DEBIT) || flags.contains(TransferFlags::CLOSING_CREDIT)
+}
+
+fn balances_account(flags: TransferFlags) -> bool {
+    flags.contains(TransferFlags::BALANCING_DEBIT)
+        || flags.contains(TransferFlags::BALANCING_CREDIT)
+}
+
+/// Checks every transfer needs, before it is known whether it creates or resolves.
+fn validate_transfer_header(transfer: &Transfer) -> Result<(), TransferCode> {
+    let flags = transfer.flags;
+    refuse!(transfer.timestamp != 0, TransferCode::TimestampMustBeZero);
+    refuse!(flags.has_reserved(), TransferCode::ReservedFlag);
+    refuse!(transfer.id.0 == 0, TransferCode::IdMustNotBeZero);
+    refuse!(transfer.id.0 == u128::MAX, TransferCode::IdMustNotBeIntMax);
+    let phases = u8::from(flags.contains(TransferFlags::PENDING))
+        + u8::from(flags.contains(TransferFlags::POST_PENDING_TRANSFER))
+        + u8::from(flags.contains(TransferFlags::VOID_PENDING_TRANSFER));
+    // A post or void takes its shape from the pending transfer: it cannot balance or close.
+    let shaped = balances_account(flags) || closes_account(flags);
+    refuse!(
+        phases > 1 || (resolves_pending(flags) && shaped),
+        TransferCode::FlagsAreMutuallyExclusive
+    );
+    Ok(())
+}
+
+fn validate_new_transfer(transfer: &Transfer) -> Result<(), TransferCode> {
+    let (debit, credit) = (transfer.debit_account_id.0, transfer.credit_account_id.0);
+    let pending = transfer.flags.contains(TransferFlags::PENDING);
+    refuse!(debit == 0, TransferCode::DebitAccountIdMustNotBeZero);
+    refuse!(
+        debit == u128::MAX,
+        TransferCode::DebitAccountIdMustNotBeIntMax
+    );
+    refuse!(credit == 0, TransferCode::CreditAccountIdMustNotBeZero);
+    refuse!(
+        credit == u128::MAX,
+        TransferCode::CreditAccountIdMustNotBeIntMax
+    );
+    refuse!(debit == credit, TransferCode::AccountsMustBeDifferent);
+    refuse!(
+        transfer.pending_id.0 != 0,
+        TransferCode::PendingIdMustBeZero
+    );
+    refuse!(
+        !pending && transfer.timeout != 0,
+        TransferCode::TimeoutReservedForPendingTransfer
+    );
+    refuse!(
+        !pending && closes_account(transfer.flags),
+        TransferCode::ClosingTransferMustBePending
+    );
+    refuse!(transfer.amount == 0, TransferCode::AmountMustNotBeZero);
+    refuse!(transfer.ledger == 0, TransferCode::LedgerMustNotBeZero);
+    refuse!(transfer.code == 0, TransferCode::CodeMustNotBeZero);
+    Ok(())
+}
+
+fn validate_resolution(transfer: &Transfer) -> Result<(), TransferCode> {
+    let pending_id = transfer.pending_id.0;
+    refuse!(pending_id == 0, TransferCode::PendingIdMustNotBeZero);
+    refuse!(
+        pending_id == u128::MAX,
+        TransferCode::PendingIdMustNotBeIntMax
+    );
+    refuse!(
+        pending_id == transfer.id.0,
+        TransferCode::PendingIdMustBeDifferent
+    );
+    refuse!(
+        transfer.timeout != 0,
+        TransferCode::TimeoutReservedForPendingTransfer
+    );
+    Ok(())
+}
+
+/// Whether a post/void leaves a field zero (inherit) or gives a different value.
+fn differs(given: u128, expected: u128) -> bool {
+    given != 0 && given != expected
+}
+
+/// A post or void may leave these fields zero (inherit) or must repeat the pending's.
+fn check_against_pending(transfer: &Transfer, pending: &Transfer) -> Result<(), TransferCode> {
+    refuse!(
+        differs(transfer.debit_account_id.0, pending.debit_account_id.0),
+        TransferCode::PendingTransferHasDifferentDebitAccountId
+    );
+    refuse!(
+        differs(transfer.credit_account_id.0, pending.credit_account_id.0),
+        TransferCode::PendingTransferHasDifferentCreditAccountId
+    );
+    refuse!(
+        differs(transfer.ledger.into(), pending.ledger.into()),
+        TransferCode::PendingTransferHasDifferentLedger
+    );
+    refuse!(
+        differs(transfer.code.into(), pending.code.into()),
+        TransferCode::PendingTransferHasDifferentCode
+    );
+    Ok(())
+}
+
+/// Whether a post/void's requested amount means "the whole pending amount".
+fn requests_whole_amount(transfer: &Transfer) -> bool {
+    let post = transfer
+        .flags
+        .contains(TransferFlags::POST_PENDING_TRANSFER);
+    transfer.amount == 0 || (post && transfer.amount == u128::MAX)
+}
+
+/// The amount a post moves to posted, or a void releases.
+fn resolution_amount(transfer: &Transfer, pending: &Transfer) -> Result<u128, TransferCode> {
+    let void = transfer
+        .flags
+        .contains(TransferFlags::VOID_PENDING_TRANSFER);
+    let amount = if requests_whole_amount(transfer) {
+        pending.amount
+    } else {
+        transfer.amount
+    };
+    // TigerBeetle: more than the pending amount is `exceeds_pending_transfer_amount` for a void
+    // too (that code precedes `pending_transfer_has_different_amount`).
+    refuse!(
+        amount > pending.amount,
+        TransferCode::ExceedsPendingTransferAmount
+    );
+    refuse!(
+        void && amount < pending.amount,
+        TransferCode::PendingTransferHasDifferentAmount
+    );
+    Ok(amount)
+}
+
+/// Zero means "inherit from the pending transfer" for a post/void's optional fields.
+fn inherit<Value: Default + PartialEq>(given: Value, from_pending: Value) -> Value {
+    if given == Value::default() {
+        from_pending
+    } else {
+        given
+    }
+}
+
+/// The stored post/void: accounts, ledger and code from the pending transfer, user data from
+/// the pending where the request leaves it zero (as TigerBeetle does), the amount moved.
+fn resolution_record(
+    transfer: &Transfer,
+    pending: &Transfer,
+    amount: u128,
+    timestamp: u64,
+) -> Transfer {
+    Transfer {
+        id: transfer.id,
+        debit_account_id: pending.debit_account_id,
+        credit_account_id: pending.credit_account_id,
+        amount,
+        pending_id: transfer.pending_id,
+        user_data_128: inherit(transfer.user_data_128, pending.user_data_128),
+        user_data_64: inherit(transfer.user_data_64, pending.user_data_64),
+        user_data_32: inherit(transfer.user_data_32, pending.user_data_32),
+        timeout: 0,
+        ledger: pending.ledger,
+        code: pending.code,
+        flags: transfer.flags,
+        timestamp,
+    }
+}
+
+fn expires_at(pending: &Transfer) -> u64 {
+    // Checked at creation (`overflows_timeout`), so this cannot overflow.
+    pending.timestamp + u64::from(pending.timeout) * NANOSECONDS_PER_SECOND
+}
+
+/// How much more the account may be debited before debits exceed credits (saturating).
+fn debit_headroom(account: &Account) -> u128 {
+    let debits = account.debits_pending + account.debits_posted;
+    account.credits_posted.saturating_sub(debits)
+}
+
+/// How much more the account may be credited before credits exceed debits (saturating).
+fn credit_headroom(account: &Account) -> u128 {
+    let credits = account.credits_pending + account.credits_posted;
+    account.debits_posted.saturating_sub(credits)
+}
+
+/// The amount a new transfer moves: its own, or for balancing transfers at most what keeps
+/// the balanced account(s) from going past zero (the request's amount is then an upper bound).
+fn balancing_amount(transfer: &Transfer, debit: &Account, credit: &Account) -> u128 {
+    let mut amount = transfer.amount;
+    if transfer.flags.contains(TransferFlags::BALANCING_DEBIT) {
+        amount = amount.min(debit_headroom(debit));
+    }
+    if transfer.flags.contains(TransferFlags::BALANCING_CREDIT) {
+        amount = amount.min(credit_headroom(credit));
+    }
+    amount
+}
+
+fn debits_exceed_credits(account: &Account, amount: u128) -> bool {
+    let limited = account
+        .flags
+        .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS);
+    limited && account.debits_pending + account.debits_posted + amount > account.credits_posted
+}
+
+fn credits_exceed_debits(account: &Account, amount: u128) -> bool {
+    let limited = account
+        .flags
+        .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS);
+    limited && account.credits_pending + account.credits_posted + amount > account.debits_posted
+}
+
+fn guards_hold(account: &Account) -> bool {
+    let debits = account.debits_pending.checked_add(account.debits_posted);
+    let credits = account.credits_pending.checked_add(account.credits_posted);
+    debits.is_some()
+        && credits.is_some()
+        && !debits_exceed_credits(account, 0)
+        && !credits_exceed_debits(account, 0)
+}
+
+/// Overflow, timeout, limit and closed-account checks for a new transfer of `amount`.
+fn check_new_transfer_limits(
+    transfer: &Transfer,
+    amount: u128,
+    debit: &Account,
+    credit: &Account,
+    timestamp: u64,
+) -> Result<(), TransferCode> {
+    let overflows = |balance: u128| balance.checked_add(amount).is_none();
+    let pending = transfer.flags.contains(TransferFlags::PENDING);
+    let timeout = u64::from(transfer.timeout) * NANOSECONDS_PER_SECOND;
+    refuse!(
+        pending && overflows(debit.debits_pending),
+        TransferCode::OverflowsDebitsPending
+    );
+    refuse!(
+        pending && overflows(credit.credits_pending),
+        TransferCode::OverflowsCreditsPending
+    );
+    refuse!(
+        overflows(debit.debits_posted),
+        TransferCode::OverflowsDebitsPosted
+    );
+    refuse!(
+        overflows(credit.credits_posted),
+        TransferCode::OverflowsCreditsPosted
+    );
+    // pending + posted never overflows: this very check keeps it so.
+    refuse!(
+        overflows(debit.debits_pending + debit.debits_posted),
+        TransferCode::OverflowsDebits
+    );
+    refuse!(
+        overflows(credit.credits_pending + credit.credits_posted),
+        TransferCode::OverflowsCredits
+    );
+    refuse!(
+        timestamp.checked_add(timeout).is_none(),
+        TransferCode::OverflowsTimeout
+    );
+    if amount == 0 {
+        // Only a balancing transfer gets here with nothing to move; name the side that stopped it.
+        let balancing_debit = transfer.flags.contains(TransferFlags::BALANCING_DEBIT);
+        refuse!(
+            balancing_debit && debit_headroom(debit) == 0,
+            TransferCode::ExceedsCredits
+        );
+        return Err(TransferCode::ExceedsDebits);
+    }
+    refuse!(
+        debits_exceed_credits(debit, amount),
+        TransferCode::ExceedsCredits
+    );
+    refuse!(
+        credits_exceed_debits(credit, amount),
+        TransferCode::ExceedsDebits
+    );
+    refuse!(
+        debit.flags.contains(AccountFlags::CLOSED),
+        TransferCode::DebitAccountAlreadyClosed
+    );
+    refuse!(
+        credit.flags.contains(AccountFlags::CLOSED),
+        TransferCode::CreditAccountAlreadyClosed
+    );
+    Ok(())
+}
+
+/// `Err(exists_with_different_*)` for the first field that differs; `Ok` means `exists`.
+fn compare_new_transfer(transfer: &Transfer, existing: &Transfer) -> Result<(), TransferCode> {
+    // A balancing transfer's amount is an upper bound: a retry is the same request as long as
+    // it would still allow the amount that was moved (TigerBeetle's rule).
+    let amount_differs = if balances_account(transfer.flags) {
+        transfer.amount < existing.amount
+    } else {
+        transfer.amount != existing.amount
+    };
+    refuse!(
+        transfer.flags != existing.flags,
+        TransferCode::ExistsWithDifferentFlags
+    );
+    refuse!(
+        transfer.pending_id != existing.pending_id,
+        TransferCode::ExistsWithDifferentPendingId
+    );
+    refuse!(
+        transfer.timeout != existing.timeout,
+        TransferCode::ExistsWithDifferentTimeout
+    );
+    refuse!(
+        transfer.debit_account_id != existing.debit_account_id,
+        TransferCode::ExistsWithDifferentDebitAccountId
+    );
+    refuse!(
+        transfer.credit_account_id != existing.credit_account_id,
+        TransferCode::ExistsWithDifferentCreditAccountId
+    );
+    refuse!(amount_differs, TransferCode::ExistsWithDifferentAmount);
+    compare_common_fields(transfer, existing)
+}
+
+/// User data, ledger and code, compared exactly (the last fields of the exists order).
+fn compare_common_fields(transfer: &Transfer, existing: &Transfer) -> Result<(), TransferCode> {
+    refuse!(
+        transfer.user_data_128 != existing.user_data_128,
+        TransferCode::ExistsWithDifferentUserData128
+    );
+    refuse!(
+        transfer.user_data_64 != existing.user_data_64,
+        TransferCode::ExistsWithDifferentUserData64
+    );
+    refuse!(
+        transfer.user_data_32 != existing.user_data_32,
+        TransferCode::ExistsWithDifferentUserData32
+    );
+    refuse!(
+        transfer.ledger != existing.ledger,
+        TransferCode::ExistsWithDifferentLedger
+    );
+    refuse!(
+        transfer.code != existing.code,
+        TransferCode::ExistsWithDifferentCode
+    );
+    Ok(())
+}
+
+fn new_transfer_exists(transfer: &Transfer, existing: &Transfer) -> TransferCode {
+    compare_new_transfer(transfer, existing)
+        .err()
+        .unwrap_or(TransferCode::Exists)
+}
+
+/// Compares a post/void with the stored one as the client would have sent it: zero fields
+/// inherit from the pending transfer, and "the whole amount" (0, or `u128::MAX` for a post)
+/// matches a record that moved the whole pending amount.
+fn compare_resolution(
+    transfer: &Transfer,
+    existing: &Transfer,
+    pending: &Transfer,
+) -> Result<(), TransferCode> {
+    let amount_differs = if requests_whole_amount(transfer) {
+        existing.amount != pending.amount
+    } else {
+        transfer.amount != existing.amount
+    };
+    refuse!(
+        transfer.flags != existing.flags,
+        TransferCode::ExistsWithDifferentFlags
+    );
+    refuse!(
+        transfer.pending_id != existing.pending_id,
+        TransferCode::ExistsWithDifferentPendingId
+    );
+    refuse!(
+        transfer.timeout != existing.timeout,
+        TransferCode::ExistsWithDifferentTimeout
+    );
+    refuse!(
+        differs(transfer.debit_account_id.0, existing.debit_account_id.0),
+        TransferCode::ExistsWithDifferentDebitAccountId
+    );
+    refuse!(
+        differs(transfer.credit_account_id.0, existing.credit_account_id.0),
+        TransferCode::ExistsWithDifferentCreditAccountId
+    );
+    refuse!(amount_differs, TransferCode::ExistsWithDifferentAmount);
+    // What the request would have stored: zero user data and ledger/code inherit.
+    let requested = Transfer {
+        user_data_128: inherit(transfer.user_data_128, pending.user_data_128),
+        user_data_64: inherit(transfer.user_data_64, pending.user_data_64),
+        user_data_32: inherit(transfer.user_data_32, pending.user_data_32),
+        ledger: inherit(transfer.ledger, existing.ledger),
+        code: inherit(transfer.code, existing.code),
+        ..*transfer
+    };
+    compare_common_fields(&requested, existing)
+}
+
+fn resolution_exists(transfer: &Transfer, existing: &Transfer, pending: &Transfer) -> TransferCode {
+    compare_resolution(transfer, existing, pending)
+        .err()
+        .unwrap_or(TransferCode::Exists)
+}
