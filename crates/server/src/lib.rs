@@ -1,1 +1,129 @@
-//! server
+//! HTTP glue for Mileverse: routes, JSON shapes and problem+json errors.
+//!
+//! Only this crate knows HTTP. Handlers parse and check input, call the platform, and shape
+//! the answer; no business rule lives here. Every error leaves through [`problem::Problem`]
+//! (RFC 9457 problem details with a stable `type`), which never carries internal detail.
+
+pub mod json;
+pub mod ledger_api;
+pub mod problem;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use platform::LedgerService;
+
+/// Largest request body accepted: a full batch of 8,190 transfers in JSON with room to spare.
+pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Arc<LedgerService>,
+    /// Bearer token for `/admin` routes; `None` closes them.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(ledger_api::routes())
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the ledger accepts writes.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.ledger.failure() {
+        None => (StatusCode::OK, "ready\n".to_string()),
+        Some(failure) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {failure}\n"),
+        ),
+    }
+}
+
+/// Prometheus text exposition of the ledger's counters.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.ledger.metrics();
+    let rows: [(&str, &str, &str, u64); 8] = [
+        (
+            "mileverse_ledger_requests_total",
+            "counter",
+            "Requests submitted to the sequencer.",
+            m.requests,
+        ),
+        (
+            "mileverse_ledger_accounts_created_total",
+            "counter",
+            "Accounts created.",
+            m.accounts_created,
+        ),
+        (
+            "mileverse_ledger_transfers_committed_total",
+            "counter",
+            "Transfers committed.",
+            m.transfers_committed,
+        ),
+        (
+            "mileverse_ledger_blocks_written_total",
+            "counter",
+            "Journal blocks written.",
+            m.blocks_written,
+        ),
+        (
+            "mileverse_store_appends_total",
+            "counter",
+            "Store transactions (group commits).",
+            m.store_appends,
+        ),
+        (
+            "mileverse_store_append_microseconds_total",
+            "counter",
+            "Time spent in store transactions.",
+            m.store_append_micros,
+        ),
+        (
+            "mileverse_ledger_block_height",
+            "gauge",
+            "Height of the latest durable block.",
+            m.block_height,
+        ),
+        (
+            "mileverse_ledger_tree_size",
+            "gauge",
+            "Transfers in the durable Merkle log.",
+            m.tree_size,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, value) in rows {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}

@@ -5,18 +5,39 @@
 //! [`memory::MemoryStore`] (benchmarks and tests). Every backend writes one batch of blocks in
 //! exactly one database transaction, so a block is either wholly durable or absent.
 //!
+//! [`naive::NaivePostgresLedger`] is the baseline a typical team writes (one SQL transaction
+//! per transfer), for benchmarks. [`open`] picks a backend from a path or URL.
+//!
 //! Only this crate knows SQL. It knows nothing of hashing or replay: it stores what the
 //! platform hands it and hands it back in order; checking is the platform's job.
 
 use ledger::types::{Account, AccountBalance, BlockHeader, Hash, Transfer};
 
+mod codec;
 pub mod memory;
+pub mod naive;
 pub mod postgres;
 pub mod sqlite;
 
+/// Opens a store named by `spec`: `memory` (a fresh [`memory::MemoryStore`]), a
+/// `postgres://` or `postgresql://` URL ([`postgres::PostgresStore::connect`]), or else a
+/// SQLite file path, optionally prefixed with `sqlite:` ([`sqlite::SqliteStore::open`]).
+pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
+    if spec == "memory" {
+        Ok(Box::new(memory::MemoryStore::new()))
+    } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        Ok(Box::new(postgres::PostgresStore::connect(spec)?))
+    } else {
+        let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
+        Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
+            path,
+        ))?))
+    }
+}
+
 /// One committed block as stored: header, its hash, the operator's signature over the
 /// checkpoint of this block, and its body.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRecord {
     pub header: BlockHeader,
     pub hash: Hash,
@@ -26,6 +47,19 @@ pub struct BlockRecord {
     pub accounts: Vec<Account>,
     /// Transfers committed in this block, in log order.
     pub transfers: Vec<Transfer>,
+}
+
+// `[u8; 64]` has no `Default`, so `BlockRecord`'s is written out.
+impl Default for BlockRecord {
+    fn default() -> BlockRecord {
+        BlockRecord {
+            header: BlockHeader::default(),
+            hash: Hash::default(),
+            signature: [0; 64],
+            accounts: Vec::new(),
+            transfers: Vec::new(),
+        }
+    }
 }
 
 /// What one block changes in the store, beyond the block itself.
@@ -72,6 +106,9 @@ pub trait Store: Send {
     /// (which may differ from `meta` if the store was initialised with another key).
     fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError>;
 
+    /// The pinned meta, or `None` if the store was never initialised. Writes nothing.
+    fn meta(&mut self) -> Result<Option<StoreMeta>, StoreError>;
+
     /// Appends blocks (consecutive heights, continuing the stored chain) with their changed
     /// balances and history, in ONE database transaction, durable on return.
     fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError>;
@@ -82,11 +119,18 @@ pub trait Store: Send {
     /// Reads up to `limit` blocks from `from_height` on, in height order, with their bodies.
     /// Fewer than `limit` means the end was reached. Missing or undecodable rows are
     /// reported as [`StoreError::Corrupt`] naming the block.
-    fn read_blocks(&mut self, from_height: u64, limit: usize) -> Result<Vec<BlockRecord>, StoreError>;
+    fn read_blocks(
+        &mut self,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, StoreError>;
 
     /// Every stored account row with its stored balances, in id order.
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError>;
 
     /// Stored balance history of one account, oldest first.
-    fn account_history(&mut self, id: ledger::types::AccountId) -> Result<Vec<AccountBalance>, StoreError>;
+    fn account_history(
+        &mut self,
+        id: ledger::types::AccountId,
+    ) -> Result<Vec<AccountBalance>, StoreError>;
 }

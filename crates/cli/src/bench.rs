@@ -1,0 +1,376 @@
+//! `mileverse bench`: throughput and latency of the ledger, measured, not asserted.
+//!
+//! The workload: `--accounts` accounts on one ledger, `--transfers` transfers between random
+//! pairs of them (a fixed-seed generator, so runs are comparable), split among `--clients`
+//! concurrent clients, each sending requests of `--batch` transfers and waiting for the
+//! answer before sending the next. Latency is per request, from send to durable answer.
+//! The last line printed is one JSON object with the figures.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ledger::checkpoint::OperatorKey;
+use ledger::types::{Account, AccountId, Transfer, TransferId};
+use platform::{JournalMode, LedgerConfig, LedgerService};
+use serde_json::json;
+use store::Store;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Transfers through the sequencer into a store (or the naive PostgreSQL baseline).
+    Ledger(LedgerBenchArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+    Postgres,
+    /// The baseline: one SQL transaction per transfer with SELECT … FOR UPDATE.
+    PostgresNaive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct LedgerBenchArgs {
+    #[arg(long, value_enum, default_value = "memory")]
+    backend: Backend,
+    #[arg(long, default_value_t = 1_000_000)]
+    transfers: u64,
+    /// Transfers per request (at most 8,190).
+    #[arg(long, default_value_t = 8190)]
+    batch: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    #[arg(long, default_value_t = 10_000)]
+    accounts: u64,
+    /// Journal hashing (leaf hashes, Merkle log, signatures): `off` measures its cost.
+    #[arg(long, value_enum, default_value = "on")]
+    journal: Switch,
+    /// PostgreSQL for `postgres` and `postgres-naive` (each run uses a fresh schema).
+    #[arg(long, env = "MILEVERSE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory for the SQLite file; a fresh temporary directory by default.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// Latencies of completed requests, in microseconds.
+struct Outcome {
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+    rejected: u64,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Ledger(args) = command;
+    anyhow::ensure!(
+        (1..=platform::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
+        "--batch must be 1..=8190"
+    );
+    anyhow::ensure!(
+        args.clients >= 1 && args.accounts >= 2,
+        "need at least 1 client and 2 accounts"
+    );
+    let accounts = make_accounts(args.accounts);
+    let transfers = make_transfers(args.transfers, args.accounts);
+    println!(
+        "bench ledger: backend {:?}, {} transfers, batch {}, {} clients, {} accounts, journal {:?}",
+        args.backend, args.transfers, args.batch, args.clients, args.accounts, args.journal
+    );
+    let outcome = match args.backend {
+        Backend::PostgresNaive => run_naive(&args, &accounts, transfers)?,
+        _ => run_sequenced(&args, accounts, transfers)?,
+    };
+    report(&args, &outcome);
+    Ok(if outcome.rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn make_accounts(count: u64) -> Vec<Account> {
+    (1..=count)
+        .map(|index| Account {
+            id: AccountId(index.into()),
+            ledger: 1,
+            code: 1,
+            ..Account::default()
+        })
+        .collect()
+}
+
+/// Transfers between random distinct accounts, from a fixed-seed xorshift generator.
+fn make_transfers(count: u64, accounts: u64) -> Vec<Transfer> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (1..=count)
+        .map(|index| {
+            let debit = next() % accounts + 1;
+            let credit = (debit + next() % (accounts - 1)) % accounts + 1;
+            Transfer {
+                id: TransferId(index.into()),
+                debit_account_id: AccountId(debit.into()),
+                credit_account_id: AccountId(credit.into()),
+                amount: u128::from(next() % 100 + 1),
+                ledger: 1,
+                code: 1,
+                ..Transfer::default()
+            }
+        })
+        .collect()
+}
+
+/// A scratch directory removed on drop.
+struct ScratchDirectory(PathBuf);
+
+impl Drop for ScratchDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fresh_schema_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("bench_{}_{}", std::process::id(), nanos.as_micros())
+}
+
+fn open_bench_store(
+    args: &LedgerBenchArgs,
+) -> anyhow::Result<(Box<dyn Store>, Option<ScratchDirectory>)> {
+    match args.backend {
+        Backend::Memory => Ok((Box::new(store::memory::MemoryStore::new()), None)),
+        Backend::Sqlite => {
+            let (directory, scratch) = match &args.data {
+                Some(directory) => (directory.clone(), None),
+                None => {
+                    let directory = std::env::temp_dir().join(fresh_schema_name());
+                    (directory.clone(), Some(ScratchDirectory(directory)))
+                }
+            };
+            std::fs::create_dir_all(&directory)?;
+            let store = store::sqlite::SqliteStore::open(&directory.join("ledger.db"))?;
+            Ok((Box::new(store), scratch))
+        }
+        Backend::Postgres | Backend::PostgresNaive => {
+            let url = args
+                .database_url
+                .as_deref()
+                .context("--database-url (or MILEVERSE_DATABASE_URL) is required")?;
+            let store = store::postgres::PostgresStore::connect_schema(url, &fresh_schema_name())?;
+            Ok((Box::new(store), None))
+        }
+    }
+}
+
+fn run_sequenced(
+    args: &LedgerBenchArgs,
+    accounts: Vec<Account>,
+    transfers: Vec<Transfer>,
+) -> anyhow::Result<Outcome> {
+    let (store, _scratch) = open_bench_store(args)?;
+    let journal = if args.journal == Switch::On {
+        JournalMode::On
+    } else {
+        JournalMode::Off
+    };
+    let config = LedgerConfig {
+        journal,
+        ..LedgerConfig::default()
+    };
+    let ledger = Arc::new(LedgerService::open(
+        store,
+        OperatorKey::from_seed(rand::random()),
+        config,
+    )?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        for chunk in accounts.chunks(platform::sequencer::BATCH_EVENTS_MAX) {
+            let results = ledger.create_accounts(chunk.to_vec()).await?;
+            anyhow::ensure!(
+                results.iter().all(|result| result.is_ok()),
+                "account creation failed"
+            );
+        }
+        Ok(drive_clients(&ledger, transfers, args.batch, args.clients).await)
+    })?;
+    drop(runtime);
+    if let Ok(ledger) = Arc::try_unwrap(ledger) {
+        ledger.shutdown();
+    }
+    Ok(outcome)
+}
+
+async fn drive_clients(
+    ledger: &Arc<LedgerService>,
+    transfers: Vec<Transfer>,
+    batch: usize,
+    clients: usize,
+) -> Outcome {
+    let per_client = transfers.len().div_ceil(clients).max(1);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in transfers.chunks(per_client) {
+        let requests: Vec<Vec<Transfer>> = share.chunks(batch).map(<[Transfer]>::to_vec).collect();
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us = Vec::with_capacity(requests.len());
+            let mut rejected = 0u64;
+            for request in requests {
+                let sent = Instant::now();
+                match ledger.create_transfers(request).await {
+                    Ok(results) => {
+                        rejected += results.iter().filter(|result| !result.is_ok()).count() as u64
+                    }
+                    Err(_) => rejected += 1,
+                }
+                latencies_us.push(sent.elapsed().as_micros() as u64);
+            }
+            (latencies_us, rejected)
+        }));
+    }
+    let mut outcome = Outcome {
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+        rejected: 0,
+    };
+    for task in tasks {
+        let (latencies_us, rejected) = task.await.expect("bench client");
+        outcome.latencies_us.extend(latencies_us);
+        outcome.rejected += rejected;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+fn run_naive(
+    args: &LedgerBenchArgs,
+    accounts: &[Account],
+    transfers: Vec<Transfer>,
+) -> anyhow::Result<Outcome> {
+    let url = args
+        .database_url
+        .as_deref()
+        .context("--database-url (or MILEVERSE_DATABASE_URL) is required")?;
+    let schema = fresh_schema_name();
+    store::naive::NaivePostgresLedger::setup(&mut connect_in_schema(url, &schema)?, accounts)?;
+    let per_client = transfers.len().div_ceil(args.clients).max(1);
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<(Vec<u64>, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = transfers
+            .chunks(per_client)
+            .map(|share| {
+                let schema = schema.as_str();
+                scope.spawn(move || {
+                    let mut naive =
+                        store::naive::NaivePostgresLedger::new(connect_in_schema(url, schema)?)?;
+                    let mut latencies_us = Vec::with_capacity(share.len());
+                    let mut rejected = 0;
+                    for transfer in share {
+                        let sent = Instant::now();
+                        if !naive.transfer(transfer)?.is_ok() {
+                            rejected += 1;
+                        }
+                        latencies_us.push(sent.elapsed().as_micros() as u64);
+                    }
+                    Ok((latencies_us, rejected))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("naive client"))
+            .collect()
+    });
+    let mut outcome = Outcome {
+        latencies_us: Vec::new(),
+        elapsed: started.elapsed(),
+        rejected: 0,
+    };
+    for result in results {
+        let (latencies_us, rejected) = result?;
+        outcome.latencies_us.extend(latencies_us);
+        outcome.rejected += rejected;
+    }
+    Ok(outcome)
+}
+
+/// A connection whose `search_path` is `schema` (created if missing).
+fn connect_in_schema(url: &str, schema: &str) -> anyhow::Result<postgres::Client> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+    ))?;
+    Ok(client)
+}
+
+fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(args: &LedgerBenchArgs, outcome: &Outcome) {
+    let mut sorted = outcome.latencies_us.clone();
+    sorted.sort_unstable();
+    let seconds = outcome.elapsed.as_secs_f64();
+    let per_second = args.transfers as f64 / seconds.max(f64::MIN_POSITIVE);
+    let (p50, p99) = (percentile(&sorted, 0.50), percentile(&sorted, 0.99));
+    println!(
+        "{} transfers in {seconds:.3} s: {per_second:.0} transfers/s",
+        args.transfers
+    );
+    println!(
+        "request latency: p50 {p50} us, p99 {p99} us over {} requests",
+        sorted.len()
+    );
+    if outcome.rejected > 0 {
+        println!(
+            "WARNING: {} transfers or requests were not ok",
+            outcome.rejected
+        );
+    }
+    let backend = match args.backend {
+        Backend::Memory => "memory",
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+        Backend::PostgresNaive => "postgres-naive",
+    };
+    let figures = json!({
+        "bench": "ledger",
+        "backend": backend,
+        "transfers": args.transfers,
+        "batch": args.batch,
+        "clients": args.clients,
+        "accounts": args.accounts,
+        "journal": args.journal == Switch::On,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "transfers_per_sec": per_second.round() as u64,
+        "p50_us": p50,
+        "p99_us": p99,
+        "rejected": outcome.rejected,
+    });
+    println!("{figures}");
+}

@@ -1,0 +1,63 @@
+//! The operator key: an Ed25519 seed kept in a file (hex), created on first start.
+//!
+//! The file is written with mode 0600 and never stored in the database; the database only
+//! pins the public key, so a swapped key file is detected at start.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use ledger::checkpoint::OperatorKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("operator key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("operator key file {path} does not hold 64 hex digits")]
+    Malformed { path: String },
+}
+
+/// Reads the key at `path`, or creates a new random key there if the file does not exist.
+pub fn load_or_create(path: &Path) -> Result<OperatorKey, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match fs::read_to_string(path) {
+        Ok(text) => parse(text.trim()).ok_or(KeyError::Malformed {
+            path: path.display().to_string(),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let seed: [u8; 32] = rand::random();
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(io)?;
+            }
+            write_private(path, &hex::encode(seed)).map_err(io)?;
+            Ok(OperatorKey::from_seed(seed))
+        }
+        Err(error) => Err(io(error)),
+    }
+}
+
+fn parse(text: &str) -> Option<OperatorKey> {
+    let bytes = hex::decode(text).ok()?;
+    let seed: [u8; 32] = bytes.try_into().ok()?;
+    Some(OperatorKey::from_seed(seed))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}

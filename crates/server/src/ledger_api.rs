@@ -1,0 +1,231 @@
+//! The raw ledger API (operators, tests) and the public verification endpoints.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledger::checkpoint::Checkpoint;
+use ledger::types::{AccountId, TransferId};
+use platform::SignedCheckpoint;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::json::{
+    account_json, balance_json, hex32, parse_account, parse_batch, parse_id, parse_transfer,
+    transfer_json,
+};
+use crate::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/ledger/accounts", post(create_accounts))
+        .route("/admin/v1/ledger/transfers", post(create_transfers))
+        .route("/admin/v1/ledger/accounts/{id}", get(get_account))
+        .route(
+            "/admin/v1/ledger/accounts/{id}/balances",
+            get(get_account_balances),
+        )
+        .route("/admin/v1/ledger/transfers/{id}", get(get_transfer))
+        .route("/v1/ledger/checkpoint", get(get_checkpoint))
+        .route(
+            "/v1/ledger/proofs/inclusion/{transfer_id}",
+            get(get_inclusion_proof),
+        )
+        .route("/v1/ledger/proofs/consistency", get(get_consistency_proof))
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time against the admin token.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(Problem::unauthorized());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Problem::unauthorized())
+    }
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    let mut difference = left.len() ^ right.len();
+    for (index, byte) in right.iter().enumerate() {
+        difference |= usize::from(left.get(index).copied().unwrap_or(0) ^ byte);
+    }
+    difference == 0
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Problem> {
+    serde_json::from_slice(body).map_err(|error| Problem::malformed_json(error.to_string()))
+}
+
+fn results_json<R: std::fmt::Display>(
+    ids: impl Iterator<Item = u128>,
+    results: &[R],
+) -> Json<Value> {
+    let results: Vec<Value> = ids
+        .zip(results)
+        .enumerate()
+        .map(|(index, (id, result))| json!({"index": index, "id": id.to_string(), "result": result.to_string()}))
+        .collect();
+    Json(json!({ "results": results }))
+}
+
+async fn create_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let body = parse_body(&body)?;
+    let accounts = parse_batch(&body, "accounts", parse_account).map_err(Problem::invalid_items)?;
+    let ids: Vec<u128> = accounts.iter().map(|account| account.id.0).collect();
+    let results = state.ledger.create_accounts(accounts).await?;
+    Ok(results_json(ids.into_iter(), &results))
+}
+
+async fn create_transfers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let body = parse_body(&body)?;
+    let transfers =
+        parse_batch(&body, "transfers", parse_transfer).map_err(Problem::invalid_items)?;
+    let ids: Vec<u128> = transfers.iter().map(|transfer| transfer.id.0).collect();
+    let results = state.ledger.create_transfers(transfers).await?;
+    Ok(results_json(ids.into_iter(), &results))
+}
+
+fn path_id(text: &str) -> Result<u128, Problem> {
+    parse_id(text)
+        .ok_or_else(|| Problem::not_found(format!("{text:?} is not a u128 id in decimal digits")))
+}
+
+async fn get_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = AccountId(path_id(&id)?);
+    let found = state.ledger.lookup_accounts(vec![id]).await?;
+    let account = found
+        .first()
+        .ok_or_else(|| Problem::not_found(format!("no account {id}")))?;
+    Ok(Json(account_json(account)))
+}
+
+async fn get_account_balances(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = AccountId(path_id(&id)?);
+    let history = state
+        .ledger
+        .read(move |engine| {
+            engine
+                .account(id)
+                .map(|_| engine.account_history(id).to_vec())
+        })
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no account {id}")))?;
+    let balances: Vec<Value> = history.iter().map(balance_json).collect();
+    Ok(Json(
+        json!({ "account_id": id.0.to_string(), "balances": balances }),
+    ))
+}
+
+async fn get_transfer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = TransferId(path_id(&id)?);
+    let found = state.ledger.lookup_transfers(vec![id]).await?;
+    let transfer = found
+        .first()
+        .ok_or_else(|| Problem::not_found(format!("no transfer {id}")))?;
+    Ok(Json(transfer_json(transfer)))
+}
+
+pub fn checkpoint_json(signed: &SignedCheckpoint) -> Value {
+    let checkpoint: &Checkpoint = &signed.checkpoint;
+    json!({
+        "block_height": checkpoint.block_height,
+        "block_hash": hex32(&checkpoint.block_hash),
+        "tree_size": checkpoint.tree_size,
+        "root": hex32(&checkpoint.root),
+        "timestamp": checkpoint.timestamp,
+        "signed_message": hex::encode(checkpoint.signed_bytes()),
+        "signature": hex::encode(signed.signature),
+        "public_key": hex32(&signed.public_key),
+    })
+}
+
+async fn get_checkpoint(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let signed = state
+        .ledger
+        .checkpoint()
+        .ok_or_else(|| Problem::not_found("no block has been committed yet"))?;
+    Ok(Json(checkpoint_json(&signed)))
+}
+
+async fn get_inclusion_proof(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let id = TransferId(path_id(&id)?);
+    let proof = state
+        .ledger
+        .inclusion_proof(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no transfer {id}")))?;
+    Ok(Json(json!({
+        "transfer": transfer_json(&proof.transfer),
+        "leaf_index": proof.leaf_index,
+        "leaf_hash": hex32(&proof.leaf_hash),
+        "tree_size": proof.checkpoint.checkpoint.tree_size,
+        "root": hex32(&proof.checkpoint.checkpoint.root),
+        "proof": proof.proof.iter().map(|hash| hex32(hash)).collect::<Vec<_>>(),
+        "checkpoint": checkpoint_json(&proof.checkpoint),
+    })))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+async fn get_consistency_proof(
+    State(state): State<AppState>,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(query) = query.map_err(|error| {
+        Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query",
+            error.body_text(),
+        )
+    })?;
+    let proof = state.ledger.consistency_proof(query.from, query.to)?;
+    Ok(Json(json!({
+        "from": proof.from_size,
+        "to": proof.to_size,
+        "from_root": hex32(&proof.from_root),
+        "to_root": hex32(&proof.to_root),
+        "proof": proof.proof.iter().map(|hash| hex32(hash)).collect::<Vec<_>>(),
+    })))
+}

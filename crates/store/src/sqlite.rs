@@ -1,0 +1,701 @@
+//! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
+//!
+//! # Schema (version 1, kept in `PRAGMA user_version`)
+//! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
+//! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
+//!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
+//!   `first_account` is the `seq` of the block's first created account.
+//! - `accounts(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, balances, all fields,
+//!   block_height, created_flags)`: the current row of every account. `seq` is the account's
+//!   creation ordinal, so a block's created accounts are the rowid range
+//!   `[first_account, first_account + account_count)`, creation appends to the end of the
+//!   b-tree, and a balance update is one integer-keyed row rewrite that touches no index (the
+//!   store keeps `id -> seq` in memory). The unique index on `id` gives `accounts()` its id
+//!   order and refuses an id created twice. `created_flags` keeps the flags at creation, since
+//!   closing transfers change `flags` later. Created accounts always have zero balances (the
+//!   engine refuses anything else and `append` checks it), so a block's body is handed back
+//!   exactly as it was written.
+//! - `transfers(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, block_height, all fields)`: `seq`
+//!   is the transfer's leaf index in the Merkle log, so a block's transfers are the rowid
+//!   range `[tree_size - transfer_count, tree_size)` and appends go to the end of the b-tree.
+//!   There is deliberately NO index on `transfers.id`: the engine keeps every transfer id in
+//!   memory for idempotency and the store never looks a transfer up by id, while a unique
+//!   index over random 128-bit ids costs a random b-tree insert per transfer: measured with
+//!   `examples/append_bench.rs --id-index` at 8,190 transfers per block, it more than doubles
+//!   the time per block (about 39 ms -> 87 ms) and keeps growing with the table.
+//! - `account_history(seq INTEGER PRIMARY KEY, account_id, timestamp, balances, block_height)`
+//!   with an index on `account_id`; read back in insertion (log) order.
+//!
+//! Encodings are those of the crate: `u128` as 16-byte big-endian BLOBs, `u64` as the bit
+//! pattern of an `i64` INTEGER (values above `i64::MAX` read as negative in SQL), `u32` and
+//! `u16` as INTEGER.
+//!
+//! # Writes
+//! `append` is one `BEGIN IMMEDIATE ... COMMIT` with cached prepared statements: multi-row
+//! INSERTs of 64 rows for blocks, accounts, transfers and history, and one UPDATE by rowid per
+//! changed account. With `synchronous=FULL` in WAL mode the commit fsyncs the WAL before it
+//! returns. The WAL is checkpointed every 16,384 pages (64 MiB at 4 KiB pages), so pages that
+//! every block rewrites (account balances) are copied back less often.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ledger::types::{
+    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Transfer, TransferFlags,
+    TransferId,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, Statement, TransactionBehavior, params};
+
+use crate::codec::{
+    self, AccountPlan, Tip, corrupt, u16_col, u32_col, u64_col, u64_to_sql, u128_col,
+};
+use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+
+/// Schema migrations; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE blocks (
+        height INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,
+        previous_hash BLOB NOT NULL,
+        timestamp INTEGER NOT NULL,
+        account_count INTEGER NOT NULL,
+        transfer_count INTEGER NOT NULL,
+        accounts_digest BLOB NOT NULL,
+        tree_size INTEGER NOT NULL,
+        merkle_root BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        first_account INTEGER NOT NULL
+    );
+    CREATE TABLE accounts (
+        seq INTEGER PRIMARY KEY,
+        id BLOB NOT NULL,
+        debits_pending BLOB NOT NULL,
+        debits_posted BLOB NOT NULL,
+        credits_pending BLOB NOT NULL,
+        credits_posted BLOB NOT NULL,
+        user_data_128 BLOB NOT NULL,
+        user_data_64 INTEGER NOT NULL,
+        user_data_32 INTEGER NOT NULL,
+        ledger INTEGER NOT NULL,
+        code INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        block_height INTEGER NOT NULL,
+        created_flags INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX accounts_id ON accounts (id);
+    CREATE TABLE transfers (
+        seq INTEGER PRIMARY KEY,
+        id BLOB NOT NULL,
+        block_height INTEGER NOT NULL,
+        debit_account_id BLOB NOT NULL,
+        credit_account_id BLOB NOT NULL,
+        amount BLOB NOT NULL,
+        pending_id BLOB NOT NULL,
+        user_data_128 BLOB NOT NULL,
+        user_data_64 INTEGER NOT NULL,
+        user_data_32 INTEGER NOT NULL,
+        timeout INTEGER NOT NULL,
+        ledger INTEGER NOT NULL,
+        code INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL
+    );
+    CREATE TABLE account_history (
+        seq INTEGER PRIMARY KEY,
+        account_id BLOB NOT NULL,
+        timestamp INTEGER NOT NULL,
+        debits_pending BLOB NOT NULL,
+        debits_posted BLOB NOT NULL,
+        credits_pending BLOB NOT NULL,
+        credits_posted BLOB NOT NULL,
+        block_height INTEGER NOT NULL
+    );
+    CREATE INDEX account_history_by_account ON account_history (account_id);",
+];
+
+/// The 12 columns of an [`Account`], in the order [`bind_account`] and [`account_from_row`]
+/// use.
+const ACCOUNT_COLUMNS: &str = "id, debits_pending, debits_posted, credits_pending, credits_posted,
+    user_data_128, user_data_64, user_data_32, ledger, code, flags, timestamp";
+
+const UPDATE_ACCOUNT: &str = "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3,
+    credits_pending = ?4, credits_posted = ?5, flags = ?6 WHERE seq = ?1";
+
+/// Rows per multi-row INSERT. SQLite's cost per statement execution dominates single-row
+/// inserts; 64 rows of up to 15 columns stay far below the bound-parameter limit.
+const ROWS_PER_INSERT: usize = 64;
+
+/// One multi-row INSERT, for [`ROWS_PER_INSERT`] rows and for one.
+struct MultiInsert {
+    chunk: String,
+    one: String,
+    /// Placeholders per row.
+    params: usize,
+}
+
+impl MultiInsert {
+    fn new(head: &str, params: usize) -> MultiInsert {
+        let row = format!("({})", vec!["?"; params].join(", "));
+        let rows = |n: usize| format!("{head} VALUES {}", vec![row.as_str(); n].join(", "));
+        MultiInsert {
+            chunk: rows(ROWS_PER_INSERT),
+            one: rows(1),
+            params,
+        }
+    }
+}
+
+struct Sql {
+    blocks: MultiInsert,
+    accounts: MultiInsert,
+    transfers: MultiInsert,
+    history: MultiInsert,
+}
+
+fn sql() -> &'static Sql {
+    static SQL: OnceLock<Sql> = OnceLock::new();
+    SQL.get_or_init(|| Sql {
+        blocks: MultiInsert::new(
+            "INSERT INTO blocks (height, hash, previous_hash, timestamp, account_count, transfer_count,
+                accounts_digest, tree_size, merkle_root, signature, first_account)",
+            11,
+        ),
+        accounts: MultiInsert::new(
+            &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}, seq, block_height, created_flags)"),
+            15,
+        ),
+        transfers: MultiInsert::new(
+            "INSERT INTO transfers (seq, id, block_height, debit_account_id, credit_account_id, amount,
+                pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags,
+                timestamp)",
+            15,
+        ),
+        history: MultiInsert::new(
+            "INSERT INTO account_history (account_id, timestamp, debits_pending, debits_posted,
+                credits_pending, credits_posted, block_height)",
+            7,
+        ),
+    })
+}
+
+/// Writes `rows` with `insert`: chunks of [`ROWS_PER_INSERT`], then the rest one by one.
+/// `bind(statement, first_parameter, row)` binds one row's parameters from `first_parameter`.
+fn insert_rows<T>(
+    conn: &Connection,
+    insert: &MultiInsert,
+    rows: &[T],
+    bind: impl Fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<(), StoreError> {
+    let chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    let rest = chunks.remainder();
+    if chunks.len() > 0 {
+        let mut st = conn.prepare_cached(&insert.chunk)?;
+        for chunk in chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut st, 1 + i * insert.params, row)?;
+            }
+            st.raw_execute()?;
+        }
+    }
+    if !rest.is_empty() {
+        let mut st = conn.prepare_cached(&insert.one)?;
+        for row in rest {
+            bind(&mut st, 1, row)?;
+            st.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds the 12 columns of [`ACCOUNT_COLUMNS`] from parameter `p` on.
+fn bind_account(st: &mut Statement<'_>, p: usize, a: &Account) -> rusqlite::Result<()> {
+    st.raw_bind_parameter(p, a.id.0.to_be_bytes())?;
+    st.raw_bind_parameter(p + 1, a.debits_pending.to_be_bytes())?;
+    st.raw_bind_parameter(p + 2, a.debits_posted.to_be_bytes())?;
+    st.raw_bind_parameter(p + 3, a.credits_pending.to_be_bytes())?;
+    st.raw_bind_parameter(p + 4, a.credits_posted.to_be_bytes())?;
+    st.raw_bind_parameter(p + 5, a.user_data_128.to_be_bytes())?;
+    st.raw_bind_parameter(p + 6, u64_to_sql(a.user_data_64))?;
+    st.raw_bind_parameter(p + 7, a.user_data_32)?;
+    st.raw_bind_parameter(p + 8, a.ledger)?;
+    st.raw_bind_parameter(p + 9, a.code)?;
+    st.raw_bind_parameter(p + 10, a.flags.bits())?;
+    st.raw_bind_parameter(p + 11, u64_to_sql(a.timestamp))
+}
+
+/// A [`Store`] in one SQLite database file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    /// `id -> seq` of every stored account, loaded by the first append.
+    account_seqs: Option<HashMap<AccountId, i64>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path`, switches it to WAL with
+    /// `synchronous=FULL`, and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(corrupt(
+                0,
+                format!(
+                    "{}: cannot switch to WAL (journal_mode is {mode})",
+                    path.display()
+                ),
+            ));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -131072;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA wal_autocheckpoint = 16384;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(32);
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            account_seqs: None,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for inspection and for tests that damage the database.
+    pub fn connection(&mut self) -> &mut Connection {
+        // Whoever writes through it may change account rows behind the cached ids.
+        self.account_seqs = None;
+        &mut self.conn
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if !(0..=known).contains(&version) {
+        return Err(corrupt(
+            0,
+            format!("schema version {version} is not one this build knows (up to {known})"),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn tip(conn: &Connection) -> Result<Tip, StoreError> {
+    let row: Option<(i64, i64, i64)> = conn
+        .query_row(
+            "SELECT height, tree_size, first_account + account_count FROM blocks ORDER BY height DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((h, t, a)) => Tip {
+            next_height: codec::u64_from_sql(h) + 1,
+            tree_size: codec::u64_from_sql(t),
+            accounts: codec::u64_from_sql(a),
+        },
+        None => Tip::default(),
+    })
+}
+
+fn load_account_seqs(conn: &Connection) -> Result<HashMap<AccountId, i64>, StoreError> {
+    let mut st = conn.prepare("SELECT seq, id FROM accounts")?;
+    let mut rows = st.query([])?;
+    let mut map = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let seq = int(row, 0).unwrap_or(-1);
+        let id = u128_col(blob(row, 1), 0, "account id")?;
+        map.insert(AccountId(id), seq);
+    }
+    Ok(map)
+}
+
+fn blob<'a>(row: &'a Row<'_>, i: usize) -> Option<&'a [u8]> {
+    match row.get_ref(i) {
+        Ok(ValueRef::Blob(b)) => Some(b),
+        _ => None,
+    }
+}
+
+fn int(row: &Row<'_>, i: usize) -> Option<i64> {
+    match row.get_ref(i) {
+        Ok(ValueRef::Integer(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Decodes the 12 columns of [`ACCOUNT_COLUMNS`].
+fn account_from_row(row: &Row<'_>, height: u64) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: AccountId(u128_col(blob(row, 0), height, "account id")?),
+        debits_pending: u128_col(blob(row, 1), height, "account debits_pending")?,
+        debits_posted: u128_col(blob(row, 2), height, "account debits_posted")?,
+        credits_pending: u128_col(blob(row, 3), height, "account credits_pending")?,
+        credits_posted: u128_col(blob(row, 4), height, "account credits_posted")?,
+        user_data_128: u128_col(blob(row, 5), height, "account user_data_128")?,
+        user_data_64: u64_col(int(row, 6), height, "account user_data_64")?,
+        user_data_32: u32_col(int(row, 7), height, "account user_data_32")?,
+        ledger: u32_col(int(row, 8), height, "account ledger")?,
+        code: u16_col(int(row, 9), height, "account code")?,
+        flags: AccountFlags(u16_col(int(row, 10), height, "account flags")?),
+        timestamp: u64_col(int(row, 11), height, "account timestamp")?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'operator_public_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let pinned = match stored {
+            Some(key) => StoreMeta {
+                operator_public_key: codec::fixed(Some(&key), 0, "meta operator_public_key")?,
+            },
+            None => {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('operator_public_key', ?1)",
+                    params![meta.operator_public_key],
+                )?;
+                meta.clone()
+            }
+        };
+        tx.commit()?;
+        Ok(pinned)
+    }
+
+    fn meta(&mut self) -> Result<Option<StoreMeta>, StoreError> {
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'operator_public_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        stored
+            .map(|key| {
+                let operator_public_key = codec::fixed(Some(&key), 0, "meta operator_public_key")?;
+                Ok(StoreMeta {
+                    operator_public_key,
+                })
+            })
+            .transpose()
+    }
+
+    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // Dropping `tx` on any error below rolls everything back.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tip = tip(&tx)?;
+        codec::validate(tip, writes)?;
+        let plan = AccountPlan::new(tip, writes)?;
+        let sql = sql();
+        let seqs = match &mut self.account_seqs {
+            Some(map) => map,
+            none => none.insert(load_account_seqs(&tx)?),
+        };
+
+        let blocks: Vec<(&BlockWrite, u64)> = writes
+            .iter()
+            .zip(plan.first_account.iter().copied())
+            .collect();
+        insert_rows(&tx, &sql.blocks, &blocks, |st, p, &(w, first_account)| {
+            let (b, h) = (&w.block, &w.block.header);
+            st.raw_bind_parameter(p, u64_to_sql(h.height))?;
+            st.raw_bind_parameter(p + 1, b.hash)?;
+            st.raw_bind_parameter(p + 2, h.previous_hash)?;
+            st.raw_bind_parameter(p + 3, u64_to_sql(h.timestamp))?;
+            st.raw_bind_parameter(p + 4, h.account_count)?;
+            st.raw_bind_parameter(p + 5, h.transfer_count)?;
+            st.raw_bind_parameter(p + 6, h.accounts_digest)?;
+            st.raw_bind_parameter(p + 7, u64_to_sql(h.tree_size))?;
+            st.raw_bind_parameter(p + 8, h.merkle_root)?;
+            st.raw_bind_parameter(p + 9, b.signature)?;
+            st.raw_bind_parameter(p + 10, u64_to_sql(first_account))
+        })?;
+
+        insert_rows(&tx, &sql.accounts, &plan.created, |st, p, c| {
+            bind_account(st, p, c.row)?;
+            st.raw_bind_parameter(p + 12, u64_to_sql(c.seq))?;
+            st.raw_bind_parameter(p + 13, u64_to_sql(c.height))?;
+            st.raw_bind_parameter(p + 14, c.created_flags)
+        })?;
+
+        let mut transfers =
+            Vec::with_capacity(writes.iter().map(|w| w.block.transfers.len()).sum());
+        for w in writes {
+            let h = &w.block.header;
+            let first = h.tree_size - u64::from(h.transfer_count);
+            transfers.extend(
+                w.block
+                    .transfers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (first + i as u64, h.height, t)),
+            );
+        }
+        insert_rows(
+            &tx,
+            &sql.transfers,
+            &transfers,
+            |st, p, &(seq, height, t)| {
+                st.raw_bind_parameter(p, u64_to_sql(seq))?;
+                st.raw_bind_parameter(p + 1, t.id.0.to_be_bytes())?;
+                st.raw_bind_parameter(p + 2, u64_to_sql(height))?;
+                st.raw_bind_parameter(p + 3, t.debit_account_id.0.to_be_bytes())?;
+                st.raw_bind_parameter(p + 4, t.credit_account_id.0.to_be_bytes())?;
+                st.raw_bind_parameter(p + 5, t.amount.to_be_bytes())?;
+                st.raw_bind_parameter(p + 6, t.pending_id.0.to_be_bytes())?;
+                st.raw_bind_parameter(p + 7, t.user_data_128.to_be_bytes())?;
+                st.raw_bind_parameter(p + 8, u64_to_sql(t.user_data_64))?;
+                st.raw_bind_parameter(p + 9, t.user_data_32)?;
+                st.raw_bind_parameter(p + 10, t.timeout)?;
+                st.raw_bind_parameter(p + 11, t.ledger)?;
+                st.raw_bind_parameter(p + 12, t.code)?;
+                st.raw_bind_parameter(p + 13, t.flags.bits())?;
+                st.raw_bind_parameter(p + 14, u64_to_sql(t.timestamp))
+            },
+        )?;
+
+        if !plan.updates.is_empty() {
+            let mut st = tx.prepare_cached(UPDATE_ACCOUNT)?;
+            for &(height, a) in &plan.updates {
+                let Some(&seq) = seqs.get(&a.id) else {
+                    return Err(codec::unknown_account(height, a.id));
+                };
+                let n = st.execute(params![
+                    seq,
+                    a.debits_pending.to_be_bytes(),
+                    a.debits_posted.to_be_bytes(),
+                    a.credits_pending.to_be_bytes(),
+                    a.credits_posted.to_be_bytes(),
+                    a.flags.bits(),
+                ])?;
+                if n != 1 {
+                    return Err(codec::unknown_account(height, a.id));
+                }
+            }
+        }
+
+        let mut history = Vec::new();
+        for w in writes {
+            history.extend(w.history.iter().map(|b| (w.block.header.height, b)));
+        }
+        insert_rows(&tx, &sql.history, &history, |st, p, &(height, b)| {
+            st.raw_bind_parameter(p, b.account_id.0.to_be_bytes())?;
+            st.raw_bind_parameter(p + 1, u64_to_sql(b.timestamp))?;
+            st.raw_bind_parameter(p + 2, b.debits_pending.to_be_bytes())?;
+            st.raw_bind_parameter(p + 3, b.debits_posted.to_be_bytes())?;
+            st.raw_bind_parameter(p + 4, b.credits_pending.to_be_bytes())?;
+            st.raw_bind_parameter(p + 5, b.credits_posted.to_be_bytes())?;
+            st.raw_bind_parameter(p + 6, u64_to_sql(height))
+        })?;
+
+        if let Err(e) = tx.commit() {
+            self.account_seqs = None;
+            return Err(e.into());
+        }
+        seqs.extend(plan.created.iter().map(|c| (c.row.id, u64_to_sql(c.seq))));
+        Ok(())
+    }
+
+    fn block_count(&mut self) -> Result<u64, StoreError> {
+        Ok(tip(&self.conn)?.next_height)
+    }
+
+    fn read_blocks(
+        &mut self,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One read transaction: a consistent snapshot of headers and bodies.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut blocks: Vec<BlockRecord> = Vec::new();
+        let mut first_account: Vec<u64> = Vec::new();
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT height, hash, previous_hash, timestamp, account_count, transfer_count,
+                    accounts_digest, tree_size, merkle_root, signature, first_account
+                 FROM blocks WHERE height >= ?1 ORDER BY height LIMIT ?2",
+            )?;
+            let mut rows = st.query(params![u64_to_sql(from_height), limit_sql])?;
+            while let Some(row) = rows.next()? {
+                let expected = from_height + blocks.len() as u64;
+                let height = u64_col(int(row, 0), expected, "block height")?;
+                if height != expected {
+                    return Err(corrupt(
+                        expected,
+                        format!("block {expected} is missing (next stored is {height})"),
+                    ));
+                }
+                let header = BlockHeader {
+                    height,
+                    previous_hash: codec::fixed(blob(row, 2), height, "block previous_hash")?,
+                    timestamp: u64_col(int(row, 3), height, "block timestamp")?,
+                    account_count: u32_col(int(row, 4), height, "block account_count")?,
+                    transfer_count: u32_col(int(row, 5), height, "block transfer_count")?,
+                    accounts_digest: codec::fixed(blob(row, 6), height, "block accounts_digest")?,
+                    tree_size: u64_col(int(row, 7), height, "block tree_size")?,
+                    merkle_root: codec::fixed(blob(row, 8), height, "block merkle_root")?,
+                };
+                blocks.push(BlockRecord {
+                    header,
+                    hash: codec::fixed(blob(row, 1), height, "block hash")?,
+                    signature: codec::fixed(blob(row, 9), height, "block signature")?,
+                    accounts: Vec::new(),
+                    transfers: Vec::new(),
+                });
+                first_account.push(u64_col(int(row, 10), height, "block first_account")?);
+            }
+        }
+        if blocks.is_empty() {
+            return Ok(blocks);
+        }
+
+        // Accounts created in these blocks: their seq range, in creation order.
+        let ranges = codec::account_ranges(&blocks, &first_account)?;
+        {
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS}, seq, block_height, created_flags FROM accounts
+                 WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+            ))?;
+            let (lo, hi) = (ranges[0].start, ranges[ranges.len() - 1].end);
+            let mut rows = st.query(params![u64_to_sql(lo), u64_to_sql(hi)])?;
+            let mut fill = codec::RangeFill::<codec::Accounts>::new(&mut blocks, &ranges);
+            while let Some(row) = rows.next()? {
+                let h = fill.height_for(int(row, 12).map(codec::u64_from_sql));
+                let seq = u64_col(int(row, 12), h, "account seq")?;
+                let height = u64_col(int(row, 13), h, "account block_height")?;
+                let mut a = account_from_row(row, h)?;
+                // As created: zero balances (checked on append), flags at creation.
+                (
+                    a.debits_pending,
+                    a.debits_posted,
+                    a.credits_pending,
+                    a.credits_posted,
+                ) = (0, 0, 0, 0);
+                a.flags = AccountFlags(u16_col(int(row, 14), h, "account created_flags")?);
+                fill.push(seq, height, a)?;
+            }
+            fill.finish()?;
+        }
+
+        // Transfers of these blocks: the leaf range they cover, in log order.
+        let ranges = codec::transfer_ranges(&blocks)?;
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT seq, block_height, id, debit_account_id, credit_account_id, amount, pending_id,
+                    user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, timestamp
+                 FROM transfers WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+            )?;
+            let (lo, hi) = (ranges[0].start, ranges[ranges.len() - 1].end);
+            let mut rows = st.query(params![u64_to_sql(lo), u64_to_sql(hi)])?;
+            let mut fill = codec::RangeFill::<codec::Transfers>::new(&mut blocks, &ranges);
+            while let Some(row) = rows.next()? {
+                let h = fill.height_for(int(row, 0).map(codec::u64_from_sql));
+                let seq = u64_col(int(row, 0), h, "transfer seq")?;
+                let height = u64_col(int(row, 1), h, "transfer block_height")?;
+                let t = Transfer {
+                    id: TransferId(u128_col(blob(row, 2), h, "transfer id")?),
+                    debit_account_id: AccountId(u128_col(
+                        blob(row, 3),
+                        h,
+                        "transfer debit_account_id",
+                    )?),
+                    credit_account_id: AccountId(u128_col(
+                        blob(row, 4),
+                        h,
+                        "transfer credit_account_id",
+                    )?),
+                    amount: u128_col(blob(row, 5), h, "transfer amount")?,
+                    pending_id: TransferId(u128_col(blob(row, 6), h, "transfer pending_id")?),
+                    user_data_128: u128_col(blob(row, 7), h, "transfer user_data_128")?,
+                    user_data_64: u64_col(int(row, 8), h, "transfer user_data_64")?,
+                    user_data_32: u32_col(int(row, 9), h, "transfer user_data_32")?,
+                    timeout: u32_col(int(row, 10), h, "transfer timeout")?,
+                    ledger: u32_col(int(row, 11), h, "transfer ledger")?,
+                    code: u16_col(int(row, 12), h, "transfer code")?,
+                    flags: TransferFlags(u16_col(int(row, 13), h, "transfer flags")?),
+                    timestamp: u64_col(int(row, 14), h, "transfer timestamp")?,
+                };
+                fill.push(seq, height, t)?;
+            }
+            fill.finish()?;
+        }
+        drop(tx);
+        Ok(blocks)
+    }
+
+    fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, block_height FROM accounts ORDER BY id"
+        ))?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let height = int(row, 12).map_or(0, codec::u64_from_sql);
+            out.push(account_from_row(row, height)?);
+        }
+        Ok(out)
+    }
+
+    fn account_history(&mut self, id: AccountId) -> Result<Vec<AccountBalance>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted,
+                block_height
+             FROM account_history WHERE account_id = ?1 ORDER BY seq",
+        )?;
+        let mut rows = st.query(params![id.0.to_be_bytes()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let h = int(row, 6).map_or(0, codec::u64_from_sql);
+            out.push(AccountBalance {
+                account_id: AccountId(u128_col(blob(row, 0), h, "history account_id")?),
+                timestamp: u64_col(int(row, 1), h, "history timestamp")?,
+                debits_pending: u128_col(blob(row, 2), h, "history debits_pending")?,
+                debits_posted: u128_col(blob(row, 3), h, "history debits_posted")?,
+                credits_pending: u128_col(blob(row, 4), h, "history credits_pending")?,
+                credits_posted: u128_col(blob(row, 5), h, "history credits_posted")?,
+            });
+        }
+        Ok(out)
+    }
+}

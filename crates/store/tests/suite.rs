@@ -1,0 +1,914 @@
+//! One suite of store behaviours, run against every backend: `memory::*`, `sqlite::*` and
+//! `postgres::*`. The PostgreSQL variants need `MILEVERSE_TEST_DATABASE_URL` (start a server
+//! with `eval "$(bash scripts/pg.sh env)"`); without it they fail. Each of them works in a
+//! fresh schema of its own, dropped at the end.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ledger::types::{
+    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, CreateTransferResult, Transfer,
+    TransferFlags, TransferId,
+};
+use store::memory::{FaultPlan, MemoryStore};
+use store::naive::NaivePostgresLedger;
+use store::postgres::{BulkMode, PostgresStore};
+use store::sqlite::SqliteStore;
+use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+fn h32(seed: u64, tag: u8) -> [u8; 32] {
+    let mut out = [tag; 32];
+    out[..8].copy_from_slice(&seed.to_be_bytes());
+    out
+}
+
+fn account(id: u128, timestamp: u64) -> Account {
+    Account {
+        id: AccountId(id),
+        user_data_128: id.wrapping_mul(7),
+        user_data_64: timestamp ^ 0xdead_beef,
+        user_data_32: id as u32,
+        ledger: 1,
+        code: 10,
+        flags: AccountFlags::empty(),
+        timestamp,
+        ..Account::default()
+    }
+}
+
+fn transfer(id: u128, debit: u128, credit: u128, amount: u128, timestamp: u64) -> Transfer {
+    Transfer {
+        id: TransferId(id),
+        debit_account_id: AccountId(debit),
+        credit_account_id: AccountId(credit),
+        amount,
+        pending_id: TransferId(0),
+        user_data_128: id << 64 | 3,
+        user_data_64: timestamp / 3,
+        user_data_32: (id % 1000) as u32,
+        timeout: 0,
+        ledger: 1,
+        code: 20,
+        flags: TransferFlags::empty(),
+        timestamp,
+    }
+}
+
+/// Makes consecutive blocks with consistent heights and log sizes.
+#[derive(Default, Clone)]
+struct Chain {
+    height: u64,
+    tree_size: u64,
+}
+
+impl Chain {
+    /// The next block; created accounts are also in `accounts_changed`.
+    fn block(&mut self, accounts: Vec<Account>, transfers: Vec<Transfer>) -> BlockWrite {
+        let height = self.height;
+        self.height += 1;
+        self.tree_size += transfers.len() as u64;
+        let mut signature = [0u8; 64];
+        signature[..8].copy_from_slice(&height.to_le_bytes());
+        signature[63] = 0xfe;
+        BlockWrite {
+            block: BlockRecord {
+                header: BlockHeader {
+                    height,
+                    previous_hash: if height == 0 {
+                        [0; 32]
+                    } else {
+                        h32(height - 1, 0xaa)
+                    },
+                    timestamp: 1_700_000_000_000_000_000 + height,
+                    account_count: accounts.len() as u32,
+                    transfer_count: transfers.len() as u32,
+                    accounts_digest: h32(height, 0xdd),
+                    tree_size: self.tree_size,
+                    merkle_root: h32(height, 0x77),
+                },
+                hash: h32(height, 0xaa),
+                signature,
+                accounts: accounts.clone(),
+                transfers,
+            },
+            accounts_changed: accounts,
+            history: Vec::new(),
+        }
+    }
+}
+
+fn meta(byte: u8) -> StoreMeta {
+    StoreMeta {
+        operator_public_key: [byte; 32],
+    }
+}
+
+fn records(writes: &[BlockWrite]) -> Vec<BlockRecord> {
+    writes.iter().map(|w| w.block.clone()).collect()
+}
+
+fn read_all(s: &mut dyn Store) -> Vec<BlockRecord> {
+    s.read_blocks(0, usize::MAX).unwrap()
+}
+
+/// Three blocks: accounts 1..=4 in block 0, transfers in blocks 1 and 2 (3 and 4 of them).
+fn three_blocks() -> Vec<BlockWrite> {
+    let mut c = Chain::default();
+    vec![
+        c.block(
+            (1..=4).map(|i| account(i, 100 + i as u64)).collect(),
+            vec![],
+        ),
+        c.block(
+            vec![],
+            (0..3)
+                .map(|i| transfer(1000 + i, 1, 2, 5, 200 + i as u64))
+                .collect(),
+        ),
+        c.block(
+            vec![],
+            (0..4)
+                .map(|i| transfer(2000 + i, 3, 4, 7, 300 + i as u64))
+                .collect(),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours every backend must have
+
+fn init_pins_the_key(s: &mut dyn Store) {
+    assert_eq!(s.init(&meta(1)).unwrap(), meta(1));
+    assert_eq!(
+        s.init(&meta(2)).unwrap(),
+        meta(1),
+        "second init must return the pinned key"
+    );
+    assert_eq!(s.init(&meta(1)).unwrap(), meta(1));
+    assert_eq!(s.block_count().unwrap(), 0);
+    assert!(read_all(s).is_empty());
+    assert!(s.accounts().unwrap().is_empty());
+}
+
+fn round_trip_all_fields(s: &mut dyn Store) {
+    s.init(&meta(9)).unwrap();
+    let big = (1u128 << 64) + 12345;
+    let ids = [u128::MAX - 1, 1, 256, 1 << 64, big];
+    let mut accounts: Vec<Account> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| account(id, 10 + i as u64))
+        .collect();
+    accounts[0].user_data_128 = u128::MAX;
+    accounts[0].user_data_64 = u64::MAX;
+    accounts[0].user_data_32 = u32::MAX;
+    accounts[0].ledger = u32::MAX;
+    accounts[0].code = u16::MAX;
+    accounts[0].timestamp = u64::MAX;
+    accounts[1].flags = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags::HISTORY;
+    accounts[2].flags = AccountFlags(u16::MAX);
+    accounts[3].user_data_64 = i64::MAX as u64 + 1;
+
+    let mut t0 = transfer(u128::MAX - 1, ids[0], ids[1], u128::MAX, u64::MAX);
+    t0.pending_id = TransferId(big);
+    t0.user_data_128 = u128::MAX;
+    t0.user_data_64 = u64::MAX;
+    t0.user_data_32 = u32::MAX;
+    t0.timeout = u32::MAX;
+    t0.ledger = u32::MAX;
+    t0.code = u16::MAX;
+    t0.flags = TransferFlags(u16::MAX);
+    let mut t1 = transfer(big, ids[3], ids[4], big, i64::MAX as u64 + 7);
+    t1.flags = TransferFlags::PENDING;
+    t1.timeout = 60;
+    let t2 = transfer(1, ids[4], ids[3], 1, 0);
+
+    let mut c = Chain::default();
+    let mut w = c.block(accounts.clone(), vec![t0, t1, t2]);
+    w.block.header.timestamp = u64::MAX;
+    w.block.signature = [0xff; 64];
+    // Current rows: balances at the extremes, and a flag changed since creation.
+    for (i, a) in w.accounts_changed.iter_mut().enumerate() {
+        a.debits_pending = u128::MAX - i as u128;
+        a.debits_posted = big + i as u128;
+        a.credits_pending = 1 << 127;
+        a.credits_posted = u64::MAX as u128 + 1;
+    }
+    w.accounts_changed[1].flags = accounts[1].flags | AccountFlags::CLOSED;
+    w.history = vec![AccountBalance {
+        account_id: AccountId(ids[1]),
+        timestamp: u64::MAX - 5,
+        debits_pending: u128::MAX,
+        debits_posted: big,
+        credits_pending: 0,
+        credits_posted: 1 << 100,
+    }];
+    s.append(std::slice::from_ref(&w)).unwrap();
+
+    assert_eq!(s.block_count().unwrap(), 1);
+    let back = read_all(s);
+    assert_eq!(
+        back,
+        vec![w.block.clone()],
+        "block body must come back exactly, creation flags included"
+    );
+    let mut expect = w.accounts_changed.clone();
+    expect.sort_by_key(|a| a.id);
+    assert_eq!(
+        s.accounts().unwrap(),
+        expect,
+        "accounts in numeric id order with current balances and flags"
+    );
+    assert_eq!(s.account_history(AccountId(ids[1])).unwrap(), w.history);
+    assert_eq!(s.init(&meta(3)).unwrap(), meta(9));
+}
+
+fn many_blocks_and_paging(s: &mut dyn Store) {
+    s.init(&meta(1)).unwrap();
+    let mut c = Chain::default();
+    let mut writes = Vec::new();
+    let mut next_account = 1u128;
+    let mut next_transfer = 1u128;
+    for h in 0..25u64 {
+        let accounts: Vec<Account> = (0..h % 3)
+            .map(|_| {
+                next_account += 1;
+                account(next_account, h * 10)
+            })
+            .collect();
+        let transfers: Vec<Transfer> = (0..(h * 7) % 5)
+            .map(|i| {
+                next_transfer += 1;
+                transfer(next_transfer, 1, 2, h as u128 + 1, h * 10 + i)
+            })
+            .collect();
+        writes.push(c.block(accounts, transfers));
+    }
+    // Appends of 1, 3 and 5 blocks at a time.
+    let mut at = 0;
+    for n in [1, 3, 5].iter().cycle() {
+        if at == writes.len() {
+            break;
+        }
+        let end = (at + n).min(writes.len());
+        s.append(&writes[at..end]).unwrap();
+        at = end;
+        assert_eq!(s.block_count().unwrap(), at as u64);
+    }
+    let all = records(&writes);
+    assert_eq!(read_all(s), all);
+    for page in [1usize, 4, 7, 25, 100] {
+        let mut got = Vec::new();
+        let mut from = 0u64;
+        loop {
+            let batch = s.read_blocks(from, page).unwrap();
+            assert!(batch.len() <= page);
+            from += batch.len() as u64;
+            let done = batch.len() < page;
+            got.extend(batch);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(got, all, "paging by {page}");
+    }
+    assert_eq!(s.read_blocks(20, 100).unwrap(), all[20..].to_vec());
+    assert_eq!(s.read_blocks(7, 3).unwrap(), all[7..10].to_vec());
+    assert!(s.read_blocks(25, 10).unwrap().is_empty());
+    assert!(s.read_blocks(1000, 10).unwrap().is_empty());
+    assert!(s.read_blocks(3, 0).unwrap().is_empty());
+}
+
+fn account_upserts_overwrite(s: &mut dyn Store) {
+    let mut c = Chain::default();
+    let created = vec![account(5, 1), account(6, 2), account(7, 3)];
+    s.append(&[c.block(created.clone(), vec![])]).unwrap();
+
+    let mut a5 = created[0];
+    a5.debits_posted = 10;
+    a5.flags = AccountFlags::CLOSED;
+    let mut b1 = c.block(vec![], vec![transfer(1, 5, 6, 10, 10)]);
+    let mut a6 = created[1];
+    a6.credits_posted = 10;
+    b1.accounts_changed = vec![a5, a6];
+    s.append(&[b1]).unwrap();
+    assert_eq!(s.accounts().unwrap(), vec![a5, a6, created[2]]);
+
+    // Two blocks in one append both change account 5: the later one wins.
+    let mut b2 = c.block(vec![account(4, 20)], vec![transfer(2, 5, 7, 1, 20)]);
+    let mut a5b = a5;
+    a5b.debits_posted = 11;
+    a5b.flags = AccountFlags::empty();
+    let mut a7 = created[2];
+    a7.credits_posted = 1;
+    b2.accounts_changed = vec![a5b, a7, account(4, 20)];
+    let mut b3 = c.block(vec![], vec![transfer(3, 5, 7, u64::MAX as u128, 30)]);
+    let mut a5c = a5b;
+    a5c.debits_posted = 11 + u64::MAX as u128;
+    let mut a7c = a7;
+    a7c.credits_posted = 1 + u64::MAX as u128;
+    b3.accounts_changed = vec![a7c, a5c];
+    let mut a4 = account(4, 20);
+    a4.debits_pending = 3;
+    b3.accounts_changed.push(a4);
+    s.append(&[b2.clone(), b3]).unwrap();
+    assert_eq!(s.accounts().unwrap(), vec![a4, a5c, a6, a7c]);
+    // The block that created account 4 still shows it as created (zero balances).
+    assert_eq!(
+        s.read_blocks(2, 1).unwrap()[0].accounts,
+        vec![account(4, 20)]
+    );
+}
+
+fn history_is_kept_in_order(s: &mut dyn Store) {
+    let mut c = Chain::default();
+    let mut a = account(1, 1);
+    a.flags = AccountFlags::HISTORY;
+    s.append(&[c.block(vec![a, account(2, 2)], vec![])])
+        .unwrap();
+    let snap = |ts: u64, v: u128| AccountBalance {
+        account_id: AccountId(1),
+        timestamp: ts,
+        debits_pending: 0,
+        debits_posted: v,
+        credits_pending: v * 2,
+        credits_posted: u128::MAX - v,
+    };
+    let mut expect = Vec::new();
+    for round in 0..3u64 {
+        let mut w1 = c.block(
+            vec![],
+            vec![transfer(10 + round as u128, 1, 2, 1, 100 + round)],
+        );
+        w1.history = vec![
+            snap(100 + round * 10, round as u128),
+            snap(101 + round * 10, round as u128 + 1),
+        ];
+        let mut w2 = c.block(vec![], vec![]);
+        w2.history = vec![snap(105 + round * 10, round as u128 + 2)];
+        expect.extend(w1.history.iter().copied());
+        expect.extend(w2.history.iter().copied());
+        s.append(&[w1, w2]).unwrap();
+    }
+    assert_eq!(s.account_history(AccountId(1)).unwrap(), expect);
+    assert!(s.account_history(AccountId(2)).unwrap().is_empty());
+    assert!(s.account_history(AccountId(99)).unwrap().is_empty());
+}
+
+fn out_of_order_append_is_rejected(s: &mut dyn Store) {
+    let blocks = three_blocks();
+    s.append(&blocks[..1]).unwrap();
+    let before = (read_all(s), s.accounts().unwrap());
+
+    match s.append(&blocks[2..3]) {
+        Err(StoreError::OutOfOrder {
+            expected: 1,
+            got: 2,
+        }) => {}
+        other => panic!("expected OutOfOrder 1/2, got {other:?}"),
+    }
+    match s.append(&blocks[..1]) {
+        Err(StoreError::OutOfOrder {
+            expected: 1,
+            got: 0,
+        }) => {}
+        other => panic!("expected OutOfOrder 1/0, got {other:?}"),
+    }
+    // A batch whose first block fits but the second skips a height writes nothing.
+    let mut c = Chain {
+        height: 1,
+        tree_size: 0,
+    };
+    let mut b1 = c.block(vec![account(50, 1)], vec![transfer(500, 1, 2, 3, 4)]);
+    b1.history = vec![AccountBalance {
+        account_id: AccountId(1),
+        ..AccountBalance::default()
+    }];
+    let _skipped = c.block(vec![], vec![]);
+    let b3 = c.block(vec![], vec![transfer(501, 1, 2, 3, 4)]);
+    match s.append(&[b1, b3]) {
+        Err(StoreError::OutOfOrder {
+            expected: 2,
+            got: 3,
+        }) => {}
+        other => panic!("expected OutOfOrder 2/3, got {other:?}"),
+    }
+    // A block whose log size does not follow is refused too.
+    let mut bad = blocks[1].clone();
+    bad.block.header.tree_size += 1;
+    assert!(matches!(
+        s.append(&[bad]),
+        Err(StoreError::Corrupt { height: 1, .. })
+    ));
+    // So is a body that does not match its header.
+    let mut bad = blocks[1].clone();
+    bad.block.transfers.pop();
+    assert!(matches!(
+        s.append(&[bad]),
+        Err(StoreError::Corrupt { height: 1, .. })
+    ));
+
+    assert_eq!(s.block_count().unwrap(), 1);
+    assert_eq!((read_all(s), s.accounts().unwrap()), before);
+    assert!(s.account_history(AccountId(1)).unwrap().is_empty());
+    // The chain goes on normally afterwards.
+    s.append(&blocks[1..]).unwrap();
+    assert_eq!(read_all(s), records(&blocks));
+}
+
+fn failed_batch_leaves_nothing(s: &mut dyn Store) {
+    let blocks = three_blocks();
+    s.append(&blocks[..1]).unwrap();
+    let before = (read_all(s), s.accounts().unwrap());
+
+    // Block 1 is fine; block 2 creates account 3, which exists: the database refuses the
+    // second block after the first was written inside the same transaction.
+    let mut c = Chain {
+        height: 1,
+        tree_size: 0,
+    };
+    let mut b1 = c.block(
+        vec![account(60, 60)],
+        vec![transfer(600, 1, 2, 9, 61), transfer(601, 2, 1, 9, 62)],
+    );
+    let mut a1 = account(1, 101);
+    a1.debits_posted = 9;
+    a1.credits_posted = 9;
+    b1.accounts_changed.push(a1);
+    b1.history = vec![AccountBalance {
+        account_id: AccountId(1),
+        timestamp: 61,
+        ..AccountBalance::default()
+    }];
+    let b2 = c.block(vec![account(3, 103)], vec![transfer(602, 1, 2, 1, 63)]);
+    assert!(
+        s.append(&[b1.clone(), b2]).is_err(),
+        "an existing account id must be refused"
+    );
+
+    assert_eq!(s.block_count().unwrap(), 1);
+    assert_eq!(
+        (read_all(s), s.accounts().unwrap()),
+        before,
+        "nothing of the first block may remain"
+    );
+    assert!(s.account_history(AccountId(1)).unwrap().is_empty());
+    // Nothing half-written blocks the retry of the good block.
+    s.append(std::slice::from_ref(&b1)).unwrap();
+    assert_eq!(s.read_blocks(1, 5).unwrap(), vec![b1.block.clone()]);
+    assert_eq!(s.account_history(AccountId(1)).unwrap(), b1.history);
+}
+
+fn changed_account_must_exist(s: &mut dyn Store) {
+    let blocks = three_blocks();
+    s.append(&blocks[..1]).unwrap();
+    let mut w = blocks[1].clone();
+    let mut a1 = account(1, 101);
+    a1.debits_posted = 15;
+    w.accounts_changed = vec![a1, account(99, 1)];
+    match s.append(&[w]) {
+        Err(StoreError::Corrupt { height: 1, reason }) => {
+            assert!(reason.contains("99"), "{reason}")
+        }
+        other => panic!("expected a refusal naming block 1, got {other:?}"),
+    }
+    assert_eq!(s.block_count().unwrap(), 1);
+    assert_eq!(s.accounts().unwrap(), blocks[0].block.accounts);
+    s.append(&blocks[1..]).unwrap();
+    assert_eq!(read_all(s), records(&blocks));
+}
+
+/// A block at the engine's limit: 8,190 transfers, with every touched account changed.
+fn block_of_8190_transfers(s: &mut dyn Store) {
+    const ACCOUNTS: u128 = 1000;
+    let mut c = Chain::default();
+    let accounts: Vec<Account> = (1..=ACCOUNTS).map(|i| account(i, i as u64)).collect();
+    s.append(&[c.block(accounts.clone(), vec![])]).unwrap();
+
+    let mut balances = accounts.clone();
+    let transfers: Vec<Transfer> = (0..8190u128)
+        .map(|i| {
+            let (d, cr) = ((i * 7) % ACCOUNTS, (i * 13 + 1) % ACCOUNTS);
+            let cr = if cr == d { (cr + 1) % ACCOUNTS } else { cr };
+            let amount = (i << 70) | (i + 1);
+            balances[d as usize].debits_posted += amount;
+            balances[cr as usize].credits_posted += amount;
+            transfer(i + 1, d + 1, cr + 1, amount, 10_000 + i as u64)
+        })
+        .collect();
+    let mut w = c.block(vec![], transfers);
+    w.accounts_changed = balances.clone();
+    s.append(std::slice::from_ref(&w)).unwrap();
+
+    let back = s.read_blocks(1, 10).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].transfers.len(), 8190);
+    assert_eq!(back[0], w.block);
+    assert_eq!(s.accounts().unwrap(), balances);
+}
+
+macro_rules! for_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $name() { super::$name(&mut store::memory::MemoryStore::new()); })*
+        }
+        mod sqlite {
+            $(#[test] fn $name() { let mut t = super::SqliteFixture::new(); super::$name(&mut t.store); })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { let mut t = super::PgFixture::new(stringify!($name)); super::$name(&mut t.store); })*
+        }
+    };
+}
+
+for_every_backend!(
+    init_pins_the_key,
+    round_trip_all_fields,
+    many_blocks_and_paging,
+    account_upserts_overwrite,
+    history_is_kept_in_order,
+    out_of_order_append_is_rejected,
+    failed_batch_leaves_nothing,
+    changed_account_must_exist,
+    block_of_8190_transfers,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+struct SqliteFixture {
+    store: SqliteStore,
+    dir: tempfile::TempDir,
+}
+
+impl SqliteFixture {
+    fn new() -> SqliteFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ledger.db")).unwrap();
+        SqliteFixture { store, dir }
+    }
+}
+
+fn database_url() -> String {
+    std::env::var("MILEVERSE_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "MILEVERSE_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server. Run \
+             `eval \"$(bash scripts/pg.sh env)\"` (it starts one on 127.0.0.1) and run the tests again"
+        )
+    })
+}
+
+/// A store in a schema of its own, dropped when the test ends.
+struct PgFixture {
+    store: PostgresStore,
+    schema: String,
+}
+
+impl PgFixture {
+    fn new(test: &str) -> PgFixture {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "t_{}_{}_{}",
+            test,
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = database_url();
+        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
+            panic!("cannot connect to {url} (start it with scripts/pg.sh): {e}")
+        });
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+        let store = PostgresStore::connect_schema(&url, &schema).unwrap();
+        PgFixture { store, schema }
+    }
+}
+
+impl Drop for PgFixture {
+    fn drop(&mut self) {
+        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend-specific behaviours
+
+#[test]
+fn sqlite_reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.db");
+    let blocks = three_blocks();
+    {
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.init(&meta(4)).unwrap(), meta(4));
+        s.append(&blocks[..2]).unwrap();
+        let mut w = blocks[2].clone();
+        let mut a3 = account(3, 103);
+        a3.debits_posted = 28;
+        w.accounts_changed = vec![a3];
+        w.history = vec![AccountBalance {
+            account_id: AccountId(3),
+            timestamp: 303,
+            debits_posted: 28,
+            ..Default::default()
+        }];
+        s.append(&[w]).unwrap();
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        s.init(&meta(5)).unwrap(),
+        meta(4),
+        "the key pinned before the restart stays"
+    );
+    assert_eq!(s.block_count().unwrap(), 3);
+    assert_eq!(read_all(&mut s), records(&blocks));
+    let accounts = s.accounts().unwrap();
+    assert_eq!(accounts.len(), 4);
+    assert_eq!(accounts[2].debits_posted, 28);
+    assert_eq!(s.account_history(AccountId(3)).unwrap().len(), 1);
+    let mode: String = s
+        .connection()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = s
+        .connection()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+}
+
+#[test]
+fn sqlite_refuses_a_newer_schema() {
+    let t = SqliteFixture::new();
+    let path = t.dir.path().join("ledger.db");
+    drop(t.store);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn sqlite_garbage_file_is_a_sqlite_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::Sqlite(_))
+    ));
+}
+
+/// Damage that `read_blocks` must report as `Corrupt` naming the block.
+const DAMAGE: &[(&str, &str, &str, u64)] = &[
+    // (what, SQLite statement, PostgreSQL statement, height named)
+    (
+        "a deleted transfer row",
+        "DELETE FROM transfers WHERE seq = 4",
+        "DELETE FROM transfers WHERE seq = 4",
+        2,
+    ),
+    (
+        "the last transfer of a block deleted",
+        "DELETE FROM transfers WHERE seq = 2",
+        "DELETE FROM transfers WHERE seq = 2",
+        1,
+    ),
+    (
+        "a short hash",
+        "UPDATE blocks SET hash = substr(hash, 1, 31) WHERE height = 2",
+        "UPDATE blocks SET hash = substring(hash from 1 for 31) WHERE height = 2",
+        2,
+    ),
+    (
+        "a 2-byte amount",
+        "UPDATE transfers SET amount = x'0000' WHERE seq = 1",
+        "UPDATE transfers SET amount = '\\x0000'::bytea WHERE seq = 1",
+        1,
+    ),
+    (
+        "a missing block",
+        "DELETE FROM blocks WHERE height = 1",
+        "DELETE FROM blocks WHERE height = 1",
+        1,
+    ),
+    (
+        "a deleted created account",
+        "DELETE FROM accounts WHERE id = x'00000000000000000000000000000003'",
+        "DELETE FROM accounts WHERE id = '\\x00000000000000000000000000000003'::bytea",
+        0,
+    ),
+    (
+        "an account moved to another block",
+        "UPDATE accounts SET block_height = 1 WHERE seq = 3",
+        "UPDATE accounts SET block_height = 1 WHERE seq = 3",
+        0,
+    ),
+    (
+        "a transfer moved to another block",
+        "UPDATE transfers SET block_height = 2 WHERE seq = 0",
+        "UPDATE transfers SET block_height = 2 WHERE seq = 0",
+        1,
+    ),
+];
+
+fn expect_corrupt(s: &mut dyn Store, what: &str, height: u64) {
+    match s.read_blocks(0, 10) {
+        Err(StoreError::Corrupt { height: h, reason }) => {
+            assert_eq!(h, height, "{what}: wrong block named ({reason})");
+        }
+        other => panic!("{what}: expected Corrupt at {height}, got {other:?}"),
+    }
+    // Blocks before the damage still read.
+    assert_eq!(
+        s.read_blocks(0, height as usize).unwrap().len(),
+        height as usize,
+        "{what}"
+    );
+}
+
+#[test]
+fn sqlite_corruption_names_the_block() {
+    for (what, sql, _, height) in DAMAGE {
+        let mut t = SqliteFixture::new();
+        t.store.append(&three_blocks()).unwrap();
+        assert_eq!(read_all(&mut t.store).len(), 3);
+        t.store.connection().execute_batch(sql).unwrap();
+        expect_corrupt(&mut t.store, what, *height);
+    }
+}
+
+#[test]
+fn postgres_corruption_names_the_block() {
+    for (i, (what, _, sql, height)) in DAMAGE.iter().enumerate() {
+        let mut t = PgFixture::new(&format!("corrupt{i}"));
+        t.store.append(&three_blocks()).unwrap();
+        assert_eq!(read_all(&mut t.store).len(), 3);
+        t.store.client().batch_execute(sql).unwrap();
+        expect_corrupt(&mut t.store, what, *height);
+    }
+}
+
+#[test]
+fn postgres_unnest_bulk_mode_round_trips() {
+    let mut t = PgFixture::new("unnest");
+    t.store.set_bulk_mode(BulkMode::Unnest);
+    let blocks = three_blocks();
+    t.store.append(&blocks).unwrap();
+    assert_eq!(read_all(&mut t.store), records(&blocks));
+}
+
+#[test]
+fn postgres_schemas_are_separate() {
+    let mut a = PgFixture::new("sep_a");
+    let mut b = PgFixture::new("sep_b");
+    a.store.init(&meta(1)).unwrap();
+    a.store.append(&three_blocks()[..1]).unwrap();
+    assert_eq!(b.store.init(&meta(2)).unwrap(), meta(2));
+    assert_eq!(b.store.block_count().unwrap(), 0);
+    assert_eq!(a.store.block_count().unwrap(), 1);
+    // Reconnecting to the same schema finds the same data.
+    let mut again = PostgresStore::connect_schema(&database_url(), &a.schema).unwrap();
+    assert_eq!(again.init(&meta(3)).unwrap(), meta(1));
+    assert_eq!(again.block_count().unwrap(), 1);
+}
+
+#[test]
+fn memory_faults() {
+    let blocks = three_blocks();
+    let mut s =
+        MemoryStore::with_faults(FaultPlan::new().fail_append(2).fail_append_after_write(3));
+    let observer = s.clone();
+    s.append(&blocks[..1]).unwrap();
+    assert!(matches!(
+        s.append(&blocks[1..2]),
+        Err(StoreError::Injected(_))
+    ));
+    assert_eq!(observer.append_calls(), 2);
+    assert_eq!(
+        s.block_count().unwrap(),
+        1,
+        "a fault before the write writes nothing"
+    );
+    // The 3rd call writes, then reports failure.
+    assert!(matches!(
+        s.append(&blocks[1..2]),
+        Err(StoreError::Injected(_))
+    ));
+    assert_eq!(s.block_count().unwrap(), 2);
+    s.append(&blocks[2..]).unwrap();
+    // Clones share the data: a "restarted" handle sees everything.
+    let mut restarted = observer.clone();
+    assert_eq!(read_all(&mut restarted), records(&blocks));
+
+    observer.set_faults(FaultPlan::new().fail_appends_from(5).fail_reads());
+    assert!(matches!(s.block_count(), Err(StoreError::Injected(_))));
+    assert!(matches!(s.read_blocks(0, 1), Err(StoreError::Injected(_))));
+    let mut c = Chain {
+        height: 3,
+        tree_size: 7,
+    };
+    let next = c.block(vec![], vec![]);
+    assert!(matches!(
+        s.append(std::slice::from_ref(&next)),
+        Err(StoreError::Injected(_))
+    ));
+    assert!(matches!(
+        s.append(std::slice::from_ref(&next)),
+        Err(StoreError::Injected(_))
+    ));
+    observer.set_faults(FaultPlan::new());
+    assert_eq!(s.block_count().unwrap(), 3);
+    s.append(&[next]).unwrap();
+    assert_eq!(observer.append_calls(), 7);
+}
+
+#[test]
+fn open_by_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.db");
+    let mut s = store::open(&format!("sqlite:{}", path.display())).unwrap();
+    s.append(&three_blocks()).unwrap();
+    drop(s);
+    let mut s = store::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(s.block_count().unwrap(), 3);
+    let mut m = store::open("memory").unwrap();
+    assert_eq!(m.block_count().unwrap(), 0);
+}
+
+#[test]
+fn naive_postgres_ledger() {
+    let t = PgFixture::new("naive");
+    let mut client = ::postgres::Client::connect(&database_url(), ::postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("SET search_path TO {}", t.schema))
+        .unwrap();
+    let mut limited = account(1, 1);
+    limited.flags = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+    limited.credits_posted = 100;
+    let mut other_ledger = account(3, 3);
+    other_ledger.ledger = 2;
+    NaivePostgresLedger::setup(&mut client, &[limited, account(2, 2), other_ledger]).unwrap();
+    let mut l = NaivePostgresLedger::new(client).unwrap();
+
+    use CreateTransferResult as R;
+    assert_eq!(l.transfer(&transfer(10, 1, 2, 60, 0)).unwrap(), R::Ok);
+    assert_eq!(
+        l.transfer(&transfer(11, 1, 2, 41, 0)).unwrap(),
+        R::ExceedsCredits
+    );
+    assert_eq!(l.transfer(&transfer(10, 1, 2, 60, 0)).unwrap(), R::Exists);
+    assert_eq!(l.transfer(&transfer(12, 1, 2, 40, 0)).unwrap(), R::Ok);
+    assert_eq!(l.transfer(&transfer(13, 2, 1, 5, 0)).unwrap(), R::Ok);
+    assert_eq!(
+        l.transfer(&transfer(14, 9, 1, 5, 0)).unwrap(),
+        R::DebitAccountNotFound
+    );
+    assert_eq!(
+        l.transfer(&transfer(15, 1, 9, 5, 0)).unwrap(),
+        R::CreditAccountNotFound
+    );
+    assert_eq!(
+        l.transfer(&transfer(16, 2, 3, 5, 0)).unwrap(),
+        R::AccountsMustHaveTheSameLedger
+    );
+    assert_eq!(
+        l.transfer(&transfer(17, 2, 2, 5, 0)).unwrap(),
+        R::AccountsMustBeDifferent
+    );
+    let mut pending = transfer(18, 2, 1, 7, 0);
+    pending.flags = TransferFlags::PENDING;
+    assert_eq!(l.transfer(&pending).unwrap(), R::Ok);
+
+    let rows = l
+        .client()
+        .query(
+            "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM naive_accounts ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    let balances: Vec<(i64, i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        balances,
+        vec![(0, 100, 7, 105), (7, 5, 0, 100), (0, 0, 0, 0)]
+    );
+    let n: i64 = l
+        .client()
+        .query_one("SELECT count(*) FROM naive_transfers", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4, "refused transfers leave no row");
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs and starts what the tests
+# need (a PostgreSQL server on 127.0.0.1 from Debian's packages), then runs the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/pg.sh start
+eval "$(bash scripts/pg.sh env)"
+export MILEVERSE_TEST_DATABASE_URL
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
