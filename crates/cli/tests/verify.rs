@@ -115,10 +115,11 @@ async fn tampered_balance_is_reported() {
     let directory = written_store().await;
     let database = rusqlite::Connection::open(directory.path().join("ledger.db")).expect("open");
     let forged = 1_000_000u128.to_be_bytes().to_vec();
+    let account = 2u128.to_be_bytes().to_vec();
     let changed = database
         .execute(
-            "UPDATE accounts SET credits_posted = ?1 WHERE seq = 2",
-            [forged],
+            "UPDATE accounts SET credits_posted = ?1 WHERE id = ?2",
+            [forged, account],
         )
         .expect("tamper");
     assert_eq!(changed, 1);

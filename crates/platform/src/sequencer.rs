@@ -511,7 +511,9 @@ impl Sequencer {
         loop {
             let first = match carry.take() {
                 Some(request) => Some(request),
-                None => match runtime.block_on(tokio::time::timeout(tick, requests.recv())) {
+                None => match runtime
+                    .block_on(async { tokio::time::timeout(tick, requests.recv()).await })
+                {
                     Ok(Some(request)) => Some(request),
                     Ok(None) => return,
                     Err(_elapsed) => None,

@@ -18,11 +18,17 @@ struct TestServer {
 }
 
 impl TestServer {
-    async fn start(store: Box<dyn Store>, directory: Option<tempfile::TempDir>) -> TestServer {
-        let key = OperatorKey::from_seed([7; 32]);
-        let ledger = Arc::new(
-            LedgerService::open(store, key, LedgerConfig::default()).expect("open ledger"),
-        );
+    /// Opens the store and the ledger on a plain thread: the sync PostgreSQL client runs its
+    /// own runtime and must not be driven from inside the test's.
+    async fn start(
+        open_store: impl FnOnce() -> Box<dyn Store> + Send + 'static,
+        directory: Option<tempfile::TempDir>,
+    ) -> TestServer {
+        let ledger = std::thread::spawn(move || {
+            let key = OperatorKey::from_seed([7; 32]);
+            LedgerService::open(open_store(), key, LedgerConfig::default()).expect("open ledger")
+        });
+        let ledger = Arc::new(ledger.join().expect("open thread"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -45,18 +51,23 @@ impl TestServer {
 
     async fn sqlite() -> TestServer {
         let directory = tempfile::tempdir().expect("tempdir");
-        let store =
-            store::sqlite::SqliteStore::open(&directory.path().join("ledger.db")).expect("sqlite");
-        TestServer::start(Box::new(store), Some(directory)).await
+        let path = directory.path().join("ledger.db");
+        let open = move || {
+            Box::new(store::sqlite::SqliteStore::open(&path).expect("sqlite")) as Box<dyn Store>
+        };
+        TestServer::start(open, Some(directory)).await
     }
 
     async fn postgres(test: &str) -> TestServer {
         let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
             .expect("MILEVERSE_TEST_DATABASE_URL is not set: run `bash scripts/test.sh` (it starts PostgreSQL)");
         let schema = format!("http_{test}_{}", std::process::id());
-        let store =
-            store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
-        TestServer::start(Box::new(store), None).await
+        let open = move || {
+            let store =
+                store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
+            Box::new(store) as Box<dyn Store>
+        };
+        TestServer::start(open, None).await
     }
 
     async fn post(&self, path: &str, body: &str) -> (u16, Value) {
