@@ -69,6 +69,8 @@ struct Outcome {
     latencies_us: Vec<u64>,
     elapsed: Duration,
     rejected: u64,
+    /// Ledger counters over the timed part (sequenced backends only).
+    store: Option<platform::MetricsSnapshot>,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -212,7 +214,16 @@ fn run_sequenced(
                 "account creation failed"
             );
         }
-        Ok(drive_clients(&ledger, transfers, args.batch, args.clients).await)
+        let before = ledger.metrics();
+        let mut outcome = drive_clients(&ledger, transfers, args.batch, args.clients).await;
+        let after = ledger.metrics();
+        outcome.store = Some(platform::MetricsSnapshot {
+            blocks_written: after.blocks_written - before.blocks_written,
+            store_appends: after.store_appends - before.store_appends,
+            store_append_micros: after.store_append_micros - before.store_append_micros,
+            ..after
+        });
+        Ok(outcome)
     })?;
     drop(runtime);
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
@@ -228,10 +239,15 @@ async fn drive_clients(
     clients: usize,
 ) -> Outcome {
     let per_client = transfers.len().div_ceil(clients).max(1);
+    // Requests are built before the clock starts: the bench measures the ledger, not memcpy.
+    let shares: Vec<Vec<Vec<Transfer>>> = transfers
+        .chunks(per_client)
+        .map(|share| share.chunks(batch).map(<[Transfer]>::to_vec).collect())
+        .collect();
+    drop(transfers);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for share in transfers.chunks(per_client) {
-        let requests: Vec<Vec<Transfer>> = share.chunks(batch).map(<[Transfer]>::to_vec).collect();
+    for requests in shares {
         let ledger = ledger.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies_us = Vec::with_capacity(requests.len());
@@ -253,6 +269,7 @@ async fn drive_clients(
         latencies_us: Vec::new(),
         elapsed: Duration::ZERO,
         rejected: 0,
+        store: None,
     };
     for task in tasks {
         let (latencies_us, rejected) = task.await.expect("bench client");
@@ -306,6 +323,7 @@ fn run_naive(
         latencies_us: Vec::new(),
         elapsed: started.elapsed(),
         rejected: 0,
+        store: None,
     };
     for result in results {
         let (latencies_us, rejected) = result?;
@@ -346,6 +364,16 @@ fn report(args: &LedgerBenchArgs, outcome: &Outcome) {
         "request latency: p50 {p50} us, p99 {p99} us over {} requests",
         sorted.len()
     );
+    if let Some(store) = outcome.store {
+        let appends = store.store_appends.max(1);
+        println!(
+            "journal: {} blocks ({:.0} transfers/block) in {} store transactions (mean {} us each)",
+            store.blocks_written,
+            args.transfers as f64 / store.blocks_written.max(1) as f64,
+            store.store_appends,
+            store.store_append_micros / appends
+        );
+    }
     if outcome.rejected > 0 {
         println!(
             "WARNING: {} transfers or requests were not ok",

@@ -1,13 +1,14 @@
 //! The single writer: batching, execution, journaling and group commit.
 //!
-//! Two threads form a pipeline. The *sequencer* thread owns the [`Engine`]: it takes every
-//! request waiting in the queue (up to [`LedgerConfig::block_events_max`] events), executes
-//! them as one block, appends the committed transfers to the Merkle log, signs the block's
-//! checkpoint and hands the block to the *writer*. The writer thread owns the [`Store`]: it
-//! takes every block waiting for it and writes them in one database transaction, then
-//! publishes the new checkpoint and answers the requests. While the writer waits on fsync,
-//! the sequencer already executes the next block, and requests that arrive meanwhile pile
-//! up into bigger blocks: the busier the ledger, the bigger the group commit.
+//! Three threads form a pipeline. The *sequencer* thread owns the [`Engine`]: it takes every
+//! request waiting in the queue (up to [`LedgerConfig::block_events_max`] events) and
+//! executes them as one block. The *journal* thread appends the block's committed transfers
+//! to the Merkle log, builds the header that links it to the previous block, and signs its
+//! checkpoint. The *writer* thread owns the [`Store`]: it takes every block waiting for it
+//! and writes them in one database transaction, then publishes the new checkpoint and
+//! answers the requests. While the writer waits on fsync and the journal hashes, the
+//! sequencer already executes the next block, and requests that arrive meanwhile pile up
+//! into bigger blocks: the busier the ledger, the bigger the group commit.
 //!
 //! Nothing is acknowledged before its block is durable. Reads ([`LedgerService::read`]) go
 //! through the same pipeline, so what a read returns is durable too (linearizable).
@@ -54,6 +55,10 @@ pub struct LedgerConfig {
     pub commit_queue_max: usize,
     /// How often an idle sequencer starts an empty block so pending timeouts expire.
     pub idle_tick_ms: u64,
+    /// Longest the writer waits for requests already in flight to join its transaction
+    /// (group commit, like PostgreSQL's `commit_delay`). It waits only while more requests
+    /// are in flight than its group holds and the group is smaller than a full block.
+    pub group_commit_wait_us: u64,
     pub journal: JournalMode,
 }
 
@@ -64,6 +69,7 @@ impl Default for LedgerConfig {
             request_queue_max: 4096,
             commit_queue_max: 4,
             idle_tick_ms: 1000,
+            group_commit_wait_us: 500,
             journal: JournalMode::On,
         }
     }
@@ -148,6 +154,8 @@ struct Shared {
     failure: Mutex<Option<String>>,
     public_key: [u8; 32],
     metrics: Metrics,
+    /// Requests submitted and not yet answered (each request gets exactly one reply).
+    in_flight: AtomicU64,
 }
 
 impl Shared {
@@ -191,7 +199,14 @@ impl Request {
     }
 }
 
-/// One executed block (or only reads) on its way to the writer.
+/// One executed block (effects and the rows it changed), or only reads, on its way to the
+/// journal thread.
+struct Executed {
+    block: Option<(BlockEffects, Vec<Account>)>,
+    replies: Vec<Reply>,
+}
+
+/// One journaled block (or only reads) on its way to the writer.
 struct Commit {
     write: Option<BlockWrite>,
     replies: Vec<Reply>,
@@ -242,16 +257,22 @@ impl LedgerService {
             failure: Mutex::new(None),
             public_key,
             metrics: Metrics::default(),
+            in_flight: AtomicU64::new(0),
         });
         let (request_sender, request_receiver) = mpsc::channel(config.request_queue_max);
         let (commit_sender, commit_receiver) = std_mpsc::sync_channel(config.commit_queue_max);
         let head = replayed
             .head
             .map(|(header, hash, _)| (header.height + 1, hash));
+        let (executed_sender, executed_receiver) = std_mpsc::sync_channel(config.commit_queue_max);
         let sequencer = Sequencer {
             engine: replayed.engine,
-            key,
             config,
+            shared: shared.clone(),
+        };
+        let journal = Journal {
+            key,
+            mode: config.journal,
             shared: shared.clone(),
             next_height: head.map_or(0, |(height, _)| height),
             previous_hash: head.map_or([0; 32], |(_, hash)| hash),
@@ -259,12 +280,21 @@ impl LedgerService {
             leaf_hashes: Vec::new(),
         };
         let writer_shared = shared.clone();
+        let group_commit_wait = Duration::from_micros(config.group_commit_wait_us);
+        let block_events_max = config.block_events_max;
         let threads = vec![
             spawn("mileverse-sequencer", move || {
-                sequencer.run(request_receiver, commit_sender)
+                sequencer.run(request_receiver, executed_sender)
+            }),
+            spawn("mileverse-journal", move || {
+                journal.run(executed_receiver, commit_sender)
             }),
             spawn("mileverse-writer", move || {
-                run_writer(store, writer_shared, commit_receiver)
+                let group = GroupCommit {
+                    wait_max: group_commit_wait,
+                    events_max: block_events_max,
+                };
+                run_writer(store, writer_shared, commit_receiver, group)
             }),
         ];
         Ok(LedgerService {
@@ -458,7 +488,12 @@ impl LedgerService {
 
     async fn submit(&self, request: Request) -> Result<(), LedgerError> {
         self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        self.requests.send(request).await.map_err(|_| self.gone())
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let sent = self.requests.send(request).await;
+        if sent.is_err() {
+            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent.map_err(|_| self.gone())
     }
 
     fn gone(&self) -> LedgerError {
@@ -488,20 +523,19 @@ fn now_ns() -> u64 {
     u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The sequencer thread's state: the engine and the journal's head.
+/// The sequencer thread's state: the engine.
 struct Sequencer {
     engine: Engine,
-    key: OperatorKey,
     config: LedgerConfig,
     shared: Arc<Shared>,
-    next_height: u64,
-    previous_hash: Hash,
-    tree_size: u64,
-    leaf_hashes: Vec<Hash>,
 }
 
 impl Sequencer {
-    fn run(mut self, mut requests: mpsc::Receiver<Request>, commits: std_mpsc::SyncSender<Commit>) {
+    fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        executed: std_mpsc::SyncSender<Executed>,
+    ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
@@ -520,9 +554,8 @@ impl Sequencer {
                 },
             };
             let batch = self.gather(first, &mut requests, &mut carry);
-            let commit = self.execute(batch);
-            if (commit.write.is_some() || !commit.replies.is_empty())
-                && commits.send(commit).is_err()
+            let block = self.execute(batch);
+            if (block.block.is_some() || !block.replies.is_empty()) && executed.send(block).is_err()
             {
                 return;
             }
@@ -554,13 +587,13 @@ impl Sequencer {
 
     /// Executes one block: accounts first, then transfers, then reads. Requests in one block
     /// were all in flight at once, so any order among them is a valid linearization.
-    fn execute(&mut self, batch: Vec<Request>) -> Commit {
+    fn execute(&mut self, batch: Vec<Request>) -> Executed {
         if let Some(failure) = self.shared.failure() {
             let replies = batch
                 .into_iter()
                 .map(|request| fail_reply(request, failure.clone()));
-            return Commit {
-                write: None,
+            return Executed {
+                block: None,
                 replies: replies.collect(),
             };
         }
@@ -590,14 +623,49 @@ impl Sequencer {
         let changed = !(effects.accounts.is_empty()
             && effects.transfers.is_empty()
             && effects.touched.is_empty());
-        let write = changed.then(|| self.build_block(effects));
-        Commit { write, replies }
+        let block = changed.then(|| {
+            let accounts_changed = effects
+                .touched
+                .iter()
+                .map(|id| *self.engine.account(*id).expect("a touched account exists"))
+                .collect();
+            (effects, accounts_changed)
+        });
+        Executed { block, replies }
+    }
+}
+
+/// The journal thread's state: the head of the chain. It runs beside the sequencer, so
+/// hashing block N overlaps executing block N+1.
+struct Journal {
+    key: OperatorKey,
+    mode: JournalMode,
+    shared: Arc<Shared>,
+    next_height: u64,
+    previous_hash: Hash,
+    tree_size: u64,
+    leaf_hashes: Vec<Hash>,
+}
+
+impl Journal {
+    fn run(
+        mut self,
+        executed: std_mpsc::Receiver<Executed>,
+        commits: std_mpsc::SyncSender<Commit>,
+    ) {
+        while let Ok(Executed { block, replies }) = executed.recv() {
+            let write = block
+                .map(|(effects, accounts_changed)| self.build_block(effects, accounts_changed));
+            if commits.send(Commit { write, replies }).is_err() {
+                return;
+            }
+        }
     }
 
     /// Turns a block's effects into a journal block: leaf hashes into the Merkle log, the
     /// header, its hash and the signed checkpoint.
-    fn build_block(&mut self, effects: BlockEffects) -> BlockWrite {
-        let journal = self.config.journal == JournalMode::On;
+    fn build_block(&mut self, effects: BlockEffects, accounts_changed: Vec<Account>) -> BlockWrite {
+        let journal = self.mode == JournalMode::On;
         self.tree_size += effects.transfers.len() as u64;
         let mut merkle_root = [0; 32];
         if journal {
@@ -634,11 +702,6 @@ impl Sequencer {
         };
         self.next_height += 1;
         self.previous_hash = hash;
-        let accounts_changed = effects
-            .touched
-            .iter()
-            .map(|id| *self.engine.account(*id).expect("a touched account exists"))
-            .collect();
         let block = BlockRecord {
             header,
             hash,
@@ -676,21 +739,60 @@ fn fail_reply(request: Request, failure: LedgerError) -> Reply {
 }
 
 /// The writer thread: group commit of every block waiting, then the answers.
-fn run_writer(mut store: Box<dyn Store>, shared: Arc<Shared>, commits: std_mpsc::Receiver<Commit>) {
+/// How the writer groups blocks into one store transaction.
+#[derive(Clone, Copy)]
+struct GroupCommit {
+    wait_max: Duration,
+    events_max: usize,
+}
+
+fn run_writer(
+    mut store: Box<dyn Store>,
+    shared: Arc<Shared>,
+    commits: std_mpsc::Receiver<Commit>,
+    group: GroupCommit,
+) {
     while let Ok(first) = commits.recv() {
-        let mut writes = Vec::new();
-        let mut replies = Vec::new();
-        let mut next = Some(first);
-        while let Some(commit) = next {
-            writes.extend(commit.write);
-            replies.extend(commit.replies);
-            next = commits.try_recv().ok();
-        }
+        let (writes, replies) = gather_group(first, &commits, &shared, group);
         let failure = write_blocks(store.as_mut(), &shared, &writes);
+        let answered = replies.len() as u64;
         for reply in replies {
             reply(failure.clone());
         }
+        shared.in_flight.fetch_sub(answered, Ordering::Relaxed);
     }
+}
+
+/// Takes every block waiting; then, while requests in flight are not yet in the group and
+/// the group is smaller than a block, waits a little for them: one transaction for all the
+/// clients that are about to send is cheaper than two.
+fn gather_group(
+    first: Commit,
+    commits: &std_mpsc::Receiver<Commit>,
+    shared: &Shared,
+    group: GroupCommit,
+) -> (Vec<BlockWrite>, Vec<Reply>) {
+    let deadline = Instant::now() + group.wait_max;
+    let mut writes = Vec::new();
+    let mut replies = Vec::new();
+    let mut events = 0;
+    let mut next = Some(first);
+    while let Some(commit) = next {
+        events += commit
+            .write
+            .as_ref()
+            .map_or(0, |w| w.block.transfers.len() + w.block.accounts.len());
+        writes.extend(commit.write);
+        replies.extend(commit.replies);
+        next = commits.try_recv().ok();
+        let waiting_for_more = (replies.len() as u64) < shared.in_flight.load(Ordering::Relaxed)
+            && events < group.events_max;
+        if next.is_none() && waiting_for_more {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            next = commits.recv_timeout(remaining).ok();
+        }
+    }
+    (writes, replies)
 }
 
 fn write_blocks(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ledger::types::{Account, AccountBalance, AccountId};
 
-use crate::codec::{self, AccountPlan, Tip};
+use crate::codec::{self, Tip};
 use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 
 /// Where an injected append fault strikes.
@@ -83,7 +83,7 @@ impl FaultPlan {
 struct Inner {
     meta: Option<StoreMeta>,
     blocks: Vec<BlockRecord>,
-    accounts: BTreeMap<AccountId, Account>,
+    accounts: foldhash::HashMap<AccountId, Account>,
     history: HashMap<AccountId, Vec<AccountBalance>>,
     faults: FaultPlan,
     append_calls: u64,
@@ -133,6 +133,32 @@ impl MemoryStore {
     }
 }
 
+/// Refuses, before anything changes, an account created twice or a changed account that
+/// was never created (checked block by block, as the blocks would apply).
+fn check_accounts(
+    stored: &foldhash::HashMap<AccountId, Account>,
+    writes: &[BlockWrite],
+) -> Result<(), StoreError> {
+    let mut created_now = foldhash::HashSet::default();
+    for w in writes {
+        let height = w.block.header.height;
+        for created in &w.block.accounts {
+            if stored.contains_key(&created.id) || !created_now.insert(created.id) {
+                return Err(codec::refuse(
+                    height,
+                    format!("account {} exists", created.id),
+                ));
+            }
+        }
+        for changed in &w.accounts_changed {
+            if !stored.contains_key(&changed.id) && !created_now.contains(&changed.id) {
+                return Err(codec::unknown_account(height, changed.id));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store for MemoryStore {
     fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError> {
         let mut inner = self.lock();
@@ -156,29 +182,14 @@ impl Store for MemoryStore {
             accounts: 0,
         };
         codec::validate(tip, writes)?;
-        let plan = AccountPlan::new(tip, writes)?;
-        if let Some(c) = plan
-            .created
-            .iter()
-            .find(|c| inner.accounts.contains_key(&c.row.id))
-        {
-            return Err(codec::refuse(
-                c.height,
-                format!("account {} exists", c.row.id),
-            ));
-        }
-        if let Some((h, a)) = plan
-            .updates
-            .iter()
-            .find(|(_, a)| !inner.accounts.contains_key(&a.id))
-        {
-            return Err(codec::unknown_account(*h, a.id));
-        }
-        for c in &plan.created {
-            inner.accounts.insert(c.row.id, *c.row);
-        }
-        for (_, a) in &plan.updates {
-            inner.accounts.insert(a.id, **a);
+        check_accounts(&inner.accounts, writes)?;
+        for w in writes {
+            for created in &w.block.accounts {
+                inner.accounts.insert(created.id, *created);
+            }
+            for changed in &w.accounts_changed {
+                inner.accounts.insert(changed.id, *changed);
+            }
         }
         for w in writes {
             for b in &w.history {
@@ -210,7 +221,9 @@ impl Store for MemoryStore {
     }
 
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
-        Ok(self.read_guard()?.accounts.values().copied().collect())
+        let mut accounts: Vec<Account> = self.read_guard()?.accounts.values().copied().collect();
+        accounts.sort_unstable_by_key(|account| account.id);
+        Ok(accounts)
     }
 
     fn account_history(&mut self, id: AccountId) -> Result<Vec<AccountBalance>, StoreError> {
