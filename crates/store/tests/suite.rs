@@ -322,6 +322,48 @@ fn account_upserts_overwrite(s: &mut dyn Store) {
     );
 }
 
+/// Many small appends of balance changes (more than PostgreSQL's balance log holds before
+/// it folds into the balance table), then one append that creates an account: the stored
+/// balances are the latest at every point.
+fn many_small_appends_keep_the_latest_balances(s: &mut dyn Store) {
+    let mut c = Chain::default();
+    let mut accounts = vec![account(1, 1), account(2, 2), account(3, 3)];
+    s.append(&[c.block(accounts.clone(), vec![])]).unwrap();
+    let appends = store::postgres::BALANCE_LOG_ROWS_MAX as u128 + 5;
+    for n in 1..=appends {
+        let (debit, credit) = ((n % 3) as usize, ((n + 1) % 3) as usize);
+        let mut block = c.block(
+            vec![],
+            vec![transfer(
+                n,
+                debit as u128 + 1,
+                credit as u128 + 1,
+                n,
+                10 + n as u64,
+            )],
+        );
+        accounts[debit].debits_posted += n;
+        accounts[credit].credits_posted += n;
+        block.accounts_changed = vec![accounts[debit], accounts[credit]];
+        s.append(&[block]).unwrap();
+        if n % 500 == 0 || n == appends {
+            assert_eq!(s.accounts().unwrap(), accounts, "after {n} appends");
+        }
+    }
+    let mut last = c.block(
+        vec![account(9, 9_000)],
+        vec![transfer(90_000, 1, 9, 7, 9_000)],
+    );
+    accounts[0].debits_posted += 7;
+    let mut created = account(9, 9_000);
+    created.credits_posted = 7;
+    last.accounts_changed = vec![accounts[0], created];
+    s.append(&[last]).unwrap();
+    accounts.push(created);
+    assert_eq!(s.accounts().unwrap(), accounts);
+    assert_eq!(s.block_count().unwrap(), appends as u64 + 2);
+}
+
 fn history_is_kept_in_order(s: &mut dyn Store) {
     let mut c = Chain::default();
     let mut a = account(1, 1);
@@ -528,6 +570,7 @@ for_every_backend!(
     round_trip_all_fields,
     many_blocks_and_paging,
     account_upserts_overwrite,
+    many_small_appends_keep_the_latest_balances,
     history_is_kept_in_order,
     out_of_order_append_is_rejected,
     failed_batch_leaves_nothing,
@@ -777,7 +820,11 @@ fn postgres_schemas_are_separate() {
     assert_eq!(b.store.init(&meta(2)).unwrap(), meta(2));
     assert_eq!(b.store.block_count().unwrap(), 0);
     assert_eq!(a.store.block_count().unwrap(), 1);
-    // Reconnecting to the same schema finds the same data.
+    // Reconnecting to the same schema finds the same data, balance log included.
+    many_small_appends_keep_the_latest_balances(&mut b.store);
+    let expected = b.store.accounts().unwrap();
+    let mut reconnected = PostgresStore::connect_schema(&database_url(), &b.schema).unwrap();
+    assert_eq!(reconnected.accounts().unwrap(), expected);
     let mut again = PostgresStore::connect_schema(&database_url(), &a.schema).unwrap();
     assert_eq!(again.init(&meta(3)).unwrap(), meta(1));
     assert_eq!(again.block_count().unwrap(), 1);
