@@ -159,6 +159,13 @@ EOF
     fi
 
     # --- start -----------------------------------------------------------------------------
+    if ! running && PGPASSWORD=mileverse "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" \
+        -U mileverse -d mileverse -tAc "SELECT 1" >/dev/null 2>&1; then
+        # Another checkout's Mileverse test server already serves this port: share it (every
+        # test and benchmark works in a schema of its own).
+        [[ "$cmd" == env ]] && echo "export MILEVERSE_TEST_DATABASE_URL=${url}"
+        return 0
+    fi
     if ! running; then
         touch "$log"
         [[ $is_root == 1 ]] && chown postgres: "$log"
