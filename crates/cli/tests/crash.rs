@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{Value, json};
-use support::{ServerProcess, TOKEN, client, mileverse};
+use support::{ServerProcess, TOKEN, client, mileverse_with, postgres_options};
 
 const ACCOUNTS: u64 = 20;
 const CLIENTS: usize = 16;
@@ -147,8 +147,8 @@ async fn check_balances(base: &str, committed: &[Sent]) {
     }
 }
 
-fn assert_verify_passes(data: &std::path::Path) {
-    let output = mileverse(&["verify"], data);
+fn assert_verify_passes(data: &std::path::Path, extra: &[String]) {
+    let output = mileverse_with(&["verify"], data, extra);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -159,12 +159,21 @@ fn assert_verify_passes(data: &std::path::Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_transfers_survive_sigkill() {
+async fn acknowledged_transfers_survive_sigkill_on_sqlite() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let data = directory.path();
+    crash_rounds(directory.path(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_sigkill_on_postgres() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    crash_rounds(directory.path(), &postgres_options("crash")).await;
+}
+
+async fn crash_rounds(data: &std::path::Path, extra: &[String]) {
     let next_id = Arc::new(AtomicU64::new(1));
     let mut committed: Vec<Sent> = Vec::new();
-    let mut server = ServerProcess::start(data);
+    let mut server = ServerProcess::start_with(data, extra);
     create_accounts(&server.base).await;
     for round in 0..ROUNDS {
         let clients: Vec<_> = (0..CLIENTS)
@@ -183,8 +192,8 @@ async fn acknowledged_transfers_survive_sigkill() {
             !round_log.acknowledged.is_empty(),
             "round {round}: the load acknowledged nothing"
         );
-        assert_verify_passes(data);
-        server = ServerProcess::start(data);
+        assert_verify_passes(data, extra);
+        server = ServerProcess::start_with(data, extra);
         for sent in &round_log.acknowledged {
             assert!(
                 transfer_present(&server.base, sent).await,
@@ -201,5 +210,5 @@ async fn acknowledged_transfers_survive_sigkill() {
         check_balances(&server.base, &committed).await;
     }
     server.kill();
-    assert_verify_passes(data);
+    assert_verify_passes(data, extra);
 }

@@ -17,9 +17,15 @@ impl ServerProcess {
     /// Starts `mileverse serve` on port 0 over the SQLite store in `data` and waits until it
     /// prints its address.
     pub fn start(data: &Path) -> ServerProcess {
+        ServerProcess::start_with(data, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more options (such as `--database-url`).
+    pub fn start_with(data: &Path, extra: &[String]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .env("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -60,10 +66,16 @@ impl Drop for ServerProcess {
 
 /// Runs `mileverse <args>` to completion.
 pub fn mileverse(args: &[&str], data: &Path) -> Output {
+    mileverse_with(args, data, &[])
+}
+
+/// Like [`mileverse`], with more options (such as `--database-url`).
+pub fn mileverse_with(args: &[&str], data: &Path, extra: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mileverse"))
         .args(args)
         .arg("--data")
         .arg(data)
+        .args(extra)
         .output()
         .expect("run mileverse")
 }
@@ -73,4 +85,28 @@ pub fn client() -> reqwest::Client {
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("client")
+}
+
+/// `--database-url` for a fresh schema of its own on the test PostgreSQL server
+/// (MILEVERSE_TEST_DATABASE_URL, started by scripts/test.sh).
+pub fn postgres_options(name: &str) -> Vec<String> {
+    let url = std::env::var("MILEVERSE_TEST_DATABASE_URL").expect(
+        "MILEVERSE_TEST_DATABASE_URL is not set: run `bash scripts/test.sh` (it starts PostgreSQL)",
+    );
+    let schema = format!("{name}_{}", std::process::id());
+    let setup_url = url.clone();
+    let setup_schema = schema.clone();
+    // A plain thread: the sync client runs its own runtime, which must not nest in a test's.
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&setup_url, postgres::NoTls).expect("connect");
+        let sql =
+            format!("DROP SCHEMA IF EXISTS {setup_schema} CASCADE; CREATE SCHEMA {setup_schema}");
+        client.batch_execute(&sql).expect("create schema");
+    })
+    .join()
+    .expect("schema thread");
+    vec![
+        "--database-url".into(),
+        format!("{url}?options=-c%20search_path%3D{schema}"),
+    ]
 }
