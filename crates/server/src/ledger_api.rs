@@ -1,8 +1,10 @@
 //! The raw ledger API (operators, tests) and the public verification endpoints.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ledger::checkpoint::Checkpoint;
@@ -61,8 +63,30 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     difference == 0
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Problem> {
-    serde_json::from_slice(body).map_err(|error| Problem::malformed_json(error.to_string()))
+/// A request body, or the reason axum refused to read it (too large, unreadable).
+pub type Body = Result<Bytes, BytesRejection>;
+
+fn parse_body(body: Body) -> Result<Value, Problem> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let detail = format!("the body exceeds {} bytes", crate::REQUEST_BODY_BYTES_MAX);
+            Problem::new(
+                status,
+                "body-too-large",
+                "The request body is too large",
+                detail,
+            )
+        } else {
+            Problem::new(
+                status,
+                "unreadable-body",
+                "The request body could not be read",
+                rejection.body_text(),
+            )
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|error| Problem::malformed_json(error.to_string()))
 }
 
 fn results_json<R: std::fmt::Display>(
@@ -80,10 +104,10 @@ fn results_json<R: std::fmt::Display>(
 async fn create_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
-    let body = parse_body(&body)?;
+    let body = parse_body(body)?;
     let accounts = parse_batch(&body, "accounts", parse_account).map_err(Problem::invalid_items)?;
     let ids: Vec<u128> = accounts.iter().map(|account| account.id.0).collect();
     let results = state.ledger.create_accounts(accounts).await?;
@@ -93,10 +117,10 @@ async fn create_accounts(
 async fn create_transfers(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
-    let body = parse_body(&body)?;
+    let body = parse_body(body)?;
     let transfers =
         parse_batch(&body, "transfers", parse_transfer).map_err(Problem::invalid_items)?;
     let ids: Vec<u128> = transfers.iter().map(|transfer| transfer.id.0).collect();

@@ -244,6 +244,26 @@ async fn batch_limits(server: &TestServer) {
         .await;
     assert_eq!(status, 413, "{problem}");
     assert_eq!(problem["type"], "urn:mileverse:problem:batch-too-large");
+    let padding = " ".repeat(server::REQUEST_BODY_BYTES_MAX);
+    let (status, problem) = server
+        .post(
+            "/admin/v1/ledger/transfers",
+            &format!("{{\"transfers\": []}}{padding}"),
+        )
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(problem["type"], "urn:mileverse:problem:body-too-large");
+    let prefix = "{\"transfers\": []}";
+    let at_limit = format!(
+        "{prefix}{}",
+        " ".repeat(server::REQUEST_BODY_BYTES_MAX - prefix.len())
+    );
+    let (status, reply) = server.post("/admin/v1/ledger/transfers", &at_limit).await;
+    assert_eq!(
+        (status, reply["results"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "a body at the limit is read"
+    );
     let (status, _) = server.get("/admin/v1/ledger/transfers/30000").await;
     assert_eq!(status, 404);
 }
