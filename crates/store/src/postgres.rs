@@ -1010,7 +1010,7 @@ fn read_balance_log(
     for row in client.query(&st.balance_log, &[])? {
         let height = int(&row, 0).map_or(0, codec::u64_from_sql);
         let bytes = blob(&row, 1).unwrap_or_default();
-        if bytes.len() % LOGGED_BALANCE_LEN != 0 {
+        if !bytes.len().is_multiple_of(LOGGED_BALANCE_LEN) {
             return Err(corrupt(height, "balance log row has a partial entry"));
         }
         for entry in bytes.chunks_exact(LOGGED_BALANCE_LEN) {
