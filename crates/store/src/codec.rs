@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use ledger::types::{Account, AccountId, BlockHeader};
+use ledger::types::{Account, AccountFlags, AccountId, BlockHeader};
 
 use crate::{BlockRecord, BlockWrite, StoreError};
 
@@ -417,5 +417,67 @@ impl<'a, P: Part> RangeFill<'a, P> {
             self.complete(i)?;
         }
         Ok(())
+    }
+}
+
+/// Bytes of one logged balance: seq (8), four balances (16 each), flags (2).
+pub(crate) const LOGGED_BALANCE_LEN: usize = 8 + 4 * 16 + 2;
+
+/// An account's balances and flags as the balance log keeps them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoggedBalance {
+    pub balances: [u128; 4],
+    pub flags: u16,
+}
+
+impl LoggedBalance {
+    pub(crate) fn of(account: &Account) -> LoggedBalance {
+        let balances = [
+            account.debits_pending,
+            account.debits_posted,
+            account.credits_pending,
+            account.credits_posted,
+        ];
+        LoggedBalance {
+            balances,
+            flags: account.flags.bits(),
+        }
+    }
+
+    pub(crate) fn encode(&self, seq: i64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&seq.to_be_bytes());
+        for balance in self.balances {
+            out.extend_from_slice(&balance.to_be_bytes());
+        }
+        out.extend_from_slice(&self.flags.to_be_bytes());
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> (i64, LoggedBalance) {
+        let seq = i64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes"));
+        let balance = |i: usize| {
+            u128::from_be_bytes(bytes[8 + 16 * i..24 + 16 * i].try_into().expect("16 bytes"))
+        };
+        let flags = u16::from_be_bytes(bytes[72..74].try_into().expect("2 bytes"));
+        (
+            seq,
+            LoggedBalance {
+                balances: [balance(0), balance(1), balance(2), balance(3)],
+                flags,
+            },
+        )
+    }
+
+    pub(crate) fn apply(&self, account: &mut Account) {
+        let [
+            debits_pending,
+            debits_posted,
+            credits_pending,
+            credits_posted,
+        ] = self.balances;
+        account.debits_pending = debits_pending;
+        account.debits_posted = debits_posted;
+        account.credits_pending = credits_pending;
+        account.credits_posted = credits_posted;
+        account.flags = AccountFlags(self.flags);
     }
 }

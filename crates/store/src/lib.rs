@@ -35,6 +35,14 @@ pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
     }
 }
 
+/// Appends logged in a backend's `balance_log` before it is folded into the balance table.
+/// Folding rewrites each changed account once, however often it changed: the bigger the log,
+/// the fewer rows are rewritten per transfer (and the longer one fold takes).
+pub const BALANCE_LOG_ROWS_MAX: u64 = 1024;
+
+/// Logged balance entries (one per changed account per append) that trigger a fold.
+pub const BALANCE_LOG_ENTRIES_MAX: u64 = 65_536;
+
 /// One committed block as stored: header, its hash, the operator's signature over the
 /// checkpoint of this block, and its body.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -53,7 +53,8 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use crate::codec::{
-    self, AccountPlan, Tip, corrupt, u16_col, u32_col, u64_col, u64_to_sql, u128_col,
+    self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
+    u64_to_sql, u128_col,
 };
 use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 
@@ -134,13 +135,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE balance_log ALTER COLUMN balances SET STORAGE EXTERNAL;",
 ];
 
-/// Appends logged in `balance_log` before they are folded into `account_balances`. Folding
-/// rewrites each changed account once, however often it changed: the bigger the log, the
-/// fewer rows PostgreSQL rewrites per transfer (and the longer one fold takes).
-pub const BALANCE_LOG_ROWS_MAX: u64 = 1024;
-
-/// Bytes of one logged balance: seq (8), four balances (16 each), flags (2).
-const LOGGED_BALANCE_LEN: usize = 8 + 4 * 16 + 2;
+pub use crate::BALANCE_LOG_ROWS_MAX;
 
 /// Any constant: serialises migrations of all schemas in a database.
 const MIGRATION_LOCK: i64 = 0x6d69_6c65_7665_7273;
@@ -940,65 +935,6 @@ fn append_in_one_statement(
     params.push(&logged);
     client.execute(&st.append_one, &params)?;
     Ok(())
-}
-
-/// An account's balances and flags as the balance log keeps them.
-#[derive(Clone, Copy, Debug)]
-struct LoggedBalance {
-    balances: [u128; 4],
-    flags: u16,
-}
-
-impl LoggedBalance {
-    fn of(account: &Account) -> LoggedBalance {
-        let balances = [
-            account.debits_pending,
-            account.debits_posted,
-            account.credits_pending,
-            account.credits_posted,
-        ];
-        LoggedBalance {
-            balances,
-            flags: account.flags.bits(),
-        }
-    }
-
-    fn encode(&self, seq: i64, out: &mut Vec<u8>) {
-        out.extend_from_slice(&seq.to_be_bytes());
-        for balance in self.balances {
-            out.extend_from_slice(&balance.to_be_bytes());
-        }
-        out.extend_from_slice(&self.flags.to_be_bytes());
-    }
-
-    fn decode(bytes: &[u8]) -> (i64, LoggedBalance) {
-        let seq = i64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes"));
-        let balance = |i: usize| {
-            u128::from_be_bytes(bytes[8 + 16 * i..24 + 16 * i].try_into().expect("16 bytes"))
-        };
-        let flags = u16::from_be_bytes(bytes[72..74].try_into().expect("2 bytes"));
-        (
-            seq,
-            LoggedBalance {
-                balances: [balance(0), balance(1), balance(2), balance(3)],
-                flags,
-            },
-        )
-    }
-
-    fn apply(&self, account: &mut Account) {
-        let [
-            debits_pending,
-            debits_posted,
-            credits_pending,
-            credits_posted,
-        ] = self.balances;
-        account.debits_pending = debits_pending;
-        account.debits_posted = debits_posted;
-        account.credits_pending = credits_pending;
-        account.credits_posted = credits_posted;
-        account.flags = AccountFlags(self.flags);
-    }
 }
 
 /// The latest logged balance of every account in the log, by account seq.

@@ -49,9 +49,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Statement, TransactionBehavior, params};
 
 use crate::codec::{
-    self, AccountPlan, Tip, corrupt, u16_col, u32_col, u64_col, u64_to_sql, u128_col,
+    self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
+    u64_to_sql, u128_col,
 };
-use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+use crate::{
+    BALANCE_LOG_ENTRIES_MAX, BALANCE_LOG_ROWS_MAX, BlockRecord, BlockWrite, Store, StoreError,
+    StoreMeta,
+};
 
 /// Schema migrations; `PRAGMA user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -119,6 +123,11 @@ const MIGRATIONS: &[&str] = &[
         block_height INTEGER NOT NULL
     );
     CREATE INDEX account_history_by_account ON account_history (account_id);",
+    // 2: the balance log (see `SqliteStore::append`).
+    "CREATE TABLE balance_log (
+        height INTEGER PRIMARY KEY,
+        balances BLOB NOT NULL
+    );",
 ];
 
 /// The 12 columns of an [`Account`], in the order [`bind_account`] and [`account_from_row`]
@@ -237,6 +246,21 @@ pub struct SqliteStore {
     path: PathBuf,
     /// `id -> seq` of every stored account, loaded by the first append.
     account_seqs: Option<HashMap<AccountId, i64>>,
+    /// Size of `balance_log` (read on first use, then counted here).
+    log: Option<LogSize>,
+}
+
+/// How much the balance log holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct LogSize {
+    rows: u64,
+    entries: u64,
+}
+
+impl LogSize {
+    fn is_full(self) -> bool {
+        self.rows >= BALANCE_LOG_ROWS_MAX || self.entries >= BALANCE_LOG_ENTRIES_MAX
+    }
 }
 
 impl SqliteStore {
@@ -267,6 +291,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             account_seqs: None,
+            log: None,
         })
     }
 
@@ -279,6 +304,7 @@ impl SqliteStore {
     pub fn connection(&mut self) -> &mut Connection {
         // Whoever writes through it may change account rows behind the cached ids.
         self.account_seqs = None;
+        self.log = None;
         &mut self.conn
     }
 }
@@ -317,6 +343,70 @@ fn tip(conn: &Connection) -> Result<Tip, StoreError> {
         },
         None => Tip::default(),
     })
+}
+
+/// The balance log's size.
+fn log_size(conn: &Connection) -> Result<LogSize, StoreError> {
+    let (rows, bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(length(balances)), 0) FROM balance_log",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(LogSize {
+        rows: rows as u64,
+        entries: bytes as u64 / LOGGED_BALANCE_LEN as u64,
+    })
+}
+
+/// The latest logged balance of every account in the log, by account seq.
+fn read_balance_log(conn: &Connection) -> Result<HashMap<i64, LoggedBalance>, StoreError> {
+    let mut st = conn.prepare_cached("SELECT height, balances FROM balance_log ORDER BY height")?;
+    let mut rows = st.query([])?;
+    let mut latest = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let height = int(row, 0).map_or(0, codec::u64_from_sql);
+        let bytes = blob(row, 1).unwrap_or_default();
+        if !bytes.len().is_multiple_of(LOGGED_BALANCE_LEN) {
+            return Err(corrupt(height, "balance log row has a partial entry"));
+        }
+        for entry in bytes.chunks_exact(LOGGED_BALANCE_LEN) {
+            let (seq, balance) = LoggedBalance::decode(entry);
+            latest.insert(seq, balance);
+        }
+    }
+    Ok(latest)
+}
+
+/// Writes the log's latest balances into `accounts` and empties the log (inside the caller's
+/// transaction).
+fn fold_balance_log(conn: &Connection) -> Result<(), StoreError> {
+    let mut latest: Vec<(i64, LoggedBalance)> = read_balance_log(conn)?.into_iter().collect();
+    latest.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut st = conn.prepare_cached(UPDATE_ACCOUNT)?;
+    for (seq, balance) in latest {
+        let [
+            debits_pending,
+            debits_posted,
+            credits_pending,
+            credits_posted,
+        ] = balance.balances;
+        let changed = st.execute(params![
+            seq,
+            debits_pending.to_be_bytes(),
+            debits_posted.to_be_bytes(),
+            credits_pending.to_be_bytes(),
+            credits_posted.to_be_bytes(),
+            balance.flags,
+        ])?;
+        if changed != 1 {
+            return Err(corrupt(
+                0,
+                format!("the balance log names account seq {seq}, which has no row"),
+            ));
+        }
+    }
+    conn.execute("DELETE FROM balance_log", [])?;
+    Ok(())
 }
 
 fn load_account_seqs(conn: &Connection) -> Result<HashMap<AccountId, i64>, StoreError> {
@@ -426,6 +516,14 @@ impl Store for SqliteStore {
             Some(map) => map,
             none => none.insert(load_account_seqs(&tx)?),
         };
+        let mut log = match self.log.take() {
+            Some(log) => log,
+            None => log_size(&tx)?,
+        };
+        if log.is_full() {
+            fold_balance_log(&tx)?;
+            log = LogSize::default();
+        }
 
         let blocks: Vec<(&BlockWrite, u64)> = writes
             .iter()
@@ -490,23 +588,18 @@ impl Store for SqliteStore {
         )?;
 
         if !plan.updates.is_empty() {
-            let mut st = tx.prepare_cached(UPDATE_ACCOUNT)?;
+            let mut logged = Vec::with_capacity(plan.updates.len() * LOGGED_BALANCE_LEN);
             for &(height, a) in &plan.updates {
                 let Some(&seq) = seqs.get(&a.id) else {
                     return Err(codec::unknown_account(height, a.id));
                 };
-                let n = st.execute(params![
-                    seq,
-                    a.debits_pending.to_be_bytes(),
-                    a.debits_posted.to_be_bytes(),
-                    a.credits_pending.to_be_bytes(),
-                    a.credits_posted.to_be_bytes(),
-                    a.flags.bits(),
-                ])?;
-                if n != 1 {
-                    return Err(codec::unknown_account(height, a.id));
-                }
+                LoggedBalance::of(a).encode(seq, &mut logged);
             }
+            let height = u64_to_sql(writes.last().expect("not empty").block.header.height);
+            tx.prepare_cached("INSERT INTO balance_log (height, balances) VALUES (?1, ?2)")?
+                .execute(params![height, logged])?;
+            log.rows += 1;
+            log.entries += plan.updates.len() as u64;
         }
 
         let mut history = Vec::new();
@@ -528,6 +621,7 @@ impl Store for SqliteStore {
             return Err(e.into());
         }
         seqs.extend(plan.created.iter().map(|c| (c.row.id, u64_to_sql(c.seq))));
+        self.log = Some(log);
         Ok(())
     }
 
@@ -665,14 +759,23 @@ impl Store for SqliteStore {
     }
 
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {ACCOUNT_COLUMNS}, block_height FROM accounts ORDER BY id"
+        // One read transaction: the table and the log from the same snapshot.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let logged = read_balance_log(&tx)?;
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, block_height, seq FROM accounts ORDER BY id"
         ))?;
         let mut rows = st.query([])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let height = int(row, 12).map_or(0, codec::u64_from_sql);
-            out.push(account_from_row(row, height)?);
+            let mut account = account_from_row(row, height)?;
+            if let Some(balance) = int(row, 13).and_then(|seq| logged.get(&seq)) {
+                balance.apply(&mut account);
+            }
+            out.push(account);
         }
         Ok(out)
     }
