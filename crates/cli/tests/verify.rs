@@ -117,7 +117,9 @@ async fn tampered_balance_is_reported() {
     let forged = 1_000_000u128.to_be_bytes().to_vec();
     // Balances live in `accounts` overlaid by the newer `balance_log`; fold the log away so
     // the forged row is the one in force.
-    database.execute("DELETE FROM balance_log", []).expect("drop the log");
+    database
+        .execute("DELETE FROM balance_log", [])
+        .expect("drop the log");
     let account = 2u128.to_be_bytes().to_vec();
     let changed = database
         .execute(

@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
 //!
-//! # Schema (version 1, kept in `PRAGMA user_version`)
+//! # Schema (version 2, kept in `PRAGMA user_version`)
 //! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
 //! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
 //!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
@@ -25,6 +25,10 @@
 //!   the time per block (about 39 ms -> 87 ms) and keeps growing with the table.
 //! - `account_history(seq INTEGER PRIMARY KEY, account_id, timestamp, balances, block_height)`
 //!   with an index on `account_id`; read back in insertion (log) order.
+//! - `balance_log(height INTEGER PRIMARY KEY, balances BLOB)`: the balances each append
+//!   changed, one row per append, as fixed-width entries (account seq, four balances, flags).
+//!   The current balances are `accounts` overlaid with the log in height order
+//!   ([`Store::accounts`] does that).
 //!
 //! Encodings are those of the crate: `u128` as 16-byte big-endian BLOBs, `u64` as the bit
 //! pattern of an `i64` INTEGER (values above `i64::MAX` read as negative in SQL), `u32` and
@@ -32,10 +36,14 @@
 //!
 //! # Writes
 //! `append` is one `BEGIN IMMEDIATE ... COMMIT` with cached prepared statements: multi-row
-//! INSERTs of 64 rows for blocks, accounts, transfers and history, and one UPDATE by rowid per
-//! changed account. With `synchronous=FULL` in WAL mode the commit fsyncs the WAL before it
-//! returns. The WAL is checkpointed every 16,384 pages (64 MiB at 4 KiB pages), so pages that
-//! every block rewrites (account balances) are copied back less often.
+//! INSERTs of 64 rows for blocks, accounts, transfers and history, and ONE `balance_log` row
+//! for every changed balance. Updating the account rows in place dirtied a page per changed
+//! account, and with 64 single-transfer clients the WAL then carried about 400 KiB per commit;
+//! the log row is a few pages. The log is folded into `accounts` (each changed account
+//! rewritten once) when it holds [`crate::BALANCE_LOG_ROWS_MAX`] rows or
+//! [`crate::BALANCE_LOG_ENTRIES_MAX`] entries, inside the append that finds it full. With
+//! `synchronous=FULL` in WAL mode the commit fsyncs the WAL before it returns. The WAL is
+//! checkpointed every 16,384 pages (64 MiB at 4 KiB pages).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
