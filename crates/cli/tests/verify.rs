@@ -180,3 +180,48 @@ async fn truncated_database_is_reported() {
     );
     refused_start(directory.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_or_forged_head_is_reported() {
+    let directory = written_store().await;
+    let path = directory.path().join("ledger.db");
+    let database = rusqlite::Connection::open(&path).expect("open");
+    let original: Vec<u8> = database
+        .query_row("SELECT signature FROM blocks WHERE height = 6", [], |row| {
+            row.get(0)
+        })
+        .expect("head signature");
+    assert_ne!(
+        original,
+        vec![0u8; 64],
+        "every store transaction's last block is signed"
+    );
+    database
+        .execute(
+            "UPDATE blocks SET signature = zeroblob(64) WHERE height = 6",
+            [],
+        )
+        .expect("unsign");
+    let output = mileverse(&["verify"], directory.path());
+    assert!(!output.status.success());
+    assert!(
+        stdout_of(&output).contains("block 6 is bad: the last block is not signed"),
+        "{}",
+        stdout_of(&output)
+    );
+    let mut forged = original.clone();
+    forged[10] ^= 1;
+    database
+        .execute(
+            "UPDATE blocks SET signature = ?1 WHERE height = 6",
+            [forged],
+        )
+        .expect("forge");
+    let output = mileverse(&["verify"], directory.path());
+    assert!(!output.status.success());
+    assert!(
+        stdout_of(&output).contains("block 6 is bad: checkpoint signature"),
+        "{}",
+        stdout_of(&output)
+    );
+}

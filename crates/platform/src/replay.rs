@@ -5,7 +5,8 @@
 //! the engine could have written. Checked per block, in order: contiguous heights, the link
 //! to the previous hash, the body against the header's counts and accounts digest, the
 //! engine reproducing every account and transfer exactly, the Merkle log's size and root,
-//! the block hash, and (when asked) the operator's signature. After the last block, every
+//! the block hash, and (when asked) the operator's signature where a block carries one (the
+//! last block of every store transaction does, so the last block must). After it, every
 //! stored balance must equal the replayed one. The first failure names its block.
 
 use ledger::block::{accounts_digest, block_hash, transfer_leaf_hashes};
@@ -14,6 +15,10 @@ use ledger::engine::Engine;
 use ledger::merkle::MerkleLog;
 use ledger::types::{BlockHeader, Hash};
 use store::{BlockRecord, Store, StoreError};
+
+/// The signature of a block that is not the last of its store transaction: the operator
+/// signs each transaction's last block, which binds the others through the hash chain.
+pub const UNSIGNED: [u8; 64] = [0; 64];
 
 /// Blocks read from the store per call while replaying.
 pub const REPLAY_PAGE_BLOCKS_MAX: usize = 64;
@@ -81,6 +86,13 @@ pub fn replay_store(
             break;
         }
     }
+    if let (Some(_), Some((header, _, UNSIGNED))) = (options.operator_public_key, replayed.head) {
+        let reason = "the last block is not signed: the store ends inside a transaction".into();
+        return Err(ReplayError::BadBlock {
+            height: header.height,
+            reason,
+        });
+    }
     check_balances(store, &replayed.engine)?;
     Ok(replayed)
 }
@@ -113,7 +125,8 @@ fn replay_block(
     if block_hash(header) != record.hash {
         return Err(bad("block hash does not match its header".into()));
     }
-    if let Some(public_key) = options.operator_public_key {
+    let signed = record.signature != UNSIGNED;
+    if let (Some(public_key), true) = (options.operator_public_key, signed) {
         let checkpoint = Checkpoint::of_block(header, &record.hash);
         verify_checkpoint(&public_key, &checkpoint, &record.signature)
             .map_err(|error| bad(format!("checkpoint signature: {error}")))?;

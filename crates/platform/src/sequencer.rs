@@ -270,8 +270,8 @@ impl LedgerService {
             config,
             shared: shared.clone(),
         };
+        let signer = (config.journal == JournalMode::On).then_some(key);
         let journal = Journal {
-            key,
             mode: config.journal,
             shared: shared.clone(),
             next_height: head.map_or(0, |(height, _)| height),
@@ -294,7 +294,7 @@ impl LedgerService {
                     wait_max: group_commit_wait,
                     events_max: block_events_max,
                 };
-                run_writer(store, writer_shared, commit_receiver, group)
+                run_writer(store, writer_shared, commit_receiver, group, signer)
             }),
         ];
         Ok(LedgerService {
@@ -638,7 +638,6 @@ impl Sequencer {
 /// The journal thread's state: the head of the chain. It runs beside the sequencer, so
 /// hashing block N overlaps executing block N+1.
 struct Journal {
-    key: OperatorKey,
     mode: JournalMode,
     shared: Arc<Shared>,
     next_height: u64,
@@ -695,11 +694,8 @@ impl Journal {
             merkle_root,
         };
         let hash = block_hash(&header);
-        let signature = if journal {
-            self.key.sign(&Checkpoint::of_block(&header, &hash))
-        } else {
-            [0; 64]
-        };
+        // Signed by the writer if it ends up last in its store transaction (see `run_writer`).
+        let signature = [0; 64];
         self.next_height += 1;
         self.previous_hash = hash;
         let block = BlockRecord {
@@ -746,14 +742,24 @@ struct GroupCommit {
     events_max: usize,
 }
 
+///
+/// The operator signs the checkpoint of the last block of every store transaction: the head
+/// that becomes durable and is published. The blocks before it in the transaction are bound
+/// to it by their hash links, so one signature per transaction covers them (and signing is
+/// the dearest part of the journal when blocks are small).
 fn run_writer(
     mut store: Box<dyn Store>,
     shared: Arc<Shared>,
     commits: std_mpsc::Receiver<Commit>,
     group: GroupCommit,
+    signer: Option<OperatorKey>,
 ) {
     while let Ok(first) = commits.recv() {
-        let (writes, replies) = gather_group(first, &commits, &shared, group);
+        let (mut writes, replies) = gather_group(first, &commits, &shared, group);
+        if let (Some(key), Some(last)) = (&signer, writes.last_mut()) {
+            let block = &mut last.block;
+            block.signature = key.sign(&Checkpoint::of_block(&block.header, &block.hash));
+        }
         let failure = write_blocks(store.as_mut(), &shared, &writes);
         let answered = replies.len() as u64;
         for reply in replies {
