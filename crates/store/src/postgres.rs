@@ -343,21 +343,7 @@ impl PostgresStore {
         let blocks = BlockColumns::new(writes, &plan.first_account);
         tx.execute(&st.insert_blocks, &blocks.params())?;
 
-        if !plan.created.is_empty() {
-            let mut cols = AccountCols::default();
-            let (mut seq, mut height, mut created_flags) = (Vec::new(), Vec::new(), Vec::new());
-            for c in &plan.created {
-                cols.push(c.row);
-                seq.push(u64_to_sql(c.seq));
-                height.push(u64_to_sql(c.height));
-                created_flags.push(i32::from(c.created_flags));
-            }
-            cols.execute(
-                &mut tx,
-                &st.insert_accounts,
-                &[&seq, &height, &created_flags],
-            )?;
-        }
+        insert_created_accounts(&mut tx, st, plan)?;
 
         if transfer_count > 0 {
             match bulk {
@@ -389,29 +375,7 @@ impl PostgresStore {
             }
         }
 
-        if writes.iter().any(|w| !w.history.is_empty()) {
-            let (mut id, mut ts, mut height) = (Vec::new(), Vec::new(), Vec::new());
-            let mut bal: [Vec<[u8; 16]>; 4] = Default::default();
-            for w in writes {
-                for b in &w.history {
-                    id.push(b.account_id.0.to_be_bytes());
-                    ts.push(u64_to_sql(b.timestamp));
-                    bal[0].push(b.debits_pending.to_be_bytes());
-                    bal[1].push(b.debits_posted.to_be_bytes());
-                    bal[2].push(b.credits_pending.to_be_bytes());
-                    bal[3].push(b.credits_posted.to_be_bytes());
-                    height.push(u64_to_sql(w.block.header.height));
-                }
-            }
-            let (id, b0, b1, b2, b3) = (
-                refs(&id),
-                refs(&bal[0]),
-                refs(&bal[1]),
-                refs(&bal[2]),
-                refs(&bal[3]),
-            );
-            tx.execute(&st.insert_history, &[&id, &ts, &b0, &b1, &b2, &b3, &height])?;
-        }
+        insert_history(&mut tx, st, writes)?;
 
         if let Err(e) = tx.commit() {
             *account_seqs = None;
@@ -423,6 +387,60 @@ impl PostgresStore {
         *cached_tip = Some(tip_after(tip, writes, plan));
         Ok(())
     }
+}
+
+/// Inserts the accounts created by an append (identity rows and their balance rows).
+fn insert_created_accounts(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Statements,
+    plan: &AccountPlan<'_>,
+) -> Result<(), StoreError> {
+    if plan.created.is_empty() {
+        return Ok(());
+    }
+    let mut cols = AccountCols::default();
+    let (mut seq, mut height, mut created_flags) = (Vec::new(), Vec::new(), Vec::new());
+    for c in &plan.created {
+        cols.push(c.row);
+        seq.push(u64_to_sql(c.seq));
+        height.push(u64_to_sql(c.height));
+        created_flags.push(i32::from(c.created_flags));
+    }
+    cols.execute(tx, &st.insert_accounts, &[&seq, &height, &created_flags])?;
+    Ok(())
+}
+
+/// Inserts the balance history rows of an append.
+fn insert_history(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Statements,
+    writes: &[BlockWrite],
+) -> Result<(), StoreError> {
+    if writes.iter().all(|w| w.history.is_empty()) {
+        return Ok(());
+    }
+    let (mut id, mut ts, mut height) = (Vec::new(), Vec::new(), Vec::new());
+    let mut bal: [Vec<[u8; 16]>; 4] = Default::default();
+    for w in writes {
+        for b in &w.history {
+            id.push(b.account_id.0.to_be_bytes());
+            ts.push(u64_to_sql(b.timestamp));
+            bal[0].push(b.debits_pending.to_be_bytes());
+            bal[1].push(b.debits_posted.to_be_bytes());
+            bal[2].push(b.credits_pending.to_be_bytes());
+            bal[3].push(b.credits_posted.to_be_bytes());
+            height.push(u64_to_sql(w.block.header.height));
+        }
+    }
+    let (id, b0, b1, b2, b3) = (
+        refs(&id),
+        refs(&bal[0]),
+        refs(&bal[1]),
+        refs(&bal[2]),
+        refs(&bal[3]),
+    );
+    tx.execute(&st.insert_history, &[&id, &ts, &b0, &b1, &b2, &b3, &height])?;
+    Ok(())
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
