@@ -290,7 +290,10 @@ fn run_naive(
         .as_deref()
         .context("--database-url (or MILEVERSE_DATABASE_URL) is required")?;
     let schema = fresh_schema_name();
-    store::naive::NaivePostgresLedger::setup(&mut connect_in_schema(url, &schema)?, accounts)?;
+    store::naive::NaivePostgresLedger::setup(
+        &mut store::naive::connect_in_schema(url, &schema)?,
+        accounts,
+    )?;
     let per_client = transfers.len().div_ceil(args.clients).max(1);
     let started = Instant::now();
     let results: Vec<anyhow::Result<(Vec<u64>, u64)>> = std::thread::scope(|scope| {
@@ -299,8 +302,9 @@ fn run_naive(
             .map(|share| {
                 let schema = schema.as_str();
                 scope.spawn(move || {
-                    let mut naive =
-                        store::naive::NaivePostgresLedger::new(connect_in_schema(url, schema)?)?;
+                    let mut naive = store::naive::NaivePostgresLedger::new(
+                        store::naive::connect_in_schema(url, schema)?,
+                    )?;
                     let mut latencies_us = Vec::with_capacity(share.len());
                     let mut rejected = 0;
                     for transfer in share {
@@ -331,15 +335,6 @@ fn run_naive(
         outcome.rejected += rejected;
     }
     Ok(outcome)
-}
-
-/// A connection whose `search_path` is `schema` (created if missing).
-fn connect_in_schema(url: &str, schema: &str) -> anyhow::Result<postgres::Client> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-    client.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
-    ))?;
-    Ok(client)
 }
 
 fn percentile(sorted: &[u64], fraction: f64) -> u64 {
@@ -393,7 +388,7 @@ fn report(args: &LedgerBenchArgs, outcome: &Outcome) {
         "batch": args.batch,
         "clients": args.clients,
         "accounts": args.accounts,
-        "journal": args.journal == Switch::On,
+        "journal": args.journal == Switch::On && args.backend != Backend::PostgresNaive,
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "transfers_per_sec": per_second.round() as u64,
         "p50_us": p50,

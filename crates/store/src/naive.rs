@@ -55,6 +55,17 @@ struct Locked {
     credits_posted: i64,
 }
 
+/// Connects to `url` with its `search_path` set to `schema` (created if missing), so that each
+/// benchmark run has tables of its own.
+pub fn connect_in_schema(url: &str, schema: &str) -> Result<Client, StoreError> {
+    let mut client = Client::connect(url, postgres::NoTls)?;
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    client.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
+    ))?;
+    Ok(client)
+}
+
 impl NaivePostgresLedger {
     /// (Re)creates `naive_accounts` and `naive_transfers` in the client's `search_path` and
     /// loads `accounts` (with their balances, which must fit a `bigint`).
