@@ -481,3 +481,20 @@ impl LoggedBalance {
         account.flags = AccountFlags(self.flags);
     }
 }
+
+/// Adds the entries of one `balance_log` row to `latest` (later rows win), refusing a row
+/// that does not hold whole entries.
+pub(crate) fn decode_balance_log_row(
+    height: u64,
+    bytes: &[u8],
+    latest: &mut std::collections::HashMap<i64, LoggedBalance>,
+) -> Result<(), StoreError> {
+    if !bytes.len().is_multiple_of(LOGGED_BALANCE_LEN) {
+        return Err(corrupt(height, "balance log row has a partial entry"));
+    }
+    for entry in bytes.chunks_exact(LOGGED_BALANCE_LEN) {
+        let (seq, balance) = LoggedBalance::decode(entry);
+        latest.insert(seq, balance);
+    }
+    Ok(())
+}

@@ -374,13 +374,7 @@ fn read_balance_log(conn: &Connection) -> Result<HashMap<i64, LoggedBalance>, St
     while let Some(row) = rows.next()? {
         let height = int(row, 0).map_or(0, codec::u64_from_sql);
         let bytes = blob(row, 1).unwrap_or_default();
-        if !bytes.len().is_multiple_of(LOGGED_BALANCE_LEN) {
-            return Err(corrupt(height, "balance log row has a partial entry"));
-        }
-        for entry in bytes.chunks_exact(LOGGED_BALANCE_LEN) {
-            let (seq, balance) = LoggedBalance::decode(entry);
-            latest.insert(seq, balance);
-        }
+        codec::decode_balance_log_row(height, bytes, &mut latest)?;
     }
     Ok(latest)
 }
