@@ -1039,23 +1039,14 @@ impl Engine {
             })
             .collect();
         let results = self.create_accounts(&inputs);
-        if let Some((index, &result)) = results
-            .iter()
-            .enumerate()
-            .find(|(_, result)| !result.is_ok())
-        {
-            return Err(ReplayError::AccountRejected {
+        let produced =
+            &self.effects.accounts[self.effects.accounts.len().saturating_sub(recorded.len())..];
+        match first_divergence(&results, |result| result.is_ok(), produced, recorded) {
+            Some(Divergence::Rejected(index, result)) => Err(ReplayError::AccountRejected {
                 index: offset + index,
                 result,
-            });
-        }
-        let produced = &self.effects.accounts[self.effects.accounts.len() - recorded.len()..];
-        match produced
-            .iter()
-            .zip(recorded)
-            .position(|(produced, recorded)| produced != recorded)
-        {
-            Some(index) => Err(ReplayError::AccountDiffers {
+            }),
+            Some(Divergence::Differs(index)) => Err(ReplayError::AccountDiffers {
                 index: offset + index,
             }),
             None => Ok(()),
@@ -1075,28 +1066,45 @@ impl Engine {
             })
             .collect();
         let results = self.create_transfers(&inputs);
-        if let Some((index, &result)) = results
-            .iter()
-            .enumerate()
-            .find(|(_, result)| !result.is_ok())
-        {
-            return Err(ReplayError::TransferRejected {
+        let produced =
+            &self.effects.transfers[self.effects.transfers.len().saturating_sub(recorded.len())..];
+        match first_divergence(&results, |result| result.is_ok(), produced, recorded) {
+            Some(Divergence::Rejected(index, result)) => Err(ReplayError::TransferRejected {
                 index: offset + index,
                 result,
-            });
-        }
-        let produced = &self.effects.transfers[self.effects.transfers.len() - recorded.len()..];
-        match produced
-            .iter()
-            .zip(recorded)
-            .position(|(produced, recorded)| produced != recorded)
-        {
-            Some(index) => Err(ReplayError::TransferDiffers {
+            }),
+            Some(Divergence::Differs(index)) => Err(ReplayError::TransferDiffers {
                 index: offset + index,
             }),
             None => Ok(()),
         }
     }
+}
+
+/// Where a replayed batch first parts from its record.
+enum Divergence<R> {
+    /// The event at this index was refused with this result.
+    Rejected(usize, R),
+    /// The event at this index was accepted but produced a different record.
+    Differs(usize),
+}
+
+/// The first refused event, else the first produced record that differs from the recorded
+/// one (a refused event produces no record, so refusals are looked for first).
+fn first_divergence<R: Copy, T: PartialEq>(
+    results: &[R],
+    is_ok: impl Fn(R) -> bool,
+    produced: &[T],
+    recorded: &[T],
+) -> Option<Divergence<R>> {
+    if let Some(index) = results.iter().position(|result| !is_ok(*result)) {
+        return Some(Divergence::Rejected(index, results[index]));
+    }
+    let index = produced
+        .iter()
+        .zip(recorded)
+        .position(|(produced, recorded)| produced != recorded)?;
+    Some(Divergence::Differs(index))
 }
 
 // Pure checks, in the precedence order of the result codes.
