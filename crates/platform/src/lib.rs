@@ -10,9 +10,11 @@
 //!
 //! This crate knows no HTTP and no SQL.
 
+pub mod gateway;
 pub mod keys;
 pub mod replay;
 pub mod sequencer;
+pub mod signing;
 
 pub use sequencer::{
     JournalMode, LedgerConfig, LedgerError, LedgerService, MetricsSnapshot, SignedCheckpoint,

@@ -17,6 +17,7 @@ mod codec;
 pub mod memory;
 pub mod naive;
 pub mod postgres;
+pub mod records;
 pub mod sqlite;
 
 /// Opens a store named by `spec`: `memory` (a fresh [`memory::MemoryStore`]), a

@@ -1,0 +1,126 @@
+//! The platform's view of systems outside our walls: partners (airlines, card issuers,
+//! telcos) reached through the partner protocol, and an SMS gateway. The traits are what the
+//! platform calls; the real adapters (HTTP) live in the `gateways` crate, so this crate knows
+//! no HTTP. docs/partner-protocol.md specifies the wire protocol.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so the traits below can be used as `dyn` objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where and how to reach one partner's system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerEndpoint {
+    /// Our id of the partner (decimal string); sent as `X-Mileverse-Key`.
+    pub partner_key: String,
+    /// Base URL of the partner's API, e.g. `http://127.0.0.1:9090`; paths are appended.
+    pub api_base_url: String,
+    /// Shared HMAC-SHA256 secret.
+    pub secret: Vec<u8>,
+}
+
+/// A debit request: take `mileage` from the member's account at the partner, once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebitRequest {
+    /// Unique per exchange; the partner applies a reference at most once.
+    pub reference: String,
+    pub member_ref: String,
+    pub mileage: u64,
+}
+
+/// Definitive answers to a debit. Anything not definitive is a [`PartnerCallError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DebitOutcome {
+    /// The partner debited (now or on an earlier delivery of the same reference).
+    Debited { balance_after: u64 },
+    /// The partner refused; nothing was debited and never will be for this reference.
+    Refused(Refusal),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    InsufficientMileage,
+    UnknownMember,
+    /// The reference was cancelled before (a reversal came first); it is dead.
+    ReferenceCancelled,
+    /// The partner refused for another stated reason (its error code).
+    Other(String),
+}
+
+/// What the partner's record says about a reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DebitStatus {
+    /// Debited and not reversed.
+    Debited { member_ref: String, mileage: u64 },
+    /// Cancelled: reversed after a debit, or cancelled before any debit arrived. Final.
+    Cancelled,
+    /// The partner has never seen this reference.
+    NotFound,
+}
+
+/// A call whose outcome is unknown or that could not be made: timeouts, transport errors,
+/// 5xx answers, answers that are not signed correctly or do not parse. For a debit, any of
+/// these means "maybe applied": the caller must find out with a status query.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PartnerCallError {
+    #[error("the partner did not answer in time")]
+    Timeout,
+    #[error("cannot reach the partner: {0}")]
+    Transport(String),
+    #[error("the partner answered with HTTP status {0}")]
+    Status(u16),
+    #[error("the partner's answer has a bad signature")]
+    BadSignature,
+    #[error("the partner's answer does not follow the protocol: {0}")]
+    Protocol(String),
+    /// A definitive refusal of a non-debit call (e.g. balance of an unknown member).
+    #[error("the partner refused: {0:?}")]
+    Refused(Refusal),
+}
+
+/// The partner protocol, client side. Implementations sign every request and check the
+/// signature of every answer; they do not retry (the platform decides retries).
+pub trait PartnerGateway: Send + Sync + 'static {
+    /// The member's current mileage at the partner.
+    fn balance<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        member_ref: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>>;
+
+    /// Debits once per reference (idempotent at the partner).
+    fn debit<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        request: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>>;
+
+    /// Cancels a reference: reverses its debit if there was one, and makes sure a debit that
+    /// arrives later is refused. Idempotent; `Ok` means the reference is now cancelled.
+    fn cancel<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>>;
+
+    /// What the partner's record says about a reference.
+    fn status<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SmsError {
+    #[error("the SMS gateway refused the message: {0}")]
+    Refused(String),
+    #[error("cannot reach the SMS gateway: {0}")]
+    Unavailable(String),
+}
+
+/// Sends text messages. `phone` is E.164 (`+821012345678`).
+pub trait SmsGateway: Send + Sync + 'static {
+    fn send<'a>(&'a self, phone: &'a str, text: &'a str) -> BoxFuture<'a, Result<(), SmsError>>;
+}

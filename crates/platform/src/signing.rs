@@ -1,0 +1,242 @@
+//! HMAC-SHA256 request and response signatures, and the replay guard.
+//!
+//! The partner protocol (docs/partner-protocol.md) signs every request with
+//! `HMAC(secret, "MV1-REQ\n" ts "\n" nonce "\n" METHOD "\n" path "\n" body)` and every answer
+//! with `HMAC(secret, "MV1-RES\n" ts "\n" nonce "\n" status "\n" METHOD "\n" path "\n" body)`,
+//! where the answer's nonce is the request's: an answer is bound to its request and cannot be
+//! replayed as the answer to another, nor reflected as a request (the domain tags differ).
+//! `ts` is Unix seconds; a receiver refuses a timestamp more than [`REPLAY_WINDOW_S`] off its
+//! clock, and a nonce it has seen within the window.
+//!
+//! Signatures are compared in constant time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// How far a signed timestamp may be from the receiver's clock, either way.
+pub const REPLAY_WINDOW_S: u64 = 300;
+/// Most nonces a [`ReplayGuard`] remembers; past it, new requests are refused (fail closed)
+/// until old nonces leave the window.
+pub const REPLAY_GUARD_NONCES_MAX: usize = 1_000_000;
+/// Nonces are 1 to this many bytes of `[0-9A-Za-z_-]`.
+pub const NONCE_BYTES_MAX: usize = 64;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a signature covers.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedParts<'a> {
+    pub timestamp_s: u64,
+    pub nonce: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+}
+
+fn mac_of(secret: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length; this cannot fail.
+    HmacSha256::new_from_slice(secret).expect("HMAC takes any key length")
+}
+
+fn request_mac(secret: &[u8], parts: &SignedParts<'_>) -> HmacSha256 {
+    let mut mac = mac_of(secret);
+    mac.update(b"MV1-REQ\n");
+    update_common(&mut mac, parts, None);
+    mac
+}
+
+fn response_mac(secret: &[u8], parts: &SignedParts<'_>, status: u16) -> HmacSha256 {
+    let mut mac = mac_of(secret);
+    mac.update(b"MV1-RES\n");
+    update_common(&mut mac, parts, Some(status));
+    mac
+}
+
+fn update_common(mac: &mut HmacSha256, parts: &SignedParts<'_>, status: Option<u16>) {
+    mac.update(parts.timestamp_s.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(parts.nonce.as_bytes());
+    mac.update(b"\n");
+    if let Some(status) = status {
+        mac.update(status.to_string().as_bytes());
+        mac.update(b"\n");
+    }
+    mac.update(parts.method.as_bytes());
+    mac.update(b"\n");
+    mac.update(parts.path.as_bytes());
+    mac.update(b"\n");
+    mac.update(parts.body);
+}
+
+/// Hex signature of a request.
+pub fn sign_request(secret: &[u8], parts: &SignedParts<'_>) -> String {
+    hex::encode(request_mac(secret, parts).finalize().into_bytes())
+}
+
+/// Hex signature of an answer to the request whose nonce `parts.nonce` carries.
+pub fn sign_response(secret: &[u8], parts: &SignedParts<'_>, status: u16) -> String {
+    hex::encode(response_mac(secret, parts, status).finalize().into_bytes())
+}
+
+/// Checks a request signature (hex) in constant time.
+pub fn verify_request(secret: &[u8], parts: &SignedParts<'_>, signature_hex: &str) -> bool {
+    match hex::decode(signature_hex) {
+        Ok(bytes) => request_mac(secret, parts).verify_slice(&bytes).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks an answer signature (hex) in constant time.
+pub fn verify_response(
+    secret: &[u8],
+    parts: &SignedParts<'_>,
+    status: u16,
+    signature_hex: &str,
+) -> bool {
+    match hex::decode(signature_hex) {
+        Ok(bytes) => response_mac(secret, parts, status)
+            .verify_slice(&bytes)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A fresh random nonce (128 bits, hex).
+pub fn new_nonce() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Whether `nonce` has an acceptable shape.
+pub fn nonce_is_valid(nonce: &str) -> bool {
+    !nonce.is_empty()
+        && nonce.len() <= NONCE_BYTES_MAX
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the timestamp is more than {REPLAY_WINDOW_S} s from the receiver's clock")]
+    Stale,
+    #[error("the nonce was already used")]
+    Replayed,
+    #[error("the nonce is malformed")]
+    BadNonce,
+    #[error("too many requests in the replay window")]
+    Full,
+}
+
+/// Remembers nonces seen within the replay window. Check the signature first, then
+/// [`ReplayGuard::admit`]: an attacker must not be able to burn nonces with bad signatures.
+#[derive(Debug, Default)]
+pub struct ReplayGuard {
+    /// nonce → the Unix second after which it may be forgotten.
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl ReplayGuard {
+    pub fn new() -> ReplayGuard {
+        ReplayGuard::default()
+    }
+
+    /// Admits a request signed at `timestamp_s` with `nonce`, at receiver time `now_s`.
+    pub fn admit(&self, timestamp_s: u64, nonce: &str, now_s: u64) -> Result<(), ReplayError> {
+        if !nonce_is_valid(nonce) {
+            return Err(ReplayError::BadNonce);
+        }
+        if timestamp_s.abs_diff(now_s) > REPLAY_WINDOW_S {
+            return Err(ReplayError::Stale);
+        }
+        let mut seen = self.seen.lock().expect("replay guard lock");
+        if seen.contains_key(nonce) {
+            return Err(ReplayError::Replayed);
+        }
+        if seen.len() >= REPLAY_GUARD_NONCES_MAX {
+            seen.retain(|_, forget_after| *forget_after >= now_s);
+            if seen.len() >= REPLAY_GUARD_NONCES_MAX {
+                return Err(ReplayError::Full);
+            }
+        }
+        // Kept until its timestamp can no longer pass the window check.
+        seen.insert(nonce.to_string(), timestamp_s + REPLAY_WINDOW_S);
+        Ok(())
+    }
+
+    /// Nonces currently remembered.
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("replay guard lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts<'a>(body: &'a [u8]) -> SignedParts<'a> {
+        SignedParts {
+            timestamp_s: 1_700_000_000,
+            nonce: "abc",
+            method: "POST",
+            path: "/partner/v1/debits",
+            body,
+        }
+    }
+
+    #[test]
+    fn request_signatures_cover_every_part() {
+        let secret = b"s3cret";
+        let signed = sign_request(secret, &parts(b"{}"));
+        assert!(verify_request(secret, &parts(b"{}"), &signed));
+        assert!(!verify_request(b"other", &parts(b"{}"), &signed));
+        assert!(!verify_request(secret, &parts(b"{ }"), &signed));
+        let mut moved = parts(b"{}");
+        moved.timestamp_s += 1;
+        assert!(!verify_request(secret, &moved, &signed));
+        let mut renonced = parts(b"{}");
+        renonced.nonce = "abd";
+        assert!(!verify_request(secret, &renonced, &signed));
+        let mut repathed = parts(b"{}");
+        repathed.path = "/partner/v1/debit";
+        assert!(!verify_request(secret, &repathed, &signed));
+        assert!(!verify_request(secret, &parts(b"{}"), "zz"));
+    }
+
+    #[test]
+    fn a_request_signature_is_not_an_answer_signature() {
+        let secret = b"s3cret";
+        let request = sign_request(secret, &parts(b"{}"));
+        assert!(!verify_response(secret, &parts(b"{}"), 200, &request));
+        let answer = sign_response(secret, &parts(b"{}"), 200);
+        assert!(verify_response(secret, &parts(b"{}"), 200, &answer));
+        assert!(!verify_response(secret, &parts(b"{}"), 201, &answer));
+    }
+
+    #[test]
+    fn replay_guard_refuses_stale_and_repeated_nonces() {
+        let guard = ReplayGuard::new();
+        let now = 1_700_000_000;
+        assert_eq!(guard.admit(now, "n1", now), Ok(()));
+        assert_eq!(guard.admit(now, "n1", now), Err(ReplayError::Replayed));
+        assert_eq!(guard.admit(now - REPLAY_WINDOW_S, "n2", now), Ok(()));
+        assert_eq!(
+            guard.admit(now - REPLAY_WINDOW_S - 1, "n3", now),
+            Err(ReplayError::Stale)
+        );
+        assert_eq!(
+            guard.admit(now + REPLAY_WINDOW_S + 1, "n4", now),
+            Err(ReplayError::Stale)
+        );
+        assert_eq!(guard.admit(now, "bad nonce", now), Err(ReplayError::BadNonce));
+        let long = "x".repeat(NONCE_BYTES_MAX + 1);
+        assert_eq!(guard.admit(now, &long, now), Err(ReplayError::BadNonce));
+        assert_eq!(guard.admit(now, &long[1..], now), Ok(()));
+    }
+}
