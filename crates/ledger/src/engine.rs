@@ -392,6 +392,16 @@ impl Engine {
         Some(&self.transfers[position])
     }
 
+    /// The committed transfer with this timestamp (timestamps are unique and increase with
+    /// commit order, so this is a binary search). History entries name their transfer this way.
+    pub fn transfer_at_timestamp(&self, timestamp: u64) -> Option<&Transfer> {
+        let position = self
+            .transfers
+            .binary_search_by_key(&timestamp, |transfer| transfer.timestamp)
+            .ok()?;
+        Some(&self.transfers[position])
+    }
+
     /// 0-based index of a committed transfer in the global commit order (= its leaf index in
     /// the journal's Merkle log).
     pub fn transfer_position(&self, id: TransferId) -> Option<u64> {

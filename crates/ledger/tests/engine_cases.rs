@@ -1655,3 +1655,20 @@ fn begin_block_twice_is_a_bug() {
 fn events_outside_a_block_are_a_bug() {
     Engine::new().create_transfers(&[transfer(1, PLAIN, OTHER, 1)]);
 }
+
+#[test]
+fn history_entries_name_their_transfer_by_timestamp() {
+    let engine = engine_with(&[
+        transfer(1, PLAIN, HISTORY, 5),
+        transfer(2, OTHER, PLAIN, 7),
+        transfer(3, HISTORY, PLAIN, 2),
+    ]);
+    let named: Vec<u128> = engine
+        .account_history(AccountId(HISTORY))
+        .iter()
+        .map(|entry| engine.transfer_at_timestamp(entry.timestamp).unwrap().id.0)
+        .collect();
+    assert_eq!(named, vec![1, 3]);
+    assert!(engine.transfer_at_timestamp(0).is_none());
+    assert!(engine.transfer_at_timestamp(u64::MAX).is_none());
+}

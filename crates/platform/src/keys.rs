@@ -11,23 +11,29 @@ use ledger::checkpoint::OperatorKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("operator key file {path}: {source}")]
+    #[error("key file {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
-    #[error("operator key file {path} does not hold 64 hex digits")]
+    #[error("key file {path} does not hold 64 hex digits")]
     Malformed { path: String },
 }
 
 /// Reads the key at `path`, or creates a new random key there if the file does not exist.
 pub fn load_or_create(path: &Path) -> Result<OperatorKey, KeyError> {
+    load_or_create_secret(path).map(OperatorKey::from_seed)
+}
+
+/// Reads 32 secret bytes (64 hex digits) at `path`, or creates a new random secret there
+/// (mode 0600) if the file does not exist. Used for the operator key and the data key.
+pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], KeyError> {
     let io = |source| KeyError::Io {
         path: path.display().to_string(),
         source,
     };
     match fs::read_to_string(path) {
-        Ok(text) => parse(text.trim()).ok_or(KeyError::Malformed {
+        Ok(text) => parse_secret(text.trim()).ok_or(KeyError::Malformed {
             path: path.display().to_string(),
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -36,16 +42,15 @@ pub fn load_or_create(path: &Path) -> Result<OperatorKey, KeyError> {
                 fs::create_dir_all(parent).map_err(io)?;
             }
             write_private(path, &hex::encode(seed)).map_err(io)?;
-            Ok(OperatorKey::from_seed(seed))
+            Ok(seed)
         }
         Err(error) => Err(io(error)),
     }
 }
 
-fn parse(text: &str) -> Option<OperatorKey> {
-    let bytes = hex::decode(text).ok()?;
-    let seed: [u8; 32] = bytes.try_into().ok()?;
-    Some(OperatorKey::from_seed(seed))
+/// 32 bytes from 64 hex digits.
+pub fn parse_secret(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

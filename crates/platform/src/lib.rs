@@ -10,12 +10,25 @@
 //!
 //! This crate knows no HTTP and no SQL.
 
+pub mod chart;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod exchange;
 pub mod gateway;
 pub mod keys;
+pub mod members;
+pub mod partners;
+pub mod persist;
 pub mod replay;
 pub mod sequencer;
+pub mod service;
 pub mod signing;
+pub mod sms;
+pub mod time;
 
+pub use error::PlatformError;
 pub use sequencer::{
     JournalMode, LedgerConfig, LedgerError, LedgerService, MetricsSnapshot, SignedCheckpoint,
 };
+pub use service::{Platform, PlatformConfig, PlatformParts};

@@ -234,7 +234,10 @@ mod tests {
             guard.admit(now + REPLAY_WINDOW_S + 1, "n4", now),
             Err(ReplayError::Stale)
         );
-        assert_eq!(guard.admit(now, "bad nonce", now), Err(ReplayError::BadNonce));
+        assert_eq!(
+            guard.admit(now, "bad nonce", now),
+            Err(ReplayError::BadNonce)
+        );
         let long = "x".repeat(NONCE_BYTES_MAX + 1);
         assert_eq!(guard.admit(now, &long, now), Err(ReplayError::BadNonce));
         assert_eq!(guard.admit(now, &long[1..], now), Ok(()));

@@ -218,7 +218,7 @@ pub struct PostgresStore {
 pub const COPY_TRANSFERS_MIN: usize = 512;
 
 /// `name` as a quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

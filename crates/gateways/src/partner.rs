@@ -1,0 +1,465 @@
+//! The client side of the partner protocol (docs/partner-protocol.md) over HTTP/1.1.
+//!
+//! [`HttpPartnerGateway`] signs every request with the partner's secret and trusts nothing in
+//! an answer — not its status, not its body — before it has checked the answer's signature
+//! (bound to the request's nonce, method and path) and that the answer's timestamp is within
+//! [`REPLAY_WINDOW_S`] of our clock. It never retries: the platform decides retries, and for
+//! a debit every error means "maybe applied, ask with a status query".
+//!
+//! How answers map:
+//!
+//! | answer | debit | balance, cancel, status |
+//! |---|---|---|
+//! | signed 200 of the right shape | `Ok(Debited)` | `Ok(..)` |
+//! | signed 4xx `{"error": code}` (not 401, 408, 429) | `Ok(Refused(..))` | `Err(Refused(..))` |
+//! | signed 401, 408, 429 or 5xx | `Err(Status(code))` | same |
+//! | **unsigned** 401 (the partner refused our signature or timestamp) | `Err(Status(401))` | same |
+//! | any other unsigned answer, a wrong signature, an answer timestamp outside the window | `Err(BadSignature)` | same |
+//! | signed answer whose body does not parse or does not match the request, other statuses | `Err(Protocol(..))` | same |
+//! | no answer within `timeout_ms` (including waiting for a connection slot) | `Err(Timeout)` | same |
+//! | connect or IO error, invalid base URL | `Err(Transport(..))` | same |
+//!
+//! Codes map to refusals by name: `insufficient_mileage`, `unknown_member`,
+//! `reference_cancelled`, anything else is `Refusal::Other(code)`. An unsigned 401 is reported
+//! as `Status(401)` rather than `BadSignature` because anyone could forge it, and `Status` is
+//! a non-definitive error: nothing is concluded from it. A member ref or reference that breaks
+//! the protocol's rule (1..=64 bytes of `[A-Za-z0-9_-]`), or a debit of 0, is refused
+//! locally with `bad_request` (the partner would refuse it the same way) and nothing is sent.
+//!
+//! One `reqwest::Client` (one keep-alive pool) serves every partner. At most
+//! `connections_per_host_max` requests are in flight per partner base URL, so the pool never
+//! holds more connections than that per partner.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use platform::gateway::{
+    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
+    PartnerGateway, Refusal,
+};
+use platform::signing::{REPLAY_WINDOW_S, SignedParts, new_nonce, sign_request, verify_response};
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use crate::protocol::{
+    self, BalanceAnswer, CancelAnswer, DebitAnswer, DebitBody, ErrorAnswer, HEADER_KEY,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, StatusAnswer, codes, statuses,
+};
+
+/// How the client calls partners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartnerClientConfig {
+    /// Whole-call deadline: waiting for a connection slot, connecting, sending and reading
+    /// the whole answer.
+    pub timeout_ms: u64,
+    /// Most requests in flight (hence connections) per partner base URL; 0 counts as 1.
+    pub connections_per_host_max: usize,
+}
+
+impl Default for PartnerClientConfig {
+    fn default() -> Self {
+        PartnerClientConfig {
+            timeout_ms: 5_000,
+            connections_per_host_max: 32,
+        }
+    }
+}
+
+/// [`PartnerGateway`] over HTTP/1.1 with HMAC-signed requests and answers.
+pub struct HttpPartnerGateway {
+    client: reqwest::Client,
+    timeout: Duration,
+    connections_per_host_max: usize,
+    /// Base URL → its in-flight limit.
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl std::fmt::Debug for HttpPartnerGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpPartnerGateway")
+            .field("timeout", &self.timeout)
+            .field("connections_per_host_max", &self.connections_per_host_max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed answer whose signature checked out.
+struct Answer {
+    status: u16,
+    body: axum::body::Bytes,
+}
+
+/// What a checked answer means before the call-specific body is read.
+enum Verdict {
+    Success(axum::body::Bytes),
+    Refused(Refusal),
+}
+
+impl HttpPartnerGateway {
+    pub fn new(config: PartnerClientConfig) -> HttpPartnerGateway {
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let connections_per_host_max = config.connections_per_host_max.max(1);
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(connections_per_host_max)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .http1_only()
+            .build()
+            // Without TLS, proxies or a custom resolver there is nothing that can fail here.
+            .expect("an HTTP client without TLS or proxies always builds");
+        HttpPartnerGateway {
+            client,
+            timeout,
+            connections_per_host_max,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slots_for(&self, base: &str) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().expect("partner slots lock");
+        if let Some(semaphore) = slots.get(base) {
+            return semaphore.clone();
+        }
+        let semaphore = Arc::new(Semaphore::new(self.connections_per_host_max));
+        slots.insert(base.to_string(), semaphore.clone());
+        semaphore
+    }
+
+    /// Sends one signed request and returns the answer once its signature checks out.
+    async fn call(
+        &self,
+        partner: &PartnerEndpoint,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, PartnerCallError> {
+        let base = partner.api_base_url.trim_end_matches('/');
+        let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|error| {
+            PartnerCallError::Transport(format!("invalid partner URL {base:?}: {error}"))
+        })?;
+        // What the partner receives as its request target is what is signed.
+        let signed_path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        let nonce = new_nonce();
+        let timestamp_s = protocol::unix_now_s();
+        let signature = sign_request(
+            &partner.secret,
+            &SignedParts {
+                timestamp_s,
+                nonce: &nonce,
+                method: method.as_str(),
+                path: &signed_path,
+                body: &body,
+            },
+        );
+        let key = HeaderValue::from_str(&partner.partner_key).map_err(|_| {
+            PartnerCallError::Transport("the partner key is not a valid header value".into())
+        })?;
+        let mut request = self
+            .client
+            .request(method.clone(), url)
+            .header(HEADER_KEY, key)
+            .header(HEADER_TIMESTAMP, timestamp_s)
+            .header(HEADER_NONCE, &nonce)
+            .header(HEADER_SIGNATURE, signature);
+        if !body.is_empty() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let request = request.body(body);
+        let slots = self.slots_for(base);
+        let exchange = async {
+            let _slot = slots
+                .acquire()
+                .await
+                .map_err(|_| PartnerCallError::Transport("client is shutting down".into()))?;
+            let response = request.send().await.map_err(from_reqwest)?;
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string)
+            };
+            let answer_timestamp = header(HEADER_TIMESTAMP);
+            let answer_signature = header(HEADER_SIGNATURE);
+            let body = response.bytes().await.map_err(from_reqwest)?;
+            Ok::<_, PartnerCallError>((status, answer_timestamp, answer_signature, body))
+        };
+        let (status, answer_timestamp, answer_signature, body) =
+            match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(result) => result?,
+                Err(_) => return Err(PartnerCallError::Timeout),
+            };
+        let (Some(answer_timestamp), Some(answer_signature)) = (answer_timestamp, answer_signature)
+        else {
+            // An unsigned 401 is how a partner refuses our signature or timestamp. It may be
+            // forged, but `Status` concludes nothing, so reporting it is safe.
+            if status == 401 {
+                return Err(PartnerCallError::Status(401));
+            }
+            return Err(PartnerCallError::BadSignature);
+        };
+        let Ok(answer_timestamp) = answer_timestamp.parse::<u64>() else {
+            return Err(PartnerCallError::BadSignature);
+        };
+        let genuine = verify_response(
+            &partner.secret,
+            &SignedParts {
+                timestamp_s: answer_timestamp,
+                nonce: &nonce,
+                method: method.as_str(),
+                path: &signed_path,
+                body: &body,
+            },
+            status,
+            &answer_signature,
+        );
+        if !genuine || answer_timestamp.abs_diff(protocol::unix_now_s()) > REPLAY_WINDOW_S {
+            return Err(PartnerCallError::BadSignature);
+        }
+        Ok(Answer { status, body })
+    }
+}
+
+/// Sorts a checked answer into success, definitive refusal or error.
+fn verdict(answer: Answer) -> Result<Verdict, PartnerCallError> {
+    match answer.status {
+        200 => Ok(Verdict::Success(answer.body)),
+        // Not about the request's content: authentication, timing, load.
+        401 | 408 | 429 => Err(PartnerCallError::Status(answer.status)),
+        400..=499 => {
+            let error: ErrorAnswer = parse(&answer.body)?;
+            Ok(Verdict::Refused(refusal_of(error.error)))
+        }
+        500..=599 => Err(PartnerCallError::Status(answer.status)),
+        other => Err(PartnerCallError::Protocol(format!(
+            "unexpected HTTP status {other}"
+        ))),
+    }
+}
+
+fn refusal_of(code: String) -> Refusal {
+    match code.as_str() {
+        codes::INSUFFICIENT_MILEAGE => Refusal::InsufficientMileage,
+        codes::UNKNOWN_MEMBER => Refusal::UnknownMember,
+        codes::REFERENCE_CANCELLED => Refusal::ReferenceCancelled,
+        _ => Refusal::Other(code),
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, PartnerCallError> {
+    serde_json::from_slice(body)
+        .map_err(|error| PartnerCallError::Protocol(format!("answer body does not parse: {error}")))
+}
+
+fn mismatch(what: &str) -> PartnerCallError {
+    PartnerCallError::Protocol(format!("the answer's {what} does not match the request"))
+}
+
+fn local_refusal() -> Refusal {
+    Refusal::Other(codes::BAD_REQUEST.to_string())
+}
+
+fn from_reqwest(error: reqwest::Error) -> PartnerCallError {
+    if error.is_timeout() {
+        return PartnerCallError::Timeout;
+    }
+    // reqwest's own message is terse; the cause (e.g. "connection refused") is in the chain.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    PartnerCallError::Transport(message)
+}
+
+impl HttpPartnerGateway {
+    async fn balance_of(
+        &self,
+        partner: &PartnerEndpoint,
+        member_ref: &str,
+    ) -> Result<u64, PartnerCallError> {
+        if !protocol::ref_is_valid(member_ref) {
+            return Err(PartnerCallError::Refused(local_refusal()));
+        }
+        let answer = self
+            .call(
+                partner,
+                Method::GET,
+                &protocol::balance_path(member_ref),
+                Vec::new(),
+            )
+            .await?;
+        match verdict(answer)? {
+            Verdict::Refused(refusal) => Err(PartnerCallError::Refused(refusal)),
+            Verdict::Success(body) => {
+                let balance: BalanceAnswer = parse(&body)?;
+                if balance.member_ref != member_ref {
+                    return Err(mismatch("member_ref"));
+                }
+                Ok(balance.mileage)
+            }
+        }
+    }
+
+    async fn debit_of(
+        &self,
+        partner: &PartnerEndpoint,
+        request: &DebitRequest,
+    ) -> Result<DebitOutcome, PartnerCallError> {
+        if !protocol::ref_is_valid(&request.reference)
+            || !protocol::ref_is_valid(&request.member_ref)
+            || request.mileage == 0
+        {
+            return Ok(DebitOutcome::Refused(local_refusal()));
+        }
+        let body = serde_json::to_vec(&DebitBody {
+            reference: request.reference.clone(),
+            member_ref: request.member_ref.clone(),
+            mileage: request.mileage,
+        })
+        .map_err(|error| PartnerCallError::Protocol(error.to_string()))?;
+        let answer = self
+            .call(partner, Method::POST, protocol::DEBITS_PATH, body)
+            .await?;
+        match verdict(answer)? {
+            Verdict::Refused(refusal) => Ok(DebitOutcome::Refused(refusal)),
+            Verdict::Success(body) => {
+                let debit: DebitAnswer = parse(&body)?;
+                if debit.reference != request.reference {
+                    return Err(mismatch("reference"));
+                }
+                if debit.status != statuses::DEBITED {
+                    return Err(mismatch("status"));
+                }
+                if debit.member_ref != request.member_ref {
+                    return Err(mismatch("member_ref"));
+                }
+                if debit.mileage != request.mileage {
+                    return Err(mismatch("mileage"));
+                }
+                Ok(DebitOutcome::Debited {
+                    balance_after: debit.balance_after,
+                })
+            }
+        }
+    }
+
+    async fn cancel_of(
+        &self,
+        partner: &PartnerEndpoint,
+        reference: &str,
+    ) -> Result<(), PartnerCallError> {
+        if !protocol::ref_is_valid(reference) {
+            return Err(PartnerCallError::Refused(local_refusal()));
+        }
+        let answer = self
+            .call(
+                partner,
+                Method::POST,
+                &protocol::cancel_path(reference),
+                Vec::new(),
+            )
+            .await?;
+        match verdict(answer)? {
+            Verdict::Refused(refusal) => Err(PartnerCallError::Refused(refusal)),
+            Verdict::Success(body) => {
+                let cancel: CancelAnswer = parse(&body)?;
+                if cancel.reference != reference {
+                    return Err(mismatch("reference"));
+                }
+                if cancel.status != statuses::CANCELLED {
+                    return Err(mismatch("status"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn status_of(
+        &self,
+        partner: &PartnerEndpoint,
+        reference: &str,
+    ) -> Result<DebitStatus, PartnerCallError> {
+        if !protocol::ref_is_valid(reference) {
+            return Err(PartnerCallError::Refused(local_refusal()));
+        }
+        let answer = self
+            .call(
+                partner,
+                Method::GET,
+                &protocol::status_path(reference),
+                Vec::new(),
+            )
+            .await?;
+        match verdict(answer)? {
+            Verdict::Refused(refusal) => Err(PartnerCallError::Refused(refusal)),
+            Verdict::Success(body) => {
+                let status: StatusAnswer = parse(&body)?;
+                if status.reference != reference {
+                    return Err(mismatch("reference"));
+                }
+                match (status.status.as_str(), status.member_ref, status.mileage) {
+                    (statuses::DEBITED, Some(member_ref), Some(mileage)) => {
+                        Ok(DebitStatus::Debited {
+                            member_ref,
+                            mileage,
+                        })
+                    }
+                    (statuses::DEBITED, _, _) => Err(PartnerCallError::Protocol(
+                        "a debited status without member_ref and mileage".into(),
+                    )),
+                    (statuses::CANCELLED, _, _) => Ok(DebitStatus::Cancelled),
+                    (statuses::NOT_FOUND, _, _) => Ok(DebitStatus::NotFound),
+                    (other, _, _) => Err(PartnerCallError::Protocol(format!(
+                        "unknown debit status {other:?}"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+impl PartnerGateway for HttpPartnerGateway {
+    fn balance<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        member_ref: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
+        Box::pin(self.balance_of(partner, member_ref))
+    }
+
+    fn debit<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        request: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
+        Box::pin(self.debit_of(partner, request))
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
+        Box::pin(self.cancel_of(partner, reference))
+    }
+
+    fn status<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        Box::pin(self.status_of(partner, reference))
+    }
+}

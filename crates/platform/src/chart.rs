@@ -1,0 +1,93 @@
+//! The chart of accounts and the transfer codes (reasons) of the MVP ledger.
+//!
+//! Every business action becomes ledger transfers whose `code` says why value moved and
+//! whose `user_data_128` points back to the business record (exchange id, member id, ...).
+
+use ledger::types::{Account, AccountFlags, AccountId};
+
+/// The ledger (asset) number of MVP. 1 MVP = 1 KRW, amounts are whole MVP.
+pub const LEDGER_MVP: u32 = 1;
+/// The asset name shown to members.
+pub const ASSET_MVP: &str = "MVP";
+
+/// Account codes.
+pub mod account_code {
+    /// A member's wallet: credit-normal, may never go below zero.
+    pub const MEMBER_WALLET: u16 = 100;
+    /// A partner's issuance account: debit-normal (what the partner owes for MVP issued
+    /// against its mileage), may never go credit.
+    pub const PARTNER_ISSUANCE: u16 = 200;
+    /// Withdrawal payouts owed to former members (KRW paid out of band).
+    pub const WITHDRAWAL_PAYOUTS: u16 = 900;
+}
+
+/// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
+pub mod transfer_code {
+    pub const EXCHANGE: u16 = 1;
+    pub const PAYMENT: u16 = 2;
+    pub const REFUND: u16 = 3;
+    pub const TRANSFER: u16 = 4;
+    pub const BONUS: u16 = 5;
+    pub const WITHDRAWAL: u16 = 6;
+}
+
+/// The member-facing name of a transfer code.
+pub fn reason_name(code: u16) -> &'static str {
+    match code {
+        transfer_code::EXCHANGE => "exchange",
+        transfer_code::PAYMENT => "payment",
+        transfer_code::REFUND => "refund",
+        transfer_code::TRANSFER => "transfer",
+        transfer_code::BONUS => "bonus",
+        transfer_code::WITHDRAWAL => "withdrawal",
+        _ => "other",
+    }
+}
+
+/// Fixed ids of the platform's own accounts: high bit set, so they never collide with the
+/// random ids of members and partners (which have it clear).
+pub const SYSTEM_ACCOUNT_BASE: u128 = 1 << 127;
+pub const WITHDRAWAL_PAYOUTS_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::WITHDRAWAL_PAYOUTS as u128);
+
+/// A random id for a business record (high bit clear).
+pub fn new_id() -> u128 {
+    loop {
+        let id = rand::random::<u128>() & !SYSTEM_ACCOUNT_BASE;
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+pub fn member_wallet(member_id: u128) -> Account {
+    Account {
+        id: AccountId(member_id),
+        ledger: LEDGER_MVP,
+        code: account_code::MEMBER_WALLET,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS.union(AccountFlags::HISTORY),
+        ..Account::default()
+    }
+}
+
+pub fn partner_issuance(partner_id: u128) -> Account {
+    Account {
+        id: AccountId(partner_id),
+        ledger: LEDGER_MVP,
+        code: account_code::PARTNER_ISSUANCE,
+        flags: AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+        user_data_128: partner_id,
+        ..Account::default()
+    }
+}
+
+/// The platform's own accounts, created at start (idempotently).
+pub fn system_accounts() -> Vec<Account> {
+    vec![Account {
+        id: WITHDRAWAL_PAYOUTS_ACCOUNT,
+        ledger: LEDGER_MVP,
+        code: account_code::WITHDRAWAL_PAYOUTS,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        ..Account::default()
+    }]
+}

@@ -1,0 +1,387 @@
+//! The platform's domain records and their in-memory state.
+//!
+//! Each record type is stored whole as JSON under `(kind, id)` in the record store (see
+//! `persist`); personal data and secrets inside are sealed (see `crypto`), so the JSON holds
+//! them only as hex ciphertext. [`State`] holds every record plus the indexes built from them
+//! at load; it is changed only under the platform's lock, together with the record writes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use store::records::{Record, RecordWrite};
+
+pub const KIND_MEMBER: &str = "member";
+pub const KIND_VERIFICATION: &str = "verification";
+pub const KIND_SESSION: &str = "session";
+pub const KIND_PARTNER: &str = "partner";
+pub const KIND_LINK: &str = "link";
+pub const KIND_EXCHANGE: &str = "exchange";
+
+/// Hex encoding of byte fields inside JSON records.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod hex_32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    Active,
+    Withdrawn,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: u128,
+    pub name: String,
+    pub platform: String,
+    pub created_at_s: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub id: u128,
+    #[serde(with = "hex_32")]
+    pub phone_index: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    pub phone_sealed: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub name_sealed: Vec<u8>,
+    pub pin_hash: String,
+    pub status: MemberStatus,
+    pub failed_pins: u32,
+    pub locked: bool,
+    pub created_at_s: u64,
+    pub withdrawn_at_s: Option<u64>,
+    pub devices: Vec<Device>,
+    /// Sealed payout instructions given at withdrawal.
+    #[serde(with = "hex_bytes", default)]
+    pub payout_sealed: Vec<u8>,
+    pub payout_amount: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRecord {
+    pub id: u128,
+    #[serde(with = "hex_32")]
+    pub phone_index: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    pub phone_sealed: Vec<u8>,
+    #[serde(with = "hex_32")]
+    pub code_hash: [u8; 32],
+    pub created_at_s: u64,
+    pub expires_at_s: u64,
+    pub attempts: u32,
+    pub used: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    #[serde(with = "hex_32")]
+    pub token_hash: [u8; 32],
+    pub id: u128,
+    pub member_id: u128,
+    pub created_at_s: u64,
+    pub expires_at_s: u64,
+}
+
+/// An exchange rate that applies from `effective_from_s` on: mileage × num / den = MVP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rate {
+    pub effective_from_s: u64,
+    pub num: u64,
+    pub den: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRecord {
+    pub id: u128,
+    pub name: String,
+    pub api_base_url: String,
+    #[serde(with = "hex_bytes")]
+    pub secret_sealed: Vec<u8>,
+    /// Oldest first; effective_from_s strictly increasing.
+    pub rates: Vec<Rate>,
+    pub minimum_unit: u64,
+    pub daily_limit: u64,
+    pub monthly_limit: u64,
+    pub credit_line: u64,
+    pub enabled: bool,
+    pub created_at_s: u64,
+}
+
+impl PartnerRecord {
+    /// The rate in force at `at_s`.
+    pub fn rate_at(&self, at_s: u64) -> Option<Rate> {
+        self.rates
+            .iter()
+            .rev()
+            .find(|rate| rate.effective_from_s <= at_s)
+            .copied()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub id: u128,
+    pub member_id: u128,
+    pub partner_id: u128,
+    pub member_ref: String,
+    pub created_at_s: u64,
+    pub removed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangeStatus {
+    /// Durable before the partner is asked; the outcome at the partner may be unknown.
+    Requested,
+    /// The partner debited and the member was credited.
+    Completed,
+    /// The partner did not debit (refused, or the reference was cancelled first).
+    Failed,
+    /// The partner debited, the credit could not be made, and the debit was reversed.
+    Reversed,
+}
+
+impl ExchangeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeStatus::Requested => "requested",
+            ExchangeStatus::Completed => "completed",
+            ExchangeStatus::Failed => "failed",
+            ExchangeStatus::Reversed => "reversed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self != ExchangeStatus::Requested
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeRecord {
+    pub id: u128,
+    pub member_id: u128,
+    pub partner_id: u128,
+    pub link_id: u128,
+    pub member_ref: String,
+    pub mileage: u64,
+    pub mvp: u64,
+    pub rate: Rate,
+    pub status: ExchangeStatus,
+    /// Why it failed or was reversed (`insufficient_mileage`, `partner_unreachable`, ...).
+    pub failure: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at_s: u64,
+    pub finished_at_s: Option<u64>,
+}
+
+impl ExchangeRecord {
+    /// The reference sent to the partner: the exchange id, 32 hex digits.
+    pub fn reference(&self) -> String {
+        format!("{:032x}", self.id)
+    }
+}
+
+/// Per-partner running figures derived from the exchanges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartnerFigures {
+    /// MVP credited to members against this partner (completed exchanges).
+    pub issued_mvp: u128,
+    /// MVP of exchanges still requested (reserved against the credit line).
+    pub reserved_mvp: u128,
+}
+
+/// Every record plus indexes. Not persisted itself: rebuilt from the records at load.
+#[derive(Default)]
+pub struct State {
+    pub members: HashMap<u128, MemberRecord>,
+    pub member_by_phone: HashMap<[u8; 32], u128>,
+    pub verifications: HashMap<u128, VerificationRecord>,
+    /// Verification sends per phone index (Unix seconds), for rate limiting; memory only.
+    pub verification_sends: HashMap<[u8; 32], Vec<u64>>,
+    pub sessions: HashMap<[u8; 32], SessionRecord>,
+    pub partners: HashMap<u128, PartnerRecord>,
+    pub partner_secrets: HashMap<u128, Vec<u8>>,
+    pub partner_figures: HashMap<u128, PartnerFigures>,
+    pub links: HashMap<u128, LinkRecord>,
+    /// (partner, member ref) → link, for links not removed.
+    pub link_by_ref: HashMap<(u128, String), u128>,
+    pub exchanges: HashMap<u128, ExchangeRecord>,
+    /// Per member, exchange ids in creation order.
+    pub exchanges_by_member: HashMap<u128, Vec<u128>>,
+    pub exchange_by_key: HashMap<(u128, String), u128>,
+    /// Exchanges in `Requested`, with the time of their next resolution attempt (ms) and
+    /// the attempts made; memory only.
+    pub open_exchanges: HashMap<u128, Retry>,
+    /// Exchanges a task is driving right now (so two never drive one).
+    pub driving: BTreeSet<u128>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retry {
+    pub next_attempt_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("record {kind}/{key} does not decode: {reason}")]
+pub struct DecodeError {
+    pub kind: String,
+    pub key: String,
+    pub reason: String,
+}
+
+pub fn put<T: Serialize>(kind: &str, key: &[u8], value: &T) -> RecordWrite {
+    RecordWrite::Put(Record {
+        kind: kind.to_string(),
+        key: key.to_vec(),
+        value: serde_json::to_vec(value).expect("records serialize"),
+    })
+}
+
+pub fn delete(kind: &str, key: &[u8]) -> RecordWrite {
+    RecordWrite::Delete {
+        kind: kind.to_string(),
+        key: key.to_vec(),
+    }
+}
+
+pub fn id_key(id: u128) -> [u8; 16] {
+    id.to_be_bytes()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T, DecodeError> {
+    serde_json::from_slice(&record.value).map_err(|error| DecodeError {
+        kind: record.kind.clone(),
+        key: hex::encode(&record.key),
+        reason: error.to_string(),
+    })
+}
+
+impl State {
+    /// Rebuilds the state from stored records. Partner secrets are opened by the caller.
+    pub fn load(records: &[Record]) -> Result<State, DecodeError> {
+        let mut state = State::default();
+        for record in records {
+            match record.kind.as_str() {
+                KIND_MEMBER => state.insert_member(decode(record)?),
+                KIND_VERIFICATION => {
+                    let verification: VerificationRecord = decode(record)?;
+                    state.verifications.insert(verification.id, verification);
+                }
+                KIND_SESSION => {
+                    let session: SessionRecord = decode(record)?;
+                    state.sessions.insert(session.token_hash, session);
+                }
+                KIND_PARTNER => {
+                    let partner: PartnerRecord = decode(record)?;
+                    state.partner_figures.entry(partner.id).or_default();
+                    state.partners.insert(partner.id, partner);
+                }
+                KIND_LINK => state.insert_link(decode(record)?),
+                KIND_EXCHANGE => state.insert_exchange(decode(record)?),
+                other => {
+                    return Err(DecodeError {
+                        kind: other.to_string(),
+                        key: hex::encode(&record.key),
+                        reason: "unknown record kind".into(),
+                    });
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    pub fn insert_member(&mut self, member: MemberRecord) {
+        if member.status == MemberStatus::Active {
+            self.member_by_phone.insert(member.phone_index, member.id);
+        }
+        self.members.insert(member.id, member);
+    }
+
+    pub fn insert_link(&mut self, link: LinkRecord) {
+        if !link.removed {
+            self.link_by_ref
+                .insert((link.partner_id, link.member_ref.clone()), link.id);
+        }
+        self.links.insert(link.id, link);
+    }
+
+    /// Adds a new exchange to every index and to its partner's figures.
+    pub fn insert_exchange(&mut self, exchange: ExchangeRecord) {
+        self.exchanges_by_member
+            .entry(exchange.member_id)
+            .or_default()
+            .push(exchange.id);
+        if let Some(key) = &exchange.idempotency_key {
+            self.exchange_by_key
+                .insert((exchange.member_id, key.clone()), exchange.id);
+        }
+        let figures = self.partner_figures.entry(exchange.partner_id).or_default();
+        match exchange.status {
+            ExchangeStatus::Requested => {
+                figures.reserved_mvp += u128::from(exchange.mvp);
+                self.open_exchanges.insert(exchange.id, Retry::default());
+            }
+            ExchangeStatus::Completed => figures.issued_mvp += u128::from(exchange.mvp),
+            ExchangeStatus::Failed | ExchangeStatus::Reversed => {}
+        }
+        self.exchanges.insert(exchange.id, exchange);
+    }
+
+    /// Moves a requested exchange to a final status, keeping the figures right.
+    pub fn finish_exchange(
+        &mut self,
+        id: u128,
+        status: ExchangeStatus,
+        failure: Option<String>,
+        now_s: u64,
+    ) -> Option<&ExchangeRecord> {
+        let exchange = self.exchanges.get_mut(&id)?;
+        if exchange.status.is_final() {
+            return Some(exchange);
+        }
+        assert!(status.is_final(), "finish_exchange to a non-final status");
+        exchange.status = status;
+        exchange.failure = failure;
+        exchange.finished_at_s = Some(now_s);
+        let figures = self.partner_figures.entry(exchange.partner_id).or_default();
+        let mvp = u128::from(exchange.mvp);
+        assert!(
+            figures.reserved_mvp >= mvp,
+            "reserved MVP below an open exchange"
+        );
+        figures.reserved_mvp -= mvp;
+        if status == ExchangeStatus::Completed {
+            figures.issued_mvp += mvp;
+        }
+        self.open_exchanges.remove(&id);
+        Some(exchange)
+    }
+}

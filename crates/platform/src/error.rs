@@ -1,0 +1,88 @@
+//! The errors of the business operations. Each variant is one kind of problem a client can
+//! act on; the server maps each to an HTTP status and a stable problem `type`. None of them
+//! is returned after value moved: every check happens before the first movement.
+
+use crate::LedgerError;
+use crate::persist::PersistError;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the verification expired or was already used; request a new code")]
+    VerificationExpired,
+    #[error("wrong verification code; {remaining} attempt(s) left")]
+    WrongCode { remaining: u32 },
+    #[error("too many verification codes for this phone; try again later")]
+    TooManyVerifications,
+    #[error("this phone number already belongs to a member")]
+    PhoneTaken,
+    #[error("the SMS could not be sent: {0}")]
+    SmsUnavailable(String),
+    #[error("wrong phone number or PIN")]
+    WrongPin { remaining: Option<u32> },
+    #[error("the member is locked after too many wrong PINs; an operator must unlock it")]
+    Locked,
+    #[error("the session expired or was revoked; log in again")]
+    SessionExpired,
+    #[error("the member has withdrawn")]
+    Withdrawn,
+    #[error("the partner is disabled")]
+    PartnerDisabled,
+    #[error("the partner has no exchange rate in force")]
+    NoRate,
+    #[error("mileage must be at least {minimum_unit} and a multiple of it")]
+    BelowMinimumUnit { minimum_unit: u64 },
+    #[error("this mileage is worth less than 1 MVP at the current rate")]
+    AmountTooSmall,
+    #[error("the {period} limit of {limit} MVP would be exceeded ({used} MVP used)")]
+    LimitExceeded {
+        period: &'static str,
+        limit: u64,
+        used: u64,
+    },
+    #[error("the partner's credit line would be exceeded")]
+    CreditLineExceeded,
+    #[error("the partner reports insufficient mileage")]
+    InsufficientMileage { exchange_id: u128 },
+    #[error("the partner does not know this membership")]
+    UnknownPartnerMember,
+    #[error("the partner refused: {reason}")]
+    PartnerRefused {
+        reason: String,
+        exchange_id: Option<u128>,
+    },
+    #[error("the partner cannot be reached: {0}")]
+    PartnerUnavailable(String),
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyConflict,
+    #[error("this membership is linked to another member")]
+    LinkedElsewhere,
+    #[error("value remains ({balance} MVP); give payout instructions to withdraw")]
+    BalanceRemaining { balance: u64 },
+    #[error("an exchange is still in progress")]
+    ExchangeInProgress,
+    #[error("the platform cannot write right now: {0}")]
+    Unavailable(String),
+}
+
+impl From<PersistError> for PlatformError {
+    fn from(error: PersistError) -> Self {
+        PlatformError::Unavailable(error.to_string())
+    }
+}
+
+impl From<LedgerError> for PlatformError {
+    fn from(error: LedgerError) -> Self {
+        PlatformError::Unavailable(error.to_string())
+    }
+}
+
+pub fn invalid(field: &'static str, detail: impl Into<String>) -> PlatformError {
+    PlatformError::Invalid {
+        field,
+        detail: detail.into(),
+    }
+}

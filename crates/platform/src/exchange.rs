@@ -1,0 +1,545 @@
+//! The exchange saga (MV-2, TT-11): partner mileage in, MVP out, exactly once.
+//!
+//! ```text
+//!  request ──► Requested (durable) ──debit──► partner says debited ──credit──► Completed
+//!                 │                  └──────► partner refused ────────────────► Failed
+//!                 └─ no clear answer: the resolver asks the partner's status:
+//!                      debited ──credit──► Completed        (credit refused ─cancel─► Reversed)
+//!                      not found ──cancel (the partner then refuses a late debit)──► Failed
+//!                      cancelled ─────────────────────────────────────────────► Failed
+//! ```
+//!
+//! - The exchange is durable as `Requested` before the partner hears of it, so a crash at any
+//!   later point leaves a record that the resolver picks up at start.
+//! - The member is credited only after the partner confirmed its debit. The credit is the
+//!   ledger transfer whose id is the exchange id, from the partner's issuance account, so a
+//!   repeated credit (after a crash between credit and record) finds `exists` and moves
+//!   nothing; the partner's receivable is always exactly the MVP issued for it.
+//! - The reference sent to the partner is the exchange id, so every retry and every status
+//!   query names the same debit.
+//! - Limits and the credit line are checked and reserved under the state lock, before the
+//!   partner is asked, so concurrent exchanges can never pass them together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
+
+use crate::chart::{self, transfer_code};
+use crate::domain::{self, ExchangeRecord, ExchangeStatus, KIND_EXCHANGE, State, id_key};
+use crate::error::{PlatformError, invalid};
+use crate::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
+use crate::service::Platform;
+use crate::time::{kst_day, kst_month, now_ms, now_s};
+
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
+/// Exchanges the resolver takes per sweep.
+pub const RESOLVER_SWEEP_MAX: usize = 1024;
+/// Largest mileage of one exchange.
+pub const EXCHANGE_MILEAGE_MAX: u64 = 1_000_000_000_000;
+/// Exchanges listed per admin page.
+pub const EXCHANGES_PAGE_MAX: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct ExchangeRequest {
+    pub member_id: u128,
+    pub link_id: u128,
+    pub mileage: u64,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Send the debit (first attempt, from the request).
+    Debit,
+    /// Ask the partner what happened (resolver).
+    Resolve,
+}
+
+/// Removes an exchange from `driving` when the task driving it ends, however it ends.
+struct DrivingClaim<'a> {
+    platform: &'a Platform,
+    id: u128,
+}
+
+impl Drop for DrivingClaim<'_> {
+    fn drop(&mut self) {
+        self.platform.lock().driving.remove(&self.id);
+    }
+}
+
+impl Platform {
+    /// Starts (or, for a known `Idempotency-Key`, finds) an exchange and drives it as far as
+    /// the partner's answer allows. Definitive refusals come back as errors; an exchange the
+    /// partner has not clearly answered comes back `Requested` and is finished in the
+    /// background.
+    pub async fn exchange(
+        &self,
+        request: ExchangeRequest,
+    ) -> Result<ExchangeRecord, PlatformError> {
+        if let Some(key) = &request.idempotency_key {
+            if key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
+                return Err(invalid("Idempotency-Key", "1 to 128 bytes"));
+            }
+        }
+        if request.mileage == 0 || request.mileage > EXCHANGE_MILEAGE_MAX {
+            return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
+        }
+        let (record, created, sequence) = {
+            let mut state = self.lock();
+            self.begin_exchange(&mut state, &request)?
+        };
+        self.durable(sequence).await?;
+        if created {
+            self.drive(record.id, Step::Debit).await;
+        }
+        let record = self.lock().exchanges[&record.id].clone();
+        outcome(record)
+    }
+
+    fn begin_exchange(
+        &self,
+        state: &mut State,
+        request: &ExchangeRequest,
+    ) -> Result<(ExchangeRecord, bool, u64), PlatformError> {
+        if let Some(key) = &request.idempotency_key {
+            if let Some(id) = state.exchange_by_key.get(&(request.member_id, key.clone())) {
+                let existing = state.exchanges[id].clone();
+                if existing.link_id != request.link_id || existing.mileage != request.mileage {
+                    return Err(PlatformError::IdempotencyConflict);
+                }
+                return Ok((existing, false, self.writer.enqueued()));
+            }
+        }
+        let link = state
+            .links
+            .get(&request.link_id)
+            .filter(|link| link.member_id == request.member_id && !link.removed)
+            .ok_or(PlatformError::NotFound("link"))?
+            .clone();
+        let partner = state
+            .partners
+            .get(&link.partner_id)
+            .ok_or(PlatformError::NotFound("partner"))?;
+        if !partner.enabled {
+            return Err(PlatformError::PartnerDisabled);
+        }
+        let now = now_s();
+        let rate = partner.rate_at(now).ok_or(PlatformError::NoRate)?;
+        let unit = partner.minimum_unit;
+        if request.mileage < unit || request.mileage % unit != 0 {
+            return Err(PlatformError::BelowMinimumUnit { minimum_unit: unit });
+        }
+        let mvp = u128::from(request.mileage) * u128::from(rate.num) / u128::from(rate.den);
+        let mvp = u64::try_from(mvp).map_err(|_| invalid("mileage", "worth too much MVP"))?;
+        if mvp == 0 {
+            return Err(PlatformError::AmountTooSmall);
+        }
+        check_limits(state, request.member_id, partner, mvp, now)?;
+        let figures = state
+            .partner_figures
+            .get(&partner.id)
+            .copied()
+            .unwrap_or_default();
+        let outstanding = figures.issued_mvp + figures.reserved_mvp + u128::from(mvp);
+        if outstanding > u128::from(partner.credit_line) {
+            return Err(PlatformError::CreditLineExceeded);
+        }
+        let record = ExchangeRecord {
+            id: chart::new_id(),
+            member_id: request.member_id,
+            partner_id: partner.id,
+            link_id: link.id,
+            member_ref: link.member_ref.clone(),
+            mileage: request.mileage,
+            mvp,
+            rate,
+            status: ExchangeStatus::Requested,
+            failure: None,
+            idempotency_key: request.idempotency_key.clone(),
+            created_at_s: now,
+            finished_at_s: None,
+        };
+        let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &record);
+        state.insert_exchange(record.clone());
+        // The request drives it first; the resolver waits its turn.
+        state.driving.insert(record.id);
+        let sequence = self.queue(vec![write])?;
+        Ok((record, true, sequence))
+    }
+
+    /// Moves a requested exchange one step: debit (first time) or resolve (status query).
+    async fn drive(&self, id: u128, step: Step) {
+        let claimed = {
+            let mut state = self.lock();
+            let open = state.open_exchanges.contains_key(&id);
+            // The request inserted the claim itself; the resolver must take it here.
+            let taken = step == Step::Debit || state.driving.insert(id);
+            if !open || !taken {
+                None
+            } else {
+                let record = state.exchanges[&id].clone();
+                self.endpoint(&state, record.partner_id)
+                    .map(|endpoint| (record, endpoint))
+            }
+        };
+        let _claim = DrivingClaim { platform: self, id };
+        let Some((record, endpoint)) = claimed else {
+            return;
+        };
+        let result = match step {
+            Step::Debit => self.debit(&record, &endpoint).await,
+            Step::Resolve => self.resolve(&record, &endpoint).await,
+        };
+        if let Err(reason) = result {
+            tracing::debug!(exchange = %record.reference(), %reason, "exchange unresolved; will retry");
+            self.schedule_retry(id);
+        }
+    }
+
+    /// Err(reason) means "not resolved yet, try again later".
+    async fn debit(
+        &self,
+        record: &ExchangeRecord,
+        endpoint: &PartnerEndpoint,
+    ) -> Result<(), String> {
+        let request = DebitRequest {
+            reference: record.reference(),
+            member_ref: record.member_ref.clone(),
+            mileage: record.mileage,
+        };
+        match self.partner_gateway.debit(endpoint, &request).await {
+            Ok(DebitOutcome::Debited { .. }) => self.credit(record, endpoint).await,
+            Ok(DebitOutcome::Refused(refusal)) => {
+                self.finish(
+                    record.id,
+                    ExchangeStatus::Failed,
+                    Some(refusal_name(&refusal)),
+                )
+                .await
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        record: &ExchangeRecord,
+        endpoint: &PartnerEndpoint,
+    ) -> Result<(), String> {
+        let reference = record.reference();
+        let status = self
+            .partner_gateway
+            .status(endpoint, &reference)
+            .await
+            .map_err(|error| error.to_string())?;
+        match status {
+            DebitStatus::Debited {
+                mileage,
+                member_ref,
+            } => {
+                if mileage != record.mileage || member_ref != record.member_ref {
+                    tracing::error!(%reference, mileage, %member_ref, "partner reports a different debit");
+                    return Err("the partner's record differs from ours".into());
+                }
+                self.credit(record, endpoint).await
+            }
+            DebitStatus::Cancelled => {
+                self.finish(
+                    record.id,
+                    ExchangeStatus::Failed,
+                    Some("partner_unreachable".into()),
+                )
+                .await
+            }
+            DebitStatus::NotFound => {
+                // The debit never arrived (or is still on its way): cancel the reference so
+                // the partner refuses it if it arrives later, then the exchange has failed.
+                self.partner_gateway
+                    .cancel(endpoint, &reference)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                self.finish(
+                    record.id,
+                    ExchangeStatus::Failed,
+                    Some("partner_unreachable".into()),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Credits the member from the partner's issuance account (transfer id = exchange id).
+    async fn credit(
+        &self,
+        record: &ExchangeRecord,
+        endpoint: &PartnerEndpoint,
+    ) -> Result<(), String> {
+        let transfer = Transfer {
+            id: TransferId(record.id),
+            debit_account_id: AccountId(record.partner_id),
+            credit_account_id: AccountId(record.member_id),
+            amount: u128::from(record.mvp),
+            user_data_128: record.id,
+            user_data_64: record.mileage,
+            ledger: chart::LEDGER_MVP,
+            code: transfer_code::EXCHANGE,
+            ..Transfer::default()
+        };
+        let results = self
+            .ledger
+            .create_transfers(vec![transfer])
+            .await
+            .map_err(|error| error.to_string())?;
+        match results[0] {
+            CreateTransferResult::Ok | CreateTransferResult::Exists => {
+                self.finish(record.id, ExchangeStatus::Completed, None)
+                    .await
+            }
+            refused => {
+                // Cannot credit: give the mileage back, then the exchange is reversed.
+                tracing::error!(exchange = %record.reference(), result = refused.as_str(), "credit refused; reversing");
+                self.partner_gateway
+                    .cancel(endpoint, &record.reference())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let reason = format!("credit_refused:{}", refused.as_str());
+                self.finish(record.id, ExchangeStatus::Reversed, Some(reason))
+                    .await
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: u128,
+        status: ExchangeStatus,
+        failure: Option<String>,
+    ) -> Result<(), String> {
+        let sequence = {
+            let mut state = self.lock();
+            let Some(record) = state.finish_exchange(id, status, failure, now_s()) else {
+                return Ok(());
+            };
+            let write = domain::put(KIND_EXCHANGE, &id_key(id), record);
+            self.queue(vec![write]).map_err(|error| error.to_string())?
+        };
+        self.durable(sequence)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    fn schedule_retry(&self, id: u128) {
+        let mut state = self.lock();
+        let base = self.config.resolver_backoff_base_ms;
+        let max = self.config.resolver_backoff_max_ms;
+        if let Some(retry) = state.open_exchanges.get_mut(&id) {
+            let shift = retry.attempts.min(20);
+            let delay = base.saturating_mul(1 << shift).min(max);
+            retry.attempts += 1;
+            retry.next_attempt_ms = now_ms() + delay;
+        }
+    }
+
+    /// Exchanges due for another attempt, at most `limit`.
+    fn due_exchanges(&self, limit: usize) -> Vec<u128> {
+        let now = now_ms();
+        let state = self.lock();
+        let mut due: Vec<(u64, u128)> = state
+            .open_exchanges
+            .iter()
+            .filter(|(id, retry)| retry.next_attempt_ms <= now && !state.driving.contains(id))
+            .map(|(id, retry)| (retry.next_attempt_ms, *id))
+            .collect();
+        due.sort_unstable();
+        due.into_iter().take(limit).map(|(_, id)| id).collect()
+    }
+
+    /// One exchange as its member sees it.
+    pub async fn member_exchange(
+        &self,
+        member_id: u128,
+        id: u128,
+    ) -> Result<ExchangeRecord, PlatformError> {
+        self.settle_reads().await?;
+        let state = self.lock();
+        state
+            .exchanges
+            .get(&id)
+            .filter(|e| e.member_id == member_id)
+            .cloned()
+            .ok_or(PlatformError::NotFound("exchange"))
+    }
+
+    /// Exchanges for operators, newest first, optionally only those with `status`.
+    pub async fn exchanges(
+        &self,
+        status: Option<ExchangeStatus>,
+        limit: usize,
+    ) -> Result<Vec<ExchangeRecord>, PlatformError> {
+        self.settle_reads().await?;
+        let state = self.lock();
+        let mut list: Vec<ExchangeRecord> = state
+            .exchanges
+            .values()
+            .filter(|e| status.is_none_or(|s| e.status == s))
+            .cloned()
+            .collect();
+        list.sort_by_key(|e| std::cmp::Reverse((e.created_at_s, e.id)));
+        list.truncate(limit.clamp(1, EXCHANGES_PAGE_MAX));
+        Ok(list)
+    }
+
+    /// Counts of exchanges per status.
+    pub fn exchange_counts(&self) -> [(ExchangeStatus, u64); 4] {
+        let state = self.lock();
+        let mut counts = [
+            (ExchangeStatus::Requested, 0),
+            (ExchangeStatus::Completed, 0),
+            (ExchangeStatus::Failed, 0),
+            (ExchangeStatus::Reversed, 0),
+        ];
+        for exchange in state.exchanges.values() {
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == exchange.status) {
+                entry.1 += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Per member and partner, MVP of exchanges not failed must stay within the day's and the
+/// month's limits (KST).
+fn check_limits(
+    state: &State,
+    member_id: u128,
+    partner: &domain::PartnerRecord,
+    mvp: u64,
+    now: u64,
+) -> Result<(), PlatformError> {
+    let (today, this_month) = (kst_day(now), kst_month(now));
+    let (mut day_used, mut month_used) = (0u64, 0u64);
+    let ids = state
+        .exchanges_by_member
+        .get(&member_id)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for id in ids.iter().rev() {
+        let exchange = &state.exchanges[id];
+        if kst_month(exchange.created_at_s) != this_month {
+            break;
+        }
+        let counts = matches!(
+            exchange.status,
+            ExchangeStatus::Requested | ExchangeStatus::Completed
+        );
+        if exchange.partner_id != partner.id || !counts {
+            continue;
+        }
+        month_used = month_used.saturating_add(exchange.mvp);
+        if kst_day(exchange.created_at_s) == today {
+            day_used = day_used.saturating_add(exchange.mvp);
+        }
+    }
+    if day_used.saturating_add(mvp) > partner.daily_limit {
+        return Err(PlatformError::LimitExceeded {
+            period: "daily",
+            limit: partner.daily_limit,
+            used: day_used,
+        });
+    }
+    if month_used.saturating_add(mvp) > partner.monthly_limit {
+        return Err(PlatformError::LimitExceeded {
+            period: "monthly",
+            limit: partner.monthly_limit,
+            used: month_used,
+        });
+    }
+    Ok(())
+}
+
+fn refusal_name(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::InsufficientMileage => "insufficient_mileage".into(),
+        Refusal::UnknownMember => "unknown_member".into(),
+        Refusal::ReferenceCancelled => "reference_cancelled".into(),
+        Refusal::Other(code) => format!("refused:{code}"),
+    }
+}
+
+/// A final refusal becomes the error the member sees; anything else is returned as is.
+fn outcome(record: ExchangeRecord) -> Result<ExchangeRecord, PlatformError> {
+    if record.status != ExchangeStatus::Failed {
+        return Ok(record);
+    }
+    match record.failure.as_deref() {
+        Some("insufficient_mileage") => Err(PlatformError::InsufficientMileage {
+            exchange_id: record.id,
+        }),
+        Some("unknown_member") => Err(PlatformError::UnknownPartnerMember),
+        Some(reason) if reason.starts_with("refused:") => Err(PlatformError::PartnerRefused {
+            reason: reason.trim_start_matches("refused:").to_string(),
+            exchange_id: Some(record.id),
+        }),
+        _ => Ok(record),
+    }
+}
+
+/// Starts the background task that resolves exchanges whose outcome is unknown: at start
+/// (every `Requested` exchange left by a crash) and whenever an answer was unclear.
+pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
+    tokio::spawn(async move {
+        let interval = Duration::from_millis(platform.config.resolver_interval_ms.max(1));
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            platform.config.resolver_concurrency_max.max(1),
+        ));
+        let mut sweeps: u64 = 0;
+        loop {
+            if Arc::strong_count(&platform) == 1 {
+                return; // Everybody else let go: the platform is shutting down.
+            }
+            let available = permits.available_permits().min(RESOLVER_SWEEP_MAX);
+            for id in platform.due_exchanges(available) {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                let platform = platform.clone();
+                tokio::spawn(async move {
+                    platform.drive(id, Step::Resolve).await;
+                    drop(permit);
+                });
+            }
+            sweeps += 1;
+            if sweeps % 240 == 0 {
+                platform.expire_credentials();
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+impl Platform {
+    /// Deletes expired sessions and verifications from memory and the store.
+    fn expire_credentials(&self) {
+        let now = now_s();
+        let mut state = self.lock();
+        let mut writes = Vec::new();
+        state.sessions.retain(|hash, session| {
+            let keep = session.expires_at_s > now;
+            if !keep {
+                writes.push(domain::delete(domain::KIND_SESSION, hash));
+            }
+            keep
+        });
+        state.verifications.retain(|id, verification| {
+            let keep = verification.expires_at_s > now;
+            if !keep {
+                writes.push(domain::delete(domain::KIND_VERIFICATION, &id_key(*id)));
+            }
+            keep
+        });
+        if let Err(error) = self.queue(writes) {
+            tracing::warn!(%error, "cannot expire credentials");
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! Partners (MV-2, "Store Manager"): registration with dated exchange rates, limits and a
+//! credit line; enabling and disabling; members' links to their memberships, with the live
+//! balance read through the partner protocol; and the partner settlement report.
+//!
+//! Defaults where the operator says nothing: minimum unit 1 mileage, daily limit 1,000,000
+//! MVP and monthly limit 10,000,000 MVP per member and partner, credit line
+//! 10,000,000,000 MVP. Limits count MVP of exchanges not failed, by KST calendar day and
+//! month. A rate change applies from its `effective_from` on and never to the past.
+
+use std::time::Duration;
+
+use crate::chart;
+use crate::domain::{
+    self, ExchangeRecord, ExchangeStatus, KIND_LINK, KIND_PARTNER, LinkRecord, PartnerFigures,
+    PartnerRecord, Rate, id_key,
+};
+use crate::error::{PlatformError, invalid};
+use crate::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
+use crate::service::{Platform, secret_context};
+use crate::time::now_s;
+
+pub const DEFAULT_DAILY_LIMIT: u64 = 1_000_000;
+pub const DEFAULT_MONTHLY_LIMIT: u64 = 10_000_000;
+pub const DEFAULT_CREDIT_LINE: u64 = 10_000_000_000;
+pub const PARTNER_NAME_CHARS_MAX: usize = 100;
+pub const SECRET_BYTES_MIN: usize = 16;
+pub const SECRET_BYTES_MAX: usize = 256;
+pub const URL_BYTES_MAX: usize = 2048;
+pub const MEMBER_REF_BYTES_MAX: usize = 64;
+pub const LINKS_PER_MEMBER_MAX: usize = 50;
+pub const RATES_PER_PARTNER_MAX: usize = 1000;
+/// Longest a live-balance read waits for a partner before showing "unavailable".
+pub const LIVE_BALANCE_WAIT_MS: u64 = 3000;
+
+/// Registration of a partner; `None` fields take the defaults above.
+#[derive(Clone, Debug, Default)]
+pub struct NewPartner {
+    pub name: String,
+    pub rate_num: u64,
+    pub rate_den: u64,
+    pub api_base_url: String,
+    pub secret: String,
+    pub minimum_unit: Option<u64>,
+    pub daily_limit: Option<u64>,
+    pub monthly_limit: Option<u64>,
+    pub credit_line: Option<u64>,
+}
+
+/// A change to a partner; `None` leaves a field alone.
+#[derive(Clone, Debug, Default)]
+pub struct PartnerChange {
+    pub name: Option<String>,
+    pub api_base_url: Option<String>,
+    pub secret: Option<String>,
+    pub minimum_unit: Option<u64>,
+    pub daily_limit: Option<u64>,
+    pub monthly_limit: Option<u64>,
+    pub credit_line: Option<u64>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerView {
+    pub record: PartnerRecord,
+    pub figures: PartnerFigures,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkView {
+    pub link: LinkRecord,
+    pub partner_name: String,
+    /// Live mileage at the partner, or why it is unknown.
+    pub balance: Result<u64, String>,
+}
+
+/// One partner's line of the settlement report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerSettlementLine {
+    pub partner_id: u128,
+    pub partner_name: String,
+    pub exchanges: u64,
+    pub mileage: u128,
+    pub mvp: u128,
+}
+
+/// Result of reconciling our exchanges with the partner's record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub checked: u64,
+    pub matched: u64,
+    pub mismatches: Vec<(u128, String, String)>,
+    pub unreachable: u64,
+}
+
+/// Most exchanges one reconciliation call checks.
+pub const RECONCILIATION_EXCHANGES_MAX: usize = 10_000;
+
+pub fn check_member_ref(text: &str) -> Result<(), PlatformError> {
+    let ok = !text.is_empty()
+        && text.len() <= MEMBER_REF_BYTES_MAX
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("partner_member_ref", "1 to 64 of A-Z a-z 0-9 - _"))
+    }
+}
+
+fn check_rate(num: u64, den: u64) -> Result<(), PlatformError> {
+    if num == 0 || den == 0 {
+        return Err(invalid("rate", "rate_num and rate_den must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_url(url: &str) -> Result<(), PlatformError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= URL_BYTES_MAX
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("api_base_url", "an http:// or https:// URL"))
+    }
+}
+
+fn check_secret(secret: &str) -> Result<(), PlatformError> {
+    if !(SECRET_BYTES_MIN..=SECRET_BYTES_MAX).contains(&secret.len()) {
+        return Err(invalid(
+            "secret",
+            format!("{SECRET_BYTES_MIN} to {SECRET_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_partner_name(name: &str) -> Result<String, PlatformError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > PARTNER_NAME_CHARS_MAX {
+        return Err(invalid(
+            "name",
+            format!("1 to {PARTNER_NAME_CHARS_MAX} characters"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn check_positive(field: &'static str, value: Option<u64>) -> Result<(), PlatformError> {
+    match value {
+        Some(0) => Err(invalid(field, "must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
+impl Platform {
+    /// Registers a partner and its issuance account; returns the partner id.
+    pub async fn create_partner(&self, new: NewPartner) -> Result<u128, PlatformError> {
+        let name = check_partner_name(&new.name)?;
+        check_rate(new.rate_num, new.rate_den)?;
+        check_url(&new.api_base_url)?;
+        check_secret(&new.secret)?;
+        check_positive("minimum_unit", new.minimum_unit)?;
+        check_positive("daily_limit", new.daily_limit)?;
+        check_positive("monthly_limit", new.monthly_limit)?;
+        let partner_id = chart::new_id();
+        let results = self
+            .ledger
+            .create_accounts(vec![chart::partner_issuance(partner_id)])
+            .await?;
+        if !results[0].is_ok() {
+            return Err(PlatformError::Unavailable(format!(
+                "issuance account not created: {}",
+                results[0].as_str()
+            )));
+        }
+        let now = now_s();
+        let record = PartnerRecord {
+            id: partner_id,
+            name,
+            api_base_url: new.api_base_url.trim_end_matches('/').to_string(),
+            secret_sealed: self
+                .keys
+                .seal(new.secret.as_bytes(), &secret_context(partner_id)),
+            rates: vec![Rate {
+                effective_from_s: now,
+                num: new.rate_num,
+                den: new.rate_den,
+            }],
+            minimum_unit: new.minimum_unit.unwrap_or(1),
+            daily_limit: new.daily_limit.unwrap_or(DEFAULT_DAILY_LIMIT),
+            monthly_limit: new.monthly_limit.unwrap_or(DEFAULT_MONTHLY_LIMIT),
+            credit_line: new.credit_line.unwrap_or(DEFAULT_CREDIT_LINE),
+            enabled: true,
+            created_at_s: now,
+        };
+        let sequence = {
+            let mut state = self.lock();
+            let write = domain::put(KIND_PARTNER, &id_key(partner_id), &record);
+            state
+                .partner_secrets
+                .insert(partner_id, new.secret.into_bytes());
+            state.partner_figures.entry(partner_id).or_default();
+            state.partners.insert(partner_id, record);
+            self.queue(vec![write])?
+        };
+        self.durable(sequence).await?;
+        Ok(partner_id)
+    }
+
+    pub async fn change_partner(
+        &self,
+        partner_id: u128,
+        change: PartnerChange,
+    ) -> Result<PartnerView, PlatformError> {
+        let name = change.name.as_deref().map(check_partner_name).transpose()?;
+        if let Some(url) = &change.api_base_url {
+            check_url(url)?;
+        }
+        if let Some(secret) = &change.secret {
+            check_secret(secret)?;
+        }
+        check_positive("minimum_unit", change.minimum_unit)?;
+        check_positive("daily_limit", change.daily_limit)?;
+        check_positive("monthly_limit", change.monthly_limit)?;
+        let (sequence, view) = {
+            let mut state = self.lock();
+            let figures = state
+                .partner_figures
+                .get(&partner_id)
+                .copied()
+                .unwrap_or_default();
+            let partner = state
+                .partners
+                .get_mut(&partner_id)
+                .ok_or(PlatformError::NotFound("partner"))?;
+            if let Some(name) = name {
+                partner.name = name;
+            }
+            if let Some(url) = change.api_base_url {
+                partner.api_base_url = url.trim_end_matches('/').to_string();
+            }
+            if let Some(secret) = &change.secret {
+                partner.secret_sealed = self
+                    .keys
+                    .seal(secret.as_bytes(), &secret_context(partner_id));
+            }
+            partner.minimum_unit = change.minimum_unit.unwrap_or(partner.minimum_unit);
+            partner.daily_limit = change.daily_limit.unwrap_or(partner.daily_limit);
+            partner.monthly_limit = change.monthly_limit.unwrap_or(partner.monthly_limit);
+            partner.credit_line = change.credit_line.unwrap_or(partner.credit_line);
+            partner.enabled = change.enabled.unwrap_or(partner.enabled);
+            let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
+            let view = PartnerView {
+                record: partner.clone(),
+                figures,
+            };
+            if let Some(secret) = change.secret {
+                state
+                    .partner_secrets
+                    .insert(partner_id, secret.into_bytes());
+            }
+            (self.queue(vec![write])?, view)
+        };
+        self.durable(sequence).await?;
+        Ok(view)
+    }
+
+    /// Adds a rate that applies from `effective_from_s` (now if `None`; never the past).
+    pub async fn add_rate(
+        &self,
+        partner_id: u128,
+        num: u64,
+        den: u64,
+        effective_from_s: Option<u64>,
+    ) -> Result<PartnerView, PlatformError> {
+        check_rate(num, den)?;
+        let now = now_s();
+        let from = effective_from_s.unwrap_or(now);
+        if from < now {
+            return Err(invalid("effective_from", "must not be in the past"));
+        }
+        let (sequence, view) = {
+            let mut state = self.lock();
+            let figures = state
+                .partner_figures
+                .get(&partner_id)
+                .copied()
+                .unwrap_or_default();
+            let partner = state
+                .partners
+                .get_mut(&partner_id)
+                .ok_or(PlatformError::NotFound("partner"))?;
+            if partner.rates.len() >= RATES_PER_PARTNER_MAX {
+                return Err(invalid(
+                    "rate",
+                    format!("at most {RATES_PER_PARTNER_MAX} rates"),
+                ));
+            }
+            // A rate scheduled at or after `from` is replaced: the newest instruction wins.
+            partner.rates.retain(|rate| rate.effective_from_s < from);
+            partner.rates.push(Rate {
+                effective_from_s: from,
+                num,
+                den,
+            });
+            let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
+            let view = PartnerView {
+                record: partner.clone(),
+                figures,
+            };
+            (self.queue(vec![write])?, view)
+        };
+        self.durable(sequence).await?;
+        Ok(view)
+    }
+
+    pub async fn partner(&self, partner_id: u128) -> Result<PartnerView, PlatformError> {
+        self.settle_reads().await?;
+        let state = self.lock();
+        let record = state
+            .partners
+            .get(&partner_id)
+            .ok_or(PlatformError::NotFound("partner"))?
+            .clone();
+        let figures = state
+            .partner_figures
+            .get(&partner_id)
+            .copied()
+            .unwrap_or_default();
+        Ok(PartnerView { record, figures })
+    }
+
+    /// Every partner, oldest first.
+    pub async fn partners(&self) -> Result<Vec<PartnerView>, PlatformError> {
+        self.settle_reads().await?;
+        let state = self.lock();
+        let mut views: Vec<PartnerView> = state
+            .partners
+            .values()
+            .map(|record| PartnerView {
+                record: record.clone(),
+                figures: state
+                    .partner_figures
+                    .get(&record.id)
+                    .copied()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        views.sort_by_key(|view| (view.record.created_at_s, view.record.id));
+        Ok(views)
+    }
+
+    pub(crate) fn endpoint(
+        &self,
+        state: &domain::State,
+        partner_id: u128,
+    ) -> Option<PartnerEndpoint> {
+        let partner = state.partners.get(&partner_id)?;
+        Some(PartnerEndpoint {
+            partner_key: partner_id.to_string(),
+            api_base_url: partner.api_base_url.clone(),
+            secret: state.partner_secrets.get(&partner_id)?.clone(),
+        })
+    }
+
+    /// Links a membership after the partner confirmed it exists. Linking the same one again
+    /// returns the existing link.
+    pub async fn link_partner(
+        &self,
+        member_id: u128,
+        partner_id: u128,
+        member_ref: &str,
+    ) -> Result<(u128, u64), PlatformError> {
+        check_member_ref(member_ref)?;
+        let endpoint = {
+            let state = self.lock();
+            let partner = state
+                .partners
+                .get(&partner_id)
+                .ok_or(PlatformError::NotFound("partner"))?;
+            if !partner.enabled {
+                return Err(PlatformError::PartnerDisabled);
+            }
+            if let Some(link_id) = state.link_by_ref.get(&(partner_id, member_ref.to_string())) {
+                if state.links[link_id].member_id != member_id {
+                    return Err(PlatformError::LinkedElsewhere);
+                }
+            }
+            self.endpoint(&state, partner_id)
+                .ok_or(PlatformError::NotFound("partner"))?
+        };
+        let balance = self
+            .partner_gateway
+            .balance(&endpoint, member_ref)
+            .await
+            .map_err(partner_error)?;
+        let sequence_and_id = {
+            let mut state = self.lock();
+            let key = (partner_id, member_ref.to_string());
+            match state.link_by_ref.get(&key) {
+                Some(link_id) if state.links[link_id].member_id == member_id => {
+                    return Ok((*link_id, balance));
+                }
+                Some(_) => return Err(PlatformError::LinkedElsewhere),
+                None => {}
+            }
+            let count = state
+                .links
+                .values()
+                .filter(|link| link.member_id == member_id && !link.removed)
+                .count();
+            if count >= LINKS_PER_MEMBER_MAX {
+                return Err(invalid(
+                    "partner_id",
+                    format!("at most {LINKS_PER_MEMBER_MAX} links"),
+                ));
+            }
+            let link = LinkRecord {
+                id: chart::new_id(),
+                member_id,
+                partner_id,
+                member_ref: member_ref.to_string(),
+                created_at_s: now_s(),
+                removed: false,
+            };
+            let id = link.id;
+            let write = domain::put(KIND_LINK, &id_key(id), &link);
+            state.insert_link(link);
+            (self.queue(vec![write])?, id)
+        };
+        self.durable(sequence_and_id.0).await?;
+        Ok((sequence_and_id.1, balance))
+    }
+
+    /// The member's links with live balances, asked of the partners concurrently.
+    pub async fn links(&self, member_id: u128) -> Result<Vec<LinkView>, PlatformError> {
+        self.settle_reads().await?;
+        let targets: Vec<(LinkRecord, String, Option<PartnerEndpoint>)> = {
+            let state = self.lock();
+            let mut links: Vec<&LinkRecord> = state
+                .links
+                .values()
+                .filter(|link| link.member_id == member_id && !link.removed)
+                .collect();
+            links.sort_by_key(|link| (link.created_at_s, link.id));
+            links
+                .into_iter()
+                .map(|link| {
+                    let name = state
+                        .partners
+                        .get(&link.partner_id)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default();
+                    (link.clone(), name, self.endpoint(&state, link.partner_id))
+                })
+                .collect()
+        };
+        let reads = targets
+            .into_iter()
+            .map(|(link, partner_name, endpoint)| async move {
+                let balance = match endpoint {
+                    None => Err("unknown partner".to_string()),
+                    Some(endpoint) => {
+                        let wait = Duration::from_millis(LIVE_BALANCE_WAIT_MS);
+                        match tokio::time::timeout(
+                            wait,
+                            self.partner_gateway.balance(&endpoint, &link.member_ref),
+                        )
+                        .await
+                        {
+                            Ok(Ok(balance)) => Ok(balance),
+                            Ok(Err(error)) => Err(error.to_string()),
+                            Err(_) => Err("the partner did not answer in time".to_string()),
+                        }
+                    }
+                };
+                LinkView {
+                    link,
+                    partner_name,
+                    balance,
+                }
+            });
+        Ok(join_all(reads).await)
+    }
+
+    pub async fn unlink_partner(
+        &self,
+        member_id: u128,
+        link_id: u128,
+    ) -> Result<(), PlatformError> {
+        let sequence = {
+            let mut state = self.lock();
+            let link = state
+                .links
+                .get(&link_id)
+                .filter(|link| link.member_id == member_id && !link.removed)
+                .ok_or(PlatformError::NotFound("link"))?
+                .clone();
+            let busy = state
+                .open_exchanges
+                .keys()
+                .any(|id| state.exchanges[id].link_id == link_id);
+            if busy {
+                return Err(PlatformError::ExchangeInProgress);
+            }
+            let mut removed = link.clone();
+            removed.removed = true;
+            let write = domain::put(KIND_LINK, &id_key(link_id), &removed);
+            state
+                .link_by_ref
+                .remove(&(link.partner_id, link.member_ref));
+            state.links.insert(link_id, removed);
+            self.queue(vec![write])?
+        };
+        self.durable(sequence).await
+    }
+
+    /// Completed exchanges finished in `[from_s, to_s)`, optionally of one partner, in
+    /// finishing order: the lines of the partner settlement CSV.
+    pub async fn completed_exchanges(
+        &self,
+        from_s: u64,
+        to_s: u64,
+        partner_id: Option<u128>,
+    ) -> Result<Vec<(ExchangeRecord, String)>, PlatformError> {
+        self.settle_reads().await?;
+        let state = self.lock();
+        let mut lines: Vec<(ExchangeRecord, String)> = state
+            .exchanges
+            .values()
+            .filter(|e| e.status == ExchangeStatus::Completed)
+            .filter(|e| partner_id.is_none_or(|p| e.partner_id == p))
+            .filter(|e| e.finished_at_s.is_some_and(|at| at >= from_s && at < to_s))
+            .map(|e| {
+                let name = state.partners.get(&e.partner_id).map(|p| p.name.clone());
+                (e.clone(), name.unwrap_or_default())
+            })
+            .collect();
+        lines.sort_by_key(|(e, _)| (e.finished_at_s, e.id));
+        Ok(lines)
+    }
+
+    /// What each partner owes for MVP issued in `[from_s, to_s)`.
+    pub async fn partner_settlement(
+        &self,
+        from_s: u64,
+        to_s: u64,
+    ) -> Result<Vec<PartnerSettlementLine>, PlatformError> {
+        let exchanges = self.completed_exchanges(from_s, to_s, None).await?;
+        let mut lines: Vec<PartnerSettlementLine> = Vec::new();
+        for (exchange, name) in exchanges {
+            let position = match lines
+                .iter()
+                .position(|l| l.partner_id == exchange.partner_id)
+            {
+                Some(position) => position,
+                None => {
+                    lines.push(PartnerSettlementLine {
+                        partner_id: exchange.partner_id,
+                        partner_name: name,
+                        exchanges: 0,
+                        mileage: 0,
+                        mvp: 0,
+                    });
+                    lines.len() - 1
+                }
+            };
+            let line = &mut lines[position];
+            line.exchanges += 1;
+            line.mileage += u128::from(exchange.mileage);
+            line.mvp += u128::from(exchange.mvp);
+        }
+        lines.sort_by(|a, b| {
+            a.partner_name
+                .cmp(&b.partner_name)
+                .then(a.partner_id.cmp(&b.partner_id))
+        });
+        Ok(lines)
+    }
+
+    /// Compares our final exchanges of a partner created in `[from_s, to_s)` with the
+    /// partner's record, through the protocol's status query.
+    pub async fn reconcile_partner(
+        &self,
+        partner_id: u128,
+        from_s: u64,
+        to_s: u64,
+    ) -> Result<Reconciliation, PlatformError> {
+        self.settle_reads().await?;
+        let (endpoint, mut exchanges) = {
+            let state = self.lock();
+            let endpoint = self
+                .endpoint(&state, partner_id)
+                .ok_or(PlatformError::NotFound("partner"))?;
+            let exchanges: Vec<ExchangeRecord> = state
+                .exchanges
+                .values()
+                .filter(|e| e.partner_id == partner_id && e.status.is_final())
+                .filter(|e| e.created_at_s >= from_s && e.created_at_s < to_s)
+                .cloned()
+                .collect();
+            (endpoint, exchanges)
+        };
+        exchanges.sort_by_key(|e| (e.created_at_s, e.id));
+        exchanges.truncate(RECONCILIATION_EXCHANGES_MAX);
+        let mut report = Reconciliation::default();
+        for exchange in &exchanges {
+            report.checked += 1;
+            let theirs = match self
+                .partner_gateway
+                .status(&endpoint, &exchange.reference())
+                .await
+            {
+                Ok(status) => status,
+                Err(_) => {
+                    report.unreachable += 1;
+                    continue;
+                }
+            };
+            let ours = exchange.status;
+            let agrees = match (&theirs, ours) {
+                (
+                    crate::gateway::DebitStatus::Debited { mileage, .. },
+                    ExchangeStatus::Completed,
+                ) => *mileage == exchange.mileage,
+                (crate::gateway::DebitStatus::Debited { .. }, _) => false,
+                (_, ExchangeStatus::Completed) => false,
+                _ => true,
+            };
+            if agrees {
+                report.matched += 1;
+            } else {
+                report.mismatches.push((
+                    exchange.id,
+                    ours.as_str().to_string(),
+                    format!("{theirs:?}"),
+                ));
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    // Poll all at once: each read has its own timeout, so the slowest bounds the wait.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(output) => {
+                        *result = Some(output);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.extend(
+        results
+            .into_iter()
+            .map(|r| r.expect("every future finished")),
+    );
+    outputs
+}
+
+/// A failed partner call as a platform error.
+pub(crate) fn partner_error(error: PartnerCallError) -> PlatformError {
+    match error {
+        PartnerCallError::Refused(Refusal::UnknownMember) => PlatformError::UnknownPartnerMember,
+        PartnerCallError::Refused(Refusal::InsufficientMileage) => PlatformError::PartnerRefused {
+            reason: "insufficient_mileage".into(),
+            exchange_id: None,
+        },
+        PartnerCallError::Refused(other) => PlatformError::PartnerRefused {
+            reason: format!("{other:?}"),
+            exchange_id: None,
+        },
+        other => PlatformError::PartnerUnavailable(other.to_string()),
+    }
+}

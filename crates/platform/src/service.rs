@@ -1,0 +1,163 @@
+//! [`Platform`]: the business service that the HTTP layer calls. It owns the domain state
+//! (in memory, written through to the record store) and reaches the ledger through the
+//! sequencer, partners through a [`PartnerGateway`] and members' phones through an
+//! [`SmsGateway`].
+//!
+//! The pattern of every operation: check everything under the state lock, change the state
+//! and queue its records, release the lock, wait until the records are durable, and only
+//! then move value or answer. Value moves only as ledger transfers whose ids derive from the
+//! business record, so a retry after a crash finds the movement instead of repeating it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use store::records::{RecordStore, RecordWrite};
+
+use crate::LedgerService;
+use crate::crypto::DataKeys;
+use crate::domain::{DecodeError, State};
+use crate::error::PlatformError;
+use crate::gateway::{PartnerGateway, SmsGateway};
+use crate::persist::RecordWriter;
+
+#[derive(Clone, Debug)]
+pub struct PlatformConfig {
+    /// A session's lifetime from login.
+    pub session_ttl_s: u64,
+    /// A verification code's lifetime.
+    pub verification_ttl_s: u64,
+    /// How often the exchange resolver looks for exchanges whose outcome is unknown.
+    pub resolver_interval_ms: u64,
+    /// First retry delay of an unresolved exchange; doubles per attempt up to the maximum.
+    pub resolver_backoff_base_ms: u64,
+    pub resolver_backoff_max_ms: u64,
+    /// Exchanges the resolver drives at once.
+    pub resolver_concurrency_max: usize,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        PlatformConfig {
+            session_ttl_s: 24 * 3600,
+            verification_ttl_s: 300,
+            resolver_interval_ms: 250,
+            resolver_backoff_base_ms: 200,
+            resolver_backoff_max_ms: 30_000,
+            resolver_concurrency_max: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot read the platform's records: {0}")]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("partner {partner_id}'s secret does not open with this data key")]
+    WrongDataKey { partner_id: u128 },
+}
+
+pub struct Platform {
+    pub config: PlatformConfig,
+    pub ledger: Arc<LedgerService>,
+    pub(crate) writer: RecordWriter,
+    pub(crate) state: Mutex<State>,
+    pub(crate) keys: DataKeys,
+    pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
+    pub(crate) sms: Arc<dyn SmsGateway>,
+}
+
+/// What [`Platform::open`] needs besides the ledger.
+pub struct PlatformParts {
+    pub records: Box<dyn RecordStore>,
+    pub keys: DataKeys,
+    pub partner_gateway: Arc<dyn PartnerGateway>,
+    pub sms: Arc<dyn SmsGateway>,
+}
+
+impl Platform {
+    /// Loads every record and rebuilds the state. Blocking (it reads the store): call it
+    /// outside async tasks. Then call [`Platform::start`] inside the runtime.
+    pub fn open(
+        config: PlatformConfig,
+        ledger: Arc<LedgerService>,
+        mut parts: PlatformParts,
+    ) -> Result<Arc<Platform>, OpenError> {
+        let records = parts.records.load()?;
+        let mut state = State::load(&records)?;
+        for partner in state.partners.values() {
+            let secret = parts
+                .keys
+                .open(&partner.secret_sealed, &secret_context(partner.id))
+                .map_err(|_| OpenError::WrongDataKey {
+                    partner_id: partner.id,
+                })?;
+            state.partner_secrets.insert(partner.id, secret);
+        }
+        Ok(Arc::new(Platform {
+            config,
+            ledger,
+            writer: RecordWriter::start(parts.records),
+            state: Mutex::new(state),
+            keys: parts.keys,
+            partner_gateway: parts.partner_gateway,
+            sms: parts.sms,
+        }))
+    }
+
+    /// Creates the platform's own ledger accounts and starts the exchange resolver.
+    pub async fn start(self: &Arc<Self>) -> Result<(), PlatformError> {
+        let results = self
+            .ledger
+            .create_accounts(crate::chart::system_accounts())
+            .await?;
+        for result in results {
+            let code = result.as_str();
+            if code != "ok" && code != "exists" {
+                return Err(PlatformError::Unavailable(format!(
+                    "cannot create the system accounts: {code}"
+                )));
+            }
+        }
+        crate::exchange::spawn_resolver(self.clone());
+        Ok(())
+    }
+
+    /// Why the platform cannot write, if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.writer
+            .failure()
+            .or_else(|| self.ledger.failure().map(|error| error.to_string()))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("platform state lock")
+    }
+
+    /// Queues writes (call while holding the state lock, right after changing the state).
+    pub(crate) fn queue(&self, writes: Vec<RecordWrite>) -> Result<u64, PlatformError> {
+        Ok(self.writer.enqueue(writes)?)
+    }
+
+    /// Waits until the writes queued up to `sequence` are durable.
+    pub(crate) async fn durable(&self, sequence: u64) -> Result<(), PlatformError> {
+        Ok(self.writer.durable(sequence).await?)
+    }
+
+    /// Waits until everything queued so far is durable (for reads: never show what a crash
+    /// could take back).
+    pub(crate) async fn settle_reads(&self) -> Result<(), PlatformError> {
+        let sequence = self.writer.enqueued();
+        self.durable(sequence).await
+    }
+
+    /// Stops the record writer after it wrote what is queued.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+}
+
+/// Associated data for a partner's sealed secret.
+pub(crate) fn secret_context(partner_id: u128) -> Vec<u8> {
+    format!("partner/{partner_id}/secret").into_bytes()
+}
