@@ -693,3 +693,27 @@ pub(crate) fn partner_error(error: PartnerCallError) -> PlatformError {
         other => PlatformError::PartnerUnavailable(other.to_string()),
     }
 }
+
+impl Platform {
+    /// The shared secret of an enabled-or-not partner, for checking its signed requests.
+    pub fn partner_secret(&self, partner_id: u128) -> Option<Vec<u8>> {
+        self.lock().partner_secrets.get(&partner_id).cloned()
+    }
+
+    /// One of this partner's exchanges, by the reference the partner was sent.
+    pub async fn partner_exchange(
+        &self,
+        partner_id: u128,
+        reference: &str,
+    ) -> Result<ExchangeRecord, PlatformError> {
+        let id = u128::from_str_radix(reference, 16).map_err(|_| PlatformError::NotFound("exchange"))?;
+        self.settle_reads().await?;
+        let state = self.lock();
+        state
+            .exchanges
+            .get(&id)
+            .filter(|e| e.partner_id == partner_id && e.reference() == reference)
+            .cloned()
+            .ok_or(PlatformError::NotFound("exchange"))
+    }
+}

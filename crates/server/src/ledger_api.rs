@@ -66,7 +66,13 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
 /// A request body, or the reason axum refused to read it (too large, unreadable).
 pub type Body = Result<Bytes, BytesRejection>;
 
-fn parse_body(body: Body) -> Result<Value, Problem> {
+pub fn parse_body(body: Body) -> Result<Value, Problem> {
+    let body = body_bytes(body)?;
+    serde_json::from_slice(&body).map_err(|error| Problem::malformed_json(error.to_string()))
+}
+
+/// The bytes of a request body, or the problem with it.
+pub fn body_bytes(body: Body) -> Result<Bytes, Problem> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -86,7 +92,7 @@ fn parse_body(body: Body) -> Result<Value, Problem> {
             )
         }
     })?;
-    serde_json::from_slice(&body).map_err(|error| Problem::malformed_json(error.to_string()))
+    Ok(body)
 }
 
 fn results_json<R: std::fmt::Display>(

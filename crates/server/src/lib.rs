@@ -4,8 +4,11 @@
 //! the answer; no business rule lives here. Every error leaves through [`problem::Problem`]
 //! (RFC 9457 problem details with a stable `type`), which never carries internal detail.
 
+pub mod admin_api;
 pub mod json;
 pub mod ledger_api;
+pub mod members_api;
+pub mod partner_api;
 pub mod problem;
 
 use std::sync::Arc;
@@ -15,7 +18,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use platform::LedgerService;
+use platform::signing::ReplayGuard;
+use platform::sms::DevOutbox;
+use platform::{LedgerService, Platform};
 
 /// Largest request body accepted: a full batch of 8,190 transfers in JSON with room to spare.
 pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -24,8 +29,28 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Arc<LedgerService>,
+    /// Members, partners, exchanges. `None` serves the raw ledger only (ledger tests);
+    /// the business routes then answer 503.
+    pub platform: Option<Arc<Platform>>,
     /// Bearer token for `/admin` routes; `None` closes them.
     pub admin_token: Option<Arc<str>>,
+    /// The dev SMS outbox, when no real SMS gateway is configured.
+    pub outbox: Option<Arc<DevOutbox>>,
+    /// Nonces of signed partner requests seen within the replay window.
+    pub replay_guard: Arc<ReplayGuard>,
+}
+
+impl AppState {
+    /// A server for the raw ledger only.
+    pub fn ledger_only(ledger: Arc<LedgerService>, admin_token: Option<Arc<str>>) -> AppState {
+        AppState {
+            ledger,
+            platform: None,
+            admin_token,
+            outbox: None,
+            replay_guard: Arc::new(ReplayGuard::new()),
+        }
+    }
 }
 
 /// The whole HTTP surface.
@@ -35,6 +60,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(ledger_api::routes())
+        .merge(members_api::routes())
+        .merge(admin_api::routes())
+        .merge(partner_api::routes())
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }

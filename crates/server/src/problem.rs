@@ -3,7 +3,6 @@
 //! `type` is a stable URN per kind of problem (`urn:mileverse:problem:<slug>`), so clients
 //! can branch on it; `detail` is for people. Internal errors are logged, not returned.
 
-use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use platform::LedgerError;
@@ -26,6 +25,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Extension members (RFC 9457 §3.2), e.g. the `exchange_id` a refusal is about.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +38,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(flatten)]
+    extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -52,7 +55,14 @@ impl Problem {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(name.to_string(), value.into());
+        self
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
@@ -120,20 +130,193 @@ impl From<LedgerError> for Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The JSON body of this problem.
+    pub fn body_bytes(&self) -> Vec<u8> {
         let body = ProblemBody {
             kind: format!("urn:mileverse:problem:{}", self.slug),
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,
             errors: &self.errors,
+            extensions: &self.extensions,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        serde_json::to_vec(&body).expect("problems serialize")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body_bytes()).into_response();
         let content_type = header::HeaderValue::from_static("application/problem+json");
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
         response
+    }
+}
+
+impl From<platform::PlatformError> for Problem {
+    fn from(error: platform::PlatformError) -> Self {
+        use platform::PlatformError as E;
+        let detail = error.to_string();
+        let (status, slug, title) = match &error {
+            E::Invalid { field, detail } => {
+                return Problem::invalid_items(vec![FieldError {
+                    index: None,
+                    field: (*field).to_string(),
+                    detail: detail.clone(),
+                }]);
+            }
+            E::NotFound("partner") => (StatusCode::NOT_FOUND, "unknown-partner", "Unknown partner"),
+            E::NotFound("link") => (StatusCode::NOT_FOUND, "unknown-link", "Unknown partner link"),
+            E::NotFound("verification") => (
+                StatusCode::NOT_FOUND,
+                "unknown-verification",
+                "Unknown verification",
+            ),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            E::VerificationExpired => (
+                StatusCode::GONE,
+                "verification-expired",
+                "The verification expired",
+            ),
+            E::WrongCode { remaining } => {
+                return Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "wrong-verification-code",
+                    "Wrong verification code",
+                    detail,
+                )
+                .with("attempts_remaining", *remaining);
+            }
+            E::TooManyVerifications => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-verifications",
+                "Too many verification codes",
+            ),
+            E::PhoneTaken => (
+                StatusCode::CONFLICT,
+                "phone-already-registered",
+                "The phone number is already registered",
+            ),
+            E::SmsUnavailable(_) => (StatusCode::BAD_GATEWAY, "sms-unavailable", "SMS unavailable"),
+            E::WrongPin { remaining } => {
+                let problem = Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "wrong-pin",
+                    "Wrong phone number or PIN",
+                    detail,
+                );
+                return match remaining {
+                    Some(remaining) => problem.with("attempts_remaining", *remaining),
+                    None => problem,
+                };
+            }
+            E::Locked => (StatusCode::LOCKED, "member-locked", "The member is locked"),
+            E::SessionExpired => (
+                StatusCode::UNAUTHORIZED,
+                "session-expired",
+                "The session expired or was revoked",
+            ),
+            E::Withdrawn => (StatusCode::FORBIDDEN, "member-withdrawn", "The member withdrew"),
+            E::PartnerDisabled => (StatusCode::CONFLICT, "partner-disabled", "The partner is disabled"),
+            E::NoRate => (StatusCode::CONFLICT, "no-rate", "The partner has no rate in force"),
+            E::BelowMinimumUnit { minimum_unit } => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "below-minimum-unit",
+                    "The mileage is below the partner's minimum unit",
+                    detail,
+                )
+                .with("minimum_unit", *minimum_unit);
+            }
+            E::AmountTooSmall => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount-too-small",
+                "The mileage is worth less than 1 MVP",
+            ),
+            E::LimitExceeded { period, limit, used } => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "limit-exceeded",
+                    "The exchange limit would be exceeded",
+                    detail,
+                )
+                .with("period", *period)
+                .with("limit", *limit)
+                .with("used", *used);
+            }
+            E::CreditLineExceeded => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "credit-line-exceeded",
+                "The partner's credit line would be exceeded",
+            ),
+            E::InsufficientMileage { exchange_id } => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "insufficient-partner-mileage",
+                    "Not enough mileage at the partner",
+                    detail,
+                )
+                .with("exchange_id", exchange_id.to_string());
+            }
+            E::UnknownPartnerMember => (
+                StatusCode::NOT_FOUND,
+                "unknown-partner-member",
+                "The partner does not know this membership",
+            ),
+            E::PartnerRefused { exchange_id, .. } => {
+                let problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "partner-refused",
+                    "The partner refused",
+                    detail,
+                );
+                return match exchange_id {
+                    Some(id) => problem.with("exchange_id", id.to_string()),
+                    None => problem,
+                };
+            }
+            E::PartnerUnavailable(_) => (
+                StatusCode::BAD_GATEWAY,
+                "partner-unavailable",
+                "The partner cannot be reached",
+            ),
+            E::IdempotencyConflict => (
+                StatusCode::CONFLICT,
+                "idempotency-key-reused",
+                "The Idempotency-Key was used for another request",
+            ),
+            E::LinkedElsewhere => (
+                StatusCode::CONFLICT,
+                "membership-linked-elsewhere",
+                "The membership is linked to another member",
+            ),
+            E::BalanceRemaining { balance } => {
+                return Problem::new(
+                    StatusCode::CONFLICT,
+                    "balance-remaining",
+                    "Value remains in the wallet",
+                    detail,
+                )
+                .with("balance", *balance);
+            }
+            E::ExchangeInProgress => (
+                StatusCode::CONFLICT,
+                "exchange-in-progress",
+                "An exchange is still in progress",
+            ),
+            E::Unavailable(reason) => {
+                tracing::error!(%reason, "platform unavailable");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    "the platform is not accepting requests; retry later",
+                );
+            }
+        };
+        Problem::new(status, slug, title, detail)
     }
 }

@@ -33,10 +33,7 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = server::AppState {
-            ledger,
-            admin_token: Some(TOKEN.into()),
-        };
+        let state = server::AppState::ledger_only(ledger, Some(TOKEN.into()));
         tokio::spawn(server::serve(listener, state, std::future::pending()));
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))

@@ -1,0 +1,341 @@
+//! Operator routes (`/admin/v1`, admin bearer token): partners and their rates, exchanges,
+//! the partner settlement report and CSV, reconciliation, member unlock, the SMS outbox.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use platform::domain::ExchangeStatus;
+use platform::partners::{NewPartner, PartnerChange, PartnerView};
+use platform::time::{now_s, rfc3339};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::ledger_api::{Body, require_admin};
+use crate::members_api::{exchange_json, json_body, parse_id_text, platform};
+use crate::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/partners", post(create_partner).get(list_partners))
+        .route("/admin/v1/partners/{id}", get(show_partner).patch(change_partner))
+        .route("/admin/v1/partners/{id}/rates", post(add_rate))
+        .route("/admin/v1/partners/{id}/reconciliation", post(reconcile))
+        .route("/admin/v1/exchanges", get(list_exchanges))
+        .route("/admin/v1/reports/exchanges", get(exchange_report))
+        .route("/admin/v1/reports/exchanges.csv", get(exchange_csv))
+        .route("/admin/v1/members/{id}/unlock", post(unlock_member))
+        .route("/admin/v1/sms-outbox", get(sms_outbox))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerBody {
+    name: String,
+    rate_num: u64,
+    rate_den: u64,
+    api_base_url: String,
+    secret: String,
+    minimum_unit: Option<u64>,
+    daily_limit: Option<u64>,
+    monthly_limit: Option<u64>,
+    credit_line: Option<u64>,
+}
+
+fn partner_json(view: &PartnerView) -> Value {
+    let partner = &view.record;
+    let rates: Vec<Value> = partner
+        .rates
+        .iter()
+        .map(|r| json!({"rate_num": r.num, "rate_den": r.den, "effective_from": r.effective_from_s}))
+        .collect();
+    let rate = partner.rate_at(now_s());
+    json!({
+        "partner_id": partner.id.to_string(),
+        "name": partner.name,
+        "api_base_url": partner.api_base_url,
+        "enabled": partner.enabled,
+        "rate_num": rate.map(|r| r.num),
+        "rate_den": rate.map(|r| r.den),
+        "rates": rates,
+        "minimum_unit": partner.minimum_unit,
+        "daily_limit": partner.daily_limit,
+        "monthly_limit": partner.monthly_limit,
+        "credit_line": partner.credit_line,
+        "issued_mvp": view.figures.issued_mvp as u64,
+        "reserved_mvp": view.figures.reserved_mvp as u64,
+        "created_at": rfc3339(partner.created_at_s),
+    })
+}
+
+async fn create_partner(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    require_admin(&state, &headers)?;
+    let body: PartnerBody = json_body(body)?;
+    let id = platform(&state)?
+        .create_partner(NewPartner {
+            name: body.name,
+            rate_num: body.rate_num,
+            rate_den: body.rate_den,
+            api_base_url: body.api_base_url,
+            secret: body.secret,
+            minimum_unit: body.minimum_unit,
+            daily_limit: body.daily_limit,
+            monthly_limit: body.monthly_limit,
+            credit_line: body.credit_line,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "partner_id": id.to_string() }))))
+}
+
+async fn list_partners(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let views = platform(&state)?.partners().await?;
+    let partners: Vec<Value> = views.iter().map(partner_json).collect();
+    Ok(Json(json!({ "partners": partners })))
+}
+
+async fn show_partner(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("partner_id", &id)?;
+    let view = platform(&state)?.partner(id).await?;
+    Ok(Json(partner_json(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerChangeBody {
+    name: Option<String>,
+    api_base_url: Option<String>,
+    secret: Option<String>,
+    minimum_unit: Option<u64>,
+    daily_limit: Option<u64>,
+    monthly_limit: Option<u64>,
+    credit_line: Option<u64>,
+    enabled: Option<bool>,
+}
+
+async fn change_partner(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("partner_id", &id)?;
+    let body: PartnerChangeBody = json_body(body)?;
+    let view = platform(&state)?
+        .change_partner(
+            id,
+            PartnerChange {
+                name: body.name,
+                api_base_url: body.api_base_url,
+                secret: body.secret,
+                minimum_unit: body.minimum_unit,
+                daily_limit: body.daily_limit,
+                monthly_limit: body.monthly_limit,
+                credit_line: body.credit_line,
+                enabled: body.enabled,
+            },
+        )
+        .await?;
+    Ok(Json(partner_json(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    rate_num: u64,
+    rate_den: u64,
+    /// Unix seconds; omitted means now.
+    effective_from: Option<u64>,
+}
+
+async fn add_rate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("partner_id", &id)?;
+    let body: RateBody = json_body(body)?;
+    let view = platform(&state)?
+        .add_rate(id, body.rate_num, body.rate_den, body.effective_from)
+        .await?;
+    Ok((StatusCode::CREATED, Json(partner_json(&view))))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PeriodBody {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+/// `[from, to)` in Unix seconds; defaults: everything up to now.
+fn period(from: Option<u64>, to: Option<u64>) -> Result<(u64, u64), Problem> {
+    let from = from.unwrap_or(0);
+    let to = to.unwrap_or_else(|| now_s() + 1);
+    if from >= to {
+        return Err(platform::error::invalid("from", "must be before to").into());
+    }
+    Ok((from, to))
+}
+
+async fn reconcile(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("partner_id", &id)?;
+    let body: PeriodBody = json_body(body)?;
+    let (from, to) = period(body.from, body.to)?;
+    let report = platform(&state)?.reconcile_partner(id, from, to).await?;
+    let mismatches: Vec<Value> = report
+        .mismatches
+        .iter()
+        .map(|(id, ours, theirs)| json!({"exchange_id": id.to_string(), "ours": ours, "theirs": theirs}))
+        .collect();
+    Ok(Json(json!({
+        "partner_id": id.to_string(),
+        "from": from,
+        "to": to,
+        "checked": report.checked,
+        "matched": report.matched,
+        "unreachable": report.unreachable,
+        "mismatches": mismatches,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ExchangesQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_exchanges(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ExchangesQuery>) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some("requested") => Some(ExchangeStatus::Requested),
+        Some("completed") => Some(ExchangeStatus::Completed),
+        Some("failed") => Some(ExchangeStatus::Failed),
+        Some("reversed") => Some(ExchangeStatus::Reversed),
+        Some(_) => {
+            return Err(platform::error::invalid("status", "requested, completed, failed or reversed").into());
+        }
+    };
+    let platform = platform(&state)?;
+    let limit = query.limit.unwrap_or(platform::exchange::EXCHANGES_PAGE_MAX);
+    let list = platform.exchanges(status, limit).await?;
+    let counts: serde_json::Map<String, Value> = platform
+        .exchange_counts()
+        .iter()
+        .map(|(status, count)| (status.as_str().to_string(), json!(count)))
+        .collect();
+    let exchanges: Vec<Value> = list
+        .iter()
+        .map(|record| {
+            let mut value = exchange_json(record);
+            value["member_id"] = json!(record.member_id.to_string());
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "exchanges": exchanges, "counts": counts })))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+    partner_id: Option<String>,
+}
+
+async fn exchange_report(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ReportQuery>) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let (from, to) = period(query.from, query.to)?;
+    let lines = platform(&state)?.partner_settlement(from, to).await?;
+    let partners: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            json!({
+                "partner_id": line.partner_id.to_string(),
+                "partner_name": line.partner_name,
+                "exchanges": line.exchanges,
+                "mileage": line.mileage as u64,
+                "mvp_issued": line.mvp as u64,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "from": from, "to": to, "partners": partners })))
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+async fn exchange_csv(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ReportQuery>) -> Result<impl IntoResponse, Problem> {
+    require_admin(&state, &headers)?;
+    let (from, to) = period(query.from, query.to)?;
+    let partner_id = match &query.partner_id {
+        Some(text) => Some(parse_id_text("partner_id", text)?),
+        None => None,
+    };
+    let lines = platform(&state)?.completed_exchanges(from, to, partner_id).await?;
+    let mut csv = String::from(
+        "exchange_id,reference,partner_id,partner_name,partner_member_ref,mileage,rate_num,rate_den,mvp,created_at,completed_at\r\n",
+    );
+    for (record, name) in &lines {
+        let row = [
+            record.id.to_string(),
+            record.reference(),
+            record.partner_id.to_string(),
+            csv_field(name),
+            csv_field(&record.member_ref),
+            record.mileage.to_string(),
+            record.rate.num.to_string(),
+            record.rate.den.to_string(),
+            record.mvp.to_string(),
+            rfc3339(record.created_at_s),
+            record.finished_at_s.map(rfc3339).unwrap_or_default(),
+        ];
+        csv.push_str(&row.join(","));
+        csv.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"exchanges.csv\""),
+        ],
+        csv,
+    ))
+}
+
+async fn unlock_member(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("member_id", &id)?;
+    platform(&state)?.unlock_member(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    phone: Option<String>,
+}
+
+async fn sms_outbox(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<OutboxQuery>) -> Result<Json<Value>, Problem> {
+    require_admin(&state, &headers)?;
+    let outbox = state.outbox.as_ref().ok_or_else(|| {
+        Problem::not_found("the dev SMS outbox is off: a real SMS gateway is configured")
+    })?;
+    let phone = match &query.phone {
+        Some(text) => Some(platform::members::normalize_phone(text)?),
+        None => None,
+    };
+    let messages: Vec<Value> = outbox
+        .messages(phone.as_deref())
+        .iter()
+        .map(|m| json!({"sequence": m.sequence, "phone": m.phone, "text": m.text, "sent_at": rfc3339(m.sent_at_s)}))
+        .collect();
+    Ok(Json(json!({ "messages": messages })))
+}

@@ -1,0 +1,403 @@
+//! Member routes (`/v1`): verification, sign-up, sessions, profile, devices, balances,
+//! transactions, partner links and exchanges. Members authenticate with
+//! `Authorization: Bearer <session token>`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{delete, get, post};
+use platform::Platform;
+use platform::chart::ASSET_MVP;
+use platform::domain::ExchangeRecord;
+use platform::exchange::ExchangeRequest;
+use platform::time::rfc3339;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::ledger_api::{Body, body_bytes};
+use crate::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/verifications", post(request_verification))
+        .route("/v1/members", post(sign_up))
+        .route("/v1/sessions", post(log_in))
+        .route("/v1/sessions/current", delete(log_out))
+        .route("/v1/me", get(me).patch(edit_me).delete(withdraw))
+        .route("/v1/me/devices", post(register_device))
+        .route("/v1/me/devices/{id}", delete(remove_device))
+        .route("/v1/me/balances", get(balances))
+        .route("/v1/me/transactions", get(transactions))
+        .route("/v1/me/partner-links", post(link).get(links))
+        .route("/v1/me/partner-links/{id}", delete(unlink))
+        .route("/v1/partners", get(public_partners))
+        .route("/v1/exchanges", post(exchange))
+        .route("/v1/exchanges/{id}", get(exchange_status))
+}
+
+/// The platform, or 503 when this server runs the raw ledger only.
+pub fn platform(state: &AppState) -> Result<&Arc<Platform>, Problem> {
+    state.platform.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "this server runs the raw ledger only",
+        )
+    })
+}
+
+/// Parses a JSON body into `T`; the error names the field at fault.
+pub fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
+    let bytes = body_bytes(body)?;
+    serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// The member behind the request's session token.
+fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+    let token = bearer(headers).ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or wrong credentials",
+            "send Authorization: Bearer <session token> (POST /v1/sessions)",
+        )
+    })?;
+    Ok(platform(state)?.authenticate(token)?)
+}
+
+pub fn parse_id_text(field: &'static str, text: &str) -> Result<u128, Problem> {
+    crate::json::parse_id(text).ok_or_else(|| {
+        Problem::from(platform::error::invalid(field, "a decimal id"))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerificationBody {
+    phone: String,
+}
+
+async fn request_verification(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let body: VerificationBody = json_body(body)?;
+    let platform = platform(&state)?;
+    let id = platform.request_verification(&body.phone).await?;
+    let answer = json!({
+        "verification_id": id.to_string(),
+        "expires_in_s": platform.config.verification_ttl_s,
+    });
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpBody {
+    verification_id: String,
+    code: String,
+    name: String,
+    pin: String,
+}
+
+async fn sign_up(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let body: SignUpBody = json_body(body)?;
+    let verification_id = parse_id_text("verification_id", &body.verification_id)?;
+    let member_id = platform(&state)?
+        .sign_up(verification_id, &body.code, &body.name, &body.pin)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "member_id": member_id.to_string() }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogInBody {
+    phone: String,
+    pin: String,
+}
+
+async fn log_in(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let body: LogInBody = json_body(body)?;
+    let grant = platform(&state)?.log_in(&body.phone, &body.pin).await?;
+    let answer = json!({
+        "token": grant.token,
+        "session_id": grant.session_id.to_string(),
+        "member_id": grant.member_id.to_string(),
+        "expires_at": rfc3339(grant.expires_at_s),
+    });
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+    member(&state, &headers)?;
+    let token = bearer(&headers).unwrap_or_default();
+    platform(&state)?.revoke_session(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn member_json(view: &platform::members::MemberView) -> Value {
+    let devices: Vec<Value> = view
+        .devices
+        .iter()
+        .map(|d| json!({"device_id": d.id.to_string(), "name": d.name, "platform": d.platform, "created_at": rfc3339(d.created_at_s)}))
+        .collect();
+    json!({
+        "member_id": view.id.to_string(),
+        "name": view.name,
+        "phone": view.phone,
+        "status": match view.status { platform::domain::MemberStatus::Active => "active", platform::domain::MemberStatus::Withdrawn => "withdrawn" },
+        "created_at": rfc3339(view.created_at_s),
+        "devices": devices,
+    })
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let view = platform(&state)?.member(member_id).await?;
+    Ok(Json(member_json(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    name: String,
+}
+
+async fn edit_me(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let body: EditBody = json_body(body)?;
+    let view = platform(&state)?.rename(member_id, &body.name).await?;
+    Ok(Json(member_json(&view)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    payout: Option<String>,
+}
+
+async fn withdraw(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let bytes = body_bytes(body)?;
+    let body: WithdrawBody = if bytes.is_empty() {
+        WithdrawBody::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))?
+    };
+    let paid = platform(&state)?.withdraw(member_id, body.payout.as_deref()).await?;
+    Ok(Json(json!({ "status": "withdrawn", "payout_amount": paid })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceBody {
+    name: String,
+    platform: String,
+}
+
+async fn register_device(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let member_id = member(&state, &headers)?;
+    let body: DeviceBody = json_body(body)?;
+    let device = platform(&state)?
+        .register_device(member_id, &body.name, &body.platform)
+        .await?;
+    let answer = json!({"device_id": device.id.to_string(), "name": device.name, "platform": device.platform});
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn remove_device(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    let member_id = member(&state, &headers)?;
+    let device_id = parse_id_text("device_id", &id)?;
+    platform(&state)?.remove_device(member_id, device_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn balances(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let balance = platform(&state)?.balance(member_id).await?;
+    Ok(Json(json!({
+        "balances": [{"asset": ASSET_MVP, "available": balance.available, "pending": balance.pending}]
+    })))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn transactions(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<PageQuery>) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let before = match &query.cursor {
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            Problem::from(platform::error::invalid("cursor", "a cursor from next_cursor"))
+        })?),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(20);
+    if limit == 0 || limit > platform::members::TRANSACTIONS_PAGE_MAX {
+        return Err(platform::error::invalid("limit", "1 to 100").into());
+    }
+    let lines = platform(&state)?.transactions(member_id, before, limit).await?;
+    let next_cursor = if lines.len() == limit {
+        lines.last().map(|line| line.timestamp_ns.to_string())
+    } else {
+        None
+    };
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            json!({
+                "transfer_id": line.transfer_id.to_string(),
+                "at": rfc3339(line.timestamp_ns / 1_000_000_000),
+                "timestamp_ns": line.timestamp_ns.to_string(),
+                "reason": line.reason,
+                "asset": ASSET_MVP,
+                "amount": line.amount as i64,
+                "balance_after": line.balance_after as i64,
+                "pending": line.pending,
+                "reference": line.reference.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "transactions": lines, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    partner_id: String,
+    partner_member_ref: String,
+}
+
+async fn link(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let member_id = member(&state, &headers)?;
+    let body: LinkBody = json_body(body)?;
+    let partner_id = parse_id_text("partner_id", &body.partner_id)?;
+    let (link_id, balance) = platform(&state)?
+        .link_partner(member_id, partner_id, &body.partner_member_ref)
+        .await?;
+    let answer = json!({"link_id": link_id.to_string(), "partner_id": partner_id.to_string(), "balance": balance});
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let views = platform(&state)?.links(member_id).await?;
+    let links: Vec<Value> = views
+        .iter()
+        .map(|view| {
+            let (balance, error) = match &view.balance {
+                Ok(balance) => (json!(balance), Value::Null),
+                Err(error) => (Value::Null, json!(error)),
+            };
+            json!({
+                "link_id": view.link.id.to_string(),
+                "partner_id": view.link.partner_id.to_string(),
+                "partner_name": view.partner_name,
+                "partner_member_ref": view.link.member_ref,
+                "balance": balance,
+                "balance_error": error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "links": links })))
+}
+
+async fn unlink(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    let member_id = member(&state, &headers)?;
+    let link_id = parse_id_text("link_id", &id)?;
+    platform(&state)?.unlink_partner(member_id, link_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn public_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let views = platform(&state)?.partners().await?;
+    let now = platform::time::now_s();
+    let partners: Vec<Value> = views
+        .iter()
+        .filter(|view| view.record.enabled)
+        .map(|view| {
+            let rate = view.record.rate_at(now);
+            json!({
+                "partner_id": view.record.id.to_string(),
+                "name": view.record.name,
+                "rate_num": rate.map(|r| r.num),
+                "rate_den": rate.map(|r| r.den),
+                "minimum_unit": view.record.minimum_unit,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "partners": partners })))
+}
+
+pub fn exchange_json(record: &ExchangeRecord) -> Value {
+    json!({
+        "exchange_id": record.id.to_string(),
+        "status": record.status.as_str(),
+        "mvp": record.mvp,
+        "mileage": record.mileage,
+        "rate_num": record.rate.num,
+        "rate_den": record.rate.den,
+        "partner_id": record.partner_id.to_string(),
+        "link_id": record.link_id.to_string(),
+        "reference": record.reference(),
+        "failure": record.failure,
+        "created_at": rfc3339(record.created_at_s),
+        "finished_at": record.finished_at_s.map(rfc3339),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeBody {
+    link_id: String,
+    mileage: u64,
+}
+
+async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+    let member_id = member(&state, &headers)?;
+    let body: ExchangeBody = json_body(body)?;
+    let link_id = parse_id_text("link_id", &body.link_id)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let record = platform(&state)?
+        .exchange(ExchangeRequest {
+            member_id,
+            link_id,
+            mileage: body.mileage,
+            idempotency_key,
+        })
+        .await?;
+    let status = if record.status.is_final() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(exchange_json(&record))))
+}
+
+async fn exchange_status(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers)?;
+    let id = parse_id_text("exchange_id", &id)?;
+    let record = platform(&state)?.member_exchange(member_id, id).await?;
+    Ok(Json(exchange_json(&record)))
+}

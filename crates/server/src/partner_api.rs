@@ -1,0 +1,109 @@
+//! Partner-facing routes (`/partner/v1`): partners ask us about the exchanges we sent them,
+//! for their side of the reconciliation. Requests and answers are signed exactly as in the
+//! partner protocol (docs/partner-protocol.md), with the partner's shared secret:
+//! `X-Mileverse-Key` = our partner id, `X-Mileverse-Timestamp`, `X-Mileverse-Nonce`,
+//! `X-Mileverse-Signature`. A bad signature or a replayed nonce is refused before anything
+//! is read.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use platform::signing::{self, SignedParts};
+use platform::time::now_s;
+use serde_json::json;
+
+use crate::AppState;
+use crate::members_api::platform;
+use crate::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/partner/v1/exchanges/{reference}", get(exchange))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
+}
+
+/// A signed request that passed the checks.
+struct Verified {
+    partner_id: u128,
+    secret: Vec<u8>,
+    nonce: String,
+}
+
+fn bad_signature(detail: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "bad-signature", "The request signature is not valid", detail)
+}
+
+fn verify(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Problem> {
+    let platform = platform(state)?;
+    let (Some(key), Some(timestamp), Some(nonce), Some(signature)) = (
+        header_text(headers, "x-mileverse-key"),
+        header_text(headers, "x-mileverse-timestamp"),
+        header_text(headers, "x-mileverse-nonce"),
+        header_text(headers, "x-mileverse-signature"),
+    ) else {
+        return Err(bad_signature("send X-Mileverse-Key, -Timestamp, -Nonce and -Signature"));
+    };
+    let partner_id = crate::json::parse_id(key).ok_or_else(|| bad_signature("unknown key"))?;
+    let secret = platform
+        .partner_secret(partner_id)
+        .ok_or_else(|| bad_signature("unknown key"))?;
+    let timestamp_s: u64 = timestamp.parse().map_err(|_| bad_signature("bad timestamp"))?;
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    let parts = SignedParts { timestamp_s, nonce, method: method.as_str(), path, body };
+    if !signing::verify_request(&secret, &parts, signature) {
+        return Err(bad_signature("the signature does not match"));
+    }
+    state.replay_guard.admit(timestamp_s, nonce, now_s()).map_err(|error| {
+        let slug = match error {
+            signing::ReplayError::Stale => "stale-timestamp",
+            signing::ReplayError::Full => "unavailable",
+            _ => "replayed-request",
+        };
+        Problem::new(StatusCode::UNAUTHORIZED, slug, "The request was refused as a replay", error.to_string())
+    })?;
+    Ok(Verified { partner_id, secret, nonce: nonce.to_string() })
+}
+
+/// A signed answer to the verified request.
+fn signed(verified: &Verified, method: &Method, uri: &Uri, status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    let timestamp_s = now_s();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    let parts = SignedParts { timestamp_s, nonce: &verified.nonce, method: method.as_str(), path, body: &body };
+    let signature = signing::sign_response(&verified.secret, &parts, status.as_u16());
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-mileverse-timestamp", HeaderValue::from(timestamp_s));
+    headers.insert("x-mileverse-signature", HeaderValue::from_str(&signature).expect("hex"));
+    response
+}
+
+async fn exchange(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, Path(reference): Path<String>, body: Bytes) -> Response {
+    let verified = match verify(&state, &method, &uri, &headers, &body) {
+        Ok(verified) => verified,
+        Err(problem) => return problem.into_response(),
+    };
+    let found = match platform(&state) {
+        Ok(platform) => platform.partner_exchange(verified.partner_id, &reference).await.map_err(Problem::from),
+        Err(problem) => Err(problem),
+    };
+    match found {
+        Ok(record) => {
+            let body = json!({
+                "reference": record.reference(),
+                "status": record.status.as_str(),
+                "partner_member_ref": record.member_ref,
+                "mileage": record.mileage,
+                "mvp": record.mvp,
+            });
+            let bytes = serde_json::to_vec(&body).expect("JSON");
+            signed(&verified, &method, &uri, StatusCode::OK, "application/json", bytes)
+        }
+        Err(problem) => signed(&verified, &method, &uri, problem.status, "application/problem+json", problem.body_bytes()),
+    }
+}
