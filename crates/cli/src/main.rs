@@ -7,6 +7,7 @@
 
 mod bench;
 mod options;
+mod sim;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use platform::replay::{ReplayOptions, replay_store};
-use platform::{LedgerConfig, LedgerService};
+use platform::crypto::DataKeys;
+use platform::sms::DevOutbox;
+use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
 
 use crate::options::StoreOptions;
 
@@ -38,6 +41,9 @@ enum Command {
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a partner system (airline, card issuer) speaking the partner protocol, with
+    /// injectable faults, for development and tests.
+    PartnerSim(sim::PartnerSimArgs),
 }
 
 #[derive(clap::Args)]
@@ -50,6 +56,34 @@ struct ServeArgs {
     /// Token that grants admin access to `/admin` routes.
     #[arg(long, env = "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    #[command(flatten)]
+    platform: PlatformOptions,
+}
+
+#[derive(clap::Args)]
+struct PlatformOptions {
+    /// Key that seals personal data (64 hex digits); overrides --data-key.
+    #[arg(long = "data-key-hex", env = "MILEVERSE_DATA_KEY", hide_env_values = true)]
+    data_key_hex: Option<String>,
+    /// File holding the data key; defaults to DATA/data.key (created if missing).
+    #[arg(long)]
+    data_key: Option<std::path::PathBuf>,
+    /// SMS gateway URL (JSON POST {to, text}); without it, codes go to the dev outbox
+    /// at GET /admin/v1/sms-outbox.
+    #[arg(long, env = "MILEVERSE_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    /// Bearer key for the SMS gateway.
+    #[arg(long, env = "MILEVERSE_SMS_GATEWAY_KEY", hide_env_values = true)]
+    sms_gateway_key: Option<String>,
+    /// Deadline of one call to a partner's API.
+    #[arg(long, default_value_t = 3000)]
+    partner_timeout_ms: u64,
+    /// Lifetime of a member session.
+    #[arg(long, default_value_t = 86_400)]
+    session_ttl_s: u64,
+    /// Longest wait between two attempts to resolve an exchange the partner did not answer.
+    #[arg(long, default_value_t = 30_000)]
+    resolver_backoff_max_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +107,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
         Command::Bench(command) => bench::run(command),
+        Command::PartnerSim(args) => sim::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -90,10 +125,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "the store does not check out; it was not modified (run `mileverse verify` for details)",
     )?;
     let ledger = Arc::new(ledger);
+    let (parts, outbox) = platform_parts(&args)?;
+    let config = PlatformConfig {
+        session_ttl_s: args.platform.session_ttl_s,
+        resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
+        ..PlatformConfig::default()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // Reading the records is blocking IO (and the PostgreSQL client runs its own runtime),
+    // so it happens before this thread enters the async runtime.
+    let platform = Platform::open(config, ledger.clone(), parts)
+        .context("cannot load the platform's records")?;
     runtime.block_on(async {
+        platform.start().await.context("cannot start the platform")?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -102,18 +148,63 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if args.admin_token.is_none() {
             tracing::warn!("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: admin routes are closed");
         }
-        let state = server::AppState {
-            ledger: ledger.clone(),
-            admin_token: args.admin_token.map(Into::into),
-        };
+        let mut state = server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
+        state.platform = Some(platform.clone());
+        state.outbox = outbox;
         server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     drop(runtime);
+    platform.shutdown();
+    drop(platform);
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
         ledger.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The record store, data key and gateways of `serve`; the dev outbox when no SMS gateway
+/// is configured.
+fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc<DevOutbox>>)> {
+    let options = &args.platform;
+    let master = match &options.data_key_hex {
+        Some(text) => platform::keys::parse_secret(text.trim())
+            .context("MILEVERSE_DATA_KEY must be 64 hex digits")?,
+        None => {
+            let path = options
+                .data_key
+                .clone()
+                .unwrap_or_else(|| args.store.data.join(options::DATA_KEY_FILE_NAME));
+            platform::keys::load_or_create_secret(&path)?
+        }
+    };
+    let partner_gateway = gateways::partner::HttpPartnerGateway::new(
+        gateways::partner::PartnerClientConfig {
+            timeout_ms: options.partner_timeout_ms,
+            connections_per_host_max: 256,
+        },
+    );
+    let (sms, outbox): (Arc<dyn platform::gateway::SmsGateway>, _) = match &options.sms_gateway_url {
+        Some(url) => {
+            let gateway = gateways::sms::HttpSmsGateway::new(gateways::sms::SmsGatewayConfig {
+                url: url.clone(),
+                api_key: options.sms_gateway_key.clone(),
+                timeout_ms: 5000,
+            });
+            (Arc::new(gateway), None)
+        }
+        None => {
+            let outbox = Arc::new(DevOutbox::new());
+            (outbox.clone(), Some(outbox))
+        }
+    };
+    let parts = PlatformParts {
+        records: args.store.open_records()?,
+        keys: DataKeys::from_master(&master),
+        partner_gateway: Arc::new(partner_gateway),
+        sms,
+    };
+    Ok((parts, outbox))
 }
 
 async fn shutdown_signal() {

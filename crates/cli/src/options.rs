@@ -12,6 +12,10 @@ use store::sqlite::SqliteStore;
 pub const SQLITE_FILE_NAME: &str = "ledger.db";
 /// Operator key file name inside the data directory.
 pub const OPERATOR_KEY_FILE_NAME: &str = "operator.key";
+/// SQLite file of the platform's records (members, partners, exchanges) in the data directory.
+pub const RECORDS_FILE_NAME: &str = "records.db";
+/// Data key file name (sealing of personal data) inside the data directory.
+pub const DATA_KEY_FILE_NAME: &str = "data.key";
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreOptions {
@@ -47,6 +51,21 @@ impl StoreOptions {
             anyhow::ensure!(path.exists(), "no ledger at {}", path.display());
         }
         self.open_store()
+    }
+
+    /// The platform's record store: `DATA/records.db`, or the PostgreSQL database.
+    pub fn open_records(&self) -> anyhow::Result<Box<dyn store::records::RecordStore>> {
+        if let Some(url) = &self.database_url {
+            let records = store::records::PostgresRecords::connect(url)
+                .context("cannot connect to PostgreSQL for records")?;
+            return Ok(Box::new(records));
+        }
+        std::fs::create_dir_all(&self.data)
+            .with_context(|| format!("cannot create data directory {}", self.data.display()))?;
+        let path = self.data.join(RECORDS_FILE_NAME);
+        let records = store::records::SqliteRecords::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Box::new(records))
     }
 
     pub fn operator_key(&self) -> anyhow::Result<OperatorKey> {

@@ -11,9 +11,11 @@
 //!
 //! **Faults** ([`Faults`]) apply to every authenticated protocol call. At most one of
 //! timeout, error, error-after-apply, late and duplicate hits a request: one uniform draw
-//! from a seeded RNG is compared with the rates added up in that order (so with rates
-//! 0.1 and 0.2, draws below 0.1 time out, draws in [0.1, 0.3) answer 503). `slow_ms` delays
-//! every call before it is processed. A `timeout` holds the request for `timeout_ms` and
+//! from a seeded RNG is compared with the rates added up in that order (so with
+//! `timeout_rate` 0.1 and `error_rate` 0.2, draws below 0.1 time out and draws in
+//! [0.1, 0.3) answer 503). `slow_ms` delays
+//! every answer (the call is processed first, so a caller that gives up early cannot undo
+//! it; the same holds for `late`). A `timeout` holds the request for `timeout_ms` and
 //! then drops the connection without applying it (when served by [`serve_sim`]; a bare
 //! [`router`] cannot drop a connection and answers a signed 504 instead).
 //!
@@ -106,7 +108,7 @@ pub struct Faults {
     /// Deliver the request twice (the second delivery takes the same idempotency path) and
     /// answer the second result.
     pub duplicate_rate: f64,
-    /// Delay every call by this many milliseconds before processing it.
+    /// Delay every answer by this many milliseconds (the call is processed first).
     pub slow_ms: u64,
     /// Seed of the fault RNG: the same seed and request order give the same faults.
     pub seed: u64,
@@ -601,12 +603,12 @@ async fn protocol_call(sim: Arc<Sim>, op: Op, request: Request) -> Response {
     if let Some(fault) = plan.fault {
         sim.count_fault(fault);
     }
-    if plan.slow_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(plan.slow_ms)).await;
-    }
+    // Every await comes after the request is applied (or is known never to be), so a caller
+    // that gives up early cannot stop a request the simulator has accepted.
+    let slow = Duration::from_millis(plan.slow_ms);
     match plan.fault {
         Some(Fault::Timeout) => {
-            tokio::time::sleep(Duration::from_millis(plan.timeout_ms)).await;
+            tokio::time::sleep(slow + Duration::from_millis(plan.timeout_ms)).await;
             if let Some(ConnectInfo(kill)) = parts.extensions.get::<ConnectInfo<KillSwitch>>() {
                 // The connection fails when the answer is written: the caller gets no answer.
                 kill.trip();
@@ -615,19 +617,24 @@ async fn protocol_call(sim: Arc<Sim>, op: Op, request: Request) -> Response {
             return sim.signed(nonce, method, path, reply);
         }
         Some(Fault::Error) => {
+            tokio::time::sleep(slow).await;
             let reply = error_reply(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
             return sim.signed(nonce, method, path, reply);
         }
         _ => {}
     }
     let mut reply = sim.apply(&op, &body);
+    let mut delay = slow;
     match plan.fault {
         Some(Fault::Duplicate) => reply = sim.apply(&op, &body),
         Some(Fault::ErrorAfterApply) => {
             reply = error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal");
         }
-        Some(Fault::Late) => tokio::time::sleep(Duration::from_millis(plan.late_ms)).await,
+        Some(Fault::Late) => delay += Duration::from_millis(plan.late_ms),
         _ => {}
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     sim.signed(nonce, method, path, reply)
 }
@@ -666,27 +673,18 @@ async fn get_faults(State(sim): State<Arc<Sim>>) -> Response {
 }
 
 async fn put_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let faults: Faults = match serde_json::from_slice(&body) {
+    let faults = serde_json::from_slice::<Faults>(&body)
+        .map_err(|error| error.to_string())
+        .and_then(|faults| faults.validate().map(|()| faults));
+    let faults = match faults {
         Ok(faults) => faults,
         Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(ErrorAnswer {
-                    error: format!("bad_request: {error}"),
-                }),
-            )
-                .into_response();
+            let answer = ErrorAnswer {
+                error: format!("bad_request: {error}"),
+            };
+            return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
         }
     };
-    if let Err(error) = faults.validate() {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(ErrorAnswer {
-                error: format!("bad_request: {error}"),
-            }),
-        )
-            .into_response();
-    }
     let mut state = sim.faults.lock().expect("sim faults lock");
     state.rng = StdRng::seed_from_u64(faults.seed);
     state.faults = faults.clone();
