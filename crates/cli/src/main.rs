@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use platform::replay::{ReplayOptions, replay_store};
 use platform::crypto::DataKeys;
+use platform::replay::{ReplayOptions, replay_store};
 use platform::sms::DevOutbox;
 use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
 
@@ -63,7 +63,11 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct PlatformOptions {
     /// Key that seals personal data (64 hex digits); overrides --data-key.
-    #[arg(long = "data-key-hex", env = "MILEVERSE_DATA_KEY", hide_env_values = true)]
+    #[arg(
+        long = "data-key-hex",
+        env = "MILEVERSE_DATA_KEY",
+        hide_env_values = true
+    )]
     data_key_hex: Option<String>,
     /// File holding the data key; defaults to DATA/data.key (created if missing).
     #[arg(long)]
@@ -139,7 +143,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let platform = Platform::open(config, ledger.clone(), parts)
         .context("cannot load the platform's records")?;
     runtime.block_on(async {
-        platform.start().await.context("cannot start the platform")?;
+        platform
+            .start()
+            .await
+            .context("cannot start the platform")?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -148,7 +155,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if args.admin_token.is_none() {
             tracing::warn!("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: admin routes are closed");
         }
-        let mut state = server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
+        let mut state =
+            server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
         state.platform = Some(platform.clone());
         state.outbox = outbox;
         server::serve(listener, state, shutdown_signal()).await?;
@@ -178,13 +186,13 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
             platform::keys::load_or_create_secret(&path)?
         }
     };
-    let partner_gateway = gateways::partner::HttpPartnerGateway::new(
-        gateways::partner::PartnerClientConfig {
+    let partner_gateway =
+        gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
             timeout_ms: options.partner_timeout_ms,
             connections_per_host_max: 256,
-        },
-    );
-    let (sms, outbox): (Arc<dyn platform::gateway::SmsGateway>, _) = match &options.sms_gateway_url {
+        });
+    let (sms, outbox): (Arc<dyn platform::gateway::SmsGateway>, _) = match &options.sms_gateway_url
+    {
         Some(url) => {
             let gateway = gateways::sms::HttpSmsGateway::new(gateways::sms::SmsGatewayConfig {
                 url: url.clone(),

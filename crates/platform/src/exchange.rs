@@ -211,6 +211,15 @@ impl Platform {
         match self.partner_gateway.debit(endpoint, &request).await {
             Ok(DebitOutcome::Debited { .. }) => self.credit(record, endpoint).await,
             Ok(DebitOutcome::Refused(refusal)) => {
+                // A refusal is not recorded by the partner; cancelling the reference makes
+                // sure a delayed duplicate of this debit can never be applied later.
+                if let Err(error) = self
+                    .partner_gateway
+                    .cancel(endpoint, &request.reference)
+                    .await
+                {
+                    tracing::warn!(reference = %request.reference, %error, "cannot cancel a refused reference");
+                }
                 self.finish(
                     record.id,
                     ExchangeStatus::Failed,

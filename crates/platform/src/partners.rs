@@ -706,7 +706,8 @@ impl Platform {
         partner_id: u128,
         reference: &str,
     ) -> Result<ExchangeRecord, PlatformError> {
-        let id = u128::from_str_radix(reference, 16).map_err(|_| PlatformError::NotFound("exchange"))?;
+        let id =
+            u128::from_str_radix(reference, 16).map_err(|_| PlatformError::NotFound("exchange"))?;
         self.settle_reads().await?;
         let state = self.lock();
         state

@@ -269,7 +269,9 @@ mod tests {
         let guard = ReplayGuard::new();
         let start = 1_700_000_000;
         for second in 0..10 {
-            guard.admit(start + second, &format!("n{second}"), start + second).unwrap();
+            guard
+                .admit(start + second, &format!("n{second}"), start + second)
+                .unwrap();
         }
         assert_eq!(guard.len(), 10);
         let later = start + REPLAY_WINDOW_S + 5;

@@ -20,8 +20,14 @@ use crate::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin/v1/partners", post(create_partner).get(list_partners))
-        .route("/admin/v1/partners/{id}", get(show_partner).patch(change_partner))
+        .route(
+            "/admin/v1/partners",
+            post(create_partner).get(list_partners),
+        )
+        .route(
+            "/admin/v1/partners/{id}",
+            get(show_partner).patch(change_partner),
+        )
         .route("/admin/v1/partners/{id}/rates", post(add_rate))
         .route("/admin/v1/partners/{id}/reconciliation", post(reconcile))
         .route("/admin/v1/exchanges", get(list_exchanges))
@@ -50,7 +56,9 @@ fn partner_json(view: &PartnerView) -> Value {
     let rates: Vec<Value> = partner
         .rates
         .iter()
-        .map(|r| json!({"rate_num": r.num, "rate_den": r.den, "effective_from": r.effective_from_s}))
+        .map(
+            |r| json!({"rate_num": r.num, "rate_den": r.den, "effective_from": r.effective_from_s}),
+        )
         .collect();
     let rate = partner.rate_at(now_s());
     json!({
@@ -71,7 +79,11 @@ fn partner_json(view: &PartnerView) -> Value {
     })
 }
 
-async fn create_partner(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn create_partner(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     require_admin(&state, &headers)?;
     let body: PartnerBody = json_body(body)?;
     let id = platform(&state)?
@@ -87,17 +99,27 @@ async fn create_partner(State(state): State<AppState>, headers: HeaderMap, body:
             credit_line: body.credit_line,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "partner_id": id.to_string() }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "partner_id": id.to_string() })),
+    ))
 }
 
-async fn list_partners(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+async fn list_partners(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let views = platform(&state)?.partners().await?;
     let partners: Vec<Value> = views.iter().map(partner_json).collect();
     Ok(Json(json!({ "partners": partners })))
 }
 
-async fn show_partner(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+async fn show_partner(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let view = platform(&state)?.partner(id).await?;
@@ -117,7 +139,12 @@ struct PartnerChangeBody {
     enabled: Option<bool>,
 }
 
-async fn change_partner(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Json<Value>, Problem> {
+async fn change_partner(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: PartnerChangeBody = json_body(body)?;
@@ -148,7 +175,12 @@ struct RateBody {
     effective_from: Option<u64>,
 }
 
-async fn add_rate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn add_rate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: RateBody = json_body(body)?;
@@ -175,7 +207,12 @@ fn period(from: Option<u64>, to: Option<u64>) -> Result<(u64, u64), Problem> {
     Ok((from, to))
 }
 
-async fn reconcile(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Json<Value>, Problem> {
+async fn reconcile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: PeriodBody = json_body(body)?;
@@ -203,7 +240,11 @@ struct ExchangesQuery {
     limit: Option<usize>,
 }
 
-async fn list_exchanges(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ExchangesQuery>) -> Result<Json<Value>, Problem> {
+async fn list_exchanges(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ExchangesQuery>,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let status = match query.status.as_deref() {
         None => None,
@@ -212,11 +253,17 @@ async fn list_exchanges(State(state): State<AppState>, headers: HeaderMap, Query
         Some("failed") => Some(ExchangeStatus::Failed),
         Some("reversed") => Some(ExchangeStatus::Reversed),
         Some(_) => {
-            return Err(platform::error::invalid("status", "requested, completed, failed or reversed").into());
+            return Err(platform::error::invalid(
+                "status",
+                "requested, completed, failed or reversed",
+            )
+            .into());
         }
     };
     let platform = platform(&state)?;
-    let limit = query.limit.unwrap_or(platform::exchange::EXCHANGES_PAGE_MAX);
+    let limit = query
+        .limit
+        .unwrap_or(platform::exchange::EXCHANGES_PAGE_MAX);
     let list = platform.exchanges(status, limit).await?;
     let counts: serde_json::Map<String, Value> = platform
         .exchange_counts()
@@ -241,7 +288,11 @@ struct ReportQuery {
     partner_id: Option<String>,
 }
 
-async fn exchange_report(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ReportQuery>) -> Result<Json<Value>, Problem> {
+async fn exchange_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let (from, to) = period(query.from, query.to)?;
     let lines = platform(&state)?.partner_settlement(from, to).await?;
@@ -257,7 +308,9 @@ async fn exchange_report(State(state): State<AppState>, headers: HeaderMap, Quer
             })
         })
         .collect();
-    Ok(Json(json!({ "from": from, "to": to, "partners": partners })))
+    Ok(Json(
+        json!({ "from": from, "to": to, "partners": partners }),
+    ))
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
@@ -274,14 +327,20 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-async fn exchange_csv(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ReportQuery>) -> Result<impl IntoResponse, Problem> {
+async fn exchange_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ReportQuery>,
+) -> Result<impl IntoResponse, Problem> {
     require_admin(&state, &headers)?;
     let (from, to) = period(query.from, query.to)?;
     let partner_id = match &query.partner_id {
         Some(text) => Some(parse_id_text("partner_id", text)?),
         None => None,
     };
-    let lines = platform(&state)?.completed_exchanges(from, to, partner_id).await?;
+    let lines = platform(&state)?
+        .completed_exchanges(from, to, partner_id)
+        .await?;
     let mut csv = String::from(
         "exchange_id,reference,partner_id,partner_name,partner_member_ref,mileage,rate_num,rate_den,mvp,created_at,completed_at\r\n",
     );
@@ -305,13 +364,20 @@ async fn exchange_csv(State(state): State<AppState>, headers: HeaderMap, Query(q
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"exchanges.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"exchanges.csv\"",
+            ),
         ],
         csv,
     ))
 }
 
-async fn unlock_member(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+async fn unlock_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     require_admin(&state, &headers)?;
     let id = parse_id_text("member_id", &id)?;
     platform(&state)?.unlock_member(id).await?;
@@ -323,7 +389,11 @@ struct OutboxQuery {
     phone: Option<String>,
 }
 
-async fn sms_outbox(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<OutboxQuery>) -> Result<Json<Value>, Problem> {
+async fn sms_outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<OutboxQuery>,
+) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let outbox = state.outbox.as_ref().ok_or_else(|| {
         Problem::not_found("the dev SMS outbox is off: a real SMS gateway is configured")

@@ -80,9 +80,8 @@ fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
 }
 
 pub fn parse_id_text(field: &'static str, text: &str) -> Result<u128, Problem> {
-    crate::json::parse_id(text).ok_or_else(|| {
-        Problem::from(platform::error::invalid(field, "a decimal id"))
-    })
+    crate::json::parse_id(text)
+        .ok_or_else(|| Problem::from(platform::error::invalid(field, "a decimal id")))
 }
 
 #[derive(Deserialize)]
@@ -91,7 +90,10 @@ struct VerificationBody {
     phone: String,
 }
 
-async fn request_verification(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn request_verification(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let body: VerificationBody = json_body(body)?;
     let platform = platform(&state)?;
     let id = platform.request_verification(&body.phone).await?;
@@ -111,13 +113,19 @@ struct SignUpBody {
     pin: String,
 }
 
-async fn sign_up(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn sign_up(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let body: SignUpBody = json_body(body)?;
     let verification_id = parse_id_text("verification_id", &body.verification_id)?;
     let member_id = platform(&state)?
         .sign_up(verification_id, &body.code, &body.name, &body.pin)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "member_id": member_id.to_string() }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "member_id": member_id.to_string() })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -127,7 +135,10 @@ struct LogInBody {
     pin: String,
 }
 
-async fn log_in(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn log_in(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let body: LogInBody = json_body(body)?;
     let grant = platform(&state)?.log_in(&body.phone, &body.pin).await?;
     let answer = json!({
@@ -174,7 +185,11 @@ struct EditBody {
     name: String,
 }
 
-async fn edit_me(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, Problem> {
+async fn edit_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
     let body: EditBody = json_body(body)?;
     let view = platform(&state)?.rename(member_id, &body.name).await?;
@@ -187,16 +202,25 @@ struct WithdrawBody {
     payout: Option<String>,
 }
 
-async fn withdraw(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, Problem> {
+async fn withdraw(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
     let bytes = body_bytes(body)?;
     let body: WithdrawBody = if bytes.is_empty() {
         WithdrawBody::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))?
+        serde_json::from_slice(&bytes)
+            .map_err(|error| Problem::malformed_json(error.to_string()))?
     };
-    let paid = platform(&state)?.withdraw(member_id, body.payout.as_deref()).await?;
-    Ok(Json(json!({ "status": "withdrawn", "payout_amount": paid })))
+    let paid = platform(&state)?
+        .withdraw(member_id, body.payout.as_deref())
+        .await?;
+    Ok(Json(
+        json!({ "status": "withdrawn", "payout_amount": paid }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -206,7 +230,11 @@ struct DeviceBody {
     platform: String,
 }
 
-async fn register_device(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn register_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let member_id = member(&state, &headers)?;
     let body: DeviceBody = json_body(body)?;
     let device = platform(&state)?
@@ -216,14 +244,23 @@ async fn register_device(State(state): State<AppState>, headers: HeaderMap, body
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-async fn remove_device(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+async fn remove_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let member_id = member(&state, &headers)?;
     let device_id = parse_id_text("device_id", &id)?;
-    platform(&state)?.remove_device(member_id, device_id).await?;
+    platform(&state)?
+        .remove_device(member_id, device_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn balances(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+async fn balances(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
     let balance = platform(&state)?.balance(member_id).await?;
     Ok(Json(json!({
@@ -237,11 +274,18 @@ struct PageQuery {
     limit: Option<usize>,
 }
 
-async fn transactions(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<PageQuery>) -> Result<Json<Value>, Problem> {
+async fn transactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
     let before = match &query.cursor {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            Problem::from(platform::error::invalid("cursor", "a cursor from next_cursor"))
+            Problem::from(platform::error::invalid(
+                "cursor",
+                "a cursor from next_cursor",
+            ))
         })?),
         None => None,
     };
@@ -249,7 +293,9 @@ async fn transactions(State(state): State<AppState>, headers: HeaderMap, Query(q
     if limit == 0 || limit > platform::members::TRANSACTIONS_PAGE_MAX {
         return Err(platform::error::invalid("limit", "1 to 100").into());
     }
-    let lines = platform(&state)?.transactions(member_id, before, limit).await?;
+    let lines = platform(&state)?
+        .transactions(member_id, before, limit)
+        .await?;
     let next_cursor = if lines.len() == limit {
         lines.last().map(|line| line.timestamp_ns.to_string())
     } else {
@@ -271,7 +317,9 @@ async fn transactions(State(state): State<AppState>, headers: HeaderMap, Query(q
             })
         })
         .collect();
-    Ok(Json(json!({ "transactions": lines, "next_cursor": next_cursor })))
+    Ok(Json(
+        json!({ "transactions": lines, "next_cursor": next_cursor }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -281,7 +329,11 @@ struct LinkBody {
     partner_member_ref: String,
 }
 
-async fn link(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let member_id = member(&state, &headers)?;
     let body: LinkBody = json_body(body)?;
     let partner_id = parse_id_text("partner_id", &body.partner_id)?;
@@ -315,7 +367,11 @@ async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     Ok(Json(json!({ "links": links })))
 }
 
-async fn unlink(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let member_id = member(&state, &headers)?;
     let link_id = parse_id_text("link_id", &id)?;
     platform(&state)?.unlink_partner(member_id, link_id).await?;
@@ -366,7 +422,11 @@ struct ExchangeBody {
     mileage: u64,
 }
 
-async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), Problem> {
+async fn exchange(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
     let member_id = member(&state, &headers)?;
     let body: ExchangeBody = json_body(body)?;
     let link_id = parse_id_text("link_id", &body.link_id)?;
@@ -374,7 +434,9 @@ async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Body)
         Some(value) => Some(
             value
                 .to_str()
-                .map_err(|_| Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII")))?
+                .map_err(|_| {
+                    Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII"))
+                })?
                 .to_string(),
         ),
         None => None,
@@ -395,7 +457,11 @@ async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Body)
     Ok((status, Json(exchange_json(&record))))
 }
 
-async fn exchange_status(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+async fn exchange_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
     let id = parse_id_text("exchange_id", &id)?;
     let record = platform(&state)?.member_exchange(member_id, id).await?;

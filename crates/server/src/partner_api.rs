@@ -35,10 +35,21 @@ struct Verified {
 }
 
 fn bad_signature(detail: &str) -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "bad-signature", "The request signature is not valid", detail)
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "bad-signature",
+        "The request signature is not valid",
+        detail,
+    )
 }
 
-fn verify(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Problem> {
+fn verify(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Verified, Problem> {
     let platform = platform(state)?;
     let (Some(key), Some(timestamp), Some(nonce), Some(signature)) = (
         header_text(headers, "x-mileverse-key"),
@@ -46,50 +57,104 @@ fn verify(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, bod
         header_text(headers, "x-mileverse-nonce"),
         header_text(headers, "x-mileverse-signature"),
     ) else {
-        return Err(bad_signature("send X-Mileverse-Key, -Timestamp, -Nonce and -Signature"));
+        return Err(bad_signature(
+            "send X-Mileverse-Key, -Timestamp, -Nonce and -Signature",
+        ));
     };
     let partner_id = crate::json::parse_id(key).ok_or_else(|| bad_signature("unknown key"))?;
     let secret = platform
         .partner_secret(partner_id)
         .ok_or_else(|| bad_signature("unknown key"))?;
-    let timestamp_s: u64 = timestamp.parse().map_err(|_| bad_signature("bad timestamp"))?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
-    let parts = SignedParts { timestamp_s, nonce, method: method.as_str(), path, body };
+    let timestamp_s: u64 = timestamp
+        .parse()
+        .map_err(|_| bad_signature("bad timestamp"))?;
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let parts = SignedParts {
+        timestamp_s,
+        nonce,
+        method: method.as_str(),
+        path,
+        body,
+    };
     if !signing::verify_request(&secret, &parts, signature) {
         return Err(bad_signature("the signature does not match"));
     }
-    state.replay_guard.admit(timestamp_s, nonce, now_s()).map_err(|error| {
-        let slug = match error {
-            signing::ReplayError::Stale => "stale-timestamp",
-            signing::ReplayError::Full => "unavailable",
-            _ => "replayed-request",
-        };
-        Problem::new(StatusCode::UNAUTHORIZED, slug, "The request was refused as a replay", error.to_string())
-    })?;
-    Ok(Verified { partner_id, secret, nonce: nonce.to_string() })
+    state
+        .replay_guard
+        .admit(timestamp_s, nonce, now_s())
+        .map_err(|error| {
+            let slug = match error {
+                signing::ReplayError::Stale => "stale-timestamp",
+                signing::ReplayError::Full => "unavailable",
+                _ => "replayed-request",
+            };
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                slug,
+                "The request was refused as a replay",
+                error.to_string(),
+            )
+        })?;
+    Ok(Verified {
+        partner_id,
+        secret,
+        nonce: nonce.to_string(),
+    })
 }
 
 /// A signed answer to the verified request.
-fn signed(verified: &Verified, method: &Method, uri: &Uri, status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+fn signed(
+    verified: &Verified,
+    method: &Method,
+    uri: &Uri,
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
     let timestamp_s = now_s();
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
-    let parts = SignedParts { timestamp_s, nonce: &verified.nonce, method: method.as_str(), path, body: &body };
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let parts = SignedParts {
+        timestamp_s,
+        nonce: &verified.nonce,
+        method: method.as_str(),
+        path,
+        body: &body,
+    };
     let signature = signing::sign_response(&verified.secret, &parts, status.as_u16());
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("x-mileverse-timestamp", HeaderValue::from(timestamp_s));
-    headers.insert("x-mileverse-signature", HeaderValue::from_str(&signature).expect("hex"));
+    headers.insert(
+        "x-mileverse-signature",
+        HeaderValue::from_str(&signature).expect("hex"),
+    );
     response
 }
 
-async fn exchange(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, Path(reference): Path<String>, body: Bytes) -> Response {
+async fn exchange(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Response {
     let verified = match verify(&state, &method, &uri, &headers, &body) {
         Ok(verified) => verified,
         Err(problem) => return problem.into_response(),
     };
     let found = match platform(&state) {
-        Ok(platform) => platform.partner_exchange(verified.partner_id, &reference).await.map_err(Problem::from),
+        Ok(platform) => platform
+            .partner_exchange(verified.partner_id, &reference)
+            .await
+            .map_err(Problem::from),
         Err(problem) => Err(problem),
     };
     match found {
@@ -102,8 +167,22 @@ async fn exchange(State(state): State<AppState>, method: Method, uri: Uri, heade
                 "mvp": record.mvp,
             });
             let bytes = serde_json::to_vec(&body).expect("JSON");
-            signed(&verified, &method, &uri, StatusCode::OK, "application/json", bytes)
+            signed(
+                &verified,
+                &method,
+                &uri,
+                StatusCode::OK,
+                "application/json",
+                bytes,
+            )
         }
-        Err(problem) => signed(&verified, &method, &uri, problem.status, "application/problem+json", problem.body_bytes()),
+        Err(problem) => signed(
+            &verified,
+            &method,
+            &uri,
+            problem.status,
+            "application/problem+json",
+            problem.body_bytes(),
+        ),
     }
 }

@@ -169,7 +169,11 @@ impl From<platform::PlatformError> for Problem {
                 }]);
             }
             E::NotFound("partner") => (StatusCode::NOT_FOUND, "unknown-partner", "Unknown partner"),
-            E::NotFound("link") => (StatusCode::NOT_FOUND, "unknown-link", "Unknown partner link"),
+            E::NotFound("link") => (
+                StatusCode::NOT_FOUND,
+                "unknown-link",
+                "Unknown partner link",
+            ),
             E::NotFound("verification") => (
                 StatusCode::NOT_FOUND,
                 "unknown-verification",
@@ -200,7 +204,11 @@ impl From<platform::PlatformError> for Problem {
                 "phone-already-registered",
                 "The phone number is already registered",
             ),
-            E::SmsUnavailable(_) => (StatusCode::BAD_GATEWAY, "sms-unavailable", "SMS unavailable"),
+            E::SmsUnavailable(_) => (
+                StatusCode::BAD_GATEWAY,
+                "sms-unavailable",
+                "SMS unavailable",
+            ),
             E::WrongPin { remaining } => {
                 let problem = Problem::new(
                     StatusCode::UNAUTHORIZED,
@@ -219,9 +227,21 @@ impl From<platform::PlatformError> for Problem {
                 "session-expired",
                 "The session expired or was revoked",
             ),
-            E::Withdrawn => (StatusCode::FORBIDDEN, "member-withdrawn", "The member withdrew"),
-            E::PartnerDisabled => (StatusCode::CONFLICT, "partner-disabled", "The partner is disabled"),
-            E::NoRate => (StatusCode::CONFLICT, "no-rate", "The partner has no rate in force"),
+            E::Withdrawn => (
+                StatusCode::FORBIDDEN,
+                "member-withdrawn",
+                "The member withdrew",
+            ),
+            E::PartnerDisabled => (
+                StatusCode::CONFLICT,
+                "partner-disabled",
+                "The partner is disabled",
+            ),
+            E::NoRate => (
+                StatusCode::CONFLICT,
+                "no-rate",
+                "The partner has no rate in force",
+            ),
             E::BelowMinimumUnit { minimum_unit } => {
                 return Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -236,7 +256,11 @@ impl From<platform::PlatformError> for Problem {
                 "amount-too-small",
                 "The mileage is worth less than 1 MVP",
             ),
-            E::LimitExceeded { period, limit, used } => {
+            E::LimitExceeded {
+                period,
+                limit,
+                used,
+            } => {
                 return Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "limit-exceeded",
