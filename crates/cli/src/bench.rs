@@ -22,6 +22,8 @@ use store::Store;
 pub enum BenchCommand {
     /// Transfers through the sequencer into a store (or the naive PostgreSQL baseline).
     Ledger(LedgerBenchArgs),
+    /// Mileage exchanges over HTTP against a partner simulator, on loopback.
+    Exchange(crate::bench_exchange::ExchangeBenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,7 +76,10 @@ struct Outcome {
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Ledger(args) = command;
+    let args = match command {
+        BenchCommand::Ledger(args) => args,
+        BenchCommand::Exchange(args) => return crate::bench_exchange::run(args),
+    };
     anyhow::ensure!(
         (1..=platform::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
         "--batch must be 1..=8190"
@@ -139,7 +144,7 @@ fn make_transfers(count: u64, accounts: u64) -> Vec<Transfer> {
 }
 
 /// A scratch directory removed on drop.
-struct ScratchDirectory(PathBuf);
+pub struct ScratchDirectory(pub PathBuf);
 
 impl Drop for ScratchDirectory {
     fn drop(&mut self) {
@@ -147,7 +152,7 @@ impl Drop for ScratchDirectory {
     }
 }
 
-fn fresh_schema_name() -> String {
+pub fn fresh_schema_name() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -337,7 +342,7 @@ fn run_naive(
     Ok(outcome)
 }
 
-fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -6,6 +6,7 @@
 //! - `bench ledger`: measure the ledger's throughput and latency.
 
 mod bench;
+mod bench_exchange;
 mod options;
 mod sim;
 

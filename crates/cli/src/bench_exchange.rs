@@ -1,0 +1,347 @@
+//! `mileverse bench exchange`: mileage exchanges per second through the whole platform.
+//!
+//! In one process, on loopback: the real HTTP server (`server`, `platform`, the sequencer on a
+//! SQLite store with fsync on, and the record store beside it), a partner simulator speaking
+//! the signed partner protocol (no faults, answering in well under 1 ms), and a load
+//! generator: `--members` members signed up and linked through the API, then `--clients`
+//! concurrent HTTP clients each sending `POST /v1/exchanges` (with an `Idempotency-Key`) and
+//! waiting for the answer before the next. Every exchange is a durable record, a signed
+//! partner debit, a ledger transfer and a durable completion. Latency is per exchange.
+//! The last line printed is one JSON object with the figures.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::bench::{ScratchDirectory, fresh_schema_name, percentile};
+
+const ADMIN_TOKEN: &str = "bench-admin-token";
+const PARTNER_SECRET: &str = "bench-partner-secret-0123456789";
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExchangeBenchArgs {
+    #[arg(long, default_value_t = 20_000)]
+    exchanges: u64,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Members (each signs up, logs in and links a membership first; not timed).
+    #[arg(long, default_value_t = 64)]
+    members: usize,
+    /// Directory for the SQLite files; a fresh temporary directory by default.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+struct Running {
+    base: String,
+    sim_base: String,
+    client: reqwest::Client,
+}
+
+pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.clients >= 1 && args.members >= 1,
+        "need a client and a member"
+    );
+    let (directory, _scratch) = match &args.data {
+        Some(directory) => (directory.clone(), None),
+        None => {
+            let directory = std::env::temp_dir().join(fresh_schema_name());
+            (directory.clone(), Some(ScratchDirectory(directory)))
+        }
+    };
+    std::fs::create_dir_all(&directory)?;
+    println!(
+        "bench exchange: {} exchanges, {} clients, {} members, SQLite in {}",
+        args.exchanges,
+        args.clients,
+        args.members,
+        directory.display()
+    );
+    let (ledger, platform, outbox) = open_platform(&directory)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        platform.start().await?;
+        let running = start_servers(ledger.clone(), platform.clone(), outbox).await?;
+        let tokens_and_links = set_up_members(&running, args.members).await?;
+        drive(&running, &args, &tokens_and_links).await
+    });
+    drop(runtime);
+    platform.shutdown();
+    drop(platform);
+    if let Ok(ledger) = Arc::try_unwrap(ledger) {
+        ledger.shutdown();
+    }
+    let outcome = outcome?;
+    report(&args, &outcome);
+    Ok(if outcome.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+type Opened = (
+    Arc<platform::LedgerService>,
+    Arc<platform::Platform>,
+    Arc<platform::sms::DevOutbox>,
+);
+
+fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
+    let store = store::sqlite::SqliteStore::open(&directory.join("ledger.db"))?;
+    let key = ledger::checkpoint::OperatorKey::from_seed(rand::random());
+    let ledger = Arc::new(platform::LedgerService::open(
+        Box::new(store),
+        key,
+        platform::LedgerConfig::default(),
+    )?);
+    let records = store::records::SqliteRecords::open(&directory.join("records.db"))?;
+    let outbox = Arc::new(platform::sms::DevOutbox::new());
+    let gateway =
+        gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
+            timeout_ms: 5000,
+            connections_per_host_max: 256,
+        });
+    let parts = platform::PlatformParts {
+        records: Box::new(records),
+        keys: platform::crypto::DataKeys::from_master(&rand::random()),
+        partner_gateway: Arc::new(gateway),
+        sms: outbox.clone(),
+    };
+    let platform =
+        platform::Platform::open(platform::PlatformConfig::default(), ledger.clone(), parts)?;
+    Ok((ledger, platform, outbox))
+}
+
+async fn start_servers(
+    ledger: Arc<platform::LedgerService>,
+    platform: Arc<platform::Platform>,
+    outbox: Arc<platform::sms::DevOutbox>,
+) -> anyhow::Result<Running> {
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim_base = format!("http://{}", sim_listener.local_addr()?);
+    let sim_config = gateways::sim::SimConfig::new(PARTNER_SECRET.as_bytes().to_vec());
+    tokio::spawn(gateways::sim::serve_sim(
+        sim_listener,
+        sim_config,
+        std::future::pending(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let mut state = server::AppState::ledger_only(ledger, Some(ADMIN_TOKEN.into()));
+    state.platform = Some(platform);
+    state.outbox = Some(outbox);
+    tokio::spawn(server::serve(listener, state, std::future::pending()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(1024)
+        .build()?;
+    Ok(Running {
+        base,
+        sim_base,
+        client,
+    })
+}
+
+async fn call(
+    running: &Running,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let mut request = running
+        .client
+        .request(method, format!("{}{path}", running.base))
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status.is_success(), "{path} answered {status}: {value}");
+    Ok(value)
+}
+
+fn text(value: &Value, field: &str) -> anyhow::Result<String> {
+    value[field]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no {field} in {value}"))
+}
+
+/// Registers the partner, then signs up, logs in and links each member: (token, link id).
+async fn set_up_members(
+    running: &Running,
+    members: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let partner = call(
+        running,
+        reqwest::Method::POST,
+        "/admin/v1/partners",
+        Some(ADMIN_TOKEN),
+        json!({
+            "name": "Bench Air", "rate_num": 1, "rate_den": 1,
+            "api_base_url": running.sim_base, "secret": PARTNER_SECRET,
+            "daily_limit": 1_000_000_000u64, "monthly_limit": 1_000_000_000u64,
+        }),
+    )
+    .await?;
+    let partner_id = text(&partner, "partner_id")?;
+    let mut out = Vec::with_capacity(members);
+    for index in 0..members {
+        let phone = format!("+8210{:08}", 10_000_000 + index);
+        let verification = call(
+            running,
+            reqwest::Method::POST,
+            "/v1/verifications",
+            None,
+            json!({"phone": phone}),
+        )
+        .await?;
+        let outbox = running
+            .client
+            .get(format!(
+                "{}/admin/v1/sms-outbox?phone={}",
+                running.base,
+                phone.replace('+', "%2B")
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?
+            .json::<Value>()
+            .await?;
+        let message = outbox["messages"][0]["text"].as_str().context("no SMS")?;
+        let code = message.rsplit(' ').next().unwrap_or_default();
+        let body = json!({"verification_id": text(&verification, "verification_id")?, "code": code, "name": format!("Bench {index}"), "pin": "135790"});
+        call(running, reqwest::Method::POST, "/v1/members", None, body).await?;
+        let session = call(
+            running,
+            reqwest::Method::POST,
+            "/v1/sessions",
+            None,
+            json!({"phone": phone, "pin": "135790"}),
+        )
+        .await?;
+        let token = text(&session, "token")?;
+        let body =
+            json!({"partner_id": partner_id, "partner_member_ref": format!("BENCH-{index}")});
+        let link = call(
+            running,
+            reqwest::Method::POST,
+            "/v1/me/partner-links",
+            Some(&token),
+            body,
+        )
+        .await?;
+        out.push((token, text(&link, "link_id")?));
+    }
+    Ok(out)
+}
+
+struct Outcome {
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+    failed: u64,
+}
+
+async fn drive(
+    running: &Running,
+    args: &ExchangeBenchArgs,
+    members: &[(String, String)],
+) -> anyhow::Result<Outcome> {
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.clients);
+    for client_index in 0..args.clients {
+        let next = next.clone();
+        let failed = failed.clone();
+        let client = running.client.clone();
+        let url = format!("{}/v1/exchanges", running.base);
+        let members = members.to_vec();
+        let total = args.exchanges;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us = Vec::new();
+            loop {
+                let number = next.fetch_add(1, Ordering::Relaxed);
+                if number >= total {
+                    break;
+                }
+                let (token, link_id) = &members[(number as usize + client_index) % members.len()];
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", format!("bench-{number}"))
+                    .json(&json!({"link_id": link_id, "mileage": 10}))
+                    .send()
+                    .await;
+                let completed = match response {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        let body: Value = response.json().await.unwrap_or(Value::Null);
+                        ok && body["status"] == "completed"
+                    }
+                    Err(_) => false,
+                };
+                latencies_us.push(sent.elapsed().as_micros() as u64);
+                if !completed {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies_us
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await?);
+    }
+    Ok(Outcome {
+        latencies_us,
+        elapsed: started.elapsed(),
+        failed: failed.load(Ordering::Relaxed),
+    })
+}
+
+fn report(args: &ExchangeBenchArgs, outcome: &Outcome) {
+    let mut sorted = outcome.latencies_us.clone();
+    sorted.sort_unstable();
+    let seconds = outcome.elapsed.as_secs_f64();
+    let per_second = args.exchanges as f64 / seconds.max(f64::MIN_POSITIVE);
+    let (p50, p99) = (percentile(&sorted, 0.50), percentile(&sorted, 0.99));
+    println!(
+        "{} exchanges in {seconds:.3} s: {per_second:.0} exchanges/s",
+        args.exchanges
+    );
+    println!(
+        "exchange latency: p50 {:.2} ms, p99 {:.2} ms",
+        p50 as f64 / 1000.0,
+        p99 as f64 / 1000.0
+    );
+    if outcome.failed > 0 {
+        println!("WARNING: {} exchanges did not complete", outcome.failed);
+    }
+    let figures = json!({
+        "bench": "exchange",
+        "backend": "sqlite",
+        "exchanges": args.exchanges,
+        "clients": args.clients,
+        "members": args.members,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "exchanges_per_sec": per_second.round() as u64,
+        "p50_ms": (p50 as f64 / 10.0).round() / 100.0,
+        "p99_ms": (p99 as f64 / 10.0).round() / 100.0,
+        "failed": outcome.failed,
+    });
+    println!("{figures}");
+}
