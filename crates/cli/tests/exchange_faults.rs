@@ -190,14 +190,14 @@ async fn exchange(
             .await;
         if let Ok(response) = sent {
             let status = response.status().as_u16();
-            if let Ok(body) = response.json::<Value>().await {
-                if status != 503 {
-                    assert!(
-                        status == 200 || status == 202,
-                        "unexpected answer {status}: {body}"
-                    );
-                    return body;
-                }
+            if let Ok(body) = response.json::<Value>().await
+                && status != 503
+            {
+                assert!(
+                    status == 200 || status == 202,
+                    "unexpected answer {status}: {body}"
+                );
+                return body;
             }
         }
         assert!(Instant::now() < deadline, "no answer for {key} within 60 s");

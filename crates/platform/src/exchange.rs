@@ -77,10 +77,10 @@ impl Platform {
         &self,
         request: ExchangeRequest,
     ) -> Result<ExchangeRecord, PlatformError> {
-        if let Some(key) = &request.idempotency_key {
-            if key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
-                return Err(invalid("Idempotency-Key", "1 to 128 bytes"));
-            }
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX)
+        {
+            return Err(invalid("Idempotency-Key", "1 to 128 bytes"));
         }
         if request.mileage == 0 || request.mileage > EXCHANGE_MILEAGE_MAX {
             return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
@@ -102,14 +102,14 @@ impl Platform {
         state: &mut State,
         request: &ExchangeRequest,
     ) -> Result<(ExchangeRecord, bool, u64), PlatformError> {
-        if let Some(key) = &request.idempotency_key {
-            if let Some(id) = state.exchange_by_key.get(&(request.member_id, key.clone())) {
-                let existing = state.exchanges[id].clone();
-                if existing.link_id != request.link_id || existing.mileage != request.mileage {
-                    return Err(PlatformError::IdempotencyConflict);
-                }
-                return Ok((existing, false, self.writer.enqueued()));
+        if let Some(key) = &request.idempotency_key
+            && let Some(id) = state.exchange_by_key.get(&(request.member_id, key.clone()))
+        {
+            let existing = state.exchanges[id].clone();
+            if existing.link_id != request.link_id || existing.mileage != request.mileage {
+                return Err(PlatformError::IdempotencyConflict);
             }
+            return Ok((existing, false, self.writer.enqueued()));
         }
         let link = state
             .links
@@ -127,7 +127,7 @@ impl Platform {
         let now = now_s();
         let rate = partner.rate_at(now).ok_or(PlatformError::NoRate)?;
         let unit = partner.minimum_unit;
-        if request.mileage < unit || request.mileage % unit != 0 {
+        if request.mileage < unit || !request.mileage.is_multiple_of(unit) {
             return Err(PlatformError::BelowMinimumUnit { minimum_unit: unit });
         }
         let mvp = u128::from(request.mileage) * u128::from(rate.num) / u128::from(rate.den);
@@ -519,7 +519,7 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 });
             }
             sweeps += 1;
-            if sweeps % 240 == 0 {
+            if sweeps.is_multiple_of(240) {
                 platform.expire_credentials();
             }
             tokio::time::sleep(interval).await;

@@ -14,8 +14,8 @@ use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};
 use crate::chart::{self, transfer_code};
 use crate::crypto;
 use crate::domain::{
-    self, Device, KIND_MEMBER, KIND_SESSION, KIND_VERIFICATION, MemberRecord, MemberStatus,
-    SessionRecord, VerificationRecord, id_key,
+    self, Device, KIND_LINK, KIND_MEMBER, KIND_SESSION, KIND_VERIFICATION, MemberRecord,
+    MemberStatus, SessionRecord, VerificationRecord, id_key,
 };
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
@@ -250,6 +250,8 @@ impl Platform {
                 }
             };
             if state.member_by_phone.contains_key(&phone_index) {
+                // The code was right and is spent: store that too.
+                self.queue(writes)?;
                 return Err(PlatformError::PhoneTaken);
             }
             let member = MemberRecord {
@@ -677,6 +679,23 @@ impl Platform {
             let index = member.phone_index;
             writes.push(domain::put(KIND_MEMBER, &id_key(member_id), member));
             state.member_by_phone.remove(&index);
+            // The memberships are released: whoever holds them (the same person signing up
+            // again) may link them anew.
+            let links: Vec<u128> = state
+                .links
+                .values()
+                .filter(|link| link.member_id == member_id && !link.removed)
+                .map(|link| link.id)
+                .collect();
+            for link_id in links {
+                let Some(link) = state.links.get_mut(&link_id) else {
+                    continue;
+                };
+                link.removed = true;
+                let key = (link.partner_id, link.member_ref.clone());
+                writes.push(domain::put(KIND_LINK, &id_key(link_id), link));
+                state.link_by_ref.remove(&key);
+            }
             self.queue(writes)?
         };
         self.durable(sequence).await

@@ -383,10 +383,10 @@ impl Platform {
             if !partner.enabled {
                 return Err(PlatformError::PartnerDisabled);
             }
-            if let Some(link_id) = state.link_by_ref.get(&(partner_id, member_ref.to_string())) {
-                if state.links[link_id].member_id != member_id {
-                    return Err(PlatformError::LinkedElsewhere);
-                }
+            if let Some(link_id) = state.link_by_ref.get(&(partner_id, member_ref.to_string()))
+                && state.links[link_id].member_id != member_id
+            {
+                return Err(PlatformError::LinkedElsewhere);
             }
             self.endpoint(&state, partner_id)
                 .ok_or(PlatformError::NotFound("partner"))?
