@@ -135,9 +135,16 @@ pub enum ReplayError {
 ///
 /// Nonces are kept in buckets by their signed second, so forgetting the ones that left the
 /// window costs only the expired buckets, never a scan of all.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReplayGuard {
     inner: Mutex<Seen>,
+    nonces_max: usize,
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        ReplayGuard::with_max(REPLAY_GUARD_NONCES_MAX)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +157,14 @@ struct Seen {
 impl ReplayGuard {
     pub fn new() -> ReplayGuard {
         ReplayGuard::default()
+    }
+
+    /// A guard that remembers at most `nonces_max` nonces.
+    pub fn with_max(nonces_max: usize) -> ReplayGuard {
+        ReplayGuard {
+            inner: Mutex::new(Seen::default()),
+            nonces_max,
+        }
     }
 
     /// Admits a request signed at `timestamp_s` with `nonce`, at receiver time `now_s`.
@@ -175,7 +190,7 @@ impl ReplayGuard {
         if seen.buckets.values().any(|bucket| bucket.contains(nonce)) {
             return Err(ReplayError::Replayed);
         }
-        if seen.count >= REPLAY_GUARD_NONCES_MAX {
+        if seen.count >= self.nonces_max {
             return Err(ReplayError::Full);
         }
         seen.buckets
@@ -262,6 +277,20 @@ mod tests {
         assert_eq!(guard.admit(now, &long, now), Err(ReplayError::BadNonce));
         assert_eq!(guard.admit(now, &long[1..], now), Ok(()));
         assert_eq!(guard.admit(now + 1, "n1", now), Err(ReplayError::Replayed));
+    }
+
+    #[test]
+    fn replay_guard_fails_closed_at_its_maximum_until_the_window_moves() {
+        let guard = ReplayGuard::with_max(3);
+        let now = 1_700_000_000;
+        for nonce in ["a", "b", "c"] {
+            guard.admit(now, nonce, now).unwrap();
+        }
+        assert_eq!(guard.admit(now, "d", now), Err(ReplayError::Full));
+        assert_eq!(guard.len(), 3);
+        let later = now + REPLAY_WINDOW_S + 1;
+        assert_eq!(guard.admit(later, "d", later), Ok(()));
+        assert_eq!(guard.len(), 1);
     }
 
     #[test]

@@ -85,7 +85,11 @@ async fn healthz() -> &'static str {
 
 /// Readiness: the ledger accepts writes.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.ledger.failure() {
+    let failure = match &state.platform {
+        Some(platform) => platform.failure(),
+        None => state.ledger.failure().map(|failure| failure.to_string()),
+    };
+    match failure {
         None => (StatusCode::OK, "ready\n".to_string()),
         Some(failure) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -152,6 +156,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
+    }
+    if let Some(platform) = &state.platform {
+        let name = "mileverse_exchanges";
+        text.push_str(&format!(
+            "# HELP {name} Exchanges by status.\n# TYPE {name} gauge\n"
+        ));
+        for (status, count) in platform.exchange_counts() {
+            let status = status.as_str();
+            text.push_str(&format!("{name}{{status=\"{status}\"}} {count}\n"));
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
