@@ -59,6 +59,10 @@ struct ServeArgs {
     admin_token: Option<String>,
     #[command(flatten)]
     platform: PlatformOptions,
+    /// Also run a partner simulator on loopback and register it as the partner "Demo Air"
+    /// (rate 1:1), so the exchange can be tried with one command.
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(clap::Args)]
@@ -153,6 +157,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         println!("mileverse listening on http://{address}");
+        if args.demo {
+            start_demo_partner(&platform).await?;
+        }
         if args.admin_token.is_none() {
             tracing::warn!("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: admin routes are closed");
         }
@@ -170,6 +177,51 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ledger.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `serve --demo`: a partner simulator on a free loopback port, registered (or re-pointed,
+/// after a restart) as the partner "Demo Air".
+async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
+    const NAME: &str = "Demo Air";
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let config = gateways::sim::SimConfig::new(secret.clone().into_bytes());
+    tokio::spawn(gateways::sim::serve_sim(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let existing = platform
+        .partners()
+        .await?
+        .into_iter()
+        .find(|view| view.record.name == NAME);
+    let partner_id = match existing {
+        Some(view) => {
+            let change = platform::partners::PartnerChange {
+                api_base_url: Some(url.clone()),
+                secret: Some(secret),
+                enabled: Some(true),
+                ..Default::default()
+            };
+            platform.change_partner(view.record.id, change).await?;
+            view.record.id
+        }
+        None => {
+            let new = platform::partners::NewPartner {
+                name: NAME.into(),
+                rate_num: 1,
+                rate_den: 1,
+                api_base_url: url.clone(),
+                secret,
+                ..Default::default()
+            };
+            platform.create_partner(new).await?
+        }
+    };
+    println!("demo partner \"{NAME}\" {partner_id} simulated at {url}");
+    Ok(())
 }
 
 /// The record store, data key and gateways of `serve`; the dev outbox when no SMS gateway
