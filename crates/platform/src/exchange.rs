@@ -89,10 +89,17 @@ impl Platform {
             let mut state = self.lock();
             self.begin_exchange(&mut state, &request)?
         };
+        // The claim begin_exchange took is released however this ends, even if the client
+        // goes away mid-way (the future is dropped): the resolver then finishes the job.
+        let claim = created.then_some(DrivingClaim {
+            platform: self,
+            id: record.id,
+        });
         self.durable(sequence).await?;
-        if created {
+        if claim.is_some() {
             self.drive(record.id, Step::Debit).await;
         }
+        drop(claim);
         let record = self.lock().exchanges[&record.id].clone();
         outcome(record)
     }
@@ -161,29 +168,33 @@ impl Platform {
             finished_at_s: None,
         };
         let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &record);
+        // Queued first: if the queue refuses, the state is left as it was.
+        let sequence = self.queue(vec![write])?;
         state.insert_exchange(record.clone());
         // The request drives it first; the resolver waits its turn.
         state.driving.insert(record.id);
-        let sequence = self.queue(vec![write])?;
         Ok((record, true, sequence))
     }
 
+    /// Claims an exchange for one driver; `None` if another task drives it.
+    fn claim(&self, id: u128) -> Option<DrivingClaim<'_>> {
+        let taken = self.lock().driving.insert(id);
+        taken.then_some(DrivingClaim { platform: self, id })
+    }
+
     /// Moves a requested exchange one step: debit (first time) or resolve (status query).
+    /// The caller holds the exchange's claim.
     async fn drive(&self, id: u128, step: Step) {
         let claimed = {
-            let mut state = self.lock();
-            let open = state.open_exchanges.contains_key(&id);
-            // The request inserted the claim itself; the resolver must take it here.
-            let taken = step == Step::Debit || state.driving.insert(id);
-            if !open || !taken {
-                None
-            } else {
+            let state = self.lock();
+            if state.open_exchanges.contains_key(&id) {
                 let record = state.exchanges[&id].clone();
                 self.endpoint(&state, record.partner_id)
                     .map(|endpoint| (record, endpoint))
+            } else {
+                None
             }
         };
-        let _claim = DrivingClaim { platform: self, id };
         let Some((record, endpoint)) = claimed else {
             return;
         };
@@ -514,7 +525,9 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 };
                 let platform = platform.clone();
                 tokio::spawn(async move {
-                    platform.drive(id, Step::Resolve).await;
+                    if let Some(_claim) = platform.claim(id) {
+                        platform.drive(id, Step::Resolve).await;
+                    }
                     drop(permit);
                 });
             }
