@@ -64,6 +64,62 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A `mileverse partner-sim` child process: an in-memory partner speaking the partner
+/// protocol, with its unsigned `/sim/v1` control surface (docs/partner-protocol.md).
+pub struct SimProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl SimProcess {
+    /// Starts `mileverse partner-sim` on 127.0.0.1 port 0 with the shared `secret` and waits
+    /// until it prints its address.
+    pub fn start(secret: &str) -> SimProcess {
+        SimProcess::start_with(secret, &[])
+    }
+
+    /// Like [`SimProcess::start`], with more options (such as `--initial-mileage`).
+    pub fn start_with(secret: &str, extra: &[String]) -> SimProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
+            .args(["partner-sim", "--listen", "127.0.0.1:0", "--secret", secret])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn mileverse partner-sim");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address line");
+        let base = line
+            .trim()
+            .strip_prefix("partner-sim listening on ")
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("the partner simulator did not start; it printed {line:?}")
+            });
+        SimProcess {
+            base: base.to_string(),
+            child,
+        }
+    }
+
+    /// SIGKILL: the simulator's in-memory state is lost.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `mileverse <args>` to completion.
 pub fn mileverse(args: &[&str], data: &Path) -> Output {
     mileverse_with(args, data, &[])

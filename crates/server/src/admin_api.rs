@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -243,9 +244,10 @@ struct ExchangesQuery {
 async fn list_exchanges(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ExchangesQuery>,
+    query: Result<Query<ExchangesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
+    let Query(query) = query?;
     let status = match query.status.as_deref() {
         None => None,
         Some("requested") => Some(ExchangeStatus::Requested),
@@ -291,9 +293,10 @@ struct ReportQuery {
 async fn exchange_report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ReportQuery>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
+    let Query(query) = query?;
     let (from, to) = period(query.from, query.to)?;
     let lines = platform(&state)?.partner_settlement(from, to).await?;
     let partners: Vec<Value> = lines
@@ -330,9 +333,10 @@ fn csv_field(text: &str) -> String {
 async fn exchange_csv(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ReportQuery>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&state, &headers)?;
+    let Query(query) = query?;
     let (from, to) = period(query.from, query.to)?;
     let partner_id = match &query.partner_id {
         Some(text) => Some(parse_id_text("partner_id", text)?),
@@ -392,9 +396,10 @@ struct OutboxQuery {
 async fn sms_outbox(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<OutboxQuery>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
+    let Query(query) = query?;
     let outbox = state.outbox.as_ref().ok_or_else(|| {
         Problem::not_found("the dev SMS outbox is off: a real SMS gateway is configured")
     })?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post};
@@ -277,9 +278,10 @@ struct PageQuery {
 async fn transactions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<PageQuery>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
+    let Query(query) = query?;
     let before = match &query.cursor {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
             Problem::from(platform::error::invalid(

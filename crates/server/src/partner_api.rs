@@ -85,18 +85,26 @@ fn verify(
     state
         .replay_guard
         .admit(timestamp_s, nonce, now_s())
-        .map_err(|error| {
-            let slug = match error {
-                signing::ReplayError::Stale => "stale-timestamp",
-                signing::ReplayError::Full => "unavailable",
-                _ => "replayed-request",
-            };
-            Problem::new(
+        .map_err(|error| match error {
+            signing::ReplayError::Stale => Problem::new(
                 StatusCode::UNAUTHORIZED,
-                slug,
+                "stale-timestamp",
+                "The request timestamp is too far from our clock",
+                error.to_string(),
+            ),
+            signing::ReplayError::Replayed => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "replayed-request",
                 "The request was refused as a replay",
                 error.to_string(),
-            )
+            ),
+            signing::ReplayError::BadNonce => bad_signature("the nonce is malformed"),
+            signing::ReplayError::Full => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "too many requests in the replay window; retry later",
+            ),
         })?;
     Ok(Verified {
         partner_id,

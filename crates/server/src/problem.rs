@@ -101,6 +101,19 @@ impl Problem {
     }
 }
 
+impl From<axum::extract::rejection::QueryRejection> for Problem {
+    /// A query string that does not parse (`?limit=abc`): the same `invalid-query` problem
+    /// as the ledger routes give, instead of axum's plain-text 400.
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query",
+            rejection.body_text(),
+        )
+    }
+}
+
 impl From<LedgerError> for Problem {
     fn from(error: LedgerError) -> Self {
         match error {

@@ -1,0 +1,1734 @@
+//! Members, partners and the mileage exchange over HTTP, against the real binaries: a
+//! `mileverse serve` child and a `mileverse partner-sim` child, on SQLite and on PostgreSQL.
+//!
+//! Every flow is one `async fn` run twice (module `<flow>`, tests `sqlite` and `postgres`).
+//! The PostgreSQL runs need MILEVERSE_TEST_DATABASE_URL (`bash scripts/test.sh` sets it); they
+//! fail without it.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use platform::signing::{self, SignedParts};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{ServerProcess, SimProcess, TOKEN, mileverse_with, postgres_options};
+
+/// The secret the simulator and every partner registered here share.
+const SIM_SECRET: &str = "members-flows-shared-secret";
+/// A PIN that passes the rules (6 digits, not one digit, not a straight run).
+const PIN: &str = "135790";
+const OTHER_PIN: &str = "246813";
+/// Mileage of every simulated member the first time it is seen.
+const INITIAL_MILEAGE: u64 = 1_000_000;
+/// Longest one flow may take before the test fails.
+const FLOW_DEADLINE: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------
+// Backends and the world of one flow
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The store options of `serve`: none for SQLite in the data directory, or
+    /// `--database-url` with a fresh schema (panics without MILEVERSE_TEST_DATABASE_URL).
+    fn options(self, name: &str) -> Vec<String> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgres => postgres_options(name),
+        }
+    }
+}
+
+/// Runs a flow on both backends: module `$flow` with tests `sqlite` and `postgres`.
+macro_rules! on_both_backends {
+    ($($flow:ident),* $(,)?) => {$(
+        mod $flow {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::run(super::$flow(super::Backend::Sqlite)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run(super::$flow(super::Backend::Postgres)).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    readme_journey,
+    every_refusal_moves_nothing,
+    security,
+    restart_keeps_everything,
+    withdrawal,
+    transaction_paging,
+);
+
+async fn run(flow: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(FLOW_DEADLINE, flow)
+        .await
+        .expect("the flow did not finish in time");
+}
+
+/// A server, a partner simulator and the data directory of one flow.
+struct World {
+    _directory: tempfile::TempDir,
+    data: PathBuf,
+    store: Vec<String>,
+    server: Option<ServerProcess>,
+    sim: SimProcess,
+    api: Api,
+}
+
+impl World {
+    fn start(backend: Backend, name: &str, serve: &[&str]) -> World {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let data = directory.path().join("data");
+        let store = backend.options(&format!("mf_{name}"));
+        let sim = SimProcess::start(SIM_SECRET);
+        let mut world = World {
+            _directory: directory,
+            data,
+            store,
+            server: None,
+            sim,
+            api: Api::new(String::new()),
+        };
+        world.start_server(serve);
+        world
+    }
+
+    fn start_server(&mut self, serve: &[&str]) {
+        assert!(self.server.is_none(), "the server runs already");
+        let mut extra = self.store.clone();
+        extra.extend(serve.iter().map(|s| s.to_string()));
+        let server = ServerProcess::start_with(&self.data, &extra);
+        self.api = Api::new(server.base.clone());
+        self.server = Some(server);
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill_server(&mut self) {
+        self.server.take().expect("a running server").kill();
+    }
+
+    fn sim(&self) -> Sim {
+        Sim {
+            base: self.sim.base.clone(),
+            http: support::client(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP helpers
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+    body: Value,
+    what: String,
+}
+
+impl Reply {
+    /// The body, after checking the status.
+    #[track_caller]
+    fn expect(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "{}: expected {status}, got {} {}",
+            self.what, self.status, self.text
+        );
+        &self.body
+    }
+
+    /// Checks that this is the problem `slug` with `status`; returns its body.
+    #[track_caller]
+    fn problem(&self, status: u16, slug: &str) -> &Value {
+        assert_eq!(
+            (self.status, self.body["type"].as_str()),
+            (
+                status,
+                Some(format!("urn:mileverse:problem:{slug}").as_str())
+            ),
+            "{}: {}",
+            self.what,
+            self.text
+        );
+        assert!(
+            self.content_type.starts_with("application/problem+json"),
+            "{}: content type {}",
+            self.what,
+            self.content_type
+        );
+        assert_eq!(self.body["status"], status, "{}", self.what);
+        &self.body
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(base: String) -> Api {
+        Api {
+            base,
+            http: support::client(),
+        }
+    }
+
+    /// One request; `token` is a bearer token ("" for none).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let what = format!("{method} {path}");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        reply_of(response, what).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, token, None, &[]).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body), &[]).await
+    }
+
+    async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body), &[]).await
+    }
+
+    async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, token, None, &[]).await
+    }
+
+    async fn raw_post(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        let what = format!("POST {path} (raw)");
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        reply_of(response, what).await
+    }
+}
+
+async fn reply_of(response: reqwest::Response, what: String) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
+    };
+    Reply {
+        status,
+        content_type,
+        headers,
+        text,
+        body,
+        what,
+    }
+}
+
+/// The simulator's unsigned control surface.
+struct Sim {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("sim control surface");
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.json().await.expect("sim JSON")
+    }
+
+    async fn mileage(&self, member_ref: &str) -> u64 {
+        let member = self.get(&format!("/sim/v1/members/{member_ref}")).await;
+        member["mileage"].as_u64().expect("mileage")
+    }
+
+    async fn debits(&self) -> Vec<Value> {
+        let debits = self.get("/sim/v1/debits").await;
+        debits["debits"].as_array().expect("debits").clone()
+    }
+
+    async fn debit_requests(&self) -> u64 {
+        let stats = self.get("/sim/v1/stats").await;
+        stats["requests"]["debit"].as_u64().expect("debit count")
+    }
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {value}"))
+        .to_string()
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+// ---------------------------------------------------------------------------------------
+// Business helpers
+
+/// The last code the dev SMS outbox holds for `phone`.
+async fn last_code(api: &Api, phone: &str) -> String {
+    let outbox = api
+        .get(&format!("/admin/v1/sms-outbox?phone={phone}"), TOKEN)
+        .await;
+    let message = &outbox.expect(200)["messages"][0];
+    let sms = text(&message["text"]);
+    let code = sms
+        .strip_prefix("[Mileverse] verification code ")
+        .unwrap_or_else(|| panic!("unexpected SMS {sms:?}"));
+    assert_eq!(code.len(), 6, "{sms}");
+    code.to_string()
+}
+
+/// Asks for a verification code for `phone`; returns the verification id and the code.
+async fn verify_phone(api: &Api, phone: &str) -> (String, String) {
+    let reply = api
+        .post("/v1/verifications", "", json!({ "phone": phone }))
+        .await;
+    let body = reply.expect(201);
+    assert!(body["expires_in_s"].as_u64().expect("expires_in_s") > 0);
+    let id = text(&body["verification_id"]);
+    (id, last_code(api, phone).await)
+}
+
+/// Signs up a member; returns the member id.
+async fn sign_up(api: &Api, phone: &str, name: &str, pin: &str) -> String {
+    let (verification_id, code) = verify_phone(api, phone).await;
+    let body = json!({"verification_id": verification_id, "code": code, "name": name, "pin": pin});
+    let reply = api.post("/v1/members", "", body).await;
+    text(&reply.expect(201)["member_id"])
+}
+
+/// Logs in; returns the session token.
+async fn log_in(api: &Api, phone: &str, pin: &str) -> String {
+    let reply = api
+        .post("/v1/sessions", "", json!({"phone": phone, "pin": pin}))
+        .await;
+    let body = reply.expect(201);
+    assert!(body["expires_at"].is_string(), "{body}");
+    assert!(body["session_id"].is_string(), "{body}");
+    text(&body["token"])
+}
+
+/// Signs up and logs in; returns the member id and a session token.
+async fn member(api: &Api, phone: &str, name: &str) -> (String, String) {
+    let id = sign_up(api, phone, name, PIN).await;
+    let token = log_in(api, phone, PIN).await;
+    (id, token)
+}
+
+/// Registers a partner served by the simulator; `extra` adds fields (limits, ...).
+async fn partner(api: &Api, sim: &str, name: &str, num: u64, den: u64, extra: Value) -> String {
+    let mut body = json!({
+        "name": name, "rate_num": num, "rate_den": den,
+        "api_base_url": sim, "secret": SIM_SECRET,
+    });
+    for (field, value) in extra.as_object().expect("extra fields") {
+        body[field] = value.clone();
+    }
+    let reply = api.post("/admin/v1/partners", TOKEN, body).await;
+    text(&reply.expect(201)["partner_id"])
+}
+
+/// Links a membership; returns the link id (and checks the live balance).
+async fn link(api: &Api, token: &str, partner_id: &str, member_ref: &str, balance: u64) -> String {
+    let body = json!({"partner_id": partner_id, "partner_member_ref": member_ref});
+    let reply = api.post("/v1/me/partner-links", token, body).await;
+    let body = reply.expect(201);
+    assert_eq!(body["balance"], balance, "{body}");
+    text(&body["link_id"])
+}
+
+async fn exchange(api: &Api, token: &str, link_id: &str, mileage: u64, key: Option<&str>) -> Reply {
+    let body = json!({"link_id": link_id, "mileage": mileage});
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    api.call(Method::POST, "/v1/exchanges", token, Some(body), &headers)
+        .await
+}
+
+/// An exchange that must complete; returns its body.
+async fn completed_exchange(api: &Api, token: &str, link_id: &str, mileage: u64) -> Value {
+    let reply = exchange(api, token, link_id, mileage, None).await;
+    let body = reply.expect(200).clone();
+    assert_eq!(body["status"], "completed", "{body}");
+    body
+}
+
+/// (available, pending) MVP.
+async fn balance(api: &Api, token: &str) -> (u64, u64) {
+    let reply = api.get("/v1/me/balances", token).await;
+    let body = reply.expect(200);
+    let balances = body["balances"].as_array().expect("balances");
+    assert_eq!(balances.len(), 1, "{body}");
+    assert_eq!(balances[0]["asset"], "MVP");
+    (
+        balances[0]["available"].as_u64().expect("available"),
+        balances[0]["pending"].as_u64().expect("pending"),
+    )
+}
+
+async fn transactions(api: &Api, token: &str, query: &str) -> Value {
+    let reply = api.get(&format!("/v1/me/transactions{query}"), token).await;
+    reply.expect(200).clone()
+}
+
+/// The reference the partner was sent for an exchange: its id as 32 hex digits.
+fn reference_of(exchange_id: &str) -> String {
+    format!("{:032x}", exchange_id.parse::<u128>().expect("decimal id"))
+}
+
+/// A signed `GET /partner/v1/...` as a partner sends it.
+struct PartnerCall<'a> {
+    key: &'a str,
+    secret: &'a [u8],
+    path: String,
+    timestamp_s: u64,
+    nonce: String,
+    /// Signs this path instead of `path` (a signature for another request).
+    signed_path: Option<String>,
+    /// Replaces the signature.
+    signature: Option<String>,
+}
+
+impl<'a> PartnerCall<'a> {
+    fn new(key: &'a str, secret: &'a [u8], reference: &str) -> PartnerCall<'a> {
+        PartnerCall {
+            key,
+            secret,
+            path: format!("/partner/v1/exchanges/{reference}"),
+            timestamp_s: now_s(),
+            nonce: signing::new_nonce(),
+            signed_path: None,
+            signature: None,
+        }
+    }
+
+    async fn send(&self, api: &Api) -> Reply {
+        let signed_path = self.signed_path.as_deref().unwrap_or(&self.path);
+        let parts = SignedParts {
+            timestamp_s: self.timestamp_s,
+            nonce: &self.nonce,
+            method: "GET",
+            path: signed_path,
+            body: b"",
+        };
+        let signature = self
+            .signature
+            .clone()
+            .unwrap_or_else(|| signing::sign_request(self.secret, &parts));
+        let timestamp = self.timestamp_s.to_string();
+        let headers = [
+            ("X-Mileverse-Key", self.key),
+            ("X-Mileverse-Timestamp", timestamp.as_str()),
+            ("X-Mileverse-Nonce", self.nonce.as_str()),
+            ("X-Mileverse-Signature", signature.as_str()),
+        ];
+        api.call(Method::GET, &self.path, "", None, &headers).await
+    }
+
+    /// Checks the answer's signature: bound to this request's nonce, method and path.
+    #[track_caller]
+    fn assert_signed(&self, reply: &Reply) {
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{}: no {name} header", reply.what))
+                .to_string()
+        };
+        let timestamp_s: u64 = header("x-mileverse-timestamp").parse().expect("timestamp");
+        assert!(timestamp_s.abs_diff(now_s()) <= 5, "answer timestamp");
+        let parts = SignedParts {
+            timestamp_s,
+            nonce: &self.nonce,
+            method: "GET",
+            path: &self.path,
+            body: reply.text.as_bytes(),
+        };
+        let signature = header("x-mileverse-signature");
+        assert!(
+            signing::verify_response(self.secret, &parts, reply.status, &signature),
+            "{}: the answer signature does not verify",
+            reply.what
+        );
+    }
+}
+
+/// Every balance and partner mileage a refusal must leave alone.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    balances: Vec<(u64, u64)>,
+    mileage: Vec<u64>,
+    debits: usize,
+    transactions: Vec<usize>,
+}
+
+async fn snapshot(api: &Api, sim: &Sim, tokens: &[&str], refs: &[&str]) -> Snapshot {
+    let mut snapshot = Snapshot {
+        balances: Vec::new(),
+        mileage: Vec::new(),
+        debits: sim
+            .debits()
+            .await
+            .iter()
+            .filter(|d| d["status"] == "debited")
+            .count(),
+        transactions: Vec::new(),
+    };
+    for token in tokens {
+        snapshot.balances.push(balance(api, token).await);
+        let lines = transactions(api, token, "?limit=100").await;
+        snapshot
+            .transactions
+            .push(lines["transactions"].as_array().expect("lines").len());
+    }
+    for member_ref in refs {
+        snapshot.mileage.push(sim.mileage(member_ref).await);
+    }
+    snapshot
+}
+
+/// Checks refusals against a snapshot taken before them.
+struct Unchanged<'a> {
+    api: &'a Api,
+    sim: &'a Sim,
+    tokens: &'a [&'a str],
+    refs: &'a [&'a str],
+    before: &'a Snapshot,
+}
+
+impl Unchanged<'_> {
+    /// Checks that `reply` is the problem `slug` and that nothing moved; returns the problem.
+    async fn refused(&self, reply: Reply, status: u16, slug: &str) -> Value {
+        let problem = reply.problem(status, slug).clone();
+        let now = snapshot(self.api, self.sim, self.tokens, self.refs).await;
+        assert_eq!(&now, self.before, "something moved after {slug}: {problem}");
+        problem
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The README journey
+
+async fn readme_journey(backend: Backend) {
+    let world = World::start(backend, "journey", &[]);
+    let api = &world.api;
+    let sim = world.sim();
+
+    // The operator registers a partner at 7 MVP per 10 mileage.
+    let partner_id = partner(api, &world.sim.base, "Sky Air", 7, 10, json!({})).await;
+    let partners = api.get("/v1/partners", "").await;
+    let listed = &partners.expect(200)["partners"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["partner_id"], partner_id.as_str());
+    assert_eq!(listed[0]["name"], "Sky Air");
+    assert_eq!(
+        (&listed[0]["rate_num"], &listed[0]["rate_den"]),
+        (&json!(7), &json!(10))
+    );
+    // A rate announced for later does not apply now.
+    let later = json!({"rate_num": 1, "rate_den": 1, "effective_from": now_s() + 3600});
+    let rated = api
+        .post(
+            &format!("/admin/v1/partners/{partner_id}/rates"),
+            TOKEN,
+            later,
+        )
+        .await;
+    let rated = rated.expect(201);
+    assert_eq!(
+        (&rated["rate_num"], &rated["rate_den"]),
+        (&json!(7), &json!(10))
+    );
+    assert_eq!(rated["rates"].as_array().map(Vec::len), Some(2), "{rated}");
+
+    // A member verifies the phone, signs up and logs in.
+    let phone = "010-2345-6789";
+    let member_id = sign_up(api, phone, "Kim Minji", PIN).await;
+    let login = api
+        .post(
+            "/v1/sessions",
+            "",
+            json!({"phone": "+82 10 2345 6789", "pin": PIN}),
+        )
+        .await;
+    let login = login.expect(201);
+    assert_eq!(login["member_id"], member_id.as_str());
+    let token = text(&login["token"]);
+
+    let me = api.get("/v1/me", &token).await;
+    let me = me.expect(200);
+    assert_eq!(me["member_id"], member_id.as_str());
+    assert_eq!(me["name"], "Kim Minji");
+    assert_eq!(me["phone"], "+821023456789");
+    assert_eq!(me["status"], "active");
+    let renamed = api
+        .patch("/v1/me", &token, json!({"name": "Kim Min-ji"}))
+        .await;
+    assert_eq!(renamed.expect(200)["name"], "Kim Min-ji");
+    let device = api
+        .post(
+            "/v1/me/devices",
+            &token,
+            json!({"name": "Minji's phone", "platform": "ios"}),
+        )
+        .await;
+    let device_id = text(&device.expect(201)["device_id"]);
+    let me = api.get("/v1/me", &token).await;
+    let me = me.expect(200);
+    assert_eq!(me["name"], "Kim Min-ji");
+    assert_eq!(me["devices"][0]["device_id"], device_id.as_str(), "{me}");
+    let device_path = format!("/v1/me/devices/{device_id}");
+    api.delete(&device_path, &token).await.expect(204);
+    api.delete(&device_path, &token)
+        .await
+        .problem(404, "not-found");
+    assert_eq!(balance(api, &token).await, (0, 0));
+
+    // The member links a membership: the balance comes live from the partner.
+    let link_id = link(api, &token, &partner_id, "SKY-0001", INITIAL_MILEAGE).await;
+    let links = api.get("/v1/me/partner-links", &token).await;
+    let links = &links.expect(200)["links"];
+    assert_eq!(links.as_array().map(Vec::len), Some(1), "{links}");
+    assert_eq!(links[0]["link_id"], link_id.as_str());
+    assert_eq!(links[0]["partner_id"], partner_id.as_str());
+    assert_eq!(links[0]["partner_name"], "Sky Air");
+    assert_eq!(links[0]["partner_member_ref"], "SKY-0001");
+    assert_eq!(links[0]["balance"], INITIAL_MILEAGE);
+    assert!(links[0]["balance_error"].is_null(), "{links}");
+
+    // 10,000 mileage at 7/10 → 7,000 MVP.
+    let first = exchange(api, &token, &link_id, 10_000, Some("journey-1")).await;
+    let done = first.expect(200).clone();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["mvp"], 7000);
+    assert_eq!(done["mileage"], 10_000);
+    assert_eq!(
+        (&done["rate_num"], &done["rate_den"]),
+        (&json!(7), &json!(10))
+    );
+    assert!(done["failure"].is_null(), "{done}");
+    let exchange_id = text(&done["exchange_id"]);
+    let reference = text(&done["reference"]);
+    assert_eq!(reference, reference_of(&exchange_id));
+
+    assert_eq!(balance(api, &token).await, (7000, 0));
+    let lines = transactions(api, &token, "").await;
+    let lines = lines["transactions"].as_array().expect("lines").clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["reason"], "exchange");
+    assert_eq!(line["asset"], "MVP");
+    assert_eq!(line["amount"], 7000);
+    assert_eq!(line["balance_after"], 7000);
+    assert_eq!(line["pending"], false);
+    assert_eq!(line["reference"], exchange_id.as_str());
+    assert_eq!(sim.mileage("SKY-0001").await, INITIAL_MILEAGE - 10_000);
+
+    // The same request again (same key, same body) is the same exchange: no second debit.
+    let again = exchange(api, &token, &link_id, 10_000, Some("journey-1")).await;
+    let again = again.expect(200);
+    assert_eq!(again["exchange_id"], exchange_id.as_str());
+    assert_eq!(again["status"], "completed");
+    let debits = sim.debits().await;
+    assert_eq!(debits.len(), 1, "{debits:?}");
+    assert_eq!(debits[0]["reference"], reference.as_str());
+    assert_eq!(debits[0]["status"], "debited");
+    assert_eq!(debits[0]["mileage"], 10_000);
+    assert_eq!(sim.debit_requests().await, 1);
+    assert_eq!(sim.mileage("SKY-0001").await, INITIAL_MILEAGE - 10_000);
+    assert_eq!(balance(api, &token).await, (7000, 0));
+
+    let state = api
+        .get(&format!("/v1/exchanges/{exchange_id}"), &token)
+        .await;
+    let state = state.expect(200);
+    assert_eq!(state["status"], "completed");
+    assert_eq!(state["link_id"], link_id.as_str());
+    assert!(state["finished_at"].is_string(), "{state}");
+    let links = api.get("/v1/me/partner-links", &token).await;
+    assert_eq!(
+        links.expect(200)["links"][0]["balance"],
+        INITIAL_MILEAGE - 10_000
+    );
+
+    // The operator's views.
+    let listed = api.get("/admin/v1/exchanges?status=completed", TOKEN).await;
+    let listed = listed.expect(200);
+    assert_eq!(listed["exchanges"][0]["exchange_id"], exchange_id.as_str());
+    assert_eq!(listed["exchanges"][0]["member_id"], member_id.as_str());
+    assert_eq!(listed["counts"]["completed"], 1, "{listed}");
+    assert_eq!(listed["counts"]["requested"], 0, "{listed}");
+    let shown = api
+        .get(&format!("/admin/v1/partners/{partner_id}"), TOKEN)
+        .await;
+    let shown = shown.expect(200);
+    assert_eq!(shown["issued_mvp"], 7000);
+    assert_eq!(shown["reserved_mvp"], 0);
+
+    let report = api.get("/admin/v1/reports/exchanges", TOKEN).await;
+    let report = &report.expect(200)["partners"];
+    assert_eq!(report.as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(report[0]["partner_id"], partner_id.as_str());
+    assert_eq!(report[0]["partner_name"], "Sky Air");
+    assert_eq!(report[0]["exchanges"], 1);
+    assert_eq!(report[0]["mileage"], 10_000);
+    assert_eq!(report[0]["mvp_issued"], 7000);
+    let past = api
+        .get("/admin/v1/reports/exchanges?from=1&to=2", TOKEN)
+        .await;
+    assert_eq!(past.expect(200)["partners"], json!([]));
+
+    let csv = api
+        .get(
+            &format!("/admin/v1/reports/exchanges.csv?partner_id={partner_id}"),
+            TOKEN,
+        )
+        .await;
+    csv.expect(200);
+    assert!(
+        csv.content_type.starts_with("text/csv"),
+        "{}",
+        csv.content_type
+    );
+    let rows: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(
+        rows[0],
+        "exchange_id,reference,partner_id,partner_name,partner_member_ref,mileage,rate_num,rate_den,mvp,created_at,completed_at"
+    );
+    assert_eq!(rows.len(), 2, "{}", csv.text);
+    let fields: Vec<&str> = rows[1].split(',').collect();
+    assert_eq!(
+        fields[..9],
+        [
+            exchange_id.as_str(),
+            reference.as_str(),
+            partner_id.as_str(),
+            "Sky Air",
+            "SKY-0001",
+            "10000",
+            "7",
+            "10",
+            "7000"
+        ]
+    );
+    assert!(
+        !fields[9].is_empty() && !fields[10].is_empty(),
+        "{}",
+        rows[1]
+    );
+
+    let reconciled = api
+        .post(
+            &format!("/admin/v1/partners/{partner_id}/reconciliation"),
+            TOKEN,
+            json!({}),
+        )
+        .await;
+    let reconciled = reconciled.expect(200);
+    assert_eq!(reconciled["checked"], 1, "{reconciled}");
+    assert_eq!(reconciled["matched"], 1, "{reconciled}");
+    assert_eq!(reconciled["unreachable"], 0, "{reconciled}");
+    assert_eq!(reconciled["mismatches"], json!([]));
+
+    // The partner asks about the exchange on its signed endpoint.
+    let call = PartnerCall::new(&partner_id, SIM_SECRET.as_bytes(), &reference);
+    let answer = call.send(api).await;
+    let body = answer.expect(200).clone();
+    call.assert_signed(&answer);
+    assert_eq!(body["reference"], reference.as_str());
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["partner_member_ref"], "SKY-0001");
+    assert_eq!(body["mileage"], 10_000);
+    assert_eq!(body["mvp"], 7000);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Every refusal, and nothing moves
+
+async fn every_refusal_moves_nothing(backend: Backend) {
+    let world = World::start(backend, "refusals", &[]);
+    let api = &world.api;
+    let sim = world.sim();
+    let sim_base = world.sim.base.as_str();
+
+    // Sign-up refusals.
+    let phone = "010-3000-0001";
+    let (verification_id, code) = verify_phone(api, phone).await;
+    for pin in ["123456", "654321", "111111", "12345", "1234567", "12a456"] {
+        let body =
+            json!({"verification_id": verification_id, "code": code, "name": "A", "pin": pin});
+        let reply = api.post("/v1/members", "", body).await;
+        let problem = reply.problem(400, "invalid-fields");
+        assert_eq!(problem["errors"][0]["field"], "pin", "{problem}");
+    }
+    let body = json!({"verification_id": verification_id, "code": code, "name": " ", "pin": PIN});
+    let reply = api.post("/v1/members", "", body).await;
+    assert_eq!(
+        reply.problem(400, "invalid-fields")["errors"][0]["field"],
+        "name"
+    );
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for remaining in (0..5).rev() {
+        let body =
+            json!({"verification_id": verification_id, "code": wrong, "name": "A", "pin": PIN});
+        let reply = api.post("/v1/members", "", body).await;
+        let problem = reply.problem(400, "wrong-verification-code");
+        assert_eq!(problem["attempts_remaining"], remaining, "{problem}");
+    }
+    // Five wrong codes: even the right one is refused now.
+    let body = json!({"verification_id": verification_id, "code": code, "name": "A", "pin": PIN});
+    api.post("/v1/members", "", body)
+        .await
+        .problem(410, "verification-expired");
+    let body = json!({"verification_id": "12345", "code": code, "name": "A", "pin": PIN});
+    api.post("/v1/members", "", body)
+        .await
+        .problem(404, "unknown-verification");
+    api.post("/v1/verifications", "", json!({"phone": "12345"}))
+        .await
+        .problem(400, "invalid-fields");
+    api.post(
+        "/v1/verifications",
+        "",
+        json!({"phone": "010-1111-2222", "x": 1}),
+    )
+    .await
+    .problem(400, "malformed-json");
+    api.raw_post("/v1/verifications", "", "{not json")
+        .await
+        .problem(400, "malformed-json");
+
+    // The phone signs up with a fresh code; the same phone again is refused.
+    let (alice, alice_token) = member(api, phone, "Alice").await;
+    let (verification_id, code) = verify_phone(api, phone).await;
+    let body = json!({"verification_id": verification_id, "code": code, "name": "A2", "pin": PIN});
+    api.post("/v1/members", "", body)
+        .await
+        .problem(409, "phone-already-registered");
+    // Five codes an hour per phone: this phone had three, the sixth is refused.
+    for _ in 0..2 {
+        verify_phone(api, phone).await;
+    }
+    api.post("/v1/verifications", "", json!({"phone": phone}))
+        .await
+        .problem(429, "too-many-verifications");
+    let (bob, bob_token) = member(api, "010-3000-0002", "Bob").await;
+    assert_ne!(alice, bob);
+
+    // Partners, one per rule.
+    let sky = partner(api, sim_base, "Sky", 1, 1, json!({"minimum_unit": 100})).await;
+    let tiny = partner(api, sim_base, "Tiny", 1, 1000, json!({})).await;
+    let daily = partner(api, sim_base, "Daily", 1, 1, json!({"daily_limit": 1000})).await;
+    let monthly = partner(
+        api,
+        sim_base,
+        "Monthly",
+        1,
+        1,
+        json!({"daily_limit": 5000, "monthly_limit": 1000}),
+    )
+    .await;
+    let credit = partner(api, sim_base, "Credit", 1, 1, json!({"credit_line": 1000})).await;
+    let tenth = partner(api, sim_base, "Tenth", 1, 10, json!({})).await;
+
+    // Partner registration refusals.
+    for (field, extra) in [
+        ("secret", json!({"secret": "short"})),
+        ("rate", json!({"rate_num": 0})),
+        ("api_base_url", json!({"api_base_url": "ftp://x"})),
+        ("minimum_unit", json!({"minimum_unit": 0})),
+    ] {
+        let mut body = json!({"name": "Bad", "rate_num": 1, "rate_den": 1,
+            "api_base_url": sim_base, "secret": SIM_SECRET});
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let reply = api.post("/admin/v1/partners", TOKEN, body).await;
+        assert_eq!(
+            reply.problem(400, "invalid-fields")["errors"][0]["field"],
+            field
+        );
+    }
+    let past = json!({"rate_num": 1, "rate_den": 2, "effective_from": now_s() - 10});
+    api.post(&format!("/admin/v1/partners/{sky}/rates"), TOKEN, past)
+        .await
+        .problem(400, "invalid-fields");
+    api.get("/admin/v1/partners/12345", TOKEN)
+        .await
+        .problem(404, "unknown-partner");
+    for path in [
+        "/admin/v1/exchanges?limit=many",
+        "/admin/v1/reports/exchanges?from=yesterday",
+        "/admin/v1/reports/exchanges.csv?to=-1",
+    ] {
+        api.get(path, TOKEN).await.problem(400, "invalid-query");
+    }
+    api.get("/admin/v1/reports/exchanges?from=5&to=5", TOKEN)
+        .await
+        .problem(400, "invalid-fields");
+    api.get("/admin/v1/exchanges?status=lost", TOKEN)
+        .await
+        .problem(400, "invalid-fields");
+
+    // Links and exchanges that pass, to have something that must not move.
+    let sky_link = link(api, &alice_token, &sky, "A-SKY", INITIAL_MILEAGE).await;
+    // Linking the same membership again is the same link.
+    assert_eq!(
+        link(api, &alice_token, &sky, "A-SKY", INITIAL_MILEAGE).await,
+        sky_link
+    );
+    let tiny_link = link(api, &alice_token, &tiny, "A-TINY", INITIAL_MILEAGE).await;
+    let daily_link = link(api, &alice_token, &daily, "A-DAILY", INITIAL_MILEAGE).await;
+    let monthly_link = link(api, &alice_token, &monthly, "A-MONTHLY", INITIAL_MILEAGE).await;
+    let credit_link = link(api, &alice_token, &credit, "A-CREDIT", INITIAL_MILEAGE).await;
+    let tenth_link = link(api, &alice_token, &tenth, "A-TENTH", INITIAL_MILEAGE).await;
+    let bob_link = link(api, &bob_token, &sky, "B-SKY", INITIAL_MILEAGE).await;
+    completed_exchange(api, &alice_token, &daily_link, 600).await;
+    completed_exchange(api, &bob_token, &bob_link, 300).await;
+    let keyed = exchange(api, &alice_token, &sky_link, 200, Some("key-1")).await;
+    let keyed_id = text(&keyed.expect(200)["exchange_id"]);
+
+    let tokens = [alice_token.as_str(), bob_token.as_str()];
+    let refs = [
+        "A-SKY",
+        "A-TINY",
+        "A-DAILY",
+        "A-MONTHLY",
+        "A-CREDIT",
+        "A-TENTH",
+        "B-SKY",
+    ];
+    let before = snapshot(api, &sim, &tokens, &refs).await;
+    assert_eq!(before.balances, [(800, 0), (300, 0)]);
+    let check = Unchanged {
+        api,
+        sim: &sim,
+        tokens: &tokens,
+        refs: &refs,
+        before: &before,
+    };
+
+    // Each refusal, and after each, nothing moved.
+    let body = json!({"partner_id": "12345", "partner_member_ref": "R-1"});
+    let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
+    check.refused(reply, 404, "unknown-partner").await;
+    let body = json!({"partner_id": sky, "partner_member_ref": "bad ref!"});
+    let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
+    check.refused(reply, 400, "invalid-fields").await;
+    let body = json!({"partner_id": sky, "partner_member_ref": "A-SKY"});
+    let reply = api.post("/v1/me/partner-links", &bob_token, body).await;
+    check
+        .refused(reply, 409, "membership-linked-elsewhere")
+        .await;
+    // A partner that cannot be reached: a port nobody listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let gone = partner(api, &closed, "Gone", 1, 1, json!({})).await;
+    let body = json!({"partner_id": gone, "partner_member_ref": "A-GONE"});
+    let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
+    check.refused(reply, 502, "partner-unavailable").await;
+
+    let reply = exchange(api, &alice_token, "12345", 100, None).await;
+    check.refused(reply, 404, "unknown-link").await;
+    let reply = exchange(api, &alice_token, &bob_link, 100, None).await;
+    check.refused(reply, 404, "unknown-link").await;
+    let reply = exchange(api, &alice_token, &sky_link, 50, None).await;
+    let problem = check.refused(reply, 422, "below-minimum-unit").await;
+    assert_eq!(problem["minimum_unit"], 100, "{problem}");
+    let reply = exchange(api, &alice_token, &sky_link, 150, None).await;
+    check.refused(reply, 422, "below-minimum-unit").await;
+    let reply = exchange(api, &alice_token, &sky_link, 0, None).await;
+    check.refused(reply, 400, "invalid-fields").await;
+    let reply = exchange(api, &alice_token, &tiny_link, 999, None).await;
+    check.refused(reply, 422, "amount-too-small").await;
+    let reply = exchange(api, &alice_token, &daily_link, 500, None).await;
+    let problem = check.refused(reply, 422, "limit-exceeded").await;
+    assert_eq!(problem["period"], "daily", "{problem}");
+    assert_eq!(problem["limit"], 1000, "{problem}");
+    assert_eq!(problem["used"], 600, "{problem}");
+    let reply = exchange(api, &alice_token, &monthly_link, 1500, None).await;
+    let problem = check.refused(reply, 422, "limit-exceeded").await;
+    assert_eq!(problem["period"], "monthly", "{problem}");
+    let reply = exchange(api, &alice_token, &credit_link, 1001, None).await;
+    check.refused(reply, 422, "credit-line-exceeded").await;
+    let reply = exchange(api, &alice_token, &sky_link, 300, Some("key-1")).await;
+    check.refused(reply, 409, "idempotency-key-reused").await;
+    let reply = exchange(api, &alice_token, &daily_link, 200, Some("key-1")).await;
+    check.refused(reply, 409, "idempotency-key-reused").await;
+    let reply = exchange(api, &alice_token, &sky_link, 200, Some("")).await;
+    check.refused(reply, 400, "invalid-fields").await;
+    let reply = exchange(api, "", &sky_link, 100, None).await;
+    check.refused(reply, 401, "unauthorized").await;
+    let reply = exchange(api, "not-a-session", &sky_link, 100, None).await;
+    check.refused(reply, 401, "session-expired").await;
+    let reply = api
+        .raw_post("/v1/exchanges", &alice_token, "{\"link_id\":\"1\"}")
+        .await;
+    check.refused(reply, 400, "malformed-json").await;
+    // The same key and body again is the first exchange, not a second one.
+    let reply = exchange(api, &alice_token, &sky_link, 200, Some("key-1")).await;
+    assert_eq!(reply.expect(200)["exchange_id"], keyed_id.as_str());
+    assert_eq!(snapshot(api, &sim, &tokens, &refs).await, before);
+    // The partner refuses: not enough mileage (2,000,000 at 1/10 is within the limits).
+    let reply = exchange(api, &alice_token, &tenth_link, 2 * INITIAL_MILEAGE, None).await;
+    let problem = check
+        .refused(reply, 422, "insufficient-partner-mileage")
+        .await;
+    let failed_id = text(&problem["exchange_id"]);
+    let failed = api
+        .get(&format!("/v1/exchanges/{failed_id}"), &alice_token)
+        .await;
+    let failed = failed.expect(200);
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["failure"], "insufficient_mileage");
+    assert_eq!(failed["mvp"], 200_000);
+    api.get(&format!("/v1/exchanges/{failed_id}"), &bob_token)
+        .await
+        .problem(404, "not-found");
+    api.get(&format!("/v1/exchanges/{keyed_id}"), &bob_token)
+        .await
+        .problem(404, "not-found");
+    // The refused reference is sealed at the partner (cancelled), never debited.
+    let reference = reference_of(&failed_id);
+    let debits = sim.debits().await;
+    let sealed = debits
+        .iter()
+        .find(|d| d["reference"] == reference.as_str())
+        .unwrap_or_else(|| panic!("no entry for the refused reference: {debits:?}"));
+    assert_eq!(sealed["status"], "cancelled", "{sealed}");
+    assert_eq!(snapshot(api, &sim, &tokens, &refs).await, before);
+
+    // A disabled partner takes no exchanges and no links, and leaves the public list.
+    let disabled = api
+        .patch(
+            &format!("/admin/v1/partners/{sky}"),
+            TOKEN,
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(disabled.expect(200)["enabled"], false);
+    let reply = exchange(api, &alice_token, &sky_link, 100, None).await;
+    check.refused(reply, 409, "partner-disabled").await;
+    let body = json!({"partner_id": sky, "partner_member_ref": "A-SKY-2"});
+    let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
+    check.refused(reply, 409, "partner-disabled").await;
+    let public = api.get("/v1/partners", "").await;
+    let public = public.expect(200)["partners"]
+        .as_array()
+        .expect("list")
+        .clone();
+    assert!(
+        public.iter().all(|p| p["partner_id"] != sky.as_str()),
+        "{public:?}"
+    );
+    assert!(
+        public.iter().any(|p| p["partner_id"] == tiny.as_str()),
+        "{public:?}"
+    );
+    assert_eq!(snapshot(api, &sim, &tokens, &refs).await, before);
+    // Enabled again, the same request goes through.
+    api.patch(
+        &format!("/admin/v1/partners/{sky}"),
+        TOKEN,
+        json!({"enabled": true}),
+    )
+    .await
+    .expect(200);
+    completed_exchange(api, &alice_token, &sky_link, 100).await;
+    assert_eq!(balance(api, &alice_token).await, (900, 0));
+    assert_eq!(sim.mileage("A-SKY").await, INITIAL_MILEAGE - 300);
+
+    // An unlinked membership takes no exchanges; another member may link it then.
+    api.delete(&format!("/v1/me/partner-links/{sky_link}"), &alice_token)
+        .await
+        .expect(204);
+    api.delete(&format!("/v1/me/partner-links/{sky_link}"), &alice_token)
+        .await
+        .problem(404, "unknown-link");
+    exchange(api, &alice_token, &sky_link, 100, None)
+        .await
+        .problem(404, "unknown-link");
+    let links = api.get("/v1/me/partner-links", &alice_token).await;
+    let links = links.expect(200)["links"]
+        .as_array()
+        .expect("links")
+        .clone();
+    assert!(
+        links.iter().all(|l| l["link_id"] != sky_link.as_str()),
+        "{links:?}"
+    );
+    link(api, &bob_token, &sky, "A-SKY", INITIAL_MILEAGE - 300).await;
+    assert_eq!(balance(api, &alice_token).await, (900, 0));
+    assert_eq!(balance(api, &bob_token).await, (300, 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Security: lock-out, logout, expiry, partner signatures, personal data at rest
+
+const SECRET_NAME: &str = "Zyxwvuts Qponmlk";
+const SECRET_PHONE: &str = "010-9988-7766";
+
+async fn security(backend: Backend) {
+    let mut world = World::start(backend, "security", &[]);
+    let api = world.api.clone();
+    let api = &api;
+    let (member_id, token) = member(api, SECRET_PHONE, SECRET_NAME).await;
+    let me = api.get("/v1/me", &token).await;
+    assert_eq!(me.expect(200)["name"], SECRET_NAME);
+
+    // Lock-out: four wrong PINs count down, the fifth locks, then even the right PIN fails.
+    for remaining in (1..=4).rev() {
+        let reply = api
+            .post(
+                "/v1/sessions",
+                "",
+                json!({"phone": SECRET_PHONE, "pin": OTHER_PIN}),
+            )
+            .await;
+        assert_eq!(
+            reply.problem(401, "wrong-pin")["attempts_remaining"],
+            remaining
+        );
+    }
+    let body = json!({"phone": SECRET_PHONE, "pin": OTHER_PIN});
+    api.post("/v1/sessions", "", body.clone())
+        .await
+        .problem(423, "member-locked");
+    let right = json!({"phone": SECRET_PHONE, "pin": PIN});
+    api.post("/v1/sessions", "", right.clone())
+        .await
+        .problem(423, "member-locked");
+    api.get("/v1/me", &token)
+        .await
+        .problem(423, "member-locked");
+    api.post("/admin/v1/members/12345/unlock", TOKEN, json!({}))
+        .await
+        .problem(404, "not-found");
+    api.post(
+        &format!("/admin/v1/members/{member_id}/unlock"),
+        "",
+        json!({}),
+    )
+    .await
+    .problem(401, "unauthorized");
+    api.post(
+        &format!("/admin/v1/members/{member_id}/unlock"),
+        TOKEN,
+        json!({}),
+    )
+    .await
+    .expect(204);
+    let second = log_in(api, SECRET_PHONE, PIN).await;
+    api.get("/v1/me", &token).await.expect(200);
+    // The count starts again after a good PIN.
+    let reply = api.post("/v1/sessions", "", body).await;
+    assert_eq!(reply.problem(401, "wrong-pin")["attempts_remaining"], 4);
+    // An unknown phone looks like a wrong PIN and says nothing about attempts.
+    let reply = api
+        .post(
+            "/v1/sessions",
+            "",
+            json!({"phone": "010-5555-0000", "pin": PIN}),
+        )
+        .await;
+    assert!(
+        reply
+            .problem(401, "wrong-pin")
+            .get("attempts_remaining")
+            .is_none()
+    );
+
+    // Logout revokes that session only.
+    api.delete("/v1/sessions/current", &second)
+        .await
+        .expect(204);
+    api.get("/v1/me", &second)
+        .await
+        .problem(401, "session-expired");
+    api.delete("/v1/sessions/current", &second)
+        .await
+        .problem(401, "session-expired");
+    api.get("/v1/me", &token).await.expect(200);
+    api.get("/v1/me", "").await.problem(401, "unauthorized");
+    api.get("/admin/v1/exchanges", "")
+        .await
+        .problem(401, "unauthorized");
+    api.get("/admin/v1/exchanges", &token)
+        .await
+        .problem(401, "unauthorized");
+
+    // The partner-facing endpoint: signed requests only, each nonce once, fresh timestamps.
+    let sky = partner(api, &world.sim.base, "Sky", 1, 1, json!({})).await;
+    let other = partner(api, &world.sim.base, "Other", 1, 1, json!({})).await;
+    let link_id = link(api, &token, &sky, "SEC-1", INITIAL_MILEAGE).await;
+    let done = completed_exchange(api, &token, &link_id, 1234).await;
+    let reference = text(&done["reference"]);
+    let secret = SIM_SECRET.as_bytes();
+
+    let good = PartnerCall::new(&sky, secret, &reference);
+    let answer = good.send(api).await;
+    assert_eq!(answer.expect(200)["status"], "completed");
+    good.assert_signed(&answer);
+    // The same nonce again, even freshly signed, is a replay.
+    let mut replay = PartnerCall::new(&sky, secret, &reference);
+    replay.nonce = good.nonce.clone();
+    replay.send(api).await.problem(401, "replayed-request");
+    let mut tampered = PartnerCall::new(&sky, secret, &reference);
+    let mut signature = signing::sign_request(
+        secret,
+        &SignedParts {
+            timestamp_s: tampered.timestamp_s,
+            nonce: &tampered.nonce,
+            method: "GET",
+            path: &tampered.path,
+            body: b"",
+        },
+    );
+    let last = if signature.ends_with('0') { "1" } else { "0" };
+    signature.replace_range(63.., last);
+    tampered.signature = Some(signature);
+    tampered.send(api).await.problem(401, "bad-signature");
+    // A bad signature does not burn the nonce: the real request with it still passes.
+    let mut honest = PartnerCall::new(&sky, secret, &reference);
+    honest.nonce = tampered.nonce.clone();
+    honest.send(api).await.expect(200);
+    PartnerCall::new(&sky, b"another-secret-of-16+", &reference)
+        .send(api)
+        .await
+        .problem(401, "bad-signature");
+    PartnerCall::new("12345", secret, &reference)
+        .send(api)
+        .await
+        .problem(401, "bad-signature");
+    let mut moved = PartnerCall::new(&sky, secret, &reference);
+    moved.signed_path = Some(format!("/partner/v1/exchanges/{}", "0".repeat(32)));
+    moved.send(api).await.problem(401, "bad-signature");
+    // 301 s off either way is stale (+303: the server's clock may have turned a second).
+    for offset in [-301i64, 303] {
+        let mut stale = PartnerCall::new(&sky, secret, &reference);
+        stale.timestamp_s = now_s().checked_add_signed(offset).expect("time");
+        stale.send(api).await.problem(401, "stale-timestamp");
+    }
+    for offset in [-290i64, 290] {
+        let mut skewed = PartnerCall::new(&sky, secret, &reference);
+        skewed.timestamp_s = now_s().checked_add_signed(offset).expect("time");
+        skewed.send(api).await.expect(200);
+    }
+    let mut bad_nonce = PartnerCall::new(&sky, secret, &reference);
+    bad_nonce.nonce = "no spaces allowed".into();
+    bad_nonce.send(api).await.problem(401, "bad-signature");
+    let unsigned = api
+        .get(&format!("/partner/v1/exchanges/{reference}"), "")
+        .await;
+    unsigned.problem(401, "bad-signature");
+    // Another partner, correctly signed, cannot see this partner's exchange.
+    let foreign = PartnerCall::new(&other, secret, &reference);
+    let answer = foreign.send(api).await;
+    answer.problem(404, "not-found");
+    foreign.assert_signed(&answer);
+    let unknown = PartnerCall::new(&sky, secret, &"f".repeat(32));
+    let answer = unknown.send(api).await;
+    answer.problem(404, "not-found");
+    unknown.assert_signed(&answer);
+
+    // Personal data at rest: the data key is a private file outside the database, and no
+    // stored byte holds the name, the phone or a session token in clear.
+    let key_path = world.data.join("data.key");
+    let key_hex = std::fs::read_to_string(&key_path).expect("DATA/data.key");
+    let key_hex = key_hex.trim().to_string();
+    assert_eq!(key_hex.len(), 64, "data.key holds 64 hex digits");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "data.key mode {mode:o}");
+    }
+    world.kill_server();
+    let key_bytes = hex_decode(&key_hex);
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("the name", SECRET_NAME.as_bytes().to_vec()),
+        (
+            "the name (hex)",
+            hex_encode(SECRET_NAME.as_bytes()).into_bytes(),
+        ),
+        ("the phone digits", b"1099887766".to_vec()),
+        ("the phone", b"+821099887766".to_vec()),
+        ("the phone (hex)", hex_encode(b"+821099887766").into_bytes()),
+        ("a session token", token.clone().into_bytes()),
+        ("the data key", key_hex.clone().into_bytes()),
+        ("the data key (raw)", key_bytes),
+    ];
+    let files = files_under(&world.data);
+    match backend {
+        Backend::Sqlite => {
+            let names: HashSet<String> = files
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            assert!(names.contains("records.db"), "{names:?}");
+            assert!(names.contains("ledger.db"), "{names:?}");
+        }
+        Backend::Postgres => {
+            let stored = postgres_contents(&world.store);
+            assert!(stored.records > 0, "no records in PostgreSQL");
+            for (what, needle) in &needles {
+                assert!(
+                    !contains(&stored.bytes, needle),
+                    "PostgreSQL holds {what} in clear"
+                );
+            }
+            // The name is really in there, sealed: a member record exists.
+            assert!(contains(&stored.bytes, b"\"name_sealed\""));
+        }
+    }
+    // The scan sees the records: the member record with its sealed name is there.
+    let records_seen = files.iter().any(|file| {
+        let bytes = std::fs::read(file).expect("read a data file");
+        contains(&bytes, b"\"name_sealed\"")
+    });
+    if matches!(backend, Backend::Sqlite) {
+        assert!(records_seen, "no member record found in {files:?}");
+    }
+    for file in &files {
+        if file.file_name().is_some_and(|n| n == "data.key") {
+            continue;
+        }
+        let bytes = std::fs::read(file).expect("read a data file");
+        for (what, needle) in &needles {
+            assert!(
+                !contains(&bytes, needle),
+                "{} holds {what} in clear",
+                file.display()
+            );
+        }
+    }
+
+    // Restart with 1 s sessions: the old session was stored and still works; a new one
+    // expires.
+    world.start_server(&["--session-ttl-s", "1"]);
+    let api = world.api.clone();
+    let me = api.get("/v1/me", &token).await;
+    assert_eq!(me.expect(200)["name"], SECRET_NAME);
+    // A session lives until the end of the second after it was made (whole seconds): log in
+    // again if the clock turned between the login and the first use.
+    let mut short = String::new();
+    for _ in 0..3 {
+        short = log_in(&api, SECRET_PHONE, PIN).await;
+        if api.get("/v1/me", &short).await.status == 200 {
+            break;
+        }
+        short.clear();
+    }
+    assert!(!short.is_empty(), "a 1 s session never worked");
+    let issued = Instant::now();
+    loop {
+        let reply = api.get("/v1/me", &short).await;
+        if reply.status != 200 {
+            reply.problem(401, "session-expired");
+            break;
+        }
+        assert!(
+            issued.elapsed() < Duration::from_millis(2500),
+            "a 1 s session still works after {:?}",
+            issued.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.get("/v1/me/balances", &short)
+        .await
+        .problem(401, "session-expired");
+    api.get("/v1/me", &token).await.expect(200);
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Every file under `root`, recursively.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+struct Stored {
+    records: usize,
+    bytes: Vec<u8>,
+}
+
+/// Everything the PostgreSQL schema of `store` (the `--database-url` options) holds: the
+/// `records` table's values as bytes, and every row of every table as text.
+fn postgres_contents(store: &[String]) -> Stored {
+    let url = store
+        .iter()
+        .find(|s| s.starts_with("postgres"))
+        .expect("a --database-url")
+        .clone();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let mut stored = Stored {
+            records: 0,
+            bytes: Vec::new(),
+        };
+        for row in client
+            .query("SELECT kind, key, value FROM records", &[])
+            .expect("read records")
+        {
+            stored.records += 1;
+            let kind: String = row.get(0);
+            let key: Vec<u8> = row.get(1);
+            let value: Vec<u8> = row.get(2);
+            for part in [kind.into_bytes(), key, value] {
+                stored.bytes.extend_from_slice(&part);
+                stored.bytes.push(0);
+            }
+        }
+        let tables = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema()",
+                &[],
+            )
+            .expect("list tables");
+        assert!(!tables.is_empty(), "no tables in the test schema");
+        for table in tables {
+            let name: String = table.get(0);
+            let sql = format!("SELECT CAST(t AS text) FROM \"{name}\" t");
+            for row in client.query(&sql, &[]).expect("dump a table") {
+                let line: String = row.get(0);
+                stored.bytes.extend_from_slice(line.as_bytes());
+                stored.bytes.push(b'\n');
+            }
+        }
+        stored
+    })
+    .join()
+    .expect("postgres thread")
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Restart durability
+
+async fn restart_keeps_everything(backend: Backend) {
+    let mut world = World::start(backend, "restart", &[]);
+    let sim = world.sim();
+    let api = world.api.clone();
+    let partner_id = partner(&api, &world.sim.base, "Sky Air", 3, 2, json!({})).await;
+    let (member_id, token) = member(&api, "010-4000-0001", "Park Jiwoo").await;
+    let link_id = link(&api, &token, &partner_id, "R-1", INITIAL_MILEAGE).await;
+    let done = completed_exchange(&api, &token, &link_id, 2000).await;
+    let exchange_id = text(&done["exchange_id"]);
+    assert_eq!(done["mvp"], 3000);
+    let lines_before = transactions(&api, &token, "").await;
+
+    world.kill_server();
+    let verify = mileverse_with(&["verify"], &world.data, &world.store);
+    assert!(
+        verify.status.success(),
+        "verify after SIGKILL: {} {}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    world.start_server(&[]);
+    let api = world.api.clone();
+
+    // The session survived; so did the member, the wallet, the link and the partner.
+    let me = api.get("/v1/me", &token).await;
+    let me = me.expect(200);
+    assert_eq!(me["member_id"], member_id.as_str());
+    assert_eq!(me["name"], "Park Jiwoo");
+    assert_eq!(me["phone"], "+821040000001");
+    assert_eq!(balance(&api, &token).await, (3000, 0));
+    assert_eq!(transactions(&api, &token, "").await, lines_before);
+    let state = api
+        .get(&format!("/v1/exchanges/{exchange_id}"), &token)
+        .await;
+    assert_eq!(state.expect(200)["status"], "completed");
+    let links = api.get("/v1/me/partner-links", &token).await;
+    let links = links.expect(200)["links"].clone();
+    assert_eq!(links.as_array().map(Vec::len), Some(1), "{links}");
+    assert_eq!(links[0]["link_id"], link_id.as_str());
+    assert_eq!(links[0]["partner_name"], "Sky Air");
+    assert_eq!(links[0]["balance"], INITIAL_MILEAGE - 2000);
+    let shown = api
+        .get(&format!("/admin/v1/partners/{partner_id}"), TOKEN)
+        .await;
+    let shown = shown.expect(200);
+    assert_eq!(shown["issued_mvp"], 3000);
+    assert_eq!(
+        (&shown["rate_num"], &shown["rate_den"]),
+        (&json!(3), &json!(2))
+    );
+    // The partner's secret was unsealed at start: exchanges and its signed endpoint work.
+    let call = PartnerCall::new(
+        &partner_id,
+        SIM_SECRET.as_bytes(),
+        &reference_of(&exchange_id),
+    );
+    assert_eq!(call.send(&api).await.expect(200)["status"], "completed");
+    let more = completed_exchange(&api, &token, &link_id, 1000).await;
+    assert_eq!(more["mvp"], 1500);
+    assert_eq!(balance(&api, &token).await, (4500, 0));
+    assert_eq!(sim.mileage("R-1").await, INITIAL_MILEAGE - 3000);
+    // The phone is still taken, and the PIN still works.
+    let (verification_id, code) = verify_phone(&api, "010-4000-0001").await;
+    let body = json!({"verification_id": verification_id, "code": code, "name": "X", "pin": PIN});
+    api.post("/v1/members", "", body)
+        .await
+        .problem(409, "phone-already-registered");
+    log_in(&api, "010-4000-0001", PIN).await;
+    let report = api.get("/admin/v1/reports/exchanges", TOKEN).await;
+    let report = &report.expect(200)["partners"][0];
+    assert_eq!(
+        (&report["exchanges"], &report["mvp_issued"]),
+        (&json!(2), &json!(4500))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Withdrawal
+
+async fn withdrawal(backend: Backend) {
+    let world = World::start(backend, "withdrawal", &[]);
+    let api = &world.api;
+    let sim = world.sim();
+    let phone = "010-5000-0001";
+    let partner_id = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (member_id, token) = member(api, phone, "Choi Yuna").await;
+    let spare = log_in(api, phone, PIN).await;
+    let link_id = link(api, &token, &partner_id, "W-1", INITIAL_MILEAGE).await;
+    completed_exchange(api, &token, &link_id, 4321).await;
+
+    // Refused while MVP remains and no payout says where it goes.
+    let reply = api.delete("/v1/me", &token).await;
+    assert_eq!(reply.problem(409, "balance-remaining")["balance"], 4321);
+    let reply = api
+        .call(Method::DELETE, "/v1/me", &token, Some(json!({})), &[])
+        .await;
+    reply.problem(409, "balance-remaining");
+    let reply = api
+        .call(
+            Method::DELETE,
+            "/v1/me",
+            &token,
+            Some(json!({"payout": "  "})),
+            &[],
+        )
+        .await;
+    reply.problem(400, "invalid-fields");
+    assert_eq!(balance(api, &token).await, (4321, 0));
+    api.get("/v1/me", &token).await.expect(200);
+
+    // With a payout: the balance is paid out and every session ends.
+    let payout = json!({"payout": "bank 004 account 123-456"});
+    let reply = api
+        .call(Method::DELETE, "/v1/me", &token, Some(payout), &[])
+        .await;
+    let body = reply.expect(200);
+    assert_eq!(body["status"], "withdrawn");
+    assert_eq!(body["payout_amount"], 4321);
+    api.get("/v1/me", &token)
+        .await
+        .problem(401, "session-expired");
+    api.get("/v1/me/balances", &spare)
+        .await
+        .problem(401, "session-expired");
+    let reply = api
+        .post("/v1/sessions", "", json!({"phone": phone, "pin": PIN}))
+        .await;
+    reply.problem(401, "wrong-pin");
+    // The partner kept its debit; the payout account holds the MVP now.
+    assert_eq!(sim.mileage("W-1").await, INITIAL_MILEAGE - 4321);
+    let report = api.get("/admin/v1/reports/exchanges", TOKEN).await;
+    assert_eq!(report.expect(200)["partners"][0]["mvp_issued"], 4321);
+
+    // The phone signs up again: a new member with an empty wallet, who may link the same
+    // membership again.
+    let (again, again_token) = member(api, phone, "Choi Yuna").await;
+    assert_ne!(again, member_id);
+    assert_eq!(balance(api, &again_token).await, (0, 0));
+    let lines = transactions(api, &again_token, "").await;
+    assert_eq!(lines["transactions"], json!([]));
+    let relinked = link(
+        api,
+        &again_token,
+        &partner_id,
+        "W-1",
+        INITIAL_MILEAGE - 4321,
+    )
+    .await;
+    assert_ne!(relinked, link_id);
+    completed_exchange(api, &again_token, &relinked, 10).await;
+    assert_eq!(balance(api, &again_token).await, (10, 0));
+    exchange(api, &again_token, &link_id, 10, None)
+        .await
+        .problem(404, "unknown-link");
+
+    // A member with nothing left withdraws without a payout.
+    let (_, empty_token) = member(api, "010-5000-0002", "Empty").await;
+    let reply = api.delete("/v1/me", &empty_token).await;
+    let body = reply.expect(200);
+    assert_eq!(body["status"], "withdrawn");
+    assert_eq!(body["payout_amount"], 0);
+    api.get("/v1/me", &empty_token)
+        .await
+        .problem(401, "session-expired");
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Paging the transaction history
+
+async fn transaction_paging(backend: Backend) {
+    let world = World::start(backend, "paging", &[]);
+    let api = &world.api;
+    let partner_id = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (_, token) = member(api, "010-6000-0001", "Lee Seo").await;
+    let link_id = link(api, &token, &partner_id, "P-1", INITIAL_MILEAGE).await;
+    let mut made = Vec::new();
+    for mileage in 1..=25u64 {
+        let done = completed_exchange(api, &token, &link_id, mileage).await;
+        made.push(text(&done["exchange_id"]));
+    }
+    assert_eq!(balance(api, &token).await, (325, 0));
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut query = "?limit=10".to_string();
+    loop {
+        let page = transactions(api, &token, &query).await;
+        let lines = page["transactions"].as_array().expect("lines").clone();
+        sizes.push(lines.len());
+        seen.extend(lines);
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=10&cursor={cursor}"),
+            None => break,
+        }
+        assert!(sizes.len() < 5, "paging does not end: {sizes:?}");
+    }
+    assert_eq!(sizes, [10, 10, 5]);
+    // Newest first, each exchange once, balances running down.
+    let references: Vec<String> = seen.iter().map(|l| text(&l["reference"])).collect();
+    let expected: Vec<String> = made.iter().rev().cloned().collect();
+    assert_eq!(references, expected);
+    let ids: HashSet<String> = seen.iter().map(|l| text(&l["transfer_id"])).collect();
+    assert_eq!(ids.len(), 25);
+    let mut after = 325i64;
+    for (line, mileage) in seen.iter().zip((1..=25i64).rev()) {
+        assert_eq!(line["reason"], "exchange");
+        assert_eq!(line["amount"], mileage, "{line}");
+        assert_eq!(line["balance_after"], after, "{line}");
+        after -= mileage;
+    }
+    let stamps: Vec<u64> = seen
+        .iter()
+        .map(|l| text(&l["timestamp_ns"]).parse().expect("timestamp"))
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] > w[1]), "{stamps:?}");
+
+    // The default page holds 20; bad limits and cursors are refused.
+    let page = transactions(api, &token, "").await;
+    assert_eq!(page["transactions"].as_array().map(Vec::len), Some(20));
+    for query in ["?limit=0", "?limit=101", "?cursor=abc"] {
+        api.get(&format!("/v1/me/transactions{query}"), &token)
+            .await
+            .problem(400, "invalid-fields");
+    }
+    for query in ["?limit=abc", "?limit=-1"] {
+        api.get(&format!("/v1/me/transactions{query}"), &token)
+            .await
+            .problem(400, "invalid-query");
+    }
+}
