@@ -57,7 +57,9 @@ pub enum MemberStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     pub id: u128,
-    pub name: String,
+    /// Sealed: device names often carry the owner's name ("Minji's phone").
+    #[serde(with = "hex_bytes")]
+    pub name_sealed: Vec<u8>,
     pub platform: String,
     pub created_at_s: u64,
 }
@@ -241,6 +243,8 @@ pub struct State {
     pub open_exchanges: HashMap<u128, Retry>,
     /// Exchanges a task is driving right now (so two never drive one).
     pub driving: BTreeSet<u128>,
+    /// Members whose withdrawal is in progress (no exchange may start); memory only.
+    pub withdrawing: BTreeSet<u128>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

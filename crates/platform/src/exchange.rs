@@ -91,7 +91,9 @@ impl Platform {
         };
         // The claim begin_exchange took is released however this ends, even if the client
         // goes away mid-way (the future is dropped): the resolver then finishes the job.
-        let claim = created.then_some(DrivingClaim {
+        // Built only if taken (`then`, not `then_some`): a claim dropped unowned would release
+        // the claim of the request that does drive it.
+        let claim = created.then(|| DrivingClaim {
             platform: self,
             id: record.id,
         });
@@ -100,7 +102,13 @@ impl Platform {
             self.drive(record.id, Step::Debit).await;
         }
         drop(claim);
-        let record = self.lock().exchanges[&record.id].clone();
+        let (record, sequence) = {
+            let state = self.lock();
+            (state.exchanges[&record.id].clone(), self.writer.enqueued())
+        };
+        // Answer only what is durable: the record that finished the exchange may still be
+        // queued, or lost to a failed write (then a restart resolves it again).
+        self.durable(sequence).await?;
         outcome(record)
     }
 
@@ -117,6 +125,9 @@ impl Platform {
                 return Err(PlatformError::IdempotencyConflict);
             }
             return Ok((existing, false, self.writer.enqueued()));
+        }
+        if state.withdrawing.contains(&request.member_id) {
+            return Err(PlatformError::Withdrawn);
         }
         let link = state
             .links
@@ -179,7 +190,7 @@ impl Platform {
     /// Claims an exchange for one driver; `None` if another task drives it.
     fn claim(&self, id: u128) -> Option<DrivingClaim<'_>> {
         let taken = self.lock().driving.insert(id);
-        taken.then_some(DrivingClaim { platform: self, id })
+        taken.then(|| DrivingClaim { platform: self, id })
     }
 
     /// Moves a requested exchange one step: debit (first time) or resolve (status query).

@@ -97,7 +97,16 @@ pub struct MemberView {
     pub status: MemberStatus,
     pub locked: bool,
     pub created_at_s: u64,
-    pub devices: Vec<Device>,
+    pub devices: Vec<DeviceView>,
+}
+
+/// A registered device as its member sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceView {
+    pub id: u128,
+    pub name: String,
+    pub platform: String,
+    pub created_at_s: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +230,26 @@ impl Platform {
     ) -> Result<u128, PlatformError> {
         let name = check_name(name)?;
         check_pin(pin)?;
+        // The code first: an unverified request must not cost a PIN hash or a wallet.
+        let (phone_index, phone, spent) = {
+            let mut state = self.lock();
+            let mut writes = Vec::new();
+            let outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
+            let (phone_index, phone) = match outcome {
+                Ok(found) => found,
+                Err(error) => {
+                    self.queue(writes)?;
+                    return Err(error);
+                }
+            };
+            if state.member_by_phone.contains_key(&phone_index) {
+                // The code was right and is spent: store that too.
+                self.queue(writes)?;
+                return Err(PlatformError::PhoneTaken);
+            }
+            (phone_index, phone, self.queue(writes)?)
+        };
+        self.durable(spent).await?;
         let pin = pin.to_string();
         let pin_hash = tokio::task::spawn_blocking(move || crypto::hash_pin(&pin))
             .await
@@ -241,18 +270,8 @@ impl Platform {
         let sequence = {
             let mut state = self.lock();
             let mut writes = Vec::new();
-            let outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
-            let (phone_index, phone) = match outcome {
-                Ok(found) => found,
-                Err(error) => {
-                    self.queue(writes)?;
-                    return Err(error);
-                }
-            };
             if state.member_by_phone.contains_key(&phone_index) {
-                // The code was right and is spent: store that too.
-                self.queue(writes)?;
-                return Err(PlatformError::PhoneTaken);
+                return Err(PlatformError::PhoneTaken); // Lost a race with the same phone.
             }
             let member = MemberRecord {
                 id: member_id,
@@ -429,6 +448,18 @@ impl Platform {
                 .open_string(sealed, &member_context(member.id, field))
                 .map_err(|error| PlatformError::Unavailable(error.to_string()))
         };
+        let devices = member
+            .devices
+            .iter()
+            .map(|device| {
+                Ok(DeviceView {
+                    id: device.id,
+                    name: open(&device.name_sealed, &format!("device/{}", device.id))?,
+                    platform: device.platform.clone(),
+                    created_at_s: device.created_at_s,
+                })
+            })
+            .collect::<Result<Vec<_>, PlatformError>>()?;
         Ok(MemberView {
             id: member.id,
             name: open(&member.name_sealed, "name")?,
@@ -436,7 +467,7 @@ impl Platform {
             status: member.status,
             locked: member.locked,
             created_at_s: member.created_at_s,
-            devices: member.devices.clone(),
+            devices,
         })
     }
 
@@ -466,7 +497,7 @@ impl Platform {
         member_id: u128,
         name: &str,
         platform: &str,
-    ) -> Result<Device, PlatformError> {
+    ) -> Result<DeviceView, PlatformError> {
         let name = check_name(name)?;
         let platform = platform.trim().to_lowercase();
         if !matches!(platform.as_str(), "ios" | "android" | "web") {
@@ -484,15 +515,23 @@ impl Platform {
                     format!("at most {DEVICES_PER_MEMBER_MAX} devices"),
                 ));
             }
+            let id = chart::new_id();
+            let context = member_context(member_id, &format!("device/{id}"));
             let device = Device {
-                id: chart::new_id(),
-                name,
-                platform,
+                id,
+                name_sealed: self.keys.seal(name.as_bytes(), &context),
+                platform: platform.clone(),
                 created_at_s: now_s(),
             };
-            member.devices.push(device.clone());
+            let view = DeviceView {
+                id,
+                name,
+                platform,
+                created_at_s: device.created_at_s,
+            };
+            member.devices.push(device);
             let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
-            (self.queue(vec![write])?, device)
+            (self.queue(vec![write])?, view)
         };
         self.durable(sequence).await?;
         Ok(device)
@@ -599,16 +638,21 @@ impl Platform {
                 ));
             }
         }
-        {
-            let state = self.lock();
+        let _withdrawing = {
+            let mut state = self.lock();
             let open = state
                 .exchanges_by_member
                 .get(&member_id)
                 .is_some_and(|ids| ids.iter().any(|id| state.open_exchanges.contains_key(id)));
-            if open {
+            // While withdrawing, no exchange may start (it could credit a closed wallet).
+            if open || !state.withdrawing.insert(member_id) {
                 return Err(PlatformError::ExchangeInProgress);
             }
-        }
+            Withdrawing {
+                platform: self,
+                member_id,
+            }
+        };
         let balance = self.balance(member_id).await?;
         if balance.pending > 0 {
             return Err(PlatformError::ExchangeInProgress);
@@ -669,6 +713,7 @@ impl Platform {
             // Personal data goes; the id stays, because the ledger refers to it.
             member.name_sealed.clear();
             member.phone_sealed.clear();
+            member.devices.clear();
             member.payout_sealed = if payout.is_empty() {
                 Vec::new()
             } else {
@@ -699,6 +744,18 @@ impl Platform {
             self.queue(writes)?
         };
         self.durable(sequence).await
+    }
+}
+
+/// Marks a withdrawal in progress; cleared however the withdrawal ends.
+struct Withdrawing<'a> {
+    platform: &'a Platform,
+    member_id: u128,
+}
+
+impl Drop for Withdrawing<'_> {
+    fn drop(&mut self) {
+        self.platform.lock().withdrawing.remove(&self.member_id);
     }
 }
 
