@@ -14,14 +14,14 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::{ServerProcess, SimProcess};
 
 const SECRET: &str = "fault-test-partner-secret-0123";
 const EXCHANGES: u64 = 2000;
@@ -29,63 +29,24 @@ const CLIENTS: usize = 32;
 const MEMBERS: usize = 8;
 const KILL_AT: [u64; 2] = [600, 1300];
 
-struct Child_ {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Child_ {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Spawns the binary and waits for its "... listening on http://ADDR" line.
-fn spawn(args: &[String], prefix: &str) -> Child_ {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
-        .args(args)
-        .env("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", support::TOKEN)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mileverse");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address line");
-    let base = line
-        .trim()
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("did not start; printed {line:?}"))
-        .to_string();
-    Child_ { child, base }
-}
-
-fn server_args(data: &Path, extra: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "serve".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--data".into(),
-        data.display().to_string(),
-        "--partner-timeout-ms".into(),
-        "300".into(),
-        "--resolver-backoff-max-ms".into(),
-        "500".into(),
-    ];
+fn server_args(extra: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--partner-timeout-ms",
+        "300",
+        "--resolver-backoff-max-ms",
+        "500",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(extra.iter().cloned());
     args
 }
 
-async fn start_server(data: PathBuf, extra: Vec<String>) -> Child_ {
-    tokio::task::spawn_blocking(move || {
-        spawn(&server_args(&data, &extra), "mileverse listening on ")
-    })
-    .await
-    .expect("start server")
+async fn start_server(data: PathBuf, extra: Vec<String>) -> ServerProcess {
+    tokio::task::spawn_blocking(move || ServerProcess::start_with(&data, &server_args(&extra)))
+        .await
+        .expect("start server")
 }
 
 fn faults(on: bool) -> Value {
@@ -208,11 +169,7 @@ async fn exchange(
 async fn run(extra: Vec<String>) {
     let directory = tempfile::tempdir().expect("tempdir");
     let data = directory.path().to_path_buf();
-    let sim_args: Vec<String> = ["partner-sim", "--listen", "127.0.0.1:0", "--secret", SECRET]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let sim = tokio::task::spawn_blocking(move || spawn(&sim_args, "partner-sim listening on "))
+    let sim = tokio::task::spawn_blocking(|| SimProcess::start(SECRET))
         .await
         .unwrap();
     let client = reqwest::Client::builder()

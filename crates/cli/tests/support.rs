@@ -22,32 +22,14 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more options (such as `--database-url`).
     pub fn start_with(data: &Path, extra: &[String]) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mileverse"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
-            .env("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mileverse serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address line");
-        let base = line
-            .trim()
-            .strip_prefix("mileverse listening on ")
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the server did not start; it printed {line:?}")
-            });
-        ServerProcess {
-            base: base.to_string(),
-            child,
-        }
+            .env("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", TOKEN);
+        let (child, base) = spawn_listening(command, "mileverse listening on ");
+        ServerProcess { child, base }
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -80,30 +62,12 @@ impl SimProcess {
 
     /// Like [`SimProcess::start`], with more options (such as `--initial-mileage`).
     pub fn start_with(secret: &str, extra: &[String]) -> SimProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mileverse"));
+        command
             .args(["partner-sim", "--listen", "127.0.0.1:0", "--secret", secret])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mileverse partner-sim");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address line");
-        let base = line
-            .trim()
-            .strip_prefix("partner-sim listening on ")
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the partner simulator did not start; it printed {line:?}")
-            });
-        SimProcess {
-            base: base.to_string(),
-            child,
-        }
+            .args(extra);
+        let (child, base) = spawn_listening(command, "partner-sim listening on ");
+        SimProcess { child, base }
     }
 
     /// SIGKILL: the simulator's in-memory state is lost.
@@ -117,6 +81,28 @@ impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Spawns `command` and waits until its first line, `<prefix>http://ADDR`, names its address.
+fn spawn_listening(mut command: Command, prefix: &str) -> (Child, String) {
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mileverse");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the address line");
+    match line.trim().strip_prefix(prefix) {
+        Some(base) => (child, base.to_string()),
+        None => {
+            let _ = child.kill();
+            panic!("the process did not start; it printed {line:?}")
+        }
     }
 }
 

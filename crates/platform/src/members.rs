@@ -471,24 +471,36 @@ impl Platform {
         })
     }
 
-    /// Changes the member's name.
-    pub async fn rename(&self, member_id: u128, name: &str) -> Result<MemberView, PlatformError> {
-        let name = check_name(name)?;
-        let (sequence, view) = {
+    /// Applies `change` to a member record under the lock, stores the record and waits until
+    /// it is durable. A `change` that refuses must leave the record as it was.
+    async fn change_member<T>(
+        &self,
+        member_id: u128,
+        change: impl FnOnce(&Platform, &mut MemberRecord) -> Result<T, PlatformError>,
+    ) -> Result<T, PlatformError> {
+        let (sequence, value) = {
             let mut state = self.lock();
             let member = state
                 .members
                 .get_mut(&member_id)
                 .ok_or(PlatformError::NotFound("member"))?;
-            member.name_sealed = self
-                .keys
-                .seal(name.as_bytes(), &member_context(member_id, "name"));
+            let value = change(self, member)?;
             let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
-            let view = self.member_view(member)?;
-            (self.queue(vec![write])?, view)
+            (self.queue(vec![write])?, value)
         };
         self.durable(sequence).await?;
-        Ok(view)
+        Ok(value)
+    }
+
+    /// Changes the member's name.
+    pub async fn rename(&self, member_id: u128, name: &str) -> Result<MemberView, PlatformError> {
+        let name = check_name(name)?;
+        self.change_member(member_id, |platform, member| {
+            let context = member_context(member_id, "name");
+            member.name_sealed = platform.keys.seal(name.as_bytes(), &context);
+            platform.member_view(member)
+        })
+        .await
     }
 
     /// Registers a device (the member's phone app).
@@ -499,42 +511,33 @@ impl Platform {
         platform: &str,
     ) -> Result<DeviceView, PlatformError> {
         let name = check_name(name)?;
-        let platform = platform.trim().to_lowercase();
-        if !matches!(platform.as_str(), "ios" | "android" | "web") {
+        let kind = platform.trim().to_lowercase();
+        if !matches!(kind.as_str(), "ios" | "android" | "web") {
             return Err(invalid("platform", "one of ios, android, web"));
         }
-        let (sequence, device) = {
-            let mut state = self.lock();
-            let member = state
-                .members
-                .get_mut(&member_id)
-                .ok_or(PlatformError::NotFound("member"))?;
+        self.change_member(member_id, |platform, member| {
             if member.devices.len() >= DEVICES_PER_MEMBER_MAX {
-                return Err(invalid(
-                    "device",
-                    format!("at most {DEVICES_PER_MEMBER_MAX} devices"),
-                ));
+                let detail = format!("at most {DEVICES_PER_MEMBER_MAX} devices");
+                return Err(invalid("device", detail));
             }
             let id = chart::new_id();
             let context = member_context(member_id, &format!("device/{id}"));
             let device = Device {
                 id,
-                name_sealed: self.keys.seal(name.as_bytes(), &context),
-                platform: platform.clone(),
+                name_sealed: platform.keys.seal(name.as_bytes(), &context),
+                platform: kind.clone(),
                 created_at_s: now_s(),
             };
             let view = DeviceView {
                 id,
                 name,
-                platform,
+                platform: kind,
                 created_at_s: device.created_at_s,
             };
             member.devices.push(device);
-            let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
-            (self.queue(vec![write])?, view)
-        };
-        self.durable(sequence).await?;
-        Ok(device)
+            Ok(view)
+        })
+        .await
     }
 
     pub async fn remove_device(
@@ -542,37 +545,26 @@ impl Platform {
         member_id: u128,
         device_id: u128,
     ) -> Result<(), PlatformError> {
-        let sequence = {
-            let mut state = self.lock();
-            let member = state
-                .members
-                .get_mut(&member_id)
-                .ok_or(PlatformError::NotFound("member"))?;
-            let before = member.devices.len();
-            member.devices.retain(|device| device.id != device_id);
-            if member.devices.len() == before {
-                return Err(PlatformError::NotFound("device"));
-            }
-            let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
-            self.queue(vec![write])?
-        };
-        self.durable(sequence).await
+        self.change_member(member_id, |_, member| {
+            let position = member
+                .devices
+                .iter()
+                .position(|device| device.id == device_id)
+                .ok_or(PlatformError::NotFound("device"))?;
+            member.devices.remove(position);
+            Ok(())
+        })
+        .await
     }
 
     /// Operator action: clears the lock-out and the wrong-PIN count.
     pub async fn unlock_member(&self, member_id: u128) -> Result<(), PlatformError> {
-        let sequence = {
-            let mut state = self.lock();
-            let member = state
-                .members
-                .get_mut(&member_id)
-                .ok_or(PlatformError::NotFound("member"))?;
+        self.change_member(member_id, |_, member| {
             member.locked = false;
             member.failed_pins = 0;
-            let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
-            self.queue(vec![write])?
-        };
-        self.durable(sequence).await
+            Ok(())
+        })
+        .await
     }
 
     /// The member's MVP balance: available = posted credits − posted debits − held debits.

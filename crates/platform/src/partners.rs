@@ -224,6 +224,42 @@ impl Platform {
         check_positive("minimum_unit", change.minimum_unit)?;
         check_positive("daily_limit", change.daily_limit)?;
         check_positive("monthly_limit", change.monthly_limit)?;
+        let secret = change.secret.clone();
+        let view = self
+            .change_partner_record(partner_id, |platform, partner| {
+                if let Some(name) = name {
+                    partner.name = name;
+                }
+                if let Some(url) = change.api_base_url {
+                    partner.api_base_url = url.trim_end_matches('/').to_string();
+                }
+                if let Some(secret) = &change.secret {
+                    let context = secret_context(partner_id);
+                    partner.secret_sealed = platform.keys.seal(secret.as_bytes(), &context);
+                }
+                partner.minimum_unit = change.minimum_unit.unwrap_or(partner.minimum_unit);
+                partner.daily_limit = change.daily_limit.unwrap_or(partner.daily_limit);
+                partner.monthly_limit = change.monthly_limit.unwrap_or(partner.monthly_limit);
+                partner.credit_line = change.credit_line.unwrap_or(partner.credit_line);
+                partner.enabled = change.enabled.unwrap_or(partner.enabled);
+                Ok(())
+            })
+            .await?;
+        if let Some(secret) = secret {
+            self.lock()
+                .partner_secrets
+                .insert(partner_id, secret.into_bytes());
+        }
+        Ok(view)
+    }
+
+    /// Applies `change` to a partner record under the lock, stores it and waits until it is
+    /// durable; returns the partner's view. A `change` that refuses must change nothing.
+    async fn change_partner_record(
+        &self,
+        partner_id: u128,
+        change: impl FnOnce(&Platform, &mut PartnerRecord) -> Result<(), PlatformError>,
+    ) -> Result<PartnerView, PlatformError> {
         let (sequence, view) = {
             let mut state = self.lock();
             let figures = state
@@ -235,32 +271,12 @@ impl Platform {
                 .partners
                 .get_mut(&partner_id)
                 .ok_or(PlatformError::NotFound("partner"))?;
-            if let Some(name) = name {
-                partner.name = name;
-            }
-            if let Some(url) = change.api_base_url {
-                partner.api_base_url = url.trim_end_matches('/').to_string();
-            }
-            if let Some(secret) = &change.secret {
-                partner.secret_sealed = self
-                    .keys
-                    .seal(secret.as_bytes(), &secret_context(partner_id));
-            }
-            partner.minimum_unit = change.minimum_unit.unwrap_or(partner.minimum_unit);
-            partner.daily_limit = change.daily_limit.unwrap_or(partner.daily_limit);
-            partner.monthly_limit = change.monthly_limit.unwrap_or(partner.monthly_limit);
-            partner.credit_line = change.credit_line.unwrap_or(partner.credit_line);
-            partner.enabled = change.enabled.unwrap_or(partner.enabled);
+            change(self, partner)?;
             let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
             let view = PartnerView {
                 record: partner.clone(),
                 figures,
             };
-            if let Some(secret) = change.secret {
-                state
-                    .partner_secrets
-                    .insert(partner_id, secret.into_bytes());
-            }
             (self.queue(vec![write])?, view)
         };
         self.durable(sequence).await?;
@@ -281,22 +297,10 @@ impl Platform {
         if from < now {
             return Err(invalid("effective_from", "must not be in the past"));
         }
-        let (sequence, view) = {
-            let mut state = self.lock();
-            let figures = state
-                .partner_figures
-                .get(&partner_id)
-                .copied()
-                .unwrap_or_default();
-            let partner = state
-                .partners
-                .get_mut(&partner_id)
-                .ok_or(PlatformError::NotFound("partner"))?;
+        self.change_partner_record(partner_id, |_, partner| {
             if partner.rates.len() >= RATES_PER_PARTNER_MAX {
-                return Err(invalid(
-                    "rate",
-                    format!("at most {RATES_PER_PARTNER_MAX} rates"),
-                ));
+                let detail = format!("at most {RATES_PER_PARTNER_MAX} rates");
+                return Err(invalid("rate", detail));
             }
             // A rate scheduled at or after `from` is replaced: the newest instruction wins.
             partner.rates.retain(|rate| rate.effective_from_s < from);
@@ -305,15 +309,9 @@ impl Platform {
                 num,
                 den,
             });
-            let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
-            let view = PartnerView {
-                record: partner.clone(),
-                figures,
-            };
-            (self.queue(vec![write])?, view)
-        };
-        self.durable(sequence).await?;
-        Ok(view)
+            Ok(())
+        })
+        .await
     }
 
     pub async fn partner(&self, partner_id: u128) -> Result<PartnerView, PlatformError> {
