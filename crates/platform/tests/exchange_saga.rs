@@ -1,0 +1,1203 @@
+//! The exchange saga (MV-2, TT-11) end to end through the public platform API, against a
+//! scripted in-process partner: a lost answer, a lost request, a refusal, a refused credit,
+//! a crash between credit and record, an abandoned request, idempotency, the credit line and
+//! limits under concurrency, and a restart while the partner is down.
+//!
+//! Every case checks both sides of the money: the member's MVP, the partner's mileage and
+//! debited references, and the partner's issuance account, whose `debits_posted` must equal
+//! the MVP issued for that partner.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ledger::checkpoint::OperatorKey;
+use ledger::types::{
+    Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
+};
+use platform::crypto::DataKeys;
+use platform::domain::{ExchangeRecord, ExchangeStatus, State};
+use platform::exchange::ExchangeRequest;
+use platform::gateway::{
+    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
+    PartnerGateway, Refusal,
+};
+use platform::partners::NewPartner;
+use platform::sms::DevOutbox;
+use platform::{
+    LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformError, PlatformParts,
+};
+use store::StoreError;
+use store::memory::MemoryStore;
+use store::records::{MemoryRecords, Record, RecordFaults, RecordStore, RecordWrite};
+
+const SECRET: &str = "scripted-partner-secret-0123456789";
+const PARTNER_URL: &str = "http://partner.invalid";
+const MASTER_KEY: [u8; 32] = [7; 32];
+/// Every membership at the scripted partner starts with this much mileage.
+const START_MILEAGE: u64 = 1_000_000;
+/// Longest any test waits for the background resolver.
+const WAIT_MAX: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// The scripted partner
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Call {
+    Balance,
+    Debit,
+    Cancel,
+    Status,
+}
+
+/// What the script makes of the next call of a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The partner applies the call, but its answer is lost: a timeout.
+    ApplyThenTimeout,
+    /// The request is lost before the partner: a timeout, nothing applied.
+    TimeoutUnapplied,
+    /// The partner answers with this HTTP status and applies nothing.
+    StatusUnapplied(u16),
+}
+
+/// The partner's record of one reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    Debited {
+        member_ref: String,
+        mileage: u64,
+    },
+    /// Cancelled: `reversed` is the mileage given back (0 for a tombstone, a cancel that came
+    /// before any debit).
+    Cancelled {
+        reversed: u64,
+    },
+}
+
+#[derive(Default)]
+struct Books {
+    /// (partner key, member ref) → mileage. Memberships open on first use, except refs
+    /// starting with `ghost`, which the partner does not know.
+    balances: HashMap<(String, String), u64>,
+    /// (partner key, reference) → entry.
+    references: HashMap<(String, String), Entry>,
+}
+
+impl Books {
+    fn account(&mut self, partner: &str, member_ref: &str) -> Option<&mut u64> {
+        if member_ref.starts_with("ghost") {
+            return None;
+        }
+        Some(
+            self.balances
+                .entry((partner.to_string(), member_ref.to_string()))
+                .or_insert(START_MILEAGE),
+        )
+    }
+}
+
+/// An in-memory partner that keeps the protocol's promises (a reference is debited at most
+/// once; a cancel reverses a debit or leaves a tombstone that refuses a later debit) and
+/// misbehaves on the network exactly as its script says.
+#[derive(Default)]
+struct ScriptedPartner {
+    books: Mutex<Books>,
+    calls: Mutex<HashMap<Call, u64>>,
+    scripts: Mutex<HashMap<Call, VecDeque<Fault>>>,
+    /// Calls of these kinds answer 503 (once their script is spent): the partner is down.
+    down: Mutex<HashSet<Call>>,
+    /// Every debit waits this long first, so concurrent requests overlap.
+    debit_delay_ms: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ScriptedPartner {
+    fn script(&self, call: Call, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.scripts).entry(call).or_default().extend(faults);
+    }
+
+    fn set_down(&self, calls: &[Call], down: bool) {
+        let mut set = lock(&self.down);
+        for call in calls {
+            if down {
+                set.insert(*call);
+            } else {
+                set.remove(call);
+            }
+        }
+    }
+
+    fn calls(&self, call: Call) -> u64 {
+        lock(&self.calls).get(&call).copied().unwrap_or(0)
+    }
+
+    fn mileage(&self, partner_id: u128, member_ref: &str) -> u64 {
+        lock(&self.books)
+            .account(&partner_id.to_string(), member_ref)
+            .map_or(0, |balance| *balance)
+    }
+
+    fn entry(&self, partner_id: u128, reference: &str) -> Option<Entry> {
+        lock(&self.books)
+            .references
+            .get(&(partner_id.to_string(), reference.to_string()))
+            .cloned()
+    }
+
+    /// References of this partner that stand debited, sorted.
+    fn debited_references(&self, partner_id: u128) -> Vec<String> {
+        let key = partner_id.to_string();
+        let mut references: Vec<String> = lock(&self.books)
+            .references
+            .iter()
+            .filter(|((partner, _), entry)| {
+                *partner == key && matches!(entry, Entry::Debited { .. })
+            })
+            .map(|((_, reference), _)| reference.clone())
+            .collect();
+        references.sort();
+        references
+    }
+
+    /// Mileage that stands debited at this partner.
+    fn debited_mileage(&self, partner_id: u128) -> u64 {
+        let key = partner_id.to_string();
+        lock(&self.books)
+            .references
+            .iter()
+            .filter(|((partner, _), _)| *partner == key)
+            .map(|(_, entry)| match entry {
+                Entry::Debited { mileage, .. } => *mileage,
+                Entry::Cancelled { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Counts the call, checks the caller's credentials and takes the script's next fault.
+    fn begin(
+        &self,
+        call: Call,
+        endpoint: &PartnerEndpoint,
+    ) -> Result<Option<Fault>, PartnerCallError> {
+        *lock(&self.calls).entry(call).or_default() += 1;
+        if endpoint.secret != SECRET.as_bytes() || endpoint.api_base_url != PARTNER_URL {
+            return Err(PartnerCallError::BadSignature);
+        }
+        let fault = lock(&self.scripts)
+            .get_mut(&call)
+            .and_then(VecDeque::pop_front);
+        if fault.is_none() && lock(&self.down).contains(&call) {
+            return Ok(Some(Fault::StatusUnapplied(503)));
+        }
+        Ok(fault)
+    }
+
+    /// Applies (or not) as the fault says, and answers (or not).
+    fn answer<T>(
+        fault: Option<Fault>,
+        apply: impl FnOnce() -> Result<T, PartnerCallError>,
+    ) -> Result<T, PartnerCallError> {
+        match fault {
+            None => apply(),
+            Some(Fault::ApplyThenTimeout) => {
+                let _ = apply();
+                Err(PartnerCallError::Timeout)
+            }
+            Some(Fault::TimeoutUnapplied) => Err(PartnerCallError::Timeout),
+            Some(Fault::StatusUnapplied(code)) => Err(PartnerCallError::Status(code)),
+        }
+    }
+
+    fn apply_debit(&self, partner: &str, request: &DebitRequest) -> DebitOutcome {
+        let mut books = lock(&self.books);
+        let key = (partner.to_string(), request.reference.clone());
+        match books.references.get(&key) {
+            Some(Entry::Cancelled { .. }) => {
+                return DebitOutcome::Refused(Refusal::ReferenceCancelled);
+            }
+            Some(Entry::Debited {
+                member_ref,
+                mileage,
+            }) => {
+                if *member_ref != request.member_ref || *mileage != request.mileage {
+                    return DebitOutcome::Refused(Refusal::Other("reference_reused".into()));
+                }
+                // A repeated delivery: the same answer, no second debit.
+                let member_ref = member_ref.clone();
+                let balance_after = *books.account(partner, &member_ref).expect("known member");
+                return DebitOutcome::Debited { balance_after };
+            }
+            None => {}
+        }
+        let Some(balance) = books.account(partner, &request.member_ref) else {
+            return DebitOutcome::Refused(Refusal::UnknownMember);
+        };
+        if *balance < request.mileage {
+            // A refusal is not recorded: only a cancel makes the reference dead.
+            return DebitOutcome::Refused(Refusal::InsufficientMileage);
+        }
+        *balance -= request.mileage;
+        let balance_after = *balance;
+        books.references.insert(
+            key,
+            Entry::Debited {
+                member_ref: request.member_ref.clone(),
+                mileage: request.mileage,
+            },
+        );
+        DebitOutcome::Debited { balance_after }
+    }
+
+    fn apply_cancel(&self, partner: &str, reference: &str) {
+        let mut books = lock(&self.books);
+        let key = (partner.to_string(), reference.to_string());
+        match books.references.get(&key).cloned() {
+            Some(Entry::Cancelled { .. }) => {}
+            Some(Entry::Debited {
+                member_ref,
+                mileage,
+            }) => {
+                *books.account(partner, &member_ref).expect("known member") += mileage;
+                books
+                    .references
+                    .insert(key, Entry::Cancelled { reversed: mileage });
+            }
+            None => {
+                books
+                    .references
+                    .insert(key, Entry::Cancelled { reversed: 0 });
+            }
+        }
+    }
+
+    fn apply_status(&self, partner: &str, reference: &str) -> DebitStatus {
+        let books = lock(&self.books);
+        match books
+            .references
+            .get(&(partner.to_string(), reference.to_string()))
+        {
+            None => DebitStatus::NotFound,
+            Some(Entry::Cancelled { .. }) => DebitStatus::Cancelled,
+            Some(Entry::Debited {
+                member_ref,
+                mileage,
+            }) => DebitStatus::Debited {
+                member_ref: member_ref.clone(),
+                mileage: *mileage,
+            },
+        }
+    }
+}
+
+impl PartnerGateway for ScriptedPartner {
+    fn balance<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        member_ref: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
+        Box::pin(async move {
+            let fault = self.begin(Call::Balance, partner)?;
+            Self::answer(fault, || {
+                lock(&self.books)
+                    .account(&partner.partner_key, member_ref)
+                    .map(|balance| *balance)
+                    .ok_or(PartnerCallError::Refused(Refusal::UnknownMember))
+            })
+        })
+    }
+
+    fn debit<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        request: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
+        Box::pin(async move {
+            let delay = self.debit_delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            let fault = self.begin(Call::Debit, partner)?;
+            Self::answer(
+                fault,
+                || Ok(self.apply_debit(&partner.partner_key, request)),
+            )
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
+        Box::pin(async move {
+            let fault = self.begin(Call::Cancel, partner)?;
+            Self::answer(fault, || {
+                self.apply_cancel(&partner.partner_key, reference);
+                Ok(())
+            })
+        })
+    }
+
+    fn status<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        Box::pin(async move {
+            let fault = self.begin(Call::Status, partner)?;
+            Self::answer(fault, || {
+                Ok(self.apply_status(&partner.partner_key, reference))
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Records with a gate: a test can hold the record writer inside a write
+// ---------------------------------------------------------------------------------------
+
+/// [`MemoryRecords`] (with its fault plan) whose `apply` waits while the gate is closed.
+#[derive(Clone, Default)]
+struct GatedRecords {
+    memory: MemoryRecords,
+    closed: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl GatedRecords {
+    fn close_gate(&self) {
+        *lock(&self.closed.0) = true;
+    }
+
+    fn open_gate(&self) {
+        *lock(&self.closed.0) = false;
+        self.closed.1.notify_all();
+    }
+
+    /// The state a restart would load: only what reached the store.
+    fn durable_state(&self) -> State {
+        let records = self.memory.clone().load().expect("load records");
+        State::load(&records).expect("records decode")
+    }
+}
+
+impl RecordStore for GatedRecords {
+    fn load(&mut self) -> Result<Vec<Record>, StoreError> {
+        self.memory.load()
+    }
+
+    fn apply(&mut self, writes: &[RecordWrite]) -> Result<(), StoreError> {
+        let (closed, wake) = &*self.closed;
+        let mut closed = lock(closed);
+        while *closed {
+            closed = wake.wait(closed).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(closed);
+        self.memory.apply(writes)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The world: ledger, records, partner, SMS outbox and the platform over them
+// ---------------------------------------------------------------------------------------
+
+fn config() -> PlatformConfig {
+    PlatformConfig {
+        resolver_interval_ms: 20,
+        resolver_backoff_base_ms: 10,
+        resolver_backoff_max_ms: 100,
+        ..PlatformConfig::default()
+    }
+}
+
+struct World {
+    ledger: Arc<LedgerService>,
+    records: GatedRecords,
+    partner: Arc<ScriptedPartner>,
+    outbox: Arc<DevOutbox>,
+    platform: Option<Arc<Platform>>,
+    phones: u32,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // A failing test must not leave the record writer stuck behind a closed gate.
+        self.records.open_gate();
+    }
+}
+
+impl World {
+    async fn new() -> World {
+        let ledger = LedgerService::open(
+            Box::new(MemoryStore::new()),
+            OperatorKey::from_seed([9; 32]),
+            LedgerConfig::default(),
+        )
+        .expect("open the ledger");
+        let mut world = World {
+            ledger: Arc::new(ledger),
+            records: GatedRecords::default(),
+            partner: Arc::new(ScriptedPartner::default()),
+            outbox: Arc::new(DevOutbox::new()),
+            platform: None,
+            phones: 0,
+        };
+        world.open().await;
+        world
+    }
+
+    /// Opens and starts a platform on the world's ledger and records.
+    async fn open(&mut self) {
+        assert!(self.platform.is_none());
+        let parts = PlatformParts {
+            records: Box::new(self.records.clone()),
+            keys: DataKeys::from_master(&MASTER_KEY),
+            partner_gateway: self.partner.clone(),
+            sms: self.outbox.clone(),
+        };
+        // Blocking only on the store, which is in memory here.
+        let platform = Platform::open(config(), self.ledger.clone(), parts).expect("open");
+        platform.start().await.expect("start");
+        self.platform = Some(platform);
+    }
+
+    fn platform(&self) -> &Arc<Platform> {
+        self.platform.as_ref().expect("a running platform")
+    }
+
+    /// Stops the platform (the ledger keeps running: it did not crash), waits until nothing
+    /// of it is left (its resolver holds it too), and opens a new one on the same records.
+    async fn restart(&mut self) {
+        let old = self.platform.take().expect("a running platform");
+        old.shutdown();
+        let gone = Arc::downgrade(&old);
+        drop(old);
+        eventually("the old platform to stop", || async {
+            (gone.strong_count() == 0).then_some(())
+        })
+        .await;
+        self.open().await;
+    }
+
+    /// Signs up a member through the SMS verification; returns the member id.
+    async fn member(&mut self) -> u128 {
+        self.phones += 1;
+        let phone = format!("+82101234{:04}", self.phones);
+        let platform = self.platform();
+        let verification = platform
+            .request_verification(&phone)
+            .await
+            .expect("verification");
+        let messages = self.outbox.messages(Some(&phone));
+        let code = messages[0]
+            .text
+            .strip_prefix("[Mileverse] verification code ")
+            .expect("a verification text");
+        assert_eq!(code.len(), 6);
+        platform
+            .sign_up(verification, code, "Kim Tester", "135790")
+            .await
+            .expect("sign up")
+    }
+
+    async fn new_partner(&self, change: impl FnOnce(&mut NewPartner)) -> u128 {
+        let mut new = NewPartner {
+            name: "Scripted Air".into(),
+            rate_num: 1,
+            rate_den: 2,
+            api_base_url: PARTNER_URL.into(),
+            secret: SECRET.into(),
+            ..NewPartner::default()
+        };
+        change(&mut new);
+        self.platform().create_partner(new).await.expect("partner")
+    }
+
+    async fn link(&self, member_id: u128, partner_id: u128, member_ref: &str) -> u128 {
+        let (link_id, balance) = self
+            .platform()
+            .link_partner(member_id, partner_id, member_ref)
+            .await
+            .expect("link");
+        assert_eq!(balance, self.partner.mileage(partner_id, member_ref));
+        link_id
+    }
+
+    async fn exchange(
+        &self,
+        member_id: u128,
+        link_id: u128,
+        mileage: u64,
+    ) -> Result<ExchangeRecord, PlatformError> {
+        self.platform()
+            .exchange(request(member_id, link_id, mileage, None))
+            .await
+    }
+
+    /// The exchange once it is final (the resolver finishes it in the background).
+    async fn settled(&self, member_id: u128, id: u128) -> ExchangeRecord {
+        eventually("the exchange to settle", || async {
+            let record = self
+                .platform()
+                .member_exchange(member_id, id)
+                .await
+                .expect("exchange");
+            record.status.is_final().then_some(record)
+        })
+        .await
+    }
+
+    async fn mvp(&self, member_id: u128) -> u64 {
+        let balance = self.platform().balance(member_id).await.expect("balance");
+        assert_eq!(balance.pending, 0);
+        balance.available
+    }
+
+    /// Checks the partner's issuance account against the completed exchanges and the
+    /// platform's figures: the receivable is exactly the MVP issued, counted once.
+    async fn check_issuance(&self, partner_id: u128, expected_mvp: u64) {
+        let accounts = self
+            .ledger
+            .lookup_accounts(vec![AccountId(partner_id)])
+            .await
+            .expect("lookup");
+        let issuance = accounts[0];
+        assert_eq!(
+            issuance.debits_posted,
+            u128::from(expected_mvp),
+            "issued MVP"
+        );
+        assert_eq!(issuance.credits_posted, 0);
+        assert_eq!(issuance.debits_pending + issuance.credits_pending, 0);
+        let completed: u128 = self
+            .platform()
+            .exchanges(Some(ExchangeStatus::Completed), 1000)
+            .await
+            .expect("exchanges")
+            .iter()
+            .filter(|e| e.partner_id == partner_id)
+            .map(|e| u128::from(e.mvp))
+            .sum();
+        assert_eq!(completed, u128::from(expected_mvp), "completed exchanges");
+        let figures = self
+            .platform()
+            .partner(partner_id)
+            .await
+            .expect("partner")
+            .figures;
+        assert_eq!(figures.issued_mvp, u128::from(expected_mvp));
+        assert_eq!(figures.reserved_mvp, 0, "nothing left reserved");
+    }
+
+    /// The credit transfers of an exchange in the ledger (its id is the exchange id).
+    async fn credits(&self, exchange_id: u128) -> Vec<Transfer> {
+        self.ledger
+            .lookup_transfers(vec![TransferId(exchange_id)])
+            .await
+            .expect("lookup")
+    }
+
+    /// Closes a member's wallet in the ledger: a pending `closing_credit` transfer of 1 MVP
+    /// from an account of our own. The wallet then refuses every credit.
+    async fn close_wallet(&self, member: u128) {
+        let other = platform::chart::new_id();
+        let created = self
+            .ledger
+            .create_accounts(vec![Account {
+                id: AccountId(other),
+                ledger: 1,
+                code: 1,
+                ..Account::default()
+            }])
+            .await
+            .expect("account");
+        assert!(created[0].is_ok(), "{created:?}");
+        let closing = Transfer {
+            id: TransferId(platform::chart::new_id()),
+            debit_account_id: AccountId(other),
+            credit_account_id: AccountId(member),
+            amount: 1,
+            ledger: 1,
+            code: 99,
+            flags: TransferFlags::PENDING | TransferFlags::CLOSING_CREDIT,
+            ..Transfer::default()
+        };
+        let closed = self
+            .ledger
+            .create_transfers(vec![closing])
+            .await
+            .expect("closing");
+        assert_eq!(closed, [CreateTransferResult::Ok]);
+    }
+
+    fn endpoint(&self, partner_id: u128) -> PartnerEndpoint {
+        PartnerEndpoint {
+            partner_key: partner_id.to_string(),
+            api_base_url: PARTNER_URL.into(),
+            secret: SECRET.as_bytes().to_vec(),
+        }
+    }
+}
+
+fn request(member_id: u128, link_id: u128, mileage: u64, key: Option<&str>) -> ExchangeRequest {
+    ExchangeRequest {
+        member_id,
+        link_id,
+        mileage,
+        idempotency_key: key.map(str::to_string),
+    }
+}
+
+/// Polls `probe` until it gives a value, for at most [`WAIT_MAX`].
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT_MAX;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A member with one linked membership at a fresh partner (rate 1 MVP per 2 mileage).
+async fn one_member_world() -> (World, u128, u128, u128) {
+    let mut world = World::new().await;
+    let member = world.member().await;
+    let partner = world.new_partner(|_| {}).await;
+    let link = world.link(member, partner, "M-1").await;
+    (world, member, partner, link)
+}
+
+// ---------------------------------------------------------------------------------------
+// The cases
+// ---------------------------------------------------------------------------------------
+
+/// 1. The partner debits but its answer is lost: the request ends `Requested`; the resolver's
+///    status query finds the debit and credits once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debit_whose_answer_was_lost_is_found_by_status_and_credited_once() {
+    let (world, member, partner, link) = one_member_world().await;
+    world.partner.script(Call::Debit, [Fault::ApplyThenTimeout]);
+
+    let requested = world.exchange(member, link, 1000).await.expect("exchange");
+    assert_eq!(requested.status, ExchangeStatus::Requested);
+    assert_eq!(requested.mvp, 500);
+
+    let done = world.settled(member, requested.id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed);
+    assert_eq!(done.failure, None);
+    assert_eq!(world.mvp(member).await, 500);
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
+    assert_eq!(
+        world.partner.debited_references(partner),
+        [requested.reference()]
+    );
+    assert_eq!(world.partner.calls(Call::Debit), 1, "never debited again");
+    assert!(world.partner.calls(Call::Status) >= 1);
+    assert_eq!(world.partner.calls(Call::Cancel), 0);
+    world.check_issuance(partner, 500).await;
+    let credits = world.credits(requested.id).await;
+    assert_eq!(credits.len(), 1);
+    assert_eq!(credits[0].amount, 500);
+    assert_eq!(credits[0].credit_account_id, AccountId(member));
+}
+
+/// 2. The debit never reaches the partner: the resolver finds nothing, cancels the reference
+///    (a tombstone) and fails the exchange; the late debit is then refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debit_lost_before_the_partner_is_cancelled_and_fails() {
+    let (world, member, partner, link) = one_member_world().await;
+    world.partner.script(Call::Debit, [Fault::TimeoutUnapplied]);
+
+    let requested = world.exchange(member, link, 1000).await.expect("exchange");
+    assert_eq!(requested.status, ExchangeStatus::Requested);
+
+    let done = world.settled(member, requested.id).await;
+    assert_eq!(done.status, ExchangeStatus::Failed);
+    assert_eq!(done.failure.as_deref(), Some("partner_unreachable"));
+    let reference = requested.reference();
+    assert_eq!(
+        world.partner.entry(partner, &reference),
+        Some(Entry::Cancelled { reversed: 0 }),
+        "a tombstone"
+    );
+    assert_eq!(world.partner.calls(Call::Cancel), 1);
+
+    // The lost debit arrives late: the partner refuses it.
+    let late = DebitRequest {
+        reference: reference.clone(),
+        member_ref: "M-1".into(),
+        mileage: 1000,
+    };
+    let answer = world
+        .partner
+        .debit(&world.endpoint(partner), &late)
+        .await
+        .expect("an answer");
+    assert_eq!(answer, DebitOutcome::Refused(Refusal::ReferenceCancelled));
+
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE);
+    assert!(world.partner.debited_references(partner).is_empty());
+    assert_eq!(world.mvp(member).await, 0);
+    world.check_issuance(partner, 0).await;
+    assert!(world.credits(requested.id).await.is_empty());
+}
+
+/// 3. A definitive refusal: the member sees the error at once, the reference is dead at the
+///    partner, and nothing moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insufficient_mileage_fails_at_once_and_kills_the_reference() {
+    let (world, member, partner, link) = one_member_world().await;
+
+    let refused = world.exchange(member, link, START_MILEAGE + 2).await;
+    let Err(PlatformError::InsufficientMileage { exchange_id }) = refused else {
+        panic!("expected InsufficientMileage, got {refused:?}");
+    };
+    let record = world
+        .platform()
+        .member_exchange(member, exchange_id)
+        .await
+        .expect("exchange");
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_eq!(record.failure.as_deref(), Some("insufficient_mileage"));
+    assert_eq!(
+        world.partner.entry(partner, &record.reference()),
+        Some(Entry::Cancelled { reversed: 0 }),
+        "the refused reference was cancelled"
+    );
+    assert_eq!(world.partner.calls(Call::Debit), 1);
+    assert_eq!(
+        world.partner.calls(Call::Status),
+        0,
+        "nothing left to resolve"
+    );
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE);
+    assert!(world.partner.debited_references(partner).is_empty());
+    assert_eq!(world.mvp(member).await, 0);
+    world.check_issuance(partner, 0).await;
+    assert!(world.credits(exchange_id).await.is_empty());
+}
+
+/// 4. The partner debits but the ledger refuses the credit (the wallet is closed): the
+///    platform gives the mileage back and the exchange is `Reversed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_credit_is_reversed_at_the_partner() {
+    let (world, member, partner, link) = one_member_world().await;
+    world.close_wallet(member).await;
+
+    let reversed = world.exchange(member, link, 1000).await.expect("exchange");
+    assert_eq!(reversed.status, ExchangeStatus::Reversed);
+    assert_eq!(
+        reversed.failure.as_deref(),
+        Some("credit_refused:credit_account_already_closed")
+    );
+    assert_eq!(
+        world.partner.entry(partner, &reversed.reference()),
+        Some(Entry::Cancelled { reversed: 1000 })
+    );
+    assert_eq!(
+        world.partner.mileage(partner, "M-1"),
+        START_MILEAGE,
+        "restored"
+    );
+    assert!(world.partner.debited_references(partner).is_empty());
+    assert_eq!(world.partner.calls(Call::Debit), 1);
+    assert_eq!(world.partner.calls(Call::Cancel), 1);
+    assert_eq!(world.mvp(member).await, 0);
+    world.check_issuance(partner, 0).await;
+    assert!(world.credits(reversed.id).await.is_empty());
+}
+
+/// 5. The platform crashes (its record store dies) after the credit and before the
+///    `Completed` record: after a restart on the same records and ledger, the resolver
+///    finds the debit, the credit finds `exists`, and the member holds the MVP once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
+    let (mut world, member, partner, link) = one_member_world().await;
+    // Everything so far is durable: the next apply writes the `Requested` record, the one
+    // after it (the `Completed` record) fails, and so does every later one.
+    let applied = world.records.memory.apply_calls();
+    world
+        .records
+        .memory
+        .set_faults(RecordFaults::new().fail_applies_from(applied + 2));
+
+    let answer = world.exchange(member, link, 1000).await;
+    assert!(
+        matches!(answer, Err(PlatformError::Unavailable(_))),
+        "an outcome that is not durable must not be acknowledged: {answer:?}"
+    );
+    assert!(world.platform().failure().is_some(), "fail-stop");
+    let durable = world.records.durable_state();
+    assert_eq!(durable.exchanges.len(), 1);
+    let exchange = durable.exchanges.values().next().expect("exchange").clone();
+    assert_eq!(exchange.status, ExchangeStatus::Requested);
+    // The credit itself reached the ledger.
+    assert_eq!(world.credits(exchange.id).await.len(), 1);
+    assert_eq!(world.partner.calls(Call::Debit), 1);
+
+    world.records.memory.set_faults(RecordFaults::new());
+    world.restart().await;
+    assert_eq!(world.platform().failure(), None);
+
+    let done = world.settled(member, exchange.id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed);
+    assert!(
+        world.partner.calls(Call::Status) >= 1,
+        "resolved by a status query"
+    );
+    assert_eq!(world.partner.calls(Call::Debit), 1, "never debited again");
+    assert_eq!(world.partner.calls(Call::Cancel), 0);
+    assert_eq!(world.mvp(member).await, 500, "credited once");
+    assert_eq!(world.credits(exchange.id).await.len(), 1);
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
+    assert_eq!(
+        world.partner.debited_references(partner),
+        [exchange.reference()]
+    );
+    world.check_issuance(partner, 500).await;
+    assert_eq!(
+        world.records.durable_state().exchanges[&exchange.id].status,
+        ExchangeStatus::Completed
+    );
+}
+
+/// 5b. As 5, and the wallet is closed before the restart: the repeated credit still finds
+///     `exists` (checked before the closed account), so the exchange completes and is not
+///     reversed at the partner, which would hand out the value twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_credit_finds_exists_even_if_the_wallet_closed_since() {
+    let (mut world, member, partner, link) = one_member_world().await;
+    let applied = world.records.memory.apply_calls();
+    world
+        .records
+        .memory
+        .set_faults(RecordFaults::new().fail_applies_from(applied + 2));
+    let answer = world.exchange(member, link, 1000).await;
+    assert!(
+        matches!(answer, Err(PlatformError::Unavailable(_))),
+        "{answer:?}"
+    );
+    let exchange = world
+        .records
+        .durable_state()
+        .exchanges
+        .into_values()
+        .next()
+        .expect("exchange");
+    assert_eq!(exchange.status, ExchangeStatus::Requested);
+    world.close_wallet(member).await;
+
+    world.records.memory.set_faults(RecordFaults::new());
+    world.restart().await;
+    let done = world.settled(member, exchange.id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed, "{done:?}");
+    assert_eq!(world.partner.calls(Call::Cancel), 0, "never reversed");
+    assert_eq!(
+        world.partner.debited_references(partner),
+        [exchange.reference()]
+    );
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
+    assert_eq!(world.mvp(member).await, 500);
+    assert_eq!(world.credits(exchange.id).await.len(), 1);
+    world.check_issuance(partner, 500).await;
+}
+
+/// 6. The same Idempotency-Key and body, sequentially and by 10 concurrent requests, make
+///    one exchange and one debit; the same key with another body is a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_makes_one_exchange() {
+    let (world, member, partner, link) = one_member_world().await;
+    // Slow debits keep the first request in flight while the others arrive.
+    world.partner.debit_delay_ms.store(100, Ordering::Relaxed);
+    let platform = world.platform().clone();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let platform = platform.clone();
+            tokio::spawn(async move {
+                platform
+                    .exchange(request(member, link, 1000, Some("key-1")))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let record = task.await.expect("task").expect("exchange");
+        assert!(
+            matches!(
+                record.status,
+                ExchangeStatus::Requested | ExchangeStatus::Completed
+            ),
+            "{record:?} partner calls {:?}",
+            lock(&world.partner.calls)
+        );
+        ids.insert(record.id);
+    }
+    assert_eq!(ids.len(), 1, "one exchange");
+    let id = *ids.iter().next().expect("id");
+    let done = world.settled(member, id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed);
+
+    let again = platform
+        .exchange(request(member, link, 1000, Some("key-1")))
+        .await
+        .expect("repeat");
+    assert_eq!((again.id, again.status), (id, ExchangeStatus::Completed));
+    let conflict = platform
+        .exchange(request(member, link, 2000, Some("key-1")))
+        .await;
+    assert_eq!(conflict, Err(PlatformError::IdempotencyConflict));
+
+    assert_eq!(platform.exchanges(None, 100).await.expect("list").len(), 1);
+    assert_eq!(world.partner.calls(Call::Debit), 1, "one debit");
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
+    assert_eq!(world.partner.debited_references(partner).len(), 1);
+    assert_eq!(world.mvp(member).await, 500);
+    world.check_issuance(partner, 500).await;
+}
+
+/// 7. Credit line and limits are reserved under the state lock: 25 concurrent exchanges
+///    against a credit line of 10 of them pass exactly 10; a daily limit of 3 passes 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {
+    let mut world = World::new().await;
+    let members = [
+        world.member().await,
+        world.member().await,
+        world.member().await,
+    ];
+    let lined = world
+        .new_partner(|p| {
+            p.name = "Lined Air".into();
+            p.rate_num = 1;
+            p.rate_den = 1;
+            p.credit_line = Some(1000);
+        })
+        .await;
+    let mut links = Vec::new();
+    for (n, member) in members.iter().enumerate() {
+        links.push(world.link(*member, lined, &format!("M-{n}")).await);
+    }
+    world.partner.debit_delay_ms.store(20, Ordering::Relaxed);
+    let platform = world.platform().clone();
+    let tasks: Vec<_> = (0..25)
+        .map(|n| {
+            let platform = platform.clone();
+            let (member, link) = (members[n % 3], links[n % 3]);
+            tokio::spawn(async move { platform.exchange(request(member, link, 100, None)).await })
+        })
+        .collect();
+    let (mut completed, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(record) => {
+                assert_eq!(record.status, ExchangeStatus::Completed);
+                completed += 1;
+            }
+            Err(PlatformError::CreditLineExceeded) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((completed, refused), (10, 15));
+    assert_eq!(
+        world.partner.calls(Call::Debit),
+        10,
+        "refused ones never reach the partner"
+    );
+    assert_eq!(world.partner.debited_mileage(lined), 1000);
+    assert_eq!(world.partner.debited_references(lined).len(), 10);
+    let mut held = 0;
+    for member in members {
+        held += world.mvp(member).await;
+    }
+    assert_eq!(held, 1000);
+    world.check_issuance(lined, 1000).await;
+    assert_eq!(
+        world.exchange(members[0], links[0], 100).await,
+        Err(PlatformError::CreditLineExceeded)
+    );
+
+    // A daily limit of 300 MVP per member: of 4 concurrent exchanges of 100, one is refused.
+    let limited = world
+        .new_partner(|p| {
+            p.name = "Limited Air".into();
+            p.rate_num = 1;
+            p.rate_den = 1;
+            p.daily_limit = Some(300);
+        })
+        .await;
+    let link = world.link(members[0], limited, "L-0").await;
+    let debits_before = world.partner.calls(Call::Debit);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let platform = platform.clone();
+            tokio::spawn(async move {
+                platform
+                    .exchange(request(members[0], link, 100, None))
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let passed = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(passed, 3, "{outcomes:?}");
+    let over = PlatformError::LimitExceeded {
+        period: "daily",
+        limit: 300,
+        used: 300,
+    };
+    assert!(outcomes.contains(&Err(over.clone())), "{outcomes:?}");
+    assert_eq!(world.exchange(members[0], link, 100).await, Err(over));
+    assert_eq!(world.partner.calls(Call::Debit) - debits_before, 3);
+    assert_eq!(world.partner.debited_mileage(limited), 300);
+    assert_eq!(world.partner.mileage(limited, "L-0"), START_MILEAGE - 300);
+    world.check_issuance(limited, 300).await;
+    world.check_issuance(lined, 1000).await;
+}
+
+/// 8. Exchanges left `Requested` while the partner is down survive a restart and all resolve
+///    once the partner answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requested_exchanges_survive_a_restart_while_the_partner_is_down() {
+    let (mut world, member, partner, link) = one_member_world().await;
+    world.partner.set_down(&[Call::Status, Call::Cancel], true);
+    world.partner.script(
+        Call::Debit,
+        [
+            Fault::ApplyThenTimeout,
+            Fault::TimeoutUnapplied,
+            Fault::StatusUnapplied(503),
+            Fault::ApplyThenTimeout,
+        ],
+    );
+    let mut requested = Vec::new();
+    for _ in 0..4 {
+        let record = world.exchange(member, link, 1000).await.expect("exchange");
+        assert_eq!(record.status, ExchangeStatus::Requested);
+        requested.push(record);
+    }
+    // The resolver keeps asking and keeps getting 503.
+    eventually("status queries while the partner is down", || async {
+        (world.partner.calls(Call::Status) >= 8).then_some(())
+    })
+    .await;
+    let open = world
+        .platform()
+        .exchanges(Some(ExchangeStatus::Requested), 100)
+        .await
+        .expect("list");
+    assert_eq!(open.len(), 4);
+
+    world.restart().await;
+    // Still down for a while after the restart, then a few more 503s before it heals.
+    let asked = world.partner.calls(Call::Status);
+    eventually("status queries after the restart", || async {
+        (world.partner.calls(Call::Status) >= asked + 4).then_some(())
+    })
+    .await;
+    world
+        .partner
+        .script(Call::Status, [Fault::StatusUnapplied(503); 3]);
+    world.partner.script(
+        Call::Cancel,
+        [Fault::StatusUnapplied(503), Fault::TimeoutUnapplied],
+    );
+    world.partner.set_down(&[Call::Status, Call::Cancel], false);
+
+    let mut completed = 0;
+    for record in &requested {
+        let done = world.settled(member, record.id).await;
+        let entry = world.partner.entry(partner, &record.reference());
+        match done.status {
+            ExchangeStatus::Completed => {
+                completed += 1;
+                assert!(matches!(entry, Some(Entry::Debited { .. })));
+            }
+            ExchangeStatus::Failed => {
+                assert_eq!(done.failure.as_deref(), Some("partner_unreachable"));
+                assert_eq!(entry, Some(Entry::Cancelled { reversed: 0 }));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(completed, 2, "the two applied debits complete");
+    let open = world
+        .platform()
+        .exchanges(Some(ExchangeStatus::Requested), 100)
+        .await
+        .expect("list");
+    assert!(open.is_empty(), "nothing remains requested");
+    assert!(
+        world
+            .records
+            .durable_state()
+            .exchanges
+            .values()
+            .all(|e| e.status.is_final())
+    );
+    assert_eq!(world.partner.calls(Call::Debit), 4, "never debited again");
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 2000);
+    assert_eq!(world.partner.debited_references(partner).len(), 2);
+    assert_eq!(world.mvp(member).await, 1000);
+    world.check_issuance(partner, 1000).await;
+}
+
+/// 9. A request abandoned while its `Requested` record is being written (the client hung
+///    up) must not leave the exchange claimed forever: the resolver still finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_request_is_still_resolved() {
+    let (world, member, partner, link) = one_member_world().await;
+    world.records.close_gate();
+    let platform = world.platform().clone();
+    let task =
+        tokio::spawn(async move { platform.exchange(request(member, link, 1000, None)).await });
+    // The exchange is in memory; its record waits behind the gate.
+    eventually("the exchange to begin", || async {
+        let counts = world.platform().exchange_counts();
+        (counts[0] == (ExchangeStatus::Requested, 1)).then_some(())
+    })
+    .await;
+    task.abort();
+    let aborted = task.await;
+    assert!(
+        aborted.is_err_and(|e| e.is_cancelled()),
+        "dropped while waiting"
+    );
+    world.records.open_gate();
+
+    let list = world.platform().exchanges(None, 10).await.expect("list");
+    assert_eq!(list.len(), 1);
+    let id = list[0].id;
+    let done = world.settled(member, id).await;
+    assert_eq!(done.status, ExchangeStatus::Failed);
+    assert_eq!(done.failure.as_deref(), Some("partner_unreachable"));
+    assert_eq!(
+        world.partner.calls(Call::Debit),
+        0,
+        "the debit was never sent"
+    );
+    assert_eq!(
+        world.partner.entry(partner, &done.reference()),
+        Some(Entry::Cancelled { reversed: 0 })
+    );
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE);
+    assert_eq!(world.mvp(member).await, 0);
+    world.check_issuance(partner, 0).await;
+}
