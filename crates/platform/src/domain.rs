@@ -201,6 +201,10 @@ pub struct ExchangeRecord {
     pub idempotency_key: Option<String>,
     pub created_at_s: u64,
     pub finished_at_s: Option<u64>,
+    /// The partner refused the debit but our cancel of the reference did not go through
+    /// yet: the resolver retries it, so a delayed duplicate of the debit can never apply.
+    #[serde(default)]
+    pub cancel_pending: bool,
 }
 
 impl ExchangeRecord {
@@ -241,6 +245,9 @@ pub struct State {
     /// Exchanges in `Requested`, with the time of their next resolution attempt (ms) and
     /// the attempts made; memory only.
     pub open_exchanges: HashMap<u128, Retry>,
+    /// Failed exchanges whose reference still needs a cancel at the partner; memory only
+    /// (rebuilt from `cancel_pending` at load).
+    pub pending_cancels: HashMap<u128, Retry>,
     /// Exchanges a task is driving right now (so two never drive one).
     pub driving: BTreeSet<u128>,
     /// Members whose withdrawal is in progress (no exchange may start); memory only.
@@ -355,6 +362,9 @@ impl State {
             }
             ExchangeStatus::Completed => figures.issued_mvp += u128::from(exchange.mvp),
             ExchangeStatus::Failed | ExchangeStatus::Reversed => {}
+        }
+        if exchange.cancel_pending {
+            self.pending_cancels.insert(exchange.id, Retry::default());
         }
         self.exchanges.insert(exchange.id, exchange);
     }

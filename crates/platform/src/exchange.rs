@@ -56,6 +56,41 @@ enum Step {
     Resolve,
 }
 
+/// What the resolver does for an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Find out what happened to a requested exchange.
+    Resolve,
+    /// Cancel the reference of a refused exchange.
+    Cancel,
+}
+
+impl Work {
+    fn queue(self, state: &mut State) -> &mut std::collections::HashMap<u128, domain::Retry> {
+        match self {
+            Work::Resolve => &mut state.open_exchanges,
+            Work::Cancel => &mut state.pending_cancels,
+        }
+    }
+}
+
+/// How an exchange ends.
+struct Finish {
+    status: ExchangeStatus,
+    failure: Option<String>,
+    cancel_pending: bool,
+}
+
+impl Finish {
+    fn plain(status: ExchangeStatus, failure: Option<String>) -> Finish {
+        Finish {
+            status,
+            failure,
+            cancel_pending: false,
+        }
+    }
+}
+
 /// Removes an exchange from `driving` when the task driving it ends, however it ends.
 struct DrivingClaim<'a> {
     platform: &'a Platform,
@@ -177,6 +212,7 @@ impl Platform {
             idempotency_key: request.idempotency_key.clone(),
             created_at_s: now,
             finished_at_s: None,
+            cancel_pending: false,
         };
         let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &record);
         // Queued first: if the queue refuses, the state is left as it was.
@@ -215,7 +251,7 @@ impl Platform {
         };
         if let Err(reason) = result {
             tracing::debug!(exchange = %record.reference(), %reason, "exchange unresolved; will retry");
-            self.schedule_retry(id);
+            self.schedule_retry(id, Work::Resolve);
         }
     }
 
@@ -234,20 +270,21 @@ impl Platform {
             Ok(DebitOutcome::Debited { .. }) => self.credit(record, endpoint).await,
             Ok(DebitOutcome::Refused(refusal)) => {
                 // A refusal is not recorded by the partner; cancelling the reference makes
-                // sure a delayed duplicate of this debit can never be applied later.
-                if let Err(error) = self
+                // sure a delayed duplicate of this debit can never be applied later. If the
+                // cancel does not go through now, the resolver retries it.
+                let cancelled = self
                     .partner_gateway
                     .cancel(endpoint, &request.reference)
-                    .await
-                {
-                    tracing::warn!(reference = %request.reference, %error, "cannot cancel a refused reference");
+                    .await;
+                if let Err(error) = &cancelled {
+                    tracing::warn!(reference = %request.reference, %error, "cancel of a refused reference will be retried");
                 }
-                self.finish(
-                    record.id,
-                    ExchangeStatus::Failed,
-                    Some(refusal_name(&refusal)),
-                )
-                .await
+                let finish = Finish {
+                    status: ExchangeStatus::Failed,
+                    failure: Some(refusal_name(&refusal)),
+                    cancel_pending: cancelled.is_err(),
+                };
+                self.finish(record.id, finish).await
             }
             Err(error) => Err(error.to_string()),
         }
@@ -278,8 +315,7 @@ impl Platform {
             DebitStatus::Cancelled => {
                 self.finish(
                     record.id,
-                    ExchangeStatus::Failed,
-                    Some("partner_unreachable".into()),
+                    Finish::plain(ExchangeStatus::Failed, Some("partner_unreachable".into())),
                 )
                 .await
             }
@@ -292,8 +328,7 @@ impl Platform {
                     .map_err(|error| error.to_string())?;
                 self.finish(
                     record.id,
-                    ExchangeStatus::Failed,
-                    Some("partner_unreachable".into()),
+                    Finish::plain(ExchangeStatus::Failed, Some("partner_unreachable".into())),
                 )
                 .await
             }
@@ -324,7 +359,7 @@ impl Platform {
             .map_err(|error| error.to_string())?;
         match results[0] {
             CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                self.finish(record.id, ExchangeStatus::Completed, None)
+                self.finish(record.id, Finish::plain(ExchangeStatus::Completed, None))
                     .await
             }
             refused => {
@@ -335,24 +370,31 @@ impl Platform {
                     .await
                     .map_err(|error| error.to_string())?;
                 let reason = format!("credit_refused:{}", refused.as_str());
-                self.finish(record.id, ExchangeStatus::Reversed, Some(reason))
-                    .await
+                self.finish(
+                    record.id,
+                    Finish::plain(ExchangeStatus::Reversed, Some(reason)),
+                )
+                .await
             }
         }
     }
 
-    async fn finish(
-        &self,
-        id: u128,
-        status: ExchangeStatus,
-        failure: Option<String>,
-    ) -> Result<(), String> {
+    async fn finish(&self, id: u128, finish: Finish) -> Result<(), String> {
         let sequence = {
             let mut state = self.lock();
-            let Some(record) = state.finish_exchange(id, status, failure, now_s()) else {
+            if state
+                .finish_exchange(id, finish.status, finish.failure, now_s())
+                .is_none()
+            {
                 return Ok(());
-            };
-            let write = domain::put(KIND_EXCHANGE, &id_key(id), record);
+            }
+            if finish.cancel_pending {
+                state.pending_cancels.insert(id, domain::Retry::default());
+                if let Some(record) = state.exchanges.get_mut(&id) {
+                    record.cancel_pending = true;
+                }
+            }
+            let write = domain::put(KIND_EXCHANGE, &id_key(id), &state.exchanges[&id]);
             self.queue(vec![write]).map_err(|error| error.to_string())?
         };
         self.durable(sequence)
@@ -360,11 +402,43 @@ impl Platform {
             .map_err(|error| error.to_string())
     }
 
-    fn schedule_retry(&self, id: u128) {
+    /// Retries the cancel of a refused reference; clears the mark once it went through.
+    async fn retry_cancel(&self, id: u128) {
+        let target = {
+            let state = self.lock();
+            state.exchanges.get(&id).and_then(|record| {
+                let endpoint = self.endpoint(&state, record.partner_id)?;
+                Some((record.reference(), endpoint))
+            })
+        };
+        let Some((reference, endpoint)) = target else {
+            return;
+        };
+        if let Err(error) = self.partner_gateway.cancel(&endpoint, &reference).await {
+            tracing::debug!(%reference, %error, "cancel not through yet; will retry");
+            self.schedule_retry(id, Work::Cancel);
+            return;
+        }
+        let sequence = {
+            let mut state = self.lock();
+            state.pending_cancels.remove(&id);
+            let Some(record) = state.exchanges.get_mut(&id) else {
+                return;
+            };
+            record.cancel_pending = false;
+            let write = domain::put(KIND_EXCHANGE, &id_key(id), record);
+            self.queue(vec![write])
+        };
+        if let Ok(sequence) = sequence {
+            let _ = self.durable(sequence).await;
+        }
+    }
+
+    fn schedule_retry(&self, id: u128, work: Work) {
         let mut state = self.lock();
         let base = self.config.resolver_backoff_base_ms;
         let max = self.config.resolver_backoff_max_ms;
-        if let Some(retry) = state.open_exchanges.get_mut(&id) {
+        if let Some(retry) = work.queue(&mut state).get_mut(&id) {
             let shift = retry.attempts.min(20);
             let delay = base.saturating_mul(1 << shift).min(max);
             retry.attempts += 1;
@@ -372,16 +446,18 @@ impl Platform {
         }
     }
 
-    /// Exchanges due for another attempt, at most `limit`.
-    fn due_exchanges(&self, limit: usize) -> Vec<u128> {
+    /// Exchanges due for another attempt of `work`, at most `limit`.
+    fn due(&self, work: Work, limit: usize) -> Vec<u128> {
         let now = now_ms();
-        let state = self.lock();
-        let mut due: Vec<(u64, u128)> = state
-            .open_exchanges
+        let mut state = self.lock();
+        let driving = std::mem::take(&mut state.driving);
+        let mut due: Vec<(u64, u128)> = work
+            .queue(&mut state)
             .iter()
-            .filter(|(id, retry)| retry.next_attempt_ms <= now && !state.driving.contains(id))
+            .filter(|(id, retry)| retry.next_attempt_ms <= now && !driving.contains(id))
             .map(|(id, retry)| (retry.next_attempt_ms, *id))
             .collect();
+        state.driving = driving;
         due.sort_unstable();
         due.into_iter().take(limit).map(|(_, id)| id).collect()
     }
@@ -530,14 +606,23 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 return; // Everybody else let go: the platform is shutting down.
             }
             let available = permits.available_permits().min(RESOLVER_SWEEP_MAX);
-            for id in platform.due_exchanges(available) {
+            let resolves = platform.due(Work::Resolve, available);
+            let cancels = platform.due(Work::Cancel, available.saturating_sub(resolves.len()));
+            let work = resolves
+                .into_iter()
+                .map(|id| (Work::Resolve, id))
+                .chain(cancels.into_iter().map(|id| (Work::Cancel, id)));
+            for (kind, id) in work {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
                 let platform = platform.clone();
                 tokio::spawn(async move {
                     if let Some(_claim) = platform.claim(id) {
-                        platform.drive(id, Step::Resolve).await;
+                        match kind {
+                            Work::Resolve => platform.drive(id, Step::Resolve).await,
+                            Work::Cancel => platform.retry_cancel(id).await,
+                        }
                     }
                     drop(permit);
                 });

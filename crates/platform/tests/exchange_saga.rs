@@ -791,6 +791,46 @@ async fn insufficient_mileage_fails_at_once_and_kills_the_reference() {
     assert!(world.credits(exchange_id).await.is_empty());
 }
 
+/// 3b. The partner refuses, and the cancel that kills the reference fails at first: the
+///     member still gets the refusal at once, and the resolver retries the cancel until the
+///     reference is dead at the partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reference_is_cancelled_even_when_the_first_cancel_fails() {
+    let (world, member, partner, link) = one_member_world().await;
+    world.partner.script(
+        Call::Cancel,
+        [Fault::StatusUnapplied(503), Fault::TimeoutUnapplied],
+    );
+
+    let refused = world.exchange(member, link, START_MILEAGE + 2).await;
+    let Err(PlatformError::InsufficientMileage { exchange_id }) = refused else {
+        panic!("expected InsufficientMileage, got {refused:?}");
+    };
+    let record = world
+        .platform()
+        .member_exchange(member, exchange_id)
+        .await
+        .expect("exchange");
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert!(record.cancel_pending, "the cancel is owed");
+    let reference = record.reference();
+    eventually("the owed cancel", || async {
+        let dead =
+            world.partner.entry(partner, &reference) == Some(Entry::Cancelled { reversed: 0 });
+        let record = world
+            .platform()
+            .member_exchange(member, exchange_id)
+            .await
+            .ok()?;
+        (dead && !record.cancel_pending).then_some(())
+    })
+    .await;
+    assert_eq!(world.partner.calls(Call::Cancel), 3);
+    assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE);
+    assert_eq!(world.mvp(member).await, 0);
+    world.check_issuance(partner, 0).await;
+}
+
 /// 4. The partner debits but the ledger refuses the credit (the wallet is closed): the
 ///    platform gives the mileage back and the exchange is `Reversed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
