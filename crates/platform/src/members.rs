@@ -220,6 +220,30 @@ impl Platform {
         Ok((index, phone))
     }
 
+    /// Spends a verification for a sign-up: (phone index, phone, write sequence). A wrong
+    /// code still stores the attempt; a right code for a phone in use is spent too.
+    fn spend_for_sign_up(
+        &self,
+        verification_id: u128,
+        code: &str,
+    ) -> Result<([u8; 32], String, u64), PlatformError> {
+        let mut state = self.lock();
+        let mut writes = Vec::new();
+        let outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
+        let (phone_index, phone) = match outcome {
+            Ok(found) => found,
+            Err(error) => {
+                self.queue(writes)?;
+                return Err(error);
+            }
+        };
+        if state.member_by_phone.contains_key(&phone_index) {
+            self.queue(writes)?;
+            return Err(PlatformError::PhoneTaken);
+        }
+        Ok((phone_index, phone, self.queue(writes)?))
+    }
+
     /// Signs up a member with a verified phone; returns the member id.
     pub async fn sign_up(
         &self,
@@ -231,24 +255,7 @@ impl Platform {
         let name = check_name(name)?;
         check_pin(pin)?;
         // The code first: an unverified request must not cost a PIN hash or a wallet.
-        let (phone_index, phone, spent) = {
-            let mut state = self.lock();
-            let mut writes = Vec::new();
-            let outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
-            let (phone_index, phone) = match outcome {
-                Ok(found) => found,
-                Err(error) => {
-                    self.queue(writes)?;
-                    return Err(error);
-                }
-            };
-            if state.member_by_phone.contains_key(&phone_index) {
-                // The code was right and is spent: store that too.
-                self.queue(writes)?;
-                return Err(PlatformError::PhoneTaken);
-            }
-            (phone_index, phone, self.queue(writes)?)
-        };
+        let (phone_index, phone, spent) = self.spend_for_sign_up(verification_id, code)?;
         self.durable(spent).await?;
         let pin = pin.to_string();
         let pin_hash = tokio::task::spawn_blocking(move || crypto::hash_pin(&pin))

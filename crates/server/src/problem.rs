@@ -172,188 +172,155 @@ impl IntoResponse for Problem {
 impl From<platform::PlatformError> for Problem {
     fn from(error: platform::PlatformError) -> Self {
         use platform::PlatformError as E;
-        let detail = error.to_string();
-        let (status, slug, title) = match &error {
-            E::Invalid { field, detail } => {
-                return Problem::invalid_items(vec![FieldError {
-                    index: None,
-                    field: (*field).to_string(),
-                    detail: detail.clone(),
-                }]);
-            }
-            E::NotFound("partner") => (StatusCode::NOT_FOUND, "unknown-partner", "Unknown partner"),
-            E::NotFound("link") => (
-                StatusCode::NOT_FOUND,
-                "unknown-link",
-                "Unknown partner link",
-            ),
-            E::NotFound("verification") => (
-                StatusCode::NOT_FOUND,
-                "unknown-verification",
-                "Unknown verification",
-            ),
-            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            E::VerificationExpired => (
-                StatusCode::GONE,
-                "verification-expired",
-                "The verification expired",
-            ),
-            E::WrongCode { remaining } => {
-                return Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "wrong-verification-code",
-                    "Wrong verification code",
-                    detail,
-                )
-                .with("attempts_remaining", *remaining);
-            }
-            E::TooManyVerifications => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-verifications",
-                "Too many verification codes",
-            ),
-            E::PhoneTaken => (
-                StatusCode::CONFLICT,
-                "phone-already-registered",
-                "The phone number is already registered",
-            ),
-            E::SmsUnavailable(_) => (
-                StatusCode::BAD_GATEWAY,
-                "sms-unavailable",
-                "SMS unavailable",
-            ),
-            E::WrongPin { remaining } => {
-                let problem = Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "wrong-pin",
-                    "Wrong phone number or PIN",
-                    detail,
-                );
-                return match remaining {
-                    Some(remaining) => problem.with("attempts_remaining", *remaining),
-                    None => problem,
-                };
-            }
-            E::Locked => (StatusCode::LOCKED, "member-locked", "The member is locked"),
-            E::SessionExpired => (
-                StatusCode::UNAUTHORIZED,
-                "session-expired",
-                "The session expired or was revoked",
-            ),
-            E::Withdrawn => (
-                StatusCode::FORBIDDEN,
-                "member-withdrawn",
-                "The member withdrew",
-            ),
-            E::PartnerDisabled => (
-                StatusCode::CONFLICT,
-                "partner-disabled",
-                "The partner is disabled",
-            ),
-            E::NoRate => (
-                StatusCode::CONFLICT,
-                "no-rate",
-                "The partner has no rate in force",
-            ),
-            E::BelowMinimumUnit { minimum_unit } => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "below-minimum-unit",
-                    "The mileage is below the partner's minimum unit",
-                    detail,
-                )
-                .with("minimum_unit", *minimum_unit);
-            }
-            E::AmountTooSmall => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "amount-too-small",
-                "The mileage is worth less than 1 MVP",
-            ),
-            E::LimitExceeded {
-                period,
-                limit,
-                used,
-            } => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "limit-exceeded",
-                    "The exchange limit would be exceeded",
-                    detail,
-                )
-                .with("period", *period)
-                .with("limit", *limit)
-                .with("used", *used);
-            }
-            E::CreditLineExceeded => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "credit-line-exceeded",
-                "The partner's credit line would be exceeded",
-            ),
-            E::InsufficientMileage { exchange_id } => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "insufficient-partner-mileage",
-                    "Not enough mileage at the partner",
-                    detail,
-                )
-                .with("exchange_id", exchange_id.to_string());
-            }
-            E::UnknownPartnerMember => (
-                StatusCode::NOT_FOUND,
-                "unknown-partner-member",
-                "The partner does not know this membership",
-            ),
-            E::PartnerRefused { exchange_id, .. } => {
-                let problem = Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "partner-refused",
-                    "The partner refused",
-                    detail,
-                );
-                return match exchange_id {
-                    Some(id) => problem.with("exchange_id", id.to_string()),
-                    None => problem,
-                };
-            }
-            E::PartnerUnavailable(_) => (
-                StatusCode::BAD_GATEWAY,
-                "partner-unavailable",
-                "The partner cannot be reached",
-            ),
-            E::IdempotencyConflict => (
-                StatusCode::CONFLICT,
-                "idempotency-key-reused",
-                "The Idempotency-Key was used for another request",
-            ),
-            E::LinkedElsewhere => (
-                StatusCode::CONFLICT,
-                "membership-linked-elsewhere",
-                "The membership is linked to another member",
-            ),
-            E::BalanceRemaining { balance } => {
-                return Problem::new(
-                    StatusCode::CONFLICT,
-                    "balance-remaining",
-                    "Value remains in the wallet",
-                    detail,
-                )
-                .with("balance", *balance);
-            }
-            E::ExchangeInProgress => (
-                StatusCode::CONFLICT,
-                "exchange-in-progress",
-                "An exchange is still in progress",
-            ),
+        match &error {
+            E::Invalid { field, detail } => Problem::invalid_items(vec![FieldError {
+                index: None,
+                field: (*field).to_string(),
+                detail: detail.clone(),
+            }]),
             E::Unavailable(reason) => {
                 tracing::error!(%reason, "platform unavailable");
-                return Problem::new(
+                Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "Service unavailable",
                     "the platform is not accepting requests; retry later",
-                );
+                )
             }
-        };
-        Problem::new(status, slug, title, detail)
+            _ => {
+                let (status, slug, title) = kind_of(&error);
+                with_extensions(Problem::new(status, slug, title, error.to_string()), &error)
+            }
+        }
+    }
+}
+
+/// Status, stable slug and title of each business error: a table in match form.
+fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'static str) {
+    use StatusCode as S;
+    use platform::PlatformError as E;
+    match error {
+        E::NotFound("partner") => (S::NOT_FOUND, "unknown-partner", "Unknown partner"),
+        E::NotFound("link") => (S::NOT_FOUND, "unknown-link", "Unknown partner link"),
+        E::NotFound("verification") => {
+            (S::NOT_FOUND, "unknown-verification", "Unknown verification")
+        }
+        E::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+        E::VerificationExpired => (S::GONE, "verification-expired", "The verification expired"),
+        E::WrongCode { .. } => (
+            S::BAD_REQUEST,
+            "wrong-verification-code",
+            "Wrong verification code",
+        ),
+        E::TooManyVerifications => (
+            S::TOO_MANY_REQUESTS,
+            "too-many-verifications",
+            "Too many verification codes",
+        ),
+        E::PhoneTaken => (
+            S::CONFLICT,
+            "phone-already-registered",
+            "The phone number is already registered",
+        ),
+        E::SmsUnavailable(_) => (S::BAD_GATEWAY, "sms-unavailable", "SMS unavailable"),
+        E::WrongPin { .. } => (S::UNAUTHORIZED, "wrong-pin", "Wrong phone number or PIN"),
+        E::Locked => (S::LOCKED, "member-locked", "The member is locked"),
+        E::SessionExpired => (
+            S::UNAUTHORIZED,
+            "session-expired",
+            "The session expired or was revoked",
+        ),
+        E::Withdrawn => (S::FORBIDDEN, "member-withdrawn", "The member withdrew"),
+        E::PartnerDisabled => (S::CONFLICT, "partner-disabled", "The partner is disabled"),
+        E::NoRate => (S::CONFLICT, "no-rate", "The partner has no rate in force"),
+        E::BelowMinimumUnit { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "below-minimum-unit",
+            "The mileage is below the partner's minimum unit",
+        ),
+        E::AmountTooSmall => (
+            S::UNPROCESSABLE_ENTITY,
+            "amount-too-small",
+            "The mileage is worth less than 1 MVP",
+        ),
+        E::LimitExceeded { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "limit-exceeded",
+            "The exchange limit would be exceeded",
+        ),
+        E::CreditLineExceeded => (
+            S::UNPROCESSABLE_ENTITY,
+            "credit-line-exceeded",
+            "The partner's credit line would be exceeded",
+        ),
+        E::InsufficientMileage { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-partner-mileage",
+            "Not enough mileage at the partner",
+        ),
+        E::UnknownPartnerMember => (
+            S::NOT_FOUND,
+            "unknown-partner-member",
+            "The partner does not know this membership",
+        ),
+        E::PartnerRefused { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "partner-refused",
+            "The partner refused",
+        ),
+        E::PartnerUnavailable(_) => (
+            S::BAD_GATEWAY,
+            "partner-unavailable",
+            "The partner cannot be reached",
+        ),
+        E::IdempotencyConflict => (
+            S::CONFLICT,
+            "idempotency-key-reused",
+            "The Idempotency-Key was used for another request",
+        ),
+        E::LinkedElsewhere => (
+            S::CONFLICT,
+            "membership-linked-elsewhere",
+            "The membership is linked to another member",
+        ),
+        E::BalanceRemaining { .. } => (
+            S::CONFLICT,
+            "balance-remaining",
+            "Value remains in the wallet",
+        ),
+        E::ExchangeInProgress => (
+            S::CONFLICT,
+            "exchange-in-progress",
+            "An exchange is still in progress",
+        ),
+        E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
+        E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The extension members (RFC 9457 §3.2) a client can act on.
+fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem {
+    use platform::PlatformError as E;
+    match error {
+        E::WrongCode { remaining }
+        | E::WrongPin {
+            remaining: Some(remaining),
+        } => problem.with("attempts_remaining", *remaining),
+        E::BelowMinimumUnit { minimum_unit } => problem.with("minimum_unit", *minimum_unit),
+        E::LimitExceeded {
+            period,
+            limit,
+            used,
+        } => problem
+            .with("period", *period)
+            .with("limit", *limit)
+            .with("used", *used),
+        E::InsufficientMileage { exchange_id }
+        | E::PartnerRefused {
+            exchange_id: Some(exchange_id),
+            ..
+        } => problem.with("exchange_id", exchange_id.to_string()),
+        E::BalanceRemaining { balance } => problem.with("balance", *balance),
+        _ => problem,
     }
 }
