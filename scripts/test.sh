@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs and starts what the tests
-# need (a PostgreSQL server on 127.0.0.1 from Debian's packages), then runs the suite.
+# need (a PostgreSQL server on 127.0.0.1 from Debian's packages; solc-js, OpenZeppelin and
+# anvil from the npm registry), then runs the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/pg.sh start
+bash scripts/contracts.sh
 eval "$(bash scripts/pg.sh env)"
 export MILEVERSE_TEST_DATABASE_URL
 
