@@ -135,6 +135,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     let ledger = Arc::new(ledger);
     let (parts, outbox) = platform_parts(&args)?;
+    // A second connection: followers read durable blocks without waiting for the writer.
+    let feed = platform::feed::BlockFeed::start(args.store.open_store()?);
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
@@ -167,12 +169,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
         state.platform = Some(platform.clone());
         state.outbox = outbox;
+        state.feed = Some(feed.clone());
         server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     drop(runtime);
     platform.shutdown();
     drop(platform);
+    feed.shutdown();
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
         ledger.shutdown();
     }

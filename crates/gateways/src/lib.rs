@@ -12,9 +12,12 @@
 //!   (timeouts, 5xx, success after a timeout, duplicated delivery) and an unsigned,
 //!   test-only control surface. `mileverse partner-sim` serves it.
 //! - [`sms`]: [`sms::HttpSmsGateway`], a generic JSON-over-HTTP SMS provider client.
+//! - [`follow`]: [`follow::BlockFollower`], a client of a ledger server's block feed, for
+//!   witness nodes and auditors that replay the journal themselves.
 //! - [`protocol`]: what both sides of the partner protocol share: header names, paths,
 //!   reference rules and JSON shapes.
 
+pub mod follow;
 pub mod partner;
 pub mod protocol;
 pub mod sim;

@@ -150,6 +150,25 @@ pub fn decode_account(bytes: &[u8]) -> Option<Account> {
     })
 }
 
+/// Decodes what [`encode_header`] wrote; `None` unless `bytes` is exactly such an encoding.
+pub fn decode_header(bytes: &[u8]) -> Option<BlockHeader> {
+    if bytes.len() != HEADER_ENCODED_LEN {
+        return None;
+    }
+    let mut reader = Reader::new(bytes);
+    reader.tag(HEADER_TAG)?;
+    Some(BlockHeader {
+        height: reader.u64()?,
+        previous_hash: reader.array()?,
+        timestamp: reader.u64()?,
+        account_count: reader.u32()?,
+        transfer_count: reader.u32()?,
+        accounts_digest: reader.array()?,
+        tree_size: reader.u64()?,
+        merkle_root: reader.array()?,
+    })
+}
+
 /// Writes fields into a buffer of exactly the right size, front to back.
 pub(crate) struct Writer<'a> {
     buffer: &'a mut [u8],

@@ -11,8 +11,8 @@ use ledger::checkpoint::{
     CHECKPOINT_ENCODED_LEN, Checkpoint, CheckpointError, OperatorKey, verify_checkpoint,
 };
 use ledger::encoding::{
-    ACCOUNT_ENCODED_LEN, HEADER_ENCODED_LEN, TRANSFER_ENCODED_LEN, decode_account, decode_transfer,
-    encode_account, encode_header, encode_transfer,
+    ACCOUNT_ENCODED_LEN, HEADER_ENCODED_LEN, TRANSFER_ENCODED_LEN, decode_account, decode_header,
+    decode_transfer, encode_account, encode_header, encode_transfer,
 };
 use ledger::merkle::leaf_hash;
 use ledger::types::{
@@ -257,6 +257,27 @@ fn without_balances(account: Account) -> Account {
 }
 
 proptest! {
+    #[test]
+    fn headers_round_trip(
+        numbers in any::<[u64; 3]>(),
+        counts in any::<[u32; 2]>(),
+        hashes in any::<[[u8; 32]; 3]>(),
+    ) {
+        let header = BlockHeader {
+            height: numbers[0],
+            previous_hash: hashes[0],
+            timestamp: numbers[1],
+            account_count: counts[0],
+            transfer_count: counts[1],
+            accounts_digest: hashes[1],
+            tree_size: numbers[2],
+            merkle_root: hashes[2],
+        };
+        let bytes = encode_header(&header);
+        prop_assert_eq!(decode_header(&bytes), Some(header));
+        prop_assert_eq!(decode_header(&bytes[1..]), None);
+    }
+
     #[test]
     fn transfers_round_trip(transfer in transfer_strategy()) {
         let bytes = encode_transfer(&transfer);

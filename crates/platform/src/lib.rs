@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod exchange;
+pub mod feed;
 pub mod gateway;
 pub mod keys;
 pub mod members;

@@ -64,17 +64,41 @@ impl ReplayError {
     }
 }
 
+impl Replayed {
+    /// An empty ledger, ready to follow a journal from its first block (what a witness does).
+    pub fn new() -> Replayed {
+        Replayed {
+            engine: Engine::new(),
+            log: MerkleLog::new(),
+            head: None,
+            block_count: 0,
+        }
+    }
+
+    /// Replays and checks the next block, exactly as recovery does; on error nothing of the
+    /// block may be trusted and the follower must stop.
+    pub fn apply(
+        &mut self,
+        record: &BlockRecord,
+        options: ReplayOptions,
+    ) -> Result<(), ReplayError> {
+        let mut leaf_hashes = Vec::with_capacity(record.transfers.len());
+        replay_block(self, record, options, &mut leaf_hashes)
+    }
+}
+
+impl Default for Replayed {
+    fn default() -> Self {
+        Replayed::new()
+    }
+}
+
 /// Replays every block of `store` and checks stored balances.
 pub fn replay_store(
     store: &mut dyn Store,
     options: ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
-    let mut replayed = Replayed {
-        engine: Engine::new(),
-        log: MerkleLog::new(),
-        head: None,
-        block_count: 0,
-    };
+    let mut replayed = Replayed::new();
     let mut leaf_hashes = Vec::new();
     loop {
         let page = store.read_blocks(replayed.block_count, REPLAY_PAGE_BLOCKS_MAX)?;

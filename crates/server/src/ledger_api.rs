@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
             get(get_inclusion_proof),
         )
         .route("/v1/ledger/proofs/consistency", get(get_consistency_proof))
+        .route("/v1/ledger/blocks", get(get_blocks))
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time against the admin token.
@@ -258,4 +259,68 @@ async fn get_consistency_proof(
         "to_root": hex32(&proof.to_root),
         "proof": proof.proof.iter().map(|hash| hex32(hash)).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Deserialize)]
+struct BlocksQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Durable blocks with their bodies in the canonical encodings (docs/ledger.md), for
+/// followers that replay and check the journal themselves (witness nodes, auditors).
+async fn get_blocks(
+    State(state): State<AppState>,
+    query: Result<Query<BlocksQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(query) = query.map_err(Problem::from)?;
+    let feed = state.feed.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "this server has no block feed",
+        )
+    })?;
+    let from = query.from.unwrap_or(0);
+    let limit = query.limit.unwrap_or(platform::feed::FEED_PAGE_BLOCKS_MAX);
+    if limit == 0 || limit > platform::feed::FEED_PAGE_BLOCKS_MAX {
+        let detail = format!(
+            "limit must be 1 to {}",
+            platform::feed::FEED_PAGE_BLOCKS_MAX
+        );
+        return Err(Problem::invalid_items(vec![crate::problem::FieldError {
+            index: None,
+            field: "limit".into(),
+            detail,
+        }]));
+    }
+    let blocks = feed.blocks(from, limit).await.map_err(|error| {
+        tracing::warn!(%error, "block feed");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "the block feed is busy; retry later",
+        )
+    })?;
+    let next = from + blocks.len() as u64;
+    let blocks: Vec<Value> = blocks.iter().map(block_json).collect();
+    Ok(Json(json!({ "blocks": blocks, "next": next })))
+}
+
+fn block_json(record: &store::BlockRecord) -> Value {
+    use ledger::encoding::{encode_account, encode_header, encode_transfer};
+    let header = &record.header;
+    json!({
+        "height": header.height,
+        "timestamp": header.timestamp.to_string(),
+        "tree_size": header.tree_size,
+        "merkle_root": hex32(&header.merkle_root),
+        "hash": hex32(&record.hash),
+        "signature": hex::encode(record.signature),
+        "header": hex::encode(encode_header(header)),
+        "accounts": record.accounts.iter().map(|a| hex::encode(encode_account(a))).collect::<Vec<_>>(),
+        "transfers": record.transfers.iter().map(|t| hex::encode(encode_transfer(t))).collect::<Vec<_>>(),
+    })
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub outbox: Option<Arc<DevOutbox>>,
     /// Nonces of signed partner requests seen within the replay window.
     pub replay_guard: Arc<ReplayGuard>,
+    /// Durable blocks for followers (`GET /v1/ledger/blocks`); `None` turns the route off.
+    pub feed: Option<Arc<platform::feed::BlockFeed>>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             admin_token,
             outbox: None,
             replay_guard: Arc::new(ReplayGuard::new()),
+            feed: None,
         }
     }
 }

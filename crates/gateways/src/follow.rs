@@ -1,0 +1,121 @@
+//! The follower's side of the block feed (`GET /v1/ledger/blocks`): pages of durable blocks,
+//! decoded from their canonical encodings (docs/ledger.md) back into the records that
+//! `platform::replay::Replayed::apply` checks. Nothing here trusts the server: a page that
+//! does not decode is an error, and every decoded block is still replayed and checked.
+
+use std::time::Duration;
+
+use ledger::encoding::{decode_account, decode_header, decode_transfer};
+use serde::Deserialize;
+use store::BlockRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("cannot reach the ledger server: {0}")]
+    Transport(String),
+    #[error("the ledger server answered HTTP {0}")]
+    Status(u16),
+    #[error("block {height} does not decode: {reason}")]
+    Malformed { height: u64, reason: String },
+}
+
+#[derive(Deserialize)]
+struct Page {
+    blocks: Vec<WireBlock>,
+}
+
+#[derive(Deserialize)]
+struct WireBlock {
+    height: u64,
+    hash: String,
+    signature: String,
+    header: String,
+    accounts: Vec<String>,
+    transfers: Vec<String>,
+}
+
+/// A client of one ledger server's block feed.
+#[derive(Clone, Debug)]
+pub struct BlockFollower {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl BlockFollower {
+    pub fn new(base_url: &str, timeout_ms: u64) -> BlockFollower {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(timeout_ms))
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        BlockFollower {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Up to `limit` blocks from `from_height` on; fewer means the end of the journal.
+    pub async fn blocks(
+        &self,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, FollowError> {
+        let url = format!(
+            "{}/v1/ledger/blocks?from={from_height}&limit={limit}",
+            self.base_url
+        );
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| FollowError::Transport(error.to_string()))?;
+        if !response.status().is_success() {
+            return Err(FollowError::Status(response.status().as_u16()));
+        }
+        let page: Page = response
+            .json()
+            .await
+            .map_err(|error| FollowError::Malformed {
+                height: from_height,
+                reason: error.to_string(),
+            })?;
+        page.blocks.iter().map(decode_block).collect()
+    }
+}
+
+fn decode_block(wire: &WireBlock) -> Result<BlockRecord, FollowError> {
+    let bad = |reason: &str| FollowError::Malformed {
+        height: wire.height,
+        reason: reason.to_string(),
+    };
+    let bytes = |text: &str, what: &str| hex::decode(text).map_err(|_| bad(what));
+    let header =
+        decode_header(&bytes(&wire.header, "header is not hex")?).ok_or_else(|| bad("header"))?;
+    let hash = bytes(&wire.hash, "hash is not hex")?
+        .try_into()
+        .map_err(|_| bad("hash is not 32 bytes"))?;
+    let signature = bytes(&wire.signature, "signature is not hex")?
+        .try_into()
+        .map_err(|_| bad("signature is not 64 bytes"))?;
+    let accounts = wire
+        .accounts
+        .iter()
+        .map(|text| {
+            decode_account(&bytes(text, "account is not hex")?).ok_or_else(|| bad("account"))
+        })
+        .collect::<Result<_, _>>()?;
+    let transfers = wire
+        .transfers
+        .iter()
+        .map(|text| {
+            decode_transfer(&bytes(text, "transfer is not hex")?).ok_or_else(|| bad("transfer"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(BlockRecord {
+        header,
+        hash,
+        signature,
+        accounts,
+        transfers,
+    })
+}
