@@ -13,7 +13,8 @@ import {MVC} from "./MVC.sol";
 /// - A funder (REWARDS_ROLE) opens a quarter after it ended: `fund(end)` pulls the pool from
 ///   the funder (who approved it) and fixes the eligible supply: the total supply at `end`
 ///   minus the balances at `end` of the excluded addresses (treasury, vesting wallets, this
-///   contract). The exclusion list can change between quarters, never within one.
+///   contract). The exclusion list can change at any time; each quarter keeps the list it
+///   was funded with (`excludedIn`), for its eligible supply and its claims alike.
 /// - A holder claims once per quarter: `pool * balanceAt(holder, end) / eligibleSupply`,
 ///   rounded down. Rounding down makes the sum of all claims at most the pool; the dust
 ///   left over stays in this contract (it can be swept back to the funder with `sweep` once
@@ -41,6 +42,11 @@ contract RewardDistributor is AccessControl {
     mapping(address account => bool) public isExcluded;
     Quarter[] private _quarters;
     mapping(uint256 quarter => mapping(address holder => bool)) public hasClaimed;
+    /// @notice The exclusion list as it was when each quarter was funded. Claims must follow
+    /// the list that fixed the eligible supply: a change for later quarters must not let an
+    /// address excluded from the supply claim (the claims could then exceed the pool and the
+    /// last holders could not claim), nor take an included holder's share away.
+    mapping(uint256 quarter => mapping(address account => bool)) public excludedIn;
 
     event ExclusionSet(address indexed account, bool excluded);
     event QuarterFunded(uint256 indexed quarter, uint64 end, uint256 eligibleSupply);
@@ -55,6 +61,7 @@ contract RewardDistributor is AccessControl {
     error NothingToClaim(uint256 quarter, address holder);
     error TooManyExcluded();
     error ClaimWindowOpen(uint256 quarter);
+    error ClaimWindowClosed(uint256 quarter);
     error NoEligibleSupply();
 
     constructor(MVC token_, address admin, address[] memory excludedAtStart) {
@@ -102,34 +109,39 @@ contract RewardDistributor is AccessControl {
             uint64 previous = _quarters[_quarters.length - 1].end;
             if (end <= previous) revert QuartersOutOfOrder(end, previous);
         }
+        quarter = _quarters.length;
         uint256 eligible = token.totalSupplyAt(end);
         for (uint256 i = 0; i < _excluded.length; i++) {
             eligible -= token.balanceAt(_excluded[i], end);
+            excludedIn[quarter][_excluded[i]] = true;
         }
         if (eligible == 0) revert NoEligibleSupply();
-        quarter = _quarters.length;
         _quarters.push(Quarter({end: end, fundedAt: uint64(block.timestamp), eligibleSupply: eligible, claimed: 0}));
         IERC20(address(token)).safeTransferFrom(msg.sender, address(this), POOL_PER_QUARTER);
         emit QuarterFunded(quarter, end, eligible);
     }
 
-    /// @notice What `holder` may claim for `quarter` (0 if claimed or excluded).
+    /// @notice What `holder` may claim for `quarter` (0 if claimed, excluded from that quarter
+    /// or past its claim window).
     function claimable(uint256 quarter, address holder) public view returns (uint256) {
         if (quarter >= _quarters.length) revert UnknownQuarter(quarter);
-        if (hasClaimed[quarter][holder] || isExcluded[holder]) return 0;
         Quarter storage q = _quarters[quarter];
+        if (hasClaimed[quarter][holder] || excludedIn[quarter][holder] || _windowOver(q)) return 0;
         return (POOL_PER_QUARTER * token.balanceAt(holder, q.end)) / q.eligibleSupply;
     }
 
     /// @notice Claims the caller's reward for `quarter`.
     function claim(uint256 quarter) external returns (uint256 amount) {
         if (quarter >= _quarters.length) revert UnknownQuarter(quarter);
+        Quarter storage q = _quarters[quarter];
+        // Past the window the rest may have been swept: a claim then would break the pool's
+        // accounting (and hit the assert below) instead of failing with a reason.
+        if (_windowOver(q)) revert ClaimWindowClosed(quarter);
         if (hasClaimed[quarter][msg.sender]) revert AlreadyClaimed(quarter, msg.sender);
-        if (isExcluded[msg.sender]) revert NotEligible(msg.sender);
+        if (excludedIn[quarter][msg.sender]) revert NotEligible(msg.sender);
         amount = claimable(quarter, msg.sender);
         if (amount == 0) revert NothingToClaim(quarter, msg.sender);
         hasClaimed[quarter][msg.sender] = true;
-        Quarter storage q = _quarters[quarter];
         q.claimed += amount;
         // Floor rounding keeps every sum of claims within the pool; assert it anyway.
         assert(q.claimed <= POOL_PER_QUARTER);
@@ -141,11 +153,16 @@ contract RewardDistributor is AccessControl {
     function sweep(uint256 quarter, address to) external onlyRole(REWARDS_ROLE) {
         if (quarter >= _quarters.length) revert UnknownQuarter(quarter);
         Quarter storage q = _quarters[quarter];
-        if (block.timestamp < q.fundedAt + CLAIM_WINDOW) revert ClaimWindowOpen(quarter);
+        if (!_windowOver(q)) revert ClaimWindowOpen(quarter);
         uint256 rest = POOL_PER_QUARTER - q.claimed;
         q.claimed = POOL_PER_QUARTER;
         IERC20(address(token)).safeTransfer(to, rest);
         emit Swept(quarter, to, rest);
+    }
+
+    /// @dev The claim window closes `CLAIM_WINDOW` after funding; sweeping opens then.
+    function _windowOver(Quarter storage q) private view returns (bool) {
+        return block.timestamp >= q.fundedAt + CLAIM_WINDOW;
     }
 
     function quarterCount() external view returns (uint256) {
