@@ -16,6 +16,7 @@ pub mod anchor;
 pub mod contracts;
 pub mod deploy;
 pub mod devnode;
+pub mod wallet;
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@ mod bench;
 mod bench_exchange;
 mod options;
 mod sim;
+mod wallet;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -45,6 +46,9 @@ enum Command {
     /// Run a partner system (airline, card issuer) speaking the partner protocol, with
     /// injectable faults, for development and tests.
     PartnerSim(sim::PartnerSimArgs),
+    /// A member's Ethereum wallet, made and kept on this device (BIP-39 mnemonic).
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 #[derive(clap::Args)]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Bench(command) => bench::run(command),
         Command::PartnerSim(args) => sim::run(args),
+        Command::Wallet(command) => wallet::run(command),
     };
     match outcome {
         Ok(code) => code,
