@@ -87,6 +87,8 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
     for page in [1, 3, platform::feed::FEED_PAGE_BLOCKS_MAX] {
         let replayed = follow_all(&follower, page, public_key).await;
         let (header, hash, _) = replayed.head.expect("a head");
+        let (signed, _) = replayed.signed_head.expect("a signed head");
+        assert_eq!(signed, header, "the server's last durable block is signed");
         assert_eq!(header.height, checkpoint["block_height"].as_u64().unwrap());
         assert_eq!(
             hex::encode(hash),
@@ -124,6 +126,32 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         error.height(),
         Some(blocks[target].header.height),
         "{error}"
+    );
+
+    // A served tail without a signature proves nothing: the follower vouches only for the
+    // last block whose operator signature it checked.
+    let mut blocks = follower
+        .blocks(0, platform::feed::FEED_PAGE_BLOCKS_MAX)
+        .await
+        .unwrap();
+    let last = blocks.len() - 1;
+    blocks[last].signature = platform::replay::UNSIGNED;
+    let mut replayed = Replayed::new();
+    for block in &blocks {
+        replayed
+            .apply(block, options)
+            .expect("an unsigned block is allowed inside a store transaction");
+    }
+    let (signed, _) = replayed.signed_head.expect("earlier signed blocks");
+    assert!(signed.height < blocks[last].header.height);
+    // After a failure nothing more is applied.
+    let mut broken = Replayed::new();
+    let mut altered = blocks.clone();
+    altered[0].hash[0] ^= 1;
+    assert!(broken.apply(&altered[0], options).is_err());
+    assert!(
+        broken.apply(&blocks[0], options).is_err(),
+        "a failed replay stays failed"
     );
 
     // Limits: a page over the maximum is refused with a problem.

@@ -326,6 +326,11 @@ impl State {
                 }
             }
         }
+        // Records load in key order (random ids); the limits walk each member's exchanges
+        // newest first and stop at an older month, so put them back in creation order.
+        for ids in state.exchanges_by_member.values_mut() {
+            ids.sort_by_key(|id| (state.exchanges[id].created_at_s, *id));
+        }
         Ok(state)
     }
 

@@ -17,8 +17,8 @@ use store::StoreError;
 use store::records::{RecordStore, RecordWrite};
 use tokio::sync::watch;
 
-/// Writes waiting for the writer before `enqueue` refuses more (backpressure by failure:
-/// the caller answers 503 rather than queue without bound).
+/// Writes waiting for the writer; past it the platform stops writing (fail-stop) and answers
+/// 503, rather than queue without bound.
 pub const RECORD_QUEUE_WRITES_MAX: usize = 200_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +83,11 @@ impl RecordWriter {
         self.check()?;
         let mut queue = self.shared.queue.lock().expect("record queue lock");
         if queue.writes.len() + writes.len() > RECORD_QUEUE_WRITES_MAX {
+            // Callers change memory before they queue; refusing the writes would leave memory
+            // ahead of the disk. A disk this far behind is a failure: stop, like a failed write.
+            *self.shared.failure.lock().expect("failure lock") =
+                Some("the record queue is full: the store cannot keep up".into());
+            self.shared.wake.notify_one();
             return Err(PersistError::QueueFull);
         }
         if !writes.is_empty() {

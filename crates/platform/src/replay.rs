@@ -36,7 +36,14 @@ pub struct Replayed {
     pub log: MerkleLog,
     /// The last block's header and hash, if any block exists.
     pub head: Option<(BlockHeader, Hash, [u8; 64])>,
+    /// The last block whose operator signature was checked: what a follower may vouch for.
+    /// Blocks after it are bound to no signature yet (they are inside a store transaction
+    /// whose signed last block has not been seen), so an unsigned tail proves nothing.
+    pub signed_head: Option<(BlockHeader, Hash)>,
     pub block_count: u64,
+    /// Set by a failed `apply`: the engine may hold part of the bad block, so nothing more
+    /// may be applied or trusted.
+    pub failed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +78,9 @@ impl Replayed {
             engine: Engine::new(),
             log: MerkleLog::new(),
             head: None,
+            signed_head: None,
             block_count: 0,
+            failed: false,
         }
     }
 
@@ -82,8 +91,16 @@ impl Replayed {
         record: &BlockRecord,
         options: ReplayOptions,
     ) -> Result<(), ReplayError> {
+        if self.failed {
+            return Err(ReplayError::BadBlock {
+                height: self.block_count,
+                reason: "an earlier block failed; this replay can no longer be trusted".into(),
+            });
+        }
         let mut leaf_hashes = Vec::with_capacity(record.transfers.len());
-        replay_block(self, record, options, &mut leaf_hashes)
+        let outcome = replay_block(self, record, options, &mut leaf_hashes);
+        self.failed = outcome.is_err();
+        outcome
     }
 }
 
@@ -154,6 +171,7 @@ fn replay_block(
         let checkpoint = Checkpoint::of_block(header, &record.hash);
         verify_checkpoint(&public_key, &checkpoint, &record.signature)
             .map_err(|error| bad(format!("checkpoint signature: {error}")))?;
+        replayed.signed_head = Some((*header, record.hash));
     }
     replayed.head = Some((*header, record.hash, record.signature));
     replayed.block_count += 1;
