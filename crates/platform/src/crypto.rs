@@ -96,6 +96,16 @@ impl DataKeys {
         String::from_utf8(bytes).map_err(|_| CryptoError::Unseal)
     }
 
+    /// Keyed hash of a verification code, bound to its verification id: without the data key,
+    /// a copy of the database cannot try the million codes of a live verification.
+    pub fn code_hash(&self, verification_id: u128, code: &str) -> [u8; 32] {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("any key length");
+        mac.update(b"mileverse/verification-code/");
+        mac.update(&verification_id.to_be_bytes());
+        mac.update(code.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The keyed blind index of a value (e.g. a normalized phone number).
     pub fn blind_index(&self, kind: &[u8], value: &[u8]) -> [u8; 32] {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("any key length");
@@ -135,15 +145,6 @@ pub fn new_token() -> (String, [u8; 32]) {
 
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-/// Hash of a verification code, bound to its verification id, for constant-size storage.
-pub fn code_hash(verification_id: u128, code: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"mileverse/verification/");
-    hasher.update(verification_id.to_be_bytes());
-    hasher.update(code.as_bytes());
-    hasher.finalize().into()
 }
 
 /// Compares two byte strings in time independent of where they differ.

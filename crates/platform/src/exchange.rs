@@ -162,7 +162,7 @@ impl Platform {
             return Ok((existing, false, self.writer.enqueued()));
         }
         if state.withdrawing.contains(&request.member_id) {
-            return Err(PlatformError::Withdrawn);
+            return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
         }
         let link = state
             .links
@@ -649,6 +649,9 @@ impl Platform {
             }
             keep
         });
+        state
+            .verification_sends
+            .retain(|_, sends| sends.iter().any(|&at| at + 3600 > now));
         state.verifications.retain(|id, verification| {
             let keep = verification.expires_at_s > now;
             if !keep {

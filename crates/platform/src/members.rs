@@ -24,10 +24,30 @@ use crate::time::now_s;
 pub const VERIFICATION_ATTEMPTS_MAX: u32 = 5;
 pub const VERIFICATIONS_PER_PHONE_PER_HOUR_MAX: usize = 5;
 pub const PIN_FAILURES_MAX: u32 = 5;
+/// PIN hashes computed at once (each takes 19 MiB).
+pub const PIN_HASHING_CONCURRENCY_MAX: usize = 4;
 pub const NAME_CHARS_MAX: usize = 50;
 pub const DEVICES_PER_MEMBER_MAX: usize = 10;
 pub const TRANSACTIONS_PAGE_MAX: usize = 100;
 pub const PAYOUT_CHARS_MAX: usize = 200;
+/// Most payout transfers one withdrawal may need (value that arrives during a withdrawal
+/// cut short takes another).
+pub const WITHDRAWAL_PAYOUTS_MAX: u32 = 8;
+
+/// The id of a member's `index`th withdrawal payout: derived, so a retried withdrawal finds
+/// the payout it already made instead of making another. High bit set, like the platform's
+/// own ids, and apart from random ids by a hash domain.
+pub fn payout_transfer_id(member_id: u128, index: u32) -> u128 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"mileverse/withdrawal-payout/");
+    hasher.update(member_id.to_be_bytes());
+    hasher.update(index.to_be_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes) | chart::SYSTEM_ACCOUNT_BASE
+}
 
 /// Normalizes a phone number to E.164: `010-1234-5678` and `+82 10 1234 5678` both become
 /// `+821012345678`. A leading `0` means a Korean national number.
@@ -79,6 +99,9 @@ fn check_name(name: &str) -> Result<String, PlatformError> {
     }
     Ok(name.to_string())
 }
+
+/// A phone proven by a verification: its blind index and the number.
+type VerifiedPhone = ([u8; 32], String);
 
 fn member_context(member_id: u128, field: &str) -> Vec<u8> {
     format!("member/{member_id}/{field}").into_bytes()
@@ -149,7 +172,7 @@ impl Platform {
             id,
             phone_index,
             phone_sealed: self.keys.seal(phone.as_bytes(), &verification_context(id)),
-            code_hash: crypto::code_hash(id, &code),
+            code_hash: self.keys.code_hash(id, &code),
             created_at_s: now,
             expires_at_s: now + self.config.verification_ttl_s,
             attempts: 0,
@@ -195,7 +218,7 @@ impl Platform {
         if verification.attempts >= VERIFICATION_ATTEMPTS_MAX {
             return Err(PlatformError::VerificationExpired);
         }
-        let expected = crypto::code_hash(verification_id, code);
+        let expected = self.keys.code_hash(verification_id, code);
         if !crypto::constant_time_eq(&expected, &verification.code_hash) {
             verification.attempts += 1;
             writes.push(domain::put(
@@ -220,28 +243,40 @@ impl Platform {
         Ok((index, phone))
     }
 
-    /// Spends a verification for a sign-up: (phone index, phone, write sequence). A wrong
-    /// code still stores the attempt; a right code for a phone in use is spent too.
+    /// Runs PIN hashing (argon2id: 19 MiB and tens of ms each) off the async threads, at
+    /// most [`PIN_HASHING_CONCURRENCY_MAX`] at a time, so a flood of logins queues instead of
+    /// taking all memory.
+    async fn pin_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PlatformError> {
+        let _permit = self
+            .pin_hashing
+            .acquire()
+            .await
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))
+    }
+
+    /// Spends a verification for a sign-up: the outcome (phone index and phone) and the write
+    /// sequence to wait for. A wrong code still stores the attempt; a right code for a phone
+    /// in use is spent too.
     fn spend_for_sign_up(
         &self,
         verification_id: u128,
         code: &str,
-    ) -> Result<([u8; 32], String, u64), PlatformError> {
+    ) -> Result<(Result<VerifiedPhone, PlatformError>, u64), PlatformError> {
         let mut state = self.lock();
         let mut writes = Vec::new();
-        let outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
-        let (phone_index, phone) = match outcome {
-            Ok(found) => found,
-            Err(error) => {
-                self.queue(writes)?;
-                return Err(error);
-            }
-        };
-        if state.member_by_phone.contains_key(&phone_index) {
-            self.queue(writes)?;
-            return Err(PlatformError::PhoneTaken);
+        let mut outcome = self.spend_verification(&mut state, verification_id, code, &mut writes);
+        if let Ok((phone_index, _)) = &outcome
+            && state.member_by_phone.contains_key(phone_index)
+        {
+            outcome = Err(PlatformError::PhoneTaken);
         }
-        Ok((phone_index, phone, self.queue(writes)?))
+        Ok((outcome, self.queue(writes)?))
     }
 
     /// Signs up a member with a verified phone; returns the member id.
@@ -255,12 +290,14 @@ impl Platform {
         let name = check_name(name)?;
         check_pin(pin)?;
         // The code first: an unverified request must not cost a PIN hash or a wallet.
-        let (phone_index, phone, spent) = self.spend_for_sign_up(verification_id, code)?;
+        let (outcome, spent) = self.spend_for_sign_up(verification_id, code)?;
+        // Even a refusal waits: a wrong code's attempt count must survive a crash.
         self.durable(spent).await?;
+        let (phone_index, phone) = outcome?;
         let pin = pin.to_string();
-        let pin_hash = tokio::task::spawn_blocking(move || crypto::hash_pin(&pin))
-            .await
-            .map_err(|error| PlatformError::Unavailable(error.to_string()))?
+        let pin_hash = self
+            .pin_work(move || crypto::hash_pin(&pin))
+            .await?
             .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
         let member_id = chart::new_id();
         // The wallet first: an orphan empty account is harmless, a member without one is not.
@@ -325,9 +362,9 @@ impl Platform {
             (member_id, member.pin_hash.clone())
         };
         let pin = pin.to_string();
-        let matches = tokio::task::spawn_blocking(move || crypto::verify_pin(&pin, &pin_hash))
-            .await
-            .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
+        let matches = self
+            .pin_work(move || crypto::verify_pin(&pin, &pin_hash))
+            .await?;
         let now = now_s();
         let (sequence, outcome) = {
             let mut state = self.lock();
@@ -367,6 +404,8 @@ impl Platform {
                 member.locked = member.failed_pins >= PIN_FAILURES_MAX;
                 writes.push(domain::put(KIND_MEMBER, &id_key(member_id), member));
                 if member.locked {
+                    // A lock ends every session: whoever guessed must not keep one.
+                    Self::revoke_all_sessions(&mut state, member_id, &mut writes);
                     Err(PlatformError::Locked)
                 } else {
                     let remaining = Some(PIN_FAILURES_MAX - member.failed_pins);
@@ -656,24 +695,44 @@ impl Platform {
         if balance.pending > 0 {
             return Err(PlatformError::ExchangeInProgress);
         }
-        if balance.available > 0 && payout.is_none() {
-            return Err(PlatformError::BalanceRemaining {
-                balance: balance.available,
-            });
+        // A withdrawal cut short (crash, client gone) may already have paid out: its payout
+        // transfers have ids derived from the member, so they are found, never repeated.
+        let (paid_before, next_payout) = self.payouts_made(member_id).await?;
+        let owed = paid_before.saturating_add(balance.available);
+        if owed > 0 && payout.is_none() {
+            return Err(PlatformError::BalanceRemaining { balance: owed });
         }
         if balance.available > 0 {
-            self.pay_out(member_id, balance.available).await?;
+            self.pay_out(member_id, next_payout, balance.available)
+                .await?;
         }
-        self.close_member(member_id, payout.unwrap_or(""), balance.available)
+        let (paid, _) = self.payouts_made(member_id).await?;
+        self.close_member(member_id, payout.unwrap_or(""), paid)
             .await?;
-        Ok(balance.available)
+        Ok(paid)
+    }
+
+    /// The MVP already paid out to a withdrawing member, and the index of its next payout.
+    async fn payouts_made(&self, member_id: u128) -> Result<(u64, u32), PlatformError> {
+        let ids: Vec<TransferId> = (0..WITHDRAWAL_PAYOUTS_MAX)
+            .map(|index| TransferId(payout_transfer_id(member_id, index)))
+            .collect();
+        let found = self.ledger.lookup_transfers(ids).await?;
+        let paid: u128 = found.iter().map(|transfer| transfer.amount).sum();
+        let next = u32::try_from(found.len()).unwrap_or(u32::MAX);
+        if next >= WITHDRAWAL_PAYOUTS_MAX {
+            return Err(PlatformError::Unavailable(
+                "too many payouts for one member".into(),
+            ));
+        }
+        Ok((u64::try_from(paid).unwrap_or(u64::MAX), next))
     }
 
     /// Moves the whole wallet to the payout account (a balancing transfer, so a concurrent
-    /// movement can never make it overdraw).
-    async fn pay_out(&self, member_id: u128, amount: u64) -> Result<(), PlatformError> {
+    /// movement can never make it overdraw), under the id of payout `index`.
+    async fn pay_out(&self, member_id: u128, index: u32, amount: u64) -> Result<(), PlatformError> {
         let transfer = Transfer {
-            id: TransferId(chart::new_id()),
+            id: TransferId(payout_transfer_id(member_id, index)),
             debit_account_id: AccountId(member_id),
             credit_account_id: chart::WITHDRAWAL_PAYOUTS_ACCOUNT,
             amount: u128::from(amount),

@@ -224,33 +224,26 @@ impl Platform {
         check_positive("minimum_unit", change.minimum_unit)?;
         check_positive("daily_limit", change.daily_limit)?;
         check_positive("monthly_limit", change.monthly_limit)?;
-        let secret = change.secret.clone();
-        let view = self
-            .change_partner_record(partner_id, |platform, partner| {
-                if let Some(name) = name {
-                    partner.name = name;
-                }
-                if let Some(url) = change.api_base_url {
-                    partner.api_base_url = url.trim_end_matches('/').to_string();
-                }
-                if let Some(secret) = &change.secret {
-                    let context = secret_context(partner_id);
-                    partner.secret_sealed = platform.keys.seal(secret.as_bytes(), &context);
-                }
-                partner.minimum_unit = change.minimum_unit.unwrap_or(partner.minimum_unit);
-                partner.daily_limit = change.daily_limit.unwrap_or(partner.daily_limit);
-                partner.monthly_limit = change.monthly_limit.unwrap_or(partner.monthly_limit);
-                partner.credit_line = change.credit_line.unwrap_or(partner.credit_line);
-                partner.enabled = change.enabled.unwrap_or(partner.enabled);
-                Ok(())
-            })
-            .await?;
-        if let Some(secret) = secret {
-            self.lock()
-                .partner_secrets
-                .insert(partner_id, secret.into_bytes());
-        }
-        Ok(view)
+        let secret = change.secret.clone().map(String::into_bytes);
+        self.change_partner_record(partner_id, secret, |platform, partner| {
+            if let Some(name) = name {
+                partner.name = name;
+            }
+            if let Some(url) = change.api_base_url {
+                partner.api_base_url = url.trim_end_matches('/').to_string();
+            }
+            if let Some(secret) = &change.secret {
+                let context = secret_context(partner_id);
+                partner.secret_sealed = platform.keys.seal(secret.as_bytes(), &context);
+            }
+            partner.minimum_unit = change.minimum_unit.unwrap_or(partner.minimum_unit);
+            partner.daily_limit = change.daily_limit.unwrap_or(partner.daily_limit);
+            partner.monthly_limit = change.monthly_limit.unwrap_or(partner.monthly_limit);
+            partner.credit_line = change.credit_line.unwrap_or(partner.credit_line);
+            partner.enabled = change.enabled.unwrap_or(partner.enabled);
+            Ok(())
+        })
+        .await
     }
 
     /// Applies `change` to a partner record under the lock, stores it and waits until it is
@@ -258,6 +251,7 @@ impl Platform {
     async fn change_partner_record(
         &self,
         partner_id: u128,
+        new_secret: Option<Vec<u8>>,
         change: impl FnOnce(&Platform, &mut PartnerRecord) -> Result<(), PlatformError>,
     ) -> Result<PartnerView, PlatformError> {
         let (sequence, view) = {
@@ -277,6 +271,10 @@ impl Platform {
                 record: partner.clone(),
                 figures,
             };
+            // Under the same lock as the record, so memory and disk agree on the secret.
+            if let Some(secret) = new_secret {
+                state.partner_secrets.insert(partner_id, secret);
+            }
             (self.queue(vec![write])?, view)
         };
         self.durable(sequence).await?;
@@ -297,7 +295,7 @@ impl Platform {
         if from < now {
             return Err(invalid("effective_from", "must not be in the past"));
         }
-        self.change_partner_record(partner_id, |_, partner| {
+        self.change_partner_record(partner_id, None, |_, partner| {
             if partner.rates.len() >= RATES_PER_PARTNER_MAX {
                 let detail = format!("at most {RATES_PER_PARTNER_MAX} rates");
                 return Err(invalid("rate", detail));

@@ -65,6 +65,8 @@ pub struct Platform {
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
+    /// Permits for PIN hashing (see `members`).
+    pub(crate) pin_hashing: tokio::sync::Semaphore,
 }
 
 /// What [`Platform::open`] needs besides the ledger.
@@ -102,6 +104,7 @@ impl Platform {
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
+            pin_hashing: tokio::sync::Semaphore::new(crate::members::PIN_HASHING_CONCURRENCY_MAX),
         }))
     }
 
