@@ -9,6 +9,9 @@ use ledger::encoding::{decode_account, decode_header, decode_transfer};
 use serde::Deserialize;
 use store::BlockRecord;
 
+/// Largest page read: 64 full blocks of 8,190 transfers in hex is about 170 MB.
+pub const FOLLOW_PAGE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
     #[error("cannot reach the ledger server: {0}")]
@@ -63,7 +66,7 @@ impl BlockFollower {
             "{}/v1/ledger/blocks?from={from_height}&limit={limit}",
             self.base_url
         );
-        let response = self
+        let mut response = self
             .client
             .get(url)
             .send()
@@ -72,13 +75,29 @@ impl BlockFollower {
         if !response.status().is_success() {
             return Err(FollowError::Status(response.status().as_u16()));
         }
-        let page: Page = response
-            .json()
+        let malformed = |reason: String| FollowError::Malformed {
+            height: from_height,
+            reason,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > FOLLOW_PAGE_BYTES_MAX as u64)
+        {
+            return Err(malformed("the page is too large".into()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|error| FollowError::Malformed {
-                height: from_height,
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| FollowError::Transport(error.to_string()))?
+        {
+            if body.len() + chunk.len() > FOLLOW_PAGE_BYTES_MAX {
+                return Err(malformed("the page is too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let page: Page =
+            serde_json::from_slice(&body).map_err(|error| malformed(error.to_string()))?;
         page.blocks.iter().map(decode_block).collect()
     }
 }

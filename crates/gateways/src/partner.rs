@@ -190,7 +190,8 @@ impl HttpPartnerGateway {
             };
             let answer_timestamp = header(HEADER_TIMESTAMP);
             let answer_signature = header(HEADER_SIGNATURE);
-            let body = response.bytes().await.map_err(from_reqwest)?;
+            let body =
+                axum::body::Bytes::from(read_capped(response, PARTNER_ANSWER_BYTES_MAX).await?);
             Ok::<_, PartnerCallError>((status, answer_timestamp, answer_signature, body))
         };
         let (status, answer_timestamp, answer_signature, body) =
@@ -462,4 +463,29 @@ impl PartnerGateway for HttpPartnerGateway {
     ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
         Box::pin(self.status_of(partner, reference))
     }
+}
+
+/// Largest partner answer read; the protocol's answers are a few hundred bytes.
+pub const PARTNER_ANSWER_BYTES_MAX: usize = 64 * 1024;
+
+/// Reads a body, refusing one larger than `max` bytes without reading it all.
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, PartnerCallError> {
+    let too_large = || PartnerCallError::Protocol(format!("the answer is larger than {max} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > max as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
