@@ -79,7 +79,7 @@ async fn clean_store_verifies() {
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(
         // 1 block of the platform's own account at start, 1 of accounts, 6 of transfers.
-        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 3 accounts"),
+        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 4 accounts"),
         "{}",
         stdout_of(&output)
     );

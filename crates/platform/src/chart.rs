@@ -17,6 +17,9 @@ pub mod account_code {
     /// A partner's issuance account: debit-normal (what the partner owes for MVP issued
     /// against its mileage), may never go credit.
     pub const PARTNER_ISSUANCE: u16 = 200;
+    /// Partner payments received (KRW, out of band): debited when a partner pays for the MVP
+    /// issued against it, crediting its issuance account.
+    pub const PARTNER_PAYMENTS: u16 = 300;
     /// Withdrawal payouts owed to former members (KRW paid out of band).
     pub const WITHDRAWAL_PAYOUTS: u16 = 900;
 }
@@ -29,6 +32,7 @@ pub mod transfer_code {
     pub const TRANSFER: u16 = 4;
     pub const BONUS: u16 = 5;
     pub const WITHDRAWAL: u16 = 6;
+    pub const PARTNER_PAYMENT: u16 = 7;
 }
 
 /// The member-facing name of a transfer code.
@@ -40,6 +44,7 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::TRANSFER => "transfer",
         transfer_code::BONUS => "bonus",
         transfer_code::WITHDRAWAL => "withdrawal",
+        transfer_code::PARTNER_PAYMENT => "partner_payment",
         _ => "other",
     }
 }
@@ -49,6 +54,8 @@ pub fn reason_name(code: u16) -> &'static str {
 pub const SYSTEM_ACCOUNT_BASE: u128 = 1 << 127;
 pub const WITHDRAWAL_PAYOUTS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::WITHDRAWAL_PAYOUTS as u128);
+pub const PARTNER_PAYMENTS_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::PARTNER_PAYMENTS as u128);
 
 /// A random id for a business record (high bit clear).
 pub fn new_id() -> u128 {
@@ -83,11 +90,20 @@ pub fn partner_issuance(partner_id: u128) -> Account {
 
 /// The platform's own accounts, created at start (idempotently).
 pub fn system_accounts() -> Vec<Account> {
-    vec![Account {
-        id: WITHDRAWAL_PAYOUTS_ACCOUNT,
-        ledger: LEDGER_MVP,
-        code: account_code::WITHDRAWAL_PAYOUTS,
-        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
-        ..Account::default()
-    }]
+    vec![
+        Account {
+            id: WITHDRAWAL_PAYOUTS_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::WITHDRAWAL_PAYOUTS,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..Account::default()
+        },
+        Account {
+            id: PARTNER_PAYMENTS_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::PARTNER_PAYMENTS,
+            flags: AccountFlags::empty(),
+            ..Account::default()
+        },
+    ]
 }

@@ -221,6 +221,15 @@ pub struct PartnerFigures {
     pub issued_mvp: u128,
     /// MVP of exchanges still requested (reserved against the credit line).
     pub reserved_mvp: u128,
+    /// MVP the partner paid for (partner payments recorded in the ledger).
+    pub paid_mvp: u128,
+}
+
+impl PartnerFigures {
+    /// What the partner owes now: issued and not yet paid for.
+    pub fn outstanding_mvp(&self) -> u128 {
+        self.issued_mvp.saturating_sub(self.paid_mvp)
+    }
 }
 
 /// Every record plus indexes. Not persisted itself: rebuilt from the records at load.

@@ -194,7 +194,7 @@ impl Platform {
             .get(&partner.id)
             .copied()
             .unwrap_or_default();
-        let outstanding = figures.issued_mvp + figures.reserved_mvp + u128::from(mvp);
+        let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + u128::from(mvp);
         if outstanding > u128::from(partner.credit_line) {
             return Err(PlatformError::CreditLineExceeded);
         }

@@ -714,3 +714,103 @@ impl Platform {
             .ok_or(PlatformError::NotFound("exchange"))
     }
 }
+
+/// Longest partner payment reference (the bank's transaction reference), in bytes.
+pub const PAYMENT_REFERENCE_BYTES_MAX: usize = 64;
+
+/// The ledger transfer id of a partner payment: derived from the partner and the payment's
+/// reference, so recording the same payment twice moves value once.
+pub fn partner_payment_transfer_id(partner_id: u128, reference: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"mileverse/partner-payment/");
+    hasher.update(partner_id.to_be_bytes());
+    hasher.update(reference.as_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes) | chart::SYSTEM_ACCOUNT_BASE
+}
+
+impl Platform {
+    /// Records that a partner paid `amount` MVP worth of KRW for MVP issued against it
+    /// (reference: the bank's transaction reference). The partner's issuance account is
+    /// credited from the partner-payments account, which frees its credit line. A payment
+    /// above what the partner owes is refused; the same reference again moves nothing.
+    pub async fn record_partner_payment(
+        &self,
+        partner_id: u128,
+        reference: &str,
+        amount: u64,
+    ) -> Result<PartnerView, PlatformError> {
+        let reference = reference.trim();
+        if reference.is_empty() || reference.len() > PAYMENT_REFERENCE_BYTES_MAX {
+            return Err(invalid("reference", "1 to 64 bytes"));
+        }
+        if amount == 0 {
+            return Err(invalid("amount", "must be at least 1"));
+        }
+        if !self.lock().partners.contains_key(&partner_id) {
+            return Err(PlatformError::NotFound("partner"));
+        }
+        let transfer = ledger::types::Transfer {
+            id: ledger::types::TransferId(partner_payment_transfer_id(partner_id, reference)),
+            debit_account_id: chart::PARTNER_PAYMENTS_ACCOUNT,
+            credit_account_id: ledger::types::AccountId(partner_id),
+            amount: u128::from(amount),
+            user_data_128: partner_id,
+            ledger: chart::LEDGER_MVP,
+            code: chart::transfer_code::PARTNER_PAYMENT,
+            ..ledger::types::Transfer::default()
+        };
+        let results = self.ledger.create_transfers(vec![transfer]).await?;
+        use ledger::types::CreateTransferResult as R;
+        match results[0] {
+            R::Ok => {
+                let mut state = self.lock();
+                state
+                    .partner_figures
+                    .entry(partner_id)
+                    .or_default()
+                    .paid_mvp += u128::from(amount);
+            }
+            R::Exists => {}
+            R::ExistsWithDifferentAmount => return Err(PlatformError::IdempotencyConflict),
+            R::ExceedsDebits => {
+                return Err(invalid("amount", "more than the partner owes"));
+            }
+            other => {
+                return Err(PlatformError::Unavailable(format!(
+                    "partner payment refused: {}",
+                    other.as_str()
+                )));
+            }
+        }
+        self.partner(partner_id).await
+    }
+
+    /// Reads what each partner paid so far from the ledger (at start).
+    pub(crate) async fn load_partner_payments(&self) -> Result<(), PlatformError> {
+        let ids: Vec<u128> = self.lock().partners.keys().copied().collect();
+        for chunk in ids.chunks(crate::sequencer::BATCH_EVENTS_MAX) {
+            let accounts = self
+                .ledger
+                .lookup_accounts(
+                    chunk
+                        .iter()
+                        .map(|id| ledger::types::AccountId(*id))
+                        .collect(),
+                )
+                .await?;
+            let mut state = self.lock();
+            for account in accounts {
+                state
+                    .partner_figures
+                    .entry(account.id.0)
+                    .or_default()
+                    .paid_mvp = account.credits_posted;
+            }
+        }
+        Ok(())
+    }
+}

@@ -122,6 +122,7 @@ impl Platform {
                 )));
             }
         }
+        self.load_partner_payments().await?;
         crate::exchange::spawn_resolver(self.clone());
         Ok(())
     }

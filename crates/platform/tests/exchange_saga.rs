@@ -1241,3 +1241,103 @@ async fn an_abandoned_request_is_still_resolved() {
     assert_eq!(world.mvp(member).await, 0);
     world.check_issuance(partner, 0).await;
 }
+
+/// Partner payments free the credit line: recorded once per bank reference, never above what
+/// the partner owes, and read back from the ledger after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_payments_free_the_credit_line_exactly_once() {
+    let mut world = World::new().await;
+    let member = world.member().await;
+    let lined = world
+        .new_partner(|p| {
+            p.name = "Paying Air".into();
+            p.rate_num = 1;
+            p.rate_den = 1;
+            p.credit_line = Some(1000);
+        })
+        .await;
+    let link = world.link(member, lined, "M-9").await;
+    for _ in 0..10 {
+        world
+            .exchange(member, link, 100)
+            .await
+            .expect("within the line");
+    }
+    let full = world.exchange(member, link, 100).await;
+    assert!(
+        matches!(full, Err(PlatformError::CreditLineExceeded)),
+        "{full:?}"
+    );
+
+    let platform = world.platform().clone();
+    let too_much = platform.record_partner_payment(lined, "BANK-0", 1001).await;
+    assert!(
+        matches!(
+            too_much,
+            Err(PlatformError::Invalid {
+                field: "amount",
+                ..
+            })
+        ),
+        "{too_much:?}"
+    );
+    let paid = platform
+        .record_partner_payment(lined, "BANK-1", 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        (paid.figures.paid_mvp, paid.figures.outstanding_mvp()),
+        (600, 400)
+    );
+    let again = platform
+        .record_partner_payment(lined, "BANK-1", 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.figures.paid_mvp, 600,
+        "the same payment moves value once"
+    );
+    let conflict = platform.record_partner_payment(lined, "BANK-1", 601).await;
+    assert!(
+        matches!(conflict, Err(PlatformError::IdempotencyConflict)),
+        "{conflict:?}"
+    );
+    assert!(matches!(
+        platform.record_partner_payment(lined, "", 1).await,
+        Err(PlatformError::Invalid {
+            field: "reference",
+            ..
+        })
+    ));
+    assert!(matches!(
+        platform.record_partner_payment(7, "BANK-2", 1).await,
+        Err(PlatformError::NotFound("partner"))
+    ));
+    let issuance = platform
+        .ledger
+        .lookup_accounts(vec![ledger::types::AccountId(lined)])
+        .await
+        .unwrap();
+    assert_eq!(issuance[0].debits_posted - issuance[0].credits_posted, 400);
+
+    // 600 freed: six more exchanges of 100 fit, the seventh does not.
+    for _ in 0..6 {
+        world
+            .exchange(member, link, 100)
+            .await
+            .expect("freed by the payment");
+    }
+    let full = world.exchange(member, link, 100).await;
+    assert!(
+        matches!(full, Err(PlatformError::CreditLineExceeded)),
+        "{full:?}"
+    );
+
+    drop(platform); // The restart waits for every handle on the old platform.
+    world.restart().await;
+    let view = world.platform().partner(lined).await.unwrap();
+    assert_eq!(
+        (view.figures.paid_mvp, view.figures.outstanding_mvp()),
+        (600, 1000)
+    );
+}

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
             get(show_partner).patch(change_partner),
         )
         .route("/admin/v1/partners/{id}/rates", post(add_rate))
+        .route("/admin/v1/partners/{id}/payments", post(record_payment))
         .route("/admin/v1/partners/{id}/reconciliation", post(reconcile))
         .route("/admin/v1/exchanges", get(list_exchanges))
         .route("/admin/v1/reports/exchanges", get(exchange_report))
@@ -76,6 +77,8 @@ fn partner_json(view: &PartnerView) -> Value {
         "credit_line": partner.credit_line,
         "issued_mvp": view.figures.issued_mvp as u64,
         "reserved_mvp": view.figures.reserved_mvp as u64,
+        "paid_mvp": view.figures.paid_mvp as u64,
+        "outstanding_mvp": view.figures.outstanding_mvp() as u64,
         "created_at": rfc3339(partner.created_at_s),
     })
 }
@@ -187,6 +190,29 @@ async fn add_rate(
     let body: RateBody = json_body(body)?;
     let view = platform(&state)?
         .add_rate(id, body.rate_num, body.rate_den, body.effective_from)
+        .await?;
+    Ok((StatusCode::CREATED, Json(partner_json(&view))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentBody {
+    /// The bank's transaction reference: one payment, however often it is recorded.
+    reference: String,
+    amount: u64,
+}
+
+async fn record_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    require_admin(&state, &headers)?;
+    let id = parse_id_text("partner_id", &id)?;
+    let body: PaymentBody = json_body(body)?;
+    let view = platform(&state)?
+        .record_partner_payment(id, &body.reference, body.amount)
         .await?;
     Ok((StatusCode::CREATED, Json(partner_json(&view))))
 }
