@@ -444,33 +444,44 @@ fn insert_history(
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    run_migrations(client, MIGRATION_LOCK, "schema_migrations", MIGRATIONS)
+}
+
+/// Applies the `migrations` not yet recorded in `table`, under an advisory lock so that
+/// concurrent connections migrate once. Shared by the ledger's tables and the records.
+pub(crate) fn run_migrations(
+    client: &mut Client,
+    lock: i64,
+    table: &str,
+    migrations: &[&str],
+) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
             version integer PRIMARY KEY,
             applied_at timestamptz NOT NULL DEFAULT now()
-        )",
-    )?;
+        )"
+    ))?;
     let version: i32 = tx
         .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {table}"),
             &[],
         )?
         .get(0);
-    let known = MIGRATIONS.len() as i32;
+    let known = migrations.len() as i32;
     if !(0..=known).contains(&version) {
         return Err(corrupt(
             0,
-            format!("schema version {version} is not one this build knows (up to {known})"),
+            format!(
+                "{table}: schema version {version} is not one this build knows (up to {known})"
+            ),
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let record = format!("INSERT INTO {table} (version) VALUES ($1)");
+    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         tx.batch_execute(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version) VALUES ($1)",
-            &[&(i as i32 + 1)],
-        )?;
+        tx.execute(&record, &[&(i as i32 + 1)])?;
     }
     tx.commit()?;
     Ok(())

@@ -271,25 +271,32 @@ impl LogSize {
     }
 }
 
+/// Opens (creating if missing) a SQLite database for durable writes: WAL, `synchronous =
+/// FULL`, a busy timeout. Shared by the ledger's file and the records' file.
+pub(crate) fn open_durable(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(corrupt(
+            0,
+            format!(
+                "{}: cannot switch to WAL (journal_mode is {mode})",
+                path.display()
+            ),
+        ));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path`, switches it to WAL with
     /// `synchronous=FULL`, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(corrupt(
-                0,
-                format!(
-                    "{}: cannot switch to WAL (journal_mode is {mode})",
-                    path.display()
-                ),
-            ));
-        }
+        let mut conn = open_durable(path)?;
         conn.execute_batch(
-            "PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -131072;
+            "PRAGMA cache_size = -131072;
              PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 16384;",
         )?;

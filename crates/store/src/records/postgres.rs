@@ -24,7 +24,6 @@ use ::postgres::{Client, NoTls, Statement};
 
 use super::{Record, RecordStore, RecordWrite, last_writes, validate};
 use crate::StoreError;
-use crate::codec::corrupt;
 use crate::postgres::quote_ident;
 
 /// Schema migrations, applied in order; `records_migrations` records which ran.
@@ -119,36 +118,7 @@ impl PostgresRecords {
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS records_migrations (
-            version integer PRIMARY KEY,
-            applied_at timestamptz NOT NULL DEFAULT now()
-        )",
-    )?;
-    let version: i32 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM records_migrations",
-            &[],
-        )?
-        .get(0);
-    let known = MIGRATIONS.len() as i32;
-    if !(0..=known).contains(&version) {
-        return Err(corrupt(
-            0,
-            format!("records schema version {version} is not one this build knows (up to {known})"),
-        ));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.batch_execute(sql)?;
-        tx.execute(
-            "INSERT INTO records_migrations (version) VALUES ($1)",
-            &[&(i as i32 + 1)],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
+    crate::postgres::run_migrations(client, MIGRATION_LOCK, "records_migrations", MIGRATIONS)
 }
 
 /// Column arrays for one `unnest` statement.

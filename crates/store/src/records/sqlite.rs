@@ -47,22 +47,7 @@ impl SqliteRecords {
     /// ledger's), switches it to WAL with `synchronous=FULL`, and brings its schema up to
     /// date.
     pub fn open(path: &Path) -> Result<SqliteRecords, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(corrupt(
-                0,
-                format!(
-                    "{}: cannot switch to WAL (journal_mode is {mode})",
-                    path.display()
-                ),
-            ));
-        }
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL;
-             PRAGMA temp_store = MEMORY;",
-        )?;
+        let mut conn = crate::sqlite::open_durable(path)?;
         migrate(&mut conn, path)?;
         Ok(SqliteRecords {
             conn,
