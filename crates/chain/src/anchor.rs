@@ -139,3 +139,50 @@ pub async fn submit_as_given<P: Provider>(
 pub async fn chain_id<P: Provider>(provider: &P) -> Result<u64, Error> {
     Ok(provider.get_chain_id().await?)
 }
+
+/// A checkpoint as the anchor contract holds it, with its index and anchoring time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchored {
+    pub index: u64,
+    pub checkpoint: Checkpoint,
+    /// Block timestamp of the anchoring transaction (Unix seconds).
+    pub anchored_at_s: u64,
+}
+
+/// Most checkpoints read by one call of [`anchored`].
+pub const ANCHORED_PAGE_MAX: u64 = 256;
+
+/// The anchored checkpoints from index `from_index` on, oldest first, at most `limit`
+/// (capped at [`ANCHORED_PAGE_MAX`]); fewer than asked means the end of the list.
+pub async fn anchored<P: Provider>(
+    provider: &P,
+    anchor: Address,
+    from_index: u64,
+    limit: u64,
+) -> Result<Vec<Anchored>, Error> {
+    let contract = Anchor::new(anchor, provider);
+    let count: u64 = contract
+        .checkpointCount()
+        .call()
+        .await?
+        .try_into()
+        .unwrap_or(u64::MAX);
+    let end = count.min(from_index.saturating_add(limit.min(ANCHORED_PAGE_MAX)));
+    let mut checkpoints = Vec::new();
+    for index in from_index..end {
+        let stored = contract
+            .checkpointAt(alloy::primitives::U256::from(index))
+            .call()
+            .await?;
+        checkpoints.push(Anchored {
+            index,
+            checkpoint: Checkpoint {
+                height: stored.height,
+                tree_size: stored.treeSize,
+                root: stored.root,
+            },
+            anchored_at_s: stored.anchoredAt,
+        });
+    }
+    Ok(checkpoints)
+}

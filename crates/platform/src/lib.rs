@@ -10,6 +10,7 @@
 //!
 //! This crate knows no HTTP and no SQL.
 
+pub mod chain;
 pub mod chart;
 pub mod crypto;
 pub mod domain;

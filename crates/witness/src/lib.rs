@@ -1,0 +1,1 @@
+//! A witness node (to be written).
