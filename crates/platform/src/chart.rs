@@ -20,6 +20,9 @@ pub mod account_code {
     /// Partner payments received (KRW, out of band): debited when a partner pays for the MVP
     /// issued against it, crediting its issuance account.
     pub const PARTNER_PAYMENTS: u16 = 300;
+    /// The MVC bridge: MVP converted to MVC ends here (held while the MVC release is on
+    /// its way, posted once it is confirmed on chain).
+    pub const BRIDGE: u16 = 400;
     /// Withdrawal payouts owed to former members (KRW paid out of band).
     pub const WITHDRAWAL_PAYOUTS: u16 = 900;
 }
@@ -33,6 +36,7 @@ pub mod transfer_code {
     pub const BONUS: u16 = 5;
     pub const WITHDRAWAL: u16 = 6;
     pub const PARTNER_PAYMENT: u16 = 7;
+    pub const CONVERSION: u16 = 8;
 }
 
 /// The member-facing name of a transfer code.
@@ -45,6 +49,7 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::BONUS => "bonus",
         transfer_code::WITHDRAWAL => "withdrawal",
         transfer_code::PARTNER_PAYMENT => "partner_payment",
+        transfer_code::CONVERSION => "conversion",
         _ => "other",
     }
 }
@@ -56,6 +61,7 @@ pub const WITHDRAWAL_PAYOUTS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::WITHDRAWAL_PAYOUTS as u128);
 pub const PARTNER_PAYMENTS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::PARTNER_PAYMENTS as u128);
+pub const BRIDGE_ACCOUNT: AccountId = AccountId(SYSTEM_ACCOUNT_BASE | account_code::BRIDGE as u128);
 
 /// A random id for a business record (high bit clear).
 pub fn new_id() -> u128 {
@@ -103,6 +109,13 @@ pub fn system_accounts() -> Vec<Account> {
             ledger: LEDGER_MVP,
             code: account_code::PARTNER_PAYMENTS,
             flags: AccountFlags::empty(),
+            ..Account::default()
+        },
+        Account {
+            id: BRIDGE_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::BRIDGE,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             ..Account::default()
         },
     ]

@@ -10,12 +10,16 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use store::records::{Record, RecordWrite};
 
+use crate::conversion;
+
 pub const KIND_MEMBER: &str = "member";
 pub const KIND_VERIFICATION: &str = "verification";
 pub const KIND_SESSION: &str = "session";
 pub const KIND_PARTNER: &str = "partner";
 pub const KIND_LINK: &str = "link";
 pub const KIND_EXCHANGE: &str = "exchange";
+pub const KIND_COSIGNATURE: &str = "cosignature";
+pub const KIND_ANCHORING: &str = "anchoring";
 
 /// Hex encoding of byte fields inside JSON records.
 mod hex_bytes {
@@ -261,6 +265,10 @@ pub struct State {
     pub driving: BTreeSet<u128>,
     /// Members whose withdrawal is in progress (no exchange may start); memory only.
     pub withdrawing: BTreeSet<u128>,
+    /// Co-signatures, proposals and anchored checkpoints.
+    pub anchoring: crate::anchoring::AnchoringState,
+    /// Wallet addresses, conversion settings and conversions.
+    pub conversion: crate::conversion::ConversionState,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -326,6 +334,14 @@ impl State {
                 }
                 KIND_LINK => state.insert_link(decode(record)?),
                 KIND_EXCHANGE => state.insert_exchange(decode(record)?),
+                KIND_COSIGNATURE => state.anchoring.insert_cosignature(decode(record)?),
+                KIND_ANCHORING => state.anchoring.insert_anchoring(decode(record)?),
+                conversion::KIND_CONVERSION => state.conversion.insert(decode(record)?),
+                conversion::KIND_WALLET_ADDRESS => {
+                    let address: conversion::WalletAddressRecord = decode(record)?;
+                    state.conversion.addresses.insert(address.member_id, address);
+                }
+                conversion::KIND_CONVERSION_SETTINGS => state.conversion.settings = decode(record)?,
                 other => {
                     return Err(DecodeError {
                         kind: other.to_string(),

@@ -64,6 +64,22 @@ pub enum PlatformError {
     BalanceRemaining { balance: u64 },
     #[error("an exchange is still in progress")]
     ExchangeInProgress,
+    #[error("conversions to MVC are disabled")]
+    ConversionDisabled,
+    #[error("register an Ethereum address first (POST /v1/me/wallet-addresses)")]
+    NoWalletAddress,
+    #[error("the MVP balance is not enough")]
+    InsufficientBalance,
+    #[error("no chain is configured on this server")]
+    ChainNotConfigured,
+    #[error("the chain cannot be reached: {0}")]
+    ChainUnavailable(String),
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("{0} is not an authority of the anchor")]
+    NotAnAuthority(String),
+    #[error("this checkpoint is not one the server proposed for anchoring (stale or different root)")]
+    NotTheProposal,
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),
 }

@@ -10,10 +10,13 @@
 //!
 //! This crate knows no HTTP and no SQL.
 
+pub mod anchoring;
 pub mod chain;
 pub mod chart;
+pub mod conversion;
 pub mod crypto;
 pub mod domain;
+pub mod economy;
 pub mod error;
 pub mod exchange;
 pub mod feed;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use store::records::{RecordStore, RecordWrite};
 
 use crate::LedgerService;
+use crate::chain::ChainGateway;
 use crate::crypto::DataKeys;
 use crate::domain::{DecodeError, State};
 use crate::error::PlatformError;
@@ -32,6 +33,10 @@ pub struct PlatformConfig {
     pub resolver_backoff_max_ms: u64,
     /// Exchanges the resolver drives at once.
     pub resolver_concurrency_max: usize,
+    /// How often the anchoring job proposes and submits checkpoints.
+    pub anchor_interval_ms: u64,
+    /// A proposal without enough co-signatures after this long is replaced by a newer one.
+    pub anchor_proposal_timeout_ms: u64,
 }
 
 impl Default for PlatformConfig {
@@ -43,6 +48,8 @@ impl Default for PlatformConfig {
             resolver_backoff_base_ms: 200,
             resolver_backoff_max_ms: 30_000,
             resolver_concurrency_max: 64,
+            anchor_interval_ms: 5_000,
+            anchor_proposal_timeout_ms: 60_000,
         }
     }
 }
@@ -67,6 +74,10 @@ pub struct Platform {
     pub(crate) sms: Arc<dyn SmsGateway>,
     /// Permits for PIN hashing (see `members`).
     pub(crate) pin_hashing: tokio::sync::Semaphore,
+    /// Ethereum, when configured (anchoring, conversions, token figures).
+    pub(crate) chain: Option<Arc<dyn ChainGateway>>,
+    /// Wakes the anchoring job early (a co-signature arrived).
+    pub(crate) anchor_wake: Arc<tokio::sync::Notify>,
 }
 
 /// What [`Platform::open`] needs besides the ledger.
@@ -75,6 +86,8 @@ pub struct PlatformParts {
     pub keys: DataKeys,
     pub partner_gateway: Arc<dyn PartnerGateway>,
     pub sms: Arc<dyn SmsGateway>,
+    /// Ethereum; `None` runs the platform without a chain.
+    pub chain: Option<Arc<dyn ChainGateway>>,
 }
 
 impl Platform {
@@ -105,6 +118,8 @@ impl Platform {
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
             pin_hashing: tokio::sync::Semaphore::new(crate::members::PIN_HASHING_CONCURRENCY_MAX),
+            chain: parts.chain,
+            anchor_wake: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 
@@ -124,6 +139,8 @@ impl Platform {
         }
         self.load_partner_payments().await?;
         crate::exchange::spawn_resolver(self.clone());
+        crate::anchoring::spawn_anchoring(self);
+        crate::conversion::spawn_conversion_resolver(self);
         Ok(())
     }
 

@@ -462,6 +462,7 @@ impl World {
             keys: DataKeys::from_master(&MASTER_KEY),
             partner_gateway: self.partner.clone(),
             sms: self.outbox.clone(),
+            chain: None,
         };
         // Blocking only on the store, which is in memory here.
         let platform = Platform::open(config(), self.ledger.clone(), parts).expect("open");

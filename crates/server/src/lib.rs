@@ -5,6 +5,7 @@
 //! (RFC 9457 problem details with a stable `type`), which never carries internal detail.
 
 pub mod admin_api;
+pub mod chain_api;
 pub mod json;
 pub mod ledger_api;
 pub mod members_api;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(members_api::routes())
         .merge(admin_api::routes())
         .merge(partner_api::routes())
+        .merge(chain_api::routes())
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }

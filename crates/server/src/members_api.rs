@@ -68,7 +68,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The member behind the request's session token.
-fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+pub(crate) fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
     let token = bearer(headers).ok_or_else(|| {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -78,6 +78,17 @@ fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
         )
     })?;
     Ok(platform(state)?.authenticate(token)?)
+}
+
+/// The request's `Idempotency-Key` header, if any.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII")))?;
+    Ok(Some(text.to_string()))
 }
 
 pub fn parse_id_text(field: &'static str, text: &str) -> Result<u128, Problem> {
@@ -433,17 +444,7 @@ async fn exchange(
     let member_id = member(&state, &headers)?;
     let body: ExchangeBody = json_body(body)?;
     let link_id = parse_id_text("link_id", &body.link_id)?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| {
-                    Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII"))
-                })?
-                .to_string(),
-        ),
-        None => None,
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let record = platform(&state)?
         .exchange(ExchangeRequest {
             member_id,

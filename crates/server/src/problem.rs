@@ -293,6 +293,42 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "exchange-in-progress",
             "An exchange is still in progress",
         ),
+        E::ConversionDisabled => (
+            S::CONFLICT,
+            "conversion-disabled",
+            "Conversions are disabled",
+        ),
+        E::NoWalletAddress => (
+            S::CONFLICT,
+            "no-wallet-address",
+            "No Ethereum address registered",
+        ),
+        E::InsufficientBalance => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-balance",
+            "The MVP balance is not enough",
+        ),
+        E::ChainNotConfigured => (
+            S::NOT_FOUND,
+            "chain-not-configured",
+            "No chain is configured",
+        ),
+        E::ChainUnavailable(_) => (
+            S::SERVICE_UNAVAILABLE,
+            "chain-unavailable",
+            "The chain cannot be reached",
+        ),
+        E::BadSignature(_) => (S::BAD_REQUEST, "bad-signature", "Bad signature"),
+        E::NotAnAuthority(_) => (
+            S::FORBIDDEN,
+            "not-an-authority",
+            "The signer is not an authority of the anchor",
+        ),
+        E::NotTheProposal => (
+            S::CONFLICT,
+            "not-the-proposal",
+            "Not a checkpoint proposed for anchoring",
+        ),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
