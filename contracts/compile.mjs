@@ -15,7 +15,7 @@ const sourceDir = path.join(here, "src");
 const artifactDir = path.join(here, "artifacts");
 const check = process.argv.includes("--check");
 // The contracts whose artifacts the Rust side uses.
-const wanted = ["MVC", "MvcVesting", "RewardDistributor", "Anchor"];
+const wanted = ["MVC", "MvcVesting", "RewardDistributor", "Anchor", "ConversionBridge"];
 
 const sources = {};
 for (const file of fs.readdirSync(sourceDir).filter((f) => f.endsWith(".sol")).sort()) {

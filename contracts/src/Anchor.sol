@@ -27,7 +27,7 @@ contract Anchor is AccessControl, EIP712 {
     }
 
     mapping(address authority => bool) public isAuthority;
-    uint256 public authorityCount;
+    address[] private _authorities;
     uint256 public threshold;
     Anchored[] private _checkpoints;
 
@@ -43,11 +43,11 @@ contract Anchor is AccessControl, EIP712 {
     error BadThreshold(uint256 threshold, uint256 authorities);
     error TooManyAuthorities();
 
-    constructor(address governor, address[] memory authorities, uint256 threshold_) EIP712("MileverseAnchor", "1") {
+    constructor(address governor, address[] memory authorities_, uint256 threshold_) EIP712("MileverseAnchor", "1") {
         _grantRole(DEFAULT_ADMIN_ROLE, governor);
         _grantRole(GOVERNOR_ROLE, governor);
-        for (uint256 i = 0; i < authorities.length; i++) {
-            _addAuthority(authorities[i]);
+        for (uint256 i = 0; i < authorities_.length; i++) {
+            _addAuthority(authorities_[i]);
         }
         _setThreshold(threshold_);
     }
@@ -59,8 +59,15 @@ contract Anchor is AccessControl, EIP712 {
     function removeAuthority(address authority) external onlyRole(GOVERNOR_ROLE) {
         require(isAuthority[authority], "not an authority");
         isAuthority[authority] = false;
-        authorityCount -= 1;
-        if (threshold > authorityCount) revert BadThreshold(threshold, authorityCount);
+        uint256 last = _authorities.length - 1;
+        for (uint256 i = 0; i < last; i++) {
+            if (_authorities[i] == authority) {
+                _authorities[i] = _authorities[last];
+                break;
+            }
+        }
+        _authorities.pop();
+        if (threshold > _authorities.length) revert BadThreshold(threshold, _authorities.length);
         emit AuthorityRemoved(authority);
     }
 
@@ -70,14 +77,15 @@ contract Anchor is AccessControl, EIP712 {
 
     function _addAuthority(address authority) private {
         require(authority != address(0) && !isAuthority[authority], "bad or known authority");
-        if (authorityCount >= AUTHORITIES_MAX) revert TooManyAuthorities();
+        if (_authorities.length >= AUTHORITIES_MAX) revert TooManyAuthorities();
         isAuthority[authority] = true;
-        authorityCount += 1;
+        _authorities.push(authority);
         emit AuthorityAdded(authority);
     }
 
     function _setThreshold(uint256 threshold_) private {
-        if (threshold_ == 0 || threshold_ > authorityCount) revert BadThreshold(threshold_, authorityCount);
+        uint256 count = _authorities.length;
+        if (threshold_ == 0 || threshold_ > count) revert BadThreshold(threshold_, count);
         threshold = threshold_;
         emit ThresholdSet(threshold_);
     }
@@ -111,6 +119,15 @@ contract Anchor is AccessControl, EIP712 {
         index = _checkpoints.length;
         _checkpoints.push(Anchored({height: height, treeSize: treeSize, root: root, anchoredAt: uint64(block.timestamp)}));
         emit CheckpointAnchored(index, height, treeSize, root, signers);
+    }
+
+    function authorityCount() external view returns (uint256) {
+        return _authorities.length;
+    }
+
+    /// @notice The authorities, in no particular order (at most AUTHORITIES_MAX).
+    function authorities() external view returns (address[] memory) {
+        return _authorities;
     }
 
     function checkpointCount() external view returns (uint256) {

@@ -61,10 +61,20 @@ impl DevNode {
         Self::start_binary(&binary()?)
     }
 
+    /// Starts anvil from [`binary`]'s location on 127.0.0.1 port `port` (0: a free one).
+    pub fn start_on_port(port: u16) -> Result<Self, Error> {
+        Self::start_binary_on_port(&binary()?, port)
+    }
+
     /// Starts the anvil at `binary` on 127.0.0.1, on a free port.
     pub fn start_binary(binary: &Path) -> Result<Self, Error> {
+        Self::start_binary_on_port(binary, 0)
+    }
+
+    /// Starts the anvil at `binary` on 127.0.0.1 port `port` (0: a free one).
+    pub fn start_binary_on_port(binary: &Path, port: u16) -> Result<Self, Error> {
         let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -60,6 +60,12 @@ impl Wallet {
         &self.phrase
     }
 
+    /// The first account's key, to send transactions from the wallet (claims). Handle with
+    /// care.
+    pub fn signer(&self) -> &PrivateKeySigner {
+        &self.signer
+    }
+
     /// An EIP-191 signature of `message` (65 bytes: r, s, v as 27 or 28).
     pub fn sign_message(&self, message: &[u8]) -> Result<[u8; 65], Error> {
         let signature = self.signer.sign_message_sync(message)?;

@@ -12,7 +12,7 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolError};
 use chain::anchor::{self, AuthoritySignature, Checkpoint};
-use chain::contracts::{Anchor, MVC, MvcVesting, RewardDistributor};
+use chain::contracts::{Anchor, ConversionBridge, MVC, MvcVesting, RewardDistributor};
 use chain::devnode::{self, DevNode};
 use chain::{Address, B256, Deployment, Genesis, VestingSchedule};
 
@@ -45,7 +45,7 @@ fn key(seed: u8) -> PrivateKeySigner {
 ///
 /// Dev accounts: 0 deploys, 1 is the admin, 2 the sale treasury, 3 partner, 4 marketing,
 /// 5 reserved, 6 team beneficiary, 7 advisor beneficiary, 8 and 9 are strangers. Holders
-/// A–D and the three authorities have keys of their own.
+/// A–D, the three authorities and the bridge operator have keys of their own.
 struct World {
     _node: DevNode,
     provider: DynProvider,
@@ -54,15 +54,19 @@ struct World {
     accounts: Vec<Address>,
     holders: Vec<PrivateKeySigner>,
     authorities: Vec<PrivateKeySigner>,
+    operator: Address,
 }
 
 impl World {
     async fn new() -> World {
         let node = DevNode::start().expect("anvil starts");
         let holders: Vec<PrivateKeySigner> = (0xA1..=0xA4).map(key).collect();
-        let provider = node.provider(&holders).expect("provider");
-        for holder in &holders {
-            devnode::set_balance(&provider, holder.address(), mvc(10))
+        let operator = key(0xC5);
+        let mut own_keys = holders.clone();
+        own_keys.push(operator.clone());
+        let provider = node.provider(&own_keys).expect("provider");
+        for own_key in &own_keys {
+            devnode::set_balance(&provider, own_key.address(), mvc(10))
                 .await
                 .expect("gas money");
         }
@@ -87,6 +91,7 @@ impl World {
             reserved: accounts[5],
             authorities: authorities.iter().map(PrivateKeySigner::address).collect(),
             threshold: 2,
+            bridge_operator: operator.address(),
         };
         let deployment = genesis.deploy(&provider).await.expect("genesis deploys");
         World {
@@ -97,6 +102,7 @@ impl World {
             accounts,
             holders,
             authorities,
+            operator: operator.address(),
         }
     }
 
@@ -110,6 +116,32 @@ impl World {
 
     fn anchor(&self) -> Anchor::AnchorInstance<DynProvider> {
         Anchor::new(self.deployment.anchor, self.provider.clone())
+    }
+
+    fn bridge(&self) -> ConversionBridge::ConversionBridgeInstance<DynProvider> {
+        ConversionBridge::new(self.deployment.bridge, self.provider.clone())
+    }
+
+    /// Moves `amount` MVC units from the reserve to the bridge.
+    async fn fund_bridge(&self, amount: U256) {
+        let reserved = self.genesis.reserved;
+        self.transfer(reserved, self.deployment.bridge, amount)
+            .await;
+    }
+
+    async fn release(
+        &self,
+        id: B256,
+        to: Address,
+        amount: U256,
+    ) -> Result<TransactionReceipt, chain::Error> {
+        let bridge = self.bridge();
+        let call = bridge.release(id, to, amount).from(self.operator);
+        mined(call.send().await).await
+    }
+
+    async fn cancel(&self, id: B256) -> Result<TransactionReceipt, chain::Error> {
+        mined(self.bridge().cancel(id).from(self.operator).send().await).await
     }
 
     fn holder(&self, index: usize) -> Address {
@@ -1085,6 +1117,11 @@ async fn anchor_governance_is_the_governors_and_keeps_the_threshold_reachable() 
         contract.authorityCount().call().await.unwrap(),
         U256::from(2)
     );
+    let mut listed = contract.authorities().call().await.unwrap();
+    listed.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(listed, expected, "the list follows removals");
     let checkpoint = checkpoint(1, 1);
     let with_removed = anchor::in_signer_order(world.checkpoint_signatures(&checkpoint, &[0, 2]));
     let removed: Anchor::UnknownSigner = reverted(world.submit(&checkpoint, &with_removed).await);
@@ -1137,6 +1174,221 @@ async fn anchor_governance_is_the_governors_and_keeps_the_threshold_reachable() 
 }
 
 // ---------------------------------------------------------------------------------------
+// Conversion bridge
+// ---------------------------------------------------------------------------------------
+
+/// The bridge's `State` enum.
+const NONE: u8 = 0;
+const RELEASED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+fn conversion(seed: u8) -> B256 {
+    B256::repeat_byte(seed)
+}
+
+#[tokio::test]
+async fn bridge_genesis_gives_roles_and_keeps_its_mvc_out_of_the_rewards() {
+    let world = World::new().await;
+    let bridge = world.bridge();
+    assert_eq!(bridge.token().call().await.unwrap(), world.deployment.token);
+    let (admin_role, operator_role) = (B256::ZERO, role("OPERATOR_ROLE"));
+    assert!(
+        bridge
+            .hasRole(admin_role, world.admin())
+            .call()
+            .await
+            .unwrap()
+    );
+    assert!(
+        bridge
+            .hasRole(operator_role, world.operator)
+            .call()
+            .await
+            .unwrap()
+    );
+    assert!(
+        !bridge
+            .hasRole(operator_role, world.admin())
+            .call()
+            .await
+            .unwrap(),
+        "the admin does not release"
+    );
+    assert!(
+        !bridge
+            .hasRole(admin_role, world.accounts[0])
+            .call()
+            .await
+            .unwrap(),
+        "deployer has no role"
+    );
+    assert_eq!(world.balance(world.deployment.bridge).await, U256::ZERO);
+    assert!(
+        world
+            .rewards()
+            .isExcluded(world.deployment.bridge)
+            .call()
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn bridge_releases_once_per_id_and_never_after_a_cancel() {
+    let world = World::new().await;
+    world.fund_bridge(mvc(1_000)).await;
+    let bridge = world.bridge();
+    let (a, b) = (world.holder(0), world.holder(1));
+    let first = conversion(1);
+
+    let receipt = world.release(first, a, mvc(100)).await.expect("release");
+    let event = receipt
+        .decoded_log::<ConversionBridge::Released>()
+        .expect("Released");
+    assert_eq!(
+        (event.data.id, event.data.to, event.data.amount),
+        (first, a, mvc(100))
+    );
+    assert_eq!(world.balance(a).await, mvc(100));
+    assert_eq!(world.balance(world.deployment.bridge).await, mvc(900));
+    let record = bridge.releaseOf(first).call().await.unwrap();
+    assert_eq!(
+        (record.state, record.to, record.amount, record.blockNumber),
+        (RELEASED, a, mvc(100), receipt.block_number.unwrap())
+    );
+    assert_eq!(bridge.totalReleased().call().await.unwrap(), mvc(100));
+
+    // Once per id, whatever the recipient or amount of the second attempt.
+    for (to, amount) in [(a, mvc(100)), (b, mvc(5))] {
+        let again: ConversionBridge::AlreadyReleased =
+            reverted(world.release(first, to, amount).await);
+        assert_eq!(again.id, first);
+    }
+    let late: ConversionBridge::AlreadyReleased = reverted(world.cancel(first).await);
+    assert_eq!(late.id, first, "a released id cannot be cancelled");
+
+    let second = conversion(2);
+    let cancelled = world.cancel(second).await.expect("cancel");
+    let event = cancelled
+        .decoded_log::<ConversionBridge::ReleaseCancelled>()
+        .expect("ReleaseCancelled");
+    assert_eq!(event.data.id, second);
+    let again = world.cancel(second).await.expect("cancel is idempotent");
+    assert!(
+        again
+            .decoded_log::<ConversionBridge::ReleaseCancelled>()
+            .is_none(),
+        "nothing changes the second time"
+    );
+    let dead: ConversionBridge::Cancelled = reverted(world.release(second, b, mvc(1)).await);
+    assert_eq!(dead.id, second);
+    let record = bridge.releaseOf(second).call().await.unwrap();
+    assert_eq!(
+        (record.state, record.to, record.amount, record.blockNumber),
+        (CANCELLED, Address::ZERO, U256::ZERO, 0)
+    );
+    let unseen = bridge.releaseOf(conversion(3)).call().await.unwrap();
+    assert_eq!(unseen.state, NONE);
+
+    let _: ConversionBridge::ZeroAddress =
+        reverted(world.release(conversion(3), Address::ZERO, mvc(1)).await);
+    let _: ConversionBridge::ZeroAmount =
+        reverted(world.release(conversion(3), b, U256::ZERO).await);
+    assert_eq!(world.balance(b).await, U256::ZERO);
+    assert_eq!(world.balance(world.deployment.bridge).await, mvc(900));
+    assert_eq!(bridge.totalReleased().call().await.unwrap(), mvc(100));
+}
+
+#[tokio::test]
+async fn bridge_releases_and_cancels_only_by_the_operator() {
+    let world = World::new().await;
+    world.fund_bridge(mvc(1_000)).await;
+    let bridge = world.bridge();
+    let operator_role = role("OPERATOR_ROLE");
+    for caller in [world.admin(), world.accounts[9]] {
+        let denied: ConversionBridge::AccessControlUnauthorizedAccount = reverted(
+            bridge
+                .release(conversion(1), caller, mvc(1))
+                .from(caller)
+                .send()
+                .await,
+        );
+        assert_eq!((denied.account, denied.neededRole), (caller, operator_role));
+        let denied: ConversionBridge::AccessControlUnauthorizedAccount =
+            reverted(bridge.cancel(conversion(1)).from(caller).send().await);
+        assert_eq!(denied.neededRole, operator_role);
+    }
+    let record = bridge.releaseOf(conversion(1)).call().await.unwrap();
+    assert_eq!(record.state, NONE);
+    world
+        .release(conversion(1), world.holder(0), mvc(1))
+        .await
+        .expect("the operator releases");
+}
+
+#[tokio::test]
+async fn bridge_refuses_a_release_above_its_balance() {
+    let world = World::new().await;
+    world.fund_bridge(mvc(10)).await;
+    let id = conversion(7);
+    let short: ConversionBridge::InsufficientBalance =
+        reverted(world.release(id, world.holder(0), mvc(11)).await);
+    assert_eq!((short.available, short.needed), (mvc(10), mvc(11)));
+    assert_eq!(
+        world.bridge().releaseOf(id).call().await.unwrap().state,
+        NONE,
+        "a refused release leaves the id open"
+    );
+    world
+        .release(id, world.holder(0), mvc(10))
+        .await
+        .expect("all of it");
+    assert_eq!(world.balance(world.deployment.bridge).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn bridge_withdraw_is_the_admins_only() {
+    let world = World::new().await;
+    world.fund_bridge(mvc(1_000)).await;
+    let bridge = world.bridge();
+    let reserved = world.genesis.reserved;
+    for caller in [world.operator, world.accounts[9]] {
+        let denied: ConversionBridge::AccessControlUnauthorizedAccount =
+            reverted(bridge.withdraw(caller, mvc(1)).from(caller).send().await);
+        assert_eq!((denied.account, denied.neededRole), (caller, B256::ZERO));
+    }
+    let before = world.balance(reserved).await;
+    let withdraw = bridge.withdraw(reserved, mvc(400)).from(world.admin());
+    let receipt = mined(withdraw.send().await).await.expect("withdraw");
+    let event = receipt
+        .decoded_log::<ConversionBridge::Withdrawn>()
+        .expect("Withdrawn");
+    assert_eq!((event.data.to, event.data.amount), (reserved, mvc(400)));
+    assert_eq!(world.balance(reserved).await - before, mvc(400));
+    assert_eq!(world.balance(world.deployment.bridge).await, mvc(600));
+    let short: ConversionBridge::InsufficientBalance = reverted(
+        bridge
+            .withdraw(reserved, mvc(601))
+            .from(world.admin())
+            .send()
+            .await,
+    );
+    assert_eq!((short.available, short.needed), (mvc(600), mvc(601)));
+    let _: ConversionBridge::ZeroAddress = reverted(
+        bridge
+            .withdraw(Address::ZERO, mvc(1))
+            .from(world.admin())
+            .send()
+            .await,
+    );
+    assert_eq!(
+        bridge.totalReleased().call().await.unwrap(),
+        U256::ZERO,
+        "a withdrawal is no release"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Gas
 // ---------------------------------------------------------------------------------------
 
@@ -1150,6 +1402,7 @@ async fn gas_of_the_main_calls() {
         ("deploy MVC", gas.token),
         ("deploy RewardDistributor", gas.rewards),
         ("deploy Anchor (3 authorities)", gas.anchor),
+        ("deploy ConversionBridge", gas.bridge),
     ];
     world.make_sale_the_funder().await;
     let (a, b) = (world.holder(0), world.holder(1));
@@ -1161,7 +1414,7 @@ async fn gas_of_the_main_calls() {
     let end = world.now().await;
     world.at(end + 1).await;
     let fund = world.fund(end).await.expect("fund");
-    rows.push(("RewardDistributor.fund (4 excluded)", fund.gas_used));
+    rows.push(("RewardDistributor.fund (5 excluded)", fund.gas_used));
     let claim = world.claim(a, 0).await.expect("claim");
     rows.push(("RewardDistributor.claim", claim.gas_used));
     let two = checkpoint(1, 10);
@@ -1194,6 +1447,20 @@ async fn gas_of_the_main_calls() {
     .await
     .unwrap();
     rows.push(("Anchor.anchor (2 signatures)", receipt.gas_used));
+    world.fund_bridge(mvc(1_000)).await;
+    let c = world.holder(2);
+    let release = world.release(B256::repeat_byte(1), c, mvc(10)).await;
+    rows.push((
+        "ConversionBridge.release (to a new holder)",
+        release.unwrap().gas_used,
+    ));
+    let release = world.release(B256::repeat_byte(2), c, mvc(10)).await;
+    rows.push((
+        "ConversionBridge.release (to a holder)",
+        release.unwrap().gas_used,
+    ));
+    let cancel = world.cancel(B256::repeat_byte(3)).await.unwrap();
+    rows.push(("ConversionBridge.cancel", cancel.gas_used));
 
     eprintln!("\n{:<40} {:>10}", "call", "gas used");
     for (name, used) in &rows {

@@ -115,6 +115,7 @@ fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
         keys: platform::crypto::DataKeys::from_master(&rand::random()),
         partner_gateway: Arc::new(gateway),
         sms: outbox.clone(),
+        chain: None,
     };
     let platform =
         platform::Platform::open(platform::PlatformConfig::default(), ledger.clone(), parts)?;

@@ -7,9 +7,12 @@
 
 mod bench;
 mod bench_exchange;
+mod chain_cmd;
+mod economy;
 mod options;
 mod sim;
 mod wallet;
+mod witness;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +52,37 @@ enum Command {
     /// A member's Ethereum wallet, made and kept on this device (BIP-39 mnemonic).
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Ethereum: a local dev node, keys, the genesis deployment, MVC and rewards.
+    #[command(subcommand)]
+    Chain(chain_cmd::ChainCommand),
+    /// Run a witness node: follow the ledger's blocks, replay and check them, and co-sign
+    /// the checkpoints the server proposes for the Ethereum anchor.
+    Witness(witness::WitnessArgs),
+    /// The token economy report: MVP issued and outstanding, conversions, MVC supply and
+    /// rewards, against the 30,000,000,000 MVP mark.
+    Economy(economy::EconomyArgs),
+}
+
+impl Command {
+    /// Servers and nodes, which must outlive a closed pipe.
+    fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_) | Command::PartnerSim(_) | Command::Witness(_)
+        )
+    }
+}
+
+/// One-shot commands end quietly when their output pipe closes (`mileverse … | head`),
+/// as Unix tools do, instead of panicking in `println!`. Rust ignores SIGPIPE by default;
+/// servers keep it ignored, so a client that hangs up never kills them.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread is spawned; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[derive(clap::Args)]
@@ -63,6 +97,8 @@ struct ServeArgs {
     admin_token: Option<String>,
     #[command(flatten)]
     platform: PlatformOptions,
+    #[command(flatten)]
+    chain: ChainOptions,
     /// Also run a partner simulator on loopback and register it as the partner "Demo Air"
     /// (rate 1:1), so the exchange can be tried with one command.
     #[arg(long)]
@@ -99,6 +135,28 @@ struct PlatformOptions {
     resolver_backoff_max_ms: u64,
 }
 
+/// Ethereum: anchoring, conversions, token figures. Without `--chain-rpc` the platform
+/// runs with no chain.
+#[derive(clap::Args)]
+struct ChainOptions {
+    /// JSON-RPC endpoint of an Ethereum node (e.g. anvil's http://127.0.0.1:8545).
+    #[arg(long, env = "MILEVERSE_CHAIN_RPC", requires_all = ["chain_key", "chain_deployment"])]
+    chain_rpc: Option<String>,
+    /// File with the platform's Ethereum private key (hex; `mileverse chain keygen`): it
+    /// submits anchors and operates the conversion bridge.
+    #[arg(long, env = "MILEVERSE_CHAIN_KEY")]
+    chain_key: Option<std::path::PathBuf>,
+    /// The deployment file written by `mileverse chain deploy`.
+    #[arg(long, env = "MILEVERSE_CHAIN_DEPLOYMENT")]
+    chain_deployment: Option<std::path::PathBuf>,
+    /// Blocks a transaction must be buried under before it counts (1 = mined).
+    #[arg(long, default_value_t = 1)]
+    chain_confirmations: u64,
+    /// How often the anchoring job proposes and submits checkpoints.
+    #[arg(long, default_value_t = 5_000)]
+    anchor_interval_ms: u64,
+}
+
 #[derive(clap::Args)]
 struct VerifyArgs {
     #[command(flatten)]
@@ -106,6 +164,9 @@ struct VerifyArgs {
     /// Expected operator public key (hex); defaults to the key pinned in the store.
     #[arg(long)]
     operator_public_key: Option<String>,
+    /// With `--chain-rpc`: also check every checkpoint anchored on chain against the log.
+    #[command(flatten)]
+    chain: witness::AnchorArgs,
 }
 
 fn main() -> ExitCode {
@@ -116,12 +177,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if !cli.command.is_long_running() {
+        restore_default_sigpipe();
+    }
     let outcome = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Verify(args) => verify(args),
         Command::Bench(command) => bench::run(command),
         Command::PartnerSim(args) => sim::run(args),
         Command::Wallet(command) => wallet::run(command),
+        Command::Chain(command) => chain_cmd::run(command),
+        Command::Witness(args) => witness::run(args),
+        Command::Economy(args) => economy::run(args),
     };
     match outcome {
         Ok(code) => code,
@@ -145,11 +212,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
+        anchor_interval_ms: args.chain.anchor_interval_ms,
         ..PlatformConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let mut parts = parts;
+    parts.chain = runtime.block_on(chain_gateway(&args.chain))?;
     // Reading the records is blocking IO (and the PostgreSQL client runs its own runtime),
     // so it happens before this thread enters the async runtime.
     let platform = Platform::open(config, ledger.clone(), parts)
@@ -229,7 +299,10 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
             platform.create_partner(new).await?
         }
     };
-    println!("demo partner \"{NAME}\" {partner_id} simulated at {url}");
+    // Not `println!`: a supervisor that read only the address line may have closed stdout,
+    // and a panic on a closed pipe must not take the server down.
+    let line = format!("demo partner \"{NAME}\" {partner_id} simulated at {url}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
     Ok(())
 }
 
@@ -273,8 +346,39 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
         keys: DataKeys::from_master(&master),
         partner_gateway: Arc::new(partner_gateway),
         sms,
+        chain: None,
     };
     Ok((parts, outbox))
+}
+
+/// The Ethereum gateway `--chain-rpc` asks for, after checking the node serves the
+/// deployment's chain.
+async fn chain_gateway(
+    options: &ChainOptions,
+) -> anyhow::Result<Option<Arc<dyn platform::chain::ChainGateway>>> {
+    let (Some(rpc_url), Some(key_path), Some(deployment_path)) = (
+        &options.chain_rpc,
+        &options.chain_key,
+        &options.chain_deployment,
+    ) else {
+        return Ok(None);
+    };
+    let key_text = std::fs::read_to_string(key_path)
+        .with_context(|| format!("cannot read the chain key {}", key_path.display()))?;
+    let key = chain::signer(key_text.trim()).context("the chain key file holds no valid key")?;
+    let deployment = chain::deploy::DeploymentFile::read(deployment_path)
+        .with_context(|| format!("cannot read the deployment {}", deployment_path.display()))?;
+    let config = chain::gateway::GatewayConfig {
+        rpc_url: rpc_url.clone(),
+        key,
+        deployment,
+        confirmations: options.chain_confirmations,
+    };
+    let gateway = chain::gateway::EthereumGateway::connect(config)
+        .await
+        .with_context(|| format!("cannot use the chain at {rpc_url}"))?;
+    tracing::info!(%rpc_url, "chain configured: anchoring and conversions on");
+    Ok(Some(Arc::new(gateway)))
 }
 
 async fn shutdown_signal() {
@@ -330,7 +434,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 hex::encode(root),
                 hex::encode(head)
             );
-            Ok(ExitCode::SUCCESS)
+            witness::verify_anchored(&args.chain, store.as_mut(), &replayed)
         }
         Err(error) => {
             println!("verify failed: {error}");

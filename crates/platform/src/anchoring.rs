@@ -330,11 +330,18 @@ impl Platform {
         let ready = {
             let state = self.lock();
             let anchoring = &state.anchoring;
-            let threshold = anchoring.authorities.as_ref().map_or(u64::MAX, |a| a.threshold);
-            anchoring.proposals.iter().rev().find_map(|(checkpoint, _)| {
-                let signatures = anchoring.valid_signatures(checkpoint);
-                (signatures.len() as u64 >= threshold).then_some((*checkpoint, signatures))
-            })
+            let threshold = anchoring
+                .authorities
+                .as_ref()
+                .map_or(u64::MAX, |a| a.threshold);
+            anchoring
+                .proposals
+                .iter()
+                .rev()
+                .find_map(|(checkpoint, _)| {
+                    let signatures = anchoring.valid_signatures(checkpoint);
+                    (signatures.len() as u64 >= threshold).then_some((*checkpoint, signatures))
+                })
         };
         let Some((checkpoint, signatures)) = ready else {
             return Ok(());
@@ -403,9 +410,12 @@ impl Platform {
         let timeout_ms = self.config.anchor_proposal_timeout_ms;
         let mut state = self.lock();
         let anchoring = &mut state.anchoring;
-        let behind = anchoring.latest_anchored().is_none_or(|last| {
-            candidate.height > last.height && candidate.tree_size >= last.tree_size
-        });
+        // Only a larger log is worth anchoring: blocks that only create accounts add no
+        // transfer to the log (and an empty log proves nothing).
+        let last_tree_size = anchoring.latest_anchored().map_or(0, |last| last.tree_size);
+        let last_height = anchoring.latest_anchored().map(|last| last.height);
+        let behind = candidate.tree_size > last_tree_size
+            && last_height.is_none_or(|height| candidate.height > height);
         let waiting = anchoring
             .proposals
             .back()

@@ -157,7 +157,8 @@ impl ConversionState {
                 .or_default()
                 .push(record.id);
             if let Some(key) = &record.idempotency_key {
-                self.by_key.insert((record.member_id, key.clone()), record.id);
+                self.by_key
+                    .insert((record.member_id, key.clone()), record.id);
             }
         }
         self.conversions.insert(record.id, record);
@@ -278,10 +279,16 @@ impl Platform {
         settings: ConversionSettings,
     ) -> Result<ConversionSettings, PlatformError> {
         if settings.mvp_per_mvc == 0 || settings.minimum_mvp == 0 {
-            return Err(invalid("mvp_per_mvc", "mvp_per_mvc and minimum_mvp must be >= 1"));
+            return Err(invalid(
+                "mvp_per_mvc",
+                "mvp_per_mvc and minimum_mvp must be >= 1",
+            ));
         }
         if settings.minimum_mvp > CONVERSION_MVP_MAX {
-            return Err(invalid("minimum_mvp", format!("at most {CONVERSION_MVP_MAX}")));
+            return Err(invalid(
+                "minimum_mvp",
+                format!("at most {CONVERSION_MVP_MAX}"),
+            ));
         }
         let sequence = {
             let mut state = self.lock();
@@ -321,7 +328,10 @@ impl Platform {
         drop(claim);
         let (record, sequence) = {
             let state = self.lock();
-            (state.conversion.conversions[&record.id].clone(), self.writer.enqueued())
+            (
+                state.conversion.conversions[&record.id].clone(),
+                self.writer.enqueued(),
+            )
         };
         self.durable(sequence).await?;
         match (&record.status, record.failure.as_deref()) {
@@ -447,21 +457,35 @@ impl Platform {
         }
         let chain = self.chain().map_err(|error| error.to_string())?.clone();
         let bridge_id = record.bridge_id();
-        let state = chain.release_state(bridge_id).await.map_err(|e| e.to_string())?;
+        let state = chain
+            .release_state(bridge_id)
+            .await
+            .map_err(|e| e.to_string())?;
         let released = match state {
             ReleaseState::Released { block_number, .. } => Ok(Some(block_number)),
             ReleaseState::Cancelled => Ok(None),
             ReleaseState::Unknown => {
-                match chain.release(bridge_id, record.address, record.mvc_wei).await {
+                match chain
+                    .release(bridge_id, record.address, record.mvc_wei)
+                    .await
+                {
                     Ok(tx) => return self.complete_conversion(record, Some(tx), None).await,
-                    Err(ChainError::Rejected(reason)) => self.cancel_at_bridge(record, &reason).await,
+                    Err(ChainError::Rejected(reason)) => {
+                        self.cancel_at_bridge(record, &reason).await
+                    }
                     Err(error) => Err(error.to_string()),
                 }
             }
         }?;
         match released {
-            Some(block_number) => self.complete_conversion(record, None, Some(block_number)).await,
-            None => self.fail_conversion(record, "release_cancelled".into()).await,
+            Some(block_number) => {
+                self.complete_conversion(record, None, Some(block_number))
+                    .await
+            }
+            None => {
+                self.fail_conversion(record, "release_cancelled".into())
+                    .await
+            }
         }
     }
 
@@ -479,7 +503,9 @@ impl Platform {
             // Refused: it was released (by an earlier attempt); find where.
             Err(ChainError::Rejected(_)) => match chain.release_state(record.bridge_id()).await {
                 Ok(ReleaseState::Released { block_number, .. }) => Ok(Some(block_number)),
-                Ok(other) => Err(format!("bridge refused both release and cancel ({other:?})")),
+                Ok(other) => Err(format!(
+                    "bridge refused both release and cancel ({other:?})"
+                )),
                 Err(error) => Err(error.to_string()),
             },
             Err(error) => Err(error.to_string()),
@@ -561,7 +587,11 @@ impl Platform {
             .await
     }
 
-    async fn fail_conversion(&self, record: &ConversionRecord, reason: String) -> Result<(), String> {
+    async fn fail_conversion(
+        &self,
+        record: &ConversionRecord,
+        reason: String,
+    ) -> Result<(), String> {
         self.resolve_hold(record, false).await?;
         let outcome = ChainOutcome::default();
         self.finish_conversion(record.id, ConversionStatus::Failed, Some(reason), outcome)
@@ -587,13 +617,17 @@ impl Platform {
             record.status = status;
             record.failure = failure;
             record.finished_at_s = Some(now_s());
-            record.tx_hash = outcome.tx_hash.map(|hash| format!("0x{}", hex::encode(hash)));
+            record.tx_hash = outcome
+                .tx_hash
+                .map(|hash| format!("0x{}", hex::encode(hash)));
             record.block_number = outcome.block_number;
             let write = domain::put(KIND_CONVERSION, &id_key(id), &*record);
             conversion.open.remove(&id);
             self.queue(vec![write]).map_err(|error| error.to_string())?
         };
-        self.durable(sequence).await.map_err(|error| error.to_string())
+        self.durable(sequence)
+            .await
+            .map_err(|error| error.to_string())
     }
 
     fn schedule_conversion_retry(&self, id: u128) {

@@ -339,7 +339,10 @@ impl State {
                 conversion::KIND_CONVERSION => state.conversion.insert(decode(record)?),
                 conversion::KIND_WALLET_ADDRESS => {
                     let address: conversion::WalletAddressRecord = decode(record)?;
-                    state.conversion.addresses.insert(address.member_id, address);
+                    state
+                        .conversion
+                        .addresses
+                        .insert(address.member_id, address);
                 }
                 conversion::KIND_CONVERSION_SETTINGS => state.conversion.settings = decode(record)?,
                 other => {

@@ -78,7 +78,9 @@ pub enum PlatformError {
     BadSignature(String),
     #[error("{0} is not an authority of the anchor")]
     NotAnAuthority(String),
-    #[error("this checkpoint is not one the server proposed for anchoring (stale or different root)")]
+    #[error(
+        "this checkpoint is not one the server proposed for anchoring (stale or different root)"
+    )]
     NotTheProposal,
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),

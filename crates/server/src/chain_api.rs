@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use platform::anchoring::{AnchorView, AnchoringRecord, hex_address};
 use platform::chain::{AnchorCheckpoint, EthAddress, TokenFigures};
-use platform::conversion::{ConversionRecord, ConversionRequest, ConversionSettings};
+use platform::conversion::{
+    ConversionRecord, ConversionRequest, ConversionSettings, address_proof_message,
+};
 use platform::economy::{MVC_CAP, MVP_MARK, TokenEconomy};
 use platform::error::invalid;
 use platform::time::rfc3339;
@@ -53,7 +55,9 @@ pub fn routes() -> Router<AppState> {
 
 fn hex_fixed<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], Problem> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    let bytes = hex::decode(digits).ok().and_then(|b| <[u8; N]>::try_from(b).ok());
+    let bytes = hex::decode(digits)
+        .ok()
+        .and_then(|b| <[u8; N]>::try_from(b).ok());
     bytes.ok_or_else(|| Problem::from(invalid(field, format!("{N} bytes of hex"))))
 }
 
@@ -201,18 +205,28 @@ async fn register_address(
     Ok((StatusCode::CREATED, Json(address_json(Some(&record)))))
 }
 
+#[derive(Deserialize)]
+struct AddressQuery {
+    /// The address the member is about to prove: the answer then carries the exact
+    /// message to sign for it.
+    address: Option<String>,
+}
+
 async fn wallet_address(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<AddressQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let member_id = member(&state, &headers)?;
+    let Query(query) = query?;
     let record = platform(&state)?.wallet_address(member_id).await?;
     let mut answer = address_json(record.as_ref());
-    // What to sign: the client fills in the address it proves.
-    answer["message_template"] = json!(platform::conversion::address_proof_message(
-        member_id, &[0u8; 20]
-    )
-    .replace("0x0000000000000000000000000000000000000000", "{address}"));
+    let message = |address: &EthAddress| address_proof_message(member_id, address);
+    answer["message_template"] =
+        json!(message(&[0u8; 20]).replace(&hex_address(&[0u8; 20]), "{address}"));
+    if let Some(text) = &query.address {
+        answer["message"] = json!(message(&hex_fixed::<20>("address", text)?));
+    }
     Ok(Json(answer))
 }
 
@@ -283,7 +297,9 @@ async fn settings(
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
-    Ok(Json(settings_json(&platform(&state)?.conversion_settings())))
+    Ok(Json(settings_json(
+        &platform(&state)?.conversion_settings(),
+    )))
 }
 
 async fn change_settings(
