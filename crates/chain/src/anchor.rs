@@ -149,6 +149,20 @@ pub struct Anchored {
     pub anchored_at_s: u64,
 }
 
+impl From<Anchored> for platform::chain::AnchoredCheckpoint {
+    fn from(anchored: Anchored) -> Self {
+        platform::chain::AnchoredCheckpoint {
+            index: anchored.index,
+            checkpoint: platform::chain::AnchorCheckpoint {
+                height: anchored.checkpoint.height,
+                tree_size: anchored.checkpoint.tree_size,
+                root: anchored.checkpoint.root.0,
+            },
+            anchored_at_s: anchored.anchored_at_s,
+        }
+    }
+}
+
 /// Most checkpoints read by one call of [`anchored`].
 pub const ANCHORED_PAGE_MAX: u64 = 256;
 

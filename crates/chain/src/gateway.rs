@@ -401,18 +401,7 @@ impl EthereumGateway {
         let anchored = anchor::anchored(&self.provider, self.deployment.anchor, from_index, limit)
             .await
             .map_err(classify)?;
-        Ok(anchored
-            .iter()
-            .map(|anchored| AnchoredCheckpoint {
-                index: anchored.index,
-                checkpoint: AnchorCheckpoint {
-                    height: anchored.checkpoint.height,
-                    tree_size: anchored.checkpoint.tree_size,
-                    root: anchored.checkpoint.root.0,
-                },
-                anchored_at_s: anchored.anchored_at_s,
-            })
-            .collect())
+        Ok(anchored.into_iter().map(AnchoredCheckpoint::from).collect())
     }
 
     /// The supply figures, every one read at the same block so that they add up.

@@ -291,7 +291,7 @@ fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
 
 fn keygen(path: &Path) -> anyhow::Result<()> {
     let key = operations::new_key();
-    write_private(path, &key.to_bytes().to_string())?;
+    crate::wallet::write_private(path, &key.to_bytes().to_string())?;
     println!("address {}", key.address());
     println!("key saved to {} (readable by you only)", path.display());
     Ok(())
@@ -302,30 +302,6 @@ fn read_key(path: &Path) -> anyhow::Result<PrivateKeySigner> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     chain::signer(text.trim()).with_context(|| format!("{} holds no valid key", path.display()))
-}
-
-/// Creates `path` (never overwriting) readable by its owner only.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -102,9 +102,13 @@ fn verify(address: &str, signature: &str, message: &str) -> anyhow::Result<ExitC
     }
 }
 
-/// Creates `path` (never overwriting) readable by its owner only.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
+/// Creates `path` (never overwriting) readable by its owner only, and syncs it: a key or
+/// mnemonic that was reported saved must survive a crash.
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
@@ -119,5 +123,6 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
+    file.sync_all()?;
     Ok(())
 }

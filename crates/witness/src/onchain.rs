@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chain::{Address, DynProvider, PrivateKeySigner};
 use ledger::merkle::MerkleLog;
-use platform::chain::{AnchorCheckpoint, AnchoredCheckpoint, EthAddress};
+use platform::chain::{AnchoredCheckpoint, EthAddress};
 use store::{Store, StoreError};
 
 use crate::WitnessError;
@@ -46,18 +46,7 @@ pub async fn anchored_page(
         ANCHORED_READ_PAGE,
     );
     let page = bounded(timeout, read).await?;
-    Ok(page
-        .into_iter()
-        .map(|anchored| AnchoredCheckpoint {
-            index: anchored.index,
-            checkpoint: AnchorCheckpoint {
-                height: anchored.checkpoint.height,
-                tree_size: anchored.checkpoint.tree_size,
-                root: anchored.checkpoint.root.0,
-            },
-            anchored_at_s: anchored.anchored_at_s,
-        })
-        .collect())
+    Ok(page.into_iter().map(AnchoredCheckpoint::from).collect())
 }
 
 /// Every anchored checkpoint, oldest first.
