@@ -58,8 +58,9 @@ pub struct WitnessArgs {
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("anchor_source").args(["chain_deployment", "anchor"])))]
 pub struct AnchorArgs {
-    /// JSON-RPC endpoint of an Ethereum node, to read the anchored checkpoints.
-    #[arg(long, requires = "anchor_source")]
+    /// JSON-RPC endpoint of an Ethereum node, to read the anchored checkpoints
+    /// (`verify --chain URL` says the same).
+    #[arg(long, visible_alias = "chain", requires = "anchor_source")]
     chain_rpc: Option<String>,
     /// The deployment file of `mileverse chain deploy`: the anchor and its chain id.
     #[arg(long)]
