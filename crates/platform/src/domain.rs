@@ -269,6 +269,8 @@ pub struct State {
     pub anchoring: crate::anchoring::AnchoringState,
     /// Wallet addresses, conversion settings and conversions.
     pub conversion: crate::conversion::ConversionState,
+    /// Pay code devices, used codes, guess counters (see `paycode`).
+    pub paycodes: crate::paycode::PaycodeState,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -345,6 +347,9 @@ impl State {
                         .insert(address.member_id, address);
                 }
                 conversion::KIND_CONVERSION_SETTINGS => state.conversion.settings = decode(record)?,
+                crate::paycode::KIND_PAYCODE_DEVICE | crate::paycode::KIND_USED_PAYCODE => {
+                    state.paycodes.load(record)?
+                }
                 other => {
                     return Err(DecodeError {
                         kind: other.to_string(),

@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod keys;
 pub mod members;
 pub mod partners;
+pub mod paycode;
 pub mod persist;
 pub mod replay;
 pub mod sequencer;
