@@ -24,6 +24,8 @@ pub enum BenchCommand {
     Ledger(LedgerBenchArgs),
     /// Mileage exchanges over HTTP against a partner simulator, on loopback.
     Exchange(crate::bench_exchange::ExchangeBenchArgs),
+    /// Signed VAN authorizations (one-step sales with pay codes) over HTTP, on loopback.
+    Authorize(crate::bench_authorize::AuthorizeBenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +81,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let args = match command {
         BenchCommand::Ledger(args) => args,
         BenchCommand::Exchange(args) => return crate::bench_exchange::run(args),
+        BenchCommand::Authorize(args) => return crate::bench_authorize::run(args),
     };
     anyhow::ensure!(
         (1..=platform::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::bench::{ScratchDirectory, fresh_schema_name, percentile};
 
-const ADMIN_TOKEN: &str = "bench-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token";
 const PARTNER_SECRET: &str = "bench-partner-secret-0123456789";
 
 #[derive(clap::Args, Clone, Debug)]
@@ -38,10 +38,10 @@ pub struct ExchangeBenchArgs {
     data: Option<PathBuf>,
 }
 
-struct Running {
-    base: String,
-    sim_base: String,
-    client: reqwest::Client,
+pub(crate) struct Running {
+    pub(crate) base: String,
+    pub(crate) sim_base: String,
+    pub(crate) client: reqwest::Client,
 }
 
 pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
@@ -89,13 +89,13 @@ pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-type Opened = (
+pub(crate) type Opened = (
     Arc<platform::LedgerService>,
     Arc<platform::Platform>,
     Arc<platform::sms::DevOutbox>,
 );
 
-fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
+pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
     let store = store::sqlite::SqliteStore::open(&directory.join("ledger.db"))?;
     let key = ledger::checkpoint::OperatorKey::from_seed(rand::random());
     let ledger = Arc::new(platform::LedgerService::open(
@@ -122,7 +122,7 @@ fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
     Ok((ledger, platform, outbox))
 }
 
-async fn start_servers(
+pub(crate) async fn start_servers(
     ledger: Arc<platform::LedgerService>,
     platform: Arc<platform::Platform>,
     outbox: Arc<platform::sms::DevOutbox>,
@@ -152,7 +152,7 @@ async fn start_servers(
     })
 }
 
-async fn call(
+pub(crate) async fn call(
     running: &Running,
     method: reqwest::Method,
     path: &str,
@@ -173,7 +173,7 @@ async fn call(
     Ok(value)
 }
 
-fn text(value: &Value, field: &str) -> anyhow::Result<String> {
+pub(crate) fn text(value: &Value, field: &str) -> anyhow::Result<String> {
     value[field]
         .as_str()
         .map(str::to_string)
@@ -181,7 +181,7 @@ fn text(value: &Value, field: &str) -> anyhow::Result<String> {
 }
 
 /// Registers the partner, then signs up, logs in and links each member: (token, link id).
-async fn set_up_members(
+pub(crate) async fn set_up_members(
     running: &Running,
     members: usize,
 ) -> anyhow::Result<Vec<(String, String)>> {

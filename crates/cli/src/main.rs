@@ -6,10 +6,12 @@
 //! - `bench ledger`: measure the ledger's throughput and latency.
 
 mod bench;
+mod bench_authorize;
 mod bench_exchange;
 mod chain_cmd;
 mod economy;
 mod options;
+mod pos;
 mod sim;
 mod wallet;
 mod witness;
@@ -61,6 +63,8 @@ enum Command {
     /// The token economy report: MVP issued and outstanding, conversions, MVC supply and
     /// rewards, against the 30,000,000,000 MVP mark.
     Economy(economy::EconomyArgs),
+    /// A point-of-sale client speaking the VAN API (signed with a terminal's secret).
+    Pos(pos::PosArgs),
 }
 
 impl Command {
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
         Command::Chain(command) => chain_cmd::run(command),
         Command::Witness(args) => witness::run(args),
         Command::Economy(args) => economy::run(args),
+        Command::Pos(args) => pos::run(args),
     };
     match outcome {
         Ok(code) => code,

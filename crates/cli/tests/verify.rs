@@ -78,9 +78,10 @@ async fn clean_store_verifies() {
     let output = mileverse(&["verify"], directory.path());
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(
-        // 1 block of the platform's own accounts at start (payouts, partner payments, the
-        // MVC bridge), 1 of the test's 2 accounts, 6 of transfers.
-        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 5 accounts"),
+        // 1 block of the platform's own 5 accounts at start (payouts, partner payments, the
+        // MVC bridge, settlement clearing, platform fees), 1 of the test's 2 accounts, 6 of
+        // transfers.
+        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 7 accounts"),
         "{}",
         stdout_of(&output)
     );

@@ -23,6 +23,13 @@ pub mod account_code {
     /// The MVC bridge: MVP converted to MVC ends here (held while the MVC release is on
     /// its way, posted once it is confirmed on chain).
     pub const BRIDGE: u16 = 400;
+    /// A merchant's payable: credit-normal (what the platform owes the merchant for
+    /// payments taken at its tills), may never go below zero.
+    pub const MERCHANT_PAYABLE: u16 = 500;
+    /// Settlement clearing: net amounts settled to merchants, paid out in KRW.
+    pub const SETTLEMENT_CLEARING: u16 = 600;
+    /// The platform's fees on merchant payments.
+    pub const PLATFORM_FEES: u16 = 700;
     /// Withdrawal payouts owed to former members (KRW paid out of band).
     pub const WITHDRAWAL_PAYOUTS: u16 = 900;
 }
@@ -37,6 +44,8 @@ pub mod transfer_code {
     pub const WITHDRAWAL: u16 = 6;
     pub const PARTNER_PAYMENT: u16 = 7;
     pub const CONVERSION: u16 = 8;
+    pub const SETTLEMENT: u16 = 9;
+    pub const FEE: u16 = 10;
 }
 
 /// The member-facing name of a transfer code.
@@ -50,6 +59,8 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::WITHDRAWAL => "withdrawal",
         transfer_code::PARTNER_PAYMENT => "partner_payment",
         transfer_code::CONVERSION => "conversion",
+        transfer_code::SETTLEMENT => "settlement",
+        transfer_code::FEE => "fee",
         _ => "other",
     }
 }
@@ -62,6 +73,10 @@ pub const WITHDRAWAL_PAYOUTS_ACCOUNT: AccountId =
 pub const PARTNER_PAYMENTS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::PARTNER_PAYMENTS as u128);
 pub const BRIDGE_ACCOUNT: AccountId = AccountId(SYSTEM_ACCOUNT_BASE | account_code::BRIDGE as u128);
+pub const SETTLEMENT_CLEARING_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::SETTLEMENT_CLEARING as u128);
+pub const PLATFORM_FEES_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::PLATFORM_FEES as u128);
 
 /// A random id for a business record (high bit clear).
 pub fn new_id() -> u128 {
@@ -79,6 +94,17 @@ pub fn member_wallet(member_id: u128) -> Account {
         ledger: LEDGER_MVP,
         code: account_code::MEMBER_WALLET,
         flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS.union(AccountFlags::HISTORY),
+        ..Account::default()
+    }
+}
+
+pub fn merchant_payable(merchant_id: u128) -> Account {
+    Account {
+        id: AccountId(merchant_id),
+        ledger: LEDGER_MVP,
+        code: account_code::MERCHANT_PAYABLE,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        user_data_128: merchant_id,
         ..Account::default()
     }
 }
@@ -115,6 +141,20 @@ pub fn system_accounts() -> Vec<Account> {
             id: BRIDGE_ACCOUNT,
             ledger: LEDGER_MVP,
             code: account_code::BRIDGE,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..Account::default()
+        },
+        Account {
+            id: SETTLEMENT_CLEARING_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::SETTLEMENT_CLEARING,
+            flags: AccountFlags::empty(),
+            ..Account::default()
+        },
+        Account {
+            id: PLATFORM_FEES_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::PLATFORM_FEES,
             flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             ..Account::default()
         },

@@ -271,6 +271,12 @@ pub struct State {
     pub conversion: crate::conversion::ConversionState,
     /// Pay code devices, used codes, guess counters (see `paycode`).
     pub paycodes: crate::paycode::PaycodeState,
+    /// Merchants and their terminals (see `merchants`).
+    pub merchants: crate::merchants::MerchantState,
+    /// VAN authorizations, their cancels and the per-member daily figures (see `van`).
+    pub van: crate::van::VanState,
+    /// Settlement runs with merchants (see `settlement`).
+    pub settlements: crate::settlement::SettlementState,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -350,6 +356,10 @@ impl State {
                 crate::paycode::KIND_PAYCODE_DEVICE | crate::paycode::KIND_USED_PAYCODE => {
                     state.paycodes.load(record)?
                 }
+                crate::merchants::KIND_MERCHANT => state.merchants.insert_merchant(decode(record)?),
+                crate::merchants::KIND_TERMINAL => state.merchants.insert_terminal(decode(record)?),
+                crate::van::KIND_AUTHORIZATION => state.van.insert(decode(record)?),
+                crate::settlement::KIND_SETTLEMENT => state.settlements.insert(decode(record)?),
                 other => {
                     return Err(DecodeError {
                         kind: other.to_string(),

@@ -82,6 +82,16 @@ pub enum PlatformError {
         "this checkpoint is not one the server proposed for anchoring (stale or different root)"
     )]
     NotTheProposal,
+    #[error("this van_tx_id was used for a different request")]
+    VanTxConflict,
+    #[error("the terminal is disabled")]
+    TerminalDisabled,
+    #[error("the authorization cannot do this in its state: {0}")]
+    AuthorizationState(String),
+    #[error("the merchant's payable balance cannot cover this refund")]
+    MerchantPayableInsufficient,
+    #[error(transparent)]
+    Paycode(crate::paycode::PaycodeDecline),
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),
 }

@@ -23,15 +23,20 @@ pub mod feed;
 pub mod gateway;
 pub mod keys;
 pub mod members;
+pub mod merchants;
 pub mod partners;
 pub mod paycode;
 pub mod persist;
 pub mod replay;
 pub mod sequencer;
 pub mod service;
+pub mod settlement;
 pub mod signing;
 pub mod sms;
 pub mod time;
+pub mod totp;
+pub mod van;
+pub mod van_steps;
 
 pub use error::PlatformError;
 pub use sequencer::{

@@ -62,6 +62,8 @@ pub enum OpenError {
     Decode(#[from] DecodeError),
     #[error("partner {partner_id}'s secret does not open with this data key")]
     WrongDataKey { partner_id: u128 },
+    #[error("terminal {terminal_id}'s secret does not open with this data key")]
+    WrongTerminalKey { terminal_id: u128 },
 }
 
 pub struct Platform {
@@ -109,6 +111,10 @@ impl Platform {
                 })?;
             state.partner_secrets.insert(partner.id, secret);
         }
+        state
+            .merchants
+            .open_secrets(&parts.keys)
+            .map_err(|terminal_id| OpenError::WrongTerminalKey { terminal_id })?;
         Ok(Arc::new(Platform {
             config,
             ledger,
@@ -138,6 +144,8 @@ impl Platform {
             }
         }
         self.load_partner_payments().await?;
+        self.resolve_interrupted_authorizations().await?;
+        self.resolve_pending_settlements().await?;
         crate::exchange::spawn_resolver(self.clone());
         crate::anchoring::spawn_anchoring(self);
         crate::conversion::spawn_conversion_resolver(self);

@@ -106,7 +106,8 @@ pub fn verify_response(
 
 /// A fresh random nonce (128 bits, hex).
 /// A VAN request's signature (DESIGN.md, the public contract): hex
-/// `HMAC-SHA256(secret, timestamp "\n" METHOD "\n" path "\n" body)`, sent as
+/// `HMAC-SHA256(secret, timestamp "\n" METHOD "\n" path "\n" body)` (the path with its
+/// query, as in the request line), sent as
 /// `X-Mileverse-Signature` with `X-Mileverse-Key` (the terminal's key id) and
 /// `X-Mileverse-Timestamp` (Unix seconds). The scheme has no nonce: the receiver uses the
 /// signature itself as the replay-guard entry, so the same signed bytes are taken once,

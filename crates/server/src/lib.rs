@@ -6,11 +6,15 @@
 
 pub mod admin_api;
 pub mod chain_api;
+pub mod codes_svg;
 pub mod json;
 pub mod ledger_api;
 pub mod members_api;
+pub mod merchants_api;
 pub mod partner_api;
+pub mod paycodes_api;
 pub mod problem;
+pub mod van_api;
 
 use std::sync::Arc;
 
@@ -68,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_api::routes())
         .merge(partner_api::routes())
         .merge(chain_api::routes())
+        .merge(merchants_api::routes())
+        .merge(van_api::routes())
+        .merge(paycodes_api::routes())
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }

@@ -205,6 +205,24 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
         E::NotFound("verification") => {
             (S::NOT_FOUND, "unknown-verification", "Unknown verification")
         }
+        E::NotFound("paycode device") => (
+            S::NOT_FOUND,
+            "unknown-paycode-device",
+            "No pay code device enrolled",
+        ),
+        E::NotFound("merchant") => (S::NOT_FOUND, "unknown-merchant", "Unknown merchant"),
+        E::NotFound("terminal") => (S::NOT_FOUND, "unknown-terminal", "Unknown terminal"),
+        E::NotFound("authorization") => (
+            S::NOT_FOUND,
+            "unknown-authorization",
+            "Unknown authorization",
+        ),
+        E::NotFound("transaction") => (
+            S::NOT_FOUND,
+            "unknown-transaction",
+            "No transaction under this van_tx_id",
+        ),
+        E::NotFound("settlement") => (S::NOT_FOUND, "unknown-settlement", "Unknown settlement"),
         E::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
         E::VerificationExpired => (S::GONE, "verification-expired", "The verification expired"),
         E::WrongCode { .. } => (
@@ -329,8 +347,51 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "not-the-proposal",
             "Not a checkpoint proposed for anchoring",
         ),
+        E::Paycode(decline) => paycode_kind(*decline),
+        E::VanTxConflict => (
+            S::CONFLICT,
+            "idempotency-conflict",
+            "The van_tx_id was used for another request",
+        ),
+        E::TerminalDisabled => (
+            S::FORBIDDEN,
+            "terminal-disabled",
+            "The terminal is disabled",
+        ),
+        E::AuthorizationState(_) => (
+            S::CONFLICT,
+            "authorization-state",
+            "The authorization cannot do this in its state",
+        ),
+        E::MerchantPayableInsufficient => (
+            S::CONFLICT,
+            "merchant-payable-insufficient",
+            "The merchant's payable cannot cover the refund",
+        ),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// Status, slug and title of a refused pay code.
+fn paycode_kind(
+    decline: platform::paycode::PaycodeDecline,
+) -> (StatusCode, &'static str, &'static str) {
+    use StatusCode as S;
+    use platform::paycode::PaycodeDecline as D;
+    match decline {
+        D::Invalid => (
+            S::UNPROCESSABLE_ENTITY,
+            "paycode-invalid",
+            "The pay code is not valid",
+        ),
+        D::Expired => (S::GONE, "paycode-expired", "The pay code expired"),
+        D::Used => (S::CONFLICT, "paycode-used", "The pay code was already used"),
+        D::TooManyGuesses => (
+            S::TOO_MANY_REQUESTS,
+            "paycode-too-many-guesses",
+            "Too many wrong pay codes for this device",
+        ),
     }
 }
 

@@ -1,0 +1,692 @@
+//! Paying at the till (MV-4, TT-12): VAN authorizations, captures, cancels, network cancels
+//! and status queries, each exactly once.
+//!
+//! ```text
+//!  authorize ──► pending (durable, code used) ──ledger──► authorized (capture: false: a hold)
+//!                 │                                 └──► captured   (capture: true: a sale)
+//!                 └─ declined (recorded too: a retry gets the same decline)
+//!  authorized ──capture──► captured ──cancel──► refunds (partial allowed, ≤ captured)
+//!        └─────cancel────► voided
+//! ```
+//!
+//! - The authorization record (with the pay code's use) is durable before value moves, and
+//!   every movement is a ledger transfer whose id derives from the authorization: the sale
+//!   or hold is the transfer with the authorization's id, its capture, void and each refund
+//!   have ids hashed from it. A retry finds the movement (`exists`) instead of repeating it,
+//!   and a restart rebuilds any outcome a crash kept from the records out of the ledger.
+//! - A sale (`capture: true`) is one posted transfer member → merchant payable; a hold
+//!   (`capture: false`) is a pending transfer that the capture posts (fully or partly; the
+//!   rest is released) or a cancel voids. `allow_partial` makes it a balancing debit: the
+//!   ledger moves min(available, amount) atomically, so two tills racing for one balance
+//!   can never overdraw it.
+//! - Every call is idempotent on (the terminal's merchant, `van_tx_id`): the same request
+//!   again gets the same answer; another request under the same id is refused.
+//! - An approval is answered once its transfer is durable in the ledger (the record of the
+//!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
+//!   ledger, the same answer). A decline is answered only once its record is durable.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::chart::{self, transfer_code};
+use crate::domain::{self, MemberStatus, State, id_key};
+use crate::error::{PlatformError, invalid};
+use crate::paycode::PaycodeDecline;
+use crate::service::Platform;
+use crate::time::{kst_day, now_s};
+
+pub const KIND_AUTHORIZATION: &str = "authorization";
+
+/// Largest amount of one authorization (MVP); more is declined `limit_exceeded`.
+pub const AUTHORIZATION_AMOUNT_MAX: u64 = 2_000_000;
+/// Most a member may pay per KST day (held and captured, refunds not given back).
+pub const MEMBER_DAILY_PAYMENT_LIMIT: u64 = 10_000_000;
+/// `van_tx_id`s are 1 to this many bytes of `[0-9A-Za-z_.:-]`.
+pub const VAN_TX_ID_BYTES_MAX: usize = 64;
+/// Cancels (refunds) one authorization may have.
+pub const CANCELS_PER_AUTHORIZATION_MAX: usize = 100;
+/// How long a hold (`capture: false`) waits for its capture before the ledger releases it.
+pub const AUTHORIZATION_HOLD_S: u32 = 7 * 86_400;
+/// Longest a repeated request waits for the first one's outcome.
+pub const OUTCOME_WAIT_MS: u64 = 10_000;
+/// The cancel key a network cancel is recorded under (not a valid `van_tx_id`).
+pub const NETWORK_CANCEL_KEY: &str = "~network-cancel";
+
+/// Why an authorization was declined: stable names for the VAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    InsufficientBalance,
+    ExpiredCode,
+    UsedCode,
+    InvalidCode,
+    TooManyAttempts,
+    MemberLocked,
+    MerchantDisabled,
+    TerminalDisabled,
+    LimitExceeded,
+    /// A network cancel came first (a tombstone).
+    Cancelled,
+    /// The ledger refused for a reason that is not the balance, or a crash cut the
+    /// authorization short before it was answered.
+    SystemError,
+}
+
+impl DeclineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::InsufficientBalance => "insufficient_balance",
+            DeclineReason::ExpiredCode => "expired_code",
+            DeclineReason::UsedCode => "used_code",
+            DeclineReason::InvalidCode => "invalid_code",
+            DeclineReason::TooManyAttempts => "too_many_attempts",
+            DeclineReason::MemberLocked => "member_locked",
+            DeclineReason::MerchantDisabled => "merchant_disabled",
+            DeclineReason::TerminalDisabled => "terminal_disabled",
+            DeclineReason::LimitExceeded => "limit_exceeded",
+            DeclineReason::Cancelled => "cancelled",
+            DeclineReason::SystemError => "system_error",
+        }
+    }
+}
+
+impl From<PaycodeDecline> for DeclineReason {
+    fn from(decline: PaycodeDecline) -> Self {
+        match decline {
+            PaycodeDecline::Invalid => DeclineReason::InvalidCode,
+            PaycodeDecline::Expired => DeclineReason::ExpiredCode,
+            PaycodeDecline::Used => DeclineReason::UsedCode,
+            PaycodeDecline::TooManyGuesses => DeclineReason::TooManyAttempts,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizationStatus {
+    /// Durable, the ledger not yet asked or its answer not yet recorded.
+    Pending,
+    Declined,
+    /// Held (a pending transfer), waiting for its capture.
+    Authorized,
+    Captured,
+    Voided,
+}
+
+impl AuthorizationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizationStatus::Pending => "pending",
+            AuthorizationStatus::Declined => "declined",
+            AuthorizationStatus::Authorized => "authorized",
+            AuthorizationStatus::Captured => "captured",
+            AuthorizationStatus::Voided => "voided",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelKind {
+    Void,
+    Refund,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelStatus {
+    Pending,
+    Done,
+    Failed,
+}
+
+/// One cancel of an authorization: a void of its hold or a refund of (part of) its capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelEntry {
+    /// The cancel's own `van_tx_id` ([`NETWORK_CANCEL_KEY`] for a network cancel).
+    pub key: String,
+    /// What the request asked for (`None`: all), to tell a retry from another request.
+    pub requested_amount: Option<u64>,
+    pub kind: CancelKind,
+    pub amount: u64,
+    pub transfer_id: u128,
+    pub status: CancelStatus,
+    pub created_at_s: u64,
+    /// The settlement run that netted this refund.
+    #[serde(default)]
+    pub settlement_id: Option<u128>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRecord {
+    /// Also the id of the sale's or hold's ledger transfer.
+    pub id: u128,
+    pub merchant_id: u128,
+    pub terminal_id: u128,
+    /// Zero when the pay code did not name a member.
+    pub member_id: u128,
+    pub van_tx_id: String,
+    /// Hex SHA-256 of the request; `None` for a network cancel's tombstone.
+    pub request_digest: Option<String>,
+    pub amount: u64,
+    pub capture: bool,
+    pub allow_partial: bool,
+    pub status: AuthorizationStatus,
+    pub decline_reason: Option<DeclineReason>,
+    pub approved_amount: u64,
+    pub captured_amount: u64,
+    pub refunded_amount: u64,
+    pub network_cancelled: bool,
+    pub cancels: Vec<CancelEntry>,
+    pub created_at_s: u64,
+    pub captured_at_s: Option<u64>,
+    /// The settlement run that took the captured amount.
+    #[serde(default)]
+    pub settlement_id: Option<u128>,
+}
+
+impl AuthorizationRecord {
+    pub fn approved(&self) -> bool {
+        !matches!(
+            self.status,
+            AuthorizationStatus::Pending | AuthorizationStatus::Declined
+        )
+    }
+
+    /// The approval number the till prints: 8 digits derived from the id.
+    pub fn approval_no(&self) -> Option<String> {
+        self.approved()
+            .then(|| format!("{:08}", self.id % 100_000_000))
+    }
+
+    /// What the till collects by cash or card (a partial approval's rest).
+    pub fn paid_other(&self) -> u64 {
+        if self.approved() {
+            self.amount - self.approved_amount
+        } else {
+            0
+        }
+    }
+
+    /// The part of the amount counted against the member's daily limit.
+    fn counted(&self) -> u64 {
+        match self.status {
+            AuthorizationStatus::Pending => self.amount,
+            AuthorizationStatus::Authorized => self.approved_amount,
+            AuthorizationStatus::Captured => self.captured_amount,
+            AuthorizationStatus::Declined | AuthorizationStatus::Voided => 0,
+        }
+    }
+
+    pub(crate) fn busy(&self) -> bool {
+        self.status == AuthorizationStatus::Pending
+            || self
+                .cancels
+                .iter()
+                .any(|cancel| cancel.status == CancelStatus::Pending)
+    }
+
+    /// Refunds done or under way.
+    pub(crate) fn refunds_claimed(&self) -> u64 {
+        self.cancels
+            .iter()
+            .filter(|c| c.kind == CancelKind::Refund && c.status != CancelStatus::Failed)
+            .map(|c| c.amount)
+            .sum()
+    }
+}
+
+/// What a `van_tx_id` of a merchant names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VanTx {
+    Authorization(u128),
+    Cancel(u128),
+}
+
+/// Authorizations and their indexes.
+pub struct VanState {
+    pub authorizations: HashMap<u128, AuthorizationRecord>,
+    /// (merchant, van_tx_id) → what it names.
+    pub by_van_tx: HashMap<(u128, String), VanTx>,
+    /// (member, KST day) → MVP counted against the daily limit.
+    pub daily_paid: HashMap<(u128, u64), u64>,
+    /// Bumped whenever an outcome is recorded, for repeated requests that wait for one.
+    pub outcomes: watch::Sender<u64>,
+}
+
+impl Default for VanState {
+    fn default() -> Self {
+        VanState {
+            authorizations: HashMap::new(),
+            by_van_tx: HashMap::new(),
+            daily_paid: HashMap::new(),
+            outcomes: watch::Sender::new(0),
+        }
+    }
+}
+
+impl VanState {
+    /// Adds or replaces a record, keeping the indexes and the daily figures right.
+    pub fn insert(&mut self, record: AuthorizationRecord) {
+        if let Some(old) = self.authorizations.get(&record.id) {
+            let counted = old.counted();
+            let key = (old.member_id, kst_day(old.created_at_s));
+            if let Some(paid) = self.daily_paid.get_mut(&key) {
+                *paid = paid.saturating_sub(counted);
+            }
+        }
+        if record.member_id != 0 {
+            let key = (record.member_id, kst_day(record.created_at_s));
+            *self.daily_paid.entry(key).or_default() += record.counted();
+        }
+        let merchant = record.merchant_id;
+        self.by_van_tx.insert(
+            (merchant, record.van_tx_id.clone()),
+            VanTx::Authorization(record.id),
+        );
+        for cancel in &record.cancels {
+            if cancel.key != NETWORK_CANCEL_KEY {
+                self.by_van_tx
+                    .insert((merchant, cancel.key.clone()), VanTx::Cancel(record.id));
+            }
+        }
+        self.authorizations.insert(record.id, record);
+        self.outcomes.send_modify(|count| *count += 1);
+    }
+}
+
+/// A new authorization id: milliseconds since the epoch in the high half, 64 random bits
+/// in the low half (top bit clear, like every random id). Ids that grow with time keep the
+/// record store's and the ledger's inserts at the end of their indexes instead of
+/// scattering them over every page (the hot path writes two records per authorization).
+pub fn new_authorization_id() -> u128 {
+    let millis = u128::from(crate::time::now_ms()) << 64;
+    let id = (millis | u128::from(rand::random::<u64>())) & !chart::SYSTEM_ACCOUNT_BASE;
+    if id == 0 { chart::new_id() } else { id }
+}
+
+/// A ledger transfer id derived from an authorization (high bit set, like the platform's
+/// own ids; apart from random ids by a hash domain).
+pub fn derived_transfer_id(step: &str, authorization_id: u128, key: &str) -> u128 {
+    let mut hasher = Sha256::new();
+    for part in [b"mileverse/van/".as_slice(), step.as_bytes(), b"/"] {
+        hasher.update(part);
+    }
+    hasher.update(authorization_id.to_be_bytes());
+    hasher.update((key.len() as u64).to_be_bytes());
+    hasher.update(key.as_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes) | chart::SYSTEM_ACCOUNT_BASE
+}
+
+pub fn capture_transfer_id(authorization_id: u128) -> u128 {
+    derived_transfer_id("capture", authorization_id, "")
+}
+
+pub fn void_transfer_id(authorization_id: u128) -> u128 {
+    derived_transfer_id("void", authorization_id, "")
+}
+
+pub fn refund_transfer_id(authorization_id: u128, key: &str) -> u128 {
+    derived_transfer_id("refund", authorization_id, key)
+}
+
+pub fn check_van_tx_id(text: &str) -> Result<(), PlatformError> {
+    let ok = !text.is_empty()
+        && text.len() <= VAN_TX_ID_BYTES_MAX
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        let detail = format!("1 to {VAN_TX_ID_BYTES_MAX} of A-Z a-z 0-9 - _ . :");
+        Err(invalid("van_tx_id", detail))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub pay_code: String,
+    pub amount: u64,
+    pub van_tx_id: String,
+    pub capture: bool,
+    pub allow_partial: bool,
+}
+
+impl AuthorizationRequest {
+    fn digest(&self, terminal_id: u128) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"mileverse/van/authorization/");
+        hasher.update(terminal_id.to_be_bytes());
+        hasher.update(self.amount.to_be_bytes());
+        hasher.update([u8::from(self.capture), u8::from(self.allow_partial)]);
+        hasher.update(self.pay_code.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// What the first lock section of an authorization decided.
+enum Begun {
+    /// The van_tx_id is known: answer what it did.
+    Existing(u128),
+    /// Declined and recorded (queued up to the sequence).
+    Declined(AuthorizationRecord, u64),
+    /// Recorded as pending (queued up to the sequence): move the value.
+    Started(AuthorizationRecord, u64),
+}
+
+fn payment(record: &AuthorizationRecord) -> Transfer {
+    let mut flags = TransferFlags::empty();
+    if !record.capture {
+        flags = flags.union(TransferFlags::PENDING);
+    }
+    if record.allow_partial {
+        flags = flags.union(TransferFlags::BALANCING_DEBIT);
+    }
+    Transfer {
+        id: TransferId(record.id),
+        debit_account_id: AccountId(record.member_id),
+        credit_account_id: AccountId(record.merchant_id),
+        amount: u128::from(record.amount),
+        user_data_128: record.id,
+        timeout: if record.capture {
+            0
+        } else {
+            AUTHORIZATION_HOLD_S
+        },
+        ledger: chart::LEDGER_MVP,
+        code: transfer_code::PAYMENT,
+        flags,
+        ..Transfer::default()
+    }
+}
+
+impl Platform {
+    /// Authorizes a payment presented at `terminal_id` (whose signature the caller checked).
+    pub async fn authorize(
+        &self,
+        terminal_id: u128,
+        request: AuthorizationRequest,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        check_van_tx_id(&request.van_tx_id)?;
+        if request.amount == 0 {
+            return Err(invalid("amount", "must be at least 1"));
+        }
+        let begun = {
+            let mut state = self.lock();
+            self.begin_authorization(&mut state, terminal_id, &request)?
+        };
+        match begun {
+            Begun::Existing(id) => self.settled_authorization(id).await,
+            Begun::Declined(record, sequence) => {
+                self.durable(sequence).await?;
+                Ok(record)
+            }
+            Begun::Started(record, sequence) => {
+                self.durable(sequence).await?;
+                self.execute_authorization(record).await
+            }
+        }
+    }
+
+    fn begin_authorization(
+        &self,
+        state: &mut State,
+        terminal_id: u128,
+        request: &AuthorizationRequest,
+    ) -> Result<Begun, PlatformError> {
+        let terminal = state
+            .merchants
+            .terminals
+            .get(&terminal_id)
+            .ok_or(PlatformError::NotFound("terminal"))?;
+        let merchant_id = terminal.merchant_id;
+        let terminal_enabled = terminal.enabled;
+        let digest = request.digest(terminal_id);
+        let key = (merchant_id, request.van_tx_id.clone());
+        match state.van.by_van_tx.get(&key) {
+            Some(VanTx::Authorization(id)) => {
+                let existing = &state.van.authorizations[id];
+                return match &existing.request_digest {
+                    Some(known) if *known != digest => Err(PlatformError::VanTxConflict),
+                    _ => Ok(Begun::Existing(*id)),
+                };
+            }
+            Some(VanTx::Cancel(_)) => return Err(PlatformError::VanTxConflict),
+            None => {}
+        }
+        let now = now_s();
+        let mut record = AuthorizationRecord {
+            id: new_authorization_id(),
+            merchant_id,
+            terminal_id,
+            member_id: 0,
+            van_tx_id: request.van_tx_id.clone(),
+            request_digest: Some(digest),
+            amount: request.amount,
+            capture: request.capture,
+            allow_partial: request.allow_partial,
+            status: AuthorizationStatus::Pending,
+            decline_reason: None,
+            approved_amount: 0,
+            captured_amount: 0,
+            refunded_amount: 0,
+            network_cancelled: false,
+            cancels: Vec::new(),
+            created_at_s: now,
+            captured_at_s: None,
+            settlement_id: None,
+        };
+        let mut writes = Vec::new();
+        let decline = self.screen(state, terminal_enabled, request, &mut record, &mut writes);
+        if let Some(reason) = decline {
+            record.status = AuthorizationStatus::Declined;
+            record.decline_reason = Some(reason);
+        }
+        writes.push(domain::put(KIND_AUTHORIZATION, &id_key(record.id), &record));
+        let sequence = self.queue(writes)?;
+        state.van.insert(record.clone());
+        Ok(match decline {
+            Some(_) => Begun::Declined(record, sequence),
+            None => Begun::Started(record, sequence),
+        })
+    }
+
+    /// The checks before value moves, in order; the pay code is used up only when the
+    /// merchant may take payments. Sets the member; returns the decline, if any.
+    fn screen(
+        &self,
+        state: &mut State,
+        terminal_enabled: bool,
+        request: &AuthorizationRequest,
+        record: &mut AuthorizationRecord,
+        writes: &mut Vec<store::records::RecordWrite>,
+    ) -> Option<DeclineReason> {
+        if !terminal_enabled {
+            return Some(DeclineReason::TerminalDisabled);
+        }
+        let merchant_enabled = state
+            .merchants
+            .merchants
+            .get(&record.merchant_id)
+            .is_some_and(|merchant| merchant.enabled);
+        if !merchant_enabled {
+            return Some(DeclineReason::MerchantDisabled);
+        }
+        if request.amount > AUTHORIZATION_AMOUNT_MAX {
+            return Some(DeclineReason::LimitExceeded);
+        }
+        let (member_id, code_writes) =
+            match self.redeem_paycode(state, &request.pay_code, record.created_at_s) {
+                Ok(redeemed) => redeemed,
+                Err(decline) => return Some(decline.into()),
+            };
+        writes.extend(code_writes);
+        record.member_id = member_id;
+        let Some(member) = state.members.get(&member_id) else {
+            return Some(DeclineReason::InvalidCode);
+        };
+        if member.status != MemberStatus::Active {
+            return Some(DeclineReason::InvalidCode);
+        }
+        if member.locked {
+            return Some(DeclineReason::MemberLocked);
+        }
+        let day = kst_day(record.created_at_s);
+        let paid = state
+            .van
+            .daily_paid
+            .get(&(member_id, day))
+            .copied()
+            .unwrap_or(0);
+        if paid.saturating_add(request.amount) > MEMBER_DAILY_PAYMENT_LIMIT {
+            return Some(DeclineReason::LimitExceeded);
+        }
+        None
+    }
+
+    /// Moves the value of a pending authorization: one ledger call.
+    async fn execute_authorization(
+        &self,
+        record: AuthorizationRecord,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        let transfer = payment(&record);
+        let results = self.ledger.create_transfers(vec![transfer]).await?;
+        let outcome = match results[0] {
+            CreateTransferResult::Ok | CreateTransferResult::Exists => {
+                let moved = if record.allow_partial {
+                    self.moved_amount(record.id).await?
+                } else {
+                    record.amount
+                };
+                Ok(moved)
+            }
+            CreateTransferResult::ExceedsCredits => Err(DeclineReason::InsufficientBalance),
+            other => {
+                tracing::warn!(authorization = record.id, result = %other, "payment refused by the ledger");
+                Err(DeclineReason::SystemError)
+            }
+        };
+        let (record, sequence) = {
+            let mut state = self.lock();
+            let mut record = state.van.authorizations[&record.id].clone();
+            apply_outcome(&mut record, outcome);
+            let write = domain::put(KIND_AUTHORIZATION, &id_key(record.id), &record);
+            let sequence = self.queue(vec![write])?;
+            state.van.insert(record.clone());
+            (record, sequence)
+        };
+        if !record.approved() {
+            // A decline is not in the ledger: answer it only once it is on disk.
+            self.durable(sequence).await?;
+        }
+        Ok(record)
+    }
+
+    async fn moved_amount(&self, transfer_id: u128) -> Result<u64, PlatformError> {
+        let found = self
+            .ledger
+            .lookup_transfers(vec![TransferId(transfer_id)])
+            .await?;
+        let transfer = found
+            .first()
+            .ok_or_else(|| PlatformError::Unavailable("payment transfer not found".into()))?;
+        Ok(u64::try_from(transfer.amount).unwrap_or(u64::MAX))
+    }
+
+    /// Waits until the authorization has no step under way, then returns it as durable.
+    pub(crate) async fn settled_authorization(
+        &self,
+        id: u128,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(OUTCOME_WAIT_MS);
+        loop {
+            let waiting = {
+                let state = self.lock();
+                let record = state
+                    .van
+                    .authorizations
+                    .get(&id)
+                    .ok_or(PlatformError::NotFound("authorization"))?;
+                if record.busy() {
+                    Err(state.van.outcomes.subscribe())
+                } else {
+                    Ok(record.clone())
+                }
+            };
+            let mut outcomes = match waiting {
+                Ok(record) => {
+                    self.settle_reads().await?;
+                    return Ok(record);
+                }
+                Err(outcomes) => outcomes,
+            };
+            let changed = tokio::time::timeout_at(deadline, outcomes.changed()).await;
+            if changed.is_err() {
+                return Err(PlatformError::Unavailable(
+                    "the first request for this van_tx_id has not finished".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Records the ledger's answer on a pending authorization.
+fn apply_outcome(record: &mut AuthorizationRecord, outcome: Result<u64, DeclineReason>) {
+    match outcome {
+        Ok(moved) => {
+            record.approved_amount = moved;
+            if record.capture {
+                record.status = AuthorizationStatus::Captured;
+                record.captured_amount = moved;
+                record.captured_at_s = Some(record.created_at_s);
+            } else {
+                record.status = AuthorizationStatus::Authorized;
+            }
+        }
+        Err(reason) => {
+            record.status = AuthorizationStatus::Declined;
+            record.decline_reason = Some(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_differ_per_step_and_key() {
+        let id = 42;
+        let ids = [
+            capture_transfer_id(id),
+            void_transfer_id(id),
+            refund_transfer_id(id, "a"),
+            refund_transfer_id(id, "b"),
+            refund_transfer_id(id + 1, "a"),
+        ];
+        for (index, left) in ids.iter().enumerate() {
+            assert!(left & chart::SYSTEM_ACCOUNT_BASE != 0);
+            for right in &ids[index + 1..] {
+                assert_ne!(left, right);
+            }
+        }
+    }
+
+    #[test]
+    fn van_tx_ids_are_checked_at_their_maximum() {
+        assert!(check_van_tx_id(&"x".repeat(VAN_TX_ID_BYTES_MAX)).is_ok());
+        assert!(check_van_tx_id(&"x".repeat(VAN_TX_ID_BYTES_MAX + 1)).is_err());
+        assert!(check_van_tx_id("").is_err());
+        assert!(check_van_tx_id(NETWORK_CANCEL_KEY).is_err());
+        assert!(check_van_tx_id("VAN-2026:0001.a_b").is_ok());
+    }
+}

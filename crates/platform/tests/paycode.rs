@@ -1,0 +1,529 @@
+//! Pay codes (DESIGN.md "Pay codes", docs/paycodes.md) through the public platform API, on a
+//! real ledger and record store (SQLite files): the RFC 6238 vectors, the ±1 step window,
+//! single use across a restart, expiry, wrong-guess limits, enrollment and issued codes.
+//! Time is driven through the `now_s` arguments: nothing sleeps.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger::checkpoint::OperatorKey;
+use platform::crypto::DataKeys;
+use platform::gateway::{
+    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
+    PartnerGateway,
+};
+use platform::paycode::{
+    self, EXPIRED_STEPS_MAX, GUESS_WINDOW_S, GUESSES_PER_WINDOW_MAX, KIND_USED_PAYCODE,
+    PaycodeDecline, ROUTING_PREFIX, WINDOW_STEPS,
+};
+use platform::sms::DevOutbox;
+use platform::totp::{self, STEP_S, step_of, totp, totp_at_step};
+use platform::{
+    LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformError, PlatformParts,
+};
+use store::records::{RecordStore, SqliteRecords};
+use store::sqlite::SqliteStore;
+
+const MASTER_KEY: [u8; 32] = [7; 32];
+const WAIT_MAX: Duration = Duration::from_secs(10);
+/// A fixed "now", 10 s into a step, far from the epoch.
+const NOW_S: u64 = 1_800_000_000 - 1_800_000_000 % STEP_S + 10;
+
+/// RFC 6238 Appendix B, the SHA-256 rows: (Unix seconds, 8-digit code).
+const RFC_6238_SHA256: [(u64, u32); 6] = [
+    (59, 46_119_246),
+    (1_111_111_109, 68_084_774),
+    (1_111_111_111, 67_062_674),
+    (1_234_567_890, 91_819_424),
+    (2_000_000_000, 90_698_825),
+    (20_000_000_000, 77_737_706),
+];
+/// The RFC's SHA-256 seed: 32 ASCII bytes.
+const RFC_SECRET: &[u8] = b"12345678901234567890123456789012";
+
+#[test]
+fn totp_matches_the_rfc_6238_sha256_vectors() {
+    for (unix_s, expected) in RFC_6238_SHA256 {
+        assert_eq!(totp(RFC_SECRET, unix_s), expected, "T = {unix_s}");
+        assert_eq!(totp::format_code(expected).len(), 8);
+    }
+}
+
+/// No partner is needed here: every call fails as if the partner were down.
+struct NoPartner;
+
+impl PartnerGateway for NoPartner {
+    fn balance<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
+        Box::pin(async { Err(PartnerCallError::Status(503)) })
+    }
+    fn debit<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
+        Box::pin(async { Err(PartnerCallError::Status(503)) })
+    }
+    fn cancel<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
+        Box::pin(async { Err(PartnerCallError::Status(503)) })
+    }
+    fn status<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        Box::pin(async { Err(PartnerCallError::Status(503)) })
+    }
+}
+
+struct World {
+    _directory: tempfile::TempDir,
+    records_path: PathBuf,
+    ledger: Arc<LedgerService>,
+    outbox: Arc<DevOutbox>,
+    platform: Option<Arc<Platform>>,
+    phones: u32,
+}
+
+impl World {
+    async fn new() -> World {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(&directory.path().join("ledger.db")).expect("ledger store");
+        let ledger = LedgerService::open(
+            Box::new(store),
+            OperatorKey::from_seed([9; 32]),
+            LedgerConfig::default(),
+        )
+        .expect("open the ledger");
+        let mut world = World {
+            records_path: directory.path().join("records.db"),
+            _directory: directory,
+            ledger: Arc::new(ledger),
+            outbox: Arc::new(DevOutbox::new()),
+            platform: None,
+            phones: 0,
+        };
+        world.open().await;
+        world
+    }
+
+    async fn open(&mut self) {
+        let records = SqliteRecords::open(&self.records_path).expect("records");
+        let parts = PlatformParts {
+            records: Box::new(records),
+            keys: DataKeys::from_master(&MASTER_KEY),
+            partner_gateway: Arc::new(NoPartner),
+            sms: self.outbox.clone(),
+            chain: None,
+        };
+        let platform = Platform::open(PlatformConfig::default(), self.ledger.clone(), parts)
+            .expect("open the platform");
+        platform.start().await.expect("start");
+        self.platform = Some(platform);
+    }
+
+    fn platform(&self) -> &Arc<Platform> {
+        self.platform.as_ref().expect("a running platform")
+    }
+
+    /// Stops the platform, waits until nothing of it is left, and opens a new one on the
+    /// same record file: everything it knows comes from disk.
+    async fn restart(&mut self) {
+        let old = self.platform.take().expect("a running platform");
+        old.shutdown();
+        let gone = Arc::downgrade(&old);
+        drop(old);
+        let deadline = Instant::now() + WAIT_MAX;
+        while gone.strong_count() > 0 {
+            assert!(Instant::now() < deadline, "the old platform did not stop");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.open().await;
+    }
+
+    /// Signs up a member through the SMS verification; returns the member id and phone.
+    async fn member(&mut self) -> (u128, String) {
+        self.phones += 1;
+        let phone = format!("+82109876{:04}", self.phones);
+        let platform = self.platform();
+        let verification = platform
+            .request_verification(&phone)
+            .await
+            .expect("verification");
+        let messages = self.outbox.messages(Some(&phone));
+        let code = messages[0]
+            .text
+            .strip_prefix("[Mileverse] verification code ")
+            .expect("a verification text");
+        let member_id = platform
+            .sign_up(verification, code, "Lee Tester", "135790")
+            .await
+            .expect("sign up");
+        (member_id, phone)
+    }
+
+    /// A member with one registered device enrolled for pay codes: (member, device,
+    /// handle, secret).
+    async fn payer(&mut self) -> (u128, u128, String, Vec<u8>) {
+        let (member_id, _) = self.member().await;
+        let device_id = self.device(member_id).await;
+        let enrollment = self
+            .platform()
+            .enroll_paycode_device(member_id, device_id)
+            .await
+            .expect("enroll");
+        (
+            member_id,
+            device_id,
+            enrollment.device_handle,
+            enrollment.secret,
+        )
+    }
+
+    async fn device(&self, member_id: u128) -> u128 {
+        self.platform()
+            .register_device(member_id, "Phone", "android")
+            .await
+            .expect("register a device")
+            .id
+    }
+
+    async fn accept(&self, code: &str, now_s: u64) -> Result<u128, PlatformError> {
+        self.platform().accept_paycode(code, now_s).await
+    }
+
+    /// The stored used-code records (read from the file, not from the platform's memory).
+    fn used_records(&self) -> usize {
+        let mut records = SqliteRecords::open(&self.records_path).expect("records");
+        let all = records.load().expect("load");
+        all.iter().filter(|r| r.kind == KIND_USED_PAYCODE).count()
+    }
+}
+
+/// The code the app computes offline for `handle` at `unix_s`.
+fn app_code(handle: &str, secret: &[u8], unix_s: u64) -> String {
+    format!(
+        "{ROUTING_PREFIX}{handle}{}",
+        totp::format_code(totp(secret, unix_s))
+    )
+}
+
+fn declined(decline: PaycodeDecline) -> Result<u128, PlatformError> {
+    Err(PlatformError::Paycode(decline))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_is_good_one_step_either_side_and_only_once() {
+    let mut world = World::new().await;
+    let (member_id, _, handle, secret) = world.payer().await;
+    assert_eq!(handle.len(), 10);
+    assert!(handle.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(secret.len(), 32);
+    // The codes of the previous, current and next steps are all good, each once.
+    for offset in [-(STEP_S as i64), 0, STEP_S as i64] {
+        let shown_at_s = NOW_S.checked_add_signed(offset).unwrap();
+        let code = app_code(&handle, &secret, shown_at_s);
+        assert_eq!(code.len(), 20);
+        assert_eq!(
+            world.accept(&code, NOW_S).await,
+            Ok(member_id),
+            "offset {offset}"
+        );
+        assert_eq!(
+            world.accept(&code, NOW_S).await,
+            declined(PaycodeDecline::Used),
+            "used twice (offset {offset})"
+        );
+    }
+    // Two steps ahead is beyond the window: not a code yet.
+    let future = app_code(&handle, &secret, NOW_S + 2 * STEP_S);
+    assert_eq!(
+        world.accept(&future, NOW_S).await,
+        declined(PaycodeDecline::Invalid)
+    );
+    assert_eq!(WINDOW_STEPS, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_code_is_expired_and_an_older_one_invalid() {
+    let mut world = World::new().await;
+    let (_, _, handle, secret) = world.payer().await;
+    // Shown two steps ago: just out of the window.
+    let stale = app_code(&handle, &secret, NOW_S - 2 * STEP_S);
+    assert_eq!(
+        world.accept(&stale, NOW_S).await,
+        declined(PaycodeDecline::Expired)
+    );
+    // At the edge of recognition, then past it.
+    let oldest = app_code(&handle, &secret, NOW_S - EXPIRED_STEPS_MAX * STEP_S);
+    assert_eq!(
+        world.accept(&oldest, NOW_S).await,
+        declined(PaycodeDecline::Expired)
+    );
+    let ancient = app_code(&handle, &secret, NOW_S - (EXPIRED_STEPS_MAX + 1) * STEP_S);
+    assert_eq!(
+        world.accept(&ancient, NOW_S).await,
+        declined(PaycodeDecline::Invalid)
+    );
+    // A good code held until its window passed.
+    let code = app_code(&handle, &secret, NOW_S);
+    assert_eq!(
+        world.accept(&code, NOW_S + 2 * STEP_S).await,
+        declined(PaycodeDecline::Expired)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_unknown_codes_are_invalid() {
+    let mut world = World::new().await;
+    let (_, _, handle, secret) = world.payer().await;
+    let good = app_code(&handle, &secret, NOW_S);
+    let wrong_otp = format!(
+        "{}{:08}",
+        &good[..12],
+        (totp(&secret, NOW_S) + 1) % 100_000_000
+    );
+    let other_prefix = format!("12{}", &good[2..]);
+    let unknown_handle = {
+        let other = (handle.parse::<u64>().unwrap() + 1) % 10_000_000_000;
+        app_code(&paycode::handle_text(other), &secret, NOW_S)
+    };
+    let cases = [
+        "".to_string(),
+        good[..19].to_string(),
+        format!("{good}0"),
+        good.replace('9', "x"),
+        "９１".to_string() + &good[2..],
+        wrong_otp,
+        other_prefix,
+        unknown_handle,
+    ];
+    for code in &cases {
+        assert_eq!(
+            world.accept(code, NOW_S).await,
+            declined(PaycodeDecline::Invalid),
+            "{code:?}"
+        );
+    }
+    assert!(
+        world.accept(&good, NOW_S).await.is_ok(),
+        "the right code still works"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
+    let mut world = World::new().await;
+    let (member_id, _, handle, secret) = world.payer().await;
+    let right = totp(&secret, NOW_S);
+    let wrong = |n: u32| format!("{ROUTING_PREFIX}{handle}{:08}", (right + n) % 100_000_000);
+    // One below the maximum: the right code still goes through.
+    for n in 1..GUESSES_PER_WINDOW_MAX as u32 {
+        assert_eq!(
+            world.accept(&wrong(n), NOW_S).await,
+            declined(PaycodeDecline::Invalid)
+        );
+    }
+    let first = app_code(&handle, &secret, NOW_S - STEP_S);
+    assert_eq!(world.accept(&first, NOW_S).await, Ok(member_id));
+    // At the maximum: even the right code is refused.
+    assert_eq!(
+        world.accept(&wrong(99), NOW_S).await,
+        declined(PaycodeDecline::Invalid)
+    );
+    let code = app_code(&handle, &secret, NOW_S);
+    let refused = declined(PaycodeDecline::TooManyGuesses);
+    assert_eq!(world.accept(&code, NOW_S).await, refused);
+    let just_before = NOW_S + GUESS_WINDOW_S - 1;
+    let later = app_code(&handle, &secret, just_before);
+    assert_eq!(world.accept(&later, just_before).await, refused);
+    // Once the window passed since the wrong codes, the handle works again.
+    let after = NOW_S + GUESS_WINDOW_S;
+    let fresh = app_code(&handle, &secret, after);
+    assert_eq!(world.accept(&fresh, after).await, Ok(member_id));
+    // The limit is per handle: another member's device is not affected.
+    let (other_member, _, other_handle, other_secret) = world.payer().await;
+    for n in 0..GUESSES_PER_WINDOW_MAX as u32 {
+        let _ = world.accept(&wrong(n + 10), after).await;
+    }
+    let theirs = app_code(&other_handle, &other_secret, after);
+    assert_eq!(world.accept(&theirs, after).await, Ok(other_member));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
+    let mut world = World::new().await;
+    let (member_id, _, handle, secret) = world.payer().await;
+    let code = app_code(&handle, &secret, NOW_S);
+    assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
+    assert_eq!(world.used_records(), 1);
+    world.restart().await;
+    assert_eq!(
+        world.accept(&code, NOW_S).await,
+        declined(PaycodeDecline::Used)
+    );
+    assert_eq!(
+        world.accept(&code, NOW_S + STEP_S).await,
+        declined(PaycodeDecline::Used),
+        "still in the window a step later"
+    );
+    // The enrollment came back from disk too: the sealed secret opens.
+    let next = app_code(&handle, &secret, NOW_S + STEP_S);
+    assert_eq!(world.accept(&next, NOW_S + STEP_S).await, Ok(member_id));
+    // A use long after drops the records no window can reach any more.
+    let much_later = NOW_S + 100 * STEP_S;
+    let late = app_code(&handle, &secret, much_later);
+    assert_eq!(world.accept(&late, much_later).await, Ok(member_id));
+    assert_eq!(world.used_records(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_needs_the_members_own_active_device() {
+    let mut world = World::new().await;
+    let (member_id, device_id, handle, secret) = world.payer().await;
+    let platform = world.platform().clone();
+    let (other_member, _) = world.member().await;
+    assert_eq!(
+        platform
+            .enroll_paycode_device(other_member, device_id)
+            .await,
+        Err(PlatformError::NotFound("device")),
+        "another member's device"
+    );
+    assert_eq!(
+        platform.enroll_paycode_device(u128::MAX, device_id).await,
+        Err(PlatformError::NotFound("member"))
+    );
+    // Enrolling again keeps the handle and replaces the secret: old codes stop working.
+    let again = platform
+        .enroll_paycode_device(member_id, device_id)
+        .await
+        .expect("enroll again");
+    assert_eq!(again.device_handle, handle);
+    assert_ne!(again.secret, secret);
+    assert_eq!(again.routing_prefix, ROUTING_PREFIX);
+    let stale = app_code(&handle, &secret, NOW_S);
+    assert_eq!(
+        world.accept(&stale, NOW_S).await,
+        declined(PaycodeDecline::Invalid)
+    );
+    let code = app_code(&handle, &again.secret, NOW_S);
+    assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
+    // A second device gets its own handle, not derived from the member.
+    let second = world.device(member_id).await;
+    let other = platform
+        .enroll_paycode_device(member_id, second)
+        .await
+        .expect("enroll a second device");
+    assert_ne!(other.device_handle, handle);
+    assert!(!member_id.to_string().contains(&other.device_handle));
+    // A removed device's codes stop working.
+    platform
+        .remove_device(member_id, second)
+        .await
+        .expect("remove");
+    let removed = app_code(&other.device_handle, &other.secret, NOW_S);
+    assert_eq!(
+        world.accept(&removed, NOW_S).await,
+        declined(PaycodeDecline::Invalid)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_or_withdrawn_member_gets_no_codes() {
+    let mut world = World::new().await;
+    let (member_id, device_id, handle, _) = world.payer().await;
+    let platform = world.platform().clone();
+    let phone = format!("+82109876{:04}", world.phones);
+    for _ in 0..platform::members::PIN_FAILURES_MAX {
+        let _ = platform.log_in(&phone, "246802").await;
+    }
+    assert_eq!(
+        platform.issue_paycode(member_id, Some(&handle)).await,
+        Err(PlatformError::Locked)
+    );
+    assert_eq!(
+        platform.enroll_paycode_device(member_id, device_id).await,
+        Err(PlatformError::Locked)
+    );
+    platform.unlock_member(member_id).await.expect("unlock");
+    assert!(platform.issue_paycode(member_id, None).await.is_ok());
+    platform.withdraw(member_id, None).await.expect("withdraw");
+    assert_eq!(
+        platform.issue_paycode(member_id, None).await,
+        Err(PlatformError::Withdrawn)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
+    let mut world = World::new().await;
+    let (member_id, _, handle, secret) = world.payer().await;
+    let platform = world.platform().clone();
+    let (code, expires_at_s) = platform
+        .issue_paycode_at(member_id, None, NOW_S)
+        .await
+        .expect("issue");
+    assert_eq!(code, app_code(&handle, &secret, NOW_S));
+    // Good to the end of the next step.
+    assert_eq!(expires_at_s, (step_of(NOW_S) + 2) * STEP_S);
+    assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
+    // Paying again within the step: the next step's code, which the window accepts now.
+    let (second, second_expiry) = platform
+        .issue_paycode_at(member_id, Some(&handle), NOW_S)
+        .await
+        .expect("issue again");
+    assert_eq!(second, app_code(&handle, &secret, NOW_S + STEP_S));
+    assert_eq!(second_expiry, expires_at_s + STEP_S);
+    assert_eq!(world.accept(&second, NOW_S).await, Ok(member_id));
+    assert_eq!(
+        platform.issue_paycode_at(member_id, None, NOW_S).await,
+        Err(PlatformError::Paycode(PaycodeDecline::Used)),
+        "both codes the window allows are spent"
+    );
+    // Someone else's handle is not found; a malformed one is invalid.
+    let (other_member, _) = world.member().await;
+    assert_eq!(
+        platform.issue_paycode(other_member, Some(&handle)).await,
+        Err(PlatformError::NotFound("paycode device"))
+    );
+    assert_eq!(
+        platform.issue_paycode(other_member, None).await,
+        Err(PlatformError::NotFound("paycode device"))
+    );
+    assert!(matches!(
+        platform.issue_paycode(member_id, Some("12345")).await,
+        Err(PlatformError::Invalid {
+            field: "device_handle",
+            ..
+        })
+    ));
+    // Only the owner may see a code drawn.
+    let shown = app_code(&handle, &secret, NOW_S + 2 * STEP_S);
+    let later = NOW_S + 2 * STEP_S;
+    assert_eq!(platform.check_own_paycode(member_id, &shown, later), Ok(()));
+    assert_eq!(
+        platform.check_own_paycode(other_member, &shown, later),
+        Err(PlatformError::NotFound("paycode"))
+    );
+    assert_eq!(
+        platform.check_own_paycode(member_id, &code, later),
+        Err(PlatformError::Paycode(PaycodeDecline::Expired))
+    );
+}
+
+#[test]
+fn totp_at_step_is_totp_of_any_second_in_the_step() {
+    let step = step_of(NOW_S);
+    for second in [step * STEP_S, step * STEP_S + STEP_S - 1] {
+        assert_eq!(totp(RFC_SECRET, second), totp_at_step(RFC_SECRET, step));
+    }
+}

@@ -1,0 +1,303 @@
+//! The VAN routes (`/van/v1`, docs/payments.md): authorizations, captures, cancels, network
+//! cancels and status queries from tills. Every request is signed with the terminal's key
+//! (DESIGN.md): `X-Mileverse-Key` (the key id), `X-Mileverse-Timestamp` (Unix seconds) and
+//! `X-Mileverse-Signature` = hex HMAC-SHA256(secret, timestamp "\n" METHOD "\n" path "\n"
+//! body), where path includes the query. A bad signature, a timestamp more than 300 s off,
+//! or a signature seen before is refused (401) before anything is read; a disabled terminal
+//! gets 403.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::{get, post};
+use platform::merchants::TerminalKey;
+use platform::signing::{self, ReplayError};
+use platform::time::{now_s, rfc3339};
+use platform::van::{AuthorizationRecord, AuthorizationRequest, AuthorizationStatus};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::members_api::{parse_id_text, platform};
+use crate::problem::Problem;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/van/v1/authorizations", post(authorize))
+        .route("/van/v1/authorizations/{id}/capture", post(capture))
+        .route("/van/v1/authorizations/{id}/cancel", post(cancel))
+        .route("/van/v1/network-cancels", post(network_cancel))
+        .route("/van/v1/transactions/{van_tx_id}", get(transaction))
+}
+
+fn refused(slug: &'static str, title: &'static str, detail: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, slug, title, detail)
+}
+
+fn bad_signature(detail: &str) -> Problem {
+    refused(
+        "bad-signature",
+        "The request signature is not valid",
+        detail,
+    )
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
+}
+
+/// Checks the terminal's signature, the clock and the replay guard; the terminal.
+fn verify(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TerminalKey, Problem> {
+    let platform = platform(state)?;
+    let (Some(key_id), Some(timestamp), Some(signature)) = (
+        header_text(headers, "x-mileverse-key"),
+        header_text(headers, "x-mileverse-timestamp"),
+        header_text(headers, "x-mileverse-signature"),
+    ) else {
+        return Err(bad_signature(
+            "send X-Mileverse-Key, X-Mileverse-Timestamp and X-Mileverse-Signature",
+        ));
+    };
+    let terminal = platform
+        .terminal_key(key_id)
+        .ok_or_else(|| bad_signature("unknown key"))?;
+    let timestamp_s: u64 = timestamp
+        .parse()
+        .map_err(|_| bad_signature("the timestamp is not Unix seconds"))?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let method = method.as_str();
+    if !signing::verify_van_signature(&terminal.secret, timestamp_s, method, path, body, signature)
+    {
+        return Err(bad_signature("the signature does not match"));
+    }
+    // The signature is the nonce: the same signed bytes are taken once (lowercased, so a
+    // change of case is no new nonce).
+    let nonce = signature.to_ascii_lowercase();
+    state
+        .replay_guard
+        .admit(timestamp_s, &nonce, now_s())
+        .map_err(|error| match error {
+            ReplayError::Stale => refused(
+                "stale-request",
+                "The request timestamp is too far from our clock",
+                &error.to_string(),
+            ),
+            ReplayError::Replayed => refused(
+                "replayed-request",
+                "The request was refused as a replay",
+                &error.to_string(),
+            ),
+            ReplayError::BadNonce => bad_signature("the signature is malformed"),
+            ReplayError::Full => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "too many requests in the replay window; retry later",
+            ),
+        })?;
+    if !terminal.enabled {
+        return Err(platform::PlatformError::TerminalDisabled.into());
+    }
+    Ok(terminal)
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|error| Problem::malformed_json(error.to_string()))
+}
+
+/// The body's `terminal_id` must be the signing key's terminal.
+fn same_terminal(terminal: &TerminalKey, text: &str) -> Result<(), Problem> {
+    let id = parse_id_text("terminal_id", text)?;
+    if id != terminal.terminal_id {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "terminal-mismatch",
+            "The terminal is not the signing key's",
+            "terminal_id must name the terminal whose key signed the request",
+        ));
+    }
+    Ok(())
+}
+
+pub fn authorization_json(record: &AuthorizationRecord) -> Value {
+    let result = match record.status {
+        AuthorizationStatus::Pending => "pending",
+        AuthorizationStatus::Declined => "declined",
+        _ => "approved",
+    };
+    let cancels: Vec<Value> = record
+        .cancels
+        .iter()
+        .map(|cancel| {
+            json!({
+                "van_tx_id": cancel.key,
+                "kind": cancel.kind,
+                "amount": cancel.amount,
+                "status": cancel.status,
+                "created_at": rfc3339(cancel.created_at_s),
+            })
+        })
+        .collect();
+    json!({
+        "authorization_id": record.id.to_string(),
+        "van_tx_id": record.van_tx_id,
+        "terminal_id": record.terminal_id.to_string(),
+        "merchant_id": record.merchant_id.to_string(),
+        "result": result,
+        "status": record.status.as_str(),
+        "approval_no": record.approval_no(),
+        "decline_reason": record.decline_reason.map(|reason| reason.as_str()),
+        "amount": record.amount,
+        "approved_amount": record.approved_amount,
+        "captured_amount": record.captured_amount,
+        "refunded_amount": record.refunded_amount,
+        "paid_other": record.paid_other(),
+        "network_cancelled": record.network_cancelled,
+        "cancels": cancels,
+        "created_at": rfc3339(record.created_at_s),
+    })
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizationBody {
+    terminal_id: String,
+    pay_code: String,
+    amount: u64,
+    van_tx_id: String,
+    #[serde(default = "default_true")]
+    capture: bool,
+    #[serde(default)]
+    allow_partial: bool,
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let terminal = verify(&state, &method, &uri, &headers, &body)?;
+    let body: AuthorizationBody = parse(&body)?;
+    same_terminal(&terminal, &body.terminal_id)?;
+    let request = AuthorizationRequest {
+        pay_code: body.pay_code,
+        amount: body.amount,
+        van_tx_id: body.van_tx_id,
+        capture: body.capture,
+        allow_partial: body.allow_partial,
+    };
+    let record = platform(&state)?
+        .authorize(terminal.terminal_id, request)
+        .await?;
+    Ok(Json(authorization_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureBody {
+    amount: u64,
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let terminal = verify(&state, &method, &uri, &headers, &body)?;
+    let id = parse_id_text("authorization_id", &id)?;
+    let body: CaptureBody = parse(&body)?;
+    let record = platform(&state)?
+        .capture(terminal.terminal_id, id, body.amount)
+        .await?;
+    Ok(Json(authorization_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    amount: Option<u64>,
+    van_tx_id: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let terminal = verify(&state, &method, &uri, &headers, &body)?;
+    let id = parse_id_text("authorization_id", &id)?;
+    let body: CancelBody = parse(&body)?;
+    let record = platform(&state)?
+        .cancel(terminal.terminal_id, id, body.amount, &body.van_tx_id)
+        .await?;
+    Ok(Json(authorization_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkCancelBody {
+    terminal_id: String,
+    van_tx_id: String,
+}
+
+async fn network_cancel(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let terminal = verify(&state, &method, &uri, &headers, &body)?;
+    let body: NetworkCancelBody = parse(&body)?;
+    same_terminal(&terminal, &body.terminal_id)?;
+    let record = platform(&state)?
+        .network_cancel(terminal.terminal_id, &body.van_tx_id)
+        .await?;
+    Ok(Json(authorization_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransactionQuery {
+    terminal_id: String,
+}
+
+async fn transaction(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(van_tx_id): Path<String>,
+    query: Result<Query<TransactionQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    let terminal = verify(&state, &method, &uri, &headers, &body)?;
+    let Query(query) = query?;
+    same_terminal(&terminal, &query.terminal_id)?;
+    let record = platform(&state)?
+        .van_transaction(terminal.terminal_id, &van_tx_id)
+        .await?;
+    Ok(Json(authorization_json(&record)))
+}
