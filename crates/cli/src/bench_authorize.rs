@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::bench::{ScratchDirectory, fresh_schema_name, percentile};
+use crate::bench::percentile;
 use crate::bench_exchange::{
     ADMIN_TOKEN, Running, call, open_platform, set_up_members, start_servers, text,
 };
@@ -80,14 +80,7 @@ pub fn run(args: AuthorizeBenchArgs) -> anyhow::Result<ExitCode> {
     );
     let devices = args.authorizations.div_ceil(CODES_PER_DEVICE) as usize;
     let members = devices.div_ceil(DEVICES_PER_MEMBER);
-    let (directory, _scratch) = match &args.data {
-        Some(directory) => (directory.clone(), None),
-        None => {
-            let directory = std::env::temp_dir().join(fresh_schema_name());
-            (directory.clone(), Some(ScratchDirectory(directory)))
-        }
-    };
-    std::fs::create_dir_all(&directory)?;
+    let (directory, _scratch) = crate::bench_exchange::data_directory(args.data.as_deref())?;
     println!(
         "bench authorize: {} authorizations, {} clients, {members} members with {devices} pay code devices, SQLite in {}",
         args.authorizations,
@@ -106,11 +99,7 @@ pub fn run(args: AuthorizeBenchArgs) -> anyhow::Result<ExitCode> {
         drive(&running, &args, &till, &devices).await
     });
     drop(runtime);
-    platform.shutdown();
-    drop(platform);
-    if let Ok(ledger) = Arc::try_unwrap(ledger) {
-        ledger.shutdown();
-    }
+    crate::bench_exchange::shut_down(ledger, platform);
     let outcome = outcome?;
     report(&args, &outcome);
     Ok(if outcome.declined == 0 {

@@ -49,14 +49,7 @@ pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
         args.clients >= 1 && args.members >= 1,
         "need a client and a member"
     );
-    let (directory, _scratch) = match &args.data {
-        Some(directory) => (directory.clone(), None),
-        None => {
-            let directory = std::env::temp_dir().join(fresh_schema_name());
-            (directory.clone(), Some(ScratchDirectory(directory)))
-        }
-    };
-    std::fs::create_dir_all(&directory)?;
+    let (directory, _scratch) = data_directory(args.data.as_deref())?;
     println!(
         "bench exchange: {} exchanges, {} clients, {} members, SQLite in {}",
         args.exchanges,
@@ -75,11 +68,7 @@ pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
         drive(&running, &args, &tokens_and_links).await
     });
     drop(runtime);
-    platform.shutdown();
-    drop(platform);
-    if let Ok(ledger) = Arc::try_unwrap(ledger) {
-        ledger.shutdown();
-    }
+    shut_down(ledger, platform);
     let outcome = outcome?;
     report(&args, &outcome);
     Ok(if outcome.failed == 0 {
@@ -87,6 +76,31 @@ pub fn run(args: ExchangeBenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The directory for the bench's SQLite files: `data`, or a fresh temporary one that is
+/// removed when the returned guard drops.
+pub(crate) fn data_directory(
+    data: Option<&std::path::Path>,
+) -> anyhow::Result<(PathBuf, Option<ScratchDirectory>)> {
+    let (directory, scratch) = match data {
+        Some(directory) => (directory.to_path_buf(), None),
+        None => {
+            let directory = std::env::temp_dir().join(fresh_schema_name());
+            (directory.clone(), Some(ScratchDirectory(directory)))
+        }
+    };
+    std::fs::create_dir_all(&directory)?;
+    Ok((directory, scratch))
+}
+
+/// Stops the platform's writer, then the ledger (which waits for its last block).
+pub(crate) fn shut_down(ledger: Arc<platform::LedgerService>, platform: Arc<platform::Platform>) {
+    platform.shutdown();
+    drop(platform);
+    if let Ok(ledger) = Arc::try_unwrap(ledger) {
+        ledger.shutdown();
+    }
 }
 
 pub(crate) type Opened = (
