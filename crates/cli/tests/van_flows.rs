@@ -609,3 +609,216 @@ async fn the_pos_client_pays_refunds_part_and_asks_the_status() {
     let (exit, problem) = pos(&forged, &["status", "--van-tx-id", "pos-1"]);
     assert_eq!(exit, 1, "{problem}");
 }
+
+/// The ledger balance (credits − debits posted) of a platform system account.
+async fn system_balance(world: &World, account_code: u128) -> i128 {
+    let id = (1u128 << 127) | account_code;
+    let path = format!("/admin/v1/ledger/accounts/{id}");
+    let account = world.api.get(&path, TOKEN).await;
+    let figure = |name: &str| text(&account[name]).parse::<i128>().unwrap();
+    figure("credits_posted") - figure("debits_posted")
+}
+
+impl World {
+    async fn merchant_of(&self, brand: &str) -> String {
+        let body = json!({"name": format!("{brand} store"), "brand": brand, "fee_bps": 250});
+        text(&self.api.post("/admin/v1/merchants", TOKEN, body).await["merchant_id"])
+    }
+
+    /// A catalogue product of `brand`: an Americano voucher of 4,500 sold for 4,000 MVP.
+    async fn product(&self, brand: &str) -> String {
+        let body = json!({"brand": brand, "name": "Americano", "face_value": 4_500,
+                          "price": 4_000, "validity_days": 93});
+        text(
+            &self
+                .api
+                .post("/admin/v1/voucher-products", TOKEN, body)
+                .await["product_id"],
+        )
+    }
+
+    async fn buy(&self, payer: &Payer, product_id: &str, key: &str) -> (u16, Value) {
+        let request = self
+            .api
+            .http
+            .post(format!("{}/v1/me/vouchers", self.api.base))
+            .bearer_auth(&payer.token)
+            .header("idempotency-key", key)
+            .json(&json!({"product_id": product_id}));
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const VOUCHERS_ACCOUNT_CODE: u128 = 800;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gift_voucher_is_bought_redeemed_once_refunded_and_settled() {
+    let mut world = World::start().await;
+    let payer = world.payer(10_000, 0).await;
+    let merchant_id = world.merchant_of("Blue Cup").await;
+    let till = world.till(&merchant_id).await;
+    let other_till = world.till(&world.merchant_of("Green Tea").await).await;
+    let product_id = world.product("Blue Cup").await;
+    let catalogue = world.api.get("/v1/voucher-products", "").await;
+    assert_eq!(text(&catalogue["products"][0]["product_id"]), product_id);
+    // Bought once under one Idempotency-Key, however often it is sent.
+    let (status, voucher) = world.buy(&payer, &product_id, "gift-1").await;
+    assert_eq!(status, 201, "{voucher}");
+    let (status, again) = world.buy(&payer, &product_id, "gift-1").await;
+    assert_eq!(
+        (status, &again["voucher_id"]),
+        (201, &voucher["voucher_id"])
+    );
+    assert_eq!(world.balance(&payer).await, (6_000, 0));
+    assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 4_000);
+    let code = text(&voucher["code"]);
+    assert!(code.len() == 16 && code.starts_with("92"), "{code}");
+    let id = text(&voucher["voucher_id"]);
+    for drawing in ["barcode.svg", "qr.svg"] {
+        let path = format!("/v1/me/vouchers/{id}/{drawing}");
+        let (status, _) = world
+            .api
+            .call(reqwest::Method::GET, &path, &payer.token, None)
+            .await;
+        assert_eq!(status, 200, "{path}");
+    }
+    // Another brand's till declines it; a mistyped code is invalid; nothing moves.
+    let elsewhere = other_till.authorize(&code, 4_500, "gt-1", true).await;
+    assert_eq!(
+        elsewhere["decline_reason"], "voucher_not_accepted",
+        "{elsewhere}"
+    );
+    let mut typo = code.clone().into_bytes();
+    typo[9] = b'0' + (typo[9] - b'0' + 1) % 10;
+    let typo = String::from_utf8(typo).unwrap();
+    let mistyped = till.authorize(&typo, 4_500, "bc-0", true).await;
+    assert_eq!(mistyped["decline_reason"], "invalid_code", "{mistyped}");
+    // The brand's till takes it through `mileverse pos` for a 5,000 bill: 4,500 covered,
+    // 500 paid otherwise; the merchant is owed the 4,000 the member paid.
+    let sale = [
+        "authorize",
+        "--code",
+        &code,
+        "--amount",
+        "5000",
+        "--van-tx-id",
+        "bc-1",
+    ];
+    let (exit, paid) = pos(&till, &sale);
+    assert_eq!(exit, 0, "{paid}");
+    assert_eq!(
+        (
+            &paid["approved_amount"],
+            &paid["paid_other"],
+            &paid["captured_amount"]
+        ),
+        (&json!(4_500), &json!(500), &json!(4_000)),
+        "{paid}"
+    );
+    assert_eq!(world.payable(&merchant_id).await, 4_000);
+    assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
+    let twice = till.authorize(&code, 4_500, "bc-2", true).await;
+    assert_eq!(twice["decline_reason"], "used_code", "{twice}");
+    let shown = world
+        .api
+        .get(&format!("/v1/me/vouchers/{id}"), &payer.token)
+        .await;
+    assert_eq!(shown["status"], "redeemed");
+    // The till refunds it whole: the voucher is good again, and is used again.
+    let authorization = text(&paid["authorization_id"]);
+    let refund = [
+        "cancel",
+        "--authorization",
+        &authorization,
+        "--van-tx-id",
+        "bc-3",
+    ];
+    let (exit, refunded) = pos(&till, &refund);
+    assert_eq!(
+        (exit, &refunded["refunded_amount"]),
+        (0, &json!(4_000)),
+        "{refunded}"
+    );
+    assert_eq!(world.payable(&merchant_id).await, 0);
+    let shown = world
+        .api
+        .get(&format!("/v1/me/vouchers/{id}"), &payer.token)
+        .await;
+    assert_eq!(shown["status"], "active");
+    let resold = till.authorize(&code, 4_500, "bc-4", true).await;
+    assert_eq!(resold["result"], "approved", "{resold}");
+    // A redeemed voucher cannot be cancelled; an unused one can, within 7 days, in full.
+    let path = format!("/v1/me/vouchers/{id}/cancel");
+    let (status, problem) = world
+        .api
+        .call(reqwest::Method::POST, &path, &payer.token, None)
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "urn:mileverse:problem:voucher-state");
+    let (_, second) = world.buy(&payer, &product_id, "gift-2").await;
+    assert_eq!(world.balance(&payer).await, (2_000, 0));
+    let path = format!("/v1/me/vouchers/{}/cancel", text(&second["voucher_id"]));
+    let cancelled = world.api.post(&path, &payer.token, json!(null)).await;
+    assert_eq!(
+        (&cancelled["status"], &cancelled["refund"]),
+        (&json!("cancelled"), &json!(4_000))
+    );
+    assert_eq!(world.balance(&payer).await, (6_000, 0));
+    let cancelled_code = text(&cancelled["code"]);
+    let dead = till.authorize(&cancelled_code, 4_500, "bc-5", true).await;
+    assert_eq!(dead["decline_reason"], "invalid_code", "{dead}");
+    // Too little MVP: refused, nothing moves.
+    let poor = world.payer(3_999, 0).await;
+    let (status, problem) = world.buy(&poor, &product_id, "gift-3").await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(world.balance(&poor).await, (3_999, 0));
+    assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
+    // Settlement pays the merchant what the voucher sold for, less its fee.
+    let until = platform::time::rfc3339(now_s());
+    let run = world
+        .api
+        .post("/admin/v1/settlements", TOKEN, json!({"until": until}))
+        .await;
+    let line = &run["lines"][0];
+    assert_eq!(
+        (&line["gross"], &line["fee"], &line["net"]),
+        (&json!(4_000), &json!(100), &json!(3_900)),
+        "{run}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_voucher_presented_at_16_tills_at_once_is_redeemed_once() {
+    let mut world = World::start().await;
+    let payer = world.payer(4_000, 0).await;
+    let merchant_id = world.merchant_of("Blue Cup").await;
+    let product_id = world.product("Blue Cup").await;
+    let (_, voucher) = world.buy(&payer, &product_id, "gift").await;
+    let code = text(&voucher["code"]);
+    let mut tills = Vec::new();
+    for _ in 0..16 {
+        tills.push(world.till(&merchant_id).await);
+    }
+    let mut tasks = Vec::new();
+    for (index, till) in tills.into_iter().enumerate() {
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            till.authorize(&code, 4_500, &format!("race-{index}"), true)
+                .await
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let approved = answers.iter().filter(|a| a["result"] == "approved").count();
+    let used = answers
+        .iter()
+        .filter(|a| a["decline_reason"] == "used_code")
+        .count();
+    assert_eq!((approved, used), (1, 15), "{answers:?}");
+    assert_eq!(world.payable(&merchant_id).await, 4_000);
+    assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
+}

@@ -30,6 +30,9 @@ pub mod account_code {
     pub const SETTLEMENT_CLEARING: u16 = 600;
     /// The platform's fees on merchant payments.
     pub const PLATFORM_FEES: u16 = 700;
+    /// Gift vouchers bought and neither redeemed nor cancelled: credit-normal (what their
+    /// holders paid), may never go below zero.
+    pub const VOUCHERS: u16 = 800;
     /// Withdrawal payouts owed to former members (KRW paid out of band).
     pub const WITHDRAWAL_PAYOUTS: u16 = 900;
 }
@@ -46,6 +49,8 @@ pub mod transfer_code {
     pub const CONVERSION: u16 = 8;
     pub const SETTLEMENT: u16 = 9;
     pub const FEE: u16 = 10;
+    pub const VOUCHER_PURCHASE: u16 = 11;
+    pub const VOUCHER_REFUND: u16 = 12;
 }
 
 /// The member-facing name of a transfer code.
@@ -61,6 +66,8 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::CONVERSION => "conversion",
         transfer_code::SETTLEMENT => "settlement",
         transfer_code::FEE => "fee",
+        transfer_code::VOUCHER_PURCHASE => "voucher_purchase",
+        transfer_code::VOUCHER_REFUND => "voucher_refund",
         _ => "other",
     }
 }
@@ -77,6 +84,8 @@ pub const SETTLEMENT_CLEARING_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::SETTLEMENT_CLEARING as u128);
 pub const PLATFORM_FEES_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::PLATFORM_FEES as u128);
+pub const VOUCHERS_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::VOUCHERS as u128);
 
 /// A random id for a business record (high bit clear).
 pub fn new_id() -> u128 {
@@ -155,6 +164,13 @@ pub fn system_accounts() -> Vec<Account> {
             id: PLATFORM_FEES_ACCOUNT,
             ledger: LEDGER_MVP,
             code: account_code::PLATFORM_FEES,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..Account::default()
+        },
+        Account {
+            id: VOUCHERS_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::VOUCHERS,
             flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             ..Account::default()
         },

@@ -277,6 +277,8 @@ pub struct State {
     pub van: crate::van::VanState,
     /// Settlement runs with merchants (see `settlement`).
     pub settlements: crate::settlement::SettlementState,
+    /// The voucher catalogue and members' vouchers (see `vouchers`).
+    pub vouchers: crate::vouchers::VoucherState,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -360,6 +362,11 @@ impl State {
                 crate::merchants::KIND_TERMINAL => state.merchants.insert_terminal(decode(record)?),
                 crate::van::KIND_AUTHORIZATION => state.van.insert(decode(record)?),
                 crate::settlement::KIND_SETTLEMENT => state.settlements.insert(decode(record)?),
+                crate::vouchers::KIND_VOUCHER_PRODUCT => {
+                    let product: crate::vouchers::ProductRecord = decode(record)?;
+                    state.vouchers.products.insert(product.id, product);
+                }
+                crate::vouchers::KIND_VOUCHER => state.vouchers.insert(decode(record)?),
                 other => {
                     return Err(DecodeError {
                         kind: other.to_string(),

@@ -90,6 +90,8 @@ pub enum PlatformError {
     AuthorizationState(String),
     #[error("the merchant's payable balance cannot cover this refund")]
     MerchantPayableInsufficient,
+    #[error("{0}")]
+    VoucherState(String),
     #[error(transparent)]
     Paycode(crate::paycode::PaycodeDecline),
     #[error("the platform cannot write right now: {0}")]

@@ -37,6 +37,7 @@ pub mod time;
 pub mod totp;
 pub mod van;
 pub mod van_steps;
+pub mod vouchers;
 
 pub use error::PlatformError;
 pub use sequencer::{

@@ -144,6 +144,7 @@ impl Platform {
             }
         }
         self.load_partner_payments().await?;
+        self.resolve_interrupted_vouchers().await?;
         self.resolve_interrupted_authorizations().await?;
         self.resolve_pending_settlements().await?;
         crate::exchange::spawn_resolver(self.clone());

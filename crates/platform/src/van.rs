@@ -39,6 +39,7 @@ use crate::error::{PlatformError, invalid};
 use crate::paycode::PaycodeDecline;
 use crate::service::Platform;
 use crate::time::{kst_day, now_s};
+use crate::vouchers::{VoucherUse, is_voucher_code, sync_redemption};
 
 pub const KIND_AUTHORIZATION: &str = "authorization";
 
@@ -70,6 +71,8 @@ pub enum DeclineReason {
     MerchantDisabled,
     TerminalDisabled,
     LimitExceeded,
+    /// A gift voucher of another brand than the merchant's.
+    VoucherNotAccepted,
     /// A network cancel came first (a tombstone).
     Cancelled,
     /// The ledger refused for a reason that is not the balance, or a crash cut the
@@ -89,6 +92,7 @@ impl DeclineReason {
             DeclineReason::MerchantDisabled => "merchant_disabled",
             DeclineReason::TerminalDisabled => "terminal_disabled",
             DeclineReason::LimitExceeded => "limit_exceeded",
+            DeclineReason::VoucherNotAccepted => "voucher_not_accepted",
             DeclineReason::Cancelled => "cancelled",
             DeclineReason::SystemError => "system_error",
         }
@@ -188,6 +192,9 @@ pub struct AuthorizationRecord {
     /// The settlement run that took the captured amount.
     #[serde(default)]
     pub settlement_id: Option<u128>,
+    /// Paid with a gift voucher (see `vouchers`): the amounts moved are its price.
+    #[serde(default)]
+    pub voucher: Option<VoucherUse>,
 }
 
 impl AuthorizationRecord {
@@ -213,13 +220,25 @@ impl AuthorizationRecord {
         }
     }
 
-    /// The part of the amount counted against the member's daily limit.
+    /// The part of the amount counted against the member's daily limit (a voucher was
+    /// paid for when it was bought).
     fn counted(&self) -> u64 {
+        if self.voucher.is_some() {
+            return 0;
+        }
         match self.status {
             AuthorizationStatus::Pending => self.amount,
             AuthorizationStatus::Authorized => self.approved_amount,
             AuthorizationStatus::Captured => self.captured_amount,
             AuthorizationStatus::Declined | AuthorizationStatus::Voided => 0,
+        }
+    }
+
+    /// The account the payment is taken from: the member's wallet, or the vouchers account.
+    pub fn payer_account(&self) -> AccountId {
+        match self.voucher {
+            Some(_) => chart::VOUCHERS_ACCOUNT,
+            None => AccountId(self.member_id),
         }
     }
 
@@ -383,19 +402,27 @@ enum Begun {
     Started(AuthorizationRecord, u64),
 }
 
+/// Whether the ledger may move less than asked (a partial approval).
+fn balancing(record: &AuthorizationRecord) -> bool {
+    record.allow_partial && record.voucher.is_none()
+}
+
 fn payment(record: &AuthorizationRecord) -> Transfer {
     let mut flags = TransferFlags::empty();
     if !record.capture {
         flags = flags.union(TransferFlags::PENDING);
     }
-    if record.allow_partial {
+    if balancing(record) {
         flags = flags.union(TransferFlags::BALANCING_DEBIT);
     }
+    let amount = record
+        .voucher
+        .map_or(record.amount, |voucher| voucher.price);
     Transfer {
         id: TransferId(record.id),
-        debit_account_id: AccountId(record.member_id),
+        debit_account_id: record.payer_account(),
         credit_account_id: AccountId(record.merchant_id),
-        amount: u128::from(record.amount),
+        amount: u128::from(amount),
         user_data_128: record.id,
         timeout: if record.capture {
             0
@@ -419,6 +446,9 @@ impl Platform {
         check_van_tx_id(&request.van_tx_id)?;
         if request.amount == 0 {
             return Err(invalid("amount", "must be at least 1"));
+        }
+        if is_voucher_code(&request.pay_code) && !request.capture {
+            return Err(invalid("capture", "a gift voucher is redeemed in one step"));
         }
         let begun = {
             let mut state = self.lock();
@@ -484,6 +514,7 @@ impl Platform {
             created_at_s: now,
             captured_at_s: None,
             settlement_id: None,
+            voucher: None,
         };
         let mut writes = Vec::new();
         let decline = self.screen(state, terminal_enabled, request, &mut record, &mut writes);
@@ -524,6 +555,9 @@ impl Platform {
         if request.amount > AUTHORIZATION_AMOUNT_MAX {
             return Some(DeclineReason::LimitExceeded);
         }
+        if is_voucher_code(&request.pay_code) {
+            return self.screen_voucher(state, request, record, writes);
+        }
         let (member_id, code_writes) =
             match self.redeem_paycode(state, &request.pay_code, record.created_at_s) {
                 Ok(redeemed) => redeemed,
@@ -553,6 +587,42 @@ impl Platform {
         None
     }
 
+    /// The checks of a gift voucher presented at the till; redeems it unless declined.
+    fn screen_voucher(
+        &self,
+        state: &mut State,
+        request: &AuthorizationRequest,
+        record: &mut AuthorizationRecord,
+        writes: &mut Vec<store::records::RecordWrite>,
+    ) -> Option<DeclineReason> {
+        let brand = state.merchants.merchants[&record.merchant_id].brand.clone();
+        let (terminal_id, id, now) = (record.terminal_id, record.id, record.created_at_s);
+        let redeemed = self.redeem_voucher(state, &request.pay_code, terminal_id, &brand, id, now);
+        match redeemed {
+            Ok(redeemed) => {
+                record.member_id = redeemed.member_id;
+                record.voucher = Some(redeemed.voucher);
+                writes.push(redeemed.write);
+                None
+            }
+            Err(decline) => Some(decline),
+        }
+    }
+
+    /// Records an authorization's new state with the voucher it redeemed kept in step;
+    /// call under the lock. The sequence to wait for.
+    pub(crate) fn record_authorization(
+        &self,
+        state: &mut State,
+        record: &AuthorizationRecord,
+    ) -> Result<u64, PlatformError> {
+        let mut writes = vec![domain::put(KIND_AUTHORIZATION, &id_key(record.id), record)];
+        writes.extend(sync_redemption(state, record));
+        let sequence = self.queue(writes)?;
+        state.van.insert(record.clone());
+        Ok(sequence)
+    }
+
     /// Moves the value of a pending authorization: one ledger call.
     async fn execute_authorization(
         &self,
@@ -562,10 +632,10 @@ impl Platform {
         let results = self.ledger.create_transfers(vec![transfer]).await?;
         let outcome = match results[0] {
             CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                let moved = if record.allow_partial {
+                let moved = if balancing(&record) {
                     self.moved_amount(record.id).await?
                 } else {
-                    record.amount
+                    u64::try_from(transfer.amount).expect("payments fit u64")
                 };
                 Ok(moved)
             }
@@ -579,9 +649,7 @@ impl Platform {
             let mut state = self.lock();
             let mut record = state.van.authorizations[&record.id].clone();
             apply_outcome(&mut record, outcome);
-            let write = domain::put(KIND_AUTHORIZATION, &id_key(record.id), &record);
-            let sequence = self.queue(vec![write])?;
-            state.van.insert(record.clone());
+            let sequence = self.record_authorization(&mut state, &record)?;
             (record, sequence)
         };
         if !record.approved() {
@@ -642,20 +710,28 @@ impl Platform {
 /// Records the ledger's answer on a pending authorization.
 fn apply_outcome(record: &mut AuthorizationRecord, outcome: Result<u64, DeclineReason>) {
     match outcome {
-        Ok(moved) => {
-            record.approved_amount = moved;
-            if record.capture {
-                record.status = AuthorizationStatus::Captured;
-                record.captured_amount = moved;
-                record.captured_at_s = Some(record.created_at_s);
-            } else {
-                record.status = AuthorizationStatus::Authorized;
-            }
-        }
+        Ok(moved) => approve(record, moved),
         Err(reason) => {
             record.status = AuthorizationStatus::Declined;
             record.decline_reason = Some(reason);
         }
+    }
+}
+
+/// A pending authorization whose payment moved `moved` MVP: held, or captured for a sale.
+/// A voucher covers up to its face value of the bill and moves its price.
+pub(crate) fn approve(record: &mut AuthorizationRecord, moved: u64) {
+    assert_eq!(record.status, AuthorizationStatus::Pending);
+    record.approved_amount = match record.voucher {
+        Some(voucher) => voucher.face_value.min(record.amount),
+        None => moved,
+    };
+    if record.capture {
+        record.status = AuthorizationStatus::Captured;
+        record.captured_amount = moved;
+        record.captured_at_s = Some(record.created_at_s);
+    } else {
+        record.status = AuthorizationStatus::Authorized;
     }
 }
 

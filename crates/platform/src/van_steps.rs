@@ -64,9 +64,7 @@ impl Platform {
                 .ok_or(PlatformError::NotFound("authorization"))?
                 .clone();
             change(&mut record);
-            let write = domain::put(KIND_AUTHORIZATION, &id_key(id), &record);
-            let sequence = self.queue(vec![write])?;
-            state.van.insert(record.clone());
+            let sequence = self.record_authorization(&mut state, &record)?;
             (record, sequence)
         };
         self.durable(sequence).await?;
@@ -392,7 +390,18 @@ fn new_cancel(
             if remaining == 0 {
                 return Err(state_error("already refunded in full"));
             }
-            let amount = amount.unwrap_or(remaining);
+            if record.voucher.is_some() {
+                // Whole: given as omitted, as the bill's covered part, or as the MVP moved.
+                let whole = [None, Some(record.approved_amount), Some(remaining)];
+                if !whole.contains(&amount) {
+                    return Err(invalid("amount", "a voucher payment is refunded whole"));
+                }
+            }
+            let amount = if record.voucher.is_some() {
+                remaining
+            } else {
+                amount.unwrap_or(remaining)
+            };
             if amount > remaining {
                 return Err(invalid("amount", format!("at most the {remaining} left")));
             }
@@ -419,7 +428,7 @@ fn cancel_transfer(record: &AuthorizationRecord, entry: &CancelEntry) -> Transfe
     match entry.kind {
         CancelKind::Void => Transfer {
             id: TransferId(entry.transfer_id),
-            debit_account_id: AccountId(record.member_id),
+            debit_account_id: record.payer_account(),
             credit_account_id: AccountId(record.merchant_id),
             pending_id: TransferId(record.id),
             user_data_128: record.id,
@@ -431,7 +440,7 @@ fn cancel_transfer(record: &AuthorizationRecord, entry: &CancelEntry) -> Transfe
         CancelKind::Refund => Transfer {
             id: TransferId(entry.transfer_id),
             debit_account_id: AccountId(record.merchant_id),
-            credit_account_id: AccountId(record.member_id),
+            credit_account_id: record.payer_account(),
             amount: u128::from(entry.amount),
             user_data_128: record.id,
             ledger: chart::LEDGER_MVP,
@@ -483,6 +492,7 @@ fn tombstone(merchant_id: u128, terminal_id: u128, van_tx_id: &str) -> Authoriza
         created_at_s: now_s(),
         captured_at_s: None,
         settlement_id: None,
+        voucher: None,
     }
 }
 
@@ -497,13 +507,7 @@ fn resolve_from_ledger(record: &mut AuthorizationRecord, found: &[Transfer]) {
             }
             Some(payment) => {
                 let moved = u64::try_from(payment.amount).unwrap_or(u64::MAX);
-                record.approved_amount = moved;
-                record.status = AuthorizationStatus::Authorized;
-                if !payment.flags.contains(TransferFlags::PENDING) {
-                    record.status = AuthorizationStatus::Captured;
-                    record.captured_amount = moved;
-                    record.captured_at_s = Some(record.created_at_s);
-                }
+                van::approve(record, moved);
             }
         }
     }

@@ -1,8 +1,21 @@
 //! Pay codes drawn as SVG for the member's app: a Code 128 barcode (set C, two digits per
 //! symbol, so 20 digits make a short barcode any till scanner reads) and a QR code. Both
 //! are pure functions of the digits; the drawing is in module units, scaled by `viewBox`.
+//! Gift voucher codes (16 digits) are drawn the same way.
 
 use std::fmt::Write as _;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+/// An SVG answer that no cache keeps: a code drawn is a credential.
+pub fn svg_response(svg: String) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "image/svg+xml"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    (headers, svg).into_response()
+}
 
 /// Bar and space widths (in modules, bar first) of the Code 128 symbols 0 to 105; every
 /// symbol is 3 bars and 3 spaces, 11 modules (ISO/IEC 15417).

@@ -15,6 +15,7 @@ pub mod partner_api;
 pub mod paycodes_api;
 pub mod problem;
 pub mod van_api;
+pub mod vouchers_api;
 
 use std::sync::Arc;
 
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merchants_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())
+        .merge(vouchers_api::routes())
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }

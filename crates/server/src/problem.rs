@@ -368,6 +368,11 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "merchant-payable-insufficient",
             "The merchant's payable cannot cover the refund",
         ),
+        E::VoucherState(_) => (
+            S::CONFLICT,
+            "voucher-state",
+            "The voucher cannot do this in its state",
+        ),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
