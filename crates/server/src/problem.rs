@@ -223,6 +223,8 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "No transaction under this van_tx_id",
         ),
         E::NotFound("settlement") => (S::NOT_FOUND, "unknown-settlement", "Unknown settlement"),
+        E::NotFound("product") => (S::NOT_FOUND, "unknown-product", "Unknown product"),
+        E::NotFound("voucher") => (S::NOT_FOUND, "unknown-voucher", "Unknown voucher"),
         E::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
         E::VerificationExpired => (S::GONE, "verification-expired", "The verification expired"),
         E::WrongCode { .. } => (
