@@ -25,7 +25,7 @@
 //!   platform fees: the Korean fair-trade standard terms for mobile vouchers). The voucher is
 //!   `cancelling` (durable) before value moves, so a till cannot redeem it meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
@@ -165,8 +165,8 @@ pub struct VoucherState {
     pub products: HashMap<u128, ProductRecord>,
     pub vouchers: HashMap<u128, VoucherRecord>,
     pub by_code: HashMap<[u8; 32], u128>,
-    /// Per member, voucher ids oldest first (ids are time-ordered and load in key order).
-    pub by_member: HashMap<u128, Vec<u128>>,
+    /// Per member, voucher ids (time-ordered: oldest first).
+    pub by_member: HashMap<u128, BTreeSet<u128>>,
     pub by_key: HashMap<(u128, String), u128>,
     /// Wrong codes per terminal (Unix seconds); memory only.
     pub guesses: HashMap<u128, Vec<u64>>,
@@ -194,7 +194,7 @@ impl VoucherState {
             self.by_member
                 .entry(voucher.member_id)
                 .or_default()
-                .push(voucher.id);
+                .insert(voucher.id);
             self.by_code.insert(voucher.code_index, voucher.id);
             if let Some(key) = &voucher.idempotency_key {
                 self.by_key
@@ -416,9 +416,8 @@ impl Platform {
             return Ok(Vec::new());
         };
         Ok(ids
-            .iter()
+            .range(..before.unwrap_or(u128::MAX))
             .rev()
-            .filter(|id| before.is_none_or(|before| **id < before))
             .take(VOUCHER_PAGE_MAX)
             .map(|id| state.vouchers.vouchers[id].clone())
             .collect())
