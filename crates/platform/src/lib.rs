@@ -1,14 +1,21 @@
-//! The business layer of Mileverse. For now: the ledger service that everything else uses.
+//! The business layer of Mileverse: everything between the HTTP surface and the ledger.
 //!
-//! - [`sequencer`]: [`LedgerService`], the single writer. Requests from many tasks are batched
-//!   into blocks (group commit), executed by the pure [`ledger::engine::Engine`], hashed into
-//!   the journal, written to the [`store::Store`] in one transaction, and answered only after
-//!   their block is durable.
-//! - [`replay`]: rebuilds engine and journal from a store, checking every block; used both at
-//!   start (recovery) and by `mileverse verify`.
-//! - [`keys`]: the operator's checkpoint signing key file.
+//! - The ledger service: [`sequencer`] ([`LedgerService`], the single writer that batches
+//!   requests into blocks, executes them in the pure [`ledger::engine::Engine`] and answers
+//!   once their block is durable), [`replay`] (recovery and `mileverse verify`), [`feed`]
+//!   (blocks for followers), [`keys`] (the operator's signing key).
+//! - The platform ([`service::Platform`]): domain records in memory, written through to the
+//!   record store ([`domain`], [`persist`]), with personal data sealed ([`crypto`]).
+//!   [`members`] (sign-up, sessions, devices, withdrawal), [`partners`] and [`exchange`]
+//!   (mileage → MVP, the saga and its resolver), [`merchants`], [`paycode`] and [`totp`],
+//!   [`van`] and [`van_steps`] (paying at the till), [`vouchers`] (gift vouchers),
+//!   [`settlement`], [`anchoring`], [`conversion`] and [`economy`] (MVC on chain, through
+//!   the [`chain`] trait).
+//! - [`chart`] is the chart of accounts and the transfer codes; [`signing`] the HMAC
+//!   schemes of partners and VAN terminals.
 //!
-//! This crate knows no HTTP and no SQL.
+//! This crate knows no HTTP and no SQL, and reaches partners, SMS and Ethereum only through
+//! traits ([`gateway`], [`chain`]).
 
 pub mod anchoring;
 pub mod chain;
