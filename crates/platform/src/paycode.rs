@@ -425,7 +425,7 @@ impl Platform {
         }
     }
 
-    /// [`Platform::redeem_paycode`] on its own: checks the code, marks it used and waits
+    /// `Platform::redeem_paycode` on its own: checks the code, marks it used and waits
     /// until the use is durable. For callers with no writes of their own to go with it.
     pub async fn accept_paycode(&self, code: &str, now_s: u64) -> Result<u128, PlatformError> {
         let (sequence, member_id) = {
