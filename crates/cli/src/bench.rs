@@ -6,16 +6,18 @@
 //! answer before sending the next. Latency is per request, from send to durable answer.
 //! The last line printed is one JSON object with the figures.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ledger::checkpoint::OperatorKey;
 use ledger::types::{Account, AccountId, Transfer, TransferId};
 use platform::{JournalMode, LedgerConfig, LedgerService};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use store::Store;
 
 #[derive(clap::Subcommand)]
@@ -404,4 +406,131 @@ fn report(args: &LedgerBenchArgs, outcome: &Outcome) {
         "rejected": outcome.rejected,
     });
     println!("{figures}");
+}
+
+/// What a timed run of calls over HTTP measured (`bench exchange`, `bench authorize`).
+pub struct HttpOutcome {
+    pub latencies_us: Vec<u64>,
+    pub elapsed: Duration,
+    /// Calls that did not end as they should.
+    pub failed: u64,
+}
+
+/// Makes `total` calls, numbered from 0, from `clients` concurrent tasks that each wait for
+/// an answer before the next; `call(client_index, number)` says whether the call ended as
+/// it should. Latency is per call.
+pub async fn drive_http<F, Fut>(clients: usize, total: u64, call: F) -> anyhow::Result<HttpOutcome>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for client_index in 0..clients {
+        let (next, failed, call) = (next.clone(), failed.clone(), call.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us = Vec::new();
+            loop {
+                let number = next.fetch_add(1, Ordering::Relaxed);
+                if number >= total {
+                    break;
+                }
+                let sent = Instant::now();
+                let succeeded = call(client_index, number).await;
+                latencies_us.push(sent.elapsed().as_micros() as u64);
+                if !succeeded {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies_us
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await?);
+    }
+    Ok(HttpOutcome {
+        latencies_us,
+        elapsed: started.elapsed(),
+        failed: failed.load(Ordering::Relaxed),
+    })
+}
+
+/// How a bench over HTTP names what it measured, for [`report_http`].
+pub struct HttpReport<'a> {
+    /// The bench's name (`"exchange"`).
+    pub bench: &'static str,
+    /// One call (`"exchange"`): the figures say `exchanges`, `exchanges_per_sec`.
+    pub noun: &'static str,
+    pub calls: u64,
+    pub clients: usize,
+    /// Figures of this bench alone, after `clients`.
+    pub extra: &'a [(&'static str, Value)],
+    /// The figure that counts failed calls (`"failed"`), and what failing means.
+    pub failed_as: &'static str,
+    pub failed_means: &'static str,
+}
+
+/// Prints the run's throughput and latency, then one JSON object with the figures.
+pub fn report_http(report: &HttpReport<'_>, outcome: &HttpOutcome) {
+    let mut sorted = outcome.latencies_us.clone();
+    sorted.sort_unstable();
+    let seconds = outcome.elapsed.as_secs_f64();
+    let per_second = report.calls as f64 / seconds.max(f64::MIN_POSITIVE);
+    let (p50_us, p99_us) = (percentile(&sorted, 0.50), percentile(&sorted, 0.99));
+    let (noun, calls) = (report.noun, report.calls);
+    println!("{calls} {noun}s in {seconds:.3} s: {per_second:.0} {noun}s/s");
+    println!(
+        "{noun} latency: p50 {:.2} ms, p99 {:.2} ms",
+        p50_us as f64 / 1000.0,
+        p99_us as f64 / 1000.0
+    );
+    if outcome.failed > 0 {
+        println!(
+            "WARNING: {} {noun}s {}",
+            outcome.failed, report.failed_means
+        );
+    }
+    let milliseconds = |us: u64| (us as f64 / 10.0).round() / 100.0;
+    let mut figures = Map::new();
+    figures.insert("bench".into(), json!(report.bench));
+    figures.insert("backend".into(), json!("sqlite"));
+    figures.insert(format!("{noun}s"), json!(calls));
+    figures.insert("clients".into(), json!(report.clients));
+    for (name, value) in report.extra {
+        figures.insert((*name).into(), value.clone());
+    }
+    figures.insert("seconds".into(), json!((seconds * 1000.0).round() / 1000.0));
+    figures.insert(format!("{noun}s_per_sec"), json!(per_second.round() as u64));
+    figures.insert("p50_ms".into(), json!(milliseconds(p50_us)));
+    figures.insert("p99_ms".into(), json!(milliseconds(p99_us)));
+    figures.insert(report.failed_as.into(), json!(outcome.failed));
+    println!("{}", Value::Object(figures));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drive_http_makes_every_call_once_and_counts_the_failed() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        let outcome = drive_http(3, 10, move |_, number| {
+            let recorder = recorder.clone();
+            async move {
+                recorder.lock().expect("lock").push(number);
+                number % 4 != 0
+            }
+        })
+        .await
+        .expect("run");
+        let mut numbers = seen.lock().expect("lock").clone();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..10).collect::<Vec<u64>>());
+        assert_eq!(outcome.latencies_us.len(), 10);
+        assert_eq!(outcome.failed, 3, "calls 0, 4 and 8");
+    }
 }

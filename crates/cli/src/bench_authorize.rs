@@ -12,13 +12,11 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::bench::percentile;
+use crate::bench::{HttpOutcome, HttpReport, drive_http, report_http};
 use crate::bench_exchange::{
     ADMIN_TOKEN, Running, call, open_platform, set_up_members, start_servers, text,
 };
@@ -102,7 +100,7 @@ pub fn run(args: AuthorizeBenchArgs) -> anyhow::Result<ExitCode> {
     crate::bench_exchange::shut_down(ledger, platform);
     let outcome = outcome?;
     report(&args, &outcome);
-    Ok(if outcome.declined == 0 {
+    Ok(if outcome.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -227,56 +225,22 @@ fn base32_decode(text: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-struct Outcome {
-    latencies_us: Vec<u64>,
-    elapsed: Duration,
-    declined: u64,
-}
-
 async fn drive(
     running: &Running,
     args: &AuthorizeBenchArgs,
     till: &Till,
     devices: &[Device],
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<HttpOutcome> {
     let first_step = platform::totp::step_of(platform::time::now_s());
-    let next = Arc::new(AtomicU64::new(0));
-    let declined = Arc::new(AtomicU64::new(0));
     let devices = Arc::new(devices.to_vec());
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        let (next, declined, devices) = (next.clone(), declined.clone(), devices.clone());
-        let (client, base, till) = (running.client.clone(), running.base.clone(), till.clone());
-        let total = args.authorizations;
-        tasks.push(tokio::spawn(async move {
-            let mut latencies_us = Vec::new();
-            loop {
-                let number = next.fetch_add(1, Ordering::Relaxed);
-                if number >= total {
-                    break;
-                }
-                let device = &devices[(number / CODES_PER_DEVICE) as usize];
-                let code = device.code_at_step(first_step + number % CODES_PER_DEVICE);
-                let sent = Instant::now();
-                let approved = authorize(&client, &base, &till, &code, number).await;
-                latencies_us.push(sent.elapsed().as_micros() as u64);
-                if !approved {
-                    declined.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            latencies_us
-        }));
-    }
-    let mut latencies_us = Vec::new();
-    for task in tasks {
-        latencies_us.extend(task.await?);
-    }
-    Ok(Outcome {
-        latencies_us,
-        elapsed: started.elapsed(),
-        declined: declined.load(Ordering::Relaxed),
+    let (client, base, till) = (running.client.clone(), running.base.clone(), till.clone());
+    drive_http(args.clients, args.authorizations, move |_, number| {
+        let (client, base, till) = (client.clone(), base.clone(), till.clone());
+        let device = &devices[(number / CODES_PER_DEVICE) as usize];
+        let code = device.code_at_step(first_step + number % CODES_PER_DEVICE);
+        async move { authorize(&client, &base, &till, &code, number).await }
     })
+    .await
 }
 
 /// One signed one-step sale; whether it was approved.
@@ -315,39 +279,17 @@ async fn authorize(
     }
 }
 
-fn report(args: &AuthorizeBenchArgs, outcome: &Outcome) {
-    let mut sorted = outcome.latencies_us.clone();
-    sorted.sort_unstable();
-    let seconds = outcome.elapsed.as_secs_f64();
-    let per_second = args.authorizations as f64 / seconds.max(f64::MIN_POSITIVE);
-    let (p50, p99) = (percentile(&sorted, 0.50), percentile(&sorted, 0.99));
-    println!(
-        "{} authorizations in {seconds:.3} s: {per_second:.0} authorizations/s",
-        args.authorizations
-    );
-    println!(
-        "authorization latency: p50 {:.2} ms, p99 {:.2} ms",
-        p50 as f64 / 1000.0,
-        p99 as f64 / 1000.0
-    );
-    if outcome.declined > 0 {
-        println!(
-            "WARNING: {} authorizations were not approved",
-            outcome.declined
-        );
-    }
-    let figures = json!({
-        "bench": "authorize",
-        "backend": "sqlite",
-        "authorizations": args.authorizations,
-        "clients": args.clients,
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "authorizations_per_sec": per_second.round() as u64,
-        "p50_ms": (p50 as f64 / 10.0).round() / 100.0,
-        "p99_ms": (p99 as f64 / 10.0).round() / 100.0,
-        "declined": outcome.declined,
-    });
-    println!("{figures}");
+fn report(args: &AuthorizeBenchArgs, outcome: &HttpOutcome) {
+    let report = HttpReport {
+        bench: "authorize",
+        noun: "authorization",
+        calls: args.authorizations,
+        clients: args.clients,
+        extra: &[],
+        failed_as: "declined",
+        failed_means: "were not approved",
+    };
+    report_http(&report, outcome);
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::bench::{ScratchDirectory, fresh_schema_name, percentile};
+use crate::bench::{
+    HttpOutcome, HttpReport, ScratchDirectory, drive_http, fresh_schema_name, report_http,
+};
 
 pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token";
 const PARTNER_SECRET: &str = "bench-partner-secret-0123456789";
@@ -263,100 +264,47 @@ pub(crate) async fn set_up_members(
     Ok(out)
 }
 
-struct Outcome {
-    latencies_us: Vec<u64>,
-    elapsed: Duration,
-    failed: u64,
-}
-
 async fn drive(
     running: &Running,
     args: &ExchangeBenchArgs,
     members: &[(String, String)],
-) -> anyhow::Result<Outcome> {
-    let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(args.clients);
-    for client_index in 0..args.clients {
-        let next = next.clone();
-        let failed = failed.clone();
-        let client = running.client.clone();
-        let url = format!("{}/v1/exchanges", running.base);
-        let members = members.to_vec();
-        let total = args.exchanges;
-        tasks.push(tokio::spawn(async move {
-            let mut latencies_us = Vec::new();
-            loop {
-                let number = next.fetch_add(1, Ordering::Relaxed);
-                if number >= total {
-                    break;
+) -> anyhow::Result<HttpOutcome> {
+    let client = running.client.clone();
+    let url = Arc::new(format!("{}/v1/exchanges", running.base));
+    let members = Arc::new(members.to_vec());
+    drive_http(args.clients, args.exchanges, move |client_index, number| {
+        let (client, url, members) = (client.clone(), url.clone(), members.clone());
+        async move {
+            let (token, link_id) = &members[(number as usize + client_index) % members.len()];
+            let response = client
+                .post(url.as_str())
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("bench-{number}"))
+                .json(&json!({"link_id": link_id, "mileage": 10}))
+                .send()
+                .await;
+            match response {
+                Ok(response) => {
+                    let ok = response.status().is_success();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    ok && body["status"] == "completed"
                 }
-                let (token, link_id) = &members[(number as usize + client_index) % members.len()];
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header("Idempotency-Key", format!("bench-{number}"))
-                    .json(&json!({"link_id": link_id, "mileage": 10}))
-                    .send()
-                    .await;
-                let completed = match response {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        let body: Value = response.json().await.unwrap_or(Value::Null);
-                        ok && body["status"] == "completed"
-                    }
-                    Err(_) => false,
-                };
-                latencies_us.push(sent.elapsed().as_micros() as u64);
-                if !completed {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
+                Err(_) => false,
             }
-            latencies_us
-        }));
-    }
-    let mut latencies_us = Vec::new();
-    for task in tasks {
-        latencies_us.extend(task.await?);
-    }
-    Ok(Outcome {
-        latencies_us,
-        elapsed: started.elapsed(),
-        failed: failed.load(Ordering::Relaxed),
+        }
     })
+    .await
 }
 
-fn report(args: &ExchangeBenchArgs, outcome: &Outcome) {
-    let mut sorted = outcome.latencies_us.clone();
-    sorted.sort_unstable();
-    let seconds = outcome.elapsed.as_secs_f64();
-    let per_second = args.exchanges as f64 / seconds.max(f64::MIN_POSITIVE);
-    let (p50, p99) = (percentile(&sorted, 0.50), percentile(&sorted, 0.99));
-    println!(
-        "{} exchanges in {seconds:.3} s: {per_second:.0} exchanges/s",
-        args.exchanges
-    );
-    println!(
-        "exchange latency: p50 {:.2} ms, p99 {:.2} ms",
-        p50 as f64 / 1000.0,
-        p99 as f64 / 1000.0
-    );
-    if outcome.failed > 0 {
-        println!("WARNING: {} exchanges did not complete", outcome.failed);
-    }
-    let figures = json!({
-        "bench": "exchange",
-        "backend": "sqlite",
-        "exchanges": args.exchanges,
-        "clients": args.clients,
-        "members": args.members,
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "exchanges_per_sec": per_second.round() as u64,
-        "p50_ms": (p50 as f64 / 10.0).round() / 100.0,
-        "p99_ms": (p99 as f64 / 10.0).round() / 100.0,
-        "failed": outcome.failed,
-    });
-    println!("{figures}");
+fn report(args: &ExchangeBenchArgs, outcome: &HttpOutcome) {
+    let report = HttpReport {
+        bench: "exchange",
+        noun: "exchange",
+        calls: args.exchanges,
+        clients: args.clients,
+        extra: &[("members", json!(args.members))],
+        failed_as: "failed",
+        failed_means: "did not complete",
+    };
+    report_http(&report, outcome);
 }

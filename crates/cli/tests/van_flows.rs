@@ -717,8 +717,25 @@ async fn a_gift_voucher_is_bought_redeemed_once_refunded_and_settled() {
         (&json!(4_500), &json!(500), &json!(4_000)),
         "{paid}"
     );
+    assert_eq!(text(&paid["voucher"]["voucher_id"]), id, "{paid}");
     assert_eq!(world.payable(&merchant_id).await, 4_000);
     assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
+    let payments = world
+        .api
+        .http
+        .get(format!("{}/admin/v1/reports/payments.csv", world.api.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sold = payments
+        .lines()
+        .find(|line| line.contains(",bc-1,"))
+        .unwrap();
+    assert!(sold.ends_with(&format!(",{id}")), "{sold}");
     let twice = till.authorize(&code, 4_500, "bc-2", true).await;
     assert_eq!(twice["decline_reason"], "used_code", "{twice}");
     let shown = world

@@ -10,8 +10,8 @@
 //!
 //! Signatures are compared in constant time.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -186,8 +186,9 @@ pub enum ReplayError {
 /// Remembers nonces seen within the replay window. Check the signature first, then
 /// [`ReplayGuard::admit`]: an attacker must not be able to burn nonces with bad signatures.
 ///
-/// Nonces are kept in buckets by their signed second, so forgetting the ones that left the
-/// window costs only the expired buckets, never a scan of all.
+/// A check costs one hash lookup: every nonce is in a map to its signed second, and in that
+/// second's bucket. Forgetting the nonces that left the window costs only the expired
+/// buckets (each nonce is forgotten once), never a scan of all.
 #[derive(Debug)]
 pub struct ReplayGuard {
     inner: Mutex<Seen>,
@@ -202,9 +203,33 @@ impl Default for ReplayGuard {
 
 #[derive(Debug, Default)]
 struct Seen {
-    /// Signed second → nonces signed in it.
-    buckets: BTreeMap<u64, HashSet<String>>,
-    count: usize,
+    /// Nonce → the second it was signed at.
+    nonces: HashMap<Arc<str>, u64>,
+    /// Signed second → the nonces signed in it, to forget them when it leaves the window.
+    buckets: BTreeMap<u64, Vec<Arc<str>>>,
+}
+
+impl Seen {
+    /// Forgets every nonce signed before `oldest_s`.
+    fn forget_before(&mut self, oldest_s: u64) {
+        while let Some(entry) = self.buckets.first_entry() {
+            if *entry.key() >= oldest_s {
+                break;
+            }
+            for nonce in entry.remove() {
+                self.nonces.remove(&nonce);
+            }
+        }
+    }
+
+    fn remember(&mut self, timestamp_s: u64, nonce: &str) {
+        let nonce: Arc<str> = Arc::from(nonce);
+        self.buckets
+            .entry(timestamp_s)
+            .or_default()
+            .push(nonce.clone());
+        self.nonces.insert(nonce, timestamp_s);
+    }
 }
 
 impl ReplayGuard {
@@ -221,6 +246,7 @@ impl ReplayGuard {
     }
 
     /// Admits a request signed at `timestamp_s` with `nonce`, at receiver time `now_s`.
+    /// Nonces are compared byte for byte (the VAN routes lowercase their hex signatures).
     pub fn admit(&self, timestamp_s: u64, nonce: &str, now_s: u64) -> Result<(), ReplayError> {
         if !nonce_is_valid(nonce) {
             return Err(ReplayError::BadNonce);
@@ -230,33 +256,21 @@ impl ReplayGuard {
         }
         let mut seen = self.inner.lock().expect("replay guard lock");
         // A nonce signed before `now - window` can no longer pass the window check.
-        let oldest = now_s.saturating_sub(REPLAY_WINDOW_S);
-        while let Some(entry) = seen.buckets.first_entry() {
-            if *entry.key() >= oldest {
-                break;
-            }
-            let removed = entry.remove().len();
-            seen.count -= removed;
-        }
-        // The same nonce under another second is the same nonce: look in every bucket of the
-        // window (at most 601 of them).
-        if seen.buckets.values().any(|bucket| bucket.contains(nonce)) {
+        seen.forget_before(now_s.saturating_sub(REPLAY_WINDOW_S));
+        // The same nonce under another second is the same nonce.
+        if seen.nonces.contains_key(nonce) {
             return Err(ReplayError::Replayed);
         }
-        if seen.count >= self.nonces_max {
+        if seen.nonces.len() >= self.nonces_max {
             return Err(ReplayError::Full);
         }
-        seen.buckets
-            .entry(timestamp_s)
-            .or_default()
-            .insert(nonce.to_string());
-        seen.count += 1;
+        seen.remember(timestamp_s, nonce);
         Ok(())
     }
 
     /// Nonces currently remembered.
     pub fn len(&self) -> usize {
-        self.inner.lock().expect("replay guard lock").count
+        self.inner.lock().expect("replay guard lock").nonces.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -344,6 +358,56 @@ mod tests {
         let later = now + REPLAY_WINDOW_S + 1;
         assert_eq!(guard.admit(later, "d", later), Ok(()));
         assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn replay_guard_remembers_a_nonce_to_the_last_second_of_the_window() {
+        let guard = ReplayGuard::new();
+        let signed = 1_700_000_000;
+        guard.admit(signed, "edge", signed).unwrap();
+        // The last second the signed timestamp passes the window check: still a replay,
+        // under its own second and under any other.
+        let last = signed + REPLAY_WINDOW_S;
+        assert_eq!(
+            guard.admit(signed, "edge", last),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(guard.admit(last, "edge", last), Err(ReplayError::Replayed));
+        assert_eq!(guard.len(), 1);
+        // One second later the old request is stale, and the nonce is forgotten.
+        let after = last + 1;
+        assert_eq!(guard.admit(signed, "edge", after), Err(ReplayError::Stale));
+        assert_eq!(guard.admit(after, "edge", after), Ok(()));
+        assert_eq!(guard.len(), 1);
+        assert_eq!(
+            guard.admit(after, "edge", after),
+            Err(ReplayError::Replayed)
+        );
+    }
+
+    #[test]
+    fn replay_guard_takes_exactly_its_maximum() {
+        assert_eq!(ReplayGuard::new().nonces_max, REPLAY_GUARD_NONCES_MAX);
+        let maximum = 1_000;
+        let guard = ReplayGuard::with_max(maximum);
+        let now = 1_700_000_000;
+        for index in 0..maximum as u64 {
+            // Spread over the whole window, both sides of now.
+            let signed = now - REPLAY_WINDOW_S + index % (2 * REPLAY_WINDOW_S + 1);
+            assert_eq!(guard.admit(signed, &format!("n{index}"), now), Ok(()));
+        }
+        assert_eq!(guard.len(), maximum);
+        assert_eq!(guard.admit(now, "one-more", now), Err(ReplayError::Full));
+        // A replay is still named a replay at the maximum, and nothing was added.
+        assert_eq!(guard.admit(now, "n0", now), Err(ReplayError::Replayed));
+        assert_eq!(guard.len(), maximum);
+        // The oldest second leaves the window: its nonces make room, exactly that many.
+        let next = now + 1;
+        let freed = (0..maximum as u64)
+            .filter(|index| index % (2 * REPLAY_WINDOW_S + 1) == 0)
+            .count();
+        assert_eq!(guard.admit(next, "one-more", next), Ok(()));
+        assert_eq!(guard.len(), maximum - freed + 1);
     }
 
     #[test]

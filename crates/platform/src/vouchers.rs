@@ -459,7 +459,7 @@ pub struct PurchaseRequest {
 
 enum PurchaseBegun {
     Existing(u128),
-    Started(VoucherRecord, u64),
+    Started(Box<VoucherRecord>, u64),
 }
 
 fn purchase_transfer(voucher: &VoucherRecord) -> Transfer {
@@ -495,7 +495,7 @@ impl Platform {
             PurchaseBegun::Existing(id) => self.settled_voucher(id).await?,
             PurchaseBegun::Started(voucher, sequence) => {
                 self.durable(sequence).await?;
-                self.execute_purchase(voucher).await?
+                self.execute_purchase(*voucher).await?
             }
         };
         match (voucher.status, voucher.failure.as_deref()) {
@@ -543,7 +543,7 @@ impl Platform {
         let voucher = self.new_voucher(state, product.clone(), request);
         let sequence = self.queue(vec![voucher_write(&voucher)])?;
         state.vouchers.insert(voucher.clone());
-        Ok(PurchaseBegun::Started(voucher, sequence))
+        Ok(PurchaseBegun::Started(Box::new(voucher), sequence))
     }
 
     fn new_voucher(

@@ -7,17 +7,17 @@
 //! debited references, and the partner's issuance account, whose `debits_posted` must equal
 //! the MVP issued for that partner.
 
+mod support;
+
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ledger::checkpoint::OperatorKey;
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
-use platform::crypto::DataKeys;
 use platform::domain::{ExchangeRecord, ExchangeStatus, State};
 use platform::exchange::ExchangeRequest;
 use platform::gateway::{
@@ -25,21 +25,16 @@ use platform::gateway::{
     PartnerGateway, Refusal,
 };
 use platform::partners::NewPartner;
-use platform::sms::DevOutbox;
-use platform::{
-    LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformError, PlatformParts,
-};
+use platform::{PlatformConfig, PlatformError};
 use store::StoreError;
 use store::memory::MemoryStore;
 use store::records::{MemoryRecords, Record, RecordFaults, RecordStore, RecordWrite};
+use support::eventually;
 
 const SECRET: &str = "scripted-partner-secret-0123456789";
 const PARTNER_URL: &str = "http://partner.invalid";
-const MASTER_KEY: [u8; 32] = [7; 32];
 /// Every membership at the scripted partner starts with this much mileage.
 const START_MILEAGE: u64 = 1_000_000;
-/// Longest any test waits for the background resolver.
-const WAIT_MAX: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // The scripted partner
@@ -418,13 +413,24 @@ fn config() -> PlatformConfig {
     }
 }
 
+/// The shared world on a ledger in memory and gated records, with the scripted partner.
 struct World {
-    ledger: Arc<LedgerService>,
+    base: support::World,
     records: GatedRecords,
     partner: Arc<ScriptedPartner>,
-    outbox: Arc<DevOutbox>,
-    platform: Option<Arc<Platform>>,
-    phones: u32,
+}
+
+impl Deref for World {
+    type Target = support::World;
+    fn deref(&self) -> &support::World {
+        &self.base
+    }
+}
+
+impl DerefMut for World {
+    fn deref_mut(&mut self) -> &mut support::World {
+        &mut self.base
+    }
 }
 
 impl Drop for World {
@@ -436,77 +442,21 @@ impl Drop for World {
 
 impl World {
     async fn new() -> World {
-        let ledger = LedgerService::open(
-            Box::new(MemoryStore::new()),
-            OperatorKey::from_seed([9; 32]),
-            LedgerConfig::default(),
-        )
-        .expect("open the ledger");
-        let mut world = World {
-            ledger: Arc::new(ledger),
-            records: GatedRecords::default(),
-            partner: Arc::new(ScriptedPartner::default()),
-            outbox: Arc::new(DevOutbox::new()),
-            platform: None,
-            phones: 0,
+        let records = GatedRecords::default();
+        let partner = Arc::new(ScriptedPartner::default());
+        let store = MemoryStore::new();
+        let opened = records.clone();
+        let parts = support::Parts {
+            open_store: Box::new(move || Box::new(store.clone())),
+            open_records: Box::new(move || Box::new(opened.clone())),
+            partner: partner.clone(),
+            config: config(),
         };
-        world.open().await;
-        world
-    }
-
-    /// Opens and starts a platform on the world's ledger and records.
-    async fn open(&mut self) {
-        assert!(self.platform.is_none());
-        let parts = PlatformParts {
-            records: Box::new(self.records.clone()),
-            keys: DataKeys::from_master(&MASTER_KEY),
-            partner_gateway: self.partner.clone(),
-            sms: self.outbox.clone(),
-            chain: None,
-        };
-        // Blocking only on the store, which is in memory here.
-        let platform = Platform::open(config(), self.ledger.clone(), parts).expect("open");
-        platform.start().await.expect("start");
-        self.platform = Some(platform);
-    }
-
-    fn platform(&self) -> &Arc<Platform> {
-        self.platform.as_ref().expect("a running platform")
-    }
-
-    /// Stops the platform (the ledger keeps running: it did not crash), waits until nothing
-    /// of it is left (its resolver holds it too), and opens a new one on the same records.
-    async fn restart(&mut self) {
-        let old = self.platform.take().expect("a running platform");
-        old.shutdown();
-        let gone = Arc::downgrade(&old);
-        drop(old);
-        eventually("the old platform to stop", || async {
-            (gone.strong_count() == 0).then_some(())
-        })
-        .await;
-        self.open().await;
-    }
-
-    /// Signs up a member through the SMS verification; returns the member id.
-    async fn member(&mut self) -> u128 {
-        self.phones += 1;
-        let phone = format!("+82101234{:04}", self.phones);
-        let platform = self.platform();
-        let verification = platform
-            .request_verification(&phone)
-            .await
-            .expect("verification");
-        let messages = self.outbox.messages(Some(&phone));
-        let code = messages[0]
-            .text
-            .strip_prefix("[Mileverse] verification code ")
-            .expect("a verification text");
-        assert_eq!(code.len(), 6);
-        platform
-            .sign_up(verification, code, "Kim Tester", "135790")
-            .await
-            .expect("sign up")
+        World {
+            base: support::World::new(parts).await,
+            records,
+            partner,
+        }
     }
 
     async fn new_partner(&self, change: impl FnOnce(&mut NewPartner)) -> u128 {
@@ -657,26 +607,10 @@ fn request(member_id: u128, link_id: u128, mileage: u64, key: Option<&str>) -> E
     }
 }
 
-/// Polls `probe` until it gives a value, for at most [`WAIT_MAX`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT_MAX;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// A member with one linked membership at a fresh partner (rate 1 MVP per 2 mileage).
 async fn one_member_world() -> (World, u128, u128, u128) {
     let mut world = World::new().await;
-    let member = world.member().await;
+    let member = world.member().await.id;
     let partner = world.new_partner(|_| {}).await;
     let link = world.link(member, partner, "M-1").await;
     (world, member, partner, link)
@@ -1017,9 +951,9 @@ async fn an_idempotency_key_makes_one_exchange() {
 async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {
     let mut world = World::new().await;
     let members = [
-        world.member().await,
-        world.member().await,
-        world.member().await,
+        world.member().await.id,
+        world.member().await.id,
+        world.member().await.id,
     ];
     let lined = world
         .new_partner(|p| {
@@ -1248,7 +1182,7 @@ async fn an_abandoned_request_is_still_resolved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_payments_free_the_credit_line_exactly_once() {
     let mut world = World::new().await;
-    let member = world.member().await;
+    let member = world.member().await.id;
     let lined = world
         .new_partner(|p| {
             p.name = "Paying Air".into();

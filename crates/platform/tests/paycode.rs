@@ -3,30 +3,18 @@
 //! single use across a restart, expiry, wrong-guess limits, enrollment and issued codes.
 //! Time is driven through the `now_s` arguments: nothing sleeps.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use ledger::checkpoint::OperatorKey;
-use platform::crypto::DataKeys;
-use platform::gateway::{
-    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-    PartnerGateway,
-};
+use support::World;
+
+use platform::PlatformError;
 use platform::paycode::{
     self, EXPIRED_STEPS_MAX, GUESS_WINDOW_S, GUESSES_PER_WINDOW_MAX, KIND_USED_PAYCODE,
     PaycodeDecline, ROUTING_PREFIX, WINDOW_STEPS,
 };
-use platform::sms::DevOutbox;
 use platform::totp::{self, STEP_S, step_of, totp, totp_at_step};
-use platform::{
-    LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformError, PlatformParts,
-};
 use store::records::{RecordStore, SqliteRecords};
-use store::sqlite::SqliteStore;
 
-const MASTER_KEY: [u8; 32] = [7; 32];
-const WAIT_MAX: Duration = Duration::from_secs(10);
 /// A fixed "now", 10 s into a step, far from the epoch.
 const NOW_S: u64 = 1_800_000_000 - 1_800_000_000 % STEP_S + 10;
 
@@ -50,150 +38,19 @@ fn totp_matches_the_rfc_6238_sha256_vectors() {
     }
 }
 
-/// No partner is needed here: every call fails as if the partner were down.
-struct NoPartner;
-
-impl PartnerGateway for NoPartner {
-    fn balance<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn debit<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a DebitRequest,
-    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn cancel<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn status<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-}
-
-struct World {
-    _directory: tempfile::TempDir,
-    records_path: PathBuf,
-    ledger: Arc<LedgerService>,
-    outbox: Arc<DevOutbox>,
-    platform: Option<Arc<Platform>>,
-    phones: u32,
-}
-
+/// Pay code helpers on the shared world (SQLite files, no partner: none is needed here).
 impl World {
-    async fn new() -> World {
-        let directory = tempfile::tempdir().expect("a temporary directory");
-        let store = SqliteStore::open(&directory.path().join("ledger.db")).expect("ledger store");
-        let ledger = LedgerService::open(
-            Box::new(store),
-            OperatorKey::from_seed([9; 32]),
-            LedgerConfig::default(),
-        )
-        .expect("open the ledger");
-        let mut world = World {
-            records_path: directory.path().join("records.db"),
-            _directory: directory,
-            ledger: Arc::new(ledger),
-            outbox: Arc::new(DevOutbox::new()),
-            platform: None,
-            phones: 0,
-        };
-        world.open().await;
-        world
-    }
-
-    async fn open(&mut self) {
-        let records = SqliteRecords::open(&self.records_path).expect("records");
-        let parts = PlatformParts {
-            records: Box::new(records),
-            keys: DataKeys::from_master(&MASTER_KEY),
-            partner_gateway: Arc::new(NoPartner),
-            sms: self.outbox.clone(),
-            chain: None,
-        };
-        let platform = Platform::open(PlatformConfig::default(), self.ledger.clone(), parts)
-            .expect("open the platform");
-        platform.start().await.expect("start");
-        self.platform = Some(platform);
-    }
-
-    fn platform(&self) -> &Arc<Platform> {
-        self.platform.as_ref().expect("a running platform")
-    }
-
-    /// Stops the platform, waits until nothing of it is left, and opens a new one on the
-    /// same record file: everything it knows comes from disk.
-    async fn restart(&mut self) {
-        let old = self.platform.take().expect("a running platform");
-        old.shutdown();
-        let gone = Arc::downgrade(&old);
-        drop(old);
-        let deadline = Instant::now() + WAIT_MAX;
-        while gone.strong_count() > 0 {
-            assert!(Instant::now() < deadline, "the old platform did not stop");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.open().await;
-    }
-
-    /// Signs up a member through the SMS verification; returns the member id and phone.
-    async fn member(&mut self) -> (u128, String) {
-        self.phones += 1;
-        let phone = format!("+82109876{:04}", self.phones);
-        let platform = self.platform();
-        let verification = platform
-            .request_verification(&phone)
-            .await
-            .expect("verification");
-        let messages = self.outbox.messages(Some(&phone));
-        let code = messages[0]
-            .text
-            .strip_prefix("[Mileverse] verification code ")
-            .expect("a verification text");
-        let member_id = platform
-            .sign_up(verification, code, "Lee Tester", "135790")
-            .await
-            .expect("sign up");
-        (member_id, phone)
-    }
-
     /// A member with one registered device enrolled for pay codes: (member, device,
     /// handle, secret).
     async fn payer(&mut self) -> (u128, u128, String, Vec<u8>) {
-        let (member_id, _) = self.member().await;
-        let device_id = self.device(member_id).await;
-        let enrollment = self
-            .platform()
-            .enroll_paycode_device(member_id, device_id)
-            .await
-            .expect("enroll");
+        let member = self.member().await;
+        let enrolled = self.enrolled_device(member.id).await;
         (
-            member_id,
-            device_id,
-            enrollment.device_handle,
-            enrollment.secret,
+            member.id,
+            enrolled.device_id,
+            enrolled.handle,
+            enrolled.secret,
         )
-    }
-
-    async fn device(&self, member_id: u128) -> u128 {
-        self.platform()
-            .register_device(member_id, "Phone", "android")
-            .await
-            .expect("register a device")
-            .id
     }
 
     async fn accept(&self, code: &str, now_s: u64) -> Result<u128, PlatformError> {
@@ -202,7 +59,7 @@ impl World {
 
     /// The stored used-code records (read from the file, not from the platform's memory).
     fn used_records(&self) -> usize {
-        let mut records = SqliteRecords::open(&self.records_path).expect("records");
+        let mut records = SqliteRecords::open(&self.records_path()).expect("records");
         let all = records.load().expect("load");
         all.iter().filter(|r| r.kind == KIND_USED_PAYCODE).count()
     }
@@ -222,7 +79,7 @@ fn declined(decline: PaycodeDecline) -> Result<u128, PlatformError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_good_one_step_either_side_and_only_once() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (member_id, _, handle, secret) = world.payer().await;
     assert_eq!(handle.len(), 10);
     assert!(handle.bytes().all(|b| b.is_ascii_digit()));
@@ -254,7 +111,7 @@ async fn a_code_is_good_one_step_either_side_and_only_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_code_is_expired_and_an_older_one_invalid() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (_, _, handle, secret) = world.payer().await;
     // Shown two steps ago: just out of the window.
     let stale = app_code(&handle, &secret, NOW_S - 2 * STEP_S);
@@ -283,7 +140,7 @@ async fn an_old_code_is_expired_and_an_older_one_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_codes_are_invalid() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (_, _, handle, secret) = world.payer().await;
     let good = app_code(&handle, &secret, NOW_S);
     let wrong_otp = format!(
@@ -321,7 +178,7 @@ async fn malformed_and_unknown_codes_are_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let right = totp(&secret, NOW_S);
     let wrong = |n: u32| format!("{ROUTING_PREFIX}{handle}{:08}", (right + n) % 100_000_000);
@@ -360,7 +217,7 @@ async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let code = app_code(&handle, &secret, NOW_S);
     assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
@@ -387,10 +244,10 @@ async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrollment_needs_the_members_own_active_device() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (member_id, device_id, handle, secret) = world.payer().await;
     let platform = world.platform().clone();
-    let (other_member, _) = world.member().await;
+    let other_member = world.member().await.id;
     assert_eq!(
         platform
             .enroll_paycode_device(other_member, device_id)
@@ -439,12 +296,13 @@ async fn enrollment_needs_the_members_own_active_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_or_withdrawn_member_gets_no_codes() {
-    let mut world = World::new().await;
-    let (member_id, device_id, handle, _) = world.payer().await;
+    let mut world = World::sqlite().await;
+    let member = world.member().await;
+    let enrolled = world.enrolled_device(member.id).await;
+    let (member_id, device_id, handle) = (member.id, enrolled.device_id, enrolled.handle);
     let platform = world.platform().clone();
-    let phone = format!("+82109876{:04}", world.phones);
     for _ in 0..platform::members::PIN_FAILURES_MAX {
-        let _ = platform.log_in(&phone, "246802").await;
+        let _ = platform.log_in(&member.phone, "246802").await;
     }
     assert_eq!(
         platform.issue_paycode(member_id, Some(&handle)).await,
@@ -465,7 +323,7 @@ async fn a_locked_or_withdrawn_member_gets_no_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
-    let mut world = World::new().await;
+    let mut world = World::sqlite().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let platform = world.platform().clone();
     let (code, expires_at_s) = platform
@@ -490,7 +348,7 @@ async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
         "both codes the window allows are spent"
     );
     // Someone else's handle is not found; a malformed one is invalid.
-    let (other_member, _) = world.member().await;
+    let other_member = world.member().await.id;
     assert_eq!(
         platform.issue_paycode(other_member, Some(&handle)).await,
         Err(PlatformError::NotFound("paycode device"))

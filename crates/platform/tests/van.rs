@@ -5,70 +5,21 @@
 //!
 //! Pay codes come from the pay code module (enrolled devices; the app's offline codes).
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use ledger::checkpoint::OperatorKey;
-use ledger::types::{Account, AccountId, Transfer, TransferId};
+use store::memory::FaultPoint;
+use support::World;
+
+use platform::PlatformError;
 use platform::chart;
-use platform::crypto::DataKeys;
-use platform::gateway::{
-    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-    PartnerGateway,
-};
 use platform::merchants::{MerchantChange, NewMerchant};
 use platform::paycode::ROUTING_PREFIX;
-use platform::sms::DevOutbox;
 use platform::time::now_s;
 use platform::totp::{self, STEP_S, totp};
 use platform::van::{
     AUTHORIZATION_AMOUNT_MAX, AuthorizationRecord, AuthorizationRequest, AuthorizationStatus,
     DeclineReason,
 };
-use platform::{
-    LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformError, PlatformParts,
-};
-use store::records::SqliteRecords;
-use store::sqlite::SqliteStore;
-
-const MASTER_KEY: [u8; 32] = [7; 32];
-const WAIT_MAX: Duration = Duration::from_secs(10);
-/// The test's own funding account (MVP comes from here into wallets).
-const FUNDING_ACCOUNT: u128 = 77;
-
-struct NoPartner;
-
-impl PartnerGateway for NoPartner {
-    fn balance<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn debit<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a DebitRequest,
-    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn cancel<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-    fn status<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-}
 
 /// A member enrolled for pay codes: the app's handle and secret.
 struct Payer {
@@ -89,127 +40,24 @@ impl Payer {
     }
 }
 
-struct World {
-    _directory: tempfile::TempDir,
-    records_path: PathBuf,
-    ledger: Arc<LedgerService>,
-    outbox: Arc<DevOutbox>,
-    platform: Option<Arc<Platform>>,
-    phones: u32,
-}
-
+/// Payers and tills on the shared world (SQLite files, no partner).
 impl World {
-    async fn new() -> World {
-        let directory = tempfile::tempdir().expect("a temporary directory");
-        let store = SqliteStore::open(&directory.path().join("ledger.db")).expect("ledger store");
-        let ledger = LedgerService::open(
-            Box::new(store),
-            OperatorKey::from_seed([9; 32]),
-            LedgerConfig::default(),
-        )
-        .expect("open the ledger");
-        let mut world = World {
-            records_path: directory.path().join("records.db"),
-            _directory: directory,
-            ledger: Arc::new(ledger),
-            outbox: Arc::new(DevOutbox::new()),
-            platform: None,
-            phones: 0,
-        };
-        world.open().await;
-        let funding = Account {
-            id: AccountId(FUNDING_ACCOUNT),
-            ledger: chart::LEDGER_MVP,
-            code: 999,
-            ..Account::default()
-        };
-        let results = world.ledger.create_accounts(vec![funding]).await.unwrap();
-        assert!(results[0].is_ok());
-        world
-    }
-
-    async fn open(&mut self) {
-        let records = SqliteRecords::open(&self.records_path).expect("records");
-        let parts = PlatformParts {
-            records: Box::new(records),
-            keys: DataKeys::from_master(&MASTER_KEY),
-            partner_gateway: Arc::new(NoPartner),
-            sms: self.outbox.clone(),
-            chain: None,
-        };
-        let platform = Platform::open(PlatformConfig::default(), self.ledger.clone(), parts)
-            .expect("open the platform");
-        platform.start().await.expect("start");
-        self.platform = Some(platform);
-    }
-
-    fn platform(&self) -> &Arc<Platform> {
-        self.platform.as_ref().expect("a running platform")
-    }
-
-    async fn restart(&mut self) {
-        let old = self.platform.take().expect("a running platform");
-        old.shutdown();
-        let gone = Arc::downgrade(&old);
-        drop(old);
-        let deadline = Instant::now() + WAIT_MAX;
-        while gone.strong_count() > 0 {
-            assert!(Instant::now() < deadline, "the old platform did not stop");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.open().await;
-    }
-
     /// A member with `devices` devices enrolled for pay codes and `balance` MVP.
     async fn payer(&mut self, balance: u64, devices: usize) -> Payer {
-        self.phones += 1;
-        let phone = format!("+82105555{:04}", self.phones);
-        let platform = self.platform().clone();
-        let verification = platform.request_verification(&phone).await.unwrap();
-        let messages = self.outbox.messages(Some(&phone));
-        let code = messages[0]
-            .text
-            .strip_prefix("[Mileverse] verification code ")
-            .expect("a verification text")
-            .to_string();
-        let member_id = platform
-            .sign_up(verification, &code, "Kim Payer", "135790")
-            .await
-            .unwrap();
+        let member = self.member().await;
         let mut enrolled = Vec::new();
         for _ in 0..devices {
-            let device = platform
-                .register_device(member_id, "Phone", "android")
-                .await
-                .unwrap();
-            let enrollment = platform
-                .enroll_paycode_device(member_id, device.id)
-                .await
-                .unwrap();
-            enrolled.push((enrollment.device_handle, enrollment.secret));
+            let device = self.enrolled_device(member.id).await;
+            enrolled.push((device.handle, device.secret));
         }
         if balance > 0 {
-            self.fund(member_id, balance).await;
+            self.fund(member.id, balance).await;
         }
         Payer {
-            member_id,
-            phone,
+            member_id: member.id,
+            phone: member.phone,
             devices: enrolled,
         }
-    }
-
-    async fn fund(&self, member_id: u128, amount: u64) {
-        let transfer = Transfer {
-            id: TransferId(chart::new_id()),
-            debit_account_id: AccountId(FUNDING_ACCOUNT),
-            credit_account_id: AccountId(member_id),
-            amount: u128::from(amount),
-            ledger: chart::LEDGER_MVP,
-            code: chart::transfer_code::BONUS,
-            ..Transfer::default()
-        };
-        let results = self.ledger.create_transfers(vec![transfer]).await.unwrap();
-        assert!(results[0].is_ok(), "{:?}", results[0]);
     }
 
     /// A merchant with `terminals` terminals: (merchant, terminal ids).
@@ -278,7 +126,7 @@ fn assert_declined(record: &AuthorizationRecord, reason: DeclineReason) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_moves_value_once_and_a_retry_gets_the_same_answer() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (merchant, terminals) = world.merchant(1).await;
     let code = payer.code(0, 0);
@@ -322,7 +170,7 @@ async fn a_sale_moves_value_once_and_a_retry_gets_the_same_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_is_captured_in_part_then_refunded_in_parts() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (merchant, terminals) = world.merchant(1).await;
     let terminal = terminals[0];
@@ -390,7 +238,7 @@ async fn a_hold_is_captured_in_part_then_refunded_in_parts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_before_capture_voids_the_hold() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (_, terminals) = world.merchant(1).await;
     let hold = world
@@ -414,7 +262,7 @@ async fn a_cancel_before_capture_voids_the_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decline_moves_nothing_and_is_answered_again() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(AUTHORIZATION_AMOUNT_MAX, 3).await;
     let (merchant, terminals) = world.merchant(1).await;
     let terminal = terminals[0];
@@ -500,7 +348,7 @@ async fn every_decline_moves_nothing_and_is_answered_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_approval_takes_what_the_wallet_holds() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(3_000, 1).await;
     let (merchant, terminals) = world.merchant(1).await;
     let mut partial = request(&payer.code(0, 0), 5_000, "partial-1", true);
@@ -519,7 +367,7 @@ async fn a_partial_approval_takes_what_the_wallet_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_van_tx_id_32_times_at_once_charges_once() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (merchant, terminals) = world.merchant(1).await;
     let code = payer.code(0, 0);
@@ -544,7 +392,7 @@ async fn the_same_van_tx_id_32_times_at_once_charges_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tills_racing_for_one_balance_never_overdraw_it() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 2).await;
     let (merchant, terminals) = world.merchant(2).await;
     let codes = [payer.code(0, 0), payer.code(1, 0)];
@@ -574,7 +422,7 @@ async fn two_tills_racing_for_one_balance_never_overdraw_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_cancel_undoes_a_sale_and_tombstones_a_lost_request() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 2).await;
     let (merchant, terminals) = world.merchant(1).await;
     let terminal = terminals[0];
@@ -634,7 +482,7 @@ async fn a_network_cancel_undoes_a_sale_and_tombstones_a_lost_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_merchants_terminal_sees_nothing() {
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (_, ours) = world.merchant(1).await;
     let (_, theirs) = world.merchant(1).await;
@@ -652,7 +500,7 @@ async fn another_merchants_terminal_sees_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settlement_nets_refunds_takes_the_fee_and_is_idempotent_per_cut_off() {
     use platform::settlement::SettlementStatus;
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(50_000, 2).await;
     let (merchant, terminals) = world.merchant(1).await;
     let terminal = terminals[0];
@@ -706,7 +554,7 @@ async fn a_settlement_nets_refunds_takes_the_fee_and_is_idempotent_per_cut_off()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_limit_allows_its_maximum_and_declines_past_it() {
     use platform::van::MEMBER_DAILY_PAYMENT_LIMIT;
-    let mut world = World::new().await;
+    let mut world = World::with_funding().await;
     let payer = world.payer(MEMBER_DAILY_PAYMENT_LIMIT + 1_000, 3).await;
     let (_, terminals) = world.merchant(1).await;
     let sales = MEMBER_DAILY_PAYMENT_LIMIT / AUTHORIZATION_AMOUNT_MAX;
@@ -732,4 +580,153 @@ async fn the_daily_limit_allows_its_maximum_and_declines_past_it() {
         .unwrap();
     assert_declined(&past, DeclineReason::LimitExceeded);
     assert_eq!(world.available(payer.member_id).await, (1_000, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_takes_exactly_the_most_refunds_and_the_next_moves_nothing() {
+    use platform::van::CANCELS_PER_AUTHORIZATION_MAX;
+    let mut world = World::with_funding().await;
+    let payer = world.payer(10_000, 1).await;
+    let (merchant, terminals) = world.merchant(1).await;
+    let terminal = terminals[0];
+    let sale = world
+        .authorize(terminal, &payer.code(0, 0), 1_000, "many-refunds", true)
+        .await
+        .unwrap();
+    assert_eq!(sale.status, AuthorizationStatus::Captured);
+    let platform = world.platform().clone();
+    for index in 0..CANCELS_PER_AUTHORIZATION_MAX {
+        let refund = platform
+            .cancel(terminal, sale.id, Some(1), &format!("refund-{index}"))
+            .await
+            .unwrap();
+        assert_eq!(refund.refunded_amount, index as u64 + 1);
+    }
+    let refunds = CANCELS_PER_AUTHORIZATION_MAX as u64;
+    let expected_member = (10_000 - 1_000 + refunds, 0);
+    assert_eq!(world.available(payer.member_id).await, expected_member);
+    assert_eq!(world.payable(merchant).await, 1_000 - refunds);
+    let past = platform
+        .cancel(terminal, sale.id, Some(1), "refund-past")
+        .await;
+    assert!(
+        matches!(&past, Err(PlatformError::AuthorizationState(detail)) if detail.contains("at most 100 cancels")),
+        "{past:?}"
+    );
+    let record = platform
+        .van_transaction(terminal, "many-refunds")
+        .await
+        .unwrap();
+    assert_eq!(record.cancels.len(), CANCELS_PER_AUTHORIZATION_MAX);
+    assert_eq!(record.refunded_amount, refunds);
+    assert_eq!(world.available(payer.member_id).await, expected_member);
+    assert_eq!(world.payable(merchant).await, 1_000 - refunds);
+    assert_eq!(
+        platform.van_transaction(terminal, "refund-past").await,
+        Err(PlatformError::NotFound("transaction")),
+        "the refused cancel left no trace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_gets_exactly_the_most_terminals() {
+    use platform::merchants::TERMINALS_PER_MERCHANT_MAX;
+    let world = World::with_funding().await;
+    let (merchant, _) = world.merchant(0).await;
+    // Concurrently, so that group commit keeps the 1,000 durable writes quick; the limit
+    // is checked under the state lock, so the race cannot pass it either.
+    let mut tasks = Vec::new();
+    for _ in 0..TERMINALS_PER_MERCHANT_MAX {
+        let platform = world.platform().clone();
+        tasks.push(tokio::spawn(async move {
+            platform.create_terminal(merchant).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("a terminal within the maximum");
+    }
+    let platform = world.platform();
+    let past = platform.create_terminal(merchant).await;
+    match past {
+        Err(PlatformError::Invalid { field, detail }) => {
+            assert_eq!(field, "terminals");
+            assert_eq!(detail, "at most 1000 terminals per merchant");
+        }
+        other => panic!("the 1,001st terminal was not refused: {other:?}"),
+    }
+    let terminals = platform.terminals(merchant).await.unwrap();
+    assert_eq!(terminals.len(), TERMINALS_PER_MERCHANT_MAX);
+    // The maximum is per merchant: another one still gets its first terminal.
+    let (_, others) = world.merchant(1).await;
+    assert_eq!(others.len(), 1);
+}
+
+/// A crash after the authorization's record is durable: the ledger store takes the payment
+/// and then fails (the acknowledgement is lost), so the platform never records the outcome.
+/// The next open finds the payment in the ledger and makes the sale what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_cut_short_after_its_transfer_is_captured_at_the_next_open() {
+    let mut world = World::with_funding().await;
+    let payer = world.payer(10_000, 1).await;
+    let (merchant, terminals) = world.merchant(1).await;
+    world.fail_ledger_appends(FaultPoint::AfterWrite);
+    let cut = world
+        .authorize(terminals[0], &payer.code(0, 0), 3_000, "cut-after", true)
+        .await;
+    assert!(matches!(cut, Err(PlatformError::Unavailable(_))), "{cut:?}");
+    assert!(world.platform().failure().is_some(), "the ledger stopped");
+    world.crash_and_reopen().await;
+    let platform = world.platform().clone();
+    let sale = platform
+        .van_transaction(terminals[0], "cut-after")
+        .await
+        .unwrap();
+    assert_eq!(sale.status, AuthorizationStatus::Captured, "{sale:?}");
+    assert_eq!((sale.approved_amount, sale.captured_amount), (3_000, 3_000));
+    assert!(sale.approval_no().is_some());
+    assert_eq!(world.available(payer.member_id).await, (7_000, 0));
+    assert_eq!(world.payable(merchant).await, 3_000);
+    // The till's retry gets the resolved answer; nothing moves again.
+    let retry = world
+        .authorize(terminals[0], &payer.code(0, 0), 3_000, "cut-after", true)
+        .await
+        .unwrap();
+    assert_eq!(retry, sale);
+    assert_eq!(world.available(payer.member_id).await, (7_000, 0));
+}
+
+/// A crash after the authorization's record is durable and before its transfer reaches the
+/// ledger (the ledger store's write fails): the next open declines it `system_error`, the
+/// wallet is whole, and the pay code stays used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_cut_short_before_its_transfer_is_declined_at_the_next_open() {
+    let mut world = World::with_funding().await;
+    let payer = world.payer(10_000, 1).await;
+    let (merchant, terminals) = world.merchant(1).await;
+    let code = payer.code(0, 0);
+    world.fail_ledger_appends(FaultPoint::BeforeWrite);
+    let cut = world
+        .authorize(terminals[0], &code, 3_000, "cut-before", true)
+        .await;
+    assert!(matches!(cut, Err(PlatformError::Unavailable(_))), "{cut:?}");
+    world.crash_and_reopen().await;
+    let platform = world.platform().clone();
+    let declined = platform
+        .van_transaction(terminals[0], "cut-before")
+        .await
+        .unwrap();
+    assert_declined(&declined, DeclineReason::SystemError);
+    assert_eq!(world.available(payer.member_id).await, (10_000, 0));
+    assert_eq!(world.payable(merchant).await, 0);
+    let retry = world
+        .authorize(terminals[0], &code, 3_000, "cut-before", true)
+        .await
+        .unwrap();
+    assert_eq!(retry, declined, "the retry gets the same decline");
+    let reuse = world
+        .authorize(terminals[0], &code, 3_000, "cut-before-again", true)
+        .await
+        .unwrap();
+    assert_declined(&reuse, DeclineReason::UsedCode);
+    assert_eq!(world.available(payer.member_id).await, (10_000, 0));
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use platform::domain::ExchangeStatus;
+use platform::merchants::MerchantRecord;
 use platform::partners::{NewPartner, PartnerChange, PartnerView};
 use platform::time::{now_s, rfc3339};
 use serde::Deserialize;
@@ -234,6 +235,106 @@ fn period(from: Option<u64>, to: Option<u64>) -> Result<(u64, u64), Problem> {
     Ok((from, to))
 }
 
+/// The query of every report (`/admin/v1/reports/…`): the period `[from, to)` in Unix
+/// seconds, and the filters the report takes (see [`ReportOf`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+    merchant_id: Option<String>,
+    brand: Option<String>,
+    partner_id: Option<String>,
+}
+
+/// What a report is about, and so which filters it takes besides the period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReportOf {
+    /// Payments and settlements: `merchant_id`, `brand`.
+    Merchants,
+    /// Exchanges: `partner_id`.
+    Partners,
+}
+
+/// A report's filters, parsed and checked.
+pub(crate) struct ReportFilter {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    pub(crate) merchant_id: Option<u128>,
+    pub(crate) brand: Option<String>,
+    pub(crate) partner_id: Option<u128>,
+}
+
+fn optional_id(field: &'static str, text: Option<&str>) -> Result<Option<u128>, Problem> {
+    text.map(|text| parse_id_text(field, text)).transpose()
+}
+
+impl ReportQuery {
+    /// The filters; a filter the report does not take is refused, not ignored.
+    pub(crate) fn filter(self, of: ReportOf) -> Result<ReportFilter, Problem> {
+        let stray = match of {
+            ReportOf::Merchants => self.partner_id.is_some().then_some("partner_id"),
+            ReportOf::Partners => [("merchant_id", self.merchant_id.is_some())]
+                .into_iter()
+                .chain([("brand", self.brand.is_some())])
+                .find_map(|(field, given)| given.then_some(field)),
+        };
+        if let Some(field) = stray {
+            return Err(platform::error::invalid(field, "not a filter of this report").into());
+        }
+        let (from, to) = period(self.from, self.to)?;
+        Ok(ReportFilter {
+            from,
+            to,
+            merchant_id: optional_id("merchant_id", self.merchant_id.as_deref())?,
+            brand: self.brand,
+            partner_id: optional_id("partner_id", self.partner_id.as_deref())?,
+        })
+    }
+}
+
+impl ReportFilter {
+    /// Whether a line at `at_s` of `merchant_id` (whose record is `merchant`) is reported.
+    pub(crate) fn keeps_merchant(
+        &self,
+        at_s: u64,
+        merchant: Option<&MerchantRecord>,
+        merchant_id: u128,
+    ) -> bool {
+        (self.from..self.to).contains(&at_s)
+            && self.merchant_id.is_none_or(|id| id == merchant_id)
+            && self
+                .brand
+                .as_ref()
+                .is_none_or(|brand| merchant.is_some_and(|m| m.brand == *brand))
+    }
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
+pub(crate) fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// A CSV answer, downloaded as `filename`.
+pub(crate) fn csv_response(disposition: &'static str, csv: String) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+}
+
 async fn reconcile(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -309,13 +410,6 @@ async fn list_exchanges(
     Ok(Json(json!({ "exchanges": exchanges, "counts": counts })))
 }
 
-#[derive(Deserialize)]
-struct ReportQuery {
-    from: Option<u64>,
-    to: Option<u64>,
-    partner_id: Option<String>,
-}
-
 async fn exchange_report(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -323,7 +417,7 @@ async fn exchange_report(
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let Query(query) = query?;
-    let (from, to) = period(query.from, query.to)?;
+    let ReportFilter { from, to, .. } = query.filter(ReportOf::Partners)?;
     let lines = platform(&state)?.partner_settlement(from, to).await?;
     let partners: Vec<Value> = lines
         .iter()
@@ -342,20 +436,6 @@ async fn exchange_report(
     ))
 }
 
-/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 async fn exchange_csv(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -363,13 +443,9 @@ async fn exchange_csv(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&state, &headers)?;
     let Query(query) = query?;
-    let (from, to) = period(query.from, query.to)?;
-    let partner_id = match &query.partner_id {
-        Some(text) => Some(parse_id_text("partner_id", text)?),
-        None => None,
-    };
+    let filter = query.filter(ReportOf::Partners)?;
     let lines = platform(&state)?
-        .completed_exchanges(from, to, partner_id)
+        .completed_exchanges(filter.from, filter.to, filter.partner_id)
         .await?;
     let mut csv = String::from(
         "exchange_id,reference,partner_id,partner_name,partner_member_ref,mileage,rate_num,rate_den,mvp,created_at,completed_at\r\n",
@@ -391,16 +467,7 @@ async fn exchange_csv(
         csv.push_str(&row.join(","));
         csv.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"exchanges.csv\"",
-            ),
-        ],
-        csv,
-    ))
+    Ok(csv_response("attachment; filename=\"exchanges.csv\"", csv))
 }
 
 async fn unlock_member(

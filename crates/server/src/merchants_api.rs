@@ -5,16 +5,17 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use platform::merchants::{MerchantChange, MerchantRecord, NewMerchant, TerminalRecord};
 use platform::settlement::SettlementRecord;
-use platform::time::{now_s, rfc3339};
+use platform::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::admin_api::{ReportOf, ReportQuery, csv_field, csv_response};
 use crate::ledger_api::{Body, require_admin};
 use crate::members_api::{json_body, parse_id_text, platform};
 use crate::problem::Problem;
@@ -332,71 +333,6 @@ async fn settlement_paid(
     Ok(Json(settlement_json(&run)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReportQuery {
-    from: Option<u64>,
-    to: Option<u64>,
-    merchant_id: Option<String>,
-    brand: Option<String>,
-}
-
-/// The report's filters: `[from, to)` Unix seconds, a merchant, a brand.
-struct Filter {
-    from: u64,
-    to: u64,
-    merchant_id: Option<u128>,
-    brand: Option<String>,
-}
-
-impl Filter {
-    fn of(query: ReportQuery) -> Result<Filter, Problem> {
-        let merchant_id = match &query.merchant_id {
-            Some(text) => Some(parse_id_text("merchant_id", text)?),
-            None => None,
-        };
-        Ok(Filter {
-            from: query.from.unwrap_or(0),
-            to: query.to.unwrap_or_else(|| now_s() + 1),
-            merchant_id,
-            brand: query.brand,
-        })
-    }
-
-    fn keeps(&self, at_s: u64, merchant: Option<&MerchantRecord>, merchant_id: u128) -> bool {
-        (self.from..self.to).contains(&at_s)
-            && self.merchant_id.is_none_or(|id| id == merchant_id)
-            && self
-                .brand
-                .as_ref()
-                .is_none_or(|brand| merchant.is_some_and(|m| m.brand == *brand))
-    }
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-fn csv_response(name: &'static str, csv: String) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, name),
-        ],
-        csv,
-    )
-}
-
 async fn merchant_map(
     state: &AppState,
 ) -> Result<std::collections::HashMap<u128, MerchantRecord>, Problem> {
@@ -411,15 +347,15 @@ async fn payments_csv(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&state, &headers)?;
     let Query(query) = query?;
-    let filter = Filter::of(query)?;
+    let filter = query.filter(ReportOf::Merchants)?;
     let merchants = merchant_map(&state).await?;
     let payments = platform(&state)?.payments().await?;
     let mut csv = String::from(
-        "authorization_id,van_tx_id,merchant_id,merchant_name,brand,terminal_id,status,approval_no,amount,approved_amount,paid_other,captured_amount,refunded_amount,created_at,captured_at,settlement_id\r\n",
+        "authorization_id,van_tx_id,merchant_id,merchant_name,brand,terminal_id,status,approval_no,amount,approved_amount,paid_other,captured_amount,refunded_amount,created_at,captured_at,settlement_id,voucher_id\r\n",
     );
     for record in &payments {
         let merchant = merchants.get(&record.merchant_id);
-        if !filter.keeps(record.created_at_s, merchant, record.merchant_id) {
+        if !filter.keeps_merchant(record.created_at_s, merchant, record.merchant_id) {
             continue;
         }
         let row = [
@@ -442,6 +378,10 @@ async fn payments_csv(
                 .settlement_id
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
+            record
+                .voucher
+                .map(|voucher| voucher.voucher_id.to_string())
+                .unwrap_or_default(),
         ];
         csv.push_str(&row.join(","));
         csv.push_str("\r\n");
@@ -456,7 +396,7 @@ async fn settlements_csv(
 ) -> Result<impl IntoResponse, Problem> {
     require_admin(&state, &headers)?;
     let Query(query) = query?;
-    let filter = Filter::of(query)?;
+    let filter = query.filter(ReportOf::Merchants)?;
     let merchants = merchant_map(&state).await?;
     let runs = platform(&state)?.settlements().await?;
     let mut csv = String::from(
@@ -465,7 +405,7 @@ async fn settlements_csv(
     for run in &runs {
         for line in &run.lines {
             let merchant = merchants.get(&line.merchant_id);
-            if !filter.keeps(run.created_at_s, merchant, line.merchant_id) {
+            if !filter.keeps_merchant(run.created_at_s, merchant, line.merchant_id) {
                 continue;
             }
             let row = [

@@ -154,7 +154,12 @@ mod tests {
 
     use crate::AppState;
 
+    /// No partner is needed here: every call fails as if the partner were down.
     struct NoPartner;
+
+    fn partner_down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, PartnerCallError>> {
+        Box::pin(async { Err(PartnerCallError::Status(503)) })
+    }
 
     impl PartnerGateway for NoPartner {
         fn balance<'a>(
@@ -162,28 +167,28 @@ mod tests {
             _: &'a PartnerEndpoint,
             _: &'a str,
         ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-            Box::pin(async { Err(PartnerCallError::Status(503)) })
+            partner_down()
         }
         fn debit<'a>(
             &'a self,
             _: &'a PartnerEndpoint,
             _: &'a DebitRequest,
         ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-            Box::pin(async { Err(PartnerCallError::Status(503)) })
+            partner_down()
         }
         fn cancel<'a>(
             &'a self,
             _: &'a PartnerEndpoint,
             _: &'a str,
         ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-            Box::pin(async { Err(PartnerCallError::Status(503)) })
+            partner_down()
         }
         fn status<'a>(
             &'a self,
             _: &'a PartnerEndpoint,
             _: &'a str,
         ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-            Box::pin(async { Err(PartnerCallError::Status(503)) })
+            partner_down()
         }
     }
 

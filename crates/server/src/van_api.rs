@@ -9,9 +9,10 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use platform::merchants::TerminalKey;
 use platform::signing::{self, ReplayError};
@@ -111,8 +112,103 @@ fn verify(
     Ok(terminal)
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|error| Problem::malformed_json(error.to_string()))
+/// What a VAN route reads after the signature checks: the JSON body, or for a `GET` the
+/// query.
+trait VanInput: DeserializeOwned + Send {
+    /// The `terminal_id` the input names, which must be the signing key's terminal.
+    fn terminal_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// What a VAN route's path names, read after the signature checks.
+trait PathId: Sized + Send {
+    /// From the route's `{id}`, if it has one.
+    fn from_path(id: Option<&str>) -> Result<Self, Problem>;
+}
+
+/// The route names no authorization.
+impl PathId for () {
+    fn from_path(_: Option<&str>) -> Result<(), Problem> {
+        Ok(())
+    }
+}
+
+/// The authorization of `/van/v1/authorizations/{id}/…`.
+struct AuthorizationId(u128);
+
+impl PathId for AuthorizationId {
+    fn from_path(id: Option<&str>) -> Result<AuthorizationId, Problem> {
+        parse_id_text("authorization_id", id.unwrap_or_default()).map(AuthorizationId)
+    }
+}
+
+/// The VAN inputs; those that name a `terminal_id` say so.
+macro_rules! van_inputs {
+    ($($input:ident),*; naming the terminal: $($naming:ident),*) => {
+        $(impl VanInput for $input {})*
+        $(impl VanInput for $naming {
+            fn terminal_id(&self) -> Option<&str> {
+                Some(&self.terminal_id)
+            }
+        })*
+    };
+}
+
+van_inputs!(CaptureBody, CancelBody; naming the terminal: AuthorizationBody, NetworkCancelBody, TransactionQuery);
+
+/// A till's request after the preamble every VAN route shares, in this order: the
+/// signature, clock, replay and terminal checks ([`verify`]), the path's id, the input,
+/// and the input's `terminal_id` against the signing key's.
+struct Signed<B, I = ()> {
+    terminal: TerminalKey,
+    id: I,
+    input: B,
+}
+
+impl<B: VanInput, I: PathId> FromRequest<AppState> for Signed<B, I> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let id_text = params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .map(|(_, value)| value.to_string());
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Signed::check(state, &parts, id_text.as_deref(), &body).map_err(IntoResponse::into_response)
+    }
+}
+
+impl<B: VanInput, I: PathId> Signed<B, I> {
+    fn check(
+        state: &AppState,
+        parts: &Parts,
+        id_text: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self, Problem> {
+        let terminal = verify(state, &parts.method, &parts.uri, &parts.headers, body)?;
+        let id = I::from_path(id_text)?;
+        let input: B = if parts.method == Method::GET {
+            Query::try_from_uri(&parts.uri)?.0
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|error| Problem::malformed_json(error.to_string()))?
+        };
+        if let Some(terminal_id) = input.terminal_id() {
+            same_terminal(&terminal, terminal_id)?;
+        }
+        Ok(Signed {
+            terminal,
+            id,
+            input,
+        })
+    }
 }
 
 /// The body's `terminal_id` must be the signing key's terminal.
@@ -164,6 +260,11 @@ pub fn authorization_json(record: &AuthorizationRecord) -> Value {
         "paid_other": record.paid_other(),
         "network_cancelled": record.network_cancelled,
         "cancels": cancels,
+        "voucher": record.voucher.map(|voucher| json!({
+            "voucher_id": voucher.voucher_id.to_string(),
+            "face_value": voucher.face_value,
+            "price": voucher.price,
+        })),
         "created_at": rfc3339(record.created_at_s),
     })
 }
@@ -187,14 +288,13 @@ struct AuthorizationBody {
 
 async fn authorize(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Signed<AuthorizationBody>,
 ) -> Result<Json<Value>, Problem> {
-    let terminal = verify(&state, &method, &uri, &headers, &body)?;
-    let body: AuthorizationBody = parse(&body)?;
-    same_terminal(&terminal, &body.terminal_id)?;
+    let Signed {
+        terminal,
+        input: body,
+        ..
+    } = call;
     let request = AuthorizationRequest {
         pay_code: body.pay_code,
         amount: body.amount,
@@ -216,17 +316,11 @@ struct CaptureBody {
 
 async fn capture(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    call: Signed<CaptureBody, AuthorizationId>,
 ) -> Result<Json<Value>, Problem> {
-    let terminal = verify(&state, &method, &uri, &headers, &body)?;
-    let id = parse_id_text("authorization_id", &id)?;
-    let body: CaptureBody = parse(&body)?;
+    let AuthorizationId(id) = call.id;
     let record = platform(&state)?
-        .capture(terminal.terminal_id, id, body.amount)
+        .capture(call.terminal.terminal_id, id, call.input.amount)
         .await?;
     Ok(Json(authorization_json(&record)))
 }
@@ -240,17 +334,11 @@ struct CancelBody {
 
 async fn cancel(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    call: Signed<CancelBody, AuthorizationId>,
 ) -> Result<Json<Value>, Problem> {
-    let terminal = verify(&state, &method, &uri, &headers, &body)?;
-    let id = parse_id_text("authorization_id", &id)?;
-    let body: CancelBody = parse(&body)?;
+    let (AuthorizationId(id), body) = (call.id, call.input);
     let record = platform(&state)?
-        .cancel(terminal.terminal_id, id, body.amount, &body.van_tx_id)
+        .cancel(call.terminal.terminal_id, id, body.amount, &body.van_tx_id)
         .await?;
     Ok(Json(authorization_json(&record)))
 }
@@ -264,16 +352,10 @@ struct NetworkCancelBody {
 
 async fn network_cancel(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: Signed<NetworkCancelBody>,
 ) -> Result<Json<Value>, Problem> {
-    let terminal = verify(&state, &method, &uri, &headers, &body)?;
-    let body: NetworkCancelBody = parse(&body)?;
-    same_terminal(&terminal, &body.terminal_id)?;
     let record = platform(&state)?
-        .network_cancel(terminal.terminal_id, &body.van_tx_id)
+        .network_cancel(call.terminal.terminal_id, &call.input.van_tx_id)
         .await?;
     Ok(Json(authorization_json(&record)))
 }
@@ -284,18 +366,13 @@ struct TransactionQuery {
     terminal_id: String,
 }
 
+/// `GET /van/v1/transactions/{van_tx_id}?terminal_id=…`: the query is the input.
 async fn transaction(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     Path(van_tx_id): Path<String>,
-    query: Result<Query<TransactionQuery>, QueryRejection>,
-    body: Bytes,
+    call: Signed<TransactionQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let terminal = verify(&state, &method, &uri, &headers, &body)?;
-    let Query(query) = query?;
-    same_terminal(&terminal, &query.terminal_id)?;
+    let terminal = call.terminal;
     let record = platform(&state)?
         .van_transaction(terminal.terminal_id, &van_tx_id)
         .await?;

@@ -1,0 +1,386 @@
+//! The world the platform tests share: a ledger and a record store, the platform over them
+//! (opened, restarted and crashed as the server would be), and members signed up through
+//! the SMS verification. Tests that need more (a scripted partner, gated records, tills and
+//! pay codes) build their own world around this one.
+//!
+//! `World::sqlite` keeps both stores in SQLite files in a temporary directory, with a switch
+//! ([`World::fail_ledger_appends`]) that makes the ledger store fail as a dying disk or a
+//! crash would.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ledger::checkpoint::OperatorKey;
+use ledger::types::{Account, AccountBalance, AccountId, Transfer, TransferId};
+use platform::chart;
+use platform::crypto::DataKeys;
+use platform::gateway::{
+    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
+    PartnerGateway,
+};
+use platform::sms::DevOutbox;
+use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
+use store::memory::FaultPoint;
+use store::records::{RecordStore, SqliteRecords};
+use store::sqlite::SqliteStore;
+use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+
+pub const MASTER_KEY: [u8; 32] = [7; 32];
+/// Longest any test waits for something that happens in the background.
+pub const WAIT_MAX: Duration = Duration::from_secs(10);
+/// Every member's PIN.
+pub const PIN: &str = "135790";
+/// The tests' own funding account (MVP comes from here into wallets).
+pub const FUNDING_ACCOUNT: u128 = 77;
+
+/// Polls `probe` until it gives a value, for at most [`WAIT_MAX`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT_MAX;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A partner that is never reachable: every call fails as if the partner were down.
+pub struct NoPartner;
+
+fn partner_down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, PartnerCallError>> {
+    Box::pin(async { Err(PartnerCallError::Status(503)) })
+}
+
+impl PartnerGateway for NoPartner {
+    fn balance<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
+        partner_down()
+    }
+    fn debit<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
+        partner_down()
+    }
+    fn cancel<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
+        partner_down()
+    }
+    fn status<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        partner_down()
+    }
+}
+
+/// Where the ledger store's appends fail, if they do (shared by a world and its stores).
+type LedgerFault = Arc<Mutex<Option<FaultPoint>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A ledger store whose appends fail while its world says so: before writing (the
+/// transaction is lost) or after (the blocks are durable, the acknowledgement is lost).
+struct FaultyStore {
+    inner: Box<dyn Store>,
+    fault: LedgerFault,
+}
+
+impl Store for FaultyStore {
+    fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError> {
+        self.inner.init(meta)
+    }
+
+    fn meta(&mut self) -> Result<Option<StoreMeta>, StoreError> {
+        self.inner.meta()
+    }
+
+    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+        let fault = *lock(&self.fault);
+        match fault {
+            None => self.inner.append(writes),
+            Some(FaultPoint::BeforeWrite) => Err(StoreError::Injected("append failed")),
+            Some(FaultPoint::AfterWrite) => {
+                self.inner.append(writes)?;
+                Err(StoreError::Injected("append written, then failed"))
+            }
+        }
+    }
+
+    fn block_count(&mut self) -> Result<u64, StoreError> {
+        self.inner.block_count()
+    }
+
+    fn read_blocks(
+        &mut self,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, StoreError> {
+        self.inner.read_blocks(from_height, limit)
+    }
+
+    fn accounts(&mut self) -> Result<Vec<ledger::types::Account>, StoreError> {
+        self.inner.accounts()
+    }
+
+    fn account_history(&mut self, id: AccountId) -> Result<Vec<AccountBalance>, StoreError> {
+        self.inner.account_history(id)
+    }
+}
+
+type OpenStore = Box<dyn Fn() -> Box<dyn Store> + Send + Sync>;
+type OpenRecords = Box<dyn Fn() -> Box<dyn RecordStore> + Send + Sync>;
+
+/// What a world is made of: how to open (and after a crash, reopen) its stores, the
+/// partner gateway and the platform's configuration.
+pub struct Parts {
+    pub open_store: OpenStore,
+    pub open_records: OpenRecords,
+    pub partner: Arc<dyn PartnerGateway>,
+    pub config: PlatformConfig,
+}
+
+pub struct World {
+    pub ledger: Arc<LedgerService>,
+    pub outbox: Arc<DevOutbox>,
+    platform: Option<Arc<Platform>>,
+    parts: Parts,
+    fault: LedgerFault,
+    phones: u32,
+    directory: Option<tempfile::TempDir>,
+}
+
+/// A member signed up through the SMS verification.
+pub struct Member {
+    pub id: u128,
+    pub phone: String,
+}
+
+/// A device enrolled for pay codes: the app's handle and secret.
+pub struct Enrolled {
+    pub device_id: u128,
+    pub handle: String,
+    pub secret: Vec<u8>,
+}
+
+impl World {
+    /// Both stores in SQLite files in a fresh temporary directory; no partner.
+    pub async fn sqlite() -> World {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let ledger_path = directory.path().join("ledger.db");
+        let records_path = directory.path().join("records.db");
+        let parts = Parts {
+            open_store: Box::new(move || {
+                Box::new(SqliteStore::open(&ledger_path).expect("ledger store"))
+            }),
+            open_records: Box::new(move || {
+                Box::new(SqliteRecords::open(&records_path).expect("records"))
+            }),
+            partner: Arc::new(NoPartner),
+            config: PlatformConfig::default(),
+        };
+        let mut world = World::new(parts).await;
+        world.directory = Some(directory);
+        world
+    }
+
+    /// Opens the ledger and a started platform over `parts`.
+    pub async fn new(parts: Parts) -> World {
+        let fault = LedgerFault::default();
+        let mut world = World {
+            ledger: open_ledger(&parts, &fault),
+            outbox: Arc::new(DevOutbox::new()),
+            platform: None,
+            parts,
+            fault,
+            phones: 0,
+            directory: None,
+        };
+        world.open().await;
+        world
+    }
+
+    /// The records file of a [`World::sqlite`] world.
+    pub fn records_path(&self) -> PathBuf {
+        let directory = self.directory.as_ref().expect("a world on SQLite files");
+        directory.path().join("records.db")
+    }
+
+    pub fn directory(&self) -> Option<&Path> {
+        self.directory.as_ref().map(|directory| directory.path())
+    }
+
+    /// Opens and starts a platform on the world's ledger and records.
+    pub async fn open(&mut self) {
+        assert!(self.platform.is_none(), "a platform is running");
+        let parts = PlatformParts {
+            records: (self.parts.open_records)(),
+            keys: DataKeys::from_master(&MASTER_KEY),
+            partner_gateway: self.parts.partner.clone(),
+            sms: self.outbox.clone(),
+            chain: None,
+        };
+        let config = self.parts.config.clone();
+        // Blocking only on opening the record store: a small file or memory here.
+        let platform = Platform::open(config, self.ledger.clone(), parts).expect("open");
+        platform.start().await.expect("start");
+        self.platform = Some(platform);
+    }
+
+    pub fn platform(&self) -> &Arc<Platform> {
+        self.platform.as_ref().expect("a running platform")
+    }
+
+    /// Stops the platform (the ledger keeps running), waits until nothing of it is left
+    /// (its background jobs hold it too), and opens a new one on the same records:
+    /// everything it knows comes from the stores.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.open().await;
+    }
+
+    /// As if the process died after a fault stopped the ledger (which then writes nothing
+    /// more): the platform stops, the faults are gone (a new process on a healthy disk), and
+    /// the ledger and the platform open again from what their stores hold.
+    pub async fn crash_and_reopen(&mut self) {
+        assert!(
+            self.ledger.failure().is_some(),
+            "crash a stopped ledger only"
+        );
+        self.stop().await;
+        *lock(&self.fault) = None;
+        let old = std::mem::replace(&mut self.ledger, open_ledger(&self.parts, &self.fault));
+        if let Ok(old) = Arc::try_unwrap(old) {
+            old.shutdown();
+        }
+        self.open().await;
+    }
+
+    async fn stop(&mut self) {
+        let old = self.platform.take().expect("a running platform");
+        old.shutdown();
+        let gone = Arc::downgrade(&old);
+        drop(old);
+        eventually("the old platform to stop", || async {
+            (gone.strong_count() == 0).then_some(())
+        })
+        .await;
+    }
+
+    /// From now on every append of the ledger store fails at `point` (the ledger stops:
+    /// it is fail-stop), until [`World::crash_and_reopen`].
+    pub fn fail_ledger_appends(&self, point: FaultPoint) {
+        *lock(&self.fault) = Some(point);
+    }
+
+    /// A [`World::sqlite`] world with the tests' funding account.
+    pub async fn with_funding() -> World {
+        let world = World::sqlite().await;
+        let funding = Account {
+            id: AccountId(FUNDING_ACCOUNT),
+            ledger: chart::LEDGER_MVP,
+            code: 999,
+            ..Account::default()
+        };
+        let results = world.ledger.create_accounts(vec![funding]).await.unwrap();
+        assert!(results[0].is_ok());
+        world
+    }
+
+    /// Credits `amount` MVP to a member from the funding account (a bonus).
+    pub async fn fund(&self, member_id: u128, amount: u64) {
+        let transfer = Transfer {
+            id: TransferId(chart::new_id()),
+            debit_account_id: AccountId(FUNDING_ACCOUNT),
+            credit_account_id: AccountId(member_id),
+            amount: u128::from(amount),
+            ledger: chart::LEDGER_MVP,
+            code: chart::transfer_code::BONUS,
+            ..Transfer::default()
+        };
+        let results = self.ledger.create_transfers(vec![transfer]).await.unwrap();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+    }
+
+    /// Signs up a member through the SMS verification.
+    pub async fn member(&mut self) -> Member {
+        self.phones += 1;
+        let phone = format!("+82105555{:04}", self.phones);
+        let platform = self.platform();
+        let verification = platform
+            .request_verification(&phone)
+            .await
+            .expect("verification");
+        let messages = self.outbox.messages(Some(&phone));
+        let code = messages[0]
+            .text
+            .strip_prefix("[Mileverse] verification code ")
+            .expect("a verification text");
+        assert_eq!(code.len(), 6);
+        let id = platform
+            .sign_up(verification, code, "Kim Tester", PIN)
+            .await
+            .expect("sign up");
+        Member { id, phone }
+    }
+
+    /// Registers a device of `member_id` and enrolls it for pay codes.
+    pub async fn enrolled_device(&self, member_id: u128) -> Enrolled {
+        let device_id = self.device(member_id).await;
+        let enrollment = self
+            .platform()
+            .enroll_paycode_device(member_id, device_id)
+            .await
+            .expect("enroll");
+        Enrolled {
+            device_id,
+            handle: enrollment.device_handle,
+            secret: enrollment.secret,
+        }
+    }
+
+    pub async fn device(&self, member_id: u128) -> u128 {
+        self.platform()
+            .register_device(member_id, "Phone", "android")
+            .await
+            .expect("register a device")
+            .id
+    }
+}
+
+/// Opens the ledger on the world's store, through its fault switch. Blocking only on
+/// opening the store: a small file or memory here.
+fn open_ledger(parts: &Parts, fault: &LedgerFault) -> Arc<LedgerService> {
+    let store = FaultyStore {
+        inner: (parts.open_store)(),
+        fault: fault.clone(),
+    };
+    let ledger = LedgerService::open(
+        Box::new(store),
+        OperatorKey::from_seed([9; 32]),
+        LedgerConfig::default(),
+    )
+    .expect("open the ledger");
+    Arc::new(ledger)
+}
