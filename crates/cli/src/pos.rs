@@ -36,9 +36,10 @@ pub struct PosArgs {
 
 #[derive(clap::Subcommand)]
 pub enum PosAction {
-    /// Authorize a payment with a member's pay code (a one-step sale unless --hold).
+    /// Authorize a payment with a member's pay code or a gift voucher code (a one-step sale
+    /// unless --hold; vouchers are always one step).
     Authorize {
-        /// The 20-digit pay code the till scanned.
+        /// The code the till scanned: a 20-digit pay code or a 16-digit gift voucher code.
         #[arg(long)]
         code: String,
         /// Amount in MVP (= KRW).
