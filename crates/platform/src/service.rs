@@ -9,8 +9,10 @@
 //! business record, so a retry after a crash finds the movement instead of repeating it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use store::records::{RecordStore, RecordWrite};
+use tokio::sync::watch;
 
 use crate::LedgerService;
 use crate::chain::ChainGateway;
@@ -179,6 +181,32 @@ impl Platform {
     pub(crate) async fn settle_reads(&self) -> Result<(), PlatformError> {
         let sequence = self.writer.enqueued();
         self.durable(sequence).await
+    }
+
+    /// Waits, at most `wait_ms`, until `probe` (run under the lock) finds a record no step
+    /// is under way for, then until what it read is durable. `probe` answers `Ok(record)`,
+    /// or a receiver of the record kind's outcome counter to wait on while a step is busy.
+    pub(crate) async fn settled_record<T>(
+        &self,
+        wait_ms: u64,
+        busy_detail: &str,
+        probe: impl Fn(&State) -> Result<Result<T, watch::Receiver<u64>>, PlatformError>,
+    ) -> Result<T, PlatformError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+        loop {
+            let waiting = probe(&self.lock())?;
+            let mut outcomes = match waiting {
+                Ok(record) => {
+                    self.settle_reads().await?;
+                    return Ok(record);
+                }
+                Err(outcomes) => outcomes,
+            };
+            let changed = tokio::time::timeout_at(deadline, outcomes.changed()).await;
+            if changed.is_err() {
+                return Err(PlatformError::Unavailable(busy_detail.to_string()));
+            }
+        }
     }
 
     /// Stops the record writer after it wrote what is queued.

@@ -26,7 +26,6 @@
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use serde::{Deserialize, Serialize};
@@ -675,35 +674,20 @@ impl Platform {
         &self,
         id: u128,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(OUTCOME_WAIT_MS);
-        loop {
-            let waiting = {
-                let state = self.lock();
-                let record = state
-                    .van
-                    .authorizations
-                    .get(&id)
-                    .ok_or(PlatformError::NotFound("authorization"))?;
-                if record.busy() {
-                    Err(state.van.outcomes.subscribe())
-                } else {
-                    Ok(record.clone())
-                }
-            };
-            let mut outcomes = match waiting {
-                Ok(record) => {
-                    self.settle_reads().await?;
-                    return Ok(record);
-                }
-                Err(outcomes) => outcomes,
-            };
-            let changed = tokio::time::timeout_at(deadline, outcomes.changed()).await;
-            if changed.is_err() {
-                return Err(PlatformError::Unavailable(
-                    "the first request for this van_tx_id has not finished".into(),
-                ));
-            }
-        }
+        let busy = "the first request for this van_tx_id has not finished";
+        self.settled_record(OUTCOME_WAIT_MS, busy, |state| {
+            let record = state
+                .van
+                .authorizations
+                .get(&id)
+                .ok_or(PlatformError::NotFound("authorization"))?;
+            Ok(if record.busy() {
+                Err(state.van.outcomes.subscribe())
+            } else {
+                Ok(record.clone())
+            })
+        })
+        .await
     }
 }
 

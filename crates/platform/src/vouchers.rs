@@ -26,7 +26,6 @@
 //!   `cancelling` (durable) before value moves, so a till cannot redeem it meanwhile.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use serde::{Deserialize, Serialize};
@@ -629,32 +628,17 @@ impl Platform {
 
     /// Waits until the voucher's purchase or cancel is no longer under way.
     async fn settled_voucher(&self, id: u128) -> Result<VoucherRecord, PlatformError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(PURCHASE_WAIT_MS);
-        loop {
-            let waiting = {
-                let state = self.lock();
-                let voucher = &state.vouchers.vouchers[&id];
-                match voucher.status {
-                    VoucherStatus::Pending | VoucherStatus::Cancelling => {
-                        Err(state.vouchers.outcomes.subscribe())
-                    }
-                    _ => Ok(voucher.clone()),
+        let busy = "the first request for this voucher has not finished";
+        self.settled_record(PURCHASE_WAIT_MS, busy, |state| {
+            let voucher = &state.vouchers.vouchers[&id];
+            Ok(match voucher.status {
+                VoucherStatus::Pending | VoucherStatus::Cancelling => {
+                    Err(state.vouchers.outcomes.subscribe())
                 }
-            };
-            let mut outcomes = match waiting {
-                Ok(voucher) => {
-                    self.settle_reads().await?;
-                    return Ok(voucher);
-                }
-                Err(outcomes) => outcomes,
-            };
-            let changed = tokio::time::timeout_at(deadline, outcomes.changed()).await;
-            if changed.is_err() {
-                return Err(PlatformError::Unavailable(
-                    "the first request with this Idempotency-Key has not finished".into(),
-                ));
-            }
-        }
+                _ => Ok(voucher.clone()),
+            })
+        })
+        .await
     }
 }
 
