@@ -28,6 +28,26 @@ pub enum BenchCommand {
     Exchange(crate::bench_exchange::ExchangeBenchArgs),
     /// Signed VAN authorizations (one-step sales with pay codes) over HTTP, on loopback.
     Authorize(crate::bench_authorize::AuthorizeBenchArgs),
+    /// Opens an existing ledger (`bench ledger --data DIR` builds one): time to ready and
+    /// resident memory, then (with `--transfers`) throughput on it.
+    Restart(RestartBenchArgs),
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct RestartBenchArgs {
+    /// The directory `bench ledger --backend sqlite --data DIR` wrote.
+    #[arg(long)]
+    data: PathBuf,
+    /// Transfers to run after the start (batch 8,190, 4 clients); 0 only starts.
+    #[arg(long, default_value_t = 0)]
+    transfers: u64,
+    #[arg(long, default_value_t = 8190)]
+    batch: usize,
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// The number of accounts the store was built with (transfers go between them).
+    #[arg(long, default_value_t = 10_000)]
+    accounts: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +104,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ledger(args) => args,
         BenchCommand::Exchange(args) => return crate::bench_exchange::run(args),
         BenchCommand::Authorize(args) => return crate::bench_authorize::run(args),
+        BenchCommand::Restart(args) => return run_restart(&args),
     };
     anyhow::ensure!(
         (1..=platform::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
@@ -207,23 +228,20 @@ fn run_sequenced(
         journal,
         ..LedgerConfig::default()
     };
-    let ledger = Arc::new(LedgerService::open(
-        store,
-        OperatorKey::from_seed(rand::random()),
-        config,
-    )?);
+    let key = match (&args.data, args.backend) {
+        (Some(directory), Backend::Sqlite) => crate::keys_for_bench(directory)?,
+        _ => OperatorKey::from_seed(rand::random()),
+    };
+    let ledger = Arc::new(LedgerService::open(store, key, config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(async {
-        for chunk in accounts.chunks(platform::sequencer::BATCH_EVENTS_MAX) {
-            let results = ledger.create_accounts(chunk.to_vec()).await?;
-            anyhow::ensure!(
-                results.iter().all(|result| result.is_ok()),
-                "account creation failed"
-            );
-        }
+        create_accounts(&ledger, &accounts).await?;
+        // On a store built before (`--data`), new transfers follow the ones it has.
+        let offset = ledger.checkpoint().map_or(0, |c| c.checkpoint.tree_size);
+        let transfers = offset_ids(transfers, offset);
         let before = ledger.metrics();
         let mut outcome = drive_clients(&ledger, transfers, args.batch, args.clients).await;
         let after = ledger.metrics();
@@ -233,13 +251,97 @@ fn run_sequenced(
             store_append_micros: after.store_append_micros - before.store_append_micros,
             ..after
         });
-        Ok(outcome)
+        Ok::<_, anyhow::Error>(outcome)
     })?;
     drop(runtime);
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
         ledger.shutdown();
     }
     Ok(outcome)
+}
+
+/// Creates the accounts; on a store that has them already, `exists` is fine.
+async fn create_accounts(ledger: &LedgerService, accounts: &[Account]) -> anyhow::Result<()> {
+    for chunk in accounts.chunks(platform::sequencer::BATCH_EVENTS_MAX) {
+        let results = ledger.create_accounts(chunk.to_vec()).await?;
+        let created = |result: &ledger::types::CreateAccountResult| {
+            result.is_ok() || *result == ledger::types::CreateAccountResult::Exists
+        };
+        anyhow::ensure!(results.iter().all(created), "account creation failed");
+    }
+    Ok(())
+}
+
+fn offset_ids(mut transfers: Vec<Transfer>, offset: u64) -> Vec<Transfer> {
+    for transfer in &mut transfers {
+        transfer.id.0 += u128::from(offset);
+    }
+    transfers
+}
+
+/// Resident and peak resident memory of this process, in MiB (Linux `/proc`).
+fn resident_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn run_restart(args: &RestartBenchArgs) -> anyhow::Result<ExitCode> {
+    let path = args.data.join("ledger.db");
+    anyhow::ensure!(path.exists(), "{} does not exist", path.display());
+    let started = Instant::now();
+    let store = store::sqlite::SqliteStore::open(&path)?;
+    let key = crate::keys_for_bench(&args.data)?;
+    let ledger = Arc::new(LedgerService::open(
+        Box::new(store),
+        key,
+        LedgerConfig::default(),
+    )?);
+    let ready_ms = started.elapsed().as_millis() as u64;
+    let (resident_at_ready, _) = resident_mib();
+    let tree_size = ledger.checkpoint().map_or(0, |c| c.checkpoint.tree_size);
+    println!(
+        "bench restart: {} transfers in the store, ready in {ready_ms} ms, {resident_at_ready} MiB resident",
+        tree_size
+    );
+    let mut figures = json!({
+        "bench": "restart",
+        "transfers_stored": tree_size,
+        "ready_ms": ready_ms,
+        "resident_mib_at_ready": resident_at_ready,
+    });
+    if args.transfers > 0 {
+        let transfers = offset_ids(make_transfers(args.transfers, args.accounts), tree_size);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let outcome = runtime.block_on(drive_clients(&ledger, transfers, args.batch, args.clients));
+        let rate =
+            outcome.latencies_us.len() as f64 * args.batch as f64 / outcome.elapsed.as_secs_f64();
+        let (resident, peak) = resident_mib();
+        println!(
+            "then {} transfers: {:.0} transfers/s, {resident} MiB resident, {peak} MiB peak, {} rejected",
+            args.transfers, rate, outcome.rejected
+        );
+        figures["transfers"] = json!(args.transfers);
+        figures["transfers_per_second"] = json!(rate.round());
+        figures["resident_mib"] = json!(resident);
+        figures["peak_resident_mib"] = json!(peak);
+        figures["rejected"] = json!(outcome.rejected);
+    }
+    println!("{figures}");
+    if let Ok(ledger) = Arc::try_unwrap(ledger) {
+        ledger.shutdown();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn drive_clients(

@@ -423,6 +423,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         store.as_mut(),
         ReplayOptions {
             operator_public_key: Some(public_key),
+            ..ReplayOptions::default()
         },
     ) {
         Ok(replayed) => {
@@ -446,4 +447,12 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The operator key of a bench's data directory (`DIR/operator.key`, made on first use), so
+/// `bench restart` can open what `bench ledger --data DIR` built.
+fn keys_for_bench(directory: &std::path::Path) -> anyhow::Result<ledger::checkpoint::OperatorKey> {
+    std::fs::create_dir_all(directory)?;
+    let seed = platform::keys::load_or_create_secret(&directory.join("operator.key"))?;
+    Ok(ledger::checkpoint::OperatorKey::from_seed(seed))
 }

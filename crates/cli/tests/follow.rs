@@ -25,6 +25,7 @@ async fn post(client: &reqwest::Client, base: &str, path: &str, body: Value) {
 async fn follow_all(follower: &BlockFollower, page: usize, public_key: [u8; 32]) -> Replayed {
     let options = ReplayOptions {
         operator_public_key: Some(public_key),
+        ..ReplayOptions::default()
     };
     let mut replayed = Replayed::new();
     loop {
@@ -114,6 +115,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         .unwrap();
     let options = ReplayOptions {
         operator_public_key: Some(public_key),
+        ..ReplayOptions::default()
     };
     let target = blocks.iter().position(|b| !b.transfers.is_empty()).unwrap();
     blocks[target].transfers[0].amount += 1;

@@ -73,6 +73,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::id_filter::IdFilter;
+use crate::transfer_cache::{Slot, TransferCache};
 use crate::types::{
     Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult, CreateTransferResult,
     Transfer, TransferFlags, TransferId,
@@ -89,6 +91,40 @@ type IdMap<Value> = foldhash::HashMap<u128, Value>;
 
 /// A pending transfer's place in the expiry index: `(expires_at, id)`, the order of expiry.
 type ExpiryKey = (u64, u128);
+
+/// Default for [`EngineConfig::transfers_cached_max`]: 262,144 transfers, about 50 MiB.
+pub const TRANSFERS_CACHED_MAX_DEFAULT: usize = 1 << 18;
+
+/// Default for [`EngineConfig::id_filter_bytes`]: 32 MiB, about 1% false positives at
+/// 25,000,000 transfer ids.
+pub const ID_FILTER_BYTES_DEFAULT: usize = 32 << 20;
+
+/// What the engine may hold in memory besides accounts and open pending transfers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most transfers kept in memory beyond the open pending ones, once the store has them.
+    pub transfers_cached_max: usize,
+    /// Size of the filter that spares new transfer ids a store lookup.
+    pub id_filter_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            transfers_cached_max: TRANSFERS_CACHED_MAX_DEFAULT,
+            id_filter_bytes: ID_FILTER_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// A committed transfer as the store keeps it: with its pending status (for pending
+/// transfers) and its place in the Merkle log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredTransfer {
+    pub transfer: Transfer,
+    pub status: Option<PendingStatus>,
+    pub leaf_index: u64,
+}
 
 /// What one block changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -217,9 +253,10 @@ enum Undo {
         account: usize,
         previous: Balances,
     },
-    PendingStatus {
-        transfer: usize,
-        previous: Option<PendingStatus>,
+    /// A pending transfer was resolved; `block` is its slot's block before.
+    Resolved {
+        id: u128,
+        block: u64,
     },
     ExpiryAdded(ExpiryKey),
     ExpiryRemoved(ExpiryKey),
@@ -231,7 +268,8 @@ struct Checkpoint {
     clock: u64,
     last_timestamp: u64,
     accounts: usize,
-    transfers: usize,
+    transfers: u64,
+    queue: usize,
     created: usize,
     committed: usize,
     touched: usize,
@@ -261,13 +299,10 @@ impl BatchResult for CreateTransferResult {
 pub struct Engine {
     accounts: Vec<AccountSlot>,
     account_positions: IdMap<usize>,
-    /// Per account (same positions as `accounts`): its balance history, if it keeps one.
-    histories: Vec<Vec<AccountBalance>>,
-    /// Every committed transfer in commit order; the position is the Merkle leaf index.
-    transfers: Vec<Transfer>,
-    /// Per transfer (same positions as `transfers`): `None` unless it is a pending transfer.
-    pending_statuses: Vec<Option<PendingStatus>>,
-    transfer_positions: IdMap<usize>,
+    /// Open pending transfers and a bounded cache of others (see `transfer_cache`).
+    transfers: TransferCache,
+    /// Transfers committed so far: the next transfer's leaf index in the Merkle log.
+    transfer_count: u64,
     /// Unresolved pending transfers that have a timeout.
     expiry: BTreeSet<ExpiryKey>,
     ledgers: Vec<LedgerTotals>,
@@ -296,7 +331,7 @@ impl std::fmt::Debug for Engine {
         formatter
             .debug_struct("Engine")
             .field("accounts", &self.accounts.len())
-            .field("transfers", &self.transfers.len())
+            .field("transfers", &self.transfer_count)
             .field("block_open", &self.block_open)
             .field("last_timestamp", &self.last_timestamp)
             .finish_non_exhaustive()
@@ -304,14 +339,18 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// An engine with the default [`EngineConfig`].
     pub fn new() -> Engine {
+        Engine::with_config(EngineConfig::default())
+    }
+
+    pub fn with_config(config: EngineConfig) -> Engine {
+        let filter = IdFilter::new(config.id_filter_bytes);
         Engine {
             accounts: Vec::new(),
             account_positions: IdMap::default(),
-            histories: Vec::new(),
-            transfers: Vec::new(),
-            pending_statuses: Vec::new(),
-            transfer_positions: IdMap::default(),
+            transfers: TransferCache::new(config.transfers_cached_max, filter),
+            transfer_count: 0,
             expiry: BTreeSet::new(),
             ledgers: Vec::new(),
             ledger_positions: foldhash::HashMap::default(),
@@ -360,9 +399,6 @@ impl Engine {
 
     /// Creates transfers; one result per input, in order. Must be called inside a block.
     pub fn create_transfers(&mut self, transfers: &[Transfer]) -> Vec<CreateTransferResult> {
-        self.transfers.reserve(transfers.len());
-        self.pending_statuses.reserve(transfers.len());
-        self.transfer_positions.reserve(transfers.len());
         self.effects.transfers.reserve(transfers.len());
         self.execute_batch(
             transfers,
@@ -379,7 +415,48 @@ impl Engine {
         debug_assert!(self.chain.is_none());
         self.block_open = false;
         self.assert_ledgers_balanced();
+        self.transfers.end_block(&self.effects.transfers);
         std::mem::take(&mut self.effects)
+    }
+
+    /// Appends to `keys` the ids that `transfers` may look up and that only the store can
+    /// answer (not in memory, and maybe committed: the id filter could not rule them out).
+    /// The caller reads them from the store and hands them to [`Engine::prefetched`] before
+    /// executing the transfers in the current block. Empty while memory holds every
+    /// committed transfer.
+    pub fn prefetch_keys(&self, transfers: &[Transfer], keys: &mut Vec<TransferId>) {
+        self.transfers.prefetch_keys(transfers, keys);
+    }
+
+    /// The store's answer to [`Engine::prefetch_keys`]: `found` holds the transfers that
+    /// exist among `asked`. Valid until the block ends.
+    pub fn prefetched(&mut self, asked: &[TransferId], found: &[StoredTransfer]) {
+        self.transfers.prefetched(asked, found, self.transfer_count);
+    }
+
+    /// Frees cached transfers beyond [`EngineConfig::transfers_cached_max`] whose last change
+    /// is durable: made in engine block `durable_block` (see [`Engine::block_number`]) or
+    /// before. Called between blocks, before [`Engine::prefetch_keys`]: what the store
+    /// answered for the coming block stays, but an id that was in memory when the keys were
+    /// taken was not asked for, and looking it up after it is freed panics.
+    pub fn evict(&mut self, durable_block: u64) {
+        assert!(!self.block_open, "evict: a block is open");
+        self.transfers.evict(durable_block);
+    }
+
+    /// The number of the last block begun (from 1; 0 before the first).
+    pub fn block_number(&self) -> u64 {
+        self.block_number
+    }
+
+    /// Open pending transfers (in memory by design).
+    pub fn open_pending_count(&self) -> usize {
+        self.transfers.open_count()
+    }
+
+    /// Transfers cached in memory beyond the open pending ones.
+    pub fn cached_transfer_count(&self) -> usize {
+        self.transfers.recent_count()
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
@@ -387,47 +464,36 @@ impl Engine {
         Some(&self.accounts[position].account)
     }
 
+    /// A transfer held in memory: open pending, or cached. Older transfers are in the store.
     pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
-        let position = *self.transfer_positions.get(&id.0)?;
-        Some(&self.transfers[position])
+        Some(&self.transfers.in_memory(id.0)?.transfer)
     }
 
-    /// The committed transfer with this timestamp (timestamps are unique and increase with
-    /// commit order, so this is a binary search). History entries name their transfer this way.
-    pub fn transfer_at_timestamp(&self, timestamp: u64) -> Option<&Transfer> {
-        let position = self
-            .transfers
-            .binary_search_by_key(&timestamp, |transfer| transfer.timestamp)
-            .ok()?;
-        Some(&self.transfers[position])
+    /// A transfer held in memory, with its status and leaf index (see [`Engine::transfer`]).
+    pub fn stored_transfer(&self, id: TransferId) -> Option<StoredTransfer> {
+        Some(self.transfers.in_memory(id.0)?.stored())
     }
 
-    /// 0-based index of a committed transfer in the global commit order (= its leaf index in
-    /// the journal's Merkle log).
-    pub fn transfer_position(&self, id: TransferId) -> Option<u64> {
-        let position = *self.transfer_positions.get(&id.0)?;
-        Some(position as u64)
-    }
-
-    /// The status of a pending transfer; `None` for unknown ids and for transfers that are not
-    /// pending. A pending transfer that came due during the current block stays `Pending`
-    /// until the next block's sweep expires it (it already refuses post and void).
+    /// The status of a pending transfer held in memory; `None` for ids not in memory and for
+    /// transfers that are not pending. A pending transfer that came due during the current
+    /// block stays `Pending` until the next block's sweep expires it (it already refuses post
+    /// and void).
     pub fn pending_status(&self, id: TransferId) -> Option<PendingStatus> {
-        let position = *self.transfer_positions.get(&id.0)?;
-        self.pending_statuses[position]
+        self.transfers.in_memory(id.0)?.status
     }
 
-    /// Balances after each committed transfer that touched the account, oldest first; empty
-    /// unless the account has the `history` flag. Expiry adds no entry: it is no transfer.
-    pub fn account_history(&self, id: AccountId) -> &[AccountBalance] {
-        match self.account_positions.get(&id.0) {
-            Some(&position) => &self.histories[position],
-            None => &[],
-        }
+    /// Every open pending transfer, in no particular order (for snapshots).
+    pub fn open_pending(&self) -> Vec<StoredTransfer> {
+        self.transfers.open_pending().map(Slot::stored).collect()
+    }
+
+    /// The id filter (for snapshots).
+    pub fn id_filter(&self) -> &IdFilter {
+        self.transfers.filter()
     }
 
     pub fn transfer_count(&self) -> u64 {
-        self.transfers.len() as u64
+        self.transfer_count
     }
 
     pub fn account_count(&self) -> u64 {
@@ -463,6 +529,216 @@ impl Engine {
         let replayed = self.replay_events(accounts, transfers);
         let effects = self.end_block();
         replayed.map(|()| effects)
+    }
+}
+
+/// An account as a snapshot keeps it: current balances and flags, and the flags it was
+/// created with (a retried `create_accounts` is compared with those).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountState {
+    pub account: Account,
+    pub created_flags: AccountFlags,
+}
+
+/// Everything the engine needs to go on from the end of a block, without its history:
+/// what a snapshot stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineState {
+    /// Every account, in creation order.
+    pub accounts: Vec<AccountState>,
+    /// Open pending transfers, in leaf order.
+    pub open_pending: Vec<StoredTransfer>,
+    pub id_filter: IdFilter,
+    pub transfer_count: u64,
+    pub last_timestamp: u64,
+}
+
+/// Why an [`EngineState`] cannot be the state of any ledger.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RestoreError {
+    #[error("account {0} appears twice")]
+    DuplicateAccount(u128),
+    #[error("account {0} breaks its balance limits")]
+    AccountGuard(u128),
+    #[error("ledger {0} is out of balance")]
+    Unbalanced(u32),
+    #[error("pending transfer {0} is not an open pending transfer of known accounts")]
+    BadPending(u128),
+    #[error("account {0}: pending balances differ from the open pending transfers")]
+    PendingMismatch(u128),
+    #[error("a timestamp or leaf index lies beyond the state's own clock or log size")]
+    BeyondState,
+    #[error("pending transfer {0} is missing from the id filter")]
+    NotInFilter(u128),
+}
+
+impl Engine {
+    /// A copy of the state at the end of the last block (no block may be open).
+    pub fn state(&self) -> EngineState {
+        assert!(!self.block_open, "state: a block is open");
+        let accounts = self
+            .accounts
+            .iter()
+            .map(|slot| AccountState {
+                account: slot.account,
+                created_flags: slot.created_flags,
+            })
+            .collect();
+        let mut open_pending = self.open_pending();
+        open_pending.sort_unstable_by_key(|stored| stored.leaf_index);
+        EngineState {
+            accounts,
+            open_pending,
+            id_filter: self.transfers.filter().clone(),
+            transfer_count: self.transfer_count,
+            last_timestamp: self.last_timestamp,
+        }
+    }
+
+    /// An engine that goes on from `state`, after checking that it could be a ledger's:
+    /// unique accounts within their limits, balanced ledgers, open pending transfers that
+    /// could have been committed (once each, in leaf order, between accounts of their
+    /// ledger, known to the id filter), and pending balances that are exactly theirs.
+    pub fn restore(config: EngineConfig, state: EngineState) -> Result<Engine, RestoreError> {
+        if state.id_filter.inserted() != state.transfer_count {
+            return Err(RestoreError::BeyondState);
+        }
+        let mut engine = Engine::with_config(EngineConfig {
+            id_filter_bytes: 0,
+            ..config
+        });
+        engine.transfers = TransferCache::new(config.transfers_cached_max, state.id_filter);
+        engine.transfer_count = state.transfer_count;
+        engine.last_timestamp = state.last_timestamp;
+        let reserved = engine.restore_pending(&state.open_pending)?;
+        for entry in &state.accounts {
+            engine.restore_account(entry, &reserved)?;
+        }
+        // In state order, not the map's, so that the same state always names the same id.
+        for stored in &state.open_pending {
+            engine.check_pending_accounts(&stored.transfer)?;
+        }
+        if let Some(totals) = engine.ledgers.iter().find(|totals| !totals.is_balanced()) {
+            return Err(RestoreError::Unbalanced(totals.ledger));
+        }
+        let open = state
+            .open_pending
+            .iter()
+            .map(|stored| Slot::new(stored.transfer, stored.status, stored.leaf_index, 0));
+        engine.transfers.restore(open.collect());
+        Ok(engine)
+    }
+
+    /// Checks each open pending transfer on its own, indexes its expiry, and sums what they
+    /// reserve per account: `(debits_pending, credits_pending)`.
+    fn restore_pending(
+        &mut self,
+        open_pending: &[StoredTransfer],
+    ) -> Result<IdMap<(u128, u128)>, RestoreError> {
+        let mut reserved: IdMap<(u128, u128)> = IdMap::default();
+        let mut seen: foldhash::HashSet<u128> = foldhash::HashSet::default();
+        let mut previous_leaf = None;
+        for stored in open_pending {
+            let transfer = &stored.transfer;
+            let id = transfer.id.0;
+            // Each transfer once, at its own leaf: a second copy would reserve twice.
+            let in_order = previous_leaf.is_none_or(|previous| stored.leaf_index > previous);
+            if !is_open_pending_record(stored) || !in_order || !seen.insert(id) {
+                return Err(RestoreError::BadPending(id));
+            }
+            previous_leaf = Some(stored.leaf_index);
+            if stored.leaf_index >= self.transfer_count || transfer.timestamp > self.last_timestamp
+            {
+                return Err(RestoreError::BeyondState);
+            }
+            // Otherwise, once resolved and evicted, a retry of its id would look new.
+            if !self.transfers.filter().may_contain(id) {
+                return Err(RestoreError::NotInFilter(id));
+            }
+            self.reserve(transfer, &mut reserved)?;
+        }
+        Ok(reserved)
+    }
+
+    /// Adds a pending transfer's amount to what its accounts have reserved, and its expiry
+    /// to the index.
+    fn reserve(
+        &mut self,
+        transfer: &Transfer,
+        reserved: &mut IdMap<(u128, u128)>,
+    ) -> Result<(), RestoreError> {
+        let id = transfer.id.0;
+        let debit = reserved.entry(transfer.debit_account_id.0).or_default();
+        debit.0 = debit
+            .0
+            .checked_add(transfer.amount)
+            .ok_or(RestoreError::BadPending(id))?;
+        let credit = reserved.entry(transfer.credit_account_id.0).or_default();
+        credit.1 = credit
+            .1
+            .checked_add(transfer.amount)
+            .ok_or(RestoreError::BadPending(id))?;
+        if transfer.timeout != 0 {
+            let timeout = u64::from(transfer.timeout) * NANOSECONDS_PER_SECOND;
+            let due = transfer.timestamp.checked_add(timeout);
+            self.expiry
+                .insert((due.ok_or(RestoreError::BadPending(id))?, id));
+        }
+        Ok(())
+    }
+
+    /// A pending transfer's accounts exist, share its ledger, and are closed if it closes
+    /// them (a void or expiry reopens them).
+    fn check_pending_accounts(&self, pending: &Transfer) -> Result<(), RestoreError> {
+        let id = pending.id.0;
+        let debit = self.account(pending.debit_account_id);
+        let credit = self.account(pending.credit_account_id);
+        let (Some(debit), Some(credit)) = (debit, credit) else {
+            return Err(RestoreError::BadPending(id));
+        };
+        let closed = |account: &Account| account.flags.contains(AccountFlags::CLOSED);
+        let flags = pending.flags;
+        let fits = debit.ledger == pending.ledger
+            && credit.ledger == pending.ledger
+            && (!flags.contains(TransferFlags::CLOSING_DEBIT) || closed(debit))
+            && (!flags.contains(TransferFlags::CLOSING_CREDIT) || closed(credit));
+        if !fits {
+            return Err(RestoreError::BadPending(id));
+        }
+        Ok(())
+    }
+
+    fn restore_account(
+        &mut self,
+        entry: &AccountState,
+        reserved: &IdMap<(u128, u128)>,
+    ) -> Result<(), RestoreError> {
+        let account = entry.account;
+        let id = account.id.0;
+        if self.account_positions.contains_key(&id) {
+            return Err(RestoreError::DuplicateAccount(id));
+        }
+        if !guards_hold(&account) {
+            return Err(RestoreError::AccountGuard(id));
+        }
+        if account.timestamp > self.last_timestamp {
+            return Err(RestoreError::BeyondState);
+        }
+        let (debits, credits) = reserved.get(&id).copied().unwrap_or_default();
+        if (debits, credits) != (account.debits_pending, account.credits_pending) {
+            return Err(RestoreError::PendingMismatch(id));
+        }
+        let ledger = self.ledger_position(account.ledger);
+        let zero = Balances::of(&Account::default());
+        self.ledgers[ledger as usize].replace(&zero, &Balances::of(&account));
+        self.account_positions.insert(id, self.accounts.len());
+        self.accounts.push(AccountSlot {
+            account,
+            created_flags: entry.created_flags,
+            ledger,
+            touched_in_block: 0,
+        });
+        Ok(())
     }
 }
 
@@ -523,7 +799,8 @@ impl Engine {
             clock: self.clock,
             last_timestamp: self.last_timestamp,
             accounts: self.accounts.len(),
-            transfers: self.transfers.len(),
+            transfers: self.transfer_count,
+            queue: self.transfers.queue_len(),
             created: self.effects.accounts.len(),
             committed: self.effects.transfers.len(),
             touched: self.effects.touched.len(),
@@ -542,9 +819,7 @@ impl Engine {
         while let Some(entry) = self.undo.pop() {
             match entry {
                 Undo::Balances { account, previous } => self.restore_balances(account, previous),
-                Undo::PendingStatus { transfer, previous } => {
-                    self.pending_statuses[transfer] = previous;
-                }
+                Undo::Resolved { id, block } => self.transfers.unresolve(id, block),
                 Undo::ExpiryAdded(key) => {
                     let removed = self.expiry.remove(&key);
                     debug_assert!(removed);
@@ -562,22 +837,19 @@ impl Engine {
 
     /// Truncates the append-only collections back to a checkpoint.
     fn discard_appends(&mut self, checkpoint: &Checkpoint) {
-        for balance in self.effects.history.drain(checkpoint.history..) {
-            let position = self.account_positions[&balance.account_id.0];
-            self.histories[position].pop();
-        }
+        self.effects.history.truncate(checkpoint.history);
         for id in self.effects.touched.drain(checkpoint.touched..) {
             let position = self.account_positions[&id.0];
             self.accounts[position].touched_in_block = 0;
         }
-        for transfer in self.transfers.drain(checkpoint.transfers..) {
-            self.transfer_positions.remove(&transfer.id.0);
+        for transfer in &self.effects.transfers[checkpoint.committed..] {
+            self.transfers.remove(transfer.id.0);
         }
-        self.pending_statuses.truncate(checkpoint.transfers);
+        self.transfers.truncate_queue(checkpoint.queue);
+        self.transfer_count = checkpoint.transfers;
         for slot in self.accounts.drain(checkpoint.accounts..) {
             self.account_positions.remove(&slot.account.id.0);
         }
-        self.histories.truncate(checkpoint.accounts);
         self.effects.accounts.truncate(checkpoint.created);
         self.effects.transfers.truncate(checkpoint.committed);
     }
@@ -614,7 +886,6 @@ impl Engine {
             ledger,
             touched_in_block: self.block_number,
         });
-        self.histories.push(Vec::new());
         self.account_positions.insert(record.id.0, position);
         self.effects.accounts.push(record);
         self.effects.touched.push(record.id);
@@ -681,7 +952,6 @@ impl Engine {
             credits_pending: account.credits_pending,
             credits_posted: account.credits_posted,
         };
-        self.histories[position].push(balance);
         self.effects.history.push(balance);
     }
 
@@ -732,8 +1002,8 @@ impl Engine {
             return Err(TransferCode::TransferMustHaveTheSameLedgerAsAccounts);
         }
         // Before any balance check: a retry must answer `exists` whatever the balances are now.
-        if let Some(&position) = self.transfer_positions.get(&transfer.id.0) {
-            return Err(new_transfer_exists(transfer, &self.transfers[position]));
+        if let Some(existing) = self.transfers.get(transfer.id.0) {
+            return Err(new_transfer_exists(transfer, &existing.transfer));
         }
         let amount = balancing_amount(transfer, debit_account, credit_account);
         check_new_transfer_limits(transfer, amount, debit_account, credit_account, self.clock)?;
@@ -782,11 +1052,11 @@ impl Engine {
     /// A `post_pending_transfer` or `void_pending_transfer`.
     fn resolve_pending_transfer(&mut self, transfer: &Transfer) -> Result<(), TransferCode> {
         validate_resolution(transfer)?;
-        let pending_position = *self
-            .transfer_positions
-            .get(&transfer.pending_id.0)
+        let pending_slot = *self
+            .transfers
+            .get(transfer.pending_id.0)
             .ok_or(TransferCode::PendingTransferNotFound)?;
-        let pending = self.transfers[pending_position];
+        let pending = pending_slot.transfer;
         if !pending.flags.contains(TransferFlags::PENDING) {
             return Err(TransferCode::PendingTransferNotPending);
         }
@@ -794,14 +1064,10 @@ impl Engine {
         let amount = resolution_amount(transfer, &pending)?;
         // Before the pending's status (TigerBeetle's order): a retried post that succeeded must
         // answer `exists`, not `pending_transfer_already_posted`.
-        if let Some(&position) = self.transfer_positions.get(&transfer.id.0) {
-            return Err(resolution_exists(
-                transfer,
-                &self.transfers[position],
-                &pending,
-            ));
+        if let Some(existing) = self.transfers.get(transfer.id.0) {
+            return Err(resolution_exists(transfer, &existing.transfer, &pending));
         }
-        self.check_pending_open(pending_position, &pending)?;
+        self.check_pending_open(pending_slot.status, &pending)?;
         let debit = self
             .account_position(pending.debit_account_id)
             .expect("pending's debit account");
@@ -828,18 +1094,16 @@ impl Engine {
                 return Err(TransferCode::CreditAccountAlreadyClosed);
             }
         }
-        self.apply_resolution(
-            transfer,
-            &pending,
-            pending_position,
-            amount,
-            [debit, credit],
-        );
+        self.apply_resolution(transfer, &pending, amount, [debit, credit]);
         Ok(())
     }
 
-    fn check_pending_open(&self, position: usize, pending: &Transfer) -> Result<(), TransferCode> {
-        match self.pending_statuses[position] {
+    fn check_pending_open(
+        &self,
+        status: Option<PendingStatus>,
+        pending: &Transfer,
+    ) -> Result<(), TransferCode> {
+        match status {
             Some(PendingStatus::Pending) => {}
             Some(PendingStatus::Posted) => return Err(TransferCode::PendingTransferAlreadyPosted),
             Some(PendingStatus::Voided) => return Err(TransferCode::PendingTransferAlreadyVoided),
@@ -857,7 +1121,6 @@ impl Engine {
         &mut self,
         transfer: &Transfer,
         pending: &Transfer,
-        pending_position: usize,
         amount: u128,
         [debit, credit]: [usize; 2],
     ) {
@@ -881,7 +1144,7 @@ impl Engine {
         } else {
             PendingStatus::Voided
         };
-        self.set_pending_status(pending_position, status);
+        self.set_pending_status(pending.id.0, status);
         if pending.timeout != 0 {
             self.remove_expiry((expires_at(pending), pending.id.0));
         }
@@ -913,11 +1176,9 @@ impl Engine {
         debit: usize,
         credit: usize,
     ) {
-        let position = self.transfers.len();
-        self.transfers.push(record);
-        self.pending_statuses.push(status);
-        let previous = self.transfer_positions.insert(record.id.0, position);
-        debug_assert!(previous.is_none());
+        let slot = Slot::new(record, status, self.transfer_count, self.block_number);
+        self.transfers.insert(slot);
+        self.transfer_count += 1;
         self.effects.transfers.push(record);
         self.record_history(debit, record.timestamp);
         self.record_history(credit, record.timestamp);
@@ -931,8 +1192,11 @@ impl Engine {
                 break;
             }
             self.expiry.pop_first();
-            let position = self.transfer_positions[&id];
-            let pending = self.transfers[position];
+            let pending = self
+                .transfers
+                .in_memory(id)
+                .expect("an open pending transfer is in memory")
+                .transfer;
             let debit = self
                 .account_position(pending.debit_account_id)
                 .expect("debit account");
@@ -942,25 +1206,16 @@ impl Engine {
             let [debit_balances, credit_balances] = self.released_balances(&pending, debit, credit);
             self.write_balances(debit, debit_balances);
             self.write_balances(credit, credit_balances);
-            self.set_pending_status(position, PendingStatus::Expired);
+            self.set_pending_status(id, PendingStatus::Expired);
             self.effects.expired.push(pending.id);
         }
     }
 
-    fn set_pending_status(&mut self, position: usize, status: PendingStatus) {
-        let previous = self.pending_statuses[position];
-        assert_eq!(
-            previous,
-            Some(PendingStatus::Pending),
-            "a pending transfer resolves once"
-        );
+    fn set_pending_status(&mut self, id: u128, status: PendingStatus) {
+        let block = self.transfers.resolve(id, status, self.block_number);
         if self.chain.is_some() {
-            self.undo.push(Undo::PendingStatus {
-                transfer: position,
-                previous,
-            });
+            self.undo.push(Undo::Resolved { id, block });
         }
-        self.pending_statuses[position] = Some(status);
     }
 
     fn add_expiry(&mut self, key: ExpiryKey) {
@@ -1196,6 +1451,25 @@ fn account_exists(account: &Account, slot: &AccountSlot) -> AccountCode {
     compare_account(account, slot)
         .err()
         .unwrap_or(AccountCode::Exists)
+}
+
+/// Whether a stored transfer could be an open pending transfer the engine committed: the
+/// checks `create_transfers` makes of a new pending transfer, plus its status.
+fn is_open_pending_record(stored: &StoredTransfer) -> bool {
+    let transfer = &stored.transfer;
+    let flags = transfer.flags;
+    let (debit, credit) = (transfer.debit_account_id.0, transfer.credit_account_id.0);
+    let id_valid = |id: u128| id != 0 && id != u128::MAX;
+    stored.status == Some(PendingStatus::Pending)
+        && flags.contains(TransferFlags::PENDING)
+        && !flags.has_reserved()
+        && !resolves_pending(flags)
+        && id_valid(transfer.id.0)
+        && id_valid(debit)
+        && id_valid(credit)
+        && debit != credit
+        && transfer.pending_id.0 == 0
+        && transfer.amount != 0
 }
 
 fn resolves_pending(flags: TransferFlags) -> bool {

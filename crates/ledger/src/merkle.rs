@@ -11,6 +11,11 @@
 //! leaf), and the root, an inclusion proof or a consistency proof at any past size is made
 //! of at most `log2(n)` stored subtrees combined with at most `log2(n)` hashes each.
 //!
+//! A server does not keep every level: it keeps a [`MerkleFrontier`] (the `O(log n)` peaks),
+//! stores the interior nodes at [`STORED_NODE_LEVEL_MIN`] and above as they complete, and
+//! recomputes lower subtrees from their leaves; [`inclusion_proof_from`],
+//! [`consistency_proof_from`] and [`root_from`] build proofs from any such source.
+//!
 //! [`verify_inclusion`] and [`verify_consistency`] follow RFC 9162 §2.1.3.2 and §2.1.4.2
 //! step by step, so that they can be audited against the text.
 
@@ -120,33 +125,30 @@ impl MerkleLog {
 
     /// The root at the current size.
     pub fn root(&self) -> Hash {
-        self.subtree_root(0, self.size())
+        self.root_at(self.size())
+            .expect("the log holds its own size")
     }
 
     /// The root the log had when it held `size` leaves; `None` if `size > self.size()`.
     pub fn root_at(&self, size: u64) -> Option<Hash> {
-        (size <= self.size()).then(|| self.subtree_root(0, size))
+        (size <= self.size()).then(|| infallible(root_from(&mut self.subtrees(), size)))
     }
 
     /// RFC 6962 §2.1.1 `PATH(index, D[size])`: the audit path of leaf `index` in the tree of
     /// the first `size` leaves, ordered from the leaf's sibling up to the root's child.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Option<Vec<Hash>> {
-        if index >= size || size > self.size() {
+        if size > self.size() {
             return None;
         }
-        let mut proof = Vec::with_capacity(proof_capacity(size));
-        self.path(index, 0, size, &mut proof);
-        Some(proof)
+        inclusion_proof_from(&mut self.subtrees(), index, size).map(infallible)
     }
 
     /// RFC 6962 §2.1.2 `PROOF(size1, D[size2])`; empty when the sizes are equal.
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Option<Vec<Hash>> {
-        if size1 == 0 || size1 > size2 || size2 > self.size() {
+        if size2 > self.size() {
             return None;
         }
-        let mut proof = Vec::with_capacity(proof_capacity(size2) + 1);
-        self.subproof(size1, 0, size2, true, &mut proof);
-        Some(proof)
+        consistency_proof_from(&mut self.subtrees(), size1, size2).map(infallible)
     }
 
     /// Drops every leaf from `size` on (nothing happens if the log is not larger).
@@ -159,57 +161,24 @@ impl MerkleLog {
         }
     }
 
-    /// `PATH(index, D[start:end])`, appended to `proof` (RFC 6962 §2.1.1).
-    fn path(&self, index: u64, start: u64, end: u64, proof: &mut Vec<Hash>) {
-        if end - start == 1 {
-            return;
-        }
-        let middle = start + split(end - start);
-        if index < middle {
-            self.path(index, start, middle, proof);
-            proof.push(self.subtree_root(middle, end));
-        } else {
-            self.path(index, middle, end, proof);
-            proof.push(self.subtree_root(start, middle));
-        }
-    }
-
-    /// `SUBPROOF(old_end - start, D[start:end], complete)`, appended to `proof`
-    /// (RFC 6962 §2.1.2); `complete` says whether `D[start:old_end]` is a subtree whose
-    /// root the verifier already knows.
-    fn subproof(&self, old_end: u64, start: u64, end: u64, complete: bool, proof: &mut Vec<Hash>) {
-        if old_end == end {
-            if !complete {
-                proof.push(self.subtree_root(start, end));
+    /// The frontier of the log at its current size.
+    pub fn frontier(&self) -> MerkleFrontier {
+        let size = self.size();
+        let mut peaks = Vec::new();
+        let mut start = 0;
+        for level in (0..u64::BITS).rev() {
+            let width = 1u64 << level;
+            if size & width != 0 {
+                peaks.push(self.perfect(start, width));
+                start += width;
             }
-            return;
         }
-        let middle = start + split(end - start);
-        if old_end <= middle {
-            self.subproof(old_end, start, middle, complete, proof);
-            proof.push(self.subtree_root(middle, end));
-        } else {
-            self.subproof(old_end, middle, end, false, proof);
-            proof.push(self.subtree_root(start, middle));
-        }
+        MerkleFrontier { size, peaks }
     }
 
-    /// `MTH(D[start:end])` for a range that RFC 6962's recursion produces: `start` is a
-    /// multiple of the largest power of two not above `end - start`. Such a range is a run of
-    /// perfect subtrees of decreasing size, combined from the right.
-    fn subtree_root(&self, start: u64, end: u64) -> Hash {
-        if start == end {
-            return empty_root();
-        }
-        let width = lowest_bit(end - start);
-        let mut right = end - width;
-        let mut root = self.perfect(right, width);
-        while right > start {
-            let width = lowest_bit(right - start);
-            right -= width;
-            root = node_hash(&self.perfect(right, width), &root);
-        }
-        root
+    /// The stored perfect subtrees, as a source for the proof functions.
+    fn subtrees(&self) -> impl FnMut(u64, u64) -> Result<Hash, std::convert::Infallible> + '_ {
+        |start, width| Ok(self.perfect(start, width))
     }
 
     /// The stored perfect subtree of `width` (a power of two) leaves starting at `start`.
@@ -218,6 +187,211 @@ impl MerkleLog {
         debug_assert!(start & (width - 1) == 0, "unaligned subtree");
         self.levels[level][(start >> level) as usize]
     }
+}
+
+fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+/// Lowest level of the interior nodes a durable log stores: a perfect subtree of fewer than
+/// `2^STORED_NODE_LEVEL_MIN` leaves is recomputed from its leaves (at most 128 leaf hashes),
+/// so the store keeps about one node per 128 transfers instead of one per transfer.
+pub const STORED_NODE_LEVEL_MIN: u32 = 8;
+
+/// A complete interior node: the root of the perfect subtree of `2^level` leaves starting at
+/// leaf `index * 2^level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MerkleNode {
+    pub level: u32,
+    pub index: u64,
+    pub hash: Hash,
+}
+
+/// The right edge of a Merkle log: the roots of the perfect subtrees that make up its size
+/// (one per set bit, largest first), `O(log n)` hashes. Enough to append leaves and to know
+/// the root; proofs need the interior nodes, which the appends hand out as they complete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleFrontier {
+    size: u64,
+    peaks: Vec<Hash>,
+}
+
+impl MerkleFrontier {
+    pub fn new() -> MerkleFrontier {
+        MerkleFrontier::default()
+    }
+
+    /// A frontier from its size and peaks (largest first); `None` unless there is one peak
+    /// per set bit of `size`.
+    pub fn from_parts(size: u64, peaks: Vec<Hash>) -> Option<MerkleFrontier> {
+        (peaks.len() == size.count_ones() as usize).then_some(MerkleFrontier { size, peaks })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The peaks, largest subtree first.
+    pub fn peaks(&self) -> &[Hash] {
+        &self.peaks
+    }
+
+    /// Appends leaf hashes; every interior node they complete at level
+    /// [`STORED_NODE_LEVEL_MIN`] or above is pushed to `completed`, in completion order.
+    pub fn extend(&mut self, leaf_hashes: &[Hash], completed: &mut Vec<MerkleNode>) {
+        for leaf in leaf_hashes {
+            let mut hash = *leaf;
+            let mut level = 0u32;
+            let mut lower_bits = self.size;
+            let new_size = self.size + 1;
+            while lower_bits & 1 == 1 {
+                let left = self.peaks.pop().expect("one peak per set bit");
+                hash = node_hash(&left, &hash);
+                level += 1;
+                lower_bits >>= 1;
+                if level >= STORED_NODE_LEVEL_MIN {
+                    let index = (new_size >> level) - 1;
+                    completed.push(MerkleNode { level, index, hash });
+                }
+            }
+            self.peaks.push(hash);
+            self.size = new_size;
+        }
+    }
+
+    /// The root at the current size (RFC 6962 `MTH`).
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return empty_root();
+        };
+        peaks.fold(*last, |root, peak| node_hash(peak, &root))
+    }
+}
+
+/// `MTH(D[0:size])` from a source of perfect subtrees: `perfect(start, width)` answers the
+/// root of the `width` (a power of two) leaves from `start`.
+pub fn root_from<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    size: u64,
+) -> Result<Hash, E> {
+    subtree_root(perfect, 0, size)
+}
+
+/// RFC 6962 §2.1.1 `PATH(index, D[size])` from a source of perfect subtrees; `None` if
+/// `index >= size`.
+pub fn inclusion_proof_from<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    index: u64,
+    size: u64,
+) -> Option<Result<Vec<Hash>, E>> {
+    if index >= size {
+        return None;
+    }
+    let mut proof = Vec::with_capacity(proof_capacity(size));
+    Some(path(perfect, index, 0, size, &mut proof).map(|()| proof))
+}
+
+/// RFC 6962 §2.1.2 `PROOF(size1, D[size2])` from a source of perfect subtrees; `None`
+/// unless `0 < size1 <= size2`.
+pub fn consistency_proof_from<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    size1: u64,
+    size2: u64,
+) -> Option<Result<Vec<Hash>, E>> {
+    if size1 == 0 || size1 > size2 {
+        return None;
+    }
+    let mut proof = Vec::with_capacity(proof_capacity(size2) + 1);
+    Some(subproof(perfect, size1, 0, size2, true, &mut proof).map(|()| proof))
+}
+
+/// The root of the perfect subtree over `leaves` (a power of two of them).
+pub fn perfect_root(leaves: &[Hash]) -> Hash {
+    assert!(leaves.len().is_power_of_two(), "a perfect subtree");
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    level[0]
+}
+
+/// `PATH(index, D[start:end])`, appended to `proof` (RFC 6962 §2.1.1).
+fn path<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    index: u64,
+    start: u64,
+    end: u64,
+    proof: &mut Vec<Hash>,
+) -> Result<(), E> {
+    if end - start == 1 {
+        return Ok(());
+    }
+    let middle = start + split(end - start);
+    if index < middle {
+        path(perfect, index, start, middle, proof)?;
+        proof.push(subtree_root(perfect, middle, end)?);
+    } else {
+        path(perfect, index, middle, end, proof)?;
+        proof.push(subtree_root(perfect, start, middle)?);
+    }
+    Ok(())
+}
+
+/// `SUBPROOF(old_end - start, D[start:end], complete)`, appended to `proof`
+/// (RFC 6962 §2.1.2); `complete` says whether `D[start:old_end]` is a subtree whose
+/// root the verifier already knows.
+fn subproof<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    old_end: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    proof: &mut Vec<Hash>,
+) -> Result<(), E> {
+    if old_end == end {
+        if !complete {
+            proof.push(subtree_root(perfect, start, end)?);
+        }
+        return Ok(());
+    }
+    let middle = start + split(end - start);
+    if old_end <= middle {
+        subproof(perfect, old_end, start, middle, complete, proof)?;
+        proof.push(subtree_root(perfect, middle, end)?);
+    } else {
+        subproof(perfect, old_end, middle, end, false, proof)?;
+        proof.push(subtree_root(perfect, start, middle)?);
+    }
+    Ok(())
+}
+
+/// `MTH(D[start:end])` for a range that RFC 6962's recursion produces: `start` is a
+/// multiple of the largest power of two not above `end - start`. Such a range is a run of
+/// perfect subtrees of decreasing size, combined from the right.
+fn subtree_root<E>(
+    perfect: &mut impl FnMut(u64, u64) -> Result<Hash, E>,
+    start: u64,
+    end: u64,
+) -> Result<Hash, E> {
+    if start == end {
+        return Ok(empty_root());
+    }
+    let width = lowest_bit(end - start);
+    let mut right = end - width;
+    let mut root = perfect(right, width)?;
+    while right > start {
+        let width = lowest_bit(right - start);
+        right -= width;
+        root = node_hash(&perfect(right, width)?, &root);
+    }
+    Ok(root)
 }
 
 /// The largest power of two strictly below `size` (RFC 6962's split point); `size >= 2`.

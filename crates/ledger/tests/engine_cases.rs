@@ -8,7 +8,7 @@
 
 use ledger::engine::{BlockEffects, Engine, PendingStatus, ReplayError};
 use ledger::types::{
-    Account, AccountFlags, AccountId, CreateAccountResult as AccountCode,
+    Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult as AccountCode,
     CreateTransferResult as TransferCode, Transfer, TransferFlags, TransferId,
 };
 
@@ -130,6 +130,11 @@ fn balances(engine: &Engine, id: u128) -> [u128; 4] {
 
 /// Engine with the chart created and `setup` committed, in a block at `START`.
 fn engine_with(setup: &[Transfer]) -> Engine {
+    engine_and_setup_effects(setup).0
+}
+
+/// [`engine_with`], and what the setup block changed (history leaves the engine only there).
+fn engine_and_setup_effects(setup: &[Transfer]) -> (Engine, BlockEffects) {
     let mut engine = Engine::new();
     engine.begin_block(START);
     let results = engine.create_accounts(&chart());
@@ -142,8 +147,17 @@ fn engine_with(setup: &[Transfer]) -> Engine {
         results.iter().all(|result| result.is_ok()),
         "setup: {results:?}"
     );
-    engine.end_block();
-    engine
+    let effects = engine.end_block();
+    (engine, effects)
+}
+
+/// The history entries of one account, in order.
+fn history_of(effects: &BlockEffects, id: u128) -> Vec<AccountBalance> {
+    let entries = effects.history.iter();
+    entries
+        .filter(|entry| entry.account_id == AccountId(id))
+        .copied()
+        .collect()
 }
 
 #[derive(Default)]
@@ -1030,7 +1044,8 @@ fn linked_chains() {
 
 #[test]
 fn chain_rollback_restores_everything() {
-    let mut engine = engine_with(&[pending(50, PLAIN, HISTORY, 30, 0)]);
+    let (mut engine, setup) = engine_and_setup_effects(&[pending(50, PLAIN, HISTORY, 30, 0)]);
+    assert_eq!(history_of(&setup, HISTORY).len(), 1, "the setup's entry");
     let block = engine.begin_block(START + SECOND);
     let results = engine.create_transfers(&[
         flagged(transfer(100, PLAIN, HISTORY, 10), LINKED),
@@ -1070,13 +1085,15 @@ fn chain_rollback_restores_everything() {
     );
     assert_eq!(balances(&engine, PLAIN), [30, 0, 0, 0]);
     assert_eq!(balances(&engine, HISTORY), [0, 0, 30, 0]);
-    assert_eq!(
-        engine.account_history(AccountId(HISTORY)).len(),
-        1,
-        "only the setup's entry"
+    assert!(
+        effects.history.is_empty(),
+        "the rolled-back chain left no history entry"
     );
     assert_eq!(engine.transfer_count(), 2);
-    assert_eq!(engine.transfer_position(TransferId(104)), Some(1));
+    let leaf_index = engine
+        .stored_transfer(TransferId(104))
+        .map(|stored| stored.leaf_index);
+    assert_eq!(leaf_index, Some(1));
     let expected = BlockEffects {
         timestamp: block,
         transfers: vec![*engine.transfer(TransferId(104)).unwrap()],
@@ -1484,7 +1501,7 @@ fn history_records_balances_after_each_transfer() {
         post(103, 101, 3),
     ]);
     let effects = engine.end_block();
-    let history = engine.account_history(AccountId(HISTORY));
+    let history = history_of(&effects, HISTORY);
     let rows: Vec<(u64, [u128; 4])> = history
         .iter()
         .map(|balance| {
@@ -1507,9 +1524,10 @@ fn history_records_balances_after_each_transfer() {
             (block + 3, [0, 3, 0, 10])
         ]
     );
-    assert_eq!(effects.history, history.to_vec());
-    assert!(engine.account_history(AccountId(PLAIN)).is_empty());
-    assert!(engine.account_history(AccountId(MISSING)).is_empty());
+    assert_eq!(
+        effects.history, history,
+        "only accounts with the history flag"
+    );
     assert_eq!(
         effects.touched,
         vec![AccountId(PLAIN), AccountId(HISTORY), AccountId(OTHER)]
@@ -1569,20 +1587,14 @@ fn replay_reproduces_blocks_and_state() {
     assert_eq!(replica.transfer_count(), original.transfer_count());
     for account in chart() {
         assert_eq!(replica.account(account.id), original.account(account.id));
-        assert_eq!(
-            replica.account_history(account.id),
-            original.account_history(account.id)
-        );
     }
     for id in 10..=21 {
         let id = TransferId(id);
         assert_eq!(replica.transfer(id), original.transfer(id));
-        assert_eq!(
-            replica.transfer_position(id),
-            original.transfer_position(id)
-        );
+        assert_eq!(replica.stored_transfer(id), original.stored_transfer(id));
         assert_eq!(replica.pending_status(id), original.pending_status(id));
     }
+    assert_eq!(replica.state(), original.state());
 }
 
 #[test]
@@ -1658,17 +1670,23 @@ fn events_outside_a_block_are_a_bug() {
 
 #[test]
 fn history_entries_name_their_transfer_by_timestamp() {
-    let engine = engine_with(&[
+    let (_, effects) = engine_and_setup_effects(&[
         transfer(1, PLAIN, HISTORY, 5),
         transfer(2, OTHER, PLAIN, 7),
         transfer(3, HISTORY, PLAIN, 2),
     ]);
-    let named: Vec<u128> = engine
-        .account_history(AccountId(HISTORY))
+    // Timestamps are unique and increase with commit order, so a binary search finds the one
+    // transfer an entry was recorded after.
+    let transfers = &effects.transfers;
+    let named: Vec<u128> = history_of(&effects, HISTORY)
         .iter()
-        .map(|entry| engine.transfer_at_timestamp(entry.timestamp).unwrap().id.0)
+        .map(|entry| {
+            let position =
+                transfers.binary_search_by_key(&entry.timestamp, |transfer| transfer.timestamp);
+            transfers[position.expect("a transfer at the entry's timestamp")]
+                .id
+                .0
+        })
         .collect();
     assert_eq!(named, vec![1, 3]);
-    assert!(engine.transfer_at_timestamp(0).is_none());
-    assert!(engine.transfer_at_timestamp(u64::MAX).is_none());
 }

@@ -7,10 +7,22 @@
 //! posted); guard flags hold; every pending transfer is resolved at most once. At the end, the
 //! recorded blocks are replayed into a fresh engine, which must reproduce every block's effects
 //! and the final state.
+//!
+//! Each scenario runs twice: with the default config, whose cache holds everything here, and
+//! with a cache of two transfers, evicted before every block, so that most batches read their
+//! transfers from a `TransferArchive` standing in for the store; both must give the model's
+//! results and effects. Replicas replay with a small cache too, reading either what they have
+//! replayed so far or a store that is ahead of them. A second property restarts the engine
+//! from `state()` mid-scenario (`restore`), once with a filter that answers "maybe" to
+//! every id.
 
 use std::collections::BTreeMap;
 
-use ledger::engine::{BlockEffects, Engine, PendingStatus};
+use ledger::archive::TransferArchive;
+use ledger::engine::{
+    BlockEffects, Engine, EngineConfig, EngineState, PendingStatus, StoredTransfer,
+};
+use ledger::id_filter::IdFilter;
 use ledger::types::{
     Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult as AccountCode,
     CreateTransferResult as TransferCode, Transfer, TransferFlags, TransferId,
@@ -682,44 +694,71 @@ fn exists_as_new(transfer: &Transfer, existing: &Transfer) -> TransferCode {
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-fn assert_same_state(engine: &Engine, model: &Model) {
+/// The engine agrees with the model: accounts and the transfer count always; a transfer held
+/// in memory is the model's (record, status, leaf index); one that is not is in the `store`
+/// as the model has it. Memory must hold every committed transfer when `complete`, and every
+/// open pending transfer always.
+fn assert_same_state(engine: &Engine, store: &TransferArchive, complete: bool, model: &Model) {
     assert_eq!(engine.account_count(), model.accounts.len() as u64);
     assert_eq!(engine.transfer_count(), model.transfers.len() as u64);
     for id in 0..=ACCOUNT_IDS + 1 {
         let id = AccountId(id);
-        let expected = model.account_index(id).map(|index| &model.accounts[index]);
-        assert_eq!(
-            engine.account(id),
-            expected.map(|entry| &entry.account),
-            "account {id}"
-        );
-        let history = expected.map_or(&[][..], |entry| &entry.history);
-        assert_eq!(
-            engine.account_history(id),
-            history,
-            "history of account {id}"
-        );
+        let expected = model
+            .account_index(id)
+            .map(|index| &model.accounts[index].account);
+        assert_eq!(engine.account(id), expected, "account {id}");
     }
     let funding_ids = FUNDING_IDS..=FUNDING_IDS + ACCOUNT_IDS;
     for id in (0..=TRANSFER_IDS).chain(funding_ids) {
-        let id = TransferId(id);
-        let index = model.transfer_index(id);
-        let expected = index.map(|index| &model.transfers[index]);
-        assert_eq!(
-            engine.transfer(id),
-            expected.map(|entry| &entry.record),
-            "transfer {id}"
-        );
-        assert_eq!(
-            engine.transfer_position(id),
-            index.map(|index| index as u64),
-            "position of {id}"
-        );
-        assert_eq!(
-            engine.pending_status(id),
-            expected.and_then(|entry| entry.status),
-            "status of {id}"
-        );
+        assert_same_transfer(engine, store, complete, model, TransferId(id));
+    }
+    let open = model.transfers.iter().filter(|entry| is_open(entry.status));
+    assert_eq!(
+        engine.open_pending_count(),
+        open.count(),
+        "open pending transfers"
+    );
+}
+
+fn assert_same_transfer(
+    engine: &Engine,
+    store: &TransferArchive,
+    complete: bool,
+    model: &Model,
+    id: TransferId,
+) {
+    let expected = model.transfer_index(id).map(|index| StoredTransfer {
+        transfer: model.transfers[index].record,
+        status: model.transfers[index].status,
+        leaf_index: index as u64,
+    });
+    let in_memory = engine.stored_transfer(id);
+    let memory_record = in_memory.map(|stored| stored.transfer);
+    assert_eq!(engine.transfer(id).copied(), memory_record, "transfer {id}");
+    let memory_status = in_memory.and_then(|stored| stored.status);
+    assert_eq!(engine.pending_status(id), memory_status, "status of {id}");
+    if complete || expected.is_some_and(|stored| is_open(stored.status)) {
+        assert_eq!(in_memory, expected, "transfer {id} in memory");
+    }
+    let found = in_memory.or_else(|| store.get(id).copied());
+    assert_eq!(found, expected, "transfer {id} in memory or in the store");
+}
+
+fn is_open(status: Option<PendingStatus>) -> bool {
+    status == Some(PendingStatus::Pending)
+}
+
+/// Every account's history, as the blocks handed it out, is the model's.
+fn assert_same_histories(recorded: &[BlockEffects], model: &Model) {
+    for entry in &model.accounts {
+        let id = entry.account.id;
+        let history: Vec<AccountBalance> = recorded
+            .iter()
+            .flat_map(|effects| &effects.history)
+            .filter(|balance| balance.account_id == id)
+            .copied()
+            .collect();
+        assert_eq!(history, entry.history, "history of account {id}");
     }
 }
 
@@ -1195,65 +1234,255 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
 // ---------------------------------------------------------------------------------------------
 // The property.
 
-fn run_scenario(scenario: &Scenario) {
-    let mut engine = Engine::new();
-    let mut model = Model::default();
-    let mut recorded = Vec::new();
+/// A cache of two transfers and a filter of one 64-byte block, which says "maybe" for almost
+/// every id once a few dozen are in: most batches must read the store first.
+const SMALL: EngineConfig = EngineConfig {
+    transfers_cached_max: 2,
+    id_filter_bytes: 64,
+};
+
+/// How a run is set up: the engine's config, and the block after which the engine is
+/// replaced by one restored from its state (what a restart from a snapshot does).
+#[derive(Clone, Copy)]
+struct Setup {
+    config: EngineConfig,
+    restore_after: Option<usize>,
+    /// Restore with every bit of the id filter set: each id is a false positive unless it
+    /// exists, so every lookup goes to the store and most find nothing there.
+    saturate_filter: bool,
+}
+
+impl Setup {
+    fn plain(config: EngineConfig) -> Setup {
+        Setup {
+            config,
+            restore_after: None,
+            saturate_filter: false,
+        }
+    }
+
+    fn restored(config: EngineConfig, after: usize, saturate_filter: bool) -> Setup {
+        Setup {
+            config,
+            restore_after: Some(after),
+            saturate_filter,
+        }
+    }
+}
+
+/// One run of a scenario: the engine, its store, the model it was checked against.
+struct Run {
+    engine: Engine,
+    /// Every committed transfer; each block is durable as soon as it ends.
+    store: TransferArchive,
+    /// Whether memory holds every committed transfer: until the first eviction (the default
+    /// cache never fills here).
+    complete: bool,
+    model: Model,
+    recorded: Vec<BlockEffects>,
+    /// Transfer batches run once memory no longer held everything, those that read the
+    /// store first, those it found transfers for, and those it did not find one for.
+    batches: usize,
+    prefetching_batches: usize,
+    finding_batches: usize,
+    missing_batches: usize,
+}
+
+impl Run {
+    fn new(config: EngineConfig) -> Run {
+        Run {
+            engine: Engine::with_config(config),
+            store: TransferArchive::new(),
+            complete: true,
+            model: Model::default(),
+            recorded: Vec::new(),
+            batches: 0,
+            prefetching_batches: 0,
+            finding_batches: 0,
+            missing_batches: 0,
+        }
+    }
+
+    /// Evicts everything it may (every block so far is durable), which brings the cache
+    /// down to its limit.
+    fn evict(&mut self, config: EngineConfig) {
+        let cached = self.engine.cached_transfer_count();
+        self.engine.evict(self.engine.block_number());
+        let left = self.engine.cached_transfer_count();
+        assert!(left <= config.transfers_cached_max, "{left} cached");
+        // Memory holds everything until the first eviction.
+        self.complete &= left == cached;
+    }
+
+    /// Reads what the batch needs from the store, then runs it on engine and model.
+    fn create_transfers(&mut self, transfers: &[Transfer]) {
+        let mut keys = Vec::new();
+        self.engine.prefetch_keys(transfers, &mut keys);
+        let found = self.store.lookup(&keys);
+        self.engine.prefetched(&keys, &found);
+        if !self.complete {
+            self.batches += 1;
+            self.prefetching_batches += usize::from(!keys.is_empty());
+            self.finding_batches += usize::from(!found.is_empty());
+            self.missing_batches += usize::from(found.len() < keys.len());
+        }
+        assert_eq!(
+            self.engine.create_transfers(transfers),
+            self.model.create_transfers(transfers),
+            "{transfers:?}"
+        );
+    }
+
+    fn create_accounts(&mut self, accounts: &[Account]) {
+        assert_eq!(
+            self.engine.create_accounts(accounts),
+            self.model.create_accounts(accounts),
+            "{accounts:?}"
+        );
+    }
+
+    fn add_counts(&mut self, other: &Run) {
+        self.batches += other.batches;
+        self.prefetching_batches += other.prefetching_batches;
+        self.finding_batches += other.finding_batches;
+        self.missing_batches += other.missing_batches;
+    }
+
+    fn assert_same_state(&self) {
+        assert_same_state(&self.engine, &self.store, self.complete, &self.model);
+    }
+
+    fn end_block(&mut self, height: usize) {
+        let effects = self.engine.end_block();
+        assert_eq!(effects, self.model.effects, "block {height} effects");
+        assert_eq!(self.engine.last_timestamp(), self.model.last);
+        self.store.record(&effects);
+        self.recorded.push(effects);
+        self.assert_same_state();
+        assert_same_histories(&self.recorded, &self.model);
+        assert_invariants(&self.model);
+    }
+
+    /// Replaces the engine with one restored from its state, as a restart does.
+    fn restore(&mut self, config: EngineConfig, saturate_filter: bool) {
+        let mut state = self.engine.state();
+        if saturate_filter {
+            saturate(&mut state);
+        }
+        let restored = Engine::restore(config, state.clone()).expect("an engine's own state");
+        assert_eq!(restored.state(), state, "state round trip");
+        self.engine = restored;
+        // The restored engine holds only the open pending transfers (all of them, when
+        // nothing was ever committed: then there is nothing else).
+        self.complete = state.transfer_count == 0;
+        self.assert_same_state();
+    }
+}
+
+/// Runs a scenario on an engine, checking it against the model after every batch and block.
+fn run_live(scenario: &Scenario, setup: Setup) -> Run {
+    let mut run = Run::new(setup.config);
     let mut now = START;
     for (height, block) in scenario.blocks.iter().enumerate() {
         now += block.advance_ms * 1_000_000;
+        run.evict(setup.config);
         assert_eq!(
-            engine.begin_block(now),
-            model.begin_block(now),
+            run.engine.begin_block(now),
+            run.model.begin_block(now),
             "block {height} timestamp"
         );
         if height == 0 {
-            let initial = &scenario.initial;
-            assert_eq!(
-                engine.create_accounts(initial),
-                model.create_accounts(initial),
-                "initial accounts"
-            );
-            let funding = funding(initial);
-            let results = engine.create_transfers(&funding);
-            assert!(results.iter().all(|result| result.is_ok()), "{results:?}");
-            assert_eq!(results, model.create_transfers(&funding));
+            run.create_accounts(&scenario.initial);
+            run.create_transfers(&funding(&scenario.initial));
+            let funded = run.model.transfers.len();
+            assert_eq!(funded, funding(&scenario.initial).len(), "funding commits");
         }
         for batch in &block.batches {
             match batch {
-                Batch::Accounts(accounts) => {
-                    assert_eq!(
-                        engine.create_accounts(accounts),
-                        model.create_accounts(accounts),
-                        "{accounts:?}"
-                    );
-                }
+                Batch::Accounts(accounts) => run.create_accounts(accounts),
                 Batch::Transfers(entries) => {
-                    let transfers = scenario.transfers(entries, &model);
-                    assert_eq!(
-                        engine.create_transfers(&transfers),
-                        model.create_transfers(&transfers),
-                        "{transfers:?}"
-                    );
+                    let transfers = scenario.transfers(entries, &run.model);
+                    run.create_transfers(&transfers);
                 }
             }
-            assert_same_state(&engine, &model);
+            run.assert_same_state();
         }
-        let effects = engine.end_block();
-        assert_eq!(effects, model.effects, "block {height} effects");
-        assert_eq!(engine.last_timestamp(), model.last);
-        assert_same_state(&engine, &model);
-        assert_invariants(&model);
-        recorded.push(effects);
+        run.end_block(height);
+        if setup.restore_after == Some(height) {
+            run.restore(setup.config, setup.saturate_filter);
+        }
     }
-    let mut replica = Engine::new();
+    run
+}
+
+/// Sets every bit of the state's id filter: a filter after very many ids, which sends every
+/// lookup to the store.
+fn saturate(state: &mut EngineState) {
+    let words = vec![u64::MAX; state.id_filter.words().len()];
+    state.id_filter = IdFilter::from_words(words, state.transfer_count).unwrap();
+}
+
+/// Replays the recorded blocks into a fresh engine, which must reproduce each block's
+/// effects. Before each block it reads the store: `full` if given (a store that also holds
+/// the blocks the replica has not reached), else what the replica has replayed so far.
+/// After block `restart_after` the replica restarts from its state with a saturated filter.
+fn replay(
+    recorded: &[BlockEffects],
+    config: EngineConfig,
+    full: Option<&TransferArchive>,
+    restart_after: Option<usize>,
+) -> (Engine, TransferArchive) {
+    let mut replica = Engine::with_config(config);
+    let mut replayed_store = TransferArchive::new();
     for (height, effects) in recorded.iter().enumerate() {
+        replica.evict(replica.block_number());
+        let store = full.unwrap_or(&replayed_store);
+        store.prefetch(&mut replica, &effects.transfers);
         let replayed =
             replica.replay_block(effects.timestamp, &effects.accounts, &effects.transfers);
         assert_eq!(replayed.as_ref(), Ok(effects), "replay of block {height}");
+        replayed_store.record(effects);
+        if restart_after == Some(height) {
+            let mut state = replica.state();
+            saturate(&mut state);
+            replica = Engine::restore(config, state).expect("a saturated state restores");
+        }
     }
-    assert_eq!(replica.last_timestamp(), engine.last_timestamp());
-    assert_same_state(&replica, &model);
+    (replica, replayed_store)
+}
+
+fn run_scenario(scenario: &Scenario) {
+    let default = run_live(scenario, Setup::plain(EngineConfig::default()));
+    let small = run_live(scenario, Setup::plain(SMALL));
+    assert_eq!(
+        small.recorded, default.recorded,
+        "a small cache changes no effect"
+    );
+    assert!(
+        default.complete,
+        "the default cache holds every transfer here"
+    );
+    for (live, config) in [(&default, EngineConfig::default()), (&small, SMALL)] {
+        let (replica, store) = replay(&live.recorded, config, None, None);
+        assert_eq!(replica.state(), live.engine.state(), "replayed state");
+        assert_same_state(&replica, &store, live.complete, &live.model);
+    }
+    let (replica, _) = replay(&small.recorded, SMALL, Some(&small.store), None);
+    assert_eq!(
+        replica.state(),
+        small.engine.state(),
+        "state replayed from a full store"
+    );
+    // Every id is now looked up: the full store answers with transfers the replica has not
+    // reached, which must count as not existing yet.
+    let (replica, _) = replay(&small.recorded, SMALL, Some(&small.store), Some(0));
+    let (same, _) = replay(&small.recorded, SMALL, None, Some(0));
+    assert_eq!(
+        replica.state(),
+        same.state(),
+        "saturated replay from a full store"
+    );
+    assert_same_state(&replica, &small.store, false, &small.model);
 }
 
 proptest! {
@@ -1263,6 +1492,71 @@ proptest! {
     fn engine_matches_the_model(scenario in scenario_strategy()) {
         run_scenario(&scenario);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A restart from `state()` goes on exactly as the engine would have: each run is checked
+    /// against the model block by block (so against an engine never restarted), and the runs
+    /// against each other.
+    #[test]
+    fn restored_engines_go_on_identically(scenario in scenario_strategy(), after in 0..12usize) {
+        let after = after % scenario.blocks.len();
+        let default = run_live(&scenario, Setup::restored(EngineConfig::default(), after, false));
+        let small = run_live(&scenario, Setup::restored(SMALL, after, false));
+        let saturated = run_live(&scenario, Setup::restored(SMALL, after, true));
+        prop_assert_eq!(&small.recorded, &default.recorded);
+        prop_assert_eq!(&saturated.recorded, &default.recorded);
+    }
+}
+
+/// The small config must actually exercise the store: once memory no longer holds
+/// everything, most batches read it first and find transfers there; with a saturated filter
+/// almost every batch reads it, and most find nothing there for some id (false positives).
+#[test]
+fn small_caches_read_the_store_for_most_batches() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut small = Run::new(SMALL);
+    let mut saturated = Run::new(SMALL);
+    for _ in 0..16 {
+        let scenario = scenario_strategy().new_tree(&mut runner).unwrap().current();
+        let run = run_live(&scenario, Setup::plain(SMALL));
+        small.add_counts(&run);
+        let run = run_live(&scenario, Setup::restored(SMALL, 0, true));
+        saturated.add_counts(&run);
+    }
+    let counts = |run: &Run| {
+        let (batches, prefetching) = (run.batches, run.prefetching_batches);
+        let (finding, missing) = (run.finding_batches, run.missing_batches);
+        format!(
+            "{batches} batches: {prefetching} prefetching, {finding} finding, {missing} missing"
+        )
+    };
+    assert!(
+        2 * small.prefetching_batches > small.batches,
+        "{}",
+        counts(&small)
+    );
+    assert!(
+        2 * small.finding_batches > small.batches,
+        "{}",
+        counts(&small)
+    );
+    // Almost every batch: one whose ids are all in memory reads nothing.
+    let nearly_all = 19 * saturated.batches / 20;
+    assert!(
+        saturated.prefetching_batches > nearly_all,
+        "{}",
+        counts(&saturated)
+    );
+    assert!(
+        2 * saturated.missing_batches > saturated.batches,
+        "{}",
+        counts(&saturated)
+    );
 }
 
 /// The generators must actually reach the interesting paths; otherwise the property is weak.

@@ -6,8 +6,12 @@
 
 use std::time::Instant;
 
-use ledger::engine::Engine;
-use ledger::types::{Account, AccountFlags, AccountId, Transfer, TransferFlags, TransferId};
+use ledger::archive::TransferArchive;
+use ledger::engine::{Engine, EngineConfig};
+use ledger::types::{
+    Account, AccountFlags, AccountId, CreateTransferResult as TransferCode, Transfer,
+    TransferFlags, TransferId,
+};
 
 const BATCH: usize = 8_190;
 const BATCHES: usize = 40;
@@ -77,9 +81,7 @@ fn batch(random: &mut Random, first_id: u128, pendings: &mut Vec<(u128, bool)>) 
     transfers
 }
 
-#[test]
-fn full_batches_commit_and_balance() {
-    let mut engine = Engine::new();
+fn open_accounts(engine: &mut Engine) {
     let accounts: Vec<Account> = (1..=ACCOUNTS)
         .map(|id| Account {
             id: AccountId(id),
@@ -97,12 +99,23 @@ fn full_batches_commit_and_balance() {
             .all(|result| result.is_ok())
     );
     engine.end_block();
+}
 
+/// The workload's batches, and the pending transfers the last one leaves open.
+fn workload() -> (Vec<Vec<Transfer>>, Vec<(u128, bool)>) {
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let mut pendings = Vec::new();
-    let batches: Vec<Vec<Transfer>> = (0..BATCHES)
+    let batches = (0..BATCHES)
         .map(|index| batch(&mut random, 1 + (index * BATCH) as u128, &mut pendings))
         .collect();
+    (batches, pendings)
+}
+
+#[test]
+fn full_batches_commit_and_balance() {
+    let mut engine = Engine::new();
+    open_accounts(&mut engine);
+    let (batches, _) = workload();
     let started = Instant::now();
     let mut committed = 0;
     for (index, transfers) in batches.iter().enumerate() {
@@ -147,4 +160,44 @@ fn full_batches_commit_and_balance() {
         (expected_posted, expected_posted)
     );
     assert_eq!(debits_pending, expected_pending);
+}
+
+/// Retried in each block: the start of the batch three blocks back (posts and voids of its
+/// predecessor's pending transfers), long evicted by then.
+const RETRIES: usize = 64;
+const RETRY_DISTANCE: usize = 3;
+
+/// The same workload with a cache of one batch: memory stays within the limit whatever the
+/// history, and retries of evicted transfers still answer `exists` through the store.
+#[test]
+fn full_batches_stay_within_the_cache_limit() {
+    let config = EngineConfig {
+        transfers_cached_max: BATCH,
+        id_filter_bytes: 1 << 20,
+    };
+    let mut engine = Engine::with_config(config);
+    open_accounts(&mut engine);
+    let mut store = TransferArchive::new();
+    let (batches, open) = workload();
+    for (index, transfers) in batches.iter().enumerate() {
+        engine.evict(engine.block_number());
+        assert!(engine.cached_transfer_count() <= BATCH, "batch {index}");
+        let retries = match index.checked_sub(RETRY_DISTANCE) {
+            Some(earlier) => &batches[earlier][..RETRIES],
+            None => &[][..],
+        };
+        let events = [retries, transfers].concat();
+        store.prefetch(&mut engine, &events);
+        engine.begin_block(2 * SECOND + index as u64);
+        let results = engine.create_transfers(&events);
+        store.record(&engine.end_block());
+        let (retried, created) = results.split_at(retries.len());
+        assert!(
+            retried.iter().all(|result| *result == TransferCode::Exists),
+            "batch {index}"
+        );
+        assert!(created.iter().all(|result| result.is_ok()), "batch {index}");
+    }
+    assert_eq!(store.len(), (BATCHES * BATCH) as u64);
+    assert_eq!(engine.open_pending_count(), open.len());
 }

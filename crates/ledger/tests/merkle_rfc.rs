@@ -4,8 +4,12 @@
 //! transcription of RFC 6962 §2.1 (`MTH`, `PATH`, `PROOF`) pins the proof shapes for every
 //! small tree; tampering and property tests pin the verifiers.
 
+use std::collections::BTreeMap;
+
 use ledger::merkle::{
-    MerkleLog, ProofError, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion,
+    MerkleFrontier, MerkleLog, MerkleNode, ProofError, STORED_NODE_LEVEL_MIN,
+    consistency_proof_from, empty_root, inclusion_proof_from, leaf_hash, node_hash, perfect_root,
+    root_from, verify_consistency, verify_inclusion,
 };
 use ledger::types::Hash;
 use proptest::prelude::*;
@@ -572,5 +576,124 @@ proptest! {
             tampered[0] = flipped(first, (index_seed % 32) as usize);
             prop_assert!(verify_consistency(size1, size, &tampered, &root1, &root).is_err());
         }
+    }
+}
+
+/// What a server keeps instead of a `MerkleLog`: the leaves and the interior nodes its
+/// frontier handed out (levels `STORED_NODE_LEVEL_MIN` and up); lower subtrees are
+/// recomputed from their leaves.
+#[derive(Default)]
+struct StoredNodes {
+    leaves: Vec<Hash>,
+    nodes: BTreeMap<(u32, u64), Hash>,
+}
+
+/// A perfect subtree the store should hold but does not.
+#[derive(Debug, PartialEq)]
+struct Missing {
+    level: u32,
+    index: u64,
+}
+
+impl StoredNodes {
+    fn perfect(&self, start: u64, width: u64) -> Result<Hash, Missing> {
+        let level = width.trailing_zeros();
+        if level < STORED_NODE_LEVEL_MIN {
+            return Ok(perfect_root(
+                &self.leaves[start as usize..(start + width) as usize],
+            ));
+        }
+        let index = start >> level;
+        let node = self.nodes.get(&(level, index)).copied();
+        node.ok_or(Missing { level, index })
+    }
+
+    fn source(&self) -> impl FnMut(u64, u64) -> Result<Hash, Missing> + '_ {
+        |start, width| self.perfect(start, width)
+    }
+}
+
+/// Every perfect subtree of level `STORED_NODE_LEVEL_MIN` or above within `size` leaves,
+/// in the order appends complete them: by the leaf that completes it, lower level first.
+fn stored_subtrees(size: u64) -> Vec<(u32, u64)> {
+    let mut subtrees: Vec<(u32, u64)> = (STORED_NODE_LEVEL_MIN..u64::BITS)
+        .flat_map(|level| (0..size >> level).map(move |index| (level, index)))
+        .collect();
+    subtrees.sort_by_key(|&(level, index)| ((index + 1) << level, level));
+    subtrees
+}
+
+#[test]
+fn frontier_parts_need_one_peak_per_set_bit() {
+    let leaves = synthetic_leaves(13, 3);
+    let frontier = log_of(&leaves).frontier();
+    assert_eq!(frontier.peaks().len(), 3, "13 = 8 + 4 + 1");
+    let peaks = frontier.peaks().to_vec();
+    assert_eq!(
+        MerkleFrontier::from_parts(13, peaks.clone()),
+        Some(frontier)
+    );
+    assert_eq!(MerkleFrontier::from_parts(12, peaks.clone()), None);
+    assert_eq!(MerkleFrontier::from_parts(13, peaks[..2].to_vec()), None);
+    assert_eq!(MerkleFrontier::new().root(), empty_root());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A frontier fed in random chunks (and rebuilt from its parts after each) agrees with a
+    /// `MerkleLog` of the same leaves: same frontier and root at every size, every stored
+    /// subtree handed out once with the log's hash, and proofs built from those nodes plus
+    /// the leaves equal to the log's.
+    #[test]
+    fn frontiers_agree_with_the_log(
+        size in 1u64..3000,
+        index_seed: u64,
+        size1_seed: u64,
+        chunks in proptest::collection::vec(1usize..600, 1..12),
+    ) {
+        let leaves = synthetic_leaves(size, size ^ 0x5eed);
+        let mut log = MerkleLog::new();
+        let mut frontier = MerkleFrontier::new();
+        let mut completed: Vec<MerkleNode> = Vec::new();
+        let mut rest = &leaves[..];
+        for chunk in chunks.iter().cycle() {
+            let (head, tail) = rest.split_at((*chunk).min(rest.len()));
+            log.extend(head);
+            frontier.extend(head, &mut completed);
+            prop_assert_eq!(&frontier, &log.frontier());
+            prop_assert_eq!(frontier.root(), log.root());
+            let parts = MerkleFrontier::from_parts(frontier.size(), frontier.peaks().to_vec());
+            frontier = parts.expect("a frontier's own parts");
+            rest = tail;
+            if rest.is_empty() { break; }
+        }
+        prop_assert_eq!(frontier.size(), size);
+
+        let handed_out: Vec<(u32, u64)> =
+            completed.iter().map(|node| (node.level, node.index)).collect();
+        prop_assert_eq!(handed_out, stored_subtrees(size));
+        for node in &completed {
+            let start = (node.index << node.level) as usize;
+            let subtree = &leaves[start..start + (1 << node.level)];
+            prop_assert_eq!(node.hash, log_of(subtree).root(), "node {:?}", node);
+        }
+
+        let stored = StoredNodes {
+            leaves: leaves.clone(),
+            nodes: completed.iter().map(|node| ((node.level, node.index), node.hash)).collect(),
+        };
+        let index = index_seed % size;
+        let size1 = 1 + size1_seed % size;
+        for tree_size in [size1, size] {
+            let root = root_from(&mut stored.source(), tree_size);
+            prop_assert_eq!(root, Ok(log.root_at(tree_size).unwrap()));
+            let leaf = index % tree_size;
+            let path = inclusion_proof_from(&mut stored.source(), leaf, tree_size);
+            prop_assert_eq!(path, log.inclusion_proof(leaf, tree_size).map(Ok));
+        }
+        let proof = consistency_proof_from(&mut stored.source(), size1, size);
+        prop_assert_eq!(proof, log.consistency_proof(size1, size).map(Ok));
+        prop_assert!(inclusion_proof_from(&mut stored.source(), size, size).is_none());
     }
 }

@@ -640,23 +640,28 @@ impl Platform {
     ) -> Result<Vec<TransactionLine>, PlatformError> {
         let limit = limit.clamp(1, TRANSACTIONS_PAGE_MAX);
         let before = before_ns.unwrap_or(u64::MAX);
-        let lines = self
-            .ledger
-            .read(move |engine| {
-                let wallet = AccountId(member_id);
-                engine
-                    .account_history(wallet)
-                    .iter()
-                    .rev()
-                    .filter(|entry| entry.timestamp < before)
-                    .take(limit)
-                    .filter_map(|entry| {
-                        let transfer = engine.transfer_at_timestamp(entry.timestamp)?;
-                        Some(line_of(transfer, wallet, entry))
-                    })
-                    .collect::<Vec<_>>()
+        let wallet = AccountId(member_id);
+        let history = self.ledger.account_history(wallet).await?;
+        let entries: Vec<_> = history
+            .iter()
+            .rev()
+            .filter(|entry| entry.timestamp < before)
+            .take(limit)
+            .copied()
+            .collect();
+        let timestamps = entries.iter().map(|entry| entry.timestamp).collect();
+        let transfers = self.ledger.transfers_at(timestamps).await?;
+        let by_timestamp: std::collections::HashMap<u64, _> = transfers
+            .iter()
+            .map(|transfer| (transfer.timestamp, transfer))
+            .collect();
+        let lines = entries
+            .iter()
+            .filter_map(|entry| {
+                let transfer = by_timestamp.get(&entry.timestamp)?;
+                Some(line_of(transfer, wallet, entry))
             })
-            .await?;
+            .collect();
         Ok(lines)
     }
 

@@ -11,9 +11,9 @@
 
 use ledger::block::{accounts_digest, block_hash, transfer_leaf_hashes};
 use ledger::checkpoint::{Checkpoint, verify_checkpoint};
-use ledger::engine::Engine;
-use ledger::merkle::MerkleLog;
-use ledger::types::{BlockHeader, Hash};
+use ledger::engine::{Engine, EngineConfig};
+use ledger::merkle::{MerkleFrontier, MerkleLog};
+use ledger::types::{BlockHeader, Hash, TransferId};
 use store::{BlockRecord, Store, StoreError};
 
 /// The signature of a block that is not the last of its store transaction: the operator
@@ -23,17 +23,25 @@ pub const UNSIGNED: [u8; 64] = [0; 64];
 /// Blocks read from the store per call while replaying.
 pub const REPLAY_PAGE_BLOCKS_MAX: usize = 64;
 
-/// What replay checks beyond the chain itself.
-#[derive(Clone, Copy, Debug)]
+/// What replay checks beyond the chain itself, and what it keeps.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ReplayOptions {
     /// Check every block's checkpoint signature against this public key.
     pub operator_public_key: Option<[u8; 32]>,
+    /// `Some`: a server's start. The engine keeps what this configuration allows, reads the
+    /// rest from the store being replayed (prefetch), and only the Merkle frontier is kept.
+    /// `None`: a follower or an auditor. The engine and the Merkle log keep everything (roots
+    /// at every past size), so memory grows with the journal.
+    pub engine: Option<EngineConfig>,
 }
 
 /// A ledger rebuilt from its store.
 pub struct Replayed {
     pub engine: Engine,
+    /// Every level of the log (followers and auditors); empty for a server's start.
     pub log: MerkleLog,
+    /// The log's right edge: its size and root.
+    pub frontier: MerkleFrontier,
     /// The last block's header and hash, if any block exists.
     pub head: Option<(BlockHeader, Hash, [u8; 64])>,
     /// The last block whose operator signature was checked: what a follower may vouch for.
@@ -51,6 +59,9 @@ pub enum ReplayError {
     /// A block that does not check out. `height` is the first bad block.
     #[error("block {height} is bad: {reason}")]
     BadBlock { height: u64, reason: String },
+    /// A snapshot that does not check out: refused like a bad block.
+    #[error("the snapshot at block {height} is bad: {reason}")]
+    BadSnapshot { height: u64, reason: String },
     /// Stored balances that disagree with the replayed journal.
     #[error(
         "account {account_id} balances in the store differ from the replayed journal ({reason})"
@@ -65,6 +76,7 @@ impl ReplayError {
     pub fn height(&self) -> Option<u64> {
         match self {
             ReplayError::BadBlock { height, .. } => Some(*height),
+            ReplayError::BadSnapshot { height, .. } => Some(*height),
             ReplayError::Store(StoreError::Corrupt { height, .. }) => Some(*height),
             _ => None,
         }
@@ -74,9 +86,14 @@ impl ReplayError {
 impl Replayed {
     /// An empty ledger, ready to follow a journal from its first block (what a witness does).
     pub fn new() -> Replayed {
+        Replayed::with_engine(Engine::new())
+    }
+
+    fn with_engine(engine: Engine) -> Replayed {
         Replayed {
-            engine: Engine::new(),
+            engine,
             log: MerkleLog::new(),
+            frontier: MerkleFrontier::new(),
             head: None,
             signed_head: None,
             block_count: 0,
@@ -98,7 +115,7 @@ impl Replayed {
             });
         }
         let mut leaf_hashes = Vec::with_capacity(record.transfers.len());
-        let outcome = replay_block(self, record, options, &mut leaf_hashes);
+        let outcome = replay_block(self, record, options, &mut leaf_hashes, None);
         self.failed = outcome.is_err();
         outcome
     }
@@ -115,13 +132,20 @@ pub fn replay_store(
     store: &mut dyn Store,
     options: ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
-    let mut replayed = Replayed::new();
+    let mut replayed = match options.engine {
+        Some(config) => match from_snapshot(store, config)? {
+            Some(replayed) => replayed,
+            None => Replayed::with_engine(Engine::with_config(config)),
+        },
+        None => Replayed::new(),
+    };
     let mut leaf_hashes = Vec::new();
     loop {
         let page = store.read_blocks(replayed.block_count, REPLAY_PAGE_BLOCKS_MAX)?;
         let page_len = page.len();
         for record in page {
-            replay_block(&mut replayed, &record, options, &mut leaf_hashes)?;
+            let prefetch = options.engine.map(|_| &mut *store);
+            replay_block(&mut replayed, &record, options, &mut leaf_hashes, prefetch)?;
         }
         if page_len < REPLAY_PAGE_BLOCKS_MAX {
             break;
@@ -138,11 +162,67 @@ pub fn replay_store(
     Ok(replayed)
 }
 
-fn replay_block(
+/// The ledger as of the store's latest snapshot, checked against the chain, if there is one.
+fn from_snapshot(
+    store: &mut (dyn Store + '_),
+    config: EngineConfig,
+) -> Result<Option<Replayed>, ReplayError> {
+    let Some(record) = store.latest_snapshot()? else {
+        return Ok(None);
+    };
+    let height = record.height;
+    let bad = |reason: String| ReplayError::BadSnapshot { height, reason };
+    let meta = store
+        .meta()?
+        .ok_or_else(|| bad("the store has no operator key".into()))?;
+    let snapshot = crate::snapshot::open(&record, &meta.operator_public_key)
+        .map_err(|error| bad(error.to_string()))?;
+    let block = store
+        .read_blocks(height, 1)?
+        .pop()
+        .filter(|block| block.header.height == height)
+        .ok_or_else(|| bad("the chain has no block at its height".into()))?;
+    if block.hash != snapshot.block_hash {
+        return Err(bad("the chain has another block at its height".into()));
+    }
+    let header = block.header;
+    let frontier = snapshot.frontier;
+    let sizes = [frontier.size(), snapshot.state.transfer_count];
+    if sizes != [header.tree_size; 2] || frontier.root() != header.merkle_root {
+        return Err(bad("its Merkle log differs from the block's".into()));
+    }
+    let engine = Engine::restore(config, snapshot.state).map_err(|error| bad(error.to_string()))?;
+    let mut replayed = Replayed::with_engine(engine);
+    replayed.frontier = frontier;
+    replayed.head = Some((header, block.hash, block.signature));
+    replayed.block_count = height + 1;
+    Ok(Some(replayed))
+}
+
+/// Reads from `store` the transfers the block may look up that the engine no longer holds.
+fn prefetch(
+    engine: &mut Engine,
+    store: &mut dyn Store,
+    record: &BlockRecord,
+) -> Result<(), StoreError> {
+    // Every block replayed so far is durable: the cache may forget any of it.
+    engine.evict(u64::MAX);
+    let mut keys: Vec<TransferId> = Vec::new();
+    engine.prefetch_keys(&record.transfers, &mut keys);
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(store::LOOKUP_IDS_MAX) {
+        found.extend(store.lookup_transfers(chunk)?);
+    }
+    engine.prefetched(&keys, &found);
+    Ok(())
+}
+
+fn replay_block<'store>(
     replayed: &mut Replayed,
     record: &BlockRecord,
     options: ReplayOptions,
     leaf_hashes: &mut Vec<Hash>,
+    store: Option<&mut (dyn Store + 'store)>,
 ) -> Result<(), ReplayError> {
     let header = &record.header;
     let height = replayed.block_count;
@@ -155,14 +235,21 @@ fn replay_block(
         return Err(bad("previous_hash does not match the previous block".into()));
     }
     check_body(record).map_err(bad)?;
+    if let Some(store) = store {
+        prefetch(&mut replayed.engine, store, record)?;
+    }
     replayed
         .engine
         .replay_block(header.timestamp, &record.accounts, &record.transfers)
         .map_err(|error| bad(format!("replay: {error}")))?;
     leaf_hashes.clear();
     transfer_leaf_hashes(&record.transfers, leaf_hashes);
-    replayed.log.extend(leaf_hashes);
-    check_tree(header, &replayed.log).map_err(bad)?;
+    if options.engine.is_none() {
+        replayed.log.extend(leaf_hashes);
+    }
+    let mut completed = Vec::new();
+    replayed.frontier.extend(leaf_hashes, &mut completed);
+    check_tree(header, &replayed.frontier).map_err(bad)?;
     if block_hash(header) != record.hash {
         return Err(bad("block hash does not match its header".into()));
     }
@@ -200,7 +287,7 @@ fn check_body(record: &BlockRecord) -> Result<(), String> {
     Ok(())
 }
 
-fn check_tree(header: &BlockHeader, log: &MerkleLog) -> Result<(), String> {
+fn check_tree(header: &BlockHeader, log: &MerkleFrontier) -> Result<(), String> {
     if header.tree_size != log.size() {
         return Err(format!(
             "tree_size {} but the log holds {} transfers",

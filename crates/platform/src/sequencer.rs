@@ -23,16 +23,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ledger::block::{accounts_digest, block_hash, transfer_leaf_hash, transfer_leaf_hashes};
 use ledger::checkpoint::{Checkpoint, OperatorKey};
-use ledger::engine::{BlockEffects, Engine};
-use ledger::merkle::MerkleLog;
+use ledger::engine::{BlockEffects, Engine, EngineConfig, EngineState, StoredTransfer};
+use ledger::merkle::{MerkleFrontier, consistency_proof_from, inclusion_proof_from, root_from};
 use ledger::types::{
-    Account, AccountId, BlockHeader, CreateAccountResult, CreateTransferResult, Hash, Transfer,
-    TransferId,
+    Account, AccountBalance, AccountId, BlockHeader, CreateAccountResult, CreateTransferResult,
+    Hash, Transfer, TransferId,
 };
 use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::readers::{StoreReaders, perfect_subtree};
 use crate::replay::{ReplayError, ReplayOptions, replay_store};
+use crate::snapshot::Snapshot;
 
 /// Most events (accounts or transfers) in one request, and in one block.
 pub const BATCH_EVENTS_MAX: usize = 8190;
@@ -60,7 +62,19 @@ pub struct LedgerConfig {
     /// are in flight than its group holds and the group is smaller than a full block.
     pub group_commit_wait_us: u64,
     pub journal: JournalMode,
+    /// What the engine holds in memory (transfer cache, id filter).
+    pub engine: EngineConfig,
+    /// A snapshot is taken after a block once this many transfers were committed since the
+    /// last one (or [`LedgerConfig::snapshot_interval_blocks`] blocks): start replays at most
+    /// about this many. Zero turns snapshots off.
+    pub snapshot_interval_transfers: u64,
+    pub snapshot_interval_blocks: u64,
 }
+
+/// Default of [`LedgerConfig::snapshot_interval_transfers`].
+pub const SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT: u64 = 500_000;
+/// Default of [`LedgerConfig::snapshot_interval_blocks`].
+pub const SNAPSHOT_INTERVAL_BLOCKS_DEFAULT: u64 = 20_000;
 
 impl Default for LedgerConfig {
     fn default() -> Self {
@@ -71,6 +85,9 @@ impl Default for LedgerConfig {
             idle_tick_ms: 1000,
             group_commit_wait_us: 500,
             journal: JournalMode::On,
+            engine: EngineConfig::default(),
+            snapshot_interval_transfers: SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT,
+            snapshot_interval_blocks: SNAPSHOT_INTERVAL_BLOCKS_DEFAULT,
         }
     }
 }
@@ -149,7 +166,9 @@ struct Metrics {
 
 /// State shared between the service handle and its two threads.
 struct Shared {
-    log: RwLock<MerkleLog>,
+    /// Engine block number of the last block durable in the store: the sequencer's cache
+    /// may forget what was changed at or before it.
+    durable_block: AtomicU64,
     checkpoint: RwLock<Option<SignedCheckpoint>>,
     failure: Mutex<Option<String>>,
     public_key: [u8; 32],
@@ -203,13 +222,19 @@ impl Request {
 /// journal thread.
 struct Executed {
     block: Option<(BlockEffects, Vec<Account>)>,
+    /// The engine's state after the block, when a snapshot is due.
+    snapshot: Option<Box<EngineState>>,
     replies: Vec<Reply>,
+    /// The engine's block number when this was executed.
+    engine_block: u64,
 }
 
 /// One journaled block (or only reads) on its way to the writer.
 struct Commit {
     write: Option<BlockWrite>,
+    snapshot: Option<Box<Snapshot>>,
     replies: Vec<Reply>,
+    engine_block: u64,
 }
 
 /// Handle to the running ledger. Cheap to share behind an `Arc`; dropping the last handle
@@ -219,6 +244,7 @@ pub struct LedgerService {
     shared: Arc<Shared>,
     config: LedgerConfig,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    readers: Arc<StoreReaders>,
 }
 
 impl LedgerService {
@@ -242,8 +268,11 @@ impl LedgerService {
             store.as_mut(),
             ReplayOptions {
                 operator_public_key: None,
+                engine: Some(config.engine),
             },
         )?;
+        let readers = Arc::new(StoreReaders::new(store.reader()?));
+        let prefetch_store = store.reader()?;
         let checkpoint = replayed
             .head
             .map(|(header, hash, signature)| SignedCheckpoint {
@@ -252,7 +281,7 @@ impl LedgerService {
                 public_key,
             });
         let shared = Arc::new(Shared {
-            log: RwLock::new(replayed.log),
+            durable_block: AtomicU64::new(replayed.engine.block_number()),
             checkpoint: RwLock::new(checkpoint),
             failure: Mutex::new(None),
             public_key,
@@ -269,14 +298,25 @@ impl LedgerService {
             engine: replayed.engine,
             config,
             shared: shared.clone(),
+            store: prefetch_store,
+            keys: Vec::new(),
+            since_snapshot: (0, 0),
         };
+        let snapshot_key = (config.journal == JournalMode::On).then(|| key.clone());
         let signer = (config.journal == JournalMode::On).then_some(key);
+        let snapshots_on = signer.is_some() && config.snapshot_interval_transfers > 0;
+        let snapshot_store = if snapshots_on {
+            Some(store.reader()?)
+        } else {
+            None
+        };
+        let (snapshot_sender, snapshot_receiver) = std_mpsc::sync_channel(1);
         let journal = Journal {
             mode: config.journal,
-            shared: shared.clone(),
             next_height: head.map_or(0, |(height, _)| height),
             previous_hash: head.map_or([0; 32], |(_, hash)| hash),
-            tree_size: shared.log.read().expect("log lock").size(),
+            tree_size: replayed.frontier.size(),
+            frontier: replayed.frontier,
             leaf_hashes: Vec::new(),
         };
         let writer_shared = shared.clone();
@@ -294,14 +334,29 @@ impl LedgerService {
                     wait_max: group_commit_wait,
                     events_max: block_events_max,
                 };
-                run_writer(store, writer_shared, commit_receiver, group, signer)
+                let snapshots = snapshots_on.then_some(snapshot_sender);
+                run_writer(
+                    store,
+                    writer_shared,
+                    commit_receiver,
+                    group,
+                    signer,
+                    snapshots,
+                )
             }),
         ];
+        let mut threads = threads;
+        if let (Some(snapshot_store), Some(key)) = (snapshot_store, snapshot_key) {
+            threads.push(spawn("mileverse-snapshots", move || {
+                run_snapshots(snapshot_store, key, snapshot_receiver)
+            }));
+        }
         Ok(LedgerService {
             requests: request_sender,
             shared,
             config,
             threads: Mutex::new(threads),
+            readers,
         })
     }
 
@@ -363,17 +418,81 @@ impl LedgerService {
         .await
     }
 
+    /// Committed transfers with these ids, in the order asked, missing ones left out: from
+    /// the engine's memory, else from the store once everything before is durable.
     pub async fn lookup_transfers(
         &self,
         ids: Vec<TransferId>,
     ) -> Result<Vec<Transfer>, LedgerError> {
+        Ok(self
+            .lookup_stored(ids)
+            .await?
+            .into_iter()
+            .map(|stored| stored.transfer)
+            .collect())
+    }
+
+    /// [`LedgerService::lookup_transfers`] with pending statuses and leaf indexes.
+    pub async fn lookup_stored(
+        &self,
+        ids: Vec<TransferId>,
+    ) -> Result<Vec<StoredTransfer>, LedgerError> {
         self.check_batch(ids.len())?;
-        self.read(move |engine| {
-            ids.iter()
-                .filter_map(|id| engine.transfer(*id).copied())
-                .collect()
-        })
-        .await
+        // Answered after every block before it is durable, so the store has what memory lacks.
+        let (ids, in_memory) = self
+            .read(move |engine| {
+                let found: Vec<Option<StoredTransfer>> =
+                    ids.iter().map(|id| engine.stored_transfer(*id)).collect();
+                (ids, found)
+            })
+            .await?;
+        let missing: Vec<TransferId> = ids
+            .iter()
+            .zip(&in_memory)
+            .filter(|(_, found)| found.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let from_store = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.with_reader(move |store| store.lookup_transfers(&missing))
+                .await?
+        };
+        let by_id: std::collections::HashMap<u128, StoredTransfer> = from_store
+            .into_iter()
+            .map(|stored| (stored.transfer.id.0, stored))
+            .collect();
+        let ordered = ids
+            .iter()
+            .zip(in_memory)
+            .filter_map(|(id, found)| found.or_else(|| by_id.get(&id.0).copied()));
+        Ok(ordered.collect())
+    }
+
+    /// Balances of a `history` account after each transfer that touched it, oldest first.
+    pub async fn account_history(&self, id: AccountId) -> Result<Vec<AccountBalance>, LedgerError> {
+        // A barrier: everything executed before is durable when it answers.
+        self.read(|_| ()).await?;
+        self.with_reader(move |store| store.account_history(id))
+            .await
+    }
+
+    /// The committed transfers with these timestamps, in log order (missing ones left out).
+    pub async fn transfers_at(&self, timestamps: Vec<u64>) -> Result<Vec<Transfer>, LedgerError> {
+        self.read(|_| ()).await?;
+        self.with_reader(move |store| store.transfers_at(&timestamps))
+            .await
+    }
+
+    /// Runs `read` on a store reader on a blocking thread.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let readers = self.readers.clone();
+        let joined = tokio::task::spawn_blocking(move || readers.with(read)).await;
+        let read = joined.map_err(|error| LedgerError::Unavailable(error.to_string()))?;
+        read.map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
     }
 
     /// The latest durable, signed checkpoint (none before the first block).
@@ -390,29 +509,27 @@ impl LedgerService {
         &self,
         id: TransferId,
     ) -> Result<Option<InclusionProof>, LedgerError> {
-        let found = self
-            .read(move |engine| {
-                engine
-                    .transfer(id)
-                    .copied()
-                    .zip(engine.transfer_position(id))
-            })
-            .await?;
-        let Some((transfer, leaf_index)) = found else {
+        let Some(stored) = self.lookup_stored(vec![id]).await?.pop() else {
             return Ok(None);
         };
-        // The read was answered after its block was durable, so the checkpoint covers it.
+        // The lookup was answered after its block was durable, so the checkpoint covers it.
         let checkpoint = self.checkpoint().ok_or_else(|| self.gone())?;
         let tree_size = checkpoint.checkpoint.tree_size;
-        let log = self.shared.log.read().expect("log lock");
-        let proof = log.inclusion_proof(leaf_index, tree_size).ok_or_else(|| {
-            LedgerError::ProofRange(format!("leaf {leaf_index} not in tree of {tree_size}"))
-        })?;
-        let leaf_hash = transfer_leaf_hash(&transfer);
+        let leaf_index = stored.leaf_index;
+        let proof = self
+            .with_reader(move |store| {
+                let mut perfect = |start, width| perfect_subtree(store, start, width);
+                inclusion_proof_from(&mut perfect, leaf_index, tree_size).transpose()
+            })
+            .await?
+            .ok_or_else(|| {
+                LedgerError::ProofRange(format!("leaf {leaf_index} not in tree of {tree_size}"))
+            })?;
+        let transfer = stored.transfer;
         Ok(Some(InclusionProof {
+            leaf_hash: transfer_leaf_hash(&transfer),
             transfer,
             leaf_index,
-            leaf_hash,
             proof,
             checkpoint,
         }))
@@ -420,7 +537,7 @@ impl LedgerService {
 
     /// Proves that the log at `from_size` is a prefix of the log at `to_size`; both must be
     /// at most the latest checkpoint's size.
-    pub fn consistency_proof(
+    pub async fn consistency_proof(
         &self,
         from_size: u64,
         to_size: u64,
@@ -431,13 +548,16 @@ impl LedgerService {
                 "need 0 < from <= to <= {durable} (the checkpoint's tree size), got from={from_size} to={to_size}"
             )));
         }
-        let log = self.shared.log.read().expect("log lock");
-        let missing = || LedgerError::ProofRange("size beyond the log".into());
-        let proof = log
-            .consistency_proof(from_size, to_size)
-            .ok_or_else(missing)?;
-        let from_root = log.root_at(from_size).ok_or_else(missing)?;
-        let to_root = log.root_at(to_size).ok_or_else(missing)?;
+        let (proof, from_root, to_root) = self
+            .with_reader(move |store| {
+                let mut perfect = |start, width| perfect_subtree(store, start, width);
+                let proof = consistency_proof_from(&mut perfect, from_size, to_size)
+                    .expect("sizes checked above")?;
+                let from_root = root_from(&mut perfect, from_size)?;
+                let to_root = root_from(&mut perfect, to_size)?;
+                Ok((proof, from_root, to_root))
+            })
+            .await?;
         Ok(ConsistencyProof {
             from_size,
             to_size,
@@ -523,11 +643,16 @@ fn now_ns() -> u64 {
     u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The sequencer thread's state: the engine.
+/// The sequencer thread's state: the engine, and a store connection for its prefetches.
 struct Sequencer {
     engine: Engine,
     config: LedgerConfig,
     shared: Arc<Shared>,
+    store: Box<dyn Store>,
+    /// Reused buffer of the ids a block prefetches.
+    keys: Vec<TransferId>,
+    /// Transfers and blocks since the last snapshot.
+    since_snapshot: (u64, u64),
 }
 
 impl Sequencer {
@@ -554,6 +679,8 @@ impl Sequencer {
                 },
             };
             let batch = self.gather(first, &mut requests, &mut carry);
+            let durable_block = self.shared.durable_block.load(Ordering::Acquire);
+            self.engine.evict(durable_block);
             let block = self.execute(batch);
             if (block.block.is_some() || !block.replies.is_empty()) && executed.send(block).is_err()
             {
@@ -588,13 +715,18 @@ impl Sequencer {
     /// Executes one block: accounts first, then transfers, then reads. Requests in one block
     /// were all in flight at once, so any order among them is a valid linearization.
     fn execute(&mut self, batch: Vec<Request>) -> Executed {
+        if let Err(error) = self.prefetch(&batch) {
+            self.shared.fail(format!("store read failed: {error}"));
+        }
         if let Some(failure) = self.shared.failure() {
             let replies = batch
                 .into_iter()
                 .map(|request| fail_reply(request, failure.clone()));
             return Executed {
                 block: None,
+                snapshot: None,
                 replies: replies.collect(),
+                engine_block: self.engine.block_number(),
             };
         }
         let mut accounts = Vec::new();
@@ -631,7 +763,52 @@ impl Sequencer {
                 .collect();
             (effects, accounts_changed)
         });
-        Executed { block, replies }
+        let snapshot = block
+            .as_ref()
+            .is_some_and(|(effects, _)| self.snapshot_due(effects.transfers.len() as u64))
+            .then(|| Box::new(self.engine.state()));
+        Executed {
+            block,
+            snapshot,
+            replies,
+            engine_block: self.engine.block_number(),
+        }
+    }
+
+    /// Counts a journaled block; true when a snapshot is due after it.
+    fn snapshot_due(&mut self, transfers: u64) -> bool {
+        let config = &self.config;
+        if config.snapshot_interval_transfers == 0 {
+            return false;
+        }
+        self.since_snapshot.0 += transfers;
+        self.since_snapshot.1 += 1;
+        let due = self.since_snapshot.0 >= config.snapshot_interval_transfers
+            || self.since_snapshot.1 >= config.snapshot_interval_blocks;
+        if due {
+            self.since_snapshot = (0, 0);
+        }
+        due
+    }
+
+    /// Reads from the store every transfer the batch may look up that the engine does not
+    /// hold (TigerBeetle's prefetch): execution itself then never waits on the disk.
+    fn prefetch(&mut self, batch: &[Request]) -> Result<(), StoreError> {
+        self.keys.clear();
+        for request in batch {
+            if let Request::CreateTransfers(transfers, _) = request {
+                self.engine.prefetch_keys(transfers, &mut self.keys);
+            }
+        }
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let mut found = Vec::with_capacity(self.keys.len());
+        for chunk in self.keys.chunks(store::LOOKUP_IDS_MAX) {
+            found.extend(self.store.lookup_transfers(chunk)?);
+        }
+        self.engine.prefetched(&self.keys, &found);
+        Ok(())
     }
 }
 
@@ -639,10 +816,11 @@ impl Sequencer {
 /// hashing block N overlaps executing block N+1.
 struct Journal {
     mode: JournalMode,
-    shared: Arc<Shared>,
     next_height: u64,
     previous_hash: Hash,
     tree_size: u64,
+    /// The Merkle log's right edge; interior nodes go to the store as they complete.
+    frontier: MerkleFrontier,
     leaf_hashes: Vec<Hash>,
 }
 
@@ -652,10 +830,30 @@ impl Journal {
         executed: std_mpsc::Receiver<Executed>,
         commits: std_mpsc::SyncSender<Commit>,
     ) {
-        while let Ok(Executed { block, replies }) = executed.recv() {
+        while let Ok(Executed {
+            block,
+            snapshot,
+            replies,
+            engine_block,
+        }) = executed.recv()
+        {
             let write = block
                 .map(|(effects, accounts_changed)| self.build_block(effects, accounts_changed));
-            if commits.send(Commit { write, replies }).is_err() {
+            let snapshot = snapshot.zip(write.as_ref()).map(|(state, write)| {
+                Box::new(Snapshot {
+                    height: write.block.header.height,
+                    block_hash: write.block.hash,
+                    state: *state,
+                    frontier: self.frontier.clone(),
+                })
+            });
+            let commit = Commit {
+                write,
+                snapshot,
+                replies,
+                engine_block,
+            };
+            if commits.send(commit).is_err() {
                 return;
             }
         }
@@ -667,17 +865,17 @@ impl Journal {
         let journal = self.mode == JournalMode::On;
         self.tree_size += effects.transfers.len() as u64;
         let mut merkle_root = [0; 32];
+        let mut merkle_nodes = Vec::new();
         if journal {
             self.leaf_hashes.clear();
             transfer_leaf_hashes(&effects.transfers, &mut self.leaf_hashes);
-            let mut log = self.shared.log.write().expect("log lock");
-            log.extend(&self.leaf_hashes);
+            self.frontier.extend(&self.leaf_hashes, &mut merkle_nodes);
             assert_eq!(
-                log.size(),
+                self.frontier.size(),
                 self.tree_size,
                 "the log holds every committed transfer"
             );
-            merkle_root = log.root();
+            merkle_root = self.frontier.root();
         }
         let header = BlockHeader {
             height: self.next_height,
@@ -709,6 +907,8 @@ impl Journal {
             block,
             accounts_changed,
             history: effects.history,
+            expired: effects.expired,
+            merkle_nodes,
         }
     }
 }
@@ -753,14 +953,30 @@ fn run_writer(
     commits: std_mpsc::Receiver<Commit>,
     group: GroupCommit,
     signer: Option<OperatorKey>,
+    snapshots: Option<std_mpsc::SyncSender<Box<Snapshot>>>,
 ) {
     while let Ok(first) = commits.recv() {
-        let (mut writes, replies) = gather_group(first, &commits, &shared, group);
+        let Group {
+            mut writes,
+            replies,
+            engine_block,
+            snapshot,
+        } = gather_group(first, &commits, &shared, group);
         if let (Some(key), Some(last)) = (&signer, writes.last_mut()) {
             let block = &mut last.block;
             block.signature = key.sign(&Checkpoint::of_block(&block.header, &block.hash));
         }
         let failure = write_blocks(store.as_mut(), &shared, &writes);
+        if failure.is_none() {
+            shared
+                .durable_block
+                .fetch_max(engine_block, Ordering::Release);
+            // Its block is durable now. A snapshot still being written makes this one wait
+            // for the next interval rather than queue.
+            if let (Some(sender), Some(snapshot)) = (&snapshots, snapshot) {
+                let _ = sender.try_send(snapshot);
+            }
+        }
         let answered = replies.len() as u64;
         for reply in replies {
             reply(failure.clone());
@@ -777,13 +993,17 @@ fn gather_group(
     commits: &std_mpsc::Receiver<Commit>,
     shared: &Shared,
     group: GroupCommit,
-) -> (Vec<BlockWrite>, Vec<Reply>) {
+) -> Group {
     let deadline = Instant::now() + group.wait_max;
     let mut writes = Vec::new();
     let mut replies = Vec::new();
     let mut events = 0;
+    let mut engine_block = 0;
+    let mut snapshot = None;
     let mut next = Some(first);
     while let Some(commit) = next {
+        engine_block = engine_block.max(commit.engine_block);
+        snapshot = commit.snapshot.or(snapshot);
         events += commit
             .write
             .as_ref()
@@ -798,7 +1018,39 @@ fn gather_group(
             next = commits.recv_timeout(remaining).ok();
         }
     }
-    (writes, replies)
+    Group {
+        writes,
+        replies,
+        engine_block,
+        snapshot,
+    }
+}
+
+/// What one store transaction writes and answers.
+struct Group {
+    writes: Vec<BlockWrite>,
+    replies: Vec<Reply>,
+    /// The newest engine block in the group.
+    engine_block: u64,
+    /// The newest snapshot taken after one of the group's blocks.
+    snapshot: Option<Box<Snapshot>>,
+}
+
+/// The snapshot thread: seals (encodes, digests, signs) each snapshot and writes it on its
+/// own store connection, so neither the sequencer nor the writer waits for it.
+fn run_snapshots(
+    mut store: Box<dyn Store>,
+    key: OperatorKey,
+    snapshots: std_mpsc::Receiver<Box<Snapshot>>,
+) {
+    for snapshot in snapshots {
+        let record = crate::snapshot::seal(&snapshot, &key);
+        drop(snapshot);
+        if let Err(error) = store.write_snapshot(&record) {
+            // Start then replays from an older snapshot: slower, never wrong.
+            tracing::warn!(%error, height = record.height, "snapshot not written");
+        }
+    }
 }
 
 fn write_blocks(

@@ -111,7 +111,7 @@ proptest! {
         Arc::try_unwrap(ledger).ok().expect("one handle").shutdown();
 
         let mut stored = store.clone();
-        let replayed = replay_store(&mut stored, ReplayOptions { operator_public_key: Some(public_key) })
+        let replayed = replay_store(&mut stored, ReplayOptions { operator_public_key: Some(public_key), ..ReplayOptions::default() })
             .expect("the store replays: every hash, root, signature and balance recomputed");
         let (header, hash, signature) = replayed.head.expect("head");
         prop_assert_eq!(hash, checkpoint.checkpoint.block_hash);

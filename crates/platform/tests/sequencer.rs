@@ -223,6 +223,7 @@ async fn pending_transfers_expire_on_the_idle_tick_and_replay_the_same() {
         &mut reopened,
         ReplayOptions {
             operator_public_key: Some(key().public_key()),
+            ..ReplayOptions::default()
         },
     )
     .expect("the store replays");

@@ -161,15 +161,11 @@ async fn get_account_balances(
 ) -> Result<Json<Value>, Problem> {
     require_admin(&state, &headers)?;
     let id = AccountId(path_id(&id)?);
-    let history = state
-        .ledger
-        .read(move |engine| {
-            engine
-                .account(id)
-                .map(|_| engine.account_history(id).to_vec())
-        })
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no account {id}")))?;
+    let exists = state.ledger.lookup_accounts(vec![id]).await?;
+    if exists.is_empty() {
+        return Err(Problem::not_found(format!("no account {id}")));
+    }
+    let history = state.ledger.account_history(id).await?;
     let balances: Vec<Value> = history.iter().map(balance_json).collect();
     Ok(Json(
         json!({ "account_id": id.0.to_string(), "balances": balances }),
@@ -251,7 +247,7 @@ async fn get_consistency_proof(
             error.body_text(),
         )
     })?;
-    let proof = state.ledger.consistency_proof(query.from, query.to)?;
+    let proof = state.ledger.consistency_proof(query.from, query.to).await?;
     Ok(Json(json!({
         "from": proof.from_size,
         "to": proof.to_size,

@@ -124,6 +124,8 @@ impl Gen {
             },
             accounts_changed: changed,
             history: Vec::new(),
+            expired: Vec::new(),
+            merkle_nodes: Vec::new(),
         }
     }
 }

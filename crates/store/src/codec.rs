@@ -498,3 +498,39 @@ pub(crate) fn decode_balance_log_row(
     }
     Ok(())
 }
+
+/// Pending statuses as stored (`pending_status.status`). A pending transfer without a row
+/// is still pending.
+pub(crate) const STATUS_POSTED: i64 = 2;
+pub(crate) const STATUS_VOIDED: i64 = 3;
+pub(crate) const STATUS_EXPIRED: i64 = 4;
+
+/// The status a post or void gives its pending transfer; `None` for other transfers.
+pub(crate) fn resolution_status(flags: ledger::types::TransferFlags) -> Option<i64> {
+    use ledger::types::TransferFlags;
+    if flags.contains(TransferFlags::POST_PENDING_TRANSFER) {
+        Some(STATUS_POSTED)
+    } else if flags.contains(TransferFlags::VOID_PENDING_TRANSFER) {
+        Some(STATUS_VOIDED)
+    } else {
+        None
+    }
+}
+
+/// A transfer's pending status from its flags and its stored status row (if any).
+pub(crate) fn pending_status(
+    flags: ledger::types::TransferFlags,
+    stored: Option<i64>,
+) -> Result<Option<ledger::engine::PendingStatus>, StoreError> {
+    use ledger::engine::PendingStatus;
+    if !flags.contains(ledger::types::TransferFlags::PENDING) {
+        return Ok(None);
+    }
+    match stored {
+        None => Ok(Some(PendingStatus::Pending)),
+        Some(STATUS_POSTED) => Ok(Some(PendingStatus::Posted)),
+        Some(STATUS_VOIDED) => Ok(Some(PendingStatus::Voided)),
+        Some(STATUS_EXPIRED) => Ok(Some(PendingStatus::Expired)),
+        Some(other) => Err(corrupt(0, format!("unknown pending status {other}"))),
+    }
+}

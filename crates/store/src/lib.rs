@@ -11,7 +11,9 @@
 //! Only this crate knows SQL. It knows nothing of hashing or replay: it stores what the
 //! platform hands it and hands it back in order; checking is the platform's job.
 
-use ledger::types::{Account, AccountBalance, BlockHeader, Hash, Transfer};
+use ledger::engine::StoredTransfer;
+use ledger::merkle::MerkleNode;
+use ledger::types::{Account, AccountBalance, AccountId, BlockHeader, Hash, Transfer, TransferId};
 
 mod codec;
 pub mod memory;
@@ -80,6 +82,33 @@ pub struct BlockWrite {
     pub accounts_changed: Vec<Account>,
     /// Balance snapshots for accounts with the `history` flag.
     pub history: Vec<AccountBalance>,
+    /// Pending transfers that expired at the block's start (their status becomes expired;
+    /// posts and voids set theirs from the block's transfers).
+    pub expired: Vec<TransferId>,
+    /// Interior Merkle nodes completed by this block's transfers, at level
+    /// `ledger::merkle::STORED_NODE_LEVEL_MIN` and above (what proofs read back).
+    pub merkle_nodes: Vec<MerkleNode>,
+}
+
+/// Most ids in one [`Store::lookup_transfers`] call: a block's transfers and pending ids.
+pub const LOOKUP_IDS_MAX: usize = 2 * 8190;
+
+/// Most transfers in one [`Store::transfers_by_leaf`] call.
+pub const LEAF_RANGE_MAX: u64 = 1 << 16;
+
+/// A snapshot of the engine's state after block `height`: what start loads instead of
+/// replaying the journal from its first block. The store keeps the encoded state opaque.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub height: u64,
+    /// Hash of block `height`: the snapshot is refused unless the chain has it there.
+    pub block_hash: Hash,
+    /// SHA-256 of `state`.
+    pub digest: Hash,
+    /// The operator's Ed25519 signature over the snapshot's header (height, hash, digest).
+    pub signature: [u8; 64],
+    /// The encoded state; empty in [`Store::snapshot_headers`].
+    pub state: Vec<u8>,
 }
 
 /// Settings pinned in the store at initialisation.
@@ -138,8 +167,33 @@ pub trait Store: Send {
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError>;
 
     /// Stored balance history of one account, oldest first.
-    fn account_history(
-        &mut self,
-        id: ledger::types::AccountId,
-    ) -> Result<Vec<AccountBalance>, StoreError>;
+    fn account_history(&mut self, id: AccountId) -> Result<Vec<AccountBalance>, StoreError>;
+
+    /// Another connection to the same store, for reads beside the writer (the engine's
+    /// prefetch, proofs, queries) and for writing snapshots. It sees what is durable.
+    fn reader(&self) -> Result<Box<dyn Store>, StoreError>;
+
+    /// The committed transfers among `ids` (at most [`LOOKUP_IDS_MAX`]; missing ids are left
+    /// out, order is not kept), with their pending status and leaf index.
+    fn lookup_transfers(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError>;
+
+    /// Transfers with leaf index in `[from, to)` (at most [`LEAF_RANGE_MAX`]), in log order;
+    /// fewer if the log is shorter.
+    fn transfers_by_leaf(&mut self, from: u64, to: u64) -> Result<Vec<Transfer>, StoreError>;
+
+    /// The stored Merkle node at `level` and `index`, if the log has completed it.
+    fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError>;
+
+    /// The committed transfers with these timestamps (missing ones left out), in log order.
+    fn transfers_at(&mut self, timestamps: &[u64]) -> Result<Vec<Transfer>, StoreError>;
+
+    /// Stores a snapshot (its block must be durable) and drops the state of every snapshot
+    /// but the newest two; headers are kept for `verify`.
+    fn write_snapshot(&mut self, snapshot: &SnapshotRecord) -> Result<(), StoreError>;
+
+    /// The newest snapshot with its state, if any.
+    fn latest_snapshot(&mut self) -> Result<Option<SnapshotRecord>, StoreError>;
+
+    /// Every snapshot's header (state left empty), oldest first.
+    fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError>;
 }

@@ -14,10 +14,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ledger::types::{Account, AccountBalance, AccountId};
+use ledger::archive::TransferArchive;
+use ledger::engine::{BlockEffects, StoredTransfer};
+use ledger::types::{Account, AccountBalance, AccountId, Hash, Transfer, TransferId};
 
 use crate::codec::{self, Tip};
-use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+use crate::{BlockRecord, BlockWrite, SnapshotRecord, Store, StoreError, StoreMeta};
 
 /// Where an injected append fault strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +87,9 @@ struct Inner {
     blocks: Vec<BlockRecord>,
     accounts: foldhash::HashMap<AccountId, Account>,
     history: HashMap<AccountId, Vec<AccountBalance>>,
+    transfers: TransferArchive,
+    merkle_nodes: HashMap<(u32, u64), Hash>,
+    snapshots: Vec<SnapshotRecord>,
     faults: FaultPlan,
     append_calls: u64,
 }
@@ -195,6 +200,16 @@ impl Store for MemoryStore {
             for b in &w.history {
                 inner.history.entry(b.account_id).or_default().push(*b);
             }
+            for node in &w.merkle_nodes {
+                inner
+                    .merkle_nodes
+                    .insert((node.level, node.index), node.hash);
+            }
+            inner.transfers.record(&BlockEffects {
+                transfers: w.block.transfers.clone(),
+                expired: w.expired.clone(),
+                ..BlockEffects::default()
+            });
             inner.blocks.push(w.block.clone());
         }
         if fault == Some(FaultPoint::AfterWrite) {
@@ -233,5 +248,90 @@ impl Store for MemoryStore {
             .get(&id)
             .cloned()
             .unwrap_or_default())
+    }
+
+    fn reader(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn lookup_transfers(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError> {
+        Ok(self.read_guard()?.transfers.lookup(ids))
+    }
+
+    fn transfers_by_leaf(&mut self, from: u64, to: u64) -> Result<Vec<Transfer>, StoreError> {
+        let inner = self.read_guard()?;
+        let to = to.min(from.saturating_add(crate::LEAF_RANGE_MAX));
+        // The first block whose transfers reach past `from`.
+        let first = inner.blocks.partition_point(|b| b.header.tree_size <= from);
+        let mut out = Vec::new();
+        for block in &inner.blocks[first..] {
+            let start = block.header.tree_size - block.transfers.len() as u64;
+            if start >= to {
+                break;
+            }
+            for (offset, transfer) in block.transfers.iter().enumerate() {
+                let leaf = start + offset as u64;
+                if leaf >= from && leaf < to {
+                    out.push(*transfer);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        Ok(self
+            .read_guard()?
+            .merkle_nodes
+            .get(&(level, index))
+            .copied())
+    }
+
+    fn transfers_at(&mut self, timestamps: &[u64]) -> Result<Vec<Transfer>, StoreError> {
+        let inner = self.read_guard()?;
+        let mut out = Vec::new();
+        // Blocks without transfers would break the partition's ordering: leave them out.
+        let blocks: Vec<&BlockRecord> = inner
+            .blocks
+            .iter()
+            .filter(|b| !b.transfers.is_empty())
+            .collect();
+        for &timestamp in timestamps {
+            let block = blocks
+                .partition_point(|b| b.transfers.last().is_some_and(|t| t.timestamp < timestamp));
+            let found = blocks.get(block).and_then(|b| {
+                b.transfers
+                    .binary_search_by_key(&timestamp, |t| t.timestamp)
+                    .ok()
+                    .map(|i| b.transfers[i])
+            });
+            out.extend(found);
+        }
+        out.sort_unstable_by_key(|t| t.timestamp);
+        out.dedup();
+        Ok(out)
+    }
+
+    fn write_snapshot(&mut self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.snapshots.push(snapshot.clone());
+        let keep_from = inner.snapshots.len().saturating_sub(2);
+        for old in &mut inner.snapshots[..keep_from] {
+            old.state = Vec::new();
+        }
+        Ok(())
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<SnapshotRecord>, StoreError> {
+        Ok(self.read_guard()?.snapshots.last().cloned())
+    }
+
+    fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let inner = self.read_guard()?;
+        let headers = inner.snapshots.iter().map(|snapshot| SnapshotRecord {
+            state: Vec::new(),
+            ..snapshot.clone()
+        });
+        Ok(headers.collect())
     }
 }

@@ -9,11 +9,27 @@
 //! `fillfactor = 70`, beside the immutable `accounts(seq PRIMARY KEY, id UNIQUE, user data,
 //! ledger, code, timestamp, block_height, created_flags)`. PostgreSQL writes a whole new row
 //! version per UPDATE, so the narrow row makes the per-block balance updates cheaper, and as
-//! no indexed column changes they can be HOT. `transfers.seq` is the leaf index; there is no
-//! index on `transfers.id` (the engine keeps ids in memory; the store never looks them up),
-//! and as the table is append-only its insert-triggered autovacuum is off
+//! no indexed column changes they can be HOT. `transfers.seq` is the leaf index, and as the
+//! table is append-only its insert-triggered autovacuum is off
 //! (`autovacuum_vacuum_insert_threshold = -1`; anti-wraparound vacuum still runs). Needs
 //! PostgreSQL 13 or later.
+//!
+//! Migration 3 (the engine keeps only a bounded cache of transfers, so the store answers what
+//! it cannot):
+//! - `transfers_by_id` on `transfers(id)` ([`Store::lookup_transfers`]: one `= ANY($1)` index
+//!   lookup per batch; a random b-tree insert per transfer) and `transfers_by_timestamp` on
+//!   `transfers(timestamp)` ([`Store::transfers_at`]; timestamps grow with `seq`, so its
+//!   inserts go to the right edge).
+//! - `pending_status(id PRIMARY KEY, status smallint, block_height)`: the final status of a
+//!   resolved pending transfer (2 posted, 3 voided, 4 expired; see `codec::STATUS_*`),
+//!   written by the append whose block posts, voids or expires it. A pending transfer without
+//!   a row is still pending.
+//! - `merkle_nodes(level, idx, hash, PRIMARY KEY (level, idx))`: the interior Merkle nodes
+//!   each block completes, for proofs.
+//! - `snapshots(height PRIMARY KEY, block_hash, digest, signature)` and
+//!   `snapshot_chunks(height, chunk, bytes, PRIMARY KEY (height, chunk))`: engine snapshots,
+//!   the state in chunks of 4 MiB (stored uncompressed); only the newest two keep their
+//!   chunks, every header stays for `verify`. Writing a height again replaces it.
 //!
 //! Tables live in the connection's `search_path` ([`PostgresStore::connect`]) or in a schema
 //! of their own ([`PostgresStore::connect_schema`]), so several stores (and parallel tests)
@@ -38,14 +54,22 @@
 //!   faster than `unnest` for 8,190 rows: about 20 ms against 45 ms here; see [`BulkMode`]),
 //!   and the changed balances by one `UPDATE account_balances ... FROM unnest(...)`.
 //!
+//! Both shapes write the block's pending statuses and Merkle nodes in the same transaction
+//! (in the one statement, as two more `unnest` CTEs).
+//!
+//! [`Store::reader`] opens a second connection to the same database and schema (the store
+//! keeps the URL it was opened with). It reads what is committed; the writer's in-memory
+//! caches are not shared.
+//!
 //! The store keeps `id -> seq` and the chain's tip in memory, so it assumes it is the only
 //! writer; a second writer would collide on `blocks`' primary key and fail, never fork. The
 //! commit waits for the WAL flush (the server's `synchronous_commit`, on by default).
 
 use std::collections::HashMap;
 
+use ledger::engine::StoredTransfer;
 use ledger::types::{
-    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Transfer, TransferFlags,
+    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Hash, Transfer, TransferFlags,
     TransferId,
 };
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -56,7 +80,9 @@ use crate::codec::{
     self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
     u64_to_sql, u128_col,
 };
-use crate::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+use crate::{
+    BlockRecord, BlockWrite, LEAF_RANGE_MAX, SnapshotRecord, Store, StoreError, StoreMeta,
+};
 
 /// Schema migrations, applied in order; `schema_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[
@@ -133,12 +159,49 @@ const MIGRATIONS: &[&str] = &[
         balances bytea NOT NULL
     );
     ALTER TABLE balance_log ALTER COLUMN balances SET STORAGE EXTERNAL;",
+    // 3: lookups by id and timestamp, pending statuses, Merkle nodes, snapshots.
+    "CREATE INDEX transfers_by_id ON transfers (id);
+    CREATE INDEX transfers_by_timestamp ON transfers (timestamp);
+    CREATE TABLE pending_status (
+        id bytea PRIMARY KEY,
+        status smallint NOT NULL,
+        block_height bigint NOT NULL
+    );
+    CREATE TABLE merkle_nodes (
+        level integer NOT NULL,
+        idx bigint NOT NULL,
+        hash bytea NOT NULL,
+        PRIMARY KEY (level, idx)
+    );
+    CREATE TABLE snapshots (
+        height bigint PRIMARY KEY,
+        block_hash bytea NOT NULL,
+        digest bytea NOT NULL,
+        signature bytea NOT NULL
+    );
+    CREATE TABLE snapshot_chunks (
+        height bigint NOT NULL,
+        chunk integer NOT NULL,
+        bytes bytea NOT NULL,
+        PRIMARY KEY (height, chunk)
+    );
+    ALTER TABLE snapshot_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;",
 ];
+
+/// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value
+/// is 1 GB; chunks keep each row, and each parameter sent, small).
+const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+
+/// Snapshots whose state is kept; older ones keep only their header.
+const SNAPSHOTS_KEPT: i64 = 2;
 
 pub use crate::BALANCE_LOG_ROWS_MAX;
 
 /// Any constant: serialises migrations of all schemas in a database.
 const MIGRATION_LOCK: i64 = 0x6d69_6c65_7665_7273;
+
+const INSERT_STATUSES: &str = "INSERT INTO pending_status (id, status, block_height)";
+const INSERT_NODES: &str = "INSERT INTO merkle_nodes (level, idx, hash)";
 
 const TRANSFER_COLUMNS: &str = "seq, id, block_height, debit_account_id, credit_account_id, amount,
     pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, timestamp";
@@ -186,6 +249,10 @@ struct Statements {
     insert_transfers: Statement,
     insert_history: Statement,
     append_one: Statement,
+    insert_side: Statement,
+    lookup_transfers: Statement,
+    transfers_at: Statement,
+    merkle_node: Statement,
     balance_log: Statement,
     balance_log_rows: Statement,
     clear_balance_log: Statement,
@@ -202,6 +269,9 @@ pub struct PostgresStore {
     st: Statements,
     bulk: BulkMode,
     schema: Option<String>,
+    /// The URL this store connected to, for [`Store::reader`] (`None` from
+    /// [`with_client`](Self::with_client)).
+    url: Option<String>,
     /// `id -> seq` of every stored account, loaded by the first append (this store is the
     /// only writer).
     account_seqs: Option<HashMap<AccountId, i64>>,
@@ -227,17 +297,22 @@ impl PostgresStore {
     /// key-value string) and brings the schema in the connection's `search_path` up to date.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let client = Client::connect(url, NoTls)?;
-        PostgresStore::with_client(client, None)
+        let mut store = PostgresStore::with_client(client, None)?;
+        store.url = Some(url.to_owned());
+        Ok(store)
     }
 
     /// Like [`connect`](Self::connect), but keeps the tables in `schema` (created if missing),
     /// so each store, or each test, can have its own set of tables in one database.
     pub fn connect_schema(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
         let client = Client::connect(url, NoTls)?;
-        PostgresStore::with_client(client, Some(schema))
+        let mut store = PostgresStore::with_client(client, Some(schema))?;
+        store.url = Some(url.to_owned());
+        Ok(store)
     }
 
     /// Uses an existing connection, optionally switching it to `schema` (created if missing).
+    /// Such a store has no URL to open a [`Store::reader`] with.
     pub fn with_client(
         mut client: Client,
         schema: Option<&str>,
@@ -265,6 +340,7 @@ impl PostgresStore {
             tip: None,
             balance_log_rows: None,
             schema: schema.map(str::to_owned),
+            url: None,
         })
     }
 
@@ -376,6 +452,12 @@ impl PostgresStore {
         }
 
         insert_history(&mut tx, st, writes)?;
+
+        let side = SideColumns::new(writes)?;
+        if !side.is_empty() {
+            let side_refs = side.refs();
+            tx.execute(&st.insert_side, &side.params(&side_refs))?;
+        }
 
         if let Err(e) = tx.commit() {
             *account_seqs = None;
@@ -552,9 +634,29 @@ fn prepare(c: &mut Client) -> Result<Statements, StoreError> {
                 SELECT * FROM unnest($12::int8[], $13::bytea[], $14::int8[], $15::bytea[],
                     $16::bytea[], $17::bytea[], $18::bytea[], $19::bytea[], $20::int8[], $21::int8[],
                     $22::int8[], $23::int8[], $24::int4[], $25::int4[], $26::int8[])
+             ), new_statuses AS (
+                {INSERT_STATUSES} SELECT * FROM unnest($29::bytea[], $30::int2[], $31::int8[])
+             ), new_nodes AS (
+                {INSERT_NODES} SELECT * FROM unnest($32::int4[], $33::int8[], $34::bytea[])
              )
              INSERT INTO balance_log (height, balances) VALUES ($27, $28)"
         ))?,
+        insert_side: c.prepare(&format!(
+            "WITH new_statuses AS (
+                {INSERT_STATUSES} SELECT * FROM unnest($1::bytea[], $2::int2[], $3::int8[])
+             )
+             {INSERT_NODES} SELECT * FROM unnest($4::int4[], $5::int8[], $6::bytea[])"
+        ))?,
+        lookup_transfers: c.prepare(&format!(
+            "SELECT {t}, p.status::int8 FROM transfers AS t
+                LEFT JOIN pending_status AS p ON p.id = t.id
+             WHERE t.id = ANY($1::bytea[])",
+            t = prefixed("t", TRANSFER_COLUMNS)
+        ))?,
+        transfers_at: c.prepare(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp = ANY($1::int8[]) ORDER BY seq"
+        ))?,
+        merkle_node: c.prepare("SELECT hash FROM merkle_nodes WHERE level = $1 AND idx = $2")?,
         balance_log: c.prepare("SELECT height, balances FROM balance_log ORDER BY height")?,
         balance_log_rows: c.prepare("SELECT count(*) FROM balance_log")?,
         clear_balance_log: c.prepare("DELETE FROM balance_log")?,
@@ -580,6 +682,59 @@ fn prepare(c: &mut Client) -> Result<Statements, StoreError> {
                 credits_posted, block_height
              FROM account_history WHERE account_id = $1 ORDER BY seq",
         )?,
+    })
+}
+
+/// `columns` (a comma-separated list) with every column qualified by `table`.
+fn prefixed(table: &str, columns: &str) -> String {
+    let qualified: Vec<String> = columns
+        .split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect();
+    qualified.join(", ")
+}
+
+/// Decodes the transfer in the 15 columns of [`TRANSFER_COLUMNS`] (from column 0), naming
+/// block `h` if a column is bad.
+fn transfer_from_row(row: &Row, h: u64) -> Result<Transfer, StoreError> {
+    Ok(Transfer {
+        id: TransferId(u128_col(blob(row, 1), h, "transfer id")?),
+        debit_account_id: AccountId(u128_col(blob(row, 3), h, "transfer debit_account_id")?),
+        credit_account_id: AccountId(u128_col(blob(row, 4), h, "transfer credit_account_id")?),
+        amount: u128_col(blob(row, 5), h, "transfer amount")?,
+        pending_id: TransferId(u128_col(blob(row, 6), h, "transfer pending_id")?),
+        user_data_128: u128_col(blob(row, 7), h, "transfer user_data_128")?,
+        user_data_64: u64_col(int(row, 8), h, "transfer user_data_64")?,
+        user_data_32: u32_col(int(row, 9), h, "transfer user_data_32")?,
+        timeout: u32_col(int(row, 10), h, "transfer timeout")?,
+        ledger: u32_col(int(row, 11), h, "transfer ledger")?,
+        code: u16_col(int(row, 12), h, "transfer code")?,
+        flags: TransferFlags(u16_col(int(row, 13), h, "transfer flags")?),
+        timestamp: u64_col(int(row, 14), h, "transfer timestamp")?,
+    })
+}
+
+/// The block a transfer row names (for errors about the row).
+fn row_height(row: &Row) -> u64 {
+    int(row, 2).map_or(0, codec::u64_from_sql)
+}
+
+/// The transfers of rows in [`TRANSFER_COLUMNS`] order.
+fn transfers_from_rows(rows: &[Row]) -> Result<Vec<Transfer>, StoreError> {
+    rows.iter()
+        .map(|row| transfer_from_row(row, row_height(row)))
+        .collect()
+}
+
+/// A snapshot's header from `height, block_hash, digest, signature` (state left empty).
+fn snapshot_header(row: &Row) -> Result<SnapshotRecord, StoreError> {
+    let height = u64_col(int(row, 0), 0, "snapshot height")?;
+    Ok(SnapshotRecord {
+        height,
+        block_hash: codec::fixed(blob(row, 1), height, "snapshot block_hash")?,
+        digest: codec::fixed(blob(row, 2), height, "snapshot digest")?,
+        signature: codec::fixed(blob(row, 3), height, "snapshot signature")?,
+        state: Vec::new(),
     })
 }
 
@@ -886,6 +1041,81 @@ impl TransferColumns {
     }
 }
 
+/// Column arrays of what an append writes beside blocks, accounts and transfers: the pending
+/// statuses its blocks set and the Merkle nodes they complete, for `unnest`.
+struct SideColumns {
+    status_id: Vec<[u8; 16]>,
+    status: Vec<i16>,
+    status_height: Vec<i64>,
+    level: Vec<i32>,
+    idx: Vec<i64>,
+    hash: Vec<Hash>,
+}
+
+impl SideColumns {
+    fn new(writes: &[BlockWrite]) -> Result<SideColumns, StoreError> {
+        let mut columns = SideColumns {
+            status_id: Vec::new(),
+            status: Vec::new(),
+            status_height: Vec::new(),
+            level: Vec::new(),
+            idx: Vec::new(),
+            hash: Vec::new(),
+        };
+        for w in writes {
+            let height = w.block.header.height;
+            // Expiries happen at the block's start, before its posts and voids.
+            for id in &w.expired {
+                columns.push_status(*id, codec::STATUS_EXPIRED, height);
+            }
+            for t in &w.block.transfers {
+                if let Some(status) = codec::resolution_status(t.flags) {
+                    columns.push_status(t.pending_id, status, height);
+                }
+            }
+            for node in &w.merkle_nodes {
+                let level = i32::try_from(node.level).map_err(|_| {
+                    codec::refuse(height, format!("Merkle node level {} too high", node.level))
+                })?;
+                columns.level.push(level);
+                columns.idx.push(u64_to_sql(node.index));
+                columns.hash.push(node.hash);
+            }
+        }
+        Ok(columns)
+    }
+
+    fn push_status(&mut self, id: TransferId, status: i64, height: u64) {
+        self.status_id.push(id.0.to_be_bytes());
+        // The statuses are 2 to 4.
+        self.status.push(status as i16);
+        self.status_height.push(u64_to_sql(height));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.status_id.is_empty() && self.level.is_empty()
+    }
+
+    fn refs(&self) -> [Vec<&[u8]>; 2] {
+        [
+            refs(&self.status_id),
+            self.hash.iter().map(|h| &h[..]).collect(),
+        ]
+    }
+
+    /// Parameters in the order of `insert_side` ($1..$6; $29..$34 of `append_one`).
+    fn params<'a>(&'a self, r: &'a [Vec<&'a [u8]>; 2]) -> [&'a (dyn ToSql + Sync); 6] {
+        [
+            &r[0],
+            &self.status,
+            &self.status_height,
+            &self.level,
+            &self.idx,
+            &r[1],
+        ]
+    }
+}
+
 /// Column arrays of balance updates, for `unnest`.
 struct BalanceColumns {
     seq: Vec<i64>,
@@ -956,12 +1186,15 @@ fn append_in_one_statement(
     let blocks = BlockColumns::new(writes, &plan.first_account);
     let transfers = TransferColumns::new(writes);
     let transfer_refs = transfers.refs();
+    let side = SideColumns::new(writes)?;
+    let side_refs = side.refs();
     let height = u64_to_sql(writes.last().expect("not empty").block.header.height);
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(28);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(34);
     params.extend(blocks.params());
     params.extend(transfers.params(&transfer_refs));
     params.push(&height);
     params.push(&logged);
+    params.extend(side.params(&side_refs));
     client.execute(&st.append_one, &params)?;
     Ok(())
 }
@@ -1170,30 +1403,7 @@ impl Store for PostgresStore {
                 let h = fill.height_for(int(row, 0).map(codec::u64_from_sql));
                 let seq = u64_col(int(row, 0), h, "transfer seq")?;
                 let height = u64_col(int(row, 2), h, "transfer block_height")?;
-                let t = Transfer {
-                    id: TransferId(u128_col(blob(row, 1), h, "transfer id")?),
-                    debit_account_id: AccountId(u128_col(
-                        blob(row, 3),
-                        h,
-                        "transfer debit_account_id",
-                    )?),
-                    credit_account_id: AccountId(u128_col(
-                        blob(row, 4),
-                        h,
-                        "transfer credit_account_id",
-                    )?),
-                    amount: u128_col(blob(row, 5), h, "transfer amount")?,
-                    pending_id: TransferId(u128_col(blob(row, 6), h, "transfer pending_id")?),
-                    user_data_128: u128_col(blob(row, 7), h, "transfer user_data_128")?,
-                    user_data_64: u64_col(int(row, 8), h, "transfer user_data_64")?,
-                    user_data_32: u32_col(int(row, 9), h, "transfer user_data_32")?,
-                    timeout: u32_col(int(row, 10), h, "transfer timeout")?,
-                    ledger: u32_col(int(row, 11), h, "transfer ledger")?,
-                    code: u16_col(int(row, 12), h, "transfer code")?,
-                    flags: TransferFlags(u16_col(int(row, 13), h, "transfer flags")?),
-                    timestamp: u64_col(int(row, 14), h, "transfer timestamp")?,
-                };
-                fill.push(seq, height, t)?;
+                fill.push(seq, height, transfer_from_row(row, h)?)?;
             }
             fill.finish()?;
         }
@@ -1233,5 +1443,175 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    fn reader(&self) -> Result<Box<dyn Store>, StoreError> {
+        let Some(url) = &self.url else {
+            return Err(StoreError::Io(std::io::Error::other(
+                "this PostgreSQL store was made from a connection, not a URL: it cannot open a reader",
+            )));
+        };
+        let mut reader = match &self.schema {
+            Some(schema) => PostgresStore::connect_schema(url, schema)?,
+            None => PostgresStore::connect(url)?,
+        };
+        reader.bulk = self.bulk;
+        Ok(Box::new(reader))
+    }
+
+    fn lookup_transfers(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<[u8; 16]> = ids.iter().map(|id| id.0.to_be_bytes()).collect();
+        let rows = self
+            .client
+            .query(&self.st.lookup_transfers, &[&refs(&keys)])?;
+        rows.iter()
+            .map(|row| {
+                let h = row_height(row);
+                let transfer = transfer_from_row(row, h)?;
+                let status =
+                    codec::pending_status(transfer.flags, int(row, 15)).map_err(|e| match e {
+                        StoreError::Corrupt { reason, .. } => corrupt(h, reason),
+                        e => e,
+                    })?;
+                Ok(StoredTransfer {
+                    transfer,
+                    status,
+                    leaf_index: u64_col(int(row, 0), h, "transfer seq")?,
+                })
+            })
+            .collect()
+    }
+
+    fn transfers_by_leaf(&mut self, from: u64, to: u64) -> Result<Vec<Transfer>, StoreError> {
+        // Leaf indexes are `bigint`s; none reaches 2^63.
+        let to = to
+            .min(from.saturating_add(LEAF_RANGE_MAX))
+            .min(i64::MAX as u64);
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let rows = self.client.query(
+            &self.st.read_transfers,
+            &[&u64_to_sql(from), &u64_to_sql(to)],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, row) in (from..).zip(&rows) {
+            let h = row_height(row);
+            let seq = u64_col(int(row, 0), h, "transfer seq")?;
+            if seq != expected {
+                return Err(corrupt(
+                    h,
+                    format!("transfer {expected} is missing (next stored is {seq})"),
+                ));
+            }
+            out.push(transfer_from_row(row, h)?);
+        }
+        Ok(out)
+    }
+
+    fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        let Ok(level) = i32::try_from(level) else {
+            return Ok(None);
+        };
+        let row = self
+            .client
+            .query_opt(&self.st.merkle_node, &[&level, &u64_to_sql(index)])?;
+        row.map(|row| codec::fixed(blob(&row, 0), 0, "Merkle node hash"))
+            .transpose()
+    }
+
+    fn transfers_at(&mut self, timestamps: &[u64]) -> Result<Vec<Transfer>, StoreError> {
+        if timestamps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<i64> = timestamps.iter().map(|&t| u64_to_sql(t)).collect();
+        let rows = self.client.query(&self.st.transfers_at, &[&keys])?;
+        transfers_from_rows(&rows)
+    }
+
+    fn write_snapshot(&mut self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+        let height = u64_to_sql(snapshot.height);
+        let mut tx = self.client.transaction()?;
+        // Writing a height again (a retry whose commit was not acknowledged) replaces it.
+        tx.execute(
+            "INSERT INTO snapshots (height, block_hash, digest, signature) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (height) DO UPDATE SET block_hash = EXCLUDED.block_hash,
+                digest = EXCLUDED.digest, signature = EXCLUDED.signature",
+            &[
+                &height,
+                &&snapshot.block_hash[..],
+                &&snapshot.digest[..],
+                &&snapshot.signature[..],
+            ],
+        )?;
+        tx.execute("DELETE FROM snapshot_chunks WHERE height = $1", &[&height])?;
+        let insert =
+            tx.prepare("INSERT INTO snapshot_chunks (height, chunk, bytes) VALUES ($1, $2, $3)")?;
+        for (chunk, bytes) in snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
+            let chunk = i32::try_from(chunk)
+                .map_err(|_| corrupt(snapshot.height, "snapshot state too large"))?;
+            tx.execute(&insert, &[&height, &chunk, &bytes])?;
+        }
+        tx.execute(
+            "DELETE FROM snapshot_chunks WHERE height NOT IN
+                (SELECT height FROM snapshots ORDER BY height DESC LIMIT $1)",
+            &[&SNAPSHOTS_KEPT],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<SnapshotRecord>, StoreError> {
+        // One snapshot of the database for the header and its chunks.
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let Some(row) = tx.query_opt(
+            "SELECT height, block_hash, digest, signature FROM snapshots
+             ORDER BY height DESC LIMIT 1",
+            &[],
+        )?
+        else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        let mut snapshot = snapshot_header(&row)?;
+        let height = snapshot.height;
+        let chunks = tx.query(
+            "SELECT chunk, bytes FROM snapshot_chunks WHERE height = $1 ORDER BY chunk",
+            &[&u64_to_sql(height)],
+        )?;
+        tx.commit()?;
+        let total: usize = chunks
+            .iter()
+            .map(|c| blob(c, 1).map_or(0, <[u8]>::len))
+            .sum();
+        snapshot.state.reserve_exact(total);
+        for (expected, row) in (0i64..).zip(&chunks) {
+            if int(row, 0) != Some(expected) {
+                return Err(corrupt(
+                    height,
+                    format!("snapshot chunk {expected} is missing"),
+                ));
+            }
+            let bytes =
+                blob(row, 1).ok_or_else(|| corrupt(height, "snapshot chunk is not a blob"))?;
+            snapshot.state.extend_from_slice(bytes);
+        }
+        Ok(Some(snapshot))
+    }
+
+    fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let rows = self.client.query(
+            "SELECT height, block_hash, digest, signature FROM snapshots ORDER BY height",
+            &[],
+        )?;
+        rows.iter().map(snapshot_header).collect()
     }
 }

@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
 //!
-//! # Schema (version 2, kept in `PRAGMA user_version`)
+//! # Schema (version 3, kept in `PRAGMA user_version`)
 //! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
 //! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
 //!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
@@ -18,11 +18,17 @@
 //! - `transfers(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, block_height, all fields)`: `seq`
 //!   is the transfer's leaf index in the Merkle log, so a block's transfers are the rowid
 //!   range `[tree_size - transfer_count, tree_size)` and appends go to the end of the b-tree.
-//!   There is deliberately NO index on `transfers.id`: the engine keeps every transfer id in
-//!   memory for idempotency and the store never looks a transfer up by id, while a unique
-//!   index over random 128-bit ids costs a random b-tree insert per transfer: measured with
-//!   `examples/append_bench.rs --id-index` at 8,190 transfers per block, it more than doubles
-//!   the time per block (about 39 ms -> 87 ms) and keeps growing with the table.
+//!   Indexed by `id` (migration 3): the engine keeps only a bounded cache of transfers, so
+//!   the store answers the lookups its id filter cannot rule out, and lookups of old
+//!   transfers. The index costs a random b-tree insert per transfer (measured with
+//!   `examples/append_bench.rs --id-index`); an index on `timestamp` is append-only.
+//! - `pending_status(id PRIMARY KEY, status, block_height)`: the final status of a resolved
+//!   pending transfer (2 posted, 3 voided, 4 expired); a pending transfer without a row is
+//!   still open.
+//! - `merkle_nodes(level, idx, hash)`: interior nodes of the Merkle log at level 8 and above
+//!   (lower subtrees are recomputed from at most 128 transfers), for proofs.
+//! - `snapshots(height, block_hash, digest, signature)` and `snapshot_chunks(height, chunk,
+//!   bytes)`: engine snapshots for start; the state of all but the newest two is dropped.
 //! - `account_history(seq INTEGER PRIMARY KEY, account_id, timestamp, balances, block_height)`
 //!   with an index on `account_id`; read back in insertion (log) order.
 //! - `balance_log(height INTEGER PRIMARY KEY, balances BLOB)`: the balances each append
@@ -49,8 +55,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ledger::engine::StoredTransfer;
 use ledger::types::{
-    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Transfer, TransferFlags,
+    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Hash, Transfer, TransferFlags,
     TransferId,
 };
 use rusqlite::types::ValueRef;
@@ -61,8 +68,8 @@ use crate::codec::{
     u64_to_sql, u128_col,
 };
 use crate::{
-    BALANCE_LOG_ENTRIES_MAX, BALANCE_LOG_ROWS_MAX, BlockRecord, BlockWrite, Store, StoreError,
-    StoreMeta,
+    BALANCE_LOG_ENTRIES_MAX, BALANCE_LOG_ROWS_MAX, BlockRecord, BlockWrite, SnapshotRecord, Store,
+    StoreError, StoreMeta,
 };
 
 /// Schema migrations; `PRAGMA user_version` is the number applied.
@@ -136,7 +143,42 @@ const MIGRATIONS: &[&str] = &[
         height INTEGER PRIMARY KEY,
         balances BLOB NOT NULL
     );",
+    // 3: the engine keeps a bounded cache, so the store answers lookups by id and by
+    // timestamp, pending statuses, Merkle nodes for proofs, and snapshots for start.
+    "CREATE INDEX transfers_by_id ON transfers (id);
+    CREATE INDEX transfers_by_timestamp ON transfers (timestamp);
+    CREATE TABLE pending_status (
+        id BLOB PRIMARY KEY,
+        status INTEGER NOT NULL,
+        block_height INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE merkle_nodes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+        height INTEGER PRIMARY KEY,
+        block_hash BLOB NOT NULL,
+        digest BLOB NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE snapshot_chunks (
+        height INTEGER NOT NULL,
+        chunk INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (height, chunk)
+    ) WITHOUT ROWID;",
 ];
+
+/// The columns of a transfer row, in the order [`transfer_from_row`] reads them.
+const TRANSFER_COLUMNS: &str = "seq, block_height, id, debit_account_id, credit_account_id,
+    amount, pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags,
+    timestamp";
+
+/// Ids per `IN (...)` lookup; shorter lists are padded with their first id.
+const IDS_PER_LOOKUP: usize = 64;
 
 /// The 12 columns of an [`Account`], in the order [`bind_account`] and [`account_from_row`]
 /// use.
@@ -171,6 +213,8 @@ impl MultiInsert {
 }
 
 struct Sql {
+    statuses: MultiInsert,
+    nodes: MultiInsert,
     blocks: MultiInsert,
     accounts: MultiInsert,
     transfers: MultiInsert,
@@ -180,6 +224,11 @@ struct Sql {
 fn sql() -> &'static Sql {
     static SQL: OnceLock<Sql> = OnceLock::new();
     SQL.get_or_init(|| Sql {
+        statuses: MultiInsert::new(
+            "INSERT INTO pending_status (id, status, block_height)",
+            3,
+        ),
+        nodes: MultiInsert::new("INSERT INTO merkle_nodes (level, idx, hash)", 3),
         blocks: MultiInsert::new(
             "INSERT INTO blocks (height, hash, previous_hash, timestamp, account_count, transfer_count,
                 accounts_digest, tree_size, merkle_root, signature, first_account)",
@@ -462,6 +511,116 @@ fn account_from_row(row: &Row<'_>, height: u64) -> Result<Account, StoreError> {
     })
 }
 
+/// Decodes [`TRANSFER_COLUMNS`] from column `first` on: `(seq, transfer)`.
+fn transfer_from_row(row: &Row<'_>, first: usize, h: u64) -> Result<(u64, Transfer), StoreError> {
+    let c = |i: usize| first + i;
+    let seq = u64_col(int(row, c(0)), h, "transfer seq")?;
+    let transfer = Transfer {
+        id: TransferId(u128_col(blob(row, c(2)), h, "transfer id")?),
+        debit_account_id: AccountId(u128_col(blob(row, c(3)), h, "transfer debit_account_id")?),
+        credit_account_id: AccountId(u128_col(blob(row, c(4)), h, "transfer credit_account_id")?),
+        amount: u128_col(blob(row, c(5)), h, "transfer amount")?,
+        pending_id: TransferId(u128_col(blob(row, c(6)), h, "transfer pending_id")?),
+        user_data_128: u128_col(blob(row, c(7)), h, "transfer user_data_128")?,
+        user_data_64: u64_col(int(row, c(8)), h, "transfer user_data_64")?,
+        user_data_32: u32_col(int(row, c(9)), h, "transfer user_data_32")?,
+        timeout: u32_col(int(row, c(10)), h, "transfer timeout")?,
+        ledger: u32_col(int(row, c(11)), h, "transfer ledger")?,
+        code: u16_col(int(row, c(12)), h, "transfer code")?,
+        flags: TransferFlags(u16_col(int(row, c(13)), h, "transfer flags")?),
+        timestamp: u64_col(int(row, c(14)), h, "transfer timestamp")?,
+    };
+    Ok((seq, transfer))
+}
+
+/// The pending-status rows a group of blocks writes: `(pending id, status, height)`.
+fn status_rows(writes: &[BlockWrite]) -> Vec<([u8; 16], i64, i64)> {
+    let mut rows = Vec::new();
+    for w in writes {
+        let height = u64_to_sql(w.block.header.height);
+        for id in &w.expired {
+            rows.push((id.0.to_be_bytes(), codec::STATUS_EXPIRED, height));
+        }
+        for t in &w.block.transfers {
+            if let Some(status) = codec::resolution_status(t.flags) {
+                rows.push((t.pending_id.0.to_be_bytes(), status, height));
+            }
+        }
+    }
+    rows
+}
+
+/// Writes pending statuses and Merkle nodes (inside the caller's transaction).
+fn append_lookups(conn: &Connection, writes: &[BlockWrite]) -> Result<(), StoreError> {
+    let sql = sql();
+    insert_rows(
+        conn,
+        &sql.statuses,
+        &status_rows(writes),
+        |st, p, (id, status, height)| {
+            st.raw_bind_parameter(p, id)?;
+            st.raw_bind_parameter(p + 1, status)?;
+            st.raw_bind_parameter(p + 2, height)
+        },
+    )?;
+    let nodes: Vec<&ledger::merkle::MerkleNode> =
+        writes.iter().flat_map(|w| &w.merkle_nodes).collect();
+    insert_rows(conn, &sql.nodes, &nodes, |st, p, node| {
+        st.raw_bind_parameter(p, node.level)?;
+        st.raw_bind_parameter(p + 1, u64_to_sql(node.index))?;
+        st.raw_bind_parameter(p + 2, node.hash)
+    })
+}
+
+/// Page cache of a reader connection, in KiB (the writer's is 128 MiB).
+const READER_CACHE_KIB: u32 = 16 * 1024;
+
+/// Snapshot state is stored in chunks of this many bytes.
+const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+
+/// Snapshots whose state is kept (older ones keep only their header).
+const SNAPSHOTS_KEPT: i64 = 2;
+
+impl SqliteStore {
+    fn lookup_chunk(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError> {
+        let placeholders = vec!["?"; IDS_PER_LOOKUP].join(", ");
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS}, (SELECT status FROM pending_status ps WHERE ps.id = t.id)
+             FROM transfers t WHERE id IN ({placeholders})"
+        ))?;
+        for index in 0..IDS_PER_LOOKUP {
+            let id = ids.get(index).unwrap_or(&ids[0]);
+            st.raw_bind_parameter(index + 1, id.0.to_be_bytes())?;
+        }
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let (leaf_index, transfer) = transfer_from_row(row, 0, 0)?;
+            let status = codec::pending_status(transfer.flags, int(row, 15))?;
+            out.push(StoredTransfer {
+                transfer,
+                status,
+                leaf_index,
+            });
+        }
+        Ok(out)
+    }
+
+    fn select_transfers(
+        &mut self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(transfer_from_row(row, 0, 0)?.1);
+        }
+        Ok(out)
+    }
+}
+
 impl Store for SqliteStore {
     fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError> {
         let tx = self
@@ -615,6 +774,7 @@ impl Store for SqliteStore {
         for w in writes {
             history.extend(w.history.iter().map(|b| (w.block.header.height, b)));
         }
+        append_lookups(&tx, writes)?;
         insert_rows(&tx, &sql.history, &history, |st, p, &(height, b)| {
             st.raw_bind_parameter(p, b.account_id.0.to_be_bytes())?;
             st.raw_bind_parameter(p + 1, u64_to_sql(b.timestamp))?;
@@ -724,41 +884,16 @@ impl Store for SqliteStore {
         // Transfers of these blocks: the leaf range they cover, in log order.
         let ranges = codec::transfer_ranges(&blocks)?;
         {
-            let mut st = tx.prepare_cached(
-                "SELECT seq, block_height, id, debit_account_id, credit_account_id, amount, pending_id,
-                    user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, timestamp
-                 FROM transfers WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-            )?;
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+            ))?;
             let (lo, hi) = (ranges[0].start, ranges[ranges.len() - 1].end);
             let mut rows = st.query(params![u64_to_sql(lo), u64_to_sql(hi)])?;
             let mut fill = codec::RangeFill::<codec::Transfers>::new(&mut blocks, &ranges);
             while let Some(row) = rows.next()? {
                 let h = fill.height_for(int(row, 0).map(codec::u64_from_sql));
-                let seq = u64_col(int(row, 0), h, "transfer seq")?;
                 let height = u64_col(int(row, 1), h, "transfer block_height")?;
-                let t = Transfer {
-                    id: TransferId(u128_col(blob(row, 2), h, "transfer id")?),
-                    debit_account_id: AccountId(u128_col(
-                        blob(row, 3),
-                        h,
-                        "transfer debit_account_id",
-                    )?),
-                    credit_account_id: AccountId(u128_col(
-                        blob(row, 4),
-                        h,
-                        "transfer credit_account_id",
-                    )?),
-                    amount: u128_col(blob(row, 5), h, "transfer amount")?,
-                    pending_id: TransferId(u128_col(blob(row, 6), h, "transfer pending_id")?),
-                    user_data_128: u128_col(blob(row, 7), h, "transfer user_data_128")?,
-                    user_data_64: u64_col(int(row, 8), h, "transfer user_data_64")?,
-                    user_data_32: u32_col(int(row, 9), h, "transfer user_data_32")?,
-                    timeout: u32_col(int(row, 10), h, "transfer timeout")?,
-                    ledger: u32_col(int(row, 11), h, "transfer ledger")?,
-                    code: u16_col(int(row, 12), h, "transfer code")?,
-                    flags: TransferFlags(u16_col(int(row, 13), h, "transfer flags")?),
-                    timestamp: u64_col(int(row, 14), h, "transfer timestamp")?,
-                };
+                let (seq, t) = transfer_from_row(row, 0, h)?;
                 fill.push(seq, height, t)?;
             }
             fill.finish()?;
@@ -810,4 +945,135 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    fn reader(&self) -> Result<Box<dyn Store>, StoreError> {
+        let reader = SqliteStore::open(&self.path)?;
+        // Readers look up a few rows at a time: a small page cache keeps memory bounded.
+        reader
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))?;
+        Ok(Box::new(reader))
+    }
+
+    fn lookup_transfers(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_LOOKUP) {
+            out.extend(self.lookup_chunk(chunk)?);
+        }
+        Ok(out)
+    }
+
+    fn transfers_by_leaf(&mut self, from: u64, to: u64) -> Result<Vec<Transfer>, StoreError> {
+        let to = to.min(from.saturating_add(crate::LEAF_RANGE_MAX));
+        self.select_transfers(
+            &format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq >= ?1 AND seq < ?2 ORDER BY seq"
+            ),
+            params![u64_to_sql(from), u64_to_sql(to)],
+        )
+    }
+
+    fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, u64_to_sql(index)], |r| r.get(0))
+            .optional()?;
+        hash.map(|hash| codec::fixed(Some(&hash), 0, "merkle node"))
+            .transpose()
+    }
+
+    fn transfers_at(&mut self, timestamps: &[u64]) -> Result<Vec<Transfer>, StoreError> {
+        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp = ?1");
+        let mut out = Vec::new();
+        for &timestamp in timestamps {
+            out.extend(self.select_transfers(&sql, params![u64_to_sql(timestamp)])?);
+        }
+        out.sort_unstable_by_key(|t| t.timestamp);
+        out.dedup();
+        Ok(out)
+    }
+
+    fn write_snapshot(&mut self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let height = u64_to_sql(snapshot.height);
+        // A retry after a lost acknowledgement writes the same height again: replace it.
+        tx.execute(
+            "INSERT OR REPLACE INTO snapshots (height, block_hash, digest, signature)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                height,
+                snapshot.block_hash,
+                snapshot.digest,
+                snapshot.signature
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM snapshot_chunks WHERE height = ?1",
+            params![height],
+        )?;
+        for (chunk, bytes) in snapshot.state.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
+            tx.execute(
+                "INSERT INTO snapshot_chunks (height, chunk, bytes) VALUES (?1, ?2, ?3)",
+                params![height, chunk as i64, bytes],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM snapshot_chunks WHERE height NOT IN
+                (SELECT height FROM snapshots ORDER BY height DESC LIMIT ?1)",
+            params![SNAPSHOTS_KEPT],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<SnapshotRecord>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let Some(mut snapshot) = read_snapshot_headers(&tx, "ORDER BY height DESC LIMIT 1")?.pop()
+        else {
+            return Ok(None);
+        };
+        let mut st = tx
+            .prepare_cached("SELECT bytes FROM snapshot_chunks WHERE height = ?1 ORDER BY chunk")?;
+        let mut rows = st.query(params![u64_to_sql(snapshot.height)])?;
+        while let Some(row) = rows.next()? {
+            snapshot
+                .state
+                .extend_from_slice(blob(row, 0).unwrap_or_default());
+        }
+        drop(rows);
+        drop(st);
+        drop(tx);
+        Ok(Some(snapshot))
+    }
+
+    fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError> {
+        read_snapshot_headers(&self.conn, "ORDER BY height")
+    }
+}
+
+fn read_snapshot_headers(
+    conn: &Connection,
+    order: &str,
+) -> Result<Vec<SnapshotRecord>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT height, block_hash, digest, signature FROM snapshots {order}"
+    ))?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let height = u64_col(int(row, 0), 0, "snapshot height")?;
+        out.push(SnapshotRecord {
+            height,
+            block_hash: codec::fixed(blob(row, 1), height, "snapshot block_hash")?,
+            digest: codec::fixed(blob(row, 2), height, "snapshot digest")?,
+            signature: codec::fixed(blob(row, 3), height, "snapshot signature")?,
+            state: Vec::new(),
+        });
+    }
+    Ok(out)
 }

@@ -5,15 +5,20 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use ledger::engine::{PendingStatus, StoredTransfer};
+use ledger::merkle::MerkleNode;
 use ledger::types::{
-    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, CreateTransferResult, Transfer,
-    TransferFlags, TransferId,
+    Account, AccountBalance, AccountFlags, AccountId, BlockHeader, CreateTransferResult, Hash,
+    Transfer, TransferFlags, TransferId,
 };
 use store::memory::{FaultPlan, MemoryStore};
 use store::naive::NaivePostgresLedger;
 use store::postgres::{BulkMode, PostgresStore};
 use store::sqlite::SqliteStore;
-use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
+use store::{
+    BlockRecord, BlockWrite, LEAF_RANGE_MAX, LOOKUP_IDS_MAX, SnapshotRecord, Store, StoreError,
+    StoreMeta,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -94,7 +99,7 @@ impl Chain {
                 transfers,
             },
             accounts_changed: accounts,
-            history: Vec::new(),
+            ..BlockWrite::default()
         }
     }
 }
@@ -186,7 +191,8 @@ fn round_trip_all_fields(s: &mut dyn Store) {
     let t2 = transfer(1, ids[4], ids[3], 1, 0);
 
     let mut c = Chain::default();
-    let mut w = c.block(accounts.clone(), vec![t0, t1, t2]);
+    // The pending transfer comes before t0, which (every flag set) posts and voids it.
+    let mut w = c.block(accounts.clone(), vec![t1, t0, t2]);
     w.block.header.timestamp = u64::MAX;
     w.block.signature = [0xff; 64];
     // Current rows: balances at the extremes, and a flag changed since creation.
@@ -222,6 +228,16 @@ fn round_trip_all_fields(s: &mut dyn Store) {
         "accounts in numeric id order with current balances and flags"
     );
     assert_eq!(s.account_history(AccountId(ids[1])).unwrap(), w.history);
+    // Looked up by id: t0 is pending itself (its own status is not resolved), t2 is plain.
+    let found = lookup_sorted(s, &[t0.id.0, t2.id.0]);
+    assert_eq!(
+        found,
+        vec![
+            stored(t2, None, 2),
+            stored(t0, Some(PendingStatus::Pending), 1)
+        ]
+    );
+    assert_eq!(s.transfers_by_leaf(0, 3).unwrap(), w.block.transfers);
     assert_eq!(s.init(&meta(3)).unwrap(), meta(9));
 }
 
@@ -473,8 +489,13 @@ fn failed_batch_leaves_nothing(s: &mut dyn Store) {
     };
     let mut b1 = c.block(
         vec![account(60, 60)],
-        vec![transfer(600, 1, 2, 9, 61), transfer(601, 2, 1, 9, 62)],
+        vec![
+            transfer(600, 1, 2, 9, 61),
+            transfer(601, 2, 1, 9, 62),
+            pending(603, 1, 2, 4, 63),
+        ],
     );
+    b1.merkle_nodes = vec![node(8, 0)];
     let mut a1 = account(1, 101);
     a1.debits_posted = 9;
     a1.credits_posted = 9;
@@ -484,7 +505,14 @@ fn failed_batch_leaves_nothing(s: &mut dyn Store) {
         timestamp: 61,
         ..AccountBalance::default()
     }];
-    let b2 = c.block(vec![account(3, 103)], vec![transfer(602, 1, 2, 1, 63)]);
+    let mut b2 = c.block(
+        vec![account(3, 103)],
+        vec![
+            transfer(602, 1, 2, 1, 64),
+            resolve(604, 603, TransferFlags::POST_PENDING_TRANSFER, 65),
+        ],
+    );
+    b2.merkle_nodes = vec![node(8, 1)];
     assert!(
         s.append(&[b1.clone(), b2]).is_err(),
         "an existing account id must be refused"
@@ -497,10 +525,29 @@ fn failed_batch_leaves_nothing(s: &mut dyn Store) {
         "nothing of the first block may remain"
     );
     assert!(s.account_history(AccountId(1)).unwrap().is_empty());
+    assert!(
+        s.lookup_transfers(&ids(&[600, 603, 604]))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.merkle_node(8, 0).unwrap(), None);
+    assert!(s.transfers_by_leaf(0, 10).unwrap().is_empty());
     // Nothing half-written blocks the retry of the good block.
     s.append(std::slice::from_ref(&b1)).unwrap();
     assert_eq!(s.read_blocks(1, 5).unwrap(), vec![b1.block.clone()]);
     assert_eq!(s.account_history(AccountId(1)).unwrap(), b1.history);
+    assert_eq!(s.merkle_node(8, 0).unwrap(), Some(node(8, 0).hash));
+    assert_eq!(s.merkle_node(8, 1).unwrap(), None);
+    let found = s.lookup_transfers(&ids(&[603, 604])).unwrap();
+    assert_eq!(
+        found,
+        vec![stored(
+            b1.block.transfers[2],
+            Some(PendingStatus::Pending),
+            2
+        )],
+        "the failed block's post left no status behind"
+    );
 }
 
 fn changed_account_must_exist(s: &mut dyn Store) {
@@ -551,6 +598,473 @@ fn block_of_8190_transfers(s: &mut dyn Store) {
     assert_eq!(s.accounts().unwrap(), balances);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Lookups, Merkle nodes, readers and snapshots
+
+fn pending(id: u128, debit: u128, credit: u128, amount: u128, timestamp: u64) -> Transfer {
+    let mut t = transfer(id, debit, credit, amount, timestamp);
+    t.flags = TransferFlags::PENDING;
+    t.timeout = 60;
+    t
+}
+
+/// A post or void (`flag`) of pending transfer `pending_id`.
+fn resolve(id: u128, pending_id: u128, flag: TransferFlags, timestamp: u64) -> Transfer {
+    let mut t = transfer(id, 1, 2, 0, timestamp);
+    t.pending_id = TransferId(pending_id);
+    t.flags = flag;
+    t
+}
+
+fn ids(ids: &[u128]) -> Vec<TransferId> {
+    ids.iter().map(|&id| TransferId(id)).collect()
+}
+
+fn stored(transfer: Transfer, status: Option<PendingStatus>, leaf_index: u64) -> StoredTransfer {
+    StoredTransfer {
+        transfer,
+        status,
+        leaf_index,
+    }
+}
+
+/// `lookup_transfers` in id order (it does not keep the order asked).
+fn lookup_sorted(s: &mut dyn Store, ask: &[u128]) -> Vec<StoredTransfer> {
+    let mut found = s.lookup_transfers(&ids(ask)).unwrap();
+    found.sort_by_key(|t| t.transfer.id);
+    found
+}
+
+fn node(level: u32, index: u64) -> MerkleNode {
+    let mut hash: Hash = h32(index, 0x4e);
+    hash[31] = level as u8;
+    MerkleNode { level, index, hash }
+}
+
+/// `n` plain transfers with ids and timestamps from `first` on, between accounts 1..=4.
+fn fillers(first: u128, n: u128) -> Vec<Transfer> {
+    (first..first + n)
+        .map(|id| transfer(id, id % 4 + 1, (id + 1) % 4 + 1, id, id as u64))
+        .collect()
+}
+
+/// Statuses through every write shape of the PostgreSQL backend: a block creating accounts,
+/// small appends of plain transfers (one statement), a block of more than 512 transfers
+/// (COPY), an append of nothing but an expiry, and accounts created beside an expiry.
+fn lookup_transfers_and_statuses(s: &mut dyn Store) {
+    let mut c = Chain::default();
+    let accounts: Vec<Account> = (1..=4).map(|i| account(i, i as u64)).collect();
+    s.append(&[c.block(accounts, vec![])]).unwrap();
+    assert!(lookup_sorted(s, &[10, 11]).is_empty(), "nothing stored yet");
+
+    let b1 = c.block(
+        vec![],
+        vec![
+            transfer(10, 1, 2, 5, 100),
+            pending(11, 1, 2, 6, 101),
+            pending(12, 2, 3, 7, 102),
+            pending(13, 3, 4, 8, 103),
+            pending(14, 4, 1, 9, 104),
+            pending(15, 1, 3, 10, 105),
+        ],
+    );
+    s.append(std::slice::from_ref(&b1)).unwrap();
+    let t = &b1.block.transfers;
+    let mut expect: Vec<StoredTransfer> = vec![stored(t[0], None, 0)];
+    for (i, &p) in t[1..].iter().enumerate() {
+        expect.push(stored(p, Some(PendingStatus::Pending), i as u64 + 1));
+    }
+    assert_eq!(lookup_sorted(s, &[15, 99, 10, 11, 12, 13, 14, 0]), expect);
+    assert_eq!(
+        s.lookup_transfers(&ids(&[12])).unwrap(),
+        vec![expect[2]],
+        "one id"
+    );
+    assert!(s.lookup_transfers(&[]).unwrap().is_empty());
+    assert!(lookup_sorted(s, &[9, 16, u128::MAX]).is_empty());
+
+    // Posted in a small append.
+    let b2 = c.block(
+        vec![],
+        vec![resolve(21, 11, TransferFlags::POST_PENDING_TRANSFER, 200)],
+    );
+    s.append(std::slice::from_ref(&b2)).unwrap();
+    let post = stored(b2.block.transfers[0], None, 6);
+    assert_eq!(
+        lookup_sorted(s, &[11, 21]),
+        vec![stored(t[1], Some(PendingStatus::Posted), 1), post]
+    );
+
+    // Voided in a block of 601 transfers.
+    let mut body = vec![resolve(31, 12, TransferFlags::VOID_PENDING_TRANSFER, 300)];
+    body.extend(fillers(1000, 600));
+    let b3 = c.block(vec![], body);
+    s.append(std::slice::from_ref(&b3)).unwrap();
+    let void = stored(b3.block.transfers[0], None, 7);
+    let last_filler = stored(b3.block.transfers[600], None, 607);
+    assert_eq!(
+        lookup_sorted(s, &[12, 31, 1599, 1600]),
+        vec![
+            stored(t[2], Some(PendingStatus::Voided), 2),
+            void,
+            last_filler
+        ]
+    );
+
+    // Expired at the start of a block without transfers.
+    let mut b4 = c.block(vec![], vec![]);
+    b4.expired = ids(&[13]);
+    s.append(&[b4]).unwrap();
+    assert_eq!(
+        lookup_sorted(s, &[13, 14]),
+        vec![
+            stored(t[3], Some(PendingStatus::Expired), 3),
+            stored(t[4], Some(PendingStatus::Pending), 4)
+        ]
+    );
+
+    // An expiry and a void in a block that also creates an account.
+    let mut b5 = c.block(
+        vec![account(5, 500)],
+        vec![resolve(51, 15, TransferFlags::VOID_PENDING_TRANSFER, 500)],
+    );
+    b5.expired = ids(&[14]);
+    s.append(std::slice::from_ref(&b5)).unwrap();
+
+    let all = lookup_sorted(s, &[10, 11, 12, 13, 14, 15, 21, 31, 51, 1000, 1599, 7]);
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.transfer.id.0, t.status))
+            .collect::<Vec<_>>(),
+        vec![
+            (10, None),
+            (11, Some(PendingStatus::Posted)),
+            (12, Some(PendingStatus::Voided)),
+            (13, Some(PendingStatus::Expired)),
+            (14, Some(PendingStatus::Expired)),
+            (15, Some(PendingStatus::Voided)),
+            (21, None),
+            (31, None),
+            (51, None),
+            (1000, None),
+            (1599, None),
+        ]
+    );
+    assert_eq!(all[8], stored(b5.block.transfers[0], None, 608));
+    assert_eq!(all[9], stored(b3.block.transfers[1], None, 8));
+    // Every transfer is where the log puts it.
+    let log = s.transfers_by_leaf(0, 1000).unwrap();
+    assert_eq!(log.len(), 609);
+    for found in &all {
+        assert_eq!(log[found.leaf_index as usize], found.transfer);
+    }
+}
+
+fn transfers_by_leaf_ranges(s: &mut dyn Store) {
+    assert!(s.transfers_by_leaf(0, 10).unwrap().is_empty(), "empty log");
+    let mut blocks = three_blocks();
+    let mut c = Chain {
+        height: 3,
+        tree_size: 7,
+    };
+    blocks.push(c.block(vec![], vec![]));
+    blocks.push(c.block(vec![], vec![transfer(3000, 1, 4, 1, 400)]));
+    s.append(&blocks).unwrap();
+    let log: Vec<Transfer> = blocks
+        .iter()
+        .flat_map(|w| w.block.transfers.clone())
+        .collect();
+    assert_eq!(log.len(), 8);
+    assert_eq!(s.transfers_by_leaf(0, 8).unwrap(), log);
+    assert_eq!(
+        s.transfers_by_leaf(2, 5).unwrap(),
+        log[2..5],
+        "across blocks"
+    );
+    assert_eq!(
+        s.transfers_by_leaf(6, 8).unwrap(),
+        log[6..8],
+        "across an empty block"
+    );
+    assert_eq!(s.transfers_by_leaf(3, 4).unwrap(), log[3..4]);
+    assert_eq!(
+        s.transfers_by_leaf(5, 100).unwrap(),
+        log[5..],
+        "past the end"
+    );
+    assert_eq!(s.transfers_by_leaf(0, u64::MAX).unwrap(), log);
+    assert!(s.transfers_by_leaf(8, 9).unwrap().is_empty());
+    assert!(s.transfers_by_leaf(3, 3).unwrap().is_empty());
+    assert!(s.transfers_by_leaf(5, 2).unwrap().is_empty());
+    assert!(s.transfers_by_leaf(1000, 2000).unwrap().is_empty());
+}
+
+/// More than `LEAF_RANGE_MAX` transfers (9 blocks of 8,190): a lookup of `LOOKUP_IDS_MAX`
+/// ids and leaf ranges at the cap.
+fn lookups_at_their_limits(s: &mut dyn Store) {
+    let mut c = Chain::default();
+    let accounts: Vec<Account> = (1..=4).map(|i| account(i, i as u64)).collect();
+    s.append(&[c.block(accounts, vec![])]).unwrap();
+    const PER_BLOCK: u128 = 8190;
+    let mut log = Vec::new();
+    for b in 0..9 {
+        let w = c.block(vec![], fillers(1 + b * PER_BLOCK, PER_BLOCK));
+        log.extend_from_slice(&w.block.transfers);
+        s.append(&[w]).unwrap();
+    }
+    let total = log.len() as u64;
+    assert!(total > LEAF_RANGE_MAX);
+
+    // Transfer `id` is leaf `id - 1`. Every 4th transfer, and every 100th id asked is missing.
+    let ask: Vec<u128> = (0..LOOKUP_IDS_MAX as u128)
+        .map(|k| {
+            if k % 100 == 99 {
+                1 << 100 | k
+            } else {
+                4 * k + 1
+            }
+        })
+        .collect();
+    assert_eq!(ask.len(), LOOKUP_IDS_MAX);
+    let found = lookup_sorted(s, &ask);
+    let expect: Vec<StoredTransfer> = ask
+        .iter()
+        .filter(|&&id| id < 1 << 100)
+        .map(|&id| stored(log[id as usize - 1], None, id as u64 - 1))
+        .collect();
+    assert_eq!(found.len(), expect.len());
+    assert!(found == expect, "lookup of {LOOKUP_IDS_MAX} ids");
+
+    let max = LEAF_RANGE_MAX as usize;
+    let range = |s: &mut dyn Store, from: u64, to: u64| s.transfers_by_leaf(from, to).unwrap();
+    let got = range(s, 0, LEAF_RANGE_MAX);
+    assert!(got.len() == max && got[..] == log[..max], "exactly the cap");
+    let got = range(s, 0, LEAF_RANGE_MAX + 100);
+    assert!(got.len() == max && got[..] == log[..max], "capped from 0");
+    let got = range(s, 8000, u64::MAX);
+    assert!(
+        got.len() == max && got[..] == log[8000..8000 + max],
+        "capped from 8000"
+    );
+    let got = range(s, total - 10, total + LEAF_RANGE_MAX);
+    assert_eq!(got, log[log.len() - 10..], "the end of a long log");
+    let got = range(s, 8185, 8195);
+    assert_eq!(got, log[8185..8195], "across a block boundary");
+    assert!(range(s, total, total + 1).is_empty());
+}
+
+fn merkle_nodes_round_trip(s: &mut dyn Store) {
+    assert_eq!(s.merkle_node(8, 0).unwrap(), None);
+    let mut c = Chain::default();
+    let mut b0 = c.block((1..=4).map(|i| account(i, i as u64)).collect(), vec![]);
+    b0.merkle_nodes = vec![node(8, 0)];
+    // Small appends, two blocks in one append.
+    let mut b1 = c.block(vec![], fillers(1, 3));
+    b1.merkle_nodes = vec![node(8, 1), node(9, 0)];
+    let mut b2 = c.block(vec![], fillers(4, 2));
+    b2.merkle_nodes = vec![node(10, 0)];
+    // A block of 600 transfers.
+    let mut b3 = c.block(vec![], fillers(6, 600));
+    let deepest = (1u64 << 56) - 1;
+    b3.merkle_nodes = vec![node(8, 2), node(63, 1), node(8, deepest), node(64, 0)];
+    s.append(&[b0.clone()]).unwrap();
+    s.append(&[b1.clone(), b2.clone()]).unwrap();
+    s.append(&[b3.clone()]).unwrap();
+    for w in [&b0, &b1, &b2, &b3] {
+        for n in &w.merkle_nodes {
+            assert_eq!(
+                s.merkle_node(n.level, n.index).unwrap(),
+                Some(n.hash),
+                "{n:?}"
+            );
+        }
+    }
+    for (level, index) in [
+        (8, 3),
+        (9, 1),
+        (0, 0),
+        (7, 0),
+        (11, 0),
+        (u32::MAX, 0),
+        (8, u64::MAX),
+    ] {
+        assert_eq!(
+            s.merkle_node(level, index).unwrap(),
+            None,
+            "({level}, {index})"
+        );
+    }
+}
+
+fn transfers_at_timestamps(s: &mut dyn Store) {
+    assert!(s.transfers_at(&[200]).unwrap().is_empty(), "empty log");
+    let blocks = three_blocks();
+    s.append(&blocks).unwrap();
+    let t1 = &blocks[1].block.transfers;
+    let t2 = &blocks[2].block.transfers;
+    assert_eq!(s.transfers_at(&[201]).unwrap(), vec![t1[1]]);
+    assert_eq!(
+        s.transfers_at(&[303, 200, 999, 202, 303, 0, 250]).unwrap(),
+        vec![t1[0], t1[2], t2[3]],
+        "found ones in log order, once each"
+    );
+    assert!(s.transfers_at(&[]).unwrap().is_empty());
+    assert!(s.transfers_at(&[1, 199, 203, u64::MAX]).unwrap().is_empty());
+    let all: Vec<u64> = (0..400).rev().collect();
+    assert_eq!(
+        s.transfers_at(&all).unwrap(),
+        t1.iter().chain(t2).copied().collect::<Vec<_>>()
+    );
+}
+
+fn snapshot(height: u64, state: Vec<u8>) -> SnapshotRecord {
+    let mut signature = [height as u8; 64];
+    signature[0] = 0x51;
+    SnapshotRecord {
+        height,
+        block_hash: h32(height, 0xaa),
+        digest: h32(height, 0x5d),
+        signature,
+        state,
+    }
+}
+
+fn header(s: &SnapshotRecord) -> SnapshotRecord {
+    SnapshotRecord {
+        state: Vec::new(),
+        ..s.clone()
+    }
+}
+
+/// `len` bytes that repeat nowhere near a chunk's length.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn snapshots_keep_the_newest_two(s: &mut dyn Store) {
+    assert_eq!(s.latest_snapshot().unwrap(), None);
+    assert!(s.snapshot_headers().unwrap().is_empty());
+    let mut blocks = three_blocks();
+    let mut c = Chain {
+        height: 3,
+        tree_size: 7,
+    };
+    blocks.push(c.block(vec![], vec![]));
+    blocks.push(c.block(vec![], vec![]));
+    s.append(&blocks).unwrap();
+
+    let small: Vec<SnapshotRecord> = (0..3)
+        .map(|h| snapshot(h, noise(1000 + h as usize, h + 1)))
+        .collect();
+    for snap in &small {
+        s.write_snapshot(snap).unwrap();
+        assert_eq!(s.latest_snapshot().unwrap().as_ref(), Some(snap));
+    }
+    assert_eq!(
+        s.snapshot_headers().unwrap(),
+        small.iter().map(header).collect::<Vec<_>>()
+    );
+
+    // More than two chunks of 4 MiB, then exactly one.
+    let big = snapshot(3, noise((8 << 20) + 12_345, 99));
+    s.write_snapshot(&big).unwrap();
+    let back = s.latest_snapshot().unwrap().expect("a snapshot");
+    assert_eq!(header(&back), header(&big));
+    assert!(
+        back.state == big.state,
+        "a multi-chunk state comes back whole"
+    );
+    let exact = snapshot(4, noise(4 << 20, 7));
+    s.write_snapshot(&exact).unwrap();
+    let back = s.latest_snapshot().unwrap().expect("a snapshot");
+    assert!(
+        back == exact,
+        "a state of exactly one chunk comes back whole"
+    );
+
+    let mut all = small.clone();
+    all.extend([big, exact]);
+    assert_eq!(
+        s.snapshot_headers().unwrap(),
+        all.iter().map(header).collect::<Vec<_>>(),
+        "every header is kept, oldest first, without state"
+    );
+    assert_eq!(s.block_count().unwrap(), 5, "snapshots leave blocks alone");
+}
+
+fn reader_sees_later_appends(s: &mut dyn Store) {
+    s.init(&meta(7)).unwrap();
+    let blocks = three_blocks();
+    s.append(&blocks[..1]).unwrap();
+    let mut r = s.reader().unwrap();
+    assert_eq!(r.meta().unwrap(), Some(meta(7)));
+    assert_eq!(r.block_count().unwrap(), 1);
+    assert!(r.lookup_transfers(&ids(&[1000])).unwrap().is_empty());
+
+    // Appended by the writer after the reader was opened.
+    let mut more = blocks[1..].to_vec();
+    more[0].merkle_nodes = vec![node(8, 0)];
+    s.append(&more[..1]).unwrap();
+    s.append(&more[1..]).unwrap();
+    let mut c = Chain {
+        height: 3,
+        tree_size: 7,
+    };
+    let b3 = c.block(vec![], vec![pending(3000, 1, 2, 5, 400)]);
+    let mut b4 = c.block(
+        vec![],
+        vec![resolve(
+            4000,
+            3000,
+            TransferFlags::POST_PENDING_TRANSFER,
+            500,
+        )],
+    );
+    b4.expired = Vec::new();
+    s.append(&[b3.clone(), b4]).unwrap();
+
+    assert_eq!(r.block_count().unwrap(), 5);
+    assert_eq!(r.read_blocks(0, 3).unwrap(), records(&blocks));
+    assert_eq!(
+        lookup_sorted(&mut *r, &[1002, 3000]),
+        vec![
+            stored(blocks[1].block.transfers[2], None, 2),
+            stored(b3.block.transfers[0], Some(PendingStatus::Posted), 7),
+        ]
+    );
+    assert_eq!(
+        r.transfers_by_leaf(2, 4).unwrap(),
+        vec![blocks[1].block.transfers[2], blocks[2].block.transfers[0]]
+    );
+    assert_eq!(r.transfers_at(&[400]).unwrap(), b3.block.transfers);
+    assert_eq!(r.merkle_node(8, 0).unwrap(), Some(node(8, 0).hash));
+    assert_eq!(r.accounts().unwrap(), s.accounts().unwrap());
+
+    // Snapshots written on either side are seen on the other.
+    let first = snapshot(2, noise(100, 1));
+    s.write_snapshot(&first).unwrap();
+    assert_eq!(r.latest_snapshot().unwrap(), Some(first.clone()));
+    let second = snapshot(4, noise(200, 2));
+    r.write_snapshot(&second).unwrap();
+    assert_eq!(s.latest_snapshot().unwrap(), Some(second.clone()));
+    assert_eq!(
+        s.snapshot_headers().unwrap(),
+        vec![header(&first), header(&second)]
+    );
+    // A second reader, and a reader of a reader, see the same.
+    let mut r2 = r.reader().unwrap();
+    assert_eq!(r2.block_count().unwrap(), 5);
+    assert_eq!(r2.latest_snapshot().unwrap(), Some(second));
+}
+
 macro_rules! for_every_backend {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -576,6 +1090,13 @@ for_every_backend!(
     failed_batch_leaves_nothing,
     changed_account_must_exist,
     block_of_8190_transfers,
+    lookup_transfers_and_statuses,
+    transfers_by_leaf_ranges,
+    lookups_at_their_limits,
+    merkle_nodes_round_trip,
+    transfers_at_timestamps,
+    snapshots_keep_the_newest_two,
+    reader_sees_later_appends,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -809,6 +1330,85 @@ fn postgres_unnest_bulk_mode_round_trips() {
     let blocks = three_blocks();
     t.store.append(&blocks).unwrap();
     assert_eq!(read_all(&mut t.store), records(&blocks));
+}
+
+#[test]
+fn postgres_unnest_bulk_mode_writes_statuses_and_nodes() {
+    let mut t = PgFixture::new("unnest_side");
+    t.store.set_bulk_mode(BulkMode::Unnest);
+    lookup_transfers_and_statuses(&mut t.store);
+    let mut t = PgFixture::new("unnest_nodes");
+    t.store.set_bulk_mode(BulkMode::Unnest);
+    merkle_nodes_round_trip(&mut t.store);
+}
+
+#[test]
+fn postgres_snapshots_keep_chunks_of_the_newest_two() {
+    let mut t = PgFixture::new("snap_chunks");
+    snapshots_keep_the_newest_two(&mut t.store);
+    let rows = t
+        .store
+        .client()
+        .query(
+            "SELECT height, count(*), sum(length(bytes))::int8 FROM snapshot_chunks
+             GROUP BY height ORDER BY height",
+            &[],
+        )
+        .unwrap();
+    let chunks: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        chunks,
+        vec![(3, 3, (8 << 20) + 12_345), (4, 1, 4 << 20)],
+        "only the newest two snapshots keep their state, in chunks of 4 MiB"
+    );
+    let headers: i64 = t
+        .store
+        .client()
+        .query_one("SELECT count(*) FROM snapshots", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(headers, 5);
+}
+
+#[test]
+fn postgres_lookups_use_the_indexes() {
+    let mut t = PgFixture::new("plans");
+    let blocks = three_blocks();
+    t.store.append(&blocks).unwrap();
+    let c = t.store.client();
+    c.batch_execute("ANALYZE transfers; SET enable_seqscan = off")
+        .unwrap();
+    let plan = |c: &mut ::postgres::Client, sql: &str| -> String {
+        let rows = c.query(&format!("EXPLAIN {sql}"), &[]).unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let by_id = plan(
+        c,
+        "SELECT t.seq FROM transfers AS t LEFT JOIN pending_status AS p ON p.id = t.id
+         WHERE t.id = ANY(ARRAY['\\x000000000000000000000000000003e8'::bytea])",
+    );
+    assert!(by_id.contains("transfers_by_id"), "{by_id}");
+    let by_ts = plan(
+        c,
+        "SELECT seq FROM transfers WHERE timestamp = ANY(ARRAY[200::int8])",
+    );
+    assert!(by_ts.contains("transfers_by_timestamp"), "{by_ts}");
+}
+
+#[test]
+fn postgres_reader_needs_a_url() {
+    let t = PgFixture::new("reader_url");
+    let client = ::postgres::Client::connect(&database_url(), ::postgres::NoTls).unwrap();
+    let s = PostgresStore::with_client(client, Some(&t.schema)).unwrap();
+    assert!(matches!(s.reader(), Err(StoreError::Io(_))));
+    let mut r = t.store.reader().unwrap();
+    assert_eq!(r.block_count().unwrap(), 0);
 }
 
 #[test]

@@ -44,6 +44,7 @@ impl WitnessLog {
             replayed: Replayed::new(),
             options: ReplayOptions {
                 operator_public_key: Some(operator_public_key),
+                ..ReplayOptions::default()
             },
             blocks: Vec::new(),
         }

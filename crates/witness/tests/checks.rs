@@ -274,6 +274,7 @@ fn verify_compares_anchored_checkpoints_with_the_headers_of_a_replayed_store() {
         &mut store,
         ReplayOptions {
             operator_public_key: Some(operator_public_key()),
+            ..ReplayOptions::default()
         },
     )
     .expect("the store replays");

@@ -147,6 +147,49 @@ impl Store for FaultyStore {
     fn account_history(&mut self, id: AccountId) -> Result<Vec<AccountBalance>, StoreError> {
         self.inner.account_history(id)
     }
+
+    // Reads beside the writer go to the real store: only appends fail here.
+    fn reader(&self) -> Result<Box<dyn Store>, StoreError> {
+        self.inner.reader()
+    }
+
+    fn lookup_transfers(
+        &mut self,
+        ids: &[ledger::types::TransferId],
+    ) -> Result<Vec<ledger::engine::StoredTransfer>, StoreError> {
+        self.inner.lookup_transfers(ids)
+    }
+
+    fn transfers_by_leaf(
+        &mut self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<ledger::types::Transfer>, StoreError> {
+        self.inner.transfers_by_leaf(from, to)
+    }
+
+    fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        self.inner.merkle_node(level, index)
+    }
+
+    fn transfers_at(
+        &mut self,
+        timestamps: &[u64],
+    ) -> Result<Vec<ledger::types::Transfer>, StoreError> {
+        self.inner.transfers_at(timestamps)
+    }
+
+    fn write_snapshot(&mut self, snapshot: &store::SnapshotRecord) -> Result<(), StoreError> {
+        self.inner.write_snapshot(snapshot)
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<store::SnapshotRecord>, StoreError> {
+        self.inner.latest_snapshot()
+    }
+
+    fn snapshot_headers(&mut self) -> Result<Vec<store::SnapshotRecord>, StoreError> {
+        self.inner.snapshot_headers()
+    }
 }
 
 type OpenStore = Box<dyn Fn() -> Box<dyn Store> + Send + Sync>;

@@ -1,0 +1,304 @@
+//! The transfers the engine holds in memory: every open pending transfer, and a bounded
+//! cache of the others (recently committed, recently resolved, or prefetched from the
+//! store). Everything else lives in the store.
+//!
+//! The cache never forgets what the store does not have yet: an entry is evicted only once
+//! the block that last changed it is durable (`evict(durable_block)`), so a lookup that
+//! misses memory can always be answered by the store. Eviction is first in, first out, in
+//! the order entries were last changed.
+//!
+//! Lookups that miss memory: while the cache holds every committed transfer (nothing was
+//! ever evicted and the engine did not start from a snapshot), a miss means "no such
+//! transfer". Otherwise an id that the [`IdFilter`] says may exist must have been
+//! prefetched for this block; a lookup of one that was not is a bug in the caller and
+//! panics, because answering "not found" could commit a transfer twice.
+
+use std::collections::VecDeque;
+
+use crate::engine::{PendingStatus, StoredTransfer};
+use crate::id_filter::IdFilter;
+use crate::types::{Transfer, TransferFlags, TransferId};
+
+type IdMap<Value> = foldhash::HashMap<u128, Value>;
+type IdSet = foldhash::HashSet<u128>;
+
+/// One transfer in memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub transfer: Transfer,
+    pub status: Option<PendingStatus>,
+    pub leaf_index: u64,
+    /// Engine block that last changed this transfer (committed or resolved it); 0 for
+    /// transfers read from the store, which are durable.
+    pub block: u64,
+    /// Sequence number of the transfer's latest entry in the eviction queue.
+    queued: u64,
+}
+
+impl Slot {
+    pub fn new(
+        transfer: Transfer,
+        status: Option<PendingStatus>,
+        leaf_index: u64,
+        block: u64,
+    ) -> Slot {
+        Slot {
+            transfer,
+            status,
+            leaf_index,
+            block,
+            queued: 0,
+        }
+    }
+
+    pub fn stored(&self) -> StoredTransfer {
+        StoredTransfer {
+            transfer: self.transfer,
+            status: self.status,
+            leaf_index: self.leaf_index,
+        }
+    }
+}
+
+pub(crate) struct TransferCache {
+    /// Pending transfers not yet posted, voided or expired: never evicted.
+    open: IdMap<Slot>,
+    /// Every other transfer in memory, at most `recent_max` once eviction has caught up.
+    recent: IdMap<Slot>,
+    /// `(sequence, id)` in the order entries of `recent` were last changed; an entry whose
+    /// sequence is not its slot's `queued` is stale and skipped.
+    queue: VecDeque<(u64, u128)>,
+    queued_next: u64,
+    recent_max: usize,
+    filter: IdFilter,
+    /// Ids looked up in the store for the current block (found or not).
+    prefetched: IdSet,
+    /// True while memory holds every committed transfer (nothing evicted, no snapshot).
+    complete: bool,
+}
+
+impl TransferCache {
+    pub fn new(recent_max: usize, filter: IdFilter) -> TransferCache {
+        TransferCache {
+            open: IdMap::default(),
+            recent: IdMap::default(),
+            queue: VecDeque::new(),
+            queued_next: 1,
+            recent_max,
+            complete: filter.inserted() == 0,
+            filter,
+            prefetched: IdSet::default(),
+        }
+    }
+
+    pub fn filter(&self) -> &IdFilter {
+        &self.filter
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn recent_count(&self) -> usize {
+        self.recent.len()
+    }
+
+    pub fn open_pending(&self) -> impl Iterator<Item = &Slot> {
+        self.open.values()
+    }
+
+    /// The transfer in memory, without asking whether the store may have it.
+    pub fn in_memory(&self, id: u128) -> Option<&Slot> {
+        self.open.get(&id).or_else(|| self.recent.get(&id))
+    }
+
+    /// The transfer, if one with this id was ever committed. See the module docs.
+    pub fn get(&self, id: u128) -> Option<&Slot> {
+        if let Some(slot) = self.in_memory(id) {
+            return Some(slot);
+        }
+        if !self.complete && self.filter.may_contain(id) {
+            assert!(
+                self.prefetched.contains(&id),
+                "transfer {id} was looked up without being prefetched"
+            );
+        }
+        None
+    }
+
+    /// Whether the store must be asked for `id` before the next block runs.
+    fn needs_fetch(&self, id: u128) -> bool {
+        !self.complete
+            && id != 0
+            && self.in_memory(id).is_none()
+            && !self.prefetched.contains(&id)
+            && self.filter.may_contain(id)
+    }
+
+    /// Appends to `keys` every id the transfers may look up that only the store can answer,
+    /// each once.
+    pub fn prefetch_keys(&self, transfers: &[Transfer], keys: &mut Vec<TransferId>) {
+        if self.complete {
+            return;
+        }
+        let mut wanted: Vec<u128> = transfers
+            .iter()
+            .flat_map(|transfer| [transfer.id.0, transfer.pending_id.0])
+            .filter(|id| self.needs_fetch(*id))
+            .collect();
+        // Sorting, not a linear search per id: once the filter fills up, most of a full
+        // batch's 16,380 ids may need the store, and a quadratic search would cost more
+        // than executing the batch.
+        wanted.sort_unstable();
+        wanted.dedup();
+        keys.extend(wanted.into_iter().map(TransferId));
+    }
+
+    /// Takes the store's answers for `asked`: the transfers found join the cache (as
+    /// durable); the rest are known not to exist. A stored transfer at or beyond
+    /// `transfer_count` was committed after the state this engine is at (a replay reading
+    /// a longer store), so for this engine it does not exist yet.
+    pub fn prefetched(
+        &mut self,
+        asked: &[TransferId],
+        found: &[StoredTransfer],
+        transfer_count: u64,
+    ) {
+        self.prefetched.extend(asked.iter().map(|id| id.0));
+        for stored in found {
+            let id = stored.transfer.id.0;
+            let known = stored.leaf_index < transfer_count;
+            // An open pending transfer is always in memory; the store calling one open that
+            // memory does not hold is a store from another history: leave it out.
+            let open = stored.status == Some(PendingStatus::Pending);
+            debug_assert!(
+                !(known && open),
+                "a stored open pending transfer missing from memory"
+            );
+            if known && !open && self.in_memory(id).is_none() {
+                let slot = Slot::new(stored.transfer, stored.status, stored.leaf_index, 0);
+                self.insert_recent(slot);
+            }
+        }
+    }
+
+    /// Forgets which ids were prefetched: called when a block ends.
+    pub fn end_block(&mut self, committed: &[Transfer]) {
+        self.prefetched.clear();
+        for transfer in committed {
+            self.filter.insert(transfer.id.0);
+        }
+    }
+
+    /// Adds a transfer just committed.
+    pub fn insert(&mut self, slot: Slot) {
+        if slot.status == Some(PendingStatus::Pending) {
+            let previous = self.open.insert(slot.transfer.id.0, slot);
+            debug_assert!(previous.is_none());
+        } else {
+            self.insert_recent(slot);
+        }
+    }
+
+    fn insert_recent(&mut self, mut slot: Slot) {
+        slot.queued = self.queued_next;
+        self.queue.push_back((self.queued_next, slot.transfer.id.0));
+        self.queued_next += 1;
+        self.recent.insert(slot.transfer.id.0, slot);
+    }
+
+    /// Moves an open pending transfer to its final status; returns its block before.
+    pub fn resolve(&mut self, id: u128, status: PendingStatus, block: u64) -> u64 {
+        let mut slot = self
+            .open
+            .remove(&id)
+            .expect("resolve: an open pending transfer");
+        assert_eq!(
+            slot.status,
+            Some(PendingStatus::Pending),
+            "a pending transfer resolves once"
+        );
+        let previous_block = slot.block;
+        slot.status = Some(status);
+        slot.block = block;
+        self.insert_recent(slot);
+        previous_block
+    }
+
+    /// Undoes [`TransferCache::resolve`] (inside a linked chain that failed).
+    pub fn unresolve(&mut self, id: u128, previous_block: u64) {
+        let mut slot = self
+            .recent
+            .remove(&id)
+            .expect("unresolve: a resolved transfer");
+        slot.status = Some(PendingStatus::Pending);
+        slot.block = previous_block;
+        self.open.insert(id, slot);
+    }
+
+    /// Forgets a transfer committed inside a linked chain that failed.
+    pub fn remove(&mut self, id: u128) {
+        let removed = self.open.remove(&id).or_else(|| self.recent.remove(&id));
+        debug_assert!(removed.is_some());
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops queue entries pushed after `len` (their slots were removed or moved back).
+    pub fn truncate_queue(&mut self, len: usize) {
+        self.queue.truncate(len);
+    }
+
+    /// Evicts the oldest cached transfers whose last change is durable (in a block at or
+    /// below `durable_block`) until at most `recent_max` remain. Stops early at an entry
+    /// that is not durable yet (the pipeline's depth bounds how many those can be), and at
+    /// one prefetched for the coming block: forgetting it would turn the store's "found"
+    /// into "not found" and let a retry commit twice.
+    pub fn evict(&mut self, durable_block: u64) {
+        while self.recent.len() > self.recent_max {
+            let Some(&(sequence, id)) = self.queue.front() else {
+                break;
+            };
+            let current = self
+                .recent
+                .get(&id)
+                .is_some_and(|slot| slot.queued == sequence);
+            if current && self.still_needed(id, durable_block) {
+                break;
+            }
+            self.queue.pop_front();
+            if current {
+                self.recent.remove(&id);
+                self.complete = false;
+            }
+        }
+        // Stale entries left at the front would keep the queue from shrinking.
+        while let Some(&(sequence, id)) = self.queue.front() {
+            if self
+                .recent
+                .get(&id)
+                .is_some_and(|slot| slot.queued == sequence)
+            {
+                break;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    /// Whether the cached `id` must stay: its last change is not durable yet, or it was
+    /// prefetched for the coming block.
+    fn still_needed(&self, id: u128, durable_block: u64) -> bool {
+        self.recent[&id].block > durable_block || self.prefetched.contains(&id)
+    }
+
+    /// Starts from a snapshot: the filter knows past ids, memory holds only `open`.
+    pub fn restore(&mut self, open: Vec<Slot>) {
+        self.complete = self.filter.inserted() == 0;
+        for slot in open {
+            assert!(slot.transfer.flags.contains(TransferFlags::PENDING));
+            self.open.insert(slot.transfer.id.0, slot);
+        }
+    }
+}

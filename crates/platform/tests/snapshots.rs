@@ -1,0 +1,281 @@
+//! Start from a snapshot: the same ledger as a replay from the first block, on memory and on
+//! SQLite, with a cache small enough that most lookups go to the store; and every snapshot
+//! that does not check out (tampered state, foreign signature, a block the chain does not
+//! have) is refused like a bad block.
+
+use std::sync::Arc;
+
+use ledger::checkpoint::OperatorKey;
+use ledger::engine::{EngineConfig, EngineState};
+use ledger::types::{
+    Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
+};
+use platform::replay::{ReplayError, ReplayOptions, replay_store};
+use platform::sequencer::OpenError;
+use platform::{LedgerConfig, LedgerService};
+use store::Store;
+use store::memory::MemoryStore;
+
+const ACCOUNTS: u128 = 40;
+
+fn key() -> OperatorKey {
+    OperatorKey::from_seed([5; 32])
+}
+
+/// Small enough that the cache evicts and the filter errs all the time.
+fn small_engine() -> EngineConfig {
+    EngineConfig {
+        transfers_cached_max: 4,
+        id_filter_bytes: 64,
+    }
+}
+
+fn config() -> LedgerConfig {
+    LedgerConfig {
+        engine: small_engine(),
+        snapshot_interval_transfers: 25,
+        snapshot_interval_blocks: 1_000,
+        ..LedgerConfig::default()
+    }
+}
+
+fn account(id: u128) -> Account {
+    Account {
+        id: AccountId(id),
+        ledger: 1,
+        code: 1,
+        ..Account::default()
+    }
+}
+
+fn transfer(id: u128, debit: u128, credit: u128, amount: u128, flags: TransferFlags) -> Transfer {
+    Transfer {
+        id: TransferId(id),
+        debit_account_id: AccountId(debit),
+        credit_account_id: AccountId(credit),
+        amount,
+        ledger: 1,
+        code: 1,
+        flags,
+        ..Transfer::default()
+    }
+}
+
+/// A history with plain, pending, posted and voided transfers and retries of old ids,
+/// in `rounds` blocks of a few requests each. Returns every result.
+async fn run_history(
+    ledger: &LedgerService,
+    first_id: u128,
+    rounds: u128,
+) -> Vec<CreateTransferResult> {
+    let mut results = Vec::new();
+    for round in 0..rounds {
+        let base = first_id + round * 10;
+        let debit = round % ACCOUNTS + 1;
+        let credit = (round * 7 + 3) % ACCOUNTS + 1;
+        let credit = if credit == debit {
+            credit % ACCOUNTS + 1
+        } else {
+            credit
+        };
+        let mut batch = vec![
+            transfer(base, debit, credit, 5, TransferFlags::empty()),
+            transfer(base + 1, credit, debit, 3, TransferFlags::PENDING),
+            transfer(base + 2, debit, credit, 2, TransferFlags::PENDING),
+        ];
+        if round > 0 {
+            // Resolve the previous round's pendings, and retry an old id (must be `exists`).
+            let previous = base - 10;
+            let mut post = transfer(base + 3, 0, 0, 0, TransferFlags::POST_PENDING_TRANSFER);
+            post.pending_id = TransferId(previous + 1);
+            let mut void = transfer(base + 4, 0, 0, 0, TransferFlags::VOID_PENDING_TRANSFER);
+            void.pending_id = TransferId(previous + 2);
+            batch.push(post);
+            batch.push(void);
+            batch.push(transfer(first_id, 1, 4, 5, TransferFlags::empty()));
+        }
+        results.extend(ledger.create_transfers(batch).await.expect("transfers"));
+    }
+    results
+}
+
+async fn open_and_run(
+    store: Box<dyn Store>,
+    first_id: u128,
+    rounds: u128,
+) -> Vec<CreateTransferResult> {
+    let ledger = Arc::new(LedgerService::open(store, key(), config()).expect("open"));
+    let accounts = (1..=ACCOUNTS).map(account).collect();
+    ledger.create_accounts(accounts).await.expect("accounts");
+    let results = run_history(&ledger, first_id, rounds).await;
+    Arc::try_unwrap(ledger).ok().expect("one handle").shutdown();
+    results
+}
+
+/// The state without the id filter, whose size is configuration.
+fn comparable(
+    state: EngineState,
+) -> (
+    Vec<ledger::engine::AccountState>,
+    Vec<ledger::engine::StoredTransfer>,
+    u64,
+    u64,
+) {
+    (
+        state.accounts,
+        state.open_pending,
+        state.transfer_count,
+        state.last_timestamp,
+    )
+}
+
+fn check_start_from_snapshot(reopen: impl Fn() -> Box<dyn Store>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let first = runtime.block_on(open_and_run(reopen(), 1_000, 30));
+    assert!(
+        first
+            .iter()
+            .all(|result| result.is_ok() || *result == CreateTransferResult::Exists)
+    );
+    let headers = reopen().snapshot_headers().unwrap();
+    assert!(
+        headers.len() >= 2,
+        "snapshots were written: {}",
+        headers.len()
+    );
+
+    // From the snapshot (bounded engine) and from genesis (everything in memory): one state.
+    let bounded = ReplayOptions {
+        engine: Some(small_engine()),
+        ..ReplayOptions::default()
+    };
+    let from_snapshot = replay_store(reopen().as_mut(), bounded).expect("start from snapshot");
+    let from_genesis = replay_store(reopen().as_mut(), ReplayOptions::default()).expect("genesis");
+    assert!(from_snapshot.engine.block_number() < from_genesis.engine.block_number());
+    assert_eq!(from_snapshot.head, from_genesis.head);
+    assert_eq!(from_snapshot.frontier, from_genesis.log.frontier());
+    assert_eq!(
+        comparable(from_snapshot.engine.state()),
+        comparable(from_genesis.engine.state())
+    );
+
+    // Going on from the snapshot: retries still answer `exists`, old pendings resolve.
+    let more = runtime.block_on(open_and_run(reopen(), 5_000, 10));
+    let expected = runtime.block_on(async {
+        let fresh = MemoryStore::new();
+        let ledger = LedgerService::open(Box::new(fresh), key(), LedgerConfig::default()).unwrap();
+        ledger
+            .create_accounts((1..=ACCOUNTS).map(account).collect())
+            .await
+            .unwrap();
+        let all = run_history(&ledger, 1_000, 30).await;
+        assert_eq!(
+            all, first,
+            "the same history answers the same with any cache"
+        );
+        let more = run_history(&ledger, 5_000, 10).await;
+        ledger.shutdown();
+        more
+    });
+    assert_eq!(more, expected);
+    // And the whole store still replays and checks out from genesis.
+    let options = ReplayOptions {
+        operator_public_key: Some(key().public_key()),
+        ..ReplayOptions::default()
+    };
+    replay_store(reopen().as_mut(), options).expect("the store verifies from genesis");
+}
+
+#[test]
+fn start_from_a_snapshot_equals_start_from_genesis_on_memory() {
+    let store = MemoryStore::new();
+    check_start_from_snapshot(|| Box::new(store.clone()));
+}
+
+#[test]
+fn start_from_a_snapshot_equals_start_from_genesis_on_sqlite() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("ledger.db");
+    check_start_from_snapshot(|| Box::new(store::sqlite::SqliteStore::open(&path).unwrap()));
+}
+
+fn refused(store: &MemoryStore) -> String {
+    match LedgerService::open(Box::new(store.clone()), key(), config()) {
+        Err(OpenError::Replay(error @ ReplayError::BadSnapshot { .. })) => error.to_string(),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a bad snapshot was accepted"),
+    }
+}
+
+#[test]
+fn a_snapshot_that_does_not_check_out_is_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = MemoryStore::new();
+    runtime.block_on(open_and_run(Box::new(store.clone()), 1_000, 12));
+    let good = store
+        .clone()
+        .latest_snapshot()
+        .unwrap()
+        .expect("a snapshot");
+
+    // A changed state no longer matches its digest.
+    let mut tampered = good.clone();
+    let last = tampered.state.len() - 200;
+    tampered.state[last] ^= 1;
+    store.clone().write_snapshot(&tampered).unwrap();
+    assert!(refused(&store).contains("digest"));
+
+    // Re-digested and signed with another key: the signature fails.
+    let decoded = platform::snapshot::decode(&good.state).unwrap();
+    let foreign = platform::snapshot::seal(&decoded, &OperatorKey::from_seed([6; 32]));
+    store.clone().write_snapshot(&foreign).unwrap();
+    assert!(refused(&store).contains("signature"));
+
+    // Correctly signed, but of a block this chain does not have at that height.
+    let mut stale = decoded.clone();
+    stale.block_hash = [0xAB; 32];
+    store
+        .clone()
+        .write_snapshot(&platform::snapshot::seal(&stale, &key()))
+        .unwrap();
+    assert!(refused(&store).contains("another block"));
+
+    // Correctly signed and bound, but a balance was changed before sealing.
+    let mut unbalanced = decoded.clone();
+    unbalanced.state.accounts[0].account.credits_posted += 1;
+    store
+        .clone()
+        .write_snapshot(&platform::snapshot::seal(&unbalanced, &key()))
+        .unwrap();
+    assert!(refused(&store).contains("balance"));
+
+    // Beyond the chain's head.
+    let mut ahead = decoded;
+    ahead.height += 1_000;
+    store
+        .clone()
+        .write_snapshot(&platform::snapshot::seal(&ahead, &key()))
+        .unwrap();
+    assert!(refused(&store).contains("no block"));
+
+    // The good one again: start works.
+    store.clone().write_snapshot(&good).unwrap();
+    LedgerService::open(Box::new(store.clone()), key(), config()).expect("a good snapshot");
+}
+
+#[test]
+fn snapshot_encoding_round_trips() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = MemoryStore::new();
+    runtime.block_on(open_and_run(Box::new(store.clone()), 1_000, 8));
+    let record = store
+        .clone()
+        .latest_snapshot()
+        .unwrap()
+        .expect("a snapshot");
+    let decoded = platform::snapshot::decode(&record.state).unwrap();
+    assert_eq!(platform::snapshot::encode(&decoded), record.state);
+    for cut in [0, 8, record.state.len() / 2, record.state.len() - 1] {
+        assert!(platform::snapshot::decode(&record.state[..cut]).is_err());
+    }
+}
