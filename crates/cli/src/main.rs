@@ -96,6 +96,10 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// A snapshot of the ledger engine after this many transfers (start replays at most
+    /// about this many); 0 turns snapshots off.
+    #[arg(long, default_value_t = platform::sequencer::SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT)]
+    snapshot_interval_transfers: u64,
     /// Token that grants admin access to `/admin` routes.
     #[arg(long, env = "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -207,7 +211,11 @@ fn main() -> ExitCode {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open_store()?;
     let key = args.store.operator_key()?;
-    let ledger = LedgerService::open(store, key, LedgerConfig::default()).context(
+    let config = LedgerConfig {
+        snapshot_interval_transfers: args.snapshot_interval_transfers,
+        ..LedgerConfig::default()
+    };
+    let ledger = LedgerService::open(store, key, config).context(
         "the store does not check out; it was not modified (run `mileverse verify` for details)",
     )?;
     let ledger = Arc::new(ledger);

@@ -171,9 +171,16 @@ async fn acknowledged_transfers_survive_sigkill_on_postgres() {
 }
 
 async fn crash_rounds(data: &std::path::Path, extra: &[String]) {
+    // Snapshots every few blocks, so kills land while they are being written, and every
+    // restart starts from one.
+    let mut serve_extra = extra.to_vec();
+    serve_extra.extend([
+        "--snapshot-interval-transfers".to_string(),
+        "300".to_string(),
+    ]);
     let next_id = Arc::new(AtomicU64::new(1));
     let mut committed: Vec<Sent> = Vec::new();
-    let mut server = ServerProcess::start_with(data, extra);
+    let mut server = ServerProcess::start_with(data, &serve_extra);
     create_accounts(&server.base).await;
     for round in 0..ROUNDS {
         let clients: Vec<_> = (0..CLIENTS)
@@ -193,7 +200,7 @@ async fn crash_rounds(data: &std::path::Path, extra: &[String]) {
             "round {round}: the load acknowledged nothing"
         );
         assert_verify_passes(data, extra);
-        server = ServerProcess::start_with(data, extra);
+        server = ServerProcess::start_with(data, &serve_extra);
         for sent in &round_log.acknowledged {
             assert!(
                 transfer_present(&server.base, sent).await,
