@@ -23,10 +23,16 @@ impl TransferArchive {
     /// Records what a block committed: its transfers (in log order) and the pending
     /// transfers it resolved or expired.
     pub fn record(&mut self, effects: &BlockEffects) {
-        for id in &effects.expired {
+        self.record_parts(&effects.transfers, &effects.expired);
+    }
+
+    /// [`TransferArchive::record`] from a block's committed transfers and expired ids.
+    pub fn record_parts(&mut self, transfers: &[Transfer], expired: &[TransferId]) {
+        for id in expired {
             self.set_status(id.0, PendingStatus::Expired);
         }
-        for transfer in &effects.transfers {
+        self.transfers.reserve(transfers.len());
+        for transfer in transfers {
             let flags = transfer.flags;
             let status = flags
                 .contains(TransferFlags::PENDING)

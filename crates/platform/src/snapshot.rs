@@ -15,10 +15,11 @@
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use ledger::checkpoint::OperatorKey;
+use ledger::encoding::{self, ACCOUNT_ENCODED_LEN, TRANSFER_ENCODED_LEN};
 use ledger::engine::{AccountState, EngineState, PendingStatus, StoredTransfer};
 use ledger::id_filter::IdFilter;
 use ledger::merkle::MerkleFrontier;
-use ledger::types::{Account, AccountFlags, AccountId, Hash, Transfer, TransferFlags, TransferId};
+use ledger::types::{Account, AccountFlags, Hash};
 use sha2::{Digest, Sha256};
 use store::SnapshotRecord;
 
@@ -98,9 +99,11 @@ fn signed_message(height: u64, block_hash: &Hash, digest: &Hash) -> Vec<u8> {
     message
 }
 
-/// Bytes per encoded account and per encoded open pending transfer.
-const ACCOUNT_BYTES: usize = 126;
-const PENDING_BYTES: usize = 136;
+/// Bytes per encoded account: the journal's canonical account encoding (with the flags it
+/// was created with), then the four balances and the current flags.
+const ACCOUNT_BYTES: usize = ACCOUNT_ENCODED_LEN + 4 * 16 + 2;
+/// Bytes per open pending transfer: the journal's transfer encoding, then its leaf index.
+const PENDING_BYTES: usize = TRANSFER_ENCODED_LEN + 8;
 
 pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     let state = &snapshot.state;
@@ -131,50 +134,26 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     }
     out.extend_from_slice(&(state.open_pending.len() as u64).to_be_bytes());
     for stored in &state.open_pending {
-        encode_transfer(&stored.transfer, &mut out);
+        out.extend_from_slice(&encoding::encode_transfer(&stored.transfer));
         out.extend_from_slice(&stored.leaf_index.to_be_bytes());
     }
     out
 }
 
 fn encode_account(account: &Account, created_flags: AccountFlags, out: &mut Vec<u8>) {
-    out.extend_from_slice(&account.id.0.to_be_bytes());
+    out.extend_from_slice(&encoding::encode_account(&Account {
+        flags: created_flags,
+        ..*account
+    }));
     for balance in [
         account.debits_pending,
         account.debits_posted,
         account.credits_pending,
         account.credits_posted,
-        account.user_data_128,
     ] {
         out.extend_from_slice(&balance.to_be_bytes());
     }
-    out.extend_from_slice(&account.user_data_64.to_be_bytes());
-    out.extend_from_slice(&account.user_data_32.to_be_bytes());
-    out.extend_from_slice(&account.ledger.to_be_bytes());
-    out.extend_from_slice(&account.code.to_be_bytes());
     out.extend_from_slice(&account.flags.bits().to_be_bytes());
-    out.extend_from_slice(&account.timestamp.to_be_bytes());
-    out.extend_from_slice(&created_flags.bits().to_be_bytes());
-}
-
-fn encode_transfer(transfer: &Transfer, out: &mut Vec<u8>) {
-    for value in [
-        transfer.id.0,
-        transfer.debit_account_id.0,
-        transfer.credit_account_id.0,
-        transfer.amount,
-        transfer.pending_id.0,
-        transfer.user_data_128,
-    ] {
-        out.extend_from_slice(&value.to_be_bytes());
-    }
-    out.extend_from_slice(&transfer.user_data_64.to_be_bytes());
-    out.extend_from_slice(&transfer.user_data_32.to_be_bytes());
-    out.extend_from_slice(&transfer.timeout.to_be_bytes());
-    out.extend_from_slice(&transfer.ledger.to_be_bytes());
-    out.extend_from_slice(&transfer.code.to_be_bytes());
-    out.extend_from_slice(&transfer.flags.bits().to_be_bytes());
-    out.extend_from_slice(&transfer.timestamp.to_be_bytes());
 }
 
 /// A cursor over encoded bytes; every read fails cleanly past the end.
@@ -202,10 +181,6 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, SnapshotError> {
         Ok(u64::from_be_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_be_bytes(self.array()?))
     }
 
     fn u16(&mut self) -> Result<u16, SnapshotError> {
@@ -270,43 +245,25 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
 }
 
 fn decode_account(reader: &mut Reader<'_>) -> Result<AccountState, SnapshotError> {
+    let created = encoding::decode_account(reader.take(ACCOUNT_ENCODED_LEN)?)
+        .ok_or(SnapshotError::Malformed("account"))?;
     let account = Account {
-        id: AccountId(reader.u128()?),
         debits_pending: reader.u128()?,
         debits_posted: reader.u128()?,
         credits_pending: reader.u128()?,
         credits_posted: reader.u128()?,
-        user_data_128: reader.u128()?,
-        user_data_64: reader.u64()?,
-        user_data_32: reader.u32()?,
-        ledger: reader.u32()?,
-        code: reader.u16()?,
         flags: AccountFlags(reader.u16()?),
-        timestamp: reader.u64()?,
+        ..created
     };
-    let created_flags = AccountFlags(reader.u16()?);
     Ok(AccountState {
         account,
-        created_flags,
+        created_flags: created.flags,
     })
 }
 
 fn decode_pending(reader: &mut Reader<'_>) -> Result<StoredTransfer, SnapshotError> {
-    let transfer = Transfer {
-        id: TransferId(reader.u128()?),
-        debit_account_id: AccountId(reader.u128()?),
-        credit_account_id: AccountId(reader.u128()?),
-        amount: reader.u128()?,
-        pending_id: TransferId(reader.u128()?),
-        user_data_128: reader.u128()?,
-        user_data_64: reader.u64()?,
-        user_data_32: reader.u32()?,
-        timeout: reader.u32()?,
-        ledger: reader.u32()?,
-        code: reader.u16()?,
-        flags: TransferFlags(reader.u16()?),
-        timestamp: reader.u64()?,
-    };
+    let transfer = encoding::decode_transfer(reader.take(TRANSFER_ENCODED_LEN)?)
+        .ok_or(SnapshotError::Malformed("pending transfer"))?;
     Ok(StoredTransfer {
         transfer,
         status: Some(PendingStatus::Pending),

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ledger::archive::TransferArchive;
-use ledger::engine::{BlockEffects, StoredTransfer};
+use ledger::engine::StoredTransfer;
 use ledger::types::{Account, AccountBalance, AccountId, Hash, Transfer, TransferId};
 
 use crate::codec::{self, Tip};
@@ -205,11 +205,7 @@ impl Store for MemoryStore {
                     .merkle_nodes
                     .insert((node.level, node.index), node.hash);
             }
-            inner.transfers.record(&BlockEffects {
-                transfers: w.block.transfers.clone(),
-                expired: w.expired.clone(),
-                ..BlockEffects::default()
-            });
+            inner.transfers.record_parts(&w.block.transfers, &w.expired);
             inner.blocks.push(w.block.clone());
         }
         if fault == Some(FaultPoint::AfterWrite) {
