@@ -485,7 +485,7 @@ impl LedgerService {
     }
 
     /// Runs `read` on a store reader on a blocking thread.
-    async fn with_reader<T: Send + 'static>(
+    pub(crate) async fn with_reader<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, LedgerError> {
