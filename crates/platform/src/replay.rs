@@ -132,12 +132,19 @@ pub fn replay_store(
     store: &mut dyn Store,
     options: ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
+    // An auditor (a key to check, everything replayed from genesis) checks every snapshot.
+    let audit = options.engine.is_none() && options.operator_public_key.is_some();
+    let mut snapshots = if audit {
+        SnapshotAudit::of(store)?
+    } else {
+        SnapshotAudit::default()
+    };
     let mut replayed = match options.engine {
         Some(config) => match from_snapshot(store, config)? {
             Some(replayed) => replayed,
             None => Replayed::with_engine(Engine::with_config(config)),
         },
-        None => Replayed::new(),
+        None => Replayed::with_engine(Engine::with_config(snapshots.engine_config())),
     };
     let mut leaf_hashes = Vec::new();
     loop {
@@ -146,11 +153,15 @@ pub fn replay_store(
         for record in page {
             let prefetch = options.engine.map(|_| &mut *store);
             replay_block(&mut replayed, &record, options, &mut leaf_hashes, prefetch)?;
+            if let Some(public_key) = options.operator_public_key.filter(|_| audit) {
+                snapshots.check(&replayed, &public_key)?;
+            }
         }
         if page_len < REPLAY_PAGE_BLOCKS_MAX {
             break;
         }
     }
+    snapshots.check_none_beyond(replayed.block_count)?;
     if let (Some(_), Some((header, _, UNSIGNED))) = (options.operator_public_key, replayed.head) {
         let reason = "the last block is not signed: the store ends inside a transaction".into();
         return Err(ReplayError::BadBlock {
@@ -160,6 +171,80 @@ pub fn replay_store(
     }
     check_balances(store, &replayed.engine)?;
     Ok(replayed)
+}
+
+/// What an auditor checks of the store's snapshots while it replays from genesis: at each
+/// snapshot's height, the operator's signature over its header and that its digest is the
+/// digest of the state the replay reached.
+#[derive(Default)]
+struct SnapshotAudit {
+    /// Headers not checked yet, newest first (so the next is at the end).
+    pending: Vec<store::SnapshotRecord>,
+    /// The id filter's size in the snapshots: the replay's filter must match it for the
+    /// digests to be comparable.
+    id_filter_bytes: Option<usize>,
+}
+
+impl SnapshotAudit {
+    fn of(store: &mut dyn Store) -> Result<SnapshotAudit, ReplayError> {
+        let mut pending = store.snapshot_headers()?;
+        pending.reverse();
+        let latest = store.latest_snapshot()?;
+        let id_filter_bytes = latest
+            .and_then(|record| crate::snapshot::decode(&record.state).ok())
+            .map(|snapshot| snapshot.state.id_filter.bytes());
+        Ok(SnapshotAudit {
+            pending,
+            id_filter_bytes,
+        })
+    }
+
+    fn engine_config(&self) -> EngineConfig {
+        let default = EngineConfig::default();
+        EngineConfig {
+            id_filter_bytes: self.id_filter_bytes.unwrap_or(default.id_filter_bytes),
+            ..default
+        }
+    }
+
+    /// Checks the snapshot taken after the block just replayed, if there is one.
+    fn check(&mut self, replayed: &Replayed, public_key: &[u8; 32]) -> Result<(), ReplayError> {
+        let Some((header, block_hash, _)) = replayed.head else {
+            return Ok(());
+        };
+        while let Some(record) = self.pending.pop_if(|record| record.height <= header.height) {
+            let height = record.height;
+            let bad = |reason: &str| ReplayError::BadSnapshot {
+                height,
+                reason: reason.into(),
+            };
+            crate::snapshot::verify_header(&record, public_key)
+                .map_err(|error| bad(&error.to_string()))?;
+            if height != header.height || record.block_hash != block_hash {
+                return Err(bad("it names a block the chain does not have"));
+            }
+            let state = crate::snapshot::Snapshot {
+                height,
+                block_hash,
+                state: replayed.engine.state(),
+                frontier: replayed.frontier.clone(),
+            };
+            if crate::snapshot::digest(&state) != record.digest {
+                return Err(bad("its state differs from the replay's at its block"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_none_beyond(&self, block_count: u64) -> Result<(), ReplayError> {
+        match self.pending.last() {
+            Some(record) => Err(ReplayError::BadSnapshot {
+                height: record.height,
+                reason: format!("it lies beyond the chain's {block_count} blocks"),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The ledger as of the store's latest snapshot, checked against the chain, if there is one.

@@ -271,8 +271,8 @@ impl LedgerService {
                 engine: Some(config.engine),
             },
         )?;
-        let readers = Arc::new(StoreReaders::new(store.reader()?));
-        let prefetch_store = store.reader()?;
+        let (store, [readers, prefetch_store, snapshot_store]) = open_readers(store)?;
+        let readers = Arc::new(StoreReaders::new(readers));
         let checkpoint = replayed
             .head
             .map(|(header, hash, signature)| SignedCheckpoint {
@@ -305,11 +305,7 @@ impl LedgerService {
         let snapshot_key = (config.journal == JournalMode::On).then(|| key.clone());
         let signer = (config.journal == JournalMode::On).then_some(key);
         let snapshots_on = signer.is_some() && config.snapshot_interval_transfers > 0;
-        let snapshot_store = if snapshots_on {
-            Some(store.reader()?)
-        } else {
-            None
-        };
+        let snapshot_store = snapshots_on.then_some(snapshot_store);
         let (snapshot_sender, snapshot_receiver) = std_mpsc::sync_channel(1);
         let journal = Journal {
             mode: config.journal,
@@ -621,6 +617,23 @@ impl LedgerService {
             .failure()
             .unwrap_or_else(|| LedgerError::Unavailable("the ledger has stopped".into()))
     }
+}
+
+/// Reader connections: for reads, for the sequencer's prefetch, for snapshots.
+type Readers = [Box<dyn Store>; 3];
+
+/// Three more connections to the store (reads, prefetch, snapshots), made on a thread of
+/// their own: a synchronous PostgreSQL client cannot connect from inside an async runtime,
+/// and `open` may be called from one.
+fn open_readers(store: Box<dyn Store>) -> Result<(Box<dyn Store>, Readers), StoreError> {
+    let opening = std::thread::Builder::new()
+        .name("store-readers-open".into())
+        .spawn(move || {
+            let readers = [store.reader()?, store.reader()?, store.reader()?];
+            Ok((store, readers))
+        })
+        .map_err(StoreError::Io)?;
+    opening.join().expect("opening store readers panicked")
 }
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
