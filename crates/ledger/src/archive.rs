@@ -1,10 +1,11 @@
-//! Every committed transfer in memory, answering the engine's prefetches as a store does.
+//! Every committed transfer and every failed transfer id in memory, answering the engine's
+//! prefetches as a store does.
 //!
 //! For what has no store of its own: tests that run the engine with a small cache, and
 //! followers that replay a journal from its first block. It grows with history by design;
 //! a server keeps transfers in its store instead.
 
-use crate::engine::{BlockEffects, Engine, PendingStatus, StoredTransfer};
+use crate::engine::{BlockEffects, Engine, FailedTransfer, PendingStatus, StoredTransfer};
 use crate::types::{Transfer, TransferFlags, TransferId};
 
 type IdMap<Value> = foldhash::HashMap<u128, Value>;
@@ -13,6 +14,8 @@ type IdMap<Value> = foldhash::HashMap<u128, Value>;
 pub struct TransferArchive {
     transfers: IdMap<StoredTransfer>,
     count: u64,
+    /// Ids refused with a transient result: never usable again.
+    failed: IdMap<FailedTransfer>,
 }
 
 impl TransferArchive {
@@ -20,10 +23,18 @@ impl TransferArchive {
         TransferArchive::default()
     }
 
-    /// Records what a block committed: its transfers (in log order) and the pending
-    /// transfers it resolved or expired.
+    /// Records what a block committed: its transfers (in log order), the pending transfers
+    /// it resolved or expired, and the ids that failed in it.
     pub fn record(&mut self, effects: &BlockEffects) {
         self.record_parts(&effects.transfers, &effects.expired);
+        self.record_failed(&effects.failed);
+    }
+
+    /// Records the ids that failed in a block (see [`BlockEffects::failed`]).
+    pub fn record_failed(&mut self, failed: &[FailedTransfer]) {
+        for failure in failed {
+            self.failed.insert(failure.id.0, *failure);
+        }
     }
 
     /// [`TransferArchive::record`] from a block's committed transfers and expired ids.
@@ -70,12 +81,24 @@ impl TransferArchive {
         ids.iter().filter_map(|id| self.get(*id).copied()).collect()
     }
 
+    /// The failure recorded for `id`, if a transfer with it failed.
+    pub fn failure(&self, id: TransferId) -> Option<&FailedTransfer> {
+        self.failed.get(&id.0)
+    }
+
+    /// The ids among `ids` that failed.
+    pub fn lookup_failed(&self, ids: &[TransferId]) -> Vec<TransferId> {
+        let failed = ids.iter().filter(|id| self.failed.contains_key(&id.0));
+        failed.copied().collect()
+    }
+
     /// Answers the engine's prefetch for `transfers` (call before executing them).
     pub fn prefetch(&self, engine: &mut Engine, transfers: &[Transfer]) {
         let mut keys = Vec::new();
         engine.prefetch_keys(transfers, &mut keys);
         let found = self.lookup(&keys);
         engine.prefetched(&keys, &found);
+        engine.prefetched_failed(&self.lookup_failed(&keys));
     }
 
     pub fn len(&self) -> u64 {

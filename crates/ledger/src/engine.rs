@@ -1,4 +1,5 @@
-//! The double-entry state machine, with TigerBeetle's semantics.
+//! The double-entry state machine, with TigerBeetle's semantics (as of its 0.16 releases;
+//! `docs/ledger.md` lists where it differs, and why).
 //!
 //! # Model
 //!
@@ -7,6 +8,7 @@
 //! the same ledger by the same amount, so per ledger the sum of all debits always equals the
 //! sum of all credits, for pending and for posted balances alike. The engine keeps running
 //! per-ledger totals of the four balances and asserts that equality after every batch.
+//! Amounts may be zero.
 //!
 //! Work happens in *blocks*: `begin_block(now)`, any number of `create_accounts` /
 //! `create_transfers` batches, `end_block()`, which hands back what the block changed
@@ -20,6 +22,13 @@
 //! Failed events (and the events of a linked chain that failed) take no timestamp, so replaying
 //! only the committed events reproduces every timestamp exactly.
 //!
+//! Events flagged `imported` (a whole batch or none of it) carry their own past timestamp
+//! instead, for migrating an existing ledger: between 1 and 2^63 - 1, before the clock, after
+//! every transfer (and, for an account, after every account and every transfer), never an
+//! account's; an imported transfer is younger than its accounts and has no timeout. They
+//! leave the clock alone. Timestamps are thus unique across accounts and transfers, and
+//! increase with commit order within each kind.
+//!
 //! # Two-phase transfers
 //!
 //! A `pending` transfer reserves its amount in `debits_pending` / `credits_pending`. It is
@@ -27,12 +36,14 @@
 //! released), or expired: at the start of each block every pending transfer whose
 //! `expires_at = timestamp + timeout * 1e9` is at or before the block timestamp is released,
 //! in `(expires_at, id)` order. A pending transfer that comes due during a block, before the
-//! next sweep, already refuses to be posted or voided (`pending_transfer_expired`).
+//! next sweep, already refuses to be posted or voided (`pending_transfer_expired`). A post's
+//! amount `u128::MAX` means the whole pending amount (0 posts nothing); a void's 0 means it
+//! too.
 //!
-//! `closing_debit` / `closing_credit` (pending only) close an account; a closed account refuses
-//! every transfer except the void of a pending transfer. Voiding or expiring the closing
-//! transfer reopens the account; a closing transfer can never be posted, since its account is
-//! closed.
+//! `closing_debit` / `closing_credit` (pending only, usually of amount 0) close an account; a
+//! closed account refuses every transfer except the void of a pending transfer. Voiding or
+//! expiring the closing transfer reopens the account; a closing transfer can never be posted,
+//! since its account is closed.
 //!
 //! # Linked chains
 //!
@@ -42,12 +53,20 @@
 //! effects) are rolled back by truncating to the lengths saved when the chain opened. Events
 //! outside chains are fully validated before anything changes, so they need no undo log.
 //!
+//! # Failed ids
+//!
+//! A transfer refused with a transient result ([`CreateTransferResult::is_transient`]: the
+//! outcome depended on the state at the time) spends its id: a retry answers
+//! `id_already_failed`, so retrying never turns a refusal into a movement. The failure
+//! outlives a chain's rollback. Failed ids go into the id filter and the transfer cache like
+//! committed ones, and into [`BlockEffects::failed`] for the store; they are not journaled.
+//!
 //! # Precedence
 //!
-//! Checks run in the order of the result enums' variants, which is their precedence, with one
-//! exception taken from TigerBeetle: for `post_pending_transfer` / `void_pending_transfer` the
-//! idempotency check (`exists*`) runs before the pending transfer's state is looked at, so that
-//! retrying a post that succeeded answers `exists` rather than `pending_transfer_already_posted`.
+//! Checks run in the order of the result enums' variants, which is TigerBeetle's precedence:
+//! the batch-level checks (chain, imported, timestamp), the request's own flags and id, then
+//! at once the duplicate-id check (`exists*`, `id_already_failed`), so that a retry answers
+//! `exists` whatever the request or the ledger's state, then the remaining rules.
 //!
 //! # Determinism
 //!
@@ -56,25 +75,22 @@
 //!
 //! # Choices where the rules leave room (TigerBeetle's behaviour unless said otherwise)
 //!
-//! - Closed accounts are checked last, as the enum's order says (TigerBeetle checks them
-//!   before amounts). A balancing transfer clamped to zero fails with `exceeds_credits`
-//!   (balancing debit) or `exceeds_debits`, since amounts must not be zero here.
 //! - A void asking for more than the pending amount gets `exceeds_pending_transfer_amount`
 //!   (that code precedes `pending_transfer_has_different_amount`); any other amount but 0 or
 //!   the pending amount gets `pending_transfer_has_different_amount`.
 //! - A post/void inherits user data from the pending transfer where the request leaves it zero.
 //! - `exists` compares what the client would send: a balancing retry matches when its amount
 //!   is at least the amount moved; a post/void retry matches with zero (inherited) fields and
-//!   with 0 / `u128::MAX` for "the whole amount" when the whole amount was moved. Accounts are
-//!   compared with the flags they were created with (not with `closed` as it is now).
+//!   with `u128::MAX` (post) or 0 (void) when the whole amount was moved. Accounts are
+//!   compared with the flags they were created with (not with `closed` as it is now: ours).
 //! - `linked` is part of the stored flags, so a retry with different chaining differs.
 //! - Expiry consumes no timestamp and adds no history entry (it is no transfer); the accounts
-//!   it changes are listed in `touched`.
+//!   it changes are listed in `touched` (ours).
 
 use std::collections::BTreeSet;
 
 use crate::id_filter::IdFilter;
-use crate::transfer_cache::{Slot, TransferCache};
+use crate::transfer_cache::{Lookup, Slot, TransferCache};
 use crate::types::{
     Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult, CreateTransferResult,
     Transfer, TransferFlags, TransferId,
@@ -84,6 +100,20 @@ type AccountCode = CreateAccountResult;
 type TransferCode = CreateTransferResult;
 
 const NANOSECONDS_PER_SECOND: u64 = 1_000_000_000;
+
+/// The largest timestamp an imported event may carry: 2^63 - 1, TigerBeetle's range (its
+/// storage keeps the top bit for itself; ours stores timestamps as signed 64-bit integers).
+pub const IMPORTED_TIMESTAMP_MAX: u64 = (1 << 63) - 1;
+
+/// Returns `Err(code)` from the enclosing function when `condition` holds. Checks stay lazy
+/// and in precedence order, without building arrays on the hot path.
+macro_rules! refuse {
+    ($condition:expr, $code:expr) => {
+        if $condition {
+            return Err($code);
+        }
+    };
+}
 
 /// Random hash seeds resist ids chosen to collide; they never reach the output, because no map
 /// is iterated for anything observable.
@@ -102,7 +132,8 @@ pub const ID_FILTER_BYTES_DEFAULT: usize = 32 << 20;
 /// What the engine may hold in memory besides accounts and open pending transfers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Most transfers kept in memory beyond the open pending ones, once the store has them.
+    /// Most transfers (and failed ids) kept in memory beyond the open pending ones, once the
+    /// store has them.
     pub transfers_cached_max: usize,
     /// Size of the filter that spares new transfer ids a store lookup.
     pub id_filter_bytes: usize,
@@ -136,12 +167,25 @@ pub struct BlockEffects {
     /// Transfers committed, in commit order, as stored: timestamp set, the fields of a
     /// post/void filled in from its pending transfer, amounts as actually moved.
     pub transfers: Vec<Transfer>,
+    /// Transfers refused with a transient result, in the order they failed: their ids can
+    /// never be used again. Not part of the journal (nothing moved); the store keeps them
+    /// with the block, and recovery hands them back ([`Engine::replay_block_with_failed`]).
+    pub failed: Vec<FailedTransfer>,
     /// Pending transfers expired at block start, in `(expires_at, id)` order.
     pub expired: Vec<TransferId>,
-    /// Accounts whose balances or flags changed (including created ones), first-touch order.
+    /// Accounts created, and accounts that a committed transfer or an expiry involved (their
+    /// balances or flags may have changed), in first-touch order.
     pub touched: Vec<AccountId>,
     /// Balances after each committed transfer, for accounts with the `history` flag.
     pub history: Vec<AccountBalance>,
+}
+
+/// A transfer refused with a transient result (see
+/// [`CreateTransferResult::is_transient`]): TigerBeetle's orphaned id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailedTransfer {
+    pub id: TransferId,
+    pub result: CreateTransferResult,
 }
 
 /// Where a pending transfer stands.
@@ -173,6 +217,8 @@ pub enum ReplayError {
     AccountDiffers { index: usize },
     #[error("recorded transfer {index} differs from the one replay produced")]
     TransferDiffers { index: usize },
+    #[error("recorded failure {index} is no transient failure of an unused transfer id")]
+    FailureRejected { index: usize },
 }
 
 /// The mutable part of an account: what transfers change and the undo log restores.
@@ -247,6 +293,14 @@ struct AccountSlot {
     touched_in_block: u64,
 }
 
+/// What a post or void moves, when, and between which accounts (their positions).
+#[derive(Clone, Copy)]
+struct Resolution {
+    amount: u128,
+    timestamp: u64,
+    accounts: [usize; 2],
+}
+
 /// One change to existing state made inside a linked chain, with what to restore.
 enum Undo {
     Balances {
@@ -263,10 +317,12 @@ enum Undo {
 }
 
 /// Lengths of the append-only collections and the clock when a linked chain opened.
+/// (`BlockEffects::failed` is left out on purpose: a failure outlives its chain.)
 #[derive(Clone, Copy)]
 struct Checkpoint {
     clock: u64,
     last_timestamp: u64,
+    last_transfer_timestamp: u64,
     accounts: usize,
     transfers: u64,
     queue: usize,
@@ -276,23 +332,92 @@ struct Checkpoint {
     history: usize,
 }
 
+/// What the batch loop reads of an event, for both kinds of batch.
+trait BatchEvent {
+    fn id(&self) -> u128;
+    fn linked(&self) -> bool;
+    fn imported(&self) -> bool;
+    fn timestamp(&self) -> u64;
+}
+
+impl BatchEvent for Account {
+    fn id(&self) -> u128 {
+        self.id.0
+    }
+    fn linked(&self) -> bool {
+        self.flags.contains(AccountFlags::LINKED)
+    }
+    fn imported(&self) -> bool {
+        self.flags.contains(AccountFlags::IMPORTED)
+    }
+    fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+}
+
+impl BatchEvent for Transfer {
+    fn id(&self) -> u128 {
+        self.id.0
+    }
+    fn linked(&self) -> bool {
+        self.flags.contains(TransferFlags::LINKED)
+    }
+    fn imported(&self) -> bool {
+        self.flags.contains(TransferFlags::IMPORTED)
+    }
+    fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+}
+
 /// Result codes the batch loop itself produces, for both kinds of batch.
 trait BatchResult: Copy + Eq {
     const OK: Self;
     const LINKED_EVENT_FAILED: Self;
     const LINKED_EVENT_CHAIN_OPEN: Self;
+    const IMPORTED_EVENT_EXPECTED: Self;
+    const IMPORTED_EVENT_NOT_EXPECTED: Self;
+    const TIMESTAMP_MUST_BE_ZERO: Self;
+    const IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE: Self;
+    const IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE: Self;
+
+    /// The result as a transfer's transient failure, if it is one.
+    fn transient_failure(self) -> Option<CreateTransferResult>;
 }
 
 impl BatchResult for CreateAccountResult {
     const OK: Self = AccountCode::Ok;
     const LINKED_EVENT_FAILED: Self = AccountCode::LinkedEventFailed;
     const LINKED_EVENT_CHAIN_OPEN: Self = AccountCode::LinkedEventChainOpen;
+    const IMPORTED_EVENT_EXPECTED: Self = AccountCode::ImportedEventExpected;
+    const IMPORTED_EVENT_NOT_EXPECTED: Self = AccountCode::ImportedEventNotExpected;
+    const TIMESTAMP_MUST_BE_ZERO: Self = AccountCode::TimestampMustBeZero;
+    const IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE: Self =
+        AccountCode::ImportedEventTimestampOutOfRange;
+    const IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE: Self =
+        AccountCode::ImportedEventTimestampMustNotAdvance;
+
+    /// Account results depend on the request alone (TigerBeetle: none is transient).
+    fn transient_failure(self) -> Option<CreateTransferResult> {
+        None
+    }
 }
 
 impl BatchResult for CreateTransferResult {
     const OK: Self = TransferCode::Ok;
     const LINKED_EVENT_FAILED: Self = TransferCode::LinkedEventFailed;
     const LINKED_EVENT_CHAIN_OPEN: Self = TransferCode::LinkedEventChainOpen;
+    const IMPORTED_EVENT_EXPECTED: Self = TransferCode::ImportedEventExpected;
+    const IMPORTED_EVENT_NOT_EXPECTED: Self = TransferCode::ImportedEventNotExpected;
+    const TIMESTAMP_MUST_BE_ZERO: Self = TransferCode::TimestampMustBeZero;
+    const IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE: Self =
+        TransferCode::ImportedEventTimestampOutOfRange;
+    const IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE: Self =
+        TransferCode::ImportedEventTimestampMustNotAdvance;
+
+    fn transient_failure(self) -> Option<CreateTransferResult> {
+        self.is_transient().then_some(self)
+    }
 }
 
 /// The ledger state machine. See the module documentation.
@@ -316,8 +441,12 @@ pub struct Engine {
     block_number: u64,
     /// Timestamp the next successful event takes.
     clock: u64,
-    /// Largest timestamp used so far: the last event's or the current block's.
+    /// Largest timestamp used so far: the last event's or the current block's. Imported
+    /// events lie before the clock, so they never raise it.
     last_timestamp: u64,
+    /// Timestamp of the last committed transfer (0 before the first): transfer timestamps
+    /// increase with commit order, imported ones included.
+    last_transfer_timestamp: u64,
 }
 
 impl Default for Engine {
@@ -361,6 +490,7 @@ impl Engine {
             block_number: 0,
             clock: 0,
             last_timestamp: 0,
+            last_transfer_timestamp: 0,
         }
     }
 
@@ -390,21 +520,13 @@ impl Engine {
     /// Creates accounts; one result per input, in order. Must be called inside a block.
     pub fn create_accounts(&mut self, accounts: &[Account]) -> Vec<CreateAccountResult> {
         self.accounts.reserve(accounts.len());
-        self.execute_batch(
-            accounts,
-            |account| account.flags.contains(AccountFlags::LINKED),
-            Self::create_account,
-        )
+        self.execute_batch(accounts, Self::create_account)
     }
 
     /// Creates transfers; one result per input, in order. Must be called inside a block.
     pub fn create_transfers(&mut self, transfers: &[Transfer]) -> Vec<CreateTransferResult> {
         self.effects.transfers.reserve(transfers.len());
-        self.execute_batch(
-            transfers,
-            |transfer| transfer.flags.contains(TransferFlags::LINKED),
-            Self::create_transfer,
-        )
+        self.execute_batch(transfers, Self::create_transfer)
     }
 
     /// Closes the block and returns what it changed.
@@ -415,15 +537,17 @@ impl Engine {
         debug_assert!(self.chain.is_none());
         self.block_open = false;
         self.assert_ledgers_balanced();
-        self.transfers.end_block(&self.effects.transfers);
+        let failed = self.effects.failed.iter().map(|failure| failure.id.0);
+        self.transfers.end_block(&self.effects.transfers, failed);
         std::mem::take(&mut self.effects)
     }
 
     /// Appends to `keys` the ids that `transfers` may look up and that only the store can
-    /// answer (not in memory, and maybe committed: the id filter could not rule them out).
-    /// The caller reads them from the store and hands them to [`Engine::prefetched`] before
-    /// executing the transfers in the current block. Empty while memory holds every
-    /// committed transfer.
+    /// answer (not in memory, and maybe committed or failed: the id filter could not rule
+    /// them out). The caller reads them from the store and hands what it found to
+    /// [`Engine::prefetched`] and [`Engine::prefetched_failed`] before executing the
+    /// transfers in the current block. Empty while memory holds every committed transfer and
+    /// every failed id.
     pub fn prefetch_keys(&self, transfers: &[Transfer], keys: &mut Vec<TransferId>) {
         self.transfers.prefetch_keys(transfers, keys);
     }
@@ -434,11 +558,19 @@ impl Engine {
         self.transfers.prefetched(asked, found, self.transfer_count);
     }
 
-    /// Frees cached transfers beyond [`EngineConfig::transfers_cached_max`] whose last change
-    /// is durable: made in engine block `durable_block` (see [`Engine::block_number`]) or
-    /// before. Called between blocks, before [`Engine::prefetch_keys`]: what the store
-    /// answered for the coming block stays, but an id that was in memory when the keys were
-    /// taken was not asked for, and looking it up after it is freed panics.
+    /// The rest of the store's answer to [`Engine::prefetch_keys`]: `failed` holds the ids
+    /// among those asked that the store recorded as failed (see [`BlockEffects::failed`]).
+    /// Without it, a retry of a failure the cache has let go would run again.
+    pub fn prefetched_failed(&mut self, failed: &[TransferId]) {
+        self.transfers.prefetched_failed(failed);
+    }
+
+    /// Frees cached transfers and failed ids beyond [`EngineConfig::transfers_cached_max`]
+    /// whose last change is durable: made in engine block `durable_block` (see
+    /// [`Engine::block_number`]) or before. Called between blocks, before
+    /// [`Engine::prefetch_keys`]: what the store answered for the coming block stays, but an
+    /// id that was in memory when the keys were taken was not asked for, and looking it up
+    /// after it is freed panics.
     pub fn evict(&mut self, durable_block: u64) {
         assert!(!self.block_open, "evict: a block is open");
         self.transfers.evict(durable_block);
@@ -454,7 +586,7 @@ impl Engine {
         self.transfers.open_count()
     }
 
-    /// Transfers cached in memory beyond the open pending ones.
+    /// Transfers cached in memory beyond the open pending ones, and failed ids.
     pub fn cached_transfer_count(&self) -> usize {
         self.transfers.recent_count()
     }
@@ -505,17 +637,40 @@ impl Engine {
         self.last_timestamp
     }
 
+    /// The timestamp of the last committed transfer (0 before the first). An imported
+    /// transfer must come after it; a snapshot keeps it beside [`EngineState`] (see
+    /// [`Engine::restore_with_last_transfer_timestamp`]).
+    pub fn last_transfer_timestamp(&self) -> u64 {
+        self.last_transfer_timestamp
+    }
+
     /// Replays a recorded block through the same code path as live traffic and checks that it
-    /// produces exactly the recorded records.
-    ///
-    /// The events are replayed in the order of their recorded timestamps, so a block whose
-    /// account and transfer batches were interleaved replays faithfully. On error the block is
-    /// closed and the engine should be discarded.
+    /// produces exactly the recorded records. The same as
+    /// [`Engine::replay_block_with_failed`] with no failures.
     pub fn replay_block(
         &mut self,
         timestamp: u64,
         accounts: &[Account],
         transfers: &[Transfer],
+    ) -> Result<BlockEffects, ReplayError> {
+        self.replay_block_with_failed(timestamp, accounts, transfers, &[])
+    }
+
+    /// Replays a recorded block, then remembers the ids that failed in it (the block's
+    /// [`BlockEffects::failed`], as the store kept them), as the live engine did.
+    ///
+    /// Accounts and transfers are interleaved as they were committed (see
+    /// `replay_events`), so a block whose account and transfer batches were interleaved
+    /// replays faithfully. The failures come last: no committed event of a block names a
+    /// transfer id that failed in it (its own id or its `pending_id`), so their place among
+    /// the events changes nothing. On error the block is closed and the engine should be
+    /// discarded.
+    pub fn replay_block_with_failed(
+        &mut self,
+        timestamp: u64,
+        accounts: &[Account],
+        transfers: &[Transfer],
+        failed: &[FailedTransfer],
     ) -> Result<BlockEffects, ReplayError> {
         assert!(!self.block_open, "replay_block: a block is already open");
         let got = self.next_block_timestamp(timestamp);
@@ -526,7 +681,9 @@ impl Engine {
             });
         }
         self.begin_block(timestamp);
-        let replayed = self.replay_events(accounts, transfers);
+        let replayed = self
+            .replay_events(accounts, transfers)
+            .and_then(|()| self.replay_failures(failed));
         let effects = self.end_block();
         replayed.map(|()| effects)
     }
@@ -541,13 +698,15 @@ pub struct AccountState {
 }
 
 /// Everything the engine needs to go on from the end of a block, without its history:
-/// what a snapshot stores.
+/// what a snapshot stores (with [`Engine::last_transfer_timestamp`] beside it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineState {
-    /// Every account, in creation order.
+    /// Every account, in creation order (which is timestamp order).
     pub accounts: Vec<AccountState>,
     /// Open pending transfers, in leaf order.
     pub open_pending: Vec<StoredTransfer>,
+    /// Every committed transfer id and every failed id: its count is at least
+    /// `transfer_count`.
     pub id_filter: IdFilter,
     pub transfer_count: u64,
     pub last_timestamp: u64,
@@ -570,6 +729,8 @@ pub enum RestoreError {
     BeyondState,
     #[error("pending transfer {0} is missing from the id filter")]
     NotInFilter(u128),
+    #[error("account {0} is not younger than the account before it")]
+    AccountOutOfOrder(u128),
 }
 
 impl Engine {
@@ -595,12 +756,30 @@ impl Engine {
         }
     }
 
-    /// An engine that goes on from `state`, after checking that it could be a ledger's:
-    /// unique accounts within their limits, balanced ledgers, open pending transfers that
-    /// could have been committed (once each, in leaf order, between accounts of their
-    /// ledger, known to the id filter), and pending balances that are exactly theirs.
+    /// [`Engine::restore_with_last_transfer_timestamp`] without the last transfer's
+    /// timestamp, for snapshots that do not keep it: the state's `last_timestamp` stands in
+    /// for it. That bound is never below the true one, so no imported transfer is accepted
+    /// that should not be; but imported transfers dated between the two are refused
+    /// (`imported_event_timestamp_must_not_regress`), also when replaying blocks after the
+    /// snapshot.
     pub fn restore(config: EngineConfig, state: EngineState) -> Result<Engine, RestoreError> {
-        if state.id_filter.inserted() != state.transfer_count {
+        let last_transfer_timestamp = state.last_timestamp;
+        Engine::restore_with_last_transfer_timestamp(config, state, last_transfer_timestamp)
+    }
+
+    /// An engine that goes on from `state` and [`Engine::last_transfer_timestamp`], after
+    /// checking that they could be a ledger's: unique accounts within their limits, created
+    /// in timestamp order, balanced ledgers, open pending transfers that could have been
+    /// committed (once each, in leaf order, between accounts of their ledger, known to the id
+    /// filter, not after the last transfer), and pending balances that are exactly theirs.
+    pub fn restore_with_last_transfer_timestamp(
+        config: EngineConfig,
+        state: EngineState,
+        last_transfer_timestamp: u64,
+    ) -> Result<Engine, RestoreError> {
+        // The filter holds every committed id, and the ids that failed: at least the log.
+        let beyond = last_transfer_timestamp > state.last_timestamp;
+        if state.id_filter.inserted() < state.transfer_count || beyond {
             return Err(RestoreError::BeyondState);
         }
         let mut engine = Engine::with_config(EngineConfig {
@@ -610,6 +789,7 @@ impl Engine {
         engine.transfers = TransferCache::new(config.transfers_cached_max, state.id_filter);
         engine.transfer_count = state.transfer_count;
         engine.last_timestamp = state.last_timestamp;
+        engine.last_transfer_timestamp = last_transfer_timestamp;
         let reserved = engine.restore_pending(&state.open_pending)?;
         for entry in &state.accounts {
             engine.restore_account(entry, &reserved)?;
@@ -647,8 +827,8 @@ impl Engine {
                 return Err(RestoreError::BadPending(id));
             }
             previous_leaf = Some(stored.leaf_index);
-            if stored.leaf_index >= self.transfer_count || transfer.timestamp > self.last_timestamp
-            {
+            let late = transfer.timestamp > self.last_transfer_timestamp;
+            if stored.leaf_index >= self.transfer_count || late {
                 return Err(RestoreError::BeyondState);
             }
             // Otherwise, once resolved and evicted, a retry of its id would look new.
@@ -724,6 +904,10 @@ impl Engine {
         if account.timestamp > self.last_timestamp {
             return Err(RestoreError::BeyondState);
         }
+        // Imported accounts rely on it: account timestamps increase with creation order.
+        if account.timestamp <= self.last_account_timestamp() {
+            return Err(RestoreError::AccountOutOfOrder(id));
+        }
         let (debits, credits) = reserved.get(&id).copied().unwrap_or_default();
         if (debits, credits) != (account.debits_pending, account.credits_pending) {
             return Err(RestoreError::PendingMismatch(id));
@@ -744,10 +928,9 @@ impl Engine {
 
 // Batches and linked chains.
 impl Engine {
-    fn execute_batch<Event, Outcome: BatchResult>(
+    fn execute_batch<Event: BatchEvent, Outcome: BatchResult>(
         &mut self,
         events: &[Event],
-        linked: impl Fn(&Event) -> bool,
         mut create: impl FnMut(&mut Self, &Event) -> Outcome,
     ) -> Vec<Outcome> {
         assert!(
@@ -757,8 +940,10 @@ impl Engine {
         let mut results: Vec<Outcome> = Vec::with_capacity(events.len());
         let mut chain_start: Option<usize> = None;
         let mut chain_broken = false;
+        // The first event decides whether the whole batch imports (TigerBeetle's rule).
+        let batch_imported = events.first().is_some_and(BatchEvent::imported);
         for (index, event) in events.iter().enumerate() {
-            let is_linked = linked(event);
+            let is_linked = event.linked();
             if is_linked && chain_start.is_none() {
                 chain_start = Some(index);
                 self.open_chain();
@@ -770,7 +955,10 @@ impl Engine {
             } else if chain_broken {
                 Outcome::LINKED_EVENT_FAILED
             } else {
-                create(self, event)
+                match self.check_event_time(event, batch_imported) {
+                    Ok(()) => create(self, event),
+                    Err(code) => code,
+                }
             };
             // The first failure inside a chain undoes the chain's earlier events.
             let breaks_chain = result != Outcome::OK && !chain_broken;
@@ -778,6 +966,10 @@ impl Engine {
                 chain_broken = true;
                 self.rollback_chain();
                 results[start..index].fill(Outcome::LINKED_EVENT_FAILED);
+            }
+            // After the rollback, which must not take it back: the id stays spent.
+            if let Some(failure) = result.transient_failure() {
+                self.record_failure(TransferId(event.id()), failure);
             }
             results.push(result);
             if !is_linked && chain_start.is_some() {
@@ -793,11 +985,51 @@ impl Engine {
         results
     }
 
+    /// The batch-level checks of an event's timestamp, made before the event's own: an
+    /// imported batch gives past timestamps that lie before the clock, any other gives none.
+    fn check_event_time<Outcome: BatchResult>(
+        &self,
+        event: &impl BatchEvent,
+        batch_imported: bool,
+    ) -> Result<(), Outcome> {
+        let imported = event.imported();
+        if imported != batch_imported {
+            return Err(if imported {
+                Outcome::IMPORTED_EVENT_NOT_EXPECTED
+            } else {
+                Outcome::IMPORTED_EVENT_EXPECTED
+            });
+        }
+        let timestamp = event.timestamp();
+        if !imported {
+            refuse!(timestamp != 0, Outcome::TIMESTAMP_MUST_BE_ZERO);
+            return Ok(());
+        }
+        refuse!(
+            timestamp == 0 || timestamp > IMPORTED_TIMESTAMP_MAX,
+            Outcome::IMPORTED_EVENT_TIMESTAMP_OUT_OF_RANGE
+        );
+        // The clock is the timestamp the next event that is not imported would take.
+        refuse!(
+            timestamp >= self.clock,
+            Outcome::IMPORTED_EVENT_TIMESTAMP_MUST_NOT_ADVANCE
+        );
+        Ok(())
+    }
+
+    /// Remembers a transient failure: the id can never be used again.
+    fn record_failure(&mut self, id: TransferId, result: CreateTransferResult) {
+        debug_assert!(self.chain.is_none() && result.is_transient());
+        self.transfers.insert_failed(id.0, self.block_number);
+        self.effects.failed.push(FailedTransfer { id, result });
+    }
+
     fn open_chain(&mut self) {
         debug_assert!(self.chain.is_none() && self.undo.is_empty());
         self.chain = Some(Checkpoint {
             clock: self.clock,
             last_timestamp: self.last_timestamp,
+            last_transfer_timestamp: self.last_transfer_timestamp,
             accounts: self.accounts.len(),
             transfers: self.transfer_count,
             queue: self.transfers.queue_len(),
@@ -833,6 +1065,7 @@ impl Engine {
         self.discard_appends(&checkpoint);
         self.clock = checkpoint.clock;
         self.last_timestamp = checkpoint.last_timestamp;
+        self.last_transfer_timestamp = checkpoint.last_transfer_timestamp;
     }
 
     /// Truncates the append-only collections back to a checkpoint.
@@ -865,17 +1098,56 @@ impl Engine {
     }
 
     fn try_create_account(&mut self, account: &Account) -> Result<(), AccountCode> {
-        validate_account(account)?;
+        validate_account_header(account)?;
+        // Right after the id checks (TigerBeetle's order): a retry is answered `exists*`
+        // before any rule about the rest of the request is applied.
         if let Some(&position) = self.account_positions.get(&account.id.0) {
             return Err(account_exists(account, &self.accounts[position]));
         }
-        self.insert_account(account);
+        validate_account(account)?;
+        let timestamp = self.account_timestamp(account)?;
+        self.insert_account(account, timestamp);
         Ok(())
     }
 
-    fn insert_account(&mut self, account: &Account) {
+    /// The new account's timestamp: the clock's, or the imported one if it comes after
+    /// every account and every transfer. TigerBeetle asks only that no transfer has that very
+    /// timestamp; ours is stricter because that check would need a store lookup by
+    /// timestamp, and because it keeps the commit order recoverable on replay (see
+    /// `replay_events`).
+    fn account_timestamp(&self, account: &Account) -> Result<u64, AccountCode> {
+        if !account.flags.contains(AccountFlags::IMPORTED) {
+            return Ok(self.clock);
+        }
+        let latest = self
+            .last_account_timestamp()
+            .max(self.last_transfer_timestamp);
+        refuse!(
+            account.timestamp <= latest,
+            AccountCode::ImportedEventTimestampMustNotRegress
+        );
+        Ok(account.timestamp)
+    }
+
+    /// The youngest account's timestamp (0 before the first): account timestamps increase
+    /// with creation order, imported ones included.
+    fn last_account_timestamp(&self) -> u64 {
+        self.accounts
+            .last()
+            .map_or(0, |slot| slot.account.timestamp)
+    }
+
+    /// Whether an account was created at exactly `timestamp` (accounts are in timestamp
+    /// order, so a binary search tells).
+    fn is_account_timestamp(&self, timestamp: u64) -> bool {
+        self.accounts
+            .binary_search_by_key(&timestamp, |slot| slot.account.timestamp)
+            .is_ok()
+    }
+
+    fn insert_account(&mut self, account: &Account, timestamp: u64) {
         let record = Account {
-            timestamp: self.clock,
+            timestamp,
             ..*account
         };
         let ledger = self.ledger_position(record.ledger);
@@ -889,7 +1161,7 @@ impl Engine {
         self.account_positions.insert(record.id.0, position);
         self.effects.accounts.push(record);
         self.effects.touched.push(record.id);
-        self.advance_clock();
+        self.used_timestamp(timestamp);
     }
 
     fn ledger_position(&mut self, ledger: u32) -> u32 {
@@ -977,11 +1249,40 @@ impl Engine {
 
     fn try_create_transfer(&mut self, transfer: &Transfer) -> Result<(), TransferCode> {
         validate_transfer_header(transfer)?;
+        // Right after the id checks (TigerBeetle's order): a retry answers `exists` whatever
+        // the balances, the pending transfer or the accounts are now, and a retry of a
+        // transient failure answers `id_already_failed` whatever it asks.
+        match self.transfers.lookup(transfer.id.0) {
+            Lookup::Committed(existing) => {
+                let existing = existing.transfer;
+                return Err(self.transfer_exists(transfer, &existing));
+            }
+            Lookup::Failed => return Err(TransferCode::IdAlreadyFailed),
+            Lookup::Unused => {}
+        }
         if resolves_pending(transfer.flags) {
             self.resolve_pending_transfer(transfer)
         } else {
             self.create_new_transfer(transfer)
         }
+    }
+
+    /// `exists` or the first `exists_with_different_*` for a retry of `existing`.
+    fn transfer_exists(&self, transfer: &Transfer, existing: &Transfer) -> TransferCode {
+        if let Err(code) = compare_exists_header(transfer, existing) {
+            return code;
+        }
+        if !resolves_pending(transfer.flags) {
+            return new_transfer_exists(transfer, existing);
+        }
+        // Same flags and pending id as `existing`, a committed post or void: its pending
+        // transfer is committed too, and was prefetched with the request's `pending_id`.
+        let pending = self
+            .transfers
+            .get(transfer.pending_id.0)
+            .expect("the pending transfer of a committed post or void")
+            .transfer;
+        resolution_exists(transfer, existing, &pending)
     }
 
     /// A single-phase, pending or balancing transfer.
@@ -1001,26 +1302,39 @@ impl Engine {
         if transfer.ledger != debit_account.ledger {
             return Err(TransferCode::TransferMustHaveTheSameLedgerAsAccounts);
         }
-        // Before any balance check: a retry must answer `exists` whatever the balances are now.
-        if let Some(existing) = self.transfers.get(transfer.id.0) {
-            return Err(new_transfer_exists(transfer, &existing.transfer));
-        }
+        let timestamp = self.transfer_timestamp(transfer)?;
+        check_imported_accounts(transfer, debit_account, credit_account)?;
+        check_accounts_open(debit_account, credit_account)?;
         let amount = balancing_amount(transfer, debit_account, credit_account);
-        check_new_transfer_limits(transfer, amount, debit_account, credit_account, self.clock)?;
-        self.apply_new_transfer(transfer, amount, debit, credit);
+        check_new_transfer_limits(transfer, amount, debit_account, credit_account, timestamp)?;
+        self.apply_new_transfer(transfer, amount, timestamp, [debit, credit]);
         Ok(())
+    }
+
+    /// The transfer's timestamp: the clock's, or the imported one if it comes after every
+    /// transfer and is no account's.
+    fn transfer_timestamp(&self, transfer: &Transfer) -> Result<u64, TransferCode> {
+        if !transfer.flags.contains(TransferFlags::IMPORTED) {
+            return Ok(self.clock);
+        }
+        let timestamp = transfer.timestamp;
+        refuse!(
+            timestamp <= self.last_transfer_timestamp || self.is_account_timestamp(timestamp),
+            TransferCode::ImportedEventTimestampMustNotRegress
+        );
+        Ok(timestamp)
     }
 
     fn apply_new_transfer(
         &mut self,
         transfer: &Transfer,
         amount: u128,
-        debit: usize,
-        credit: usize,
+        timestamp: u64,
+        [debit, credit]: [usize; 2],
     ) {
         let record = Transfer {
             amount,
-            timestamp: self.clock,
+            timestamp,
             ..*transfer
         };
         let flags = record.flags;
@@ -1062,12 +1376,8 @@ impl Engine {
         }
         check_against_pending(transfer, &pending)?;
         let amount = resolution_amount(transfer, &pending)?;
-        // Before the pending's status (TigerBeetle's order): a retried post that succeeded must
-        // answer `exists`, not `pending_transfer_already_posted`.
-        if let Some(existing) = self.transfers.get(transfer.id.0) {
-            return Err(resolution_exists(transfer, &existing.transfer, &pending));
-        }
         self.check_pending_open(pending_slot.status, &pending)?;
+        let timestamp = self.transfer_timestamp(transfer)?;
         let debit = self
             .account_position(pending.debit_account_id)
             .expect("pending's debit account");
@@ -1079,22 +1389,17 @@ impl Engine {
             .flags
             .contains(TransferFlags::POST_PENDING_TRANSFER)
         {
-            if self.accounts[debit]
-                .account
-                .flags
-                .contains(AccountFlags::CLOSED)
-            {
-                return Err(TransferCode::DebitAccountAlreadyClosed);
-            }
-            if self.accounts[credit]
-                .account
-                .flags
-                .contains(AccountFlags::CLOSED)
-            {
-                return Err(TransferCode::CreditAccountAlreadyClosed);
-            }
+            check_accounts_open(
+                &self.accounts[debit].account,
+                &self.accounts[credit].account,
+            )?;
         }
-        self.apply_resolution(transfer, &pending, amount, [debit, credit]);
+        let resolution = Resolution {
+            amount,
+            timestamp,
+            accounts: [debit, credit],
+        };
+        self.apply_resolution(transfer, &pending, resolution);
         Ok(())
     }
 
@@ -1121,13 +1426,17 @@ impl Engine {
         &mut self,
         transfer: &Transfer,
         pending: &Transfer,
-        amount: u128,
-        [debit, credit]: [usize; 2],
+        resolution: Resolution,
     ) {
+        let Resolution {
+            amount,
+            timestamp,
+            accounts: [debit, credit],
+        } = resolution;
         let post = transfer
             .flags
             .contains(TransferFlags::POST_PENDING_TRANSFER);
-        let record = resolution_record(transfer, pending, amount, self.clock);
+        let record = resolution_record(transfer, pending, amount, timestamp);
         let [mut debit_balances, mut credit_balances] =
             self.released_balances(pending, debit, credit);
         if post {
@@ -1176,13 +1485,15 @@ impl Engine {
         debit: usize,
         credit: usize,
     ) {
+        debug_assert!(record.timestamp > self.last_transfer_timestamp);
         let slot = Slot::new(record, status, self.transfer_count, self.block_number);
         self.transfers.insert(slot);
         self.transfer_count += 1;
         self.effects.transfers.push(record);
         self.record_history(debit, record.timestamp);
         self.record_history(credit, record.timestamp);
-        self.advance_clock();
+        self.last_transfer_timestamp = record.timestamp;
+        self.used_timestamp(record.timestamp);
     }
 
     /// Releases every pending transfer due at the block's start, in `(expires_at, id)` order.
@@ -1234,6 +1545,14 @@ impl Engine {
         }
     }
 
+    /// Moves the clock past a timestamp an event just took. An imported timestamp lies
+    /// before the clock (checked with the batch), so it leaves the clock alone.
+    fn used_timestamp(&mut self, timestamp: u64) {
+        if timestamp == self.clock {
+            self.advance_clock();
+        }
+    }
+
     fn advance_clock(&mut self) {
         self.last_timestamp = self.clock;
         self.clock = self
@@ -1253,7 +1572,17 @@ impl Engine {
 
 // Replay.
 impl Engine {
-    /// Replays runs of accounts and runs of transfers in the order of their recorded timestamps.
+    /// Replays runs of accounts and runs of transfers in the order they were committed.
+    ///
+    /// The journal keeps the two kinds apart, each in commit order; their interleaving
+    /// follows from the timestamps. Events that are not imported take the clock, so their
+    /// timestamps are their commit order. Imported ones lie before the clock; the rules on
+    /// their timestamps make this merge safe: an account goes before a transfer chain unless
+    /// its first timestamp comes after the chain's last. Every account a transfer names is
+    /// older than the transfer, so it is created first; an imported account is younger than
+    /// every transfer committed before it, so none of those goes after it; an imported
+    /// transfer chain placed before an account committed earlier names no account that young.
+    /// Chains stay whole, and each run is all imported or none, as a live batch is.
     fn replay_events(
         &mut self,
         accounts: &[Account],
@@ -1261,35 +1590,27 @@ impl Engine {
     ) -> Result<(), ReplayError> {
         let (mut account_index, mut transfer_index) = (0, 0);
         while account_index < accounts.len() || transfer_index < transfers.len() {
-            let next_transfer = transfers
-                .get(transfer_index)
-                .map(|transfer| transfer.timestamp);
-            let accounts_first = match (accounts.get(account_index), next_transfer) {
-                (Some(account), Some(timestamp)) => account.timestamp < timestamp,
-                (Some(_), None) => true,
-                (None, _) => false,
+            // The next account chain goes by its first timestamp, a transfer chain by its last.
+            let next_account = accounts.get(account_index).map(BatchEvent::timestamp);
+            let next_transfer = (transfer_index < transfers.len())
+                .then(|| transfers[chain_end(transfers, transfer_index) - 1].timestamp);
+            let accounts_first = match (next_account, next_transfer) {
+                (Some(account), Some(transfer)) => account < transfer,
+                (account, _) => account.is_some(),
             };
             if accounts_first {
-                // Each run takes at least one event, so the loop always advances.
-                let run = 1 + accounts[account_index + 1..]
-                    .iter()
-                    .take_while(|account| next_transfer.is_none_or(|next| account.timestamp < next))
-                    .count();
-                self.replay_accounts(account_index, &accounts[account_index..account_index + run])?;
-                account_index += run;
+                let end = run_end(accounts, account_index, |chain| {
+                    next_transfer.is_none_or(|transfer| chain[0].timestamp < transfer)
+                });
+                self.replay_accounts(account_index, &accounts[account_index..end])?;
+                account_index = end;
             } else {
-                let next_account = accounts.get(account_index).map(|account| account.timestamp);
-                let run = 1 + transfers[transfer_index + 1..]
-                    .iter()
-                    .take_while(|transfer| {
-                        next_account.is_none_or(|next| transfer.timestamp <= next)
-                    })
-                    .count();
-                self.replay_transfers(
-                    transfer_index,
-                    &transfers[transfer_index..transfer_index + run],
-                )?;
-                transfer_index += run;
+                let end = run_end(transfers, transfer_index, |chain| {
+                    let last = chain[chain.len() - 1].timestamp;
+                    next_account.is_none_or(|account| last < account)
+                });
+                self.replay_transfers(transfer_index, &transfers[transfer_index..end])?;
+                transfer_index = end;
             }
         }
         Ok(())
@@ -1299,7 +1620,7 @@ impl Engine {
         let inputs: Vec<Account> = recorded
             .iter()
             .map(|account| Account {
-                timestamp: 0,
+                timestamp: requested_timestamp(account),
                 ..*account
             })
             .collect();
@@ -1326,7 +1647,7 @@ impl Engine {
         let inputs: Vec<Transfer> = recorded
             .iter()
             .map(|transfer| Transfer {
-                timestamp: 0,
+                timestamp: requested_timestamp(transfer),
                 ..*transfer
             })
             .collect();
@@ -1344,6 +1665,61 @@ impl Engine {
             None => Ok(()),
         }
     }
+
+    /// Remembers a replayed block's failures. Only what memory can tell is checked (a
+    /// transient result, an id that memory holds no transfer or failure for): the store's
+    /// word is all there is, since a failure is not journaled.
+    fn replay_failures(&mut self, failed: &[FailedTransfer]) -> Result<(), ReplayError> {
+        for (index, failure) in failed.iter().enumerate() {
+            let id = failure.id.0;
+            let valid = id != 0 && id != u128::MAX && failure.result.is_transient();
+            let known = self.transfers.in_memory(id).is_some() || self.transfers.is_failed(id);
+            if !valid || known {
+                return Err(ReplayError::FailureRejected { index });
+            }
+            self.record_failure(failure.id, failure.result);
+        }
+        Ok(())
+    }
+}
+
+/// What the client sent as the timestamp of a recorded event: its own if imported, else 0.
+fn requested_timestamp(event: &impl BatchEvent) -> u64 {
+    if event.imported() {
+        event.timestamp()
+    } else {
+        0
+    }
+}
+
+/// The end (exclusive) of the linked chain that starts at `start`: the first event without
+/// `linked`, or the last event.
+fn chain_end<Event: BatchEvent>(events: &[Event], start: usize) -> usize {
+    let mut end = start;
+    while end + 1 < events.len() && events[end].linked() {
+        end += 1;
+    }
+    end + 1
+}
+
+/// The end (exclusive) of the replay run that starts at `start`: whole chains, all imported
+/// or none, while `goes_first` says the next chain comes before the other kind's; at least
+/// one chain.
+fn run_end<Event: BatchEvent>(
+    events: &[Event],
+    start: usize,
+    goes_first: impl Fn(&[Event]) -> bool,
+) -> usize {
+    let imported = events[start].imported();
+    let mut end = chain_end(events, start);
+    while end < events.len() && events[end].imported() == imported {
+        let next = chain_end(events, end);
+        if !goes_first(&events[end..next]) {
+            break;
+        }
+        end = next;
+    }
+    end
 }
 
 /// Where a replayed batch first parts from its record.
@@ -1374,24 +1750,19 @@ fn first_divergence<R: Copy, T: PartialEq>(
 
 // Pure checks, in the precedence order of the result codes.
 
-/// Returns `Err(code)` from the enclosing function when `condition` holds. Checks stay lazy
-/// and in precedence order, without building arrays on the hot path.
-macro_rules! refuse {
-    ($condition:expr, $code:expr) => {
-        if $condition {
-            return Err($code);
-        }
-    };
+/// The checks before the duplicate-id check (the timestamp's were made with the batch).
+fn validate_account_header(account: &Account) -> Result<(), AccountCode> {
+    refuse!(account.flags.has_reserved(), AccountCode::ReservedFlag);
+    refuse!(account.id.0 == 0, AccountCode::IdMustNotBeZero);
+    refuse!(account.id.0 == u128::MAX, AccountCode::IdMustNotBeIntMax);
+    Ok(())
 }
 
+/// The checks of a new account after the duplicate-id check.
 fn validate_account(account: &Account) -> Result<(), AccountCode> {
     let flags = account.flags;
     let both_limits = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
         .union(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS);
-    refuse!(account.timestamp != 0, AccountCode::TimestampMustBeZero);
-    refuse!(flags.has_reserved(), AccountCode::ReservedFlag);
-    refuse!(account.id.0 == 0, AccountCode::IdMustNotBeZero);
-    refuse!(account.id.0 == u128::MAX, AccountCode::IdMustNotBeIntMax);
     refuse!(
         flags.contains(both_limits),
         AccountCode::FlagsAreMutuallyExclusive
@@ -1464,12 +1835,12 @@ fn is_open_pending_record(stored: &StoredTransfer) -> bool {
         && flags.contains(TransferFlags::PENDING)
         && !flags.has_reserved()
         && !resolves_pending(flags)
+        && !(flags.contains(TransferFlags::IMPORTED) && transfer.timeout != 0)
         && id_valid(transfer.id.0)
         && id_valid(debit)
         && id_valid(credit)
         && debit != credit
         && transfer.pending_id.0 == 0
-        && transfer.amount != 0
 }
 
 fn resolves_pending(flags: TransferFlags) -> bool {
@@ -1486,22 +1857,11 @@ fn balances_account(flags: TransferFlags) -> bool {
         || flags.contains(TransferFlags::BALANCING_CREDIT)
 }
 
-/// Checks every transfer needs, before it is known whether it creates or resolves.
+/// The checks before the duplicate-id check (the timestamp's were made with the batch).
 fn validate_transfer_header(transfer: &Transfer) -> Result<(), TransferCode> {
-    let flags = transfer.flags;
-    refuse!(transfer.timestamp != 0, TransferCode::TimestampMustBeZero);
-    refuse!(flags.has_reserved(), TransferCode::ReservedFlag);
+    refuse!(transfer.flags.has_reserved(), TransferCode::ReservedFlag);
     refuse!(transfer.id.0 == 0, TransferCode::IdMustNotBeZero);
     refuse!(transfer.id.0 == u128::MAX, TransferCode::IdMustNotBeIntMax);
-    let phases = u8::from(flags.contains(TransferFlags::PENDING))
-        + u8::from(flags.contains(TransferFlags::POST_PENDING_TRANSFER))
-        + u8::from(flags.contains(TransferFlags::VOID_PENDING_TRANSFER));
-    // A post or void takes its shape from the pending transfer: it cannot balance or close.
-    let shaped = balances_account(flags) || closes_account(flags);
-    refuse!(
-        phases > 1 || (resolves_pending(flags) && shaped),
-        TransferCode::FlagsAreMutuallyExclusive
-    );
     Ok(())
 }
 
@@ -1531,13 +1891,22 @@ fn validate_new_transfer(transfer: &Transfer) -> Result<(), TransferCode> {
         !pending && closes_account(transfer.flags),
         TransferCode::ClosingTransferMustBePending
     );
-    refuse!(transfer.amount == 0, TransferCode::AmountMustNotBeZero);
+    // No amount check: zero amounts are allowed (TigerBeetle since 0.16). A zero pending
+    // transfer with `closing_*` is how an account is closed.
     refuse!(transfer.ledger == 0, TransferCode::LedgerMustNotBeZero);
     refuse!(transfer.code == 0, TransferCode::CodeMustNotBeZero);
     Ok(())
 }
 
 fn validate_resolution(transfer: &Transfer) -> Result<(), TransferCode> {
+    let flags = transfer.flags;
+    let both = TransferFlags::POST_PENDING_TRANSFER.union(TransferFlags::VOID_PENDING_TRANSFER);
+    // A post or void takes its shape from the pending transfer: it cannot balance or close.
+    let shaped = balances_account(flags) || closes_account(flags);
+    refuse!(
+        flags.contains(both) || flags.contains(TransferFlags::PENDING) || shaped,
+        TransferCode::FlagsAreMutuallyExclusive
+    );
     let pending_id = transfer.pending_id.0;
     refuse!(pending_id == 0, TransferCode::PendingIdMustNotBeZero);
     refuse!(
@@ -1581,12 +1950,14 @@ fn check_against_pending(transfer: &Transfer, pending: &Transfer) -> Result<(), 
     Ok(())
 }
 
-/// Whether a post/void's requested amount means "the whole pending amount".
+/// Whether a post/void's requested amount means "the whole pending amount": `u128::MAX`
+/// for a post (0 posts nothing and releases everything), 0 for a void.
 fn requests_whole_amount(transfer: &Transfer) -> bool {
     let post = transfer
         .flags
         .contains(TransferFlags::POST_PENDING_TRANSFER);
-    transfer.amount == 0 || (post && transfer.amount == u128::MAX)
+    let whole = if post { u128::MAX } else { 0 };
+    transfer.amount == whole
 }
 
 /// The amount a post moves to posted, or a void releases.
@@ -1699,7 +2070,45 @@ fn guards_hold(account: &Account) -> bool {
         && !credits_exceed_debits(account, 0)
 }
 
-/// Overflow, timeout, limit and closed-account checks for a new transfer of `amount`.
+/// The rules only imported transfers have: younger than both accounts, and no timeout (no
+/// expiry could be driven by a clock the transfer did not take).
+fn check_imported_accounts(
+    transfer: &Transfer,
+    debit: &Account,
+    credit: &Account,
+) -> Result<(), TransferCode> {
+    if !transfer.flags.contains(TransferFlags::IMPORTED) {
+        return Ok(());
+    }
+    refuse!(
+        transfer.timestamp <= debit.timestamp,
+        TransferCode::ImportedEventTimestampMustPostdateDebitAccount
+    );
+    refuse!(
+        transfer.timestamp <= credit.timestamp,
+        TransferCode::ImportedEventTimestampMustPostdateCreditAccount
+    );
+    refuse!(
+        transfer.timeout != 0,
+        TransferCode::ImportedEventTimeoutMustBeZero
+    );
+    Ok(())
+}
+
+/// A closed account refuses every transfer but the void of a pending one.
+fn check_accounts_open(debit: &Account, credit: &Account) -> Result<(), TransferCode> {
+    refuse!(
+        debit.flags.contains(AccountFlags::CLOSED),
+        TransferCode::DebitAccountAlreadyClosed
+    );
+    refuse!(
+        credit.flags.contains(AccountFlags::CLOSED),
+        TransferCode::CreditAccountAlreadyClosed
+    );
+    Ok(())
+}
+
+/// Overflow, timeout and limit checks for a new transfer of `amount`.
 fn check_new_transfer_limits(
     transfer: &Transfer,
     amount: u128,
@@ -1739,15 +2148,7 @@ fn check_new_transfer_limits(
         timestamp.checked_add(timeout).is_none(),
         TransferCode::OverflowsTimeout
     );
-    if amount == 0 {
-        // Only a balancing transfer gets here with nothing to move; name the side that stopped it.
-        let balancing_debit = transfer.flags.contains(TransferFlags::BALANCING_DEBIT);
-        refuse!(
-            balancing_debit && debit_headroom(debit) == 0,
-            TransferCode::ExceedsCredits
-        );
-        return Err(TransferCode::ExceedsDebits);
-    }
+    // A balancing transfer with nothing left to move moves zero and succeeds.
     refuse!(
         debits_exceed_credits(debit, amount),
         TransferCode::ExceedsCredits
@@ -1756,26 +2157,11 @@ fn check_new_transfer_limits(
         credits_exceed_debits(credit, amount),
         TransferCode::ExceedsDebits
     );
-    refuse!(
-        debit.flags.contains(AccountFlags::CLOSED),
-        TransferCode::DebitAccountAlreadyClosed
-    );
-    refuse!(
-        credit.flags.contains(AccountFlags::CLOSED),
-        TransferCode::CreditAccountAlreadyClosed
-    );
     Ok(())
 }
 
-/// `Err(exists_with_different_*)` for the first field that differs; `Ok` means `exists`.
-fn compare_new_transfer(transfer: &Transfer, existing: &Transfer) -> Result<(), TransferCode> {
-    // A balancing transfer's amount is an upper bound: a retry is the same request as long as
-    // it would still allow the amount that was moved (TigerBeetle's rule).
-    let amount_differs = if balances_account(transfer.flags) {
-        transfer.amount < existing.amount
-    } else {
-        transfer.amount != existing.amount
-    };
+/// The fields compared first for any retry: the flags decide how the rest compares.
+fn compare_exists_header(transfer: &Transfer, existing: &Transfer) -> Result<(), TransferCode> {
     refuse!(
         transfer.flags != existing.flags,
         TransferCode::ExistsWithDifferentFlags
@@ -1788,6 +2174,19 @@ fn compare_new_transfer(transfer: &Transfer, existing: &Transfer) -> Result<(), 
         transfer.timeout != existing.timeout,
         TransferCode::ExistsWithDifferentTimeout
     );
+    Ok(())
+}
+
+/// `Err(exists_with_different_*)` for the first field after the header that differs; `Ok`
+/// means `exists`.
+fn compare_new_transfer(transfer: &Transfer, existing: &Transfer) -> Result<(), TransferCode> {
+    // A balancing transfer's amount is an upper bound: a retry is the same request as long as
+    // it would still allow the amount that was moved (TigerBeetle's rule).
+    let amount_differs = if balances_account(transfer.flags) {
+        transfer.amount < existing.amount
+    } else {
+        transfer.amount != existing.amount
+    };
     refuse!(
         transfer.debit_account_id != existing.debit_account_id,
         TransferCode::ExistsWithDifferentDebitAccountId
@@ -1831,9 +2230,10 @@ fn new_transfer_exists(transfer: &Transfer, existing: &Transfer) -> TransferCode
         .unwrap_or(TransferCode::Exists)
 }
 
-/// Compares a post/void with the stored one as the client would have sent it: zero fields
-/// inherit from the pending transfer, and "the whole amount" (0, or `u128::MAX` for a post)
-/// matches a record that moved the whole pending amount.
+/// Compares a post/void with the stored one, after the header, as the client would have
+/// sent it: zero fields inherit from the pending transfer, and "the whole amount"
+/// (`u128::MAX` for a post, 0 for a void) matches a record that moved the whole pending
+/// amount.
 fn compare_resolution(
     transfer: &Transfer,
     existing: &Transfer,
@@ -1844,18 +2244,6 @@ fn compare_resolution(
     } else {
         transfer.amount != existing.amount
     };
-    refuse!(
-        transfer.flags != existing.flags,
-        TransferCode::ExistsWithDifferentFlags
-    );
-    refuse!(
-        transfer.pending_id != existing.pending_id,
-        TransferCode::ExistsWithDifferentPendingId
-    );
-    refuse!(
-        transfer.timeout != existing.timeout,
-        TransferCode::ExistsWithDifferentTimeout
-    );
     refuse!(
         differs(transfer.debit_account_id.0, existing.debit_account_id.0),
         TransferCode::ExistsWithDifferentDebitAccountId

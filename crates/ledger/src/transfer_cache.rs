@@ -1,6 +1,7 @@
 //! The transfers the engine holds in memory: every open pending transfer, and a bounded
 //! cache of the others (recently committed, recently resolved, or prefetched from the
-//! store). Everything else lives in the store.
+//! store), and of the ids that failed with a transient result (TigerBeetle's orphaned ids:
+//! they can never be used again). Everything else lives in the store.
 //!
 //! The cache never forgets what the store does not have yet: an entry is evicted only once
 //! the block that last changed it is durable (`evict(durable_block)`), so a lookup that
@@ -21,6 +22,24 @@ use crate::types::{Transfer, TransferFlags, TransferId};
 
 type IdMap<Value> = foldhash::HashMap<u128, Value>;
 type IdSet = foldhash::HashSet<u128>;
+
+/// What an id names, as far as creating a transfer with it is concerned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lookup<'cache> {
+    Committed(&'cache Slot),
+    /// An earlier transfer with this id failed with a transient result.
+    Failed,
+    Unused,
+}
+
+/// An id that failed with a transient result, in memory.
+#[derive(Clone, Copy, Debug)]
+struct FailedSlot {
+    /// Engine block that recorded the failure; 0 for failures read from the store.
+    block: u64,
+    /// Sequence number of the id's latest entry in the eviction queue.
+    queued: u64,
+}
 
 /// One transfer in memory.
 #[derive(Clone, Copy, Debug)]
@@ -63,10 +82,13 @@ impl Slot {
 pub(crate) struct TransferCache {
     /// Pending transfers not yet posted, voided or expired: never evicted.
     open: IdMap<Slot>,
-    /// Every other transfer in memory, at most `recent_max` once eviction has caught up.
+    /// Every other transfer in memory; with `failed`, at most `recent_max` entries once
+    /// eviction has caught up.
     recent: IdMap<Slot>,
-    /// `(sequence, id)` in the order entries of `recent` were last changed; an entry whose
-    /// sequence is not its slot's `queued` is stale and skipped.
+    /// Ids that failed with a transient result, evicted like `recent`.
+    failed: IdMap<FailedSlot>,
+    /// `(sequence, id)` in the order entries of `recent` and `failed` were last changed; an
+    /// entry whose sequence is not its slot's `queued` is stale and skipped.
     queue: VecDeque<(u64, u128)>,
     queued_next: u64,
     recent_max: usize,
@@ -82,6 +104,7 @@ impl TransferCache {
         TransferCache {
             open: IdMap::default(),
             recent: IdMap::default(),
+            failed: IdMap::default(),
             queue: VecDeque::new(),
             queued_next: 1,
             recent_max,
@@ -99,8 +122,10 @@ impl TransferCache {
         self.open.len()
     }
 
+    /// Entries that eviction may free: transfers other than the open pending ones, and
+    /// failed ids.
     pub fn recent_count(&self) -> usize {
-        self.recent.len()
+        self.recent.len() + self.failed.len()
     }
 
     pub fn open_pending(&self) -> impl Iterator<Item = &Slot> {
@@ -112,10 +137,23 @@ impl TransferCache {
         self.open.get(&id).or_else(|| self.recent.get(&id))
     }
 
-    /// The transfer, if one with this id was ever committed. See the module docs.
-    pub fn get(&self, id: u128) -> Option<&Slot> {
+    /// Whether memory holds `id` as a failed id.
+    pub fn is_failed(&self, id: u128) -> bool {
+        self.failed.contains_key(&id)
+    }
+
+    /// Whether memory knows what `id` names: a transfer or a failure.
+    fn known(&self, id: u128) -> bool {
+        self.in_memory(id).is_some() || self.failed.contains_key(&id)
+    }
+
+    /// What `id` names: a committed transfer, a failure, or nothing yet. See the module docs.
+    pub fn lookup(&self, id: u128) -> Lookup<'_> {
         if let Some(slot) = self.in_memory(id) {
-            return Some(slot);
+            return Lookup::Committed(slot);
+        }
+        if self.failed.contains_key(&id) {
+            return Lookup::Failed;
         }
         if !self.complete && self.filter.may_contain(id) {
             assert!(
@@ -123,14 +161,22 @@ impl TransferCache {
                 "transfer {id} was looked up without being prefetched"
             );
         }
-        None
+        Lookup::Unused
+    }
+
+    /// The transfer, if one with this id was ever committed (a failed id names none).
+    pub fn get(&self, id: u128) -> Option<&Slot> {
+        match self.lookup(id) {
+            Lookup::Committed(slot) => Some(slot),
+            Lookup::Failed | Lookup::Unused => None,
+        }
     }
 
     /// Whether the store must be asked for `id` before the next block runs.
     fn needs_fetch(&self, id: u128) -> bool {
         !self.complete
             && id != 0
-            && self.in_memory(id).is_none()
+            && !self.known(id)
             && !self.prefetched.contains(&id)
             && self.filter.may_contain(id)
     }
@@ -182,12 +228,34 @@ impl TransferCache {
         }
     }
 
-    /// Forgets which ids were prefetched: called when a block ends.
-    pub fn end_block(&mut self, committed: &[Transfer]) {
+    /// The store's answer about failures: `failed` holds the ids among those asked that
+    /// failed with a transient result (durable, so block 0).
+    pub fn prefetched_failed(&mut self, failed: &[TransferId]) {
+        for id in failed {
+            if !self.known(id.0) {
+                self.insert_failed(id.0, 0);
+            }
+        }
+    }
+
+    /// Forgets which ids were prefetched and adds the block's ids to the filter: called
+    /// when a block ends.
+    pub fn end_block(&mut self, committed: &[Transfer], failed: impl Iterator<Item = u128>) {
         self.prefetched.clear();
         for transfer in committed {
             self.filter.insert(transfer.id.0);
         }
+        for id in failed {
+            self.filter.insert(id);
+        }
+    }
+
+    /// Remembers that a transfer with `id` failed with a transient result in `block`.
+    pub fn insert_failed(&mut self, id: u128, block: u64) {
+        let queued = self.queued_next;
+        self.queue.push_back((queued, id));
+        self.queued_next += 1;
+        self.failed.insert(id, FailedSlot { block, queued });
     }
 
     /// Adds a transfer just committed.
@@ -257,43 +325,47 @@ impl TransferCache {
     /// one prefetched for the coming block: forgetting it would turn the store's "found"
     /// into "not found" and let a retry commit twice.
     pub fn evict(&mut self, durable_block: u64) {
-        while self.recent.len() > self.recent_max {
+        while self.recent_count() > self.recent_max {
             let Some(&(sequence, id)) = self.queue.front() else {
                 break;
             };
-            let current = self
-                .recent
-                .get(&id)
-                .is_some_and(|slot| slot.queued == sequence);
-            if current && self.still_needed(id, durable_block) {
+            let block = self.queued_block(sequence, id);
+            if block.is_some_and(|block| self.still_needed(id, block, durable_block)) {
                 break;
             }
             self.queue.pop_front();
-            if current {
+            if block.is_some() {
                 self.recent.remove(&id);
+                self.failed.remove(&id);
                 self.complete = false;
             }
         }
         // Stale entries left at the front would keep the queue from shrinking.
         while let Some(&(sequence, id)) = self.queue.front() {
-            if self
-                .recent
-                .get(&id)
-                .is_some_and(|slot| slot.queued == sequence)
-            {
+            if self.queued_block(sequence, id).is_some() {
                 break;
             }
             self.queue.pop_front();
         }
     }
 
-    /// Whether the cached `id` must stay: its last change is not durable yet, or it was
-    /// prefetched for the coming block.
-    fn still_needed(&self, id: u128, durable_block: u64) -> bool {
-        self.recent[&id].block > durable_block || self.prefetched.contains(&id)
+    /// The block of the entry a queue element names, if the element is still current.
+    fn queued_block(&self, sequence: u64, id: u128) -> Option<u64> {
+        if let Some(slot) = self.recent.get(&id) {
+            return (slot.queued == sequence).then_some(slot.block);
+        }
+        let failed = self.failed.get(&id)?;
+        (failed.queued == sequence).then_some(failed.block)
     }
 
-    /// Starts from a snapshot: the filter knows past ids, memory holds only `open`.
+    /// Whether the cached `id`, last changed in `block`, must stay: that change is not
+    /// durable yet, or the id was prefetched for the coming block.
+    fn still_needed(&self, id: u128, block: u64, durable_block: u64) -> bool {
+        block > durable_block || self.prefetched.contains(&id)
+    }
+
+    /// Starts from a snapshot: the filter knows past ids (committed and failed), memory
+    /// holds only `open`.
     pub fn restore(&mut self, open: Vec<Slot>) {
         self.complete = self.filter.inserted() == 0;
         for slot in open {

@@ -26,13 +26,13 @@ impl fmt::Display for TransferId {
 
 /// Defines a `u16` flag set with named bits and their wire names.
 macro_rules! flag_set {
-    ($(#[$meta:meta])* $name:ident { $($flag:ident = $bit:expr, $wire:literal;)* }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$flag_meta:meta])* $flag:ident = $bit:expr, $wire:literal;)* }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
         pub struct $name(pub u16);
 
         impl $name {
-            $(pub const $flag: $name = $name(1 << $bit);)*
+            $($(#[$flag_meta])* pub const $flag: $name = $name(1 << $bit);)*
             /// Every defined flag with its snake_case wire name, in bit order.
             pub const NAMES: &'static [($name, &'static str)] = &[$(($name::$flag, $wire),)*];
             /// Bits that no flag defines; a request setting one is refused.
@@ -64,18 +64,20 @@ macro_rules! flag_set {
 }
 
 flag_set! {
-    /// Account flags (TigerBeetle numbering; bit 4, `imported`, is reserved here).
+    /// Account flags (TigerBeetle numbering).
     AccountFlags {
         LINKED = 0, "linked";
         DEBITS_MUST_NOT_EXCEED_CREDITS = 1, "debits_must_not_exceed_credits";
         CREDITS_MUST_NOT_EXCEED_DEBITS = 2, "credits_must_not_exceed_debits";
         HISTORY = 3, "history";
+        /// The account carries its own past `timestamp` (migrating an existing ledger).
+        IMPORTED = 4, "imported";
         CLOSED = 5, "closed";
     }
 }
 
 flag_set! {
-    /// Transfer flags (TigerBeetle numbering; bit 8, `imported`, is reserved here).
+    /// Transfer flags (TigerBeetle numbering).
     TransferFlags {
         LINKED = 0, "linked";
         PENDING = 1, "pending";
@@ -85,6 +87,8 @@ flag_set! {
         BALANCING_CREDIT = 5, "balancing_credit";
         CLOSING_DEBIT = 6, "closing_debit";
         CLOSING_CREDIT = 7, "closing_credit";
+        /// The transfer carries its own past `timestamp` (migrating an existing ledger).
+        IMPORTED = 8, "imported";
     }
 }
 
@@ -104,7 +108,9 @@ pub struct Account {
     /// The kind of account (chart of accounts), chosen by the platform.
     pub code: u16,
     pub flags: AccountFlags,
-    /// Assigned by the engine at creation (nanoseconds on the engine clock); zero on input.
+    /// Assigned by the engine at creation (nanoseconds on the engine clock); zero on input,
+    /// unless the `imported` flag is set: then the client gives the account's past creation
+    /// time.
     pub timestamp: u64,
 }
 
@@ -125,7 +131,8 @@ pub struct Transfer {
     pub ledger: u32,
     pub code: u16,
     pub flags: TransferFlags,
-    /// Assigned by the engine when committed (nanoseconds on the engine clock); zero on input.
+    /// Assigned by the engine when committed (nanoseconds on the engine clock); zero on input,
+    /// unless the `imported` flag is set: then the client gives the transfer's past time.
     pub timestamp: u64,
 }
 
@@ -143,10 +150,10 @@ pub struct AccountBalance {
 
 /// Defines a result-code enum with stable snake_case names.
 macro_rules! result_codes {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal,)* }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $wire:literal,)* }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant,)* }
+        pub enum $name { $($(#[$variant_meta])* $variant,)* }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
@@ -164,22 +171,20 @@ macro_rules! result_codes {
 }
 
 result_codes! {
-    /// Outcome of one account in a `create_accounts` batch. Listed in order of precedence.
+    /// Outcome of one account in a `create_accounts` batch. Listed in order of precedence
+    /// (TigerBeetle's): the first rule an account breaks is the one reported.
     CreateAccountResult {
         Ok => "ok",
         LinkedEventFailed => "linked_event_failed",
         LinkedEventChainOpen => "linked_event_chain_open",
+        ImportedEventExpected => "imported_event_expected",
+        ImportedEventNotExpected => "imported_event_not_expected",
         TimestampMustBeZero => "timestamp_must_be_zero",
+        ImportedEventTimestampOutOfRange => "imported_event_timestamp_out_of_range",
+        ImportedEventTimestampMustNotAdvance => "imported_event_timestamp_must_not_advance",
         ReservedFlag => "reserved_flag",
         IdMustNotBeZero => "id_must_not_be_zero",
         IdMustNotBeIntMax => "id_must_not_be_int_max",
-        FlagsAreMutuallyExclusive => "flags_are_mutually_exclusive",
-        DebitsPendingMustBeZero => "debits_pending_must_be_zero",
-        DebitsPostedMustBeZero => "debits_posted_must_be_zero",
-        CreditsPendingMustBeZero => "credits_pending_must_be_zero",
-        CreditsPostedMustBeZero => "credits_posted_must_be_zero",
-        LedgerMustNotBeZero => "ledger_must_not_be_zero",
-        CodeMustNotBeZero => "code_must_not_be_zero",
         ExistsWithDifferentFlags => "exists_with_different_flags",
         ExistsWithDifferentUserData128 => "exists_with_different_user_data_128",
         ExistsWithDifferentUserData64 => "exists_with_different_user_data_64",
@@ -187,19 +192,45 @@ result_codes! {
         ExistsWithDifferentLedger => "exists_with_different_ledger",
         ExistsWithDifferentCode => "exists_with_different_code",
         Exists => "exists",
+        FlagsAreMutuallyExclusive => "flags_are_mutually_exclusive",
+        DebitsPendingMustBeZero => "debits_pending_must_be_zero",
+        DebitsPostedMustBeZero => "debits_posted_must_be_zero",
+        CreditsPendingMustBeZero => "credits_pending_must_be_zero",
+        CreditsPostedMustBeZero => "credits_posted_must_be_zero",
+        LedgerMustNotBeZero => "ledger_must_not_be_zero",
+        CodeMustNotBeZero => "code_must_not_be_zero",
+        ImportedEventTimestampMustNotRegress => "imported_event_timestamp_must_not_regress",
     }
 }
 
 result_codes! {
-    /// Outcome of one transfer in a `create_transfers` batch. Listed in order of precedence.
+    /// Outcome of one transfer in a `create_transfers` batch. Listed in order of precedence
+    /// (TigerBeetle's): the first rule a transfer breaks is the one reported.
     CreateTransferResult {
         Ok => "ok",
         LinkedEventFailed => "linked_event_failed",
         LinkedEventChainOpen => "linked_event_chain_open",
+        ImportedEventExpected => "imported_event_expected",
+        ImportedEventNotExpected => "imported_event_not_expected",
         TimestampMustBeZero => "timestamp_must_be_zero",
+        ImportedEventTimestampOutOfRange => "imported_event_timestamp_out_of_range",
+        ImportedEventTimestampMustNotAdvance => "imported_event_timestamp_must_not_advance",
         ReservedFlag => "reserved_flag",
         IdMustNotBeZero => "id_must_not_be_zero",
         IdMustNotBeIntMax => "id_must_not_be_int_max",
+        ExistsWithDifferentFlags => "exists_with_different_flags",
+        ExistsWithDifferentPendingId => "exists_with_different_pending_id",
+        ExistsWithDifferentTimeout => "exists_with_different_timeout",
+        ExistsWithDifferentDebitAccountId => "exists_with_different_debit_account_id",
+        ExistsWithDifferentCreditAccountId => "exists_with_different_credit_account_id",
+        ExistsWithDifferentAmount => "exists_with_different_amount",
+        ExistsWithDifferentUserData128 => "exists_with_different_user_data_128",
+        ExistsWithDifferentUserData64 => "exists_with_different_user_data_64",
+        ExistsWithDifferentUserData32 => "exists_with_different_user_data_32",
+        ExistsWithDifferentLedger => "exists_with_different_ledger",
+        ExistsWithDifferentCode => "exists_with_different_code",
+        Exists => "exists",
+        IdAlreadyFailed => "id_already_failed",
         FlagsAreMutuallyExclusive => "flags_are_mutually_exclusive",
         DebitAccountIdMustNotBeZero => "debit_account_id_must_not_be_zero",
         DebitAccountIdMustNotBeIntMax => "debit_account_id_must_not_be_int_max",
@@ -212,7 +243,6 @@ result_codes! {
         PendingIdMustBeDifferent => "pending_id_must_be_different",
         TimeoutReservedForPendingTransfer => "timeout_reserved_for_pending_transfer",
         ClosingTransferMustBePending => "closing_transfer_must_be_pending",
-        AmountMustNotBeZero => "amount_must_not_be_zero",
         LedgerMustNotBeZero => "ledger_must_not_be_zero",
         CodeMustNotBeZero => "code_must_not_be_zero",
         DebitAccountNotFound => "debit_account_not_found",
@@ -230,18 +260,12 @@ result_codes! {
         PendingTransferAlreadyPosted => "pending_transfer_already_posted",
         PendingTransferAlreadyVoided => "pending_transfer_already_voided",
         PendingTransferExpired => "pending_transfer_expired",
-        ExistsWithDifferentFlags => "exists_with_different_flags",
-        ExistsWithDifferentPendingId => "exists_with_different_pending_id",
-        ExistsWithDifferentTimeout => "exists_with_different_timeout",
-        ExistsWithDifferentDebitAccountId => "exists_with_different_debit_account_id",
-        ExistsWithDifferentCreditAccountId => "exists_with_different_credit_account_id",
-        ExistsWithDifferentAmount => "exists_with_different_amount",
-        ExistsWithDifferentUserData128 => "exists_with_different_user_data_128",
-        ExistsWithDifferentUserData64 => "exists_with_different_user_data_64",
-        ExistsWithDifferentUserData32 => "exists_with_different_user_data_32",
-        ExistsWithDifferentLedger => "exists_with_different_ledger",
-        ExistsWithDifferentCode => "exists_with_different_code",
-        Exists => "exists",
+        ImportedEventTimestampMustNotRegress => "imported_event_timestamp_must_not_regress",
+        ImportedEventTimestampMustPostdateDebitAccount => "imported_event_timestamp_must_postdate_debit_account",
+        ImportedEventTimestampMustPostdateCreditAccount => "imported_event_timestamp_must_postdate_credit_account",
+        ImportedEventTimeoutMustBeZero => "imported_event_timeout_must_be_zero",
+        DebitAccountAlreadyClosed => "debit_account_already_closed",
+        CreditAccountAlreadyClosed => "credit_account_already_closed",
         OverflowsDebitsPending => "overflows_debits_pending",
         OverflowsCreditsPending => "overflows_credits_pending",
         OverflowsDebitsPosted => "overflows_debits_posted",
@@ -251,8 +275,28 @@ result_codes! {
         OverflowsTimeout => "overflows_timeout",
         ExceedsCredits => "exceeds_credits",
         ExceedsDebits => "exceeds_debits",
-        DebitAccountAlreadyClosed => "debit_account_already_closed",
-        CreditAccountAlreadyClosed => "credit_account_already_closed",
+        /// No longer returned: zero amounts are allowed, as in TigerBeetle since 0.16. Kept so
+        /// that the wire name stays reserved and clients that know it keep compiling.
+        AmountMustNotBeZero => "amount_must_not_be_zero",
+    }
+}
+
+impl CreateTransferResult {
+    /// Whether the outcome depends on the ledger's state at the time rather than on the
+    /// request alone (TigerBeetle's transient errors): the id of a transfer refused with one
+    /// can never be used again, and a retry answers `id_already_failed`, so that retrying a
+    /// request never turns a refusal into a movement.
+    pub const fn is_transient(self) -> bool {
+        matches!(
+            self,
+            CreateTransferResult::DebitAccountNotFound
+                | CreateTransferResult::CreditAccountNotFound
+                | CreateTransferResult::PendingTransferNotFound
+                | CreateTransferResult::ExceedsCredits
+                | CreateTransferResult::ExceedsDebits
+                | CreateTransferResult::DebitAccountAlreadyClosed
+                | CreateTransferResult::CreditAccountAlreadyClosed
+        )
     }
 }
 

@@ -1,12 +1,11 @@
 //! Table-driven cases for the engine: every result code that can be produced, plus linked
-//! chains, two-phase transfers, expiry, balancing, closing, history, idempotency and replay.
+//! chains, two-phase transfers, expiry, balancing, closing, history, idempotency, failed ids,
+//! imported events and replay.
 //!
-//! One code cannot be produced: `CreateTransferResult::ExistsWithDifferentLedger`. A regular
-//! transfer's ledger must equal its accounts' (checked before `exists`), and a post/void's
-//! must be zero or the pending's (`pending_transfer_has_different_ledger`), so a retry that
-//! reaches the comparison always has the stored ledger.
+//! One code is never produced: `CreateTransferResult::AmountMustNotBeZero`, kept for its wire
+//! name only (zero amounts are allowed, as in TigerBeetle since 0.16).
 
-use ledger::engine::{BlockEffects, Engine, PendingStatus, ReplayError};
+use ledger::engine::{BlockEffects, Engine, FailedTransfer, PendingStatus, ReplayError};
 use ledger::types::{
     Account, AccountBalance, AccountFlags, AccountId, CreateAccountResult as AccountCode,
     CreateTransferResult as TransferCode, Transfer, TransferFlags, TransferId,
@@ -24,6 +23,7 @@ const BALANCING_DEBIT: TransferFlags = TransferFlags::BALANCING_DEBIT;
 const BALANCING_CREDIT: TransferFlags = TransferFlags::BALANCING_CREDIT;
 const CLOSING_DEBIT: TransferFlags = TransferFlags::CLOSING_DEBIT;
 const CLOSING_CREDIT: TransferFlags = TransferFlags::CLOSING_CREDIT;
+const IMPORTED: TransferFlags = TransferFlags::IMPORTED;
 
 // The standard chart of accounts every case starts from.
 const PLAIN: u128 = 1;
@@ -239,7 +239,7 @@ fn validation_codes() {
             name: "timestamp must be zero (precedes reserved_flag)",
             input: vec![with(base, |transfer| {
                 transfer.timestamp = 1;
-                transfer.flags = TransferFlags(1 << 8);
+                transfer.flags = TransferFlags(1 << 9);
             })],
             expected: vec![TransferCode::TimestampMustBeZero],
             balances: vec![(PLAIN, ZERO)],
@@ -336,16 +336,6 @@ fn validation_codes() {
                 flagged(transfer(101, PLAIN, OTHER, 1), CLOSING_CREDIT),
             ],
             expected: vec![TransferCode::ClosingTransferMustBePending; 2],
-            ..Case::default()
-        },
-        Case {
-            name: "amount must not be zero for regular, pending and balancing transfers",
-            input: vec![
-                transfer(100, PLAIN, OTHER, 0),
-                pending(101, PLAIN, OTHER, 0, 0),
-                flagged(transfer(102, PLAIN, OTHER, 0), BALANCING_DEBIT),
-            ],
-            expected: vec![TransferCode::AmountMustNotBeZero; 3],
             ..Case::default()
         },
         Case {
@@ -447,7 +437,7 @@ fn two_phase_codes() {
         Case {
             name: "partial post releases the remainder",
             setup: setup.clone(),
-            input: vec![post(100, 50, 10), post(101, 50, 0), void(102, 50, 0)],
+            input: vec![post(100, 50, 10), post(101, 50, MAX), void(102, 50, 0)],
             expected: vec![
                 TransferCode::Ok,
                 TransferCode::PendingTransferAlreadyPosted,
@@ -457,14 +447,14 @@ fn two_phase_codes() {
             ..Case::default()
         },
         Case {
-            name: "post of the whole amount: 0 and u128::MAX both mean all of it",
+            name: "a post's u128::MAX means the whole amount; its 0 posts nothing",
             setup: vec![
                 pending(50, PLAIN, OTHER, 30, 0),
                 pending(51, PLAIN, OTHER, 20, 0),
             ],
-            input: vec![post(100, 50, 0), post(101, 51, MAX)],
+            input: vec![post(100, 50, MAX), post(101, 51, 0)],
             expected: vec![TransferCode::Ok; 2],
-            balances: vec![(PLAIN, [0, 50, 0, 0]), (OTHER, [0, 0, 0, 50])],
+            balances: vec![(PLAIN, [0, 30, 0, 0]), (OTHER, [0, 0, 0, 30])],
             ..Case::default()
         },
         Case {
@@ -483,7 +473,7 @@ fn two_phase_codes() {
         Case {
             name: "void releases everything, once",
             setup: setup.clone(),
-            input: vec![void(100, 50, 30), void(101, 50, 0), post(102, 50, 0)],
+            input: vec![void(100, 50, 30), void(101, 50, 0), post(102, 50, MAX)],
             expected: vec![
                 TransferCode::Ok,
                 TransferCode::PendingTransferAlreadyVoided,
@@ -496,7 +486,7 @@ fn two_phase_codes() {
             name: "expired pending transfers cannot be posted or voided",
             setup: vec![pending(50, PLAIN, OTHER, 30, 1)],
             gap_seconds: 2,
-            input: vec![post(100, 50, 0), void(101, 50, 0)],
+            input: vec![post(100, 50, MAX), void(101, 50, 0)],
             expected: vec![TransferCode::PendingTransferExpired; 2],
             balances: vec![(PLAIN, ZERO), (OTHER, ZERO)],
         },
@@ -506,7 +496,7 @@ fn two_phase_codes() {
                 transfer(40, OTHER, DEBIT_LIMITED, 10),
                 pending(50, DEBIT_LIMITED, OTHER, 10, 0),
             ],
-            input: vec![transfer(100, DEBIT_LIMITED, OTHER, 1), post(101, 50, 0)],
+            input: vec![transfer(100, DEBIT_LIMITED, OTHER, 1), post(101, 50, MAX)],
             expected: vec![TransferCode::ExceedsCredits, TransferCode::Ok],
             balances: vec![(DEBIT_LIMITED, [0, 10, 0, 10])],
             ..Case::default()
@@ -586,18 +576,20 @@ fn exists_codes_for_post_void_and_balancing() {
             transfer.user_data_128 = 5
         }),
         pending(41, PLAIN, OTHER, 30, 0),
-        post(50, 40, 0),
+        post(50, 40, MAX),
     ];
     run_all(&[
         Case {
-            name: "retried post answers exists, in every spelling of the whole amount",
+            name: "retried post answers exists, in both spellings of the whole amount",
             setup: setup.clone(),
             input: vec![
-                post(50, 40, 0),
                 post(50, 40, MAX),
                 post(50, 40, 30),
-                with(post(50, 40, 0), |transfer| transfer.user_data_128 = 5),
-                with(post(50, 40, 0), |transfer| transfer.ledger = 1),
+                with(post(50, 40, MAX), |transfer| transfer.user_data_128 = 5),
+                with(post(50, 40, MAX), |transfer| transfer.ledger = 1),
+                with(post(50, 40, MAX), |transfer| {
+                    transfer.debit_account_id = AccountId(PLAIN)
+                }),
             ],
             expected: vec![TransferCode::Exists; 5],
             balances: vec![(PLAIN, [30, 30, 0, 0])],
@@ -607,20 +599,36 @@ fn exists_codes_for_post_void_and_balancing() {
             name: "retried post with different fields",
             setup: setup.clone(),
             input: vec![
-                post(50, 41, 0),
+                post(50, 41, MAX),
                 void(50, 40, 0),
                 post(50, 40, 20),
-                with(post(50, 40, 0), |transfer| transfer.user_data_128 = 6),
-                with(post(50, 40, 0), |transfer| transfer.user_data_64 = 6),
-                with(post(50, 40, 0), |transfer| transfer.user_data_32 = 6),
+                post(50, 40, 0),
+                with(post(50, 40, MAX), |transfer| transfer.timeout = 1),
+                with(post(50, 40, MAX), |transfer| {
+                    transfer.debit_account_id = AccountId(OTHER)
+                }),
+                with(post(50, 40, MAX), |transfer| {
+                    transfer.credit_account_id = AccountId(PLAIN)
+                }),
+                with(post(50, 40, MAX), |transfer| transfer.user_data_128 = 6),
+                with(post(50, 40, MAX), |transfer| transfer.user_data_64 = 6),
+                with(post(50, 40, MAX), |transfer| transfer.user_data_32 = 6),
+                with(post(50, 40, MAX), |transfer| transfer.ledger = 2),
+                with(post(50, 40, MAX), |transfer| transfer.code = 2),
             ],
             expected: vec![
                 TransferCode::ExistsWithDifferentPendingId,
                 TransferCode::ExistsWithDifferentFlags,
                 TransferCode::ExistsWithDifferentAmount,
+                TransferCode::ExistsWithDifferentAmount,
+                TransferCode::ExistsWithDifferentTimeout,
+                TransferCode::ExistsWithDifferentDebitAccountId,
+                TransferCode::ExistsWithDifferentCreditAccountId,
                 TransferCode::ExistsWithDifferentUserData128,
                 TransferCode::ExistsWithDifferentUserData64,
                 TransferCode::ExistsWithDifferentUserData32,
+                TransferCode::ExistsWithDifferentLedger,
+                TransferCode::ExistsWithDifferentCode,
             ],
             ..Case::default()
         },
@@ -632,6 +640,17 @@ fn exists_codes_for_post_void_and_balancing() {
                 TransferCode::ExistsWithDifferentAmount,
                 TransferCode::ExistsWithDifferentAmount,
                 TransferCode::Exists,
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "retried void: 0 and the pending amount both match, nothing else",
+            setup: vec![pending(40, PLAIN, OTHER, 30, 0), void(50, 40, 0)],
+            input: vec![void(50, 40, 0), void(50, 40, 30), void(50, 40, 29)],
+            expected: vec![
+                TransferCode::Exists,
+                TransferCode::Exists,
+                TransferCode::ExistsWithDifferentAmount,
             ],
             ..Case::default()
         },
@@ -739,16 +758,24 @@ fn overflow_and_limit_codes() {
             ..Case::default()
         },
         Case {
-            name: "closed accounts refuse transfers (checked last)",
+            name: "closed accounts refuse transfers (checked before amounts)",
+            setup: vec![transfer(40, PLAIN, OTHER, MAX)],
             input: vec![
                 transfer(100, CLOSED, OTHER, 1),
                 transfer(101, PLAIN, CLOSED, 1),
                 pending(102, CLOSED, OTHER, 1, 0),
+                transfer(103, CLOSED, DEBIT_LIMITED, 1),
+                transfer(104, PLAIN, CLOSED, 1),
+                transfer(105, CLOSED, CLOSED, 0),
             ],
             expected: vec![
                 TransferCode::DebitAccountAlreadyClosed,
                 TransferCode::CreditAccountAlreadyClosed,
                 TransferCode::DebitAccountAlreadyClosed,
+                TransferCode::DebitAccountAlreadyClosed,
+                // Not `overflows_debits_posted`: PLAIN holds u128::MAX of debits.
+                TransferCode::CreditAccountAlreadyClosed,
+                TransferCode::AccountsMustBeDifferent,
             ],
             balances: vec![(CLOSED, ZERO)],
             ..Case::default()
@@ -780,18 +807,14 @@ fn overflows_timeout_near_the_end_of_the_clock() {
 fn balancing_transfers() {
     run_all(&[
         Case {
-            name: "balancing debit moves at most the debit account's available credit",
+            name: "balancing debit moves at most the debit account's available credit, then zero",
             setup: vec![transfer(40, OTHER, DEBIT_LIMITED, 20)],
             input: vec![
                 flagged(transfer(100, DEBIT_LIMITED, PLAIN, 5), BALANCING_DEBIT),
                 flagged(transfer(101, DEBIT_LIMITED, PLAIN, MAX), BALANCING_DEBIT),
                 flagged(transfer(102, DEBIT_LIMITED, PLAIN, MAX), BALANCING_DEBIT),
             ],
-            expected: vec![
-                TransferCode::Ok,
-                TransferCode::Ok,
-                TransferCode::ExceedsCredits,
-            ],
+            expected: vec![TransferCode::Ok; 3],
             balances: vec![(DEBIT_LIMITED, [0, 20, 0, 20]), (PLAIN, [0, 0, 0, 20])],
             ..Case::default()
         },
@@ -802,7 +825,7 @@ fn balancing_transfers() {
                 flagged(transfer(100, PLAIN, CREDIT_LIMITED, MAX), BALANCING_CREDIT),
                 flagged(transfer(101, PLAIN, CREDIT_LIMITED, MAX), BALANCING_CREDIT),
             ],
-            expected: vec![TransferCode::Ok, TransferCode::ExceedsDebits],
+            expected: vec![TransferCode::Ok; 2],
             balances: vec![(CREDIT_LIMITED, [0, 20, 0, 20]), (PLAIN, [0, 20, 0, 0])],
             ..Case::default()
         },
@@ -819,7 +842,7 @@ fn balancing_transfers() {
                 ),
                 flagged(transfer(101, OTHER, PLAIN, MAX), BALANCING_DEBIT),
             ],
-            expected: vec![TransferCode::Ok, TransferCode::ExceedsCredits],
+            expected: vec![TransferCode::Ok; 2],
             // Credit headroom of OTHER was 20 - 8 = 12 < 20.
             balances: vec![(PLAIN, [0, 12, 0, 20]), (OTHER, [0, 20, 0, 20])],
             ..Case::default()
@@ -831,7 +854,7 @@ fn balancing_transfers() {
                 flagged(pending(100, PLAIN, OTHER, MAX, 0), BALANCING_DEBIT),
                 flagged(transfer(101, PLAIN, OTHER, 1), BALANCING_DEBIT),
             ],
-            expected: vec![TransferCode::Ok, TransferCode::ExceedsCredits],
+            expected: vec![TransferCode::Ok; 2],
             balances: vec![(PLAIN, [20, 0, 0, 20])],
             ..Case::default()
         },
@@ -858,7 +881,7 @@ fn closing_transfers() {
                 ),
                 transfer(101, PLAIN, SPARE, 1),
                 transfer(102, SPARE, PLAIN, 1),
-                post(103, 41, 0),
+                post(103, 41, MAX),
                 void(104, 41, 0),
             ],
             expected: vec![
@@ -891,7 +914,7 @@ fn closing_transfers() {
             name: "a closing transfer cannot be posted, only voided, which reopens",
             setup: vec![transfer(40, OTHER, PLAIN, 5), closing],
             input: vec![
-                post(100, 50, 0),
+                post(100, 50, MAX),
                 void(101, 50, 0),
                 transfer(102, PLAIN, OTHER, 5),
             ],
@@ -1017,7 +1040,7 @@ fn linked_chains() {
             input: vec![
                 linked(post(100, 50, 10)),
                 transfer(101, PLAIN, MISSING, 1),
-                post(102, 50, 0),
+                post(102, 50, MAX),
             ],
             expected: vec![
                 TransferCode::LinkedEventFailed,
@@ -1031,7 +1054,7 @@ fn linked_chains() {
             name: "a chain can post and rely on its own earlier events",
             setup: setup.clone(),
             input: vec![
-                linked(post(100, 50, 0)),
+                linked(post(100, 50, MAX)),
                 linked(transfer(101, OTHER, DEBIT_LIMITED, 30)),
                 transfer(102, DEBIT_LIMITED, SPARE, 30),
             ],
@@ -1097,6 +1120,11 @@ fn chain_rollback_restores_everything() {
     let expected = BlockEffects {
         timestamp: block,
         transfers: vec![*engine.transfer(TransferId(104)).unwrap()],
+        // The failure outlives its chain: its id stays spent.
+        failed: vec![FailedTransfer {
+            id: TransferId(103),
+            result: TransferCode::CreditAccountNotFound,
+        }],
         touched: vec![AccountId(SPARE), AccountId(OTHER)],
         ..BlockEffects::default()
     };
@@ -1136,7 +1164,7 @@ fn account_codes() {
         (
             "reserved flag",
             vec![],
-            vec![with(|account| account.flags = AccountFlags(1 << 4))],
+            vec![with(|account| account.flags = AccountFlags(1 << 6))],
             vec![AccountCode::ReservedFlag],
         ),
         (
@@ -1216,10 +1244,27 @@ fn account_codes() {
             ],
         ),
         (
-            "validation precedes exists",
+            "exists precedes validation (TigerBeetle's order)",
             vec![base],
-            vec![with(|account| account.code = 0)],
-            vec![AccountCode::CodeMustNotBeZero],
+            vec![
+                with(|account| account.code = 0),
+                with(|account| account.credits_posted = 1),
+                with(|account| {
+                    account.flags = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
+                        | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS
+                }),
+            ],
+            vec![
+                AccountCode::ExistsWithDifferentCode,
+                AccountCode::Exists,
+                AccountCode::ExistsWithDifferentFlags,
+            ],
+        ),
+        (
+            "id checks precede exists",
+            vec![base],
+            vec![with(|account| account.flags = AccountFlags(1 << 15))],
+            vec![AccountCode::ReservedFlag],
         ),
         (
             "duplicate inside one batch",
@@ -1232,7 +1277,7 @@ fn account_codes() {
             vec![],
             vec![
                 linked(base),
-                with(|account| account.ledger = 0),
+                account(22, 0, AccountFlags::empty()),
                 account(21, 1, AccountFlags::empty()),
             ],
             vec![
@@ -1317,7 +1362,7 @@ fn timestamps_are_consumed_by_successes_only() {
     ]);
     assert_eq!(results, vec![AccountCode::Ok, AccountCode::IdMustNotBeZero]);
     engine.create_accounts(&[account(2, 1, AccountFlags::empty())]);
-    engine.create_transfers(&[transfer(10, 1, 2, 0), transfer(11, 1, 2, 5)]);
+    engine.create_transfers(&[transfer(10, 1, 1, 5), transfer(11, 1, 2, 5)]);
     engine.end_block();
     assert_eq!(engine.account(AccountId(1)).unwrap().timestamp, START);
     assert_eq!(engine.account(AccountId(2)).unwrap().timestamp, START + 1);
@@ -1393,7 +1438,7 @@ fn a_pending_transfer_due_mid_block_refuses_resolution_before_the_sweep() {
     let mut engine = engine_with(&[pending(50, PLAIN, OTHER, 7, 1)]);
     let due = engine.transfer(TransferId(50)).unwrap().timestamp + SECOND;
     engine.begin_block(due - 1);
-    let results = engine.create_transfers(&[transfer(100, PLAIN, OTHER, 1), post(101, 50, 0)]);
+    let results = engine.create_transfers(&[transfer(100, PLAIN, OTHER, 1), post(101, 50, MAX)]);
     let effects = engine.end_block();
     assert_eq!(
         results,
@@ -1580,7 +1625,12 @@ fn replay_reproduces_blocks_and_state() {
     assert_eq!(blocks[1].expired, vec![TransferId(11)]);
     let mut replica = Engine::new();
     for block in &blocks {
-        let replayed = replica.replay_block(block.timestamp, &block.accounts, &block.transfers);
+        let replayed = replica.replay_block_with_failed(
+            block.timestamp,
+            &block.accounts,
+            &block.transfers,
+            &block.failed,
+        );
         assert_eq!(replayed.as_ref(), Ok(block));
     }
     assert_eq!(replica.last_timestamp(), original.last_timestamp());
@@ -1689,4 +1739,847 @@ fn history_entries_name_their_transfer_by_timestamp() {
         })
         .collect();
     assert_eq!(named, vec![1, 3]);
+}
+
+#[test]
+fn zero_amounts() {
+    let setup = vec![pending(50, PLAIN, OTHER, 30, 0)];
+    let open = [(PLAIN, [30, 0, 0, 0]), (OTHER, [0, 0, 30, 0])];
+    run_all(&[
+        Case {
+            name: "zero-amount transfers commit and move nothing, limits or not",
+            input: vec![
+                transfer(100, PLAIN, OTHER, 0),
+                pending(101, PLAIN, OTHER, 0, 0),
+                transfer(102, DEBIT_LIMITED, CREDIT_LIMITED, 0),
+                flagged(pending(103, DEBIT_LIMITED, OTHER, 0, 5), BALANCING_DEBIT),
+            ],
+            expected: vec![TransferCode::Ok; 4],
+            balances: vec![(PLAIN, ZERO), (OTHER, ZERO), (DEBIT_LIMITED, ZERO)],
+            ..Case::default()
+        },
+        Case {
+            name: "zero-amount pending transfers are posted and voided like others",
+            setup: vec![
+                pending(50, PLAIN, OTHER, 0, 0),
+                pending(51, PLAIN, OTHER, 0, 0),
+            ],
+            input: vec![
+                post(100, 50, MAX),
+                void(101, 51, 0),
+                post(102, 50, 0),
+                void(103, 51, 1),
+            ],
+            expected: vec![
+                TransferCode::Ok,
+                TransferCode::Ok,
+                TransferCode::PendingTransferAlreadyPosted,
+                TransferCode::ExceedsPendingTransferAmount,
+            ],
+            balances: vec![(PLAIN, ZERO), (OTHER, ZERO)],
+            ..Case::default()
+        },
+        Case {
+            name: "a post of 0 posts nothing and releases the whole pending amount",
+            setup: setup.clone(),
+            input: vec![post(100, 50, 0), void(101, 50, 0)],
+            expected: vec![TransferCode::Ok, TransferCode::PendingTransferAlreadyPosted],
+            balances: vec![(PLAIN, ZERO), (OTHER, ZERO)],
+            ..Case::default()
+        },
+        Case {
+            name: "a post's amount: u128::MAX is all of it, anything else at most all of it",
+            setup: setup.clone(),
+            input: vec![post(100, 50, MAX - 1), post(101, 50, 31), post(102, 50, 30)],
+            expected: vec![
+                TransferCode::ExceedsPendingTransferAmount,
+                TransferCode::ExceedsPendingTransferAmount,
+                TransferCode::Ok,
+            ],
+            balances: vec![(PLAIN, [0, 30, 0, 0]), (OTHER, [0, 0, 0, 30])],
+            ..Case::default()
+        },
+        Case {
+            name: "a void's amount: 0 or the pending amount, nothing else",
+            setup: setup.clone(),
+            input: vec![
+                void(100, 50, MAX),
+                void(101, 50, 1),
+                void(102, 50, 29),
+                void(103, 50, 30),
+            ],
+            expected: vec![
+                TransferCode::ExceedsPendingTransferAmount,
+                TransferCode::PendingTransferHasDifferentAmount,
+                TransferCode::PendingTransferHasDifferentAmount,
+                TransferCode::Ok,
+            ],
+            balances: vec![(PLAIN, ZERO), (OTHER, ZERO)],
+            ..Case::default()
+        },
+        Case {
+            name: "balancing with nothing to move moves zero (no longer exceeds_*)",
+            setup: vec![transfer(40, OTHER, DEBIT_LIMITED, 5)],
+            input: vec![
+                flagged(transfer(100, PLAIN, OTHER, MAX), BALANCING_DEBIT),
+                flagged(transfer(101, PLAIN, SPARE, MAX), BALANCING_CREDIT),
+                flagged(transfer(102, DEBIT_LIMITED, OTHER, 0), BALANCING_DEBIT),
+            ],
+            expected: vec![TransferCode::Ok; 3],
+            balances: vec![(PLAIN, ZERO), (DEBIT_LIMITED, [0, 0, 0, 5])],
+            ..Case::default()
+        },
+        Case {
+            name: "an open pending transfer is untouched by zero-amount neighbours",
+            setup: setup.clone(),
+            input: vec![transfer(100, OTHER, PLAIN, 0)],
+            expected: vec![TransferCode::Ok],
+            balances: open.to_vec(),
+            ..Case::default()
+        },
+    ]);
+}
+
+#[test]
+fn zero_amount_records_keep_their_amount() {
+    let mut engine = engine_with(&[pending(50, PLAIN, HISTORY, 30, 0)]);
+    engine.begin_block(START + SECOND);
+    let results = engine.create_transfers(&[
+        post(100, 50, 0),
+        flagged(transfer(101, PLAIN, OTHER, MAX), BALANCING_DEBIT),
+    ]);
+    let effects = engine.end_block();
+    assert_eq!(results, vec![TransferCode::Ok; 2]);
+    let amounts: Vec<u128> = effects
+        .transfers
+        .iter()
+        .map(|record| record.amount)
+        .collect();
+    assert_eq!(amounts, vec![0, 0]);
+    assert_eq!(
+        engine.pending_status(TransferId(50)),
+        Some(PendingStatus::Posted)
+    );
+    // A zero-amount transfer is still a transfer: history records it.
+    assert_eq!(history_of(&effects, HISTORY).len(), 1);
+}
+
+#[test]
+fn duplicate_id_checks_come_first() {
+    let original = transfer(50, PLAIN, OTHER, 10);
+    let retry = |change: fn(&mut Transfer)| with(original, change);
+    let resolved = vec![
+        pending(40, PLAIN, OTHER, 30, 0),
+        post(50, 40, MAX),
+        flagged(pending(41, PLAIN, OTHER, 0, 0), CLOSING_DEBIT),
+    ];
+    run_all(&[
+        Case {
+            name: "a retry answers exists_* before any rule after the id checks",
+            setup: vec![original],
+            input: vec![
+                retry(|transfer| transfer.ledger = 0),
+                retry(|transfer| transfer.ledger = 2),
+                retry(|transfer| transfer.code = 0),
+                retry(|transfer| transfer.debit_account_id = AccountId(MISSING)),
+                retry(|transfer| transfer.credit_account_id = AccountId(PLAIN)),
+                retry(|transfer| transfer.pending_id = TransferId(7)),
+                retry(|transfer| transfer.timeout = 1),
+                retry(|transfer| transfer.flags = PENDING | POST),
+                retry(|transfer| transfer.amount = 0),
+            ],
+            expected: vec![
+                TransferCode::ExistsWithDifferentLedger,
+                TransferCode::ExistsWithDifferentLedger,
+                TransferCode::ExistsWithDifferentCode,
+                TransferCode::ExistsWithDifferentDebitAccountId,
+                TransferCode::ExistsWithDifferentCreditAccountId,
+                TransferCode::ExistsWithDifferentPendingId,
+                TransferCode::ExistsWithDifferentTimeout,
+                TransferCode::ExistsWithDifferentFlags,
+                TransferCode::ExistsWithDifferentAmount,
+            ],
+            balances: vec![(PLAIN, [0, 10, 0, 0])],
+            ..Case::default()
+        },
+        Case {
+            name: "the id checks and the batch-level checks come before",
+            setup: vec![original],
+            input: vec![
+                retry(|transfer| transfer.timestamp = 1),
+                retry(|transfer| transfer.flags = TransferFlags(1 << 10)),
+            ],
+            expected: vec![
+                TransferCode::TimestampMustBeZero,
+                TransferCode::ReservedFlag,
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a retried post answers exists though its pending is posted and its account closed",
+            setup: resolved.clone(),
+            input: vec![
+                post(50, 40, MAX),
+                flagged(post(50, 40, MAX), VOID),
+                flagged(post(50, 40, MAX), BALANCING_DEBIT),
+                with(post(50, 40, MAX), |transfer| {
+                    transfer.pending_id = TransferId(MAX)
+                }),
+                post(51, 40, MAX),
+            ],
+            expected: vec![
+                TransferCode::Exists,
+                TransferCode::ExistsWithDifferentFlags,
+                TransferCode::ExistsWithDifferentFlags,
+                TransferCode::ExistsWithDifferentPendingId,
+                TransferCode::PendingTransferAlreadyPosted,
+            ],
+            balances: vec![(PLAIN, [0, 30, 0, 0])],
+            ..Case::default()
+        },
+        Case {
+            name: "a retried closing transfer answers exists though its account is closed",
+            setup: resolved,
+            input: vec![flagged(pending(41, PLAIN, OTHER, 0, 0), CLOSING_DEBIT)],
+            expected: vec![TransferCode::Exists],
+            ..Case::default()
+        },
+    ]);
+}
+
+#[test]
+fn closing_accounts_with_zero_amount_pending_transfers() {
+    let close_both = flagged(
+        pending(50, PLAIN, OTHER, 0, 0),
+        CLOSING_DEBIT | CLOSING_CREDIT,
+    );
+    let linked = |transfer: Transfer| flagged(transfer, LINKED);
+    run_all(&[
+        Case {
+            name: "a zero-amount closing transfer closes; its void reopens",
+            input: vec![
+                close_both,
+                transfer(101, PLAIN, SPARE, 1),
+                transfer(102, SPARE, OTHER, 1),
+                transfer(103, OTHER, SPARE, 0),
+                void(104, 50, 0),
+                transfer(105, PLAIN, SPARE, 1),
+                transfer(106, SPARE, OTHER, 1),
+            ],
+            expected: vec![
+                TransferCode::Ok,
+                TransferCode::DebitAccountAlreadyClosed,
+                TransferCode::CreditAccountAlreadyClosed,
+                TransferCode::DebitAccountAlreadyClosed,
+                TransferCode::Ok,
+                TransferCode::Ok,
+                TransferCode::Ok,
+            ],
+            balances: vec![(PLAIN, [0, 1, 0, 0]), (SPARE, [0, 1, 0, 1])],
+            ..Case::default()
+        },
+        Case {
+            name: "TigerBeetle's recipe: balance with u128::MAX, then close with zero, linked",
+            setup: vec![
+                transfer(40, OTHER, DEBIT_LIMITED, 20),
+                transfer(41, DEBIT_LIMITED, OTHER, 10),
+                transfer(42, CREDIT_LIMITED, OTHER, 30),
+                transfer(43, OTHER, CREDIT_LIMITED, 5),
+            ],
+            input: vec![
+                linked(flagged(
+                    transfer(100, DEBIT_LIMITED, SPARE, MAX),
+                    BALANCING_DEBIT,
+                )),
+                flagged(pending(101, DEBIT_LIMITED, SPARE, 0, 0), CLOSING_DEBIT),
+                linked(flagged(
+                    transfer(102, SPARE, CREDIT_LIMITED, MAX),
+                    BALANCING_CREDIT,
+                )),
+                flagged(pending(103, SPARE, CREDIT_LIMITED, 0, 0), CLOSING_CREDIT),
+                transfer(104, OTHER, DEBIT_LIMITED, 1),
+                transfer(105, CREDIT_LIMITED, OTHER, 1),
+            ],
+            expected: vec![
+                TransferCode::Ok,
+                TransferCode::Ok,
+                TransferCode::Ok,
+                TransferCode::Ok,
+                TransferCode::CreditAccountAlreadyClosed,
+                TransferCode::DebitAccountAlreadyClosed,
+            ],
+            balances: vec![
+                (DEBIT_LIMITED, [0, 20, 0, 20]),
+                (CREDIT_LIMITED, [0, 30, 0, 30]),
+                (SPARE, [0, 25, 0, 10]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a closing transfer that fails in its chain closes nothing",
+            input: vec![
+                linked(flagged(pending(100, PLAIN, OTHER, 0, 0), CLOSING_DEBIT)),
+                transfer(101, PLAIN, MISSING, 1),
+                transfer(102, PLAIN, OTHER, 1),
+            ],
+            expected: vec![
+                TransferCode::LinkedEventFailed,
+                TransferCode::CreditAccountNotFound,
+                TransferCode::Ok,
+            ],
+            balances: vec![(PLAIN, [0, 1, 0, 0])],
+            ..Case::default()
+        },
+        Case {
+            name: "a closed account still lets its other pending transfers be voided, not posted",
+            setup: vec![pending(40, PLAIN, OTHER, 7, 0), close_both],
+            input: vec![post(100, 40, MAX), void(101, 40, 0)],
+            expected: vec![TransferCode::DebitAccountAlreadyClosed, TransferCode::Ok],
+            balances: vec![(PLAIN, ZERO), (OTHER, ZERO)],
+            ..Case::default()
+        },
+    ]);
+}
+
+#[test]
+fn a_zero_amount_closing_transfer_that_expires_reopens() {
+    let closing = flagged(pending(50, PLAIN, OTHER, 0, 1), CLOSING_DEBIT);
+    let mut engine = engine_with(&[closing]);
+    let closed = |engine: &Engine| {
+        let account = engine.account(AccountId(PLAIN)).unwrap();
+        account.flags.contains(AccountFlags::CLOSED)
+    };
+    assert!(closed(&engine));
+    engine.begin_block(START + 2 * SECOND);
+    let effects = engine.end_block();
+    assert_eq!(effects.expired, vec![TransferId(50)]);
+    assert!(!closed(&engine));
+    assert_eq!(
+        engine.pending_status(TransferId(50)),
+        Some(PendingStatus::Expired)
+    );
+}
+
+// Scripts: several blocks with several batches each, then a replay of everything recorded.
+
+enum Batch {
+    Accounts(Vec<Account>, Vec<AccountCode>),
+    Transfers(Vec<Transfer>, Vec<TransferCode>),
+}
+
+struct ScriptBlock {
+    /// The clock the block begins at.
+    at: u64,
+    batches: Vec<Batch>,
+}
+
+struct Script {
+    name: &'static str,
+    blocks: Vec<ScriptBlock>,
+    balances: Vec<(u128, [u128; 4])>,
+    /// `(transfer id, timestamp)` of committed transfers.
+    timestamps: Vec<(u128, u64)>,
+}
+
+/// The standard chart, created in a block at `START`.
+fn chart_block() -> ScriptBlock {
+    let chart = chart();
+    let results = vec![AccountCode::Ok; chart.len()];
+    ScriptBlock {
+        at: START,
+        batches: vec![Batch::Accounts(chart, results)],
+    }
+}
+
+/// Runs a script, checks its results, balances and timestamps, then replays what it
+/// recorded (failures included) into a fresh engine, which must reproduce it exactly.
+fn run_script(script: &Script) {
+    let name = script.name;
+    let mut engine = Engine::new();
+    let mut recorded = Vec::new();
+    for (height, block) in script.blocks.iter().enumerate() {
+        engine.begin_block(block.at);
+        for (index, batch) in block.batches.iter().enumerate() {
+            match batch {
+                Batch::Accounts(input, expected) => {
+                    let results = engine.create_accounts(input);
+                    assert_eq!(&results, expected, "{name}: block {height} batch {index}");
+                }
+                Batch::Transfers(input, expected) => {
+                    let results = engine.create_transfers(input);
+                    assert_eq!(&results, expected, "{name}: block {height} batch {index}");
+                }
+            }
+        }
+        recorded.push(engine.end_block());
+    }
+    for (id, expected) in &script.balances {
+        assert_eq!(balances(&engine, *id), *expected, "{name}: account {id}");
+    }
+    for (id, expected) in &script.timestamps {
+        let stored = engine
+            .transfer(TransferId(*id))
+            .map(|record| record.timestamp);
+        assert_eq!(stored, Some(*expected), "{name}: timestamp of {id}");
+    }
+    let mut replica = Engine::new();
+    for (height, block) in recorded.iter().enumerate() {
+        let replayed = replica.replay_block_with_failed(
+            block.timestamp,
+            &block.accounts,
+            &block.transfers,
+            &block.failed,
+        );
+        assert_eq!(replayed.as_ref(), Ok(block), "{name}: replay of {height}");
+    }
+    assert_eq!(replica.state(), engine.state(), "{name}: replayed state");
+    assert_eq!(
+        replica.last_transfer_timestamp(),
+        engine.last_transfer_timestamp(),
+        "{name}"
+    );
+}
+
+fn block(at: u64, batches: Vec<Batch>) -> ScriptBlock {
+    ScriptBlock { at, batches }
+}
+
+#[test]
+fn transient_failures_spend_their_id() {
+    let fail = TransferCode::IdAlreadyFailed;
+    let transient = vec![
+        transfer(100, MISSING, OTHER, 1),
+        transfer(101, PLAIN, MISSING, 1),
+        post(102, 77, MAX),
+        transfer(103, DEBIT_LIMITED, OTHER, 1),
+        transfer(104, PLAIN, CREDIT_LIMITED, 1),
+        transfer(105, CLOSED, OTHER, 1),
+        transfer(106, PLAIN, CLOSED, 1),
+    ];
+    let permanent = vec![
+        transfer(110, PLAIN, PLAIN, 1),
+        transfer(111, PLAIN, FOREIGN, 1),
+        post(112, 50, 31),
+        with(transfer(113, PLAIN, OTHER, 1), |transfer| {
+            transfer.ledger = 0
+        }),
+        post(114, 51, MAX),
+        transfer(115, PLAIN, MISSING, 1),
+    ];
+    let fixed = vec![
+        transfer(110, PLAIN, OTHER, 1),
+        transfer(111, PLAIN, OTHER, 1),
+        post(112, 50, 30),
+        transfer(113, PLAIN, OTHER, 1),
+    ];
+    run_script(&Script {
+        name: "every transient code spends the id; a retry never succeeds",
+        blocks: vec![
+            chart_block(),
+            block(
+                START + SECOND,
+                vec![Batch::Transfers(
+                    vec![
+                        pending(50, OTHER, SPARE, 30, 0),
+                        pending(51, OTHER, SPARE, 1, 1),
+                    ],
+                    vec![TransferCode::Ok; 2],
+                )],
+            ),
+            block(
+                START + 3 * SECOND,
+                vec![
+                    Batch::Transfers(
+                        transient.clone(),
+                        vec![
+                            TransferCode::DebitAccountNotFound,
+                            TransferCode::CreditAccountNotFound,
+                            TransferCode::PendingTransferNotFound,
+                            TransferCode::ExceedsCredits,
+                            TransferCode::ExceedsDebits,
+                            TransferCode::DebitAccountAlreadyClosed,
+                            TransferCode::CreditAccountAlreadyClosed,
+                        ],
+                    ),
+                    Batch::Transfers(
+                        permanent,
+                        vec![
+                            TransferCode::AccountsMustBeDifferent,
+                            TransferCode::AccountsMustHaveTheSameLedger,
+                            TransferCode::ExceedsPendingTransferAmount,
+                            TransferCode::LedgerMustNotBeZero,
+                            TransferCode::PendingTransferExpired,
+                            TransferCode::CreditAccountNotFound,
+                        ],
+                    ),
+                    // In the same block, and whatever the retry asks.
+                    Batch::Transfers(
+                        vec![transfer(115, PLAIN, OTHER, 1), transfer(115, 0, 0, 0)],
+                        vec![fail; 2],
+                    ),
+                ],
+            ),
+            block(
+                START + 4 * SECOND,
+                vec![
+                    // What failed is now possible: the accounts exist, credits and debits
+                    // are there, the pending transfer exists.
+                    Batch::Accounts(
+                        vec![account(MISSING, 1, AccountFlags::empty())],
+                        vec![AccountCode::Ok],
+                    ),
+                    Batch::Transfers(
+                        vec![
+                            transfer(40, OTHER, DEBIT_LIMITED, 5),
+                            transfer(41, CREDIT_LIMITED, OTHER, 5),
+                            pending(77, PLAIN, OTHER, 1, 0),
+                        ],
+                        vec![TransferCode::Ok; 3],
+                    ),
+                ],
+            ),
+            block(
+                START + 5 * SECOND,
+                vec![
+                    Batch::Transfers(transient, vec![fail; 7]),
+                    Batch::Transfers(fixed, vec![TransferCode::Ok; 4]),
+                    // A failed id names no pending transfer.
+                    Batch::Transfers(
+                        vec![post(120, 102, MAX), void(121, 100, 0)],
+                        vec![TransferCode::PendingTransferNotFound; 2],
+                    ),
+                ],
+            ),
+        ],
+        balances: vec![(DEBIT_LIMITED, [0, 0, 0, 5]), (MISSING, ZERO)],
+        timestamps: vec![],
+    });
+}
+
+#[test]
+fn a_transient_failure_outlives_its_chain() {
+    let linked = |transfer: Transfer| flagged(transfer, LINKED);
+    run_script(&Script {
+        name: "the chain's other ids stay free, the failed one does not",
+        blocks: vec![
+            chart_block(),
+            block(
+                START + SECOND,
+                vec![Batch::Transfers(
+                    vec![
+                        linked(transfer(100, PLAIN, OTHER, 1)),
+                        linked(transfer(101, PLAIN, MISSING, 1)),
+                        transfer(102, PLAIN, OTHER, 1),
+                    ],
+                    vec![
+                        TransferCode::LinkedEventFailed,
+                        TransferCode::CreditAccountNotFound,
+                        TransferCode::LinkedEventFailed,
+                    ],
+                )],
+            ),
+            block(
+                START + 2 * SECOND,
+                vec![Batch::Transfers(
+                    vec![
+                        transfer(100, PLAIN, OTHER, 1),
+                        transfer(101, PLAIN, OTHER, 1),
+                        transfer(102, PLAIN, OTHER, 1),
+                    ],
+                    vec![
+                        TransferCode::Ok,
+                        TransferCode::IdAlreadyFailed,
+                        TransferCode::Ok,
+                    ],
+                )],
+            ),
+        ],
+        balances: vec![(PLAIN, [0, 2, 0, 0])],
+        timestamps: vec![],
+    });
+}
+
+#[test]
+fn failures_are_block_effects() {
+    let mut engine = engine_with(&[]);
+    engine.begin_block(START + SECOND);
+    engine.create_transfers(&[
+        transfer(100, PLAIN, MISSING, 1),
+        transfer(101, PLAIN, PLAIN, 1),
+        transfer(102, DEBIT_LIMITED, OTHER, 1),
+    ]);
+    engine.create_transfers(&[transfer(100, PLAIN, OTHER, 1)]);
+    let effects = engine.end_block();
+    let failure = |id: u128, result: TransferCode| FailedTransfer {
+        id: TransferId(id),
+        result,
+    };
+    assert_eq!(
+        effects.failed,
+        vec![
+            failure(100, TransferCode::CreditAccountNotFound),
+            failure(102, TransferCode::ExceedsCredits),
+        ]
+    );
+    assert!(effects.transfers.is_empty());
+    assert_eq!(engine.transfer(TransferId(100)), None);
+    // The failures are the store's word on replay: what memory can refute is refused.
+    let replay = |failed: &[FailedTransfer]| {
+        Engine::new()
+            .replay_block_with_failed(effects.timestamp, &[], &[], failed)
+            .err()
+    };
+    assert_eq!(replay(&effects.failed), None);
+    let not_transient = [failure(7, TransferCode::AccountsMustBeDifferent)];
+    assert_eq!(
+        replay(&not_transient),
+        Some(ReplayError::FailureRejected { index: 0 })
+    );
+    let twice = [effects.failed[0], effects.failed[0]];
+    assert_eq!(
+        replay(&twice),
+        Some(ReplayError::FailureRejected { index: 1 })
+    );
+}
+
+/// Imported accounts at 1000, 2000 and 3000 ns, on an empty ledger.
+fn imported_chart() -> Vec<Account> {
+    [(1, 1_000), (2, 2_000), (3, 3_000)]
+        .into_iter()
+        .map(|(id, timestamp)| Account {
+            timestamp,
+            ..account(id, 1, AccountFlags::IMPORTED)
+        })
+        .collect()
+}
+
+fn imported_account(id: u128, timestamp: u64) -> Account {
+    Account {
+        timestamp,
+        ..account(id, 1, AccountFlags::IMPORTED)
+    }
+}
+
+fn imported(transfer: Transfer, timestamp: u64) -> Transfer {
+    Transfer {
+        timestamp,
+        ..flagged(transfer, IMPORTED)
+    }
+}
+
+#[test]
+fn imported_accounts() {
+    let codes = |codes: &[AccountCode]| codes.to_vec();
+    run_script(&Script {
+        name: "imported accounts",
+        blocks: vec![block(
+            START,
+            vec![
+                Batch::Accounts(imported_chart(), vec![AccountCode::Ok; 3]),
+                Batch::Accounts(
+                    vec![
+                        imported_account(4, 2_500),
+                        imported_account(4, 3_000),
+                        imported_account(4, 0),
+                        imported_account(4, 1 << 63),
+                        imported_account(4, START),
+                        imported_account(4, u64::MAX),
+                        imported_account(1, 1_000),
+                        imported_account(1, 999),
+                        Account {
+                            flags: AccountFlags::IMPORTED | AccountFlags::HISTORY,
+                            ..imported_account(2, 4_000)
+                        },
+                        imported_account(4, 4_000),
+                    ],
+                    codes(&[
+                        AccountCode::ImportedEventTimestampMustNotRegress,
+                        AccountCode::ImportedEventTimestampMustNotRegress,
+                        AccountCode::ImportedEventTimestampOutOfRange,
+                        AccountCode::ImportedEventTimestampOutOfRange,
+                        AccountCode::ImportedEventTimestampMustNotAdvance,
+                        AccountCode::ImportedEventTimestampOutOfRange,
+                        // Exists comes after the batch-level checks, before the rest.
+                        AccountCode::Exists,
+                        AccountCode::Exists,
+                        AccountCode::ExistsWithDifferentFlags,
+                        AccountCode::Ok,
+                    ]),
+                ),
+                Batch::Accounts(
+                    vec![
+                        imported_account(5, 5_000),
+                        account(6, 1, AccountFlags::empty()),
+                    ],
+                    codes(&[AccountCode::Ok, AccountCode::ImportedEventExpected]),
+                ),
+                Batch::Accounts(
+                    vec![
+                        account(6, 1, AccountFlags::empty()),
+                        imported_account(7, 6_000),
+                        Account {
+                            timestamp: 6_000,
+                            ..account(7, 1, AccountFlags::empty())
+                        },
+                    ],
+                    codes(&[
+                        AccountCode::Ok,
+                        AccountCode::ImportedEventNotExpected,
+                        AccountCode::TimestampMustBeZero,
+                    ]),
+                ),
+                // Account 6 took the clock: nothing can be imported before the next block.
+                Batch::Accounts(
+                    vec![imported_account(7, START - 1)],
+                    codes(&[AccountCode::ImportedEventTimestampMustNotRegress]),
+                ),
+            ],
+        )],
+        balances: vec![],
+        timestamps: vec![],
+    });
+}
+
+#[test]
+fn imported_transfers() {
+    let move_1_2 = |id: u128| transfer(id, 1, 2, 5);
+    let next = START + SECOND;
+    run_script(&Script {
+        name: "imported transfers",
+        blocks: vec![
+            block(
+                START,
+                vec![
+                    Batch::Accounts(imported_chart(), vec![AccountCode::Ok; 3]),
+                    Batch::Transfers(
+                        vec![
+                            imported(move_1_2(10), 1_500),
+                            imported(transfer(11, 2, 1, 5), 1_500),
+                            imported(move_1_2(12), 2_000),
+                            imported(move_1_2(13), 3_500),
+                            imported(move_1_2(14), 3_200),
+                            imported(move_1_2(15), 3_500),
+                            imported(move_1_2(13), 3_500),
+                            imported(move_1_2(13), 3_550),
+                            imported(pending(16, 1, 3, 5, 1), 3_600),
+                            imported(pending(17, 1, 3, 5, 0), 3_700),
+                            imported(post(18, 17, 2), 3_800),
+                            imported(transfer(19, 1, 9, 5), 3_900),
+                            imported(move_1_2(20), 0),
+                            imported(move_1_2(21), START),
+                        ],
+                        vec![
+                            TransferCode::ImportedEventTimestampMustPostdateCreditAccount,
+                            TransferCode::ImportedEventTimestampMustPostdateDebitAccount,
+                            // 2000 is account 2's.
+                            TransferCode::ImportedEventTimestampMustNotRegress,
+                            TransferCode::Ok,
+                            TransferCode::ImportedEventTimestampMustNotRegress,
+                            TransferCode::ImportedEventTimestampMustNotRegress,
+                            // A retry is compared without its timestamp.
+                            TransferCode::Exists,
+                            TransferCode::Exists,
+                            TransferCode::ImportedEventTimeoutMustBeZero,
+                            TransferCode::Ok,
+                            TransferCode::Ok,
+                            TransferCode::CreditAccountNotFound,
+                            TransferCode::ImportedEventTimestampOutOfRange,
+                            TransferCode::ImportedEventTimestampMustNotAdvance,
+                        ],
+                    ),
+                    Batch::Transfers(
+                        vec![move_1_2(13), move_1_2(22)],
+                        vec![TransferCode::ExistsWithDifferentFlags, TransferCode::Ok],
+                    ),
+                    // 22 took the clock: no transfer can be imported before the next block.
+                    Batch::Transfers(
+                        vec![imported(move_1_2(23), START - 1)],
+                        vec![TransferCode::ImportedEventTimestampMustNotRegress],
+                    ),
+                ],
+            ),
+            block(
+                next,
+                vec![
+                    Batch::Transfers(
+                        vec![imported(move_1_2(26), START + 10), move_1_2(27)],
+                        vec![TransferCode::Ok, TransferCode::ImportedEventExpected],
+                    ),
+                    Batch::Transfers(
+                        vec![move_1_2(27), imported(move_1_2(28), START + 20)],
+                        vec![TransferCode::Ok, TransferCode::ImportedEventNotExpected],
+                    ),
+                    Batch::Transfers(
+                        vec![imported(transfer(19, 1, 2, 5), START + 30)],
+                        vec![TransferCode::IdAlreadyFailed],
+                    ),
+                ],
+            ),
+        ],
+        // 13, 22, 26, 27 move 5 each; 18 posts 2 of 17's 5 to account 3.
+        balances: vec![(1, [0, 22, 0, 0]), (2, [0, 0, 0, 20]), (3, [0, 0, 0, 2])],
+        timestamps: vec![
+            (13, 3_500),
+            (17, 3_700),
+            (18, 3_800),
+            (22, START),
+            (26, START + 10),
+            (27, next),
+        ],
+    });
+}
+
+#[test]
+fn imported_events_replay_in_commit_order() {
+    let linked = |transfer: Transfer| flagged(transfer, LINKED);
+    let codes = |count: usize| vec![TransferCode::Ok; count];
+    run_script(&Script {
+        name: "an account between a chain's timestamps, imports after the clock's accounts",
+        blocks: vec![
+            block(
+                START,
+                vec![
+                    Batch::Accounts(
+                        vec![imported_account(1, 10), imported_account(2, 20)],
+                        vec![AccountCode::Ok; 2],
+                    ),
+                    Batch::Accounts(vec![imported_account(3, 50)], vec![AccountCode::Ok]),
+                    // A chain dated around account 3, which its second transfer names.
+                    Batch::Transfers(
+                        vec![
+                            linked(imported(transfer(20, 1, 2, 1), 40)),
+                            imported(transfer(21, 2, 3, 1), 60),
+                        ],
+                        codes(2),
+                    ),
+                    Batch::Accounts(
+                        vec![account(4, 1, AccountFlags::empty())],
+                        vec![AccountCode::Ok],
+                    ),
+                    // Committed after account 4, dated before it.
+                    Batch::Transfers(vec![imported(transfer(22, 1, 2, 1), 70)], codes(1)),
+                    Batch::Transfers(vec![transfer(23, 4, 1, 1)], codes(1)),
+                ],
+            ),
+            block(
+                START + SECOND,
+                vec![
+                    Batch::Accounts(
+                        vec![imported_account(5, START + 100)],
+                        vec![AccountCode::Ok],
+                    ),
+                    Batch::Transfers(
+                        vec![
+                            linked(imported(transfer(24, 1, 2, 1), START + 90)),
+                            imported(transfer(25, 5, 1, 1), START + 110),
+                        ],
+                        codes(2),
+                    ),
+                    Batch::Transfers(vec![transfer(26, 5, 4, 1)], codes(1)),
+                ],
+            ),
+        ],
+        balances: vec![(1, [0, 3, 0, 2]), (5, [0, 2, 0, 0])],
+        timestamps: vec![(22, 70), (23, START + 1), (24, START + 90)],
+    });
 }

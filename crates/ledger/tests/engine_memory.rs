@@ -8,7 +8,8 @@
 
 use ledger::archive::TransferArchive;
 use ledger::engine::{
-    BlockEffects, Engine, EngineConfig, EngineState, PendingStatus, RestoreError, StoredTransfer,
+    BlockEffects, Engine, EngineConfig, EngineState, FailedTransfer, PendingStatus, RestoreError,
+    StoredTransfer,
 };
 use ledger::id_filter::IdFilter;
 use ledger::types::{
@@ -418,7 +419,7 @@ fn a_state_restores_to_the_same_state() {
 #[test]
 fn restore_refuses_states_no_ledger_could_reach() {
     type Tamper = fn(&mut EngineState);
-    let cases: [(&str, Tamper, RestoreError); 15] = [
+    let cases: [(&str, Tamper, RestoreError); 16] = [
         (
             "a posted balance changed",
             |state| account_mut(state, 2).credits_posted += 1,
@@ -508,13 +509,18 @@ fn restore_refuses_states_no_ledger_could_reach() {
             RestoreError::BeyondState,
         ),
         (
-            "a filter that counts other transfers than the log",
+            "a filter that counts fewer ids than the log (more is fine: failed ids)",
             |state| {
                 let words = state.id_filter.words().to_vec();
-                let inserted = state.transfer_count + 1;
+                let inserted = state.transfer_count - 1;
                 state.id_filter = IdFilter::from_words(words, inserted).unwrap();
             },
             RestoreError::BeyondState,
+        ),
+        (
+            "accounts out of timestamp order",
+            |state| state.accounts.swap(1, 2),
+            RestoreError::AccountOutOfOrder(2),
         ),
         (
             "a filter that lacks an open pending transfer",
@@ -531,4 +537,88 @@ fn restore_refuses_states_no_ledger_could_reach() {
         tamper(&mut state);
         assert_eq!(restore(state).err(), Some(expected), "{name}");
     }
+}
+
+#[test]
+fn the_last_transfer_timestamp_must_fit_the_state() {
+    let state = sample_state();
+    let last = state.open_pending.last().unwrap().transfer.timestamp;
+    let restore_at = |timestamp: u64| {
+        Engine::restore_with_last_transfer_timestamp(SMALL, state.clone(), timestamp).err()
+    };
+    assert_eq!(restore_at(last), None);
+    assert_eq!(restore_at(last - 1), Some(RestoreError::BeyondState));
+    assert_eq!(
+        restore_at(state.last_timestamp + 1),
+        Some(RestoreError::BeyondState)
+    );
+    let engine = Engine::restore_with_last_transfer_timestamp(SMALL, state.clone(), last);
+    assert_eq!(engine.unwrap().last_transfer_timestamp(), last);
+    // Without it, the state's clock stands in: never too low.
+    let engine = Engine::restore(SMALL, state.clone()).unwrap();
+    assert_eq!(engine.last_transfer_timestamp(), state.last_timestamp);
+}
+
+/// Transfers that fail with a transient result, and a retry of each with what would now
+/// succeed.
+fn failing() -> [Transfer; 2] {
+    [transfer(30, 1, 9, 1), post(31, 99)]
+}
+
+#[test]
+fn failed_ids_are_found_in_the_store_after_eviction_and_restore() {
+    let mut ledger = Ledger::new(NONE_CACHED);
+    let (results, effects) = ledger.block(&failing());
+    assert_eq!(
+        results,
+        vec![
+            TransferCode::CreditAccountNotFound,
+            TransferCode::PendingTransferNotFound
+        ]
+    );
+    let failed: Vec<TransferId> = effects.failed.iter().map(|failure| failure.id).collect();
+    assert_eq!(failed, vec![TransferId(30), TransferId(31)]);
+    assert_eq!(
+        ledger.store.failure(TransferId(30)),
+        Some(&FailedTransfer {
+            id: TransferId(30),
+            result: TransferCode::CreditAccountNotFound
+        })
+    );
+    ledger.commit(&regular(100));
+    ledger.evict_all();
+    assert_eq!(
+        ledger.engine.cached_transfer_count(),
+        0,
+        "failures evicted too"
+    );
+    let retries = [transfer(30, 1, 2, 1), post(31, 100)];
+    let mut keys = Vec::new();
+    ledger.engine.prefetch_keys(&retries, &mut keys);
+    assert!(keys.contains(&TransferId(30)) && keys.contains(&TransferId(31)));
+    let (results, _) = ledger.block(&retries);
+    assert_eq!(results, vec![TransferCode::IdAlreadyFailed; 2]);
+    // A restart keeps them in the filter; the store answers for them.
+    let mut restored = Ledger {
+        engine: Engine::restore(NONE_CACHED, ledger.engine.state()).unwrap(),
+        store: ledger.store.clone(),
+        blocks: Vec::new(),
+        now: ledger.now,
+    };
+    let (results, _) = restored.block(&retries);
+    assert_eq!(results, vec![TransferCode::IdAlreadyFailed; 2]);
+    // A replica that is handed the failures with each block reaches the same state.
+    let mut replica = Engine::with_config(NONE_CACHED);
+    for block in &ledger.blocks {
+        replica.evict(replica.block_number());
+        ledger.store.prefetch(&mut replica, &block.transfers);
+        let result = replica.replay_block_with_failed(
+            block.timestamp,
+            &block.accounts,
+            &block.transfers,
+            &block.failed,
+        );
+        assert_eq!(result.as_ref(), Ok(block));
+    }
+    assert_eq!(replica.state(), ledger.engine.state());
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use ledger::archive::TransferArchive;
 use ledger::engine::{
-    BlockEffects, Engine, EngineConfig, EngineState, PendingStatus, StoredTransfer,
+    BlockEffects, Engine, EngineConfig, EngineState, FailedTransfer, PendingStatus, StoredTransfer,
 };
 use ledger::id_filter::IdFilter;
 use ledger::types::{
@@ -57,6 +57,8 @@ struct ModelTransfer {
 struct Model {
     accounts: Vec<ModelAccount>,
     transfers: Vec<ModelTransfer>,
+    /// Ids of transfers refused with a transient result: spent for good.
+    failed: Vec<TransferId>,
     clock: u64,
     last: u64,
     effects: BlockEffects,
@@ -64,6 +66,34 @@ struct Model {
 
 fn expires_at(pending: &Transfer) -> u64 {
     pending.timestamp + u64::from(pending.timeout) * SECOND
+}
+
+/// TigerBeetle's transient results, spelled out again.
+fn is_transient(code: TransferCode) -> bool {
+    [
+        TransferCode::DebitAccountNotFound,
+        TransferCode::CreditAccountNotFound,
+        TransferCode::PendingTransferNotFound,
+        TransferCode::ExceedsCredits,
+        TransferCode::ExceedsDebits,
+        TransferCode::DebitAccountAlreadyClosed,
+        TransferCode::CreditAccountAlreadyClosed,
+    ]
+    .contains(&code)
+}
+
+/// What the model's batch loop needs to know about one kind of event.
+struct Kind<Event, Code> {
+    linked: fn(&Event) -> bool,
+    imported: fn(&Event) -> bool,
+    timestamp: fn(&Event) -> u64,
+    apply: fn(&mut Model, &Event) -> Code,
+    /// The id to spend when the event failed with this code, if the code is transient.
+    spend: fn(&Event, Code) -> Option<FailedTransfer>,
+    /// ok, linked_event_failed, linked_event_chain_open, imported_event_expected,
+    /// imported_event_not_expected, timestamp_must_be_zero, timestamp out of range, must not
+    /// advance.
+    codes: [Code; 8],
 }
 
 impl Model {
@@ -79,7 +109,27 @@ impl Model {
             .position(|entry| entry.record.id == id)
     }
 
-    fn tick(&mut self) -> u64 {
+    fn max_account_timestamp(&self) -> u64 {
+        let timestamps = self.accounts.iter().map(|entry| entry.account.timestamp);
+        timestamps.max().unwrap_or(0)
+    }
+
+    /// The latest timestamp of any account or transfer: where imports start from.
+    fn latest_timestamp(&self) -> u64 {
+        self.max_account_timestamp()
+            .max(self.max_transfer_timestamp())
+    }
+
+    fn max_transfer_timestamp(&self) -> u64 {
+        let timestamps = self.transfers.iter().map(|entry| entry.record.timestamp);
+        timestamps.max().unwrap_or(0)
+    }
+
+    /// The event's timestamp: its own if imported, else the clock's (which then moves on).
+    fn take_timestamp(&mut self, imported: bool, own: u64) -> u64 {
+        if imported {
+            return own;
+        }
         let timestamp = self.clock;
         self.clock += 1;
         self.last = timestamp;
@@ -152,48 +202,94 @@ impl Model {
         self.touch(pending.credit_account_id);
     }
 
-    /// Splits a batch into single events and linked chains; runs chains on a clone.
+    /// The batch-level checks: all imported or none (as the first event says), and the
+    /// timestamp each way allows.
+    fn check_time<Event, Code: Copy>(
+        &self,
+        event: &Event,
+        batch_imported: bool,
+        kind: &Kind<Event, Code>,
+    ) -> Option<Code> {
+        let [
+            _,
+            _,
+            _,
+            expected,
+            not_expected,
+            must_be_zero,
+            out_of_range,
+            advance,
+        ] = kind.codes;
+        let imported = (kind.imported)(event);
+        let timestamp = (kind.timestamp)(event);
+        if imported && !batch_imported {
+            Some(not_expected)
+        } else if !imported && batch_imported {
+            Some(expected)
+        } else if !imported {
+            (timestamp != 0).then_some(must_be_zero)
+        } else if timestamp == 0 || timestamp >= 1 << 63 {
+            Some(out_of_range)
+        } else {
+            (timestamp >= self.clock).then_some(advance)
+        }
+    }
+
+    fn run_event<Event, Code: Copy>(
+        &mut self,
+        event: &Event,
+        batch_imported: bool,
+        kind: &Kind<Event, Code>,
+    ) -> Code {
+        match self.check_time(event, batch_imported, kind) {
+            Some(code) => code,
+            None => (kind.apply)(self, event),
+        }
+    }
+
+    /// Splits a batch into single events and linked chains; runs chains on a clone. A
+    /// transient failure is remembered after the clone is put back: it outlives the chain.
     fn run_batch<Event, Code: Copy + PartialEq>(
         &mut self,
         events: &[Event],
-        linked: fn(&Event) -> bool,
-        apply: fn(&mut Model, &Event) -> Code,
-        [ok, failed, open]: [Code; 3],
+        kind: &Kind<Event, Code>,
     ) -> Vec<Code> {
+        let [ok, failed, open, ..] = kind.codes;
+        let batch_imported = events.first().is_some_and(|event| (kind.imported)(event));
         let mut results = Vec::new();
         let mut start = 0;
         while start < events.len() {
             let mut end = start;
-            while linked(&events[end]) && end + 1 < events.len() {
+            while (kind.linked)(&events[end]) && end + 1 < events.len() {
                 end += 1;
             }
             let group = &events[start..=end];
-            if !linked(&group[0]) {
-                results.push(apply(self, &group[0]));
-            } else {
-                let saved = self.clone();
-                let mut chain_results: Vec<Code> = Vec::new();
-                let mut broken = false;
-                for (index, event) in group.iter().enumerate() {
-                    let result = if index + 1 == group.len() && linked(event) {
-                        open
-                    } else if broken {
-                        failed
-                    } else {
-                        apply(self, event)
-                    };
-                    if result != ok && !broken {
-                        broken = true;
-                        chain_results
-                            .iter_mut()
-                            .for_each(|earlier| *earlier = failed);
+            let saved = (kind.linked)(&group[0]).then(|| self.clone());
+            let mut spent = None;
+            let mut broken = false;
+            for (index, event) in group.iter().enumerate() {
+                let result = if index + 1 == group.len() && (kind.linked)(event) {
+                    open
+                } else if broken {
+                    failed
+                } else {
+                    self.run_event(event, batch_imported, kind)
+                };
+                if result != ok && !broken {
+                    broken = true;
+                    spent = (kind.spend)(event, result);
+                    for earlier in &mut results[start..] {
+                        *earlier = failed;
                     }
-                    chain_results.push(result);
                 }
-                if broken {
-                    *self = saved;
-                }
-                results.extend(chain_results);
+                results.push(result);
+            }
+            if let (true, Some(saved)) = (broken, saved) {
+                *self = saved;
+            }
+            if let Some(failure) = spent {
+                self.failed.push(failure.id);
+                self.effects.failed.push(failure);
             }
             start = end + 1;
         }
@@ -201,37 +297,53 @@ impl Model {
     }
 
     fn create_accounts(&mut self, accounts: &[Account]) -> Vec<AccountCode> {
-        let codes = [
-            AccountCode::Ok,
-            AccountCode::LinkedEventFailed,
-            AccountCode::LinkedEventChainOpen,
-        ];
-        self.run_batch(
-            accounts,
-            |account| account.flags.contains(AccountFlags::LINKED),
-            Model::create_account,
-            codes,
-        )
+        let kind = Kind {
+            linked: |account: &Account| account.flags.contains(AccountFlags::LINKED),
+            imported: |account: &Account| account.flags.contains(AccountFlags::IMPORTED),
+            timestamp: |account: &Account| account.timestamp,
+            apply: Model::create_account,
+            spend: |_, _| None,
+            codes: [
+                AccountCode::Ok,
+                AccountCode::LinkedEventFailed,
+                AccountCode::LinkedEventChainOpen,
+                AccountCode::ImportedEventExpected,
+                AccountCode::ImportedEventNotExpected,
+                AccountCode::TimestampMustBeZero,
+                AccountCode::ImportedEventTimestampOutOfRange,
+                AccountCode::ImportedEventTimestampMustNotAdvance,
+            ],
+        };
+        self.run_batch(accounts, &kind)
     }
 
     fn create_transfers(&mut self, transfers: &[Transfer]) -> Vec<TransferCode> {
-        let codes = [
-            TransferCode::Ok,
-            TransferCode::LinkedEventFailed,
-            TransferCode::LinkedEventChainOpen,
-        ];
-        self.run_batch(
-            transfers,
-            |transfer| transfer.flags.contains(TransferFlags::LINKED),
-            Model::create_transfer,
-            codes,
-        )
+        let kind = Kind {
+            linked: |transfer: &Transfer| transfer.flags.contains(TransferFlags::LINKED),
+            imported: |transfer: &Transfer| transfer.flags.contains(TransferFlags::IMPORTED),
+            timestamp: |transfer: &Transfer| transfer.timestamp,
+            apply: Model::create_transfer,
+            spend: |transfer: &Transfer, code| {
+                is_transient(code).then_some(FailedTransfer {
+                    id: transfer.id,
+                    result: code,
+                })
+            },
+            codes: [
+                TransferCode::Ok,
+                TransferCode::LinkedEventFailed,
+                TransferCode::LinkedEventChainOpen,
+                TransferCode::ImportedEventExpected,
+                TransferCode::ImportedEventNotExpected,
+                TransferCode::TimestampMustBeZero,
+                TransferCode::ImportedEventTimestampOutOfRange,
+                TransferCode::ImportedEventTimestampMustNotAdvance,
+            ],
+        };
+        self.run_batch(transfers, &kind)
     }
 
     fn create_account(&mut self, account: &Account) -> AccountCode {
-        if account.timestamp != 0 {
-            return AccountCode::TimestampMustBeZero;
-        }
         if account.flags.has_reserved() {
             return AccountCode::ReservedFlag;
         }
@@ -240,6 +352,25 @@ impl Model {
         }
         if account.id.0 == u128::MAX {
             return AccountCode::IdMustNotBeIntMax;
+        }
+        if let Some(index) = self.account_index(account.id) {
+            let existing = &self.accounts[index];
+            let stored = existing.account;
+            return if account.flags != existing.created_flags {
+                AccountCode::ExistsWithDifferentFlags
+            } else if account.user_data_128 != stored.user_data_128 {
+                AccountCode::ExistsWithDifferentUserData128
+            } else if account.user_data_64 != stored.user_data_64 {
+                AccountCode::ExistsWithDifferentUserData64
+            } else if account.user_data_32 != stored.user_data_32 {
+                AccountCode::ExistsWithDifferentUserData32
+            } else if account.ledger != stored.ledger {
+                AccountCode::ExistsWithDifferentLedger
+            } else if account.code != stored.code {
+                AccountCode::ExistsWithDifferentCode
+            } else {
+                AccountCode::Exists
+            };
         }
         if account
             .flags
@@ -268,27 +399,15 @@ impl Model {
         if account.code == 0 {
             return AccountCode::CodeMustNotBeZero;
         }
-        if let Some(index) = self.account_index(account.id) {
-            let existing = &self.accounts[index];
-            let stored = existing.account;
-            return if account.flags != existing.created_flags {
-                AccountCode::ExistsWithDifferentFlags
-            } else if account.user_data_128 != stored.user_data_128 {
-                AccountCode::ExistsWithDifferentUserData128
-            } else if account.user_data_64 != stored.user_data_64 {
-                AccountCode::ExistsWithDifferentUserData64
-            } else if account.user_data_32 != stored.user_data_32 {
-                AccountCode::ExistsWithDifferentUserData32
-            } else if account.ledger != stored.ledger {
-                AccountCode::ExistsWithDifferentLedger
-            } else if account.code != stored.code {
-                AccountCode::ExistsWithDifferentCode
-            } else {
-                AccountCode::Exists
-            };
+        let imported = account.flags.contains(AccountFlags::IMPORTED);
+        let latest = self
+            .max_account_timestamp()
+            .max(self.max_transfer_timestamp());
+        if imported && account.timestamp <= latest {
+            return AccountCode::ImportedEventTimestampMustNotRegress;
         }
         let record = Account {
-            timestamp: self.tick(),
+            timestamp: self.take_timestamp(imported, account.timestamp),
             ..*account
         };
         self.accounts.push(ModelAccount {
@@ -302,11 +421,7 @@ impl Model {
     }
 
     fn create_transfer(&mut self, transfer: &Transfer) -> TransferCode {
-        let flags = transfer.flags;
-        if transfer.timestamp != 0 {
-            return TransferCode::TimestampMustBeZero;
-        }
-        if flags.has_reserved() {
+        if transfer.flags.has_reserved() {
             return TransferCode::ReservedFlag;
         }
         if transfer.id.0 == 0 {
@@ -315,25 +430,31 @@ impl Model {
         if transfer.id.0 == u128::MAX {
             return TransferCode::IdMustNotBeIntMax;
         }
-        let pending = flags.contains(TransferFlags::PENDING);
-        let post = flags.contains(TransferFlags::POST_PENDING_TRANSFER);
-        let void = flags.contains(TransferFlags::VOID_PENDING_TRANSFER);
-        let shaped = [
-            TransferFlags::BALANCING_DEBIT,
-            TransferFlags::BALANCING_CREDIT,
-            TransferFlags::CLOSING_DEBIT,
-            TransferFlags::CLOSING_CREDIT,
-        ]
-        .iter()
-        .any(|flag| flags.contains(*flag));
-        if u8::from(pending) + u8::from(post) + u8::from(void) > 1 || ((post || void) && shaped) {
-            return TransferCode::FlagsAreMutuallyExclusive;
+        if let Some(index) = self.transfer_index(transfer.id) {
+            return self.exists(transfer, &self.transfers[index].record);
         }
-        if post || void {
+        if self.failed.contains(&transfer.id) {
+            return TransferCode::IdAlreadyFailed;
+        }
+        let flags = transfer.flags;
+        if flags.contains(TransferFlags::POST_PENDING_TRANSFER)
+            || flags.contains(TransferFlags::VOID_PENDING_TRANSFER)
+        {
             self.resolve(transfer)
         } else {
             self.create_new(transfer)
         }
+    }
+
+    /// The imported transfer's own timestamp must follow every transfer and be no account's.
+    fn regresses(&self, transfer: &Transfer) -> bool {
+        let timestamp = transfer.timestamp;
+        transfer.flags.contains(TransferFlags::IMPORTED)
+            && (timestamp <= self.max_transfer_timestamp()
+                || self
+                    .accounts
+                    .iter()
+                    .any(|entry| entry.account.timestamp == timestamp))
     }
 
     fn create_new(&mut self, transfer: &Transfer) -> TransferCode {
@@ -366,9 +487,6 @@ impl Model {
         if !pending && closing {
             return TransferCode::ClosingTransferMustBePending;
         }
-        if transfer.amount == 0 {
-            return TransferCode::AmountMustNotBeZero;
-        }
         if transfer.ledger == 0 {
             return TransferCode::LedgerMustNotBeZero;
         }
@@ -389,12 +507,40 @@ impl Model {
         if transfer.ledger != debit_account.ledger {
             return TransferCode::TransferMustHaveTheSameLedgerAsAccounts;
         }
-        if let Some(index) = self.transfer_index(transfer.id) {
-            return exists_as_new(transfer, &self.transfers[index].record);
+        if let Err(code) = self.imported_rules(transfer, &debit_account, &credit_account) {
+            return code;
+        }
+        if debit_account.flags.contains(AccountFlags::CLOSED) {
+            return TransferCode::DebitAccountAlreadyClosed;
+        }
+        if credit_account.flags.contains(AccountFlags::CLOSED) {
+            return TransferCode::CreditAccountAlreadyClosed;
         }
         match self.new_transfer_amount(transfer, &debit_account, &credit_account) {
             Ok(amount) => self.apply_new(transfer, amount, debit, credit),
             Err(code) => code,
+        }
+    }
+
+    fn imported_rules(
+        &self,
+        transfer: &Transfer,
+        debit_account: &Account,
+        credit_account: &Account,
+    ) -> Result<(), TransferCode> {
+        if !transfer.flags.contains(TransferFlags::IMPORTED) {
+            return Ok(());
+        }
+        if self.regresses(transfer) {
+            Err(TransferCode::ImportedEventTimestampMustNotRegress)
+        } else if transfer.timestamp <= debit_account.timestamp {
+            Err(TransferCode::ImportedEventTimestampMustPostdateDebitAccount)
+        } else if transfer.timestamp <= credit_account.timestamp {
+            Err(TransferCode::ImportedEventTimestampMustPostdateCreditAccount)
+        } else if transfer.timeout != 0 {
+            Err(TransferCode::ImportedEventTimeoutMustBeZero)
+        } else {
+            Ok(())
         }
     }
 
@@ -438,20 +584,16 @@ impl Model {
         if !fits(credit_account.credits_pending + credit_account.credits_posted) {
             return Err(TransferCode::OverflowsCredits);
         }
-        if self
-            .clock
+        let timestamp = if flags.contains(TransferFlags::IMPORTED) {
+            transfer.timestamp
+        } else {
+            self.clock
+        };
+        if timestamp
             .checked_add(u64::from(transfer.timeout) * SECOND)
             .is_none()
         {
             return Err(TransferCode::OverflowsTimeout);
-        }
-        if amount == 0 {
-            let debit_side = flags.contains(TransferFlags::BALANCING_DEBIT) && debit_room == 0;
-            return Err(if debit_side {
-                TransferCode::ExceedsCredits
-            } else {
-                TransferCode::ExceedsDebits
-            });
         }
         if debit_account
             .flags
@@ -469,12 +611,6 @@ impl Model {
         {
             return Err(TransferCode::ExceedsDebits);
         }
-        if debit_account.flags.contains(AccountFlags::CLOSED) {
-            return Err(TransferCode::DebitAccountAlreadyClosed);
-        }
-        if credit_account.flags.contains(AccountFlags::CLOSED) {
-            return Err(TransferCode::CreditAccountAlreadyClosed);
-        }
         Ok(amount)
     }
 
@@ -486,7 +622,8 @@ impl Model {
         credit: usize,
     ) -> TransferCode {
         let pending = transfer.flags.contains(TransferFlags::PENDING);
-        let timestamp = self.tick();
+        let imported = transfer.flags.contains(TransferFlags::IMPORTED);
+        let timestamp = self.take_timestamp(imported, transfer.timestamp);
         let record = Transfer {
             amount,
             timestamp,
@@ -539,9 +676,21 @@ impl Model {
     }
 
     fn resolve(&mut self, transfer: &Transfer) -> TransferCode {
-        let post = transfer
-            .flags
-            .contains(TransferFlags::POST_PENDING_TRANSFER);
+        let flags = transfer.flags;
+        let post = flags.contains(TransferFlags::POST_PENDING_TRANSFER);
+        let void = flags.contains(TransferFlags::VOID_PENDING_TRANSFER);
+        let shaped = [
+            TransferFlags::PENDING,
+            TransferFlags::BALANCING_DEBIT,
+            TransferFlags::BALANCING_CREDIT,
+            TransferFlags::CLOSING_DEBIT,
+            TransferFlags::CLOSING_CREDIT,
+        ]
+        .iter()
+        .any(|flag| flags.contains(*flag));
+        if (post && void) || shaped {
+            return TransferCode::FlagsAreMutuallyExclusive;
+        }
         if transfer.pending_id.0 == 0 {
             return TransferCode::PendingIdMustNotBeZero;
         }
@@ -576,7 +725,11 @@ impl Model {
         if transfer.code != 0 && transfer.code != pending.code {
             return TransferCode::PendingTransferHasDifferentCode;
         }
-        let whole = transfer.amount == 0 || (post && transfer.amount == u128::MAX);
+        let whole = if post {
+            transfer.amount == u128::MAX
+        } else {
+            transfer.amount == 0
+        };
         let amount = if whole {
             pending.amount
         } else {
@@ -585,28 +738,8 @@ impl Model {
         if amount > pending.amount {
             return TransferCode::ExceedsPendingTransferAmount;
         }
-        if !post && amount != pending.amount {
+        if void && amount != pending.amount {
             return TransferCode::PendingTransferHasDifferentAmount;
-        }
-        let pick = |given: u128, inherited: u128| if given != 0 { given } else { inherited };
-        let record = Transfer {
-            id: transfer.id,
-            debit_account_id: pending.debit_account_id,
-            credit_account_id: pending.credit_account_id,
-            amount,
-            pending_id: transfer.pending_id,
-            user_data_128: pick(transfer.user_data_128, pending.user_data_128),
-            user_data_64: pick(transfer.user_data_64.into(), pending.user_data_64.into()) as u64,
-            user_data_32: pick(transfer.user_data_32.into(), pending.user_data_32.into()) as u32,
-            timeout: 0,
-            ledger: pending.ledger,
-            code: pending.code,
-            flags: transfer.flags,
-            timestamp: 0,
-        };
-        if let Some(index) = self.transfer_index(transfer.id) {
-            // The request as it would have been stored, compared field by field.
-            return exists_as_new(&record, &self.transfers[index].record);
         }
         match self.transfers[pending_index].status {
             Some(PendingStatus::Posted) => return TransferCode::PendingTransferAlreadyPosted,
@@ -617,22 +750,21 @@ impl Model {
         if pending.timeout > 0 && expires_at(&pending) <= self.clock {
             return TransferCode::PendingTransferExpired;
         }
+        if self.regresses(transfer) {
+            return TransferCode::ImportedEventTimestampMustNotRegress;
+        }
         let debit = self.account_index(pending.debit_account_id).unwrap();
         let credit = self.account_index(pending.credit_account_id).unwrap();
-        if post
-            && self.accounts[debit]
+        let closed = |index: usize| {
+            self.accounts[index]
                 .account
                 .flags
                 .contains(AccountFlags::CLOSED)
-        {
+        };
+        if post && closed(debit) {
             return TransferCode::DebitAccountAlreadyClosed;
         }
-        if post
-            && self.accounts[credit]
-                .account
-                .flags
-                .contains(AccountFlags::CLOSED)
-        {
+        if post && closed(credit) {
             return TransferCode::CreditAccountAlreadyClosed;
         }
         self.release(pending_index);
@@ -645,18 +777,50 @@ impl Model {
         } else {
             PendingStatus::Voided
         });
+        let pick = |given: u128, inherited: u128| if given != 0 { given } else { inherited };
+        let imported = flags.contains(TransferFlags::IMPORTED);
         let record = Transfer {
-            timestamp: self.tick(),
-            ..record
+            id: transfer.id,
+            debit_account_id: pending.debit_account_id,
+            credit_account_id: pending.credit_account_id,
+            amount,
+            pending_id: transfer.pending_id,
+            user_data_128: pick(transfer.user_data_128, pending.user_data_128),
+            user_data_64: pick(transfer.user_data_64.into(), pending.user_data_64.into()) as u64,
+            user_data_32: pick(transfer.user_data_32.into(), pending.user_data_32.into()) as u32,
+            timeout: 0,
+            ledger: pending.ledger,
+            code: pending.code,
+            flags,
+            timestamp: self.take_timestamp(imported, transfer.timestamp),
         };
         self.commit(record, None, debit, credit);
         TransferCode::Ok
     }
+
+    /// `exists` / `exists_with_different_*` for a request against the stored transfer.
+    fn exists(&self, transfer: &Transfer, existing: &Transfer) -> TransferCode {
+        let flags = transfer.flags;
+        if flags != existing.flags {
+            TransferCode::ExistsWithDifferentFlags
+        } else if transfer.pending_id != existing.pending_id {
+            TransferCode::ExistsWithDifferentPendingId
+        } else if transfer.timeout != existing.timeout {
+            TransferCode::ExistsWithDifferentTimeout
+        } else if flags.contains(TransferFlags::POST_PENDING_TRANSFER)
+            || flags.contains(TransferFlags::VOID_PENDING_TRANSFER)
+        {
+            let pending = self.transfer_index(transfer.pending_id).unwrap();
+            resolution_exists(transfer, existing, &self.transfers[pending].record)
+        } else {
+            new_exists(transfer, existing)
+        }
+    }
 }
 
-/// `exists` / `exists_with_different_*` for a request against the stored transfer. Balancing
-/// amounts are upper bounds: any request at least as large as what was moved matches.
-fn exists_as_new(transfer: &Transfer, existing: &Transfer) -> TransferCode {
+/// A retried single-phase, pending or balancing transfer: every field exactly, but a
+/// balancing amount is an upper bound (any request at least as large as what was moved).
+fn new_exists(transfer: &Transfer, existing: &Transfer) -> TransferCode {
     let balancing = transfer.flags.contains(TransferFlags::BALANCING_DEBIT)
         || transfer.flags.contains(TransferFlags::BALANCING_CREDIT);
     let amount_differs = if balancing {
@@ -664,13 +828,7 @@ fn exists_as_new(transfer: &Transfer, existing: &Transfer) -> TransferCode {
     } else {
         transfer.amount != existing.amount
     };
-    if transfer.flags != existing.flags {
-        TransferCode::ExistsWithDifferentFlags
-    } else if transfer.pending_id != existing.pending_id {
-        TransferCode::ExistsWithDifferentPendingId
-    } else if transfer.timeout != existing.timeout {
-        TransferCode::ExistsWithDifferentTimeout
-    } else if transfer.debit_account_id != existing.debit_account_id {
+    if transfer.debit_account_id != existing.debit_account_id {
         TransferCode::ExistsWithDifferentDebitAccountId
     } else if transfer.credit_account_id != existing.credit_account_id {
         TransferCode::ExistsWithDifferentCreditAccountId
@@ -691,6 +849,60 @@ fn exists_as_new(transfer: &Transfer, existing: &Transfer) -> TransferCode {
     }
 }
 
+/// A retried post or void (TigerBeetle's rules): zero accounts, ledger and code match
+/// anything; zero user data matches the pending transfer's; the whole amount (`u128::MAX`
+/// for a post, 0 for a void) matches a record that moved all of it.
+fn resolution_exists(transfer: &Transfer, existing: &Transfer, pending: &Transfer) -> TransferCode {
+    let post = transfer
+        .flags
+        .contains(TransferFlags::POST_PENDING_TRANSFER);
+    let whole = if post { u128::MAX } else { 0 };
+    let amount_differs = if transfer.amount == whole {
+        existing.amount != pending.amount
+    } else {
+        transfer.amount != existing.amount
+    };
+    let differs = |given: u128, stored: u128| given != 0 && given != stored;
+    let user_data_differs = |given: u128, stored: u128, inherited: u128| {
+        if given == 0 {
+            stored != inherited
+        } else {
+            given != stored
+        }
+    };
+    if differs(transfer.debit_account_id.0, existing.debit_account_id.0) {
+        TransferCode::ExistsWithDifferentDebitAccountId
+    } else if differs(transfer.credit_account_id.0, existing.credit_account_id.0) {
+        TransferCode::ExistsWithDifferentCreditAccountId
+    } else if amount_differs {
+        TransferCode::ExistsWithDifferentAmount
+    } else if user_data_differs(
+        transfer.user_data_128,
+        existing.user_data_128,
+        pending.user_data_128,
+    ) {
+        TransferCode::ExistsWithDifferentUserData128
+    } else if user_data_differs(
+        transfer.user_data_64.into(),
+        existing.user_data_64.into(),
+        pending.user_data_64.into(),
+    ) {
+        TransferCode::ExistsWithDifferentUserData64
+    } else if user_data_differs(
+        transfer.user_data_32.into(),
+        existing.user_data_32.into(),
+        pending.user_data_32.into(),
+    ) {
+        TransferCode::ExistsWithDifferentUserData32
+    } else if differs(transfer.ledger.into(), existing.ledger.into()) {
+        TransferCode::ExistsWithDifferentLedger
+    } else if differs(transfer.code.into(), existing.code.into()) {
+        TransferCode::ExistsWithDifferentCode
+    } else {
+        TransferCode::Exists
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
@@ -701,7 +913,7 @@ fn exists_as_new(transfer: &Transfer, existing: &Transfer) -> TransferCode {
 fn assert_same_state(engine: &Engine, store: &TransferArchive, complete: bool, model: &Model) {
     assert_eq!(engine.account_count(), model.accounts.len() as u64);
     assert_eq!(engine.transfer_count(), model.transfers.len() as u64);
-    for id in 0..=ACCOUNT_IDS + 1 {
+    for id in 0..=*IMPORTED_ACCOUNT_IDS.end() {
         let id = AccountId(id);
         let expected = model
             .account_index(id)
@@ -851,6 +1063,24 @@ fn assert_invariants(model: &Model) {
 enum Batch {
     Accounts(Vec<Account>),
     Transfers(Vec<(usize, u8)>),
+    /// Imported accounts (ids from `IMPORTED_ACCOUNT_IDS`) whose timestamps follow the
+    /// latest one the ledger holds `gap` nanoseconds apart (see `imported_timestamp`).
+    ImportedAccounts(Vec<(Account, u8)>, u64),
+    /// Catalog transfers, imported likewise.
+    ImportedTransfers(Vec<(usize, u8)>, u64),
+}
+
+/// Imported accounts get ids 12..=14 (11 never exists); no catalog transfer names them.
+const IMPORTED_ACCOUNT_IDS: std::ops::RangeInclusive<u128> = 12..=14;
+
+/// The `index`th imported timestamp of a batch: `gap` apart after `latest`, except for rare
+/// variations that regress or fall out of range.
+fn imported_timestamp(latest: u64, gap: u64, index: usize, variation: u8) -> u64 {
+    match variation % 16 {
+        0 => latest,
+        1 => 0,
+        _ => latest + gap * (index as u64 + 1),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -887,6 +1117,35 @@ impl Scenario {
         };
         entries.iter().map(event).collect()
     }
+
+    fn imported_transfers(
+        &self,
+        entries: &[(usize, u8)],
+        gap: u64,
+        model: &Model,
+    ) -> Vec<Transfer> {
+        let latest = model.latest_timestamp();
+        let mut transfers = self.transfers(entries, model);
+        for (index, (transfer, &(_, variation))) in transfers.iter_mut().zip(entries).enumerate() {
+            transfer.flags = transfer.flags | TransferFlags::IMPORTED;
+            transfer.timestamp = imported_timestamp(latest, gap, index, variation);
+        }
+        transfers
+    }
+}
+
+/// Imported accounts: the generated ones moved to the imported ids, flagged and dated (the
+/// `u8` picks the timestamp's variation).
+fn imported_accounts(accounts: &[(Account, u8)], gap: u64, model: &Model) -> Vec<Account> {
+    let latest = model.latest_timestamp();
+    let ids = IMPORTED_ACCOUNT_IDS.count() as u128;
+    let imported = |(index, (account, variation)): (usize, &(Account, u8))| Account {
+        id: AccountId(IMPORTED_ACCOUNT_IDS.start() + account.id.0 % ids),
+        flags: account.flags | AccountFlags::IMPORTED,
+        timestamp: imported_timestamp(latest, gap, index, *variation),
+        ..*account
+    };
+    accounts.iter().enumerate().map(imported).collect()
 }
 
 /// Variations at or above this aim a post/void at an open pending transfer.
@@ -958,7 +1217,11 @@ fn account_strategy() -> impl Strategy<Value = Account> {
             3 => account.credits_posted = 1,
             4 => account.user_data_32 = 1,
             5 => account.timestamp = 1,
-            6 => account.flags = AccountFlags(1 << 4),
+            6 => account.flags = AccountFlags(1 << 6),
+            7 => {
+                account.flags = account.flags | AccountFlags::IMPORTED;
+                account.timestamp = 1;
+            }
             _ => {}
         }
         account
@@ -1201,9 +1464,14 @@ fn block_strategy() -> impl Strategy<Value = Block> {
     // Favour the targeted pending ids, so posts and voids find them.
     let index = prop_oneof![1 => 0..TARGETED_PENDING_IDS as usize, 3 => 0..TRANSFER_IDS as usize];
     let entry = (index, 0..100u8);
+    let gap = prop_oneof![1..10u64, 1_000..1_000_000u64];
     let batch = prop_oneof![
         1 => vec(account_strategy(), 1..4).prop_map(Batch::Accounts),
-        6 => vec(entry, 1..14).prop_map(Batch::Transfers),
+        6 => vec(entry.clone(), 1..14).prop_map(Batch::Transfers),
+        1 => (vec((account_strategy(), any::<u8>()), 1..3), gap.clone())
+            .prop_map(|(accounts, gap)| Batch::ImportedAccounts(accounts, gap)),
+        1 => (vec(entry, 1..8), gap)
+            .prop_map(|(entries, gap)| Batch::ImportedTransfers(entries, gap)),
     ];
     (0..2500u64, vec(batch, 1..4)).prop_map(|(advance_ms, batches)| Block {
         advance_ms,
@@ -1319,12 +1587,15 @@ impl Run {
         let mut keys = Vec::new();
         self.engine.prefetch_keys(transfers, &mut keys);
         let found = self.store.lookup(&keys);
+        let failed = self.store.lookup_failed(&keys);
         self.engine.prefetched(&keys, &found);
+        self.engine.prefetched_failed(&failed);
         if !self.complete {
+            let known = found.len() + failed.len();
             self.batches += 1;
             self.prefetching_batches += usize::from(!keys.is_empty());
-            self.finding_batches += usize::from(!found.is_empty());
-            self.missing_batches += usize::from(found.len() < keys.len());
+            self.finding_batches += usize::from(known > 0);
+            self.missing_batches += usize::from(known < keys.len());
         }
         assert_eq!(
             self.engine.create_transfers(transfers),
@@ -1369,7 +1640,10 @@ impl Run {
         if saturate_filter {
             saturate(&mut state);
         }
-        let restored = Engine::restore(config, state.clone()).expect("an engine's own state");
+        let last_transfer = self.engine.last_transfer_timestamp();
+        let restored =
+            Engine::restore_with_last_transfer_timestamp(config, state.clone(), last_transfer)
+                .expect("an engine's own state");
         assert_eq!(restored.state(), state, "state round trip");
         self.engine = restored;
         // The restored engine holds only the open pending transfers (all of them, when
@@ -1402,6 +1676,14 @@ fn run_live(scenario: &Scenario, setup: Setup) -> Run {
                 Batch::Accounts(accounts) => run.create_accounts(accounts),
                 Batch::Transfers(entries) => {
                     let transfers = scenario.transfers(entries, &run.model);
+                    run.create_transfers(&transfers);
+                }
+                Batch::ImportedAccounts(accounts, gap) => {
+                    let accounts = imported_accounts(accounts, *gap, &run.model);
+                    run.create_accounts(&accounts);
+                }
+                Batch::ImportedTransfers(entries, gap) => {
+                    let transfers = scenario.imported_transfers(entries, *gap, &run.model);
                     run.create_transfers(&transfers);
                 }
             }
@@ -1438,14 +1720,20 @@ fn replay(
         replica.evict(replica.block_number());
         let store = full.unwrap_or(&replayed_store);
         store.prefetch(&mut replica, &effects.transfers);
-        let replayed =
-            replica.replay_block(effects.timestamp, &effects.accounts, &effects.transfers);
+        let replayed = replica.replay_block_with_failed(
+            effects.timestamp,
+            &effects.accounts,
+            &effects.transfers,
+            &effects.failed,
+        );
         assert_eq!(replayed.as_ref(), Ok(effects), "replay of block {height}");
         replayed_store.record(effects);
         if restart_after == Some(height) {
             let mut state = replica.state();
             saturate(&mut state);
-            replica = Engine::restore(config, state).expect("a saturated state restores");
+            let last_transfer = replica.last_transfer_timestamp();
+            replica = Engine::restore_with_last_transfer_timestamp(config, state, last_transfer)
+                .expect("a saturated state restores");
         }
     }
     (replica, replayed_store)
@@ -1566,6 +1854,7 @@ fn generators_reach_the_interesting_codes() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
+    let mut seen_accounts = std::collections::BTreeSet::new();
     let mut expired = 0;
     for _ in 0..64 {
         let scenario = scenario_strategy().new_tree(&mut runner).unwrap().current();
@@ -1580,11 +1869,27 @@ fn generators_reach_the_interesting_codes() {
                 model.create_transfers(&funding(&scenario.initial));
             }
             for batch in &block.batches {
-                if let Batch::Transfers(entries) = batch {
-                    let transfers = scenario.transfers(entries, &model);
-                    let results = model.create_transfers(&transfers);
-                    seen.extend(results.into_iter().map(|code| code.as_str()));
-                }
+                let results = match batch {
+                    Batch::Transfers(entries) => {
+                        let transfers = scenario.transfers(entries, &model);
+                        model.create_transfers(&transfers)
+                    }
+                    Batch::ImportedTransfers(entries, gap) => {
+                        let transfers = scenario.imported_transfers(entries, *gap, &model);
+                        let results = model.create_transfers(&transfers);
+                        let imported_ok = results.iter().any(|code| code.is_ok());
+                        seen.extend(imported_ok.then_some("imported ok"));
+                        results
+                    }
+                    Batch::ImportedAccounts(accounts, gap) => {
+                        let accounts = imported_accounts(accounts, *gap, &model);
+                        let results = model.create_accounts(&accounts);
+                        seen_accounts.extend(results.into_iter().map(|code| code.as_str()));
+                        continue;
+                    }
+                    Batch::Accounts(_) => continue,
+                };
+                seen.extend(results.into_iter().map(|code| code.as_str()));
             }
         }
     }
@@ -1605,10 +1910,29 @@ fn generators_reach_the_interesting_codes() {
         TransferCode::PendingTransferHasDifferentAmount,
         TransferCode::DebitAccountAlreadyClosed,
         TransferCode::OverflowsDebitsPosted,
+        TransferCode::IdAlreadyFailed,
+        TransferCode::ImportedEventTimestampMustNotRegress,
+        TransferCode::ImportedEventTimestampMustNotAdvance,
+        TransferCode::ImportedEventTimeoutMustBeZero,
+        TransferCode::ImportedEventTimestampOutOfRange,
     ] {
         assert!(
             seen.contains(code.as_str()),
             "never produced {code}; saw {seen:?}"
+        );
+    }
+    assert!(
+        seen.contains("imported ok"),
+        "no imported transfer committed"
+    );
+    for code in [
+        AccountCode::Ok,
+        AccountCode::Exists,
+        AccountCode::ImportedEventTimestampMustNotRegress,
+    ] {
+        assert!(
+            seen_accounts.contains(code.as_str()),
+            "never produced {code} for imported accounts; saw {seen_accounts:?}"
         );
     }
 }

@@ -528,7 +528,10 @@ impl Platform {
         };
         match self.transfer_once(transfer).await? {
             CreateTransferResult::Ok | CreateTransferResult::Exists => Ok(true),
-            CreateTransferResult::ExceedsCredits => Ok(false),
+            // `id_already_failed`: a retry of a hold the ledger refused for the balance.
+            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+                Ok(false)
+            }
             other => Err(format!("the hold was refused: {}", other.as_str())),
         }
     }

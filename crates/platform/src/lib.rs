@@ -29,6 +29,7 @@ pub mod exchange;
 pub mod feed;
 pub mod gateway;
 pub mod keys;
+pub mod ledger_queries;
 pub mod members;
 pub mod merchants;
 pub mod partners;

@@ -11,7 +11,7 @@
 
 use ledger::block::{accounts_digest, block_hash, transfer_leaf_hashes};
 use ledger::checkpoint::{Checkpoint, verify_checkpoint};
-use ledger::engine::{Engine, EngineConfig};
+use ledger::engine::{Engine, EngineConfig, FailedTransfer};
 use ledger::merkle::{MerkleFrontier, MerkleLog};
 use ledger::types::{BlockHeader, Hash, TransferId};
 use store::{BlockRecord, Store, StoreError};
@@ -115,7 +115,9 @@ impl Replayed {
             });
         }
         let mut leaf_hashes = Vec::with_capacity(record.transfers.len());
-        let outcome = replay_block(self, record, options, &mut leaf_hashes, None);
+        // A follower's feed carries no failed ids: its filter never needs them, since no
+        // committed transfer reuses one.
+        let outcome = replay_block(self, record, options, &mut leaf_hashes, None, &[]);
         self.failed = outcome.is_err();
         outcome
     }
@@ -148,11 +150,26 @@ pub fn replay_store(
     };
     let mut leaf_hashes = Vec::new();
     loop {
-        let page = store.read_blocks(replayed.block_count, REPLAY_PAGE_BLOCKS_MAX)?;
+        let first = replayed.block_count;
+        let page = store.read_blocks(first, REPLAY_PAGE_BLOCKS_MAX)?;
         let page_len = page.len();
+        let failures = store.failed_transfers(first, first + page_len as u64)?;
         for record in page {
+            let height = record.header.height;
+            let failed: Vec<FailedTransfer> = failures
+                .iter()
+                .filter(|(at, _)| *at == height)
+                .map(|(_, failure)| *failure)
+                .collect();
             let prefetch = options.engine.map(|_| &mut *store);
-            replay_block(&mut replayed, &record, options, &mut leaf_hashes, prefetch)?;
+            replay_block(
+                &mut replayed,
+                &record,
+                options,
+                &mut leaf_hashes,
+                prefetch,
+                &failed,
+            )?;
             if let Some(public_key) = options.operator_public_key.filter(|_| audit) {
                 snapshots.check(&replayed, &public_key)?;
             }
@@ -227,6 +244,7 @@ impl SnapshotAudit {
                 height,
                 block_hash,
                 state: replayed.engine.state(),
+                last_transfer_timestamp: replayed.engine.last_transfer_timestamp(),
                 frontier: replayed.frontier.clone(),
             };
             if crate::snapshot::digest(&state) != record.digest {
@@ -276,7 +294,13 @@ fn from_snapshot(
     if sizes != [header.tree_size; 2] || frontier.root() != header.merkle_root {
         return Err(bad("its Merkle log differs from the block's".into()));
     }
-    let engine = Engine::restore(config, snapshot.state).map_err(|error| bad(error.to_string()))?;
+    let last_transfer_timestamp = snapshot.last_transfer_timestamp;
+    let engine = Engine::restore_with_last_transfer_timestamp(
+        config,
+        snapshot.state,
+        last_transfer_timestamp,
+    )
+    .map_err(|error| bad(error.to_string()))?;
     let mut replayed = Replayed::with_engine(engine);
     replayed.frontier = frontier;
     replayed.head = Some((header, block.hash, block.signature));
@@ -294,11 +318,27 @@ fn prefetch(
     engine.evict(u64::MAX);
     let mut keys: Vec<TransferId> = Vec::new();
     engine.prefetch_keys(&record.transfers, &mut keys);
+    answer_prefetch(engine, store, &keys)
+}
+
+/// Reads `keys` (what [`Engine::prefetch_keys`] asked for) from the store: the committed
+/// transfers among them and the ids that failed, and hands both to the engine.
+pub(crate) fn answer_prefetch(
+    engine: &mut Engine,
+    store: &mut dyn Store,
+    keys: &[TransferId],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut found = Vec::with_capacity(keys.len());
+    let mut failed = Vec::new();
     for chunk in keys.chunks(store::LOOKUP_IDS_MAX) {
         found.extend(store.lookup_transfers(chunk)?);
+        failed.extend(store.lookup_failed(chunk)?);
     }
-    engine.prefetched(&keys, &found);
+    engine.prefetched(keys, &found);
+    engine.prefetched_failed(&failed);
     Ok(())
 }
 
@@ -308,6 +348,7 @@ fn replay_block<'store>(
     options: ReplayOptions,
     leaf_hashes: &mut Vec<Hash>,
     store: Option<&mut (dyn Store + 'store)>,
+    failed: &[FailedTransfer],
 ) -> Result<(), ReplayError> {
     let header = &record.header;
     let height = replayed.block_count;
@@ -325,7 +366,12 @@ fn replay_block<'store>(
     }
     replayed
         .engine
-        .replay_block(header.timestamp, &record.accounts, &record.transfers)
+        .replay_block_with_failed(
+            header.timestamp,
+            &record.accounts,
+            &record.transfers,
+            failed,
+        )
         .map_err(|error| bad(format!("replay: {error}")))?;
     leaf_hashes.clear();
     transfer_leaf_hashes(&record.transfers, leaf_hashes);

@@ -223,7 +223,7 @@ impl Request {
 struct Executed {
     block: Option<(BlockEffects, Vec<Account>)>,
     /// The engine's state after the block, when a snapshot is due.
-    snapshot: Option<Box<EngineState>>,
+    snapshot: Option<Box<(EngineState, u64)>>,
     replies: Vec<Reply>,
     /// The engine's block number when this was executed.
     engine_block: u64,
@@ -779,7 +779,7 @@ impl Sequencer {
         let snapshot = block
             .as_ref()
             .is_some_and(|(effects, _)| self.snapshot_due(effects.transfers.len() as u64))
-            .then(|| Box::new(self.engine.state()));
+            .then(|| Box::new((self.engine.state(), self.engine.last_transfer_timestamp())));
         Executed {
             block,
             snapshot,
@@ -813,15 +813,7 @@ impl Sequencer {
                 self.engine.prefetch_keys(transfers, &mut self.keys);
             }
         }
-        if self.keys.is_empty() {
-            return Ok(());
-        }
-        let mut found = Vec::with_capacity(self.keys.len());
-        for chunk in self.keys.chunks(store::LOOKUP_IDS_MAX) {
-            found.extend(self.store.lookup_transfers(chunk)?);
-        }
-        self.engine.prefetched(&self.keys, &found);
-        Ok(())
+        crate::replay::answer_prefetch(&mut self.engine, self.store.as_mut(), &self.keys)
     }
 }
 
@@ -852,11 +844,13 @@ impl Journal {
         {
             let write = block
                 .map(|(effects, accounts_changed)| self.build_block(effects, accounts_changed));
-            let snapshot = snapshot.zip(write.as_ref()).map(|(state, write)| {
+            let snapshot = snapshot.zip(write.as_ref()).map(|(taken, write)| {
+                let (state, last_transfer_timestamp) = *taken;
                 Box::new(Snapshot {
                     height: write.block.header.height,
                     block_hash: write.block.hash,
-                    state: *state,
+                    state,
+                    last_transfer_timestamp,
                     frontier: self.frontier.clone(),
                 })
             });
@@ -922,6 +916,7 @@ impl Journal {
             history: effects.history,
             expired: effects.expired,
             merkle_nodes,
+            failed: effects.failed,
         }
     }
 }

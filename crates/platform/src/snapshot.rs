@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub height: u64,
     pub block_hash: Hash,
     pub state: EngineState,
+    /// The timestamp of the last committed transfer: an imported transfer must come after
+    /// it, and the state alone does not say it.
+    pub last_transfer_timestamp: u64,
     pub frontier: MerkleFrontier,
 }
 
@@ -119,6 +122,7 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     out.extend_from_slice(&snapshot.block_hash);
     out.extend_from_slice(&state.transfer_count.to_be_bytes());
     out.extend_from_slice(&state.last_timestamp.to_be_bytes());
+    out.extend_from_slice(&snapshot.last_transfer_timestamp.to_be_bytes());
     out.extend_from_slice(&snapshot.frontier.size().to_be_bytes());
     for peak in snapshot.frontier.peaks() {
         out.extend_from_slice(peak);
@@ -206,6 +210,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let block_hash = reader.array()?;
     let transfer_count = reader.u64()?;
     let last_timestamp = reader.u64()?;
+    let last_transfer_timestamp = reader.u64()?;
     let frontier_size = reader.u64()?;
     let peaks = (0..frontier_size.count_ones())
         .map(|_| reader.array())
@@ -240,6 +245,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         height,
         block_hash,
         state,
+        last_transfer_timestamp,
         frontier,
     })
 }

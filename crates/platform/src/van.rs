@@ -636,9 +636,19 @@ impl Platform {
                 } else {
                     u64::try_from(transfer.amount).expect("payments fit u64")
                 };
-                Ok(moved)
+                // A partial approval of an empty wallet moves nothing: that is a decline.
+                if moved == 0 {
+                    Err(DeclineReason::InsufficientBalance)
+                } else {
+                    Ok(moved)
+                }
             }
-            CreateTransferResult::ExceedsCredits => Err(DeclineReason::InsufficientBalance),
+            // A retry after a crash of a payment the ledger refused (its id is spent): the
+            // only refusal a member's open wallet and a merchant's account can meet is the
+            // balance limit.
+            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+                Err(DeclineReason::InsufficientBalance)
+            }
             other => {
                 tracing::warn!(authorization = record.id, result = %other, "payment refused by the ledger");
                 Err(DeclineReason::SystemError)

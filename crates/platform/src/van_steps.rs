@@ -229,7 +229,7 @@ impl Platform {
             CreateTransferResult::Ok | CreateTransferResult::Exists => true,
             CreateTransferResult::PendingTransferAlreadyVoided
             | CreateTransferResult::PendingTransferExpired => true,
-            CreateTransferResult::ExceedsCredits => false,
+            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => false,
             other => {
                 tracing::warn!(authorization = id, result = %other, "cancel refused by the ledger");
                 false

@@ -593,7 +593,10 @@ impl Platform {
             .await?;
         let outcome = match results[0] {
             CreateTransferResult::Ok | CreateTransferResult::Exists => Ok(()),
-            CreateTransferResult::ExceedsCredits => Err("insufficient_balance"),
+            // `id_already_failed`: a retry of a purchase the ledger refused for the balance.
+            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+                Err("insufficient_balance")
+            }
             other => {
                 tracing::warn!(voucher = voucher.id, result = %other, "voucher purchase refused");
                 Err("system_error")

@@ -15,6 +15,7 @@ use store::Store;
 use store::memory::MemoryStore;
 
 const ACCOUNTS: u128 = 40;
+const MISSING_ACCOUNT: u128 = 9_999;
 
 fn key() -> OperatorKey {
     OperatorKey::from_seed([5; 32])
@@ -91,7 +92,17 @@ async fn run_history(
             batch.push(post);
             batch.push(void);
             batch.push(transfer(first_id, 1, 4, 5, TransferFlags::empty()));
+            // The previous round's failed id is spent: `id_already_failed`.
+            batch.push(transfer(previous + 5, 1, 2, 1, TransferFlags::empty()));
         }
+        // A transient failure (no such account): its id is spent for good.
+        batch.push(transfer(
+            base + 5,
+            1,
+            MISSING_ACCOUNT,
+            1,
+            TransferFlags::empty(),
+        ));
         results.extend(ledger.create_transfers(batch).await.expect("transfers"));
     }
     results
@@ -135,11 +146,20 @@ fn comparable(
 fn check_start_from_snapshot(reopen: impl Fn() -> Box<dyn Store>) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let first = open_and_run(&runtime, reopen(), 1_000, 30);
-    assert!(
-        first
-            .iter()
-            .all(|result| result.is_ok() || *result == CreateTransferResult::Exists)
+    assert!(first.iter().all(|result| matches!(
+        result,
+        CreateTransferResult::Ok
+            | CreateTransferResult::Exists
+            | CreateTransferResult::CreditAccountNotFound
+            | CreateTransferResult::IdAlreadyFailed
+    )));
+    let failed =
+        |results: &[CreateTransferResult], code| results.iter().filter(|r| **r == code).count();
+    assert_eq!(
+        failed(&first, CreateTransferResult::CreditAccountNotFound),
+        30
     );
+    assert_eq!(failed(&first, CreateTransferResult::IdAlreadyFailed), 29);
     let headers = reopen().snapshot_headers().unwrap();
     assert!(
         !headers.is_empty(),
@@ -181,6 +201,20 @@ fn check_start_from_snapshot(reopen: impl Fn() -> Box<dyn Store>) {
         more
     });
     assert_eq!(more, expected);
+    // After every restart, an id that failed long ago is still spent.
+    let ledger = LedgerService::open(reopen(), key(), config()).expect("open");
+    let retried = runtime.block_on(ledger.create_transfers(vec![transfer(
+        1_005,
+        1,
+        2,
+        1,
+        TransferFlags::empty(),
+    )]));
+    ledger.shutdown();
+    assert_eq!(
+        retried.unwrap(),
+        vec![CreateTransferResult::IdAlreadyFailed]
+    );
     // And the whole store still replays and checks out from genesis.
     let options = ReplayOptions {
         operator_public_key: Some(key().public_key()),

@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::json::{
-    account_json, balance_json, hex32, parse_account, parse_batch, parse_id, parse_transfer,
-    transfer_json,
+    account_json, hex32, parse_account, parse_batch, parse_id, parse_transfer, transfer_json,
 };
 use crate::problem::Problem;
 
@@ -25,10 +24,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/ledger/accounts", post(create_accounts))
         .route("/admin/v1/ledger/transfers", post(create_transfers))
         .route("/admin/v1/ledger/accounts/{id}", get(get_account))
-        .route(
-            "/admin/v1/ledger/accounts/{id}/balances",
-            get(get_account_balances),
-        )
         .route("/admin/v1/ledger/transfers/{id}", get(get_transfer))
         .route("/v1/ledger/checkpoint", get(get_checkpoint))
         .route(
@@ -135,7 +130,7 @@ async fn create_transfers(
     Ok(results_json(ids.into_iter(), &results))
 }
 
-fn path_id(text: &str) -> Result<u128, Problem> {
+pub(crate) fn path_id(text: &str) -> Result<u128, Problem> {
     parse_id(text)
         .ok_or_else(|| Problem::not_found(format!("{text:?} is not a u128 id in decimal digits")))
 }
@@ -152,24 +147,6 @@ async fn get_account(
         .first()
         .ok_or_else(|| Problem::not_found(format!("no account {id}")))?;
     Ok(Json(account_json(account)))
-}
-
-async fn get_account_balances(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
-    let id = AccountId(path_id(&id)?);
-    let exists = state.ledger.lookup_accounts(vec![id]).await?;
-    if exists.is_empty() {
-        return Err(Problem::not_found(format!("no account {id}")));
-    }
-    let history = state.ledger.account_history(id).await?;
-    let balances: Vec<Value> = history.iter().map(balance_json).collect();
-    Ok(Json(
-        json!({ "account_id": id.0.to_string(), "balances": balances }),
-    ))
 }
 
 async fn get_transfer(

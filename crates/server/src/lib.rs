@@ -9,6 +9,7 @@ pub mod chain_api;
 pub mod codes_svg;
 pub mod json;
 pub mod ledger_api;
+pub mod ledger_query_api;
 pub mod members_api;
 pub mod merchants_api;
 pub mod partner_api;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(ledger_api::routes())
+        .merge(ledger_query_api::routes())
         .merge(members_api::routes())
         .merge(admin_api::routes())
         .merge(partner_api::routes())

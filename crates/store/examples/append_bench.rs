@@ -126,6 +126,7 @@ impl Gen {
             history: Vec::new(),
             expired: Vec::new(),
             merkle_nodes: Vec::new(),
+            failed: Vec::new(),
         }
     }
 }

@@ -534,3 +534,12 @@ pub(crate) fn pending_status(
         Some(other) => Err(corrupt(0, format!("unknown pending status {other}"))),
     }
 }
+
+/// A failed transfer's result from its stored wire name.
+pub(crate) fn transfer_result(
+    name: &str,
+) -> Result<ledger::types::CreateTransferResult, StoreError> {
+    let all = ledger::types::CreateTransferResult::ALL.iter();
+    let found = all.copied().find(|result| result.as_str() == name);
+    found.ok_or_else(|| corrupt(0, format!("unknown transfer result {name:?}")))
+}

@@ -11,7 +11,7 @@
 //! Only this crate knows SQL. It knows nothing of hashing or replay: it stores what the
 //! platform hands it and hands it back in order; checking is the platform's job.
 
-use ledger::engine::StoredTransfer;
+use ledger::engine::{FailedTransfer, StoredTransfer};
 use ledger::merkle::MerkleNode;
 use ledger::types::{Account, AccountBalance, AccountId, BlockHeader, Hash, Transfer, TransferId};
 
@@ -19,8 +19,11 @@ mod codec;
 pub mod memory;
 pub mod naive;
 pub mod postgres;
+mod postgres_query;
+pub mod query;
 pub mod records;
 pub mod sqlite;
+mod sqlite_query;
 
 /// Opens a store named by `spec`: `memory` (a fresh [`memory::MemoryStore`]), a
 /// `postgres://` or `postgresql://` URL ([`postgres::PostgresStore::connect`]), or else a
@@ -88,6 +91,9 @@ pub struct BlockWrite {
     /// Interior Merkle nodes completed by this block's transfers, at level
     /// `ledger::merkle::STORED_NODE_LEVEL_MIN` and above (what proofs read back).
     pub merkle_nodes: Vec<MerkleNode>,
+    /// Transfers refused with a transient result in this block, in order: their ids are
+    /// spent (`id_already_failed`). Not in the journal; recovery hands them back.
+    pub failed: Vec<FailedTransfer>,
 }
 
 /// Most ids in one [`Store::lookup_transfers`] call: a block's transfers and pending ids.
@@ -196,4 +202,72 @@ pub trait Store: Send {
 
     /// Every snapshot's header (state left empty), oldest first.
     fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError>;
+
+    /// The ids among `ids` (at most [`LOOKUP_IDS_MAX`]) of transfers that failed with a
+    /// transient result.
+    fn lookup_failed(&mut self, ids: &[TransferId]) -> Result<Vec<TransferId>, StoreError>;
+
+    /// The failed transfers of blocks `[from_height, to_height)`, by height, each block's
+    /// in the order they failed.
+    fn failed_transfers(
+        &mut self,
+        from_height: u64,
+        to_height: u64,
+    ) -> Result<Vec<(u64, FailedTransfer)>, StoreError>;
+
+    // ---------------------------------------------------------------------------------------
+    // Queries: TigerBeetle's, answered from indexes (see [`query`] for the semantics and the
+    // indexes). An invalid filter answers nothing. The defaults refuse, so a wrapper that
+    // does not forward them (a test's faulty store) never answers wrongly.
+
+    /// The transfers of `filter.account_id` that match `filter` (TigerBeetle's
+    /// `get_account_transfers`), in timestamp order (newest first if `reversed`).
+    fn account_transfers(
+        &mut self,
+        filter: &query::AccountFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let _ = filter;
+        Err(no_queries())
+    }
+
+    /// The balances of a `history` account after each transfer that matches `filter`
+    /// (TigerBeetle's `get_account_balances`), in timestamp order.
+    fn account_balances(
+        &mut self,
+        filter: &query::AccountFilter,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        let _ = filter;
+        Err(no_queries())
+    }
+
+    /// Accounts matching `filter` with their current balances (TigerBeetle's
+    /// `query_accounts`), in timestamp (creation) order.
+    fn query_accounts(&mut self, filter: &query::QueryFilter) -> Result<Vec<Account>, StoreError> {
+        let _ = filter;
+        Err(no_queries())
+    }
+
+    /// Transfers matching `filter` (TigerBeetle's `query_transfers`), in timestamp order.
+    fn query_transfers(
+        &mut self,
+        filter: &query::QueryFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let _ = filter;
+        Err(no_queries())
+    }
+
+    /// The accounts among `ids` with their current balances, in the order of `ids` (missing
+    /// ones left out, repeats repeated).
+    fn lookup_accounts(&mut self, ids: &[AccountId]) -> Result<Vec<Account>, StoreError> {
+        let _ = ids;
+        Err(no_queries())
+    }
+}
+
+/// What a [`Store`] that does not implement the queries answers them.
+fn no_queries() -> StoreError {
+    StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this store answers no queries",
+    ))
 }

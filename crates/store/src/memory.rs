@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ledger::archive::TransferArchive;
-use ledger::engine::StoredTransfer;
+use ledger::engine::{FailedTransfer, StoredTransfer};
 use ledger::types::{Account, AccountBalance, AccountId, Hash, Transfer, TransferId};
 
 use crate::codec::{self, Tip};
@@ -90,6 +90,8 @@ struct Inner {
     transfers: TransferArchive,
     merkle_nodes: HashMap<(u32, u64), Hash>,
     snapshots: Vec<SnapshotRecord>,
+    /// Every failed transfer with its block's height, in order.
+    failed: Vec<(u64, FailedTransfer)>,
     faults: FaultPlan,
     append_calls: u64,
 }
@@ -206,6 +208,11 @@ impl Store for MemoryStore {
                     .insert((node.level, node.index), node.hash);
             }
             inner.transfers.record_parts(&w.block.transfers, &w.expired);
+            inner.transfers.record_failed(&w.failed);
+            let height = w.block.header.height;
+            inner
+                .failed
+                .extend(w.failed.iter().map(|failed| (height, *failed)));
             inner.blocks.push(w.block.clone());
         }
         if fault == Some(FaultPoint::AfterWrite) {
@@ -329,5 +336,125 @@ impl Store for MemoryStore {
             ..snapshot.clone()
         });
         Ok(headers.collect())
+    }
+
+    fn lookup_failed(&mut self, ids: &[TransferId]) -> Result<Vec<TransferId>, StoreError> {
+        Ok(self.read_guard()?.transfers.lookup_failed(ids))
+    }
+
+    fn failed_transfers(
+        &mut self,
+        from_height: u64,
+        to_height: u64,
+    ) -> Result<Vec<(u64, FailedTransfer)>, StoreError> {
+        let inner = self.read_guard()?;
+        let first = inner
+            .failed
+            .partition_point(|(height, _)| *height < from_height);
+        let rest = inner.failed[first..].iter();
+        Ok(rest
+            .take_while(|(height, _)| *height < to_height)
+            .copied()
+            .collect())
+    }
+
+    // Queries: this backend has no indexes and scans (it serves tests and benchmarks).
+
+    fn account_transfers(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let inner = self.read_guard()?;
+        let Some(w) = filter.window() else {
+            return Ok(Vec::new());
+        };
+        let all = inner.blocks.iter().flat_map(|b| b.transfers.iter());
+        let matching = |t: &&Transfer| filter.matches(t);
+        Ok(if w.reversed {
+            all.rev().filter(matching).take(w.limit).copied().collect()
+        } else {
+            all.filter(matching).take(w.limit).copied().collect()
+        })
+    }
+
+    fn account_balances(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        let inner = self.read_guard()?;
+        let Some(w) = filter.window() else {
+            return Ok(Vec::new());
+        };
+        let history = inner.history.get(&filter.account_id).map_or(&[][..], |h| h);
+        // Each entry's transfer has its timestamp; blocks hold transfers in timestamp order.
+        let transfers: Vec<&Transfer> = inner.blocks.iter().flat_map(|b| &b.transfers).collect();
+        let matching = |b: &&AccountBalance| {
+            transfers
+                .binary_search_by_key(&b.timestamp, |t| t.timestamp)
+                .is_ok_and(|i| filter.matches(transfers[i]))
+        };
+        Ok(if w.reversed {
+            history
+                .iter()
+                .rev()
+                .filter(matching)
+                .take(w.limit)
+                .copied()
+                .collect()
+        } else {
+            history
+                .iter()
+                .filter(matching)
+                .take(w.limit)
+                .copied()
+                .collect()
+        })
+    }
+
+    fn query_accounts(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Account>, StoreError> {
+        let inner = self.read_guard()?;
+        let Some(w) = filter.window() else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<Account> = inner
+            .accounts
+            .values()
+            .filter(|a| filter.matches_account(a))
+            .copied()
+            .collect();
+        found.sort_unstable_by_key(|a| a.timestamp);
+        if w.reversed {
+            found.reverse();
+        }
+        found.truncate(w.limit);
+        Ok(found)
+    }
+
+    fn query_transfers(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let inner = self.read_guard()?;
+        let Some(w) = filter.window() else {
+            return Ok(Vec::new());
+        };
+        let all = inner.blocks.iter().flat_map(|b| b.transfers.iter());
+        let matching = |t: &&Transfer| filter.matches_transfer(t);
+        Ok(if w.reversed {
+            all.rev().filter(matching).take(w.limit).copied().collect()
+        } else {
+            all.filter(matching).take(w.limit).copied().collect()
+        })
+    }
+
+    fn lookup_accounts(&mut self, ids: &[AccountId]) -> Result<Vec<Account>, StoreError> {
+        let inner = self.read_guard()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.accounts.get(id).copied())
+            .collect())
     }
 }

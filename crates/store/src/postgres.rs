@@ -67,7 +67,7 @@
 
 use std::collections::HashMap;
 
-use ledger::engine::StoredTransfer;
+use ledger::engine::{FailedTransfer, StoredTransfer};
 use ledger::types::{
     Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Hash, Transfer, TransferFlags,
     TransferId,
@@ -167,6 +167,13 @@ const MIGRATIONS: &[&str] = &[
         status smallint NOT NULL,
         block_height bigint NOT NULL
     );
+    CREATE TABLE failed_transfers (
+        seq bigserial PRIMARY KEY,
+        id bytea NOT NULL UNIQUE,
+        block_height bigint NOT NULL,
+        result text NOT NULL
+    );
+    CREATE INDEX failed_transfers_by_height ON failed_transfers (block_height);
     CREATE TABLE merkle_nodes (
         level integer NOT NULL,
         idx bigint NOT NULL,
@@ -186,6 +193,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (height, chunk)
     );
     ALTER TABLE snapshot_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;",
+    // 4: TigerBeetle's queries (see `crate::query` for the choice of indexes and their cost).
+    "CREATE INDEX transfers_by_debit ON transfers (debit_account_id, timestamp);
+    CREATE INDEX transfers_by_credit ON transfers (credit_account_id, timestamp);
+    CREATE INDEX transfers_by_code ON transfers (code, timestamp);
+    CREATE INDEX transfers_by_user_data_128 ON transfers (user_data_128, timestamp)
+        WHERE user_data_128 <> '\\x00000000000000000000000000000000'::bytea;
+    CREATE INDEX transfers_by_user_data_64 ON transfers (user_data_64, timestamp)
+        WHERE user_data_64 <> 0;
+    CREATE INDEX transfers_by_user_data_32 ON transfers (user_data_32, timestamp)
+        WHERE user_data_32 <> 0;
+    CREATE INDEX accounts_by_timestamp ON accounts (timestamp);
+    CREATE INDEX accounts_by_ledger ON accounts (ledger, timestamp);
+    CREATE INDEX accounts_by_code ON accounts (code, timestamp);
+    CREATE INDEX accounts_by_user_data_128 ON accounts (user_data_128, timestamp)
+        WHERE user_data_128 <> '\\x00000000000000000000000000000000'::bytea;
+    CREATE INDEX accounts_by_user_data_64 ON accounts (user_data_64, timestamp)
+        WHERE user_data_64 <> 0;
+    CREATE INDEX accounts_by_user_data_32 ON accounts (user_data_32, timestamp)
+        WHERE user_data_32 <> 0;
+    DROP INDEX account_history_by_account;
+    CREATE INDEX account_history_by_account_timestamp ON account_history (account_id, timestamp);",
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value
@@ -203,12 +231,14 @@ const MIGRATION_LOCK: i64 = 0x6d69_6c65_7665_7273;
 const INSERT_STATUSES: &str = "INSERT INTO pending_status (id, status, block_height)";
 const INSERT_NODES: &str = "INSERT INTO merkle_nodes (level, idx, hash)";
 
-const TRANSFER_COLUMNS: &str = "seq, id, block_height, debit_account_id, credit_account_id, amount,
+pub(crate) const TRANSFER_COLUMNS: &str =
+    "seq, id, block_height, debit_account_id, credit_account_id, amount,
     pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, timestamp";
 
 /// The 12 columns of an [`Account`] from `accounts AS a` and `account_balances AS b`, in the
 /// order [`AccountCols`] and [`account_from_row`] use.
-const ACCOUNT_COLUMNS: &str = "a.id, b.debits_pending, b.debits_posted, b.credits_pending,
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "a.id, b.debits_pending, b.debits_posted, b.credits_pending,
     b.credits_posted, a.user_data_128, a.user_data_64, a.user_data_32, a.ledger, a.code, b.flags,
     a.timestamp";
 
@@ -452,6 +482,7 @@ impl PostgresStore {
         }
 
         insert_history(&mut tx, st, writes)?;
+        insert_failed(&mut tx, writes)?;
 
         let side = SideColumns::new(writes)?;
         if !side.is_empty() {
@@ -493,6 +524,27 @@ fn insert_created_accounts(
 }
 
 /// Inserts the balance history rows of an append.
+/// Writes the ids that failed with a transient result (inside the caller's transaction).
+fn insert_failed(
+    tx: &mut postgres::Transaction<'_>,
+    writes: &[BlockWrite],
+) -> Result<(), StoreError> {
+    for w in writes {
+        let height = u64_to_sql(w.block.header.height);
+        for failure in &w.failed {
+            tx.execute(
+                "INSERT INTO failed_transfers (id, block_height, result) VALUES ($1, $2, $3)",
+                &[
+                    &&failure.id.0.to_be_bytes()[..],
+                    &height,
+                    &failure.result.as_str(),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn insert_history(
     tx: &mut postgres::Transaction<'_>,
     st: &Statements,
@@ -696,7 +748,7 @@ fn prefixed(table: &str, columns: &str) -> String {
 
 /// Decodes the transfer in the 15 columns of [`TRANSFER_COLUMNS`] (from column 0), naming
 /// block `h` if a column is bad.
-fn transfer_from_row(row: &Row, h: u64) -> Result<Transfer, StoreError> {
+pub(crate) fn transfer_from_row(row: &Row, h: u64) -> Result<Transfer, StoreError> {
     Ok(Transfer {
         id: TransferId(u128_col(blob(row, 1), h, "transfer id")?),
         debit_account_id: AccountId(u128_col(blob(row, 3), h, "transfer debit_account_id")?),
@@ -715,7 +767,7 @@ fn transfer_from_row(row: &Row, h: u64) -> Result<Transfer, StoreError> {
 }
 
 /// The block a transfer row names (for errors about the row).
-fn row_height(row: &Row) -> u64 {
+pub(crate) fn row_height(row: &Row) -> u64 {
     int(row, 2).map_or(0, codec::u64_from_sql)
 }
 
@@ -738,11 +790,11 @@ fn snapshot_header(row: &Row) -> Result<SnapshotRecord, StoreError> {
     })
 }
 
-fn blob(row: &Row, i: usize) -> Option<&[u8]> {
+pub(crate) fn blob(row: &Row, i: usize) -> Option<&[u8]> {
     row.try_get::<_, Option<&[u8]>>(i).ok().flatten()
 }
 
-fn int(row: &Row, i: usize) -> Option<i64> {
+pub(crate) fn int(row: &Row, i: usize) -> Option<i64> {
     match row.try_get::<_, Option<i64>>(i) {
         Ok(v) => v,
         Err(_) => row
@@ -825,7 +877,7 @@ impl AccountCols {
 }
 
 /// Decodes the 12 account columns of [`ACCOUNT_COLUMNS`].
-fn account_from_row(row: &Row, height: u64) -> Result<Account, StoreError> {
+pub(crate) fn account_from_row(row: &Row, height: u64) -> Result<Account, StoreError> {
     Ok(Account {
         id: AccountId(u128_col(blob(row, 0), height, "account id")?),
         debits_pending: u128_col(blob(row, 1), height, "account debits_pending")?,
@@ -1301,7 +1353,11 @@ impl Store for PostgresStore {
         let plan = AccountPlan::new(tip, writes)?;
         let transfer_count: usize = writes.iter().map(|w| w.block.transfers.len()).sum();
         let history = writes.iter().any(|w| !w.history.is_empty());
-        let small = plan.created.is_empty() && !history && transfer_count < COPY_TRANSFERS_MIN;
+        // Failed ids are rare: they take the explicit transaction rather than widen the
+        // one-statement path.
+        let failed = writes.iter().any(|w| !w.failed.is_empty());
+        let small =
+            plan.created.is_empty() && !history && !failed && transfer_count < COPY_TRANSFERS_MIN;
         let result = if small {
             self.append_small(tip, writes, &plan)
         } else {
@@ -1613,5 +1669,72 @@ impl Store for PostgresStore {
             &[],
         )?;
         rows.iter().map(snapshot_header).collect()
+    }
+
+    fn lookup_failed(&mut self, ids: &[TransferId]) -> Result<Vec<TransferId>, StoreError> {
+        let keys: Vec<[u8; 16]> = ids.iter().map(|id| id.0.to_be_bytes()).collect();
+        let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+        let rows = self.client.query(
+            "SELECT id FROM failed_transfers WHERE id = ANY($1)",
+            &[&keys],
+        )?;
+        rows.iter()
+            .map(|row| Ok(TransferId(u128_col(blob(row, 0), 0, "failed id")?)))
+            .collect()
+    }
+
+    fn failed_transfers(
+        &mut self,
+        from_height: u64,
+        to_height: u64,
+    ) -> Result<Vec<(u64, FailedTransfer)>, StoreError> {
+        let rows = self.client.query(
+            "SELECT block_height, id, result FROM failed_transfers
+             WHERE block_height >= $1 AND block_height < $2 ORDER BY seq",
+            &[&u64_to_sql(from_height), &u64_to_sql(to_height)],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let height = u64_col(int(row, 0), 0, "failed block_height")?;
+            let id = TransferId(u128_col(blob(row, 1), height, "failed id")?);
+            let name: String = row.get(2);
+            let result = codec::transfer_result(&name)?;
+            out.push((height, FailedTransfer { id, result }));
+        }
+        Ok(out)
+    }
+
+    // Queries: implemented in `crate::postgres_query`.
+
+    fn account_transfers(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        crate::postgres_query::account_transfers(&mut self.client, filter)
+    }
+
+    fn account_balances(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        crate::postgres_query::account_balances(&mut self.client, filter)
+    }
+
+    fn query_accounts(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Account>, StoreError> {
+        crate::postgres_query::query_accounts(&mut self.client, filter)
+    }
+
+    fn query_transfers(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        crate::postgres_query::query_transfers(&mut self.client, filter)
+    }
+
+    fn lookup_accounts(&mut self, ids: &[AccountId]) -> Result<Vec<Account>, StoreError> {
+        crate::postgres_query::lookup_accounts(&mut self.client, ids)
     }
 }

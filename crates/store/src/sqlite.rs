@@ -55,7 +55,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ledger::engine::StoredTransfer;
+use ledger::engine::{FailedTransfer, StoredTransfer};
 use ledger::types::{
     Account, AccountBalance, AccountFlags, AccountId, BlockHeader, Hash, Transfer, TransferFlags,
     TransferId,
@@ -145,13 +145,27 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 3: the engine keeps a bounded cache, so the store answers lookups by id and by
     // timestamp, pending statuses, Merkle nodes for proofs, and snapshots for start.
-    "CREATE INDEX transfers_by_id ON transfers (id);
+    "CREATE TABLE transfer_ids (
+        id BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO transfer_ids (id, seq) SELECT id, seq FROM transfers;
+    INSERT INTO meta (key, value)
+        VALUES ('ids_indexed_upto', coalesce((SELECT max(seq) + 1 FROM transfers), 0));
     CREATE INDEX transfers_by_timestamp ON transfers (timestamp);
     CREATE TABLE pending_status (
         id BLOB PRIMARY KEY,
         status INTEGER NOT NULL,
         block_height INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE failed_transfers (
+        seq INTEGER PRIMARY KEY,
+        id BLOB NOT NULL UNIQUE,
+        block_height INTEGER NOT NULL,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX failed_transfers_by_height ON failed_transfers (block_height);
     CREATE TABLE merkle_nodes (
         level INTEGER NOT NULL,
         idx INTEGER NOT NULL,
@@ -170,19 +184,45 @@ const MIGRATIONS: &[&str] = &[
         bytes BLOB NOT NULL,
         PRIMARY KEY (height, chunk)
     ) WITHOUT ROWID;",
+    // 4: TigerBeetle's queries (see `crate::query` for the choice of indexes and their cost).
+    "CREATE INDEX transfers_by_debit ON transfers (debit_account_id, timestamp);
+    CREATE INDEX transfers_by_credit ON transfers (credit_account_id, timestamp);
+    CREATE INDEX transfers_by_code ON transfers (code, timestamp);
+    CREATE INDEX transfers_by_user_data_128 ON transfers (user_data_128, timestamp)
+        WHERE user_data_128 != x'00000000000000000000000000000000';
+    CREATE INDEX transfers_by_user_data_64 ON transfers (user_data_64, timestamp)
+        WHERE user_data_64 != 0;
+    CREATE INDEX transfers_by_user_data_32 ON transfers (user_data_32, timestamp)
+        WHERE user_data_32 != 0;
+    CREATE INDEX accounts_by_timestamp ON accounts (timestamp);
+    CREATE INDEX accounts_by_ledger ON accounts (ledger, timestamp);
+    CREATE INDEX accounts_by_code ON accounts (code, timestamp);
+    CREATE INDEX accounts_by_user_data_128 ON accounts (user_data_128, timestamp)
+        WHERE user_data_128 != x'00000000000000000000000000000000';
+    CREATE INDEX accounts_by_user_data_64 ON accounts (user_data_64, timestamp)
+        WHERE user_data_64 != 0;
+    CREATE INDEX accounts_by_user_data_32 ON accounts (user_data_32, timestamp)
+        WHERE user_data_32 != 0;
+    DROP INDEX account_history_by_account;
+    CREATE INDEX account_history_by_account_timestamp ON account_history (account_id, timestamp);",
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.
-const TRANSFER_COLUMNS: &str = "seq, block_height, id, debit_account_id, credit_account_id,
+pub(crate) const TRANSFER_COLUMNS: &str =
+    "seq, block_height, id, debit_account_id, credit_account_id,
     amount, pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags,
     timestamp";
 
 /// Ids per `IN (...)` lookup; shorter lists are padded with their first id.
 const IDS_PER_LOOKUP: usize = 64;
 
+/// Transfer ids buffered before they are written to `transfer_ids`, sorted, in one go.
+pub const IDS_DEFERRED_MAX: usize = 8192;
+
 /// The 12 columns of an [`Account`], in the order [`bind_account`] and [`account_from_row`]
 /// use.
-const ACCOUNT_COLUMNS: &str = "id, debits_pending, debits_posted, credits_pending, credits_posted,
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "id, debits_pending, debits_posted, credits_pending, credits_posted,
     user_data_128, user_data_64, user_data_32, ledger, code, flags, timestamp";
 
 const UPDATE_ACCOUNT: &str = "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3,
@@ -213,6 +253,8 @@ impl MultiInsert {
 }
 
 struct Sql {
+    ids: MultiInsert,
+    failed: MultiInsert,
     statuses: MultiInsert,
     nodes: MultiInsert,
     blocks: MultiInsert,
@@ -224,6 +266,11 @@ struct Sql {
 fn sql() -> &'static Sql {
     static SQL: OnceLock<Sql> = OnceLock::new();
     SQL.get_or_init(|| Sql {
+        ids: MultiInsert::new("INSERT INTO transfer_ids (id, seq)", 2),
+        failed: MultiInsert::new(
+            "INSERT INTO failed_transfers (id, block_height, result)",
+            3,
+        ),
         statuses: MultiInsert::new(
             "INSERT INTO pending_status (id, status, block_height)",
             3,
@@ -305,6 +352,72 @@ pub struct SqliteStore {
     account_seqs: Option<HashMap<AccountId, i64>>,
     /// Size of `balance_log` (read on first use, then counted here).
     log: Option<LogSize>,
+    /// Transfer ids not yet in `transfer_ids` (read on first use, then kept here).
+    deferred_ids: Option<DeferredIds>,
+}
+
+/// The ids of the transfers after `meta.ids_indexed_upto`, which `transfer_ids` does not
+/// cover yet.
+///
+/// Writing each transfer's id into an index as it commits dirties one index page per
+/// commit and client: clients that number their transfers in order each append to their
+/// own place in the index, so 64 clients of one transfer each cost 64 page writes per
+/// commit, and the commit rate halves. Buffered and written sorted, [`IDS_DEFERRED_MAX`]
+/// at a time, the same ids fill whole pages. Lookups read the index and scan the short tail
+/// by rowid range, so nothing is ever missing; the buffer is rebuilt from that tail after a
+/// restart.
+#[derive(Default)]
+struct DeferredIds {
+    rows: Vec<([u8; 16], i64)>,
+}
+
+impl DeferredIds {
+    fn load(conn: &Connection) -> Result<DeferredIds, StoreError> {
+        let mut st = conn.prepare_cached(
+            "SELECT id, seq FROM transfers
+             WHERE seq >= (SELECT value FROM meta WHERE key = 'ids_indexed_upto') ORDER BY seq",
+        )?;
+        let mut rows = st.query([])?;
+        let mut deferred = DeferredIds::default();
+        while let Some(row) = rows.next()? {
+            let seq = int(row, 1).unwrap_or(-1);
+            let id = codec::fixed(blob(row, 0), 0, "transfer id")?;
+            deferred.rows.push((id, seq));
+        }
+        Ok(deferred)
+    }
+
+    /// Adds an append's transfers; once the buffer is full, writes it sorted and moves the
+    /// mark past it (inside the append's transaction).
+    fn add(
+        &mut self,
+        conn: &Connection,
+        transfers: &[(u64, u64, &Transfer)],
+    ) -> Result<(), StoreError> {
+        let added = transfers
+            .iter()
+            .map(|&(seq, _, t)| (t.id.0.to_be_bytes(), u64_to_sql(seq)));
+        self.rows.extend(added);
+        if self.rows.len() < IDS_DEFERRED_MAX {
+            return Ok(());
+        }
+        let upto = self
+            .rows
+            .iter()
+            .map(|&(_, seq)| seq)
+            .max()
+            .expect("not empty")
+            + 1;
+        self.rows.sort_unstable();
+        insert_rows(conn, &sql().ids, &self.rows, |st, p, (id, seq)| {
+            st.raw_bind_parameter(p, id)?;
+            st.raw_bind_parameter(p + 1, seq)
+        })?;
+        conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'ids_indexed_upto'")?
+            .execute(params![upto])?;
+        self.rows.clear();
+        Ok(())
+    }
 }
 
 /// How much the balance log holds.
@@ -356,6 +469,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             account_seqs: None,
             log: None,
+            deferred_ids: None,
         })
     }
 
@@ -369,6 +483,7 @@ impl SqliteStore {
         // Whoever writes through it may change account rows behind the cached ids.
         self.account_seqs = None;
         self.log = None;
+        self.deferred_ids = None;
         &mut self.conn
     }
 }
@@ -479,14 +594,14 @@ fn load_account_seqs(conn: &Connection) -> Result<HashMap<AccountId, i64>, Store
     Ok(map)
 }
 
-fn blob<'a>(row: &'a Row<'_>, i: usize) -> Option<&'a [u8]> {
+pub(crate) fn blob<'a>(row: &'a Row<'_>, i: usize) -> Option<&'a [u8]> {
     match row.get_ref(i) {
         Ok(ValueRef::Blob(b)) => Some(b),
         _ => None,
     }
 }
 
-fn int(row: &Row<'_>, i: usize) -> Option<i64> {
+pub(crate) fn int(row: &Row<'_>, i: usize) -> Option<i64> {
     match row.get_ref(i) {
         Ok(ValueRef::Integer(v)) => Some(v),
         _ => None,
@@ -494,7 +609,7 @@ fn int(row: &Row<'_>, i: usize) -> Option<i64> {
 }
 
 /// Decodes the 12 columns of [`ACCOUNT_COLUMNS`].
-fn account_from_row(row: &Row<'_>, height: u64) -> Result<Account, StoreError> {
+pub(crate) fn account_from_row(row: &Row<'_>, height: u64) -> Result<Account, StoreError> {
     Ok(Account {
         id: AccountId(u128_col(blob(row, 0), height, "account id")?),
         debits_pending: u128_col(blob(row, 1), height, "account debits_pending")?,
@@ -512,7 +627,11 @@ fn account_from_row(row: &Row<'_>, height: u64) -> Result<Account, StoreError> {
 }
 
 /// Decodes [`TRANSFER_COLUMNS`] from column `first` on: `(seq, transfer)`.
-fn transfer_from_row(row: &Row<'_>, first: usize, h: u64) -> Result<(u64, Transfer), StoreError> {
+pub(crate) fn transfer_from_row(
+    row: &Row<'_>,
+    first: usize,
+    h: u64,
+) -> Result<(u64, Transfer), StoreError> {
     let c = |i: usize| first + i;
     let seq = u64_col(int(row, c(0)), h, "transfer seq")?;
     let transfer = Transfer {
@@ -550,9 +669,22 @@ fn status_rows(writes: &[BlockWrite]) -> Vec<([u8; 16], i64, i64)> {
     rows
 }
 
-/// Writes pending statuses and Merkle nodes (inside the caller's transaction).
+/// Writes pending statuses, Merkle nodes and failed ids (inside the caller's transaction).
 fn append_lookups(conn: &Connection, writes: &[BlockWrite]) -> Result<(), StoreError> {
     let sql = sql();
+    let failed: Vec<(i64, &FailedTransfer)> = writes
+        .iter()
+        .flat_map(|w| {
+            w.failed
+                .iter()
+                .map(|f| (u64_to_sql(w.block.header.height), f))
+        })
+        .collect();
+    insert_rows(conn, &sql.failed, &failed, |st, p, (height, failure)| {
+        st.raw_bind_parameter(p, failure.id.0.to_be_bytes())?;
+        st.raw_bind_parameter(p + 1, height)?;
+        st.raw_bind_parameter(p + 2, failure.result.as_str())
+    })?;
     insert_rows(
         conn,
         &sql.statuses,
@@ -584,13 +716,20 @@ const SNAPSHOTS_KEPT: i64 = 2;
 impl SqliteStore {
     fn lookup_chunk(&mut self, ids: &[TransferId]) -> Result<Vec<StoredTransfer>, StoreError> {
         let placeholders = vec!["?"; IDS_PER_LOOKUP].join(", ");
+        // The index, then the tail it does not cover yet (at most `IDS_DEFERRED_MAX` rows
+        // plus one append, found by rowid range): see `DeferredIds`.
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {TRANSFER_COLUMNS}, (SELECT status FROM pending_status ps WHERE ps.id = t.id)
-             FROM transfers t WHERE id IN ({placeholders})"
+             FROM transfers t WHERE seq IN (SELECT seq FROM transfer_ids WHERE id IN ({placeholders}))
+             UNION ALL
+             SELECT {TRANSFER_COLUMNS}, (SELECT status FROM pending_status ps WHERE ps.id = t.id)
+             FROM transfers t WHERE seq >= (SELECT value FROM meta WHERE key = 'ids_indexed_upto')
+                AND id IN ({placeholders})"
         ))?;
         for index in 0..IDS_PER_LOOKUP {
-            let id = ids.get(index).unwrap_or(&ids[0]);
-            st.raw_bind_parameter(index + 1, id.0.to_be_bytes())?;
+            let id = ids.get(index).unwrap_or(&ids[0]).0.to_be_bytes();
+            st.raw_bind_parameter(index + 1, id)?;
+            st.raw_bind_parameter(IDS_PER_LOOKUP + index + 1, id)?;
         }
         let mut rows = st.raw_query();
         let mut out = Vec::new();
@@ -692,6 +831,11 @@ impl Store for SqliteStore {
             fold_balance_log(&tx)?;
             log = LogSize::default();
         }
+        // Read before this append's transfers are inserted: they are added below.
+        let mut deferred = match self.deferred_ids.take() {
+            Some(deferred) => deferred,
+            None => DeferredIds::load(&tx)?,
+        };
 
         let blocks: Vec<(&BlockWrite, u64)> = writes
             .iter()
@@ -775,6 +919,7 @@ impl Store for SqliteStore {
             history.extend(w.history.iter().map(|b| (w.block.header.height, b)));
         }
         append_lookups(&tx, writes)?;
+        deferred.add(&tx, &transfers)?;
         insert_rows(&tx, &sql.history, &history, |st, p, &(height, b)| {
             st.raw_bind_parameter(p, b.account_id.0.to_be_bytes())?;
             st.raw_bind_parameter(p + 1, u64_to_sql(b.timestamp))?;
@@ -791,6 +936,7 @@ impl Store for SqliteStore {
         }
         seqs.extend(plan.created.iter().map(|c| (c.row.id, u64_to_sql(c.seq))));
         self.log = Some(log);
+        self.deferred_ids = Some(deferred);
         Ok(())
     }
 
@@ -1053,6 +1199,80 @@ impl Store for SqliteStore {
 
     fn snapshot_headers(&mut self) -> Result<Vec<SnapshotRecord>, StoreError> {
         read_snapshot_headers(&self.conn, "ORDER BY height")
+    }
+
+    fn lookup_failed(&mut self, ids: &[TransferId]) -> Result<Vec<TransferId>, StoreError> {
+        let placeholders = vec!["?"; IDS_PER_LOOKUP].join(", ");
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT id FROM failed_transfers WHERE id IN ({placeholders})"
+        ))?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_LOOKUP) {
+            for index in 0..IDS_PER_LOOKUP {
+                let id = chunk.get(index).unwrap_or(&chunk[0]);
+                st.raw_bind_parameter(index + 1, id.0.to_be_bytes())?;
+            }
+            let mut rows = st.raw_query();
+            while let Some(row) = rows.next()? {
+                out.push(TransferId(u128_col(blob(row, 0), 0, "failed id")?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn failed_transfers(
+        &mut self,
+        from_height: u64,
+        to_height: u64,
+    ) -> Result<Vec<(u64, FailedTransfer)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT block_height, id, result FROM failed_transfers
+             WHERE block_height >= ?1 AND block_height < ?2 ORDER BY seq",
+        )?;
+        let mut rows = st.query(params![u64_to_sql(from_height), u64_to_sql(to_height)])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let height = u64_col(int(row, 0), 0, "failed block_height")?;
+            let id = TransferId(u128_col(blob(row, 1), height, "failed id")?);
+            let name: String = row.get(2)?;
+            let result = codec::transfer_result(&name)?;
+            out.push((height, FailedTransfer { id, result }));
+        }
+        Ok(out)
+    }
+
+    // Queries: implemented in `crate::sqlite_query`.
+
+    fn account_transfers(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        crate::sqlite_query::account_transfers(&mut self.conn, filter)
+    }
+
+    fn account_balances(
+        &mut self,
+        filter: &crate::query::AccountFilter,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        crate::sqlite_query::account_balances(&mut self.conn, filter)
+    }
+
+    fn query_accounts(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Account>, StoreError> {
+        crate::sqlite_query::query_accounts(&mut self.conn, filter)
+    }
+
+    fn query_transfers(
+        &mut self,
+        filter: &crate::query::QueryFilter,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        crate::sqlite_query::query_transfers(&mut self.conn, filter)
+    }
+
+    fn lookup_accounts(&mut self, ids: &[AccountId]) -> Result<Vec<Account>, StoreError> {
+        crate::sqlite_query::lookup_accounts(&mut self.conn, ids)
     }
 }
 

@@ -1559,3 +1559,52 @@ fn naive_postgres_ledger() {
         .get(0);
     assert_eq!(n, 4, "refused transfers leave no row");
 }
+
+/// SQLite writes transfer ids to its id index in sorted batches of `IDS_DEFERRED_MAX`
+/// (`DeferredIds`): lookups must find every id whether it is in the index or in the tail
+/// the index does not cover yet, at the batch boundary, and after a restart mid-batch.
+#[test]
+fn sqlite_deferred_ids_are_always_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ids.db");
+    let batch = store::sqlite::IDS_DEFERRED_MAX as u128;
+    // Ids in an order unlike the log's, so the sorted batches interleave.
+    let id_of = |n: u128| (n * 7919) % 100_003 + 1;
+    let mut chain = Chain::default();
+    let mut next = 0u128;
+    let mut append = |s: &mut SqliteStore, count: u128| {
+        let transfers = (next..next + count)
+            .map(|n| transfer(id_of(n), 1, 2, 1, 10 + n as u64))
+            .collect();
+        next += count;
+        s.append(&[chain.block(vec![], transfers)]).unwrap();
+        next
+    };
+    let mut s = SqliteStore::open(&path).unwrap();
+    s.init(&meta(1)).unwrap();
+    // One short of a batch, then exactly at it, then halfway into the next.
+    append(&mut s, batch - 1);
+    append(&mut s, 1);
+    let appended = append(&mut s, batch / 2);
+    let expect_all = |s: &mut SqliteStore, upto: u128| {
+        for start in (0..upto).step_by(997) {
+            let asked: Vec<u128> = (start..(start + 40).min(upto)).map(id_of).collect();
+            let found = lookup_sorted(s, &asked);
+            assert_eq!(found.len(), asked.len(), "ids from {start} found");
+            for stored in found {
+                assert_eq!(id_of(u128::from(stored.leaf_index)), stored.transfer.id.0);
+            }
+        }
+    };
+    expect_all(&mut s, appended);
+    let reader = s.reader().unwrap();
+    drop(s);
+    // After a restart the buffer is rebuilt from the tail; the next batch still indexes it.
+    let mut s = SqliteStore::open(&path).unwrap();
+    let appended = append(&mut s, batch);
+    expect_all(&mut s, appended);
+    let mut reader = reader;
+    let last = ids(&[id_of(appended - 1)]);
+    assert_eq!(reader.lookup_transfers(&last).unwrap().len(), 1);
+    assert!(lookup_sorted(&mut s, &[200_000, 300_000]).is_empty());
+}

@@ -190,6 +190,21 @@ impl Store for FaultyStore {
     fn snapshot_headers(&mut self) -> Result<Vec<store::SnapshotRecord>, StoreError> {
         self.inner.snapshot_headers()
     }
+
+    fn lookup_failed(
+        &mut self,
+        ids: &[ledger::types::TransferId],
+    ) -> Result<Vec<ledger::types::TransferId>, StoreError> {
+        self.inner.lookup_failed(ids)
+    }
+
+    fn failed_transfers(
+        &mut self,
+        from_height: u64,
+        to_height: u64,
+    ) -> Result<Vec<(u64, ledger::engine::FailedTransfer)>, StoreError> {
+        self.inner.failed_transfers(from_height, to_height)
+    }
 }
 
 type OpenStore = Box<dyn Fn() -> Box<dyn Store> + Send + Sync>;
