@@ -33,8 +33,7 @@
 //!
 //! | index | serves | write cost |
 //! |---|---|---|
-//! | `transfers_by_debit (debit_account_id, timestamp)` | account transfers, debits side | random insert, every transfer |
-//! | `transfers_by_credit (credit_account_id, timestamp)` | account transfers, credits side | random insert, every transfer |
+//! | PostgreSQL `transfers_by_debit (debit_account_id, timestamp)`, `transfers_by_credit (credit_account_id, timestamp)`; SQLite `transfer_accounts (run, account_id, side, timestamp, seq)` | account transfers, each side | PostgreSQL: a random insert per transfer and side. SQLite: written in runs of 8,192 transfers, sorted, appended after the last run (no random page per transfer); a query reads each run that meets its timestamps and the unindexed tail (at most one run) |
 //! | `transfers_by_code (code, timestamp)` | `code` | few codes: inserts at the end of each code's range |
 //! | `transfers_by_user_data_{128,64,32} (field, timestamp) WHERE field <> 0` | that field | only transfers that set it (partial) |
 //!

@@ -185,8 +185,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (height, chunk)
     ) WITHOUT ROWID;",
     // 4: TigerBeetle's queries (see `crate::query` for the choice of indexes and their cost).
-    "CREATE INDEX transfers_by_debit ON transfers (debit_account_id, timestamp);
-    CREATE INDEX transfers_by_credit ON transfers (credit_account_id, timestamp);
+    "CREATE TABLE transfer_accounts (
+        run INTEGER NOT NULL,
+        account_id BLOB NOT NULL,
+        side INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (run, account_id, side, timestamp, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfer_account_runs (
+        run INTEGER PRIMARY KEY,
+        timestamp_min INTEGER NOT NULL,
+        timestamp_max INTEGER NOT NULL
+    );
+    CREATE TEMP VIEW indexed AS SELECT * FROM transfers
+        WHERE seq < (SELECT value FROM meta WHERE key = 'ids_indexed_upto');
+    INSERT INTO transfer_account_runs (run, timestamp_min, timestamp_max)
+        SELECT 0, min(timestamp), max(timestamp) FROM indexed HAVING count(*) > 0;
+    INSERT INTO transfer_accounts (run, account_id, side, timestamp, seq)
+        SELECT 0, debit_account_id, 0, timestamp, seq FROM indexed
+        UNION ALL SELECT 0, credit_account_id, 1, timestamp, seq FROM indexed;
+    DROP VIEW indexed;
     CREATE INDEX transfers_by_code ON transfers (code, timestamp);
     CREATE INDEX transfers_by_user_data_128 ON transfers (user_data_128, timestamp)
         WHERE user_data_128 != x'00000000000000000000000000000000';
@@ -254,6 +273,7 @@ impl MultiInsert {
 
 struct Sql {
     ids: MultiInsert,
+    sides: MultiInsert,
     failed: MultiInsert,
     statuses: MultiInsert,
     nodes: MultiInsert,
@@ -267,6 +287,10 @@ fn sql() -> &'static Sql {
     static SQL: OnceLock<Sql> = OnceLock::new();
     SQL.get_or_init(|| Sql {
         ids: MultiInsert::new("INSERT INTO transfer_ids (id, seq)", 2),
+        sides: MultiInsert::new(
+            "INSERT INTO transfer_accounts (run, account_id, side, timestamp, seq)",
+            5,
+        ),
         failed: MultiInsert::new(
             "INSERT INTO failed_transfers (id, block_height, result)",
             3,
@@ -368,51 +392,106 @@ pub struct SqliteStore {
 /// restart.
 #[derive(Default)]
 struct DeferredIds {
-    rows: Vec<([u8; 16], i64)>,
+    rows: Vec<DeferredRow>,
+}
+
+/// What the deferred indexes need of one transfer.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct DeferredRow {
+    id: [u8; 16],
+    seq: i64,
+    debit: [u8; 16],
+    credit: [u8; 16],
+    timestamp: i64,
 }
 
 impl DeferredIds {
     fn load(conn: &Connection) -> Result<DeferredIds, StoreError> {
         let mut st = conn.prepare_cached(
-            "SELECT id, seq FROM transfers
+            "SELECT id, seq, debit_account_id, credit_account_id, timestamp FROM transfers
              WHERE seq >= (SELECT value FROM meta WHERE key = 'ids_indexed_upto') ORDER BY seq",
         )?;
         let mut rows = st.query([])?;
         let mut deferred = DeferredIds::default();
         while let Some(row) = rows.next()? {
-            let seq = int(row, 1).unwrap_or(-1);
-            let id = codec::fixed(blob(row, 0), 0, "transfer id")?;
-            deferred.rows.push((id, seq));
+            deferred.rows.push(DeferredRow {
+                id: codec::fixed(blob(row, 0), 0, "transfer id")?,
+                seq: int(row, 1).unwrap_or(-1),
+                debit: codec::fixed(blob(row, 2), 0, "transfer debit_account_id")?,
+                credit: codec::fixed(blob(row, 3), 0, "transfer credit_account_id")?,
+                timestamp: int(row, 4).unwrap_or(0),
+            });
         }
         Ok(deferred)
     }
 
-    /// Adds an append's transfers; once the buffer is full, writes it sorted and moves the
-    /// mark past it (inside the append's transaction).
+    /// Adds an append's transfers; once the buffer is full, writes it (inside the append's
+    /// transaction) and moves the mark past it.
     fn add(
         &mut self,
         conn: &Connection,
         transfers: &[(u64, u64, &Transfer)],
     ) -> Result<(), StoreError> {
-        let added = transfers
-            .iter()
-            .map(|&(seq, _, t)| (t.id.0.to_be_bytes(), u64_to_sql(seq)));
+        let added = transfers.iter().map(|&(seq, _, t)| DeferredRow {
+            id: t.id.0.to_be_bytes(),
+            seq: u64_to_sql(seq),
+            debit: t.debit_account_id.0.to_be_bytes(),
+            credit: t.credit_account_id.0.to_be_bytes(),
+            timestamp: u64_to_sql(t.timestamp),
+        });
         self.rows.extend(added);
         if self.rows.len() < IDS_DEFERRED_MAX {
             return Ok(());
         }
+        self.flush(conn)
+    }
+
+    /// Writes the buffer: ids into the one id index, and the account sides as a new run of
+    /// `transfer_accounts` (a run's rows sort after every earlier run's, so they append).
+    fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let first = self
+            .rows
+            .iter()
+            .map(|row| row.seq)
+            .min()
+            .expect("not empty");
         let upto = self
             .rows
             .iter()
-            .map(|&(_, seq)| seq)
+            .map(|row| row.seq)
             .max()
             .expect("not empty")
             + 1;
-        self.rows.sort_unstable();
-        insert_rows(conn, &sql().ids, &self.rows, |st, p, (id, seq)| {
-            st.raw_bind_parameter(p, id)?;
-            st.raw_bind_parameter(p + 1, seq)
+        let timestamps = self.rows.iter().map(|row| row.timestamp);
+        let (min, max) = (timestamps.clone().min(), timestamps.max());
+        self.rows.sort_unstable_by_key(|row| row.id);
+        insert_rows(conn, &sql().ids, &self.rows, |st, p, row| {
+            st.raw_bind_parameter(p, row.id)?;
+            st.raw_bind_parameter(p + 1, row.seq)
         })?;
+        let mut sides: Vec<([u8; 16], i64, i64, i64)> = Vec::with_capacity(2 * self.rows.len());
+        for row in &self.rows {
+            sides.push((row.debit, 0, row.timestamp, row.seq));
+            sides.push((row.credit, 1, row.timestamp, row.seq));
+        }
+        sides.sort_unstable();
+        insert_rows(
+            conn,
+            &sql().sides,
+            &sides,
+            |st, p, (account, side, timestamp, seq)| {
+                st.raw_bind_parameter(p, first)?;
+                st.raw_bind_parameter(p + 1, account)?;
+                st.raw_bind_parameter(p + 2, side)?;
+                st.raw_bind_parameter(p + 3, timestamp)?;
+                st.raw_bind_parameter(p + 4, seq)
+            },
+        )?;
+        conn.prepare_cached(
+            "INSERT INTO transfer_account_runs (run, timestamp_min, timestamp_max)
+             VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![first, min, max])?;
         conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'ids_indexed_upto'")?
             .execute(params![upto])?;
         self.rows.clear();

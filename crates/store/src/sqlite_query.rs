@@ -127,31 +127,119 @@ pub(crate) fn account_transfers(
         return Ok(Vec::new());
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-    let conditions = filter.conditions();
-    let side = |column: &str| -> Result<Vec<Transfer>, StoreError> {
-        let mut sql = Sql::new(format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers INDEXED BY transfers_by_{column}
-             WHERE {column}_account_id = "
-        ));
-        let p = sql.bind(id_value(filter.account_id.0));
-        sql.push(&p);
-        sql.range("timestamp", &w);
-        sql.conditions("", &conditions);
-        sql.order_limit("timestamp", &w);
-        select(&tx, &sql, transfer)
-    };
     let debits = if filter.debits {
-        side("debit")?
+        account_side(&tx, filter, &w, Side::Debit)?
     } else {
         Vec::new()
     };
     let credits = if filter.credits {
-        side("credit")?
+        account_side(&tx, filter, &w, Side::Credit)?
     } else {
         Vec::new()
     };
     // A transfer never debits and credits the same account: the two lists are disjoint.
     Ok(w.merge(debits, credits, |t| t.timestamp))
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Debit = 0,
+    Credit = 1,
+}
+
+/// One side of an account's transfers, in the window's order, at most its limit.
+///
+/// The account index (`transfer_accounts`) is written in runs, one per batch of
+/// `IDS_DEFERRED_MAX` transfers (see `sqlite::DeferredIds`): each run's rows are sorted by
+/// account and time and append to the table, so indexing a transfer never dirties a page
+/// at random. Runs follow the log, so time: they are read in the window's order, skipping
+/// those outside its timestamps, and the tail not in a run yet (at most one batch) is read
+/// by rowid range, newest of all.
+fn account_side(
+    tx: &Connection,
+    filter: &AccountFilter,
+    w: &Window,
+    side: Side,
+) -> Result<Vec<Transfer>, StoreError> {
+    let conditions = filter.conditions();
+    let column = match side {
+        Side::Debit => "debit_account_id",
+        Side::Credit => "credit_account_id",
+    };
+    let mut out = Vec::new();
+    if w.reversed {
+        out.extend(tail_side(tx, filter, w, column, &conditions)?);
+    }
+    for run in runs(tx, w)? {
+        if out.len() >= w.limit {
+            break;
+        }
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM transfer_accounts AS a
+             JOIN transfers ON transfers.seq = a.seq
+             WHERE a.run = {} AND a.side = {} AND a.account_id = ",
+            qualified_transfer_columns(),
+            run,
+            side as i64
+        ));
+        let p = sql.bind(id_value(filter.account_id.0));
+        sql.push(&p);
+        sql.range("a.timestamp", w);
+        sql.conditions("transfers.", &conditions);
+        let remaining = Window {
+            limit: w.limit - out.len(),
+            ..*w
+        };
+        sql.order_limit("a.timestamp", &remaining);
+        out.extend(select(tx, &sql, transfer)?);
+    }
+    if !w.reversed && out.len() < w.limit {
+        out.extend(tail_side(tx, filter, w, column, &conditions)?);
+    }
+    out.truncate(w.limit);
+    Ok(out)
+}
+
+/// [`TRANSFER_COLUMNS`] named with their table, for joins.
+fn qualified_transfer_columns() -> String {
+    let columns = TRANSFER_COLUMNS
+        .split(',')
+        .map(|column| format!("transfers.{}", column.trim()));
+    columns.collect::<Vec<_>>().join(", ")
+}
+
+/// The runs of `transfer_accounts` whose timestamps meet the window, in its order.
+fn runs(tx: &Connection, w: &Window) -> Result<Vec<i64>, StoreError> {
+    let mut sql = Sql::new("SELECT run FROM transfer_account_runs WHERE 1");
+    let (lo, hi) = (
+        sql.bind(SqlValue::Integer(u64_to_sql(w.min))),
+        sql.bind(SqlValue::Integer(u64_to_sql(w.max))),
+    );
+    sql.push(&format!(
+        " AND timestamp_max >= {lo} AND timestamp_min <= {hi} ORDER BY run {}",
+        w.order()
+    ));
+    select(tx, &sql, |row| Ok(int(row, 0).unwrap_or(0)))
+}
+
+/// The matching transfers not in a run yet: after `ids_indexed_upto`, by rowid range.
+fn tail_side(
+    tx: &Connection,
+    filter: &AccountFilter,
+    w: &Window,
+    column: &str,
+    conditions: &[Condition],
+) -> Result<Vec<Transfer>, StoreError> {
+    let mut sql = Sql::new(format!(
+        "SELECT {TRANSFER_COLUMNS} FROM transfers
+         WHERE seq >= (SELECT value FROM meta WHERE key = 'ids_indexed_upto') AND {column} = "
+    ));
+    let p = sql.bind(id_value(filter.account_id.0));
+    sql.push(&p);
+    sql.range("timestamp", w);
+    sql.conditions("", conditions);
+    sql.order_limit("seq", w);
+    select(tx, &sql, transfer)
 }
 
 pub(crate) fn account_balances(
