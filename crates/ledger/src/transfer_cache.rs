@@ -11,8 +11,8 @@
 //! Lookups that miss memory: while the cache holds every committed transfer (nothing was
 //! ever evicted and the engine did not start from a snapshot), a miss means "no such
 //! transfer". Otherwise an id that the [`IdFilter`] says may exist must have been
-//! prefetched for this block; a lookup of one that was not is a bug in the caller and
-//! panics, because answering "not found" could commit a transfer twice.
+//! prefetched for this block; a lookup of one that was not is a bug in the caller, since
+//! answering "not found" could commit a transfer twice, and debug builds panic on it.
 
 use std::collections::VecDeque;
 
@@ -155,12 +155,14 @@ impl TransferCache {
         if self.failed.contains_key(&id) {
             return Lookup::Failed;
         }
-        if !self.complete && self.filter.may_contain(id) {
-            assert!(
-                self.prefetched.contains(&id),
-                "transfer {id} was looked up without being prefetched"
-            );
-        }
+        // The prefetch contract: an id the filter cannot rule out was read from the store
+        // for this block. Checking it costs a second filter probe (a cache miss) per
+        // transfer on the hottest path, so it is checked in debug builds, where the model
+        // tests run it with filters so small that nearly every id is "maybe".
+        debug_assert!(
+            self.complete || self.prefetched.contains(&id) || !self.filter.may_contain(id),
+            "transfer {id} was looked up without being prefetched"
+        );
         Lookup::Unused
     }
 
