@@ -294,6 +294,7 @@ impl LedgerService {
             .head
             .map(|(header, hash, _)| (header.height + 1, hash));
         let (executed_sender, executed_receiver) = std_mpsc::sync_channel(config.commit_queue_max);
+        let replayed_last_timestamp = replayed.engine.last_timestamp();
         let sequencer = Sequencer {
             engine: replayed.engine,
             config,
@@ -301,6 +302,7 @@ impl LedgerService {
             store: prefetch_store,
             keys: Vec::new(),
             since_snapshot: (0, 0),
+            journaled_last_timestamp: replayed_last_timestamp,
         };
         let snapshot_key = (config.journal == JournalMode::On).then(|| key.clone());
         let signer = (config.journal == JournalMode::On).then_some(key);
@@ -666,6 +668,8 @@ struct Sequencer {
     keys: Vec<TransferId>,
     /// Transfers and blocks since the last snapshot.
     since_snapshot: (u64, u64),
+    /// The engine's clock after the last journaled block.
+    journaled_last_timestamp: u64,
 }
 
 impl Sequencer {
@@ -687,7 +691,10 @@ impl Sequencer {
                     .block_on(async { tokio::time::timeout(tick, requests.recv()).await })
                 {
                     Ok(Some(request)) => Some(request),
-                    Ok(None) => return,
+                    Ok(None) => {
+                        self.snapshot_at_shutdown(&executed);
+                        return;
+                    }
                     Err(_elapsed) => None,
                 },
             };
@@ -765,9 +772,12 @@ impl Sequencer {
             replies.push(job(&self.engine));
         }
         let effects = self.engine.end_block();
+        // A block whose only effect is a failed id is journaled too: the store keeps failed
+        // ids beside their block, so that they stay spent after a restart.
         let changed = !(effects.accounts.is_empty()
             && effects.transfers.is_empty()
-            && effects.touched.is_empty());
+            && effects.touched.is_empty()
+            && effects.failed.is_empty());
         let block = changed.then(|| {
             let accounts_changed = effects
                 .touched
@@ -776,6 +786,9 @@ impl Sequencer {
                 .collect();
             (effects, accounts_changed)
         });
+        if block.is_some() {
+            self.journaled_last_timestamp = self.engine.last_timestamp();
+        }
         let snapshot = block
             .as_ref()
             .is_some_and(|(effects, _)| self.snapshot_due(effects.transfers.len() as u64))
@@ -786,6 +799,27 @@ impl Sequencer {
             replies,
             engine_block: self.engine.block_number(),
         }
+    }
+
+    /// On a clean shutdown, a snapshot of the state after the last block (unless one was
+    /// just taken), so the next start replays nothing.
+    fn snapshot_at_shutdown(&mut self, executed: &std_mpsc::SyncSender<Executed>) {
+        let snapshots_on =
+            self.config.journal == JournalMode::On && self.config.snapshot_interval_transfers > 0;
+        if !snapshots_on || self.since_snapshot == (0, 0) || self.shared.failure().is_some() {
+            return;
+        }
+        // Idle ticks run blocks that change nothing and are not journaled, yet move the
+        // clock: the head's state has the clock of the last journaled block.
+        let mut engine_state = self.engine.state();
+        engine_state.last_timestamp = self.journaled_last_timestamp;
+        let state = (engine_state, self.engine.last_transfer_timestamp());
+        let _ = executed.send(Executed {
+            block: None,
+            snapshot: Some(Box::new(state)),
+            replies: Vec::new(),
+            engine_block: self.engine.block_number(),
+        });
     }
 
     /// Counts a journaled block; true when a snapshot is due after it.
@@ -844,11 +878,19 @@ impl Journal {
         {
             let write = block
                 .map(|(effects, accounts_changed)| self.build_block(effects, accounts_changed));
-            let snapshot = snapshot.zip(write.as_ref()).map(|(taken, write)| {
+            // After a block, of that block; at shutdown (no block), of the head.
+            let head = match &write {
+                Some(write) => Some((write.block.header.height, write.block.hash)),
+                None => self
+                    .next_height
+                    .checked_sub(1)
+                    .map(|h| (h, self.previous_hash)),
+            };
+            let snapshot = snapshot.zip(head).map(|(taken, (height, block_hash))| {
                 let (state, last_transfer_timestamp) = *taken;
                 Box::new(Snapshot {
-                    height: write.block.header.height,
-                    block_hash: write.block.hash,
+                    height,
+                    block_hash,
                     state,
                     last_transfer_timestamp,
                     frontier: self.frontier.clone(),
@@ -982,7 +1024,12 @@ fn run_writer(
             // Its block is durable now. A snapshot still being written makes this one wait
             // for the next interval rather than queue.
             if let (Some(sender), Some(snapshot)) = (&snapshots, snapshot) {
-                let _ = sender.try_send(snapshot);
+                if writes.is_empty() {
+                    // The shutdown snapshot: worth waiting for.
+                    let _ = sender.send(snapshot);
+                } else {
+                    let _ = sender.try_send(snapshot);
+                }
             }
         }
         let answered = replies.len() as u64;

@@ -363,3 +363,50 @@ fn start_from_a_snapshot_equals_start_from_genesis_on_postgres() {
         .batch_execute(&quoted)
         .expect("drop the test schema");
 }
+
+/// A block whose only effect is a failed id is written, so the id stays spent after a
+/// restart; and a clean shutdown leaves a snapshot of the head, so the next start replays
+/// no block.
+#[test]
+fn failures_alone_are_kept_and_shutdown_snapshots_the_head() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = MemoryStore::new();
+    open_and_run(&runtime, Box::new(store.clone()), 1_000, 3);
+    let ledger = LedgerService::open(Box::new(store.clone()), key(), config()).expect("open");
+    let alone = transfer(77_777, 1, MISSING_ACCOUNT, 1, TransferFlags::empty());
+    let first = runtime.block_on(ledger.create_transfers(vec![alone]));
+    assert_eq!(
+        first.unwrap(),
+        vec![CreateTransferResult::CreditAccountNotFound]
+    );
+    ledger.shutdown();
+    let head = store.clone().block_count().unwrap() - 1;
+    let latest = store
+        .clone()
+        .latest_snapshot()
+        .unwrap()
+        .expect("a snapshot");
+    assert_eq!(latest.height, head, "the shutdown snapshot is of the head");
+    let bounded = ReplayOptions {
+        engine: Some(small_engine()),
+        ..ReplayOptions::default()
+    };
+    let started = replay_store(&mut store.clone(), bounded).expect("start");
+    assert_eq!(
+        started.engine.block_number(),
+        0,
+        "no block replayed after the snapshot"
+    );
+    let audit = ReplayOptions {
+        operator_public_key: Some(key().public_key()),
+        ..ReplayOptions::default()
+    };
+    replay_store(&mut store.clone(), audit).expect("every snapshot matches its replay");
+    let ledger = LedgerService::open(Box::new(store.clone()), key(), config()).expect("reopen");
+    let retried = runtime.block_on(ledger.create_transfers(vec![alone]));
+    ledger.shutdown();
+    assert_eq!(
+        retried.unwrap(),
+        vec![CreateTransferResult::IdAlreadyFailed]
+    );
+}
