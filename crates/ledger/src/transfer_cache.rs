@@ -32,15 +32,6 @@ pub(crate) enum Lookup<'cache> {
     Unused,
 }
 
-/// An id that failed with a transient result, in memory.
-#[derive(Clone, Copy, Debug)]
-struct FailedSlot {
-    /// Engine block that recorded the failure; 0 for failures read from the store.
-    block: u64,
-    /// Sequence number of the id's latest entry in the eviction queue.
-    queued: u64,
-}
-
 /// One transfer in memory.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
@@ -50,8 +41,14 @@ pub(crate) struct Slot {
     /// Engine block that last changed this transfer (committed or resolved it); 0 for
     /// transfers read from the store, which are durable.
     pub block: u64,
-    /// Sequence number of the transfer's latest entry in the eviction queue.
-    queued: u64,
+}
+
+/// An entry of the eviction ring: a cached transfer, or an id that failed with a
+/// transient result (then only `slot.transfer.id` and `slot.block` mean anything).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    slot: Slot,
+    failed: bool,
 }
 
 impl Slot {
@@ -66,7 +63,6 @@ impl Slot {
             status,
             leaf_index,
             block,
-            queued: 0,
         }
     }
 
@@ -82,15 +78,18 @@ impl Slot {
 pub(crate) struct TransferCache {
     /// Pending transfers not yet posted, voided or expired: never evicted.
     open: IdMap<Slot>,
-    /// Every other transfer in memory; with `failed`, at most `recent_max` entries once
-    /// eviction has caught up.
-    recent: IdMap<Slot>,
-    /// Ids that failed with a transient result, evicted like `recent`.
-    failed: IdMap<FailedSlot>,
-    /// `(sequence, id)` in the order entries of `recent` and `failed` were last changed; an
-    /// entry whose sequence is not its slot's `queued` is stale and skipped.
-    queue: VecDeque<(u64, u128)>,
-    queued_next: u64,
+    /// Every other transfer in memory and every failed id, in the order they were last
+    /// changed: eviction pops the front. Entry `ring[i]` has sequence number
+    /// `ring_front + i`; an entry whose id maps to another sequence (or to none) is stale.
+    ring: VecDeque<Entry>,
+    ring_front: u64,
+    /// Id of each transfer in `ring` to its sequence number. The map holds 24-byte
+    /// entries, where a map of whole transfers would hold 176: small enough that inserting
+    /// and evicting mostly hit the processor's cache.
+    recent: IdMap<u64>,
+    /// Id of each failed id in `ring` to its sequence number.
+    failed: IdMap<u64>,
+    /// With `failed`, at most this many entries once eviction has caught up.
     recent_max: usize,
     filter: IdFilter,
     /// Ids looked up in the store for the current block (found or not).
@@ -103,10 +102,10 @@ impl TransferCache {
     pub fn new(recent_max: usize, filter: IdFilter) -> TransferCache {
         TransferCache {
             open: IdMap::default(),
+            ring: VecDeque::new(),
+            ring_front: 0,
             recent: IdMap::default(),
             failed: IdMap::default(),
-            queue: VecDeque::new(),
-            queued_next: 1,
             recent_max,
             complete: filter.inserted() == 0,
             filter,
@@ -134,7 +133,29 @@ impl TransferCache {
 
     /// The transfer in memory, without asking whether the store may have it.
     pub fn in_memory(&self, id: u128) -> Option<&Slot> {
-        self.open.get(&id).or_else(|| self.recent.get(&id))
+        if let Some(slot) = self.open.get(&id) {
+            return Some(slot);
+        }
+        let sequence = *self.recent.get(&id)?;
+        Some(&self.entry(sequence)?.slot)
+    }
+
+    /// The ring entry with this sequence number.
+    fn entry(&self, sequence: u64) -> Option<&Entry> {
+        let position = usize::try_from(sequence.checked_sub(self.ring_front)?).ok()?;
+        self.ring.get(position)
+    }
+
+    /// Appends to the ring; returns the entry's sequence number.
+    fn push(&mut self, slot: Slot, failed: bool) -> u64 {
+        let sequence = self.next_sequence();
+        self.ring.push_back(Entry { slot, failed });
+        sequence
+    }
+
+    fn next_sequence(&self) -> u64 {
+        let length = u64::try_from(self.ring.len()).expect("a ring shorter than 2^64");
+        self.ring_front + length
     }
 
     /// Whether memory holds `id` as a failed id.
@@ -176,11 +197,13 @@ impl TransferCache {
 
     /// Whether the store must be asked for `id` before the next block runs.
     fn needs_fetch(&self, id: u128) -> bool {
+        // The filter first: it rules out nearly every new id with one cache line, where
+        // asking memory first would probe three hash maps that miss for a new id.
         !self.complete
             && id != 0
+            && self.filter.may_contain(id)
             && !self.known(id)
             && !self.prefetched.contains(&id)
-            && self.filter.may_contain(id)
     }
 
     /// Appends to `keys` every id the transfers may look up that only the store can answer,
@@ -254,10 +277,12 @@ impl TransferCache {
 
     /// Remembers that a transfer with `id` failed with a transient result in `block`.
     pub fn insert_failed(&mut self, id: u128, block: u64) {
-        let queued = self.queued_next;
-        self.queue.push_back((queued, id));
-        self.queued_next += 1;
-        self.failed.insert(id, FailedSlot { block, queued });
+        let transfer = Transfer {
+            id: TransferId(id),
+            ..Transfer::default()
+        };
+        let sequence = self.push(Slot::new(transfer, None, 0, block), true);
+        self.failed.insert(id, sequence);
     }
 
     /// Adds a transfer just committed.
@@ -270,11 +295,10 @@ impl TransferCache {
         }
     }
 
-    fn insert_recent(&mut self, mut slot: Slot) {
-        slot.queued = self.queued_next;
-        self.queue.push_back((self.queued_next, slot.transfer.id.0));
-        self.queued_next += 1;
-        self.recent.insert(slot.transfer.id.0, slot);
+    fn insert_recent(&mut self, slot: Slot) {
+        let id = slot.transfer.id.0;
+        let sequence = self.push(slot, false);
+        self.recent.insert(id, sequence);
     }
 
     /// Moves an open pending transfer to its final status; returns its block before.
@@ -297,10 +321,14 @@ impl TransferCache {
 
     /// Undoes [`TransferCache::resolve`] (inside a linked chain that failed).
     pub fn unresolve(&mut self, id: u128, previous_block: u64) {
-        let mut slot = self
+        let sequence = self
             .recent
             .remove(&id)
             .expect("unresolve: a resolved transfer");
+        let mut slot = self
+            .entry(sequence)
+            .expect("a resolved transfer's entry")
+            .slot;
         slot.status = Some(PendingStatus::Pending);
         slot.block = previous_block;
         self.open.insert(id, slot);
@@ -308,17 +336,17 @@ impl TransferCache {
 
     /// Forgets a transfer committed inside a linked chain that failed.
     pub fn remove(&mut self, id: u128) {
-        let removed = self.open.remove(&id).or_else(|| self.recent.remove(&id));
-        debug_assert!(removed.is_some());
+        let removed = self.open.remove(&id).is_some() || self.recent.remove(&id).is_some();
+        debug_assert!(removed);
     }
 
     pub fn queue_len(&self) -> usize {
-        self.queue.len()
+        self.ring.len()
     }
 
-    /// Drops queue entries pushed after `len` (their slots were removed or moved back).
+    /// Drops ring entries pushed after `len` (their ids were removed or moved back).
     pub fn truncate_queue(&mut self, len: usize) {
-        self.queue.truncate(len);
+        self.ring.truncate(len);
     }
 
     /// Evicts the oldest cached transfers whose last change is durable (in a block at or
@@ -328,36 +356,44 @@ impl TransferCache {
     /// into "not found" and let a retry commit twice.
     pub fn evict(&mut self, durable_block: u64) {
         while self.recent_count() > self.recent_max {
-            let Some(&(sequence, id)) = self.queue.front() else {
+            let Some(entry) = self.ring.front() else {
                 break;
             };
-            let block = self.queued_block(sequence, id);
-            if block.is_some_and(|block| self.still_needed(id, block, durable_block)) {
+            let (id, block, failed) = (entry.slot.transfer.id.0, entry.slot.block, entry.failed);
+            let map = if failed { &self.failed } else { &self.recent };
+            let current = map.get(&id) == Some(&self.ring_front);
+            if current && self.still_needed(id, block, durable_block) {
                 break;
             }
-            self.queue.pop_front();
-            if block.is_some() {
-                self.recent.remove(&id);
-                self.failed.remove(&id);
+            if current {
+                let map = if failed {
+                    &mut self.failed
+                } else {
+                    &mut self.recent
+                };
+                map.remove(&id);
                 self.complete = false;
             }
+            self.pop_front();
         }
-        // Stale entries left at the front would keep the queue from shrinking.
-        while let Some(&(sequence, id)) = self.queue.front() {
-            if self.queued_block(sequence, id).is_some() {
+        // Stale entries left at the front would keep the ring from shrinking.
+        while let Some(entry) = self.ring.front() {
+            let id = entry.slot.transfer.id.0;
+            let map = if entry.failed {
+                &self.failed
+            } else {
+                &self.recent
+            };
+            if map.get(&id) == Some(&self.ring_front) {
                 break;
             }
-            self.queue.pop_front();
+            self.pop_front();
         }
     }
 
-    /// The block of the entry a queue element names, if the element is still current.
-    fn queued_block(&self, sequence: u64, id: u128) -> Option<u64> {
-        if let Some(slot) = self.recent.get(&id) {
-            return (slot.queued == sequence).then_some(slot.block);
-        }
-        let failed = self.failed.get(&id)?;
-        (failed.queued == sequence).then_some(failed.block)
+    fn pop_front(&mut self) {
+        self.ring.pop_front();
+        self.ring_front += 1;
     }
 
     /// Whether the cached `id`, last changed in `block`, must stay: that change is not

@@ -952,7 +952,7 @@ fn assert_same_transfer(
     if complete || expected.is_some_and(|stored| is_open(stored.status)) {
         assert_eq!(in_memory, expected, "transfer {id} in memory");
     }
-    let found = in_memory.or_else(|| store.get(id).copied());
+    let found = in_memory.or_else(|| store.get(id));
     assert_eq!(found, expected, "transfer {id} in memory or in the store");
 }
 

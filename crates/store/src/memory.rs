@@ -213,7 +213,14 @@ impl Store for MemoryStore {
             inner
                 .failed
                 .extend(w.failed.iter().map(|failed| (height, *failed)));
-            inner.blocks.push(w.block.clone());
+            // The transfers live once, in the archive; `read_blocks` puts them back.
+            inner.blocks.push(BlockRecord {
+                header: w.block.header,
+                hash: w.block.hash,
+                signature: w.block.signature,
+                accounts: w.block.accounts.clone(),
+                transfers: Vec::new(),
+            });
         }
         if fault == Some(FaultPoint::AfterWrite) {
             return Err(StoreError::Injected("append failed after writing"));
@@ -235,7 +242,17 @@ impl Store for MemoryStore {
             .unwrap_or(usize::MAX)
             .min(inner.blocks.len());
         let to = from.saturating_add(limit).min(inner.blocks.len());
-        Ok(inner.blocks[from..to].to_vec())
+        let with_transfers = inner.blocks[from..to].iter().map(|block| {
+            let header = &block.header;
+            let first = header.tree_size - u64::from(header.transfer_count);
+            let transfers = inner.transfers.leaves(first, header.tree_size);
+            BlockRecord {
+                transfers: transfers.copied().collect(),
+                accounts: block.accounts.clone(),
+                ..*block
+            }
+        });
+        Ok(with_transfers.collect())
     }
 
     fn accounts(&mut self) -> Result<Vec<Account>, StoreError> {
@@ -264,22 +281,7 @@ impl Store for MemoryStore {
     fn transfers_by_leaf(&mut self, from: u64, to: u64) -> Result<Vec<Transfer>, StoreError> {
         let inner = self.read_guard()?;
         let to = to.min(from.saturating_add(crate::LEAF_RANGE_MAX));
-        // The first block whose transfers reach past `from`.
-        let first = inner.blocks.partition_point(|b| b.header.tree_size <= from);
-        let mut out = Vec::new();
-        for block in &inner.blocks[first..] {
-            let start = block.header.tree_size - block.transfers.len() as u64;
-            if start >= to {
-                break;
-            }
-            for (offset, transfer) in block.transfers.iter().enumerate() {
-                let leaf = start + offset as u64;
-                if leaf >= from && leaf < to {
-                    out.push(*transfer);
-                }
-            }
-        }
-        Ok(out)
+        Ok(inner.transfers.leaves(from, to).copied().collect())
     }
 
     fn merkle_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
@@ -292,24 +294,10 @@ impl Store for MemoryStore {
 
     fn transfers_at(&mut self, timestamps: &[u64]) -> Result<Vec<Transfer>, StoreError> {
         let inner = self.read_guard()?;
-        let mut out = Vec::new();
-        // Blocks without transfers would break the partition's ordering: leave them out.
-        let blocks: Vec<&BlockRecord> = inner
-            .blocks
-            .iter()
-            .filter(|b| !b.transfers.is_empty())
+        let found = timestamps.iter();
+        let mut out: Vec<Transfer> = found
+            .filter_map(|timestamp| inner.transfers.at_timestamp(*timestamp).copied())
             .collect();
-        for &timestamp in timestamps {
-            let block = blocks
-                .partition_point(|b| b.transfers.last().is_some_and(|t| t.timestamp < timestamp));
-            let found = blocks.get(block).and_then(|b| {
-                b.transfers
-                    .binary_search_by_key(&timestamp, |t| t.timestamp)
-                    .ok()
-                    .map(|i| b.transfers[i])
-            });
-            out.extend(found);
-        }
         out.sort_unstable_by_key(|t| t.timestamp);
         out.dedup();
         Ok(out)
@@ -368,7 +356,7 @@ impl Store for MemoryStore {
         let Some(w) = filter.window() else {
             return Ok(Vec::new());
         };
-        let all = inner.blocks.iter().flat_map(|b| b.transfers.iter());
+        let all = inner.transfers.leaves(0, u64::MAX);
         let matching = |t: &&Transfer| filter.matches(t);
         Ok(if w.reversed {
             all.rev().filter(matching).take(w.limit).copied().collect()
@@ -386,12 +374,9 @@ impl Store for MemoryStore {
             return Ok(Vec::new());
         };
         let history = inner.history.get(&filter.account_id).map_or(&[][..], |h| h);
-        // Each entry's transfer has its timestamp; blocks hold transfers in timestamp order.
-        let transfers: Vec<&Transfer> = inner.blocks.iter().flat_map(|b| &b.transfers).collect();
+        // Each entry's transfer has its timestamp.
         let matching = |b: &&AccountBalance| {
-            transfers
-                .binary_search_by_key(&b.timestamp, |t| t.timestamp)
-                .is_ok_and(|i| filter.matches(transfers[i]))
+            (inner.transfers.at_timestamp(b.timestamp)).is_some_and(|t| filter.matches(t))
         };
         Ok(if w.reversed {
             history
@@ -441,7 +426,7 @@ impl Store for MemoryStore {
         let Some(w) = filter.window() else {
             return Ok(Vec::new());
         };
-        let all = inner.blocks.iter().flat_map(|b| b.transfers.iter());
+        let all = inner.transfers.leaves(0, u64::MAX);
         let matching = |t: &&Transfer| filter.matches_transfer(t);
         Ok(if w.reversed {
             all.rev().filter(matching).take(w.limit).copied().collect()
