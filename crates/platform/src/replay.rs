@@ -13,7 +13,7 @@ use ledger::block::{accounts_digest, block_hash, transfer_leaf_hashes};
 use ledger::checkpoint::{Checkpoint, verify_checkpoint};
 use ledger::engine::{Engine, EngineConfig, FailedTransfer};
 use ledger::merkle::{MerkleFrontier, MerkleLog};
-use ledger::types::{BlockHeader, Hash, TransferId};
+use ledger::types::{Account, AccountId, BlockHeader, Hash, TransferId};
 use store::{BlockRecord, Store, StoreError};
 
 /// The signature of a block that is not the last of its store transaction: the operator
@@ -52,6 +52,10 @@ pub struct Replayed {
     /// Set by a failed `apply`: the engine may hold part of the bad block, so nothing more
     /// may be applied or trusted.
     pub failed: bool,
+    /// Transfers and blocks replayed after the snapshot the replay started from (all of
+    /// them without one): what the next snapshot would spare the next start.
+    pub tail_transfers: u64,
+    pub tail_blocks: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,8 @@ impl Replayed {
             signed_head: None,
             block_count: 0,
             failed: false,
+            tail_transfers: 0,
+            tail_blocks: 0,
         }
     }
 
@@ -115,9 +121,10 @@ impl Replayed {
             });
         }
         let mut leaf_hashes = Vec::with_capacity(record.transfers.len());
+        transfer_leaf_hashes(&record.transfers, &mut leaf_hashes);
         // A follower's feed carries no failed ids: its filter never needs them, since no
         // committed transfer reuses one.
-        let outcome = replay_block(self, record, options, &mut leaf_hashes, None, &[]);
+        let outcome = replay_block(self, record, options, &leaf_hashes, None, &[]);
         self.failed = outcome.is_err();
         outcome
     }
@@ -141,32 +148,50 @@ pub fn replay_store(
     } else {
         SnapshotAudit::default()
     };
-    let mut replayed = match options.engine {
-        Some(config) => match from_snapshot(store, config)? {
-            Some(replayed) => replayed,
-            None => Replayed::with_engine(Engine::with_config(config)),
-        },
-        None => Replayed::with_engine(Engine::with_config(snapshots.engine_config())),
+    let started = std::time::Instant::now();
+    let from_snapshot = match options.engine {
+        Some(config) => from_snapshot(store, config)?,
+        None => None,
     };
-    let mut leaf_hashes = Vec::new();
-    loop {
-        let first = replayed.block_count;
-        let page = store.read_blocks(first, REPLAY_PAGE_BLOCKS_MAX)?;
-        let page_len = page.len();
-        let failures = store.failed_transfers(first, first + page_len as u64)?;
-        for record in page {
+    if let Some(replayed) = &from_snapshot {
+        let (blocks, elapsed_ms) = (replayed.block_count, started.elapsed().as_millis());
+        tracing::info!(
+            blocks,
+            elapsed_ms,
+            "replay: state loaded from the latest snapshot"
+        );
+    }
+    let started_from_snapshot = from_snapshot.is_some();
+    let mut replayed = match (from_snapshot, options.engine) {
+        (Some(replayed), _) => replayed,
+        (None, Some(config)) => Replayed::with_engine(Engine::with_config(config)),
+        (None, None) => Replayed::with_engine(Engine::with_config(snapshots.engine_config())),
+    };
+    // Accounts the replayed blocks created or moved: after a snapshot, the only stored
+    // balances that replay can vouch for beyond the snapshot's own (checked) state.
+    let mut touched: foldhash::HashSet<AccountId> = foldhash::HashSet::default();
+    let first = replayed.block_count;
+    let transfers_before = replayed.engine.transfer_count();
+    for_each_page(store, first, |store, page| {
+        for (record, leaf_hashes) in page.blocks.iter().zip(&page.leaf_hashes) {
             let height = record.header.height;
-            let failed: Vec<FailedTransfer> = failures
+            let failed: Vec<FailedTransfer> = page
+                .failures
                 .iter()
                 .filter(|(at, _)| *at == height)
                 .map(|(_, failure)| *failure)
                 .collect();
+            if started_from_snapshot {
+                touched.extend(record.accounts.iter().map(|account| account.id));
+                let moved = record.transfers.iter();
+                touched.extend(moved.flat_map(|t| [t.debit_account_id, t.credit_account_id]));
+            }
             let prefetch = options.engine.map(|_| &mut *store);
             replay_block(
                 &mut replayed,
-                &record,
+                record,
                 options,
-                &mut leaf_hashes,
+                leaf_hashes,
                 prefetch,
                 &failed,
             )?;
@@ -174,10 +199,8 @@ pub fn replay_store(
                 snapshots.check(&replayed, &public_key)?;
             }
         }
-        if page_len < REPLAY_PAGE_BLOCKS_MAX {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     snapshots.check_none_beyond(replayed.block_count)?;
     if let (Some(_), Some((header, _, UNSIGNED))) = (options.operator_public_key, replayed.head) {
         let reason = "the last block is not signed: the store ends inside a transaction".into();
@@ -186,8 +209,103 @@ pub fn replay_store(
             reason,
         });
     }
-    check_balances(store, &replayed.engine)?;
+    replayed.tail_blocks = replayed.block_count - first;
+    replayed.tail_transfers = replayed.engine.transfer_count() - transfers_before;
+    let (blocks, elapsed_ms) = (replayed.tail_blocks, started.elapsed().as_millis());
+    tracing::info!(
+        blocks,
+        elapsed_ms,
+        "replay: blocks after the snapshot replayed"
+    );
+    // Looking up accounts one by one costs more than reading them all once a sizeable
+    // share of them moved.
+    let few_touched = touched.len() < (replayed.engine.account_count() / 8) as usize;
+    if started_from_snapshot && few_touched {
+        check_touched_balances(store, &replayed.engine, &touched)?;
+    } else {
+        check_balances(store, &replayed.engine)?;
+    }
+    let elapsed_ms = started.elapsed().as_millis();
+    tracing::info!(elapsed_ms, "replay: stored balances checked");
     Ok(replayed)
+}
+
+/// Pages read ahead of the replay: reading the next page overlaps executing this one.
+const REPLAY_PAGES_AHEAD_MAX: usize = 2;
+
+/// Blocks from the store in height order, with the failures recorded beside them and each
+/// block's leaf hashes (computed where the page is read, off the replaying thread).
+struct Page {
+    blocks: Vec<BlockRecord>,
+    failures: Vec<(u64, FailedTransfer)>,
+    leaf_hashes: Vec<Vec<Hash>>,
+}
+
+fn read_page(store: &mut dyn Store, first: u64) -> Result<Page, StoreError> {
+    let blocks = store.read_blocks(first, REPLAY_PAGE_BLOCKS_MAX)?;
+    let count = u64::try_from(blocks.len()).expect("a page shorter than 2^64");
+    let failures = store.failed_transfers(first, first + count)?;
+    let hashes = blocks.iter().map(|block| {
+        let mut hashes = Vec::with_capacity(block.transfers.len());
+        transfer_leaf_hashes(&block.transfers, &mut hashes);
+        hashes
+    });
+    let leaf_hashes = hashes.collect();
+    Ok(Page {
+        blocks,
+        failures,
+        leaf_hashes,
+    })
+}
+
+/// Calls `each` with every page of blocks from height `first` on, in order. A second
+/// connection ([`Store::reader`]) reads the next pages on its own thread while `each` runs,
+/// so a replay costs about the larger of reading and executing, not their sum; `each` gets
+/// `store` itself for its own reads (the engine's prefetch).
+fn for_each_page(
+    store: &mut dyn Store,
+    first: u64,
+    mut each: impl FnMut(&mut dyn Store, Page) -> Result<(), ReplayError>,
+) -> Result<(), ReplayError> {
+    let Ok(mut reader) = store.reader() else {
+        // No second connection: read and execute in turn.
+        let mut next = first;
+        loop {
+            let page = read_page(store, next)?;
+            let count = page.blocks.len();
+            next += u64::try_from(count).expect("a page shorter than 2^64");
+            each(store, page)?;
+            if count < REPLAY_PAGE_BLOCKS_MAX {
+                return Ok(());
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let (sender, pages) = std::sync::mpsc::sync_channel(REPLAY_PAGES_AHEAD_MAX);
+        let read_ahead = std::thread::Builder::new().name("replay-reader".into());
+        let spawned = read_ahead.spawn_scoped(scope, move || {
+            let mut next = first;
+            loop {
+                let page = read_page(&mut *reader, next);
+                let count = page.as_ref().map_or(0, |page| page.blocks.len());
+                next += u64::try_from(count).expect("a page shorter than 2^64");
+                // The replay stopped (a bad block): nothing more to read.
+                if sender.send(page).is_err() || count < REPLAY_PAGE_BLOCKS_MAX {
+                    return;
+                }
+            }
+        });
+        spawned.map_err(StoreError::Io)?;
+        for page in pages {
+            let page = page?;
+            let last = page.blocks.len() < REPLAY_PAGE_BLOCKS_MAX;
+            each(&mut *store, page)?;
+            if last {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What an auditor checks of the store's snapshots while it replays from genesis: at each
@@ -346,7 +464,7 @@ fn replay_block<'store>(
     replayed: &mut Replayed,
     record: &BlockRecord,
     options: ReplayOptions,
-    leaf_hashes: &mut Vec<Hash>,
+    leaf_hashes: &[Hash],
     store: Option<&mut (dyn Store + 'store)>,
     failed: &[FailedTransfer],
 ) -> Result<(), ReplayError> {
@@ -373,8 +491,6 @@ fn replay_block<'store>(
             failed,
         )
         .map_err(|error| bad(format!("replay: {error}")))?;
-    leaf_hashes.clear();
-    transfer_leaf_hashes(&record.transfers, leaf_hashes);
     if options.engine.is_none() {
         replayed.log.extend(leaf_hashes);
     }
@@ -428,6 +544,42 @@ fn check_tree(header: &BlockHeader, log: &MerkleFrontier) -> Result<(), String> 
     }
     if header.merkle_root != log.root() {
         return Err("merkle_root does not match the transfers".into());
+    }
+    Ok(())
+}
+
+/// After a start from a snapshot: the stored balances of the accounts the replayed tail
+/// created or moved equal the replayed ones. The others are as the snapshot left them, and
+/// the snapshot was checked against the chain; `mileverse verify` still compares every
+/// stored account (`check_balances`), so start time does not grow with the account count.
+fn check_touched_balances(
+    store: &mut dyn Store,
+    engine: &Engine,
+    touched: &foldhash::HashSet<AccountId>,
+) -> Result<(), ReplayError> {
+    let ids: Vec<AccountId> = touched.iter().copied().collect();
+    for chunk in ids.chunks(store::LOOKUP_IDS_MAX) {
+        let stored: foldhash::HashMap<AccountId, Account> = store
+            .lookup_accounts(chunk)?
+            .into_iter()
+            .map(|account| (account.id, account))
+            .collect();
+        for id in chunk {
+            let bad = |reason: &str| ReplayError::BadBalance {
+                account_id: id.0,
+                reason: reason.into(),
+            };
+            let replayed = engine
+                .account(*id)
+                .ok_or_else(|| bad("not created by any block"))?;
+            // A transfer naming an account that does not exist never commits, so every
+            // touched id names a replayed account; the store must hold it too.
+            match stored.get(id) {
+                Some(account) if account == replayed => {}
+                Some(_) => return Err(bad("differs")),
+                None => return Err(bad("missing from the store")),
+            }
+        }
     }
     Ok(())
 }

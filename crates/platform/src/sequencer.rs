@@ -301,7 +301,9 @@ impl LedgerService {
             shared: shared.clone(),
             store: prefetch_store,
             keys: Vec::new(),
-            since_snapshot: (0, 0),
+            // A start that replayed blocks after the latest snapshot owes one: without it, a
+            // clean shutdown with no new traffic would leave the next start the same replay.
+            since_snapshot: (replayed.tail_transfers, replayed.tail_blocks),
             journaled_last_timestamp: replayed_last_timestamp,
         };
         let snapshot_key = (config.journal == JournalMode::On).then(|| key.clone());

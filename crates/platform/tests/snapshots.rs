@@ -410,3 +410,100 @@ fn failures_alone_are_kept_and_shutdown_snapshots_the_head() {
         vec![CreateTransferResult::IdAlreadyFailed]
     );
 }
+
+/// A start that had to replay blocks after the latest snapshot (here: a store written with
+/// snapshots off, as a crash leaves a tail) owes a snapshot: a clean shutdown writes one
+/// even with no new traffic, so the next start replays nothing.
+#[test]
+fn a_start_that_replayed_blocks_snapshots_at_shutdown() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = MemoryStore::new();
+    let without_snapshots = LedgerConfig {
+        snapshot_interval_transfers: 0,
+        ..config()
+    };
+    let ledger = LedgerService::open(Box::new(store.clone()), key(), without_snapshots)
+        .expect("open without snapshots");
+    runtime.block_on(async {
+        let accounts = (1..=ACCOUNTS).map(account).collect();
+        ledger.create_accounts(accounts).await.expect("accounts");
+        run_history(&ledger, 1_000, 4).await
+    });
+    ledger.shutdown();
+    assert!(store.clone().latest_snapshot().unwrap().is_none());
+    let bounded = ReplayOptions {
+        engine: Some(small_engine()),
+        ..ReplayOptions::default()
+    };
+    let tail = replay_store(&mut store.clone(), bounded).expect("start from genesis");
+    assert!(tail.tail_blocks > 0 && tail.tail_transfers > 0);
+
+    let ledger = LedgerService::open(Box::new(store.clone()), key(), config()).expect("open");
+    ledger.shutdown();
+    let head = store.clone().block_count().unwrap() - 1;
+    let latest = store.clone().latest_snapshot().unwrap();
+    assert_eq!(latest.map(|snapshot| snapshot.height), Some(head));
+    let started = replay_store(&mut store.clone(), bounded).expect("start from the snapshot");
+    assert_eq!((started.tail_blocks, started.tail_transfers), (0, 0));
+    assert_eq!(started.block_count, head + 1);
+}
+
+/// A start from a snapshot compares the stored balances of the accounts the replayed tail
+/// moved; `verify` compares every one. A balance tampered with in the table is refused at
+/// start if the tail moved its account, and by `verify` in any case.
+#[test]
+fn stored_balances_are_checked_where_the_replay_vouches_for_them() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("ledger.db");
+    let open = || Box::new(store::sqlite::SqliteStore::open(&path).unwrap());
+    open_and_run(&runtime, open(), 1_000, 6);
+    // A tail after the shutdown snapshot, moving accounts 1 and 2 only.
+    let without_snapshots = LedgerConfig {
+        snapshot_interval_transfers: 0,
+        ..config()
+    };
+    let ledger = LedgerService::open(open(), key(), without_snapshots).expect("open");
+    let tail = vec![transfer(50_000, 1, 2, 1, TransferFlags::empty())];
+    let results = runtime.block_on(ledger.create_transfers(tail)).unwrap();
+    assert_eq!(results, vec![CreateTransferResult::Ok]);
+    ledger.shutdown();
+
+    let bounded = ReplayOptions {
+        engine: Some(small_engine()),
+        ..ReplayOptions::default()
+    };
+    let audit = ReplayOptions {
+        operator_public_key: Some(key().public_key()),
+        ..ReplayOptions::default()
+    };
+    // A column the balance log does not overlay: the row itself is what differs.
+    let tamper = |id: u128, delta: i64| {
+        let before = open().lookup_accounts(&[AccountId(id)]).unwrap();
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let swapped = connection
+            .execute(
+                "UPDATE accounts SET user_data_32 = user_data_32 + ?2
+                 WHERE seq = (SELECT min(seq) FROM accounts) + ?1",
+                [i64::try_from(id - 1).unwrap(), delta],
+            )
+            .unwrap();
+        assert_eq!(swapped, 1);
+        let after = open().lookup_accounts(&[AccountId(id)]).unwrap();
+        assert_ne!(before, after, "account {id} was changed");
+    };
+    // Account 3 is not in the tail: start is fine, verify is not.
+    tamper(3, 1);
+    replay_store(open().as_mut(), bounded).expect("start checks the tail's accounts only");
+    // (This table also holds the created accounts the blocks are read back with, so
+    // verify meets the change first in the block that created the account.)
+    let verified = replay_store(open().as_mut(), audit);
+    assert!(verified.is_err(), "verify must refuse the changed account");
+    tamper(3, -1);
+    // Account 1 is in the tail: start refuses.
+    tamper(1, 1);
+    match replay_store(open().as_mut(), bounded) {
+        Err(ReplayError::BadBalance { account_id: 1, .. }) => {}
+        other => panic!("start must refuse account 1: {:?}", other.err()),
+    }
+}
