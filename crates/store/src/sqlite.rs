@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
 //!
-//! # Schema (version 3, kept in `PRAGMA user_version`)
+//! # Schema (version 4, kept in `PRAGMA user_version`)
 //! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
 //! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
 //!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
@@ -18,10 +18,22 @@
 //! - `transfers(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, block_height, all fields)`: `seq`
 //!   is the transfer's leaf index in the Merkle log, so a block's transfers are the rowid
 //!   range `[tree_size - transfer_count, tree_size)` and appends go to the end of the b-tree.
-//!   Indexed by `id` (migration 3): the engine keeps only a bounded cache of transfers, so
-//!   the store answers the lookups its id filter cannot rule out, and lookups of old
-//!   transfers. The index costs a random b-tree insert per transfer (measured with
-//!   `examples/append_bench.rs --id-index`); an index on `timestamp` is append-only.
+//!   Indexed by `timestamp` (append-only) and, for the queries, by `code` and the non-zero
+//!   `user_data_*` fields, each with `timestamp` (migration 4).
+//! - `transfer_ids(id, seq)` (migration 3): the engine keeps only a bounded cache of
+//!   transfers, so the store answers the lookups its id filter cannot rule out, and lookups
+//!   of old transfers. A random b-tree insert per transfer in the commit path grew costly
+//!   with the table (measured with `examples/append_bench.rs --id-index`), so ids are
+//!   written in sorted batches of [`IDS_DEFERRED_MAX`] beside a later commit, and the meta
+//!   key `ids_indexed_upto` says how far; a lookup reads the index and scans the short
+//!   unindexed tail of `transfers`.
+//! - `transfer_accounts(run, account_id, side, timestamp, seq)` and
+//!   `transfer_account_runs(run, timestamp_min, timestamp_max)` (migration 4): each
+//!   transfer's debit and credit account, written with each batch of deferred ids as one
+//!   sorted, appended run; an account's transfers are read from the runs that meet the
+//!   query's timestamps and from the unindexed tail.
+//! - `failed_transfers(seq, id UNIQUE, block_height, result)`: ids that failed with a
+//!   transient result, kept beside their block.
 //! - `pending_status(id PRIMARY KEY, status, block_height)`: the final status of a resolved
 //!   pending transfer (2 posted, 3 voided, 4 expired); a pending transfer without a row is
 //!   still open.
