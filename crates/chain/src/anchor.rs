@@ -149,11 +149,11 @@ pub struct Anchored {
     pub anchored_at_s: u64,
 }
 
-impl From<Anchored> for platform::chain::AnchoredCheckpoint {
+impl From<Anchored> for ports::chain::AnchoredCheckpoint {
     fn from(anchored: Anchored) -> Self {
-        platform::chain::AnchoredCheckpoint {
+        ports::chain::AnchoredCheckpoint {
             index: anchored.index,
-            checkpoint: platform::chain::AnchorCheckpoint {
+            checkpoint: ports::chain::AnchorCheckpoint {
                 height: anchored.checkpoint.height,
                 tree_size: anchored.checkpoint.tree_size,
                 root: anchored.checkpoint.root.0,

@@ -26,11 +26,11 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolEvent, SolInterface};
 use alloy::transports::{RpcError, TransportError};
-use platform::chain::{
+use ports::chain::{
     AnchorAuthorities, AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint, ChainError,
     ChainGateway, ChainTx, EthAddress, ReleaseState, TokenFigures,
 };
-use platform::gateway::BoxFuture;
+use ports::gateway::BoxFuture;
 
 use crate::anchor::{self, AuthoritySignature, Checkpoint};
 use crate::contracts::{Anchor, ConversionBridge, MVC, RewardDistributor};

@@ -14,7 +14,7 @@ use chain::wallet::Wallet;
 use chain::{
     Address, B256, DeploymentFile, EthereumGateway, GatewayConfig, Genesis, VestingSchedule,
 };
-use platform::chain::{AnchorCheckpoint, ChainError, ChainGateway, ReleaseState};
+use ports::chain::{AnchorCheckpoint, ChainError, ChainGateway, ReleaseState};
 
 const CHAIN_ID: u64 = 31_337;
 /// One MVC in its smallest unit.

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use journal::{JournalMode, LedgerConfig, LedgerService};
 use ledger::checkpoint::OperatorKey;
 use ledger::types::{Account, AccountId, Transfer, TransferId};
-use platform::{JournalMode, LedgerConfig, LedgerService};
 use serde_json::{Map, Value, json};
 use store::Store;
 
@@ -100,7 +100,7 @@ struct Outcome {
     elapsed: Duration,
     rejected: u64,
     /// Ledger counters over the timed part (sequenced backends only).
-    store: Option<platform::MetricsSnapshot>,
+    store: Option<journal::MetricsSnapshot>,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -111,7 +111,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Restart(args) => return run_restart(&args),
     };
     anyhow::ensure!(
-        (1..=platform::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
+        (1..=journal::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
         "--batch must be 1..=8190"
     );
     anyhow::ensure!(
@@ -249,7 +249,7 @@ fn run_sequenced(
         let before = ledger.metrics();
         let mut outcome = drive_clients(&ledger, transfers, args.batch, args.clients).await;
         let after = ledger.metrics();
-        outcome.store = Some(platform::MetricsSnapshot {
+        outcome.store = Some(journal::MetricsSnapshot {
             blocks_written: after.blocks_written - before.blocks_written,
             store_appends: after.store_appends - before.store_appends,
             store_append_micros: after.store_append_micros - before.store_append_micros,
@@ -266,7 +266,7 @@ fn run_sequenced(
 
 /// Creates the accounts; on a store that has them already, `exists` is fine.
 async fn create_accounts(ledger: &LedgerService, accounts: &[Account]) -> anyhow::Result<()> {
-    for chunk in accounts.chunks(platform::sequencer::BATCH_EVENTS_MAX) {
+    for chunk in accounts.chunks(journal::sequencer::BATCH_EVENTS_MAX) {
         let results = ledger.create_accounts(chunk.to_vec()).await?;
         let created = |result: &ledger::types::CreateAccountResult| {
             result.is_ok() || *result == ledger::types::CreateAccountResult::Exists

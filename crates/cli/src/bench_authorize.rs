@@ -231,7 +231,7 @@ async fn drive(
     till: &Till,
     devices: &[Device],
 ) -> anyhow::Result<HttpOutcome> {
-    let first_step = platform::totp::step_of(platform::time::now_s());
+    let first_step = platform::totp::step_of(ports::time::now_s());
     let devices = Arc::new(devices.to_vec());
     let (client, base, till) = (running.client.clone(), running.base.clone(), till.clone());
     drive_http(args.clients, args.authorizations, move |_, number| {
@@ -257,9 +257,9 @@ async fn authorize(
         "amount": AUTHORIZATION_AMOUNT, "van_tx_id": format!("bench-{number}"),
     })
     .to_string();
-    let timestamp_s = platform::time::now_s();
+    let timestamp_s = ports::time::now_s();
     let signature =
-        platform::signing::van_signature(&till.secret, timestamp_s, "POST", PATH, body.as_bytes());
+        ports::signing::van_signature(&till.secret, timestamp_s, "POST", PATH, body.as_bytes());
     let response = client
         .post(format!("{base}{PATH}"))
         .header("X-Mileverse-Key", &till.key_id)

@@ -96,7 +96,7 @@ pub(crate) fn data_directory(
 }
 
 /// Stops the platform's writer, then the ledger (which waits for its last block).
-pub(crate) fn shut_down(ledger: Arc<platform::LedgerService>, platform: Arc<platform::Platform>) {
+pub(crate) fn shut_down(ledger: Arc<journal::LedgerService>, platform: Arc<platform::Platform>) {
     platform.shutdown();
     drop(platform);
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
@@ -105,21 +105,21 @@ pub(crate) fn shut_down(ledger: Arc<platform::LedgerService>, platform: Arc<plat
 }
 
 pub(crate) type Opened = (
-    Arc<platform::LedgerService>,
+    Arc<journal::LedgerService>,
     Arc<platform::Platform>,
-    Arc<platform::sms::DevOutbox>,
+    Arc<ports::sms::DevOutbox>,
 );
 
 pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opened> {
     let store = store::sqlite::SqliteStore::open(&directory.join("ledger.db"))?;
     let key = ledger::checkpoint::OperatorKey::from_seed(rand::random());
-    let ledger = Arc::new(platform::LedgerService::open(
+    let ledger = Arc::new(journal::LedgerService::open(
         Box::new(store),
         key,
-        platform::LedgerConfig::default(),
+        journal::LedgerConfig::default(),
     )?);
     let records = store::records::SqliteRecords::open(&directory.join("records.db"))?;
-    let outbox = Arc::new(platform::sms::DevOutbox::new());
+    let outbox = Arc::new(ports::sms::DevOutbox::new());
     let gateway =
         gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
             timeout_ms: 5000,
@@ -138,9 +138,9 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
 }
 
 pub(crate) async fn start_servers(
-    ledger: Arc<platform::LedgerService>,
+    ledger: Arc<journal::LedgerService>,
     platform: Arc<platform::Platform>,
-    outbox: Arc<platform::sms::DevOutbox>,
+    outbox: Arc<ports::sms::DevOutbox>,
 ) -> anyhow::Result<Running> {
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim_base = format!("http://{}", sim_listener.local_addr()?);

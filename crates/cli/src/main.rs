@@ -21,10 +21,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use journal::replay::{ReplayOptions, replay_store};
+use journal::{LedgerConfig, LedgerService};
 use platform::crypto::DataKeys;
-use platform::replay::{ReplayOptions, replay_store};
-use platform::sms::DevOutbox;
-use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
+use platform::{Platform, PlatformConfig, PlatformParts};
+use ports::sms::DevOutbox;
 
 use crate::options::StoreOptions;
 
@@ -98,7 +99,7 @@ struct ServeArgs {
     listen: String,
     /// A snapshot of the ledger engine after this many transfers (start replays at most
     /// about this many); 0 turns snapshots off.
-    #[arg(long, default_value_t = platform::sequencer::SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT)]
+    #[arg(long, default_value_t = journal::sequencer::SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT)]
     snapshot_interval_transfers: u64,
     /// Token that grants admin access to `/admin` routes.
     #[arg(long, env = "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
@@ -221,7 +222,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ledger = Arc::new(ledger);
     let (parts, outbox) = platform_parts(&args)?;
     // A second connection: followers read durable blocks without waiting for the writer.
-    let feed = platform::feed::BlockFeed::start(args.store.open_store()?);
+    let feed = journal::feed::BlockFeed::start(args.store.open_store()?);
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
@@ -324,14 +325,14 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
 fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc<DevOutbox>>)> {
     let options = &args.platform;
     let master = match &options.data_key_hex {
-        Some(text) => platform::keys::parse_secret(text.trim())
+        Some(text) => journal::keys::parse_secret(text.trim())
             .context("MILEVERSE_DATA_KEY must be 64 hex digits")?,
         None => {
             let path = options
                 .data_key
                 .clone()
                 .unwrap_or_else(|| args.store.data.join(options::DATA_KEY_FILE_NAME));
-            platform::keys::load_or_create_secret(&path)?
+            journal::keys::load_or_create_secret(&path)?
         }
     };
     let partner_gateway =
@@ -339,8 +340,7 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
             timeout_ms: options.partner_timeout_ms,
             connections_per_host_max: 256,
         });
-    let (sms, outbox): (Arc<dyn platform::gateway::SmsGateway>, _) = match &options.sms_gateway_url
-    {
+    let (sms, outbox): (Arc<dyn ports::gateway::SmsGateway>, _) = match &options.sms_gateway_url {
         Some(url) => {
             let gateway = gateways::sms::HttpSmsGateway::new(gateways::sms::SmsGatewayConfig {
                 url: url.clone(),
@@ -368,7 +368,7 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
 /// deployment's chain.
 async fn chain_gateway(
     options: &ChainOptions,
-) -> anyhow::Result<Option<Arc<dyn platform::chain::ChainGateway>>> {
+) -> anyhow::Result<Option<Arc<dyn ports::chain::ChainGateway>>> {
     let (Some(rpc_url), Some(key_path), Some(deployment_path)) = (
         &options.chain_rpc,
         &options.chain_key,
@@ -461,6 +461,6 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 /// `bench restart` can open what `bench ledger --data DIR` built.
 fn keys_for_bench(directory: &std::path::Path) -> anyhow::Result<ledger::checkpoint::OperatorKey> {
     std::fs::create_dir_all(directory)?;
-    let seed = platform::keys::load_or_create_secret(&directory.join("operator.key"))?;
+    let seed = journal::keys::load_or_create_secret(&directory.join("operator.key"))?;
     Ok(ledger::checkpoint::OperatorKey::from_seed(seed))
 }

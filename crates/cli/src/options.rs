@@ -73,7 +73,7 @@ impl StoreOptions {
             .operator_key
             .clone()
             .unwrap_or_else(|| self.data.join(OPERATOR_KEY_FILE_NAME));
-        Ok(platform::keys::load_or_create(&path)?)
+        Ok(journal::keys::load_or_create(&path)?)
     }
 }
 

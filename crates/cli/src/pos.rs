@@ -186,9 +186,9 @@ impl Terminal {
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
         let body = body.map(|body| body.to_string()).unwrap_or_default();
-        let timestamp_s = platform::time::now_s();
+        let timestamp_s = ports::time::now_s();
         // The signed path is the request target as sent, query included (docs/payments.md).
-        let signature = platform::signing::van_signature(
+        let signature = ports::signing::van_signature(
             &self.secret,
             timestamp_s,
             method,

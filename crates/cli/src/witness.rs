@@ -16,7 +16,7 @@ use ::witness::{
     check_anchored, checks::describe, client::parse_address, onchain,
 };
 use anyhow::Context;
-use platform::replay::Replayed;
+use journal::replay::Replayed;
 use store::Store;
 
 /// The exit code of a refusal: the server misbehaves, a person must look.
@@ -241,7 +241,7 @@ pub fn verify_anchored(
 async fn read_anchored(
     rpc_url: &str,
     options: &ChainOptions,
-) -> anyhow::Result<Vec<platform::chain::AnchoredCheckpoint>> {
+) -> anyhow::Result<Vec<ports::chain::AnchoredCheckpoint>> {
     let timeout = Duration::from_millis(TIMEOUT_MS_DEFAULT);
     let provider = onchain::provider(rpc_url)?;
     let node = onchain::chain_id(&provider, timeout).await?;

@@ -6,7 +6,7 @@
 mod support;
 
 use gateways::follow::BlockFollower;
-use platform::replay::{ReplayOptions, Replayed};
+use journal::replay::{ReplayOptions, Replayed};
 use serde_json::{Value, json};
 use support::{ServerProcess, TOKEN};
 
@@ -85,7 +85,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         .unwrap();
 
     let follower = BlockFollower::new(&server.base, 5000);
-    for page in [1, 3, platform::feed::FEED_PAGE_BLOCKS_MAX] {
+    for page in [1, 3, journal::feed::FEED_PAGE_BLOCKS_MAX] {
         let replayed = follow_all(&follower, page, public_key).await;
         let (header, hash, _) = replayed.head.expect("a head");
         let (signed, _) = replayed.signed_head.expect("a signed head");
@@ -110,7 +110,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
     // A rewritten history: one transfer's amount changed on the way. The follower refuses
     // the block that carries it, by height.
     let mut blocks = follower
-        .blocks(0, platform::feed::FEED_PAGE_BLOCKS_MAX)
+        .blocks(0, journal::feed::FEED_PAGE_BLOCKS_MAX)
         .await
         .unwrap();
     let options = ReplayOptions {
@@ -133,11 +133,11 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
     // A served tail without a signature proves nothing: the follower vouches only for the
     // last block whose operator signature it checked.
     let mut blocks = follower
-        .blocks(0, platform::feed::FEED_PAGE_BLOCKS_MAX)
+        .blocks(0, journal::feed::FEED_PAGE_BLOCKS_MAX)
         .await
         .unwrap();
     let last = blocks.len() - 1;
-    blocks[last].signature = platform::replay::UNSIGNED;
+    blocks[last].signature = journal::replay::UNSIGNED;
     let mut replayed = Replayed::new();
     for block in &blocks {
         replayed
@@ -161,7 +161,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         .get(format!(
             "{}/v1/ledger/blocks?limit={}",
             server.base,
-            platform::feed::FEED_PAGE_BLOCKS_MAX + 1
+            journal::feed::FEED_PAGE_BLOCKS_MAX + 1
         ))
         .send()
         .await

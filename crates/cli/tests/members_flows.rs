@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use platform::signing::{self, SignedParts};
+use ports::signing::{self, SignedParts};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ServerProcess, SimProcess, TOKEN, mileverse_with, postgres_options};

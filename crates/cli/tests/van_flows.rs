@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use platform::signing::van_signature;
+use ports::signing::van_signature;
 use serde_json::{Value, json};
 use support::{ServerProcess, TOKEN, client};
 
@@ -793,7 +793,7 @@ async fn a_gift_voucher_is_bought_redeemed_once_refunded_and_settled() {
     assert_eq!(world.balance(&poor).await, (3_999, 0));
     assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
     // Settlement pays the merchant what the voucher sold for, less its fee.
-    let until = platform::time::rfc3339(now_s());
+    let until = ports::time::rfc3339(now_s());
     let run = world
         .api
         .post("/admin/v1/settlements", TOKEN, json!({"until": until}))

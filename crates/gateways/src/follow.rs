@@ -1,6 +1,6 @@
 //! The follower's side of the block feed (`GET /v1/ledger/blocks`): pages of durable blocks,
 //! decoded from their canonical encodings (docs/ledger.md) back into the records that
-//! `platform::replay::Replayed::apply` checks. Nothing here trusts the server: a page that
+//! `journal::replay::Replayed::apply` checks. Nothing here trusts the server: a page that
 //! does not decode is an error, and every decoded block is still replayed and checked.
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Adapters to systems outside our walls.
 //!
 //! The platform talks to partners (airlines, card issuers, telcos) and to an SMS provider
-//! through the traits in `platform::gateway`, which know no HTTP. This crate holds the real
+//! through the traits in `ports::gateway`, which know no HTTP. This crate holds the real
 //! adapters behind those traits, and — besides `server` — it is the only crate that knows
 //! HTTP:
 //!

@@ -34,11 +34,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use platform::gateway::{
+use ports::gateway::{
     BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
     PartnerGateway, Refusal,
 };
-use platform::signing::{REPLAY_WINDOW_S, SignedParts, new_nonce, sign_request, verify_response};
+use ports::signing::{REPLAY_WINDOW_S, SignedParts, new_nonce, sign_request, verify_response};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;

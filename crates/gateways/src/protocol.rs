@@ -1,6 +1,6 @@
 //! What both sides of the partner protocol share: header names, paths, the reference rule and
 //! the JSON shapes. docs/partner-protocol.md is the specification; signatures are
-//! `platform::signing`.
+//! `ports::signing`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -41,7 +41,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::{IncomingStream, Listener};
-use platform::signing::{ReplayError, ReplayGuard, SignedParts, sign_response, verify_request};
+use ports::signing::{ReplayError, ReplayGuard, SignedParts, sign_response, verify_request};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use platform::gateway::{BoxFuture, SmsError, SmsGateway};
+use ports::gateway::{BoxFuture, SmsError, SmsGateway};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 

@@ -14,11 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use common::{SECRET, bounded, client};
 use gateways::protocol::{self, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use platform::gateway::{
+use ports::gateway::{
     DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint, PartnerGateway,
     Refusal,
 };
-use platform::signing::{SignedParts, sign_response, verify_request};
+use ports::signing::{SignedParts, sign_response, verify_request};
 
 /// How the fake signs an answer.
 enum Signing {

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, client, start_sim_with};
 use gateways::sim::{DEFAULT_INITIAL_MILEAGE, Faults};
-use platform::gateway::{
-    DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerGateway,
-};
+use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerGateway};
 use serde_json::json;
 
 fn debit(reference: &str, mileage: u64) -> DebitRequest {

@@ -6,10 +6,10 @@ mod common;
 use common::{SECRET, bounded, client, start_sim};
 use gateways::protocol::{self, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use gateways::sim::{DEFAULT_INITIAL_MILEAGE, SimConfig};
-use platform::gateway::{
+use ports::gateway::{
     DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerGateway, Refusal,
 };
-use platform::signing::{SignedParts, new_nonce, sign_request};
+use ports::signing::{SignedParts, new_nonce, sign_request};
 
 fn debit(reference: &str, member_ref: &str, mileage: u64) -> DebitRequest {
     DebitRequest {
@@ -393,7 +393,7 @@ async fn an_unreachable_partner_is_a_transport_error() {
         let address = listener.local_addr().unwrap();
         drop(listener);
         let gateway = client(2_000);
-        let partner = platform::gateway::PartnerEndpoint {
+        let partner = ports::gateway::PartnerEndpoint {
             partner_key: "17".to_string(),
             api_base_url: format!("http://{address}"),
             secret: SECRET.to_vec(),

@@ -1,8 +1,8 @@
 //! The worked example in docs/partner-protocol.md: its signatures are what
-//! `platform::signing` computes, and the bodies are what the simulator and client use.
+//! `ports::signing` computes, and the bodies are what the simulator and client use.
 
 use gateways::protocol::{DebitAnswer, DebitBody};
-use platform::signing::{SignedParts, sign_request, sign_response};
+use ports::signing::{SignedParts, sign_request, sign_response};
 
 const DOC: &str = include_str!("../../../docs/partner-protocol.md");
 

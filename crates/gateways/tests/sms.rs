@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use common::bounded;
 use gateways::sms::{HttpSmsGateway, SmsGatewayConfig};
-use platform::gateway::{SmsError, SmsGateway};
+use ports::gateway::{SmsError, SmsGateway};
 
 #[derive(Clone, Debug)]
 struct Received {

@@ -21,13 +21,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Platform;
-use crate::chain::{
+use crate::domain::{self, KIND_ANCHORING, KIND_COSIGNATURE};
+use crate::error::PlatformError;
+use ports::chain::{
     AnchorAuthorities, AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint, ChainError,
     ChainGateway, EthAddress,
 };
-use crate::domain::{self, KIND_ANCHORING, KIND_COSIGNATURE};
-use crate::error::PlatformError;
-use crate::time::now_s;
+use ports::time::now_s;
 
 /// Proposals remembered (so a co-signature for the one just replaced still counts).
 pub const PROPOSALS_KEPT_MAX: usize = 8;
@@ -293,7 +293,7 @@ impl Platform {
     async fn record_anchoring(
         &self,
         anchored: AnchoredCheckpoint,
-        tx: Option<crate::chain::ChainTx>,
+        tx: Option<ports::chain::ChainTx>,
     ) -> Result<(), PlatformError> {
         let checkpoint = anchored.checkpoint;
         let record = AnchoringRecord {
@@ -406,7 +406,7 @@ impl Platform {
             tree_size: signed.checkpoint.tree_size,
             root: signed.checkpoint.root,
         };
-        let now_ms = crate::time::now_ms();
+        let now_ms = ports::time::now_ms();
         let timeout_ms = self.config.anchor_proposal_timeout_ms;
         let mut state = self.lock();
         let anchoring = &mut state.anchoring;

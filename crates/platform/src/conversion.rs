@@ -24,11 +24,11 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, Tr
 use serde::{Deserialize, Serialize};
 
 use crate::Platform;
-use crate::chain::{ChainError, ChainTx, EthAddress, ReleaseState};
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, Retry, id_key};
 use crate::error::{PlatformError, invalid};
-use crate::time::{kst_day, now_ms, now_s};
+use ports::chain::{ChainError, ChainTx, EthAddress, ReleaseState};
+use ports::time::{kst_day, now_ms, now_s};
 
 pub const KIND_WALLET_ADDRESS: &str = "wallet_address";
 pub const KIND_CONVERSION: &str = "conversion";

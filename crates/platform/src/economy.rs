@@ -6,10 +6,10 @@
 use ledger::types::AccountId;
 
 use crate::Platform;
-use crate::chain::TokenFigures;
 use crate::chart;
 use crate::conversion::ConversionStatus;
 use crate::error::PlatformError;
+use ports::chain::TokenFigures;
 
 /// The seed's mark for MVP issued (seed 000, section 5-3).
 pub const MVP_MARK: u64 = 30_000_000_000;

@@ -2,8 +2,8 @@
 //! act on; the server maps each to an HTTP status and a stable problem `type`. None of them
 //! is returned after value moved: every check happens before the first movement.
 
-use crate::LedgerError;
 use crate::persist::PersistError;
+use journal::LedgerError;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {

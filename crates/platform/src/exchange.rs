@@ -28,9 +28,9 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, ExchangeRecord, ExchangeStatus, KIND_EXCHANGE, State, id_key};
 use crate::error::{PlatformError, invalid};
-use crate::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
 use crate::service::Platform;
-use crate::time::{kst_day, kst_month, now_ms, now_s};
+use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
+use ports::time::{kst_day, kst_month, now_ms, now_s};
 
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
 /// Exchanges the resolver takes per sweep.

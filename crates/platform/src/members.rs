@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::time::now_s;
+use ports::time::now_s;
 
 pub const VERIFICATION_ATTEMPTS_MAX: u32 = 5;
 pub const VERIFICATIONS_PER_PHONE_PER_HOUR_MAX: usize = 5;

@@ -14,7 +14,7 @@ use crate::crypto::DataKeys;
 use crate::domain::{self, id_key};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::time::now_s;
+use ports::time::now_s;
 
 pub const KIND_MERCHANT: &str = "merchant";
 pub const KIND_TERMINAL: &str = "terminal";

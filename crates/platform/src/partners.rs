@@ -15,9 +15,9 @@ use crate::domain::{
     PartnerRecord, Rate, id_key,
 };
 use crate::error::{PlatformError, invalid};
-use crate::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
 use crate::service::{Platform, secret_context};
-use crate::time::now_s;
+use ports::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
+use ports::time::now_s;
 
 pub const DEFAULT_DAILY_LIMIT: u64 = 1_000_000;
 pub const DEFAULT_MONTHLY_LIMIT: u64 = 10_000_000;
@@ -618,10 +618,10 @@ impl Platform {
             let ours = exchange.status;
             let agrees = match (&theirs, ours) {
                 (
-                    crate::gateway::DebitStatus::Debited { mileage, .. },
+                    ports::gateway::DebitStatus::Debited { mileage, .. },
                     ExchangeStatus::Completed,
                 ) => *mileage == exchange.mileage,
-                (crate::gateway::DebitStatus::Debited { .. }, _) => false,
+                (ports::gateway::DebitStatus::Debited { .. }, _) => false,
                 (_, ExchangeStatus::Completed) => false,
                 _ => true,
             };
@@ -792,7 +792,7 @@ impl Platform {
     /// Reads what each partner paid so far from the ledger (at start).
     pub(crate) async fn load_partner_payments(&self) -> Result<(), PlatformError> {
         let ids: Vec<u128> = self.lock().partners.keys().copied().collect();
-        for chunk in ids.chunks(crate::sequencer::BATCH_EVENTS_MAX) {
+        for chunk in ids.chunks(journal::sequencer::BATCH_EVENTS_MAX) {
             let accounts = self
                 .ledger
                 .lookup_accounts(

@@ -464,7 +464,7 @@ impl Platform {
                 member_id,
                 device_id,
                 secret_sealed: self.keys.seal(&secret, &secret_context(handle)),
-                enrolled_at_s: crate::time::now_s(),
+                enrolled_at_s: ports::time::now_s(),
             };
             writes.push(domain::put(
                 KIND_PAYCODE_DEVICE,
@@ -506,7 +506,7 @@ impl Platform {
         member_id: u128,
         device_handle: Option<&str>,
     ) -> Result<(String, u64), PlatformError> {
-        self.issue_paycode_at(member_id, device_handle, crate::time::now_s())
+        self.issue_paycode_at(member_id, device_handle, ports::time::now_s())
             .await
     }
 

@@ -14,13 +14,13 @@ use std::time::Duration;
 use store::records::{RecordStore, RecordWrite};
 use tokio::sync::watch;
 
-use crate::LedgerService;
-use crate::chain::ChainGateway;
 use crate::crypto::DataKeys;
 use crate::domain::{DecodeError, State};
 use crate::error::PlatformError;
-use crate::gateway::{PartnerGateway, SmsGateway};
 use crate::persist::RecordWriter;
+use journal::LedgerService;
+use ports::chain::ChainGateway;
+use ports::gateway::{PartnerGateway, SmsGateway};
 
 #[derive(Clone, Debug)]
 pub struct PlatformConfig {

@@ -18,10 +18,10 @@ use crate::chart::{self, transfer_code};
 use crate::domain::{self, State, id_key};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::time::now_s;
 use crate::van::{
     AuthorizationStatus, CancelKind, CancelStatus, KIND_AUTHORIZATION, derived_transfer_id,
 };
+use ports::time::now_s;
 
 pub const KIND_SETTLEMENT: &str = "settlement";
 
@@ -241,7 +241,7 @@ impl Platform {
                 });
             }
         }
-        for chunk in transfers.chunks(crate::sequencer::BATCH_EVENTS_MAX) {
+        for chunk in transfers.chunks(journal::sequencer::BATCH_EVENTS_MAX) {
             let results = self.ledger.create_transfers(chunk.to_vec()).await?;
             let refused = results
                 .iter()

@@ -37,8 +37,8 @@ use crate::domain::{self, MemberStatus, State, id_key};
 use crate::error::{PlatformError, invalid};
 use crate::paycode::PaycodeDecline;
 use crate::service::Platform;
-use crate::time::{kst_day, now_s};
 use crate::vouchers::{VoucherUse, is_voucher_code, sync_redemption};
+use ports::time::{kst_day, now_s};
 
 pub const KIND_AUTHORIZATION: &str = "authorization";
 
@@ -323,7 +323,7 @@ impl VanState {
 /// record store's and the ledger's inserts at the end of their indexes instead of
 /// scattering them over every page (the hot path writes two records per authorization).
 pub fn new_authorization_id() -> u128 {
-    let millis = u128::from(crate::time::now_ms()) << 64;
+    let millis = u128::from(ports::time::now_ms()) << 64;
     let id = (millis | u128::from(rand::random::<u64>())) & !chart::SYSTEM_ACCOUNT_BASE;
     if id == 0 { chart::new_id() } else { id }
 }

@@ -12,11 +12,11 @@ use crate::chart::{self, transfer_code};
 use crate::domain::{self, id_key};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::time::now_s;
 use crate::van::{
     self, AuthorizationRecord, AuthorizationStatus, CancelEntry, CancelKind, CancelStatus,
     DeclineReason, KIND_AUTHORIZATION, NETWORK_CANCEL_KEY, VanTx,
 };
+use ports::time::now_s;
 
 fn state_error(detail: &str) -> PlatformError {
     PlatformError::AuthorizationState(detail.to_string())

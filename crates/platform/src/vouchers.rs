@@ -36,8 +36,8 @@ use crate::chart::{self, transfer_code};
 use crate::domain::{self, MemberStatus, State, id_key};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::time::now_s;
 use crate::van::{self, DeclineReason};
+use ports::time::now_s;
 
 pub const KIND_VOUCHER_PRODUCT: &str = "voucher_product";
 pub const KIND_VOUCHER: &str = "voucher";

@@ -20,12 +20,12 @@ use ledger::types::{
 };
 use platform::domain::{ExchangeRecord, ExchangeStatus, State};
 use platform::exchange::ExchangeRequest;
-use platform::gateway::{
+use platform::partners::NewPartner;
+use platform::{PlatformConfig, PlatformError};
+use ports::gateway::{
     BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
     PartnerGateway, Refusal,
 };
-use platform::partners::NewPartner;
-use platform::{PlatformConfig, PlatformError};
 use store::StoreError;
 use store::memory::MemoryStore;
 use store::records::{MemoryRecords, Record, RecordFaults, RecordStore, RecordWrite};

@@ -14,12 +14,12 @@ use platform::PlatformError;
 use platform::chart;
 use platform::merchants::{MerchantChange, NewMerchant};
 use platform::paycode::ROUTING_PREFIX;
-use platform::time::now_s;
 use platform::totp::{self, STEP_S, totp};
 use platform::van::{
     AUTHORIZATION_AMOUNT_MAX, AuthorizationRecord, AuthorizationRequest, AuthorizationStatus,
     DeclineReason,
 };
+use ports::time::now_s;
 
 /// A member enrolled for pay codes: the app's handle and secret.
 struct Payer {

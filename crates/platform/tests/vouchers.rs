@@ -9,12 +9,12 @@ use ledger::types::AccountId;
 use platform::PlatformError;
 use platform::chart;
 use platform::merchants::NewMerchant;
-use platform::time::now_s;
 use platform::van::{AuthorizationRequest, AuthorizationStatus, DeclineReason};
 use platform::vouchers::{
     ACTIVE_VOUCHERS_PER_MEMBER_MAX, KIND_VOUCHER, NewProduct, PRODUCTS_MAX, PurchaseRequest,
     VOUCHER_PAGE_MAX, VoucherRecord, VoucherStatus,
 };
+use ports::time::now_s;
 use store::memory::FaultPoint;
 use store::records::{Record, RecordStore, RecordWrite, SqliteRecords};
 use support::World;

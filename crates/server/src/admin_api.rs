@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use platform::domain::ExchangeStatus;
 use platform::merchants::MerchantRecord;
 use platform::partners::{NewPartner, PartnerChange, PartnerView};
-use platform::time::{now_s, rfc3339};
+use ports::time::{now_s, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

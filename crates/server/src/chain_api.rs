@@ -13,13 +13,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use platform::anchoring::{AnchorView, AnchoringRecord, hex_address};
-use platform::chain::{AnchorCheckpoint, EthAddress, TokenFigures};
 use platform::conversion::{
     ConversionRecord, ConversionRequest, ConversionSettings, address_proof_message,
 };
 use platform::economy::{MVC_CAP, MVP_MARK, TokenEconomy};
 use platform::error::invalid;
-use platform::time::rfc3339;
+use ports::chain::{AnchorCheckpoint, EthAddress, TokenFigures};
+use ports::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

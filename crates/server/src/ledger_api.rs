@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use journal::SignedCheckpoint;
 use ledger::checkpoint::Checkpoint;
 use ledger::types::{AccountId, TransferId};
-use platform::SignedCheckpoint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -256,12 +256,9 @@ async fn get_blocks(
         )
     })?;
     let from = query.from.unwrap_or(0);
-    let limit = query.limit.unwrap_or(platform::feed::FEED_PAGE_BLOCKS_MAX);
-    if limit == 0 || limit > platform::feed::FEED_PAGE_BLOCKS_MAX {
-        let detail = format!(
-            "limit must be 1 to {}",
-            platform::feed::FEED_PAGE_BLOCKS_MAX
-        );
+    let limit = query.limit.unwrap_or(journal::feed::FEED_PAGE_BLOCKS_MAX);
+    if limit == 0 || limit > journal::feed::FEED_PAGE_BLOCKS_MAX {
+        let detail = format!("limit must be 1 to {}", journal::feed::FEED_PAGE_BLOCKS_MAX);
         return Err(Problem::invalid_items(vec![crate::problem::FieldError {
             index: None,
             field: "limit".into(),

@@ -1,5 +1,5 @@
 //! TigerBeetle's queries over HTTP (operators; admin token required), answered from the
-//! store's indexes through [`platform::LedgerService`] (see `platform::ledger_queries` and
+//! store's indexes through [`journal::LedgerService`] (see `journal::ledger_queries` and
 //! `store::query` for the semantics):
 //!
 //! - `GET /admin/v1/ledger/accounts/{id}/transfers?…`: `get_account_transfers`;
@@ -34,7 +34,7 @@ use crate::problem::{FieldError, Problem};
 pub const QUERY_LIMIT_DEFAULT: u32 = 100;
 
 /// Most ids in one lookup (TigerBeetle's batch).
-pub const LOOKUP_IDS_MAX: usize = platform::sequencer::BATCH_EVENTS_MAX;
+pub const LOOKUP_IDS_MAX: usize = journal::sequencer::BATCH_EVENTS_MAX;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -329,7 +329,7 @@ fn lookup_ids(body: Body) -> Result<Vec<u128>, Problem> {
         return Err(whole("expected an array of ids"));
     };
     if items.len() > LOOKUP_IDS_MAX {
-        return Err(platform::LedgerError::BatchTooLarge {
+        return Err(journal::LedgerError::BatchTooLarge {
             len: items.len(),
             max: LOOKUP_IDS_MAX,
         }

@@ -25,9 +25,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use platform::signing::ReplayGuard;
-use platform::sms::DevOutbox;
-use platform::{LedgerService, Platform};
+use journal::LedgerService;
+use platform::Platform;
+use ports::signing::ReplayGuard;
+use ports::sms::DevOutbox;
 
 /// Largest request body accepted: a full batch of 8,190 transfers in JSON with room to spare.
 pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -46,7 +47,7 @@ pub struct AppState {
     /// Nonces of signed partner requests seen within the replay window.
     pub replay_guard: Arc<ReplayGuard>,
     /// Durable blocks for followers (`GET /v1/ledger/blocks`); `None` turns the route off.
-    pub feed: Option<Arc<platform::feed::BlockFeed>>,
+    pub feed: Option<Arc<journal::feed::BlockFeed>>,
 }
 
 impl AppState {

@@ -14,7 +14,7 @@ use platform::Platform;
 use platform::chart::ASSET_MVP;
 use platform::domain::ExchangeRecord;
 use platform::exchange::ExchangeRequest;
-use platform::time::rfc3339;
+use ports::time::rfc3339;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -394,7 +394,7 @@ async fn unlink(
 
 async fn public_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let views = platform(&state)?.partners().await?;
-    let now = platform::time::now_s();
+    let now = ports::time::now_s();
     let partners: Vec<Value> = views
         .iter()
         .filter(|view| view.record.enabled)

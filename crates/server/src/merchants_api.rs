@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use platform::merchants::{MerchantChange, MerchantRecord, NewMerchant, TerminalRecord};
 use platform::settlement::SettlementRecord;
-use platform::time::rfc3339;
+use ports::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -437,7 +437,7 @@ async fn settlements_csv(
 #[cfg(test)]
 mod tests {
     use super::parse_rfc3339;
-    use platform::time::rfc3339;
+    use ports::time::rfc3339;
 
     #[test]
     fn rfc3339_round_trips_and_takes_offsets() {

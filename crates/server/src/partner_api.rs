@@ -11,8 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use platform::signing::{self, SignedParts};
-use platform::time::now_s;
+use ports::signing::{self, SignedParts};
+use ports::time::now_s;
 use serde_json::json;
 
 use crate::AppState;

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use platform::paycode::PaycodeDecline;
-use platform::time::{now_s, rfc3339};
 use platform::totp;
+use ports::time::{now_s, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -142,14 +142,15 @@ mod tests {
 
     use std::sync::Arc;
 
+    use journal::{LedgerConfig, LedgerService};
     use ledger::checkpoint::OperatorKey;
     use platform::crypto::DataKeys;
-    use platform::gateway::{
+    use platform::{Platform, PlatformConfig, PlatformParts};
+    use ports::gateway::{
         BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
         PartnerGateway,
     };
-    use platform::sms::DevOutbox;
-    use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
+    use ports::sms::DevOutbox;
     use serde_json::{Value, json};
 
     use crate::AppState;

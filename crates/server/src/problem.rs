@@ -5,7 +5,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use platform::LedgerError;
+use journal::LedgerError;
 use serde::Serialize;
 
 /// One invalid field of one item in a batch.

@@ -10,10 +10,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, patch, post};
-use platform::time::{now_s, rfc3339};
 use platform::vouchers::{
     NewProduct, ProductChange, ProductRecord, PurchaseRequest, VoucherRecord,
 };
+use ports::time::{now_s, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

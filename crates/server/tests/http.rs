@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use journal::{LedgerConfig, LedgerService};
 use ledger::checkpoint::{Checkpoint, OperatorKey, verify_checkpoint};
 use ledger::merkle::{verify_consistency, verify_inclusion};
-use platform::{LedgerConfig, LedgerService};
 use serde_json::{Value, json};
 use store::Store;
 

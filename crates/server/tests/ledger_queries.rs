@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use journal::{LedgerConfig, LedgerService};
 use ledger::checkpoint::OperatorKey;
-use platform::{LedgerConfig, LedgerService};
 use serde_json::{Value, json};
 use store::Store;
 

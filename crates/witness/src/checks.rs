@@ -1,7 +1,7 @@
 //! The witness's decisions, as pure functions of its replayed log: no IO, so each one is
 //! tested on real blocks of a real ledger (crates/witness/tests/checks.rs).
 
-use platform::chain::{AnchorCheckpoint, AnchoredCheckpoint};
+use ports::chain::{AnchorCheckpoint, AnchoredCheckpoint};
 
 use crate::history::{History, WitnessLog};
 use crate::{Refusal, hex32};

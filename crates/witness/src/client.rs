@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use platform::chain::{AnchorCheckpoint, AnchorDomain, EthAddress};
+use ports::chain::{AnchorCheckpoint, AnchorDomain, EthAddress};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;

@@ -1,13 +1,13 @@
 //! The witness's own copy of the ledger: every block of the feed replayed by
-//! `platform::replay::Replayed` with the pinned operator key, plus what replay does not keep
+//! `journal::replay::Replayed` with the pinned operator key, plus what replay does not keep
 //! and a witness needs to answer "is this checkpoint mine?": the tree size after every block
 //! and whether the operator signed it. The root at any size comes from the Merkle log.
 
 use std::collections::BTreeMap;
 
+use journal::replay::{ReplayError, ReplayOptions, Replayed};
 use ledger::merkle::MerkleLog;
-use platform::chain::AnchorCheckpoint;
-use platform::replay::{ReplayError, ReplayOptions, Replayed};
+use ports::chain::AnchorCheckpoint;
 use store::BlockRecord;
 
 use crate::Refusal;

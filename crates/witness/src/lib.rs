@@ -35,7 +35,7 @@ pub mod state;
 pub use checks::{Decision, check_anchored, check_cosigned, decide};
 pub use history::{History, SparseHistory, WitnessLog};
 pub use node::{ChainOptions, PollReport, ProposalOutcome, Witness, WitnessConfig};
-pub use platform::chain::{AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint};
+pub use ports::chain::{AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint};
 pub use state::WitnessState;
 
 use gateways::follow::FollowError;

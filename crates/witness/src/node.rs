@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chain::{Address, DynProvider, PrivateKeySigner};
 use gateways::follow::BlockFollower;
-use platform::chain::{AnchorCheckpoint, AnchorDomain, EthAddress};
-use platform::feed::FEED_PAGE_BLOCKS_MAX;
+use journal::feed::FEED_PAGE_BLOCKS_MAX;
+use ports::chain::{AnchorCheckpoint, AnchorDomain, EthAddress};
 
 use crate::checks::{Decision, check_anchored, check_cosigned, decide, describe};
 use crate::client::{Posted, ServerClient};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chain::{Address, DynProvider, PrivateKeySigner};
 use ledger::merkle::MerkleLog;
-use platform::chain::{AnchoredCheckpoint, EthAddress};
+use ports::chain::{AnchoredCheckpoint, EthAddress};
 use store::{Store, StoreError};
 
 use crate::WitnessError;

@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use platform::chain::AnchorCheckpoint;
+use ports::chain::AnchorCheckpoint;
 use serde::{Deserialize, Serialize};
 
 use crate::{WitnessError, hex32, parse_hex32};

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{checkpoint_of, journal, one_more_unit, operator_public_key, unsigned_at};
-use platform::chain::{AnchorCheckpoint, AnchoredCheckpoint};
-use platform::replay::{ReplayOptions, replay_store};
+use journal::replay::{ReplayOptions, replay_store};
+use ports::chain::{AnchorCheckpoint, AnchoredCheckpoint};
 use store::BlockRecord;
 use witness::{Decision, History, Refusal, WitnessLog, check_anchored, check_cosigned, decide};
 

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use platform::chain::AnchorCheckpoint;
+use ports::chain::AnchorCheckpoint;
 use witness::node::default_state_file;
 use witness::{WitnessError, WitnessState};
 

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use chain::Address;
 use common::{checkpoint_of, journal, one_more_unit, operator_public_key};
 use ledger::encoding::{encode_account, encode_header, encode_transfer};
-use platform::chain::AnchorCheckpoint;
+use ports::chain::AnchorCheckpoint;
 use serde_json::{Value, json};
 use store::BlockRecord;
 use witness::{ChainOptions, ProposalOutcome, Refusal, Witness, WitnessConfig, WitnessError};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gateways::partner::{HttpPartnerGateway, PartnerClientConfig};
 use gateways::sim::{Faults, SimConfig, SimDebits, SimMember, SimStats, serve_sim};
-use platform::gateway::PartnerEndpoint;
+use ports::gateway::PartnerEndpoint;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

@@ -14,16 +14,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use journal::{LedgerConfig, LedgerService};
 use ledger::checkpoint::OperatorKey;
 use ledger::types::{Account, AccountBalance, AccountId, Transfer, TransferId};
 use platform::chart;
 use platform::crypto::DataKeys;
-use platform::gateway::{
+use platform::{Platform, PlatformConfig, PlatformParts};
+use ports::gateway::{
     BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
     PartnerGateway,
 };
-use platform::sms::DevOutbox;
-use platform::{LedgerConfig, LedgerService, Platform, PlatformConfig, PlatformParts};
+use ports::sms::DevOutbox;
 use store::memory::FaultPoint;
 use store::records::{RecordStore, SqliteRecords};
 use store::sqlite::SqliteStore;

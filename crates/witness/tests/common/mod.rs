@@ -4,13 +4,13 @@
 
 #![allow(dead_code)]
 
+use journal::replay::UNSIGNED;
+use journal::{LedgerConfig, LedgerService};
 use ledger::block::{block_hash, transfer_leaf_hashes};
 use ledger::checkpoint::{Checkpoint, OperatorKey};
 use ledger::merkle::MerkleLog;
 use ledger::types::{Account, AccountId, Transfer, TransferId};
-use platform::chain::AnchorCheckpoint;
-use platform::replay::UNSIGNED;
-use platform::{LedgerConfig, LedgerService};
+use ports::chain::AnchorCheckpoint;
 use store::memory::MemoryStore;
 use store::{BlockRecord, Store};
 

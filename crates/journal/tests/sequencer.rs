@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use journal::replay::{ReplayOptions, replay_store};
+use journal::sequencer::{BATCH_EVENTS_MAX, OpenError};
+use journal::{LedgerConfig, LedgerError, LedgerService};
 use ledger::checkpoint::OperatorKey;
 use ledger::engine::PendingStatus;
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
-use platform::replay::{ReplayOptions, replay_store};
-use platform::sequencer::{BATCH_EVENTS_MAX, OpenError};
-use platform::{LedgerConfig, LedgerError, LedgerService};
 use store::memory::{FaultPlan, MemoryStore};
 
 fn key() -> OperatorKey {

@@ -3,14 +3,14 @@
 //! that does not check out (tampered state, foreign signature, a block the chain does not
 //! have) is refused like a bad block.
 
+use journal::replay::{ReplayError, ReplayOptions, replay_store};
+use journal::sequencer::OpenError;
+use journal::{LedgerConfig, LedgerService};
 use ledger::checkpoint::OperatorKey;
 use ledger::engine::{EngineConfig, EngineState};
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
-use platform::replay::{ReplayError, ReplayOptions, replay_store};
-use platform::sequencer::OpenError;
-use platform::{LedgerConfig, LedgerService};
 use store::Store;
 use store::memory::MemoryStore;
 
@@ -263,8 +263,8 @@ fn a_snapshot_that_does_not_check_out_is_refused() {
     assert!(refused(&store).contains("digest"));
 
     // Re-digested and signed with another key: the signature fails.
-    let decoded = platform::snapshot::decode(&good.state).unwrap();
-    let foreign = platform::snapshot::seal(&decoded, &OperatorKey::from_seed([6; 32]));
+    let decoded = journal::snapshot::decode(&good.state).unwrap();
+    let foreign = journal::snapshot::seal(&decoded, &OperatorKey::from_seed([6; 32]));
     store.clone().write_snapshot(&foreign).unwrap();
     assert!(refused(&store).contains("signature"));
 
@@ -273,7 +273,7 @@ fn a_snapshot_that_does_not_check_out_is_refused() {
     stale.block_hash = [0xAB; 32];
     store
         .clone()
-        .write_snapshot(&platform::snapshot::seal(&stale, &key()))
+        .write_snapshot(&journal::snapshot::seal(&stale, &key()))
         .unwrap();
     assert!(refused(&store).contains("another block"));
 
@@ -282,7 +282,7 @@ fn a_snapshot_that_does_not_check_out_is_refused() {
     unbalanced.state.accounts[0].account.credits_posted += 1;
     store
         .clone()
-        .write_snapshot(&platform::snapshot::seal(&unbalanced, &key()))
+        .write_snapshot(&journal::snapshot::seal(&unbalanced, &key()))
         .unwrap();
     assert!(refused(&store).contains("balance"));
 
@@ -291,7 +291,7 @@ fn a_snapshot_that_does_not_check_out_is_refused() {
     ahead.height += 1_000;
     store
         .clone()
-        .write_snapshot(&platform::snapshot::seal(&ahead, &key()))
+        .write_snapshot(&journal::snapshot::seal(&ahead, &key()))
         .unwrap();
     assert!(refused(&store).contains("no block"));
 
@@ -310,10 +310,10 @@ fn snapshot_encoding_round_trips() {
         .latest_snapshot()
         .unwrap()
         .expect("a snapshot");
-    let decoded = platform::snapshot::decode(&record.state).unwrap();
-    assert_eq!(platform::snapshot::encode(&decoded), record.state);
+    let decoded = journal::snapshot::decode(&record.state).unwrap();
+    assert_eq!(journal::snapshot::encode(&decoded), record.state);
     for cut in [0, 8, record.state.len() / 2, record.state.len() - 1] {
-        assert!(platform::snapshot::decode(&record.state[..cut]).is_err());
+        assert!(journal::snapshot::decode(&record.state[..cut]).is_err());
     }
 }
 
@@ -334,11 +334,11 @@ fn verify_checks_every_snapshot_against_its_replay() {
         .latest_snapshot()
         .unwrap()
         .expect("a snapshot");
-    let mut forged = platform::snapshot::decode(&good.state).unwrap();
+    let mut forged = journal::snapshot::decode(&good.state).unwrap();
     forged.state.accounts[0].account.user_data_64 += 1;
     store
         .clone()
-        .write_snapshot(&platform::snapshot::seal(&forged, &key()))
+        .write_snapshot(&journal::snapshot::seal(&forged, &key()))
         .unwrap();
     match replay_store(&mut store.clone(), audit) {
         Err(ReplayError::BadSnapshot { height, reason }) => {

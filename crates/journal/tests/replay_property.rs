@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use journal::replay::{ReplayOptions, replay_store};
+use journal::{LedgerConfig, LedgerService};
 use ledger::checkpoint::OperatorKey;
 use ledger::types::{Account, AccountFlags, AccountId, Transfer, TransferFlags, TransferId};
-use platform::replay::{ReplayOptions, replay_store};
-use platform::{LedgerConfig, LedgerService};
 use proptest::prelude::*;
 use store::memory::MemoryStore;
 
