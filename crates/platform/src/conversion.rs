@@ -16,6 +16,7 @@
 //! the resolver asks the bridge what happened and carries on from there. The ids of the
 //! post and the void derive from the conversion, so they too happen once.
 
+use crate::error::Entity;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -419,7 +420,7 @@ impl Platform {
             .get(&id)
             .filter(|c| c.member_id == member_id)
             .cloned()
-            .ok_or(PlatformError::NotFound("conversion"))
+            .ok_or(PlatformError::NotFound(Entity::Conversion))
     }
 
     /// Every conversion, newest first, at most `limit` (operators' list).

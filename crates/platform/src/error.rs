@@ -10,7 +10,7 @@ pub enum PlatformError {
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
     #[error("no such {0}")]
-    NotFound(&'static str),
+    NotFound(Entity),
     #[error("the verification expired or was already used; request a new code")]
     VerificationExpired,
     #[error("wrong verification code; {remaining} attempt(s) left")]
@@ -96,6 +96,60 @@ pub enum PlatformError {
     Paycode(crate::paycode::PaycodeDecline),
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),
+}
+
+/// What a [`PlatformError::NotFound`] did not find: a type, so that a caller matches on it
+/// and a typo cannot invent a new kind of "not found".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Authorization,
+    Conversion,
+    Device,
+    Exchange,
+    Link,
+    Member,
+    Merchant,
+    Partner,
+    Paycode,
+    PaycodeDevice,
+    Product,
+    Settlement,
+    Terminal,
+    Transaction,
+    Verification,
+    Voucher,
+    Wallet,
+}
+
+impl Entity {
+    /// The entity's name in messages ("no such member").
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Authorization => "authorization",
+            Entity::Conversion => "conversion",
+            Entity::Device => "device",
+            Entity::Exchange => "exchange",
+            Entity::Link => "link",
+            Entity::Member => "member",
+            Entity::Merchant => "merchant",
+            Entity::Partner => "partner",
+            Entity::Paycode => "paycode",
+            Entity::PaycodeDevice => "paycode device",
+            Entity::Product => "product",
+            Entity::Settlement => "settlement",
+            Entity::Terminal => "terminal",
+            Entity::Transaction => "transaction",
+            Entity::Verification => "verification",
+            Entity::Voucher => "voucher",
+            Entity::Wallet => "wallet",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
 }
 
 impl From<PersistError> for PlatformError {

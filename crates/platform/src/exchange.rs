@@ -20,6 +20,7 @@
 //! - Limits and the credit line are checked and reserved under the state lock, before the
 //!   partner is asked, so concurrent exchanges can never pass them together.
 
+use crate::error::Entity;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,12 +169,12 @@ impl Platform {
             .links
             .get(&request.link_id)
             .filter(|link| link.member_id == request.member_id && !link.removed)
-            .ok_or(PlatformError::NotFound("link"))?
+            .ok_or(PlatformError::NotFound(Entity::Link))?
             .clone();
         let partner = state
             .partners
             .get(&link.partner_id)
-            .ok_or(PlatformError::NotFound("partner"))?;
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
         if !partner.enabled {
             return Err(PlatformError::PartnerDisabled);
         }
@@ -475,7 +476,7 @@ impl Platform {
             .get(&id)
             .filter(|e| e.member_id == member_id)
             .cloned()
-            .ok_or(PlatformError::NotFound("exchange"))
+            .ok_or(PlatformError::NotFound(Entity::Exchange))
     }
 
     /// Exchanges for operators, newest first, optionally only those with `status`.

@@ -9,6 +9,7 @@
 //! - The member's wallet is a ledger account whose id is the member id; it is created before
 //!   the member record, so a member never exists without a wallet.
 
+use crate::error::Entity;
 use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};
 
 use crate::chart::{self, transfer_code};
@@ -211,7 +212,7 @@ impl Platform {
         let verification = state
             .verifications
             .get_mut(&verification_id)
-            .ok_or(PlatformError::NotFound("verification"))?;
+            .ok_or(PlatformError::NotFound(Entity::Verification))?;
         if verification.used || verification.expires_at_s <= now {
             return Err(PlatformError::VerificationExpired);
         }
@@ -481,7 +482,7 @@ impl Platform {
         let member = state
             .members
             .get(&member_id)
-            .ok_or(PlatformError::NotFound("member"))?;
+            .ok_or(PlatformError::NotFound(Entity::Member))?;
         self.member_view(member)
     }
 
@@ -529,7 +530,7 @@ impl Platform {
             let member = state
                 .members
                 .get_mut(&member_id)
-                .ok_or(PlatformError::NotFound("member"))?;
+                .ok_or(PlatformError::NotFound(Entity::Member))?;
             let value = change(self, member)?;
             let write = domain::put(KIND_MEMBER, &id_key(member_id), member);
             (self.queue(vec![write])?, value)
@@ -596,7 +597,7 @@ impl Platform {
                 .devices
                 .iter()
                 .position(|device| device.id == device_id)
-                .ok_or(PlatformError::NotFound("device"))?;
+                .ok_or(PlatformError::NotFound(Entity::Device))?;
             member.devices.remove(position);
             Ok(())
         })
@@ -619,7 +620,9 @@ impl Platform {
             .ledger
             .lookup_accounts(vec![AccountId(member_id)])
             .await?;
-        let account = accounts.first().ok_or(PlatformError::NotFound("wallet"))?;
+        let account = accounts
+            .first()
+            .ok_or(PlatformError::NotFound(Entity::Wallet))?;
         let held = account.debits_pending;
         let available = account
             .credits_posted
@@ -770,7 +773,7 @@ impl Platform {
             let member = state
                 .members
                 .get_mut(&member_id)
-                .ok_or(PlatformError::NotFound("member"))?;
+                .ok_or(PlatformError::NotFound(Entity::Member))?;
             member.status = MemberStatus::Withdrawn;
             member.withdrawn_at_s = Some(now_s());
             // Personal data goes; the id stays, because the ledger refers to it.

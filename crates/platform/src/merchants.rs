@@ -5,6 +5,7 @@
 //! A terminal's secret is shown once, at creation, and kept sealed at rest under the data
 //! key (like partner secrets); the opened secrets live in memory only.
 
+use crate::error::Entity;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -191,7 +192,7 @@ impl Platform {
                 .merchants
                 .merchants
                 .get_mut(&merchant_id)
-                .ok_or(PlatformError::NotFound("merchant"))?;
+                .ok_or(PlatformError::NotFound(Entity::Merchant))?;
             let mut changed = merchant.clone();
             changed.name = name.unwrap_or(changed.name);
             changed.fee_bps = change.fee_bps.unwrap_or(changed.fee_bps);
@@ -213,7 +214,7 @@ impl Platform {
             .merchants
             .get(&merchant_id)
             .cloned()
-            .ok_or(PlatformError::NotFound("merchant"))
+            .ok_or(PlatformError::NotFound(Entity::Merchant))
     }
 
     /// Every merchant, oldest first.
@@ -230,7 +231,7 @@ impl Platform {
         self.settle_reads().await?;
         let state = self.lock();
         if !state.merchants.merchants.contains_key(&merchant_id) {
-            return Err(PlatformError::NotFound("merchant"));
+            return Err(PlatformError::NotFound(Entity::Merchant));
         }
         let mut list: Vec<TerminalRecord> = state
             .merchants
@@ -261,7 +262,7 @@ impl Platform {
         let sequence = {
             let mut state = self.lock();
             if !state.merchants.merchants.contains_key(&merchant_id) {
-                return Err(PlatformError::NotFound("merchant"));
+                return Err(PlatformError::NotFound(Entity::Merchant));
             }
             let count = state
                 .merchants
@@ -304,7 +305,7 @@ impl Platform {
                 .terminals
                 .get_mut(&terminal_id)
                 .filter(|terminal| terminal.merchant_id == merchant_id)
-                .ok_or(PlatformError::NotFound("terminal"))?;
+                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
             let mut changed = terminal.clone();
             changed.enabled = enabled;
             let write = domain::put(KIND_TERMINAL, &id_key(terminal_id), &changed);
@@ -324,7 +325,7 @@ impl Platform {
             .await?;
         let account = accounts
             .first()
-            .ok_or(PlatformError::NotFound("merchant"))?;
+            .ok_or(PlatformError::NotFound(Entity::Merchant))?;
         let balance = account
             .credits_posted
             .saturating_sub(account.debits_posted)

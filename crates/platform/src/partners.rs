@@ -7,6 +7,7 @@
 //! 10,000,000,000 MVP. Limits count MVP of exchanges not failed, by KST calendar day and
 //! month. A rate change applies from its `effective_from` on and never to the past.
 
+use crate::error::Entity;
 use std::time::Duration;
 
 use crate::chart;
@@ -264,7 +265,7 @@ impl Platform {
             let partner = state
                 .partners
                 .get_mut(&partner_id)
-                .ok_or(PlatformError::NotFound("partner"))?;
+                .ok_or(PlatformError::NotFound(Entity::Partner))?;
             change(self, partner)?;
             let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
             let view = PartnerView {
@@ -318,7 +319,7 @@ impl Platform {
         let record = state
             .partners
             .get(&partner_id)
-            .ok_or(PlatformError::NotFound("partner"))?
+            .ok_or(PlatformError::NotFound(Entity::Partner))?
             .clone();
         let figures = state
             .partner_figures
@@ -375,7 +376,7 @@ impl Platform {
             let partner = state
                 .partners
                 .get(&partner_id)
-                .ok_or(PlatformError::NotFound("partner"))?;
+                .ok_or(PlatformError::NotFound(Entity::Partner))?;
             if !partner.enabled {
                 return Err(PlatformError::PartnerDisabled);
             }
@@ -385,7 +386,7 @@ impl Platform {
                 return Err(PlatformError::LinkedElsewhere);
             }
             self.endpoint(&state, partner_id)
-                .ok_or(PlatformError::NotFound("partner"))?
+                .ok_or(PlatformError::NotFound(Entity::Partner))?
         };
         let balance = self
             .partner_gateway
@@ -492,7 +493,7 @@ impl Platform {
                 .links
                 .get(&link_id)
                 .filter(|link| link.member_id == member_id && !link.removed)
-                .ok_or(PlatformError::NotFound("link"))?
+                .ok_or(PlatformError::NotFound(Entity::Link))?
                 .clone();
             let busy = state
                 .open_exchanges
@@ -589,7 +590,7 @@ impl Platform {
             let state = self.lock();
             let endpoint = self
                 .endpoint(&state, partner_id)
-                .ok_or(PlatformError::NotFound("partner"))?;
+                .ok_or(PlatformError::NotFound(Entity::Partner))?;
             let exchanges: Vec<ExchangeRecord> = state
                 .exchanges
                 .values()
@@ -702,8 +703,8 @@ impl Platform {
         partner_id: u128,
         reference: &str,
     ) -> Result<ExchangeRecord, PlatformError> {
-        let id =
-            u128::from_str_radix(reference, 16).map_err(|_| PlatformError::NotFound("exchange"))?;
+        let id = u128::from_str_radix(reference, 16)
+            .map_err(|_| PlatformError::NotFound(Entity::Exchange))?;
         self.settle_reads().await?;
         let state = self.lock();
         state
@@ -711,7 +712,7 @@ impl Platform {
             .get(&id)
             .filter(|e| e.partner_id == partner_id && e.reference() == reference)
             .cloned()
-            .ok_or(PlatformError::NotFound("exchange"))
+            .ok_or(PlatformError::NotFound(Entity::Exchange))
     }
 }
 
@@ -751,7 +752,7 @@ impl Platform {
             return Err(invalid("amount", "must be at least 1"));
         }
         if !self.lock().partners.contains_key(&partner_id) {
-            return Err(PlatformError::NotFound("partner"));
+            return Err(PlatformError::NotFound(Entity::Partner));
         }
         let transfer = ledger::types::Transfer {
             id: ledger::types::TransferId(partner_payment_transfer_id(partner_id, reference)),

@@ -17,6 +17,7 @@
 //! counters live in memory only: a restart forgets them, which at most gives an attacker
 //! another [`GUESSES_PER_WINDOW_MAX`] tries at a 1 in 10^8 chance each.
 
+use crate::error::Entity;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand::Rng;
@@ -330,7 +331,7 @@ fn check_member_may_pay(state: &State, member_id: u128) -> Result<(), PlatformEr
     let member = state
         .members
         .get(&member_id)
-        .ok_or(PlatformError::NotFound("member"))?;
+        .ok_or(PlatformError::NotFound(Entity::Member))?;
     if member.status == MemberStatus::Withdrawn {
         return Err(PlatformError::Withdrawn);
     }
@@ -452,7 +453,7 @@ impl Platform {
             let mut state = self.lock();
             check_member_may_pay(&state, member_id)?;
             if !has_device(&state, member_id, device_id) {
-                return Err(PlatformError::NotFound("device"));
+                return Err(PlatformError::NotFound(Entity::Device));
             }
             let mut writes = Self::forget_removed_devices(&mut state, member_id);
             let handle = match state.paycodes.handle_by_device.get(&(member_id, device_id)) {
@@ -540,7 +541,7 @@ impl Platform {
         member_id: u128,
         device_handle: Option<&str>,
     ) -> Result<u64, PlatformError> {
-        let not_found = PlatformError::NotFound("paycode device");
+        let not_found = PlatformError::NotFound(Entity::PaycodeDevice);
         let usable = |device_id: u128| has_device(state, member_id, device_id);
         match device_handle {
             Some(text) => {
@@ -578,7 +579,7 @@ impl Platform {
         code: &str,
         now_s: u64,
     ) -> Result<(), PlatformError> {
-        let not_found = PlatformError::NotFound("paycode");
+        let not_found = PlatformError::NotFound(Entity::Paycode);
         let (handle, otp) = parse_code(code).ok_or(not_found.clone())?;
         let mut state = self.lock();
         let device_id = match state.paycodes.devices.get(&handle) {

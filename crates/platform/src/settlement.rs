@@ -9,6 +9,7 @@
 //! their ids derive from the run and merchant, so finishing a run again (a retry, or the
 //! restart) finds them instead of repeating them. The same cut-off again is the same run.
 
+use crate::error::Entity;
 use std::collections::{BTreeMap, HashMap};
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
@@ -272,7 +273,7 @@ impl Platform {
                 .settlements
                 .runs
                 .get(&id)
-                .ok_or(PlatformError::NotFound("settlement"))?
+                .ok_or(PlatformError::NotFound(Entity::Settlement))?
                 .clone();
             change(&mut record)?;
             let write = domain::put(KIND_SETTLEMENT, &id_key(id), &record);

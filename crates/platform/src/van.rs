@@ -25,6 +25,7 @@
 //!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
+use crate::error::Entity;
 use std::collections::HashMap;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
@@ -476,7 +477,7 @@ impl Platform {
             .merchants
             .terminals
             .get(&terminal_id)
-            .ok_or(PlatformError::NotFound("terminal"))?;
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
         let merchant_id = terminal.merchant_id;
         let terminal_enabled = terminal.enabled;
         let digest = request.digest(terminal_id);
@@ -690,7 +691,7 @@ impl Platform {
                 .van
                 .authorizations
                 .get(&id)
-                .ok_or(PlatformError::NotFound("authorization"))?;
+                .ok_or(PlatformError::NotFound(Entity::Authorization))?;
             Ok(if record.busy() {
                 Err(state.van.outcomes.subscribe())
             } else {

@@ -6,6 +6,7 @@
 //! recorded (pending, durable) before its transfer, because refunds are many and each
 //! reserves part of what remains refundable.
 
+use crate::error::Entity;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
 use crate::chart::{self, transfer_code};
@@ -39,14 +40,14 @@ impl Platform {
             .terminals
             .get(&terminal_id)
             .map(|terminal| terminal.merchant_id)
-            .ok_or(PlatformError::NotFound("terminal"))?;
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
         state
             .van
             .authorizations
             .get(&id)
             .filter(|record| record.merchant_id == merchant_id)
             .cloned()
-            .ok_or(PlatformError::NotFound("authorization"))
+            .ok_or(PlatformError::NotFound(Entity::Authorization))
     }
 
     /// Records a changed authorization and waits until it is durable.
@@ -61,7 +62,7 @@ impl Platform {
                 .van
                 .authorizations
                 .get(&id)
-                .ok_or(PlatformError::NotFound("authorization"))?
+                .ok_or(PlatformError::NotFound(Entity::Authorization))?
                 .clone();
             change(&mut record);
             let sequence = self.record_authorization(&mut state, &record)?;
@@ -163,7 +164,7 @@ impl Platform {
                 .van
                 .authorizations
                 .get(&id)
-                .ok_or(PlatformError::NotFound("authorization"))?
+                .ok_or(PlatformError::NotFound(Entity::Authorization))?
                 .clone();
             if key != NETWORK_CANCEL_KEY {
                 match state
@@ -252,7 +253,7 @@ impl Platform {
             .authorizations
             .get(&id)
             .cloned()
-            .ok_or(PlatformError::NotFound("authorization"))
+            .ok_or(PlatformError::NotFound(Entity::Authorization))
     }
 
     /// Undoes whatever the terminal's merchant's `van_tx_id` did (void or full refund); if it
@@ -269,7 +270,7 @@ impl Platform {
                 .merchants
                 .terminals
                 .get(&terminal_id)
-                .ok_or(PlatformError::NotFound("terminal"))?;
+                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
             let key = (terminal.merchant_id, van_tx_id.to_string());
             match state.van.by_van_tx.get(&key) {
                 Some(VanTx::Authorization(id)) => Ok(*id),
@@ -319,14 +320,14 @@ impl Platform {
                 .terminals
                 .get(&terminal_id)
                 .map(|terminal| terminal.merchant_id)
-                .ok_or(PlatformError::NotFound("terminal"))?;
+                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
             match state
                 .van
                 .by_van_tx
                 .get(&(merchant_id, van_tx_id.to_string()))
             {
                 Some(VanTx::Authorization(id) | VanTx::Cancel(id)) => *id,
-                None => return Err(PlatformError::NotFound("transaction")),
+                None => return Err(PlatformError::NotFound(Entity::Transaction)),
             }
         };
         self.settled(id).await

@@ -25,6 +25,7 @@
 //!   platform fees: the Korean fair-trade standard terms for mobile vouchers). The voucher is
 //!   `cancelling` (durable) before value moves, so a till cannot redeem it meanwhile.
 
+use crate::error::Entity;
 use std::collections::{BTreeSet, HashMap};
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
@@ -373,7 +374,7 @@ impl Platform {
                 .products
                 .get(&id)
                 .cloned()
-                .ok_or(PlatformError::NotFound("product"))?;
+                .ok_or(PlatformError::NotFound(Entity::Product))?;
             if let Some(price) = change.price {
                 check_price(price, record.face_value)?;
                 record.price = price;
@@ -431,7 +432,7 @@ impl Platform {
             .get(&id)
             .filter(|v| v.member_id == member_id)
             .cloned()
-            .ok_or(PlatformError::NotFound("voucher"))
+            .ok_or(PlatformError::NotFound(Entity::Voucher))
     }
 
     /// The voucher's code, for its owner's app.
@@ -525,7 +526,7 @@ impl Platform {
         let member = state
             .members
             .get(&member_id)
-            .ok_or(PlatformError::NotFound("member"))?;
+            .ok_or(PlatformError::NotFound(Entity::Member))?;
         if member.status != MemberStatus::Active || state.withdrawing.contains(&member_id) {
             return Err(PlatformError::Withdrawn);
         }
@@ -534,7 +535,7 @@ impl Platform {
             .products
             .get(&request.product_id)
             .filter(|p| p.enabled)
-            .ok_or(PlatformError::NotFound("product"))?;
+            .ok_or(PlatformError::NotFound(Entity::Product))?;
         if state.vouchers.active_count(member_id) >= ACTIVE_VOUCHERS_PER_MEMBER_MAX {
             let detail = format!("at most {ACTIVE_VOUCHERS_PER_MEMBER_MAX} unused vouchers");
             return Err(PlatformError::VoucherState(detail));
@@ -619,7 +620,7 @@ impl Platform {
                 .vouchers
                 .get(&id)
                 .cloned()
-                .ok_or(PlatformError::NotFound("voucher"))?;
+                .ok_or(PlatformError::NotFound(Entity::Voucher))?;
             change(&mut voucher);
             let sequence = self.queue(vec![voucher_write(&voucher)])?;
             state.vouchers.insert(voucher.clone());
@@ -721,7 +722,7 @@ impl Platform {
                 .get(&id)
                 .filter(|v| v.member_id == member_id)
                 .cloned()
-                .ok_or(PlatformError::NotFound("voucher"))?;
+                .ok_or(PlatformError::NotFound(Entity::Voucher))?;
             match voucher.status {
                 VoucherStatus::Active => Some(self.begin_cancel(&mut state, voucher)?),
                 VoucherStatus::Cancelled => return Ok(voucher),

@@ -9,6 +9,7 @@
 
 mod support;
 
+use platform::error::Entity;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1246,7 +1247,7 @@ async fn partner_payments_free_the_credit_line_exactly_once() {
     ));
     assert!(matches!(
         platform.record_partner_payment(7, "BANK-2", 1).await,
-        Err(PlatformError::NotFound("partner"))
+        Err(PlatformError::NotFound(Entity::Partner))
     ));
     let issuance = platform
         .ledger

@@ -5,6 +5,7 @@
 
 mod support;
 
+use platform::error::Entity;
 use support::World;
 
 use platform::PlatformError;
@@ -252,12 +253,12 @@ async fn enrollment_needs_the_members_own_active_device() {
         platform
             .enroll_paycode_device(other_member, device_id)
             .await,
-        Err(PlatformError::NotFound("device")),
+        Err(PlatformError::NotFound(Entity::Device)),
         "another member's device"
     );
     assert_eq!(
         platform.enroll_paycode_device(u128::MAX, device_id).await,
-        Err(PlatformError::NotFound("member"))
+        Err(PlatformError::NotFound(Entity::Member))
     );
     // Enrolling again keeps the handle and replaces the secret: old codes stop working.
     let again = platform
@@ -351,11 +352,11 @@ async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
     let other_member = world.member().await.id;
     assert_eq!(
         platform.issue_paycode(other_member, Some(&handle)).await,
-        Err(PlatformError::NotFound("paycode device"))
+        Err(PlatformError::NotFound(Entity::PaycodeDevice))
     );
     assert_eq!(
         platform.issue_paycode(other_member, None).await,
-        Err(PlatformError::NotFound("paycode device"))
+        Err(PlatformError::NotFound(Entity::PaycodeDevice))
     );
     assert!(matches!(
         platform.issue_paycode(member_id, Some("12345")).await,
@@ -370,7 +371,7 @@ async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
     assert_eq!(platform.check_own_paycode(member_id, &shown, later), Ok(()));
     assert_eq!(
         platform.check_own_paycode(other_member, &shown, later),
-        Err(PlatformError::NotFound("paycode"))
+        Err(PlatformError::NotFound(Entity::Paycode))
     );
     assert_eq!(
         platform.check_own_paycode(member_id, &code, later),

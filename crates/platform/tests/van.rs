@@ -7,6 +7,7 @@
 
 mod support;
 
+use platform::error::Entity;
 use store::memory::FaultPoint;
 use support::World;
 
@@ -492,9 +493,9 @@ async fn another_merchants_terminal_sees_nothing() {
         .unwrap();
     let platform = world.platform().clone();
     let status = platform.van_transaction(theirs[0], "mine").await;
-    assert_eq!(status, Err(PlatformError::NotFound("transaction")));
+    assert_eq!(status, Err(PlatformError::NotFound(Entity::Transaction)));
     let refund = platform.cancel(theirs[0], sale.id, None, "steal").await;
-    assert_eq!(refund, Err(PlatformError::NotFound("authorization")));
+    assert_eq!(refund, Err(PlatformError::NotFound(Entity::Authorization)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,7 +624,7 @@ async fn a_capture_takes_exactly_the_most_refunds_and_the_next_moves_nothing() {
     assert_eq!(world.payable(merchant).await, 1_000 - refunds);
     assert_eq!(
         platform.van_transaction(terminal, "refund-past").await,
-        Err(PlatformError::NotFound("transaction")),
+        Err(PlatformError::NotFound(Entity::Transaction)),
         "the refused cancel left no trace"
     );
 }
