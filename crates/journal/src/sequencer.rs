@@ -29,6 +29,7 @@ use ledger::types::{
     Account, AccountBalance, AccountId, BlockHeader, CreateAccountResult, CreateTransferResult,
     Hash, Transfer, TransferId,
 };
+use store::tables::RowRef;
 use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 use tokio::sync::{mpsc, oneshot};
 
@@ -195,16 +196,31 @@ impl Shared {
 type Reply = Box<dyn FnOnce(Option<LedgerError>) + Send>;
 /// A read executed by the sequencer against the engine, answered after durability.
 type ReadJob = Box<dyn FnOnce(&Engine) -> Reply + Send>;
+/// What becomes of a request's transfer results: the domain rows to write in the same
+/// store transaction as their block, and the answer (or, if the ledger failed, only the
+/// answer).
+type TransferJob =
+    Box<dyn FnOnce(Result<Vec<CreateTransferResult>, LedgerError>) -> (Vec<RowRef>, Reply) + Send>;
+
+/// Most rows one request may write beside its transfers: a request's records, never a
+/// report. More is a bug in the caller; the sequencer stops rather than lose them.
+pub const ROWS_PER_REQUEST_MAX: usize = 1024;
+
+/// Most requests in one block. With [`ROWS_PER_REQUEST_MAX`], a block's rows fill at most
+/// half of one store transaction's [`store::tables::ROWS_PER_APPEND_MAX`]; the writer stops
+/// adding blocks to a transaction once the other half is reached, so no append is ever
+/// over the limit.
+pub const BLOCK_REQUESTS_MAX: usize = store::tables::ROWS_PER_APPEND_MAX / 2 / ROWS_PER_REQUEST_MAX;
+
+/// Once a store transaction holds this many rows, the writer adds no more blocks to it.
+const GROUP_ROWS_SOFT_MAX: usize = store::tables::ROWS_PER_APPEND_MAX / 2;
 
 enum Request {
     CreateAccounts(
         Vec<Account>,
         oneshot::Sender<Result<Vec<CreateAccountResult>, LedgerError>>,
     ),
-    CreateTransfers(
-        Vec<Transfer>,
-        oneshot::Sender<Result<Vec<CreateTransferResult>, LedgerError>>,
-    ),
+    CreateTransfers(Vec<Transfer>, TransferJob),
     Read(ReadJob),
 }
 
@@ -222,6 +238,8 @@ impl Request {
 /// journal thread.
 struct Executed {
     block: Option<(BlockEffects, Vec<Account>)>,
+    /// Domain rows of the requests executed, written in the same store transaction.
+    rows: Vec<RowRef>,
     /// The engine's state after the block, when a snapshot is due.
     snapshot: Option<Box<(EngineState, u64)>>,
     replies: Vec<Reply>,
@@ -232,6 +250,7 @@ struct Executed {
 /// One journaled block (or only reads) on its way to the writer.
 struct Commit {
     write: Option<BlockWrite>,
+    rows: Vec<RowRef>,
     snapshot: Option<Box<Snapshot>>,
     replies: Vec<Reply>,
     engine_block: u64,
@@ -380,14 +399,56 @@ impl LedgerService {
         &self,
         transfers: Vec<Transfer>,
     ) -> Result<Vec<CreateTransferResult>, LedgerError> {
-        self.check_batch(transfers.len())?;
         if transfers.is_empty() {
             return Ok(Vec::new());
         }
+        self.create_transfers_recorded(transfers, |results| (Vec::new(), results.to_vec()))
+            .await
+    }
+
+    /// Creates transfers and writes the domain rows that `record` derives from their
+    /// results in the same store transaction as their block (see `store::tables`): the
+    /// transfers and the rows are durable together, or neither is. Answers `record`'s value
+    /// once they are durable. `record` runs on the sequencer thread, in order with every
+    /// other request: it must be quick and must not block. At most
+    /// [`ROWS_PER_REQUEST_MAX`] rows; no transfers at all writes the rows alone.
+    pub async fn create_transfers_recorded<T, F>(
+        &self,
+        transfers: Vec<Transfer>,
+        record: F,
+    ) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&[CreateTransferResult]) -> (Vec<RowRef>, T) + Send + 'static,
+    {
+        self.check_batch(transfers.len())?;
         let (sender, receiver) = oneshot::channel();
-        self.submit(Request::CreateTransfers(transfers, sender))
+        let job: TransferJob = Box::new(move |results| match results {
+            Ok(results) => {
+                let (rows, value) = record(&results);
+                assert!(
+                    rows.len() <= ROWS_PER_REQUEST_MAX,
+                    "{} rows for one request, more than {ROWS_PER_REQUEST_MAX}",
+                    rows.len()
+                );
+                (rows, result_reply(sender, value))
+            }
+            Err(failure) => {
+                let reply: Reply = Box::new(move |_| {
+                    let _ = sender.send(Err(failure));
+                });
+                (Vec::new(), reply)
+            }
+        });
+        self.submit(Request::CreateTransfers(transfers, job))
             .await?;
         receiver.await.map_err(|_| self.gone())?
+    }
+
+    /// Writes domain rows alone, in order with the ledger's blocks; answers once durable.
+    pub async fn record(&self, rows: Vec<RowRef>) -> Result<(), LedgerError> {
+        self.create_transfers_recorded(Vec::new(), move |_| (rows, ()))
+            .await
     }
 
     /// Runs `read` on the engine in sequence with the writes, and answers once everything
@@ -723,7 +784,9 @@ impl Sequencer {
         };
         let mut events = first.event_count();
         let mut batch = vec![first];
-        while let Ok(request) = requests.try_recv() {
+        while batch.len() < BLOCK_REQUESTS_MAX
+            && let Ok(request) = requests.try_recv()
+        {
             if events + request.event_count() > self.config.block_events_max {
                 *carry = Some(request);
                 break;
@@ -746,6 +809,7 @@ impl Sequencer {
                 .map(|request| fail_reply(request, failure.clone()));
             return Executed {
                 block: None,
+                rows: Vec::new(),
                 snapshot: None,
                 replies: replies.collect(),
                 engine_block: self.engine.block_number(),
@@ -767,8 +831,11 @@ impl Sequencer {
         for (events, sender) in accounts {
             replies.push(result_reply(sender, self.engine.create_accounts(&events)));
         }
-        for (events, sender) in transfers {
-            replies.push(result_reply(sender, self.engine.create_transfers(&events)));
+        let mut rows = Vec::new();
+        for (events, job) in transfers {
+            let (request_rows, reply) = job(Ok(self.engine.create_transfers(&events)));
+            rows.extend(request_rows);
+            replies.push(reply);
         }
         for job in reads {
             replies.push(job(&self.engine));
@@ -797,6 +864,7 @@ impl Sequencer {
             .then(|| Box::new((self.engine.state(), self.engine.last_transfer_timestamp())));
         Executed {
             block,
+            rows,
             snapshot,
             replies,
             engine_block: self.engine.block_number(),
@@ -818,6 +886,7 @@ impl Sequencer {
         let state = (engine_state, self.engine.last_transfer_timestamp());
         let _ = executed.send(Executed {
             block: None,
+            rows: Vec::new(),
             snapshot: Some(Box::new(state)),
             replies: Vec::new(),
             engine_block: self.engine.block_number(),
@@ -873,6 +942,7 @@ impl Journal {
     ) {
         while let Ok(Executed {
             block,
+            rows,
             snapshot,
             replies,
             engine_block,
@@ -900,6 +970,7 @@ impl Journal {
             });
             let commit = Commit {
                 write,
+                rows,
                 snapshot,
                 replies,
                 engine_block,
@@ -979,8 +1050,9 @@ fn fail_reply(request: Request, failure: LedgerError) -> Reply {
         Request::CreateAccounts(_, sender) => {
             let _ = sender.send(Err(failure));
         }
-        Request::CreateTransfers(_, sender) => {
-            let _ = sender.send(Err(failure));
+        Request::CreateTransfers(_, job) => {
+            let (_, reply) = job(Err(failure.clone()));
+            reply(Some(failure));
         }
         Request::Read(_) => {} // Dropping the job drops its sender: the reader sees `gone`.
     })
@@ -1010,6 +1082,7 @@ fn run_writer(
     while let Ok(first) = commits.recv() {
         let Group {
             mut writes,
+            rows,
             replies,
             engine_block,
             snapshot,
@@ -1018,7 +1091,7 @@ fn run_writer(
             let block = &mut last.block;
             block.signature = key.sign(&Checkpoint::of_block(&block.header, &block.hash));
         }
-        let failure = write_blocks(store.as_mut(), &shared, &writes);
+        let failure = write_blocks(store.as_mut(), &shared, &writes, &rows);
         if failure.is_none() {
             shared
                 .durable_block
@@ -1053,6 +1126,7 @@ fn gather_group(
 ) -> Group {
     let deadline = Instant::now() + group.wait_max;
     let mut writes = Vec::new();
+    let mut rows = Vec::new();
     let mut replies = Vec::new();
     let mut events = 0;
     let mut engine_block = 0;
@@ -1066,7 +1140,11 @@ fn gather_group(
             .as_ref()
             .map_or(0, |w| w.block.transfers.len() + w.block.accounts.len());
         writes.extend(commit.write);
+        rows.extend(commit.rows);
         replies.extend(commit.replies);
+        if rows.len() >= GROUP_ROWS_SOFT_MAX {
+            break;
+        }
         next = commits.try_recv().ok();
         let waiting_for_more = (replies.len() as u64) < shared.in_flight.load(Ordering::Relaxed)
             && events < group.events_max;
@@ -1077,6 +1155,7 @@ fn gather_group(
     }
     Group {
         writes,
+        rows,
         replies,
         engine_block,
         snapshot,
@@ -1086,6 +1165,8 @@ fn gather_group(
 /// What one store transaction writes and answers.
 struct Group {
     writes: Vec<BlockWrite>,
+    /// Domain rows of the group's requests, in the same transaction as its blocks.
+    rows: Vec<RowRef>,
     replies: Vec<Reply>,
     /// The newest engine block in the group.
     engine_block: u64,
@@ -1114,15 +1195,16 @@ fn write_blocks(
     store: &mut dyn Store,
     shared: &Shared,
     writes: &[BlockWrite],
+    rows: &[RowRef],
 ) -> Option<LedgerError> {
     if let Some(failure) = shared.failure() {
         return Some(failure);
     }
-    if writes.is_empty() {
+    if writes.is_empty() && rows.is_empty() {
         return None;
     }
     let started = Instant::now();
-    if let Err(error) = store.append(writes) {
+    if let Err(error) = store.append_with_rows(writes, rows) {
         shared.fail(format!("store write failed: {error}"));
         return shared.failure();
     }
@@ -1142,7 +1224,8 @@ fn write_blocks(
             .transfers_committed
             .fetch_add(write.block.transfers.len() as u64, Ordering::Relaxed);
     }
-    let last = &writes.last().expect("non-empty").block;
+    // Rows alone leave the head where it was.
+    let last = writes.last().map(|write| &write.block)?;
     let checkpoint = SignedCheckpoint {
         checkpoint: Checkpoint::of_block(&last.header, &last.hash),
         signature: last.signature,

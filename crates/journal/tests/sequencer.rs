@@ -13,6 +13,7 @@ use ledger::engine::PendingStatus;
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
+use store::Store;
 use store::memory::{FaultPlan, MemoryStore};
 
 fn key() -> OperatorKey {
@@ -270,4 +271,146 @@ async fn another_operator_key_is_refused() {
         LedgerConfig::default(),
     );
     assert!(matches!(other, Err(OpenError::KeyMismatch { .. })));
+}
+
+/// A note per transfer result, kept by the memory backend (the SQL backends' side of rows
+/// is the store suite's `rows_commit_with_their_blocks`).
+#[derive(Debug)]
+struct ResultNote {
+    id: u128,
+    result: String,
+}
+
+impl store::tables::Row for ResultNote {
+    fn write(&self, tx: &mut store::tables::TableTx<'_, '_>) -> Result<(), store::StoreError> {
+        match tx {
+            store::tables::TableTx::Memory(writes) => {
+                let key = self.id.to_be_bytes().to_vec();
+                writes.put("result_notes", key, self.result.as_bytes().to_vec());
+                Ok(())
+            }
+            _ => Err(store::StoreError::Injected("a memory-only test row")),
+        }
+    }
+}
+
+fn result_notes(store: &MemoryStore) -> Vec<(u128, String)> {
+    let mut store = store.clone();
+    let store::tables::TableRead::Memory(tables) = store.tables().unwrap() else {
+        panic!("a memory store");
+    };
+    let notes = tables.rows("result_notes").map(|(key, value)| {
+        let id = u128::from_be_bytes(key.try_into().unwrap());
+        (id, String::from_utf8(value.to_vec()).unwrap())
+    });
+    notes.collect()
+}
+
+fn note_results(
+    ids: Vec<u128>,
+) -> impl FnOnce(&[CreateTransferResult]) -> (Vec<store::tables::RowRef>, usize) {
+    move |results: &[CreateTransferResult]| {
+        let rows = ids.iter().zip(results).map(|(id, result)| {
+            let note = ResultNote {
+                id: *id,
+                result: result.as_str().to_owned(),
+            };
+            std::sync::Arc::new(note) as store::tables::RowRef
+        });
+        (rows.collect(), results.len())
+    }
+}
+
+/// Rows derived from a request's results are written in the same store transaction as the
+/// block holding its transfers: after the answer both are durable; when the write fails
+/// neither is, and the caller hears of the failure.
+#[tokio::test]
+async fn rows_are_durable_with_their_transfers_or_not_at_all() {
+    let store = MemoryStore::new();
+    let ledger = open(&store, LedgerConfig::default());
+    ledger
+        .create_accounts(vec![account(1), account(2)])
+        .await
+        .expect("accounts");
+    let transfers = vec![transfer(10, 1, 2, 5), transfer(11, 1, 99, 5)];
+    let answered = ledger
+        .create_transfers_recorded(transfers, note_results(vec![10, 11]))
+        .await
+        .expect("recorded");
+    assert_eq!(answered, 2);
+    let expected = vec![
+        (10, CreateTransferResult::Ok.as_str().to_owned()),
+        (
+            11,
+            CreateTransferResult::CreditAccountNotFound
+                .as_str()
+                .to_owned(),
+        ),
+    ];
+    assert_eq!(result_notes(&store), expected);
+    let blocks = store.clone().block_count().unwrap();
+
+    ledger
+        .record(vec![std::sync::Arc::new(ResultNote {
+            id: 12,
+            result: "alone".into(),
+        })])
+        .await
+        .expect("rows alone");
+    assert_eq!(result_notes(&store).len(), 3);
+    assert_eq!(
+        store.clone().block_count().unwrap(),
+        blocks,
+        "rows alone add no block"
+    );
+
+    store.set_faults(FaultPlan::new().fail_appends_from(store.append_calls() + 1));
+    let failed = ledger
+        .create_transfers_recorded(vec![transfer(13, 1, 2, 5)], note_results(vec![13]))
+        .await;
+    assert!(failed.is_err(), "the caller hears of the failed write");
+    assert_eq!(result_notes(&store).len(), 3, "no row without its block");
+    assert_eq!(
+        store.clone().block_count().unwrap(),
+        blocks,
+        "no block without its rows"
+    );
+    ledger.shutdown();
+}
+
+/// A block takes at most `BLOCK_REQUESTS_MAX` requests (what bounds the rows of one store
+/// transaction), however many are waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_takes_at_most_its_request_limit() {
+    use journal::sequencer::BLOCK_REQUESTS_MAX;
+    let store = MemoryStore::new();
+    let ledger = std::sync::Arc::new(open(&store, LedgerConfig::default()));
+    ledger
+        .create_accounts(vec![account(1), account(2)])
+        .await
+        .expect("accounts");
+    let requests = 3 * BLOCK_REQUESTS_MAX as u128;
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..requests {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            ledger
+                .create_transfers(vec![transfer(1_000 + id, 1, 2, 1)])
+                .await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        assert_eq!(joined.unwrap().unwrap(), [CreateTransferResult::Ok]);
+    }
+    let blocks = store.clone().read_blocks(0, usize::MAX).unwrap();
+    let per_block: Vec<usize> = blocks.iter().map(|block| block.transfers.len()).collect();
+    assert!(
+        per_block.iter().all(|count| *count <= BLOCK_REQUESTS_MAX),
+        "{per_block:?}"
+    );
+    assert_eq!(per_block.iter().sum::<usize>() as u128, requests);
+    std::sync::Arc::try_unwrap(ledger)
+        .ok()
+        .expect("one handle")
+        .shutdown();
 }

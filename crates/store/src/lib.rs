@@ -24,6 +24,7 @@ pub mod query;
 pub mod records;
 pub mod sqlite;
 mod sqlite_query;
+pub mod tables;
 
 /// Opens a store named by `spec`: `memory` (a fresh [`memory::MemoryStore`]), a
 /// `postgres://` or `postgresql://` URL ([`postgres::PostgresStore::connect`]), or else a
@@ -155,7 +156,21 @@ pub trait Store: Send {
 
     /// Appends blocks (consecutive heights, continuing the stored chain) with their changed
     /// balances and history, in ONE database transaction, durable on return.
-    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError>;
+    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+        self.append_with_rows(writes, &[])
+    }
+
+    /// [`Store::append`] with domain rows ([`tables`]) in the same transaction: the blocks
+    /// and every row are durable on return, or none of them is. Rows alone (no block) are
+    /// one transaction too. At most [`tables::ROWS_PER_APPEND_MAX`] rows.
+    fn append_with_rows(
+        &mut self,
+        writes: &[BlockWrite],
+        rows: &[tables::RowRef],
+    ) -> Result<(), StoreError>;
+
+    /// The connection domain table modules run their queries on (see [`tables`]).
+    fn tables(&mut self) -> Result<tables::TableRead<'_>, StoreError>;
 
     /// Number of blocks stored (the next height).
     fn block_count(&mut self) -> Result<u64, StoreError>;

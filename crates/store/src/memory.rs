@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ledger::archive::TransferArchive;
+
+use crate::tables::{MemoryTables, MemoryWrites, RowRef, TableRead, TableTx};
 use ledger::engine::{FailedTransfer, StoredTransfer};
 use ledger::types::{Account, AccountBalance, AccountId, Hash, Transfer, TransferId};
 
@@ -94,6 +96,18 @@ struct Inner {
     failed: Vec<(u64, FailedTransfer)>,
     faults: FaultPlan,
     append_calls: u64,
+    tables: MemoryTables,
+}
+
+/// The memory backend's domain tables, locked for reading (see [`Store::tables`]).
+pub struct TablesGuard<'a>(MutexGuard<'a, Inner>);
+
+impl std::ops::Deref for TablesGuard<'_> {
+    type Target = MemoryTables;
+
+    fn deref(&self) -> &MemoryTables {
+        &self.0.tables
+    }
 }
 
 /// Blocks, accounts and history held in memory; clones share them (see the module docs).
@@ -176,7 +190,11 @@ impl Store for MemoryStore {
         Ok(self.lock().meta.clone())
     }
 
-    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+    fn append_with_rows(
+        &mut self,
+        writes: &[BlockWrite],
+        rows: &[RowRef],
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         inner.append_calls += 1;
         let fault = inner.faults.append_fault(inner.append_calls);
@@ -190,6 +208,13 @@ impl Store for MemoryStore {
         };
         codec::validate(tip, writes)?;
         check_accounts(&inner.accounts, writes)?;
+        crate::tables::check_row_count(rows)?;
+        // Rows are gathered first and applied with the blocks: a row that fails to write
+        // leaves the store as it was.
+        let mut row_writes = MemoryWrites::default();
+        for row in rows {
+            row.write(&mut TableTx::Memory(&mut row_writes))?;
+        }
         for w in writes {
             for created in &w.block.accounts {
                 inner.accounts.insert(created.id, *created);
@@ -222,10 +247,15 @@ impl Store for MemoryStore {
                 transfers: Vec::new(),
             });
         }
+        inner.tables.apply(row_writes);
         if fault == Some(FaultPoint::AfterWrite) {
             return Err(StoreError::Injected("append failed after writing"));
         }
         Ok(())
+    }
+
+    fn tables(&mut self) -> Result<TableRead<'_>, StoreError> {
+        Ok(TableRead::Memory(TablesGuard(self.read_guard()?)))
     }
 
     fn block_count(&mut self) -> Result<u64, StoreError> {

@@ -80,6 +80,7 @@ use crate::codec::{
     self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
     u64_to_sql, u128_col,
 };
+use crate::tables::{RowRef, TableRead, TableTx};
 use crate::{
     BlockRecord, BlockWrite, LEAF_RANGE_MAX, SnapshotRecord, Store, StoreError, StoreMeta,
 };
@@ -393,6 +394,19 @@ impl PostgresStore {
         &mut self.client
     }
 
+    /// Rows without a block: one transaction of their own.
+    fn write_rows_alone(&mut self, rows: &[RowRef]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.client.transaction()?;
+        for row in rows {
+            row.write(&mut TableTx::Postgres(&mut tx))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The hot path (plain transfers between existing accounts): one statement, then a
     /// fold of the balance log when it is full.
     fn append_small(
@@ -430,6 +444,7 @@ impl PostgresStore {
         writes: &[BlockWrite],
         plan: &AccountPlan<'_>,
         transfer_count: usize,
+        rows: &[RowRef],
     ) -> Result<(), StoreError> {
         let PostgresStore {
             client,
@@ -488,6 +503,9 @@ impl PostgresStore {
         if !side.is_empty() {
             let side_refs = side.refs();
             tx.execute(&st.insert_side, &side.params(&side_refs))?;
+        }
+        for row in rows {
+            row.write(&mut TableTx::Postgres(&mut tx))?;
         }
 
         if let Err(e) = tx.commit() {
@@ -1341,9 +1359,14 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+    fn append_with_rows(
+        &mut self,
+        writes: &[BlockWrite],
+        rows: &[RowRef],
+    ) -> Result<(), StoreError> {
+        crate::tables::check_row_count(rows)?;
         if writes.is_empty() {
-            return Ok(());
+            return self.write_rows_alone(rows);
         }
         let tip = match self.tip.take() {
             Some(tip) => tip,
@@ -1356,12 +1379,16 @@ impl Store for PostgresStore {
         // Failed ids are rare: they take the explicit transaction rather than widen the
         // one-statement path.
         let failed = writes.iter().any(|w| !w.failed.is_empty());
-        let small =
-            plan.created.is_empty() && !history && !failed && transfer_count < COPY_TRANSFERS_MIN;
+        // Rows need the explicit transaction too: the one statement has no place for them.
+        let small = plan.created.is_empty()
+            && !history
+            && !failed
+            && rows.is_empty()
+            && transfer_count < COPY_TRANSFERS_MIN;
         let result = if small {
             self.append_small(tip, writes, &plan)
         } else {
-            self.append_large(tip, writes, &plan, transfer_count)
+            self.append_large(tip, writes, &plan, transfer_count, rows)
         };
         if result.is_err() {
             // Whatever failed, the caches may be stale: read them again next time.
@@ -1374,6 +1401,10 @@ impl Store for PostgresStore {
 
     fn block_count(&mut self) -> Result<u64, StoreError> {
         Ok(tip(&mut self.client, &self.st.tip)?.next_height)
+    }
+
+    fn tables(&mut self) -> Result<TableRead<'_>, StoreError> {
+        Ok(TableRead::Postgres(&mut self.client))
     }
 
     fn read_blocks(

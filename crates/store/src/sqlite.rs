@@ -79,6 +79,7 @@ use crate::codec::{
     self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
     u64_to_sql, u128_col,
 };
+use crate::tables::{RowRef, TableRead, TableTx};
 use crate::{
     BALANCE_LOG_ENTRIES_MAX, BALANCE_LOG_ROWS_MAX, BlockRecord, BlockWrite, SnapshotRecord, Store,
     StoreError, StoreMeta,
@@ -851,6 +852,23 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Rows without a block: one transaction of their own.
+    fn write_rows_alone(&mut self, rows: &[RowRef]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for row in rows {
+            row.write(&mut TableTx::Sqlite(&tx))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 impl Store for SqliteStore {
     fn init(&mut self, meta: &StoreMeta) -> Result<StoreMeta, StoreError> {
         let tx = self
@@ -898,9 +916,14 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+    fn append_with_rows(
+        &mut self,
+        writes: &[BlockWrite],
+        rows: &[RowRef],
+    ) -> Result<(), StoreError> {
+        crate::tables::check_row_count(rows)?;
         if writes.is_empty() {
-            return Ok(());
+            return self.write_rows_alone(rows);
         }
         // Dropping `tx` on any error below rolls everything back.
         let tx = self
@@ -1020,6 +1043,9 @@ impl Store for SqliteStore {
             st.raw_bind_parameter(p + 5, b.credits_posted.to_be_bytes())?;
             st.raw_bind_parameter(p + 6, u64_to_sql(height))
         })?;
+        for row in rows {
+            row.write(&mut TableTx::Sqlite(&tx))?;
+        }
 
         if let Err(e) = tx.commit() {
             self.account_seqs = None;
@@ -1033,6 +1059,10 @@ impl Store for SqliteStore {
 
     fn block_count(&mut self) -> Result<u64, StoreError> {
         Ok(tip(&self.conn)?.next_height)
+    }
+
+    fn tables(&mut self) -> Result<TableRead<'_>, StoreError> {
+        Ok(TableRead::Sqlite(&self.conn))
     }
 
     fn read_blocks(

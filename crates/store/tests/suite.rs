@@ -3,6 +3,7 @@
 //! with `eval "$(bash scripts/pg.sh env)"`); without it they fail. Each of them works in a
 //! fresh schema of its own, dropped at the end.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ledger::engine::{PendingStatus, StoredTransfer};
@@ -15,6 +16,7 @@ use store::memory::{FaultPlan, MemoryStore};
 use store::naive::NaivePostgresLedger;
 use store::postgres::{BulkMode, PostgresStore};
 use store::sqlite::SqliteStore;
+use store::tables::{ROWS_PER_APPEND_MAX, Row, RowRef, TableRead, TableTx};
 use store::{
     BlockRecord, BlockWrite, LEAF_RANGE_MAX, LOOKUP_IDS_MAX, SnapshotRecord, Store, StoreError,
     StoreMeta,
@@ -1065,6 +1067,155 @@ fn reader_sees_later_appends(s: &mut dyn Store) {
     assert_eq!(r2.latest_snapshot().unwrap(), Some(second));
 }
 
+// Domain rows (`store::tables`): a table of notes the tests create themselves.
+
+#[derive(Debug)]
+struct Note {
+    id: i64,
+    text: String,
+    fail: bool,
+}
+
+fn note(id: i64, text: &str) -> RowRef {
+    Arc::new(Note {
+        id,
+        text: text.to_owned(),
+        fail: false,
+    })
+}
+
+fn failing_note(id: i64) -> RowRef {
+    Arc::new(Note {
+        id,
+        text: String::new(),
+        fail: true,
+    })
+}
+
+impl Row for Note {
+    fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError> {
+        if self.fail {
+            return Err(StoreError::Injected("row refused"));
+        }
+        match tx {
+            TableTx::Sqlite(conn) => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO test_notes (id, text) VALUES (?1, ?2)",
+                    rusqlite::params![self.id, self.text],
+                )?;
+            }
+            TableTx::Postgres(tx) => {
+                tx.execute(
+                    "INSERT INTO test_notes (id, text) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text",
+                    &[&self.id, &self.text],
+                )?;
+            }
+            TableTx::Memory(writes) => writes.put(
+                "test_notes",
+                self.id.to_be_bytes().to_vec(),
+                self.text.as_bytes().to_vec(),
+            ),
+        }
+        Ok(())
+    }
+}
+
+fn create_notes(s: &mut dyn Store) {
+    let sql = "CREATE TABLE IF NOT EXISTS test_notes (id BIGINT PRIMARY KEY, text TEXT NOT NULL)";
+    match s.tables().unwrap() {
+        TableRead::Sqlite(conn) => conn.execute_batch(sql).unwrap(),
+        TableRead::Postgres(client) => client.batch_execute(sql).unwrap(),
+        TableRead::Memory(_) => {}
+    }
+}
+
+fn notes(s: &mut dyn Store) -> Vec<(i64, String)> {
+    let sql = "SELECT id, text FROM test_notes ORDER BY id";
+    match s.tables().unwrap() {
+        TableRead::Sqlite(conn) => {
+            let mut statement = conn.prepare(sql).unwrap();
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+            rows.unwrap().map(Result::unwrap).collect()
+        }
+        TableRead::Postgres(client) => {
+            let rows = client.query(sql, &[]).unwrap();
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+        }
+        TableRead::Memory(tables) => tables
+            .rows("test_notes")
+            .map(|(key, value)| {
+                let id = i64::from_be_bytes(key.try_into().unwrap());
+                (id, String::from_utf8(value.to_vec()).unwrap())
+            })
+            .collect(),
+    }
+}
+
+fn owned(notes: &[(i64, &str)]) -> Vec<(i64, String)> {
+    notes
+        .iter()
+        .map(|(id, text)| (*id, text.to_string()))
+        .collect()
+}
+
+/// Rows are written in the same transaction as the blocks they come with: a row that fails
+/// takes the blocks with it, and blocks that fail take their rows. Rows alone are a
+/// transaction too, and an append over the row limit writes nothing.
+fn rows_commit_with_their_blocks(s: &mut dyn Store) {
+    s.init(&meta(1)).unwrap();
+    create_notes(s);
+    let blocks = three_blocks();
+    s.append_with_rows(&blocks[..1], &[note(1, "one")]).unwrap();
+    assert_eq!(s.block_count().unwrap(), 1);
+    assert_eq!(notes(s), owned(&[(1, "one")]));
+
+    let refused = s.append_with_rows(&blocks[1..], &[note(2, "two"), failing_note(3)]);
+    assert!(refused.is_err(), "a failing row fails the append");
+    assert_eq!(
+        s.block_count().unwrap(),
+        1,
+        "and its blocks are not written"
+    );
+    assert_eq!(notes(s), owned(&[(1, "one")]), "nor its other rows");
+
+    // Blocks that do not continue the chain take their rows with them.
+    let refused = s.append_with_rows(&blocks[2..], &[note(4, "four")]);
+    assert!(refused.is_err());
+    assert_eq!(notes(s), owned(&[(1, "one")]));
+
+    let rows = [note(2, "two"), note(1, "uno")];
+    s.append_with_rows(&blocks[1..], &rows).unwrap();
+    assert_eq!(read_all(s), records(&blocks));
+    assert_eq!(
+        notes(s),
+        owned(&[(1, "uno"), (2, "two")]),
+        "the last write wins"
+    );
+
+    s.append_with_rows(&[], &[note(3, "three")]).unwrap();
+    assert_eq!(s.block_count().unwrap(), 3, "rows alone add no block");
+    assert_eq!(notes(s), owned(&[(1, "uno"), (2, "two"), (3, "three")]));
+
+    let over = ROWS_PER_APPEND_MAX + 1;
+    let too_many: Vec<RowRef> = (0..over).map(|i| note(10 + i as i64, "x")).collect();
+    assert!(s.append_with_rows(&[], &too_many).is_err());
+    assert_eq!(notes(s).len(), 3, "an append over the limit writes nothing");
+}
+
+/// The memory backend takes exactly [`ROWS_PER_APPEND_MAX`] rows in one append (the SQL
+/// backends share the check, and a million single-row inserts would only slow the suite).
+#[test]
+fn memory_rows_at_the_limit() {
+    let mut s = store::memory::MemoryStore::new();
+    s.init(&meta(1)).unwrap();
+    let rows: Vec<RowRef> = (0..ROWS_PER_APPEND_MAX)
+        .map(|i| note(i as i64, ""))
+        .collect();
+    s.append_with_rows(&[], &rows).unwrap();
+    assert_eq!(notes(&mut s).len(), ROWS_PER_APPEND_MAX);
+}
+
 macro_rules! for_every_backend {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1097,6 +1248,7 @@ for_every_backend!(
     transfers_at_timestamps,
     snapshots_keep_the_newest_two,
     reader_sees_later_appends,
+    rows_commit_with_their_blocks,
 );
 
 // ---------------------------------------------------------------------------------------------

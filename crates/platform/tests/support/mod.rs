@@ -117,16 +117,24 @@ impl Store for FaultyStore {
         self.inner.meta()
     }
 
-    fn append(&mut self, writes: &[BlockWrite]) -> Result<(), StoreError> {
+    fn append_with_rows(
+        &mut self,
+        writes: &[BlockWrite],
+        rows: &[store::tables::RowRef],
+    ) -> Result<(), StoreError> {
         let fault = *lock(&self.fault);
         match fault {
-            None => self.inner.append(writes),
+            None => self.inner.append_with_rows(writes, rows),
             Some(FaultPoint::BeforeWrite) => Err(StoreError::Injected("append failed")),
             Some(FaultPoint::AfterWrite) => {
-                self.inner.append(writes)?;
+                self.inner.append_with_rows(writes, rows)?;
                 Err(StoreError::Injected("append written, then failed"))
             }
         }
+    }
+
+    fn tables(&mut self) -> Result<store::tables::TableRead<'_>, StoreError> {
+        self.inner.tables()
     }
 
     fn block_count(&mut self) -> Result<u64, StoreError> {

@@ -1,0 +1,123 @@
+//! Domain tables: rows the business writes in the ledger's own database transaction.
+//!
+//! A local operation of the business (an authorization at the till, a voucher, a
+//! settlement step) is one durable commit: its records and its ledger transfers are written
+//! by the one writer, in the same transaction as the block that holds the transfers
+//! ([`crate::Store::append_with_rows`]). Either both are durable or neither is, so nothing
+//! is left to reconcile after a crash.
+//!
+//! Each domain table has a row type, defined in a module of this crate next to its SQL for
+//! both backends (only this crate knows SQL); a row implements [`Row`] by writing itself
+//! into the open transaction ([`TableTx`]). Reads go through [`crate::Store::tables`], which
+//! hands a table module the backend's connection ([`TableRead`]) to run its queries on.
+//! The memory backend keeps every table as a sorted map of encoded key to encoded row
+//! ([`MemoryTables`]), enough for tests and benchmarks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::StoreError;
+
+/// Most rows one store transaction writes beside its blocks. The writer groups the rows of
+/// every request in its group; a group holds at most a few thousand requests, each with a
+/// handful of rows, so this bound is never met by a correct caller. An append over it is
+/// refused (nothing is written).
+pub const ROWS_PER_APPEND_MAX: usize = 1 << 20;
+
+/// Where a row is written: the transaction a backend has open for the append.
+pub enum TableTx<'a, 'b> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a mut postgres::Transaction<'b>),
+    Memory(&'a mut MemoryWrites),
+}
+
+/// Where a table module runs its queries: a backend's connection (a reader's, usually).
+pub enum TableRead<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a mut postgres::Client),
+    Memory(crate::memory::TablesGuard<'a>),
+}
+
+/// A row of a domain table, written in the ledger's transaction.
+pub trait Row: std::fmt::Debug + Send + Sync {
+    /// Writes the row (an insert, or a replace of the row with the same key). An error rolls
+    /// the whole append back: blocks and every row.
+    fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError>;
+}
+
+/// A row as the pipeline carries it from the request to the writer.
+pub type RowRef = Arc<dyn Row>;
+
+/// The memory backend's tables: per table, encoded key to encoded row, in key order.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTables {
+    tables: BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryTables {
+    pub fn get(&self, table: &str, key: &[u8]) -> Option<&[u8]> {
+        self.tables.get(table)?.get(key).map(Vec::as_slice)
+    }
+
+    /// The rows of `table` in key order.
+    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let rows = self.tables.get(table).into_iter().flatten();
+        rows.map(|(key, value)| (key.as_slice(), value.as_slice()))
+    }
+
+    /// Applies writes gathered by [`MemoryWrites`], in order.
+    pub(crate) fn apply(&mut self, writes: MemoryWrites) {
+        for write in writes.writes {
+            let table = self.tables.entry(write.table).or_default();
+            match write.value {
+                Some(value) => table.insert(write.key, value),
+                None => table.remove(&write.key),
+            };
+        }
+    }
+}
+
+/// Row writes of one memory append, applied only once the whole append checked out.
+#[derive(Debug, Default)]
+pub struct MemoryWrites {
+    writes: Vec<MemoryWrite>,
+}
+
+#[derive(Debug)]
+struct MemoryWrite {
+    table: &'static str,
+    key: Vec<u8>,
+    /// `None` removes the row.
+    value: Option<Vec<u8>>,
+}
+
+impl MemoryWrites {
+    /// Inserts or replaces the row of `table` under `key`.
+    pub fn put(&mut self, table: &'static str, key: Vec<u8>, value: Vec<u8>) {
+        let value = Some(value);
+        self.writes.push(MemoryWrite { table, key, value });
+    }
+
+    /// Removes the row of `table` under `key`, if there is one.
+    pub fn delete(&mut self, table: &'static str, key: Vec<u8>) {
+        self.writes.push(MemoryWrite {
+            table,
+            key,
+            value: None,
+        });
+    }
+}
+
+/// Refuses an append with more rows than [`ROWS_PER_APPEND_MAX`].
+pub(crate) fn check_row_count(rows: &[RowRef]) -> Result<(), StoreError> {
+    if rows.len() > ROWS_PER_APPEND_MAX {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} rows in one append, more than {ROWS_PER_APPEND_MAX}",
+                rows.len()
+            ),
+        )));
+    }
+    Ok(())
+}
