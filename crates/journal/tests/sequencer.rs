@@ -286,7 +286,11 @@ impl store::tables::Row for ResultNote {
         match tx {
             store::tables::TableTx::Memory(writes) => {
                 let key = self.id.to_be_bytes().to_vec();
-                writes.put("result_notes", key, self.result.as_bytes().to_vec());
+                writes.put(
+                    "result_notes",
+                    key,
+                    std::sync::Arc::new(self.result.clone()),
+                );
                 Ok(())
             }
             _ => Err(store::StoreError::Injected("a memory-only test row")),
@@ -299,9 +303,9 @@ fn result_notes(store: &MemoryStore) -> Vec<(u128, String)> {
     let store::tables::TableRead::Memory(tables) = store.tables().unwrap() else {
         panic!("a memory store");
     };
-    let notes = tables.rows("result_notes").map(|(key, value)| {
+    let notes = tables.rows::<String>("result_notes").map(|(key, result)| {
         let id = u128::from_be_bytes(key.try_into().unwrap());
-        (id, String::from_utf8(value.to_vec()).unwrap())
+        (id, result.clone())
     });
     notes.collect()
 }

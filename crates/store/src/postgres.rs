@@ -215,6 +215,9 @@ const MIGRATIONS: &[&str] = &[
         WHERE user_data_32 <> 0;
     DROP INDEX account_history_by_account;
     CREATE INDEX account_history_by_account_timestamp ON account_history (account_id, timestamp);",
+    // 5: the payments context's tables (authorizations and their cancels), written in the
+    // ledger's own transactions (`tables::payments`).
+    crate::tables::payments::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
 //!
-//! # Schema (version 4, kept in `PRAGMA user_version`)
+//! # Schema (version 5, kept in `PRAGMA user_version`)
 //! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
 //! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
 //!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
@@ -34,6 +34,10 @@
 //!   query's timestamps and from the unindexed tail.
 //! - `failed_transfers(seq, id UNIQUE, block_height, result)`: ids that failed with a
 //!   transient result, kept beside their block.
+//! - Domain tables (migration 5 on): written by the same writer in the same transaction as
+//!   the ledger's blocks; each context's schema is documented in its module of
+//!   [`crate::tables`] (`authorizations` and `authorization_cancels` in
+//!   [`crate::tables::payments`]).
 //! - `pending_status(id PRIMARY KEY, status, block_height)`: the final status of a resolved
 //!   pending transfer (2 posted, 3 voided, 4 expired); a pending transfer without a row is
 //!   still open.
@@ -237,6 +241,9 @@ const MIGRATIONS: &[&str] = &[
         WHERE user_data_32 != 0;
     DROP INDEX account_history_by_account;
     CREATE INDEX account_history_by_account_timestamp ON account_history (account_id, timestamp);",
+    // 5: the payments context's tables (authorizations and their cancels), written in the
+    // ledger's own transactions (`tables::payments`).
+    crate::tables::payments::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

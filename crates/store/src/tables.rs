@@ -10,13 +10,17 @@
 //! both backends (only this crate knows SQL); a row implements [`Row`] by writing itself
 //! into the open transaction ([`TableTx`]). Reads go through [`crate::Store::tables`], which
 //! hands a table module the backend's connection ([`TableRead`]) to run its queries on.
-//! The memory backend keeps every table as a sorted map of encoded key to encoded row
-//! ([`MemoryTables`]), enough for tests and benchmarks.
+//! The memory backend keeps every table as a sorted map of encoded key to the row itself
+//! ([`MemoryTables`]); its queries filter and sort in memory, enough for tests and
+//! benchmarks.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::StoreError;
+
+pub mod payments;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
 /// every request in its group; a group holds at most a few thousand requests, each with a
@@ -48,21 +52,25 @@ pub trait Row: std::fmt::Debug + Send + Sync {
 /// A row as the pipeline carries it from the request to the writer.
 pub type RowRef = Arc<dyn Row>;
 
-/// The memory backend's tables: per table, encoded key to encoded row, in key order.
+/// A row as the memory backend keeps it.
+pub type MemoryRow = Arc<dyn Any + Send + Sync>;
+
+/// The memory backend's tables: per table, encoded key to the row, in key order.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryTables {
-    tables: BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>,
+    tables: BTreeMap<&'static str, BTreeMap<Vec<u8>, MemoryRow>>,
 }
 
 impl MemoryTables {
-    pub fn get(&self, table: &str, key: &[u8]) -> Option<&[u8]> {
-        self.tables.get(table)?.get(key).map(Vec::as_slice)
+    /// The row of `table` under `key`, if it is a `T`.
+    pub fn get<T: 'static>(&self, table: &str, key: &[u8]) -> Option<&T> {
+        self.tables.get(table)?.get(key)?.downcast_ref()
     }
 
-    /// The rows of `table` in key order.
-    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// The rows of `table` that are `T`s, in key order, with their keys.
+    pub fn rows<T: 'static>(&self, table: &str) -> impl Iterator<Item = (&[u8], &T)> {
         let rows = self.tables.get(table).into_iter().flatten();
-        rows.map(|(key, value)| (key.as_slice(), value.as_slice()))
+        rows.filter_map(|(key, row)| Some((key.as_slice(), row.downcast_ref::<T>()?)))
     }
 
     /// Applies writes gathered by [`MemoryWrites`], in order.
@@ -88,12 +96,12 @@ struct MemoryWrite {
     table: &'static str,
     key: Vec<u8>,
     /// `None` removes the row.
-    value: Option<Vec<u8>>,
+    value: Option<MemoryRow>,
 }
 
 impl MemoryWrites {
     /// Inserts or replaces the row of `table` under `key`.
-    pub fn put(&mut self, table: &'static str, key: Vec<u8>, value: Vec<u8>) {
+    pub fn put(&mut self, table: &'static str, key: Vec<u8>, value: MemoryRow) {
         let value = Some(value);
         self.writes.push(MemoryWrite { table, key, value });
     }

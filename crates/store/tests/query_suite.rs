@@ -1113,7 +1113,8 @@ fn sqlite_migration_4_indexes_existing_rows() {
         let d = write_data(&mut s);
         let c = s.connection();
         c.execute_batch(
-            "DROP TABLE transfer_accounts; DROP TABLE transfer_account_runs;
+            "DROP TABLE authorizations; DROP TABLE authorization_cancels;
+             DROP TABLE transfer_accounts; DROP TABLE transfer_account_runs;
              DROP INDEX transfers_by_code; DROP INDEX transfers_by_user_data_128;
              DROP INDEX transfers_by_user_data_64; DROP INDEX transfers_by_user_data_32;
              DROP INDEX accounts_by_timestamp; DROP INDEX accounts_by_ledger;
@@ -1131,7 +1132,7 @@ fn sqlite_migration_4_indexes_existing_rows() {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5, "migrated to the latest version");
     assert_eq!(
         s.account_transfers(&af(1)).unwrap(),
         expect_account_transfers(&d, &af(1))

@@ -1114,7 +1114,7 @@ impl Row for Note {
             TableTx::Memory(writes) => writes.put(
                 "test_notes",
                 self.id.to_be_bytes().to_vec(),
-                self.text.as_bytes().to_vec(),
+                Arc::new(self.text.clone()),
             ),
         }
         Ok(())
@@ -1143,11 +1143,8 @@ fn notes(s: &mut dyn Store) -> Vec<(i64, String)> {
             rows.iter().map(|row| (row.get(0), row.get(1))).collect()
         }
         TableRead::Memory(tables) => tables
-            .rows("test_notes")
-            .map(|(key, value)| {
-                let id = i64::from_be_bytes(key.try_into().unwrap());
-                (id, String::from_utf8(value.to_vec()).unwrap())
-            })
+            .rows::<String>("test_notes")
+            .map(|(key, text)| (i64::from_be_bytes(key.try_into().unwrap()), text.clone()))
             .collect(),
     }
 }
