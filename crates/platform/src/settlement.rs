@@ -81,9 +81,11 @@ impl SettlementState {
     }
 }
 
-/// Fee of a gross amount, rounded down.
+/// Fee of a gross amount, rounded down; never more than the gross (a rate above 100% is
+/// refused when a merchant is created or changed, and capped here).
 pub fn fee_of(gross: u64, fee_bps: u32) -> u64 {
-    (u128::from(gross) * u128::from(fee_bps) / 10_000) as u64
+    let fee = u128::from(gross) * u128::from(fee_bps.min(crate::merchants::FEE_BPS_MAX)) / 10_000;
+    u64::try_from(fee).expect("a fee of at most 100% fits the gross")
 }
 
 fn net_transfer_id(settlement_id: u128, merchant_id: u128) -> u128 {
@@ -175,7 +177,8 @@ impl Platform {
             paid_at_s: None,
         };
         let mut writes = vec![domain::put(KIND_SETTLEMENT, &id_key(id), &record)];
-        let merchants: Vec<u128> = record.lines.iter().map(|l| l.merchant_id).collect();
+        let merchants: std::collections::HashSet<u128> =
+            record.lines.iter().map(|l| l.merchant_id).collect();
         let mut changed = Vec::new();
         for authorization in state.van.authorizations.values() {
             if !merchants.contains(&authorization.merchant_id) {
