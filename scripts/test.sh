@@ -12,6 +12,9 @@ export MILEVERSE_TEST_DATABASE_URL
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
+  # The platform's suites again, on PostgreSQL (the run above keeps them on SQLite).
+  MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo nextest run -p platform --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
+  MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo test -p platform --no-fail-fast
 fi

@@ -14,7 +14,6 @@ use platform::paycode::{
     PaycodeDecline, ROUTING_PREFIX, WINDOW_STEPS,
 };
 use platform::totp::{self, STEP_S, step_of, totp, totp_at_step};
-use store::records::{RecordStore, SqliteRecords};
 
 /// A fixed "now", 10 s into a step, far from the epoch.
 const NOW_S: u64 = 1_800_000_000 - 1_800_000_000 % STEP_S + 10;
@@ -58,10 +57,9 @@ impl World {
         self.platform().accept_paycode(code, now_s).await
     }
 
-    /// The stored used-code records (read from the file, not from the platform's memory).
+    /// The stored used-code records (read from the store, not from the platform's memory).
     fn used_records(&self) -> usize {
-        let mut records = SqliteRecords::open(&self.records_path()).expect("records");
-        let all = records.load().expect("load");
+        let all = self.with_records(|records| records.load().expect("load"));
         all.iter().filter(|r| r.kind == KIND_USED_PAYCODE).count()
     }
 }
@@ -80,7 +78,7 @@ fn declined(decline: PaycodeDecline) -> Result<u128, PlatformError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_good_one_step_either_side_and_only_once() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (member_id, _, handle, secret) = world.payer().await;
     assert_eq!(handle.len(), 10);
     assert!(handle.bytes().all(|b| b.is_ascii_digit()));
@@ -112,7 +110,7 @@ async fn a_code_is_good_one_step_either_side_and_only_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_code_is_expired_and_an_older_one_invalid() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (_, _, handle, secret) = world.payer().await;
     // Shown two steps ago: just out of the window.
     let stale = app_code(&handle, &secret, NOW_S - 2 * STEP_S);
@@ -141,7 +139,7 @@ async fn an_old_code_is_expired_and_an_older_one_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_codes_are_invalid() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (_, _, handle, secret) = world.payer().await;
     let good = app_code(&handle, &secret, NOW_S);
     let wrong_otp = format!(
@@ -179,7 +177,7 @@ async fn malformed_and_unknown_codes_are_invalid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let right = totp(&secret, NOW_S);
     let wrong = |n: u32| format!("{ROUTING_PREFIX}{handle}{:08}", (right + n) % 100_000_000);
@@ -218,7 +216,7 @@ async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let code = app_code(&handle, &secret, NOW_S);
     assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
@@ -245,7 +243,7 @@ async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrollment_needs_the_members_own_active_device() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (member_id, device_id, handle, secret) = world.payer().await;
     let platform = world.platform().clone();
     let other_member = world.member().await.id;
@@ -297,7 +295,7 @@ async fn enrollment_needs_the_members_own_active_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_or_withdrawn_member_gets_no_codes() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let member = world.member().await;
     let enrolled = world.enrolled_device(member.id).await;
     let (member_id, device_id, handle) = (member.id, enrolled.device_id, enrolled.handle);
@@ -324,7 +322,7 @@ async fn a_locked_or_withdrawn_member_gets_no_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
-    let mut world = World::sqlite().await;
+    let mut world = World::any().await;
     let (member_id, _, handle, secret) = world.payer().await;
     let platform = world.platform().clone();
     let (code, expires_at_s) = platform

@@ -16,7 +16,7 @@ use platform::vouchers::{
 };
 use ports::time::now_s;
 use store::memory::FaultPoint;
-use store::records::{Record, RecordStore, RecordWrite, SqliteRecords};
+use store::records::{Record, RecordWrite};
 use support::World;
 
 const BRAND: &str = "Blue Cup";
@@ -112,7 +112,6 @@ impl Shop {
     /// Rewrites a stored voucher as the platform would never do (dates moved back), then
     /// restarts the platform so that it loads the record.
     async fn rewrite(&mut self, id: u128, change: impl FnOnce(&mut VoucherRecord)) {
-        let mut records = SqliteRecords::open(&self.world.records_path()).unwrap();
         let mut voucher = self.voucher(id).await;
         change(&mut voucher);
         let record = Record {
@@ -120,8 +119,10 @@ impl Shop {
             key: id.to_be_bytes().to_vec(),
             value: serde_json::to_vec(&voucher).unwrap(),
         };
-        records.apply(&[RecordWrite::Put(record)]).unwrap();
-        drop(records);
+        let write = [RecordWrite::Put(record)];
+        self.world
+            .with_records(|records| records.apply(&write))
+            .unwrap();
         self.world.restart().await;
     }
 }

@@ -5,7 +5,11 @@
 //!
 //! `World::sqlite` keeps both stores in SQLite files in a temporary directory, with a switch
 //! ([`World::fail_ledger_appends`]) that makes the ledger store fail as a dying disk or a
-//! crash would.
+//! crash would. `World::postgres` keeps both in a PostgreSQL schema of their own, and
+//! `World::any` picks one: `MILEVERSE_TEST_PLATFORM_BACKEND=postgres` runs the suites on
+//! PostgreSQL (`scripts/test.sh` runs them on both). The synchronous PostgreSQL client must
+//! not be opened, used or dropped on the tests' runtime, so stores are opened on a thread
+//! of their own ([`off_runtime`]).
 
 #![allow(dead_code)]
 
@@ -26,7 +30,8 @@ use ports::gateway::{
 };
 use ports::sms::DevOutbox;
 use store::memory::FaultPoint;
-use store::records::{RecordStore, SqliteRecords};
+use store::postgres::PostgresStore;
+use store::records::{PostgresRecords, RecordStore, SqliteRecords};
 use store::sqlite::SqliteStore;
 use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 
@@ -236,6 +241,32 @@ pub struct World {
     fault: LedgerFault,
     phones: u32,
     directory: Option<tempfile::TempDir>,
+    /// The PostgreSQL schema of a [`World::postgres`] world, dropped with it.
+    schema: Option<Schema>,
+}
+
+/// A PostgreSQL schema dropped when the world is.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        off_runtime(move || drop_schema(&url, &name));
+    }
+}
+
+fn drop_schema(url: &str, name: &str) {
+    if let Ok(mut client) = ::postgres::Client::connect(url, ::postgres::NoTls) {
+        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+    }
+}
+
+/// Runs `work` on a thread of its own, outside any async runtime, and returns its value.
+pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().expect("off-runtime work"))
 }
 
 /// A member signed up through the SMS verification.
@@ -272,6 +303,49 @@ impl World {
         world
     }
 
+    /// A world on the backend `MILEVERSE_TEST_PLATFORM_BACKEND` names (`sqlite`, the
+    /// default, or `postgres`).
+    pub async fn any() -> World {
+        match std::env::var("MILEVERSE_TEST_PLATFORM_BACKEND").as_deref() {
+            Ok("postgres") => World::postgres().await,
+            Ok("sqlite") | Err(_) => World::sqlite().await,
+            Ok(other) => panic!("MILEVERSE_TEST_PLATFORM_BACKEND={other}: sqlite or postgres"),
+        }
+    }
+
+    /// Both stores in a fresh PostgreSQL schema (`MILEVERSE_TEST_DATABASE_URL`); no partner.
+    pub async fn postgres() -> World {
+        static WORLDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
+            .expect("MILEVERSE_TEST_DATABASE_URL: run `eval \"$(bash scripts/pg.sh env)\"`");
+        let number = WORLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("world_{}_{number}", std::process::id());
+        off_runtime(|| drop_schema(&url, &name));
+        let (store_url, store_schema) = (url.clone(), name.clone());
+        let (records_url, records_schema) = (url.clone(), name.clone());
+        let parts = Parts {
+            open_store: Box::new(move || {
+                let store = PostgresStore::connect_schema(&store_url, &store_schema);
+                Box::new(store.expect("ledger store"))
+            }),
+            open_records: Box::new(move || {
+                let records = PostgresRecords::connect_schema(&records_url, &records_schema);
+                Box::new(records.expect("records"))
+            }),
+            partner: Arc::new(NoPartner),
+            config: PlatformConfig::default(),
+        };
+        let mut world = World::new(parts).await;
+        world.schema = Some(Schema { url, name });
+        world
+    }
+
+    /// Runs `work` on a record store of the world's (a second connection), off the runtime.
+    pub fn with_records<T: Send>(&self, work: impl FnOnce(&mut dyn RecordStore) -> T + Send) -> T {
+        let open = &self.parts.open_records;
+        off_runtime(move || work(open().as_mut()))
+    }
+
     /// Opens the ledger and a started platform over `parts`.
     pub async fn new(parts: Parts) -> World {
         let fault = LedgerFault::default();
@@ -283,6 +357,7 @@ impl World {
             fault,
             phones: 0,
             directory: None,
+            schema: None,
         };
         world.open().await;
         world
@@ -301,8 +376,9 @@ impl World {
     /// Opens and starts a platform on the world's ledger and records.
     pub async fn open(&mut self) {
         assert!(self.platform.is_none(), "a platform is running");
+        let open_records = &self.parts.open_records;
         let parts = PlatformParts {
-            records: (self.parts.open_records)(),
+            records: off_runtime(move || open_records()),
             keys: DataKeys::from_master(&MASTER_KEY),
             partner_gateway: self.parts.partner.clone(),
             sms: self.outbox.clone(),
@@ -310,7 +386,8 @@ impl World {
         };
         let config = self.parts.config.clone();
         // Blocking only on opening the record store: a small file or memory here.
-        let platform = Platform::open(config, self.ledger.clone(), parts).expect("open");
+        let ledger = self.ledger.clone();
+        let platform = off_runtime(move || Platform::open(config, ledger, parts).expect("open"));
         platform.start().await.expect("start");
         self.platform = Some(platform);
     }
@@ -361,9 +438,9 @@ impl World {
         *lock(&self.fault) = Some(point);
     }
 
-    /// A [`World::sqlite`] world with the tests' funding account.
+    /// A [`World::any`] world with the tests' funding account.
     pub async fn with_funding() -> World {
-        let world = World::sqlite().await;
+        let world = World::any().await;
         let funding = Account {
             id: AccountId(FUNDING_ACCOUNT),
             ledger: chart::LEDGER_MVP,
@@ -439,15 +516,18 @@ impl World {
 /// Opens the ledger on the world's store, through its fault switch. Blocking only on
 /// opening the store: a small file or memory here.
 fn open_ledger(parts: &Parts, fault: &LedgerFault) -> Arc<LedgerService> {
-    let store = FaultyStore {
-        inner: (parts.open_store)(),
-        fault: fault.clone(),
-    };
-    let ledger = LedgerService::open(
-        Box::new(store),
-        OperatorKey::from_seed([9; 32]),
-        LedgerConfig::default(),
-    )
-    .expect("open the ledger");
-    Arc::new(ledger)
+    let open_store = &parts.open_store;
+    off_runtime(move || {
+        let store = FaultyStore {
+            inner: open_store(),
+            fault: fault.clone(),
+        };
+        let ledger = LedgerService::open(
+            Box::new(store),
+            OperatorKey::from_seed([9; 32]),
+            LedgerConfig::default(),
+        )
+        .expect("open the ledger");
+        Arc::new(ledger)
+    })
 }
