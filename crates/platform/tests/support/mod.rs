@@ -378,7 +378,7 @@ impl World {
         assert!(self.platform.is_none(), "a platform is running");
         let open_records = &self.parts.open_records;
         let parts = PlatformParts {
-            records: off_runtime(move || open_records()),
+            records: off_runtime(open_records),
             keys: DataKeys::from_master(&MASTER_KEY),
             partner_gateway: self.parts.partner.clone(),
             sms: self.outbox.clone(),
