@@ -8,6 +8,10 @@
 //! [`naive::NaivePostgresLedger`] is the baseline a typical team writes (one SQL transaction
 //! per transfer), for benchmarks. [`open`] picks a backend from a path or URL.
 //!
+//! [`tables`] holds the business's domain tables (typed rows per context, with their SQL on
+//! both backends), written in the same transaction as the blocks that carry their transfers
+//! ([`Store::append_with_rows`]): a local operation is one commit.
+//!
 //! Only this crate knows SQL. It knows nothing of hashing or replay: it stores what the
 //! platform hands it and hands it back in order; checking is the platform's job.
 
