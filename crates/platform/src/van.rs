@@ -110,44 +110,9 @@ impl From<PaycodeDecline> for DeclineReason {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthorizationStatus {
-    /// Durable, the ledger not yet asked or its answer not yet recorded.
-    Pending,
-    Declined,
-    /// Held (a pending transfer), waiting for its capture.
-    Authorized,
-    Captured,
-    Voided,
-}
-
-impl AuthorizationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthorizationStatus::Pending => "pending",
-            AuthorizationStatus::Declined => "declined",
-            AuthorizationStatus::Authorized => "authorized",
-            AuthorizationStatus::Captured => "captured",
-            AuthorizationStatus::Voided => "voided",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CancelKind {
-    Void,
-    Refund,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CancelStatus {
-    Pending,
-    Done,
-    Failed,
-}
+// The states are the payments tables' own (`store::tables::payments`), so the API, the
+// records and the tables name them alike.
+pub use store::tables::payments::{AuthorizationStatus, CancelKind, CancelStatus};
 
 /// One cancel of an authorization: a void of its hold or a refund of (part of) its capture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,6 +28,8 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::StoreError;
 use crate::tables::{MemoryTables, Row, TableRead, TableTx};
 
@@ -119,8 +121,10 @@ pub(crate) const POSTGRES_TABLES: &str = "CREATE TABLE authorizations (
         PRIMARY KEY (authorization_id, key)
     );";
 
-/// Where an authorization stands (the names are the `status` column's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where an authorization stands (the names are the `status` column's values, and the
+/// API's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthorizationStatus {
     /// Durable, the ledger not yet asked or its answer not yet recorded.
     Pending,
@@ -180,14 +184,16 @@ pub struct AuthorizationRow {
 }
 
 /// What a cancel does (the names are the `kind` column's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CancelKind {
     Void,
     Refund,
 }
 
 /// Where a cancel stands (the names are the `status` column's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CancelStatus {
     Pending,
     Done,
