@@ -4,8 +4,10 @@
 //! `MILEVERSE_TEST_DATABASE_URL` (see `suite.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+mod common;
+
+use common::PgFixture;
 use store::Store;
 use store::tables::RowRef;
 use store::tables::payments::{
@@ -286,36 +288,4 @@ fn sqlite_migration_5_adds_the_payments_tables() {
         "the store keeps its pinned key"
     );
     round_trip_and_lookups(&mut s);
-}
-
-fn database_url() -> String {
-    std::env::var("MILEVERSE_TEST_DATABASE_URL")
-        .expect("MILEVERSE_TEST_DATABASE_URL: run `eval \"$(bash scripts/pg.sh env)\"` first")
-}
-
-/// A store in a schema of its own, dropped when the test ends.
-struct PgFixture {
-    store: store::postgres::PostgresStore,
-    schema: String,
-}
-
-impl PgFixture {
-    fn new(test: &str) -> PgFixture {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let id = N.fetch_add(1, Ordering::Relaxed);
-        let schema = format!("p_{test}_{}_{id}", std::process::id());
-        let store = store::postgres::PostgresStore::connect_schema(&database_url(), &schema);
-        PgFixture {
-            store: store.unwrap(),
-            schema,
-        }
-    }
-}
-
-impl Drop for PgFixture {
-    fn drop(&mut self) {
-        if let Ok(mut client) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
 }

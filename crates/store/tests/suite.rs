@@ -4,8 +4,10 @@
 //! fresh schema of its own, dropped at the end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+mod common;
+
+use common::{PgFixture, SqliteFixture, database_url};
 use ledger::engine::{PendingStatus, StoredTransfer};
 use ledger::merkle::MerkleNode;
 use ledger::types::{
@@ -1250,63 +1252,6 @@ for_every_backend!(
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-struct SqliteFixture {
-    store: SqliteStore,
-    dir: tempfile::TempDir,
-}
-
-impl SqliteFixture {
-    fn new() -> SqliteFixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("ledger.db")).unwrap();
-        SqliteFixture { store, dir }
-    }
-}
-
-fn database_url() -> String {
-    std::env::var("MILEVERSE_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "MILEVERSE_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server. Run \
-             `eval \"$(bash scripts/pg.sh env)\"` (it starts one on 127.0.0.1) and run the tests again"
-        )
-    })
-}
-
-/// A store in a schema of its own, dropped when the test ends.
-struct PgFixture {
-    store: PostgresStore,
-    schema: String,
-}
-
-impl PgFixture {
-    fn new(test: &str) -> PgFixture {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let schema = format!(
-            "t_{}_{}_{}",
-            test,
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = database_url();
-        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
-            panic!("cannot connect to {url} (start it with scripts/pg.sh): {e}")
-        });
-        admin
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .unwrap();
-        let store = PostgresStore::connect_schema(&url, &schema).unwrap();
-        PgFixture { store, schema }
-    }
-}
-
-impl Drop for PgFixture {
-    fn drop(&mut self) {
-        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Backend-specific behaviours

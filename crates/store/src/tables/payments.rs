@@ -37,6 +37,11 @@ use crate::tables::{MemoryTables, Row, TableRead, TableTx};
 pub const PAYMENTS_PAGE_MAX: usize = 1000;
 
 const AUTHORIZATIONS: &str = "authorizations";
+
+/// The columns of `authorizations`, in the order both backends write and read them.
+const COLUMNS: &str = "id, merchant_id, terminal_id, member_id, van_tx_id, request_digest,
+    amount, capture, allow_partial, status, decline_reason, approved_amount, captured_amount,
+    refunded_amount, network_cancelled, created_at_s, captured_at_s, settlement_id, voucher_id";
 const CANCELS: &str = "authorization_cancels";
 
 /// The tables on SQLite (one migration of `sqlite::MIGRATIONS`).
@@ -266,6 +271,14 @@ pub struct AuthorizationFilter {
     pub limit: usize,
 }
 
+/// The keyset cursor of a page in column form: `(created_at_s, id)` of the last row seen,
+/// or `(0, empty)`, which every row follows (an empty blob sorts before every id).
+fn cursor(filter: &AuthorizationFilter) -> (u64, Vec<u8>) {
+    filter.after.map_or((0, Vec::new()), |(after_s, id)| {
+        (after_s, id_bytes(id).to_vec())
+    })
+}
+
 fn id_bytes(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
@@ -442,15 +455,10 @@ mod sqlite {
     use rusqlite::{Connection, OptionalExtension, Row as SqlRow, params};
 
     use super::{
-        AuthorizationFilter, AuthorizationRow, AuthorizationStatus, CancelKind, CancelRow,
-        CancelStatus, corrupt, id_bytes, id_from, int, int_saturating, uint,
+        AuthorizationFilter, AuthorizationRow, AuthorizationStatus, COLUMNS, CancelKind, CancelRow,
+        CancelStatus, corrupt, cursor, id_bytes, id_from, int, int_saturating, uint,
     };
     use crate::StoreError;
-
-    const COLUMNS: &str = "id, merchant_id, terminal_id, member_id, van_tx_id, request_digest,
-        amount, capture, allow_partial, status, decline_reason, approved_amount,
-        captured_amount, refunded_amount, network_cancelled, created_at_s, captured_at_s,
-        settlement_id, voucher_id";
 
     /// Every column but the id, from the row that clashed on it.
     const UPDATE: &str = "merchant_id = excluded.merchant_id,
@@ -572,12 +580,7 @@ mod sqlite {
         conn: &Connection,
         filter: &AuthorizationFilter,
     ) -> Result<Vec<AuthorizationRow>, StoreError> {
-        let (after_s, after_id) = filter.after.unwrap_or((0, 0));
-        let after_id = if filter.after.is_some() {
-            id_bytes(after_id).to_vec()
-        } else {
-            Vec::new()
-        };
+        let (after_s, after_id) = cursor(filter);
         let sql = format!(
             "SELECT {COLUMNS} FROM authorizations
              WHERE merchant_id = ?1 AND created_at_s >= ?2 AND created_at_s < ?3
@@ -585,7 +588,6 @@ mod sqlite {
                AND (created_at_s, id) > (?5, ?6)
              ORDER BY created_at_s, id LIMIT ?7"
         );
-        // An empty blob sorts before every id: no cursor reads from the first row.
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         query(
             conn,
@@ -669,15 +671,10 @@ mod postgres {
     use postgres::{Client, GenericClient, Transaction};
 
     use super::{
-        AuthorizationFilter, AuthorizationRow, AuthorizationStatus, CancelKind, CancelRow,
-        CancelStatus, corrupt, id_bytes, id_from, int, int_saturating, uint,
+        AuthorizationFilter, AuthorizationRow, AuthorizationStatus, COLUMNS, CancelKind, CancelRow,
+        CancelStatus, corrupt, cursor, id_bytes, id_from, int, int_saturating, uint,
     };
     use crate::StoreError;
-
-    const COLUMNS: &str = "id, merchant_id, terminal_id, member_id, van_tx_id, request_digest,
-        amount, capture, allow_partial, status, decline_reason, approved_amount,
-        captured_amount, refunded_amount, network_cancelled, created_at_s, captured_at_s,
-        settlement_id, voucher_id";
 
     pub(super) fn write(
         tx: &mut Transaction<'_>,
@@ -807,12 +804,7 @@ mod postgres {
         client: &mut Client,
         filter: &AuthorizationFilter,
     ) -> Result<Vec<AuthorizationRow>, StoreError> {
-        let (after_s, after_id) = filter.after.unwrap_or((0, 0));
-        let after_id = if filter.after.is_some() {
-            id_bytes(after_id).to_vec()
-        } else {
-            Vec::new()
-        };
+        let (after_s, after_id) = cursor(filter);
         let sql = format!(
             "SELECT {COLUMNS} FROM authorizations
              WHERE merchant_id = $1 AND created_at_s >= $2 AND created_at_s < $3

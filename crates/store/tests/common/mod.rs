@@ -1,0 +1,63 @@
+//! Fixtures the store's suites share: a SQLite file in a temporary directory, and a
+//! PostgreSQL schema of a test's own (`MILEVERSE_TEST_DATABASE_URL`), dropped when it ends.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use store::postgres::PostgresStore;
+use store::sqlite::SqliteStore;
+
+pub struct SqliteFixture {
+    pub store: SqliteStore,
+    pub dir: tempfile::TempDir,
+}
+
+impl SqliteFixture {
+    pub fn new() -> SqliteFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ledger.db")).unwrap();
+        SqliteFixture { store, dir }
+    }
+}
+
+pub fn database_url() -> String {
+    std::env::var("MILEVERSE_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "MILEVERSE_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server. Run \
+             `eval \"$(bash scripts/pg.sh env)\"` (it starts one on 127.0.0.1) and run the tests again"
+        )
+    })
+}
+
+/// A store in a schema of its own, dropped when the test ends. The schema's name holds the
+/// process id and a counter, so tests in other processes and in this one never share one.
+pub struct PgFixture {
+    pub store: PostgresStore,
+    pub schema: String,
+}
+
+impl PgFixture {
+    pub fn new(test: &str) -> PgFixture {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let number = N.fetch_add(1, Ordering::Relaxed);
+        let schema = format!("t_{test}_{}_{number}", std::process::id());
+        let url = database_url();
+        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
+            panic!("cannot connect to {url} (start it with scripts/pg.sh): {e}")
+        });
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+        let store = PostgresStore::connect_schema(&url, &schema).unwrap();
+        PgFixture { store, schema }
+    }
+}
+
+impl Drop for PgFixture {
+    fn drop(&mut self) {
+        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
