@@ -118,7 +118,6 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
         key,
         journal::LedgerConfig::default(),
     )?);
-    let records = store::records::SqliteRecords::open(&directory.join("records.db"))?;
     let outbox = Arc::new(ports::sms::DevOutbox::new());
     let gateway =
         gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
@@ -126,7 +125,7 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
             connections_per_host_max: 256,
         });
     let parts = platform::PlatformParts {
-        records: Box::new(records),
+        legacy_records: None,
         keys: platform::crypto::DataKeys::from_master(&rand::random()),
         partner_gateway: Arc::new(gateway),
         sms: outbox.clone(),

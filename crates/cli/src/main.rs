@@ -238,6 +238,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // so it happens before this thread enters the async runtime.
     let platform = Platform::open(config, ledger.clone(), parts)
         .context("cannot load the platform's records")?;
+    args.store.retire_legacy_records()?;
     runtime.block_on(async {
         platform
             .start()
@@ -355,7 +356,7 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
         }
     };
     let parts = PlatformParts {
-        records: args.store.open_records()?,
+        legacy_records: args.store.legacy_records()?,
         keys: DataKeys::from_master(&master),
         partner_gateway: Arc::new(partner_gateway),
         sms,

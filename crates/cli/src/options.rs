@@ -12,7 +12,7 @@ use store::sqlite::SqliteStore;
 pub const SQLITE_FILE_NAME: &str = "ledger.db";
 /// Operator key file name inside the data directory.
 pub const OPERATOR_KEY_FILE_NAME: &str = "operator.key";
-/// SQLite file of the platform's records (members, partners, exchanges) in the data directory.
+/// SQLite file the platform's records were kept in before they moved into `ledger.db`.
 pub const RECORDS_FILE_NAME: &str = "records.db";
 /// Data key file name (sealing of personal data) inside the data directory.
 pub const DATA_KEY_FILE_NAME: &str = "data.key";
@@ -53,19 +53,35 @@ impl StoreOptions {
         self.open_store()
     }
 
-    /// The platform's record store: `DATA/records.db`, or the PostgreSQL database.
-    pub fn open_records(&self) -> anyhow::Result<Box<dyn store::records::RecordStore>> {
-        if let Some(url) = &self.database_url {
-            let records = store::records::PostgresRecords::connect(url)
-                .context("cannot connect to PostgreSQL for records")?;
-            return Ok(Box::new(records));
-        }
-        std::fs::create_dir_all(&self.data)
-            .with_context(|| format!("cannot create data directory {}", self.data.display()))?;
+    /// The record store of an older layout to import from: `DATA/records.db` if it is
+    /// there (on PostgreSQL the records were always in the ledger's schema: none).
+    pub fn legacy_records(&self) -> anyhow::Result<Option<Box<dyn store::records::RecordStore>>> {
         let path = self.data.join(RECORDS_FILE_NAME);
+        if self.database_url.is_some() || !path.exists() {
+            return Ok(None);
+        }
         let records = store::records::SqliteRecords::open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Box::new(records))
+        Ok(Some(Box::new(records)))
+    }
+
+    /// Once its records are in the ledger's database, renames `DATA/records.db` (and its
+    /// WAL files) to `records.db.imported`, so no later start reads it again.
+    pub fn retire_legacy_records(&self) -> anyhow::Result<()> {
+        if self.database_url.is_some() {
+            return Ok(());
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let path = self.data.join(format!("{RECORDS_FILE_NAME}{suffix}"));
+            if path.exists() {
+                let retired = self
+                    .data
+                    .join(format!("{RECORDS_FILE_NAME}.imported{suffix}"));
+                std::fs::rename(&path, &retired)
+                    .with_context(|| format!("cannot rename {}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn operator_key(&self) -> anyhow::Result<OperatorKey> {

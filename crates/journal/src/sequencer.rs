@@ -29,7 +29,7 @@ use ledger::types::{
     Account, AccountBalance, AccountId, BlockHeader, CreateAccountResult, CreateTransferResult,
     Hash, Transfer, TransferId,
 };
-use store::tables::RowRef;
+use store::tables::{RowRef, TableRead};
 use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 use tokio::sync::{mpsc, oneshot};
 
@@ -199,8 +199,24 @@ type ReadJob = Box<dyn FnOnce(&Engine) -> Reply + Send>;
 /// What becomes of a request's transfer results: the domain rows to write in the same
 /// store transaction as their block, and the answer (or, if the ledger failed, only the
 /// answer).
-type TransferJob =
-    Box<dyn FnOnce(Result<Vec<CreateTransferResult>, LedgerError>) -> (Vec<RowRef>, Reply) + Send>;
+type TransferJob = Box<
+    dyn for<'a> FnOnce(Result<TransferOutcome<'a>, LedgerError>) -> (Vec<RowRef>, Reply) + Send,
+>;
+
+/// What a request's transfers did, as the rows recorded with them see it: one result per
+/// transfer, and the engine right after them (to read what a balancing transfer moved).
+pub struct TransferOutcome<'a> {
+    pub results: &'a [CreateTransferResult],
+    engine: &'a Engine,
+}
+
+impl TransferOutcome<'_> {
+    /// A transfer as the engine holds it right after the request's (one it just created
+    /// is always there: the cache evicts only what is durable).
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.engine.transfer(id)
+    }
+}
 
 /// Most rows one request may write beside its transfers: a request's records, never a
 /// report. More is a bug in the caller; the sequencer stops rather than lose them.
@@ -402,8 +418,10 @@ impl LedgerService {
         if transfers.is_empty() {
             return Ok(Vec::new());
         }
-        self.create_transfers_recorded(transfers, |results| (Vec::new(), results.to_vec()))
-            .await
+        self.create_transfers_recorded(transfers, |executed| {
+            (Vec::new(), executed.results.to_vec())
+        })
+        .await
     }
 
     /// Creates transfers and writes the domain rows that `record` derives from their
@@ -419,30 +437,42 @@ impl LedgerService {
     ) -> Result<T, LedgerError>
     where
         T: Send + 'static,
-        F: FnOnce(&[CreateTransferResult]) -> (Vec<RowRef>, T) + Send + 'static,
+        F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
     {
         self.check_batch(transfers.len())?;
         let (sender, receiver) = oneshot::channel();
-        let job: TransferJob = Box::new(move |results| match results {
-            Ok(results) => {
-                let (rows, value) = record(&results);
-                assert!(
-                    rows.len() <= ROWS_PER_REQUEST_MAX,
-                    "{} rows for one request, more than {ROWS_PER_REQUEST_MAX}",
-                    rows.len()
-                );
-                (rows, result_reply(sender, value))
-            }
-            Err(failure) => {
-                let reply: Reply = Box::new(move |_| {
-                    let _ = sender.send(Err(failure));
-                });
-                (Vec::new(), reply)
-            }
+        let job = recorded_job(record, move |answer| {
+            let _ = sender.send(answer);
         });
         self.submit(Request::CreateTransfers(transfers, job))
             .await?;
         receiver.await.map_err(|_| self.gone())?
+    }
+
+    /// [`LedgerService::create_transfers_recorded`] for a thread outside the async runtime
+    /// that must hand its requests over in order (the platform's record queue): waits only
+    /// for room in the request queue, and calls `answer` (on the ledger's writer thread)
+    /// once the transfers and rows are durable, or failed. Never call it from a task.
+    pub fn submit_recorded_blocking<T, F, A>(
+        &self,
+        transfers: Vec<Transfer>,
+        record: F,
+        answer: A,
+    ) -> Result<(), LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
+        A: FnOnce(Result<T, LedgerError>) + Send + 'static,
+    {
+        self.check_batch(transfers.len())?;
+        let request = Request::CreateTransfers(transfers, recorded_job(record, answer));
+        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let sent = self.requests.blocking_send(request);
+        if sent.is_err() {
+            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent.map_err(|_| self.gone())
     }
 
     /// Writes domain rows alone, in order with the ledger's blocks; answers once durable.
@@ -554,6 +584,29 @@ impl LedgerService {
         let joined = tokio::task::spawn_blocking(move || readers.with(read)).await;
         let read = joined.map_err(|error| LedgerError::Unavailable(error.to_string()))?;
         read.map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
+    }
+
+    /// Runs a domain table query (`store::tables`) on a reader connection, once everything
+    /// the sequencer executed before the call is durable: the answer shows every row an
+    /// earlier answered request wrote, and nothing a crash could take back.
+    pub async fn tables<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut TableRead<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        self.read(|_| ()).await?;
+        self.with_reader(move |store| read(&mut store.tables()?))
+            .await
+    }
+
+    /// [`LedgerService::tables`] without the barrier, from a thread outside the runtime
+    /// (opening the platform, before it sends anything).
+    pub fn tables_blocking<T>(
+        &self,
+        read: impl FnOnce(&mut TableRead<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, LedgerError> {
+        self.readers
+            .with(move |store| read(&mut store.tables()?))
+            .map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
     }
 
     /// The latest durable, signed checkpoint (none before the first block).
@@ -833,7 +886,12 @@ impl Sequencer {
         }
         let mut rows = Vec::new();
         for (events, job) in transfers {
-            let (request_rows, reply) = job(Ok(self.engine.create_transfers(&events)));
+            let results = self.engine.create_transfers(&events);
+            let executed = TransferOutcome {
+                results: &results,
+                engine: &self.engine,
+            };
+            let (request_rows, reply) = job(Ok(executed));
             rows.extend(request_rows);
             replies.push(reply);
         }
@@ -1034,6 +1092,34 @@ impl Journal {
             failed: effects.failed,
         }
     }
+}
+
+/// The job of a recorded request: the rows `record` derives from what its transfers did,
+/// and a reply that hands `answer` the value once durable (or the failure).
+fn recorded_job<T, F, A>(record: F, answer: A) -> TransferJob
+where
+    T: Send + 'static,
+    F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
+    A: FnOnce(Result<T, LedgerError>) + Send + 'static,
+{
+    Box::new(move |executed| match executed {
+        Ok(executed) => {
+            let (rows, value) = record(&executed);
+            assert!(
+                rows.len() <= ROWS_PER_REQUEST_MAX,
+                "{} rows for one request, more than {ROWS_PER_REQUEST_MAX}",
+                rows.len()
+            );
+            let reply: Reply = Box::new(move |failure: Option<LedgerError>| {
+                answer(failure.map_or(Ok(value), Err));
+            });
+            (rows, reply)
+        }
+        Err(failure) => {
+            let reply: Reply = Box::new(move |_| answer(Err(failure)));
+            (Vec::new(), reply)
+        }
+    })
 }
 
 fn result_reply<T: Send + 'static>(

@@ -312,8 +312,9 @@ fn result_notes(store: &MemoryStore) -> Vec<(u128, String)> {
 
 fn note_results(
     ids: Vec<u128>,
-) -> impl FnOnce(&[CreateTransferResult]) -> (Vec<store::tables::RowRef>, usize) {
-    move |results: &[CreateTransferResult]| {
+) -> impl FnOnce(&journal::TransferOutcome<'_>) -> (Vec<store::tables::RowRef>, usize) {
+    move |outcome: &journal::TransferOutcome<'_>| {
+        let results = outcome.results;
         let rows = ids.iter().zip(results).map(|(id, result)| {
             let note = ResultNote {
                 id: *id,

@@ -274,7 +274,8 @@ pub struct State {
     /// Merchants and their terminals (see `merchants`).
     pub merchants: crate::merchants::MerchantState,
     /// VAN authorizations, their cancels and the per-member daily figures (see `van`).
-    pub van: crate::van::VanState,
+    /// Authorizations of the older layout (records), moved into their tables at start.
+    pub legacy_authorizations: Vec<crate::van::AuthorizationRecord>,
     /// Settlement runs with merchants (see `settlement`).
     pub settlements: crate::settlement::SettlementState,
     /// The voucher catalogue and members' vouchers (see `vouchers`).
@@ -314,7 +315,7 @@ pub fn id_key(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T, DecodeError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T, DecodeError> {
     serde_json::from_slice(&record.value).map_err(|error| DecodeError {
         kind: record.kind.clone(),
         key: hex::encode(&record.key),
@@ -360,7 +361,7 @@ impl State {
                 }
                 crate::merchants::KIND_MERCHANT => state.merchants.insert_merchant(decode(record)?),
                 crate::merchants::KIND_TERMINAL => state.merchants.insert_terminal(decode(record)?),
-                crate::van::KIND_AUTHORIZATION => state.van.insert(decode(record)?),
+                crate::van::KIND_AUTHORIZATION => crate::payments::load_legacy(&mut state, record)?,
                 crate::settlement::KIND_SETTLEMENT => state.settlements.insert(decode(record)?),
                 crate::vouchers::KIND_VOUCHER_PRODUCT => {
                     let product: crate::vouchers::ProductRecord = decode(record)?;

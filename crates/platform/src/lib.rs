@@ -1,11 +1,13 @@
 //! The business layer of Mileverse: everything between the HTTP surface and the ledger
 //! service (`journal`).
 //!
-//! - The platform ([`service::Platform`]): domain records in memory, written through to the
-//!   record store ([`domain`], [`persist`]), with personal data sealed ([`crypto`]).
+//! - The platform ([`service::Platform`]): domain records in memory, written through the
+//!   ledger's writer into the ledger's database ([`domain`], [`persist`]), with personal
+//!   data sealed ([`crypto`]).
 //!   [`members`] (sign-up, sessions, devices, withdrawal), [`partners`] and [`exchange`]
 //!   (mileage → MVP, the saga and its resolver), [`merchants`], [`paycode`] and [`totp`],
-//!   [`van`] and [`van_steps`] (paying at the till), [`vouchers`] (gift vouchers),
+//!   [`payments`], [`van`] and [`van_steps`] (paying at the till: authorizations in their
+//!   own tables, one commit per step), [`vouchers`] (gift vouchers),
 //!   [`settlement`], [`anchoring`], [`conversion`] and [`economy`] (MVC on chain, through
 //!   the `ports::chain` trait).
 //! - [`chart`] is the chart of accounts and the transfer codes.
@@ -26,6 +28,7 @@ pub mod members;
 pub mod merchants;
 pub mod partners;
 pub mod paycode;
+pub mod payments;
 pub mod persist;
 pub mod service;
 pub mod settlement;

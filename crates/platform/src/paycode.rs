@@ -606,3 +606,11 @@ impl Platform {
         }
     }
 }
+
+impl State {
+    /// The member a pay code's device handle names, without checking the code.
+    pub(crate) fn paycode_member(&self, code: &str) -> Option<u128> {
+        let (handle, _) = parse_code(code)?;
+        Some(self.paycodes.devices.get(&handle)?.record.member_id)
+    }
+}

@@ -17,10 +17,13 @@ use tokio::sync::watch;
 use crate::crypto::DataKeys;
 use crate::domain::{DecodeError, State};
 use crate::error::PlatformError;
-use crate::persist::RecordWriter;
-use journal::LedgerService;
+use crate::persist::{LedgerJob, RecordWriter};
+use journal::TransferOutcome;
+use journal::{LedgerError, LedgerService};
+use ledger::types::Transfer;
 use ports::chain::ChainGateway;
 use ports::gateway::{PartnerGateway, SmsGateway};
+use store::tables::RowRef;
 
 #[derive(Clone, Debug)]
 pub struct PlatformConfig {
@@ -62,6 +65,8 @@ pub enum OpenError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("cannot read or write the ledger's database: {0}")]
+    Ledger(#[from] LedgerError),
     #[error("partner {partner_id}'s secret does not open with this data key")]
     WrongDataKey { partner_id: u128 },
     #[error("terminal {terminal_id}'s secret does not open with this data key")]
@@ -73,6 +78,8 @@ pub struct Platform {
     pub ledger: Arc<LedgerService>,
     pub(crate) writer: RecordWriter,
     pub(crate) state: Mutex<State>,
+    /// The payments context's working set (see `payments`).
+    pub(crate) payments: crate::payments::Payments,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -86,12 +93,53 @@ pub struct Platform {
 
 /// What [`Platform::open`] needs besides the ledger.
 pub struct PlatformParts {
-    pub records: Box<dyn RecordStore>,
+    /// A record store of an older layout (SQLite's `records.db`), whose records move into
+    /// the ledger's database at this open if it holds none yet (see [`import_records`]).
+    pub legacy_records: Option<Box<dyn RecordStore>>,
     pub keys: DataKeys,
     pub partner_gateway: Arc<dyn PartnerGateway>,
     pub sms: Arc<dyn SmsGateway>,
     /// Ethereum; `None` runs the platform without a chain.
     pub chain: Option<Arc<dyn ChainGateway>>,
+}
+
+/// Moves the records of an older record store into the ledger's database, if that holds
+/// none yet; answers how many moved. Blocking: call it outside async tasks. Each request
+/// carries at most `ROWS_PER_REQUEST_MAX` records, and they are all durable on return.
+pub fn import_records(
+    ledger: &LedgerService,
+    legacy: &mut dyn RecordStore,
+) -> Result<usize, OpenError> {
+    if !ledger.tables_blocking(store::tables::records::is_empty)? {
+        return Ok(0);
+    }
+    let records = legacy.load()?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let mut requests = 0;
+    for chunk in records.chunks(journal::sequencer::ROWS_PER_REQUEST_MAX) {
+        let rows: Vec<store::tables::RowRef> = chunk
+            .iter()
+            .map(|record| {
+                let write = RecordWrite::Put(record.clone());
+                Arc::new(store::tables::records::RecordRow(write)) as store::tables::RowRef
+            })
+            .collect();
+        let sender = sender.clone();
+        ledger.submit_recorded_blocking(
+            Vec::new(),
+            move |_| (rows, ()),
+            move |answer| {
+                let _ = sender.send(answer);
+            },
+        )?;
+        requests += 1;
+    }
+    for _ in 0..requests {
+        receiver
+            .recv()
+            .map_err(|_| LedgerError::Unavailable("the ledger stopped".into()))??;
+    }
+    Ok(records.len())
 }
 
 impl Platform {
@@ -102,7 +150,16 @@ impl Platform {
         ledger: Arc<LedgerService>,
         mut parts: PlatformParts,
     ) -> Result<Arc<Platform>, OpenError> {
-        let records = parts.records.load()?;
+        if let Some(legacy) = parts.legacy_records.as_mut() {
+            let moved = import_records(&ledger, legacy.as_mut())?;
+            if moved > 0 {
+                tracing::info!(
+                    records = moved,
+                    "moved the records into the ledger's database"
+                );
+            }
+        }
+        let records = ledger.tables_blocking(store::tables::records::load)?;
         let mut state = State::load(&records)?;
         for partner in state.partners.values() {
             let secret = parts
@@ -119,9 +176,10 @@ impl Platform {
             .map_err(|terminal_id| OpenError::WrongTerminalKey { terminal_id })?;
         Ok(Arc::new(Platform {
             config,
+            writer: RecordWriter::start(ledger.clone()),
             ledger,
-            writer: RecordWriter::start(parts.records),
             state: Mutex::new(state),
+            payments: crate::payments::Payments::default(),
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
@@ -147,7 +205,7 @@ impl Platform {
         }
         self.load_partner_payments().await?;
         self.resolve_interrupted_vouchers().await?;
-        self.resolve_interrupted_authorizations().await?;
+        self.import_authorization_records().await?;
         self.resolve_pending_settlements().await?;
         crate::exchange::spawn_resolver(self.clone());
         crate::anchoring::spawn_anchoring(self);
@@ -169,6 +227,34 @@ impl Platform {
     /// Queues writes (call while holding the state lock, right after changing the state).
     pub(crate) fn queue(&self, writes: Vec<RecordWrite>) -> Result<u64, PlatformError> {
         Ok(self.writer.enqueue(writes)?)
+    }
+
+    /// Queues one commit in order with the record writes (call under the state lock, right
+    /// after changing the state): `transfers`, and in the same store transaction the rows
+    /// `decide` makes from what they did. The receiver answers `decide`'s value once
+    /// durable. The commit of every local operation that moves value.
+    pub(crate) fn enqueue_commit<T, F>(
+        &self,
+        transfers: Vec<Transfer>,
+        decide: F,
+    ) -> Result<Committing<T>, PlatformError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
+    {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let job: LedgerJob = Box::new(move |ledger, done| {
+            ledger.submit_recorded_blocking(
+                transfers,
+                decide,
+                move |answer: Result<T, LedgerError>| {
+                    done(answer.as_ref().map(|_| ()).map_err(Clone::clone));
+                    let _ = sender.send(answer);
+                },
+            )
+        });
+        self.writer.enqueue_job(job)?;
+        Ok(Committing(receiver))
     }
 
     /// Waits until the writes queued up to `sequence` are durable.
@@ -218,4 +304,17 @@ impl Platform {
 /// Associated data for a partner's sealed secret.
 pub(crate) fn secret_context(partner_id: u128) -> Vec<u8> {
     format!("partner/{partner_id}/secret").into_bytes()
+}
+
+/// A commit queued with [`Platform::enqueue_commit`]: await [`Committing::done`] (outside
+/// the lock) for its value once durable.
+pub(crate) struct Committing<T>(tokio::sync::oneshot::Receiver<Result<T, LedgerError>>);
+
+impl<T> Committing<T> {
+    pub(crate) async fn done(self) -> Result<T, PlatformError> {
+        match self.0.await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(PlatformError::Unavailable("the ledger stopped".into())),
+        }
+    }
 }

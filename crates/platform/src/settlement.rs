@@ -10,19 +10,26 @@
 //! restart) finds them instead of repeating them. The same cut-off again is the same run.
 
 use crate::error::Entity;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, State, id_key};
+
+fn fee_bps_of(state: &State, merchant_id: u128) -> u32 {
+    state
+        .merchants
+        .merchants
+        .get(&merchant_id)
+        .map_or(0, |m| m.fee_bps)
+}
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
-use crate::van::{
-    AuthorizationStatus, CancelKind, CancelStatus, KIND_AUTHORIZATION, derived_transfer_id,
-};
+use crate::van::derived_transfer_id;
 use ports::time::now_s;
+use store::tables::payments::{self as payment_tables, settlement::MerchantSums};
 
 pub const KIND_SETTLEMENT: &str = "settlement";
 
@@ -96,28 +103,23 @@ fn fee_transfer_id(settlement_id: u128, merchant_id: u128) -> u128 {
     derived_transfer_id("settlement-fee", settlement_id, &merchant_id.to_string())
 }
 
-/// Per merchant: (captured, refunded) of the items up to `until_s` that no run took.
-fn open_items(state: &State, until_s: u64) -> BTreeMap<u128, (u64, u64)> {
-    let mut sums: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
-    for record in state.van.authorizations.values() {
-        let captured = record.status == AuthorizationStatus::Captured
-            && record.settlement_id.is_none()
-            && record.captured_at_s.is_some_and(|at| at <= until_s);
-        if captured {
-            sums.entry(record.merchant_id).or_default().0 += record.captured_amount;
-        }
-        for cancel in record.cancels.iter().filter(|c| refund_open(c, until_s)) {
-            sums.entry(record.merchant_id).or_default().1 += cancel.amount;
-        }
-    }
-    sums
-}
-
-fn refund_open(cancel: &crate::van::CancelEntry, until_s: u64) -> bool {
-    cancel.kind == CancelKind::Refund
-        && cancel.status == CancelStatus::Done
-        && cancel.settlement_id.is_none()
-        && cancel.created_at_s <= until_s
+/// A settlement line of a merchant's sums; `None` when nothing is owed (refunds at least
+/// the captures: the items wait for a later run).
+fn line_of(sums: &MerchantSums, fee_bps: u32) -> Option<SettlementLine> {
+    let gross = sums
+        .captured
+        .checked_sub(sums.refunded)
+        .filter(|gross| *gross > 0)?;
+    let fee = fee_of(gross, fee_bps);
+    Some(SettlementLine {
+        merchant_id: sums.merchant_id,
+        captured: sums.captured,
+        refunded: sums.refunded,
+        gross,
+        fee_bps,
+        fee,
+        net: gross - fee,
+    })
 }
 
 impl Platform {
@@ -127,103 +129,142 @@ impl Platform {
         if until_s > now_s() {
             return Err(invalid("until", "must not be in the future"));
         }
-        let (record, sequence) = {
-            let mut state = self.lock();
-            match state.settlements.run_by_until.get(&until_s) {
-                Some(id) => (state.settlements.runs[id].clone(), self.writer.enqueued()),
-                None => self.begin_settlement(&mut state, until_s)?,
-            }
+        let known = self.settlement_by_until(until_s);
+        let record = match known {
+            Some(record) => record,
+            None => self.plan_settlement(until_s).await?,
         };
-        self.durable(sequence).await?;
         if record.status != SettlementStatus::Pending {
             return Ok(record);
         }
         self.finish_settlement(record).await
     }
 
-    fn begin_settlement(
-        &self,
-        state: &mut State,
-        until_s: u64,
-    ) -> Result<(SettlementRecord, u64), PlatformError> {
-        let id = chart::new_id();
-        let mut lines = Vec::new();
-        for (merchant_id, (captured, refunded)) in open_items(state, until_s) {
-            let Some(gross) = captured.checked_sub(refunded).filter(|gross| *gross > 0) else {
-                continue;
-            };
-            let fee_bps = state
-                .merchants
-                .merchants
-                .get(&merchant_id)
-                .map_or(0, |m| m.fee_bps);
-            let fee = fee_of(gross, fee_bps);
-            lines.push(SettlementLine {
-                merchant_id,
-                captured,
-                refunded,
-                gross,
-                fee_bps,
-                fee,
-                net: gross - fee,
-            });
-        }
-        let record = SettlementRecord {
-            id,
-            until_s,
-            status: SettlementStatus::Pending,
-            lines,
-            created_at_s: now_s(),
-            paid_at_s: None,
-        };
-        let mut writes = vec![domain::put(KIND_SETTLEMENT, &id_key(id), &record)];
-        let merchants: std::collections::HashSet<u128> =
-            record.lines.iter().map(|l| l.merchant_id).collect();
-        let mut changed = Vec::new();
-        for authorization in state.van.authorizations.values() {
-            if !merchants.contains(&authorization.merchant_id) {
-                continue;
-            }
-            let mut taken = authorization.clone();
-            let captured = taken.status == AuthorizationStatus::Captured
-                && taken.settlement_id.is_none()
-                && taken.captured_at_s.is_some_and(|at| at <= until_s);
-            if captured {
-                taken.settlement_id = Some(id);
-            }
-            for cancel in taken.cancels.iter_mut().filter(|c| refund_open(c, until_s)) {
-                cancel.settlement_id = Some(id);
-            }
-            if taken != *authorization {
-                writes.push(domain::put(KIND_AUTHORIZATION, &id_key(taken.id), &taken));
-                changed.push(taken);
-            }
-        }
-        let sequence = self.queue(writes)?;
-        for taken in changed {
-            state.van.insert(taken);
-        }
-        state.settlements.insert(record.clone());
-        Ok((record, sequence))
+    fn settlement_by_until(&self, until_s: u64) -> Option<SettlementRecord> {
+        let state = self.lock();
+        let id = state.settlements.run_by_until.get(&until_s)?;
+        Some(state.settlements.runs[id].clone())
     }
 
-    /// Makes a pending run's transfers (found, not repeated, when made before) and records
-    /// it settled.
+    /// Records a new run (pending) with the lines its open items make now: the merchants
+    /// it will settle. Nothing is marked yet.
+    async fn plan_settlement(&self, until_s: u64) -> Result<SettlementRecord, PlatformError> {
+        let sums = self
+            .ledger
+            .tables(move |read| payment_tables::unsettled_sums(read, until_s))
+            .await?;
+        let (record, sequence) = {
+            let mut state = self.lock();
+            if let Some(id) = state.settlements.run_by_until.get(&until_s) {
+                let known = state.settlements.runs[id].clone();
+                (known, self.writer.enqueued())
+            } else {
+                let lines = sums
+                    .iter()
+                    .filter_map(|sums| line_of(sums, fee_bps_of(&state, sums.merchant_id)))
+                    .collect();
+                let record = SettlementRecord {
+                    id: chart::new_id(),
+                    until_s,
+                    status: SettlementStatus::Pending,
+                    lines,
+                    created_at_s: now_s(),
+                    paid_at_s: None,
+                };
+                let write = domain::put(KIND_SETTLEMENT, &id_key(record.id), &record);
+                let sequence = self.queue(vec![write])?;
+                state.settlements.insert(record.clone());
+                (record, sequence)
+            }
+        };
+        self.durable(sequence).await?;
+        Ok(record)
+    }
+
+    /// Marks the run's items of each of its merchants in chunks (each its own commit; a
+    /// crash leaves the rest for the next try), computes the lines from what was marked,
+    /// makes their transfers (found, not repeated, when made before) and records the run
+    /// settled.
     async fn finish_settlement(
         &self,
         record: SettlementRecord,
     ) -> Result<SettlementRecord, PlatformError> {
-        let mut transfers = Vec::new();
         for line in &record.lines {
+            self.mark_settlement_items(record.id, line.merchant_id, record.until_s)
+                .await?;
+        }
+        let run_id = record.id;
+        let sums = self
+            .ledger
+            .tables(move |read| payment_tables::settled_sums(read, run_id))
+            .await?;
+        let lines: Vec<SettlementLine> = {
+            let state = self.lock();
+            sums.iter()
+                .filter_map(|sums| {
+                    let line = line_of(sums, fee_bps_of(&state, sums.merchant_id));
+                    if line.is_none() {
+                        tracing::warn!(
+                            merchant = sums.merchant_id,
+                            run = run_id,
+                            "refunds marked for a run exceed its captures"
+                        );
+                    }
+                    line
+                })
+                .collect()
+        };
+        self.move_settlement(run_id, &lines).await?;
+        self.change_settlement(run_id, |run| {
+            if run.status == SettlementStatus::Pending {
+                run.lines = lines;
+                run.status = SettlementStatus::Settled;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_settlement_items(
+        &self,
+        run_id: u128,
+        merchant_id: u128,
+        until_s: u64,
+    ) -> Result<(), PlatformError> {
+        loop {
+            let unsettled = self
+                .ledger
+                .tables(move |read| payment_tables::has_unsettled(read, merchant_id, until_s))
+                .await?;
+            if !unsettled {
+                return Ok(());
+            }
+            let mark = payment_tables::SettlementMark {
+                run_id,
+                merchant_id,
+                until_s,
+                chunk: payment_tables::SETTLEMENT_CHUNK_MAX,
+            };
+            self.ledger.record(vec![std::sync::Arc::new(mark)]).await?;
+        }
+    }
+
+    async fn move_settlement(
+        &self,
+        run_id: u128,
+        lines: &[SettlementLine],
+    ) -> Result<(), PlatformError> {
+        let mut transfers = Vec::new();
+        for line in lines {
             let movements = [
                 (
-                    net_transfer_id(record.id, line.merchant_id),
+                    net_transfer_id(run_id, line.merchant_id),
                     chart::SETTLEMENT_CLEARING_ACCOUNT,
                     line.net,
                     transfer_code::SETTLEMENT,
                 ),
                 (
-                    fee_transfer_id(record.id, line.merchant_id),
+                    fee_transfer_id(run_id, line.merchant_id),
                     chart::PLATFORM_FEES_ACCOUNT,
                     line.fee,
                     transfer_code::FEE,
@@ -238,7 +279,7 @@ impl Platform {
                     debit_account_id: AccountId(line.merchant_id),
                     credit_account_id: credit,
                     amount: u128::from(amount),
-                    user_data_128: record.id,
+                    user_data_128: run_id,
                     ledger: chart::LEDGER_MVP,
                     code,
                     ..Transfer::default()
@@ -256,13 +297,7 @@ impl Platform {
                 )));
             }
         }
-        self.change_settlement(record.id, |run| {
-            if run.status == SettlementStatus::Pending {
-                run.status = SettlementStatus::Settled;
-            }
-            Ok(())
-        })
-        .await
+        Ok(())
     }
 
     async fn change_settlement(
@@ -314,19 +349,27 @@ impl Platform {
         Ok(runs)
     }
 
-    /// Every authorization with value (approved), oldest first, for the payments report.
-    pub async fn payments(&self) -> Result<Vec<crate::van::AuthorizationRecord>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        let mut list: Vec<_> = state
-            .van
-            .authorizations
-            .values()
-            .filter(|record| record.approved())
-            .cloned()
-            .collect();
-        list.sort_by_key(|record| (record.created_at_s, record.id));
-        Ok(list)
+    /// One page of every authorization with value (approved), oldest first, after the
+    /// keyset cursor `(created_at_s, id)`: the payments report reads them page by page.
+    pub async fn payments_page(
+        &self,
+        after: Option<(u64, u128)>,
+        limit: usize,
+    ) -> Result<Vec<crate::van::AuthorizationRecord>, PlatformError> {
+        let rows = self
+            .ledger
+            .tables(move |read| payment_tables::reports::approved_page(read, after, limit))
+            .await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = row.id;
+            let cancels = self
+                .ledger
+                .tables(move |read| payment_tables::cancels(read, id))
+                .await?;
+            page.push(self.authorization_of(row, cancels));
+        }
+        Ok(page)
     }
 
     /// At start: finishes every run a crash left pending.

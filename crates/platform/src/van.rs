@@ -25,21 +25,25 @@
 //!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
-use crate::error::Entity;
-use std::collections::HashMap;
+use std::sync::Arc;
 
+use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use store::records::RecordWrite;
+use store::tables::RowRef;
+use store::tables::payments as payments_tables;
+use store::tables::records::RecordRow;
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, MemberStatus, State, id_key};
-use crate::error::{PlatformError, invalid};
+use crate::domain::{MemberStatus, State};
+use crate::error::{Entity, PlatformError, invalid};
 use crate::paycode::PaycodeDecline;
+use crate::payments::{Claimed, VanTx, authorization_rows};
 use crate::service::Platform;
-use crate::vouchers::{VoucherUse, is_voucher_code, sync_redemption};
-use ports::time::{kst_day, now_s};
+use crate::vouchers::{VoucherUse, is_voucher_code, sync_redemption, voucher_release_write};
+use ports::time::{kst_day_start_s, now_s};
 
 pub const KIND_AUTHORIZATION: &str = "authorization";
 
@@ -96,6 +100,26 @@ impl DeclineReason {
             DeclineReason::Cancelled => "cancelled",
             DeclineReason::SystemError => "system_error",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<DeclineReason> {
+        use DeclineReason::*;
+        [
+            InsufficientBalance,
+            ExpiredCode,
+            UsedCode,
+            InvalidCode,
+            TooManyAttempts,
+            MemberLocked,
+            MerchantDisabled,
+            TerminalDisabled,
+            LimitExceeded,
+            VoucherNotAccepted,
+            Cancelled,
+            SystemError,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == text)
     }
 }
 
@@ -185,9 +209,18 @@ impl AuthorizationRecord {
         }
     }
 
+    /// Whether the voucher it was paid with is usable again: the payment was declined or
+    /// refunded whole.
+    pub(crate) fn releases_voucher(&self) -> bool {
+        self.voucher.is_some()
+            && (self.status == AuthorizationStatus::Declined
+                || (self.status == AuthorizationStatus::Captured
+                    && self.refunded_amount >= self.captured_amount))
+    }
+
     /// The part of the amount counted against the member's daily limit (a voucher was
     /// paid for when it was bought).
-    fn counted(&self) -> u64 {
+    pub(crate) fn counted(&self) -> u64 {
         if self.voucher.is_some() {
             return 0;
         }
@@ -222,65 +255,6 @@ impl AuthorizationRecord {
             .filter(|c| c.kind == CancelKind::Refund && c.status != CancelStatus::Failed)
             .map(|c| c.amount)
             .sum()
-    }
-}
-
-/// What a `van_tx_id` of a merchant names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VanTx {
-    Authorization(u128),
-    Cancel(u128),
-}
-
-/// Authorizations and their indexes.
-pub struct VanState {
-    pub authorizations: HashMap<u128, AuthorizationRecord>,
-    /// (merchant, van_tx_id) → what it names.
-    pub by_van_tx: HashMap<(u128, String), VanTx>,
-    /// (member, KST day) → MVP counted against the daily limit.
-    pub daily_paid: HashMap<(u128, u64), u64>,
-    /// Bumped whenever an outcome is recorded, for repeated requests that wait for one.
-    pub outcomes: watch::Sender<u64>,
-}
-
-impl Default for VanState {
-    fn default() -> Self {
-        VanState {
-            authorizations: HashMap::new(),
-            by_van_tx: HashMap::new(),
-            daily_paid: HashMap::new(),
-            outcomes: watch::Sender::new(0),
-        }
-    }
-}
-
-impl VanState {
-    /// Adds or replaces a record, keeping the indexes and the daily figures right.
-    pub fn insert(&mut self, record: AuthorizationRecord) {
-        if let Some(old) = self.authorizations.get(&record.id) {
-            let counted = old.counted();
-            let key = (old.member_id, kst_day(old.created_at_s));
-            if let Some(paid) = self.daily_paid.get_mut(&key) {
-                *paid = paid.saturating_sub(counted);
-            }
-        }
-        if record.member_id != 0 {
-            let key = (record.member_id, kst_day(record.created_at_s));
-            *self.daily_paid.entry(key).or_default() += record.counted();
-        }
-        let merchant = record.merchant_id;
-        self.by_van_tx.insert(
-            (merchant, record.van_tx_id.clone()),
-            VanTx::Authorization(record.id),
-        );
-        for cancel in &record.cancels {
-            if cancel.key != NETWORK_CANCEL_KEY {
-                self.by_van_tx
-                    .insert((merchant, cancel.key.clone()), VanTx::Cancel(record.id));
-            }
-        }
-        self.authorizations.insert(record.id, record);
-        self.outcomes.send_modify(|count| *count += 1);
     }
 }
 
@@ -357,16 +331,6 @@ impl AuthorizationRequest {
     }
 }
 
-/// What the first lock section of an authorization decided.
-enum Begun {
-    /// The van_tx_id is known: answer what it did.
-    Existing(u128),
-    /// Declined and recorded (queued up to the sequence).
-    Declined(AuthorizationRecord, u64),
-    /// Recorded as pending (queued up to the sequence): move the value.
-    Started(AuthorizationRecord, u64),
-}
-
 /// Whether the ledger may move less than asked (a partial approval).
 fn balancing(record: &AuthorizationRecord) -> bool {
     record.allow_partial && record.voucher.is_none()
@@ -401,6 +365,66 @@ fn payment(record: &AuthorizationRecord) -> Transfer {
     }
 }
 
+/// What the ledger's answer to a payment means for its authorization.
+fn judge_payment(
+    record: &AuthorizationRecord,
+    outcome: &TransferOutcome<'_>,
+) -> Result<u64, DeclineReason> {
+    match outcome.results[0] {
+        CreateTransferResult::Ok | CreateTransferResult::Exists => {
+            let moved = outcome
+                .transfer(TransferId(record.id))
+                .map_or(0, |transfer| {
+                    u64::try_from(transfer.amount).unwrap_or(u64::MAX)
+                });
+            // A partial approval of an empty wallet moves nothing: that is a decline.
+            if moved == 0 {
+                Err(DeclineReason::InsufficientBalance)
+            } else {
+                Ok(moved)
+            }
+        }
+        CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+            Err(DeclineReason::InsufficientBalance)
+        }
+        other => {
+            tracing::warn!(authorization = record.id, result = %other, "payment refused by the ledger");
+            Err(DeclineReason::SystemError)
+        }
+    }
+}
+
+/// An authorization's first commit: its rows (and the pay code's or voucher's records)
+/// with its payment, or alone when it was declined before value could move.
+struct Authorizing {
+    record: AuthorizationRecord,
+    writes: Vec<RecordWrite>,
+    /// The voucher's record made usable again, written if the ledger declines.
+    release: Option<RecordWrite>,
+}
+
+impl Authorizing {
+    /// The rows of the authorization as the ledger's answer to its payment (if it had one)
+    /// makes it, with the pay code's or voucher's records.
+    fn commit(self, outcome: &TransferOutcome<'_>) -> (Vec<RowRef>, AuthorizationRecord) {
+        let Authorizing {
+            mut record,
+            writes,
+            release,
+        } = self;
+        if record.status == AuthorizationStatus::Pending {
+            let judged = judge_payment(&record, outcome);
+            apply_outcome(&mut record, judged);
+        }
+        let mut rows = authorization_rows(&record);
+        rows.extend(record_rows(writes));
+        if record.status == AuthorizationStatus::Declined {
+            rows.extend(record_rows(release));
+        }
+        (rows, record)
+    }
+}
+
 impl Platform {
     /// Authorizes a payment presented at `terminal_id` (whose signature the caller checked).
     pub async fn authorize(
@@ -415,50 +439,88 @@ impl Platform {
         if is_voucher_code(&request.pay_code) && !request.capture {
             return Err(invalid("capture", "a gift voucher is redeemed in one step"));
         }
-        let begun = {
-            let mut state = self.lock();
-            self.begin_authorization(&mut state, terminal_id, &request)?
-        };
-        match begun {
-            Begun::Existing(id) => self.settled_authorization(id).await,
-            Begun::Declined(record, sequence) => {
-                self.durable(sequence).await?;
-                Ok(record)
-            }
-            Begun::Started(record, sequence) => {
-                self.durable(sequence).await?;
-                self.execute_authorization(record).await
-            }
+        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let _claim = self
+            .claim_payment(Claimed::VanTx(merchant_id, request.van_tx_id.clone()))
+            .await?;
+        let digest = request.digest(terminal_id);
+        if let Some(known) = self.van_tx(merchant_id, &request.van_tx_id).await? {
+            return match known {
+                VanTx::Authorization(existing) => match &existing.request_digest {
+                    Some(known) if *known != digest => Err(PlatformError::VanTxConflict),
+                    _ => Ok(*existing),
+                },
+                VanTx::Cancel(_) => Err(PlatformError::VanTxConflict),
+            };
         }
+        let member_hint = self.lock().paycode_member(&request.pay_code);
+        if let Some(member_id) = member_hint {
+            self.load_daily(member_id).await?;
+        }
+        let (committing, counted_before) = {
+            let mut state = self.lock();
+            let authorizing =
+                self.screen_authorization(&mut state, terminal_id, merchant_id, &request, digest)?;
+            let counted = authorizing.record.counted();
+            let transfers = match authorizing.record.status {
+                AuthorizationStatus::Pending => vec![payment(&authorizing.record)],
+                _ => Vec::new(),
+            };
+            let committing =
+                self.enqueue_commit(transfers, move |outcome| authorizing.commit(outcome))?;
+            (committing, counted)
+        };
+        let record = committing.done().await?;
+        self.payments.settle_daily(&record, counted_before);
+        if record.status == AuthorizationStatus::Declined && record.voucher.is_some() {
+            sync_redemption(&mut self.lock(), &record);
+        }
+        Ok(record)
     }
 
-    fn begin_authorization(
-        &self,
-        state: &mut State,
-        terminal_id: u128,
-        request: &AuthorizationRequest,
-    ) -> Result<Begun, PlatformError> {
-        let terminal = state
+    /// The merchant of a terminal.
+    pub(crate) fn terminal_merchant(&self, terminal_id: u128) -> Result<u128, PlatformError> {
+        self.lock()
             .merchants
             .terminals
             .get(&terminal_id)
-            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
-        let merchant_id = terminal.merchant_id;
-        let terminal_enabled = terminal.enabled;
-        let digest = request.digest(terminal_id);
-        let key = (merchant_id, request.van_tx_id.clone());
-        match state.van.by_van_tx.get(&key) {
-            Some(VanTx::Authorization(id)) => {
-                let existing = &state.van.authorizations[id];
-                return match &existing.request_digest {
-                    Some(known) if *known != digest => Err(PlatformError::VanTxConflict),
-                    _ => Ok(Begun::Existing(*id)),
-                };
-            }
-            Some(VanTx::Cancel(_)) => return Err(PlatformError::VanTxConflict),
-            None => {}
-        }
+            .map(|terminal| terminal.merchant_id)
+            .ok_or(PlatformError::NotFound(Entity::Terminal))
+    }
+
+    /// Makes sure the member's figure of the day is in memory (read from the table the
+    /// first time the member pays on a day).
+    async fn load_daily(&self, member_id: u128) -> Result<(), PlatformError> {
         let now = now_s();
+        if self.payments.has_daily(member_id, now) {
+            return Ok(());
+        }
+        let from_s = kst_day_start_s(now);
+        let paid = self
+            .ledger
+            .tables(move |read| {
+                payments_tables::reports::member_paid_since(read, member_id, from_s)
+            })
+            .await?;
+        self.payments.insert_daily(member_id, now, paid);
+        Ok(())
+    }
+
+    /// The checks, under the lock: the authorization to commit, declined or pending.
+    fn screen_authorization(
+        &self,
+        state: &mut State,
+        terminal_id: u128,
+        merchant_id: u128,
+        request: &AuthorizationRequest,
+        digest: String,
+    ) -> Result<Authorizing, PlatformError> {
+        let terminal_enabled = state
+            .merchants
+            .terminals
+            .get(&terminal_id)
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?
+            .enabled;
         let mut record = AuthorizationRecord {
             id: new_authorization_id(),
             merchant_id,
@@ -476,7 +538,7 @@ impl Platform {
             refunded_amount: 0,
             network_cancelled: false,
             cancels: Vec::new(),
-            created_at_s: now,
+            created_at_s: now_s(),
             captured_at_s: None,
             settlement_id: None,
             voucher: None,
@@ -487,24 +549,26 @@ impl Platform {
             record.status = AuthorizationStatus::Declined;
             record.decline_reason = Some(reason);
         }
-        writes.push(domain::put(KIND_AUTHORIZATION, &id_key(record.id), &record));
-        let sequence = self.queue(writes)?;
-        state.van.insert(record.clone());
-        Ok(match decline {
-            Some(_) => Begun::Declined(record, sequence),
-            None => Begun::Started(record, sequence),
+        let release = record
+            .voucher
+            .and_then(|used| voucher_release_write(state, used.voucher_id, record.id));
+        Ok(Authorizing {
+            record,
+            writes,
+            release,
         })
     }
 
     /// The checks before value moves, in order; the pay code is used up only when the
-    /// merchant may take payments. Sets the member; returns the decline, if any.
+    /// merchant may take payments. Sets the member; returns the decline, if any. A member
+    /// who passes has the amount reserved against the day's limit.
     fn screen(
         &self,
         state: &mut State,
         terminal_enabled: bool,
         request: &AuthorizationRequest,
         record: &mut AuthorizationRecord,
-        writes: &mut Vec<store::records::RecordWrite>,
+        writes: &mut Vec<RecordWrite>,
     ) -> Option<DeclineReason> {
         if !terminal_enabled {
             return Some(DeclineReason::TerminalDisabled);
@@ -539,14 +603,10 @@ impl Platform {
         if member.locked {
             return Some(DeclineReason::MemberLocked);
         }
-        let day = kst_day(record.created_at_s);
-        let paid = state
-            .van
-            .daily_paid
-            .get(&(member_id, day))
-            .copied()
-            .unwrap_or(0);
-        if paid.saturating_add(request.amount) > MEMBER_DAILY_PAYMENT_LIMIT {
+        let reserved = self
+            .payments
+            .reserve_daily(member_id, record.created_at_s, request.amount);
+        if !reserved {
             return Some(DeclineReason::LimitExceeded);
         }
         None
@@ -558,7 +618,7 @@ impl Platform {
         state: &mut State,
         request: &AuthorizationRequest,
         record: &mut AuthorizationRecord,
-        writes: &mut Vec<store::records::RecordWrite>,
+        writes: &mut Vec<RecordWrite>,
     ) -> Option<DeclineReason> {
         let brand = state.merchants.merchants[&record.merchant_id].brand.clone();
         let (terminal_id, id, now) = (record.terminal_id, record.id, record.created_at_s);
@@ -574,97 +634,24 @@ impl Platform {
         }
     }
 
-    /// Records an authorization's new state with the voucher it redeemed kept in step;
-    /// call under the lock. The sequence to wait for.
-    pub(crate) fn record_authorization(
-        &self,
-        state: &mut State,
-        record: &AuthorizationRecord,
-    ) -> Result<u64, PlatformError> {
-        let mut writes = vec![domain::put(KIND_AUTHORIZATION, &id_key(record.id), record)];
-        writes.extend(sync_redemption(state, record));
-        let sequence = self.queue(writes)?;
-        state.van.insert(record.clone());
-        Ok(sequence)
-    }
-
-    /// Moves the value of a pending authorization: one ledger call.
-    async fn execute_authorization(
-        &self,
-        record: AuthorizationRecord,
-    ) -> Result<AuthorizationRecord, PlatformError> {
-        let transfer = payment(&record);
-        let results = self.ledger.create_transfers(vec![transfer]).await?;
-        let outcome = match results[0] {
-            CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                let moved = if balancing(&record) {
-                    self.moved_amount(record.id).await?
-                } else {
-                    u64::try_from(transfer.amount).expect("payments fit u64")
-                };
-                // A partial approval of an empty wallet moves nothing: that is a decline.
-                if moved == 0 {
-                    Err(DeclineReason::InsufficientBalance)
-                } else {
-                    Ok(moved)
-                }
-            }
-            // A retry after a crash of a payment the ledger refused (its id is spent): the
-            // only refusal a member's open wallet and a merchant's account can meet is the
-            // balance limit.
-            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
-                Err(DeclineReason::InsufficientBalance)
-            }
-            other => {
-                tracing::warn!(authorization = record.id, result = %other, "payment refused by the ledger");
-                Err(DeclineReason::SystemError)
-            }
-        };
-        let (record, sequence) = {
-            let mut state = self.lock();
-            let mut record = state.van.authorizations[&record.id].clone();
-            apply_outcome(&mut record, outcome);
-            let sequence = self.record_authorization(&mut state, &record)?;
-            (record, sequence)
-        };
-        if !record.approved() {
-            // A decline is not in the ledger: answer it only once it is on disk.
-            self.durable(sequence).await?;
-        }
-        Ok(record)
-    }
-
-    async fn moved_amount(&self, transfer_id: u128) -> Result<u64, PlatformError> {
-        let found = self
-            .ledger
-            .lookup_transfers(vec![TransferId(transfer_id)])
-            .await?;
-        let transfer = found
-            .first()
-            .ok_or_else(|| PlatformError::Unavailable("payment transfer not found".into()))?;
-        Ok(u64::try_from(transfer.amount).unwrap_or(u64::MAX))
-    }
-
-    /// Waits until the authorization has no step under way, then returns it as durable.
+    /// The authorization `id` once no step of it is under way, as durable.
     pub(crate) async fn settled_authorization(
         &self,
         id: u128,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let busy = "the first request for this van_tx_id has not finished";
-        self.settled_record(OUTCOME_WAIT_MS, busy, |state| {
-            let record = state
-                .van
-                .authorizations
-                .get(&id)
-                .ok_or(PlatformError::NotFound(Entity::Authorization))?;
-            Ok(if record.busy() {
-                Err(state.van.outcomes.subscribe())
-            } else {
-                Ok(record.clone())
-            })
-        })
-        .await
+        let _claim = self.claim_payment(Claimed::Authorization(id)).await?;
+        self.stored_authorization(id)
+            .await?
+            .ok_or(PlatformError::NotFound(Entity::Authorization))
     }
+}
+
+/// Record writes as rows of the ledger's transaction.
+pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
+    writes
+        .into_iter()
+        .map(|write| Arc::new(RecordRow(write)) as RowRef)
+        .collect()
 }
 
 /// Records the ledger's answer on a pending authorization.

@@ -1,74 +1,77 @@
 //! The steps after an authorization (see `van`): capture, cancel (void or refund), network
-//! cancel, the status query, and at start the resolution of steps a crash cut short.
+//! cancel and the status query; and the import of authorizations kept in the older layout.
 //!
-//! A capture moves value first and records after: its ledger transfer has an id derived
-//! from the authorization, so a retry finds it and a restart reads it back. A cancel is
-//! recorded (pending, durable) before its transfer, because refunds are many and each
-//! reserves part of what remains refundable.
+//! Each step claims its authorization (one step at a time), reads it from its table, and
+//! commits its ledger transfer with the authorization's changed rows in one store
+//! transaction: the rows say what the ledger did (a capture posted or found the hold
+//! voided, a refund done or refused for the merchant's balance), so a crash leaves either
+//! both or neither, and a retry of the same cancel reads the answer it got.
 
-use crate::error::Entity;
+use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, id_key};
-use crate::error::{PlatformError, invalid};
+use crate::error::{Entity, PlatformError, invalid};
+use crate::payments::{Claimed, VanTx, authorization_rows};
 use crate::service::Platform;
 use crate::van::{
     self, AuthorizationRecord, AuthorizationStatus, CancelEntry, CancelKind, CancelStatus,
-    DeclineReason, KIND_AUTHORIZATION, NETWORK_CANCEL_KEY, VanTx,
+    DeclineReason, NETWORK_CANCEL_KEY, record_rows,
 };
+use crate::vouchers::{sync_redemption, voucher_release_write};
 use ports::time::now_s;
 
 fn state_error(detail: &str) -> PlatformError {
     PlatformError::AuthorizationState(detail.to_string())
 }
 
-/// What a cancel's first lock section decided.
-enum CancelBegun {
-    /// This cancel is known (a retry): answer the authorization as it is.
-    Existing,
-    /// Recorded as pending (queued up to the sequence): move the value.
-    Started(CancelEntry, u64),
-}
+/// How a step changes an authorization once the ledger answered its transfer.
+type Change = Box<dyn FnOnce(&mut AuthorizationRecord, &TransferOutcome<'_>) + Send>;
 
 impl Platform {
-    /// The authorization `id` if the terminal's merchant owns it.
-    fn owned(&self, terminal_id: u128, id: u128) -> Result<AuthorizationRecord, PlatformError> {
-        let state = self.lock();
-        let merchant_id = state
-            .merchants
-            .terminals
-            .get(&terminal_id)
-            .map(|terminal| terminal.merchant_id)
-            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
-        state
-            .van
-            .authorizations
-            .get(&id)
+    /// The authorization `id` if the terminal's merchant owns it, claimed for a step.
+    async fn owned(
+        &self,
+        terminal_id: u128,
+        id: u128,
+    ) -> Result<(AuthorizationRecord, crate::payments::Claim<'_>), PlatformError> {
+        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let claim = self.claim_payment(Claimed::Authorization(id)).await?;
+        let record = self
+            .stored_authorization(id)
+            .await?
             .filter(|record| record.merchant_id == merchant_id)
-            .cloned()
-            .ok_or(PlatformError::NotFound(Entity::Authorization))
+            .ok_or(PlatformError::NotFound(Entity::Authorization))?;
+        Ok((record, claim))
     }
 
-    /// Records a changed authorization and waits until it is durable.
-    async fn store_authorization(
+    /// Commits a step: `transfers` with the rows of the authorization as `change` makes it
+    /// from the ledger's answer (and the voucher's record if that frees it), in one commit.
+    async fn commit_step(
         &self,
-        id: u128,
-        change: impl FnOnce(&mut AuthorizationRecord),
+        record: AuthorizationRecord,
+        transfers: Vec<Transfer>,
+        change: Change,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let (record, sequence) = {
-            let mut state = self.lock();
-            let mut record = state
-                .van
-                .authorizations
-                .get(&id)
-                .ok_or(PlatformError::NotFound(Entity::Authorization))?
-                .clone();
-            change(&mut record);
-            let sequence = self.record_authorization(&mut state, &record)?;
-            (record, sequence)
+        let committing = {
+            let state = &mut self.lock();
+            let release = record
+                .voucher
+                .and_then(|used| voucher_release_write(state, used.voucher_id, record.id));
+            self.enqueue_commit(transfers, move |outcome| {
+                let mut record = record;
+                change(&mut record, outcome);
+                let mut rows = authorization_rows(&record);
+                if record.releases_voucher() {
+                    rows.extend(record_rows(release));
+                }
+                (rows, record)
+            })?
         };
-        self.durable(sequence).await?;
+        let record = committing.done().await?;
+        if record.voucher.is_some() {
+            sync_redemption(&mut self.lock(), &record);
+        }
         Ok(record)
     }
 
@@ -79,7 +82,7 @@ impl Platform {
         id: u128,
         amount: u64,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let record = self.owned(terminal_id, id)?;
+        let (record, _claim) = self.owned(terminal_id, id).await?;
         match record.status {
             AuthorizationStatus::Authorized => {}
             AuthorizationStatus::Captured
@@ -108,31 +111,27 @@ impl Platform {
             flags: TransferFlags::POST_PENDING_TRANSFER,
             ..Transfer::default()
         };
-        let results = self.ledger.create_transfers(vec![post]).await?;
-        match results[0] {
-            CreateTransferResult::Ok | CreateTransferResult::Exists => {}
+        let now = now_s();
+        let change: Change = Box::new(move |r, outcome| match outcome.results[0] {
+            CreateTransferResult::Ok | CreateTransferResult::Exists => {
+                r.status = AuthorizationStatus::Captured;
+                r.captured_amount = amount;
+                r.captured_at_s = Some(now);
+            }
             CreateTransferResult::PendingTransferAlreadyVoided
             | CreateTransferResult::PendingTransferExpired => {
-                self.store_authorization(id, |r| r.status = AuthorizationStatus::Voided)
-                    .await?;
-                return Err(state_error("voided or expired"));
+                r.status = AuthorizationStatus::Voided;
             }
-            CreateTransferResult::ExistsWithDifferentAmount => {
-                return Err(state_error("captured with another amount"));
-            }
-            other => {
-                return Err(PlatformError::Unavailable(format!(
-                    "capture refused: {other}"
-                )));
-            }
+            _ => {}
+        });
+        let changed = self.commit_step(record, vec![post], change).await?;
+        match changed.status {
+            AuthorizationStatus::Captured => Ok(changed),
+            AuthorizationStatus::Voided => Err(state_error("voided or expired")),
+            _ => Err(PlatformError::Unavailable(
+                "capture refused by the ledger".into(),
+            )),
         }
-        let now = now_s();
-        self.store_authorization(id, |r| {
-            r.status = AuthorizationStatus::Captured;
-            r.captured_amount = amount;
-            r.captured_at_s = Some(now);
-        })
-        .await
     }
 
     /// Cancels an authorization under the cancel's own `van_tx_id`: a hold is voided whole,
@@ -148,112 +147,70 @@ impl Platform {
         if amount == Some(0) {
             return Err(invalid("amount", "must be at least 1"));
         }
-        self.owned(terminal_id, id)?;
-        self.cancel_with_key(id, amount, van_tx_id).await
+        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let _key_claim = self
+            .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))
+            .await?;
+        match self.van_tx(merchant_id, van_tx_id).await? {
+            Some(VanTx::Cancel(known)) if known == id => {}
+            Some(_) => return Err(PlatformError::VanTxConflict),
+            None => {}
+        }
+        let (record, _claim) = self.owned(terminal_id, id).await?;
+        self.cancel_claimed(record, amount, van_tx_id, false).await
     }
 
-    async fn cancel_with_key(
+    /// A cancel of a claimed authorization: answers a known cancel as it ended, else
+    /// commits a new one (with `network_cancelled` set, for a network cancel).
+    async fn cancel_claimed(
         &self,
-        id: u128,
+        record: AuthorizationRecord,
         amount: Option<u64>,
         key: &str,
+        network: bool,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let begun = {
-            let mut state = self.lock();
-            let record = state
-                .van
-                .authorizations
-                .get(&id)
-                .ok_or(PlatformError::NotFound(Entity::Authorization))?
-                .clone();
-            if key != NETWORK_CANCEL_KEY {
-                match state
-                    .van
-                    .by_van_tx
-                    .get(&(record.merchant_id, key.to_string()))
-                {
-                    Some(VanTx::Cancel(known)) if *known == id => {}
-                    Some(_) => return Err(PlatformError::VanTxConflict),
-                    None => {}
-                }
+        if let Some(known) = record.cancels.iter().find(|cancel| cancel.key == key) {
+            if known.requested_amount != amount && key != NETWORK_CANCEL_KEY {
+                return Err(PlatformError::VanTxConflict);
             }
-            match record.cancels.iter().find(|cancel| cancel.key == key) {
-                Some(known) if known.requested_amount == amount || key == NETWORK_CANCEL_KEY => {
-                    CancelBegun::Existing
-                }
-                Some(_) => return Err(PlatformError::VanTxConflict),
-                None => {
-                    let entry = new_cancel(&record, amount, key)?;
-                    let mut changed = record;
-                    changed.cancels.push(entry.clone());
-                    let write = domain::put(KIND_AUTHORIZATION, &id_key(id), &changed);
-                    let sequence = self.queue(vec![write])?;
-                    state.van.insert(changed);
-                    CancelBegun::Started(entry, sequence)
-                }
+            if known.status == CancelStatus::Failed {
+                return Err(PlatformError::MerchantPayableInsufficient);
             }
-        };
-        let (entry, sequence) = match begun {
-            CancelBegun::Existing => return self.finished_cancel(id, key).await,
-            CancelBegun::Started(entry, sequence) => (entry, sequence),
-        };
-        self.durable(sequence).await?;
-        self.execute_cancel(id, entry).await
-    }
-
-    /// A repeated cancel: waits for the first one, then answers as it ended.
-    async fn finished_cancel(
-        &self,
-        id: u128,
-        key: &str,
-    ) -> Result<AuthorizationRecord, PlatformError> {
-        let record = self.settled(id).await?;
-        let failed = record
+            return Ok(record);
+        }
+        let entry = new_cancel(&record, amount, key)?;
+        let transfer = cancel_transfer(&record, &entry);
+        let mut pending = record;
+        pending.cancels.push(entry);
+        let key_owned = key.to_string();
+        let change: Change = Box::new(move |r, outcome| {
+            let done = match outcome.results[0] {
+                CreateTransferResult::Ok
+                | CreateTransferResult::Exists
+                | CreateTransferResult::PendingTransferAlreadyVoided
+                | CreateTransferResult::PendingTransferExpired => true,
+                CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+                    false
+                }
+                other => {
+                    tracing::warn!(authorization = r.id, result = %other, "cancel refused by the ledger");
+                    false
+                }
+            };
+            finish_cancel(r, &key_owned, done);
+            if network {
+                r.network_cancelled = true;
+            }
+        });
+        let changed = self.commit_step(pending, vec![transfer], change).await?;
+        let failed = changed
             .cancels
             .iter()
             .any(|cancel| cancel.key == key && cancel.status == CancelStatus::Failed);
         if failed {
             return Err(PlatformError::MerchantPayableInsufficient);
         }
-        Ok(record)
-    }
-
-    async fn execute_cancel(
-        &self,
-        id: u128,
-        entry: CancelEntry,
-    ) -> Result<AuthorizationRecord, PlatformError> {
-        let record = self.owned_any(id)?;
-        let transfer = cancel_transfer(&record, &entry);
-        let results = self.ledger.create_transfers(vec![transfer]).await?;
-        let done = match results[0] {
-            CreateTransferResult::Ok | CreateTransferResult::Exists => true,
-            CreateTransferResult::PendingTransferAlreadyVoided
-            | CreateTransferResult::PendingTransferExpired => true,
-            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => false,
-            other => {
-                tracing::warn!(authorization = id, result = %other, "cancel refused by the ledger");
-                false
-            }
-        };
-        let key = entry.key.clone();
-        let record = self
-            .store_authorization(id, |r| finish_cancel(r, &key, done))
-            .await?;
-        if done {
-            Ok(record)
-        } else {
-            Err(PlatformError::MerchantPayableInsufficient)
-        }
-    }
-
-    fn owned_any(&self, id: u128) -> Result<AuthorizationRecord, PlatformError> {
-        self.lock()
-            .van
-            .authorizations
-            .get(&id)
-            .cloned()
-            .ok_or(PlatformError::NotFound(Entity::Authorization))
+        Ok(changed)
     }
 
     /// Undoes whatever the terminal's merchant's `van_tx_id` did (void or full refund); if it
@@ -264,46 +221,38 @@ impl Platform {
         van_tx_id: &str,
     ) -> Result<AuthorizationRecord, PlatformError> {
         van::check_van_tx_id(van_tx_id)?;
-        let found = {
-            let mut state = self.lock();
-            let terminal = state
-                .merchants
-                .terminals
-                .get(&terminal_id)
-                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
-            let key = (terminal.merchant_id, van_tx_id.to_string());
-            match state.van.by_van_tx.get(&key) {
-                Some(VanTx::Authorization(id)) => Ok(*id),
-                Some(VanTx::Cancel(_)) => {
-                    return Err(state_error("a network cancel undoes authorizations only"));
-                }
-                None => {
-                    let tombstone = tombstone(terminal.merchant_id, terminal_id, van_tx_id);
-                    let write = domain::put(KIND_AUTHORIZATION, &id_key(tombstone.id), &tombstone);
-                    let sequence = self.queue(vec![write])?;
-                    state.van.insert(tombstone.clone());
-                    Err((tombstone, sequence))
-                }
+        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let key_claim = self
+            .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))
+            .await?;
+        let id = match self.van_tx(merchant_id, van_tx_id).await? {
+            Some(VanTx::Authorization(record)) => record.id,
+            Some(VanTx::Cancel(_)) => {
+                return Err(state_error("a network cancel undoes authorizations only"));
+            }
+            None => {
+                let tombstone = tombstone(merchant_id, terminal_id, van_tx_id);
+                let change: Change = Box::new(|_, _| {});
+                return self.commit_step(tombstone, Vec::new(), change).await;
             }
         };
-        let id = match found {
-            Ok(id) => id,
-            Err((tombstone, sequence)) => {
-                self.durable(sequence).await?;
-                return Ok(tombstone);
-            }
-        };
-        let record = self.settled(id).await?;
+        let (record, _claim) = self.owned(terminal_id, id).await?;
+        let _key_claim = key_claim;
         let undo = match record.status {
             AuthorizationStatus::Authorized => true,
             AuthorizationStatus::Captured => record.captured_amount > record.refunds_claimed(),
             _ => false,
         };
         if undo {
-            self.cancel_with_key(id, None, NETWORK_CANCEL_KEY).await?;
+            return self
+                .cancel_claimed(record, None, NETWORK_CANCEL_KEY, true)
+                .await;
         }
-        self.store_authorization(id, |r| r.network_cancelled = true)
-            .await
+        if record.network_cancelled {
+            return Ok(record);
+        }
+        let change: Change = Box::new(|r, _| r.network_cancelled = true);
+        self.commit_step(record, Vec::new(), change).await
     }
 
     /// The authorization a `van_tx_id` of the terminal's merchant names (that of the
@@ -313,58 +262,40 @@ impl Platform {
         terminal_id: u128,
         van_tx_id: &str,
     ) -> Result<AuthorizationRecord, PlatformError> {
+        let merchant_id = self.terminal_merchant(terminal_id)?;
         let id = {
-            let state = self.lock();
-            let merchant_id = state
-                .merchants
-                .terminals
-                .get(&terminal_id)
-                .map(|terminal| terminal.merchant_id)
-                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
-            match state
-                .van
-                .by_van_tx
-                .get(&(merchant_id, van_tx_id.to_string()))
-            {
-                Some(VanTx::Authorization(id) | VanTx::Cancel(id)) => *id,
+            let _claim = self
+                .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))
+                .await?;
+            match self.van_tx(merchant_id, van_tx_id).await? {
+                Some(VanTx::Authorization(record)) => record.id,
+                Some(VanTx::Cancel(id)) => id,
                 None => return Err(PlatformError::NotFound(Entity::Transaction)),
             }
         };
-        self.settled(id).await
-    }
-
-    /// The authorization once no step of it is under way, as durable.
-    pub(crate) async fn settled(&self, id: u128) -> Result<AuthorizationRecord, PlatformError> {
         self.settled_authorization(id).await
     }
 
-    /// At start: finishes, from the ledger, every step a crash left under way. An
-    /// authorization whose transfer never happened was never answered: it is declined.
-    pub(crate) async fn resolve_interrupted_authorizations(&self) -> Result<(), PlatformError> {
-        let open: Vec<AuthorizationRecord> = self
-            .lock()
-            .van
-            .authorizations
-            .values()
-            .filter(|r| r.status == AuthorizationStatus::Authorized || r.busy())
-            .cloned()
-            .collect();
-        for record in open {
-            let mut ids = vec![
-                TransferId(record.id),
-                TransferId(van::capture_transfer_id(record.id)),
-                TransferId(van::void_transfer_id(record.id)),
-            ];
-            ids.extend(record.cancels.iter().map(|c| TransferId(c.transfer_id)));
-            let found = self.ledger.lookup_transfers(ids).await?;
-            let mut resolved = record.clone();
-            resolve_from_ledger(&mut resolved, &found);
-            if resolved != record {
-                self.store_authorization(record.id, |r| *r = resolved)
-                    .await?;
-            }
+    /// An authorization of the older layout as the ledger says it ended: every step a
+    /// crash left under way finished (a payment never made is declined: it was never
+    /// answered).
+    pub(crate) async fn resolved_from_ledger(
+        &self,
+        record: AuthorizationRecord,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        if record.status != AuthorizationStatus::Authorized && !record.busy() {
+            return Ok(record);
         }
-        Ok(())
+        let mut ids = vec![
+            TransferId(record.id),
+            TransferId(van::capture_transfer_id(record.id)),
+            TransferId(van::void_transfer_id(record.id)),
+        ];
+        ids.extend(record.cancels.iter().map(|c| TransferId(c.transfer_id)));
+        let found = self.ledger.lookup_transfers(ids).await?;
+        let mut resolved = record;
+        resolve_from_ledger(&mut resolved, &found);
+        Ok(resolved)
     }
 }
 

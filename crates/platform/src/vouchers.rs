@@ -36,7 +36,8 @@ use tokio::sync::watch;
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, MemberStatus, State, id_key};
 use crate::error::{PlatformError, invalid};
-use crate::service::Platform;
+use crate::service::{Committing, Platform};
+use crate::van::record_rows;
 use crate::van::{self, DeclineReason};
 use ports::time::now_s;
 
@@ -459,7 +460,7 @@ pub struct PurchaseRequest {
 
 enum PurchaseBegun {
     Existing(u128),
-    Started(Box<VoucherRecord>, u64),
+    Started(Committing<VoucherRecord>),
 }
 
 fn purchase_transfer(voucher: &VoucherRecord) -> Transfer {
@@ -493,9 +494,10 @@ impl Platform {
         };
         let voucher = match begun {
             PurchaseBegun::Existing(id) => self.settled_voucher(id).await?,
-            PurchaseBegun::Started(voucher, sequence) => {
-                self.durable(sequence).await?;
-                self.execute_purchase(*voucher).await?
+            PurchaseBegun::Started(committing) => {
+                let voucher = committing.done().await?;
+                self.lock().vouchers.insert(voucher.clone());
+                voucher
             }
         };
         match (voucher.status, voucher.failure.as_deref()) {
@@ -541,9 +543,17 @@ impl Platform {
             return Err(PlatformError::VoucherState(detail));
         }
         let voucher = self.new_voucher(state, product.clone(), request);
-        let sequence = self.queue(vec![voucher_write(&voucher)])?;
+        // Pending in memory only (a repeated request waits for it): the voucher's record is
+        // written with its payment, in one commit, as the ledger's answer makes it.
         state.vouchers.insert(voucher.clone());
-        Ok(PurchaseBegun::Started(Box::new(voucher), sequence))
+        let transfers = vec![purchase_transfer(&voucher)];
+        let committing = self.enqueue_commit(transfers, move |outcome| {
+            let mut voucher = voucher;
+            let judged = purchase_outcome(voucher.id, outcome.results[0]);
+            finish_purchase(&mut voucher, judged);
+            (record_rows([voucher_write(&voucher)]), voucher)
+        })?;
+        Ok(PurchaseBegun::Started(committing))
     }
 
     fn new_voucher(
@@ -584,29 +594,6 @@ impl Platform {
         }
     }
 
-    async fn execute_purchase(
-        &self,
-        voucher: VoucherRecord,
-    ) -> Result<VoucherRecord, PlatformError> {
-        let results = self
-            .ledger
-            .create_transfers(vec![purchase_transfer(&voucher)])
-            .await?;
-        let outcome = match results[0] {
-            CreateTransferResult::Ok | CreateTransferResult::Exists => Ok(()),
-            // `id_already_failed`: a retry of a purchase the ledger refused for the balance.
-            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
-                Err("insufficient_balance")
-            }
-            other => {
-                tracing::warn!(voucher = voucher.id, result = %other, "voucher purchase refused");
-                Err("system_error")
-            }
-        };
-        self.store_voucher(voucher.id, |v| finish_purchase(v, outcome))
-            .await
-    }
-
     /// Records a changed voucher and waits until it is durable.
     async fn store_voucher(
         &self,
@@ -643,6 +630,21 @@ impl Platform {
             })
         })
         .await
+    }
+}
+
+/// What the ledger's answer to a purchase's payment means.
+fn purchase_outcome(voucher_id: u128, result: CreateTransferResult) -> Result<(), &'static str> {
+    match result {
+        CreateTransferResult::Ok | CreateTransferResult::Exists => Ok(()),
+        // `id_already_failed`: a retry of a purchase the ledger refused for the balance.
+        CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed => {
+            Err("insufficient_balance")
+        }
+        other => {
+            tracing::warn!(voucher = voucher_id, result = %other, "voucher purchase refused");
+            Err("system_error")
+        }
     }
 }
 
@@ -733,23 +735,13 @@ impl Platform {
                 }
             }
         };
-        let Some((voucher, sequence)) = begun else {
+        let Some(committing) = begun else {
             // Another request is cancelling it: answer as that one ends.
             return self.settled_voucher(id).await;
         };
-        self.durable(sequence).await?;
-        let results = self
-            .ledger
-            .create_transfers(cancel_transfers(&voucher))
-            .await?;
-        let done = results
-            .iter()
-            .all(|r| matches!(r, CreateTransferResult::Ok | CreateTransferResult::Exists));
-        if !done {
-            tracing::warn!(voucher = id, results = ?results, "voucher refund refused");
-        }
-        let voucher = self.store_voucher(id, |v| finish_cancel(v, done)).await?;
-        if done {
+        let voucher = committing.done().await?;
+        self.lock().vouchers.insert(voucher.clone());
+        if voucher.status == VoucherStatus::Cancelled {
             Ok(voucher)
         } else {
             Err(PlatformError::Unavailable(
@@ -758,20 +750,33 @@ impl Platform {
         }
     }
 
+    /// Marks the voucher cancelling in memory (a till cannot redeem it meanwhile) and
+    /// queues its refund with its record, as the ledger's answer makes it, in one commit.
     fn begin_cancel(
         &self,
         state: &mut State,
         voucher: VoucherRecord,
-    ) -> Result<(VoucherRecord, u64), PlatformError> {
+    ) -> Result<Committing<VoucherRecord>, PlatformError> {
         let now = now_s();
         let (refund, fee) = cancel_terms(&voucher, now)?;
         let mut changed = voucher;
         changed.status = VoucherStatus::Cancelling;
         (changed.refund, changed.fee) = (refund, fee);
         changed.cancelled_at_s = Some(now);
-        let sequence = self.queue(vec![voucher_write(&changed)])?;
         state.vouchers.insert(changed.clone());
-        Ok((changed, sequence))
+        let transfers = cancel_transfers(&changed);
+        self.enqueue_commit(transfers, move |outcome| {
+            let done = outcome
+                .results
+                .iter()
+                .all(|r| matches!(r, CreateTransferResult::Ok | CreateTransferResult::Exists));
+            if !done {
+                tracing::warn!(voucher = changed.id, results = ?outcome.results, "voucher refund refused");
+            }
+            let mut voucher = changed;
+            finish_cancel(&mut voucher, done);
+            (record_rows([voucher_write(&voucher)]), voucher)
+        })
     }
 
     /// At start: finishes purchases and cancels a crash cut short, from the ledger.
@@ -885,18 +890,35 @@ impl Platform {
 
 /// Keeps a voucher in step with the authorization that redeemed it: usable again once the
 /// authorization holds no value (declined, or refunded whole). The write, if it changed.
-pub(crate) fn sync_redemption(
-    state: &mut State,
-    authorization: &van::AuthorizationRecord,
+/// Makes the memory's voucher of an authorization usable again once the authorization
+/// released it (its record was written with the authorization's commit: see
+/// [`voucher_release_write`]).
+pub(crate) fn sync_redemption(state: &mut State, authorization: &van::AuthorizationRecord) {
+    let Some(used) = authorization.voucher else {
+        return;
+    };
+    if !authorization.releases_voucher() {
+        return;
+    }
+    if let Some(voucher) = released(state, used.voucher_id, authorization.id) {
+        state.vouchers.insert(voucher);
+    }
+}
+
+/// The record of a voucher redeemed by `authorization_id`, usable again: what a step that
+/// releases it writes in its commit.
+pub(crate) fn voucher_release_write(
+    state: &State,
+    voucher_id: u128,
+    authorization_id: u128,
 ) -> Option<RecordWrite> {
-    let used = authorization.voucher?;
-    let voucher = state.vouchers.vouchers.get(&used.voucher_id)?;
-    let released = authorization.status == van::AuthorizationStatus::Declined
-        || (authorization.status == van::AuthorizationStatus::Captured
-            && authorization.refunded_amount >= authorization.captured_amount);
-    if !released
-        || voucher.status != VoucherStatus::Redeemed
-        || voucher.authorization_id != Some(authorization.id)
+    released(state, voucher_id, authorization_id).map(|voucher| voucher_write(&voucher))
+}
+
+fn released(state: &State, voucher_id: u128, authorization_id: u128) -> Option<VoucherRecord> {
+    let voucher = state.vouchers.vouchers.get(&voucher_id)?;
+    if voucher.status != VoucherStatus::Redeemed
+        || voucher.authorization_id != Some(authorization_id)
     {
         return None;
     }
@@ -904,9 +926,7 @@ pub(crate) fn sync_redemption(
     voucher.status = VoucherStatus::Active;
     voucher.authorization_id = None;
     voucher.redeemed_at_s = None;
-    let write = voucher_write(&voucher);
-    state.vouchers.insert(voucher);
-    Some(write)
+    Some(voucher)
 }
 
 #[cfg(test)]

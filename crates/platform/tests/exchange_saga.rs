@@ -13,7 +13,7 @@ use platform::error::Entity;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ledger::types::{
@@ -27,9 +27,7 @@ use ports::gateway::{
     BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
     PartnerGateway, Refusal,
 };
-use store::StoreError;
 use store::memory::MemoryStore;
-use store::records::{MemoryRecords, Record, RecordFaults, RecordStore, RecordWrite};
 use support::eventually;
 
 const SECRET: &str = "scripted-partner-secret-0123456789";
@@ -358,50 +356,6 @@ impl PartnerGateway for ScriptedPartner {
 }
 
 // ---------------------------------------------------------------------------------------
-// Records with a gate: a test can hold the record writer inside a write
-// ---------------------------------------------------------------------------------------
-
-/// [`MemoryRecords`] (with its fault plan) whose `apply` waits while the gate is closed.
-#[derive(Clone, Default)]
-struct GatedRecords {
-    memory: MemoryRecords,
-    closed: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl GatedRecords {
-    fn close_gate(&self) {
-        *lock(&self.closed.0) = true;
-    }
-
-    fn open_gate(&self) {
-        *lock(&self.closed.0) = false;
-        self.closed.1.notify_all();
-    }
-
-    /// The state a restart would load: only what reached the store.
-    fn durable_state(&self) -> State {
-        let records = self.memory.clone().load().expect("load records");
-        State::load(&records).expect("records decode")
-    }
-}
-
-impl RecordStore for GatedRecords {
-    fn load(&mut self) -> Result<Vec<Record>, StoreError> {
-        self.memory.load()
-    }
-
-    fn apply(&mut self, writes: &[RecordWrite]) -> Result<(), StoreError> {
-        let (closed, wake) = &*self.closed;
-        let mut closed = lock(closed);
-        while *closed {
-            closed = wake.wait(closed).unwrap_or_else(|p| p.into_inner());
-        }
-        drop(closed);
-        self.memory.apply(writes)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The world: ledger, records, partner, SMS outbox and the platform over them
 // ---------------------------------------------------------------------------------------
 
@@ -414,10 +368,9 @@ fn config() -> PlatformConfig {
     }
 }
 
-/// The shared world on a ledger in memory and gated records, with the scripted partner.
+/// The shared world on a ledger in memory, with the scripted partner.
 struct World {
     base: support::World,
-    records: GatedRecords,
     partner: Arc<ScriptedPartner>,
 }
 
@@ -436,28 +389,29 @@ impl DerefMut for World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // A failing test must not leave the record writer stuck behind a closed gate.
-        self.records.open_gate();
+        // A failing test must not leave the ledger's writer stuck behind a closed gate.
+        self.base.open_record_gate();
     }
 }
 
 impl World {
     async fn new() -> World {
-        let records = GatedRecords::default();
         let partner = Arc::new(ScriptedPartner::default());
         let store = MemoryStore::new();
-        let opened = records.clone();
         let parts = support::Parts {
             open_store: Box::new(move || Box::new(store.clone())),
-            open_records: Box::new(move || Box::new(opened.clone())),
             partner: partner.clone(),
             config: config(),
         };
         World {
             base: support::World::new(parts).await,
-            records,
             partner,
         }
+    }
+
+    /// The state a restart would load: only what reached the store.
+    async fn durable_state(&self) -> State {
+        State::load(&self.stored_records().await).expect("records decode")
     }
 
     async fn new_partner(&self, change: impl FnOnce(&mut NewPartner)) -> u128 {
@@ -805,11 +759,8 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
     let (mut world, member, partner, link) = one_member_world().await;
     // Everything so far is durable: the next apply writes the `Requested` record, the one
     // after it (the `Completed` record) fails, and so does every later one.
-    let applied = world.records.memory.apply_calls();
-    world
-        .records
-        .memory
-        .set_faults(RecordFaults::new().fail_applies_from(applied + 2));
+    let applied = world.record_appends();
+    world.fail_record_appends_from(applied + 2);
 
     let answer = world.exchange(member, link, 1000).await;
     assert!(
@@ -817,16 +768,16 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
         "an outcome that is not durable must not be acknowledged: {answer:?}"
     );
     assert!(world.platform().failure().is_some(), "fail-stop");
-    let durable = world.records.durable_state();
+    let durable = world.durable_state().await;
     assert_eq!(durable.exchanges.len(), 1);
     let exchange = durable.exchanges.values().next().expect("exchange").clone();
     assert_eq!(exchange.status, ExchangeStatus::Requested);
-    // The credit itself reached the ledger.
-    assert_eq!(world.credits(exchange.id).await.len(), 1);
     assert_eq!(world.partner.calls(Call::Debit), 1);
 
-    world.records.memory.set_faults(RecordFaults::new());
-    world.restart().await;
+    world.crash().await;
+    // The credit itself reached the ledger.
+    assert_eq!(world.credits(exchange.id).await.len(), 1);
+    world.open().await;
     assert_eq!(world.platform().failure(), None);
 
     let done = world.settled(member, exchange.id).await;
@@ -846,7 +797,7 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
     );
     world.check_issuance(partner, 500).await;
     assert_eq!(
-        world.records.durable_state().exchanges[&exchange.id].status,
+        world.durable_state().await.exchanges[&exchange.id].status,
         ExchangeStatus::Completed
     );
 }
@@ -857,28 +808,24 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_credit_finds_exists_even_if_the_wallet_closed_since() {
     let (mut world, member, partner, link) = one_member_world().await;
-    let applied = world.records.memory.apply_calls();
-    world
-        .records
-        .memory
-        .set_faults(RecordFaults::new().fail_applies_from(applied + 2));
+    let applied = world.record_appends();
+    world.fail_record_appends_from(applied + 2);
     let answer = world.exchange(member, link, 1000).await;
     assert!(
         matches!(answer, Err(PlatformError::Unavailable(_))),
         "{answer:?}"
     );
     let exchange = world
-        .records
         .durable_state()
+        .await
         .exchanges
         .into_values()
         .next()
         .expect("exchange");
     assert_eq!(exchange.status, ExchangeStatus::Requested);
+    world.crash().await;
     world.close_wallet(member).await;
-
-    world.records.memory.set_faults(RecordFaults::new());
-    world.restart().await;
+    world.open().await;
     let done = world.settled(member, exchange.id).await;
     assert_eq!(done.status, ExchangeStatus::Completed, "{done:?}");
     assert_eq!(world.partner.calls(Call::Cancel), 0, "never reversed");
@@ -1122,8 +1069,8 @@ async fn requested_exchanges_survive_a_restart_while_the_partner_is_down() {
     assert!(open.is_empty(), "nothing remains requested");
     assert!(
         world
-            .records
             .durable_state()
+            .await
             .exchanges
             .values()
             .all(|e| e.status.is_final())
@@ -1140,7 +1087,7 @@ async fn requested_exchanges_survive_a_restart_while_the_partner_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_request_is_still_resolved() {
     let (world, member, partner, link) = one_member_world().await;
-    world.records.close_gate();
+    world.close_record_gate();
     let platform = world.platform().clone();
     let task =
         tokio::spawn(async move { platform.exchange(request(member, link, 1000, None)).await });
@@ -1156,7 +1103,7 @@ async fn an_abandoned_request_is_still_resolved() {
         aborted.is_err_and(|e| e.is_cancelled()),
         "dropped while waiting"
     );
-    world.records.open_gate();
+    world.open_record_gate();
 
     let list = world.platform().exchanges(None, 10).await.expect("list");
     assert_eq!(list.len(), 1);

@@ -58,8 +58,8 @@ impl World {
     }
 
     /// The stored used-code records (read from the store, not from the platform's memory).
-    fn used_records(&self) -> usize {
-        let all = self.with_records(|records| records.load().expect("load"));
+    async fn used_records(&self) -> usize {
+        let all = self.stored_records().await;
         all.iter().filter(|r| r.kind == KIND_USED_PAYCODE).count()
     }
 }
@@ -220,7 +220,7 @@ async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
     let (member_id, _, handle, secret) = world.payer().await;
     let code = app_code(&handle, &secret, NOW_S);
     assert_eq!(world.accept(&code, NOW_S).await, Ok(member_id));
-    assert_eq!(world.used_records(), 1);
+    assert_eq!(world.used_records().await, 1);
     world.restart().await;
     assert_eq!(
         world.accept(&code, NOW_S).await,
@@ -238,7 +238,7 @@ async fn a_restart_keeps_used_codes_used_and_old_uses_are_pruned() {
     let much_later = NOW_S + 100 * STEP_S;
     let late = app_code(&handle, &secret, much_later);
     assert_eq!(world.accept(&late, much_later).await, Ok(member_id));
-    assert_eq!(world.used_records(), 1);
+    assert_eq!(world.used_records().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

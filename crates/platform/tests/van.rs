@@ -662,9 +662,9 @@ async fn a_merchant_gets_exactly_the_most_terminals() {
     assert_eq!(others.len(), 1);
 }
 
-/// A crash after the authorization's record is durable: the ledger store takes the payment
-/// and then fails (the acknowledgement is lost), so the platform never records the outcome.
-/// The next open finds the payment in the ledger and makes the sale what it was.
+/// A crash after the authorization's one commit is on disk, before its answer: the ledger
+/// store takes the payment with its rows and then fails (the acknowledgement is lost).
+/// After the restart the sale is there as it was committed, and the retry gets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_cut_short_after_its_transfer_is_captured_at_the_next_open() {
     let mut world = World::with_funding().await;
@@ -696,11 +696,12 @@ async fn a_sale_cut_short_after_its_transfer_is_captured_at_the_next_open() {
     assert_eq!(world.available(payer.member_id).await, (7_000, 0));
 }
 
-/// A crash after the authorization's record is durable and before its transfer reaches the
-/// ledger (the ledger store's write fails): the next open declines it `system_error`, the
-/// wallet is whole, and the pay code stays used.
+/// A crash before the authorization's one commit (its rows, the pay code's use and its
+/// payment) reaches the disk: nothing of it is there after the restart: no authorization,
+/// the wallet whole, the pay code unused. The till's retry (same code, same `van_tx_id`)
+/// is then a first request: approved once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sale_cut_short_before_its_transfer_is_declined_at_the_next_open() {
+async fn a_sale_cut_short_before_its_commit_leaves_nothing_and_the_retry_pays_once() {
     let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
     let (merchant, terminals) = world.merchant(1).await;
@@ -712,22 +713,140 @@ async fn a_sale_cut_short_before_its_transfer_is_declined_at_the_next_open() {
     assert!(matches!(cut, Err(PlatformError::Unavailable(_))), "{cut:?}");
     world.crash_and_reopen().await;
     let platform = world.platform().clone();
-    let declined = platform
-        .van_transaction(terminals[0], "cut-before")
-        .await
-        .unwrap();
-    assert_declined(&declined, DeclineReason::SystemError);
+    let missing = platform.van_transaction(terminals[0], "cut-before").await;
+    assert!(
+        matches!(missing, Err(PlatformError::NotFound(_))),
+        "{missing:?}"
+    );
     assert_eq!(world.available(payer.member_id).await, (10_000, 0));
     assert_eq!(world.payable(merchant).await, 0);
     let retry = world
         .authorize(terminals[0], &code, 3_000, "cut-before", true)
         .await
         .unwrap();
-    assert_eq!(retry, declined, "the retry gets the same decline");
+    assert_eq!(retry.status, AuthorizationStatus::Captured, "{retry:?}");
+    assert_eq!(world.available(payer.member_id).await, (7_000, 0));
+    assert_eq!(world.payable(merchant).await, 3_000);
+    let again = world
+        .authorize(terminals[0], &code, 3_000, "cut-before", true)
+        .await
+        .unwrap();
+    assert_eq!(again, retry, "a second retry gets the same answer");
     let reuse = world
         .authorize(terminals[0], &code, 3_000, "cut-before-again", true)
         .await
         .unwrap();
     assert_declined(&reuse, DeclineReason::UsedCode);
-    assert_eq!(world.available(payer.member_id).await, (10_000, 0));
+    assert_eq!(world.available(payer.member_id).await, (7_000, 0));
+}
+
+/// A database of the older layout: the records in a file of their own, with an
+/// authorization a crash left pending after its payment. The first open moves every record
+/// into the ledger's database, and the authorization into its tables as the ledger says it
+/// ended; a second open moves nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_the_older_layout_move_into_the_ledger_at_the_first_open() {
+    let mut world = World::with_funding().await;
+    let payer = world.payer(10_000, 1).await;
+    let (merchant, terminals) = world.merchant(1).await;
+    // The payment of the old authorization, as its first half made it before the crash.
+    let id = platform::van::new_authorization_id();
+    let payment = ledger::types::Transfer {
+        id: ledger::types::TransferId(id),
+        debit_account_id: ledger::types::AccountId(payer.member_id),
+        credit_account_id: ledger::types::AccountId(merchant),
+        amount: 2_500,
+        user_data_128: id,
+        ledger: chart::LEDGER_MVP,
+        code: chart::transfer_code::PAYMENT,
+        ..ledger::types::Transfer::default()
+    };
+    let results = world.ledger.create_transfers(vec![payment]).await.unwrap();
+    assert!(results[0].is_ok());
+    let pending = AuthorizationRecord {
+        id,
+        merchant_id: merchant,
+        terminal_id: terminals[0],
+        member_id: payer.member_id,
+        van_tx_id: "old-1".into(),
+        request_digest: Some("00".into()),
+        amount: 2_500,
+        capture: true,
+        allow_partial: false,
+        status: AuthorizationStatus::Pending,
+        decline_reason: None,
+        approved_amount: 0,
+        captured_amount: 0,
+        refunded_amount: 0,
+        network_cancelled: false,
+        cancels: Vec::new(),
+        created_at_s: now_s(),
+        captured_at_s: None,
+        settlement_id: None,
+        voucher: None,
+    };
+    // The older layout: every record in records.db, none in the ledger's database.
+    let mut records = world.stored_records().await;
+    records.push(store::records::Record {
+        kind: platform::van::KIND_AUTHORIZATION.into(),
+        key: id.to_be_bytes().to_vec(),
+        value: serde_json::to_vec(&pending).unwrap(),
+    });
+    let directory = tempfile::tempdir().unwrap();
+    let mut legacy =
+        store::records::SqliteRecords::open(&directory.path().join("records.db")).unwrap();
+    let puts: Vec<_> = records
+        .iter()
+        .cloned()
+        .map(store::records::RecordWrite::Put)
+        .collect();
+    store::records::RecordStore::apply(&mut legacy, &puts).unwrap();
+    let deletes = records
+        .iter()
+        .map(|r| store::records::RecordWrite::Delete {
+            kind: r.kind.clone(),
+            key: r.key.clone(),
+        })
+        .collect();
+    world.write_records(deletes).await;
+    assert!(world.stored_records().await.is_empty());
+
+    world.restart_with_legacy(Box::new(legacy)).await;
+    let imported = world
+        .platform()
+        .van_transaction(terminals[0], "old-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        imported.status,
+        AuthorizationStatus::Captured,
+        "{imported:?}"
+    );
+    assert_eq!(
+        (imported.approved_amount, imported.captured_amount),
+        (2_500, 2_500)
+    );
+    let stored = world.stored_records().await;
+    assert_eq!(
+        stored.len(),
+        records.len() - 1,
+        "every record but the authorization"
+    );
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.kind != platform::van::KIND_AUTHORIZATION)
+    );
+    // The member and the merchant came along: the member still pays at the till.
+    let sale = world
+        .authorize(terminals[0], &payer.code(0, 0), 1_000, "new-1", true)
+        .await
+        .unwrap();
+    assert_eq!(sale.status, AuthorizationStatus::Captured);
+    assert_eq!(world.available(payer.member_id).await, (6_500, 0));
+    // A second open with the old file imports nothing (the ledger holds records now).
+    let before = world.stored_records().await;
+    let legacy = store::records::SqliteRecords::open(&directory.path().join("records.db")).unwrap();
+    world.restart_with_legacy(Box::new(legacy)).await;
+    assert_eq!(world.stored_records().await, before);
 }

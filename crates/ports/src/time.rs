@@ -53,6 +53,11 @@ pub fn kst_day(unix_s: u64) -> u64 {
     (unix_s + KST_OFFSET_S) / DAY_S
 }
 
+/// The Unix second the KST day of an instant began (never before the epoch).
+pub fn kst_day_start_s(unix_s: u64) -> u64 {
+    (kst_day(unix_s) * DAY_S).saturating_sub(KST_OFFSET_S)
+}
+
 /// The KST calendar month of an instant, as `year * 12 + month - 1`.
 pub fn kst_month(unix_s: u64) -> i64 {
     let (y, m, _) = civil_from_days(kst_day(unix_s) as i64);

@@ -349,14 +349,35 @@ async fn payments_csv(
     let Query(query) = query?;
     let filter = query.filter(ReportOf::Merchants)?;
     let merchants = merchant_map(&state).await?;
-    let payments = platform(&state)?.payments().await?;
+    let platform = platform(&state)?;
     let mut csv = String::from(
         "authorization_id,van_tx_id,merchant_id,merchant_name,brand,terminal_id,status,approval_no,amount,approved_amount,paid_other,captured_amount,refunded_amount,created_at,captured_at,settlement_id,voucher_id\r\n",
     );
-    for record in &payments {
+    let mut after = None;
+    loop {
+        let page = platform
+            .payments_page(after, store::tables::payments::PAYMENTS_PAGE_MAX)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at_s, last.id));
+        for record in &page {
+            payment_line(&mut csv, record, &merchants, &filter);
+        }
+    }
+    Ok(csv_response("attachment; filename=\"payments.csv\"", csv))
+}
+
+/// One line of `payments.csv`, if the filter keeps the payment.
+fn payment_line(
+    csv: &mut String,
+    record: &platform::van::AuthorizationRecord,
+    merchants: &std::collections::HashMap<u128, MerchantRecord>,
+    filter: &crate::admin_api::ReportFilter,
+) {
+    {
         let merchant = merchants.get(&record.merchant_id);
         if !filter.keeps_merchant(record.created_at_s, merchant, record.merchant_id) {
-            continue;
+            return;
         }
         let row = [
             record.id.to_string(),
@@ -386,7 +407,6 @@ async fn payments_csv(
         csv.push_str(&row.join(","));
         csv.push_str("\r\n");
     }
-    Ok(csv_response("attachment; filename=\"payments.csv\"", csv))
 }
 
 async fn settlements_csv(

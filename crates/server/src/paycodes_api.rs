@@ -210,7 +210,7 @@ mod tests {
             let ledger = Arc::new(ledger);
             let outbox = Arc::new(DevOutbox::new());
             let parts = PlatformParts {
-                records: Box::new(store::records::MemoryRecords::new()),
+                legacy_records: None,
                 keys: DataKeys::from_master(&[7; 32]),
                 partner_gateway: Arc::new(NoPartner),
                 sms: outbox.clone(),

@@ -211,10 +211,11 @@ impl Store for MemoryStore {
         crate::tables::check_row_count(rows)?;
         // Rows are gathered first and applied with the blocks: a row that fails to write
         // leaves the store as it was.
-        let mut row_writes = MemoryWrites::default();
+        let mut row_writes = MemoryWrites::new(&inner.tables);
         for row in rows {
             row.write(&mut TableTx::Memory(&mut row_writes))?;
         }
+        let row_writes = row_writes.into_writes();
         for w in writes {
             for created in &w.block.accounts {
                 inner.accounts.insert(created.id, *created);

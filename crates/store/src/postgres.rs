@@ -218,6 +218,11 @@ const MIGRATIONS: &[&str] = &[
     // 5: the payments context's tables (authorizations and their cancels), written in the
     // ledger's own transactions (`tables::payments`).
     crate::tables::payments::POSTGRES_TABLES,
+    // 6: the platform's keyed records, moved into the ledger's database so that a record
+    // and the transfers of one operation are one commit (`tables::records`).
+    crate::tables::records::POSTGRES_TABLE,
+    // 7: authorizations by member and time, and by time (`tables::payments`).
+    crate::tables::payments::INDEXES_BY_MEMBER_AND_TIME,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

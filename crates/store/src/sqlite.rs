@@ -1,6 +1,6 @@
 //! The embedded default backend: one SQLite file (bundled SQLite), WAL, `synchronous=FULL`.
 //!
-//! # Schema (version 5, kept in `PRAGMA user_version`)
+//! # Schema (version 7, kept in `PRAGMA user_version`)
 //! - `meta(key, value)`: the pinned operator key (`operator_public_key`).
 //! - `blocks(height INTEGER PRIMARY KEY, hash, previous_hash, timestamp, account_count,
 //!   transfer_count, accounts_digest, tree_size, merkle_root, signature, first_account)`;
@@ -37,7 +37,8 @@
 //! - Domain tables (migration 5 on): written by the same writer in the same transaction as
 //!   the ledger's blocks; each context's schema is documented in its module of
 //!   [`crate::tables`] (`authorizations` and `authorization_cancels` in
-//!   [`crate::tables::payments`]).
+//!   [`crate::tables::payments`]; the platform's keyed `records`, migration 6, in
+//!   [`crate::tables::records`]).
 //! - `pending_status(id PRIMARY KEY, status, block_height)`: the final status of a resolved
 //!   pending transfer (2 posted, 3 voided, 4 expired); a pending transfer without a row is
 //!   still open.
@@ -88,6 +89,9 @@ use crate::{
     BALANCE_LOG_ENTRIES_MAX, BALANCE_LOG_ROWS_MAX, BlockRecord, BlockWrite, SnapshotRecord, Store,
     StoreError, StoreMeta,
 };
+
+/// The schema version this build writes (`PRAGMA user_version` after every migration).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -244,6 +248,11 @@ const MIGRATIONS: &[&str] = &[
     // 5: the payments context's tables (authorizations and their cancels), written in the
     // ledger's own transactions (`tables::payments`).
     crate::tables::payments::SQLITE_TABLES,
+    // 6: the platform's keyed records, moved into the ledger's database so that a record
+    // and the transfers of one operation are one commit (`tables::records`).
+    crate::tables::records::SQLITE_TABLE,
+    // 7: authorizations by member and time, and by time (`tables::payments`).
+    crate::tables::payments::INDEXES_BY_MEMBER_AND_TIME,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::StoreError;
 
 pub mod payments;
+pub mod records;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
 /// every request in its group; a group holds at most a few thousand requests, each with a
@@ -32,7 +33,7 @@ pub const ROWS_PER_APPEND_MAX: usize = 1 << 20;
 pub enum TableTx<'a, 'b> {
     Sqlite(&'a rusqlite::Connection),
     Postgres(&'a mut postgres::Transaction<'b>),
-    Memory(&'a mut MemoryWrites),
+    Memory(&'a mut MemoryWrites<'b>),
 }
 
 /// Where a table module runs its queries: a backend's connection (a reader's, usually).
@@ -74,8 +75,8 @@ impl MemoryTables {
     }
 
     /// Applies writes gathered by [`MemoryWrites`], in order.
-    pub(crate) fn apply(&mut self, writes: MemoryWrites) {
-        for write in writes.writes {
+    pub(crate) fn apply(&mut self, writes: Vec<MemoryWrite>) {
+        for write in writes {
             let table = self.tables.entry(write.table).or_default();
             match write.value {
                 Some(value) => table.insert(write.key, value),
@@ -85,21 +86,40 @@ impl MemoryTables {
     }
 }
 
-/// Row writes of one memory append, applied only once the whole append checked out.
-#[derive(Debug, Default)]
-pub struct MemoryWrites {
+/// Row writes of one memory append, applied only once the whole append checked out; with
+/// the tables as they were before the append, for rows that read what they change (as an
+/// SQL `UPDATE ... WHERE` does).
+#[derive(Debug)]
+pub struct MemoryWrites<'t> {
     writes: Vec<MemoryWrite>,
+    tables: &'t MemoryTables,
 }
 
 #[derive(Debug)]
-struct MemoryWrite {
+pub(crate) struct MemoryWrite {
     table: &'static str,
     key: Vec<u8>,
     /// `None` removes the row.
     value: Option<MemoryRow>,
 }
 
-impl MemoryWrites {
+impl<'t> MemoryWrites<'t> {
+    pub(crate) fn new(tables: &'t MemoryTables) -> MemoryWrites<'t> {
+        MemoryWrites {
+            writes: Vec::new(),
+            tables,
+        }
+    }
+
+    /// The tables before this append.
+    pub fn tables(&self) -> &'t MemoryTables {
+        self.tables
+    }
+
+    pub(crate) fn into_writes(self) -> Vec<MemoryWrite> {
+        self.writes
+    }
+
     /// Inserts or replaces the row of `table` under `key`.
     pub fn put(&mut self, table: &'static str, key: Vec<u8>, value: MemoryRow) {
         let value = Some(value);

@@ -271,7 +271,7 @@ fn sqlite_migration_5_adds_the_payments_tables() {
         s.init(&meta).unwrap();
         s.connection()
             .execute_batch(
-                "DROP TABLE authorizations; DROP TABLE authorization_cancels;
+                "DROP TABLE authorizations; DROP TABLE authorization_cancels; DROP TABLE records;
                  PRAGMA user_version = 4;",
             )
             .unwrap();
@@ -281,7 +281,7 @@ fn sqlite_migration_5_adds_the_payments_tables() {
         .connection()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, store::sqlite::SCHEMA_VERSION);
     assert_eq!(
         s.meta().unwrap(),
         Some(meta),

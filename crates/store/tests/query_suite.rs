@@ -1058,7 +1058,7 @@ fn sqlite_migration_4_indexes_existing_rows() {
         let d = write_data(&mut s);
         let c = s.connection();
         c.execute_batch(
-            "DROP TABLE authorizations; DROP TABLE authorization_cancels;
+            "DROP TABLE authorizations; DROP TABLE authorization_cancels; DROP TABLE records;
              DROP TABLE transfer_accounts; DROP TABLE transfer_account_runs;
              DROP INDEX transfers_by_code; DROP INDEX transfers_by_user_data_128;
              DROP INDEX transfers_by_user_data_64; DROP INDEX transfers_by_user_data_32;
@@ -1077,7 +1077,11 @@ fn sqlite_migration_4_indexes_existing_rows() {
         .connection()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5, "migrated to the latest version");
+    assert_eq!(
+        version,
+        store::sqlite::SCHEMA_VERSION,
+        "migrated to the latest version"
+    );
     assert_eq!(
         s.account_transfers(&af(1)).unwrap(),
         expect_account_transfers(&d, &af(1))

@@ -14,7 +14,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,9 @@ use ports::gateway::{
 use ports::sms::DevOutbox;
 use store::memory::FaultPoint;
 use store::postgres::PostgresStore;
-use store::records::{PostgresRecords, RecordStore, SqliteRecords};
+use store::records::{Record, RecordWrite};
 use store::sqlite::SqliteStore;
+use store::tables::records::RecordRow;
 use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 
 pub const MASTER_KEY: [u8; 32] = [7; 32];
@@ -97,8 +98,20 @@ impl PartnerGateway for NoPartner {
     }
 }
 
-/// Where the ledger store's appends fail, if they do (shared by a world and its stores).
-type LedgerFault = Arc<Mutex<Option<FaultPoint>>>;
+/// What the ledger store's appends meet (shared by a world and its stores): a fault point
+/// for every append, a fault from the n-th append that carries domain rows (record writes)
+/// on, and a gate that holds appends with rows while it is closed.
+#[derive(Default)]
+pub struct LedgerFaults {
+    point: Option<FaultPoint>,
+    /// Appends with rows seen so far.
+    row_appends: u64,
+    /// Appends with rows fail (before writing) from this count on.
+    fail_row_appends_from: Option<u64>,
+    gate_closed: bool,
+}
+
+type LedgerFault = Arc<(Mutex<LedgerFaults>, std::sync::Condvar)>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -111,6 +124,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct FaultyStore {
     inner: Box<dyn Store>,
     fault: LedgerFault,
+}
+
+impl FaultyStore {
+    /// The fault this append meets, after waiting at a closed gate if it carries rows.
+    fn fault_for(&self, rows: &[store::tables::RowRef]) -> Option<FaultPoint> {
+        let (faults, wake) = &*self.fault;
+        let mut faults = lock(faults);
+        if rows.is_empty() {
+            return faults.point;
+        }
+        while faults.gate_closed {
+            faults = wake.wait(faults).unwrap_or_else(|p| p.into_inner());
+        }
+        faults.row_appends += 1;
+        let failing = faults
+            .fail_row_appends_from
+            .is_some_and(|from| faults.row_appends >= from);
+        if failing {
+            return Some(FaultPoint::BeforeWrite);
+        }
+        faults.point
+    }
 }
 
 impl Store for FaultyStore {
@@ -127,8 +162,7 @@ impl Store for FaultyStore {
         writes: &[BlockWrite],
         rows: &[store::tables::RowRef],
     ) -> Result<(), StoreError> {
-        let fault = *lock(&self.fault);
-        match fault {
+        match self.fault_for(rows) {
             None => self.inner.append_with_rows(writes, rows),
             Some(FaultPoint::BeforeWrite) => Err(StoreError::Injected("append failed")),
             Some(FaultPoint::AfterWrite) => {
@@ -222,13 +256,11 @@ impl Store for FaultyStore {
 }
 
 type OpenStore = Box<dyn Fn() -> Box<dyn Store> + Send + Sync>;
-type OpenRecords = Box<dyn Fn() -> Box<dyn RecordStore> + Send + Sync>;
 
 /// What a world is made of: how to open (and after a crash, reopen) its stores, the
 /// partner gateway and the platform's configuration.
 pub struct Parts {
     pub open_store: OpenStore,
-    pub open_records: OpenRecords,
     pub partner: Arc<dyn PartnerGateway>,
     pub config: PlatformConfig,
 }
@@ -287,13 +319,9 @@ impl World {
     pub async fn sqlite() -> World {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let ledger_path = directory.path().join("ledger.db");
-        let records_path = directory.path().join("records.db");
         let parts = Parts {
             open_store: Box::new(move || {
                 Box::new(SqliteStore::open(&ledger_path).expect("ledger store"))
-            }),
-            open_records: Box::new(move || {
-                Box::new(SqliteRecords::open(&records_path).expect("records"))
             }),
             partner: Arc::new(NoPartner),
             config: PlatformConfig::default(),
@@ -322,15 +350,10 @@ impl World {
         let name = format!("world_{}_{number}", std::process::id());
         off_runtime(|| drop_schema(&url, &name));
         let (store_url, store_schema) = (url.clone(), name.clone());
-        let (records_url, records_schema) = (url.clone(), name.clone());
         let parts = Parts {
             open_store: Box::new(move || {
                 let store = PostgresStore::connect_schema(&store_url, &store_schema);
                 Box::new(store.expect("ledger store"))
-            }),
-            open_records: Box::new(move || {
-                let records = PostgresRecords::connect_schema(&records_url, &records_schema);
-                Box::new(records.expect("records"))
             }),
             partner: Arc::new(NoPartner),
             config: PlatformConfig::default(),
@@ -340,10 +363,21 @@ impl World {
         world
     }
 
-    /// Runs `work` on a record store of the world's (a second connection), off the runtime.
-    pub fn with_records<T: Send>(&self, work: impl FnOnce(&mut dyn RecordStore) -> T + Send) -> T {
-        let open = &self.parts.open_records;
-        off_runtime(move || work(open().as_mut()))
+    /// The records the ledger's database holds (what a restart would load).
+    pub async fn stored_records(&self) -> Vec<Record> {
+        // No durability barrier: this also reads the store of a ledger that stopped.
+        let ledger = self.ledger.clone();
+        let records = off_runtime(move || ledger.tables_blocking(store::tables::records::load));
+        records.expect("load the records")
+    }
+
+    /// Writes records straight into the ledger's database, as the platform never would.
+    pub async fn write_records(&self, writes: Vec<RecordWrite>) {
+        let rows = writes
+            .into_iter()
+            .map(|write| Arc::new(RecordRow(write)) as store::tables::RowRef)
+            .collect();
+        self.ledger.record(rows).await.expect("write the records");
     }
 
     /// Opens the ledger and a started platform over `parts`.
@@ -363,29 +397,33 @@ impl World {
         world
     }
 
-    /// The records file of a [`World::sqlite`] world.
-    pub fn records_path(&self) -> PathBuf {
-        let directory = self.directory.as_ref().expect("a world on SQLite files");
-        directory.path().join("records.db")
-    }
-
     pub fn directory(&self) -> Option<&Path> {
         self.directory.as_ref().map(|directory| directory.path())
     }
 
     /// Opens and starts a platform on the world's ledger and records.
     pub async fn open(&mut self) {
+        self.open_with(None).await;
+    }
+
+    /// Stops the platform and opens it again with a record store of the older layout to
+    /// import from.
+    pub async fn restart_with_legacy(&mut self, legacy: Box<dyn store::records::RecordStore>) {
+        self.stop().await;
+        self.open_with(Some(legacy)).await;
+    }
+
+    async fn open_with(&mut self, legacy_records: Option<Box<dyn store::records::RecordStore>>) {
         assert!(self.platform.is_none(), "a platform is running");
-        let open_records = &self.parts.open_records;
         let parts = PlatformParts {
-            records: off_runtime(open_records),
+            legacy_records,
             keys: DataKeys::from_master(&MASTER_KEY),
             partner_gateway: self.parts.partner.clone(),
             sms: self.outbox.clone(),
             chain: None,
         };
         let config = self.parts.config.clone();
-        // Blocking only on opening the record store: a small file or memory here.
+        // Blocking: it reads the records from the ledger's database.
         let ledger = self.ledger.clone();
         let platform = off_runtime(move || Platform::open(config, ledger, parts).expect("open"));
         platform.start().await.expect("start");
@@ -408,17 +446,24 @@ impl World {
     /// more): the platform stops, the faults are gone (a new process on a healthy disk), and
     /// the ledger and the platform open again from what their stores hold.
     pub async fn crash_and_reopen(&mut self) {
+        self.crash().await;
+        self.open().await;
+    }
+
+    /// The first half of [`World::crash_and_reopen`]: the platform stops and the ledger
+    /// opens again from its store; no platform runs until [`World::open`].
+    pub async fn crash(&mut self) {
         assert!(
             self.ledger.failure().is_some(),
             "crash a stopped ledger only"
         );
         self.stop().await;
-        *lock(&self.fault) = None;
+        *lock(&self.fault.0) = LedgerFaults::default();
+        self.fault.1.notify_all();
         let old = std::mem::replace(&mut self.ledger, open_ledger(&self.parts, &self.fault));
         if let Ok(old) = Arc::try_unwrap(old) {
             old.shutdown();
         }
-        self.open().await;
     }
 
     async fn stop(&mut self) {
@@ -435,7 +480,28 @@ impl World {
     /// From now on every append of the ledger store fails at `point` (the ledger stops:
     /// it is fail-stop), until [`World::crash_and_reopen`].
     pub fn fail_ledger_appends(&self, point: FaultPoint) {
-        *lock(&self.fault) = Some(point);
+        lock(&self.fault.0).point = Some(point);
+    }
+
+    /// From now on the `n`-th append with record rows (counted from the world's start) and
+    /// every later one fails before writing; the ledger stops (fail-stop).
+    pub fn fail_record_appends_from(&self, n: u64) {
+        lock(&self.fault.0).fail_row_appends_from = Some(n);
+    }
+
+    /// Appends with record rows seen so far.
+    pub fn record_appends(&self) -> u64 {
+        lock(&self.fault.0).row_appends
+    }
+
+    /// Holds every append with record rows until [`World::open_record_gate`].
+    pub fn close_record_gate(&self) {
+        lock(&self.fault.0).gate_closed = true;
+    }
+
+    pub fn open_record_gate(&self) {
+        lock(&self.fault.0).gate_closed = false;
+        self.fault.1.notify_all();
     }
 
     /// A [`World::any`] world with the tests' funding account.

@@ -18,7 +18,8 @@
 //!   amount, transfer_id, status 'pending' | 'done' | 'failed', created_at_s, settlement_id)
 //! ```
 //!
-//! Indexes: `(merchant_id, van_tx_id)` unique (a till's retry finds its authorization);
+//! Indexes: `(member_id, created_at_s)` and `(created_at_s, id)` (migration 7) for a
+//! member's day and the payments report; `(merchant_id, van_tx_id)` unique (a till's retry finds its authorization);
 //! `(merchant_id, created_at_s, id)` for a merchant's payments page by page; `(status, id)`
 //! where the status is `pending` (start finds unfinished work, not history); and
 //! `(merchant_id, captured_at_s, id)` where captured and not settled (a settlement run
@@ -32,6 +33,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use crate::tables::{MemoryTables, Row, TableRead, TableTx};
+
+pub mod reports;
+pub use reports::cancel_by_key;
+pub mod settlement;
+pub use settlement::{
+    MerchantSums, SETTLEMENT_CHUNK_MAX, SettlementMark, has_unsettled, settled_sums, unsettled_sums,
+};
 
 /// Most rows one page of a payments query returns.
 pub const PAYMENTS_PAGE_MAX: usize = 1000;
@@ -125,6 +133,13 @@ pub(crate) const POSTGRES_TABLES: &str = "CREATE TABLE authorizations (
         settlement_id bytea,
         PRIMARY KEY (authorization_id, key)
     );";
+
+/// Migration 7 (both backends): a member's authorizations by time (the daily limit counts
+/// a member's day), and everyone's by time (the payments report pages through them).
+pub(crate) const INDEXES_BY_MEMBER_AND_TIME: &str =
+    "CREATE INDEX authorizations_by_member ON authorizations (member_id, created_at_s);
+    CREATE INDEX authorizations_by_time ON authorizations (created_at_s, id);
+    CREATE INDEX authorization_cancels_by_key ON authorization_cancels (key);";
 
 /// Where an authorization stands (the names are the `status` column's values, and the
 /// API's).
@@ -451,7 +466,7 @@ fn memory_page(tables: &MemoryTables, filter: &AuthorizationFilter) -> Vec<Autho
     page
 }
 
-mod sqlite {
+pub(super) mod sqlite {
     use rusqlite::{Connection, OptionalExtension, Row as SqlRow, params};
 
     use super::{
@@ -506,7 +521,7 @@ mod sqlite {
         Ok(())
     }
 
-    fn from_row(row: &SqlRow<'_>) -> Result<AuthorizationRow, StoreError> {
+    pub(super) fn from_row(row: &SqlRow<'_>) -> Result<AuthorizationRow, StoreError> {
         let id =
             |index: usize| -> Result<u128, StoreError> { id_from(&row.get::<_, Vec<u8>>(index)?) };
         let optional_id = |index: usize| -> Result<Option<u128>, StoreError> {
@@ -666,7 +681,7 @@ mod sqlite {
     }
 }
 
-mod postgres {
+pub(super) mod postgres {
     use postgres::types::ToSql;
     use postgres::{Client, GenericClient, Transaction};
 
@@ -737,7 +752,7 @@ mod postgres {
         Ok(())
     }
 
-    fn from_row(row: &postgres::Row) -> Result<AuthorizationRow, StoreError> {
+    pub(super) fn from_row(row: &postgres::Row) -> Result<AuthorizationRow, StoreError> {
         let id = |index: usize| -> Result<u128, StoreError> { id_from(row.try_get(index)?) };
         let optional_id = |index: usize| -> Result<Option<u128>, StoreError> {
             let bytes: Option<&[u8]> = row.try_get(index)?;

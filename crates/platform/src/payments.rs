@@ -1,0 +1,371 @@
+//! The payments context's working set and storage: what stays in memory (steps under way,
+//! the day's figures), how an authorization maps to its table rows
+//! (`store::tables::payments`), and the reads of those tables.
+//!
+//! Authorizations live in their tables, never in memory: a read is a query (point lookups
+//! by id or by the till's `van_tx_id`, pages by merchant or by time), and every change is
+//! written with its ledger transfer in one commit (see `van` and `van_steps`). Memory
+//! keeps only bounded working sets:
+//! - the claims of steps under way ([`PAYMENT_CLAIMS_MAX`]): one request per `van_tx_id`
+//!   of a merchant and one step per authorization at a time; a repeated request waits for
+//!   the first one's claim to go, then reads what it committed;
+//! - each paying member's counted amount of the current KST day ([`DAILY_MEMBERS_MAX`]),
+//!   read from the table (`authorizations_by_member`) the first time a member pays on a day.
+//!
+//! Lock order: the platform's state lock, then this context's lock; never the other way.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use store::records::{Record, RecordWrite};
+use store::tables::RowRef;
+use store::tables::payments::{self as tables, AuthorizationRow, CancelRow};
+use tokio::sync::watch;
+
+use crate::domain::{State, id_key};
+use crate::error::PlatformError;
+use crate::service::Platform;
+use crate::van::{
+    AuthorizationRecord, CancelEntry, DeclineReason, KIND_AUTHORIZATION, OUTCOME_WAIT_MS,
+    record_rows,
+};
+use crate::vouchers::VoucherUse;
+use ports::time::kst_day;
+
+/// Steps under way at once (requests and steps of authorizations); more answer 503.
+pub const PAYMENT_CLAIMS_MAX: usize = 65_536;
+/// Members whose figure of the day is kept; past it the figures are dropped and read
+/// again from the table as members pay (a payment under way while they are dropped is
+/// not counted in the figure read back).
+pub const DAILY_MEMBERS_MAX: usize = 1_000_000;
+/// Legacy authorization records moved into the tables per commit at the first start.
+const IMPORT_BATCH_MAX: usize = 8;
+
+/// What a claim holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Claimed {
+    /// A request under a merchant's `van_tx_id`.
+    VanTx(u128, String),
+    /// A step of an authorization (capture, cancel, network cancel).
+    Authorization(u128),
+}
+
+pub struct PaymentsState {
+    claims: HashSet<Claimed>,
+    /// Bumped whenever a claim goes, for requests waiting for one.
+    released: watch::Sender<u64>,
+    /// The KST day of `daily`.
+    day: u64,
+    daily: HashMap<u128, u64>,
+}
+
+impl Default for PaymentsState {
+    fn default() -> Self {
+        PaymentsState {
+            claims: HashSet::new(),
+            released: watch::Sender::new(0),
+            day: 0,
+            daily: HashMap::new(),
+        }
+    }
+}
+
+/// The payments context's lock.
+pub struct Payments(Mutex<PaymentsState>);
+
+impl Default for Payments {
+    fn default() -> Self {
+        Payments(Mutex::new(PaymentsState::default()))
+    }
+}
+
+impl Payments {
+    fn lock(&self) -> MutexGuard<'_, PaymentsState> {
+        self.0.lock().expect("payments lock")
+    }
+
+    /// The day's figures, cleared when the KST day changed.
+    fn day(&self, now_s: u64) -> MutexGuard<'_, PaymentsState> {
+        let mut state = self.lock();
+        let today = kst_day(now_s);
+        if state.day != today {
+            state.day = today;
+            state.daily.clear();
+        }
+        state
+    }
+
+    pub(crate) fn has_daily(&self, member_id: u128, now_s: u64) -> bool {
+        self.day(now_s).daily.contains_key(&member_id)
+    }
+
+    /// Keeps a figure read from the table, unless one is kept already (it is newer).
+    pub(crate) fn insert_daily(&self, member_id: u128, now_s: u64, paid: u64) {
+        let mut state = self.day(now_s);
+        if state.daily.len() >= DAILY_MEMBERS_MAX && !state.daily.contains_key(&member_id) {
+            state.daily.clear();
+        }
+        state.daily.entry(member_id).or_insert(paid);
+    }
+
+    /// Counts `amount` against the member's day if it stays within the limit.
+    pub(crate) fn reserve_daily(&self, member_id: u128, now_s: u64, amount: u64) -> bool {
+        let mut state = self.day(now_s);
+        let paid = state.daily.entry(member_id).or_default();
+        let after = paid.saturating_add(amount);
+        if after > crate::van::MEMBER_DAILY_PAYMENT_LIMIT {
+            return false;
+        }
+        *paid = after;
+        true
+    }
+
+    /// Replaces what an authorization counted (`before`) by what it counts now.
+    pub(crate) fn settle_daily(&self, record: &AuthorizationRecord, before: u64) {
+        if record.member_id == 0 {
+            return;
+        }
+        let mut state = self.day(ports::time::now_s());
+        if state.day != kst_day(record.created_at_s) {
+            return;
+        }
+        if let Some(paid) = state.daily.get_mut(&record.member_id) {
+            *paid = paid.saturating_sub(before).saturating_add(record.counted());
+        }
+    }
+}
+
+/// A claim, released (and waiters woken) when dropped.
+pub(crate) struct Claim<'a> {
+    payments: &'a Payments,
+    claimed: Claimed,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut state = self.payments.lock();
+        state.claims.remove(&self.claimed);
+        state.released.send_modify(|count| *count += 1);
+    }
+}
+
+/// What a `van_tx_id` of a merchant names.
+pub(crate) enum VanTx {
+    Authorization(Box<AuthorizationRecord>),
+    /// A cancel of the authorization with this id.
+    Cancel(u128),
+}
+
+impl Platform {
+    /// Claims `claimed`, waiting (at most [`OUTCOME_WAIT_MS`]) while another holds it.
+    pub(crate) async fn claim_payment(&self, claimed: Claimed) -> Result<Claim<'_>, PlatformError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(OUTCOME_WAIT_MS);
+        loop {
+            let mut released = {
+                let mut state = self.payments.lock();
+                if !state.claims.contains(&claimed) {
+                    if state.claims.len() >= PAYMENT_CLAIMS_MAX {
+                        return Err(PlatformError::Unavailable(
+                            "too many payments under way".into(),
+                        ));
+                    }
+                    state.claims.insert(claimed.clone());
+                    return Ok(Claim {
+                        payments: &self.payments,
+                        claimed,
+                    });
+                }
+                state.released.subscribe()
+            };
+            let changed = tokio::time::timeout_at(deadline, released.changed()).await;
+            if changed.is_err() {
+                return Err(PlatformError::Unavailable(
+                    "the first request for this van_tx_id has not finished".into(),
+                ));
+            }
+        }
+    }
+
+    /// The authorization with this id, as committed.
+    pub(crate) async fn stored_authorization(
+        &self,
+        id: u128,
+    ) -> Result<Option<AuthorizationRecord>, PlatformError> {
+        let stored = self
+            .ledger
+            .tables(move |read| {
+                let Some(row) = tables::authorization(read, id)? else {
+                    return Ok(None);
+                };
+                let cancels = tables::cancels(read, id)?;
+                Ok(Some((row, cancels)))
+            })
+            .await?;
+        Ok(stored.map(|(row, cancels)| self.authorization_of(row, cancels)))
+    }
+
+    /// What the merchant's `van_tx_id` names, as committed.
+    pub(crate) async fn van_tx(
+        &self,
+        merchant_id: u128,
+        van_tx_id: &str,
+    ) -> Result<Option<VanTx>, PlatformError> {
+        let key = van_tx_id.to_string();
+        let stored = self
+            .ledger
+            .tables(move |read| {
+                if let Some(row) = tables::authorization_by_van_tx(read, merchant_id, &key)? {
+                    let cancels = tables::cancels(read, row.id)?;
+                    return Ok(Some(Ok((row, cancels))));
+                }
+                let cancelled = tables::cancel_by_key(read, merchant_id, &key)?;
+                Ok(cancelled.map(Err))
+            })
+            .await?;
+        Ok(stored.map(|found| match found {
+            Ok((row, cancels)) => {
+                VanTx::Authorization(Box::new(self.authorization_of(row, cancels)))
+            }
+            Err(id) => VanTx::Cancel(id),
+        }))
+    }
+
+    /// An authorization from its rows (the voucher's figures from the voucher).
+    pub(crate) fn authorization_of(
+        &self,
+        row: AuthorizationRow,
+        cancels: Vec<CancelRow>,
+    ) -> AuthorizationRecord {
+        let voucher = row.voucher_id.map(|voucher_id| {
+            let state = self.lock();
+            let found = state.vouchers.vouchers.get(&voucher_id);
+            VoucherUse {
+                voucher_id,
+                face_value: found.map_or(0, |v| v.face_value),
+                price: found.map_or(0, |v| v.price),
+            }
+        });
+        from_rows(row, cancels, voucher)
+    }
+
+    /// At start: moves the authorizations of the record store's older layout into the
+    /// tables, each finished from the ledger first if a crash cut a step short (the last
+    /// use of the old recovery: new authorizations are one commit).
+    pub(crate) async fn import_authorization_records(&self) -> Result<(), PlatformError> {
+        let legacy = std::mem::take(&mut self.lock().legacy_authorizations);
+        for chunk in legacy.chunks(IMPORT_BATCH_MAX) {
+            let mut rows = Vec::new();
+            for record in chunk {
+                let resolved = self.resolved_from_ledger(record.clone()).await?;
+                rows.extend(authorization_rows(&resolved));
+                rows.extend(record_rows([RecordWrite::Delete {
+                    kind: KIND_AUTHORIZATION.into(),
+                    key: id_key(record.id).to_vec(),
+                }]));
+            }
+            self.ledger.record(rows).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps legacy authorization records for [`Platform::import_authorization_records`].
+pub(crate) fn load_legacy(
+    state: &mut State,
+    record: &Record,
+) -> Result<(), crate::domain::DecodeError> {
+    state
+        .legacy_authorizations
+        .push(crate::domain::decode(record)?);
+    Ok(())
+}
+
+/// An authorization's rows: its own and each cancel's.
+pub(crate) fn authorization_rows(record: &AuthorizationRecord) -> Vec<RowRef> {
+    let mut rows: Vec<RowRef> = vec![Arc::new(row_of(record))];
+    for cancel in &record.cancels {
+        rows.push(Arc::new(cancel_row_of(record.id, cancel)));
+    }
+    rows
+}
+
+fn row_of(record: &AuthorizationRecord) -> AuthorizationRow {
+    AuthorizationRow {
+        id: record.id,
+        merchant_id: record.merchant_id,
+        terminal_id: record.terminal_id,
+        member_id: record.member_id,
+        van_tx_id: record.van_tx_id.clone(),
+        request_digest: record.request_digest.clone(),
+        amount: record.amount,
+        capture: record.capture,
+        allow_partial: record.allow_partial,
+        status: record.status,
+        decline_reason: record.decline_reason.map(|r| r.as_str().to_string()),
+        approved_amount: record.approved_amount,
+        captured_amount: record.captured_amount,
+        refunded_amount: record.refunded_amount,
+        network_cancelled: record.network_cancelled,
+        created_at_s: record.created_at_s,
+        captured_at_s: record.captured_at_s,
+        settlement_id: record.settlement_id,
+        voucher_id: record.voucher.map(|voucher| voucher.voucher_id),
+    }
+}
+
+fn cancel_row_of(authorization_id: u128, cancel: &CancelEntry) -> CancelRow {
+    CancelRow {
+        authorization_id,
+        key: cancel.key.clone(),
+        requested_amount: cancel.requested_amount,
+        kind: cancel.kind,
+        amount: cancel.amount,
+        transfer_id: cancel.transfer_id,
+        status: cancel.status,
+        created_at_s: cancel.created_at_s,
+        settlement_id: cancel.settlement_id,
+    }
+}
+
+pub(crate) fn from_rows(
+    row: AuthorizationRow,
+    mut cancels: Vec<CancelRow>,
+    voucher: Option<VoucherUse>,
+) -> AuthorizationRecord {
+    cancels.sort_by_key(|cancel| cancel.created_at_s);
+    AuthorizationRecord {
+        id: row.id,
+        merchant_id: row.merchant_id,
+        terminal_id: row.terminal_id,
+        member_id: row.member_id,
+        van_tx_id: row.van_tx_id,
+        request_digest: row.request_digest,
+        amount: row.amount,
+        capture: row.capture,
+        allow_partial: row.allow_partial,
+        status: row.status,
+        decline_reason: row.decline_reason.as_deref().and_then(DeclineReason::parse),
+        approved_amount: row.approved_amount,
+        captured_amount: row.captured_amount,
+        refunded_amount: row.refunded_amount,
+        network_cancelled: row.network_cancelled,
+        cancels: cancels
+            .into_iter()
+            .map(|cancel| CancelEntry {
+                key: cancel.key,
+                requested_amount: cancel.requested_amount,
+                kind: cancel.kind,
+                amount: cancel.amount,
+                transfer_id: cancel.transfer_id,
+                status: cancel.status,
+                created_at_s: cancel.created_at_s,
+                settlement_id: cancel.settlement_id,
+            })
+            .collect(),
+        created_at_s: row.created_at_s,
+        captured_at_s: row.captured_at_s,
+        settlement_id: row.settlement_id,
+        voucher,
+    }
+}
