@@ -31,6 +31,8 @@ pub enum BenchCommand {
     /// Opens an existing ledger (`bench ledger --data DIR` builds one): time to ready and
     /// resident memory, then (with `--transfers`) throughput on it.
     Restart(RestartBenchArgs),
+    /// A settlement run over seeded payments (`--seed-only` leaves them for `serve`).
+    Settle(crate::bench_settle::SettleBenchArgs),
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -109,6 +111,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Exchange(args) => return crate::bench_exchange::run(args),
         BenchCommand::Authorize(args) => return crate::bench_authorize::run(args),
         BenchCommand::Restart(args) => return run_restart(&args),
+        BenchCommand::Settle(args) => return crate::bench_settle::run(args),
     };
     anyhow::ensure!(
         (1..=journal::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),
@@ -284,7 +287,7 @@ fn offset_ids(mut transfers: Vec<Transfer>, offset: u64) -> Vec<Transfer> {
 }
 
 /// Resident and peak resident memory of this process, in MiB (Linux `/proc`).
-fn resident_mib() -> (u64, u64) {
+pub(crate) fn resident_mib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status

@@ -8,6 +8,7 @@
 mod bench;
 mod bench_authorize;
 mod bench_exchange;
+mod bench_settle;
 mod chain_cmd;
 mod economy;
 mod options;

@@ -586,14 +586,15 @@ impl LedgerService {
         read.map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
     }
 
-    /// Runs a domain table query (`store::tables`) on a reader connection, once everything
-    /// the sequencer executed before the call is durable: the answer shows every row an
-    /// earlier answered request wrote, and nothing a crash could take back.
+    /// Runs a domain table query (`store::tables`) on a reader connection. Rows are only
+    /// ever read from the store, where they appear once committed, and a request is
+    /// answered only once its commit is durable: so the answer shows every row an answered
+    /// request wrote, and nothing a crash could take back, without waiting for the writer
+    /// (unlike the ledger's queries, whose engine runs ahead of the disk).
     pub async fn tables<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut TableRead<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, LedgerError> {
-        self.read(|_| ()).await?;
         self.with_reader(move |store| read(&mut store.tables()?))
             .await
     }

@@ -348,23 +348,46 @@ async fn payments_csv(
     require_admin(&state, &headers)?;
     let Query(query) = query?;
     let filter = query.filter(ReportOf::Merchants)?;
-    let merchants = merchant_map(&state).await?;
-    let platform = platform(&state)?;
-    let mut csv = String::from(
-        "authorization_id,van_tx_id,merchant_id,merchant_name,brand,terminal_id,status,approval_no,amount,approved_amount,paid_other,captured_amount,refunded_amount,created_at,captured_at,settlement_id,voucher_id\r\n",
-    );
-    let mut after = None;
-    loop {
-        let page = platform
-            .payments_page(after, store::tables::payments::PAYMENTS_PAGE_MAX)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some((last.created_at_s, last.id));
-        for record in &page {
-            payment_line(&mut csv, record, &merchants, &filter);
+    let merchants = std::sync::Arc::new(merchant_map(&state).await?);
+    let filter = std::sync::Arc::new(filter);
+    let platform = platform(&state)?.clone();
+    let header = "authorization_id,van_tx_id,merchant_id,merchant_name,brand,terminal_id,status,approval_no,amount,approved_amount,paid_other,captured_amount,refunded_amount,created_at,captured_at,settlement_id,voucher_id\r\n";
+    // Streamed a page at a time: memory holds one page, whatever the number of payments.
+    // A failure after the first page can only cut the body short (the status is sent).
+    let pages = futures_util::stream::unfold(Some(None), move |cursor| {
+        let (platform, merchants, filter) = (platform.clone(), merchants.clone(), filter.clone());
+        async move {
+            let after = cursor?;
+            let page = platform
+                .payments_page(after, store::tables::payments::PAYMENTS_PAGE_MAX)
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => return Some((Err(std::io::Error::other(error.to_string())), None)),
+            };
+            let last = page.last()?;
+            let next = Some(Some((last.created_at_s, last.id)));
+            let mut csv = String::new();
+            for record in &page {
+                payment_line(&mut csv, record, &merchants, &filter);
+            }
+            Some((Ok(csv), next))
         }
-    }
-    Ok(csv_response("attachment; filename=\"payments.csv\"", csv))
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::iter([Ok::<String, std::io::Error>(header.to_string())]),
+        pages,
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"payments.csv\"",
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    ))
 }
 
 /// One line of `payments.csv`, if the filter keeps the payment.
