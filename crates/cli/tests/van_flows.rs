@@ -111,6 +111,19 @@ impl Till {
         timestamp_s: u64,
         signature: &str,
     ) -> (u16, Value) {
+        let sent = self.try_send_signed(method, path, bytes, timestamp_s, signature);
+        sent.await.expect("send")
+    }
+
+    /// Like [`Till::send_signed`], with a transport failure (a server that died) as `Err`.
+    async fn try_send_signed(
+        &self,
+        method: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        timestamp_s: u64,
+        signature: &str,
+    ) -> reqwest::Result<(u16, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = self
             .http
@@ -121,14 +134,13 @@ impl Till {
             .header("x-mileverse-signature", signature)
             .body(bytes)
             .send()
-            .await
-            .expect("send");
+            .await?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (
+        let bytes = response.bytes().await?;
+        Ok((
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        ))
     }
 
     async fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -149,8 +161,8 @@ impl Till {
 }
 
 struct World {
-    _server: ServerProcess,
-    _data: tempfile::TempDir,
+    server: Option<ServerProcess>,
+    data: tempfile::TempDir,
     api: Api,
     phones: u32,
 }
@@ -172,8 +184,8 @@ impl World {
         let accounts = json!({"accounts": [{"id": FUNDING_ACCOUNT, "ledger": 1, "code": 999}]});
         api.post("/admin/v1/ledger/accounts", TOKEN, accounts).await;
         World {
-            _server: server,
-            _data: data,
+            server: Some(server),
+            data,
             api,
             phones: 0,
         }
@@ -838,4 +850,111 @@ async fn one_voucher_presented_at_16_tills_at_once_is_redeemed_once() {
     assert_eq!((approved, used), (1, 15), "{answers:?}");
     assert_eq!(world.payable(&merchant_id).await, 4_000);
     assert_eq!(system_balance(&world, VOUCHERS_ACCOUNT_CODE).await, 0);
+}
+
+impl World {
+    /// SIGKILLs the server (no shutdown code runs) and starts it again on the same data.
+    fn kill_and_restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.kill();
+        }
+        let server = ServerProcess::start(self.data.path());
+        self.api.base = server.base.clone();
+        self.server = Some(server);
+    }
+}
+
+/// A crash under till load: 16 tills send 96 sales at once (each with a pay code of its
+/// own) and the server is SIGKILLed once a third are answered. After the restart every
+/// sale that was approved is captured once, under its `van_tx_id`; every other is either
+/// captured (committed, its answer lost) or unknown; and the ledger moved exactly the
+/// captured sales: each wallet lost what its captured sales took, the payable holds their
+/// sum, and nothing else moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_under_till_load_keeps_every_approved_sale_once_and_nothing_else() {
+    const PAYERS: usize = 12;
+    const DEVICES: usize = 8;
+    const BALANCE: u64 = 100_000;
+    let mut world = World::start().await;
+    let merchant = world.merchant(0).await;
+    let till = world.till(&merchant).await;
+    let mut payers = Vec::new();
+    let mut sales = Vec::new();
+    for payer_index in 0..PAYERS {
+        let payer = world.payer(BALANCE, DEVICES).await;
+        for device in 0..DEVICES {
+            let code = world.code(&payer, device).await;
+            let amount = 1_000 + 10 * sales.len() as u64;
+            sales.push((payer_index, format!("load-{}", sales.len()), code, amount));
+        }
+        payers.push(payer);
+    }
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for (_, van_tx_id, code, amount) in sales.clone() {
+        let (till, answered, gate) = (till.clone(), answered.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            let body = serde_json::to_vec(&till.sale(&code, amount, &van_tx_id, true)).unwrap();
+            let (path, now) = ("/van/v1/authorizations", now_s());
+            let signature = van_signature(till.secret.as_bytes(), now, "POST", path, &body);
+            let answer = till
+                .try_send_signed("POST", path, body, now, &signature)
+                .await;
+            let approved = match answer {
+                Ok((200, value)) if value["result"] == "approved" => {
+                    Some(text(&value["authorization_id"]))
+                }
+                _ => None,
+            };
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            approved
+        }));
+    }
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < sales.len() / 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let server = world.server.take().unwrap();
+    server.kill();
+    let mut approved = Vec::new();
+    for task in tasks {
+        approved.push(task.await.unwrap());
+    }
+    assert!(
+        approved.iter().any(Option::is_some),
+        "some sales were approved before the kill"
+    );
+    world.kill_and_restart();
+    let till = Till {
+        base: world.api.base.clone(),
+        ..till
+    };
+    let mut spent = vec![0u64; PAYERS];
+    for ((payer_index, van_tx_id, _, amount), approved) in sales.iter().zip(&approved) {
+        let path = format!(
+            "/van/v1/transactions/{van_tx_id}?terminal_id={}",
+            till.terminal_id
+        );
+        let (status, value) = till.send_at("GET", &path, None, now_s()).await;
+        match (status, approved) {
+            (200, _) => {
+                assert_eq!(value["status"], "captured", "{van_tx_id}: {value}");
+                if let Some(id) = approved {
+                    assert_eq!(text(&value["authorization_id"]), *id, "{van_tx_id}");
+                }
+                spent[*payer_index] += amount;
+            }
+            (404, None) => {}
+            (status, approved) => panic!("{van_tx_id}: {status} {value}, approved {approved:?}"),
+        }
+    }
+    let captured = spent.iter().filter(|spent| **spent > 0).count();
+    assert!(captured > 0, "some sales were captured");
+    let unknown = approved.iter().filter(|id| id.is_none()).count();
+    assert!(unknown > 0, "the kill cut the load short");
+    for (payer, spent) in payers.iter().zip(&spent) {
+        assert_eq!(world.balance(payer).await, (BALANCE - spent, 0));
+    }
+    assert_eq!(world.payable(&merchant).await, spent.iter().sum::<u64>());
 }
