@@ -47,6 +47,23 @@ impl StoreReaders {
         result
     }
 
+    /// Runs `read` on an idle connection if one is free right now, without waiting or
+    /// opening one; `None` if none is.
+    pub fn try_with_idle<T>(
+        &self,
+        read: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        let mut connection = self.idle.lock().expect("readers lock").pop()?;
+        let result = read(connection.as_mut());
+        if result.is_ok() {
+            self.idle.lock().expect("readers lock").push(connection);
+        } else {
+            *self.open.lock().expect("readers lock") -= 1;
+        }
+        self.freed.notify_one();
+        Some(result)
+    }
+
     fn take(&self) -> Result<Box<dyn Store>, StoreError> {
         let mut open = self.open.lock().expect("readers lock");
         loop {

@@ -591,10 +591,34 @@ impl LedgerService {
     /// answered only once its commit is durable: so the answer shows every row an answered
     /// request wrote, and nothing a crash could take back, without waiting for the writer
     /// (unlike the ledger's queries, whose engine runs ahead of the disk).
+    ///
+    /// On an embedded store (SQLite, memory) with an idle reader connection the query runs
+    /// right here: a point query takes microseconds, less than handing it to a blocking
+    /// thread and back. PostgreSQL's synchronous client must not run on the runtime's
+    /// threads, so its queries always go to one.
     pub async fn tables<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut TableRead<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, LedgerError> {
+        let mut read = Some(read);
+        let inline = self.readers.try_with_idle(|store| {
+            let mut tables = store.tables()?;
+            if matches!(tables, TableRead::Postgres(_)) {
+                return Ok(None);
+            }
+            let read = read.take().expect("the query runs once");
+            read(&mut tables).map(Some)
+        });
+        match inline {
+            Some(Ok(Some(value))) => return Ok(value),
+            Some(Err(error)) => {
+                return Err(LedgerError::Unavailable(format!(
+                    "store read failed: {error}"
+                )));
+            }
+            Some(Ok(None)) | None => {}
+        }
+        let read = read.take().expect("the query has not run");
         self.with_reader(move |store| read(&mut store.tables()?))
             .await
     }
