@@ -2,7 +2,7 @@
 //! daily limit), and every approved payment page by page (the payments report).
 
 use super::{AuthorizationRow, AuthorizationStatus, COLUMNS, PAYMENTS_PAGE_MAX, id_bytes};
-use super::{int, int_saturating, memory_rows, postgres, sqlite, uint};
+use super::{int_saturating, memory_rows, postgres, sqlite, uint};
 use crate::StoreError;
 use crate::tables::TableRead;
 
@@ -40,7 +40,7 @@ pub fn member_paid_since(
                     .replace("{M}", "?1")
                     .replace("{F}", "?2");
             let sum: i64 = conn.prepare_cached(&sql)?.query_row(
-                rusqlite::params![id_bytes(member_id), int(from_s)?],
+                rusqlite::params![id_bytes(member_id), int_saturating(from_s)],
                 |row| row.get(0),
             )?;
             uint(sum)
@@ -52,7 +52,7 @@ pub fn member_paid_since(
             .replace("{M}", "$1")
             .replace("{F}", "$2");
             let member = id_bytes(member_id);
-            let row = client.query_one(&sql, &[&member.as_slice(), &int(from_s)?])?;
+            let row = client.query_one(&sql, &[&member.as_slice(), &int_saturating(from_s)])?;
             uint(row.get(0))
         }
         TableRead::Memory(tables) => Ok(memory_rows(tables)

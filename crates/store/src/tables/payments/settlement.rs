@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use super::{AuthorizationRow, CANCELS, CancelRow, memory_rows};
-use super::{AuthorizationStatus, CancelKind, CancelStatus, id_bytes, id_from, int, uint};
+use super::{
+    AuthorizationStatus, CancelKind, CancelStatus, id_bytes, id_from, int_saturating, uint,
+};
 use crate::StoreError;
 use crate::tables::{MemoryTables, Row, TableRead, TableTx};
 
@@ -64,7 +66,8 @@ impl Row for SettlementMark {
     fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError> {
         let run = id_bytes(self.run_id);
         let merchant = id_bytes(self.merchant_id);
-        let until = int(self.until_s)?;
+        // An upper bound: past 2^63 - 1 it bounds nothing.
+        let until = int_saturating(self.until_s);
         match tx {
             TableTx::Sqlite(conn) => {
                 let params = rusqlite::params![run, merchant, until, self.chunk];
@@ -133,7 +136,7 @@ fn sums(read: &mut TableRead<'_>, taken: Taken) -> Result<Vec<MerchantSums>, Sto
             let sql = sql.replace("{P1}", "?1");
             let mut st = conn.prepare(&sql)?;
             let mut rows = match taken {
-                Taken::Open(until_s) => st.query([int(until_s)?])?,
+                Taken::Open(until_s) => st.query([int_saturating(until_s)])?,
                 Taken::Run(run_id) => st.query([id_bytes(run_id)])?,
             };
             let mut out = Vec::new();
@@ -153,7 +156,7 @@ fn sums(read: &mut TableRead<'_>, taken: Taken) -> Result<Vec<MerchantSums>, Sto
                 "SUM(captured)::bigint, SUM(refunded)::bigint",
             );
             let rows = match taken {
-                Taken::Open(until_s) => client.query(&sql, &[&int(until_s)?])?,
+                Taken::Open(until_s) => client.query(&sql, &[&int_saturating(until_s)])?,
                 Taken::Run(run_id) => client.query(&sql, &[&id_bytes(run_id).as_slice()])?,
             };
             rows.iter()
@@ -261,7 +264,7 @@ pub fn has_unsettled(
             WHERE a.merchant_id = {M} AND c.kind = 'refund' AND c.status = 'done'
               AND c.settlement_id IS NULL AND c.created_at_s <= {U})";
     let merchant = id_bytes(merchant_id);
-    let until = int(until_s)?;
+    let until = int_saturating(until_s);
     match read {
         TableRead::Sqlite(conn) => {
             let sql = sql.replace("{M}", "?1").replace("{U}", "?2");
