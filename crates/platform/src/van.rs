@@ -102,24 +102,12 @@ impl DeclineReason {
         }
     }
 
+    /// The reason named `text` (its serde name, as the tables store it).
     pub fn parse(text: &str) -> Option<DeclineReason> {
-        use DeclineReason::*;
-        [
-            InsufficientBalance,
-            ExpiredCode,
-            UsedCode,
-            InvalidCode,
-            TooManyAttempts,
-            MemberLocked,
-            MerchantDisabled,
-            TerminalDisabled,
-            LimitExceeded,
-            VoucherNotAccepted,
-            Cancelled,
-            SystemError,
-        ]
-        .into_iter()
-        .find(|reason| reason.as_str() == text)
+        use serde::de::IntoDeserializer;
+        let name: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            text.into_deserializer();
+        DeclineReason::deserialize(name).ok()
     }
 }
 
@@ -702,6 +690,29 @@ mod tests {
                 assert_ne!(left, right);
             }
         }
+    }
+
+    #[test]
+    fn decline_reasons_parse_back_from_their_names() {
+        let reasons = [
+            DeclineReason::InsufficientBalance,
+            DeclineReason::ExpiredCode,
+            DeclineReason::UsedCode,
+            DeclineReason::InvalidCode,
+            DeclineReason::TooManyAttempts,
+            DeclineReason::MemberLocked,
+            DeclineReason::MerchantDisabled,
+            DeclineReason::TerminalDisabled,
+            DeclineReason::LimitExceeded,
+            DeclineReason::VoucherNotAccepted,
+            DeclineReason::Cancelled,
+            DeclineReason::SystemError,
+        ];
+        for reason in reasons {
+            assert_eq!(DeclineReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(DeclineReason::parse("Used_Code"), None);
+        assert_eq!(DeclineReason::parse(""), None);
     }
 
     #[test]

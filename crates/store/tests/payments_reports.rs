@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 mod common;
 
-use common::PgFixture;
 use store::Store;
 use store::records::{Record, RecordWrite};
 use store::tables::RowRef;
@@ -251,30 +250,6 @@ fn records_load_in_byte_order(s: &mut dyn Store) {
     let refused = s.append_with_rows(&[], &[Arc::new(good) as RowRef, Arc::new(bad) as RowRef]);
     assert!(refused.is_err());
     assert_eq!(load(&mut s.tables().unwrap()).unwrap(), expected);
-}
-
-macro_rules! for_each_backend {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[test] fn $name() {
-                super::$name(&mut store::memory::MemoryStore::new());
-            })*
-        }
-        mod sqlite {
-            $(#[test] fn $name() {
-                let directory = tempfile::tempdir().unwrap();
-                let path = directory.path().join("ledger.db");
-                let mut store = store::sqlite::SqliteStore::open(&path).unwrap();
-                super::$name(&mut store);
-            })*
-        }
-        mod postgres {
-            $(#[test] fn $name() {
-                let mut fixture = super::PgFixture::new(stringify!($name));
-                super::$name(&mut fixture.store);
-            })*
-        }
-    };
 }
 
 for_each_backend!(

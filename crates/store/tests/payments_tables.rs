@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 mod common;
 
-use common::PgFixture;
 use store::Store;
 use store::tables::RowRef;
 use store::tables::payments::{
@@ -229,25 +228,6 @@ mod memory {
     fn open_work_and_cancels() {
         super::open_work_and_cancels(&mut store::memory::MemoryStore::new());
     }
-}
-
-macro_rules! for_sql_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() {
-                let directory = tempfile::tempdir().unwrap();
-                let path = directory.path().join("ledger.db");
-                let mut store = store::sqlite::SqliteStore::open(&path).unwrap();
-                super::$name(&mut store);
-            })*
-        }
-        mod postgres {
-            $(#[test] fn $name() {
-                let mut fixture = super::PgFixture::new(stringify!($name));
-                super::$name(&mut fixture.store);
-            })*
-        }
-    };
 }
 
 for_sql_backends!(

@@ -34,7 +34,6 @@ const MIGRATIONS: &[&str] = &[
 const UPSERT: &str = "INSERT INTO records (kind, key, value) VALUES (?1, ?2, ?3)
     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value";
 const DELETE: &str = "DELETE FROM records WHERE kind = ?1 AND key = ?2";
-const LOAD: &str = "SELECT kind, key, value FROM records ORDER BY kind, key";
 
 /// A [`RecordStore`] in one SQLite database file.
 pub struct SqliteRecords {
@@ -89,17 +88,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 impl RecordStore for SqliteRecords {
     fn load(&mut self) -> Result<Vec<Record>, StoreError> {
-        let mut st = self.conn.prepare_cached(LOAD)?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(Record {
-                kind: row.get(0)?,
-                key: row.get(1)?,
-                value: row.get(2)?,
-            });
-        }
-        Ok(out)
+        // The same table and order as the records in the ledger's database.
+        crate::tables::records::load(&mut crate::tables::TableRead::Sqlite(&self.conn))
     }
 
     fn apply(&mut self, writes: &[RecordWrite]) -> Result<(), StoreError> {

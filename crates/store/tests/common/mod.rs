@@ -61,3 +61,38 @@ impl Drop for PgFixture {
         }
     }
 }
+
+/// Declares `mod memory`, `mod sqlite` and `mod postgres`, each with one `#[test]` per named
+/// function of the calling file (`fn name(store: &mut dyn Store)`), run on a fresh store of
+/// that backend. `for_sql_backends!` leaves out memory.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $name() {
+                super::$name(&mut store::memory::MemoryStore::new());
+            })*
+        }
+        $crate::for_sql_backends!($($name),*);
+    };
+}
+
+#[macro_export]
+macro_rules! for_sql_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() {
+                let directory = tempfile::tempdir().unwrap();
+                let path = directory.path().join("ledger.db");
+                let mut store = store::sqlite::SqliteStore::open(&path).unwrap();
+                super::$name(&mut store);
+            })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                let mut fixture = $crate::common::PgFixture::new(stringify!($name));
+                super::$name(&mut fixture.store);
+            })*
+        }
+    };
+}
