@@ -13,6 +13,8 @@
 //!   read from the table (`authorizations_by_member`) the first time a member pays on a day.
 //!
 //! Lock order: the platform's state lock, then this context's lock; never the other way.
+//! Claims: a request holding a `van_tx_id`'s claim may wait for an authorization's claim,
+//! never the other way, so two requests never wait for each other.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -436,7 +436,8 @@ impl Platform {
             return match known {
                 VanTx::Authorization(existing) => match &existing.request_digest {
                     Some(known) if *known != digest => Err(PlatformError::VanTxConflict),
-                    _ => Ok(*existing),
+                    // As it is once no step of it (a capture, a cancel) is under way.
+                    _ => self.settled_authorization(existing.id).await,
                 },
                 VanTx::Cancel(_) => Err(PlatformError::VanTxConflict),
             };
