@@ -356,19 +356,23 @@ impl Platform {
         after: Option<(u64, u128)>,
         limit: usize,
     ) -> Result<Vec<crate::van::AuthorizationRecord>, PlatformError> {
+        // The page and its cancels in one read, on one connection.
         let rows = self
             .ledger
-            .tables(move |read| payment_tables::reports::approved_page(read, after, limit))
+            .tables(move |read| {
+                let rows = payment_tables::reports::approved_page(read, after, limit)?;
+                rows.into_iter()
+                    .map(|row| {
+                        let cancels = payment_tables::cancels(read, row.id)?;
+                        Ok((row, cancels))
+                    })
+                    .collect::<Result<Vec<_>, store::StoreError>>()
+            })
             .await?;
-        let mut page = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id = row.id;
-            let cancels = self
-                .ledger
-                .tables(move |read| payment_tables::cancels(read, id))
-                .await?;
-            page.push(self.authorization_of(row, cancels));
-        }
+        let page: Vec<_> = rows
+            .into_iter()
+            .map(|(row, cancels)| self.authorization_of(row, cancels))
+            .collect();
         Ok(page)
     }
 
