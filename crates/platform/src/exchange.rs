@@ -12,9 +12,10 @@
 //! - The exchange is durable as `Requested` before the partner hears of it, so a crash at any
 //!   later point leaves a record that the resolver picks up at start.
 //! - The member is credited only after the partner confirmed its debit. The credit is the
-//!   ledger transfer whose id is the exchange id, from the partner's issuance account, so a
-//!   repeated credit (after a crash between credit and record) finds `exists` and moves
-//!   nothing; the partner's receivable is always exactly the MVP issued for it.
+//!   ledger transfer whose id is the exchange id, from the partner's issuance account, in
+//!   one commit with the `Completed` record (a crash keeps both or neither); a repeated
+//!   credit finds `exists` and moves nothing, so the partner's receivable is always exactly
+//!   the MVP issued for it.
 //! - The reference sent to the partner is the exchange id, so every retry and every status
 //!   query names the same debit.
 //! - Limits and the credit line are checked and reserved under the state lock, before the
@@ -353,17 +354,36 @@ impl Platform {
             code: transfer_code::EXCHANGE,
             ..Transfer::default()
         };
-        let results = self
-            .ledger
-            .create_transfers(vec![transfer])
-            .await
-            .map_err(|error| error.to_string())?;
-        match results[0] {
-            CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                self.finish(record.id, Finish::plain(ExchangeStatus::Completed, None))
-                    .await
+        // The credit and the `Completed` record are one commit: a crash keeps both or
+        // neither (then the resolver finds the partner's debit and credits again).
+        let now = now_s();
+        let committing = {
+            let state = self.lock();
+            let mut completed = state
+                .exchanges
+                .get(&record.id)
+                .cloned()
+                .ok_or_else(|| "the exchange is gone".to_string())?;
+            completed.status = ExchangeStatus::Completed;
+            completed.failure = None;
+            completed.finished_at_s = Some(now);
+            let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &completed);
+            self.enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
+                CreateTransferResult::Ok | CreateTransferResult::Exists => {
+                    (crate::van::record_rows([write]), Ok(()))
+                }
+                refused => (Vec::new(), Err(refused)),
+            })
+            .map_err(|error| error.to_string())?
+        };
+        let credited = committing.done().await.map_err(|error| error.to_string())?;
+        match credited {
+            Ok(()) => {
+                let mut state = self.lock();
+                state.finish_exchange(record.id, ExchangeStatus::Completed, None, now);
+                Ok(())
             }
-            refused => {
+            Err(refused) => {
                 // Cannot credit: give the mileage back, then the exchange is reversed.
                 tracing::error!(exchange = %record.reference(), result = refused.as_str(), "credit refused; reversing");
                 self.partner_gateway

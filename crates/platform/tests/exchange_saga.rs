@@ -751,14 +751,16 @@ async fn a_refused_credit_is_reversed_at_the_partner() {
     assert!(world.credits(reversed.id).await.is_empty());
 }
 
-/// 5. The platform crashes (its record store dies) after the credit and before the
-///    `Completed` record: after a restart on the same records and ledger, the resolver
-///    finds the debit, the credit finds `exists`, and the member holds the MVP once.
+/// 5. The platform crashes (its store dies) after the partner debited and before the
+///    credit's commit, which holds the credit and the `Completed` record together: after a
+///    restart neither is there, the resolver finds the debit by a status query, and the
+///    member is credited once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
+async fn a_crash_before_the_credit_completes_once_after_restart() {
     let (mut world, member, partner, link) = one_member_world().await;
-    // Everything so far is durable: the next apply writes the `Requested` record, the one
-    // after it (the `Completed` record) fails, and so does every later one.
+    // Everything so far is durable: the next append with records writes the `Requested`
+    // record, the one after it (the credit with the `Completed` record) fails, and so does
+    // every later one.
     let applied = world.record_appends();
     world.fail_record_appends_from(applied + 2);
 
@@ -775,8 +777,10 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
     assert_eq!(world.partner.calls(Call::Debit), 1);
 
     world.crash().await;
-    // The credit itself reached the ledger.
-    assert_eq!(world.credits(exchange.id).await.len(), 1);
+    assert!(
+        world.credits(exchange.id).await.is_empty(),
+        "no half-done credit"
+    );
     world.open().await;
     assert_eq!(world.platform().failure(), None);
 
@@ -802,14 +806,14 @@ async fn a_crash_between_credit_and_completion_completes_once_after_restart() {
     );
 }
 
-/// 5b. As 5, and the wallet is closed before the restart: the repeated credit still finds
-///     `exists` (checked before the closed account), so the exchange completes and is not
-///     reversed at the partner, which would hand out the value twice.
+/// 5b. The credit's commit is durable but its acknowledgement is lost (the store fails
+///     after writing): after the restart the exchange is `Completed` as committed, credited
+///     once, and never reversed at the partner, even though the wallet was closed since.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repeated_credit_finds_exists_even_if_the_wallet_closed_since() {
+async fn a_credit_committed_before_a_crash_stays_completed_even_if_the_wallet_closed_since() {
     let (mut world, member, partner, link) = one_member_world().await;
     let applied = world.record_appends();
-    world.fail_record_appends_from(applied + 2);
+    world.fail_record_appends_from_at(applied + 2, store::memory::FaultPoint::AfterWrite);
     let answer = world.exchange(member, link, 1000).await;
     assert!(
         matches!(answer, Err(PlatformError::Unavailable(_))),
@@ -822,13 +826,14 @@ async fn a_repeated_credit_finds_exists_even_if_the_wallet_closed_since() {
         .into_values()
         .next()
         .expect("exchange");
-    assert_eq!(exchange.status, ExchangeStatus::Requested);
+    assert_eq!(exchange.status, ExchangeStatus::Completed);
     world.crash().await;
     world.close_wallet(member).await;
     world.open().await;
     let done = world.settled(member, exchange.id).await;
     assert_eq!(done.status, ExchangeStatus::Completed, "{done:?}");
     assert_eq!(world.partner.calls(Call::Cancel), 0, "never reversed");
+    assert_eq!(world.partner.calls(Call::Status), 0, "nothing to resolve");
     assert_eq!(
         world.partner.debited_references(partner),
         [exchange.reference()]

@@ -106,8 +106,8 @@ pub struct LedgerFaults {
     point: Option<FaultPoint>,
     /// Appends with rows seen so far.
     row_appends: u64,
-    /// Appends with rows fail (before writing) from this count on.
-    fail_row_appends_from: Option<u64>,
+    /// Appends with rows fail from this count on, at this point.
+    fail_row_appends_from: Option<(u64, FaultPoint)>,
     gate_closed: bool,
 }
 
@@ -138,11 +138,10 @@ impl FaultyStore {
             faults = wake.wait(faults).unwrap_or_else(|p| p.into_inner());
         }
         faults.row_appends += 1;
-        let failing = faults
-            .fail_row_appends_from
-            .is_some_and(|from| faults.row_appends >= from);
-        if failing {
-            return Some(FaultPoint::BeforeWrite);
+        if let Some((from, point)) = faults.fail_row_appends_from
+            && faults.row_appends >= from
+        {
+            return Some(point);
         }
         faults.point
     }
@@ -486,7 +485,13 @@ impl World {
     /// From now on the `n`-th append with record rows (counted from the world's start) and
     /// every later one fails before writing; the ledger stops (fail-stop).
     pub fn fail_record_appends_from(&self, n: u64) {
-        lock(&self.fault.0).fail_row_appends_from = Some(n);
+        self.fail_record_appends_from_at(n, FaultPoint::BeforeWrite);
+    }
+
+    /// Like [`World::fail_record_appends_from`], failing at `point` (after the write: the
+    /// append is durable, its acknowledgement lost).
+    pub fn fail_record_appends_from_at(&self, n: u64, point: FaultPoint) {
+        lock(&self.fault.0).fail_row_appends_from = Some((n, point));
     }
 
     /// Appends with record rows seen so far.
