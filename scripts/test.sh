@@ -12,8 +12,11 @@ export MILEVERSE_TEST_DATABASE_URL
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
-  # The platform's suites again, on PostgreSQL (the run above keeps them on SQLite).
-  MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo nextest run -p platform --no-fail-fast
+  # The platform's suites again, on PostgreSQL (the run above keeps them on SQLite). Built
+  # as part of the workspace (a filter, not `-p`), so the dependencies keep the features the
+  # run above built them with and nothing is compiled twice.
+  MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo nextest run --workspace --no-fail-fast \
+    -E 'package(platform)'
 else
   cargo test --workspace --no-fail-fast
   MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo test -p platform --no-fail-fast
