@@ -209,15 +209,8 @@ impl AuthorizationRecord {
     /// The part of the amount counted against the member's daily limit (a voucher was
     /// paid for when it was bought).
     pub(crate) fn counted(&self) -> u64 {
-        if self.voucher.is_some() {
-            return 0;
-        }
-        match self.status {
-            AuthorizationStatus::Pending => self.amount,
-            AuthorizationStatus::Authorized => self.approved_amount,
-            AuthorizationStatus::Captured => self.captured_amount,
-            AuthorizationStatus::Declined | AuthorizationStatus::Voided => 0,
-        }
+        let amounts = [self.amount, self.approved_amount, self.captured_amount];
+        payments_tables::reports::counted_of(self.status, self.voucher.is_some(), amounts)
     }
 
     /// The account the payment is taken from: the member's wallet, or the vouchers account.

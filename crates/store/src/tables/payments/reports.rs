@@ -14,13 +14,21 @@ const COUNTED: &str = "CASE status WHEN 'pending' THEN amount
 
 /// The counted amount of one row (as [`COUNTED`] computes it in SQL).
 pub fn counted(row: &AuthorizationRow) -> u64 {
-    if row.voucher_id.is_some() {
+    let amounts = [row.amount, row.approved_amount, row.captured_amount];
+    counted_of(row.status, row.voucher_id.is_some(), amounts)
+}
+
+/// The counted amount of an authorization in `status` with `[amount, approved, captured]`
+/// (what [`counted`] and the payments context's records count).
+pub fn counted_of(status: AuthorizationStatus, voucher: bool, amounts: [u64; 3]) -> u64 {
+    let [amount, approved, captured] = amounts;
+    if voucher {
         return 0;
     }
-    match row.status {
-        AuthorizationStatus::Pending => row.amount,
-        AuthorizationStatus::Authorized => row.approved_amount,
-        AuthorizationStatus::Captured => row.captured_amount,
+    match status {
+        AuthorizationStatus::Pending => amount,
+        AuthorizationStatus::Authorized => approved,
+        AuthorizationStatus::Captured => captured,
         AuthorizationStatus::Declined | AuthorizationStatus::Voided => 0,
     }
 }
