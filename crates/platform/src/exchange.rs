@@ -370,7 +370,7 @@ impl Platform {
             let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &completed);
             self.enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
                 CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                    (crate::van::record_rows([write]), Ok(()))
+                    (crate::persist::record_rows([write]), Ok(()))
                 }
                 refused => (Vec::new(), Err(refused)),
             })

@@ -6,7 +6,7 @@
 //!   data sealed ([`crypto`]).
 //!   [`members`] (sign-up, sessions, devices, withdrawal), [`partners`] and [`exchange`]
 //!   (mileage → MVP, the saga and its resolver), [`merchants`], [`paycode`] and [`totp`],
-//!   [`payments`], [`van`] and [`van_steps`] (paying at the till: authorizations in their
+//!   [`authorization`] (the model), [`payments`], [`van`] and [`van_steps`] (paying at the till: authorizations in their
 //!   own tables, one commit per step), [`vouchers`] (gift vouchers),
 //!   [`settlement`], [`anchoring`], [`conversion`] and [`economy`] (MVC on chain, through
 //!   the `ports::chain` trait).
@@ -17,6 +17,7 @@
 //! of the `ports` crate.
 
 pub mod anchoring;
+pub mod authorization;
 pub mod chart;
 pub mod conversion;
 pub mod crypto;

@@ -25,14 +25,14 @@ use store::tables::RowRef;
 use store::tables::payments::{self as tables, AuthorizationRow, CancelRow};
 use tokio::sync::watch;
 
+use crate::authorization::{
+    AuthorizationRecord, CancelEntry, DeclineReason, KIND_AUTHORIZATION, OUTCOME_WAIT_MS,
+    VoucherUse,
+};
 use crate::domain::{State, id_key};
 use crate::error::PlatformError;
+use crate::persist::record_rows;
 use crate::service::Platform;
-use crate::van::{
-    AuthorizationRecord, CancelEntry, DeclineReason, KIND_AUTHORIZATION, OUTCOME_WAIT_MS,
-    record_rows,
-};
-use crate::vouchers::VoucherUse;
 use ports::time::kst_day;
 
 /// Steps under way at once (requests and steps of authorizations); more answer 503.
@@ -116,7 +116,7 @@ impl Payments {
         let mut state = self.day(now_s);
         let paid = state.daily.entry(member_id).or_default();
         let after = paid.saturating_add(amount);
-        if after > crate::van::MEMBER_DAILY_PAYMENT_LIMIT {
+        if after > crate::authorization::MEMBER_DAILY_PAYMENT_LIMIT {
             return false;
         }
         *paid = after;

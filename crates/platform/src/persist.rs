@@ -292,3 +292,11 @@ fn submit_rows(
         move |answer| shared.answered(sequence, answer),
     )
 }
+
+/// Record writes as rows of the ledger's transaction.
+pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
+    writes
+        .into_iter()
+        .map(|write| Arc::new(RecordRow(write)) as RowRef)
+        .collect()
+}

@@ -25,91 +25,31 @@
 //!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
-use std::sync::Arc;
-
 use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 use store::records::RecordWrite;
 use store::tables::RowRef;
 use store::tables::payments as payments_tables;
-use store::tables::records::RecordRow;
 
 use crate::chart::{self, transfer_code};
 use crate::domain::{MemberStatus, State};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::paycode::PaycodeDecline;
 use crate::payments::{Claimed, VanTx, authorization_rows};
+use crate::persist::record_rows;
 use crate::service::Platform;
-use crate::vouchers::{VoucherUse, is_voucher_code, sync_redemption, voucher_release_write};
+use crate::vouchers::{is_voucher_code, sync_redemption, voucher_release_write};
 use ports::time::{kst_day_start_s, now_s};
 
-pub const KIND_AUTHORIZATION: &str = "authorization";
-
-/// Largest amount of one authorization (MVP); more is declined `limit_exceeded`.
-pub const AUTHORIZATION_AMOUNT_MAX: u64 = 2_000_000;
-/// Most a member may pay per KST day (held and captured, refunds not given back).
-pub const MEMBER_DAILY_PAYMENT_LIMIT: u64 = 10_000_000;
-/// `van_tx_id`s are 1 to this many bytes of `[0-9A-Za-z_.:-]`.
-pub const VAN_TX_ID_BYTES_MAX: usize = 64;
-/// Cancels (refunds) one authorization may have.
-pub const CANCELS_PER_AUTHORIZATION_MAX: usize = 100;
-/// How long a hold (`capture: false`) waits for its capture before the ledger releases it.
-pub const AUTHORIZATION_HOLD_S: u32 = 7 * 86_400;
-/// Longest a repeated request waits for the first one's outcome.
-pub const OUTCOME_WAIT_MS: u64 = 10_000;
-/// The cancel key a network cancel is recorded under (not a valid `van_tx_id`).
-pub const NETWORK_CANCEL_KEY: &str = "~network-cancel";
-
-/// Why an authorization was declined: stable names for the VAN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeclineReason {
-    InsufficientBalance,
-    ExpiredCode,
-    UsedCode,
-    InvalidCode,
-    TooManyAttempts,
-    MemberLocked,
-    MerchantDisabled,
-    TerminalDisabled,
-    LimitExceeded,
-    /// A gift voucher of another brand than the merchant's.
-    VoucherNotAccepted,
-    /// A network cancel came first (a tombstone).
-    Cancelled,
-    /// The ledger refused for a reason that is not the balance, or a crash cut the
-    /// authorization short before it was answered.
-    SystemError,
-}
-
-impl DeclineReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeclineReason::InsufficientBalance => "insufficient_balance",
-            DeclineReason::ExpiredCode => "expired_code",
-            DeclineReason::UsedCode => "used_code",
-            DeclineReason::InvalidCode => "invalid_code",
-            DeclineReason::TooManyAttempts => "too_many_attempts",
-            DeclineReason::MemberLocked => "member_locked",
-            DeclineReason::MerchantDisabled => "merchant_disabled",
-            DeclineReason::TerminalDisabled => "terminal_disabled",
-            DeclineReason::LimitExceeded => "limit_exceeded",
-            DeclineReason::VoucherNotAccepted => "voucher_not_accepted",
-            DeclineReason::Cancelled => "cancelled",
-            DeclineReason::SystemError => "system_error",
-        }
-    }
-
-    /// The reason named `text` (its serde name, as the tables store it).
-    pub fn parse(text: &str) -> Option<DeclineReason> {
-        use serde::de::IntoDeserializer;
-        let name: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
-            text.into_deserializer();
-        DeclineReason::deserialize(name).ok()
-    }
-}
+// The model lives in `authorization`; the API names it here too.
+pub use crate::authorization::{
+    AUTHORIZATION_AMOUNT_MAX, AUTHORIZATION_HOLD_S, AuthorizationRecord, AuthorizationStatus,
+    CANCELS_PER_AUTHORIZATION_MAX, CancelEntry, CancelKind, CancelStatus, DeclineReason,
+    KIND_AUTHORIZATION, MEMBER_DAILY_PAYMENT_LIMIT, NETWORK_CANCEL_KEY, OUTCOME_WAIT_MS,
+    VAN_TX_ID_BYTES_MAX, VoucherUse,
+};
 
 impl From<PaycodeDecline> for DeclineReason {
     fn from(decline: PaycodeDecline) -> Self {
@@ -119,123 +59,6 @@ impl From<PaycodeDecline> for DeclineReason {
             PaycodeDecline::Used => DeclineReason::UsedCode,
             PaycodeDecline::TooManyGuesses => DeclineReason::TooManyAttempts,
         }
-    }
-}
-
-// The states are the payments tables' own (`store::tables::payments`), so the API, the
-// records and the tables name them alike.
-pub use store::tables::payments::{AuthorizationStatus, CancelKind, CancelStatus};
-
-/// One cancel of an authorization: a void of its hold or a refund of (part of) its capture.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CancelEntry {
-    /// The cancel's own `van_tx_id` ([`NETWORK_CANCEL_KEY`] for a network cancel).
-    pub key: String,
-    /// What the request asked for (`None`: all), to tell a retry from another request.
-    pub requested_amount: Option<u64>,
-    pub kind: CancelKind,
-    pub amount: u64,
-    pub transfer_id: u128,
-    pub status: CancelStatus,
-    pub created_at_s: u64,
-    /// The settlement run that netted this refund.
-    #[serde(default)]
-    pub settlement_id: Option<u128>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizationRecord {
-    /// Also the id of the sale's or hold's ledger transfer.
-    pub id: u128,
-    pub merchant_id: u128,
-    pub terminal_id: u128,
-    /// Zero when the pay code did not name a member.
-    pub member_id: u128,
-    pub van_tx_id: String,
-    /// Hex SHA-256 of the request; `None` for a network cancel's tombstone.
-    pub request_digest: Option<String>,
-    pub amount: u64,
-    pub capture: bool,
-    pub allow_partial: bool,
-    pub status: AuthorizationStatus,
-    pub decline_reason: Option<DeclineReason>,
-    pub approved_amount: u64,
-    pub captured_amount: u64,
-    pub refunded_amount: u64,
-    pub network_cancelled: bool,
-    pub cancels: Vec<CancelEntry>,
-    pub created_at_s: u64,
-    pub captured_at_s: Option<u64>,
-    /// The settlement run that took the captured amount.
-    #[serde(default)]
-    pub settlement_id: Option<u128>,
-    /// Paid with a gift voucher (see `vouchers`): the amounts moved are its price.
-    #[serde(default)]
-    pub voucher: Option<VoucherUse>,
-}
-
-impl AuthorizationRecord {
-    pub fn approved(&self) -> bool {
-        !matches!(
-            self.status,
-            AuthorizationStatus::Pending | AuthorizationStatus::Declined
-        )
-    }
-
-    /// The approval number the till prints: 8 digits derived from the id.
-    pub fn approval_no(&self) -> Option<String> {
-        self.approved()
-            .then(|| format!("{:08}", self.id % 100_000_000))
-    }
-
-    /// What the till collects by cash or card (a partial approval's rest).
-    pub fn paid_other(&self) -> u64 {
-        if self.approved() {
-            self.amount - self.approved_amount
-        } else {
-            0
-        }
-    }
-
-    /// Whether the voucher it was paid with is usable again: the payment was declined or
-    /// refunded whole.
-    pub(crate) fn releases_voucher(&self) -> bool {
-        self.voucher.is_some()
-            && (self.status == AuthorizationStatus::Declined
-                || (self.status == AuthorizationStatus::Captured
-                    && self.refunded_amount >= self.captured_amount))
-    }
-
-    /// The part of the amount counted against the member's daily limit (a voucher was
-    /// paid for when it was bought).
-    pub(crate) fn counted(&self) -> u64 {
-        let amounts = [self.amount, self.approved_amount, self.captured_amount];
-        payments_tables::reports::counted_of(self.status, self.voucher.is_some(), amounts)
-    }
-
-    /// The account the payment is taken from: the member's wallet, or the vouchers account.
-    pub fn payer_account(&self) -> AccountId {
-        match self.voucher {
-            Some(_) => chart::VOUCHERS_ACCOUNT,
-            None => AccountId(self.member_id),
-        }
-    }
-
-    pub(crate) fn busy(&self) -> bool {
-        self.status == AuthorizationStatus::Pending
-            || self
-                .cancels
-                .iter()
-                .any(|cancel| cancel.status == CancelStatus::Pending)
-    }
-
-    /// Refunds done or under way.
-    pub(crate) fn refunds_claimed(&self) -> u64 {
-        self.cancels
-            .iter()
-            .filter(|c| c.kind == CancelKind::Refund && c.status != CancelStatus::Failed)
-            .map(|c| c.amount)
-            .sum()
     }
 }
 
@@ -626,14 +449,6 @@ impl Platform {
             .await?
             .ok_or(PlatformError::NotFound(Entity::Authorization))
     }
-}
-
-/// Record writes as rows of the ledger's transaction.
-pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
-    writes
-        .into_iter()
-        .map(|write| Arc::new(RecordRow(write)) as RowRef)
-        .collect()
 }
 
 /// Records the ledger's answer on a pending authorization.

@@ -13,10 +13,11 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, Tr
 use crate::chart::{self, transfer_code};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::payments::{Claimed, VanTx, authorization_rows};
+use crate::persist::record_rows;
 use crate::service::Platform;
 use crate::van::{
     self, AuthorizationRecord, AuthorizationStatus, CancelEntry, CancelKind, CancelStatus,
-    DeclineReason, NETWORK_CANCEL_KEY, record_rows,
+    DeclineReason, NETWORK_CANCEL_KEY,
 };
 use crate::vouchers::{sync_redemption, voucher_release_write};
 use ports::time::now_s;

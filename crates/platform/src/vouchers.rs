@@ -33,11 +33,12 @@ use serde::{Deserialize, Serialize};
 use store::records::RecordWrite;
 use tokio::sync::watch;
 
+use crate::authorization::VoucherUse;
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, MemberStatus, State, id_key};
 use crate::error::{PlatformError, invalid};
+use crate::persist::record_rows;
 use crate::service::{Committing, Platform};
-use crate::van::record_rows;
 use crate::van::{self, DeclineReason};
 use ports::time::now_s;
 
@@ -151,15 +152,6 @@ impl VoucherRecord {
             self.status.as_str()
         }
     }
-}
-
-/// What an authorization paid with a voucher carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VoucherUse {
-    pub voucher_id: u128,
-    pub face_value: u64,
-    /// The MVP the voucher moves to the merchant (what the member paid for it).
-    pub price: u64,
 }
 
 pub struct VoucherState {
