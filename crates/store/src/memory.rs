@@ -211,9 +211,14 @@ impl Store for MemoryStore {
         crate::tables::check_row_count(rows)?;
         // Rows are gathered first and applied with the blocks: a row that fails to write
         // leaves the store as it was.
+        inner.tables.begin()?;
         let mut row_writes = MemoryWrites::new(&inner.tables);
-        for row in rows {
-            row.write(&mut TableTx::Memory(&mut row_writes))?;
+        let written = rows
+            .iter()
+            .try_for_each(|row| row.write(&mut TableTx::Memory(&mut row_writes)));
+        if let Err(error) = written {
+            inner.tables.end(false)?;
+            return Err(error);
         }
         let row_writes = row_writes.into_writes();
         for w in writes {
@@ -249,6 +254,7 @@ impl Store for MemoryStore {
             });
         }
         inner.tables.apply(row_writes);
+        inner.tables.end(true)?;
         if fault == Some(FaultPoint::AfterWrite) {
             return Err(StoreError::Injected("append failed after writing"));
         }

@@ -223,6 +223,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::records::POSTGRES_TABLE,
     // 7: authorizations by member and time, and by time (`tables::payments`).
     crate::tables::payments::INDEXES_BY_MEMBER_AND_TIME,
+    // 8: the members context's tables (members, devices, sessions, verifications;
+    // `tables::members`).
+    crate::tables::members::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

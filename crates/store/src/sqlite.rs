@@ -253,6 +253,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::records::SQLITE_TABLE,
     // 7: authorizations by member and time, and by time (`tables::payments`).
     crate::tables::payments::INDEXES_BY_MEMBER_AND_TIME,
+    // 8: the members context's tables (members, devices, sessions, verifications;
+    // `tables::members`).
+    crate::tables::members::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use crate::StoreError;
 
+pub mod members;
 pub mod payments;
 pub mod records;
+pub mod sql;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
 /// every request in its group; a group holds at most a few thousand requests, each with a
@@ -56,13 +58,50 @@ pub type RowRef = Arc<dyn Row>;
 /// A row as the memory backend keeps it.
 pub type MemoryRow = Arc<dyn Any + Send + Sync>;
 
-/// The memory backend's tables: per table, encoded key to the row, in key order.
-#[derive(Clone, Debug, Default)]
+/// The memory backend's tables: per table, encoded key to the row, in key order; and the
+/// tables written through [`sql`] in an in-memory SQLite database with their SQLite
+/// schema (so a query means the same on every backend).
+#[derive(Debug)]
 pub struct MemoryTables {
     tables: BTreeMap<&'static str, BTreeMap<Vec<u8>, MemoryRow>>,
+    sql: rusqlite::Connection,
 }
 
+impl Default for MemoryTables {
+    fn default() -> Self {
+        let sql = rusqlite::Connection::open_in_memory().expect("an in-memory SQLite database");
+        for schema in SQL_TABLES_SQLITE {
+            sql.execute_batch(schema)
+                .expect("the domain tables' SQLite schema is valid");
+        }
+        MemoryTables {
+            tables: BTreeMap::new(),
+            sql,
+        }
+    }
+}
+
+/// The SQLite schema of the tables written through [`sql`], for the memory backend.
+const SQL_TABLES_SQLITE: &[&str] = &[members::SQLITE_TABLES];
+
 impl MemoryTables {
+    /// The in-memory database of the tables written through [`sql`].
+    pub fn sql(&self) -> &rusqlite::Connection {
+        &self.sql
+    }
+
+    /// Opens the transaction an append's rows are written in.
+    pub(crate) fn begin(&self) -> Result<(), StoreError> {
+        Ok(self.sql.execute_batch("BEGIN")?)
+    }
+
+    /// Ends the append's transaction: commits it, or rolls it back.
+    pub(crate) fn end(&self, commit: bool) -> Result<(), StoreError> {
+        Ok(self
+            .sql
+            .execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })?)
+    }
+
     /// The row of `table` under `key`, if it is a `T`.
     pub fn get<T: 'static>(&self, table: &str, key: &[u8]) -> Option<&T> {
         self.tables.get(table)?.get(key)?.downcast_ref()

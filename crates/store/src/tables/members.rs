@@ -1,0 +1,476 @@
+//! The members context's tables: members, their devices, their sessions and the phone
+//! verifications that precede a sign-up.
+//!
+//! ```sql
+//! members (id, phone_index 32-byte blind index, phone_sealed, name_sealed, pin_hash,
+//!   status 'active' | 'withdrawn', failed_pins, locked 0 | 1, created_at_s, withdrawn_at_s,
+//!   payout_sealed, payout_amount)
+//! member_devices (member_id, id, name_sealed, platform 'ios' | 'android' | 'web',
+//!   created_at_s)
+//! member_sessions (token_hash SHA-256 of the bearer token, id, member_id, created_at_s,
+//!   expires_at_s)
+//! phone_verifications (id, phone_index, phone_sealed, code_hash, created_at_s,
+//!   expires_at_s, attempts, used 0 | 1)
+//! ```
+//!
+//! Personal data is sealed by the platform before it reaches a row (`*_sealed`: AEAD
+//! ciphertext); a phone is found by its blind index, unique among active members
+//! (`members_by_phone`). Sessions are found by the hash of their token, never the token.
+//! Indexes serve the queries below and nothing else: sessions by member (a lock-out or a
+//! withdrawal ends them all) and by expiry (purged in batches), verifications by phone and
+//! time (the hourly limit counts them) and by time (purged).
+//!
+//! Written once for both SQL backends through [`crate::tables::sql`]; the column types are
+//! PostgreSQL's names (`bytea`, `bigint`, `text`), which SQLite reads as BLOB-like, INTEGER
+//! and TEXT.
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::tables::sql::{self, Columns, Value};
+use crate::tables::{Row, TableRead, TableTx};
+
+/// Expired sessions or verifications one purge deletes (a purge runs at most once a
+/// resolver tick, so a backlog drains without one long transaction).
+pub const PURGE_BATCH_MAX: u64 = 1000;
+/// Most member ids one page of [`member_ids`] answers.
+pub const MEMBER_IDS_PAGE_MAX: usize = 10_000;
+
+macro_rules! tables {
+    ($without_rowid:literal) => {
+        concat!(
+            "CREATE TABLE members (
+                id bytea PRIMARY KEY CHECK (length(id) = 16),
+                phone_index bytea NOT NULL CHECK (length(phone_index) = 32),
+                phone_sealed bytea NOT NULL,
+                name_sealed bytea NOT NULL,
+                pin_hash text NOT NULL,
+                status text NOT NULL CHECK (status IN ('active', 'withdrawn')),
+                failed_pins bigint NOT NULL CHECK (failed_pins >= 0),
+                locked bigint NOT NULL CHECK (locked IN (0, 1)),
+                created_at_s bigint NOT NULL,
+                withdrawn_at_s bigint,
+                payout_sealed bytea NOT NULL,
+                payout_amount bigint NOT NULL CHECK (payout_amount >= 0)
+            )",
+            $without_rowid,
+            ";
+            CREATE UNIQUE INDEX members_by_phone ON members (phone_index)
+                WHERE status = 'active';
+            CREATE TABLE member_devices (
+                member_id bytea NOT NULL,
+                id bytea NOT NULL CHECK (length(id) = 16),
+                name_sealed bytea NOT NULL,
+                platform text NOT NULL CHECK (platform IN ('ios', 'android', 'web')),
+                created_at_s bigint NOT NULL,
+                PRIMARY KEY (member_id, id)
+            )",
+            $without_rowid,
+            ";
+            CREATE TABLE member_sessions (
+                token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                id bytea NOT NULL,
+                member_id bytea NOT NULL,
+                created_at_s bigint NOT NULL,
+                expires_at_s bigint NOT NULL
+            )",
+            $without_rowid,
+            ";
+            CREATE INDEX member_sessions_by_member ON member_sessions (member_id);
+            CREATE INDEX member_sessions_by_expiry ON member_sessions (expires_at_s);
+            CREATE TABLE phone_verifications (
+                id bytea PRIMARY KEY CHECK (length(id) = 16),
+                phone_index bytea NOT NULL,
+                phone_sealed bytea NOT NULL,
+                code_hash bytea NOT NULL,
+                created_at_s bigint NOT NULL,
+                expires_at_s bigint NOT NULL,
+                attempts bigint NOT NULL CHECK (attempts >= 0),
+                used bigint NOT NULL CHECK (used IN (0, 1))
+            )",
+            $without_rowid,
+            ";
+            CREATE INDEX phone_verifications_by_phone
+                ON phone_verifications (phone_index, created_at_s);
+            CREATE INDEX phone_verifications_by_time ON phone_verifications (created_at_s);"
+        )
+    };
+}
+
+/// The tables on SQLite (migration 8).
+pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID");
+/// The tables on PostgreSQL (migration 8).
+pub(crate) const POSTGRES_TABLES: &str = tables!("");
+
+/// Whether a member may use their account (the names are the `status` column's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    Active,
+    Withdrawn,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Active => "active",
+            MemberStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    fn parse(text: &str) -> Result<MemberStatus, StoreError> {
+        match text {
+            "active" => Ok(MemberStatus::Active),
+            "withdrawn" => Ok(MemberStatus::Withdrawn),
+            _ => Err(sql::corrupt("a member status")),
+        }
+    }
+}
+
+/// A member, as `members` holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: u128,
+    pub phone_index: [u8; 32],
+    pub phone_sealed: Vec<u8>,
+    pub name_sealed: Vec<u8>,
+    pub pin_hash: String,
+    pub status: MemberStatus,
+    pub failed_pins: u32,
+    pub locked: bool,
+    pub created_at_s: u64,
+    pub withdrawn_at_s: Option<u64>,
+    pub payout_sealed: Vec<u8>,
+    pub payout_amount: u64,
+}
+
+/// A member's registered device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    pub member_id: u128,
+    pub id: u128,
+    pub name_sealed: Vec<u8>,
+    pub platform: String,
+    pub created_at_s: u64,
+}
+
+/// A member's session, under the hash of its bearer token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub token_hash: [u8; 32],
+    pub id: u128,
+    pub member_id: u128,
+    pub created_at_s: u64,
+    pub expires_at_s: u64,
+}
+
+/// A code sent to a phone, to be proven before a sign-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerificationRow {
+    pub id: u128,
+    pub phone_index: [u8; 32],
+    pub phone_sealed: Vec<u8>,
+    pub code_hash: [u8; 32],
+    pub created_at_s: u64,
+    pub expires_at_s: u64,
+    pub attempts: u32,
+    pub used: bool,
+}
+
+/// What a bearer token proves: its session's member and expiry, with the member's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionGate {
+    pub member_id: u128,
+    pub expires_at_s: u64,
+    pub status: MemberStatus,
+    pub locked: bool,
+}
+
+/// A change to the members context's tables, written in the ledger's transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberWrite {
+    /// Inserts or replaces the member.
+    Member(MemberRow),
+    Device(DeviceRow),
+    RemoveDevice {
+        member_id: u128,
+        id: u128,
+    },
+    RemoveDevicesOf(u128),
+    Session(SessionRow),
+    RemoveSession([u8; 32]),
+    RemoveSessionsOf(u128),
+    /// Inserts or replaces the verification.
+    Verification(VerificationRow),
+    /// Deletes at most [`PURGE_BATCH_MAX`] sessions expired by `now_s` and as many
+    /// verifications expired and older than `verifications_before_s`.
+    Purge {
+        now_s: u64,
+        verifications_before_s: u64,
+    },
+}
+
+const MEMBER_COLUMNS: &str = "id, phone_index, phone_sealed, name_sealed, pin_hash, status,
+    failed_pins, locked, created_at_s, withdrawn_at_s, payout_sealed, payout_amount";
+
+impl Row for MemberWrite {
+    fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError> {
+        let (statement, params) = self.statement()?;
+        sql::execute(tx, statement, &params)?;
+        if let MemberWrite::Purge { now_s, .. } = self {
+            let sql = "DELETE FROM member_sessions WHERE token_hash IN (SELECT token_hash
+                FROM member_sessions WHERE expires_at_s <= ?1 LIMIT ?2)";
+            sql::execute(tx, sql, &[Value::uint(*now_s)?, purge_limit()])?;
+        }
+        Ok(())
+    }
+}
+
+fn purge_limit() -> Value {
+    Value::Int(i64::try_from(PURGE_BATCH_MAX).expect("the purge batch fits"))
+}
+
+impl MemberWrite {
+    fn statement(&self) -> Result<(&'static str, Vec<Value>), StoreError> {
+        Ok(match self {
+            MemberWrite::Member(row) => (
+                "INSERT INTO members (id, phone_index, phone_sealed, name_sealed, pin_hash,
+                    status, failed_pins, locked, created_at_s, withdrawn_at_s, payout_sealed,
+                    payout_amount)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (id) DO UPDATE SET phone_index = excluded.phone_index,
+                    phone_sealed = excluded.phone_sealed, name_sealed = excluded.name_sealed,
+                    pin_hash = excluded.pin_hash, status = excluded.status,
+                    failed_pins = excluded.failed_pins, locked = excluded.locked,
+                    created_at_s = excluded.created_at_s,
+                    withdrawn_at_s = excluded.withdrawn_at_s,
+                    payout_sealed = excluded.payout_sealed,
+                    payout_amount = excluded.payout_amount",
+                vec![
+                    Value::id(row.id),
+                    Value::bytes(&row.phone_index),
+                    Value::bytes(&row.phone_sealed),
+                    Value::bytes(&row.name_sealed),
+                    Value::text(&row.pin_hash),
+                    Value::text(row.status.as_str()),
+                    Value::Int(i64::from(row.failed_pins)),
+                    Value::flag(row.locked),
+                    Value::uint(row.created_at_s)?,
+                    Value::opt_uint(row.withdrawn_at_s)?,
+                    Value::bytes(&row.payout_sealed),
+                    Value::uint(row.payout_amount)?,
+                ],
+            ),
+            MemberWrite::Device(row) => (
+                "INSERT INTO member_devices (member_id, id, name_sealed, platform, created_at_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (member_id, id) DO UPDATE SET name_sealed = excluded.name_sealed,
+                    platform = excluded.platform, created_at_s = excluded.created_at_s",
+                vec![
+                    Value::id(row.member_id),
+                    Value::id(row.id),
+                    Value::bytes(&row.name_sealed),
+                    Value::text(&row.platform),
+                    Value::uint(row.created_at_s)?,
+                ],
+            ),
+            MemberWrite::RemoveDevice { member_id, id } => (
+                "DELETE FROM member_devices WHERE member_id = ?1 AND id = ?2",
+                vec![Value::id(*member_id), Value::id(*id)],
+            ),
+            MemberWrite::RemoveDevicesOf(member_id) => (
+                "DELETE FROM member_devices WHERE member_id = ?1",
+                vec![Value::id(*member_id)],
+            ),
+            MemberWrite::Session(row) => (
+                "INSERT INTO member_sessions (token_hash, id, member_id, created_at_s,
+                    expires_at_s) VALUES (?1, ?2, ?3, ?4, ?5)",
+                vec![
+                    Value::bytes(&row.token_hash),
+                    Value::id(row.id),
+                    Value::id(row.member_id),
+                    Value::uint(row.created_at_s)?,
+                    Value::uint(row.expires_at_s)?,
+                ],
+            ),
+            MemberWrite::RemoveSession(token_hash) => (
+                "DELETE FROM member_sessions WHERE token_hash = ?1",
+                vec![Value::bytes(token_hash)],
+            ),
+            MemberWrite::RemoveSessionsOf(member_id) => (
+                "DELETE FROM member_sessions WHERE member_id = ?1",
+                vec![Value::id(*member_id)],
+            ),
+            MemberWrite::Verification(row) => (
+                "INSERT INTO phone_verifications (id, phone_index, phone_sealed, code_hash,
+                    created_at_s, expires_at_s, attempts, used)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts,
+                    used = excluded.used",
+                vec![
+                    Value::id(row.id),
+                    Value::bytes(&row.phone_index),
+                    Value::bytes(&row.phone_sealed),
+                    Value::bytes(&row.code_hash),
+                    Value::uint(row.created_at_s)?,
+                    Value::uint(row.expires_at_s)?,
+                    Value::Int(i64::from(row.attempts)),
+                    Value::flag(row.used),
+                ],
+            ),
+            MemberWrite::Purge {
+                now_s,
+                verifications_before_s,
+            } => (
+                "DELETE FROM phone_verifications WHERE id IN (SELECT id FROM phone_verifications
+                    WHERE created_at_s < ?1 AND expires_at_s <= ?2 LIMIT ?3)",
+                vec![
+                    Value::uint(*verifications_before_s)?,
+                    Value::uint(*now_s)?,
+                    purge_limit(),
+                ],
+            ),
+        })
+    }
+}
+
+fn member_of(mut columns: Columns) -> Result<MemberRow, StoreError> {
+    Ok(MemberRow {
+        id: columns.id()?,
+        phone_index: columns.hash()?,
+        phone_sealed: columns.bytes()?,
+        name_sealed: columns.bytes()?,
+        pin_hash: columns.text()?,
+        status: MemberStatus::parse(&columns.text()?)?,
+        failed_pins: columns.u32()?,
+        locked: columns.flag()?,
+        created_at_s: columns.uint()?,
+        withdrawn_at_s: columns.opt_uint()?,
+        payout_sealed: columns.bytes()?,
+        payout_amount: columns.uint()?,
+    })
+}
+
+/// The member with this id.
+pub fn member(read: &mut TableRead<'_>, id: u128) -> Result<Option<MemberRow>, StoreError> {
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?1");
+    sql::query_one(read, &sql, &[Value::id(id)])?
+        .map(member_of)
+        .transpose()
+}
+
+/// The active member whose phone has this blind index.
+pub fn member_by_phone(
+    read: &mut TableRead<'_>,
+    phone_index: &[u8; 32],
+) -> Result<Option<MemberRow>, StoreError> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE phone_index = ?1 AND status = 'active'"
+    );
+    sql::query_one(read, &sql, &[Value::bytes(phone_index)])?
+        .map(member_of)
+        .transpose()
+}
+
+/// The member's devices, oldest first.
+pub fn devices(read: &mut TableRead<'_>, member_id: u128) -> Result<Vec<DeviceRow>, StoreError> {
+    let sql = "SELECT member_id, id, name_sealed, platform, created_at_s FROM member_devices
+        WHERE member_id = ?1 ORDER BY created_at_s, id";
+    sql::query(read, sql, &[Value::id(member_id)])?
+        .into_iter()
+        .map(|mut columns| {
+            Ok(DeviceRow {
+                member_id: columns.id()?,
+                id: columns.id()?,
+                name_sealed: columns.bytes()?,
+                platform: columns.text()?,
+                created_at_s: columns.uint()?,
+            })
+        })
+        .collect()
+}
+
+/// The session under this token hash, with its member's state.
+pub fn session(
+    read: &mut TableRead<'_>,
+    token_hash: &[u8; 32],
+) -> Result<Option<SessionGate>, StoreError> {
+    let sql = "SELECT s.member_id, s.expires_at_s, m.status, m.locked
+        FROM member_sessions s JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?1";
+    sql::query_one(read, sql, &[Value::bytes(token_hash)])?
+        .map(|mut columns| {
+            Ok(SessionGate {
+                member_id: columns.id()?,
+                expires_at_s: columns.uint()?,
+                status: MemberStatus::parse(&columns.text()?)?,
+                locked: columns.flag()?,
+            })
+        })
+        .transpose()
+}
+
+/// The verification with this id.
+pub fn verification(
+    read: &mut TableRead<'_>,
+    id: u128,
+) -> Result<Option<VerificationRow>, StoreError> {
+    let sql = "SELECT id, phone_index, phone_sealed, code_hash, created_at_s, expires_at_s,
+        attempts, used FROM phone_verifications WHERE id = ?1";
+    sql::query_one(read, sql, &[Value::id(id)])?
+        .map(|mut columns| {
+            Ok(VerificationRow {
+                id: columns.id()?,
+                phone_index: columns.hash()?,
+                phone_sealed: columns.bytes()?,
+                code_hash: columns.hash()?,
+                created_at_s: columns.uint()?,
+                expires_at_s: columns.uint()?,
+                attempts: columns.u32()?,
+                used: columns.flag()?,
+            })
+        })
+        .transpose()
+}
+
+/// How many verifications were sent to the phone at or after `since_s`.
+pub fn verifications_since(
+    read: &mut TableRead<'_>,
+    phone_index: &[u8; 32],
+    since_s: u64,
+) -> Result<u64, StoreError> {
+    let sql = "SELECT count(*) FROM phone_verifications
+        WHERE phone_index = ?1 AND created_at_s >= ?2";
+    let params = [Value::bytes(phone_index), Value::uint(since_s)?];
+    match sql::query_one(read, sql, &params)? {
+        Some(mut columns) => columns.uint(),
+        None => Ok(0),
+    }
+}
+
+/// Member ids after `after`, in id order, at most `limit` (capped at
+/// [`MEMBER_IDS_PAGE_MAX`]): a walk over every member in bounded memory.
+pub fn member_ids(
+    read: &mut TableRead<'_>,
+    after: Option<u128>,
+    limit: usize,
+) -> Result<Vec<u128>, StoreError> {
+    let limit = i64::try_from(limit.min(MEMBER_IDS_PAGE_MAX)).expect("the page fits");
+    // An empty blob sorts before every id.
+    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
+    let sql = "SELECT id FROM members WHERE id > ?1 ORDER BY id LIMIT ?2";
+    sql::query(read, sql, &[after, Value::Int(limit)])?
+        .into_iter()
+        .map(|mut columns| columns.id())
+        .collect()
+}
+
+/// How many members there are, by status.
+pub fn member_counts(read: &mut TableRead<'_>) -> Result<(u64, u64), StoreError> {
+    let sql = "SELECT CAST(count(*) AS BIGINT),
+        CAST(coalesce(sum(CASE WHEN status = 'withdrawn' THEN 1 ELSE 0 END), 0) AS BIGINT)
+        FROM members";
+    match sql::query_one(read, sql, &[])? {
+        Some(mut columns) => Ok((columns.uint()?, columns.uint()?)),
+        None => Ok((0, 0)),
+    }
+}
