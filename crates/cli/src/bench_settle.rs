@@ -3,7 +3,9 @@
 //! Seeds a data directory (the layout `serve` reads: `ledger.db`, `operator.key`,
 //! `data.key`) with `--merchants` merchants and `--authorizations` captured payments
 //! written straight into the payments tables (a tenth of them refunded by a tenth), each
-//! merchant's payable funded in the ledger with what its payments leave it; then (unless
+//! merchant's payable funded in the ledger with what its payments leave it, and with
+//! `--members` members (rows in the members tables, each with its wallet account in the
+//! ledger; the payments spread over them); then (unless
 //! `--seed-only`) runs the settlement of everything up to a minute ago and checks its lines
 //! against the seeded sums. Prints the seeded sums, the run's time and resident memory;
 //! the last line is one JSON object. The settlement crash test seeds with this command and
@@ -41,6 +43,9 @@ pub struct SettleBenchArgs {
     authorizations: u64,
     #[arg(long, default_value_t = 100)]
     merchants: u64,
+    /// Members to seed first (rows and wallets); the payments spread over them.
+    #[arg(long, default_value_t = 0)]
+    members: u64,
     /// Only seed (for `serve` to settle).
     #[arg(long)]
     seed_only: bool,
@@ -129,6 +134,7 @@ async fn seed(
         ..Account::default()
     };
     ledger.create_accounts(vec![funding]).await?;
+    seed_members(ledger, args.members).await?;
     let now = ports::time::now_s();
     let until_s = now - 60;
     let mut owed = vec![0u128; merchants.len()];
@@ -140,13 +146,11 @@ async fn seed(
         let amount = 1_000 + (index * 7_919) % 49_000;
         let at_s = until_s - 3_600 + index % 3_600;
         let id = (u128::from(at_s) << 64) | u128::from(index) | 1 << 60;
-        rows.push(Arc::new(captured_row(
-            id,
-            merchants[merchant],
-            amount,
-            at_s,
-            index,
-        )));
+        let mut row = captured_row(id, merchants[merchant], amount, at_s, index);
+        if args.members > 0 {
+            row.member_id = seeded_member_id(index % args.members);
+        }
+        rows.push(Arc::new(row));
         captured += u128::from(amount);
         owed[merchant] += u128::from(amount);
         if index % 10 == 0 {
@@ -169,6 +173,58 @@ async fn seed(
         captured,
         refunded,
     })
+}
+
+/// The id of the `index`th seeded member.
+fn seeded_member_id(index: u64) -> u128 {
+    (0x5eed_u128 << 96) | u128::from(index)
+}
+
+/// Seeds `count` members: each a wallet account and a member row, as a sign-up leaves them
+/// (sealed fields and a PIN hash of realistic sizes; they open with no key).
+async fn seed_members(ledger: &Arc<journal::LedgerService>, count: u64) -> anyhow::Result<()> {
+    use store::tables::members::{MemberRow, MemberStatus, MemberWrite};
+    let now = ports::time::now_s();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let batch = u64::try_from(journal::sequencer::BATCH_EVENTS_MAX).context("batch")?;
+    let mut start = 0;
+    while start < count {
+        let end = count.min(start + batch);
+        let wallets = (start..end)
+            .map(|index| chart::member_wallet(seeded_member_id(index)))
+            .collect();
+        let results = ledger.create_accounts(wallets).await?;
+        anyhow::ensure!(results.iter().all(|r| r.is_ok()), "wallets refused");
+        let mut rows: Vec<RowRef> = Vec::new();
+        for index in start..end {
+            let id = seeded_member_id(index);
+            let mut phone_index = [0u8; 32];
+            phone_index[..16].copy_from_slice(&id.to_be_bytes());
+            rows.push(Arc::new(MemberWrite::Member(MemberRow {
+                id,
+                phone_index,
+                phone_sealed: vec![0x5e; 41],
+                name_sealed: vec![0x5e; 38],
+                pin_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${:0>22}${:0>43}", index, index),
+                status: MemberStatus::Active,
+                failed_pins: 0,
+                locked: false,
+                created_at_s: now - 86_400,
+                withdrawn_at_s: None,
+                payout_sealed: Vec::new(),
+                payout_amount: 0,
+            })));
+            if rows.len() == ROWS_PER_REQUEST {
+                send(ledger, &mut in_flight, std::mem::take(&mut rows)).await?;
+            }
+        }
+        send(ledger, &mut in_flight, rows).await?;
+        start = end;
+    }
+    while let Some(done) = in_flight.join_next().await {
+        done??;
+    }
+    Ok(())
 }
 
 async fn send(

@@ -358,7 +358,7 @@ impl Platform {
             }
             return Ok((existing, false, self.writer.enqueued()));
         }
-        if state.withdrawing.contains(&member_id) {
+        if self.members.is_withdrawing(member_id) {
             return Err(PlatformError::ExchangeInProgress);
         }
         let conversion = &state.conversion;

@@ -12,9 +12,6 @@ use store::records::{Record, RecordWrite};
 
 use crate::conversion;
 
-pub const KIND_MEMBER: &str = "member";
-pub const KIND_VERIFICATION: &str = "verification";
-pub const KIND_SESSION: &str = "session";
 pub const KIND_PARTNER: &str = "partner";
 pub const KIND_LINK: &str = "link";
 pub const KIND_EXCHANGE: &str = "exchange";
@@ -22,7 +19,7 @@ pub const KIND_COSIGNATURE: &str = "cosignature";
 pub const KIND_ANCHORING: &str = "anchoring";
 
 /// Hex encoding of byte fields inside JSON records.
-mod hex_bytes {
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -35,12 +32,8 @@ mod hex_bytes {
     }
 }
 
-mod hex_32 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
+pub(crate) mod hex_32 {
+    use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -51,69 +44,7 @@ mod hex_32 {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    Active,
-    Withdrawn,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    pub id: u128,
-    /// Sealed: device names often carry the owner's name ("Minji's phone").
-    #[serde(with = "hex_bytes")]
-    pub name_sealed: Vec<u8>,
-    pub platform: String,
-    pub created_at_s: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberRecord {
-    pub id: u128,
-    #[serde(with = "hex_32")]
-    pub phone_index: [u8; 32],
-    #[serde(with = "hex_bytes")]
-    pub phone_sealed: Vec<u8>,
-    #[serde(with = "hex_bytes")]
-    pub name_sealed: Vec<u8>,
-    pub pin_hash: String,
-    pub status: MemberStatus,
-    pub failed_pins: u32,
-    pub locked: bool,
-    pub created_at_s: u64,
-    pub withdrawn_at_s: Option<u64>,
-    pub devices: Vec<Device>,
-    /// Sealed payout instructions given at withdrawal.
-    #[serde(with = "hex_bytes", default)]
-    pub payout_sealed: Vec<u8>,
-    pub payout_amount: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerificationRecord {
-    pub id: u128,
-    #[serde(with = "hex_32")]
-    pub phone_index: [u8; 32],
-    #[serde(with = "hex_bytes")]
-    pub phone_sealed: Vec<u8>,
-    #[serde(with = "hex_32")]
-    pub code_hash: [u8; 32],
-    pub created_at_s: u64,
-    pub expires_at_s: u64,
-    pub attempts: u32,
-    pub used: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    #[serde(with = "hex_32")]
-    pub token_hash: [u8; 32],
-    pub id: u128,
-    pub member_id: u128,
-    pub created_at_s: u64,
-    pub expires_at_s: u64,
-}
+pub use store::tables::members::MemberStatus;
 
 /// An exchange rate that applies from `effective_from_s` on: mileage × num / den = MVP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,12 +170,9 @@ impl PartnerFigures {
 /// Every record plus indexes. Not persisted itself: rebuilt from the records at load.
 #[derive(Default)]
 pub struct State {
-    pub members: HashMap<u128, MemberRecord>,
-    pub member_by_phone: HashMap<[u8; 32], u128>,
-    pub verifications: HashMap<u128, VerificationRecord>,
-    /// Verification sends per phone index (Unix seconds), for rate limiting; memory only.
-    pub verification_sends: HashMap<[u8; 32], Vec<u64>>,
-    pub sessions: HashMap<[u8; 32], SessionRecord>,
+    /// Members, sessions and verifications of the older layout, moved into their tables at
+    /// start (see `members`).
+    pub(crate) legacy_members: crate::members::LegacyMembers,
     pub partners: HashMap<u128, PartnerRecord>,
     pub partner_secrets: HashMap<u128, Vec<u8>>,
     pub partner_figures: HashMap<u128, PartnerFigures>,
@@ -263,8 +191,6 @@ pub struct State {
     pub pending_cancels: HashMap<u128, Retry>,
     /// Exchanges a task is driving right now (so two never drive one).
     pub driving: BTreeSet<u128>,
-    /// Members whose withdrawal is in progress (no exchange may start); memory only.
-    pub withdrawing: BTreeSet<u128>,
     /// Co-signatures, proposals and anchored checkpoints.
     pub anchoring: crate::anchoring::AnchoringState,
     /// Wallet addresses, conversion settings and conversions.
@@ -329,14 +255,10 @@ impl State {
         let mut state = State::default();
         for record in records {
             match record.kind.as_str() {
-                KIND_MEMBER => state.insert_member(decode(record)?),
-                KIND_VERIFICATION => {
-                    let verification: VerificationRecord = decode(record)?;
-                    state.verifications.insert(verification.id, verification);
-                }
-                KIND_SESSION => {
-                    let session: SessionRecord = decode(record)?;
-                    state.sessions.insert(session.token_hash, session);
+                crate::members::legacy::KIND_MEMBER
+                | crate::members::legacy::KIND_VERIFICATION
+                | crate::members::legacy::KIND_SESSION => {
+                    state.legacy_members.load(record)?;
                 }
                 KIND_PARTNER => {
                     let partner: PartnerRecord = decode(record)?;
@@ -383,13 +305,6 @@ impl State {
             ids.sort_by_key(|id| (state.exchanges[id].created_at_s, *id));
         }
         Ok(state)
-    }
-
-    pub fn insert_member(&mut self, member: MemberRecord) {
-        if member.status == MemberStatus::Active {
-            self.member_by_phone.insert(member.phone_index, member.id);
-        }
-        self.members.insert(member.id, member);
     }
 
     pub fn insert_link(&mut self, link: LinkRecord) {

@@ -44,7 +44,7 @@ impl Platform {
     /// The token economy now. Sums every member wallet (O(members)).
     pub async fn token_economy(&self) -> Result<TokenEconomy, PlatformError> {
         self.settle_reads().await?;
-        let (member_ids, mut economy) = {
+        let mut economy = {
             let state = self.lock();
             let mut economy = TokenEconomy {
                 mvp_issued: state.partner_figures.values().map(|f| f.issued_mvp).sum(),
@@ -65,10 +65,9 @@ impl Platform {
                     }
                 }
             }
-            let ids: Vec<u128> = state.members.keys().copied().collect();
-            (ids, economy)
+            economy
         };
-        economy.mvp_outstanding = self.sum_wallets(member_ids).await?;
+        economy.mvp_outstanding = self.sum_wallets().await?;
         let mark_bps = economy.mvp_issued * 10_000 / u128::from(MVP_MARK);
         economy.mvp_mark_bps = u64::try_from(mark_bps).unwrap_or(u64::MAX);
         if let Some(chain) = &self.chain {
@@ -80,17 +79,25 @@ impl Platform {
         Ok(economy)
     }
 
-    async fn sum_wallets(&self, member_ids: Vec<u128>) -> Result<u128, PlatformError> {
+    /// Walks the members table a page at a time (bounded memory, time O(members)).
+    async fn sum_wallets(&self) -> Result<u128, PlatformError> {
         let mut total: u128 = 0;
-        for batch in member_ids.chunks(LOOKUP_BATCH_MAX) {
-            let ids = batch.iter().map(|id| AccountId(*id)).collect();
-            let accounts = self.ledger.lookup_accounts(ids).await?;
-            total += accounts
-                .iter()
-                .filter(|account| account.code == chart::account_code::MEMBER_WALLET)
-                .map(|account| account.credits_posted.saturating_sub(account.debits_posted))
-                .sum::<u128>();
+        let mut after = None;
+        loop {
+            let page = self.member_ids_after(after).await?;
+            let Some(&last) = page.last() else {
+                return Ok(total);
+            };
+            after = Some(last);
+            for batch in page.chunks(LOOKUP_BATCH_MAX) {
+                let ids = batch.iter().map(|id| AccountId(*id)).collect();
+                let accounts = self.ledger.lookup_accounts(ids).await?;
+                total += accounts
+                    .iter()
+                    .filter(|account| account.code == chart::account_code::MEMBER_WALLET)
+                    .map(|account| account.credits_posted.saturating_sub(account.debits_posted))
+                    .sum::<u128>();
+            }
         }
-        Ok(total)
     }
 }

@@ -163,7 +163,7 @@ impl Platform {
             }
             return Ok((existing, false, self.writer.enqueued()));
         }
-        if state.withdrawing.contains(&request.member_id) {
+        if self.members.is_withdrawing(request.member_id) {
             return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
         }
         let link = state
@@ -650,38 +650,15 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
             }
             sweeps += 1;
             if sweeps.is_multiple_of(240) {
-                platform.expire_credentials();
+                let platform = platform.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = platform.expire_credentials().await {
+                        tracing::warn!(%error, "cannot expire credentials");
+                    }
+                });
             }
             tokio::time::sleep(interval).await;
         }
     });
 }
 
-impl Platform {
-    /// Deletes expired sessions and verifications from memory and the store.
-    fn expire_credentials(&self) {
-        let now = now_s();
-        let mut state = self.lock();
-        let mut writes = Vec::new();
-        state.sessions.retain(|hash, session| {
-            let keep = session.expires_at_s > now;
-            if !keep {
-                writes.push(domain::delete(domain::KIND_SESSION, hash));
-            }
-            keep
-        });
-        state
-            .verification_sends
-            .retain(|_, sends| sends.iter().any(|&at| at + 3600 > now));
-        state.verifications.retain(|id, verification| {
-            let keep = verification.expires_at_s > now;
-            if !keep {
-                writes.push(domain::delete(domain::KIND_VERIFICATION, &id_key(*id)));
-            }
-            keep
-        });
-        if let Err(error) = self.queue(writes) {
-            tracing::warn!(%error, "cannot expire credentials");
-        }
-    }
-}

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use store::records::{Record, RecordWrite};
 
 use crate::Platform;
-use crate::domain::{self, DecodeError, MemberStatus, State};
+use crate::domain::{self, DecodeError, State};
+use crate::members::MemberGate;
 use crate::error::{PlatformError, invalid};
 use crate::totp::{format_code, step_end_s, step_of, totp_at_step};
 
@@ -327,26 +328,15 @@ impl PaycodeState {
 }
 
 /// Refuses a member who may not pay: unknown, withdrawn or locked.
-fn check_member_may_pay(state: &State, member_id: u128) -> Result<(), PlatformError> {
-    let member = state
-        .members
-        .get(&member_id)
-        .ok_or(PlatformError::NotFound(Entity::Member))?;
-    if member.status == MemberStatus::Withdrawn {
-        return Err(PlatformError::Withdrawn);
-    }
-    if member.locked {
-        return Err(PlatformError::Locked);
-    }
-    Ok(())
+fn check_member_may_pay(gate: Option<&MemberGate>) -> Result<&MemberGate, PlatformError> {
+    let gate = gate.ok_or(PlatformError::NotFound(Entity::Member))?;
+    gate.check_may_pay()?;
+    Ok(gate)
 }
 
 /// Whether the member still has the device (a removed device's codes stop working).
-fn has_device(state: &State, member_id: u128, device_id: u128) -> bool {
-    state
-        .members
-        .get(&member_id)
-        .is_some_and(|member| member.devices.iter().any(|device| device.id == device_id))
+fn has_device(gate: Option<&MemberGate>, member_id: u128, device_id: u128) -> bool {
+    gate.is_some_and(|gate| gate.has_device(member_id, device_id))
 }
 
 fn draw_handle(paycodes: &PaycodeState) -> Result<u64, PlatformError> {
@@ -389,6 +379,7 @@ impl Platform {
         state: &mut State,
         code: &str,
         now_s: u64,
+        gate: Option<&MemberGate>,
     ) -> Result<(u128, Vec<RecordWrite>), PaycodeDecline> {
         let (handle, otp) = parse_code(code).ok_or(PaycodeDecline::Invalid)?;
         let device = state
@@ -397,7 +388,7 @@ impl Platform {
             .get(&handle)
             .ok_or(PaycodeDecline::Invalid)?;
         let (member_id, device_id) = (device.record.member_id, device.record.device_id);
-        if !has_device(state, member_id, device_id) {
+        if !has_device(gate, member_id, device_id) {
             return Err(PaycodeDecline::Invalid);
         }
         let paycodes = &mut state.paycodes;
@@ -429,10 +420,11 @@ impl Platform {
     /// `Platform::redeem_paycode` on its own: checks the code, marks it used and waits
     /// until the use is durable. For callers with no writes of their own to go with it.
     pub async fn accept_paycode(&self, code: &str, now_s: u64) -> Result<u128, PlatformError> {
+        let gate = self.paycode_gate(code).await?;
         let (sequence, member_id) = {
             let mut state = self.lock();
             let (member_id, writes) = self
-                .redeem_paycode(&mut state, code, now_s)
+                .redeem_paycode(&mut state, code, now_s, gate.as_ref())
                 .map_err(PlatformError::Paycode)?;
             (self.queue(writes)?, member_id)
         };
@@ -449,13 +441,14 @@ impl Platform {
         device_id: u128,
     ) -> Result<PaycodeEnrollment, PlatformError> {
         let secret: [u8; SECRET_BYTES] = rand::random();
+        let gate = self.member_gate(member_id).await?;
         let (sequence, handle) = {
             let mut state = self.lock();
-            check_member_may_pay(&state, member_id)?;
-            if !has_device(&state, member_id, device_id) {
+            let gate = check_member_may_pay(gate.as_ref())?;
+            if !gate.has_device(member_id, device_id) {
                 return Err(PlatformError::NotFound(Entity::Device));
             }
-            let mut writes = Self::forget_removed_devices(&mut state, member_id);
+            let mut writes = Self::forget_removed_devices(&mut state, gate);
             let handle = match state.paycodes.handle_by_device.get(&(member_id, device_id)) {
                 Some(&handle) => handle,
                 None => draw_handle(&state.paycodes)?,
@@ -484,12 +477,13 @@ impl Platform {
     }
 
     /// Drops the enrollments of devices the member removed since (their records too).
-    fn forget_removed_devices(state: &mut State, member_id: u128) -> Vec<RecordWrite> {
+    fn forget_removed_devices(state: &mut State, gate: &MemberGate) -> Vec<RecordWrite> {
+        let member_id = gate.member_id;
         let gone: Vec<u64> = state
             .paycodes
             .handles_of(member_id)
             .into_iter()
-            .filter(|&(device_id, _)| !has_device(state, member_id, device_id))
+            .filter(|&(device_id, _)| !gate.has_device(member_id, device_id))
             .map(|(_, handle)| handle)
             .collect();
         gone.into_iter()
@@ -521,9 +515,10 @@ impl Platform {
         now_s: u64,
     ) -> Result<(String, u64), PlatformError> {
         self.settle_reads().await?;
+        let gate = self.member_gate(member_id).await?;
+        let gate = check_member_may_pay(gate.as_ref())?;
         let mut state = self.lock();
-        check_member_may_pay(&state, member_id)?;
-        let handle = Self::member_handle(&state, member_id, device_handle)?;
+        let handle = Self::member_handle(&state, gate, device_handle)?;
         let now_step = step_of(now_s);
         let step = (now_step..=now_step.saturating_add(WINDOW_STEPS))
             .find(|&step| !state.paycodes.is_used(handle, step))
@@ -538,11 +533,12 @@ impl Platform {
     /// The member's enrolled handle: the one named (it must be theirs) or the latest.
     fn member_handle(
         state: &State,
-        member_id: u128,
+        gate: &MemberGate,
         device_handle: Option<&str>,
     ) -> Result<u64, PlatformError> {
+        let member_id = gate.member_id;
         let not_found = PlatformError::NotFound(Entity::PaycodeDevice);
-        let usable = |device_id: u128| has_device(state, member_id, device_id);
+        let usable = |device_id: u128| gate.has_device(member_id, device_id);
         match device_handle {
             Some(text) => {
                 let handle = parse_handle(text)
@@ -573,7 +569,7 @@ impl Platform {
 
     /// Checks that `code` is the member's own and good right now (for rendering it as a
     /// barcode): another member's code, or one that is not a code, is not found.
-    pub fn check_own_paycode(
+    pub async fn check_own_paycode(
         &self,
         member_id: u128,
         code: &str,
@@ -581,12 +577,13 @@ impl Platform {
     ) -> Result<(), PlatformError> {
         let not_found = PlatformError::NotFound(Entity::Paycode);
         let (handle, otp) = parse_code(code).ok_or(not_found.clone())?;
+        let gate = self.member_gate(member_id).await?;
         let mut state = self.lock();
         let device_id = match state.paycodes.devices.get(&handle) {
             Some(device) if device.record.member_id == member_id => device.record.device_id,
             _ => return Err(not_found),
         };
-        if !has_device(&state, member_id, device_id) {
+        if !has_device(gate.as_ref(), member_id, device_id) {
             return Err(not_found);
         }
         let secret = self
@@ -603,6 +600,18 @@ impl Platform {
             Verdict::Current(_) => Ok(()),
             Verdict::Expired => Err(PlatformError::Paycode(PaycodeDecline::Expired)),
             Verdict::Invalid => Err(PlatformError::Paycode(PaycodeDecline::Invalid)),
+        }
+    }
+}
+
+impl Platform {
+    /// The gate of the member a pay code's device handle names (none for a code that names
+    /// no enrolled device), read before the code is checked under the lock.
+    pub(crate) async fn paycode_gate(&self, code: &str) -> Result<Option<MemberGate>, PlatformError> {
+        let member_id = self.lock().paycode_member(code);
+        match member_id {
+            Some(member_id) => self.member_gate(member_id).await,
+            None => Ok(None),
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct Platform {
     pub(crate) state: Mutex<State>,
     /// The payments context's working set (see `payments`).
     pub(crate) payments: crate::payments::Payments,
+    /// The members context's working set (see `members`).
+    pub(crate) members: crate::members::Members,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -180,6 +182,7 @@ impl Platform {
             ledger,
             state: Mutex::new(state),
             payments: crate::payments::Payments::default(),
+            members: crate::members::Members::default(),
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
@@ -203,6 +206,7 @@ impl Platform {
                 )));
             }
         }
+        self.import_member_records().await?;
         self.load_partner_payments().await?;
         self.resolve_interrupted_vouchers().await?;
         self.import_authorization_records().await?;

@@ -34,7 +34,8 @@ use store::tables::RowRef;
 use store::tables::payments as payments_tables;
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{MemberStatus, State};
+use crate::domain::State;
+use crate::members::{MemberGate, MemberStatus};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::paycode::PaycodeDecline;
 use crate::payments::{Claimed, VanTx, authorization_rows};
@@ -258,14 +259,16 @@ impl Platform {
                 VanTx::Cancel(_) => Err(PlatformError::VanTxConflict),
             };
         }
-        let member_hint = self.lock().paycode_member(&request.pay_code);
-        if let Some(member_id) = member_hint {
-            self.load_daily(member_id).await?;
-        }
+        let gate = self.payer_gate(&request.pay_code).await?;
         let (committing, counted_before) = {
             let mut state = self.lock();
-            let authorizing =
-                self.screen_authorization(&mut state, terminal_id, merchant_id, &request, digest)?;
+            let screening = Screening {
+                terminal_id,
+                merchant_id,
+                digest,
+                gate: gate.as_ref(),
+            };
+            let authorizing = self.screen_authorization(&mut state, &request, screening)?;
             let counted = authorizing.record.counted();
             let transfers = match authorizing.record.status {
                 AuthorizationStatus::Pending => vec![payment(&authorizing.record)],
@@ -293,6 +296,25 @@ impl Platform {
             .ok_or(PlatformError::NotFound(Entity::Terminal))
     }
 
+    /// The gate of the member who pays with `pay_code` (a pay code's or a gift voucher's),
+    /// read before the checks under the lock; with a pay code, the member's figure of the
+    /// day loaded too.
+    async fn payer_gate(&self, pay_code: &str) -> Result<Option<MemberGate>, PlatformError> {
+        let member_id = if is_voucher_code(pay_code) {
+            self.lock().voucher_owner(&self.keys, pay_code)
+        } else {
+            let member_id = self.lock().paycode_member(pay_code);
+            if let Some(member_id) = member_id {
+                self.load_daily(member_id).await?;
+            }
+            member_id
+        };
+        match member_id {
+            Some(member_id) => self.member_gate(member_id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Makes sure the member's figure of the day is in memory (read from the table the
     /// first time the member pays on a day).
     async fn load_daily(&self, member_id: u128) -> Result<(), PlatformError> {
@@ -315,11 +337,15 @@ impl Platform {
     fn screen_authorization(
         &self,
         state: &mut State,
-        terminal_id: u128,
-        merchant_id: u128,
         request: &AuthorizationRequest,
-        digest: String,
+        screening: Screening<'_>,
     ) -> Result<Authorizing, PlatformError> {
+        let Screening {
+            terminal_id,
+            merchant_id,
+            digest,
+            gate,
+        } = screening;
         let terminal_enabled = state
             .merchants
             .terminals
@@ -349,7 +375,7 @@ impl Platform {
             voucher: None,
         };
         let mut writes = Vec::new();
-        let decline = self.screen(state, terminal_enabled, request, &mut record, &mut writes);
+        let decline = self.screen(state, terminal_enabled, request, gate, &mut record, &mut writes);
         if let Some(reason) = decline {
             record.status = AuthorizationStatus::Declined;
             record.decline_reason = Some(reason);
@@ -372,6 +398,7 @@ impl Platform {
         state: &mut State,
         terminal_enabled: bool,
         request: &AuthorizationRequest,
+        gate: Option<&MemberGate>,
         record: &mut AuthorizationRecord,
         writes: &mut Vec<RecordWrite>,
     ) -> Option<DeclineReason> {
@@ -390,16 +417,16 @@ impl Platform {
             return Some(DeclineReason::LimitExceeded);
         }
         if is_voucher_code(&request.pay_code) {
-            return self.screen_voucher(state, request, record, writes);
+            return self.screen_voucher(state, request, gate, record, writes);
         }
         let (member_id, code_writes) =
-            match self.redeem_paycode(state, &request.pay_code, record.created_at_s) {
+            match self.redeem_paycode(state, &request.pay_code, record.created_at_s, gate) {
                 Ok(redeemed) => redeemed,
                 Err(decline) => return Some(decline.into()),
             };
         writes.extend(code_writes);
         record.member_id = member_id;
-        let Some(member) = state.members.get(&member_id) else {
+        let Some(member) = gate.filter(|gate| gate.member_id == member_id) else {
             return Some(DeclineReason::InvalidCode);
         };
         if member.status != MemberStatus::Active {
@@ -422,12 +449,20 @@ impl Platform {
         &self,
         state: &mut State,
         request: &AuthorizationRequest,
+        gate: Option<&MemberGate>,
         record: &mut AuthorizationRecord,
         writes: &mut Vec<RecordWrite>,
     ) -> Option<DeclineReason> {
         let brand = state.merchants.merchants[&record.merchant_id].brand.clone();
         let (terminal_id, id, now) = (record.terminal_id, record.id, record.created_at_s);
-        let redeemed = self.redeem_voucher(state, &request.pay_code, terminal_id, &brand, id, now);
+        let at = crate::vouchers::RedeemAt {
+            terminal_id,
+            brand: &brand,
+            authorization_id: id,
+            now_s: now,
+            owner: gate,
+        };
+        let redeemed = self.redeem_voucher(state, &request.pay_code, at);
         match redeemed {
             Ok(redeemed) => {
                 record.member_id = redeemed.member_id;
@@ -532,4 +567,13 @@ mod tests {
         assert!(check_van_tx_id(NETWORK_CANCEL_KEY).is_err());
         assert!(check_van_tx_id("VAN-2026:0001.a_b").is_ok());
     }
+}
+
+/// What the checks of a new authorization know besides the request.
+struct Screening<'a> {
+    terminal_id: u128,
+    merchant_id: u128,
+    digest: String,
+    /// The paying member's gate, read before the lock (see `Platform::payer_gate`).
+    gate: Option<&'a MemberGate>,
 }

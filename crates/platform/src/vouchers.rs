@@ -35,7 +35,8 @@ use tokio::sync::watch;
 
 use crate::authorization::VoucherUse;
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, MemberStatus, State, id_key};
+use crate::domain::{self, State, id_key};
+use crate::members::{MemberGate, MemberStatus};
 use crate::error::{PlatformError, invalid};
 use crate::persist::record_rows;
 use crate::service::{Committing, Platform};
@@ -480,9 +481,10 @@ impl Platform {
             let detail = format!("1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes");
             return Err(invalid("Idempotency-Key", detail));
         }
+        let buyer = self.member_gate(request.member_id).await?;
         let begun = {
             let mut state = self.lock();
-            self.begin_purchase(&mut state, &request)?
+            self.begin_purchase(&mut state, &request, buyer.as_ref())?
         };
         let voucher = match begun {
             PurchaseBegun::Existing(id) => self.settled_voucher(id).await?,
@@ -507,6 +509,7 @@ impl Platform {
         &self,
         state: &mut State,
         request: &PurchaseRequest,
+        buyer: Option<&MemberGate>,
     ) -> Result<PurchaseBegun, PlatformError> {
         let member_id = request.member_id;
         if let Some(key) = &request.idempotency_key
@@ -517,11 +520,8 @@ impl Platform {
             }
             return Ok(PurchaseBegun::Existing(*id));
         }
-        let member = state
-            .members
-            .get(&member_id)
-            .ok_or(PlatformError::NotFound(Entity::Member))?;
-        if member.status != MemberStatus::Active || state.withdrawing.contains(&member_id) {
+        let member = buyer.ok_or(PlatformError::NotFound(Entity::Member))?;
+        if member.status != MemberStatus::Active || self.members.is_withdrawing(member_id) {
             return Err(PlatformError::Withdrawn);
         }
         let product = state
@@ -815,6 +815,27 @@ fn finish_cancel(voucher: &mut VoucherRecord, done: bool) {
     }
 }
 
+/// Where and when a voucher code is presented.
+pub(crate) struct RedeemAt<'a> {
+    pub terminal_id: u128,
+    /// The brand of the terminal's merchant (a voucher is good at its brand only).
+    pub brand: &'a str,
+    pub authorization_id: u128,
+    pub now_s: u64,
+    /// The gate of the voucher's owner, read before the lock (a locked owner's voucher is
+    /// refused).
+    pub owner: Option<&'a MemberGate>,
+}
+
+impl State {
+    /// The owner of the voucher with this code, without checking it.
+    pub(crate) fn voucher_owner(&self, keys: &crate::crypto::DataKeys, code: &str) -> Option<u128> {
+        let index = keys.blind_index(CODE_INDEX_KIND, code.as_bytes());
+        let id = self.vouchers.by_code.get(&index)?;
+        Some(self.vouchers.vouchers.get(id)?.member_id)
+    }
+}
+
 /// What a till presenting a voucher code is told.
 pub(crate) struct Redeemed {
     pub member_id: u128,
@@ -829,11 +850,15 @@ impl Platform {
         &self,
         state: &mut State,
         code: &str,
-        terminal_id: u128,
-        brand: &str,
-        authorization_id: u128,
-        now_s: u64,
+        at: RedeemAt<'_>,
     ) -> Result<Redeemed, DeclineReason> {
+        let RedeemAt {
+            terminal_id,
+            brand,
+            authorization_id,
+            now_s,
+            owner,
+        } = at;
         let vouchers = &mut state.vouchers;
         if !vouchers.guesses_left(terminal_id, now_s) {
             return Err(DeclineReason::TooManyAttempts);
@@ -858,8 +883,8 @@ impl Platform {
         if voucher.brand != brand {
             return Err(DeclineReason::VoucherNotAccepted);
         }
-        let owner = state.members.get(&voucher.member_id);
-        if owner.is_some_and(|member| member.locked) {
+        let owner = owner.filter(|owner| owner.member_id == voucher.member_id);
+        if owner.is_some_and(|owner| owner.locked) {
             return Err(DeclineReason::MemberLocked);
         }
         let mut voucher = state.vouchers.vouchers[&id].clone();

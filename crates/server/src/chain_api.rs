@@ -195,7 +195,7 @@ async fn register_address(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: AddressBody = json_body(body)?;
     let address: EthAddress = hex_fixed::<20>("address", &body.address)?;
     let signature = hex_fixed::<65>("signature", &body.signature)?;
@@ -217,7 +217,7 @@ async fn wallet_address(
     headers: HeaderMap,
     query: Result<Query<AddressQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let Query(query) = query?;
     let record = platform(&state)?.wallet_address(member_id).await?;
     let mut answer = address_json(record.as_ref());
@@ -257,7 +257,7 @@ async fn convert(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: ConvertBody = json_body(body)?;
     let request = ConversionRequest {
         member_id,
@@ -277,7 +277,7 @@ async fn conversion(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let id = parse_id_text("conversion_id", &id)?;
     let record = platform(&state)?.conversion(member_id, id).await?;
     Ok(Json(conversion_json(&record)))

@@ -68,7 +68,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The member behind the request's session token.
-pub(crate) fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+pub(crate) async fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
     let token = bearer(headers).ok_or_else(|| {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -77,7 +77,7 @@ pub(crate) fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Prob
             "send Authorization: Bearer <session token> (POST /v1/sessions)",
         )
     })?;
-    Ok(platform(state)?.authenticate(token)?)
+    Ok(platform(state)?.authenticate(token).await?)
 }
 
 /// The request's `Idempotency-Key` header, if any.
@@ -187,7 +187,7 @@ fn member_json(view: &platform::members::MemberView) -> Value {
 }
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let view = platform(&state)?.member(member_id).await?;
     Ok(Json(member_json(&view)))
 }
@@ -203,7 +203,7 @@ async fn edit_me(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: EditBody = json_body(body)?;
     let view = platform(&state)?.rename(member_id, &body.name).await?;
     Ok(Json(member_json(&view)))
@@ -220,7 +220,7 @@ async fn withdraw(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let bytes = body_bytes(body)?;
     let body: WithdrawBody = if bytes.is_empty() {
         WithdrawBody::default()
@@ -248,7 +248,7 @@ async fn register_device(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: DeviceBody = json_body(body)?;
     let device = platform(&state)?
         .register_device(member_id, &body.name, &body.platform)
@@ -262,7 +262,7 @@ async fn remove_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let device_id = parse_id_text("device_id", &id)?;
     platform(&state)?
         .remove_device(member_id, device_id)
@@ -274,7 +274,7 @@ async fn balances(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let balance = platform(&state)?.balance(member_id).await?;
     Ok(Json(json!({
         "balances": [{"asset": ASSET_MVP, "available": balance.available, "pending": balance.pending}]
@@ -292,7 +292,7 @@ async fn transactions(
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let Query(query) = query?;
     let before = match &query.cursor {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
@@ -348,7 +348,7 @@ async fn link(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: LinkBody = json_body(body)?;
     let partner_id = parse_id_text("partner_id", &body.partner_id)?;
     let (link_id, balance) = platform(&state)?
@@ -359,7 +359,7 @@ async fn link(
 }
 
 async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let views = platform(&state)?.links(member_id).await?;
     let links: Vec<Value> = views
         .iter()
@@ -386,7 +386,7 @@ async fn unlink(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let link_id = parse_id_text("link_id", &id)?;
     platform(&state)?.unlink_partner(member_id, link_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -441,7 +441,7 @@ async fn exchange(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: ExchangeBody = json_body(body)?;
     let link_id = parse_id_text("link_id", &body.link_id)?;
     let idempotency_key = idempotency_key(&headers)?;
@@ -466,7 +466,7 @@ async fn exchange_status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let id = parse_id_text("exchange_id", &id)?;
     let record = platform(&state)?.member_exchange(member_id, id).await?;
     Ok(Json(exchange_json(&record)))

@@ -41,7 +41,7 @@ async fn enroll(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: EnrollBody = json_body(body)?;
     let device_id = parse_id_text("device_id", &body.device_id)?;
     let enrollment = platform(&state)?
@@ -70,7 +70,7 @@ async fn issue(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let bytes = body_bytes(body)?;
     let body: IssueBody = if bytes.is_empty() {
         IssueBody::default()
@@ -91,9 +91,11 @@ async fn issue(
 
 /// Checks that the code is the caller's own and good now: a member must not be able to
 /// render (and so read back) another member's code.
-fn own_code(state: &AppState, headers: &HeaderMap, code: &str) -> Result<(), Problem> {
-    let member_id = member(state, headers)?;
-    platform(state)?.check_own_paycode(member_id, code, now_s())?;
+async fn own_code(state: &AppState, headers: &HeaderMap, code: &str) -> Result<(), Problem> {
+    let member_id = member(state, headers).await?;
+    platform(state)?
+        .check_own_paycode(member_id, code, now_s())
+        .await?;
     Ok(())
 }
 
@@ -115,7 +117,7 @@ async fn barcode(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<Response, Problem> {
-    own_code(&state, &headers, &code)?;
+    own_code(&state, &headers, &code).await?;
     let svg = codes_svg::code128_svg(&code).ok_or_else(undrawable)?;
     Ok(svg_response(svg))
 }
@@ -125,7 +127,7 @@ async fn qr(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<Response, Problem> {
-    own_code(&state, &headers, &code)?;
+    own_code(&state, &headers, &code).await?;
     let svg = codes_svg::qr_svg(&code).ok_or_else(undrawable)?;
     Ok(svg_response(svg))
 }

@@ -157,7 +157,7 @@ async fn buy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let body: BuyBody = json_body(body)?;
     let request = PurchaseRequest {
         member_id,
@@ -182,7 +182,7 @@ async fn list(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let Query(query) = query.map_err(|error| Problem::malformed_json(error.body_text()))?;
     let before = match &query.before {
         Some(text) => Some(parse_id_text("before", text)?),
@@ -206,7 +206,7 @@ async fn owned(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<(VoucherRecord, String), Problem> {
-    let member_id = member(state, headers)?;
+    let member_id = member(state, headers).await?;
     let id = parse_id_text("id", id)?;
     let platform = platform(state)?;
     let voucher = platform.voucher(member_id, id).await?;
@@ -230,7 +230,7 @@ async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let member_id = member(&state, &headers)?;
+    let member_id = member(&state, &headers).await?;
     let id = parse_id_text("id", &id)?;
     let platform = platform(&state)?;
     let voucher = platform.cancel_voucher(member_id, id).await?;

@@ -250,6 +250,9 @@ fn sqlite_migration_5_adds_the_payments_tables() {
         let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
         s.init(&meta).unwrap();
         s.connection()
+            .execute_batch(common::SQLITE_DROP_MIGRATION_8)
+            .unwrap();
+        s.connection()
             .execute_batch(
                 "DROP TABLE authorizations; DROP TABLE authorization_cancels; DROP TABLE records;
                  PRAGMA user_version = 4;",

@@ -1057,6 +1057,7 @@ fn sqlite_migration_4_indexes_existing_rows() {
         let mut s = SqliteStore::open(&path).unwrap();
         let d = write_data(&mut s);
         let c = s.connection();
+        c.execute_batch(common::SQLITE_DROP_MIGRATION_8).unwrap();
         c.execute_batch(
             "DROP TABLE authorizations; DROP TABLE authorization_cancels; DROP TABLE records;
              DROP TABLE transfer_accounts; DROP TABLE transfer_account_runs;

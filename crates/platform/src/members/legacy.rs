@@ -1,0 +1,177 @@
+//! Members, sessions and verifications of the older layout (JSON records of the kinds
+//! `member`, `session` and `verification`), moved into the members context's tables at the
+//! first start of this build and deleted from `records` in the same commits.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use store::records::{Record, RecordWrite};
+use store::tables::RowRef;
+use store::tables::members::{
+    DeviceRow, MemberRow, MemberStatus, MemberWrite, SessionRow, VerificationRow,
+};
+
+use crate::domain::{DecodeError, decode, hex_32, hex_bytes};
+use crate::error::PlatformError;
+use crate::persist::record_rows;
+use crate::service::Platform;
+
+pub(crate) const KIND_MEMBER: &str = "member";
+pub(crate) const KIND_VERIFICATION: &str = "verification";
+pub(crate) const KIND_SESSION: &str = "session";
+/// Records moved per commit.
+const IMPORT_BATCH_MAX: usize = 256;
+
+#[derive(Deserialize)]
+struct LegacyDevice {
+    id: u128,
+    #[serde(with = "hex_bytes")]
+    name_sealed: Vec<u8>,
+    platform: String,
+    created_at_s: u64,
+}
+
+#[derive(Deserialize)]
+struct LegacyMember {
+    id: u128,
+    #[serde(deserialize_with = "hex_32::deserialize")]
+    phone_index: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    phone_sealed: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    name_sealed: Vec<u8>,
+    pin_hash: String,
+    status: MemberStatus,
+    failed_pins: u32,
+    locked: bool,
+    created_at_s: u64,
+    withdrawn_at_s: Option<u64>,
+    devices: Vec<LegacyDevice>,
+    #[serde(with = "hex_bytes", default)]
+    payout_sealed: Vec<u8>,
+    payout_amount: u64,
+}
+
+#[derive(Deserialize)]
+struct LegacyVerification {
+    id: u128,
+    #[serde(deserialize_with = "hex_32::deserialize")]
+    phone_index: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    phone_sealed: Vec<u8>,
+    #[serde(deserialize_with = "hex_32::deserialize")]
+    code_hash: [u8; 32],
+    created_at_s: u64,
+    expires_at_s: u64,
+    attempts: u32,
+    used: bool,
+}
+
+#[derive(Deserialize)]
+struct LegacySession {
+    #[serde(deserialize_with = "hex_32::deserialize")]
+    token_hash: [u8; 32],
+    id: u128,
+    member_id: u128,
+    created_at_s: u64,
+    expires_at_s: u64,
+}
+
+/// The older layout's records of this context, found at load, each as its table writes.
+#[derive(Default)]
+pub(crate) struct LegacyMembers {
+    records: Vec<(Record, Vec<MemberWrite>)>,
+}
+
+impl LegacyMembers {
+    /// Keeps a record of this context's kinds; answers false for other kinds.
+    pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
+        let writes = match record.kind.as_str() {
+            KIND_MEMBER => member_writes(decode(record)?),
+            KIND_VERIFICATION => vec![verification_write(decode(record)?)],
+            KIND_SESSION => vec![session_write(decode(record)?)],
+            _ => return Ok(false),
+        };
+        self.records.push((record.clone(), writes));
+        Ok(true)
+    }
+}
+
+fn member_writes(member: LegacyMember) -> Vec<MemberWrite> {
+    let mut writes = vec![MemberWrite::Member(MemberRow {
+        id: member.id,
+        phone_index: member.phone_index,
+        phone_sealed: member.phone_sealed,
+        name_sealed: member.name_sealed,
+        pin_hash: member.pin_hash,
+        status: member.status,
+        failed_pins: member.failed_pins,
+        locked: member.locked,
+        created_at_s: member.created_at_s,
+        withdrawn_at_s: member.withdrawn_at_s,
+        payout_sealed: member.payout_sealed,
+        payout_amount: member.payout_amount,
+    })];
+    for device in member.devices {
+        writes.push(MemberWrite::Device(DeviceRow {
+            member_id: member.id,
+            id: device.id,
+            name_sealed: device.name_sealed,
+            platform: device.platform,
+            created_at_s: device.created_at_s,
+        }));
+    }
+    writes
+}
+
+fn verification_write(verification: LegacyVerification) -> MemberWrite {
+    MemberWrite::Verification(VerificationRow {
+        id: verification.id,
+        phone_index: verification.phone_index,
+        phone_sealed: verification.phone_sealed,
+        code_hash: verification.code_hash,
+        created_at_s: verification.created_at_s,
+        expires_at_s: verification.expires_at_s,
+        attempts: verification.attempts,
+        used: verification.used,
+    })
+}
+
+fn session_write(session: LegacySession) -> MemberWrite {
+    MemberWrite::Session(SessionRow {
+        token_hash: session.token_hash,
+        id: session.id,
+        member_id: session.member_id,
+        created_at_s: session.created_at_s,
+        expires_at_s: session.expires_at_s,
+    })
+}
+
+impl Platform {
+    /// Moves the older layout's members, sessions and verifications into their tables,
+    /// each record's rows and its deletion in one commit with others (at start, before
+    /// any request).
+    pub(crate) async fn import_member_records(&self) -> Result<(), PlatformError> {
+        let legacy = std::mem::take(&mut self.lock().legacy_members);
+        if legacy.records.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            records = legacy.records.len(),
+            "moving members into their tables"
+        );
+        let mut records = legacy.records.into_iter().peekable();
+        while records.peek().is_some() {
+            let mut rows: Vec<RowRef> = Vec::new();
+            for (record, writes) in records.by_ref().take(IMPORT_BATCH_MAX) {
+                rows.extend(writes.into_iter().map(|write| Arc::new(write) as RowRef));
+                rows.extend(record_rows([RecordWrite::Delete {
+                    kind: record.kind,
+                    key: record.key,
+                }]));
+            }
+            self.ledger.record(rows).await?;
+        }
+        Ok(())
+    }
+}
