@@ -205,7 +205,10 @@ async fn seed_members(ledger: &Arc<journal::LedgerService>, count: u64) -> anyho
                 phone_index,
                 phone_sealed: vec![0x5e; 41],
                 name_sealed: vec![0x5e; 38],
-                pin_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${:0>22}${:0>43}", index, index),
+                pin_hash: format!(
+                    "$argon2id$v=19$m=19456,t=2,p=1${:0>22}${:0>43}",
+                    index, index
+                ),
                 status: MemberStatus::Active,
                 failed_pins: 0,
                 locked: false,

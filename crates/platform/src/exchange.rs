@@ -661,4 +661,3 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
         }
     });
 }
-

@@ -243,7 +243,9 @@ impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut working = self.members.lock();
         working.claims.remove(&self.claimed);
-        working.released.send_modify(|count| *count = count.wrapping_add(1));
+        working
+            .released
+            .send_modify(|count| *count = count.wrapping_add(1));
     }
 }
 
@@ -260,7 +262,10 @@ impl Platform {
     }
 
     /// The member's row, if there is one.
-    pub(crate) async fn member_row(&self, member_id: u128) -> Result<Option<MemberRow>, PlatformError> {
+    pub(crate) async fn member_row(
+        &self,
+        member_id: u128,
+    ) -> Result<Option<MemberRow>, PlatformError> {
         Ok(self
             .ledger
             .tables(move |read| tables::member(read, member_id))

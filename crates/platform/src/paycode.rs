@@ -26,8 +26,8 @@ use store::records::{Record, RecordWrite};
 
 use crate::Platform;
 use crate::domain::{self, DecodeError, State};
-use crate::members::MemberGate;
 use crate::error::{PlatformError, invalid};
+use crate::members::MemberGate;
 use crate::totp::{format_code, step_end_s, step_of, totp_at_step};
 
 pub const KIND_PAYCODE_DEVICE: &str = "paycode_device";
@@ -607,7 +607,10 @@ impl Platform {
 impl Platform {
     /// The gate of the member a pay code's device handle names (none for a code that names
     /// no enrolled device), read before the code is checked under the lock.
-    pub(crate) async fn paycode_gate(&self, code: &str) -> Result<Option<MemberGate>, PlatformError> {
+    pub(crate) async fn paycode_gate(
+        &self,
+        code: &str,
+    ) -> Result<Option<MemberGate>, PlatformError> {
         let member_id = self.lock().paycode_member(code);
         match member_id {
             Some(member_id) => self.member_gate(member_id).await,

@@ -35,8 +35,8 @@ use store::tables::payments as payments_tables;
 
 use crate::chart::{self, transfer_code};
 use crate::domain::State;
-use crate::members::{MemberGate, MemberStatus};
 use crate::error::{Entity, PlatformError, invalid};
+use crate::members::{MemberGate, MemberStatus};
 use crate::paycode::PaycodeDecline;
 use crate::payments::{Claimed, VanTx, authorization_rows};
 use crate::persist::record_rows;
@@ -375,7 +375,14 @@ impl Platform {
             voucher: None,
         };
         let mut writes = Vec::new();
-        let decline = self.screen(state, terminal_enabled, request, gate, &mut record, &mut writes);
+        let decline = self.screen(
+            state,
+            terminal_enabled,
+            request,
+            gate,
+            &mut record,
+            &mut writes,
+        );
         if let Some(reason) = decline {
             record.status = AuthorizationStatus::Declined;
             record.decline_reason = Some(reason);

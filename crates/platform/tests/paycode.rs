@@ -366,9 +366,14 @@ async fn issued_codes_are_the_apps_codes_and_skip_a_used_step() {
     // Only the owner may see a code drawn.
     let shown = app_code(&handle, &secret, NOW_S + 2 * STEP_S);
     let later = NOW_S + 2 * STEP_S;
-    assert_eq!(platform.check_own_paycode(member_id, &shown, later).await, Ok(()));
     assert_eq!(
-        platform.check_own_paycode(other_member, &shown, later).await,
+        platform.check_own_paycode(member_id, &shown, later).await,
+        Ok(())
+    );
+    assert_eq!(
+        platform
+            .check_own_paycode(other_member, &shown, later)
+            .await,
         Err(PlatformError::NotFound(Entity::Paycode))
     );
     assert_eq!(

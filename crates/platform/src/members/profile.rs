@@ -104,7 +104,11 @@ impl Platform {
     async fn change_member<T>(
         &self,
         member_id: u128,
-        change: impl FnOnce(&Platform, &mut MemberRow, &[DeviceRow]) -> Result<Changed<T>, PlatformError>,
+        change: impl FnOnce(
+            &Platform,
+            &mut MemberRow,
+            &[DeviceRow],
+        ) -> Result<Changed<T>, PlatformError>,
     ) -> Result<T, PlatformError> {
         let _claim = self.members.claim(Claimed::Member(member_id)).await?;
         let (mut member, devices) = self

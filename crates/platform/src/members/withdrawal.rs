@@ -8,8 +8,7 @@ use store::tables::RowRef;
 use store::tables::members::{MemberStatus, MemberWrite};
 
 use super::{
-    Claimed, Members, PAYOUT_CHARS_MAX, WITHDRAWAL_PAYOUTS_MAX, member_context,
-    payout_transfer_id,
+    Claimed, Members, PAYOUT_CHARS_MAX, WITHDRAWAL_PAYOUTS_MAX, member_context, payout_transfer_id,
 };
 use crate::chart::{self, transfer_code};
 use crate::domain::{self, KIND_LINK, id_key};
