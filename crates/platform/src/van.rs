@@ -521,6 +521,15 @@ pub(crate) fn approve(record: &mut AuthorizationRecord, moved: u64) {
     }
 }
 
+/// What the checks of a new authorization know besides the request.
+struct Screening<'a> {
+    terminal_id: u128,
+    merchant_id: u128,
+    digest: String,
+    /// The paying member's gate, read before the lock (see `Platform::payer_gate`).
+    gate: Option<&'a MemberGate>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,13 +583,4 @@ mod tests {
         assert!(check_van_tx_id(NETWORK_CANCEL_KEY).is_err());
         assert!(check_van_tx_id("VAN-2026:0001.a_b").is_ok());
     }
-}
-
-/// What the checks of a new authorization know besides the request.
-struct Screening<'a> {
-    terminal_id: u128,
-    merchant_id: u128,
-    digest: String,
-    /// The paying member's gate, read before the lock (see `Platform::payer_gate`).
-    gate: Option<&'a MemberGate>,
 }
