@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Platform;
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, Retry, id_key};
+use crate::domain::{self, id_key};
 use crate::error::{PlatformError, invalid};
+use crate::exchange::Retry;
 use ports::chain::{ChainError, ChainTx, EthAddress, ReleaseState};
 use ports::time::{kst_day, now_ms, now_s};
 

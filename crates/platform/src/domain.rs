@@ -5,7 +5,7 @@
 //! them only as hex ciphertext. [`State`] holds every record plus the indexes built from them
 //! at load; it is changed only under the platform's lock, together with the record writes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use store::records::{Record, RecordWrite};
@@ -13,8 +13,6 @@ use store::records::{Record, RecordWrite};
 use crate::conversion;
 
 pub const KIND_PARTNER: &str = "partner";
-pub const KIND_LINK: &str = "link";
-pub const KIND_EXCHANGE: &str = "exchange";
 pub const KIND_COSIGNATURE: &str = "cosignature";
 pub const KIND_ANCHORING: &str = "anchoring";
 
@@ -92,33 +90,7 @@ pub struct LinkRecord {
     pub removed: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExchangeStatus {
-    /// Durable before the partner is asked; the outcome at the partner may be unknown.
-    Requested,
-    /// The partner debited and the member was credited.
-    Completed,
-    /// The partner did not debit (refused, or the reference was cancelled first).
-    Failed,
-    /// The partner debited, the credit could not be made, and the debit was reversed.
-    Reversed,
-}
-
-impl ExchangeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExchangeStatus::Requested => "requested",
-            ExchangeStatus::Completed => "completed",
-            ExchangeStatus::Failed => "failed",
-            ExchangeStatus::Reversed => "reversed",
-        }
-    }
-
-    pub fn is_final(self) -> bool {
-        self != ExchangeStatus::Requested
-    }
-}
+pub use store::tables::exchanges::ExchangeStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeRecord {
@@ -149,48 +121,17 @@ impl ExchangeRecord {
     }
 }
 
-/// Per-partner running figures derived from the exchanges.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PartnerFigures {
-    /// MVP credited to members against this partner (completed exchanges).
-    pub issued_mvp: u128,
-    /// MVP of exchanges still requested (reserved against the credit line).
-    pub reserved_mvp: u128,
-    /// MVP the partner paid for (partner payments recorded in the ledger).
-    pub paid_mvp: u128,
-}
-
-impl PartnerFigures {
-    /// What the partner owes now: issued and not yet paid for.
-    pub fn outstanding_mvp(&self) -> u128 {
-        self.issued_mvp.saturating_sub(self.paid_mvp)
-    }
-}
-
 /// Every record plus indexes. Not persisted itself: rebuilt from the records at load.
 #[derive(Default)]
 pub struct State {
     /// Members, sessions and verifications of the older layout, moved into their tables at
     /// start (see `members`).
     pub(crate) legacy_members: crate::members::LegacyMembers,
+    /// Links and exchanges of the older layout, moved into their tables at start (see
+    /// `exchange`).
+    pub(crate) legacy_exchanges: crate::exchange::LegacyExchanges,
     pub partners: HashMap<u128, PartnerRecord>,
     pub partner_secrets: HashMap<u128, Vec<u8>>,
-    pub partner_figures: HashMap<u128, PartnerFigures>,
-    pub links: HashMap<u128, LinkRecord>,
-    /// (partner, member ref) → link, for links not removed.
-    pub link_by_ref: HashMap<(u128, String), u128>,
-    pub exchanges: HashMap<u128, ExchangeRecord>,
-    /// Per member, exchange ids in creation order.
-    pub exchanges_by_member: HashMap<u128, Vec<u128>>,
-    pub exchange_by_key: HashMap<(u128, String), u128>,
-    /// Exchanges in `Requested`, with the time of their next resolution attempt (ms) and
-    /// the attempts made; memory only.
-    pub open_exchanges: HashMap<u128, Retry>,
-    /// Failed exchanges whose reference still needs a cancel at the partner; memory only
-    /// (rebuilt from `cancel_pending` at load).
-    pub pending_cancels: HashMap<u128, Retry>,
-    /// Exchanges a task is driving right now (so two never drive one).
-    pub driving: BTreeSet<u128>,
     /// Co-signatures, proposals and anchored checkpoints.
     pub anchoring: crate::anchoring::AnchoringState,
     /// Wallet addresses, conversion settings and conversions.
@@ -206,12 +147,6 @@ pub struct State {
     pub settlements: crate::settlement::SettlementState,
     /// The voucher catalogue and members' vouchers (see `vouchers`).
     pub vouchers: crate::vouchers::VoucherState,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Retry {
-    pub next_attempt_ms: u64,
-    pub attempts: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,11 +197,11 @@ impl State {
                 }
                 KIND_PARTNER => {
                     let partner: PartnerRecord = decode(record)?;
-                    state.partner_figures.entry(partner.id).or_default();
                     state.partners.insert(partner.id, partner);
                 }
-                KIND_LINK => state.insert_link(decode(record)?),
-                KIND_EXCHANGE => state.insert_exchange(decode(record)?),
+                crate::exchange::KIND_LINK | crate::exchange::KIND_EXCHANGE => {
+                    state.legacy_exchanges.load(record)?;
+                }
                 KIND_COSIGNATURE => state.anchoring.insert_cosignature(decode(record)?),
                 KIND_ANCHORING => state.anchoring.insert_anchoring(decode(record)?),
                 conversion::KIND_CONVERSION => state.conversion.insert(decode(record)?),
@@ -299,74 +234,6 @@ impl State {
                 }
             }
         }
-        // Records load in key order (random ids); the limits walk each member's exchanges
-        // newest first and stop at an older month, so put them back in creation order.
-        for ids in state.exchanges_by_member.values_mut() {
-            ids.sort_by_key(|id| (state.exchanges[id].created_at_s, *id));
-        }
         Ok(state)
-    }
-
-    pub fn insert_link(&mut self, link: LinkRecord) {
-        if !link.removed {
-            self.link_by_ref
-                .insert((link.partner_id, link.member_ref.clone()), link.id);
-        }
-        self.links.insert(link.id, link);
-    }
-
-    /// Adds a new exchange to every index and to its partner's figures.
-    pub fn insert_exchange(&mut self, exchange: ExchangeRecord) {
-        self.exchanges_by_member
-            .entry(exchange.member_id)
-            .or_default()
-            .push(exchange.id);
-        if let Some(key) = &exchange.idempotency_key {
-            self.exchange_by_key
-                .insert((exchange.member_id, key.clone()), exchange.id);
-        }
-        let figures = self.partner_figures.entry(exchange.partner_id).or_default();
-        match exchange.status {
-            ExchangeStatus::Requested => {
-                figures.reserved_mvp += u128::from(exchange.mvp);
-                self.open_exchanges.insert(exchange.id, Retry::default());
-            }
-            ExchangeStatus::Completed => figures.issued_mvp += u128::from(exchange.mvp),
-            ExchangeStatus::Failed | ExchangeStatus::Reversed => {}
-        }
-        if exchange.cancel_pending {
-            self.pending_cancels.insert(exchange.id, Retry::default());
-        }
-        self.exchanges.insert(exchange.id, exchange);
-    }
-
-    /// Moves a requested exchange to a final status, keeping the figures right.
-    pub fn finish_exchange(
-        &mut self,
-        id: u128,
-        status: ExchangeStatus,
-        failure: Option<String>,
-        now_s: u64,
-    ) -> Option<&ExchangeRecord> {
-        let exchange = self.exchanges.get_mut(&id)?;
-        if exchange.status.is_final() {
-            return Some(exchange);
-        }
-        assert!(status.is_final(), "finish_exchange to a non-final status");
-        exchange.status = status;
-        exchange.failure = failure;
-        exchange.finished_at_s = Some(now_s);
-        let figures = self.partner_figures.entry(exchange.partner_id).or_default();
-        let mvp = u128::from(exchange.mvp);
-        assert!(
-            figures.reserved_mvp >= mvp,
-            "reserved MVP below an open exchange"
-        );
-        figures.reserved_mvp -= mvp;
-        if status == ExchangeStatus::Completed {
-            figures.issued_mvp += mvp;
-        }
-        self.open_exchanges.remove(&id);
-        Some(exchange)
     }
 }

@@ -47,7 +47,7 @@ impl Platform {
         let mut economy = {
             let state = self.lock();
             let mut economy = TokenEconomy {
-                mvp_issued: state.partner_figures.values().map(|f| f.issued_mvp).sum(),
+                mvp_issued: self.exchanges.issued_mvp(),
                 ..TokenEconomy::default()
             };
             for conversion in state.conversion.conversions.values() {

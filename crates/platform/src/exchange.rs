@@ -18,29 +18,43 @@
 //!   the MVP issued for it.
 //! - The reference sent to the partner is the exchange id, so every retry and every status
 //!   query names the same debit.
-//! - Limits and the credit line are checked and reserved under the state lock, before the
-//!   partner is asked, so concurrent exchanges can never pass them together.
+//! - Limits and the credit line are checked and reserved before the partner is asked: one
+//!   request per member at a time reads the member's sums from the table, and the credit
+//!   line is reserved under the context's lock, so concurrent exchanges can never pass
+//!   them together.
+//! - Exchanges and links live in their tables (`store::tables::exchanges`); memory holds
+//!   only open work and per-partner figures (see `working`).
 
-use crate::error::Entity;
+mod rows;
+mod working;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
+use store::tables::exchanges as tables;
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, ExchangeRecord, ExchangeStatus, KIND_EXCHANGE, State, id_key};
-use crate::error::{PlatformError, invalid};
+use crate::domain::{ExchangeRecord, ExchangeStatus, LinkRecord, PartnerRecord};
+use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
 use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
-use ports::time::{kst_day, kst_month, now_ms, now_s};
+use ports::time::{kst_day_start_s, kst_month_start_s, now_ms, now_s};
+
+pub use rows::exchange_record;
+pub(crate) use rows::{KIND_EXCHANGE, KIND_LINK, LegacyExchanges, link_record, link_row};
+pub(crate) use working::{Claimed, Tracked};
+pub use working::{EXCHANGES_OPEN_MAX, Exchanges, PartnerFigures, Retry};
 
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
 /// Exchanges the resolver takes per sweep.
 pub const RESOLVER_SWEEP_MAX: usize = 1024;
 /// Largest mileage of one exchange.
 pub const EXCHANGE_MILEAGE_MAX: u64 = 1_000_000_000_000;
+/// Largest MVP one exchange may credit (10^12 KRW; amounts stay far below 2^63).
+pub const EXCHANGE_MVP_MAX: u64 = 1_000_000_000_000;
 /// Exchanges listed per admin page.
-pub const EXCHANGES_PAGE_MAX: usize = 1000;
+pub const EXCHANGES_PAGE_MAX: usize = tables::EXCHANGES_PAGE_MAX;
 
 #[derive(Clone, Debug)]
 pub struct ExchangeRequest {
@@ -68,10 +82,13 @@ enum Work {
 }
 
 impl Work {
-    fn queue(self, state: &mut State) -> &mut std::collections::HashMap<u128, domain::Retry> {
+    fn queue(
+        self,
+        working: &mut working::Working,
+    ) -> &mut std::collections::HashMap<u128, Tracked> {
         match self {
-            Work::Resolve => &mut state.open_exchanges,
-            Work::Cancel => &mut state.pending_cancels,
+            Work::Resolve => &mut working.open,
+            Work::Cancel => &mut working.cancels,
         }
     }
 }
@@ -101,8 +118,15 @@ struct DrivingClaim<'a> {
 
 impl Drop for DrivingClaim<'_> {
     fn drop(&mut self) {
-        self.platform.lock().driving.remove(&self.id);
+        self.platform.exchanges.lock().driving.remove(&self.id);
     }
+}
+
+/// What a new exchange is checked against, read before the locks.
+struct Context {
+    link: LinkRecord,
+    day_used: u64,
+    month_used: u64,
 }
 
 impl Platform {
@@ -122,129 +146,169 @@ impl Platform {
         if request.mileage == 0 || request.mileage > EXCHANGE_MILEAGE_MAX {
             return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
         }
-        let (record, created, sequence) = {
-            let mut state = self.lock();
-            self.begin_exchange(&mut state, &request)?
+        let (record, driving) = {
+            // One request per member at a time: its sums and its key are read and written
+            // by it alone; held until the `requested` row is durable.
+            let _claim = self
+                .exchanges
+                .claim(Claimed::Member(request.member_id))
+                .await?;
+            match self.known_exchange(&request).await? {
+                Some(existing) => (existing, None),
+                None => {
+                    let (record, driving) = self.start_exchange(&request).await?;
+                    (record, Some(driving))
+                }
+            }
         };
-        // The claim begin_exchange took is released however this ends, even if the client
-        // goes away mid-way (the future is dropped): the resolver then finishes the job.
-        // Built only if taken (`then`, not `then_some`): a claim dropped unowned would release
-        // the claim of the request that does drive it.
-        let claim = created.then(|| DrivingClaim {
-            platform: self,
-            id: record.id,
-        });
-        self.durable(sequence).await?;
-        if claim.is_some() {
+        if let Some(driving) = driving {
+            // The driving claim is released however this ends, even if the client goes
+            // away mid-way (the future is dropped): the resolver then finishes the job.
             self.drive(record.id, Step::Debit).await;
+            drop(driving);
         }
-        drop(claim);
-        let (record, sequence) = {
-            let state = self.lock();
-            (state.exchanges[&record.id].clone(), self.writer.enqueued())
-        };
-        // Answer only what is durable: the record that finished the exchange may still be
-        // queued, or lost to a failed write (then a restart resolves it again).
-        self.durable(sequence).await?;
-        outcome(record)
+        // Answer only what is durable: a step whose commit failed stopped the writer, and
+        // the exchange in memory may be ahead of the table (a restart resolves it again).
+        if let Some(failure) = self.failure() {
+            return Err(PlatformError::Unavailable(failure));
+        }
+        outcome(self.current_exchange(record.id).await?)
     }
 
-    fn begin_exchange(
+    /// The member's exchange under the request's idempotency key, if any (a different
+    /// request under the same key is a conflict).
+    async fn known_exchange(
         &self,
-        state: &mut State,
         request: &ExchangeRequest,
-    ) -> Result<(ExchangeRecord, bool, u64), PlatformError> {
-        if let Some(key) = &request.idempotency_key
-            && let Some(id) = state.exchange_by_key.get(&(request.member_id, key.clone()))
-        {
-            let existing = state.exchanges[id].clone();
-            if existing.link_id != request.link_id || existing.mileage != request.mileage {
-                return Err(PlatformError::IdempotencyConflict);
-            }
-            return Ok((existing, false, self.writer.enqueued()));
-        }
-        if self.members.is_withdrawing(request.member_id) {
-            return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
-        }
-        let link = state
-            .links
-            .get(&request.link_id)
-            .filter(|link| link.member_id == request.member_id && !link.removed)
-            .ok_or(PlatformError::NotFound(Entity::Link))?
-            .clone();
-        let partner = state
-            .partners
-            .get(&link.partner_id)
-            .ok_or(PlatformError::NotFound(Entity::Partner))?;
-        if !partner.enabled {
-            return Err(PlatformError::PartnerDisabled);
-        }
-        let now = now_s();
-        let rate = partner.rate_at(now).ok_or(PlatformError::NoRate)?;
-        let unit = partner.minimum_unit;
-        if request.mileage < unit || !request.mileage.is_multiple_of(unit) {
-            return Err(PlatformError::BelowMinimumUnit { minimum_unit: unit });
-        }
-        let mvp = u128::from(request.mileage) * u128::from(rate.num) / u128::from(rate.den);
-        let mvp = u64::try_from(mvp).map_err(|_| invalid("mileage", "worth too much MVP"))?;
-        if mvp == 0 {
-            return Err(PlatformError::AmountTooSmall);
-        }
-        check_limits(state, request.member_id, partner, mvp, now)?;
-        let figures = state
-            .partner_figures
-            .get(&partner.id)
-            .copied()
-            .unwrap_or_default();
-        let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + u128::from(mvp);
-        if outstanding > u128::from(partner.credit_line) {
-            return Err(PlatformError::CreditLineExceeded);
-        }
-        let record = ExchangeRecord {
-            id: chart::new_id(),
-            member_id: request.member_id,
-            partner_id: partner.id,
-            link_id: link.id,
-            member_ref: link.member_ref.clone(),
-            mileage: request.mileage,
-            mvp,
-            rate,
-            status: ExchangeStatus::Requested,
-            failure: None,
-            idempotency_key: request.idempotency_key.clone(),
-            created_at_s: now,
-            finished_at_s: None,
-            cancel_pending: false,
+    ) -> Result<Option<ExchangeRecord>, PlatformError> {
+        let Some(key) = request.idempotency_key.clone() else {
+            return Ok(None);
         };
-        let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &record);
-        // Queued first: if the queue refuses, the state is left as it was.
-        let sequence = self.queue(vec![write])?;
-        state.insert_exchange(record.clone());
-        // The request drives it first; the resolver waits its turn.
-        state.driving.insert(record.id);
-        Ok((record, true, sequence))
+        let member_id = request.member_id;
+        let found = self
+            .ledger
+            .tables(move |read| tables::exchange_by_key(read, member_id, &key))
+            .await?;
+        let Some(existing) = found.map(exchange_record) else {
+            return Ok(None);
+        };
+        if existing.link_id != request.link_id || existing.mileage != request.mileage {
+            return Err(PlatformError::IdempotencyConflict);
+        }
+        Ok(Some(existing))
+    }
+
+    /// An exchange as it stands: open ones from memory, the others from the table.
+    async fn current_exchange(&self, id: u128) -> Result<ExchangeRecord, PlatformError> {
+        if let Some(tracked) = self.exchanges.lock().open.get(&id) {
+            return Ok(tracked.record.clone());
+        }
+        let row = self
+            .ledger
+            .tables(move |read| tables::exchange(read, id))
+            .await?
+            .ok_or(PlatformError::NotFound(Entity::Exchange))?;
+        Ok(exchange_record(row))
+    }
+
+    /// Checks a new exchange, reserves it and makes its `requested` row durable; the
+    /// caller holds the member's claim. Answers the exchange with its driving claim, taken
+    /// with the reservation (so a request dropped at any point leaves it to the resolver).
+    async fn start_exchange(
+        &self,
+        request: &ExchangeRequest,
+    ) -> Result<(ExchangeRecord, DrivingClaim<'_>), PlatformError> {
+        let context = self.exchange_context(request).await?;
+        let (committing, record) = {
+            let state = self.lock();
+            let partner = state
+                .partners
+                .get(&context.link.partner_id)
+                .ok_or(PlatformError::NotFound(Entity::Partner))?;
+            let record = new_exchange(request, partner, &context)?;
+            let mut working = self.exchanges.lock();
+            if self.members.is_withdrawing(request.member_id) {
+                return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
+            }
+            if working.open.len() >= EXCHANGES_OPEN_MAX {
+                return Err(working::busy());
+            }
+            let figures = working.figures.entry(partner.id).or_default();
+            let mvp = u128::from(record.mvp);
+            let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + mvp;
+            if outstanding > u128::from(partner.credit_line) {
+                return Err(PlatformError::CreditLineExceeded);
+            }
+            let row = rows::exchange_write(&record);
+            let committing = self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?;
+            figures.reserved_mvp += mvp;
+            let tracked = Tracked {
+                record: record.clone(),
+                retry: Retry::default(),
+            };
+            working.open.insert(record.id, tracked);
+            // The request drives it first; the resolver waits its turn.
+            working.driving.insert(record.id);
+            (committing, record)
+        };
+        let claim = DrivingClaim {
+            platform: self,
+            id: record.id,
+        };
+        // A failed commit stops the writer (fail-stop): the reservation goes with the
+        // process, and a restart finds no row.
+        committing.done().await?;
+        Ok((record, claim))
+    }
+
+    /// The link of the request (the member's own, not removed) and the member's usage at
+    /// its partner this KST day and month.
+    async fn exchange_context(&self, request: &ExchangeRequest) -> Result<Context, PlatformError> {
+        let (member_id, link_id) = (request.member_id, request.link_id);
+        let now = now_s();
+        let (day_start_s, month_start_s) = (kst_day_start_s(now), kst_month_start_s(now));
+        let found = self
+            .ledger
+            .tables(move |read| {
+                let Some(link) = tables::link(read, link_id)? else {
+                    return Ok(None);
+                };
+                if link.member_id != member_id || link.removed {
+                    return Ok(None);
+                }
+                let partner_id = link.partner_id;
+                let day = tables::member_usage_since(read, member_id, partner_id, day_start_s)?;
+                let month = tables::member_usage_since(read, member_id, partner_id, month_start_s)?;
+                Ok(Some((link, day, month)))
+            })
+            .await?;
+        let (link, day_used, month_used) = found.ok_or(PlatformError::NotFound(Entity::Link))?;
+        Ok(Context {
+            link: link_record(link),
+            day_used,
+            month_used,
+        })
     }
 
     /// Claims an exchange for one driver; `None` if another task drives it.
-    fn claim(&self, id: u128) -> Option<DrivingClaim<'_>> {
-        let taken = self.lock().driving.insert(id);
+    fn claim_driving(&self, id: u128) -> Option<DrivingClaim<'_>> {
+        let taken = self.exchanges.lock().driving.insert(id);
         taken.then(|| DrivingClaim { platform: self, id })
     }
 
     /// Moves a requested exchange one step: debit (first time) or resolve (status query).
     /// The caller holds the exchange's claim.
     async fn drive(&self, id: u128, step: Step) {
-        let claimed = {
-            let state = self.lock();
-            if state.open_exchanges.contains_key(&id) {
-                let record = state.exchanges[&id].clone();
-                self.endpoint(&state, record.partner_id)
-                    .map(|endpoint| (record, endpoint))
-            } else {
-                None
-            }
+        let record = self
+            .exchanges
+            .lock()
+            .open
+            .get(&id)
+            .map(|tracked| tracked.record.clone());
+        let Some(record) = record else {
+            return;
         };
-        let Some((record, endpoint)) = claimed else {
+        let Some(endpoint) = self.endpoint(&self.lock(), record.partner_id) else {
             return;
         };
         let result = match step {
@@ -256,7 +320,6 @@ impl Platform {
             self.schedule_retry(id, Work::Resolve);
         }
     }
-
     /// Err(reason) means "not resolved yet, try again later".
     async fn debit(
         &self,
@@ -354,33 +417,23 @@ impl Platform {
             code: transfer_code::EXCHANGE,
             ..Transfer::default()
         };
-        // The credit and the `Completed` record are one commit: a crash keeps both or
-        // neither (then the resolver finds the partner's debit and credits again).
-        let now = now_s();
-        let committing = {
-            let state = self.lock();
-            let mut completed = state
-                .exchanges
-                .get(&record.id)
-                .cloned()
-                .ok_or_else(|| "the exchange is gone".to_string())?;
-            completed.status = ExchangeStatus::Completed;
-            completed.failure = None;
-            completed.finished_at_s = Some(now);
-            let write = domain::put(KIND_EXCHANGE, &id_key(record.id), &completed);
-            self.enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
-                CreateTransferResult::Ok | CreateTransferResult::Exists => {
-                    (crate::persist::record_rows([write]), Ok(()))
-                }
+        // The credit and the `completed` row are one commit: a crash keeps both or neither
+        // (then the resolver finds the partner's debit and credits again).
+        let mut completed = record.clone();
+        completed.status = ExchangeStatus::Completed;
+        completed.failure = None;
+        completed.finished_at_s = Some(now_s());
+        let row = rows::exchange_write(&completed);
+        let committing = self
+            .enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
+                CreateTransferResult::Ok | CreateTransferResult::Exists => (vec![row], Ok(())),
                 refused => (Vec::new(), Err(refused)),
             })
-            .map_err(|error| error.to_string())?
-        };
+            .map_err(|error| error.to_string())?;
         let credited = committing.done().await.map_err(|error| error.to_string())?;
         match credited {
             Ok(()) => {
-                let mut state = self.lock();
-                state.finish_exchange(record.id, ExchangeStatus::Completed, None, now);
+                self.close_open(record.id, None);
                 Ok(())
             }
             Err(refused) => {
@@ -400,66 +453,101 @@ impl Platform {
         }
     }
 
+    /// Takes a finished exchange out of the open work and its MVP out of its partner's
+    /// reservation (into `issued` when completed: `finished` is `None`); a failed one whose
+    /// reference still needs a cancel joins the cancels. Answers the record as finished,
+    /// or `None` if it was not open.
+    fn close_open(&self, id: u128, finished: Option<&Finish>) -> Option<ExchangeRecord> {
+        let mut working = self.exchanges.lock();
+        let mut tracked = working.open.remove(&id)?;
+        let now = now_s();
+        let record = &mut tracked.record;
+        match finished {
+            None => {
+                record.status = ExchangeStatus::Completed;
+                record.failure = None;
+            }
+            Some(finish) => {
+                assert!(finish.status.is_final(), "an exchange finishes final");
+                record.status = finish.status;
+                record.failure = finish.failure.clone();
+                record.cancel_pending = finish.cancel_pending;
+            }
+        }
+        record.finished_at_s = Some(now);
+        let figures = working.figures.entry(record.partner_id).or_default();
+        let mvp = u128::from(record.mvp);
+        assert!(
+            figures.reserved_mvp >= mvp,
+            "reserved MVP below an open exchange"
+        );
+        figures.reserved_mvp -= mvp;
+        if record.status == ExchangeStatus::Completed {
+            figures.issued_mvp += mvp;
+        }
+        let record = tracked.record.clone();
+        if record.cancel_pending {
+            let retry = Retry::default();
+            working.cancels.insert(
+                id,
+                Tracked {
+                    record: record.clone(),
+                    retry,
+                },
+            );
+        }
+        Some(record)
+    }
+
     async fn finish(&self, id: u128, finish: Finish) -> Result<(), String> {
-        let sequence = {
-            let mut state = self.lock();
-            if state
-                .finish_exchange(id, finish.status, finish.failure, now_s())
-                .is_none()
-            {
-                return Ok(());
-            }
-            if finish.cancel_pending {
-                state.pending_cancels.insert(id, domain::Retry::default());
-                if let Some(record) = state.exchanges.get_mut(&id) {
-                    record.cancel_pending = true;
-                }
-            }
-            let write = domain::put(KIND_EXCHANGE, &id_key(id), &state.exchanges[&id]);
-            self.queue(vec![write]).map_err(|error| error.to_string())?
+        let Some(record) = self.close_open(id, Some(&finish)) else {
+            return Ok(());
         };
-        self.durable(sequence)
+        let row = rows::exchange_write(&record);
+        self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))
+            .map_err(|error| error.to_string())?
+            .done()
             .await
             .map_err(|error| error.to_string())
     }
 
     /// Retries the cancel of a refused reference; clears the mark once it went through.
     async fn retry_cancel(&self, id: u128) {
-        let target = {
-            let state = self.lock();
-            state.exchanges.get(&id).and_then(|record| {
-                let endpoint = self.endpoint(&state, record.partner_id)?;
-                Some((record.reference(), endpoint))
-            })
-        };
-        let Some((reference, endpoint)) = target else {
+        let record = self
+            .exchanges
+            .lock()
+            .cancels
+            .get(&id)
+            .map(|tracked| tracked.record.clone());
+        let Some(mut record) = record else {
             return;
         };
+        let Some(endpoint) = self.endpoint(&self.lock(), record.partner_id) else {
+            return;
+        };
+        let reference = record.reference();
         if let Err(error) = self.partner_gateway.cancel(&endpoint, &reference).await {
             tracing::debug!(%reference, %error, "cancel not through yet; will retry");
             self.schedule_retry(id, Work::Cancel);
             return;
         }
-        let sequence = {
-            let mut state = self.lock();
-            state.pending_cancels.remove(&id);
-            let Some(record) = state.exchanges.get_mut(&id) else {
-                return;
-            };
-            record.cancel_pending = false;
-            let write = domain::put(KIND_EXCHANGE, &id_key(id), record);
-            self.queue(vec![write])
+        record.cancel_pending = false;
+        let row = rows::exchange_write(&record);
+        let committed = match self.enqueue_commit(Vec::new(), move |_| (vec![row], ())) {
+            Ok(committing) => committing.done().await,
+            Err(error) => Err(error),
         };
-        if let Ok(sequence) = sequence {
-            let _ = self.durable(sequence).await;
+        if committed.is_ok() {
+            self.exchanges.lock().cancels.remove(&id);
         }
     }
 
     fn schedule_retry(&self, id: u128, work: Work) {
-        let mut state = self.lock();
+        let mut working = self.exchanges.lock();
         let base = self.config.resolver_backoff_base_ms;
         let max = self.config.resolver_backoff_max_ms;
-        if let Some(retry) = work.queue(&mut state).get_mut(&id) {
+        if let Some(tracked) = work.queue(&mut working).get_mut(&id) {
+            let retry = &mut tracked.retry;
             let shift = retry.attempts.min(20);
             let delay = base.saturating_mul(1 << shift).min(max);
             retry.attempts += 1;
@@ -470,17 +558,53 @@ impl Platform {
     /// Exchanges due for another attempt of `work`, at most `limit`.
     fn due(&self, work: Work, limit: usize) -> Vec<u128> {
         let now = now_ms();
-        let mut state = self.lock();
-        let driving = std::mem::take(&mut state.driving);
+        let mut working = self.exchanges.lock();
+        let driving = std::mem::take(&mut working.driving);
         let mut due: Vec<(u64, u128)> = work
-            .queue(&mut state)
+            .queue(&mut working)
             .iter()
-            .filter(|(id, retry)| retry.next_attempt_ms <= now && !driving.contains(id))
-            .map(|(id, retry)| (retry.next_attempt_ms, *id))
+            .filter(|(id, tracked)| tracked.retry.next_attempt_ms <= now && !driving.contains(id))
+            .map(|(id, tracked)| (tracked.retry.next_attempt_ms, *id))
             .collect();
-        state.driving = driving;
+        working.driving = driving;
         due.sort_unstable();
         due.into_iter().take(limit).map(|(_, id)| id).collect()
+    }
+
+    /// Loads the open work at start: exchanges still requested and cancels still owed,
+    /// through their status indexes (time and memory follow open work, not history), and
+    /// each partner's figures.
+    pub(crate) async fn load_exchange_work(&self) -> Result<(), PlatformError> {
+        for work in [Work::Resolve, Work::Cancel] {
+            let mut after = None;
+            loop {
+                let page = self
+                    .ledger
+                    .tables(move |read| match work {
+                        Work::Resolve => tables::open_exchanges(read, after, EXCHANGES_PAGE_MAX),
+                        Work::Cancel => tables::cancels_pending(read, after, EXCHANGES_PAGE_MAX),
+                    })
+                    .await?;
+                let Some(last) = page.last() else {
+                    break;
+                };
+                after = Some(last.id);
+                let mut working = self.exchanges.lock();
+                for row in page {
+                    let record = exchange_record(row);
+                    if work == Work::Resolve {
+                        let figures = working.figures.entry(record.partner_id).or_default();
+                        figures.reserved_mvp += u128::from(record.mvp);
+                    }
+                    let tracked = Tracked {
+                        record,
+                        retry: Retry::default(),
+                    };
+                    work.queue(&mut working).insert(tracked.record.id, tracked);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One exchange as its member sees it.
@@ -489,14 +613,11 @@ impl Platform {
         member_id: u128,
         id: u128,
     ) -> Result<ExchangeRecord, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        state
-            .exchanges
-            .get(&id)
-            .filter(|e| e.member_id == member_id)
-            .cloned()
-            .ok_or(PlatformError::NotFound(Entity::Exchange))
+        let record = self.current_exchange(id).await?;
+        if record.member_id != member_id {
+            return Err(PlatformError::NotFound(Entity::Exchange));
+        }
+        Ok(record)
     }
 
     /// Exchanges for operators, newest first, optionally only those with `status`.
@@ -505,70 +626,68 @@ impl Platform {
         status: Option<ExchangeStatus>,
         limit: usize,
     ) -> Result<Vec<ExchangeRecord>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        let mut list: Vec<ExchangeRecord> = state
-            .exchanges
-            .values()
-            .filter(|e| status.is_none_or(|s| e.status == s))
-            .cloned()
-            .collect();
-        list.sort_by_key(|e| std::cmp::Reverse((e.created_at_s, e.id)));
-        list.truncate(limit.clamp(1, EXCHANGES_PAGE_MAX));
-        Ok(list)
+        let limit = limit.clamp(1, EXCHANGES_PAGE_MAX);
+        let page = self
+            .ledger
+            .tables(move |read| tables::exchanges_page(read, status, None, limit))
+            .await?;
+        Ok(page.into_iter().map(exchange_record).collect())
     }
 
-    /// Counts of exchanges per status.
-    pub fn exchange_counts(&self) -> [(ExchangeStatus, u64); 4] {
-        let state = self.lock();
-        let mut counts = [
-            (ExchangeStatus::Requested, 0),
-            (ExchangeStatus::Completed, 0),
-            (ExchangeStatus::Failed, 0),
-            (ExchangeStatus::Reversed, 0),
-        ];
-        for exchange in state.exchanges.values() {
-            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == exchange.status) {
-                entry.1 += 1;
-            }
-        }
-        counts
+    /// Counts of exchanges per status (a query over the status column).
+    pub async fn exchange_counts(&self) -> Result<[(ExchangeStatus, u64); 4], PlatformError> {
+        Ok(self.ledger.tables(tables::status_counts).await?)
     }
+}
+
+/// A new exchange of the request at the partner, checked against the partner's rules and
+/// the member's usage; nothing reserved yet.
+fn new_exchange(
+    request: &ExchangeRequest,
+    partner: &PartnerRecord,
+    context: &Context,
+) -> Result<ExchangeRecord, PlatformError> {
+    if !partner.enabled {
+        return Err(PlatformError::PartnerDisabled);
+    }
+    let now = now_s();
+    let rate = partner.rate_at(now).ok_or(PlatformError::NoRate)?;
+    let unit = partner.minimum_unit;
+    if request.mileage < unit || !request.mileage.is_multiple_of(unit) {
+        return Err(PlatformError::BelowMinimumUnit { minimum_unit: unit });
+    }
+    let mvp = u128::from(request.mileage) * u128::from(rate.num) / u128::from(rate.den);
+    let mvp = u64::try_from(mvp)
+        .ok()
+        .filter(|&mvp| mvp <= EXCHANGE_MVP_MAX)
+        .ok_or_else(|| invalid("mileage", "worth too much MVP"))?;
+    if mvp == 0 {
+        return Err(PlatformError::AmountTooSmall);
+    }
+    check_limits(partner, context, mvp)?;
+    let link = &context.link;
+    Ok(ExchangeRecord {
+        id: chart::new_id(),
+        member_id: request.member_id,
+        partner_id: partner.id,
+        link_id: link.id,
+        member_ref: link.member_ref.clone(),
+        mileage: request.mileage,
+        mvp,
+        rate,
+        status: ExchangeStatus::Requested,
+        failure: None,
+        idempotency_key: request.idempotency_key.clone(),
+        created_at_s: now,
+        finished_at_s: None,
+        cancel_pending: false,
+    })
 }
 
 /// Per member and partner, MVP of exchanges not failed must stay within the day's and the
 /// month's limits (KST).
-fn check_limits(
-    state: &State,
-    member_id: u128,
-    partner: &domain::PartnerRecord,
-    mvp: u64,
-    now: u64,
-) -> Result<(), PlatformError> {
-    let (today, this_month) = (kst_day(now), kst_month(now));
-    let (mut day_used, mut month_used) = (0u64, 0u64);
-    let ids = state
-        .exchanges_by_member
-        .get(&member_id)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for id in ids.iter().rev() {
-        let exchange = &state.exchanges[id];
-        if kst_month(exchange.created_at_s) != this_month {
-            break;
-        }
-        let counts = matches!(
-            exchange.status,
-            ExchangeStatus::Requested | ExchangeStatus::Completed
-        );
-        if exchange.partner_id != partner.id || !counts {
-            continue;
-        }
-        month_used = month_used.saturating_add(exchange.mvp);
-        if kst_day(exchange.created_at_s) == today {
-            day_used = day_used.saturating_add(exchange.mvp);
-        }
-    }
+fn check_limits(partner: &PartnerRecord, context: &Context, mvp: u64) -> Result<(), PlatformError> {
+    let (day_used, month_used) = (context.day_used, context.month_used);
     if day_used.saturating_add(mvp) > partner.daily_limit {
         return Err(PlatformError::LimitExceeded {
             period: "daily",
@@ -639,7 +758,7 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 };
                 let platform = platform.clone();
                 tokio::spawn(async move {
-                    if let Some(_claim) = platform.claim(id) {
+                    if let Some(_claim) = platform.claim_driving(id) {
                         match kind {
                             Work::Resolve => platform.drive(id, Step::Resolve).await,
                             Work::Cancel => platform.retry_cancel(id).await,

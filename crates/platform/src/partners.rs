@@ -11,11 +11,16 @@ use crate::error::Entity;
 use std::time::Duration;
 
 use crate::chart;
+use std::sync::Arc;
+
+use store::tables::RowRef;
+use store::tables::exchanges::{self as tables, ExchangeWrite};
+
 use crate::domain::{
-    self, ExchangeRecord, ExchangeStatus, KIND_LINK, KIND_PARTNER, LinkRecord, PartnerFigures,
-    PartnerRecord, Rate, id_key,
+    self, ExchangeRecord, ExchangeStatus, KIND_PARTNER, LinkRecord, PartnerRecord, Rate, id_key,
 };
 use crate::error::{PlatformError, invalid};
+use crate::exchange::{Claimed, PartnerFigures, exchange_record, link_record};
 use crate::service::{Platform, secret_context};
 use ports::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
 use ports::time::now_s;
@@ -109,9 +114,19 @@ pub fn check_member_ref(text: &str) -> Result<(), PlatformError> {
     }
 }
 
+/// Largest numerator or denominator of a rate (a rate's parts are stored as signed 64-bit
+/// integers, and no real rate needs more digits).
+pub const RATE_PART_MAX: u64 = 1_000_000_000_000;
+
 fn check_rate(num: u64, den: u64) -> Result<(), PlatformError> {
     if num == 0 || den == 0 {
         return Err(invalid("rate", "rate_num and rate_den must be at least 1"));
+    }
+    if num > RATE_PART_MAX || den > RATE_PART_MAX {
+        return Err(invalid(
+            "rate",
+            format!("rate_num and rate_den at most {RATE_PART_MAX}"),
+        ));
     }
     Ok(())
 }
@@ -202,7 +217,6 @@ impl Platform {
             state
                 .partner_secrets
                 .insert(partner_id, new.secret.into_bytes());
-            state.partner_figures.entry(partner_id).or_default();
             state.partners.insert(partner_id, record);
             self.queue(vec![write])?
         };
@@ -257,11 +271,7 @@ impl Platform {
     ) -> Result<PartnerView, PlatformError> {
         let (sequence, view) = {
             let mut state = self.lock();
-            let figures = state
-                .partner_figures
-                .get(&partner_id)
-                .copied()
-                .unwrap_or_default();
+            let figures = self.exchanges.figures(partner_id);
             let partner = state
                 .partners
                 .get_mut(&partner_id)
@@ -321,11 +331,7 @@ impl Platform {
             .get(&partner_id)
             .ok_or(PlatformError::NotFound(Entity::Partner))?
             .clone();
-        let figures = state
-            .partner_figures
-            .get(&partner_id)
-            .copied()
-            .unwrap_or_default();
+        let figures = self.exchanges.figures(partner_id);
         Ok(PartnerView { record, figures })
     }
 
@@ -338,11 +344,7 @@ impl Platform {
             .values()
             .map(|record| PartnerView {
                 record: record.clone(),
-                figures: state
-                    .partner_figures
-                    .get(&record.id)
-                    .copied()
-                    .unwrap_or_default(),
+                figures: self.exchanges.figures(record.id),
             })
             .collect();
         views.sort_by_key(|view| (view.record.created_at_s, view.record.id));
@@ -363,7 +365,7 @@ impl Platform {
     }
 
     /// Links a membership after the partner confirmed it exists. Linking the same one again
-    /// returns the existing link.
+    /// returns the existing link. One link request per partner's reference at a time.
     pub async fn link_partner(
         &self,
         member_id: u128,
@@ -380,77 +382,89 @@ impl Platform {
             if !partner.enabled {
                 return Err(PlatformError::PartnerDisabled);
             }
-            if let Some(link_id) = state.link_by_ref.get(&(partner_id, member_ref.to_string()))
-                && state.links[link_id].member_id != member_id
-            {
-                return Err(PlatformError::LinkedElsewhere);
-            }
             self.endpoint(&state, partner_id)
                 .ok_or(PlatformError::NotFound(Entity::Partner))?
         };
+        let reference = Claimed::Reference(partner_id, member_ref.to_string());
+        let _claim = self.exchanges.claim(reference).await?;
+        let (existing, count) = self
+            .link_of_reference(member_id, partner_id, member_ref)
+            .await?;
+        if let Some(link) = &existing
+            && link.member_id != member_id
+        {
+            return Err(PlatformError::LinkedElsewhere);
+        }
         let balance = self
             .partner_gateway
             .balance(&endpoint, member_ref)
             .await
             .map_err(partner_error)?;
-        let sequence_and_id = {
-            let mut state = self.lock();
-            let key = (partner_id, member_ref.to_string());
-            match state.link_by_ref.get(&key) {
-                Some(link_id) if state.links[link_id].member_id == member_id => {
-                    return Ok((*link_id, balance));
-                }
-                Some(_) => return Err(PlatformError::LinkedElsewhere),
-                None => {}
-            }
-            let count = state
-                .links
-                .values()
-                .filter(|link| link.member_id == member_id && !link.removed)
-                .count();
-            if count >= LINKS_PER_MEMBER_MAX {
-                return Err(invalid(
-                    "partner_id",
-                    format!("at most {LINKS_PER_MEMBER_MAX} links"),
-                ));
-            }
-            let link = LinkRecord {
-                id: chart::new_id(),
-                member_id,
-                partner_id,
-                member_ref: member_ref.to_string(),
-                created_at_s: now_s(),
-                removed: false,
-            };
-            let id = link.id;
-            let write = domain::put(KIND_LINK, &id_key(id), &link);
-            state.insert_link(link);
-            (self.queue(vec![write])?, id)
+        if let Some(link) = existing {
+            return Ok((link.id, balance));
+        }
+        if count >= LINKS_PER_MEMBER_MAX {
+            return Err(invalid(
+                "partner_id",
+                format!("at most {LINKS_PER_MEMBER_MAX} links"),
+            ));
+        }
+        let link = LinkRecord {
+            id: chart::new_id(),
+            member_id,
+            partner_id,
+            member_ref: member_ref.to_string(),
+            created_at_s: now_s(),
+            removed: false,
         };
-        self.durable(sequence_and_id.0).await?;
-        Ok((sequence_and_id.1, balance))
+        self.commit_link(&link).await?;
+        Ok((link.id, balance))
+    }
+
+    /// The active link of the partner's reference, and how many active links the member has.
+    async fn link_of_reference(
+        &self,
+        member_id: u128,
+        partner_id: u128,
+        member_ref: &str,
+    ) -> Result<(Option<LinkRecord>, usize), PlatformError> {
+        let member_ref = member_ref.to_string();
+        let (existing, links) = self
+            .ledger
+            .tables(move |read| {
+                let existing = tables::active_link_by_ref(read, partner_id, &member_ref)?;
+                Ok((existing, tables::active_links_of(read, member_id)?))
+            })
+            .await?;
+        Ok((existing.map(link_record), links.len()))
+    }
+
+    async fn commit_link(&self, link: &LinkRecord) -> Result<(), PlatformError> {
+        let row: RowRef = Arc::new(ExchangeWrite::Link(crate::exchange::link_row(link)));
+        self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?
+            .done()
+            .await
     }
 
     /// The member's links with live balances, asked of the partners concurrently.
     pub async fn links(&self, member_id: u128) -> Result<Vec<LinkView>, PlatformError> {
-        self.settle_reads().await?;
+        let links = self
+            .ledger
+            .tables(move |read| tables::active_links_of(read, member_id))
+            .await?;
         let targets: Vec<(LinkRecord, String, Option<PartnerEndpoint>)> = {
             let state = self.lock();
-            let mut links: Vec<&LinkRecord> = state
-                .links
-                .values()
-                .filter(|link| link.member_id == member_id && !link.removed)
-                .collect();
-            links.sort_by_key(|link| (link.created_at_s, link.id));
             links
                 .into_iter()
+                .map(link_record)
                 .map(|link| {
                     let name = state
                         .partners
                         .get(&link.partner_id)
                         .map(|p| p.name.clone())
                         .unwrap_or_default();
-                    (link.clone(), name, self.endpoint(&state, link.partner_id))
+                    let endpoint = self.endpoint(&state, link.partner_id);
+                    (link, name, endpoint)
                 })
                 .collect()
         };
@@ -487,31 +501,27 @@ impl Platform {
         member_id: u128,
         link_id: u128,
     ) -> Result<(), PlatformError> {
-        let sequence = {
-            let mut state = self.lock();
-            let link = state
-                .links
-                .get(&link_id)
-                .filter(|link| link.member_id == member_id && !link.removed)
-                .ok_or(PlatformError::NotFound(Entity::Link))?
-                .clone();
-            let busy = state
-                .open_exchanges
-                .keys()
-                .any(|id| state.exchanges[id].link_id == link_id);
-            if busy {
-                return Err(PlatformError::ExchangeInProgress);
-            }
-            let mut removed = link.clone();
-            removed.removed = true;
-            let write = domain::put(KIND_LINK, &id_key(link_id), &removed);
-            state
-                .link_by_ref
-                .remove(&(link.partner_id, link.member_ref));
-            state.links.insert(link_id, removed);
-            self.queue(vec![write])?
-        };
-        self.durable(sequence).await
+        let link = self
+            .ledger
+            .tables(move |read| tables::link(read, link_id))
+            .await?
+            .map(link_record)
+            .filter(|link| link.member_id == member_id && !link.removed)
+            .ok_or(PlatformError::NotFound(Entity::Link))?;
+        let reference = Claimed::Reference(link.partner_id, link.member_ref.clone());
+        let _claim = self.exchanges.claim(reference).await?;
+        let busy = self
+            .exchanges
+            .lock()
+            .open
+            .values()
+            .any(|tracked| tracked.record.link_id == link_id);
+        if busy {
+            return Err(PlatformError::ExchangeInProgress);
+        }
+        let mut removed = link;
+        removed.removed = true;
+        self.commit_link(&removed).await
     }
 
     /// Completed exchanges finished in `[from_s, to_s)`, optionally of one partner, in
@@ -522,21 +532,36 @@ impl Platform {
         to_s: u64,
         partner_id: Option<u128>,
     ) -> Result<Vec<(ExchangeRecord, String)>, PlatformError> {
-        self.settle_reads().await?;
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .ledger
+                .tables(move |read| {
+                    tables::completed_page(
+                        read,
+                        from_s,
+                        to_s,
+                        partner_id,
+                        after,
+                        tables::EXCHANGES_PAGE_MAX,
+                    )
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some((last.finished_at_s.unwrap_or(0), last.id));
+            rows.extend(page);
+        }
         let state = self.lock();
-        let mut lines: Vec<(ExchangeRecord, String)> = state
-            .exchanges
-            .values()
-            .filter(|e| e.status == ExchangeStatus::Completed)
-            .filter(|e| partner_id.is_none_or(|p| e.partner_id == p))
-            .filter(|e| e.finished_at_s.is_some_and(|at| at >= from_s && at < to_s))
-            .map(|e| {
-                let name = state.partners.get(&e.partner_id).map(|p| p.name.clone());
-                (e.clone(), name.unwrap_or_default())
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let name = state.partners.get(&row.partner_id).map(|p| p.name.clone());
+                (exchange_record(row), name.unwrap_or_default())
             })
-            .collect();
-        lines.sort_by_key(|(e, _)| (e.finished_at_s, e.id));
-        Ok(lines)
+            .collect())
     }
 
     /// What each partner owes for MVP issued in `[from_s, to_s)`.
@@ -585,23 +610,26 @@ impl Platform {
         from_s: u64,
         to_s: u64,
     ) -> Result<Reconciliation, PlatformError> {
-        self.settle_reads().await?;
-        let (endpoint, mut exchanges) = {
-            let state = self.lock();
-            let endpoint = self
-                .endpoint(&state, partner_id)
-                .ok_or(PlatformError::NotFound(Entity::Partner))?;
-            let exchanges: Vec<ExchangeRecord> = state
-                .exchanges
-                .values()
-                .filter(|e| e.partner_id == partner_id && e.status.is_final())
-                .filter(|e| e.created_at_s >= from_s && e.created_at_s < to_s)
-                .cloned()
-                .collect();
-            (endpoint, exchanges)
-        };
-        exchanges.sort_by_key(|e| (e.created_at_s, e.id));
-        exchanges.truncate(RECONCILIATION_EXCHANGES_MAX);
+        let endpoint = self
+            .endpoint(&self.lock(), partner_id)
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
+        let mut exchanges = Vec::new();
+        let mut after = None;
+        while exchanges.len() < RECONCILIATION_EXCHANGES_MAX {
+            let limit =
+                (RECONCILIATION_EXCHANGES_MAX - exchanges.len()).min(tables::EXCHANGES_PAGE_MAX);
+            let page = self
+                .ledger
+                .tables(move |read| {
+                    tables::partner_final_page(read, partner_id, from_s, to_s, after, limit)
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some((last.created_at_s, last.id));
+            exchanges.extend(page.into_iter().map(exchange_record));
+        }
         let mut report = Reconciliation::default();
         for exchange in &exchanges {
             report.checked += 1;
@@ -705,13 +733,13 @@ impl Platform {
     ) -> Result<ExchangeRecord, PlatformError> {
         let id = u128::from_str_radix(reference, 16)
             .map_err(|_| PlatformError::NotFound(Entity::Exchange))?;
-        self.settle_reads().await?;
-        let state = self.lock();
-        state
-            .exchanges
-            .get(&id)
+        let record = self
+            .ledger
+            .tables(move |read| tables::exchange(read, id))
+            .await?
+            .map(exchange_record);
+        record
             .filter(|e| e.partner_id == partner_id && e.reference() == reference)
-            .cloned()
             .ok_or(PlatformError::NotFound(Entity::Exchange))
     }
 }
@@ -768,12 +796,8 @@ impl Platform {
         use ledger::types::CreateTransferResult as R;
         match results[0] {
             R::Ok => {
-                let mut state = self.lock();
-                state
-                    .partner_figures
-                    .entry(partner_id)
-                    .or_default()
-                    .paid_mvp += u128::from(amount);
+                let mut working = self.exchanges.lock();
+                working.figures.entry(partner_id).or_default().paid_mvp += u128::from(amount);
             }
             R::Exists => {}
             R::ExistsWithDifferentAmount => return Err(PlatformError::IdempotencyConflict),
@@ -790,7 +814,8 @@ impl Platform {
         self.partner(partner_id).await
     }
 
-    /// Reads what each partner paid so far from the ledger (at start).
+    /// Reads what each partner was issued and paid from its issuance account (at start):
+    /// only exchange credits debit it, and only partner payments credit it.
     pub(crate) async fn load_partner_payments(&self) -> Result<(), PlatformError> {
         let ids: Vec<u128> = self.lock().partners.keys().copied().collect();
         for chunk in ids.chunks(journal::sequencer::BATCH_EVENTS_MAX) {
@@ -803,13 +828,11 @@ impl Platform {
                         .collect(),
                 )
                 .await?;
-            let mut state = self.lock();
+            let mut working = self.exchanges.lock();
             for account in accounts {
-                state
-                    .partner_figures
-                    .entry(account.id.0)
-                    .or_default()
-                    .paid_mvp = account.credits_posted;
+                let figures = working.figures.entry(account.id.0).or_default();
+                figures.paid_mvp = account.credits_posted;
+                figures.issued_mvp = account.debits_posted;
             }
         }
         Ok(())

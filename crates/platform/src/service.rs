@@ -82,6 +82,8 @@ pub struct Platform {
     pub(crate) payments: crate::payments::Payments,
     /// The members context's working set (see `members`).
     pub(crate) members: crate::members::Members,
+    /// The exchange context's working set (see `exchange`).
+    pub(crate) exchanges: crate::exchange::Exchanges,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -183,6 +185,7 @@ impl Platform {
             state: Mutex::new(state),
             payments: crate::payments::Payments::default(),
             members: crate::members::Members::default(),
+            exchanges: crate::exchange::Exchanges::default(),
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
@@ -207,7 +210,9 @@ impl Platform {
             }
         }
         self.import_member_records().await?;
+        self.import_exchange_records().await?;
         self.load_partner_payments().await?;
+        self.load_exchange_work().await?;
         self.resolve_interrupted_vouchers().await?;
         self.import_authorization_records().await?;
         self.resolve_pending_settlements().await?;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
-use platform::domain::{ExchangeRecord, ExchangeStatus, State};
+use platform::domain::{ExchangeRecord, ExchangeStatus};
 use platform::exchange::ExchangeRequest;
 use platform::partners::NewPartner;
 use platform::{PlatformConfig, PlatformError};
@@ -160,6 +160,22 @@ impl ScriptedPartner {
             .collect();
         references.sort();
         references
+    }
+
+    /// Debits a reference as if a debit request had arrived (from a build that crashed
+    /// before it heard the answer); not counted as a call.
+    fn debit_directly(&self, partner_id: u128, member_ref: &str, reference: &str, mileage: u64) {
+        let mut books = lock(&self.books);
+        let partner = partner_id.to_string();
+        let balance = books.account(&partner, member_ref).expect("a known member");
+        *balance -= mileage;
+        let entry = Entry::Debited {
+            member_ref: member_ref.to_string(),
+            mileage,
+        };
+        books
+            .references
+            .insert((partner, reference.to_string()), entry);
     }
 
     /// Mileage that stands debited at this partner.
@@ -410,8 +426,20 @@ impl World {
     }
 
     /// The state a restart would load: only what reached the store.
-    async fn durable_state(&self) -> State {
-        State::load(&self.stored_records().await).expect("records decode")
+    /// Every exchange as its table holds it (what a crash would keep).
+    async fn durable_exchanges(&self) -> Vec<ExchangeRecord> {
+        let mut exchanges = Vec::new();
+        for status in ExchangeStatus::ALL {
+            let page = self
+                .ledger
+                .tables(move |read| {
+                    store::tables::exchanges::exchanges_page(read, Some(status), None, 1000)
+                })
+                .await
+                .expect("read the exchanges");
+            exchanges.extend(page.into_iter().map(platform::exchange::exchange_record));
+        }
+        exchanges
     }
 
     async fn new_partner(&self, change: impl FnOnce(&mut NewPartner)) -> u128 {
@@ -770,9 +798,9 @@ async fn a_crash_before_the_credit_completes_once_after_restart() {
         "an outcome that is not durable must not be acknowledged: {answer:?}"
     );
     assert!(world.platform().failure().is_some(), "fail-stop");
-    let durable = world.durable_state().await;
-    assert_eq!(durable.exchanges.len(), 1);
-    let exchange = durable.exchanges.values().next().expect("exchange").clone();
+    let durable = world.durable_exchanges().await;
+    assert_eq!(durable.len(), 1);
+    let exchange = durable[0].clone();
     assert_eq!(exchange.status, ExchangeStatus::Requested);
     assert_eq!(world.partner.calls(Call::Debit), 1);
 
@@ -800,10 +828,9 @@ async fn a_crash_before_the_credit_completes_once_after_restart() {
         [exchange.reference()]
     );
     world.check_issuance(partner, 500).await;
-    assert_eq!(
-        world.durable_state().await.exchanges[&exchange.id].status,
-        ExchangeStatus::Completed
-    );
+    let durable = world.durable_exchanges().await;
+    assert_eq!(durable.len(), 1);
+    assert_eq!(durable[0].status, ExchangeStatus::Completed);
 }
 
 /// 5b. The credit's commit is durable but its acknowledgement is lost (the store fails
@@ -820,10 +847,9 @@ async fn a_credit_committed_before_a_crash_stays_completed_even_if_the_wallet_cl
         "{answer:?}"
     );
     let exchange = world
-        .durable_state()
+        .durable_exchanges()
         .await
-        .exchanges
-        .into_values()
+        .into_iter()
         .next()
         .expect("exchange");
     assert_eq!(exchange.status, ExchangeStatus::Completed);
@@ -1074,10 +1100,9 @@ async fn requested_exchanges_survive_a_restart_while_the_partner_is_down() {
     assert!(open.is_empty(), "nothing remains requested");
     assert!(
         world
-            .durable_state()
+            .durable_exchanges()
             .await
-            .exchanges
-            .values()
+            .iter()
             .all(|e| e.status.is_final())
     );
     assert_eq!(world.partner.calls(Call::Debit), 4, "never debited again");
@@ -1096,10 +1121,9 @@ async fn an_abandoned_request_is_still_resolved() {
     let platform = world.platform().clone();
     let task =
         tokio::spawn(async move { platform.exchange(request(member, link, 1000, None)).await });
-    // The exchange is in memory; its record waits behind the gate.
+    // The exchange is reserved in memory; its row waits behind the gate.
     eventually("the exchange to begin", || async {
-        let counts = world.platform().exchange_counts();
-        (counts[0] == (ExchangeStatus::Requested, 1)).then_some(())
+        (world.appends_at_gate() == 1).then_some(())
     })
     .await;
     task.abort();
@@ -1110,9 +1134,13 @@ async fn an_abandoned_request_is_still_resolved() {
     );
     world.open_record_gate();
 
-    let list = world.platform().exchanges(None, 10).await.expect("list");
-    assert_eq!(list.len(), 1);
-    let id = list[0].id;
+    // The row was never acknowledged: it shows once the writer has committed it.
+    let id = eventually("the exchange's row", || async {
+        let list = world.platform().exchanges(None, 10).await.expect("list");
+        assert!(list.len() <= 1, "{list:?}");
+        list.first().map(|exchange| exchange.id)
+    })
+    .await;
     let done = world.settled(member, id).await;
     assert_eq!(done.status, ExchangeStatus::Failed);
     assert_eq!(done.failure.as_deref(), Some("partner_unreachable"));
@@ -1227,5 +1255,83 @@ async fn partner_payments_free_the_credit_line_exactly_once() {
     assert_eq!(
         (view.figures.paid_mvp, view.figures.outstanding_mvp()),
         (600, 1000)
+    );
+}
+
+/// 12. Upgrading from the older layout: a link and an exchange left `requested` as JSON
+///     records (the partner debited, the answer never came) move into their tables at the
+///     first start; the resolver finds the debit and credits once; the records are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_exchanges_of_the_older_layout_move_into_their_tables_and_finish() {
+    let (mut world, member, partner, _) = one_member_world().await;
+    let link_id = platform::chart::new_id();
+    let exchange_id = platform::chart::new_id();
+    let now = ports::time::now_s();
+    let link = format!(
+        r#"{{"id":{link_id},"member_id":{member},"partner_id":{partner},"member_ref":"M-2",
+        "created_at_s":{now},"removed":false}}"#
+    );
+    let exchange = format!(
+        r#"{{"id":{exchange_id},"member_id":{member},"partner_id":{partner},"link_id":{link_id},
+        "member_ref":"M-2","mileage":1000,"mvp":500,
+        "rate":{{"effective_from_s":{now},"num":1,"den":2}},"status":"requested",
+        "failure":null,"idempotency_key":"old-key","created_at_s":{now},
+        "finished_at_s":null}}"#
+    );
+    // The partner debited the old exchange's reference; its answer was lost in the crash.
+    let reference = format!("{exchange_id:032x}");
+    world
+        .partner
+        .debit_directly(partner, "M-2", &reference, 1000);
+    let records = vec![
+        store::records::Record {
+            kind: "link".into(),
+            key: link_id.to_be_bytes().to_vec(),
+            value: link.into_bytes(),
+        },
+        store::records::Record {
+            kind: "exchange".into(),
+            key: exchange_id.to_be_bytes().to_vec(),
+            value: exchange.into_bytes(),
+        },
+    ];
+    world
+        .write_records(
+            records
+                .into_iter()
+                .map(store::records::RecordWrite::Put)
+                .collect(),
+        )
+        .await;
+    world.restart().await;
+
+    let done = world.settled(member, exchange_id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed);
+    assert_eq!(world.credits(exchange_id).await.len(), 1);
+    assert_eq!(world.partner.calls(Call::Debit), 0, "never debited again");
+    assert_eq!(world.mvp(member).await, 500);
+    let links = world.platform().links(member).await.expect("links");
+    assert!(
+        links.iter().any(|view| view.link.id == link_id),
+        "{links:?}"
+    );
+    // The key came along: the same request again answers the same exchange.
+    let again = world
+        .platform()
+        .exchange(request(member, link_id, 1000, Some("old-key")))
+        .await
+        .expect("the old key");
+    assert_eq!(again.id, exchange_id);
+    let kinds: Vec<String> = world
+        .stored_records()
+        .await
+        .into_iter()
+        .map(|record| record.kind)
+        .collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|kind| kind == "link" || kind == "exchange"),
+        "{kinds:?}"
     );
 }

@@ -64,6 +64,14 @@ pub fn kst_month(unix_s: u64) -> i64 {
     y * 12 + i64::from(m) - 1
 }
 
+/// The Unix second the KST calendar month of an instant began (never before the epoch).
+pub fn kst_month_start_s(unix_s: u64) -> u64 {
+    let day = kst_day(unix_s);
+    let (_, _, day_of_month) = civil_from_days(day as i64);
+    let first = day.saturating_sub(u64::from(day_of_month).saturating_sub(1));
+    (first * DAY_S).saturating_sub(KST_OFFSET_S)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +91,16 @@ mod tests {
         assert_eq!(kst_day(before) + 1, kst_day(before + 1));
         assert_eq!(kst_month(before) + 1, kst_month(before + 1));
         assert_eq!(kst_month(before), 2026 * 12 + 10);
+        // November KST began at 2026-10-31T15:00:00Z; December at 2026-11-30T15:00:00Z.
+        assert_eq!(rfc3339(kst_month_start_s(before)), "2026-10-31T15:00:00Z");
+        assert_eq!(
+            rfc3339(kst_month_start_s(before + 1)),
+            "2026-11-30T15:00:00Z"
+        );
+        assert_eq!(kst_month(kst_month_start_s(before)), kst_month(before));
+        assert_eq!(
+            kst_month(kst_month_start_s(before) - 1) + 1,
+            kst_month(before)
+        );
     }
 }

@@ -396,6 +396,7 @@ async fn list_exchanges(
     let list = platform.exchanges(status, limit).await?;
     let counts: serde_json::Map<String, Value> = platform
         .exchange_counts()
+        .await?
         .iter()
         .map(|(status, count)| (status.as_str().to_string(), json!(count)))
         .collect();

@@ -174,12 +174,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
     }
-    if let Some(platform) = &state.platform {
+    let counts = match &state.platform {
+        Some(platform) => platform.exchange_counts().await.ok(),
+        None => None,
+    };
+    if let Some(counts) = counts {
         let name = "mileverse_exchanges";
         text.push_str(&format!(
             "# HELP {name} Exchanges by status.\n# TYPE {name} gauge\n"
         ));
-        for (status, count) in platform.exchange_counts() {
+        for (status, count) in counts {
             let status = status.as_str();
             text.push_str(&format!("{name}{{status=\"{status}\"}} {count}\n"));
         }

@@ -226,6 +226,8 @@ const MIGRATIONS: &[&str] = &[
     // 8: the members context's tables (members, devices, sessions, verifications;
     // `tables::members`).
     crate::tables::members::POSTGRES_TABLES,
+    // 9: the exchange context's tables (partner links and exchanges; `tables::exchanges`).
+    crate::tables::exchanges::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -256,6 +256,8 @@ const MIGRATIONS: &[&str] = &[
     // 8: the members context's tables (members, devices, sessions, verifications;
     // `tables::members`).
     crate::tables::members::SQLITE_TABLES,
+    // 9: the exchange context's tables (partner links and exchanges; `tables::exchanges`).
+    crate::tables::exchanges::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::StoreError;
 
+pub mod exchanges;
 pub mod members;
 pub mod payments;
 pub mod records;
@@ -82,7 +83,7 @@ impl Default for MemoryTables {
 }
 
 /// The SQLite schema of the tables written through [`sql`], for the memory backend.
-const SQL_TABLES_SQLITE: &[&str] = &[members::SQLITE_TABLES];
+const SQL_TABLES_SQLITE: &[&str] = &[members::SQLITE_TABLES, exchanges::SQLITE_TABLES];
 
 impl MemoryTables {
     /// The in-memory database of the tables written through [`sql`].

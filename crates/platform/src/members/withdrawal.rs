@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};
 use store::tables::RowRef;
+use store::tables::exchanges::ExchangeWrite;
 use store::tables::members::{MemberStatus, MemberWrite};
 
 use super::{
     Claimed, Members, PAYOUT_CHARS_MAX, WITHDRAWAL_PAYOUTS_MAX, member_context, payout_transfer_id,
 };
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, KIND_LINK, id_key};
 use crate::error::{Entity, PlatformError, invalid};
-use crate::persist::record_rows;
 use crate::service::Platform;
 use ports::time::now_s;
 
@@ -57,14 +56,15 @@ impl Platform {
     }
 
     /// Marks the withdrawal under way, unless an exchange of the member is open: both are
-    /// decided under the state lock, where an exchange starts only for a member not
-    /// withdrawing, so neither can slip past the other.
+    /// decided under the state and exchange locks, where an exchange starts only for a
+    /// member not withdrawing, so neither can slip past the other.
     fn begin_withdrawal(&self, member_id: u128) -> Result<Withdrawing<'_>, PlatformError> {
-        let state = self.lock();
-        let open = state
-            .exchanges_by_member
-            .get(&member_id)
-            .is_some_and(|ids| ids.iter().any(|id| state.open_exchanges.contains_key(id)));
+        let _state = self.lock();
+        let working = self.exchanges.lock();
+        let open = working
+            .open
+            .values()
+            .any(|tracked| tracked.record.member_id == member_id);
         // While withdrawing, no exchange may start (it could credit a closed wallet).
         if open || !self.members.lock().withdrawing.insert(member_id) {
             return Err(PlatformError::ExchangeInProgress);
@@ -140,37 +140,15 @@ impl Platform {
                 .seal(payout.as_bytes(), &member_context(member_id, "payout"))
         };
         member.payout_amount = amount;
-        let mut rows: Vec<RowRef> = [
-            MemberWrite::Member(member),
-            MemberWrite::RemoveSessionsOf(member_id),
-            MemberWrite::RemoveDevicesOf(member_id),
-        ]
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-        let committing = {
-            let mut state = self.lock();
-            // The memberships are released: whoever holds them (the same person signing up
-            // again) may link them anew.
-            let links: Vec<u128> = state
-                .links
-                .values()
-                .filter(|link| link.member_id == member_id && !link.removed)
-                .map(|link| link.id)
-                .collect();
-            let mut writes = Vec::new();
-            for link_id in links {
-                let Some(link) = state.links.get_mut(&link_id) else {
-                    continue;
-                };
-                link.removed = true;
-                let key = (link.partner_id, link.member_ref.clone());
-                writes.push(domain::put(KIND_LINK, &id_key(link_id), link));
-                state.link_by_ref.remove(&key);
-            }
-            rows.extend(record_rows(writes));
-            self.enqueue_commit(Vec::new(), move |_| (rows, ()))?
-        };
+        // The memberships are released with the member: whoever holds them (the same
+        // person signing up again) may link them anew.
+        let rows: Vec<RowRef> = vec![
+            Arc::new(MemberWrite::Member(member)),
+            Arc::new(MemberWrite::RemoveSessionsOf(member_id)),
+            Arc::new(MemberWrite::RemoveDevicesOf(member_id)),
+            Arc::new(ExchangeWrite::ReleaseLinksOf(member_id)),
+        ];
+        let committing = self.enqueue_commit(Vec::new(), move |_| (rows, ()))?;
         committing.done().await
     }
 }

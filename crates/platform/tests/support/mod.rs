@@ -109,6 +109,8 @@ pub struct LedgerFaults {
     /// Appends with rows fail from this count on, at this point.
     fail_row_appends_from: Option<(u64, FaultPoint)>,
     gate_closed: bool,
+    /// Appends waiting at the closed gate now.
+    at_gate: u64,
 }
 
 type LedgerFault = Arc<(Mutex<LedgerFaults>, std::sync::Condvar)>;
@@ -135,7 +137,9 @@ impl FaultyStore {
             return faults.point;
         }
         while faults.gate_closed {
+            faults.at_gate += 1;
             faults = wake.wait(faults).unwrap_or_else(|p| p.into_inner());
+            faults.at_gate -= 1;
         }
         faults.row_appends += 1;
         if let Some((from, point)) = faults.fail_row_appends_from
@@ -502,6 +506,11 @@ impl World {
     /// Holds every append with record rows until [`World::open_record_gate`].
     pub fn close_record_gate(&self) {
         lock(&self.fault.0).gate_closed = true;
+    }
+
+    /// Appends with record rows waiting at the closed gate now.
+    pub fn appends_at_gate(&self) -> u64 {
+        lock(&self.fault.0).at_gate
     }
 
     pub fn open_record_gate(&self) {

@@ -440,7 +440,7 @@ pub fn verifications_since(
 ) -> Result<u64, StoreError> {
     let sql = "SELECT count(*) FROM phone_verifications
         WHERE phone_index = ?1 AND created_at_s >= ?2";
-    let params = [Value::bytes(phone_index), Value::uint(since_s)?];
+    let params = [Value::bytes(phone_index), Value::bound(since_s)];
     match sql::query_one(read, sql, &params)? {
         Some(mut columns) => columns.uint(),
         None => Ok(0),

@@ -38,6 +38,12 @@ impl Value {
             .map_err(|_| corrupt("a value above 2^63"))
     }
 
+    /// A time or amount used as a query's bound: beyond 2^63 - 1 means "no bound" (no
+    /// stored value is above it), so it saturates instead of failing.
+    pub fn bound(value: u64) -> Value {
+        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
     pub fn flag(value: bool) -> Value {
         Value::Int(i64::from(value))
     }

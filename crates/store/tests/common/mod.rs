@@ -97,8 +97,10 @@ macro_rules! for_sql_backends {
     };
 }
 
-/// Takes an SQLite database back past migration 8 (the members tables), for tests that
-/// rebuild an older version by hand: each drops what came after the version it sets.
+/// Takes an SQLite database back past migrations 8 and 9 (the members tables and the
+/// exchange tables), for tests that rebuild an older version by hand: each drops what came
+/// after the version it sets.
 #[allow(dead_code)]
 pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member_devices;
-    DROP TABLE member_sessions; DROP TABLE phone_verifications;";
+    DROP TABLE member_sessions; DROP TABLE phone_verifications;
+    DROP TABLE partner_links; DROP TABLE exchanges;";

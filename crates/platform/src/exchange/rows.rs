@@ -1,0 +1,138 @@
+//! The exchange context's records as their table rows (`store::tables::exchanges`), and
+//! the move of the older layout's `link` and `exchange` JSON records into those tables at
+//! the first start of this build.
+
+use std::sync::Arc;
+
+use store::records::{Record, RecordWrite};
+use store::tables::RowRef;
+use store::tables::exchanges::{ExchangeRow, ExchangeWrite, LinkRow};
+
+use crate::domain::{DecodeError, ExchangeRecord, LinkRecord, Rate, decode};
+use crate::error::PlatformError;
+use crate::persist::record_rows;
+use crate::service::Platform;
+
+pub(crate) const KIND_LINK: &str = "link";
+pub(crate) const KIND_EXCHANGE: &str = "exchange";
+/// Records moved per commit.
+const IMPORT_BATCH_MAX: usize = 256;
+
+pub(crate) fn exchange_row(record: &ExchangeRecord) -> ExchangeRow {
+    ExchangeRow {
+        id: record.id,
+        member_id: record.member_id,
+        partner_id: record.partner_id,
+        link_id: record.link_id,
+        member_ref: record.member_ref.clone(),
+        mileage: record.mileage,
+        mvp: record.mvp,
+        rate_effective_from_s: record.rate.effective_from_s,
+        rate_num: record.rate.num,
+        rate_den: record.rate.den,
+        status: record.status,
+        failure: record.failure.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+        created_at_s: record.created_at_s,
+        finished_at_s: record.finished_at_s,
+        cancel_pending: record.cancel_pending,
+    }
+}
+
+/// An exchange's row as the platform's record (the rate as one value, the reference).
+pub fn exchange_record(row: ExchangeRow) -> ExchangeRecord {
+    ExchangeRecord {
+        id: row.id,
+        member_id: row.member_id,
+        partner_id: row.partner_id,
+        link_id: row.link_id,
+        member_ref: row.member_ref,
+        mileage: row.mileage,
+        mvp: row.mvp,
+        rate: Rate {
+            effective_from_s: row.rate_effective_from_s,
+            num: row.rate_num,
+            den: row.rate_den,
+        },
+        status: row.status,
+        failure: row.failure,
+        idempotency_key: row.idempotency_key,
+        created_at_s: row.created_at_s,
+        finished_at_s: row.finished_at_s,
+        cancel_pending: row.cancel_pending,
+    }
+}
+
+pub(crate) fn link_row(link: &LinkRecord) -> LinkRow {
+    LinkRow {
+        id: link.id,
+        member_id: link.member_id,
+        partner_id: link.partner_id,
+        member_ref: link.member_ref.clone(),
+        created_at_s: link.created_at_s,
+        removed: link.removed,
+    }
+}
+
+pub(crate) fn link_record(row: LinkRow) -> LinkRecord {
+    LinkRecord {
+        id: row.id,
+        member_id: row.member_id,
+        partner_id: row.partner_id,
+        member_ref: row.member_ref,
+        created_at_s: row.created_at_s,
+        removed: row.removed,
+    }
+}
+
+/// An exchange's row write, as the pipeline carries it.
+pub(crate) fn exchange_write(record: &ExchangeRecord) -> RowRef {
+    Arc::new(ExchangeWrite::Exchange(exchange_row(record)))
+}
+
+/// The older layout's links and exchanges found at load, each as its table write.
+#[derive(Default)]
+pub(crate) struct LegacyExchanges {
+    records: Vec<(Record, ExchangeWrite)>,
+}
+
+impl LegacyExchanges {
+    /// Keeps a record of this context's kinds; answers false for other kinds.
+    pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
+        let write = match record.kind.as_str() {
+            KIND_LINK => ExchangeWrite::Link(link_row(&decode(record)?)),
+            KIND_EXCHANGE => ExchangeWrite::Exchange(exchange_row(&decode(record)?)),
+            _ => return Ok(false),
+        };
+        self.records.push((record.clone(), write));
+        Ok(true)
+    }
+}
+
+impl Platform {
+    /// Moves the older layout's links and exchanges into their tables, each record's row
+    /// and its deletion in one commit with others (at start, before any request).
+    pub(crate) async fn import_exchange_records(&self) -> Result<(), PlatformError> {
+        let legacy = std::mem::take(&mut self.lock().legacy_exchanges);
+        if legacy.records.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            records = legacy.records.len(),
+            "moving links and exchanges into their tables"
+        );
+        let mut records = legacy.records.into_iter().peekable();
+        while records.peek().is_some() {
+            let mut rows: Vec<RowRef> = Vec::new();
+            for (record, write) in records.by_ref().take(IMPORT_BATCH_MAX) {
+                rows.push(Arc::new(write));
+                rows.extend(record_rows([RecordWrite::Delete {
+                    kind: record.kind,
+                    key: record.key,
+                }]));
+            }
+            self.ledger.record(rows).await?;
+        }
+        Ok(())
+    }
+}

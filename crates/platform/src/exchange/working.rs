@@ -1,0 +1,164 @@
+//! The exchange context's working set: what stays in memory, all of it bounded by open
+//! work or by the partners, never by history.
+//!
+//! - the exchanges still `requested` ([`EXCHANGES_OPEN_MAX`]), with their retry schedule:
+//!   loaded at start from the `exchanges_open` index, dropped when they finish;
+//! - the failed exchanges whose reference still needs a cancel at the partner, likewise;
+//! - the exchanges a task drives right now (so two never drive one);
+//! - per partner, MVP issued, reserved by open exchanges and paid (issued and paid read
+//!   from the partner's ledger account at start, reserved from the open exchanges);
+//! - the claims of requests under way: one exchange request per member and one link per
+//!   partner's member reference at a time, so the limits' sums, the idempotency key and
+//!   the active reference are read and written by one request at a time.
+//!
+//! Lock order: the platform's state lock, then this context's lock, then the members'.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::domain::ExchangeRecord;
+use crate::error::PlatformError;
+
+/// Exchanges kept open at once (waiting for a partner's answer); a new one past it is
+/// refused with 503 until some finish.
+pub const EXCHANGES_OPEN_MAX: usize = 100_000;
+/// Requests under way at once (exchanges and links); more answer 503.
+pub const EXCHANGE_CLAIMS_MAX: usize = 65_536;
+/// How long a request waits for another one of the same member or reference.
+pub const EXCHANGE_CLAIM_WAIT_MS: u64 = 30_000;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retry {
+    pub next_attempt_ms: u64,
+    pub attempts: u32,
+}
+
+/// Per-partner running figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartnerFigures {
+    /// MVP credited to members against this partner (completed exchanges).
+    pub issued_mvp: u128,
+    /// MVP of exchanges still requested (reserved against the credit line).
+    pub reserved_mvp: u128,
+    /// MVP the partner paid for (partner payments recorded in the ledger).
+    pub paid_mvp: u128,
+}
+
+impl PartnerFigures {
+    /// What the partner owes now: issued and not yet paid for.
+    pub fn outstanding_mvp(&self) -> u128 {
+        self.issued_mvp.saturating_sub(self.paid_mvp)
+    }
+}
+
+/// An exchange the resolver may have to work on, with its schedule.
+#[derive(Clone, Debug)]
+pub(crate) struct Tracked {
+    pub record: ExchangeRecord,
+    pub retry: Retry,
+}
+
+/// What a claim holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Claimed {
+    /// An exchange request of a member.
+    Member(u128),
+    /// A link of a partner's member reference.
+    Reference(u128, String),
+}
+
+pub(crate) struct Working {
+    pub open: HashMap<u128, Tracked>,
+    pub cancels: HashMap<u128, Tracked>,
+    pub driving: HashSet<u128>,
+    pub figures: HashMap<u128, PartnerFigures>,
+    claims: HashSet<Claimed>,
+    released: watch::Sender<u64>,
+}
+
+/// The exchange context's lock and working set.
+pub struct Exchanges(Mutex<Working>);
+
+impl Default for Exchanges {
+    fn default() -> Self {
+        Exchanges(Mutex::new(Working {
+            open: HashMap::new(),
+            cancels: HashMap::new(),
+            driving: HashSet::new(),
+            figures: HashMap::new(),
+            claims: HashSet::new(),
+            released: watch::Sender::new(0),
+        }))
+    }
+}
+
+impl Exchanges {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Working> {
+        self.0.lock().expect("exchanges lock")
+    }
+
+    /// The partner's figures now.
+    pub fn figures(&self, partner_id: u128) -> PartnerFigures {
+        self.lock()
+            .figures
+            .get(&partner_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// MVP issued against every partner.
+    pub fn issued_mvp(&self) -> u128 {
+        self.lock().figures.values().map(|f| f.issued_mvp).sum()
+    }
+
+    /// Claims `claimed`, waiting (at most [`EXCHANGE_CLAIM_WAIT_MS`]) while another holds it.
+    pub(crate) async fn claim(&self, claimed: Claimed) -> Result<Claim<'_>, PlatformError> {
+        let wait = Duration::from_millis(EXCHANGE_CLAIM_WAIT_MS);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut released = {
+                let mut working = self.lock();
+                if !working.claims.contains(&claimed) {
+                    if working.claims.len() >= EXCHANGE_CLAIMS_MAX {
+                        return Err(busy());
+                    }
+                    working.claims.insert(claimed.clone());
+                    return Ok(Claim {
+                        exchanges: self,
+                        claimed,
+                    });
+                }
+                working.released.subscribe()
+            };
+            if tokio::time::timeout_at(deadline, released.changed())
+                .await
+                .is_err()
+            {
+                return Err(busy());
+            }
+        }
+    }
+}
+
+pub(crate) fn busy() -> PlatformError {
+    PlatformError::Unavailable("too many exchange requests under way; retry".into())
+}
+
+/// A claim, released (and waiters woken) when dropped.
+pub(crate) struct Claim<'a> {
+    exchanges: &'a Exchanges,
+    claimed: Claimed,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut working = self.exchanges.lock();
+        working.claims.remove(&self.claimed);
+        working
+            .released
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+}
