@@ -19,6 +19,7 @@
 pub mod anchoring;
 pub mod authorization;
 pub mod chart;
+pub(crate) mod claims;
 pub mod conversion;
 pub mod crypto;
 pub mod domain;

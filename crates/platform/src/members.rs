@@ -25,13 +25,12 @@ mod withdrawal;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use store::tables::RowRef;
 use store::tables::members::{self as tables, DeviceRow, MemberRow};
-use tokio::sync::watch;
 
 use crate::chart;
+use crate::claims::{Claim, Claims};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
 
@@ -168,84 +167,39 @@ enum Claimed {
     Verification(u128),
 }
 
-struct Working {
-    claims: HashSet<Claimed>,
-    /// Bumped whenever a claim goes, for operations waiting for one.
-    released: watch::Sender<u64>,
+/// The members context's working set: claims and withdrawals under way.
+pub struct Members {
+    claims: Claims<Claimed>,
     /// Members whose withdrawal is in progress (no exchange, voucher or conversion may
     /// start).
-    withdrawing: HashSet<u128>,
+    withdrawing: Mutex<HashSet<u128>>,
 }
-
-/// The members context's lock and working set.
-pub struct Members(Mutex<Working>);
 
 impl Default for Members {
     fn default() -> Self {
-        Members(Mutex::new(Working {
-            claims: HashSet::new(),
-            released: watch::Sender::new(0),
-            withdrawing: HashSet::new(),
-        }))
-    }
-}
-
-impl Members {
-    fn lock(&self) -> MutexGuard<'_, Working> {
-        self.0.lock().expect("members lock")
-    }
-
-    /// Whether the member's withdrawal is under way.
-    pub(crate) fn is_withdrawing(&self, member_id: u128) -> bool {
-        self.lock().withdrawing.contains(&member_id)
-    }
-
-    /// Claims `claimed`, waiting (at most [`MEMBER_CLAIM_WAIT_MS`]) while another holds it.
-    async fn claim(&self, claimed: Claimed) -> Result<Claim<'_>, PlatformError> {
-        let wait = Duration::from_millis(MEMBER_CLAIM_WAIT_MS);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let mut released = {
-                let mut working = self.lock();
-                if !working.claims.contains(&claimed) {
-                    if working.claims.len() >= MEMBER_CLAIMS_MAX {
-                        return Err(busy());
-                    }
-                    working.claims.insert(claimed.clone());
-                    return Ok(Claim {
-                        members: self,
-                        claimed,
-                    });
-                }
-                working.released.subscribe()
-            };
-            if tokio::time::timeout_at(deadline, released.changed())
-                .await
-                .is_err()
-            {
-                return Err(busy());
-            }
+        Members {
+            claims: Claims::new(
+                MEMBER_CLAIMS_MAX,
+                MEMBER_CLAIM_WAIT_MS,
+                "too many member operations under way; retry",
+            ),
+            withdrawing: Mutex::new(HashSet::new()),
         }
     }
 }
 
-fn busy() -> PlatformError {
-    PlatformError::Unavailable("too many member operations under way; retry".into())
-}
+impl Members {
+    fn withdrawing(&self) -> MutexGuard<'_, HashSet<u128>> {
+        self.withdrawing.lock().expect("withdrawing lock")
+    }
 
-/// A claim, released (and waiters woken) when dropped.
-struct Claim<'a> {
-    members: &'a Members,
-    claimed: Claimed,
-}
+    /// Whether the member's withdrawal is under way.
+    pub(crate) fn is_withdrawing(&self, member_id: u128) -> bool {
+        self.withdrawing().contains(&member_id)
+    }
 
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        let mut working = self.members.lock();
-        working.claims.remove(&self.claimed);
-        working
-            .released
-            .send_modify(|count| *count = count.wrapping_add(1));
+    async fn claim(&self, claimed: Claimed) -> Result<Claim<'_, Claimed>, PlatformError> {
+        self.claims.claim(claimed).await
     }
 }
 

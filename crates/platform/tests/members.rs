@@ -122,3 +122,55 @@ async fn concurrent_wrong_pins_are_each_counted() {
     let view = platform.member(member.id).await.unwrap();
     assert!(view.locked);
 }
+
+/// More records of the older layout than one request's rows hold (each member with the
+/// most devices): the import splits them over several commits and moves every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_larger_than_one_request_moves_every_member() {
+    let mut world = World::any().await;
+    let members = 200u128;
+    let devices = platform::members::DEVICES_PER_MEMBER_MAX as u128;
+    let mut records = Vec::new();
+    for index in 0..members {
+        let id = (0xabcd_u128 << 64) | index;
+        let mut phone_index = [0u8; 32];
+        phone_index[..16].copy_from_slice(&id.to_be_bytes());
+        let device_list: Vec<String> = (0..devices)
+            .map(|device| {
+                format!(
+                    r#"{{"id":{},"name_sealed":"","platform":"ios","created_at_s":{device}}}"#,
+                    id + (device << 32)
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"id":{id},"phone_index":"{}","phone_sealed":"","name_sealed":"",
+            "pin_hash":"x","status":"active","failed_pins":0,"locked":false,
+            "created_at_s":1700000000,"withdrawn_at_s":null,"devices":[{}],"payout_amount":0}}"#,
+            hex::encode(phone_index),
+            device_list.join(",")
+        );
+        records.push(RecordWrite::Put(Record {
+            kind: "member".into(),
+            key: id.to_be_bytes().to_vec(),
+            value: json.into_bytes(),
+        }));
+    }
+    // More rows than one request carries: the split is exercised.
+    let rows = members * (devices + 2);
+    assert!(rows > journal::sequencer::ROWS_PER_REQUEST_MAX as u128);
+    world.write_records(records).await;
+    world.restart().await;
+    for index in [0, members / 2, members - 1] {
+        let id = (0xabcd_u128 << 64) | index;
+        let view = world.platform().member(id).await.unwrap();
+        assert_eq!(view.devices.len() as u128, devices);
+    }
+    assert!(
+        world
+            .stored_records()
+            .await
+            .iter()
+            .all(|r| r.kind != "member")
+    );
+}

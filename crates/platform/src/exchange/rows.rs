@@ -4,19 +4,16 @@
 
 use std::sync::Arc;
 
-use store::records::{Record, RecordWrite};
+use store::records::Record;
 use store::tables::RowRef;
 use store::tables::exchanges::{ExchangeRow, ExchangeWrite, LinkRow};
 
 use crate::domain::{DecodeError, ExchangeRecord, LinkRecord, Rate, decode};
 use crate::error::PlatformError;
-use crate::persist::record_rows;
 use crate::service::Platform;
 
 pub(crate) const KIND_LINK: &str = "link";
 pub(crate) const KIND_EXCHANGE: &str = "exchange";
-/// Records moved per commit.
-const IMPORT_BATCH_MAX: usize = 256;
 
 pub(crate) fn exchange_row(record: &ExchangeRecord) -> ExchangeRow {
     ExchangeRow {
@@ -121,18 +118,12 @@ impl Platform {
             records = legacy.records.len(),
             "moving links and exchanges into their tables"
         );
-        let mut records = legacy.records.into_iter().peekable();
-        while records.peek().is_some() {
-            let mut rows: Vec<RowRef> = Vec::new();
-            for (record, write) in records.by_ref().take(IMPORT_BATCH_MAX) {
-                rows.push(Arc::new(write));
-                rows.extend(record_rows([RecordWrite::Delete {
-                    kind: record.kind,
-                    key: record.key,
-                }]));
-            }
-            self.ledger.record(rows).await?;
-        }
+        let records = legacy
+            .records
+            .into_iter()
+            .map(|(record, write)| (record, vec![Arc::new(write) as RowRef]))
+            .collect();
+        crate::persist::import_legacy(&self.ledger, records).await?;
         Ok(())
     }
 }

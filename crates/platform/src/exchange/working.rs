@@ -15,10 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use tokio::sync::watch;
-
+use crate::claims::{Claim, Claims};
 use crate::domain::ExchangeRecord;
 use crate::error::PlatformError;
 
@@ -70,34 +68,36 @@ pub(crate) enum Claimed {
     Reference(u128, String),
 }
 
+#[derive(Default)]
 pub(crate) struct Working {
     pub open: HashMap<u128, Tracked>,
     pub cancels: HashMap<u128, Tracked>,
     pub driving: HashSet<u128>,
     pub figures: HashMap<u128, PartnerFigures>,
-    claims: HashSet<Claimed>,
-    released: watch::Sender<u64>,
 }
 
-/// The exchange context's lock and working set.
-pub struct Exchanges(Mutex<Working>);
+/// The exchange context's lock, working set and claims.
+pub struct Exchanges {
+    working: Mutex<Working>,
+    claims: Claims<Claimed>,
+}
 
 impl Default for Exchanges {
     fn default() -> Self {
-        Exchanges(Mutex::new(Working {
-            open: HashMap::new(),
-            cancels: HashMap::new(),
-            driving: HashSet::new(),
-            figures: HashMap::new(),
-            claims: HashSet::new(),
-            released: watch::Sender::new(0),
-        }))
+        Exchanges {
+            working: Mutex::new(Working::default()),
+            claims: Claims::new(
+                EXCHANGE_CLAIMS_MAX,
+                EXCHANGE_CLAIM_WAIT_MS,
+                "too many exchange requests under way; retry",
+            ),
+        }
     }
 }
 
 impl Exchanges {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Working> {
-        self.0.lock().expect("exchanges lock")
+        self.working.lock().expect("exchanges lock")
     }
 
     /// The partner's figures now.
@@ -115,50 +115,14 @@ impl Exchanges {
     }
 
     /// Claims `claimed`, waiting (at most [`EXCHANGE_CLAIM_WAIT_MS`]) while another holds it.
-    pub(crate) async fn claim(&self, claimed: Claimed) -> Result<Claim<'_>, PlatformError> {
-        let wait = Duration::from_millis(EXCHANGE_CLAIM_WAIT_MS);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let mut released = {
-                let mut working = self.lock();
-                if !working.claims.contains(&claimed) {
-                    if working.claims.len() >= EXCHANGE_CLAIMS_MAX {
-                        return Err(busy());
-                    }
-                    working.claims.insert(claimed.clone());
-                    return Ok(Claim {
-                        exchanges: self,
-                        claimed,
-                    });
-                }
-                working.released.subscribe()
-            };
-            if tokio::time::timeout_at(deadline, released.changed())
-                .await
-                .is_err()
-            {
-                return Err(busy());
-            }
-        }
+    pub(crate) async fn claim(
+        &self,
+        claimed: Claimed,
+    ) -> Result<Claim<'_, Claimed>, PlatformError> {
+        self.claims.claim(claimed).await
     }
 }
 
 pub(crate) fn busy() -> PlatformError {
-    PlatformError::Unavailable("too many exchange requests under way; retry".into())
-}
-
-/// A claim, released (and waiters woken) when dropped.
-pub(crate) struct Claim<'a> {
-    exchanges: &'a Exchanges,
-    claimed: Claimed,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        let mut working = self.exchanges.lock();
-        working.claims.remove(&self.claimed);
-        working
-            .released
-            .send_modify(|count| *count = count.wrapping_add(1));
-    }
+    PlatformError::Unavailable("too many exchanges open; retry".into())
 }

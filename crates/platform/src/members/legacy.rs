@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use store::records::{Record, RecordWrite};
+use store::records::Record;
 use store::tables::RowRef;
 use store::tables::members::{
     DeviceRow, MemberRow, MemberStatus, MemberWrite, SessionRow, VerificationRow,
@@ -13,14 +13,11 @@ use store::tables::members::{
 
 use crate::domain::{DecodeError, decode, hex_32, hex_bytes};
 use crate::error::PlatformError;
-use crate::persist::record_rows;
 use crate::service::Platform;
 
 pub(crate) const KIND_MEMBER: &str = "member";
 pub(crate) const KIND_VERIFICATION: &str = "verification";
 pub(crate) const KIND_SESSION: &str = "session";
-/// Records moved per commit.
-const IMPORT_BATCH_MAX: usize = 256;
 
 #[derive(Deserialize)]
 struct LegacyDevice {
@@ -160,18 +157,15 @@ impl Platform {
             records = legacy.records.len(),
             "moving members into their tables"
         );
-        let mut records = legacy.records.into_iter().peekable();
-        while records.peek().is_some() {
-            let mut rows: Vec<RowRef> = Vec::new();
-            for (record, writes) in records.by_ref().take(IMPORT_BATCH_MAX) {
-                rows.extend(writes.into_iter().map(|write| Arc::new(write) as RowRef));
-                rows.extend(record_rows([RecordWrite::Delete {
-                    kind: record.kind,
-                    key: record.key,
-                }]));
-            }
-            self.ledger.record(rows).await?;
-        }
+        let records = legacy
+            .records
+            .into_iter()
+            .map(|(record, writes)| {
+                let rows = writes.into_iter().map(|write| Arc::new(write) as RowRef);
+                (record, rows.collect())
+            })
+            .collect();
+        crate::persist::import_legacy(&self.ledger, records).await?;
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ impl Platform {
             .values()
             .any(|tracked| tracked.record.member_id == member_id);
         // While withdrawing, no exchange may start (it could credit a closed wallet).
-        if open || !self.members.lock().withdrawing.insert(member_id) {
+        if open || !self.members.withdrawing().insert(member_id) {
             return Err(PlatformError::ExchangeInProgress);
         }
         Ok(Withdrawing {
@@ -161,6 +161,6 @@ struct Withdrawing<'a> {
 
 impl Drop for Withdrawing<'_> {
     fn drop(&mut self) {
-        self.members.lock().withdrawing.remove(&self.member_id);
+        self.members.withdrawing().remove(&self.member_id);
     }
 }
