@@ -22,8 +22,18 @@ pub(crate) struct Claims<K> {
     claims_max: usize,
     /// How long a claim waits for another one on its key.
     wait_ms: u64,
-    /// What a refused or timed-out claim answers.
-    busy_detail: &'static str,
+    /// What a claim refused at the maximum answers.
+    full_detail: &'static str,
+    /// What a claim that waited in vain answers.
+    wait_detail: &'static str,
+}
+
+/// What a context's claims answer when they cannot be had.
+pub(crate) struct ClaimDetails {
+    /// At the maximum of claims held.
+    pub full: &'static str,
+    /// After waiting for another claim on the key.
+    pub wait: &'static str,
 }
 
 struct Inner<K> {
@@ -33,7 +43,7 @@ struct Inner<K> {
 }
 
 impl<K: Clone + Eq + Hash> Claims<K> {
-    pub(crate) fn new(claims_max: usize, wait_ms: u64, busy_detail: &'static str) -> Claims<K> {
+    pub(crate) fn new(claims_max: usize, wait_ms: u64, details: ClaimDetails) -> Claims<K> {
         Claims {
             inner: Mutex::new(Inner {
                 held: HashSet::new(),
@@ -41,7 +51,8 @@ impl<K: Clone + Eq + Hash> Claims<K> {
             }),
             claims_max,
             wait_ms,
-            busy_detail,
+            full_detail: details.full,
+            wait_detail: details.wait,
         }
     }
 
@@ -57,7 +68,7 @@ impl<K: Clone + Eq + Hash> Claims<K> {
                 let mut inner = self.lock();
                 if !inner.held.contains(&key) {
                     if inner.held.len() >= self.claims_max {
-                        return Err(self.busy());
+                        return Err(PlatformError::Unavailable(self.full_detail.into()));
                     }
                     inner.held.insert(key.clone());
                     return Ok(Claim { claims: self, key });
@@ -68,13 +79,9 @@ impl<K: Clone + Eq + Hash> Claims<K> {
                 .await
                 .is_err()
             {
-                return Err(self.busy());
+                return Err(PlatformError::Unavailable(self.wait_detail.into()));
             }
         }
-    }
-
-    fn busy(&self) -> PlatformError {
-        PlatformError::Unavailable(self.busy_detail.into())
     }
 }
 
@@ -98,15 +105,22 @@ impl<K: Clone + Eq + Hash> Drop for Claim<'_, K> {
 mod tests {
     use super::*;
 
+    const DETAILS: ClaimDetails = ClaimDetails {
+        full: "full",
+        wait: "waited",
+    };
+
     #[tokio::test]
     async fn one_claim_per_key_and_none_past_the_maximum() {
-        let claims: Claims<u32> = Claims::new(2, 50, "busy");
+        let claims: Claims<u32> = Claims::new(2, 50, DETAILS);
         let first = claims.claim(1).await.unwrap();
         let _other = claims.claim(2).await.unwrap();
         // At the maximum: a third key is refused at once.
-        assert!(claims.claim(3).await.is_err());
+        let full = PlatformError::Unavailable("full".into());
+        assert_eq!(claims.claim(3).await.err(), Some(full));
         // The same key waits for the first claim, and times out while it is held.
-        assert!(claims.claim(1).await.is_err());
+        let waited = PlatformError::Unavailable("waited".into());
+        assert_eq!(claims.claim(1).await.err(), Some(waited));
         drop(first);
         let again = claims.claim(1).await;
         assert!(again.is_ok());
@@ -115,7 +129,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_claim_gets_the_key_when_it_goes() {
         let claims: std::sync::Arc<Claims<u32>> =
-            std::sync::Arc::new(Claims::new(8, 5_000, "busy"));
+            std::sync::Arc::new(Claims::new(8, 5_000, DETAILS));
         let first = claims.claim(7).await.unwrap();
         let waiter = {
             let claims = claims.clone();

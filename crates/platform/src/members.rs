@@ -30,7 +30,7 @@ use store::tables::RowRef;
 use store::tables::members::{self as tables, DeviceRow, MemberRow};
 
 use crate::chart;
-use crate::claims::{Claim, Claims};
+use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
 
@@ -181,7 +181,10 @@ impl Default for Members {
             claims: Claims::new(
                 MEMBER_CLAIMS_MAX,
                 MEMBER_CLAIM_WAIT_MS,
-                "too many member operations under way; retry",
+                ClaimDetails {
+                    full: "too many member operations under way; retry",
+                    wait: "another request for this member is still under way; retry",
+                },
             ),
             withdrawing: Mutex::new(HashSet::new()),
         }

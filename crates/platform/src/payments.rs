@@ -16,19 +16,18 @@
 //! Claims: a request holding a `van_tx_id`'s claim may wait for an authorization's claim,
 //! never the other way, so two requests never wait for each other.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use store::records::{Record, RecordWrite};
 use store::tables::RowRef;
 use store::tables::payments::{self as tables, AuthorizationRow, CancelRow};
-use tokio::sync::watch;
 
 use crate::authorization::{
     AuthorizationRecord, CancelEntry, DeclineReason, KIND_AUTHORIZATION, OUTCOME_WAIT_MS,
     VoucherUse,
 };
+use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::domain::{State, id_key};
 use crate::error::PlatformError;
 use crate::persist::record_rows;
@@ -53,38 +52,39 @@ pub(crate) enum Claimed {
     Authorization(u128),
 }
 
+#[derive(Default)]
 pub struct PaymentsState {
-    claims: HashSet<Claimed>,
-    /// Bumped whenever a claim goes, for requests waiting for one.
-    released: watch::Sender<u64>,
     /// The KST day of `daily`.
     day: u64,
     daily: HashMap<u128, u64>,
 }
 
-impl Default for PaymentsState {
-    fn default() -> Self {
-        PaymentsState {
-            claims: HashSet::new(),
-            released: watch::Sender::new(0),
-            day: 0,
-            daily: HashMap::new(),
-        }
-    }
-}
 
-/// The payments context's lock.
-pub struct Payments(Mutex<PaymentsState>);
+/// The payments context's lock and claims.
+pub struct Payments {
+    state: Mutex<PaymentsState>,
+    claims: Claims<Claimed>,
+}
 
 impl Default for Payments {
     fn default() -> Self {
-        Payments(Mutex::new(PaymentsState::default()))
+        Payments {
+            state: Mutex::new(PaymentsState::default()),
+            claims: Claims::new(
+                PAYMENT_CLAIMS_MAX,
+                OUTCOME_WAIT_MS,
+                ClaimDetails {
+                    full: "too many payments under way",
+                    wait: "the first request for this van_tx_id has not finished",
+                },
+            ),
+        }
     }
 }
 
 impl Payments {
     fn lock(&self) -> MutexGuard<'_, PaymentsState> {
-        self.0.lock().expect("payments lock")
+        self.state.lock().expect("payments lock")
     }
 
     /// The day's figures, cleared when the KST day changed.
@@ -138,20 +138,6 @@ impl Payments {
     }
 }
 
-/// A claim, released (and waiters woken) when dropped.
-pub(crate) struct Claim<'a> {
-    payments: &'a Payments,
-    claimed: Claimed,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        let mut state = self.payments.lock();
-        state.claims.remove(&self.claimed);
-        state.released.send_modify(|count| *count += 1);
-    }
-}
-
 /// What a `van_tx_id` of a merchant names.
 pub(crate) enum VanTx {
     Authorization(Box<AuthorizationRecord>),
@@ -161,32 +147,11 @@ pub(crate) enum VanTx {
 
 impl Platform {
     /// Claims `claimed`, waiting (at most [`OUTCOME_WAIT_MS`]) while another holds it.
-    pub(crate) async fn claim_payment(&self, claimed: Claimed) -> Result<Claim<'_>, PlatformError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(OUTCOME_WAIT_MS);
-        loop {
-            let mut released = {
-                let mut state = self.payments.lock();
-                if !state.claims.contains(&claimed) {
-                    if state.claims.len() >= PAYMENT_CLAIMS_MAX {
-                        return Err(PlatformError::Unavailable(
-                            "too many payments under way".into(),
-                        ));
-                    }
-                    state.claims.insert(claimed.clone());
-                    return Ok(Claim {
-                        payments: &self.payments,
-                        claimed,
-                    });
-                }
-                state.released.subscribe()
-            };
-            let changed = tokio::time::timeout_at(deadline, released.changed()).await;
-            if changed.is_err() {
-                return Err(PlatformError::Unavailable(
-                    "the first request for this van_tx_id has not finished".into(),
-                ));
-            }
-        }
+    pub(crate) async fn claim_payment(
+        &self,
+        claimed: Claimed,
+    ) -> Result<Claim<'_, Claimed>, PlatformError> {
+        self.payments.claims.claim(claimed).await
     }
 
     /// The authorization with this id, as committed.

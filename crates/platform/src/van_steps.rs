@@ -35,7 +35,13 @@ impl Platform {
         &self,
         terminal_id: u128,
         id: u128,
-    ) -> Result<(AuthorizationRecord, crate::payments::Claim<'_>), PlatformError> {
+    ) -> Result<
+        (
+            AuthorizationRecord,
+            crate::claims::Claim<'_, crate::payments::Claimed>,
+        ),
+        PlatformError,
+    > {
         let merchant_id = self.terminal_merchant(terminal_id)?;
         let claim = self.claim_payment(Claimed::Authorization(id)).await?;
         let record = self

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::claims::{Claim, Claims};
+use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::domain::ExchangeRecord;
 use crate::error::PlatformError;
 
@@ -89,7 +89,10 @@ impl Default for Exchanges {
             claims: Claims::new(
                 EXCHANGE_CLAIMS_MAX,
                 EXCHANGE_CLAIM_WAIT_MS,
-                "too many exchange requests under way; retry",
+                ClaimDetails {
+                    full: "too many exchange requests under way; retry",
+                    wait: "another request for this member is still under way; retry",
+                },
             ),
         }
     }
