@@ -23,7 +23,7 @@ pub(crate) mod legacy;
 mod profile;
 mod withdrawal;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use store::tables::RowRef;
@@ -167,9 +167,22 @@ enum Claimed {
     Verification(u128),
 }
 
-/// The members context's working set: claims and withdrawals under way.
+/// Members' gates kept for the till (a payment reads its member's gate; a cache hit saves
+/// two table reads). Past it the cache is emptied and refills as members pay.
+pub const MEMBER_GATES_CACHED_MAX: usize = 131_072;
+
+/// Gates read from the tables, and a generation that every change of a member bumps (so a
+/// gate read before a change is never kept after it).
+#[derive(Default)]
+struct GateCache {
+    gates: HashMap<u128, MemberGate>,
+    generation: u64,
+}
+
+/// The members context's working set: claims, withdrawals under way, cached gates.
 pub struct Members {
     claims: Claims<Claimed>,
+    gates: Mutex<GateCache>,
     /// Members whose withdrawal is in progress (no exchange, voucher or conversion may
     /// start).
     withdrawing: Mutex<HashSet<u128>>,
@@ -187,6 +200,7 @@ impl Default for Members {
                 },
             ),
             withdrawing: Mutex::new(HashSet::new()),
+            gates: Mutex::new(GateCache::default()),
         }
     }
 }
@@ -204,18 +218,81 @@ impl Members {
     async fn claim(&self, claimed: Claimed) -> Result<Claim<'_, Claimed>, PlatformError> {
         self.claims.claim(claimed).await
     }
+
+    fn gates(&self) -> MutexGuard<'_, GateCache> {
+        self.gates.lock().expect("gates lock")
+    }
+
+    /// The cached gate of a member, and the generation to keep a gate read now under.
+    fn cached_gate(&self, member_id: u128) -> (Option<MemberGate>, u64) {
+        let cache = self.gates();
+        (cache.gates.get(&member_id).cloned(), cache.generation)
+    }
+
+    /// Keeps a gate read from the tables, unless a member changed since it was read.
+    fn keep_gate(&self, gate: &MemberGate, generation: u64) {
+        let mut cache = self.gates();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.gates.len() >= MEMBER_GATES_CACHED_MAX {
+            cache.gates.clear();
+        }
+        cache.gates.insert(gate.member_id, gate.clone());
+    }
+
+    /// Forgets the members' gates: called before a change is committed (no read from then
+    /// on is kept) and after (the committed change is read anew).
+    fn forget_gates(&self, member_ids: &[u128]) {
+        let mut cache = self.gates();
+        cache.generation = cache.generation.wrapping_add(1);
+        for member_id in member_ids {
+            cache.gates.remove(member_id);
+        }
+    }
+}
+
+/// The members whose gate a write changes.
+fn gated_members(writes: &[tables::MemberWrite]) -> Vec<u128> {
+    use tables::MemberWrite as W;
+    writes
+        .iter()
+        .filter_map(|write| match write {
+            W::Member(row) => Some(row.id),
+            W::Device(row) => Some(row.member_id),
+            W::RemoveDevice { member_id, .. } | W::RemoveDevicesOf(member_id) => Some(*member_id),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Platform {
     /// Commits the context's row changes (no transfer): one durable commit.
+    /// Members' gates cached for the till are forgotten around it.
     async fn commit_members(&self, writes: Vec<tables::MemberWrite>) -> Result<(), PlatformError> {
+        let gated = gated_members(&writes);
         let rows: Vec<RowRef> = writes
             .into_iter()
             .map(|write| Arc::new(write) as RowRef)
             .collect();
-        self.enqueue_commit(Vec::new(), move |_| (rows, ()))?
-            .done()
-            .await
+        self.commit_member_rows(&gated, rows).await
+    }
+
+    /// Commits rows that change the `gated` members (and maybe other contexts' rows), with
+    /// their cached gates forgotten before and after.
+    async fn commit_member_rows(
+        &self,
+        gated: &[u128],
+        rows: Vec<RowRef>,
+    ) -> Result<(), PlatformError> {
+        self.members.forget_gates(gated);
+        let committed = self.enqueue_commit(Vec::new(), move |_| (rows, ()));
+        let committed = match committed {
+            Ok(committing) => committing.done().await,
+            Err(error) => Err(error),
+        };
+        self.members.forget_gates(gated);
+        committed
     }
 
     /// The member's row, if there is one.
@@ -250,13 +327,21 @@ impl Platform {
         &self,
         member_id: u128,
     ) -> Result<Option<MemberGate>, PlatformError> {
+        let (cached, generation) = self.members.cached_gate(member_id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
         let found = self.member_and_devices(member_id).await?;
-        Ok(found.map(|(member, devices)| MemberGate {
+        let gate = found.map(|(member, devices)| MemberGate {
             member_id,
             status: member.status,
             locked: member.locked,
             device_ids: devices.iter().map(|device| device.id).collect(),
-        }))
+        });
+        if let Some(gate) = &gate {
+            self.members.keep_gate(gate, generation);
+        }
+        Ok(gate)
     }
 
     /// Every member id, a page at a time (for figures over all wallets).

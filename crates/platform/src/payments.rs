@@ -59,7 +59,6 @@ pub struct PaymentsState {
     daily: HashMap<u128, u64>,
 }
 
-
 /// The payments context's lock and claims.
 pub struct Payments {
     state: Mutex<PaymentsState>,

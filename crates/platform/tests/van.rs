@@ -27,6 +27,8 @@ struct Payer {
     member_id: u128,
     phone: String,
     devices: Vec<(String, Vec<u8>)>,
+    /// The member's device ids, in the order of `devices`.
+    device_ids: Vec<u128>,
 }
 
 impl Payer {
@@ -47,8 +49,10 @@ impl World {
     async fn payer(&mut self, balance: u64, devices: usize) -> Payer {
         let member = self.member().await;
         let mut enrolled = Vec::new();
+        let mut device_ids = Vec::new();
         for _ in 0..devices {
             let device = self.enrolled_device(member.id).await;
+            device_ids.push(device.device_id);
             enrolled.push((device.handle, device.secret));
         }
         if balance > 0 {
@@ -58,6 +62,7 @@ impl World {
             member_id: member.id,
             phone: member.phone,
             devices: enrolled,
+            device_ids,
         }
     }
 
@@ -849,4 +854,42 @@ async fn records_of_the_older_layout_move_into_the_ledger_at_the_first_open() {
     let legacy = store::records::SqliteRecords::open(&directory.path().join("records.db")).unwrap();
     world.restart_with_legacy(Box::new(legacy)).await;
     assert_eq!(world.stored_records().await, before);
+}
+
+/// The till reads a member's gate (may pay, devices) from a cache; every change of the
+/// member reaches the till at once: a lock declines the next payment, an unlock lets it
+/// through, a removed device's codes stop working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_the_member_reaches_the_till_at_once() {
+    let mut world = World::with_funding().await;
+    // Two devices: a device's code pays once per 30-second step, and the window is short.
+    let payer = world.payer(10_000, 2).await;
+    let (_, terminals) = world.merchant(1).await;
+    let platform = world.platform().clone();
+    let till = terminals[0];
+    let first = world
+        .authorize(till, &payer.code(0, 0), 100, "gate-1", true)
+        .await;
+    assert_eq!(first.unwrap().status, AuthorizationStatus::Captured);
+    for _ in 0..5 {
+        let _ = platform.log_in(&payer.phone, "246802").await;
+    }
+    let locked = world
+        .authorize(till, &payer.code(0, 1), 100, "gate-2", true)
+        .await;
+    assert_declined(&locked.unwrap(), DeclineReason::MemberLocked);
+    platform.unlock_member(payer.member_id).await.unwrap();
+    let unlocked = world
+        .authorize(till, &payer.code(1, 0), 100, "gate-3", true)
+        .await;
+    assert_eq!(unlocked.unwrap().status, AuthorizationStatus::Captured);
+    platform
+        .remove_device(payer.member_id, payer.device_ids[1])
+        .await
+        .unwrap();
+    let removed = world
+        .authorize(till, &payer.code(1, 1), 100, "gate-4", true)
+        .await;
+    assert_declined(&removed.unwrap(), DeclineReason::InvalidCode);
+    assert_eq!(world.available(payer.member_id).await, (9_800, 0));
 }

@@ -148,8 +148,7 @@ impl Platform {
             Arc::new(MemberWrite::RemoveDevicesOf(member_id)),
             Arc::new(ExchangeWrite::ReleaseLinksOf(member_id)),
         ];
-        let committing = self.enqueue_commit(Vec::new(), move |_| (rows, ()))?;
-        committing.done().await
+        self.commit_member_rows(&[member_id], rows).await
     }
 }
 
