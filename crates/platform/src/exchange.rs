@@ -122,6 +122,13 @@ impl Drop for DrivingClaim<'_> {
     }
 }
 
+/// What a request's reads found: the exchange its idempotency key names, or what a new
+/// exchange is checked against.
+enum Reads {
+    Known(ExchangeRecord),
+    New(Context),
+}
+
 /// What a new exchange is checked against, read before the locks.
 struct Context {
     link: LinkRecord,
@@ -153,18 +160,19 @@ impl Platform {
                 .exchanges
                 .claim(Claimed::Member(request.member_id))
                 .await?;
-            match self.known_exchange(&request).await? {
-                Some(existing) => (existing, None),
-                None => {
-                    let (record, driving) = self.start_exchange(&request).await?;
+            match self.exchange_reads(&request).await? {
+                Reads::Known(existing) => (existing, None),
+                Reads::New(context) => {
+                    let (record, driving) = self.start_exchange(&request, context).await?;
                     (record, Some(driving))
                 }
             }
         };
+        let mut finished = None;
         if let Some(driving) = driving {
             // The driving claim is released however this ends, even if the client goes
             // away mid-way (the future is dropped): the resolver then finishes the job.
-            self.drive(record.id, Step::Debit).await;
+            finished = self.drive(record.id, Step::Debit).await;
             drop(driving);
         }
         // Answer only what is durable: a step whose commit failed stopped the writer, and
@@ -172,30 +180,52 @@ impl Platform {
         if let Some(failure) = self.failure() {
             return Err(PlatformError::Unavailable(failure));
         }
-        outcome(self.current_exchange(record.id).await?)
+        match finished {
+            Some(record) => outcome(record),
+            None => outcome(self.current_exchange(record.id).await?),
+        }
     }
 
-    /// The member's exchange under the request's idempotency key, if any (a different
-    /// request under the same key is a conflict).
-    async fn known_exchange(
-        &self,
-        request: &ExchangeRequest,
-    ) -> Result<Option<ExchangeRecord>, PlatformError> {
-        let Some(key) = request.idempotency_key.clone() else {
-            return Ok(None);
-        };
-        let member_id = request.member_id;
-        let found = self
+    /// What a request is checked against, in one read: the member's exchange under the
+    /// request's idempotency key, if any (a different request under the same key is a
+    /// conflict); else the request's link (the member's own, not removed) and the member's
+    /// usage at its partner this KST day and month.
+    async fn exchange_reads(&self, request: &ExchangeRequest) -> Result<Reads, PlatformError> {
+        let (member_id, link_id) = (request.member_id, request.link_id);
+        let key = request.idempotency_key.clone();
+        let now = now_s();
+        let (day_start_s, month_start_s) = (kst_day_start_s(now), kst_month_start_s(now));
+        let (known, found) = self
             .ledger
-            .tables(move |read| tables::exchange_by_key(read, member_id, &key))
+            .tables(move |read| {
+                if let Some(key) = key
+                    && let Some(known) = tables::exchange_by_key(read, member_id, &key)?
+                {
+                    return Ok((Some(known), None));
+                }
+                let link = tables::link(read, link_id)?
+                    .filter(|link| link.member_id == member_id && !link.removed);
+                let Some(link) = link else {
+                    return Ok((None, None));
+                };
+                let partner_id = link.partner_id;
+                let day = tables::member_usage_since(read, member_id, partner_id, day_start_s)?;
+                let month = tables::member_usage_since(read, member_id, partner_id, month_start_s)?;
+                Ok((None, Some((link, day, month))))
+            })
             .await?;
-        let Some(existing) = found.map(exchange_record) else {
-            return Ok(None);
-        };
-        if existing.link_id != request.link_id || existing.mileage != request.mileage {
-            return Err(PlatformError::IdempotencyConflict);
+        if let Some(existing) = known.map(exchange_record) {
+            if existing.link_id != request.link_id || existing.mileage != request.mileage {
+                return Err(PlatformError::IdempotencyConflict);
+            }
+            return Ok(Reads::Known(existing));
         }
-        Ok(Some(existing))
+        let (link, day_used, month_used) = found.ok_or(PlatformError::NotFound(Entity::Link))?;
+        Ok(Reads::New(Context {
+            link: link_record(link),
+            day_used,
+            month_used,
+        }))
     }
 
     /// An exchange as it stands: open ones from memory, the others from the table.
@@ -217,8 +247,8 @@ impl Platform {
     async fn start_exchange(
         &self,
         request: &ExchangeRequest,
+        context: Context,
     ) -> Result<(ExchangeRecord, DrivingClaim<'_>), PlatformError> {
-        let context = self.exchange_context(request).await?;
         let (committing, record) = {
             let state = self.lock();
             let partner = state
@@ -261,35 +291,6 @@ impl Platform {
         Ok((record, claim))
     }
 
-    /// The link of the request (the member's own, not removed) and the member's usage at
-    /// its partner this KST day and month.
-    async fn exchange_context(&self, request: &ExchangeRequest) -> Result<Context, PlatformError> {
-        let (member_id, link_id) = (request.member_id, request.link_id);
-        let now = now_s();
-        let (day_start_s, month_start_s) = (kst_day_start_s(now), kst_month_start_s(now));
-        let found = self
-            .ledger
-            .tables(move |read| {
-                let Some(link) = tables::link(read, link_id)? else {
-                    return Ok(None);
-                };
-                if link.member_id != member_id || link.removed {
-                    return Ok(None);
-                }
-                let partner_id = link.partner_id;
-                let day = tables::member_usage_since(read, member_id, partner_id, day_start_s)?;
-                let month = tables::member_usage_since(read, member_id, partner_id, month_start_s)?;
-                Ok(Some((link, day, month)))
-            })
-            .await?;
-        let (link, day_used, month_used) = found.ok_or(PlatformError::NotFound(Entity::Link))?;
-        Ok(Context {
-            link: link_record(link),
-            day_used,
-            month_used,
-        })
-    }
-
     /// Claims an exchange for one driver; `None` if another task drives it.
     fn claim_driving(&self, id: u128) -> Option<DrivingClaim<'_>> {
         let taken = self.exchanges.lock().driving.insert(id);
@@ -297,35 +298,32 @@ impl Platform {
     }
 
     /// Moves a requested exchange one step: debit (first time) or resolve (status query).
-    /// The caller holds the exchange's claim.
-    async fn drive(&self, id: u128, step: Step) {
+    /// The caller holds the exchange's claim. Answers the exchange if this step finished it.
+    async fn drive(&self, id: u128, step: Step) -> Option<ExchangeRecord> {
         let record = self
             .exchanges
             .lock()
             .open
             .get(&id)
-            .map(|tracked| tracked.record.clone());
-        let Some(record) = record else {
-            return;
-        };
-        let Some(endpoint) = self.endpoint(&self.lock(), record.partner_id) else {
-            return;
-        };
+            .map(|tracked| tracked.record.clone())?;
+        let endpoint = self.endpoint(&self.lock(), record.partner_id)?;
         let result = match step {
             Step::Debit => self.debit(&record, &endpoint).await,
             Step::Resolve => self.resolve(&record, &endpoint).await,
         };
-        if let Err(reason) = result {
+        result.unwrap_or_else(|reason| {
             tracing::debug!(exchange = %record.reference(), %reason, "exchange unresolved; will retry");
             self.schedule_retry(id, Work::Resolve);
-        }
+            None
+        })
     }
-    /// Err(reason) means "not resolved yet, try again later".
+    /// Err(reason) means "not resolved yet, try again later"; `Some` is the exchange as this
+    /// step finished it.
     async fn debit(
         &self,
         record: &ExchangeRecord,
         endpoint: &PartnerEndpoint,
-    ) -> Result<(), String> {
+    ) -> Result<Option<ExchangeRecord>, String> {
         let request = DebitRequest {
             reference: record.reference(),
             member_ref: record.member_ref.clone(),
@@ -359,7 +357,7 @@ impl Platform {
         &self,
         record: &ExchangeRecord,
         endpoint: &PartnerEndpoint,
-    ) -> Result<(), String> {
+    ) -> Result<Option<ExchangeRecord>, String> {
         let reference = record.reference();
         let status = self
             .partner_gateway
@@ -405,7 +403,7 @@ impl Platform {
         &self,
         record: &ExchangeRecord,
         endpoint: &PartnerEndpoint,
-    ) -> Result<(), String> {
+    ) -> Result<Option<ExchangeRecord>, String> {
         let transfer = Transfer {
             id: TransferId(record.id),
             debit_account_id: AccountId(record.partner_id),
@@ -424,6 +422,7 @@ impl Platform {
         completed.failure = None;
         completed.finished_at_s = Some(now_s());
         let row = rows::exchange_write(&completed);
+        let answer = completed;
         let committing = self
             .enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
                 CreateTransferResult::Ok | CreateTransferResult::Exists => (vec![row], Ok(())),
@@ -432,10 +431,7 @@ impl Platform {
             .map_err(|error| error.to_string())?;
         let credited = committing.done().await.map_err(|error| error.to_string())?;
         match credited {
-            Ok(()) => {
-                self.close_open(record.id, None);
-                Ok(())
-            }
+            Ok(()) => Ok(self.close_open(record.id, None).map(|_| answer)),
             Err(refused) => {
                 // Cannot credit: give the mileage back, then the exchange is reversed.
                 tracing::error!(exchange = %record.reference(), result = refused.as_str(), "credit refused; reversing");
@@ -499,16 +495,17 @@ impl Platform {
         Some(record)
     }
 
-    async fn finish(&self, id: u128, finish: Finish) -> Result<(), String> {
+    async fn finish(&self, id: u128, finish: Finish) -> Result<Option<ExchangeRecord>, String> {
         let Some(record) = self.close_open(id, Some(&finish)) else {
-            return Ok(());
+            return Ok(None);
         };
         let row = rows::exchange_write(&record);
         self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))
             .map_err(|error| error.to_string())?
             .done()
             .await
-            .map_err(|error| error.to_string())
+            .map_err(|error| error.to_string())?;
+        Ok(Some(record))
     }
 
     /// Retries the cancel of a refused reference; clears the mark once it went through.
@@ -760,7 +757,9 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 tokio::spawn(async move {
                     if let Some(_claim) = platform.claim_driving(id) {
                         match kind {
-                            Work::Resolve => platform.drive(id, Step::Resolve).await,
+                            Work::Resolve => {
+                                platform.drive(id, Step::Resolve).await;
+                            }
                             Work::Cancel => platform.retry_cancel(id).await,
                         }
                     }

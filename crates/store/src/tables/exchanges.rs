@@ -21,9 +21,10 @@
 //! Indexes of `exchanges`, each for the queries named:
 //! - `exchanges_by_key` (`member_id, idempotency_key` where a key is set), unique: a
 //!   client's retry finds its exchange ([`exchange_by_key`]);
-//! - `exchanges_by_member` (`member_id, partner_id, created_at_s`): a member's usage at a
-//!   partner since a time ([`member_usage_since`]) and whether they have an exchange open
-//!   ([`member_has_open`]);
+//! - `exchanges_by_member` (`member_id, partner_id, created_at_s, status, mvp`): a
+//!   member's usage at a partner since a time ([`member_usage_since`], read from the index
+//!   alone: every exchange request sums its member's month) and whether they have an
+//!   exchange open ([`member_has_open`]);
 //! - `exchanges_open` (`id` where requested): start resumes unfinished sagas
 //!   ([`open_exchanges`]), in time that depends on open work, not on history;
 //! - `exchanges_cancel_pending` (`id` where a cancel is owed): the cancels to retry
@@ -90,7 +91,8 @@ macro_rules! tables {
             ";
             CREATE UNIQUE INDEX exchanges_by_key ON exchanges (member_id, idempotency_key)
                 WHERE idempotency_key IS NOT NULL;
-            CREATE INDEX exchanges_by_member ON exchanges (member_id, partner_id, created_at_s);
+            CREATE INDEX exchanges_by_member
+                ON exchanges (member_id, partner_id, created_at_s, status, mvp);
             CREATE INDEX exchanges_open ON exchanges (id) WHERE status = 'requested';
             CREATE INDEX exchanges_cancel_pending ON exchanges (id) WHERE cancel_pending = 1;
             CREATE INDEX exchanges_by_partner ON exchanges (partner_id, created_at_s, id);
