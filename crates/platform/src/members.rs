@@ -171,11 +171,17 @@ enum Claimed {
 /// two table reads). Past it the cache is emptied and refills as members pay.
 pub const MEMBER_GATES_CACHED_MAX: usize = 131_072;
 
-/// Gates read from the tables, and a generation that every change of a member bumps (so a
-/// gate read before a change is never kept after it).
+/// Sessions kept for authenticating requests (a hit saves a table read per request). Past
+/// it the cache is emptied and refills as members come back.
+pub const SESSIONS_CACHED_MAX: usize = 131_072;
+
+/// Gates and sessions read from the tables, and a generation that every change of a
+/// member bumps (so nothing read before a change is kept after it).
 #[derive(Default)]
 struct GateCache {
     gates: HashMap<u128, MemberGate>,
+    /// Token hash → (member, expiry).
+    sessions: HashMap<[u8; 32], (u128, u64)>,
     generation: u64,
 }
 
@@ -241,14 +247,37 @@ impl Members {
         cache.gates.insert(gate.member_id, gate.clone());
     }
 
-    /// Forgets the members' gates: called before a change is committed (no read from then
-    /// on is kept) and after (the committed change is read anew).
+    /// Forgets the members' gates and sessions: called before a change is committed (no
+    /// read from then on is kept) and after (the committed change is read anew).
     fn forget_gates(&self, member_ids: &[u128]) {
         let mut cache = self.gates();
         cache.generation = cache.generation.wrapping_add(1);
         for member_id in member_ids {
             cache.gates.remove(member_id);
         }
+        if !member_ids.is_empty() {
+            cache
+                .sessions
+                .retain(|_, (member_id, _)| !member_ids.contains(member_id));
+        }
+    }
+
+    /// The cached session of a token hash, and the generation to keep one read now under.
+    fn cached_session(&self, token_hash: &[u8; 32]) -> (Option<(u128, u64)>, u64) {
+        let cache = self.gates();
+        (cache.sessions.get(token_hash).copied(), cache.generation)
+    }
+
+    /// Keeps a session read from the tables, unless a member changed since it was read.
+    fn keep_session(&self, token_hash: [u8; 32], session: (u128, u64), generation: u64) {
+        let mut cache = self.gates();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.sessions.len() >= SESSIONS_CACHED_MAX {
+            cache.sessions.clear();
+        }
+        cache.sessions.insert(token_hash, session);
     }
 }
 
@@ -260,7 +289,9 @@ fn gated_members(writes: &[tables::MemberWrite]) -> Vec<u128> {
         .filter_map(|write| match write {
             W::Member(row) => Some(row.id),
             W::Device(row) => Some(row.member_id),
-            W::RemoveDevice { member_id, .. } | W::RemoveDevicesOf(member_id) => Some(*member_id),
+            W::RemoveDevice { member_id, .. }
+            | W::RemoveDevicesOf(member_id)
+            | W::RemoveSessionsOf(member_id) => Some(*member_id),
             _ => None,
         })
         .collect()

@@ -268,21 +268,38 @@ impl Platform {
         Ok(grant)
     }
 
-    /// The member behind a bearer token.
+    /// The member behind a bearer token: the session and the member's gate, each from its
+    /// cache when there.
     pub async fn authenticate(&self, token: &str) -> Result<u128, PlatformError> {
         let hash = crypto::token_hash(token);
+        let (cached, generation) = self.members.cached_session(&hash);
+        let (member_id, expires_at_s) = match cached {
+            Some(session) => session,
+            None => {
+                let gate = self
+                    .ledger
+                    .tables(move |read| tables::session(read, &hash))
+                    .await?
+                    .ok_or(PlatformError::SessionExpired)?;
+                let session = (gate.member_id, gate.expires_at_s);
+                self.members.keep_session(hash, session, generation);
+                session
+            }
+        };
+        if expires_at_s <= now_s() {
+            return Err(PlatformError::SessionExpired);
+        }
         let gate = self
-            .ledger
-            .tables(move |read| tables::session(read, &hash))
+            .member_gate(member_id)
             .await?
             .ok_or(PlatformError::SessionExpired)?;
-        if gate.expires_at_s <= now_s() || gate.status != MemberStatus::Active {
+        if gate.status != MemberStatus::Active {
             return Err(PlatformError::SessionExpired);
         }
         if gate.locked {
             return Err(PlatformError::Locked);
         }
-        Ok(gate.member_id)
+        Ok(member_id)
     }
 
     /// Revokes the session of this token (log out).
@@ -292,11 +309,13 @@ impl Platform {
             .ledger
             .tables(move |read| tables::session(read, &hash))
             .await?;
-        if found.is_none() {
+        let Some(session) = found else {
             return Err(PlatformError::SessionExpired);
-        }
-        self.commit_members(vec![MemberWrite::RemoveSession(hash)])
-            .await
+        };
+        // The member's cached sessions are forgotten around the commit.
+        let rows: Vec<store::tables::RowRef> =
+            vec![std::sync::Arc::new(MemberWrite::RemoveSession(hash))];
+        self.commit_member_rows(&[session.member_id], rows).await
     }
 
     /// Deletes a batch of expired sessions and of verifications older than the hour their
