@@ -122,6 +122,45 @@ impl Drop for DrivingClaim<'_> {
     }
 }
 
+/// A new exchange, queued.
+struct Started<'a> {
+    record: ExchangeRecord,
+    driving: DrivingClaim<'a>,
+    pending: Pending<'a>,
+    committing: crate::service::Committing<()>,
+}
+
+/// An exchange among its member's queued ones until dropped (once its row is durable, or
+/// the request is gone).
+struct Pending<'a> {
+    platform: &'a Platform,
+    member_id: u128,
+    id: u128,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut working = self.platform.exchanges.lock();
+        if let Some(queued) = working.pending.get_mut(&self.member_id) {
+            queued.retain(|record| record.id != self.id);
+            if queued.is_empty() {
+                working.pending.remove(&self.member_id);
+            }
+        }
+    }
+}
+
+/// A known exchange answers a request with the same key, unless the request differs.
+fn known_reads(
+    existing: ExchangeRecord,
+    request: &ExchangeRequest,
+) -> Result<Reads, PlatformError> {
+    if existing.link_id != request.link_id || existing.mileage != request.mileage {
+        return Err(PlatformError::IdempotencyConflict);
+    }
+    Ok(Reads::Known(existing))
+}
+
 /// What a request's reads found: the exchange its idempotency key names, or what a new
 /// exchange is checked against.
 enum Reads {
@@ -154,17 +193,26 @@ impl Platform {
             return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
         }
         let (record, driving) = {
-            // One request per member at a time: its sums and its key are read and written
-            // by it alone; held until the `requested` row is durable.
-            let _claim = self
+            // One request per member at a time reads its sums and its key and queues its
+            // `requested` row; the next one counts it from `pending` until it is durable.
+            let claim = self
                 .exchanges
                 .claim(Claimed::Member(request.member_id))
                 .await?;
             match self.exchange_reads(&request).await? {
-                Reads::Known(existing) => (existing, None),
+                Reads::Known(existing) => {
+                    // It may still be queued: answer it once it is durable.
+                    self.settle_reads().await?;
+                    (existing, None)
+                }
                 Reads::New(context) => {
-                    let (record, driving) = self.start_exchange(&request, context).await?;
-                    (record, Some(driving))
+                    let started = self.start_exchange(&request, context)?;
+                    drop(claim);
+                    // A failed commit stops the writer (fail-stop): the reservation goes
+                    // with the process, and a restart finds no row.
+                    started.committing.done().await?;
+                    drop(started.pending);
+                    (started.record, Some(started.driving))
                 }
             }
         };
@@ -192,7 +240,22 @@ impl Platform {
     /// usage at its partner this KST day and month.
     async fn exchange_reads(&self, request: &ExchangeRequest) -> Result<Reads, PlatformError> {
         let (member_id, link_id) = (request.member_id, request.link_id);
+        // The member's queued exchanges, taken before the table is read.
+        let pending = self
+            .exchanges
+            .lock()
+            .pending
+            .get(&member_id)
+            .cloned()
+            .unwrap_or_default();
         let key = request.idempotency_key.clone();
+        if let Some(key) = &key
+            && let Some(known) = pending
+                .iter()
+                .find(|record| record.idempotency_key.as_ref() == Some(key))
+        {
+            return known_reads(known.clone(), request);
+        }
         let now = now_s();
         let (day_start_s, month_start_s) = (kst_day_start_s(now), kst_month_start_s(now));
         let (known, found) = self
@@ -215,12 +278,21 @@ impl Platform {
             })
             .await?;
         if let Some(existing) = known.map(exchange_record) {
-            if existing.link_id != request.link_id || existing.mileage != request.mileage {
-                return Err(PlatformError::IdempotencyConflict);
-            }
-            return Ok(Reads::Known(existing));
+            return known_reads(existing, request);
         }
-        let (link, day_used, month_used) = found.ok_or(PlatformError::NotFound(Entity::Link))?;
+        let (link, mut day_used, mut month_used) =
+            found.ok_or(PlatformError::NotFound(Entity::Link))?;
+        // Queued and maybe not in the table yet: counted too (one that became durable since
+        // the snapshot is counted twice, which only errs on the side of the limit).
+        let queued = pending.iter().filter(|r| r.partner_id == link.partner_id);
+        for record in queued {
+            if record.created_at_s >= month_start_s {
+                month_used = month_used.saturating_add(record.mvp);
+            }
+            if record.created_at_s >= day_start_s {
+                day_used = day_used.saturating_add(record.mvp);
+            }
+        }
         Ok(Reads::New(Context {
             link: link_record(link),
             day_used,
@@ -241,54 +313,62 @@ impl Platform {
         Ok(exchange_record(row))
     }
 
-    /// Checks a new exchange, reserves it and makes its `requested` row durable; the
-    /// caller holds the member's claim. Answers the exchange with its driving claim, taken
-    /// with the reservation (so a request dropped at any point leaves it to the resolver).
-    async fn start_exchange(
+    /// Checks a new exchange, reserves it and queues its `requested` row; the caller holds
+    /// the member's claim. Answers the exchange, its driving claim (taken with the
+    /// reservation, so a request dropped at any point leaves it to the resolver), its place
+    /// among the member's queued exchanges, and the commit to wait for.
+    fn start_exchange(
         &self,
         request: &ExchangeRequest,
         context: Context,
-    ) -> Result<(ExchangeRecord, DrivingClaim<'_>), PlatformError> {
-        let (committing, record) = {
-            let state = self.lock();
-            let partner = state
-                .partners
-                .get(&context.link.partner_id)
-                .ok_or(PlatformError::NotFound(Entity::Partner))?;
-            let record = new_exchange(request, partner, &context)?;
-            let mut working = self.exchanges.lock();
-            if self.members.is_withdrawing(request.member_id) {
-                return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
-            }
-            if working.open.len() >= EXCHANGES_OPEN_MAX {
-                return Err(working::busy());
-            }
-            let figures = working.figures.entry(partner.id).or_default();
-            let mvp = u128::from(record.mvp);
-            let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + mvp;
-            if outstanding > u128::from(partner.credit_line) {
-                return Err(PlatformError::CreditLineExceeded);
-            }
-            let row = rows::exchange_write(&record);
-            let committing = self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?;
-            figures.reserved_mvp += mvp;
-            let tracked = Tracked {
-                record: record.clone(),
-                retry: Retry::default(),
-            };
-            working.open.insert(record.id, tracked);
-            // The request drives it first; the resolver waits its turn.
-            working.driving.insert(record.id);
-            (committing, record)
+    ) -> Result<Started<'_>, PlatformError> {
+        let state = self.lock();
+        let partner = state
+            .partners
+            .get(&context.link.partner_id)
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
+        let record = new_exchange(request, partner, &context)?;
+        let mut working = self.exchanges.lock();
+        if self.members.is_withdrawing(request.member_id) {
+            return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
+        }
+        if working.open.len() >= EXCHANGES_OPEN_MAX {
+            return Err(working::busy());
+        }
+        let figures = working.figures.entry(partner.id).or_default();
+        let mvp = u128::from(record.mvp);
+        let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + mvp;
+        if outstanding > u128::from(partner.credit_line) {
+            return Err(PlatformError::CreditLineExceeded);
+        }
+        let row = rows::exchange_write(&record);
+        let committing = self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?;
+        figures.reserved_mvp += mvp;
+        let tracked = Tracked {
+            record: record.clone(),
+            retry: Retry::default(),
         };
-        let claim = DrivingClaim {
-            platform: self,
-            id: record.id,
-        };
-        // A failed commit stops the writer (fail-stop): the reservation goes with the
-        // process, and a restart finds no row.
-        committing.done().await?;
-        Ok((record, claim))
+        working.open.insert(record.id, tracked);
+        working
+            .pending
+            .entry(record.member_id)
+            .or_default()
+            .push(record.clone());
+        // The request drives it first; the resolver waits its turn.
+        working.driving.insert(record.id);
+        Ok(Started {
+            driving: DrivingClaim {
+                platform: self,
+                id: record.id,
+            },
+            pending: Pending {
+                platform: self,
+                member_id: record.member_id,
+                id: record.id,
+            },
+            record,
+            committing,
+        })
     }
 
     /// Claims an exchange for one driver; `None` if another task drives it.

@@ -924,7 +924,8 @@ async fn an_idempotency_key_makes_one_exchange() {
     world.check_issuance(partner, 500).await;
 }
 
-/// 7. Credit line and limits are reserved under the state lock: 25 concurrent exchanges
+/// 7. Credit line and limits are reserved under the exchange context (its lock, and one
+///    request per member reading its usage, queued ones included): 25 concurrent exchanges
 ///    against a credit line of 10 of them pass exactly 10; a daily limit of 3 passes 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {

@@ -74,6 +74,9 @@ pub(crate) struct Working {
     pub cancels: HashMap<u128, Tracked>,
     pub driving: HashSet<u128>,
     pub figures: HashMap<u128, PartnerFigures>,
+    /// Per member, exchanges whose `requested` row is queued but not yet known durable: a
+    /// member's next request counts them beside the table (bounded by `open`).
+    pub pending: HashMap<u128, Vec<ExchangeRecord>>,
 }
 
 /// The exchange context's lock, working set and claims.
