@@ -202,12 +202,9 @@ pub enum ExchangeWrite {
 
 const LINK_COLUMNS: &str = "id, member_id, partner_id, member_ref, created_at_s, removed";
 
-/// The columns of `exchanges` as [`exchange_of`] reads them: a text that may be NULL is read
-/// as whether it is set, then its value (`''` when not set).
+/// The columns of `exchanges` in the order [`exchange_of`] reads them.
 const EXCHANGE_COLUMNS: &str = "id, member_id, partner_id, link_id, member_ref, mileage, mvp,
-    rate_effective_from_s, rate_num, rate_den, status,
-    failure IS NOT NULL, coalesce(failure, ''),
-    idempotency_key IS NOT NULL, coalesce(idempotency_key, ''),
+    rate_effective_from_s, rate_num, rate_den, status, failure, idempotency_key,
     created_at_s, finished_at_s, cancel_pending";
 
 impl Row for ExchangeWrite {
@@ -244,7 +241,6 @@ fn link_statement(row: &LinkRow) -> Result<(&'static str, Vec<Value>), StoreErro
 }
 
 fn exchange_statement(row: &ExchangeRow) -> Result<(&'static str, Vec<Value>), StoreError> {
-    let optional_text = |text: &Option<String>| text.as_deref().map_or(Value::Null, Value::text);
     Ok((
         "INSERT INTO exchanges (id, member_id, partner_id, link_id, member_ref, mileage, mvp,
             rate_effective_from_s, rate_num, rate_den, status, failure, idempotency_key,
@@ -270,8 +266,8 @@ fn exchange_statement(row: &ExchangeRow) -> Result<(&'static str, Vec<Value>), S
             Value::uint(row.rate_num)?,
             Value::uint(row.rate_den)?,
             Value::text(row.status.as_str()),
-            optional_text(&row.failure),
-            optional_text(&row.idempotency_key),
+            Value::opt_text(row.failure.as_deref()),
+            Value::opt_text(row.idempotency_key.as_deref()),
             Value::uint(row.created_at_s)?,
             Value::opt_uint(row.finished_at_s)?,
             Value::flag(row.cancel_pending),
@@ -303,19 +299,12 @@ fn exchange_of(mut columns: Columns) -> Result<ExchangeRow, StoreError> {
         rate_num: columns.uint()?,
         rate_den: columns.uint()?,
         status: ExchangeStatus::read(&columns.text()?)?,
-        failure: optional_text(&mut columns)?,
-        idempotency_key: optional_text(&mut columns)?,
+        failure: columns.opt_text()?,
+        idempotency_key: columns.opt_text()?,
         created_at_s: columns.uint()?,
         finished_at_s: columns.opt_uint()?,
         cancel_pending: columns.flag()?,
     })
-}
-
-/// A text that may be NULL, selected as whether it is set and its value.
-fn optional_text(columns: &mut Columns) -> Result<Option<String>, StoreError> {
-    let set = columns.flag()?;
-    let text = columns.text()?;
-    Ok(set.then_some(text))
 }
 
 fn exchanges_of(rows: Vec<Columns>) -> Result<Vec<ExchangeRow>, StoreError> {

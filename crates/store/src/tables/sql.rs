@@ -56,6 +56,10 @@ impl Value {
         Value::Blob(value.to_vec())
     }
 
+    pub fn opt_text(value: Option<&str>) -> Value {
+        value.map_or(Value::Null, Value::text)
+    }
+
     pub fn opt_uint(value: Option<u64>) -> Result<Value, StoreError> {
         value.map_or(Ok(Value::Null), Value::uint)
     }
@@ -119,6 +123,14 @@ impl Columns {
             0 => Ok(false),
             1 => Ok(true),
             _ => Err(corrupt("a flag other than 0 or 1")),
+        }
+    }
+
+    pub fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text)),
+            other => Err(corrupt(&format!("expected text, found {other:?}"))),
         }
     }
 
