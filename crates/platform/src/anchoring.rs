@@ -10,18 +10,24 @@
 //! not gather enough co-signatures in `anchor_proposal_timeout_ms` is replaced by a newer
 //! one (a witness was down, or fell behind).
 //!
-//! Co-signatures and anchorings are records: a restart keeps what witnesses sent, and the
-//! anchored list is read back from the contract at start, so an anchoring whose answer was
-//! lost is still known.
+//! Co-signatures and anchorings live in their tables (`store::tables::anchoring`): a
+//! restart keeps what witnesses sent, and the anchored list is read back from the contract
+//! at start, so an anchoring whose answer was lost is still known. Memory keeps the
+//! working set ([`Anchoring`]): the authorities as last read, the live proposals (at most
+//! [`PROPOSALS_KEPT_MAX`]) with their co-signatures, and the latest anchoring. The
+//! co-signatures of checkpoints anchored past are purged in the anchoring's commit: no
+//! contract would take them any more.
+
+mod legacy;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use store::tables::RowRef;
+use store::tables::anchoring::{self as tables, AnchoringWrite};
 
 use crate::Platform;
-use crate::domain::{self, KIND_ANCHORING, KIND_COSIGNATURE};
 use crate::error::PlatformError;
 use ports::chain::{
     AnchorAuthorities, AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint, ChainError,
@@ -29,141 +35,75 @@ use ports::chain::{
 };
 use ports::time::now_s;
 
+pub(crate) use legacy::LegacyAnchoring;
+pub use legacy::{KIND_ANCHORING, KIND_COSIGNATURE};
+pub use store::tables::anchoring::{
+    AnchoringRow as AnchoringRecord, CosignatureRow as CosignatureRecord,
+};
+
 /// Proposals remembered (so a co-signature for the one just replaced still counts).
 pub const PROPOSALS_KEPT_MAX: usize = 8;
 /// Anchored checkpoints read from the contract per call at start.
 pub const ANCHORED_READ_PAGE_MAX: u64 = 256;
 
-/// A co-signature of a proposed checkpoint by one authority.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CosignatureRecord {
-    pub height: u64,
-    pub tree_size: u64,
-    #[serde(with = "hex::serde")]
-    pub root: [u8; 32],
-    #[serde(with = "hex::serde")]
-    pub signer: EthAddress,
-    #[serde(with = "hex::serde")]
-    pub signature: [u8; 65],
-    pub received_at_s: u64,
+/// A proposal: the checkpoint, when it was proposed, and its co-signatures by signer.
+struct Proposal {
+    checkpoint: AnchorCheckpoint,
+    proposed_at_ms: u64,
+    cosignatures: BTreeMap<EthAddress, [u8; 65]>,
 }
 
-impl CosignatureRecord {
-    fn checkpoint(&self) -> AnchorCheckpoint {
-        AnchorCheckpoint {
-            height: self.height,
-            tree_size: self.tree_size,
-            root: self.root,
-        }
-    }
-
-    /// Record key: height, then signer.
-    fn key(&self) -> Vec<u8> {
-        let mut key = self.height.to_be_bytes().to_vec();
-        key.extend_from_slice(&self.signer);
-        key
-    }
-}
-
-/// A checkpoint the anchor contract holds, with the transaction that put it there (when
-/// this platform sent it and saw the receipt).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnchoringRecord {
-    pub index: u64,
-    pub height: u64,
-    pub tree_size: u64,
-    #[serde(with = "hex::serde")]
-    pub root: [u8; 32],
-    pub anchored_at_s: u64,
-    #[serde(default, with = "hex_option")]
-    pub tx_hash: Option<[u8; 32]>,
-    pub block_number: Option<u64>,
-    pub gas_used: Option<u64>,
-}
-
-mod hex_option {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        value: &Option<[u8; 32]>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(bytes) => serializer.serialize_some(&hex::encode(bytes)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<[u8; 32]>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(None);
-        };
-        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))?;
-        Ok(Some(bytes))
-    }
-}
-
-impl AnchoringRecord {
-    pub fn checkpoint(&self) -> AnchorCheckpoint {
-        AnchorCheckpoint {
-            height: self.height,
-            tree_size: self.tree_size,
-            root: self.root,
-        }
-    }
-}
-
-/// The anchoring part of the platform's state.
+/// The anchoring job's working set.
 #[derive(Default)]
-pub struct AnchoringState {
-    /// Co-signatures per checkpoint, by signer.
-    pub cosignatures: BTreeMap<AnchorCheckpoint, BTreeMap<EthAddress, [u8; 65]>>,
-    /// Anchored checkpoints by contract index.
-    pub anchored: BTreeMap<u64, AnchoringRecord>,
-    /// The checkpoints proposed, newest last (memory only), with when each was proposed.
-    pub proposals: VecDeque<(AnchorCheckpoint, u64)>,
-    /// The authorities as last read from the contract (memory only).
-    pub authorities: Option<AnchorAuthorities>,
+struct Work {
+    /// The checkpoints proposed, newest last.
+    proposals: VecDeque<Proposal>,
+    /// The authorities as last read from the contract.
+    authorities: Option<AnchorAuthorities>,
+    /// The anchoring with the highest contract index, as recorded.
+    latest: Option<AnchoringRecord>,
 }
 
-impl AnchoringState {
-    pub fn insert_cosignature(&mut self, record: CosignatureRecord) {
-        self.cosignatures
-            .entry(record.checkpoint())
-            .or_default()
-            .insert(record.signer, record.signature);
-    }
-
-    pub fn insert_anchoring(&mut self, record: AnchoringRecord) {
-        self.anchored.insert(record.index, record);
-    }
-
+impl Work {
     /// The newest proposal, if any.
-    pub fn proposal(&self) -> Option<AnchorCheckpoint> {
-        self.proposals.back().map(|(checkpoint, _)| *checkpoint)
+    fn proposal(&self) -> Option<AnchorCheckpoint> {
+        self.proposals.back().map(|proposal| proposal.checkpoint)
     }
 
-    pub fn latest_anchored(&self) -> Option<&AnchoringRecord> {
-        self.anchored.values().next_back()
+    fn proposal_mut(&mut self, checkpoint: &AnchorCheckpoint) -> Option<&mut Proposal> {
+        self.proposals
+            .iter_mut()
+            .find(|proposal| proposal.checkpoint == *checkpoint)
     }
 
-    /// The co-signatures of `checkpoint` by current authorities.
-    fn valid_signatures(&self, checkpoint: &AnchorCheckpoint) -> Vec<[u8; 65]> {
-        let (Some(authorities), Some(signatures)) =
-            (&self.authorities, self.cosignatures.get(checkpoint))
-        else {
+    /// The co-signatures of `proposal` by current authorities.
+    fn valid_signatures(&self, proposal: &Proposal) -> Vec<[u8; 65]> {
+        let Some(authorities) = &self.authorities else {
             return Vec::new();
         };
-        signatures
+        proposal
+            .cosignatures
             .iter()
             .filter(|(signer, _)| authorities.authorities.contains(signer))
             .map(|(_, signature)| *signature)
             .collect()
+    }
+
+    /// The next contract index not recorded yet.
+    fn next_index(&self) -> u64 {
+        self.latest.as_ref().map_or(0, |latest| latest.index + 1)
+    }
+}
+
+/// The anchoring context's working set and lock.
+#[derive(Default)]
+pub struct Anchoring {
+    work: Mutex<Work>,
+}
+
+impl Anchoring {
+    fn work(&self) -> MutexGuard<'_, Work> {
+        self.work.lock().expect("anchoring lock")
     }
 }
 
@@ -192,15 +132,15 @@ impl Platform {
     /// The anchor's domain, authorities, current proposal and latest anchored checkpoint.
     pub async fn anchor_view(&self) -> Result<AnchorView, PlatformError> {
         let domain = self.chain()?.anchor_domain();
-        if self.lock().anchoring.authorities.is_none() {
+        if self.anchoring.work().authorities.is_none() {
             self.refresh_authorities().await?;
         }
-        let state = self.lock();
+        let work = self.anchoring.work();
         Ok(AnchorView {
             domain,
-            authorities: state.anchoring.authorities.clone(),
-            proposal: state.anchoring.proposal(),
-            latest_anchored: state.anchoring.latest_anchored().cloned(),
+            authorities: work.authorities.clone(),
+            proposal: work.proposal(),
+            latest_anchored: work.latest.clone(),
         })
     }
 
@@ -215,41 +155,50 @@ impl Platform {
         let signer = chain
             .recover_checkpoint_signer(&checkpoint, &signature)
             .map_err(|error| PlatformError::BadSignature(error.to_string()))?;
-        if self.lock().anchoring.authorities.is_none() {
+        if self.anchoring.work().authorities.is_none() {
             self.refresh_authorities().await?;
         }
-        let (sequence, receipt) = {
-            let mut state = self.lock();
-            let anchoring = &mut state.anchoring;
-            let authorities = anchoring.authorities.clone().unwrap_or(AnchorAuthorities {
-                authorities: Vec::new(),
-                threshold: u64::MAX,
-            });
-            if !authorities.authorities.contains(&signer) {
+        {
+            let work = self.anchoring.work();
+            let authority = work
+                .authorities
+                .as_ref()
+                .is_some_and(|a| a.authorities.contains(&signer));
+            if !authority {
                 return Err(PlatformError::NotAnAuthority(hex_address(&signer)));
             }
-            let proposed = anchoring.proposals.iter().any(|(p, _)| *p == checkpoint);
-            if !proposed {
+            if !work.proposals.iter().any(|p| p.checkpoint == checkpoint) {
                 return Err(PlatformError::NotTheProposal);
             }
-            let record = CosignatureRecord {
-                height: checkpoint.height,
-                tree_size: checkpoint.tree_size,
-                root: checkpoint.root,
-                signer,
-                signature,
-                received_at_s: now_s(),
-            };
-            let write = domain::put(KIND_COSIGNATURE, &record.key(), &record);
-            anchoring.insert_cosignature(record);
-            let receipt = CosignatureReceipt {
-                signer,
-                cosignatures: anchoring.valid_signatures(&checkpoint).len() as u64,
-                threshold: authorities.threshold,
-            };
-            (self.queue(vec![write])?, receipt)
+        }
+        let record = CosignatureRecord {
+            height: checkpoint.height,
+            tree_size: checkpoint.tree_size,
+            root: checkpoint.root,
+            signer,
+            signature,
+            received_at_s: now_s(),
         };
-        self.durable(sequence).await?;
+        let row: RowRef = Arc::new(AnchoringWrite::Cosignature(record));
+        self.ledger.record(vec![row]).await?;
+        let receipt = {
+            let mut work = self.anchoring.work();
+            let threshold = work.authorities.as_ref().map_or(u64::MAX, |a| a.threshold);
+            // The proposal may have been replaced meanwhile: the row stays for a later one.
+            let cosignatures = match work.proposal_mut(&checkpoint) {
+                Some(proposal) => {
+                    proposal.cosignatures.insert(signer, signature);
+                    let proposal = work.proposals.iter().find(|p| p.checkpoint == checkpoint);
+                    proposal.map_or(0, |p| work.valid_signatures(p).len())
+                }
+                None => 0,
+            };
+            CosignatureReceipt {
+                signer,
+                cosignatures: u64::try_from(cosignatures).expect("a count fits"),
+                threshold,
+            }
+        };
         self.anchor_wake.notify_one();
         Ok(receipt)
     }
@@ -260,7 +209,14 @@ impl Platform {
             .authorities()
             .await
             .map_err(chain_unavailable)?;
-        self.lock().anchoring.authorities = Some(authorities);
+        self.anchoring.work().authorities = Some(authorities);
+        Ok(())
+    }
+
+    /// At start: the latest anchoring recorded (the contract's list is synced by the job).
+    pub(crate) async fn load_anchoring_work(&self) -> Result<(), PlatformError> {
+        let latest = self.ledger.tables(tables::latest_anchoring).await?;
+        self.anchoring.work().latest = latest;
         Ok(())
     }
 
@@ -269,13 +225,7 @@ impl Platform {
     async fn sync_anchored(&self) -> Result<(), PlatformError> {
         let chain = self.chain()?;
         loop {
-            let from = self
-                .lock()
-                .anchoring
-                .anchored
-                .keys()
-                .next_back()
-                .map_or(0, |index| index + 1);
+            let from = self.anchoring.work().next_index();
             let page = chain
                 .anchored(from, ANCHORED_READ_PAGE_MAX)
                 .await
@@ -290,6 +240,8 @@ impl Platform {
         }
     }
 
+    /// Records an anchoring, and purges the co-signatures of checkpoints at or below its
+    /// height (no contract takes them any more), in one commit.
     async fn record_anchoring(
         &self,
         anchored: AnchoredCheckpoint,
@@ -306,42 +258,37 @@ impl Platform {
             block_number: tx.map(|tx| tx.block_number),
             gas_used: tx.map(|tx| tx.gas_used),
         };
-        let sequence = {
-            let mut state = self.lock();
-            let anchoring = &mut state.anchoring;
-            if anchoring.anchored.contains_key(&record.index) {
-                return Ok(());
-            }
-            anchoring
-                .proposals
-                .retain(|(proposal, _)| proposal.height > checkpoint.height);
-            let write = domain::put(KIND_ANCHORING, &record.index.to_be_bytes(), &record);
-            anchoring.insert_anchoring(record);
-            self.queue(vec![write])?
-        };
-        self.durable(sequence).await
+        if record.index < self.anchoring.work().next_index() {
+            return Ok(());
+        }
+        let rows: Vec<RowRef> = vec![
+            Arc::new(AnchoringWrite::Anchoring(record.clone())),
+            Arc::new(AnchoringWrite::PurgeCosignaturesBelow {
+                height: checkpoint.height.saturating_add(1),
+            }),
+        ];
+        self.ledger.record(rows).await?;
+        let mut work = self.anchoring.work();
+        work.proposals
+            .retain(|proposal| proposal.checkpoint.height > checkpoint.height);
+        if record.index >= work.next_index() {
+            work.latest = Some(record);
+        }
+        Ok(())
     }
 
     /// One round of the anchoring job: refresh the authorities, propose, and anchor the
     /// newest proposal that has enough co-signatures.
     async fn anchor_round(&self) -> Result<(), PlatformError> {
         self.refresh_authorities().await?;
-        self.propose();
+        self.propose().await?;
         let ready = {
-            let state = self.lock();
-            let anchoring = &state.anchoring;
-            let threshold = anchoring
-                .authorities
-                .as_ref()
-                .map_or(u64::MAX, |a| a.threshold);
-            anchoring
-                .proposals
-                .iter()
-                .rev()
-                .find_map(|(checkpoint, _)| {
-                    let signatures = anchoring.valid_signatures(checkpoint);
-                    (signatures.len() as u64 >= threshold).then_some((*checkpoint, signatures))
-                })
+            let work = self.anchoring.work();
+            let threshold = work.authorities.as_ref().map_or(u64::MAX, |a| a.threshold);
+            work.proposals.iter().rev().find_map(|proposal| {
+                let signatures = work.valid_signatures(proposal);
+                (signatures.len() as u64 >= threshold).then_some((proposal.checkpoint, signatures))
+            })
         };
         let Some((checkpoint, signatures)) = ready else {
             return Ok(());
@@ -365,10 +312,10 @@ impl Platform {
             // contract's list is the truth; read it, and the next round proposes anew.
             Err(ChainError::Rejected(reason)) => {
                 tracing::warn!(%reason, height = checkpoint.height, "anchoring refused");
-                self.lock()
-                    .anchoring
+                self.anchoring
+                    .work()
                     .proposals
-                    .retain(|(proposal, _)| *proposal != checkpoint);
+                    .retain(|proposal| proposal.checkpoint != checkpoint);
                 self.sync_anchored().await
             }
             Err(error) => Err(chain_unavailable(error)),
@@ -380,13 +327,7 @@ impl Platform {
         &self,
         checkpoint: &AnchorCheckpoint,
     ) -> Result<Option<AnchoredCheckpoint>, PlatformError> {
-        let from = self
-            .lock()
-            .anchoring
-            .anchored
-            .keys()
-            .next_back()
-            .map_or(0, |index| index + 1);
+        let from = self.anchoring.work().next_index();
         let page = self
             .chain()?
             .anchored(from, ANCHORED_READ_PAGE_MAX)
@@ -396,37 +337,62 @@ impl Platform {
     }
 
     /// Proposes the latest signed checkpoint when it is past the last anchored one and no
-    /// live proposal is waiting for co-signatures.
-    fn propose(&self) {
+    /// live proposal is waiting for co-signatures; a checkpoint proposed again gets the
+    /// co-signatures witnesses sent for it before (a restart forgot the proposal).
+    async fn propose(&self) -> Result<(), PlatformError> {
         let Some(signed) = self.ledger.checkpoint() else {
-            return;
+            return Ok(());
         };
         let candidate = AnchorCheckpoint {
             height: signed.checkpoint.block_height,
             tree_size: signed.checkpoint.tree_size,
             root: signed.checkpoint.root,
         };
+        if !self.worth_proposing(&candidate) {
+            return Ok(());
+        }
+        let (height, tree_size, root) = (candidate.height, candidate.tree_size, candidate.root);
+        let known = self
+            .ledger
+            .tables(move |read| tables::cosignatures(read, height, tree_size, root))
+            .await?;
+        let cosignatures: BTreeMap<EthAddress, [u8; 65]> = known
+            .into_iter()
+            .map(|row| (row.signer, row.signature))
+            .collect();
+        let mut work = self.anchoring.work();
+        if work.proposal() == Some(candidate) {
+            return Ok(());
+        }
+        work.proposals.push_back(Proposal {
+            checkpoint: candidate,
+            proposed_at_ms: ports::time::now_ms(),
+            cosignatures,
+        });
+        while work.proposals.len() > PROPOSALS_KEPT_MAX {
+            work.proposals.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Whether `candidate` is past the last anchored checkpoint, not the live proposal,
+    /// and no live proposal waits for co-signatures.
+    fn worth_proposing(&self, candidate: &AnchorCheckpoint) -> bool {
         let now_ms = ports::time::now_ms();
         let timeout_ms = self.config.anchor_proposal_timeout_ms;
-        let mut state = self.lock();
-        let anchoring = &mut state.anchoring;
+        let work = self.anchoring.work();
         // Only a larger log is worth anchoring: blocks that only create accounts add no
         // transfer to the log (and an empty log proves nothing).
-        let last_tree_size = anchoring.latest_anchored().map_or(0, |last| last.tree_size);
-        let last_height = anchoring.latest_anchored().map(|last| last.height);
+        let last = work.latest.as_ref();
+        let last_tree_size = last.map_or(0, |last| last.tree_size);
         let behind = candidate.tree_size > last_tree_size
-            && last_height.is_none_or(|height| candidate.height > height);
-        let waiting = anchoring
+            && last.is_none_or(|last| candidate.height > last.height);
+        let waiting = work
             .proposals
             .back()
-            .is_some_and(|(_, at_ms)| now_ms.saturating_sub(*at_ms) < timeout_ms);
-        let fresh = anchoring.proposal() != Some(candidate);
-        if behind && fresh && !waiting {
-            anchoring.proposals.push_back((candidate, now_ms));
-            while anchoring.proposals.len() > PROPOSALS_KEPT_MAX {
-                anchoring.proposals.pop_front();
-            }
-        }
+            .is_some_and(|proposal| now_ms.saturating_sub(proposal.proposed_at_ms) < timeout_ms);
+        let fresh = work.proposal() != Some(*candidate);
+        behind && fresh && !waiting
     }
 }
 

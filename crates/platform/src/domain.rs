@@ -13,8 +13,6 @@ use store::records::{Record, RecordWrite};
 use crate::conversion;
 
 pub const KIND_PARTNER: &str = "partner";
-pub const KIND_COSIGNATURE: &str = "cosignature";
-pub const KIND_ANCHORING: &str = "anchoring";
 
 /// Hex encoding of byte fields inside JSON records.
 pub(crate) mod hex_bytes {
@@ -132,21 +130,27 @@ pub struct State {
     pub(crate) legacy_exchanges: crate::exchange::LegacyExchanges,
     pub partners: HashMap<u128, PartnerRecord>,
     pub partner_secrets: HashMap<u128, Vec<u8>>,
-    /// Co-signatures, proposals and anchored checkpoints.
-    pub anchoring: crate::anchoring::AnchoringState,
-    /// Wallet addresses, conversion settings and conversions.
-    pub conversion: crate::conversion::ConversionState,
-    /// Pay code devices, used codes, guess counters (see `paycode`).
-    pub paycodes: crate::paycode::PaycodeState,
-    /// Merchants and their terminals (see `merchants`).
-    pub merchants: crate::merchants::MerchantState,
+    /// Co-signatures and anchorings of the older layout, moved into their tables at start
+    /// (see `anchoring`).
+    pub(crate) legacy_anchoring: crate::anchoring::LegacyAnchoring,
+    /// Wallet addresses, conversions and settings of the older layout, moved into their
+    /// tables at start (see `conversion`).
+    pub(crate) legacy_conversions: crate::conversion::LegacyConversions,
+    /// Pay code devices and used codes of the older layout, moved into their tables at
+    /// start (see `paycode`).
+    pub(crate) legacy_paycodes: crate::paycode::LegacyPaycodes,
+    /// Merchants and terminals of the older layout, moved into their tables at start (see
+    /// `merchants`).
+    pub(crate) legacy_merchants: crate::merchants::LegacyMerchants,
     /// VAN authorizations, their cancels and the per-member daily figures (see `van`).
     /// Authorizations of the older layout (records), moved into their tables at start.
     pub legacy_authorizations: Vec<crate::van::AuthorizationRecord>,
-    /// Settlement runs with merchants (see `settlement`).
-    pub settlements: crate::settlement::SettlementState,
-    /// The voucher catalogue and members' vouchers (see `vouchers`).
-    pub vouchers: crate::vouchers::VoucherState,
+    /// Settlement runs of the older layout, moved into their tables at start (see
+    /// `settlement`).
+    pub(crate) legacy_settlements: crate::settlement::LegacySettlements,
+    /// Products and vouchers of the older layout, moved into their tables at start (see
+    /// `vouchers`).
+    pub(crate) legacy_vouchers: crate::vouchers::LegacyVouchers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,29 +206,27 @@ impl State {
                 crate::exchange::KIND_LINK | crate::exchange::KIND_EXCHANGE => {
                     state.legacy_exchanges.load(record)?;
                 }
-                KIND_COSIGNATURE => state.anchoring.insert_cosignature(decode(record)?),
-                KIND_ANCHORING => state.anchoring.insert_anchoring(decode(record)?),
-                conversion::KIND_CONVERSION => state.conversion.insert(decode(record)?),
-                conversion::KIND_WALLET_ADDRESS => {
-                    let address: conversion::WalletAddressRecord = decode(record)?;
-                    state
-                        .conversion
-                        .addresses
-                        .insert(address.member_id, address);
+                crate::anchoring::KIND_COSIGNATURE | crate::anchoring::KIND_ANCHORING => {
+                    state.legacy_anchoring.load(record)?;
                 }
-                conversion::KIND_CONVERSION_SETTINGS => state.conversion.settings = decode(record)?,
+                conversion::KIND_CONVERSION
+                | conversion::KIND_WALLET_ADDRESS
+                | conversion::KIND_CONVERSION_SETTINGS => {
+                    state.legacy_conversions.load(record)?;
+                }
                 crate::paycode::KIND_PAYCODE_DEVICE | crate::paycode::KIND_USED_PAYCODE => {
-                    state.paycodes.load(record)?
+                    state.legacy_paycodes.load(record)?;
                 }
-                crate::merchants::KIND_MERCHANT => state.merchants.insert_merchant(decode(record)?),
-                crate::merchants::KIND_TERMINAL => state.merchants.insert_terminal(decode(record)?),
+                crate::merchants::KIND_MERCHANT | crate::merchants::KIND_TERMINAL => {
+                    state.legacy_merchants.load(record)?;
+                }
                 crate::van::KIND_AUTHORIZATION => crate::payments::load_legacy(&mut state, record)?,
-                crate::settlement::KIND_SETTLEMENT => state.settlements.insert(decode(record)?),
-                crate::vouchers::KIND_VOUCHER_PRODUCT => {
-                    let product: crate::vouchers::ProductRecord = decode(record)?;
-                    state.vouchers.products.insert(product.id, product);
+                crate::settlement::KIND_SETTLEMENT => {
+                    state.legacy_settlements.load(record)?;
                 }
-                crate::vouchers::KIND_VOUCHER => state.vouchers.insert(decode(record)?),
+                crate::vouchers::KIND_VOUCHER_PRODUCT | crate::vouchers::KIND_VOUCHER => {
+                    state.legacy_vouchers.load(record)?;
+                }
                 other => {
                     return Err(DecodeError {
                         kind: other.to_string(),

@@ -41,32 +41,30 @@ pub struct TokenEconomy {
 }
 
 impl Platform {
-    /// The token economy now. Sums every member wallet (O(members)).
+    /// The token economy now. Sums every member wallet and every conversion (O(members +
+    /// conversions), a page at a time).
     pub async fn token_economy(&self) -> Result<TokenEconomy, PlatformError> {
         self.settle_reads().await?;
-        let mut economy = {
-            let state = self.lock();
-            let mut economy = TokenEconomy {
-                mvp_issued: self.exchanges.issued_mvp(),
-                ..TokenEconomy::default()
-            };
-            for conversion in state.conversion.conversions.values() {
-                let mvp = u128::from(conversion.mvp);
-                match conversion.status {
-                    ConversionStatus::Completed => {
-                        economy.conversions_completed += 1;
-                        economy.mvp_converted += mvp;
-                        economy.mvc_converted_wei += conversion.mvc_wei;
-                    }
-                    ConversionStatus::Failed => economy.conversions_failed += 1,
-                    ConversionStatus::Requested => {
-                        economy.conversions_open += 1;
-                        economy.mvp_converting += mvp;
-                    }
+        let mut economy = TokenEconomy {
+            mvp_issued: self.exchanges.issued_mvp(),
+            ..TokenEconomy::default()
+        };
+        self.each_conversion(|conversion| {
+            let mvp = u128::from(conversion.mvp);
+            match conversion.status {
+                ConversionStatus::Completed => {
+                    economy.conversions_completed += 1;
+                    economy.mvp_converted += mvp;
+                    economy.mvc_converted_wei += conversion.mvc_wei;
+                }
+                ConversionStatus::Failed => economy.conversions_failed += 1,
+                ConversionStatus::Requested => {
+                    economy.conversions_open += 1;
+                    economy.mvp_converting += mvp;
                 }
             }
-            economy
-        };
+        })
+        .await?;
         economy.mvp_outstanding = self.sum_wallets().await?;
         let mark_bps = economy.mvp_issued * 10_000 / u128::from(MVP_MARK);
         economy.mvp_mark_bps = u64::try_from(mark_bps).unwrap_or(u64::MAX);

@@ -26,6 +26,7 @@ pub mod domain;
 pub mod economy;
 pub mod error;
 pub mod exchange;
+pub(crate) mod guesses;
 pub mod members;
 pub mod merchants;
 pub mod partners;

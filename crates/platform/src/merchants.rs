@@ -3,22 +3,28 @@
 //! tills), and the terminals (tills) that sign VAN requests with their own key.
 //!
 //! A terminal's secret is shown once, at creation, and kept sealed at rest under the data
-//! key (like partner secrets); the opened secrets live in memory only.
+//! key (like partner secrets). Merchants and terminals live in their tables
+//! (`store::tables::merchants`); memory keeps a bounded cache of what the tills need on
+//! every request ([`Merchants`]): terminals with their opened secrets
+//! ([`TERMINALS_CACHED_MAX`]) and merchants ([`MERCHANTS_CACHED_MAX`]), each forgotten
+//! before and after every change of it, so nothing read before a change is served after.
 
-use crate::error::Entity;
+mod legacy;
+
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
+use store::tables::RowRef;
+use store::tables::merchants::{self as tables, MerchantWrite};
 
 use crate::chart;
-use crate::crypto::DataKeys;
-use crate::domain::{self, id_key};
-use crate::error::{PlatformError, invalid};
+use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
 use ports::time::now_s;
 
-pub const KIND_MERCHANT: &str = "merchant";
-pub const KIND_TERMINAL: &str = "terminal";
+pub(crate) use legacy::LegacyMerchants;
+pub use legacy::{KIND_MERCHANT, KIND_TERMINAL};
+pub use store::tables::merchants::{MerchantRow as MerchantRecord, TerminalRow as TerminalRecord};
 
 pub const MERCHANT_NAME_CHARS_MAX: usize = 100;
 pub const BRAND_CHARS_MAX: usize = 100;
@@ -28,60 +34,73 @@ pub const FEE_BPS_MAX: u32 = 10_000;
 pub const TERMINALS_PER_MERCHANT_MAX: usize = 1_000;
 /// Random bytes of a terminal secret (shown as 64 hex digits).
 pub const TERMINAL_SECRET_BYTES: usize = 32;
+/// Terminals kept with their opened secrets (a hit saves a table read and an unseal per
+/// VAN request). Past it the cache is emptied and refills as tills call.
+pub const TERMINALS_CACHED_MAX: usize = 131_072;
+/// Merchants kept for the tills' checks. Past it the cache is emptied and refills.
+pub const MERCHANTS_CACHED_MAX: usize = 65_536;
+/// Merchants listed per page.
+pub const MERCHANTS_PAGE_MAX: usize = tables::MERCHANTS_PAGE_MAX;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MerchantRecord {
-    /// Also the id of its merchant payable account.
-    pub id: u128,
-    pub name: String,
-    pub brand: String,
-    pub fee_bps: u32,
-    pub enabled: bool,
-    pub created_at_s: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TerminalRecord {
-    pub id: u128,
-    pub merchant_id: u128,
-    /// Sent as `X-Mileverse-Key`: 32 hex digits.
-    pub key_id: String,
-    #[serde(with = "hex::serde")]
-    pub secret_sealed: Vec<u8>,
-    pub enabled: bool,
-    pub created_at_s: u64,
-}
-
-/// Merchants, terminals and the terminals' opened secrets.
+/// Terminals and merchants read from the tables, and a generation every change bumps (so
+/// nothing read before a change is kept after it).
 #[derive(Default)]
-pub struct MerchantState {
-    pub merchants: HashMap<u128, MerchantRecord>,
-    pub terminals: HashMap<u128, TerminalRecord>,
-    pub terminal_by_key: HashMap<String, u128>,
-    /// Opened secrets by terminal id; memory only.
-    pub terminal_secrets: HashMap<u128, Vec<u8>>,
+struct Cache {
+    terminals: HashMap<u128, TerminalKey>,
+    /// Key id → terminal id, for the terminals kept.
+    terminal_by_key: HashMap<String, u128>,
+    merchants: HashMap<u128, MerchantRecord>,
+    generation: u64,
 }
 
-impl MerchantState {
-    pub fn insert_merchant(&mut self, merchant: MerchantRecord) {
-        self.merchants.insert(merchant.id, merchant);
+/// The merchants context's working set: the cache, and one change of the catalogue at a
+/// time (a terminal's count is checked before its insert).
+#[derive(Default)]
+pub struct Merchants {
+    cache: Mutex<Cache>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Merchants {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().expect("merchants cache lock")
     }
 
-    pub fn insert_terminal(&mut self, terminal: TerminalRecord) {
-        self.terminal_by_key
-            .insert(terminal.key_id.clone(), terminal.id);
-        self.terminals.insert(terminal.id, terminal);
+    /// Forgets every cached terminal and merchant (a change of the catalogue).
+    fn forget(&self) {
+        let mut cache = self.cache();
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.terminals.clear();
+        cache.terminal_by_key.clear();
+        cache.merchants.clear();
     }
 
-    /// Opens every terminal's sealed secret; the terminal id of the first that does not open.
-    pub fn open_secrets(&mut self, keys: &DataKeys) -> Result<(), u128> {
-        for terminal in self.terminals.values() {
-            let secret = keys
-                .open(&terminal.secret_sealed, &terminal_context(terminal.id))
-                .map_err(|_| terminal.id)?;
-            self.terminal_secrets.insert(terminal.id, secret);
+    fn keep_terminal(&self, terminal: &TerminalKey, key_id: &str, generation: u64) {
+        let mut cache = self.cache();
+        if cache.generation != generation {
+            return;
         }
-        Ok(())
+        if cache.terminals.len() >= TERMINALS_CACHED_MAX {
+            cache.terminals.clear();
+            cache.terminal_by_key.clear();
+        }
+        cache
+            .terminal_by_key
+            .insert(key_id.to_string(), terminal.terminal_id);
+        cache
+            .terminals
+            .insert(terminal.terminal_id, terminal.clone());
+    }
+
+    fn keep_merchant(&self, merchant: &MerchantRecord, generation: u64) {
+        let mut cache = self.cache();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.merchants.len() >= MERCHANTS_CACHED_MAX {
+            cache.merchants.clear();
+        }
+        cache.merchants.insert(merchant.id, merchant.clone());
     }
 }
 
@@ -162,14 +181,8 @@ impl Platform {
             enabled: true,
             created_at_s: now_s(),
         };
-        let sequence = {
-            let mut state = self.lock();
-            let write = domain::put(KIND_MERCHANT, &id_key(merchant_id), &record);
-            let sequence = self.queue(vec![write])?;
-            state.merchants.insert_merchant(record);
-            sequence
-        };
-        self.durable(sequence).await?;
+        self.commit_catalogue(MerchantWrite::Merchant(record))
+            .await?;
         Ok(merchant_id)
     }
 
@@ -186,62 +199,94 @@ impl Platform {
         if let Some(fee_bps) = change.fee_bps {
             check_fee(fee_bps)?;
         }
-        let (sequence, record) = {
-            let mut state = self.lock();
-            let merchant = state
-                .merchants
-                .merchants
-                .get_mut(&merchant_id)
-                .ok_or(PlatformError::NotFound(Entity::Merchant))?;
-            let mut changed = merchant.clone();
-            changed.name = name.unwrap_or(changed.name);
-            changed.fee_bps = change.fee_bps.unwrap_or(changed.fee_bps);
-            changed.enabled = change.enabled.unwrap_or(changed.enabled);
-            let write = domain::put(KIND_MERCHANT, &id_key(merchant_id), &changed);
-            let sequence = self.queue(vec![write])?;
-            *merchant = changed.clone();
-            (sequence, changed)
-        };
-        self.durable(sequence).await?;
-        Ok(record)
+        let _change = self.merchants.changes.lock().await;
+        let mut changed = self.stored_merchant(merchant_id).await?;
+        changed.name = name.unwrap_or(changed.name);
+        changed.fee_bps = change.fee_bps.unwrap_or(changed.fee_bps);
+        changed.enabled = change.enabled.unwrap_or(changed.enabled);
+        self.commit_catalogue(MerchantWrite::Merchant(changed.clone()))
+            .await?;
+        Ok(changed)
     }
 
-    pub async fn merchant(&self, merchant_id: u128) -> Result<MerchantRecord, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        state
-            .merchants
-            .merchants
-            .get(&merchant_id)
-            .cloned()
+    /// Commits a change of the catalogue with the cache forgotten before and after.
+    async fn commit_catalogue(&self, write: MerchantWrite) -> Result<(), PlatformError> {
+        self.merchants.forget();
+        let committed = self.ledger.record(vec![Arc::new(write) as RowRef]).await;
+        self.merchants.forget();
+        Ok(committed?)
+    }
+
+    /// The merchant as committed.
+    async fn stored_merchant(&self, merchant_id: u128) -> Result<MerchantRecord, PlatformError> {
+        self.ledger
+            .tables(move |read| tables::merchant(read, merchant_id))
+            .await?
             .ok_or(PlatformError::NotFound(Entity::Merchant))
     }
 
-    /// Every merchant, oldest first.
+    pub async fn merchant(&self, merchant_id: u128) -> Result<MerchantRecord, PlatformError> {
+        self.stored_merchant(merchant_id).await
+    }
+
+    /// The merchant for the tills' checks: from the cache, or read and kept.
+    pub(crate) async fn merchant_gate(
+        &self,
+        merchant_id: u128,
+    ) -> Result<Option<MerchantRecord>, PlatformError> {
+        let generation = {
+            let cache = self.merchants.cache();
+            if let Some(merchant) = cache.merchants.get(&merchant_id) {
+                return Ok(Some(merchant.clone()));
+            }
+            cache.generation
+        };
+        let merchant = self
+            .ledger
+            .tables(move |read| tables::merchant(read, merchant_id))
+            .await?;
+        if let Some(merchant) = &merchant {
+            self.merchants.keep_merchant(merchant, generation);
+        }
+        Ok(merchant)
+    }
+
+    /// Merchants by brand and name, after `after` (the last one of the page before), at most
+    /// [`MERCHANTS_PAGE_MAX`].
+    pub async fn merchants_page(
+        &self,
+        after: Option<&MerchantRecord>,
+    ) -> Result<Vec<MerchantRecord>, PlatformError> {
+        let after = after.map(|m| (m.brand.clone(), m.name.clone(), m.id));
+        Ok(self
+            .ledger
+            .tables(move |read| tables::merchants_page(read, after, MERCHANTS_PAGE_MAX))
+            .await?)
+    }
+
+    /// Every merchant, oldest first: the catalogue walked a page at a time (its size is
+    /// the operator's merchants, not history).
     pub async fn merchants(&self) -> Result<Vec<MerchantRecord>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        let mut list: Vec<MerchantRecord> = state.merchants.merchants.values().cloned().collect();
-        list.sort_by_key(|merchant| (merchant.created_at_s, merchant.id));
-        Ok(list)
+        let mut all: Vec<MerchantRecord> = Vec::new();
+        loop {
+            let page = self.merchants_page(all.last()).await?;
+            let full = page.len() == MERCHANTS_PAGE_MAX;
+            all.extend(page);
+            if !full {
+                break;
+            }
+        }
+        all.sort_by_key(|merchant| (merchant.created_at_s, merchant.id));
+        Ok(all)
     }
 
     /// The merchant's terminals, oldest first (without secrets).
     pub async fn terminals(&self, merchant_id: u128) -> Result<Vec<TerminalRecord>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        if !state.merchants.merchants.contains_key(&merchant_id) {
-            return Err(PlatformError::NotFound(Entity::Merchant));
-        }
-        let mut list: Vec<TerminalRecord> = state
-            .merchants
-            .terminals
-            .values()
-            .filter(|terminal| terminal.merchant_id == merchant_id)
-            .cloned()
-            .collect();
-        list.sort_by_key(|terminal| (terminal.created_at_s, terminal.id));
-        Ok(list)
+        self.stored_merchant(merchant_id).await?;
+        Ok(self
+            .ledger
+            .tables(move |read| tables::terminals_of(read, merchant_id, TERMINALS_PER_MERCHANT_MAX))
+            .await?)
     }
 
     /// Creates a terminal with a fresh key id and secret.
@@ -259,31 +304,18 @@ impl Platform {
             enabled: true,
             created_at_s: now_s(),
         };
-        let sequence = {
-            let mut state = self.lock();
-            if !state.merchants.merchants.contains_key(&merchant_id) {
-                return Err(PlatformError::NotFound(Entity::Merchant));
-            }
-            let count = state
-                .merchants
-                .terminals
-                .values()
-                .filter(|terminal| terminal.merchant_id == merchant_id)
-                .count();
-            if count >= TERMINALS_PER_MERCHANT_MAX {
-                let detail = format!("at most {TERMINALS_PER_MERCHANT_MAX} terminals per merchant");
-                return Err(invalid("terminals", detail));
-            }
-            let write = domain::put(KIND_TERMINAL, &id_key(terminal_id), &record);
-            let sequence = self.queue(vec![write])?;
-            state
-                .merchants
-                .terminal_secrets
-                .insert(terminal_id, secret.clone().into_bytes());
-            state.merchants.insert_terminal(record);
-            sequence
-        };
-        self.durable(sequence).await?;
+        let _change = self.merchants.changes.lock().await;
+        self.stored_merchant(merchant_id).await?;
+        let count = self
+            .ledger
+            .tables(move |read| tables::terminal_count_of(read, merchant_id))
+            .await?;
+        if count >= TERMINALS_PER_MERCHANT_MAX as u64 {
+            let detail = format!("at most {TERMINALS_PER_MERCHANT_MAX} terminals per merchant");
+            return Err(invalid("terminals", detail));
+        }
+        self.commit_catalogue(MerchantWrite::Terminal(record))
+            .await?;
         Ok(TerminalGrant {
             terminal_id,
             key_id,
@@ -298,23 +330,17 @@ impl Platform {
         terminal_id: u128,
         enabled: bool,
     ) -> Result<TerminalRecord, PlatformError> {
-        let (sequence, record) = {
-            let mut state = self.lock();
-            let terminal = state
-                .merchants
-                .terminals
-                .get_mut(&terminal_id)
-                .filter(|terminal| terminal.merchant_id == merchant_id)
-                .ok_or(PlatformError::NotFound(Entity::Terminal))?;
-            let mut changed = terminal.clone();
-            changed.enabled = enabled;
-            let write = domain::put(KIND_TERMINAL, &id_key(terminal_id), &changed);
-            let sequence = self.queue(vec![write])?;
-            *terminal = changed.clone();
-            (sequence, changed)
-        };
-        self.durable(sequence).await?;
-        Ok(record)
+        let _change = self.merchants.changes.lock().await;
+        let mut changed = self
+            .ledger
+            .tables(move |read| tables::terminal(read, terminal_id))
+            .await?
+            .filter(|terminal| terminal.merchant_id == merchant_id)
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
+        changed.enabled = enabled;
+        self.commit_catalogue(MerchantWrite::Terminal(changed.clone()))
+            .await?;
+        Ok(changed)
     }
 
     /// What the platform owes the merchant now: its payable account's balance.
@@ -336,24 +362,74 @@ impl Platform {
     /// The terminal behind a VAN key id, with its secret (for the signature check). The
     /// terminal id itself is accepted as its key id too, so a till configured with only
     /// its terminal id and secret (`mileverse pos --terminal ID --secret S`) can sign.
-    pub fn terminal_key(&self, key_id: &str) -> Option<TerminalKey> {
-        let state = self.lock();
-        let by_terminal_id = || {
-            let id = key_id.parse::<u128>().ok()?;
-            state.merchants.terminals.contains_key(&id).then_some(id)
+    pub async fn terminal_key(&self, key_id: &str) -> Result<Option<TerminalKey>, PlatformError> {
+        let generation = {
+            let cache = self.merchants.cache();
+            let by_id = || key_id.parse::<u128>().ok();
+            let id = cache.terminal_by_key.get(key_id).copied().or_else(by_id);
+            if let Some(terminal) = id.and_then(|id| cache.terminals.get(&id)) {
+                return Ok(Some(terminal.clone()));
+            }
+            cache.generation
         };
-        let terminal_id = state
-            .merchants
-            .terminal_by_key
-            .get(key_id)
-            .copied()
-            .or_else(by_terminal_id)?;
-        let terminal = state.merchants.terminals.get(&terminal_id)?;
-        Some(TerminalKey {
-            terminal_id,
-            merchant_id: terminal.merchant_id,
-            secret: state.merchants.terminal_secrets.get(&terminal_id)?.clone(),
-            enabled: terminal.enabled,
+        let key = key_id.to_string();
+        let row = self
+            .ledger
+            .tables(move |read| {
+                if let Some(row) = tables::terminal_by_key(read, &key)? {
+                    return Ok(Some(row));
+                }
+                match key.parse::<u128>() {
+                    Ok(id) => tables::terminal(read, id),
+                    Err(_) => Ok(None),
+                }
+            })
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let terminal = self.opened_terminal(&row)?;
+        self.merchants.keep_terminal(&terminal, key_id, generation);
+        Ok(Some(terminal))
+    }
+
+    /// The terminal with this id (for the steps of a till's request).
+    pub(crate) async fn terminal_by_id(
+        &self,
+        terminal_id: u128,
+    ) -> Result<TerminalKey, PlatformError> {
+        self.terminal_key(&terminal_id.to_string())
+            .await?
+            .filter(|terminal| terminal.terminal_id == terminal_id)
+            .ok_or(PlatformError::NotFound(Entity::Terminal))
+    }
+
+    fn opened_terminal(&self, row: &TerminalRecord) -> Result<TerminalKey, PlatformError> {
+        let secret = self
+            .keys
+            .open(&row.secret_sealed, &terminal_context(row.id))
+            .map_err(|_| {
+                tracing::error!(terminal = row.id, "a terminal secret does not open");
+                PlatformError::Unavailable("a terminal secret does not open".into())
+            })?;
+        Ok(TerminalKey {
+            terminal_id: row.id,
+            merchant_id: row.merchant_id,
+            secret,
+            enabled: row.enabled,
         })
+    }
+
+    /// At start: a wrong data key is found before any till calls (the first terminal's
+    /// secret must open).
+    pub(crate) async fn check_terminal_secrets(&self) -> Result<(), PlatformError> {
+        let first = self
+            .ledger
+            .tables(|read| tables::terminals_page(read, None, 1))
+            .await?;
+        for row in &first {
+            self.opened_terminal(row)?;
+        }
+        Ok(())
     }
 }

@@ -12,26 +12,38 @@
 //! yet. A code right for an older step (up to [`EXPIRED_STEPS_MAX`] back) is `Expired`,
 //! anything else `Invalid` (and counts as a wrong guess).
 //!
-//! Secrets are sealed at rest with the data key; a used (handle, step) is stored as a
-//! [`KIND_USED_PAYCODE`] record, so a restart cannot make a used code good again. Guess
-//! counters live in memory only: a restart forgets them, which at most gives an attacker
-//! another [`GUESSES_PER_WINDOW_MAX`] tries at a 1 in 10^8 chance each.
+//! State: enrolled devices and used codes live in their tables (`store::tables::paycodes`):
+//! a device's secret sealed with the data key, and each used (handle, step) written in the
+//! commit of the payment that used it, so a restart cannot make a used code good again.
+//! Memory keeps bounded working sets only ([`Paycodes`]):
+//! - devices read from the table, with their secrets opened ([`DEVICES_CACHED_MAX`]);
+//!   forgotten before and after every change of a member's devices;
+//! - the used steps of the live window per handle ([`USED_HANDLES_MAX`]): only a step
+//!   within [`WINDOW_STEPS`] of now can be accepted, so older ones are dropped; start
+//!   reloads the last [`USED_KEPT_S`] from the table (through its time index), and the
+//!   table's older rows are purged with a later use's commit;
+//! - wrong-guess counters per handle (`guesses`): a restart forgets them, which at most
+//!   gives an attacker another [`GUESSES_PER_WINDOW_MAX`] tries at a 1 in 10^8 chance each.
 
-use crate::error::Entity;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+mod devices;
+mod legacy;
 
-use rand::Rng;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use serde::{Deserialize, Serialize};
-use store::records::{Record, RecordWrite};
+use store::tables::RowRef;
+use store::tables::paycodes::{self as tables, DeviceRow, PaycodeWrite, UsedRow};
 
 use crate::Platform;
-use crate::domain::{self, DecodeError, State};
-use crate::error::{PlatformError, invalid};
+use crate::claims::{ClaimDetails, Claims};
+use crate::error::PlatformError;
+use crate::guesses::{GuessLimits, Guesses};
 use crate::members::MemberGate;
-use crate::totp::{format_code, step_end_s, step_of, totp_at_step};
+use crate::totp::{format_code, step_of, totp_at_step};
 
-pub const KIND_PAYCODE_DEVICE: &str = "paycode_device";
-pub const KIND_USED_PAYCODE: &str = "used_paycode";
+pub(crate) use legacy::LegacyPaycodes;
+pub use legacy::{KIND_PAYCODE_DEVICE, KIND_USED_PAYCODE};
 
 /// Mileverse's routing prefix: the first two digits of every pay code.
 pub const ROUTING_PREFIX: &str = "91";
@@ -52,6 +64,23 @@ pub const GUESS_WINDOW_S: u64 = 300;
 /// is rare, 32 in a row means something is wrong).
 const HANDLE_DRAWS_MAX: u32 = 32;
 const HANDLE_SPACE: u64 = 10_000_000_000;
+/// Handles whose wrong codes are counted at once (see `guesses`).
+pub const GUESSING_HANDLES_MAX: usize = 131_072;
+/// Devices kept with their opened secrets (a hit saves a table read and an unseal per
+/// payment). Past it the cache is emptied and refills as members pay.
+pub const DEVICES_CACHED_MAX: usize = 131_072;
+/// Handles with a used step in the live window kept in memory (about 90 s of payments).
+/// Past it, once handles with no live step are dropped, a payment answers 503.
+pub const USED_HANDLES_MAX: usize = 1_000_000;
+/// How long used codes stay in the table, and how far back start reloads them: longer
+/// than any code is recognised ([`EXPIRED_STEPS_MAX`] steps).
+pub const USED_KEPT_S: u64 = 600;
+const _: () = assert!(USED_KEPT_S > EXPIRED_STEPS_MAX * crate::totp::STEP_S);
+/// Least time between two purges of older used codes (each rides on a use's commit).
+pub const USED_PURGE_INTERVAL_S: u64 = 60;
+/// Enrollments under way at once (one per member at a time).
+pub const ENROLLMENT_CLAIMS_MAX: usize = 4_096;
+const ENROLLMENT_WAIT_MS: u64 = 10_000;
 
 /// Why a pay code was not accepted (each is a VAN decline reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,19 +111,20 @@ impl PaycodeDecline {
     }
 }
 
-/// A device enrolled for pay codes. Key: the handle's 10 digits.
+/// A device enrolled for pay codes, as the older layout's record held it (the handle's 10
+/// digits as text).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaycodeDeviceRecord {
     pub handle: String,
     pub member_id: u128,
-    /// The member's device (`MemberRecord.devices`) the secret was given to.
+    /// The member's device the secret was given to.
     pub device_id: u128,
     #[serde(with = "hex")]
     pub secret_sealed: Vec<u8>,
     pub enrolled_at_s: u64,
 }
 
-/// A (handle, step) whose code was used. Key: `<handle>/<step>`.
+/// A used (handle, step), as the older layout's record held it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsedPaycodeRecord {
     pub handle: String,
@@ -111,34 +141,197 @@ pub struct PaycodeEnrollment {
     pub routing_prefix: &'static str,
 }
 
-struct PaycodeDevice {
-    record: PaycodeDeviceRecord,
-    /// The opened secret, once needed (the data key is not at hand when records load).
-    secret: Option<Vec<u8>>,
+/// An enrolled device with its secret opened.
+#[derive(Clone)]
+pub(crate) struct Device {
+    pub handle: u64,
+    pub member_id: u128,
+    pub device_id: u128,
+    secret: Arc<[u8]>,
 }
 
-/// Pay code devices, used codes and guess counters.
+/// Devices read from the table, and a generation every change of devices bumps (so no
+/// device read before a change is kept after it).
 #[derive(Default)]
-pub struct PaycodeState {
-    devices: HashMap<u64, PaycodeDevice>,
-    /// (member, device) → handle; ordered so a member's handles are one range.
-    handle_by_device: BTreeMap<(u128, u128), u64>,
-    /// Handle → steps whose code was used (only the window's, once pruned).
-    used: HashMap<u64, BTreeSet<u64>>,
-    /// Handle → times of recent wrong codes, oldest first; memory only.
-    guesses: HashMap<u64, VecDeque<u64>>,
+struct DeviceCache {
+    devices: HashMap<u64, Device>,
+    generation: u64,
 }
 
-fn decode_error(record: &Record, reason: impl Into<String>) -> DecodeError {
-    DecodeError {
-        kind: record.kind.clone(),
-        key: hex::encode(&record.key),
-        reason: reason.into(),
+/// The used steps of the live window per handle, and when the table was last purged.
+struct UsedWindow {
+    by_handle: HashMap<u64, BTreeSet<u64>>,
+    /// [`USED_HANDLES_MAX`], but for tests.
+    handles_max: usize,
+    purged_at_s: u64,
+}
+
+impl UsedWindow {
+    fn new(handles_max: usize) -> UsedWindow {
+        UsedWindow {
+            by_handle: HashMap::new(),
+            handles_max,
+            purged_at_s: 0,
+        }
+    }
+
+    fn is_used(&self, handle: u64, step: u64) -> bool {
+        self.by_handle
+            .get(&handle)
+            .is_some_and(|steps| steps.contains(&step))
+    }
+
+    /// Whether one more handle fits, once the handles with no live step are dropped.
+    fn has_room(&mut self, handle: u64, now_s: u64) -> bool {
+        if self.by_handle.len() < self.handles_max || self.by_handle.contains_key(&handle) {
+            return true;
+        }
+        let oldest_live = step_of(now_s).saturating_sub(WINDOW_STEPS);
+        self.by_handle
+            .retain(|_, steps| steps.last().is_some_and(|&last| last >= oldest_live));
+        self.by_handle.len() < self.handles_max
+    }
+
+    /// Marks `step` used, dropping the handle's steps no window can reach any more (a code
+    /// of step s is accepted until step s + WINDOW_STEPS).
+    fn mark(&mut self, handle: u64, step: u64, now_s: u64) {
+        let oldest_live = step_of(now_s).saturating_sub(WINDOW_STEPS);
+        let steps = self.by_handle.entry(handle).or_default();
+        steps.retain(|&old| old >= oldest_live);
+        steps.insert(step);
+    }
+
+    /// A purge of the table's older rows, if one is due at `now_s`.
+    fn purge_due(&mut self, now_s: u64) -> Option<PaycodeWrite> {
+        if now_s < self.purged_at_s.saturating_add(USED_PURGE_INTERVAL_S) {
+            return None;
+        }
+        self.purged_at_s = now_s;
+        Some(PaycodeWrite::PurgeUsed {
+            before_s: now_s.saturating_sub(USED_KEPT_S),
+        })
     }
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T, DecodeError> {
-    serde_json::from_slice(&record.value).map_err(|error| decode_error(record, error.to_string()))
+/// The pay codes' working set: cached devices, the live window's used steps, wrong
+/// guesses, and the enrollments under way.
+pub struct Paycodes {
+    devices: Mutex<DeviceCache>,
+    used: Mutex<UsedWindow>,
+    guesses: Mutex<Guesses<u64>>,
+    /// One enrollment per member at a time.
+    enrollments: Claims<u128>,
+}
+
+impl Default for Paycodes {
+    fn default() -> Self {
+        Paycodes {
+            devices: Mutex::new(DeviceCache::default()),
+            used: Mutex::new(UsedWindow::new(USED_HANDLES_MAX)),
+            guesses: Mutex::new(Guesses::new(GuessLimits {
+                per_window_max: GUESSES_PER_WINDOW_MAX,
+                window_s: GUESS_WINDOW_S,
+                keys_max: GUESSING_HANDLES_MAX,
+            })),
+            enrollments: Claims::new(
+                ENROLLMENT_CLAIMS_MAX,
+                ENROLLMENT_WAIT_MS,
+                ClaimDetails {
+                    full: "too many enrollments under way; retry",
+                    wait: "another enrollment of this member is under way; retry",
+                },
+            ),
+        }
+    }
+}
+
+impl Paycodes {
+    fn devices(&self) -> MutexGuard<'_, DeviceCache> {
+        self.devices.lock().expect("pay code devices lock")
+    }
+
+    fn used(&self) -> MutexGuard<'_, UsedWindow> {
+        self.used.lock().expect("used pay codes lock")
+    }
+
+    fn guesses(&self) -> MutexGuard<'_, Guesses<u64>> {
+        self.guesses.lock().expect("pay code guesses lock")
+    }
+
+    /// Forgets cached devices (a member's devices change).
+    fn forget(&self, handles: &[u64]) {
+        let mut cache = self.devices();
+        cache.generation = cache.generation.wrapping_add(1);
+        for handle in handles {
+            cache.devices.remove(handle);
+        }
+    }
+
+    /// Keeps a device read from the table, unless devices changed since it was read.
+    fn keep(&self, device: &Device, generation: u64) {
+        let mut cache = self.devices();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.devices.len() >= DEVICES_CACHED_MAX {
+            cache.devices.clear();
+        }
+        cache.devices.insert(device.handle, device.clone());
+    }
+
+    /// Whether the step is used (in the live window).
+    fn is_used(&self, handle: u64, step: u64) -> bool {
+        self.used().is_used(handle, step)
+    }
+
+    /// Whether the live window has room for a use of `handle`.
+    pub(crate) fn has_room(&self, handle: u64, now_s: u64) -> bool {
+        self.used().has_room(handle, now_s)
+    }
+
+    /// Checks a presented code of `device` and marks its step used. On success: the rows
+    /// that record the use (to be committed with the payment's).
+    pub(crate) fn redeem(
+        &self,
+        device: &Device,
+        otp: u32,
+        now_s: u64,
+    ) -> Result<Vec<RowRef>, PaycodeDecline> {
+        let handle = device.handle;
+        let steps = {
+            // Before the code is looked at: once refused, even the right code is refused,
+            // so guessing gains nothing until the window passes.
+            let mut guesses = self.guesses();
+            if !guesses.left(handle, now_s) {
+                return Err(PaycodeDecline::TooManyGuesses);
+            }
+            match judge(&device.secret, otp, step_of(now_s)) {
+                Verdict::Current(steps) => steps,
+                Verdict::Expired => return Err(PaycodeDecline::Expired),
+                Verdict::Invalid => {
+                    guesses.record(handle, now_s);
+                    return Err(PaycodeDecline::Invalid);
+                }
+            }
+        };
+        let mut used = self.used();
+        let step = steps
+            .into_iter()
+            .find(|&step| !used.is_used(handle, step))
+            .ok_or(PaycodeDecline::Used)?;
+        used.mark(handle, step, now_s);
+        let mut writes = vec![PaycodeWrite::Used(UsedRow {
+            handle,
+            step,
+            member_id: device.member_id,
+            used_at_s: now_s,
+        })];
+        writes.extend(used.purge_due(now_s));
+        Ok(writes
+            .into_iter()
+            .map(|write| Arc::new(write) as RowRef)
+            .collect())
+    }
 }
 
 /// The handle of 10 ASCII digits, if that is what `text` is.
@@ -172,10 +365,6 @@ pub fn compose_code(handle: u64, otp: u32) -> String {
     )
 }
 
-fn used_key(handle: u64, step: u64) -> Vec<u8> {
-    format!("{}/{step}", handle_text(handle)).into_bytes()
-}
-
 /// Associated data of a device's sealed secret.
 fn secret_context(handle: u64) -> Vec<u8> {
     format!("paycode_device/{}/secret", handle_text(handle)).into_bytes()
@@ -205,424 +394,173 @@ fn judge(secret: &[u8], otp: u32, now_step: u64) -> Verdict {
     Verdict::Invalid
 }
 
-impl PaycodeState {
-    /// Loads one stored record of the kinds above.
-    pub fn load(&mut self, record: &Record) -> Result<(), DecodeError> {
-        match record.kind.as_str() {
-            KIND_PAYCODE_DEVICE => {
-                let device: PaycodeDeviceRecord = decode(record)?;
-                parse_handle(&device.handle)
-                    .ok_or_else(|| decode_error(record, "the handle is not 10 digits"))?;
-                self.insert_device(device, None);
-            }
-            KIND_USED_PAYCODE => {
-                let used: UsedPaycodeRecord = decode(record)?;
-                let handle = parse_handle(&used.handle)
-                    .ok_or_else(|| decode_error(record, "the handle is not 10 digits"))?;
-                self.used.entry(handle).or_default().insert(used.step);
-            }
-            other => {
-                return Err(decode_error(
-                    record,
-                    format!("not a pay code kind: {other}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn insert_device(&mut self, record: PaycodeDeviceRecord, secret: Option<Vec<u8>>) {
-        let Some(handle) = parse_handle(&record.handle) else {
-            return;
-        };
-        self.handle_by_device
-            .insert((record.member_id, record.device_id), handle);
-        self.devices
-            .insert(handle, PaycodeDevice { record, secret });
-    }
-
-    fn remove_device(&mut self, handle: u64) {
-        if let Some(device) = self.devices.remove(&handle) {
-            let key = (device.record.member_id, device.record.device_id);
-            self.handle_by_device.remove(&key);
-        }
-        self.guesses.remove(&handle);
-    }
-
-    /// The member's enrolled handles with their device ids.
-    fn handles_of(&self, member_id: u128) -> Vec<(u128, u64)> {
-        self.handle_by_device
-            .range((member_id, 0)..=(member_id, u128::MAX))
-            .map(|(&(_, device_id), &handle)| (device_id, handle))
-            .collect()
-    }
-
-    /// The member whose device holds `handle`, if it is enrolled.
-    pub fn member_of(&self, handle: u64) -> Option<u128> {
-        self.devices
-            .get(&handle)
-            .map(|device| device.record.member_id)
-    }
-
-    /// Whether `step` of `handle` was used.
-    pub fn is_used(&self, handle: u64, step: u64) -> bool {
-        self.used
-            .get(&handle)
-            .is_some_and(|steps| steps.contains(&step))
-    }
-
-    /// Refuses a handle with too many recent wrong codes; forgets those out of the window.
-    fn check_guesses(&mut self, handle: u64, now_s: u64) -> Result<(), PaycodeDecline> {
-        let Some(times) = self.guesses.get_mut(&handle) else {
-            return Ok(());
-        };
-        while times
-            .front()
-            .is_some_and(|&at_s| at_s.saturating_add(GUESS_WINDOW_S) <= now_s)
-        {
-            times.pop_front();
-        }
-        if times.is_empty() {
-            self.guesses.remove(&handle);
-        } else if times.len() >= GUESSES_PER_WINDOW_MAX {
-            return Err(PaycodeDecline::TooManyGuesses);
-        }
-        Ok(())
-    }
-
-    fn record_guess(&mut self, handle: u64, now_s: u64) {
-        self.guesses.entry(handle).or_default().push_back(now_s);
-    }
-
-    /// Marks `step` used and drops the handle's used steps that no window can reach any
-    /// more (a code of step s is accepted until step s + WINDOW_STEPS).
-    fn mark_used(
-        &mut self,
-        handle: u64,
-        step: u64,
-        member_id: u128,
-        now_s: u64,
-    ) -> Vec<RecordWrite> {
-        let oldest_live = step_of(now_s).saturating_sub(WINDOW_STEPS);
-        let steps = self.used.entry(handle).or_default();
-        let stale: Vec<u64> = steps.range(..oldest_live).copied().collect();
-        let mut writes = Vec::with_capacity(stale.len() + 1);
-        for old in stale {
-            steps.remove(&old);
-            writes.push(domain::delete(KIND_USED_PAYCODE, &used_key(handle, old)));
-        }
-        steps.insert(step);
-        let record = UsedPaycodeRecord {
-            handle: handle_text(handle),
-            step,
-            member_id,
-            used_at_s: now_s,
-        };
-        writes.push(domain::put(
-            KIND_USED_PAYCODE,
-            &used_key(handle, step),
-            &record,
-        ));
-        writes
-    }
-}
-
-/// Refuses a member who may not pay: unknown, withdrawn or locked.
-fn check_member_may_pay(gate: Option<&MemberGate>) -> Result<&MemberGate, PlatformError> {
-    let gate = gate.ok_or(PlatformError::NotFound(Entity::Member))?;
-    gate.check_may_pay()?;
-    Ok(gate)
-}
-
-/// Whether the member still has the device (a removed device's codes stop working).
-fn has_device(gate: Option<&MemberGate>, member_id: u128, device_id: u128) -> bool {
-    gate.is_some_and(|gate| gate.has_device(member_id, device_id))
-}
-
-fn draw_handle(paycodes: &PaycodeState) -> Result<u64, PlatformError> {
-    let mut rng = rand::thread_rng();
-    for _ in 0..HANDLE_DRAWS_MAX {
-        let handle = rng.gen_range(0..HANDLE_SPACE);
-        if !paycodes.devices.contains_key(&handle) && !paycodes.used.contains_key(&handle) {
-            return Ok(handle);
-        }
-    }
-    Err(PlatformError::Unavailable(
-        "no free pay code device handle".into(),
-    ))
-}
-
 impl Platform {
-    /// The opened secret of an enrolled handle (opened once, then kept in memory).
-    fn paycode_secret<'a>(&self, paycodes: &'a mut PaycodeState, handle: u64) -> Option<&'a [u8]> {
-        let device = paycodes.devices.get_mut(&handle)?;
-        if device.secret.is_none() {
-            let opened = self
-                .keys
-                .open(&device.record.secret_sealed, &secret_context(handle));
-            match opened {
-                Ok(secret) => device.secret = Some(secret),
-                Err(error) => {
-                    tracing::error!(%error, "a pay code secret does not open");
-                    return None;
-                }
+    /// The enrolled device of `handle`, with its secret opened: from the cache, or read
+    /// from the table and kept. `None` for a handle no device has (or whose secret does not
+    /// open with this data key, which is logged).
+    pub(crate) async fn paycode_device(
+        &self,
+        handle: u64,
+    ) -> Result<Option<Device>, PlatformError> {
+        let generation = {
+            let cache = self.paycodes.devices();
+            if let Some(device) = cache.devices.get(&handle) {
+                return Ok(Some(device.clone()));
             }
-        }
-        device.secret.as_deref()
+            cache.generation
+        };
+        let row = self
+            .ledger
+            .tables(move |read| tables::device(read, handle))
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let Some(device) = self.opened_device(row) else {
+            return Ok(None);
+        };
+        self.paycodes.keep(&device, generation);
+        Ok(Some(device))
     }
 
-    /// Checks a pay code presented at a till and marks it used. On success: the member and
-    /// the writes that record the use (to be queued with the authorization's own, under the
-    /// same state lock).
+    fn opened_device(&self, row: DeviceRow) -> Option<Device> {
+        let opened = self
+            .keys
+            .open(&row.secret_sealed, &secret_context(row.handle));
+        match opened {
+            Ok(secret) => Some(Device {
+                handle: row.handle,
+                member_id: row.member_id,
+                device_id: row.device_id,
+                secret: secret.into(),
+            }),
+            Err(error) => {
+                tracing::error!(%error, handle = row.handle, "a pay code secret does not open");
+                None
+            }
+        }
+    }
+
+    /// The device a presented pay code names and its member's gate, read before the code
+    /// is checked under the lock (none for a code that names no enrolled device).
+    pub(crate) async fn presented_paycode(
+        &self,
+        code: &str,
+    ) -> Result<Option<(Device, Option<MemberGate>)>, PlatformError> {
+        let Some((handle, _)) = parse_code(code) else {
+            return Ok(None);
+        };
+        let Some(device) = self.paycode_device(handle).await? else {
+            return Ok(None);
+        };
+        let gate = self.member_gate(device.member_id).await?;
+        Ok(Some((device, gate)))
+    }
+
+    /// Checks a pay code presented at a till against its `device` (read before) and marks
+    /// it used. On success: the member and the rows that record the use (to be committed
+    /// with the authorization's own).
     pub(crate) fn redeem_paycode(
         &self,
-        state: &mut State,
         code: &str,
+        device: Option<&Device>,
         now_s: u64,
         gate: Option<&MemberGate>,
-    ) -> Result<(u128, Vec<RecordWrite>), PaycodeDecline> {
+    ) -> Result<(u128, Vec<RowRef>), PaycodeDecline> {
         let (handle, otp) = parse_code(code).ok_or(PaycodeDecline::Invalid)?;
-        let device = state
-            .paycodes
-            .devices
-            .get(&handle)
+        let device = device
+            .filter(|device| device.handle == handle)
             .ok_or(PaycodeDecline::Invalid)?;
-        let (member_id, device_id) = (device.record.member_id, device.record.device_id);
-        if !has_device(gate, member_id, device_id) {
+        if !gate.is_some_and(|gate| gate.has_device(device.member_id, device.device_id)) {
             return Err(PaycodeDecline::Invalid);
         }
-        let paycodes = &mut state.paycodes;
-        // Before the code is looked at: once refused, even the right code is refused, so
-        // guessing gains nothing until the window passes.
-        paycodes.check_guesses(handle, now_s)?;
-        let secret = self
-            .paycode_secret(paycodes, handle)
-            .ok_or(PaycodeDecline::Invalid)?;
-        match judge(secret, otp, step_of(now_s)) {
-            Verdict::Current(steps) => {
-                let step = steps
-                    .into_iter()
-                    .find(|&step| !paycodes.is_used(handle, step))
-                    .ok_or(PaycodeDecline::Used)?;
-                Ok((
-                    member_id,
-                    paycodes.mark_used(handle, step, member_id, now_s),
-                ))
-            }
-            Verdict::Expired => Err(PaycodeDecline::Expired),
-            Verdict::Invalid => {
-                paycodes.record_guess(handle, now_s);
-                Err(PaycodeDecline::Invalid)
-            }
-        }
+        let rows = self.paycodes.redeem(device, otp, now_s)?;
+        Ok((device.member_id, rows))
     }
 
     /// `Platform::redeem_paycode` on its own: checks the code, marks it used and waits
-    /// until the use is durable. For callers with no writes of their own to go with it.
+    /// until the use is durable. For callers with no rows of their own to go with it.
     pub async fn accept_paycode(&self, code: &str, now_s: u64) -> Result<u128, PlatformError> {
-        let gate = self.paycode_gate(code).await?;
-        let (sequence, member_id) = {
-            let mut state = self.lock();
-            let (member_id, writes) = self
-                .redeem_paycode(&mut state, code, now_s, gate.as_ref())
-                .map_err(PlatformError::Paycode)?;
-            (self.queue(writes)?, member_id)
+        let presented = self.presented_paycode(code).await?;
+        let (device, gate) = match &presented {
+            Some((device, gate)) => (Some(device), gate.as_ref()),
+            None => (None, None),
         };
-        self.durable(sequence).await?;
+        let (member_id, rows) = self
+            .redeem_paycode(code, device, now_s, gate)
+            .map_err(PlatformError::Paycode)?;
+        self.ledger.record(rows).await?;
         Ok(member_id)
     }
 
-    /// Enrolls one of the member's registered devices for pay codes: a new 32-byte secret
-    /// and the device's handle (kept when the device enrolls again; the old secret stops
-    /// working). The secret is returned once and stored only sealed.
-    pub async fn enroll_paycode_device(
-        &self,
-        member_id: u128,
-        device_id: u128,
-    ) -> Result<PaycodeEnrollment, PlatformError> {
-        let secret: [u8; SECRET_BYTES] = rand::random();
-        let gate = self.member_gate(member_id).await?;
-        let (sequence, handle) = {
-            let mut state = self.lock();
-            let gate = check_member_may_pay(gate.as_ref())?;
-            if !gate.has_device(member_id, device_id) {
-                return Err(PlatformError::NotFound(Entity::Device));
+    /// At start: the used codes of the last [`USED_KEPT_S`], from the table's time index.
+    pub(crate) async fn load_used_paycodes(&self) -> Result<(), PlatformError> {
+        let since_s = ports::time::now_s().saturating_sub(USED_KEPT_S);
+        let mut after = None;
+        loop {
+            let page = self
+                .ledger
+                .tables(move |read| tables::used_since(read, since_s, after, tables::USED_PAGE_MAX))
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some((last.used_at_s, last.handle, last.step));
+            let mut used = self.paycodes.used();
+            for row in &page {
+                used.by_handle
+                    .entry(row.handle)
+                    .or_default()
+                    .insert(row.step);
             }
-            let mut writes = Self::forget_removed_devices(&mut state, gate);
-            let handle = match state.paycodes.handle_by_device.get(&(member_id, device_id)) {
-                Some(&handle) => handle,
-                None => draw_handle(&state.paycodes)?,
-            };
-            let record = PaycodeDeviceRecord {
-                handle: handle_text(handle),
-                member_id,
-                device_id,
-                secret_sealed: self.keys.seal(&secret, &secret_context(handle)),
-                enrolled_at_s: ports::time::now_s(),
-            };
-            writes.push(domain::put(
-                KIND_PAYCODE_DEVICE,
-                record.handle.as_bytes(),
-                &record,
-            ));
-            state.paycodes.insert_device(record, Some(secret.to_vec()));
-            (self.queue(writes)?, handle)
-        };
-        self.durable(sequence).await?;
-        Ok(PaycodeEnrollment {
-            device_handle: handle_text(handle),
-            secret: secret.to_vec(),
-            routing_prefix: ROUTING_PREFIX,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::totp::STEP_S;
+
+    const NOW_S: u64 = 1_800_000_000;
+
+    #[test]
+    fn the_used_window_keeps_live_steps_and_stops_at_its_maximum() {
+        let handles_max = 64;
+        let mut window = UsedWindow::new(handles_max);
+        let now_step = step_of(NOW_S);
+        for handle in 0..handles_max as u64 {
+            assert!(window.has_room(handle, NOW_S));
+            window.mark(handle, now_step, NOW_S);
+        }
+        assert!(window.is_used(7, now_step));
+        assert!(!window.is_used(7, now_step + 1));
+        // Full of live steps: a new handle waits, a handle already kept goes on.
+        assert!(!window.has_room(handles_max as u64, NOW_S));
+        assert!(window.has_room(3, NOW_S));
+        window.mark(3, now_step + 1, NOW_S);
+        assert!(window.is_used(3, now_step) && window.is_used(3, now_step + 1));
+        // Once the window moved past those steps, they are dropped and room is made.
+        let later_s = NOW_S + (WINDOW_STEPS + 2) * STEP_S;
+        assert!(window.has_room(handles_max as u64, later_s));
+        assert!(window.by_handle.is_empty(), "no live step is left");
+        // A handle's own old steps go when it is marked again.
+        window.mark(9, now_step, NOW_S);
+        window.mark(9, step_of(later_s), later_s);
+        assert_eq!(window.by_handle[&9].len(), 1);
     }
 
-    /// Drops the enrollments of devices the member removed since (their records too).
-    fn forget_removed_devices(state: &mut State, gate: &MemberGate) -> Vec<RecordWrite> {
-        let member_id = gate.member_id;
-        let gone: Vec<u64> = state
-            .paycodes
-            .handles_of(member_id)
-            .into_iter()
-            .filter(|&(device_id, _)| !gate.has_device(member_id, device_id))
-            .map(|(_, handle)| handle)
-            .collect();
-        gone.into_iter()
-            .map(|handle| {
-                state.paycodes.remove_device(handle);
-                domain::delete(KIND_PAYCODE_DEVICE, handle_text(handle).as_bytes())
+    #[test]
+    fn old_used_codes_are_purged_at_most_once_per_interval() {
+        let mut window = UsedWindow::new(8);
+        let first = window.purge_due(NOW_S);
+        assert_eq!(
+            first,
+            Some(PaycodeWrite::PurgeUsed {
+                before_s: NOW_S - USED_KEPT_S
             })
-            .collect()
-    }
-
-    /// A server-issued code for the member's device (`None`: the latest enrolled one) and
-    /// when it stops being accepted (Unix seconds).
-    pub async fn issue_paycode(
-        &self,
-        member_id: u128,
-        device_handle: Option<&str>,
-    ) -> Result<(String, u64), PlatformError> {
-        self.issue_paycode_at(member_id, device_handle, ports::time::now_s())
-            .await
-    }
-
-    /// [`Platform::issue_paycode`] at a given time. The code of the current step, or of the
-    /// next one when the current one was used already (a member paying twice within 30 s):
-    /// a code the till would refuse is no use.
-    pub async fn issue_paycode_at(
-        &self,
-        member_id: u128,
-        device_handle: Option<&str>,
-        now_s: u64,
-    ) -> Result<(String, u64), PlatformError> {
-        self.settle_reads().await?;
-        let gate = self.member_gate(member_id).await?;
-        let gate = check_member_may_pay(gate.as_ref())?;
-        let mut state = self.lock();
-        let handle = Self::member_handle(&state, gate, device_handle)?;
-        let now_step = step_of(now_s);
-        let step = (now_step..=now_step.saturating_add(WINDOW_STEPS))
-            .find(|&step| !state.paycodes.is_used(handle, step))
-            .ok_or(PlatformError::Paycode(PaycodeDecline::Used))?;
-        let secret = self
-            .paycode_secret(&mut state.paycodes, handle)
-            .ok_or_else(|| PlatformError::Unavailable("a pay code secret does not open".into()))?;
-        let code = compose_code(handle, totp_at_step(secret, step));
-        Ok((code, step_end_s(step.saturating_add(WINDOW_STEPS))))
-    }
-
-    /// The member's enrolled handle: the one named (it must be theirs) or the latest.
-    fn member_handle(
-        state: &State,
-        gate: &MemberGate,
-        device_handle: Option<&str>,
-    ) -> Result<u64, PlatformError> {
-        let member_id = gate.member_id;
-        let not_found = PlatformError::NotFound(Entity::PaycodeDevice);
-        let usable = |device_id: u128| gate.has_device(member_id, device_id);
-        match device_handle {
-            Some(text) => {
-                let handle = parse_handle(text)
-                    .ok_or_else(|| invalid("device_handle", "exactly 10 digits"))?;
-                let device = state
-                    .paycodes
-                    .devices
-                    .get(&handle)
-                    .ok_or(not_found.clone())?;
-                let record = &device.record;
-                if record.member_id != member_id || !usable(record.device_id) {
-                    return Err(not_found);
-                }
-                Ok(handle)
-            }
-            None => state
-                .paycodes
-                .handles_of(member_id)
-                .into_iter()
-                .filter(|&(device_id, _)| usable(device_id))
-                .max_by_key(|&(_, handle)| {
-                    (state.paycodes.devices[&handle].record.enrolled_at_s, handle)
-                })
-                .map(|(_, handle)| handle)
-                .ok_or(not_found),
-        }
-    }
-
-    /// Checks that `code` is the member's own and good right now (for rendering it as a
-    /// barcode): another member's code, or one that is not a code, is not found.
-    pub async fn check_own_paycode(
-        &self,
-        member_id: u128,
-        code: &str,
-        now_s: u64,
-    ) -> Result<(), PlatformError> {
-        let not_found = PlatformError::NotFound(Entity::Paycode);
-        let (handle, otp) = parse_code(code).ok_or(not_found.clone())?;
-        let gate = self.member_gate(member_id).await?;
-        let mut state = self.lock();
-        let device_id = match state.paycodes.devices.get(&handle) {
-            Some(device) if device.record.member_id == member_id => device.record.device_id,
-            _ => return Err(not_found),
-        };
-        if !has_device(gate.as_ref(), member_id, device_id) {
-            return Err(not_found);
-        }
-        let secret = self
-            .paycode_secret(&mut state.paycodes, handle)
-            .ok_or(not_found)?;
-        match judge(secret, otp, step_of(now_s)) {
-            Verdict::Current(steps)
-                if steps
-                    .iter()
-                    .all(|&step| state.paycodes.is_used(handle, step)) =>
-            {
-                Err(PlatformError::Paycode(PaycodeDecline::Used))
-            }
-            Verdict::Current(_) => Ok(()),
-            Verdict::Expired => Err(PlatformError::Paycode(PaycodeDecline::Expired)),
-            Verdict::Invalid => Err(PlatformError::Paycode(PaycodeDecline::Invalid)),
-        }
-    }
-}
-
-impl Platform {
-    /// The gate of the member a pay code's device handle names (none for a code that names
-    /// no enrolled device), read before the code is checked under the lock.
-    pub(crate) async fn paycode_gate(
-        &self,
-        code: &str,
-    ) -> Result<Option<MemberGate>, PlatformError> {
-        let member_id = self.lock().paycode_member(code);
-        match member_id {
-            Some(member_id) => self.member_gate(member_id).await,
-            None => Ok(None),
-        }
-    }
-}
-
-impl State {
-    /// The member a pay code's device handle names, without checking the code.
-    pub(crate) fn paycode_member(&self, code: &str) -> Option<u128> {
-        let (handle, _) = parse_code(code)?;
-        Some(self.paycodes.devices.get(&handle)?.record.member_id)
+        );
+        assert_eq!(window.purge_due(NOW_S + USED_PURGE_INTERVAL_S - 1), None);
+        assert!(window.purge_due(NOW_S + USED_PURGE_INTERVAL_S).is_some());
     }
 }

@@ -19,9 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use store::StoreError;
 use store::records::{Record, RecordWrite};
-use store::tables::RowRef;
 use store::tables::payments::{self as tables, AuthorizationRow, CancelRow};
+use store::tables::{RowRef, TableRead};
 
 use crate::authorization::{
     AuthorizationRecord, CancelEntry, DeclineReason, KIND_AUTHORIZATION, OUTCOME_WAIT_MS,
@@ -158,17 +159,13 @@ impl Platform {
         &self,
         id: u128,
     ) -> Result<Option<AuthorizationRecord>, PlatformError> {
-        let stored = self
+        Ok(self
             .ledger
             .tables(move |read| {
-                let Some(row) = tables::authorization(read, id)? else {
-                    return Ok(None);
-                };
-                let cancels = tables::cancels(read, id)?;
-                Ok(Some((row, cancels)))
+                let row = tables::authorization(read, id)?;
+                row.map(|row| read_authorization(read, row)).transpose()
             })
-            .await?;
-        Ok(stored.map(|(row, cancels)| self.authorization_of(row, cancels)))
+            .await?)
     }
 
     /// What the merchant's `van_tx_id` names, as committed.
@@ -178,41 +175,17 @@ impl Platform {
         van_tx_id: &str,
     ) -> Result<Option<VanTx>, PlatformError> {
         let key = van_tx_id.to_string();
-        let stored = self
+        Ok(self
             .ledger
             .tables(move |read| {
                 if let Some(row) = tables::authorization_by_van_tx(read, merchant_id, &key)? {
-                    let cancels = tables::cancels(read, row.id)?;
-                    return Ok(Some(Ok((row, cancels))));
+                    let record = read_authorization(read, row)?;
+                    return Ok(Some(VanTx::Authorization(Box::new(record))));
                 }
                 let cancelled = tables::cancel_by_key(read, merchant_id, &key)?;
-                Ok(cancelled.map(Err))
+                Ok(cancelled.map(VanTx::Cancel))
             })
-            .await?;
-        Ok(stored.map(|found| match found {
-            Ok((row, cancels)) => {
-                VanTx::Authorization(Box::new(self.authorization_of(row, cancels)))
-            }
-            Err(id) => VanTx::Cancel(id),
-        }))
-    }
-
-    /// An authorization from its rows (the voucher's figures from the voucher).
-    pub(crate) fn authorization_of(
-        &self,
-        row: AuthorizationRow,
-        cancels: Vec<CancelRow>,
-    ) -> AuthorizationRecord {
-        let voucher = row.voucher_id.map(|voucher_id| {
-            let state = self.lock();
-            let found = state.vouchers.vouchers.get(&voucher_id);
-            VoucherUse {
-                voucher_id,
-                face_value: found.map_or(0, |v| v.face_value),
-                price: found.map_or(0, |v| v.price),
-            }
-        });
-        from_rows(row, cancels, voucher)
+            .await?)
     }
 
     /// At start: moves the authorizations of the record store's older layout into the
@@ -245,6 +218,20 @@ pub(crate) fn load_legacy(
         .legacy_authorizations
         .push(crate::domain::decode(record)?);
     Ok(())
+}
+
+/// An authorization from its row, with its cancels and its voucher's figures read in the
+/// same read.
+pub(crate) fn read_authorization(
+    read: &mut TableRead<'_>,
+    row: AuthorizationRow,
+) -> Result<AuthorizationRecord, StoreError> {
+    let cancels = tables::cancels(read, row.id)?;
+    let voucher = row
+        .voucher_id
+        .map(|voucher_id| crate::vouchers::voucher_use(read, voucher_id))
+        .transpose()?;
+    Ok(from_rows(row, cancels, voucher))
 }
 
 /// An authorization's rows: its own and each cancel's.

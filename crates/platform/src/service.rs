@@ -9,10 +9,8 @@
 //! business record, so a retry after a crash finds the movement instead of repeating it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use store::records::{RecordStore, RecordWrite};
-use tokio::sync::watch;
 
 use crate::crypto::DataKeys;
 use crate::domain::{DecodeError, State};
@@ -69,8 +67,6 @@ pub enum OpenError {
     Ledger(#[from] LedgerError),
     #[error("partner {partner_id}'s secret does not open with this data key")]
     WrongDataKey { partner_id: u128 },
-    #[error("terminal {terminal_id}'s secret does not open with this data key")]
-    WrongTerminalKey { terminal_id: u128 },
 }
 
 pub struct Platform {
@@ -84,6 +80,18 @@ pub struct Platform {
     pub(crate) members: crate::members::Members,
     /// The exchange context's working set (see `exchange`).
     pub(crate) exchanges: crate::exchange::Exchanges,
+    /// The pay codes' working set (see `paycode`).
+    pub(crate) paycodes: crate::paycode::Paycodes,
+    /// The conversion context's working set (see `conversion`).
+    pub(crate) conversions: crate::conversion::Conversions,
+    /// The merchants context's cache (see `merchants`).
+    pub(crate) merchants: crate::merchants::Merchants,
+    /// The settlement context's lock (see `settlement`).
+    pub(crate) settlements: crate::settlement::Settlements,
+    /// The anchoring job's working set (see `anchoring`).
+    pub(crate) anchoring: crate::anchoring::Anchoring,
+    /// The vouchers context's working set (see `vouchers`).
+    pub(crate) vouchers: crate::vouchers::Vouchers,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -174,10 +182,6 @@ impl Platform {
                 })?;
             state.partner_secrets.insert(partner.id, secret);
         }
-        state
-            .merchants
-            .open_secrets(&parts.keys)
-            .map_err(|terminal_id| OpenError::WrongTerminalKey { terminal_id })?;
         Ok(Arc::new(Platform {
             config,
             writer: RecordWriter::start(ledger.clone()),
@@ -186,6 +190,12 @@ impl Platform {
             payments: crate::payments::Payments::default(),
             members: crate::members::Members::default(),
             exchanges: crate::exchange::Exchanges::default(),
+            vouchers: crate::vouchers::Vouchers::default(),
+            paycodes: crate::paycode::Paycodes::default(),
+            conversions: crate::conversion::Conversions::default(),
+            anchoring: crate::anchoring::Anchoring::default(),
+            merchants: crate::merchants::Merchants::default(),
+            settlements: crate::settlement::Settlements::default(),
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
             sms: parts.sms,
@@ -209,12 +219,22 @@ impl Platform {
                 )));
             }
         }
+        self.import_merchant_records().await?;
+        self.check_terminal_secrets().await?;
         self.import_member_records().await?;
         self.import_exchange_records().await?;
         self.load_partner_payments().await?;
         self.load_exchange_work().await?;
+        self.import_paycode_records().await?;
+        self.load_used_paycodes().await?;
+        self.import_voucher_records().await?;
+        self.import_conversion_records().await?;
+        self.load_conversion_work().await?;
+        self.import_anchoring_records().await?;
+        self.load_anchoring_work().await?;
         self.resolve_interrupted_vouchers().await?;
         self.import_authorization_records().await?;
+        self.import_settlement_records().await?;
         self.resolve_pending_settlements().await?;
         crate::exchange::spawn_resolver(self.clone());
         crate::anchoring::spawn_anchoring(self);
@@ -276,32 +296,6 @@ impl Platform {
     pub(crate) async fn settle_reads(&self) -> Result<(), PlatformError> {
         let sequence = self.writer.enqueued();
         self.durable(sequence).await
-    }
-
-    /// Waits, at most `wait_ms`, until `probe` (run under the lock) finds a record no step
-    /// is under way for, then until what it read is durable. `probe` answers `Ok(record)`,
-    /// or a receiver of the record kind's outcome counter to wait on while a step is busy.
-    pub(crate) async fn settled_record<T>(
-        &self,
-        wait_ms: u64,
-        busy_detail: &str,
-        probe: impl Fn(&State) -> Result<Result<T, watch::Receiver<u64>>, PlatformError>,
-    ) -> Result<T, PlatformError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-        loop {
-            let waiting = probe(&self.lock())?;
-            let mut outcomes = match waiting {
-                Ok(record) => {
-                    self.settle_reads().await?;
-                    return Ok(record);
-                }
-                Err(outcomes) => outcomes,
-            };
-            let changed = tokio::time::timeout_at(deadline, outcomes.changed()).await;
-            if changed.is_err() {
-                return Err(PlatformError::Unavailable(busy_detail.to_string()));
-            }
-        }
     }
 
     /// Stops the record writer after it wrote what is queued.

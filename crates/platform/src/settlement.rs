@@ -8,84 +8,41 @@
 //! The run is recorded (pending, with every item marked as taken) before its transfers;
 //! their ids derive from the run and merchant, so finishing a run again (a retry, or the
 //! restart) finds them instead of repeating them. The same cut-off again is the same run.
+//!
+//! Runs and their lines live in their tables (`store::tables::settlements`); memory keeps
+//! nothing of them. One run operation at a time (`Settlements`): a run is planned, finished
+//! or marked paid under that lock, which keeps "the same cut-off is the same run" true.
 
-use crate::error::Entity;
-use std::collections::HashMap;
+mod legacy;
+
+use std::sync::Arc;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
-use serde::{Deserialize, Serialize};
+use store::tables::RowRef;
+use store::tables::settlements::{self as tables, SettlementWrite};
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{self, State, id_key};
-
-fn fee_bps_of(state: &State, merchant_id: u128) -> u32 {
-    state
-        .merchants
-        .merchants
-        .get(&merchant_id)
-        .map_or(0, |m| m.fee_bps)
-}
-use crate::error::{PlatformError, invalid};
+use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
 use crate::van::derived_transfer_id;
 use ports::time::now_s;
 use store::tables::payments::{self as payment_tables, settlement::MerchantSums};
 
-pub const KIND_SETTLEMENT: &str = "settlement";
+pub use legacy::KIND_SETTLEMENT;
+pub(crate) use legacy::LegacySettlements;
+pub use store::tables::settlements::{
+    SettlementLine, SettlementRun as SettlementRecord, SettlementStatus,
+};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SettlementStatus {
-    /// Recorded; its ledger transfers may not all be made yet.
-    Pending,
-    /// The ledger moved every line.
-    Settled,
-    /// The operator confirmed the KRW payout.
-    Paid,
-}
+/// Runs listed at once (newest first, shown oldest first).
+pub const SETTLEMENTS_LISTED_MAX: usize = tables::SETTLEMENTS_PAGE_MAX;
+/// Pending runs read per page at start.
+const PENDING_PAGE_MAX: usize = 64;
 
-impl SettlementStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SettlementStatus::Pending => "pending",
-            SettlementStatus::Settled => "settled",
-            SettlementStatus::Paid => "paid",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementLine {
-    pub merchant_id: u128,
-    pub captured: u64,
-    pub refunded: u64,
-    pub gross: u64,
-    pub fee_bps: u32,
-    pub fee: u64,
-    pub net: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementRecord {
-    pub id: u128,
-    pub until_s: u64,
-    pub status: SettlementStatus,
-    pub lines: Vec<SettlementLine>,
-    pub created_at_s: u64,
-    pub paid_at_s: Option<u64>,
-}
-
+/// The settlement context's lock: one run operation at a time.
 #[derive(Default)]
-pub struct SettlementState {
-    pub runs: HashMap<u128, SettlementRecord>,
-    pub run_by_until: HashMap<u64, u128>,
-}
-
-impl SettlementState {
-    pub fn insert(&mut self, record: SettlementRecord) {
-        self.run_by_until.insert(record.until_s, record.id);
-        self.runs.insert(record.id, record);
-    }
+pub struct Settlements {
+    runs: tokio::sync::Mutex<()>,
 }
 
 /// Fee of a gross amount, rounded down; never more than the gross (a rate above 100% is
@@ -129,7 +86,11 @@ impl Platform {
         if until_s > now_s() {
             return Err(invalid("until", "must not be in the future"));
         }
-        let known = self.settlement_by_until(until_s);
+        let _runs = self.settlements.runs.lock().await;
+        let known = self
+            .ledger
+            .tables(move |read| tables::run_by_until(read, until_s))
+            .await?;
         let record = match known {
             Some(record) => record,
             None => self.plan_settlement(until_s).await?,
@@ -140,10 +101,33 @@ impl Platform {
         self.finish_settlement(record).await
     }
 
-    fn settlement_by_until(&self, until_s: u64) -> Option<SettlementRecord> {
-        let state = self.lock();
-        let id = state.settlements.run_by_until.get(&until_s)?;
-        Some(state.settlements.runs[id].clone())
+    /// The fee rate of each merchant of `sums`, read (through the merchants' cache) before
+    /// the lines are made.
+    async fn lines_of(
+        &self,
+        run_id: u128,
+        sums: &[MerchantSums],
+    ) -> Result<Vec<SettlementLine>, PlatformError> {
+        let mut lines = Vec::with_capacity(sums.len());
+        for merchant_sums in sums {
+            let merchant = self.merchant_gate(merchant_sums.merchant_id).await?;
+            let fee_bps = merchant.map_or(0, |merchant| merchant.fee_bps);
+            match line_of(merchant_sums, fee_bps) {
+                Some(line) => lines.push(line),
+                None => tracing::debug!(
+                    merchant = merchant_sums.merchant_id,
+                    run = run_id,
+                    "nothing owed to the merchant in this run"
+                ),
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Writes the run (with its lines) and waits until it is durable.
+    async fn write_run(&self, record: &SettlementRecord) -> Result<(), PlatformError> {
+        let row: RowRef = Arc::new(SettlementWrite::Run(record.clone()));
+        Ok(self.ledger.record(vec![row]).await?)
     }
 
     /// Records a new run (pending) with the lines its open items make now: the merchants
@@ -153,31 +137,16 @@ impl Platform {
             .ledger
             .tables(move |read| payment_tables::unsettled_sums(read, until_s))
             .await?;
-        let (record, sequence) = {
-            let mut state = self.lock();
-            if let Some(id) = state.settlements.run_by_until.get(&until_s) {
-                let known = state.settlements.runs[id].clone();
-                (known, self.writer.enqueued())
-            } else {
-                let lines = sums
-                    .iter()
-                    .filter_map(|sums| line_of(sums, fee_bps_of(&state, sums.merchant_id)))
-                    .collect();
-                let record = SettlementRecord {
-                    id: chart::new_id(),
-                    until_s,
-                    status: SettlementStatus::Pending,
-                    lines,
-                    created_at_s: now_s(),
-                    paid_at_s: None,
-                };
-                let write = domain::put(KIND_SETTLEMENT, &id_key(record.id), &record);
-                let sequence = self.queue(vec![write])?;
-                state.settlements.insert(record.clone());
-                (record, sequence)
-            }
+        let id = chart::new_id();
+        let record = SettlementRecord {
+            id,
+            until_s,
+            status: SettlementStatus::Pending,
+            lines: self.lines_of(id, &sums).await?,
+            created_at_s: now_s(),
+            paid_at_s: None,
         };
-        self.durable(sequence).await?;
+        self.write_run(&record).await?;
         Ok(record)
     }
 
@@ -198,22 +167,10 @@ impl Platform {
             .ledger
             .tables(move |read| payment_tables::settled_sums(read, run_id))
             .await?;
-        let lines: Vec<SettlementLine> = {
-            let state = self.lock();
-            sums.iter()
-                .filter_map(|sums| {
-                    let line = line_of(sums, fee_bps_of(&state, sums.merchant_id));
-                    if line.is_none() {
-                        tracing::warn!(
-                            merchant = sums.merchant_id,
-                            run = run_id,
-                            "refunds marked for a run exceed its captures"
-                        );
-                    }
-                    line
-                })
-                .collect()
-        };
+        let lines = self.lines_of(run_id, &sums).await?;
+        if lines.len() < sums.len() {
+            tracing::warn!(run = run_id, "refunds marked for a run exceed its captures");
+        }
         self.move_settlement(run_id, &lines).await?;
         self.change_settlement(run_id, |run| {
             if run.status == SettlementStatus::Pending {
@@ -305,27 +262,20 @@ impl Platform {
         id: u128,
         change: impl FnOnce(&mut SettlementRecord) -> Result<(), PlatformError>,
     ) -> Result<SettlementRecord, PlatformError> {
-        let (record, sequence) = {
-            let mut state = self.lock();
-            let mut record = state
-                .settlements
-                .runs
-                .get(&id)
-                .ok_or(PlatformError::NotFound(Entity::Settlement))?
-                .clone();
-            change(&mut record)?;
-            let write = domain::put(KIND_SETTLEMENT, &id_key(id), &record);
-            let sequence = self.queue(vec![write])?;
-            state.settlements.insert(record.clone());
-            (record, sequence)
-        };
-        self.durable(sequence).await?;
+        let mut record = self
+            .ledger
+            .tables(move |read| tables::run(read, id))
+            .await?
+            .ok_or(PlatformError::NotFound(Entity::Settlement))?;
+        change(&mut record)?;
+        self.write_run(&record).await?;
         Ok(record)
     }
 
     /// The operator confirms the KRW payout of a settled run.
     pub async fn settlement_paid(&self, id: u128) -> Result<SettlementRecord, PlatformError> {
         let now = now_s();
+        let _runs = self.settlements.runs.lock().await;
         self.change_settlement(id, |run| match run.status {
             SettlementStatus::Pending => Err(PlatformError::AuthorizationState(
                 "the settlement's transfers are not all made yet".into(),
@@ -340,12 +290,13 @@ impl Platform {
         .await
     }
 
-    /// Every run, oldest first.
+    /// The newest runs, at most [`SETTLEMENTS_LISTED_MAX`], oldest first.
     pub async fn settlements(&self) -> Result<Vec<SettlementRecord>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
-        let mut runs: Vec<SettlementRecord> = state.settlements.runs.values().cloned().collect();
-        runs.sort_by_key(|run| (run.created_at_s, run.until_s, run.id));
+        let mut runs = self
+            .ledger
+            .tables(|read| tables::runs_page(read, None, SETTLEMENTS_LISTED_MAX))
+            .await?;
+        runs.reverse();
         Ok(runs)
     }
 
@@ -362,34 +313,29 @@ impl Platform {
             .tables(move |read| {
                 let rows = payment_tables::reports::approved_page(read, after, limit)?;
                 rows.into_iter()
-                    .map(|row| {
-                        let cancels = payment_tables::cancels(read, row.id)?;
-                        Ok((row, cancels))
-                    })
+                    .map(|row| crate::payments::read_authorization(read, row))
                     .collect::<Result<Vec<_>, store::StoreError>>()
             })
             .await?;
-        let page: Vec<_> = rows
-            .into_iter()
-            .map(|(row, cancels)| self.authorization_of(row, cancels))
-            .collect();
-        Ok(page)
+        Ok(rows)
     }
 
     /// At start: finishes every run a crash left pending.
     pub(crate) async fn resolve_pending_settlements(&self) -> Result<(), PlatformError> {
-        let pending: Vec<SettlementRecord> = self
-            .lock()
-            .settlements
-            .runs
-            .values()
-            .filter(|run| run.status == SettlementStatus::Pending)
-            .cloned()
-            .collect();
-        for run in pending {
-            self.finish_settlement(run).await?;
+        let _runs = self.settlements.runs.lock().await;
+        loop {
+            // Each run finished leaves the pending index, so the first page is the next.
+            let pending = self
+                .ledger
+                .tables(|read| tables::pending_runs(read, None, PENDING_PAGE_MAX))
+                .await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for run in pending {
+                self.finish_settlement(run).await?;
+            }
         }
-        Ok(())
     }
 }
 

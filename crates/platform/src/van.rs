@@ -29,19 +29,17 @@ use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
 use sha2::{Digest, Sha256};
-use store::records::RecordWrite;
 use store::tables::RowRef;
 use store::tables::payments as payments_tables;
 
 use crate::chart::{self, transfer_code};
-use crate::domain::State;
 use crate::error::{Entity, PlatformError, invalid};
 use crate::members::{MemberGate, MemberStatus};
-use crate::paycode::PaycodeDecline;
+use crate::merchants::MerchantRecord;
+use crate::paycode::{Device, PaycodeDecline};
 use crate::payments::{Claimed, VanTx, authorization_rows};
-use crate::persist::record_rows;
 use crate::service::Platform;
-use crate::vouchers::{is_voucher_code, sync_redemption, voucher_release_write};
+use crate::vouchers::{PresentedVoucher, is_voucher_code};
 use ports::time::{kst_day_start_s, now_s};
 
 // The model lives in `authorization`; the API names it here too.
@@ -203,9 +201,15 @@ fn judge_payment(
 /// with its payment, or alone when it was declined before value could move.
 struct Authorizing {
     record: AuthorizationRecord,
-    writes: Vec<RecordWrite>,
-    /// The voucher's record made usable again, written if the ledger declines.
-    release: Option<RecordWrite>,
+    /// The pay code's rows.
+    rows: Vec<RowRef>,
+    /// A voucher's rows: redeemed, and as it was (written instead if the ledger declines).
+    voucher: Option<VoucherRows>,
+}
+
+struct VoucherRows {
+    redeemed: RowRef,
+    release: RowRef,
 }
 
 impl Authorizing {
@@ -214,17 +218,22 @@ impl Authorizing {
     fn commit(self, outcome: &TransferOutcome<'_>) -> (Vec<RowRef>, AuthorizationRecord) {
         let Authorizing {
             mut record,
-            writes,
-            release,
+            rows: code_rows,
+            voucher,
         } = self;
         if record.status == AuthorizationStatus::Pending {
             let judged = judge_payment(&record, outcome);
             apply_outcome(&mut record, judged);
         }
         let mut rows = authorization_rows(&record);
-        rows.extend(record_rows(writes));
-        if record.status == AuthorizationStatus::Declined {
-            rows.extend(record_rows(release));
+        rows.extend(code_rows);
+        if let Some(voucher) = voucher {
+            let declined = record.status == AuthorizationStatus::Declined;
+            rows.push(if declined {
+                voucher.release
+            } else {
+                voucher.redeemed
+            });
         }
         (rows, record)
     }
@@ -244,7 +253,8 @@ impl Platform {
         if is_voucher_code(&request.pay_code) && !request.capture {
             return Err(invalid("capture", "a gift voucher is redeemed in one step"));
         }
-        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let terminal = self.terminal_by_id(terminal_id).await?;
+        let merchant_id = terminal.merchant_id;
         let _claim = self
             .claim_payment(Claimed::VanTx(merchant_id, request.van_tx_id.clone()))
             .await?;
@@ -259,16 +269,22 @@ impl Platform {
                 VanTx::Cancel(_) => Err(PlatformError::VanTxConflict),
             };
         }
-        let gate = self.payer_gate(&request.pay_code).await?;
+        let merchant = self.merchant_gate(merchant_id).await?;
+        let payer = self.payer(&request.pay_code).await?;
         let (committing, counted_before) = {
-            let mut state = self.lock();
             let screening = Screening {
                 terminal_id,
                 merchant_id,
                 digest,
-                gate: gate.as_ref(),
+                terminal_enabled: terminal.enabled,
+                merchant: merchant.as_ref(),
+                payer: PayerRef {
+                    gate: payer.gate.as_ref(),
+                    device: payer.device.as_ref(),
+                    voucher: payer.voucher.as_ref(),
+                },
             };
-            let authorizing = self.screen_authorization(&mut state, &request, screening)?;
+            let authorizing = self.screen_authorization(&request, screening);
             let counted = authorizing.record.counted();
             let transfers = match authorizing.record.status {
                 AuthorizationStatus::Pending => vec![payment(&authorizing.record)],
@@ -280,39 +296,43 @@ impl Platform {
         };
         let record = committing.done().await?;
         self.payments.settle_daily(&record, counted_before);
-        if record.status == AuthorizationStatus::Declined && record.voucher.is_some() {
-            sync_redemption(&mut self.lock(), &record);
-        }
         Ok(record)
     }
 
     /// The merchant of a terminal.
-    pub(crate) fn terminal_merchant(&self, terminal_id: u128) -> Result<u128, PlatformError> {
-        self.lock()
-            .merchants
-            .terminals
-            .get(&terminal_id)
-            .map(|terminal| terminal.merchant_id)
-            .ok_or(PlatformError::NotFound(Entity::Terminal))
+    pub(crate) async fn terminal_merchant(&self, terminal_id: u128) -> Result<u128, PlatformError> {
+        Ok(self.terminal_by_id(terminal_id).await?.merchant_id)
     }
 
-    /// The gate of the member who pays with `pay_code` (a pay code's or a gift voucher's),
-    /// read before the checks under the lock; with a pay code, the member's figure of the
-    /// day loaded too.
-    async fn payer_gate(&self, pay_code: &str) -> Result<Option<MemberGate>, PlatformError> {
-        let member_id = if is_voucher_code(pay_code) {
-            self.lock().voucher_owner(&self.keys, pay_code)
-        } else {
-            let member_id = self.lock().paycode_member(pay_code);
-            if let Some(member_id) = member_id {
-                self.load_daily(member_id).await?;
-            }
-            member_id
-        };
-        match member_id {
-            Some(member_id) => self.member_gate(member_id).await,
-            None => Ok(None),
+    /// Who pays with `pay_code`, read before the checks under the lock: the member's gate
+    /// (a pay code's or a gift voucher's owner) and, for a voucher code, the voucher
+    /// (claimed); with a pay code, the member's figure of the day loaded too.
+    async fn payer(&self, pay_code: &str) -> Result<Payer<'_>, PlatformError> {
+        if is_voucher_code(pay_code) {
+            let presented = self.presented_voucher(pay_code).await?;
+            let gate = match &presented.voucher {
+                Some(voucher) => self.member_gate(voucher.member_id).await?,
+                None => None,
+            };
+            return Ok(Payer {
+                gate,
+                device: None,
+                voucher: Some(presented),
+            });
         }
+        let Some((device, gate)) = self.presented_paycode(pay_code).await? else {
+            return Ok(Payer::default());
+        };
+        if !self.paycodes.has_room(device.handle, now_s()) {
+            let detail = "too many payments under way; retry";
+            return Err(PlatformError::Unavailable(detail.into()));
+        }
+        self.load_daily(device.member_id).await?;
+        Ok(Payer {
+            gate,
+            device: Some(device),
+            voucher: None,
+        })
     }
 
     /// Makes sure the member's figure of the day is in memory (read from the table the
@@ -333,26 +353,22 @@ impl Platform {
         Ok(())
     }
 
-    /// The checks, under the lock: the authorization to commit, declined or pending.
+    /// The checks, from what was read before: the authorization to commit, declined or
+    /// pending.
     fn screen_authorization(
         &self,
-        state: &mut State,
         request: &AuthorizationRequest,
         screening: Screening<'_>,
-    ) -> Result<Authorizing, PlatformError> {
+    ) -> Authorizing {
         let Screening {
             terminal_id,
             merchant_id,
             digest,
-            gate,
+            terminal_enabled,
+            merchant,
+            payer,
         } = screening;
-        let terminal_enabled = state
-            .merchants
-            .terminals
-            .get(&terminal_id)
-            .ok_or(PlatformError::NotFound(Entity::Terminal))?
-            .enabled;
-        let mut record = AuthorizationRecord {
+        let record = AuthorizationRecord {
             id: new_authorization_id(),
             merchant_id,
             terminal_id,
@@ -374,27 +390,18 @@ impl Platform {
             settlement_id: None,
             voucher: None,
         };
-        let mut writes = Vec::new();
-        let decline = self.screen(
-            state,
-            terminal_enabled,
-            request,
-            gate,
-            &mut record,
-            &mut writes,
-        );
-        if let Some(reason) = decline {
-            record.status = AuthorizationStatus::Declined;
-            record.decline_reason = Some(reason);
-        }
-        let release = record
-            .voucher
-            .and_then(|used| voucher_release_write(state, used.voucher_id, record.id));
-        Ok(Authorizing {
+        let mut authorizing = Authorizing {
             record,
-            writes,
-            release,
-        })
+            rows: Vec::new(),
+            voucher: None,
+        };
+        let merchant = merchant.filter(|merchant| merchant.id == merchant_id);
+        let decline = self.screen(terminal_enabled, merchant, request, payer, &mut authorizing);
+        if let Some(reason) = decline {
+            authorizing.record.status = AuthorizationStatus::Declined;
+            authorizing.record.decline_reason = Some(reason);
+        }
+        authorizing
     }
 
     /// The checks before value moves, in order; the pay code is used up only when the
@@ -402,36 +409,34 @@ impl Platform {
     /// who passes has the amount reserved against the day's limit.
     fn screen(
         &self,
-        state: &mut State,
         terminal_enabled: bool,
+        merchant: Option<&MerchantRecord>,
         request: &AuthorizationRequest,
-        gate: Option<&MemberGate>,
-        record: &mut AuthorizationRecord,
-        writes: &mut Vec<RecordWrite>,
+        payer: PayerRef<'_>,
+        authorizing: &mut Authorizing,
     ) -> Option<DeclineReason> {
         if !terminal_enabled {
             return Some(DeclineReason::TerminalDisabled);
         }
-        let merchant_enabled = state
-            .merchants
-            .merchants
-            .get(&record.merchant_id)
-            .is_some_and(|merchant| merchant.enabled);
-        if !merchant_enabled {
+        let Some(merchant) = merchant.filter(|merchant| merchant.enabled) else {
             return Some(DeclineReason::MerchantDisabled);
-        }
+        };
+        let record = &mut authorizing.record;
         if request.amount > AUTHORIZATION_AMOUNT_MAX {
             return Some(DeclineReason::LimitExceeded);
         }
-        if is_voucher_code(&request.pay_code) {
-            return self.screen_voucher(state, request, gate, record, writes);
+        if let Some(presented) = payer.voucher {
+            return self.screen_voucher(&merchant.brand, presented, payer.gate, authorizing);
         }
-        let (member_id, code_writes) =
-            match self.redeem_paycode(state, &request.pay_code, record.created_at_s, gate) {
-                Ok(redeemed) => redeemed,
-                Err(decline) => return Some(decline.into()),
-            };
-        writes.extend(code_writes);
+        let gate = payer.gate;
+        let redeemed =
+            self.redeem_paycode(&request.pay_code, payer.device, record.created_at_s, gate);
+        let (member_id, code_rows) = match redeemed {
+            Ok(redeemed) => redeemed,
+            Err(decline) => return Some(decline.into()),
+        };
+        authorizing.rows.extend(code_rows);
+        let record = &mut authorizing.record;
         record.member_id = member_id;
         let Some(member) = gate.filter(|gate| gate.member_id == member_id) else {
             return Some(DeclineReason::InvalidCode);
@@ -454,27 +459,27 @@ impl Platform {
     /// The checks of a gift voucher presented at the till; redeems it unless declined.
     fn screen_voucher(
         &self,
-        state: &mut State,
-        request: &AuthorizationRequest,
+        brand: &str,
+        presented: &PresentedVoucher<'_>,
         gate: Option<&MemberGate>,
-        record: &mut AuthorizationRecord,
-        writes: &mut Vec<RecordWrite>,
+        authorizing: &mut Authorizing,
     ) -> Option<DeclineReason> {
-        let brand = state.merchants.merchants[&record.merchant_id].brand.clone();
-        let (terminal_id, id, now) = (record.terminal_id, record.id, record.created_at_s);
+        let record = &mut authorizing.record;
         let at = crate::vouchers::RedeemAt {
-            terminal_id,
-            brand: &brand,
-            authorization_id: id,
-            now_s: now,
+            terminal_id: record.terminal_id,
+            brand,
+            authorization_id: record.id,
+            now_s: record.created_at_s,
             owner: gate,
         };
-        let redeemed = self.redeem_voucher(state, &request.pay_code, at);
-        match redeemed {
+        match self.vouchers.redeem(presented, at) {
             Ok(redeemed) => {
                 record.member_id = redeemed.member_id;
                 record.voucher = Some(redeemed.voucher);
-                writes.push(redeemed.write);
+                authorizing.voucher = Some(VoucherRows {
+                    redeemed: redeemed.row,
+                    release: redeemed.release,
+                });
                 None
             }
             Err(decline) => Some(decline),
@@ -526,8 +531,30 @@ struct Screening<'a> {
     terminal_id: u128,
     merchant_id: u128,
     digest: String,
-    /// The paying member's gate, read before the lock (see `Platform::payer_gate`).
+    terminal_enabled: bool,
+    /// The terminal's merchant, read before (see `Platform::merchant_gate`).
+    merchant: Option<&'a MerchantRecord>,
+    /// Who pays, read before the checks (see `Platform::payer`).
+    payer: PayerRef<'a>,
+}
+
+/// Who pays, as read before the lock (see `Platform::payer`).
+#[derive(Default)]
+struct Payer<'a> {
+    /// The gate of the member the code names.
+    gate: Option<MemberGate>,
+    /// The enrolled device a pay code names.
+    device: Option<Device>,
+    /// Some for a voucher code (with the voucher, if the code finds one).
+    voucher: Option<PresentedVoucher<'a>>,
+}
+
+/// [`Payer`] as the checks read it.
+#[derive(Clone, Copy)]
+struct PayerRef<'a> {
     gate: Option<&'a MemberGate>,
+    device: Option<&'a Device>,
+    voucher: Option<&'a PresentedVoucher<'a>>,
 }
 
 #[cfg(test)]

@@ -13,13 +13,12 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, Tr
 use crate::chart::{self, transfer_code};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::payments::{Claimed, VanTx, authorization_rows};
-use crate::persist::record_rows;
 use crate::service::Platform;
 use crate::van::{
     self, AuthorizationRecord, AuthorizationStatus, CancelEntry, CancelKind, CancelStatus,
     DeclineReason, NETWORK_CANCEL_KEY,
 };
-use crate::vouchers::{sync_redemption, voucher_release_write};
+use crate::vouchers::released_row;
 use ports::time::now_s;
 
 fn state_error(detail: &str) -> PlatformError {
@@ -42,7 +41,7 @@ impl Platform {
         ),
         PlatformError,
     > {
-        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let merchant_id = self.terminal_merchant(terminal_id).await?;
         let claim = self.claim_payment(Claimed::Authorization(id)).await?;
         let record = self
             .stored_authorization(id)
@@ -60,26 +59,25 @@ impl Platform {
         transfers: Vec<Transfer>,
         change: Change,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let committing = {
-            let state = &mut self.lock();
-            let release = record
-                .voucher
-                .and_then(|used| voucher_release_write(state, used.voucher_id, record.id));
-            self.enqueue_commit(transfers, move |outcome| {
-                let mut record = record;
-                change(&mut record, outcome);
-                let mut rows = authorization_rows(&record);
-                if record.releases_voucher() {
-                    rows.extend(record_rows(release));
-                }
-                (rows, record)
-            })?
+        // The voucher it was paid with, claimed, in case the step gives the payment back.
+        let (_voucher_claim, release) = match record.voucher {
+            Some(used) => {
+                let (claim, voucher) = self.claim_voucher(used.voucher_id).await?;
+                let release = voucher.and_then(|voucher| released_row(&voucher, record.id));
+                (Some(claim), release)
+            }
+            None => (None, None),
         };
-        let record = committing.done().await?;
-        if record.voucher.is_some() {
-            sync_redemption(&mut self.lock(), &record);
-        }
-        Ok(record)
+        let committing = self.enqueue_commit(transfers, move |outcome| {
+            let mut record = record;
+            change(&mut record, outcome);
+            let mut rows = authorization_rows(&record);
+            if record.releases_voucher() {
+                rows.extend(release);
+            }
+            (rows, record)
+        })?;
+        committing.done().await
     }
 
     /// Captures `amount` (at most the authorized amount; the rest is released) of a hold.
@@ -154,7 +152,7 @@ impl Platform {
         if amount == Some(0) {
             return Err(invalid("amount", "must be at least 1"));
         }
-        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let merchant_id = self.terminal_merchant(terminal_id).await?;
         let _key_claim = self
             .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))
             .await?;
@@ -228,7 +226,7 @@ impl Platform {
         van_tx_id: &str,
     ) -> Result<AuthorizationRecord, PlatformError> {
         van::check_van_tx_id(van_tx_id)?;
-        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let merchant_id = self.terminal_merchant(terminal_id).await?;
         let key_claim = self
             .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))
             .await?;
@@ -269,7 +267,7 @@ impl Platform {
         terminal_id: u128,
         van_tx_id: &str,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        let merchant_id = self.terminal_merchant(terminal_id)?;
+        let merchant_id = self.terminal_merchant(terminal_id).await?;
         let id = {
             let _claim = self
                 .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))

@@ -10,8 +10,8 @@ use support::World;
 
 use platform::PlatformError;
 use platform::paycode::{
-    self, EXPIRED_STEPS_MAX, GUESS_WINDOW_S, GUESSES_PER_WINDOW_MAX, KIND_USED_PAYCODE,
-    PaycodeDecline, ROUTING_PREFIX, WINDOW_STEPS,
+    self, EXPIRED_STEPS_MAX, GUESS_WINDOW_S, GUESSES_PER_WINDOW_MAX, PaycodeDecline,
+    ROUTING_PREFIX, WINDOW_STEPS,
 };
 use platform::totp::{self, STEP_S, step_of, totp, totp_at_step};
 
@@ -57,10 +57,15 @@ impl World {
         self.platform().accept_paycode(code, now_s).await
     }
 
-    /// The stored used-code records (read from the store, not from the platform's memory).
+    /// The stored used codes (read from their table, not from the platform's memory).
     async fn used_records(&self) -> usize {
-        let all = self.stored_records().await;
-        all.iter().filter(|r| r.kind == KIND_USED_PAYCODE).count()
+        let page_max = store::tables::paycodes::USED_PAGE_MAX;
+        let used = self
+            .ledger
+            .tables(move |read| store::tables::paycodes::used_since(read, 0, None, page_max))
+            .await
+            .unwrap();
+        used.len()
     }
 }
 
@@ -388,4 +393,74 @@ fn totp_at_step_is_totp_of_any_second_in_the_step() {
     for second in [step * STEP_S, step * STEP_S + STEP_S - 1] {
         assert_eq!(totp(RFC_SECRET, second), totp_at_step(RFC_SECRET, step));
     }
+}
+
+/// A database of the older layout (a device and a used code as JSON records) has them
+/// moved into their tables at the next start: the code stays used, the device pays on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_code_records_of_the_older_layout_move_into_their_tables() {
+    use std::sync::Arc;
+    use store::records::{Record, RecordWrite};
+    use store::tables::paycodes::{self as tables, PaycodeWrite};
+
+    let mut world = World::any().await;
+    let (member_id, device_id, handle, secret) = world.payer().await;
+    let handle_number: u64 = handle.parse().unwrap();
+    let row = world
+        .ledger
+        .tables(move |read| tables::device(read, handle_number))
+        .await
+        .unwrap()
+        .expect("the device's row");
+    // Back to the older layout: the row out, its record and a used code's record in.
+    let remove: store::tables::RowRef = Arc::new(PaycodeWrite::RemoveDevice(handle_number));
+    world.ledger.record(vec![remove]).await.unwrap();
+    let device = paycode::PaycodeDeviceRecord {
+        handle: handle.clone(),
+        member_id,
+        device_id,
+        secret_sealed: row.secret_sealed,
+        enrolled_at_s: row.enrolled_at_s,
+    };
+    let used = paycode::UsedPaycodeRecord {
+        handle: handle.clone(),
+        step: step_of(NOW_S),
+        member_id,
+        used_at_s: NOW_S,
+    };
+    let record = |kind: &str, key: String, value: Vec<u8>| {
+        RecordWrite::Put(Record {
+            kind: kind.into(),
+            key: key.into_bytes(),
+            value,
+        })
+    };
+    world
+        .write_records(vec![
+            record(
+                paycode::KIND_PAYCODE_DEVICE,
+                handle.clone(),
+                serde_json::to_vec(&device).unwrap(),
+            ),
+            record(
+                paycode::KIND_USED_PAYCODE,
+                format!("{handle}/{}", used.step),
+                serde_json::to_vec(&used).unwrap(),
+            ),
+        ])
+        .await;
+    world.restart().await;
+    let code = app_code(&handle, &secret, NOW_S);
+    assert_eq!(
+        world.accept(&code, NOW_S).await,
+        declined(PaycodeDecline::Used)
+    );
+    let next = app_code(&handle, &secret, NOW_S + STEP_S);
+    assert_eq!(world.accept(&next, NOW_S + STEP_S).await, Ok(member_id));
+    assert_eq!(world.used_records().await, 2);
+    let left = world.stored_records().await;
+    assert!(
+        left.iter().all(|r| !r.kind.contains("paycode")),
+        "no pay code record is left"
+    );
 }

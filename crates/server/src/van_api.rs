@@ -52,7 +52,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Checks the terminal's signature, the clock and the replay guard; the terminal.
-fn verify(
+async fn verify(
     state: &AppState,
     method: &Method,
     uri: &Uri,
@@ -71,6 +71,7 @@ fn verify(
     };
     let terminal = platform
         .terminal_key(key_id)
+        .await?
         .ok_or_else(|| bad_signature("unknown key"))?;
     let timestamp_s: u64 = timestamp
         .parse()
@@ -181,18 +182,20 @@ impl<B: VanInput, I: PathId> FromRequest<AppState> for Signed<B, I> {
         let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Signed::check(state, &parts, id_text.as_deref(), &body).map_err(IntoResponse::into_response)
+        Signed::check(state, &parts, id_text.as_deref(), &body)
+            .await
+            .map_err(IntoResponse::into_response)
     }
 }
 
 impl<B: VanInput, I: PathId> Signed<B, I> {
-    fn check(
+    async fn check(
         state: &AppState,
         parts: &Parts,
         id_text: Option<&str>,
         body: &[u8],
     ) -> Result<Self, Problem> {
-        let terminal = verify(state, &parts.method, &parts.uri, &parts.headers, body)?;
+        let terminal = verify(state, &parts.method, &parts.uri, &parts.headers, body).await?;
         let id = I::from_path(id_text)?;
         let input: B = if parts.method == Method::GET {
             Query::try_from_uri(&parts.uri)?.0

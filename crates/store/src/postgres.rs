@@ -228,6 +228,19 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::members::POSTGRES_TABLES,
     // 9: the exchange context's tables (partner links and exchanges; `tables::exchanges`).
     crate::tables::exchanges::POSTGRES_TABLES,
+    // 10: the vouchers context's tables (products and vouchers; `tables::vouchers`).
+    crate::tables::vouchers::POSTGRES_TABLES,
+    // 11: the pay codes' tables (devices and used codes; `tables::paycodes`).
+    crate::tables::paycodes::POSTGRES_TABLES,
+    // 12: the conversion context's tables (wallet addresses, conversions, settings;
+    // `tables::conversions`).
+    crate::tables::conversions::POSTGRES_TABLES,
+    // 13: the anchoring tables (co-signatures and anchorings; `tables::anchoring`).
+    crate::tables::anchoring::POSTGRES_TABLES,
+    // 14: the merchants context's tables (merchants and terminals; `tables::merchants`).
+    crate::tables::merchants::POSTGRES_TABLES,
+    // 15: the settlement runs and their lines (`tables::settlements`).
+    crate::tables::settlements::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

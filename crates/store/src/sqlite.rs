@@ -258,6 +258,19 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::members::SQLITE_TABLES,
     // 9: the exchange context's tables (partner links and exchanges; `tables::exchanges`).
     crate::tables::exchanges::SQLITE_TABLES,
+    // 10: the vouchers context's tables (products and vouchers; `tables::vouchers`).
+    crate::tables::vouchers::SQLITE_TABLES,
+    // 11: the pay codes' tables (devices and used codes; `tables::paycodes`).
+    crate::tables::paycodes::SQLITE_TABLES,
+    // 12: the conversion context's tables (wallet addresses, conversions, settings;
+    // `tables::conversions`).
+    crate::tables::conversions::SQLITE_TABLES,
+    // 13: the anchoring tables (co-signatures and anchorings; `tables::anchoring`).
+    crate::tables::anchoring::SQLITE_TABLES,
+    // 14: the merchants context's tables (merchants and terminals; `tables::merchants`).
+    crate::tables::merchants::SQLITE_TABLES,
+    // 15: the settlement runs and their lines (`tables::settlements`).
+    crate::tables::settlements::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

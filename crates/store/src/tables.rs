@@ -20,11 +20,17 @@ use std::sync::Arc;
 
 use crate::StoreError;
 
+pub mod anchoring;
+pub mod conversions;
 pub mod exchanges;
 pub mod members;
+pub mod merchants;
+pub mod paycodes;
 pub mod payments;
 pub mod records;
+pub mod settlements;
 pub mod sql;
+pub mod vouchers;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
 /// every request in its group; a group holds at most a few thousand requests, each with a
@@ -83,7 +89,16 @@ impl Default for MemoryTables {
 }
 
 /// The SQLite schema of the tables written through [`sql`], for the memory backend.
-const SQL_TABLES_SQLITE: &[&str] = &[members::SQLITE_TABLES, exchanges::SQLITE_TABLES];
+const SQL_TABLES_SQLITE: &[&str] = &[
+    members::SQLITE_TABLES,
+    exchanges::SQLITE_TABLES,
+    vouchers::SQLITE_TABLES,
+    paycodes::SQLITE_TABLES,
+    conversions::SQLITE_TABLES,
+    anchoring::SQLITE_TABLES,
+    merchants::SQLITE_TABLES,
+    settlements::SQLITE_TABLES,
+];
 
 impl MemoryTables {
     /// The in-memory database of the tables written through [`sql`].

@@ -7,6 +7,7 @@ use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};
 use store::tables::RowRef;
 use store::tables::exchanges::ExchangeWrite;
 use store::tables::members::{MemberStatus, MemberWrite};
+use store::tables::paycodes::PaycodeWrite;
 
 use super::{
     Claimed, Members, PAYOUT_CHARS_MAX, WITHDRAWAL_PAYOUTS_MAX, member_context, payout_transfer_id,
@@ -141,11 +142,13 @@ impl Platform {
         };
         member.payout_amount = amount;
         // The memberships are released with the member: whoever holds them (the same
-        // person signing up again) may link them anew.
+        // person signing up again) may link them anew. The pay code secrets go with the
+        // devices.
         let rows: Vec<RowRef> = vec![
             Arc::new(MemberWrite::Member(member)),
             Arc::new(MemberWrite::RemoveSessionsOf(member_id)),
             Arc::new(MemberWrite::RemoveDevicesOf(member_id)),
+            Arc::new(PaycodeWrite::RemoveDevicesOf(member_id)),
             Arc::new(ExchangeWrite::ReleaseLinksOf(member_id)),
         ];
         self.commit_member_rows(&[member_id], rows).await

@@ -63,6 +63,14 @@ impl Value {
     pub fn opt_uint(value: Option<u64>) -> Result<Value, StoreError> {
         value.map_or(Ok(Value::Null), Value::uint)
     }
+
+    pub fn opt_id(value: Option<u128>) -> Value {
+        value.map_or(Value::Null, Value::id)
+    }
+
+    pub fn opt_bytes(value: Option<&[u8]>) -> Value {
+        value.map_or(Value::Null, Value::bytes)
+    }
 }
 
 /// The columns of one result row, read in order.
@@ -141,6 +149,27 @@ impl Columns {
                 .map(Some)
                 .map_err(|_| corrupt("a negative amount or time")),
             other => Err(corrupt(&format!("expected an integer, found {other:?}"))),
+        }
+    }
+
+    pub fn opt_id(&mut self) -> Result<Option<u128>, StoreError> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Blob(bytes) => {
+                let bytes: [u8; 16] = bytes
+                    .try_into()
+                    .map_err(|_| corrupt("an id is not 16 bytes"))?;
+                Ok(Some(u128::from_be_bytes(bytes)))
+            }
+            other => Err(corrupt(&format!("expected bytes, found {other:?}"))),
+        }
+    }
+
+    pub fn opt_bytes(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.next()? {
+            Value::Null => Ok(None),
+            Value::Blob(bytes) => Ok(Some(bytes)),
+            other => Err(corrupt(&format!("expected bytes, found {other:?}"))),
         }
     }
 }

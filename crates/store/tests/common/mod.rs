@@ -97,10 +97,17 @@ macro_rules! for_sql_backends {
     };
 }
 
-/// Takes an SQLite database back past migrations 8 and 9 (the members tables and the
-/// exchange tables), for tests that rebuild an older version by hand: each drops what came
-/// after the version it sets.
+/// Takes an SQLite database back past migrations 8 to 15 (the members tables, the
+/// exchange tables, the vouchers tables, the pay codes' tables, the conversion tables, the
+/// anchoring tables, the merchants tables and the settlement tables), for tests that
+/// rebuild an older version by hand: each drops what came after the version it sets.
 #[allow(dead_code)]
 pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member_devices;
     DROP TABLE member_sessions; DROP TABLE phone_verifications;
-    DROP TABLE partner_links; DROP TABLE exchanges;";
+    DROP TABLE partner_links; DROP TABLE exchanges;
+    DROP TABLE voucher_products; DROP TABLE vouchers;
+    DROP TABLE paycode_devices; DROP TABLE used_paycodes;
+    DROP TABLE wallet_addresses; DROP TABLE conversions; DROP TABLE conversion_settings;
+    DROP TABLE anchor_cosignatures; DROP TABLE anchorings;
+    DROP TABLE merchants; DROP TABLE terminals;
+    DROP TABLE settlement_runs; DROP TABLE settlement_lines;";
