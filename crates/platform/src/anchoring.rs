@@ -35,7 +35,7 @@ use ports::chain::{
 };
 use ports::time::now_s;
 
-pub(crate) use legacy::LegacyAnchoring;
+pub(crate) use legacy::legacy_row;
 pub use legacy::{KIND_ANCHORING, KIND_COSIGNATURE};
 pub use store::tables::anchoring::{
     AnchoringRow as AnchoringRecord, CosignatureRow as CosignatureRecord,

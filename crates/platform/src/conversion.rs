@@ -41,7 +41,7 @@ use crate::exchange::Retry;
 use ports::chain::EthAddress;
 use ports::time::{kst_day_start_s, now_s};
 
-pub(crate) use legacy::LegacyConversions;
+pub(crate) use legacy::legacy_row;
 pub use legacy::{KIND_CONVERSION, KIND_CONVERSION_SETTINGS, KIND_WALLET_ADDRESS};
 pub(crate) use saga::spawn_conversion_resolver;
 pub use store::tables::conversions::{

@@ -258,6 +258,7 @@ impl Platform {
         }
         let now = now_s();
         let (day_start_s, month_start_s) = (kst_day_start_s(now), kst_month_start_s(now));
+        let queued_ids: Vec<u128> = pending.iter().map(|record| record.id).collect();
         let (known, found) = self
             .ledger
             .tables(move |read| {
@@ -271,9 +272,22 @@ impl Platform {
                 let Some(link) = link else {
                     return Ok((None, None));
                 };
+                // The queued rows are counted from memory, durable or not: left out here.
                 let partner_id = link.partner_id;
-                let day = tables::member_usage_since(read, member_id, partner_id, day_start_s)?;
-                let month = tables::member_usage_since(read, member_id, partner_id, month_start_s)?;
+                let day = tables::member_usage_since(
+                    read,
+                    member_id,
+                    partner_id,
+                    day_start_s,
+                    &queued_ids,
+                )?;
+                let month = tables::member_usage_since(
+                    read,
+                    member_id,
+                    partner_id,
+                    month_start_s,
+                    &queued_ids,
+                )?;
                 Ok((None, Some((link, day, month))))
             })
             .await?;
@@ -282,8 +296,7 @@ impl Platform {
         }
         let (link, mut day_used, mut month_used) =
             found.ok_or(PlatformError::NotFound(Entity::Link))?;
-        // Queued and maybe not in the table yet: counted too (one that became durable since
-        // the snapshot is counted twice, which only errs on the side of the limit).
+        // Queued, durable or not: counted from memory once (the sums left them out).
         let queued = pending.iter().filter(|r| r.partner_id == link.partner_id);
         for record in queued {
             if record.created_at_s >= month_start_s {
@@ -322,12 +335,14 @@ impl Platform {
         request: &ExchangeRequest,
         context: Context,
     ) -> Result<Started<'_>, PlatformError> {
-        let state = self.lock();
-        let partner = state
+        let partner = self
+            .catalogue
+            .lock()
             .partners
             .get(&context.link.partner_id)
+            .cloned()
             .ok_or(PlatformError::NotFound(Entity::Partner))?;
-        let record = new_exchange(request, partner, &context)?;
+        let record = new_exchange(request, &partner, &context)?;
         let mut working = self.exchanges.lock();
         if self.members.is_withdrawing(request.member_id) {
             return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
@@ -386,7 +401,7 @@ impl Platform {
             .open
             .get(&id)
             .map(|tracked| tracked.record.clone())?;
-        let endpoint = self.endpoint(&self.lock(), record.partner_id)?;
+        let endpoint = self.endpoint(record.partner_id)?;
         let result = match step {
             Step::Debit => self.debit(&record, &endpoint).await,
             Step::Resolve => self.resolve(&record, &endpoint).await,
@@ -599,7 +614,7 @@ impl Platform {
         let Some(mut record) = record else {
             return;
         };
-        let Some(endpoint) = self.endpoint(&self.lock(), record.partner_id) else {
+        let Some(endpoint) = self.endpoint(record.partner_id) else {
             return;
         };
         let reference = record.reference();

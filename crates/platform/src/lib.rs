@@ -27,6 +27,7 @@ pub mod economy;
 pub mod error;
 pub mod exchange;
 pub(crate) mod guesses;
+pub(crate) mod legacy;
 pub mod members;
 pub mod merchants;
 pub mod partners;

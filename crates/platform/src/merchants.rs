@@ -22,7 +22,7 @@ use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
 use ports::time::now_s;
 
-pub(crate) use legacy::LegacyMerchants;
+pub(crate) use legacy::legacy_row;
 pub use legacy::{KIND_MERCHANT, KIND_TERMINAL};
 pub use store::tables::merchants::{MerchantRow as MerchantRecord, TerminalRow as TerminalRecord};
 

@@ -7,18 +7,20 @@
 //! 10,000,000,000 MVP. Limits count MVP of exchanges not failed, by KST calendar day and
 //! month. A rate change applies from its `effective_from` on and never to the past.
 
+mod legacy;
+
 use crate::error::Entity;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::chart;
-use std::sync::Arc;
 
 use store::tables::RowRef;
 use store::tables::exchanges::{self as tables, ExchangeWrite};
+use store::tables::partners::{self as partner_tables, PartnerWrite};
 
-use crate::domain::{
-    self, ExchangeRecord, ExchangeStatus, KIND_PARTNER, LinkRecord, PartnerRecord, Rate, id_key,
-};
+use crate::domain::{ExchangeRecord, ExchangeStatus, LinkRecord, PartnerRecord, Rate};
 use crate::error::{PlatformError, invalid};
 use crate::exchange::{Claimed, PartnerFigures, exchange_record, link_record};
 use crate::service::{Platform, secret_context};
@@ -37,6 +39,33 @@ pub const LINKS_PER_MEMBER_MAX: usize = 50;
 pub const RATES_PER_PARTNER_MAX: usize = 1000;
 /// Longest a live-balance read waits for a partner before showing "unavailable".
 pub const LIVE_BALANCE_WAIT_MS: u64 = 3000;
+/// Partners in the catalogue, at most. The catalogue is kept whole in memory with the
+/// secrets opened (every exchange reads its partner's rate, limits and endpoint), written
+/// through its tables (`store::tables::partners`) and read from them at start.
+pub const PARTNERS_MAX: usize = 1_000;
+
+pub use legacy::KIND_PARTNER;
+pub(crate) use legacy::legacy_row;
+
+/// The partners and their opened secrets.
+#[derive(Default)]
+pub(crate) struct Catalogue {
+    pub partners: HashMap<u128, PartnerRecord>,
+    pub secrets: HashMap<u128, Vec<u8>>,
+}
+
+/// The partner catalogue's lock, and one change of it at a time.
+#[derive(Default)]
+pub struct PartnerCatalogue {
+    inner: Mutex<Catalogue>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl PartnerCatalogue {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Catalogue> {
+        self.inner.lock().expect("partner catalogue lock")
+    }
+}
 
 /// Registration of a partner; `None` fields take the defaults above.
 #[derive(Clone, Debug, Default)]
@@ -211,16 +240,17 @@ impl Platform {
             enabled: true,
             created_at_s: now,
         };
-        let sequence = {
-            let mut state = self.lock();
-            let write = domain::put(KIND_PARTNER, &id_key(partner_id), &record);
-            state
-                .partner_secrets
-                .insert(partner_id, new.secret.into_bytes());
-            state.partners.insert(partner_id, record);
-            self.queue(vec![write])?
-        };
-        self.durable(sequence).await?;
+        let _change = self.catalogue.changes.lock().await;
+        if self.catalogue.lock().partners.len() >= PARTNERS_MAX {
+            let detail = format!("the catalogue holds at most {PARTNERS_MAX} partners");
+            return Err(invalid("partners", detail));
+        }
+        self.write_partner(&record).await?;
+        let mut catalogue = self.catalogue.lock();
+        catalogue
+            .secrets
+            .insert(partner_id, new.secret.into_bytes());
+        catalogue.partners.insert(partner_id, record);
         Ok(partner_id)
     }
 
@@ -269,27 +299,27 @@ impl Platform {
         new_secret: Option<Vec<u8>>,
         change: impl FnOnce(&Platform, &mut PartnerRecord) -> Result<(), PlatformError>,
     ) -> Result<PartnerView, PlatformError> {
-        let (sequence, view) = {
-            let mut state = self.lock();
-            let figures = self.exchanges.figures(partner_id);
-            let partner = state
-                .partners
-                .get_mut(&partner_id)
-                .ok_or(PlatformError::NotFound(Entity::Partner))?;
-            change(self, partner)?;
-            let write = domain::put(KIND_PARTNER, &id_key(partner_id), partner);
-            let view = PartnerView {
-                record: partner.clone(),
-                figures,
-            };
-            // Under the same lock as the record, so memory and disk agree on the secret.
-            if let Some(secret) = new_secret {
-                state.partner_secrets.insert(partner_id, secret);
-            }
-            (self.queue(vec![write])?, view)
-        };
-        self.durable(sequence).await?;
-        Ok(view)
+        let _change = self.catalogue.changes.lock().await;
+        let mut partner = self
+            .catalogue
+            .lock()
+            .partners
+            .get(&partner_id)
+            .cloned()
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
+        change(self, &mut partner)?;
+        self.write_partner(&partner).await?;
+        let figures = self.exchanges.figures(partner_id);
+        let mut catalogue = self.catalogue.lock();
+        // Kept with the record it was written with, so memory and disk agree on the secret.
+        if let Some(secret) = new_secret {
+            catalogue.secrets.insert(partner_id, secret);
+        }
+        catalogue.partners.insert(partner_id, partner.clone());
+        Ok(PartnerView {
+            record: partner,
+            figures,
+        })
     }
 
     /// Adds a rate that applies from `effective_from_s` (now if `None`; never the past).
@@ -323,9 +353,46 @@ impl Platform {
         .await
     }
 
+    /// Writes the partner (with its rates) and waits until it is durable.
+    async fn write_partner(&self, partner: &PartnerRecord) -> Result<(), PlatformError> {
+        let row: RowRef = Arc::new(PartnerWrite::Partner(partner.clone()));
+        Ok(self.ledger.record(vec![row]).await?)
+    }
+
+    /// At start: the catalogue from its tables, each secret opened (a wrong data key is
+    /// refused here, before any exchange).
+    pub(crate) async fn load_partner_catalogue(&self) -> Result<(), PlatformError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .ledger
+                .tables(move |read| {
+                    partner_tables::partners_page(read, after, partner_tables::PARTNERS_PAGE_MAX)
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.id);
+            let mut catalogue = self.catalogue.lock();
+            for partner in page {
+                let secret = self
+                    .keys
+                    .open(&partner.secret_sealed, &secret_context(partner.id))
+                    .map_err(|_| {
+                        PlatformError::Unavailable(format!(
+                            "partner {}'s secret does not open with this data key",
+                            partner.id
+                        ))
+                    })?;
+                catalogue.secrets.insert(partner.id, secret);
+                catalogue.partners.insert(partner.id, partner);
+            }
+        }
+    }
+
     pub async fn partner(&self, partner_id: u128) -> Result<PartnerView, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
+        let state = self.catalogue.lock();
         let record = state
             .partners
             .get(&partner_id)
@@ -337,8 +404,7 @@ impl Platform {
 
     /// Every partner, oldest first.
     pub async fn partners(&self) -> Result<Vec<PartnerView>, PlatformError> {
-        self.settle_reads().await?;
-        let state = self.lock();
+        let state = self.catalogue.lock();
         let mut views: Vec<PartnerView> = state
             .partners
             .values()
@@ -351,16 +417,13 @@ impl Platform {
         Ok(views)
     }
 
-    pub(crate) fn endpoint(
-        &self,
-        state: &domain::State,
-        partner_id: u128,
-    ) -> Option<PartnerEndpoint> {
-        let partner = state.partners.get(&partner_id)?;
+    pub(crate) fn endpoint(&self, partner_id: u128) -> Option<PartnerEndpoint> {
+        let catalogue = self.catalogue.lock();
+        let partner = catalogue.partners.get(&partner_id)?;
         Some(PartnerEndpoint {
             partner_key: partner_id.to_string(),
             api_base_url: partner.api_base_url.clone(),
-            secret: state.partner_secrets.get(&partner_id)?.clone(),
+            secret: catalogue.secrets.get(&partner_id)?.clone(),
         })
     }
 
@@ -373,18 +436,20 @@ impl Platform {
         member_ref: &str,
     ) -> Result<(u128, u64), PlatformError> {
         check_member_ref(member_ref)?;
-        let endpoint = {
-            let state = self.lock();
-            let partner = state
-                .partners
-                .get(&partner_id)
-                .ok_or(PlatformError::NotFound(Entity::Partner))?;
-            if !partner.enabled {
-                return Err(PlatformError::PartnerDisabled);
-            }
-            self.endpoint(&state, partner_id)
-                .ok_or(PlatformError::NotFound(Entity::Partner))?
-        };
+        let enabled = self
+            .catalogue
+            .lock()
+            .partners
+            .get(&partner_id)
+            .map(|partner| partner.enabled);
+        match enabled {
+            None => return Err(PlatformError::NotFound(Entity::Partner)),
+            Some(false) => return Err(PlatformError::PartnerDisabled),
+            Some(true) => {}
+        }
+        let endpoint = self
+            .endpoint(partner_id)
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
         let reference = Claimed::Reference(partner_id, member_ref.to_string());
         let _claim = self.exchanges.claim(reference).await?;
         let (existing, count) = self
@@ -452,22 +517,21 @@ impl Platform {
             .ledger
             .tables(move |read| tables::active_links_of(read, member_id))
             .await?;
-        let targets: Vec<(LinkRecord, String, Option<PartnerEndpoint>)> = {
-            let state = self.lock();
-            links
-                .into_iter()
-                .map(link_record)
-                .map(|link| {
-                    let name = state
-                        .partners
-                        .get(&link.partner_id)
-                        .map(|p| p.name.clone())
-                        .unwrap_or_default();
-                    let endpoint = self.endpoint(&state, link.partner_id);
-                    (link, name, endpoint)
-                })
-                .collect()
-        };
+        let targets: Vec<(LinkRecord, String, Option<PartnerEndpoint>)> = links
+            .into_iter()
+            .map(link_record)
+            .map(|link| {
+                let name = self
+                    .catalogue
+                    .lock()
+                    .partners
+                    .get(&link.partner_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                let endpoint = self.endpoint(link.partner_id);
+                (link, name, endpoint)
+            })
+            .collect();
         let reads = targets
             .into_iter()
             .map(|(link, partner_name, endpoint)| async move {
@@ -554,7 +618,7 @@ impl Platform {
             after = Some((last.finished_at_s.unwrap_or(0), last.id));
             rows.extend(page);
         }
-        let state = self.lock();
+        let state = self.catalogue.lock();
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -611,7 +675,7 @@ impl Platform {
         to_s: u64,
     ) -> Result<Reconciliation, PlatformError> {
         let endpoint = self
-            .endpoint(&self.lock(), partner_id)
+            .endpoint(partner_id)
             .ok_or(PlatformError::NotFound(Entity::Partner))?;
         let mut exchanges = Vec::new();
         let mut after = None;
@@ -722,7 +786,7 @@ pub(crate) fn partner_error(error: PartnerCallError) -> PlatformError {
 impl Platform {
     /// The shared secret of an enabled-or-not partner, for checking its signed requests.
     pub fn partner_secret(&self, partner_id: u128) -> Option<Vec<u8>> {
-        self.lock().partner_secrets.get(&partner_id).cloned()
+        self.catalogue.lock().secrets.get(&partner_id).cloned()
     }
 
     /// One of this partner's exchanges, by the reference the partner was sent.
@@ -779,7 +843,7 @@ impl Platform {
         if amount == 0 {
             return Err(invalid("amount", "must be at least 1"));
         }
-        if !self.lock().partners.contains_key(&partner_id) {
+        if !self.catalogue.lock().partners.contains_key(&partner_id) {
             return Err(PlatformError::NotFound(Entity::Partner));
         }
         let transfer = ledger::types::Transfer {
@@ -817,7 +881,7 @@ impl Platform {
     /// Reads what each partner was issued and paid from its issuance account (at start):
     /// only exchange credits debit it, and only partner payments credit it.
     pub(crate) async fn load_partner_payments(&self) -> Result<(), PlatformError> {
-        let ids: Vec<u128> = self.lock().partners.keys().copied().collect();
+        let ids: Vec<u128> = self.catalogue.lock().partners.keys().copied().collect();
         for chunk in ids.chunks(journal::sequencer::BATCH_EVENTS_MAX) {
             let accounts = self
                 .ledger

@@ -42,7 +42,7 @@ use crate::guesses::{GuessLimits, Guesses};
 use crate::members::MemberGate;
 use crate::totp::{format_code, step_of, totp_at_step};
 
-pub(crate) use legacy::LegacyPaycodes;
+pub(crate) use legacy::legacy_row;
 pub use legacy::{KIND_PAYCODE_DEVICE, KIND_USED_PAYCODE};
 
 /// Mileverse's routing prefix: the first two digits of every pay code.

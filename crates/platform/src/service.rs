@@ -65,8 +65,6 @@ pub enum OpenError {
     Decode(#[from] DecodeError),
     #[error("cannot read or write the ledger's database: {0}")]
     Ledger(#[from] LedgerError),
-    #[error("partner {partner_id}'s secret does not open with this data key")]
-    WrongDataKey { partner_id: u128 },
 }
 
 pub struct Platform {
@@ -84,6 +82,8 @@ pub struct Platform {
     pub(crate) paycodes: crate::paycode::Paycodes,
     /// The conversion context's working set (see `conversion`).
     pub(crate) conversions: crate::conversion::Conversions,
+    /// The partner catalogue (see `partners`).
+    pub(crate) catalogue: crate::partners::PartnerCatalogue,
     /// The merchants context's cache (see `merchants`).
     pub(crate) merchants: crate::merchants::Merchants,
     /// The settlement context's lock (see `settlement`).
@@ -172,16 +172,7 @@ impl Platform {
             }
         }
         let records = ledger.tables_blocking(store::tables::records::load)?;
-        let mut state = State::load(&records)?;
-        for partner in state.partners.values() {
-            let secret = parts
-                .keys
-                .open(&partner.secret_sealed, &secret_context(partner.id))
-                .map_err(|_| OpenError::WrongDataKey {
-                    partner_id: partner.id,
-                })?;
-            state.partner_secrets.insert(partner.id, secret);
-        }
+        let state = State::load(&records)?;
         Ok(Arc::new(Platform {
             config,
             writer: RecordWriter::start(ledger.clone()),
@@ -195,6 +186,7 @@ impl Platform {
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),
             merchants: crate::merchants::Merchants::default(),
+            catalogue: crate::partners::PartnerCatalogue::default(),
             settlements: crate::settlement::Settlements::default(),
             keys: parts.keys,
             partner_gateway: parts.partner_gateway,
@@ -219,22 +211,18 @@ impl Platform {
                 )));
             }
         }
-        self.import_merchant_records().await?;
+        self.import_legacy_rows().await?;
+        self.load_partner_catalogue().await?;
         self.check_terminal_secrets().await?;
         self.import_member_records().await?;
         self.import_exchange_records().await?;
         self.load_partner_payments().await?;
         self.load_exchange_work().await?;
-        self.import_paycode_records().await?;
         self.load_used_paycodes().await?;
-        self.import_voucher_records().await?;
-        self.import_conversion_records().await?;
         self.load_conversion_work().await?;
-        self.import_anchoring_records().await?;
         self.load_anchoring_work().await?;
         self.resolve_interrupted_vouchers().await?;
         self.import_authorization_records().await?;
-        self.import_settlement_records().await?;
         self.resolve_pending_settlements().await?;
         crate::exchange::spawn_resolver(self.clone());
         crate::anchoring::spawn_anchoring(self);
@@ -251,11 +239,6 @@ impl Platform {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("platform state lock")
-    }
-
-    /// Queues writes (call while holding the state lock, right after changing the state).
-    pub(crate) fn queue(&self, writes: Vec<RecordWrite>) -> Result<u64, PlatformError> {
-        Ok(self.writer.enqueue(writes)?)
     }
 
     /// Queues one commit in order with the record writes (call under the state lock, right

@@ -29,7 +29,7 @@ use ports::time::now_s;
 use store::tables::payments::{self as payment_tables, settlement::MerchantSums};
 
 pub use legacy::KIND_SETTLEMENT;
-pub(crate) use legacy::LegacySettlements;
+pub(crate) use legacy::legacy_row;
 pub use store::tables::settlements::{
     SettlementLine, SettlementRun as SettlementRecord, SettlementStatus,
 };

@@ -54,7 +54,7 @@ use crate::van;
 use ports::time::now_s;
 
 pub use buying::PurchaseRequest;
-pub(crate) use legacy::LegacyVouchers;
+pub(crate) use legacy::legacy_row;
 pub(crate) use redeeming::{PresentedVoucher, RedeemAt, released_row, voucher_use};
 pub use store::tables::vouchers::{
     ProductRow as ProductRecord, VoucherRow as VoucherRecord, VoucherStatus,

@@ -191,3 +191,47 @@ async fn merchants_terminals_and_runs_of_the_older_layout_move_into_their_tables
     let kinds = [KIND_MERCHANT, KIND_TERMINAL, KIND_SETTLEMENT];
     assert!(left.iter().all(|r| !kinds.contains(&r.kind.as_str())));
 }
+
+/// A partner of the older layout (its rates inside the record) moves into `partners` and
+/// `partner_rates`; its sealed secret opens at start, and a second start reads the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partners_of_the_older_layout_move_into_their_tables() {
+    use platform::partners::KIND_PARTNER;
+
+    let mut world = World::any().await;
+    let keys = platform::crypto::DataKeys::from_master(&support::MASTER_KEY);
+    let partner_id = 0x0444_u128 << 80;
+    let sealed = keys.seal(
+        b"a-partner-secret-of-32-bytes-abc",
+        format!("partner/{partner_id}/secret").as_bytes(),
+    );
+    world
+        .write_records(vec![put(
+            KIND_PARTNER,
+            partner_id.to_be_bytes().to_vec(),
+            format!(
+                r#"{{"id":{partner_id},"name":"Sky Miles","api_base_url":"http://127.0.0.1:9",
+                "secret_sealed":"{}","rates":[{{"effective_from_s":0,"num":1,"den":1}},
+                {{"effective_from_s":1700000000,"num":3,"den":2}}],"minimum_unit":10,
+                "daily_limit":1000000,"monthly_limit":10000000,"credit_line":10000000000,
+                "enabled":true,"created_at_s":1}}"#,
+                hex::encode(&sealed)
+            ),
+        )])
+        .await;
+    world.restart().await;
+    let view = world.platform().partner(partner_id).await.unwrap();
+    assert_eq!(view.record.name, "Sky Miles");
+    assert_eq!(view.record.rates.len(), 2);
+    let rate = view.record.rate_at(1_800_000_000).unwrap();
+    assert_eq!((rate.num, rate.den), (3, 2));
+    assert_eq!(
+        world.platform().partner_secret(partner_id),
+        Some(b"a-partner-secret-of-32-bytes-abc".to_vec())
+    );
+    let left = world.stored_records().await;
+    assert!(left.iter().all(|r| r.kind != KIND_PARTNER));
+    world.restart().await;
+    let again = world.platform().partner(partner_id).await.unwrap();
+    assert_eq!(again.record, view.record);
+}

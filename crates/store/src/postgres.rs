@@ -241,6 +241,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::merchants::POSTGRES_TABLES,
     // 15: the settlement runs and their lines (`tables::settlements`).
     crate::tables::settlements::POSTGRES_TABLES,
+    // 16: the partner catalogue (partners and their rates; `tables::partners`).
+    crate::tables::partners::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -271,6 +271,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::merchants::SQLITE_TABLES,
     // 15: the settlement runs and their lines (`tables::settlements`).
     crate::tables::settlements::SQLITE_TABLES,
+    // 16: the partner catalogue (partners and their rates; `tables::partners`).
+    crate::tables::partners::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -25,6 +25,7 @@ pub mod conversions;
 pub mod exchanges;
 pub mod members;
 pub mod merchants;
+pub mod partners;
 pub mod paycodes;
 pub mod payments;
 pub mod records;
@@ -98,6 +99,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     anchoring::SQLITE_TABLES,
     merchants::SQLITE_TABLES,
     settlements::SQLITE_TABLES,
+    partners::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

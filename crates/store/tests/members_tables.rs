@@ -256,8 +256,10 @@ fn verifications_count_by_phone_and_purge_in_batches(s: &mut dyn Store) {
         members::verifications_since(&mut read, &[1; 32], 0).unwrap(),
         0
     );
-    // Phone 2's is newer than the cut: kept.
+    // Phone 2's is newer than the cut: kept, and not due at this cut.
     assert!(members::verification(&mut read, 1 << 64).unwrap().is_some());
+    assert!(!members::purge_due(&mut read, 10_000, 4_000).unwrap());
+    assert!(members::purge_due(&mut read, 10_000, 6_000).unwrap());
 }
 
 fn expired_sessions_purge_in_batches(s: &mut dyn Store) {
@@ -275,6 +277,13 @@ fn expired_sessions_purge_in_batches(s: &mut dyn Store) {
         }));
     }
     write(s, writes);
+    let mut read = s.tables().unwrap();
+    assert!(
+        !members::purge_due(&mut read, 1, 0).unwrap(),
+        "nothing expired yet"
+    );
+    assert!(members::purge_due(&mut read, 10, 0).unwrap());
+    drop(read);
     let purge = MemberWrite::Purge {
         now_s: 10,
         verifications_before_s: 0,
@@ -282,6 +291,11 @@ fn expired_sessions_purge_in_batches(s: &mut dyn Store) {
     write(s, vec![purge.clone()]);
     write(s, vec![purge]);
     let mut read = s.tables().unwrap();
+    assert!(
+        !members::purge_due(&mut read, 10, 0).unwrap(),
+        "all purged: an idle platform commits no purge"
+    );
+    assert!(members::purge_due(&mut read, 50_000, 0).unwrap());
     let mut kept = [0u8; 32];
     kept[..8].copy_from_slice(&0u64.to_be_bytes());
     assert!(members::session(&mut read, &kept).unwrap().is_some());

@@ -1,58 +1,23 @@
-//! The older layout's co-signatures and anchorings (JSON records), moved into their tables
-//! at the first start of this version. The rows' serde form is the records' JSON, so a
-//! record decodes straight into its row.
-
-use std::sync::Arc;
+//! The older layout's co-signatures and anchorings (JSON records): each maps to its row,
+//! moved into the tables at the first start of this version (see `crate::legacy`). The
+//! rows' serde form is the records' JSON, so a record decodes straight into its row.
 
 use store::records::Record;
 use store::tables::RowRef;
 use store::tables::anchoring::AnchoringWrite;
 
 use crate::domain::{DecodeError, decode};
-use crate::error::PlatformError;
-use crate::service::Platform;
+use crate::legacy::row;
 
 pub const KIND_COSIGNATURE: &str = "cosignature";
 pub const KIND_ANCHORING: &str = "anchoring";
 
-/// The older layout's records of this context found at load, each with its table write.
-#[derive(Default)]
-pub(crate) struct LegacyAnchoring {
-    records: Vec<(Record, AnchoringWrite)>,
-}
-
-impl LegacyAnchoring {
-    /// Keeps a record of this context's kinds; answers false for other kinds.
-    pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
-        let write = match record.kind.as_str() {
-            KIND_COSIGNATURE => AnchoringWrite::Cosignature(decode(record)?),
-            KIND_ANCHORING => AnchoringWrite::Anchoring(decode(record)?),
-            _ => return Ok(false),
-        };
-        self.records.push((record.clone(), write));
-        Ok(true)
-    }
-}
-
-impl Platform {
-    /// Moves the older layout's co-signatures and anchorings into their tables, each
-    /// record's row and its deletion in one commit with others (at start, before any
-    /// request).
-    pub(crate) async fn import_anchoring_records(&self) -> Result<(), PlatformError> {
-        let legacy = std::mem::take(&mut self.lock().legacy_anchoring);
-        if legacy.records.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(
-            records = legacy.records.len(),
-            "moving co-signatures and anchorings into their tables"
-        );
-        let records = legacy
-            .records
-            .into_iter()
-            .map(|(record, write)| (record, vec![Arc::new(write) as RowRef]))
-            .collect();
-        crate::persist::import_legacy(&self.ledger, records).await?;
-        Ok(())
-    }
+/// The row that replaces an older record of this context's kinds.
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+    let write = match record.kind.as_str() {
+        KIND_COSIGNATURE => AnchoringWrite::Cosignature(decode(record)?),
+        KIND_ANCHORING => AnchoringWrite::Anchoring(decode(record)?),
+        _ => return Ok(None),
+    };
+    Ok(row(write))
 }

@@ -322,9 +322,17 @@ impl Platform {
     /// phone's limit counts (the resolver calls it on its ticks).
     pub(crate) async fn expire_credentials(&self) -> Result<(), PlatformError> {
         let now = now_s();
+        let verifications_before_s = now.saturating_sub(3600);
+        let due = self
+            .ledger
+            .tables(move |read| tables::purge_due(read, now, verifications_before_s))
+            .await?;
+        if !due {
+            return Ok(());
+        }
         let purge = MemberWrite::Purge {
             now_s: now,
-            verifications_before_s: now.saturating_sub(3600),
+            verifications_before_s,
         };
         self.commit_members(vec![purge]).await
     }

@@ -51,6 +51,9 @@ use crate::tables::{Row, TableRead, TableTx};
 
 /// Most rows one page of an exchanges query answers.
 pub const EXCHANGES_PAGE_MAX: usize = 1000;
+/// Most ids [`member_usage_since`] leaves out of its sum; ids past it are summed (the
+/// caller, which counts them from memory, then counts them twice: only ever too much).
+pub const USAGE_EXCLUDED_MAX: usize = 64;
 
 macro_rules! tables {
     ($without_rowid:literal) => {
@@ -403,21 +406,34 @@ pub fn exchange_by_key(
 
 /// MVP of the member's exchanges at the partner with status requested or completed created
 /// at or after `since_s` (what counts against a limit: neither failed nor reversed ones).
+/// The rows with an id in `excluding` (at most [`USAGE_EXCLUDED_MAX`]) are left out: the
+/// caller counts those from memory (queued, maybe durable already), so each counts once.
 pub fn member_usage_since(
     read: &mut TableRead<'_>,
     member_id: u128,
     partner_id: u128,
     since_s: u64,
+    excluding: &[u128],
 ) -> Result<u64, StoreError> {
-    let sql = "SELECT CAST(coalesce(sum(mvp), 0) AS BIGINT) FROM exchanges
+    let excluding = &excluding[..excluding.len().min(USAGE_EXCLUDED_MAX)];
+    let mut sql = String::from(
+        "SELECT CAST(coalesce(sum(mvp), 0) AS BIGINT) FROM exchanges
         WHERE member_id = ?1 AND partner_id = ?2 AND created_at_s >= ?3
-            AND status IN ('requested', 'completed')";
-    let params = [
+            AND status IN ('requested', 'completed')",
+    );
+    if !excluding.is_empty() {
+        let placeholders: Vec<String> = (0..excluding.len())
+            .map(|i| format!("?{}", i + 4))
+            .collect();
+        sql.push_str(&format!(" AND id NOT IN ({})", placeholders.join(", ")));
+    }
+    let mut params = vec![
         Value::id(member_id),
         Value::id(partner_id),
         Value::bound(since_s),
     ];
-    match sql::query_one(read, sql, &params)? {
+    params.extend(excluding.iter().map(|id| Value::id(*id)));
+    match sql::query_one(read, &sql, &params)? {
         Some(mut columns) => columns.uint(),
         None => Ok(0),
     }

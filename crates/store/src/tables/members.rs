@@ -474,3 +474,24 @@ pub fn member_counts(read: &mut TableRead<'_>) -> Result<(u64, u64), StoreError>
         None => Ok((0, 0)),
     }
 }
+
+/// Whether a [`MemberWrite::Purge`] at these times would delete anything: an expired
+/// session, or a verification past both its expiry and `verifications_before_s` (read
+/// through `member_sessions_by_expiry` and `phone_verifications_by_time`, so an idle
+/// platform commits no empty purge).
+pub fn purge_due(
+    read: &mut TableRead<'_>,
+    now_s: u64,
+    verifications_before_s: u64,
+) -> Result<bool, StoreError> {
+    let sql = "SELECT CAST(CASE WHEN
+            EXISTS (SELECT 1 FROM member_sessions WHERE expires_at_s <= ?1)
+            OR EXISTS (SELECT 1 FROM phone_verifications
+                       WHERE created_at_s < ?2 AND expires_at_s <= ?1)
+        THEN 1 ELSE 0 END AS BIGINT)";
+    let params = [Value::bound(now_s), Value::bound(verifications_before_s)];
+    match sql::query_one(read, sql, &params)? {
+        Some(mut columns) => columns.flag(),
+        None => Ok(false),
+    }
+}

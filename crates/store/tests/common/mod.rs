@@ -97,10 +97,11 @@ macro_rules! for_sql_backends {
     };
 }
 
-/// Takes an SQLite database back past migrations 8 to 15 (the members tables, the
+/// Takes an SQLite database back past migrations 8 to 16 (the members tables, the
 /// exchange tables, the vouchers tables, the pay codes' tables, the conversion tables, the
-/// anchoring tables, the merchants tables and the settlement tables), for tests that
-/// rebuild an older version by hand: each drops what came after the version it sets.
+/// anchoring tables, the merchants tables, the settlement tables and the partner
+/// catalogue), for tests that rebuild an older version by hand: each drops what came after
+/// the version it sets.
 #[allow(dead_code)]
 pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member_devices;
     DROP TABLE member_sessions; DROP TABLE phone_verifications;
@@ -110,4 +111,5 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE wallet_addresses; DROP TABLE conversions; DROP TABLE conversion_settings;
     DROP TABLE anchor_cosignatures; DROP TABLE anchorings;
     DROP TABLE merchants; DROP TABLE terminals;
-    DROP TABLE settlement_runs; DROP TABLE settlement_lines;";
+    DROP TABLE settlement_runs; DROP TABLE settlement_lines;
+    DROP TABLE partners; DROP TABLE partner_rates;";
