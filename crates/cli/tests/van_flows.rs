@@ -531,8 +531,12 @@ async fn bad_stale_and_replayed_signatures_are_refused() {
         )
         .await;
     assert_eq!(status, 200);
+    // A request never signed before (another van_tx_id), so no replay can be what refuses
+    // it, whatever second it is sent in.
+    let mut next = body.clone();
+    next["van_tx_id"] = json!("sig-2");
     expect(
-        till.send_at("POST", path, Some(&body), now_s() - 1).await,
+        till.send_at("POST", path, Some(&next), now_s()).await,
         403,
         "terminal-disabled",
     );

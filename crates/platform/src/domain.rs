@@ -1,12 +1,10 @@
-//! The platform's domain records and their in-memory state.
-//!
-//! Each record type is stored whole as JSON under `(kind, id)` in the record store (see
-//! `persist`); personal data and secrets inside are sealed (see `crypto`), so the JSON holds
-//! them only as hex ciphertext. [`State`] holds every record plus the indexes built from them
-//! at load; it is changed only under the platform's lock, together with the record writes.
+//! The record types the exchange context shares with the partners' reports (links,
+//! exchanges, rates), and the decoding of the older layout's JSON records (`legacy`):
+//! personal data and secrets inside those were sealed (see `crypto`), so the JSON holds
+//! them only as hex ciphertext.
 
 use serde::{Deserialize, Serialize};
-use store::records::{Record, RecordWrite};
+use store::records::Record;
 
 /// Hex encoding of byte fields inside JSON records.
 pub(crate) mod hex_bytes {
@@ -77,43 +75,12 @@ impl ExchangeRecord {
     }
 }
 
-/// Every record plus indexes. Not persisted itself: rebuilt from the records at load.
-#[derive(Default)]
-pub struct State {
-    /// The older layout's records of the contexts with tables (see `legacy`).
-    pub(crate) legacy_rows: crate::legacy::LegacyRows,
-    /// Members, sessions and verifications of the older layout, moved into their tables at
-    /// start (see `members`).
-    pub(crate) legacy_members: crate::members::LegacyMembers,
-    /// Links and exchanges of the older layout, moved into their tables at start (see
-    /// `exchange`).
-    pub(crate) legacy_exchanges: crate::exchange::LegacyExchanges,
-    /// VAN authorizations, their cancels and the per-member daily figures (see `van`).
-    /// Authorizations of the older layout (records), moved into their tables at start.
-    pub legacy_authorizations: Vec<crate::van::AuthorizationRecord>,
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("record {kind}/{key} does not decode: {reason}")]
 pub struct DecodeError {
     pub kind: String,
     pub key: String,
     pub reason: String,
-}
-
-pub fn put<T: Serialize>(kind: &str, key: &[u8], value: &T) -> RecordWrite {
-    RecordWrite::Put(Record {
-        kind: kind.to_string(),
-        key: key.to_vec(),
-        value: serde_json::to_vec(value).expect("records serialize"),
-    })
-}
-
-pub fn delete(kind: &str, key: &[u8]) -> RecordWrite {
-    RecordWrite::Delete {
-        kind: kind.to_string(),
-        key: key.to_vec(),
-    }
 }
 
 pub fn id_key(id: u128) -> [u8; 16] {
@@ -126,35 +93,4 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T,
         key: hex::encode(&record.key),
         reason: error.to_string(),
     })
-}
-
-impl State {
-    /// Rebuilds the state from stored records. Partner secrets are opened by the caller.
-    pub fn load(records: &[Record]) -> Result<State, DecodeError> {
-        let mut state = State::default();
-        for record in records {
-            if state.legacy_rows.load(record)? {
-                continue;
-            }
-            match record.kind.as_str() {
-                crate::members::legacy::KIND_MEMBER
-                | crate::members::legacy::KIND_VERIFICATION
-                | crate::members::legacy::KIND_SESSION => {
-                    state.legacy_members.load(record)?;
-                }
-                crate::exchange::KIND_LINK | crate::exchange::KIND_EXCHANGE => {
-                    state.legacy_exchanges.load(record)?;
-                }
-                crate::van::KIND_AUTHORIZATION => crate::payments::load_legacy(&mut state, record)?,
-                other => {
-                    return Err(DecodeError {
-                        kind: other.to_string(),
-                        key: hex::encode(&record.key),
-                        reason: "unknown record kind".into(),
-                    });
-                }
-            }
-        }
-        Ok(state)
-    }
 }

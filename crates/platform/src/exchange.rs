@@ -42,7 +42,7 @@ use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, R
 use ports::time::{kst_day_start_s, kst_month_start_s, now_ms, now_s};
 
 pub use rows::exchange_record;
-pub(crate) use rows::{KIND_EXCHANGE, KIND_LINK, LegacyExchanges, link_record, link_row};
+pub(crate) use rows::{legacy_rows, link_record, link_row};
 pub(crate) use working::{Claimed, Tracked};
 pub use working::{EXCHANGES_OPEN_MAX, Exchanges, PartnerFigures, Retry};
 

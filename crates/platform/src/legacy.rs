@@ -1,9 +1,10 @@
 //! The older layout's records (keyed JSON in `records`) of the contexts that now have
 //! tables: found at load, and moved into those tables at the first start of this version
 //! (each record's rows and its deletion in one commit, as many records a commit as fit in
-//! one request's rows). A context says which of its records map to which row
-//! ([`RowOfRecord`]); the rows' serde form is the records' JSON, so most decode straight
-//! into their row.
+//! one request's rows). A context says which of its records map to which rows
+//! ([`RowsOfRecord`]); the rows' serde form is mostly the records' JSON, so most decode
+//! straight into their row. Authorizations are the one exception: a crash could have cut
+//! one short in the older layout, so `payments` finishes each from the ledger first.
 
 use std::sync::Arc;
 
@@ -14,12 +15,14 @@ use crate::domain::DecodeError;
 use crate::error::PlatformError;
 use crate::service::Platform;
 
-/// A context's mapping of an older record to the row that replaces it: `None` for a
+/// A context's mapping of an older record to the rows that replace it: `None` for a
 /// record of another context's kind.
-pub(crate) type RowOfRecord = fn(&Record) -> Result<Option<RowRef>, DecodeError>;
+pub(crate) type RowsOfRecord = fn(&Record) -> Result<Option<Vec<RowRef>>, DecodeError>;
 
 /// Every context whose records move this way, in the order they are tried.
-const CONTEXTS: [RowOfRecord; 7] = [
+const CONTEXTS: [RowsOfRecord; 9] = [
+    crate::members::legacy_rows,
+    crate::exchange::legacy_rows,
     crate::partners::legacy_row,
     crate::merchants::legacy_row,
     crate::vouchers::legacy_row,
@@ -29,9 +32,39 @@ const CONTEXTS: [RowOfRecord; 7] = [
     crate::settlement::legacy_row,
 ];
 
-/// A row as [`RowOfRecord`] answers it.
-pub(crate) fn row(write: impl Row + 'static) -> Option<RowRef> {
-    Some(Arc::new(write))
+/// One row as [`RowsOfRecord`] answers it.
+pub(crate) fn row(write: impl Row + 'static) -> Option<Vec<RowRef>> {
+    Some(vec![Arc::new(write)])
+}
+
+/// What start moves out of the older layout, found at load.
+#[derive(Default)]
+pub(crate) struct Legacy {
+    pub rows: LegacyRows,
+    /// Authorizations, each finished from the ledger before its rows are written.
+    pub authorizations: Vec<crate::van::AuthorizationRecord>,
+}
+
+impl Legacy {
+    /// Sorts the records found at load; a kind no context knows is refused.
+    pub(crate) fn load(records: &[Record]) -> Result<Legacy, DecodeError> {
+        let mut legacy = Legacy::default();
+        for record in records {
+            if legacy.rows.load(record)? {
+                continue;
+            }
+            if record.kind == crate::van::KIND_AUTHORIZATION {
+                legacy.authorizations.push(crate::domain::decode(record)?);
+                continue;
+            }
+            return Err(DecodeError {
+                kind: record.kind.clone(),
+                key: hex::encode(&record.key),
+                reason: "unknown record kind".into(),
+            });
+        }
+        Ok(legacy)
+    }
 }
 
 /// The older layout's records found at load, each with the rows that replace it.
@@ -43,9 +76,9 @@ pub(crate) struct LegacyRows {
 impl LegacyRows {
     /// Keeps `record` if a context maps it to a row; answers false for other kinds.
     pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
-        for row_of in CONTEXTS {
-            if let Some(row) = row_of(record)? {
-                self.records.push((record.clone(), vec![row]));
+        for rows_of in CONTEXTS {
+            if let Some(rows) = rows_of(record)? {
+                self.records.push((record.clone(), rows));
                 return Ok(true);
             }
         }
@@ -57,7 +90,7 @@ impl Platform {
     /// Moves the older layout's records found at load into their tables (at start, before
     /// any request, so nothing else writes them meanwhile).
     pub(crate) async fn import_legacy_rows(&self) -> Result<(), PlatformError> {
-        let legacy = std::mem::take(&mut self.lock().legacy_rows);
+        let legacy = std::mem::take(&mut self.legacy().rows);
         if legacy.records.is_empty() {
             return Ok(());
         }

@@ -16,7 +16,8 @@
 //! time, so a read-change-write never loses a concurrent change) and the members whose
 //! withdrawal is under way.
 //!
-//! Lock order: the platform's state lock, then this context's lock; never the other way.
+//! Lock order: another context's lock (the exchange context's), then this context's
+//! withdrawals lock; never the other way. No lock is held across an await.
 
 mod access;
 pub(crate) mod legacy;
@@ -35,7 +36,7 @@ use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
 
 pub use access::SessionGrant;
-pub(crate) use legacy::LegacyMembers;
+pub(crate) use legacy::legacy_rows;
 pub use profile::{Balance, DeviceView, MemberView, TransactionLine};
 pub use store::tables::members::MemberStatus;
 
@@ -219,6 +220,23 @@ impl Members {
     /// Whether the member's withdrawal is under way.
     pub(crate) fn is_withdrawing(&self, member_id: u128) -> bool {
         self.withdrawing().contains(&member_id)
+    }
+
+    /// Runs `queue` (which queues a commit, without waiting) under the withdrawals' lock,
+    /// unless the member's withdrawal is under way: a withdrawal then either begins after
+    /// the commit is queued, or refuses it.
+    pub(crate) fn unless_withdrawing<T>(
+        &self,
+        member_id: u128,
+        queue: impl FnOnce() -> Result<T, PlatformError>,
+    ) -> Result<T, PlatformError> {
+        let withdrawing = self.withdrawing();
+        if withdrawing.contains(&member_id) {
+            return Err(PlatformError::Withdrawn);
+        }
+        let queued = queue();
+        drop(withdrawing);
+        queued
     }
 
     async fn claim(&self, claimed: Claimed) -> Result<Claim<'_, Claimed>, PlatformError> {

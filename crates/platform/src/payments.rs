@@ -12,7 +12,8 @@
 //! - each paying member's counted amount of the current KST day ([`DAILY_MEMBERS_MAX`]),
 //!   read from the table (`authorizations_by_member`) the first time a member pays on a day.
 //!
-//! Lock order: the platform's state lock, then this context's lock; never the other way.
+//! Lock order: this context's lock is taken alone (no other lock is held with it), never
+//! across an await.
 //! Claims: a request holding a `van_tx_id`'s claim may wait for an authorization's claim,
 //! never the other way, so two requests never wait for each other.
 
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use store::StoreError;
-use store::records::{Record, RecordWrite};
+use store::records::RecordWrite;
 use store::tables::payments::{self as tables, AuthorizationRow, CancelRow};
 use store::tables::{RowRef, TableRead};
 
@@ -29,7 +30,7 @@ use crate::authorization::{
     VoucherUse,
 };
 use crate::claims::{Claim, ClaimDetails, Claims};
-use crate::domain::{State, id_key};
+use crate::domain::id_key;
 use crate::error::PlatformError;
 use crate::persist::record_rows;
 use crate::service::Platform;
@@ -192,7 +193,7 @@ impl Platform {
     /// tables, each finished from the ledger first if a crash cut a step short (the last
     /// use of the old recovery: new authorizations are one commit).
     pub(crate) async fn import_authorization_records(&self) -> Result<(), PlatformError> {
-        let legacy = std::mem::take(&mut self.lock().legacy_authorizations);
+        let legacy = std::mem::take(&mut self.legacy().authorizations);
         for chunk in legacy.chunks(IMPORT_BATCH_MAX) {
             let mut rows = Vec::new();
             for record in chunk {
@@ -207,17 +208,6 @@ impl Platform {
         }
         Ok(())
     }
-}
-
-/// Keeps legacy authorization records for [`Platform::import_authorization_records`].
-pub(crate) fn load_legacy(
-    state: &mut State,
-    record: &Record,
-) -> Result<(), crate::domain::DecodeError> {
-    state
-        .legacy_authorizations
-        .push(crate::domain::decode(record)?);
-    Ok(())
 }
 
 /// An authorization from its row, with its cancels and its voucher's figures read in the

@@ -1,20 +1,23 @@
-//! [`Platform`]: the business service that the HTTP layer calls. It owns the domain state
-//! (in memory, written through to the record store) and reaches the ledger through the
-//! sequencer, partners through a [`PartnerGateway`] and members' phones through an
-//! [`SmsGateway`].
+//! [`Platform`]: the business service that the HTTP layer calls. It holds each bounded
+//! context's working set (members, exchanges, payments, vouchers, pay codes, conversions,
+//! anchoring, merchants, settlement, the partner catalogue), each with its own lock or
+//! claims, and reaches the ledger and the tables through the ledger service, partners
+//! through a [`PartnerGateway`] and members' phones through an [`SmsGateway`].
 //!
-//! The pattern of every operation: check everything under the state lock, change the state
-//! and queue its records, release the lock, wait until the records are durable, and only
-//! then move value or answer. Value moves only as ledger transfers whose ids derive from the
-//! business record, so a retry after a crash finds the movement instead of repeating it.
+//! The pattern of every local operation: read what it needs from the tables (or a
+//! context's cache), claim the keys it changes, check, and commit its ledger transfers with
+//! its rows in one store transaction ([`Platform::enqueue_commit`]); answer once durable.
+//! Value moves only as ledger transfers whose ids derive from the business record, so a
+//! retry after a crash finds the movement instead of repeating it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use store::records::{RecordStore, RecordWrite};
 
 use crate::crypto::DataKeys;
-use crate::domain::{DecodeError, State};
+use crate::domain::DecodeError;
 use crate::error::PlatformError;
+use crate::legacy::Legacy;
 use crate::persist::{LedgerJob, RecordWriter};
 use journal::TransferOutcome;
 use journal::{LedgerError, LedgerService};
@@ -71,7 +74,8 @@ pub struct Platform {
     pub config: PlatformConfig,
     pub ledger: Arc<LedgerService>,
     pub(crate) writer: RecordWriter,
-    pub(crate) state: Mutex<State>,
+    /// What start moves out of the older layout (emptied by `start`).
+    pub(crate) legacy: Mutex<Legacy>,
     /// The payments context's working set (see `payments`).
     pub(crate) payments: crate::payments::Payments,
     /// The members context's working set (see `members`).
@@ -155,7 +159,8 @@ pub fn import_records(
 }
 
 impl Platform {
-    /// Loads every record and rebuilds the state. Blocking (it reads the store): call it
+    /// Opens the platform: reads the older layout's records, if any are left, for `start` to
+    /// move into their tables. Blocking (it reads the store): call it
     /// outside async tasks. Then call [`Platform::start`] inside the runtime.
     pub fn open(
         config: PlatformConfig,
@@ -172,12 +177,12 @@ impl Platform {
             }
         }
         let records = ledger.tables_blocking(store::tables::records::load)?;
-        let state = State::load(&records)?;
+        let legacy = Legacy::load(&records)?;
         Ok(Arc::new(Platform {
             config,
             writer: RecordWriter::start(ledger.clone()),
             ledger,
-            state: Mutex::new(state),
+            legacy: Mutex::new(legacy),
             payments: crate::payments::Payments::default(),
             members: crate::members::Members::default(),
             exchanges: crate::exchange::Exchanges::default(),
@@ -197,7 +202,10 @@ impl Platform {
         }))
     }
 
-    /// Creates the platform's own ledger accounts and starts the exchange resolver.
+    /// Creates the platform's own ledger accounts, moves the older layout's records into
+    /// their tables, loads each context's working set (open work only, through the status
+    /// indexes; the partner catalogue), finishes what a crash cut short, and starts the
+    /// resolvers and the anchoring job.
     pub async fn start(self: &Arc<Self>) -> Result<(), PlatformError> {
         let results = self
             .ledger
@@ -214,8 +222,6 @@ impl Platform {
         self.import_legacy_rows().await?;
         self.load_partner_catalogue().await?;
         self.check_terminal_secrets().await?;
-        self.import_member_records().await?;
-        self.import_exchange_records().await?;
         self.load_partner_payments().await?;
         self.load_exchange_work().await?;
         self.load_used_paycodes().await?;
@@ -237,12 +243,13 @@ impl Platform {
             .or_else(|| self.ledger.failure().map(|error| error.to_string()))
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("platform state lock")
+    /// The older layout's records found at open (taken by `start`).
+    pub(crate) fn legacy(&self) -> MutexGuard<'_, Legacy> {
+        self.legacy.lock().expect("legacy records lock")
     }
 
-    /// Queues one commit in order with the record writes (call under the state lock, right
-    /// after changing the state): `transfers`, and in the same store transaction the rows
+    /// Queues one commit in order with the record writes: `transfers`, and in the same
+    /// store transaction the rows
     /// `decide` makes from what they did. The receiver answers `decide`'s value once
     /// durable. The commit of every local operation that moves value.
     pub(crate) fn enqueue_commit<T, F>(

@@ -13,7 +13,7 @@ pub const KIND_COSIGNATURE: &str = "cosignature";
 pub const KIND_ANCHORING: &str = "anchoring";
 
 /// The row that replaces an older record of this context's kinds.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         KIND_COSIGNATURE => AnchoringWrite::Cosignature(decode(record)?),
         KIND_ANCHORING => AnchoringWrite::Anchoring(decode(record)?),

@@ -15,7 +15,7 @@ pub const KIND_CONVERSION: &str = "conversion";
 pub const KIND_CONVERSION_SETTINGS: &str = "conversion_settings";
 
 /// The row that replaces an older record of this context's kinds.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         KIND_WALLET_ADDRESS => ConversionWrite::Address(decode(record)?),
         KIND_CONVERSION => ConversionWrite::Conversion(decode(record)?),

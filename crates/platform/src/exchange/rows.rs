@@ -9,8 +9,6 @@ use store::tables::RowRef;
 use store::tables::exchanges::{ExchangeRow, ExchangeWrite, LinkRow};
 
 use crate::domain::{DecodeError, ExchangeRecord, LinkRecord, Rate, decode};
-use crate::error::PlatformError;
-use crate::service::Platform;
 
 pub(crate) const KIND_LINK: &str = "link";
 pub(crate) const KIND_EXCHANGE: &str = "exchange";
@@ -87,43 +85,12 @@ pub(crate) fn exchange_write(record: &ExchangeRecord) -> RowRef {
     Arc::new(ExchangeWrite::Exchange(exchange_row(record)))
 }
 
-/// The older layout's links and exchanges found at load, each as its table write.
-#[derive(Default)]
-pub(crate) struct LegacyExchanges {
-    records: Vec<(Record, ExchangeWrite)>,
-}
-
-impl LegacyExchanges {
-    /// Keeps a record of this context's kinds; answers false for other kinds.
-    pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
-        let write = match record.kind.as_str() {
-            KIND_LINK => ExchangeWrite::Link(link_row(&decode(record)?)),
-            KIND_EXCHANGE => ExchangeWrite::Exchange(exchange_row(&decode(record)?)),
-            _ => return Ok(false),
-        };
-        self.records.push((record.clone(), write));
-        Ok(true)
-    }
-}
-
-impl Platform {
-    /// Moves the older layout's links and exchanges into their tables, each record's row
-    /// and its deletion in one commit with others (at start, before any request).
-    pub(crate) async fn import_exchange_records(&self) -> Result<(), PlatformError> {
-        let legacy = std::mem::take(&mut self.lock().legacy_exchanges);
-        if legacy.records.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(
-            records = legacy.records.len(),
-            "moving links and exchanges into their tables"
-        );
-        let records = legacy
-            .records
-            .into_iter()
-            .map(|(record, write)| (record, vec![Arc::new(write) as RowRef]))
-            .collect();
-        crate::persist::import_legacy(&self.ledger, records).await?;
-        Ok(())
-    }
+/// The row that replaces an older record of this context's kinds (a link, an exchange).
+pub(crate) fn legacy_rows(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
+    let write = match record.kind.as_str() {
+        KIND_LINK => ExchangeWrite::Link(link_row(&decode(record)?)),
+        KIND_EXCHANGE => ExchangeWrite::Exchange(exchange_row(&decode(record)?)),
+        _ => return Ok(None),
+    };
+    Ok(Some(vec![Arc::new(write) as RowRef]))
 }

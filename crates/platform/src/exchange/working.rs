@@ -11,7 +11,8 @@
 //!   partner's member reference at a time, so the limits' sums, the idempotency key and
 //!   the active reference are read and written by one request at a time.
 //!
-//! Lock order: the platform's state lock, then this context's lock, then the members'.
+//! Lock order: the partner catalogue's lock is released before this context's is taken;
+//! this context's, then the members' withdrawals lock; never the other way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};

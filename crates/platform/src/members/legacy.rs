@@ -12,8 +12,6 @@ use store::tables::members::{
 };
 
 use crate::domain::{DecodeError, decode, hex_32, hex_bytes};
-use crate::error::PlatformError;
-use crate::service::Platform;
 
 pub(crate) const KIND_MEMBER: &str = "member";
 pub(crate) const KIND_VERIFICATION: &str = "verification";
@@ -74,24 +72,21 @@ struct LegacySession {
     expires_at_s: u64,
 }
 
-/// The older layout's records of this context, found at load, each as its table writes.
-#[derive(Default)]
-pub(crate) struct LegacyMembers {
-    records: Vec<(Record, Vec<MemberWrite>)>,
-}
-
-impl LegacyMembers {
-    /// Keeps a record of this context's kinds; answers false for other kinds.
-    pub(crate) fn load(&mut self, record: &Record) -> Result<bool, DecodeError> {
-        let writes = match record.kind.as_str() {
-            KIND_MEMBER => member_writes(decode(record)?),
-            KIND_VERIFICATION => vec![verification_write(decode(record)?)],
-            KIND_SESSION => vec![session_write(decode(record)?)],
-            _ => return Ok(false),
-        };
-        self.records.push((record.clone(), writes));
-        Ok(true)
-    }
+/// The rows that replace an older record of this context's kinds (a member with its
+/// devices; a verification; a session).
+pub(crate) fn legacy_rows(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
+    let writes = match record.kind.as_str() {
+        KIND_MEMBER => member_writes(decode(record)?),
+        KIND_VERIFICATION => vec![verification_write(decode(record)?)],
+        KIND_SESSION => vec![session_write(decode(record)?)],
+        _ => return Ok(None),
+    };
+    Ok(Some(
+        writes
+            .into_iter()
+            .map(|write| Arc::new(write) as RowRef)
+            .collect(),
+    ))
 }
 
 fn member_writes(member: LegacyMember) -> Vec<MemberWrite> {
@@ -142,30 +137,4 @@ fn session_write(session: LegacySession) -> MemberWrite {
         created_at_s: session.created_at_s,
         expires_at_s: session.expires_at_s,
     })
-}
-
-impl Platform {
-    /// Moves the older layout's members, sessions and verifications into their tables,
-    /// each record's rows and its deletion in one commit with others (at start, before
-    /// any request).
-    pub(crate) async fn import_member_records(&self) -> Result<(), PlatformError> {
-        let legacy = std::mem::take(&mut self.lock().legacy_members);
-        if legacy.records.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(
-            records = legacy.records.len(),
-            "moving members into their tables"
-        );
-        let records = legacy
-            .records
-            .into_iter()
-            .map(|(record, writes)| {
-                let rows = writes.into_iter().map(|write| Arc::new(write) as RowRef);
-                (record, rows.collect())
-            })
-            .collect();
-        crate::persist::import_legacy(&self.ledger, records).await?;
-        Ok(())
-    }
 }

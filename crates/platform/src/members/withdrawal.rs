@@ -57,10 +57,10 @@ impl Platform {
     }
 
     /// Marks the withdrawal under way, unless an exchange of the member is open: both are
-    /// decided under the state and exchange locks, where an exchange starts only for a
-    /// member not withdrawing, so neither can slip past the other.
+    /// decided under the exchange context's lock, where an exchange starts only for a
+    /// member not withdrawing, so neither can slip past the other. (A voucher purchase
+    /// queues its commit under the withdrawals' own lock: see `Members::unless_withdrawing`.)
     fn begin_withdrawal(&self, member_id: u128) -> Result<Withdrawing<'_>, PlatformError> {
-        let _state = self.lock();
         let working = self.exchanges.lock();
         let open = working
             .open

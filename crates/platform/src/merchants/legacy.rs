@@ -13,7 +13,7 @@ pub const KIND_MERCHANT: &str = "merchant";
 pub const KIND_TERMINAL: &str = "terminal";
 
 /// The row that replaces an older record of this context's kinds.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         KIND_MERCHANT => MerchantWrite::Merchant(decode(record)?),
         KIND_TERMINAL => MerchantWrite::Terminal(decode(record)?),

@@ -12,7 +12,7 @@ use crate::legacy::row;
 pub const KIND_PARTNER: &str = "partner";
 
 /// The row that replaces an older record of this context's kind.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     if record.kind != KIND_PARTNER {
         return Ok(None);
     }

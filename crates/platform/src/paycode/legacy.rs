@@ -22,7 +22,7 @@ fn handle_of(record: &Record, text: &str) -> Result<u64, DecodeError> {
 
 /// The row that replaces an older record of this context's kinds (the handle's 10 digits
 /// as a number).
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         KIND_PAYCODE_DEVICE => {
             let device: PaycodeDeviceRecord = decode(record)?;

@@ -12,7 +12,7 @@ use crate::legacy::row;
 pub const KIND_SETTLEMENT: &str = "settlement";
 
 /// The row that replaces an older record of this context's kinds.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         KIND_SETTLEMENT => SettlementWrite::Run(decode(record)?),
         _ => return Ok(None),

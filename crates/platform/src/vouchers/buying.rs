@@ -80,21 +80,17 @@ impl Platform {
         }
         let product = self.purchasable(&request).await?;
         let voucher = self.new_voucher(product, &request).await?;
-        let committing = {
-            // Under the state lock: a withdrawal begins under it too, so it either sees
-            // this purchase queued or this purchase sees it under way.
-            let _state = self.lock();
-            if self.members.is_withdrawing(member_id) {
-                return Err(PlatformError::Withdrawn);
-            }
+        // Queued under the withdrawals' lock: a withdrawal that begins after it sees this
+        // purchase queued before its own commits; one under way refuses it.
+        let committing = self.members.unless_withdrawing(member_id, || {
             let transfers = vec![purchase_transfer(&voucher)];
             self.enqueue_commit(transfers, move |outcome| {
                 let mut voucher = voucher;
                 let judged = purchase_outcome(voucher.id, outcome.results[0]);
                 finish_purchase(&mut voucher, judged);
                 (vec![voucher_row(&voucher)], voucher)
-            })?
-        };
+            })
+        })?;
         purchase_answer(committing.done().await?)
     }
 

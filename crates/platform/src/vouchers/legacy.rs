@@ -10,7 +10,7 @@ use crate::domain::{DecodeError, decode};
 use crate::legacy::row;
 
 /// The row that replaces an older record of this context's kinds.
-pub(crate) fn legacy_row(record: &Record) -> Result<Option<RowRef>, DecodeError> {
+pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
         super::KIND_VOUCHER_PRODUCT => VoucherWrite::Product(decode(record)?),
         super::KIND_VOUCHER => VoucherWrite::Voucher(decode(record)?),
