@@ -398,10 +398,22 @@ impl Platform {
         &self,
         terminal_id: u128,
     ) -> Result<TerminalKey, PlatformError> {
-        self.terminal_key(&terminal_id.to_string())
+        let generation = {
+            let cache = self.merchants.cache();
+            if let Some(terminal) = cache.terminals.get(&terminal_id) {
+                return Ok(terminal.clone());
+            }
+            cache.generation
+        };
+        let row = self
+            .ledger
+            .tables(move |read| tables::terminal(read, terminal_id))
             .await?
-            .filter(|terminal| terminal.terminal_id == terminal_id)
-            .ok_or(PlatformError::NotFound(Entity::Terminal))
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
+        let terminal = self.opened_terminal(&row)?;
+        self.merchants
+            .keep_terminal(&terminal, &row.key_id, generation);
+        Ok(terminal)
     }
 
     fn opened_terminal(&self, row: &TerminalRecord) -> Result<TerminalKey, PlatformError> {

@@ -58,7 +58,13 @@ impl TestServer {
     async fn postgres(test: &str) -> TestServer {
         let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
             .expect("MILEVERSE_TEST_DATABASE_URL is not set: run `bash scripts/test.sh` (it starts PostgreSQL)");
-        let schema = format!("http_{test}_{}", std::process::id());
+        // The process id alone repeats across runs against one database (a schema left by
+        // an earlier run would already hold the accounts): the time makes it the test's own.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .subsec_nanos();
+        let schema = format!("http_{test}_{}_{nanos}", std::process::id());
         let open = move || {
             let store =
                 store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");

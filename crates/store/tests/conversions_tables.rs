@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 mod common;
 
+use common::Dice;
+
 use store::Store;
 use store::tables::conversions::{
     self, CONVERSIONS_PAGE_MAX, ConversionRow, ConversionStatus, ConversionWrite, SettingsRow,
@@ -21,23 +23,7 @@ use store::tables::conversions::{
 use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<ConversionWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    common::append_rows(s, writes).unwrap();
 }
 
 /// 10^30 wei: a trillion MVC, beyond 2^64 and far below 2^127.

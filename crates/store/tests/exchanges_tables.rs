@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 mod common;
 
+use common::Dice;
+
 use store::Store;
 use store::tables::exchanges::{
     self, EXCHANGES_PAGE_MAX, ExchangeRow, ExchangeStatus, ExchangeWrite, LinkRow,
@@ -17,23 +19,7 @@ use store::tables::exchanges::{
 use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<ExchangeWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    common::append_rows(s, writes).unwrap();
 }
 
 fn link(id: u128, member_id: u128, partner_id: u128, member_ref: &str) -> LinkRow {

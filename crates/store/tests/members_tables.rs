@@ -17,11 +17,7 @@ use store::tables::members::{
 };
 
 fn write(s: &mut dyn Store, writes: Vec<MemberWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
+    common::append_rows(s, writes).unwrap();
 }
 
 fn member(id: u128, phone: u8) -> MemberRow {

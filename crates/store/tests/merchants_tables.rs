@@ -9,41 +9,21 @@
 //! serde form is the platform's JSON (its records decode into the rows). The PostgreSQL
 //! variants need `MILEVERSE_TEST_DATABASE_URL` (see `suite.rs`).
 
-use std::sync::Arc;
-
 mod common;
 
+use common::Dice;
+
 use store::Store;
+use store::tables::TableRead;
 use store::tables::merchants::{self, MERCHANTS_PAGE_MAX, MerchantRow, MerchantWrite, TerminalRow};
-use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<MerchantWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
+    common::append_rows(s, writes).unwrap();
 }
 
 /// Appends the writes, which must fail (and so write nothing).
 fn refused(s: &mut dyn Store, writes: Vec<MerchantWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    assert!(s.append_with_rows(&[], &rows).is_err());
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    assert!(common::append_rows(s, writes).is_err());
 }
 
 fn merchant(id: u128, brand: &str, name: &str) -> MerchantRow {

@@ -11,43 +11,26 @@
 //! `MILEVERSE_TEST_DATABASE_URL` (see `suite.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 mod common;
+
+use common::Dice;
 
 use store::Store;
 use store::tables::partners::{
     self, PARTNERS_PAGE_MAX, PartnerRow, PartnerWrite, RATES_PER_PARTNER_MAX, RateRow,
 };
-use store::tables::{ROWS_PER_APPEND_MAX, RowRef, TableRead};
+use store::tables::{ROWS_PER_APPEND_MAX, TableRead};
 
 fn write(s: &mut dyn Store, rows: Vec<PartnerRow>) {
-    let rows: Vec<RowRef> = rows
-        .into_iter()
-        .map(|row| Arc::new(PartnerWrite::Partner(row)) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
+    let writes: Vec<PartnerWrite> = rows.into_iter().map(PartnerWrite::Partner).collect();
+    common::append_rows(s, writes).unwrap();
 }
 
 /// Appends the partners, which must be refused (and so write nothing).
 fn refused(s: &mut dyn Store, rows: Vec<PartnerRow>) {
-    let rows: Vec<RowRef> = rows
-        .into_iter()
-        .map(|row| Arc::new(PartnerWrite::Partner(row)) as RowRef)
-        .collect();
-    assert!(s.append_with_rows(&[], &rows).is_err());
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    let writes: Vec<PartnerWrite> = rows.into_iter().map(PartnerWrite::Partner).collect();
+    assert!(common::append_rows(s, writes).is_err());
 }
 
 fn rate(effective_from_s: u64, num: u64, den: u64) -> RateRow {

@@ -7,40 +7,21 @@
 //! PostgreSQL variants need `MILEVERSE_TEST_DATABASE_URL` (see `suite.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 mod common;
 
+use common::Dice;
+
 use store::Store;
 use store::tables::paycodes::{self, DeviceRow, PaycodeWrite, USED_PAGE_MAX, UsedRow};
-use store::tables::{ROWS_PER_APPEND_MAX, RowRef, TableRead};
+use store::tables::{ROWS_PER_APPEND_MAX, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<PaycodeWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
+    common::append_rows(s, writes).unwrap();
 }
 
 fn refused(s: &mut dyn Store, writes: Vec<PaycodeWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    assert!(s.append_with_rows(&[], &rows).is_err());
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    assert!(common::append_rows(s, writes).is_err());
 }
 
 /// The highest handle a code's 10 digits can name.

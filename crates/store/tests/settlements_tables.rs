@@ -9,43 +9,24 @@
 //! PostgreSQL variants need `MILEVERSE_TEST_DATABASE_URL` (see `suite.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 mod common;
 
+use common::Dice;
+
 use store::Store;
+use store::tables::TableRead;
 use store::tables::settlements::{
     self, SETTLEMENTS_PAGE_MAX, SettlementLine, SettlementRun, SettlementStatus, SettlementWrite,
 };
-use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<SettlementWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
+    common::append_rows(s, writes).unwrap();
 }
 
 /// Appends the writes, which must be refused.
 fn refused(s: &mut dyn Store, writes: Vec<SettlementWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    assert!(s.append_with_rows(&[], &rows).is_err());
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    assert!(common::append_rows(s, writes).is_err());
 }
 
 /// A consistent line: gross = captured − refunded, fee rounded down, net = gross − fee.

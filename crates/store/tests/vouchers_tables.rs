@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 mod common;
 
+use common::Dice;
+
 use store::Store;
 use store::tables::vouchers::{
     self, ProductRow, VOUCHERS_PAGE_MAX, VoucherRow, VoucherStatus, VoucherWrite,
@@ -19,23 +21,7 @@ use store::tables::vouchers::{
 use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<VoucherWrite>) {
-    let rows: Vec<RowRef> = writes
-        .into_iter()
-        .map(|write| Arc::new(write) as RowRef)
-        .collect();
-    s.append_with_rows(&[], &rows).unwrap();
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproducible.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % sides
-    }
+    common::append_rows(s, writes).unwrap();
 }
 
 fn product(id: u128, brand: &str, name: &str) -> ProductRow {

@@ -268,11 +268,6 @@ fn anchorings_of(rows: Vec<Columns>) -> Result<Vec<AnchoringRow>, StoreError> {
     rows.into_iter().map(anchoring_of).collect()
 }
 
-/// A page's `LIMIT`: `limit`, at most [`ANCHORING_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(ANCHORING_PAGE_MAX)).expect("the page fits"))
-}
-
 /// A height, size or index looked up: `None` above 2^63 - 1, where no row can be.
 fn key(value: u64) -> Option<Value> {
     Value::uint(value).ok()
@@ -351,7 +346,7 @@ pub fn cosignatures_from(
         tree_size,
         root,
         signer,
-        page_limit(limit),
+        sql::limit(limit, ANCHORING_PAGE_MAX),
     ];
     cosignatures_of(sql::query(read, &sql, &params)?)
 }
@@ -396,7 +391,11 @@ pub fn anchorings_page(
         "SELECT {ANCHORING_COLUMNS} FROM anchorings WHERE contract_index <= ?1
          ORDER BY contract_index DESC LIMIT ?2"
     );
-    anchorings_of(sql::query(read, &sql, &[highest, page_limit(limit)])?)
+    anchorings_of(sql::query(
+        read,
+        &sql,
+        &[highest, sql::limit(limit, ANCHORING_PAGE_MAX)],
+    )?)
 }
 
 /// How many anchorings there are.

@@ -344,11 +344,6 @@ fn conversions_of(rows: Vec<Columns>) -> Result<Vec<ConversionRow>, StoreError> 
     rows.into_iter().map(conversion_of).collect()
 }
 
-/// A page's `LIMIT`: `limit`, at most [`CONVERSIONS_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(CONVERSIONS_PAGE_MAX)).expect("the page fits"))
-}
-
 /// The member's proved address.
 pub fn address(
     read: &mut TableRead<'_>,
@@ -413,8 +408,12 @@ pub fn open_conversions(
          ORDER BY id LIMIT ?2"
     );
     // No cursor: an empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
-    conversions_of(sql::query(read, &sql, &[after, page_limit(limit)])?)
+    let after = sql::after_id(after);
+    conversions_of(sql::query(
+        read,
+        &sql,
+        &[after, sql::limit(limit, CONVERSIONS_PAGE_MAX)],
+    )?)
 }
 
 /// Every conversion newest first ((`created_at_s`, id) descending), strictly before the
@@ -435,7 +434,11 @@ pub fn conversions_page(
         Some((time_s, id)) => [Value::uint(time_s)?, Value::id(id)],
         None => [Value::Int(i64::MAX), Value::Blob(vec![0xFF; 17])],
     };
-    conversions_of(sql::query(read, &sql, &[time_s, id, page_limit(limit)])?)
+    conversions_of(sql::query(
+        read,
+        &sql,
+        &[time_s, id, sql::limit(limit, CONVERSIONS_PAGE_MAX)],
+    )?)
 }
 
 /// The settings row, if the operator ever set them.

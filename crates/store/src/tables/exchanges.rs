@@ -314,16 +314,6 @@ fn exchanges_of(rows: Vec<Columns>) -> Result<Vec<ExchangeRow>, StoreError> {
     rows.into_iter().map(exchange_of).collect()
 }
 
-/// A page's `LIMIT`: `limit`, at most [`EXCHANGES_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(EXCHANGES_PAGE_MAX)).expect("the page fits"))
-}
-
-/// An id cursor: rows with a greater id (an empty blob sorts before every id).
-fn after_id(after: Option<u128>) -> Value {
-    after.map_or(Value::Blob(Vec::new()), Value::id)
-}
-
 /// A `(time, id)` cursor: rows strictly after it; none, below every row (-1 and an empty
 /// blob sort before every time and id).
 fn after_cursor(after: Option<(u64, u128)>) -> Result<[Value; 2], StoreError> {
@@ -450,7 +440,7 @@ pub fn open_exchanges(
         "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE status = 'requested' AND id > ?1
          ORDER BY id LIMIT ?2"
     );
-    let params = [after_id(after), page_limit(limit)];
+    let params = [sql::after_id(after), sql::limit(limit, EXCHANGES_PAGE_MAX)];
     exchanges_of(sql::query(read, &sql, &params)?)
 }
 
@@ -465,7 +455,7 @@ pub fn cancels_pending(
         "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE cancel_pending = 1 AND id > ?1
          ORDER BY id LIMIT ?2"
     );
-    let params = [after_id(after), page_limit(limit)];
+    let params = [sql::after_id(after), sql::limit(limit, EXCHANGES_PAGE_MAX)];
     exchanges_of(sql::query(read, &sql, &params)?)
 }
 
@@ -491,7 +481,7 @@ pub fn exchanges_page(
     );
     let status = status.map_or(Value::Null, |status| Value::text(status.as_str()));
     let [time_s, id] = before_cursor(before)?;
-    let params = [status, time_s, id, page_limit(limit)];
+    let params = [status, time_s, id, sql::limit(limit, EXCHANGES_PAGE_MAX)];
     exchanges_of(sql::query(read, &sql, &params)?)
 }
 
@@ -525,7 +515,7 @@ pub fn completed_page(
         highest,
         time_s,
         id,
-        page_limit(limit),
+        sql::limit(limit, EXCHANGES_PAGE_MAX),
     ];
     exchanges_of(sql::query(read, &sql, &params)?)
 }
@@ -554,7 +544,7 @@ pub fn partner_final_page(
         Value::bound(to_s),
         time_s,
         id,
-        page_limit(limit),
+        sql::limit(limit, EXCHANGES_PAGE_MAX),
     ];
     exchanges_of(sql::query(read, &sql, &params)?)
 }

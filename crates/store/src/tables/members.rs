@@ -456,7 +456,7 @@ pub fn member_ids(
 ) -> Result<Vec<u128>, StoreError> {
     let limit = i64::try_from(limit.min(MEMBER_IDS_PAGE_MAX)).expect("the page fits");
     // An empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
+    let after = sql::after_id(after);
     let sql = "SELECT id FROM members WHERE id > ?1 ORDER BY id LIMIT ?2";
     sql::query(read, sql, &[after, Value::Int(limit)])?
         .into_iter()

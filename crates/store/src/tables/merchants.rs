@@ -208,11 +208,6 @@ fn terminals_of_rows(rows: Vec<Columns>) -> Result<Vec<TerminalRow>, StoreError>
     rows.into_iter().map(terminal_of).collect()
 }
 
-/// A page's `LIMIT`: `limit`, at most [`MERCHANTS_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(MERCHANTS_PAGE_MAX)).expect("the page fits"))
-}
-
 /// The count a `count(*)` query answers (none: zero).
 fn count(read: &mut TableRead<'_>, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
     match sql::query_one(read, sql, params)? {
@@ -254,7 +249,7 @@ pub fn merchants_page(
     merchants_of(sql::query(
         read,
         &sql,
-        &[brand, name, id, page_limit(limit)],
+        &[brand, name, id, sql::limit(limit, MERCHANTS_PAGE_MAX)],
     )?)
 }
 
@@ -293,7 +288,10 @@ pub fn terminals_of(
         "SELECT {TERMINAL_COLUMNS} FROM terminals WHERE merchant_id = ?1
          ORDER BY created_at_s, id LIMIT ?2"
     );
-    let params = [Value::id(merchant_id), page_limit(limit)];
+    let params = [
+        Value::id(merchant_id),
+        sql::limit(limit, MERCHANTS_PAGE_MAX),
+    ];
     terminals_of_rows(sql::query(read, &sql, &params)?)
 }
 
@@ -313,6 +311,10 @@ pub fn terminals_page(
     let sql =
         format!("SELECT {TERMINAL_COLUMNS} FROM terminals WHERE id > ?1 ORDER BY id LIMIT ?2");
     // No cursor: an empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
-    terminals_of_rows(sql::query(read, &sql, &[after, page_limit(limit)])?)
+    let after = sql::after_id(after);
+    terminals_of_rows(sql::query(
+        read,
+        &sql,
+        &[after, sql::limit(limit, MERCHANTS_PAGE_MAX)],
+    )?)
 }

@@ -281,11 +281,6 @@ fn partners_with_rates(
     Ok(partners)
 }
 
-/// A page's `LIMIT`: `limit`, at most [`PARTNERS_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(PARTNERS_PAGE_MAX)).expect("the page fits"))
-}
-
 /// The partner with its rates (oldest first).
 pub fn partner(read: &mut TableRead<'_>, id: u128) -> Result<Option<PartnerRow>, StoreError> {
     let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1");
@@ -302,8 +297,8 @@ pub fn partners_page(
 ) -> Result<Vec<PartnerRow>, StoreError> {
     let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > ?1 ORDER BY id LIMIT ?2");
     // No cursor: an empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
-    let rows = sql::query(read, &sql, &[after, page_limit(limit)])?;
+    let after = sql::after_id(after);
+    let rows = sql::query(read, &sql, &[after, sql::limit(limit, PARTNERS_PAGE_MAX)])?;
     partners_with_rates(read, rows)
 }
 

@@ -186,11 +186,6 @@ fn used_row(mut columns: Columns) -> Result<UsedRow, StoreError> {
     })
 }
 
-/// A page's `LIMIT`: `limit`, at most [`USED_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(USED_PAGE_MAX)).expect("the page fits"))
-}
-
 /// A handle or step looked up: `None` above 2^63 - 1, where no row can be.
 fn key(value: u64) -> Option<Value> {
     Value::uint(value).ok()
@@ -273,7 +268,7 @@ pub fn used_since(
         time_s,
         handle,
         step,
-        page_limit(limit),
+        sql::limit(limit, USED_PAGE_MAX),
     ];
     sql::query(read, &sql, &params)?
         .into_iter()

@@ -298,11 +298,6 @@ fn runs_with_lines(
     Ok(runs)
 }
 
-/// A page's `LIMIT`: `limit`, at most [`SETTLEMENTS_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(SETTLEMENTS_PAGE_MAX)).expect("the page fits"))
-}
-
 /// The one run of a query for one row, with its lines.
 fn one_run(
     read: &mut TableRead<'_>,
@@ -344,8 +339,12 @@ pub fn pending_runs(
          ORDER BY id LIMIT ?2"
     );
     // No cursor: an empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
-    let rows = sql::query(read, &sql, &[after, page_limit(limit)])?;
+    let after = sql::after_id(after);
+    let rows = sql::query(
+        read,
+        &sql,
+        &[after, sql::limit(limit, SETTLEMENTS_PAGE_MAX)],
+    )?;
     runs_with_lines(read, rows)
 }
 
@@ -367,7 +366,11 @@ pub fn runs_page(
         Some((time_s, id)) => [Value::uint(time_s)?, Value::id(id)],
         None => [Value::Int(i64::MAX), Value::Blob(vec![0xFF; 17])],
     };
-    let rows = sql::query(read, &sql, &[time_s, id, page_limit(limit)])?;
+    let rows = sql::query(
+        read,
+        &sql,
+        &[time_s, id, sql::limit(limit, SETTLEMENTS_PAGE_MAX)],
+    )?;
     runs_with_lines(read, rows)
 }
 
@@ -387,8 +390,12 @@ pub fn merchant_lines(
          WHERE l.merchant_id = ?1 AND l.settlement_id < ?2
          ORDER BY l.settlement_id DESC LIMIT ?3";
     // No cursor: 17 bytes of 0xFF sort after every 16-byte id.
-    let before = before.map_or(Value::Blob(vec![0xFF; 17]), Value::id);
-    let params = [Value::id(merchant_id), before, page_limit(limit)];
+    let before = sql::before_id(before);
+    let params = [
+        Value::id(merchant_id),
+        before,
+        sql::limit(limit, SETTLEMENTS_PAGE_MAX),
+    ];
     sql::query(read, sql, &params)?
         .into_iter()
         .map(|mut columns| {

@@ -174,6 +174,23 @@ impl Columns {
     }
 }
 
+/// A page's `LIMIT`: `limit`, at most `max` (each table's named page maximum).
+pub fn limit(limit: usize, max: usize) -> Value {
+    Value::Int(i64::try_from(limit.min(max)).expect("a page maximum fits a bigint"))
+}
+
+/// An id cursor for rows strictly after it; `None` is below every id (an empty blob sorts
+/// before every 16-byte id on both backends).
+pub fn after_id(after: Option<u128>) -> Value {
+    after.map_or(Value::Blob(Vec::new()), Value::id)
+}
+
+/// An id cursor for rows strictly before it; `None` is above every id (17 bytes of 0xFF
+/// sort after every 16-byte id).
+pub fn before_id(before: Option<u128>) -> Value {
+    before.map_or(Value::Blob(vec![0xFF; 17]), Value::id)
+}
+
 pub(crate) fn corrupt(reason: &str) -> StoreError {
     StoreError::Corrupt {
         height: 0,

@@ -370,11 +370,6 @@ fn vouchers_of(rows: Vec<Columns>) -> Result<Vec<VoucherRow>, StoreError> {
     rows.into_iter().map(voucher_of).collect()
 }
 
-/// A page's `LIMIT`: `limit`, at most [`VOUCHERS_PAGE_MAX`].
-fn page_limit(limit: usize) -> Value {
-    Value::Int(i64::try_from(limit.min(VOUCHERS_PAGE_MAX)).expect("the page fits"))
-}
-
 /// The count a `count(*)` query answers (none: zero).
 fn count(read: &mut TableRead<'_>, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
     match sql::query_one(read, sql, params)? {
@@ -466,8 +461,12 @@ pub fn member_vouchers(
          ORDER BY id DESC LIMIT ?3"
     );
     // No cursor: 17 bytes of 0xFF sort after every 16-byte id.
-    let before = before.map_or(Value::Blob(vec![0xFF; 17]), Value::id);
-    let params = [Value::id(member_id), before, page_limit(limit)];
+    let before = sql::before_id(before);
+    let params = [
+        Value::id(member_id),
+        before,
+        sql::limit(limit, VOUCHERS_PAGE_MAX),
+    ];
     vouchers_of(sql::query(read, &sql, &params)?)
 }
 
@@ -492,6 +491,10 @@ pub fn open_vouchers(
          ORDER BY id LIMIT ?2"
     );
     // No cursor: an empty blob sorts before every id.
-    let after = after.map_or(Value::Blob(Vec::new()), Value::id);
-    vouchers_of(sql::query(read, &sql, &[after, page_limit(limit)])?)
+    let after = sql::after_id(after);
+    vouchers_of(sql::query(
+        read,
+        &sql,
+        &[after, sql::limit(limit, VOUCHERS_PAGE_MAX)],
+    )?)
 }

@@ -102,7 +102,6 @@ macro_rules! for_sql_backends {
 /// anchoring tables, the merchants tables, the settlement tables and the partner
 /// catalogue), for tests that rebuild an older version by hand: each drops what came after
 /// the version it sets.
-#[allow(dead_code)]
 pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member_devices;
     DROP TABLE member_sessions; DROP TABLE phone_verifications;
     DROP TABLE partner_links; DROP TABLE exchanges;
@@ -113,3 +112,28 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE merchants; DROP TABLE terminals;
     DROP TABLE settlement_runs; DROP TABLE settlement_lines;
     DROP TABLE partners; DROP TABLE partner_rates;";
+
+/// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when
+/// one is refused, none.
+pub fn append_rows<W: store::tables::Row + 'static>(
+    s: &mut dyn store::Store,
+    writes: Vec<W>,
+) -> Result<(), store::StoreError> {
+    let rows: Vec<store::tables::RowRef> = writes
+        .into_iter()
+        .map(|write| std::sync::Arc::new(write) as store::tables::RowRef)
+        .collect();
+    s.append_with_rows(&[], &rows).map(|_| ())
+}
+
+/// A small deterministic generator (xorshift), so a failure is reproducible.
+pub struct Dice(pub u64);
+
+impl Dice {
+    pub fn roll(&mut self, sides: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % sides
+    }
+}
