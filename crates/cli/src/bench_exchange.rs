@@ -95,9 +95,8 @@ pub(crate) fn data_directory(
     Ok((directory, scratch))
 }
 
-/// Stops the platform's writer, then the ledger (which waits for its last block).
+/// Drops the platform, then stops the ledger (which waits for its last block).
 pub(crate) fn shut_down(ledger: Arc<journal::LedgerService>, platform: Arc<platform::Platform>) {
-    platform.shutdown();
     drop(platform);
     if let Ok(ledger) = Arc::try_unwrap(ledger) {
         ledger.shutdown();

@@ -265,7 +265,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     drop(runtime);
-    platform.shutdown();
     drop(platform);
     feed.shutdown();
     if let Ok(ledger) = Arc::try_unwrap(ledger) {

@@ -99,6 +99,9 @@ pub enum LedgerError {
     BatchTooLarge { len: usize, max: usize },
     #[error("the ledger is unavailable: {0}")]
     Unavailable(String),
+    /// The request queue is full: nothing was submitted; retry.
+    #[error("the ledger is busy: too many requests are waiting; retry")]
+    Busy,
     #[error("proof range invalid: {0}")]
     ProofRange(String),
 }
@@ -449,10 +452,45 @@ impl LedgerService {
         receiver.await.map_err(|_| self.gone())?
     }
 
+    /// [`LedgerService::create_transfers_recorded`] without waiting: hands the request over
+    /// now, in the order of the calls, or refuses it when the request queue is full
+    /// ([`LedgerConfig::request_queue_max`]); calls `answer` (on the ledger's writer thread)
+    /// once the transfers and rows are durable, or failed. For callers that must order their
+    /// commits under a lock of their own, where they cannot wait.
+    pub fn try_submit_recorded<T, F, A>(
+        &self,
+        transfers: Vec<Transfer>,
+        record: F,
+        answer: A,
+    ) -> Result<(), LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
+        A: FnOnce(Result<T, LedgerError>) + Send + 'static,
+    {
+        self.check_batch(transfers.len())?;
+        let request = Request::CreateTransfers(transfers, recorded_job(record, answer));
+        // Counted before the writer can answer it, as `submit` does.
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let sent = self.requests.try_send(request);
+        if sent.is_err() {
+            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
+            Ok(()) => {
+                self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(LedgerError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.gone()),
+        }
+    }
+
     /// [`LedgerService::create_transfers_recorded`] for a thread outside the async runtime
-    /// that must hand its requests over in order (the platform's record queue): waits only
-    /// for room in the request queue, and calls `answer` (on the ledger's writer thread)
-    /// once the transfers and rows are durable, or failed. Never call it from a task.
+    /// that must hand its requests over in order (the move of an older records file at
+    /// open): waits only for room in the request queue, and calls `answer` (on the ledger's
+    /// writer thread) once the transfers and rows are durable, or failed. Never call it
+    /// from a task.
     pub fn submit_recorded_blocking<T, F, A>(
         &self,
         transfers: Vec<Transfer>,

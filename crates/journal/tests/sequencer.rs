@@ -419,3 +419,56 @@ async fn a_block_takes_at_most_its_request_limit() {
         .expect("one handle")
         .shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_request_queue_refuses_a_submission_that_cannot_wait_and_loses_none_taken() {
+    let store = MemoryStore::new();
+    let config = LedgerConfig {
+        request_queue_max: 4,
+        ..LedgerConfig::default()
+    };
+    let ledger = Arc::new(open(&store, config));
+    ledger
+        .create_accounts(vec![account(1), account(2)])
+        .await
+        .expect("accounts");
+    // A read that holds the sequencer until released: nothing leaves the queue meanwhile.
+    let (started, started_receiver) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holding = {
+        let ledger = ledger.clone();
+        tokio::spawn(async move {
+            ledger
+                .read(move |_| {
+                    started.send(()).expect("test waits");
+                    released.recv().expect("test releases");
+                })
+                .await
+        })
+    };
+    started_receiver.recv().expect("the read started");
+    let (answers, answered) = std::sync::mpsc::channel();
+    for id in 0..5u128 {
+        let answers = answers.clone();
+        let submitted = ledger.try_submit_recorded(
+            vec![transfer(100 + id, 1, 2, 1)],
+            |_| (Vec::new(), ()),
+            move |answer| answers.send(answer).expect("test listens"),
+        );
+        if id < 4 {
+            submitted.expect("room in the queue");
+        } else {
+            assert_eq!(submitted, Err(LedgerError::Busy), "the fifth finds it full");
+        }
+    }
+    release.send(()).expect("the read waits");
+    holding.await.expect("read task").expect("read");
+    for _ in 0..4 {
+        answered.recv().expect("answered").expect("durable");
+    }
+    assert_eq!(
+        balances(&ledger, 1).await,
+        (4, 0),
+        "the four taken, not the fifth"
+    );
+}

@@ -2,7 +2,6 @@
 //! act on; the server maps each to an HTTP status and a stable problem `type`. None of them
 //! is returned after value moved: every check happens before the first movement.
 
-use crate::persist::PersistError;
 use journal::LedgerError;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -149,12 +148,6 @@ impl Entity {
 impl std::fmt::Display for Entity {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(self.name())
-    }
-}
-
-impl From<PersistError> for PlatformError {
-    fn from(error: PersistError) -> Self {
-        PlatformError::Unavailable(error.to_string())
     }
 }
 

@@ -8,6 +8,12 @@
 
 use std::sync::Arc;
 
+use journal::LedgerError;
+use journal::LedgerService;
+use journal::sequencer::ROWS_PER_REQUEST_MAX;
+use store::records::RecordWrite;
+use store::tables::records::RecordRow;
+
 use store::records::Record;
 use store::tables::{Row, RowRef};
 
@@ -98,7 +104,43 @@ impl Platform {
             records = legacy.records.len(),
             "moving records of the older layout into their tables"
         );
-        crate::persist::import_legacy(&self.ledger, legacy.records).await?;
+        import_legacy(&self.ledger, legacy.records).await?;
         Ok(())
     }
+}
+
+/// Record writes as rows of the ledger's transaction.
+pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
+    writes
+        .into_iter()
+        .map(|write| Arc::new(RecordRow(write)) as RowRef)
+        .collect()
+}
+
+/// Moves records of the older layout into their context's tables: each record's rows and
+/// its deletion from `records` in the same commit, as many records a commit as fit in one
+/// request's rows (at start, before any request, so nothing else writes them meanwhile).
+pub(crate) async fn import_legacy(
+    ledger: &LedgerService,
+    records: Vec<(store::records::Record, Vec<RowRef>)>,
+) -> Result<(), LedgerError> {
+    let mut rows: Vec<RowRef> = Vec::new();
+    for (record, table_rows) in records {
+        assert!(
+            table_rows.len() < ROWS_PER_REQUEST_MAX,
+            "a record of the older layout makes at most a few rows"
+        );
+        if rows.len() + table_rows.len() + 1 > ROWS_PER_REQUEST_MAX {
+            ledger.record(std::mem::take(&mut rows)).await?;
+        }
+        rows.extend(table_rows);
+        rows.extend(record_rows([RecordWrite::Delete {
+            kind: record.kind,
+            key: record.key,
+        }]));
+    }
+    if !rows.is_empty() {
+        ledger.record(rows).await?;
+    }
+    Ok(())
 }

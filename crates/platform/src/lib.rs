@@ -1,9 +1,9 @@
 //! The business layer of Mileverse: everything between the HTTP surface and the ledger
 //! service (`journal`).
 //!
-//! - The platform ([`service::Platform`]): domain records in memory, written through the
-//!   ledger's writer into the ledger's database ([`domain`], [`persist`]), with personal
-//!   data sealed ([`crypto`]).
+//! - The platform ([`service::Platform`]): bounded contexts, each with its tables in the
+//!   ledger's database (written by the ledger's writer, in the same transactions as the
+//!   blocks) and a bounded working set in memory, with personal data sealed ([`crypto`]).
 //!   [`members`] (sign-up, sessions, devices, withdrawal), [`partners`] and [`exchange`]
 //!   (mileage → MVP, the saga and its resolver), [`merchants`], [`paycode`] and [`totp`],
 //!   [`authorization`] (the model), [`payments`], [`van`] and [`van_steps`] (paying at the till: authorizations in their
@@ -33,7 +33,6 @@ pub mod merchants;
 pub mod partners;
 pub mod paycode;
 pub mod payments;
-pub mod persist;
 pub mod service;
 pub mod settlement;
 pub mod totp;

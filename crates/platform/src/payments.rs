@@ -32,7 +32,7 @@ use crate::authorization::{
 use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::domain::id_key;
 use crate::error::PlatformError;
-use crate::persist::record_rows;
+use crate::legacy::record_rows;
 use crate::service::Platform;
 use ports::time::kst_day;
 

@@ -18,7 +18,6 @@ use crate::crypto::DataKeys;
 use crate::domain::DecodeError;
 use crate::error::PlatformError;
 use crate::legacy::Legacy;
-use crate::persist::{LedgerJob, RecordWriter};
 use journal::TransferOutcome;
 use journal::{LedgerError, LedgerService};
 use ledger::types::Transfer;
@@ -73,7 +72,6 @@ pub enum OpenError {
 pub struct Platform {
     pub config: PlatformConfig,
     pub ledger: Arc<LedgerService>,
-    pub(crate) writer: RecordWriter,
     /// What start moves out of the older layout (emptied by `start`).
     pub(crate) legacy: Mutex<Legacy>,
     /// The payments context's working set (see `payments`).
@@ -180,7 +178,6 @@ impl Platform {
         let legacy = Legacy::load(&records)?;
         Ok(Arc::new(Platform {
             config,
-            writer: RecordWriter::start(ledger.clone()),
             ledger,
             legacy: Mutex::new(legacy),
             payments: crate::payments::Payments::default(),
@@ -236,11 +233,9 @@ impl Platform {
         Ok(())
     }
 
-    /// Why the platform cannot write, if it cannot.
+    /// Why the platform cannot write, if it cannot: the ledger stopped (fail-stop).
     pub fn failure(&self) -> Option<String> {
-        self.writer
-            .failure()
-            .or_else(|| self.ledger.failure().map(|error| error.to_string()))
+        self.ledger.failure().map(|error| error.to_string())
     }
 
     /// The older layout's records found at open (taken by `start`).
@@ -248,10 +243,11 @@ impl Platform {
         self.legacy.lock().expect("legacy records lock")
     }
 
-    /// Queues one commit in order with the record writes: `transfers`, and in the same
-    /// store transaction the rows
-    /// `decide` makes from what they did. The receiver answers `decide`'s value once
-    /// durable. The commit of every local operation that moves value.
+    /// Hands one commit to the ledger now, in the order of the calls: `transfers`, and in
+    /// the same store transaction the rows `decide` makes from what they did. The receiver
+    /// answers `decide`'s value once durable. The commit of every local operation that
+    /// moves value; callers order dependent commits by calling it under their context's
+    /// claim or lock. A full request queue refuses it (503, retry) before anything moved.
     pub(crate) fn enqueue_commit<T, F>(
         &self,
         transfers: Vec<Transfer>,
@@ -262,35 +258,20 @@ impl Platform {
         F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
     {
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let job: LedgerJob = Box::new(move |ledger, done| {
-            ledger.submit_recorded_blocking(
-                transfers,
-                decide,
-                move |answer: Result<T, LedgerError>| {
-                    done(answer.as_ref().map(|_| ()).map_err(Clone::clone));
-                    let _ = sender.send(answer);
-                },
-            )
-        });
-        self.writer.enqueue_job(job)?;
+        self.ledger.try_submit_recorded(
+            transfers,
+            decide,
+            move |answer: Result<T, LedgerError>| {
+                let _ = sender.send(answer);
+            },
+        )?;
         Ok(Committing(receiver))
     }
 
-    /// Waits until the writes queued up to `sequence` are durable.
-    pub(crate) async fn durable(&self, sequence: u64) -> Result<(), PlatformError> {
-        Ok(self.writer.durable(sequence).await?)
-    }
-
-    /// Waits until everything queued so far is durable (for reads: never show what a crash
-    /// could take back).
+    /// Waits until every commit submitted so far is durable (for reads: never show what a
+    /// crash could take back). The ledger answers requests in order.
     pub(crate) async fn settle_reads(&self) -> Result<(), PlatformError> {
-        let sequence = self.writer.enqueued();
-        self.durable(sequence).await
-    }
-
-    /// Stops the record writer after it wrote what is queued.
-    pub fn shutdown(&self) {
-        self.writer.shutdown();
+        Ok(self.ledger.read(|_| ()).await?)
     }
 }
 

@@ -130,6 +130,12 @@ impl From<LedgerError> for Problem {
                 "The proof range is invalid",
                 detail,
             ),
+            LedgerError::Busy => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                error.to_string(),
+            ),
             LedgerError::Unavailable(reason) => {
                 tracing::error!(%reason, "ledger unavailable");
                 let detail = "the ledger is not accepting requests; retry later";

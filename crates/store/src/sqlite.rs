@@ -561,6 +561,11 @@ impl LogSize {
     }
 }
 
+/// Prepared statements each connection keeps: more than the distinct statements of one
+/// commit (the ledger's and every context's tables), so the writer never parses a
+/// statement again under load.
+const STATEMENTS_CACHED_MAX: usize = 256;
+
 /// Opens (creating if missing) a SQLite database for durable writes: WAL, `synchronous =
 /// FULL`, a busy timeout. Shared by the ledger's file and the records' file.
 pub(crate) fn open_durable(path: &Path) -> Result<Connection, StoreError> {
@@ -590,7 +595,7 @@ impl SqliteStore {
              PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 16384;",
         )?;
-        conn.set_prepared_statement_cache_capacity(32);
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED_MAX);
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn,

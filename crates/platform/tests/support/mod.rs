@@ -471,7 +471,6 @@ impl World {
 
     async fn stop(&mut self) {
         let old = self.platform.take().expect("a running platform");
-        old.shutdown();
         let gone = Arc::downgrade(&old);
         drop(old);
         eventually("the old platform to stop", || async {
