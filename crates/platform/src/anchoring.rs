@@ -18,8 +18,11 @@
 //! co-signatures of checkpoints anchored past are purged in the anchoring's commit: no
 //! contract would take them any more.
 
+pub mod error;
+pub use error::AnchoringError;
 mod legacy;
 
+use crate::conversion::ConversionError;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -126,7 +129,9 @@ pub struct CosignatureReceipt {
 
 impl Platform {
     pub(crate) fn chain(&self) -> Result<&Arc<dyn ChainGateway>, PlatformError> {
-        self.chain.as_ref().ok_or(PlatformError::ChainNotConfigured)
+        self.chain.as_ref().ok_or(PlatformError::Conversion(
+            ConversionError::ChainNotConfigured,
+        ))
     }
 
     /// The anchor's domain, authorities, current proposal and latest anchored checkpoint.
@@ -154,7 +159,9 @@ impl Platform {
         let chain = self.chain()?;
         let signer = chain
             .recover_checkpoint_signer(&checkpoint, &signature)
-            .map_err(|error| PlatformError::BadSignature(error.to_string()))?;
+            .map_err(|error| {
+                PlatformError::Anchoring(AnchoringError::BadSignature(error.to_string()))
+            })?;
         if self.anchoring.work().authorities.is_none() {
             self.refresh_authorities().await?;
         }
@@ -165,10 +172,12 @@ impl Platform {
                 .as_ref()
                 .is_some_and(|a| a.authorities.contains(&signer));
             if !authority {
-                return Err(PlatformError::NotAnAuthority(hex_address(&signer)));
+                return Err(PlatformError::Anchoring(AnchoringError::NotAnAuthority(
+                    hex_address(&signer),
+                )));
             }
             if !work.proposals.iter().any(|p| p.checkpoint == checkpoint) {
-                return Err(PlatformError::NotTheProposal);
+                return Err(PlatformError::Anchoring(AnchoringError::NotTheProposal));
             }
         }
         let record = CosignatureRecord {
@@ -426,7 +435,7 @@ pub(crate) fn spawn_anchoring(platform: &Arc<Platform>) {
 }
 
 pub(crate) fn chain_unavailable(error: ChainError) -> PlatformError {
-    PlatformError::ChainUnavailable(error.to_string())
+    PlatformError::Conversion(ConversionError::ChainUnavailable(error.to_string()))
 }
 
 /// `0x`-prefixed lowercase hex of an address.

@@ -23,9 +23,14 @@
 //! drives now, one request per member at a time (its claim holds until the row is durable,
 //! so the next request's daily sum sees it), and the settings as last written.
 
+pub mod error;
+pub use error::ConversionError;
 mod legacy;
 mod saga;
 
+use crate::anchoring::AnchoringError;
+use crate::exchange::ExchangeError;
+use crate::members::MemberError;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -221,11 +226,15 @@ impl Platform {
         let signer = self
             .chain()?
             .recover_message_signer(message.as_bytes(), &signature)
-            .map_err(|error| PlatformError::BadSignature(error.to_string()))?;
+            .map_err(|error| {
+                PlatformError::Anchoring(AnchoringError::BadSignature(error.to_string()))
+            })?;
         if signer != address {
-            return Err(PlatformError::BadSignature(format!(
-                "signed by {}, not by the address given",
-                crate::anchoring::hex_address(&signer)
+            return Err(PlatformError::Anchoring(AnchoringError::BadSignature(
+                format!(
+                    "signed by {}, not by the address given",
+                    crate::anchoring::hex_address(&signer)
+                ),
             )));
         }
         let record = WalletAddressRecord {
@@ -309,9 +318,9 @@ impl Platform {
             }
         };
         match (&record.status, record.failure.as_deref()) {
-            (ConversionStatus::Failed, Some("insufficient_balance")) => {
-                Err(PlatformError::InsufficientBalance)
-            }
+            (ConversionStatus::Failed, Some("insufficient_balance")) => Err(
+                PlatformError::Conversion(ConversionError::InsufficientBalance),
+            ),
             _ => Ok(record),
         }
     }
@@ -346,11 +355,13 @@ impl Platform {
     ) -> Result<ConversionRecord, PlatformError> {
         let member_id = request.member_id;
         if self.members.is_withdrawing(member_id) {
-            return Err(PlatformError::ExchangeInProgress);
+            return Err(PlatformError::Member(MemberError::ExchangeInProgress));
         }
         let settings = self.conversions.settings();
         if !settings.enabled {
-            return Err(PlatformError::ConversionDisabled);
+            return Err(PlatformError::Conversion(
+                ConversionError::ConversionDisabled,
+            ));
         }
         if request.mvp < settings.minimum_mvp {
             let detail = format!("at least {} MVP", settings.minimum_mvp);
@@ -366,13 +377,15 @@ impl Platform {
                 Ok((address, used))
             })
             .await?;
-        let address = address.ok_or(PlatformError::NoWalletAddress)?.address;
+        let address = address
+            .ok_or(PlatformError::Conversion(ConversionError::NoWalletAddress))?
+            .address;
         if used.saturating_add(request.mvp) > settings.daily_limit_mvp {
-            return Err(PlatformError::LimitExceeded {
+            return Err(PlatformError::Exchange(ExchangeError::LimitExceeded {
                 period: "daily",
                 limit: settings.daily_limit_mvp,
                 used,
-            });
+            }));
         }
         let record = ConversionRecord {
             id: chart::new_id(),

@@ -1,8 +1,20 @@
-//! The errors of the business operations. Each variant is one kind of problem a client can
-//! act on; the server maps each to an HTTP status and a stable problem `type`. None of them
-//! is returned after value moved: every check happens before the first movement.
+//! The errors of the business operations: what every context shares (a bad field, a
+//! missing entity, a reused key, the ledger unavailable) and one variant per context that
+//! wraps that context's own enum (`members::MemberError`, `exchange::ExchangeError`, …,
+//! each in its context's `error` module, which imports nothing of the crate). Each variant
+//! is one kind of problem a client can act on; the server maps each to an HTTP status and
+//! a stable problem `type`. None of them is returned after value moved: every check
+//! happens before the first movement.
 
 use journal::LedgerError;
+
+use crate::anchoring::error::AnchoringError;
+use crate::conversion::error::ConversionError;
+use crate::exchange::error::ExchangeError;
+use crate::members::error::MemberError;
+use crate::paycode::error::PaycodeDecline;
+use crate::payments::error::PaymentError;
+use crate::vouchers::error::VoucherError;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlatformError {
@@ -10,89 +22,22 @@ pub enum PlatformError {
     Invalid { field: &'static str, detail: String },
     #[error("no such {0}")]
     NotFound(Entity),
-    #[error("the verification expired or was already used; request a new code")]
-    VerificationExpired,
-    #[error("wrong verification code; {remaining} attempt(s) left")]
-    WrongCode { remaining: u32 },
-    #[error("too many verification codes for this phone; try again later")]
-    TooManyVerifications,
-    #[error("this phone number already belongs to a member")]
-    PhoneTaken,
-    #[error("the SMS could not be sent: {0}")]
-    SmsUnavailable(String),
-    #[error("wrong phone number or PIN")]
-    WrongPin { remaining: Option<u32> },
-    #[error("the member is locked after too many wrong PINs; an operator must unlock it")]
-    Locked,
-    #[error("the session expired or was revoked; log in again")]
-    SessionExpired,
-    #[error("the member has withdrawn")]
-    Withdrawn,
-    #[error("the partner is disabled")]
-    PartnerDisabled,
-    #[error("the partner has no exchange rate in force")]
-    NoRate,
-    #[error("mileage must be at least {minimum_unit} and a multiple of it")]
-    BelowMinimumUnit { minimum_unit: u64 },
-    #[error("this mileage is worth less than 1 MVP at the current rate")]
-    AmountTooSmall,
-    #[error("the {period} limit of {limit} MVP would be exceeded ({used} MVP used)")]
-    LimitExceeded {
-        period: &'static str,
-        limit: u64,
-        used: u64,
-    },
-    #[error("the partner's credit line would be exceeded")]
-    CreditLineExceeded,
-    #[error("the partner reports insufficient mileage")]
-    InsufficientMileage { exchange_id: u128 },
-    #[error("the partner does not know this membership")]
-    UnknownPartnerMember,
-    #[error("the partner refused: {reason}")]
-    PartnerRefused {
-        reason: String,
-        exchange_id: Option<u128>,
-    },
-    #[error("the partner cannot be reached: {0}")]
-    PartnerUnavailable(String),
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyConflict,
-    #[error("this membership is linked to another member")]
-    LinkedElsewhere,
-    #[error("value remains ({balance} MVP); give payout instructions to withdraw")]
-    BalanceRemaining { balance: u64 },
-    #[error("an exchange is still in progress")]
-    ExchangeInProgress,
-    #[error("conversions to MVC are disabled")]
-    ConversionDisabled,
-    #[error("register an Ethereum address first (POST /v1/me/wallet-addresses)")]
-    NoWalletAddress,
-    #[error("the MVP balance is not enough")]
-    InsufficientBalance,
-    #[error("no chain is configured on this server")]
-    ChainNotConfigured,
-    #[error("the chain cannot be reached: {0}")]
-    ChainUnavailable(String),
-    #[error("bad signature: {0}")]
-    BadSignature(String),
-    #[error("{0} is not an authority of the anchor")]
-    NotAnAuthority(String),
-    #[error(
-        "this checkpoint is not one the server proposed for anchoring (stale or different root)"
-    )]
-    NotTheProposal,
-    #[error("this van_tx_id was used for a different request")]
-    VanTxConflict,
-    #[error("the terminal is disabled")]
-    TerminalDisabled,
-    #[error("the authorization cannot do this in its state: {0}")]
-    AuthorizationState(String),
-    #[error("the merchant's payable balance cannot cover this refund")]
-    MerchantPayableInsufficient,
-    #[error("{0}")]
-    VoucherState(String),
     #[error(transparent)]
-    Paycode(crate::paycode::PaycodeDecline),
+    Member(#[from] MemberError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Voucher(#[from] VoucherError),
+    #[error(transparent)]
+    Conversion(#[from] ConversionError),
+    #[error(transparent)]
+    Anchoring(#[from] AnchoringError),
+    #[error(transparent)]
+    Paycode(#[from] PaycodeDecline),
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),
 }

@@ -25,9 +25,12 @@
 //! - Exchanges and links live in their tables (`store::tables::exchanges`); memory holds
 //!   only open work and per-partner figures (see `working`).
 
+pub mod error;
+pub use error::ExchangeError;
 mod rows;
 mod working;
 
+use crate::members::MemberError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -345,7 +348,7 @@ impl Platform {
         let record = new_exchange(request, &partner, &context)?;
         let mut working = self.exchanges.lock();
         if self.members.is_withdrawing(request.member_id) {
-            return Err(PlatformError::ExchangeInProgress); // A withdrawal is in progress.
+            return Err(PlatformError::Member(MemberError::ExchangeInProgress)); // A withdrawal is in progress.
         }
         if working.open.len() >= EXCHANGES_OPEN_MAX {
             return Err(working::busy());
@@ -354,7 +357,7 @@ impl Platform {
         let mvp = u128::from(record.mvp);
         let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + mvp;
         if outstanding > u128::from(partner.credit_line) {
-            return Err(PlatformError::CreditLineExceeded);
+            return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
         }
         let row = rows::exchange_write(&record);
         let committing = self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?;
@@ -740,13 +743,17 @@ fn new_exchange(
     context: &Context,
 ) -> Result<ExchangeRecord, PlatformError> {
     if !partner.enabled {
-        return Err(PlatformError::PartnerDisabled);
+        return Err(PlatformError::Exchange(ExchangeError::PartnerDisabled));
     }
     let now = now_s();
-    let rate = partner.rate_at(now).ok_or(PlatformError::NoRate)?;
+    let rate = partner
+        .rate_at(now)
+        .ok_or(PlatformError::Exchange(ExchangeError::NoRate))?;
     let unit = partner.minimum_unit;
     if request.mileage < unit || !request.mileage.is_multiple_of(unit) {
-        return Err(PlatformError::BelowMinimumUnit { minimum_unit: unit });
+        return Err(PlatformError::Exchange(ExchangeError::BelowMinimumUnit {
+            minimum_unit: unit,
+        }));
     }
     let mvp = u128::from(request.mileage) * u128::from(rate.num) / u128::from(rate.den);
     let mvp = u64::try_from(mvp)
@@ -754,7 +761,7 @@ fn new_exchange(
         .filter(|&mvp| mvp <= EXCHANGE_MVP_MAX)
         .ok_or_else(|| invalid("mileage", "worth too much MVP"))?;
     if mvp == 0 {
-        return Err(PlatformError::AmountTooSmall);
+        return Err(PlatformError::Exchange(ExchangeError::AmountTooSmall));
     }
     check_limits(partner, context, mvp)?;
     let link = &context.link;
@@ -781,18 +788,18 @@ fn new_exchange(
 fn check_limits(partner: &PartnerRecord, context: &Context, mvp: u64) -> Result<(), PlatformError> {
     let (day_used, month_used) = (context.day_used, context.month_used);
     if day_used.saturating_add(mvp) > partner.daily_limit {
-        return Err(PlatformError::LimitExceeded {
+        return Err(PlatformError::Exchange(ExchangeError::LimitExceeded {
             period: "daily",
             limit: partner.daily_limit,
             used: day_used,
-        });
+        }));
     }
     if month_used.saturating_add(mvp) > partner.monthly_limit {
-        return Err(PlatformError::LimitExceeded {
+        return Err(PlatformError::Exchange(ExchangeError::LimitExceeded {
             period: "monthly",
             limit: partner.monthly_limit,
             used: month_used,
-        });
+        }));
     }
     Ok(())
 }
@@ -812,14 +819,18 @@ fn outcome(record: ExchangeRecord) -> Result<ExchangeRecord, PlatformError> {
         return Ok(record);
     }
     match record.failure.as_deref() {
-        Some("insufficient_mileage") => Err(PlatformError::InsufficientMileage {
-            exchange_id: record.id,
-        }),
-        Some("unknown_member") => Err(PlatformError::UnknownPartnerMember),
-        Some(reason) if reason.starts_with("refused:") => Err(PlatformError::PartnerRefused {
-            reason: reason.trim_start_matches("refused:").to_string(),
-            exchange_id: Some(record.id),
-        }),
+        Some("insufficient_mileage") => Err(PlatformError::Exchange(
+            ExchangeError::InsufficientMileage {
+                exchange_id: record.id,
+            },
+        )),
+        Some("unknown_member") => Err(PlatformError::Exchange(ExchangeError::UnknownPartnerMember)),
+        Some(reason) if reason.starts_with("refused:") => {
+            Err(PlatformError::Exchange(ExchangeError::PartnerRefused {
+                reason: reason.trim_start_matches("refused:").to_string(),
+                exchange_id: Some(record.id),
+            }))
+        }
         _ => Ok(record),
     }
 }

@@ -19,6 +19,8 @@
 //! Lock order: another context's lock (the exchange context's), then this context's
 //! withdrawals lock; never the other way. No lock is held across an await.
 
+pub mod error;
+pub use error::MemberError;
 mod access;
 pub(crate) mod legacy;
 mod profile;
@@ -147,10 +149,10 @@ impl MemberGate {
     /// Refuses a member who may not pay: withdrawn or locked.
     pub(crate) fn check_may_pay(&self) -> Result<(), PlatformError> {
         if self.status == MemberStatus::Withdrawn {
-            return Err(PlatformError::Withdrawn);
+            return Err(PlatformError::Member(MemberError::Withdrawn));
         }
         if self.locked {
-            return Err(PlatformError::Locked);
+            return Err(PlatformError::Member(MemberError::Locked));
         }
         Ok(())
     }
@@ -232,7 +234,7 @@ impl Members {
     ) -> Result<T, PlatformError> {
         let withdrawing = self.withdrawing();
         if withdrawing.contains(&member_id) {
-            return Err(PlatformError::Withdrawn);
+            return Err(PlatformError::Member(MemberError::Withdrawn));
         }
         let queued = queue();
         drop(withdrawing);

@@ -10,6 +10,8 @@
 mod legacy;
 
 use crate::error::Entity;
+use crate::exchange::ExchangeError;
+use crate::members::MemberError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -444,7 +446,7 @@ impl Platform {
             .map(|partner| partner.enabled);
         match enabled {
             None => return Err(PlatformError::NotFound(Entity::Partner)),
-            Some(false) => return Err(PlatformError::PartnerDisabled),
+            Some(false) => return Err(PlatformError::Exchange(ExchangeError::PartnerDisabled)),
             Some(true) => {}
         }
         let endpoint = self
@@ -458,7 +460,7 @@ impl Platform {
         if let Some(link) = &existing
             && link.member_id != member_id
         {
-            return Err(PlatformError::LinkedElsewhere);
+            return Err(PlatformError::Exchange(ExchangeError::LinkedElsewhere));
         }
         let balance = self
             .partner_gateway
@@ -581,7 +583,7 @@ impl Platform {
             .values()
             .any(|tracked| tracked.record.link_id == link_id);
         if busy {
-            return Err(PlatformError::ExchangeInProgress);
+            return Err(PlatformError::Member(MemberError::ExchangeInProgress));
         }
         let mut removed = link;
         removed.removed = true;
@@ -770,16 +772,22 @@ async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) 
 /// A failed partner call as a platform error.
 pub(crate) fn partner_error(error: PartnerCallError) -> PlatformError {
     match error {
-        PartnerCallError::Refused(Refusal::UnknownMember) => PlatformError::UnknownPartnerMember,
-        PartnerCallError::Refused(Refusal::InsufficientMileage) => PlatformError::PartnerRefused {
-            reason: "insufficient_mileage".into(),
-            exchange_id: None,
-        },
-        PartnerCallError::Refused(other) => PlatformError::PartnerRefused {
-            reason: format!("{other:?}"),
-            exchange_id: None,
-        },
-        other => PlatformError::PartnerUnavailable(other.to_string()),
+        PartnerCallError::Refused(Refusal::UnknownMember) => {
+            PlatformError::Exchange(ExchangeError::UnknownPartnerMember)
+        }
+        PartnerCallError::Refused(Refusal::InsufficientMileage) => {
+            PlatformError::Exchange(ExchangeError::PartnerRefused {
+                reason: "insufficient_mileage".into(),
+                exchange_id: None,
+            })
+        }
+        PartnerCallError::Refused(other) => {
+            PlatformError::Exchange(ExchangeError::PartnerRefused {
+                reason: format!("{other:?}"),
+                exchange_id: None,
+            })
+        }
+        other => PlatformError::Exchange(ExchangeError::PartnerUnavailable(other.to_string())),
     }
 }
 

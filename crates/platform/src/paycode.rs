@@ -25,6 +25,8 @@
 //! - wrong-guess counters per handle (`guesses`): a restart forgets them, which at most
 //!   gives an attacker another [`GUESSES_PER_WINDOW_MAX`] tries at a 1 in 10^8 chance each.
 
+pub mod error;
+pub use error::PaycodeDecline;
 mod devices;
 mod legacy;
 
@@ -81,35 +83,6 @@ pub const USED_PURGE_INTERVAL_S: u64 = 60;
 /// Enrollments under way at once (one per member at a time).
 pub const ENROLLMENT_CLAIMS_MAX: usize = 4_096;
 const ENROLLMENT_WAIT_MS: u64 = 10_000;
-
-/// Why a pay code was not accepted (each is a VAN decline reason).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PaycodeDecline {
-    /// Not 20 digits, an unknown routing prefix or device handle, or a wrong code.
-    #[error("the pay code is not valid")]
-    Invalid,
-    /// A code that was right in a time step that is over.
-    #[error("the pay code expired; show a new one")]
-    Expired,
-    /// The code was already used.
-    #[error("the pay code was already used; show a new one")]
-    Used,
-    /// Too many wrong codes for this device handle lately.
-    #[error("too many wrong pay codes for this device; try again in a few minutes")]
-    TooManyGuesses,
-}
-
-impl PaycodeDecline {
-    /// A stable reason code (for VAN declines and logs).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaycodeDecline::Invalid => "invalid_code",
-            PaycodeDecline::Expired => "expired_code",
-            PaycodeDecline::Used => "used_code",
-            PaycodeDecline::TooManyGuesses => "too_many_guesses",
-        }
-    }
-}
 
 /// A device enrolled for pay codes, as the older layout's record held it (the handle's 10
 /// digits as text).

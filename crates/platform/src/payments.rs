@@ -17,6 +17,9 @@
 //! Claims: a request holding a `van_tx_id`'s claim may wait for an authorization's claim,
 //! never the other way, so two requests never wait for each other.
 
+pub mod error;
+pub use error::PaymentError;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -15,6 +15,7 @@
 
 mod legacy;
 
+use crate::payments::PaymentError;
 use std::sync::Arc;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
@@ -277,9 +278,11 @@ impl Platform {
         let now = now_s();
         let _runs = self.settlements.runs.lock().await;
         self.change_settlement(id, |run| match run.status {
-            SettlementStatus::Pending => Err(PlatformError::AuthorizationState(
-                "the settlement's transfers are not all made yet".into(),
-            )),
+            SettlementStatus::Pending => {
+                Err(PlatformError::Payment(PaymentError::AuthorizationState(
+                    "the settlement's transfers are not all made yet".into(),
+                )))
+            }
             SettlementStatus::Settled => {
                 run.status = SettlementStatus::Paid;
                 run.paid_at_s = Some(now);

@@ -25,6 +25,7 @@
 //!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
+use crate::payments::PaymentError;
 use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
@@ -262,11 +263,13 @@ impl Platform {
         if let Some(known) = self.van_tx(merchant_id, &request.van_tx_id).await? {
             return match known {
                 VanTx::Authorization(existing) => match &existing.request_digest {
-                    Some(known) if *known != digest => Err(PlatformError::VanTxConflict),
+                    Some(known) if *known != digest => {
+                        Err(PlatformError::Payment(PaymentError::VanTxConflict))
+                    }
                     // As it is once no step of it (a capture, a cancel) is under way.
                     _ => self.settled_authorization(existing.id).await,
                 },
-                VanTx::Cancel(_) => Err(PlatformError::VanTxConflict),
+                VanTx::Cancel(_) => Err(PlatformError::Payment(PaymentError::VanTxConflict)),
             };
         }
         let merchant = self.merchant_gate(merchant_id).await?;

@@ -7,6 +7,7 @@
 //! voided, a refund done or refused for the merchant's balance), so a crash leaves either
 //! both or neither, and a retry of the same cancel reads the answer it got.
 
+use crate::payments::PaymentError;
 use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
@@ -22,7 +23,7 @@ use crate::vouchers::released_row;
 use ports::time::now_s;
 
 fn state_error(detail: &str) -> PlatformError {
-    PlatformError::AuthorizationState(detail.to_string())
+    PlatformError::Payment(PaymentError::AuthorizationState(detail.to_string()))
 }
 
 /// How a step changes an authorization once the ledger answered its transfer.
@@ -158,7 +159,7 @@ impl Platform {
             .await?;
         match self.van_tx(merchant_id, van_tx_id).await? {
             Some(VanTx::Cancel(known)) if known == id => {}
-            Some(_) => return Err(PlatformError::VanTxConflict),
+            Some(_) => return Err(PlatformError::Payment(PaymentError::VanTxConflict)),
             None => {}
         }
         let (record, _claim) = self.owned(terminal_id, id).await?;
@@ -176,10 +177,12 @@ impl Platform {
     ) -> Result<AuthorizationRecord, PlatformError> {
         if let Some(known) = record.cancels.iter().find(|cancel| cancel.key == key) {
             if known.requested_amount != amount && key != NETWORK_CANCEL_KEY {
-                return Err(PlatformError::VanTxConflict);
+                return Err(PlatformError::Payment(PaymentError::VanTxConflict));
             }
             if known.status == CancelStatus::Failed {
-                return Err(PlatformError::MerchantPayableInsufficient);
+                return Err(PlatformError::Payment(
+                    PaymentError::MerchantPayableInsufficient,
+                ));
             }
             return Ok(record);
         }
@@ -213,7 +216,9 @@ impl Platform {
             .iter()
             .any(|cancel| cancel.key == key && cancel.status == CancelStatus::Failed);
         if failed {
-            return Err(PlatformError::MerchantPayableInsufficient);
+            return Err(PlatformError::Payment(
+                PaymentError::MerchantPayableInsufficient,
+            ));
         }
         Ok(changed)
     }

@@ -36,6 +36,8 @@
 //! Claims: a till's request holds its payment claim (`payments`) before it claims the
 //! voucher, never the other way; a member's cancel claims the voucher only.
 
+pub mod error;
+pub use error::VoucherError;
 mod buying;
 mod legacy;
 mod redeeming;
@@ -256,7 +258,7 @@ impl Platform {
         let count = self.ledger.tables(tables::product_count).await?;
         if count >= PRODUCTS_MAX as u64 {
             let detail = format!("the catalogue holds at most {PRODUCTS_MAX} products");
-            return Err(PlatformError::VoucherState(detail));
+            return Err(PlatformError::Voucher(VoucherError::State(detail)));
         }
         let record = ProductRecord {
             id: chart::new_id(),

@@ -10,6 +10,7 @@
 mod support;
 
 use platform::error::Entity;
+use platform::exchange::ExchangeError;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -681,7 +682,8 @@ async fn insufficient_mileage_fails_at_once_and_kills_the_reference() {
     let (world, member, partner, link) = one_member_world().await;
 
     let refused = world.exchange(member, link, START_MILEAGE + 2).await;
-    let Err(PlatformError::InsufficientMileage { exchange_id }) = refused else {
+    let Err(PlatformError::Exchange(ExchangeError::InsufficientMileage { exchange_id })) = refused
+    else {
         panic!("expected InsufficientMileage, got {refused:?}");
     };
     let record = world
@@ -721,7 +723,8 @@ async fn a_refused_reference_is_cancelled_even_when_the_first_cancel_fails() {
     );
 
     let refused = world.exchange(member, link, START_MILEAGE + 2).await;
-    let Err(PlatformError::InsufficientMileage { exchange_id }) = refused else {
+    let Err(PlatformError::Exchange(ExchangeError::InsufficientMileage { exchange_id })) = refused
+    else {
         panic!("expected InsufficientMileage, got {refused:?}");
     };
     let record = world
@@ -963,7 +966,7 @@ async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {
                 assert_eq!(record.status, ExchangeStatus::Completed);
                 completed += 1;
             }
-            Err(PlatformError::CreditLineExceeded) => refused += 1,
+            Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded)) => refused += 1,
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -983,7 +986,7 @@ async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {
     world.check_issuance(lined, 1000).await;
     assert_eq!(
         world.exchange(members[0], links[0], 100).await,
-        Err(PlatformError::CreditLineExceeded)
+        Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded))
     );
 
     // A daily limit of 300 MVP per member: of 4 concurrent exchanges of 100, one is refused.
@@ -1013,11 +1016,11 @@ async fn the_credit_line_and_the_daily_limit_hold_under_concurrency() {
     }
     let passed = outcomes.iter().filter(|o| o.is_ok()).count();
     assert_eq!(passed, 3, "{outcomes:?}");
-    let over = PlatformError::LimitExceeded {
+    let over = PlatformError::Exchange(ExchangeError::LimitExceeded {
         period: "daily",
         limit: 300,
         used: 300,
-    };
+    });
     assert!(outcomes.contains(&Err(over.clone())), "{outcomes:?}");
     assert_eq!(world.exchange(members[0], link, 100).await, Err(over));
     assert_eq!(world.partner.calls(Call::Debit) - debits_before, 3);
@@ -1182,7 +1185,10 @@ async fn partner_payments_free_the_credit_line_exactly_once() {
     }
     let full = world.exchange(member, link, 100).await;
     assert!(
-        matches!(full, Err(PlatformError::CreditLineExceeded)),
+        matches!(
+            full,
+            Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded))
+        ),
         "{full:?}"
     );
 
@@ -1246,7 +1252,10 @@ async fn partner_payments_free_the_credit_line_exactly_once() {
     }
     let full = world.exchange(member, link, 100).await;
     assert!(
-        matches!(full, Err(PlatformError::CreditLineExceeded)),
+        matches!(
+            full,
+            Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded))
+        ),
         "{full:?}"
     );
 

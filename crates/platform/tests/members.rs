@@ -6,6 +6,7 @@ mod support;
 
 use platform::PlatformError;
 use platform::crypto::{self, DataKeys};
+use platform::members::MemberError;
 use store::records::{Record, RecordWrite};
 use support::World;
 
@@ -67,14 +68,14 @@ async fn members_of_the_older_layout_move_into_their_tables_at_start() {
         let refused = platform.log_in(phone, "999990").await.unwrap_err();
         assert_eq!(
             refused,
-            PlatformError::WrongPin {
+            PlatformError::Member(MemberError::WrongPin {
                 remaining: Some(remaining)
-            }
+            })
         );
     }
     assert_eq!(
         platform.log_in(phone, "999990").await.unwrap_err(),
-        PlatformError::Locked
+        PlatformError::Member(MemberError::Locked)
     );
     // The lock ended the imported session.
     assert!(platform.authenticate(&token).await.is_err());
@@ -112,8 +113,8 @@ async fn concurrent_wrong_pins_are_each_counted() {
     let mut locked = 0;
     while let Some(outcome) = attempts.join_next().await {
         match outcome.unwrap() {
-            Err(PlatformError::Locked) => locked += 1,
-            Err(PlatformError::WrongPin { .. }) => {}
+            Err(PlatformError::Member(MemberError::Locked)) => locked += 1,
+            Err(PlatformError::Member(MemberError::WrongPin { .. })) => {}
             other => panic!("a wrong PIN answered {other:?}"),
         }
     }

@@ -6,6 +6,7 @@
 mod support;
 
 use platform::error::Entity;
+use platform::members::MemberError;
 use support::World;
 
 use platform::PlatformError;
@@ -310,18 +311,18 @@ async fn a_locked_or_withdrawn_member_gets_no_codes() {
     }
     assert_eq!(
         platform.issue_paycode(member_id, Some(&handle)).await,
-        Err(PlatformError::Locked)
+        Err(PlatformError::Member(MemberError::Locked))
     );
     assert_eq!(
         platform.enroll_paycode_device(member_id, device_id).await,
-        Err(PlatformError::Locked)
+        Err(PlatformError::Member(MemberError::Locked))
     );
     platform.unlock_member(member_id).await.expect("unlock");
     assert!(platform.issue_paycode(member_id, None).await.is_ok());
     platform.withdraw(member_id, None).await.expect("withdraw");
     assert_eq!(
         platform.issue_paycode(member_id, None).await,
-        Err(PlatformError::Withdrawn)
+        Err(PlatformError::Member(MemberError::Withdrawn))
     );
 }
 

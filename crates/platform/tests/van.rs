@@ -8,6 +8,7 @@
 mod support;
 
 use platform::error::Entity;
+use platform::payments::PaymentError;
 use store::memory::FaultPoint;
 use support::World;
 
@@ -154,7 +155,10 @@ async fn a_sale_moves_value_once_and_a_retry_gets_the_same_answer() {
     let other = world
         .authorize(terminals[0], &code, 3_001, "sale-1", true)
         .await;
-    assert_eq!(other, Err(PlatformError::VanTxConflict));
+    assert_eq!(
+        other,
+        Err(PlatformError::Payment(PaymentError::VanTxConflict))
+    );
     // The ledger keeps the movement's reason and reference.
     let lines = world
         .platform()
@@ -215,7 +219,10 @@ async fn a_hold_is_captured_in_part_then_refunded_in_parts() {
     let conflict = platform
         .cancel(terminal, hold.id, Some(1_000), "refund-1")
         .await;
-    assert_eq!(conflict, Err(PlatformError::VanTxConflict));
+    assert_eq!(
+        conflict,
+        Err(PlatformError::Payment(PaymentError::VanTxConflict))
+    );
     let over = platform
         .cancel(terminal, hold.id, Some(2_501), "refund-2")
         .await;
@@ -230,7 +237,7 @@ async fn a_hold_is_captured_in_part_then_refunded_in_parts() {
     let nothing_left = platform.cancel(terminal, hold.id, None, "refund-4").await;
     assert!(matches!(
         nothing_left,
-        Err(PlatformError::AuthorizationState(_))
+        Err(PlatformError::Payment(PaymentError::AuthorizationState(_)))
     ));
     drop(platform);
     world.restart().await;
@@ -263,7 +270,10 @@ async fn a_cancel_before_capture_voids_the_hold() {
     assert_eq!(voided.status, AuthorizationStatus::Voided);
     assert_eq!(world.available(payer.member_id).await, (10_000, 0));
     let capture = platform.capture(terminals[0], hold.id, 2_000).await;
-    assert!(matches!(capture, Err(PlatformError::AuthorizationState(_))));
+    assert!(matches!(
+        capture,
+        Err(PlatformError::Payment(PaymentError::AuthorizationState(_)))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,7 +559,12 @@ async fn a_settlement_nets_refunds_takes_the_fee_and_is_idempotent_per_cut_off()
     let late = platform
         .cancel(terminal, sale.id, Some(500), "s-1-late")
         .await;
-    assert_eq!(late, Err(PlatformError::MerchantPayableInsufficient));
+    assert_eq!(
+        late,
+        Err(PlatformError::Payment(
+            PaymentError::MerchantPayableInsufficient
+        ))
+    );
     assert_eq!(world.available(payer.member_id).await, (41_000, 0));
     drop(platform);
     world.restart().await;
@@ -616,7 +631,7 @@ async fn a_capture_takes_exactly_the_most_refunds_and_the_next_moves_nothing() {
         .cancel(terminal, sale.id, Some(1), "refund-past")
         .await;
     assert!(
-        matches!(&past, Err(PlatformError::AuthorizationState(detail)) if detail.contains("at most 100 cancels")),
+        matches!(&past, Err(PlatformError::Payment(PaymentError::AuthorizationState(detail))) if detail.contains("at most 100 cancels")),
         "{past:?}"
     );
     let record = platform

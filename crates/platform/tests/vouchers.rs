@@ -10,6 +10,7 @@ use platform::PlatformError;
 use platform::chart;
 use platform::merchants::NewMerchant;
 use platform::van::{AuthorizationRequest, AuthorizationStatus, DeclineReason};
+use platform::vouchers::VoucherError;
 use platform::vouchers::{
     ACTIVE_VOUCHERS_PER_MEMBER_MAX, KIND_VOUCHER, NewProduct, PRODUCTS_MAX, PurchaseRequest,
     VOUCHER_PAGE_MAX, VoucherRecord, VoucherStatus,
@@ -231,7 +232,7 @@ async fn an_expired_voucher_is_declined_and_cancelled_for_90_percent() {
         .cancel_voucher(shop.member_id, late.id)
         .await;
     assert!(
-        matches!(refused, Err(PlatformError::VoucherState(_))),
+        matches!(refused, Err(PlatformError::Voucher(VoucherError::State(_)))),
         "{refused:?}"
     );
     shop.rewrite(expired.id, |v| v.expires_at_s = now_s() - 1)
@@ -277,7 +278,7 @@ async fn unused_vouchers_and_the_page_stop_at_their_maximum() {
     }
     let over = shop.buy("one-too-many").await;
     assert!(
-        matches!(over, Err(PlatformError::VoucherState(_))),
+        matches!(over, Err(PlatformError::Voucher(VoucherError::State(_)))),
         "{over:?}"
     );
     // One cancelled makes room for one more: 101 vouchers, a page of 100 and a page of 1.
@@ -331,7 +332,7 @@ async fn the_catalogue_holds_its_maximum_and_refuses_one_more() {
     };
     let refused = platform.create_product(one_more).await;
     assert!(
-        matches!(refused, Err(PlatformError::VoucherState(_))),
+        matches!(refused, Err(PlatformError::Voucher(VoucherError::State(_)))),
         "{refused:?}"
     );
     let bad_price = NewProduct {

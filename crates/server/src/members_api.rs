@@ -2,6 +2,7 @@
 //! transactions, partner links and exchanges. Members authenticate with
 //! `Authorization: Bearer <session token>`.
 
+use platform::members::MemberError;
 use std::sync::Arc;
 
 use axum::Json;
@@ -164,8 +165,9 @@ async fn log_in(
 
 async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
     // Not `member()`: a locked member may still log out.
-    let token =
-        bearer(&headers).ok_or_else(|| Problem::from(platform::PlatformError::SessionExpired))?;
+    let token = bearer(&headers).ok_or_else(|| {
+        Problem::from(platform::PlatformError::Member(MemberError::SessionExpired))
+    })?;
     platform(&state)?.revoke_session(token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -202,8 +202,12 @@ impl From<platform::PlatformError> for Problem {
     }
 }
 
-/// Status, stable slug and title of each business error: a table in match form.
-fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'static str) {
+/// Status, stable slug and title of a problem.
+type Kind = (StatusCode, &'static str, &'static str);
+
+/// Status, stable slug and title of each business error: a table in match form, one
+/// function per context.
+fn kind_of(error: &platform::PlatformError) -> Kind {
     use StatusCode as S;
     use platform::PlatformError as E;
     match error {
@@ -243,6 +247,32 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             | Entity::Paycode
             | Entity::Wallet,
         ) => (S::NOT_FOUND, "not-found", "Not found"),
+        E::IdempotencyConflict => (
+            S::CONFLICT,
+            "idempotency-key-reused",
+            "The Idempotency-Key was used for another request",
+        ),
+        E::Member(error) => member_kind(error),
+        E::Exchange(error) => exchange_kind(error),
+        E::Payment(error) => payment_kind(error),
+        E::Voucher(platform::vouchers::VoucherError::State(_)) => (
+            S::CONFLICT,
+            "voucher-state",
+            "The voucher cannot do this in its state",
+        ),
+        E::Conversion(error) => conversion_kind(error),
+        E::Anchoring(error) => anchoring_kind(error),
+        E::Paycode(decline) => paycode_kind(*decline),
+        E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
+        E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The members context's problems.
+fn member_kind(error: &platform::members::MemberError) -> Kind {
+    use StatusCode as S;
+    use platform::members::MemberError as E;
+    match error {
         E::VerificationExpired => (S::GONE, "verification-expired", "The verification expired"),
         E::WrongCode { .. } => (
             S::BAD_REQUEST,
@@ -268,6 +298,24 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "The session expired or was revoked",
         ),
         E::Withdrawn => (S::FORBIDDEN, "member-withdrawn", "The member withdrew"),
+        E::BalanceRemaining { .. } => (
+            S::CONFLICT,
+            "balance-remaining",
+            "Value remains in the wallet",
+        ),
+        E::ExchangeInProgress => (
+            S::CONFLICT,
+            "exchange-in-progress",
+            "An exchange is still in progress",
+        ),
+    }
+}
+
+/// The exchange context's problems.
+fn exchange_kind(error: &platform::exchange::ExchangeError) -> Kind {
+    use StatusCode as S;
+    use platform::exchange::ExchangeError as E;
+    match error {
         E::PartnerDisabled => (S::CONFLICT, "partner-disabled", "The partner is disabled"),
         E::NoRate => (S::CONFLICT, "no-rate", "The partner has no rate in force"),
         E::BelowMinimumUnit { .. } => (
@@ -310,26 +358,47 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "partner-unavailable",
             "The partner cannot be reached",
         ),
-        E::IdempotencyConflict => (
-            S::CONFLICT,
-            "idempotency-key-reused",
-            "The Idempotency-Key was used for another request",
-        ),
         E::LinkedElsewhere => (
             S::CONFLICT,
             "membership-linked-elsewhere",
             "The membership is linked to another member",
         ),
-        E::BalanceRemaining { .. } => (
+    }
+}
+
+/// The payments context's problems.
+fn payment_kind(error: &platform::payments::PaymentError) -> Kind {
+    use StatusCode as S;
+    use platform::payments::PaymentError as E;
+    match error {
+        E::VanTxConflict => (
             S::CONFLICT,
-            "balance-remaining",
-            "Value remains in the wallet",
+            "idempotency-conflict",
+            "The van_tx_id was used for another request",
         ),
-        E::ExchangeInProgress => (
+        E::TerminalDisabled => (
+            S::FORBIDDEN,
+            "terminal-disabled",
+            "The terminal is disabled",
+        ),
+        E::AuthorizationState(_) => (
             S::CONFLICT,
-            "exchange-in-progress",
-            "An exchange is still in progress",
+            "authorization-state",
+            "The authorization cannot do this in its state",
         ),
+        E::MerchantPayableInsufficient => (
+            S::CONFLICT,
+            "merchant-payable-insufficient",
+            "The merchant's payable cannot cover the refund",
+        ),
+    }
+}
+
+/// The on-chain context's problems.
+fn conversion_kind(error: &platform::conversion::ConversionError) -> Kind {
+    use StatusCode as S;
+    use platform::conversion::ConversionError as E;
+    match error {
         E::ConversionDisabled => (
             S::CONFLICT,
             "conversion-disabled",
@@ -355,6 +424,14 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "chain-unavailable",
             "The chain cannot be reached",
         ),
+    }
+}
+
+/// The anchoring context's problems.
+fn anchoring_kind(error: &platform::anchoring::AnchoringError) -> Kind {
+    use StatusCode as S;
+    use platform::anchoring::AnchoringError as E;
+    match error {
         E::BadSignature(_) => (S::BAD_REQUEST, "bad-signature", "Bad signature"),
         E::NotAnAuthority(_) => (
             S::FORBIDDEN,
@@ -366,41 +443,11 @@ fn kind_of(error: &platform::PlatformError) -> (StatusCode, &'static str, &'stat
             "not-the-proposal",
             "Not a checkpoint proposed for anchoring",
         ),
-        E::Paycode(decline) => paycode_kind(*decline),
-        E::VanTxConflict => (
-            S::CONFLICT,
-            "idempotency-conflict",
-            "The van_tx_id was used for another request",
-        ),
-        E::TerminalDisabled => (
-            S::FORBIDDEN,
-            "terminal-disabled",
-            "The terminal is disabled",
-        ),
-        E::AuthorizationState(_) => (
-            S::CONFLICT,
-            "authorization-state",
-            "The authorization cannot do this in its state",
-        ),
-        E::MerchantPayableInsufficient => (
-            S::CONFLICT,
-            "merchant-payable-insufficient",
-            "The merchant's payable cannot cover the refund",
-        ),
-        E::VoucherState(_) => (
-            S::CONFLICT,
-            "voucher-state",
-            "The voucher cannot do this in its state",
-        ),
-        E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
-        E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
 }
 
 /// Status, slug and title of a refused pay code.
-fn paycode_kind(
-    decline: platform::paycode::PaycodeDecline,
-) -> (StatusCode, &'static str, &'static str) {
+fn paycode_kind(decline: platform::paycode::PaycodeDecline) -> Kind {
     use StatusCode as S;
     use platform::paycode::PaycodeDecline as D;
     match decline {
@@ -422,26 +469,30 @@ fn paycode_kind(
 /// The extension members (RFC 9457 §3.2) a client can act on.
 fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem {
     use platform::PlatformError as E;
+    use platform::exchange::ExchangeError as X;
+    use platform::members::MemberError as M;
     match error {
-        E::WrongCode { remaining }
-        | E::WrongPin {
+        E::Member(M::WrongCode { remaining })
+        | E::Member(M::WrongPin {
             remaining: Some(remaining),
-        } => problem.with("attempts_remaining", *remaining),
-        E::BelowMinimumUnit { minimum_unit } => problem.with("minimum_unit", *minimum_unit),
-        E::LimitExceeded {
+        }) => problem.with("attempts_remaining", *remaining),
+        E::Member(M::BalanceRemaining { balance }) => problem.with("balance", *balance),
+        E::Exchange(X::BelowMinimumUnit { minimum_unit }) => {
+            problem.with("minimum_unit", *minimum_unit)
+        }
+        E::Exchange(X::LimitExceeded {
             period,
             limit,
             used,
-        } => problem
+        }) => problem
             .with("period", *period)
             .with("limit", *limit)
             .with("used", *used),
-        E::InsufficientMileage { exchange_id }
-        | E::PartnerRefused {
+        E::Exchange(X::InsufficientMileage { exchange_id })
+        | E::Exchange(X::PartnerRefused {
             exchange_id: Some(exchange_id),
             ..
-        } => problem.with("exchange_id", exchange_id.to_string()),
-        E::BalanceRemaining { balance } => problem.with("balance", *balance),
+        }) => problem.with("exchange_id", exchange_id.to_string()),
         _ => problem,
     }
 }

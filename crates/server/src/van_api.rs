@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use platform::merchants::TerminalKey;
+use platform::payments::PaymentError;
 use platform::van::{AuthorizationRecord, AuthorizationRequest, AuthorizationStatus};
 use ports::signing::{self, ReplayError};
 use ports::time::{now_s, rfc3339};
@@ -108,7 +109,7 @@ async fn verify(
             ),
         })?;
     if !terminal.enabled {
-        return Err(platform::PlatformError::TerminalDisabled.into());
+        return Err(platform::PlatformError::Payment(PaymentError::TerminalDisabled).into());
     }
     Ok(terminal)
 }

@@ -1,5 +1,6 @@
 //! Getting in: phone verification, sign-up, PIN login with lock-out, sessions.
 
+use crate::members::MemberError;
 use store::tables::members::{
     self as tables, MemberRow, MemberStatus, MemberWrite, SessionRow, VerificationRow,
 };
@@ -52,16 +53,15 @@ impl Platform {
                 .tables(move |read| tables::verifications_since(read, &phone_index, since_s))
                 .await?;
             if sent >= VERIFICATIONS_PER_PHONE_PER_HOUR_MAX {
-                return Err(PlatformError::TooManyVerifications);
+                return Err(PlatformError::Member(MemberError::TooManyVerifications));
             }
             self.commit_members(vec![MemberWrite::Verification(row)])
                 .await?;
         }
         let text = format!("[Mileverse] verification code {code}");
-        self.sms
-            .send(&phone, &text)
-            .await
-            .map_err(|error| PlatformError::SmsUnavailable(error.to_string()))?;
+        self.sms.send(&phone, &text).await.map_err(|error| {
+            PlatformError::Member(MemberError::SmsUnavailable(error.to_string()))
+        })?;
         Ok(id)
     }
 
@@ -85,7 +85,7 @@ impl Platform {
             || verification.expires_at_s <= now_s()
             || verification.attempts >= VERIFICATION_ATTEMPTS_MAX
         {
-            return Err(PlatformError::VerificationExpired);
+            return Err(PlatformError::Member(MemberError::VerificationExpired));
         }
         let expected = self.keys.code_hash(verification_id, code);
         if !crypto::constant_time_eq(&expected, &verification.code_hash) {
@@ -93,7 +93,7 @@ impl Platform {
             let remaining = VERIFICATION_ATTEMPTS_MAX - verification.attempts;
             self.commit_members(vec![MemberWrite::Verification(verification)])
                 .await?;
-            return Err(PlatformError::WrongCode { remaining });
+            return Err(PlatformError::Member(MemberError::WrongCode { remaining }));
         }
         let phone = self
             .keys
@@ -150,7 +150,7 @@ impl Platform {
         // right code for a phone in use is spent too.
         let (phone_index, phone) = self.spend_verification(verification_id, code).await?;
         if self.active_member_by_phone(phone_index).await?.is_some() {
-            return Err(PlatformError::PhoneTaken);
+            return Err(PlatformError::Member(MemberError::PhoneTaken));
         }
         let pin = pin.to_string();
         let pin_hash = self
@@ -171,7 +171,7 @@ impl Platform {
         }
         let _claim = self.members.claim(Claimed::Phone(phone_index)).await?;
         if self.active_member_by_phone(phone_index).await?.is_some() {
-            return Err(PlatformError::PhoneTaken); // Lost a race with the same phone.
+            return Err(PlatformError::Member(MemberError::PhoneTaken)); // Lost a race with the same phone.
         }
         let member = MemberRow {
             id: member_id,
@@ -199,24 +199,30 @@ impl Platform {
     /// Logs in with phone and PIN. Wrong PINs count towards the lock-out; one login per
     /// member at a time, so no wrong PIN goes uncounted.
     pub async fn log_in(&self, phone: &str, pin: &str) -> Result<SessionGrant, PlatformError> {
-        let phone =
-            normalize_phone(phone).map_err(|_| PlatformError::WrongPin { remaining: None })?;
+        let phone = normalize_phone(phone)
+            .map_err(|_| PlatformError::Member(MemberError::WrongPin { remaining: None }))?;
         let index = self.keys.blind_index(b"phone", phone.as_bytes());
         let member_id = self
             .active_member_by_phone(index)
             .await?
-            .ok_or(PlatformError::WrongPin { remaining: None })?
+            .ok_or(PlatformError::Member(MemberError::WrongPin {
+                remaining: None,
+            }))?
             .id;
         let _claim = self.members.claim(Claimed::Member(member_id)).await?;
         let mut member = self
             .member_row(member_id)
             .await?
-            .ok_or(PlatformError::WrongPin { remaining: None })?;
+            .ok_or(PlatformError::Member(MemberError::WrongPin {
+                remaining: None,
+            }))?;
         if member.locked {
-            return Err(PlatformError::Locked);
+            return Err(PlatformError::Member(MemberError::Locked));
         }
         if member.status != MemberStatus::Active {
-            return Err(PlatformError::WrongPin { remaining: None });
+            return Err(PlatformError::Member(MemberError::WrongPin {
+                remaining: None,
+            }));
         }
         let pin = pin.to_string();
         let pin_hash = member.pin_hash.clone();
@@ -236,10 +242,10 @@ impl Platform {
         }
         self.commit_members(writes).await?;
         if locked {
-            return Err(PlatformError::Locked);
+            return Err(PlatformError::Member(MemberError::Locked));
         }
         let remaining = Some(PIN_FAILURES_MAX - failed_pins);
-        Err(PlatformError::WrongPin { remaining })
+        Err(PlatformError::Member(MemberError::WrongPin { remaining }))
     }
 
     /// A new session for a member whose PIN matched (the wrong-PIN count starts again).
@@ -280,24 +286,24 @@ impl Platform {
                     .ledger
                     .tables(move |read| tables::session(read, &hash))
                     .await?
-                    .ok_or(PlatformError::SessionExpired)?;
+                    .ok_or(PlatformError::Member(MemberError::SessionExpired))?;
                 let session = (gate.member_id, gate.expires_at_s);
                 self.members.keep_session(hash, session, generation);
                 session
             }
         };
         if expires_at_s <= now_s() {
-            return Err(PlatformError::SessionExpired);
+            return Err(PlatformError::Member(MemberError::SessionExpired));
         }
         let gate = self
             .member_gate(member_id)
             .await?
-            .ok_or(PlatformError::SessionExpired)?;
+            .ok_or(PlatformError::Member(MemberError::SessionExpired))?;
         if gate.status != MemberStatus::Active {
-            return Err(PlatformError::SessionExpired);
+            return Err(PlatformError::Member(MemberError::SessionExpired));
         }
         if gate.locked {
-            return Err(PlatformError::Locked);
+            return Err(PlatformError::Member(MemberError::Locked));
         }
         Ok(member_id)
     }
@@ -310,7 +316,7 @@ impl Platform {
             .tables(move |read| tables::session(read, &hash))
             .await?;
         let Some(session) = found else {
-            return Err(PlatformError::SessionExpired);
+            return Err(PlatformError::Member(MemberError::SessionExpired));
         };
         // The member's cached sessions are forgotten around the commit.
         let rows: Vec<store::tables::RowRef> =

@@ -1,6 +1,7 @@
 //! Leaving: a member withdraws, the balance paid out (or refused while value remains), the
 //! personal data erased and the partner memberships released, in one commit.
 
+use crate::members::MemberError;
 use std::sync::Arc;
 
 use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};
@@ -37,14 +38,16 @@ impl Platform {
         let _withdrawing = self.begin_withdrawal(member_id)?;
         let balance = self.balance(member_id).await?;
         if balance.pending > 0 {
-            return Err(PlatformError::ExchangeInProgress);
+            return Err(PlatformError::Member(MemberError::ExchangeInProgress));
         }
         // A withdrawal cut short (crash, client gone) may already have paid out: its payout
         // transfers have ids derived from the member, so they are found, never repeated.
         let (paid_before, next_payout) = self.payouts_made(member_id).await?;
         let owed = paid_before.saturating_add(balance.available);
         if owed > 0 && payout.is_none() {
-            return Err(PlatformError::BalanceRemaining { balance: owed });
+            return Err(PlatformError::Member(MemberError::BalanceRemaining {
+                balance: owed,
+            }));
         }
         if balance.available > 0 {
             self.pay_out(member_id, next_payout, balance.available)
@@ -68,7 +71,7 @@ impl Platform {
             .any(|tracked| tracked.record.member_id == member_id);
         // While withdrawing, no exchange may start (it could credit a closed wallet).
         if open || !self.members.withdrawing().insert(member_id) {
-            return Err(PlatformError::ExchangeInProgress);
+            return Err(PlatformError::Member(MemberError::ExchangeInProgress));
         }
         Ok(Withdrawing {
             members: &self.members,

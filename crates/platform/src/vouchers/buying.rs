@@ -2,6 +2,9 @@
 //! voucher's row; and, at start, the purchases and cancels of the older layout that a crash
 //! cut short.
 
+use crate::conversion::ConversionError;
+use crate::members::MemberError;
+use crate::vouchers::VoucherError;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use store::tables::vouchers as tables;
 
@@ -42,9 +45,9 @@ fn purchase_transfer(voucher: &VoucherRecord) -> Transfer {
 /// What a purchase answers, from its voucher as committed.
 fn purchase_answer(voucher: VoucherRecord) -> Result<VoucherRecord, PlatformError> {
     match (voucher.status, voucher.failure.as_deref()) {
-        (VoucherStatus::Failed, Some("insufficient_balance")) => {
-            Err(PlatformError::InsufficientBalance)
-        }
+        (VoucherStatus::Failed, Some("insufficient_balance")) => Err(PlatformError::Conversion(
+            ConversionError::InsufficientBalance,
+        )),
         (VoucherStatus::Failed, _) => Err(PlatformError::Unavailable(
             "the purchase could not be made; nothing was charged".into(),
         )),
@@ -101,7 +104,7 @@ impl Platform {
         let buyer = self.member_gate(member_id).await?;
         let member = buyer.ok_or(PlatformError::NotFound(Entity::Member))?;
         if member.status != MemberStatus::Active || self.members.is_withdrawing(member_id) {
-            return Err(PlatformError::Withdrawn);
+            return Err(PlatformError::Member(MemberError::Withdrawn));
         }
         let (product, active) = self
             .ledger
@@ -115,7 +118,7 @@ impl Platform {
             .ok_or(PlatformError::NotFound(Entity::Product))?;
         if active >= ACTIVE_VOUCHERS_PER_MEMBER_MAX as u64 {
             let detail = format!("at most {ACTIVE_VOUCHERS_PER_MEMBER_MAX} unused vouchers");
-            return Err(PlatformError::VoucherState(detail));
+            return Err(PlatformError::Voucher(VoucherError::State(detail)));
         }
         Ok(product)
     }
@@ -235,11 +238,11 @@ fn cancel_terms(voucher: &VoucherRecord, now_s: u64) -> Result<(u64, u64), Platf
     if now_s < voucher.purchased_at_s.saturating_add(CANCEL_WINDOW_S) {
         return Ok((voucher.price, 0));
     }
-    Err(PlatformError::VoucherState(format!(
+    Err(PlatformError::Voucher(VoucherError::State(format!(
         "a voucher is cancelled within {} days of purchase, or after it expires ({} % back)",
         CANCEL_WINDOW_S / 86_400,
         EXPIRED_REFUND_PERCENT
-    )))
+    ))))
 }
 
 impl Platform {
@@ -261,7 +264,7 @@ impl Platform {
             VoucherStatus::Cancelled => return Ok(voucher),
             other => {
                 let detail = format!("a {} voucher cannot be cancelled", other.as_str());
-                return Err(PlatformError::VoucherState(detail));
+                return Err(PlatformError::Voucher(VoucherError::State(detail)));
             }
         }
         let now = now_s();
