@@ -22,7 +22,7 @@ pub mod error;
 pub use error::AnchoringError;
 mod legacy;
 
-use crate::conversion::ConversionError;
+use crate::conversion::error::ConversionError;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

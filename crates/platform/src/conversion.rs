@@ -28,9 +28,9 @@ pub use error::ConversionError;
 mod legacy;
 mod saga;
 
-use crate::anchoring::AnchoringError;
-use crate::exchange::ExchangeError;
-use crate::members::MemberError;
+use crate::anchoring::error::AnchoringError;
+use crate::exchange::error::ExchangeError;
+use crate::members::error::MemberError;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -1,10 +1,17 @@
 //! The record types the exchange context shares with the partners' reports (links,
 //! exchanges, rates), and the decoding of the older layout's JSON records (`legacy`):
 //! personal data and secrets inside those were sealed (see `crypto`), so the JSON holds
-//! them only as hex ciphertext.
+//! them only as hex ciphertext; and how a context maps such a record to its rows
+//! ([`RowsOfRecord`], [`row`]). A leaf: it imports nothing of the crate but `chart`, so
+//! each context's `legacy` module and the one import (`legacy`) build on it without
+//! importing each other.
 
 use serde::{Deserialize, Serialize};
-use store::records::Record;
+use std::sync::Arc;
+
+use store::records::{Record, RecordWrite};
+use store::tables::records::RecordRow;
+use store::tables::{Row, RowRef};
 
 /// Hex encoding of byte fields inside JSON records.
 pub(crate) mod hex_bytes {
@@ -93,4 +100,21 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(record: &Record) -> Result<T,
         key: hex::encode(&record.key),
         reason: error.to_string(),
     })
+}
+
+/// A context's mapping of an older record to the rows that replace it: `None` for a
+/// record of another context's kind.
+pub(crate) type RowsOfRecord = fn(&Record) -> Result<Option<Vec<RowRef>>, DecodeError>;
+
+/// One row as [`RowsOfRecord`] answers it.
+pub(crate) fn row(write: impl Row + 'static) -> Option<Vec<RowRef>> {
+    Some(vec![Arc::new(write)])
+}
+
+/// Record writes as rows of the ledger's transaction.
+pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
+    writes
+        .into_iter()
+        .map(|write| Arc::new(RecordRow(write)) as RowRef)
+        .collect()
 }

@@ -30,7 +30,7 @@ pub use error::ExchangeError;
 mod rows;
 mod working;
 
-use crate::members::MemberError;
+use crate::members::error::MemberError;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,24 +6,17 @@
 //! straight into their row. Authorizations are the one exception: a crash could have cut
 //! one short in the older layout, so `payments` finishes each from the ledger first.
 
-use std::sync::Arc;
-
 use journal::LedgerError;
 use journal::LedgerService;
 use journal::sequencer::ROWS_PER_REQUEST_MAX;
 use store::records::RecordWrite;
-use store::tables::records::RecordRow;
 
 use store::records::Record;
-use store::tables::{Row, RowRef};
+use store::tables::RowRef;
 
-use crate::domain::DecodeError;
+use crate::domain::{DecodeError, RowsOfRecord, record_rows};
 use crate::error::PlatformError;
 use crate::service::Platform;
-
-/// A context's mapping of an older record to the rows that replace it: `None` for a
-/// record of another context's kind.
-pub(crate) type RowsOfRecord = fn(&Record) -> Result<Option<Vec<RowRef>>, DecodeError>;
 
 /// Every context whose records move this way, in the order they are tried.
 const CONTEXTS: [RowsOfRecord; 9] = [
@@ -38,17 +31,12 @@ const CONTEXTS: [RowsOfRecord; 9] = [
     crate::settlement::legacy_row,
 ];
 
-/// One row as [`RowsOfRecord`] answers it.
-pub(crate) fn row(write: impl Row + 'static) -> Option<Vec<RowRef>> {
-    Some(vec![Arc::new(write)])
-}
-
 /// What start moves out of the older layout, found at load.
 #[derive(Default)]
 pub(crate) struct Legacy {
     pub rows: LegacyRows,
     /// Authorizations, each finished from the ledger before its rows are written.
-    pub authorizations: Vec<crate::van::AuthorizationRecord>,
+    pub authorizations: Vec<crate::authorization::AuthorizationRecord>,
 }
 
 impl Legacy {
@@ -59,7 +47,7 @@ impl Legacy {
             if legacy.rows.load(record)? {
                 continue;
             }
-            if record.kind == crate::van::KIND_AUTHORIZATION {
+            if record.kind == crate::authorization::KIND_AUTHORIZATION {
                 legacy.authorizations.push(crate::domain::decode(record)?);
                 continue;
             }
@@ -107,14 +95,6 @@ impl Platform {
         import_legacy(&self.ledger, legacy.records).await?;
         Ok(())
     }
-}
-
-/// Record writes as rows of the ledger's transaction.
-pub(crate) fn record_rows(writes: impl IntoIterator<Item = RecordWrite>) -> Vec<RowRef> {
-    writes
-        .into_iter()
-        .map(|write| Arc::new(RecordRow(write)) as RowRef)
-        .collect()
 }
 
 /// Moves records of the older layout into their context's tables: each record's rows and

@@ -10,8 +10,8 @@
 mod legacy;
 
 use crate::error::Entity;
-use crate::exchange::ExchangeError;
-use crate::members::MemberError;
+use crate::exchange::error::ExchangeError;
+use crate::members::error::MemberError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

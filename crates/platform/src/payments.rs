@@ -34,8 +34,8 @@ use crate::authorization::{
 };
 use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::domain::id_key;
+use crate::domain::record_rows;
 use crate::error::PlatformError;
-use crate::legacy::record_rows;
 use crate::service::Platform;
 use ports::time::kst_day;
 

@@ -15,17 +15,17 @@
 
 mod legacy;
 
-use crate::payments::PaymentError;
+use crate::payments::error::PaymentError;
 use std::sync::Arc;
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
 use store::tables::RowRef;
 use store::tables::settlements::{self as tables, SettlementWrite};
 
+use crate::authorization::derived_transfer_id;
 use crate::chart::{self, transfer_code};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
-use crate::van::derived_transfer_id;
 use ports::time::now_s;
 use store::tables::payments::{self as payment_tables, settlement::MerchantSums};
 
@@ -309,7 +309,7 @@ impl Platform {
         &self,
         after: Option<(u64, u128)>,
         limit: usize,
-    ) -> Result<Vec<crate::van::AuthorizationRecord>, PlatformError> {
+    ) -> Result<Vec<crate::authorization::AuthorizationRecord>, PlatformError> {
         // The page and its cancels in one read, on one connection.
         let rows = self
             .ledger

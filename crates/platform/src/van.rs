@@ -25,7 +25,7 @@
 //!   outcome is queued; should a crash lose it, the restart reads the outcome back from the
 //!   ledger, the same answer). A decline is answered only once its record is durable.
 
-use crate::payments::PaymentError;
+use crate::payments::error::PaymentError;
 use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 
@@ -48,7 +48,8 @@ pub use crate::authorization::{
     AUTHORIZATION_AMOUNT_MAX, AUTHORIZATION_HOLD_S, AuthorizationRecord, AuthorizationStatus,
     CANCELS_PER_AUTHORIZATION_MAX, CancelEntry, CancelKind, CancelStatus, DeclineReason,
     KIND_AUTHORIZATION, MEMBER_DAILY_PAYMENT_LIMIT, NETWORK_CANCEL_KEY, OUTCOME_WAIT_MS,
-    VAN_TX_ID_BYTES_MAX, VoucherUse,
+    VAN_TX_ID_BYTES_MAX, VoucherUse, capture_transfer_id, derived_transfer_id,
+    new_authorization_id, refund_transfer_id, void_transfer_id,
 };
 
 impl From<PaycodeDecline> for DeclineReason {
@@ -60,44 +61,6 @@ impl From<PaycodeDecline> for DeclineReason {
             PaycodeDecline::TooManyGuesses => DeclineReason::TooManyAttempts,
         }
     }
-}
-
-/// A new authorization id: milliseconds since the epoch in the high half, 64 random bits
-/// in the low half (top bit clear, like every random id). Ids that grow with time keep the
-/// record store's and the ledger's inserts at the end of their indexes instead of
-/// scattering them over every page (the hot path writes two records per authorization).
-pub fn new_authorization_id() -> u128 {
-    let millis = u128::from(ports::time::now_ms()) << 64;
-    let id = (millis | u128::from(rand::random::<u64>())) & !chart::SYSTEM_ACCOUNT_BASE;
-    if id == 0 { chart::new_id() } else { id }
-}
-
-/// A ledger transfer id derived from an authorization (high bit set, like the platform's
-/// own ids; apart from random ids by a hash domain).
-pub fn derived_transfer_id(step: &str, authorization_id: u128, key: &str) -> u128 {
-    let mut hasher = Sha256::new();
-    for part in [b"mileverse/van/".as_slice(), step.as_bytes(), b"/"] {
-        hasher.update(part);
-    }
-    hasher.update(authorization_id.to_be_bytes());
-    hasher.update((key.len() as u64).to_be_bytes());
-    hasher.update(key.as_bytes());
-    let digest = hasher.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(bytes) | chart::SYSTEM_ACCOUNT_BASE
-}
-
-pub fn capture_transfer_id(authorization_id: u128) -> u128 {
-    derived_transfer_id("capture", authorization_id, "")
-}
-
-pub fn void_transfer_id(authorization_id: u128) -> u128 {
-    derived_transfer_id("void", authorization_id, "")
-}
-
-pub fn refund_transfer_id(authorization_id: u128, key: &str) -> u128 {
-    derived_transfer_id("refund", authorization_id, key)
 }
 
 pub fn check_van_tx_id(text: &str) -> Result<(), PlatformError> {

@@ -7,7 +7,7 @@
 //! voided, a refund done or refused for the merchant's balance), so a crash leaves either
 //! both or neither, and a retry of the same cancel reads the answer it got.
 
-use crate::payments::PaymentError;
+use crate::payments::error::PaymentError;
 use journal::TransferOutcome;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 

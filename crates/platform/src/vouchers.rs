@@ -47,12 +47,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use store::tables::RowRef;
 use store::tables::vouchers::{self as tables, VoucherWrite};
 
+use crate::authorization;
 use crate::chart;
 use crate::claims::{ClaimDetails, Claims};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::guesses::{GuessLimits, Guesses};
 use crate::service::Platform;
-use crate::van;
 use ports::time::now_s;
 
 pub use buying::PurchaseRequest;
@@ -69,7 +69,7 @@ pub const KIND_VOUCHER: &str = "voucher";
 pub const PRODUCTS_MAX: usize = 10_000;
 pub const PRODUCT_NAME_CHARS_MAX: usize = 100;
 /// A voucher pays at most what one authorization may.
-pub const FACE_VALUE_MAX: u64 = van::AUTHORIZATION_AMOUNT_MAX;
+pub const FACE_VALUE_MAX: u64 = authorization::AUTHORIZATION_AMOUNT_MAX;
 pub const VALIDITY_DAYS_DEFAULT: u32 = 365;
 pub const VALIDITY_DAYS_MAX: u32 = 5 * 365;
 /// Vouchers a member may hold unused (active) at once.

@@ -6,8 +6,8 @@ use store::records::Record;
 use store::tables::RowRef;
 use store::tables::anchoring::AnchoringWrite;
 
+use crate::domain::row;
 use crate::domain::{DecodeError, decode};
-use crate::legacy::row;
 
 pub const KIND_COSIGNATURE: &str = "cosignature";
 pub const KIND_ANCHORING: &str = "anchoring";

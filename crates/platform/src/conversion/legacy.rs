@@ -7,8 +7,8 @@ use store::records::Record;
 use store::tables::RowRef;
 use store::tables::conversions::ConversionWrite;
 
+use crate::domain::row;
 use crate::domain::{DecodeError, decode};
-use crate::legacy::row;
 
 pub const KIND_WALLET_ADDRESS: &str = "wallet_address";
 pub const KIND_CONVERSION: &str = "conversion";

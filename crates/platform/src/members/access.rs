@@ -1,6 +1,6 @@
 //! Getting in: phone verification, sign-up, PIN login with lock-out, sessions.
 
-use crate::members::MemberError;
+use crate::members::error::MemberError;
 use store::tables::members::{
     self as tables, MemberRow, MemberStatus, MemberWrite, SessionRow, VerificationRow,
 };

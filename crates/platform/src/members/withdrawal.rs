@@ -1,7 +1,7 @@
 //! Leaving: a member withdraws, the balance paid out (or refused while value remains), the
 //! personal data erased and the partner memberships released, in one commit.
 
-use crate::members::MemberError;
+use crate::members::error::MemberError;
 use std::sync::Arc;
 
 use ledger::types::{AccountId, Transfer, TransferFlags, TransferId};

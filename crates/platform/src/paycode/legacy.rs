@@ -6,8 +6,8 @@ use store::tables::RowRef;
 use store::tables::paycodes::{DeviceRow, PaycodeWrite, UsedRow};
 
 use super::{PaycodeDeviceRecord, UsedPaycodeRecord, parse_handle};
+use crate::domain::row;
 use crate::domain::{DecodeError, decode};
-use crate::legacy::row;
 
 pub const KIND_PAYCODE_DEVICE: &str = "paycode_device";
 pub const KIND_USED_PAYCODE: &str = "used_paycode";

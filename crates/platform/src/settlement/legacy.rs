@@ -6,8 +6,8 @@ use store::records::Record;
 use store::tables::RowRef;
 use store::tables::settlements::SettlementWrite;
 
+use crate::domain::row;
 use crate::domain::{DecodeError, decode};
-use crate::legacy::row;
 
 pub const KIND_SETTLEMENT: &str = "settlement";
 

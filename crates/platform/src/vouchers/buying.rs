@@ -2,9 +2,9 @@
 //! voucher's row; and, at start, the purchases and cancels of the older layout that a crash
 //! cut short.
 
-use crate::conversion::ConversionError;
-use crate::members::MemberError;
-use crate::vouchers::VoucherError;
+use crate::conversion::error::ConversionError;
+use crate::members::error::MemberError;
+use crate::vouchers::error::VoucherError;
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use store::tables::vouchers as tables;
 
@@ -13,11 +13,11 @@ use super::{
     IDEMPOTENCY_KEY_BYTES_MAX, ProductRecord, VoucherRecord, VoucherStatus, code_context,
     new_voucher_code, voucher_row,
 };
+use crate::authorization;
 use crate::chart::{self, transfer_code};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::members::MemberStatus;
 use crate::service::Platform;
-use crate::van;
 use ports::time::now_s;
 
 /// Open vouchers of the older layout finished per read at start.
@@ -130,7 +130,7 @@ impl Platform {
         product: ProductRecord,
         request: &PurchaseRequest,
     ) -> Result<VoucherRecord, PlatformError> {
-        let id = van::new_authorization_id();
+        let id = authorization::new_authorization_id();
         let (code, code_index) = loop {
             let code = new_voucher_code();
             let index = self.keys.blind_index(CODE_INDEX_KIND, code.as_bytes());
@@ -196,7 +196,11 @@ fn finish_purchase(voucher: &mut VoucherRecord, outcome: Result<(), &str>) {
 /// The refund (and fee) of a member's cancel: derived ids, so a retry finds them.
 fn cancel_transfers(voucher: &VoucherRecord) -> Vec<Transfer> {
     let refund = Transfer {
-        id: TransferId(van::derived_transfer_id("voucher-refund", voucher.id, "")),
+        id: TransferId(authorization::derived_transfer_id(
+            "voucher-refund",
+            voucher.id,
+            "",
+        )),
         debit_account_id: chart::VOUCHERS_ACCOUNT,
         credit_account_id: AccountId(voucher.member_id),
         amount: u128::from(voucher.refund),
@@ -209,7 +213,11 @@ fn cancel_transfers(voucher: &VoucherRecord) -> Vec<Transfer> {
         return vec![refund];
     }
     let fee = Transfer {
-        id: TransferId(van::derived_transfer_id("voucher-fee", voucher.id, "")),
+        id: TransferId(authorization::derived_transfer_id(
+            "voucher-fee",
+            voucher.id,
+            "",
+        )),
         debit_account_id: chart::VOUCHERS_ACCOUNT,
         credit_account_id: chart::PLATFORM_FEES_ACCOUNT,
         amount: u128::from(voucher.fee),

@@ -6,8 +6,8 @@ use store::records::Record;
 use store::tables::RowRef;
 use store::tables::vouchers::VoucherWrite;
 
+use crate::domain::row;
 use crate::domain::{DecodeError, decode};
-use crate::legacy::row;
 
 /// The row that replaces an older record of this context's kinds.
 pub(crate) fn legacy_row(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
