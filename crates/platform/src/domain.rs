@@ -6,7 +6,7 @@
 //! each context's `legacy` module and the one import (`legacy`) build on it without
 //! importing each other.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 
 use store::records::{Record, RecordWrite};
@@ -41,46 +41,9 @@ pub use store::tables::members::MemberStatus;
 /// `effective_from_s` on (mileage × num / den = MVP), as their tables hold them.
 pub use store::tables::partners::{PartnerRow as PartnerRecord, RateRow as Rate};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkRecord {
-    pub id: u128,
-    pub member_id: u128,
-    pub partner_id: u128,
-    pub member_ref: String,
-    pub created_at_s: u64,
-    pub removed: bool,
-}
-
-pub use store::tables::exchanges::ExchangeStatus;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExchangeRecord {
-    pub id: u128,
-    pub member_id: u128,
-    pub partner_id: u128,
-    pub link_id: u128,
-    pub member_ref: String,
-    pub mileage: u64,
-    pub mvp: u64,
-    pub rate: Rate,
-    pub status: ExchangeStatus,
-    /// Why it failed or was reversed (`insufficient_mileage`, `partner_unreachable`, ...).
-    pub failure: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub created_at_s: u64,
-    pub finished_at_s: Option<u64>,
-    /// The partner refused the debit but our cancel of the reference did not go through
-    /// yet: the resolver retries it, so a delayed duplicate of the debit can never apply.
-    #[serde(default)]
-    pub cancel_pending: bool,
-}
-
-impl ExchangeRecord {
-    /// The reference sent to the partner: the exchange id, 32 hex digits.
-    pub fn reference(&self) -> String {
-        format!("{:032x}", self.id)
-    }
-}
+/// A member's membership at a partner, and an exchange of mileage for MVP, as their
+/// tables hold them (the serde form is the older layout's JSON record).
+pub use store::tables::exchanges::{ExchangeRow, ExchangeStatus, LinkRow};
 
 #[derive(Debug, thiserror::Error)]
 #[error("record {kind}/{key} does not decode: {reason}")]

@@ -38,14 +38,13 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
 use store::tables::exchanges as tables;
 
 use crate::chart::{self, transfer_code};
-use crate::domain::{ExchangeRecord, ExchangeStatus, LinkRecord, PartnerRecord};
+use crate::domain::{ExchangeRow, ExchangeStatus, LinkRow, PartnerRecord};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::service::Platform;
 use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
 use ports::time::{kst_day_start_s, kst_month_start_s, now_ms, now_s};
 
-pub use rows::exchange_record;
-pub(crate) use rows::{legacy_rows, link_record, link_row};
+pub(crate) use rows::legacy_rows;
 pub(crate) use working::{Claimed, Tracked};
 pub use working::{EXCHANGES_OPEN_MAX, Exchanges, PartnerFigures, Retry};
 
@@ -127,7 +126,7 @@ impl Drop for DrivingClaim<'_> {
 
 /// A new exchange, queued.
 struct Started<'a> {
-    record: ExchangeRecord,
+    record: ExchangeRow,
     driving: DrivingClaim<'a>,
     pending: Pending<'a>,
     committing: crate::service::Committing<()>,
@@ -154,10 +153,7 @@ impl Drop for Pending<'_> {
 }
 
 /// A known exchange answers a request with the same key, unless the request differs.
-fn known_reads(
-    existing: ExchangeRecord,
-    request: &ExchangeRequest,
-) -> Result<Reads, PlatformError> {
+fn known_reads(existing: ExchangeRow, request: &ExchangeRequest) -> Result<Reads, PlatformError> {
     if existing.link_id != request.link_id || existing.mileage != request.mileage {
         return Err(PlatformError::IdempotencyConflict);
     }
@@ -167,15 +163,20 @@ fn known_reads(
 /// What a request's reads found: the exchange its idempotency key names, or what a new
 /// exchange is checked against.
 enum Reads {
-    Known(ExchangeRecord),
+    Known(ExchangeRow),
     New(Context),
 }
 
 /// What a new exchange is checked against, read before the locks.
 struct Context {
-    link: LinkRecord,
+    link: LinkRow,
     day_used: u64,
     month_used: u64,
+}
+
+/// The reference sent to the partner for an exchange: its id, 32 hex digits.
+pub fn reference(exchange_id: u128) -> String {
+    format!("{exchange_id:032x}")
 }
 
 impl Platform {
@@ -183,10 +184,7 @@ impl Platform {
     /// the partner's answer allows. Definitive refusals come back as errors; an exchange the
     /// partner has not clearly answered comes back `Requested` and is finished in the
     /// background.
-    pub async fn exchange(
-        &self,
-        request: ExchangeRequest,
-    ) -> Result<ExchangeRecord, PlatformError> {
+    pub async fn exchange(&self, request: ExchangeRequest) -> Result<ExchangeRow, PlatformError> {
         if let Some(key) = &request.idempotency_key
             && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX)
         {
@@ -294,7 +292,7 @@ impl Platform {
                 Ok((None, Some((link, day, month))))
             })
             .await?;
-        if let Some(existing) = known.map(exchange_record) {
+        if let Some(existing) = known {
             return known_reads(existing, request);
         }
         let (link, mut day_used, mut month_used) =
@@ -310,14 +308,14 @@ impl Platform {
             }
         }
         Ok(Reads::New(Context {
-            link: link_record(link),
+            link,
             day_used,
             month_used,
         }))
     }
 
     /// An exchange as it stands: open ones from memory, the others from the table.
-    async fn current_exchange(&self, id: u128) -> Result<ExchangeRecord, PlatformError> {
+    async fn current_exchange(&self, id: u128) -> Result<ExchangeRow, PlatformError> {
         if let Some(tracked) = self.exchanges.lock().open.get(&id) {
             return Ok(tracked.record.clone());
         }
@@ -326,7 +324,7 @@ impl Platform {
             .tables(move |read| tables::exchange(read, id))
             .await?
             .ok_or(PlatformError::NotFound(Entity::Exchange))?;
-        Ok(exchange_record(row))
+        Ok(row)
     }
 
     /// Checks a new exchange, reserves it and queues its `requested` row; the caller holds
@@ -397,7 +395,7 @@ impl Platform {
 
     /// Moves a requested exchange one step: debit (first time) or resolve (status query).
     /// The caller holds the exchange's claim. Answers the exchange if this step finished it.
-    async fn drive(&self, id: u128, step: Step) -> Option<ExchangeRecord> {
+    async fn drive(&self, id: u128, step: Step) -> Option<ExchangeRow> {
         let record = self
             .exchanges
             .lock()
@@ -410,7 +408,7 @@ impl Platform {
             Step::Resolve => self.resolve(&record, &endpoint).await,
         };
         result.unwrap_or_else(|reason| {
-            tracing::debug!(exchange = %record.reference(), %reason, "exchange unresolved; will retry");
+            tracing::debug!(exchange = %crate::exchange::reference(record.id), %reason, "exchange unresolved; will retry");
             self.schedule_retry(id, Work::Resolve);
             None
         })
@@ -419,11 +417,11 @@ impl Platform {
     /// step finished it.
     async fn debit(
         &self,
-        record: &ExchangeRecord,
+        record: &ExchangeRow,
         endpoint: &PartnerEndpoint,
-    ) -> Result<Option<ExchangeRecord>, String> {
+    ) -> Result<Option<ExchangeRow>, String> {
         let request = DebitRequest {
-            reference: record.reference(),
+            reference: crate::exchange::reference(record.id),
             member_ref: record.member_ref.clone(),
             mileage: record.mileage,
         };
@@ -453,10 +451,10 @@ impl Platform {
 
     async fn resolve(
         &self,
-        record: &ExchangeRecord,
+        record: &ExchangeRow,
         endpoint: &PartnerEndpoint,
-    ) -> Result<Option<ExchangeRecord>, String> {
-        let reference = record.reference();
+    ) -> Result<Option<ExchangeRow>, String> {
+        let reference = crate::exchange::reference(record.id);
         let status = self
             .partner_gateway
             .status(endpoint, &reference)
@@ -499,9 +497,9 @@ impl Platform {
     /// Credits the member from the partner's issuance account (transfer id = exchange id).
     async fn credit(
         &self,
-        record: &ExchangeRecord,
+        record: &ExchangeRow,
         endpoint: &PartnerEndpoint,
-    ) -> Result<Option<ExchangeRecord>, String> {
+    ) -> Result<Option<ExchangeRow>, String> {
         let transfer = Transfer {
             id: TransferId(record.id),
             debit_account_id: AccountId(record.partner_id),
@@ -532,9 +530,9 @@ impl Platform {
             Ok(()) => Ok(self.close_open(record.id, None).map(|_| answer)),
             Err(refused) => {
                 // Cannot credit: give the mileage back, then the exchange is reversed.
-                tracing::error!(exchange = %record.reference(), result = refused.as_str(), "credit refused; reversing");
+                tracing::error!(exchange = %crate::exchange::reference(record.id), result = refused.as_str(), "credit refused; reversing");
                 self.partner_gateway
-                    .cancel(endpoint, &record.reference())
+                    .cancel(endpoint, &crate::exchange::reference(record.id))
                     .await
                     .map_err(|error| error.to_string())?;
                 let reason = format!("credit_refused:{}", refused.as_str());
@@ -551,7 +549,7 @@ impl Platform {
     /// reservation (into `issued` when completed: `finished` is `None`); a failed one whose
     /// reference still needs a cancel joins the cancels. Answers the record as finished,
     /// or `None` if it was not open.
-    fn close_open(&self, id: u128, finished: Option<&Finish>) -> Option<ExchangeRecord> {
+    fn close_open(&self, id: u128, finished: Option<&Finish>) -> Option<ExchangeRow> {
         let mut working = self.exchanges.lock();
         let mut tracked = working.open.remove(&id)?;
         let now = now_s();
@@ -593,7 +591,7 @@ impl Platform {
         Some(record)
     }
 
-    async fn finish(&self, id: u128, finish: Finish) -> Result<Option<ExchangeRecord>, String> {
+    async fn finish(&self, id: u128, finish: Finish) -> Result<Option<ExchangeRow>, String> {
         let Some(record) = self.close_open(id, Some(&finish)) else {
             return Ok(None);
         };
@@ -620,7 +618,7 @@ impl Platform {
         let Some(endpoint) = self.endpoint(record.partner_id) else {
             return;
         };
-        let reference = record.reference();
+        let reference = crate::exchange::reference(record.id);
         if let Err(error) = self.partner_gateway.cancel(&endpoint, &reference).await {
             tracing::debug!(%reference, %error, "cancel not through yet; will retry");
             self.schedule_retry(id, Work::Cancel);
@@ -686,7 +684,7 @@ impl Platform {
                 after = Some(last.id);
                 let mut working = self.exchanges.lock();
                 for row in page {
-                    let record = exchange_record(row);
+                    let record = row;
                     if work == Work::Resolve {
                         let figures = working.figures.entry(record.partner_id).or_default();
                         figures.reserved_mvp += u128::from(record.mvp);
@@ -707,7 +705,7 @@ impl Platform {
         &self,
         member_id: u128,
         id: u128,
-    ) -> Result<ExchangeRecord, PlatformError> {
+    ) -> Result<ExchangeRow, PlatformError> {
         let record = self.current_exchange(id).await?;
         if record.member_id != member_id {
             return Err(PlatformError::NotFound(Entity::Exchange));
@@ -720,13 +718,12 @@ impl Platform {
         &self,
         status: Option<ExchangeStatus>,
         limit: usize,
-    ) -> Result<Vec<ExchangeRecord>, PlatformError> {
+    ) -> Result<Vec<ExchangeRow>, PlatformError> {
         let limit = limit.clamp(1, EXCHANGES_PAGE_MAX);
-        let page = self
+        Ok(self
             .ledger
             .tables(move |read| tables::exchanges_page(read, status, None, limit))
-            .await?;
-        Ok(page.into_iter().map(exchange_record).collect())
+            .await?)
     }
 
     /// Counts of exchanges per status (a query over the status column).
@@ -741,7 +738,7 @@ fn new_exchange(
     request: &ExchangeRequest,
     partner: &PartnerRecord,
     context: &Context,
-) -> Result<ExchangeRecord, PlatformError> {
+) -> Result<ExchangeRow, PlatformError> {
     if !partner.enabled {
         return Err(PlatformError::Exchange(ExchangeError::PartnerDisabled));
     }
@@ -765,7 +762,7 @@ fn new_exchange(
     }
     check_limits(partner, context, mvp)?;
     let link = &context.link;
-    Ok(ExchangeRecord {
+    Ok(ExchangeRow {
         id: chart::new_id(),
         member_id: request.member_id,
         partner_id: partner.id,
@@ -814,7 +811,7 @@ fn refusal_name(refusal: &Refusal) -> String {
 }
 
 /// A final refusal becomes the error the member sees; anything else is returned as is.
-fn outcome(record: ExchangeRecord) -> Result<ExchangeRecord, PlatformError> {
+fn outcome(record: ExchangeRow) -> Result<ExchangeRow, PlatformError> {
     if record.status != ExchangeStatus::Failed {
         return Ok(record);
     }

@@ -22,9 +22,9 @@ use store::tables::RowRef;
 use store::tables::exchanges::{self as tables, ExchangeWrite};
 use store::tables::partners::{self as partner_tables, PartnerWrite};
 
-use crate::domain::{ExchangeRecord, ExchangeStatus, LinkRecord, PartnerRecord, Rate};
+use crate::domain::{ExchangeRow, ExchangeStatus, LinkRow, PartnerRecord, Rate};
 use crate::error::{PlatformError, invalid};
-use crate::exchange::{Claimed, PartnerFigures, exchange_record, link_record};
+use crate::exchange::{Claimed, PartnerFigures};
 use crate::service::{Platform, secret_context};
 use ports::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
 use ports::time::now_s;
@@ -104,7 +104,7 @@ pub struct PartnerView {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkView {
-    pub link: LinkRecord,
+    pub link: LinkRow,
     pub partner_name: String,
     /// Live mileage at the partner, or why it is unknown.
     pub balance: Result<u64, String>,
@@ -476,7 +476,7 @@ impl Platform {
                 format!("at most {LINKS_PER_MEMBER_MAX} links"),
             ));
         }
-        let link = LinkRecord {
+        let link = LinkRow {
             id: chart::new_id(),
             member_id,
             partner_id,
@@ -494,7 +494,7 @@ impl Platform {
         member_id: u128,
         partner_id: u128,
         member_ref: &str,
-    ) -> Result<(Option<LinkRecord>, usize), PlatformError> {
+    ) -> Result<(Option<LinkRow>, usize), PlatformError> {
         let member_ref = member_ref.to_string();
         let (existing, links) = self
             .ledger
@@ -503,11 +503,11 @@ impl Platform {
                 Ok((existing, tables::active_links_of(read, member_id)?))
             })
             .await?;
-        Ok((existing.map(link_record), links.len()))
+        Ok((existing, links.len()))
     }
 
-    async fn commit_link(&self, link: &LinkRecord) -> Result<(), PlatformError> {
-        let row: RowRef = Arc::new(ExchangeWrite::Link(crate::exchange::link_row(link)));
+    async fn commit_link(&self, link: &LinkRow) -> Result<(), PlatformError> {
+        let row: RowRef = Arc::new(ExchangeWrite::Link(link.clone()));
         self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?
             .done()
             .await
@@ -519,9 +519,8 @@ impl Platform {
             .ledger
             .tables(move |read| tables::active_links_of(read, member_id))
             .await?;
-        let targets: Vec<(LinkRecord, String, Option<PartnerEndpoint>)> = links
+        let targets: Vec<(LinkRow, String, Option<PartnerEndpoint>)> = links
             .into_iter()
-            .map(link_record)
             .map(|link| {
                 let name = self
                     .catalogue
@@ -571,7 +570,6 @@ impl Platform {
             .ledger
             .tables(move |read| tables::link(read, link_id))
             .await?
-            .map(link_record)
             .filter(|link| link.member_id == member_id && !link.removed)
             .ok_or(PlatformError::NotFound(Entity::Link))?;
         let reference = Claimed::Reference(link.partner_id, link.member_ref.clone());
@@ -597,7 +595,7 @@ impl Platform {
         from_s: u64,
         to_s: u64,
         partner_id: Option<u128>,
-    ) -> Result<Vec<(ExchangeRecord, String)>, PlatformError> {
+    ) -> Result<Vec<(ExchangeRow, String)>, PlatformError> {
         let mut rows = Vec::new();
         let mut after = None;
         loop {
@@ -625,7 +623,7 @@ impl Platform {
             .into_iter()
             .map(|row| {
                 let name = state.partners.get(&row.partner_id).map(|p| p.name.clone());
-                (exchange_record(row), name.unwrap_or_default())
+                (row, name.unwrap_or_default())
             })
             .collect())
     }
@@ -694,14 +692,14 @@ impl Platform {
                 break;
             };
             after = Some((last.created_at_s, last.id));
-            exchanges.extend(page.into_iter().map(exchange_record));
+            exchanges.extend(page);
         }
         let mut report = Reconciliation::default();
         for exchange in &exchanges {
             report.checked += 1;
             let theirs = match self
                 .partner_gateway
-                .status(&endpoint, &exchange.reference())
+                .status(&endpoint, &crate::exchange::reference(exchange.id))
                 .await
             {
                 Ok(status) => status,
@@ -802,16 +800,15 @@ impl Platform {
         &self,
         partner_id: u128,
         reference: &str,
-    ) -> Result<ExchangeRecord, PlatformError> {
+    ) -> Result<ExchangeRow, PlatformError> {
         let id = u128::from_str_radix(reference, 16)
             .map_err(|_| PlatformError::NotFound(Entity::Exchange))?;
         let record = self
             .ledger
             .tables(move |read| tables::exchange(read, id))
-            .await?
-            .map(exchange_record);
+            .await?;
         record
-            .filter(|e| e.partner_id == partner_id && e.reference() == reference)
+            .filter(|e| e.partner_id == partner_id && crate::exchange::reference(e.id) == reference)
             .ok_or(PlatformError::NotFound(Entity::Exchange))
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use ledger::types::{
     Account, AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId,
 };
-use platform::domain::{ExchangeRecord, ExchangeStatus};
+use platform::domain::{ExchangeRow, ExchangeStatus};
 use platform::exchange::ExchangeRequest;
 use platform::partners::NewPartner;
 use platform::{PlatformConfig, PlatformError};
@@ -428,7 +428,7 @@ impl World {
 
     /// The state a restart would load: only what reached the store.
     /// Every exchange as its table holds it (what a crash would keep).
-    async fn durable_exchanges(&self) -> Vec<ExchangeRecord> {
+    async fn durable_exchanges(&self) -> Vec<ExchangeRow> {
         let mut exchanges = Vec::new();
         for status in ExchangeStatus::ALL {
             let page = self
@@ -438,7 +438,7 @@ impl World {
                 })
                 .await
                 .expect("read the exchanges");
-            exchanges.extend(page.into_iter().map(platform::exchange::exchange_record));
+            exchanges.extend(page);
         }
         exchanges
     }
@@ -471,14 +471,14 @@ impl World {
         member_id: u128,
         link_id: u128,
         mileage: u64,
-    ) -> Result<ExchangeRecord, PlatformError> {
+    ) -> Result<ExchangeRow, PlatformError> {
         self.platform()
             .exchange(request(member_id, link_id, mileage, None))
             .await
     }
 
     /// The exchange once it is final (the resolver finishes it in the background).
-    async fn settled(&self, member_id: u128, id: u128) -> ExchangeRecord {
+    async fn settled(&self, member_id: u128, id: u128) -> ExchangeRow {
         eventually("the exchange to settle", || async {
             let record = self
                 .platform()
@@ -622,7 +622,7 @@ async fn a_debit_whose_answer_was_lost_is_found_by_status_and_credited_once() {
     assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
     assert_eq!(
         world.partner.debited_references(partner),
-        [requested.reference()]
+        [platform::exchange::reference(requested.id)]
     );
     assert_eq!(world.partner.calls(Call::Debit), 1, "never debited again");
     assert!(world.partner.calls(Call::Status) >= 1);
@@ -647,7 +647,7 @@ async fn a_debit_lost_before_the_partner_is_cancelled_and_fails() {
     let done = world.settled(member, requested.id).await;
     assert_eq!(done.status, ExchangeStatus::Failed);
     assert_eq!(done.failure.as_deref(), Some("partner_unreachable"));
-    let reference = requested.reference();
+    let reference = platform::exchange::reference(requested.id);
     assert_eq!(
         world.partner.entry(partner, &reference),
         Some(Entry::Cancelled { reversed: 0 }),
@@ -694,7 +694,9 @@ async fn insufficient_mileage_fails_at_once_and_kills_the_reference() {
     assert_eq!(record.status, ExchangeStatus::Failed);
     assert_eq!(record.failure.as_deref(), Some("insufficient_mileage"));
     assert_eq!(
-        world.partner.entry(partner, &record.reference()),
+        world
+            .partner
+            .entry(partner, &platform::exchange::reference(record.id)),
         Some(Entry::Cancelled { reversed: 0 }),
         "the refused reference was cancelled"
     );
@@ -734,7 +736,7 @@ async fn a_refused_reference_is_cancelled_even_when_the_first_cancel_fails() {
         .expect("exchange");
     assert_eq!(record.status, ExchangeStatus::Failed);
     assert!(record.cancel_pending, "the cancel is owed");
-    let reference = record.reference();
+    let reference = platform::exchange::reference(record.id);
     eventually("the owed cancel", || async {
         let dead =
             world.partner.entry(partner, &reference) == Some(Entry::Cancelled { reversed: 0 });
@@ -766,7 +768,9 @@ async fn a_refused_credit_is_reversed_at_the_partner() {
         Some("credit_refused:credit_account_already_closed")
     );
     assert_eq!(
-        world.partner.entry(partner, &reversed.reference()),
+        world
+            .partner
+            .entry(partner, &platform::exchange::reference(reversed.id)),
         Some(Entry::Cancelled { reversed: 1000 })
     );
     assert_eq!(
@@ -828,7 +832,7 @@ async fn a_crash_before_the_credit_completes_once_after_restart() {
     assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
     assert_eq!(
         world.partner.debited_references(partner),
-        [exchange.reference()]
+        [platform::exchange::reference(exchange.id)]
     );
     world.check_issuance(partner, 500).await;
     let durable = world.durable_exchanges().await;
@@ -865,7 +869,7 @@ async fn a_credit_committed_before_a_crash_stays_completed_even_if_the_wallet_cl
     assert_eq!(world.partner.calls(Call::Status), 0, "nothing to resolve");
     assert_eq!(
         world.partner.debited_references(partner),
-        [exchange.reference()]
+        [platform::exchange::reference(exchange.id)]
     );
     assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE - 1000);
     assert_eq!(world.mvp(member).await, 500);
@@ -1082,7 +1086,9 @@ async fn requested_exchanges_survive_a_restart_while_the_partner_is_down() {
     let mut completed = 0;
     for record in &requested {
         let done = world.settled(member, record.id).await;
-        let entry = world.partner.entry(partner, &record.reference());
+        let entry = world
+            .partner
+            .entry(partner, &platform::exchange::reference(record.id));
         match done.status {
             ExchangeStatus::Completed => {
                 completed += 1;
@@ -1154,7 +1160,9 @@ async fn an_abandoned_request_is_still_resolved() {
         "the debit was never sent"
     );
     assert_eq!(
-        world.partner.entry(partner, &done.reference()),
+        world
+            .partner
+            .entry(partner, &platform::exchange::reference(done.id)),
         Some(Entry::Cancelled { reversed: 0 })
     );
     assert_eq!(world.partner.mileage(partner, "M-1"), START_MILEAGE);

@@ -454,7 +454,7 @@ async fn exchange_csv(
     for (record, name) in &lines {
         let row = [
             record.id.to_string(),
-            record.reference(),
+            platform::exchange::reference(record.id),
             record.partner_id.to_string(),
             csv_field(name),
             csv_field(&record.member_ref),

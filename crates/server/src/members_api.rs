@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post};
 use platform::Platform;
 use platform::chart::ASSET_MVP;
-use platform::domain::ExchangeRecord;
+use platform::domain::ExchangeRow;
 use platform::exchange::ExchangeRequest;
 use ports::time::rfc3339;
 use serde::Deserialize;
@@ -414,7 +414,7 @@ async fn public_partners(State(state): State<AppState>) -> Result<Json<Value>, P
     Ok(Json(json!({ "partners": partners })))
 }
 
-pub fn exchange_json(record: &ExchangeRecord) -> Value {
+pub fn exchange_json(record: &ExchangeRow) -> Value {
     json!({
         "exchange_id": record.id.to_string(),
         "status": record.status.as_str(),
@@ -424,7 +424,7 @@ pub fn exchange_json(record: &ExchangeRecord) -> Value {
         "rate_den": record.rate.den,
         "partner_id": record.partner_id.to_string(),
         "link_id": record.link_id.to_string(),
-        "reference": record.reference(),
+        "reference": platform::exchange::reference(record.id),
         "failure": record.failure,
         "created_at": rfc3339(record.created_at_s),
         "finished_at": record.finished_at_s.map(rfc3339),

@@ -168,7 +168,7 @@ async fn exchange(
     match found {
         Ok(record) => {
             let body = json!({
-                "reference": record.reference(),
+                "reference": platform::exchange::reference(record.id),
                 "status": record.status.as_str(),
                 "partner_member_ref": record.member_ref,
                 "mileage": record.mileage,

@@ -16,6 +16,7 @@ use store::Store;
 use store::tables::exchanges::{
     self, EXCHANGES_PAGE_MAX, ExchangeRow, ExchangeStatus, ExchangeWrite, LinkRow,
 };
+use store::tables::partners::RateRow;
 use store::tables::{RowRef, TableRead};
 
 fn write(s: &mut dyn Store, writes: Vec<ExchangeWrite>) {
@@ -42,9 +43,11 @@ fn exchange(id: u128, member_id: u128, partner_id: u128) -> ExchangeRow {
         member_ref: format!("ref-{member_id}-{partner_id}"),
         mileage: 1_000,
         mvp: 900,
-        rate_effective_from_s: 1_600_000_000,
-        rate_num: 9,
-        rate_den: 10,
+        rate: RateRow {
+            effective_from_s: 1_600_000_000,
+            num: 9,
+            den: 10,
+        },
         status: ExchangeStatus::Requested,
         failure: None,
         idempotency_key: None,

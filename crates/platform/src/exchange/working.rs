@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::claims::{Claim, ClaimDetails, Claims};
-use crate::domain::ExchangeRecord;
+use crate::domain::ExchangeRow;
 use crate::error::PlatformError;
 
 /// Exchanges kept open at once (waiting for a partner's answer); a new one past it is
@@ -56,7 +56,7 @@ impl PartnerFigures {
 /// An exchange the resolver may have to work on, with its schedule.
 #[derive(Clone, Debug)]
 pub(crate) struct Tracked {
-    pub record: ExchangeRecord,
+    pub record: ExchangeRow,
     pub retry: Retry,
 }
 
@@ -77,7 +77,7 @@ pub(crate) struct Working {
     pub figures: HashMap<u128, PartnerFigures>,
     /// Per member, exchanges whose `requested` row is queued but not yet known durable: a
     /// member's next request counts them beside the table (bounded by `open`).
-    pub pending: HashMap<u128, Vec<ExchangeRecord>>,
+    pub pending: HashMap<u128, Vec<ExchangeRow>>,
 }
 
 /// The exchange context's lock, working set and claims.

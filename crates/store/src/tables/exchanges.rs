@@ -46,6 +46,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::tables::partners::RateRow;
 use crate::tables::sql::{self, Columns, Value};
 use crate::tables::{Row, TableRead, TableTx};
 
@@ -158,8 +159,9 @@ impl ExchangeStatus {
     }
 }
 
-/// A member's membership at a partner, as `partner_links` holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A member's membership at a partner, as `partner_links` holds it (the serde form is the
+/// older layout's JSON record).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRow {
     pub id: u128,
     pub member_id: u128,
@@ -171,7 +173,7 @@ pub struct LinkRow {
 }
 
 /// An exchange of a partner's mileage for MVP, as `exchanges` holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeRow {
     pub id: u128,
     pub member_id: u128,
@@ -180,15 +182,15 @@ pub struct ExchangeRow {
     pub member_ref: String,
     pub mileage: u64,
     pub mvp: u64,
-    pub rate_effective_from_s: u64,
-    pub rate_num: u64,
-    pub rate_den: u64,
+    /// The rate the exchange used (columns `rate_effective_from_s`, `rate_num`, `rate_den`).
+    pub rate: RateRow,
     pub status: ExchangeStatus,
     pub failure: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_at_s: u64,
     pub finished_at_s: Option<u64>,
     /// A cancel is owed to the partner (retried until it is acknowledged).
+    #[serde(default)]
     pub cancel_pending: bool,
 }
 
@@ -265,9 +267,9 @@ fn exchange_statement(row: &ExchangeRow) -> Result<(&'static str, Vec<Value>), S
             Value::text(&row.member_ref),
             Value::uint(row.mileage)?,
             Value::uint(row.mvp)?,
-            Value::uint(row.rate_effective_from_s)?,
-            Value::uint(row.rate_num)?,
-            Value::uint(row.rate_den)?,
+            Value::uint(row.rate.effective_from_s)?,
+            Value::uint(row.rate.num)?,
+            Value::uint(row.rate.den)?,
             Value::text(row.status.as_str()),
             Value::opt_text(row.failure.as_deref()),
             Value::opt_text(row.idempotency_key.as_deref()),
@@ -298,9 +300,11 @@ fn exchange_of(mut columns: Columns) -> Result<ExchangeRow, StoreError> {
         member_ref: columns.text()?,
         mileage: columns.uint()?,
         mvp: columns.uint()?,
-        rate_effective_from_s: columns.uint()?,
-        rate_num: columns.uint()?,
-        rate_den: columns.uint()?,
+        rate: RateRow {
+            effective_from_s: columns.uint()?,
+            num: columns.uint()?,
+            den: columns.uint()?,
+        },
         status: ExchangeStatus::read(&columns.text()?)?,
         failure: columns.opt_text()?,
         idempotency_key: columns.opt_text()?,
