@@ -275,18 +275,11 @@ impl Platform {
                 };
                 // The queued rows are counted from memory, durable or not: left out here.
                 let partner_id = link.partner_id;
-                let day = tables::member_usage_since(
+                let [day, month] = tables::member_usage_since(
                     read,
                     member_id,
                     partner_id,
-                    day_start_s,
-                    &queued_ids,
-                )?;
-                let month = tables::member_usage_since(
-                    read,
-                    member_id,
-                    partner_id,
-                    month_start_s,
+                    [day_start_s, month_start_s],
                     &queued_ids,
                 )?;
                 Ok((None, Some((link, day, month))))

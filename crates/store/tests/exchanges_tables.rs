@@ -174,10 +174,18 @@ fn check_counts_and_usage(read: &mut TableRead<'_>, model: &BTreeMap<u128, Excha
                     })
                     .map(|row| row.mvp)
                     .sum();
-                let usage =
-                    exchanges::member_usage_since(read, member_id, partner_id, since_s, &[])
-                        .unwrap();
-                assert_eq!(usage, naive, "member {member_id} since {since_s}");
+                // Paired with a later and an earlier time: each sum stands on its own.
+                let usage = exchanges::member_usage_since(
+                    read,
+                    member_id,
+                    partner_id,
+                    [since_s, 1_391],
+                    &[],
+                )
+                .unwrap();
+                assert_eq!(usage[0], naive, "member {member_id} since {since_s}");
+                let since_later = usage_of(model, member_id, partner_id, 1_391, &[]);
+                assert_eq!(usage[1], since_later, "member {member_id} since 1391");
                 // Rows left out by id, at most USAGE_EXCLUDED_MAX of them.
                 let left_out: Vec<u128> = model
                     .values()
@@ -198,16 +206,48 @@ fn check_counts_and_usage(read: &mut TableRead<'_>, model: &BTreeMap<u128, Excha
                     })
                     .map(|row| row.mvp)
                     .sum();
-                let rest =
-                    exchanges::member_usage_since(read, member_id, partner_id, since_s, &left_out)
-                        .unwrap();
+                let rest = exchanges::member_usage_since(
+                    read,
+                    member_id,
+                    partner_id,
+                    [1_000, since_s],
+                    &left_out,
+                )
+                .unwrap();
                 assert_eq!(
-                    rest, naive_rest,
+                    rest[1], naive_rest,
                     "member {member_id} since {since_s}, excluding"
+                );
+                let since_earlier = usage_of(model, member_id, partner_id, 1_000, excluded);
+                assert_eq!(
+                    rest[0], since_earlier,
+                    "member {member_id} since 1000, excluding"
                 );
             }
         }
     }
+}
+
+/// The naive sum [`exchanges::member_usage_since`] answers for one time.
+fn usage_of(
+    model: &BTreeMap<u128, ExchangeRow>,
+    member_id: u128,
+    partner_id: u128,
+    since_s: u64,
+    excluded: &[u128],
+) -> u64 {
+    model
+        .values()
+        .filter(|row| row.member_id == member_id && row.partner_id == partner_id)
+        .filter(|row| row.created_at_s >= since_s && !excluded.contains(&row.id))
+        .filter(|row| {
+            matches!(
+                row.status,
+                ExchangeStatus::Requested | ExchangeStatus::Completed
+            )
+        })
+        .map(|row| row.mvp)
+        .sum()
 }
 
 fn check_id_pages(read: &mut TableRead<'_>, model: &BTreeMap<u128, ExchangeRow>) {

@@ -22,7 +22,7 @@
 //! - `exchanges_by_key` (`member_id, idempotency_key` where a key is set), unique: a
 //!   client's retry finds its exchange ([`exchange_by_key`]);
 //! - `exchanges_by_member` (`member_id, partner_id, created_at_s, status, mvp`): a
-//!   member's usage at a partner since a time ([`member_usage_since`], read from the index
+//!   member's usage at a partner since two times ([`member_usage_since`], read from the index
 //!   alone: every exchange request sums its member's month) and whether they have an
 //!   exchange open ([`member_has_open`]);
 //! - `exchanges_open` (`id` where requested): start resumes unfinished sagas
@@ -399,37 +399,43 @@ pub fn exchange_by_key(
 }
 
 /// MVP of the member's exchanges at the partner with status requested or completed created
-/// at or after `since_s` (what counts against a limit: neither failed nor reversed ones).
-/// The rows with an id in `excluding` (at most [`USAGE_EXCLUDED_MAX`]) are left out: the
-/// caller counts those from memory (queued, maybe durable already), so each counts once.
+/// at or after each of `since_s` (what counts against a limit: neither failed nor reversed
+/// ones), e.g. since the KST day's and the month's start, in one scan of the index from the
+/// earlier of the two. The rows with an id in `excluding` (at most [`USAGE_EXCLUDED_MAX`])
+/// are left out: the caller counts those from memory (queued, maybe durable already), so
+/// each counts once.
 pub fn member_usage_since(
     read: &mut TableRead<'_>,
     member_id: u128,
     partner_id: u128,
-    since_s: u64,
+    since_s: [u64; 2],
     excluding: &[u128],
-) -> Result<u64, StoreError> {
+) -> Result<[u64; 2], StoreError> {
     let excluding = &excluding[..excluding.len().min(USAGE_EXCLUDED_MAX)];
     let mut sql = String::from(
-        "SELECT CAST(coalesce(sum(mvp), 0) AS BIGINT) FROM exchanges
-        WHERE member_id = ?1 AND partner_id = ?2 AND created_at_s >= ?3
+        "SELECT CAST(coalesce(sum(CASE WHEN created_at_s >= ?3 THEN mvp ELSE 0 END), 0) AS BIGINT),
+            CAST(coalesce(sum(CASE WHEN created_at_s >= ?4 THEN mvp ELSE 0 END), 0) AS BIGINT)
+        FROM exchanges
+        WHERE member_id = ?1 AND partner_id = ?2 AND created_at_s >= ?5
             AND status IN ('requested', 'completed')",
     );
     if !excluding.is_empty() {
         let placeholders: Vec<String> = (0..excluding.len())
-            .map(|i| format!("?{}", i + 4))
+            .map(|i| format!("?{}", i + 6))
             .collect();
         sql.push_str(&format!(" AND id NOT IN ({})", placeholders.join(", ")));
     }
     let mut params = vec![
         Value::id(member_id),
         Value::id(partner_id),
-        Value::bound(since_s),
+        Value::bound(since_s[0]),
+        Value::bound(since_s[1]),
+        Value::bound(since_s[0].min(since_s[1])),
     ];
     params.extend(excluding.iter().map(|id| Value::id(*id)));
     match sql::query_one(read, &sql, &params)? {
-        Some(mut columns) => columns.uint(),
-        None => Ok(0),
+        Some(mut columns) => Ok([columns.uint()?, columns.uint()?]),
+        None => Ok([0, 0]),
     }
 }
 
