@@ -468,19 +468,11 @@ impl LedgerService {
         F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
         A: FnOnce(Result<T, LedgerError>) + Send + 'static,
     {
-        self.check_batch(transfers.len())?;
-        let request = Request::CreateTransfers(transfers, recorded_job(record, answer));
-        // Counted before the writer can answer it, as `submit` does.
-        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let request = self.recorded_request(transfers, record, answer)?;
         let sent = self.requests.try_send(request);
-        if sent.is_err() {
-            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.counted(&sent);
         match sent {
-            Ok(()) => {
-                self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(LedgerError::Busy),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.gone()),
         }
@@ -502,15 +494,40 @@ impl LedgerService {
         F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
         A: FnOnce(Result<T, LedgerError>) + Send + 'static,
     {
-        self.check_batch(transfers.len())?;
-        let request = Request::CreateTransfers(transfers, recorded_job(record, answer));
-        self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let request = self.recorded_request(transfers, record, answer)?;
         let sent = self.requests.blocking_send(request);
-        if sent.is_err() {
-            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.counted(&sent);
         sent.map_err(|_| self.gone())
+    }
+
+    /// The request of [`LedgerService::create_transfers_recorded`] (checked, not sent).
+    fn recorded_request<T, F, A>(
+        &self,
+        transfers: Vec<Transfer>,
+        record: F,
+        answer: A,
+    ) -> Result<Request, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TransferOutcome<'_>) -> (Vec<RowRef>, T) + Send + 'static,
+        A: FnOnce(Result<T, LedgerError>) + Send + 'static,
+    {
+        self.check_batch(transfers.len())?;
+        // Counted in flight before the writer can answer it; `counted` takes it back if
+        // the request was not sent.
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Request::CreateTransfers(
+            transfers,
+            recorded_job(record, answer),
+        ))
+    }
+
+    /// Counts a request handed over, or takes back its place in flight if it was not.
+    fn counted<E>(&self, sent: &Result<(), E>) {
+        match sent {
+            Ok(()) => self.shared.metrics.requests.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.shared.in_flight.fetch_sub(1, Ordering::Relaxed),
+        };
     }
 
     /// Writes domain rows alone, in order with the ledger's blocks; answers once durable.

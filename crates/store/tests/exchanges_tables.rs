@@ -162,18 +162,7 @@ fn check_counts_and_usage(read: &mut TableRead<'_>, model: &BTreeMap<u128, Excha
         assert_eq!(exchanges::member_has_open(read, member_id).unwrap(), open);
         for partner_id in (1..=PARTNERS + 1).map(|partner| partner << 120) {
             for since_s in [0, 1_000, 1_005, 1_200, 1_390, 1_391, 5_000] {
-                let naive: u64 = model
-                    .values()
-                    .filter(|row| row.member_id == member_id && row.partner_id == partner_id)
-                    .filter(|row| row.created_at_s >= since_s)
-                    .filter(|row| {
-                        matches!(
-                            row.status,
-                            ExchangeStatus::Requested | ExchangeStatus::Completed
-                        )
-                    })
-                    .map(|row| row.mvp)
-                    .sum();
+                let naive = usage_of(model, member_id, partner_id, since_s, &[]);
                 // Paired with a later and an earlier time: each sum stands on its own.
                 let usage = exchanges::member_usage_since(
                     read,
@@ -194,18 +183,7 @@ fn check_counts_and_usage(read: &mut TableRead<'_>, model: &BTreeMap<u128, Excha
                     .step_by(2)
                     .collect();
                 let excluded = &left_out[..left_out.len().min(exchanges::USAGE_EXCLUDED_MAX)];
-                let naive_rest: u64 = model
-                    .values()
-                    .filter(|row| row.member_id == member_id && row.partner_id == partner_id)
-                    .filter(|row| row.created_at_s >= since_s && !excluded.contains(&row.id))
-                    .filter(|row| {
-                        matches!(
-                            row.status,
-                            ExchangeStatus::Requested | ExchangeStatus::Completed
-                        )
-                    })
-                    .map(|row| row.mvp)
-                    .sum();
+                let naive_rest = usage_of(model, member_id, partner_id, since_s, excluded);
                 let rest = exchanges::member_usage_since(
                     read,
                     member_id,
