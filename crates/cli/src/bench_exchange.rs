@@ -21,7 +21,7 @@ use crate::bench::{
     HttpOutcome, HttpReport, ScratchDirectory, drive_http, fresh_schema_name, report_http,
 };
 
-pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token-of-at-least-32-bytes";
 const PARTNER_SECRET: &str = "bench-partner-secret-0123456789";
 
 #[derive(clap::Args, Clone, Debug)]
@@ -150,7 +150,7 @@ pub(crate) async fn start_servers(
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let mut state = server::AppState::ledger_only(ledger, Some(ADMIN_TOKEN.into()));
+    let mut state = server::AppState::ledger_only(ledger, Some(ADMIN_TOKEN))?;
     state.platform = Some(platform);
     state.outbox = Some(outbox);
     tokio::spawn(server::serve(listener, state, std::future::pending()));

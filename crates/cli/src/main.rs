@@ -5,6 +5,7 @@
 //! - `verify`: replay every block and check hashes, roots, signatures and balances.
 //! - `bench ledger`: measure the ledger's throughput and latency.
 
+mod audit;
 mod bench;
 mod bench_authorize;
 mod bench_exchange;
@@ -67,6 +68,9 @@ enum Command {
     Economy(economy::EconomyArgs),
     /// A point-of-sale client speaking the VAN API (signed with a terminal's secret).
     Pos(pos::PosArgs),
+    /// The operators' audit log: check that no entry was removed or changed.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 impl Command {
@@ -102,9 +106,20 @@ struct ServeArgs {
     /// about this many); 0 turns snapshots off.
     #[arg(long, default_value_t = journal::sequencer::SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT)]
     snapshot_interval_transfers: u64,
-    /// Token that grants admin access to `/admin` routes.
+    /// Bootstrap admin token: the identity `bootstrap` on `/admin` routes, for first set-up
+    /// and scripts (at least 32 bytes; shorter or empty refuses to start).
     #[arg(long, env = "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Production mode: raw ledger writes (`POST /admin/v1/ledger/...`) are off for every
+    /// identity unless --allow-raw-ledger-writes.
+    #[arg(long, env = "MILEVERSE_PRODUCTION")]
+    production: bool,
+    /// Allows raw ledger writes in production mode (for a migration, say).
+    #[arg(long)]
+    allow_raw_ledger_writes: bool,
+    /// An operator session's lifetime from login, in seconds.
+    #[arg(long, default_value_t = 8 * 3600)]
+    operator_session_ttl_s: u64,
     #[command(flatten)]
     platform: PlatformOptions,
     #[command(flatten)]
@@ -200,6 +215,7 @@ fn main() -> ExitCode {
         Command::Witness(args) => witness::run(args),
         Command::Economy(args) => economy::run(args),
         Command::Pos(args) => pos::run(args),
+        Command::Audit(command) => audit::run(command),
     };
     match outcome {
         Ok(code) => code,
@@ -211,6 +227,8 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Before anything is opened: a weak bootstrap token must never start a server.
+    check_bootstrap_token(args.admin_token.as_deref())?;
     let store = args.store.open_store()?;
     let key = args.store.operator_key()?;
     let config = LedgerConfig {
@@ -222,6 +240,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     let ledger = Arc::new(ledger);
     let (parts, outbox) = platform_parts(&args)?;
+    let operators = platform::operators::Operators::open(
+        ledger.clone(),
+        parts.keys.clone(),
+        platform::operators::OperatorsConfig {
+            session_ttl_s: args.operator_session_ttl_s,
+            production: args.production,
+            raw_ledger_writes: args.allow_raw_ledger_writes,
+        },
+        args.admin_token.as_deref(),
+    )?;
     // A second connection: followers read durable blocks without waiting for the writer.
     let feed = journal::feed::BlockFeed::start(args.store.open_store()?);
     let config = PlatformConfig {
@@ -254,10 +282,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             start_demo_partner(&platform).await?;
         }
         if args.admin_token.is_none() {
-            tracing::warn!("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: admin routes are closed");
+            tracing::warn!(
+                "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: only operators' sessions and keys \
+                 open the admin routes"
+            );
         }
-        let mut state =
-            server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
+        let audit = platform::audit::AuditLog::open(ledger.clone()).await?;
+        let mut state = server::AppState::ledger_only(ledger.clone(), None)?;
+        state.operators = Arc::new(operators);
+        state.audit = Some(Arc::new(audit));
         state.platform = Some(platform.clone());
         state.outbox = outbox;
         state.feed = Some(feed.clone());
@@ -271,6 +304,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ledger.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a bootstrap token that is set but empty or shorter than the minimum.
+fn check_bootstrap_token(token: Option<&str>) -> anyhow::Result<()> {
+    let minimum = platform::operators::BOOTSTRAP_TOKEN_BYTES_MIN;
+    match token {
+        Some(token) if token.len() < minimum => anyhow::bail!(
+            "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN must be at least {minimum} bytes (it is {}); \
+             make one with `openssl rand -hex 32`, or unset it",
+            token.len()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// `serve --demo`: a partner simulator on a free loopback port, registered (or re-pointed,

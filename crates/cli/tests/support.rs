@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-pub const TOKEN: &str = "crash-test-token";
+pub const TOKEN: &str = "crash-test-token-of-at-least-32-bytes";
 
 pub struct ServerProcess {
     pub child: Child,

@@ -221,7 +221,7 @@ mod tests {
             let platform =
                 Platform::open(PlatformConfig::default(), ledger.clone(), parts).expect("open");
             platform.start().await.expect("start");
-            let mut state = AppState::ledger_only(ledger, None);
+            let mut state = AppState::ledger_only(ledger, None).expect("state");
             state.platform = Some(platform);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

@@ -9,7 +9,7 @@ use ledger::merkle::{verify_consistency, verify_inclusion};
 use serde_json::{Value, json};
 use store::Store;
 
-const TOKEN: &str = "test-admin-token";
+const TOKEN: &str = "test-admin-token-of-at-least-32-bytes";
 
 struct TestServer {
     base: String,
@@ -33,7 +33,7 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = server::AppState::ledger_only(ledger, Some(TOKEN.into()));
+        let state = server::AppState::ledger_only(ledger, Some(TOKEN)).expect("state");
         tokio::spawn(server::serve(listener, state, std::future::pending()));
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))

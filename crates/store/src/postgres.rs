@@ -243,6 +243,11 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::POSTGRES_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::POSTGRES_TABLES,
+    // 17: the operators context's tables (operators, sessions, API keys;
+    // `tables::operators`).
+    crate::tables::operators::POSTGRES_TABLES,
+    // 18: the audit log (`tables::audit`).
+    crate::tables::audit::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -273,6 +273,11 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::SQLITE_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::SQLITE_TABLES,
+    // 17: the operators context's tables (operators, sessions, API keys;
+    // `tables::operators`).
+    crate::tables::operators::SQLITE_TABLES,
+    // 18: the audit log (`tables::audit`).
+    crate::tables::audit::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.
