@@ -54,7 +54,10 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            println!("{}", json!({ "verified": false, "error": format!("{error:#}") }));
+            println!(
+                "{}",
+                json!({ "verified": false, "error": format!("{error:#}") })
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -84,7 +87,10 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Value> {
     let mut head = (0u64, [0u8; 32]);
     let mut tree_size_max = 0u64;
     loop {
-        let path = format!("/admin/v1/audit-log?after={}&limit={AUDIT_PAGE_MAX}", head.0);
+        let path = format!(
+            "/admin/v1/audit-log?after={}&limit={AUDIT_PAGE_MAX}",
+            head.0
+        );
         let page = auditor.get(&path, true).await?;
         let rows = rows_of(&page)?;
         head = verify_chain(head, &rows).context("the audit log's chain is broken")?;
@@ -136,7 +142,11 @@ impl Auditor {
             row.seq
         );
         let leaf = transfer_leaf_hash(&transfer);
-        ensure!(hex::encode(leaf) == proof["leaf_hash"], "entry {}: leaf", row.seq);
+        ensure!(
+            hex::encode(leaf) == proof["leaf_hash"],
+            "entry {}: leaf",
+            row.seq
+        );
         let checkpoint = self.checkpoint(&proof["checkpoint"])?;
         let path: Vec<[u8; 32]> = proof["proof"]
             .as_array()

@@ -50,7 +50,10 @@ async fn the_audit_log_verifies_and_a_removed_entry_is_found() {
     let operator = json!({"login": "olga", "display_name": "Olga", "role": "operator",
         "password": "correct horse battery staple"});
     let merchant = json!({"name": "Store 1", "brand": "Brand", "fee_bps": 100});
-    for (path, body) in [("/admin/v1/operators", operator), ("/admin/v1/merchants", merchant)] {
+    for (path, body) in [
+        ("/admin/v1/operators", operator),
+        ("/admin/v1/merchants", merchant),
+    ] {
         let response = client
             .post(format!("{}{path}", server.base))
             .bearer_auth(TOKEN)
@@ -77,7 +80,10 @@ async fn the_audit_log_verifies_and_a_removed_entry_is_found() {
     let (verified, summary) = audit_verify(&server.base);
     assert!(!verified, "{summary}");
     assert!(
-        summary["error"].as_str().unwrap().contains("chain is broken"),
+        summary["error"]
+            .as_str()
+            .unwrap()
+            .contains("chain is broken"),
         "{summary}"
     );
 }

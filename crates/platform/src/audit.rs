@@ -146,7 +146,11 @@ impl AuditLog {
     }
 
     /// Appends an entry; answers its number once it and its transfer are durable.
-    pub async fn append(&self, kind: AuditKind, record: &AuditRecord) -> Result<u64, OperatorError> {
+    pub async fn append(
+        &self,
+        kind: AuditKind,
+        record: &AuditRecord,
+    ) -> Result<u64, OperatorError> {
         let mut head = self.head.lock().await;
         let seq = head.seq + 1;
         let at_ms = ports::time::now_ms();
@@ -397,7 +401,10 @@ mod tests {
         );
         let mut edited = rows.clone();
         edited[1].entry = edited[1].entry.replace("GET /", "GET /x");
-        assert_eq!(verify_chain((0, [0; 32]), &edited), Err(ChainBreak::Hash(2)));
+        assert_eq!(
+            verify_chain((0, [0; 32]), &edited),
+            Err(ChainBreak::Hash(2))
+        );
         // Rehashing the edited entry breaks the link of the next one.
         edited[1].hash = entry_hash(&edited[1].previous_hash, &edited[1].entry);
         assert_eq!(
@@ -406,7 +413,10 @@ mod tests {
         );
         let mut renamed = rows.clone();
         renamed[0].actor = "b".into();
-        assert_eq!(verify_chain((0, [0; 32]), &renamed), Err(ChainBreak::Text(1)));
+        assert_eq!(
+            verify_chain((0, [0; 32]), &renamed),
+            Err(ChainBreak::Text(1))
+        );
         let mut moved = rows;
         moved[3].transfer_id = audit_transfer_id(9);
         assert_eq!(
@@ -417,7 +427,8 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_at_any_depth_and_long_bodies_kept_as_digests() {
-        let body = br#"{"name":"Air","secret":"s3","nested":[{"pin":"1234","amount":5}],"totp_code":"1"}"#;
+        let body =
+            br#"{"name":"Air","secret":"s3","nested":[{"pin":"1234","amount":5}],"totp_code":"1"}"#;
         let detail = detail_of(body).expect("detail");
         assert_eq!(detail["name"], "Air");
         assert_eq!(detail["secret"], "[redacted]");

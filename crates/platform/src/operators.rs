@@ -89,8 +89,16 @@ impl Default for OperatorsConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identity {
     Bootstrap,
-    Operator { id: u128, login: String, role: Role },
-    ApiKey { id: u128, owner: String, name: String },
+    Operator {
+        id: u128,
+        login: String,
+        role: Role,
+    },
+    ApiKey {
+        id: u128,
+        owner: String,
+        name: String,
+    },
 }
 
 /// An authenticated identity and what it may do.
@@ -494,14 +502,16 @@ pub fn login_delay_s(failures: u64) -> u64 {
 /// The TOTP step of `code` within the drift window around `now_s`, if it is one.
 fn totp_step_matching(secret: &[u8], code: &str, now_s: u64) -> Option<u64> {
     let code = code.trim();
-    if code.len() != totp::AUTHENTICATOR_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit())
+    if code.len() != totp::AUTHENTICATOR_DIGITS as usize
+        || !code.bytes().all(|b| b.is_ascii_digit())
     {
         return None;
     }
     let now = totp::step_of(now_s);
     let first = now.saturating_sub(TOTP_DRIFT_STEPS);
     (first..=now.saturating_add(TOTP_DRIFT_STEPS)).find(|&step| {
-        let expected = totp::format_authenticator_code(totp::authenticator_code_at_step(secret, step));
+        let expected =
+            totp::format_authenticator_code(totp::authenticator_code_at_step(secret, step));
         crypto::constant_time_eq(expected.as_bytes(), code.as_bytes())
     })
 }

@@ -108,9 +108,7 @@ async fn create_partner(
     ))
 }
 
-async fn list_partners(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+async fn list_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let views = platform(&state)?.partners().await?;
     let partners: Vec<Value> = views.iter().map(partner_json).collect();
     Ok(Json(json!({ "partners": partners })))

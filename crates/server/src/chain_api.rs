@@ -292,9 +292,7 @@ fn settings_json(settings: &ConversionSettings) -> Value {
     })
 }
 
-async fn settings(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+async fn settings(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     Ok(Json(settings_json(
         &platform(&state)?.conversion_settings(),
     )))

@@ -65,8 +65,12 @@ impl AppState {
         admin_token: Option<&str>,
     ) -> Result<AppState, OperatorError> {
         let keys = platform::crypto::DataKeys::from_master(&rand::random());
-        let operators =
-            Operators::open(ledger.clone(), keys, OperatorsConfig::default(), admin_token)?;
+        let operators = Operators::open(
+            ledger.clone(),
+            keys,
+            OperatorsConfig::default(),
+            admin_token,
+        )?;
         Ok(AppState {
             ledger,
             platform: None,

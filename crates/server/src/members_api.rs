@@ -500,7 +500,10 @@ mod tests {
         assert_eq!(amount_json(7000, true), json!(7000));
         assert_eq!(amount_json(7000, false), json!(-7000));
         assert_eq!(amount_json(0, false), json!(0));
-        assert_eq!(amount_json(JSON_SAFE_INTEGER_MAX, false), json!(-9_007_199_254_740_991i64));
+        assert_eq!(
+            amount_json(JSON_SAFE_INTEGER_MAX, false),
+            json!(-9_007_199_254_740_991i64)
+        );
         // Issue 13's finding: 2^64 - 1 MVP showed as -1. Past 2^53 it is an exact string.
         assert_eq!(
             amount_json(u128::from(u64::MAX), true),

@@ -94,9 +94,7 @@ async fn create_merchant(
     ))
 }
 
-async fn list_merchants(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+async fn list_merchants(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let list = platform(&state)?.merchants().await?;
     let merchants: Vec<Value> = list.iter().map(merchant_json).collect();
     Ok(Json(json!({ "merchants": merchants })))
@@ -296,9 +294,7 @@ async fn create_settlement(
     Ok((StatusCode::CREATED, Json(settlement_json(&run))))
 }
 
-async fn list_settlements(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+async fn list_settlements(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let runs = platform(&state)?.settlements().await?;
     let runs: Vec<Value> = runs.iter().map(settlement_json).collect();
     Ok(Json(json!({ "settlements": runs })))

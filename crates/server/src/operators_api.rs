@@ -14,11 +14,11 @@ use platform::operators::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::AppState;
 use crate::access::{AuditBefore, bearer};
 use crate::ledger_api::Body;
 use crate::members_api::{json_body, parse_id_text};
 use crate::problem::Problem;
-use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -72,7 +72,9 @@ async fn log_in(
         Err(_) => AuditKind::LoginFailed,
     };
     if let Some(log) = &state.audit {
-        let role = outcome.as_ref().map_or("", |grant| grant.operator.role.name());
+        let role = outcome
+            .as_ref()
+            .map_or("", |grant| grant.operator.role.name());
         let record = AuditRecord {
             role: role.to_string(),
             status: Some(if outcome.is_ok() { 201 } else { 401 }),
@@ -94,10 +96,7 @@ fn no_store() -> [(axum::http::HeaderName, &'static str); 1] {
     [(axum::http::header::CACHE_CONTROL, "no-store")]
 }
 
-async fn log_out(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<StatusCode, Problem> {
+async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
     let token = bearer(&headers).unwrap_or_default();
     state.operators.log_out(token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -148,7 +147,12 @@ async fn change_password(
 async fn permissions() -> Json<Value> {
     let roles: serde_json::Map<String, Value> = Role::ALL
         .into_iter()
-        .map(|role| (role.name().to_string(), json!(permission_names(role.permissions()))))
+        .map(|role| {
+            (
+                role.name().to_string(),
+                json!(permission_names(role.permissions())),
+            )
+        })
         .collect();
     let all: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
     Json(json!({ "roles": roles, "permissions": all }))
@@ -316,13 +320,20 @@ async fn audit_log(
 ) -> Result<Json<Value>, Problem> {
     let Query(query) = query?;
     let log = state.audit.as_ref().ok_or_else(|| {
-        Problem::from(OperatorError::Unavailable("no audit log on this server".into()))
+        Problem::from(OperatorError::Unavailable(
+            "no audit log on this server".into(),
+        ))
     })?;
-    let limit = query.limit.unwrap_or(AUDIT_PAGE_MAX).clamp(1, AUDIT_PAGE_MAX);
+    let limit = query
+        .limit
+        .unwrap_or(AUDIT_PAGE_MAX)
+        .clamp(1, AUDIT_PAGE_MAX);
     let rows = log
         .page(query.after.unwrap_or(0), query.actor, limit)
         .await?;
-    let next_after = (rows.len() == limit).then(|| rows.last().map(|row| row.seq)).flatten();
+    let next_after = (rows.len() == limit)
+        .then(|| rows.last().map(|row| row.seq))
+        .flatten();
     let entries: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -338,5 +349,7 @@ async fn audit_log(
             })
         })
         .collect();
-    Ok(Json(json!({ "entries": entries, "next_after": next_after })))
+    Ok(Json(
+        json!({ "entries": entries, "next_after": next_after }),
+    ))
 }

@@ -98,9 +98,7 @@ async fn create_product(
     Ok((StatusCode::CREATED, Json(product_json(&product))))
 }
 
-async fn all_products(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+async fn all_products(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     products(&state, false).await
 }
 

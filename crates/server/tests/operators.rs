@@ -124,7 +124,8 @@ impl TestServer {
 
     /// Creates an operator with the bootstrap token; answers its id and TOTP secret.
     async fn create_operator(&self, login: &str, role: &str) -> (String, Vec<u8>) {
-        let body = json!({"login": login, "display_name": login, "role": role, "password": PASSWORD});
+        let body =
+            json!({"login": login, "display_name": login, "role": role, "password": PASSWORD});
         let (status, answer) = self.post("/admin/v1/operators", TOKEN, body).await;
         assert_eq!(status, 201, "{answer}");
         let secret = answer["totp_secret"].as_str().expect("secret");
@@ -143,9 +144,15 @@ impl TestServer {
     /// Logs in with the code of the current step (`step_offset` 1: the next one, which the
     /// drift window also takes, for a second login within one step).
     async fn log_in(&self, login: &str, secret: &[u8], step_offset: u64) -> (u16, Value) {
-        let body = json!({"login": login, "password": PASSWORD, "totp_code": code(secret, step_offset)});
-        self.call(reqwest::Method::POST, "/admin/v1/sessions", None, Some(body))
-            .await
+        let body =
+            json!({"login": login, "password": PASSWORD, "totp_code": code(secret, step_offset)});
+        self.call(
+            reqwest::Method::POST,
+            "/admin/v1/sessions",
+            None,
+            Some(body),
+        )
+        .await
     }
 
     async fn session(&self, login: &str, secret: &[u8]) -> String {
@@ -240,19 +247,28 @@ async fn roles_and_sessions(backend: Backend, test: &str) {
             json!({"login": "FIONA", "display_name": "x", "role": "auditor", "password": PASSWORD}),
         )
         .await;
-    assert_eq!((status, taken["type"].as_str()), (409, Some("urn:mileverse:problem:login-taken")));
+    assert_eq!(
+        (status, taken["type"].as_str()),
+        (409, Some("urn:mileverse:problem:login-taken"))
+    );
 
     let finance = server.session("fiona", &finance_secret).await;
     let (status, me) = server.get("/admin/v1/me", &finance).await;
     assert_eq!(status, 200);
-    assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("operator:fiona"), Some("finance")));
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("operator:fiona"), Some("finance"))
+    );
     // Finance reads the ledger but never writes it raw; support does neither.
     let (status, _) = server.get("/admin/v1/ledger/accounts/1", &finance).await;
     assert_eq!(status, 404, "a read, of an account that does not exist");
     let (status, refused) = server
         .post("/admin/v1/ledger/transfers", &finance, ledger_transfer())
         .await;
-    assert_eq!((status, refused["permission"].as_str()), (403, Some("ledger.write")));
+    assert_eq!(
+        (status, refused["permission"].as_str()),
+        (403, Some("ledger.write"))
+    );
     let support = server.session("sam", &support_secret).await;
     let (status, _) = server.get("/admin/v1/ledger/accounts/1", &support).await;
     assert_eq!(status, 403);
@@ -266,7 +282,9 @@ async fn roles_and_sessions(backend: Backend, test: &str) {
         .await;
     assert_eq!(status, 403);
     let key_body = json!({"name": "script", "permissions": ["ledger.read"], "ttl_days": 30});
-    let (status, _) = server.post("/admin/v1/api-keys", &support, key_body.clone()).await;
+    let (status, _) = server
+        .post("/admin/v1/api-keys", &support, key_body.clone())
+        .await;
     assert_eq!(status, 403);
     // Finance's key reads the ledger; revoked, it opens nothing.
     let (status, key) = server.post("/admin/v1/api-keys", &finance, key_body).await;
@@ -289,7 +307,12 @@ async fn roles_and_sessions(backend: Backend, test: &str) {
     assert_eq!(status, 401);
     // Logged out, the session opens nothing.
     let (status, _) = server
-        .call(reqwest::Method::DELETE, "/admin/v1/sessions/current", Some(&support), None)
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/v1/sessions/current",
+            Some(&support),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, _) = server.get("/admin/v1/me", &support).await;
@@ -310,14 +333,20 @@ async fn roles_decide_what_each_operator_may_do_on_postgres() {
 async fn wrong_logins_answer_alike_and_then_wait_and_codes_work_once() {
     let server = TestServer::start(Backend::Sqlite, "logins", OperatorsConfig::default()).await;
     let (_, secret) = server.create_operator("olga", "operator").await;
-    let bad_password = json!({"login": "olga", "password": "not the password", "totp_code": code(&secret, 0)});
+    let bad_password =
+        json!({"login": "olga", "password": "not the password", "totp_code": code(&secret, 0)});
     let bad_code = json!({"login": "olga", "password": PASSWORD, "totp_code": "000000x"});
     let nobody = json!({"login": "nobody", "password": PASSWORD, "totp_code": code(&secret, 0)});
     let mut answers = Vec::new();
     for body in [nobody.clone(), bad_password.clone(), bad_code, bad_password] {
         answers.push(
             server
-                .call(reqwest::Method::POST, "/admin/v1/sessions", None, Some(body))
+                .call(
+                    reqwest::Method::POST,
+                    "/admin/v1/sessions",
+                    None,
+                    Some(body),
+                )
                 .await,
         );
     }
@@ -333,7 +362,12 @@ async fn wrong_logins_answer_alike_and_then_wait_and_codes_work_once() {
     assert!(delayed["retry_after_s"].as_u64().unwrap() > 0);
     // An unknown login never locks anybody (nothing to lock, same answer).
     let (status, _) = server
-        .call(reqwest::Method::POST, "/admin/v1/sessions", None, Some(nobody))
+        .call(
+            reqwest::Method::POST,
+            "/admin/v1/sessions",
+            None,
+            Some(nobody),
+        )
         .await;
     assert_eq!(status, 401);
 }
@@ -383,11 +417,17 @@ async fn production_mode_closes_raw_ledger_writes_unless_allowed() {
         let (status, answer) = server
             .post("/admin/v1/ledger/accounts", TOKEN, accounts.clone())
             .await;
-        assert_eq!(status, expected, "raw writes allowed: {raw_ledger_writes}: {answer}");
+        assert_eq!(
+            status, expected,
+            "raw writes allowed: {raw_ledger_writes}: {answer}"
+        );
     }
     // Outside production mode the bootstrap identity keeps DESIGN.md's raw ledger API.
-    let server = TestServer::start(Backend::Sqlite, "development", OperatorsConfig::default()).await;
-    let (status, _) = server.post("/admin/v1/ledger/accounts", TOKEN, accounts).await;
+    let server =
+        TestServer::start(Backend::Sqlite, "development", OperatorsConfig::default()).await;
+    let (status, _) = server
+        .post("/admin/v1/ledger/accounts", TOKEN, accounts)
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -437,7 +477,10 @@ async fn audit_trail(backend: Backend, test: &str) {
             )
             .await;
         assert_eq!(status, 200, "entry {}: {proof}", row.seq);
-        assert_eq!(proof["transfer"]["user_data_128"], hash_prefix(&row.hash).to_string());
+        assert_eq!(
+            proof["transfer"]["user_data_128"],
+            hash_prefix(&row.hash).to_string()
+        );
         assert_eq!(proof["transfer"]["user_data_64"].as_u64(), Some(row.seq));
     }
     let entries: Vec<Value> = rows
@@ -455,7 +498,12 @@ async fn audit_trail(backend: Backend, test: &str) {
     let created = find("outcome", "POST /admin/v1/operators");
     assert_eq!(created["actor"], "bootstrap");
     assert_eq!(created["status"], 201);
-    assert!(created["source"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        created["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     let intent = find("intent", "POST /admin/v1/operators");
     assert!(intent["seq"].as_u64() < created["seq"].as_u64());
     assert_eq!(created["intent_seq"], intent["seq"]);
@@ -463,7 +511,10 @@ async fn audit_trail(backend: Backend, test: &str) {
     let changed = find("outcome", "PATCH /admin/v1/operators/{id}");
     assert_eq!(changed["before"]["display_name"], "alice");
     assert_eq!(changed["after"]["display_name"], "Alice Kim");
-    assert_eq!(changed["target"], format!("/admin/v1/operators/{operator_id}"));
+    assert_eq!(
+        changed["target"],
+        format!("/admin/v1/operators/{operator_id}")
+    );
     let denied = find("denied", "POST /admin/v1/ledger/transfers");
     assert_eq!(denied["actor"], "operator:alice");
     assert_eq!(find("login_failed", "sessions")["actor"], "operator:alice");
@@ -499,12 +550,13 @@ async fn every_admin_route_of_the_router_has_a_requirement_and_no_stale_ones() {
     // the bootstrap identity. A handler's own 404 (no such account) names its problem.
     let server = TestServer::start(Backend::Sqlite, "table", OperatorsConfig::default()).await;
     for (method, path, _) in server::access::ADMIN_ROUTES {
-        let path = path
-            .replace("{id}", "1")
-            .replace("{terminal_id}", "1");
+        let path = path.replace("{id}", "1").replace("{terminal_id}", "1");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let (status, answer) = server.call(method.clone(), &path, Some(TOKEN), None).await;
         let unrouted = matches!(status, 404 | 405) && answer["type"].is_null();
-        assert!(status != 403 && !unrouted, "{method} {path}: {status} {answer}");
+        assert!(
+            status != 403 && !unrouted,
+            "{method} {path}: {status} {answer}"
+        );
     }
 }

@@ -264,7 +264,10 @@ fn line_of(
     // A wallet's debits never exceed its credits (the account's flag, which the ledger
     // enforces on every transfer), so its balance is never negative.
     let balance_after = entry.credits_posted.checked_sub(entry.debits_posted);
-    assert!(balance_after.is_some(), "a wallet's debits exceed its credits");
+    assert!(
+        balance_after.is_some(),
+        "a wallet's debits exceed its credits"
+    );
     TransactionLine {
         transfer_id: transfer.id.0,
         timestamp_ns: transfer.timestamp,

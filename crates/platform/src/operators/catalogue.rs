@@ -87,7 +87,10 @@ impl Operators {
             && (role.is_some() || change.enabled == Some(false))
         {
             // An operator cannot raise or lock themself: another operator must.
-            return Err(invalid("id", "an operator cannot change their own role or state"));
+            return Err(invalid(
+                "id",
+                "an operator cannot change their own role or state",
+            ));
         }
         let _change = self.changes.lock().await;
         let mut row = self.stored(id).await?;

@@ -142,7 +142,10 @@ impl Permissions {
 
     /// The names, separated by single spaces (how `api_keys` stores them).
     pub fn names(self) -> String {
-        self.iter().map(Permission::name).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(Permission::name)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Parses names separated by whitespace; `None` names the first unknown one.
@@ -261,7 +264,10 @@ mod tests {
         let all = Permissions::all();
         assert_eq!(Permissions::parse_names(&all.names()), Ok(all));
         assert_eq!(all.iter().count(), Permission::ALL.len());
-        assert_eq!(Permissions::parse_names("ledger.read nope"), Err("nope".into()));
+        assert_eq!(
+            Permissions::parse_names("ledger.read nope"),
+            Err("nope".into())
+        );
         for role in Role::ALL {
             assert_eq!(Role::parse(role.name()), Some(role));
         }
@@ -270,7 +276,10 @@ mod tests {
     #[test]
     fn no_role_writes_the_raw_ledger_and_only_auditors_and_operators_read_the_trail() {
         for role in Role::ALL {
-            assert!(!role.permissions().contains(Permission::LedgerWrite), "{role}");
+            assert!(
+                !role.permissions().contains(Permission::LedgerWrite),
+                "{role}"
+            );
         }
         let readers: Vec<Role> = Role::ALL
             .into_iter()

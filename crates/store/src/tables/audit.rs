@@ -115,9 +115,7 @@ fn entries_of(rows: Vec<Columns>) -> Result<Vec<AuditRow>, StoreError> {
 /// The last entry (the head of the chain), if any.
 pub fn last_entry(read: &mut TableRead<'_>) -> Result<Option<AuditRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1");
-    sql::query_one(read, &sql, &[])?
-        .map(entry_of)
-        .transpose()
+    sql::query_one(read, &sql, &[])?.map(entry_of).transpose()
 }
 
 /// Entries with `seq` strictly above `after`, in order, at most `limit` (capped at

@@ -111,7 +111,9 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE anchor_cosignatures; DROP TABLE anchorings;
     DROP TABLE merchants; DROP TABLE terminals;
     DROP TABLE settlement_runs; DROP TABLE settlement_lines;
-    DROP TABLE partners; DROP TABLE partner_rates;";
+    DROP TABLE partners; DROP TABLE partner_rates;
+    DROP TABLE operators; DROP TABLE operator_sessions; DROP TABLE api_keys;
+    DROP TABLE audit_log;";
 
 /// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when
 /// one is refused, none.
