@@ -76,3 +76,15 @@ impl TestLeaf {
         std::fs::write(key_path, &self.key_pem).expect("write the key");
     }
 }
+
+/// The variable `scripts/pg.sh env` exports: the path of the test PostgreSQL server's CA.
+pub const TEST_PG_CA_VARIABLE: &str = "MILEVERSE_TEST_PG_CA";
+
+/// How tests reach the test PostgreSQL server (`MILEVERSE_TEST_DATABASE_URL`): the system's
+/// roots plus the server's CA when [`TEST_PG_CA_VARIABLE`] is set (a server without TLS
+/// needs none: `sslmode=prefer` then connects in plain).
+pub fn test_database_tls() -> crate::ClientTls {
+    let ca_file = std::env::var_os(TEST_PG_CA_VARIABLE).map(std::path::PathBuf::from);
+    crate::ClientTls::new(ca_file.as_deref())
+        .unwrap_or_else(|error| panic!("{TEST_PG_CA_VARIABLE} must name a readable CA: {error}"))
+}
