@@ -55,12 +55,7 @@ pub struct ServerTlsOptions {
     #[arg(long, env = "MILEVERSE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert (PKCS#8, RSA or EC).
-    #[arg(
-        long,
-        env = "MILEVERSE_TLS_KEY",
-        requires = "tls_cert",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "MILEVERSE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 }
 
