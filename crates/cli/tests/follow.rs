@@ -84,7 +84,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         .try_into()
         .unwrap();
 
-    let follower = BlockFollower::new(&server.base, 5000);
+    let follower = BlockFollower::new(&server.base, 5000, &tls::ClientTls::system());
     for page in [1, 3, journal::feed::FEED_PAGE_BLOCKS_MAX] {
         let replayed = follow_all(&follower, page, public_key).await;
         let (header, hash, _) = replayed.head.expect("a head");

@@ -357,7 +357,8 @@ async fn witnesses_anchor_the_ledger_and_refuse_a_lying_server() {
             .unwrap()
         })
         .collect();
-    let submitter = chain::connect(&world.node.url(), &[world.node.keys()[9].clone()]).unwrap();
+    let signers = [world.node.keys()[9].clone()];
+    let submitter = chain::connect(&world.node.url(), &signers, &tls::ClientTls::system()).unwrap();
     chain::anchor::submit(&submitter, world.deployment.anchor, &forged, signatures)
         .await
         .expect("the forged checkpoint is anchored");

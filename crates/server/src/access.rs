@@ -17,10 +17,12 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, to_bytes};
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use platform::audit::{AuditKind, AuditRecord, detail_of};
 use platform::operators::{Actor, OperatorError, Permission};
 
@@ -222,12 +224,28 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
+/// The peer address of a connection, plain or TLS (`ConnectInfo<PeerAddr>`).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, tls::TlsListener<tokio::net::TcpListener>>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tls::TlsListener<tokio::net::TcpListener>>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// The peer address of a request, as the audit log records it.
 pub fn source_of(request: &Request) -> String {
     request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(String::new, |info| info.0.to_string())
+        .get::<ConnectInfo<PeerAddr>>()
+        .map_or_else(String::new, |info| info.0.0.to_string())
 }
 
 /// The middleware in front of every route (see the module's documentation).

@@ -108,17 +108,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves (then lets the open requests finish):
+/// plain HTTP, or HTTPS with `tls`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<tls::ServerTls>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The peer address reaches the handlers (and the audit log) as `ConnectInfo`.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state).into_make_service_with_connect_info::<access::PeerAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        // The same `axum::serve` over a TLS listener (see `tls::TlsListener` for why not
+        // axum-server or a loop of our own): HTTP/1.1 and h2 by ALPN, the same graceful
+        // shutdown, each handshake bounded by the certificate's `handshake_timeout_ms`.
+        Some(tls) => {
+            axum::serve(tls.listener(listener)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Liveness: the process answers.

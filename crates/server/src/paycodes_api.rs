@@ -227,7 +227,7 @@ mod tests {
                 .await
                 .expect("bind");
             let base = format!("http://{}", listener.local_addr().expect("address"));
-            tokio::spawn(crate::serve(listener, state, std::future::pending()));
+            tokio::spawn(crate::serve(listener, None, state, std::future::pending()));
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(20))
                 .build()

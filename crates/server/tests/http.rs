@@ -34,7 +34,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let state = server::AppState::ledger_only(ledger, Some(TOKEN)).expect("state");
-        tokio::spawn(server::serve(listener, state, std::future::pending()));
+        tokio::spawn(server::serve(listener, None, state, std::future::pending()));
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))
             .build()
@@ -66,8 +66,12 @@ impl TestServer {
             .subsec_nanos();
         let schema = format!("http_{test}_{}_{nanos}", std::process::id());
         let open = move || {
-            let store =
-                store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
+            let store = store::postgres::PostgresStore::connect_schema(
+                &url,
+                &schema,
+                &tls::test_pki::test_database_tls().postgres(),
+            )
+            .expect("postgres");
             Box::new(store) as Box<dyn Store>
         };
         TestServer::start(open, None).await

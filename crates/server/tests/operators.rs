@@ -50,8 +50,12 @@ fn open_store(backend: Backend, test: &str) -> (Box<dyn Store>, Option<tempfile:
                 .expect("after 1970")
                 .subsec_nanos();
             let schema = format!("operators_{test}_{}_{nanos}", std::process::id());
-            let store =
-                store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
+            let store = store::postgres::PostgresStore::connect_schema(
+                &url,
+                &schema,
+                &tls::test_pki::test_database_tls().postgres(),
+            )
+            .expect("postgres");
             (Box::new(store), None)
         }
     }
@@ -81,7 +85,7 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(server::serve(listener, state, std::future::pending()));
+        tokio::spawn(server::serve(listener, None, state, std::future::pending()));
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))
             .build()
