@@ -168,6 +168,12 @@ EOF
     local tls_changed=0
     make_certificates() {
         local dir="$1" log
+        # Debian's postgresql pulls in openssl (through ssl-cert); a machine that had
+        # PostgreSQL without it gets it here.
+        if ! command -v openssl >/dev/null 2>&1 && [[ $is_root == 1 ]]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl \
+                >/dev/null 2>&1 || true
+        fi
         log="$(mktemp /tmp/mileverse-pg-openssl.XXXXXX)"
         if ! {
             openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
