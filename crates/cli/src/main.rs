@@ -110,9 +110,15 @@ struct ServeArgs {
     #[command(flatten)]
     chain: ChainOptions,
     /// Also run a partner simulator on loopback and register it as the partner "Demo Air"
-    /// (rate 1:1), so the exchange can be tried with one command.
+    /// (rate 1:1), so the exchange can be tried with one command. Its members sign in at
+    /// its login page with the password `partner-pass`.
     #[arg(long)]
     demo: bool,
+    /// The platform's public base URL, where partners send members back after they signed
+    /// in (`<public-url>/app/partner-links/callback`); defaults to `http://` and the
+    /// address listened on.
+    #[arg(long, env = "MILEVERSE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -224,10 +230,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (parts, outbox) = platform_parts(&args)?;
     // A second connection: followers read durable blocks without waiting for the writer.
     let feed = journal::feed::BlockFeed::start(args.store.open_store()?);
+    // Bound before the platform opens, so the public URL's default names the real port.
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let public_url = public_url(args.public_url.as_deref(), address)?;
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
         anchor_interval_ms: args.chain.anchor_interval_ms,
+        public_url,
         ..PlatformConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -245,10 +258,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .start()
             .await
             .context("cannot start the platform")?;
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let address = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         println!("mileverse listening on http://{address}");
         if args.demo {
             start_demo_partner(&platform).await?;
@@ -271,6 +281,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ledger.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The platform's public base URL: `--public-url` (an `http(s)://` URL, its trailing `/`
+/// dropped), else `http://` and the address listened on.
+fn public_url(given: Option<&str>, address: std::net::SocketAddr) -> anyhow::Result<String> {
+    let Some(given) = given else {
+        return Ok(format!("http://{address}"));
+    };
+    let url = given.trim_end_matches('/');
+    let usable = (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains(['?', '#'])
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    anyhow::ensure!(
+        usable,
+        "--public-url must be an http:// or https:// URL without query or fragment, not {given:?}"
+    );
+    Ok(url.to_string())
 }
 
 /// `serve --demo`: a partner simulator on a free loopback port, registered (or re-pointed,
@@ -316,7 +343,11 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
     };
     // Not `println!`: a supervisor that read only the address line may have closed stdout,
     // and a panic on a closed pipe must not take the server down.
-    let line = format!("demo partner \"{NAME}\" {partner_id} simulated at {url}\n");
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let line = format!(
+        "demo partner \"{NAME}\" {partner_id} simulated at {url}; its members sign in with \
+         the password {password}\n"
+    );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
     Ok(())
 }
@@ -464,4 +495,22 @@ fn keys_for_bench(directory: &std::path::Path) -> anyhow::Result<ledger::checkpo
     std::fs::create_dir_all(directory)?;
     let seed = journal::keys::load_or_create_secret(&directory.join("operator.key"))?;
     Ok(ledger::checkpoint::OperatorKey::from_seed(seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address() {
+        let address: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(public_url(None, address).unwrap(), "http://127.0.0.1:8080");
+        let given = Some("https://mileverse.example/");
+        assert_eq!(
+            public_url(given, address).unwrap(),
+            "https://mileverse.example"
+        );
+        assert!(public_url(Some("ftp://x"), address).is_err());
+        assert!(public_url(Some("https://x/?a=b"), address).is_err());
+    }
 }

@@ -243,6 +243,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::POSTGRES_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::POSTGRES_TABLES,
+    // 17: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // status and the proof's secrets; older links become unproven (`tables::exchanges`).
+    crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

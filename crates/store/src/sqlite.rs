@@ -273,6 +273,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::SQLITE_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::SQLITE_TABLES,
+    // 17: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // status and the proof's secrets; older links become unproven (`tables::exchanges`).
+    crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

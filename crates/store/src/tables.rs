@@ -100,6 +100,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     merchants::SQLITE_TABLES,
     settlements::SQLITE_TABLES,
     partners::SQLITE_TABLES,
+    exchanges::LINK_PROOF_MIGRATION,
 ];
 
 impl MemoryTables {

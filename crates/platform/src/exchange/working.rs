@@ -65,8 +65,11 @@ pub(crate) struct Tracked {
 pub(crate) enum Claimed {
     /// An exchange request of a member.
     Member(u128),
-    /// A link of a partner's member reference.
+    /// A link of a partner's member reference (canonical once proven).
     Reference(u128, String),
+    /// A change of a member's links (an attempt, a proof, an unlink); taken before a
+    /// `Reference`.
+    Links(u128),
 }
 
 #[derive(Default)]
