@@ -815,11 +815,7 @@ async fn put_password(
     body: Bytes,
 ) -> Response {
     let password = match serde_json::from_slice::<SimPassword>(&body) {
-        Ok(body)
-            if !body.password.is_empty() && body.password.len() <= oauth::PASSWORD_BYTES_MAX =>
-        {
-            body.password
-        }
+        Ok(body) if oauth::password_is_valid(&body.password) => body.password,
         _ => {
             let answer = ErrorAnswer {
                 error: format!(

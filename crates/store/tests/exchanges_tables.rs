@@ -435,8 +435,14 @@ fn links_read_back_and_release(s: &mut dyn Store) {
 
     // A withdrawal releases every link of its member, and only theirs.
     write(s, vec![ExchangeWrite::ReleaseLinksOf(2)]);
-    for row in model.values_mut().filter(|row| row.member_id == 2) {
+    for row in model
+        .values_mut()
+        .filter(|row| row.member_id == 2 && !row.removed)
+    {
         row.removed = true;
+        // An attempt's secrets go with it.
+        row.state_hash = None;
+        row.verifier_sealed = None;
     }
     check_links(&mut s.tables().unwrap(), &model);
     assert!(

@@ -40,6 +40,11 @@ pub const DEFAULT_MEMBER_PASSWORD: &str = "partner-pass";
 /// Longest password the control surface sets.
 pub const PASSWORD_BYTES_MAX: usize = 128;
 
+/// Whether a password can be a member's own: 1 to [`PASSWORD_BYTES_MAX`] bytes.
+pub fn password_is_valid(password: &str) -> bool {
+    !password.is_empty() && password.len() <= PASSWORD_BYTES_MAX
+}
+
 /// The simulator's canonical form of a member ref: upper case, so `abc` and `ABC` are one
 /// membership.
 pub fn canonical_ref(member_ref: &str) -> String {
@@ -518,6 +523,26 @@ mod tests {
         );
         // Once they expired, room is made.
         assert!(book.issue(&params, "A".into(), 15, 5).is_some());
+    }
+
+    #[test]
+    fn passwords_are_bounded() {
+        assert!(password_is_valid(&"p".repeat(PASSWORD_BYTES_MAX)));
+        assert!(!password_is_valid(&"p".repeat(PASSWORD_BYTES_MAX + 1)));
+        assert!(!password_is_valid(""));
+    }
+
+    #[test]
+    fn codes_follow_the_rule_at_its_limit() {
+        assert!(protocol::code_is_valid(
+            &"c".repeat(protocol::CODE_BYTES_MAX)
+        ));
+        assert!(!protocol::code_is_valid(
+            &"c".repeat(protocol::CODE_BYTES_MAX + 1)
+        ));
+        assert!(!protocol::code_is_valid(""));
+        assert!(protocol::code_is_valid("a b~"));
+        assert!(!protocol::code_is_valid("a\u{7f}"));
     }
 
     #[test]

@@ -274,7 +274,8 @@ pub struct ExchangeRow {
 pub enum ExchangeWrite {
     /// Inserts or replaces the link (by id).
     Link(LinkRow),
-    /// Marks every link of the member not yet removed as removed.
+    /// Marks every link of the member not yet removed as removed (attempts lose their
+    /// secrets).
     ReleaseLinksOf(u128),
     /// Inserts or replaces the exchange (by id).
     Exchange(ExchangeRow),
@@ -293,7 +294,9 @@ impl Row for ExchangeWrite {
         let (statement, params) = match self {
             ExchangeWrite::Link(row) => link_statement(row)?,
             ExchangeWrite::ReleaseLinksOf(member_id) => (
-                "UPDATE partner_links SET removed = 1 WHERE member_id = ?1 AND removed = 0",
+                // Attempts' secrets go with them.
+                "UPDATE partner_links SET removed = 1, state_hash = NULL, verifier_sealed = NULL
+                 WHERE member_id = ?1 AND removed = 0",
                 vec![Value::id(*member_id)],
             ),
             ExchangeWrite::Exchange(row) => exchange_statement(row)?,
