@@ -398,7 +398,10 @@ mod tests {
         ]
     }
 
-    fn with(change: &[(&'static str, Option<&str>)]) -> Vec<u8> {
+    /// A parameter replaced by a value, or removed (`None`).
+    type Change<'a> = (&'static str, Option<&'a str>);
+
+    fn with(change: &[Change]) -> Vec<u8> {
         let mut pairs = good();
         for (name, value) in change {
             pairs.retain(|(each, _)| each != name);
@@ -440,7 +443,7 @@ mod tests {
 
     #[test]
     fn other_faults_go_back_to_the_client_with_the_state() {
-        let cases: [(&[(&str, Option<&str>)], &str); 5] = [
+        let cases: [(&[Change], &str); 5] = [
             (
                 &[("response_type", Some("token"))],
                 oauth::UNSUPPORTED_RESPONSE_TYPE,
