@@ -3,15 +3,21 @@
 #
 #   bash scripts/pg.sh [start]        start (installing PostgreSQL if needed); prints nothing
 #   eval "$(bash scripts/pg.sh env)"  start if needed, print `export MILEVERSE_TEST_DATABASE_URL=...`
+#                                     and `export MILEVERSE_TEST_PG_CA=...`
 #   bash scripts/pg.sh stop           stop the server (keeps its data)
-#   source scripts/pg.sh              start and export MILEVERSE_TEST_DATABASE_URL here
+#   source scripts/pg.sh              start and export both here
 #
 # It runs its OWN cluster, not Debian's default one: data in target/pg/data (data-PORT for
 # another port; /tmp/mileverse-pg-PORT when the postgres user cannot reach target/), port
 # 54329 (MILEVERSE_PG_PORT), listening on 127.0.0.1 only, fsync on (real durability),
 # max_connections=200, a superuser role `mileverse` (password `mileverse`) and a database
-# `mileverse`. Idempotent: a running server is left alone. Progress and errors go to stderr
-# only when something fails; the server log is <data>.log.
+# `mileverse`. TLS is on (`ssl = on`): a private CA and a server certificate for 127.0.0.1 and
+# localhost, made with openssl in the data directory (ca.pem, server.pem, server.key; a
+# cluster made before this gets them at its next start, and a running one is reloaded).
+# MILEVERSE_TEST_PG_CA names ca.pem, for clients that verify the server (sslmode=require, or
+# the default prefer, which uses TLS when offered); plain connections still work. Idempotent:
+# a running server is left alone. Progress and errors go to stderr only when something
+# fails; the server log is <data>.log.
 #
 # Environment: MILEVERSE_PG_PORT (default 54329), MILEVERSE_PG_DATA (data dir override),
 # CARGO_TARGET_DIR (where target/ is).
@@ -158,13 +164,79 @@ EOF
         [[ $is_root == 1 ]] && chown postgres: "$data/postgresql.conf" "$data/pg_hba.conf"
     fi
 
+    # --- TLS: a private CA and a server certificate, once --------------------------------
+    local tls_changed=0
+    make_certificates() {
+        local dir="$1" log
+        # Debian's postgresql pulls in openssl (through ssl-cert); a machine that had
+        # PostgreSQL without it gets it here.
+        if ! command -v openssl >/dev/null 2>&1 && [[ $is_root == 1 ]]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl \
+                >/dev/null 2>&1 || true
+        fi
+        log="$(mktemp /tmp/mileverse-pg-openssl.XXXXXX)"
+        if ! {
+            openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+                -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 3650 \
+                -subj "/CN=Mileverse test PostgreSQL CA" \
+                -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+                openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+                    -keyout "$dir/server.key" -out "$dir/server.csr" -subj "/CN=127.0.0.1" &&
+                openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+                    -set_serial "0x$(openssl rand -hex 8)" -days 3650 -out "$dir/server.pem" \
+                    -extfile <(printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+                        "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+                        "extendedKeyUsage=serverAuth")
+        } >"$log" 2>&1; then
+            echo "scripts/pg.sh: making the TLS certificates failed:" >&2
+            cat "$log" >&2
+            rm -f "$log"
+            return 1
+        fi
+        rm -f "$log" "$dir/server.csr"
+        # PostgreSQL refuses a key others can read.
+        chmod 600 "$dir/ca.key" "$dir/server.key"
+        chmod 644 "$dir/ca.pem" "$dir/server.pem"
+        if [[ $is_root == 1 ]]; then
+            chown postgres: "$dir/ca.key" "$dir/ca.pem" "$dir/server.key" "$dir/server.pem"
+        fi
+    }
+    if [[ ! -f "$data/server.pem" || ! -f "$data/server.key" || ! -f "$data/ca.pem" ]]; then
+        make_certificates "$data" || return 1
+        tls_changed=1
+    fi
+    if ! grep -q "^ssl = on" "$data/postgresql.conf"; then
+        cat >>"$data/postgresql.conf" <<EOF
+
+# --- TLS (scripts/pg.sh): certificates in this directory, signed by ca.pem ---
+ssl = on
+ssl_cert_file = 'server.pem'
+ssl_key_file = 'server.key'
+EOF
+        tls_changed=1
+    fi
+
     # --- start -----------------------------------------------------------------------------
     if ! running && PGPASSWORD=mileverse "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" \
         -U mileverse -d mileverse -tAc "SELECT 1" >/dev/null 2>&1; then
         # Another checkout's Mileverse test server already serves this port: share it (every
-        # test and benchmark works in a schema of its own).
-        [[ "$cmd" == env ]] && echo "export MILEVERSE_TEST_DATABASE_URL=${url}"
+        # test and benchmark works in a schema of its own), and its CA if it has TLS on.
+        if [[ "$cmd" == env ]]; then
+            echo "export MILEVERSE_TEST_DATABASE_URL=${url}"
+            local other
+            other="$(PGPASSWORD=mileverse "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U mileverse \
+                -d mileverse -tAc "SELECT setting FROM pg_settings WHERE name = 'data_directory'
+                    AND current_setting('ssl') = 'on'" 2>/dev/null || true)"
+            if [[ -n "$other" && -r "$other/ca.pem" ]]; then
+                echo "export MILEVERSE_TEST_PG_CA=$(printf '%q' "$other/ca.pem")"
+            fi
+        fi
         return 0
+    fi
+    if running && [[ $tls_changed == 1 ]]; then
+        # A server started before its certificates were made: TLS settings take a reload.
+        as_pg "$bindir/pg_ctl" -D "$data" reload >/dev/null
     fi
     if ! running; then
         touch "$log"
@@ -189,15 +261,18 @@ EOF
 
     if [[ "$cmd" == env ]]; then
         echo "export MILEVERSE_TEST_DATABASE_URL=${url}"
+        echo "export MILEVERSE_TEST_PG_CA=$(printf '%q' "$data/ca.pem")"
     fi
     return 0
 }
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
-    # Sourced: start in a subshell (so `set -e` and failures stay there), then export.
-    if (_mileverse_pg_main start); then
-        export MILEVERSE_TEST_DATABASE_URL="postgres://mileverse:mileverse@127.0.0.1:${MILEVERSE_PG_PORT:-54329}/mileverse"
+    # Sourced: start in a subshell (so `set -e` and failures stay there), then export what
+    # `env` prints.
+    if _mileverse_pg_env="$(_mileverse_pg_main env)"; then
+        eval "$_mileverse_pg_env"
     fi
+    unset _mileverse_pg_env
     unset -f _mileverse_pg_main
 else
     _mileverse_pg_main "$@"

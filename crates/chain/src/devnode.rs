@@ -112,7 +112,8 @@ impl DevNode {
     /// A provider that signs with every dev key (the first by default) and `extra` keys.
     pub fn provider(&self, extra: &[PrivateKeySigner]) -> Result<DynProvider, Error> {
         let signers: Vec<PrivateKeySigner> = self.keys.iter().chain(extra).cloned().collect();
-        connect(&self.url(), &signers)
+        // The dev node is plain HTTP on loopback: no CA of ours is needed.
+        connect(&self.url(), &signers, &tls::ClientTls::system())
     }
 
     /// Asks anvil to exit (SIGTERM, which the npm wrapper passes on to the real binary),

@@ -52,8 +52,10 @@ const STATE_CANCELLED: u8 = 2;
 /// What [`EthereumGateway::connect`] needs.
 #[derive(Clone)]
 pub struct GatewayConfig {
-    /// The node's JSON-RPC endpoint (`http://…`).
+    /// The node's JSON-RPC endpoint (`http://…` or `https://…`).
     pub rpc_url: String,
+    /// Whom an `https://` endpoint may be (the system's roots and the operator's CA file).
+    pub tls: tls::ClientTls,
     /// The platform's key: submits checkpoints, holds the bridge's OPERATOR_ROLE, pays gas.
     pub key: PrivateKeySigner,
     pub deployment: DeploymentFile,
@@ -66,6 +68,7 @@ impl Debug for GatewayConfig {
         formatter
             .debug_struct("GatewayConfig")
             .field("rpc_url", &self.rpc_url)
+            .field("tls", &self.tls)
             .field("key", &self.key.address())
             .field("deployment", &self.deployment)
             .field("confirmations", &self.confirmations)
@@ -99,7 +102,7 @@ impl EthereumGateway {
     /// Connects to the node and checks that it serves the deployment's chain.
     pub async fn connect(config: GatewayConfig) -> Result<EthereumGateway, Error> {
         let sender = config.key.address();
-        let provider = connect(&config.rpc_url, &[config.key])?;
+        let provider = connect(&config.rpc_url, &[config.key], &config.tls)?;
         let actual = provider.get_chain_id().await?;
         if actual != config.deployment.chain_id {
             return Err(Error::WrongChain {

@@ -117,8 +117,13 @@ impl Error {
 /// An HTTP provider that signs with `signers` (the first one by default; a transaction
 /// `from` another registered signer is signed by that one) and fills nonce, gas (estimated,
 /// so a call that would revert fails before it is sent, then padded by
-/// [`padded_gas_limit`]) and chain id. Every request is bounded by [`REQUEST_TIMEOUT`].
-pub fn connect(url: &str, signers: &[PrivateKeySigner]) -> Result<DynProvider, Error> {
+/// [`padded_gas_limit`]) and chain id. Every request is bounded by [`REQUEST_TIMEOUT`]; an
+/// `https://` node must present a certificate `tls` trusts.
+pub fn connect(
+    url: &str,
+    signers: &[PrivateKeySigner],
+    tls: &tls::ClientTls,
+) -> Result<DynProvider, Error> {
     let endpoint = endpoint(url)?;
     let (first, rest) = signers
         .split_first()
@@ -139,16 +144,16 @@ pub fn connect(url: &str, signers: &[PrivateKeySigner]) -> Result<DynProvider, E
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(wallet)
-        .connect_reqwest(http_client()?, endpoint);
+        .connect_reqwest(http_client(tls)?, endpoint);
     Ok(provider.erased())
 }
 
 /// An HTTP provider that only reads (calls, balances, blocks; it signs nothing), with
 /// every request bounded by [`REQUEST_TIMEOUT`].
-pub fn connect_reader(url: &str) -> Result<DynProvider, Error> {
+pub fn connect_reader(url: &str, tls: &tls::ClientTls) -> Result<DynProvider, Error> {
     let provider = ProviderBuilder::new()
         .disable_recommended_fillers()
-        .connect_reqwest(http_client()?, endpoint(url)?);
+        .connect_reqwest(http_client(tls)?, endpoint(url)?);
     Ok(provider.erased())
 }
 
@@ -159,8 +164,12 @@ fn endpoint(url: &str) -> Result<Url, Error> {
     })
 }
 
-fn http_client() -> Result<reqwest::Client, Error> {
+/// alloy's reqwest (0.13, not the workspace's 0.12) with our rustls configuration: built
+/// with `rustls-no-provider`, so it brings neither aws-lc-rs nor roots of its own, and an
+/// https node is trusted exactly as every other outbound connection is.
+fn http_client(tls: &tls::ClientTls) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.http_config())
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
         .build()

@@ -80,6 +80,7 @@ impl World {
     async fn gateway(&self, confirmations: u64) -> EthereumGateway {
         EthereumGateway::connect(GatewayConfig {
             rpc_url: self.node.url(),
+            tls: tls::ClientTls::system(),
             key: self.node.keys()[8].clone(),
             deployment: self.deployment,
             confirmations,
@@ -387,6 +388,7 @@ async fn gateway_refuses_another_chain_and_reports_a_dead_node_as_unavailable() 
     let world = World::new().await;
     let wrong = EthereumGateway::connect(GatewayConfig {
         rpc_url: world.node.url(),
+        tls: tls::ClientTls::system(),
         key: key(0xC1),
         deployment: DeploymentFile {
             chain_id: 1,

@@ -91,6 +91,9 @@ pub struct LedgerBenchArgs {
     /// PostgreSQL for `postgres` and `postgres-naive` (each run uses a fresh schema).
     #[arg(long, env = "MILEVERSE_DATABASE_URL")]
     database_url: Option<String>,
+    /// Whom a TLS connection to PostgreSQL trusts.
+    #[command(flatten)]
+    tls: crate::options::ClientTlsOptions,
     /// Directory for the SQLite file; a fresh temporary directory by default.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -214,7 +217,9 @@ fn open_bench_store(
                 .database_url
                 .as_deref()
                 .context("--database-url (or MILEVERSE_DATABASE_URL) is required")?;
-            let store = store::postgres::PostgresStore::connect_schema(url, &fresh_schema_name())?;
+            let tls = args.tls.client_tls()?.postgres();
+            let store =
+                store::postgres::PostgresStore::connect_schema(url, &fresh_schema_name(), &tls)?;
             Ok((Box::new(store), None))
         }
     }
@@ -413,8 +418,9 @@ fn run_naive(
         .as_deref()
         .context("--database-url (or MILEVERSE_DATABASE_URL) is required")?;
     let schema = fresh_schema_name();
+    let tls = args.tls.client_tls()?.postgres();
     store::naive::NaivePostgresLedger::setup(
-        &mut store::naive::connect_in_schema(url, &schema)?,
+        &mut store::naive::connect_in_schema(url, &schema, &tls)?,
         accounts,
     )?;
     let per_client = transfers.len().div_ceil(args.clients).max(1);
@@ -423,10 +429,10 @@ fn run_naive(
         let handles: Vec<_> = transfers
             .chunks(per_client)
             .map(|share| {
-                let schema = schema.as_str();
+                let (schema, tls) = (schema.as_str(), &tls);
                 scope.spawn(move || {
                     let mut naive = store::naive::NaivePostgresLedger::new(
-                        store::naive::connect_in_schema(url, schema)?,
+                        store::naive::connect_in_schema(url, schema, tls)?,
                     )?;
                     let mut latencies_us = Vec::with_capacity(share.len());
                     let mut rejected = 0;

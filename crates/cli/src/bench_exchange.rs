@@ -21,7 +21,7 @@ use crate::bench::{
     HttpOutcome, HttpReport, ScratchDirectory, drive_http, fresh_schema_name, report_http,
 };
 
-pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token-of-at-least-32-bytes";
 const PARTNER_SECRET: &str = "bench-partner-secret-0123456789";
 
 #[derive(clap::Args, Clone, Debug)]
@@ -118,11 +118,12 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
         journal::LedgerConfig::default(),
     )?);
     let outbox = Arc::new(ports::sms::DevOutbox::new());
-    let gateway =
-        gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
-            timeout_ms: 5000,
-            connections_per_host_max: 256,
-        });
+    let config = gateways::partner::PartnerClientConfig {
+        timeout_ms: 5000,
+        connections_per_host_max: 256,
+    };
+    // The bench's partner simulator is its own, plain HTTP on loopback.
+    let gateway = gateways::partner::HttpPartnerGateway::new(config, &tls::ClientTls::system());
     let parts = platform::PlatformParts {
         legacy_records: None,
         keys: platform::crypto::DataKeys::from_master(&rand::random()),
@@ -146,15 +147,18 @@ pub(crate) async fn start_servers(
     tokio::spawn(gateways::sim::serve_sim(
         sim_listener,
         sim_config,
+        None,
         std::future::pending(),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let mut state = server::AppState::ledger_only(ledger, Some(ADMIN_TOKEN.into()));
+    let mut state = server::AppState::ledger_only(ledger, Some(ADMIN_TOKEN))?;
     state.platform = Some(platform);
     state.outbox = Some(outbox);
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
-    let client = reqwest::Client::builder()
+    tokio::spawn(server::serve(listener, None, state, std::future::pending()));
+    // Both servers are this process's own, plain HTTP on loopback.
+    let client = tls::ClientTls::system()
+        .reqwest_builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(1024)
         .build()?;

@@ -57,7 +57,8 @@ pub fn run(args: SettleBenchArgs) -> anyhow::Result<ExitCode> {
         args.store.database_url.is_none(),
         "bench settle runs on SQLite"
     );
-    let store = args.store.open_store()?;
+    // SQLite (checked above): no connection to make.
+    let store = args.store.open_store(&tls::ClientTls::system())?;
     let key = args.store.operator_key()?;
     let ledger = Arc::new(journal::LedgerService::open(
         store,
@@ -68,11 +69,13 @@ pub fn run(args: SettleBenchArgs) -> anyhow::Result<ExitCode> {
     let parts = platform::PlatformParts {
         legacy_records: None,
         keys: platform::crypto::DataKeys::from_master(&master),
+        // Settlement calls no partner.
         partner_gateway: Arc::new(gateways::partner::HttpPartnerGateway::new(
             gateways::partner::PartnerClientConfig {
                 timeout_ms: 5000,
                 connections_per_host_max: 4,
             },
+            &tls::ClientTls::system(),
         )),
         sms: Arc::new(ports::sms::DevOutbox::new()),
         chain: None,

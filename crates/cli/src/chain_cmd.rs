@@ -13,6 +13,8 @@ use chain::operations::{self, Sent, format_amount, parse_amount};
 use chain::wallet::Wallet;
 use chain::{Address, DevNode, DynProvider, PrivateKeySigner, U256};
 
+use crate::options::ClientTlsOptions;
+
 /// A year, for the dev vesting schedules.
 const YEAR_S: u64 = 365 * 24 * 60 * 60;
 
@@ -69,6 +71,8 @@ pub enum ChainCommand {
         deployment: PathBuf,
         #[arg(long)]
         address: Address,
+        #[command(flatten)]
+        tls: ClientTlsOptions,
     },
     /// Quarterly rewards: fund a quarter, see and claim a member's share.
     #[command(subcommand)]
@@ -102,6 +106,8 @@ pub struct SignerArgs {
     /// File holding the private key (hex) that signs and pays gas.
     #[arg(long)]
     key: PathBuf,
+    #[command(flatten)]
+    tls: ClientTlsOptions,
 }
 
 #[derive(clap::Args)]
@@ -116,6 +122,8 @@ pub struct ClaimArgs {
     /// $HOME/.mileverse/wallet.
     #[arg(long)]
     wallet: Option<PathBuf>,
+    #[command(flatten)]
+    tls: ClientTlsOptions,
 }
 
 #[derive(clap::Args)]
@@ -192,9 +200,10 @@ async fn run_online(command: ChainCommand) -> anyhow::Result<()> {
             rpc,
             deployment,
             address,
+            tls,
         } => {
-            let (provider, deployment) =
-                (chain::connect_reader(&rpc)?, read_deployment(&deployment)?);
+            let provider = chain::connect_reader(&rpc, &tls.client_tls()?)?;
+            let deployment = read_deployment(&deployment)?;
             operations::check_chain(&provider, &deployment).await?;
             let balance = operations::mvc_balance(&provider, &deployment, address).await;
             println!("{} MVC", format_amount(balance.map_err(explain)?));
@@ -216,7 +225,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 impl SignerArgs {
     fn connect(&self) -> anyhow::Result<DynProvider> {
         let key = read_key(&self.key)?;
-        Ok(chain::connect(&self.rpc, &[key])?)
+        Ok(chain::connect(&self.rpc, &[key], &self.tls.client_tls()?)?)
     }
 }
 
@@ -461,7 +470,8 @@ impl ClaimArgs {
         let phrase = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the wallet {}", path.display()))?;
         let wallet = Wallet::from_phrase(&phrase)?;
-        let provider = chain::connect(&self.rpc, &[wallet.signer().clone()])?;
+        let signer = wallet.signer().clone();
+        let provider = chain::connect(&self.rpc, &[signer], &self.tls.client_tls()?)?;
         let deployment = read_deployment(&self.deployment)?;
         operations::check_chain(&provider, &deployment).await?;
         Ok((provider, deployment, wallet.address()))

@@ -9,9 +9,11 @@ use serde_json::Value;
 
 #[derive(clap::Args)]
 pub struct EconomyArgs {
-    /// Base URL of the Mileverse server.
+    /// Base URL of the Mileverse server (http:// or https://).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    #[command(flatten)]
+    tls: crate::options::ClientTlsOptions,
     /// Print the server's JSON as is.
     #[arg(long)]
     json: bool,
@@ -24,7 +26,7 @@ pub fn run(args: EconomyArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(fetch(&args.server))?;
+    let report = runtime.block_on(fetch(&args.server, &args.tls.client_tls()?))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -33,8 +35,9 @@ pub fn run(args: EconomyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(server: &str) -> anyhow::Result<Value> {
-    let client = reqwest::Client::builder()
+async fn fetch(server: &str, tls: &tls::ClientTls) -> anyhow::Result<Value> {
+    let client = tls
+        .reqwest_builder()
         .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
         .build()?;
     let url = format!("{}/v1/token-economy", server.trim_end_matches('/'));

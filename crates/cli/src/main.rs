@@ -5,6 +5,7 @@
 //! - `verify`: replay every block and check hashes, roots, signatures and balances.
 //! - `bench ledger`: measure the ledger's throughput and latency.
 
+mod audit;
 mod bench;
 mod bench_authorize;
 mod bench_exchange;
@@ -28,7 +29,7 @@ use platform::crypto::DataKeys;
 use platform::{Platform, PlatformConfig, PlatformParts};
 use ports::sms::DevOutbox;
 
-use crate::options::StoreOptions;
+use crate::options::{ClientTlsOptions, ServerTlsOptions, StoreOptions};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +68,9 @@ enum Command {
     Economy(economy::EconomyArgs),
     /// A point-of-sale client speaking the VAN API (signed with a terminal's secret).
     Pos(pos::PosArgs),
+    /// The operators' audit log: check that no entry was removed or changed.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 impl Command {
@@ -98,13 +102,28 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    #[command(flatten)]
+    tls: ServerTlsOptions,
+    #[command(flatten)]
+    client_tls: ClientTlsOptions,
     /// A snapshot of the ledger engine after this many transfers (start replays at most
     /// about this many); 0 turns snapshots off.
     #[arg(long, default_value_t = journal::sequencer::SNAPSHOT_INTERVAL_TRANSFERS_DEFAULT)]
     snapshot_interval_transfers: u64,
-    /// Token that grants admin access to `/admin` routes.
+    /// Bootstrap admin token: the identity `bootstrap` on `/admin` routes, for first set-up
+    /// and scripts (at least 32 bytes; shorter or empty refuses to start).
     #[arg(long, env = "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Production mode: raw ledger writes (`POST /admin/v1/ledger/...`) are off for every
+    /// identity unless --allow-raw-ledger-writes.
+    #[arg(long, env = "MILEVERSE_PRODUCTION")]
+    production: bool,
+    /// Allows raw ledger writes in production mode (for a migration, say).
+    #[arg(long)]
+    allow_raw_ledger_writes: bool,
+    /// An operator session's lifetime from login, in seconds.
+    #[arg(long, default_value_t = 8 * 3600)]
+    operator_session_ttl_s: u64,
     #[command(flatten)]
     platform: PlatformOptions,
     #[command(flatten)]
@@ -177,6 +196,8 @@ struct ChainOptions {
 struct VerifyArgs {
     #[command(flatten)]
     store: StoreOptions,
+    #[command(flatten)]
+    client_tls: ClientTlsOptions,
     /// Expected operator public key (hex); defaults to the key pinned in the store.
     #[arg(long)]
     operator_public_key: Option<String>,
@@ -206,6 +227,7 @@ fn main() -> ExitCode {
         Command::Witness(args) => witness::run(args),
         Command::Economy(args) => economy::run(args),
         Command::Pos(args) => pos::run(args),
+        Command::Audit(command) => audit::run(command),
     };
     match outcome {
         Ok(code) => code,
@@ -217,7 +239,13 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let store = args.store.open_store()?;
+    // Before anything is opened: a weak bootstrap token must never start a server.
+    check_bootstrap_token(args.admin_token.as_deref())?;
+    // Every outbound connection of the process (PostgreSQL, partners, SMS, the chain node)
+    // trusts what this one configuration trusts.
+    let client_tls = args.client_tls.client_tls()?;
+    let server_tls = args.tls.server_tls()?;
+    let store = args.store.open_store(&client_tls)?;
     let key = args.store.operator_key()?;
     let config = LedgerConfig {
         snapshot_interval_transfers: args.snapshot_interval_transfers,
@@ -227,15 +255,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "the store does not check out; it was not modified (run `mileverse verify` for details)",
     )?;
     let ledger = Arc::new(ledger);
-    let (parts, outbox) = platform_parts(&args)?;
+    let (parts, outbox) = platform_parts(&args, &client_tls)?;
+    let operators = platform::operators::Operators::open(
+        ledger.clone(),
+        parts.keys.clone(),
+        platform::operators::OperatorsConfig {
+            session_ttl_s: args.operator_session_ttl_s,
+            production: args.production,
+            raw_ledger_writes: args.allow_raw_ledger_writes,
+        },
+        args.admin_token.as_deref(),
+    )?;
     // A second connection: followers read durable blocks without waiting for the writer.
-    let feed = journal::feed::BlockFeed::start(args.store.open_store()?);
+    let feed = journal::feed::BlockFeed::start(args.store.open_store(&client_tls)?);
     // Bound before the platform opens, so the public URL's default names the real port.
     let listener = std::net::TcpListener::bind(&args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let public_url = public_url(args.public_url.as_deref(), address)?;
+    let public_url = public_url(args.public_url.as_deref(), address, server_tls.as_ref())?;
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
@@ -247,33 +285,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let mut parts = parts;
-    parts.chain = runtime.block_on(chain_gateway(&args.chain))?;
+    parts.chain = runtime.block_on(chain_gateway(&args.chain, &client_tls))?;
     // Reading the records is blocking IO (and the PostgreSQL client runs its own runtime),
     // so it happens before this thread enters the async runtime.
     let platform = Platform::open(config, ledger.clone(), parts)
         .context("cannot load the platform's records")?;
     args.store.retire_legacy_records()?;
-    runtime.block_on(async {
-        platform
-            .start()
-            .await
-            .context("cannot start the platform")?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        println!("mileverse listening on http://{address}");
-        if args.demo {
-            start_demo_partner(&platform).await?;
-        }
-        if args.admin_token.is_none() {
-            tracing::warn!("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: admin routes are closed");
-        }
-        let mut state =
-            server::AppState::ledger_only(ledger.clone(), args.admin_token.map(Into::into));
-        state.platform = Some(platform.clone());
-        state.outbox = outbox;
-        state.feed = Some(feed.clone());
-        server::serve(listener, state, shutdown_signal()).await?;
-        anyhow::Ok(())
-    })?;
+    let mut state = server::AppState::ledger_only(ledger.clone(), None)?;
+    state.operators = Arc::new(operators);
+    state.platform = Some(platform.clone());
+    state.outbox = outbox;
+    state.feed = Some(feed.clone());
+    let bootstrap = args.admin_token.is_some();
+    runtime.block_on(run_server(listener, server_tls, state, args.demo, bootstrap))?;
     drop(runtime);
     drop(platform);
     feed.shutdown();
@@ -284,10 +308,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The platform's public base URL: `--public-url` (an `http(s)://` URL, its trailing `/`
-/// dropped), else `http://` and the address listened on.
-fn public_url(given: Option<&str>, address: std::net::SocketAddr) -> anyhow::Result<String> {
+/// dropped), else the scheme served and the address listened on.
+fn public_url(
+    given: Option<&str>,
+    address: std::net::SocketAddr,
+    tls: Option<&tls::ServerTls>,
+) -> anyhow::Result<String> {
     let Some(given) = given else {
-        return Ok(format!("http://{address}"));
+        return Ok(format!("{}://{address}", options::scheme(tls)));
     };
     let url = given.trim_end_matches('/');
     let usable = (url.starts_with("http://") || url.starts_with("https://"))
@@ -300,6 +328,57 @@ fn public_url(given: Option<&str>, address: std::net::SocketAddr) -> anyhow::Res
     Ok(url.to_string())
 }
 
+/// Refuses a bootstrap token that is set but empty or shorter than the minimum.
+fn check_bootstrap_token(token: Option<&str>) -> anyhow::Result<()> {
+    let minimum = platform::operators::BOOTSTRAP_TOKEN_BYTES_MIN;
+    match token {
+        Some(token) if token.len() < minimum => anyhow::bail!(
+            "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN must be at least {minimum} bytes (it is {}); \
+             make one with `openssl rand -hex 32`, or unset it",
+            token.len()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Starts the platform's jobs and the audit log, and serves on `listener` (HTTPS with
+/// `tls`) until a signal.
+async fn run_server(
+    listener: std::net::TcpListener,
+    tls: Option<tls::ServerTls>,
+    mut state: server::AppState,
+    demo: bool,
+    bootstrap: bool,
+) -> anyhow::Result<()> {
+    let platform = state.platform.clone().expect("serve runs the platform");
+    platform
+        .start()
+        .await
+        .context("cannot start the platform")?;
+    let audit = platform::audit::AuditLog::open(state.ledger.clone()).await?;
+    state.audit = Some(Arc::new(audit));
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let address = listener.local_addr()?;
+    println!(
+        "mileverse listening on {}://{address}",
+        options::scheme(tls.as_ref())
+    );
+    if demo {
+        start_demo_partner(&platform).await?;
+    }
+    if !bootstrap {
+        tracing::warn!(
+            "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: only operators' sessions and keys open \
+             the admin routes"
+        );
+    }
+    if let Some(tls) = &tls {
+        options::reload_on_hangup(tls.clone());
+    }
+    server::serve(listener, tls, state, shutdown_signal()).await?;
+    Ok(())
+}
+
 /// `serve --demo`: a partner simulator on a free loopback port, registered (or re-pointed,
 /// after a restart) as the partner "Demo Air".
 async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
@@ -308,9 +387,11 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let config = gateways::sim::SimConfig::new(secret.clone().into_bytes());
+    // Plain HTTP: the demo partner is on loopback, in this process.
     tokio::spawn(gateways::sim::serve_sim(
         listener,
         config,
+        None,
         std::future::pending(),
     ));
     let existing = platform
@@ -354,7 +435,10 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
 
 /// The record store, data key and gateways of `serve`; the dev outbox when no SMS gateway
 /// is configured.
-fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc<DevOutbox>>)> {
+fn platform_parts(
+    args: &ServeArgs,
+    client_tls: &tls::ClientTls,
+) -> anyhow::Result<(PlatformParts, Option<Arc<DevOutbox>>)> {
     let options = &args.platform;
     let master = match &options.data_key_hex {
         Some(text) => journal::keys::parse_secret(text.trim())
@@ -367,18 +451,19 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
             journal::keys::load_or_create_secret(&path)?
         }
     };
-    let partner_gateway =
-        gateways::partner::HttpPartnerGateway::new(gateways::partner::PartnerClientConfig {
-            timeout_ms: options.partner_timeout_ms,
-            connections_per_host_max: 256,
-        });
+    let partner_config = gateways::partner::PartnerClientConfig {
+        timeout_ms: options.partner_timeout_ms,
+        connections_per_host_max: 256,
+    };
+    let partner_gateway = gateways::partner::HttpPartnerGateway::new(partner_config, client_tls);
     let (sms, outbox): (Arc<dyn ports::gateway::SmsGateway>, _) = match &options.sms_gateway_url {
         Some(url) => {
-            let gateway = gateways::sms::HttpSmsGateway::new(gateways::sms::SmsGatewayConfig {
+            let sms_config = gateways::sms::SmsGatewayConfig {
                 url: url.clone(),
                 api_key: options.sms_gateway_key.clone(),
                 timeout_ms: 5000,
-            });
+            };
+            let gateway = gateways::sms::HttpSmsGateway::new(sms_config, client_tls);
             (Arc::new(gateway), None)
         }
         None => {
@@ -400,6 +485,7 @@ fn platform_parts(args: &ServeArgs) -> anyhow::Result<(PlatformParts, Option<Arc
 /// deployment's chain.
 async fn chain_gateway(
     options: &ChainOptions,
+    client_tls: &tls::ClientTls,
 ) -> anyhow::Result<Option<Arc<dyn ports::chain::ChainGateway>>> {
     let (Some(rpc_url), Some(key_path), Some(deployment_path)) = (
         &options.chain_rpc,
@@ -415,6 +501,7 @@ async fn chain_gateway(
         .with_context(|| format!("cannot read the deployment {}", deployment_path.display()))?;
     let config = chain::gateway::GatewayConfig {
         rpc_url: rpc_url.clone(),
+        tls: client_tls.clone(),
         key,
         deployment,
         confirmations: options.chain_confirmations,
@@ -444,7 +531,8 @@ async fn shutdown_signal() {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut store = args.store.open_existing_store()?;
+    let client_tls = args.client_tls.client_tls()?;
+    let mut store = args.store.open_existing_store(&client_tls)?;
     let meta = store
         .meta()?
         .context("the store is empty: no ledger has been created there")?;
@@ -480,7 +568,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 hex::encode(root),
                 hex::encode(head)
             );
-            witness::verify_anchored(&args.chain, store.as_mut(), &replayed)
+            witness::verify_anchored(&args.chain, &client_tls, store.as_mut(), &replayed)
         }
         Err(error) => {
             println!("verify failed: {error}");
@@ -504,13 +592,13 @@ mod tests {
     #[test]
     fn the_public_url_defaults_to_the_listen_address() {
         let address: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(public_url(None, address).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(public_url(None, address, None).unwrap(), "http://127.0.0.1:8080");
         let given = Some("https://mileverse.example/");
         assert_eq!(
-            public_url(given, address).unwrap(),
+            public_url(given, address, None).unwrap(),
             "https://mileverse.example"
         );
-        assert!(public_url(Some("ftp://x"), address).is_err());
-        assert!(public_url(Some("https://x/?a=b"), address).is_err());
+        assert!(public_url(Some("ftp://x"), address, None).is_err());
+        assert!(public_url(Some("https://x/?a=b"), address, None).is_err());
     }
 }

@@ -1,4 +1,6 @@
-//! Options shared by commands: where the store is and where the operator key is.
+//! Options shared by commands: where the store is and where the operator key is, whom
+//! outbound TLS connections trust (`--ca-file`), and the certificate a server presents
+//! (`--tls-cert`, `--tls-key`).
 
 use std::path::PathBuf;
 
@@ -30,10 +32,76 @@ pub struct StoreOptions {
     pub operator_key: Option<PathBuf>,
 }
 
+/// Whom outbound connections trust: the system's roots, plus the CAs of `--ca-file`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ClientTlsOptions {
+    /// PEM file of CA certificates to trust beside the system's roots, for every outbound
+    /// TLS connection: partners, SMS, the chain node, PostgreSQL, a Mileverse server.
+    #[arg(long, env = "MILEVERSE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl ClientTlsOptions {
+    pub fn client_tls(&self) -> anyhow::Result<tls::ClientTls> {
+        tls::ClientTls::new(self.ca_file.as_deref()).context("cannot use --ca-file")
+    }
+}
+
+/// The certificate a server presents: HTTPS with both, plain HTTP with neither.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ServerTlsOptions {
+    /// PEM certificate chain (leaf first) to serve HTTPS with; needs --tls-key. Checked for
+    /// changes every 10 s and read again on SIGHUP, so a renewed certificate needs no restart.
+    #[arg(long, env = "MILEVERSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, env = "MILEVERSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerTlsOptions {
+    /// The loaded certificate, or `None` for plain HTTP.
+    pub fn server_tls(&self) -> anyhow::Result<Option<tls::ServerTls>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let config = tls::ServerTlsConfig::new(cert, key);
+        Ok(Some(
+            tls::ServerTls::load(config).context("cannot use --tls-cert and --tls-key")?,
+        ))
+    }
+}
+
+/// `http` or `https`, as a server with `tls` is reached.
+pub fn scheme(tls: Option<&tls::ServerTls>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
+}
+
+/// Reads the certificate again on every SIGHUP (besides the periodic check), for operators
+/// who rotate and then signal, as with nginx.
+pub fn reload_on_hangup(tls: tls::ServerTls) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the certificate reloads on its timer only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            // A failure is logged by the reload and keeps the certificate in use.
+            let _ = tls.reload();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = tls;
+}
+
 impl StoreOptions {
-    pub fn open_store(&self) -> anyhow::Result<Box<dyn Store>> {
+    /// Opens the store; PostgreSQL connects with `tls` (the URL's `sslmode` decides).
+    pub fn open_store(&self, tls: &tls::ClientTls) -> anyhow::Result<Box<dyn Store>> {
         if let Some(url) = &self.database_url {
-            let store = PostgresStore::connect(url).context("cannot connect to PostgreSQL")?;
+            let store = PostgresStore::connect(url, &tls.postgres())
+                .context("cannot connect to PostgreSQL")?;
             return Ok(Box::new(store));
         }
         std::fs::create_dir_all(&self.data)
@@ -45,12 +113,12 @@ impl StoreOptions {
     }
 
     /// Like [`Self::open_store`], but refuses to create a new SQLite database.
-    pub fn open_existing_store(&self) -> anyhow::Result<Box<dyn Store>> {
+    pub fn open_existing_store(&self, tls: &tls::ClientTls) -> anyhow::Result<Box<dyn Store>> {
         if self.database_url.is_none() {
             let path = self.data.join(SQLITE_FILE_NAME);
             anyhow::ensure!(path.exists(), "no ledger at {}", path.display());
         }
-        self.open_store()
+        self.open_store(tls)
     }
 
     /// The record store of an older layout to import from: `DATA/records.db` if it is

@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 
 #[derive(clap::Args)]
 pub struct PosArgs {
-    /// Base URL of the Mileverse server.
+    /// Base URL of the Mileverse server (http:// or https://).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    #[command(flatten)]
+    tls: crate::options::ClientTlsOptions,
     /// The terminal id (from `POST /admin/v1/merchants/{id}/terminals`).
     #[arg(long)]
     terminal: String,
@@ -99,7 +101,10 @@ pub fn run(args: PosArgs) -> anyhow::Result<ExitCode> {
         key_id: args.key_id.unwrap_or_else(|| args.terminal.clone()),
         terminal_id: args.terminal,
         secret: args.secret.into_bytes(),
-        client: reqwest::Client::builder()
+        client: args
+            .tls
+            .client_tls()?
+            .reqwest_builder()
             .timeout(Duration::from_millis(args.timeout_ms))
             .build()?,
     };

@@ -60,6 +60,10 @@ pub struct PartnerSimArgs {
     /// Seed of the fault generator: the same seed and request order give the same faults.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// HTTPS with --tls-cert and --tls-key (e.g. a partner behind a private CA, which the
+    /// platform then trusts with --ca-file).
+    #[command(flatten)]
+    tls: crate::options::ServerTlsOptions,
 }
 
 /// A rate: a number in [0, 1].
@@ -97,6 +101,7 @@ pub fn run(args: PartnerSimArgs) -> anyhow::Result<ExitCode> {
         member_password: args.member_password,
         code_expiry_s: args.code_expiry_s,
     };
+    let tls = args.tls.server_tls()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -112,16 +117,17 @@ pub fn run(args: PartnerSimArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "partner-sim listening on http://{address}")?;
+        let scheme = crate::options::scheme(tls.as_ref());
+        writeln!(stdout, "partner-sim listening on {scheme}://{address}")?;
         stdout.flush()?;
         // Not `?`: a supervisor that read only the address line may have closed stdout.
         let _ = writeln!(
             stdout,
-            "members sign in at http://{address}/oauth/authorize with the password set by \
+            "members sign in at {scheme}://{address}/oauth/authorize with the password set by \
              --member-password (default {DEFAULT_MEMBER_PASSWORD})"
         );
         let _ = stdout.flush();
-        gateways::sim::serve_sim(listener, config, shutdown_signal()).await?;
+        gateways::sim::serve_sim(listener, config, tls, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

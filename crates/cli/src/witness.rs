@@ -24,7 +24,7 @@ pub const REFUSED_EXIT_CODE: u8 = 3;
 
 #[derive(clap::Args)]
 pub struct WitnessArgs {
-    /// The ledger server's base URL (http://host:port).
+    /// The ledger server's base URL (http://host:port or https://host:port).
     #[arg(long)]
     server: String,
     /// The witness's key file (hex secp256k1 private key, mode 0600; `mileverse chain
@@ -52,6 +52,8 @@ pub struct WitnessArgs {
     operator_public_key: Option<String>,
     #[command(flatten)]
     anchor: AnchorArgs,
+    #[command(flatten)]
+    client_tls: crate::options::ClientTlsOptions,
 }
 
 /// Which anchor to trust and where to read it.
@@ -123,6 +125,7 @@ fn witness_config(args: &WitnessArgs) -> anyhow::Result<WitnessConfig> {
         .map(crate::options::parse_public_key)
         .transpose()?;
     config.chain = chain_options(&args.anchor)?;
+    config.tls = args.client_tls.client_tls()?;
     Ok(config)
 }
 
@@ -200,6 +203,7 @@ fn report_refusal(
 /// with its tree size and, at that size, its root. Without `--chain-rpc`, nothing to do.
 pub fn verify_anchored(
     args: &AnchorArgs,
+    tls: &tls::ClientTls,
     store: &mut dyn Store,
     replayed: &Replayed,
 ) -> anyhow::Result<ExitCode> {
@@ -214,7 +218,7 @@ pub fn verify_anchored(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let anchored = runtime.block_on(read_anchored(rpc_url, &options))?;
+    let anchored = runtime.block_on(read_anchored(rpc_url, &options, tls))?;
     let history = onchain::store_history(store, &replayed.log, &anchored)?;
     match check_anchored(&history, &anchored) {
         Ok(checked) if checked == anchored.len() => {
@@ -241,9 +245,10 @@ pub fn verify_anchored(
 async fn read_anchored(
     rpc_url: &str,
     options: &ChainOptions,
+    tls: &tls::ClientTls,
 ) -> anyhow::Result<Vec<ports::chain::AnchoredCheckpoint>> {
     let timeout = Duration::from_millis(TIMEOUT_MS_DEFAULT);
-    let provider = onchain::provider(rpc_url)?;
+    let provider = onchain::provider(rpc_url, tls)?;
     let node = onchain::chain_id(&provider, timeout).await?;
     if let Some(expected) = options.chain_id {
         anyhow::ensure!(

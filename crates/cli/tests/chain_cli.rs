@@ -285,7 +285,7 @@ fn chain_node_serves_until_terminated_and_stops_anvil() {
         .enable_all()
         .build()
         .unwrap();
-    let provider = chain::connect_reader(&rpc).unwrap();
+    let provider = chain::connect_reader(&rpc, &tls::ClientTls::system()).unwrap();
     let chain_id = runtime
         .block_on(chain::anchor::chain_id(&provider))
         .unwrap();

@@ -1610,7 +1610,8 @@ fn postgres_contents(store: &[String]) -> Stored {
         .expect("a --database-url")
         .clone();
     std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let tls = tls::test_pki::test_database_tls().postgres();
+        let mut client = postgres::Client::connect(&url, tls).expect("connect");
         let mut stored = Stored {
             members: 0,
             bytes: Vec::new(),

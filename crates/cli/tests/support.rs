@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-pub const TOKEN: &str = "crash-test-token";
+pub const TOKEN: &str = "crash-test-token-of-at-least-32-bytes";
 
 pub struct ServerProcess {
     pub child: Child,
@@ -130,7 +130,8 @@ pub fn client() -> reqwest::Client {
 }
 
 /// `--database-url` for a fresh schema of its own on the test PostgreSQL server
-/// (MILEVERSE_TEST_DATABASE_URL, started by scripts/test.sh).
+/// (MILEVERSE_TEST_DATABASE_URL, started by scripts/test.sh), and `--ca-file` with the
+/// server's CA (MILEVERSE_TEST_PG_CA) when it has one.
 pub fn postgres_options(name: &str) -> Vec<String> {
     let url = std::env::var("MILEVERSE_TEST_DATABASE_URL").expect(
         "MILEVERSE_TEST_DATABASE_URL is not set: run `bash scripts/test.sh` (it starts PostgreSQL)",
@@ -140,17 +141,23 @@ pub fn postgres_options(name: &str) -> Vec<String> {
     let setup_schema = schema.clone();
     // A plain thread: the sync client runs its own runtime, which must not nest in a test's.
     std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&setup_url, postgres::NoTls).expect("connect");
+        let tls = tls::test_pki::test_database_tls().postgres();
+        let mut client = postgres::Client::connect(&setup_url, tls).expect("connect");
         let sql =
             format!("DROP SCHEMA IF EXISTS {setup_schema} CASCADE; CREATE SCHEMA {setup_schema}");
         client.batch_execute(&sql).expect("create schema");
     })
     .join()
     .expect("schema thread");
-    vec![
+    let mut options = vec![
         "--database-url".into(),
         format!("{url}?options=-c%20search_path%3D{schema}"),
-    ]
+    ];
+    if let Some(ca_file) = std::env::var_os(tls::test_pki::TEST_PG_CA_VARIABLE) {
+        options.push("--ca-file".into());
+        options.push(ca_file.to_string_lossy().into_owned());
+    }
+    options
 }
 
 /// The member's side of a link at a partner simulator, the one way every CLI test links:

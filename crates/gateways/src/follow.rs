@@ -45,11 +45,14 @@ pub struct BlockFollower {
 }
 
 impl BlockFollower {
-    pub fn new(base_url: &str, timeout_ms: u64) -> BlockFollower {
-        let client = reqwest::Client::builder()
+    /// A follower of the server at `base_url` (http or https, trusting what `tls` trusts).
+    pub fn new(base_url: &str, timeout_ms: u64, tls: &tls::ClientTls) -> BlockFollower {
+        let client = tls
+            .reqwest_builder()
             .timeout(Duration::from_millis(timeout_ms))
             .build()
-            .expect("an HTTP client without TLS always builds");
+            // A ready rustls configuration and no proxies: nothing can fail.
+            .expect("an HTTP client with a preconfigured TLS always builds");
         BlockFollower {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),

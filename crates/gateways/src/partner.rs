@@ -32,6 +32,10 @@
 //! `Refused(InvalidGrant)`, and a code or verifier that breaks the rules is refused locally
 //! the same way without a call.
 //!
+//! A partner's base URL may be `https://`: the client trusts what the [`tls::ClientTls`] it is
+//! built with trusts (the system's roots and the operator's `--ca-file`), and a certificate
+//! it cannot verify fails the call as `Transport` naming the certificate.
+//!
 //! One `reqwest::Client` (one keep-alive pool) serves every partner. At most
 //! `connections_per_host_max` requests are in flight per partner base URL, so the pool never
 //! holds more connections than that per partner.
@@ -106,10 +110,12 @@ enum Verdict {
 }
 
 impl HttpPartnerGateway {
-    pub fn new(config: PartnerClientConfig) -> HttpPartnerGateway {
+    /// A client that calls partners as `config` says and trusts what `tls` trusts.
+    pub fn new(config: PartnerClientConfig, tls: &tls::ClientTls) -> HttpPartnerGateway {
         let timeout = Duration::from_millis(config.timeout_ms);
         let connections_per_host_max = config.connections_per_host_max.max(1);
-        let client = reqwest::Client::builder()
+        let client = tls
+            .reqwest_builder()
             .connect_timeout(timeout)
             .pool_max_idle_per_host(connections_per_host_max)
             .tcp_nodelay(true)
@@ -117,8 +123,8 @@ impl HttpPartnerGateway {
             .no_proxy()
             .http1_only()
             .build()
-            // Without TLS, proxies or a custom resolver there is nothing that can fail here.
-            .expect("an HTTP client without TLS or proxies always builds");
+            // A ready rustls configuration, no proxies, no custom resolver: nothing can fail.
+            .expect("an HTTP client with a preconfigured TLS and no proxies always builds");
         HttpPartnerGateway {
             client,
             timeout,

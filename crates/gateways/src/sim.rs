@@ -19,6 +19,10 @@
 //! then drops the connection without applying it (when served by [`serve_sim`]; a bare
 //! [`router`] cannot drop a connection and answers a signed 504 instead).
 //!
+//! **HTTPS.** [`serve_sim`] with a [`tls::ServerTls`] serves the same over TLS (the faults
+//! work the same: a dropped connection is dropped under TLS too), so tests can run a partner
+//! at an `https://` URL with a private CA.
+//!
 //! **Control surface** (`/sim/v1/...`): unsigned, for tests and operators only — bind the
 //! simulator to loopback. `GET`/`PUT /sim/v1/faults` read and replace the faults at runtime
 //! (a `PUT` also reseeds the RNG from the new `seed`), `GET /sim/v1/members/{ref}`,
@@ -1011,16 +1015,28 @@ pub fn router(config: SimConfig) -> Router {
         .with_state(sim)
 }
 
-/// Serves the simulator on `listener` until `shutdown` resolves.
+/// Serves the simulator on `listener` until `shutdown` resolves: plain HTTP, or HTTPS with
+/// `tls`.
 pub async fn serve_sim(
     listener: TcpListener,
     config: SimConfig,
+    tls: Option<tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let app = router(config).into_make_service_with_connect_info::<KillSwitch>();
-    axum::serve(SimListener(listener), app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let listener = SimListener(listener);
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(tls.listener(listener)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// A TCP listener whose connections can be made to fail from a handler.
@@ -1059,6 +1075,13 @@ impl Listener for SimListener {
 impl Connected<IncomingStream<'_, SimListener>> for KillSwitch {
     fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
         KillSwitch(stream.io().killed.clone())
+    }
+}
+
+/// Under TLS the switch is the TCP stream's, beneath the TLS session.
+impl Connected<IncomingStream<'_, tls::TlsListener<SimListener>>> for KillSwitch {
+    fn connect_info(stream: IncomingStream<'_, tls::TlsListener<SimListener>>) -> Self {
+        KillSwitch(stream.io().get_ref().0.killed.clone())
     }
 }
 

@@ -77,14 +77,16 @@ fn truncated(text: &str) -> String {
 }
 
 impl HttpSmsGateway {
-    pub fn new(config: SmsGatewayConfig) -> HttpSmsGateway {
-        let client = reqwest::Client::builder()
+    /// A gateway to `config.url` (http or https; `tls` says whom an https one may be).
+    pub fn new(config: SmsGatewayConfig, tls: &tls::ClientTls) -> HttpSmsGateway {
+        let client = tls
+            .reqwest_builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
-            // Without TLS, proxies or a custom resolver there is nothing that can fail here.
-            .expect("an HTTP client without TLS or proxies always builds");
+            // A ready rustls configuration, no proxies, no custom resolver: nothing can fail.
+            .expect("an HTTP client with a preconfigured TLS and no proxies always builds");
         HttpSmsGateway { config, client }
     }
 

@@ -425,6 +425,7 @@ async fn concurrent_debits_are_each_applied_once() {
                 timeout_ms: 5_000,
                 connections_per_host_max: 32,
             },
+            &tls::ClientTls::system(),
         ));
         let partner = std::sync::Arc::new(sim.endpoint());
         const TASKS: u64 = 32;

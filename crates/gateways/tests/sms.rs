@@ -66,11 +66,12 @@ async fn start_receiver() -> (SocketAddr, Inbox) {
 }
 
 fn gateway(address: SocketAddr, mode: &str, api_key: Option<&str>) -> HttpSmsGateway {
-    HttpSmsGateway::new(SmsGatewayConfig {
+    let config = SmsGatewayConfig {
         url: format!("http://{address}/send/{mode}"),
         api_key: api_key.map(str::to_string),
         timeout_ms: 300,
-    })
+    };
+    HttpSmsGateway::new(config, &tls::ClientTls::system())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

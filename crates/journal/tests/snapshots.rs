@@ -355,7 +355,10 @@ fn start_from_a_snapshot_equals_start_from_genesis_on_postgres() {
         "MILEVERSE_TEST_DATABASE_URL is not set: run `bash scripts/test.sh` (it starts PostgreSQL)",
     );
     let schema = format!("snapshots_{}", std::process::id());
-    let open = || store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
+    let pg_tls = tls::test_pki::test_database_tls().postgres();
+    let open = || {
+        store::postgres::PostgresStore::connect_schema(&url, &schema, &pg_tls).expect("postgres")
+    };
     check_start_from_snapshot(|| Box::new(open()));
     let quoted = format!("DROP SCHEMA \"{schema}\" CASCADE");
     open()

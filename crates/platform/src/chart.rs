@@ -10,6 +10,10 @@ pub const LEDGER_MVP: u32 = 1;
 /// The asset name shown to members.
 pub const ASSET_MVP: &str = "MVP";
 
+/// The ledger of the audit log's commitments: amounts are always zero (no asset moves);
+/// each transfer carries an audit entry's number and hash (`audit`).
+pub const LEDGER_AUDIT: u32 = 2;
+
 /// Account codes.
 pub mod account_code {
     /// A member's wallet: credit-normal, may never go below zero.
@@ -35,6 +39,10 @@ pub mod account_code {
     pub const VOUCHERS: u16 = 800;
     /// Withdrawal payouts owed to former members (KRW paid out of band).
     pub const WITHDRAWAL_PAYOUTS: u16 = 900;
+    /// The audit log's commitments leave this account (ledger [`super::LEDGER_AUDIT`]).
+    pub const AUDIT_ENTRIES: u16 = 1000;
+    /// ... and arrive in this one.
+    pub const AUDIT_SINK: u16 = 1001;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -51,6 +59,8 @@ pub mod transfer_code {
     pub const FEE: u16 = 10;
     pub const VOUCHER_PURCHASE: u16 = 11;
     pub const VOUCHER_REFUND: u16 = 12;
+    /// The commitment of an audit entry (amount zero; see `audit`).
+    pub const AUDIT_ENTRY: u16 = 13;
 }
 
 /// The member-facing name of a transfer code.
@@ -68,6 +78,7 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::FEE => "fee",
         transfer_code::VOUCHER_PURCHASE => "voucher_purchase",
         transfer_code::VOUCHER_REFUND => "voucher_refund",
+        transfer_code::AUDIT_ENTRY => "audit_entry",
         _ => "other",
     }
 }
@@ -86,6 +97,10 @@ pub const PLATFORM_FEES_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::PLATFORM_FEES as u128);
 pub const VOUCHERS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::VOUCHERS as u128);
+pub const AUDIT_ENTRIES_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::AUDIT_ENTRIES as u128);
+pub const AUDIT_SINK_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::AUDIT_SINK as u128);
 
 /// Random bits at the bottom of a [`new_id`].
 const ID_RANDOM_BITS: u32 = 80;
@@ -136,6 +151,23 @@ pub fn partner_issuance(partner_id: u128) -> Account {
         user_data_128: partner_id,
         ..Account::default()
     }
+}
+
+/// The audit log's two accounts, created when the log opens (idempotently).
+pub fn audit_accounts() -> Vec<Account> {
+    [
+        (AUDIT_ENTRIES_ACCOUNT, account_code::AUDIT_ENTRIES),
+        (AUDIT_SINK_ACCOUNT, account_code::AUDIT_SINK),
+    ]
+    .into_iter()
+    .map(|(id, code)| Account {
+        id,
+        ledger: LEDGER_AUDIT,
+        code,
+        flags: AccountFlags::empty(),
+        ..Account::default()
+    })
+    .collect()
 }
 
 /// The platform's own accounts, created at start (idempotently).

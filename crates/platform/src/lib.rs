@@ -10,6 +10,9 @@
 //!   own tables, one commit per step), [`vouchers`] (gift vouchers),
 //!   [`settlement`], [`anchoring`], [`conversion`] and [`economy`] (MVC on chain, through
 //!   the `ports::chain` trait).
+//! - [`operators`] (people who run the platform: roles, sessions, API keys) and [`audit`]
+//!   (their actions, hash-linked and committed to the ledger's Merkle log) are contexts of
+//!   their own types, beside the platform rather than inside it.
 //! - [`chart`] is the chart of accounts and the transfer codes.
 //!
 //! This crate knows no HTTP and no SQL. It writes to the ledger through
@@ -17,6 +20,7 @@
 //! of the `ports` crate.
 
 pub mod anchoring;
+pub mod audit;
 pub mod authorization;
 pub mod chart;
 pub(crate) mod claims;
@@ -30,6 +34,7 @@ pub(crate) mod guesses;
 pub(crate) mod legacy;
 pub mod members;
 pub mod merchants;
+pub mod operators;
 pub mod partners;
 pub mod paycode;
 pub mod payments;

@@ -78,10 +78,13 @@ impl World {
         let sim_base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let sim = SimConfig::new(SECRET.as_bytes().to_vec());
-        tokio::spawn(gateways::sim::serve_sim(listener, sim, async {
+        tokio::spawn(gateways::sim::serve_sim(listener, sim, None, async {
             let _ = stopped.await;
         }));
-        let gateway = Arc::new(HttpPartnerGateway::new(PartnerClientConfig::default()));
+        let gateway = Arc::new(HttpPartnerGateway::new(
+            PartnerClientConfig::default(),
+            &tls::ClientTls::system(),
+        ));
         let base = match store {
             Store::Memory => support::World::memory_with(gateway, config).await,
             Store::Configured => support::World::any_with(gateway, config).await,

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use platform::domain::ExchangeStatus;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::ledger_api::{Body, require_admin};
+use crate::ledger_api::Body;
 use crate::members_api::{exchange_json, json_body, parse_id_text, platform};
 use crate::problem::Problem;
 
@@ -86,10 +86,8 @@ fn partner_json(view: &PartnerView) -> Value {
 
 async fn create_partner(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let body: PartnerBody = json_body(body)?;
     let id = platform(&state)?
         .create_partner(NewPartner {
@@ -110,11 +108,7 @@ async fn create_partner(
     ))
 }
 
-async fn list_partners(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
+async fn list_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let views = platform(&state)?.partners().await?;
     let partners: Vec<Value> = views.iter().map(partner_json).collect();
     Ok(Json(json!({ "partners": partners })))
@@ -122,10 +116,8 @@ async fn list_partners(
 
 async fn show_partner(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let view = platform(&state)?.partner(id).await?;
     Ok(Json(partner_json(&view)))
@@ -146,11 +138,9 @@ struct PartnerChangeBody {
 
 async fn change_partner(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: PartnerChangeBody = json_body(body)?;
     let view = platform(&state)?
@@ -182,11 +172,9 @@ struct RateBody {
 
 async fn add_rate(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: RateBody = json_body(body)?;
     let view = platform(&state)?
@@ -205,11 +193,9 @@ struct PaymentBody {
 
 async fn record_payment(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: PaymentBody = json_body(body)?;
     let view = platform(&state)?
@@ -337,11 +323,9 @@ pub(crate) fn csv_response(disposition: &'static str, csv: String) -> impl IntoR
 
 async fn reconcile(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("partner_id", &id)?;
     let body: PeriodBody = json_body(body)?;
     let (from, to) = period(body.from, body.to)?;
@@ -370,10 +354,8 @@ struct ExchangesQuery {
 
 async fn list_exchanges(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ExchangesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let status = match query.status.as_deref() {
         None => None,
@@ -413,10 +395,8 @@ async fn list_exchanges(
 
 async fn exchange_report(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let ReportFilter { from, to, .. } = query.filter(ReportOf::Partners)?;
     let lines = platform(&state)?.partner_settlement(from, to).await?;
@@ -439,10 +419,8 @@ async fn exchange_report(
 
 async fn exchange_csv(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let filter = query.filter(ReportOf::Partners)?;
     let lines = platform(&state)?
@@ -473,10 +451,8 @@ async fn exchange_csv(
 
 async fn unlock_member(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("member_id", &id)?;
     platform(&state)?.unlock_member(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -489,10 +465,8 @@ struct OutboxQuery {
 
 async fn sms_outbox(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let outbox = state.outbox.as_ref().ok_or_else(|| {
         Problem::not_found("the dev SMS outbox is off: a real SMS gateway is configured")

@@ -4,6 +4,7 @@
 //! the answer; no business rule lives here. Every error leaves through [`problem::Problem`]
 //! (RFC 9457 problem details with a stable `type`), which never carries internal detail.
 
+pub mod access;
 pub mod admin_api;
 pub mod chain_api;
 pub mod codes_svg;
@@ -12,6 +13,7 @@ pub mod ledger_api;
 pub mod ledger_query_api;
 pub mod members_api;
 pub mod merchants_api;
+pub mod operators_api;
 pub mod partner_api;
 pub mod paycodes_api;
 pub mod problem;
@@ -27,6 +29,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use journal::LedgerService;
 use platform::Platform;
+use platform::audit::AuditLog;
+use platform::operators::{OperatorError, Operators, OperatorsConfig};
 use ports::signing::ReplayGuard;
 use ports::sms::DevOutbox;
 
@@ -40,8 +44,11 @@ pub struct AppState {
     /// Members, partners, exchanges. `None` serves the raw ledger only (ledger tests);
     /// the business routes then answer 503.
     pub platform: Option<Arc<Platform>>,
-    /// Bearer token for `/admin` routes; `None` closes them.
-    pub admin_token: Option<Arc<str>>,
+    /// Who may call the `/admin` routes: operators, their keys, the bootstrap token.
+    pub operators: Arc<Operators>,
+    /// The operators' audit trail; `None` only on a ledger-only server (tests), which
+    /// keeps none.
+    pub audit: Option<Arc<AuditLog>>,
     /// The dev SMS outbox, when no real SMS gateway is configured.
     pub outbox: Option<Arc<DevOutbox>>,
     /// Nonces of signed partner requests seen within the replay window.
@@ -51,16 +58,28 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A server for the raw ledger only.
-    pub fn ledger_only(ledger: Arc<LedgerService>, admin_token: Option<Arc<str>>) -> AppState {
-        AppState {
+    /// A server for the raw ledger only, with `admin_token` as its bootstrap token and no
+    /// audit log (tests and benchmarks).
+    pub fn ledger_only(
+        ledger: Arc<LedgerService>,
+        admin_token: Option<&str>,
+    ) -> Result<AppState, OperatorError> {
+        let keys = platform::crypto::DataKeys::from_master(&rand::random());
+        let operators = Operators::open(
+            ledger.clone(),
+            keys,
+            OperatorsConfig::default(),
+            admin_token,
+        )?;
+        Ok(AppState {
             ledger,
             platform: None,
-            admin_token,
+            operators: Arc::new(operators),
+            audit: None,
             outbox: None,
             replay_guard: Arc::new(ReplayGuard::new()),
             feed: None,
-        }
+        })
     }
 }
 
@@ -80,19 +99,40 @@ pub fn router(state: AppState) -> Router {
         .merge(van_api::routes())
         .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())
+        .merge(operators_api::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves (then lets the open requests finish):
+/// plain HTTP, or HTTPS with `tls`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<tls::ServerTls>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches the handlers (and the audit log) as `ConnectInfo`.
+    let app = router(state).into_make_service_with_connect_info::<access::PeerAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        // The same `axum::serve` over a TLS listener (see `tls::TlsListener` for why not
+        // axum-server or a loop of our own): HTTP/1.1 and h2 by ALPN, the same graceful
+        // shutdown, each handshake bounded by the certificate's `handshake_timeout_ms`.
+        Some(tls) => {
+            axum::serve(tls.listener(listener)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Liveness: the process answers.

@@ -70,6 +70,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
+/// The largest integer every JSON client reads exactly (JavaScript's
+/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1).
+pub const JSON_SAFE_INTEGER_MAX: u128 = (1 << 53) - 1;
+
+/// An amount with its sign (`positive` false: negative) as a JSON number, or, past
+/// [`JSON_SAFE_INTEGER_MAX`] (which business amounts never reach), as a decimal string,
+/// exact either way: never a cast that truncates.
+pub fn amount_json(amount: u128, positive: bool) -> Value {
+    let sign = if positive || amount == 0 { "" } else { "-" };
+    match i64::try_from(amount) {
+        Ok(small) if amount <= JSON_SAFE_INTEGER_MAX => {
+            json!(if positive { small } else { -small })
+        }
+        _ => json!(format!("{sign}{amount}")),
+    }
+}
+
 /// The member behind the request's session token.
 pub(crate) async fn member(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
     let token = bearer(headers).ok_or_else(|| {
@@ -328,8 +345,8 @@ async fn transactions(
                 "timestamp_ns": line.timestamp_ns.to_string(),
                 "reason": line.reason,
                 "asset": ASSET_MVP,
-                "amount": line.amount as i64,
-                "balance_after": line.balance_after as i64,
+                "amount": amount_json(line.amount, line.incoming),
+                "balance_after": amount_json(line.balance_after, true),
                 "pending": line.pending,
                 "reference": line.reference.to_string(),
             })
@@ -526,6 +543,26 @@ async fn exchange_status(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn amounts_never_truncate_on_the_wire() {
+        assert_eq!(amount_json(7000, true), json!(7000));
+        assert_eq!(amount_json(7000, false), json!(-7000));
+        assert_eq!(amount_json(0, false), json!(0));
+        assert_eq!(
+            amount_json(JSON_SAFE_INTEGER_MAX, false),
+            json!(-9_007_199_254_740_991i64)
+        );
+        // Issue 13's finding: 2^64 - 1 MVP showed as -1. Past 2^53 it is an exact string.
+        assert_eq!(
+            amount_json(u128::from(u64::MAX), true),
+            json!("18446744073709551615")
+        );
+        assert_eq!(
+            amount_json(u128::MAX, false),
+            json!(format!("-{}", u128::MAX))
+        );
+    }
 
     #[test]
     fn a_proof_body_is_state_and_code_only() {

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use platform::merchants::{MerchantChange, MerchantRecord, NewMerchant, TerminalRecord};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::admin_api::{ReportOf, ReportQuery, csv_field, csv_response};
-use crate::ledger_api::{Body, require_admin};
+use crate::ledger_api::Body;
 use crate::members_api::{json_body, parse_id_text, platform};
 use crate::problem::Problem;
 
@@ -78,10 +78,8 @@ struct MerchantBody {
 
 async fn create_merchant(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let body: MerchantBody = json_body(body)?;
     let id = platform(&state)?
         .create_merchant(NewMerchant {
@@ -96,11 +94,7 @@ async fn create_merchant(
     ))
 }
 
-async fn list_merchants(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
+async fn list_merchants(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let list = platform(&state)?.merchants().await?;
     let merchants: Vec<Value> = list.iter().map(merchant_json).collect();
     Ok(Json(json!({ "merchants": merchants })))
@@ -108,10 +102,8 @@ async fn list_merchants(
 
 async fn show_merchant(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("merchant_id", &id)?;
     let platform = platform(&state)?;
     let merchant = platform.merchant(id).await?;
@@ -131,11 +123,9 @@ struct MerchantChangeBody {
 
 async fn change_merchant(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("merchant_id", &id)?;
     let body: MerchantChangeBody = json_body(body)?;
     let change = MerchantChange {
@@ -149,10 +139,8 @@ async fn change_merchant(
 
 async fn create_terminal(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("merchant_id", &id)?;
     let grant = platform(&state)?.create_terminal(id).await?;
     let answer = json!({
@@ -166,10 +154,8 @@ async fn create_terminal(
 
 async fn list_terminals(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("merchant_id", &id)?;
     let list = platform(&state)?.terminals(id).await?;
     let terminals: Vec<Value> = list.iter().map(terminal_json).collect();
@@ -184,11 +170,9 @@ struct TerminalChangeBody {
 
 async fn change_terminal(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, terminal_id)): Path<(String, String)>,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("merchant_id", &id)?;
     let terminal_id = parse_id_text("terminal_id", &terminal_id)?;
     let body: TerminalChangeBody = json_body(body)?;
@@ -302,21 +286,15 @@ struct SettlementBody {
 
 async fn create_settlement(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    require_admin(&state, &headers)?;
     let body: SettlementBody = json_body(body)?;
     let until_s = parse_until(&body.until)?;
     let run = platform(&state)?.settle(until_s).await?;
     Ok((StatusCode::CREATED, Json(settlement_json(&run))))
 }
 
-async fn list_settlements(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
+async fn list_settlements(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let runs = platform(&state)?.settlements().await?;
     let runs: Vec<Value> = runs.iter().map(settlement_json).collect();
     Ok(Json(json!({ "settlements": runs })))
@@ -324,10 +302,8 @@ async fn list_settlements(
 
 async fn settlement_paid(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    require_admin(&state, &headers)?;
     let id = parse_id_text("settlement_id", &id)?;
     let run = platform(&state)?.settlement_paid(id).await?;
     Ok(Json(settlement_json(&run)))
@@ -342,10 +318,8 @@ async fn merchant_map(
 
 async fn payments_csv(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let filter = query.filter(ReportOf::Merchants)?;
     let merchants = std::sync::Arc::new(merchant_map(&state).await?);
@@ -434,10 +408,8 @@ fn payment_line(
 
 async fn settlements_csv(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
-    require_admin(&state, &headers)?;
     let Query(query) = query?;
     let filter = query.filter(ReportOf::Merchants)?;
     let merchants = merchant_map(&state).await?;

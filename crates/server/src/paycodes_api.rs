@@ -235,13 +235,13 @@ mod tests {
             let platform =
                 Platform::open(PlatformConfig::default(), ledger.clone(), parts).expect("open");
             platform.start().await.expect("start");
-            let mut state = AppState::ledger_only(ledger, None);
+            let mut state = AppState::ledger_only(ledger, None).expect("state");
             state.platform = Some(platform);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             let base = format!("http://{}", listener.local_addr().expect("address"));
-            tokio::spawn(crate::serve(listener, state, std::future::pending()));
+            tokio::spawn(crate::serve(listener, None, state, std::future::pending()));
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(20))
                 .build()

@@ -92,7 +92,7 @@ impl Problem {
     }
 
     pub fn unauthorized() -> Self {
-        let detail = "send Authorization: Bearer <admin token>";
+        let detail = "send Authorization: Bearer <session token, API key or bootstrap token>";
         Problem::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -513,5 +513,57 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
             problem.with("pending_max", *pending_max)
         }
         _ => problem,
+    }
+}
+
+impl From<platform::operators::OperatorError> for Problem {
+    fn from(error: platform::operators::OperatorError) -> Self {
+        use platform::operators::OperatorError as E;
+        let (status, slug, title) = match &error {
+            E::Unauthenticated => return Problem::unauthorized(),
+            E::BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "bad-credentials",
+                "The login, password or code is wrong",
+            ),
+            E::LockedOut { retry_after_s } => {
+                return Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "login-delayed",
+                    "Too many failed logins",
+                    error.to_string(),
+                )
+                .with("retry_after_s", *retry_after_s);
+            }
+            E::Forbidden(permission) => {
+                return Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "This identity may not do that",
+                    error.to_string(),
+                )
+                .with("permission", *permission);
+            }
+            E::Invalid { field, detail } => {
+                return Problem::invalid_items(vec![FieldError {
+                    index: None,
+                    field: (*field).to_string(),
+                    detail: detail.clone(),
+                }]);
+            }
+            E::LoginTaken => (StatusCode::CONFLICT, "login-taken", "The login is taken"),
+            E::NoSuchOperator => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            E::NoSuchApiKey => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            E::WeakBootstrapToken(_) | E::Unavailable(_) => {
+                tracing::error!(%error, "operators unavailable");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    "the platform is not accepting requests; retry later",
+                );
+            }
+        };
+        Problem::new(status, slug, title, error.to_string())
     }
 }

@@ -9,7 +9,7 @@ use ledger::merkle::{verify_consistency, verify_inclusion};
 use serde_json::{Value, json};
 use store::Store;
 
-const TOKEN: &str = "test-admin-token";
+const TOKEN: &str = "test-admin-token-of-at-least-32-bytes";
 
 struct TestServer {
     base: String,
@@ -33,8 +33,8 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = server::AppState::ledger_only(ledger, Some(TOKEN.into()));
-        tokio::spawn(server::serve(listener, state, std::future::pending()));
+        let state = server::AppState::ledger_only(ledger, Some(TOKEN)).expect("state");
+        tokio::spawn(server::serve(listener, None, state, std::future::pending()));
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))
             .build()
@@ -66,8 +66,12 @@ impl TestServer {
             .subsec_nanos();
         let schema = format!("http_{test}_{}_{nanos}", std::process::id());
         let open = move || {
-            let store =
-                store::postgres::PostgresStore::connect_schema(&url, &schema).expect("postgres");
+            let store = store::postgres::PostgresStore::connect_schema(
+                &url,
+                &schema,
+                &tls::test_pki::test_database_tls().postgres(),
+            )
+            .expect("postgres");
             Box::new(store) as Box<dyn Store>
         };
         TestServer::start(open, None).await

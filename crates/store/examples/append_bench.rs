@@ -159,7 +159,7 @@ fn main() {
             let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
                 .expect("set MILEVERSE_TEST_DATABASE_URL (eval \"$(bash scripts/pg.sh env)\")");
             let schema = format!("bench_{}", std::process::id());
-            let mut s = PostgresStore::connect_schema(&url, &schema).unwrap();
+            let mut s = PostgresStore::connect_schema(&url, &schema, &example_tls()).unwrap();
             if o.unnest {
                 s.set_bulk_mode(BulkMode::Unnest);
             }
@@ -267,7 +267,7 @@ fn main() {
     assert_eq!(n, g.height);
     drop(store);
     if let Some((url, schema)) = pg_schema {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut c = postgres::Client::connect(&url, example_tls()).unwrap();
         c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .unwrap();
     }
@@ -292,12 +292,17 @@ fn cpu_time() -> f64 {
     (ticks(14) + ticks(15)) / 100.0
 }
 
+/// TLS as the tests connect: the test server's CA (`MILEVERSE_TEST_PG_CA`) if set.
+fn example_tls() -> store::postgres::PostgresTls {
+    tls::test_pki::test_database_tls().postgres()
+}
+
 /// The baseline: one SQL transaction per transfer.
 fn naive(o: &Opts) {
     let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
         .expect("set MILEVERSE_TEST_DATABASE_URL (eval \"$(bash scripts/pg.sh env)\")");
     let schema = format!("bench_naive_{}", std::process::id());
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut client = postgres::Client::connect(&url, example_tls()).unwrap();
     client
         .batch_execute(&format!(
             "CREATE SCHEMA {schema}; SET search_path TO {schema}"

@@ -33,11 +33,12 @@ pub mod tables;
 /// Opens a store named by `spec`: `memory` (a fresh [`memory::MemoryStore`]), a
 /// `postgres://` or `postgresql://` URL ([`postgres::PostgresStore::connect`]), or else a
 /// SQLite file path, optionally prefixed with `sqlite:` ([`sqlite::SqliteStore::open`]).
-pub fn open(spec: &str) -> Result<Box<dyn Store>, StoreError> {
+/// `tls` is used for PostgreSQL only.
+pub fn open(spec: &str, tls: &postgres::PostgresTls) -> Result<Box<dyn Store>, StoreError> {
     if spec == "memory" {
         Ok(Box::new(memory::MemoryStore::new()))
     } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PostgresStore::connect(spec)?))
+        Ok(Box::new(postgres::PostgresStore::connect(spec, tls)?))
     } else {
         let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
         Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(

@@ -57,8 +57,12 @@ struct Locked {
 
 /// Connects to `url` with its `search_path` set to `schema` (created if missing), so that each
 /// benchmark run has tables of its own.
-pub fn connect_in_schema(url: &str, schema: &str) -> Result<Client, StoreError> {
-    let mut client = Client::connect(url, postgres::NoTls)?;
+pub fn connect_in_schema(
+    url: &str,
+    schema: &str,
+    tls: &crate::postgres::PostgresTls,
+) -> Result<Client, StoreError> {
+    let mut client = Client::connect(url, tls.clone())?;
     let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
     client.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"

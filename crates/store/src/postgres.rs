@@ -31,6 +31,11 @@
 //!   the state in chunks of 4 MiB (stored uncompressed); only the newest two keep their
 //!   chunks, every header stays for `verify`. Writing a height again replaces it.
 //!
+//! # Connections
+//! Every connection is made with a [`PostgresTls`] (from `tls::ClientTls::postgres`), never
+//! without TLS support: the URL's `sslmode` decides (`disable`, `prefer` by default,
+//! `require`), and whenever TLS is used the server's certificate is verified.
+//!
 //! Tables live in the connection's `search_path` ([`PostgresStore::connect`]) or in a schema
 //! of their own ([`PostgresStore::connect_schema`]), so several stores (and parallel tests)
 //! can share one database.
@@ -58,7 +63,7 @@
 //! (in the one statement, as two more `unnest` CTEs).
 //!
 //! [`Store::reader`] opens a second connection to the same database and schema (the store
-//! keeps the URL it was opened with). It reads what is committed; the writer's in-memory
+//! keeps the URL and the TLS connector it was opened with). It reads what is committed; the writer's in-memory
 //! caches are not shared.
 //!
 //! The store keeps `id -> seq` and the chain's tip in memory, so it assumes it is the only
@@ -74,7 +79,7 @@ use ledger::types::{
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, GenericClient, NoTls, Row, Statement};
+use postgres::{Client, GenericClient, Row, Statement};
 
 use crate::codec::{
     self, AccountPlan, LOGGED_BALANCE_LEN, LoggedBalance, Tip, corrupt, u16_col, u32_col, u64_col,
@@ -243,7 +248,12 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::POSTGRES_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::POSTGRES_TABLES,
-    // 17: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // 17: the operators context's tables (operators, sessions, API keys;
+    // `tables::operators`).
+    crate::tables::operators::POSTGRES_TABLES,
+    // 18: the audit log (`tables::audit`).
+    crate::tables::audit::POSTGRES_TABLES,
+    // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
     // status and the proof's secrets; older links become unproven (`tables::exchanges`).
     crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];
@@ -331,9 +341,9 @@ pub struct PostgresStore {
     st: Statements,
     bulk: BulkMode,
     schema: Option<String>,
-    /// The URL this store connected to, for [`Store::reader`] (`None` from
+    /// The URL and TLS this store connected with, for [`Store::reader`] (`None` from
     /// [`with_client`](Self::with_client)).
-    url: Option<String>,
+    connection: Option<(String, PostgresTls)>,
     /// `id -> seq` of every stored account, loaded by the first append (this store is the
     /// only writer).
     account_seqs: Option<HashMap<AccountId, i64>>,
@@ -345,6 +355,10 @@ pub struct PostgresStore {
     balance_log_rows: Option<u64>,
 }
 
+/// How connections are made: rustls, configured by `tls::ClientTls::postgres` (the system's
+/// roots plus the operator's CA file).
+pub type PostgresTls = tokio_postgres_rustls::MakeRustlsConnect;
+
 /// Below this many transfers an append sends them as `unnest` arrays inside the one
 /// statement round trip; from it on, `COPY BINARY` (faster per row, one more round trip).
 pub const COPY_TRANSFERS_MIN: usize = 512;
@@ -355,21 +369,31 @@ pub(crate) fn quote_ident(name: &str) -> String {
 }
 
 impl PostgresStore {
-    /// Connects (without TLS) to `url` (`postgres://user:password@host:port/db` or a
-    /// key-value string) and brings the schema in the connection's `search_path` up to date.
-    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let client = Client::connect(url, NoTls)?;
-        let mut store = PostgresStore::with_client(client, None)?;
-        store.url = Some(url.to_owned());
-        Ok(store)
+    /// Connects to `url` (`postgres://user:password@host:port/db` or a key-value string; its
+    /// `sslmode` decides on TLS, see the module doc) and brings the schema in the
+    /// connection's `search_path` up to date.
+    pub fn connect(url: &str, tls: &PostgresTls) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_in(url, None, tls)
     }
 
     /// Like [`connect`](Self::connect), but keeps the tables in `schema` (created if missing),
     /// so each store, or each test, can have its own set of tables in one database.
-    pub fn connect_schema(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
-        let client = Client::connect(url, NoTls)?;
-        let mut store = PostgresStore::with_client(client, Some(schema))?;
-        store.url = Some(url.to_owned());
+    pub fn connect_schema(
+        url: &str,
+        schema: &str,
+        tls: &PostgresTls,
+    ) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_in(url, Some(schema), tls)
+    }
+
+    fn connect_in(
+        url: &str,
+        schema: Option<&str>,
+        tls: &PostgresTls,
+    ) -> Result<PostgresStore, StoreError> {
+        let client = Client::connect(url, tls.clone())?;
+        let mut store = PostgresStore::with_client(client, schema)?;
+        store.connection = Some((url.to_owned(), tls.clone()));
         Ok(store)
     }
 
@@ -402,7 +426,7 @@ impl PostgresStore {
             tip: None,
             balance_log_rows: None,
             schema: schema.map(str::to_owned),
-            url: None,
+            connection: None,
         })
     }
 
@@ -1564,15 +1588,12 @@ impl Store for PostgresStore {
     }
 
     fn reader(&self) -> Result<Box<dyn Store>, StoreError> {
-        let Some(url) = &self.url else {
+        let Some((url, tls)) = &self.connection else {
             return Err(StoreError::Io(std::io::Error::other(
                 "this PostgreSQL store was made from a connection, not a URL: it cannot open a reader",
             )));
         };
-        let mut reader = match &self.schema {
-            Some(schema) => PostgresStore::connect_schema(url, schema)?,
-            None => PostgresStore::connect(url)?,
-        };
+        let mut reader = PostgresStore::connect_in(url, self.schema.as_deref(), tls)?;
         reader.bulk = self.bulk;
         Ok(Box::new(reader))
     }

@@ -81,11 +81,15 @@ pub trait RecordStore: Send {
 /// Opens a record store named by `spec`, as [`crate::open`] does: `memory` (a fresh
 /// [`MemoryRecords`]), a `postgres://` or `postgresql://` URL ([`PostgresRecords::connect`]),
 /// or else a SQLite file path, optionally prefixed with `sqlite:` ([`SqliteRecords::open`]).
-pub fn open_records(spec: &str) -> Result<Box<dyn RecordStore>, StoreError> {
+/// `tls` is used for PostgreSQL only.
+pub fn open_records(
+    spec: &str,
+    tls: &crate::postgres::PostgresTls,
+) -> Result<Box<dyn RecordStore>, StoreError> {
     if spec == "memory" {
         Ok(Box::new(MemoryRecords::new()))
     } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        Ok(Box::new(PostgresRecords::connect(spec)?))
+        Ok(Box::new(PostgresRecords::connect(spec, tls)?))
     } else {
         let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
         Ok(Box::new(SqliteRecords::open(std::path::Path::new(path))?))

@@ -273,7 +273,12 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::settlements::SQLITE_TABLES,
     // 16: the partner catalogue (partners and their rates; `tables::partners`).
     crate::tables::partners::SQLITE_TABLES,
-    // 17: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // 17: the operators context's tables (operators, sessions, API keys;
+    // `tables::operators`).
+    crate::tables::operators::SQLITE_TABLES,
+    // 18: the audit log (`tables::audit`).
+    crate::tables::audit::SQLITE_TABLES,
+    // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
     // status and the proof's secrets; older links become unproven (`tables::exchanges`).
     crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];

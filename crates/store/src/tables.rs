@@ -21,10 +21,12 @@ use std::sync::Arc;
 use crate::StoreError;
 
 pub mod anchoring;
+pub mod audit;
 pub mod conversions;
 pub mod exchanges;
 pub mod members;
 pub mod merchants;
+pub mod operators;
 pub mod partners;
 pub mod paycodes;
 pub mod payments;
@@ -100,6 +102,8 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     merchants::SQLITE_TABLES,
     settlements::SQLITE_TABLES,
     partners::SQLITE_TABLES,
+    operators::SQLITE_TABLES,
+    audit::SQLITE_TABLES,
     exchanges::LINK_PROOF_MIGRATION,
 ];
 

@@ -663,7 +663,7 @@ for_each_backend!(
 
 /// `partner_links` as migration 9 made it, with one link of that time, for the
 /// migration tests below.
-const LINKS_BEFORE_MIGRATION_17: &str = "
+const LINKS_BEFORE_MIGRATION_19: &str = "
     DROP TABLE partner_links;
     CREATE TABLE partner_links (
         id bytea PRIMARY KEY CHECK (length(id) = 16),
@@ -681,7 +681,7 @@ const LINKS_BEFORE_MIGRATION_17: &str = "
         '\\x00000000000000000000000000000002'::bytea,
         '\\x00000000000000000000000000000003'::bytea, 'abc', 1000, 0);";
 
-/// What migration 17 must make of the link above: the same link, unproven.
+/// What migration 19 must make of the link above: the same link, unproven.
 fn check_migrated_link(read: &mut TableRead<'_>) {
     let found = exchanges::link(read, 1).unwrap().expect("the link stays");
     assert_eq!(found.status, LinkStatus::Unproven);
@@ -694,19 +694,19 @@ fn check_migrated_link(read: &mut TableRead<'_>) {
     assert_eq!(exchanges::active_link_by_ref(read, 3, "abc").unwrap(), None);
 }
 
-/// A link made before migration 17 (without the partner's proof) is unproven after it.
+/// A link made before migration 19 (without the partner's proof) is unproven after it.
 #[test]
-fn sqlite_migration_17_marks_older_links_unproven() {
+fn sqlite_migration_19_marks_older_links_unproven() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("old.db");
     {
         let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
         // SQLite spells a blob literal X'..'; the rest is the same text.
-        let old = LINKS_BEFORE_MIGRATION_17
+        let old = LINKS_BEFORE_MIGRATION_19
             .replace("'\\x", "X'")
             .replace("'::bytea", "'");
         s.connection()
-            .execute_batch(&format!("{old}; PRAGMA user_version = 16;"))
+            .execute_batch(&format!("{old}; PRAGMA user_version = 18;"))
             .unwrap();
     }
     let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
@@ -716,13 +716,17 @@ fn sqlite_migration_17_marks_older_links_unproven() {
 }
 
 #[test]
-fn postgres_migration_17_marks_older_links_unproven() {
-    let mut fixture = common::PgFixture::new("links_migration_17");
+fn postgres_migration_19_marks_older_links_unproven() {
+    let mut fixture = common::PgFixture::new("links_migration_19");
     let old =
-        format!("{LINKS_BEFORE_MIGRATION_17}; DELETE FROM schema_migrations WHERE version = 17;");
+        format!("{LINKS_BEFORE_MIGRATION_19}; DELETE FROM schema_migrations WHERE version = 19;");
     fixture.store.client().batch_execute(&old).unwrap();
     let reopened =
-        store::postgres::PostgresStore::connect_schema(&common::database_url(), &fixture.schema);
+        store::postgres::PostgresStore::connect_schema(
+            &common::database_url(),
+            &fixture.schema,
+            &common::database_tls(),
+        );
     let mut s = reopened.unwrap();
     check_migrated_link(&mut s.tables().unwrap());
     write(&mut s, vec![ExchangeWrite::Link(link(9, 4, 3, "ABC"))]);

@@ -525,6 +525,11 @@ fn database_url() -> String {
     })
 }
 
+/// How the tests connect (see `common::database_tls`).
+fn database_tls() -> store::postgres::PostgresTls {
+    tls::test_pki::test_database_tls().postgres()
+}
+
 /// A store in a schema of its own, dropped when the test ends.
 struct PgFixture {
     store: Option<PostgresRecords>,
@@ -541,13 +546,13 @@ impl PgFixture {
             N.fetch_add(1, Ordering::Relaxed)
         );
         let url = database_url();
-        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
+        let mut admin = ::postgres::Client::connect(&url, database_tls()).unwrap_or_else(|e| {
             panic!("cannot connect to {url} (start it with scripts/pg.sh): {e}")
         });
         admin
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .unwrap();
-        let store = PostgresRecords::connect_schema(&url, &schema).unwrap();
+        let store = PostgresRecords::connect_schema(&url, &schema, &database_tls()).unwrap();
         PgFixture {
             store: Some(store),
             schema,
@@ -563,14 +568,17 @@ impl Backend for PgFixture {
     fn reopen(&mut self) {
         // Disconnect first, then connect again.
         self.store = None;
-        self.store = Some(PostgresRecords::connect_schema(&database_url(), &self.schema).unwrap());
+        self.store = Some(
+            PostgresRecords::connect_schema(&database_url(), &self.schema, &database_tls())
+                .unwrap(),
+        );
     }
 }
 
 impl Drop for PgFixture {
     fn drop(&mut self) {
         self.store = None;
-        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
+        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), database_tls()) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         }
     }
@@ -698,12 +706,14 @@ fn sqlite_garbage_file_is_a_sqlite_error() {
 fn open_records_by_spec() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("records.db");
-    let mut s = store::records::open_records(&format!("sqlite:{}", path.display())).unwrap();
+    let mut s =
+        store::records::open_records(&format!("sqlite:{}", path.display()), &database_tls())
+            .unwrap();
     s.apply(&[put("k", b"a", b"1")]).unwrap();
     drop(s);
-    let mut s = store::records::open_records(path.to_str().unwrap()).unwrap();
+    let mut s = store::records::open_records(path.to_str().unwrap(), &database_tls()).unwrap();
     assert_eq!(s.load().unwrap(), vec![rec("k", b"a", b"1")]);
-    let mut m = store::records::open_records("memory").unwrap();
+    let mut m = store::records::open_records("memory", &database_tls()).unwrap();
     assert_eq!(m.load().unwrap(), vec![]);
 }
 
@@ -715,7 +725,7 @@ fn postgres_open_records_by_url() {
     let url = database_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     let spec = format!("{url}{sep}options=-c%20search_path%3D{}", t.schema);
-    let mut s = store::records::open_records(&spec).unwrap();
+    let mut s = store::records::open_records(&spec, &database_tls()).unwrap();
     assert_eq!(s.load().unwrap(), vec![rec("k", b"a", b"1")]);
     s.apply(&[put("k", b"b", b"2")]).unwrap();
     assert_eq!(t.store().load().unwrap().len(), 2);
@@ -730,12 +740,14 @@ fn postgres_records_share_the_ledger_schema() {
         operator_public_key: [9; 32],
     };
     // The ledger's migrations and the records' are recorded apart: either may come first.
-    let mut ledger = PostgresStore::connect_schema(&database_url(), &t.schema).unwrap();
+    let mut ledger =
+        PostgresStore::connect_schema(&database_url(), &t.schema, &database_tls()).unwrap();
     assert_eq!(ledger.init(&meta).unwrap(), meta);
     t.store().apply(&[put("member", b"m", b"v")]).unwrap();
     t.reopen();
     drop(ledger);
-    let mut ledger = PostgresStore::connect_schema(&database_url(), &t.schema).unwrap();
+    let mut ledger =
+        PostgresStore::connect_schema(&database_url(), &t.schema, &database_tls()).unwrap();
     assert_eq!(ledger.meta().unwrap(), Some(meta));
     assert_eq!(ledger.block_count().unwrap(), 0);
     assert_eq!(t.store().load().unwrap(), vec![rec("member", b"m", b"v")]);

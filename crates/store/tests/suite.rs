@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 mod common;
 
-use common::{PgFixture, SqliteFixture, database_url};
+use common::{PgFixture, SqliteFixture, database_tls, database_url};
 use ledger::engine::{PendingStatus, StoredTransfer};
 use ledger::merkle::MerkleNode;
 use ledger::types::{
@@ -1498,7 +1498,7 @@ fn postgres_lookups_use_the_indexes() {
 #[test]
 fn postgres_reader_needs_a_url() {
     let t = PgFixture::new("reader_url");
-    let client = ::postgres::Client::connect(&database_url(), ::postgres::NoTls).unwrap();
+    let client = ::postgres::Client::connect(&database_url(), database_tls()).unwrap();
     let s = PostgresStore::with_client(client, Some(&t.schema)).unwrap();
     assert!(matches!(s.reader(), Err(StoreError::Io(_))));
     let mut r = t.store.reader().unwrap();
@@ -1517,9 +1517,11 @@ fn postgres_schemas_are_separate() {
     // Reconnecting to the same schema finds the same data, balance log included.
     many_small_appends_keep_the_latest_balances(&mut b.store);
     let expected = b.store.accounts().unwrap();
-    let mut reconnected = PostgresStore::connect_schema(&database_url(), &b.schema).unwrap();
+    let mut reconnected =
+        PostgresStore::connect_schema(&database_url(), &b.schema, &database_tls()).unwrap();
     assert_eq!(reconnected.accounts().unwrap(), expected);
-    let mut again = PostgresStore::connect_schema(&database_url(), &a.schema).unwrap();
+    let mut again =
+        PostgresStore::connect_schema(&database_url(), &a.schema, &database_tls()).unwrap();
     assert_eq!(again.init(&meta(3)).unwrap(), meta(1));
     assert_eq!(again.block_count().unwrap(), 1);
 }
@@ -1578,19 +1580,19 @@ fn memory_faults() {
 fn open_by_spec() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spec.db");
-    let mut s = store::open(&format!("sqlite:{}", path.display())).unwrap();
+    let mut s = store::open(&format!("sqlite:{}", path.display()), &database_tls()).unwrap();
     s.append(&three_blocks()).unwrap();
     drop(s);
-    let mut s = store::open(path.to_str().unwrap()).unwrap();
+    let mut s = store::open(path.to_str().unwrap(), &database_tls()).unwrap();
     assert_eq!(s.block_count().unwrap(), 3);
-    let mut m = store::open("memory").unwrap();
+    let mut m = store::open("memory", &database_tls()).unwrap();
     assert_eq!(m.block_count().unwrap(), 0);
 }
 
 #[test]
 fn naive_postgres_ledger() {
     let t = PgFixture::new("naive");
-    let mut client = ::postgres::Client::connect(&database_url(), ::postgres::NoTls).unwrap();
+    let mut client = ::postgres::Client::connect(&database_url(), database_tls()).unwrap();
     client
         .batch_execute(&format!("SET search_path TO {}", t.schema))
         .unwrap();

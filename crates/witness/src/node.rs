@@ -45,6 +45,9 @@ pub struct WitnessConfig {
     pub timeout_ms: u64,
     /// The anchor this witness signs for; without it, whatever the server names.
     pub chain: Option<ChainOptions>,
+    /// Whom `https://` servers and nodes may be: the system's roots by default, plus the
+    /// operator's CA file (`--ca-file`).
+    pub tls: tls::ClientTls,
 }
 
 /// The anchor a witness trusts, and optionally a node to read it from.
@@ -70,6 +73,7 @@ impl WitnessConfig {
             poll_ms: POLL_MS_DEFAULT,
             timeout_ms: TIMEOUT_MS_DEFAULT,
             chain: None,
+            tls: tls::ClientTls::system(),
         }
     }
 }
@@ -191,7 +195,7 @@ impl Witness {
                 provider: options
                     .rpc_url
                     .as_deref()
-                    .map(onchain::provider)
+                    .map(|rpc_url| onchain::provider(rpc_url, &config.tls))
                     .transpose()?,
                 node_chain_id: None,
                 next_index: 0,
@@ -199,8 +203,8 @@ impl Witness {
             None => None,
         };
         Ok(Witness {
-            server: ServerClient::new(&config.server_url, config.timeout_ms),
-            follower: BlockFollower::new(&config.server_url, config.timeout_ms),
+            server: ServerClient::new(&config.server_url, config.timeout_ms, &config.tls),
+            follower: BlockFollower::new(&config.server_url, config.timeout_ms, &config.tls),
             log: state.operator_public_key.map(WitnessLog::new),
             cosigned_confirmed: state.last_cosigned.is_none(),
             signer,

@@ -19,10 +19,11 @@ use crate::history::SparseHistory;
 /// stays well inside one deadline even against a distant node.
 pub const ANCHORED_READ_PAGE: u64 = 32;
 
-/// A read-only provider for `rpc_url`. It never sends a transaction, so the key it holds
-/// is a random one, not the witness's.
-pub fn provider(rpc_url: &str) -> Result<DynProvider, WitnessError> {
-    chain::connect(rpc_url, &[PrivateKeySigner::random()])
+/// A read-only provider for `rpc_url` (an `https://` node must present a certificate `tls`
+/// trusts). It never sends a transaction, so the key it holds is a random one, not the
+/// witness's.
+pub fn provider(rpc_url: &str, tls: &tls::ClientTls) -> Result<DynProvider, WitnessError> {
+    chain::connect(rpc_url, &[PrivateKeySigner::random()], tls)
         .map_err(|error| WitnessError::Chain(error.to_string()))
 }
 

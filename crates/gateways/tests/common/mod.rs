@@ -39,17 +39,39 @@ impl Drop for TestSim {
 }
 
 pub async fn start_sim(config: SimConfig) -> TestSim {
+    start_sim_over(config, None, &tls::ClientTls::system()).await
+}
+
+/// A simulator serving HTTPS with `server` (at `https://localhost:PORT`, so the name is
+/// checked), its control surface reached with `client`.
+pub async fn start_sim_https(
+    config: SimConfig,
+    server: tls::ServerTls,
+    client: &tls::ClientTls,
+) -> TestSim {
+    start_sim_over(config, Some(server), client).await
+}
+
+async fn start_sim_over(
+    config: SimConfig,
+    server: Option<tls::ServerTls>,
+    client: &tls::ClientTls,
+) -> TestSim {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let base_url = match server {
+        Some(_) => format!("https://localhost:{}", address.port()),
+        None => format!("http://{address}"),
+    };
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_sim(listener, config, async {
+    tokio::spawn(serve_sim(listener, config, server, async {
         let _ = stopped.await;
     }));
     TestSim {
         address,
-        base_url: format!("http://{address}"),
+        base_url,
         stop: Some(stop),
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        http: client.reqwest_builder().no_proxy().build().unwrap(),
     }
 }
 
@@ -119,8 +141,14 @@ impl TestSim {
 }
 
 pub fn client(timeout_ms: u64) -> HttpPartnerGateway {
-    HttpPartnerGateway::new(PartnerClientConfig {
+    client_trusting(timeout_ms, &tls::ClientTls::system())
+}
+
+/// A partner client whose https calls trust what `tls` trusts.
+pub fn client_trusting(timeout_ms: u64, tls: &tls::ClientTls) -> HttpPartnerGateway {
+    let config = PartnerClientConfig {
         timeout_ms,
         connections_per_host_max: 8,
-    })
+    };
+    HttpPartnerGateway::new(config, tls)
 }

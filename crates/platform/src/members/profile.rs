@@ -43,9 +43,12 @@ pub struct TransactionLine {
     /// Engine timestamp (ns); also the paging cursor.
     pub timestamp_ns: u64,
     pub reason: &'static str,
-    /// Positive when value came in, negative when it went out.
-    pub amount: i128,
-    pub balance_after: i128,
+    /// The amount moved, in whole MVP; `incoming` says which way.
+    pub amount: u128,
+    /// True when value came into the wallet, false when it went out.
+    pub incoming: bool,
+    /// The wallet's posted balance after the transfer.
+    pub balance_after: u128,
     pub pending: bool,
     /// The business record behind the transfer (exchange id, ...).
     pub reference: u128,
@@ -258,14 +261,20 @@ fn line_of(
     wallet: AccountId,
     entry: &ledger::types::AccountBalance,
 ) -> TransactionLine {
-    let incoming = transfer.credit_account_id == wallet;
-    let amount = transfer.amount as i128;
+    // A wallet's debits never exceed its credits (the account's flag, which the ledger
+    // enforces on every transfer), so its balance is never negative.
+    let balance_after = entry.credits_posted.checked_sub(entry.debits_posted);
+    assert!(
+        balance_after.is_some(),
+        "a wallet's debits exceed its credits"
+    );
     TransactionLine {
         transfer_id: transfer.id.0,
         timestamp_ns: transfer.timestamp,
         reason: chart::reason_name(transfer.code),
-        amount: if incoming { amount } else { -amount },
-        balance_after: entry.credits_posted as i128 - entry.debits_posted as i128,
+        amount: transfer.amount,
+        incoming: transfer.credit_account_id == wallet,
+        balance_after: balance_after.unwrap_or(0),
         pending: transfer.flags.contains(TransferFlags::PENDING),
         reference: transfer.user_data_128,
     }

@@ -333,7 +333,8 @@ impl Drop for Schema {
 }
 
 fn drop_schema(url: &str, name: &str) {
-    if let Ok(mut client) = ::postgres::Client::connect(url, ::postgres::NoTls) {
+    let tls = tls::test_pki::test_database_tls().postgres();
+    if let Ok(mut client) = ::postgres::Client::connect(url, tls) {
         let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
     }
 }
@@ -421,7 +422,8 @@ impl World {
         let (store_url, store_schema) = (url.clone(), name.clone());
         let parts = Parts {
             open_store: Box::new(move || {
-                let store = PostgresStore::connect_schema(&store_url, &store_schema);
+                let tls = tls::test_pki::test_database_tls().postgres();
+                let store = PostgresStore::connect_schema(&store_url, &store_schema, &tls);
                 Box::new(store.expect("ledger store"))
             }),
             partner,

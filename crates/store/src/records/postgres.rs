@@ -20,11 +20,11 @@
 //! `synchronous_commit = on`, so the commit waits for the WAL flush whatever the server's
 //! default.
 
-use ::postgres::{Client, NoTls, Statement};
+use ::postgres::{Client, Statement};
 
 use super::{Record, RecordStore, RecordWrite, last_writes, validate};
 use crate::StoreError;
-use crate::postgres::quote_ident;
+use crate::postgres::{PostgresTls, quote_ident};
 
 /// Schema migrations, applied in order; `records_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[
@@ -59,18 +59,22 @@ pub struct PostgresRecords {
 }
 
 impl PostgresRecords {
-    /// Connects (without TLS) to `url` (`postgres://user:password@host:port/db` or a
-    /// key-value string) and brings the `records` table in the connection's `search_path` up
-    /// to date.
-    pub fn connect(url: &str) -> Result<PostgresRecords, StoreError> {
-        let client = Client::connect(url, NoTls)?;
+    /// Connects to `url` (`postgres://user:password@host:port/db` or a key-value string; its
+    /// `sslmode` decides on TLS, as for [`crate::postgres::PostgresStore`]) and brings the
+    /// `records` table in the connection's `search_path` up to date.
+    pub fn connect(url: &str, tls: &PostgresTls) -> Result<PostgresRecords, StoreError> {
+        let client = Client::connect(url, tls.clone())?;
         PostgresRecords::with_client(client, None)
     }
 
     /// Like [`connect`](Self::connect), but keeps the table in `schema` (created if missing),
     /// for instance the schema of the ledger's [`crate::postgres::PostgresStore`].
-    pub fn connect_schema(url: &str, schema: &str) -> Result<PostgresRecords, StoreError> {
-        let client = Client::connect(url, NoTls)?;
+    pub fn connect_schema(
+        url: &str,
+        schema: &str,
+        tls: &PostgresTls,
+    ) -> Result<PostgresRecords, StoreError> {
+        let client = Client::connect(url, tls.clone())?;
         PostgresRecords::with_client(client, Some(schema))
     }
 

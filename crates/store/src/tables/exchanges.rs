@@ -4,7 +4,7 @@
 //! ```sql
 //! partner_links (id, member_id, partner_id 16-byte ids, member_ref text (the member's
 //!   number at the partner), created_at_s, removed 0 | 1,
-//!   status 'pending_proof' | 'active' | 'unproven' (migration 17; links older than it
+//!   status 'pending_proof' | 'active' | 'unproven' (migration 19; links older than it
 //!   are 'unproven'), state_hash (SHA-256 of the attempt's OAuth state) and
 //!   verifier_sealed (its sealed PKCE code_verifier) bytea or NULL, expires_at_s (the
 //!   attempt's end) and proven_at_s bigint or NULL)
@@ -18,7 +18,7 @@
 //!
 //! A link is never deleted: unlinking sets `removed`, and the same member ref may then be
 //! linked again, since `partner_links_by_ref` (`partner_id, member_ref` where not removed
-//! and `active`, since migration 17) is unique only among active links; it finds a ref's
+//! and `active`, since migration 19) is unique only among active links; it finds a ref's
 //! active link ([`active_link_by_ref`]). Attempts still waiting for the partner's proof and
 //! unproven links never hold a ref: only the partner's proof does.
 //! `partner_links_by_member` (`member_id`) finds a member's links ([`links_of`]) and
@@ -118,7 +118,7 @@ pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID");
 /// The tables on PostgreSQL (migration 9).
 pub(crate) const POSTGRES_TABLES: &str = tables!("");
 
-/// Migration 17, the same on both backends: a link's state and the secrets of its proof.
+/// Migration 19, the same on both backends: a link's state and the secrets of its proof.
 /// Every link made before it was made without the partner's proof, so it becomes
 /// `unproven` (it exchanges nothing until proven again), and a ref is held only by an
 /// `active` link.
@@ -141,7 +141,7 @@ pub enum LinkStatus {
     PendingProof,
     /// The partner proved the member owns the membership: it may exchange.
     Active,
-    /// Made before proofs existed (migration 17, or the older layout's records): it
+    /// Made before proofs existed (migration 19, or the older layout's records): it
     /// exchanges nothing until the member proves it again.
     #[default]
     Unproven,

@@ -30,6 +30,12 @@ pub fn database_url() -> String {
     })
 }
 
+/// How the tests connect: with TLS, trusting the test server's CA (`MILEVERSE_TEST_PG_CA`,
+/// which `scripts/pg.sh env` exports) beside the system's roots.
+pub fn database_tls() -> store::postgres::PostgresTls {
+    tls::test_pki::test_database_tls().postgres()
+}
+
 /// A store in a schema of its own, dropped when the test ends. The schema's name holds the
 /// process id and a counter, so tests in other processes and in this one never share one.
 pub struct PgFixture {
@@ -43,20 +49,20 @@ impl PgFixture {
         let number = N.fetch_add(1, Ordering::Relaxed);
         let schema = format!("t_{test}_{}_{number}", std::process::id());
         let url = database_url();
-        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|e| {
+        let mut admin = ::postgres::Client::connect(&url, database_tls()).unwrap_or_else(|e| {
             panic!("cannot connect to {url} (start it with scripts/pg.sh): {e}")
         });
         admin
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .unwrap();
-        let store = PostgresStore::connect_schema(&url, &schema).unwrap();
+        let store = PostgresStore::connect_schema(&url, &schema, &database_tls()).unwrap();
         PgFixture { store, schema }
     }
 }
 
 impl Drop for PgFixture {
     fn drop(&mut self) {
-        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), ::postgres::NoTls) {
+        if let Ok(mut c) = ::postgres::Client::connect(&database_url(), database_tls()) {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         }
     }
@@ -111,7 +117,9 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE anchor_cosignatures; DROP TABLE anchorings;
     DROP TABLE merchants; DROP TABLE terminals;
     DROP TABLE settlement_runs; DROP TABLE settlement_lines;
-    DROP TABLE partners; DROP TABLE partner_rates;";
+    DROP TABLE partners; DROP TABLE partner_rates;
+    DROP TABLE operators; DROP TABLE operator_sessions; DROP TABLE api_keys;
+    DROP TABLE audit_log;";
 
 /// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when
 /// one is refused, none.
