@@ -297,7 +297,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.outbox = outbox;
     state.feed = Some(feed.clone());
     let bootstrap = args.admin_token.is_some();
-    runtime.block_on(run_server(listener, server_tls, state, args.demo, bootstrap))?;
+    runtime.block_on(run_server(
+        listener, server_tls, state, args.demo, bootstrap,
+    ))?;
     drop(runtime);
     drop(platform);
     feed.shutdown();
@@ -592,7 +594,10 @@ mod tests {
     #[test]
     fn the_public_url_defaults_to_the_listen_address() {
         let address: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(public_url(None, address, None).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            public_url(None, address, None).unwrap(),
+            "http://127.0.0.1:8080"
+        );
         let given = Some("https://mileverse.example/");
         assert_eq!(
             public_url(given, address, None).unwrap(),

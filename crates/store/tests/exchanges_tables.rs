@@ -721,12 +721,11 @@ fn postgres_migration_19_marks_older_links_unproven() {
     let old =
         format!("{LINKS_BEFORE_MIGRATION_19}; DELETE FROM schema_migrations WHERE version = 19;");
     fixture.store.client().batch_execute(&old).unwrap();
-    let reopened =
-        store::postgres::PostgresStore::connect_schema(
-            &common::database_url(),
-            &fixture.schema,
-            &common::database_tls(),
-        );
+    let reopened = store::postgres::PostgresStore::connect_schema(
+        &common::database_url(),
+        &fixture.schema,
+        &common::database_tls(),
+    );
     let mut s = reopened.unwrap();
     check_migrated_link(&mut s.tables().unwrap());
     write(&mut s, vec![ExchangeWrite::Link(link(9, 4, 3, "ABC"))]);
