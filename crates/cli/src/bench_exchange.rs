@@ -251,19 +251,56 @@ pub(crate) async fn set_up_members(
         )
         .await?;
         let token = text(&session, "token")?;
-        let body =
-            json!({"partner_id": partner_id, "partner_member_ref": format!("BENCH-{index}")});
-        let link = call(
-            running,
-            reqwest::Method::POST,
-            "/v1/me/partner-links",
-            Some(&token),
-            body,
-        )
-        .await?;
-        out.push((token, text(&link, "link_id")?));
+        let link_id =
+            link_with_proof(running, &token, &partner_id, &format!("BENCH-{index}")).await?;
+        out.push((token, link_id));
     }
     Ok(out)
+}
+
+/// Links a membership at the simulator the way a member does: asks for the link, signs in
+/// at the partner's login page with the simulator's default password, and sends the proof
+/// back. Answers the active link's id.
+pub(crate) async fn link_with_proof(
+    running: &Running,
+    token: &str,
+    partner_id: &str,
+    member_ref: &str,
+) -> anyhow::Result<String> {
+    let body = json!({"partner_id": partner_id, "partner_member_ref": member_ref});
+    let post = reqwest::Method::POST;
+    let attempt = call(
+        running,
+        post.clone(),
+        "/v1/me/partner-links",
+        Some(token),
+        body,
+    )
+    .await?;
+    let link_id = text(&attempt, "link_id")?;
+    let authorize_url = text(&attempt, "authorize_url")?;
+    let browser = gateways::sim::browser::client();
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let callback = gateways::sim::browser::sign_in(&browser, &authorize_url, member_ref, password)
+        .await
+        .context("sign in at the partner simulator")?;
+    let (Some(code), Some(state)) = (callback.code, callback.state) else {
+        anyhow::bail!("the partner sent no code back: {}", callback.location);
+    };
+    let path = format!("/v1/me/partner-links/{link_id}/proof");
+    let proven = call(
+        running,
+        post,
+        &path,
+        Some(token),
+        json!({"state": state, "code": code}),
+    )
+    .await?;
+    anyhow::ensure!(
+        proven["status"] == "active",
+        "the link is not active: {proven}"
+    );
+    Ok(link_id)
 }
 
 async fn drive(

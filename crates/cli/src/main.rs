@@ -129,9 +129,15 @@ struct ServeArgs {
     #[command(flatten)]
     chain: ChainOptions,
     /// Also run a partner simulator on loopback and register it as the partner "Demo Air"
-    /// (rate 1:1), so the exchange can be tried with one command.
+    /// (rate 1:1), so the exchange can be tried with one command. Its members sign in at
+    /// its login page with the password `partner-pass`.
     #[arg(long)]
     demo: bool,
+    /// The platform's public base URL, where partners send members back after they signed
+    /// in (`<public-url>/app/partner-links/callback`); defaults to `http://` and the
+    /// address listened on.
+    #[arg(long, env = "MILEVERSE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -262,10 +268,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     // A second connection: followers read durable blocks without waiting for the writer.
     let feed = journal::feed::BlockFeed::start(args.store.open_store(&client_tls)?);
+    // Bound before the platform opens, so the public URL's default names the real port.
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let public_url = public_url(args.public_url.as_deref(), address, server_tls.as_ref())?;
     let config = PlatformConfig {
         session_ttl_s: args.platform.session_ttl_s,
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
         anchor_interval_ms: args.chain.anchor_interval_ms,
+        public_url,
         ..PlatformConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -285,11 +298,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.feed = Some(feed.clone());
     let bootstrap = args.admin_token.is_some();
     runtime.block_on(run_server(
-        &args.listen,
-        server_tls,
-        state,
-        args.demo,
-        bootstrap,
+        listener, server_tls, state, args.demo, bootstrap,
     ))?;
     drop(runtime);
     drop(platform);
@@ -298,6 +307,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ledger.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The platform's public base URL: `--public-url` (an `http(s)://` URL, its trailing `/`
+/// dropped), else the scheme served and the address listened on.
+fn public_url(
+    given: Option<&str>,
+    address: std::net::SocketAddr,
+    tls: Option<&tls::ServerTls>,
+) -> anyhow::Result<String> {
+    let Some(given) = given else {
+        return Ok(format!("{}://{address}", options::scheme(tls)));
+    };
+    let url = given.trim_end_matches('/');
+    let usable = (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains(['?', '#'])
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    anyhow::ensure!(
+        usable,
+        "--public-url must be an http:// or https:// URL without query or fragment, not {given:?}"
+    );
+    Ok(url.to_string())
 }
 
 /// Refuses a bootstrap token that is set but empty or shorter than the minimum.
@@ -313,10 +343,10 @@ fn check_bootstrap_token(token: Option<&str>) -> anyhow::Result<()> {
     }
 }
 
-/// Starts the platform's jobs and the audit log, listens, and serves (HTTPS with `tls`)
-/// until a signal.
+/// Starts the platform's jobs and the audit log, and serves on `listener` (HTTPS with
+/// `tls`) until a signal.
 async fn run_server(
-    listen: &str,
+    listener: std::net::TcpListener,
     tls: Option<tls::ServerTls>,
     mut state: server::AppState,
     demo: bool,
@@ -329,9 +359,7 @@ async fn run_server(
         .context("cannot start the platform")?;
     let audit = platform::audit::AuditLog::open(state.ledger.clone()).await?;
     state.audit = Some(Arc::new(audit));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let address = listener.local_addr()?;
     println!(
         "mileverse listening on {}://{address}",
@@ -398,7 +426,11 @@ async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
     };
     // Not `println!`: a supervisor that read only the address line may have closed stdout,
     // and a panic on a closed pipe must not take the server down.
-    let line = format!("demo partner \"{NAME}\" {partner_id} simulated at {url}\n");
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let line = format!(
+        "demo partner \"{NAME}\" {partner_id} simulated at {url}; its members sign in with \
+         the password {password}\n"
+    );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
     Ok(())
 }
@@ -553,4 +585,25 @@ fn keys_for_bench(directory: &std::path::Path) -> anyhow::Result<ledger::checkpo
     std::fs::create_dir_all(directory)?;
     let seed = journal::keys::load_or_create_secret(&directory.join("operator.key"))?;
     Ok(ledger::checkpoint::OperatorKey::from_seed(seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address() {
+        let address: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            public_url(None, address, None).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        let given = Some("https://mileverse.example/");
+        assert_eq!(
+            public_url(given, address, None).unwrap(),
+            "https://mileverse.example"
+        );
+        assert!(public_url(Some("ftp://x"), address, None).is_err());
+        assert!(public_url(Some("https://x/?a=b"), address, None).is_err());
+    }
 }

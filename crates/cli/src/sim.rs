@@ -1,12 +1,15 @@
 //! `mileverse partner-sim`: a partner speaking the partner protocol (docs/partner-protocol.md),
-//! in memory, with injectable faults, for tests, demos and load runs. Its `/sim/v1` control
+//! in memory, with injectable faults and a login page for the ownership step, for tests,
+//! demos and load runs. Its `/sim/v1` control
 //! surface is unsigned: keep it on loopback.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use gateways::sim::{DEFAULT_INITIAL_MILEAGE, Faults, SimConfig};
+use gateways::sim::{
+    CODE_EXPIRY_S, DEFAULT_INITIAL_MILEAGE, DEFAULT_MEMBER_PASSWORD, Faults, SimConfig,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct PartnerSimArgs {
@@ -20,6 +23,18 @@ pub struct PartnerSimArgs {
     /// Mileage of every member the first time it is seen.
     #[arg(long, default_value_t = DEFAULT_INITIAL_MILEAGE)]
     initial_mileage: u64,
+    /// Every member's password at the login page (`/oauth/authorize`) until the control
+    /// surface gives it one of its own.
+    #[arg(
+        long,
+        env = "MILEVERSE_SIM_MEMBER_PASSWORD",
+        default_value = DEFAULT_MEMBER_PASSWORD,
+        hide_env_values = true
+    )]
+    member_password: String,
+    /// How long an authorization code can be redeemed.
+    #[arg(long, default_value_t = CODE_EXPIRY_S)]
+    code_expiry_s: u64,
     /// Share of calls held for --timeout-ms, then dropped without being applied.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     timeout_rate: f64,
@@ -75,10 +90,16 @@ pub fn run(args: PartnerSimArgs) -> anyhow::Result<ExitCode> {
     faults
         .validate()
         .map_err(|error| anyhow::anyhow!("invalid fault rates: {error}"))?;
+    anyhow::ensure!(
+        !args.member_password.is_empty(),
+        "--member-password must not be empty"
+    );
     let config = SimConfig {
         secret: args.secret.into_bytes(),
         initial_mileage: args.initial_mileage,
         faults,
+        member_password: args.member_password,
+        code_expiry_s: args.code_expiry_s,
     };
     let tls = args.tls.server_tls()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -99,6 +120,13 @@ pub fn run(args: PartnerSimArgs) -> anyhow::Result<ExitCode> {
         let scheme = crate::options::scheme(tls.as_ref());
         writeln!(stdout, "partner-sim listening on {scheme}://{address}")?;
         stdout.flush()?;
+        // Not `?`: a supervisor that read only the address line may have closed stdout.
+        let _ = writeln!(
+            stdout,
+            "members sign in at {scheme}://{address}/oauth/authorize with the password set by \
+             --member-password (default {DEFAULT_MEMBER_PASSWORD})"
+        );
+        let _ = stdout.flush();
         gateways::sim::serve_sim(listener, config, tls, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

@@ -232,9 +232,20 @@ async fn member_with_mvp(api: &Api, phone: &str, mileage: u64) -> String {
     let token = text(&body["token"]);
     let partners = api.get("/v1/partners", &token).await;
     let partner_id = text(&partners["partners"][0]["partner_id"]);
-    let link = json!({"partner_id": partner_id, "partner_member_ref": format!("M-{phone}")});
-    let (status, body) = api.post("/v1/me/partner-links", &token, link).await;
-    assert_eq!(status, 201, "{body}");
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let member_ref = format!("M-{phone}");
+    let proof = support::link_with_proof(
+        &api.http,
+        &api.base,
+        &token,
+        &partner_id,
+        &member_ref,
+        password,
+    )
+    .await;
+    let status = proof.status().as_u16();
+    let body: Value = proof.json().await.expect("a JSON answer");
+    assert_eq!(status, 200, "{body}");
     let exchange = json!({"link_id": text(&body["link_id"]), "mileage": mileage});
     let (status, body) = api.post("/v1/exchanges", &token, exchange).await;
     assert_eq!(

@@ -106,28 +106,18 @@ async fn member(
     .await;
     let token = session["token"].as_str().expect("token").to_string();
     let member_ref = format!("FAULT-{index}");
-    let body = json!({"partner_id": partner_id, "partner_member_ref": member_ref});
-    let mut attempts = 0;
-    loop {
-        // The partner is faulty: a link (which reads the live balance) may need a retry.
-        let (status, link) = send(
-            client,
-            client
-                .post(format!("{base}/v1/me/partner-links"))
-                .bearer_auth(&token)
-                .json(&body),
-        )
-        .await;
-        if status == 201 {
-            return (
-                token,
-                link["link_id"].as_str().unwrap().to_string(),
-                member_ref,
-            );
-        }
-        attempts += 1;
-        assert!(attempts < 50, "cannot link: {status} {link}");
-    }
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    // Faults apply to the exchange's calls, not to the token endpoint: one proof links.
+    let proof =
+        support::link_with_proof(client, base, &token, partner_id, &member_ref, password).await;
+    let status = proof.status().as_u16();
+    let link: serde_json::Value = proof.json().await.expect("a JSON answer");
+    assert_eq!(status, 200, "cannot link: {link}");
+    (
+        token,
+        link["link_id"].as_str().unwrap().to_string(),
+        member_ref,
+    )
 }
 
 /// One exchange, retried with the same key until the server answers (it may be down).

@@ -65,6 +65,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     readme_journey,
+    linking_needs_the_partners_proof,
     every_refusal_moves_nothing,
     security,
     restart_keeps_everything,
@@ -393,13 +394,25 @@ async fn partner(api: &Api, sim: &str, name: &str, num: u64, den: u64, extra: Va
     text(&reply.expect(201)["partner_id"])
 }
 
-/// Links a membership; returns the link id (and checks the live balance).
+/// Links a membership the way a member does (asks, signs in at the simulator, proves);
+/// returns the active link's id (and checks the balance the partner answered).
 async fn link(api: &Api, token: &str, partner_id: &str, member_ref: &str, balance: u64) -> String {
-    let body = json!({"partner_id": partner_id, "partner_member_ref": member_ref});
-    let reply = api.post("/v1/me/partner-links", token, body).await;
-    let body = reply.expect(201);
+    let reply = link_reply(api, token, partner_id, member_ref).await;
+    let body = reply.expect(200);
+    assert_eq!(body["status"], "active", "{body}");
     assert_eq!(body["balance"], balance, "{body}");
     text(&body["link_id"])
+}
+
+/// The proof's answer of a link made with the simulator's default password.
+async fn link_reply(api: &Api, token: &str, partner_id: &str, member_ref: &str) -> Reply {
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let response = support::link_with_proof(
+        &api.http, &api.base, token, partner_id, member_ref, password,
+    )
+    .await;
+    let what = format!("the proof of a link of {member_ref}");
+    reply_of(response, what).await
 }
 
 async fn exchange(api: &Api, token: &str, link_id: &str, mileage: u64, key: Option<&str>) -> Reply {
@@ -433,6 +446,13 @@ async fn balance(api: &Api, token: &str) -> (u64, u64) {
 async fn transactions(api: &Api, token: &str, query: &str) -> Value {
     let reply = api.get(&format!("/v1/me/transactions{query}"), token).await;
     reply.expect(200).clone()
+}
+
+/// The `state` a link attempt's `authorize_url` carries.
+fn state_of(attempt: &Value) -> String {
+    let url = reqwest::Url::parse(&text(&attempt["authorize_url"])).expect("a URL");
+    let state = url.query_pairs().find(|(name, _)| name == "state");
+    state.expect("a state").1.into_owned()
 }
 
 /// The reference the partner was sent for an exchange: its id as 32 hex digits.
@@ -810,6 +830,119 @@ async fn readme_journey(backend: Backend) {
 // ---------------------------------------------------------------------------------------
 // 2. Every refusal, and nothing moves
 
+/// The defect and its fix over HTTP: posting someone's ref links nothing and moves
+/// nothing; the link is active only after the member signed in at the partner (the real
+/// simulator, followed with a browser that does not follow redirects) and sent the proof;
+/// a proof that is not this attempt's is refused; refs are the partner's canonical ones.
+async fn linking_needs_the_partners_proof(backend: Backend) {
+    let world = World::start(backend, "proof", &[]);
+    let api = &world.api;
+    let sim = world.sim();
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 5, json!({})).await;
+    let (_, attacker) = member(api, "010-5000-0001", "Mallory").await;
+    let (_, owner) = member(api, "010-5000-0002", "Owner").await;
+
+    // The attacker posts the owner's ref: a pending attempt, nothing linked or asked.
+    let body = json!({"partner_id": sky, "partner_member_ref": "OWNER-1"});
+    let reply = api.post("/v1/me/partner-links", &attacker, body).await;
+    let attempt = reply.expect(201).clone();
+    assert_eq!(attempt["status"], "pending_proof", "{attempt}");
+    assert!(attempt["expires_at"].is_string(), "{attempt}");
+    assert!(
+        attempt.get("balance").is_none(),
+        "no oracle of the partner's balance: {attempt}"
+    );
+    let authorize_url = text(&attempt["authorize_url"]);
+    let url = reqwest::Url::parse(&authorize_url).expect("a URL");
+    assert!(authorize_url.starts_with(&format!("{}/oauth/authorize?", world.sim.base)));
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], sky);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["login_hint"], "OWNER-1");
+    assert!(
+        query["redirect_uri"].ends_with("/app/partner-links/callback"),
+        "{query:?}"
+    );
+    assert!(
+        query["state"].len() >= 22 && query["code_challenge"].len() == 43,
+        "{query:?}"
+    );
+    let attempt_id = text(&attempt["link_id"]);
+    exchange(api, &attacker, &attempt_id, 200_000, None)
+        .await
+        .problem(409, "link-not-proven");
+    let made_up = json!({"state": query["state"], "code": "made-up"});
+    let proof_path = format!("/v1/me/partner-links/{attempt_id}/proof");
+    api.post(&proof_path, &attacker, made_up)
+        .await
+        .problem(400, "link-proof-invalid");
+    let links = api.get("/v1/me/partner-links", &attacker).await;
+    assert_eq!(links.expect(200)["links"], json!([]), "nothing linked");
+    assert_eq!(sim.mileage("OWNER-1").await, INITIAL_MILEAGE);
+    assert_eq!(balance(api, &attacker).await, (0, 0));
+
+    // The owner: asks, signs in at the partner, proves. Typed in lower case, linked as the
+    // partner's canonical upper case.
+    let body = json!({"partner_id": sky, "partner_member_ref": "owner-1"});
+    let attempt = api.post("/v1/me/partner-links", &owner, body).await;
+    let attempt = attempt.expect(201).clone();
+    let pending = api.get("/v1/me/partner-links", &owner).await;
+    let pending = pending.expect(200)["links"][0].clone();
+    assert_eq!(pending["status"], "pending_proof", "{pending}");
+    assert!(pending["balance"].is_null(), "{pending}");
+    // Another member cannot post the owner's proof, nor reuse it.
+    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
+    let stolen = support::prove_at_sim(
+        &api.http, &api.base, &attacker, &attempt, "owner-1", password,
+    )
+    .await;
+    reply_of(stolen, "a proof for another member's link".into())
+        .await
+        .problem(404, "unknown-link");
+    let proof =
+        support::prove_at_sim(&api.http, &api.base, &owner, &attempt, "owner-1", password).await;
+    let proven = reply_of(proof, "the owner's proof".into()).await;
+    let proven = proven.expect(200).clone();
+    assert_eq!(proven["status"], "active", "{proven}");
+    assert_eq!(proven["partner_member_ref"], "OWNER-1");
+    assert_eq!(proven["requested_member_ref"], "owner-1");
+    assert_eq!(proven["member_ref_changed"], true);
+    assert_eq!(proven["balance"], INITIAL_MILEAGE);
+    let link_id = text(&proven["link_id"]);
+    assert_eq!(link_id, text(&attempt["link_id"]));
+    let reused = json!({"state": state_of(&attempt), "code": "whatever"});
+    api.post(
+        &format!("/v1/me/partner-links/{link_id}/proof"),
+        &owner,
+        reused,
+    )
+    .await
+    .problem(400, "link-proof-invalid");
+    // The attacker, proving with the owner's password, is refused: one member holds it.
+    link_reply(api, &attacker, &sky, "OWNER-1")
+        .await
+        .problem(409, "membership-linked-elsewhere");
+    assert_eq!(
+        api.post(&proof_path, &attacker, json!({"state": "s", "code": "c"}))
+            .await
+            .problem(400, "link-proof-invalid")["type"],
+        "urn:mileverse:problem:link-proof-invalid"
+    );
+
+    // Proven, the link shows its live balance and exchanges.
+    let links = api.get("/v1/me/partner-links", &owner).await;
+    let shown = links.expect(200)["links"][0].clone();
+    assert_eq!(shown["status"], "active", "{shown}");
+    assert_eq!(shown["partner_member_ref"], "OWNER-1");
+    assert_eq!(shown["balance"], INITIAL_MILEAGE);
+    let done = completed_exchange(api, &owner, &link_id, 200_000).await;
+    assert_eq!(done["mvp"], 40_000);
+    assert_eq!(balance(api, &owner).await, (40_000, 0));
+    assert_eq!(balance(api, &attacker).await, (0, 0));
+    assert_eq!(sim.mileage("OWNER-1").await, INITIAL_MILEAGE - 200_000);
+}
+
 async fn every_refusal_moves_nothing(backend: Backend) {
     let world = World::start(backend, "refusals", &[]);
     let api = &world.api;
@@ -980,20 +1113,32 @@ async fn every_refusal_moves_nothing(backend: Backend) {
     let body = json!({"partner_id": sky, "partner_member_ref": "bad ref!"});
     let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
     check.refused(reply, 400, "invalid-fields").await;
-    let body = json!({"partner_id": sky, "partner_member_ref": "A-SKY"});
-    let reply = api.post("/v1/me/partner-links", &bob_token, body).await;
+    // Bob proves the membership Alice linked: the partner knows him as its owner, but one
+    // member holds it.
+    let reply = link_reply(api, &bob_token, &sky, "a-sky").await;
     check
         .refused(reply, 409, "membership-linked-elsewhere")
         .await;
-    // A partner that cannot be reached: a port nobody listens on.
+    // A partner that cannot be reached (a port nobody listens on): the attempt is made
+    // (nothing is asked of the partner), its proof cannot be redeemed, and it waits.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", listener.local_addr().expect("address"))
     };
     let gone = partner(api, &closed, "Gone", 1, 1, json!({})).await;
     let body = json!({"partner_id": gone, "partner_member_ref": "A-GONE"});
-    let reply = api.post("/v1/me/partner-links", &alice_token, body).await;
+    let attempt = api.post("/v1/me/partner-links", &alice_token, body).await;
+    let attempt = attempt.expect(201).clone();
+    let proof = json!({"state": state_of(&attempt), "code": "any-code"});
+    let path = format!("/v1/me/partner-links/{}/proof", text(&attempt["link_id"]));
+    let reply = api.post(&path, &alice_token, proof).await;
     check.refused(reply, 502, "partner-unavailable").await;
+    api.delete(
+        &format!("/v1/me/partner-links/{}", text(&attempt["link_id"])),
+        &alice_token,
+    )
+    .await
+    .expect(204);
 
     let reply = exchange(api, &alice_token, "12345", 100, None).await;
     check.refused(reply, 404, "unknown-link").await;

@@ -159,3 +159,57 @@ pub fn postgres_options(name: &str) -> Vec<String> {
     }
     options
 }
+
+/// The member's side of a link at a partner simulator, the one way every CLI test links:
+/// asks the server at `base` for the link (it must answer `201` with an `authorize_url`),
+/// signs in at the simulator's login page as `member_ref` with `password`, and sends the
+/// proof back. Answers the proof's response (`200` with the active link when it passed).
+pub async fn link_with_proof(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    partner_id: &str,
+    member_ref: &str,
+    password: &str,
+) -> reqwest::Response {
+    let body = serde_json::json!({"partner_id": partner_id, "partner_member_ref": member_ref});
+    let attempt = http
+        .post(format!("{base}/v1/me/partner-links"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /v1/me/partner-links");
+    let status = attempt.status().as_u16();
+    let attempt: serde_json::Value = attempt.json().await.expect("a JSON answer");
+    assert_eq!(status, 201, "POST /v1/me/partner-links: {attempt}");
+    assert_eq!(attempt["status"], "pending_proof", "{attempt}");
+    prove_at_sim(http, base, token, &attempt, member_ref, password).await
+}
+
+/// Signs in at the simulator for a link attempt (the `201` answer of
+/// `POST /v1/me/partner-links`) and posts the proof; answers the proof's response.
+pub async fn prove_at_sim(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    attempt: &serde_json::Value,
+    member_ref: &str,
+    password: &str,
+) -> reqwest::Response {
+    let authorize_url = attempt["authorize_url"].as_str().expect("an authorize_url");
+    let link_id = attempt["link_id"].as_str().expect("a link_id");
+    let browser = gateways::sim::browser::client();
+    let callback = gateways::sim::browser::sign_in(&browser, authorize_url, member_ref, password)
+        .await
+        .expect("signed in at the partner simulator");
+    let (Some(code), Some(state)) = (callback.code, callback.state) else {
+        panic!("the simulator sent no code back: {}", callback.location);
+    };
+    http.post(format!("{base}/v1/me/partner-links/{link_id}/proof"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"state": state, "code": code}))
+        .send()
+        .await
+        .expect("POST /v1/me/partner-links/{id}/proof")
+}

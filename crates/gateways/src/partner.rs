@@ -26,6 +26,12 @@
 //! the protocol's rule (1..=64 bytes of `[A-Za-z0-9_-]`), or a debit of 0, is refused
 //! locally with `bad_request` (the partner would refuse it the same way) and nothing is sent.
 //!
+//! The ownership step (OAuth 2.0 authorization code with PKCE) has two halves here:
+//! [`authorize_url`] builds the URL the member's browser follows (no call is made), and
+//! `redeem_code` is the signed token request; the partner's `invalid_grant` is
+//! `Refused(InvalidGrant)`, and a code or verifier that breaks the rules is refused locally
+//! the same way without a call.
+//!
 //! A partner's base URL may be `https://`: the client trusts what the [`tls::ClientTls`] it is
 //! built with trusts (the system's roots and the operator's `--ca-file`), and a certificate
 //! it cannot verify fails the call as `Transport` naming the certificate.
@@ -39,8 +45,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ports::gateway::{
-    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-    PartnerGateway, Refusal,
+    AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
+    PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership, Refusal,
 };
 use ports::signing::{REPLAY_WINDOW_S, SignedParts, new_nonce, sign_request, verify_response};
 use reqwest::Method;
@@ -50,7 +56,8 @@ use tokio::sync::Semaphore;
 
 use crate::protocol::{
     self, BalanceAnswer, CancelAnswer, DebitAnswer, DebitBody, ErrorAnswer, HEADER_KEY,
-    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, StatusAnswer, codes, statuses,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, StatusAnswer, TokenRequest, codes, oauth,
+    statuses,
 };
 
 /// How the client calls partners.
@@ -142,8 +149,12 @@ impl HttpPartnerGateway {
         partner: &PartnerEndpoint,
         method: Method,
         path: &str,
-        body: Vec<u8>,
+        body: Body,
     ) -> Result<Answer, PartnerCallError> {
+        let Body {
+            bytes: body,
+            content_type,
+        } = body;
         let base = partner.api_base_url.trim_end_matches('/');
         let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|error| {
             PartnerCallError::Transport(format!("invalid partner URL {base:?}: {error}"))
@@ -176,7 +187,7 @@ impl HttpPartnerGateway {
             .header(HEADER_NONCE, &nonce)
             .header(HEADER_SIGNATURE, signature);
         if !body.is_empty() {
-            request = request.header(CONTENT_TYPE, "application/json");
+            request = request.header(CONTENT_TYPE, content_type);
         }
         let request = request.body(body);
         let slots = self.slots_for(base);
@@ -236,6 +247,32 @@ impl HttpPartnerGateway {
     }
 }
 
+/// A request body and its content type.
+struct Body {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+}
+
+impl Body {
+    fn empty() -> Body {
+        Body::json(Vec::new())
+    }
+
+    fn json(bytes: Vec<u8>) -> Body {
+        Body {
+            bytes,
+            content_type: "application/json",
+        }
+    }
+
+    fn form(text: String) -> Body {
+        Body {
+            bytes: text.into_bytes(),
+            content_type: "application/x-www-form-urlencoded",
+        }
+    }
+}
+
 /// Sorts a checked answer into success, definitive refusal or error.
 fn verdict(answer: Answer) -> Result<Verdict, PartnerCallError> {
     match answer.status {
@@ -258,6 +295,7 @@ fn refusal_of(code: String) -> Refusal {
         codes::INSUFFICIENT_MILEAGE => Refusal::InsufficientMileage,
         codes::UNKNOWN_MEMBER => Refusal::UnknownMember,
         codes::REFERENCE_CANCELLED => Refusal::ReferenceCancelled,
+        oauth::INVALID_GRANT => Refusal::InvalidGrant,
         _ => Refusal::Other(code),
     }
 }
@@ -304,7 +342,7 @@ impl HttpPartnerGateway {
                 partner,
                 Method::GET,
                 &protocol::balance_path(member_ref),
-                Vec::new(),
+                Body::empty(),
             )
             .await?;
         match verdict(answer)? {
@@ -337,7 +375,12 @@ impl HttpPartnerGateway {
         })
         .map_err(|error| PartnerCallError::Protocol(error.to_string()))?;
         let answer = self
-            .call(partner, Method::POST, protocol::DEBITS_PATH, body)
+            .call(
+                partner,
+                Method::POST,
+                protocol::DEBITS_PATH,
+                Body::json(body),
+            )
             .await?;
         match verdict(answer)? {
             Verdict::Refused(refusal) => Ok(DebitOutcome::Refused(refusal)),
@@ -375,7 +418,7 @@ impl HttpPartnerGateway {
                 partner,
                 Method::POST,
                 &protocol::cancel_path(reference),
-                Vec::new(),
+                Body::empty(),
             )
             .await?;
         match verdict(answer)? {
@@ -406,7 +449,7 @@ impl HttpPartnerGateway {
                 partner,
                 Method::GET,
                 &protocol::status_path(reference),
-                Vec::new(),
+                Body::empty(),
             )
             .await?;
         match verdict(answer)? {
@@ -435,6 +478,70 @@ impl HttpPartnerGateway {
             }
         }
     }
+}
+
+impl HttpPartnerGateway {
+    async fn redeem_code_of(
+        &self,
+        partner: &PartnerEndpoint,
+        redemption: &CodeRedemption,
+    ) -> Result<ProvenMembership, PartnerCallError> {
+        // A code, verifier or redirect URI the partner must refuse is not sent.
+        if !protocol::code_is_valid(&redemption.code)
+            || !ports::pkce::verifier_is_valid(&redemption.code_verifier)
+            || redemption.redirect_uri.len() > protocol::OAUTH_VALUE_BYTES_MAX
+        {
+            return Err(PartnerCallError::Refused(Refusal::InvalidGrant));
+        }
+        let body = TokenRequest {
+            grant_type: oauth::GRANT_TYPE_AUTHORIZATION_CODE.to_string(),
+            code: redemption.code.clone(),
+            redirect_uri: redemption.redirect_uri.clone(),
+            client_id: partner.partner_key.clone(),
+            code_verifier: redemption.code_verifier.clone(),
+        };
+        let answer = self
+            .call(
+                partner,
+                Method::POST,
+                protocol::TOKEN_PATH,
+                Body::form(body.to_form()),
+            )
+            .await?;
+        match verdict(answer)? {
+            Verdict::Refused(refusal) => Err(PartnerCallError::Refused(refusal)),
+            Verdict::Success(body) => {
+                let token =
+                    protocol::parse_token_answer(&body).map_err(PartnerCallError::Protocol)?;
+                Ok(ProvenMembership {
+                    member_ref: token.member_ref,
+                    mileage: token.mileage,
+                })
+            }
+        }
+    }
+}
+
+/// The partner's authorization URL for `request`: its base URL, [`protocol::AUTHORIZE_PATH`]
+/// and the query of RFC 6749 §4.1.1 with RFC 7636 §4.3, percent-encoded.
+pub fn authorize_url(
+    partner: &PartnerEndpoint,
+    request: &AuthorizationRequest,
+) -> Result<String, PartnerCallError> {
+    let base = partner.api_base_url.trim_end_matches('/');
+    let mut url =
+        reqwest::Url::parse(&format!("{base}{}", protocol::AUTHORIZE_PATH)).map_err(|error| {
+            PartnerCallError::Transport(format!("invalid partner URL {base:?}: {error}"))
+        })?;
+    url.query_pairs_mut()
+        .append_pair("response_type", oauth::RESPONSE_TYPE_CODE)
+        .append_pair("client_id", &partner.partner_key)
+        .append_pair("redirect_uri", &request.redirect_uri)
+        .append_pair("state", &request.state)
+        .append_pair("code_challenge", &request.code_challenge)
+        .append_pair("code_challenge_method", ports::pkce::METHOD_S256)
+        .append_pair("login_hint", &request.login_hint);
+    Ok(url.into())
 }
 
 impl PartnerGateway for HttpPartnerGateway {
@@ -468,6 +575,22 @@ impl PartnerGateway for HttpPartnerGateway {
         reference: &'a str,
     ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
         Box::pin(self.status_of(partner, reference))
+    }
+
+    fn authorize_url(
+        &self,
+        partner: &PartnerEndpoint,
+        request: &AuthorizationRequest,
+    ) -> Result<String, PartnerCallError> {
+        authorize_url(partner, request)
+    }
+
+    fn redeem_code<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        redemption: &'a CodeRedemption,
+    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
+        Box::pin(self.redeem_code_of(partner, redemption))
     }
 }
 

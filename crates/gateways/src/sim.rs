@@ -26,7 +26,16 @@
 //! **Control surface** (`/sim/v1/...`): unsigned, for tests and operators only — bind the
 //! simulator to loopback. `GET`/`PUT /sim/v1/faults` read and replace the faults at runtime
 //! (a `PUT` also reseeds the RNG from the new `seed`), `GET /sim/v1/members/{ref}`,
-//! `GET /sim/v1/debits` and `GET /sim/v1/stats` show state and counters.
+//! `GET /sim/v1/debits` and `GET /sim/v1/stats` show state and counters, and
+//! `PUT /sim/v1/members/{ref}/password` gives a member a password of its own.
+//!
+//! **Members** are known by their canonical ref ([`canonical_ref`]: upper case), so `abc`
+//! and `ABC` are one membership; answers repeat the ref as the request wrote it.
+//!
+//! **The ownership step** (`/oauth/authorize`, `POST /partner/v1/oauth/token`) is in
+//! [`oauth`]: a login form for the member and single-use PKCE-bound codes. The token
+//! endpoint is authenticated like every protocol call but takes no faults: faults are about
+//! the exchange's exactly-once, and a duplicated redemption would only burn the code.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,7 +49,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -57,6 +66,10 @@ use crate::protocol::{
     HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, StatusAnswer, codes, statuses,
 };
 
+pub mod browser;
+pub mod oauth;
+pub use oauth::{CODE_EXPIRY_S, DEFAULT_MEMBER_PASSWORD, canonical_ref};
+
 /// Largest protocol request body accepted (a debit is under 200 bytes).
 pub const SIM_BODY_BYTES_MAX: usize = 16 * 1024;
 
@@ -68,15 +81,22 @@ pub struct SimConfig {
     /// Mileage of every member the first time it is seen.
     pub initial_mileage: u64,
     pub faults: Faults,
+    /// Every member's password at the login form until it is given its own.
+    pub member_password: String,
+    /// How long an authorization code can be redeemed.
+    pub code_expiry_s: u64,
 }
 
 impl SimConfig {
-    /// A simulator with `secret`, 1,000,000 mileage per member and no faults.
+    /// A simulator with `secret`, 1,000,000 mileage per member, the default password and
+    /// code expiry, and no faults.
     pub fn new(secret: impl Into<Vec<u8>>) -> SimConfig {
         SimConfig {
             secret: secret.into(),
             initial_mileage: DEFAULT_INITIAL_MILEAGE,
             faults: Faults::default(),
+            member_password: DEFAULT_MEMBER_PASSWORD.to_string(),
+            code_expiry_s: CODE_EXPIRY_S,
         }
     }
 }
@@ -87,6 +107,8 @@ impl std::fmt::Debug for SimConfig {
             .field("secret", &"<redacted>")
             .field("initial_mileage", &self.initial_mileage)
             .field("faults", &self.faults)
+            .field("member_password", &"<redacted>")
+            .field("code_expiry_s", &self.code_expiry_s)
             .finish()
     }
 }
@@ -215,8 +237,28 @@ struct Debit {
 
 #[derive(Default)]
 struct Book {
+    /// By canonical member ref.
     members: HashMap<String, Member>,
     debits: HashMap<String, Debit>,
+}
+
+impl Book {
+    /// The member's mileage (a member not seen yet has the initial mileage).
+    fn mileage(&self, member_ref: &str, initial_mileage: u64) -> u64 {
+        self.members
+            .get(&canonical_ref(member_ref))
+            .map_or(initial_mileage, |member| member.mileage)
+    }
+
+    /// The member, created with the initial mileage the first time it is seen.
+    fn member_mut(&mut self, member_ref: &str, initial_mileage: u64) -> &mut Member {
+        self.members
+            .entry(canonical_ref(member_ref))
+            .or_insert(Member {
+                mileage: initial_mileage,
+                debited_total: 0,
+            })
+    }
 }
 
 #[derive(Default)]
@@ -225,6 +267,7 @@ struct Stats {
     debit: AtomicU64,
     cancel: AtomicU64,
     status: AtomicU64,
+    token: AtomicU64,
     auth_failures: AtomicU64,
     timeout: AtomicU64,
     error: AtomicU64,
@@ -236,8 +279,11 @@ struct Stats {
 struct Sim {
     secret: Vec<u8>,
     initial_mileage: u64,
+    member_password: String,
+    code_expiry_s: u64,
     guard: ReplayGuard,
     book: Mutex<Book>,
+    authorizations: Mutex<oauth::Authorizations>,
     faults: Mutex<FaultState>,
     stats: Stats,
 }
@@ -248,6 +294,8 @@ enum Op {
     Debit,
     Cancel(String),
     Status(String),
+    /// A code redemption (no faults apply).
+    Token,
 }
 
 /// An answer before it is signed.
@@ -278,8 +326,11 @@ impl Sim {
         Sim {
             secret: config.secret,
             initial_mileage: config.initial_mileage,
+            member_password: config.member_password,
+            code_expiry_s: config.code_expiry_s,
             guard: ReplayGuard::new(),
             book: Mutex::new(Book::default()),
+            authorizations: Mutex::new(oauth::Authorizations::default()),
             faults: Mutex::new(FaultState {
                 faults: config.faults,
                 rng,
@@ -329,18 +380,35 @@ impl Sim {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Redeems an authorization code for the client that signed the request.
+    fn redeem(&self, client_key: &str, body: &[u8]) -> Reply {
+        let now_s = protocol::unix_now_s();
+        let redeemed = self
+            .authorizations
+            .lock()
+            .expect("sim authorizations lock")
+            .redeem(client_key, body, now_s);
+        let mileage = match &redeemed {
+            oauth::Redeemed::Member(member_ref) => {
+                let book = self.book.lock().expect("sim book lock");
+                book.mileage(member_ref, self.initial_mileage)
+            }
+            oauth::Redeemed::Refused(_) => 0,
+        };
+        let (status, body) = oauth::token_reply(redeemed, mileage);
+        Reply { status, body }
+    }
+
     /// Applies one delivery of a request to the book.
-    fn apply(&self, op: &Op, body: &[u8]) -> Reply {
+    fn apply(&self, op: &Op, client_key: &str, body: &[u8]) -> Reply {
         match op {
+            Op::Token => self.redeem(client_key, body),
             Op::Balance(member_ref) => {
                 if !protocol::ref_is_valid(member_ref) {
                     return error_reply(StatusCode::BAD_REQUEST, codes::BAD_REQUEST);
                 }
                 let book = self.book.lock().expect("sim book lock");
-                let mileage = book
-                    .members
-                    .get(member_ref)
-                    .map_or(self.initial_mileage, |member| member.mileage);
+                let mileage = book.mileage(member_ref, self.initial_mileage);
                 drop(book);
                 json(
                     StatusCode::OK,
@@ -437,14 +505,7 @@ impl Sim {
                 DebitState::Debited => error_reply(StatusCode::CONFLICT, codes::REFERENCE_CONFLICT),
             };
         }
-        let initial_mileage = self.initial_mileage;
-        let member = book
-            .members
-            .entry(request.member_ref.clone())
-            .or_insert(Member {
-                mileage: initial_mileage,
-                debited_total: 0,
-            });
+        let member = book.member_mut(&request.member_ref, self.initial_mileage);
         if member.mileage < request.mileage {
             return error_reply(StatusCode::CONFLICT, codes::INSUFFICIENT_MILEAGE);
         }
@@ -474,7 +535,7 @@ impl Sim {
                 if let Some(member) = debit
                     .member_ref
                     .as_ref()
-                    .and_then(|member_ref| book.members.get_mut(member_ref))
+                    .and_then(|member_ref| book.members.get_mut(&canonical_ref(member_ref)))
                 {
                     member.mileage += debit.mileage;
                     member.debited_total -= debit.mileage;
@@ -559,7 +620,7 @@ async fn protocol_call(sim: Arc<Sim>, op: Op, request: Request) -> Response {
         .path_and_query()
         .map_or_else(|| parts.uri.path(), |target| target.as_str());
     let headers = &parts.headers;
-    let (Some(_key), Some(timestamp), Some(nonce), Some(signature)) = (
+    let (Some(key), Some(timestamp), Some(nonce), Some(signature)) = (
         header_str(headers, HEADER_KEY),
         header_str(headers, HEADER_TIMESTAMP).and_then(|text| text.parse::<u64>().ok()),
         header_str(headers, HEADER_NONCE),
@@ -600,8 +661,13 @@ async fn protocol_call(sim: Arc<Sim>, op: Op, request: Request) -> Response {
         Op::Debit => &sim.stats.debit,
         Op::Cancel(_) => &sim.stats.cancel,
         Op::Status(_) => &sim.stats.status,
+        Op::Token => &sim.stats.token,
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    if matches!(op, Op::Token) {
+        let reply = sim.apply(&op, key, &body);
+        return sim.signed(nonce, method, path, reply);
+    }
 
     let plan = sim.plan();
     if let Some(fault) = plan.fault {
@@ -627,10 +693,10 @@ async fn protocol_call(sim: Arc<Sim>, op: Op, request: Request) -> Response {
         }
         _ => {}
     }
-    let mut reply = sim.apply(&op, &body);
+    let mut reply = sim.apply(&op, key, &body);
     let mut delay = slow;
     match plan.fault {
-        Some(Fault::Duplicate) => reply = sim.apply(&op, &body),
+        Some(Fault::Duplicate) => reply = sim.apply(&op, key, &body),
         Some(Fault::ErrorAfterApply) => {
             reply = error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal");
         }
@@ -669,6 +735,113 @@ async fn status(
     request: Request,
 ) -> Response {
     protocol_call(sim, Op::Status(reference), request).await
+}
+
+async fn token(State(sim): State<Arc<Sim>>, request: Request) -> Response {
+    protocol_call(sim, Op::Token, request).await
+}
+
+/// `GET /oauth/authorize`: the login form for a usable request.
+async fn authorize_page(RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    match oauth::parse_authorize_query(query.as_bytes()) {
+        Err(refusal) => oauth::refused(refusal),
+        Ok(params) => {
+            let hint = params.login_hint.as_deref().unwrap_or_default();
+            oauth::page(StatusCode::OK, "", Some((&params.client_id, hint)))
+        }
+    }
+}
+
+/// `POST /oauth/authorize`: the login form's answer: a code for the client, a refusal, or
+/// the form again.
+async fn authorize_login(
+    State(sim): State<Arc<Sim>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = match oauth::parse_authorize_query(query.as_bytes()) {
+        Ok(params) => params,
+        Err(refusal) => return oauth::refused(refusal),
+    };
+    let form_again = |status, message: &str, member_ref: &str| {
+        oauth::page(status, message, Some((&params.client_id, member_ref)))
+    };
+    let login = match oauth::parse_login_form(&body) {
+        Ok(login) => login,
+        Err(error) => {
+            let hint = params.login_hint.as_deref().unwrap_or_default();
+            return form_again(StatusCode::BAD_REQUEST, &error.to_string(), hint);
+        }
+    };
+    let state = params.state.as_deref();
+    let with_state = |mut pairs: Vec<(&'static str, String)>| {
+        if let Some(state) = state {
+            pairs.push(("state", state.to_string()));
+        }
+        pairs
+    };
+    if login.denied {
+        let pairs = with_state(vec![("error", protocol::oauth::ACCESS_DENIED.to_string())]);
+        return redirect_with(&params.redirect_uri, &pairs);
+    }
+    let canonical = canonical_ref(&login.member_ref);
+    let authorizations = &mut *sim.authorizations.lock().expect("sim authorizations lock");
+    let known = protocol::ref_is_valid(&login.member_ref)
+        && authorizations.password_matches(&canonical, &login.password, &sim.member_password);
+    if !known {
+        let message = "wrong member number or password";
+        return form_again(StatusCode::UNAUTHORIZED, message, &login.member_ref);
+    }
+    let now_s = protocol::unix_now_s();
+    let Some(code) = authorizations.issue(&params, canonical, now_s, sim.code_expiry_s) else {
+        return oauth::page(StatusCode::SERVICE_UNAVAILABLE, "busy; try again", None);
+    };
+    redirect_with(&params.redirect_uri, &with_state(vec![("code", code)]))
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&'static str, String)]) -> Response {
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    oauth::redirect(redirect_uri, &borrowed)
+}
+
+/// Body of `PUT /sim/v1/members/{ref}/password`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimPassword {
+    pub password: String,
+}
+
+async fn put_password(
+    State(sim): State<Arc<Sim>>,
+    Path(member_ref): Path<String>,
+    body: Bytes,
+) -> Response {
+    let password = match serde_json::from_slice::<SimPassword>(&body) {
+        Ok(body) if oauth::password_is_valid(&body.password) => body.password,
+        _ => {
+            let answer = ErrorAnswer {
+                error: format!(
+                    "bad_request: {{\"password\": 1 to {} bytes}}",
+                    oauth::PASSWORD_BYTES_MAX
+                ),
+            };
+            return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+        }
+    };
+    if !protocol::ref_is_valid(&member_ref) {
+        let answer = ErrorAnswer {
+            error: codes::BAD_REQUEST.to_string(),
+        };
+        return (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+    }
+    let canonical = canonical_ref(&member_ref);
+    sim.authorizations
+        .lock()
+        .expect("sim authorizations lock")
+        .set_password(canonical.clone(), password);
+    axum::Json(serde_json::json!({ "member_ref": canonical })).into_response()
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Response {
@@ -739,6 +912,9 @@ pub struct SimRequestCounts {
     pub debit: u64,
     pub cancel: u64,
     pub status: u64,
+    /// Code redemptions at the token endpoint.
+    #[serde(default)]
+    pub token: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -754,7 +930,7 @@ async fn get_member(State(sim): State<Arc<Sim>>, Path(member_ref): Path<String>)
     let book = sim.book.lock().expect("sim book lock");
     let (mileage, debited_total) = book
         .members
-        .get(&member_ref)
+        .get(&canonical_ref(&member_ref))
         .map_or((sim.initial_mileage, 0), |member| {
             (member.mileage, member.debited_total)
         });
@@ -797,6 +973,7 @@ async fn get_stats(State(sim): State<Arc<Sim>>) -> Response {
             debit: read(&stats.debit),
             cancel: read(&stats.cancel),
             status: read(&stats.status),
+            token: read(&stats.token),
         },
         auth_failures: read(&stats.auth_failures),
         faults: SimFaultCounts {
@@ -821,6 +998,15 @@ pub fn router(config: SimConfig) -> Router {
         .route("/partner/v1/debits", post(debit))
         .route("/partner/v1/debits/{reference}/cancel", post(cancel))
         .route("/partner/v1/debits/{reference}", get(status))
+        .route(protocol::TOKEN_PATH, post(token))
+        .route(
+            protocol::AUTHORIZE_PATH,
+            get(authorize_page).post(authorize_login),
+        )
+        .route(
+            "/sim/v1/members/{member_ref}/password",
+            axum::routing::put(put_password),
+        )
         .route("/sim/v1/faults", get(get_faults).put(put_faults))
         .route("/sim/v1/members/{member_ref}", get(get_member))
         .route("/sim/v1/debits", get(get_debits))

@@ -43,7 +43,7 @@ pub use store::tables::partners::{PartnerRow as PartnerRecord, RateRow as Rate};
 
 /// A member's membership at a partner, and an exchange of mileage for MVP, as their
 /// tables hold them (the serde form is the older layout's JSON record).
-pub use store::tables::exchanges::{ExchangeRow, ExchangeStatus, LinkRow};
+pub use store::tables::exchanges::{ExchangeRow, ExchangeStatus, LinkRow, LinkStatus};
 
 #[derive(Debug, thiserror::Error)]
 #[error("record {kind}/{key} does not decode: {reason}")]

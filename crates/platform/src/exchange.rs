@@ -290,6 +290,10 @@ impl Platform {
         }
         let (link, mut day_used, mut month_used) =
             found.ok_or(PlatformError::NotFound(Entity::Link))?;
+        // Only a membership the partner proved is the member's to exchange.
+        if link.status != tables::LinkStatus::Active {
+            return Err(PlatformError::Exchange(ExchangeError::LinkNotProven));
+        }
         // Queued, durable or not: counted from memory once (the sums left them out).
         let queued = pending.iter().filter(|r| r.partner_id == link.partner_id);
         for record in queued {
@@ -799,6 +803,7 @@ fn refusal_name(refusal: &Refusal) -> String {
         Refusal::InsufficientMileage => "insufficient_mileage".into(),
         Refusal::UnknownMember => "unknown_member".into(),
         Refusal::ReferenceCancelled => "reference_cancelled".into(),
+        Refusal::InvalidGrant => "invalid_grant".into(),
         Refusal::Other(code) => format!("refused:{code}"),
     }
 }

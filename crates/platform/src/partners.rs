@@ -1,5 +1,6 @@
 //! Partners (MV-2, "Store Manager"): registration with dated exchange rates, limits and a
-//! credit line; enabling and disabling; members' links to their memberships, with the live
+//! credit line; enabling and disabling; members' links to their memberships, which exist
+//! only once the partner proved the member owns them (`links`, `proof`), with the live
 //! balance read through the partner protocol; and the partner settlement report.
 //!
 //! Defaults where the operator says nothing: minimum unit 1 mileage, daily limit 1,000,000
@@ -8,23 +9,28 @@
 //! month. A rate change applies from its `effective_from` on and never to the past.
 
 mod legacy;
+pub mod links;
+pub mod proof;
+
+pub use links::{
+    LINK_ATTEMPT_EXPIRY_S, LinkAttempt, LinkId, PENDING_LINKS_PER_MEMBER_MAX, ProvenLink,
+};
+pub use proof::{CALLBACK_PATH, LinkProof};
 
 use crate::error::Entity;
 use crate::exchange::error::ExchangeError;
-use crate::members::error::MemberError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use crate::chart;
 
 use store::tables::RowRef;
-use store::tables::exchanges::{self as tables, ExchangeWrite};
+use store::tables::exchanges as tables;
 use store::tables::partners::{self as partner_tables, PartnerWrite};
 
 use crate::domain::{ExchangeRow, ExchangeStatus, LinkRow, PartnerRecord, Rate};
 use crate::error::{PlatformError, invalid};
-use crate::exchange::{Claimed, PartnerFigures};
+use crate::exchange::PartnerFigures;
 use crate::service::{Platform, secret_context};
 use ports::gateway::{PartnerCallError, PartnerEndpoint, Refusal};
 use ports::time::now_s;
@@ -106,7 +112,7 @@ pub struct PartnerView {
 pub struct LinkView {
     pub link: LinkRow,
     pub partner_name: String,
-    /// Live mileage at the partner, or why it is unknown.
+    /// Live mileage at the partner (active links only), or why it is unknown.
     pub balance: Result<u64, String>,
 }
 
@@ -427,165 +433,6 @@ impl Platform {
             api_base_url: partner.api_base_url.clone(),
             secret: catalogue.secrets.get(&partner_id)?.clone(),
         })
-    }
-
-    /// Links a membership after the partner confirmed it exists. Linking the same one again
-    /// returns the existing link. One link request per partner's reference at a time.
-    pub async fn link_partner(
-        &self,
-        member_id: u128,
-        partner_id: u128,
-        member_ref: &str,
-    ) -> Result<(u128, u64), PlatformError> {
-        check_member_ref(member_ref)?;
-        let enabled = self
-            .catalogue
-            .lock()
-            .partners
-            .get(&partner_id)
-            .map(|partner| partner.enabled);
-        match enabled {
-            None => return Err(PlatformError::NotFound(Entity::Partner)),
-            Some(false) => return Err(PlatformError::Exchange(ExchangeError::PartnerDisabled)),
-            Some(true) => {}
-        }
-        let endpoint = self
-            .endpoint(partner_id)
-            .ok_or(PlatformError::NotFound(Entity::Partner))?;
-        let reference = Claimed::Reference(partner_id, member_ref.to_string());
-        let _claim = self.exchanges.claim(reference).await?;
-        let (existing, count) = self
-            .link_of_reference(member_id, partner_id, member_ref)
-            .await?;
-        if let Some(link) = &existing
-            && link.member_id != member_id
-        {
-            return Err(PlatformError::Exchange(ExchangeError::LinkedElsewhere));
-        }
-        let balance = self
-            .partner_gateway
-            .balance(&endpoint, member_ref)
-            .await
-            .map_err(partner_error)?;
-        if let Some(link) = existing {
-            return Ok((link.id, balance));
-        }
-        if count >= LINKS_PER_MEMBER_MAX {
-            return Err(invalid(
-                "partner_id",
-                format!("at most {LINKS_PER_MEMBER_MAX} links"),
-            ));
-        }
-        let link = LinkRow {
-            id: chart::new_id(),
-            member_id,
-            partner_id,
-            member_ref: member_ref.to_string(),
-            created_at_s: now_s(),
-            removed: false,
-        };
-        self.commit_link(&link).await?;
-        Ok((link.id, balance))
-    }
-
-    /// The active link of the partner's reference, and how many active links the member has.
-    async fn link_of_reference(
-        &self,
-        member_id: u128,
-        partner_id: u128,
-        member_ref: &str,
-    ) -> Result<(Option<LinkRow>, usize), PlatformError> {
-        let member_ref = member_ref.to_string();
-        let (existing, links) = self
-            .ledger
-            .tables(move |read| {
-                let existing = tables::active_link_by_ref(read, partner_id, &member_ref)?;
-                Ok((existing, tables::active_links_of(read, member_id)?))
-            })
-            .await?;
-        Ok((existing, links.len()))
-    }
-
-    async fn commit_link(&self, link: &LinkRow) -> Result<(), PlatformError> {
-        let row: RowRef = Arc::new(ExchangeWrite::Link(link.clone()));
-        self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?
-            .done()
-            .await
-    }
-
-    /// The member's links with live balances, asked of the partners concurrently.
-    pub async fn links(&self, member_id: u128) -> Result<Vec<LinkView>, PlatformError> {
-        let links = self
-            .ledger
-            .tables(move |read| tables::active_links_of(read, member_id))
-            .await?;
-        let targets: Vec<(LinkRow, String, Option<PartnerEndpoint>)> = links
-            .into_iter()
-            .map(|link| {
-                let name = self
-                    .catalogue
-                    .lock()
-                    .partners
-                    .get(&link.partner_id)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                let endpoint = self.endpoint(link.partner_id);
-                (link, name, endpoint)
-            })
-            .collect();
-        let reads = targets
-            .into_iter()
-            .map(|(link, partner_name, endpoint)| async move {
-                let balance = match endpoint {
-                    None => Err("unknown partner".to_string()),
-                    Some(endpoint) => {
-                        let wait = Duration::from_millis(LIVE_BALANCE_WAIT_MS);
-                        match tokio::time::timeout(
-                            wait,
-                            self.partner_gateway.balance(&endpoint, &link.member_ref),
-                        )
-                        .await
-                        {
-                            Ok(Ok(balance)) => Ok(balance),
-                            Ok(Err(error)) => Err(error.to_string()),
-                            Err(_) => Err("the partner did not answer in time".to_string()),
-                        }
-                    }
-                };
-                LinkView {
-                    link,
-                    partner_name,
-                    balance,
-                }
-            });
-        Ok(join_all(reads).await)
-    }
-
-    pub async fn unlink_partner(
-        &self,
-        member_id: u128,
-        link_id: u128,
-    ) -> Result<(), PlatformError> {
-        let link = self
-            .ledger
-            .tables(move |read| tables::link(read, link_id))
-            .await?
-            .filter(|link| link.member_id == member_id && !link.removed)
-            .ok_or(PlatformError::NotFound(Entity::Link))?;
-        let reference = Claimed::Reference(link.partner_id, link.member_ref.clone());
-        let _claim = self.exchanges.claim(reference).await?;
-        let busy = self
-            .exchanges
-            .lock()
-            .open
-            .values()
-            .any(|tracked| tracked.record.link_id == link_id);
-        if busy {
-            return Err(PlatformError::Member(MemberError::ExchangeInProgress));
-        }
-        let mut removed = link;
-        removed.removed = true;
-        self.commit_link(&removed).await
     }
 
     /// Completed exchanges finished in `[from_s, to_s)`, optionally of one partner, in

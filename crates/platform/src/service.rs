@@ -42,6 +42,11 @@ pub struct PlatformConfig {
     pub anchor_interval_ms: u64,
     /// A proposal without enough co-signatures after this long is replaced by a newer one.
     pub anchor_proposal_timeout_ms: u64,
+    /// The platform's public base URL (e.g. `https://mileverse.example`): partners send
+    /// members back to it followed by `partners::CALLBACK_PATH`.
+    pub public_url: String,
+    /// How long a link attempt waits for the partner's proof.
+    pub link_attempt_expiry_s: u64,
 }
 
 impl Default for PlatformConfig {
@@ -55,6 +60,8 @@ impl Default for PlatformConfig {
             resolver_concurrency_max: 64,
             anchor_interval_ms: 5_000,
             anchor_proposal_timeout_ms: 60_000,
+            public_url: "http://127.0.0.1:8080".to_string(),
+            link_attempt_expiry_s: crate::partners::LINK_ATTEMPT_EXPIRY_S,
         }
     }
 }

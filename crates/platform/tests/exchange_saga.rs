@@ -25,8 +25,8 @@ use platform::exchange::ExchangeRequest;
 use platform::partners::NewPartner;
 use platform::{PlatformConfig, PlatformError};
 use ports::gateway::{
-    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-    PartnerGateway, Refusal,
+    AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
+    PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership, Refusal,
 };
 use store::memory::MemoryStore;
 use support::eventually;
@@ -107,6 +107,9 @@ struct ScriptedPartner {
     down: Mutex<HashSet<Call>>,
     /// Every debit waits this long first, so concurrent requests overlap.
     debit_delay_ms: AtomicU64,
+    /// Codes granted at sign-in and not yet redeemed: code → (challenge, redirect URI,
+    /// member ref).
+    grants: Mutex<HashMap<String, (String, String, String)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +119,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ScriptedPartner {
+    /// The member signs in at the partner as the authorize URL's `login_hint`: answers the
+    /// code and the state the partner's redirect would carry.
+    fn sign_in(&self, authorize_url: &str) -> (String, String) {
+        let url = reqwest::Url::parse(authorize_url).expect("an authorize URL");
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let code = platform::chart::new_id().to_string();
+        let grant = (
+            query["code_challenge"].clone(),
+            query["redirect_uri"].clone(),
+            query["login_hint"].clone(),
+        );
+        lock(&self.grants).insert(code.clone(), grant);
+        (code, query["state"].clone())
+    }
+
     fn script(&self, call: Call, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.scripts).entry(call).or_default().extend(faults);
     }
@@ -310,6 +328,37 @@ impl ScriptedPartner {
 }
 
 impl PartnerGateway for ScriptedPartner {
+    fn authorize_url(
+        &self,
+        partner: &PartnerEndpoint,
+        request: &AuthorizationRequest,
+    ) -> Result<String, PartnerCallError> {
+        gateways::partner::authorize_url(partner, request)
+    }
+
+    fn redeem_code<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        redemption: &'a CodeRedemption,
+    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
+        Box::pin(async move {
+            let grant = lock(&self.grants).remove(&redemption.code);
+            let refused = PartnerCallError::Refused(Refusal::InvalidGrant);
+            let (challenge, redirect_uri, member_ref) = grant.ok_or(refused.clone())?;
+            let verified = ports::pkce::verifier_matches(&redemption.code_verifier, &challenge);
+            if !verified || redirect_uri != redemption.redirect_uri {
+                return Err(refused);
+            }
+            let mileage = lock(&self.books)
+                .account(&partner.partner_key, &member_ref)
+                .map(|balance| *balance);
+            Ok(ProvenMembership {
+                member_ref,
+                mileage,
+            })
+        })
+    }
+
     fn balance<'a>(
         &'a self,
         partner: &'a PartnerEndpoint,
@@ -456,14 +505,17 @@ impl World {
         self.platform().create_partner(new).await.expect("partner")
     }
 
+    /// A link proven by the scripted partner.
     async fn link(&self, member_id: u128, partner_id: u128, member_ref: &str) -> u128 {
-        let (link_id, balance) = self
-            .platform()
-            .link_partner(member_id, partner_id, member_ref)
-            .await
-            .expect("link");
-        assert_eq!(balance, self.partner.mileage(partner_id, member_ref));
-        link_id
+        let partner = self.partner.clone();
+        let sign_in = |url: String| async move { partner.sign_in(&url) };
+        let proven =
+            support::link_with_proof(self.platform(), member_id, partner_id, member_ref, sign_in)
+                .await
+                .expect("link");
+        let mileage = self.partner.mileage(partner_id, member_ref);
+        assert_eq!(proven.mileage, Some(mileage));
+        proven.link.id
     }
 
     async fn exchange(
@@ -1329,9 +1381,14 @@ async fn links_and_exchanges_of_the_older_layout_move_into_their_tables_and_fini
     assert_eq!(world.partner.calls(Call::Debit), 0, "never debited again");
     assert_eq!(world.mvp(member).await, 500);
     let links = world.platform().links(member).await.expect("links");
-    assert!(
-        links.iter().any(|view| view.link.id == link_id),
-        "{links:?}"
+    let old_link = links.iter().find(|view| view.link.id == link_id);
+    let old_link = old_link.expect("the older layout's link");
+    // Made without the partner's proof: it exchanges nothing until proven again.
+    assert_eq!(old_link.link.status, platform::domain::LinkStatus::Unproven);
+    let refused = world.exchange(member, link_id, 1000).await;
+    assert_eq!(
+        refused,
+        Err(PlatformError::Exchange(ExchangeError::LinkNotProven))
     );
     // The key came along: the same request again answers the same exchange.
     let again = world

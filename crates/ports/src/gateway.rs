@@ -44,6 +44,9 @@ pub enum Refusal {
     UnknownMember,
     /// The reference was cancelled before (a reversal came first); it is dead.
     ReferenceCancelled,
+    /// An authorization code the partner does not honour: unknown, used, expired, or bound
+    /// to another client, redirect URI or code challenge (OAuth 2.0 `invalid_grant`).
+    InvalidGrant,
     /// The partner refused for another stated reason (its error code).
     Other(String),
 }
@@ -57,6 +60,40 @@ pub enum DebitStatus {
     Cancelled,
     /// The partner has never seen this reference.
     NotFound,
+}
+
+/// What the platform asks the member's browser to send to the partner's authorization
+/// endpoint (OAuth 2.0 authorization code with PKCE, RFC 6749 §4.1.1 and RFC 7636 §4.3).
+/// `client_id` is the endpoint's `partner_key`; `response_type` is always `code` and
+/// `code_challenge_method` always `S256`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// Where the partner sends the browser back with the code (the platform's callback).
+    pub redirect_uri: String,
+    /// Random, single use; comes back with the code and binds it to the attempt.
+    pub state: String,
+    /// `BASE64URL(SHA256(code_verifier))` (`ports::pkce::challenge_s256`).
+    pub code_challenge: String,
+    /// The member ref the member typed, to fill the partner's login form.
+    pub login_hint: String,
+}
+
+/// The token request of the ownership step (RFC 6749 §4.1.3 with RFC 7636 §4.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRedemption {
+    pub code: String,
+    /// The same `redirect_uri` the authorization request carried.
+    pub redirect_uri: String,
+    pub code_verifier: String,
+}
+
+/// The partner's answer to a redeemed code: the membership its member authenticated as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenMembership {
+    /// The partner's canonical form of the member ref (e.g. upper-cased): the one to link.
+    pub member_ref: String,
+    /// The membership's mileage, when the partner says.
+    pub mileage: Option<u64>,
 }
 
 /// A call whose outcome is unknown or that could not be made: timeouts, transport errors,
@@ -110,6 +147,25 @@ pub trait PartnerGateway: Send + Sync + 'static {
         partner: &'a PartnerEndpoint,
         reference: &'a str,
     ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>>;
+
+    /// The URL of the partner's authorization endpoint that asks the member to sign in
+    /// there (no call is made; the member's browser follows it). `Err(Transport)` for a
+    /// base URL that is not one.
+    fn authorize_url(
+        &self,
+        partner: &PartnerEndpoint,
+        request: &AuthorizationRequest,
+    ) -> Result<String, PartnerCallError>;
+
+    /// Redeems an authorization code at the partner's token endpoint: the partner checks the
+    /// code, the redirect URI and the PKCE verifier, and answers the membership the member
+    /// authenticated as. A code the partner does not honour is
+    /// `Err(Refused(InvalidGrant))`.
+    fn redeem_code<'a>(
+        &'a self,
+        partner: &'a PartnerEndpoint,
+        redemption: &'a CodeRedemption,
+    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>>;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

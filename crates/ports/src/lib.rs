@@ -6,10 +6,13 @@
 //! - [`chain`]: the Ethereum side as the platform sees it ([`chain::ChainGateway`]);
 //! - [`signing`]: the HMAC request schemes of partners and VAN terminals and the replay
 //!   guard;
+//! - [`pkce`]: PKCE (RFC 7636, S256) for the partner's proof that a member owns a
+//!   membership;
 //! - [`sms`]: the development outbox; [`time`]: the clock and RFC 3339 formatting.
 
 pub mod chain;
 pub mod gateway;
+pub mod pkce;
 pub mod signing;
 pub mod sms;
 pub mod time;

@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post};
 use platform::Platform;
 use platform::chart::ASSET_MVP;
-use platform::domain::ExchangeRow;
+use platform::domain::{ExchangeRow, LinkStatus};
 use platform::exchange::ExchangeRequest;
+use platform::partners::{LinkId, LinkProof};
 use ports::time::rfc3339;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/transactions", get(transactions))
         .route("/v1/me/partner-links", post(link).get(links))
         .route("/v1/me/partner-links/{id}", delete(unlink))
+        .route("/v1/me/partner-links/{id}/proof", post(prove_link))
         .route("/v1/partners", get(public_partners))
         .route("/v1/exchanges", post(exchange))
         .route("/v1/exchanges/{id}", get(exchange_status))
@@ -370,11 +372,55 @@ async fn link(
     let member_id = member(&state, &headers).await?;
     let body: LinkBody = json_body(body)?;
     let partner_id = parse_id_text("partner_id", &body.partner_id)?;
-    let (link_id, balance) = platform(&state)?
+    let attempt = platform(&state)?
         .link_partner(member_id, partner_id, &body.partner_member_ref)
         .await?;
-    let answer = json!({"link_id": link_id.to_string(), "partner_id": partner_id.to_string(), "balance": balance});
+    let answer = json!({
+        "link_id": attempt.link_id.0.to_string(),
+        "partner_id": attempt.partner_id.to_string(),
+        "status": LinkStatus::PendingProof.as_str(),
+        "authorize_url": attempt.authorize_url,
+        "expires_at": rfc3339(attempt.expires_at_s),
+    });
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofBody {
+    state: String,
+    code: String,
+}
+
+/// The proof request's body: JSON `{state, code}`, each checked by the platform's rule.
+fn proof_of(bytes: &[u8]) -> Result<LinkProof, Problem> {
+    let body: ProofBody = serde_json::from_slice(bytes)
+        .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    Ok(LinkProof::new(&body.state, &body.code)?)
+}
+
+async fn prove_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, Problem> {
+    let member_id = member(&state, &headers).await?;
+    let link_id = LinkId(parse_id_text("link_id", &id)?);
+    let proof = proof_of(&body_bytes(body)?)?;
+    let proven = platform(&state)?
+        .prove_link(member_id, link_id, &proof)
+        .await?;
+    let link = &proven.link;
+    Ok(Json(json!({
+        "link_id": link.id.to_string(),
+        "partner_id": link.partner_id.to_string(),
+        "status": link.status.as_str(),
+        "partner_member_ref": link.member_ref,
+        "requested_member_ref": proven.requested_member_ref,
+        "member_ref_changed": link.member_ref != proven.requested_member_ref,
+        "balance": proven.mileage,
+    })))
 }
 
 async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
@@ -392,6 +438,8 @@ async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
                 "partner_id": view.link.partner_id.to_string(),
                 "partner_name": view.partner_name,
                 "partner_member_ref": view.link.member_ref,
+                "status": view.link.status.as_str(),
+                "expires_at": view.link.expires_at_s.map(rfc3339),
                 "balance": balance,
                 "balance_error": error,
             })
@@ -494,6 +542,7 @@ async fn exchange_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn amounts_never_truncate_on_the_wire() {
@@ -513,5 +562,32 @@ mod tests {
             amount_json(u128::MAX, false),
             json!(format!("-{}", u128::MAX))
         );
+    }
+
+    #[test]
+    fn a_proof_body_is_state_and_code_only() {
+        assert!(proof_of(br#"{"state":"s","code":"c"}"#).is_ok());
+        let extra = proof_of(br#"{"state":"s","code":"c","member_id":"1"}"#).unwrap_err();
+        assert_eq!(extra.status, StatusCode::BAD_REQUEST);
+        let empty = proof_of(br#"{"state":"","code":"c"}"#).unwrap_err();
+        assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    }
+
+    proptest! {
+        /// Any bytes as a proof body: a typed 400 or a proof, never a panic.
+        #[test]
+        fn any_body_is_a_proof_or_a_bad_request(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(problem) = proof_of(&bytes) {
+                prop_assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+            }
+        }
+
+        #[test]
+        fn any_json_strings_are_a_proof_or_a_bad_request(state in "\\PC{0,300}", code in ".{0,300}") {
+            let body = serde_json::to_vec(&json!({"state": state, "code": code})).unwrap();
+            if let Err(problem) = proof_of(&body) {
+                prop_assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+            }
+        }
     }
 }

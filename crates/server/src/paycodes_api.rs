@@ -149,8 +149,8 @@ mod tests {
     use platform::crypto::DataKeys;
     use platform::{Platform, PlatformConfig, PlatformParts};
     use ports::gateway::{
-        BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-        PartnerGateway,
+        AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
+        PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership,
     };
     use ports::sms::DevOutbox;
     use serde_json::{Value, json};
@@ -191,6 +191,20 @@ mod tests {
             _: &'a PartnerEndpoint,
             _: &'a str,
         ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+            partner_down()
+        }
+        fn authorize_url(
+            &self,
+            _: &PartnerEndpoint,
+            _: &AuthorizationRequest,
+        ) -> Result<String, PartnerCallError> {
+            Err(PartnerCallError::Status(503))
+        }
+        fn redeem_code<'a>(
+            &'a self,
+            _: &'a PartnerEndpoint,
+            _: &'a CodeRedemption,
+        ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
             partner_down()
         }
     }

@@ -363,6 +363,22 @@ fn exchange_kind(error: &platform::exchange::ExchangeError) -> Kind {
             "membership-linked-elsewhere",
             "The membership is linked to another member",
         ),
+        E::LinkProofInvalid => (
+            S::BAD_REQUEST,
+            "link-proof-invalid",
+            "The partner's proof of this link is not valid",
+        ),
+        E::LinkProofExpired => (S::GONE, "link-proof-expired", "The link attempt expired"),
+        E::LinkNotProven => (
+            S::CONFLICT,
+            "link-not-proven",
+            "The partner has not proven this link",
+        ),
+        E::TooManyLinkAttempts { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "too-many-link-attempts",
+            "Too many link attempts wait for their proof",
+        ),
     }
 }
 
@@ -493,6 +509,9 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
             exchange_id: Some(exchange_id),
             ..
         }) => problem.with("exchange_id", exchange_id.to_string()),
+        E::Exchange(X::TooManyLinkAttempts { pending_max }) => {
+            problem.with("pending_max", *pending_max)
+        }
         _ => problem,
     }
 }

@@ -253,6 +253,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::operators::POSTGRES_TABLES,
     // 18: the audit log (`tables::audit`).
     crate::tables::audit::POSTGRES_TABLES,
+    // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // status and the proof's secrets; older links become unproven (`tables::exchanges`).
+    crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -278,6 +278,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::operators::SQLITE_TABLES,
     // 18: the audit log (`tables::audit`).
     crate::tables::audit::SQLITE_TABLES,
+    // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
+    // status and the proof's secrets; older links become unproven (`tables::exchanges`).
+    crate::tables::exchanges::LINK_PROOF_MIGRATION,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

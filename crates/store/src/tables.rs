@@ -104,6 +104,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     partners::SQLITE_TABLES,
     operators::SQLITE_TABLES,
     audit::SQLITE_TABLES,
+    exchanges::LINK_PROOF_MIGRATION,
 ];
 
 impl MemoryTables {

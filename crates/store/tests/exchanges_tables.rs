@@ -14,7 +14,7 @@ use common::Dice;
 
 use store::Store;
 use store::tables::exchanges::{
-    self, EXCHANGES_PAGE_MAX, ExchangeRow, ExchangeStatus, ExchangeWrite, LinkRow,
+    self, EXCHANGES_PAGE_MAX, ExchangeRow, ExchangeStatus, ExchangeWrite, LinkRow, LinkStatus,
 };
 use store::tables::partners::RateRow;
 use store::tables::{RowRef, TableRead};
@@ -31,6 +31,23 @@ fn link(id: u128, member_id: u128, partner_id: u128, member_ref: &str) -> LinkRo
         member_ref: member_ref.to_string(),
         created_at_s: 1_700_000_000 + (id % 1000) as u64,
         removed: false,
+        status: LinkStatus::Active,
+        state_hash: None,
+        verifier_sealed: None,
+        expires_at_s: None,
+        proven_at_s: Some(1_700_000_500),
+    }
+}
+
+/// An attempt waiting for the partner's proof.
+fn pending(id: u128, member_id: u128, partner_id: u128, member_ref: &str) -> LinkRow {
+    LinkRow {
+        status: LinkStatus::PendingProof,
+        state_hash: Some(vec![id as u8; 32]),
+        verifier_sealed: Some(vec![7; 60]),
+        expires_at_s: Some(1_700_000_600),
+        proven_at_s: None,
+        ..link(id, member_id, partner_id, member_ref)
     }
 }
 
@@ -377,7 +394,7 @@ fn an_empty_table_answers_nothing(s: &mut dyn Store) {
         exchanges::active_link_by_ref(&mut read, 1, "a").unwrap(),
         None
     );
-    assert!(exchanges::active_links_of(&mut read, 1).unwrap().is_empty());
+    assert!(exchanges::links_of(&mut read, 1).unwrap().is_empty());
 }
 
 fn links_read_back_and_release(s: &mut dyn Store) {
@@ -386,6 +403,12 @@ fn links_read_back_and_release(s: &mut dyn Store) {
         let member_id = id % 4 + 1;
         let partner_id = (id % 3 + 1) << 120;
         let mut row = link(id << 64 | id, member_id, partner_id, &format!("M{id:05}"));
+        if id % 3 == 0 {
+            row = pending(row.id, member_id, partner_id, &row.member_ref);
+        }
+        if id % 5 == 0 {
+            row.status = LinkStatus::Unproven;
+        }
         row.created_at_s = 1_000 + (id % 5) as u64;
         row.removed = id % 7 == 0;
         model.insert(row.id, row);
@@ -401,18 +424,29 @@ fn links_read_back_and_release(s: &mut dyn Store) {
     changed.member_ref = "N00005".into();
     changed.created_at_s = 7;
     changed.member_id = 9;
+    changed.status = LinkStatus::PendingProof;
+    changed.state_hash = Some(vec![1; 32]);
+    changed.verifier_sealed = Some(vec![2; 70]);
+    changed.expires_at_s = Some(99);
+    changed.proven_at_s = None;
     model.insert(changed.id, changed.clone());
     write(s, vec![ExchangeWrite::Link(changed)]);
     check_links(&mut s.tables().unwrap(), &model);
 
     // A withdrawal releases every link of its member, and only theirs.
     write(s, vec![ExchangeWrite::ReleaseLinksOf(2)]);
-    for row in model.values_mut().filter(|row| row.member_id == 2) {
+    for row in model
+        .values_mut()
+        .filter(|row| row.member_id == 2 && !row.removed)
+    {
         row.removed = true;
+        // An attempt's secrets go with it.
+        row.state_hash = None;
+        row.verifier_sealed = None;
     }
     check_links(&mut s.tables().unwrap(), &model);
     assert!(
-        exchanges::active_links_of(&mut s.tables().unwrap(), 2)
+        exchanges::links_of(&mut s.tables().unwrap(), 2)
             .unwrap()
             .is_empty()
     );
@@ -424,6 +458,7 @@ fn check_links(read: &mut TableRead<'_>, model: &BTreeMap<u128, LinkRow>) {
         let by_ref = exchanges::active_link_by_ref(read, row.partner_id, &row.member_ref);
         let active = model.values().find(|other| {
             !other.removed
+                && other.status == LinkStatus::Active
                 && other.partner_id == row.partner_id
                 && other.member_ref == row.member_ref
         });
@@ -435,7 +470,7 @@ fn check_links(read: &mut TableRead<'_>, model: &BTreeMap<u128, LinkRow>) {
             .filter(|row| row.member_id == member_id && !row.removed)
             .collect();
         expected.sort_by_key(|row| (row.created_at_s, row.id));
-        let found = exchanges::active_links_of(read, member_id).unwrap();
+        let found = exchanges::links_of(read, member_id).unwrap();
         assert_eq!(found.iter().collect::<Vec<_>>(), expected);
     }
 }
@@ -454,7 +489,7 @@ fn a_removed_links_ref_may_be_linked_again(s: &mut dyn Store) {
     let found = exchanges::active_link_by_ref(&mut read, partner, "R1").unwrap();
     assert_eq!(found.map(|row| row.id), Some(2));
     assert!(exchanges::link(&mut read, 1).unwrap().unwrap().removed);
-    let mine: Vec<u128> = exchanges::active_links_of(&mut read, 11)
+    let mine: Vec<u128> = exchanges::links_of(&mut read, 11)
         .unwrap()
         .iter()
         .map(|row| row.id)
@@ -474,6 +509,39 @@ fn a_removed_links_ref_may_be_linked_again(s: &mut dyn Store) {
     let mut read = s.tables().unwrap();
     let found = exchanges::active_link_by_ref(&mut read, partner, "R1").unwrap();
     assert_eq!(found.map(|row| row.id), Some(4));
+}
+
+fn only_an_active_link_holds_a_ref(s: &mut dyn Store) {
+    let partner = 1 << 120;
+    // Attempts and unproven links of one ref, of several members, live side by side.
+    let mut unproven = link(5, 13, partner, "R2");
+    unproven.status = LinkStatus::Unproven;
+    unproven.proven_at_s = None;
+    write(
+        s,
+        vec![
+            ExchangeWrite::Link(pending(1, 10, partner, "R2")),
+            ExchangeWrite::Link(pending(2, 11, partner, "R2")),
+            ExchangeWrite::Link(unproven),
+        ],
+    );
+    let mut read = s.tables().unwrap();
+    assert_eq!(
+        exchanges::active_link_by_ref(&mut read, partner, "R2").unwrap(),
+        None
+    );
+    drop(read);
+    // One becomes active: it holds the ref, and a second active one is refused.
+    let mut proven = pending(1, 10, partner, "R2");
+    proven.status = LinkStatus::Active;
+    write(s, vec![ExchangeWrite::Link(proven)]);
+    let mut second = pending(2, 11, partner, "R2");
+    second.status = LinkStatus::Active;
+    let rows: Vec<RowRef> = vec![Arc::new(ExchangeWrite::Link(second))];
+    assert!(s.append_with_rows(&[], &rows).is_err());
+    let mut read = s.tables().unwrap();
+    let found = exchanges::active_link_by_ref(&mut read, partner, "R2").unwrap();
+    assert_eq!(found.map(|row| row.id), Some(1));
 }
 
 fn a_failing_append_writes_none_of_its_rows(s: &mut dyn Store) {
@@ -588,9 +656,94 @@ for_each_backend!(
     an_empty_table_answers_nothing,
     links_read_back_and_release,
     a_removed_links_ref_may_be_linked_again,
+    only_an_active_link_holds_a_ref,
     a_failing_append_writes_none_of_its_rows,
     pages_stop_at_their_maximum,
 );
+
+/// `partner_links` as migration 9 made it, with one link of that time, for the
+/// migration tests below.
+const LINKS_BEFORE_MIGRATION_19: &str = "
+    DROP TABLE partner_links;
+    CREATE TABLE partner_links (
+        id bytea PRIMARY KEY CHECK (length(id) = 16),
+        member_id bytea NOT NULL CHECK (length(member_id) = 16),
+        partner_id bytea NOT NULL CHECK (length(partner_id) = 16),
+        member_ref text NOT NULL,
+        created_at_s bigint NOT NULL,
+        removed bigint NOT NULL CHECK (removed IN (0, 1))
+    );
+    CREATE UNIQUE INDEX partner_links_by_ref ON partner_links (partner_id, member_ref)
+        WHERE removed = 0;
+    CREATE INDEX partner_links_by_member ON partner_links (member_id);
+    INSERT INTO partner_links VALUES (
+        '\\x00000000000000000000000000000001'::bytea,
+        '\\x00000000000000000000000000000002'::bytea,
+        '\\x00000000000000000000000000000003'::bytea, 'abc', 1000, 0);";
+
+/// What migration 19 must make of the link above: the same link, unproven.
+fn check_migrated_link(read: &mut TableRead<'_>) {
+    let found = exchanges::link(read, 1).unwrap().expect("the link stays");
+    assert_eq!(found.status, LinkStatus::Unproven);
+    assert_eq!((found.member_id, found.partner_id), (2, 3));
+    assert_eq!(found.member_ref, "abc");
+    assert_eq!(
+        (found.state_hash, found.expires_at_s, found.proven_at_s),
+        (None, None, None)
+    );
+    assert_eq!(exchanges::active_link_by_ref(read, 3, "abc").unwrap(), None);
+}
+
+/// A link made before migration 19 (without the partner's proof) is unproven after it.
+#[test]
+fn sqlite_migration_19_marks_older_links_unproven() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("old.db");
+    {
+        let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
+        // SQLite spells a blob literal X'..'; the rest is the same text.
+        let old = LINKS_BEFORE_MIGRATION_19
+            .replace("'\\x", "X'")
+            .replace("'::bytea", "'");
+        s.connection()
+            .execute_batch(&format!("{old}; PRAGMA user_version = 18;"))
+            .unwrap();
+    }
+    let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
+    check_migrated_link(&mut s.tables().unwrap());
+    // The ref is free for a proven link.
+    write(&mut s, vec![ExchangeWrite::Link(link(9, 4, 3, "ABC"))]);
+}
+
+#[test]
+fn postgres_migration_19_marks_older_links_unproven() {
+    let mut fixture = common::PgFixture::new("links_migration_19");
+    let old =
+        format!("{LINKS_BEFORE_MIGRATION_19}; DELETE FROM schema_migrations WHERE version = 19;");
+    fixture.store.client().batch_execute(&old).unwrap();
+    let reopened = store::postgres::PostgresStore::connect_schema(
+        &common::database_url(),
+        &fixture.schema,
+        &common::database_tls(),
+    );
+    let mut s = reopened.unwrap();
+    check_migrated_link(&mut s.tables().unwrap());
+    write(&mut s, vec![ExchangeWrite::Link(link(9, 4, 3, "ABC"))]);
+}
+
+#[test]
+fn link_statuses_name_themselves() {
+    let names: Vec<&str> = LinkStatus::ALL
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    assert_eq!(names, ["pending_proof", "active", "unproven"]);
+    assert_eq!(
+        LinkStatus::default(),
+        LinkStatus::Unproven,
+        "older records are unproven"
+    );
+}
 
 #[test]
 fn statuses_name_themselves() {

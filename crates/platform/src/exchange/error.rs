@@ -32,4 +32,17 @@ pub enum ExchangeError {
     PartnerUnavailable(String),
     #[error("this membership is linked to another member")]
     LinkedElsewhere,
+    /// The proof does not finish this attempt: a wrong or used state, or a code the
+    /// partner refused. The attempt is over; nothing was linked.
+    #[error("the proof of this link is not valid; start the link again")]
+    LinkProofInvalid,
+    /// The attempt outlived its expiry before its proof came. Nothing was linked.
+    #[error("this link attempt expired; start the link again")]
+    LinkProofExpired,
+    /// The link is waiting for its proof, or was made before proofs existed: it exchanges
+    /// nothing until the partner proved the member owns the membership.
+    #[error("this link is not proven by the partner; prove it first")]
+    LinkNotProven,
+    #[error("at most {pending_max} link attempts may wait for their proof at once")]
+    TooManyLinkAttempts { pending_max: usize },
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use store::records::Record;
 use store::tables::RowRef;
-use store::tables::exchanges::{ExchangeRow, ExchangeWrite};
+use store::tables::exchanges::{ExchangeRow, ExchangeWrite, LinkRow, LinkStatus};
 
 use crate::domain::{DecodeError, decode};
 
@@ -20,9 +20,22 @@ pub(crate) fn exchange_write(record: &ExchangeRow) -> RowRef {
 /// The row that replaces an older record of this context's kinds (a link, an exchange).
 pub(crate) fn legacy_rows(record: &Record) -> Result<Option<Vec<RowRef>>, DecodeError> {
     let write = match record.kind.as_str() {
-        KIND_LINK => ExchangeWrite::Link(decode(record)?),
+        KIND_LINK => ExchangeWrite::Link(unproven(decode(record)?)),
         KIND_EXCHANGE => ExchangeWrite::Exchange(decode(record)?),
         _ => return Ok(None),
     };
     Ok(Some(vec![Arc::new(write) as RowRef]))
+}
+
+/// A link of the older layout was made without the partner's proof: it comes in unproven,
+/// whatever its record says.
+fn unproven(link: LinkRow) -> LinkRow {
+    LinkRow {
+        status: LinkStatus::Unproven,
+        state_hash: None,
+        verifier_sealed: None,
+        expires_at_s: None,
+        proven_at_s: None,
+        ..link
+    }
 }

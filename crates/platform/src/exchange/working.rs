@@ -7,9 +7,10 @@
 //! - the exchanges a task drives right now (so two never drive one);
 //! - per partner, MVP issued, reserved by open exchanges and paid (issued and paid read
 //!   from the partner's ledger account at start, reserved from the open exchanges);
-//! - the claims of requests under way: one exchange request per member and one link per
-//!   partner's member reference at a time, so the limits' sums, the idempotency key and
-//!   the active reference are read and written by one request at a time.
+//! - the claims of requests under way: one exchange request per member, one change of a
+//!   member's links (attempt, proof, unlink), and one link per partner's (canonical) member
+//!   reference at a time, so the limits' sums, the idempotency key, the pending attempts
+//!   and the active reference are read and written by one request at a time.
 //!
 //! Lock order: the partner catalogue's lock is released before this context's is taken;
 //! this context's, then the members' withdrawals lock; never the other way.
@@ -65,8 +66,11 @@ pub(crate) struct Tracked {
 pub(crate) enum Claimed {
     /// An exchange request of a member.
     Member(u128),
-    /// A link of a partner's member reference.
+    /// A link of a partner's member reference (canonical once proven).
     Reference(u128, String),
+    /// A change of a member's links (an attempt, a proof, an unlink); taken before a
+    /// `Reference`.
+    Links(u128),
 }
 
 #[derive(Default)]

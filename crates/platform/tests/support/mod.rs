@@ -23,10 +23,11 @@ use ledger::checkpoint::OperatorKey;
 use ledger::types::{Account, AccountBalance, AccountId, Transfer, TransferId};
 use platform::chart;
 use platform::crypto::DataKeys;
-use platform::{Platform, PlatformConfig, PlatformParts};
+use platform::partners::{LinkProof, ProvenLink};
+use platform::{Platform, PlatformConfig, PlatformError, PlatformParts};
 use ports::gateway::{
-    BoxFuture, DebitOutcome, DebitRequest, DebitStatus, PartnerCallError, PartnerEndpoint,
-    PartnerGateway,
+    AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
+    PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership,
 };
 use ports::sms::DevOutbox;
 use store::memory::FaultPoint;
@@ -58,6 +59,30 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The member's side of a link, the one way every platform test links: asks for the link,
+/// lets `sign_in` play the member's browser at the partner (the authorize URL in; the
+/// `code` and `state` of the partner's redirect out), and sends the proof back.
+pub async fn link_with_proof<F, Fut>(
+    platform: &Platform,
+    member_id: u128,
+    partner_id: u128,
+    member_ref: &str,
+    sign_in: F,
+) -> Result<ProvenLink, PlatformError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = (String, String)>,
+{
+    let attempt = platform
+        .link_partner(member_id, partner_id, member_ref)
+        .await?;
+    let (code, state) = sign_in(attempt.authorize_url).await;
+    let proof = LinkProof::new(&state, &code)?;
+    platform
+        .prove_link(member_id, attempt.link_id, &proof)
+        .await
 }
 
 /// A partner that is never reachable: every call fails as if the partner were down.
@@ -94,6 +119,20 @@ impl PartnerGateway for NoPartner {
         _: &'a PartnerEndpoint,
         _: &'a str,
     ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        partner_down()
+    }
+    fn authorize_url(
+        &self,
+        _: &PartnerEndpoint,
+        _: &AuthorizationRequest,
+    ) -> Result<String, PartnerCallError> {
+        Err(PartnerCallError::Status(503))
+    }
+    fn redeem_code<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a CodeRedemption,
+    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
         partner_down()
     }
 }
@@ -321,14 +360,20 @@ pub struct Enrolled {
 impl World {
     /// Both stores in SQLite files in a fresh temporary directory; no partner.
     pub async fn sqlite() -> World {
+        World::sqlite_with(Arc::new(NoPartner), PlatformConfig::default()).await
+    }
+
+    /// Both stores in SQLite files in a fresh temporary directory, with this partner
+    /// gateway and configuration.
+    pub async fn sqlite_with(partner: Arc<dyn PartnerGateway>, config: PlatformConfig) -> World {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let ledger_path = directory.path().join("ledger.db");
         let parts = Parts {
             open_store: Box::new(move || {
                 Box::new(SqliteStore::open(&ledger_path).expect("ledger store"))
             }),
-            partner: Arc::new(NoPartner),
-            config: PlatformConfig::default(),
+            partner,
+            config,
         };
         let mut world = World::new(parts).await;
         world.directory = Some(directory);
@@ -338,15 +383,36 @@ impl World {
     /// A world on the backend `MILEVERSE_TEST_PLATFORM_BACKEND` names (`sqlite`, the
     /// default, or `postgres`).
     pub async fn any() -> World {
+        World::any_with(Arc::new(NoPartner), PlatformConfig::default()).await
+    }
+
+    /// [`World::any`] with this partner gateway and configuration.
+    pub async fn any_with(partner: Arc<dyn PartnerGateway>, config: PlatformConfig) -> World {
         match std::env::var("MILEVERSE_TEST_PLATFORM_BACKEND").as_deref() {
-            Ok("postgres") => World::postgres().await,
-            Ok("sqlite") | Err(_) => World::sqlite().await,
+            Ok("postgres") => World::postgres_with(partner, config).await,
+            Ok("sqlite") | Err(_) => World::sqlite_with(partner, config).await,
             Ok(other) => panic!("MILEVERSE_TEST_PLATFORM_BACKEND={other}: sqlite or postgres"),
         }
     }
 
+    /// The ledger in memory, with this partner gateway and configuration.
+    pub async fn memory_with(partner: Arc<dyn PartnerGateway>, config: PlatformConfig) -> World {
+        let store = store::memory::MemoryStore::new();
+        let parts = Parts {
+            open_store: Box::new(move || Box::new(store.clone())),
+            partner,
+            config,
+        };
+        World::new(parts).await
+    }
+
     /// Both stores in a fresh PostgreSQL schema (`MILEVERSE_TEST_DATABASE_URL`); no partner.
     pub async fn postgres() -> World {
+        World::postgres_with(Arc::new(NoPartner), PlatformConfig::default()).await
+    }
+
+    /// [`World::postgres`] with this partner gateway and configuration.
+    pub async fn postgres_with(partner: Arc<dyn PartnerGateway>, config: PlatformConfig) -> World {
         static WORLDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let url = std::env::var("MILEVERSE_TEST_DATABASE_URL")
             .expect("MILEVERSE_TEST_DATABASE_URL: run `eval \"$(bash scripts/pg.sh env)\"`");
@@ -360,8 +426,8 @@ impl World {
                 let store = PostgresStore::connect_schema(&store_url, &store_schema, &tls);
                 Box::new(store.expect("ledger store"))
             }),
-            partner: Arc::new(NoPartner),
-            config: PlatformConfig::default(),
+            partner,
+            config,
         };
         let mut world = World::new(parts).await;
         world.schema = Some(Schema { url, name });

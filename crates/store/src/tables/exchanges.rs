@@ -3,7 +3,11 @@
 //!
 //! ```sql
 //! partner_links (id, member_id, partner_id 16-byte ids, member_ref text (the member's
-//!   number at the partner), created_at_s, removed 0 | 1)
+//!   number at the partner), created_at_s, removed 0 | 1,
+//!   status 'pending_proof' | 'active' | 'unproven' (migration 19; links older than it
+//!   are 'unproven'), state_hash (SHA-256 of the attempt's OAuth state) and
+//!   verifier_sealed (its sealed PKCE code_verifier) bytea or NULL, expires_at_s (the
+//!   attempt's end) and proven_at_s bigint or NULL)
 //! exchanges (id, member_id, partner_id, link_id 16-byte ids, member_ref text,
 //!   mileage (taken at the partner), mvp (credited here) integers >= 0,
 //!   rate_effective_from_s, rate_num, rate_den (the rate the exchange used),
@@ -13,9 +17,11 @@
 //! ```
 //!
 //! A link is never deleted: unlinking sets `removed`, and the same member ref may then be
-//! linked again, since `partner_links_by_ref` (`partner_id, member_ref` where not removed)
-//! is unique only among links not removed; it finds a ref's link ([`active_link_by_ref`]).
-//! `partner_links_by_member` (`member_id`) finds a member's links ([`active_links_of`]) and
+//! linked again, since `partner_links_by_ref` (`partner_id, member_ref` where not removed
+//! and `active`, since migration 19) is unique only among active links; it finds a ref's
+//! active link ([`active_link_by_ref`]). Attempts still waiting for the partner's proof and
+//! unproven links never hold a ref: only the partner's proof does.
+//! `partner_links_by_member` (`member_id`) finds a member's links ([`links_of`]) and
 //! releases them on withdrawal ([`ExchangeWrite::ReleaseLinksOf`]).
 //!
 //! Indexes of `exchanges`, each for the queries named:
@@ -112,6 +118,58 @@ pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID");
 /// The tables on PostgreSQL (migration 9).
 pub(crate) const POSTGRES_TABLES: &str = tables!("");
 
+/// Migration 19, the same on both backends: a link's state and the secrets of its proof.
+/// Every link made before it was made without the partner's proof, so it becomes
+/// `unproven` (it exchanges nothing until proven again), and a ref is held only by an
+/// `active` link.
+pub(crate) const LINK_PROOF_MIGRATION: &str = "
+    ALTER TABLE partner_links ADD COLUMN status text NOT NULL DEFAULT 'unproven'
+        CHECK (status IN ('pending_proof', 'active', 'unproven'));
+    ALTER TABLE partner_links ADD COLUMN state_hash bytea;
+    ALTER TABLE partner_links ADD COLUMN verifier_sealed bytea;
+    ALTER TABLE partner_links ADD COLUMN expires_at_s bigint;
+    ALTER TABLE partner_links ADD COLUMN proven_at_s bigint;
+    DROP INDEX partner_links_by_ref;
+    CREATE UNIQUE INDEX partner_links_by_ref ON partner_links (partner_id, member_ref)
+        WHERE removed = 0 AND status = 'active';";
+
+/// Where a link stands (the names are the `status` column's values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// An attempt: the member was sent to the partner to sign in; nothing is linked yet.
+    PendingProof,
+    /// The partner proved the member owns the membership: it may exchange.
+    Active,
+    /// Made before proofs existed (migration 19, or the older layout's records): it
+    /// exchanges nothing until the member proves it again.
+    #[default]
+    Unproven,
+}
+
+impl LinkStatus {
+    pub const ALL: [LinkStatus; 3] = [
+        LinkStatus::PendingProof,
+        LinkStatus::Active,
+        LinkStatus::Unproven,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::PendingProof => "pending_proof",
+            LinkStatus::Active => "active",
+            LinkStatus::Unproven => "unproven",
+        }
+    }
+
+    fn read(text: &str) -> Result<LinkStatus, StoreError> {
+        LinkStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| sql::corrupt("a link status"))
+    }
+}
+
 /// Where an exchange is in its saga (the names are the `status` column's values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,10 +224,27 @@ pub struct LinkRow {
     pub id: u128,
     pub member_id: u128,
     pub partner_id: u128,
-    /// The member's number at the partner.
+    /// The member's number at the partner: as the member typed it while the link waits
+    /// for its proof, the partner's canonical form once proven.
     pub member_ref: String,
     pub created_at_s: u64,
     pub removed: bool,
+    /// Older records have none: they are unproven.
+    #[serde(default)]
+    pub status: LinkStatus,
+    /// While pending: SHA-256 of the OAuth `state` sent to the partner (a bearer secret,
+    /// so only its hash is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_hash: Option<Vec<u8>>,
+    /// While pending: the PKCE `code_verifier`, sealed under the data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_sealed: Option<Vec<u8>>,
+    /// While pending: when the attempt ends (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_s: Option<u64>,
+    /// When the partner proved it (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_at_s: Option<u64>,
 }
 
 /// An exchange of a partner's mileage for MVP, as `exchanges` holds it.
@@ -199,13 +274,15 @@ pub struct ExchangeRow {
 pub enum ExchangeWrite {
     /// Inserts or replaces the link (by id).
     Link(LinkRow),
-    /// Marks every link of the member not yet removed as removed.
+    /// Marks every link of the member not yet removed as removed (attempts lose their
+    /// secrets).
     ReleaseLinksOf(u128),
     /// Inserts or replaces the exchange (by id).
     Exchange(ExchangeRow),
 }
 
-const LINK_COLUMNS: &str = "id, member_id, partner_id, member_ref, created_at_s, removed";
+const LINK_COLUMNS: &str = "id, member_id, partner_id, member_ref, created_at_s, removed,
+    status, state_hash, verifier_sealed, expires_at_s, proven_at_s";
 
 /// The columns of `exchanges` in the order [`exchange_of`] reads them.
 const EXCHANGE_COLUMNS: &str = "id, member_id, partner_id, link_id, member_ref, mileage, mvp,
@@ -217,7 +294,9 @@ impl Row for ExchangeWrite {
         let (statement, params) = match self {
             ExchangeWrite::Link(row) => link_statement(row)?,
             ExchangeWrite::ReleaseLinksOf(member_id) => (
-                "UPDATE partner_links SET removed = 1 WHERE member_id = ?1 AND removed = 0",
+                // Attempts' secrets go with them.
+                "UPDATE partner_links SET removed = 1, state_hash = NULL, verifier_sealed = NULL
+                 WHERE member_id = ?1 AND removed = 0",
                 vec![Value::id(*member_id)],
             ),
             ExchangeWrite::Exchange(row) => exchange_statement(row)?,
@@ -229,11 +308,15 @@ impl Row for ExchangeWrite {
 
 fn link_statement(row: &LinkRow) -> Result<(&'static str, Vec<Value>), StoreError> {
     Ok((
-        "INSERT INTO partner_links (id, member_id, partner_id, member_ref, created_at_s, removed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO partner_links (id, member_id, partner_id, member_ref, created_at_s, removed,
+            status, state_hash, verifier_sealed, expires_at_s, proven_at_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id,
             partner_id = excluded.partner_id, member_ref = excluded.member_ref,
-            created_at_s = excluded.created_at_s, removed = excluded.removed",
+            created_at_s = excluded.created_at_s, removed = excluded.removed,
+            status = excluded.status, state_hash = excluded.state_hash,
+            verifier_sealed = excluded.verifier_sealed, expires_at_s = excluded.expires_at_s,
+            proven_at_s = excluded.proven_at_s",
         vec![
             Value::id(row.id),
             Value::id(row.member_id),
@@ -241,6 +324,11 @@ fn link_statement(row: &LinkRow) -> Result<(&'static str, Vec<Value>), StoreErro
             Value::text(&row.member_ref),
             Value::uint(row.created_at_s)?,
             Value::flag(row.removed),
+            Value::text(row.status.as_str()),
+            Value::opt_bytes(row.state_hash.as_deref()),
+            Value::opt_bytes(row.verifier_sealed.as_deref()),
+            Value::opt_uint(row.expires_at_s)?,
+            Value::opt_uint(row.proven_at_s)?,
         ],
     ))
 }
@@ -288,6 +376,11 @@ fn link_of(mut columns: Columns) -> Result<LinkRow, StoreError> {
         member_ref: columns.text()?,
         created_at_s: columns.uint()?,
         removed: columns.flag()?,
+        status: LinkStatus::read(&columns.text()?)?,
+        state_hash: columns.opt_bytes()?,
+        verifier_sealed: columns.opt_bytes()?,
+        expires_at_s: columns.opt_uint()?,
+        proven_at_s: columns.opt_uint()?,
     })
 }
 
@@ -344,7 +437,7 @@ pub fn link(read: &mut TableRead<'_>, id: u128) -> Result<Option<LinkRow>, Store
         .transpose()
 }
 
-/// The link not removed of this partner's member ref.
+/// The active link (not removed) of this partner's member ref: at most one.
 pub fn active_link_by_ref(
     read: &mut TableRead<'_>,
     partner_id: u128,
@@ -352,7 +445,7 @@ pub fn active_link_by_ref(
 ) -> Result<Option<LinkRow>, StoreError> {
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM partner_links
-         WHERE partner_id = ?1 AND member_ref = ?2 AND removed = 0"
+         WHERE partner_id = ?1 AND member_ref = ?2 AND removed = 0 AND status = 'active'"
     );
     let params = [Value::id(partner_id), Value::text(member_ref)];
     sql::query_one(read, &sql, &params)?
@@ -360,11 +453,9 @@ pub fn active_link_by_ref(
         .transpose()
 }
 
-/// The member's links not removed, oldest first (`created_at_s`, then id).
-pub fn active_links_of(
-    read: &mut TableRead<'_>,
-    member_id: u128,
-) -> Result<Vec<LinkRow>, StoreError> {
+/// The member's links not removed, of every status, oldest first (`created_at_s`, then
+/// id).
+pub fn links_of(read: &mut TableRead<'_>, member_id: u128) -> Result<Vec<LinkRow>, StoreError> {
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM partner_links WHERE member_id = ?1 AND removed = 0
          ORDER BY created_at_s, id"

@@ -103,10 +103,10 @@ macro_rules! for_sql_backends {
     };
 }
 
-/// Takes an SQLite database back past migrations 8 to 16 (the members tables, the
+/// Takes an SQLite database back past migrations 8 to 17 (the members tables, the
 /// exchange tables, the vouchers tables, the pay codes' tables, the conversion tables, the
-/// anchoring tables, the merchants tables, the settlement tables and the partner
-/// catalogue), for tests that rebuild an older version by hand: each drops what came after
+/// anchoring tables, the merchants tables, the settlement tables, the partner
+/// catalogue and the links' proofs), for tests that rebuild an older version by hand: each drops what came after
 /// the version it sets.
 pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member_devices;
     DROP TABLE member_sessions; DROP TABLE phone_verifications;
