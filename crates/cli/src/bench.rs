@@ -629,6 +629,15 @@ pub fn report_http(report: &HttpReport<'_>, outcome: &HttpOutcome) {
     println!("{}", Value::Object(figures));
 }
 
+/// The platform's configuration in the benchmarks: the defaults, without the abuse limits
+/// (a benchmark is thousands of requests a second from one address, by design).
+pub(crate) fn bench_platform_config() -> platform::PlatformConfig {
+    platform::PlatformConfig {
+        rate_limiting: platform::limits::RateLimiting::Off,
+        ..platform::PlatformConfig::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

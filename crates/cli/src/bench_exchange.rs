@@ -132,7 +132,7 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
         chain: None,
     };
     let platform =
-        platform::Platform::open(platform::PlatformConfig::default(), ledger.clone(), parts)?;
+        platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;
     Ok((ledger, platform, outbox))
 }
 
@@ -241,13 +241,14 @@ pub(crate) async fn set_up_members(
         let message = outbox["messages"][0]["text"].as_str().context("no SMS")?;
         let code = message.rsplit(' ').next().unwrap_or_default();
         let body = json!({"verification_id": text(&verification, "verification_id")?, "code": code, "name": format!("Bench {index}"), "pin": "135790"});
-        call(running, reqwest::Method::POST, "/v1/members", None, body).await?;
+        let member = call(running, reqwest::Method::POST, "/v1/members", None, body).await?;
+        let device_token = text(&member, "device_token")?;
         let session = call(
             running,
             reqwest::Method::POST,
             "/v1/sessions",
             None,
-            json!({"phone": phone, "pin": "135790"}),
+            json!({"phone": phone, "pin": "135790", "device_token": device_token}),
         )
         .await?;
         let token = text(&session, "token")?;

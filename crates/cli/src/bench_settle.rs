@@ -81,7 +81,7 @@ pub fn run(args: SettleBenchArgs) -> anyhow::Result<ExitCode> {
         chain: None,
     };
     let platform =
-        platform::Platform::open(platform::PlatformConfig::default(), ledger.clone(), parts)?;
+        platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -213,7 +213,6 @@ async fn seed_members(ledger: &Arc<journal::LedgerService>, count: u64) -> anyho
                     index, index
                 ),
                 status: MemberStatus::Active,
-                failed_pins: 0,
                 locked: false,
                 created_at_s: now - 86_400,
                 withdrawn_at_s: None,

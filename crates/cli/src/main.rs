@@ -168,6 +168,19 @@ struct PlatformOptions {
     /// Longest wait between two attempts to resolve an exchange the partner did not answer.
     #[arg(long, default_value_t = 30_000)]
     resolver_backoff_max_ms: u64,
+    /// Abuse limits per IP address, member and terminal (docs/operators.md): `off` only for
+    /// load tests, which send thousands of requests from one address.
+    #[arg(long, value_enum, default_value_t = RateLimitsOption::Enforced)]
+    rate_limits: RateLimitsOption,
+    /// Above this many MVP leaving a wallet at once, the member's PIN is asked again.
+    #[arg(long, default_value_t = platform::service::PIN_CONFIRM_ABOVE_MVP_DEFAULT)]
+    pin_confirm_above_mvp: u64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RateLimitsOption {
+    Enforced,
+    Off,
 }
 
 /// Ethereum: anchoring, conversions, token figures. Without `--chain-rpc` the platform
@@ -279,6 +292,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         resolver_backoff_max_ms: args.platform.resolver_backoff_max_ms,
         anchor_interval_ms: args.chain.anchor_interval_ms,
         public_url,
+        pin_confirm_above_mvp: args.platform.pin_confirm_above_mvp,
+        rate_limiting: match args.platform.rate_limits {
+            RateLimitsOption::Enforced => platform::limits::RateLimiting::Enforced,
+            RateLimitsOption::Off => platform::limits::RateLimiting::Off,
+        },
         ..PlatformConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

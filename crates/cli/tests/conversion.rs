@@ -210,7 +210,8 @@ fn text(value: &Value) -> String {
 }
 
 /// Signs up and logs in a member, links Demo Air and exchanges `mileage` (rate 1:1).
-async fn member_with_mvp(api: &Api, phone: &str, mileage: u64) -> String {
+/// A member with `mileage` exchanged into MVP: its session token and device token.
+async fn member_with_mvp(api: &Api, phone: &str, mileage: u64) -> (String, String) {
     let (status, body) = api
         .post("/v1/verifications", "", json!({"phone": phone}))
         .await;
@@ -225,9 +226,9 @@ async fn member_with_mvp(api: &Api, phone: &str, mileage: u64) -> String {
         json!({"verification_id": verification_id, "code": code, "name": "Minji", "pin": PIN});
     let (status, body) = api.post("/v1/members", "", body).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = api
-        .post("/v1/sessions", "", json!({"phone": phone, "pin": PIN}))
-        .await;
+    let device_token = text(&body["device_token"]);
+    let login = json!({"phone": phone, "pin": PIN, "device_token": device_token});
+    let (status, body) = api.post("/v1/sessions", "", login).await;
     assert_eq!(status, 201, "{body}");
     let token = text(&body["token"]);
     let partners = api.get("/v1/partners", &token).await;
@@ -253,7 +254,7 @@ async fn member_with_mvp(api: &Api, phone: &str, mileage: u64) -> String {
         (200, "completed".into()),
         "{body}"
     );
-    token
+    (token, device_token)
 }
 
 async fn balance(api: &Api, token: &str) -> (u64, u64) {
@@ -362,7 +363,7 @@ async fn conversion_end_to_end_survives_node_and_server_failures() {
         base: server.base.clone(),
         http: client(),
     };
-    let token = member_with_mvp(&api, "010-5555-0101", 50_000).await;
+    let (token, device_token) = member_with_mvp(&api, "010-5555-0101", 50_000).await;
     let address = prove_wallet(&api, &token, dir.path()).await;
 
     // 1,000 MVP at the default 10 MVP per MVC: 100 MVC, once, however often it is asked.
@@ -417,7 +418,7 @@ async fn conversion_end_to_end_survives_node_and_server_failures() {
             .post(
                 "/v1/sessions",
                 "",
-                json!({"phone": "010-5555-0101", "pin": PIN}),
+                json!({"phone": "010-5555-0101", "pin": PIN, "device_token": device_token}),
             )
             .await;
         assert_eq!(status, 201, "{body}");

@@ -91,17 +91,16 @@ async fn member(
         .to_string();
     let code = text.rsplit(' ').next().unwrap().to_string();
     let body = json!({"verification_id": verification["verification_id"], "code": code, "name": format!("Fault {index}"), "pin": "246813"});
-    let (status, _) = send(
+    let (status, member) = send(
         client,
         client.post(format!("{base}/v1/members")).json(&body),
     )
     .await;
     assert_eq!(status, 201);
+    let login = json!({"phone": phone, "pin": "246813", "device_token": member["device_token"]});
     let (_, session) = send(
         client,
-        client
-            .post(format!("{base}/v1/sessions"))
-            .json(&json!({"phone": phone, "pin": "246813"})),
+        client.post(format!("{base}/v1/sessions")).json(&login),
     )
     .await;
     let token = session["token"].as_str().expect("token").to_string();

@@ -7,12 +7,14 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ports::signing::{self, SignedParts};
 use reqwest::Method;
+
 use serde_json::{Value, json};
 use support::{ServerProcess, SimProcess, TOKEN, mileverse_with, postgres_options};
 
@@ -71,6 +73,7 @@ on_both_backends!(
     restart_keeps_everything,
     withdrawal,
     transaction_paging,
+    abuse_limits,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -181,6 +184,17 @@ impl Reply {
 struct Api {
     base: String,
     http: reqwest::Client,
+    /// The device token each phone's member gave this client (by its digits).
+    devices: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// A phone's key in [`Api::devices`]: its national digits.
+fn phone_key(phone: &str) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("82") {
+        Some(national) => format!("0{national}"),
+        None => digits,
+    }
 }
 
 impl Api {
@@ -188,7 +202,18 @@ impl Api {
         Api {
             base,
             http: support::client(),
+            devices: Arc::default(),
         }
+    }
+
+    fn keep_device(&self, phone: &str, token: &Value) {
+        let mut devices = self.devices.lock().expect("devices lock");
+        devices.insert(phone_key(phone), text(token));
+    }
+
+    fn device(&self, phone: &str) -> Option<String> {
+        let devices = self.devices.lock().expect("devices lock");
+        devices.get(&phone_key(phone)).cloned()
     }
 
     /// One request; `token` is a bearer token ("" for none).
@@ -355,23 +380,40 @@ async fn verify_phone(api: &Api, phone: &str) -> (String, String) {
     (id, last_code(api, phone).await)
 }
 
-/// Signs up a member; returns the member id.
+/// Signs up a member (the client keeps the device token); returns the member id.
 async fn sign_up(api: &Api, phone: &str, name: &str, pin: &str) -> String {
     let (verification_id, code) = verify_phone(api, phone).await;
     let body = json!({"verification_id": verification_id, "code": code, "name": name, "pin": pin});
     let reply = api.post("/v1/members", "", body).await;
-    text(&reply.expect(201)["member_id"])
+    let member = reply.expect(201);
+    api.keep_device(phone, &member["device_token"]);
+    text(&member["member_id"])
 }
 
-/// Logs in; returns the session token.
+/// Logs in from this client's device, proving it by SMS first if it has no token; returns
+/// the session token.
 async fn log_in(api: &Api, phone: &str, pin: &str) -> String {
-    let reply = api
-        .post("/v1/sessions", "", json!({"phone": phone, "pin": pin}))
-        .await;
-    let body = reply.expect(201);
+    let body = log_in_reply(api, phone, pin).await.expect(201).clone();
     assert!(body["expires_at"].is_string(), "{body}");
     assert!(body["session_id"].is_string(), "{body}");
+    if body.get("device_token").is_some() {
+        api.keep_device(phone, &body["device_token"]);
+    }
     text(&body["token"])
+}
+
+async fn log_in_reply(api: &Api, phone: &str, pin: &str) -> Reply {
+    let body = match api.device(phone) {
+        Some(device_token) => json!({"phone": phone, "pin": pin, "device_token": device_token}),
+        None => sms_login_body(api, phone, pin).await,
+    };
+    api.post("/v1/sessions", "", body).await
+}
+
+/// A login body proving the device by a code sent to the phone now.
+async fn sms_login_body(api: &Api, phone: &str, pin: &str) -> Value {
+    let (verification_id, code) = verify_phone(api, phone).await;
+    json!({"phone": phone, "pin": pin, "verification_id": verification_id, "code": code})
 }
 
 /// Signs up and logs in; returns the member id and a session token.
@@ -629,11 +671,12 @@ async fn readme_journey(backend: Backend) {
     // A member verifies the phone, signs up and logs in.
     let phone = "010-2345-6789";
     let member_id = sign_up(api, phone, "Kim Minji", PIN).await;
+    let device_token = api.device(phone).expect("the sign-up's device token");
     let login = api
         .post(
             "/v1/sessions",
             "",
-            json!({"phone": "+82 10 2345 6789", "pin": PIN}),
+            json!({"phone": "+82 10 2345 6789", "pin": PIN, "device_token": device_token}),
         )
         .await;
     let login = login.expect(201);
@@ -1288,32 +1331,57 @@ async fn security(backend: Backend) {
     let me = api.get("/v1/me", &token).await;
     assert_eq!(me.expect(200)["name"], SECRET_NAME);
 
-    // Lock-out: four wrong PINs count down, the fifth locks, then even the right PIN fails.
-    for remaining in (1..=4).rev() {
-        let reply = api
-            .post(
-                "/v1/sessions",
-                "",
-                json!({"phone": SECRET_PHONE, "pin": OTHER_PIN}),
-            )
-            .await;
-        assert_eq!(
-            reply.problem(401, "wrong-pin")["attempts_remaining"],
-            remaining
-        );
+    // Wrong PINs: the free ones answer `wrong-pin` and tell nothing of attempts; then
+    // each try waits (429 with Retry-After), the right PIN too.
+    let device_token = api.device(SECRET_PHONE).expect("a device token");
+    let wrong = json!({"phone": SECRET_PHONE, "pin": OTHER_PIN, "device_token": device_token});
+    for _ in 0..platform::members::PIN_DELAYS.failures_free {
+        let reply = api.post("/v1/sessions", "", wrong.clone()).await;
+        let problem = reply.problem(401, "wrong-pin");
+        assert!(problem.get("attempts_remaining").is_none(), "{problem}");
     }
-    let body = json!({"phone": SECRET_PHONE, "pin": OTHER_PIN});
-    api.post("/v1/sessions", "", body.clone())
-        .await
-        .problem(423, "member-locked");
-    let right = json!({"phone": SECRET_PHONE, "pin": PIN});
-    api.post("/v1/sessions", "", right.clone())
-        .await
-        .problem(423, "member-locked");
-    // The lock ended every session: whoever guessed keeps none.
+    let right = json!({"phone": SECRET_PHONE, "pin": PIN, "device_token": device_token});
+    for body in [&wrong, &right] {
+        let reply = api.post("/v1/sessions", "", body.clone()).await;
+        assert_eq!(reply.problem(429, "login-delayed")["retry_after_s"], 30);
+        assert_eq!(reply.headers["retry-after"], "30");
+    }
+    // Nobody locked the owner out: a fresh SMS code waives the wait, and the session it
+    // opened still works.
+    let reply = api
+        .post(
+            "/v1/sessions",
+            "",
+            sms_login_body(api, SECRET_PHONE, PIN).await,
+        )
+        .await;
+    let by_sms = reply.expect(201);
+    assert_ne!(by_sms["device_token"], json!(device_token), "{by_sms}");
+    api.get("/v1/me", &token).await.expect(200);
+    // Only an operator locks, and the lock ends every session.
+    api.post(
+        &format!("/admin/v1/members/{member_id}/lock"),
+        "",
+        json!({}),
+    )
+    .await
+    .problem(401, "unauthorized");
+    api.post(
+        &format!("/admin/v1/members/{member_id}/lock"),
+        TOKEN,
+        json!({}),
+    )
+    .await
+    .expect(204);
     api.get("/v1/me", &token)
         .await
         .problem(401, "session-expired");
+    api.post("/v1/sessions", "", right.clone())
+        .await
+        .problem(423, "member-locked");
+    api.post("/v1/sessions", "", wrong.clone())
+        .await
+        .problem(401, "wrong-pin");
     api.post("/admin/v1/members/12345/unlock", TOKEN, json!({}))
         .await
         .problem(404, "not-found");
@@ -1334,22 +1402,22 @@ async fn security(backend: Backend) {
     let second = log_in(api, SECRET_PHONE, PIN).await;
     let token = log_in(api, SECRET_PHONE, PIN).await; // The old one died with the lock.
     api.get("/v1/me", &second).await.expect(200);
-    // The count starts again after a good PIN.
-    let reply = api.post("/v1/sessions", "", body).await;
-    assert_eq!(reply.problem(401, "wrong-pin")["attempts_remaining"], 4);
-    // An unknown phone looks like a wrong PIN and says nothing about attempts.
-    let reply = api
-        .post(
-            "/v1/sessions",
-            "",
-            json!({"phone": "010-5555-0000", "pin": PIN}),
-        )
-        .await;
-    assert!(
-        reply
-            .problem(401, "wrong-pin")
-            .get("attempts_remaining")
-            .is_none()
+    // An unknown phone answers as a member's does: no device proof, the same refusal; with
+    // an SMS code, a wrong PIN, counted and delayed alike.
+    for phone in [SECRET_PHONE, "010-5555-0000"] {
+        api.post("/v1/sessions", "", json!({"phone": phone, "pin": PIN}))
+            .await
+            .problem(401, "device-unverified");
+        let other = json!({"phone": phone, "pin": PIN, "device_token": "f".repeat(64)});
+        api.post("/v1/sessions", "", other)
+            .await
+            .problem(401, "device-unverified");
+    }
+    let stranger = sms_login_body(api, "010-5555-0000", PIN).await;
+    let reply = api.post("/v1/sessions", "", stranger).await;
+    assert_eq!(
+        reply.problem(401, "wrong-pin").as_object().map(|o| o.len()),
+        Some(4)
     );
 
     // Logout revokes that session only.
@@ -1746,11 +1814,11 @@ async fn withdrawal(backend: Backend) {
     let (member_id, token) = member(api, phone, "Choi Yuna").await;
     let spare = log_in(api, phone, PIN).await;
     let link_id = link(api, &token, &partner_id, "W-1", INITIAL_MILEAGE).await;
-    completed_exchange(api, &token, &link_id, 4321).await;
+    completed_exchange(api, &token, &link_id, 104_321).await;
 
     // Refused while MVP remains and no payout says where it goes.
     let reply = api.delete("/v1/me", &token).await;
-    assert_eq!(reply.problem(409, "balance-remaining")["balance"], 4321);
+    assert_eq!(reply.problem(409, "balance-remaining")["balance"], 104_321);
     let reply = api
         .call(Method::DELETE, "/v1/me", &token, Some(json!({})), &[])
         .await;
@@ -1765,31 +1833,46 @@ async fn withdrawal(backend: Backend) {
         )
         .await;
     reply.problem(400, "invalid-fields");
-    assert_eq!(balance(api, &token).await, (4321, 0));
+    assert_eq!(balance(api, &token).await, (104_321, 0));
     api.get("/v1/me", &token).await.expect(200);
 
-    // With a payout: the balance is paid out and every session ends.
+    // Above the threshold (100,000 MVP) the PIN is asked again: missing or wrong, nothing
+    // moves.
     let payout = json!({"payout": "bank 004 account 123-456"});
+    let reply = api
+        .call(Method::DELETE, "/v1/me", &token, Some(payout), &[])
+        .await;
+    assert_eq!(reply.problem(403, "pin-required")["above_mvp"], 100_000);
+    let payout = json!({"payout": "bank 004 account 123-456", "pin": OTHER_PIN});
+    let reply = api
+        .call(Method::DELETE, "/v1/me", &token, Some(payout), &[])
+        .await;
+    reply.problem(401, "wrong-pin");
+    assert_eq!(balance(api, &token).await, (104_321, 0));
+
+    // With a payout and the PIN: the balance is paid out and every session ends.
+    let payout = json!({"payout": "bank 004 account 123-456", "pin": PIN});
     let reply = api
         .call(Method::DELETE, "/v1/me", &token, Some(payout), &[])
         .await;
     let body = reply.expect(200);
     assert_eq!(body["status"], "withdrawn");
-    assert_eq!(body["payout_amount"], 4321);
+    assert_eq!(body["payout_amount"], 104_321);
     api.get("/v1/me", &token)
         .await
         .problem(401, "session-expired");
     api.get("/v1/me/balances", &spare)
         .await
         .problem(401, "session-expired");
-    let reply = api
-        .post("/v1/sessions", "", json!({"phone": phone, "pin": PIN}))
-        .await;
-    reply.problem(401, "wrong-pin");
+    // The withdrawn member's devices are forgotten: its phone answers as any stranger's.
+    let device_token = api.device(phone).expect("a device token");
+    let login = json!({"phone": phone, "pin": PIN, "device_token": device_token});
+    let reply = api.post("/v1/sessions", "", login).await;
+    reply.problem(401, "device-unverified");
     // The partner kept its debit; the payout account holds the MVP now.
-    assert_eq!(sim.mileage("W-1").await, INITIAL_MILEAGE - 4321);
+    assert_eq!(sim.mileage("W-1").await, INITIAL_MILEAGE - 104_321);
     let report = api.get("/admin/v1/reports/exchanges", TOKEN).await;
-    assert_eq!(report.expect(200)["partners"][0]["mvp_issued"], 4321);
+    assert_eq!(report.expect(200)["partners"][0]["mvp_issued"], 104_321);
 
     // The phone signs up again: a new member with an empty wallet, who may link the same
     // membership again.
@@ -1803,7 +1886,7 @@ async fn withdrawal(backend: Backend) {
         &again_token,
         &partner_id,
         "W-1",
-        INITIAL_MILEAGE - 4321,
+        INITIAL_MILEAGE - 104_321,
     )
     .await;
     assert_ne!(relinked, link_id);
@@ -1887,4 +1970,61 @@ async fn transaction_paging(backend: Backend) {
             .await
             .problem(400, "invalid-query");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Abuse limits
+
+/// The per-IP limit on verification codes, its 429 with `Retry-After`, the count surviving
+/// a restart; the per-member limit at its maximum; small bodies without credentials.
+async fn abuse_limits(backend: Backend) {
+    let mut world = World::start(backend, "limits", &[]);
+    let api = world.api.clone();
+
+    // A member's sessions: the maximum passes, one more waits.
+    let (_, token) = member(&api, "010-7002-0000", "Limit").await;
+    let member_limit = platform::limits::MEMBER_REQUESTS;
+    for _ in 0..member_limit.requests_max {
+        api.get("/v1/me/balances", &token).await.expect(200);
+    }
+    let reply = api.get("/v1/me/balances", &token).await;
+    assert_eq!(
+        reply.problem(429, "rate-limited")["limit"],
+        member_limit.name
+    );
+
+    // Without credentials a body is small: one byte over the maximum is refused unread.
+    let padding = "x".repeat(server::members_api::PUBLIC_BODY_BYTES_MAX);
+    let body = json!({"phone": "010-7003-0000", "pin": padding});
+    api.post("/v1/sessions", "", body)
+        .await
+        .problem(413, "body-too-large");
+
+    // Verification codes per address: the sign-up above asked for one. Distinct phones, so
+    // each phone's own limit (5 an hour) stays out of the way.
+    let verifications = platform::limits::VERIFICATIONS_PER_IP;
+    for index in 1..verifications.requests_max {
+        let phone = format!("010-7000-{index:04}");
+        let reply = api
+            .post("/v1/verifications", "", json!({"phone": phone}))
+            .await;
+        reply.expect(201);
+    }
+    let over = json!({"phone": "010-7001-0000"});
+    let reply = api.post("/v1/verifications", "", over.clone()).await;
+    let problem = reply.problem(429, "rate-limited");
+    assert_eq!(problem["limit"], verifications.name, "{problem}");
+    let retry_after_s = problem["retry_after_s"].as_u64().expect("retry_after_s");
+    assert!(
+        (1..=verifications.window_s).contains(&retry_after_s),
+        "{problem}"
+    );
+    assert_eq!(reply.headers["retry-after"], retry_after_s.to_string());
+    // The count is written within the flush interval, and a restart reads it back.
+    let flushed_ms = platform::limits::RATE_FLUSH_INTERVAL_MS + 1_500;
+    tokio::time::sleep(Duration::from_millis(flushed_ms)).await;
+    world.kill_server();
+    world.start_server(&[]);
+    let reply = world.api.post("/v1/verifications", "", over).await;
+    reply.problem(429, "rate-limited");
 }

@@ -205,10 +205,10 @@ impl World {
         let code = sms.strip_prefix("[Mileverse] verification code ").unwrap();
         let body = json!({"verification_id": verification["verification_id"], "code": code,
                           "name": "Park Payer", "pin": PIN});
-        let member_id = text(&api.post("/v1/members", "", body).await["member_id"]);
-        let session = api
-            .post("/v1/sessions", "", json!({"phone": phone, "pin": PIN}))
-            .await;
+        let member = api.post("/v1/members", "", body).await;
+        let member_id = text(&member["member_id"]);
+        let login = json!({"phone": phone, "pin": PIN, "device_token": member["device_token"]});
+        let session = api.post("/v1/sessions", "", login).await;
         let token = text(&session["token"]);
         let mut handles = Vec::new();
         for _ in 0..devices {

@@ -146,6 +146,8 @@ pub struct ConversionRequest {
     pub member_id: u128,
     pub mvp: u64,
     pub idempotency_key: Option<String>,
+    /// The PIN again, above the platform's `pin_confirm_above_mvp`.
+    pub pin: Option<String>,
 }
 
 /// Conversions still `requested`, and those a task drives now.
@@ -308,6 +310,9 @@ impl Platform {
         let record = match self.known_conversion(&request).await? {
             Some(existing) => existing,
             None => {
+                let pin = request.pin.as_deref();
+                self.confirm_spend(request.member_id, u128::from(request.mvp), pin)
+                    .await?;
                 let record = self.begin_conversion(&request).await?;
                 drop(claim);
                 self.drive_conversion(record.id).await;

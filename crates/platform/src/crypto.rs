@@ -147,6 +147,16 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// A PIN hash no PIN was chosen for, with the parameters of real ones: a login for a phone
+/// without a member verifies against it, so it takes a member's time.
+pub fn decoy_pin_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let random = hex::encode(rand::random::<[u8; 16]>());
+        hash_pin(&random).expect("hashing a random string")
+    })
+}
+
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

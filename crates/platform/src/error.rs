@@ -38,6 +38,11 @@ pub enum PlatformError {
     Anchoring(#[from] AnchoringError),
     #[error(transparent)]
     Paycode(#[from] PaycodeDecline),
+    #[error("too many requests ({limit}); retry in {retry_after_s} s")]
+    RateLimited {
+        limit: &'static str,
+        retry_after_s: u64,
+    },
     #[error("the platform cannot write right now: {0}")]
     Unavailable(String),
 }

@@ -868,6 +868,16 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                 });
             }
             sweeps += 1;
+            let interval_ms = platform.config.resolver_interval_ms.max(1);
+            let flush_every = (crate::limits::RATE_FLUSH_INTERVAL_MS / interval_ms).max(1);
+            if sweeps.is_multiple_of(flush_every) {
+                let platform = platform.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = platform.flush_rate_counters().await {
+                        tracing::warn!(%error, "cannot write the rate counters");
+                    }
+                });
+            }
             if sweeps.is_multiple_of(240) {
                 let platform = platform.clone();
                 tokio::spawn(async move {

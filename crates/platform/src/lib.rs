@@ -32,6 +32,7 @@ pub mod error;
 pub mod exchange;
 pub(crate) mod guesses;
 pub(crate) mod legacy;
+pub mod limits;
 pub mod members;
 pub mod merchants;
 pub mod operators;

@@ -5,7 +5,16 @@
 //!   [`VERIFICATION_ATTEMPTS_MAX`] wrong codes, and a phone may ask for
 //!   [`VERIFICATIONS_PER_PHONE_PER_HOUR_MAX`] codes an hour (counted in the table).
 //! - PINs are 6 digits, not all the same and not a straight run (`123456`, `654321`).
-//!   [`PIN_FAILURES_MAX`] wrong PINs in a row lock the member until an operator unlocks it.
+//! - A login comes from a device that proved the phone by SMS (seed 002 §3.1.1): the
+//!   sign-up's device, or one that sent a fresh SMS code with its login; either gets a
+//!   device token that spares it the SMS next time.
+//! - Wrong PINs are counted per phone, member or not: past [`PIN_DELAYS`]' free ones each
+//!   next try waits, doubling up to an hour, and the count is forgotten
+//!   [`PIN_FAILURES_FORGOTTEN_AFTER_S`] after the last. Nothing a guesser does locks the
+//!   owner out: a login with an SMS code skips the wait. Only an operator locks a member.
+//!   An unknown phone gets the same answers after the same work as a member's.
+//! - Above `pin_confirm_above_mvp` the PIN is asked again before value leaves the wallet
+//!   (vouchers, conversions, withdrawal): [`Platform::confirm_spend`].
 //! - The member's wallet is a ledger account whose id is the member id; it is created before
 //!   the member row, so a member never exists without a wallet.
 //!
@@ -37,14 +46,22 @@ use crate::claims::{Claim, ClaimDetails, Claims};
 use crate::error::{PlatformError, invalid};
 use crate::service::Platform;
 
-pub use access::SessionGrant;
+pub use access::{DeviceProof, LogIn, SessionGrant, SignUpGrant};
 pub(crate) use legacy::legacy_rows;
 pub use profile::{Balance, DeviceView, MemberView, TransactionLine};
 pub use store::tables::members::MemberStatus;
 
 pub const VERIFICATION_ATTEMPTS_MAX: u32 = 5;
 pub const VERIFICATIONS_PER_PHONE_PER_HOUR_MAX: u64 = 5;
-pub const PIN_FAILURES_MAX: u32 = 5;
+/// Wrong PINs in a row a phone may make before each next try waits: 3 free, then 30 s
+/// doubling per failure up to an hour (at most about 30 guesses a day at a 10^6 space).
+pub const PIN_DELAYS: crate::guesses::DelaySchedule = crate::guesses::DelaySchedule {
+    failures_free: 3,
+    delay_base_s: 30,
+    delay_max_s: 3600,
+};
+/// A phone's wrong PINs are forgotten this long after the last one.
+pub const PIN_FAILURES_FORGOTTEN_AFTER_S: u64 = 24 * 3600;
 /// PIN hashes computed at once (each takes 19 MiB).
 pub const PIN_HASHING_CONCURRENCY_MAX: usize = 4;
 pub const NAME_CHARS_MAX: usize = 50;

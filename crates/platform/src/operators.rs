@@ -490,13 +490,12 @@ fn parse_role(role: &str) -> Result<Role, OperatorError> {
 
 /// How long a login waits after `failures` wrong ones in a row.
 pub fn login_delay_s(failures: u64) -> u64 {
-    if failures < LOGIN_FAILURES_FREE {
-        return 0;
+    crate::guesses::DelaySchedule {
+        failures_free: LOGIN_FAILURES_FREE,
+        delay_base_s: LOGIN_DELAY_BASE_S,
+        delay_max_s: LOGIN_DELAY_MAX_S,
     }
-    let doublings = (failures - LOGIN_FAILURES_FREE).min(32);
-    LOGIN_DELAY_BASE_S
-        .saturating_mul(1u64 << doublings)
-        .min(LOGIN_DELAY_MAX_S)
+    .delay_s(failures)
 }
 
 /// The TOTP step of `code` within the drift window around `now_s`, if it is one.

@@ -47,7 +47,15 @@ pub struct PlatformConfig {
     pub public_url: String,
     /// How long a link attempt waits for the partner's proof.
     pub link_attempt_expiry_s: u64,
+    /// Above this many MVP leaving a member's wallet at once (a voucher, a conversion, a
+    /// withdrawal), the PIN is asked again.
+    pub pin_confirm_above_mvp: u64,
+    /// Whether the abuse limits apply (`limits`).
+    pub rate_limiting: crate::limits::RateLimiting,
 }
+
+/// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
+pub const PIN_CONFIRM_ABOVE_MVP_DEFAULT: u64 = 100_000;
 
 impl Default for PlatformConfig {
     fn default() -> Self {
@@ -62,6 +70,8 @@ impl Default for PlatformConfig {
             anchor_proposal_timeout_ms: 60_000,
             public_url: "http://127.0.0.1:8080".to_string(),
             link_attempt_expiry_s: crate::partners::LINK_ATTEMPT_EXPIRY_S,
+            pin_confirm_above_mvp: PIN_CONFIRM_ABOVE_MVP_DEFAULT,
+            rate_limiting: crate::limits::RateLimiting::Enforced,
         }
     }
 }
@@ -110,6 +120,8 @@ pub struct Platform {
     pub(crate) chain: Option<Arc<dyn ChainGateway>>,
     /// Wakes the anchoring job early (a co-signature arrived).
     pub(crate) anchor_wake: Arc<tokio::sync::Notify>,
+    /// The abuse limits' counters (see `limits`).
+    pub(crate) limits: crate::limits::RateLimits,
 }
 
 /// What [`Platform::open`] needs besides the ledger.
@@ -203,6 +215,7 @@ impl Platform {
             pin_hashing: tokio::sync::Semaphore::new(crate::members::PIN_HASHING_CONCURRENCY_MAX),
             chain: parts.chain,
             anchor_wake: Arc::new(tokio::sync::Notify::new()),
+            limits: crate::limits::RateLimits::default(),
         }))
     }
 
@@ -231,6 +244,7 @@ impl Platform {
         self.load_used_paycodes().await?;
         self.load_conversion_work().await?;
         self.load_anchoring_work().await?;
+        self.load_rate_counters().await?;
         self.resolve_interrupted_vouchers().await?;
         self.import_authorization_records().await?;
         self.resolve_pending_settlements().await?;

@@ -1,14 +1,15 @@
 //! The members context on its tables: members, devices, sessions and verifications of the
 //! older layout (JSON records) move into the tables at the first start and keep working;
-//! concurrent wrong PINs are each counted.
+//! concurrent wrong PINs are each counted; delays, device proofs, the PIN asked again, and
+//! operators' locks.
 
 mod support;
 
 use platform::PlatformError;
 use platform::crypto::{self, DataKeys};
-use platform::members::MemberError;
+use platform::members::{DeviceProof, LogIn, MemberError, PIN_DELAYS};
 use store::records::{Record, RecordWrite};
-use support::World;
+use support::{World, member_login};
 
 /// A member record as the older layout stored it (JSON; ids as plain numbers, which
 /// `serde_json::json!` cannot hold above 2^64).
@@ -63,22 +64,19 @@ async fn members_of_the_older_layout_move_into_their_tables_at_start() {
     assert_eq!(view.devices.len(), 1);
     assert_eq!(view.devices[0].id, device_id);
     assert_eq!(view.devices[0].platform, "android");
-    // The wrong-PIN count came along: two before, so three more lock.
-    for remaining in [2, 1] {
-        let refused = platform.log_in(phone, "999990").await.unwrap_err();
-        assert_eq!(
-            refused,
-            PlatformError::Member(MemberError::WrongPin {
-                remaining: Some(remaining)
-            })
-        );
-    }
+    // The older layout's locks came from wrong PINs, which are delays now: the member
+    // comes in unlocked, and (no device of the older layout proved itself by SMS) a login
+    // needs the SMS once.
+    assert!(!view.locked);
+    let login = LogIn {
+        phone: phone.to_string(),
+        pin: "135790".to_string(),
+        device: DeviceProof::None,
+    };
     assert_eq!(
-        platform.log_in(phone, "999990").await.unwrap_err(),
-        PlatformError::Member(MemberError::Locked)
+        platform.log_in(login).await.unwrap_err(),
+        PlatformError::Member(MemberError::DeviceUnverified)
     );
-    // The lock ended the imported session.
-    assert!(platform.authenticate(&token).await.is_err());
     // The records are gone from `records`: a second start imports nothing again.
     let kinds: Vec<String> = world
         .stored_records()
@@ -95,7 +93,7 @@ async fn members_of_the_older_layout_move_into_their_tables_at_start() {
     drop(platform);
     world.restart().await;
     let view = world.platform().member(member_id).await.unwrap();
-    assert!(view.locked);
+    assert_eq!(view.devices.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,25 +101,174 @@ async fn concurrent_wrong_pins_are_each_counted() {
     let mut world = World::any().await;
     let member = world.member().await;
     let platform = world.platform().clone();
-    let phone = member.phone.clone();
+    let free = PIN_DELAYS.failures_free;
     let mut attempts = tokio::task::JoinSet::new();
-    for _ in 0..platform::members::PIN_FAILURES_MAX {
+    for _ in 0..free + 2 {
         let platform = platform.clone();
-        let phone = phone.clone();
-        attempts.spawn(async move { platform.log_in(&phone, "999990").await });
+        let login = member_login(&member, "999990");
+        attempts.spawn(async move { platform.log_in(login).await });
     }
-    let mut locked = 0;
+    let (mut wrong, mut delayed) = (0, 0);
     while let Some(outcome) = attempts.join_next().await {
         match outcome.unwrap() {
-            Err(PlatformError::Member(MemberError::Locked)) => locked += 1,
-            Err(PlatformError::Member(MemberError::WrongPin { .. })) => {}
+            Err(PlatformError::Member(MemberError::WrongPin)) => wrong += 1,
+            Err(PlatformError::Member(MemberError::LoginDelayed { retry_after_s })) => {
+                assert_eq!(retry_after_s, PIN_DELAYS.delay_base_s);
+                delayed += 1;
+            }
             other => panic!("a wrong PIN answered {other:?}"),
         }
     }
-    // Each of the five was counted: the fifth locked the member, once.
-    assert_eq!(locked, 1);
-    let view = platform.member(member.id).await.unwrap();
-    assert!(view.locked);
+    // One login per phone at a time: the free ones were each checked and counted, and every
+    // try after them waits; no wrong PIN slipped past the count.
+    assert_eq!((wrong, delayed), (free, 2));
+    // The right PIN waits too; an SMS proof waives the wait (the owner is never locked out).
+    assert!(matches!(
+        platform.log_in(member_login(&member, support::PIN)).await,
+        Err(PlatformError::Member(MemberError::LoginDelayed { .. }))
+    ));
+    let by_sms = world
+        .sms_login(&member, support::PIN)
+        .await
+        .expect("an SMS login");
+    assert!(by_sms.device_token.is_some());
+    assert!(
+        platform
+            .log_in(member_login(&member, "999990"))
+            .await
+            .is_err()
+    );
+    platform
+        .log_in(member_login(&member, support::PIN))
+        .await
+        .expect("the count starts again after a right PIN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_phone_answers_as_a_member_does() {
+    let mut world = World::any().await;
+    let member = world.member().await;
+    let platform = world.platform().clone();
+    let stranger = support::Member {
+        id: 1,
+        phone: "+821099990000".to_string(),
+        device_token: member.device_token.clone(),
+    };
+    // No device proof: the same refusal before any PIN is checked.
+    for phone in [&member.phone, &stranger.phone] {
+        let login = LogIn {
+            phone: phone.clone(),
+            pin: "999990".to_string(),
+            device: DeviceProof::None,
+        };
+        assert_eq!(
+            platform.log_in(login).await.unwrap_err(),
+            PlatformError::Member(MemberError::DeviceUnverified)
+        );
+    }
+    // A member's device token proves nothing for another phone.
+    assert_eq!(
+        platform
+            .log_in(member_login(&stranger, support::PIN))
+            .await
+            .unwrap_err(),
+        PlatformError::Member(MemberError::DeviceUnverified)
+    );
+    // With an SMS code, wrong PINs for a member and for a stranger are counted and delayed
+    // alike.
+    for who in [&member, &stranger] {
+        let mut answers = Vec::new();
+        for _ in 0..PIN_DELAYS.failures_free + 1 {
+            answers.push(world.sms_login(who, "999990").await.unwrap_err());
+        }
+        let wrong = PlatformError::Member(MemberError::WrongPin);
+        assert_eq!(
+            answers,
+            vec![wrong; answers.len()],
+            "SMS proofs waive the wait"
+        );
+        let answer = platform.log_in(member_login(&member, "999990")).await;
+        if who.id == member.id {
+            assert!(matches!(
+                answer,
+                Err(PlatformError::Member(MemberError::LoginDelayed { .. }))
+            ));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pin_is_asked_again_above_the_threshold() {
+    let mut world = World::any().await;
+    let member = world.member().await;
+    let platform = world.platform().clone();
+    let above = platform.config.pin_confirm_above_mvp;
+    let at = u128::from(above);
+    platform
+        .confirm_spend(member.id, at, None)
+        .await
+        .expect("at the threshold the session is enough");
+    assert_eq!(
+        platform.confirm_spend(member.id, at + 1, None).await,
+        Err(PlatformError::Member(MemberError::PinRequired {
+            above_mvp: above
+        }))
+    );
+    assert_eq!(
+        platform
+            .confirm_spend(member.id, at + 1, Some("999990"))
+            .await,
+        Err(PlatformError::Member(MemberError::WrongPin))
+    );
+    platform
+        .confirm_spend(member.id, at + 1, Some(support::PIN))
+        .await
+        .expect("the right PIN");
+    // Wrong PINs asked again count towards the login's delays.
+    for _ in 0..PIN_DELAYS.failures_free {
+        let _ = platform
+            .confirm_spend(member.id, at + 1, Some("999990"))
+            .await;
+    }
+    assert!(matches!(
+        platform
+            .confirm_spend(member.id, at + 1, Some(support::PIN))
+            .await,
+        Err(PlatformError::Member(MemberError::LoginDelayed { .. }))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_operator_locks_and_the_lock_ends_sessions() {
+    let mut world = World::any().await;
+    let member = world.member().await;
+    let platform = world.platform().clone();
+    let grant = platform
+        .log_in(member_login(&member, support::PIN))
+        .await
+        .unwrap();
+    platform.lock_member(member.id).await.unwrap();
+    assert!(platform.authenticate(&grant.token).await.is_err());
+    // Locked: a wrong PIN answers as ever; only the right one learns of the lock.
+    assert_eq!(
+        platform
+            .log_in(member_login(&member, "999990"))
+            .await
+            .unwrap_err(),
+        PlatformError::Member(MemberError::WrongPin)
+    );
+    assert_eq!(
+        platform
+            .log_in(member_login(&member, support::PIN))
+            .await
+            .unwrap_err(),
+        PlatformError::Member(MemberError::Locked)
+    );
+    platform.unlock_member(member.id).await.unwrap();
+    platform
+        .log_in(member_login(&member, support::PIN))
+        .await
+        .expect("unlocked");
 }
 
 /// More records of the older layout than one request's rows hold (each member with the

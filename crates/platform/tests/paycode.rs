@@ -306,9 +306,7 @@ async fn a_locked_or_withdrawn_member_gets_no_codes() {
     let enrolled = world.enrolled_device(member.id).await;
     let (member_id, device_id, handle) = (member.id, enrolled.device_id, enrolled.handle);
     let platform = world.platform().clone();
-    for _ in 0..platform::members::PIN_FAILURES_MAX {
-        let _ = platform.log_in(&member.phone, "246802").await;
-    }
+    platform.lock_member(member_id).await.expect("lock");
     assert_eq!(
         platform.issue_paycode(member_id, Some(&handle)).await,
         Err(PlatformError::Member(MemberError::Locked))
@@ -319,7 +317,10 @@ async fn a_locked_or_withdrawn_member_gets_no_codes() {
     );
     platform.unlock_member(member_id).await.expect("unlock");
     assert!(platform.issue_paycode(member_id, None).await.is_ok());
-    platform.withdraw(member_id, None).await.expect("withdraw");
+    platform
+        .withdraw(member_id, None, None)
+        .await
+        .expect("withdraw");
     assert_eq!(
         platform.issue_paycode(member_id, None).await,
         Err(PlatformError::Member(MemberError::Withdrawn))

@@ -72,6 +72,7 @@ impl Shop {
             member_id: self.member_id,
             product_id: self.product_id,
             idempotency_key: Some(key.into()),
+            pin: None,
         };
         self.world.platform().buy_voucher(request).await
     }
@@ -270,6 +271,7 @@ async fn unused_vouchers_and_the_page_stop_at_their_maximum() {
             member_id: shop.member_id,
             product_id: shop.product_id,
             idempotency_key: Some(format!("bulk-{index}")),
+            pin: None,
         };
         tasks.spawn(async move { platform.buy_voucher(request).await });
     }

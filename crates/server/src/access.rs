@@ -136,6 +136,7 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         "/admin/v1/members/{id}/unlock",
         needs(P::MembersUnlock),
     ),
+    ("POST", "/admin/v1/members/{id}/lock", needs(P::MembersLock)),
     ("GET", "/admin/v1/sms-outbox", needs(P::SmsRead)),
     (
         "GET",

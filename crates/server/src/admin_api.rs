@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/reports/exchanges", get(exchange_report))
         .route("/admin/v1/reports/exchanges.csv", get(exchange_csv))
         .route("/admin/v1/members/{id}/unlock", post(unlock_member))
+        .route("/admin/v1/members/{id}/lock", post(lock_member))
         .route("/admin/v1/sms-outbox", get(sms_outbox))
 }
 
@@ -455,6 +456,15 @@ async fn unlock_member(
 ) -> Result<StatusCode, Problem> {
     let id = parse_id_text("member_id", &id)?;
     platform(&state)?.unlock_member(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lock_member(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = parse_id_text("member_id", &id)?;
+    platform(&state)?.lock_member(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

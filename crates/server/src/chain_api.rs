@@ -250,6 +250,8 @@ fn conversion_json(record: &ConversionRecord) -> Value {
 #[serde(deny_unknown_fields)]
 struct ConvertBody {
     mvp: u64,
+    /// The PIN again, above the platform's threshold.
+    pin: Option<String>,
 }
 
 async fn convert(
@@ -263,6 +265,7 @@ async fn convert(
         member_id,
         mvp: body.mvp,
         idempotency_key: idempotency_key(&headers)?,
+        pin: body.pin,
     };
     let record = platform(&state)?.convert(request).await?;
     let status = match record.status {

@@ -46,7 +46,11 @@ pub fn body_bytes(body: Body) -> Result<Bytes, Problem> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            let detail = format!("the body exceeds {} bytes", crate::REQUEST_BODY_BYTES_MAX);
+            let detail = format!(
+                "the body exceeds this route's limit ({} bytes at most; {} without credentials)",
+                crate::REQUEST_BODY_BYTES_MAX,
+                crate::members_api::PUBLIC_BODY_BYTES_MAX
+            );
             Problem::new(
                 status,
                 "body-too-large",

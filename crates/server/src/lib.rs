@@ -11,6 +11,7 @@ pub mod codes_svg;
 pub mod json;
 pub mod ledger_api;
 pub mod ledger_query_api;
+pub mod limits;
 pub mod members_api;
 pub mod merchants_api;
 pub mod operators_api;
@@ -103,6 +104,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard,
+        ))
+        // Outermost of the route layers: a limited request is refused before anything,
+        // even its authentication, costs work.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
         ))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state)

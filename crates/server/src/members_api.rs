@@ -2,7 +2,7 @@
 //! transactions, partner links and exchanges. Members authenticate with
 //! `Authorization: Bearer <session token>`.
 
-use platform::members::MemberError;
+use platform::members::{DeviceProof, LogIn, MemberError};
 use std::sync::Arc;
 
 use axum::Json;
@@ -15,6 +15,7 @@ use platform::Platform;
 use platform::chart::ASSET_MVP;
 use platform::domain::{ExchangeRow, LinkStatus};
 use platform::exchange::ExchangeRequest;
+use platform::limits;
 use platform::partners::{LinkId, LinkProof};
 use ports::time::rfc3339;
 use serde::Deserialize;
@@ -25,11 +26,18 @@ use crate::AppState;
 use crate::ledger_api::{Body, body_bytes};
 use crate::problem::Problem;
 
+/// The largest body a route without credentials reads (a sign-up is under 300 bytes).
+pub const PUBLIC_BODY_BYTES_MAX: usize = 4096;
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    // Whoever is not anybody yet may send only a small body.
+    let public = Router::new()
         .route("/v1/verifications", post(request_verification))
         .route("/v1/members", post(sign_up))
         .route("/v1/sessions", post(log_in))
+        .layer(axum::extract::DefaultBodyLimit::max(PUBLIC_BODY_BYTES_MAX));
+    Router::new()
+        .merge(public)
         .route("/v1/sessions/current", delete(log_out))
         .route("/v1/me", get(me).patch(edit_me).delete(withdraw))
         .route("/v1/me/devices", post(register_device))
@@ -97,7 +105,10 @@ pub(crate) async fn member(state: &AppState, headers: &HeaderMap) -> Result<u128
             "send Authorization: Bearer <session token> (POST /v1/sessions)",
         )
     })?;
-    Ok(platform(state)?.authenticate(token).await?)
+    let platform = platform(state)?;
+    let member_id = platform.authenticate(token).await?;
+    platform.rate_limit(limits::MEMBER_REQUESTS, &member_id.to_be_bytes())?;
+    Ok(member_id)
 }
 
 /// The request's `Idempotency-Key` header, if any.
@@ -151,20 +162,48 @@ async fn sign_up(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let body: SignUpBody = json_body(body)?;
     let verification_id = parse_id_text("verification_id", &body.verification_id)?;
-    let member_id = platform(&state)?
+    let grant = platform(&state)?
         .sign_up(verification_id, &body.code, &body.name, &body.pin)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "member_id": member_id.to_string() })),
-    ))
+    let answer = json!({
+        "member_id": grant.member_id.to_string(),
+        "device_token": grant.device_token,
+    });
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
+/// `POST /v1/sessions {phone, pin}` with the device's proof: `device_token` (from the
+/// sign-up or an earlier SMS login), or `verification_id` and `code` (a fresh SMS).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogInBody {
     phone: String,
     pin: String,
+    device_token: Option<String>,
+    verification_id: Option<String>,
+    code: Option<String>,
+}
+
+impl LogInBody {
+    fn device_proof(&self) -> Result<DeviceProof, Problem> {
+        Ok(
+            match (&self.device_token, &self.verification_id, &self.code) {
+                (Some(token), None, None) => DeviceProof::Token(token.clone()),
+                (None, Some(id), Some(code)) => DeviceProof::Sms {
+                    verification_id: parse_id_text("verification_id", id)?,
+                    code: code.clone(),
+                },
+                (None, None, None) => DeviceProof::None,
+                _ => {
+                    let detail = "device_token alone, or verification_id with code";
+                    return Err(Problem::from(platform::error::invalid(
+                        "device_token",
+                        detail,
+                    )));
+                }
+            },
+        )
+    }
 }
 
 async fn log_in(
@@ -172,13 +211,21 @@ async fn log_in(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let body: LogInBody = json_body(body)?;
-    let grant = platform(&state)?.log_in(&body.phone, &body.pin).await?;
-    let answer = json!({
+    let login = LogIn {
+        device: body.device_proof()?,
+        phone: body.phone,
+        pin: body.pin,
+    };
+    let grant = platform(&state)?.log_in(login).await?;
+    let mut answer = json!({
         "token": grant.token,
         "session_id": grant.session_id.to_string(),
         "member_id": grant.member_id.to_string(),
         "expires_at": rfc3339(grant.expires_at_s),
     });
+    if let Some(device_token) = grant.device_token {
+        answer["device_token"] = json!(device_token);
+    }
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -234,6 +281,7 @@ async fn edit_me(
 #[serde(deny_unknown_fields)]
 struct WithdrawBody {
     payout: Option<String>,
+    pin: Option<String>,
 }
 
 async fn withdraw(
@@ -250,7 +298,7 @@ async fn withdraw(
             .map_err(|error| Problem::malformed_json(error.to_string()))?
     };
     let paid = platform(&state)?
-        .withdraw(member_id, body.payout.as_deref())
+        .withdraw(member_id, body.payout.as_deref(), body.pin.as_deref())
         .await?;
     Ok(Json(
         json!({ "status": "withdrawn", "payout_amount": paid }),

@@ -291,15 +291,11 @@ mod tests {
                 "name": "Park",
                 "pin": "135790",
             });
-            let (status, _) = self.post("/v1/members", None, body).await;
+            let (status, member) = self.post("/v1/members", None, body).await;
             assert_eq!(status, 201);
-            let (_, session) = self
-                .post(
-                    "/v1/sessions",
-                    None,
-                    json!({"phone": phone, "pin": "135790"}),
-                )
-                .await;
+            let login = json!({"phone": phone, "pin": "135790",
+                               "device_token": member["device_token"]});
+            let (_, session) = self.post("/v1/sessions", None, login).await;
             let token = session["token"].as_str().expect("a token").to_string();
             let body = json!({"name": "Phone", "platform": "ios"});
             let (_, device) = self.post("/v1/me/devices", Some(&token), body).await;

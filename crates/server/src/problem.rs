@@ -172,6 +172,16 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
+        // A wait the body names is also said the way every HTTP client reads it.
+        if let Some(seconds) = self
+            .extensions
+            .get("retry_after_s")
+            .and_then(serde_json::Value::as_u64)
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -263,6 +273,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Conversion(error) => conversion_kind(error),
         E::Anchoring(error) => anchoring_kind(error),
         E::Paycode(decline) => paycode_kind(*decline),
+        E::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
@@ -290,8 +301,23 @@ fn member_kind(error: &platform::members::MemberError) -> Kind {
             "The phone number is already registered",
         ),
         E::SmsUnavailable(_) => (S::BAD_GATEWAY, "sms-unavailable", "SMS unavailable"),
-        E::WrongPin { .. } => (S::UNAUTHORIZED, "wrong-pin", "Wrong phone number or PIN"),
-        E::Locked => (S::LOCKED, "member-locked", "The member is locked"),
+        E::WrongPin => (S::UNAUTHORIZED, "wrong-pin", "Wrong phone number or PIN"),
+        E::LoginDelayed { .. } => (S::TOO_MANY_REQUESTS, "login-delayed", "Too many wrong PINs"),
+        E::DeviceUnverified => (
+            S::UNAUTHORIZED,
+            "device-unverified",
+            "This device has not proven the phone",
+        ),
+        E::PinRequired { .. } => (
+            S::FORBIDDEN,
+            "pin-required",
+            "The PIN is asked again for this amount",
+        ),
+        E::Locked => (
+            S::LOCKED,
+            "member-locked",
+            "The member is locked by an operator",
+        ),
         E::SessionExpired => (
             S::UNAUTHORIZED,
             "session-expired",
@@ -488,10 +514,17 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
     use platform::exchange::ExchangeError as X;
     use platform::members::MemberError as M;
     match error {
-        E::Member(M::WrongCode { remaining })
-        | E::Member(M::WrongPin {
-            remaining: Some(remaining),
-        }) => problem.with("attempts_remaining", *remaining),
+        E::Member(M::WrongCode { remaining }) => problem.with("attempts_remaining", *remaining),
+        E::Member(M::LoginDelayed { retry_after_s }) => {
+            problem.with("retry_after_s", *retry_after_s)
+        }
+        E::Member(M::PinRequired { above_mvp }) => problem.with("above_mvp", *above_mvp),
+        E::RateLimited {
+            limit,
+            retry_after_s,
+        } => problem
+            .with("limit", *limit)
+            .with("retry_after_s", *retry_after_s),
         E::Member(M::BalanceRemaining { balance }) => problem.with("balance", *balance),
         E::Exchange(X::BelowMinimumUnit { minimum_unit }) => {
             problem.with("minimum_unit", *minimum_unit)

@@ -83,6 +83,8 @@ async fn verify(
     {
         return Err(bad_signature("the signature does not match"));
     }
+    let terminal_id = terminal.terminal_id.to_be_bytes();
+    platform.rate_limit(platform::limits::TERMINAL_REQUESTS, &terminal_id)?;
     // The signature is the nonce: the same signed bytes are taken once (lowercased, so a
     // change of case is no new nonce).
     let nonce = signature.to_ascii_lowercase();

@@ -141,6 +141,8 @@ async fn change_product(
 #[serde(deny_unknown_fields)]
 struct BuyBody {
     product_id: String,
+    /// The PIN again, above the platform's threshold.
+    pin: Option<String>,
 }
 
 /// `POST /v1/me/vouchers {product_id}` (`Idempotency-Key` honoured).
@@ -155,6 +157,7 @@ async fn buy(
         member_id,
         product_id: parse_id_text("product_id", &body.product_id)?,
         idempotency_key: idempotency_key(&headers)?,
+        pin: body.pin,
     };
     let platform = platform(&state)?;
     let voucher = platform.buy_voucher(request).await?;

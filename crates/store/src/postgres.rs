@@ -256,6 +256,11 @@ const MIGRATIONS: &[&str] = &[
     // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
     // status and the proof's secrets; older links become unproven (`tables::exchanges`).
     crate::tables::exchanges::LINK_PROOF_MIGRATION,
+    // 20: members' safety: wrong PINs counted per phone with delays instead of locks, and
+    // the devices proven by SMS (`tables::members`).
+    crate::tables::members::POSTGRES_SAFETY_MIGRATION,
+    // 21: the abuse limits' counters (`tables::limits`).
+    crate::tables::limits::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -281,6 +281,11 @@ const MIGRATIONS: &[&str] = &[
     // 19: a partner link exists only after the partner's proof (OAuth 2.0 with PKCE): its
     // status and the proof's secrets; older links become unproven (`tables::exchanges`).
     crate::tables::exchanges::LINK_PROOF_MIGRATION,
+    // 20: members' safety: wrong PINs counted per phone with delays instead of locks, and
+    // the devices proven by SMS (`tables::members`).
+    crate::tables::members::SQLITE_SAFETY_MIGRATION,
+    // 21: the abuse limits' counters (`tables::limits`).
+    crate::tables::limits::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -24,6 +24,7 @@ pub mod anchoring;
 pub mod audit;
 pub mod conversions;
 pub mod exchanges;
+pub mod limits;
 pub mod members;
 pub mod merchants;
 pub mod operators;
@@ -105,6 +106,8 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     operators::SQLITE_TABLES,
     audit::SQLITE_TABLES,
     exchanges::LINK_PROOF_MIGRATION,
+    members::SQLITE_SAFETY_MIGRATION,
+    limits::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

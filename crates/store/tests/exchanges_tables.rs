@@ -706,7 +706,10 @@ fn sqlite_migration_19_marks_older_links_unproven() {
             .replace("'\\x", "X'")
             .replace("'::bytea", "'");
         s.connection()
-            .execute_batch(&format!("{old}; PRAGMA user_version = 18;"))
+            .execute_batch(&format!(
+                "{old}; {}; PRAGMA user_version = 18;",
+                common::UNDO_MIGRATIONS_AFTER_19
+            ))
             .unwrap();
     }
     let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
@@ -718,8 +721,10 @@ fn sqlite_migration_19_marks_older_links_unproven() {
 #[test]
 fn postgres_migration_19_marks_older_links_unproven() {
     let mut fixture = common::PgFixture::new("links_migration_19");
-    let old =
-        format!("{LINKS_BEFORE_MIGRATION_19}; DELETE FROM schema_migrations WHERE version = 19;");
+    let old = format!(
+        "{LINKS_BEFORE_MIGRATION_19}; {}; DELETE FROM schema_migrations WHERE version >= 19;",
+        common::UNDO_MIGRATIONS_AFTER_19
+    );
     fixture.store.client().batch_execute(&old).unwrap();
     let reopened = store::postgres::PostgresStore::connect_schema(
         &common::database_url(),

@@ -12,8 +12,9 @@ mod common;
 use store::Store;
 use store::tables::RowRef;
 use store::tables::members::{
-    self, DeviceRow, MEMBER_IDS_PAGE_MAX, MemberRow, MemberStatus, MemberWrite, PURGE_BATCH_MAX,
-    SessionRow, VerificationRow,
+    self, DeviceRow, LOGIN_DEVICES_PER_MEMBER_MAX, LoginDeviceRow, LoginGuardRow,
+    MEMBER_IDS_PAGE_MAX, MemberRow, MemberStatus, MemberWrite, PURGE_BATCH_MAX, SessionRow,
+    VerificationRow,
 };
 
 fn write(s: &mut dyn Store, writes: Vec<MemberWrite>) {
@@ -28,7 +29,6 @@ fn member(id: u128, phone: u8) -> MemberRow {
         name_sealed: vec![9; 40],
         pin_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${id}"),
         status: MemberStatus::Active,
-        failed_pins: 0,
         locked: false,
         created_at_s: 1_700_000_000 + id as u64,
         withdrawn_at_s: None,
@@ -49,7 +49,6 @@ fn members_read_back_as_written(s: &mut dyn Store) {
             row.payout_amount = u64::MAX >> 1;
         }
         row.locked = id % 5 == 0;
-        row.failed_pins = (id % 6) as u32;
         model.insert(row.id, row.clone());
         writes.push(MemberWrite::Member(row));
     }
@@ -58,7 +57,6 @@ fn members_read_back_as_written(s: &mut dyn Store) {
     let mut changed = model[&(3 << 100 | 3)].clone();
     changed.name_sealed = vec![4; 8];
     changed.locked = true;
-    changed.failed_pins = 5;
     model.insert(changed.id, changed.clone());
     write(s, vec![MemberWrite::Member(changed)]);
 
@@ -238,6 +236,7 @@ fn verifications_count_by_phone_and_purge_in_batches(s: &mut dyn Store) {
     let purge = MemberWrite::Purge {
         now_s: 10_000,
         verifications_before_s: 4_000,
+        guards_before_s: 0,
     };
     write(s, vec![purge.clone()]);
     let mut read = s.tables().unwrap();
@@ -254,8 +253,8 @@ fn verifications_count_by_phone_and_purge_in_batches(s: &mut dyn Store) {
     );
     // Phone 2's is newer than the cut: kept, and not due at this cut.
     assert!(members::verification(&mut read, 1 << 64).unwrap().is_some());
-    assert!(!members::purge_due(&mut read, 10_000, 4_000).unwrap());
-    assert!(members::purge_due(&mut read, 10_000, 6_000).unwrap());
+    assert!(!members::purge_due(&mut read, 10_000, 4_000, 0).unwrap());
+    assert!(members::purge_due(&mut read, 10_000, 6_000, 0).unwrap());
 }
 
 fn expired_sessions_purge_in_batches(s: &mut dyn Store) {
@@ -275,29 +274,134 @@ fn expired_sessions_purge_in_batches(s: &mut dyn Store) {
     write(s, writes);
     let mut read = s.tables().unwrap();
     assert!(
-        !members::purge_due(&mut read, 1, 0).unwrap(),
+        !members::purge_due(&mut read, 1, 0, 0).unwrap(),
         "nothing expired yet"
     );
-    assert!(members::purge_due(&mut read, 10, 0).unwrap());
+    assert!(members::purge_due(&mut read, 10, 0, 0).unwrap());
     drop(read);
     let purge = MemberWrite::Purge {
         now_s: 10,
         verifications_before_s: 0,
+        guards_before_s: 0,
     };
     write(s, vec![purge.clone()]);
     write(s, vec![purge]);
     let mut read = s.tables().unwrap();
     assert!(
-        !members::purge_due(&mut read, 10, 0).unwrap(),
+        !members::purge_due(&mut read, 10, 0, 0).unwrap(),
         "all purged: an idle platform commits no purge"
     );
-    assert!(members::purge_due(&mut read, 50_000, 0).unwrap());
+    assert!(members::purge_due(&mut read, 50_000, 0, 0).unwrap());
     let mut kept = [0u8; 32];
     kept[..8].copy_from_slice(&0u64.to_be_bytes());
     assert!(members::session(&mut read, &kept).unwrap().is_some());
     let mut gone = [0u8; 32];
     gone[..8].copy_from_slice(&(total - 1).to_be_bytes());
     assert_eq!(members::session(&mut read, &gone).unwrap(), None);
+}
+
+/// Wrong-PIN counts are per phone, member or not, replaced in place, cleared, and purged
+/// in batches once old.
+fn login_guards_count_per_phone_and_purge_in_batches(s: &mut dyn Store) {
+    let total = PURGE_BATCH_MAX + 2;
+    let mut writes = Vec::new();
+    for index in 0..total {
+        let mut phone_index = [7u8; 32];
+        phone_index[..8].copy_from_slice(&index.to_be_bytes());
+        writes.push(MemberWrite::LoginGuard(LoginGuardRow {
+            phone_index,
+            failures: 1,
+            last_failed_at_s: if index == 0 { 9_000 } else { 100 },
+        }));
+    }
+    write(s, writes);
+    let mut first = [7u8; 32];
+    first[..8].copy_from_slice(&0u64.to_be_bytes());
+    let replaced = LoginGuardRow {
+        phone_index: first,
+        failures: u32::MAX >> 1,
+        last_failed_at_s: 9_500,
+    };
+    write(s, vec![MemberWrite::LoginGuard(replaced)]);
+    let mut read = s.tables().unwrap();
+    assert_eq!(
+        members::login_guard(&mut read, &first).unwrap(),
+        Some(replaced)
+    );
+    assert!(!members::purge_due(&mut read, 0, 0, 100).unwrap());
+    assert!(members::purge_due(&mut read, 0, 0, 101).unwrap());
+    drop(read);
+    let purge = MemberWrite::Purge {
+        now_s: 0,
+        verifications_before_s: 0,
+        guards_before_s: 1_000,
+    };
+    write(s, vec![purge.clone()]);
+    let mut read = s.tables().unwrap();
+    assert!(
+        members::purge_due(&mut read, 0, 0, 1_000).unwrap(),
+        "a batch at most"
+    );
+    drop(read);
+    write(s, vec![purge]);
+    let mut read = s.tables().unwrap();
+    assert!(!members::purge_due(&mut read, 0, 0, 1_000).unwrap());
+    assert_eq!(
+        members::login_guard(&mut read, &first).unwrap(),
+        Some(replaced)
+    );
+    drop(read);
+    write(s, vec![MemberWrite::RemoveLoginGuard(first)]);
+    let mut read = s.tables().unwrap();
+    assert_eq!(members::login_guard(&mut read, &first).unwrap(), None);
+}
+
+/// A member keeps at most `LOGIN_DEVICES_PER_MEMBER_MAX` proven devices: one more forgets
+/// the least recently used; using one keeps it; another member's are untouched.
+fn login_devices_keep_the_most_recently_used(s: &mut dyn Store) {
+    let device = |member_id: u128, index: u64, used_at_s: u64| {
+        let mut token_hash = [member_id as u8; 32];
+        token_hash[..8].copy_from_slice(&index.to_be_bytes());
+        LoginDeviceRow {
+            token_hash,
+            member_id,
+            created_at_s: index,
+            last_used_at_s: used_at_s,
+        }
+    };
+    let mut writes = vec![MemberWrite::LoginDevice(device(2, 0, 1))];
+    for index in 0..LOGIN_DEVICES_PER_MEMBER_MAX {
+        writes.push(MemberWrite::LoginDevice(device(1, index, 100 + index)));
+    }
+    write(s, writes);
+    let mut read = s.tables().unwrap();
+    assert_eq!(
+        members::login_device_count(&mut read, 1).unwrap(),
+        LOGIN_DEVICES_PER_MEMBER_MAX
+    );
+    drop(read);
+    // The oldest is used again, so the second oldest goes when one more comes.
+    let used = device(1, 0, 1_000);
+    write(s, vec![MemberWrite::LoginDevice(used)]);
+    let newest = device(1, LOGIN_DEVICES_PER_MEMBER_MAX, 2_000);
+    write(s, vec![MemberWrite::LoginDevice(newest)]);
+    let mut read = s.tables().unwrap();
+    assert_eq!(
+        members::login_device_count(&mut read, 1).unwrap(),
+        LOGIN_DEVICES_PER_MEMBER_MAX
+    );
+    let found = |read: &mut store::tables::TableRead<'_>, row: &LoginDeviceRow| {
+        members::login_device(read, &row.token_hash).unwrap()
+    };
+    assert_eq!(found(&mut read, &used), Some(used));
+    assert_eq!(found(&mut read, &newest), Some(newest));
+    assert_eq!(found(&mut read, &device(1, 1, 101)), None);
+    assert_eq!(members::login_device_count(&mut read, 2).unwrap(), 1);
+    drop(read);
+    write(s, vec![MemberWrite::RemoveLoginDevicesOf(1)]);
+    let mut read = s.tables().unwrap();
+    assert_eq!(members::login_device_count(&mut read, 1).unwrap(), 0);
+    assert_eq!(members::login_device_count(&mut read, 2).unwrap(), 1);
 }
 
 for_each_backend!(
@@ -307,4 +411,6 @@ for_each_backend!(
     devices_and_sessions_follow_their_member,
     verifications_count_by_phone_and_purge_in_batches,
     expired_sessions_purge_in_batches,
+    login_guards_count_per_phone_and_purge_in_batches,
+    login_devices_keep_the_most_recently_used,
 );

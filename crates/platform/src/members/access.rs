@@ -1,12 +1,14 @@
-//! Getting in: phone verification, sign-up, PIN login with lock-out, sessions.
+//! Getting in: phone verification, sign-up, PIN login from a proven device with delays
+//! after wrong PINs, sessions, and the PIN asked again before value leaves.
 
 use crate::members::error::MemberError;
 use store::tables::members::{
-    self as tables, MemberRow, MemberStatus, MemberWrite, SessionRow, VerificationRow,
+    self as tables, LoginDeviceRow, LoginGuardRow, MemberRow, MemberStatus, MemberWrite,
+    SessionRow, VerificationRow,
 };
 
 use super::{
-    Claimed, PIN_FAILURES_MAX, VERIFICATION_ATTEMPTS_MAX, VERIFICATIONS_PER_PHONE_PER_HOUR_MAX,
+    Claimed, PIN_DELAYS, VERIFICATION_ATTEMPTS_MAX, VERIFICATIONS_PER_PHONE_PER_HOUR_MAX,
     check_name, check_pin, member_context, normalize_phone, verification_context,
 };
 use crate::chart;
@@ -24,6 +26,59 @@ pub struct SessionGrant {
     pub session_id: u128,
     pub member_id: u128,
     pub expires_at_s: u64,
+    /// For a device that proved itself by SMS just now: its token for the next logins
+    /// (answered this once; only its hash is kept).
+    pub device_token: Option<String>,
+}
+
+/// A new member, and the token of the device that signed up (trusted for logins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignUpGrant {
+    pub member_id: u128,
+    pub device_token: String,
+}
+
+/// How a login's device proves it may log in to the phone's member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceProof {
+    /// No proof: refused with [`MemberError::DeviceUnverified`].
+    None,
+    /// The token an earlier SMS proof (or the sign-up) gave this device.
+    Token(String),
+    /// A code sent to the phone just now ([`Platform::request_verification`]).
+    Sms { verification_id: u128, code: String },
+}
+
+/// A login attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogIn {
+    pub phone: String,
+    pub pin: String,
+    pub device: DeviceProof,
+}
+
+/// What the device of a login proved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProvenDevice {
+    Trusted(LoginDeviceRow),
+    BySms,
+}
+
+/// The one answer to a wrong PIN, an unknown phone and a withdrawn member alike.
+fn wrong_pin() -> PlatformError {
+    PlatformError::Member(MemberError::WrongPin)
+}
+
+/// A device token and the row that trusts it.
+fn new_login_device(member_id: u128, now_s: u64) -> (String, LoginDeviceRow) {
+    let (token, token_hash) = crypto::new_token();
+    let row = LoginDeviceRow {
+        token_hash,
+        member_id,
+        created_at_s: now_s,
+        last_used_at_s: now_s,
+    };
+    (token, row)
 }
 
 impl Platform {
@@ -136,14 +191,15 @@ impl Platform {
             .await?)
     }
 
-    /// Signs up a member with a verified phone; returns the member id.
+    /// Signs up a member with a verified phone. The device that signed up proved the phone,
+    /// so it is trusted for logins from now on (the grant's `device_token`).
     pub async fn sign_up(
         &self,
         verification_id: u128,
         code: &str,
         name: &str,
         pin: &str,
-    ) -> Result<u128, PlatformError> {
+    ) -> Result<SignUpGrant, PlatformError> {
         let name = check_name(name)?;
         check_pin(pin)?;
         // The code first: an unverified request must not cost a PIN hash or a wallet. A
@@ -173,6 +229,7 @@ impl Platform {
         if self.active_member_by_phone(phone_index).await?.is_some() {
             return Err(PlatformError::Member(MemberError::PhoneTaken)); // Lost a race with the same phone.
         }
+        let now = now_s();
         let member = MemberRow {
             id: member_id,
             phone_index,
@@ -184,72 +241,187 @@ impl Platform {
                 .seal(name.as_bytes(), &member_context(member_id, "name")),
             pin_hash,
             status: MemberStatus::Active,
-            failed_pins: 0,
             locked: false,
-            created_at_s: now_s(),
+            created_at_s: now,
             withdrawn_at_s: None,
             payout_sealed: Vec::new(),
             payout_amount: 0,
         };
-        self.commit_members(vec![MemberWrite::Member(member)])
-            .await?;
-        Ok(member_id)
+        let (device_token, device) = new_login_device(member_id, now);
+        self.commit_members(vec![
+            MemberWrite::Member(member),
+            MemberWrite::LoginDevice(device),
+        ])
+        .await?;
+        Ok(SignUpGrant {
+            member_id,
+            device_token,
+        })
     }
 
-    /// Logs in with phone and PIN. Wrong PINs count towards the lock-out; one login per
-    /// member at a time, so no wrong PIN goes uncounted.
-    pub async fn log_in(&self, phone: &str, pin: &str) -> Result<SessionGrant, PlatformError> {
-        let phone = normalize_phone(phone)
-            .map_err(|_| PlatformError::Member(MemberError::WrongPin { remaining: None }))?;
-        let index = self.keys.blind_index(b"phone", phone.as_bytes());
-        let member_id = self
-            .active_member_by_phone(index)
-            .await?
-            .ok_or(PlatformError::Member(MemberError::WrongPin {
-                remaining: None,
-            }))?
-            .id;
-        let _claim = self.members.claim(Claimed::Member(member_id)).await?;
-        let mut member = self
-            .member_row(member_id)
-            .await?
-            .ok_or(PlatformError::Member(MemberError::WrongPin {
-                remaining: None,
-            }))?;
+    /// Logs in with phone and PIN from a device that proves itself (seed 002 §3.1.1): a
+    /// device token from an earlier SMS proof, or an SMS code now.
+    ///
+    /// Every phone, a member's or not, takes the same path: the same reads, one argon2id
+    /// verification (of a decoy hash when there is no member), the same count of wrong PINs
+    /// and the same answers, so neither the answer nor its timing tells whether a phone
+    /// belongs to a member. Wrong PINs slow the next tries ([`super::PIN_DELAYS`]); an SMS
+    /// proof waives the wait, so the phone's owner is never locked out.
+    pub async fn log_in(&self, login: LogIn) -> Result<SessionGrant, PlatformError> {
+        let phone = normalize_phone(&login.phone).map_err(|_| wrong_pin())?;
+        let phone_index = self.keys.blind_index(b"phone", phone.as_bytes());
+        // One login per phone at a time, so no wrong PIN goes uncounted.
+        let _claim = self.members.claim(Claimed::Phone(phone_index)).await?;
+        let member = self.active_member_by_phone(phone_index).await?;
+        let member_id = member.as_ref().map(|member| member.id);
+        let proof = self
+            .check_device(phone_index, member_id, login.device)
+            .await?;
+        let waive_delay = proof == ProvenDevice::BySms;
+        let pin_hash = member.as_ref().map(|member| member.pin_hash.clone());
+        let guard = self
+            .check_pin_guarded(phone_index, pin_hash, login.pin, waive_delay)
+            .await?;
+        let member = member.expect("a right PIN has a member");
         if member.locked {
             return Err(PlatformError::Member(MemberError::Locked));
         }
-        if member.status != MemberStatus::Active {
-            return Err(PlatformError::Member(MemberError::WrongPin {
-                remaining: None,
-            }));
-        }
-        let pin = pin.to_string();
-        let pin_hash = member.pin_hash.clone();
-        let matches = self
-            .pin_work(move || crypto::verify_pin(&pin, &pin_hash))
-            .await?;
-        if matches {
-            return self.open_session(member).await;
-        }
-        member.failed_pins += 1;
-        member.locked = member.failed_pins >= PIN_FAILURES_MAX;
-        let (locked, failed_pins) = (member.locked, member.failed_pins);
-        let mut writes = vec![MemberWrite::Member(member)];
-        if locked {
-            // A lock ends every session: whoever guessed must not keep one.
-            writes.push(MemberWrite::RemoveSessionsOf(member_id));
-        }
-        self.commit_members(writes).await?;
-        if locked {
-            return Err(PlatformError::Member(MemberError::Locked));
-        }
-        let remaining = Some(PIN_FAILURES_MAX - failed_pins);
-        Err(PlatformError::Member(MemberError::WrongPin { remaining }))
+        self.open_session(member, guard, proof).await
     }
 
-    /// A new session for a member whose PIN matched (the wrong-PIN count starts again).
-    async fn open_session(&self, mut member: MemberRow) -> Result<SessionGrant, PlatformError> {
+    /// Whether the login's device proves itself for this phone. A token of another
+    /// member's device, or any token for a phone without a member, is no proof.
+    async fn check_device(
+        &self,
+        phone_index: [u8; 32],
+        member_id: Option<u128>,
+        device: DeviceProof,
+    ) -> Result<ProvenDevice, PlatformError> {
+        let unverified = PlatformError::Member(MemberError::DeviceUnverified);
+        match device {
+            DeviceProof::None => Err(unverified),
+            DeviceProof::Token(token) => {
+                let hash = crypto::token_hash(&token);
+                let device = self
+                    .ledger
+                    .tables(move |read| tables::login_device(read, &hash))
+                    .await?;
+                match device {
+                    Some(device) if Some(device.member_id) == member_id => {
+                        Ok(ProvenDevice::Trusted(device))
+                    }
+                    _ => Err(unverified),
+                }
+            }
+            DeviceProof::Sms {
+                verification_id,
+                code,
+            } => {
+                let (proven_index, _) = self.spend_verification(verification_id, &code).await?;
+                if proven_index != phone_index {
+                    return Err(unverified);
+                }
+                Ok(ProvenDevice::BySms)
+            }
+        }
+    }
+
+    /// Checks a PIN against `pin_hash` (`None`: no member; a decoy hash is checked so the
+    /// work is the same), under the phone's count of wrong PINs. A wrong PIN is counted,
+    /// durably, before the refusal; a right one answers the count to clear. The caller holds
+    /// the phone's claim.
+    async fn check_pin_guarded(
+        &self,
+        phone_index: [u8; 32],
+        pin_hash: Option<String>,
+        pin: String,
+        waive_delay: bool,
+    ) -> Result<Option<LoginGuardRow>, PlatformError> {
+        let guard = self
+            .ledger
+            .tables(move |read| tables::login_guard(read, &phone_index))
+            .await?;
+        let now = now_s();
+        if let Some(guard) = guard
+            && !waive_delay
+        {
+            let retry_after_s =
+                PIN_DELAYS.wait_s(u64::from(guard.failures), guard.last_failed_at_s, now);
+            if retry_after_s > 0 {
+                return Err(PlatformError::Member(MemberError::LoginDelayed {
+                    retry_after_s,
+                }));
+            }
+        }
+        let member = pin_hash.is_some();
+        let hash = pin_hash.unwrap_or_else(|| crypto::decoy_pin_hash().to_string());
+        let matches = self
+            .pin_work(move || crypto::verify_pin(&pin, &hash))
+            .await?;
+        if matches && member {
+            return Ok(guard);
+        }
+        let failures = guard.map_or(0, |guard| guard.failures).saturating_add(1);
+        let row = LoginGuardRow {
+            phone_index,
+            failures,
+            last_failed_at_s: now,
+        };
+        self.commit_members(vec![MemberWrite::LoginGuard(row)])
+            .await?;
+        Err(wrong_pin())
+    }
+
+    /// Asks for the PIN again before `amount` MVP leaves the member's wallet, above
+    /// [`crate::service::PlatformConfig::pin_confirm_above_mvp`]. A wrong PIN counts
+    /// towards the same delays as a login's.
+    pub async fn confirm_spend(
+        &self,
+        member_id: u128,
+        amount: u128,
+        pin: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        let above_mvp = self.config.pin_confirm_above_mvp;
+        if amount <= u128::from(above_mvp) {
+            return Ok(());
+        }
+        let Some(pin) = pin else {
+            return Err(PlatformError::Member(MemberError::PinRequired {
+                above_mvp,
+            }));
+        };
+        let member = self
+            .member_row(member_id)
+            .await?
+            .ok_or(PlatformError::NotFound(Entity::Member))?;
+        let _claim = self
+            .members
+            .claim(Claimed::Phone(member.phone_index))
+            .await?;
+        let guard = self
+            .check_pin_guarded(
+                member.phone_index,
+                Some(member.pin_hash),
+                pin.to_string(),
+                false,
+            )
+            .await?;
+        if let Some(guard) = guard {
+            let clear = MemberWrite::RemoveLoginGuard(guard.phone_index);
+            self.commit_members(vec![clear]).await?;
+        }
+        Ok(())
+    }
+
+    /// A new session for a member whose PIN matched: the phone's wrong PINs are forgotten,
+    /// a device proven by SMS becomes trusted (its token answered once), a trusted one is
+    /// marked used. One commit.
+    async fn open_session(
+        &self,
+        member: MemberRow,
+        guard: Option<LoginGuardRow>,
+        proof: ProvenDevice,
+    ) -> Result<SessionGrant, PlatformError> {
         let now = now_s();
         let (token, token_hash) = crypto::new_token();
         let session = SessionRow {
@@ -259,17 +431,29 @@ impl Platform {
             created_at_s: now,
             expires_at_s: now + self.config.session_ttl_s,
         };
-        let grant = SessionGrant {
+        let mut grant = SessionGrant {
             token,
             session_id: session.id,
             member_id: member.id,
             expires_at_s: session.expires_at_s,
+            device_token: None,
         };
         let mut writes = vec![MemberWrite::Session(session)];
-        if member.failed_pins > 0 {
-            member.failed_pins = 0;
-            writes.push(MemberWrite::Member(member));
+        if guard.is_some() {
+            writes.push(MemberWrite::RemoveLoginGuard(member.phone_index));
         }
+        let device = match proof {
+            ProvenDevice::Trusted(device) => LoginDeviceRow {
+                last_used_at_s: now,
+                ..device
+            },
+            ProvenDevice::BySms => {
+                let (device_token, device) = new_login_device(member.id, now);
+                grant.device_token = Some(device_token);
+                device
+            }
+        };
+        writes.push(MemberWrite::LoginDevice(device));
         self.commit_members(writes).await?;
         Ok(grant)
     }
@@ -329,9 +513,12 @@ impl Platform {
     pub(crate) async fn expire_credentials(&self) -> Result<(), PlatformError> {
         let now = now_s();
         let verifications_before_s = now.saturating_sub(3600);
+        let guards_before_s = now.saturating_sub(super::PIN_FAILURES_FORGOTTEN_AFTER_S);
         let due = self
             .ledger
-            .tables(move |read| tables::purge_due(read, now, verifications_before_s))
+            .tables(move |read| {
+                tables::purge_due(read, now, verifications_before_s, guards_before_s)
+            })
             .await?;
         if !due {
             return Ok(());
@@ -339,6 +526,7 @@ impl Platform {
         let purge = MemberWrite::Purge {
             now_s: now,
             verifications_before_s,
+            guards_before_s,
         };
         self.commit_members(vec![purge]).await
     }

@@ -14,8 +14,17 @@ pub enum MemberError {
     #[error("the SMS could not be sent: {0}")]
     SmsUnavailable(String),
     #[error("wrong phone number or PIN")]
-    WrongPin { remaining: Option<u32> },
-    #[error("the member is locked after too many wrong PINs; an operator must unlock it")]
+    WrongPin,
+    #[error("too many wrong PINs; try again in {retry_after_s} s, or prove the phone by SMS")]
+    LoginDelayed { retry_after_s: u64 },
+    #[error(
+        "this device has not proven the phone: send the device_token it was given, or a \
+         verification_id and code (POST /v1/verifications)"
+    )]
+    DeviceUnverified,
+    #[error("above {above_mvp} MVP the PIN is asked again: send the pin field")]
+    PinRequired { above_mvp: u64 },
+    #[error("the member is locked by an operator")]
     Locked,
     #[error("the session expired or was revoked; log in again")]
     SessionExpired,

@@ -37,8 +37,9 @@ struct LegacyMember {
     name_sealed: Vec<u8>,
     pin_hash: String,
     status: MemberStatus,
-    failed_pins: u32,
-    locked: bool,
+    // The older layout's `failed_pins` and `locked` are not read: its locks came from
+    // wrong PINs, which are delays now (migration 20), so an imported member starts
+    // unlocked.
     created_at_s: u64,
     withdrawn_at_s: Option<u64>,
     devices: Vec<LegacyDevice>,
@@ -97,8 +98,7 @@ fn member_writes(member: LegacyMember) -> Vec<MemberWrite> {
         name_sealed: member.name_sealed,
         pin_hash: member.pin_hash,
         status: member.status,
-        failed_pins: member.failed_pins,
-        locked: member.locked,
+        locked: false,
         created_at_s: member.created_at_s,
         withdrawn_at_s: member.withdrawn_at_s,
         payout_sealed: member.payout_sealed,

@@ -191,12 +191,22 @@ impl Platform {
         .await
     }
 
-    /// Operator action: clears the lock-out and the wrong-PIN count.
+    /// Operator action: lifts an operator's lock and forgets the phone's wrong PINs.
     pub async fn unlock_member(&self, member_id: u128) -> Result<(), PlatformError> {
         self.change_member(member_id, |_, member, _| {
             member.locked = false;
-            member.failed_pins = 0;
-            Ok((Vec::new(), ()))
+            let clear = MemberWrite::RemoveLoginGuard(member.phone_index);
+            Ok((vec![clear], ()))
+        })
+        .await
+    }
+
+    /// Operator action (e.g. a reported theft): no login, payment or spending until an
+    /// operator unlocks; every session ends now.
+    pub async fn lock_member(&self, member_id: u128) -> Result<(), PlatformError> {
+        self.change_member(member_id, |_, member, _| {
+            member.locked = true;
+            Ok((vec![MemberWrite::RemoveSessionsOf(member_id)], ()))
         })
         .await
     }

@@ -20,11 +20,13 @@ use ports::time::now_s;
 
 impl Platform {
     /// Withdraws the member. Refused while value remains, unless `payout` says where the
-    /// remaining MVP is paid out in KRW; then the balance moves to the payout account.
+    /// remaining MVP is paid out in KRW; then the balance moves to the payout account (with
+    /// the PIN asked again above the platform's threshold).
     pub async fn withdraw(
         &self,
         member_id: u128,
         payout: Option<&str>,
+        pin: Option<&str>,
     ) -> Result<u64, PlatformError> {
         if let Some(payout) = payout {
             let length = payout.trim().chars().count();
@@ -50,6 +52,8 @@ impl Platform {
             }));
         }
         if balance.available > 0 {
+            self.confirm_spend(member_id, u128::from(balance.available), pin)
+                .await?;
             self.pay_out(member_id, next_payout, balance.available)
                 .await?;
         }
@@ -151,6 +155,7 @@ impl Platform {
             Arc::new(MemberWrite::Member(member)),
             Arc::new(MemberWrite::RemoveSessionsOf(member_id)),
             Arc::new(MemberWrite::RemoveDevicesOf(member_id)),
+            Arc::new(MemberWrite::RemoveLoginDevicesOf(member_id)),
             Arc::new(PaycodeWrite::RemoveDevicesOf(member_id)),
             Arc::new(ExchangeWrite::ReleaseLinksOf(member_id)),
         ];

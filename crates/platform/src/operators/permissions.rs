@@ -19,7 +19,10 @@ pub enum Permission {
     /// Record partners' payments and reconcile.
     PartnersSettle,
     ExchangesRead,
+    /// Lift a member's lock and forget the phone's wrong PINs.
     MembersUnlock,
+    /// Lock a member (no login, payment or spending) and end its sessions.
+    MembersLock,
     MerchantsRead,
     /// Register merchants and terminals, change them.
     MerchantsWrite,
@@ -42,7 +45,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Permission::LedgerRead,
         Permission::LedgerWrite,
         Permission::PartnersRead,
@@ -50,6 +53,7 @@ impl Permission {
         Permission::PartnersSettle,
         Permission::ExchangesRead,
         Permission::MembersUnlock,
+        Permission::MembersLock,
         Permission::MerchantsRead,
         Permission::MerchantsWrite,
         Permission::SettlementsRead,
@@ -74,6 +78,7 @@ impl Permission {
             Permission::PartnersSettle => "partners.settle",
             Permission::ExchangesRead => "exchanges.read",
             Permission::MembersUnlock => "members.unlock",
+            Permission::MembersLock => "members.lock",
             Permission::MerchantsRead => "merchants.read",
             Permission::MerchantsWrite => "merchants.write",
             Permission::SettlementsRead => "settlements.read",
@@ -197,6 +202,7 @@ impl Role {
                 PartnersWrite,
                 ExchangesRead,
                 MembersUnlock,
+                MembersLock,
                 MerchantsRead,
                 MerchantsWrite,
                 SettlementsRead,
@@ -226,6 +232,7 @@ impl Role {
                 PartnersRead,
                 ExchangesRead,
                 MembersUnlock,
+                MembersLock,
                 MerchantsRead,
                 VouchersRead,
                 SmsRead,

@@ -27,6 +27,8 @@ pub struct PurchaseRequest {
     pub member_id: u128,
     pub product_id: u128,
     pub idempotency_key: Option<String>,
+    /// The PIN again, above the platform's `pin_confirm_above_mvp`.
+    pub pin: Option<String>,
 }
 
 fn purchase_transfer(voucher: &VoucherRecord) -> Transfer {
@@ -82,6 +84,9 @@ impl Platform {
             }
         }
         let product = self.purchasable(&request).await?;
+        let price = u128::from(product.price);
+        self.confirm_spend(member_id, price, request.pin.as_deref())
+            .await?;
         let voucher = self.new_voucher(product, &request).await?;
         // Queued under the withdrawals' lock: a withdrawal that begins after it sees this
         // purchase queued before its own commits; one under way refuses it.

@@ -348,6 +348,17 @@ pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 pub struct Member {
     pub id: u128,
     pub phone: String,
+    /// The token of the device that signed up (trusted for logins).
+    pub device_token: String,
+}
+
+/// A login of `member` from its sign-up device.
+pub fn member_login(member: &Member, pin: &str) -> platform::members::LogIn {
+    platform::members::LogIn {
+        phone: member.phone.clone(),
+        pin: pin.to_string(),
+        device: platform::members::DeviceProof::Token(member.device_token.clone()),
+    }
 }
 
 /// A device enrolled for pay codes: the app's handle and secret.
@@ -629,11 +640,42 @@ impl World {
             .strip_prefix("[Mileverse] verification code ")
             .expect("a verification text");
         assert_eq!(code.len(), 6);
-        let id = platform
+        let grant = platform
             .sign_up(verification, code, "Kim Tester", PIN)
             .await
             .expect("sign up");
-        Member { id, phone }
+        Member {
+            id: grant.member_id,
+            phone,
+            device_token: grant.device_token,
+        }
+    }
+
+    /// A login of `member` proving a new device by an SMS code sent now.
+    pub async fn sms_login(
+        &self,
+        member: &Member,
+        pin: &str,
+    ) -> Result<platform::members::SessionGrant, platform::PlatformError> {
+        let platform = self.platform();
+        let verification_id = platform.request_verification(&member.phone).await?;
+        let messages = self.outbox.messages(Some(&member.phone));
+        let code = messages
+            .first()
+            .expect("a text (newest first)")
+            .text
+            .strip_prefix("[Mileverse] verification code ")
+            .expect("a verification text")
+            .to_string();
+        let login = platform::members::LogIn {
+            phone: member.phone.clone(),
+            pin: pin.to_string(),
+            device: platform::members::DeviceProof::Sms {
+                verification_id,
+                code,
+            },
+        };
+        platform.log_in(login).await
     }
 
     /// Registers a device of `member_id` and enrolls it for pay codes.

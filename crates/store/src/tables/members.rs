@@ -3,15 +3,21 @@
 //!
 //! ```sql
 //! members (id, phone_index 32-byte blind index, phone_sealed, name_sealed, pin_hash,
-//!   status 'active' | 'withdrawn', failed_pins, locked 0 | 1, created_at_s, withdrawn_at_s,
-//!   payout_sealed, payout_amount)
+//!   status 'active' | 'withdrawn', locked 0 | 1 (by an operator), created_at_s,
+//!   withdrawn_at_s, payout_sealed, payout_amount)
 //! member_devices (member_id, id, name_sealed, platform 'ios' | 'android' | 'web',
 //!   created_at_s)
 //! member_sessions (token_hash SHA-256 of the bearer token, id, member_id, created_at_s,
 //!   expires_at_s)
 //! phone_verifications (id, phone_index, phone_sealed, code_hash, created_at_s,
 //!   expires_at_s, attempts, used 0 | 1)
+//! login_guards (phone_index, failures, last_failed_at_s)     -- migration 20
+//! member_login_devices (token_hash, member_id, created_at_s, last_used_at_s)
 //! ```
+//!
+//! Wrong PINs are counted per phone (`login_guards`), whether or not the phone belongs to a
+//! member, so an answer never tells which it is. A device that proved the phone by SMS gets
+//! a token whose hash `member_login_devices` keeps; logging in from it needs no SMS again.
 //!
 //! Personal data is sealed by the platform before it reaches a row (`*_sealed`: AEAD
 //! ciphertext); a phone is found by its blind index, unique among active members
@@ -33,6 +39,45 @@ use crate::tables::{Row, TableRead, TableTx};
 /// Expired sessions or verifications one purge deletes (a purge runs at most once a
 /// resolver tick, so a backlog drains without one long transaction).
 pub const PURGE_BATCH_MAX: u64 = 1000;
+/// Migration 20 (members' safety): wrong PINs counted per phone instead of per member,
+/// and the devices a member proved by SMS. The locks wrong PINs made before become the
+/// delays `login_guards` drives (the count starts again); `locked` is an operator's from now.
+macro_rules! safety_migration {
+    ($without_rowid:literal) => {
+        concat!(
+            "CREATE TABLE login_guards (
+                phone_index bytea PRIMARY KEY CHECK (length(phone_index) = 32),
+                failures bigint NOT NULL CHECK (failures > 0),
+                last_failed_at_s bigint NOT NULL
+            )",
+            $without_rowid,
+            ";
+            CREATE INDEX login_guards_by_time ON login_guards (last_failed_at_s);
+            CREATE TABLE member_login_devices (
+                token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                member_id bytea NOT NULL CHECK (length(member_id) = 16),
+                created_at_s bigint NOT NULL,
+                last_used_at_s bigint NOT NULL
+            )",
+            $without_rowid,
+            ";
+            CREATE INDEX member_login_devices_by_member
+                ON member_login_devices (member_id, last_used_at_s);
+            UPDATE members SET locked = 0;
+            ALTER TABLE members DROP COLUMN failed_pins;"
+        )
+    };
+}
+
+/// Migration 20 on SQLite.
+pub(crate) const SQLITE_SAFETY_MIGRATION: &str = safety_migration!(" WITHOUT ROWID");
+/// Migration 20 on PostgreSQL.
+pub(crate) const POSTGRES_SAFETY_MIGRATION: &str = safety_migration!("");
+
+/// A member's devices proven by SMS that stay trusted; past it the least recently used one
+/// is forgotten (it proves itself by SMS again).
+pub const LOGIN_DEVICES_PER_MEMBER_MAX: u64 = 10;
+
 /// Most member ids one page of [`member_ids`] answers.
 pub const MEMBER_IDS_PAGE_MAX: usize = 10_000;
 
@@ -136,7 +181,7 @@ pub struct MemberRow {
     pub name_sealed: Vec<u8>,
     pub pin_hash: String,
     pub status: MemberStatus,
-    pub failed_pins: u32,
+    /// Locked by an operator: no login, no payment, until an operator unlocks.
     pub locked: bool,
     pub created_at_s: u64,
     pub withdrawn_at_s: Option<u64>,
@@ -177,6 +222,23 @@ pub struct VerificationRow {
     pub used: bool,
 }
 
+/// Wrong PINs in a row for a phone (member or not), and when the last one came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginGuardRow {
+    pub phone_index: [u8; 32],
+    pub failures: u32,
+    pub last_failed_at_s: u64,
+}
+
+/// A device that proved its member's phone by SMS, under the hash of its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginDeviceRow {
+    pub token_hash: [u8; 32],
+    pub member_id: u128,
+    pub created_at_s: u64,
+    pub last_used_at_s: u64,
+}
+
 /// What a bearer token proves: its session's member and expiry, with the member's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionGate {
@@ -202,25 +264,53 @@ pub enum MemberWrite {
     RemoveSessionsOf(u128),
     /// Inserts or replaces the verification.
     Verification(VerificationRow),
-    /// Deletes at most [`PURGE_BATCH_MAX`] sessions expired by `now_s` and as many
-    /// verifications expired and older than `verifications_before_s`.
+    /// Inserts or replaces the phone's count of wrong PINs.
+    LoginGuard(LoginGuardRow),
+    /// Forgets the phone's wrong PINs (a right PIN, an SMS proof, an operator's unlock).
+    RemoveLoginGuard([u8; 32]),
+    /// Inserts the device, or marks it used; then forgets the member's least recently used
+    /// devices past [`LOGIN_DEVICES_PER_MEMBER_MAX`].
+    LoginDevice(LoginDeviceRow),
+    RemoveLoginDevicesOf(u128),
+    /// Deletes at most [`PURGE_BATCH_MAX`] sessions expired by `now_s`, as many
+    /// verifications expired and older than `verifications_before_s`, and as many login
+    /// guards whose last failure came before `guards_before_s`.
     Purge {
         now_s: u64,
         verifications_before_s: u64,
+        guards_before_s: u64,
     },
 }
 
 const MEMBER_COLUMNS: &str = "id, phone_index, phone_sealed, name_sealed, pin_hash, status,
-    failed_pins, locked, created_at_s, withdrawn_at_s, payout_sealed, payout_amount";
+    locked, created_at_s, withdrawn_at_s, payout_sealed, payout_amount";
 
 impl Row for MemberWrite {
     fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError> {
         let (statement, params) = self.statement()?;
         sql::execute(tx, statement, &params)?;
-        if let MemberWrite::Purge { now_s, .. } = self {
-            let sql = "DELETE FROM member_sessions WHERE token_hash IN (SELECT token_hash
-                FROM member_sessions WHERE expires_at_s <= ?1 LIMIT ?2)";
-            sql::execute(tx, sql, &[Value::uint(*now_s)?, purge_limit()])?;
+        match self {
+            MemberWrite::Purge {
+                now_s,
+                guards_before_s,
+                ..
+            } => {
+                let sql = "DELETE FROM member_sessions WHERE token_hash IN (SELECT token_hash
+                    FROM member_sessions WHERE expires_at_s <= ?1 LIMIT ?2)";
+                sql::execute(tx, sql, &[Value::uint(*now_s)?, purge_limit()])?;
+                let sql = "DELETE FROM login_guards WHERE phone_index IN (SELECT phone_index
+                    FROM login_guards WHERE last_failed_at_s < ?1 LIMIT ?2)";
+                sql::execute(tx, sql, &[Value::uint(*guards_before_s)?, purge_limit()])?;
+            }
+            MemberWrite::LoginDevice(row) => {
+                let sql = "DELETE FROM member_login_devices WHERE member_id = ?1
+                    AND token_hash NOT IN (SELECT token_hash FROM member_login_devices
+                        WHERE member_id = ?1 ORDER BY last_used_at_s DESC, token_hash
+                        LIMIT ?2)";
+                let kept = Value::uint(LOGIN_DEVICES_PER_MEMBER_MAX)?;
+                sql::execute(tx, sql, &[Value::id(row.member_id), kept])?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -235,13 +325,13 @@ impl MemberWrite {
         Ok(match self {
             MemberWrite::Member(row) => (
                 "INSERT INTO members (id, phone_index, phone_sealed, name_sealed, pin_hash,
-                    status, failed_pins, locked, created_at_s, withdrawn_at_s, payout_sealed,
+                    status, locked, created_at_s, withdrawn_at_s, payout_sealed,
                     payout_amount)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (id) DO UPDATE SET phone_index = excluded.phone_index,
                     phone_sealed = excluded.phone_sealed, name_sealed = excluded.name_sealed,
                     pin_hash = excluded.pin_hash, status = excluded.status,
-                    failed_pins = excluded.failed_pins, locked = excluded.locked,
+                    locked = excluded.locked,
                     created_at_s = excluded.created_at_s,
                     withdrawn_at_s = excluded.withdrawn_at_s,
                     payout_sealed = excluded.payout_sealed,
@@ -253,7 +343,6 @@ impl MemberWrite {
                     Value::bytes(&row.name_sealed),
                     Value::text(&row.pin_hash),
                     Value::text(row.status.as_str()),
-                    Value::Int(i64::from(row.failed_pins)),
                     Value::flag(row.locked),
                     Value::uint(row.created_at_s)?,
                     Value::opt_uint(row.withdrawn_at_s)?,
@@ -318,9 +407,40 @@ impl MemberWrite {
                     Value::flag(row.used),
                 ],
             ),
+            MemberWrite::LoginGuard(row) => (
+                "INSERT INTO login_guards (phone_index, failures, last_failed_at_s)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (phone_index) DO UPDATE SET failures = excluded.failures,
+                    last_failed_at_s = excluded.last_failed_at_s",
+                vec![
+                    Value::bytes(&row.phone_index),
+                    Value::Int(i64::from(row.failures)),
+                    Value::uint(row.last_failed_at_s)?,
+                ],
+            ),
+            MemberWrite::RemoveLoginGuard(phone_index) => (
+                "DELETE FROM login_guards WHERE phone_index = ?1",
+                vec![Value::bytes(phone_index)],
+            ),
+            MemberWrite::LoginDevice(row) => (
+                "INSERT INTO member_login_devices (token_hash, member_id, created_at_s,
+                    last_used_at_s) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (token_hash) DO UPDATE SET last_used_at_s = excluded.last_used_at_s",
+                vec![
+                    Value::bytes(&row.token_hash),
+                    Value::id(row.member_id),
+                    Value::uint(row.created_at_s)?,
+                    Value::uint(row.last_used_at_s)?,
+                ],
+            ),
+            MemberWrite::RemoveLoginDevicesOf(member_id) => (
+                "DELETE FROM member_login_devices WHERE member_id = ?1",
+                vec![Value::id(*member_id)],
+            ),
             MemberWrite::Purge {
                 now_s,
                 verifications_before_s,
+                ..
             } => (
                 "DELETE FROM phone_verifications WHERE id IN (SELECT id FROM phone_verifications
                     WHERE created_at_s < ?1 AND expires_at_s <= ?2 LIMIT ?3)",
@@ -342,7 +462,6 @@ fn member_of(mut columns: Columns) -> Result<MemberRow, StoreError> {
         name_sealed: columns.bytes()?,
         pin_hash: columns.text()?,
         status: MemberStatus::parse(&columns.text()?)?,
-        failed_pins: columns.u32()?,
         locked: columns.flag()?,
         created_at_s: columns.uint()?,
         withdrawn_at_s: columns.opt_uint()?,
@@ -432,6 +551,52 @@ pub fn verification(
         .transpose()
 }
 
+/// The phone's count of wrong PINs, if it has one.
+pub fn login_guard(
+    read: &mut TableRead<'_>,
+    phone_index: &[u8; 32],
+) -> Result<Option<LoginGuardRow>, StoreError> {
+    let sql = "SELECT phone_index, failures, last_failed_at_s FROM login_guards
+        WHERE phone_index = ?1";
+    sql::query_one(read, sql, &[Value::bytes(phone_index)])?
+        .map(|mut columns| {
+            Ok(LoginGuardRow {
+                phone_index: columns.hash()?,
+                failures: columns.u32()?,
+                last_failed_at_s: columns.uint()?,
+            })
+        })
+        .transpose()
+}
+
+/// The device under this token hash.
+pub fn login_device(
+    read: &mut TableRead<'_>,
+    token_hash: &[u8; 32],
+) -> Result<Option<LoginDeviceRow>, StoreError> {
+    let sql = "SELECT token_hash, member_id, created_at_s, last_used_at_s
+        FROM member_login_devices WHERE token_hash = ?1";
+    sql::query_one(read, sql, &[Value::bytes(token_hash)])?
+        .map(|mut columns| {
+            Ok(LoginDeviceRow {
+                token_hash: columns.hash()?,
+                member_id: columns.id()?,
+                created_at_s: columns.uint()?,
+                last_used_at_s: columns.uint()?,
+            })
+        })
+        .transpose()
+}
+
+/// How many devices of the member proved themselves by SMS and are still trusted.
+pub fn login_device_count(read: &mut TableRead<'_>, member_id: u128) -> Result<u64, StoreError> {
+    let sql = "SELECT count(*) FROM member_login_devices WHERE member_id = ?1";
+    match sql::query_one(read, sql, &[Value::id(member_id)])? {
+        Some(mut columns) => columns.uint(),
+        None => Ok(0),
+    }
+}
+
 /// How many verifications were sent to the phone at or after `since_s`.
 pub fn verifications_since(
     read: &mut TableRead<'_>,
@@ -483,13 +648,19 @@ pub fn purge_due(
     read: &mut TableRead<'_>,
     now_s: u64,
     verifications_before_s: u64,
+    guards_before_s: u64,
 ) -> Result<bool, StoreError> {
     let sql = "SELECT CAST(CASE WHEN
             EXISTS (SELECT 1 FROM member_sessions WHERE expires_at_s <= ?1)
             OR EXISTS (SELECT 1 FROM phone_verifications
                        WHERE created_at_s < ?2 AND expires_at_s <= ?1)
+            OR EXISTS (SELECT 1 FROM login_guards WHERE last_failed_at_s < ?3)
         THEN 1 ELSE 0 END AS BIGINT)";
-    let params = [Value::bound(now_s), Value::bound(verifications_before_s)];
+    let params = [
+        Value::bound(now_s),
+        Value::bound(verifications_before_s),
+        Value::bound(guards_before_s),
+    ];
     match sql::query_one(read, sql, &params)? {
         Some(mut columns) => columns.flag(),
         None => Ok(false),

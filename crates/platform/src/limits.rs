@@ -1,0 +1,304 @@
+//! Abuse limits (issue 13 item 7): how many requests an IP address, a member or a terminal
+//! may make per window, with the wait a refused one is told.
+//!
+//! Each limit counts in fixed windows of `window_s` per key; the key is a keyed hash of the
+//! limit's name and its subject (the subject itself, an address or an id, is never kept).
+//! The counters live in memory ([`RATE_KEYS_MAX`] at most) and the resolver's ticks write
+//! the changed ones to `rate_counters` about every [`RATE_FLUSH_INTERVAL_MS`]; a start loads
+//! the windows still open, so a restart gives an abuser at most what that interval counted.
+//! Past [`RATE_KEYS_MAX`] keys, ended windows are dropped first; when every window is
+//! still open a key not counted yet is refused until one ends: closed, not reset, so a flood
+//! under many keys cannot wipe the count of the key it hides.
+//!
+//! Per-phone limits are not here: a phone's verification codes are counted in
+//! `phone_verifications` (5 an hour) and its wrong PINs in `login_guards` (delays).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use store::tables::RowRef;
+use store::tables::limits::{self as tables, RateCounterRow, RateWrite};
+
+use crate::error::PlatformError;
+use crate::service::Platform;
+use ports::time::now_s;
+
+/// One limit: at most `requests_max` per `window_s` per subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Stable; answered to the client (`limit`) and part of the counter's key.
+    pub name: &'static str,
+    pub requests_max: u32,
+    pub window_s: u64,
+}
+
+/// Every request without credentials, per IP address.
+pub const PUBLIC_REQUESTS_PER_IP: RateLimit = RateLimit {
+    name: "public-requests-per-ip",
+    requests_max: 1200,
+    window_s: 60,
+};
+/// Verification codes asked for (each sends an SMS), per IP address.
+pub const VERIFICATIONS_PER_IP: RateLimit = RateLimit {
+    name: "verifications-per-ip",
+    requests_max: 30,
+    window_s: 3600,
+};
+/// Sign-ups, per IP address.
+pub const SIGN_UPS_PER_IP: RateLimit = RateLimit {
+    name: "sign-ups-per-ip",
+    requests_max: 20,
+    window_s: 3600,
+};
+/// Logins (members' and operators'), per IP address.
+pub const LOGINS_PER_IP: RateLimit = RateLimit {
+    name: "logins-per-ip",
+    requests_max: 60,
+    window_s: 60,
+};
+/// Requests of one member's sessions.
+pub const MEMBER_REQUESTS: RateLimit = RateLimit {
+    name: "member-requests",
+    requests_max: 600,
+    window_s: 60,
+};
+/// VAN API requests of one terminal (a till makes a few a minute; 100 a second is a bug
+/// or an attack).
+pub const TERMINAL_REQUESTS: RateLimit = RateLimit {
+    name: "terminal-requests",
+    requests_max: 6000,
+    window_s: 60,
+};
+
+/// Keys counted at once (about 100 bytes each).
+pub const RATE_KEYS_MAX: usize = 262_144;
+/// How often the changed counters are written.
+pub const RATE_FLUSH_INTERVAL_MS: u64 = 2_000;
+/// Counters one flush writes; the rest wait for the next.
+pub const RATE_FLUSH_BATCH_MAX: usize = 4096;
+
+/// Whether the limits apply. `Off` is for load tests and benchmarks, which send thousands
+/// of requests from one address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RateLimiting {
+    #[default]
+    Enforced,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counter {
+    window_end_s: u64,
+    count: u32,
+}
+
+#[derive(Default)]
+struct Counters {
+    by_key: HashMap<[u8; 32], Counter>,
+    /// Keys changed since the last flush.
+    changed: HashSet<[u8; 32]>,
+}
+
+/// The limits' working set (see the module's documentation).
+#[derive(Default)]
+pub struct RateLimits {
+    counters: Mutex<Counters>,
+}
+
+impl RateLimits {
+    fn counters(&self) -> MutexGuard<'_, Counters> {
+        self.counters.lock().expect("rate counters lock")
+    }
+
+    /// Counts one request of `key` under `limit` at `now_s`; the seconds to wait when it is
+    /// over the limit (a refused request is not counted).
+    fn hit(&self, key: [u8; 32], limit: RateLimit, now_s: u64) -> Result<(), u64> {
+        let mut counters = self.counters();
+        let fresh = Counter {
+            window_end_s: now_s.saturating_add(limit.window_s),
+            count: 0,
+        };
+        if !counters.by_key.contains_key(&key) && counters.by_key.len() >= RATE_KEYS_MAX {
+            counters
+                .by_key
+                .retain(|_, counter| counter.window_end_s > now_s);
+            if counters.by_key.len() >= RATE_KEYS_MAX {
+                let ends = counters.by_key.values().map(|counter| counter.window_end_s);
+                let first_end_s = ends.min().unwrap_or(now_s);
+                return Err(first_end_s.saturating_sub(now_s).max(1));
+            }
+        }
+        let counter = counters.by_key.entry(key).or_insert(fresh);
+        if counter.window_end_s <= now_s {
+            *counter = fresh;
+        }
+        if counter.count >= limit.requests_max {
+            return Err(counter.window_end_s.saturating_sub(now_s).max(1));
+        }
+        counter.count += 1;
+        debug_assert!(counter.count <= limit.requests_max);
+        counters.changed.insert(key);
+        Ok(())
+    }
+
+    /// Takes at most [`RATE_FLUSH_BATCH_MAX`] changed counters to write.
+    fn take_changed(&self) -> Vec<RateCounterRow> {
+        let mut counters = self.counters();
+        let keys: Vec<[u8; 32]> = counters
+            .changed
+            .iter()
+            .take(RATE_FLUSH_BATCH_MAX)
+            .copied()
+            .collect();
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            counters.changed.remove(&key);
+            if let Some(counter) = counters.by_key.get(&key) {
+                rows.push(RateCounterRow {
+                    key,
+                    window_end_s: counter.window_end_s,
+                    count: counter.count,
+                });
+            }
+        }
+        rows
+    }
+
+    /// Marks rows whose write failed as changed again.
+    fn keep_changed(&self, rows: &[RateCounterRow]) {
+        let mut counters = self.counters();
+        counters.changed.extend(rows.iter().map(|row| row.key));
+    }
+
+    /// Counts kept in memory (for metrics and tests).
+    pub fn keys(&self) -> usize {
+        self.counters().by_key.len()
+    }
+}
+
+impl Platform {
+    /// Counts one request of `subject` (an IP address, a member id, a terminal id) under
+    /// `limit`; refused with [`PlatformError::RateLimited`] past it.
+    pub fn rate_limit(&self, limit: RateLimit, subject: &[u8]) -> Result<(), PlatformError> {
+        if self.config.rate_limiting == RateLimiting::Off {
+            return Ok(());
+        }
+        let mut named = Vec::with_capacity(limit.name.len() + 1 + subject.len());
+        named.extend_from_slice(limit.name.as_bytes());
+        named.push(0);
+        named.extend_from_slice(subject);
+        let key = self.keys.blind_index(b"rate-limit", &named);
+        self.limits
+            .hit(key, limit, now_s())
+            .map_err(|retry_after_s| PlatformError::RateLimited {
+                limit: limit.name,
+                retry_after_s,
+            })
+    }
+
+    /// Loads the counters whose window is still open (at start).
+    pub(crate) async fn load_rate_counters(&self) -> Result<(), PlatformError> {
+        let now = now_s();
+        let rows = self
+            .ledger
+            .tables(move |read| tables::live_counters(read, now, RATE_KEYS_MAX))
+            .await?;
+        let mut counters = self.limits.counters();
+        for row in rows {
+            let counter = Counter {
+                window_end_s: row.window_end_s,
+                count: row.count,
+            };
+            counters.by_key.insert(row.key, counter);
+        }
+        Ok(())
+    }
+
+    /// Writes the changed counters in one commit, with a batch of ended ones purged.
+    pub(crate) async fn flush_rate_counters(&self) -> Result<(), PlatformError> {
+        let rows = self.limits.take_changed();
+        let now = now_s();
+        let purge = self
+            .ledger
+            .tables(move |read| tables::purge_due(read, now))
+            .await?;
+        if rows.is_empty() && !purge {
+            return Ok(());
+        }
+        let mut writes: Vec<RowRef> = rows
+            .iter()
+            .map(|row| Arc::new(RateWrite::Counter(*row)) as RowRef)
+            .collect();
+        if purge {
+            writes.push(Arc::new(RateWrite::PurgeEnded { now_s: now }));
+        }
+        let committed = match self.enqueue_commit(Vec::new(), move |_| (writes, ())) {
+            Ok(committing) => committing.done().await,
+            Err(error) => Err(error),
+        };
+        if committed.is_err() {
+            self.limits.keep_changed(&rows);
+        }
+        committed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: RateLimit = RateLimit {
+        name: "test",
+        requests_max: 3,
+        window_s: 60,
+    };
+
+    #[test]
+    fn a_key_gets_its_maximum_per_window_then_waits() {
+        let limits = RateLimits::default();
+        for _ in 0..LIMIT.requests_max {
+            assert_eq!(limits.hit([1; 32], LIMIT, 1_000), Ok(()));
+        }
+        assert_eq!(limits.hit([1; 32], LIMIT, 1_010), Err(50));
+        assert_eq!(limits.hit([2; 32], LIMIT, 1_010), Ok(()), "another key");
+        assert_eq!(limits.hit([1; 32], LIMIT, 1_059), Err(1));
+        assert_eq!(limits.hit([1; 32], LIMIT, 1_060), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn changed_counters_are_taken_once() {
+        let limits = RateLimits::default();
+        limits.hit([1; 32], LIMIT, 0).unwrap();
+        limits.hit([1; 32], LIMIT, 0).unwrap();
+        let rows = limits.take_changed();
+        assert_eq!(
+            rows,
+            vec![RateCounterRow {
+                key: [1; 32],
+                window_end_s: 60,
+                count: 2
+            }]
+        );
+        assert!(limits.take_changed().is_empty());
+        limits.keep_changed(&rows);
+        assert_eq!(limits.take_changed(), rows);
+    }
+
+    #[test]
+    fn at_the_key_maximum_ended_windows_go_and_open_ones_stay() {
+        let limits = RateLimits::default();
+        for index in 0..RATE_KEYS_MAX as u64 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&index.to_be_bytes());
+            let at_s = if index == 0 { 0 } else { 100 };
+            limits.hit(key, LIMIT, at_s).unwrap();
+        }
+        assert_eq!(limits.keys(), RATE_KEYS_MAX);
+        // Full, one window ended: it makes room.
+        assert_eq!(limits.hit([0xff; 32], LIMIT, 100), Ok(()));
+        assert_eq!(limits.keys(), RATE_KEYS_MAX);
+        // Full, every window open: a new key waits for the first to end; old keys count on.
+        assert_eq!(limits.hit([0xfe; 32], LIMIT, 101), Err(59));
+        assert_eq!(limits.hit([0xff; 32], LIMIT, 101), Ok(()));
+    }
+}
