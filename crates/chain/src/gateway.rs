@@ -13,11 +13,16 @@
 //! - **Exactly once.** A release is at most once per conversion id because the bridge
 //!   refuses a second one; the gateway reads `releaseOf` first and answers a release
 //!   already made with that release's transaction, so a retry after `Unavailable` is safe.
+//! - **Observed.** Every call to the node through [`ChainGateway`] is timed into the
+//!   histogram `ports::call_metrics::CHAIN_CALL_DURATION_SECONDS`, labelled with its
+//!   operation ([`operations`]) and outcome: `ok`, `refused` ([`ChainError::Rejected`]) or
+//!   `error` (the node unavailable or slow: the gateway cannot tell a timeout apart).
 //! - **Bounded.** Every JSON-RPC request times out after [`crate::REQUEST_TIMEOUT`], every
 //!   wait after [`RECEIPT_TIMEOUT`]; loops are bounded ([`REWARD_QUARTERS_MAX`],
 //!   [`anchor::ANCHORED_PAGE_MAX`]).
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use alloy::eips::BlockId;
@@ -26,6 +31,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolEvent, SolInterface};
 use alloy::transports::{RpcError, TransportError};
+use ports::call_metrics::{CHAIN_CALL_DURATION_SECONDS, outcome};
 use ports::chain::{
     AnchorAuthorities, AnchorCheckpoint, AnchorDomain, AnchoredCheckpoint, ChainError,
     ChainGateway, ChainTx, EthAddress, ReleaseState, TokenFigures,
@@ -493,7 +499,7 @@ impl ChainGateway for EthereumGateway {
     }
 
     fn authorities(&self) -> BoxFuture<'_, Result<AnchorAuthorities, ChainError>> {
-        Box::pin(self.read_authorities())
+        Box::pin(observed(operations::AUTHORITIES, self.read_authorities()))
     }
 
     fn anchored(
@@ -501,7 +507,10 @@ impl ChainGateway for EthereumGateway {
         from_index: u64,
         limit: u64,
     ) -> BoxFuture<'_, Result<Vec<AnchoredCheckpoint>, ChainError>> {
-        Box::pin(self.read_anchored(from_index, limit))
+        Box::pin(observed(
+            operations::ANCHORED,
+            self.read_anchored(from_index, limit),
+        ))
     }
 
     fn anchor<'a>(
@@ -509,7 +518,10 @@ impl ChainGateway for EthereumGateway {
         checkpoint: &'a AnchorCheckpoint,
         signatures: &'a [[u8; 65]],
     ) -> BoxFuture<'a, Result<ChainTx, ChainError>> {
-        Box::pin(self.submit_checkpoint(checkpoint, signatures))
+        Box::pin(observed(
+            operations::ANCHOR,
+            self.submit_checkpoint(checkpoint, signatures),
+        ))
     }
 
     fn release<'a>(
@@ -518,27 +530,71 @@ impl ChainGateway for EthereumGateway {
         to: EthAddress,
         amount_wei: u128,
     ) -> BoxFuture<'a, Result<ChainTx, ChainError>> {
-        Box::pin(self.release_once(
-            B256::from(conversion_id),
-            Address::from(to),
-            U256::from(amount_wei),
+        Box::pin(observed(
+            operations::RELEASE,
+            self.release_once(
+                B256::from(conversion_id),
+                Address::from(to),
+                U256::from(amount_wei),
+            ),
         ))
     }
 
     fn cancel_release(&self, conversion_id: [u8; 32]) -> BoxFuture<'_, Result<(), ChainError>> {
-        Box::pin(self.cancel_once(B256::from(conversion_id)))
+        Box::pin(observed(
+            operations::CANCEL_RELEASE,
+            self.cancel_once(B256::from(conversion_id)),
+        ))
     }
 
     fn release_state(
         &self,
         conversion_id: [u8; 32],
     ) -> BoxFuture<'_, Result<ReleaseState, ChainError>> {
-        Box::pin(self.state_of(B256::from(conversion_id)))
+        Box::pin(observed(
+            operations::RELEASE_STATE,
+            self.state_of(B256::from(conversion_id)),
+        ))
     }
 
     fn token_figures(&self) -> BoxFuture<'_, Result<TokenFigures, ChainError>> {
-        Box::pin(self.read_token_figures())
+        Box::pin(observed(
+            operations::TOKEN_FIGURES,
+            self.read_token_figures(),
+        ))
     }
+}
+
+/// The `operation` label's values: the [`ChainGateway`] methods that call the node.
+pub mod operations {
+    pub const AUTHORITIES: &str = "authorities";
+    pub const ANCHORED: &str = "anchored";
+    pub const ANCHOR: &str = "anchor";
+    pub const RELEASE: &str = "release";
+    pub const CANCEL_RELEASE: &str = "cancel_release";
+    pub const RELEASE_STATE: &str = "release_state";
+    pub const TOKEN_FIGURES: &str = "token_figures";
+}
+
+/// Runs `call` and records its duration and outcome.
+async fn observed<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, ChainError>>,
+) -> Result<T, ChainError> {
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => outcome::OK,
+        Err(ChainError::Rejected(_)) => outcome::REFUSED,
+        Err(ChainError::Unavailable(_) | ChainError::BadSignature(_)) => outcome::ERROR,
+    };
+    metrics::histogram!(
+        CHAIN_CALL_DURATION_SECONDS,
+        "operation" => operation,
+        "outcome" => outcome,
+    )
+    .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// The holders whose MVC does not circulate: the four treasuries, the two vesting

@@ -36,14 +36,21 @@
 //! built with trusts (the system's roots and the operator's `--ca-file`), and a certificate
 //! it cannot verify fails the call as `Transport` naming the certificate.
 //!
+//! Every call through [`PartnerGateway`] is timed into the histogram
+//! `ports::call_metrics::PARTNER_CALL_DURATION_SECONDS`, labelled with its operation
+//! ([`operations`]) and outcome: `ok`, `refused` (a definitive refusal, a local one
+//! included), `timeout`, or `error` (every other [`PartnerCallError`]).
+//!
 //! One `reqwest::Client` (one keep-alive pool) serves every partner. At most
 //! `connections_per_host_max` requests are in flight per partner base URL, so the pool never
 //! holds more connections than that per partner.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ports::call_metrics::{PARTNER_CALL_DURATION_SECONDS, outcome};
 use ports::gateway::{
     AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
     PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership, Refusal,
@@ -550,7 +557,11 @@ impl PartnerGateway for HttpPartnerGateway {
         partner: &'a PartnerEndpoint,
         member_ref: &'a str,
     ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-        Box::pin(self.balance_of(partner, member_ref))
+        Box::pin(observed(
+            operations::BALANCE,
+            self.balance_of(partner, member_ref),
+            plain_outcome,
+        ))
     }
 
     fn debit<'a>(
@@ -558,7 +569,11 @@ impl PartnerGateway for HttpPartnerGateway {
         partner: &'a PartnerEndpoint,
         request: &'a DebitRequest,
     ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-        Box::pin(self.debit_of(partner, request))
+        Box::pin(observed(
+            operations::DEBIT,
+            self.debit_of(partner, request),
+            debit_outcome,
+        ))
     }
 
     fn cancel<'a>(
@@ -566,7 +581,11 @@ impl PartnerGateway for HttpPartnerGateway {
         partner: &'a PartnerEndpoint,
         reference: &'a str,
     ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-        Box::pin(self.cancel_of(partner, reference))
+        Box::pin(observed(
+            operations::CANCEL,
+            self.cancel_of(partner, reference),
+            plain_outcome,
+        ))
     }
 
     fn status<'a>(
@@ -574,7 +593,11 @@ impl PartnerGateway for HttpPartnerGateway {
         partner: &'a PartnerEndpoint,
         reference: &'a str,
     ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-        Box::pin(self.status_of(partner, reference))
+        Box::pin(observed(
+            operations::STATUS,
+            self.status_of(partner, reference),
+            plain_outcome,
+        ))
     }
 
     fn authorize_url(
@@ -590,7 +613,65 @@ impl PartnerGateway for HttpPartnerGateway {
         partner: &'a PartnerEndpoint,
         redemption: &'a CodeRedemption,
     ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
-        Box::pin(self.redeem_code_of(partner, redemption))
+        Box::pin(observed(
+            operations::REDEEM_CODE,
+            self.redeem_code_of(partner, redemption),
+            plain_outcome,
+        ))
+    }
+}
+
+/// The `operation` label's values: the [`PartnerGateway`] methods that call the partner.
+pub mod operations {
+    pub const BALANCE: &str = "balance";
+    pub const DEBIT: &str = "debit";
+    pub const CANCEL: &str = "cancel";
+    pub const STATUS: &str = "status";
+    pub const REDEEM_CODE: &str = "redeem_code";
+}
+
+/// Runs `call` and records its duration and outcome (`outcome_of` sorts the result).
+async fn observed<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, PartnerCallError>>,
+    outcome_of: fn(&Result<T, PartnerCallError>) -> &'static str,
+) -> Result<T, PartnerCallError> {
+    let started = Instant::now();
+    let result = call.await;
+    metrics::histogram!(
+        PARTNER_CALL_DURATION_SECONDS,
+        "operation" => operation,
+        "outcome" => outcome_of(&result),
+    )
+    .record(started.elapsed().as_secs_f64());
+    result
+}
+
+/// The outcome label of a call whose refusals are errors.
+fn plain_outcome<T>(result: &Result<T, PartnerCallError>) -> &'static str {
+    match result {
+        Ok(_) => outcome::OK,
+        Err(error) => error_outcome(error),
+    }
+}
+
+/// A debit's refusals are answers (`Ok(Refused)`), not errors.
+fn debit_outcome(result: &Result<DebitOutcome, PartnerCallError>) -> &'static str {
+    match result {
+        Ok(DebitOutcome::Debited { .. }) => outcome::OK,
+        Ok(DebitOutcome::Refused(_)) => outcome::REFUSED,
+        Err(error) => error_outcome(error),
+    }
+}
+
+fn error_outcome(error: &PartnerCallError) -> &'static str {
+    match error {
+        PartnerCallError::Refused(_) => outcome::REFUSED,
+        PartnerCallError::Timeout => outcome::TIMEOUT,
+        PartnerCallError::Transport(_)
+        | PartnerCallError::Status(_)
+        | PartnerCallError::BadSignature
+        | PartnerCallError::Protocol(_) => outcome::ERROR,
     }
 }
 

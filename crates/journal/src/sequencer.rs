@@ -156,6 +156,11 @@ pub struct MetricsSnapshot {
     pub store_append_micros: u64,
     pub block_height: u64,
     pub tree_size: u64,
+    /// Requests submitted and not answered yet (queued, executing or being written).
+    pub requests_in_flight: u64,
+    /// Requests waiting in the queue for the sequencer (at most
+    /// [`LedgerConfig::request_queue_max`]).
+    pub request_queue_depth: u64,
 }
 
 #[derive(Default)]
@@ -761,6 +766,7 @@ impl LedgerService {
         })
     }
 
+    /// The counters and depths `/metrics` shows: atomics and the queue's length, no IO.
     pub fn metrics(&self) -> MetricsSnapshot {
         let metrics = &self.shared.metrics;
         let checkpoint = self.checkpoint();
@@ -773,6 +779,8 @@ impl LedgerService {
             store_append_micros: metrics.store_append_micros.load(Ordering::Relaxed),
             block_height: checkpoint.map_or(0, |c| c.checkpoint.block_height),
             tree_size: checkpoint.map_or(0, |c| c.checkpoint.tree_size),
+            requests_in_flight: self.shared.in_flight.load(Ordering::Relaxed),
+            request_queue_depth: (self.requests.max_capacity() - self.requests.capacity()) as u64,
         }
     }
 

@@ -108,6 +108,11 @@ impl Anchoring {
     fn work(&self) -> MutexGuard<'_, Work> {
         self.work.lock().expect("anchoring lock")
     }
+
+    /// The anchoring with the highest contract index, as recorded.
+    pub(crate) fn latest(&self) -> Option<AnchoringRecord> {
+        self.work().latest.clone()
+    }
 }
 
 /// What `GET /v1/ledger/anchor` shows.

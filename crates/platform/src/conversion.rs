@@ -188,6 +188,11 @@ impl Conversions {
         self.work.lock().expect("conversions lock")
     }
 
+    /// Conversions still `requested`.
+    pub(crate) fn open_count(&self) -> u64 {
+        self.work().open.len() as u64
+    }
+
     fn settings(&self) -> ConversionSettings {
         *self.settings.lock().expect("conversion settings lock")
     }

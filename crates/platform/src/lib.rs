@@ -13,7 +13,8 @@
 //! - [`operators`] (people who run the platform: roles, sessions, API keys) and [`audit`]
 //!   (their actions, hash-linked and committed to the ledger's Merkle log) are contexts of
 //!   their own types, beside the platform rather than inside it.
-//! - [`chart`] is the chart of accounts and the transfer codes.
+//! - [`chart`] is the chart of accounts and the transfer codes; [`gauges`], the working
+//!   sets' depths and the anchoring lag that `/metrics` shows.
 //!
 //! This crate knows no HTTP and no SQL. It writes to the ledger through
 //! `journal::LedgerService`, and reaches partners, SMS and Ethereum only through the traits
@@ -30,6 +31,7 @@ pub mod domain;
 pub mod economy;
 pub mod error;
 pub mod exchange;
+pub mod gauges;
 pub(crate) mod guesses;
 pub(crate) mod legacy;
 pub mod limits;

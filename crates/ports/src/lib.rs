@@ -8,8 +8,10 @@
 //!   guard;
 //! - [`pkce`]: PKCE (RFC 7636, S256) for the partner's proof that a member owns a
 //!   membership;
-//! - [`sms`]: the development outbox; [`time`]: the clock and RFC 3339 formatting.
+//! - [`sms`]: the development outbox; [`time`]: the clock and RFC 3339 formatting;
+//! - [`call_metrics`]: the names and labels of the adapters' call metrics.
 
+pub mod call_metrics;
 pub mod chain;
 pub mod gateway;
 pub mod pkce;

@@ -111,6 +111,12 @@ impl Exchanges {
         self.working.lock().expect("exchanges lock")
     }
 
+    /// Exchanges still `requested`, and failed ones whose cancel is still owed.
+    pub(crate) fn depths(&self) -> (u64, u64) {
+        let working = self.lock();
+        (working.open.len() as u64, working.cancels.len() as u64)
+    }
+
     /// The partner's figures now.
     pub fn figures(&self, partner_id: u128) -> PartnerFigures {
         self.lock()
