@@ -40,6 +40,22 @@ use crate::options::{ClientTlsOptions, ServerTlsOptions, StoreOptions};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr as text, or as JSON objects one per line (for a log collector).
+    /// The level is RUST_LOG's (default `info`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MILEVERSE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -220,13 +236,8 @@ struct VerifyArgs {
 }
 
 fn main() -> ExitCode {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     if !cli.command.is_long_running() {
         restore_default_sigpipe();
     }
@@ -251,9 +262,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr at RUST_LOG's level (default `info`), in `format`. Each line inside a
+/// request carries the request's span (its request id, method and route).
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Colours only for a person at a terminal: a file or a collector would get escape
+        // codes in every line.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Before anything is opened: a weak bootstrap token must never start a server.
     check_bootstrap_token(args.admin_token.as_deref())?;
+    // The metrics recorder before the platform's jobs start calling partners and the chain.
+    server::observability::exporter();
     // Every outbound connection of the process (PostgreSQL, partners, SMS, the chain node)
     // trusts what this one configuration trusts.
     let client_tls = args.client_tls.client_tls()?;

@@ -3,6 +3,8 @@
 //! Only this crate knows HTTP. Handlers parse and check input, call the platform, and shape
 //! the answer; no business rule lives here. Every error leaves through [`problem::Problem`]
 //! (RFC 9457 problem details with a stable `type`), which never carries internal detail.
+//! [`observability`] times and counts every request by route, gives it a request id, and
+//! renders `GET /metrics`.
 
 pub mod access;
 pub mod admin_api;
@@ -14,6 +16,7 @@ pub mod ledger_query_api;
 pub mod limits;
 pub mod members_api;
 pub mod merchants_api;
+pub mod observability;
 pub mod operators_api;
 pub mod partner_api;
 pub mod paycodes_api;
@@ -25,7 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use journal::LedgerService;
@@ -86,10 +89,12 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request: what is recorded before the recorder exists is lost.
+    observability::exporter();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(observability::metrics_handler))
         .merge(ledger_api::routes())
         .merge(ledger_query_api::routes())
         .merge(members_api::routes())
@@ -112,6 +117,9 @@ pub fn router(state: AppState) -> Router {
             limits::guard,
         ))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        // `layer` (not `route_layer`) so the fallback is observed too; it runs after routing,
+        // where the matched route's template is known.
+        .layer(axum::middleware::from_fn(observability::observe))
         .with_state(state)
 }
 
@@ -160,80 +168,4 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             format!("not ready: {failure}\n"),
         ),
     }
-}
-
-/// Prometheus text exposition of the ledger's counters.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = state.ledger.metrics();
-    let rows: [(&str, &str, &str, u64); 8] = [
-        (
-            "mileverse_ledger_requests_total",
-            "counter",
-            "Requests submitted to the sequencer.",
-            m.requests,
-        ),
-        (
-            "mileverse_ledger_accounts_created_total",
-            "counter",
-            "Accounts created.",
-            m.accounts_created,
-        ),
-        (
-            "mileverse_ledger_transfers_committed_total",
-            "counter",
-            "Transfers committed.",
-            m.transfers_committed,
-        ),
-        (
-            "mileverse_ledger_blocks_written_total",
-            "counter",
-            "Journal blocks written.",
-            m.blocks_written,
-        ),
-        (
-            "mileverse_store_appends_total",
-            "counter",
-            "Store transactions (group commits).",
-            m.store_appends,
-        ),
-        (
-            "mileverse_store_append_microseconds_total",
-            "counter",
-            "Time spent in store transactions.",
-            m.store_append_micros,
-        ),
-        (
-            "mileverse_ledger_block_height",
-            "gauge",
-            "Height of the latest durable block.",
-            m.block_height,
-        ),
-        (
-            "mileverse_ledger_tree_size",
-            "gauge",
-            "Transfers in the durable Merkle log.",
-            m.tree_size,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, kind, help, value) in rows {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    }
-    let counts = match &state.platform {
-        Some(platform) => platform.exchange_counts().await.ok(),
-        None => None,
-    };
-    if let Some(counts) = counts {
-        let name = "mileverse_exchanges";
-        text.push_str(&format!(
-            "# HELP {name} Exchanges by status.\n# TYPE {name} gauge\n"
-        ));
-        for (status, count) in counts {
-            let status = status.as_str();
-            text.push_str(&format!("{name}{{status=\"{status}\"}} {count}\n"));
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
