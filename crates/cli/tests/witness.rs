@@ -319,6 +319,44 @@ async fn witnesses_anchor_the_ledger_and_refuse_a_lying_server() {
     let on_chain = world.anchored().await;
     let heights: Vec<u64> = on_chain.iter().map(|a| a.checkpoint.height).collect();
     assert_eq!(heights, anchored_heights);
+    // `/metrics` sees the anchor caught up, and timed the anchoring calls to the node.
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |prefix: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|value| value.trim().parse::<f64>().expect("a number"))
+    };
+    assert_eq!(
+        value("mileverse_anchoring_lag_transfers "),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        value("mileverse_anchoring_lag_blocks ").is_some(),
+        "{metrics}"
+    );
+    assert!(
+        value("mileverse_anchoring_lag_seconds ").is_some(),
+        "{metrics}"
+    );
+    let anchor_calls = metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix("mileverse_chain_call_duration_seconds_count{")?;
+        let (labels, count) = rest.split_once("} ")?;
+        let ours = labels.contains("operation=\"anchor\"") && labels.contains("outcome=\"ok\"");
+        ours.then(|| count.trim().parse::<f64>().expect("a number"))
+    });
+    assert!(
+        anchor_calls.is_some_and(|count| count >= on_chain.len() as f64),
+        "{metrics}"
+    );
 
     // `verify --chain-rpc` finds the anchored checkpoint in the store's log.
     server.kill();
