@@ -14,16 +14,28 @@ use support::{ServerProcess, SimProcess, TOKEN};
 const SECRET: &str = "observability-partner-secret-01";
 
 /// A `mileverse serve` on port 0 whose stderr is kept for the test to read.
-fn serve_with_logs(data: &std::path::Path, log_format: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mileverse"))
+/// `log_format` is `--log-format`'s value or none; `environment`, MILEVERSE_LOG_FORMAT's.
+fn serve_with_logs(
+    data: &std::path::Path,
+    log_format: Option<&str>,
+    environment: Option<&str>,
+) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mileverse"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
-        .args(log_format)
         .env("MILEVERSE_BOOTSTRAP_ADMIN_TOKEN", TOKEN)
         // The per-request line is at debug level.
         .env("RUST_LOG", "info,server=debug")
         .env_remove("MILEVERSE_LOG_FORMAT")
-        .env_remove("NO_COLOR")
+        .env_remove("NO_COLOR");
+    if let Some(format) = log_format {
+        command.args(["--log-format", format]);
+    }
+    if let Some(format) = environment {
+        command.env("MILEVERSE_LOG_FORMAT", format);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -64,9 +76,20 @@ async fn one_request_then_logs(mut child: Child, base: &str, request_id: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_log_lines_carry_the_request_id() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let (child, base) = serve_with_logs(directory.path(), &["--log-format", "json"]);
-    let request_id = "json-log-check-1";
-    let logs = one_request_then_logs(child, &base, request_id).await;
+    let (child, base) = serve_with_logs(directory.path(), Some("json"), None);
+    check_json_logs(child, &base, "json-log-check-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_by_the_environment() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (child, base) = serve_with_logs(directory.path(), None, Some("json"));
+    check_json_logs(child, &base, "json-log-check-env").await;
+}
+
+/// Every line is a JSON object, and the request's line names its id, route and status.
+async fn check_json_logs(child: Child, base: &str, request_id: &str) {
+    let logs = one_request_then_logs(child, base, request_id).await;
 
     let lines: Vec<Value> = logs
         .lines()
@@ -90,7 +113,7 @@ async fn json_log_lines_carry_the_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_have_no_colour_codes_off_a_terminal() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let (child, base) = serve_with_logs(directory.path(), &[]);
+    let (child, base) = serve_with_logs(directory.path(), None, None);
     let request_id = "text-log-check-2";
     let logs = one_request_then_logs(child, &base, request_id).await;
 
