@@ -257,8 +257,9 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             | Entity::Paycode
             | Entity::Wallet,
         ) => (S::NOT_FOUND, "not-found", "Not found"),
+        // The IETF Idempotency-Key draft: the same key with another request is 422.
         E::IdempotencyConflict => (
-            S::CONFLICT,
+            S::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
             "The Idempotency-Key was used for another request",
         ),
