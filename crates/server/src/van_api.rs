@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use platform::merchants::TerminalKey;
 use platform::payments::PaymentError;
 use platform::van::{AuthorizationRecord, AuthorizationRequest, AuthorizationStatus};
+use platform::vans::VanKey;
 use ports::signing::{self, ReplayError};
 use ports::time::{now_s, rfc3339};
 use serde::Deserialize;
@@ -76,19 +77,20 @@ async fn verify(
             "send X-Mileverse-Key, X-Mileverse-Timestamp and X-Mileverse-Signature",
         ));
     };
-    let terminal = platform
-        .terminal_key(key_id)
-        .await?
-        .ok_or_else(|| bad_signature("unknown key"))?;
+    let signer = signer_of(platform, key_id, headers).await?;
     let timestamp_s: u64 = timestamp
         .parse()
         .map_err(|_| bad_signature("the timestamp is not Unix seconds"))?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let method = method.as_str();
-    if !signing::verify_van_signature(&terminal.secret, timestamp_s, method, path, body, signature)
-    {
+    if !signing::verify_van_signature(signer.secret(), timestamp_s, method, path, body, signature) {
         return Err(bad_signature("the signature does not match"));
     }
+    // Only after the signature: an unsigned request must not learn which VAN serves whom.
+    let terminal = match signer {
+        Signer::Terminal(terminal) => terminal,
+        Signer::Van(van, terminal_id) => platform.van_terminal(&van, terminal_id).await?,
+    };
     let terminal_id = terminal.terminal_id.to_be_bytes();
     platform.rate_limit(platform::limits::TERMINAL_REQUESTS, &terminal_id)?;
     // The signature is the nonce: the same signed bytes are seen once (lowercased, so a
@@ -120,6 +122,41 @@ async fn verify(
         terminal,
         retransmission,
     })
+}
+
+/// Who signs a request: a terminal with its own key, or a VAN for the terminal it names.
+enum Signer {
+    Terminal(TerminalKey),
+    Van(VanKey, u128),
+}
+
+impl Signer {
+    fn secret(&self) -> &[u8] {
+        match self {
+            Signer::Terminal(terminal) => &terminal.secret,
+            Signer::Van(van, _) => &van.secret,
+        }
+    }
+}
+
+/// The key a request names: a terminal's, else a VAN's (which must name its terminal in
+/// `X-Mileverse-Terminal`).
+async fn signer_of(
+    platform: &platform::Platform,
+    key_id: &str,
+    headers: &HeaderMap,
+) -> Result<Signer, Problem> {
+    if let Some(terminal) = platform.terminal_key(key_id).await? {
+        return Ok(Signer::Terminal(terminal));
+    }
+    let van = platform
+        .van_key(key_id)
+        .await?
+        .ok_or_else(|| bad_signature("unknown key"))?;
+    let terminal = header_text(headers, "x-mileverse-terminal")
+        .ok_or_else(|| bad_signature("a VAN's request names its terminal: X-Mileverse-Terminal"))?;
+    let terminal_id = parse_id_text("X-Mileverse-Terminal", terminal)?;
+    Ok(Signer::Van(van, terminal_id))
 }
 
 /// A request whose signature checked out.
