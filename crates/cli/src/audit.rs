@@ -131,7 +131,8 @@ impl Auditor {
     /// of the checkpoint that proves it.
     async fn check_commitment(&mut self, row: &AuditRow) -> anyhow::Result<u64> {
         let path = format!("/v1/ledger/proofs/inclusion/{}", row.transfer_id);
-        let proof = self.get(&path, false).await?;
+        // Inclusion proofs show a transfer's contents: staff only (the token's `ledger.read`).
+        let proof = self.get(&path, true).await?;
         let mut errors = Vec::new();
         let object = proof["transfer"].as_object().context("no transfer")?;
         let transfer = server::json::parse_transfer(object, 0, &mut errors);

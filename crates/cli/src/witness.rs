@@ -50,6 +50,10 @@ pub struct WitnessArgs {
     /// The operator's Ed25519 public key (hex); without it, pinned on first contact.
     #[arg(long)]
     operator_public_key: Option<String>,
+    /// The credential for the block feed: an API key with the `ledger.feed` permission
+    /// (docs/operators.md), which the operator makes for each witness.
+    #[arg(long, env = "MILEVERSE_FEED_TOKEN", hide_env_values = true)]
+    feed_token: Option<String>,
     #[command(flatten)]
     anchor: AnchorArgs,
     #[command(flatten)]
@@ -126,6 +130,7 @@ fn witness_config(args: &WitnessArgs) -> anyhow::Result<WitnessConfig> {
         .transpose()?;
     config.chain = chain_options(&args.anchor)?;
     config.tls = args.client_tls.client_tls()?;
+    config.feed_token = args.feed_token.clone();
     Ok(config)
 }
 

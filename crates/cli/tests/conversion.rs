@@ -378,7 +378,7 @@ async fn conversion_end_to_end_survives_node_and_server_failures() {
     let (_, again) = convert(&api, &token, 1_000, "convert-1").await;
     assert_eq!(again["conversion_id"], first["conversion_id"]);
     let (status, conflict) = convert(&api, &token, 999, "convert-1").await;
-    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(status, 422, "{conflict}");
     assert_eq!(chain.mvc_balance(address).await, 100 * WEI_PER_MVC);
     assert_eq!(balance(&api, &token).await, (49_000, 0));
     let transactions = api.get("/v1/me/transactions", &token).await;

@@ -84,7 +84,13 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
         .try_into()
         .unwrap();
 
-    let follower = BlockFollower::new(&server.base, 5000, &tls::ClientTls::system());
+    // The feed is for witnesses: without a credential it answers 401.
+    let anonymous = BlockFollower::new(&server.base, 5000, &tls::ClientTls::system());
+    assert!(matches!(
+        anonymous.blocks(0, 1).await,
+        Err(gateways::follow::FollowError::Status(401))
+    ));
+    let follower = anonymous.with_token(Some(TOKEN.to_string()));
     for page in [1, 3, journal::feed::FEED_PAGE_BLOCKS_MAX] {
         let replayed = follow_all(&follower, page, public_key).await;
         let (header, hash, _) = replayed.head.expect("a head");
@@ -165,6 +171,7 @@ async fn a_follower_replays_the_feed_to_the_signed_checkpoint() {
             server.base,
             journal::feed::FEED_PAGE_BLOCKS_MAX + 1
         ))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap();

@@ -162,6 +162,7 @@ impl World {
             .arg(&self.witness_keys[key])
             .args(["--once", "--poll-ms", "100"])
             .args(extra)
+            .env("MILEVERSE_FEED_TOKEN", TOKEN)
             .env("RUST_LOG", "info")
             .output()
             .expect("run mileverse witness")

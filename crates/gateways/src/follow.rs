@@ -42,6 +42,8 @@ struct WireBlock {
 pub struct BlockFollower {
     client: reqwest::Client,
     base_url: String,
+    /// The witness's credential (an API key with `ledger.feed`): the feed is not public.
+    token: Option<String>,
 }
 
 impl BlockFollower {
@@ -56,7 +58,14 @@ impl BlockFollower {
         BlockFollower {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
+            token: None,
         }
+    }
+
+    /// The same follower, sending `token` as its bearer credential.
+    pub fn with_token(mut self, token: Option<String>) -> BlockFollower {
+        self.token = token;
+        self
     }
 
     /// Up to `limit` blocks from `from_height` on; fewer means the end of the journal.
@@ -69,9 +78,11 @@ impl BlockFollower {
             "{}/v1/ledger/blocks?from={from_height}&limit={limit}",
             self.base_url
         );
-        let mut response = self
-            .client
-            .get(url)
+        let mut request = self.client.get(url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
             .send()
             .await
             .map_err(|error| FollowError::Transport(error.to_string()))?;

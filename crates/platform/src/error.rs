@@ -38,6 +38,8 @@ pub enum PlatformError {
     Anchoring(#[from] AnchoringError),
     #[error(transparent)]
     Paycode(#[from] PaycodeDecline),
+    #[error(transparent)]
+    Van(#[from] crate::vans::VanError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -65,6 +67,7 @@ pub enum Entity {
     Settlement,
     Terminal,
     Transaction,
+    Van,
     Verification,
     Voucher,
     Wallet,
@@ -87,6 +90,7 @@ impl Entity {
             Entity::Product => "product",
             Entity::Settlement => "settlement",
             Entity::Terminal => "terminal",
+            Entity::Van => "VAN",
             Entity::Transaction => "transaction",
             Entity::Verification => "verification",
             Entity::Voucher => "voucher",

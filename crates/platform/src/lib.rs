@@ -46,6 +46,7 @@ pub mod settlement;
 pub mod totp;
 pub mod van;
 pub mod van_steps;
+pub mod vans;
 pub mod vouchers;
 
 pub use error::PlatformError;

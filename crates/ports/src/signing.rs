@@ -110,9 +110,9 @@ pub fn verify_response(
 /// query, as in the request line), sent as
 /// `X-Mileverse-Signature` with `X-Mileverse-Key` (the terminal's key id) and
 /// `X-Mileverse-Timestamp` (Unix seconds). The scheme has no nonce: the receiver uses the
-/// signature itself as the replay-guard entry, so the same signed bytes are taken once,
-/// and a POS retries with a fresh timestamp (value-moving calls are idempotent on
-/// `van_tx_id`).
+/// signature itself as the replay-guard entry, so the same signed bytes seen again are a
+/// retransmission, answered with the stored result (every VAN call is idempotent on
+/// `van_tx_id`, or on its authorization and amount).
 pub fn van_signature(
     secret: &[u8],
     timestamp_s: u64,

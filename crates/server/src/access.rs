@@ -167,6 +167,12 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         "/admin/v1/merchants/{id}/terminals",
         needs(P::MerchantsWrite),
     ),
+    ("POST", "/admin/v1/vans", needs(P::MerchantsWrite)),
+    (
+        "PUT",
+        "/admin/v1/merchants/{id}/van",
+        needs(P::MerchantsWrite),
+    ),
     (
         "PATCH",
         "/admin/v1/merchants/{id}/terminals/{terminal_id}",

@@ -1,14 +1,17 @@
-//! The raw ledger API (operators, tests) and the public verification endpoints.
+//! The raw ledger API (operators, tests) and the verification endpoints: signed
+//! checkpoints and consistency proofs for anyone, inclusion proofs for a transfer's own
+//! member and staff, the block feed for witnesses (docs/ledger.md, "Who sees what").
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use journal::SignedCheckpoint;
 use ledger::checkpoint::Checkpoint;
 use ledger::types::{AccountId, TransferId};
+use platform::operators::{OperatorError, Permission, Permissions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -155,16 +158,54 @@ async fn get_checkpoint(State(state): State<AppState>) -> Result<Json<Value>, Pr
     Ok(Json(checkpoint_json(&signed)))
 }
 
+/// Who reads the verifiable log beyond its signed checkpoints (issue 13 item 4: the log
+/// shows every transfer with its accounts, so only the operator's staff, witnesses and a
+/// transfer's own member read its contents).
+enum LogReader {
+    Staff(Permissions),
+    Member(u128),
+}
+
+/// The reader behind the request's bearer token: an operator's credential, else a member's
+/// session.
+async fn log_reader(state: &AppState, headers: &HeaderMap) -> Result<LogReader, Problem> {
+    let token = crate::access::bearer(headers).ok_or_else(Problem::unauthorized)?;
+    match state.operators.authenticate(token).await {
+        Ok(actor) => return Ok(LogReader::Staff(actor.permissions)),
+        Err(OperatorError::Unauthenticated) => {}
+        Err(error) => return Err(Problem::from(error)),
+    }
+    let platform = state.platform.as_ref().ok_or_else(Problem::unauthorized)?;
+    Ok(LogReader::Member(platform.authenticate(token).await?))
+}
+
+/// `GET /v1/ledger/proofs/inclusion/{transfer_id}`: for staff with `ledger.read`, or for the
+/// member whose wallet the transfer debits or credits; anyone else learns nothing, not even
+/// whether the transfer exists.
 async fn get_inclusion_proof(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
+    let reader = log_reader(&state, &headers).await?;
     let id = TransferId(path_id(&id)?);
+    let not_found = || Problem::not_found(format!("no transfer {id} of yours"));
     let proof = state
         .ledger
         .inclusion_proof(id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no transfer {id}")))?;
+        .ok_or_else(not_found)?;
+    let allowed = match reader {
+        LogReader::Staff(permissions) => permissions.contains(Permission::LedgerRead),
+        LogReader::Member(member_id) => [
+            proof.transfer.debit_account_id,
+            proof.transfer.credit_account_id,
+        ]
+        .contains(&AccountId(member_id)),
+    };
+    if !allowed {
+        return Err(not_found());
+    }
     Ok(Json(json!({
         "transfer": transfer_json(&proof.transfer),
         "leaf_index": proof.leaf_index,
@@ -212,10 +253,17 @@ struct BlocksQuery {
 
 /// Durable blocks with their bodies in the canonical encodings (docs/ledger.md), for
 /// followers that replay and check the journal themselves (witness nodes, auditors).
+/// `GET /v1/ledger/blocks`: the full feed, for witnesses (`ledger.feed`). Not audited: a
+/// witness polls it, and each audit entry would be a block for it to read.
 async fn get_blocks(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<BlocksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
+    match log_reader(&state, &headers).await? {
+        LogReader::Staff(permissions) if permissions.contains(Permission::LedgerFeed) => {}
+        _ => return Err(Problem::from(OperatorError::Forbidden("ledger.feed"))),
+    }
     let Query(query) = query.map_err(Problem::from)?;
     let feed = state.feed.as_ref().ok_or_else(|| {
         Problem::new(

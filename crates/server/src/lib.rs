@@ -10,6 +10,7 @@ pub mod access;
 pub mod admin_api;
 pub mod chain_api;
 pub mod codes_svg;
+pub mod http_policy;
 pub mod json;
 pub mod ledger_api;
 pub mod ledger_query_api;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())
         .merge(operators_api::routes())
+        .route_layer(axum::middleware::from_fn(http_policy::json_only))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard,
@@ -116,6 +118,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::guard,
         ))
+        .fallback(http_policy::no_route)
+        .method_not_allowed_fallback(http_policy::no_method)
+        .layer(axum::middleware::from_fn(http_policy::secure_headers))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         // `layer` (not `route_layer`) so the fallback is observed too; it runs after routing,
         // where the matched route's template is known.

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use platform::Platform;
 use platform::chart::ASSET_MVP;
@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::access::bearer;
 use crate::ledger_api::{Body, body_bytes};
 use crate::problem::Problem;
 
@@ -68,14 +69,6 @@ pub fn platform(state: &AppState) -> Result<&Arc<Platform>, Problem> {
 pub fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
     let bytes = body_bytes(body)?;
     serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
 }
 
 /// The largest integer every JSON client reads exactly (JavaScript's

@@ -38,6 +38,11 @@ pub fn routes() -> Router<AppState> {
             "/admin/v1/merchants/{id}/terminals/{terminal_id}",
             patch(change_terminal),
         )
+        .route("/admin/v1/vans", post(create_van))
+        .route(
+            "/admin/v1/merchants/{id}/van",
+            axum::routing::put(serve_merchant),
+        )
         .route(
             "/admin/v1/settlements",
             post(create_settlement).get(list_settlements),
@@ -150,6 +155,57 @@ async fn create_terminal(
         "secret": grant.secret,
     });
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VanBody {
+    name: String,
+}
+
+/// `POST /admin/v1/vans {name}` → 201 `{van_id, key_id, secret}` (the secret shown once).
+async fn create_van(
+    State(state): State<AppState>,
+    body: crate::ledger_api::Body,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let body: VanBody = crate::members_api::json_body(body)?;
+    let grant = platform(&state)?.create_van(&body.name).await?;
+    let answer = json!({
+        "van_id": grant.van_id.to_string(),
+        "name": body.name.trim(),
+        "key_id": grant.key_id,
+        "secret": grant.secret,
+    });
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeBody {
+    /// The VAN that serves the merchant from now on; `null` for none.
+    van_id: Option<String>,
+}
+
+/// `PUT /admin/v1/merchants/{id}/van {van_id}`: which VAN may sign for its terminals.
+async fn serve_merchant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: crate::ledger_api::Body,
+) -> Result<Json<Value>, Problem> {
+    let merchant_id = parse_id_text("merchant_id", &id)?;
+    let body: ServeBody = crate::members_api::json_body(body)?;
+    let van_id = body
+        .van_id
+        .as_deref()
+        .map(|text| parse_id_text("van_id", text))
+        .transpose()?;
+    platform(&state)?
+        .serve_merchant(merchant_id, van_id)
+        .await?;
+    Ok(Json(json!({
+        "merchant_id": merchant_id.to_string(),
+        "van_id": van_id.map(|id| id.to_string()),
+    })))
 }
 
 async fn list_terminals(

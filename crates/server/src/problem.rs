@@ -248,6 +248,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         }
         E::NotFound(Entity::Product) => (S::NOT_FOUND, "unknown-product", "Unknown product"),
         E::NotFound(Entity::Voucher) => (S::NOT_FOUND, "unknown-voucher", "Unknown voucher"),
+        E::NotFound(Entity::Van) => (S::NOT_FOUND, "unknown-van", "Unknown VAN"),
         // Listed, not `_`: a new entity must choose its problem type here.
         E::NotFound(
             Entity::Conversion
@@ -257,8 +258,9 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             | Entity::Paycode
             | Entity::Wallet,
         ) => (S::NOT_FOUND, "not-found", "Not found"),
+        // The IETF Idempotency-Key draft: the same key with another request is 422.
         E::IdempotencyConflict => (
-            S::CONFLICT,
+            S::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
             "The Idempotency-Key was used for another request",
         ),
@@ -274,6 +276,14 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Anchoring(error) => anchoring_kind(error),
         E::Paycode(decline) => paycode_kind(*decline),
         E::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate-limited", "Too many requests"),
+        E::Van(platform::vans::VanError::NotServed) => (
+            S::FORBIDDEN,
+            "terminal-not-served",
+            "The VAN does not serve this terminal's merchant",
+        ),
+        E::Van(platform::vans::VanError::Disabled) => {
+            (S::FORBIDDEN, "van-disabled", "The VAN is disabled")
+        }
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }

@@ -2,9 +2,14 @@
 //! cancels and status queries from tills. Every request is signed with the terminal's key
 //! (DESIGN.md): `X-Mileverse-Key` (the key id), `X-Mileverse-Timestamp` (Unix seconds) and
 //! `X-Mileverse-Signature` = hex HMAC-SHA256(secret, timestamp "\n" METHOD "\n" path "\n"
-//! body), where path includes the query. A bad signature, a timestamp more than 300 s off,
-//! or a signature seen before is refused (401) before anything is read; a disabled terminal
-//! gets 403.
+//! body), where path includes the query. A bad signature or a timestamp more than 300 s off
+//! is refused (401) before anything is read; a disabled terminal gets 403.
+//!
+//! A signature seen before is a retransmission of the very same bytes (a till that lost the
+//! answer sends its request again, as VAN networks do): it is answered, not refused, and
+//! every VAN operation is idempotent (by `van_tx_id`, or by its authorization and amount),
+//! so the answer is the stored result and nothing moves twice. It carries
+//! `Idempotent-Replayed: true`.
 
 use axum::Json;
 use axum::Router;
@@ -17,6 +22,7 @@ use axum::routing::{get, post};
 use platform::merchants::TerminalKey;
 use platform::payments::PaymentError;
 use platform::van::{AuthorizationRecord, AuthorizationRequest, AuthorizationStatus};
+use platform::vans::VanKey;
 use ports::signing::{self, ReplayError};
 use ports::time::{now_s, rfc3339};
 use serde::Deserialize;
@@ -52,14 +58,15 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name)?.to_str().ok()
 }
 
-/// Checks the terminal's signature, the clock and the replay guard; the terminal.
+/// Checks the terminal's signature, the clock and the replay guard; the terminal, and
+/// whether these bytes came before.
 async fn verify(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<TerminalKey, Problem> {
+) -> Result<Verified, Problem> {
     let platform = platform(state)?;
     let (Some(key_id), Some(timestamp), Some(signature)) = (
         header_text(headers, "x-mileverse-key"),
@@ -70,38 +77,35 @@ async fn verify(
             "send X-Mileverse-Key, X-Mileverse-Timestamp and X-Mileverse-Signature",
         ));
     };
-    let terminal = platform
-        .terminal_key(key_id)
-        .await?
-        .ok_or_else(|| bad_signature("unknown key"))?;
+    let signer = signer_of(platform, key_id, headers).await?;
     let timestamp_s: u64 = timestamp
         .parse()
         .map_err(|_| bad_signature("the timestamp is not Unix seconds"))?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let method = method.as_str();
-    if !signing::verify_van_signature(&terminal.secret, timestamp_s, method, path, body, signature)
-    {
+    if !signing::verify_van_signature(signer.secret(), timestamp_s, method, path, body, signature) {
         return Err(bad_signature("the signature does not match"));
     }
+    // Only after the signature: an unsigned request must not learn which VAN serves whom.
+    let terminal = match signer {
+        Signer::Terminal(terminal) => terminal,
+        Signer::Van(van, terminal_id) => platform.van_terminal(&van, terminal_id).await?,
+    };
     let terminal_id = terminal.terminal_id.to_be_bytes();
     platform.rate_limit(platform::limits::TERMINAL_REQUESTS, &terminal_id)?;
-    // The signature is the nonce: the same signed bytes are taken once (lowercased, so a
-    // change of case is no new nonce).
+    // The signature is the nonce: the same signed bytes are seen once (lowercased, so a
+    // change of case is no new nonce); seen again, they are a retransmission.
     let nonce = signature.to_ascii_lowercase();
-    state
-        .replay_guard
-        .admit(timestamp_s, &nonce, now_s())
-        .map_err(|error| match error {
+    let admitted = state.replay_guard.admit(timestamp_s, &nonce, now_s());
+    let retransmission = admitted == Err(ReplayError::Replayed);
+    if !retransmission {
+        admitted.map_err(|error| match error {
             ReplayError::Stale => refused(
                 "stale-request",
                 "The request timestamp is too far from our clock",
                 &error.to_string(),
             ),
-            ReplayError::Replayed => refused(
-                "replayed-request",
-                "The request was refused as a replay",
-                &error.to_string(),
-            ),
+            ReplayError::Replayed => unreachable!("a retransmission is answered"),
             ReplayError::BadNonce => bad_signature("the signature is malformed"),
             ReplayError::Full => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -110,10 +114,75 @@ async fn verify(
                 "too many requests in the replay window; retry later",
             ),
         })?;
+    }
     if !terminal.enabled {
         return Err(platform::PlatformError::Payment(PaymentError::TerminalDisabled).into());
     }
-    Ok(terminal)
+    Ok(Verified {
+        terminal,
+        retransmission,
+    })
+}
+
+/// Who signs a request: a terminal with its own key, or a VAN for the terminal it names.
+enum Signer {
+    Terminal(TerminalKey),
+    Van(VanKey, u128),
+}
+
+impl Signer {
+    fn secret(&self) -> &[u8] {
+        match self {
+            Signer::Terminal(terminal) => &terminal.secret,
+            Signer::Van(van, _) => &van.secret,
+        }
+    }
+}
+
+/// The key a request names: a terminal's, else a VAN's (which must name its terminal in
+/// `X-Mileverse-Terminal`).
+async fn signer_of(
+    platform: &platform::Platform,
+    key_id: &str,
+    headers: &HeaderMap,
+) -> Result<Signer, Problem> {
+    if let Some(terminal) = platform.terminal_key(key_id).await? {
+        return Ok(Signer::Terminal(terminal));
+    }
+    let van = platform
+        .van_key(key_id)
+        .await?
+        .ok_or_else(|| bad_signature("unknown key"))?;
+    let terminal = header_text(headers, "x-mileverse-terminal")
+        .ok_or_else(|| bad_signature("a VAN's request names its terminal: X-Mileverse-Terminal"))?;
+    let terminal_id = parse_id_text("X-Mileverse-Terminal", terminal)?;
+    Ok(Signer::Van(van, terminal_id))
+}
+
+/// A request whose signature checked out.
+struct Verified {
+    terminal: TerminalKey,
+    /// The same signed bytes came before: the answer is the stored result.
+    retransmission: bool,
+}
+
+/// A VAN answer, marked when it answers a retransmission.
+struct VanAnswer {
+    body: Value,
+    retransmission: bool,
+}
+
+impl IntoResponse for VanAnswer {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.body).into_response();
+        if self.retransmission {
+            let replayed = axum::http::HeaderValue::from_static("true");
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", replayed);
+        }
+        response
+    }
 }
 
 /// What a VAN route reads after the signature checks: the JSON body, or for a `GET` the
@@ -168,6 +237,16 @@ struct Signed<B, I = ()> {
     terminal: TerminalKey,
     id: I,
     input: B,
+    retransmission: bool,
+}
+
+impl<B, I> Signed<B, I> {
+    fn answer(&self, body: Value) -> VanAnswer {
+        VanAnswer {
+            body,
+            retransmission: self.retransmission,
+        }
+    }
 }
 
 impl<B: VanInput, I: PathId> FromRequest<AppState> for Signed<B, I> {
@@ -198,7 +277,10 @@ impl<B: VanInput, I: PathId> Signed<B, I> {
         id_text: Option<&str>,
         body: &[u8],
     ) -> Result<Self, Problem> {
-        let terminal = verify(state, &parts.method, &parts.uri, &parts.headers, body).await?;
+        let Verified {
+            terminal,
+            retransmission,
+        } = verify(state, &parts.method, &parts.uri, &parts.headers, body).await?;
         let id = I::from_path(id_text)?;
         let input: B = if parts.method == Method::GET {
             Query::try_from_uri(&parts.uri)?.0
@@ -213,6 +295,7 @@ impl<B: VanInput, I: PathId> Signed<B, I> {
             terminal,
             id,
             input,
+            retransmission,
         })
     }
 }
@@ -295,23 +378,19 @@ struct AuthorizationBody {
 async fn authorize(
     State(state): State<AppState>,
     call: Signed<AuthorizationBody>,
-) -> Result<Json<Value>, Problem> {
-    let Signed {
-        terminal,
-        input: body,
-        ..
-    } = call;
+) -> Result<VanAnswer, Problem> {
+    let body = &call.input;
     let request = AuthorizationRequest {
-        pay_code: body.pay_code,
+        pay_code: body.pay_code.clone(),
         amount: body.amount,
-        van_tx_id: body.van_tx_id,
+        van_tx_id: body.van_tx_id.clone(),
         capture: body.capture,
         allow_partial: body.allow_partial,
     };
     let record = platform(&state)?
-        .authorize(terminal.terminal_id, request)
+        .authorize(call.terminal.terminal_id, request)
         .await?;
-    Ok(Json(authorization_json(&record)))
+    Ok(call.answer(authorization_json(&record)))
 }
 
 #[derive(Deserialize)]
@@ -323,12 +402,12 @@ struct CaptureBody {
 async fn capture(
     State(state): State<AppState>,
     call: Signed<CaptureBody, AuthorizationId>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<VanAnswer, Problem> {
     let AuthorizationId(id) = call.id;
     let record = platform(&state)?
         .capture(call.terminal.terminal_id, id, call.input.amount)
         .await?;
-    Ok(Json(authorization_json(&record)))
+    Ok(call.answer(authorization_json(&record)))
 }
 
 #[derive(Deserialize)]
@@ -341,12 +420,13 @@ struct CancelBody {
 async fn cancel(
     State(state): State<AppState>,
     call: Signed<CancelBody, AuthorizationId>,
-) -> Result<Json<Value>, Problem> {
-    let (AuthorizationId(id), body) = (call.id, call.input);
+) -> Result<VanAnswer, Problem> {
+    let AuthorizationId(id) = call.id;
+    let body = &call.input;
     let record = platform(&state)?
         .cancel(call.terminal.terminal_id, id, body.amount, &body.van_tx_id)
         .await?;
-    Ok(Json(authorization_json(&record)))
+    Ok(call.answer(authorization_json(&record)))
 }
 
 #[derive(Deserialize)]
@@ -359,11 +439,11 @@ struct NetworkCancelBody {
 async fn network_cancel(
     State(state): State<AppState>,
     call: Signed<NetworkCancelBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<VanAnswer, Problem> {
     let record = platform(&state)?
         .network_cancel(call.terminal.terminal_id, &call.input.van_tx_id)
         .await?;
-    Ok(Json(authorization_json(&record)))
+    Ok(call.answer(authorization_json(&record)))
 }
 
 #[derive(Deserialize)]
@@ -377,10 +457,9 @@ async fn transaction(
     State(state): State<AppState>,
     Path(van_tx_id): Path<String>,
     call: Signed<TransactionQuery>,
-) -> Result<Json<Value>, Problem> {
-    let terminal = call.terminal;
+) -> Result<VanAnswer, Problem> {
     let record = platform(&state)?
-        .van_transaction(terminal.terminal_id, &van_tx_id)
+        .van_transaction(call.terminal.terminal_id, &van_tx_id)
         .await?;
-    Ok(Json(authorization_json(&record)))
+    Ok(call.answer(authorization_json(&record)))
 }

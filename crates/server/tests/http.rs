@@ -359,6 +359,24 @@ async fn proofs_verify(server: &TestServer) {
     );
     let (status, _) = server.get("/v1/ledger/proofs/inclusion/999999").await;
     assert_eq!(status, 404);
+    // Beyond the signed checkpoints, the log is not public: an inclusion proof (which shows
+    // the transfer and its accounts) and the block feed need a credential.
+    for path in ["/v1/ledger/proofs/inclusion/503", "/v1/ledger/blocks"] {
+        let response = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{path}");
+    }
+    let response = server
+        .client
+        .get(format!("{}/v1/ledger/checkpoint", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 }
 
 async fn operations_endpoints(server: &TestServer) {

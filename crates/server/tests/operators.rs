@@ -472,13 +472,12 @@ async fn audit_trail(backend: Backend, test: &str) {
     let (head, _) = verify_chain((0, [0; 32]), &rows).expect("an unbroken chain");
     assert_eq!(head as usize, rows.len());
     for row in &rows {
+        let path = format!("/v1/ledger/proofs/inclusion/{}", row.transfer_id);
+        // The log's contents are not public: no credential, no proof.
+        let (status, _) = server.call(reqwest::Method::GET, &path, None, None).await;
+        assert_eq!(status, 401);
         let (status, proof) = server
-            .call(
-                reqwest::Method::GET,
-                &format!("/v1/ledger/proofs/inclusion/{}", row.transfer_id),
-                None,
-                None,
-            )
+            .call(reqwest::Method::GET, &path, Some(&auditor), None)
             .await;
         assert_eq!(status, 200, "entry {}: {proof}", row.seq);
         assert_eq!(
@@ -549,15 +548,55 @@ async fn the_audit_trail_is_whole_and_committed_to_the_ledger_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_route_of_the_router_has_a_requirement_and_no_stale_ones() {
-    // The router answers 405 for a known path with another method and 404 for an unknown
-    // one, both without a problem body; a route missing from the table would answer 403 to
-    // the bootstrap identity. A handler's own 404 (no such account) names its problem.
     let server = TestServer::start(Backend::Sqlite, "table", OperatorsConfig::default()).await;
+    // The router's own refusals are problems too, with the security headers.
+    let response = server
+        .client
+        .get(format!("{}/no/such/route", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:mileverse:problem:no-such-route");
+    let (status, problem) = server
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/v1/permissions",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (405, Some("urn:mileverse:problem:method-not-allowed"))
+    );
+    let response = server
+        .client
+        .post(format!("{}/admin/v1/sessions", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("login=a&password=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+
+    // The router answers 405 `method-not-allowed` for a known path with another method and
+    // 404 `no-such-route` for an unknown one; a route missing from the table would answer
+    // 403 to the bootstrap identity. A handler's own 404 (no such account) is `not-found`.
     for (method, path, _) in server::access::ADMIN_ROUTES {
         let path = path.replace("{id}", "1").replace("{terminal_id}", "1");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let (status, answer) = server.call(method.clone(), &path, Some(TOKEN), None).await;
-        let unrouted = matches!(status, 404 | 405) && answer["type"].is_null();
+        let slug = answer["type"].as_str().unwrap_or_default();
+        let unrouted = [
+            server::http_policy::NO_ROUTE_SLUG,
+            server::http_policy::NO_METHOD_SLUG,
+        ]
+        .iter()
+        .any(|unrouted| slug.ends_with(unrouted));
         assert!(
             status != 403 && !unrouted,
             "{method} {path}: {status} {answer}"

@@ -261,6 +261,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::members::POSTGRES_SAFETY_MIGRATION,
     // 21: the abuse limits' counters (`tables::limits`).
     crate::tables::limits::POSTGRES_TABLES,
+    // 22: VANs as parties: their keys and the merchants they serve (`tables::vans`).
+    crate::tables::vans::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -286,6 +286,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::members::SQLITE_SAFETY_MIGRATION,
     // 21: the abuse limits' counters (`tables::limits`).
     crate::tables::limits::SQLITE_TABLES,
+    // 22: VANs as parties: their keys and the merchants they serve (`tables::vans`).
+    crate::tables::vans::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

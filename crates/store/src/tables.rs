@@ -34,6 +34,7 @@ pub mod payments;
 pub mod records;
 pub mod settlements;
 pub mod sql;
+pub mod vans;
 pub mod vouchers;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
@@ -108,6 +109,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     exchanges::LINK_PROOF_MIGRATION,
     members::SQLITE_SAFETY_MIGRATION,
     limits::SQLITE_TABLES,
+    vans::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

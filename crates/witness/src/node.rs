@@ -48,6 +48,9 @@ pub struct WitnessConfig {
     /// Whom `https://` servers and nodes may be: the system's roots by default, plus the
     /// operator's CA file (`--ca-file`).
     pub tls: tls::ClientTls,
+    /// The witness's credential for the block feed (an API key with `ledger.feed`, which
+    /// the operator grants): the feed is not public.
+    pub feed_token: Option<String>,
 }
 
 /// The anchor a witness trusts, and optionally a node to read it from.
@@ -74,6 +77,7 @@ impl WitnessConfig {
             timeout_ms: TIMEOUT_MS_DEFAULT,
             chain: None,
             tls: tls::ClientTls::system(),
+            feed_token: None,
         }
     }
 }
@@ -204,7 +208,8 @@ impl Witness {
         };
         Ok(Witness {
             server: ServerClient::new(&config.server_url, config.timeout_ms, &config.tls),
-            follower: BlockFollower::new(&config.server_url, config.timeout_ms, &config.tls),
+            follower: BlockFollower::new(&config.server_url, config.timeout_ms, &config.tls)
+                .with_token(config.feed_token.clone()),
             log: state.operator_public_key.map(WitnessLog::new),
             cosigned_confirmed: state.last_cosigned.is_none(),
             signer,

@@ -9,6 +9,9 @@ use std::fmt;
 pub enum Permission {
     /// Read ledger accounts and transfers.
     LedgerRead,
+    /// Read the full block feed (`GET /v1/ledger/blocks`): every transfer with its accounts.
+    /// For witnesses' API keys; the public sees checkpoints and its own proofs only.
+    LedgerFeed,
     /// Post raw ledger accounts and transfers. In no role: only the bootstrap identity and
     /// API keys it grants hold it, and production mode turns it off for everyone unless the
     /// operator allows raw writes at start.
@@ -45,8 +48,9 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::LedgerRead,
+        Permission::LedgerFeed,
         Permission::LedgerWrite,
         Permission::PartnersRead,
         Permission::PartnersWrite,
@@ -72,6 +76,7 @@ impl Permission {
     pub fn name(self) -> &'static str {
         match self {
             Permission::LedgerRead => "ledger.read",
+            Permission::LedgerFeed => "ledger.feed",
             Permission::LedgerWrite => "ledger.write",
             Permission::PartnersRead => "partners.read",
             Permission::PartnersWrite => "partners.write",
@@ -198,6 +203,7 @@ impl Role {
         match self {
             Role::Operator => Permissions::of(&[
                 LedgerRead,
+                LedgerFeed,
                 PartnersRead,
                 PartnersWrite,
                 ExchangesRead,
@@ -239,6 +245,7 @@ impl Role {
             ]),
             Role::Auditor => Permissions::of(&[
                 LedgerRead,
+                LedgerFeed,
                 PartnersRead,
                 ExchangesRead,
                 MerchantsRead,
@@ -293,9 +300,14 @@ mod tests {
             .filter(|role| role.permissions().contains(Permission::AuditRead))
             .collect();
         assert_eq!(readers, [Role::Operator, Role::Auditor]);
-        // The auditor changes nothing: it holds no permission but reads.
+        // The auditor changes nothing: it holds no permission but reads (the block feed is
+        // a read of the whole log).
         for permission in Role::Auditor.permissions().iter() {
-            assert!(permission.name().ends_with(".read"), "{permission}");
+            let name = permission.name();
+            assert!(
+                name.ends_with(".read") || name == "ledger.feed",
+                "{permission}"
+            );
         }
     }
 }

@@ -120,12 +120,13 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE partners; DROP TABLE partner_rates;
     DROP TABLE operators; DROP TABLE operator_sessions; DROP TABLE api_keys;
     DROP TABLE audit_log; DROP TABLE login_guards; DROP TABLE member_login_devices;
-    DROP TABLE rate_counters;";
+    DROP TABLE rate_counters; DROP TABLE vans; DROP TABLE van_merchants;";
 
-/// Undoes migrations 20 and 21 (both backends), for tests that open a store rewound to an
+/// Undoes migrations 20 to 22 (both backends), for tests that open a store rewound to an
 /// older version and watch the migrations run again.
 pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
-    DROP TABLE member_login_devices; DROP TABLE rate_counters;
+    DROP TABLE member_login_devices; DROP TABLE rate_counters; DROP TABLE vans;
+    DROP TABLE van_merchants;
     ALTER TABLE members ADD COLUMN failed_pins bigint NOT NULL DEFAULT 0;";
 
 /// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when
