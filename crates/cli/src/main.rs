@@ -87,6 +87,9 @@ enum Command {
     /// The operators' audit log: check that no entry was removed or changed.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves), for
+    /// generating clients without a running server.
+    Openapi,
 }
 
 impl Command {
@@ -97,6 +100,12 @@ impl Command {
             Command::Serve(_) | Command::PartnerSim(_) | Command::Witness(_)
         )
     }
+}
+
+fn print_openapi() -> anyhow::Result<std::process::ExitCode> {
+    let document = server::document().to_pretty_json()?;
+    println!("{document}");
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// One-shot commands end quietly when their output pipe closes (`mileverse … | head`),
@@ -252,6 +261,7 @@ fn main() -> ExitCode {
         Command::Economy(args) => economy::run(args),
         Command::Pos(args) => pos::run(args),
         Command::Audit(command) => audit::run(command),
+        Command::Openapi => print_openapi(),
     };
     match outcome {
         Ok(code) => code,

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::ledger_api::Body;
-use crate::members_api::{exchange_json, json_body, parse_id_text, platform};
+use crate::members_api::{ExchangeAnswer, json_body, parse_id_text, platform};
 use crate::problem::Problem;
 
 pub fn routes() -> Router<AppState> {
@@ -386,9 +386,9 @@ async fn list_exchanges(
     let exchanges: Vec<Value> = list
         .iter()
         .map(|record| {
-            let mut value = exchange_json(record);
-            value["member_id"] = json!(record.member_id.to_string());
-            value
+            let mut answer = ExchangeAnswer::of(record);
+            answer.member_id = Some(record.member_id.to_string());
+            json!(answer)
         })
         .collect();
     Ok(Json(json!({ "exchanges": exchanges, "counts": counts })))

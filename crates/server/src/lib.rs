@@ -18,10 +18,12 @@ pub mod limits;
 pub mod members_api;
 pub mod merchants_api;
 pub mod observability;
+pub mod openapi;
 pub mod operators_api;
 pub mod partner_api;
 pub mod paycodes_api;
 pub mod problem;
+pub mod shapes;
 pub mod van_api;
 pub mod vouchers_api;
 
@@ -31,7 +33,8 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use journal::LedgerService;
 use platform::Platform;
 use platform::audit::AuditLog;
@@ -88,25 +91,48 @@ impl AppState {
     }
 }
 
+/// Every route with its entry in the OpenAPI document, before the layers every route
+/// shares. Routes register only through `routes!`, so none escapes the document.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::frame())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(observability::metrics_handler))
+        .routes(routes!(openapi_json))
+        .merge(ledger_api::routes().into())
+        .merge(ledger_query_api::routes().into())
+        .merge(members_api::routes())
+        .merge(admin_api::routes().into())
+        .merge(partner_api::routes().into())
+        .merge(chain_api::routes().into())
+        .merge(merchants_api::routes().into())
+        .merge(van_api::routes().into())
+        .merge(paycodes_api::routes().into())
+        .merge(vouchers_api::routes().into())
+        .merge(operators_api::routes().into())
+}
+
+/// The OpenAPI 3.1 document of the whole HTTP surface (`GET /openapi.json`,
+/// `mileverse openapi`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = api_routes().split_for_parts().1;
+    openapi::finish(&mut document);
+    document
+}
+
+/// The document as served: built once per process, from the code alone.
+static DOCUMENT_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     // Installed before the first request: what is recorded before the recorder exists is lost.
     observability::exporter();
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(observability::metrics_handler))
-        .merge(ledger_api::routes())
-        .merge(ledger_query_api::routes())
-        .merge(members_api::routes())
-        .merge(admin_api::routes())
-        .merge(partner_api::routes())
-        .merge(chain_api::routes())
-        .merge(merchants_api::routes())
-        .merge(van_api::routes())
-        .merge(paycodes_api::routes())
-        .merge(vouchers_api::routes())
-        .merge(operators_api::routes())
+    let (routes, mut document) = api_routes().split_for_parts();
+    DOCUMENT_JSON.get_or_init(|| {
+        openapi::finish(&mut document);
+        document.to_json().expect("the OpenAPI document serializes")
+    });
+    routes
         .route_layer(axum::middleware::from_fn(http_policy::json_only))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -156,11 +182,16 @@ pub async fn serve(
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the ledger accepts writes.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "The ledger accepts writes", body = String, content_type = "text/plain"),
+    (status = 503, description = "Not ready, and why", body = String, content_type = "text/plain")))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let failure = match &state.platform {
         Some(platform) => platform.failure(),
@@ -173,4 +204,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             format!("not ready: {failure}\n"),
         ),
     }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json() -> impl IntoResponse {
+    let document = DOCUMENT_JSON.get_or_init(|| {
+        document()
+            .to_json()
+            .expect("the OpenAPI document serializes")
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document.clone(),
+    )
 }

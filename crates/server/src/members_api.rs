@@ -6,11 +6,9 @@ use platform::members::{DeviceProof, LogIn, MemberError};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get, post};
 use platform::Platform;
 use platform::chart::ASSET_MVP;
 use platform::domain::{ExchangeRow, LinkStatus};
@@ -18,39 +16,43 @@ use platform::exchange::ExchangeRequest;
 use platform::limits;
 use platform::partners::{LinkId, LinkProof};
 use ports::time::rfc3339;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::access::bearer;
 use crate::ledger_api::{Body, body_bytes};
+use crate::openapi;
 use crate::problem::Problem;
+use crate::shapes::SignedAmount;
 
 /// The largest body a route without credentials reads (a sign-up is under 300 bytes).
 pub const PUBLIC_BODY_BYTES_MAX: usize = 4096;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> OpenApiRouter<AppState> {
     // Whoever is not anybody yet may send only a small body.
-    let public = Router::new()
-        .route("/v1/verifications", post(request_verification))
-        .route("/v1/members", post(sign_up))
-        .route("/v1/sessions", post(log_in))
+    let public = OpenApiRouter::new()
+        .routes(routes!(request_verification))
+        .routes(routes!(sign_up))
+        .routes(routes!(log_in))
         .layer(axum::extract::DefaultBodyLimit::max(PUBLIC_BODY_BYTES_MAX));
-    Router::new()
+    OpenApiRouter::new()
         .merge(public)
-        .route("/v1/sessions/current", delete(log_out))
-        .route("/v1/me", get(me).patch(edit_me).delete(withdraw))
-        .route("/v1/me/devices", post(register_device))
-        .route("/v1/me/devices/{id}", delete(remove_device))
-        .route("/v1/me/balances", get(balances))
-        .route("/v1/me/transactions", get(transactions))
-        .route("/v1/me/partner-links", post(link).get(links))
-        .route("/v1/me/partner-links/{id}", delete(unlink))
-        .route("/v1/me/partner-links/{id}/proof", post(prove_link))
-        .route("/v1/partners", get(public_partners))
-        .route("/v1/exchanges", post(exchange))
-        .route("/v1/exchanges/{id}", get(exchange_status))
+        .routes(routes!(log_out))
+        .routes(routes!(me, edit_me, withdraw))
+        .routes(routes!(register_device))
+        .routes(routes!(remove_device))
+        .routes(routes!(balances))
+        .routes(routes!(transactions))
+        .routes(routes!(link, links))
+        .routes(routes!(unlink))
+        .routes(routes!(prove_link))
+        .routes(routes!(public_partners))
+        .routes(routes!(exchange))
+        .routes(routes!(exchange_status))
 }
 
 /// The platform, or 503 when this server runs the raw ledger only.
@@ -69,23 +71,6 @@ pub fn platform(state: &AppState) -> Result<&Arc<Platform>, Problem> {
 pub fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
     let bytes = body_bytes(body)?;
     serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
-}
-
-/// The largest integer every JSON client reads exactly (JavaScript's
-/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1).
-pub const JSON_SAFE_INTEGER_MAX: u128 = (1 << 53) - 1;
-
-/// An amount with its sign (`positive` false: negative) as a JSON number, or, past
-/// [`JSON_SAFE_INTEGER_MAX`] (which business amounts never reach), as a decimal string,
-/// exact either way: never a cast that truncates.
-pub fn amount_json(amount: u128, positive: bool) -> Value {
-    let sign = if positive || amount == 0 { "" } else { "-" };
-    match i64::try_from(amount) {
-        Ok(small) if amount <= JSON_SAFE_INTEGER_MAX => {
-            json!(if positive { small } else { -small })
-        }
-        _ => json!(format!("{sign}{amount}")),
-    }
 }
 
 /// The member behind the request's session token.
@@ -120,54 +105,78 @@ pub fn parse_id_text(field: &'static str, text: &str) -> Result<u128, Problem> {
         .ok_or_else(|| Problem::from(platform::error::invalid(field, "a decimal id")))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/verifications`: a code to the phone by SMS.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerificationBody {
+    /// The member's phone, e.g. `010-1234-5678` or `+821012345678`.
     phone: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct VerificationAnswer {
+    verification_id: String,
+    expires_in_s: u64,
+}
+
+/// Sends a verification code to a phone (sign-up, a new device).
+#[utoipa::path(post, path = "/v1/verifications", tag = "members",
+    request_body = VerificationBody,
+    responses((status = 201, description = "The code is on its way", body = VerificationAnswer)))]
 async fn request_verification(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<VerificationAnswer>), Problem> {
     let body: VerificationBody = json_body(body)?;
     let platform = platform(&state)?;
     let id = platform.request_verification(&body.phone).await?;
-    let answer = json!({
-        "verification_id": id.to_string(),
-        "expires_in_s": platform.config.verification_ttl_s,
-    });
+    let answer = VerificationAnswer {
+        verification_id: id.to_string(),
+        expires_in_s: platform.config.verification_ttl_s,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUpBody {
     verification_id: String,
     code: String,
     name: String,
+    /// Six digits.
     pin: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct SignUpAnswer {
+    member_id: String,
+    /// Trusts the device that signed up: send it with every later login.
+    device_token: String,
+}
+
+/// Signs a member up with a verified phone.
+#[utoipa::path(post, path = "/v1/members", tag = "members",
+    request_body = SignUpBody,
+    responses((status = 201, description = "The member exists", body = SignUpAnswer)))]
 async fn sign_up(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<SignUpAnswer>), Problem> {
     let body: SignUpBody = json_body(body)?;
     let verification_id = parse_id_text("verification_id", &body.verification_id)?;
     let grant = platform(&state)?
         .sign_up(verification_id, &body.code, &body.name, &body.pin)
         .await?;
-    let answer = json!({
-        "member_id": grant.member_id.to_string(),
-        "device_token": grant.device_token,
-    });
+    let answer = SignUpAnswer {
+        member_id: grant.member_id.to_string(),
+        device_token: grant.device_token,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// `POST /v1/sessions {phone, pin}` with the device's proof: `device_token` (from the
 /// sign-up or an earlier SMS login), or `verification_id` and `code` (a fresh SMS).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogInBody {
     phone: String,
@@ -199,10 +208,26 @@ impl LogInBody {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct SessionAnswer {
+    /// The session token: `Authorization: Bearer <token>`.
+    token: String,
+    session_id: String,
+    member_id: String,
+    expires_at: String,
+    /// Once, after a login that proved a new device by SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+}
+
+/// Logs a member in from a trusted device, or proves a new one by SMS.
+#[utoipa::path(post, path = "/v1/sessions", tag = "members",
+    request_body = LogInBody,
+    responses((status = 201, description = "A session", body = SessionAnswer)))]
 async fn log_in(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<SessionAnswer>), Problem> {
     let body: LogInBody = json_body(body)?;
     let login = LogIn {
         device: body.device_proof()?,
@@ -210,18 +235,20 @@ async fn log_in(
         pin: body.pin,
     };
     let grant = platform(&state)?.log_in(login).await?;
-    let mut answer = json!({
-        "token": grant.token,
-        "session_id": grant.session_id.to_string(),
-        "member_id": grant.member_id.to_string(),
-        "expires_at": rfc3339(grant.expires_at_s),
-    });
-    if let Some(device_token) = grant.device_token {
-        answer["device_token"] = json!(device_token);
-    }
+    let answer = SessionAnswer {
+        token: grant.token,
+        session_id: grant.session_id.to_string(),
+        member_id: grant.member_id.to_string(),
+        expires_at: rfc3339(grant.expires_at_s),
+        device_token: grant.device_token,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+/// Ends the session of the token sent.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "members",
+    security(("member_session" = [])),
+    responses((status = 204, description = "The session ended")))]
 async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
     // Not `member()`: a locked member may still log out.
     let token = bearer(&headers).ok_or_else(|| {
@@ -231,57 +258,111 @@ async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn member_json(view: &platform::members::MemberView) -> Value {
-    let devices: Vec<Value> = view
+#[derive(Serialize, ToSchema)]
+struct DeviceAnswer {
+    device_id: String,
+    name: String,
+    platform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MemberAnswer {
+    member_id: String,
+    name: String,
+    phone: String,
+    /// `active` or `withdrawn`.
+    status: &'static str,
+    created_at: String,
+    devices: Vec<DeviceAnswer>,
+}
+
+fn member_answer(view: &platform::members::MemberView) -> MemberAnswer {
+    let devices = view
         .devices
         .iter()
-        .map(|d| json!({"device_id": d.id.to_string(), "name": d.name, "platform": d.platform, "created_at": rfc3339(d.created_at_s)}))
+        .map(|device| DeviceAnswer {
+            device_id: device.id.to_string(),
+            name: device.name.clone(),
+            platform: device.platform.clone(),
+            created_at: Some(rfc3339(device.created_at_s)),
+        })
         .collect();
-    json!({
-        "member_id": view.id.to_string(),
-        "name": view.name,
-        "phone": view.phone,
-        "status": match view.status { platform::domain::MemberStatus::Active => "active", platform::domain::MemberStatus::Withdrawn => "withdrawn" },
-        "created_at": rfc3339(view.created_at_s),
-        "devices": devices,
-    })
+    MemberAnswer {
+        member_id: view.id.to_string(),
+        name: view.name.clone(),
+        phone: view.phone.clone(),
+        status: match view.status {
+            platform::domain::MemberStatus::Active => "active",
+            platform::domain::MemberStatus::Withdrawn => "withdrawn",
+        },
+        created_at: rfc3339(view.created_at_s),
+        devices,
+    }
 }
 
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+/// The member's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "members",
+    security(("member_session" = [])),
+    responses((status = 200, description = "The member", body = MemberAnswer)))]
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<MemberAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let view = platform(&state)?.member(member_id).await?;
-    Ok(Json(member_json(&view)))
+    Ok(Json(member_answer(&view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EditBody {
     name: String,
 }
 
+/// Renames the member.
+#[utoipa::path(patch, path = "/v1/me", tag = "members",
+    security(("member_session" = [])),
+    request_body = EditBody,
+    responses((status = 200, description = "The member", body = MemberAnswer)))]
 async fn edit_me(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<MemberAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let body: EditBody = json_body(body)?;
     let view = platform(&state)?.rename(member_id, &body.name).await?;
-    Ok(Json(member_json(&view)))
+    Ok(Json(member_answer(&view)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WithdrawBody {
+    /// Where a remaining balance is paid out; without it the balance must be zero.
     payout: Option<String>,
+    /// Asked again when the balance paid out is above the PIN threshold.
     pin: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct WithdrawAnswer {
+    /// `withdrawn`.
+    status: &'static str,
+    payout_amount: u64,
+}
+
+/// Withdraws the member (the body is optional).
+#[utoipa::path(delete, path = "/v1/me", tag = "members",
+    security(("member_session" = [])),
+    request_body(content = Option<WithdrawBody>, description = "Optional"),
+    responses((status = 200, description = "The member withdrew", body = WithdrawAnswer)))]
 async fn withdraw(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<WithdrawAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let bytes = body_bytes(body)?;
     let body: WithdrawBody = if bytes.is_empty() {
@@ -293,32 +374,48 @@ async fn withdraw(
     let paid = platform(&state)?
         .withdraw(member_id, body.payout.as_deref(), body.pin.as_deref())
         .await?;
-    Ok(Json(
-        json!({ "status": "withdrawn", "payout_amount": paid }),
-    ))
+    Ok(Json(WithdrawAnswer {
+        status: "withdrawn",
+        payout_amount: paid,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeviceBody {
     name: String,
     platform: String,
 }
 
+/// Registers a device for notifications.
+#[utoipa::path(post, path = "/v1/me/devices", tag = "members",
+    security(("member_session" = [])),
+    request_body = DeviceBody,
+    responses((status = 201, description = "The device", body = DeviceAnswer)))]
 async fn register_device(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<DeviceAnswer>), Problem> {
     let member_id = member(&state, &headers).await?;
     let body: DeviceBody = json_body(body)?;
     let device = platform(&state)?
         .register_device(member_id, &body.name, &body.platform)
         .await?;
-    let answer = json!({"device_id": device.id.to_string(), "name": device.name, "platform": device.platform});
+    let answer = DeviceAnswer {
+        device_id: device.id.to_string(),
+        name: device.name,
+        platform: device.platform,
+        created_at: None,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+/// Removes a device.
+#[utoipa::path(delete, path = "/v1/me/devices/{id}", tag = "members",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The device id")),
+    responses((status = 204, description = "The device is gone")))]
 async fn remove_device(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -332,28 +429,79 @@ async fn remove_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, ToSchema)]
+struct BalanceLine {
+    asset: &'static str,
+    available: u64,
+    pending: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct BalancesAnswer {
+    balances: Vec<BalanceLine>,
+}
+
+/// The member's balances per asset.
+#[utoipa::path(get, path = "/v1/me/balances", tag = "members",
+    security(("member_session" = [])),
+    responses((status = 200, description = "Balances", body = BalancesAnswer)))]
 async fn balances(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BalancesAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let balance = platform(&state)?.balance(member_id).await?;
-    Ok(Json(json!({
-        "balances": [{"asset": ASSET_MVP, "available": balance.available, "pending": balance.pending}]
-    })))
+    Ok(Json(BalancesAnswer {
+        balances: vec![BalanceLine {
+            asset: ASSET_MVP,
+            available: balance.available,
+            pending: balance.pending,
+        }],
+    }))
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<usize>,
+/// A page of a list: `limit` items at most, after `cursor` (the `next_cursor` of the page
+/// before). Every list of the API pages this way.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// `next_cursor` of the page before; absent for the first page.
+    pub cursor: Option<String>,
+    /// How many items at most (each list names its maximum).
+    pub limit: Option<usize>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct TransactionLine {
+    transfer_id: String,
+    at: String,
+    timestamp_ns: String,
+    /// Why the value moved: `exchange`, `payment`, `refund`, `voucher`, `bonus`, ...
+    reason: &'static str,
+    asset: &'static str,
+    amount: SignedAmount,
+    balance_after: SignedAmount,
+    pending: bool,
+    reference: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TransactionsAnswer {
+    transactions: Vec<TransactionLine>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// The member's history, newest first.
+#[utoipa::path(get, path = "/v1/me/transactions", tag = "members",
+    security(("member_session" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of history", body = TransactionsAnswer)))]
 async fn transactions(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<TransactionsAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let Query(query) = query?;
     let before = match &query.cursor {
@@ -377,56 +525,76 @@ async fn transactions(
     } else {
         None
     };
-    let lines: Vec<Value> = lines
+    let transactions = lines
         .iter()
-        .map(|line| {
-            json!({
-                "transfer_id": line.transfer_id.to_string(),
-                "at": rfc3339(line.timestamp_ns / 1_000_000_000),
-                "timestamp_ns": line.timestamp_ns.to_string(),
-                "reason": line.reason,
-                "asset": ASSET_MVP,
-                "amount": amount_json(line.amount, line.incoming),
-                "balance_after": amount_json(line.balance_after, true),
-                "pending": line.pending,
-                "reference": line.reference.to_string(),
-            })
+        .map(|line| TransactionLine {
+            transfer_id: line.transfer_id.to_string(),
+            at: rfc3339(line.timestamp_ns / 1_000_000_000),
+            timestamp_ns: line.timestamp_ns.to_string(),
+            reason: line.reason,
+            asset: ASSET_MVP,
+            amount: SignedAmount {
+                amount: line.amount,
+                positive: line.incoming,
+            },
+            balance_after: SignedAmount::incoming(line.balance_after),
+            pending: line.pending,
+            reference: line.reference.to_string(),
         })
         .collect();
-    Ok(Json(
-        json!({ "transactions": lines, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(TransactionsAnswer {
+        transactions,
+        next_cursor,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
     partner_id: String,
+    /// The membership number at the partner, as the member knows it.
     partner_member_ref: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct LinkAttemptAnswer {
+    link_id: String,
+    partner_id: String,
+    /// `pending_proof` until the partner confirms the member owns the membership.
+    status: &'static str,
+    /// Where the member proves ownership at the partner (OAuth 2.0 with PKCE).
+    authorize_url: String,
+    expires_at: String,
+}
+
+/// Starts linking a partner membership; the link exists once the partner proves it.
+#[utoipa::path(post, path = "/v1/me/partner-links", tag = "partner links",
+    security(("member_session" = [])),
+    request_body = LinkBody,
+    responses((status = 201, description = "The attempt, waiting for its proof", body = LinkAttemptAnswer)))]
 async fn link(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<LinkAttemptAnswer>), Problem> {
     let member_id = member(&state, &headers).await?;
     let body: LinkBody = json_body(body)?;
     let partner_id = parse_id_text("partner_id", &body.partner_id)?;
     let attempt = platform(&state)?
         .link_partner(member_id, partner_id, &body.partner_member_ref)
         .await?;
-    let answer = json!({
-        "link_id": attempt.link_id.0.to_string(),
-        "partner_id": attempt.partner_id.to_string(),
-        "status": LinkStatus::PendingProof.as_str(),
-        "authorize_url": attempt.authorize_url,
-        "expires_at": rfc3339(attempt.expires_at_s),
-    });
+    let answer = LinkAttemptAnswer {
+        link_id: attempt.link_id.0.to_string(),
+        partner_id: attempt.partner_id.to_string(),
+        status: LinkStatus::PendingProof.as_str(),
+        authorize_url: attempt.authorize_url,
+        expires_at: rfc3339(attempt.expires_at_s),
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
+/// What the partner's authorization page sent back to the app's redirect.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProofBody {
     state: String,
@@ -440,12 +608,31 @@ fn proof_of(bytes: &[u8]) -> Result<LinkProof, Problem> {
     Ok(LinkProof::new(&body.state, &body.code)?)
 }
 
+#[derive(Serialize, ToSchema)]
+struct ProvenLinkAnswer {
+    link_id: String,
+    partner_id: String,
+    status: &'static str,
+    /// The membership as the partner spells it.
+    partner_member_ref: String,
+    requested_member_ref: String,
+    member_ref_changed: bool,
+    /// Live mileage at the partner, when it answered.
+    balance: Option<u64>,
+}
+
+/// Completes a link with the partner's proof.
+#[utoipa::path(post, path = "/v1/me/partner-links/{id}/proof", tag = "partner links",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The link id")),
+    request_body = ProofBody,
+    responses((status = 200, description = "The proven link", body = ProvenLinkAnswer)))]
 async fn prove_link(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ProvenLinkAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let link_id = LinkId(parse_id_text("link_id", &id)?);
     let proof = proof_of(&body_bytes(body)?)?;
@@ -453,42 +640,72 @@ async fn prove_link(
         .prove_link(member_id, link_id, &proof)
         .await?;
     let link = &proven.link;
-    Ok(Json(json!({
-        "link_id": link.id.to_string(),
-        "partner_id": link.partner_id.to_string(),
-        "status": link.status.as_str(),
-        "partner_member_ref": link.member_ref,
-        "requested_member_ref": proven.requested_member_ref,
-        "member_ref_changed": link.member_ref != proven.requested_member_ref,
-        "balance": proven.mileage,
-    })))
+    Ok(Json(ProvenLinkAnswer {
+        link_id: link.id.to_string(),
+        partner_id: link.partner_id.to_string(),
+        status: link.status.as_str(),
+        partner_member_ref: link.member_ref.clone(),
+        member_ref_changed: link.member_ref != proven.requested_member_ref,
+        requested_member_ref: proven.requested_member_ref,
+        balance: proven.mileage,
+    }))
 }
 
-async fn links(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct LinkLine {
+    link_id: String,
+    partner_id: String,
+    partner_name: String,
+    partner_member_ref: String,
+    status: &'static str,
+    expires_at: Option<String>,
+    /// Live mileage at the partner, or null with `balance_error`.
+    balance: Option<u64>,
+    balance_error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct LinksAnswer {
+    links: Vec<LinkLine>,
+}
+
+/// The member's partner links with live mileage.
+#[utoipa::path(get, path = "/v1/me/partner-links", tag = "partner links",
+    security(("member_session" = [])),
+    responses((status = 200, description = "Links", body = LinksAnswer)))]
+async fn links(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<LinksAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let views = platform(&state)?.links(member_id).await?;
-    let links: Vec<Value> = views
-        .iter()
+    let links = views
+        .into_iter()
         .map(|view| {
-            let (balance, error) = match &view.balance {
-                Ok(balance) => (json!(balance), Value::Null),
-                Err(error) => (Value::Null, json!(error)),
+            let (balance, balance_error) = match view.balance {
+                Ok(balance) => (Some(balance), None),
+                Err(error) => (None, Some(error)),
             };
-            json!({
-                "link_id": view.link.id.to_string(),
-                "partner_id": view.link.partner_id.to_string(),
-                "partner_name": view.partner_name,
-                "partner_member_ref": view.link.member_ref,
-                "status": view.link.status.as_str(),
-                "expires_at": view.link.expires_at_s.map(rfc3339),
-                "balance": balance,
-                "balance_error": error,
-            })
+            LinkLine {
+                link_id: view.link.id.to_string(),
+                partner_id: view.link.partner_id.to_string(),
+                partner_name: view.partner_name,
+                status: view.link.status.as_str(),
+                expires_at: view.link.expires_at_s.map(rfc3339),
+                partner_member_ref: view.link.member_ref,
+                balance,
+                balance_error,
+            }
         })
         .collect();
-    Ok(Json(json!({ "links": links })))
+    Ok(Json(LinksAnswer { links }))
 }
 
+/// Removes a partner link.
+#[utoipa::path(delete, path = "/v1/me/partner-links/{id}", tag = "partner links",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The link id")),
+    responses((status = 204, description = "The link is gone")))]
 async fn unlink(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -500,55 +717,108 @@ async fn unlink(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn public_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct PublicPartner {
+    partner_id: String,
+    name: String,
+    /// MVP per `rate_den` units of mileage, while a rate is in force.
+    rate_num: Option<u64>,
+    rate_den: Option<u64>,
+    minimum_unit: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PartnersAnswer {
+    partners: Vec<PublicPartner>,
+}
+
+/// The partners a member can link, with their rates.
+#[utoipa::path(get, path = "/v1/partners", tag = "partner links",
+    responses((status = 200, description = "Enabled partners", body = PartnersAnswer)))]
+async fn public_partners(State(state): State<AppState>) -> Result<Json<PartnersAnswer>, Problem> {
     let views = platform(&state)?.partners().await?;
     let now = ports::time::now_s();
-    let partners: Vec<Value> = views
+    let partners = views
         .iter()
         .filter(|view| view.record.enabled)
         .map(|view| {
             let rate = view.record.rate_at(now);
-            json!({
-                "partner_id": view.record.id.to_string(),
-                "name": view.record.name,
-                "rate_num": rate.map(|r| r.num),
-                "rate_den": rate.map(|r| r.den),
-                "minimum_unit": view.record.minimum_unit,
-            })
+            PublicPartner {
+                partner_id: view.record.id.to_string(),
+                name: view.record.name.clone(),
+                rate_num: rate.map(|r| r.num),
+                rate_den: rate.map(|r| r.den),
+                minimum_unit: view.record.minimum_unit,
+            }
         })
         .collect();
-    Ok(Json(json!({ "partners": partners })))
+    Ok(Json(PartnersAnswer { partners }))
 }
 
-pub fn exchange_json(record: &ExchangeRow) -> Value {
-    json!({
-        "exchange_id": record.id.to_string(),
-        "status": record.status.as_str(),
-        "mvp": record.mvp,
-        "mileage": record.mileage,
-        "rate_num": record.rate.num,
-        "rate_den": record.rate.den,
-        "partner_id": record.partner_id.to_string(),
-        "link_id": record.link_id.to_string(),
-        "reference": platform::exchange::reference(record.id),
-        "failure": record.failure,
-        "created_at": rfc3339(record.created_at_s),
-        "finished_at": record.finished_at_s.map(rfc3339),
-    })
+/// One exchange of mileage into MVP.
+#[derive(Serialize, ToSchema)]
+pub struct ExchangeAnswer {
+    pub exchange_id: String,
+    /// `requested`, `completed`, `failed` or `reversed`.
+    pub status: &'static str,
+    pub mvp: u64,
+    pub mileage: u64,
+    pub rate_num: u64,
+    pub rate_den: u64,
+    pub partner_id: String,
+    pub link_id: String,
+    /// The reference the partner sees.
+    pub reference: String,
+    pub failure: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Operators' lists only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl ExchangeAnswer {
+    pub fn of(record: &ExchangeRow) -> ExchangeAnswer {
+        ExchangeAnswer {
+            exchange_id: record.id.to_string(),
+            status: record.status.as_str(),
+            mvp: record.mvp,
+            mileage: record.mileage,
+            rate_num: record.rate.num,
+            rate_den: record.rate.den,
+            partner_id: record.partner_id.to_string(),
+            link_id: record.link_id.to_string(),
+            reference: platform::exchange::reference(record.id),
+            failure: record.failure.clone(),
+            created_at: rfc3339(record.created_at_s),
+            finished_at: record.finished_at_s.map(rfc3339),
+            member_id: None,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExchangeBody {
     link_id: String,
     mileage: u64,
 }
 
+/// Exchanges mileage of a proven link into MVP. Idempotent with `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/exchanges", tag = "exchanges",
+    security(("member_session" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = ExchangeBody,
+    responses(
+        (status = 200, description = "Completed or failed", body = ExchangeAnswer),
+        (status = 202, description = "Waiting for the partner", body = ExchangeAnswer),
+        (status = 409, description = "The same key is still in flight", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "The same key with another body", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn exchange(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<ExchangeAnswer>), Problem> {
     let member_id = member(&state, &headers).await?;
     let body: ExchangeBody = json_body(body)?;
     let link_id = parse_id_text("link_id", &body.link_id)?;
@@ -566,44 +836,29 @@ async fn exchange(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(exchange_json(&record))))
+    Ok((status, Json(ExchangeAnswer::of(&record))))
 }
 
+/// One of the member's exchanges.
+#[utoipa::path(get, path = "/v1/exchanges/{id}", tag = "exchanges",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The exchange id")),
+    responses((status = 200, description = "The exchange", body = ExchangeAnswer)))]
 async fn exchange_status(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ExchangeAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let id = parse_id_text("exchange_id", &id)?;
     let record = platform(&state)?.member_exchange(member_id, id).await?;
-    Ok(Json(exchange_json(&record)))
+    Ok(Json(ExchangeAnswer::of(&record)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn amounts_never_truncate_on_the_wire() {
-        assert_eq!(amount_json(7000, true), json!(7000));
-        assert_eq!(amount_json(7000, false), json!(-7000));
-        assert_eq!(amount_json(0, false), json!(0));
-        assert_eq!(
-            amount_json(JSON_SAFE_INTEGER_MAX, false),
-            json!(-9_007_199_254_740_991i64)
-        );
-        // Issue 13's finding: 2^64 - 1 MVP showed as -1. Past 2^53 it is an exact string.
-        assert_eq!(
-            amount_json(u128::from(u64::MAX), true),
-            json!("18446744073709551615")
-        );
-        assert_eq!(
-            amount_json(u128::MAX, false),
-            json!(format!("-{}", u128::MAX))
-        );
-    }
 
     #[test]
     fn a_proof_body_is_state_and_code_only() {

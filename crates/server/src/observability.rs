@@ -283,6 +283,8 @@ fn set_gauge(name: &'static str, value: u64) {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub async fn metrics_handler(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> impl IntoResponse {

@@ -50,6 +50,10 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
+        debug_assert!(
+            crate::openapi::is_documented(slug),
+            "problem type {slug:?} is not in openapi::PROBLEM_TYPES"
+        );
         Problem {
             status,
             slug,
@@ -154,7 +158,7 @@ impl Problem {
     /// The JSON body of this problem.
     pub fn body_bytes(&self) -> Vec<u8> {
         let body = ProblemBody {
-            kind: format!("urn:mileverse:problem:{}", self.slug),
+            kind: format!("{}{}", crate::openapi::PROBLEM_TYPE_PREFIX, self.slug),
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,

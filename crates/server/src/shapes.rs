@@ -1,0 +1,94 @@
+//! Answer shapes shared by several route modules, each with its OpenAPI schema.
+//!
+//! Ids and u128 amounts travel as strings of decimal digits; amounts a person reads
+//! (balances, history lines) are JSON numbers up to 2^53 - 1 and exact strings beyond
+//! ([`SignedAmount`]), so no client ever rounds one.
+
+use serde::{Serialize, Serializer};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+/// The largest integer every JSON client reads exactly (JavaScript's
+/// `Number.MAX_SAFE_INTEGER`, 2^53 - 1).
+pub const JSON_SAFE_INTEGER_MAX: u128 = (1 << 53) - 1;
+
+/// An amount with its sign: a JSON number while exact in every client, past
+/// [`JSON_SAFE_INTEGER_MAX`] (which business amounts never reach) a decimal string.
+/// Never a cast that truncates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedAmount {
+    pub amount: u128,
+    /// False: the amount left the account.
+    pub positive: bool,
+}
+
+impl SignedAmount {
+    pub fn incoming(amount: u128) -> SignedAmount {
+        SignedAmount {
+            amount,
+            positive: true,
+        }
+    }
+}
+
+impl Serialize for SignedAmount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let negative = !self.positive && self.amount != 0;
+        match i64::try_from(self.amount) {
+            Ok(small) if self.amount <= JSON_SAFE_INTEGER_MAX => {
+                serializer.serialize_i64(if negative { -small } else { small })
+            }
+            _ => {
+                let sign = if negative { "-" } else { "" };
+                serializer.collect_str(&format_args!("{sign}{}", self.amount))
+            }
+        }
+    }
+}
+
+impl PartialSchema for SignedAmount {
+    fn schema() -> RefOr<Schema> {
+        let number = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(-(JSON_SAFE_INTEGER_MAX as f64)))
+            .maximum(Some(JSON_SAFE_INTEGER_MAX as f64));
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^-?[0-9]{16,39}$"));
+        OneOfBuilder::new()
+            .item(number)
+            .item(text)
+            .description(Some(
+                "An amount in the asset's smallest unit, negative when it left the account: \
+                 a number up to 2^53 - 1, an exact decimal string beyond",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SignedAmount {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wire(amount: u128, positive: bool) -> serde_json::Value {
+        serde_json::to_value(SignedAmount { amount, positive }).unwrap()
+    }
+
+    #[test]
+    fn amounts_never_truncate_on_the_wire() {
+        assert_eq!(wire(7000, true), json!(7000));
+        assert_eq!(wire(7000, false), json!(-7000));
+        assert_eq!(wire(0, false), json!(0));
+        assert_eq!(
+            wire(JSON_SAFE_INTEGER_MAX, false),
+            json!(-9_007_199_254_740_991i64)
+        );
+        // Issue 13's finding: 2^64 - 1 MVP showed as -1. Past 2^53 it is an exact string.
+        assert_eq!(wire(u128::from(u64::MAX), true), json!("18446744073709551615"));
+        assert_eq!(wire(u128::MAX, false), json!(format!("-{}", u128::MAX)));
+    }
+}
