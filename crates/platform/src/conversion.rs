@@ -43,6 +43,7 @@ use crate::chart;
 use crate::claims::{ClaimDetails, Claims};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::exchange::Retry;
+use crate::idempotency::{Replayable, Scope};
 use ports::chain::EthAddress;
 use ports::time::{kst_day_start_s, now_s};
 
@@ -57,7 +58,6 @@ pub use store::tables::conversions::{
 pub const WEI_PER_MVC: u128 = 1_000_000_000_000_000_000;
 /// Largest conversion accepted, in MVP (well inside the bridge's and u128's range).
 pub const CONVERSION_MVP_MAX: u64 = 1_000_000_000_000;
-pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
 /// Conversions the resolver drives per sweep.
 pub const CONVERSION_SWEEP_MAX: usize = 64;
 /// Conversions still `requested` kept in memory; past it a new conversion answers 503
@@ -302,18 +302,26 @@ impl Platform {
         &self,
         request: ConversionRequest,
     ) -> Result<ConversionRecord, PlatformError> {
-        if let Some(key) = &request.idempotency_key
-            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX)
-        {
-            return Err(invalid("Idempotency-Key", "1 to 128 bytes"));
-        }
+        Ok(self.convert_once(request).await?.value)
+    }
+
+    /// [`Platform::convert`], telling whether the answer is an earlier request's under the
+    /// same `Idempotency-Key` (see `idempotency`).
+    pub async fn convert_once(
+        &self,
+        request: ConversionRequest,
+    ) -> Result<Replayable<ConversionRecord>, PlatformError> {
+        let key = request.idempotency_key.as_deref();
+        let _in_flight = self
+            .idempotency
+            .begin(Scope::Conversion, request.member_id, key)?;
         if request.mvp == 0 || request.mvp > CONVERSION_MVP_MAX {
             return Err(invalid("mvp", format!("1 to {CONVERSION_MVP_MAX}")));
         }
         self.chain()?;
         let claim = self.conversions.requests.claim(request.member_id).await?;
-        let record = match self.known_conversion(&request).await? {
-            Some(existing) => existing,
+        let (record, replayed) = match self.known_conversion(&request).await? {
+            Some(existing) => (existing, true),
             None => {
                 let pin = request.pin.as_deref();
                 self.confirm_spend(request.member_id, u128::from(request.mvp), pin)
@@ -322,16 +330,21 @@ impl Platform {
                 drop(claim);
                 self.drive_conversion(record.id).await;
                 self.conversions.release(record.id);
-                self.stored_conversion(record.id)
+                let stored = self
+                    .stored_conversion(record.id)
                     .await?
-                    .expect("a conversion's row is durable before it is driven")
+                    .expect("a conversion's row is durable before it is driven");
+                (stored, false)
             }
         };
         match (&record.status, record.failure.as_deref()) {
             (ConversionStatus::Failed, Some("insufficient_balance")) => Err(
                 PlatformError::Conversion(ConversionError::InsufficientBalance),
             ),
-            _ => Ok(record),
+            _ => Ok(Replayable {
+                value: record,
+                replayed,
+            }),
         }
     }
 
@@ -444,10 +457,14 @@ impl Platform {
 
     /// Every conversion, newest first, at most `limit` (operators' list; at most
     /// `CONVERSIONS_PAGE_MAX`).
-    pub async fn conversions(&self, limit: usize) -> Result<Vec<ConversionRecord>, PlatformError> {
+    pub async fn conversions(
+        &self,
+        before: Option<(u64, u128)>,
+        limit: usize,
+    ) -> Result<Vec<ConversionRecord>, PlatformError> {
         Ok(self
             .ledger
-            .tables(move |read| tables::conversions_page(read, None, limit))
+            .tables(move |read| tables::conversions_page(read, before, limit))
             .await?)
     }
 

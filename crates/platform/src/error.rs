@@ -24,6 +24,8 @@ pub enum PlatformError {
     NotFound(Entity),
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyConflict,
+    #[error("the first request under this Idempotency-Key is still being processed; retry")]
+    IdempotencyInFlight,
     #[error(transparent)]
     Member(#[from] MemberError),
     #[error(transparent)]

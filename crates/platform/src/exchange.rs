@@ -40,6 +40,7 @@ use store::tables::exchanges as tables;
 use crate::chart::{self, transfer_code};
 use crate::domain::{ExchangeRow, ExchangeStatus, LinkRow, PartnerRecord};
 use crate::error::{Entity, PlatformError, invalid};
+use crate::idempotency::{Replayable, Scope};
 use crate::service::Platform;
 use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
 use ports::time::{kst_day_start_s, kst_month_start_s, now_ms, now_s};
@@ -48,7 +49,6 @@ pub(crate) use rows::legacy_rows;
 pub(crate) use working::{Claimed, Tracked};
 pub use working::{EXCHANGES_OPEN_MAX, Exchanges, PartnerFigures, Retry};
 
-pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
 /// Exchanges the resolver takes per sweep.
 pub const RESOLVER_SWEEP_MAX: usize = 1024;
 /// Largest mileage of one exchange.
@@ -185,11 +185,19 @@ impl Platform {
     /// partner has not clearly answered comes back `Requested` and is finished in the
     /// background.
     pub async fn exchange(&self, request: ExchangeRequest) -> Result<ExchangeRow, PlatformError> {
-        if let Some(key) = &request.idempotency_key
-            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX)
-        {
-            return Err(invalid("Idempotency-Key", "1 to 128 bytes"));
-        }
+        Ok(self.exchange_once(request).await?.value)
+    }
+
+    /// [`Platform::exchange`], telling whether the answer is an earlier request's under
+    /// the same `Idempotency-Key` (see `idempotency`).
+    pub async fn exchange_once(
+        &self,
+        request: ExchangeRequest,
+    ) -> Result<Replayable<ExchangeRow>, PlatformError> {
+        let key = request.idempotency_key.as_deref();
+        let _in_flight = self
+            .idempotency
+            .begin(Scope::Exchange, request.member_id, key)?;
         if request.mileage == 0 || request.mileage > EXCHANGE_MILEAGE_MAX {
             return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
         }
@@ -217,6 +225,7 @@ impl Platform {
                 }
             }
         };
+        let replayed = driving.is_none();
         let mut finished = None;
         if let Some(driving) = driving {
             // The driving claim is released however this ends, even if the client goes
@@ -229,10 +238,14 @@ impl Platform {
         if let Some(failure) = self.failure() {
             return Err(PlatformError::Unavailable(failure));
         }
-        match finished {
-            Some(record) => outcome(record),
-            None => outcome(self.current_exchange(record.id).await?),
-        }
+        let answer = match finished {
+            Some(record) => outcome(record)?,
+            None => outcome(self.current_exchange(record.id).await?)?,
+        };
+        Ok(Replayable {
+            value: answer,
+            replayed,
+        })
     }
 
     /// What a request is checked against, in one read: the member's exchange under the
@@ -838,7 +851,6 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
         let permits = Arc::new(tokio::sync::Semaphore::new(
             platform.config.resolver_concurrency_max.max(1),
         ));
-        let mut sweeps: u64 = 0;
         loop {
             if Arc::strong_count(&platform) == 1 {
                 return; // Everybody else let go: the platform is shutting down.
@@ -865,25 +877,6 @@ pub(crate) fn spawn_resolver(platform: Arc<Platform>) {
                         }
                     }
                     drop(permit);
-                });
-            }
-            sweeps += 1;
-            let interval_ms = platform.config.resolver_interval_ms.max(1);
-            let flush_every = (crate::limits::RATE_FLUSH_INTERVAL_MS / interval_ms).max(1);
-            if sweeps.is_multiple_of(flush_every) {
-                let platform = platform.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = platform.flush_rate_counters().await {
-                        tracing::warn!(%error, "cannot write the rate counters");
-                    }
-                });
-            }
-            if sweeps.is_multiple_of(240) {
-                let platform = platform.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = platform.expire_credentials().await {
-                        tracing::warn!(%error, "cannot expire credentials");
-                    }
                 });
             }
             tokio::time::sleep(interval).await;

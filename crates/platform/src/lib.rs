@@ -33,6 +33,8 @@ pub mod error;
 pub mod exchange;
 pub mod gauges;
 pub(crate) mod guesses;
+pub mod housekeeping;
+pub mod idempotency;
 pub(crate) mod legacy;
 pub mod limits;
 pub mod members;

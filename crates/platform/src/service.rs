@@ -122,6 +122,8 @@ pub struct Platform {
     pub(crate) anchor_wake: Arc<tokio::sync::Notify>,
     /// The abuse limits' counters (see `limits`).
     pub(crate) limits: crate::limits::RateLimits,
+    /// The `Idempotency-Key`s whose first request is being processed (see `idempotency`).
+    pub(crate) idempotency: crate::idempotency::InFlight,
 }
 
 /// What [`Platform::open`] needs besides the ledger.
@@ -216,6 +218,7 @@ impl Platform {
             chain: parts.chain,
             anchor_wake: Arc::new(tokio::sync::Notify::new()),
             limits: crate::limits::RateLimits::default(),
+            idempotency: crate::idempotency::InFlight::default(),
         }))
     }
 
@@ -251,6 +254,7 @@ impl Platform {
         crate::exchange::spawn_resolver(self.clone());
         crate::anchoring::spawn_anchoring(self);
         crate::conversion::spawn_conversion_resolver(self);
+        crate::housekeeping::spawn(self);
         Ok(())
     }
 

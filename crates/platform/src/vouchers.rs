@@ -93,7 +93,6 @@ pub const GUESSING_TERMINALS_MAX: usize = 65_536;
 pub const PURCHASE_WAIT_MS: u64 = 10_000;
 /// Operations on vouchers under way at once (purchases and changes); more answer 503.
 pub const VOUCHER_CLAIMS_MAX: usize = 65_536;
-pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
 
 /// The vouchers context's working set: claims and the wrong codes of the window.
 pub struct Vouchers {

@@ -930,7 +930,9 @@ async fn a_credit_committed_before_a_crash_stays_completed_even_if_the_wallet_cl
 }
 
 /// 6. The same Idempotency-Key and body, sequentially and by 10 concurrent requests, make
-///    one exchange and one debit; the same key with another body is a conflict.
+///    one exchange and one debit: one answer is fresh, the others are the stored answer
+///    (replayed) or, while the first is in flight, `IdempotencyInFlight`; the same key
+///    with another body is a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_makes_one_exchange() {
     let (world, member, partner, link) = one_member_world().await;
@@ -942,14 +944,18 @@ async fn an_idempotency_key_makes_one_exchange() {
             let platform = platform.clone();
             tokio::spawn(async move {
                 platform
-                    .exchange(request(member, link, 1000, Some("key-1")))
+                    .exchange_once(request(member, link, 1000, Some("key-1")))
                     .await
             })
         })
         .collect();
-    let mut ids = HashSet::new();
+    let (mut ids, mut fresh) = (HashSet::new(), 0);
     for task in tasks {
-        let record = task.await.expect("task").expect("exchange");
+        let answered = match task.await.expect("task") {
+            Err(PlatformError::IdempotencyInFlight) => continue,
+            answer => answer.expect("exchange"),
+        };
+        let record = answered.value;
         assert!(
             matches!(
                 record.status,
@@ -958,17 +964,24 @@ async fn an_idempotency_key_makes_one_exchange() {
             "{record:?} partner calls {:?}",
             lock(&world.partner.calls)
         );
+        fresh += usize::from(!answered.replayed);
         ids.insert(record.id);
     }
-    assert_eq!(ids.len(), 1, "one exchange");
+    assert_eq!(
+        (ids.len(), fresh),
+        (1, 1),
+        "one exchange, answered fresh once"
+    );
     let id = *ids.iter().next().expect("id");
     let done = world.settled(member, id).await;
     assert_eq!(done.status, ExchangeStatus::Completed);
 
     let again = platform
-        .exchange(request(member, link, 1000, Some("key-1")))
+        .exchange_once(request(member, link, 1000, Some("key-1")))
         .await
         .expect("repeat");
+    assert!(again.replayed, "a retry answers the stored exchange");
+    let again = again.value;
     assert_eq!((again.id, again.status), (id, ExchangeStatus::Completed));
     let conflict = platform
         .exchange(request(member, link, 2000, Some("key-1")))
@@ -981,6 +994,63 @@ async fn an_idempotency_key_makes_one_exchange() {
     assert_eq!(world.partner.debited_references(partner).len(), 1);
     assert_eq!(world.mvp(member).await, 500);
     world.check_issuance(partner, 500).await;
+}
+
+/// 6b. While the first request under a key waits for the partner, a second one under the
+///     same key is refused at once (409 on the wire) rather than queued; once the key
+///     expires it names a new exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_flight_is_refused_and_an_expired_key_names_a_new_exchange() {
+    let (world, member, _partner, link) = one_member_world().await;
+    world.partner.debit_delay_ms.store(2_000, Ordering::Relaxed);
+    let platform = world.platform().clone();
+    let first = {
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            platform
+                .exchange_once(request(member, link, 1000, Some("key-2")))
+                .await
+        })
+    };
+    // The first request is in flight once its row exists: it then waits for the debit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while platform.exchanges(None, 10).await.expect("list").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exchange never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let second = platform
+        .exchange_once(request(member, link, 1000, Some("key-2")))
+        .await;
+    assert_eq!(second, Err(PlatformError::IdempotencyInFlight));
+    let first = first.await.expect("task").expect("first exchange");
+    assert!(!first.replayed);
+    world.partner.debit_delay_ms.store(0, Ordering::Relaxed);
+    world.settled(member, first.value.id).await;
+
+    // Not expired yet: a sweep of keys older than a day leaves it.
+    platform.expire_idempotency_keys().await.expect("sweep");
+    let retry = platform
+        .exchange_once(request(member, link, 1000, Some("key-2")))
+        .await
+        .expect("retry");
+    assert!(retry.replayed);
+    assert_eq!(retry.value.id, first.value.id);
+    // Aged past its time to live, the key is cleared and names a new exchange.
+    let later_s = ports::time::now_s() + platform::idempotency::IDEMPOTENCY_KEY_TTL_S + 1;
+    let aged = later_s - platform::idempotency::IDEMPOTENCY_KEY_TTL_S;
+    platform
+        .expire_idempotency_keys_before(aged)
+        .await
+        .expect("sweep");
+    let new = platform
+        .exchange_once(request(member, link, 1000, Some("key-2")))
+        .await
+        .expect("a new exchange");
+    assert!(!new.replayed);
+    assert_ne!(new.value.id, first.value.id);
 }
 
 /// 7. Credit line and limits are reserved under the exchange context (its lock, and one

@@ -33,14 +33,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use journal::LedgerService;
 use platform::Platform;
 use platform::audit::AuditLog;
 use platform::operators::{OperatorError, Operators, OperatorsConfig};
 use ports::signing::ReplayGuard;
 use ports::sms::DevOutbox;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body accepted: a full batch of 8,190 transfers in JSON with room to spare.
 pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -104,11 +104,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(members_api::routes())
         .merge(admin_api::routes().into())
         .merge(partner_api::routes().into())
-        .merge(chain_api::routes().into())
+        .merge(chain_api::routes())
         .merge(merchants_api::routes().into())
         .merge(van_api::routes().into())
         .merge(paycodes_api::routes().into())
-        .merge(vouchers_api::routes().into())
+        .merge(vouchers_api::routes())
         .merge(operators_api::routes().into())
 }
 

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use platform::Platform;
 use platform::chart::ASSET_MVP;
 use platform::domain::{ExchangeRow, LinkStatus};
@@ -16,8 +17,8 @@ use platform::exchange::ExchangeRequest;
 use platform::limits;
 use platform::partners::{LinkId, LinkProof};
 use ports::time::rfc3339;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -98,6 +99,21 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Pro
         .to_str()
         .map_err(|_| Problem::from(platform::error::invalid("Idempotency-Key", "visible ASCII")))?;
     Ok(Some(text.to_string()))
+}
+
+/// Marks an answer as the stored answer of an earlier request under the same
+/// `Idempotency-Key` (`Idempotent-Replayed: true`, IETF draft).
+pub(crate) fn replayed(
+    mut response: axum::response::Response,
+    replayed: bool,
+) -> axum::response::Response {
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 pub fn parse_id_text(field: &'static str, text: &str) -> Result<u128, Problem> {
@@ -810,7 +826,7 @@ struct ExchangeBody {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = ExchangeBody,
     responses(
-        (status = 200, description = "Completed or failed", body = ExchangeAnswer),
+        (status = 200, description = "Completed or failed; `Idempotent-Replayed: true` on a retry", body = ExchangeAnswer),
         (status = 202, description = "Waiting for the partner", body = ExchangeAnswer),
         (status = 409, description = "The same key is still in flight", body = openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "The same key with another body", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
@@ -818,25 +834,27 @@ async fn exchange(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<ExchangeAnswer>), Problem> {
+) -> Result<axum::response::Response, Problem> {
     let member_id = member(&state, &headers).await?;
     let body: ExchangeBody = json_body(body)?;
     let link_id = parse_id_text("link_id", &body.link_id)?;
     let idempotency_key = idempotency_key(&headers)?;
-    let record = platform(&state)?
-        .exchange(ExchangeRequest {
+    let answered = platform(&state)?
+        .exchange_once(ExchangeRequest {
             member_id,
             link_id,
             mileage: body.mileage,
             idempotency_key,
         })
         .await?;
+    let record = &answered.value;
     let status = if record.status.is_final() {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(ExchangeAnswer::of(&record))))
+    let answer = (status, Json(ExchangeAnswer::of(record))).into_response();
+    Ok(replayed(answer, answered.replayed))
 }
 
 /// One of the member's exchanges.
@@ -880,7 +898,7 @@ mod tests {
 
         #[test]
         fn any_json_strings_are_a_proof_or_a_bad_request(state in "\\PC{0,300}", code in ".{0,300}") {
-            let body = serde_json::to_vec(&json!({"state": state, "code": code})).unwrap();
+            let body = serde_json::to_vec(&serde_json::json!({"state": state, "code": code})).unwrap();
             if let Err(problem) = proof_of(&body) {
                 prop_assert_eq!(problem.status, StatusCode::BAD_REQUEST);
             }

@@ -77,6 +77,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "rate-limited",
     "replayed-request",
     "session-expired",
+    "stale-request",
     "sms-unavailable",
     "stale-timestamp",
     "terminal-disabled",
@@ -131,7 +132,7 @@ pub const WITNESS: &str = "witness_feed";
             pass `next_cursor` back as `cursor` until it is null.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ProblemDoc, FieldErrorDoc)),
+    components(schemas(ProblemDoc, FieldErrorDoc))
 )]
 pub struct Frame;
 
@@ -186,7 +187,10 @@ impl Modify for Conventions {
         let header = |name: &str, what: &str| {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, what)))
         };
-        components.add_security_scheme(MEMBER, bearer("a member's session token (POST /v1/sessions)"));
+        components.add_security_scheme(
+            MEMBER,
+            bearer("a member's session token (POST /v1/sessions)"),
+        );
         components.add_security_scheme(
             OPERATOR,
             bearer("an operator's session token, an API key, or the bootstrap token"),
@@ -320,7 +324,10 @@ mod tests {
         ];
         for source in sources {
             for slug in status_slugs(source) {
-                assert!(is_documented(slug), "problem slug {slug:?} is not in PROBLEM_TYPES");
+                assert!(
+                    is_documented(slug),
+                    "problem slug {slug:?} is not in PROBLEM_TYPES"
+                );
             }
         }
     }
@@ -329,6 +336,14 @@ mod tests {
     fn status_slugs(source: &str) -> Vec<&str> {
         let mut slugs = Vec::new();
         for (at, _) in source.match_indices("::") {
+            // `StatusCode::X` or `S::X`, and no other path.
+            let before = &source[..at];
+            let owner_start = before
+                .rfind(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(0, |i| i + 1);
+            if !matches!(&before[owner_start..], "StatusCode" | "S") {
+                continue;
+            }
             let rest = &source[at + 2..];
             let name_end = rest
                 .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))

@@ -268,6 +268,11 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             "idempotency-key-reused",
             "The Idempotency-Key was used for another request",
         ),
+        E::IdempotencyInFlight => (
+            S::CONFLICT,
+            "idempotency-key-in-flight",
+            "A request under this Idempotency-Key is still being processed",
+        ),
         E::Member(error) => member_kind(error),
         E::Exchange(error) => exchange_kind(error),
         E::Payment(error) => payment_kind(error),

@@ -5,8 +5,8 @@
 //! ([`SignedAmount`]), so no client ever rounds one.
 
 use serde::{Serialize, Serializer};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 /// The largest integer every JSON client reads exactly (JavaScript's
@@ -88,7 +88,10 @@ mod tests {
             json!(-9_007_199_254_740_991i64)
         );
         // Issue 13's finding: 2^64 - 1 MVP showed as -1. Past 2^53 it is an exact string.
-        assert_eq!(wire(u128::from(u64::MAX), true), json!("18446744073709551615"));
+        assert_eq!(
+            wire(u128::from(u64::MAX), true),
+            json!("18446744073709551615")
+        );
         assert_eq!(wire(u128::MAX, false), json!(format!("-{}", u128::MAX)));
     }
 }

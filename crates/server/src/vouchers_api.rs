@@ -4,74 +4,106 @@
 //! `pay_code` (see van_api). See docs/vouchers.md.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::response::{IntoResponse, Response};
 use platform::vouchers::{
     NewProduct, ProductChange, ProductRecord, PurchaseRequest, VoucherRecord,
 };
 use ports::time::{now_s, rfc3339};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::codes_svg;
 use crate::ledger_api::Body;
-use crate::members_api::{idempotency_key, json_body, member, parse_id_text, platform};
+use crate::members_api::{
+    PageQuery, idempotency_key, json_body, member, parse_id_text, platform, replayed,
+};
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/voucher-products",
-            post(create_product).get(all_products),
-        )
-        .route("/admin/v1/voucher-products/{id}", patch(change_product))
-        .route("/v1/voucher-products", get(catalogue))
-        .route("/v1/me/vouchers", post(buy).get(list))
-        .route("/v1/me/vouchers/{id}", get(show))
-        .route("/v1/me/vouchers/{id}/cancel", post(cancel))
-        .route("/v1/me/vouchers/{id}/barcode.svg", get(barcode))
-        .route("/v1/me/vouchers/{id}/qr.svg", get(qr))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, all_products))
+        .routes(routes!(change_product))
+        .routes(routes!(catalogue))
+        .routes(routes!(buy, list))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
+        .routes(routes!(barcode))
+        .routes(routes!(qr))
 }
 
-fn product_json(product: &ProductRecord) -> Value {
-    json!({
-        "product_id": product.id.to_string(),
-        "brand": product.brand,
-        "name": product.name,
-        "face_value": product.face_value,
-        "price": product.price,
-        "validity_days": product.validity_days,
-        "enabled": product.enabled,
-        "created_at": rfc3339(product.created_at_s),
-    })
+/// A voucher product of the catalogue.
+#[derive(Serialize, ToSchema)]
+struct ProductAnswer {
+    product_id: String,
+    brand: String,
+    name: String,
+    face_value: u64,
+    price: u64,
+    validity_days: u32,
+    enabled: bool,
+    created_at: String,
+}
+
+fn product_answer(product: &ProductRecord) -> ProductAnswer {
+    ProductAnswer {
+        product_id: product.id.to_string(),
+        brand: product.brand.clone(),
+        name: product.name.clone(),
+        face_value: product.face_value,
+        price: product.price,
+        validity_days: product.validity_days,
+        enabled: product.enabled,
+        created_at: rfc3339(product.created_at_s),
+    }
 }
 
 /// A voucher for its owner, code included (the app shows it offline).
-fn voucher_json(voucher: &VoucherRecord, code: &str) -> Value {
-    json!({
-        "voucher_id": voucher.id.to_string(),
-        "product_id": voucher.product_id.to_string(),
-        "brand": voucher.brand,
-        "name": voucher.name,
-        "face_value": voucher.face_value,
-        "price": voucher.price,
-        "code": code,
-        "status": voucher.shown_status(now_s()),
-        "purchased_at": rfc3339(voucher.purchased_at_s),
-        "expires_at": rfc3339(voucher.expires_at_s),
-        "redeemed_at": voucher.redeemed_at_s.map(rfc3339),
-        "refund": voucher.refund,
-        "fee": voucher.fee,
-        "cancelled_at": voucher.cancelled_at_s.map(rfc3339),
-    })
+#[derive(Serialize, ToSchema)]
+struct VoucherAnswer {
+    voucher_id: String,
+    product_id: String,
+    brand: String,
+    name: String,
+    face_value: u64,
+    price: u64,
+    /// The code a till scans (as a VAN authorization's `pay_code`).
+    code: String,
+    /// `pending`, `active`, `redeemed`, `expired`, `cancelling`, `cancelled` or `failed`.
+    status: &'static str,
+    purchased_at: String,
+    expires_at: String,
+    redeemed_at: Option<String>,
+    refund: u64,
+    fee: u64,
+    cancelled_at: Option<String>,
 }
 
-#[derive(Deserialize)]
+fn voucher_answer(voucher: &VoucherRecord, code: String) -> VoucherAnswer {
+    VoucherAnswer {
+        voucher_id: voucher.id.to_string(),
+        product_id: voucher.product_id.to_string(),
+        brand: voucher.brand.clone(),
+        name: voucher.name.clone(),
+        face_value: voucher.face_value,
+        price: voucher.price,
+        code,
+        status: voucher.shown_status(now_s()),
+        purchased_at: rfc3339(voucher.purchased_at_s),
+        expires_at: rfc3339(voucher.expires_at_s),
+        redeemed_at: voucher.redeemed_at_s.map(rfc3339),
+        refund: voucher.refund,
+        fee: voucher.fee,
+        cancelled_at: voucher.cancelled_at_s.map(rfc3339),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductBody {
     brand: String,
@@ -81,10 +113,15 @@ struct ProductBody {
     validity_days: Option<u32>,
 }
 
+/// Adds a product to the catalogue. Needs `vouchers.write`.
+#[utoipa::path(post, path = "/admin/v1/voucher-products", tag = "vouchers",
+    security(("operator" = [])),
+    request_body = ProductBody,
+    responses((status = 201, description = "The product", body = ProductAnswer)))]
 async fn create_product(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<ProductAnswer>), Problem> {
     let body: ProductBody = json_body(body)?;
     let product = platform(&state)?
         .create_product(NewProduct {
@@ -95,25 +132,36 @@ async fn create_product(
             validity_days: body.validity_days,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(product_json(&product))))
+    Ok((StatusCode::CREATED, Json(product_answer(&product))))
 }
 
-async fn all_products(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct ProductsAnswer {
+    products: Vec<ProductAnswer>,
+}
+
+/// Every product, disabled ones too. Needs `vouchers.read`.
+#[utoipa::path(get, path = "/admin/v1/voucher-products", tag = "vouchers",
+    security(("operator" = [])),
+    responses((status = 200, description = "The catalogue", body = ProductsAnswer)))]
+async fn all_products(State(state): State<AppState>) -> Result<Json<ProductsAnswer>, Problem> {
     products(&state, false).await
 }
 
 /// The catalogue members may buy from: public, like a shop window.
-async fn catalogue(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[utoipa::path(get, path = "/v1/voucher-products", tag = "vouchers",
+    responses((status = 200, description = "Enabled products", body = ProductsAnswer)))]
+async fn catalogue(State(state): State<AppState>) -> Result<Json<ProductsAnswer>, Problem> {
     products(&state, true).await
 }
 
-async fn products(state: &AppState, enabled_only: bool) -> Result<Json<Value>, Problem> {
+async fn products(state: &AppState, enabled_only: bool) -> Result<Json<ProductsAnswer>, Problem> {
     let products = platform(state)?.products(enabled_only).await?;
-    let products: Vec<Value> = products.iter().map(product_json).collect();
-    Ok(Json(json!({ "products": products })))
+    let products = products.iter().map(product_answer).collect();
+    Ok(Json(ProductsAnswer { products }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductChangeBody {
     name: Option<String>,
@@ -121,11 +169,17 @@ struct ProductChangeBody {
     enabled: Option<bool>,
 }
 
+/// Renames, reprices, enables or disables a product. Needs `vouchers.write`.
+#[utoipa::path(patch, path = "/admin/v1/voucher-products/{id}", tag = "vouchers",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The product id")),
+    request_body = ProductChangeBody,
+    responses((status = 200, description = "The product", body = ProductAnswer)))]
 async fn change_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ProductAnswer>, Problem> {
     let id = parse_id_text("id", &id)?;
     let body: ProductChangeBody = json_body(body)?;
     let change = ProductChange {
@@ -134,10 +188,10 @@ async fn change_product(
         enabled: body.enabled,
     };
     let product = platform(&state)?.change_product(id, change).await?;
-    Ok(Json(product_json(&product)))
+    Ok(Json(product_answer(&product)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BuyBody {
     product_id: String,
@@ -145,12 +199,20 @@ struct BuyBody {
     pin: Option<String>,
 }
 
-/// `POST /v1/me/vouchers {product_id}` (`Idempotency-Key` honoured).
+/// Buys a voucher with MVP. Idempotent with `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/me/vouchers", tag = "vouchers",
+    security(("member_session" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = BuyBody,
+    responses(
+        (status = 201, description = "The voucher; `Idempotent-Replayed: true` on a retry", body = VoucherAnswer),
+        (status = 409, description = "The same key is still in flight", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "The same key with another body", body = crate::openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn buy(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<Response, Problem> {
     let member_id = member(&state, &headers).await?;
     let body: BuyBody = json_body(body)?;
     let request = PurchaseRequest {
@@ -160,40 +222,56 @@ async fn buy(
         pin: body.pin,
     };
     let platform = platform(&state)?;
-    let voucher = platform.buy_voucher(request).await?;
-    let code = platform.voucher_code(&voucher)?;
-    Ok((StatusCode::CREATED, Json(voucher_json(&voucher, &code))))
+    let bought = platform.buy_voucher_once(request).await?;
+    let code = platform.voucher_code(&bought.value)?;
+    let answer = (
+        StatusCode::CREATED,
+        Json(voucher_answer(&bought.value, code)),
+    );
+    Ok(replayed(answer.into_response(), bought.replayed))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    before: Option<String>,
+#[derive(Serialize, ToSchema)]
+struct VouchersAnswer {
+    vouchers: Vec<VoucherAnswer>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
 }
 
-/// `GET /v1/me/vouchers[?before=ID]`: newest first, a page at most; `next_before` continues.
+/// The member's vouchers, newest first, 100 a page at most.
+#[utoipa::path(get, path = "/v1/me/vouchers", tag = "vouchers",
+    security(("member_session" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of vouchers", body = VouchersAnswer)))]
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<VouchersAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
-    let Query(query) = query.map_err(|error| Problem::malformed_json(error.body_text()))?;
-    let before = match &query.before {
-        Some(text) => Some(parse_id_text("before", text)?),
+    let Query(query) = query?;
+    let before = match &query.cursor {
+        Some(text) => Some(parse_id_text("cursor", text)?),
         None => None,
     };
+    let page_max = platform::vouchers::VOUCHER_PAGE_MAX;
+    let limit = query.limit.unwrap_or(page_max);
+    if limit == 0 || limit > page_max {
+        return Err(platform::error::invalid("limit", format!("1 to {page_max}")).into());
+    }
     let platform = platform(&state)?;
-    let vouchers = platform.vouchers(member_id, before).await?;
+    let mut vouchers = platform.vouchers(member_id, before).await?;
+    vouchers.truncate(limit);
     let mut shown = Vec::with_capacity(vouchers.len());
     for voucher in &vouchers {
-        shown.push(voucher_json(voucher, &platform.voucher_code(voucher)?));
+        shown.push(voucher_answer(voucher, platform.voucher_code(voucher)?));
     }
-    let full = vouchers.len() == platform::vouchers::VOUCHER_PAGE_MAX;
-    let next_before = vouchers.last().filter(|_| full).map(|v| v.id.to_string());
-    Ok(Json(
-        json!({ "vouchers": shown, "next_before": next_before }),
-    ))
+    let full = vouchers.len() == limit;
+    let next_cursor = vouchers.last().filter(|_| full).map(|v| v.id.to_string());
+    Ok(Json(VouchersAnswer {
+        vouchers: shown,
+        next_cursor,
+    }))
 }
 
 async fn owned(
@@ -209,30 +287,44 @@ async fn owned(
     Ok((voucher, code))
 }
 
+/// One of the member's vouchers.
+#[utoipa::path(get, path = "/v1/me/vouchers/{id}", tag = "vouchers",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The voucher id")),
+    responses((status = 200, description = "The voucher", body = VoucherAnswer)))]
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<VoucherAnswer>, Problem> {
     let (voucher, code) = owned(&state, &headers, &id).await?;
-    Ok(Json(voucher_json(&voucher, &code)))
+    Ok(Json(voucher_answer(&voucher, code)))
 }
 
-/// `POST /v1/me/vouchers/{id}/cancel`: an unused voucher, within 7 days of purchase (all
-/// back) or after it expired (90 % back).
+/// Cancels an unused voucher: within 7 days of purchase (all back) or after it expired
+/// (90 % back).
+#[utoipa::path(post, path = "/v1/me/vouchers/{id}/cancel", tag = "vouchers",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The voucher id")),
+    responses((status = 200, description = "The voucher", body = VoucherAnswer)))]
 async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<VoucherAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let id = parse_id_text("id", &id)?;
     let platform = platform(&state)?;
     let voucher = platform.cancel_voucher(member_id, id).await?;
     let code = platform.voucher_code(&voucher)?;
-    Ok(Json(voucher_json(&voucher, &code)))
+    Ok(Json(voucher_answer(&voucher, code)))
 }
 
+/// The voucher's code as a Code 128 barcode.
+#[utoipa::path(get, path = "/v1/me/vouchers/{id}/barcode.svg", tag = "vouchers",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The voucher id")),
+    responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]
 async fn barcode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -243,6 +335,11 @@ async fn barcode(
     Ok(codes_svg::svg_response(svg))
 }
 
+/// The voucher's code as a QR code.
+#[utoipa::path(get, path = "/v1/me/vouchers/{id}/qr.svg", tag = "vouchers",
+    security(("member_session" = [])),
+    params(("id" = String, Path, description = "The voucher id")),
+    responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]
 async fn qr(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -24,6 +24,7 @@ pub mod anchoring;
 pub mod audit;
 pub mod conversions;
 pub mod exchanges;
+pub mod idempotency;
 pub mod limits;
 pub mod members;
 pub mod merchants;

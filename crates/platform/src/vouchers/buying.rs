@@ -10,12 +10,12 @@ use store::tables::vouchers as tables;
 
 use super::{
     ACTIVE_VOUCHERS_PER_MEMBER_MAX, CANCEL_WINDOW_S, CODE_INDEX_KIND, EXPIRED_REFUND_PERCENT,
-    IDEMPOTENCY_KEY_BYTES_MAX, ProductRecord, VoucherRecord, VoucherStatus, code_context,
-    new_voucher_code, voucher_row,
+    ProductRecord, VoucherRecord, VoucherStatus, code_context, new_voucher_code, voucher_row,
 };
 use crate::authorization;
 use crate::chart::{self, transfer_code};
-use crate::error::{Entity, PlatformError, invalid};
+use crate::error::{Entity, PlatformError};
+use crate::idempotency::{Replayable, Scope};
 use crate::members::MemberStatus;
 use crate::service::Platform;
 use ports::time::now_s;
@@ -63,13 +63,20 @@ impl Platform {
         &self,
         request: PurchaseRequest,
     ) -> Result<VoucherRecord, PlatformError> {
-        if let Some(key) = &request.idempotency_key
-            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX)
-        {
-            let detail = format!("1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes");
-            return Err(invalid("Idempotency-Key", detail));
-        }
+        Ok(self.buy_voucher_once(request).await?.value)
+    }
+
+    /// [`Platform::buy_voucher`], telling whether the answer is an earlier request's under
+    /// the same `Idempotency-Key` (see `idempotency`).
+    pub async fn buy_voucher_once(
+        &self,
+        request: PurchaseRequest,
+    ) -> Result<Replayable<VoucherRecord>, PlatformError> {
         let member_id = request.member_id;
+        let key = request.idempotency_key.as_deref();
+        let _in_flight = self
+            .idempotency
+            .begin(Scope::VoucherPurchase, member_id, key)?;
         let _claim = self.vouchers.purchases.claim(member_id).await?;
         if let Some(key) = request.idempotency_key.clone() {
             let found = self
@@ -80,7 +87,7 @@ impl Platform {
                 if found.product_id != request.product_id {
                     return Err(PlatformError::IdempotencyConflict);
                 }
-                return purchase_answer(found);
+                return purchase_answer(found).map(Replayable::replayed);
             }
         }
         let product = self.purchasable(&request).await?;
@@ -99,7 +106,7 @@ impl Platform {
                 (vec![voucher_row(&voucher)], voucher)
             })
         })?;
-        purchase_answer(committing.done().await?)
+        purchase_answer(committing.done().await?).map(Replayable::fresh)
     }
 
     /// The product a member may buy now: an active member, an enabled product, room for
