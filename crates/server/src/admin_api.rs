@@ -1,53 +1,53 @@
 //! Operator routes (`/admin/v1`, admin bearer token): partners and their rates, exchanges,
 //! the partner settlement report and CSV, reconciliation, member unlock, the SMS outbox.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use platform::domain::ExchangeStatus;
 use platform::merchants::MerchantRecord;
 use platform::partners::{NewPartner, PartnerChange, PartnerView};
 use ports::time::{now_s, rfc3339};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::ledger_api::Body;
 use crate::members_api::{ExchangeAnswer, json_body, parse_id_text, platform};
+use crate::openapi;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/partners",
-            post(create_partner).get(list_partners),
-        )
-        .route(
-            "/admin/v1/partners/{id}",
-            get(show_partner).patch(change_partner),
-        )
-        .route("/admin/v1/partners/{id}/rates", post(add_rate))
-        .route("/admin/v1/partners/{id}/payments", post(record_payment))
-        .route("/admin/v1/partners/{id}/reconciliation", post(reconcile))
-        .route("/admin/v1/exchanges", get(list_exchanges))
-        .route("/admin/v1/reports/exchanges", get(exchange_report))
-        .route("/admin/v1/reports/exchanges.csv", get(exchange_csv))
-        .route("/admin/v1/members/{id}/unlock", post(unlock_member))
-        .route("/admin/v1/members/{id}/lock", post(lock_member))
-        .route("/admin/v1/sms-outbox", get(sms_outbox))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_partner, list_partners))
+        .routes(routes!(show_partner, change_partner))
+        .routes(routes!(add_rate))
+        .routes(routes!(record_payment))
+        .routes(routes!(reconcile))
+        .routes(routes!(list_exchanges))
+        .routes(routes!(exchange_report))
+        .routes(routes!(exchange_csv))
+        .routes(routes!(unlock_member))
+        .routes(routes!(lock_member))
+        .routes(routes!(sms_outbox))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PartnerBody {
     name: String,
+    /// MVP per `rate_den` units of mileage.
     rate_num: u64,
     rate_den: u64,
+    /// The base URL of the partner's API.
     api_base_url: String,
+    /// The shared secret that signs requests both ways.
     secret: String,
     minimum_unit: Option<u64>,
     daily_limit: Option<u64>,
@@ -55,40 +55,90 @@ struct PartnerBody {
     credit_line: Option<u64>,
 }
 
-fn partner_json(view: &PartnerView) -> Value {
-    let partner = &view.record;
-    let rates: Vec<Value> = partner
-        .rates
-        .iter()
-        .map(
-            |r| json!({"rate_num": r.num, "rate_den": r.den, "effective_from": r.effective_from_s}),
-        )
-        .collect();
-    let rate = partner.rate_at(now_s());
-    json!({
-        "partner_id": partner.id.to_string(),
-        "name": partner.name,
-        "api_base_url": partner.api_base_url,
-        "enabled": partner.enabled,
-        "rate_num": rate.map(|r| r.num),
-        "rate_den": rate.map(|r| r.den),
-        "rates": rates,
-        "minimum_unit": partner.minimum_unit,
-        "daily_limit": partner.daily_limit,
-        "monthly_limit": partner.monthly_limit,
-        "credit_line": partner.credit_line,
-        "issued_mvp": view.figures.issued_mvp as u64,
-        "reserved_mvp": view.figures.reserved_mvp as u64,
-        "paid_mvp": view.figures.paid_mvp as u64,
-        "outstanding_mvp": view.figures.outstanding_mvp() as u64,
-        "created_at": rfc3339(partner.created_at_s),
-    })
+/// One rate of a partner, in force from `effective_from`.
+#[derive(Serialize, ToSchema)]
+struct PartnerRate {
+    rate_num: u64,
+    rate_den: u64,
+    /// Unix seconds.
+    effective_from: u64,
 }
 
+/// A partner with its rates and running figures.
+#[derive(Serialize, ToSchema)]
+struct AdminPartner {
+    partner_id: String,
+    name: String,
+    api_base_url: String,
+    enabled: bool,
+    /// The rate in force now; null without one.
+    rate_num: Option<u64>,
+    rate_den: Option<u64>,
+    /// Every rate, oldest first.
+    rates: Vec<PartnerRate>,
+    minimum_unit: u64,
+    daily_limit: u64,
+    monthly_limit: u64,
+    credit_line: u64,
+    /// MVP credited to members against this partner.
+    issued_mvp: u64,
+    /// MVP of exchanges still requested.
+    reserved_mvp: u64,
+    /// MVP the partner paid for.
+    paid_mvp: u64,
+    /// Issued and not yet paid for.
+    outstanding_mvp: u64,
+    created_at: String,
+}
+
+fn admin_partner(view: &PartnerView) -> AdminPartner {
+    let partner = &view.record;
+    let rates = partner
+        .rates
+        .iter()
+        .map(|r| PartnerRate {
+            rate_num: r.num,
+            rate_den: r.den,
+            effective_from: r.effective_from_s,
+        })
+        .collect();
+    let rate = partner.rate_at(now_s());
+    AdminPartner {
+        partner_id: partner.id.to_string(),
+        name: partner.name.clone(),
+        api_base_url: partner.api_base_url.clone(),
+        enabled: partner.enabled,
+        rate_num: rate.map(|r| r.num),
+        rate_den: rate.map(|r| r.den),
+        rates,
+        minimum_unit: partner.minimum_unit,
+        daily_limit: partner.daily_limit,
+        monthly_limit: partner.monthly_limit,
+        credit_line: partner.credit_line,
+        issued_mvp: view.figures.issued_mvp as u64,
+        reserved_mvp: view.figures.reserved_mvp as u64,
+        paid_mvp: view.figures.paid_mvp as u64,
+        outstanding_mvp: view.figures.outstanding_mvp() as u64,
+        created_at: rfc3339(partner.created_at_s),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct PartnerCreated {
+    partner_id: String,
+}
+
+/// Creates a partner with its first rate.
+///
+/// Needs `partners.write`.
+#[utoipa::path(post, path = "/admin/v1/partners", tag = "admin partners",
+    security(("operator" = [])),
+    request_body = PartnerBody,
+    responses((status = 201, description = "The partner exists", body = PartnerCreated)))]
 async fn create_partner(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<PartnerCreated>), Problem> {
     let body: PartnerBody = json_body(body)?;
     let id = platform(&state)?
         .create_partner(NewPartner {
@@ -103,28 +153,47 @@ async fn create_partner(
             credit_line: body.credit_line,
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "partner_id": id.to_string() })),
-    ))
+    let answer = PartnerCreated {
+        partner_id: id.to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
-async fn list_partners(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct AdminPartners {
+    partners: Vec<AdminPartner>,
+}
+
+/// Every partner, enabled or not.
+///
+/// Needs `partners.read`.
+#[utoipa::path(get, path = "/admin/v1/partners", tag = "admin partners",
+    security(("operator" = [])),
+    responses((status = 200, description = "Partners", body = AdminPartners)))]
+async fn list_partners(State(state): State<AppState>) -> Result<Json<AdminPartners>, Problem> {
     let views = platform(&state)?.partners().await?;
-    let partners: Vec<Value> = views.iter().map(partner_json).collect();
-    Ok(Json(json!({ "partners": partners })))
+    let partners = views.iter().map(admin_partner).collect();
+    Ok(Json(AdminPartners { partners }))
 }
 
+/// One partner.
+///
+/// Needs `partners.read`.
+#[utoipa::path(get, path = "/admin/v1/partners/{id}", tag = "admin partners",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id")),
+    responses((status = 200, description = "The partner", body = AdminPartner)))]
 async fn show_partner(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AdminPartner>, Problem> {
     let id = parse_id_text("partner_id", &id)?;
     let view = platform(&state)?.partner(id).await?;
-    Ok(Json(partner_json(&view)))
+    Ok(Json(admin_partner(&view)))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; those absent stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PartnerChangeBody {
     name: Option<String>,
@@ -137,11 +206,19 @@ struct PartnerChangeBody {
     enabled: Option<bool>,
 }
 
+/// Changes a partner (name, API, secret, limits, enabled).
+///
+/// Needs `partners.write`.
+#[utoipa::path(patch, path = "/admin/v1/partners/{id}", tag = "admin partners",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id")),
+    request_body = PartnerChangeBody,
+    responses((status = 200, description = "The changed partner", body = AdminPartner)))]
 async fn change_partner(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AdminPartner>, Problem> {
     let id = parse_id_text("partner_id", &id)?;
     let body: PartnerChangeBody = json_body(body)?;
     let view = platform(&state)?
@@ -159,55 +236,72 @@ async fn change_partner(
             },
         )
         .await?;
-    Ok(Json(partner_json(&view)))
+    Ok(Json(admin_partner(&view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RateBody {
+struct PartnerRateBody {
     rate_num: u64,
     rate_den: u64,
     /// Unix seconds; omitted means now.
     effective_from: Option<u64>,
 }
 
+/// Adds a rate to a partner, in force now or from a later time.
+///
+/// Needs `partners.write`.
+#[utoipa::path(post, path = "/admin/v1/partners/{id}/rates", tag = "admin partners",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id")),
+    request_body = PartnerRateBody,
+    responses((status = 201, description = "The partner with the new rate", body = AdminPartner)))]
 async fn add_rate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<AdminPartner>), Problem> {
     let id = parse_id_text("partner_id", &id)?;
-    let body: RateBody = json_body(body)?;
+    let body: PartnerRateBody = json_body(body)?;
     let view = platform(&state)?
         .add_rate(id, body.rate_num, body.rate_den, body.effective_from)
         .await?;
-    Ok((StatusCode::CREATED, Json(partner_json(&view))))
+    Ok((StatusCode::CREATED, Json(admin_partner(&view))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PaymentBody {
+struct PartnerPaymentBody {
     /// The bank's transaction reference: one payment, however often it is recorded.
     reference: String,
     amount: u64,
 }
 
+/// Records a partner's payment for the MVP issued against it.
+///
+/// Needs `partners.settle`.
+#[utoipa::path(post, path = "/admin/v1/partners/{id}/payments", tag = "admin partners",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id")),
+    request_body = PartnerPaymentBody,
+    responses((status = 201, description = "The partner with the payment counted", body = AdminPartner)))]
 async fn record_payment(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<AdminPartner>), Problem> {
     let id = parse_id_text("partner_id", &id)?;
-    let body: PaymentBody = json_body(body)?;
+    let body: PartnerPaymentBody = json_body(body)?;
     let view = platform(&state)?
         .record_partner_payment(id, &body.reference, body.amount)
         .await?;
-    Ok((StatusCode::CREATED, Json(partner_json(&view))))
+    Ok((StatusCode::CREATED, Json(admin_partner(&view))))
 }
 
-#[derive(Deserialize, Default)]
+/// The period `[from, to)` in Unix seconds; defaults: everything up to now.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PeriodBody {
+struct ReconciliationBody {
     from: Option<u64>,
     to: Option<u64>,
 }
@@ -224,13 +318,19 @@ fn period(from: Option<u64>, to: Option<u64>) -> Result<(u64, u64), Problem> {
 
 /// The query of every report (`/admin/v1/reports/…`): the period `[from, to)` in Unix
 /// seconds, and the filters the report takes (see [`ReportOf`]).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReportQuery {
+    /// Unix seconds, inclusive; default 0.
     from: Option<u64>,
+    /// Unix seconds, exclusive; default now.
     to: Option<u64>,
+    /// Payments and settlements only.
     merchant_id: Option<String>,
+    /// Payments and settlements only.
     brand: Option<String>,
+    /// Exchanges only.
     partner_id: Option<String>,
 }
 
@@ -311,52 +411,107 @@ pub(crate) fn csv_field(text: &str) -> String {
     }
 }
 
-/// A CSV answer, downloaded as `filename`.
-pub(crate) fn csv_response(disposition: &'static str, csv: String) -> impl IntoResponse {
+/// The media type of the CSV reports.
+const TEXT_CSV: &str = "text/csv; charset=utf-8";
+
+/// A CSV answer (whole, or a stream), downloaded as the `disposition` names it.
+pub(crate) fn csv_response(disposition: &'static str, csv: impl IntoResponse) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_TYPE, TEXT_CSV),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         csv,
     )
 }
 
+#[derive(Serialize, ToSchema)]
+struct ReconciliationMismatch {
+    exchange_id: String,
+    /// Our status of the exchange.
+    ours: String,
+    /// The partner's.
+    theirs: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReconciliationAnswer {
+    partner_id: String,
+    /// Unix seconds.
+    from: u64,
+    to: u64,
+    checked: u64,
+    matched: u64,
+    /// Exchanges the partner did not answer about.
+    unreachable: u64,
+    mismatches: Vec<ReconciliationMismatch>,
+}
+
+/// Reconciles a partner's exchanges of a period with the partner's record.
+///
+/// Needs `partners.settle`.
+#[utoipa::path(post, path = "/admin/v1/partners/{id}/reconciliation", tag = "admin partners",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id")),
+    request_body = ReconciliationBody,
+    responses((status = 200, description = "What matched and what did not", body = ReconciliationAnswer)))]
 async fn reconcile(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ReconciliationAnswer>, Problem> {
     let id = parse_id_text("partner_id", &id)?;
-    let body: PeriodBody = json_body(body)?;
+    let body: ReconciliationBody = json_body(body)?;
     let (from, to) = period(body.from, body.to)?;
     let report = platform(&state)?.reconcile_partner(id, from, to).await?;
-    let mismatches: Vec<Value> = report
+    let mismatches = report
         .mismatches
         .iter()
-        .map(|(id, ours, theirs)| json!({"exchange_id": id.to_string(), "ours": ours, "theirs": theirs}))
+        .map(|(id, ours, theirs)| ReconciliationMismatch {
+            exchange_id: id.to_string(),
+            ours: ours.clone(),
+            theirs: theirs.clone(),
+        })
         .collect();
-    Ok(Json(json!({
-        "partner_id": id.to_string(),
-        "from": from,
-        "to": to,
-        "checked": report.checked,
-        "matched": report.matched,
-        "unreachable": report.unreachable,
-        "mismatches": mismatches,
-    })))
+    Ok(Json(ReconciliationAnswer {
+        partner_id: id.to_string(),
+        from,
+        to,
+        checked: report.checked,
+        matched: report.matched,
+        unreachable: report.unreachable,
+        mismatches,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExchangesQuery {
+    /// `requested`, `completed`, `failed` or `reversed`; all when absent.
     status: Option<String>,
+    /// How many exchanges at most, newest first.
     limit: Option<usize>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct AdminExchanges {
+    /// Each with its `member_id`.
+    exchanges: Vec<ExchangeAnswer>,
+    /// How many exchanges are in each status.
+    counts: BTreeMap<String, u64>,
+}
+
+/// The latest exchanges, and how many are in each status.
+///
+/// Needs `exchanges.read`.
+#[utoipa::path(get, path = "/admin/v1/exchanges", tag = "admin exchanges",
+    security(("operator" = [])),
+    params(ExchangesQuery),
+    responses((status = 200, description = "Exchanges and counts", body = AdminExchanges)))]
 async fn list_exchanges(
     State(state): State<AppState>,
     query: Result<Query<ExchangesQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AdminExchanges>, Problem> {
     let Query(query) = query?;
     let status = match query.status.as_deref() {
         None => None,
@@ -377,47 +532,75 @@ async fn list_exchanges(
         .limit
         .unwrap_or(platform::exchange::EXCHANGES_PAGE_MAX);
     let list = platform.exchanges(status, limit).await?;
-    let counts: serde_json::Map<String, Value> = platform
+    let counts = platform
         .exchange_counts()
         .await?
         .iter()
-        .map(|(status, count)| (status.as_str().to_string(), json!(count)))
+        .map(|(status, count)| (status.as_str().to_string(), *count))
         .collect();
-    let exchanges: Vec<Value> = list
+    let exchanges = list
         .iter()
         .map(|record| {
             let mut answer = ExchangeAnswer::of(record);
             answer.member_id = Some(record.member_id.to_string());
-            json!(answer)
+            answer
         })
         .collect();
-    Ok(Json(json!({ "exchanges": exchanges, "counts": counts })))
+    Ok(Json(AdminExchanges { exchanges, counts }))
 }
 
+/// One partner's line of the exchange report.
+#[derive(Serialize, ToSchema)]
+struct ExchangeReportLine {
+    partner_id: String,
+    partner_name: String,
+    /// Completed exchanges.
+    exchanges: u64,
+    mileage: u64,
+    mvp_issued: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ExchangeReportAnswer {
+    from: u64,
+    to: u64,
+    partners: Vec<ExchangeReportLine>,
+}
+
+/// Completed exchanges per partner in a period (the partner settlement report).
+///
+/// Needs `exchanges.read`.
+#[utoipa::path(get, path = "/admin/v1/reports/exchanges", tag = "admin reports",
+    security(("operator" = [])),
+    params(ReportQuery),
+    responses((status = 200, description = "The report", body = ExchangeReportAnswer)))]
 async fn exchange_report(
     State(state): State<AppState>,
     query: Result<Query<ReportQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ExchangeReportAnswer>, Problem> {
     let Query(query) = query?;
     let ReportFilter { from, to, .. } = query.filter(ReportOf::Partners)?;
     let lines = platform(&state)?.partner_settlement(from, to).await?;
-    let partners: Vec<Value> = lines
+    let partners = lines
         .iter()
-        .map(|line| {
-            json!({
-                "partner_id": line.partner_id.to_string(),
-                "partner_name": line.partner_name,
-                "exchanges": line.exchanges,
-                "mileage": line.mileage as u64,
-                "mvp_issued": line.mvp as u64,
-            })
+        .map(|line| ExchangeReportLine {
+            partner_id: line.partner_id.to_string(),
+            partner_name: line.partner_name.clone(),
+            exchanges: line.exchanges,
+            mileage: line.mileage as u64,
+            mvp_issued: line.mvp as u64,
         })
         .collect();
-    Ok(Json(
-        json!({ "from": from, "to": to, "partners": partners }),
-    ))
+    Ok(Json(ExchangeReportAnswer { from, to, partners }))
 }
 
+/// The completed exchanges of a period as CSV.
+///
+/// Needs `reports.read`.
+#[utoipa::path(get, path = "/admin/v1/reports/exchanges.csv", tag = "admin reports",
+    security(("operator" = [])),
+    params(ReportQuery),
+    responses((status = 200, description = "exchanges.csv, one line per exchange", body = String, content_type = "text/csv")))]
 async fn exchange_csv(
     State(state): State<AppState>,
     query: Result<Query<ReportQuery>, QueryRejection>,
@@ -450,6 +633,13 @@ async fn exchange_csv(
     Ok(csv_response("attachment; filename=\"exchanges.csv\"", csv))
 }
 
+/// Lifts an operator's lock and forgets the phone's wrong PINs.
+///
+/// Needs `members.unlock`.
+#[utoipa::path(post, path = "/admin/v1/members/{id}/unlock", tag = "admin members",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The member id")),
+    responses((status = 204, description = "The member is unlocked")))]
 async fn unlock_member(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -459,6 +649,13 @@ async fn unlock_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Locks a member (e.g. a reported theft): no login or payment, every session ends.
+///
+/// Needs `members.lock`.
+#[utoipa::path(post, path = "/admin/v1/members/{id}/lock", tag = "admin members",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The member id")),
+    responses((status = 204, description = "The member is locked")))]
 async fn lock_member(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -468,15 +665,39 @@ async fn lock_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OutboxQuery {
+    /// Only the messages to this phone.
     phone: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct SmsOutboxMessage {
+    sequence: u64,
+    phone: String,
+    text: String,
+    sent_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SmsOutbox {
+    messages: Vec<SmsOutboxMessage>,
+}
+
+/// The dev SMS outbox: the messages that would have been sent.
+///
+/// Needs `sms.read`.
+#[utoipa::path(get, path = "/admin/v1/sms-outbox", tag = "admin dev",
+    security(("operator" = [])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "The messages, newest first", body = SmsOutbox),
+        (status = 404, description = "The outbox is off: a real SMS gateway is configured", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn sms_outbox(
     State(state): State<AppState>,
     query: Result<Query<OutboxQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<SmsOutbox>, Problem> {
     let Query(query) = query?;
     let outbox = state.outbox.as_ref().ok_or_else(|| {
         Problem::not_found("the dev SMS outbox is off: a real SMS gateway is configured")
@@ -485,10 +706,133 @@ async fn sms_outbox(
         Some(text) => Some(platform::members::normalize_phone(text)?),
         None => None,
     };
-    let messages: Vec<Value> = outbox
+    let messages = outbox
         .messages(phone.as_deref())
-        .iter()
-        .map(|m| json!({"sequence": m.sequence, "phone": m.phone, "text": m.text, "sent_at": rfc3339(m.sent_at_s)}))
+        .into_iter()
+        .map(|m| SmsOutboxMessage {
+            sequence: m.sequence,
+            sent_at: rfc3339(m.sent_at_s),
+            phone: m.phone,
+            text: m.text,
+        })
         .collect();
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(SmsOutbox { messages }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::http::Method;
+    use serde_json::Value;
+    use utoipa_axum::router::OpenApiRouter;
+
+    use crate::AppState;
+    use crate::access::{Requirement, requirement};
+
+    /// The operator, partner and VAN routes as the document describes them:
+    /// `(method, path, operation)`.
+    fn operations() -> Vec<(String, String, Value)> {
+        let routers: [OpenApiRouter<AppState>; 4] = [
+            super::routes(),
+            crate::merchants_api::routes(),
+            crate::partner_api::routes(),
+            crate::van_api::routes(),
+        ];
+        let mut operations = Vec::new();
+        for router in routers {
+            let document = serde_json::to_value(router.split_for_parts().1).unwrap();
+            for (path, item) in document["paths"].as_object().unwrap() {
+                for (method, operation) in item.as_object().unwrap() {
+                    operations.push((method.to_uppercase(), path.clone(), operation.clone()));
+                }
+            }
+        }
+        operations
+    }
+
+    #[test]
+    fn every_route_is_documented_with_its_answer_and_credentials() {
+        let operations = operations();
+        assert_eq!(operations.len(), 13 + 14 + 1 + 5, "every route once");
+        for (method, path, operation) in &operations {
+            let at = format!("{method} {path}");
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            assert!(!summary.is_empty(), "{at}: a summary");
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|status| status.starts_with('2')),
+                "{at}: a success answer"
+            );
+            for name in path
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split('}').next())
+            {
+                let named = operation["parameters"]
+                    .as_array()
+                    .is_some_and(|parameters| {
+                        parameters
+                            .iter()
+                            .any(|p| p["in"] == "path" && p["name"] == name)
+                    });
+                assert!(named, "{at}: path parameter {name}");
+            }
+            let scheme = if path.starts_with("/admin/") {
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                let needs = requirement(&method, path);
+                assert!(needs.is_some(), "{at}: in access::ADMIN_ROUTES");
+                if let Some(Requirement::Permission(permission)) = needs {
+                    let description = operation["description"].as_str().unwrap_or_default();
+                    let named = format!("`{}`", permission.name());
+                    assert!(description.contains(&named), "{at}: names {named}");
+                }
+                crate::openapi::OPERATOR
+            } else if path.starts_with("/partner/") {
+                crate::openapi::PARTNER
+            } else {
+                assert!(path.starts_with("/van/"), "{at}: an expected prefix");
+                crate::openapi::TERMINAL
+            };
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{ scheme: [] }]),
+                "{at}: signed or authenticated"
+            );
+        }
+    }
+
+    /// Operation ids are unique and every schema an answer or a body names exists.
+    #[test]
+    fn the_document_is_consistent() {
+        let document = serde_json::to_value(crate::document()).unwrap();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        let mut refs = Vec::new();
+        collect_refs(&document, &mut refs);
+        for reference in refs {
+            let name = reference.strip_prefix("#/components/schemas/").unwrap();
+            assert!(schemas.contains_key(name), "{reference} resolves");
+        }
+        let mut ids = BTreeSet::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    assert!(ids.insert(id.to_string()), "operationId {id} once");
+                }
+            }
+        }
+    }
+
+    fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    refs.push(reference.clone());
+                }
+                map.values().for_each(|value| collect_refs(value, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|value| collect_refs(value, refs)),
+            _ => {}
+        }
+    }
 }

@@ -2,17 +2,19 @@
 //! A terminal's secret is in the answer that creates it and never again.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, patch, post};
 use platform::merchants::{MerchantChange, MerchantRecord, NewMerchant, TerminalRecord};
 use platform::settlement::SettlementRecord;
 use ports::time::rfc3339;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::admin_api::{ReportOf, ReportQuery, csv_field, csv_response};
@@ -20,71 +22,91 @@ use crate::ledger_api::Body;
 use crate::members_api::{json_body, parse_id_text, platform};
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/merchants",
-            post(create_merchant).get(list_merchants),
-        )
-        .route(
-            "/admin/v1/merchants/{id}",
-            get(show_merchant).patch(change_merchant),
-        )
-        .route(
-            "/admin/v1/merchants/{id}/terminals",
-            post(create_terminal).get(list_terminals),
-        )
-        .route(
-            "/admin/v1/merchants/{id}/terminals/{terminal_id}",
-            patch(change_terminal),
-        )
-        .route("/admin/v1/vans", post(create_van))
-        .route(
-            "/admin/v1/merchants/{id}/van",
-            axum::routing::put(serve_merchant),
-        )
-        .route(
-            "/admin/v1/settlements",
-            post(create_settlement).get(list_settlements),
-        )
-        .route("/admin/v1/settlements/{id}/paid", post(settlement_paid))
-        .route("/admin/v1/reports/payments.csv", get(payments_csv))
-        .route("/admin/v1/reports/settlements.csv", get(settlements_csv))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_merchant, list_merchants))
+        .routes(routes!(show_merchant, change_merchant))
+        .routes(routes!(create_terminal, list_terminals))
+        .routes(routes!(change_terminal))
+        .routes(routes!(create_van))
+        .routes(routes!(serve_merchant))
+        .routes(routes!(create_settlement, list_settlements))
+        .routes(routes!(settlement_paid))
+        .routes(routes!(payments_csv))
+        .routes(routes!(settlements_csv))
 }
 
-fn merchant_json(merchant: &MerchantRecord) -> Value {
-    json!({
-        "merchant_id": merchant.id.to_string(),
-        "name": merchant.name,
-        "brand": merchant.brand,
-        "fee_bps": merchant.fee_bps,
-        "enabled": merchant.enabled,
-        "created_at": rfc3339(merchant.created_at_s),
-    })
+#[derive(Serialize, ToSchema)]
+struct MerchantAnswer {
+    merchant_id: String,
+    name: String,
+    brand: String,
+    /// The fee on its payments, in basis points.
+    fee_bps: u32,
+    enabled: bool,
+    created_at: String,
+    /// What the platform owes the merchant now (one merchant's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payable: Option<u64>,
 }
 
-fn terminal_json(terminal: &TerminalRecord) -> Value {
-    json!({
-        "terminal_id": terminal.id.to_string(),
-        "merchant_id": terminal.merchant_id.to_string(),
-        "key_id": terminal.key_id,
-        "enabled": terminal.enabled,
-        "created_at": rfc3339(terminal.created_at_s),
-    })
+fn merchant_answer(merchant: &MerchantRecord) -> MerchantAnswer {
+    MerchantAnswer {
+        merchant_id: merchant.id.to_string(),
+        name: merchant.name.clone(),
+        brand: merchant.brand.clone(),
+        fee_bps: merchant.fee_bps,
+        enabled: merchant.enabled,
+        created_at: rfc3339(merchant.created_at_s),
+        payable: None,
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+struct TerminalAnswer {
+    terminal_id: String,
+    merchant_id: String,
+    /// Named by the terminal's requests (`X-Mileverse-Key`).
+    key_id: String,
+    enabled: bool,
+    created_at: String,
+}
+
+fn terminal_answer(terminal: &TerminalRecord) -> TerminalAnswer {
+    TerminalAnswer {
+        terminal_id: terminal.id.to_string(),
+        merchant_id: terminal.merchant_id.to_string(),
+        key_id: terminal.key_id.clone(),
+        enabled: terminal.enabled,
+        created_at: rfc3339(terminal.created_at_s),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MerchantBody {
     name: String,
     brand: String,
+    /// The fee on its payments, in basis points (at most 10,000).
     fee_bps: u32,
 }
 
+#[derive(Serialize, ToSchema)]
+struct MerchantCreated {
+    merchant_id: String,
+}
+
+/// Creates a merchant.
+///
+/// Needs `merchants.write`.
+#[utoipa::path(post, path = "/admin/v1/merchants", tag = "admin merchants",
+    security(("operator" = [])),
+    request_body = MerchantBody,
+    responses((status = 201, description = "The merchant exists", body = MerchantCreated)))]
 async fn create_merchant(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<MerchantCreated>), Problem> {
     let body: MerchantBody = json_body(body)?;
     let id = platform(&state)?
         .create_merchant(NewMerchant {
@@ -93,32 +115,53 @@ async fn create_merchant(
             fee_bps: body.fee_bps,
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "merchant_id": id.to_string() })),
-    ))
+    let answer = MerchantCreated {
+        merchant_id: id.to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
-async fn list_merchants(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct MerchantsAnswer {
+    merchants: Vec<MerchantAnswer>,
+}
+
+/// Every merchant.
+///
+/// Needs `merchants.read`.
+#[utoipa::path(get, path = "/admin/v1/merchants", tag = "admin merchants",
+    security(("operator" = [])),
+    responses((status = 200, description = "Merchants", body = MerchantsAnswer)))]
+async fn list_merchants(State(state): State<AppState>) -> Result<Json<MerchantsAnswer>, Problem> {
     let list = platform(&state)?.merchants().await?;
-    let merchants: Vec<Value> = list.iter().map(merchant_json).collect();
-    Ok(Json(json!({ "merchants": merchants })))
+    let merchants = list.iter().map(merchant_answer).collect();
+    Ok(Json(MerchantsAnswer { merchants }))
 }
 
+/// One merchant, with what the platform owes it.
+///
+/// Needs `merchants.read`.
+#[utoipa::path(get, path = "/admin/v1/merchants/{id}", tag = "admin merchants",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The merchant id")),
+    responses((status = 200, description = "The merchant, with `payable`", body = MerchantAnswer)))]
 async fn show_merchant(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<MerchantAnswer>, Problem> {
     let id = parse_id_text("merchant_id", &id)?;
     let platform = platform(&state)?;
     let merchant = platform.merchant(id).await?;
     let payable = platform.merchant_payable(id).await?;
-    let mut value = merchant_json(&merchant);
-    value["payable"] = json!(payable);
-    Ok(Json(value))
+    let answer = MerchantAnswer {
+        payable: Some(payable),
+        ..merchant_answer(&merchant)
+    };
+    Ok(Json(answer))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; those absent stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MerchantChangeBody {
     name: Option<String>,
@@ -126,11 +169,19 @@ struct MerchantChangeBody {
     enabled: Option<bool>,
 }
 
+/// Changes a merchant (name, fee, enabled).
+///
+/// Needs `merchants.write`.
+#[utoipa::path(patch, path = "/admin/v1/merchants/{id}", tag = "admin merchants",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The merchant id")),
+    request_body = MerchantChangeBody,
+    responses((status = 200, description = "The changed merchant", body = MerchantAnswer)))]
 async fn change_merchant(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<MerchantAnswer>, Problem> {
     let id = parse_id_text("merchant_id", &id)?;
     let body: MerchantChangeBody = json_body(body)?;
     let change = MerchantChange {
@@ -139,59 +190,107 @@ async fn change_merchant(
         enabled: body.enabled,
     };
     let merchant = platform(&state)?.change_merchant(id, change).await?;
-    Ok(Json(merchant_json(&merchant)))
+    Ok(Json(merchant_answer(&merchant)))
 }
 
+/// A new terminal's credentials: the secret is shown this once.
+#[derive(Serialize, ToSchema)]
+struct TerminalCreated {
+    terminal_id: String,
+    merchant_id: String,
+    key_id: String,
+    /// Signs the terminal's requests; never shown again.
+    secret: String,
+}
+
+/// Creates a terminal of a merchant; its secret is in this answer and never again.
+///
+/// Needs `merchants.write`.
+#[utoipa::path(post, path = "/admin/v1/merchants/{id}/terminals", tag = "admin merchants",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The merchant id")),
+    responses((status = 201, description = "The terminal's credentials", body = TerminalCreated)))]
 async fn create_terminal(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<TerminalCreated>), Problem> {
     let id = parse_id_text("merchant_id", &id)?;
     let grant = platform(&state)?.create_terminal(id).await?;
-    let answer = json!({
-        "terminal_id": grant.terminal_id.to_string(),
-        "merchant_id": id.to_string(),
-        "key_id": grant.key_id,
-        "secret": grant.secret,
-    });
+    let answer = TerminalCreated {
+        terminal_id: grant.terminal_id.to_string(),
+        merchant_id: id.to_string(),
+        key_id: grant.key_id,
+        secret: grant.secret,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VanBody {
     name: String,
 }
 
-/// `POST /admin/v1/vans {name}` → 201 `{van_id, key_id, secret}` (the secret shown once).
+/// A new VAN's credentials: the secret is shown this once.
+#[derive(Serialize, ToSchema)]
+struct VanCreated {
+    van_id: String,
+    name: String,
+    key_id: String,
+    /// Signs the VAN's requests; never shown again.
+    secret: String,
+}
+
+/// Registers a VAN, which may sign for the terminals of the merchants it serves.
+///
+/// Needs `merchants.write`.
+#[utoipa::path(post, path = "/admin/v1/vans", tag = "admin merchants",
+    security(("operator" = [])),
+    request_body = VanBody,
+    responses((status = 201, description = "The VAN's credentials", body = VanCreated)))]
 async fn create_van(
     State(state): State<AppState>,
     body: crate::ledger_api::Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<VanCreated>), Problem> {
     let body: VanBody = crate::members_api::json_body(body)?;
     let grant = platform(&state)?.create_van(&body.name).await?;
-    let answer = json!({
-        "van_id": grant.van_id.to_string(),
-        "name": body.name.trim(),
-        "key_id": grant.key_id,
-        "secret": grant.secret,
-    });
+    let answer = VanCreated {
+        van_id: grant.van_id.to_string(),
+        name: body.name.trim().to_string(),
+        key_id: grant.key_id,
+        secret: grant.secret,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ServeBody {
     /// The VAN that serves the merchant from now on; `null` for none.
     van_id: Option<String>,
 }
 
-/// `PUT /admin/v1/merchants/{id}/van {van_id}`: which VAN may sign for its terminals.
+/// Which VAN serves a merchant.
+#[derive(Serialize, ToSchema)]
+struct ServeAnswer {
+    merchant_id: String,
+    /// Null: none.
+    van_id: Option<String>,
+}
+
+/// Names the VAN that may sign for a merchant's terminals (or none).
+///
+/// Needs `merchants.write`.
+#[utoipa::path(put, path = "/admin/v1/merchants/{id}/van", tag = "admin merchants",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The merchant id")),
+    request_body = ServeBody,
+    responses((status = 200, description = "The merchant's VAN", body = ServeAnswer)))]
 async fn serve_merchant(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: crate::ledger_api::Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ServeAnswer>, Problem> {
     let merchant_id = parse_id_text("merchant_id", &id)?;
     let body: ServeBody = crate::members_api::json_body(body)?;
     let van_id = body
@@ -202,40 +301,62 @@ async fn serve_merchant(
     platform(&state)?
         .serve_merchant(merchant_id, van_id)
         .await?;
-    Ok(Json(json!({
-        "merchant_id": merchant_id.to_string(),
-        "van_id": van_id.map(|id| id.to_string()),
-    })))
+    Ok(Json(ServeAnswer {
+        merchant_id: merchant_id.to_string(),
+        van_id: van_id.map(|id| id.to_string()),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct TerminalsAnswer {
+    terminals: Vec<TerminalAnswer>,
+}
+
+/// A merchant's terminals.
+///
+/// Needs `merchants.read`.
+#[utoipa::path(get, path = "/admin/v1/merchants/{id}/terminals", tag = "admin merchants",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The merchant id")),
+    responses((status = 200, description = "Terminals", body = TerminalsAnswer)))]
 async fn list_terminals(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<TerminalsAnswer>, Problem> {
     let id = parse_id_text("merchant_id", &id)?;
     let list = platform(&state)?.terminals(id).await?;
-    let terminals: Vec<Value> = list.iter().map(terminal_json).collect();
-    Ok(Json(json!({ "terminals": terminals })))
+    let terminals = list.iter().map(terminal_answer).collect();
+    Ok(Json(TerminalsAnswer { terminals }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TerminalChangeBody {
     enabled: bool,
 }
 
+/// Enables or disables a terminal.
+///
+/// Needs `merchants.write`.
+#[utoipa::path(patch, path = "/admin/v1/merchants/{id}/terminals/{terminal_id}", tag = "admin merchants",
+    security(("operator" = [])),
+    params(
+        ("id" = String, Path, description = "The merchant id"),
+        ("terminal_id" = String, Path, description = "The terminal id")),
+    request_body = TerminalChangeBody,
+    responses((status = 200, description = "The changed terminal", body = TerminalAnswer)))]
 async fn change_terminal(
     State(state): State<AppState>,
     Path((id, terminal_id)): Path<(String, String)>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<TerminalAnswer>, Problem> {
     let id = parse_id_text("merchant_id", &id)?;
     let terminal_id = parse_id_text("terminal_id", &terminal_id)?;
     let body: TerminalChangeBody = json_body(body)?;
     let terminal = platform(&state)?
         .set_terminal_enabled(id, terminal_id, body.enabled)
         .await?;
-    Ok(Json(terminal_json(&terminal)))
+    Ok(Json(terminal_answer(&terminal)))
 }
 
 /// Unix seconds of `YYYY-MM-DDTHH:MM:SS` followed by `Z` or `±HH:MM` (fractions ignored).
@@ -307,62 +428,137 @@ fn parse_until(value: &Value) -> Result<u64, Problem> {
     })
 }
 
-fn settlement_json(run: &SettlementRecord) -> Value {
-    let lines: Vec<Value> = run
-        .lines
-        .iter()
-        .map(|line| {
-            json!({
-                "merchant_id": line.merchant_id.to_string(),
-                "captured": line.captured,
-                "refunded": line.refunded,
-                "gross": line.gross,
-                "fee_bps": line.fee_bps,
-                "fee": line.fee,
-                "net": line.net,
-            })
-        })
-        .collect();
-    json!({
-        "settlement_id": run.id.to_string(),
-        "until": rfc3339(run.until_s),
-        "until_s": run.until_s,
-        "status": run.status.as_str(),
-        "lines": lines,
-        "created_at": rfc3339(run.created_at_s),
-        "paid_at": run.paid_at_s.map(rfc3339),
-    })
+/// One merchant's line of a settlement run.
+#[derive(Serialize, ToSchema)]
+struct SettlementLineAnswer {
+    merchant_id: String,
+    /// The merchant's payments captured in the run.
+    captured: u64,
+    /// The merchant's refunds in the run.
+    refunded: u64,
+    /// Captured minus refunded.
+    gross: u64,
+    fee_bps: u32,
+    /// The platform's fee: gross × fee_bps / 10,000, rounded down.
+    fee: u64,
+    /// What the merchant is paid: gross minus fee.
+    net: u64,
 }
 
-#[derive(Deserialize)]
+/// A settlement run with its lines.
+#[derive(Serialize, ToSchema)]
+struct SettlementAnswer {
+    settlement_id: String,
+    /// The cut-off: the run took every payment captured and refund made up to it.
+    until: String,
+    /// `until` in Unix seconds.
+    until_s: u64,
+    /// `pending`, `settled` (the ledger moved every line) or `paid`.
+    status: &'static str,
+    lines: Vec<SettlementLineAnswer>,
+    created_at: String,
+    paid_at: Option<String>,
+}
+
+fn settlement_answer(run: &SettlementRecord) -> SettlementAnswer {
+    let lines = run
+        .lines
+        .iter()
+        .map(|line| SettlementLineAnswer {
+            merchant_id: line.merchant_id.to_string(),
+            captured: line.captured,
+            refunded: line.refunded,
+            gross: line.gross,
+            fee_bps: line.fee_bps,
+            fee: line.fee,
+            net: line.net,
+        })
+        .collect();
+    SettlementAnswer {
+        settlement_id: run.id.to_string(),
+        until: rfc3339(run.until_s),
+        until_s: run.until_s,
+        status: run.status.as_str(),
+        lines,
+        created_at: rfc3339(run.created_at_s),
+        paid_at: run.paid_at_s.map(rfc3339),
+    }
+}
+
+/// `until`: RFC 3339 text or Unix seconds.
+fn until_schema() -> OneOfBuilder {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("RFC 3339, e.g. 2026-11-21T00:00:00Z")),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0.0))
+                .description(Some("Unix seconds")),
+        )
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettlementBody {
+    /// The cut-off: every payment captured and refund made up to it.
+    #[schema(schema_with = until_schema)]
     until: Value,
 }
 
+/// Settles every merchant up to a cut-off.
+///
+/// Needs `settlements.write`.
+#[utoipa::path(post, path = "/admin/v1/settlements", tag = "admin settlements",
+    security(("operator" = [])),
+    request_body = SettlementBody,
+    responses((status = 201, description = "The settlement run", body = SettlementAnswer)))]
 async fn create_settlement(
     State(state): State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<SettlementAnswer>), Problem> {
     let body: SettlementBody = json_body(body)?;
     let until_s = parse_until(&body.until)?;
     let run = platform(&state)?.settle(until_s).await?;
-    Ok((StatusCode::CREATED, Json(settlement_json(&run))))
+    Ok((StatusCode::CREATED, Json(settlement_answer(&run))))
 }
 
-async fn list_settlements(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+#[derive(Serialize, ToSchema)]
+struct SettlementsAnswer {
+    settlements: Vec<SettlementAnswer>,
+}
+
+/// Every settlement run.
+///
+/// Needs `settlements.read`.
+#[utoipa::path(get, path = "/admin/v1/settlements", tag = "admin settlements",
+    security(("operator" = [])),
+    responses((status = 200, description = "Settlement runs", body = SettlementsAnswer)))]
+async fn list_settlements(
+    State(state): State<AppState>,
+) -> Result<Json<SettlementsAnswer>, Problem> {
     let runs = platform(&state)?.settlements().await?;
-    let runs: Vec<Value> = runs.iter().map(settlement_json).collect();
-    Ok(Json(json!({ "settlements": runs })))
+    let settlements = runs.iter().map(settlement_answer).collect();
+    Ok(Json(SettlementsAnswer { settlements }))
 }
 
+/// Confirms a settlement run's payout.
+///
+/// Needs `settlements.write`.
+#[utoipa::path(post, path = "/admin/v1/settlements/{id}/paid", tag = "admin settlements",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The settlement id")),
+    responses((status = 200, description = "The paid settlement run", body = SettlementAnswer)))]
 async fn settlement_paid(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<SettlementAnswer>, Problem> {
     let id = parse_id_text("settlement_id", &id)?;
     let run = platform(&state)?.settlement_paid(id).await?;
-    Ok(Json(settlement_json(&run)))
+    Ok(Json(settlement_answer(&run)))
 }
 
 async fn merchant_map(
@@ -372,6 +568,13 @@ async fn merchant_map(
     Ok(list.into_iter().map(|m| (m.id, m)).collect())
 }
 
+/// Every payment of a period as CSV, streamed.
+///
+/// Needs `reports.read`.
+#[utoipa::path(get, path = "/admin/v1/reports/payments.csv", tag = "admin reports",
+    security(("operator" = [])),
+    params(ReportQuery),
+    responses((status = 200, description = "payments.csv, one line per payment", body = String, content_type = "text/csv")))]
 async fn payments_csv(
     State(state): State<AppState>,
     query: Result<Query<ReportQuery>, QueryRejection>,
@@ -408,14 +611,8 @@ async fn payments_csv(
         futures_util::stream::iter([Ok::<String, std::io::Error>(header.to_string())]),
         pages,
     );
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                "attachment; filename=\"payments.csv\"",
-            ),
-        ],
+    Ok(csv_response(
+        "attachment; filename=\"payments.csv\"",
         axum::body::Body::from_stream(body),
     ))
 }
@@ -462,6 +659,13 @@ fn payment_line(
     }
 }
 
+/// The settlement lines of a period as CSV.
+///
+/// Needs `reports.read`.
+#[utoipa::path(get, path = "/admin/v1/reports/settlements.csv", tag = "admin reports",
+    security(("operator" = [])),
+    params(ReportQuery),
+    responses((status = 200, description = "settlements.csv, one line per merchant of a run", body = String, content_type = "text/csv")))]
 async fn settlements_csv(
     State(state): State<AppState>,
     query: Result<Query<ReportQuery>, QueryRejection>,

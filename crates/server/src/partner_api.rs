@@ -5,23 +5,28 @@
 //! `X-Mileverse-Signature`. A bad signature or a replayed nonce is refused before anything
 //! is read.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ports::signing::{self, SignedParts};
 use ports::time::now_s;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::members_api::platform;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/partner/v1/exchanges/{reference}", get(exchange))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(exchange))
 }
+
+/// The raw bytes the signature covers (a `GET`'s are empty). Named so, the document does
+/// not take them for a request body, which a `GET` has none of.
+type SignedBytes = Bytes;
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name)?.to_str().ok()
@@ -146,13 +151,43 @@ fn signed(
     response
 }
 
+/// One exchange we sent the partner, as we recorded it.
+#[derive(Serialize, ToSchema)]
+struct PartnerExchangeAnswer {
+    /// The reference the partner received with the exchange.
+    reference: String,
+    /// `requested`, `completed`, `failed` or `reversed`.
+    status: &'static str,
+    /// The membership at the partner.
+    partner_member_ref: String,
+    mileage: u64,
+    mvp: u64,
+}
+
+/// One of the partner's exchanges, for its side of the reconciliation.
+///
+/// The answer, problems included, is signed with the partner's secret
+/// (`X-Mileverse-Timestamp`, `X-Mileverse-Signature`; docs/partner-protocol.md).
+#[utoipa::path(get, path = "/partner/v1/exchanges/{reference}", tag = "partner API",
+    operation_id = "partner_exchange",
+    security(("partner_signature" = [])),
+    params(
+        ("reference" = String, Path, description = "The exchange's reference, as the partner received it"),
+        ("X-Mileverse-Key" = String, Header, description = "Our partner id"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds"),
+        ("X-Mileverse-Nonce" = String, Header, description = "Once per request within the replay window")),
+    responses(
+        (status = 200, description = "The exchange", body = PartnerExchangeAnswer,
+            headers(
+                ("X-Mileverse-Timestamp" = String, description = "Unix seconds of the answer"),
+                ("X-Mileverse-Signature" = String, description = "The answer's signature")))))]
 async fn exchange(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(reference): Path<String>,
-    body: Bytes,
+    body: SignedBytes,
 ) -> Response {
     let verified = match verify(&state, &method, &uri, &headers, &body) {
         Ok(verified) => verified,
@@ -167,13 +202,13 @@ async fn exchange(
     };
     match found {
         Ok(record) => {
-            let body = json!({
-                "reference": platform::exchange::reference(record.id),
-                "status": record.status.as_str(),
-                "partner_member_ref": record.member_ref,
-                "mileage": record.mileage,
-                "mvp": record.mvp,
-            });
+            let body = PartnerExchangeAnswer {
+                reference: platform::exchange::reference(record.id),
+                status: record.status.as_str(),
+                partner_member_ref: record.member_ref,
+                mileage: record.mileage,
+                mvp: record.mvp,
+            };
             let bytes = serde_json::to_vec(&body).expect("JSON");
             signed(
                 &verified,

@@ -12,34 +12,35 @@
 //! `Idempotent-Replayed: true`.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use platform::merchants::TerminalKey;
 use platform::payments::PaymentError;
 use platform::van::{AuthorizationRecord, AuthorizationRequest, AuthorizationStatus};
 use platform::vans::VanKey;
 use ports::signing::{self, ReplayError};
 use ports::time::{now_s, rfc3339};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::members_api::{parse_id_text, platform};
+use crate::openapi;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/van/v1/authorizations", post(authorize))
-        .route("/van/v1/authorizations/{id}/capture", post(capture))
-        .route("/van/v1/authorizations/{id}/cancel", post(cancel))
-        .route("/van/v1/network-cancels", post(network_cancel))
-        .route("/van/v1/transactions/{van_tx_id}", get(transaction))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(capture))
+        .routes(routes!(cancel))
+        .routes(routes!(network_cancel))
+        .routes(routes!(transaction))
 }
 
 fn refused(slug: &'static str, title: &'static str, detail: &str) -> Problem {
@@ -168,7 +169,7 @@ struct Verified {
 
 /// A VAN answer, marked when it answers a retransmission.
 struct VanAnswer {
-    body: Value,
+    body: AuthorizationAnswer,
     retransmission: bool,
 }
 
@@ -241,9 +242,9 @@ struct Signed<B, I = ()> {
 }
 
 impl<B, I> Signed<B, I> {
-    fn answer(&self, body: Value) -> VanAnswer {
+    fn answer(&self, record: &AuthorizationRecord) -> VanAnswer {
         VanAnswer {
-            body,
+            body: authorization_answer(record),
             retransmission: self.retransmission,
         }
     }
@@ -314,67 +315,134 @@ fn same_terminal(terminal: &TerminalKey, text: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-pub fn authorization_json(record: &AuthorizationRecord) -> Value {
+/// One cancel of an authorization: a void of its hold or a refund of (part of) its capture.
+#[derive(Serialize, ToSchema)]
+struct CancelAnswer {
+    /// The cancel's own `van_tx_id`.
+    van_tx_id: String,
+    /// `void` or `refund`.
+    kind: &'static str,
+    amount: u64,
+    /// `pending`, `done` or `failed`.
+    status: &'static str,
+    created_at: String,
+}
+
+/// The gift voucher a payment was made with.
+#[derive(Serialize, ToSchema)]
+struct VoucherPaid {
+    voucher_id: String,
+    face_value: u64,
+    /// The MVP the voucher moves to the merchant.
+    price: u64,
+}
+
+/// An authorization as the till sees it, after any operation on it.
+#[derive(Serialize, ToSchema)]
+pub struct AuthorizationAnswer {
+    authorization_id: String,
+    van_tx_id: String,
+    terminal_id: String,
+    merchant_id: String,
+    /// `approved`, `declined` or `pending`.
+    result: &'static str,
+    /// `pending`, `declined`, `authorized` (held), `captured` or `voided`.
+    status: &'static str,
+    /// The 8 digits the till prints; null unless approved.
+    approval_no: Option<String>,
+    /// Why it was declined (`insufficient_balance`, `expired_code`, ...); null otherwise.
+    decline_reason: Option<&'static str>,
+    amount: u64,
+    approved_amount: u64,
+    captured_amount: u64,
+    refunded_amount: u64,
+    /// What the till collects by cash or card (a partial approval's rest).
+    paid_other: u64,
+    network_cancelled: bool,
+    cancels: Vec<CancelAnswer>,
+    /// Null unless paid with a gift voucher.
+    voucher: Option<VoucherPaid>,
+    created_at: String,
+}
+
+pub fn authorization_answer(record: &AuthorizationRecord) -> AuthorizationAnswer {
     let result = match record.status {
         AuthorizationStatus::Pending => "pending",
         AuthorizationStatus::Declined => "declined",
         _ => "approved",
     };
-    let cancels: Vec<Value> = record
+    let cancels = record
         .cancels
         .iter()
-        .map(|cancel| {
-            json!({
-                "van_tx_id": cancel.key,
-                "kind": cancel.kind,
-                "amount": cancel.amount,
-                "status": cancel.status,
-                "created_at": rfc3339(cancel.created_at_s),
-            })
+        .map(|cancel| CancelAnswer {
+            van_tx_id: cancel.key.clone(),
+            kind: cancel.kind.as_str(),
+            amount: cancel.amount,
+            status: cancel.status.as_str(),
+            created_at: rfc3339(cancel.created_at_s),
         })
         .collect();
-    json!({
-        "authorization_id": record.id.to_string(),
-        "van_tx_id": record.van_tx_id,
-        "terminal_id": record.terminal_id.to_string(),
-        "merchant_id": record.merchant_id.to_string(),
-        "result": result,
-        "status": record.status.as_str(),
-        "approval_no": record.approval_no(),
-        "decline_reason": record.decline_reason.map(|reason| reason.as_str()),
-        "amount": record.amount,
-        "approved_amount": record.approved_amount,
-        "captured_amount": record.captured_amount,
-        "refunded_amount": record.refunded_amount,
-        "paid_other": record.paid_other(),
-        "network_cancelled": record.network_cancelled,
-        "cancels": cancels,
-        "voucher": record.voucher.map(|voucher| json!({
-            "voucher_id": voucher.voucher_id.to_string(),
-            "face_value": voucher.face_value,
-            "price": voucher.price,
-        })),
-        "created_at": rfc3339(record.created_at_s),
-    })
+    AuthorizationAnswer {
+        authorization_id: record.id.to_string(),
+        van_tx_id: record.van_tx_id.clone(),
+        terminal_id: record.terminal_id.to_string(),
+        merchant_id: record.merchant_id.to_string(),
+        result,
+        status: record.status.as_str(),
+        approval_no: record.approval_no(),
+        decline_reason: record.decline_reason.map(|reason| reason.as_str()),
+        amount: record.amount,
+        approved_amount: record.approved_amount,
+        captured_amount: record.captured_amount,
+        refunded_amount: record.refunded_amount,
+        paid_other: record.paid_other(),
+        network_cancelled: record.network_cancelled,
+        cancels,
+        voucher: record.voucher.map(|voucher| VoucherPaid {
+            voucher_id: voucher.voucher_id.to_string(),
+            face_value: voucher.face_value,
+            price: voucher.price,
+        }),
+        created_at: rfc3339(record.created_at_s),
+    }
 }
 
 fn default_true() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AuthorizationBody {
+    /// The till; the signing key's terminal.
     terminal_id: String,
+    /// The member's pay code, as scanned.
     pay_code: String,
     amount: u64,
+    /// The till's own id of the request: the same id is the same authorization.
     van_tx_id: String,
+    /// Capture at once (the default), or only hold the amount.
     #[serde(default = "default_true")]
     capture: bool,
+    /// Approve what the balance covers when it does not cover the amount (default false).
     #[serde(default)]
     allow_partial: bool,
 }
 
+/// Authorizes a payment with a member's pay code (and captures it unless `capture` is false).
+///
+/// Idempotent by `van_tx_id`: the same request answers the stored result.
+#[utoipa::path(post, path = "/van/v1/authorizations", tag = "VAN",
+    security(("terminal_signature" = [])),
+    params(
+        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
+        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    request_body = AuthorizationBody,
+    responses(
+        (status = 200, description = "Approved, partly approved or declined (`result`, `decline_reason`)", body = AuthorizationAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result"))),
+        (status = 409, description = "The `van_tx_id` was used for another request (`idempotency-conflict`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn authorize(
     State(state): State<AppState>,
     call: Signed<AuthorizationBody>,
@@ -390,15 +458,28 @@ async fn authorize(
     let record = platform(&state)?
         .authorize(call.terminal.terminal_id, request)
         .await?;
-    Ok(call.answer(authorization_json(&record)))
+    Ok(call.answer(&record))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CaptureBody {
     amount: u64,
 }
 
+/// Captures a held authorization, whole or in part.
+#[utoipa::path(post, path = "/van/v1/authorizations/{id}/capture", tag = "VAN",
+    security(("terminal_signature" = [])),
+    params(
+        ("id" = String, Path, description = "The authorization id"),
+        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
+        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    request_body = CaptureBody,
+    responses(
+        (status = 200, description = "The captured authorization", body = AuthorizationAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result"))),
+        (status = 409, description = "The authorization cannot be captured in its state (`authorization-state`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn capture(
     State(state): State<AppState>,
     call: Signed<CaptureBody, AuthorizationId>,
@@ -407,16 +488,32 @@ async fn capture(
     let record = platform(&state)?
         .capture(call.terminal.terminal_id, id, call.input.amount)
         .await?;
-    Ok(call.answer(authorization_json(&record)))
+    Ok(call.answer(&record))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelBody {
+    /// What to refund; absent: all of it.
     amount: Option<u64>,
+    /// The cancel's own id: the same id is the same cancel.
     van_tx_id: String,
 }
 
+/// Cancels an authorization: voids its hold, or refunds (part of) its capture.
+#[utoipa::path(post, path = "/van/v1/authorizations/{id}/cancel", tag = "VAN",
+    operation_id = "van_cancel",
+    security(("terminal_signature" = [])),
+    params(
+        ("id" = String, Path, description = "The authorization id"),
+        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
+        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "The authorization with the cancel in `cancels`", body = AuthorizationAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result"))),
+        (status = 409, description = "`authorization-state`, `merchant-payable-insufficient`, or the cancel's `van_tx_id` used for another request (`idempotency-conflict`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn cancel(
     State(state): State<AppState>,
     call: Signed<CancelBody, AuthorizationId>,
@@ -426,16 +523,32 @@ async fn cancel(
     let record = platform(&state)?
         .cancel(call.terminal.terminal_id, id, body.amount, &body.van_tx_id)
         .await?;
-    Ok(call.answer(authorization_json(&record)))
+    Ok(call.answer(&record))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NetworkCancelBody {
+    /// The till; the signing key's terminal.
     terminal_id: String,
+    /// The `van_tx_id` of the authorization request whose answer was lost.
     van_tx_id: String,
 }
 
+/// Undoes whatever a `van_tx_id` did (void or full refund), when the till lost the answer.
+///
+/// If the authorization never arrived, a tombstone declines a late original `cancelled`.
+#[utoipa::path(post, path = "/van/v1/network-cancels", tag = "VAN",
+    security(("terminal_signature" = [])),
+    params(
+        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
+        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    request_body = NetworkCancelBody,
+    responses(
+        (status = 200, description = "The cancelled authorization (`network_cancelled`)", body = AuthorizationAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result"))),
+        (status = 409, description = "`authorization-state` or `merchant-payable-insufficient`", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn network_cancel(
     State(state): State<AppState>,
     call: Signed<NetworkCancelBody>,
@@ -443,16 +556,29 @@ async fn network_cancel(
     let record = platform(&state)?
         .network_cancel(call.terminal.terminal_id, &call.input.van_tx_id)
         .await?;
-    Ok(call.answer(authorization_json(&record)))
+    Ok(call.answer(&record))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TransactionQuery {
+    /// The till asking; the signing key's terminal.
     terminal_id: String,
 }
 
-/// `GET /van/v1/transactions/{van_tx_id}?terminal_id=…`: the query is the input.
+/// An authorization by the till's `van_tx_id`.
+#[utoipa::path(get, path = "/van/v1/transactions/{van_tx_id}", tag = "VAN",
+    security(("terminal_signature" = [])),
+    params(
+        ("van_tx_id" = String, Path, description = "The till's transaction id of the authorization"),
+        TransactionQuery,
+        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
+        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
+        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    responses(
+        (status = 200, description = "The authorization", body = AuthorizationAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result")))))]
 async fn transaction(
     State(state): State<AppState>,
     Path(van_tx_id): Path<String>,
@@ -461,5 +587,5 @@ async fn transaction(
     let record = platform(&state)?
         .van_transaction(call.terminal.terminal_id, &van_tx_id)
         .await?;
-    Ok(call.answer(authorization_json(&record)))
+    Ok(call.answer(&record))
 }
