@@ -729,10 +729,20 @@ impl Platform {
         status: Option<ExchangeStatus>,
         limit: usize,
     ) -> Result<Vec<ExchangeRow>, PlatformError> {
+        self.exchanges_before(status, None, limit).await
+    }
+
+    /// A page of exchanges, newest first, made before `before` (`created_at_s`, id).
+    pub async fn exchanges_before(
+        &self,
+        status: Option<ExchangeStatus>,
+        before: Option<(u64, u128)>,
+        limit: usize,
+    ) -> Result<Vec<ExchangeRow>, PlatformError> {
         let limit = limit.clamp(1, EXCHANGES_PAGE_MAX);
         Ok(self
             .ledger
-            .tables(move |read| tables::exchanges_page(read, status, None, limit))
+            .tables(move |read| tables::exchanges_page(read, status, before, limit))
             .await?)
     }
 

@@ -22,6 +22,7 @@ use crate::ledger_api::Body;
 use crate::members_api::{ExchangeAnswer, json_body, parse_id_text, platform};
 use crate::openapi;
 use crate::problem::Problem;
+use crate::shapes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -491,6 +492,8 @@ struct ExchangesQuery {
     status: Option<String>,
     /// How many exchanges at most, newest first.
     limit: Option<usize>,
+    /// `next_cursor` of the page before; absent for the first page.
+    cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -499,6 +502,8 @@ struct AdminExchanges {
     exchanges: Vec<ExchangeAnswer>,
     /// How many exchanges are in each status.
     counts: BTreeMap<String, u64>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
 }
 
 /// The latest exchanges, and how many are in each status.
@@ -528,10 +533,21 @@ async fn list_exchanges(
         }
     };
     let platform = platform(&state)?;
-    let limit = query
-        .limit
-        .unwrap_or(platform::exchange::EXCHANGES_PAGE_MAX);
-    let list = platform.exchanges(status, limit).await?;
+    let page_max = platform::exchange::EXCHANGES_PAGE_MAX;
+    let limit = query.limit.unwrap_or(page_max);
+    if limit == 0 || limit > page_max {
+        return Err(platform::error::invalid("limit", format!("1 to {page_max}")).into());
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(shapes::time_cursor)
+        .transpose()?;
+    let list = platform.exchanges_before(status, before, limit).await?;
+    let next_cursor = (list.len() == limit)
+        .then(|| list.last())
+        .flatten()
+        .map(|last| shapes::time_cursor_text(last.created_at_s, last.id));
     let counts = platform
         .exchange_counts()
         .await?
@@ -546,7 +562,11 @@ async fn list_exchanges(
             answer
         })
         .collect();
-    Ok(Json(AdminExchanges { exchanges, counts }))
+    Ok(Json(AdminExchanges {
+        exchanges,
+        counts,
+        next_cursor,
+    }))
 }
 
 /// One partner's line of the exchange report.

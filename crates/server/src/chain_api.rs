@@ -31,6 +31,7 @@ use crate::members_api::{
     PageQuery, idempotency_key, json_body, member, parse_id_text, platform, replayed,
 };
 use crate::problem::Problem;
+use crate::shapes;
 
 /// Most conversions listed at once for operators.
 pub const CONVERSIONS_PAGE_MAX: usize = 1_000;
@@ -496,14 +497,6 @@ struct ConversionsAnswer {
     next_cursor: Option<String>,
 }
 
-/// A conversion cursor: `<created_at_s>.<id>` of the last line of the page before.
-fn conversion_cursor(text: &str) -> Result<(u64, u128), Problem> {
-    let parsed = text
-        .split_once('.')
-        .and_then(|(time, id)| Some((time.parse::<u64>().ok()?, crate::json::parse_id(id)?)));
-    parsed.ok_or_else(|| Problem::from(invalid("cursor", "a cursor from next_cursor")))
-}
-
 /// Every member's conversions, newest first. Needs `conversions.read`.
 #[utoipa::path(get, path = "/admin/v1/conversions", tag = "chain",
     security(("operator" = [])),
@@ -514,7 +507,11 @@ async fn list_conversions(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConversionsAnswer>, Problem> {
     let Query(query) = query?;
-    let before = query.cursor.as_deref().map(conversion_cursor).transpose()?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(shapes::time_cursor)
+        .transpose()?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > CONVERSIONS_PAGE_MAX {
         return Err(invalid("limit", format!("1 to {CONVERSIONS_PAGE_MAX}")).into());
@@ -523,7 +520,7 @@ async fn list_conversions(
     let next_cursor = (records.len() == limit)
         .then(|| records.last())
         .flatten()
-        .map(|last| format!("{}.{}", last.created_at_s, last.id));
+        .map(|last| shapes::time_cursor_text(last.created_at_s, last.id));
     let conversions = records
         .iter()
         .map(|record| ConversionAnswer {

@@ -100,6 +100,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "unknown-van",
     "unknown-verification",
     "unknown-voucher",
+    "unreadable-body",
     "unsupported-media-type",
     "van-disabled",
     "verification-expired",

@@ -69,6 +69,25 @@ impl PartialSchema for SignedAmount {
 
 impl ToSchema for SignedAmount {}
 
+/// The cursor of a list ordered by (time, id), newest first: `<time_s>.<id>` of the last
+/// line of the page before. Opaque to clients.
+pub fn time_cursor_text(time_s: u64, id: u128) -> String {
+    format!("{time_s}.{id}")
+}
+
+/// Reads a [`time_cursor_text`] cursor.
+pub fn time_cursor(text: &str) -> Result<(u64, u128), crate::problem::Problem> {
+    let parsed = text
+        .split_once('.')
+        .and_then(|(time, id)| Some((time.parse::<u64>().ok()?, crate::json::parse_id(id)?)));
+    parsed.ok_or_else(|| {
+        crate::problem::Problem::from(platform::error::invalid(
+            "cursor",
+            "a cursor from next_cursor",
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +95,15 @@ mod tests {
 
     fn wire(amount: u128, positive: bool) -> serde_json::Value {
         serde_json::to_value(SignedAmount { amount, positive }).unwrap()
+    }
+
+    #[test]
+    fn time_cursors_round_trip_and_refuse_anything_else() {
+        let text = time_cursor_text(1_700_000_000, u128::MAX);
+        assert_eq!(time_cursor(&text).unwrap(), (1_700_000_000, u128::MAX));
+        for bad in ["", "1", "1.", ".1", "x.1", "1.x", "-1.1"] {
+            assert!(time_cursor(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
