@@ -8,7 +8,9 @@
 use ledger::types::{
     Account, AccountBalance, AccountFlags, AccountId, Transfer, TransferFlags, TransferId,
 };
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::problem::FieldError;
 
@@ -234,49 +236,184 @@ pub fn parse_transfer(
     }
 }
 
-pub fn account_json(account: &Account) -> Value {
-    json!({
-        "id": account.id.0.to_string(),
-        "debits_pending": account.debits_pending.to_string(),
-        "debits_posted": account.debits_posted.to_string(),
-        "credits_pending": account.credits_pending.to_string(),
-        "credits_posted": account.credits_posted.to_string(),
-        "user_data_128": account.user_data_128.to_string(),
-        "user_data_64": account.user_data_64,
-        "user_data_32": account.user_data_32,
-        "ledger": account.ledger,
-        "code": account.code,
-        "flags": account.flags.names(),
-        "timestamp": account.timestamp,
-    })
+/// An account as the ledger keeps it: TigerBeetle's fields, u128 values as strings of
+/// decimal digits, `flags` as the names of the flags set.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerAccount {
+    /// u128, decimal digits.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub id: String,
+    /// u128, decimal digits.
+    pub debits_pending: String,
+    /// u128, decimal digits.
+    pub debits_posted: String,
+    /// u128, decimal digits.
+    pub credits_pending: String,
+    /// u128, decimal digits.
+    pub credits_posted: String,
+    /// u128, decimal digits.
+    pub user_data_128: String,
+    pub user_data_64: u64,
+    pub user_data_32: u32,
+    /// The asset (1 = MVP).
+    pub ledger: u32,
+    /// The kind of account (chart of accounts).
+    pub code: u16,
+    /// Names among `linked`, `debits_must_not_exceed_credits`,
+    /// `credits_must_not_exceed_debits`, `history`, `imported`, `closed`.
+    pub flags: Vec<&'static str>,
+    /// Engine time (ns) of its creation.
+    pub timestamp: u64,
 }
 
-pub fn transfer_json(transfer: &Transfer) -> Value {
-    json!({
-        "id": transfer.id.0.to_string(),
-        "debit_account_id": transfer.debit_account_id.0.to_string(),
-        "credit_account_id": transfer.credit_account_id.0.to_string(),
-        "amount": transfer.amount.to_string(),
-        "pending_id": transfer.pending_id.0.to_string(),
-        "user_data_128": transfer.user_data_128.to_string(),
-        "user_data_64": transfer.user_data_64,
-        "user_data_32": transfer.user_data_32,
-        "timeout": transfer.timeout,
-        "ledger": transfer.ledger,
-        "code": transfer.code,
-        "flags": transfer.flags.names(),
-        "timestamp": transfer.timestamp,
-    })
+/// A transfer as the ledger keeps it: TigerBeetle's fields, u128 values as strings of
+/// decimal digits, `flags` as the names of the flags set.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerTransfer {
+    /// u128, decimal digits.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub id: String,
+    /// u128, decimal digits.
+    pub debit_account_id: String,
+    /// u128, decimal digits.
+    pub credit_account_id: String,
+    /// u128, decimal digits.
+    pub amount: String,
+    /// u128, decimal digits; `0` when none.
+    pub pending_id: String,
+    /// u128, decimal digits.
+    pub user_data_128: String,
+    pub user_data_64: u64,
+    pub user_data_32: u32,
+    /// Seconds a pending transfer waits before it expires; 0 for none.
+    pub timeout: u32,
+    pub ledger: u32,
+    pub code: u16,
+    /// Names among `linked`, `pending`, `post_pending_transfer`, `void_pending_transfer`,
+    /// `balancing_debit`, `balancing_credit`, `closing_debit`, `closing_credit`, `imported`.
+    pub flags: Vec<&'static str>,
+    /// Engine time (ns) of its commit.
+    pub timestamp: u64,
 }
 
-pub fn balance_json(balance: &AccountBalance) -> Value {
-    json!({
-        "timestamp": balance.timestamp,
-        "debits_pending": balance.debits_pending.to_string(),
-        "debits_posted": balance.debits_posted.to_string(),
-        "credits_pending": balance.credits_pending.to_string(),
-        "credits_posted": balance.credits_posted.to_string(),
-    })
+/// An account's balances after one of its transfers (accounts with the `history` flag).
+#[derive(Serialize, ToSchema)]
+pub struct LedgerBalance {
+    pub timestamp: u64,
+    /// u128, decimal digits.
+    pub debits_pending: String,
+    /// u128, decimal digits.
+    pub debits_posted: String,
+    /// u128, decimal digits.
+    pub credits_pending: String,
+    /// u128, decimal digits.
+    pub credits_posted: String,
+}
+
+/// An account to create (documentation only: the body is parsed field by field, so every
+/// bad field of every item is reported at once). Absent fields are zero; unknown ones are
+/// refused.
+#[derive(ToSchema)]
+pub struct LedgerAccountInput {
+    /// u128, decimal digits; not zero.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub id: String,
+    /// u128, decimal digits (zero on creation).
+    pub debits_pending: Option<String>,
+    /// u128, decimal digits (zero on creation).
+    pub debits_posted: Option<String>,
+    /// u128, decimal digits (zero on creation).
+    pub credits_pending: Option<String>,
+    /// u128, decimal digits (zero on creation).
+    pub credits_posted: Option<String>,
+    /// u128, decimal digits.
+    pub user_data_128: Option<String>,
+    pub user_data_64: Option<u64>,
+    pub user_data_32: Option<u32>,
+    pub ledger: u32,
+    pub code: u16,
+    /// Names among `linked`, `debits_must_not_exceed_credits`,
+    /// `credits_must_not_exceed_debits`, `history`, `imported`, `closed`.
+    pub flags: Option<Vec<String>>,
+    /// Zero, unless the account is `imported`.
+    pub timestamp: Option<u64>,
+}
+
+/// A transfer to create (documentation only: the body is parsed field by field, so every
+/// bad field of every item is reported at once). Absent fields are zero; unknown ones are
+/// refused.
+#[derive(ToSchema)]
+pub struct LedgerTransferInput {
+    /// u128, decimal digits; not zero.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub id: String,
+    /// u128, decimal digits.
+    pub debit_account_id: Option<String>,
+    /// u128, decimal digits.
+    pub credit_account_id: Option<String>,
+    /// u128, decimal digits.
+    pub amount: Option<String>,
+    /// u128, decimal digits: the pending transfer a `post_pending_transfer` or
+    /// `void_pending_transfer` settles.
+    pub pending_id: Option<String>,
+    /// u128, decimal digits.
+    pub user_data_128: Option<String>,
+    pub user_data_64: Option<u64>,
+    pub user_data_32: Option<u32>,
+    /// Seconds a pending transfer waits before it expires.
+    pub timeout: Option<u32>,
+    pub ledger: u32,
+    pub code: u16,
+    /// Names among `linked`, `pending`, `post_pending_transfer`, `void_pending_transfer`,
+    /// `balancing_debit`, `balancing_credit`, `closing_debit`, `closing_credit`, `imported`.
+    pub flags: Option<Vec<String>>,
+    /// Zero, unless the transfer is `imported`.
+    pub timestamp: Option<u64>,
+}
+
+pub fn account_json(account: &Account) -> LedgerAccount {
+    LedgerAccount {
+        id: account.id.0.to_string(),
+        debits_pending: account.debits_pending.to_string(),
+        debits_posted: account.debits_posted.to_string(),
+        credits_pending: account.credits_pending.to_string(),
+        credits_posted: account.credits_posted.to_string(),
+        user_data_128: account.user_data_128.to_string(),
+        user_data_64: account.user_data_64,
+        user_data_32: account.user_data_32,
+        ledger: account.ledger,
+        code: account.code,
+        flags: account.flags.names(),
+        timestamp: account.timestamp,
+    }
+}
+
+pub fn transfer_json(transfer: &Transfer) -> LedgerTransfer {
+    LedgerTransfer {
+        id: transfer.id.0.to_string(),
+        debit_account_id: transfer.debit_account_id.0.to_string(),
+        credit_account_id: transfer.credit_account_id.0.to_string(),
+        amount: transfer.amount.to_string(),
+        pending_id: transfer.pending_id.0.to_string(),
+        user_data_128: transfer.user_data_128.to_string(),
+        user_data_64: transfer.user_data_64,
+        user_data_32: transfer.user_data_32,
+        timeout: transfer.timeout,
+        ledger: transfer.ledger,
+        code: transfer.code,
+        flags: transfer.flags.names(),
+        timestamp: transfer.timestamp,
+    }
+}
+
+pub fn balance_json(balance: &AccountBalance) -> LedgerBalance {
+    LedgerBalance {
+        timestamp: balance.timestamp,
+        debits_pending: balance.debits_pending.to_string(),
+        debits_posted: balance.debits_posted.to_string(),
+        credits_pending: balance.credits_pending.to_string(),
+        credits_posted: balance.credits_posted.to_string(),
+    }
 }
 
 pub fn hex32(bytes: &[u8]) -> String {

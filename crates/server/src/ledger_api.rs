@@ -2,38 +2,39 @@
 //! checkpoints and consistency proofs for anyone, inclusion proofs for a transfer's own
 //! member and staff, the block feed for witnesses (docs/ledger.md, "Who sees what").
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use journal::SignedCheckpoint;
 use ledger::checkpoint::Checkpoint;
 use ledger::types::{AccountId, TransferId};
 use platform::operators::{OperatorError, Permission, Permissions};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::json::{
-    account_json, hex32, parse_account, parse_batch, parse_id, parse_transfer, transfer_json,
+    LedgerAccount, LedgerAccountInput, LedgerTransfer, LedgerTransferInput, account_json, hex32,
+    parse_account, parse_batch, parse_id, parse_transfer, transfer_json,
 };
+use crate::openapi;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/ledger/accounts", post(create_accounts))
-        .route("/admin/v1/ledger/transfers", post(create_transfers))
-        .route("/admin/v1/ledger/accounts/{id}", get(get_account))
-        .route("/admin/v1/ledger/transfers/{id}", get(get_transfer))
-        .route("/v1/ledger/checkpoint", get(get_checkpoint))
-        .route(
-            "/v1/ledger/proofs/inclusion/{transfer_id}",
-            get(get_inclusion_proof),
-        )
-        .route("/v1/ledger/proofs/consistency", get(get_consistency_proof))
-        .route("/v1/ledger/blocks", get(get_blocks))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_accounts))
+        .routes(routes!(create_transfers))
+        .routes(routes!(get_account))
+        .routes(routes!(get_transfer))
+        .routes(routes!(get_checkpoint))
+        .routes(routes!(get_inclusion_proof))
+        .routes(routes!(get_consistency_proof))
+        .routes(routes!(get_blocks))
 }
 
 /// A request body, or the reason axum refused to read it (too large, unreadable).
@@ -72,22 +73,63 @@ pub fn body_bytes(body: Body) -> Result<Bytes, Problem> {
     Ok(body)
 }
 
+/// The outcome of one item of a batch.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    /// The item's place in the batch, from 0.
+    pub index: usize,
+    /// The item's id, decimal digits.
+    pub id: String,
+    /// `ok`, or why the ledger refused the item (TigerBeetle's result names, e.g. `exists`,
+    /// `exceeds_credits`, `linked_event_failed`).
+    pub result: String,
+}
+
+/// One result per item, in the batch's order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<BatchResult>,
+}
+
 fn results_json<R: std::fmt::Display>(
     ids: impl Iterator<Item = u128>,
     results: &[R],
-) -> Json<Value> {
-    let results: Vec<Value> = ids
+) -> Json<BatchResults> {
+    let results = ids
         .zip(results)
         .enumerate()
-        .map(|(index, (id, result))| json!({"index": index, "id": id.to_string(), "result": result.to_string()}))
+        .map(|(index, (id, result))| BatchResult {
+            index,
+            id: id.to_string(),
+            result: result.to_string(),
+        })
         .collect();
-    Json(json!({ "results": results }))
+    Json(BatchResults { results })
 }
 
+/// `POST /admin/v1/ledger/accounts` (documentation only: parsed field by field).
+#[derive(ToSchema)]
+pub struct CreateAccountsBody {
+    /// At most 8,190 accounts, created together or each on its own (`linked`).
+    pub accounts: Vec<LedgerAccountInput>,
+}
+
+/// `POST /admin/v1/ledger/transfers` (documentation only: parsed field by field).
+#[derive(ToSchema)]
+pub struct CreateTransfersBody {
+    /// At most 8,190 transfers, committed together or each on its own (`linked`).
+    pub transfers: Vec<LedgerTransferInput>,
+}
+
+/// Creates ledger accounts (a TigerBeetle `create_accounts` batch).
+#[utoipa::path(post, path = "/admin/v1/ledger/accounts", tag = "ledger",
+    security(("operator" = [])),
+    request_body = CreateAccountsBody,
+    responses((status = 200, description = "One result per account. Needs `ledger.write`.", body = BatchResults)))]
 async fn create_accounts(
     State(state): State<AppState>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BatchResults>, Problem> {
     let body = parse_body(body)?;
     let accounts = parse_batch(&body, "accounts", parse_account).map_err(Problem::invalid_items)?;
     let ids: Vec<u128> = accounts.iter().map(|account| account.id.0).collect();
@@ -95,10 +137,15 @@ async fn create_accounts(
     Ok(results_json(ids.into_iter(), &results))
 }
 
+/// Commits ledger transfers (a TigerBeetle `create_transfers` batch).
+#[utoipa::path(post, path = "/admin/v1/ledger/transfers", tag = "ledger",
+    security(("operator" = [])),
+    request_body = CreateTransfersBody,
+    responses((status = 200, description = "One result per transfer. Needs `ledger.write`.", body = BatchResults)))]
 async fn create_transfers(
     State(state): State<AppState>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BatchResults>, Problem> {
     let body = parse_body(body)?;
     let transfers =
         parse_batch(&body, "transfers", parse_transfer).map_err(Problem::invalid_items)?;
@@ -112,10 +159,15 @@ pub(crate) fn path_id(text: &str) -> Result<u128, Problem> {
         .ok_or_else(|| Problem::not_found(format!("{text:?} is not a u128 id in decimal digits")))
 }
 
+/// One ledger account.
+#[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}", tag = "ledger",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The account id, decimal digits")),
+    responses((status = 200, description = "The account. Needs `ledger.read`.", body = LedgerAccount)))]
 async fn get_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerAccount>, Problem> {
     let id = AccountId(path_id(&id)?);
     let found = state.ledger.lookup_accounts(vec![id]).await?;
     let account = found
@@ -124,10 +176,15 @@ async fn get_account(
     Ok(Json(account_json(account)))
 }
 
+/// One ledger transfer.
+#[utoipa::path(get, path = "/admin/v1/ledger/transfers/{id}", tag = "ledger",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The transfer id, decimal digits")),
+    responses((status = 200, description = "The transfer. Needs `ledger.read`.", body = LedgerTransfer)))]
 async fn get_transfer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerTransfer>, Problem> {
     let id = TransferId(path_id(&id)?);
     let found = state.ledger.lookup_transfers(vec![id]).await?;
     let transfer = found
@@ -136,21 +193,46 @@ async fn get_transfer(
     Ok(Json(transfer_json(transfer)))
 }
 
-pub fn checkpoint_json(signed: &SignedCheckpoint) -> Value {
-    let checkpoint: &Checkpoint = &signed.checkpoint;
-    json!({
-        "block_height": checkpoint.block_height,
-        "block_hash": hex32(&checkpoint.block_hash),
-        "tree_size": checkpoint.tree_size,
-        "root": hex32(&checkpoint.root),
-        "timestamp": checkpoint.timestamp,
-        "signed_message": hex::encode(checkpoint.signed_bytes()),
-        "signature": hex::encode(signed.signature),
-        "public_key": hex32(&signed.public_key),
-    })
+/// The operator's signed checkpoint of the log: the Merkle root over every transfer so far.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerCheckpoint {
+    pub block_height: u64,
+    /// 32 bytes, hex.
+    pub block_hash: String,
+    /// Transfers (leaves) in the log.
+    pub tree_size: u64,
+    /// The Merkle root, 32 bytes, hex.
+    pub root: String,
+    /// Engine time (ns) of the block.
+    pub timestamp: u64,
+    /// The exact bytes signed, hex.
+    pub signed_message: String,
+    /// Ed25519 signature over `signed_message`, hex.
+    pub signature: String,
+    /// The operator's Ed25519 public key, 32 bytes, hex.
+    pub public_key: String,
 }
 
-async fn get_checkpoint(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+pub fn checkpoint_json(signed: &SignedCheckpoint) -> LedgerCheckpoint {
+    let checkpoint: &Checkpoint = &signed.checkpoint;
+    LedgerCheckpoint {
+        block_height: checkpoint.block_height,
+        block_hash: hex32(&checkpoint.block_hash),
+        tree_size: checkpoint.tree_size,
+        root: hex32(&checkpoint.root),
+        timestamp: checkpoint.timestamp,
+        signed_message: hex::encode(checkpoint.signed_bytes()),
+        signature: hex::encode(signed.signature),
+        public_key: hex32(&signed.public_key),
+    }
+}
+
+/// The latest signed checkpoint; anyone may read it.
+#[utoipa::path(get, path = "/v1/ledger/checkpoint", tag = "verifiable log",
+    responses(
+        (status = 200, description = "The latest checkpoint", body = LedgerCheckpoint),
+        (status = 404, description = "No block has been committed yet", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn get_checkpoint(State(state): State<AppState>) -> Result<Json<LedgerCheckpoint>, Problem> {
     let signed = state
         .ledger
         .checkpoint()
@@ -179,14 +261,34 @@ async fn log_reader(state: &AppState, headers: &HeaderMap) -> Result<LogReader, 
     Ok(LogReader::Member(platform.authenticate(token).await?))
 }
 
-/// `GET /v1/ledger/proofs/inclusion/{transfer_id}`: for staff with `ledger.read`, or for the
-/// member whose wallet the transfer debits or credits; anyone else learns nothing, not even
-/// whether the transfer exists.
+/// A transfer's place in the log, provable against a signed checkpoint.
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProofAnswer {
+    pub transfer: LedgerTransfer,
+    pub leaf_index: u64,
+    /// 32 bytes, hex.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// 32 bytes, hex.
+    pub root: String,
+    /// The audit path, leaf to root, each 32 bytes in hex (RFC 6962).
+    pub proof: Vec<String>,
+    pub checkpoint: LedgerCheckpoint,
+}
+
+/// A transfer's inclusion proof against the latest checkpoint.
+///
+/// For staff with `ledger.read`, or for the member whose wallet the transfer debits or
+/// credits. Anyone else learns nothing, not even whether the transfer exists (404).
+#[utoipa::path(get, path = "/v1/ledger/proofs/inclusion/{transfer_id}", tag = "verifiable log",
+    security(("member_session" = []), ("operator" = [])),
+    params(("transfer_id" = String, Path, description = "The transfer id, decimal digits")),
+    responses((status = 200, description = "The proof. An operator needs `ledger.read`; a member sees only their own transfers.", body = InclusionProofAnswer)))]
 async fn get_inclusion_proof(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<InclusionProofAnswer>, Problem> {
     let reader = log_reader(&state, &headers).await?;
     let id = TransferId(path_id(&id)?);
     let not_found = || Problem::not_found(format!("no transfer {id} of yours"));
@@ -206,27 +308,47 @@ async fn get_inclusion_proof(
     if !allowed {
         return Err(not_found());
     }
-    Ok(Json(json!({
-        "transfer": transfer_json(&proof.transfer),
-        "leaf_index": proof.leaf_index,
-        "leaf_hash": hex32(&proof.leaf_hash),
-        "tree_size": proof.checkpoint.checkpoint.tree_size,
-        "root": hex32(&proof.checkpoint.checkpoint.root),
-        "proof": proof.proof.iter().map(|hash| hex32(hash)).collect::<Vec<_>>(),
-        "checkpoint": checkpoint_json(&proof.checkpoint),
-    })))
+    Ok(Json(InclusionProofAnswer {
+        transfer: transfer_json(&proof.transfer),
+        leaf_index: proof.leaf_index,
+        leaf_hash: hex32(&proof.leaf_hash),
+        tree_size: proof.checkpoint.checkpoint.tree_size,
+        root: hex32(&proof.checkpoint.checkpoint.root),
+        proof: proof.proof.iter().map(|hash| hex32(hash)).collect(),
+        checkpoint: checkpoint_json(&proof.checkpoint),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
+    /// The older tree size.
     from: u64,
+    /// The newer tree size, at most the current one.
     to: u64,
 }
 
+/// Proof that the log of size `to` extends the log of size `from` (RFC 6962).
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProofAnswer {
+    pub from: u64,
+    pub to: u64,
+    /// 32 bytes, hex.
+    pub from_root: String,
+    /// 32 bytes, hex.
+    pub to_root: String,
+    /// Each 32 bytes, hex.
+    pub proof: Vec<String>,
+}
+
+/// A consistency proof between two tree sizes; anyone may read it.
+#[utoipa::path(get, path = "/v1/ledger/proofs/consistency", tag = "verifiable log",
+    params(ConsistencyQuery),
+    responses((status = 200, description = "The proof", body = ConsistencyProofAnswer)))]
 async fn get_consistency_proof(
     State(state): State<AppState>,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ConsistencyProofAnswer>, Problem> {
     let Query(query) = query.map_err(|error| {
         Problem::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -236,30 +358,66 @@ async fn get_consistency_proof(
         )
     })?;
     let proof = state.ledger.consistency_proof(query.from, query.to).await?;
-    Ok(Json(json!({
-        "from": proof.from_size,
-        "to": proof.to_size,
-        "from_root": hex32(&proof.from_root),
-        "to_root": hex32(&proof.to_root),
-        "proof": proof.proof.iter().map(|hash| hex32(hash)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ConsistencyProofAnswer {
+        from: proof.from_size,
+        to: proof.to_size,
+        from_root: hex32(&proof.from_root),
+        to_root: hex32(&proof.to_root),
+        proof: proof.proof.iter().map(|hash| hex32(hash)).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BlocksQuery {
+    /// The first block height; 0 when absent.
     from: Option<u64>,
+    /// How many blocks at most (1 to 64, the default).
     limit: Option<usize>,
 }
 
-/// Durable blocks with their bodies in the canonical encodings (docs/ledger.md), for
-/// followers that replay and check the journal themselves (witness nodes, auditors).
-/// `GET /v1/ledger/blocks`: the full feed, for witnesses (`ledger.feed`). Not audited: a
-/// witness polls it, and each audit entry would be a block for it to read.
+/// A durable block with its body in the canonical encodings (docs/ledger.md).
+#[derive(Serialize, ToSchema)]
+pub struct LedgerBlock {
+    pub height: u64,
+    /// Engine time (ns), decimal digits.
+    pub timestamp: String,
+    pub tree_size: u64,
+    /// 32 bytes, hex.
+    pub merkle_root: String,
+    /// 32 bytes, hex.
+    pub hash: String,
+    /// The operator's signature, hex.
+    pub signature: String,
+    /// The canonical header encoding, hex.
+    pub header: String,
+    /// Each account's canonical encoding, hex.
+    pub accounts: Vec<String>,
+    /// Each transfer's canonical encoding, hex.
+    pub transfers: Vec<String>,
+}
+
+/// A page of the block feed.
+#[derive(Serialize, ToSchema)]
+pub struct BlocksAnswer {
+    pub blocks: Vec<LedgerBlock>,
+    /// The height to pass as `from` for the next page.
+    pub next: u64,
+}
+
+/// Durable blocks with their bodies, for witnesses and auditors.
+///
+/// For followers that replay and check the journal themselves. Not audited: a witness
+/// polls it, and each audit entry would be a block for it to read.
+#[utoipa::path(get, path = "/v1/ledger/blocks", tag = "verifiable log",
+    security(("witness_feed" = [])),
+    params(BlocksQuery),
+    responses((status = 200, description = "Blocks from `from` on. Needs `ledger.feed`.", body = BlocksAnswer)))]
 async fn get_blocks(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<BlocksQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BlocksAnswer>, Problem> {
     match log_reader(&state, &headers).await? {
         LogReader::Staff(permissions) if permissions.contains(Permission::LedgerFeed) => {}
         _ => return Err(Problem::from(OperatorError::Forbidden("ledger.feed"))),
@@ -293,22 +451,94 @@ async fn get_blocks(
         )
     })?;
     let next = from + blocks.len() as u64;
-    let blocks: Vec<Value> = blocks.iter().map(block_json).collect();
-    Ok(Json(json!({ "blocks": blocks, "next": next })))
+    let blocks = blocks.iter().map(block_json).collect();
+    Ok(Json(BlocksAnswer { blocks, next }))
 }
 
-fn block_json(record: &store::BlockRecord) -> Value {
+fn block_json(record: &store::BlockRecord) -> LedgerBlock {
     use ledger::encoding::{encode_account, encode_header, encode_transfer};
     let header = &record.header;
-    json!({
-        "height": header.height,
-        "timestamp": header.timestamp.to_string(),
-        "tree_size": header.tree_size,
-        "merkle_root": hex32(&header.merkle_root),
-        "hash": hex32(&record.hash),
-        "signature": hex::encode(record.signature),
-        "header": hex::encode(encode_header(header)),
-        "accounts": record.accounts.iter().map(|a| hex::encode(encode_account(a))).collect::<Vec<_>>(),
-        "transfers": record.transfers.iter().map(|t| hex::encode(encode_transfer(t))).collect::<Vec<_>>(),
-    })
+    LedgerBlock {
+        height: header.height,
+        timestamp: header.timestamp.to_string(),
+        tree_size: header.tree_size,
+        merkle_root: hex32(&header.merkle_root),
+        hash: hex32(&record.hash),
+        signature: hex::encode(record.signature),
+        header: hex::encode(encode_header(header)),
+        accounts: record
+            .accounts
+            .iter()
+            .map(|a| hex::encode(encode_account(a)))
+            .collect(),
+        transfers: record
+            .transfers
+            .iter()
+            .map(|t| hex::encode(encode_transfer(t)))
+            .collect(),
+    }
+}
+
+/// Checks that every operation of a module's `routes()` is in the served document, with a
+/// success answer, a summary, and security where `access.rs` asks for a credential.
+#[cfg(test)]
+pub(crate) fn assert_routes_documented(routes: OpenApiRouter<AppState>) {
+    use utoipa::openapi::path::{Operation, PathItem};
+    fn operations(item: &PathItem) -> Vec<(&'static str, &Operation)> {
+        [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ]
+        .into_iter()
+        .filter_map(|(method, operation)| operation.as_ref().map(|op| (method, op)))
+        .collect()
+    }
+    let own = routes.split_for_parts().1;
+    let document = crate::document();
+    assert!(!own.paths.paths.is_empty(), "the module documents no route");
+    for (path, item) in &own.paths.paths {
+        let served = document
+            .paths
+            .paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not in the document"));
+        let served = operations(served);
+        for (method, _) in operations(item) {
+            let (_, operation) = served
+                .iter()
+                .find(|(m, _)| *m == method)
+                .unwrap_or_else(|| panic!("{method} {path} is not in the document"));
+            let success = operation
+                .responses
+                .responses
+                .keys()
+                .any(|status| status.starts_with('2'));
+            assert!(success, "{method} {path}: no 2xx answer");
+            assert!(operation.summary.is_some(), "{method} {path}: no summary");
+            if path.starts_with("/admin/") {
+                let parsed = method.parse().expect("a method");
+                let public = crate::access::requirement(&parsed, path)
+                    == Some(crate::access::Requirement::Public);
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                assert_eq!(
+                    secured, !public,
+                    "{method} {path}: security as access.rs says"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_documented() {
+        super::assert_routes_documented(super::routes());
+    }
 }

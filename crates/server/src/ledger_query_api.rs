@@ -16,16 +16,22 @@
 
 use std::collections::HashSet;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use ledger::types::{AccountId, TransferId};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use store::query::{AccountFilter, FilterError, QueryFilter};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::json::{account_json, balance_json, parse_id, transfer_json};
+use crate::json::{
+    LedgerAccount, LedgerBalance, LedgerTransfer, account_json, balance_json, parse_id,
+    transfer_json,
+};
 use crate::ledger_api::{Body, parse_body, path_id};
 use crate::problem::{FieldError, Problem};
 
@@ -35,20 +41,67 @@ pub const QUERY_LIMIT_DEFAULT: u32 = 100;
 /// Most ids in one lookup (TigerBeetle's batch).
 pub const LOOKUP_IDS_MAX: usize = journal::sequencer::BATCH_EVENTS_MAX;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/ledger/accounts/{id}/transfers",
-            get(get_account_transfers),
-        )
-        .route(
-            "/admin/v1/ledger/accounts/{id}/balances",
-            get(get_account_balances),
-        )
-        .route("/admin/v1/ledger/accounts", get(query_accounts))
-        .route("/admin/v1/ledger/transfers", get(query_transfers))
-        .route("/admin/v1/ledger/accounts/lookup", post(lookup_accounts))
-        .route("/admin/v1/ledger/transfers/lookup", post(lookup_transfers))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_account_transfers))
+        .routes(routes!(get_account_balances))
+        .routes(routes!(query_accounts))
+        .routes(routes!(query_transfers))
+        .routes(routes!(lookup_accounts))
+        .routes(routes!(lookup_transfers))
+}
+
+/// The query parameters of an account's transfers or balances (documentation only: the
+/// handler checks the raw pairs, naming every unknown, repeated or bad one). Pages are
+/// walked by moving `timestamp_min` past the last result's `timestamp` (`timestamp_max`
+/// before it when `reversed`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountFilterParams {
+    /// u128, decimal digits; 0 or absent matches any.
+    pub user_data_128: Option<String>,
+    /// 0 or absent matches any.
+    pub user_data_64: Option<u64>,
+    /// 0 or absent matches any.
+    pub user_data_32: Option<u32>,
+    /// 0 or absent matches any.
+    pub code: Option<u16>,
+    /// Engine time (ns), inclusive; 0 or absent: from the first.
+    pub timestamp_min: Option<u64>,
+    /// Engine time (ns), inclusive; 0 or absent: to the last.
+    pub timestamp_max: Option<u64>,
+    /// 1 to 8,190 results; 100 when absent.
+    pub limit: Option<u32>,
+    /// Comma-separated among `debits` (transfers debiting the account), `credits`
+    /// (crediting it) and `reversed` (newest first); absent: both sides, oldest first.
+    pub flags: Option<String>,
+}
+
+/// The query parameters of a ledger-wide account or transfer query (documentation only:
+/// the handler checks the raw pairs, naming every unknown, repeated or bad one). Pages
+/// are walked by moving `timestamp_min` past the last result's `timestamp`
+/// (`timestamp_max` before it when `reversed`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueryFilterParams {
+    /// u128, decimal digits; 0 or absent matches any.
+    pub user_data_128: Option<String>,
+    /// 0 or absent matches any.
+    pub user_data_64: Option<u64>,
+    /// 0 or absent matches any.
+    pub user_data_32: Option<u32>,
+    /// 0 or absent matches any.
+    pub ledger: Option<u32>,
+    /// 0 or absent matches any.
+    pub code: Option<u16>,
+    /// Engine time (ns), inclusive; 0 or absent: from the first.
+    pub timestamp_min: Option<u64>,
+    /// Engine time (ns), inclusive; 0 or absent: to the last.
+    pub timestamp_max: Option<u64>,
+    /// 1 to 8,190 results; 100 when absent.
+    pub limit: Option<u32>,
+    /// `reversed` (newest first); absent: oldest first.
+    pub flags: Option<String>,
 }
 
 /// The parameters of an `AccountFilter` (the account comes from the path).
@@ -252,54 +305,111 @@ async fn existing_account(state: &AppState, id: &str) -> Result<AccountId, Probl
     Ok(id)
 }
 
+/// An account's transfers.
+#[derive(Serialize, ToSchema)]
+pub struct AccountTransfersAnswer {
+    /// Decimal digits.
+    pub account_id: String,
+    pub transfers: Vec<LedgerTransfer>,
+}
+
+/// An account's balances after each of its transfers.
+#[derive(Serialize, ToSchema)]
+pub struct AccountBalancesAnswer {
+    /// Decimal digits.
+    pub account_id: String,
+    pub balances: Vec<LedgerBalance>,
+}
+
+/// Accounts, in the order asked.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerAccountsAnswer {
+    pub accounts: Vec<LedgerAccount>,
+}
+
+/// Transfers, in the order asked.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerTransfersAnswer {
+    pub transfers: Vec<LedgerTransfer>,
+}
+
+/// An account's transfers, filtered (TigerBeetle's `get_account_transfers`).
+#[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}/transfers", tag = "ledger",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The account id, decimal digits"), AccountFilterParams),
+    responses((status = 200, description = "The transfers, at most `limit`. Needs `ledger.read`.", body = AccountTransfersAnswer)))]
 async fn get_account_transfers(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AccountTransfersAnswer>, Problem> {
     let filter = account_filter(AccountId(path_id(&id)?), query)?;
     let account = existing_account(&state, &id).await?;
     let transfers = state.ledger.account_transfers(filter).await?;
-    let transfers: Vec<Value> = transfers.iter().map(transfer_json).collect();
-    Ok(Json(json!({
-        "account_id": account.0.to_string(),
-        "transfers": transfers,
-    })))
+    Ok(Json(AccountTransfersAnswer {
+        account_id: account.0.to_string(),
+        transfers: transfers.iter().map(transfer_json).collect(),
+    }))
 }
 
+/// An account's historical balances, filtered (TigerBeetle's `get_account_balances`).
+///
+/// Only accounts with the `history` flag have any.
+#[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}/balances", tag = "ledger",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The account id, decimal digits"), AccountFilterParams),
+    responses((status = 200, description = "The balances, at most `limit`. Needs `ledger.read`.", body = AccountBalancesAnswer)))]
 async fn get_account_balances(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AccountBalancesAnswer>, Problem> {
     let filter = account_filter(AccountId(path_id(&id)?), query)?;
     let account = existing_account(&state, &id).await?;
     let balances = state.ledger.account_balances(filter).await?;
-    let balances: Vec<Value> = balances.iter().map(balance_json).collect();
-    Ok(Json(json!({
-        "account_id": account.0.to_string(),
-        "balances": balances,
-    })))
+    Ok(Json(AccountBalancesAnswer {
+        account_id: account.0.to_string(),
+        balances: balances.iter().map(balance_json).collect(),
+    }))
 }
 
+/// Accounts matching a filter (TigerBeetle's `query_accounts`).
+#[utoipa::path(get, path = "/admin/v1/ledger/accounts", tag = "ledger",
+    security(("operator" = [])),
+    params(QueryFilterParams),
+    responses((status = 200, description = "The accounts, at most `limit`. Needs `ledger.read`.", body = LedgerAccountsAnswer)))]
 async fn query_accounts(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerAccountsAnswer>, Problem> {
     let filter = query_filter(query)?;
     let accounts = state.ledger.query_accounts(filter).await?;
-    let accounts: Vec<Value> = accounts.iter().map(account_json).collect();
-    Ok(Json(json!({ "accounts": accounts })))
+    Ok(Json(LedgerAccountsAnswer {
+        accounts: accounts.iter().map(account_json).collect(),
+    }))
 }
 
+/// Transfers matching a filter (TigerBeetle's `query_transfers`).
+#[utoipa::path(get, path = "/admin/v1/ledger/transfers", tag = "ledger",
+    security(("operator" = [])),
+    params(QueryFilterParams),
+    responses((status = 200, description = "The transfers, at most `limit`. Needs `ledger.read`.", body = LedgerTransfersAnswer)))]
 async fn query_transfers(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerTransfersAnswer>, Problem> {
     let filter = query_filter(query)?;
     let transfers = state.ledger.query_transfers(filter).await?;
-    let transfers: Vec<Value> = transfers.iter().map(transfer_json).collect();
-    Ok(Json(json!({ "transfers": transfers })))
+    Ok(Json(LedgerTransfersAnswer {
+        transfers: transfers.iter().map(transfer_json).collect(),
+    }))
+}
+
+/// A lookup by ids (documentation only: parsed by hand, naming every bad id).
+#[derive(ToSchema)]
+pub struct LookupBody {
+    /// At most 8,190 ids, each a u128 in decimal digits.
+    pub ids: Vec<String>,
 }
 
 /// The ids of a lookup body `{"ids": ["1", …]}`: at most [`LOOKUP_IDS_MAX`] (413 beyond),
@@ -345,29 +455,46 @@ fn lookup_ids(body: Body) -> Result<Vec<u128>, Problem> {
     }
 }
 
+/// Accounts by id (TigerBeetle's `lookup_accounts`); ids not found are left out.
+#[utoipa::path(post, path = "/admin/v1/ledger/accounts/lookup", tag = "ledger",
+    security(("operator" = [])),
+    request_body = LookupBody,
+    responses((status = 200, description = "The accounts found. Needs `ledger.read`.", body = LedgerAccountsAnswer)))]
 async fn lookup_accounts(
     State(state): State<AppState>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerAccountsAnswer>, Problem> {
     let ids = lookup_ids(body)?.into_iter().map(AccountId).collect();
     let accounts = state.ledger.lookup_stored_accounts(ids).await?;
-    let accounts: Vec<Value> = accounts.iter().map(account_json).collect();
-    Ok(Json(json!({ "accounts": accounts })))
+    Ok(Json(LedgerAccountsAnswer {
+        accounts: accounts.iter().map(account_json).collect(),
+    }))
 }
 
+/// Transfers by id (TigerBeetle's `lookup_transfers`); ids not found are left out.
+#[utoipa::path(post, path = "/admin/v1/ledger/transfers/lookup", tag = "ledger",
+    security(("operator" = [])),
+    request_body = LookupBody,
+    responses((status = 200, description = "The transfers found. Needs `ledger.read`.", body = LedgerTransfersAnswer)))]
 async fn lookup_transfers(
     State(state): State<AppState>,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<LedgerTransfersAnswer>, Problem> {
     let ids = lookup_ids(body)?.into_iter().map(TransferId).collect();
     let transfers = state.ledger.lookup_transfers(ids).await?;
-    let transfers: Vec<Value> = transfers.iter().map(transfer_json).collect();
-    Ok(Json(json!({ "transfers": transfers })))
+    Ok(Json(LedgerTransfersAnswer {
+        transfers: transfers.iter().map(transfer_json).collect(),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_is_documented() {
+        crate::ledger_api::assert_routes_documented(routes());
+    }
 
     fn query(text: &str) -> Result<Query<Vec<(String, String)>>, QueryRejection> {
         let uri: axum::http::Uri = format!("/x?{text}").parse().unwrap();

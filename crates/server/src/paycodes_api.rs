@@ -3,73 +3,114 @@
 //! See docs/paycodes.md.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use platform::paycode::PaycodeDecline;
 use platform::totp;
 use ports::time::{now_s, rfc3339};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::codes_svg;
 use crate::ledger_api::{Body, body_bytes};
 use crate::members_api::{json_body, member, parse_id_text, platform};
+use crate::openapi;
 use crate::problem::Problem;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me/paycode-devices", post(enroll))
-        .route("/v1/paycodes", post(issue))
-        .route("/v1/paycodes/{code}/barcode.svg", get(barcode))
-        .route("/v1/paycodes/{code}/qr.svg", get(qr))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll))
+        .routes(routes!(issue))
+        .routes(routes!(barcode))
+        .routes(routes!(qr))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EnrollBody {
+    /// One of the member's registered devices (`POST /v1/me/devices`).
     device_id: String,
 }
 
-/// `POST /v1/me/paycode-devices {device_id}`: the secret is shown this once, in base32 as
-/// authenticator apps take it, with the parameters to compute codes.
+/// A device's pay code secret, shown this once, with the parameters to compute codes
+/// (TOTP, RFC 6238).
+#[derive(Serialize, ToSchema)]
+struct PaycodeEnrollmentAnswer {
+    /// The device's place in every code it computes.
+    device_handle: String,
+    /// Base32 without padding, as authenticator apps take it.
+    secret: String,
+    /// The digits every pay code starts with.
+    routing_prefix: &'static str,
+    /// Digits of the one-time part.
+    digits: u32,
+    period_s: u64,
+    /// `SHA256`.
+    algorithm: &'static str,
+}
+
+/// Enrolls one of the member's devices for pay codes the app computes offline.
+#[utoipa::path(post, path = "/v1/me/paycode-devices", tag = "pay codes",
+    security(("member_session" = [])),
+    request_body = EnrollBody,
+    responses(
+        (status = 201, description = "The device's secret, shown once", body = PaycodeEnrollmentAnswer),
+        (status = 404, description = "No such device of the member's", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn enroll(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<PaycodeEnrollmentAnswer>), Problem> {
     let member_id = member(&state, &headers).await?;
     let body: EnrollBody = json_body(body)?;
     let device_id = parse_id_text("device_id", &body.device_id)?;
     let enrollment = platform(&state)?
         .enroll_paycode_device(member_id, device_id)
         .await?;
-    let answer = json!({
-        "device_handle": enrollment.device_handle,
-        "secret": totp::base32(&enrollment.secret),
-        "routing_prefix": enrollment.routing_prefix,
-        "digits": totp::DIGITS,
-        "period_s": totp::STEP_S,
-        "algorithm": "SHA256",
-    });
+    let answer = PaycodeEnrollmentAnswer {
+        device_handle: enrollment.device_handle,
+        secret: totp::base32(&enrollment.secret),
+        routing_prefix: enrollment.routing_prefix,
+        digits: totp::DIGITS,
+        period_s: totp::STEP_S,
+        algorithm: "SHA256",
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {
+    /// The enrolled device whose code to issue; the latest enrolled when absent.
     device_handle: Option<String>,
 }
 
-/// `POST /v1/paycodes {device_handle?}` (an empty body: the latest enrolled device).
+/// A pay code issued by the server.
+#[derive(Serialize, ToSchema)]
+struct PaycodeAnswer {
+    /// 20 digits: the routing prefix, the device handle and the one-time part.
+    code: String,
+    expires_at: String,
+    expires_at_s: u64,
+}
+
+/// Issues a pay code for one of the member's enrolled devices (the body is optional).
+#[utoipa::path(post, path = "/v1/paycodes", tag = "pay codes",
+    security(("member_session" = [])),
+    request_body(content = Option<IssueBody>, description = "Optional; empty for the latest enrolled device"),
+    responses(
+        (status = 201, description = "A code, good until it expires or is used", body = PaycodeAnswer),
+        (status = 404, description = "No pay code device enrolled (`unknown-paycode-device`)", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Every code of the window is used (`paycode-used`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn issue(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<PaycodeAnswer>), Problem> {
     let member_id = member(&state, &headers).await?;
     let bytes = body_bytes(body)?;
     let body: IssueBody = if bytes.is_empty() {
@@ -81,11 +122,11 @@ async fn issue(
     let (code, expires_at_s) = platform(&state)?
         .issue_paycode(member_id, body.device_handle.as_deref())
         .await?;
-    let answer = json!({
-        "code": code,
-        "expires_at": rfc3339(expires_at_s),
-        "expires_at_s": expires_at_s,
-    });
+    let answer = PaycodeAnswer {
+        code,
+        expires_at: rfc3339(expires_at_s),
+        expires_at_s,
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -112,6 +153,15 @@ fn undrawable() -> Problem {
     Problem::from(PaycodeDecline::Invalid)
 }
 
+/// Draws the member's own current pay code as a Code 128 barcode.
+#[utoipa::path(get, path = "/v1/paycodes/{code}/barcode.svg", tag = "pay codes",
+    security(("member_session" = [])),
+    params(("code" = String, Path, description = "The pay code, the caller's own")),
+    responses(
+        (status = 200, description = "The barcode (`Cache-Control: no-store`)", body = String, content_type = "image/svg+xml"),
+        (status = 409, description = "The code was used (`paycode-used`)", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 410, description = "The code expired (`paycode-expired`)", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Not a code that can be drawn (`paycode-invalid`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn barcode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -122,6 +172,15 @@ async fn barcode(
     Ok(svg_response(svg))
 }
 
+/// Draws the member's own current pay code as a QR code.
+#[utoipa::path(get, path = "/v1/paycodes/{code}/qr.svg", tag = "pay codes",
+    security(("member_session" = [])),
+    params(("code" = String, Path, description = "The pay code, the caller's own")),
+    responses(
+        (status = 200, description = "The QR code (`Cache-Control: no-store`)", body = String, content_type = "image/svg+xml"),
+        (status = 409, description = "The code was used (`paycode-used`)", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 410, description = "The code expired (`paycode-expired`)", body = openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Not a code that can be drawn (`paycode-invalid`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn qr(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -304,6 +363,11 @@ mod tests {
                 device["device_id"].as_str().expect("device").to_string(),
             )
         }
+    }
+
+    #[test]
+    fn every_route_is_documented() {
+        crate::ledger_api::assert_routes_documented(super::routes());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
