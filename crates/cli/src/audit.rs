@@ -87,8 +87,9 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Value> {
     let mut head = (0u64, [0u8; 32]);
     let mut tree_size_max = 0u64;
     loop {
+        // The log's cursor is the last `seq` read; the chain's head is that entry.
         let path = format!(
-            "/admin/v1/audit-log?after={}&limit={AUDIT_PAGE_MAX}",
+            "/admin/v1/audit-log?cursor={}&limit={AUDIT_PAGE_MAX}",
             head.0
         );
         let page = auditor.get(&path, true).await?;
@@ -97,7 +98,7 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Value> {
         for row in &rows {
             tree_size_max = tree_size_max.max(auditor.check_commitment(row).await?);
         }
-        if page["next_after"].is_null() {
+        if page["next_cursor"].is_null() {
             break;
         }
     }

@@ -99,17 +99,17 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
         .routes(routes!(observability::metrics_handler))
         .routes(routes!(openapi_json))
-        .merge(ledger_api::routes().into())
-        .merge(ledger_query_api::routes().into())
+        .merge(ledger_api::routes())
+        .merge(ledger_query_api::routes())
         .merge(members_api::routes())
         .merge(admin_api::routes())
         .merge(partner_api::routes())
         .merge(chain_api::routes())
         .merge(merchants_api::routes())
         .merge(van_api::routes())
-        .merge(paycodes_api::routes().into())
+        .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())
-        .merge(operators_api::routes().into())
+        .merge(operators_api::routes())
 }
 
 /// The OpenAPI 3.1 document of the whole HTTP surface (`GET /openapi.json`,

@@ -501,11 +501,11 @@ async fn revoke_api_key(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
-    /// The `seq` after which to start (`next_after` of the page before); 0 when absent.
-    after: Option<u64>,
+    /// `next_cursor` of the page before; the log's start when absent.
+    cursor: Option<String>,
     /// Only this actor's entries (e.g. `operator:kim`).
     actor: Option<String>,
-    /// How many entries at most, 1 to 1,000 (clamped).
+    /// How many entries at most, 1 to 1,000.
     limit: Option<usize>,
 }
 
@@ -531,8 +531,8 @@ struct AuditEntryAnswer {
 #[derive(Serialize, ToSchema)]
 struct AuditLogAnswer {
     entries: Vec<AuditEntryAnswer>,
-    /// Pass as `after` for the next page; null on the last.
-    next_after: Option<u64>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
 }
 
 /// The audit log in order, each entry with its text, its hashes and its transfer.
@@ -550,15 +550,24 @@ async fn audit_log(
             "no audit log on this server".into(),
         ))
     })?;
-    let limit = query
-        .limit
-        .unwrap_or(AUDIT_PAGE_MAX)
-        .clamp(1, AUDIT_PAGE_MAX);
-    let rows = log
-        .page(query.after.unwrap_or(0), query.actor, limit)
-        .await?;
-    let next_after = (rows.len() == limit)
-        .then(|| rows.last().map(|row| row.seq))
+    let limit = query.limit.unwrap_or(AUDIT_PAGE_MAX);
+    if limit == 0 || limit > AUDIT_PAGE_MAX {
+        let detail = format!("1 to {AUDIT_PAGE_MAX}");
+        return Err(Problem::from(platform::error::invalid("limit", detail)));
+    }
+    // The cursor is the last `seq` of the page before, oldest first.
+    let after = match query.cursor.as_deref() {
+        None => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            Problem::from(platform::error::invalid(
+                "cursor",
+                "a cursor from next_cursor",
+            ))
+        })?,
+    };
+    let rows = log.page(after, query.actor, limit).await?;
+    let next_cursor = (rows.len() == limit)
+        .then(|| rows.last().map(|row| row.seq.to_string()))
         .flatten();
     let entries = rows
         .iter()
@@ -575,7 +584,7 @@ async fn audit_log(
         .collect();
     Ok(Json(AuditLogAnswer {
         entries,
-        next_after,
+        next_cursor,
     }))
 }
 
