@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs and starts what the tests
 # need (a PostgreSQL server on 127.0.0.1 from Debian's packages; solc-js, OpenZeppelin and
-# anvil from the npm registry), then runs the suite.
+# anvil from the npm registry; Schemathesis from PyPI into target/schemathesis-venv), then
+# runs the suite, and Schemathesis against /openapi.json on a running server. It leaves the
+# PostgreSQL server running (`bash scripts/pg.sh stop` stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +23,13 @@ else
   cargo test --workspace --no-fail-fast
   MILEVERSE_TEST_PLATFORM_BACKEND=postgres cargo test -p platform --no-fail-fast
 fi
+
+# The HTTP contract (issue 13): Schemathesis against the served /openapi.json; no 5xx and no
+# answer outside the document. The binary is the one the CLI's tests were built with.
+SCHEMATHESIS_VERSION=4.32.5
+venv=target/schemathesis-venv
+if [ ! -x "$venv/bin/st" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+SCHEMATHESIS="$venv/bin/st" python3 scripts/schemathesis.py target/debug/mileverse

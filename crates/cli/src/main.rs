@@ -356,9 +356,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.outbox = outbox;
     state.feed = Some(feed.clone());
     let bootstrap = args.admin_token.is_some();
-    runtime.block_on(run_server(
-        listener, server_tls, state, args.demo, bootstrap,
-    ))?;
+    runtime.block_on(async {
+        run_server(listener, server_tls, state, args.demo, bootstrap).await?;
+        // A clean stop keeps the counters counted since their last write.
+        platform
+            .close()
+            .await
+            .context("cannot write the rate counters")
+    })?;
     drop(runtime);
     drop(platform);
     feed.shutdown();

@@ -726,6 +726,10 @@ async fn readme_journey(backend: Backend) {
 
     // 10,000 mileage at 7/10 → 7,000 MVP.
     let first = exchange(api, &token, &link_id, 10_000, Some("journey-1")).await;
+    assert!(
+        first.headers.get("idempotent-replayed").is_none(),
+        "a first request is no replay"
+    );
     let done = first.expect(200).clone();
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["mvp"], 7000);
@@ -754,6 +758,8 @@ async fn readme_journey(backend: Backend) {
 
     // The same request again (same key, same body) is the same exchange: no second debit.
     let again = exchange(api, &token, &link_id, 10_000, Some("journey-1")).await;
+    let replayed = again.headers.get("idempotent-replayed");
+    assert_eq!(replayed.and_then(|v| v.to_str().ok()), Some("true"));
     let again = again.expect(200);
     assert_eq!(again["exchange_id"], exchange_id.as_str());
     assert_eq!(again["status"], "completed");

@@ -49,6 +49,8 @@ pub(crate) use rows::legacy_rows;
 pub(crate) use working::{Claimed, Tracked};
 pub use working::{EXCHANGES_OPEN_MAX, Exchanges, PartnerFigures, Retry};
 
+/// Oldest counts per status a metrics scrape shows (see `Platform::exchange_counts_recent`).
+pub const EXCHANGE_COUNTS_AGE_MAX_MS: u64 = 60_000;
 /// Exchanges the resolver takes per sweep.
 pub const RESOLVER_SWEEP_MAX: usize = 1024;
 /// Largest mileage of one exchange.
@@ -748,7 +750,24 @@ impl Platform {
 
     /// Counts of exchanges per status (a query over the status column).
     pub async fn exchange_counts(&self) -> Result<[(ExchangeStatus, u64); 4], PlatformError> {
-        Ok(self.ledger.tables(tables::status_counts).await?)
+        let counts = self.ledger.tables(tables::status_counts).await?;
+        *self.exchanges.counts.lock().expect("exchange counts lock") =
+            Some((std::time::Instant::now(), counts));
+        Ok(counts)
+    }
+
+    /// [`Platform::exchange_counts`] at most [`EXCHANGE_COUNTS_AGE_MAX_MS`] old: what a
+    /// metrics scrape shows, so that scrapes cost the table's scan once a minute at most
+    /// however often they come.
+    pub async fn exchange_counts_recent(
+        &self,
+    ) -> Result<[(ExchangeStatus, u64); 4], PlatformError> {
+        let cached = *self.exchanges.counts.lock().expect("exchange counts lock");
+        let age_max = Duration::from_millis(EXCHANGE_COUNTS_AGE_MAX_MS);
+        match cached {
+            Some((read_at, counts)) if read_at.elapsed() < age_max => Ok(counts),
+            _ => self.exchange_counts().await,
+        }
     }
 }
 

@@ -64,6 +64,12 @@ pub(crate) fn spawn(platform: &Arc<Platform>) {
 }
 
 impl Platform {
+    /// A clean stop: writes what memory holds that the tables do not yet (the abuse limits'
+    /// and wrong guesses' counters). Everything else in memory is a cache of the tables.
+    pub async fn close(&self) -> Result<(), PlatformError> {
+        self.flush_all_rate_counters().await
+    }
+
     async fn run_chore(&self, chore: Chore) -> Result<(), PlatformError> {
         match chore {
             Chore::FlushRateCounters => self.flush_rate_counters().await,

@@ -32,6 +32,21 @@ pub struct RateLimit {
     pub window_s: u64,
 }
 
+/// Wrong pay codes per device handle (docs/paycodes.md): then even the right code is
+/// refused until the window ends, so guessing a code (1 in 10^8 a try) gains nothing.
+pub const PAYCODE_GUESSES_PER_HANDLE: RateLimit = RateLimit {
+    name: "paycode-guesses",
+    requests_max: crate::paycode::GUESSES_PER_WINDOW_MAX,
+    window_s: crate::paycode::GUESS_WINDOW_S,
+};
+
+/// Voucher codes that find no voucher, per terminal (docs/vouchers.md).
+pub const VOUCHER_GUESSES_PER_TERMINAL: RateLimit = RateLimit {
+    name: "voucher-guesses",
+    requests_max: crate::vouchers::VOUCHER_GUESSES_MAX,
+    window_s: crate::vouchers::VOUCHER_GUESS_WINDOW_S,
+};
+
 /// Every request without credentials, per IP address.
 pub const PUBLIC_REQUESTS_PER_IP: RateLimit = RateLimit {
     name: "public-requests-per-ip",
@@ -170,24 +185,83 @@ impl RateLimits {
         counters.changed.extend(rows.iter().map(|row| row.key));
     }
 
+    /// Whether `key` may be counted once more under `limit` at `now_s`; nothing is counted.
+    /// Past [`RATE_KEYS_MAX`] keys a key not counted yet has no room until windows end.
+    fn has_room(&self, key: [u8; 32], limit: RateLimit, now_s: u64) -> bool {
+        let mut counters = self.counters();
+        if let Some(counter) = counters.by_key.get(&key) {
+            return counter.window_end_s <= now_s || counter.count < limit.requests_max;
+        }
+        if counters.by_key.len() >= RATE_KEYS_MAX {
+            counters
+                .by_key
+                .retain(|_, counter| counter.window_end_s > now_s);
+        }
+        counters.by_key.len() < RATE_KEYS_MAX
+    }
+
+    /// Counters changed since they were last written.
+    fn changed(&self) -> usize {
+        self.counters().changed.len()
+    }
+
     /// Counts kept in memory (for metrics and tests).
     pub fn keys(&self) -> usize {
         self.counters().by_key.len()
     }
 }
 
+/// Wrong guesses of a secret by one subject (a pay code at a device handle, a voucher code
+/// at a terminal), counted with the rate limits' counters so that a restart does not forget
+/// them, and enforced whatever [`RateLimiting`] says (it is a lock on a secret, not a
+/// load limit).
+pub(crate) struct GuessGate<'a> {
+    limits: &'a RateLimits,
+    key: [u8; 32],
+    limit: RateLimit,
+}
+
+impl GuessGate<'_> {
+    /// True while the subject may guess again at `now_s`.
+    pub(crate) fn left(&self, now_s: u64) -> bool {
+        self.limits.has_room(self.key, self.limit, now_s)
+    }
+
+    /// Counts a wrong guess (after [`GuessGate::left`] answered true).
+    pub(crate) fn record(&self, now_s: u64) {
+        // Refused only when full or over, which `left` just ruled out; either way the
+        // subject has no room left, which is what a refusal would mean.
+        let _ = self.limits.hit(self.key, self.limit, now_s);
+    }
+}
+
 impl Platform {
+    /// The counter's key: a blind index of the limit's name and the subject, so the table
+    /// holds no address, member or terminal in the clear.
+    fn counter_key(&self, limit: RateLimit, subject: &[u8]) -> [u8; 32] {
+        let mut named = Vec::with_capacity(limit.name.len() + 1 + subject.len());
+        named.extend_from_slice(limit.name.as_bytes());
+        named.push(0);
+        named.extend_from_slice(subject);
+        self.keys.blind_index(b"rate-limit", &named)
+    }
+
+    /// The wrong guesses of `subject` under `limit`.
+    pub(crate) fn guess_gate(&self, limit: RateLimit, subject: &[u8]) -> GuessGate<'_> {
+        GuessGate {
+            limits: &self.limits,
+            key: self.counter_key(limit, subject),
+            limit,
+        }
+    }
+
     /// Counts one request of `subject` (an IP address, a member id, a terminal id) under
     /// `limit`; refused with [`PlatformError::RateLimited`] past it.
     pub fn rate_limit(&self, limit: RateLimit, subject: &[u8]) -> Result<(), PlatformError> {
         if self.config.rate_limiting == RateLimiting::Off {
             return Ok(());
         }
-        let mut named = Vec::with_capacity(limit.name.len() + 1 + subject.len());
-        named.extend_from_slice(limit.name.as_bytes());
-        named.push(0);
-        named.extend_from_slice(subject);
-        let key = self.keys.blind_index(b"rate-limit", &named);
+        let key = self.counter_key(limit, subject);
         self.limits
             .hit(key, limit, now_s())
             .map_err(|retry_after_s| PlatformError::RateLimited {
@@ -210,6 +284,14 @@ impl Platform {
                 count: row.count,
             };
             counters.by_key.insert(row.key, counter);
+        }
+        Ok(())
+    }
+
+    /// Writes every changed counter (a clean stop: nothing counted is forgotten).
+    pub(crate) async fn flush_all_rate_counters(&self) -> Result<(), PlatformError> {
+        while self.limits.changed() > 0 {
+            self.flush_rate_counters().await?;
         }
         Ok(())
     }

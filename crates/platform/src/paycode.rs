@@ -22,8 +22,10 @@
 //!   within [`WINDOW_STEPS`] of now can be accepted, so older ones are dropped; start
 //!   reloads the last [`USED_KEPT_S`] from the table (through its time index), and the
 //!   table's older rows are purged with a later use's commit;
-//! - wrong-guess counters per handle (`guesses`): a restart forgets them, which at most
-//!   gives an attacker another [`GUESSES_PER_WINDOW_MAX`] tries at a 1 in 10^8 chance each.
+//!
+//! Wrong codes per handle are counted with the abuse limits' counters
+//! (`limits::PAYCODE_GUESSES_PER_HANDLE`), which are written to their table every few
+//! seconds and reloaded at start: a restart does not hand a guesser a fresh window.
 
 pub mod error;
 pub use error::PaycodeDecline;
@@ -40,7 +42,7 @@ use store::tables::paycodes::{self as tables, DeviceRow, PaycodeWrite, UsedRow};
 use crate::Platform;
 use crate::claims::{ClaimDetails, Claims};
 use crate::error::PlatformError;
-use crate::guesses::{GuessLimits, Guesses};
+use crate::limits::{self, GuessGate};
 use crate::members::MemberGate;
 use crate::totp::{format_code, step_of, totp_at_step};
 
@@ -60,14 +62,12 @@ pub const WINDOW_STEPS: u64 = 1;
 /// `Invalid` (a member who waited too long should be told so).
 pub const EXPIRED_STEPS_MAX: u64 = 10;
 /// Wrong codes per device handle within [`GUESS_WINDOW_S`] before the handle is refused.
-pub const GUESSES_PER_WINDOW_MAX: usize = 5;
+pub const GUESSES_PER_WINDOW_MAX: u32 = 5;
 pub const GUESS_WINDOW_S: u64 = 300;
 /// Random handles drawn before giving up on finding a free one (10^10 handles: a clash
 /// is rare, 32 in a row means something is wrong).
 const HANDLE_DRAWS_MAX: u32 = 32;
 const HANDLE_SPACE: u64 = 10_000_000_000;
-/// Handles whose wrong codes are counted at once (see `guesses`).
-pub const GUESSING_HANDLES_MAX: usize = 131_072;
 /// Devices kept with their opened secrets (a hit saves a table read and an unseal per
 /// payment). Past it the cache is emptied and refills as members pay.
 pub const DEVICES_CACHED_MAX: usize = 131_072;
@@ -186,12 +186,11 @@ impl UsedWindow {
     }
 }
 
-/// The pay codes' working set: cached devices, the live window's used steps, wrong
-/// guesses, and the enrollments under way.
+/// The pay codes' working set: cached devices, the live window's used steps, and the
+/// enrollments under way. (Wrong guesses are counted with the rate limits.)
 pub struct Paycodes {
     devices: Mutex<DeviceCache>,
     used: Mutex<UsedWindow>,
-    guesses: Mutex<Guesses<u64>>,
     /// One enrollment per member at a time.
     enrollments: Claims<u128>,
 }
@@ -201,11 +200,6 @@ impl Default for Paycodes {
         Paycodes {
             devices: Mutex::new(DeviceCache::default()),
             used: Mutex::new(UsedWindow::new(USED_HANDLES_MAX)),
-            guesses: Mutex::new(Guesses::new(GuessLimits {
-                per_window_max: GUESSES_PER_WINDOW_MAX,
-                window_s: GUESS_WINDOW_S,
-                keys_max: GUESSING_HANDLES_MAX,
-            })),
             enrollments: Claims::new(
                 ENROLLMENT_CLAIMS_MAX,
                 ENROLLMENT_WAIT_MS,
@@ -225,10 +219,6 @@ impl Paycodes {
 
     fn used(&self) -> MutexGuard<'_, UsedWindow> {
         self.used.lock().expect("used pay codes lock")
-    }
-
-    fn guesses(&self) -> MutexGuard<'_, Guesses<u64>> {
-        self.guesses.lock().expect("pay code guesses lock")
     }
 
     /// Forgets cached devices (a member's devices change).
@@ -269,22 +259,20 @@ impl Paycodes {
         device: &Device,
         otp: u32,
         now_s: u64,
+        guesses: &GuessGate<'_>,
     ) -> Result<Vec<RowRef>, PaycodeDecline> {
         let handle = device.handle;
-        let steps = {
-            // Before the code is looked at: once refused, even the right code is refused,
-            // so guessing gains nothing until the window passes.
-            let mut guesses = self.guesses();
-            if !guesses.left(handle, now_s) {
-                return Err(PaycodeDecline::TooManyGuesses);
-            }
-            match judge(&device.secret, otp, step_of(now_s)) {
-                Verdict::Current(steps) => steps,
-                Verdict::Expired => return Err(PaycodeDecline::Expired),
-                Verdict::Invalid => {
-                    guesses.record(handle, now_s);
-                    return Err(PaycodeDecline::Invalid);
-                }
+        // Before the code is looked at: once refused, even the right code is refused, so
+        // guessing gains nothing until the window passes.
+        if !guesses.left(now_s) {
+            return Err(PaycodeDecline::TooManyGuesses);
+        }
+        let steps = match judge(&device.secret, otp, step_of(now_s)) {
+            Verdict::Current(steps) => steps,
+            Verdict::Expired => return Err(PaycodeDecline::Expired),
+            Verdict::Invalid => {
+                guesses.record(now_s);
+                return Err(PaycodeDecline::Invalid);
             }
         };
         let mut used = self.used();
@@ -447,7 +435,8 @@ impl Platform {
         if !gate.is_some_and(|gate| gate.has_device(device.member_id, device.device_id)) {
             return Err(PaycodeDecline::Invalid);
         }
-        let rows = self.paycodes.redeem(device, otp, now_s)?;
+        let guesses = self.guess_gate(limits::PAYCODE_GUESSES_PER_HANDLE, &handle.to_be_bytes());
+        let rows = self.paycodes.redeem(device, otp, now_s, &guesses)?;
         Ok((device.member_id, rows))
     }
 

@@ -431,12 +431,13 @@ impl Platform {
         authorizing: &mut Authorizing,
     ) -> Option<DeclineReason> {
         let record = &mut authorizing.record;
+        let terminal = record.terminal_id.to_be_bytes();
         let at = crate::vouchers::RedeemAt {
-            terminal_id: record.terminal_id,
             brand,
             authorization_id: record.id,
             now_s: record.created_at_s,
             owner: gate,
+            guesses: self.guess_gate(crate::limits::VOUCHER_GUESSES_PER_TERMINAL, &terminal),
         };
         match self.vouchers.redeem(presented, at) {
             Ok(redeemed) => {

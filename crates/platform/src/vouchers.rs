@@ -28,7 +28,9 @@
 //!   check digit (typos are caught at the till). It is a bearer secret: sealed at rest,
 //!   found through a keyed blind index, shown only to its owner. Wrong codes are counted per
 //!   terminal; past [`VOUCHER_GUESSES_MAX`] in [`VOUCHER_GUESS_WINDOW_S`] the terminal's
-//!   voucher redemptions are declined `too_many_attempts` until the window passes.
+//!   voucher redemptions are declined `too_many_attempts` until the window passes. The
+//!   counts are the abuse limits' (`limits::VOUCHER_GUESSES_PER_TERMINAL`), which survive
+//!   a restart.
 //! - A member may cancel an unused voucher within [`CANCEL_WINDOW_S`] of buying it (the
 //!   whole price back) or once it has expired ([`EXPIRED_REFUND_PERCENT`] % back, the rest to
 //!   platform fees: the Korean fair-trade standard terms for mobile vouchers).
@@ -42,7 +44,7 @@ mod buying;
 mod legacy;
 mod redeeming;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use store::tables::RowRef;
 use store::tables::vouchers::{self as tables, VoucherWrite};
@@ -51,7 +53,6 @@ use crate::authorization;
 use crate::chart;
 use crate::claims::{ClaimDetails, Claims};
 use crate::error::{Entity, PlatformError, invalid};
-use crate::guesses::{GuessLimits, Guesses};
 use crate::service::Platform;
 use ports::time::now_s;
 
@@ -83,12 +84,8 @@ pub const EXPIRED_REFUND_PERCENT: u64 = 90;
 pub const VOUCHER_CODE_PREFIX: &str = "92";
 pub const VOUCHER_CODE_DIGITS: usize = 16;
 /// Wrong voucher codes one terminal may present per window.
-pub const VOUCHER_GUESSES_MAX: usize = 10;
+pub const VOUCHER_GUESSES_MAX: u32 = 10;
 pub const VOUCHER_GUESS_WINDOW_S: u64 = 300;
-/// Terminals whose wrong codes are counted at once. Past it a terminal not counted yet is
-/// declined `too_many_attempts` until older windows pass (closed, not reset: a flood from
-/// many terminals must not wipe the counts of the one being guessed at).
-pub const GUESSING_TERMINALS_MAX: usize = 65_536;
 /// Longest a repeated purchase, or a change of a voucher, waits for the one under way.
 pub const PURCHASE_WAIT_MS: u64 = 10_000;
 /// Operations on vouchers under way at once (purchases and changes); more answer 503.
@@ -103,8 +100,6 @@ pub struct Vouchers {
     changes: Claims<u128>,
     /// One change of the catalogue at a time (its size is checked before an insert).
     catalogue: tokio::sync::Mutex<()>,
-    /// Wrong codes per terminal.
-    guesses: Mutex<Guesses<u128>>,
 }
 
 impl Default for Vouchers {
@@ -123,20 +118,11 @@ impl Default for Vouchers {
             purchases: claims("the member's first purchase has not finished"),
             changes: claims("another request for this voucher has not finished"),
             catalogue: tokio::sync::Mutex::new(()),
-            guesses: Mutex::new(Guesses::new(GuessLimits {
-                per_window_max: VOUCHER_GUESSES_MAX,
-                window_s: VOUCHER_GUESS_WINDOW_S,
-                keys_max: GUESSING_TERMINALS_MAX,
-            })),
         }
     }
 }
 
-impl Vouchers {
-    fn guesses(&self) -> MutexGuard<'_, Guesses<u128>> {
-        self.guesses.lock().expect("voucher guesses lock")
-    }
-}
+impl Vouchers {}
 
 /// Whether a presented code is a voucher code (by its shape), not a pay code.
 pub fn is_voucher_code(code: &str) -> bool {

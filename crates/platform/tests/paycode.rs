@@ -188,7 +188,7 @@ async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
     let right = totp(&secret, NOW_S);
     let wrong = |n: u32| format!("{ROUTING_PREFIX}{handle}{:08}", (right + n) % 100_000_000);
     // One below the maximum: the right code still goes through.
-    for n in 1..GUESSES_PER_WINDOW_MAX as u32 {
+    for n in 1..GUESSES_PER_WINDOW_MAX {
         assert_eq!(
             world.accept(&wrong(n), NOW_S).await,
             declined(PaycodeDecline::Invalid)
@@ -213,11 +213,32 @@ async fn wrong_guesses_lock_the_handle_until_the_window_passes() {
     assert_eq!(world.accept(&fresh, after).await, Ok(member_id));
     // The limit is per handle: another member's device is not affected.
     let (other_member, _, other_handle, other_secret) = world.payer().await;
-    for n in 0..GUESSES_PER_WINDOW_MAX as u32 {
+    for n in 0..GUESSES_PER_WINDOW_MAX {
         let _ = world.accept(&wrong(n + 10), after).await;
     }
     let theirs = app_code(&other_handle, &other_secret, after);
     assert_eq!(world.accept(&theirs, after).await, Ok(other_member));
+}
+
+/// Wrong guesses are counted durably: a restart does not give a guesser a fresh window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_guesses_survive_a_restart() {
+    let mut world = World::any().await;
+    let (_member_id, _, handle, secret) = world.payer().await;
+    let right = totp(&secret, NOW_S);
+    for n in 1..=GUESSES_PER_WINDOW_MAX {
+        let wrong = format!("{ROUTING_PREFIX}{handle}{:08}", (right + n) % 100_000_000);
+        assert_eq!(
+            world.accept(&wrong, NOW_S).await,
+            declined(PaycodeDecline::Invalid)
+        );
+    }
+    world.restart().await;
+    let code = app_code(&handle, &secret, NOW_S);
+    assert_eq!(
+        world.accept(&code, NOW_S).await,
+        declined(PaycodeDecline::TooManyGuesses)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

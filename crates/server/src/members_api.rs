@@ -877,7 +877,6 @@ async fn exchange_status(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
 
     #[test]
     fn a_proof_body_is_state_and_code_only() {

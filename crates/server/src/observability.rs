@@ -230,7 +230,7 @@ pub async fn render(state: &AppState) -> String {
     // The one query of a scrape, made before the lock (it awaits).
     let (exchanges, work) = match &state.platform {
         Some(platform) => (
-            platform.exchange_counts().await.ok(),
+            platform.exchange_counts_recent().await.ok(),
             Some(platform.work_gauges()),
         ),
         None => (None, None),

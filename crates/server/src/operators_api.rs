@@ -61,7 +61,7 @@ struct OperatorSessionAnswer {
 ///
 /// The one admin route without a credential. Writes `login` or `login_failed` to the
 /// audit log itself (the guard lets it through unaudited).
-#[utoipa::path(post, path = "/admin/v1/sessions", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/sessions", operation_id = "operator_log_in", tag = "operators",
     request_body = OperatorLoginBody,
     responses(
         (status = 201, description = "A session (`Cache-Control: no-store`)", body = OperatorSessionAnswer),
@@ -119,7 +119,7 @@ fn no_store() -> [(axum::http::HeaderName, &'static str); 1] {
 }
 
 /// Ends the operator session of the token sent.
-#[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "operators",
+#[utoipa::path(delete, path = "/admin/v1/sessions/current", operation_id = "operator_log_out", tag = "operators",
     security(("operator" = [])),
     responses((status = 204, description = "The session ended. Any identity.")))]
 async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
@@ -159,7 +159,7 @@ struct OperatorMeAnswer {
 }
 
 /// The identity behind the credential and its permissions.
-#[utoipa::path(get, path = "/admin/v1/me", tag = "operators",
+#[utoipa::path(get, path = "/admin/v1/me", operation_id = "operator_me", tag = "operators",
     security(("operator" = [])),
     responses((status = 200, description = "The identity. Any identity.", body = OperatorMeAnswer)))]
 async fn me(Extension(actor): Extension<Actor>) -> Json<OperatorMeAnswer> {

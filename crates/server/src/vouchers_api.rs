@@ -321,7 +321,7 @@ async fn cancel(
 }
 
 /// The voucher's code as a Code 128 barcode.
-#[utoipa::path(get, path = "/v1/me/vouchers/{id}/barcode.svg", tag = "vouchers",
+#[utoipa::path(get, path = "/v1/me/vouchers/{id}/barcode.svg", operation_id = "voucher_barcode", tag = "vouchers",
     security(("member_session" = [])),
     params(("id" = String, Path, description = "The voucher id")),
     responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]
@@ -336,7 +336,7 @@ async fn barcode(
 }
 
 /// The voucher's code as a QR code.
-#[utoipa::path(get, path = "/v1/me/vouchers/{id}/qr.svg", tag = "vouchers",
+#[utoipa::path(get, path = "/v1/me/vouchers/{id}/qr.svg", operation_id = "voucher_qr", tag = "vouchers",
     security(("member_session" = [])),
     params(("id" = String, Path, description = "The voucher id")),
     responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]

@@ -2,50 +2,21 @@
 //! store. The process's recorder is shared by every server a test binary starts, so the
 //! assertions read a figure before and after, never an exact count from zero.
 
-use std::sync::Arc;
+mod common;
 
-use journal::{LedgerConfig, LedgerService};
-use ledger::checkpoint::OperatorKey;
+use common::{TOKEN, TestServer};
 use serde_json::json;
 
-const TOKEN: &str = "test-admin-token-of-at-least-32-bytes";
 const ACCOUNT_ROUTE: &str = "/admin/v1/ledger/accounts/{id}";
 
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    _directory: tempfile::TempDir,
+/// What these tests ask of the server.
+trait Scrape {
+    async fn metrics(&self) -> String;
+    async fn get_account(&self, id: u64) -> u16;
+    async fn get_with_id(&self, path: &str, request_id: Option<&str>) -> reqwest::Response;
 }
 
-impl TestServer {
-    async fn start() -> TestServer {
-        let directory = tempfile::tempdir().expect("tempdir");
-        let path = directory.path().join("ledger.db");
-        // A plain thread: opening replays the store, blocking IO.
-        let ledger = std::thread::spawn(move || {
-            let store = store::sqlite::SqliteStore::open(&path).expect("sqlite");
-            let key = OperatorKey::from_seed([9; 32]);
-            LedgerService::open(Box::new(store), key, LedgerConfig::default()).expect("ledger")
-        })
-        .join()
-        .expect("open thread");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = server::AppState::ledger_only(Arc::new(ledger), Some(TOKEN)).expect("state");
-        tokio::spawn(server::serve(listener, None, state, std::future::pending()));
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .build()
-            .expect("client");
-        TestServer {
-            base,
-            client,
-            _directory: directory,
-        }
-    }
-
+impl Scrape for TestServer {
     async fn metrics(&self) -> String {
         let response = self
             .client

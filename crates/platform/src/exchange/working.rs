@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::claims::{Claim, ClaimDetails, Claims};
-use crate::domain::ExchangeRow;
+use crate::domain::{ExchangeRow, ExchangeStatus};
 use crate::error::PlatformError;
 
 /// Exchanges kept open at once (waiting for a partner's answer); a new one past it is
@@ -85,9 +85,14 @@ pub(crate) struct Working {
 }
 
 /// The exchange context's lock, working set and claims.
+/// Exchanges per status, every status once.
+pub type StatusCounts = [(ExchangeStatus, u64); 4];
+
 pub struct Exchanges {
     working: Mutex<Working>,
     claims: Claims<Claimed>,
+    /// The counts per status as last read, and when (see `Platform::exchange_counts_recent`).
+    pub(crate) counts: Mutex<Option<(std::time::Instant, StatusCounts)>>,
 }
 
 impl Default for Exchanges {
@@ -102,6 +107,7 @@ impl Default for Exchanges {
                     wait: "another request for this member is still under way; retry",
                 },
             ),
+            counts: Mutex::new(None),
         }
     }
 }

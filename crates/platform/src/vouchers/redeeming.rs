@@ -25,7 +25,6 @@ pub(crate) struct PresentedVoucher<'a> {
 
 /// Where and when a voucher code is presented.
 pub(crate) struct RedeemAt<'a> {
-    pub terminal_id: u128,
     /// The brand of the terminal's merchant (a voucher is good at its brand only).
     pub brand: &'a str,
     pub authorization_id: u128,
@@ -33,6 +32,8 @@ pub(crate) struct RedeemAt<'a> {
     /// The gate of the voucher's owner, read before the lock (a locked owner's voucher is
     /// refused).
     pub owner: Option<&'a MemberGate>,
+    /// The terminal's wrong voucher codes.
+    pub guesses: crate::limits::GuessGate<'a>,
 }
 
 /// What a till presenting a voucher code is told, with the rows to commit.
@@ -95,15 +96,12 @@ impl Vouchers {
         presented: &PresentedVoucher<'_>,
         at: RedeemAt<'_>,
     ) -> Result<Redeemed, DeclineReason> {
-        {
-            let mut guesses = self.guesses();
-            if !guesses.left(at.terminal_id, at.now_s) {
-                return Err(DeclineReason::TooManyAttempts);
-            }
-            if presented.voucher.is_none() {
-                guesses.record(at.terminal_id, at.now_s);
-                return Err(DeclineReason::InvalidCode);
-            }
+        if !at.guesses.left(at.now_s) {
+            return Err(DeclineReason::TooManyAttempts);
+        }
+        if presented.voucher.is_none() {
+            at.guesses.record(at.now_s);
+            return Err(DeclineReason::InvalidCode);
         }
         let voucher = presented.voucher.as_ref().expect("checked above");
         match voucher.status {

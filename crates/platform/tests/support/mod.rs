@@ -550,6 +550,10 @@ impl World {
 
     async fn stop(&mut self) {
         let old = self.platform.take().expect("a running platform");
+        // A stopped ledger (a crash) writes nothing: the counters go with the process.
+        if self.ledger.failure().is_none() {
+            old.close().await.expect("a clean stop");
+        }
         let gone = Arc::downgrade(&old);
         drop(old);
         eventually("the old platform to stop", || async {
