@@ -58,6 +58,11 @@ pub use store::tables::conversions::{
 pub const WEI_PER_MVC: u128 = 1_000_000_000_000_000_000;
 /// Largest conversion accepted, in MVP (well inside the bridge's and u128's range).
 pub const CONVERSION_MVP_MAX: u64 = 1_000_000_000_000;
+/// Largest price of one MVC in MVP (the seed's parity is 10).
+pub const MVP_PER_MVC_MAX: u64 = 1_000_000_000;
+/// Largest daily conversion limit per member, in MVP (a thousand of the largest
+/// conversions; far inside the tables' signed 64-bit columns).
+pub const DAILY_LIMIT_MVP_MAX: u64 = CONVERSION_MVP_MAX * 1000;
 /// Conversions the resolver drives per sweep.
 pub const CONVERSION_SWEEP_MAX: usize = 64;
 /// Conversions still `requested` kept in memory; past it a new conversion answers 503
@@ -283,6 +288,14 @@ impl Platform {
                 "minimum_mvp",
                 format!("at most {CONVERSION_MVP_MAX}"),
             ));
+        }
+        if settings.mvp_per_mvc > MVP_PER_MVC_MAX {
+            let detail = format!("at most {MVP_PER_MVC_MAX}");
+            return Err(invalid("mvp_per_mvc", detail));
+        }
+        if settings.daily_limit_mvp > DAILY_LIMIT_MVP_MAX {
+            let detail = format!("at most {DAILY_LIMIT_MVP_MAX}");
+            return Err(invalid("daily_limit_mvp", detail));
         }
         // One change at a time, so the settings kept are the ones written last.
         let _change = self.conversions.settings_changes.lock().await;

@@ -3,9 +3,11 @@
 //!
 //! Each limit counts in fixed windows of `window_s` per key; the key is a keyed hash of the
 //! limit's name and its subject (the subject itself, an address or an id, is never kept).
-//! The counters live in memory ([`RATE_KEYS_MAX`] at most) and the resolver's ticks write
-//! the changed ones to `rate_counters` about every [`RATE_FLUSH_INTERVAL_MS`]; a start loads
-//! the windows still open, so a restart gives an abuser at most what that interval counted.
+//! The counters live in memory ([`RATE_KEYS_MAX`] at most) and the housekeeping writes the
+//! changed ones to `rate_counters` about every [`RATE_FLUSH_INTERVAL_MS`] and at a clean
+//! stop; a start loads the windows still open, so a crash gives an abuser at most what that
+//! interval counted. Wrong guesses of pay codes and voucher codes count here too
+//! ([`GuessGate`]).
 //! Past [`RATE_KEYS_MAX`] keys, ended windows are dropped first; when every window is
 //! still open a key not counted yet is refused until one ends: closed, not reset, so a flood
 //! under many keys cannot wipe the count of the key it hides.
@@ -112,6 +114,31 @@ struct Counters {
     by_key: HashMap<[u8; 32], Counter>,
     /// Keys changed since the last flush.
     changed: HashSet<[u8; 32]>,
+    /// When the map was found full with every window open: the earliest of their ends.
+    /// Until then a new key is refused without another scan, so a flood of new keys
+    /// against a full map costs one scan per window, not one per request.
+    full_until_s: u64,
+}
+
+impl Counters {
+    /// Whether a key not counted yet has room at `now_s`: below [`RATE_KEYS_MAX`] keys, or
+    /// once ended windows are dropped. `Err` carries the seconds until one ends.
+    fn room_for_new_key(&mut self, now_s: u64) -> Result<(), u64> {
+        if self.by_key.len() < RATE_KEYS_MAX {
+            return Ok(());
+        }
+        if now_s < self.full_until_s {
+            return Err(self.full_until_s - now_s);
+        }
+        self.by_key
+            .retain(|_, counter| counter.window_end_s > now_s);
+        if self.by_key.len() < RATE_KEYS_MAX {
+            return Ok(());
+        }
+        let ends = self.by_key.values().map(|counter| counter.window_end_s);
+        self.full_until_s = ends.min().unwrap_or(now_s);
+        Err(self.full_until_s.saturating_sub(now_s).max(1))
+    }
 }
 
 /// The limits' working set (see the module's documentation).
@@ -133,15 +160,8 @@ impl RateLimits {
             window_end_s: now_s.saturating_add(limit.window_s),
             count: 0,
         };
-        if !counters.by_key.contains_key(&key) && counters.by_key.len() >= RATE_KEYS_MAX {
-            counters
-                .by_key
-                .retain(|_, counter| counter.window_end_s > now_s);
-            if counters.by_key.len() >= RATE_KEYS_MAX {
-                let ends = counters.by_key.values().map(|counter| counter.window_end_s);
-                let first_end_s = ends.min().unwrap_or(now_s);
-                return Err(first_end_s.saturating_sub(now_s).max(1));
-            }
+        if !counters.by_key.contains_key(&key) {
+            counters.room_for_new_key(now_s)?;
         }
         let counter = counters.by_key.entry(key).or_insert(fresh);
         if counter.window_end_s <= now_s {
@@ -192,12 +212,7 @@ impl RateLimits {
         if let Some(counter) = counters.by_key.get(&key) {
             return counter.window_end_s <= now_s || counter.count < limit.requests_max;
         }
-        if counters.by_key.len() >= RATE_KEYS_MAX {
-            counters
-                .by_key
-                .retain(|_, counter| counter.window_end_s > now_s);
-        }
-        counters.by_key.len() < RATE_KEYS_MAX
+        counters.room_for_new_key(now_s).is_ok()
     }
 
     /// Counters changed since they were last written.
@@ -382,5 +397,11 @@ mod tests {
         // Full, every window open: a new key waits for the first to end; old keys count on.
         assert_eq!(limits.hit([0xfe; 32], LIMIT, 101), Err(59));
         assert_eq!(limits.hit([0xff; 32], LIMIT, 101), Ok(()));
+        // Until then new keys are refused from the remembered end, without a scan...
+        assert_eq!(limits.hit([0xfd; 32], LIMIT, 159), Err(1));
+        assert!(!limits.has_room([0xfd; 32], LIMIT, 159));
+        // ...and once windows end they make room.
+        assert!(limits.has_room([0xfd; 32], LIMIT, 160));
+        assert_eq!(limits.hit([0xfd; 32], LIMIT, 160), Ok(()));
     }
 }

@@ -327,3 +327,43 @@ async fn an_import_larger_than_one_request_moves_every_member() {
             .all(|r| r.kind != "member")
     );
 }
+
+/// Found by Schemathesis: conversion terms past the tables' signed 64-bit columns stopped
+/// the ledger (fail-stop on the row's write). They are refused as bad input, nothing is
+/// written, and the ledger keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversion_terms_out_of_bounds_are_refused_before_anything_is_written() {
+    use platform::conversion::ConversionSettings;
+    let world = World::any().await;
+    let platform = world.platform();
+    let before = platform.conversion_settings();
+    let huge = [
+        ConversionSettings {
+            mvp_per_mvc: u64::MAX,
+            ..before
+        },
+        ConversionSettings {
+            daily_limit_mvp: u64::MAX,
+            ..before
+        },
+        ConversionSettings {
+            minimum_mvp: u64::MAX,
+            ..before
+        },
+    ];
+    for settings in huge {
+        let refused = platform.set_conversion_settings(settings).await;
+        assert!(
+            matches!(refused, Err(PlatformError::Invalid { .. })),
+            "{settings:?}: {refused:?}"
+        );
+    }
+    assert_eq!(platform.conversion_settings(), before);
+    assert!(platform.failure().is_none(), "the ledger runs on");
+    let within = ConversionSettings {
+        mvp_per_mvc: platform::conversion::MVP_PER_MVC_MAX,
+        daily_limit_mvp: platform::conversion::DAILY_LIMIT_MVP_MAX,
+        ..before
+    };
+    assert_eq!(platform.set_conversion_settings(within).await, Ok(within));
+}

@@ -182,7 +182,7 @@ async fn list_partners(State(state): State<AppState>) -> Result<Json<AdminPartne
 /// Needs `partners.read`.
 #[utoipa::path(get, path = "/admin/v1/partners/{id}", tag = "admin partners",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The partner id")),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The partner", body = AdminPartner)))]
 async fn show_partner(
     State(state): State<AppState>,
@@ -212,7 +212,7 @@ struct PartnerChangeBody {
 /// Needs `partners.write`.
 #[utoipa::path(patch, path = "/admin/v1/partners/{id}", tag = "admin partners",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The partner id")),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
     request_body = PartnerChangeBody,
     responses((status = 200, description = "The changed partner", body = AdminPartner)))]
 async fn change_partner(
@@ -254,7 +254,7 @@ struct PartnerRateBody {
 /// Needs `partners.write`.
 #[utoipa::path(post, path = "/admin/v1/partners/{id}/rates", tag = "admin partners",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The partner id")),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
     request_body = PartnerRateBody,
     responses((status = 201, description = "The partner with the new rate", body = AdminPartner)))]
 async fn add_rate(
@@ -283,7 +283,7 @@ struct PartnerPaymentBody {
 /// Needs `partners.settle`.
 #[utoipa::path(post, path = "/admin/v1/partners/{id}/payments", tag = "admin partners",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The partner id")),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
     request_body = PartnerPaymentBody,
     responses((status = 201, description = "The partner with the payment counted", body = AdminPartner)))]
 async fn record_payment(
@@ -453,7 +453,7 @@ struct ReconciliationAnswer {
 /// Needs `partners.settle`.
 #[utoipa::path(post, path = "/admin/v1/partners/{id}/reconciliation", tag = "admin partners",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The partner id")),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
     request_body = ReconciliationBody,
     responses((status = 200, description = "What matched and what did not", body = ReconciliationAnswer)))]
 async fn reconcile(
@@ -658,7 +658,7 @@ async fn exchange_csv(
 /// Needs `members.unlock`.
 #[utoipa::path(post, path = "/admin/v1/members/{id}/unlock", tag = "admin members",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The member id")),
+    params(("id" = String, Path, description = "The member id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 204, description = "The member is unlocked")))]
 async fn unlock_member(
     State(state): State<AppState>,
@@ -674,7 +674,7 @@ async fn unlock_member(
 /// Needs `members.lock`.
 #[utoipa::path(post, path = "/admin/v1/members/{id}/lock", tag = "admin members",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The member id")),
+    params(("id" = String, Path, description = "The member id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 204, description = "The member is locked")))]
 async fn lock_member(
     State(state): State<AppState>,

@@ -425,7 +425,7 @@ async fn convert(
 /// One of the member's conversions.
 #[utoipa::path(get, path = "/v1/conversions/{id}", tag = "chain",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The conversion id")),
+    params(("id" = String, Path, description = "The conversion id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The conversion", body = ConversionAnswer)))]
 async fn conversion(
     State(state): State<AppState>,

@@ -162,7 +162,7 @@ pub(crate) fn path_id(text: &str) -> Result<u128, Problem> {
 /// One ledger account.
 #[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}", tag = "ledger",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The account id, decimal digits")),
+    params(("id" = String, Path, description = "The account id, decimal digits", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The account. Needs `ledger.read`.", body = LedgerAccount)))]
 async fn get_account(
     State(state): State<AppState>,
@@ -179,7 +179,7 @@ async fn get_account(
 /// One ledger transfer.
 #[utoipa::path(get, path = "/admin/v1/ledger/transfers/{id}", tag = "ledger",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The transfer id, decimal digits")),
+    params(("id" = String, Path, description = "The transfer id, decimal digits", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The transfer. Needs `ledger.read`.", body = LedgerTransfer)))]
 async fn get_transfer(
     State(state): State<AppState>,
@@ -282,7 +282,7 @@ pub struct InclusionProofAnswer {
 /// credits. Anyone else learns nothing, not even whether the transfer exists (404).
 #[utoipa::path(get, path = "/v1/ledger/proofs/inclusion/{transfer_id}", tag = "verifiable log",
     security(("member_session" = []), ("operator" = [])),
-    params(("transfer_id" = String, Path, description = "The transfer id, decimal digits")),
+    params(("transfer_id" = String, Path, description = "The transfer id, decimal digits", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The proof. An operator needs `ledger.read`; a member sees only their own transfers.", body = InclusionProofAnswer)))]
 async fn get_inclusion_proof(
     State(state): State<AppState>,

@@ -336,7 +336,7 @@ pub struct LedgerTransfersAnswer {
 /// An account's transfers, filtered (TigerBeetle's `get_account_transfers`).
 #[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}/transfers", tag = "ledger",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The account id, decimal digits"), AccountFilterParams),
+    params(("id" = String, Path, description = "The account id, decimal digits", pattern = r"^[0-9]{1,39}$"), AccountFilterParams),
     responses((status = 200, description = "The transfers, at most `limit`. Needs `ledger.read`.", body = AccountTransfersAnswer)))]
 async fn get_account_transfers(
     State(state): State<AppState>,
@@ -357,7 +357,7 @@ async fn get_account_transfers(
 /// Only accounts with the `history` flag have any.
 #[utoipa::path(get, path = "/admin/v1/ledger/accounts/{id}/balances", tag = "ledger",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The account id, decimal digits"), AccountFilterParams),
+    params(("id" = String, Path, description = "The account id, decimal digits", pattern = r"^[0-9]{1,39}$"), AccountFilterParams),
     responses((status = 200, description = "The balances, at most `limit`. Needs `ledger.read`.", body = AccountBalancesAnswer)))]
 async fn get_account_balances(
     State(state): State<AppState>,

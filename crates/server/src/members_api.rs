@@ -156,6 +156,7 @@ async fn request_verification(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUpBody {
+    #[schema(pattern = r"^[0-9]{1,39}$")]
     verification_id: String,
     code: String,
     name: String,
@@ -198,6 +199,7 @@ struct LogInBody {
     phone: String,
     pin: String,
     device_token: Option<String>,
+    #[schema(pattern = r"^[0-9]{1,39}$")]
     verification_id: Option<String>,
     code: Option<String>,
 }
@@ -430,7 +432,7 @@ async fn register_device(
 /// Removes a device.
 #[utoipa::path(delete, path = "/v1/me/devices/{id}", tag = "members",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The device id")),
+    params(("id" = String, Path, description = "The device id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 204, description = "The device is gone")))]
 async fn remove_device(
     State(state): State<AppState>,
@@ -567,6 +569,7 @@ async fn transactions(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
+    #[schema(pattern = r"^[0-9]{1,39}$")]
     partner_id: String,
     /// The membership number at the partner, as the member knows it.
     partner_member_ref: String,
@@ -640,7 +643,7 @@ struct ProvenLinkAnswer {
 /// Completes a link with the partner's proof.
 #[utoipa::path(post, path = "/v1/me/partner-links/{id}/proof", tag = "partner links",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The link id")),
+    params(("id" = String, Path, description = "The link id", pattern = r"^[0-9]{1,39}$")),
     request_body = ProofBody,
     responses((status = 200, description = "The proven link", body = ProvenLinkAnswer)))]
 async fn prove_link(
@@ -720,7 +723,7 @@ async fn links(
 /// Removes a partner link.
 #[utoipa::path(delete, path = "/v1/me/partner-links/{id}", tag = "partner links",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The link id")),
+    params(("id" = String, Path, description = "The link id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 204, description = "The link is gone")))]
 async fn unlink(
     State(state): State<AppState>,
@@ -816,6 +819,7 @@ impl ExchangeAnswer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExchangeBody {
+    #[schema(pattern = r"^[0-9]{1,39}$")]
     link_id: String,
     mileage: u64,
 }
@@ -860,7 +864,7 @@ async fn exchange(
 /// One of the member's exchanges.
 #[utoipa::path(get, path = "/v1/exchanges/{id}", tag = "exchanges",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The exchange id")),
+    params(("id" = String, Path, description = "The exchange id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The exchange", body = ExchangeAnswer)))]
 async fn exchange_status(
     State(state): State<AppState>,

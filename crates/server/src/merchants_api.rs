@@ -143,7 +143,7 @@ async fn list_merchants(State(state): State<AppState>) -> Result<Json<MerchantsA
 /// Needs `merchants.read`.
 #[utoipa::path(get, path = "/admin/v1/merchants/{id}", tag = "admin merchants",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The merchant id")),
+    params(("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The merchant, with `payable`", body = MerchantAnswer)))]
 async fn show_merchant(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ struct MerchantChangeBody {
 /// Needs `merchants.write`.
 #[utoipa::path(patch, path = "/admin/v1/merchants/{id}", tag = "admin merchants",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The merchant id")),
+    params(("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$")),
     request_body = MerchantChangeBody,
     responses((status = 200, description = "The changed merchant", body = MerchantAnswer)))]
 async fn change_merchant(
@@ -208,7 +208,7 @@ struct TerminalCreated {
 /// Needs `merchants.write`.
 #[utoipa::path(post, path = "/admin/v1/merchants/{id}/terminals", tag = "admin merchants",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The merchant id")),
+    params(("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 201, description = "The terminal's credentials", body = TerminalCreated)))]
 async fn create_terminal(
     State(state): State<AppState>,
@@ -283,7 +283,7 @@ struct ServeAnswer {
 /// Needs `merchants.write`.
 #[utoipa::path(put, path = "/admin/v1/merchants/{id}/van", tag = "admin merchants",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The merchant id")),
+    params(("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$")),
     request_body = ServeBody,
     responses((status = 200, description = "The merchant's VAN", body = ServeAnswer)))]
 async fn serve_merchant(
@@ -317,7 +317,7 @@ struct TerminalsAnswer {
 /// Needs `merchants.read`.
 #[utoipa::path(get, path = "/admin/v1/merchants/{id}/terminals", tag = "admin merchants",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The merchant id")),
+    params(("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "Terminals", body = TerminalsAnswer)))]
 async fn list_terminals(
     State(state): State<AppState>,
@@ -341,8 +341,8 @@ struct TerminalChangeBody {
 #[utoipa::path(patch, path = "/admin/v1/merchants/{id}/terminals/{terminal_id}", tag = "admin merchants",
     security(("operator" = [])),
     params(
-        ("id" = String, Path, description = "The merchant id"),
-        ("terminal_id" = String, Path, description = "The terminal id")),
+        ("id" = String, Path, description = "The merchant id", pattern = r"^[0-9]{1,39}$"),
+        ("terminal_id" = String, Path, description = "The terminal id", pattern = r"^[0-9]{1,39}$")),
     request_body = TerminalChangeBody,
     responses((status = 200, description = "The changed terminal", body = TerminalAnswer)))]
 async fn change_terminal(
@@ -550,7 +550,7 @@ async fn list_settlements(
 /// Needs `settlements.write`.
 #[utoipa::path(post, path = "/admin/v1/settlements/{id}/paid", tag = "admin settlements",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The settlement id")),
+    params(("id" = String, Path, description = "The settlement id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The paid settlement run", body = SettlementAnswer)))]
 async fn settlement_paid(
     State(state): State<AppState>,

@@ -381,7 +381,7 @@ struct OperatorChangeBody {
 /// Changes an operator's name, role or whether it is enabled.
 #[utoipa::path(patch, path = "/admin/v1/operators/{id}", tag = "operators",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The operator id")),
+    params(("id" = String, Path, description = "The operator id", pattern = r"^[0-9]{1,39}$")),
     request_body = OperatorChangeBody,
     responses((status = 200, description = "The operator as changed. Needs `operators.manage`.", body = OperatorAnswer)))]
 async fn change_operator(
@@ -485,7 +485,7 @@ async fn create_api_key(
 /// Revokes an API key.
 #[utoipa::path(delete, path = "/admin/v1/api-keys/{id}", tag = "operators",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The API key id")),
+    params(("id" = String, Path, description = "The API key id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 204, description = "The key is revoked. Any identity, for keys it may manage.")))]
 async fn revoke_api_key(
     State(state): State<AppState>,

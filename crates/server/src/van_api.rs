@@ -471,7 +471,7 @@ struct CaptureBody {
 #[utoipa::path(post, path = "/van/v1/authorizations/{id}/capture", tag = "VAN",
     security(("terminal_signature" = [])),
     params(
-        ("id" = String, Path, description = "The authorization id"),
+        ("id" = String, Path, description = "The authorization id", pattern = r"^[0-9]{1,39}$"),
         ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
         ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
         ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
@@ -505,7 +505,7 @@ struct CancelBody {
     operation_id = "van_cancel",
     security(("terminal_signature" = [])),
     params(
-        ("id" = String, Path, description = "The authorization id"),
+        ("id" = String, Path, description = "The authorization id", pattern = r"^[0-9]{1,39}$"),
         ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
         ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
         ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),

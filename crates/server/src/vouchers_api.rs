@@ -172,7 +172,7 @@ struct ProductChangeBody {
 /// Renames, reprices, enables or disables a product. Needs `vouchers.write`.
 #[utoipa::path(patch, path = "/admin/v1/voucher-products/{id}", tag = "vouchers",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The product id")),
+    params(("id" = String, Path, description = "The product id", pattern = r"^[0-9]{1,39}$")),
     request_body = ProductChangeBody,
     responses((status = 200, description = "The product", body = ProductAnswer)))]
 async fn change_product(
@@ -194,6 +194,7 @@ async fn change_product(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BuyBody {
+    #[schema(pattern = r"^[0-9]{1,39}$")]
     product_id: String,
     /// The PIN again, above the platform's threshold.
     pin: Option<String>,
@@ -290,7 +291,7 @@ async fn owned(
 /// One of the member's vouchers.
 #[utoipa::path(get, path = "/v1/me/vouchers/{id}", tag = "vouchers",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The voucher id")),
+    params(("id" = String, Path, description = "The voucher id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The voucher", body = VoucherAnswer)))]
 async fn show(
     State(state): State<AppState>,
@@ -305,7 +306,7 @@ async fn show(
 /// (90 % back).
 #[utoipa::path(post, path = "/v1/me/vouchers/{id}/cancel", tag = "vouchers",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The voucher id")),
+    params(("id" = String, Path, description = "The voucher id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "The voucher", body = VoucherAnswer)))]
 async fn cancel(
     State(state): State<AppState>,
@@ -323,7 +324,7 @@ async fn cancel(
 /// The voucher's code as a Code 128 barcode.
 #[utoipa::path(get, path = "/v1/me/vouchers/{id}/barcode.svg", operation_id = "voucher_barcode", tag = "vouchers",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The voucher id")),
+    params(("id" = String, Path, description = "The voucher id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]
 async fn barcode(
     State(state): State<AppState>,
@@ -338,7 +339,7 @@ async fn barcode(
 /// The voucher's code as a QR code.
 #[utoipa::path(get, path = "/v1/me/vouchers/{id}/qr.svg", operation_id = "voucher_qr", tag = "vouchers",
     security(("member_session" = [])),
-    params(("id" = String, Path, description = "The voucher id")),
+    params(("id" = String, Path, description = "The voucher id", pattern = r"^[0-9]{1,39}$")),
     responses((status = 200, description = "SVG", body = String, content_type = "image/svg+xml")))]
 async fn qr(
     State(state): State<AppState>,
