@@ -119,7 +119,7 @@ def schemathesis(base, token, filters, report):
         "--header",
         "Authorization: Bearer " + token,
         "--seed",
-        "13",
+        os.environ.get("SCHEMATHESIS_SEED", "13"),
         "--no-color",
         "--report",
         "junit",

@@ -720,6 +720,13 @@ impl Platform {
             R::ExceedsDebits => {
                 return Err(invalid("amount", "more than the partner owes"));
             }
+            // The ledger remembers a refused transfer id (found by Schemathesis: this was a
+            // 503): the reference names a payment that was refused, so it cannot be used
+            // again.
+            R::IdAlreadyFailed => {
+                let detail = "a payment under this reference was refused; use a new reference";
+                return Err(invalid("reference", detail));
+            }
             other => {
                 return Err(PlatformError::Unavailable(format!(
                     "partner payment refused: {}",

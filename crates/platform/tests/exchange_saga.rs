@@ -1334,6 +1334,19 @@ async fn partner_payments_free_the_credit_line_exactly_once() {
         ),
         "{too_much:?}"
     );
+    // The refused reference stays refused, even for an amount that would fit: a bad
+    // input, not an outage.
+    let again = platform.record_partner_payment(lined, "BANK-0", 1).await;
+    assert!(
+        matches!(
+            again,
+            Err(PlatformError::Invalid {
+                field: "reference",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
     let paid = platform
         .record_partner_payment(lined, "BANK-1", 600)
         .await
