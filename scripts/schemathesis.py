@@ -105,7 +105,7 @@ def member_session(base, admin_token) -> str:
     return session["token"]
 
 
-def schemathesis(base, token, filters, report):
+def schemathesis(base, token, filters, report, work_dir):
     command = [
         os.environ.get("SCHEMATHESIS", "st"),
         "run",
@@ -128,7 +128,8 @@ def schemathesis(base, token, filters, report):
         *filters,
     ]
     print("+", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in command))
-    return subprocess.run(command).returncode
+    # In the run's own directory: Schemathesis keeps a cache where it runs.
+    return subprocess.run(command, cwd=work_dir).returncode
 
 
 def main() -> int:
@@ -165,6 +166,7 @@ def main() -> int:
             admin_token,
             ["--include-path-regex", "^/admin/"],
             os.path.join(reports, "operator.xml"),
+            data_dir,
         )
         excluded = []
         for path in MEMBER_EXCLUDED:
@@ -174,6 +176,7 @@ def main() -> int:
             member_token,
             ["--exclude-path-regex", "^/admin/", *excluded],
             os.path.join(reports, "member.xml"),
+            data_dir,
         )
         if server.poll() is not None:
             print(f"the server died during the run ({server.returncode})")

@@ -355,9 +355,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.platform = Some(platform.clone());
     state.outbox = outbox;
     state.feed = Some(feed.clone());
-    let bootstrap = args.admin_token.is_some();
+    let start = ServeStart {
+        demo: args.demo,
+        bootstrap: args.admin_token.is_some(),
+        store: args.store.describe(),
+    };
     runtime.block_on(async {
-        run_server(listener, server_tls, state, args.demo, bootstrap).await?;
+        run_server(listener, server_tls, state, start).await?;
         // A clean stop keeps the counters counted since their last write.
         platform
             .close()
@@ -407,14 +411,23 @@ fn check_bootstrap_token(token: Option<&str>) -> anyhow::Result<()> {
     }
 }
 
+/// What `serve` says and starts besides the server.
+struct ServeStart {
+    /// Run a partner simulator as "Demo Air".
+    demo: bool,
+    /// A bootstrap token is set.
+    bootstrap: bool,
+    /// Where the data lives ([`options::StoreOptions::describe`]).
+    store: String,
+}
+
 /// Starts the platform's jobs and the audit log, and serves on `listener` (HTTPS with
 /// `tls`) until a signal.
 async fn run_server(
     listener: std::net::TcpListener,
     tls: Option<tls::ServerTls>,
     mut state: server::AppState,
-    demo: bool,
-    bootstrap: bool,
+    start: ServeStart,
 ) -> anyhow::Result<()> {
     let platform = state.platform.clone().expect("serve runs the platform");
     platform
@@ -425,14 +438,19 @@ async fn run_server(
     state.audit = Some(Arc::new(audit));
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let address = listener.local_addr()?;
-    println!(
-        "mileverse listening on {}://{address}",
-        options::scheme(tls.as_ref())
+    let scheme = options::scheme(tls.as_ref());
+    println!("mileverse listening on {scheme}://{address}");
+    // Not `println!` (see `start_demo_partner`): the address line is the one a supervisor
+    // reads; these are for people.
+    let about = format!(
+        "data: {}\nAPI: {scheme}://{address}/openapi.json (docs/api.md)\n",
+        start.store
     );
-    if demo {
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), about.as_bytes());
+    if start.demo {
         start_demo_partner(&platform).await?;
     }
-    if !bootstrap {
+    if !start.bootstrap {
         tracing::warn!(
             "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: only operators' sessions and keys open \
              the admin routes"

@@ -97,6 +97,27 @@ pub fn reload_on_hangup(tls: tls::ServerTls) {
 }
 
 impl StoreOptions {
+    /// Where the data lives, for people: the SQLite file's full path, or PostgreSQL's host,
+    /// port and database (never the user or password of the URL).
+    pub fn describe(&self) -> String {
+        match &self.database_url {
+            Some(url) => match reqwest::Url::parse(url) {
+                Ok(url) => format!(
+                    "PostgreSQL at {}:{}{}",
+                    url.host_str().unwrap_or("localhost"),
+                    url.port().unwrap_or(5432),
+                    url.path()
+                ),
+                Err(_) => "PostgreSQL".to_string(),
+            },
+            None => {
+                let path = self.data.join(SQLITE_FILE_NAME);
+                let full = std::path::absolute(&path).unwrap_or(path);
+                format!("SQLite at {}", full.display())
+            }
+        }
+    }
+
     /// Opens the store; PostgreSQL connects with `tls` (the URL's `sslmode` decides).
     pub fn open_store(&self, tls: &tls::ClientTls) -> anyhow::Result<Box<dyn Store>> {
         if let Some(url) = &self.database_url {
