@@ -2,7 +2,8 @@
 # Runs every test of the workspace on a fresh machine: installs and starts what the tests
 # need (a PostgreSQL server on 127.0.0.1 from Debian's packages; solc-js, OpenZeppelin and
 # anvil from the npm registry; Schemathesis from PyPI into target/schemathesis-venv), then
-# runs the suite, and Schemathesis against /openapi.json on a running server. It leaves the
+# runs the suite, Schemathesis against /openapi.json on a running server, and the README's
+# journeys as written. It leaves the
 # PostgreSQL server running (`bash scripts/pg.sh stop` stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,9 @@ if [ ! -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 SCHEMATHESIS="$venv/bin/st" python3 scripts/schemathesis.py target/debug/mileverse
+
+# The README's journeys, pasted as a newcomer would (curl and python3 in one bash).
+if ! command -v curl >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -q curl; else sudo apt-get install -y -q curl; fi
+fi
+python3 scripts/readme_journeys.py target/debug/mileverse
