@@ -429,15 +429,29 @@ struct AuthorizationBody {
     allow_partial: bool,
 }
 
+/// The headers every signed VAN request carries besides `X-Mileverse-Signature` (the
+/// security scheme): described here once for the document; [`Signed`] reads them.
+#[derive(IntoParams)]
+#[into_params(
+    names("X-Mileverse-Key", "X-Mileverse-Timestamp", "X-Mileverse-Terminal"),
+    parameter_in = Header
+)]
+#[allow(dead_code)]
+struct SignedHeaders(
+    /// The terminal's key id, or the VAN's.
+    String,
+    /// Unix seconds, within 300 s of the server's clock.
+    String,
+    /// The terminal id, when a VAN's key signs.
+    Option<String>,
+);
+
 /// Authorizes a payment with a member's pay code (and captures it unless `capture` is false).
 ///
 /// Idempotent by `van_tx_id`: the same request answers the stored result.
 #[utoipa::path(post, path = "/van/v1/authorizations", tag = "VAN",
     security(("terminal_signature" = [])),
-    params(
-        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
-        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
-        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    params(SignedHeaders),
     request_body = AuthorizationBody,
     responses(
         (status = 200, description = "Approved, partly approved or declined (`result`, `decline_reason`)", body = AuthorizationAnswer,
@@ -472,9 +486,7 @@ struct CaptureBody {
     security(("terminal_signature" = [])),
     params(
         ("id" = String, Path, description = "The authorization id", pattern = r"^[0-9]{1,39}$"),
-        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
-        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
-        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+        SignedHeaders),
     request_body = CaptureBody,
     responses(
         (status = 200, description = "The captured authorization", body = AuthorizationAnswer,
@@ -506,9 +518,7 @@ struct CancelBody {
     security(("terminal_signature" = [])),
     params(
         ("id" = String, Path, description = "The authorization id", pattern = r"^[0-9]{1,39}$"),
-        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
-        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
-        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+        SignedHeaders),
     request_body = CancelBody,
     responses(
         (status = 200, description = "The authorization with the cancel in `cancels`", body = AuthorizationAnswer,
@@ -540,10 +550,7 @@ struct NetworkCancelBody {
 /// If the authorization never arrived, a tombstone declines a late original `cancelled`.
 #[utoipa::path(post, path = "/van/v1/network-cancels", tag = "VAN",
     security(("terminal_signature" = [])),
-    params(
-        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
-        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
-        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+    params(SignedHeaders),
     request_body = NetworkCancelBody,
     responses(
         (status = 200, description = "The cancelled authorization (`network_cancelled`)", body = AuthorizationAnswer,
@@ -573,9 +580,7 @@ struct TransactionQuery {
     params(
         ("van_tx_id" = String, Path, description = "The till's transaction id of the authorization"),
         TransactionQuery,
-        ("X-Mileverse-Key" = String, Header, description = "The terminal's key id, or the VAN's"),
-        ("X-Mileverse-Timestamp" = String, Header, description = "Unix seconds, within 300 s of the server's clock"),
-        ("X-Mileverse-Terminal" = Option<String>, Header, description = "The terminal id, when a VAN's key signs")),
+        SignedHeaders),
     responses(
         (status = 200, description = "The authorization", body = AuthorizationAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` when the same signed request came before: the stored result")))))]
