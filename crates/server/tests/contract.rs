@@ -25,7 +25,7 @@ async fn document(server: &TestServer) -> Value {
 
 #[tokio::test]
 async fn the_served_document_is_the_code_s_and_covers_what_answers() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let served = document(&server).await;
     assert_eq!(served["openapi"], "3.1.0");
     let generated = serde_json::to_value(server::document()).expect("serializes");
@@ -74,7 +74,7 @@ async fn the_served_document_is_the_code_s_and_covers_what_answers() {
 /// ledger-only server gives for bad input, missing credentials and unknown routes.
 #[tokio::test]
 async fn answered_problem_types_are_documented() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let served = document(&server).await;
     let listed: Vec<&str> =
         served["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]

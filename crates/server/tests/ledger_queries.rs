@@ -2,102 +2,12 @@
 //! 0, on a real SQLite store and on a real PostgreSQL server (MILEVERSE_TEST_DATABASE_URL:
 //! `eval "$(bash scripts/pg.sh env)"`). Every route, its filters and its refusals.
 
-use std::sync::Arc;
+mod common;
 
-use journal::{LedgerConfig, LedgerService};
-use ledger::checkpoint::OperatorKey;
+use common::TestServer;
 use serde_json::{Value, json};
-use store::Store;
-
-const TOKEN: &str = "test-admin-token-of-at-least-32-bytes";
-
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    _directory: Option<tempfile::TempDir>,
-}
 
 impl TestServer {
-    /// Opens the store and the ledger on a plain thread: the sync PostgreSQL client runs its
-    /// own runtime and must not be driven from inside the test's.
-    async fn start(
-        open_store: impl FnOnce() -> Box<dyn Store> + Send + 'static,
-        directory: Option<tempfile::TempDir>,
-    ) -> TestServer {
-        let ledger = std::thread::spawn(move || {
-            let key = OperatorKey::from_seed([7; 32]);
-            LedgerService::open(open_store(), key, LedgerConfig::default()).expect("open ledger")
-        });
-        let ledger = Arc::new(ledger.join().expect("open thread"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = server::AppState::ledger_only(ledger, Some(TOKEN)).expect("state");
-        tokio::spawn(server::serve(listener, None, state, std::future::pending()));
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("client");
-        TestServer {
-            base,
-            client,
-            _directory: directory,
-        }
-    }
-
-    async fn sqlite() -> TestServer {
-        let directory = tempfile::tempdir().expect("tempdir");
-        let path = directory.path().join("ledger.db");
-        let open = move || {
-            Box::new(store::sqlite::SqliteStore::open(&path).expect("sqlite")) as Box<dyn Store>
-        };
-        TestServer::start(open, Some(directory)).await
-    }
-
-    async fn postgres(test: &str) -> TestServer {
-        let url = std::env::var("MILEVERSE_TEST_DATABASE_URL").expect(
-            "MILEVERSE_TEST_DATABASE_URL is not set: run `eval \"$(bash scripts/pg.sh env)\"`",
-        );
-        let schema = format!("lq_{test}_{}", std::process::id());
-        let open = move || {
-            let store = store::postgres::PostgresStore::connect_schema(
-                &url,
-                &schema,
-                &tls::test_pki::test_database_tls().postgres(),
-            )
-            .expect("postgres");
-            Box::new(store) as Box<dyn Store>
-        };
-        TestServer::start(open, None).await
-    }
-
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("post");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("get");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// GET that must answer 200; the array under `key`.
     async fn list(&self, path: &str, key: &str) -> Vec<Value> {
         let (status, reply) = self.get(path).await;

@@ -85,7 +85,7 @@ fn request_count(text: &str, method: &str, route: &str, status: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_route_histograms_by_template_and_build_info() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let accounts = json!({"accounts": [{"id": "1", "ledger": 1, "code": 10}]});
     let created = server
         .client
@@ -180,7 +180,7 @@ async fn metrics_show_route_histograms_by_template_and_build_info() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_that_matches_no_route_is_one_label() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let before = server.metrics().await;
     for path in ["/no/such/route", "/another/unknown/path/42"] {
         let response = server.get_with_id(path, None).await;
@@ -196,7 +196,7 @@ async fn a_path_that_matches_no_route_is_one_label() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_echoed_or_made() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let id_of = |response: &reqwest::Response| {
         response
             .headers()
@@ -243,7 +243,7 @@ async fn request_ids_are_echoed_or_made() {
 /// before anyone asked for `/metrics` is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_before_the_first_scrape_are_counted() {
-    let server = TestServer::start().await;
+    let server = TestServer::sqlite().await;
     let response = server.get_with_id("/healthz", None).await;
     assert_eq!(response.status().as_u16(), 200);
     let text = server.metrics().await;
