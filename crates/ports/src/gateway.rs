@@ -168,6 +168,65 @@ pub trait PartnerGateway: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>>;
 }
 
+/// The gateway of a platform that reaches no partner (tools, tests of other contexts):
+/// every call fails as a partner that is down would (`Status(503)`), so whatever needs a
+/// partner is refused, or left for the resolver, as it would be in an outage.
+pub struct NoPartners;
+
+fn partner_down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, PartnerCallError>> {
+    Box::pin(async { Err(PartnerCallError::Status(503)) })
+}
+
+impl PartnerGateway for NoPartners {
+    fn balance<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
+        partner_down()
+    }
+
+    fn debit<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a DebitRequest,
+    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
+        partner_down()
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
+        partner_down()
+    }
+
+    fn status<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
+        partner_down()
+    }
+
+    fn authorize_url(
+        &self,
+        _: &PartnerEndpoint,
+        _: &AuthorizationRequest,
+    ) -> Result<String, PartnerCallError> {
+        Err(PartnerCallError::Status(503))
+    }
+
+    fn redeem_code<'a>(
+        &'a self,
+        _: &'a PartnerEndpoint,
+        _: &'a CodeRedemption,
+    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
+        partner_down()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SmsError {
     #[error("the SMS gateway refused the message: {0}")]

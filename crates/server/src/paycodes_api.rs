@@ -207,66 +207,13 @@ mod tests {
     use ledger::checkpoint::OperatorKey;
     use platform::crypto::DataKeys;
     use platform::{Platform, PlatformConfig, PlatformParts};
-    use ports::gateway::{
-        AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
-        PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership,
-    };
     use ports::sms::DevOutbox;
     use serde_json::{Value, json};
 
     use crate::AppState;
 
     /// No partner is needed here: every call fails as if the partner were down.
-    struct NoPartner;
-
-    fn partner_down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, PartnerCallError>> {
-        Box::pin(async { Err(PartnerCallError::Status(503)) })
-    }
-
-    impl PartnerGateway for NoPartner {
-        fn balance<'a>(
-            &'a self,
-            _: &'a PartnerEndpoint,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-            partner_down()
-        }
-        fn debit<'a>(
-            &'a self,
-            _: &'a PartnerEndpoint,
-            _: &'a DebitRequest,
-        ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-            partner_down()
-        }
-        fn cancel<'a>(
-            &'a self,
-            _: &'a PartnerEndpoint,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-            partner_down()
-        }
-        fn status<'a>(
-            &'a self,
-            _: &'a PartnerEndpoint,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-            partner_down()
-        }
-        fn authorize_url(
-            &self,
-            _: &PartnerEndpoint,
-            _: &AuthorizationRequest,
-        ) -> Result<String, PartnerCallError> {
-            Err(PartnerCallError::Status(503))
-        }
-        fn redeem_code<'a>(
-            &'a self,
-            _: &'a PartnerEndpoint,
-            _: &'a CodeRedemption,
-        ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
-            partner_down()
-        }
-    }
+    use ports::gateway::NoPartners as NoPartner;
 
     struct Client {
         base: String,

@@ -25,10 +25,7 @@ use platform::chart;
 use platform::crypto::DataKeys;
 use platform::partners::{LinkProof, ProvenLink};
 use platform::{Platform, PlatformConfig, PlatformError, PlatformParts};
-use ports::gateway::{
-    AuthorizationRequest, BoxFuture, CodeRedemption, DebitOutcome, DebitRequest, DebitStatus,
-    PartnerCallError, PartnerEndpoint, PartnerGateway, ProvenMembership,
-};
+use ports::gateway::PartnerGateway;
 use ports::sms::DevOutbox;
 use store::memory::FaultPoint;
 use store::postgres::PostgresStore;
@@ -86,56 +83,7 @@ where
 }
 
 /// A partner that is never reachable: every call fails as if the partner were down.
-pub struct NoPartner;
-
-fn partner_down<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, PartnerCallError>> {
-    Box::pin(async { Err(PartnerCallError::Status(503)) })
-}
-
-impl PartnerGateway for NoPartner {
-    fn balance<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<u64, PartnerCallError>> {
-        partner_down()
-    }
-    fn debit<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a DebitRequest,
-    ) -> BoxFuture<'a, Result<DebitOutcome, PartnerCallError>> {
-        partner_down()
-    }
-    fn cancel<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), PartnerCallError>> {
-        partner_down()
-    }
-    fn status<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<DebitStatus, PartnerCallError>> {
-        partner_down()
-    }
-    fn authorize_url(
-        &self,
-        _: &PartnerEndpoint,
-        _: &AuthorizationRequest,
-    ) -> Result<String, PartnerCallError> {
-        Err(PartnerCallError::Status(503))
-    }
-    fn redeem_code<'a>(
-        &'a self,
-        _: &'a PartnerEndpoint,
-        _: &'a CodeRedemption,
-    ) -> BoxFuture<'a, Result<ProvenMembership, PartnerCallError>> {
-        partner_down()
-    }
-}
+pub use ports::gateway::NoPartners as NoPartner;
 
 /// What the ledger store's appends meet (shared by a world and its stores): a fault point
 /// for every append, a fault from the n-th append that carries domain rows (record writes)
