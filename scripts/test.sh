@@ -30,7 +30,13 @@ fi
 SCHEMATHESIS_VERSION=4.32.5
 venv=target/schemathesis-venv
 if [ ! -x "$venv/bin/st" ]; then
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv"; then
+    # Debian's own Python keeps venv in a package of its own.
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y -q python3-venv; else sudo apt-get install -y -q python3-venv; fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 SCHEMATHESIS="$venv/bin/st" python3 scripts/schemathesis.py target/debug/mileverse
