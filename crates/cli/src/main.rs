@@ -11,6 +11,7 @@ mod bench_authorize;
 mod bench_exchange;
 mod bench_settle;
 mod chain_cmd;
+mod demo;
 mod economy;
 mod options;
 mod pos;
@@ -440,7 +441,7 @@ async fn run_server(
     let address = listener.local_addr()?;
     let scheme = options::scheme(tls.as_ref());
     println!("mileverse listening on {scheme}://{address}");
-    // Not `println!` (see `start_demo_partner`): the address line is the one a supervisor
+    // Not `println!` (see `demo::say`): the address line is the one a supervisor
     // reads; these are for people.
     let about = format!(
         "data: {}\nAPI: {scheme}://{address}/openapi.json (docs/api.md)\n",
@@ -448,7 +449,7 @@ async fn run_server(
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), about.as_bytes());
     if start.demo {
-        start_demo_partner(&platform).await?;
+        demo::seed(&platform).await?;
     }
     if !start.bootstrap {
         tracing::warn!(
@@ -460,60 +461,6 @@ async fn run_server(
         options::reload_on_hangup(tls.clone());
     }
     server::serve(listener, tls, state, shutdown_signal()).await?;
-    Ok(())
-}
-
-/// `serve --demo`: a partner simulator on a free loopback port, registered (or re-pointed,
-/// after a restart) as the partner "Demo Air".
-async fn start_demo_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
-    const NAME: &str = "Demo Air";
-    let secret = hex::encode(rand::random::<[u8; 16]>());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let config = gateways::sim::SimConfig::new(secret.clone().into_bytes());
-    // Plain HTTP: the demo partner is on loopback, in this process.
-    tokio::spawn(gateways::sim::serve_sim(
-        listener,
-        config,
-        None,
-        std::future::pending(),
-    ));
-    let existing = platform
-        .partners()
-        .await?
-        .into_iter()
-        .find(|view| view.record.name == NAME);
-    let partner_id = match existing {
-        Some(view) => {
-            let change = platform::partners::PartnerChange {
-                api_base_url: Some(url.clone()),
-                secret: Some(secret),
-                enabled: Some(true),
-                ..Default::default()
-            };
-            platform.change_partner(view.record.id, change).await?;
-            view.record.id
-        }
-        None => {
-            let new = platform::partners::NewPartner {
-                name: NAME.into(),
-                rate_num: 1,
-                rate_den: 1,
-                api_base_url: url.clone(),
-                secret,
-                ..Default::default()
-            };
-            platform.create_partner(new).await?
-        }
-    };
-    // Not `println!`: a supervisor that read only the address line may have closed stdout,
-    // and a panic on a closed pipe must not take the server down.
-    let password = gateways::sim::DEFAULT_MEMBER_PASSWORD;
-    let line = format!(
-        "demo partner \"{NAME}\" {partner_id} simulated at {url}; its members sign in with \
-         the password {password}\n"
-    );
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
     Ok(())
 }
 
