@@ -534,10 +534,7 @@ async fn list_exchanges(
     };
     let platform = platform(&state)?;
     let page_max = platform::exchange::EXCHANGES_PAGE_MAX;
-    let limit = query.limit.unwrap_or(page_max);
-    if limit == 0 || limit > page_max {
-        return Err(platform::error::invalid("limit", format!("1 to {page_max}")).into());
-    }
+    let limit = shapes::page_limit(query.limit, page_max, page_max)?;
     let before = query
         .cursor
         .as_deref()

@@ -27,11 +27,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::json::hex32;
 use crate::ledger_api::Body;
-use crate::members_api::{
-    PageQuery, idempotency_key, json_body, member, parse_id_text, platform, replayed,
-};
+use crate::members_api::{idempotency_key, json_body, member, parse_id_text, platform, replayed};
 use crate::problem::Problem;
-use crate::shapes;
+use crate::shapes::{self, PageQuery};
 
 /// Most conversions listed at once for operators.
 pub const CONVERSIONS_PAGE_MAX: usize = 1_000;
@@ -512,10 +510,7 @@ async fn list_conversions(
         .as_deref()
         .map(shapes::time_cursor)
         .transpose()?;
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > CONVERSIONS_PAGE_MAX {
-        return Err(invalid("limit", format!("1 to {CONVERSIONS_PAGE_MAX}")).into());
-    }
+    let limit = shapes::page_limit(query.limit, 100, CONVERSIONS_PAGE_MAX)?;
     let records = platform(&state)?.conversions(before, limit).await?;
     let next_cursor = (records.len() == limit)
         .then(|| records.last())

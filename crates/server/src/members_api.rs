@@ -19,7 +19,7 @@ use platform::partners::{LinkId, LinkProof};
 use ports::time::rfc3339;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,7 +28,7 @@ use crate::access::bearer;
 use crate::ledger_api::{Body, body_bytes};
 use crate::openapi;
 use crate::problem::Problem;
-use crate::shapes::SignedAmount;
+use crate::shapes::{PageQuery, SignedAmount, page_limit};
 
 /// The largest body a route without credentials reads (a sign-up is under 300 bytes).
 pub const PUBLIC_BODY_BYTES_MAX: usize = 4096;
@@ -478,17 +478,6 @@ async fn balances(
     }))
 }
 
-/// A page of a list: `limit` items at most, after `cursor` (the `next_cursor` of the page
-/// before). Every list of the API pages this way.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// `next_cursor` of the page before; absent for the first page.
-    pub cursor: Option<String>,
-    /// How many items at most (each list names its maximum).
-    pub limit: Option<usize>,
-}
-
 #[derive(Serialize, ToSchema)]
 struct TransactionLine {
     transfer_id: String,
@@ -531,10 +520,7 @@ async fn transactions(
         })?),
         None => None,
     };
-    let limit = query.limit.unwrap_or(20);
-    if limit == 0 || limit > platform::members::TRANSACTIONS_PAGE_MAX {
-        return Err(platform::error::invalid("limit", "1 to 100").into());
-    }
+    let limit = page_limit(query.limit, 20, platform::members::TRANSACTIONS_PAGE_MAX)?;
     let lines = platform(&state)?
         .transactions(member_id, before, limit)
         .await?;

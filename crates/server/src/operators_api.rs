@@ -550,11 +550,7 @@ async fn audit_log(
             "no audit log on this server".into(),
         ))
     })?;
-    let limit = query.limit.unwrap_or(AUDIT_PAGE_MAX);
-    if limit == 0 || limit > AUDIT_PAGE_MAX {
-        let detail = format!("1 to {AUDIT_PAGE_MAX}");
-        return Err(Problem::from(platform::error::invalid("limit", detail)));
-    }
+    let limit = crate::shapes::page_limit(query.limit, AUDIT_PAGE_MAX, AUDIT_PAGE_MAX)?;
     // The cursor is the last `seq` of the page before, oldest first.
     let after = match query.cursor.as_deref() {
         None => 0,

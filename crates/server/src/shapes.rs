@@ -69,6 +69,31 @@ impl PartialSchema for SignedAmount {
 
 impl ToSchema for SignedAmount {}
 
+/// A page of a list: `limit` items at most, after `cursor` (the `next_cursor` of the page
+/// before). Every list of the API pages this way.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// `next_cursor` of the page before; absent for the first page.
+    pub cursor: Option<String>,
+    /// How many items at most (each list names its maximum).
+    pub limit: Option<usize>,
+}
+
+/// A page's `limit`: `default` when absent, refused (400) outside 1 to `max`, never
+/// clamped silently.
+pub fn page_limit(
+    limit: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Result<usize, crate::problem::Problem> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > max {
+        return Err(platform::error::invalid("limit", format!("1 to {max}")).into());
+    }
+    Ok(limit)
+}
+
 /// The cursor of a list ordered by (time, id), newest first: `<time_s>.<id>` of the last
 /// line of the page before. Opaque to clients.
 pub fn time_cursor_text(time_s: u64, id: u128) -> String {

@@ -20,10 +20,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::codes_svg;
 use crate::ledger_api::Body;
-use crate::members_api::{
-    PageQuery, idempotency_key, json_body, member, parse_id_text, platform, replayed,
-};
+use crate::members_api::{idempotency_key, json_body, member, parse_id_text, platform, replayed};
 use crate::problem::Problem;
+use crate::shapes::{PageQuery, page_limit};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -256,10 +255,7 @@ async fn list(
         None => None,
     };
     let page_max = platform::vouchers::VOUCHER_PAGE_MAX;
-    let limit = query.limit.unwrap_or(page_max);
-    if limit == 0 || limit > page_max {
-        return Err(platform::error::invalid("limit", format!("1 to {page_max}")).into());
-    }
+    let limit = page_limit(query.limit, page_max, page_max)?;
     let platform = platform(&state)?;
     let mut vouchers = platform.vouchers(member_id, before).await?;
     vouchers.truncate(limit);
