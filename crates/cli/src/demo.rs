@@ -23,9 +23,9 @@ pub const MERCHANT_NAME: &str = "Demo Cafe";
 const MERCHANT_FEE_BPS: u32 = 250;
 
 /// Seeds (or finds) the demo partner and merchant, and says how to use them.
-pub async fn seed(platform: &Arc<Platform>) -> anyhow::Result<()> {
+pub async fn seed(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
     start_partner(platform).await?;
-    start_till(platform).await?;
+    start_till(platform, base_url).await?;
     Ok(())
 }
 
@@ -86,7 +86,7 @@ async fn start_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
 }
 
 /// The demo merchant (made once) and a till with a fresh secret (each start).
-async fn start_till(platform: &Arc<Platform>) -> anyhow::Result<()> {
+async fn start_till(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
     let existing = platform
         .merchants()
         .await?
@@ -122,6 +122,11 @@ async fn start_till(platform: &Arc<Platform>) -> anyhow::Result<()> {
         "demo merchant \"{MERCHANT_NAME}\" {merchant_id}: its till is terminal {} with the \
          secret {} (mileverse pos --terminal {} --secret {} ...)",
         till.terminal_id, till.secret, till.terminal_id, till.secret
+    ));
+    // The fragment never reaches a server: the till page keeps it in the tab.
+    say(&format!(
+        "demo till page: {base_url}/till#terminal={}&secret={}",
+        till.terminal_id, till.secret
     ));
     Ok(())
 }

@@ -444,12 +444,14 @@ async fn run_server(
     // Not `println!` (see `demo::say`): the address line is the one a supervisor
     // reads; these are for people.
     let about = format!(
-        "data: {}\nAPI: {scheme}://{address}/openapi.json (docs/api.md)\n",
+        "app: {scheme}://{address}/app (members) and {scheme}://{address}/till (a till)\n\
+         data: {}\nAPI: {scheme}://{address}/openapi.json (docs/api.md)\n",
         start.store
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), about.as_bytes());
+    let base_url = format!("{scheme}://{address}");
     if start.demo {
-        demo::seed(&platform).await?;
+        demo::seed(&platform, &base_url).await?;
     }
     if !start.bootstrap {
         tracing::warn!(
@@ -460,7 +462,16 @@ async fn run_server(
     if let Some(tls) = &tls {
         options::reload_on_hangup(tls.clone());
     }
-    server::serve(listener, tls, state, shutdown_signal()).await?;
+    let pages = web::WebConfig {
+        // The code "sent" shows in the page on a demo server without an SMS gateway only.
+        demo_outbox: if start.demo {
+            state.outbox.clone()
+        } else {
+            None
+        },
+    };
+    let app = web::router(server::router(state), pages);
+    server::serve_app(listener, tls, app, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -68,6 +68,15 @@ pub struct ExchangeRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// What an exchange would give (`Platform::quote_exchange`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExchangeQuote {
+    pub partner_id: u128,
+    pub mileage: u64,
+    pub mvp: u64,
+    pub rate: crate::domain::Rate,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     /// Send the debit (first attempt, from the request).
@@ -247,6 +256,44 @@ impl Platform {
         Ok(Replayable {
             value: answer,
             replayed,
+        })
+    }
+
+    /// What an exchange of `mileage` on `link_id` would give now, checked as the exchange
+    /// itself would be (the link proven, the partner's rate, unit and limits), with nothing
+    /// reserved or written: the app shows it before the member confirms. The exchange may
+    /// still be refused if the rate or the member's usage changes in between.
+    pub async fn quote_exchange(
+        &self,
+        member_id: u128,
+        link_id: u128,
+        mileage: u64,
+    ) -> Result<ExchangeQuote, PlatformError> {
+        if mileage == 0 || mileage > EXCHANGE_MILEAGE_MAX {
+            return Err(invalid("mileage", format!("1 to {EXCHANGE_MILEAGE_MAX}")));
+        }
+        let request = ExchangeRequest {
+            member_id,
+            link_id,
+            mileage,
+            idempotency_key: None,
+        };
+        let Reads::New(context) = self.exchange_reads(&request).await? else {
+            unreachable!("a request without a key is new");
+        };
+        let partner = self
+            .catalogue
+            .lock()
+            .partners
+            .get(&context.link.partner_id)
+            .cloned()
+            .ok_or(PlatformError::NotFound(Entity::Partner))?;
+        let record = new_exchange(&request, &partner, &context)?;
+        Ok(ExchangeQuote {
+            partner_id: record.partner_id,
+            mileage: record.mileage,
+            mvp: record.mvp,
+            rate: record.rate,
         })
     }
 

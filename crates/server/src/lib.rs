@@ -162,8 +162,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(listener, tls, router(state), shutdown).await
+}
+
+/// [`serve`] of any app built on [`router`] (the web pages in front of it, say).
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    tls: Option<tls::ServerTls>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // The peer address reaches the handlers (and the audit log) as `ConnectInfo`.
-    let app = router(state).into_make_service_with_connect_info::<access::PeerAddr>();
+    let app = app.into_make_service_with_connect_info::<access::PeerAddr>();
     match tls {
         None => {
             axum::serve(listener, app)

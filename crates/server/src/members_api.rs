@@ -53,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(prove_link))
         .routes(routes!(public_partners))
         .routes(routes!(exchange))
+        .routes(routes!(exchange_quote))
         .routes(routes!(exchange_status))
 }
 
@@ -845,6 +846,57 @@ async fn exchange(
     };
     let answer = (status, Json(ExchangeAnswer::of(record))).into_response();
     Ok(replayed(answer, answered.replayed))
+}
+
+/// `GET /v1/exchange-quote?link_id=&mileage=`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct QuoteQuery {
+    /// The proven link whose mileage to exchange.
+    #[param(pattern = r"^[0-9]{1,39}$")]
+    link_id: String,
+    mileage: u64,
+}
+
+/// What an exchange would give now.
+#[derive(Serialize, ToSchema)]
+struct ExchangeQuoteAnswer {
+    partner_id: String,
+    link_id: String,
+    mileage: u64,
+    /// The MVP the exchange would credit.
+    mvp: u64,
+    rate_num: u64,
+    rate_den: u64,
+}
+
+/// What exchanging `mileage` of a proven link would credit, checked as the exchange would
+/// be (rate, minimum unit, limits) with nothing reserved: the app shows it before the
+/// member confirms.
+#[utoipa::path(get, path = "/v1/exchange-quote", tag = "exchanges",
+    security(("member_session" = [])),
+    params(QuoteQuery),
+    responses((status = 200, description = "The quote", body = ExchangeQuoteAnswer)))]
+async fn exchange_quote(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<QuoteQuery>, QueryRejection>,
+) -> Result<Json<ExchangeQuoteAnswer>, Problem> {
+    let member_id = member(&state, &headers).await?;
+    let Query(query) = query?;
+    let link_id = parse_id_text("link_id", &query.link_id)?;
+    let quote = platform(&state)?
+        .quote_exchange(member_id, link_id, query.mileage)
+        .await?;
+    Ok(Json(ExchangeQuoteAnswer {
+        partner_id: quote.partner_id.to_string(),
+        link_id: link_id.to_string(),
+        mileage: quote.mileage,
+        mvp: quote.mvp,
+        rate_num: quote.rate.num,
+        rate_den: quote.rate.den,
+    }))
 }
 
 /// One of the member's exchanges.

@@ -1,0 +1,180 @@
+//! The pages' client of the HTTP API, in process: a request built as any client would build
+//! it, sent through the API's router (its layers included: limits, access, observability),
+//! and its answer parsed. Nothing goes around the API.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use server::access::PeerAddr;
+use tower::ServiceExt as _;
+
+/// Largest answer a page reads (a page of a list, a proof, a drawn code).
+pub const ANSWER_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The API's router, called in process.
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+}
+
+/// Who calls: the browser's address (the API's per-IP limits count it) and the session
+/// token, if any.
+#[derive(Clone, Default)]
+pub struct Caller {
+    pub peer: Option<ConnectInfo<PeerAddr>>,
+    pub bearer: Option<String>,
+}
+
+/// A problem the API answered (RFC 9457), as a page shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ApiProblem {
+    /// The stable type's slug (`urn:mileverse:problem:<slug>`).
+    #[serde(rename = "type", deserialize_with = "slug_of")]
+    pub slug: String,
+    pub title: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub status: u16,
+}
+
+fn slug_of<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let uri = String::deserialize(deserializer)?;
+    Ok(uri
+        .rsplit([':', '/'])
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+impl ApiProblem {
+    /// What a person reads: the detail when there is one, else the title.
+    pub fn message(&self) -> String {
+        match &self.detail {
+            Some(detail) if !detail.is_empty() => format!("{}: {detail}", self.title),
+            _ => self.title.clone(),
+        }
+    }
+
+    fn unreadable(status: StatusCode) -> ApiProblem {
+        ApiProblem {
+            slug: "unavailable".into(),
+            title: "The service did not answer as expected".into(),
+            detail: None,
+            status: status.as_u16(),
+        }
+    }
+}
+
+/// One request to the API.
+pub struct Call {
+    method: Method,
+    path: String,
+    body: Option<Vec<u8>>,
+    idempotency_key: Option<String>,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>) -> Call {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn post(path: impl Into<String>, body: &serde_json::Value) -> Call {
+        Call {
+            method: Method::POST,
+            path: path.into(),
+            body: Some(serde_json::to_vec(body).expect("JSON values serialize")),
+            idempotency_key: None,
+        }
+    }
+
+    pub fn delete(path: impl Into<String>) -> Call {
+        Call {
+            method: Method::DELETE,
+            path: path.into(),
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn idempotency_key(mut self, key: &str) -> Call {
+        self.idempotency_key = Some(key.to_string());
+        self
+    }
+}
+
+/// A successful answer: its status and body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Api {
+    pub fn new(router: Router) -> Api {
+        Api { router }
+    }
+
+    /// Sends `call` as `caller`; a 2xx answer, or the problem the API answered.
+    pub async fn send(&self, caller: &Caller, call: Call) -> Result<Answer, ApiProblem> {
+        let mut request = Request::builder()
+            .method(call.method)
+            .uri(&call.path)
+            .body(Body::from(call.body.clone().unwrap_or_default()))
+            .expect("a request of a path and bytes builds");
+        let headers = request.headers_mut();
+        if call.body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        if let Some(token) = &caller.bearer {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ApiProblem::unreadable(StatusCode::UNAUTHORIZED))?;
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        if let Some(key) = &call.idempotency_key {
+            let value = HeaderValue::from_str(key)
+                .map_err(|_| ApiProblem::unreadable(StatusCode::BAD_REQUEST))?;
+            headers.insert("idempotency-key", value);
+        }
+        if let Some(peer) = caller.peer {
+            request.extensions_mut().insert(peer);
+        }
+        let response = match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), ANSWER_BYTES_MAX)
+            .collect()
+            .await
+            .map_err(|_| ApiProblem::unreadable(status))?
+            .to_bytes();
+        if status.is_success() {
+            return Ok(Answer { status, body });
+        }
+        Err(serde_json::from_slice(&body).unwrap_or_else(|_| ApiProblem::unreadable(status)))
+    }
+
+    /// Sends `call` and parses its JSON answer.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        call: Call,
+    ) -> Result<T, ApiProblem> {
+        let answer = self.send(caller, call).await?;
+        serde_json::from_slice(&answer.body).map_err(|error| {
+            tracing::error!(%error, "an API answer does not parse as the page expects");
+            ApiProblem::unreadable(answer.status)
+        })
+    }
+}

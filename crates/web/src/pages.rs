@@ -1,0 +1,189 @@
+//! What every page shares: the frame around its content, rendering, errors, and numbers
+//! written for people.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::WebState;
+use crate::api::ApiProblem;
+use crate::browser::{self, Browser};
+use crate::text::Text;
+
+/// The frame of a page: its language, title, messages and the form token.
+pub struct Frame {
+    pub t: &'static Text,
+    pub lang: &'static str,
+    pub other_lang: &'static str,
+    pub title: String,
+    /// The CSRF token every form of the page carries.
+    pub csrf: String,
+    pub signed_in: bool,
+    /// Where the brand in the header leads.
+    pub home: &'static str,
+    /// The bottom tab that is current (`home`, `pay`, `links`, `history`), or empty.
+    pub tab: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Frame {
+    pub fn new(state: &WebState, browser: &Browser, title: impl Into<String>) -> Frame {
+        Frame {
+            t: browser.lang.text(),
+            lang: browser.lang.code(),
+            other_lang: browser.lang.other().code(),
+            title: title.into(),
+            csrf: state.csrf.token(&browser.browser_id),
+            signed_in: browser.session.is_some(),
+            home: "/app",
+            tab: "",
+            notice: None,
+            error: None,
+        }
+    }
+
+    pub fn tab(mut self, tab: &'static str) -> Frame {
+        self.tab = tab;
+        self
+    }
+
+    pub fn error(mut self, error: Option<String>) -> Frame {
+        self.error = error;
+        self
+    }
+
+    pub fn notice(mut self, notice: Option<String>) -> Frame {
+        self.notice = notice;
+        self
+    }
+}
+
+/// A page as HTML; a template that fails to render is a bug, answered as a plain 500.
+pub fn html<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(text) => Html(text).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a page does not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The page of a refused form (no template frame: it may be shown with no session).
+#[derive(Template)]
+#[template(path = "refusal.html")]
+pub struct Refusal {
+    pub message: &'static str,
+}
+
+/// Why a page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The browser has no session, or the API no longer accepts it.
+    #[error("not signed in")]
+    SignedOut,
+    /// The API refused or failed.
+    #[error("{}", .0.message())]
+    Api(ApiProblem),
+}
+
+impl From<ApiProblem> for PageError {
+    fn from(problem: ApiProblem) -> PageError {
+        if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+            return PageError::SignedOut;
+        }
+        PageError::Api(problem)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage {
+    frame: Frame,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::SignedOut => {
+                let mut response = Redirect::to("/app/login").into_response();
+                browser::set(&mut response, &browser::removal(browser::SESSION_COOKIE));
+                response
+            }
+            PageError::Api(problem) => {
+                let status =
+                    StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                // A frame without the browser: the message only, in both languages' frame.
+                let frame = Frame {
+                    t: &crate::text::EN,
+                    lang: "en",
+                    other_lang: "ko",
+                    title: problem.title.clone(),
+                    csrf: String::new(),
+                    signed_in: false,
+                    home: "/app",
+                    tab: "",
+                    notice: None,
+                    error: Some(problem.message()),
+                };
+                (status, html(&ProblemPage { frame })).into_response()
+            }
+        }
+    }
+}
+
+/// `GET /`: the member app.
+pub async fn root() -> Redirect {
+    Redirect::to("/app")
+}
+
+/// `1234567` as `1,234,567`.
+pub fn grouped(value: impl Into<u128>) -> String {
+    let value: u128 = value.into();
+    let digits = value.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// An RFC 3339 time as a person reads it: `2026-12-07 13:05` (UTC as the API gives it).
+pub fn when(rfc3339: &str) -> String {
+    let text = rfc3339.replacen('T', " ", 1);
+    text.get(..16).unwrap_or(&text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        let cases: [(u128, &str); 6] = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX.into(), "18,446,744,073,709,551,615"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(grouped(value), text);
+        }
+    }
+
+    #[test]
+    fn times_are_cut_to_the_minute() {
+        assert_eq!(when("2026-12-07T13:05:09Z"), "2026-12-07 13:05");
+        assert_eq!(when("short"), "short");
+    }
+}
