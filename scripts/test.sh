@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs and starts what the tests
 # need (a PostgreSQL server on 127.0.0.1 from Debian's packages; solc-js, OpenZeppelin and
-# anvil from the npm registry; Schemathesis from PyPI into target/schemathesis-venv), then
-# runs the suite, Schemathesis against /openapi.json on a running server, and the README's
-# journeys as written. It leaves the
-# PostgreSQL server running (`bash scripts/pg.sh stop` stops it).
+# anvil from the npm registry; Schemathesis from PyPI into target/schemathesis-venv;
+# Debian's Chromium with Korean fonts, and playwright-core and axe-core from the npm
+# registry into e2e/node_modules), then runs the suite, Schemathesis against /openapi.json
+# on a running server, the README's journeys as written, and the browser tests (e2e/,
+# screenshots in target/web-screenshots). It leaves the PostgreSQL server running
+# (`bash scripts/pg.sh stop` stops it); every server the later steps start, they stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +44,19 @@ fi
 SCHEMATHESIS="$venv/bin/st" python3 scripts/schemathesis.py target/debug/mileverse
 
 # The README's journeys, pasted as a newcomer would (curl and python3 in one bash).
-if ! command -v curl >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -q curl; else sudo apt-get install -y -q curl; fi
-fi
+debian_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@"
+}
+if ! command -v curl >/dev/null 2>&1; then debian_install curl; fi
 python3 scripts/readme_journeys.py target/debug/mileverse
+
+# The web app in a real browser (issue 14): Debian's Chromium driven by playwright-core,
+# against `mileverse serve --demo` started by each test file.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+  debian_install chromium fonts-noto-cjk
+fi
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+MILEVERSE_BIN="$PWD/target/debug/mileverse" npm --prefix e2e test
