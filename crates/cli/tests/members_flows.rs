@@ -1226,6 +1226,43 @@ async fn every_refusal_moves_nothing(backend: Backend) {
         .raw_post("/v1/exchanges", &alice_token, "{\"link_id\":\"1\"}")
         .await;
     check.refused(reply, 400, "malformed-json").await;
+    // The quote the app shows before an exchange refuses as the exchange would, and moves
+    // nothing either way.
+    let quotes = [
+        ("12345", 100, 404, "unknown-link"),
+        (bob_link.as_str(), 100, 404, "unknown-link"),
+        (sky_link.as_str(), 50, 422, "below-minimum-unit"),
+        (sky_link.as_str(), 0, 400, "invalid-fields"),
+        (tiny_link.as_str(), 999, 422, "amount-too-small"),
+        (daily_link.as_str(), 500, 422, "limit-exceeded"),
+        (monthly_link.as_str(), 1500, 422, "limit-exceeded"),
+        (credit_link.as_str(), 1001, 422, "credit-line-exceeded"),
+    ];
+    for (link, mileage, status, slug) in quotes {
+        let path = format!("/v1/exchange-quote?link_id={link}&mileage={mileage}");
+        check
+            .refused(api.get(&path, &alice_token).await, status, slug)
+            .await;
+    }
+    let path = format!("/v1/exchange-quote?link_id={tenth_link}&mileage=2000");
+    let quote = api.get(&path, &alice_token).await;
+    let quote = quote.expect(200);
+    assert_eq!(
+        (quote["mvp"].as_u64(), quote["mileage"].as_u64()),
+        (Some(200), Some(2000))
+    );
+    assert_eq!(
+        (quote["rate_num"].as_u64(), quote["rate_den"].as_u64()),
+        (Some(1), Some(10))
+    );
+    check
+        .refused(
+            api.get(&path, "not-a-session").await,
+            401,
+            "session-expired",
+        )
+        .await;
+    assert_eq!(snapshot(api, &sim, &tokens, &refs).await, before);
     // The same key and body again is the first exchange, not a second one.
     let reply = exchange(api, &alice_token, &sky_link, 200, Some("key-1")).await;
     assert_eq!(reply.expect(200)["exchange_id"], keyed_id.as_str());

@@ -289,6 +289,13 @@ impl Platform {
             .cloned()
             .ok_or(PlatformError::NotFound(Entity::Partner))?;
         let record = new_exchange(&request, &partner, &context)?;
+        let figures = self.exchanges.lock().figures.get(&partner.id).copied();
+        if !figures
+            .unwrap_or_default()
+            .fits_credit_line(record.mvp, partner.credit_line)
+        {
+            return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
+        }
         Ok(ExchangeQuote {
             partner_id: record.partner_id,
             mileage: record.mileage,
@@ -412,8 +419,7 @@ impl Platform {
         }
         let figures = working.figures.entry(partner.id).or_default();
         let mvp = u128::from(record.mvp);
-        let outstanding = figures.outstanding_mvp() + figures.reserved_mvp + mvp;
-        if outstanding > u128::from(partner.credit_line) {
+        if !figures.fits_credit_line(record.mvp, partner.credit_line) {
             return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
         }
         let row = rows::exchange_write(&record);

@@ -31,8 +31,8 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
 }
 
 fn post_form(path: &str, cookie: Option<&str>, form: &str) -> Request<Body> {
-    let mut request = Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut request =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
@@ -54,7 +54,10 @@ async fn first_visit(app: &Router) -> (String, String) {
     }
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker).expect("the page has a form with its token") + marker.len();
+    let start = body
+        .find(marker)
+        .expect("the page has a form with its token")
+        + marker.len();
     let token = body[start..start + 64].to_string();
     (cookie, token)
 }
@@ -82,8 +85,16 @@ async fn a_form_without_its_token_is_refused_before_its_handler() {
     let (cookie, token) = first_visit(&app).await;
     let cases = [
         (Some(cookie.as_str()), String::new(), StatusCode::FORBIDDEN),
-        (Some(cookie.as_str()), "csrf=".to_string(), StatusCode::FORBIDDEN),
-        (Some(cookie.as_str()), format!("csrf={}", "0".repeat(64)), StatusCode::FORBIDDEN),
+        (
+            Some(cookie.as_str()),
+            "csrf=".to_string(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(cookie.as_str()),
+            format!("csrf={}", "0".repeat(64)),
+            StatusCode::FORBIDDEN,
+        ),
         // Another browser's token: bound to the cookie, not only to this process.
         (
             Some("__Host-mv-browser=00000000000000000000000000000000"),
@@ -92,7 +103,11 @@ async fn a_form_without_its_token_is_refused_before_its_handler() {
         ),
         (None, format!("csrf={token}"), StatusCode::FORBIDDEN),
         // The right token: the handler runs (logging out of no session goes home).
-        (Some(cookie.as_str()), format!("csrf={token}"), StatusCode::SEE_OTHER),
+        (
+            Some(cookie.as_str()),
+            format!("csrf={token}"),
+            StatusCode::SEE_OTHER,
+        ),
     ];
     for (cookie, form, expected) in cases {
         let (status, _, _) = send(&app, post_form("/app/logout", cookie, &form)).await;
@@ -105,7 +120,10 @@ async fn a_form_at_its_size_limit_is_read_and_one_past_it_refused() {
     let app = app();
     let (cookie, token) = first_visit(&app).await;
     let head = format!("csrf={token}&pad=");
-    let fits = format!("{head}{}", "a".repeat(web::browser::FORM_BYTES_MAX - head.len()));
+    let fits = format!(
+        "{head}{}",
+        "a".repeat(web::browser::FORM_BYTES_MAX - head.len())
+    );
     let (status, _, _) = send(&app, post_form("/app/logout", Some(&cookie), &fits)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let over = format!("{fits}a");

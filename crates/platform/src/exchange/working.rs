@@ -52,6 +52,12 @@ impl PartnerFigures {
     pub fn outstanding_mvp(&self) -> u128 {
         self.issued_mvp.saturating_sub(self.paid_mvp)
     }
+
+    /// Whether `mvp` more fits the partner's credit line, counting what it owes and what
+    /// requested exchanges hold.
+    pub fn fits_credit_line(&self, mvp: u64, credit_line: u64) -> bool {
+        self.outstanding_mvp() + self.reserved_mvp + u128::from(mvp) <= u128::from(credit_line)
+    }
 }
 
 /// An exchange the resolver may have to work on, with its schedule.
