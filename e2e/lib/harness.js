@@ -43,7 +43,11 @@ export async function startServer() {
       if (listening) facts.baseUrl = listening[1];
       const till = printed.match(/demo till page: (\S+)/);
       if (till) facts.tillUrl = till[1];
-      if (facts.baseUrl && facts.tillUrl) {
+      facts.operators = {};
+      for (const match of printed.matchAll(/^ {2}(demo-[a-z]+) \(([a-z]+)\): password (\S+), secret (\S+)$/gm)) {
+        facts.operators[match[1]] = { role: match[2], password: match[3], secret: match[4] };
+      }
+      if (facts.baseUrl && facts.tillUrl && Object.keys(facts.operators).length === 4) {
         clearTimeout(timer);
         resolvePromise();
       }

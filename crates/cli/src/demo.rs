@@ -7,10 +7,17 @@
 //!   prints its id and secret for `mileverse pos` (a secret is shown only when it is made),
 //!   after disabling the terminals earlier starts made, so an old secret stops working.
 //!
+//! - operators for the console, one per role (`demo-operator`, `demo-finance`,
+//!   `demo-support`, `demo-auditor`), made on the first start with random passwords kept in
+//!   `DATA/demo-operators.json` (owner-only) and printed at every start; the console's login
+//!   page shows their current authenticator codes.
+//!
 //! Demo mode prints secrets on stdout: it is for a developer's machine, never for a server
 //! others reach.
 
 use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use platform::Platform;
 use platform::merchants::{NewMerchant, TERMINALS_PER_MERCHANT_MAX};
@@ -22,10 +29,100 @@ pub const MERCHANT_NAME: &str = "Demo Cafe";
 /// The demo merchant's fee, in basis points.
 const MERCHANT_FEE_BPS: u32 = 250;
 
-/// Seeds (or finds) the demo partner and merchant, and says how to use them.
-pub async fn seed(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
+/// The roles the demo makes an operator of, each `demo-<role>`.
+const OPERATOR_ROLES: [&str; 4] = ["operator", "finance", "support", "auditor"];
+/// Where the demo keeps its operators' passwords and authenticator secrets.
+const OPERATORS_FILE_NAME: &str = "demo-operators.json";
+
+/// A demo operator's credentials, as kept in the data directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OperatorCredentials {
+    login: String,
+    role: String,
+    password: String,
+    /// Base32, as authenticator apps take it.
+    totp_secret: String,
+}
+
+/// Seeds (or finds) the demo partner, merchant and operators, and says how to use them.
+/// Answers what the console's login page shows on a demo server.
+pub async fn seed(
+    platform: &Arc<Platform>,
+    operators: &platform::operators::Operators,
+    data: &std::path::Path,
+    base_url: &str,
+) -> anyhow::Result<Vec<web::DemoOperator>> {
     start_partner(platform).await?;
     start_till(platform, base_url).await?;
+    let credentials = seed_operators(operators, data).await?;
+    say(&format!(
+        "demo console: {base_url}/console; operators (password, authenticator secret; the \
+         login page shows the current code):"
+    ));
+    let mut demo = Vec::with_capacity(credentials.len());
+    for operator in credentials {
+        say(&format!(
+            "  {} ({}): password {}, secret {}",
+            operator.login, operator.role, operator.password, operator.totp_secret
+        ));
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(operator.totp_secret.as_bytes())
+            .context("a demo operator's secret is not base32")?;
+        demo.push(web::DemoOperator {
+            login: operator.login,
+            totp_secret: secret,
+        });
+    }
+    Ok(demo)
+}
+
+/// The demo operators: read from the data directory, or made now and written there.
+async fn seed_operators(
+    operators: &platform::operators::Operators,
+    data: &std::path::Path,
+) -> anyhow::Result<Vec<OperatorCredentials>> {
+    let path = data.join(OPERATORS_FILE_NAME);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text).context("DATA/demo-operators.json does not parse");
+    }
+    // The bootstrap identity, in process: the demo has no token to present.
+    let actor = platform::operators::Actor {
+        identity: platform::operators::Identity::Bootstrap,
+        permissions: platform::operators::Permissions::all(),
+    };
+    let mut credentials = Vec::with_capacity(OPERATOR_ROLES.len());
+    for role in OPERATOR_ROLES {
+        let password = format!("demo-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let new = platform::operators::NewOperator {
+            login: format!("demo-{role}"),
+            display_name: format!("Demo {role}"),
+            role: role.to_string(),
+            password: password.clone(),
+        };
+        let grant = operators.create_operator(&actor, new).await?;
+        credentials.push(OperatorCredentials {
+            login: grant.operator.login,
+            role: role.to_string(),
+            password,
+            totp_secret: grant.totp_secret,
+        });
+    }
+    write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
+    Ok(credentials)
+}
+
+/// Writes `bytes` to a new file only its owner may read.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
     Ok(())
 }
 

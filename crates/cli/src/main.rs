@@ -360,6 +360,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         demo: args.demo,
         bootstrap: args.admin_token.is_some(),
         store: args.store.describe(),
+        data: args.store.data.clone(),
     };
     runtime.block_on(async {
         run_server(listener, server_tls, state, start).await?;
@@ -420,6 +421,8 @@ struct ServeStart {
     bootstrap: bool,
     /// Where the data lives ([`options::StoreOptions::describe`]).
     store: String,
+    /// The data directory (keys, and the demo's operators).
+    data: std::path::PathBuf,
 }
 
 /// Starts the platform's jobs and the audit log, and serves on `listener` (HTTPS with
@@ -450,9 +453,11 @@ async fn run_server(
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), about.as_bytes());
     let base_url = format!("{scheme}://{address}");
-    if start.demo {
-        demo::seed(&platform, &base_url).await?;
-    }
+    let demo_operators = if start.demo {
+        demo::seed(&platform, &state.operators, &start.data, &base_url).await?
+    } else {
+        Vec::new()
+    };
     if !start.bootstrap {
         tracing::warn!(
             "MILEVERSE_BOOTSTRAP_ADMIN_TOKEN is not set: only operators' sessions and keys open \
@@ -469,6 +474,7 @@ async fn run_server(
         } else {
             None
         },
+        demo_operators,
     };
     let app = web::router(server::router(state), pages);
     server::serve_app(listener, tls, app, shutdown_signal()).await?;

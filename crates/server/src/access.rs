@@ -137,6 +137,7 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         needs(P::MembersUnlock),
     ),
     ("POST", "/admin/v1/members/{id}/lock", needs(P::MembersLock)),
+    ("GET", "/admin/v1/members", needs(P::MembersRead)),
     ("GET", "/admin/v1/sms-outbox", needs(P::SmsRead)),
     (
         "GET",

@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_exchanges))
         .routes(routes!(exchange_report))
         .routes(routes!(exchange_csv))
+        .routes(routes!(find_member))
         .routes(routes!(unlock_member))
         .routes(routes!(lock_member))
         .routes(routes!(sms_outbox))
@@ -604,8 +605,8 @@ async fn exchange_report(
             partner_id: line.partner_id.to_string(),
             partner_name: line.partner_name.clone(),
             exchanges: line.exchanges,
-            mileage: line.mileage as u64,
-            mvp_issued: line.mvp as u64,
+            mileage: u64::try_from(line.mileage).unwrap_or(u64::MAX),
+            mvp_issued: u64::try_from(line.mvp).unwrap_or(u64::MAX),
         })
         .collect();
     Ok(Json(ExchangeReportAnswer { from, to, partners }))
@@ -648,6 +649,69 @@ async fn exchange_csv(
         csv.push_str("\r\n");
     }
     Ok(csv_response("attachment; filename=\"exchanges.csv\"", csv))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct MemberQuery {
+    /// The member's phone, in any format members type (`010-1234-5678`, `+8210…`).
+    phone: String,
+}
+
+/// A member as staff see them.
+#[derive(Serialize, ToSchema)]
+struct StaffMemberAnswer {
+    member_id: String,
+    name: String,
+    phone: String,
+    /// `active` or `withdrawn`.
+    status: &'static str,
+    /// Locked by an operator or by wrong PINs: no login, payment or spending.
+    locked: bool,
+    created_at: String,
+    /// MVP the member may spend, and MVP held by authorizations.
+    available: u64,
+    pending: u64,
+}
+
+/// Finds the member with a phone, through the phone's blind index (phones are stored
+/// sealed; no list of members is ever read).
+///
+/// Needs `members.read`.
+#[utoipa::path(get, path = "/admin/v1/members", operation_id = "find_member", tag = "admin members",
+    security(("operator" = [])),
+    params(MemberQuery),
+    responses(
+        (status = 200, description = "The member", body = StaffMemberAnswer),
+        (status = 404, description = "No member has this phone", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn find_member(
+    State(state): State<AppState>,
+    query: Result<Query<MemberQuery>, QueryRejection>,
+) -> Result<Json<StaffMemberAnswer>, Problem> {
+    let Query(query) = query?;
+    let platform = platform(&state)?;
+    let member =
+        platform
+            .member_by_phone(&query.phone)
+            .await?
+            .ok_or(platform::PlatformError::NotFound(
+                platform::error::Entity::Member,
+            ))?;
+    let balance = platform.balance(member.id).await?;
+    Ok(Json(StaffMemberAnswer {
+        member_id: member.id.to_string(),
+        name: member.name,
+        phone: member.phone,
+        status: match member.status {
+            platform::domain::MemberStatus::Active => "active",
+            platform::domain::MemberStatus::Withdrawn => "withdrawn",
+        },
+        locked: member.locked,
+        created_at: rfc3339(member.created_at_s),
+        available: balance.available,
+        pending: balance.pending,
+    }))
 }
 
 /// Lifts an operator's lock and forgets the phone's wrong PINs.

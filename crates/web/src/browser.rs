@@ -34,6 +34,9 @@ pub const BROWSER_COOKIE: &str = "__Host-mv-browser";
 pub const SESSION_COOKIE: &str = "__Host-mv-session";
 /// The token of the device this browser is, proven by SMS once (sent with every login).
 pub const DEVICE_COOKIE: &str = "__Host-mv-device";
+/// An operator's console session token (`SameSite=Strict`: the console is never entered
+/// from another site).
+pub const CONSOLE_COOKIE: &str = "__Host-mv-console";
 /// A link attempt waiting for the partner's redirect back.
 pub const LINK_COOKIE: &str = "__Host-mv-link";
 /// The language chosen (not a secret).
@@ -79,6 +82,7 @@ pub struct Browser {
     pub session: Option<String>,
     pub device: Option<String>,
     pub link: Option<String>,
+    pub console: Option<String>,
     pub peer: Option<ConnectInfo<PeerAddr>>,
 }
 
@@ -88,6 +92,14 @@ impl Browser {
         Caller {
             peer: self.peer,
             bearer: self.session.clone(),
+        }
+    }
+
+    /// The operator this browser is signed in as, for the console's calls.
+    pub fn operator(&self) -> Caller {
+        Caller {
+            peer: self.peer,
+            bearer: self.console.clone(),
         }
     }
 
@@ -127,6 +139,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
             session: cookie_value(parts, SESSION_COOKIE),
             device: cookie_value(parts, DEVICE_COOKIE),
             link: cookie_value(parts, LINK_COOKIE),
+            console: cookie_value(parts, CONSOLE_COOKIE),
             peer: parts.extensions.get::<ConnectInfo<PeerAddr>>().copied(),
         })
     }

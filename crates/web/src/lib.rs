@@ -18,6 +18,8 @@
 pub mod api;
 pub mod assets;
 pub mod browser;
+pub mod chart;
+pub mod console;
 pub mod member;
 pub mod pages;
 pub mod text;
@@ -38,6 +40,16 @@ pub struct WebConfig {
     /// The dev SMS outbox when `serve --demo` runs without an SMS gateway: the sign-up and
     /// login pages then show the code that was "sent" (a demo on one's own machine only).
     pub demo_outbox: Option<Arc<ports::sms::DevOutbox>>,
+    /// The demo's operators (`serve --demo`): the console's login page shows their current
+    /// authenticator codes. Empty on any other server.
+    pub demo_operators: Vec<DemoOperator>,
+}
+
+/// An operator `serve --demo` made, with its authenticator secret.
+#[derive(Clone)]
+pub struct DemoOperator {
+    pub login: String,
+    pub totp_secret: Vec<u8>,
 }
 
 /// What every page handler reaches.
@@ -65,6 +77,7 @@ pub fn router(api: Router, config: WebConfig) -> Router {
     let pages = Router::new()
         .route("/", get(pages::root))
         .merge(member::routes())
+        .merge(console::routes())
         .merge(till::routes())
         // Outermost first in the list below runs last: the CSRF check sees the browser's
         // cookie, which `browser::ensure_cookie` has made sure exists.

@@ -18,13 +18,33 @@ pub struct Frame {
     pub title: String,
     /// The CSRF token every form of the page carries.
     pub csrf: String,
-    pub signed_in: bool,
+    /// Where the header's logout form posts, when someone is signed in.
+    pub logout: Option<&'static str>,
     /// Where the brand in the header leads.
     pub home: &'static str,
-    /// The bottom tab that is current (`home`, `pay`, `links`, `history`), or empty.
-    pub tab: &'static str,
+    /// The navigation: the member app's tabs, or the console's sections.
+    pub nav: Vec<NavLink>,
+    /// `tabs` (the member app's bottom bar) or `sections` (the console's).
+    pub nav_class: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
+}
+
+/// A link of the navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The member app's tabs: href, and the label of each.
+fn member_tabs(t: &Text) -> [(&'static str, &'static str, &'static str); 4] {
+    [
+        ("home", "/app", t.home),
+        ("pay", "/app/pay", t.pay),
+        ("links", "/app/links", t.memberships),
+        ("history", "/app/history", t.history),
+    ]
 }
 
 impl Frame {
@@ -35,16 +55,27 @@ impl Frame {
             other_lang: browser.lang.other().code(),
             title: title.into(),
             csrf: state.csrf.token(&browser.browser_id),
-            signed_in: browser.session.is_some(),
+            logout: browser.session.is_some().then_some("/app/logout"),
             home: "/app",
-            tab: "",
+            nav: Vec::new(),
+            nav_class: "tabs",
             notice: None,
             error: None,
         }
     }
 
+    /// The member app's frame, with `tab` current; tabs only for a signed-in member.
     pub fn tab(mut self, tab: &'static str) -> Frame {
-        self.tab = tab;
+        if self.logout.is_some() {
+            self.nav = member_tabs(self.t)
+                .into_iter()
+                .map(|(name, href, label)| NavLink {
+                    href,
+                    label,
+                    current: name == tab,
+                })
+                .collect();
+        }
         self
     }
 
@@ -125,9 +156,10 @@ impl IntoResponse for PageError {
                     other_lang: "ko",
                     title: problem.title.clone(),
                     csrf: String::new(),
-                    signed_in: false,
+                    logout: None,
                     home: "/app",
-                    tab: "",
+                    nav: Vec::new(),
+                    nav_class: "tabs",
                     notice: None,
                     error: Some(problem.message()),
                 };

@@ -160,6 +160,44 @@ catalogue! {
     reload: "Reload", "새로고침";
     not_found: "There is no such page.", "페이지를 찾을 수 없습니다.";
     won: "MVP", "MVP";
+    console: "Console", "운영 콘솔";
+    operator_login: "Login", "아이디";
+    password: "Password", "비밀번호";
+    authenticator_code: "Authenticator code", "인증 앱 코드";
+    demo_authenticator: "Demo: the operators' current codes", "데모: 운영자별 현재 인증 코드";
+    dashboard: "Dashboard", "대시보드";
+    members_section: "Members", "회원";
+    settlements: "Settlements", "정산";
+    audit_log: "Audit log", "감사 로그";
+    ledger_health: "Ledger", "원장";
+    mvp_issued: "MVP issued", "발행된 MVP";
+    mvp_outstanding: "MVP outstanding", "유통 중인 MVP";
+    mvp_converted: "MVP converted to MVC", "MVC로 전환된 MVP";
+    exchanges_by_partner: "MVP issued by partner, last 30 days", "최근 30일 제휴사별 발행 MVP";
+    search_phone: "Find a member by phone", "전화번호로 회원 찾기";
+    find: "Find", "찾기";
+    lock: "Lock", "잠금";
+    unlock: "Unlock", "잠금 해제";
+    locked: "Locked", "잠김";
+    active: "Active", "정상";
+    status: "Status", "상태";
+    run_settlement: "Run a settlement up to now", "지금까지 정산 실행";
+    mark_paid: "Mark paid", "지급 완료 처리";
+    download_csv: "Download CSV", "CSV 다운로드";
+    merchant: "Merchant", "가맹점";
+    gross: "Gross", "총액";
+    fee: "Fee", "수수료";
+    net: "Net", "지급액";
+    until: "Up to", "기준 시각";
+    chain_head: "Signed checkpoint", "서명된 체크포인트";
+    last_anchor: "Last anchor on Ethereum", "최근 이더리움 앵커";
+    none_yet: "none yet", "아직 없음";
+    actor: "Who", "수행자";
+    action: "What", "작업";
+    role: "Role", "역할";
+    forbidden: "Your role may not see this page.", "이 역할로는 볼 수 없는 페이지입니다.";
+    no_settlements: "No settlement run yet.", "정산 내역이 없습니다.";
+    settled: "Settlement run made.", "정산이 실행되었습니다.";
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ async fn till_page(State(state): State<WebState>, browser: Browser) -> Response 
     let t = browser.lang.text();
     let mut frame = Frame::new(&state, &browser, t.till);
     // The till is no member's: no member tabs, no logout.
-    frame.signed_in = false;
+    frame.logout = None;
     frame.home = "/till";
     html(&TillPage { frame })
 }

@@ -181,7 +181,7 @@ impl Platform {
             .map_err(|error| PlatformError::Unavailable(error.to_string()))
     }
 
-    async fn active_member_by_phone(
+    pub(super) async fn active_member_by_phone(
         &self,
         phone_index: [u8; 32],
     ) -> Result<Option<MemberRow>, PlatformError> {

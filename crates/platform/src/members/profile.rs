@@ -192,6 +192,17 @@ impl Platform {
     }
 
     /// Operator action: lifts an operator's lock and forgets the phone's wrong PINs.
+    /// The active member whose phone is `phone` (any format `normalize_phone` takes), for
+    /// staff: found through the phone's blind index, never by reading every phone.
+    pub async fn member_by_phone(&self, phone: &str) -> Result<Option<MemberView>, PlatformError> {
+        let phone = super::normalize_phone(phone)?;
+        let phone_index = self.keys.blind_index(b"phone", phone.as_bytes());
+        let Some(member) = self.active_member_by_phone(phone_index).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.member(member.id).await?))
+    }
+
     pub async fn unlock_member(&self, member_id: u128) -> Result<(), PlatformError> {
         self.change_member(member_id, |_, member, _| {
             member.locked = false;

@@ -44,11 +44,13 @@ pub enum Permission {
     /// Create operators and change their role or state.
     OperatorsManage,
     AuditRead,
+    /// Find a member by phone (through the blind index) and read their summary.
+    MembersRead,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 23] = [
         Permission::LedgerRead,
         Permission::LedgerFeed,
         Permission::LedgerWrite,
@@ -56,6 +58,7 @@ impl Permission {
         Permission::PartnersWrite,
         Permission::PartnersSettle,
         Permission::ExchangesRead,
+        Permission::MembersRead,
         Permission::MembersUnlock,
         Permission::MembersLock,
         Permission::MerchantsRead,
@@ -82,6 +85,7 @@ impl Permission {
             Permission::PartnersWrite => "partners.write",
             Permission::PartnersSettle => "partners.settle",
             Permission::ExchangesRead => "exchanges.read",
+            Permission::MembersRead => "members.read",
             Permission::MembersUnlock => "members.unlock",
             Permission::MembersLock => "members.lock",
             Permission::MerchantsRead => "merchants.read",
@@ -207,6 +211,7 @@ impl Role {
                 PartnersRead,
                 PartnersWrite,
                 ExchangesRead,
+                MembersRead,
                 MembersUnlock,
                 MembersLock,
                 MerchantsRead,
@@ -237,6 +242,7 @@ impl Role {
             Role::Support => Permissions::of(&[
                 PartnersRead,
                 ExchangesRead,
+                MembersRead,
                 MembersUnlock,
                 MembersLock,
                 MerchantsRead,
@@ -248,6 +254,7 @@ impl Role {
                 LedgerFeed,
                 PartnersRead,
                 ExchangesRead,
+                MembersRead,
                 MerchantsRead,
                 SettlementsRead,
                 ReportsRead,

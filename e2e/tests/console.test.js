@@ -1,0 +1,97 @@
+// The operator console in a real browser, each role as the API lets it: finance runs a
+// settlement of a till payment, marks it paid and downloads it; support finds a member by
+// phone and locks them, and is refused the finance pages; the dashboard draws its chart.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { assertAccessible, failureEvidence, launchBrowser, leaveEvidence, phone, screenshot, startServer } from "../lib/harness.js";
+import { consoleLogIn, exchange, linkDemoPartner, payAtTill, signUp } from "../lib/journeys.js";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  // A member who exchanged and paid, for the console to see.
+  const context = await phone(browser);
+  const page = await context.newPage();
+  await signUp(page, server, "01055502222", "Lee Seojun");
+  await linkDemoPartner(page, "DA-2002");
+  await exchange(page, 3000);
+  await payAtTill(context, page, server, 1000);
+  await context.close();
+});
+
+after(async () => {
+  await leaveEvidence();
+  await browser?.close();
+  await server?.stop();
+});
+
+async function desk() {
+  return browser.newContext({ viewport: { width: 1200, height: 900 }, locale: "en-US", acceptDownloads: true });
+}
+
+test("finance runs a settlement, marks it paid and downloads it", async () => {
+  const context = await desk();
+  const page = await context.newPage();
+  failureEvidence(page, "console-finance");
+  await consoleLogIn(page, server, "demo-finance");
+  assert.equal(await page.getByTestId("role").textContent(), "finance");
+  await page.getByRole("link", { name: "Settlements" }).click();
+  await page.getByRole("button", { name: "Run a settlement up to now" }).click();
+  await page.getByText("Settlement run made.").waitFor();
+  await page.getByRole("cell", { name: "Demo Cafe" }).first().waitFor();
+  assert.equal(await page.getByTestId("settlement-status").first().textContent(), "settled");
+  await screenshot(page, "10-console-settlements");
+  await assertAccessible(page, "console settlements");
+  await page.getByRole("button", { name: "Mark paid" }).first().click();
+  await page.waitForURL(server.baseUrl + "/console/settlements");
+  assert.equal(await page.getByTestId("settlement-status").first().textContent(), "paid");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download CSV" }).click(),
+  ]);
+  const csv = await (await download.createReadStream()).toArray();
+  const text = Buffer.concat(csv).toString("utf8");
+  assert.match(text.split("\n")[0], /settlement_id/);
+  assert.match(text, /,1000,/);
+  await context.close();
+});
+
+test("support finds a member by phone and locks them, and is refused the finance pages", async () => {
+  const context = await desk();
+  const page = await context.newPage();
+  failureEvidence(page, "console-support");
+  await consoleLogIn(page, server, "demo-support");
+  const sections = await page.locator("nav.sections a").allTextContents();
+  assert.deepEqual(sections, ["Dashboard", "Members"]);
+  const refused = await page.goto(server.baseUrl + "/console/settlements");
+  assert.equal(refused.status(), 403);
+  await page.getByText("Your role may not see this page.").waitFor();
+  await page.goto(server.baseUrl + "/console/members");
+  await page.getByLabel("Find a member by phone").fill("010-5550-2222");
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.getByRole("heading", { name: "Lee Seojun" }).waitFor();
+  await assertAccessible(page, "console members");
+  await page.getByRole("button", { name: "Lock" }).click();
+  assert.match(await page.getByTestId("member-status").textContent(), /Locked/);
+  await page.getByRole("button", { name: "Unlock" }).click();
+  assert.doesNotMatch(await page.getByTestId("member-status").textContent(), /Locked/);
+  await context.close();
+});
+
+test("the operator's dashboard draws the partners' chart and the ledger's health", async () => {
+  const context = await desk();
+  const page = await context.newPage();
+  failureEvidence(page, "console-operator");
+  await consoleLogIn(page, server, "demo-operator");
+  await page.locator("svg.chart").waitFor();
+  assert.match(await page.locator("svg.chart").textContent(), /Demo Air/);
+  assert.equal(await page.getByTestId("outstanding").textContent(), "2,000");
+  await screenshot(page, "11-console-dashboard");
+  await assertAccessible(page, "console dashboard");
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("cell", { name: /operator:demo-support/ }).first().waitFor();
+  await context.close();
+});
