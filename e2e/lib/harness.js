@@ -47,7 +47,9 @@ export async function startServer() {
       for (const match of printed.matchAll(/^ {2}(demo-[a-z]+) \(([a-z]+)\): password (\S+), secret (\S+)$/gm)) {
         facts.operators[match[1]] = { role: match[2], password: match[3], secret: match[4] };
       }
-      if (facts.baseUrl && facts.tillUrl && Object.keys(facts.operators).length === 4) {
+      const portal = printed.match(/demo merchant portal: \S+; login (\S+), password (\S+)/);
+      if (portal) facts.merchantUser = { login: portal[1], password: portal[2] };
+      if (facts.baseUrl && facts.tillUrl && facts.merchantUser && Object.keys(facts.operators).length === 4) {
         clearTimeout(timer);
         resolvePromise();
       }

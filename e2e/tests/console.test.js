@@ -1,6 +1,8 @@
-// The operator console in a real browser, each role as the API lets it: finance runs a
-// settlement of a till payment, marks it paid and downloads it; support finds a member by
-// phone and locks them, and is refused the finance pages; the dashboard draws its chart.
+// The operator console and the merchant portal in a real browser, each role as the API
+// lets it: finance runs a settlement of a till payment, marks it paid and downloads it;
+// the merchant sees the payment and the payout and downloads its settlement; support finds
+// a member by phone and locks them, and is refused the finance pages; the dashboard draws
+// its chart.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { assertAccessible, failureEvidence, launchBrowser, leaveEvidence, phone, screenshot, startServer } from "../lib/harness.js";
@@ -56,6 +58,36 @@ test("finance runs a settlement, marks it paid and downloads it", async () => {
   const text = Buffer.concat(csv).toString("utf8");
   assert.match(text.split("\n")[0], /settlement_id/);
   assert.match(text, /,1000,/);
+  await context.close();
+});
+
+test("the merchant sees the payment in its portal and downloads its settlement", async () => {
+  const context = await desk();
+  const page = await context.newPage();
+  failureEvidence(page, "merchant-portal");
+  await page.goto(server.baseUrl + "/merchant");
+  await page.waitForURL(server.baseUrl + "/merchant/login");
+  await page.getByLabel("Login").fill(server.merchantUser.login);
+  await page.getByLabel("Password").fill(server.merchantUser.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(server.baseUrl + "/merchant");
+  await page.getByRole("heading", { name: "Demo Cafe" }).waitFor();
+  const captured = await page.locator("tbody tr").first().locator("td").nth(4).textContent();
+  assert.equal(captured, "1,000");
+  await screenshot(page, "12-merchant-payments");
+  await assertAccessible(page, "merchant payments");
+  await page.getByRole("link", { name: "Settlements" }).click();
+  assert.equal(await page.getByTestId("settlement-status").first().textContent(), "paid");
+  await assertAccessible(page, "merchant settlements");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download CSV" }).click(),
+  ]);
+  const text = Buffer.concat(await (await download.createReadStream()).toArray()).toString("utf8");
+  const lines = text.trim().split("\r\n");
+  assert.equal(lines[0].split(",")[5], "merchant_name");
+  assert.match(lines[1], /,paid,/);
+  assert.match(lines[1], /,Demo Cafe,1000,0,1000,25,975$/);
   await context.close();
 });
 

@@ -54,6 +54,11 @@ pub async fn seed(
 ) -> anyhow::Result<Vec<web::DemoOperator>> {
     start_partner(platform).await?;
     start_till(platform, base_url).await?;
+    let portal = seed_merchant_user(platform, data).await?;
+    say(&format!(
+        "demo merchant portal: {base_url}/merchant; login {}, password {}",
+        portal.login, portal.password
+    ));
     let credentials = seed_operators(operators, data).await?;
     say(&format!(
         "demo console: {base_url}/console; operators (password, authenticator secret; the \
@@ -74,6 +79,42 @@ pub async fn seed(
         });
     }
     Ok(demo)
+}
+
+/// The demo merchant's portal user (every store of the brand "Demo Cafe").
+const MERCHANT_USER_LOGIN: &str = "demo-cafe";
+/// Where the demo keeps its merchant user's password.
+const MERCHANT_USER_FILE_NAME: &str = "demo-merchant-user.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MerchantUserCredentials {
+    login: String,
+    password: String,
+}
+
+/// The demo merchant's portal user: read from the data directory, or made now.
+async fn seed_merchant_user(
+    platform: &Arc<Platform>,
+    data: &std::path::Path,
+) -> anyhow::Result<MerchantUserCredentials> {
+    let path = data.join(MERCHANT_USER_FILE_NAME);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text).context("DATA/demo-merchant-user.json does not parse");
+    }
+    let password = format!("demo-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let new = platform::merchants::portal::NewMerchantUser {
+        login: MERCHANT_USER_LOGIN.into(),
+        display_name: format!("{MERCHANT_NAME} staff"),
+        scope: store::tables::merchant_users::MerchantScope::Brand(MERCHANT_NAME.into()),
+        password: password.clone(),
+    };
+    platform.create_merchant_user(new).await?;
+    let credentials = MerchantUserCredentials {
+        login: MERCHANT_USER_LOGIN.into(),
+        password,
+    };
+    write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
+    Ok(credentials)
 }
 
 /// The demo operators: read from the data directory, or made now and written there.

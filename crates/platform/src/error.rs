@@ -42,6 +42,8 @@ pub enum PlatformError {
     Paycode(#[from] PaycodeDecline),
     #[error(transparent)]
     Van(#[from] crate::vans::VanError),
+    #[error(transparent)]
+    Portal(#[from] crate::merchants::portal::PortalError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,

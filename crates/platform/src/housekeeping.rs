@@ -6,6 +6,7 @@
 //! |---|---|
 //! | write the abuse limits' counters (`limits`) | [`RATE_FLUSH_INTERVAL_MS`] |
 //! | delete expired sessions, verifications and login guards (`members`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
+//! | delete expired merchant portal sessions (`merchants::portal`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
 //! | clear expired `Idempotency-Key`s (`idempotency`) | [`IDEMPOTENCY_SWEEP_INTERVAL_MS`] |
 //!
 //! Chores run one after another on one task, so one never overlaps itself; each does a
@@ -73,7 +74,10 @@ impl Platform {
     async fn run_chore(&self, chore: Chore) -> Result<(), PlatformError> {
         match chore {
             Chore::FlushRateCounters => self.flush_rate_counters().await,
-            Chore::ExpireCredentials => self.expire_credentials().await,
+            Chore::ExpireCredentials => {
+                self.expire_credentials().await?;
+                self.purge_portal_sessions().await
+            }
             Chore::ExpireIdempotencyKeys => self.expire_idempotency_keys().await,
         }
     }

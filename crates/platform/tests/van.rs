@@ -902,3 +902,209 @@ async fn a_change_of_the_member_reaches_the_till_at_once() {
     assert_declined(&removed.unwrap(), DeclineReason::InvalidCode);
     assert_eq!(world.available(payer.member_id).await, (9_800, 0));
 }
+
+/// The merchant portal's people (issue 14): a brand's user sees every store of the brand
+/// and nothing of another brand; a store's user sees that store; wrong passwords are
+/// refused alike and then delayed; a session ends at logout and survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merchant_users_see_their_stores_and_nothing_else() {
+    use platform::merchants::portal::{NewMerchantUser, PortalError, StorePaymentsPage};
+    use store::tables::merchant_users::MerchantScope;
+
+    let mut world = World::with_funding().await;
+    let payer = world.payer(10_000, 1).await;
+    let platform = world.platform().clone();
+    let store = |name: &str, brand: &str| NewMerchant {
+        name: name.into(),
+        brand: brand.into(),
+        fee_bps: 250,
+    };
+    let gangnam = platform
+        .create_merchant(store("Gangnam", "Blue Cup"))
+        .await
+        .unwrap();
+    let seongsu = platform
+        .create_merchant(store("Seongsu", "Blue Cup"))
+        .await
+        .unwrap();
+    let other = platform
+        .create_merchant(store("Jongno", "Red Cup"))
+        .await
+        .unwrap();
+    let gangnam_till = platform.create_terminal(gangnam).await.unwrap().terminal_id;
+    let other_till = platform.create_terminal(other).await.unwrap().terminal_id;
+    let sale = world
+        .authorize(gangnam_till, &payer.code(0, 0), 1_000, "g-1", true)
+        .await
+        .unwrap();
+    world
+        .authorize(other_till, &payer.code(0, 1), 2_000, "o-1", true)
+        .await
+        .unwrap();
+
+    let user = |login: &str, scope: MerchantScope| NewMerchantUser {
+        login: login.into(),
+        display_name: "Staff".into(),
+        scope,
+        password: "correct horse battery".into(),
+    };
+    let brand = MerchantScope::Brand("Blue Cup".into());
+    platform
+        .create_merchant_user(user("blue", brand.clone()))
+        .await
+        .unwrap();
+    let one_store = MerchantScope::Merchant(seongsu);
+    platform
+        .create_merchant_user(user("seongsu", one_store))
+        .await
+        .unwrap();
+    // Refusals: a taken login, a store or a brand that does not exist, a short password.
+    let refusals = [
+        user("BLUE", brand.clone()),
+        user("x", MerchantScope::Merchant(12345)),
+        user("y", MerchantScope::Brand("No Such Brand".into())),
+        NewMerchantUser {
+            password: "short".into(),
+            ..user("z", brand.clone())
+        },
+    ];
+    let expected = ["login-taken", "not-found", "invalid", "invalid"];
+    for (new, expected) in refusals.into_iter().zip(expected) {
+        let error = platform.create_merchant_user(new).await.unwrap_err();
+        let kind = match error {
+            PlatformError::Portal(PortalError::LoginTaken) => "login-taken",
+            PlatformError::NotFound(Entity::Merchant) => "not-found",
+            PlatformError::Invalid { .. } => "invalid",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind, expected);
+    }
+
+    let session = platform
+        .log_in_merchant_user("Blue", "correct horse battery")
+        .await
+        .unwrap();
+    let blue = platform
+        .authenticate_merchant_user(&session.token)
+        .await
+        .unwrap();
+    let mut seen: Vec<u128> = blue.merchant_ids().collect();
+    seen.sort_unstable();
+    let mut expected = vec![gangnam, seongsu];
+    expected.sort_unstable();
+    assert_eq!(seen, expected);
+    let page = |merchant_id| StorePaymentsPage {
+        merchant_id,
+        from_s: 0,
+        to_s: now_s() + 1,
+        after: None,
+        limit: 100,
+    };
+    let payments = platform.store_payments(&blue, page(gangnam)).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(
+        (payments[0].id, payments[0].captured_amount),
+        (sale.id, 1_000)
+    );
+    let unseen = platform
+        .store_payments(&blue, page(other))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unseen, PlatformError::NotFound(Entity::Merchant)),
+        "{unseen:?}"
+    );
+
+    let store_session = platform
+        .log_in_merchant_user("seongsu", "correct horse battery")
+        .await
+        .unwrap();
+    let seongsu_user = platform
+        .authenticate_merchant_user(&store_session.token)
+        .await
+        .unwrap();
+    assert_eq!(
+        seongsu_user.merchant_ids().collect::<Vec<_>>(),
+        vec![seongsu]
+    );
+    let unseen = platform
+        .store_payments(&seongsu_user, page(gangnam))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unseen, PlatformError::NotFound(Entity::Merchant)),
+        "{unseen:?}"
+    );
+
+    // A settlement: each user reads the lines of their own stores only.
+    // A cut-off may not be in the future: the next second takes this second's payments.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    platform.settle(now_s()).await.unwrap();
+    let runs = platform.store_settlements(&blue).await.unwrap();
+    let lines: Vec<(u128, u64)> = runs
+        .iter()
+        .flat_map(|run| run.lines.iter().map(|line| (line.merchant_id, line.gross)))
+        .collect();
+    assert_eq!(lines, vec![(gangnam, 1_000)]);
+    assert!(
+        platform
+            .store_settlements(&seongsu_user)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Wrong passwords and unknown logins are refused alike; then the login waits.
+    let unknown = platform
+        .log_in_merchant_user("nobody", "whatever it is")
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(PlatformError::Portal(PortalError::BadCredentials))
+    ));
+    let mut refused = 0;
+    let locked = loop {
+        match platform
+            .log_in_merchant_user("seongsu", "wrong password!")
+            .await
+        {
+            Err(PlatformError::Portal(PortalError::BadCredentials)) => refused += 1,
+            Err(PlatformError::Portal(PortalError::LockedOut { retry_after_s })) => {
+                break retry_after_s;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(refused <= 10, "the login never waits");
+    };
+    assert!(locked > 0);
+    let right_but_early = platform
+        .log_in_merchant_user("seongsu", "correct horse battery")
+        .await;
+    assert!(matches!(
+        right_but_early,
+        Err(PlatformError::Portal(PortalError::LockedOut { .. }))
+    ));
+
+    // Sessions live in the store: one survives a restart, and logout ends it.
+    drop(platform);
+    world.restart().await;
+    let platform = world.platform().clone();
+    platform
+        .authenticate_merchant_user(&session.token)
+        .await
+        .unwrap();
+    platform
+        .log_out_merchant_user(&session.token)
+        .await
+        .unwrap();
+    let ended = platform.authenticate_merchant_user(&session.token).await;
+    assert!(matches!(
+        ended,
+        Err(PlatformError::Portal(PortalError::SessionExpired))
+    ));
+    let forged = platform.authenticate_merchant_user("mvm_00").await;
+    assert!(matches!(
+        forged,
+        Err(PlatformError::Portal(PortalError::SessionExpired))
+    ));
+}

@@ -811,12 +811,13 @@ mod tests {
     use crate::AppState;
     use crate::access::{Requirement, requirement};
 
-    /// The operator, partner and VAN routes as the document describes them:
-    /// `(method, path, operation)`.
+    /// The operator, partner, VAN and merchant portal routes as the document describes
+    /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 4] = [
+        let routers: [OpenApiRouter<AppState>; 5] = [
             super::routes(),
             crate::merchants_api::routes(),
+            crate::merchant_portal_api::routes(),
             crate::partner_api::routes(),
             crate::van_api::routes(),
         ];
@@ -835,7 +836,7 @@ mod tests {
     #[test]
     fn every_route_is_documented_with_its_answer_and_credentials() {
         let operations = operations();
-        assert_eq!(operations.len(), 13 + 14 + 1 + 5, "every route once");
+        assert_eq!(operations.len(), 14 + 14 + 1 + 5 + 7, "every route once");
         for (method, path, operation) in &operations {
             let at = format!("{method} {path}");
             let summary = operation["summary"].as_str().unwrap_or_default();
@@ -871,6 +872,12 @@ mod tests {
                 crate::openapi::OPERATOR
             } else if path.starts_with("/partner/") {
                 crate::openapi::PARTNER
+            } else if path == "/merchant/v1/sessions" {
+                // Logging in: the one portal route without a session.
+                assert_eq!(operation["security"], Value::Null, "{at}: public");
+                continue;
+            } else if path.starts_with("/merchant/") {
+                crate::openapi::MERCHANT
             } else {
                 assert!(path.starts_with("/van/"), "{at}: an expected prefix");
                 crate::openapi::TERMINAL

@@ -16,6 +16,7 @@ pub mod ledger_api;
 pub mod ledger_query_api;
 pub mod limits;
 pub mod members_api;
+pub mod merchant_portal_api;
 pub mod merchants_api;
 pub mod observability;
 pub mod openapi;
@@ -106,6 +107,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(partner_api::routes())
         .merge(chain_api::routes())
         .merge(merchants_api::routes())
+        .merge(merchant_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())

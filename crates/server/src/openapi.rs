@@ -115,6 +115,7 @@ pub const OPERATOR: &str = "operator";
 pub const PARTNER: &str = "partner_signature";
 pub const TERMINAL: &str = "terminal_signature";
 pub const WITNESS: &str = "witness_feed";
+pub const MERCHANT: &str = "merchant_session";
 
 /// The document's frame: what is not an operation.
 #[derive(utoipa::OpenApi)]
@@ -213,6 +214,10 @@ impl Modify for Conventions {
             ),
         );
         components.add_security_scheme(WITNESS, bearer("an API key with ledger.feed"));
+        components.add_security_scheme(
+            MERCHANT,
+            bearer("a merchant user's session token (POST /merchant/v1/sessions)"),
+        );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 (&mut item.get, false),

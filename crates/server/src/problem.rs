@@ -293,8 +293,33 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Van(platform::vans::VanError::Disabled) => {
             (S::FORBIDDEN, "van-disabled", "The VAN is disabled")
         }
+        E::Portal(error) => portal_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The merchant portal's problems.
+fn portal_kind(error: &platform::merchants::portal::PortalError) -> Kind {
+    use StatusCode as S;
+    use platform::merchants::portal::PortalError as E;
+    match error {
+        E::BadCredentials => (
+            S::UNAUTHORIZED,
+            "bad-credentials",
+            "The login or password is wrong",
+        ),
+        E::LockedOut { .. } => (
+            S::TOO_MANY_REQUESTS,
+            "login-delayed",
+            "Too many failed logins",
+        ),
+        E::SessionExpired => (
+            S::UNAUTHORIZED,
+            "session-expired",
+            "The session expired or was revoked",
+        ),
+        E::LoginTaken => (S::CONFLICT, "login-taken", "The login is taken"),
     }
 }
 
@@ -538,6 +563,9 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
             problem.with("retry_after_s", *retry_after_s)
         }
         E::Member(M::PinRequired { above_mvp }) => problem.with("above_mvp", *above_mvp),
+        E::Portal(platform::merchants::portal::PortalError::LockedOut { retry_after_s }) => {
+            problem.with("retry_after_s", *retry_after_s)
+        }
         E::RateLimited {
             limit,
             retry_after_s,

@@ -27,6 +27,7 @@ pub mod exchanges;
 pub mod idempotency;
 pub mod limits;
 pub mod members;
+pub mod merchant_users;
 pub mod merchants;
 pub mod operators;
 pub mod partners;

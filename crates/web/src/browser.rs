@@ -37,6 +37,8 @@ pub const DEVICE_COOKIE: &str = "__Host-mv-device";
 /// An operator's console session token (`SameSite=Strict`: the console is never entered
 /// from another site).
 pub const CONSOLE_COOKIE: &str = "__Host-mv-console";
+/// A merchant user's portal session token (`SameSite=Strict`).
+pub const MERCHANT_COOKIE: &str = "__Host-mv-merchant";
 /// A link attempt waiting for the partner's redirect back.
 pub const LINK_COOKIE: &str = "__Host-mv-link";
 /// The language chosen (not a secret).
@@ -83,6 +85,7 @@ pub struct Browser {
     pub device: Option<String>,
     pub link: Option<String>,
     pub console: Option<String>,
+    pub merchant: Option<String>,
     pub peer: Option<ConnectInfo<PeerAddr>>,
 }
 
@@ -140,6 +143,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
             device: cookie_value(parts, DEVICE_COOKIE),
             link: cookie_value(parts, LINK_COOKIE),
             console: cookie_value(parts, CONSOLE_COOKIE),
+            merchant: cookie_value(parts, MERCHANT_COOKIE),
             peer: parts.extensions.get::<ConnectInfo<PeerAddr>>().copied(),
         })
     }

@@ -21,6 +21,7 @@ pub mod browser;
 pub mod chart;
 pub mod console;
 pub mod member;
+pub mod merchant;
 pub mod pages;
 pub mod text;
 pub mod till;
@@ -78,6 +79,7 @@ pub fn router(api: Router, config: WebConfig) -> Router {
         .route("/", get(pages::root))
         .merge(member::routes())
         .merge(console::routes())
+        .merge(merchant::routes())
         .merge(till::routes())
         // Outermost first in the list below runs last: the CSRF check sees the browser's
         // cookie, which `browser::ensure_cookie` has made sure exists.

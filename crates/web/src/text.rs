@@ -198,6 +198,12 @@ catalogue! {
     forbidden: "Your role may not see this page.", "이 역할로는 볼 수 없는 페이지입니다.";
     no_settlements: "No settlement run yet.", "정산 내역이 없습니다.";
     settled: "Settlement run made.", "정산이 실행되었습니다.";
+    merchant_portal: "Merchant portal", "가맹점 포털";
+    payments: "Payments", "결제 내역";
+    stores: "Stores", "매장";
+    approval_no: "Approval no.", "승인번호";
+    captured: "Captured", "매입";
+    paid_out: "paid out", "지급일";
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ impl Platform {
     /// Runs PIN hashing (argon2id: 19 MiB and tens of ms each) off the async threads, at
     /// most [`super::PIN_HASHING_CONCURRENCY_MAX`] at a time, so a flood of logins queues
     /// instead of taking all memory.
-    async fn pin_work<T: Send + 'static>(
+    pub(crate) async fn pin_work<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PlatformError> {

@@ -1,0 +1,388 @@
+//! The merchant portal's people (issue 14): a merchant's staff log in with a password and
+//! see one store, or every store of their brand (seed 000 §2-3), and nothing else: every
+//! read of the portal goes through [`PortalUser::merchant_ids`].
+//!
+//! State: `merchant_users` and `merchant_sessions` (`store::tables::merchant_users`), read
+//! per request; nothing in memory. Passwords are argon2id like members' PINs, on the same
+//! bounded hashing pool; wrong passwords delay the next try as operators' do
+//! (`operators::login_delay_s`). Tokens are stored as their SHA-256 only.
+
+use std::sync::Arc;
+
+use store::tables::RowRef;
+use store::tables::merchant_users::{
+    self as tables, MerchantScope, MerchantSessionRow, MerchantUserRow, MerchantUserWrite,
+};
+
+use crate::chart;
+use crate::crypto;
+use crate::error::{Entity, PlatformError, invalid};
+use crate::merchants::MerchantRecord;
+use crate::service::Platform;
+use ports::time::now_s;
+
+/// The prefix of a portal session's token (tells it from members' and operators' tokens).
+pub const SESSION_TOKEN_PREFIX: &str = "mvm_";
+/// How long a portal session lasts (8 hours: a working day).
+pub const SESSION_TTL_S: u64 = 8 * 3600;
+/// Merchant users registered at most.
+pub const MERCHANT_USERS_MAX: u64 = 100_000;
+pub const LOGIN_CHARS_MAX: usize = 64;
+pub const DISPLAY_NAME_CHARS_MAX: usize = 100;
+pub const PASSWORD_CHARS_MIN: usize = 12;
+pub const PASSWORD_CHARS_MAX: usize = 128;
+/// Stores one brand may have (seed 000 §2-3 aims at 100 brands of many stores each).
+pub const STORES_PER_BRAND_MAX: usize = 10_000;
+/// Expired sessions dropped per housekeeping round.
+pub const EXPIRED_SESSIONS_PER_ROUND_MAX: u64 = 4096;
+
+/// Why a merchant user's request is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortalError {
+    #[error("the login or password is wrong")]
+    BadCredentials,
+    #[error("too many wrong passwords; retry in {retry_after_s} s")]
+    LockedOut { retry_after_s: u64 },
+    #[error("the session has expired or was ended; log in again")]
+    SessionExpired,
+    #[error("the login is taken")]
+    LoginTaken,
+}
+
+/// A new merchant user.
+#[derive(Clone, Debug)]
+pub struct NewMerchantUser {
+    pub login: String,
+    pub display_name: String,
+    pub scope: MerchantScope,
+    pub password: String,
+}
+
+/// A merchant user as the portal knows them after authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalUser {
+    pub user_id: u128,
+    pub login: String,
+    pub display_name: String,
+    pub scope: MerchantScope,
+    /// The stores this user sees: one, or every store of the brand.
+    pub merchants: Vec<MerchantRecord>,
+}
+
+impl PortalUser {
+    pub fn merchant_ids(&self) -> impl Iterator<Item = u128> + '_ {
+        self.merchants.iter().map(|merchant| merchant.id)
+    }
+
+    pub fn sees(&self, merchant_id: u128) -> bool {
+        self.merchant_ids().any(|id| id == merchant_id)
+    }
+}
+
+/// Which payments of a store to read ([`Platform::store_payments`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StorePaymentsPage {
+    pub merchant_id: u128,
+    pub from_s: u64,
+    pub to_s: u64,
+    /// The last `(created_at_s, id)` of the page before.
+    pub after: Option<(u64, u128)>,
+    pub limit: usize,
+}
+
+/// A portal session: its token (shown once) and when it ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalSession {
+    pub token: String,
+    pub expires_at_s: u64,
+}
+
+fn check_text(field: &'static str, text: &str, chars_max: usize) -> Result<String, PlatformError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > chars_max || text.chars().any(char::is_control) {
+        return Err(invalid(field, format!("1 to {chars_max} characters")));
+    }
+    Ok(text.to_string())
+}
+
+/// A login in its one spelling: lower case ASCII letters, digits, `.`, `-`, `_`, `@`.
+fn canonical_login(login: &str) -> Result<String, PlatformError> {
+    let login = login.trim().to_ascii_lowercase();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@');
+    if login.is_empty() || login.len() > LOGIN_CHARS_MAX || !login.bytes().all(allowed) {
+        let detail = format!("1 to {LOGIN_CHARS_MAX} of a-z, 0-9, '.', '-', '_', '@'");
+        return Err(invalid("login", detail));
+    }
+    Ok(login)
+}
+
+fn check_password(password: &str) -> Result<(), PlatformError> {
+    let chars = password.chars().count();
+    if !(PASSWORD_CHARS_MIN..=PASSWORD_CHARS_MAX).contains(&chars) {
+        let detail = format!("{PASSWORD_CHARS_MIN} to {PASSWORD_CHARS_MAX} characters");
+        return Err(invalid("password", detail));
+    }
+    Ok(())
+}
+
+impl Platform {
+    /// Registers a merchant user for one store or a brand (an operator's act).
+    pub async fn create_merchant_user(&self, new: NewMerchantUser) -> Result<u128, PlatformError> {
+        let login = canonical_login(&new.login)?;
+        let display_name = check_text("display_name", &new.display_name, DISPLAY_NAME_CHARS_MAX)?;
+        check_password(&new.password)?;
+        let scope = match new.scope {
+            MerchantScope::Merchant(id) => {
+                self.merchant(id).await?;
+                MerchantScope::Merchant(id)
+            }
+            MerchantScope::Brand(brand) => {
+                let brand = check_text("brand", &brand, DISPLAY_NAME_CHARS_MAX)?;
+                if self.brand_stores(&brand).await?.is_empty() {
+                    return Err(invalid("brand", "a brand with at least one merchant"));
+                }
+                MerchantScope::Brand(brand)
+            }
+        };
+        let password = new.password;
+        let password_hash = self
+            .pin_work(move || crypto::hash_pin(&password))
+            .await?
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
+        let (taken, count) = {
+            let login = login.clone();
+            self.ledger
+                .tables(move |read| {
+                    let taken = tables::user_by_login(read, &login)?.is_some();
+                    Ok((taken, tables::user_count(read)?))
+                })
+                .await?
+        };
+        if taken {
+            return Err(PortalError::LoginTaken.into());
+        }
+        if count >= MERCHANT_USERS_MAX {
+            return Err(invalid(
+                "merchant_users",
+                format!("at most {MERCHANT_USERS_MAX}"),
+            ));
+        }
+        let row = MerchantUserRow {
+            id: chart::new_id(),
+            login,
+            display_name,
+            scope,
+            password_hash,
+            enabled: true,
+            failed_logins: 0,
+            locked_until_s: 0,
+            created_at_s: now_s(),
+        };
+        let id = row.id;
+        // The login's unique index is the last word: a race for one login fails the commit's
+        // insert, which the writer treats as fail-stop, so the check above runs first.
+        self.commit_portal(vec![MerchantUserWrite::User(row)])
+            .await?;
+        Ok(id)
+    }
+
+    /// Every store of `brand` (merchants whose brand is exactly it).
+    async fn brand_stores(&self, brand: &str) -> Result<Vec<MerchantRecord>, PlatformError> {
+        let stores: Vec<MerchantRecord> = self
+            .merchants()
+            .await?
+            .into_iter()
+            .filter(|merchant| merchant.brand == brand)
+            .take(STORES_PER_BRAND_MAX)
+            .collect();
+        Ok(stores)
+    }
+
+    /// Checks a merchant user's password and opens a session. A wrong login or password is
+    /// [`PortalError::BadCredentials`] after the same argon2id work; past a few failures in
+    /// a row the next try waits ([`crate::operators::login_delay_s`]).
+    pub async fn log_in_merchant_user(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<PortalSession, PlatformError> {
+        let stored = match canonical_login(login) {
+            Ok(login) => {
+                self.ledger
+                    .tables(move |read| tables::user_by_login(read, &login))
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let phc = stored.as_ref().map_or_else(
+            || crypto::decoy_pin_hash().to_string(),
+            |user| user.password_hash.clone(),
+        );
+        let now = now_s();
+        if let Some(user) = &stored
+            && user.locked_until_s > now
+        {
+            let retry_after_s = user.locked_until_s - now;
+            return Err(PortalError::LockedOut { retry_after_s }.into());
+        }
+        let password = password.to_string();
+        let password_ok = self
+            .pin_work(move || crypto::verify_pin(&password, &phc))
+            .await?;
+        let Some(mut user) = stored else {
+            return Err(PortalError::BadCredentials.into());
+        };
+        if !password_ok || !user.enabled {
+            user.failed_logins = user.failed_logins.saturating_add(1);
+            let delay_s = crate::operators::login_delay_s(user.failed_logins);
+            user.locked_until_s = now.saturating_add(delay_s);
+            self.commit_portal(vec![MerchantUserWrite::User(user)])
+                .await?;
+            return Err(PortalError::BadCredentials.into());
+        }
+        user.failed_logins = 0;
+        user.locked_until_s = 0;
+        let (secret, token_hash) = crypto::new_token();
+        let expires_at_s = now.saturating_add(SESSION_TTL_S);
+        let session = MerchantSessionRow {
+            token_hash,
+            user_id: user.id,
+            created_at_s: now,
+            expires_at_s,
+        };
+        self.commit_portal(vec![
+            MerchantUserWrite::User(user),
+            MerchantUserWrite::Session(session),
+        ])
+        .await?;
+        Ok(PortalSession {
+            token: format!("{SESSION_TOKEN_PREFIX}{secret}"),
+            expires_at_s,
+        })
+    }
+
+    /// The merchant user behind a portal token, with the stores they see.
+    pub async fn authenticate_merchant_user(
+        &self,
+        token: &str,
+    ) -> Result<PortalUser, PlatformError> {
+        let secret = token
+            .strip_prefix(SESSION_TOKEN_PREFIX)
+            .ok_or(PortalError::SessionExpired)?;
+        let token_hash = crypto::token_hash(secret);
+        let found = self
+            .ledger
+            .tables(move |read| tables::session(read, &token_hash))
+            .await?;
+        let Some((session, user)) = found else {
+            return Err(PortalError::SessionExpired.into());
+        };
+        if session.expires_at_s <= now_s() || !user.enabled {
+            return Err(PortalError::SessionExpired.into());
+        }
+        let merchants = match &user.scope {
+            MerchantScope::Merchant(id) => vec![self.merchant(*id).await?],
+            MerchantScope::Brand(brand) => self.brand_stores(brand).await?,
+        };
+        Ok(PortalUser {
+            user_id: user.id,
+            login: user.login,
+            display_name: user.display_name,
+            scope: user.scope,
+            merchants,
+        })
+    }
+
+    /// Ends the portal session of this token (any other token: nothing to end).
+    pub async fn log_out_merchant_user(&self, token: &str) -> Result<(), PlatformError> {
+        let Some(secret) = token.strip_prefix(SESSION_TOKEN_PREFIX) else {
+            return Ok(());
+        };
+        let token_hash = crypto::token_hash(secret);
+        self.commit_portal(vec![MerchantUserWrite::RemoveSession(token_hash)])
+            .await
+    }
+
+    /// Drops portal sessions that expired (housekeeping), at most
+    /// [`EXPIRED_SESSIONS_PER_ROUND_MAX`] a round.
+    pub async fn purge_portal_sessions(&self) -> Result<(), PlatformError> {
+        let before_s = now_s();
+        let due = self
+            .ledger
+            .tables(move |read| tables::expired_sessions_exist(read, before_s))
+            .await?;
+        if !due {
+            return Ok(());
+        }
+        let write = MerchantUserWrite::RemoveExpiredSessions {
+            before_s,
+            limit: EXPIRED_SESSIONS_PER_ROUND_MAX,
+        };
+        self.commit_portal(vec![write]).await
+    }
+
+    /// A page of one of the user's stores' authorizations (declined ones too), created in
+    /// `[from_s, to_s)`, oldest first after the keyset cursor `(created_at_s, id)`: read
+    /// from the store's own index, never from every store's payments.
+    pub async fn store_payments(
+        &self,
+        user: &PortalUser,
+        page: StorePaymentsPage,
+    ) -> Result<Vec<crate::authorization::AuthorizationRecord>, PlatformError> {
+        if !user.sees(page.merchant_id) {
+            return Err(unseen());
+        }
+        let limit = page
+            .limit
+            .clamp(1, store::tables::payments::PAYMENTS_PAGE_MAX);
+        let filter = store::tables::payments::AuthorizationFilter {
+            merchant_id: page.merchant_id,
+            status: None,
+            from_s: page.from_s,
+            to_s: page.to_s,
+            after: page.after,
+            limit,
+        };
+        let rows = self
+            .ledger
+            .tables(move |read| {
+                let rows = store::tables::payments::authorizations_page(read, &filter)?;
+                rows.into_iter()
+                    .map(|row| crate::payments::read_authorization(read, row))
+                    .collect::<Result<Vec<_>, store::StoreError>>()
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    /// The newest settlement runs with only the lines of the user's stores (runs without
+    /// one are left out).
+    pub async fn store_settlements(
+        &self,
+        user: &PortalUser,
+    ) -> Result<Vec<crate::settlement::SettlementRecord>, PlatformError> {
+        let runs = self.settlements().await?;
+        Ok(runs
+            .into_iter()
+            .filter_map(|mut run| {
+                run.lines.retain(|line| user.sees(line.merchant_id));
+                (!run.lines.is_empty()).then_some(run)
+            })
+            .collect())
+    }
+
+    async fn commit_portal(&self, writes: Vec<MerchantUserWrite>) -> Result<(), PlatformError> {
+        let rows = writes
+            .into_iter()
+            .map(|write| Arc::new(write) as RowRef)
+            .collect();
+        self.ledger.record(rows).await?;
+        Ok(())
+    }
+}
+
+/// `Entity` of a store a portal user asked for and does not see: the same "not found" as a
+/// store that does not exist, so a user learns nothing of other merchants.
+pub fn unseen() -> PlatformError {
+    PlatformError::NotFound(Entity::Merchant)
+}

@@ -1,0 +1,407 @@
+//! The merchant portal's API (`/merchant/v1`, issue 14): a merchant's staff log in with a
+//! password and read their stores' payments and settlements, one store or every store of
+//! their brand; operators register them (`POST /admin/v1/merchant-users`). Every read is
+//! limited to the stores the session's user sees (`platform::merchants::portal`): another
+//! store is "not found", whether it exists or not.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use platform::merchants::portal::{NewMerchantUser, PortalUser, StorePaymentsPage};
+use platform::van::AuthorizationRecord;
+use ports::time::rfc3339;
+use serde::{Deserialize, Serialize};
+use store::tables::merchant_users::MerchantScope;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::access::bearer;
+use crate::admin_api::{csv_field, csv_response};
+use crate::ledger_api::Body;
+use crate::members_api::{json_body, parse_id_text, platform};
+use crate::openapi;
+use crate::problem::Problem;
+use crate::shapes::page_limit;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(log_in))
+        .routes(routes!(log_out))
+        .routes(routes!(me))
+        .routes(routes!(payments))
+        .routes(routes!(settlements))
+        .routes(routes!(settlements_csv))
+}
+
+/// `POST /admin/v1/merchant-users`: one of `brand` and `merchant_id`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MerchantUserBody {
+    login: String,
+    display_name: String,
+    /// 12 to 128 characters.
+    password: String,
+    /// Every store of this brand.
+    brand: Option<String>,
+    /// One store.
+    #[schema(pattern = r"^[0-9]{1,39}$")]
+    merchant_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MerchantUserAnswer {
+    merchant_user_id: String,
+    login: String,
+}
+
+/// Registers a merchant user for one store or a whole brand.
+///
+/// Needs `merchants.write`.
+#[utoipa::path(post, path = "/admin/v1/merchant-users", tag = "admin merchants",
+    security(("operator" = [])),
+    request_body = MerchantUserBody,
+    responses(
+        (status = 201, description = "The user", body = MerchantUserAnswer),
+        (status = 409, description = "The login is taken", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn create_user(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<MerchantUserAnswer>), Problem> {
+    let body: MerchantUserBody = json_body(body)?;
+    let scope = match (body.brand, body.merchant_id) {
+        (Some(brand), None) => MerchantScope::Brand(brand),
+        (None, Some(id)) => MerchantScope::Merchant(parse_id_text("merchant_id", &id)?),
+        _ => {
+            let detail = "exactly one of brand and merchant_id";
+            return Err(platform::error::invalid("brand", detail).into());
+        }
+    };
+    let login = body.login.trim().to_ascii_lowercase();
+    let new = NewMerchantUser {
+        login: body.login,
+        display_name: body.display_name,
+        scope,
+        password: body.password,
+    };
+    let id = platform(&state)?.create_merchant_user(new).await?;
+    let answer = MerchantUserAnswer {
+        merchant_user_id: id.to_string(),
+        login,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PortalLogInBody {
+    login: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalSessionAnswer {
+    /// `Authorization: Bearer <token>` on the other `/merchant/v1` routes.
+    token: String,
+    expires_at: String,
+}
+
+/// Logs a merchant user in.
+#[utoipa::path(post, path = "/merchant/v1/sessions", operation_id = "merchant_log_in", tag = "merchant portal",
+    request_body = PortalLogInBody,
+    responses(
+        (status = 201, description = "A session", body = PortalSessionAnswer),
+        (status = 401, description = "The login or password is wrong (`bad-credentials`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn log_in(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<PortalSessionAnswer>), Problem> {
+    let body: PortalLogInBody = json_body(body)?;
+    let session = platform(&state)?
+        .log_in_merchant_user(&body.login, &body.password)
+        .await?;
+    let answer = PortalSessionAnswer {
+        token: session.token,
+        expires_at: rfc3339(session.expires_at_s),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Ends the session of the token sent.
+#[utoipa::path(delete, path = "/merchant/v1/sessions/current", operation_id = "merchant_log_out", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    responses((status = 204, description = "The session ended")))]
+async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+    let token = bearer(&headers).ok_or_else(Problem::unauthorized)?;
+    platform(&state)?.log_out_merchant_user(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user behind the request's session.
+async fn user(state: &AppState, headers: &HeaderMap) -> Result<PortalUser, Problem> {
+    let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
+    Ok(platform(state)?.authenticate_merchant_user(token).await?)
+}
+
+#[derive(Serialize, ToSchema)]
+struct StoreAnswer {
+    merchant_id: String,
+    name: String,
+    brand: String,
+    enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalMeAnswer {
+    login: String,
+    display_name: String,
+    /// The brand whose every store the user sees; null for a one-store user.
+    brand: Option<String>,
+    stores: Vec<StoreAnswer>,
+}
+
+/// The user and the stores they see.
+#[utoipa::path(get, path = "/merchant/v1/me", operation_id = "merchant_me", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    responses((status = 200, description = "The user", body = PortalMeAnswer)))]
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<PortalMeAnswer>, Problem> {
+    let user = user(&state, &headers).await?;
+    let stores = user
+        .merchants
+        .iter()
+        .map(|merchant| StoreAnswer {
+            merchant_id: merchant.id.to_string(),
+            name: merchant.name.clone(),
+            brand: merchant.brand.clone(),
+            enabled: merchant.enabled,
+        })
+        .collect();
+    Ok(Json(PortalMeAnswer {
+        login: user.login,
+        display_name: user.display_name,
+        brand: match user.scope {
+            MerchantScope::Brand(brand) => Some(brand),
+            MerchantScope::Merchant(_) => None,
+        },
+        stores,
+    }))
+}
+
+/// `GET /merchant/v1/payments?merchant_id=&from=&to=&limit=&cursor=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PaymentsQuery {
+    /// One of the user's stores.
+    #[param(pattern = r"^[0-9]{1,39}$")]
+    merchant_id: String,
+    /// Unix seconds, inclusive; default 0.
+    from: Option<u64>,
+    /// Unix seconds, exclusive; default now.
+    to: Option<u64>,
+    /// 1 to 1000; default 100.
+    limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalPayment {
+    authorization_id: String,
+    terminal_id: String,
+    van_tx_id: String,
+    /// `pending`, `declined`, `authorized`, `captured`, `voided`, ...
+    status: &'static str,
+    approval_no: Option<String>,
+    amount: u64,
+    approved_amount: u64,
+    captured_amount: u64,
+    refunded_amount: u64,
+    created_at: String,
+    settlement_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalPaymentsAnswer {
+    payments: Vec<PortalPayment>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+fn payment_answer(record: &AuthorizationRecord) -> PortalPayment {
+    PortalPayment {
+        authorization_id: record.id.to_string(),
+        terminal_id: record.terminal_id.to_string(),
+        van_tx_id: record.van_tx_id.clone(),
+        status: record.status.as_str(),
+        approval_no: record.approval_no(),
+        amount: record.amount,
+        approved_amount: record.approved_amount,
+        captured_amount: record.captured_amount,
+        refunded_amount: record.refunded_amount,
+        created_at: rfc3339(record.created_at_s),
+        settlement_id: record.settlement_id.map(|id| id.to_string()),
+    }
+}
+
+/// A cursor `created_at_s:id` as `next_cursor` writes it.
+fn parse_cursor(text: &str) -> Result<(u64, u128), Problem> {
+    let bad = || {
+        Problem::from(platform::error::invalid(
+            "cursor",
+            "a cursor from next_cursor",
+        ))
+    };
+    let (time, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((
+        time.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// A page of one store's payments (every authorization, declined ones too), oldest first.
+#[utoipa::path(get, path = "/merchant/v1/payments", operation_id = "merchant_payments", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    params(PaymentsQuery),
+    responses(
+        (status = 200, description = "A page", body = PortalPaymentsAnswer),
+        (status = 404, description = "Not one of the user's stores (`unknown-merchant`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn payments(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PaymentsQuery>, QueryRejection>,
+) -> Result<Json<PortalPaymentsAnswer>, Problem> {
+    let user = user(&state, &headers).await?;
+    let Query(query) = query?;
+    let limit = page_limit(query.limit, 100, store::tables::payments::PAYMENTS_PAGE_MAX)?;
+    let page = StorePaymentsPage {
+        merchant_id: parse_id_text("merchant_id", &query.merchant_id)?,
+        from_s: query.from.unwrap_or(0),
+        to_s: query
+            .to
+            .unwrap_or_else(|| ports::time::now_s().saturating_add(1)),
+        after: query.cursor.as_deref().map(parse_cursor).transpose()?,
+        limit,
+    };
+    let records = platform(&state)?.store_payments(&user, page).await?;
+    let next_cursor = if records.len() == limit {
+        records
+            .last()
+            .map(|last| format!("{}:{}", last.created_at_s, last.id))
+    } else {
+        None
+    };
+    Ok(Json(PortalPaymentsAnswer {
+        payments: records.iter().map(payment_answer).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalSettlementLine {
+    merchant_id: String,
+    captured: u64,
+    refunded: u64,
+    gross: u64,
+    fee: u64,
+    net: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalSettlement {
+    settlement_id: String,
+    until: String,
+    /// `pending`, `settled` or `paid` (the payout was made).
+    status: &'static str,
+    paid_at: Option<String>,
+    lines: Vec<PortalSettlementLine>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalSettlementsAnswer {
+    settlements: Vec<PortalSettlement>,
+}
+
+/// The newest settlement runs with the lines of the user's stores (payouts: `paid`).
+#[utoipa::path(get, path = "/merchant/v1/settlements", operation_id = "merchant_settlements", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    responses((status = 200, description = "Runs, oldest first", body = PortalSettlementsAnswer)))]
+async fn settlements(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<PortalSettlementsAnswer>, Problem> {
+    let user = user(&state, &headers).await?;
+    let runs = platform(&state)?.store_settlements(&user).await?;
+    let settlements = runs
+        .iter()
+        .map(|run| PortalSettlement {
+            settlement_id: run.id.to_string(),
+            until: rfc3339(run.until_s),
+            status: run.status.as_str(),
+            paid_at: run.paid_at_s.map(rfc3339),
+            lines: run
+                .lines
+                .iter()
+                .map(|line| PortalSettlementLine {
+                    merchant_id: line.merchant_id.to_string(),
+                    captured: line.captured,
+                    refunded: line.refunded,
+                    gross: line.gross,
+                    fee: line.fee,
+                    net: line.net,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(PortalSettlementsAnswer { settlements }))
+}
+
+/// The user's settlement lines as CSV.
+#[utoipa::path(get, path = "/merchant/v1/settlements.csv", operation_id = "merchant_settlements_csv", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    responses((status = 200, description = "settlements.csv, one line per store and run", body = String, content_type = "text/csv")))]
+async fn settlements_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let user = user(&state, &headers).await?;
+    let runs = platform(&state)?.store_settlements(&user).await?;
+    let mut csv = String::from(
+        "settlement_id,until,status,paid_at,merchant_id,merchant_name,captured,refunded,gross,fee,net\r\n",
+    );
+    for run in &runs {
+        for line in &run.lines {
+            let name = user
+                .merchants
+                .iter()
+                .find(|merchant| merchant.id == line.merchant_id)
+                .map_or("", |merchant| merchant.name.as_str());
+            let row = [
+                run.id.to_string(),
+                rfc3339(run.until_s),
+                run.status.as_str().to_string(),
+                run.paid_at_s.map(rfc3339).unwrap_or_default(),
+                line.merchant_id.to_string(),
+                csv_field(name),
+                line.captured.to_string(),
+                line.refunded.to_string(),
+                line.gross.to_string(),
+                line.fee.to_string(),
+                line.net.to_string(),
+            ];
+            csv.push_str(&row.join(","));
+            csv.push_str("\r\n");
+        }
+    }
+    Ok(csv_response(
+        "attachment; filename=\"settlements.csv\"",
+        csv,
+    ))
+}

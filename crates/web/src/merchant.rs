@@ -1,0 +1,427 @@
+//! The merchant portal (`/merchant`): a merchant's staff log in and see their stores (one,
+//! or every store of their brand), each store's payments, and the settlement runs with
+//! their payouts, downloadable as CSV. Every page calls `/merchant/v1` with the user's own
+//! session; what the user may not see, the API answers "not found".
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::WebState;
+use crate::api::{ApiProblem, Call, Caller};
+use crate::browser::{self, Browser};
+use crate::pages::{Frame, NavLink, grouped, html, when};
+use crate::text::Text;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/merchant", get(payments))
+        .route("/merchant/login", get(login_page).post(log_in))
+        .route("/merchant/logout", post(log_out))
+        .route("/merchant/settlements", get(settlements))
+        .route("/merchant/settlements.csv", get(settlements_csv))
+}
+
+fn caller(browser: &Browser) -> Caller {
+    Caller {
+        peer: browser.peer,
+        bearer: browser.merchant.clone(),
+    }
+}
+
+fn frame(state: &WebState, browser: &Browser, section: &str, title: &str) -> Frame {
+    let mut frame = Frame::new(state, browser, title);
+    frame.home = "/merchant";
+    frame.logout = browser.merchant.is_some().then_some("/merchant/logout");
+    frame.nav_class = "sections";
+    let t: &Text = frame.t;
+    frame.nav = [
+        ("payments", "/merchant", t.payments),
+        ("settlements", "/merchant/settlements", t.settlements),
+    ]
+    .into_iter()
+    .map(|(name, href, label)| NavLink {
+        href,
+        label,
+        current: name == section,
+    })
+    .collect();
+    if browser.merchant.is_none() {
+        frame.nav.clear();
+    }
+    frame
+}
+
+#[derive(Template)]
+#[template(path = "merchant_login.html")]
+struct LoginPage {
+    frame: Frame,
+    login: String,
+}
+
+fn login_form(
+    state: &WebState,
+    browser: &Browser,
+    login: String,
+    error: Option<String>,
+) -> Response {
+    let t = browser.lang.text();
+    let mut frame = frame(state, browser, "", t.merchant_portal).error(error);
+    frame.logout = None;
+    frame.nav.clear();
+    html(&LoginPage { frame, login })
+}
+
+async fn login_page(State(state): State<WebState>, browser: Browser) -> Response {
+    login_form(&state, &browser, String::new(), None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    login: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct SessionAnswer {
+    token: String,
+}
+
+async fn log_in(
+    State(state): State<WebState>,
+    browser: Browser,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let body = json!({ "login": form.login, "password": form.password });
+    let call = Call::post("/merchant/v1/sessions", &body);
+    match state
+        .api
+        .json::<SessionAnswer>(&browser.anonymous(), call)
+        .await
+    {
+        Ok(session) => {
+            let mut response = Redirect::to("/merchant").into_response();
+            let cookie = browser::host_cookie(
+                browser::MERCHANT_COOKIE,
+                session.token,
+                cookie::SameSite::Strict,
+            );
+            browser::set(&mut response, &cookie);
+            response
+        }
+        Err(problem) => login_form(&state, &browser, form.login, Some(problem.message())),
+    }
+}
+
+async fn log_out(State(state): State<WebState>, browser: Browser) -> Response {
+    if browser.merchant.is_some() {
+        let _ = state
+            .api
+            .send(
+                &caller(&browser),
+                Call::delete("/merchant/v1/sessions/current"),
+            )
+            .await;
+    }
+    let mut response = Redirect::to("/merchant/login").into_response();
+    browser::set(&mut response, &browser::removal(browser::MERCHANT_COOKIE));
+    response
+}
+
+/// A failure: to the login page without a session, else the API's problem in the frame.
+fn failure(state: &WebState, browser: &Browser, problem: ApiProblem) -> Response {
+    if browser.merchant.is_none() || problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+        let mut response = Redirect::to("/merchant/login").into_response();
+        browser::set(&mut response, &browser::removal(browser::MERCHANT_COOKIE));
+        return response;
+    }
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let t = browser.lang.text();
+    let page = Refused {
+        frame: frame(state, browser, "", t.merchant_portal).error(Some(problem.message())),
+    };
+    (status, html(&page)).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "console_refused.html")]
+struct Refused {
+    frame: Frame,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    display_name: String,
+    brand: Option<String>,
+    stores: Vec<Store>,
+}
+
+#[derive(Deserialize)]
+struct Store {
+    merchant_id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct PaymentsAnswer {
+    payments: Vec<Payment>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Payment {
+    authorization_id: String,
+    status: String,
+    approval_no: Option<String>,
+    amount: u64,
+    captured_amount: u64,
+    refunded_amount: u64,
+    created_at: String,
+}
+
+struct PaymentView {
+    at: String,
+    status: String,
+    approval_no: String,
+    amount: String,
+    captured: String,
+    refunded: String,
+    authorization_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "merchant_payments.html")]
+struct PaymentsPage {
+    frame: Frame,
+    who: String,
+    stores: Vec<(String, String, bool)>,
+    store_name: String,
+    payments: Vec<PaymentView>,
+    next_href: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PaymentsQuery {
+    #[serde(default)]
+    store: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// How far back the payments page looks.
+const PAYMENTS_DAYS: u64 = 90;
+/// Payments per page.
+const PAYMENTS_PAGE: usize = 50;
+
+/// `GET /merchant?store=&cursor=`: the stores, and one store's payments.
+async fn payments(
+    State(state): State<WebState>,
+    browser: Browser,
+    Query(query): Query<PaymentsQuery>,
+) -> Response {
+    match payments_page(&state, &browser, query).await {
+        Ok(response) => response,
+        Err(problem) => failure(&state, &browser, problem),
+    }
+}
+
+async fn payments_page(
+    state: &WebState,
+    browser: &Browser,
+    query: PaymentsQuery,
+) -> Result<Response, ApiProblem> {
+    let t = browser.lang.text();
+    if browser.merchant.is_none() {
+        return Err(signed_out());
+    }
+    let me: Me = state
+        .api
+        .json(&caller(browser), Call::get("/merchant/v1/me"))
+        .await?;
+    let store = query
+        .store
+        .as_deref()
+        .and_then(|id| me.stores.iter().find(|store| store.merchant_id == id))
+        .or(me.stores.first());
+    let Some(store) = store else {
+        return Err(signed_out());
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let from = now_s.saturating_sub(PAYMENTS_DAYS * 86_400);
+    let mut path = format!(
+        "/merchant/v1/payments?merchant_id={}&from={from}&limit={PAYMENTS_PAGE}",
+        store.merchant_id
+    );
+    let cursor = query
+        .cursor
+        .filter(|cursor| cursor.bytes().all(|b| b.is_ascii_digit() || b == b':'));
+    if let Some(cursor) = &cursor {
+        path.push_str("&cursor=");
+        path.push_str(cursor);
+    }
+    let answer: PaymentsAnswer = state.api.json(&caller(browser), Call::get(path)).await?;
+    let payments = answer
+        .payments
+        .iter()
+        .map(|payment| PaymentView {
+            at: when(&payment.created_at),
+            status: payment.status.clone(),
+            approval_no: payment.approval_no.clone().unwrap_or_default(),
+            amount: grouped(payment.amount),
+            captured: grouped(payment.captured_amount),
+            refunded: grouped(payment.refunded_amount),
+            authorization_id: payment.authorization_id.clone(),
+        })
+        .collect();
+    let next_href = answer
+        .next_cursor
+        .map(|cursor| format!("/merchant?store={}&cursor={cursor}", store.merchant_id));
+    let who = match &me.brand {
+        Some(brand) => format!("{} · {brand}", me.display_name),
+        None => me.display_name.clone(),
+    };
+    let page = PaymentsPage {
+        frame: frame(state, browser, "payments", t.payments),
+        who,
+        stores: me
+            .stores
+            .iter()
+            .map(|s| {
+                (
+                    s.merchant_id.clone(),
+                    s.name.clone(),
+                    s.merchant_id == store.merchant_id,
+                )
+            })
+            .collect(),
+        store_name: store.name.clone(),
+        payments,
+        next_href,
+    };
+    Ok(html(&page))
+}
+
+fn signed_out() -> ApiProblem {
+    ApiProblem {
+        slug: "unauthorized".into(),
+        title: "Not signed in".into(),
+        detail: None,
+        status: StatusCode::UNAUTHORIZED.as_u16(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SettlementsAnswer {
+    settlements: Vec<Settlement>,
+}
+
+#[derive(Deserialize)]
+struct Settlement {
+    until: String,
+    status: String,
+    paid_at: Option<String>,
+    lines: Vec<SettlementLine>,
+}
+
+#[derive(Deserialize)]
+struct SettlementLine {
+    merchant_id: String,
+    gross: u64,
+    fee: u64,
+    net: u64,
+}
+
+struct RunView {
+    until: String,
+    status: String,
+    paid_at: String,
+    lines: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "merchant_settlements.html")]
+struct SettlementsPage {
+    frame: Frame,
+    runs: Vec<RunView>,
+}
+
+async fn settlements(State(state): State<WebState>, browser: Browser) -> Response {
+    match settlements_page(&state, &browser).await {
+        Ok(response) => response,
+        Err(problem) => failure(&state, &browser, problem),
+    }
+}
+
+async fn settlements_page(state: &WebState, browser: &Browser) -> Result<Response, ApiProblem> {
+    let t = browser.lang.text();
+    if browser.merchant.is_none() {
+        return Err(signed_out());
+    }
+    let me: Me = state
+        .api
+        .json(&caller(browser), Call::get("/merchant/v1/me"))
+        .await?;
+    let call = Call::get("/merchant/v1/settlements");
+    let answer: SettlementsAnswer = state.api.json(&caller(browser), call).await?;
+    let name_of = |id: &str| {
+        me.stores
+            .iter()
+            .find(|store| store.merchant_id == id)
+            .map_or_else(|| id.to_string(), |store| store.name.clone())
+    };
+    let runs = answer
+        .settlements
+        .iter()
+        .rev()
+        .map(|run| RunView {
+            until: when(&run.until),
+            status: run.status.clone(),
+            paid_at: run.paid_at.as_deref().map(when).unwrap_or_default(),
+            lines: run
+                .lines
+                .iter()
+                .map(|line| {
+                    let name = name_of(&line.merchant_id);
+                    (
+                        name,
+                        grouped(line.gross),
+                        grouped(line.fee),
+                        grouped(line.net),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let page = SettlementsPage {
+        frame: frame(state, browser, "settlements", t.settlements),
+        runs,
+    };
+    Ok(html(&page))
+}
+
+/// `GET /merchant/settlements.csv`: the API's CSV, downloaded with the user's session.
+async fn settlements_csv(State(state): State<WebState>, browser: Browser) -> Response {
+    let call = Call::get("/merchant/v1/settlements.csv");
+    let answer = match state.api.send(&caller(&browser), call).await {
+        Ok(answer) => answer,
+        Err(problem) => return failure(&state, &browser, problem),
+    };
+    let mut response = answer.body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"settlements.csv\""),
+    );
+    response
+}
