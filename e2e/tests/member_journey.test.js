@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { assertAccessible, failureEvidence, launchBrowser, leaveEvidence, phone, screenshot, startServer } from "../lib/harness.js";
+import { exchange, linkDemoPartner, signUp } from "../lib/journeys.js";
 
 let server;
 let browser;
@@ -103,5 +104,60 @@ test("sign up, link, exchange, pay at the till and verify the payment", async ()
   await assertAccessible(page, "verify");
 
   assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
+test("a new browser proves the phone by SMS before the PIN opens the account", async () => {
+  const context = await phone(browser);
+  const page = await context.newPage();
+  failureEvidence(page, "new-device");
+  await page.goto(server.baseUrl + "/app/login");
+  await page.getByLabel("Mobile phone number").fill(PHONE);
+  await page.getByLabel("PIN (6 digits)").fill(PIN);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("This browser is new to your account").waitFor();
+  const code = await page.locator("#demo-code").textContent();
+  await page.getByLabel("Verification code").fill(code);
+  await page.getByLabel("PIN (6 digits)").fill(PIN);
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await page.waitForURL(server.baseUrl + "/app");
+  assert.equal(await page.getByTestId("balance").textContent(), "3,800");
+  // The browser is trusted from now on: the next login asks for the PIN only.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(server.baseUrl + "/app/login");
+  await page.getByLabel("Mobile phone number").fill(PHONE);
+  await page.getByLabel("PIN (6 digits)").fill(PIN);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(server.baseUrl + "/app");
+  // A wrong PIN is refused with the API's words, and nothing opens.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(server.baseUrl + "/app/login");
+  await page.getByLabel("Mobile phone number").fill(PHONE);
+  await page.getByLabel("PIN (6 digits)").fill("135790");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("alert").waitFor();
+  assert.match(await page.getByRole("alert").textContent(), /PIN/);
+  await context.close();
+});
+
+test("a gift voucher is bought with MVP, shown for the till, and cancelled for a refund", async () => {
+  const context = await phone(browser);
+  const page = await context.newPage();
+  failureEvidence(page, "vouchers");
+  await signUp(page, server, "01055503333", "Park Jiwoo");
+  await linkDemoPartner(page, "DA-3003");
+  await exchange(page, 10000);
+  await page.getByRole("link", { name: "Gift vouchers" }).click();
+  await page.getByRole("button", { name: "Buy: Demo Cafe Americano" }).click();
+  await page.getByTestId("voucher-status").waitFor();
+  assert.equal(await page.getByTestId("voucher-status").textContent(), "active");
+  assert.match(await page.getByTestId("voucher-code").getAttribute("data-code"), /^[0-9]{16}$/);
+  await page.locator(".barcode svg").waitFor();
+  await screenshot(page, "08-voucher");
+  await assertAccessible(page, "voucher");
+  await page.getByRole("button", { name: "Cancel and refund" }).click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=voucher-status]")?.textContent === "cancelled");
+  await page.goto(server.baseUrl + "/app");
+  assert.equal(await page.getByTestId("balance").textContent(), "10,000");
   await context.close();
 });

@@ -54,6 +54,7 @@ pub async fn seed(
 ) -> anyhow::Result<Vec<web::DemoOperator>> {
     start_partner(platform).await?;
     start_till(platform, base_url).await?;
+    seed_voucher(platform).await?;
     let portal = seed_merchant_user(platform, data).await?;
     say(&format!(
         "demo merchant portal: {base_url}/merchant; login {}, password {}",
@@ -79,6 +80,27 @@ pub async fn seed(
         });
     }
     Ok(demo)
+}
+
+/// A gift voucher of the demo merchant's in the catalogue (made once).
+async fn seed_voucher(platform: &Arc<Platform>) -> anyhow::Result<()> {
+    const NAME: &str = "Americano";
+    let products = platform.products(false).await?;
+    if products
+        .iter()
+        .any(|product| product.brand == MERCHANT_NAME && product.name == NAME)
+    {
+        return Ok(());
+    }
+    let new = platform::vouchers::NewProduct {
+        brand: MERCHANT_NAME.into(),
+        name: NAME.into(),
+        face_value: 4_500,
+        price: 4_300,
+        validity_days: None,
+    };
+    platform.create_product(new).await?;
+    Ok(())
 }
 
 /// The demo merchant's portal user (every store of the brand "Demo Cafe").

@@ -18,6 +18,7 @@ use crate::text::{Lang, Text};
 
 mod pay;
 mod proof;
+mod vouchers;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -34,6 +35,7 @@ pub fn routes() -> Router<WebState> {
         .route("/app/history", get(history))
         .merge(pay::routes())
         .merge(proof::routes())
+        .merge(vouchers::routes())
 }
 
 /// Where the partner sends the member back after the ownership step (the platform names

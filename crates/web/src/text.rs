@@ -199,6 +199,12 @@ catalogue! {
     no_settlements: "No settlement run yet.", "정산 내역이 없습니다.";
     settled: "Settlement run made.", "정산이 실행되었습니다.";
     merchant_portal: "Merchant portal", "가맹점 포털";
+    vouchers: "Gift vouchers", "모바일 상품권";
+    voucher_shop: "Buy with MVP", "MVP로 구매";
+    my_vouchers: "My vouchers", "내 상품권";
+    price: "price", "가격";
+    buy: "Buy", "구매";
+    cancel_voucher: "Cancel and refund", "취소하고 환불받기";
     payments: "Payments", "결제 내역";
     stores: "Stores", "매장";
     approval_no: "Approval no.", "승인번호";
