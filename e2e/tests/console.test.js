@@ -113,6 +113,42 @@ test("support finds a member by phone and locks them, and is refused the finance
   await context.close();
 });
 
+test("an ad is shown to a member, and its click is counted and billed once", async () => {
+  const member = await phone(browser);
+  const page = await member.newPage();
+  failureEvidence(page, "ads-member");
+  await signUp(page, server, "01055504444", "Choi Yuna");
+  const ad = page.getByTestId("ad-link");
+  await ad.waitFor();
+  await screenshot(page, "09-home-ad");
+  await assertAccessible(page, "home with an ad");
+  const href = await ad.getAttribute("href");
+  await ad.click();
+  await page.waitForURL(server.baseUrl + "/app/links");
+  // The same view clicked again bills nothing more.
+  await page.goto(server.baseUrl + href);
+  await page.waitForURL(server.baseUrl + "/app/links");
+  await member.close();
+
+  const desk_ = await desk();
+  const console_ = await desk_.newPage();
+  failureEvidence(console_, "ads-console");
+  await consoleLogIn(console_, server, "demo-auditor");
+  await console_.getByRole("link", { name: "Ads" }).click();
+  const row = console_.locator("tr[data-campaign]").first();
+  const clicks = Number(await row.getByTestId("clicks").textContent());
+  const impressions = Number((await row.getByTestId("impressions").textContent()).replace(/,/g, ""));
+  const spent = Number((await row.getByTestId("spent").textContent()).replace(/,/g, ""));
+  assert.equal(clicks, 1);
+  assert.ok(impressions >= 1);
+  assert.equal(spent, impressions * 1 + clicks * 50);
+  // The auditor reads the report but may not create a campaign.
+  assert.equal(await console_.getByRole("button", { name: "Create" }).count(), 0);
+  await screenshot(console_, "13-console-ads");
+  await assertAccessible(console_, "console ads");
+  await desk_.close();
+});
+
 test("the operator's dashboard draws the partners' chart and the ledger's health", async () => {
   const context = await desk();
   const page = await context.newPage();

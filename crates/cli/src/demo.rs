@@ -55,6 +55,7 @@ pub async fn seed(
     start_partner(platform).await?;
     start_till(platform, base_url).await?;
     seed_voucher(platform).await?;
+    seed_campaign(platform, base_url).await?;
     let portal = seed_merchant_user(platform, data).await?;
     say(&format!(
         "demo merchant portal: {base_url}/merchant; login {}, password {}",
@@ -80,6 +81,42 @@ pub async fn seed(
         });
     }
     Ok(demo)
+}
+
+/// The demo partner's ad campaign in the member app (made once).
+async fn seed_campaign(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
+    const NAME: &str = "Demo Air: miles into MVP";
+    let campaigns = platform.campaign_reports(None, 50).await?;
+    if campaigns.iter().any(|report| report.campaign.name == NAME) {
+        return Ok(());
+    }
+    let partner_id = platform
+        .partners()
+        .await?
+        .into_iter()
+        .find(|view| view.record.name == PARTNER_NAME)
+        .map(|view| view.record.id)
+        .context("the demo partner exists")?;
+    let now = ports::time::now_s();
+    let new = platform::ads::NewCampaign {
+        advertiser: platform::ads::Advertiser::Partner(partner_id),
+        name: NAME.into(),
+        headline: "Fly with Demo Air".into(),
+        body: "Link your Demo Air membership and turn your miles into MVP you can spend.".into(),
+        link_url: format!("{base_url}/app/links"),
+        starts_at_s: now,
+        ends_at_s: now + 365 * 24 * 3600,
+        budget: 100_000,
+        price_per_impression: 1,
+        price_per_click: 50,
+        frequency_cap: 3,
+    };
+    let campaign = platform.create_campaign(new).await?;
+    say(&format!(
+        "demo ad campaign \"{NAME}\" {}: 100,000 MVP budget, 1 MVP a view, 50 a click",
+        campaign.id
+    ));
+    Ok(())
 }
 
 /// A gift voucher of the demo merchant's in the catalogue (made once).

@@ -43,6 +43,14 @@ pub mod account_code {
     pub const AUDIT_ENTRIES: u16 = 1000;
     /// ... and arrive in this one.
     pub const AUDIT_SINK: u16 = 1001;
+    /// An ad campaign's budget: credit-normal (what the advertiser prepaid for it, less
+    /// what its impressions and clicks cost), may never go below zero.
+    pub const AD_BUDGET: u16 = 1100;
+    /// Advertisers' prepayments received (KRW, out of band): debited when a campaign's
+    /// budget is funded.
+    pub const AD_PREPAYMENTS: u16 = 1200;
+    /// The platform's ad revenue: billed impressions and clicks.
+    pub const AD_REVENUE: u16 = 1300;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -61,6 +69,12 @@ pub mod transfer_code {
     pub const VOUCHER_REFUND: u16 = 12;
     /// The commitment of an audit entry (amount zero; see `audit`).
     pub const AUDIT_ENTRY: u16 = 13;
+    /// An advertiser's prepayment funding a campaign's budget (`ads`).
+    pub const AD_FUNDING: u16 = 14;
+    /// A billed impression (`ads`).
+    pub const AD_IMPRESSION: u16 = 15;
+    /// A billed click (`ads`).
+    pub const AD_CLICK: u16 = 16;
 }
 
 /// The member-facing name of a transfer code.
@@ -79,6 +93,9 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::VOUCHER_PURCHASE => "voucher_purchase",
         transfer_code::VOUCHER_REFUND => "voucher_refund",
         transfer_code::AUDIT_ENTRY => "audit_entry",
+        transfer_code::AD_FUNDING => "ad_funding",
+        transfer_code::AD_IMPRESSION => "ad_impression",
+        transfer_code::AD_CLICK => "ad_click",
         _ => "other",
     }
 }
@@ -101,6 +118,10 @@ pub const AUDIT_ENTRIES_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::AUDIT_ENTRIES as u128);
 pub const AUDIT_SINK_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::AUDIT_SINK as u128);
+pub const AD_PREPAYMENTS_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::AD_PREPAYMENTS as u128);
+pub const AD_REVENUE_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::AD_REVENUE as u128);
 
 /// Random bits at the bottom of a [`new_id`].
 const ID_RANDOM_BITS: u32 = 80;
@@ -138,6 +159,18 @@ pub fn merchant_payable(merchant_id: u128) -> Account {
         code: account_code::MERCHANT_PAYABLE,
         flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
         user_data_128: merchant_id,
+        ..Account::default()
+    }
+}
+
+/// A campaign's budget account (its id is the campaign's).
+pub fn ad_budget(campaign_id: u128) -> Account {
+    Account {
+        id: AccountId(campaign_id),
+        ledger: LEDGER_MVP,
+        code: account_code::AD_BUDGET,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        user_data_128: campaign_id,
         ..Account::default()
     }
 }
@@ -212,6 +245,20 @@ pub fn system_accounts() -> Vec<Account> {
             id: VOUCHERS_ACCOUNT,
             ledger: LEDGER_MVP,
             code: account_code::VOUCHERS,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..Account::default()
+        },
+        Account {
+            id: AD_PREPAYMENTS_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::AD_PREPAYMENTS,
+            flags: AccountFlags::empty(),
+            ..Account::default()
+        },
+        Account {
+            id: AD_REVENUE_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::AD_REVENUE,
             flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             ..Account::default()
         },

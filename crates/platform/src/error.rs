@@ -57,7 +57,9 @@ pub enum PlatformError {
 /// and a typo cannot invent a new kind of "not found".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Entity {
+    AdView,
     Authorization,
+    Campaign,
     Conversion,
     Device,
     Exchange,
@@ -81,7 +83,9 @@ impl Entity {
     /// The entity's name in messages ("no such member").
     pub fn name(self) -> &'static str {
         match self {
+            Entity::AdView => "ad view",
             Entity::Authorization => "authorization",
+            Entity::Campaign => "campaign",
             Entity::Conversion => "conversion",
             Entity::Device => "device",
             Entity::Exchange => "exchange",

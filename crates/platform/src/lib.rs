@@ -20,6 +20,7 @@
 //! `journal::LedgerService`, and reaches partners, SMS and Ethereum only through the traits
 //! of the `ports` crate.
 
+pub mod ads;
 pub mod anchoring;
 pub mod audit;
 pub mod authorization;

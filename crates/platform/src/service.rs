@@ -111,6 +111,8 @@ pub struct Platform {
     pub(crate) anchoring: crate::anchoring::Anchoring,
     /// The vouchers context's working set (see `vouchers`).
     pub(crate) vouchers: crate::vouchers::Vouchers,
+    /// The ads context's claims (see `ads`).
+    pub(crate) ads: crate::ads::Ads,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -205,6 +207,7 @@ impl Platform {
             members: crate::members::Members::default(),
             exchanges: crate::exchange::Exchanges::default(),
             vouchers: crate::vouchers::Vouchers::default(),
+            ads: crate::ads::Ads::default(),
             paycodes: crate::paycode::Paycodes::default(),
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),

@@ -138,6 +138,9 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ),
     ("POST", "/admin/v1/members/{id}/lock", needs(P::MembersLock)),
     ("GET", "/admin/v1/members", needs(P::MembersRead)),
+    ("POST", "/admin/v1/ad-campaigns", needs(P::AdsWrite)),
+    ("GET", "/admin/v1/ad-campaigns", needs(P::AdsRead)),
+    ("GET", "/admin/v1/ad-campaigns/{id}", needs(P::AdsRead)),
     ("POST", "/admin/v1/merchant-users", needs(P::MerchantsWrite)),
     ("GET", "/admin/v1/sms-outbox", needs(P::SmsRead)),
     (

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin_api;
+pub mod ads_api;
 pub mod chain_api;
 pub mod codes_svg;
 pub mod http_policy;
@@ -108,6 +109,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(chain_api::routes())
         .merge(merchants_api::routes())
         .merge(merchant_portal_api::routes())
+        .merge(ads_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())

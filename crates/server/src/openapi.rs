@@ -88,6 +88,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "unauthorized",
     "unavailable",
     "unknown-authorization",
+    "unknown-campaign",
     "unknown-link",
     "unknown-merchant",
     "unknown-partner",

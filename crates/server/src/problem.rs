@@ -253,11 +253,13 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::NotFound(Entity::Product) => (S::NOT_FOUND, "unknown-product", "Unknown product"),
         E::NotFound(Entity::Voucher) => (S::NOT_FOUND, "unknown-voucher", "Unknown voucher"),
         E::NotFound(Entity::Van) => (S::NOT_FOUND, "unknown-van", "Unknown VAN"),
+        E::NotFound(Entity::Campaign) => (S::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
         // Listed, not `_`: a new entity must choose its problem type here.
         E::NotFound(
             Entity::Conversion
             | Entity::Device
             | Entity::Exchange
+            | Entity::AdView
             | Entity::Member
             | Entity::Paycode
             | Entity::Wallet,

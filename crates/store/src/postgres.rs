@@ -265,6 +265,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::vans::POSTGRES_TABLES,
     // 23: the merchant portal's users and sessions (`tables::merchant_users`).
     crate::tables::merchant_users::POSTGRES_TABLES,
+    // 24: the ads context's campaigns and views (`tables::ads`).
+    crate::tables::ads::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -290,6 +290,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::vans::SQLITE_TABLES,
     // 23: the merchant portal's users and sessions (`tables::merchant_users`).
     crate::tables::merchant_users::SQLITE_TABLES,
+    // 24: the ads context's campaigns and views (`tables::ads`).
+    crate::tables::ads::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

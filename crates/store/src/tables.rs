@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::StoreError;
 
+pub mod ads;
 pub mod anchoring;
 pub mod audit;
 pub mod conversions;

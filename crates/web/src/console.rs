@@ -36,6 +36,7 @@ pub fn routes() -> Router<WebState> {
         .route("/console/settlements/{id}/paid", post(settlement_paid))
         .route("/console/settlements.csv", get(settlements_csv))
         .route("/console/audit", get(audit))
+        .route("/console/ads", get(ads).post(create_campaign))
 }
 
 /// Who is signed in, as `GET /admin/v1/me` answers.
@@ -52,15 +53,15 @@ impl Me {
     }
 }
 
-/// The console's sections: name, href, label, and the permission that shows it.
-fn sections(
-    t: &Text,
-) -> [(
+/// A section: name, href, label, and the permission that shows it (`None`: everyone).
+type Section = (
     &'static str,
     &'static str,
     &'static str,
     Option<&'static str>,
-); 4] {
+);
+
+fn sections(t: &Text) -> [Section; 5] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -75,6 +76,7 @@ fn sections(
             t.settlements,
             Some("settlements.read"),
         ),
+        ("ads", "/console/ads", t.ads, Some("ads.read")),
         ("audit", "/console/audit", t.audit_log, Some("audit.read")),
     ]
 }
@@ -811,6 +813,169 @@ async fn audit_page(
             .map(|cursor| format!("/console/audit?cursor={cursor}")),
     };
     Ok(html(&page))
+}
+
+#[derive(Deserialize)]
+struct Campaigns {
+    campaigns: Vec<Campaign>,
+}
+
+#[derive(Deserialize)]
+struct Campaign {
+    name: String,
+    advertiser_kind: String,
+    status: String,
+    budget: u64,
+    impressions: u64,
+    clicks: u64,
+    spent: u64,
+    remaining: u64,
+}
+
+struct CampaignView {
+    name: String,
+    advertiser_kind: String,
+    status: String,
+    budget: String,
+    impressions: String,
+    clicks: String,
+    spent: String,
+    remaining: String,
+}
+
+#[derive(Deserialize)]
+struct PartnerList {
+    partners: Vec<PartnerItem>,
+}
+
+#[derive(Deserialize)]
+struct PartnerItem {
+    partner_id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console_ads.html")]
+struct AdsPage {
+    frame: Frame,
+    campaigns: Vec<CampaignView>,
+    /// `(value, label)`: `partner:<id>` or `merchant:<id>`.
+    advertisers: Vec<(String, String)>,
+    may_write: bool,
+}
+
+/// Campaigns the ads page lists (the newest).
+const CAMPAIGNS_SHOWN: usize = 50;
+
+async fn ads(
+    State(state): State<WebState>,
+    browser: Browser,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    console_page!(state, browser, |me| ads_page(
+        &state, &browser, &me, query.done, None
+    ))
+}
+
+async fn ads_page(
+    state: &WebState,
+    browser: &Browser,
+    me: &Me,
+    done: Option<String>,
+    error: Option<String>,
+) -> Result<Response, Failure> {
+    let t = browser.lang.text();
+    let caller = browser.operator();
+    let path = format!("/admin/v1/ad-campaigns?limit={CAMPAIGNS_SHOWN}");
+    let answer: Campaigns = state.api.json(&caller, Call::get(path)).await?;
+    let may_write = me.may("ads.write");
+    let mut advertisers = Vec::new();
+    if may_write {
+        let partners: PartnerList = state
+            .api
+            .json(&caller, Call::get("/admin/v1/partners"))
+            .await?;
+        let merchants: Merchants = state
+            .api
+            .json(&caller, Call::get("/admin/v1/merchants"))
+            .await?;
+        for partner in partners.partners {
+            advertisers.push((format!("partner:{}", partner.partner_id), partner.name));
+        }
+        for merchant in merchants.merchants {
+            advertisers.push((format!("merchant:{}", merchant.merchant_id), merchant.name));
+        }
+    }
+    let campaigns = answer
+        .campaigns
+        .iter()
+        .map(|campaign| CampaignView {
+            name: campaign.name.clone(),
+            advertiser_kind: campaign.advertiser_kind.clone(),
+            status: campaign.status.clone(),
+            budget: grouped(campaign.budget),
+            impressions: grouped(campaign.impressions),
+            clicks: grouped(campaign.clicks),
+            spent: grouped(campaign.spent),
+            remaining: grouped(campaign.remaining),
+        })
+        .collect();
+    let notice = (done.as_deref() == Some("created")).then(|| t.campaign_made.to_string());
+    let page = AdsPage {
+        frame: frame(state, browser, me, "ads", t.ads)
+            .notice(notice)
+            .error(error),
+        campaigns,
+        advertisers,
+        may_write,
+    };
+    Ok(html(&page))
+}
+
+#[derive(Deserialize)]
+struct CampaignForm {
+    advertiser: String,
+    name: String,
+    headline: String,
+    body: String,
+    link_url: String,
+    budget: u64,
+    price_per_impression: u64,
+    price_per_click: u64,
+    frequency_cap: u64,
+}
+
+/// `POST /console/ads`: a campaign, funded from the advertiser's prepayment.
+async fn create_campaign(
+    State(state): State<WebState>,
+    browser: Browser,
+    Form(form): Form<CampaignForm>,
+) -> Response {
+    console_page!(state, browser, |me| async {
+        let Some((kind, id)) = form.advertiser.split_once(':') else {
+            return Ok((StatusCode::BAD_REQUEST, "no advertiser").into_response());
+        };
+        let body = json!({
+            "advertiser_kind": kind,
+            "advertiser_id": id,
+            "name": form.name,
+            "headline": form.headline,
+            "body": form.body,
+            "link_url": form.link_url,
+            "budget": form.budget,
+            "price_per_impression": form.price_per_impression,
+            "price_per_click": form.price_per_click,
+            "frequency_cap": form.frequency_cap,
+        });
+        let call = Call::post("/admin/v1/ad-campaigns", &body);
+        match state.api.send(&browser.operator(), call).await {
+            Ok(_) => Ok(Redirect::to("/console/ads?done=created").into_response()),
+            Err(problem) if problem.status == 400 || problem.status == 404 => {
+                ads_page(&state, &browser, &me, None, Some(problem.message())).await
+            }
+            Err(problem) => Err(problem.into()),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub fn routes() -> Router<WebState> {
         .route(platform_callback_path(), get(link_callback))
         .route("/app/exchange", get(exchange_page).post(exchange))
         .route("/app/history", get(history))
+        .route("/app/ads/{view_id}", get(ad_click))
         .merge(pay::routes())
         .merge(proof::routes())
         .merge(vouchers::routes())
@@ -489,10 +490,24 @@ async fn transactions(
     Ok(state.api.json(&browser.caller(), Call::get(path)).await?)
 }
 
+/// An ad served on the home page.
+#[derive(Deserialize)]
+struct AdAnswer {
+    ad: Option<ServedAd>,
+}
+
+#[derive(Deserialize)]
+struct ServedAd {
+    view_id: String,
+    headline: String,
+    body: String,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home {
     frame: Frame,
+    ad: Option<ServedAd>,
     available: String,
     pending: String,
     has_pending: bool,
@@ -523,6 +538,13 @@ async fn home(
     let (available, pending) = balance(&state, &browser).await?;
     let links = links(&state, &browser).await?;
     let history = transactions(&state, &browser, HOME_LINES, None).await?;
+    // An ad is a bonus: a failure to serve one never fails the home page.
+    let ad = state
+        .api
+        .json::<AdAnswer>(&browser.caller(), Call::get("/v1/me/ads?placement=home"))
+        .await
+        .ok()
+        .and_then(|answer| answer.ad);
     let notice = match query.done.as_deref() {
         Some("linked") => Some(t.linked.to_string()),
         Some("exchanged") => Some(t.exchange_done.to_string()),
@@ -532,6 +554,7 @@ async fn home(
         frame: Frame::new(&state, &browser, t.home)
             .tab("home")
             .notice(notice),
+        ad,
         available: grouped(available),
         pending: grouped(pending),
         has_pending: pending > 0,
@@ -846,6 +869,27 @@ async fn exchange(
         next_label: t.back_home,
     };
     Ok(html(&page))
+}
+
+#[derive(Deserialize)]
+struct ClickAnswer {
+    link_url: String,
+}
+
+/// `GET /app/ads/{view_id}`: the click on an ad (billed once per view by the API), then
+/// where the ad leads. A GET, as every ad link is: the view id is the member's own and
+/// random, and a second click of it bills nothing.
+async fn ad_click(
+    State(state): State<WebState>,
+    browser: Browser,
+    Path(view_id): Path<String>,
+) -> Result<Response, PageError> {
+    if view_id.is_empty() || view_id.len() > 39 || !view_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(not_found(&state, &browser));
+    }
+    let call = Call::post(format!("/v1/me/ad-views/{view_id}/click"), &json!({}));
+    let answer: ClickAnswer = state.api.json(&browser.caller(), call).await?;
+    Ok(Redirect::to(&answer.link_url).into_response())
 }
 
 #[derive(Template)]

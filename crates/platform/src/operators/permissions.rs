@@ -46,11 +46,15 @@ pub enum Permission {
     AuditRead,
     /// Find a member by phone (through the blind index) and read their summary.
     MembersRead,
+    /// Read ad campaigns and their reports.
+    AdsRead,
+    /// Create ad campaigns (funded from the advertiser's prepayment).
+    AdsWrite,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 25] = [
         Permission::LedgerRead,
         Permission::LedgerFeed,
         Permission::LedgerWrite,
@@ -74,6 +78,8 @@ impl Permission {
         Permission::OperatorsRead,
         Permission::OperatorsManage,
         Permission::AuditRead,
+        Permission::AdsRead,
+        Permission::AdsWrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +107,8 @@ impl Permission {
             Permission::OperatorsRead => "operators.read",
             Permission::OperatorsManage => "operators.manage",
             Permission::AuditRead => "audit.read",
+            Permission::AdsRead => "ads.read",
+            Permission::AdsWrite => "ads.write",
         }
     }
 
@@ -226,6 +234,8 @@ impl Role {
                 OperatorsRead,
                 OperatorsManage,
                 AuditRead,
+                AdsRead,
+                AdsWrite,
             ]),
             Role::Finance => Permissions::of(&[
                 LedgerRead,
@@ -238,6 +248,7 @@ impl Role {
                 ReportsRead,
                 VouchersRead,
                 ConversionsRead,
+                AdsRead,
             ]),
             Role::Support => Permissions::of(&[
                 PartnersRead,
@@ -262,6 +273,7 @@ impl Role {
                 ConversionsRead,
                 OperatorsRead,
                 AuditRead,
+                AdsRead,
             ]),
         }
     }
