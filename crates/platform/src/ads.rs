@@ -46,6 +46,8 @@ pub const PRICE_MVP_MAX: u64 = 100_000;
 pub const FREQUENCY_CAP_MAX: u64 = 1_000;
 /// Longest schedule (a year).
 pub const SCHEDULE_S_MAX: u64 = 366 * 24 * 3600;
+/// Latest time a schedule may name (9999-12-31T23:59:59Z): every time fits its column.
+pub const TIME_S_MAX: u64 = 253_402_300_799;
 /// Views being served at once (one per member).
 const SERVING_CLAIMS_MAX: usize = 65_536;
 const SERVING_WAIT_MS: u64 = 5_000;
@@ -164,6 +166,9 @@ fn check_campaign(new: &NewCampaign) -> Result<(), PlatformError> {
             "frequency_cap",
             format!("1 to {FREQUENCY_CAP_MAX}"),
         ));
+    }
+    if new.starts_at_s > TIME_S_MAX || new.ends_at_s > TIME_S_MAX {
+        return Err(invalid("ends_at", "a time before the year 10000"));
     }
     let length = new.ends_at_s.saturating_sub(new.starts_at_s);
     if length == 0 || length > SCHEDULE_S_MAX {

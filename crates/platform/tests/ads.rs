@@ -192,6 +192,15 @@ async fn bad_campaigns_are_refused_and_fund_nothing() {
                 ..good.clone()
             },
         ),
+        // Past every column's range: refused here, never a row the writer would refuse.
+        (
+            "ends_at",
+            NewCampaign {
+                starts_at_s: u64::MAX - 10,
+                ends_at_s: u64::MAX,
+                ..good.clone()
+            },
+        ),
         (
             "headline",
             NewCampaign {
