@@ -338,9 +338,12 @@ impl Platform {
         let filter = store::tables::payments::AuthorizationFilter {
             merchant_id: page.merchant_id,
             status: None,
-            from_s: page.from_s,
-            to_s: page.to_s,
-            after: page.after,
+            // A time past the year 9999 means "until the end": every time fits its column.
+            from_s: page.from_s.min(crate::ads::TIME_S_MAX),
+            to_s: page.to_s.min(crate::ads::TIME_S_MAX),
+            after: page
+                .after
+                .map(|(time_s, id)| (time_s.min(crate::ads::TIME_S_MAX), id)),
             limit,
         };
         let rows = self
