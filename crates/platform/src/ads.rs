@@ -46,8 +46,7 @@ pub const PRICE_MVP_MAX: u64 = 100_000;
 pub const FREQUENCY_CAP_MAX: u64 = 1_000;
 /// Longest schedule (a year).
 pub const SCHEDULE_S_MAX: u64 = 366 * 24 * 3600;
-/// Latest time a schedule may name (9999-12-31T23:59:59Z): every time fits its column.
-pub const TIME_S_MAX: u64 = 253_402_300_799;
+pub use ports::time::TIME_S_MAX;
 /// Views being served at once (one per member).
 const SERVING_CLAIMS_MAX: usize = 65_536;
 const SERVING_WAIT_MS: u64 = 5_000;

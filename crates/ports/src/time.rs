@@ -7,6 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const KST_OFFSET_S: u64 = 9 * 3600;
 const DAY_S: u64 = 86_400;
 
+/// The latest time the platform takes from outside (9999-12-31T23:59:59Z): every time the
+/// platform stores or queries fits a signed 64-bit column.
+pub const TIME_S_MAX: u64 = 253_402_300_799;
+
 pub fn now_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -339,11 +339,11 @@ impl Platform {
             merchant_id: page.merchant_id,
             status: None,
             // A time past the year 9999 means "until the end": every time fits its column.
-            from_s: page.from_s.min(crate::ads::TIME_S_MAX),
-            to_s: page.to_s.min(crate::ads::TIME_S_MAX),
+            from_s: page.from_s.min(ports::time::TIME_S_MAX),
+            to_s: page.to_s.min(ports::time::TIME_S_MAX),
             after: page
                 .after
-                .map(|(time_s, id)| (time_s.min(crate::ads::TIME_S_MAX), id)),
+                .map(|(time_s, id)| (time_s.min(ports::time::TIME_S_MAX), id)),
             limit,
         };
         let rows = self
