@@ -49,7 +49,10 @@ export async function startServer() {
       }
       const portal = printed.match(/demo merchant portal: \S+; login (\S+), password (\S+)/);
       if (portal) facts.merchantUser = { login: portal[1], password: portal[2] };
-      if (facts.baseUrl && facts.tillUrl && facts.merchantUser && Object.keys(facts.operators).length === 4) {
+      const partner = printed.match(/demo partner portal: \S+; login (\S+), password (\S+)/);
+      if (partner) facts.partnerUser = { login: partner[1], password: partner[2] };
+      const ready = facts.baseUrl && facts.tillUrl && facts.merchantUser && facts.partnerUser;
+      if (ready && Object.keys(facts.operators).length === 4) {
         clearTimeout(timer);
         resolvePromise();
       }

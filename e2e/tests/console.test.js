@@ -91,6 +91,40 @@ test("the merchant sees the payment in its portal and downloads its settlement",
   await context.close();
 });
 
+test("the partner sees what it owes and downloads its statement", async () => {
+  const context = await desk();
+  const page = await context.newPage();
+  failureEvidence(page, "partner-portal");
+  await page.goto(server.baseUrl + "/partner/login");
+  await page.getByLabel("Login").fill(server.partnerUser.login);
+  await page.getByLabel("Password").fill(server.partnerUser.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(server.baseUrl + "/partner");
+  await page.getByRole("heading", { name: "Demo Air" }).waitFor();
+  assert.equal(await page.getByTestId("issued").textContent(), "3,000");
+  assert.equal(await page.getByTestId("owes").textContent(), "3,000");
+  await screenshot(page, "14-partner-portal");
+  await assertAccessible(page, "partner portal");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download the statement (CSV)" }).click(),
+  ]);
+  const text = Buffer.concat(await (await download.createReadStream()).toArray()).toString("utf8");
+  const lines = text.trim().split("\r\n");
+  assert.equal(lines.length, 2, text);
+  assert.match(lines[1], /,DA-2002,3000,1,1,3000,/);
+  // A partner's session opens nothing of the merchant portal's API.
+  const cookies = await context.cookies(server.baseUrl);
+  const token = cookies.find((cookie) => cookie.name === "__Host-mv-partner").value;
+  assert.equal(cookies.find((cookie) => cookie.name === "__Host-mv-partner").httpOnly, true);
+  const refused = await context.request.get(server.baseUrl + "/merchant/v1/me", {
+    headers: { Authorization: "Bearer " + token },
+  });
+  assert.equal(refused.status(), 403);
+  assert.equal((await refused.json()).type, "urn:mileverse:problem:wrong-portal");
+  await context.close();
+});
+
 test("support finds a member by phone and locks them, and is refused the finance pages", async () => {
   const context = await desk();
   const page = await context.newPage();

@@ -7,6 +7,9 @@
 //!   prints its id and secret for `mileverse pos` (a secret is shown only when it is made),
 //!   after disabling the terminals earlier starts made, so an old secret stops working.
 //!
+//! - portal users: `demo-cafe` (every store of the brand "Demo Cafe") and `demo-air` (the
+//!   partner), with random passwords kept in `DATA/<login>.json` and printed at every start;
+//! - an ad campaign of Demo Air's and a gift voucher of Demo Cafe's;
 //! - operators for the console, one per role (`demo-operator`, `demo-finance`,
 //!   `demo-support`, `demo-auditor`), made on the first start with random passwords kept in
 //!   `DATA/demo-operators.json` (owner-only) and printed at every start; the console's login
@@ -56,9 +59,17 @@ pub async fn seed(
     start_till(platform, base_url).await?;
     seed_voucher(platform).await?;
     seed_campaign(platform, base_url).await?;
-    let portal = seed_merchant_user(platform, data).await?;
+    use store::tables::portal_users::PortalScope;
+    let brand = PortalScope::Brand(MERCHANT_NAME.into());
+    let portal = seed_portal_user(platform, data, "demo-cafe", brand).await?;
     say(&format!(
         "demo merchant portal: {base_url}/merchant; login {}, password {}",
+        portal.login, portal.password
+    ));
+    let partner = PortalScope::Partner(demo_partner_id(platform).await?);
+    let portal = seed_portal_user(platform, data, "demo-air", partner).await?;
+    say(&format!(
+        "demo partner portal: {base_url}/partner; login {}, password {}",
         portal.login, portal.password
     ));
     let credentials = seed_operators(operators, data).await?;
@@ -83,6 +94,17 @@ pub async fn seed(
     Ok(demo)
 }
 
+/// The demo partner's id (made by [`start_partner`]).
+async fn demo_partner_id(platform: &Arc<Platform>) -> anyhow::Result<u128> {
+    platform
+        .partners()
+        .await?
+        .into_iter()
+        .find(|view| view.record.name == PARTNER_NAME)
+        .map(|view| view.record.id)
+        .context("the demo partner exists")
+}
+
 /// The demo partner's ad campaign in the member app (made once).
 async fn seed_campaign(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
     const NAME: &str = "Demo Air: miles into MVP";
@@ -90,13 +112,7 @@ async fn seed_campaign(platform: &Arc<Platform>, base_url: &str) -> anyhow::Resu
     if campaigns.iter().any(|report| report.campaign.name == NAME) {
         return Ok(());
     }
-    let partner_id = platform
-        .partners()
-        .await?
-        .into_iter()
-        .find(|view| view.record.name == PARTNER_NAME)
-        .map(|view| view.record.id)
-        .context("the demo partner exists")?;
+    let partner_id = demo_partner_id(platform).await?;
     let now = ports::time::now_s();
     let new = platform::ads::NewCampaign {
         advertiser: platform::ads::Advertiser::Partner(partner_id),
@@ -140,36 +156,36 @@ async fn seed_voucher(platform: &Arc<Platform>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo merchant's portal user (every store of the brand "Demo Cafe").
-const MERCHANT_USER_LOGIN: &str = "demo-cafe";
-/// Where the demo keeps its merchant user's password.
-const MERCHANT_USER_FILE_NAME: &str = "demo-merchant-user.json";
-
+/// A demo portal user's login and password, as kept in the data directory.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct MerchantUserCredentials {
+struct PortalCredentials {
     login: String,
     password: String,
 }
 
-/// The demo merchant's portal user: read from the data directory, or made now.
-async fn seed_merchant_user(
+/// A demo portal user (`login`, seeing `scope`): read from `DATA/<login>.json`, or made now
+/// and written there.
+async fn seed_portal_user(
     platform: &Arc<Platform>,
     data: &std::path::Path,
-) -> anyhow::Result<MerchantUserCredentials> {
-    let path = data.join(MERCHANT_USER_FILE_NAME);
+    login: &str,
+    scope: store::tables::portal_users::PortalScope,
+) -> anyhow::Result<PortalCredentials> {
+    let path = data.join(format!("{login}.json"));
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return serde_json::from_str(&text).context("DATA/demo-merchant-user.json does not parse");
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} does not parse", path.display()));
     }
     let password = format!("demo-{}", hex::encode(rand::random::<[u8; 8]>()));
-    let new = platform::merchants::portal::NewMerchantUser {
-        login: MERCHANT_USER_LOGIN.into(),
-        display_name: format!("{MERCHANT_NAME} staff"),
-        scope: store::tables::merchant_users::MerchantScope::Brand(MERCHANT_NAME.into()),
+    let new = platform::portal::NewPortalUser {
+        login: login.into(),
+        display_name: format!("{login} staff"),
+        scope,
         password: password.clone(),
     };
-    platform.create_merchant_user(new).await?;
-    let credentials = MerchantUserCredentials {
-        login: MERCHANT_USER_LOGIN.into(),
+    platform.create_portal_user(new).await?;
+    let credentials = PortalCredentials {
+        login: login.into(),
         password,
     };
     write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;

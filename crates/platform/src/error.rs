@@ -43,7 +43,7 @@ pub enum PlatformError {
     #[error(transparent)]
     Van(#[from] crate::vans::VanError),
     #[error(transparent)]
-    Portal(#[from] crate::merchants::portal::PortalError),
+    Portal(#[from] crate::portal::PortalError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | write the abuse limits' counters (`limits`) | [`RATE_FLUSH_INTERVAL_MS`] |
 //! | delete expired sessions, verifications and login guards (`members`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
-//! | delete expired merchant portal sessions (`merchants::portal`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
+//! | delete expired merchant portal sessions (`portal`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
 //! | clear expired `Idempotency-Key`s (`idempotency`) | [`IDEMPOTENCY_SWEEP_INTERVAL_MS`] |
 //!
 //! Chores run one after another on one task, so one never overlaps itself; each does a

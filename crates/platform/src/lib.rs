@@ -44,6 +44,7 @@ pub mod operators;
 pub mod partners;
 pub mod paycode;
 pub mod payments;
+pub mod portal;
 pub mod service;
 pub mod settlement;
 pub mod totp;

@@ -23,8 +23,6 @@ use crate::service::Platform;
 use ports::time::now_s;
 
 pub(crate) use legacy::legacy_row;
-pub mod portal;
-
 pub use legacy::{KIND_MERCHANT, KIND_TERMINAL};
 pub use store::tables::merchants::{MerchantRow as MerchantRecord, TerminalRow as TerminalRecord};
 

@@ -908,8 +908,8 @@ async fn a_change_of_the_member_reaches_the_till_at_once() {
 /// refused alike and then delayed; a session ends at logout and survives a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merchant_users_see_their_stores_and_nothing_else() {
-    use platform::merchants::portal::{NewMerchantUser, PortalError, StorePaymentsPage};
-    use store::tables::merchant_users::MerchantScope;
+    use platform::portal::{NewPortalUser, PortalError, StorePaymentsPage};
+    use store::tables::portal_users::PortalScope;
 
     let mut world = World::with_funding().await;
     let payer = world.payer(10_000, 1).await;
@@ -942,35 +942,35 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
         .await
         .unwrap();
 
-    let user = |login: &str, scope: MerchantScope| NewMerchantUser {
+    let user = |login: &str, scope: PortalScope| NewPortalUser {
         login: login.into(),
         display_name: "Staff".into(),
         scope,
         password: "correct horse battery".into(),
     };
-    let brand = MerchantScope::Brand("Blue Cup".into());
+    let brand = PortalScope::Brand("Blue Cup".into());
     platform
-        .create_merchant_user(user("blue", brand.clone()))
+        .create_portal_user(user("blue", brand.clone()))
         .await
         .unwrap();
-    let one_store = MerchantScope::Merchant(seongsu);
+    let one_store = PortalScope::Merchant(seongsu);
     platform
-        .create_merchant_user(user("seongsu", one_store))
+        .create_portal_user(user("seongsu", one_store))
         .await
         .unwrap();
     // Refusals: a taken login, a store or a brand that does not exist, a short password.
     let refusals = [
         user("BLUE", brand.clone()),
-        user("x", MerchantScope::Merchant(12345)),
-        user("y", MerchantScope::Brand("No Such Brand".into())),
-        NewMerchantUser {
+        user("x", PortalScope::Merchant(12345)),
+        user("y", PortalScope::Brand("No Such Brand".into())),
+        NewPortalUser {
             password: "short".into(),
             ..user("z", brand.clone())
         },
     ];
     let expected = ["login-taken", "not-found", "invalid", "invalid"];
     for (new, expected) in refusals.into_iter().zip(expected) {
-        let error = platform.create_merchant_user(new).await.unwrap_err();
+        let error = platform.create_portal_user(new).await.unwrap_err();
         let kind = match error {
             PlatformError::Portal(PortalError::LoginTaken) => "login-taken",
             PlatformError::NotFound(Entity::Merchant) => "not-found",
@@ -981,11 +981,11 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
     }
 
     let session = platform
-        .log_in_merchant_user("Blue", "correct horse battery")
+        .log_in_portal_user("Blue", "correct horse battery")
         .await
         .unwrap();
     let blue = platform
-        .authenticate_merchant_user(&session.token)
+        .authenticate_portal_user(&session.token)
         .await
         .unwrap();
     let mut seen: Vec<u128> = blue.merchant_ids().collect();
@@ -1016,11 +1016,11 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
     );
 
     let store_session = platform
-        .log_in_merchant_user("seongsu", "correct horse battery")
+        .log_in_portal_user("seongsu", "correct horse battery")
         .await
         .unwrap();
     let seongsu_user = platform
-        .authenticate_merchant_user(&store_session.token)
+        .authenticate_portal_user(&store_session.token)
         .await
         .unwrap();
     assert_eq!(
@@ -1056,7 +1056,7 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
 
     // Wrong passwords and unknown logins are refused alike; then the login waits.
     let unknown = platform
-        .log_in_merchant_user("nobody", "whatever it is")
+        .log_in_portal_user("nobody", "whatever it is")
         .await;
     assert!(matches!(
         unknown,
@@ -1065,7 +1065,7 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
     let mut refused = 0;
     let locked = loop {
         match platform
-            .log_in_merchant_user("seongsu", "wrong password!")
+            .log_in_portal_user("seongsu", "wrong password!")
             .await
         {
             Err(PlatformError::Portal(PortalError::BadCredentials)) => refused += 1,
@@ -1078,7 +1078,7 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
     };
     assert!(locked > 0);
     let right_but_early = platform
-        .log_in_merchant_user("seongsu", "correct horse battery")
+        .log_in_portal_user("seongsu", "correct horse battery")
         .await;
     assert!(matches!(
         right_but_early,
@@ -1090,19 +1090,16 @@ async fn merchant_users_see_their_stores_and_nothing_else() {
     world.restart().await;
     let platform = world.platform().clone();
     platform
-        .authenticate_merchant_user(&session.token)
+        .authenticate_portal_user(&session.token)
         .await
         .unwrap();
-    platform
-        .log_out_merchant_user(&session.token)
-        .await
-        .unwrap();
-    let ended = platform.authenticate_merchant_user(&session.token).await;
+    platform.log_out_portal_user(&session.token).await.unwrap();
+    let ended = platform.authenticate_portal_user(&session.token).await;
     assert!(matches!(
         ended,
         Err(PlatformError::Portal(PortalError::SessionExpired))
     ));
-    let forged = platform.authenticate_merchant_user("mvm_00").await;
+    let forged = platform.authenticate_portal_user("mvp_00").await;
     assert!(matches!(
         forged,
         Err(PlatformError::Portal(PortalError::SessionExpired))

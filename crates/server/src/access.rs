@@ -139,6 +139,7 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ("POST", "/admin/v1/members/{id}/lock", needs(P::MembersLock)),
     ("GET", "/admin/v1/members", needs(P::MembersRead)),
     ("POST", "/admin/v1/ad-campaigns", needs(P::AdsWrite)),
+    ("POST", "/admin/v1/partner-users", needs(P::PartnersWrite)),
     ("GET", "/admin/v1/ad-campaigns", needs(P::AdsRead)),
     ("GET", "/admin/v1/ad-campaigns/{id}", needs(P::AdsRead)),
     ("POST", "/admin/v1/merchant-users", needs(P::MerchantsWrite)),

@@ -814,10 +814,11 @@ mod tests {
     /// The operator, partner, VAN and merchant portal routes as the document describes
     /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 5] = [
+        let routers: [OpenApiRouter<AppState>; 6] = [
             super::routes(),
             crate::merchants_api::routes(),
             crate::merchant_portal_api::routes(),
+            crate::partner_portal_api::routes(),
             crate::partner_api::routes(),
             crate::van_api::routes(),
         ];
@@ -836,7 +837,11 @@ mod tests {
     #[test]
     fn every_route_is_documented_with_its_answer_and_credentials() {
         let operations = operations();
-        assert_eq!(operations.len(), 14 + 14 + 1 + 5 + 7, "every route once");
+        assert_eq!(
+            operations.len(),
+            14 + 14 + 1 + 5 + 7 + 5,
+            "every route once"
+        );
         for (method, path, operation) in &operations {
             let at = format!("{method} {path}");
             let summary = operation["summary"].as_str().unwrap_or_default();
@@ -872,12 +877,14 @@ mod tests {
                 crate::openapi::OPERATOR
             } else if path.starts_with("/partner/") {
                 crate::openapi::PARTNER
-            } else if path == "/merchant/v1/sessions" {
+            } else if path == "/merchant/v1/sessions" || path == "/partner-portal/v1/sessions" {
                 // Logging in: the one portal route without a session.
                 assert_eq!(operation["security"], Value::Null, "{at}: public");
                 continue;
             } else if path.starts_with("/merchant/") {
                 crate::openapi::MERCHANT
+            } else if path.starts_with("/partner-portal/") {
+                crate::openapi::PARTNER_PORTAL
             } else {
                 assert!(path.starts_with("/van/"), "{at}: an expected prefix");
                 crate::openapi::TERMINAL

@@ -23,6 +23,7 @@ pub mod observability;
 pub mod openapi;
 pub mod operators_api;
 pub mod partner_api;
+pub mod partner_portal_api;
 pub mod paycodes_api;
 pub mod problem;
 pub mod shapes;
@@ -110,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(merchants_api::routes())
         .merge(merchant_portal_api::routes())
         .merge(ads_api::routes())
+        .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())
         .merge(vouchers_api::routes())

@@ -30,9 +30,10 @@ fn limits_of(method: &Method, path: &str, credentials: bool) -> Vec<RateLimit> {
         match path {
             "/v1/verifications" => limits.push(VERIFICATIONS_PER_IP),
             "/v1/members" => limits.push(SIGN_UPS_PER_IP),
-            "/v1/sessions" | "/admin/v1/sessions" | "/merchant/v1/sessions" => {
-                limits.push(LOGINS_PER_IP)
-            }
+            "/v1/sessions"
+            | "/admin/v1/sessions"
+            | "/merchant/v1/sessions"
+            | "/partner-portal/v1/sessions" => limits.push(LOGINS_PER_IP),
             _ => {}
         }
     }

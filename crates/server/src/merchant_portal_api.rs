@@ -1,7 +1,7 @@
 //! The merchant portal's API (`/merchant/v1`, issue 14): a merchant's staff log in with a
 //! password and read their stores' payments and settlements, one store or every store of
 //! their brand; operators register them (`POST /admin/v1/merchant-users`). Every read is
-//! limited to the stores the session's user sees (`platform::merchants::portal`): another
+//! limited to the stores the session's user sees (`platform::portal`): another
 //! store is "not found", whether it exists or not.
 
 use axum::Json;
@@ -9,11 +9,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use platform::merchants::portal::{NewMerchantUser, PortalUser, StorePaymentsPage};
+use platform::portal::{NewPortalUser, PortalUser, StorePaymentsPage};
 use platform::van::AuthorizationRecord;
 use ports::time::rfc3339;
 use serde::{Deserialize, Serialize};
-use store::tables::merchant_users::MerchantScope;
+use store::tables::portal_users::PortalScope;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,7 +62,7 @@ struct MerchantUserAnswer {
 /// Registers a merchant user for one store or a whole brand.
 ///
 /// Needs `merchants.write`.
-#[utoipa::path(post, path = "/admin/v1/merchant-users", tag = "admin merchants",
+#[utoipa::path(post, path = "/admin/v1/merchant-users", operation_id = "create_merchant_user", tag = "admin merchants",
     security(("operator" = [])),
     request_body = MerchantUserBody,
     responses(
@@ -74,21 +74,21 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<MerchantUserAnswer>), Problem> {
     let body: MerchantUserBody = json_body(body)?;
     let scope = match (body.brand, body.merchant_id) {
-        (Some(brand), None) => MerchantScope::Brand(brand),
-        (None, Some(id)) => MerchantScope::Merchant(parse_id_text("merchant_id", &id)?),
+        (Some(brand), None) => PortalScope::Brand(brand),
+        (None, Some(id)) => PortalScope::Merchant(parse_id_text("merchant_id", &id)?),
         _ => {
             let detail = "exactly one of brand and merchant_id";
             return Err(platform::error::invalid("brand", detail).into());
         }
     };
     let login = body.login.trim().to_ascii_lowercase();
-    let new = NewMerchantUser {
+    let new = NewPortalUser {
         login: body.login,
         display_name: body.display_name,
         scope,
         password: body.password,
     };
-    let id = platform(&state)?.create_merchant_user(new).await?;
+    let id = platform(&state)?.create_portal_user(new).await?;
     let answer = MerchantUserAnswer {
         merchant_user_id: id.to_string(),
         login,
@@ -122,7 +122,7 @@ async fn log_in(
 ) -> Result<(StatusCode, Json<PortalSessionAnswer>), Problem> {
     let body: PortalLogInBody = json_body(body)?;
     let session = platform(&state)?
-        .log_in_merchant_user(&body.login, &body.password)
+        .log_in_portal_user(&body.login, &body.password)
         .await?;
     let answer = PortalSessionAnswer {
         token: session.token,
@@ -137,14 +137,20 @@ async fn log_in(
     responses((status = 204, description = "The session ended")))]
 async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
     let token = bearer(&headers).ok_or_else(Problem::unauthorized)?;
-    platform(&state)?.log_out_merchant_user(token).await?;
+    platform(&state)?.log_out_portal_user(token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The user behind the request's session.
+/// The merchant user behind the request's session (a partner's session is refused).
 async fn user(state: &AppState, headers: &HeaderMap) -> Result<PortalUser, Problem> {
     let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
-    Ok(platform(state)?.authenticate_merchant_user(token).await?)
+    let user = platform(state)?.authenticate_portal_user(token).await?;
+    if user.partner_id().is_some() {
+        return Err(
+            platform::PlatformError::from(platform::portal::PortalError::WrongPortal).into(),
+        );
+    }
+    Ok(user)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -187,8 +193,8 @@ async fn me(
         login: user.login,
         display_name: user.display_name,
         brand: match user.scope {
-            MerchantScope::Brand(brand) => Some(brand),
-            MerchantScope::Merchant(_) => None,
+            PortalScope::Brand(brand) => Some(brand),
+            PortalScope::Merchant(_) | PortalScope::Partner(_) => None,
         },
         stores,
     }))

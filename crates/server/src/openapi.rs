@@ -107,6 +107,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "verification-expired",
     "voucher-state",
     "wrong-pin",
+    "wrong-portal",
     "wrong-verification-code",
 ];
 
@@ -117,6 +118,7 @@ pub const PARTNER: &str = "partner_signature";
 pub const TERMINAL: &str = "terminal_signature";
 pub const WITNESS: &str = "witness_feed";
 pub const MERCHANT: &str = "merchant_session";
+pub const PARTNER_PORTAL: &str = "partner_portal_session";
 
 /// The document's frame: what is not an operation.
 #[derive(utoipa::OpenApi)]
@@ -218,6 +220,10 @@ impl Modify for Conventions {
         components.add_security_scheme(
             MERCHANT,
             bearer("a merchant user's session token (POST /merchant/v1/sessions)"),
+        );
+        components.add_security_scheme(
+            PARTNER_PORTAL,
+            bearer("a partner portal user's session token (POST /partner-portal/v1/sessions)"),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [

@@ -302,9 +302,9 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
 }
 
 /// The merchant portal's problems.
-fn portal_kind(error: &platform::merchants::portal::PortalError) -> Kind {
+fn portal_kind(error: &platform::portal::PortalError) -> Kind {
     use StatusCode as S;
-    use platform::merchants::portal::PortalError as E;
+    use platform::portal::PortalError as E;
     match error {
         E::BadCredentials => (
             S::UNAUTHORIZED,
@@ -322,6 +322,11 @@ fn portal_kind(error: &platform::merchants::portal::PortalError) -> Kind {
             "The session expired or was revoked",
         ),
         E::LoginTaken => (S::CONFLICT, "login-taken", "The login is taken"),
+        E::WrongPortal => (
+            S::FORBIDDEN,
+            "wrong-portal",
+            "This session is for the other portal",
+        ),
     }
 }
 
@@ -565,7 +570,7 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
             problem.with("retry_after_s", *retry_after_s)
         }
         E::Member(M::PinRequired { above_mvp }) => problem.with("above_mvp", *above_mvp),
-        E::Portal(platform::merchants::portal::PortalError::LockedOut { retry_after_s }) => {
+        E::Portal(platform::portal::PortalError::LockedOut { retry_after_s }) => {
             problem.with("retry_after_s", *retry_after_s)
         }
         E::RateLimited {

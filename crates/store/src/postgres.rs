@@ -263,8 +263,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::limits::POSTGRES_TABLES,
     // 22: VANs as parties: their keys and the merchants they serve (`tables::vans`).
     crate::tables::vans::POSTGRES_TABLES,
-    // 23: the merchant portal's users and sessions (`tables::merchant_users`).
-    crate::tables::merchant_users::POSTGRES_TABLES,
+    // 23: the merchant portal's users and sessions (`tables::portal_users`).
+    crate::tables::portal_users::POSTGRES_TABLES,
     // 24: the ads context's campaigns and views (`tables::ads`).
     crate::tables::ads::POSTGRES_TABLES,
 ];

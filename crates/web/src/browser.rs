@@ -39,6 +39,8 @@ pub const DEVICE_COOKIE: &str = "__Host-mv-device";
 pub const CONSOLE_COOKIE: &str = "__Host-mv-console";
 /// A merchant user's portal session token (`SameSite=Strict`).
 pub const MERCHANT_COOKIE: &str = "__Host-mv-merchant";
+/// A partner portal user's session token (`SameSite=Strict`).
+pub const PARTNER_COOKIE: &str = "__Host-mv-partner";
 /// A link attempt waiting for the partner's redirect back.
 pub const LINK_COOKIE: &str = "__Host-mv-link";
 /// The language chosen (not a secret).
@@ -86,6 +88,7 @@ pub struct Browser {
     pub link: Option<String>,
     pub console: Option<String>,
     pub merchant: Option<String>,
+    pub partner: Option<String>,
     pub peer: Option<ConnectInfo<PeerAddr>>,
 }
 
@@ -144,6 +147,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
             link: cookie_value(parts, LINK_COOKIE),
             console: cookie_value(parts, CONSOLE_COOKIE),
             merchant: cookie_value(parts, MERCHANT_COOKIE),
+            partner: cookie_value(parts, PARTNER_COOKIE),
             peer: parts.extensions.get::<ConnectInfo<PeerAddr>>().copied(),
         })
     }

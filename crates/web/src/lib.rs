@@ -23,6 +23,7 @@ pub mod console;
 pub mod member;
 pub mod merchant;
 pub mod pages;
+pub mod partner;
 pub mod text;
 pub mod till;
 
@@ -80,6 +81,7 @@ pub fn router(api: Router, config: WebConfig) -> Router {
         .merge(member::routes())
         .merge(console::routes())
         .merge(merchant::routes())
+        .merge(partner::routes())
         .merge(till::routes())
         // Outermost first in the list below runs last: the CSRF check sees the browser's
         // cookie, which `browser::ensure_cookie` has made sure exists.

@@ -199,6 +199,14 @@ catalogue! {
     no_settlements: "No settlement run yet.", "정산 내역이 없습니다.";
     settled: "Settlement run made.", "정산이 실행되었습니다.";
     merchant_portal: "Merchant portal", "가맹점 포털";
+    partner_portal: "Partner portal", "제휴사 포털";
+    partner_paid: "MVP paid for", "정산 완료 MVP";
+    partner_owes: "MVP owed", "미정산 MVP";
+    terms: "Terms", "제휴 조건";
+    daily_limit: "Daily limit per member", "회원당 일 한도";
+    monthly_limit: "Monthly limit per member", "회원당 월 한도";
+    credit_line: "Credit line", "신용 한도";
+    download_statement: "Download the statement (CSV)", "거래 명세서 다운로드 (CSV)";
     vouchers: "Gift vouchers", "모바일 상품권";
     sponsored: "Sponsored", "광고";
     learn_more: "Learn more", "자세히 보기";

@@ -1,17 +1,17 @@
-//! The merchant portal's people (issue 14): a merchant's staff log in with a password and
-//! see one store, or every store of their brand (seed 000 §2-3), and nothing else: every
-//! read of the portal goes through [`PortalUser::merchant_ids`].
+//! The portals' people (issue 14): a merchant's staff log in with a password and see one
+//! store, or every store of their brand (seed 000 §2-3); a partner's staff see their
+//! partner; nothing else: every read of a portal goes through [`PortalUser`]'s scope.
 //!
-//! State: `merchant_users` and `merchant_sessions` (`store::tables::merchant_users`), read
-//! per request; nothing in memory. Passwords are argon2id like members' PINs, on the same
+//! State: `portal_users` and `portal_sessions` (`store::tables::portal_users`), read per
+//! request; nothing in memory. Passwords are argon2id like members' PINs, on the same
 //! bounded hashing pool; wrong passwords delay the next try as operators' do
 //! (`operators::login_delay_s`). Tokens are stored as their SHA-256 only.
 
 use std::sync::Arc;
 
 use store::tables::RowRef;
-use store::tables::merchant_users::{
-    self as tables, MerchantScope, MerchantSessionRow, MerchantUserRow, MerchantUserWrite,
+use store::tables::portal_users::{
+    self as tables, PortalScope, PortalSessionRow, PortalUserRow, PortalUserWrite,
 };
 
 use crate::chart;
@@ -22,11 +22,11 @@ use crate::service::Platform;
 use ports::time::now_s;
 
 /// The prefix of a portal session's token (tells it from members' and operators' tokens).
-pub const SESSION_TOKEN_PREFIX: &str = "mvm_";
+pub const SESSION_TOKEN_PREFIX: &str = "mvp_";
 /// How long a portal session lasts (8 hours: a working day).
 pub const SESSION_TTL_S: u64 = 8 * 3600;
-/// Merchant users registered at most.
-pub const MERCHANT_USERS_MAX: u64 = 100_000;
+/// Portal users registered at most.
+pub const PORTAL_USERS_MAX: u64 = 100_000;
 pub const LOGIN_CHARS_MAX: usize = 64;
 pub const DISPLAY_NAME_CHARS_MAX: usize = 100;
 pub const PASSWORD_CHARS_MIN: usize = 12;
@@ -36,7 +36,7 @@ pub const STORES_PER_BRAND_MAX: usize = 10_000;
 /// Expired sessions dropped per housekeeping round.
 pub const EXPIRED_SESSIONS_PER_ROUND_MAX: u64 = 4096;
 
-/// Why a merchant user's request is refused.
+/// Why a portal user's request is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PortalError {
     #[error("the login or password is wrong")]
@@ -47,29 +47,39 @@ pub enum PortalError {
     SessionExpired,
     #[error("the login is taken")]
     LoginTaken,
+    #[error("this session is for the other portal (merchants' or partners')")]
+    WrongPortal,
 }
 
-/// A new merchant user.
+/// A new portal user.
 #[derive(Clone, Debug)]
-pub struct NewMerchantUser {
+pub struct NewPortalUser {
     pub login: String,
     pub display_name: String,
-    pub scope: MerchantScope,
+    pub scope: PortalScope,
     pub password: String,
 }
 
-/// A merchant user as the portal knows them after authentication.
+/// A portal user as the portal knows them after authentication.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortalUser {
     pub user_id: u128,
     pub login: String,
     pub display_name: String,
-    pub scope: MerchantScope,
-    /// The stores this user sees: one, or every store of the brand.
+    pub scope: PortalScope,
+    /// The stores this user sees: one, or every store of the brand; none for a partner's.
     pub merchants: Vec<MerchantRecord>,
 }
 
 impl PortalUser {
+    /// The partner this user sees, if they are a partner's.
+    pub fn partner_id(&self) -> Option<u128> {
+        match self.scope {
+            PortalScope::Partner(id) => Some(id),
+            _ => None,
+        }
+    }
+
     pub fn merchant_ids(&self) -> impl Iterator<Item = u128> + '_ {
         self.merchants.iter().map(|merchant| merchant.id)
     }
@@ -126,22 +136,28 @@ fn check_password(password: &str) -> Result<(), PlatformError> {
 }
 
 impl Platform {
-    /// Registers a merchant user for one store or a brand (an operator's act).
-    pub async fn create_merchant_user(&self, new: NewMerchantUser) -> Result<u128, PlatformError> {
+    /// Registers a portal user for one store or a brand (an operator's act).
+    pub async fn create_portal_user(&self, new: NewPortalUser) -> Result<u128, PlatformError> {
         let login = canonical_login(&new.login)?;
         let display_name = check_text("display_name", &new.display_name, DISPLAY_NAME_CHARS_MAX)?;
         check_password(&new.password)?;
         let scope = match new.scope {
-            MerchantScope::Merchant(id) => {
+            PortalScope::Merchant(id) => {
                 self.merchant(id).await?;
-                MerchantScope::Merchant(id)
+                PortalScope::Merchant(id)
             }
-            MerchantScope::Brand(brand) => {
+            PortalScope::Brand(brand) => {
                 let brand = check_text("brand", &brand, DISPLAY_NAME_CHARS_MAX)?;
                 if self.brand_stores(&brand).await?.is_empty() {
                     return Err(invalid("brand", "a brand with at least one merchant"));
                 }
-                MerchantScope::Brand(brand)
+                PortalScope::Brand(brand)
+            }
+            PortalScope::Partner(id) => {
+                if !self.catalogue.lock().partners.contains_key(&id) {
+                    return Err(PlatformError::NotFound(Entity::Partner));
+                }
+                PortalScope::Partner(id)
             }
         };
         let password = new.password;
@@ -161,13 +177,13 @@ impl Platform {
         if taken {
             return Err(PortalError::LoginTaken.into());
         }
-        if count >= MERCHANT_USERS_MAX {
+        if count >= PORTAL_USERS_MAX {
             return Err(invalid(
-                "merchant_users",
-                format!("at most {MERCHANT_USERS_MAX}"),
+                "portal_users",
+                format!("at most {PORTAL_USERS_MAX}"),
             ));
         }
-        let row = MerchantUserRow {
+        let row = PortalUserRow {
             id: chart::new_id(),
             login,
             display_name,
@@ -181,8 +197,7 @@ impl Platform {
         let id = row.id;
         // The login's unique index is the last word: a race for one login fails the commit's
         // insert, which the writer treats as fail-stop, so the check above runs first.
-        self.commit_portal(vec![MerchantUserWrite::User(row)])
-            .await?;
+        self.commit_portal(vec![PortalUserWrite::User(row)]).await?;
         Ok(id)
     }
 
@@ -198,10 +213,10 @@ impl Platform {
         Ok(stores)
     }
 
-    /// Checks a merchant user's password and opens a session. A wrong login or password is
+    /// Checks a portal user's password and opens a session. A wrong login or password is
     /// [`PortalError::BadCredentials`] after the same argon2id work; past a few failures in
     /// a row the next try waits ([`crate::operators::login_delay_s`]).
-    pub async fn log_in_merchant_user(
+    pub async fn log_in_portal_user(
         &self,
         login: &str,
         password: &str,
@@ -236,7 +251,7 @@ impl Platform {
             user.failed_logins = user.failed_logins.saturating_add(1);
             let delay_s = crate::operators::login_delay_s(user.failed_logins);
             user.locked_until_s = now.saturating_add(delay_s);
-            self.commit_portal(vec![MerchantUserWrite::User(user)])
+            self.commit_portal(vec![PortalUserWrite::User(user)])
                 .await?;
             return Err(PortalError::BadCredentials.into());
         }
@@ -244,15 +259,15 @@ impl Platform {
         user.locked_until_s = 0;
         let (secret, token_hash) = crypto::new_token();
         let expires_at_s = now.saturating_add(SESSION_TTL_S);
-        let session = MerchantSessionRow {
+        let session = PortalSessionRow {
             token_hash,
             user_id: user.id,
             created_at_s: now,
             expires_at_s,
         };
         self.commit_portal(vec![
-            MerchantUserWrite::User(user),
-            MerchantUserWrite::Session(session),
+            PortalUserWrite::User(user),
+            PortalUserWrite::Session(session),
         ])
         .await?;
         Ok(PortalSession {
@@ -261,11 +276,8 @@ impl Platform {
         })
     }
 
-    /// The merchant user behind a portal token, with the stores they see.
-    pub async fn authenticate_merchant_user(
-        &self,
-        token: &str,
-    ) -> Result<PortalUser, PlatformError> {
+    /// The portal user behind a portal token, with the stores they see.
+    pub async fn authenticate_portal_user(&self, token: &str) -> Result<PortalUser, PlatformError> {
         let secret = token
             .strip_prefix(SESSION_TOKEN_PREFIX)
             .ok_or(PortalError::SessionExpired)?;
@@ -281,8 +293,9 @@ impl Platform {
             return Err(PortalError::SessionExpired.into());
         }
         let merchants = match &user.scope {
-            MerchantScope::Merchant(id) => vec![self.merchant(*id).await?],
-            MerchantScope::Brand(brand) => self.brand_stores(brand).await?,
+            PortalScope::Merchant(id) => vec![self.merchant(*id).await?],
+            PortalScope::Brand(brand) => self.brand_stores(brand).await?,
+            PortalScope::Partner(_) => Vec::new(),
         };
         Ok(PortalUser {
             user_id: user.id,
@@ -294,12 +307,12 @@ impl Platform {
     }
 
     /// Ends the portal session of this token (any other token: nothing to end).
-    pub async fn log_out_merchant_user(&self, token: &str) -> Result<(), PlatformError> {
+    pub async fn log_out_portal_user(&self, token: &str) -> Result<(), PlatformError> {
         let Some(secret) = token.strip_prefix(SESSION_TOKEN_PREFIX) else {
             return Ok(());
         };
         let token_hash = crypto::token_hash(secret);
-        self.commit_portal(vec![MerchantUserWrite::RemoveSession(token_hash)])
+        self.commit_portal(vec![PortalUserWrite::RemoveSession(token_hash)])
             .await
     }
 
@@ -314,7 +327,7 @@ impl Platform {
         if !due {
             return Ok(());
         }
-        let write = MerchantUserWrite::RemoveExpiredSessions {
+        let write = PortalUserWrite::RemoveExpiredSessions {
             before_s,
             limit: EXPIRED_SESSIONS_PER_ROUND_MAX,
         };
@@ -374,7 +387,7 @@ impl Platform {
             .collect())
     }
 
-    async fn commit_portal(&self, writes: Vec<MerchantUserWrite>) -> Result<(), PlatformError> {
+    async fn commit_portal(&self, writes: Vec<PortalUserWrite>) -> Result<(), PlatformError> {
         let rows = writes
             .into_iter()
             .map(|write| Arc::new(write) as RowRef)

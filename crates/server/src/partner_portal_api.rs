@@ -1,0 +1,243 @@
+//! The partner portal's API (`/partner-portal/v1`, issue 14): a partner's staff log in with
+//! a password and read their partner's terms (rate, limits, credit line), what it owes and
+//! has paid, and its statement of completed exchanges; operators register them
+//! (`POST /admin/v1/partner-users`). A session reads its own partner only. (The partner's
+//! systems talk to `/partner/v1`, signed; this is for people.)
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use platform::portal::{NewPortalUser, PortalError};
+use ports::time::{TIME_S_MAX, now_s, rfc3339};
+use serde::{Deserialize, Serialize};
+use store::tables::portal_users::PortalScope;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::access::bearer;
+use crate::admin_api::{csv_field, csv_response};
+use crate::ledger_api::Body;
+use crate::members_api::{json_body, parse_id_text, platform};
+use crate::openapi;
+use crate::problem::Problem;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(log_in))
+        .routes(routes!(log_out))
+        .routes(routes!(me))
+        .routes(routes!(statement))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PartnerUserBody {
+    login: String,
+    display_name: String,
+    /// 12 to 128 characters.
+    password: String,
+    #[schema(pattern = r"^[0-9]{1,39}$")]
+    partner_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PartnerUserAnswer {
+    partner_user_id: String,
+    login: String,
+}
+
+/// Registers a partner's portal user.
+///
+/// Needs `partners.write`.
+#[utoipa::path(post, path = "/admin/v1/partner-users", operation_id = "create_partner_user", tag = "admin partners",
+    security(("operator" = [])),
+    request_body = PartnerUserBody,
+    responses(
+        (status = 201, description = "The user", body = PartnerUserAnswer),
+        (status = 409, description = "The login is taken", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn create_user(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<PartnerUserAnswer>), Problem> {
+    let body: PartnerUserBody = json_body(body)?;
+    let partner_id = parse_id_text("partner_id", &body.partner_id)?;
+    let login = body.login.trim().to_ascii_lowercase();
+    let new = NewPortalUser {
+        login: body.login,
+        display_name: body.display_name,
+        scope: PortalScope::Partner(partner_id),
+        password: body.password,
+    };
+    let id = platform(&state)?.create_portal_user(new).await?;
+    let answer = PartnerUserAnswer {
+        partner_user_id: id.to_string(),
+        login,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PortalLogInBody {
+    login: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalSessionAnswer {
+    /// `Authorization: Bearer <token>` on the other `/partner-portal/v1` routes.
+    token: String,
+    expires_at: String,
+}
+
+/// Logs a partner's portal user in.
+#[utoipa::path(post, path = "/partner-portal/v1/sessions", operation_id = "partner_portal_log_in", tag = "partner portal",
+    request_body = PortalLogInBody,
+    responses(
+        (status = 201, description = "A session", body = PortalSessionAnswer),
+        (status = 401, description = "The login or password is wrong (`bad-credentials`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn log_in(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<PortalSessionAnswer>), Problem> {
+    let body: PortalLogInBody = json_body(body)?;
+    let session = platform(&state)?
+        .log_in_portal_user(&body.login, &body.password)
+        .await?;
+    let answer = PortalSessionAnswer {
+        token: session.token,
+        expires_at: rfc3339(session.expires_at_s),
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Ends the session of the token sent.
+#[utoipa::path(delete, path = "/partner-portal/v1/sessions/current", operation_id = "partner_portal_log_out", tag = "partner portal",
+    security(("partner_portal_session" = [])),
+    responses((status = 204, description = "The session ended")))]
+async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+    let token = bearer(&headers).ok_or_else(Problem::unauthorized)?;
+    platform(&state)?.log_out_portal_user(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The partner of the request's session (a merchant's session is refused).
+async fn partner_of(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+    let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
+    let user = platform(state)?.authenticate_portal_user(token).await?;
+    user.partner_id()
+        .ok_or_else(|| platform::PlatformError::from(PortalError::WrongPortal).into())
+}
+
+#[derive(Serialize, ToSchema)]
+struct PartnerPortalAnswer {
+    partner_id: String,
+    name: String,
+    /// MVP per `rate_den` units of mileage, while a rate is in force.
+    rate_num: Option<u64>,
+    rate_den: Option<u64>,
+    minimum_unit: u64,
+    daily_limit: u64,
+    monthly_limit: u64,
+    credit_line: u64,
+    /// MVP credited to members against the partner's mileage.
+    issued_mvp: String,
+    /// MVP the partner paid for.
+    paid_mvp: String,
+    /// What the partner owes: issued and not yet paid for.
+    outstanding_mvp: String,
+    /// MVP of exchanges still waiting for the partner's answer.
+    reserved_mvp: String,
+}
+
+/// The partner's terms and what it owes and has paid.
+#[utoipa::path(get, path = "/partner-portal/v1/me", operation_id = "partner_portal_me", tag = "partner portal",
+    security(("partner_portal_session" = [])),
+    responses((status = 200, description = "The partner", body = PartnerPortalAnswer)))]
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<PartnerPortalAnswer>, Problem> {
+    let partner_id = partner_of(&state, &headers).await?;
+    let view = platform(&state)?.partner(partner_id).await?;
+    let partner = &view.record;
+    let rate = partner.rate_at(now_s());
+    Ok(Json(PartnerPortalAnswer {
+        partner_id: partner.id.to_string(),
+        name: partner.name.clone(),
+        rate_num: rate.map(|rate| rate.num),
+        rate_den: rate.map(|rate| rate.den),
+        minimum_unit: partner.minimum_unit,
+        daily_limit: partner.daily_limit,
+        monthly_limit: partner.monthly_limit,
+        credit_line: partner.credit_line,
+        issued_mvp: view.figures.issued_mvp.to_string(),
+        paid_mvp: view.figures.paid_mvp.to_string(),
+        outstanding_mvp: view.figures.outstanding_mvp().to_string(),
+        reserved_mvp: view.figures.reserved_mvp.to_string(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    /// Unix seconds, inclusive; default 30 days ago.
+    from: Option<u64>,
+    /// Unix seconds, exclusive; default now.
+    to: Option<u64>,
+}
+
+/// How far back a statement goes by default.
+const STATEMENT_DAYS_DEFAULT: u64 = 30;
+
+/// The partner's statement: every exchange completed in the period, as CSV.
+#[utoipa::path(get, path = "/partner-portal/v1/statement.csv", operation_id = "partner_portal_statement", tag = "partner portal",
+    security(("partner_portal_session" = [])),
+    params(PeriodQuery),
+    responses((status = 200, description = "statement.csv, one line per completed exchange", body = String, content_type = "text/csv")))]
+async fn statement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, Problem> {
+    let partner_id = partner_of(&state, &headers).await?;
+    let Query(query) = query?;
+    let now = now_s();
+    let from = query
+        .from
+        .unwrap_or(now.saturating_sub(STATEMENT_DAYS_DEFAULT * 86_400));
+    let to = query.to.unwrap_or(now + 1);
+    if from > TIME_S_MAX || to > TIME_S_MAX || from >= to {
+        return Err(
+            platform::error::invalid("from", "before to, both before the year 10000").into(),
+        );
+    }
+    let lines = platform(&state)?
+        .completed_exchanges(from, to, Some(partner_id))
+        .await?;
+    let mut csv = String::from(
+        "exchange_id,reference,partner_member_ref,mileage,rate_num,rate_den,mvp,created_at,completed_at\r\n",
+    );
+    for (record, _) in &lines {
+        let row = [
+            record.id.to_string(),
+            platform::exchange::reference(record.id),
+            csv_field(&record.member_ref),
+            record.mileage.to_string(),
+            record.rate.num.to_string(),
+            record.rate.den.to_string(),
+            record.mvp.to_string(),
+            rfc3339(record.created_at_s),
+            record.finished_at_s.map(rfc3339).unwrap_or_default(),
+        ];
+        csv.push_str(&row.join(","));
+        csv.push_str("\r\n");
+    }
+    Ok(csv_response("attachment; filename=\"statement.csv\"", csv))
+}
