@@ -103,7 +103,7 @@ macro_rules! for_sql_backends {
     };
 }
 
-/// Takes an SQLite database back past migrations 8 to 17 (the members tables, the
+/// Takes an SQLite database back past migrations 8 to 24 (the members tables, the
 /// exchange tables, the vouchers tables, the pay codes' tables, the conversion tables, the
 /// anchoring tables, the merchants tables, the settlement tables, the partner
 /// catalogue and the links' proofs), for tests that rebuild an older version by hand: each drops what came after
@@ -120,13 +120,16 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE partners; DROP TABLE partner_rates;
     DROP TABLE operators; DROP TABLE operator_sessions; DROP TABLE api_keys;
     DROP TABLE audit_log; DROP TABLE login_guards; DROP TABLE member_login_devices;
-    DROP TABLE rate_counters; DROP TABLE vans; DROP TABLE van_merchants;";
+    DROP TABLE rate_counters; DROP TABLE vans; DROP TABLE van_merchants;
+    DROP TABLE portal_users; DROP TABLE portal_sessions;
+    DROP TABLE ad_campaigns; DROP TABLE ad_views;";
 
-/// Undoes migrations 20 to 22 (both backends), for tests that open a store rewound to an
+/// Undoes migrations 20 to 24 (both backends), for tests that open a store rewound to an
 /// older version and watch the migrations run again.
 pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
     DROP TABLE member_login_devices; DROP TABLE rate_counters; DROP TABLE vans;
-    DROP TABLE van_merchants;
+    DROP TABLE van_merchants; DROP TABLE portal_users; DROP TABLE portal_sessions;
+    DROP TABLE ad_campaigns; DROP TABLE ad_views;
     ALTER TABLE members ADD COLUMN failed_pins bigint NOT NULL DEFAULT 0;";
 
 /// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when
