@@ -25,6 +25,7 @@ pub mod operators_api;
 pub mod partner_api;
 pub mod partner_portal_api;
 pub mod paycodes_api;
+pub mod portal_api;
 pub mod problem;
 pub mod shapes;
 pub mod van_api;

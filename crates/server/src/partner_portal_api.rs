@@ -81,49 +81,25 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct PortalLogInBody {
-    login: String,
-    password: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct PortalSessionAnswer {
-    /// `Authorization: Bearer <token>` on the other `/partner-portal/v1` routes.
-    token: String,
-    expires_at: String,
-}
-
 /// Logs a partner's portal user in.
 #[utoipa::path(post, path = "/partner-portal/v1/sessions", operation_id = "partner_portal_log_in", tag = "partner portal",
-    request_body = PortalLogInBody,
+    request_body = crate::portal_api::PortalLogInBody,
     responses(
-        (status = 201, description = "A session", body = PortalSessionAnswer),
+        (status = 201, description = "A session", body = crate::portal_api::PortalSessionAnswer),
         (status = 401, description = "The login or password is wrong (`bad-credentials`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn log_in(
-    State(state): State<AppState>,
+    state: State<AppState>,
     body: Body,
-) -> Result<(StatusCode, Json<PortalSessionAnswer>), Problem> {
-    let body: PortalLogInBody = json_body(body)?;
-    let session = platform(&state)?
-        .log_in_portal_user(&body.login, &body.password)
-        .await?;
-    let answer = PortalSessionAnswer {
-        token: session.token,
-        expires_at: rfc3339(session.expires_at_s),
-    };
-    Ok((StatusCode::CREATED, Json(answer)))
+) -> Result<(StatusCode, Json<crate::portal_api::PortalSessionAnswer>), Problem> {
+    crate::portal_api::log_in(state, body).await
 }
 
 /// Ends the session of the token sent.
 #[utoipa::path(delete, path = "/partner-portal/v1/sessions/current", operation_id = "partner_portal_log_out", tag = "partner portal",
     security(("partner_portal_session" = [])),
     responses((status = 204, description = "The session ended")))]
-async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
-    let token = bearer(&headers).ok_or_else(Problem::unauthorized)?;
-    platform(&state)?.log_out_portal_user(token).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn log_out(state: State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+    crate::portal_api::log_out(state, headers).await
 }
 
 /// The partner of the request's session (a merchant's session is refused).

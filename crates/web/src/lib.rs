@@ -24,6 +24,7 @@ pub mod member;
 pub mod merchant;
 pub mod pages;
 pub mod partner;
+pub mod portal;
 pub mod text;
 pub mod till;
 

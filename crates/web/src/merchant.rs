@@ -6,16 +6,16 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::WebState;
 use crate::api::{ApiProblem, Call, Caller};
-use crate::browser::{self, Browser};
+use crate::browser::Browser;
 use crate::pages::{Frame, NavLink, grouped, html, when};
+use crate::portal::{self, LoginForm, Portal};
 use crate::text::Text;
 
 pub fn routes() -> Router<WebState> {
@@ -27,18 +27,17 @@ pub fn routes() -> Router<WebState> {
         .route("/merchant/settlements.csv", get(settlements_csv))
 }
 
+const PORTAL: &Portal = &portal::MERCHANT;
+
 fn caller(browser: &Browser) -> Caller {
-    Caller {
-        peer: browser.peer,
-        bearer: browser.merchant.clone(),
-    }
+    PORTAL.caller(browser)
 }
 
 fn frame(state: &WebState, browser: &Browser, section: &str, title: &str) -> Frame {
-    let mut frame = Frame::new(state, browser, title);
-    frame.home = "/merchant";
-    frame.logout = browser.merchant.is_some().then_some("/merchant/logout");
-    frame.nav_class = "sections";
+    let mut frame = PORTAL.frame(state, browser, title);
+    if browser.merchant.is_none() {
+        return frame;
+    }
     let t: &Text = frame.t;
     frame.nav = [
         ("payments", "/merchant", t.payments),
@@ -51,45 +50,11 @@ fn frame(state: &WebState, browser: &Browser, section: &str, title: &str) -> Fra
         current: name == section,
     })
     .collect();
-    if browser.merchant.is_none() {
-        frame.nav.clear();
-    }
     frame
 }
 
-#[derive(Template)]
-#[template(path = "merchant_login.html")]
-struct LoginPage {
-    frame: Frame,
-    login: String,
-}
-
-fn login_form(
-    state: &WebState,
-    browser: &Browser,
-    login: String,
-    error: Option<String>,
-) -> Response {
-    let t = browser.lang.text();
-    let mut frame = frame(state, browser, "", t.merchant_portal).error(error);
-    frame.logout = None;
-    frame.nav.clear();
-    html(&LoginPage { frame, login })
-}
-
 async fn login_page(State(state): State<WebState>, browser: Browser) -> Response {
-    login_form(&state, &browser, String::new(), None)
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    login: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct SessionAnswer {
-    token: String,
+    PORTAL.login_form(&state, &browser, String::new(), None)
 }
 
 async fn log_in(
@@ -97,61 +62,15 @@ async fn log_in(
     browser: Browser,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let body = json!({ "login": form.login, "password": form.password });
-    let call = Call::post("/merchant/v1/sessions", &body);
-    match state
-        .api
-        .json::<SessionAnswer>(&browser.anonymous(), call)
-        .await
-    {
-        Ok(session) => {
-            let mut response = Redirect::to("/merchant").into_response();
-            let cookie = browser::host_cookie(
-                browser::MERCHANT_COOKIE,
-                session.token,
-                cookie::SameSite::Strict,
-            );
-            browser::set(&mut response, &cookie);
-            response
-        }
-        Err(problem) => login_form(&state, &browser, form.login, Some(problem.message())),
-    }
+    PORTAL.log_in(&state, &browser, form).await
 }
 
 async fn log_out(State(state): State<WebState>, browser: Browser) -> Response {
-    if browser.merchant.is_some() {
-        let _ = state
-            .api
-            .send(
-                &caller(&browser),
-                Call::delete("/merchant/v1/sessions/current"),
-            )
-            .await;
-    }
-    let mut response = Redirect::to("/merchant/login").into_response();
-    browser::set(&mut response, &browser::removal(browser::MERCHANT_COOKIE));
-    response
+    PORTAL.log_out(&state, &browser).await
 }
 
-/// A failure: to the login page without a session, else the API's problem in the frame.
 fn failure(state: &WebState, browser: &Browser, problem: ApiProblem) -> Response {
-    if browser.merchant.is_none() || problem.status == StatusCode::UNAUTHORIZED.as_u16() {
-        let mut response = Redirect::to("/merchant/login").into_response();
-        browser::set(&mut response, &browser::removal(browser::MERCHANT_COOKIE));
-        return response;
-    }
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let t = browser.lang.text();
-    let page = Refused {
-        frame: frame(state, browser, "", t.merchant_portal).error(Some(problem.message())),
-    };
-    (status, html(&page)).into_response()
-}
-
-#[derive(Template)]
-#[template(path = "console_refused.html")]
-struct Refused {
-    frame: Frame,
+    PORTAL.failure(state, browser, problem)
 }
 
 #[derive(Deserialize)]
@@ -408,20 +327,8 @@ async fn settlements_page(state: &WebState, browser: &Browser) -> Result<Respons
 
 /// `GET /merchant/settlements.csv`: the API's CSV, downloaded with the user's session.
 async fn settlements_csv(State(state): State<WebState>, browser: Browser) -> Response {
-    let call = Call::get("/merchant/v1/settlements.csv");
-    let answer = match state.api.send(&caller(&browser), call).await {
-        Ok(answer) => answer,
-        Err(problem) => return failure(&state, &browser, problem),
-    };
-    let mut response = answer.body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"settlements.csv\""),
-    );
-    response
+    let disposition = "attachment; filename=\"settlements.csv\"";
+    PORTAL
+        .csv(&state, &browser, "/settlements.csv", disposition)
+        .await
 }

@@ -6,16 +6,15 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::WebState;
-use crate::api::{ApiProblem, Call, Caller};
-use crate::browser::{self, Browser};
+use crate::api::Call;
+use crate::browser::Browser;
 use crate::pages::{Frame, grouped, html};
+use crate::portal::{self, LoginForm, Portal};
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -25,53 +24,14 @@ pub fn routes() -> Router<WebState> {
         .route("/partner/statement.csv", get(statement))
 }
 
-fn caller(browser: &Browser) -> Caller {
-    Caller {
-        peer: browser.peer,
-        bearer: browser.partner.clone(),
-    }
-}
+const PORTAL: &Portal = &portal::PARTNER;
 
-fn frame(state: &WebState, browser: &Browser, error: Option<String>) -> Frame {
-    let t = browser.lang.text();
-    let mut frame = Frame::new(state, browser, t.partner_portal).error(error);
-    frame.home = "/partner";
-    frame.logout = browser.partner.is_some().then_some("/partner/logout");
-    frame.nav_class = "sections";
-    frame
-}
-
-#[derive(Template)]
-#[template(path = "partner_login.html")]
-struct LoginPage {
-    frame: Frame,
-    login: String,
-}
-
-fn login_form(
-    state: &WebState,
-    browser: &Browser,
-    login: String,
-    error: Option<String>,
-) -> Response {
-    let mut frame = frame(state, browser, error);
-    frame.logout = None;
-    html(&LoginPage { frame, login })
+fn frame(state: &WebState, browser: &Browser) -> Frame {
+    PORTAL.frame(state, browser, browser.lang.text().partner_portal)
 }
 
 async fn login_page(State(state): State<WebState>, browser: Browser) -> Response {
-    login_form(&state, &browser, String::new(), None)
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    login: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct SessionAnswer {
-    token: String,
+    PORTAL.login_form(&state, &browser, String::new(), None)
 }
 
 async fn log_in(
@@ -79,55 +39,11 @@ async fn log_in(
     browser: Browser,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let body = json!({ "login": form.login, "password": form.password });
-    let call = Call::post("/partner-portal/v1/sessions", &body);
-    match state
-        .api
-        .json::<SessionAnswer>(&browser.anonymous(), call)
-        .await
-    {
-        Ok(session) => {
-            let mut response = Redirect::to("/partner").into_response();
-            let cookie = browser::host_cookie(
-                browser::PARTNER_COOKIE,
-                session.token,
-                cookie::SameSite::Strict,
-            );
-            browser::set(&mut response, &cookie);
-            response
-        }
-        Err(problem) => login_form(&state, &browser, form.login, Some(problem.message())),
-    }
+    PORTAL.log_in(&state, &browser, form).await
 }
 
 async fn log_out(State(state): State<WebState>, browser: Browser) -> Response {
-    if browser.partner.is_some() {
-        let call = Call::delete("/partner-portal/v1/sessions/current");
-        let _ = state.api.send(&caller(&browser), call).await;
-    }
-    let mut response = Redirect::to("/partner/login").into_response();
-    browser::set(&mut response, &browser::removal(browser::PARTNER_COOKIE));
-    response
-}
-
-/// To the login page without a session; else the API's problem in the frame.
-fn failure(state: &WebState, browser: &Browser, problem: ApiProblem) -> Response {
-    if browser.partner.is_none() || problem.status == StatusCode::UNAUTHORIZED.as_u16() {
-        let mut response = Redirect::to("/partner/login").into_response();
-        browser::set(&mut response, &browser::removal(browser::PARTNER_COOKIE));
-        return response;
-    }
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let page = Refused {
-        frame: frame(state, browser, Some(problem.message())),
-    };
-    (status, html(&page)).into_response()
-}
-
-#[derive(Template)]
-#[template(path = "console_refused.html")]
-struct Refused {
-    frame: Frame,
+    PORTAL.log_out(&state, &browser).await
 }
 
 #[derive(Deserialize)]
@@ -174,18 +90,18 @@ async fn home(State(state): State<WebState>, browser: Browser) -> Response {
     }
     let me: Me = match state
         .api
-        .json(&caller(&browser), Call::get("/partner-portal/v1/me"))
+        .json(&PORTAL.caller(&browser), Call::get("/partner-portal/v1/me"))
         .await
     {
         Ok(me) => me,
-        Err(problem) => return failure(&state, &browser, problem),
+        Err(problem) => return PORTAL.failure(&state, &browser, problem),
     };
     let rate = match (me.rate_num, me.rate_den) {
         (Some(num), Some(den)) => format!("{} : {}", grouped(den), grouped(num)),
         _ => "-".to_string(),
     };
     let page = HomePage {
-        frame: frame(&state, &browser, None),
+        frame: frame(&state, &browser),
         name: me.name,
         rate,
         minimum_unit: grouped(me.minimum_unit),
@@ -202,20 +118,8 @@ async fn home(State(state): State<WebState>, browser: Browser) -> Response {
 
 /// `GET /partner/statement.csv`: the API's statement, downloaded with the user's session.
 async fn statement(State(state): State<WebState>, browser: Browser) -> Response {
-    let call = Call::get("/partner-portal/v1/statement.csv");
-    let answer = match state.api.send(&caller(&browser), call).await {
-        Ok(answer) => answer,
-        Err(problem) => return failure(&state, &browser, problem),
-    };
-    let mut response = answer.body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"statement.csv\""),
-    );
-    response
+    let disposition = "attachment; filename=\"statement.csv\"";
+    PORTAL
+        .csv(&state, &browser, "/statement.csv", disposition)
+        .await
 }
