@@ -117,12 +117,17 @@ fn admin_partner(view: &PartnerView) -> AdminPartner {
         daily_limit: partner.daily_limit,
         monthly_limit: partner.monthly_limit,
         credit_line: partner.credit_line,
-        issued_mvp: view.figures.issued_mvp as u64,
-        reserved_mvp: view.figures.reserved_mvp as u64,
-        paid_mvp: view.figures.paid_mvp as u64,
-        outstanding_mvp: view.figures.outstanding_mvp() as u64,
+        // Sums of u64 amounts: past u64 (never in practice) the figure saturates, never wraps.
+        issued_mvp: saturating_u64(view.figures.issued_mvp),
+        reserved_mvp: saturating_u64(view.figures.reserved_mvp),
+        paid_mvp: saturating_u64(view.figures.paid_mvp),
+        outstanding_mvp: saturating_u64(view.figures.outstanding_mvp()),
         created_at: rfc3339(partner.created_at_s),
     }
+}
+
+fn saturating_u64(value: u128) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -605,8 +610,8 @@ async fn exchange_report(
             partner_id: line.partner_id.to_string(),
             partner_name: line.partner_name.clone(),
             exchanges: line.exchanges,
-            mileage: u64::try_from(line.mileage).unwrap_or(u64::MAX),
-            mvp_issued: u64::try_from(line.mvp).unwrap_or(u64::MAX),
+            mileage: saturating_u64(line.mileage),
+            mvp_issued: saturating_u64(line.mvp),
         })
         .collect();
     Ok(Json(ExchangeReportAnswer { from, to, partners }))
