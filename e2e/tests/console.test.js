@@ -58,6 +58,15 @@ test("finance runs a settlement, marks it paid and downloads it", async () => {
   const text = Buffer.concat(csv).toString("utf8");
   assert.match(text.split("\n")[0], /settlement_id/);
   assert.match(text, /,1000,/);
+  // The till's payment, in the payments report.
+  const [payments] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Payments, 30 days (CSV)" }).click(),
+  ]);
+  const report = Buffer.concat(await (await payments.createReadStream()).toArray()).toString("utf8");
+  const line = report.trim().split("\r\n").find((row) => row.includes(",Demo Cafe,"));
+  assert.ok(line, report);
+  assert.match(line, /,captured,[0-9]{8},1000,1000,0,1000,0,/);
   await context.close();
 });
 

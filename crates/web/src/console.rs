@@ -35,6 +35,7 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/console/settlements/{id}/paid", post(settlement_paid))
         .route("/console/settlements.csv", get(settlements_csv))
+        .route("/console/reports/{name}", get(report_csv))
         .route("/console/audit", get(audit))
         .route("/console/ads", get(ads).post(create_campaign))
 }
@@ -719,6 +720,48 @@ async fn settlements_csv(State(state): State<WebState>, browser: Browser) -> Res
         Ok(response)
     })
 }
+
+/// `GET /console/reports/{payments,exchanges}.csv`: the API's report of the last 30 days,
+/// downloaded with the console's session (`reports.read`).
+async fn report_csv(
+    State(state): State<WebState>,
+    browser: Browser,
+    Path(name): Path<String>,
+) -> Response {
+    console_page!(state, browser, |_me| async {
+        let (path, disposition) = match name.as_str() {
+            "payments.csv" => (
+                "/admin/v1/reports/payments.csv",
+                "attachment; filename=\"payments.csv\"",
+            ),
+            "exchanges.csv" => (
+                "/admin/v1/reports/exchanges.csv",
+                "attachment; filename=\"exchanges.csv\"",
+            ),
+            _ => return Ok((StatusCode::NOT_FOUND, "no such report").into_response()),
+        };
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let from = now_s.saturating_sub(REPORT_DAYS * 86_400);
+        let call = Call::get(format!("{path}?from={from}"));
+        let answer = state.api.send(&browser.operator(), call).await?;
+        let mut response = answer.body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static(disposition),
+        );
+        Ok(response)
+    })
+}
+
+/// How far back the console's report downloads go.
+const REPORT_DAYS: u64 = 30;
 
 #[derive(Deserialize)]
 struct AuditLog {

@@ -200,6 +200,8 @@ catalogue! {
     settled: "Settlement run made.", "정산이 실행되었습니다.";
     merchant_portal: "Merchant portal", "가맹점 포털";
     partner_portal: "Partner portal", "제휴사 포털";
+    payments_csv: "Payments, 30 days (CSV)", "결제 내역 30일 (CSV)";
+    exchanges_csv: "Exchanges, 30 days (CSV)", "전환 내역 30일 (CSV)";
     partner_paid: "MVP paid for", "정산 완료 MVP";
     partner_owes: "MVP owed", "미정산 MVP";
     terms: "Terms", "제휴 조건";
