@@ -140,7 +140,15 @@ test("support finds a member by phone and locks them, and is refused the finance
   failureEvidence(page, "console-support");
   await consoleLogIn(page, server, "demo-support");
   const sections = await page.locator("nav.sections a").allTextContents();
-  assert.deepEqual(sections, ["Dashboard", "Members"]);
+  assert.deepEqual(sections, ["Dashboard", "Members", "Partners", "Merchants"]);
+  await page.getByRole("link", { name: "Merchants" }).click();
+  await page.getByRole("cell", { name: "Demo Cafe" }).first().waitFor();
+  await assertAccessible(page, "console merchants");
+  await page.getByRole("link", { name: "Terminals" }).first().click();
+  await page.getByRole("cell", { name: "Active" }).first().waitFor();
+  await page.getByRole("link", { name: "Partners", exact: true }).click();
+  await page.getByRole("cell", { name: "Demo Air" }).waitFor();
+  await assertAccessible(page, "console partners");
   const refused = await page.goto(server.baseUrl + "/console/settlements");
   assert.equal(refused.status(), 403);
   await page.getByText("Your role may not see this page.").waitFor();

@@ -38,6 +38,9 @@ pub fn routes() -> Router<WebState> {
         .route("/console/reports/{name}", get(report_csv))
         .route("/console/audit", get(audit))
         .route("/console/ads", get(ads).post(create_campaign))
+        .route("/console/partners", get(catalogue::partners))
+        .route("/console/merchants", get(catalogue::merchants))
+        .route("/console/merchants/{id}", get(catalogue::terminals))
 }
 
 /// Who is signed in, as `GET /admin/v1/me` answers.
@@ -62,7 +65,7 @@ type Section = (
     Option<&'static str>,
 );
 
-fn sections(t: &Text) -> [Section; 5] {
+fn sections(t: &Text) -> [Section; 7] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -70,6 +73,18 @@ fn sections(t: &Text) -> [Section; 5] {
             "/console/members",
             t.members_section,
             Some("members.read"),
+        ),
+        (
+            "partners",
+            "/console/partners",
+            t.partners_section,
+            Some("partners.read"),
+        ),
+        (
+            "merchants",
+            "/console/merchants",
+            t.merchants_section,
+            Some("merchants.read"),
         ),
         (
             "settlements",
@@ -177,6 +192,9 @@ macro_rules! console_page {
         }
     }};
 }
+
+// After the macro: the catalogue's pages use it.
+mod catalogue;
 
 #[derive(Template)]
 #[template(path = "console_login.html")]

@@ -200,6 +200,11 @@ catalogue! {
     settled: "Settlement run made.", "정산이 실행되었습니다.";
     merchant_portal: "Merchant portal", "가맹점 포털";
     partner_portal: "Partner portal", "제휴사 포털";
+    partners_section: "Partners", "제휴사";
+    merchants_section: "Merchants", "가맹점";
+    terminals: "Terminals", "단말기";
+    brand: "Brand", "브랜드";
+    disabled: "disabled", "사용 중지";
     payments_csv: "Payments, 30 days (CSV)", "결제 내역 30일 (CSV)";
     exchanges_csv: "Exchanges, 30 days (CSV)", "전환 내역 30일 (CSV)";
     partner_paid: "MVP paid for", "정산 완료 MVP";
