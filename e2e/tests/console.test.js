@@ -156,6 +156,10 @@ test("support finds a member by phone and locks them, and is refused the finance
   await page.getByLabel("Find a member by phone").fill("010-5550-2222");
   await page.getByRole("button", { name: "Find" }).click();
   await page.getByRole("heading", { name: "Lee Seojun" }).waitFor();
+  // The member's history as they see it: the payment and the exchange.
+  const history = await page.getByTestId("member-history").textContent();
+  assert.match(history, /payment[\s\S]*−1,000/);
+  assert.match(history, /exchange[\s\S]*\+3,000/);
   await assertAccessible(page, "console members");
   await page.getByRole("button", { name: "Lock" }).click();
   assert.match(await page.getByTestId("member-status").textContent(), /Locked/);

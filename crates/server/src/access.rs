@@ -138,6 +138,11 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ),
     ("POST", "/admin/v1/members/{id}/lock", needs(P::MembersLock)),
     ("GET", "/admin/v1/members", needs(P::MembersRead)),
+    (
+        "GET",
+        "/admin/v1/members/{id}/transactions",
+        needs(P::MembersRead),
+    ),
     ("POST", "/admin/v1/ad-campaigns", needs(P::AdsWrite)),
     ("POST", "/admin/v1/partner-users", needs(P::PartnersWrite)),
     ("GET", "/admin/v1/ad-campaigns", needs(P::AdsRead)),

@@ -35,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(exchange_report))
         .routes(routes!(exchange_csv))
         .routes(routes!(find_member))
+        .routes(routes!(member_history))
         .routes(routes!(unlock_member))
         .routes(routes!(lock_member))
         .routes(routes!(sms_outbox))
@@ -719,6 +720,75 @@ async fn find_member(
     }))
 }
 
+/// A line of a member's history, as staff see it.
+#[derive(Serialize, ToSchema)]
+struct StaffHistoryLine {
+    transfer_id: String,
+    at: String,
+    /// Why the value moved: `exchange`, `payment`, `refund`, `voucher_purchase`, ...
+    reason: &'static str,
+    /// MVP, in or out of the wallet.
+    amount: shapes::SignedAmount,
+    pending: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct StaffHistoryAnswer {
+    transactions: Vec<StaffHistoryLine>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// A member's history, newest first (what the member sees in the app).
+///
+/// Needs `members.read`.
+#[utoipa::path(get, path = "/admin/v1/members/{id}/transactions", tag = "admin members",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The member id", pattern = r"^[0-9]{1,39}$"), shapes::PageQuery),
+    responses((status = 200, description = "A page of history", body = StaffHistoryAnswer)))]
+async fn member_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<shapes::PageQuery>, QueryRejection>,
+) -> Result<Json<StaffHistoryAnswer>, Problem> {
+    let member_id = parse_id_text("member_id", &id)?;
+    let Query(query) = query?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            text.parse::<u64>()
+                .map_err(|_| platform::error::invalid("cursor", "a cursor from next_cursor"))
+        })
+        .transpose()?;
+    let limit = shapes::page_limit(query.limit, 20, platform::members::TRANSACTIONS_PAGE_MAX)?;
+    let platform = platform(&state)?;
+    platform.member(member_id).await?;
+    let lines = platform.transactions(member_id, before, limit).await?;
+    let next_cursor = if lines.len() == limit {
+        lines.last().map(|line| line.timestamp_ns.to_string())
+    } else {
+        None
+    };
+    let transactions = lines
+        .iter()
+        .map(|line| StaffHistoryLine {
+            transfer_id: line.transfer_id.to_string(),
+            at: rfc3339(line.timestamp_ns / 1_000_000_000),
+            reason: line.reason,
+            amount: shapes::SignedAmount {
+                amount: line.amount,
+                positive: line.incoming,
+            },
+            pending: line.pending,
+        })
+        .collect();
+    Ok(Json(StaffHistoryAnswer {
+        transactions,
+        next_cursor,
+    }))
+}
+
 /// Lifts an operator's lock and forgets the phone's wrong PINs.
 ///
 /// Needs `members.unlock`.
@@ -844,7 +914,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            14 + 14 + 1 + 5 + 7 + 5,
+            15 + 14 + 1 + 5 + 7 + 5,
             "every route once"
         );
         for (method, path, operation) in &operations {

@@ -457,12 +457,30 @@ struct MemberView {
     pending: String,
 }
 
+#[derive(Deserialize)]
+struct History {
+    transactions: Vec<HistoryLine>,
+}
+
+#[derive(Deserialize)]
+struct HistoryLine {
+    at: String,
+    reason: String,
+    amount: serde_json::Value,
+    pending: bool,
+}
+
+/// Lines of a member's history the members page shows.
+const MEMBER_HISTORY_LINES: usize = 10;
+
 #[derive(Template)]
 #[template(path = "console_members.html")]
 struct MembersPage {
     frame: Frame,
     phone: String,
     member: Option<MemberView>,
+    /// `(when, reason, signed amount, pending)`.
+    history: Vec<(String, String, String, bool)>,
     may_lock: bool,
     may_unlock: bool,
 }
@@ -487,6 +505,7 @@ async fn members_page(
     let phone = query.phone.unwrap_or_default();
     let mut error = None;
     let mut member = None;
+    let mut history = Vec::new();
     if !phone.trim().is_empty() {
         let path = format!("/admin/v1/members?phone={}", query_text(&phone));
         match state
@@ -495,6 +514,19 @@ async fn members_page(
             .await
         {
             Ok(found) => {
+                let path = format!(
+                    "/admin/v1/members/{}/transactions?limit={MEMBER_HISTORY_LINES}",
+                    found.member_id
+                );
+                let lines: History = state.api.json(&browser.operator(), Call::get(path)).await?;
+                history = lines
+                    .transactions
+                    .into_iter()
+                    .map(|line| {
+                        let amount = signed_amount(&line.amount);
+                        (when(&line.at), line.reason, amount, line.pending)
+                    })
+                    .collect();
                 member = Some(MemberView {
                     member_id: found.member_id,
                     name: found.name,
@@ -523,10 +555,28 @@ async fn members_page(
             .notice(notice),
         phone,
         member,
+        history,
         may_lock: me.may("members.lock"),
         may_unlock: me.may("members.unlock"),
     };
     Ok(html(&page))
+}
+
+/// A signed amount as the API writes it (a number, or digits past 2^53) with its sign and
+/// thousands: `-1,200`, `+5,000`.
+fn signed_amount(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(digits) => ("−", digits),
+        None => ("+", text.as_str()),
+    };
+    match digits.parse::<u128>() {
+        Ok(amount) => format!("{sign}{}", grouped(amount)),
+        Err(_) => text.clone(),
+    }
 }
 
 /// `text` for a query string (form encoding).
@@ -1049,5 +1099,11 @@ mod tests {
         assert_eq!(query_text("+8210&x=1"), "%2B8210%26x%3D1");
         assert_eq!(grouped_text("1234567"), "1,234,567");
         assert_eq!(grouped_text("x"), "x");
+        assert_eq!(signed_amount(&serde_json::json!(-1200)), "−1,200");
+        assert_eq!(signed_amount(&serde_json::json!(5000)), "+5,000");
+        assert_eq!(
+            signed_amount(&serde_json::json!("-18446744073709551616")),
+            "−18,446,744,073,709,551,616"
+        );
     }
 }
