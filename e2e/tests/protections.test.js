@@ -56,3 +56,20 @@ test("a Korean browser gets Korean pages, and the switch changes it", async () =
   await page.getByRole("link", { name: "Sign up" }).waitFor();
   await context.close();
 });
+
+test("the member app installs a service worker and shows its offline page without a network", async () => {
+  const context = await phone(browser);
+  const page = await context.newPage();
+  await page.goto(server.baseUrl + "/app");
+  const manifest = await page.getAttribute("link[rel=manifest]", "href");
+  const answer = await context.request.get(server.baseUrl + manifest);
+  assert.equal((await answer.json()).start_url, "/app");
+  await page.waitForFunction(() => navigator.serviceWorker.ready.then(() => true), null, {
+    timeout: 10_000,
+  });
+  await context.setOffline(true);
+  await page.goto(server.baseUrl + "/app/history").catch(() => {});
+  await page.getByText("You are offline.").waitFor({ timeout: 10_000 });
+  await context.setOffline(false);
+  await context.close();
+});

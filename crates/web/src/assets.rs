@@ -35,6 +35,16 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/verify.js"),
     ),
     (
+        "register.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/register.js"),
+    ),
+    (
+        "offline.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/offline.html"),
+    ),
+    (
         "app.webmanifest",
         "application/manifest+json",
         include_bytes!("../assets/app.webmanifest"),
@@ -51,7 +61,28 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
 const ASSET_MAX_AGE_S: u32 = 3600;
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/assets/{name}", get(asset))
+    Router::new()
+        .route("/assets/{name}", get(asset))
+        .route("/app/sw.js", get(service_worker))
+}
+
+/// The member app's service worker, at `/app/sw.js`; `Service-Worker-Allowed` lets its
+/// scope be `/app` itself, not only what is under `/app/`. Never kept by the browser's HTTP
+/// cache: a new build's worker replaces the old at once.
+async fn service_worker() -> Response {
+    let mut response = include_bytes!("../assets/sw.js").as_slice().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("service-worker-allowed", HeaderValue::from_static("/app"));
+    response
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
