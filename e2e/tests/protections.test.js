@@ -54,6 +54,13 @@ test("a Korean browser gets Korean pages, and the switch changes it", async () =
   await page.getByRole("link", { name: "English" }).click();
   assert.equal(await page.getAttribute("html", "lang"), "en");
   await page.getByRole("link", { name: "Sign up" }).waitFor();
+  // From another area, the switch leads back to that area's home; never elsewhere.
+  await page.goto(server.baseUrl + "/till");
+  await page.getByRole("link", { name: "한국어" }).click();
+  await page.waitForURL(server.baseUrl + "/till");
+  assert.equal(await page.getAttribute("html", "lang"), "ko");
+  await page.goto(server.baseUrl + "/app/lang/en?back=https://evil.example/");
+  assert.equal(page.url(), server.baseUrl + "/app");
   await context.close();
 });
 

@@ -74,11 +74,26 @@ struct CodePage {
     submit: &'static str,
 }
 
-/// `GET /app/lang/{code}`: remembers the language (not a secret, not a change of any
-/// record: a GET) and goes home.
-async fn switch_language(Path(code): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct LangQuery {
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// Where a language switch may lead back to: the homes of the app's areas only (never a
+/// URL a link could choose: no open redirect).
+const LANGUAGE_BACK: [&str; 5] = ["/app", "/till", "/console", "/merchant", "/partner"];
+
+/// `GET /app/lang/{code}?back=`: remembers the language (not a secret, not a change of any
+/// record: a GET) and goes back to the area's home.
+async fn switch_language(Path(code): Path<String>, Query(query): Query<LangQuery>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::Ko);
-    let mut response = Redirect::to("/app").into_response();
+    let back = query
+        .back
+        .as_deref()
+        .and_then(|back| LANGUAGE_BACK.into_iter().find(|home| *home == back))
+        .unwrap_or("/app");
+    let mut response = Redirect::to(back).into_response();
     let cookie = cookie::Cookie::build((browser::LANG_COOKIE, lang.code()))
         .path("/")
         .secure(true)
