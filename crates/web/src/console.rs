@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -775,16 +775,8 @@ async fn settlements_csv(State(state): State<WebState>, browser: Browser) -> Res
     console_page!(state, browser, |me| async {
         let call = Call::get("/admin/v1/reports/settlements.csv");
         let answer = state.api.send(&browser.operator(), call).await?;
-        let mut response = answer.body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"settlements.csv\""),
-        );
+        let response =
+            crate::pages::csv_download(answer.body, "attachment; filename=\"settlements.csv\"");
         Ok(response)
     })
 }
@@ -814,17 +806,7 @@ async fn report_csv(
         let from = now_s.saturating_sub(REPORT_DAYS * 86_400);
         let call = Call::get(format!("{path}?from={from}"));
         let answer = state.api.send(&browser.operator(), call).await?;
-        let mut response = answer.body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static(disposition),
-        );
-        Ok(response)
+        Ok(crate::pages::csv_download(answer.body, disposition))
     })
 }
 

@@ -169,6 +169,21 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A CSV the API answered, handed to the browser as a download named by `disposition`.
+pub fn csv_download(body: axum::body::Bytes, disposition: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static(disposition),
+    );
+    response
+}
+
 /// `GET /`: the member app.
 pub async fn root() -> Redirect {
     Redirect::to("/app")

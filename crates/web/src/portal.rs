@@ -2,7 +2,7 @@
 //! logging out, failures, and CSV downloads with the user's session.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -158,17 +158,7 @@ impl Portal {
             Ok(answer) => answer,
             Err(problem) => return self.failure(state, browser, problem),
         };
-        let mut response = answer.body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static(disposition),
-        );
-        response
+        crate::pages::csv_download(answer.body, disposition)
     }
 }
 
