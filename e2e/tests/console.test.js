@@ -2,7 +2,7 @@
 // lets it: finance runs a settlement of a till payment, marks it paid and downloads it;
 // the merchant sees the payment and the payout and downloads its settlement; support finds
 // a member by phone and locks them, and is refused the finance pages; the dashboard draws
-// its chart.
+// its charts and verifies the ledger; finance reconciles a partner.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { assertAccessible, failureEvidence, launchBrowser, leaveEvidence, phone, screenshot, startServer } from "../lib/harness.js";
@@ -67,6 +67,13 @@ test("finance runs a settlement, marks it paid and downloads it", async () => {
   const line = report.trim().split("\r\n").find((row) => row.includes(",Demo Cafe,"));
   assert.ok(line, report);
   assert.match(line, /,captured,[0-9]{8},1000,1000,0,1000,0,/);
+  // Finance reconciles Demo Air's last week with the partner's own record.
+  await page.getByRole("link", { name: "Partners" }).click();
+  const air = page.getByRole("row", { name: /Demo Air/ });
+  await air.getByRole("button", { name: "Reconcile the last 7 days" }).click();
+  await page.getByText("Reconciliation done.").waitFor();
+  assert.match(await air.getByTestId("reconciled").textContent(), /1 \/ 1/);
+  await assertAccessible(page, "console partners");
   await context.close();
 });
 
@@ -97,6 +104,20 @@ test("the merchant sees the payment in its portal and downloads its settlement",
   assert.equal(lines[0].split(",")[5], "merchant_name");
   assert.match(lines[1], /,paid,/);
   assert.match(lines[1], /,Demo Cafe,1000,0,1000,25,975$/);
+  // A new till's key, its secret shown once; then it is disabled.
+  await page.getByRole("link", { name: "Terminals" }).click();
+  const before = await page.locator("tr[data-terminal]").count();
+  await page.getByRole("button", { name: "New terminal" }).click();
+  await page.getByTestId("secret-warning").waitFor();
+  assert.match(await page.getByTestId("terminal-secret").textContent(), /^[0-9a-f]{32,}$/);
+  const keyId = await page.getByTestId("key-id").textContent();
+  await assertAccessible(page, "merchant new terminal");
+  await page.getByRole("link", { name: "Back to the terminals" }).click();
+  assert.equal(await page.locator("tr[data-terminal]").count(), before + 1);
+  const row = page.locator("tr[data-terminal]", { hasText: keyId });
+  await row.getByRole("button", { name: "Disable" }).click();
+  await page.locator("tr[data-terminal]", { hasText: keyId }).getByRole("button", { name: "Enable" }).waitFor();
+  await assertAccessible(page, "merchant terminals");
   await context.close();
 });
 
@@ -112,6 +133,14 @@ test("the partner sees what it owes and downloads its statement", async () => {
   await page.getByRole("heading", { name: "Demo Air" }).waitFor();
   assert.equal(await page.getByTestId("issued").textContent(), "3,000");
   assert.equal(await page.getByTestId("owes").textContent(), "3,000");
+  // Finance's reconciliation of the week, as the partner sees it: 1 checked, 1 matched.
+  const kept = await page.getByTestId("reconciliations").locator("tbody tr").first().locator("td").allTextContents();
+  assert.deepEqual(kept.slice(2), ["1", "1", "0", "0"]);
+  // Its exchanges, a page at a time.
+  await page.getByRole("link", { name: "Exchanges" }).click();
+  await page.getByRole("cell", { name: "DA-2002" }).first().waitFor();
+  await assertAccessible(page, "partner exchanges");
+  await page.getByRole("link", { name: "Home" }).click();
   await screenshot(page, "14-partner-portal");
   await assertAccessible(page, "partner portal");
   const [download] = await Promise.all([
@@ -209,9 +238,16 @@ test("the operator's dashboard draws the partners' chart and the ledger's health
   const page = await context.newPage();
   failureEvidence(page, "console-operator");
   await consoleLogIn(page, server, "demo-operator");
-  await page.locator("svg.chart").waitFor();
-  assert.match(await page.locator("svg.chart").textContent(), /Demo Air/);
+  // Today's column holds the exchange's 3,000 MVP and the till's 1,000.
+  assert.match(await page.getByTestId("exchanges-chart").textContent(), /: 3,000/);
+  assert.match(await page.getByTestId("payments-chart").textContent(), /: 1,000/);
+  assert.match(await page.getByTestId("top-partners").textContent(), /Demo Air/);
+  assert.match(await page.getByTestId("top-merchants").textContent(), /Demo Cafe/);
   assert.equal(await page.getByTestId("outstanding").textContent(), "2,000");
+  // The whole ledger verified from its first block, and the outcome kept.
+  await page.getByRole("button", { name: "Verify the ledger now" }).click();
+  await page.waitForURL(server.baseUrl + "/console");
+  assert.match(await page.getByTestId("last-verify").textContent(), /^verified · /);
   await screenshot(page, "11-console-dashboard");
   await assertAccessible(page, "console dashboard");
   await page.getByRole("link", { name: "Audit log" }).click();

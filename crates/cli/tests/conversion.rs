@@ -386,6 +386,25 @@ async fn conversion_end_to_end_survives_node_and_server_failures() {
         transactions["transactions"][0]["reason"], "conversion",
         "{transactions}"
     );
+    // The member's own list holds it (and another member's holds nothing of it).
+    let mine = api.get("/v1/me/conversions?limit=1", &token).await;
+    assert_eq!(
+        mine["conversions"][0]["conversion_id"], first["conversion_id"],
+        "{mine}"
+    );
+    assert_eq!(
+        mine["next_cursor"].as_str().map(str::is_empty),
+        Some(false),
+        "{mine}"
+    );
+    let cursor = text(&mine["next_cursor"]);
+    let rest = api
+        .get(&format!("/v1/me/conversions?cursor={cursor}"), &token)
+        .await;
+    assert_eq!(rest["conversions"], json!([]), "{rest}");
+    let (other, _) = member_with_mvp(&api, "010-5555-0102", 1_000).await;
+    let theirs = api.get("/v1/me/conversions", &other).await;
+    assert_eq!(theirs["conversions"], json!([]), "{theirs}");
 
     // Refusals move nothing, on either side.
     let (status, problem) = convert(&api, &token, 5, "too-small").await;
@@ -450,7 +469,8 @@ async fn conversion_end_to_end_survives_node_and_server_failures() {
     // The economy view adds it all up, on both sides.
     let economy = api.get("/v1/token-economy", "").await;
     assert_eq!(economy["mvp"]["converted"], "3500", "{economy}");
-    assert_eq!(economy["mvp"]["outstanding"], "46500", "{economy}");
+    // The member's 46,500 and the other member's 1,000.
+    assert_eq!(economy["mvp"]["outstanding"], "47500", "{economy}");
     assert_eq!(economy["conversions"]["completed"], 3, "{economy}");
     assert_eq!(economy["conversions"]["failed"], 1, "{economy}");
     let released = (350 * WEI_PER_MVC).to_string();

@@ -863,6 +863,64 @@ async fn readme_journey(backend: Backend) {
     assert_eq!(reconciled["matched"], 1, "{reconciled}");
     assert_eq!(reconciled["unreachable"], 0, "{reconciled}");
     assert_eq!(reconciled["mismatches"], json!([]));
+    // It is kept: the partner's reconciliations list it, newest first.
+    let kept = api
+        .get(
+            &format!("/admin/v1/partners/{partner_id}/reconciliations"),
+            TOKEN,
+        )
+        .await;
+    let kept = kept.expect(200);
+    assert_eq!(
+        kept["reconciliations"][0]["reconciliation_id"], reconciled["reconciliation_id"],
+        "{kept}"
+    );
+    assert_eq!(kept["reconciliations"][0]["matched"], 1, "{kept}");
+    assert_eq!(kept["next_cursor"], Value::Null);
+
+    // The dashboard's volume: today's KST day holds the exchange's 7,000 MVP, Sky Air
+    // tops the partners, and a period longer than 93 days is refused.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let path = format!(
+        "/admin/v1/reports/volume?from={}&to={}",
+        now - 86_400,
+        now + 60
+    );
+    let volume = api.get(&path, TOKEN).await;
+    let volume = volume.expect(200);
+    let days = volume["days"].as_array().unwrap();
+    let exchanged: u64 = days
+        .iter()
+        .map(|d| d["exchanged_mvp"].as_u64().unwrap())
+        .sum();
+    assert_eq!(exchanged, 7000, "{volume}");
+    assert!(days.len() == 2 || days.len() == 3, "{volume}");
+    assert_eq!(volume["top_partners"][0]["name"], "Sky Air", "{volume}");
+    assert_eq!(volume["top_partners"][0]["mvp_issued"], 7000, "{volume}");
+    let path = format!("/admin/v1/reports/volume?from=0&to={}", 94 * 86_400);
+    assert_eq!(api.get(&path, TOKEN).await.status, 400);
+
+    // The server verifies its ledger from the first block and keeps the outcome.
+    let none = api
+        .get("/admin/v1/ledger/verifications/latest", TOKEN)
+        .await;
+    assert_eq!(none.status, 404, "{}", none.text);
+    let verified = api
+        .post("/admin/v1/ledger/verifications", TOKEN, json!({}))
+        .await;
+    let verified = verified.expect(201).clone();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(verified["tree_size"].as_u64().unwrap() >= 1, "{verified}");
+    let latest = api
+        .get("/admin/v1/ledger/verifications/latest", TOKEN)
+        .await;
+    assert_eq!(
+        latest.expect(200)["verification_id"],
+        verified["verification_id"]
+    );
 
     // The partner asks about the exchange on its signed endpoint.
     let call = PartnerCall::new(&partner_id, SIM_SECRET.as_bytes(), &reference);
@@ -2016,6 +2074,23 @@ async fn transaction_paging(backend: Backend) {
         .map(|l| text(&l["timestamp_ns"]).parse().expect("timestamp"))
         .collect();
     assert!(stamps.windows(2).all(|w| w[0] > w[1]), "{stamps:?}");
+
+    // The API filters by reason: every exchange line, none of another reason; a cursor at
+    // the top of u64 reads from the newest; an unknown reason is refused.
+    let exchanges = transactions(api, &token, "?reason=exchange&limit=100").await;
+    let lines = exchanges["transactions"].as_array().unwrap();
+    assert!(lines.len() >= 25 && lines.iter().all(|l| l["reason"] == "exchange"));
+    let payments = transactions(api, &token, "?reason=payment").await;
+    assert_eq!(payments["transactions"], json!([]), "{payments}");
+    assert_eq!(payments["next_cursor"], Value::Null);
+    let top = transactions(api, &token, &format!("?cursor={}&limit=1", u64::MAX)).await;
+    assert_eq!(
+        top["transactions"][0]["transfer_id"],
+        seen[0]["transfer_id"]
+    );
+    api.get("/v1/me/transactions?reason=bogus", &token)
+        .await
+        .problem(400, "invalid-fields");
 
     // The default page holds 20; bad limits and cursors are refused.
     let page = transactions(api, &token, "").await;

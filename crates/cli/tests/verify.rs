@@ -78,12 +78,12 @@ async fn clean_store_verifies() {
     let output = mileverse(&["verify"], directory.path());
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(
-        // 1 block of the platform's own 8 accounts at start (payouts, partner payments, the
-        // MVC bridge, settlement clearing, platform fees, vouchers, ad prepayments, ad
-        // revenue), 1 of the audit log's 2, 1 of the test's 2 accounts, 6 of transfers, and
+        // 1 block of the platform's own 9 accounts at start (payouts, partner payments, the
+        // MVC bridge, settlement clearing, platform fees, vouchers, P2P holds, ad
+        // prepayments, ad revenue), 1 of the audit log's 2, 1 of the test's 2 accounts, 6 of transfers, and
         // for each of the 7 admin calls the audit log's intent and outcome, a block and a
         // transfer each.
-        stdout_of(&output).starts_with("ok: 23 blocks, tree size 32, 12 accounts"),
+        stdout_of(&output).starts_with("ok: 23 blocks, tree size 32, 13 accounts"),
         "{}",
         stdout_of(&output)
     );

@@ -26,5 +26,5 @@ pub mod snapshot;
 
 pub use sequencer::{
     JournalMode, LedgerConfig, LedgerError, LedgerService, MetricsSnapshot, SignedCheckpoint,
-    TransferOutcome,
+    TransferOutcome, Verified,
 };

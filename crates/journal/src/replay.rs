@@ -141,6 +141,39 @@ pub fn replay_store(
     store: &mut dyn Store,
     options: ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
+    replay(store, options, Start::LatestSnapshot)
+}
+
+/// Verifies a live store from its first block with the memory of a server's start: every
+/// block's hash chain, operator signature, Merkle root and transfers re-executed by an
+/// engine of `engine`'s bounds (reading what it does not keep from `store`), and the
+/// stored balances checked at the end; only the Merkle frontier is kept. What `mileverse
+/// verify` checks, except the snapshots (a cache the server can rebuild) and the roots at
+/// past sizes (an auditor's whole log, which grows with history).
+pub fn verify_store(
+    store: &mut dyn Store,
+    operator_public_key: [u8; 32],
+    engine: EngineConfig,
+) -> Result<Replayed, ReplayError> {
+    let options = ReplayOptions {
+        operator_public_key: Some(operator_public_key),
+        engine: Some(engine),
+    };
+    replay(store, options, Start::Genesis)
+}
+
+/// Where a replay with a bounded engine starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    LatestSnapshot,
+    Genesis,
+}
+
+fn replay(
+    store: &mut dyn Store,
+    options: ReplayOptions,
+    start: Start,
+) -> Result<Replayed, ReplayError> {
     // An auditor (a key to check, everything replayed from genesis) checks every snapshot.
     let audit = options.engine.is_none() && options.operator_public_key.is_some();
     let mut snapshots = if audit {
@@ -149,9 +182,9 @@ pub fn replay_store(
         SnapshotAudit::default()
     };
     let started = std::time::Instant::now();
-    let from_snapshot = match options.engine {
-        Some(config) => from_snapshot(store, config)?,
-        None => None,
+    let from_snapshot = match (options.engine, start) {
+        (Some(config), Start::LatestSnapshot) => from_snapshot(store, config)?,
+        _ => None,
     };
     if let Some(replayed) = &from_snapshot {
         let (blocks, elapsed_ms) = (replayed.block_count, started.elapsed().as_millis());

@@ -34,7 +34,7 @@ use store::{BlockRecord, BlockWrite, Store, StoreError, StoreMeta};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::readers::{StoreReaders, perfect_subtree};
-use crate::replay::{ReplayError, ReplayOptions, replay_store};
+use crate::replay::{ReplayError, ReplayOptions, replay_store, verify_store};
 use crate::snapshot::Snapshot;
 
 /// Most events (accounts or transfers) in one request, and in one block.
@@ -282,6 +282,15 @@ struct Commit {
 
 /// Handle to the running ledger. Cheap to share behind an `Arc`; dropping the last handle
 /// stops both threads after the blocks in flight are written.
+/// What a [`LedgerService::verify`] that succeeded covered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub block_count: u64,
+    pub tree_size: u64,
+    /// The last block's Merkle root (none in an empty ledger).
+    pub root: Option<Hash>,
+}
+
 pub struct LedgerService {
     requests: mpsc::Sender<Request>,
     shared: Arc<Shared>,
@@ -692,6 +701,34 @@ impl LedgerService {
         self.readers
             .with(move |store| read(&mut store.tables()?))
             .map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
+    }
+
+    /// Verifies the stored ledger from its first block on a reader connection
+    /// ([`verify_store`]: the hash chain, every signature against this ledger's key, the
+    /// Merkle roots, the transfers re-executed, the balances), with the engine's bounds of
+    /// this ledger's configuration. `Ok(Err(..))` is a ledger that does not verify;
+    /// `Err(..)` a store that could not be read. Takes a reader for as long as it runs
+    /// (proportional to history): callers run one at a time.
+    pub async fn verify(&self) -> Result<Result<Verified, String>, LedgerError> {
+        let (public_key, engine) = (self.shared.public_key, self.config.engine);
+        let readers = self.readers.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            readers.with(move |store| match verify_store(store, public_key, engine) {
+                Ok(replayed) => Ok(Ok(Verified {
+                    block_count: replayed.block_count,
+                    tree_size: replayed.frontier.size(),
+                    root: replayed.head.map(|(header, _, _)| header.merkle_root),
+                })),
+                // A store that cannot be read says nothing about the ledger; a corrupt one does.
+                Err(ReplayError::Store(error)) if !matches!(error, StoreError::Corrupt { .. }) => {
+                    Err(error)
+                }
+                Err(error) => Ok(Err(error.to_string())),
+            })
+        })
+        .await;
+        let verified = joined.map_err(|error| LedgerError::Unavailable(error.to_string()))?;
+        verified.map_err(|error| LedgerError::Unavailable(format!("store read failed: {error}")))
     }
 
     /// The latest durable, signed checkpoint (none before the first block).

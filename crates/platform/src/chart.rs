@@ -51,6 +51,8 @@ pub mod account_code {
     pub const AD_PREPAYMENTS: u16 = 1200;
     /// The platform's ad revenue: billed impressions and clicks.
     pub const AD_REVENUE: u16 = 1300;
+    /// P2P transfers held for a phone that is not a member's yet, until claimed or returned.
+    pub const P2P_HOLDS: u16 = 1400;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -75,6 +77,13 @@ pub mod transfer_code {
     pub const AD_IMPRESSION: u16 = 15;
     /// A billed click (`ads`).
     pub const AD_CLICK: u16 = 16;
+}
+
+/// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
+pub fn reason_code(name: &str) -> Option<u16> {
+    (1..=u16::from(u8::MAX))
+        .find(|code| reason_name(*code) == name)
+        .filter(|_| name != "other")
 }
 
 /// The member-facing name of a transfer code.
@@ -122,6 +131,8 @@ pub const AD_PREPAYMENTS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::AD_PREPAYMENTS as u128);
 pub const AD_REVENUE_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::AD_REVENUE as u128);
+pub const P2P_HOLDS_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::P2P_HOLDS as u128);
 
 /// Random bits at the bottom of a [`new_id`].
 const ID_RANDOM_BITS: u32 = 80;
@@ -245,6 +256,13 @@ pub fn system_accounts() -> Vec<Account> {
             id: VOUCHERS_ACCOUNT,
             ledger: LEDGER_MVP,
             code: account_code::VOUCHERS,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..Account::default()
+        },
+        Account {
+            id: P2P_HOLDS_ACCOUNT,
+            ledger: LEDGER_MVP,
+            code: account_code::P2P_HOLDS,
             flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             ..Account::default()
         },

@@ -481,6 +481,20 @@ impl Platform {
             .await?)
     }
 
+    /// A member's conversions, newest first, at most `limit` (at most
+    /// `CONVERSIONS_PAGE_MAX`).
+    pub async fn member_conversions(
+        &self,
+        member_id: u128,
+        before: Option<(u64, u128)>,
+        limit: usize,
+    ) -> Result<Vec<ConversionRecord>, PlatformError> {
+        Ok(self
+            .ledger
+            .tables(move |read| tables::member_conversions_page(read, member_id, before, limit))
+            .await?)
+    }
+
     /// Calls `visit` with every conversion, a page at a time (bounded memory, time
     /// O(conversions): for the economy's figures).
     pub(crate) async fn each_conversion(

@@ -44,6 +44,8 @@ pub enum PlatformError {
     Van(#[from] crate::vans::VanError),
     #[error(transparent)]
     Portal(#[from] crate::portal::PortalError),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfers::error::TransferError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -66,6 +68,8 @@ pub enum Entity {
     Link,
     Member,
     Merchant,
+    MoneyRequest,
+    P2pTransfer,
     Partner,
     Paycode,
     PaycodeDevice,
@@ -92,6 +96,8 @@ impl Entity {
             Entity::Link => "link",
             Entity::Member => "member",
             Entity::Merchant => "merchant",
+            Entity::MoneyRequest => "money request",
+            Entity::P2pTransfer => "transfer",
             Entity::Partner => "partner",
             Entity::Paycode => "paycode",
             Entity::PaycodeDevice => "paycode device",

@@ -8,6 +8,7 @@
 //! | delete expired sessions, verifications and login guards (`members`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
 //! | delete expired merchant portal sessions (`portal`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
 //! | clear expired `Idempotency-Key`s (`idempotency`) | [`IDEMPOTENCY_SWEEP_INTERVAL_MS`] |
+//! | return held P2P transfers past their deadline to their senders (`transfers`) | [`HELD_SWEEP_INTERVAL_MS`] |
 //!
 //! Chores run one after another on one task, so one never overlaps itself; each does a
 //! bounded batch, and a failure is logged and tried again at its next turn.
@@ -26,6 +27,8 @@ pub use crate::limits::RATE_FLUSH_INTERVAL_MS;
 pub const CREDENTIALS_SWEEP_INTERVAL_MS: u64 = 60_000;
 /// How often expired idempotency keys are cleared.
 pub const IDEMPOTENCY_SWEEP_INTERVAL_MS: u64 = IDEMPOTENCY_SWEEP_INTERVAL_S * 1000;
+/// How often held P2P transfers past their deadline are returned.
+pub const HELD_SWEEP_INTERVAL_MS: u64 = 30_000;
 /// The ticker's period: the shortest chore interval divides into it.
 const TICK_MS: u64 = 500;
 
@@ -34,12 +37,14 @@ enum Chore {
     FlushRateCounters,
     ExpireCredentials,
     ExpireIdempotencyKeys,
+    ReturnHeldTransfers,
 }
 
-const CHORES: [(Chore, u64); 3] = [
+const CHORES: [(Chore, u64); 4] = [
     (Chore::FlushRateCounters, RATE_FLUSH_INTERVAL_MS),
     (Chore::ExpireCredentials, CREDENTIALS_SWEEP_INTERVAL_MS),
     (Chore::ExpireIdempotencyKeys, IDEMPOTENCY_SWEEP_INTERVAL_MS),
+    (Chore::ReturnHeldTransfers, HELD_SWEEP_INTERVAL_MS),
 ];
 
 /// Starts the ticker; it ends when the platform is dropped.
@@ -79,6 +84,7 @@ impl Platform {
                 self.purge_portal_sessions().await
             }
             Chore::ExpireIdempotencyKeys => self.expire_idempotency_keys().await,
+            Chore::ReturnHeldTransfers => self.return_expired_transfers().await.map(|_| ()),
         }
     }
 

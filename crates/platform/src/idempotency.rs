@@ -1,5 +1,6 @@
 //! `Idempotency-Key` as the IETF draft (draft-ietf-httpapi-idempotency-key-header) has it,
-//! for the member requests that move value: exchanges, voucher purchases, conversions.
+//! for the member requests that move value: exchanges, voucher purchases, conversions, P2P
+//! transfers.
 //!
 //! - The key is 1 to [`IDEMPOTENCY_KEY_BYTES_MAX`] bytes of visible ASCII, scoped to the
 //!   member and the kind of request; it is stored on the request's own row, whose unique
@@ -35,6 +36,7 @@ pub enum Scope {
     Exchange,
     VoucherPurchase,
     Conversion,
+    Transfer,
 }
 
 /// An answer, and whether it is the stored answer of an earlier request under its key.

@@ -87,6 +87,14 @@ pub const TERMINAL_REQUESTS: RateLimit = RateLimit {
     window_s: 60,
 };
 
+/// Lookups of a phone's masked name before a transfer, per member: enough to check a few
+/// friends, too few to walk the phone numbers for members.
+pub const RECIPIENT_LOOKUPS: RateLimit = RateLimit {
+    name: "recipient-lookups",
+    requests_max: 30,
+    window_s: 3600,
+};
+
 /// Keys counted at once (about 100 bytes each).
 pub const RATE_KEYS_MAX: usize = 262_144;
 /// How often the changed counters are written.

@@ -48,7 +48,7 @@ use crate::service::Platform;
 
 pub use access::{DeviceProof, LogIn, SessionGrant, SignUpGrant};
 pub(crate) use legacy::legacy_rows;
-pub use profile::{Balance, DeviceView, MemberView, TransactionLine};
+pub use profile::{Balance, DeviceView, HistoryPage, MemberView, TransactionLine};
 pub use store::tables::members::MemberStatus;
 
 pub const VERIFICATION_ATTEMPTS_MAX: u32 = 5;

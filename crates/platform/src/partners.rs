@@ -129,6 +129,9 @@ pub struct PartnerSettlementLine {
 /// Result of reconciling our exchanges with the partner's record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reconciliation {
+    /// The id it is kept under (`Platform::reconciliations`).
+    pub id: u128,
+    pub at_s: u64,
     pub checked: u64,
     pub matched: u64,
     pub mismatches: Vec<(u128, String, String)>,
@@ -575,6 +578,21 @@ impl Platform {
                 ));
             }
         }
+        let kept = store::tables::health::ReconciliationRow {
+            id: crate::chart::new_id(),
+            partner_id,
+            from_s,
+            to_s,
+            at_s: ports::time::now_s(),
+            checked: report.checked,
+            matched: report.matched,
+            unreachable: report.unreachable,
+            mismatch_count: u64::try_from(report.mismatches.len()).unwrap_or(u64::MAX),
+            mismatches: report.mismatches.clone(),
+        };
+        report.id = kept.id;
+        report.at_s = kept.at_s;
+        self.record_reconciliation(kept).await?;
         Ok(report)
     }
 }

@@ -16,8 +16,9 @@ use store::tables::portal_users::{
 
 use crate::chart;
 use crate::crypto;
+use crate::domain::ExchangeRow;
 use crate::error::{Entity, PlatformError, invalid};
-use crate::merchants::MerchantRecord;
+use crate::merchants::{MerchantRecord, TERMINALS_PER_MERCHANT_MAX, TerminalGrant, TerminalRecord};
 use crate::service::Platform;
 use ports::time::now_s;
 
@@ -35,6 +36,12 @@ pub const PASSWORD_CHARS_MAX: usize = 128;
 pub const STORES_PER_BRAND_MAX: usize = 10_000;
 /// Expired sessions dropped per housekeeping round.
 pub const EXPIRED_SESSIONS_PER_ROUND_MAX: u64 = 4096;
+/// Stores whose terminals one page of [`Platform::store_terminals`] holds when it lists every
+/// store of the user's (each store whole: at most `TERMINALS_PER_MERCHANT_MAX` terminals).
+pub const TERMINAL_STORES_PER_PAGE: usize = 10;
+/// Most exchanges one page of [`Platform::partner_exchanges`] answers (the partner portal
+/// is for people; `statement.csv` gives a whole period).
+pub const PARTNER_EXCHANGES_PAGE_MAX: usize = 100;
 
 /// Why a portal user's request is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +100,34 @@ impl PortalUser {
 #[derive(Clone, Copy, Debug)]
 pub struct StorePaymentsPage {
     pub merchant_id: u128,
+    pub from_s: u64,
+    pub to_s: u64,
+    /// The last `(created_at_s, id)` of the page before.
+    pub after: Option<(u64, u128)>,
+    pub limit: usize,
+}
+
+/// Which terminals of the user's stores to read ([`Platform::store_terminals`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreTerminals {
+    /// One of the user's stores, whole.
+    Of(u128),
+    /// Every store of the user's, [`TERMINAL_STORES_PER_PAGE`] stores a page, in the order
+    /// of [`PortalUser::merchants`], after this store (the last of the page before).
+    After(Option<u128>),
+}
+
+/// A page of the user's terminals: the terminals, oldest first within each store, and the
+/// last store of the page when more stores follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTerminalsPage {
+    pub terminals: Vec<TerminalRecord>,
+    pub next_after: Option<u128>,
+}
+
+/// Which exchanges of the partner to read ([`Platform::partner_exchanges`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PartnerExchangesPage {
     pub from_s: u64,
     pub to_s: u64,
     /// The last `(created_at_s, id)` of the page before.
@@ -385,6 +420,118 @@ impl Platform {
                 (!run.lines.is_empty()).then_some(run)
             })
             .collect())
+    }
+
+    /// The terminals of the user's stores (without secrets): one store's, or a page of
+    /// stores' ([`StoreTerminals`]). A store the user does not see is "not found", as one
+    /// that does not exist.
+    pub async fn store_terminals(
+        &self,
+        user: &PortalUser,
+        which: StoreTerminals,
+    ) -> Result<StoreTerminalsPage, PlatformError> {
+        let (stores, next_after) = match which {
+            StoreTerminals::Of(merchant_id) => {
+                if !user.sees(merchant_id) {
+                    return Err(unseen());
+                }
+                (vec![merchant_id], None)
+            }
+            StoreTerminals::After(after) => {
+                let start = match after {
+                    None => 0,
+                    Some(after) => {
+                        let position = user.merchant_ids().position(|id| id == after);
+                        position.ok_or_else(|| invalid("cursor", "a cursor from next_cursor"))? + 1
+                    }
+                };
+                let stores: Vec<u128> = user
+                    .merchant_ids()
+                    .skip(start)
+                    .take(TERMINAL_STORES_PER_PAGE)
+                    .collect();
+                let more = start + stores.len() < user.merchants.len();
+                let next_after = if more { stores.last().copied() } else { None };
+                (stores, next_after)
+            }
+        };
+        let terminals = self
+            .ledger
+            .tables(move |read| {
+                let mut terminals = Vec::new();
+                for merchant_id in stores {
+                    terminals.extend(store::tables::merchants::terminals_of(
+                        read,
+                        merchant_id,
+                        TERMINALS_PER_MERCHANT_MAX,
+                    )?);
+                }
+                Ok(terminals)
+            })
+            .await?;
+        Ok(StoreTerminalsPage {
+            terminals,
+            next_after,
+        })
+    }
+
+    /// A new terminal of one of the user's stores ([`Platform::create_terminal`]); its
+    /// secret is in the answer and never again.
+    pub async fn create_store_terminal(
+        &self,
+        user: &PortalUser,
+        merchant_id: u128,
+    ) -> Result<TerminalGrant, PlatformError> {
+        if !user.sees(merchant_id) {
+            return Err(unseen());
+        }
+        self.create_terminal(merchant_id).await
+    }
+
+    /// Enables or disables a terminal of one of the user's stores
+    /// ([`Platform::set_terminal_enabled`]). A terminal of another store is "not found",
+    /// as one that does not exist.
+    pub async fn set_store_terminal_enabled(
+        &self,
+        user: &PortalUser,
+        terminal_id: u128,
+        enabled: bool,
+    ) -> Result<TerminalRecord, PlatformError> {
+        let terminal = self
+            .ledger
+            .tables(move |read| store::tables::merchants::terminal(read, terminal_id))
+            .await?
+            .filter(|terminal| user.sees(terminal.merchant_id))
+            .ok_or(PlatformError::NotFound(Entity::Terminal))?;
+        self.set_terminal_enabled(terminal.merchant_id, terminal_id, enabled)
+            .await
+    }
+
+    /// A page of the partner user's own exchanges that are final (completed, failed or
+    /// reversed; those still waiting for the partner are not), created in
+    /// `[from_s, to_s)`, oldest first after the keyset cursor `(created_at_s, id)`, at most
+    /// [`PARTNER_EXCHANGES_PAGE_MAX`]: read from the partner's own index.
+    pub async fn partner_exchanges(
+        &self,
+        user: &PortalUser,
+        page: PartnerExchangesPage,
+    ) -> Result<Vec<ExchangeRow>, PlatformError> {
+        let partner_id = user.partner_id().ok_or(PortalError::WrongPortal)?;
+        let limit = page.limit.clamp(1, PARTNER_EXCHANGES_PAGE_MAX);
+        // A time past the year 9999 means "until the end": every time fits its column.
+        let from_s = page.from_s.min(ports::time::TIME_S_MAX);
+        let to_s = page.to_s.min(ports::time::TIME_S_MAX);
+        let after = page
+            .after
+            .map(|(time_s, id)| (time_s.min(ports::time::TIME_S_MAX), id));
+        Ok(self
+            .ledger
+            .tables(move |read| {
+                store::tables::exchanges::partner_final_page(
+                    read, partner_id, from_s, to_s, after, limit,
+                )
+            })
+            .await?)
     }
 
     async fn commit_portal(&self, writes: Vec<PortalUserWrite>) -> Result<(), PlatformError> {

@@ -52,6 +52,8 @@ pub struct PlatformConfig {
     pub pin_confirm_above_mvp: u64,
     /// Whether the abuse limits apply (`limits`).
     pub rate_limiting: crate::limits::RateLimiting,
+    /// How long a P2P transfer to a phone that is not a member's waits before it returns.
+    pub transfer_hold_s: u64,
 }
 
 /// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
@@ -72,6 +74,7 @@ impl Default for PlatformConfig {
             link_attempt_expiry_s: crate::partners::LINK_ATTEMPT_EXPIRY_S,
             pin_confirm_above_mvp: PIN_CONFIRM_ABOVE_MVP_DEFAULT,
             rate_limiting: crate::limits::RateLimiting::Enforced,
+            transfer_hold_s: crate::transfers::HOLD_S,
         }
     }
 }
@@ -113,6 +116,10 @@ pub struct Platform {
     pub(crate) vouchers: crate::vouchers::Vouchers,
     /// The ads context's claims (see `ads`).
     pub(crate) ads: crate::ads::Ads,
+    /// The health context's working set (see `health`).
+    pub(crate) health: crate::health::Health,
+    /// The P2P context's claims (see `transfers`).
+    pub(crate) transfers: crate::transfers::Transfers,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -208,6 +215,8 @@ impl Platform {
             exchanges: crate::exchange::Exchanges::default(),
             vouchers: crate::vouchers::Vouchers::default(),
             ads: crate::ads::Ads::default(),
+            health: crate::health::Health::default(),
+            transfers: crate::transfers::Transfers::default(),
             paycodes: crate::paycode::Paycodes::default(),
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),

@@ -160,7 +160,13 @@ async fn a_sale_moves_value_once_and_a_retry_gets_the_same_answer() {
     // The ledger keeps the movement's reason and reference.
     let lines = world
         .platform()
-        .transactions(payer.member_id, None, 10)
+        .transactions(
+            payer.member_id,
+            platform::members::HistoryPage {
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(lines[0].reason, "payment");

@@ -98,6 +98,22 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ),
     (
         "POST",
+        "/admin/v1/ledger/verifications",
+        needs(P::LedgerRead),
+    ),
+    (
+        "GET",
+        "/admin/v1/ledger/verifications/latest",
+        needs(P::LedgerRead),
+    ),
+    (
+        "GET",
+        "/admin/v1/partners/{id}/reconciliations",
+        needs(P::PartnersRead),
+    ),
+    ("GET", "/admin/v1/reports/volume", needs(P::ReportsRead)),
+    (
+        "POST",
         "/admin/v1/ledger/transfers/lookup",
         needs(P::LedgerRead),
     ),

@@ -444,6 +444,10 @@ struct ReconciliationMismatch {
 
 #[derive(Serialize, ToSchema)]
 struct ReconciliationAnswer {
+    /// The id it is kept under (`GET /admin/v1/partners/{id}/reconciliations`).
+    reconciliation_id: String,
+    /// When it ran.
+    at: String,
     partner_id: String,
     /// Unix seconds.
     from: u64,
@@ -482,6 +486,8 @@ async fn reconcile(
         })
         .collect();
     Ok(Json(ReconciliationAnswer {
+        reconciliation_id: report.id.to_string(),
+        at: rfc3339(report.at_s),
         partner_id: id.to_string(),
         from,
         to,
@@ -744,27 +750,20 @@ struct StaffHistoryAnswer {
 /// Needs `members.read`.
 #[utoipa::path(get, path = "/admin/v1/members/{id}/transactions", tag = "admin members",
     security(("operator" = [])),
-    params(("id" = String, Path, description = "The member id", pattern = r"^[0-9]{1,39}$"), shapes::PageQuery),
+    params(("id" = String, Path, description = "The member id", pattern = r"^[0-9]{1,39}$"), shapes::HistoryQuery),
     responses((status = 200, description = "A page of history", body = StaffHistoryAnswer)))]
 async fn member_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<shapes::PageQuery>, QueryRejection>,
+    query: Result<Query<shapes::HistoryQuery>, QueryRejection>,
 ) -> Result<Json<StaffHistoryAnswer>, Problem> {
     let member_id = parse_id_text("member_id", &id)?;
     let Query(query) = query?;
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|text| {
-            text.parse::<u64>()
-                .map_err(|_| platform::error::invalid("cursor", "a cursor from next_cursor"))
-        })
-        .transpose()?;
-    let limit = shapes::page_limit(query.limit, 20, platform::members::TRANSACTIONS_PAGE_MAX)?;
+    let page = query.page()?;
+    let limit = page.limit;
     let platform = platform(&state)?;
     platform.member(member_id).await?;
-    let lines = platform.transactions(member_id, before, limit).await?;
+    let lines = platform.transactions(member_id, page).await?;
     let next_cursor = if lines.len() == limit {
         lines.last().map(|line| line.timestamp_ns.to_string())
     } else {
@@ -889,8 +888,9 @@ mod tests {
     /// The operator, partner, VAN and merchant portal routes as the document describes
     /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 6] = [
+        let routers: [OpenApiRouter<AppState>; 7] = [
             super::routes(),
+            crate::health_api::routes(),
             crate::merchants_api::routes(),
             crate::merchant_portal_api::routes(),
             crate::partner_portal_api::routes(),
@@ -914,7 +914,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            15 + 14 + 1 + 5 + 7 + 5,
+            15 + 4 + 14 + 11 + 7 + 1 + 5,
             "every route once"
         );
         for (method, path, operation) in &operations {

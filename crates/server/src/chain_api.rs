@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(register_address, wallet_address))
         .routes(routes!(convert))
         .routes(routes!(conversion))
+        .routes(routes!(member_conversions))
         .routes(routes!(settings, change_settings))
         .routes(routes!(list_conversions))
 }
@@ -493,6 +494,44 @@ struct ConversionsAnswer {
     conversions: Vec<ConversionAnswer>,
     /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
+}
+
+/// Conversions a member's app lists by default on one page.
+const MEMBER_CONVERSIONS_PAGE_DEFAULT: usize = 20;
+
+/// The member's own conversions, newest first.
+#[utoipa::path(get, path = "/v1/me/conversions", tag = "chain",
+    security(("member_session" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of the member's conversions", body = ConversionsAnswer)))]
+async fn member_conversions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConversionsAnswer>, Problem> {
+    let member_id = member(&state, &headers).await?;
+    let Query(query) = query?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(shapes::time_cursor)
+        .transpose()?;
+    let limit = shapes::page_limit(
+        query.limit,
+        MEMBER_CONVERSIONS_PAGE_DEFAULT,
+        CONVERSIONS_PAGE_MAX,
+    )?;
+    let records = platform(&state)?
+        .member_conversions(member_id, before, limit)
+        .await?;
+    let next_cursor = (records.len() == limit)
+        .then(|| records.last())
+        .flatten()
+        .map(|last| shapes::time_cursor_text(last.created_at_s, last.id));
+    Ok(Json(ConversionsAnswer {
+        conversions: records.iter().map(conversion_answer).collect(),
+        next_cursor,
+    }))
 }
 
 /// Every member's conversions, newest first. Needs `conversions.read`.

@@ -11,6 +11,7 @@ pub mod admin_api;
 pub mod ads_api;
 pub mod chain_api;
 pub mod codes_svg;
+pub mod health_api;
 pub mod http_policy;
 pub mod json;
 pub mod ledger_api;
@@ -28,6 +29,7 @@ pub mod paycodes_api;
 pub mod portal_api;
 pub mod problem;
 pub mod shapes;
+pub mod transfers_api;
 pub mod van_api;
 pub mod vouchers_api;
 
@@ -112,6 +114,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(merchants_api::routes())
         .merge(merchant_portal_api::routes())
         .merge(ads_api::routes())
+        .merge(health_api::routes())
+        .merge(transfers_api::routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

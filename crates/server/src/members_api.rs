@@ -28,7 +28,7 @@ use crate::access::bearer;
 use crate::ledger_api::{Body, body_bytes};
 use crate::openapi;
 use crate::problem::Problem;
-use crate::shapes::{PageQuery, SignedAmount, page_limit};
+use crate::shapes::SignedAmount;
 
 /// The largest body a route without credentials reads (a sign-up is under 300 bytes).
 pub const PUBLIC_BODY_BYTES_MAX: usize = 4096;
@@ -503,28 +503,18 @@ struct TransactionsAnswer {
 /// The member's history, newest first.
 #[utoipa::path(get, path = "/v1/me/transactions", tag = "members",
     security(("member_session" = [])),
-    params(PageQuery),
+    params(crate::shapes::HistoryQuery),
     responses((status = 200, description = "A page of history", body = TransactionsAnswer)))]
 async fn transactions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<crate::shapes::HistoryQuery>, QueryRejection>,
 ) -> Result<Json<TransactionsAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
     let Query(query) = query?;
-    let before = match &query.cursor {
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            Problem::from(platform::error::invalid(
-                "cursor",
-                "a cursor from next_cursor",
-            ))
-        })?),
-        None => None,
-    };
-    let limit = page_limit(query.limit, 20, platform::members::TRANSACTIONS_PAGE_MAX)?;
-    let lines = platform(&state)?
-        .transactions(member_id, before, limit)
-        .await?;
+    let page = query.page()?;
+    let limit = page.limit;
+    let lines = platform(&state)?.transactions(member_id, page).await?;
     let next_cursor = if lines.len() == limit {
         lines.last().map(|line| line.timestamp_ns.to_string())
     } else {

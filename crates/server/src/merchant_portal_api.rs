@@ -3,13 +3,21 @@
 //! their brand; operators register them (`POST /admin/v1/merchant-users`). Every read is
 //! limited to the stores the session's user sees (`platform::portal`): another
 //! store is "not found", whether it exists or not.
+//!
+//! They also keep their stores' terminals (tills' keys): list them, create one (its secret
+//! is in that answer and never again) and disable or enable one, as operators do under
+//! `/admin/v1/merchants/{id}/terminals`. Those changes go on the audit trail as operators'
+//! changes do: an `intent` entry durable before the change runs, then its `outcome`
+//! (actor `merchant_user:<login>`, secrets redacted).
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use platform::portal::{NewPortalUser, PortalUser, StorePaymentsPage};
+use axum::{Extension, Json};
+use platform::audit::{AuditKind, AuditRecord, detail_of};
+use platform::merchants::TerminalRecord;
+use platform::portal::{NewPortalUser, PortalUser, StorePaymentsPage, StoreTerminals};
 use platform::van::AuthorizationRecord;
 use ports::time::rfc3339;
 use serde::{Deserialize, Serialize};
@@ -19,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::access::bearer;
+use crate::access::{PeerAddr, bearer};
 use crate::admin_api::{csv_field, csv_response};
 use crate::ledger_api::Body;
 use crate::members_api::{json_body, parse_id_text, platform};
@@ -36,6 +44,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(payments))
         .routes(routes!(settlements))
         .routes(routes!(settlements_csv))
+        .routes(routes!(terminals, create_terminal))
+        .routes(routes!(disable_terminal))
+        .routes(routes!(enable_terminal))
 }
 
 /// `POST /admin/v1/merchant-users`: one of `brand` and `merchant_id`.
@@ -386,4 +397,264 @@ async fn settlements_csv(
         "attachment; filename=\"settlements.csv\"",
         csv,
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalTerminal {
+    terminal_id: String,
+    merchant_id: String,
+    /// Named by the terminal's requests (`X-Mileverse-Key`).
+    key_id: String,
+    enabled: bool,
+    created_at: String,
+}
+
+fn terminal_answer(terminal: &TerminalRecord) -> PortalTerminal {
+    PortalTerminal {
+        terminal_id: terminal.id.to_string(),
+        merchant_id: terminal.merchant_id.to_string(),
+        key_id: terminal.key_id.clone(),
+        enabled: terminal.enabled,
+        created_at: rfc3339(terminal.created_at_s),
+    }
+}
+
+/// `GET /merchant/v1/terminals?merchant_id=&cursor=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct TerminalsQuery {
+    /// One of the user's stores: its terminals only (one page). Absent: every store's.
+    #[param(pattern = r"^[0-9]{1,39}$")]
+    merchant_id: Option<String>,
+    /// `next_cursor` of the page before (without `merchant_id` only).
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PortalTerminalsAnswer {
+    /// By store (in the order of `/merchant/v1/me`), oldest first within a store.
+    terminals: Vec<PortalTerminal>,
+    /// Pass as `cursor` for the next stores' terminals; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The terminals (tills' keys, without secrets) of the user's stores.
+///
+/// With `merchant_id`, that store's (at most 1,000); without, every store's, 10 stores a
+/// page (each store whole).
+#[utoipa::path(get, path = "/merchant/v1/terminals", operation_id = "merchant_terminals", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    params(TerminalsQuery),
+    responses(
+        (status = 200, description = "Terminals", body = PortalTerminalsAnswer),
+        (status = 404, description = "Not one of the user's stores (`unknown-merchant`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn terminals(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<TerminalsQuery>, QueryRejection>,
+) -> Result<Json<PortalTerminalsAnswer>, Problem> {
+    let user = user(&state, &headers).await?;
+    let Query(query) = query?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| parse_id_text("cursor", cursor))
+        .transpose()?;
+    let which = match query.merchant_id.as_deref() {
+        Some(id) if after.is_none() => StoreTerminals::Of(parse_id_text("merchant_id", id)?),
+        Some(_) => {
+            let detail = "a cursor pages every store's terminals, not one store's";
+            return Err(platform::error::invalid("cursor", detail).into());
+        }
+        None => StoreTerminals::After(after),
+    };
+    let page = platform(&state)?.store_terminals(&user, which).await?;
+    Ok(Json(PortalTerminalsAnswer {
+        terminals: page.terminals.iter().map(terminal_answer).collect(),
+        next_cursor: page.next_after.map(|id| id.to_string()),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PortalTerminalBody {
+    /// One of the user's stores.
+    #[schema(pattern = r"^[0-9]{1,39}$")]
+    merchant_id: String,
+}
+
+/// A new terminal's credentials: the secret is shown this once.
+#[derive(Serialize, ToSchema)]
+struct PortalTerminalCreated {
+    terminal_id: String,
+    merchant_id: String,
+    key_id: String,
+    /// Signs the terminal's requests; never shown again.
+    secret: String,
+}
+
+/// Creates a terminal of one of the user's stores.
+///
+/// Its secret is in this answer and never again. On the audit trail (`intent`, then
+/// `outcome`, the secret redacted).
+#[utoipa::path(post, path = "/merchant/v1/terminals", operation_id = "merchant_create_terminal", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    request_body = PortalTerminalBody,
+    responses(
+        (status = 201, description = "The terminal's credentials", body = PortalTerminalCreated),
+        (status = 404, description = "Not one of the user's stores (`unknown-merchant`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn create_terminal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    body: Body,
+) -> Result<(StatusCode, Json<PortalTerminalCreated>), Problem> {
+    let user = user(&state, &headers).await?;
+    let body: PortalTerminalBody = json_body(body)?;
+    let merchant_id = parse_id_text("merchant_id", &body.merchant_id)?;
+    let path = "/merchant/v1/terminals";
+    let record = audit_record(&user, &format!("POST {path}"), path.to_string(), peer);
+    let request = serde_json::json!({ "merchant_id": body.merchant_id });
+    let platform = platform(&state)?;
+    let change = async {
+        let grant = platform.create_store_terminal(&user, merchant_id).await?;
+        Ok(PortalTerminalCreated {
+            terminal_id: grant.terminal_id.to_string(),
+            merchant_id: merchant_id.to_string(),
+            key_id: grant.key_id,
+            secret: grant.secret,
+        })
+    };
+    let answer = audited(&state, record, Some(request), StatusCode::CREATED, change).await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Disables a terminal of one of the user's stores.
+///
+/// The VAN API refuses its requests (`terminal-disabled`) until it is enabled again. As
+/// the operators' `PATCH /admin/v1/merchants/{id}/terminals/{terminal_id}` with
+/// `enabled: false`. On the audit trail (`intent`, then `outcome`).
+#[utoipa::path(post, path = "/merchant/v1/terminals/{terminal_id}/disable", operation_id = "merchant_disable_terminal", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    params(("terminal_id" = String, Path, description = "The terminal id", pattern = r"^[0-9]{1,39}$")),
+    responses(
+        (status = 200, description = "The changed terminal", body = PortalTerminal),
+        (status = 404, description = "Not a terminal of the user's stores (`unknown-terminal`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn disable_terminal(
+    state: State<AppState>,
+    headers: HeaderMap,
+    Path(terminal_id): Path<String>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+) -> Result<Json<PortalTerminal>, Problem> {
+    change_terminal(state, headers, terminal_id, peer, false).await
+}
+
+/// Enables a terminal of one of the user's stores again.
+///
+/// As the operators' `PATCH /admin/v1/merchants/{id}/terminals/{terminal_id}` with
+/// `enabled: true`. On the audit trail (`intent`, then `outcome`).
+#[utoipa::path(post, path = "/merchant/v1/terminals/{terminal_id}/enable", operation_id = "merchant_enable_terminal", tag = "merchant portal",
+    security(("merchant_session" = [])),
+    params(("terminal_id" = String, Path, description = "The terminal id", pattern = r"^[0-9]{1,39}$")),
+    responses(
+        (status = 200, description = "The changed terminal", body = PortalTerminal),
+        (status = 404, description = "Not a terminal of the user's stores (`unknown-terminal`)", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
+async fn enable_terminal(
+    state: State<AppState>,
+    headers: HeaderMap,
+    Path(terminal_id): Path<String>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+) -> Result<Json<PortalTerminal>, Problem> {
+    change_terminal(state, headers, terminal_id, peer, true).await
+}
+
+async fn change_terminal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    terminal_id: String,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    enabled: bool,
+) -> Result<Json<PortalTerminal>, Problem> {
+    let user = user(&state, &headers).await?;
+    let id = parse_id_text("terminal_id", &terminal_id)?;
+    let verb = if enabled { "enable" } else { "disable" };
+    let action = format!("POST /merchant/v1/terminals/{{terminal_id}}/{verb}");
+    let target = format!("/merchant/v1/terminals/{id}/{verb}");
+    let record = audit_record(&user, &action, target, peer);
+    let platform = platform(&state)?;
+    let change = async {
+        let terminal = platform
+            .set_store_terminal_enabled(&user, id, enabled)
+            .await?;
+        Ok(terminal_answer(&terminal))
+    };
+    let answer = audited(&state, record, None, StatusCode::OK, change).await?;
+    Ok(Json(answer))
+}
+
+/// A merchant user's change as the audit log records it: `action` is the method and the
+/// route's path, `target` the path as requested.
+fn audit_record(
+    user: &PortalUser,
+    action: &str,
+    target: String,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+) -> AuditRecord {
+    AuditRecord {
+        actor: format!("merchant_user:{}", user.login),
+        role: "merchant_user".into(),
+        action: action.to_string(),
+        target,
+        source: peer.map_or_else(String::new, |Extension(ConnectInfo(peer))| {
+            peer.0.to_string()
+        }),
+        ..AuditRecord::default()
+    }
+}
+
+/// Runs `change` on the audit trail as `access::guard` runs an operator's: its `intent`
+/// durable first (nothing runs if it cannot be written), then its `outcome` with the status
+/// and the answer, secrets redacted. A server without an audit log (tests) just runs it.
+async fn audited<T: Serialize>(
+    state: &AppState,
+    record: AuditRecord,
+    request: Option<serde_json::Value>,
+    success: StatusCode,
+    change: impl std::future::Future<Output = Result<T, Problem>>,
+) -> Result<T, Problem> {
+    let Some(log) = &state.audit else {
+        return change.await;
+    };
+    let intent = AuditRecord {
+        request,
+        ..record.clone()
+    };
+    let intent_seq = log.append(AuditKind::Intent, &intent).await?;
+    let result = change.await;
+    let (status, after) = match &result {
+        Ok(answer) => {
+            let body = serde_json::to_vec(answer).unwrap_or_default();
+            (success, detail_of(&body))
+        }
+        Err(problem) => {
+            let body = serde_json::json!({
+                "type": format!("urn:mileverse:problem:{}", problem.slug),
+                "detail": problem.detail,
+            });
+            (problem.status, Some(body))
+        }
+    };
+    let outcome = AuditRecord {
+        status: Some(status.as_u16()),
+        after,
+        intent_seq: Some(intent_seq),
+        ..record
+    };
+    if let Err(error) = log.append(AuditKind::Outcome, &outcome).await {
+        // The change ran and its intent is on the trail; its outcome is not. Say so loudly:
+        // an auditor sees an intent without an outcome.
+        tracing::error!(?error, "audit outcome not written");
+    }
+    result
 }

@@ -1,6 +1,8 @@
 //! The partner portal's API (`/partner-portal/v1`, issue 14): a partner's staff log in with
 //! a password and read their partner's terms (rate, limits, credit line), what it owes and
-//! has paid, and its statement of completed exchanges; operators register them
+//! has paid, its exchanges (a page at a time), its statement of completed exchanges and the
+//! reconciliations of its exchanges with its own record;
+//! operators register them
 //! (`POST /admin/v1/partner-users`). A session reads its own partner only. (The partner's
 //! systems talk to `/partner/v1`, signed; this is for people.)
 
@@ -9,7 +11,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use platform::portal::{NewPortalUser, PortalError};
+use platform::portal::{
+    NewPortalUser, PARTNER_EXCHANGES_PAGE_MAX, PartnerExchangesPage, PortalError, PortalUser,
+};
 use ports::time::{TIME_S_MAX, now_s, rfc3339};
 use serde::{Deserialize, Serialize};
 use store::tables::portal_users::PortalScope;
@@ -24,6 +28,7 @@ use crate::ledger_api::Body;
 use crate::members_api::{json_body, parse_id_text, platform};
 use crate::openapi;
 use crate::problem::Problem;
+use crate::shapes::{page_limit, time_cursor, time_cursor_text};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +37,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log_out))
         .routes(routes!(me))
         .routes(routes!(statement))
+        .routes(routes!(exchanges))
+        .routes(routes!(reconciliations))
+}
+
+/// The partner's reconciliations: each comparison of its exchanges with its own record
+/// that the platform's operators ran, newest first (the newest 1,000 are kept).
+#[utoipa::path(get, path = "/partner-portal/v1/reconciliations", operation_id = "partner_portal_reconciliations", tag = "partner portal",
+    security(("partner_portal_session" = [])),
+    params(crate::shapes::PageQuery),
+    responses((status = 200, description = "One page, newest first", body = crate::health_api::ReconciliationPage)))]
+async fn reconciliations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Result<Query<crate::shapes::PageQuery>, QueryRejection>,
+) -> Result<Json<crate::health_api::ReconciliationPage>, Problem> {
+    let partner_id = partner_of(&state, &headers).await?;
+    let Query(page) = page?;
+    let answer = crate::health_api::reconciliation_page(&state, partner_id, page).await?;
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -102,10 +126,19 @@ async fn log_out(state: State<AppState>, headers: HeaderMap) -> Result<StatusCod
     crate::portal_api::log_out(state, headers).await
 }
 
-/// The partner of the request's session (a merchant's session is refused).
-async fn partner_of(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+/// The partner's user behind the request's session (a merchant's session is refused).
+async fn partner_user(state: &AppState, headers: &HeaderMap) -> Result<PortalUser, Problem> {
     let token = bearer(headers).ok_or_else(Problem::unauthorized)?;
     let user = platform(state)?.authenticate_portal_user(token).await?;
+    if user.partner_id().is_none() {
+        return Err(platform::PlatformError::from(PortalError::WrongPortal).into());
+    }
+    Ok(user)
+}
+
+/// The partner of the request's session (a merchant's session is refused).
+async fn partner_of(state: &AppState, headers: &HeaderMap) -> Result<u128, Problem> {
+    let user = partner_user(state, headers).await?;
     user.partner_id()
         .ok_or_else(|| platform::PlatformError::from(PortalError::WrongPortal).into())
 }
@@ -216,4 +249,104 @@ async fn statement(
         csv.push_str("\r\n");
     }
     Ok(csv_response("attachment; filename=\"statement.csv\"", csv))
+}
+
+/// `GET /partner-portal/v1/exchanges?from=&to=&limit=&cursor=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExchangesQuery {
+    /// Unix seconds, inclusive (the exchange's creation); default 30 days ago.
+    from: Option<u64>,
+    /// Unix seconds, exclusive; default now. A time past the year 9999 means no end.
+    to: Option<u64>,
+    /// 1 to 100; default 50.
+    limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// Exchanges a page holds when the request names no `limit`.
+const EXCHANGES_PAGE_DEFAULT: usize = 50;
+
+#[derive(Serialize, ToSchema)]
+struct PartnerPortalExchange {
+    exchange_id: String,
+    /// The reference the partner's debit carried.
+    reference: String,
+    /// The member's number at the partner.
+    partner_member_ref: String,
+    /// `completed`, `failed` or `reversed`.
+    status: &'static str,
+    mileage: u64,
+    mvp: u64,
+    rate_num: u64,
+    rate_den: u64,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PartnerPortalExchangesAnswer {
+    exchanges: Vec<PartnerPortalExchange>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// A page of the partner's own exchanges, oldest first.
+///
+/// The exchanges created in `[from, to)` that are final (completed, failed or reversed;
+/// one still waiting for the partner's answer shows as `reserved_mvp` in `/me`), in the
+/// order they were created, at most 100 a page.
+#[utoipa::path(get, path = "/partner-portal/v1/exchanges", operation_id = "partner_portal_exchanges", tag = "partner portal",
+    security(("partner_portal_session" = [])),
+    params(ExchangesQuery),
+    responses((status = 200, description = "A page, oldest first", body = PartnerPortalExchangesAnswer)))]
+async fn exchanges(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ExchangesQuery>, QueryRejection>,
+) -> Result<Json<PartnerPortalExchangesAnswer>, Problem> {
+    let user = partner_user(&state, &headers).await?;
+    let Query(query) = query?;
+    let limit = page_limit(
+        query.limit,
+        EXCHANGES_PAGE_DEFAULT,
+        PARTNER_EXCHANGES_PAGE_MAX,
+    )?;
+    let now = now_s();
+    let page = PartnerExchangesPage {
+        from_s: query
+            .from
+            .unwrap_or(now.saturating_sub(STATEMENT_DAYS_DEFAULT * 86_400)),
+        to_s: query.to.unwrap_or(now.saturating_add(1)),
+        after: query.cursor.as_deref().map(time_cursor).transpose()?,
+        limit,
+    };
+    let rows = platform(&state)?.partner_exchanges(&user, page).await?;
+    let next_cursor = if rows.len() == limit {
+        rows.last()
+            .map(|last| time_cursor_text(last.created_at_s, last.id))
+    } else {
+        None
+    };
+    let exchanges = rows
+        .iter()
+        .map(|row| PartnerPortalExchange {
+            exchange_id: row.id.to_string(),
+            reference: platform::exchange::reference(row.id),
+            partner_member_ref: row.member_ref.clone(),
+            status: row.status.as_str(),
+            mileage: row.mileage,
+            mvp: row.mvp,
+            rate_num: row.rate.num,
+            rate_den: row.rate.den,
+            created_at: rfc3339(row.created_at_s),
+            finished_at: row.finished_at_s.map(rfc3339),
+        })
+        .collect();
+    Ok(Json(PartnerPortalExchangesAnswer {
+        exchanges,
+        next_cursor,
+    }))
 }

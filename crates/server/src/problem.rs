@@ -254,6 +254,12 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::NotFound(Entity::Voucher) => (S::NOT_FOUND, "unknown-voucher", "Unknown voucher"),
         E::NotFound(Entity::Van) => (S::NOT_FOUND, "unknown-van", "Unknown VAN"),
         E::NotFound(Entity::Campaign) => (S::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
+        E::NotFound(Entity::P2pTransfer) => (S::NOT_FOUND, "unknown-transfer", "Unknown transfer"),
+        E::NotFound(Entity::MoneyRequest) => (
+            S::NOT_FOUND,
+            "unknown-money-request",
+            "Unknown money request",
+        ),
         // Listed, not `_`: a new entity must choose its problem type here.
         E::NotFound(
             Entity::Conversion
@@ -296,8 +302,52 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             (S::FORBIDDEN, "van-disabled", "The VAN is disabled")
         }
         E::Portal(error) => portal_kind(error),
+        E::Transfer(error) => transfer_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The P2P context's problems.
+fn transfer_kind(error: &platform::transfers::error::TransferError) -> Kind {
+    use StatusCode as S;
+    use platform::transfers::error::TransferError as E;
+    match error {
+        E::ToSelf => (
+            S::UNPROCESSABLE_ENTITY,
+            "transfer-to-self",
+            "A member cannot send to their own phone",
+        ),
+        E::InsufficientBalance => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-balance",
+            "The MVP balance is not enough",
+        ),
+        E::DailyLimit { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "transfer-limit",
+            "Above the daily sending limit",
+        ),
+        E::RequestClosed(_) => (
+            S::CONFLICT,
+            "money-request-closed",
+            "The money request cannot be paid",
+        ),
+        E::RequestAmount { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "money-request-amount",
+            "A money request is paid with exactly its amount",
+        ),
+        E::TooManyRequests(_) => (
+            S::TOO_MANY_REQUESTS,
+            "money-requests-per-day",
+            "Too many money requests today",
+        ),
+        E::ReceiverUnavailable => (
+            S::UNPROCESSABLE_ENTITY,
+            "receiver-unavailable",
+            "The receiver cannot receive",
+        ),
     }
 }
 
@@ -580,6 +630,12 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
             .with("limit", *limit)
             .with("retry_after_s", *retry_after_s),
         E::Member(M::BalanceRemaining { balance }) => problem.with("balance", *balance),
+        E::Transfer(platform::transfers::error::TransferError::DailyLimit { remaining_mvp }) => {
+            problem.with("remaining_mvp", *remaining_mvp)
+        }
+        E::Transfer(platform::transfers::error::TransferError::RequestAmount { amount_mvp }) => {
+            problem.with("amount_mvp", *amount_mvp)
+        }
         E::Exchange(X::BelowMinimumUnit { minimum_unit }) => {
             problem.with("minimum_unit", *minimum_unit)
         }

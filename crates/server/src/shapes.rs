@@ -148,3 +148,46 @@ mod tests {
         assert_eq!(wire(u128::MAX, false), json!(format!("-{}", u128::MAX)));
     }
 }
+
+/// A page of a member's history: `limit` lines at most, older than `cursor` (the
+/// `next_cursor` of the page before), only those of one `reason` when given.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// `next_cursor` of the page before; absent for the first page.
+    pub cursor: Option<String>,
+    /// How many lines at most (1 to 100; default 20).
+    pub limit: Option<usize>,
+    /// Only lines of this reason (`exchange`, `payment`, `refund`, `transfer`,
+    /// `conversion`, `voucher_purchase`, ...).
+    pub reason: Option<String>,
+}
+
+impl HistoryQuery {
+    /// The platform's page, checked: a bad cursor, limit or reason is refused (400).
+    pub fn page(&self) -> Result<platform::members::HistoryPage, crate::problem::Problem> {
+        let before_ns = self
+            .cursor
+            .as_deref()
+            .map(|text| {
+                text.parse::<u64>()
+                    .map_err(|_| platform::error::invalid("cursor", "a cursor from next_cursor"))
+            })
+            .transpose()?;
+        let limit = page_limit(self.limit, 20, platform::members::TRANSACTIONS_PAGE_MAX)?;
+        let code = self
+            .reason
+            .as_deref()
+            .map(|reason| {
+                platform::chart::reason_code(reason)
+                    .ok_or_else(|| platform::error::invalid("reason", "a reason of the history"))
+            })
+            .transpose()?;
+        Ok(platform::members::HistoryPage {
+            before_ns,
+            limit,
+            code,
+        })
+    }
+}

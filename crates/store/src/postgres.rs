@@ -267,6 +267,11 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::portal_users::POSTGRES_TABLES,
     // 24: the ads context's campaigns and views (`tables::ads`).
     crate::tables::ads::POSTGRES_TABLES,
+    // 25: the operators' health records: ledger verifications and partner reconciliations
+    // (`tables::health`).
+    crate::tables::health::POSTGRES_TABLES,
+    // 26: P2P transfers and money requests (`tables::transfers`).
+    crate::tables::transfers::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

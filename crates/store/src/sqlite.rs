@@ -292,6 +292,11 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::portal_users::SQLITE_TABLES,
     // 24: the ads context's campaigns and views (`tables::ads`).
     crate::tables::ads::SQLITE_TABLES,
+    // 25: the operators' health records: ledger verifications and partner reconciliations
+    // (`tables::health`).
+    crate::tables::health::SQLITE_TABLES,
+    // 26: P2P transfers and money requests (`tables::transfers`).
+    crate::tables::transfers::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -25,6 +25,7 @@ pub mod anchoring;
 pub mod audit;
 pub mod conversions;
 pub mod exchanges;
+pub mod health;
 pub mod idempotency;
 pub mod limits;
 pub mod members;
@@ -37,7 +38,9 @@ pub mod portal_users;
 pub mod records;
 pub mod settlements;
 pub mod sql;
+pub mod transfers;
 pub mod vans;
+pub mod volume;
 pub mod vouchers;
 
 /// Most rows one store transaction writes beside its blocks. The writer groups the rows of
@@ -113,6 +116,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     members::SQLITE_SAFETY_MIGRATION,
     limits::SQLITE_TABLES,
     vans::SQLITE_TABLES,
+    transfers::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

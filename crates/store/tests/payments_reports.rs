@@ -18,6 +18,9 @@ use store::tables::payments::{
     PAYMENTS_PAGE_MAX, SettlementMark, cancel_by_key, has_unsettled, settled_sums, unsettled_sums,
 };
 use store::tables::records::{RecordRow, is_empty, load};
+use store::tables::volume::{
+    DayTotal, PartyTotal, Period, TOP_MAX, payments_by_day, top_merchants,
+};
 
 const MERCHANTS: u128 = 3;
 
@@ -252,7 +255,73 @@ fn records_load_in_byte_order(s: &mut dyn Store) {
     assert_eq!(load(&mut s.tables().unwrap()).unwrap(), expected);
 }
 
+/// The dashboard's payment volume per day and its top stores, each equal to a naive fold
+/// over the held and captured rows. The seeded times span 1,000 to 1,160 s: a zone offset of
+/// 85,310 s puts a day boundary at 1,090 s, so the whole period spans two days.
+fn payment_volume_equals_the_naive_fold(s: &mut dyn Store) {
+    let (authorizations, cancels) = seeded();
+    write(s, &authorizations, &cancels);
+    let mut read = s.tables().unwrap();
+    let paid = |row: &AuthorizationRow| match row.status {
+        AuthorizationStatus::Authorized => row.approved_amount,
+        _ => row.captured_amount,
+    };
+    for (from_s, to_s, offset_s) in [(0, u64::MAX, 85_310), (1_050, 1_120, 0), (5_000, 6_000, 0)] {
+        let period = Period {
+            from_s,
+            to_s,
+            offset_s,
+        };
+        let kept = authorizations.iter().filter(|row| {
+            (from_s..to_s).contains(&row.created_at_s)
+                && matches!(
+                    row.status,
+                    AuthorizationStatus::Authorized | AuthorizationStatus::Captured
+                )
+        });
+        let mut days: BTreeMap<u64, DayTotal> = BTreeMap::new();
+        let mut stores: BTreeMap<u128, PartyTotal> = BTreeMap::new();
+        for row in kept {
+            let day = (row.created_at_s + offset_s) / 86_400;
+            let total = days.entry(day).or_insert(DayTotal {
+                day,
+                ..DayTotal::default()
+            });
+            total.count += 1;
+            total.amount += paid(row);
+            total.refunded += row.refunded_amount;
+            let store = stores.entry(row.merchant_id).or_insert(PartyTotal {
+                id: row.merchant_id,
+                count: 0,
+                amount: 0,
+            });
+            store.count += 1;
+            store.amount += paid(row);
+        }
+        let naive_days: Vec<DayTotal> = days.into_values().collect();
+        assert_eq!(
+            payments_by_day(&mut read, period).unwrap(),
+            naive_days,
+            "{period:?}"
+        );
+        if from_s == 0 {
+            assert_eq!(naive_days.len(), 2, "the offset splits the seeded times");
+        }
+        let mut naive_top: Vec<PartyTotal> = stores.into_values().collect();
+        naive_top.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.id.cmp(&b.id)));
+        for limit in [1, 2, TOP_MAX] {
+            let top = top_merchants(&mut read, period, limit).unwrap();
+            assert_eq!(
+                top,
+                naive_top[..limit.min(naive_top.len())],
+                "{period:?} {limit}"
+            );
+        }
+    }
+}
+
 for_each_backend!(
+    payment_volume_equals_the_naive_fold,
     settlement_marks_like_the_naive_sums,
     reports_equal_the_naive_filters,
     records_load_in_byte_order,

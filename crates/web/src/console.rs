@@ -37,8 +37,13 @@ pub fn routes() -> Router<WebState> {
         .route("/console/settlements.csv", get(settlements_csv))
         .route("/console/reports/{name}", get(report_csv))
         .route("/console/audit", get(audit))
+        .route("/console/ledger/verifications", post(verify_ledger))
         .route("/console/ads", get(ads).post(create_campaign))
         .route("/console/partners", get(catalogue::partners))
+        .route(
+            "/console/partners/{id}/reconciliation",
+            post(catalogue::reconcile),
+        )
         .route("/console/merchants", get(catalogue::merchants))
         .route("/console/merchants/{id}", get(catalogue::terminals))
 }
@@ -299,6 +304,13 @@ async fn log_out(State(state): State<WebState>, browser: Browser) -> Response {
 #[derive(Deserialize)]
 struct Economy {
     mvp: MvpFigures,
+    /// The token's figures, when the server has a chain.
+    mvc: Option<MvcFigures>,
+}
+
+#[derive(Deserialize)]
+struct MvcFigures {
+    circulating_wei: String,
 }
 
 #[derive(Deserialize)]
@@ -309,14 +321,42 @@ struct MvpFigures {
 }
 
 #[derive(Deserialize)]
-struct ExchangeReport {
-    partners: Vec<ExchangeReportLine>,
+struct Volume {
+    days: Vec<VolumeDay>,
+    top_partners: Vec<TopPartner>,
+    top_merchants: Vec<TopMerchant>,
 }
 
 #[derive(Deserialize)]
-struct ExchangeReportLine {
-    partner_name: String,
+struct VolumeDay {
+    date: String,
+    exchanged_mvp: u64,
+    paid_mvp: u64,
+}
+
+#[derive(Deserialize)]
+struct TopPartner {
+    name: String,
+    exchanges: u64,
     mvp_issued: u64,
+}
+
+#[derive(Deserialize)]
+struct TopMerchant {
+    name: String,
+    brand: String,
+    payments: u64,
+    paid_mvp: u64,
+}
+
+#[derive(Deserialize)]
+struct Verification {
+    at: String,
+    ok: bool,
+    block_count: u64,
+    tree_size: u64,
+    root: Option<String>,
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -347,9 +387,29 @@ struct Dashboard {
     issued: String,
     outstanding: String,
     converted: String,
-    partner_chart: Option<String>,
+    /// MVP outstanding against MVP converted to MVC.
+    supply_chart: String,
+    mvc_circulating: Option<String>,
+    charts: Option<VolumeCharts>,
     checkpoint: Option<String>,
     anchor: Option<String>,
+    /// `None`: the role may not see the ledger's health.
+    verification: Option<VerificationView>,
+}
+
+/// The dashboard's charts of the last 30 days (`reports.read`).
+struct VolumeCharts {
+    exchanges: String,
+    payments: String,
+    /// `(name, exchanges, MVP issued)`.
+    partners: Vec<(String, String, String)>,
+    /// `(store, brand, payments, MVP paid)`.
+    merchants: Vec<(String, String, String, String)>,
+}
+
+/// The newest verification of the ledger, if any ran.
+struct VerificationView {
+    last: Option<(bool, String)>,
 }
 
 /// Decimal digits grouped by thousands (the economy's figures arrive as text: u128).
@@ -359,8 +419,10 @@ fn grouped_text(digits: &str) -> String {
         .map_or_else(|_| digits.to_string(), grouped)
 }
 
-/// How far back the dashboard's partner chart looks.
+/// How many KST days the dashboard's charts show (today included).
 const DASHBOARD_DAYS: u64 = 30;
+const DAY_S: u64 = 86_400;
+const KST_OFFSET_S: u64 = 9 * 3600;
 
 async fn dashboard(State(state): State<WebState>, browser: Browser) -> Response {
     console_page!(state, browser, |me| dashboard_page(&state, &browser, &me))
@@ -373,19 +435,8 @@ async fn dashboard_page(state: &WebState, browser: &Browser, me: &Me) -> Result<
         .api
         .json(&caller, Call::get("/v1/token-economy"))
         .await?;
-    let partner_chart = if me.may("exchanges.read") {
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        let from = now_s.saturating_sub(DASHBOARD_DAYS * 86_400);
-        let path = format!("/admin/v1/reports/exchanges?from={from}&to={now_s}");
-        let report: ExchangeReport = state.api.json(&caller, Call::get(path)).await?;
-        let bars: Vec<(String, u128)> = report
-            .partners
-            .iter()
-            .map(|line| (line.partner_name.clone(), u128::from(line.mvp_issued)))
-            .collect();
-        Some(chart::bars(t.exchanges_by_partner, &bars))
+    let charts = if me.may("reports.read") {
+        Some(volume_charts(state, browser).await?)
     } else {
         None
     };
@@ -412,6 +463,21 @@ async fn dashboard_page(state: &WebState, browser: &Browser, me: &Me) -> Result<
             let tx = a.tx_hash.unwrap_or_default();
             format!("{} · {} · {tx}", grouped(a.tree_size), when(&a.anchored_at))
         });
+    let verification = if me.may("ledger.read") {
+        Some(last_verification(state, browser).await?)
+    } else {
+        None
+    };
+    let supply = [
+        (
+            t.mvp_outstanding.to_string(),
+            parse_u128(&economy.mvp.outstanding),
+        ),
+        (
+            t.mvp_converted.to_string(),
+            parse_u128(&economy.mvp.converted),
+        ),
+    ];
     let page = Dashboard {
         frame: frame(state, browser, me, "dashboard", t.dashboard),
         operator: me.name.clone(),
@@ -419,11 +485,122 @@ async fn dashboard_page(state: &WebState, browser: &Browser, me: &Me) -> Result<
         issued: grouped_text(&economy.mvp.issued),
         outstanding: grouped_text(&economy.mvp.outstanding),
         converted: grouped_text(&economy.mvp.converted),
-        partner_chart,
+        supply_chart: chart::bars(t.outstanding_against_converted, &supply),
+        mvc_circulating: economy.mvc.map(|mvc| whole_mvc(&mvc.circulating_wei)),
+        charts,
         checkpoint,
         anchor,
+        verification,
     };
     Ok(html(&page))
+}
+
+fn parse_u128(digits: &str) -> u128 {
+    digits.parse().unwrap_or(0)
+}
+
+/// Whole MVC of a wei amount, grouped (the fraction is cut: a dashboard figure).
+fn whole_mvc(wei: &str) -> String {
+    grouped(parse_u128(wei) / 1_000_000_000_000_000_000)
+}
+
+/// The last 30 KST days, today included: `[from, to)` on day boundaries, so the API's
+/// cache serves every dashboard opened the same minute.
+fn dashboard_period(now_s: u64) -> (u64, u64) {
+    let today = (now_s + KST_OFFSET_S) / DAY_S;
+    let first = today + 1 - DASHBOARD_DAYS;
+    (
+        first * DAY_S - KST_OFFSET_S,
+        (today + 1) * DAY_S - KST_OFFSET_S,
+    )
+}
+
+async fn volume_charts(state: &WebState, browser: &Browser) -> Result<VolumeCharts, Failure> {
+    let t = browser.lang.text();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (from, to) = dashboard_period(now_s);
+    let path = format!("/admin/v1/reports/volume?from={from}&to={to}");
+    let volume: Volume = state.api.json(&browser.operator(), Call::get(path)).await?;
+    // `MM-DD` under the axis, every 5th day.
+    let series = |value: fn(&VolumeDay) -> u64| -> Vec<(String, u128)> {
+        let day = |d: &VolumeDay| d.date.get(5..).unwrap_or(&d.date).to_string();
+        volume
+            .days
+            .iter()
+            .map(|d| (day(d), u128::from(value(d))))
+            .collect()
+    };
+    let partners = volume
+        .top_partners
+        .iter()
+        .map(|p| (p.name.clone(), grouped(p.exchanges), grouped(p.mvp_issued)))
+        .collect();
+    let merchants = volume
+        .top_merchants
+        .iter()
+        .map(|m| {
+            let (payments, paid) = (grouped(m.payments), grouped(m.paid_mvp));
+            (m.name.clone(), m.brand.clone(), payments, paid)
+        })
+        .collect();
+    Ok(VolumeCharts {
+        exchanges: chart::columns(t.exchanges_per_day, &series(|d| d.exchanged_mvp), 5),
+        payments: chart::columns(t.payments_per_day, &series(|d| d.paid_mvp), 5),
+        partners,
+        merchants,
+    })
+}
+
+async fn last_verification(
+    state: &WebState,
+    browser: &Browser,
+) -> Result<VerificationView, Failure> {
+    let t = browser.lang.text();
+    let call = Call::get("/admin/v1/ledger/verifications/latest");
+    let last = match state
+        .api
+        .json::<Verification>(&browser.operator(), call)
+        .await
+    {
+        Ok(v) if v.ok => {
+            let root = v
+                .root
+                .as_deref()
+                .map_or("", |root| &root[..16.min(root.len())]);
+            let text = format!(
+                "{} · {} · {} {} · {} · {root}",
+                t.verified_ok,
+                when(&v.at),
+                grouped(v.block_count),
+                t.blocks,
+                grouped(v.tree_size)
+            );
+            Some((true, text))
+        }
+        Ok(v) => Some((
+            false,
+            format!(
+                "{} · {} · {}",
+                t.ledger_verify_failed,
+                when(&v.at),
+                v.message
+            ),
+        )),
+        Err(problem) if problem.status == 404 => None,
+        Err(problem) => return Err(problem.into()),
+    };
+    Ok(VerificationView { last })
+}
+
+/// `POST /console/ledger/verifications`: verifies the whole ledger now (one at a time).
+async fn verify_ledger(State(state): State<WebState>, browser: Browser) -> Response {
+    console_page!(state, browser, |me| async {
+        let call = Call::post("/admin/v1/ledger/verifications", &json!({}));
+        state.api.send(&browser.operator(), call).await?;
+        Ok(Redirect::to("/console").into_response())
+    })
 }
 
 #[derive(Deserialize)]

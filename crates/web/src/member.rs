@@ -19,6 +19,7 @@ use crate::text::{Lang, Text};
 mod pay;
 mod proof;
 mod vouchers;
+mod wallet;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -37,6 +38,7 @@ pub fn routes() -> Router<WebState> {
         .merge(pay::routes())
         .merge(proof::routes())
         .merge(vouchers::routes())
+        .merge(wallet::routes())
 }
 
 /// Where the partner sends the member back after the ownership step (the platform names
@@ -475,7 +477,9 @@ fn reason_name(reason: &str, t: &Text) -> &'static str {
         "exchange" => t.reason_exchange,
         "payment" => t.reason_payment,
         "refund" => t.reason_refund,
-        "voucher" => t.reason_voucher,
+        "voucher_purchase" | "voucher_refund" => t.reason_voucher,
+        "transfer" => t.reason_transfer,
+        "conversion" => t.reason_conversion,
         _ => t.reason_other,
     }
 }
@@ -497,10 +501,25 @@ async fn transactions(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<TransactionsAnswer, PageError> {
+    reason_transactions(state, browser, limit, cursor, "").await
+}
+
+/// A page of history, only lines of `reason` unless it is empty (the API filters).
+async fn reason_transactions(
+    state: &WebState,
+    browser: &Browser,
+    limit: usize,
+    cursor: Option<&str>,
+    reason: &str,
+) -> Result<TransactionsAnswer, PageError> {
     let mut path = format!("/v1/me/transactions?limit={limit}");
     if let Some(cursor) = cursor.filter(|cursor| cursor.bytes().all(|b| b.is_ascii_digit())) {
         path.push_str("&cursor=");
         path.push_str(cursor);
+    }
+    if !reason.is_empty() {
+        path.push_str("&reason=");
+        path.push_str(reason);
     }
     Ok(state.api.json(&browser.caller(), Call::get(path)).await?)
 }
@@ -925,10 +944,11 @@ struct HistoryQuery {
     cursor: Option<String>,
 }
 
-/// Lines of history read per page (the filter applies to them).
+/// Lines of history per page.
 const HISTORY_PAGE_LINES: usize = 50;
 
-/// `GET /app/history?reason=&cursor=`: a page of history, filtered by reason.
+/// `GET /app/history?reason=&cursor=`: a page of history, of one reason when chosen (the
+/// API filters, so a page is full whatever the reason).
 async fn history(
     State(state): State<WebState>,
     browser: Browser,
@@ -940,24 +960,26 @@ async fn history(
         ("exchange", t.reason_exchange),
         ("payment", t.reason_payment),
         ("refund", t.reason_refund),
-        ("voucher", t.reason_voucher),
+        ("voucher_purchase", t.reason_voucher),
+        ("transfer", t.reason_transfer),
+        ("conversion", t.reason_conversion),
     ];
     // Only a reason of the list is kept (it goes back into the next page's link).
     let reason = query
         .reason
         .filter(|reason| reasons.iter().any(|(code, _)| code == reason))
         .unwrap_or_default();
-    let page = transactions(
+    let page = reason_transactions(
         &state,
         &browser,
         HISTORY_PAGE_LINES,
         query.cursor.as_deref(),
+        &reason,
     )
     .await?;
     let lines = page
         .transactions
         .iter()
-        .filter(|line| reason.is_empty() || line.reason == reason)
         .map(|line| line_view(line, t))
         .collect();
     let reason_query = if reason.is_empty() {

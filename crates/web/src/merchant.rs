@@ -1,13 +1,15 @@
 //! The merchant portal (`/merchant`): a merchant's staff log in and see their stores (one,
 //! or every store of their brand), each store's payments, and the settlement runs with
-//! their payouts, downloadable as CSV. Every page calls `/merchant/v1` with the user's own
-//! session; what the user may not see, the API answers "not found".
+//! their payouts, downloadable as CSV, and each store's terminals (tills' keys): a new one,
+//! whose secret the page shows once, and disabling or enabling one. Every page calls
+//! `/merchant/v1` with the user's own session; what the user may not see, the API answers
+//! "not found".
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -25,6 +27,9 @@ pub fn routes() -> Router<WebState> {
         .route("/merchant/logout", post(log_out))
         .route("/merchant/settlements", get(settlements))
         .route("/merchant/settlements.csv", get(settlements_csv))
+        .route("/merchant/terminals", get(terminals).post(create_terminal))
+        .route("/merchant/terminals/{id}/disable", post(disable_terminal))
+        .route("/merchant/terminals/{id}/enable", post(enable_terminal))
 }
 
 const PORTAL: &Portal = &portal::MERCHANT;
@@ -42,6 +47,7 @@ fn frame(state: &WebState, browser: &Browser, section: &str, title: &str) -> Fra
     frame.nav = [
         ("payments", "/merchant", t.payments),
         ("settlements", "/merchant/settlements", t.settlements),
+        ("terminals", "/merchant/terminals", t.terminals),
     ]
     .into_iter()
     .map(|(name, href, label)| NavLink {
@@ -331,4 +337,229 @@ async fn settlements_csv(State(state): State<WebState>, browser: Browser) -> Res
     PORTAL
         .csv(&state, &browser, "/settlements.csv", disposition)
         .await
+}
+
+#[derive(Deserialize)]
+struct StoreQuery {
+    #[serde(default)]
+    store: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TerminalsAnswer {
+    terminals: Vec<Terminal>,
+}
+
+#[derive(Deserialize)]
+struct Terminal {
+    terminal_id: String,
+    key_id: String,
+    enabled: bool,
+    created_at: String,
+}
+
+struct TerminalView {
+    terminal_id: String,
+    key_id: String,
+    enabled: bool,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "merchant_terminals.html")]
+struct TerminalsPage {
+    frame: Frame,
+    stores: Vec<(String, String, bool)>,
+    store_id: String,
+    store_name: String,
+    terminals: Vec<TerminalView>,
+}
+
+/// An id as the pages pass it on (in a link, a form or the API's path): digits only.
+fn digits(text: &str) -> Option<String> {
+    let ok = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.to_string())
+}
+
+/// `GET /merchant/terminals?store=`: the stores, and one store's terminals with the forms
+/// that create, disable and enable them.
+async fn terminals(
+    State(state): State<WebState>,
+    browser: Browser,
+    Query(query): Query<StoreQuery>,
+) -> Response {
+    match terminals_page(&state, &browser, query.store.as_deref()).await {
+        Ok(response) => response,
+        Err(problem) => failure(&state, &browser, problem),
+    }
+}
+
+async fn terminals_page(
+    state: &WebState,
+    browser: &Browser,
+    store: Option<&str>,
+) -> Result<Response, ApiProblem> {
+    let t = browser.lang.text();
+    if browser.merchant.is_none() {
+        return Err(signed_out());
+    }
+    let me: Me = state
+        .api
+        .json(&caller(browser), Call::get("/merchant/v1/me"))
+        .await?;
+    let store = store
+        .and_then(|id| me.stores.iter().find(|store| store.merchant_id == id))
+        .or(me.stores.first());
+    let Some(store) = store else {
+        return Err(signed_out());
+    };
+    let path = format!("/merchant/v1/terminals?merchant_id={}", store.merchant_id);
+    let answer: TerminalsAnswer = state.api.json(&caller(browser), Call::get(path)).await?;
+    let terminals = answer
+        .terminals
+        .into_iter()
+        .map(|terminal| TerminalView {
+            terminal_id: terminal.terminal_id,
+            key_id: terminal.key_id,
+            enabled: terminal.enabled,
+            created: when(&terminal.created_at),
+        })
+        .collect();
+    let page = TerminalsPage {
+        frame: frame(state, browser, "terminals", t.terminals),
+        stores: me
+            .stores
+            .iter()
+            .map(|s| {
+                (
+                    s.merchant_id.clone(),
+                    s.name.clone(),
+                    s.merchant_id == store.merchant_id,
+                )
+            })
+            .collect(),
+        store_id: store.merchant_id.clone(),
+        store_name: store.name.clone(),
+        terminals,
+    };
+    Ok(html(&page))
+}
+
+/// The form of a terminal's buttons: the store whose page to go back to.
+#[derive(Deserialize)]
+struct StoreForm {
+    #[serde(default)]
+    store: String,
+}
+
+#[derive(Deserialize)]
+struct TerminalCreated {
+    terminal_id: String,
+    key_id: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "merchant_terminal_created.html")]
+struct TerminalCreatedPage {
+    frame: Frame,
+    store_id: String,
+    terminal_id: String,
+    key_id: String,
+    secret: String,
+}
+
+/// `POST /merchant/terminals` (`store`): a new terminal of the store; the page shows its
+/// secret this once (the answer is never cached, as no page is).
+async fn create_terminal(
+    State(state): State<WebState>,
+    browser: Browser,
+    Form(form): Form<StoreForm>,
+) -> Response {
+    let t = browser.lang.text();
+    if browser.merchant.is_none() {
+        return failure(&state, &browser, signed_out());
+    }
+    let Some(store) = digits(&form.store) else {
+        return failure(
+            &state,
+            &browser,
+            not_found("unknown-merchant", "Unknown merchant"),
+        );
+    };
+    let body = serde_json::json!({ "merchant_id": store });
+    let call = Call::post("/merchant/v1/terminals", &body);
+    let created: TerminalCreated = match state.api.json(&caller(&browser), call).await {
+        Ok(created) => created,
+        Err(problem) => return failure(&state, &browser, problem),
+    };
+    let page = TerminalCreatedPage {
+        frame: frame(&state, &browser, "terminals", t.portal_terminal_created),
+        store_id: store,
+        terminal_id: created.terminal_id,
+        key_id: created.key_id,
+        secret: created.secret,
+    };
+    (StatusCode::CREATED, html(&page)).into_response()
+}
+
+async fn disable_terminal(
+    State(state): State<WebState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    Form(form): Form<StoreForm>,
+) -> Response {
+    change_terminal(&state, &browser, &id, &form, "disable").await
+}
+
+async fn enable_terminal(
+    State(state): State<WebState>,
+    browser: Browser,
+    Path(id): Path<String>,
+    Form(form): Form<StoreForm>,
+) -> Response {
+    change_terminal(&state, &browser, &id, &form, "enable").await
+}
+
+/// Disables or enables a terminal through the API, then back to its store's terminals.
+async fn change_terminal(
+    state: &WebState,
+    browser: &Browser,
+    id: &str,
+    form: &StoreForm,
+    verb: &str,
+) -> Response {
+    if browser.merchant.is_none() {
+        return failure(state, browser, signed_out());
+    }
+    let Some(id) = digits(id) else {
+        return failure(
+            state,
+            browser,
+            not_found("unknown-terminal", "Unknown terminal"),
+        );
+    };
+    let call = Call::post(
+        format!("/merchant/v1/terminals/{id}/{verb}"),
+        &serde_json::json!({}),
+    );
+    if let Err(problem) = state.api.send(&caller(browser), call).await {
+        return failure(state, browser, problem);
+    }
+    let back = match digits(&form.store) {
+        Some(store) => format!("/merchant/terminals?store={store}"),
+        None => "/merchant/terminals".to_string(),
+    };
+    Redirect::to(&back).into_response()
+}
+
+/// What a form whose id is not one gets: the "not found" the API answers for an id it
+/// does not know.
+fn not_found(slug: &str, title: &str) -> ApiProblem {
+    ApiProblem {
+        slug: slug.into(),
+        title: title.into(),
+        detail: None,
+        status: StatusCode::NOT_FOUND.as_u16(),
+    }
 }

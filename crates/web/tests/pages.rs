@@ -162,3 +162,848 @@ async fn pages_speak_the_chosen_language() {
     let (_, _, body) = send(&app, chosen).await;
     assert!(body.contains("Sign up"));
 }
+
+/// The member's MVC wallet pages (`/app/wallet`) over an API that answers as the server
+/// does: the member's routes of `server::chain_api` (and the few reads the pages make
+/// besides), whose problems are made by the server's own `Problem` from the platform's own
+/// errors and whose message to sign is `platform::conversion::address_proof_message`.
+/// `chain: false` is a server started without `--chain-rpc`; with `chain: true` the one
+/// signature that proves [`ADDRESS`](wallet_pages::ADDRESS) is `good_signature()`.
+mod wallet_pages {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, Request, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use platform::PlatformError;
+    use platform::anchoring::AnchoringError;
+    use platform::conversion::{ConversionError, address_proof_message};
+    use platform::error::{Entity, invalid};
+    use platform::members::MemberError;
+    use serde_json::{Value, json};
+    use server::problem::Problem;
+
+    use super::{first_visit, post_form, send};
+
+    const SESSION: &str = "a-members-session-token";
+    const MEMBER_ID: u128 = 4_242;
+    pub const ADDRESS: &str = "0x00000000000000000000000000000000000000a1";
+    /// Above this many MVP the stub asks for the PIN, as `--pin-confirm-above-mvp` does.
+    const PIN_ABOVE_MVP: u64 = 1_000;
+    const PIN: &str = "135790";
+
+    fn good_signature() -> String {
+        format!("0x{}", "1b".repeat(65))
+    }
+
+    /// What the stub's API holds.
+    #[derive(Default)]
+    struct Stored {
+        address: Option<String>,
+        /// Newest last, each with the `Idempotency-Key` it was asked under.
+        conversions: Vec<(String, Value)>,
+        /// Every conversion request's `Idempotency-Key`, refused ones included.
+        keys: Vec<Option<String>>,
+    }
+
+    #[derive(Clone)]
+    struct Stub {
+        chain: bool,
+        stored: Arc<Mutex<Stored>>,
+    }
+
+    impl Stub {
+        fn stored(&self) -> std::sync::MutexGuard<'_, Stored> {
+            self.stored.lock().unwrap()
+        }
+    }
+
+    fn problem(error: impl Into<PlatformError>) -> Response {
+        Problem::from(error.into()).into_response()
+    }
+
+    /// The member's session, or the API's 401.
+    fn refused_session(headers: &HeaderMap) -> Option<Response> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        (bearer != Some(format!("Bearer {SESSION}").as_str()))
+            .then(|| Problem::unauthorized().into_response())
+    }
+
+    /// `0x` and `N` bytes of hex, as `chain_api` reads addresses and signatures.
+    fn hex_fixed<const N: usize>(text: &str) -> Option<[u8; N]> {
+        let digits = text.strip_prefix("0x").unwrap_or(text);
+        hex::decode(digits)
+            .ok()
+            .and_then(|bytes| <[u8; N]>::try_from(bytes).ok())
+    }
+
+    /// The API's refusal of a field that is not `N` bytes of hex.
+    fn not_hex<const N: usize>(field: &'static str) -> Response {
+        problem(invalid(field, format!("{N} bytes of hex")))
+    }
+
+    async fn wallet_address(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        let zero = format!("0x{}", "00".repeat(20));
+        let address = stub.stored().address.clone();
+        let mut answer = json!({
+            "address": address,
+            "proved_at": address.as_ref().map(|_| "2026-03-01T09:30:00Z"),
+            "message_template": address_proof_message(MEMBER_ID, &[0; 20]).replace(&zero, "{address}"),
+        });
+        if let Some(text) = query.get("address") {
+            match hex_fixed::<20>(text) {
+                Some(bytes) => answer["message"] = json!(address_proof_message(MEMBER_ID, &bytes)),
+                None => return not_hex::<20>("address"),
+            }
+        }
+        Json(answer).into_response()
+    }
+
+    async fn register_address(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        let text = |field: &str| body[field].as_str().unwrap_or_default().to_string();
+        let (address, signature) = (text("address"), text("signature"));
+        if hex_fixed::<20>(&address).is_none() {
+            return not_hex::<20>("address");
+        }
+        if hex_fixed::<65>(&signature).is_none() {
+            return not_hex::<65>("signature");
+        }
+        if !stub.chain {
+            return problem(ConversionError::ChainNotConfigured);
+        }
+        if address.to_ascii_lowercase() != ADDRESS || signature != good_signature() {
+            let detail = "signed by 0x5f1d…, not by the address given".to_string();
+            return problem(AnchoringError::BadSignature(detail));
+        }
+        stub.stored().address = Some(ADDRESS.to_string());
+        let answer = json!({ "address": ADDRESS, "proved_at": "2026-03-01T09:30:00Z" });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    async fn convert(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let mut stored = stub.stored();
+        stored.keys.push(key.clone());
+        let Some(mvp) = body["mvp"].as_u64().filter(|mvp| *mvp > 0) else {
+            return problem(invalid("mvp", "1 to 1000000000000"));
+        };
+        if !stub.chain {
+            return problem(ConversionError::ChainNotConfigured);
+        }
+        if let Some((_, known)) = stored
+            .conversions
+            .iter()
+            .find(|(known_key, _)| Some(known_key) == key.as_ref())
+        {
+            return Json(known.clone()).into_response();
+        }
+        let Some(address) = stored.address.clone() else {
+            return problem(ConversionError::NoWalletAddress);
+        };
+        if mvp > PIN_ABOVE_MVP && body["pin"].as_str() != Some(PIN) {
+            let above_mvp = PIN_ABOVE_MVP;
+            return problem(MemberError::PinRequired { above_mvp });
+        }
+        let conversion = json!({
+            "conversion_id": (7_000 + stored.conversions.len()).to_string(),
+            "status": "requested",
+            "mvp": mvp,
+            "mvc_wei": (u128::from(mvp) * 100_000_000_000_000_000).to_string(),
+            "mvp_per_mvc": 10,
+            "address": address,
+            "failure": null,
+            "tx_hash": null,
+            "block_number": null,
+            "created_at": "2026-03-01T09:31:00Z",
+            "finished_at": null,
+        });
+        stored
+            .conversions
+            .push((key.unwrap_or_default(), conversion.clone()));
+        (StatusCode::ACCEPTED, Json(conversion)).into_response()
+    }
+
+    async fn conversion(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        let stored = stub.stored();
+        match stored
+            .conversions
+            .iter()
+            .find(|(_, conversion)| conversion["conversion_id"] == id.as_str())
+        {
+            Some((_, conversion)) => Json(conversion.clone()).into_response(),
+            None => problem(PlatformError::NotFound(Entity::Conversion)),
+        }
+    }
+
+    /// The member's conversions, newest first.
+    async fn member_conversions(State(stub): State<Stub>, headers: HeaderMap) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        let stored = stub.stored();
+        let conversions: Vec<Value> = stored
+            .conversions
+            .iter()
+            .rev()
+            .map(|(_, conversion)| conversion.clone())
+            .collect();
+        Json(json!({ "conversions": conversions, "next_cursor": null })).into_response()
+    }
+
+    async fn anchor(State(stub): State<Stub>) -> Response {
+        if stub.chain {
+            Json(json!({ "chain_id": 31337 })).into_response()
+        } else {
+            problem(ConversionError::ChainNotConfigured)
+        }
+    }
+
+    async fn member_read(headers: HeaderMap, Path(what): Path<String>) -> Response {
+        if let Some(refused) = refused_session(&headers) {
+            return refused;
+        }
+        match what.as_str() {
+            "balances" => {
+                let line = json!({ "asset": "MVP", "available": 5_000, "pending": 0 });
+                Json(json!({ "balances": [line] })).into_response()
+            }
+            "partner-links" => Json(json!({ "links": [] })).into_response(),
+            "ads" => Json(json!({ "ad": null })).into_response(),
+            "transactions" => {
+                Json(json!({ "transactions": [], "next_cursor": null })).into_response()
+            }
+            _ => Problem::not_found("no such read").into_response(),
+        }
+    }
+
+    /// The web app in front of the stub API, and the stub.
+    fn app(chain: bool) -> (Router, Stub) {
+        let stub = Stub {
+            chain,
+            stored: Arc::default(),
+        };
+        let api = Router::new()
+            .route(
+                "/v1/me/wallet-addresses",
+                get(wallet_address).post(register_address),
+            )
+            .route("/v1/conversions", post(convert))
+            .route("/v1/conversions/{id}", get(conversion))
+            .route("/v1/me/conversions", get(member_conversions))
+            .route("/v1/me/{what}", get(member_read))
+            .route("/v1/ledger/anchor", get(anchor))
+            .with_state(stub.clone());
+        (web::router(api, web::WebConfig::default()), stub)
+    }
+
+    /// A signed-in member's browser reading English: its cookies and form token.
+    async fn member(app: &Router) -> (String, String) {
+        let (cookie, token) = first_visit(app).await;
+        (
+            format!("{cookie}; __Host-mv-session={SESSION}; mv-lang=en"),
+            token,
+        )
+    }
+
+    fn page(path: &str, cookie: &str) -> Request<Body> {
+        super::get(path, Some(cookie))
+    }
+
+    /// The value of the form field `name` on a page.
+    fn field(body: &str, name: &str) -> String {
+        let start = body.find(&format!("name=\"{name}\"")).expect(name);
+        let tag = &body[start..start + body[start..].find('>').unwrap()];
+        let value = tag.split("value=\"").nth(1).expect(name);
+        value.split('"').next().unwrap().to_string()
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> String {
+        serde_urlencoded::to_string(pairs).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_wallet_page_shows_the_address_form_and_conversions_to_a_member() {
+        let (app, _) = app(true);
+        let (cookie, _) = member(&app).await;
+        let (status, _, home) = send(&app, page("/app", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            home.contains("href=\"/app/wallet\""),
+            "home links the wallet"
+        );
+        let (status, _, body) = send(&app, page("/app/wallet", &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("<h1>MVC wallet</h1>"));
+        assert!(body.contains("No address registered yet."));
+        // The message an address signs, as the API gives it, and the CLI that makes a wallet.
+        let template = format!("Mileverse: I own {{address}} and link it to member {MEMBER_ID}");
+        assert!(body.contains(&template), "{body}");
+        assert!(body.contains("<code>mileverse wallet new</code>"));
+        assert!(body.contains("method=\"get\" action=\"/app/wallet\""));
+        assert!(body.contains("action=\"/app/wallet/conversions\""));
+        assert_eq!(field(&body, "idempotency_key").len(), 32);
+        assert!(body.contains("5,000</strong> MVP"), "the MVP available");
+        assert!(!body.contains("not available"));
+        // In Korean too, and never for a browser without a session.
+        let korean = cookie.replace("mv-lang=en", "mv-lang=ko");
+        let (_, _, body) = send(&app, page("/app/wallet", &korean)).await;
+        assert!(body.contains("<h1>MVC 지갑</h1>"));
+        let (anonymous, _) = first_visit(&app).await;
+        let (status, headers, _) = send(&app, page("/app/wallet", &anonymous)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/app/login");
+    }
+
+    #[tokio::test]
+    async fn an_address_without_its_signature_is_refused_with_the_apis_problem_and_not_stored() {
+        let (app, stub) = app(true);
+        let (cookie, token) = member(&app).await;
+        // An address that is not one: the API's problem, and no message to sign.
+        let (status, _, body) = send(&app, page("/app/wallet?address=0x12", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        let alert = body.split("role=\"alert\">").nth(1).unwrap();
+        assert!(alert.starts_with("Some items are invalid"), "{alert}");
+        assert!(alert.contains("An address is 0x and 40 hexadecimal digits"));
+        assert!(!body.contains("wallet-message") && body.contains("name=\"address\""));
+        // The address first: the page shows the exact message to sign and the command.
+        let path = format!("/app/wallet?address={ADDRESS}");
+        let (status, _, body) = send(&app, page(&path, &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        let message = address_proof_message(MEMBER_ID, &hex_fixed::<20>(ADDRESS).unwrap());
+        assert!(body.contains(&format!(
+            "<code data-testid=\"wallet-message\">{message}</code>"
+        )));
+        assert!(
+            body.contains(&format!("mileverse wallet sign '{message}'")),
+            "{body}"
+        );
+        assert_eq!(field(&body, "address"), ADDRESS);
+
+        // Someone else's signature, and one that is not a signature at all.
+        let wrong = format!("0x{}", "2c".repeat(65));
+        let cases = [
+            (
+                wrong.as_str(),
+                "Bad signature",
+                "over exactly the message shown",
+            ),
+            (
+                "0x1234",
+                "Some items are invalid",
+                "a signature is 0x and 130",
+            ),
+            ("", "Some items are invalid", "a signature is 0x and 130"),
+        ];
+        for (signature, title, hint) in cases {
+            let body = form(&[
+                ("csrf", &token),
+                ("address", ADDRESS),
+                ("signature", signature),
+            ]);
+            let request = post_form("/app/wallet/address", Some(&cookie), &body);
+            let (status, _, page) = send(&app, request).await;
+            assert_eq!(status, StatusCode::OK, "{signature}");
+            let alert = page
+                .split("role=\"alert\">")
+                .nth(1)
+                .expect("the problem is shown");
+            assert!(alert.starts_with(title), "{signature}: {alert}");
+            assert!(alert.contains(hint), "{signature}: {alert}");
+            // The message is still there to sign again; nothing was registered.
+            assert!(page.contains(&message));
+            assert!(page.contains("No address registered yet."));
+            assert_eq!(stub.stored().address, None);
+        }
+        let (_, _, body) = send(&app, page("/app/wallet", &cookie)).await;
+        assert!(body.contains("No address registered yet."));
+
+        // The address's own signature registers it.
+        let good = good_signature();
+        let body = form(&[("csrf", &token), ("address", ADDRESS), ("signature", &good)]);
+        let request = post_form("/app/wallet/address", Some(&cookie), &body);
+        let (status, headers, _) = send(&app, request).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/app/wallet?done=registered");
+        let (_, _, body) = send(&app, page("/app/wallet?done=registered", &cookie)).await;
+        assert!(body.contains("Address registered."));
+        assert!(body.contains(&format!(
+            "<code data-testid=\"wallet-address\">{ADDRESS}</code>"
+        )));
+        assert!(body.contains("Register another address"));
+    }
+
+    #[tokio::test]
+    async fn without_a_chain_the_wallet_says_conversions_are_unavailable() {
+        let (app, stub) = app(false);
+        let (cookie, token) = member(&app).await;
+        let unavailable = "This server runs without an Ethereum chain";
+        let (status, _, body) = send(&app, page("/app/wallet", &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "the page does not fail");
+        assert!(body.contains("data-testid=\"wallet-unavailable\""));
+        assert!(body.contains(unavailable));
+        assert!(
+            !body.contains("action=\"/app/wallet/conversions\""),
+            "no form that cannot work"
+        );
+
+        // A convert form posted anyway (a page left open): the API's problem, and why.
+        let key = "0123456789abcdef0123456789abcdef";
+        let body = form(&[("csrf", &token), ("mvp", "100"), ("idempotency_key", key)]);
+        let request = post_form("/app/wallet/conversions", Some(&cookie), &body);
+        let (status, _, page) = send(&app, request).await;
+        assert_eq!(status, StatusCode::OK);
+        let alert = page.split("role=\"alert\">").nth(1).unwrap();
+        assert!(alert.starts_with("No chain is configured"), "{alert}");
+        assert!(page.contains("data-testid=\"wallet-unavailable\""));
+        assert_eq!(stub.stored().keys, vec![Some(key.to_string())]);
+        assert!(stub.stored().conversions.is_empty());
+
+        // So is an address with a well-formed signature: nothing is registered.
+        let good = good_signature();
+        let body = form(&[("csrf", &token), ("address", ADDRESS), ("signature", &good)]);
+        let request = post_form("/app/wallet/address", Some(&cookie), &body);
+        let (status, _, page) = send(&app, request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("No chain is configured"));
+        assert!(page.contains(unavailable));
+        assert_eq!(stub.stored().address, None);
+    }
+
+    #[tokio::test]
+    async fn a_conversion_goes_with_its_key_and_the_pin_when_asked_and_shows_its_status() {
+        let (app, stub) = app(true);
+        let (cookie, token) = member(&app).await;
+        let convert = |mvp: &str, key: &str, pin: Option<&str>| {
+            let mut pairs = vec![
+                ("csrf", token.as_str()),
+                ("mvp", mvp),
+                ("idempotency_key", key),
+            ];
+            pairs.extend(pin.map(|pin| ("pin", pin)));
+            post_form("/app/wallet/conversions", Some(&cookie), &form(&pairs))
+        };
+        // No address yet: the API's refusal, with what to do.
+        let (_, _, body) = send(&app, page("/app/wallet", &cookie)).await;
+        let key = field(&body, "idempotency_key");
+        let (status, _, body) = send(&app, convert("100", &key, None)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("No Ethereum address registered"), "{body}");
+        assert!(body.contains("Register an address first"));
+        assert_eq!(field(&body, "mvp"), "100", "the amount is kept");
+
+        stub.stored().address = Some(ADDRESS.to_string());
+        // Above the threshold the PIN is asked, the amount kept.
+        let (_, _, body) = send(&app, convert("2000", &key, None)).await;
+        assert!(body.contains("The PIN is asked again"), "{body}");
+        assert!(body.contains("name=\"pin\""));
+        assert_eq!(field(&body, "mvp"), "2000");
+        let key = field(&body, "idempotency_key");
+        let (status, headers, _) = send(&app, convert("2000", &key, Some(PIN))).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers[header::LOCATION].to_str().unwrap().to_string();
+        assert_eq!(location, "/app/wallet/conversions/7000");
+        // A second press of the button is the same conversion.
+        let (_, headers, _) = send(&app, convert("2000", &key, Some(PIN))).await;
+        assert_eq!(headers[header::LOCATION], location.as_str());
+        assert_eq!(stub.stored().conversions.len(), 1);
+        assert!(
+            stub.stored().keys.iter().all(Option::is_some),
+            "every request had its key"
+        );
+
+        let (status, _, body) = send(&app, page(&location, &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("data-status=\"requested\">On its way to the chain"));
+        assert!(body.contains("2,000 MVP → 200 MVC"));
+        assert!(body.contains(ADDRESS));
+        let (_, _, body) = send(&app, page("/app/wallet", &cookie)).await;
+        assert!(body.contains("href=\"/app/wallet/conversions/7000\""));
+        assert!(body.contains("2,000 MVP → 200 MVC"));
+        // An id that is not one is not asked of the API.
+        let (status, _, _) = send(&app, page("/app/wallet/conversions/x", &cookie)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+/// The merchant portal's terminals (`/merchant/terminals`) and the partner portal's
+/// exchanges (`/partner/exchanges`) over a stub of their API routes
+/// (`server::merchant_portal_api`, `server::partner_portal_api`) that answers as the server
+/// does, its refusals made by the server's own `Problem` from the platform's own errors,
+/// and that records what the pages asked.
+mod portal_pages {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, Request, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use platform::PlatformError;
+    use platform::error::Entity;
+    use serde_json::{Value, json};
+    use server::problem::Problem;
+
+    use super::{first_visit, post_form, send};
+
+    const MERCHANT_SESSION: &str = "mvp_a-merchant-users-session";
+    const PARTNER_SESSION: &str = "mvp_a-partner-users-session";
+    /// The user's stores; any other id is "not found", as the API answers.
+    const STORES: [(&str, &str); 2] = [("11", "Gangnam"), ("22", "Seongsu")];
+    const SECRET: &str = "5ec2e7000000000000000000000000000000000000000000000000000000cafe";
+    /// The exchanges the stub's partner has: two full pages of the page's 50 and one more.
+    const EXCHANGES: usize = 101;
+    const PAGE: usize = 50;
+
+    #[derive(Clone, Default)]
+    struct Stub {
+        /// Every API call the pages made: method, path and query.
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Stub {
+        fn called(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    fn signed_in(headers: &HeaderMap, session: &str) -> Option<Response> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        (bearer != Some(format!("Bearer {session}").as_str()))
+            .then(|| Problem::unauthorized().into_response())
+    }
+
+    fn unknown(entity: Entity) -> Response {
+        Problem::from(PlatformError::NotFound(entity)).into_response()
+    }
+
+    async fn me(headers: HeaderMap) -> Response {
+        if let Some(refused) = signed_in(&headers, MERCHANT_SESSION) {
+            return refused;
+        }
+        let stores: Vec<Value> = STORES
+            .iter()
+            .map(|(id, name)| json!({ "merchant_id": id, "name": name, "brand": "Blue Cup", "enabled": true }))
+            .collect();
+        Json(json!({ "login": "blue", "display_name": "Staff", "brand": "Blue Cup", "stores": stores }))
+            .into_response()
+    }
+
+    async fn terminals(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        if let Some(refused) = signed_in(&headers, MERCHANT_SESSION) {
+            return refused;
+        }
+        let store = query.get("merchant_id").cloned().unwrap_or_default();
+        stub.called(format!("GET terminals {store}"));
+        if !STORES.iter().any(|(id, _)| *id == store) {
+            return unknown(Entity::Merchant);
+        }
+        let terminal = |id: &str, enabled: bool| {
+            json!({
+                "terminal_id": id, "merchant_id": store, "key_id": format!("key-{id}"),
+                "enabled": enabled, "created_at": "2026-03-01T09:30:00Z",
+            })
+        };
+        let terminals = match store.as_str() {
+            "11" => vec![terminal("501", true), terminal("502", false)],
+            _ => Vec::new(),
+        };
+        Json(json!({ "terminals": terminals, "next_cursor": null })).into_response()
+    }
+
+    async fn create_terminal(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = signed_in(&headers, MERCHANT_SESSION) {
+            return refused;
+        }
+        let store = body["merchant_id"].as_str().unwrap_or_default().to_string();
+        stub.called(format!("POST terminals {store}"));
+        if !STORES.iter().any(|(id, _)| *id == store) {
+            return unknown(Entity::Merchant);
+        }
+        let answer = json!({
+            "terminal_id": "503", "merchant_id": store, "key_id": "key-503", "secret": SECRET,
+        });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    async fn change_terminal(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path((id, verb)): Path<(String, String)>,
+    ) -> Response {
+        if let Some(refused) = signed_in(&headers, MERCHANT_SESSION) {
+            return refused;
+        }
+        stub.called(format!("POST terminals/{id}/{verb}"));
+        if !["501", "502"].contains(&id.as_str()) {
+            return unknown(Entity::Terminal);
+        }
+        let answer = json!({
+            "terminal_id": id, "merchant_id": "11", "key_id": format!("key-{id}"),
+            "enabled": verb == "enable", "created_at": "2026-03-01T09:30:00Z",
+        });
+        Json(answer).into_response()
+    }
+
+    /// The partner's exchanges, oldest first, `created_at` one second apart; the cursor
+    /// is `<time>.<id>` of the last of the page before, as the API writes it.
+    async fn exchanges(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        if let Some(refused) = signed_in(&headers, PARTNER_SESSION) {
+            return refused;
+        }
+        let limit: usize = query["limit"].parse().unwrap();
+        let cursor = query.get("cursor").cloned();
+        stub.called(format!("GET exchanges {limit} {cursor:?}"));
+        let start = match &cursor {
+            None => 0,
+            Some(cursor) => cursor.split_once('.').unwrap().1.parse::<usize>().unwrap(),
+        };
+        let exchanges: Vec<Value> = (start + 1..=EXCHANGES)
+            .take(limit)
+            .map(|n| {
+                json!({
+                    "exchange_id": n.to_string(), "reference": format!("{n:032x}"),
+                    "partner_member_ref": format!("DA-{n}"), "status": "completed",
+                    "mileage": 1000 * n, "mvp": 10 * n, "rate_num": 1, "rate_den": 100,
+                    "created_at": "2026-03-01T09:30:00Z", "finished_at": "2026-03-01T09:30:01Z",
+                })
+            })
+            .collect();
+        let next_cursor = (exchanges.len() == limit)
+            .then(|| format!("{}.{}", 1_772_000_000 + start + limit, start + limit));
+        Json(json!({ "exchanges": exchanges, "next_cursor": next_cursor })).into_response()
+    }
+
+    fn app(stub: &Stub) -> Router {
+        let api = Router::new()
+            .route("/merchant/v1/me", get(me))
+            .route(
+                "/merchant/v1/terminals",
+                get(terminals).post(create_terminal),
+            )
+            .route("/merchant/v1/terminals/{id}/{verb}", post(change_terminal))
+            .route("/partner-portal/v1/exchanges", get(exchanges))
+            .with_state(stub.clone());
+        web::router(api, web::WebConfig::default())
+    }
+
+    fn page(path: &str, cookie: &str) -> Request<Body> {
+        Request::get(path)
+            .header(header::COOKIE, cookie)
+            .header(header::ACCEPT_LANGUAGE, "en")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn merchant_users_list_create_and_disable_their_stores_terminals() {
+        let stub = Stub::default();
+        let app = app(&stub);
+        let (browser, token) = first_visit(&app).await;
+        let cookie = format!("{browser}; __Host-mv-merchant={MERCHANT_SESSION}; mv-lang=en");
+
+        // The first store's terminals, each with its button; the other store's link.
+        let (status, _, body) = send(&app, page("/merchant/terminals", &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("key-501") && body.contains("key-502"),
+            "{body}"
+        );
+        assert!(body.contains("href=\"/merchant/terminals?store=22\""));
+        assert!(body.contains("action=\"/merchant/terminals/501/disable\""));
+        assert!(body.contains("action=\"/merchant/terminals/502/enable\""));
+        assert!(body.contains("action=\"/merchant/terminals\""));
+        let forms = body.matches("<form method=\"post\"").count();
+        let tokens = body
+            .matches(&format!("name=\"csrf\" value=\"{token}\""))
+            .count();
+        assert_eq!(forms, tokens, "every form carries its token");
+        assert!(!body.contains(SECRET));
+        let (status, _, body) = send(&app, page("/merchant/terminals?store=22", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("No terminal yet."));
+        // A store that is not the user's falls back to the first: nothing is asked of it.
+        send(&app, page("/merchant/terminals?store=99", &cookie)).await;
+
+        // A new terminal: its secret on this page, once, with the warning.
+        let form = format!("csrf={token}&store=22");
+        let (status, _, body) =
+            send(&app, post_form("/merchant/terminals", Some(&cookie), &form)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(body.contains(SECRET) && body.contains("key-503"), "{body}");
+        assert!(body.contains("it is shown this once and never again"));
+        assert!(body.contains("href=\"/merchant/terminals?store=22\""));
+        // Without its token nothing is asked of the API.
+        let (status, _, _) = send(
+            &app,
+            post_form("/merchant/terminals", Some(&cookie), "store=22"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Another store: the API's "not found", in the portal's frame.
+        let form = format!("csrf={token}&store=33");
+        let (status, _, body) =
+            send(&app, post_form("/merchant/terminals", Some(&cookie), &form)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(!body.contains(SECRET));
+
+        // Disable and enable: the API's change, then back to the store's terminals.
+        let form = format!("csrf={token}&store=11");
+        let (status, headers, _) = send(
+            &app,
+            post_form("/merchant/terminals/501/disable", Some(&cookie), &form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/merchant/terminals?store=11");
+        let (status, _, _) = send(
+            &app,
+            post_form("/merchant/terminals/502/enable", Some(&cookie), &form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _, _) = send(
+            &app,
+            post_form("/merchant/terminals/777/disable", Some(&cookie), &form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // An id that is not one, or a store that is not one, goes nowhere else.
+        let (status, _, _) = send(
+            &app,
+            post_form("/merchant/terminals/x/disable", Some(&cookie), &form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let odd = format!("csrf={token}&store=//evil.example");
+        let (_, headers, _) = send(
+            &app,
+            post_form("/merchant/terminals/501/disable", Some(&cookie), &odd),
+        )
+        .await;
+        assert_eq!(headers[header::LOCATION], "/merchant/terminals");
+
+        assert_eq!(
+            stub.calls(),
+            vec![
+                "GET terminals 11",
+                "GET terminals 22",
+                "GET terminals 11",
+                "POST terminals 22",
+                "POST terminals 33",
+                "POST terminals/501/disable",
+                "POST terminals/502/enable",
+                "POST terminals/777/disable",
+                "POST terminals/501/disable",
+            ]
+        );
+
+        // Signed out: to the login page.
+        let (status, headers, _) = send(&app, page("/merchant/terminals", &browser)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/merchant/login");
+    }
+
+    #[tokio::test]
+    async fn partner_users_page_through_their_exchanges() {
+        let stub = Stub::default();
+        let app = app(&stub);
+        let (browser, _) = first_visit(&app).await;
+        let cookie = format!("{browser}; __Host-mv-partner={PARTNER_SESSION}; mv-lang=en");
+        let mut path = "/partner/exchanges".to_string();
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let (status, _, body) = send(&app, page(&path, &cookie)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            seen.extend(
+                body.split("data-exchange=\"")
+                    .skip(1)
+                    .map(|rest| rest.split('"').next().unwrap().parse::<usize>().unwrap()),
+            );
+            let marker = "href=\"/partner/exchanges?cursor=";
+            let Some(start) = body.find(marker) else {
+                break;
+            };
+            let rest = &body[start + "href=\"".len()..];
+            path = rest[..rest.find('"').unwrap()].to_string();
+            assert!(body.contains("Next page"));
+        }
+        // Every exchange once, in order: a full page, then the next, then the one left.
+        assert_eq!(seen, (1..=EXCHANGES).collect::<Vec<_>>());
+        assert_eq!(
+            stub.calls(),
+            vec![
+                format!("GET exchanges {PAGE} None"),
+                format!("GET exchanges {PAGE} Some(\"1772000050.50\")"),
+                format!("GET exchanges {PAGE} Some(\"1772000100.100\")"),
+            ]
+        );
+        // A cursor that is not one is not passed on.
+        let (status, _, _) = send(&app, page("/partner/exchanges?cursor=1%262", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            stub.calls().last().unwrap(),
+            &format!("GET exchanges {PAGE} None")
+        );
+        // Signed out: to the login page.
+        let (status, headers, _) = send(&app, page("/partner/exchanges", &browser)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/partner/login");
+    }
+}

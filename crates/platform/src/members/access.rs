@@ -181,7 +181,7 @@ impl Platform {
             .map_err(|error| PlatformError::Unavailable(error.to_string()))
     }
 
-    pub(super) async fn active_member_by_phone(
+    pub(crate) async fn active_member_by_phone(
         &self,
         phone_index: [u8; 32],
     ) -> Result<Option<MemberRow>, PlatformError> {
@@ -253,6 +253,7 @@ impl Platform {
             MemberWrite::LoginDevice(device),
         ])
         .await?;
+        self.claim_held_for(member_id, phone_index).await;
         Ok(SignUpGrant {
             member_id,
             device_token,
@@ -286,7 +287,10 @@ impl Platform {
         if member.locked {
             return Err(PlatformError::Member(MemberError::Locked));
         }
-        self.open_session(member, guard, proof).await
+        let (member_id, phone_index) = (member.id, member.phone_index);
+        let grant = self.open_session(member, guard, proof).await?;
+        self.claim_held_for(member_id, phone_index).await;
+        Ok(grant)
     }
 
     /// Whether the login's device proves itself for this phone. A token of another
@@ -370,6 +374,14 @@ impl Platform {
         self.commit_members(vec![MemberWrite::LoginGuard(row)])
             .await?;
         Err(wrong_pin())
+    }
+
+    /// Moves the transfers held for the member's phone into their wallet (`transfers`). A
+    /// failure is logged, not answered: the member is in, and the next login claims them.
+    async fn claim_held_for(&self, member_id: u128, phone_index: [u8; 32]) {
+        if let Err(error) = self.claim_held_transfers(member_id, phone_index).await {
+            tracing::warn!(%error, member = member_id, "held transfers not claimed yet");
+        }
     }
 
     /// Asks for the PIN again before `amount` MVP leaves the member's wallet, above

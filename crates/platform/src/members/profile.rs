@@ -242,24 +242,37 @@ impl Platform {
         })
     }
 
-    /// Transfers that touched the member's wallet, newest first, older than `before_ns`.
+    /// Transfers that touched the member's wallet, newest first, older than `before_ns`,
+    /// with reason `code` only when given: one indexed read of `limit` balance entries
+    /// (`get_account_balances`, reversed), whatever the length of the history.
     pub async fn transactions(
         &self,
         member_id: u128,
-        before_ns: Option<u64>,
-        limit: usize,
+        page: HistoryPage,
     ) -> Result<Vec<TransactionLine>, PlatformError> {
-        let limit = limit.clamp(1, TRANSACTIONS_PAGE_MAX);
-        let before = before_ns.unwrap_or(u64::MAX);
+        let limit = page.limit.clamp(1, TRANSACTIONS_PAGE_MAX);
         let wallet = AccountId(member_id);
-        let history = self.ledger.account_history(wallet).await?;
-        let entries: Vec<_> = history
-            .iter()
-            .rev()
-            .filter(|entry| entry.timestamp < before)
-            .take(limit)
-            .copied()
-            .collect();
+        // Nothing is older than the first timestamp.
+        if page.before_ns.is_some_and(|before| before <= 1) {
+            return Ok(Vec::new());
+        }
+        let filter = store::query::AccountFilter {
+            account_id: wallet,
+            user_data_128: 0,
+            user_data_64: 0,
+            user_data_32: 0,
+            code: page.code.unwrap_or(0),
+            timestamp_min: 0,
+            // Strictly older than the cursor; 0 leaves the end open.
+            timestamp_max: page.before_ns.map_or(0, |before| {
+                before.min(store::query::TIMESTAMP_MAX.saturating_add(1)) - 1
+            }),
+            limit: u32::try_from(limit).expect("a page fits a u32"),
+            debits: true,
+            credits: true,
+            reversed: true,
+        };
+        let entries = self.ledger.account_balances(filter).await?;
         let timestamps = entries.iter().map(|entry| entry.timestamp).collect();
         let transfers = self.ledger.transfers_at(timestamps).await?;
         let by_timestamp: std::collections::HashMap<u64, _> = transfers
@@ -275,6 +288,16 @@ impl Platform {
             .collect();
         Ok(lines)
     }
+}
+
+/// Which page of a member's history to read ([`Platform::transactions`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// Only transfers older than this ledger timestamp (the cursor of the page before).
+    pub before_ns: Option<u64>,
+    pub limit: usize,
+    /// Only transfers with this code (a reason, `chart::reason_code`).
+    pub code: Option<u16>,
 }
 
 fn line_of(

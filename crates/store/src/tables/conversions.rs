@@ -441,6 +441,32 @@ pub fn conversions_page(
     )?)
 }
 
+/// A member's conversions newest first, strictly before the cursor `before`, at most
+/// `limit` (capped at [`CONVERSIONS_PAGE_MAX`]), through `conversions_by_member`.
+pub fn member_conversions_page(
+    read: &mut TableRead<'_>,
+    member_id: u128,
+    before: Option<(u64, u128)>,
+    limit: usize,
+) -> Result<Vec<ConversionRow>, StoreError> {
+    let sql = format!(
+        "SELECT {CONVERSION_COLUMNS} FROM conversions
+         WHERE member_id = ?1 AND (created_at_s, id) < (?2, ?3)
+         ORDER BY created_at_s DESC, id DESC LIMIT ?4"
+    );
+    let [time_s, id] = match before {
+        Some((time_s, id)) => [Value::bound(time_s), Value::id(id)],
+        None => [Value::Int(i64::MAX), Value::Blob(vec![0xFF; 17])],
+    };
+    let params = [
+        Value::id(member_id),
+        time_s,
+        id,
+        sql::limit(limit, CONVERSIONS_PAGE_MAX),
+    ];
+    conversions_of(sql::query(read, &sql, &params)?)
+}
+
 /// The settings row, if the operator ever set them.
 pub fn settings(read: &mut TableRead<'_>) -> Result<Option<SettingsRow>, StoreError> {
     let sql = format!("SELECT {SETTINGS_COLUMNS} FROM conversion_settings WHERE id = 1");

@@ -443,7 +443,7 @@ pub fn open_authorizations(
     }
 }
 
-fn memory_rows(tables: &MemoryTables) -> impl Iterator<Item = &AuthorizationRow> {
+pub(crate) fn memory_rows(tables: &MemoryTables) -> impl Iterator<Item = &AuthorizationRow> {
     tables
         .rows::<AuthorizationRow>(AUTHORIZATIONS)
         .map(|(_, row)| row)

@@ -2,9 +2,9 @@
 //! brand with each store's terminals.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{Failure, Me, failure, frame, me};
@@ -20,6 +20,7 @@ struct Partners {
 
 #[derive(Deserialize)]
 struct Partner {
+    partner_id: String,
     name: String,
     enabled: bool,
     rate_num: Option<u64>,
@@ -31,6 +32,10 @@ struct Partner {
 }
 
 struct PartnerView {
+    partner_id: String,
+    /// The newest reconciliation: `(when, matched of checked, problems)`; problems are
+    /// mismatches and exchanges the partner did not answer about.
+    reconciled: Option<(String, String, u64)>,
     name: String,
     enabled: bool,
     rate: String,
@@ -45,40 +50,121 @@ struct PartnerView {
 struct PartnersPage {
     frame: Frame,
     partners: Vec<PartnerView>,
+    may_reconcile: bool,
+}
+
+#[derive(Deserialize)]
+struct Reconciliations {
+    reconciliations: Vec<Reconciliation>,
+}
+
+#[derive(Deserialize)]
+struct Reconciliation {
+    at: String,
+    checked: u64,
+    matched: u64,
+    unreachable: u64,
+    mismatch_count: u64,
+}
+
+/// Partners whose newest reconciliation the page reads (one API call each).
+const RECONCILED_PARTNERS_MAX: usize = 50;
+/// The period a reconciliation from the console covers: the last 7 days.
+const RECONCILE_PERIOD_S: u64 = 7 * 86_400;
+
+#[derive(Deserialize)]
+pub(super) struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
 }
 
 /// `GET /console/partners` (`partners.read`).
-pub(super) async fn partners(State(state): State<WebState>, browser: Browser) -> Response {
-    console_page!(state, browser, |me| partners_page(&state, &browser, &me))
+pub(super) async fn partners(
+    State(state): State<WebState>,
+    browser: Browser,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let done = query.done.is_some();
+    console_page!(state, browser, |me| partners_page(
+        &state, &browser, &me, done
+    ))
 }
 
-async fn partners_page(state: &WebState, browser: &Browser, me: &Me) -> Result<Response, Failure> {
+async fn partners_page(
+    state: &WebState,
+    browser: &Browser,
+    me: &Me,
+    done: bool,
+) -> Result<Response, Failure> {
     let t = browser.lang.text();
     let answer: Partners = state
         .api
         .json(&browser.operator(), Call::get("/admin/v1/partners"))
         .await?;
-    let partners = answer
-        .partners
-        .into_iter()
-        .map(|partner| PartnerView {
+    let mut partners = Vec::with_capacity(answer.partners.len());
+    for (index, partner) in answer.partners.into_iter().enumerate() {
+        let reconciled = if index < RECONCILED_PARTNERS_MAX {
+            newest_reconciliation(state, browser, &partner.partner_id).await?
+        } else {
+            None
+        };
+        partners.push(PartnerView {
             rate: match (partner.rate_num, partner.rate_den) {
                 (Some(num), Some(den)) => format!("{} : {}", grouped(den), grouped(num)),
                 _ => "-".to_string(),
             },
+            partner_id: partner.partner_id,
+            reconciled,
             name: partner.name,
             enabled: partner.enabled,
             credit_line: grouped(partner.credit_line),
             issued: grouped(partner.issued_mvp),
             paid: grouped(partner.paid_mvp),
             outstanding: grouped(partner.outstanding_mvp),
-        })
-        .collect();
+        });
+    }
     let page = PartnersPage {
-        frame: frame(state, browser, me, "partners", t.partners_section),
+        frame: frame(state, browser, me, "partners", t.partners_section)
+            .notice(done.then(|| t.reconciled.to_string())),
         partners,
+        may_reconcile: me.may("partners.settle"),
     };
     Ok(html(&page))
+}
+
+async fn newest_reconciliation(
+    state: &WebState,
+    browser: &Browser,
+    partner_id: &str,
+) -> Result<Option<(String, String, u64)>, Failure> {
+    let path = format!("/admin/v1/partners/{partner_id}/reconciliations?limit=1");
+    let page: Reconciliations = state.api.json(&browser.operator(), Call::get(path)).await?;
+    Ok(page.reconciliations.into_iter().next().map(|r| {
+        let share = format!("{} / {}", grouped(r.matched), grouped(r.checked));
+        (when(&r.at), share, r.mismatch_count + r.unreachable)
+    }))
+}
+
+/// `POST /console/partners/{id}/reconciliation` (`partners.settle`): reconciles the last
+/// 7 days with the partner's record.
+pub(super) async fn reconcile(
+    State(state): State<WebState>,
+    browser: Browser,
+    Path(id): Path<String>,
+) -> Response {
+    console_page!(state, browser, |me| async {
+        if id.is_empty() || id.len() > 39 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok((StatusCode::NOT_FOUND, "no such partner").into_response());
+        }
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let from = now_s.saturating_sub(RECONCILE_PERIOD_S);
+        let body = serde_json::json!({ "from": from, "to": now_s + 1 });
+        let call = Call::post(format!("/admin/v1/partners/{id}/reconciliation"), &body);
+        state.api.send(&browser.operator(), call).await?;
+        Ok(Redirect::to("/console/partners?done=reconciled").into_response())
+    })
 }
 
 #[derive(Deserialize)]

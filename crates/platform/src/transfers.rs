@@ -1,0 +1,500 @@
+//! P2P transfers (TT-1, TT-6; seed 002 §3.1.3, §3.3): a member sends MVP to another by
+//! phone number, with a memo; a member asks for money with a link a friend pays.
+//!
+//! The money, one commit each, every movement a ledger transfer of code `TRANSFER` whose
+//! `user_data_128` is the P2P transfer's id:
+//! - to a member: sender's wallet → receiver's wallet (the transfer's id is the P2P id);
+//! - to a phone that is not a member's yet: sender's wallet → `P2P_HOLDS` (status `held`,
+//!   with a deadline); when someone joins with that phone (or logs in), each held transfer
+//!   moves `P2P_HOLDS` → their wallet (`claimed`); at the deadline it moves back to the
+//!   sender (`returned`). Those two have ids derived from the P2P id, so each happens once.
+//!
+//! Limits: at most [`TRANSFER_MVP_MAX`] a transfer and [`DAILY_SENT_MVP_MAX`] sent per KST
+//! day (held ones count); the PIN again above the platform's `pin_confirm_above_mvp`; one
+//! send per sender at a time (a claim), so two sends at once can pass neither limit.
+//! A send is idempotent under its `Idempotency-Key` (`idempotency`).
+//!
+//! State: `p2p_transfers`, `p2p_requests` (`store::tables::transfers`); in memory only the
+//! claims. Memos are sealed like every member's personal data.
+
+pub mod error;
+
+use std::sync::Arc;
+
+use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
+use store::tables::RowRef;
+use store::tables::transfers::{
+    self as tables, RequestRow, RequestStatus, TRANSFERS_PAGE_MAX, TransferRow, TransferStatus,
+    TransferWrite,
+};
+
+use crate::authorization::derived_transfer_id;
+use crate::chart::{self, transfer_code};
+use crate::claims::{ClaimDetails, Claims};
+use crate::error::{Entity, PlatformError, invalid};
+use crate::idempotency::{Replayable, Scope};
+use crate::members::MemberStatus;
+use crate::service::Platform;
+use error::TransferError;
+use ports::time::{kst_day_start_s, now_s};
+
+/// Largest transfer (MVP).
+pub const TRANSFER_MVP_MAX: u64 = 2_000_000;
+/// Most MVP one member sends per KST day.
+pub const DAILY_SENT_MVP_MAX: u64 = 5_000_000;
+/// Longest memo (characters).
+pub const MEMO_CHARS_MAX: usize = 100;
+/// How long a transfer to a phone that is not a member's waits before it returns (the
+/// default of `PlatformConfig::transfer_hold_s`).
+pub const HOLD_S: u64 = 7 * 24 * 3600;
+/// How long a money request can be paid.
+pub const REQUEST_TTL_S: u64 = 7 * 24 * 3600;
+/// Money requests one member makes per KST day.
+pub const REQUESTS_PER_DAY_MAX: u64 = 50;
+/// Held transfers claimed or returned per commit.
+pub const HELD_PER_COMMIT_MAX: usize = 100;
+/// Senders sending at once.
+const SENDING_CLAIMS_MAX: usize = 65_536;
+const SENDING_WAIT_MS: u64 = 5_000;
+
+/// The P2P context's claims.
+pub struct Transfers {
+    /// One send per sender at a time: the balance and the daily limit are checked exactly.
+    senders: Claims<u128>,
+    /// One payment per money request at a time: a request is paid once.
+    requests: Claims<u128>,
+    /// Claims and returns of held transfers, one at a time (they are rare): a held transfer
+    /// is either claimed or returned, never both.
+    resolving: tokio::sync::Mutex<()>,
+}
+
+impl Default for Transfers {
+    fn default() -> Self {
+        let details = ClaimDetails {
+            full: "too many transfers being sent; retry",
+            wait: "another transfer of this member is being sent",
+        };
+        Transfers {
+            senders: Claims::new(SENDING_CLAIMS_MAX, SENDING_WAIT_MS, details),
+            requests: Claims::new(
+                SENDING_CLAIMS_MAX,
+                SENDING_WAIT_MS,
+                ClaimDetails {
+                    full: "too many requests being paid; retry",
+                    wait: "this money request is being paid",
+                },
+            ),
+            resolving: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// Whom a transfer goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// A phone number (any format `members::normalize_phone` takes).
+    Phone(String),
+    /// The member who made this money request (paying exactly its amount).
+    Request(u128),
+}
+
+/// A member's send.
+#[derive(Clone, Debug)]
+pub struct SendRequest {
+    pub sender_id: u128,
+    pub to: Recipient,
+    pub amount: u64,
+    pub memo: String,
+    pub idempotency_key: Option<String>,
+    /// The PIN again, above the platform's `pin_confirm_above_mvp`.
+    pub pin: Option<String>,
+}
+
+/// A P2P transfer, its memo opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub id: u128,
+    pub sender_id: u128,
+    pub receiver_id: Option<u128>,
+    pub request_id: Option<u128>,
+    pub amount: u64,
+    pub memo: String,
+    pub status: TransferStatus,
+    pub created_at_s: u64,
+    pub expires_at_s: Option<u64>,
+    pub finished_at_s: Option<u64>,
+}
+
+/// A money request, its memo opened, with the requester's name masked for the payer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoneyRequest {
+    pub id: u128,
+    pub requester_id: u128,
+    pub requester_name_masked: String,
+    pub amount: u64,
+    pub memo: String,
+    pub status: RequestStatus,
+    pub transfer_id: Option<u128>,
+    pub created_at_s: u64,
+    pub expires_at_s: u64,
+}
+
+fn memo_context(id: u128) -> Vec<u8> {
+    format!("p2p/{id}/memo").into_bytes()
+}
+
+fn request_memo_context(id: u128) -> Vec<u8> {
+    format!("p2p-request/{id}/memo").into_bytes()
+}
+
+/// A memo: at most [`MEMO_CHARS_MAX`] characters, no control characters.
+pub fn check_memo(memo: &str) -> Result<(), PlatformError> {
+    if memo.chars().count() > MEMO_CHARS_MAX || memo.chars().any(char::is_control) {
+        let detail = format!("at most {MEMO_CHARS_MAX} characters, no control characters");
+        return Err(invalid("memo", detail));
+    }
+    Ok(())
+}
+
+fn check_amount(amount: u64) -> Result<(), PlatformError> {
+    if !(1..=TRANSFER_MVP_MAX).contains(&amount) {
+        return Err(invalid("amount", format!("1 to {TRANSFER_MVP_MAX} MVP")));
+    }
+    Ok(())
+}
+
+/// A name as a stranger may see it: its first and last characters, the rest hidden
+/// ("김민수" → "김*수", "Kim" → "K*m", "Al" → "A*").
+pub fn mask_name(name: &str) -> String {
+    let characters: Vec<char> = name.chars().collect();
+    match characters.len() {
+        0 => String::new(),
+        1 => "*".to_string(),
+        2 => format!("{}*", characters[0]),
+        n => {
+            let hidden = "*".repeat(n - 2);
+            format!("{}{hidden}{}", characters[0], characters[n - 1])
+        }
+    }
+}
+
+/// The ledger transfer that moves a held transfer on (`step`: "p2p-claim" or "p2p-return").
+fn onward_transfer(row: &TransferRow, step: &str, to: AccountId) -> Transfer {
+    Transfer {
+        id: TransferId(derived_transfer_id(step, row.id, "")),
+        debit_account_id: chart::P2P_HOLDS_ACCOUNT,
+        credit_account_id: to,
+        amount: u128::from(row.amount),
+        user_data_128: row.id,
+        ledger: chart::LEDGER_MVP,
+        code: transfer_code::TRANSFER,
+        ..Transfer::default()
+    }
+}
+
+/// Where the send is going, once resolved.
+struct Destination {
+    /// `None`: a phone that is not a member's yet (held).
+    receiver_id: Option<u128>,
+    phone_index: Vec<u8>,
+    request: Option<RequestRow>,
+}
+
+impl Platform {
+    /// Sends MVP to a member by phone (held for a phone that is not a member's yet) or pays
+    /// a money request; a known `Idempotency-Key` answers the first send.
+    pub async fn send_transfer_once(
+        &self,
+        request: SendRequest,
+    ) -> Result<Replayable<TransferRecord>, PlatformError> {
+        check_amount(request.amount)?;
+        check_memo(&request.memo)?;
+        let sender_id = request.sender_id;
+        let key = request.idempotency_key.as_deref();
+        let _in_flight = self.idempotency.begin(Scope::Transfer, sender_id, key)?;
+        let _claim = self.transfers.senders.claim(sender_id).await?;
+        let destination = self.destination(&request).await?;
+        if let Some(found) = self.sent_under_key(&request).await? {
+            let same = found.phone_index == destination.phone_index
+                && found.amount == request.amount
+                && found.memo == request.memo;
+            return match same {
+                true => Ok(Replayable::replayed(found.record)),
+                false => Err(PlatformError::IdempotencyConflict),
+            };
+        }
+        let _paying = match &destination.request {
+            Some(paid) => Some(self.transfers.requests.claim(paid.id).await?),
+            None => None,
+        };
+        self.check_sendable(&request, &destination).await?;
+        let record = self.commit_send(&request, destination).await?;
+        Ok(Replayable::fresh(record))
+    }
+
+    /// The receiver of a send, and the money request it pays.
+    async fn destination(&self, request: &SendRequest) -> Result<Destination, PlatformError> {
+        let (receiver, request_row) = match &request.to {
+            Recipient::Phone(phone) => {
+                let phone = crate::members::normalize_phone(phone)?;
+                let phone_index = self.keys.blind_index(b"phone", phone.as_bytes());
+                let receiver = self.active_member_by_phone(phone_index).await?;
+                let Some(receiver) = receiver else {
+                    return Ok(Destination {
+                        receiver_id: None,
+                        phone_index: phone_index.to_vec(),
+                        request: None,
+                    });
+                };
+                (receiver, None)
+            }
+            Recipient::Request(request_id) => {
+                let id = *request_id;
+                let found = self.ledger.tables(move |read| tables::request(read, id));
+                let row = found
+                    .await?
+                    .ok_or(PlatformError::NotFound(Entity::MoneyRequest))?;
+                let requester = self.member_row(row.requester_id).await?;
+                let requester = requester.ok_or(PlatformError::NotFound(Entity::Member))?;
+                (requester, Some(row))
+            }
+        };
+        if receiver.status != MemberStatus::Active {
+            return Err(TransferError::ReceiverUnavailable.into());
+        }
+        Ok(Destination {
+            receiver_id: Some(receiver.id),
+            phone_index: receiver.phone_index.to_vec(),
+            request: request_row,
+        })
+    }
+
+    /// The sender's earlier send under the request's key, with what identifies it.
+    async fn sent_under_key(&self, request: &SendRequest) -> Result<Option<Keyed>, PlatformError> {
+        let Some(key) = request.idempotency_key.clone() else {
+            return Ok(None);
+        };
+        let sender_id = request.sender_id;
+        let found = self
+            .ledger
+            .tables(move |read| tables::transfer_by_key(read, sender_id, &key))
+            .await?;
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let record = self.transfer_record(&row)?;
+        Ok(Some(Keyed {
+            phone_index: row.phone_index,
+            amount: row.amount,
+            memo: record.memo.clone(),
+            record,
+        }))
+    }
+
+    /// Every check before value moves: the sender may pay, the request is open with this
+    /// amount, not to oneself, the PIN, the daily limit.
+    async fn check_sendable(
+        &self,
+        request: &SendRequest,
+        destination: &Destination,
+    ) -> Result<(), PlatformError> {
+        let sender_id = request.sender_id;
+        let gate = self.member_gate(sender_id).await?;
+        gate.ok_or(PlatformError::NotFound(Entity::Member))?
+            .check_may_pay()?;
+        if destination.receiver_id == Some(sender_id) {
+            return Err(TransferError::ToSelf.into());
+        }
+        if let Some(paid) = &destination.request {
+            check_payable(paid, request.amount)?;
+        }
+        self.confirm_spend(
+            sender_id,
+            u128::from(request.amount),
+            request.pin.as_deref(),
+        )
+        .await?;
+        let today_s = kst_day_start_s(now_s());
+        let sent = self
+            .ledger
+            .tables(move |read| tables::sent_since(read, sender_id, today_s))
+            .await?;
+        let remaining_mvp = DAILY_SENT_MVP_MAX.saturating_sub(sent);
+        if request.amount > remaining_mvp {
+            return Err(TransferError::DailyLimit { remaining_mvp }.into());
+        }
+        Ok(())
+    }
+
+    /// One commit: the ledger transfer and the row (and the request, paid), or nothing when
+    /// the balance does not cover it.
+    async fn commit_send(
+        &self,
+        request: &SendRequest,
+        destination: Destination,
+    ) -> Result<TransferRecord, PlatformError> {
+        let id = chart::new_id();
+        let now = now_s();
+        let held = destination.receiver_id.is_none();
+        let row = TransferRow {
+            id,
+            sender_id: request.sender_id,
+            receiver_id: destination.receiver_id,
+            phone_index: destination.phone_index,
+            request_id: destination.request.as_ref().map(|paid| paid.id),
+            amount: request.amount,
+            memo_sealed: self.seal_memo(&request.memo, memo_context(id)),
+            status: if held {
+                TransferStatus::Held
+            } else {
+                TransferStatus::Completed
+            },
+            idempotency_key: request.idempotency_key.clone(),
+            created_at_s: now,
+            expires_at_s: held.then_some(now + self.config.transfer_hold_s),
+            finished_at_s: (!held).then_some(now),
+        };
+        let transfer = Transfer {
+            id: TransferId(id),
+            debit_account_id: AccountId(request.sender_id),
+            credit_account_id: destination
+                .receiver_id
+                .map_or(chart::P2P_HOLDS_ACCOUNT, AccountId),
+            amount: u128::from(request.amount),
+            user_data_128: id,
+            ledger: chart::LEDGER_MVP,
+            code: transfer_code::TRANSFER,
+            ..Transfer::default()
+        };
+        let mut writes = vec![TransferWrite::Transfer(row.clone())];
+        if let Some(paid) = destination.request {
+            writes.push(TransferWrite::Request(RequestRow {
+                status: RequestStatus::Paid,
+                transfer_id: Some(id),
+                ..paid
+            }));
+        }
+        let committing = self.members.unless_withdrawing(request.sender_id, || {
+            self.enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
+                CreateTransferResult::Ok => (rows_of(writes), Ok(())),
+                CreateTransferResult::ExceedsCredits => {
+                    (Vec::new(), Err(TransferError::InsufficientBalance))
+                }
+                other => {
+                    tracing::error!(transfer = id, result = %other, "a P2P send refused");
+                    (Vec::new(), Err(TransferError::InsufficientBalance))
+                }
+            })
+        })?;
+        committing.done().await??;
+        self.transfer_record(&row)
+    }
+
+    fn seal_memo(&self, memo: &str, context: Vec<u8>) -> Vec<u8> {
+        if memo.is_empty() {
+            return Vec::new();
+        }
+        self.keys.seal(memo.as_bytes(), &context)
+    }
+
+    fn open_memo(&self, sealed: &[u8], context: Vec<u8>) -> Result<String, PlatformError> {
+        if sealed.is_empty() {
+            return Ok(String::new());
+        }
+        self.keys
+            .open_string(sealed, &context)
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))
+    }
+
+    fn transfer_record(&self, row: &TransferRow) -> Result<TransferRecord, PlatformError> {
+        Ok(TransferRecord {
+            id: row.id,
+            sender_id: row.sender_id,
+            receiver_id: row.receiver_id,
+            request_id: row.request_id,
+            amount: row.amount,
+            memo: self.open_memo(&row.memo_sealed, memo_context(row.id))?,
+            status: row.status,
+            created_at_s: row.created_at_s,
+            expires_at_s: row.expires_at_s,
+            finished_at_s: row.finished_at_s,
+        })
+    }
+
+    /// A transfer the member sent or received (anyone else: not found).
+    pub async fn p2p_transfer(
+        &self,
+        member_id: u128,
+        id: u128,
+    ) -> Result<TransferRecord, PlatformError> {
+        let row = self
+            .ledger
+            .tables(move |read| tables::transfer(read, id))
+            .await?
+            .filter(|row| row.sender_id == member_id || row.receiver_id == Some(member_id))
+            .ok_or(PlatformError::NotFound(Entity::P2pTransfer))?;
+        self.transfer_record(&row)
+    }
+
+    /// The member's transfers, sent and received, newest first.
+    pub async fn member_p2p_transfers(
+        &self,
+        member_id: u128,
+        before: Option<(u64, u128)>,
+        limit: usize,
+    ) -> Result<Vec<TransferRecord>, PlatformError> {
+        let limit = limit.clamp(1, TRANSFERS_PAGE_MAX);
+        let rows = self
+            .ledger
+            .tables(move |read| tables::member_transfers_page(read, member_id, before, limit))
+            .await?;
+        rows.iter().map(|row| self.transfer_record(row)).collect()
+    }
+
+    /// The masked name of the member with this phone, for the sender to check before
+    /// sending (`None`: no member has it; a send is then held for the phone).
+    pub async fn recipient_name(&self, phone: &str) -> Result<Option<String>, PlatformError> {
+        let phone = crate::members::normalize_phone(phone)?;
+        let phone_index = self.keys.blind_index(b"phone", phone.as_bytes());
+        let Some(member) = self.active_member_by_phone(phone_index).await? else {
+            return Ok(None);
+        };
+        let name = self.member(member.id).await?.name;
+        Ok(Some(mask_name(&name)))
+    }
+}
+
+/// An earlier send under the same key, and what it was sent with.
+struct Keyed {
+    phone_index: Vec<u8>,
+    amount: u64,
+    memo: String,
+    record: TransferRecord,
+}
+
+fn rows_of(writes: Vec<TransferWrite>) -> Vec<RowRef> {
+    writes
+        .into_iter()
+        .map(|write| Arc::new(write) as RowRef)
+        .collect()
+}
+
+/// A money request may be paid now with `amount`.
+fn check_payable(request: &RequestRow, amount: u64) -> Result<(), PlatformError> {
+    match request.status {
+        RequestStatus::Paid => return Err(TransferError::RequestClosed("paid already").into()),
+        RequestStatus::Cancelled => return Err(TransferError::RequestClosed("cancelled").into()),
+        RequestStatus::Open => {}
+    }
+    if request.expires_at_s <= now_s() {
+        return Err(TransferError::RequestClosed("expired").into());
+    }
+    if amount != request.amount {
+        let amount_mvp = request.amount;
+        return Err(TransferError::RequestAmount { amount_mvp }.into());
+    }
+    Ok(())
+}
+
+mod held;
+mod requests;
