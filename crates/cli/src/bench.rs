@@ -33,6 +33,8 @@ pub enum BenchCommand {
     Restart(RestartBenchArgs),
     /// A settlement run over seeded payments (`--seed-only` leaves them for `serve`).
     Settle(crate::bench_settle::SettleBenchArgs),
+    /// P2P transfers between members over HTTP, on loopback.
+    P2p(crate::bench_p2p::P2pBenchArgs),
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -115,6 +117,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Authorize(args) => return crate::bench_authorize::run(args),
         BenchCommand::Restart(args) => return run_restart(&args),
         BenchCommand::Settle(args) => return crate::bench_settle::run(args),
+        BenchCommand::P2p(args) => return crate::bench_p2p::run(args),
     };
     anyhow::ensure!(
         (1..=journal::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),

@@ -9,6 +9,7 @@ mod audit;
 mod bench;
 mod bench_authorize;
 mod bench_exchange;
+mod bench_p2p;
 mod bench_settle;
 mod chain_cmd;
 mod demo;

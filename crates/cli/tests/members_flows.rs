@@ -74,6 +74,7 @@ on_both_backends!(
     withdrawal,
     transaction_paging,
     abuse_limits,
+    p2p_transfers,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -2162,4 +2163,257 @@ async fn abuse_limits(backend: Backend) {
     world.start_server(&[]);
     let reply = world.api.post("/v1/verifications", "", over).await;
     reply.problem(429, "rate-limited");
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. P2P transfers
+
+/// A send under an `Idempotency-Key`.
+async fn send(api: &Api, token: &str, key: &str, body: Value) -> Reply {
+    let headers = [("Idempotency-Key", key)];
+    api.call(Method::POST, "/v1/transfers", token, Some(body), &headers)
+        .await
+}
+
+/// Sends by phone: the recipient checked masked, a send and its replay, the receiver's
+/// history line and memo, strangers refused; 40 sends at once never overdraw and never
+/// duplicate, one key sent 16 times at once moves once; the PIN above the threshold; a
+/// phone that is not a member's holds the value until it joins; a money request paid
+/// exactly once; refusals move nothing.
+async fn p2p_transfers(backend: Backend) {
+    let world = World::start(backend, "p2p", &[]);
+    let api = &world.api;
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (_, alice) = member(api, "010-7000-0001", "Kim Alice").await;
+    let (_, bob) = member(api, "010-7000-0002", "Lee Bob").await;
+    let (_, eve) = member(api, "010-7000-0003", "Eve").await;
+    let link_id = link(api, &alice, &sky, "ALICE-1", INITIAL_MILEAGE).await;
+    completed_exchange(api, &alice, &link_id, 150_000).await;
+
+    let found = api
+        .get("/v1/transfer-recipients?phone=01070000002", &alice)
+        .await;
+    assert_eq!(found.expect(200)["name_masked"], "L*****b");
+    let nobody = api
+        .get("/v1/transfer-recipients?phone=01070009999", &alice)
+        .await;
+    assert_eq!(
+        nobody.expect(200).clone(),
+        json!({"member": false, "name_masked": null})
+    );
+
+    // A send, and its retry under the same key: one transfer.
+    let body =
+        json!({"to_phone": "010-7000-0002", "asset": "MVP", "amount": 1_200, "memo": "점심 🍜"});
+    let first = send(api, &alice, "lunch-1", body.clone()).await;
+    let sent = first.expect(201).clone();
+    assert_eq!(
+        (sent["status"].as_str(), sent["direction"].as_str()),
+        (Some("completed"), Some("sent"))
+    );
+    assert_eq!(sent["counterparty_name_masked"], "L*****b");
+    let again = send(api, &alice, "lunch-1", body.clone()).await;
+    assert_eq!(again.expect(201)["transfer_id"], sent["transfer_id"]);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let other = json!({"to_phone": "010-7000-0002", "amount": 1_300, "memo": "점심 🍜"});
+    send(api, &alice, "lunch-1", other)
+        .await
+        .problem(422, "idempotency-key-reused");
+    let id = text(&sent["transfer_id"]);
+    let received = api.get(&format!("/v1/transfers/{id}"), &bob).await;
+    let received = received.expect(200).clone();
+    assert_eq!(
+        (received["direction"].as_str(), received["memo"].as_str()),
+        (Some("received"), Some("점심 🍜"))
+    );
+    assert_eq!(received["counterparty_name_masked"], "K*******e");
+    api.get(&format!("/v1/transfers/{id}"), &eve)
+        .await
+        .problem(404, "unknown-transfer");
+    let history = transactions(api, &bob, "?reason=transfer").await;
+    assert_eq!(
+        history["transactions"][0]["reference"],
+        id.as_str(),
+        "{history}"
+    );
+    assert_eq!(history["transactions"][0]["amount"], 1_200);
+    assert_eq!(balance(api, &alice).await, (148_800, 0));
+
+    // Refusals move nothing.
+    let refusals = [
+        (
+            json!({"to_phone": "010-7000-0001", "amount": 10}),
+            422,
+            "transfer-to-self",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 0}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 2_000_001}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 10, "asset": "TTC"}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 10, "memo": "x".repeat(101)}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 10, "memo": "a\u{7}"}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "not a phone", "amount": 10}),
+            400,
+            "invalid-fields",
+        ),
+        (json!({"amount": 10}), 400, "invalid-fields"),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 100_001}),
+            403,
+            "pin-required",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 100_001, "pin": OTHER_PIN}),
+            401,
+            "wrong-pin",
+        ),
+    ];
+    for (index, (body, status, slug)) in refusals.into_iter().enumerate() {
+        let reply = send(api, &alice, &format!("refused-{index}"), body).await;
+        reply.problem(status, slug);
+    }
+    assert_eq!(balance(api, &alice).await, (148_800, 0));
+    // With the PIN it goes.
+    let body = json!({"to_phone": "010-7000-0002", "amount": 100_001, "pin": PIN});
+    send(api, &alice, "big", body).await.expect(201);
+    assert_eq!(balance(api, &alice).await, (48_799, 0));
+
+    // 40 sends of 2,000 at once from 48,799: exactly 24 go, the rest are refused, no
+    // transfer twice; one key sent 16 times at once moves once.
+    let alice = alice.as_str();
+    let sends = (0..40).map(|n| {
+        let body = json!({"to_phone": "010-7000-0002", "amount": 2_000});
+        async move { send(api, alice, &format!("burst-{n}"), body).await }
+    });
+    let replies = futures_util::future::join_all(sends).await;
+    let ok: Vec<String> = replies
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| text(&r.body["transfer_id"]))
+        .collect();
+    assert_eq!(
+        ok.len(),
+        24,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(ok.iter().collect::<HashSet<_>>().len(), 24);
+    for reply in replies.iter().filter(|r| r.status != 201) {
+        reply.problem(422, "insufficient-balance");
+    }
+    assert_eq!(balance(api, &alice).await, (799, 0));
+    let same = (0..16).map(|_| {
+        let body = json!({"to_phone": "010-7000-0002", "amount": 1});
+        async move { send(api, alice, "same-key", body).await }
+    });
+    let replies = futures_util::future::join_all(same).await;
+    let ids: HashSet<String> = replies
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| text(&r.body["transfer_id"]))
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert!(replies.iter().all(|r| r.status == 201 || r.status == 409));
+    assert_eq!(balance(api, &alice).await, (798, 0));
+    assert_eq!(balance(api, &bob).await, (1_200 + 100_001 + 48_000 + 1, 0));
+
+    // To a phone that is not a member's: held, then the new member's when they join.
+    let body = json!({"to_phone": "010-7000-0004", "amount": 500, "memo": "welcome"});
+    let held = send(api, &bob, "welcome", body).await.expect(201).clone();
+    assert_eq!(
+        (held["status"].as_str(), &held["counterparty_name_masked"]),
+        (Some("held"), &Value::Null)
+    );
+    assert!(held["expires_at"].is_string(), "{held}");
+    let (_, carol) = member(api, "010-7000-0004", "Carol").await;
+    assert_eq!(balance(api, &carol).await, (500, 0));
+    let claimed = api
+        .get(
+            &format!("/v1/transfers/{}", text(&held["transfer_id"])),
+            &carol,
+        )
+        .await;
+    let claimed = claimed.expect(200).clone();
+    assert_eq!(
+        (claimed["status"].as_str(), claimed["memo"].as_str()),
+        (Some("claimed"), Some("welcome"))
+    );
+    let mine = api.get("/v1/me/transfers?limit=2", &bob).await;
+    let mine = mine.expect(200).clone();
+    assert_eq!(
+        mine["transfers"][0]["transfer_id"], held["transfer_id"],
+        "{mine}"
+    );
+    assert_eq!(mine["transfers"][0]["status"], "claimed");
+    assert!(mine["next_cursor"].is_string(), "{mine}");
+
+    // A money request: paid once, with exactly its amount.
+    let asked = api
+        .post(
+            "/v1/transfer-requests",
+            &carol,
+            json!({"amount": 300, "memo": "taxi"}),
+        )
+        .await;
+    let asked = asked.expect(201).clone();
+    assert!(
+        text(&asked["pay_url"])
+            .ends_with(&format!("/app/pay-request/{}", text(&asked["request_id"])))
+    );
+    let seen = api
+        .get(
+            &format!("/v1/transfer-requests/{}", text(&asked["request_id"])),
+            &bob,
+        )
+        .await;
+    assert_eq!(seen.expect(200)["requester_name_masked"], "C***l");
+    let wrong = json!({"request_id": asked["request_id"], "amount": 301});
+    send(api, &bob, "taxi-0", wrong)
+        .await
+        .problem(422, "money-request-amount");
+    let payer = bob.as_str();
+    let pays = (0..8).map(|n| {
+        let body = json!({"request_id": asked["request_id"], "amount": 300});
+        async move { send(api, payer, &format!("taxi-{}", n + 1), body).await }
+    });
+    let replies = futures_util::future::join_all(pays).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 1);
+    for reply in replies.iter().filter(|r| r.status != 201) {
+        reply.problem(409, "money-request-closed");
+    }
+    assert_eq!(balance(api, &carol).await, (800, 0));
+    let paid = api
+        .get(
+            &format!("/v1/transfer-requests/{}", text(&asked["request_id"])),
+            &carol,
+        )
+        .await;
+    assert_eq!(paid.expect(200)["status"], "paid");
+    let cancel = format!(
+        "/v1/transfer-requests/{}/cancel",
+        text(&asked["request_id"])
+    );
+    api.post(&cancel, &carol, json!({}))
+        .await
+        .problem(409, "money-request-closed");
 }

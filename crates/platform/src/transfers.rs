@@ -123,6 +123,9 @@ pub struct TransferRecord {
     pub created_at_s: u64,
     pub expires_at_s: Option<u64>,
     pub finished_at_s: Option<u64>,
+    /// The receiver's name, masked, when the platform read it anyway (a send); `None`
+    /// otherwise ([`Platform::masked_name`] reads it).
+    pub receiver_name_masked: Option<String>,
 }
 
 /// A money request, its memo opened, with the requester's name masked for the payer.
@@ -195,9 +198,23 @@ fn onward_transfer(row: &TransferRow, step: &str, to: AccountId) -> Transfer {
 /// Where the send is going, once resolved.
 struct Destination {
     /// `None`: a phone that is not a member's yet (held).
-    receiver_id: Option<u128>,
+    receiver: Option<store::tables::members::MemberRow>,
     phone_index: Vec<u8>,
     request: Option<RequestRow>,
+}
+
+impl Destination {
+    fn receiver_id(&self) -> Option<u128> {
+        self.receiver.as_ref().map(|receiver| receiver.id)
+    }
+}
+
+/// What one read hop answers before a send: where it goes, an earlier send under its key,
+/// and what the sender sent today.
+struct BeforeSend {
+    destination: Destination,
+    keyed: Option<TransferRow>,
+    sent_today: u64,
 }
 
 impl Platform {
@@ -213,82 +230,88 @@ impl Platform {
         let key = request.idempotency_key.as_deref();
         let _in_flight = self.idempotency.begin(Scope::Transfer, sender_id, key)?;
         let _claim = self.transfers.senders.claim(sender_id).await?;
-        let destination = self.destination(&request).await?;
-        if let Some(found) = self.sent_under_key(&request).await? {
-            let same = found.phone_index == destination.phone_index
+        let before = self.before_send(&request).await?;
+        if let Some(found) = before.keyed {
+            let record = self.transfer_record(&found)?;
+            let same = found.phone_index == before.destination.phone_index
                 && found.amount == request.amount
-                && found.memo == request.memo;
+                && record.memo == request.memo;
             return match same {
-                true => Ok(Replayable::replayed(found.record)),
+                true => Ok(Replayable::replayed(record)),
                 false => Err(PlatformError::IdempotencyConflict),
             };
         }
+        let destination = before.destination;
         let _paying = match &destination.request {
             Some(paid) => Some(self.transfers.requests.claim(paid.id).await?),
             None => None,
         };
-        self.check_sendable(&request, &destination).await?;
+        self.check_sendable(&request, &destination, before.sent_today)
+            .await?;
         let record = self.commit_send(&request, destination).await?;
         Ok(Replayable::fresh(record))
     }
 
-    /// The receiver of a send, and the money request it pays.
-    async fn destination(&self, request: &SendRequest) -> Result<Destination, PlatformError> {
-        let (receiver, request_row) = match &request.to {
+    /// One read hop: the receiver (by phone, or the money request's requester), the send
+    /// under the request's key, and what the sender sent this KST day.
+    async fn before_send(&self, request: &SendRequest) -> Result<BeforeSend, PlatformError> {
+        let (phone_index, request_id) = match &request.to {
             Recipient::Phone(phone) => {
                 let phone = crate::members::normalize_phone(phone)?;
-                let phone_index = self.keys.blind_index(b"phone", phone.as_bytes());
-                let receiver = self.active_member_by_phone(phone_index).await?;
-                let Some(receiver) = receiver else {
-                    return Ok(Destination {
-                        receiver_id: None,
-                        phone_index: phone_index.to_vec(),
-                        request: None,
-                    });
-                };
-                (receiver, None)
+                let index = self.keys.blind_index(b"phone", phone.as_bytes());
+                (Some(index), None)
             }
-            Recipient::Request(request_id) => {
-                let id = *request_id;
-                let found = self.ledger.tables(move |read| tables::request(read, id));
-                let row = found
-                    .await?
-                    .ok_or(PlatformError::NotFound(Entity::MoneyRequest))?;
-                let requester = self.member_row(row.requester_id).await?;
-                let requester = requester.ok_or(PlatformError::NotFound(Entity::Member))?;
-                (requester, Some(row))
-            }
-        };
-        if receiver.status != MemberStatus::Active {
-            return Err(TransferError::ReceiverUnavailable.into());
-        }
-        Ok(Destination {
-            receiver_id: Some(receiver.id),
-            phone_index: receiver.phone_index.to_vec(),
-            request: request_row,
-        })
-    }
-
-    /// The sender's earlier send under the request's key, with what identifies it.
-    async fn sent_under_key(&self, request: &SendRequest) -> Result<Option<Keyed>, PlatformError> {
-        let Some(key) = request.idempotency_key.clone() else {
-            return Ok(None);
+            Recipient::Request(id) => (None, Some(*id)),
         };
         let sender_id = request.sender_id;
-        let found = self
+        let key = request.idempotency_key.clone();
+        let today_s = kst_day_start_s(now_s());
+        let (receiver, paid, keyed, sent_today) = self
             .ledger
-            .tables(move |read| tables::transfer_by_key(read, sender_id, &key))
+            .tables(move |read| {
+                use store::tables::members as member_tables;
+                let (receiver, paid) = match (phone_index, request_id) {
+                    (Some(index), _) => (member_tables::member_by_phone(read, &index)?, None),
+                    (None, Some(id)) => match tables::request(read, id)? {
+                        Some(paid) => (member_tables::member(read, paid.requester_id)?, Some(paid)),
+                        None => (None, None),
+                    },
+                    (None, None) => (None, None),
+                };
+                let keyed = match &key {
+                    Some(key) => tables::transfer_by_key(read, sender_id, key)?,
+                    None => None,
+                };
+                let sent_today = tables::sent_since(read, sender_id, today_s)?;
+                Ok((receiver, paid, keyed, sent_today))
+            })
             .await?;
-        let Some(row) = found else {
-            return Ok(None);
+        let destination = match phone_index {
+            Some(index) => Destination {
+                receiver,
+                phone_index: index.to_vec(),
+                request: None,
+            },
+            None => {
+                let paid = paid.ok_or(PlatformError::NotFound(Entity::MoneyRequest))?;
+                let requester = receiver.ok_or(PlatformError::NotFound(Entity::Member))?;
+                Destination {
+                    phone_index: requester.phone_index.to_vec(),
+                    receiver: Some(requester),
+                    request: Some(paid),
+                }
+            }
         };
-        let record = self.transfer_record(&row)?;
-        Ok(Some(Keyed {
-            phone_index: row.phone_index,
-            amount: row.amount,
-            memo: record.memo.clone(),
-            record,
-        }))
+        if let Some(receiver) = &destination.receiver
+            && receiver.status != MemberStatus::Active
+        {
+            return Err(TransferError::ReceiverUnavailable.into());
+        }
+        Ok(BeforeSend {
+            destination,
+            keyed,
+            sent_today,
+        })
     }
 
     /// Every check before value moves: the sender may pay, the request is open with this
@@ -297,12 +320,13 @@ impl Platform {
         &self,
         request: &SendRequest,
         destination: &Destination,
+        sent_today: u64,
     ) -> Result<(), PlatformError> {
         let sender_id = request.sender_id;
         let gate = self.member_gate(sender_id).await?;
         gate.ok_or(PlatformError::NotFound(Entity::Member))?
             .check_may_pay()?;
-        if destination.receiver_id == Some(sender_id) {
+        if destination.receiver_id() == Some(sender_id) {
             return Err(TransferError::ToSelf.into());
         }
         if let Some(paid) = &destination.request {
@@ -314,12 +338,7 @@ impl Platform {
             request.pin.as_deref(),
         )
         .await?;
-        let today_s = kst_day_start_s(now_s());
-        let sent = self
-            .ledger
-            .tables(move |read| tables::sent_since(read, sender_id, today_s))
-            .await?;
-        let remaining_mvp = DAILY_SENT_MVP_MAX.saturating_sub(sent);
+        let remaining_mvp = DAILY_SENT_MVP_MAX.saturating_sub(sent_today);
         if request.amount > remaining_mvp {
             return Err(TransferError::DailyLimit { remaining_mvp }.into());
         }
@@ -335,11 +354,16 @@ impl Platform {
     ) -> Result<TransferRecord, PlatformError> {
         let id = chart::new_id();
         let now = now_s();
-        let held = destination.receiver_id.is_none();
+        let receiver_id = destination.receiver_id();
+        let held = receiver_id.is_none();
+        let receiver_name_masked = match &destination.receiver {
+            Some(receiver) => Some(self.masked_name_of(receiver)?),
+            None => None,
+        };
         let row = TransferRow {
             id,
             sender_id: request.sender_id,
-            receiver_id: destination.receiver_id,
+            receiver_id,
             phone_index: destination.phone_index,
             request_id: destination.request.as_ref().map(|paid| paid.id),
             amount: request.amount,
@@ -357,9 +381,7 @@ impl Platform {
         let transfer = Transfer {
             id: TransferId(id),
             debit_account_id: AccountId(request.sender_id),
-            credit_account_id: destination
-                .receiver_id
-                .map_or(chart::P2P_HOLDS_ACCOUNT, AccountId),
+            credit_account_id: receiver_id.map_or(chart::P2P_HOLDS_ACCOUNT, AccountId),
             amount: u128::from(request.amount),
             user_data_128: id,
             ledger: chart::LEDGER_MVP,
@@ -387,7 +409,10 @@ impl Platform {
             })
         })?;
         committing.done().await??;
-        self.transfer_record(&row)
+        Ok(TransferRecord {
+            receiver_name_masked,
+            ..self.transfer_record(&row)?
+        })
     }
 
     fn seal_memo(&self, memo: &str, context: Vec<u8>) -> Vec<u8> {
@@ -418,7 +443,29 @@ impl Platform {
             created_at_s: row.created_at_s,
             expires_at_s: row.expires_at_s,
             finished_at_s: row.finished_at_s,
+            receiver_name_masked: None,
         })
+    }
+
+    /// A member's name as another member sees it ([`mask_name`]); one read.
+    pub async fn masked_name(&self, member_id: u128) -> Result<String, PlatformError> {
+        let member = self.member_row(member_id).await?;
+        let member = member.ok_or(PlatformError::NotFound(Entity::Member))?;
+        self.masked_name_of(&member)
+    }
+
+    fn masked_name_of(
+        &self,
+        member: &store::tables::members::MemberRow,
+    ) -> Result<String, PlatformError> {
+        let name = self
+            .keys
+            .open_string(
+                &member.name_sealed,
+                &crate::members::member_context(member.id, "name"),
+            )
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
+        Ok(mask_name(&name))
     }
 
     /// A transfer the member sent or received (anyone else: not found).
@@ -459,17 +506,8 @@ impl Platform {
         let Some(member) = self.active_member_by_phone(phone_index).await? else {
             return Ok(None);
         };
-        let name = self.member(member.id).await?.name;
-        Ok(Some(mask_name(&name)))
+        Ok(Some(self.masked_name_of(&member)?))
     }
-}
-
-/// An earlier send under the same key, and what it was sent with.
-struct Keyed {
-    phone_index: Vec<u8>,
-    amount: u64,
-    memo: String,
-    record: TransferRecord,
 }
 
 fn rows_of(writes: Vec<TransferWrite>) -> Vec<RowRef> {

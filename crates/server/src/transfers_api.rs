@@ -84,11 +84,10 @@ async fn transfer_answer(
     } else {
         Some(record.sender_id)
     };
-    let counterparty_name_masked = match counterparty {
-        Some(id) => Some(platform::transfers::mask_name(
-            &platform(state)?.member(id).await?.name,
-        )),
-        None => None,
+    let counterparty_name_masked = match (counterparty, &record.receiver_name_masked) {
+        (Some(_), Some(known)) if sent => Some(known.clone()),
+        (Some(id), _) => Some(platform(state)?.masked_name(id).await?),
+        (None, _) => None,
     };
     Ok(TransferAnswer {
         transfer_id: record.id.to_string(),

@@ -10,7 +10,7 @@ use store::tables::transfers::{self as tables, RequestRow, RequestStatus, Transf
 
 use super::error::TransferError;
 use super::{
-    MoneyRequest, REQUEST_TTL_S, REQUESTS_PER_DAY_MAX, check_amount, check_memo, mask_name,
+    MoneyRequest, REQUEST_TTL_S, REQUESTS_PER_DAY_MAX, check_amount, check_memo,
     request_memo_context,
 };
 use crate::chart;
@@ -62,11 +62,10 @@ impl Platform {
             .tables(move |read| tables::request(read, id))
             .await?
             .ok_or(PlatformError::NotFound(Entity::MoneyRequest))?;
-        let requester = self.member(row.requester_id).await?;
         Ok(MoneyRequest {
             id: row.id,
             requester_id: row.requester_id,
-            requester_name_masked: mask_name(&requester.name),
+            requester_name_masked: self.masked_name(row.requester_id).await?,
             amount: row.amount,
             memo: self.open_memo(&row.memo_sealed, request_memo_context(row.id))?,
             status: row.status,

@@ -550,7 +550,12 @@ impl World {
 
     /// A [`World::any`] world with the tests' funding account.
     pub async fn with_funding() -> World {
-        let world = World::any().await;
+        World::with_funding_config(PlatformConfig::default()).await
+    }
+
+    /// [`World::with_funding`] with this configuration.
+    pub async fn with_funding_config(config: PlatformConfig) -> World {
+        let world = World::any_with(Arc::new(NoPartner), config).await;
         let funding = Account {
             id: AccountId(FUNDING_ACCOUNT),
             ledger: chart::LEDGER_MVP,
