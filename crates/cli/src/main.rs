@@ -202,6 +202,12 @@ struct PlatformOptions {
     /// Above this many MVP leaving a wallet at once, the member's PIN is asked again.
     #[arg(long, default_value_t = platform::service::PIN_CONFIRM_ABOVE_MVP_DEFAULT)]
     pin_confirm_above_mvp: u64,
+    /// How long a P2P transfer to a phone that is not a member's waits before it returns.
+    #[arg(long, default_value_t = platform::transfers::HOLD_S)]
+    transfer_hold_s: u64,
+    /// How long a conversion quote between assets holds.
+    #[arg(long, default_value_t = platform::assets::QUOTE_TTL_S)]
+    asset_quote_ttl_s: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -336,6 +342,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anchor_interval_ms: args.chain.anchor_interval_ms,
         public_url,
         pin_confirm_above_mvp: args.platform.pin_confirm_above_mvp,
+        transfer_hold_s: args.platform.transfer_hold_s,
+        asset_quote_ttl_s: args.platform.asset_quote_ttl_s,
         rate_limiting: match args.platform.rate_limits {
             RateLimitsOption::Enforced => platform::limits::RateLimiting::Enforced,
             RateLimitsOption::Off => platform::limits::RateLimiting::Off,

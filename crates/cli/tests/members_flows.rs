@@ -75,6 +75,7 @@ on_both_backends!(
     transaction_paging,
     abuse_limits,
     p2p_transfers,
+    asset_conversions,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -478,8 +479,11 @@ async fn balance(api: &Api, token: &str) -> (u64, u64) {
     let reply = api.get("/v1/me/balances", token).await;
     let body = reply.expect(200);
     let balances = body["balances"].as_array().expect("balances");
-    assert_eq!(balances.len(), 1, "{body}");
-    assert_eq!(balances[0]["asset"], "MVP");
+    let assets: Vec<&str> = balances
+        .iter()
+        .filter_map(|line| line["asset"].as_str())
+        .collect();
+    assert_eq!(assets, ["MVP", "TTC", "BTC", "ETH", "USDT"], "{body}");
     (
         balances[0]["available"].as_u64().expect("available"),
         balances[0]["pending"].as_u64().expect("pending"),
@@ -2321,7 +2325,7 @@ async fn p2p_transfers(backend: Backend) {
     for reply in replies.iter().filter(|r| r.status != 201) {
         reply.problem(422, "insufficient-balance");
     }
-    assert_eq!(balance(api, &alice).await, (799, 0));
+    assert_eq!(balance(api, alice).await, (799, 0));
     let same = (0..16).map(|_| {
         let body = json!({"to_phone": "010-7000-0002", "amount": 1});
         async move { send(api, alice, "same-key", body).await }
@@ -2334,7 +2338,7 @@ async fn p2p_transfers(backend: Backend) {
         .collect();
     assert_eq!(ids.len(), 1);
     assert!(replies.iter().all(|r| r.status == 201 || r.status == 409));
-    assert_eq!(balance(api, &alice).await, (798, 0));
+    assert_eq!(balance(api, alice).await, (798, 0));
     assert_eq!(balance(api, &bob).await, (1_200 + 100_001 + 48_000 + 1, 0));
 
     // To a phone that is not a member's: held, then the new member's when they join.
@@ -2386,7 +2390,12 @@ async fn p2p_transfers(backend: Backend) {
             &bob,
         )
         .await;
-    assert_eq!(seen.expect(200)["requester_name_masked"], "C***l");
+    let seen = seen.expect(200).clone();
+    assert_eq!(seen["requester_name_masked"], "C***l");
+    assert_eq!(
+        (&asked["mine"], &seen["mine"]),
+        (&json!(true), &json!(false))
+    );
     let wrong = json!({"request_id": asked["request_id"], "amount": 301});
     send(api, &bob, "taxi-0", wrong)
         .await
@@ -2416,4 +2425,161 @@ async fn p2p_transfers(backend: Backend) {
     api.post(&cancel, &carol, json!({}))
         .await
         .problem(409, "money-request-closed");
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Several assets
+
+async fn quote(api: &Api, token: &str, from: &str, to: &str, amount: u64) -> Reply {
+    let body = json!({"from_asset": from, "to_asset": to, "amount": amount});
+    api.post("/v1/asset-quotes", token, body).await
+}
+
+async fn convert(api: &Api, token: &str, quote: &Value) -> Reply {
+    let body = json!({"quote_id": quote["quote_id"]});
+    api.post("/v1/asset-conversions", token, body).await
+}
+
+/// (available) of every asset, by symbol.
+async fn holdings(api: &Api, token: &str) -> HashMap<String, u64> {
+    let body = api.get("/v1/me/balances", token).await.expect(200).clone();
+    let lines = body["balances"].as_array().expect("balances");
+    lines
+        .iter()
+        .map(|line| (text(&line["asset"]), line["available"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Prices, quotes with a spread, conversions through the treasury: both legs or neither
+/// (a treasury without the coin refuses and the member keeps their MVP), a quote converts
+/// once however often it is sent, an expired quote is refused, another member's quote is
+/// not found.
+async fn asset_conversions(backend: Backend) {
+    let world = World::start(backend, "assets", &["--asset-quote-ttl-s", "2"]);
+    let api = &world.api;
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (_, alice) = member(api, "010-7100-0001", "Alice").await;
+    let (_, bob) = member(api, "010-7100-0002", "Bob").await;
+    let link_id = link(api, &alice, &sky, "ALICE-9", INITIAL_MILEAGE).await;
+    completed_exchange(api, &alice, &link_id, 50_000).await;
+
+    let prices = api.get("/v1/prices", "").await.expect(200).clone();
+    let listed: Vec<(String, String)> = prices["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (text(&p["asset"]), text(&p["krw_per_unit"])))
+        .collect();
+    assert_eq!(
+        listed,
+        [("MVP".into(), "1".into()), ("TTC".into(), "100".into())]
+    );
+
+    // 10,000 MVP into TTC at 100 KRW, less 1 %: 99 TTC (4 places). Sent 8 times at once,
+    // it converts once.
+    let first = quote(api, &alice, "MVP", "TTC", 10_000)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(
+        (first["to_amount"].as_u64(), first["spread_bps"].as_u64()),
+        (Some(990_000), Some(100))
+    );
+    let sends = (0..8).map(|_| async { convert(api, &alice, &first).await });
+    let replies = futures_util::future::join_all(sends).await;
+    let ids: HashSet<String> = replies
+        .iter()
+        .map(|reply| {
+            reply.expect(201)["transfer_ids"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let held = holdings(api, &alice).await;
+    assert_eq!((held["MVP"], held["TTC"]), (40_000, 990_000));
+
+    // BTC has no price yet; then a price but an empty treasury: refused, nothing moves.
+    quote(api, &alice, "MVP", "BTC", 20_000)
+        .await
+        .problem(409, "no-price");
+    let set = api
+        .call(
+            Method::PUT,
+            "/admin/v1/prices/BTC",
+            TOKEN,
+            Some(json!({"krw_per_unit": "100000000"})),
+            &[],
+        )
+        .await;
+    assert_eq!(set.expect(200)["source"], "operator");
+    let short = quote(api, &alice, "MVP", "BTC", 20_000)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(short["to_amount"], 19_800, "{short}");
+    convert(api, &alice, &short)
+        .await
+        .problem(409, "treasury-short");
+    assert_eq!(holdings(api, &alice).await["MVP"], 40_000);
+    let deposit = json!({"asset": "BTC", "amount": 100_000_000u64, "reference": "custody-0001"});
+    api.post("/admin/v1/treasury/deposits", TOKEN, deposit.clone())
+        .await
+        .expect(201);
+    api.post("/admin/v1/treasury/deposits", TOKEN, deposit)
+        .await
+        .expect(201);
+    let again = quote(api, &alice, "MVP", "BTC", 20_000)
+        .await
+        .expect(201)
+        .clone();
+    convert(api, &alice, &again).await.expect(201);
+    let held = holdings(api, &alice).await;
+    assert_eq!((held["MVP"], held["BTC"]), (20_000, 19_800));
+
+    // And back: 1 TTC is 100 MVP less 1 %, from the MVP the treasury took in.
+    let back = quote(api, &alice, "TTC", "MVP", 10_000)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(back["to_amount"], 99);
+    convert(api, &alice, &back).await.expect(201);
+    let held = holdings(api, &alice).await;
+    assert_eq!((held["MVP"], held["TTC"]), (20_099, 980_000));
+
+    // Refusals move nothing: too little, too much, the same asset, an unknown asset,
+    // another member's quote, an expired quote.
+    quote(api, &alice, "MVP", "BTC", 1)
+        .await
+        .problem(422, "amount-too-small");
+    quote(api, &alice, "MVP", "MVP", 10)
+        .await
+        .problem(400, "invalid-fields");
+    quote(api, &alice, "MVP", "DOGE", 10)
+        .await
+        .problem(400, "invalid-fields");
+    let broke = quote(api, &alice, "MVP", "TTC", 30_000)
+        .await
+        .expect(201)
+        .clone();
+    convert(api, &alice, &broke)
+        .await
+        .problem(422, "insufficient-balance");
+    let mine = quote(api, &alice, "MVP", "TTC", 100)
+        .await
+        .expect(201)
+        .clone();
+    convert(api, &bob, &mine)
+        .await
+        .problem(404, "unknown-quote");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    convert(api, &alice, &mine)
+        .await
+        .problem(409, "quote-expired");
+    let held = holdings(api, &alice).await;
+    assert_eq!(
+        (held["MVP"], held["TTC"], held["BTC"]),
+        (20_099, 980_000, 19_800)
+    );
 }

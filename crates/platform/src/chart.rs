@@ -53,6 +53,10 @@ pub mod account_code {
     pub const AD_REVENUE: u16 = 1300;
     /// P2P transfers held for a phone that is not a member's yet, until claimed or returned.
     pub const P2P_HOLDS: u16 = 1400;
+    /// The platform's inventory of an asset (`assets`), one per ledger.
+    pub const TREASURY: u16 = 1500;
+    /// Where an asset's units come from: its issue, or coins held at the custodian.
+    pub const RESERVE: u16 = 1600;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -77,6 +81,10 @@ pub mod transfer_code {
     pub const AD_IMPRESSION: u16 = 15;
     /// A billed click (`ads`).
     pub const AD_CLICK: u16 = 16;
+    /// A conversion between assets, each leg (`assets`).
+    pub const ASSET_CONVERSION: u16 = 17;
+    /// Units of an asset put into the treasury: TTC's issue, a custodial deposit.
+    pub const ASSET_ISSUE: u16 = 18;
 }
 
 /// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
@@ -105,6 +113,8 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::AD_FUNDING => "ad_funding",
         transfer_code::AD_IMPRESSION => "ad_impression",
         transfer_code::AD_CLICK => "ad_click",
+        transfer_code::ASSET_CONVERSION => "asset_conversion",
+        transfer_code::ASSET_ISSUE => "asset_issue",
         _ => "other",
     }
 }

@@ -46,6 +46,8 @@ pub enum PlatformError {
     Portal(#[from] crate::portal::PortalError),
     #[error(transparent)]
     Transfer(#[from] crate::transfers::error::TransferError),
+    #[error(transparent)]
+    Asset(#[from] crate::assets::error::AssetError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -74,6 +76,7 @@ pub enum Entity {
     Paycode,
     PaycodeDevice,
     Product,
+    Quote,
     Settlement,
     Terminal,
     Transaction,
@@ -102,6 +105,7 @@ impl Entity {
             Entity::Paycode => "paycode",
             Entity::PaycodeDevice => "paycode device",
             Entity::Product => "product",
+            Entity::Quote => "quote",
             Entity::Settlement => "settlement",
             Entity::Terminal => "terminal",
             Entity::Van => "VAN",

@@ -22,6 +22,7 @@
 
 pub mod ads;
 pub mod anchoring;
+pub mod assets;
 pub mod audit;
 pub mod authorization;
 pub mod chart;

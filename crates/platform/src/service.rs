@@ -54,6 +54,8 @@ pub struct PlatformConfig {
     pub rate_limiting: crate::limits::RateLimiting,
     /// How long a P2P transfer to a phone that is not a member's waits before it returns.
     pub transfer_hold_s: u64,
+    /// How long a conversion quote between assets holds.
+    pub asset_quote_ttl_s: u64,
 }
 
 /// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
@@ -75,6 +77,7 @@ impl Default for PlatformConfig {
             pin_confirm_above_mvp: PIN_CONFIRM_ABOVE_MVP_DEFAULT,
             rate_limiting: crate::limits::RateLimiting::Enforced,
             transfer_hold_s: crate::transfers::HOLD_S,
+            asset_quote_ttl_s: crate::assets::QUOTE_TTL_S,
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct Platform {
     pub(crate) health: crate::health::Health,
     /// The P2P context's claims (see `transfers`).
     pub(crate) transfers: crate::transfers::Transfers,
+    /// The assets context's claims (see `assets`).
+    pub(crate) assets: crate::assets::Assets,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -217,6 +222,7 @@ impl Platform {
             ads: crate::ads::Ads::default(),
             health: crate::health::Health::default(),
             transfers: crate::transfers::Transfers::default(),
+            assets: crate::assets::Assets::default(),
             paycodes: crate::paycode::Paycodes::default(),
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),
@@ -251,6 +257,7 @@ impl Platform {
                 )));
             }
         }
+        self.start_assets().await?;
         self.import_legacy_rows().await?;
         self.load_partner_catalogue().await?;
         self.check_terminal_secrets().await?;

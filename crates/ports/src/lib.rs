@@ -15,6 +15,7 @@ pub mod call_metrics;
 pub mod chain;
 pub mod gateway;
 pub mod pkce;
+pub mod prices;
 pub mod signing;
 pub mod sms;
 pub mod time;

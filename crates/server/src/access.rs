@@ -113,6 +113,16 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ),
     ("GET", "/admin/v1/reports/volume", needs(P::ReportsRead)),
     (
+        "PUT",
+        "/admin/v1/prices/{asset}",
+        needs(P::ConversionsWrite),
+    ),
+    (
+        "POST",
+        "/admin/v1/treasury/deposits",
+        needs(P::ConversionsWrite),
+    ),
+    (
         "POST",
         "/admin/v1/ledger/transfers/lookup",
         needs(P::LedgerRead),

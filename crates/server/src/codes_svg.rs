@@ -128,9 +128,12 @@ fn grouped(digits: &str) -> String {
     groups.join(" ")
 }
 
+/// Longest text a QR code is drawn of (a link of the app: a money request's `pay_url`).
+pub const QR_TEXT_BYTES_MAX: usize = 256;
+
 /// QR code of `text` (medium error correction), one path of dark modules.
 pub fn qr_svg(text: &str) -> Option<String> {
-    if text.is_empty() || text.len() > DIGITS_MAX {
+    if text.is_empty() || text.len() > QR_TEXT_BYTES_MAX {
         return None;
     }
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
@@ -242,7 +245,11 @@ mod tests {
             "at the maximum"
         );
         assert_eq!(qr_svg(""), None);
-        assert_eq!(qr_svg(&"1".repeat(DIGITS_MAX + 1)), None);
+        assert_eq!(qr_svg(&"1".repeat(QR_TEXT_BYTES_MAX + 1)), None);
+        assert!(
+            qr_svg(&"h".repeat(QR_TEXT_BYTES_MAX)).is_some(),
+            "at the maximum"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin_api;
 pub mod ads_api;
+pub mod assets_api;
 pub mod chain_api;
 pub mod codes_svg;
 pub mod health_api;
@@ -116,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(ads_api::routes())
         .merge(health_api::routes())
         .merge(transfers_api::routes())
+        .merge(assets_api::routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

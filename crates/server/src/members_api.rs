@@ -451,6 +451,8 @@ async fn remove_device(
 #[derive(Serialize, ToSchema)]
 struct BalanceLine {
     asset: &'static str,
+    /// Places of the asset's smallest unit (amounts are integers of it).
+    decimals: u32,
     available: u64,
     pending: u64,
 }
@@ -460,7 +462,7 @@ struct BalancesAnswer {
     balances: Vec<BalanceLine>,
 }
 
-/// The member's balances per asset.
+/// The member's balances of every asset, MVP first (zero where nothing arrived yet).
 #[utoipa::path(get, path = "/v1/me/balances", tag = "members",
     security(("member_session" = [])),
     responses((status = 200, description = "Balances", body = BalancesAnswer)))]
@@ -469,13 +471,17 @@ async fn balances(
     headers: HeaderMap,
 ) -> Result<Json<BalancesAnswer>, Problem> {
     let member_id = member(&state, &headers).await?;
-    let balance = platform(&state)?.balance(member_id).await?;
+    let balances = platform(&state)?.asset_balances(member_id).await?;
     Ok(Json(BalancesAnswer {
-        balances: vec![BalanceLine {
-            asset: ASSET_MVP,
-            available: balance.available,
-            pending: balance.pending,
-        }],
+        balances: balances
+            .iter()
+            .map(|(asset, balance)| BalanceLine {
+                asset: asset.symbol,
+                decimals: asset.decimals,
+                available: balance.available,
+                pending: balance.pending,
+            })
+            .collect(),
     }))
 }
 

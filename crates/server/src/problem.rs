@@ -254,6 +254,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::NotFound(Entity::Voucher) => (S::NOT_FOUND, "unknown-voucher", "Unknown voucher"),
         E::NotFound(Entity::Van) => (S::NOT_FOUND, "unknown-van", "Unknown VAN"),
         E::NotFound(Entity::Campaign) => (S::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
+        E::NotFound(Entity::Quote) => (S::NOT_FOUND, "unknown-quote", "Unknown quote"),
         E::NotFound(Entity::P2pTransfer) => (S::NOT_FOUND, "unknown-transfer", "Unknown transfer"),
         E::NotFound(Entity::MoneyRequest) => (
             S::NOT_FOUND,
@@ -303,8 +304,39 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         }
         E::Portal(error) => portal_kind(error),
         E::Transfer(error) => transfer_kind(error),
+        E::Asset(error) => asset_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The assets context's problems.
+fn asset_kind(error: &platform::assets::error::AssetError) -> Kind {
+    use StatusCode as S;
+    use platform::assets::error::AssetError as E;
+    match error {
+        E::NoPrice(_) => (S::CONFLICT, "no-price", "No price of the asset yet"),
+        E::TooSmall => (
+            S::UNPROCESSABLE_ENTITY,
+            "amount-too-small",
+            "The amount converts to less than one unit",
+        ),
+        E::QuoteExpired => (S::CONFLICT, "quote-expired", "The quote expired"),
+        E::InsufficientBalance => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-balance",
+            "The balance is not enough",
+        ),
+        E::TreasuryShort => (
+            S::CONFLICT,
+            "treasury-short",
+            "The platform cannot deliver that much of the asset now",
+        ),
+        E::TooManyQuotes(_) => (
+            S::TOO_MANY_REQUESTS,
+            "quotes-per-day",
+            "Too many quotes today",
+        ),
     }
 }
 

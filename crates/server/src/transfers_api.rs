@@ -274,11 +274,18 @@ struct RequestAnswer {
     expires_at: String,
     /// The member app's page a friend opens to pay it.
     pay_url: String,
+    /// Whether the caller made it (the requester may cancel; others may pay).
+    mine: bool,
 }
 
-fn request_answer(state: &AppState, request: &MoneyRequest) -> Result<RequestAnswer, Problem> {
+fn request_answer(
+    state: &AppState,
+    caller_id: u128,
+    request: &MoneyRequest,
+) -> Result<RequestAnswer, Problem> {
     let base = platform(state)?.config.public_url.clone();
     Ok(RequestAnswer {
+        mine: request.requester_id == caller_id,
         request_id: request.id.to_string(),
         requester_name_masked: request.requester_name_masked.clone(),
         asset: ASSET_MVP,
@@ -309,7 +316,10 @@ async fn request_money(
     let made = platform(&state)?
         .request_money(member_id, body.amount, &memo)
         .await?;
-    Ok((StatusCode::CREATED, Json(request_answer(&state, &made)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(request_answer(&state, member_id, &made)?),
+    ))
 }
 
 /// A money request, as any signed-in member sees it (its id is the link's secret).
@@ -324,10 +334,10 @@ async fn money_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RequestAnswer>, Problem> {
-    member(&state, &headers).await?;
+    let member_id = member(&state, &headers).await?;
     let id = parse_id_text("request_id", &id)?;
     let request = platform(&state)?.money_request(id).await?;
-    Ok(Json(request_answer(&state, &request)?))
+    Ok(Json(request_answer(&state, member_id, &request)?))
 }
 
 /// Cancels the member's own open request.
@@ -347,5 +357,5 @@ async fn cancel_request(
     let request = platform(&state)?
         .cancel_money_request(member_id, id)
         .await?;
-    Ok(Json(request_answer(&state, &request)?))
+    Ok(Json(request_answer(&state, member_id, &request)?))
 }

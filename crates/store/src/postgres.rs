@@ -272,6 +272,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::health::POSTGRES_TABLES,
     // 26: P2P transfers and money requests (`tables::transfers`).
     crate::tables::transfers::POSTGRES_TABLES,
+    // 27: assets: prices and conversion quotes (`tables::assets`).
+    crate::tables::assets::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

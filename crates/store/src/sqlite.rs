@@ -297,6 +297,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::health::SQLITE_TABLES,
     // 26: P2P transfers and money requests (`tables::transfers`).
     crate::tables::transfers::SQLITE_TABLES,
+    // 27: assets: prices and conversion quotes (`tables::assets`).
+    crate::tables::assets::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -22,6 +22,7 @@ use crate::StoreError;
 
 pub mod ads;
 pub mod anchoring;
+pub mod assets;
 pub mod audit;
 pub mod conversions;
 pub mod exchanges;

@@ -31,10 +31,26 @@ pub struct DeviceView {
     pub created_at_s: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Balance {
     pub available: u64,
     pub pending: u64,
+}
+
+impl Balance {
+    /// A wallet account's balance: available = posted credits − posted debits − held
+    /// debits (saturating: a wallet never goes below zero).
+    pub fn of(account: &ledger::types::Account) -> Balance {
+        let held = account.debits_pending;
+        let available = account
+            .credits_posted
+            .saturating_sub(account.debits_posted)
+            .saturating_sub(held);
+        Balance {
+            available: u64::try_from(available).unwrap_or(u64::MAX),
+            pending: u64::try_from(held).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,15 +247,7 @@ impl Platform {
         let account = accounts
             .first()
             .ok_or(PlatformError::NotFound(Entity::Wallet))?;
-        let held = account.debits_pending;
-        let available = account
-            .credits_posted
-            .saturating_sub(account.debits_posted)
-            .saturating_sub(held);
-        Ok(Balance {
-            available: u64::try_from(available).unwrap_or(u64::MAX),
-            pending: u64::try_from(held).unwrap_or(u64::MAX),
-        })
+        Ok(Balance::of(account))
     }
 
     /// Transfers that touched the member's wallet, newest first, older than `before_ns`,
