@@ -71,3 +71,26 @@ export async function consoleLogIn(page, server, login) {
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(server.baseUrl + "/console");
 }
+
+/// The MVP available, as the home page shows it (ends on the home page).
+export async function homeBalance(page, server) {
+  await page.goto(server.baseUrl + "/app");
+  return page.getByTestId("balance").textContent();
+}
+
+/// Sends `amount` MVP with `memo` to `phoneNumber` through /app/send: the form, "Next", the
+/// confirm page (left for the caller to check when `beforeSend` is given), "Send". Ends on
+/// the transfer's page.
+export async function sendMvp(page, server, phoneNumber, amount, memo, beforeSend = async () => {}) {
+  await page.goto(server.baseUrl + "/app");
+  await page.getByRole("link", { name: "Send", exact: true }).click();
+  await page.waitForURL(/\/app\/send$/);
+  await page.getByLabel("Recipient's mobile phone number").fill(phoneNumber);
+  await page.getByLabel("Amount to send (MVP)").fill(String(amount));
+  await page.getByLabel("Memo (optional, up to 100 characters)").fill(memo);
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByTestId("send-amount").waitFor();
+  await beforeSend();
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.waitForURL(/\/app\/transfers\/[0-9]+\?done=sent$/);
+}

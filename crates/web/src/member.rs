@@ -18,6 +18,7 @@ use crate::text::{Lang, Text};
 
 mod pay;
 mod proof;
+mod transfers;
 mod vouchers;
 mod wallet;
 
@@ -37,6 +38,7 @@ pub fn routes() -> Router<WebState> {
         .route("/app/ads/{view_id}", get(ad_click))
         .merge(pay::routes())
         .merge(proof::routes())
+        .merge(transfers::routes())
         .merge(vouchers::routes())
         .merge(wallet::routes())
 }
@@ -57,7 +59,7 @@ struct Welcome {
 #[template(path = "phone.html")]
 struct PhonePage {
     frame: Frame,
-    action: &'static str,
+    action: String,
     phone: String,
     with_pin: bool,
     submit: &'static str,
@@ -67,7 +69,7 @@ struct PhonePage {
 #[template(path = "code.html")]
 struct CodePage {
     frame: Frame,
-    action: &'static str,
+    action: String,
     explain: &'static str,
     phone: String,
     verification_id: String,
@@ -106,14 +108,63 @@ async fn switch_language(Path(code): Path<String>, Query(query): Query<LangQuery
     response
 }
 
-fn phone_page(state: &WebState, browser: &Browser, login: bool, error: Option<String>) -> Response {
+#[derive(Default, Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Longest page a login comes back to.
+const NEXT_BYTES_MAX: usize = 512;
+
+/// `next` if it is a page of the member app to come back to after the login: a local path
+/// under `/app/` of visible ASCII, without `//`, `\` or `..` (so no scheme, no other host,
+/// no way out of the app). Anything else is ignored: no open redirect.
+fn local_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|next| {
+        next.len() <= NEXT_BYTES_MAX
+            && next.starts_with("/app/")
+            && !next.contains("//")
+            && !next.contains('\\')
+            && !next.contains("..")
+            && next.bytes().all(|b| b.is_ascii_graphic())
+    })
+}
+
+/// `path` with `?next=` when there is a page to come back to.
+fn with_next(path: &str, next: Option<&str>) -> String {
+    match local_next(next) {
+        Some(next) => {
+            let query = serde_urlencoded::to_string([("next", next)]).expect("a pair encodes");
+            format!("{path}?{query}")
+        }
+        None => path.to_string(),
+    }
+}
+
+/// The login page (the session cookie removed, as any signed-out page does), which comes
+/// back to `next`, a page of the member app, once signed in.
+fn log_in_first(next: &str) -> Response {
+    let mut response = Redirect::to(&with_next("/app/login", Some(next))).into_response();
+    browser::set(&mut response, &browser::removal(browser::SESSION_COOKIE));
+    response
+}
+
+/// The sign-up form, or the login form (`login`) that comes back to `next` once signed in.
+fn phone_page(
+    state: &WebState,
+    browser: &Browser,
+    login: bool,
+    next: Option<&str>,
+    error: Option<String>,
+) -> Response {
     let t = browser.lang.text();
     let page = PhonePage {
         frame: Frame::new(state, browser, if login { t.log_in } else { t.sign_up }).error(error),
         action: if login {
-            "/app/login"
+            with_next("/app/login", next)
         } else {
-            "/app/sign-up/phone"
+            "/app/sign-up/phone".to_string()
         },
         phone: String::new(),
         with_pin: login,
@@ -123,11 +174,17 @@ fn phone_page(state: &WebState, browser: &Browser, login: bool, error: Option<St
 }
 
 async fn sign_up_page(State(state): State<WebState>, browser: Browser) -> Response {
-    phone_page(&state, &browser, false, None)
+    phone_page(&state, &browser, false, None, None)
 }
 
-async fn login_page(State(state): State<WebState>, browser: Browser) -> Response {
-    phone_page(&state, &browser, true, None)
+/// `GET /app/login?next=`: the login form, which comes back to `next` (a page of the member
+/// app) once signed in.
+async fn login_page(
+    State(state): State<WebState>,
+    browser: Browser,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    phone_page(&state, &browser, true, query.next.as_deref(), None)
 }
 
 #[derive(Deserialize)]
@@ -159,21 +216,23 @@ fn demo_code(state: &WebState, phone: &str) -> Option<String> {
         .then(|| code.to_string())
 }
 
+/// The code form of a sign-up, or of a login (`!sign_up`) that comes back to `next`.
 fn code_page(
     state: &WebState,
     browser: &Browser,
     phone: &str,
     verification_id: String,
     sign_up: bool,
+    next: Option<&str>,
     error: Option<String>,
 ) -> Response {
     let t = browser.lang.text();
     let page = CodePage {
         frame: Frame::new(state, browser, if sign_up { t.sign_up } else { t.log_in }).error(error),
         action: if sign_up {
-            "/app/sign-up"
+            "/app/sign-up".to_string()
         } else {
-            "/app/login/code"
+            with_next("/app/login/code", next)
         },
         explain: if sign_up { t.code_sent } else { t.new_device },
         phone: phone.to_string(),
@@ -192,8 +251,8 @@ async fn sign_up_phone(
     Form(form): Form<PhoneForm>,
 ) -> Response {
     match send_code(&state, &browser, &form.phone).await {
-        Ok(id) => code_page(&state, &browser, &form.phone, id, true, None),
-        Err(problem) => phone_page(&state, &browser, false, Some(problem.message())),
+        Ok(id) => code_page(&state, &browser, &form.phone, id, true, None, None),
+        Err(problem) => phone_page(&state, &browser, false, None, Some(problem.message())),
     }
 }
 
@@ -237,7 +296,7 @@ async fn sign_up(
         Err(problem) => {
             let id = form.verification_id.clone();
             let error = Some(problem.message());
-            return code_page(&state, &browser, &form.phone, id, true, error);
+            return code_page(&state, &browser, &form.phone, id, true, None, error);
         }
     };
     let body = json!({ "phone": form.phone, "pin": form.pin, "device_token": device_token });
@@ -247,14 +306,15 @@ async fn sign_up(
         .json::<SessionAnswer>(&browser.anonymous(), call)
         .await
     {
-        Ok(session) => signed_in(session, Some(device_token)),
-        Err(problem) => phone_page(&state, &browser, true, Some(problem.message())),
+        Ok(session) => signed_in(session, Some(device_token), None),
+        Err(problem) => phone_page(&state, &browser, true, None, Some(problem.message())),
     }
 }
 
-/// Home, with the session's cookie (and the device's, when one was proven).
-fn signed_in(session: SessionAnswer, device_token: Option<String>) -> Response {
-    let mut response = Redirect::to("/app").into_response();
+/// Home, or `next` when it is a page of the member app, with the session's cookie (and the
+/// device's, when one was proven).
+fn signed_in(session: SessionAnswer, device_token: Option<String>, next: Option<&str>) -> Response {
+    let mut response = Redirect::to(local_next(next).unwrap_or("/app")).into_response();
     browser::set(&mut response, &browser::session_cookie(session.token));
     if let Some(device) = session.device_token.or(device_token) {
         browser::set(&mut response, &browser::device_cookie(device));
@@ -268,13 +328,16 @@ struct LogInForm {
     pin: String,
 }
 
-/// `POST /app/login`: a session from a trusted browser; from a new one, a code by SMS
-/// first (the API's `device-unverified`).
+/// `POST /app/login?next=`: a session from a trusted browser; from a new one, a code by SMS
+/// first (the API's `device-unverified`). Signed in, to `next` when it is a page of the
+/// member app, else home.
 async fn log_in(
     State(state): State<WebState>,
     browser: Browser,
+    Query(query): Query<NextQuery>,
     Form(form): Form<LogInForm>,
 ) -> Response {
+    let next = query.next.as_deref();
     let mut body = json!({ "phone": form.phone, "pin": form.pin });
     if let Some(device) = &browser.device {
         body["device_token"] = json!(device);
@@ -285,15 +348,15 @@ async fn log_in(
         .json::<SessionAnswer>(&browser.anonymous(), call)
         .await
     {
-        Ok(session) => return signed_in(session, None),
+        Ok(session) => return signed_in(session, None, next),
         Err(problem) => problem,
     };
     if problem.slug != "device-unverified" {
-        return phone_page(&state, &browser, true, Some(problem.message()));
+        return phone_page(&state, &browser, true, next, Some(problem.message()));
     }
     match send_code(&state, &browser, &form.phone).await {
-        Ok(id) => code_page(&state, &browser, &form.phone, id, false, None),
-        Err(problem) => phone_page(&state, &browser, true, Some(problem.message())),
+        Ok(id) => code_page(&state, &browser, &form.phone, id, false, next, None),
+        Err(problem) => phone_page(&state, &browser, true, next, Some(problem.message())),
     }
 }
 
@@ -305,12 +368,14 @@ struct CodeLogInForm {
     pin: String,
 }
 
-/// `POST /app/login/code`: a session that proves this browser by the SMS code.
+/// `POST /app/login/code?next=`: a session that proves this browser by the SMS code.
 async fn log_in_with_code(
     State(state): State<WebState>,
     browser: Browser,
+    Query(query): Query<NextQuery>,
     Form(form): Form<CodeLogInForm>,
 ) -> Response {
+    let next = query.next.as_deref();
     let body = json!({
         "phone": form.phone,
         "pin": form.pin,
@@ -323,7 +388,7 @@ async fn log_in_with_code(
         .json::<SessionAnswer>(&browser.anonymous(), call)
         .await
     {
-        Ok(session) => signed_in(session, None),
+        Ok(session) => signed_in(session, None, next),
         Err(problem) => {
             let id = form.verification_id.clone();
             code_page(
@@ -332,6 +397,7 @@ async fn log_in_with_code(
                 &form.phone,
                 id,
                 false,
+                next,
                 Some(problem.message()),
             )
         }

@@ -329,6 +329,52 @@ catalogue! {
     portal_exchanges_period: "Exchanges of the last 30 days, oldest first (those still waiting for your answer are not listed).", "최근 30일간의 전환 내역입니다. 오래된 순이며, 응답을 기다리는 전환은 포함되지 않습니다.";
     portal_reference: "Reference", "참조번호";
     portal_next_page: "Next page", "다음 페이지";
+    // P2P transfers and money requests (member/transfers.rs).
+    p2p_send: "Send", "보내기";
+    p2p_send_title: "Send MVP", "MVP 보내기";
+    p2p_phone: "Recipient's mobile phone number", "받는 분 휴대폰 번호";
+    p2p_amount: "Amount to send (MVP)", "보낼 금액 (MVP)";
+    p2p_memo: "Memo (optional, up to 100 characters)", "메모 (선택, 100자 이내)";
+    p2p_memo_label: "Memo", "메모";
+    p2p_next: "Next", "다음";
+    p2p_confirm_title: "Check before sending", "보내기 전에 확인하세요";
+    p2p_to: "To", "받는 분";
+    p2p_from: "From", "보낸 분";
+    p2p_not_member: "Not a member yet: the money waits 7 days for them to join, then comes back.", "아직 회원이 아닙니다. 7일 안에 가입하면 전달되고, 가입하지 않으면 돌아옵니다.";
+    p2p_change: "Change", "수정하기";
+    p2p_amount_invalid: "Enter a whole number of MVP, at least 1.", "1 이상의 MVP를 정수로 입력하세요.";
+    p2p_sent_notice: "Sent.", "보냈습니다.";
+    p2p_transfer: "Transfer", "송금";
+    p2p_transfers: "My transfers", "송금 내역";
+    p2p_sent: "Sent", "보냄";
+    p2p_received: "Received", "받음";
+    p2p_someone_new: "not a member yet", "미가입자";
+    p2p_returns_at: "Comes back on", "반환 예정";
+    p2p_finished_at: "Finished", "완료 일시";
+    p2p_status_completed: "Completed", "완료";
+    p2p_status_held: "Waiting for them to join", "가입 대기 중";
+    p2p_status_claimed: "Delivered when they joined", "가입 후 전달됨";
+    p2p_status_returned: "Came back: they did not join in time", "반환됨: 기한 내 가입하지 않음";
+    p2p_request: "Request MVP", "MVP 요청하기";
+    p2p_request_amount: "Amount to ask for (MVP)", "요청 금액 (MVP)";
+    p2p_request_submit: "Make the request", "요청 만들기";
+    p2p_request_explain: "You get a link to share; a member who opens it pays exactly this amount. It stays open 7 days.", "공유할 링크가 만들어집니다. 링크를 연 회원이 이 금액을 그대로 보냅니다. 7일 동안 유효합니다.";
+    p2p_request_made: "Request made. Share its link: a member who opens it can pay it.", "요청을 만들었습니다. 링크를 공유하면 링크를 연 회원이 보낼 수 있습니다.";
+    p2p_money_request: "Money request", "송금 요청";
+    p2p_asked_by: "Asked by", "요청한 분";
+    p2p_yours: "This is your request.", "내가 만든 요청입니다.";
+    p2p_link: "Link to share", "공유할 링크";
+    p2p_copy_hint: "Copy this link and send it to a friend who is a member:", "이 링크를 복사해 회원인 친구에게 보내세요:";
+    p2p_link_qr: "QR code of the link", "링크 QR 코드";
+    p2p_open_until: "open until", "결제 기한";
+    p2p_pay: "Pay", "보내기";
+    p2p_cancel_request: "Cancel the request", "요청 취소";
+    p2p_cancelled_notice: "Request cancelled.", "요청을 취소했습니다.";
+    p2p_request_open: "Open", "결제 대기";
+    p2p_request_paid: "Paid", "결제 완료";
+    p2p_request_cancelled: "Cancelled", "취소됨";
+    p2p_request_expired: "Expired", "기한 만료";
+    p2p_see_transfer: "See the transfer", "송금 보기";
 }
 
 #[cfg(test)]

@@ -1007,3 +1007,1094 @@ mod portal_pages {
         assert_eq!(headers[header::LOCATION], "/partner/login");
     }
 }
+
+/// The member's P2P pages (`/app/send`, `/app/transfers`, `/app/request`,
+/// `/app/pay-request/{id}`) over a stub of `server::transfers_api` that answers as the
+/// server does (its refusals made by the server's own `Problem` from the platform's own
+/// errors) for two members, and records every send with its `Idempotency-Key`.
+mod transfer_pages {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, Request, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use platform::PlatformError;
+    use platform::error::Entity;
+    use platform::members::MemberError;
+    use platform::transfers::error::TransferError;
+    use serde_json::{Value, json};
+    use server::problem::Problem;
+
+    use super::{first_visit, post_form, send};
+
+    /// The two members: session, id, masked name, phone.
+    const KIM: (&str, &str, &str, &str) = ("session-kim", "101", "K*m", "01011112222");
+    const LEE: (&str, &str, &str, &str) = ("session-lee", "202", "L*e", "01022223333");
+    /// A phone no member has.
+    const NEWCOMER: &str = "01099998888";
+    const BALANCE: u64 = 5_000;
+    /// Above this many MVP the stub asks for the PIN, as `--pin-confirm-above-mvp` does.
+    const PIN_ABOVE_MVP: u64 = 1_000;
+    const PIN: &str = "135790";
+    const FAR_FUTURE: &str = "2999-01-01T00:00:00Z";
+
+    #[derive(Default)]
+    struct Stored {
+        /// Every `POST /v1/transfers`: the key and the body, refused ones included.
+        sends: Vec<(Option<String>, Value)>,
+        /// Transfers made: the key, the sender's id, the receiver's id (none: held), the
+        /// answer as the sender sees it.
+        transfers: Vec<(Option<String>, String, Option<String>, Value)>,
+        requests: Vec<Value>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Stub {
+        stored: Arc<Mutex<Stored>>,
+    }
+
+    impl Stub {
+        fn stored(&self) -> std::sync::MutexGuard<'_, Stored> {
+            self.stored.lock().unwrap()
+        }
+    }
+
+    fn problem(error: impl Into<PlatformError>) -> Response {
+        Problem::from(error.into()).into_response()
+    }
+
+    /// The member whose session calls: (id, masked name, phone).
+    fn caller(headers: &HeaderMap) -> Option<(&'static str, &'static str, &'static str)> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        [KIM, LEE]
+            .into_iter()
+            .find(|member| bearer == format!("Bearer {}", member.0))
+            .map(|(_, id, name, phone)| (id, name, phone))
+    }
+
+    /// The API's answer to a session it does not know.
+    fn unauthorized() -> Response {
+        Problem::unauthorized().into_response()
+    }
+
+    /// The member with this (normalized) phone.
+    fn member_of_phone(phone: &str) -> Option<(&'static str, &'static str)> {
+        [KIM, LEE]
+            .into_iter()
+            .find(|member| platform::members::normalize_phone(member.3).unwrap() == phone)
+            .map(|(_, id, name, _)| (id, name))
+    }
+
+    async fn me(headers: HeaderMap) -> Response {
+        match caller(&headers) {
+            Some((id, _, phone)) => {
+                Json(json!({ "member_id": id, "name": "x", "phone": phone })).into_response()
+            }
+            None => unauthorized(),
+        }
+    }
+
+    async fn member_read(headers: HeaderMap, Path(what): Path<String>) -> Response {
+        if caller(&headers).is_none() {
+            return unauthorized();
+        }
+        match what.as_str() {
+            "balances" => {
+                let line = json!({ "asset": "MVP", "available": BALANCE, "pending": 0 });
+                Json(json!({ "balances": [line] })).into_response()
+            }
+            "partner-links" => Json(json!({ "links": [] })).into_response(),
+            "ads" => Json(json!({ "ad": null })).into_response(),
+            "transactions" => {
+                Json(json!({ "transactions": [], "next_cursor": null })).into_response()
+            }
+            _ => Problem::not_found("no such read").into_response(),
+        }
+    }
+
+    async fn recipient(
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        if caller(&headers).is_none() {
+            return unauthorized();
+        }
+        let phone = query.get("phone").cloned().unwrap_or_default();
+        let phone = match platform::members::normalize_phone(&phone) {
+            Ok(phone) => phone,
+            Err(error) => return problem(error),
+        };
+        let name = member_of_phone(&phone).map(|(_, name)| name);
+        Json(json!({ "member": name.is_some(), "name_masked": name })).into_response()
+    }
+
+    /// The transfer as `viewer` sees it.
+    fn as_seen(sender: &str, answer: &Value, viewer: &str) -> Value {
+        let mut answer = answer.clone();
+        if sender != viewer {
+            answer["direction"] = json!("received");
+            let sender_name = [KIM, LEE].iter().find(|m| m.1 == sender).unwrap().2;
+            answer["counterparty_name_masked"] = json!(sender_name);
+        }
+        answer
+    }
+
+    async fn send_transfer(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        let Some((me, _, my_phone)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let mut stored = stub.stored();
+        stored.sends.push((key.clone(), body.clone()));
+        if let Some((_, sender, _, answer)) = stored
+            .transfers
+            .iter()
+            .find(|(known, sender, ..)| key.is_some() && *known == key && sender == me)
+        {
+            return (StatusCode::CREATED, Json(as_seen(sender, answer, me))).into_response();
+        }
+        let amount = body["amount"].as_u64().unwrap_or_default();
+        let memo = body["memo"].as_str().unwrap_or_default().to_string();
+        // Who receives, and the request paid.
+        let (receiver, request_index) = if let Some(phone) = body["to_phone"].as_str() {
+            let phone = match platform::members::normalize_phone(phone) {
+                Ok(phone) => phone,
+                Err(error) => return problem(error),
+            };
+            if phone == platform::members::normalize_phone(my_phone).unwrap() {
+                return problem(TransferError::ToSelf);
+            }
+            (member_of_phone(&phone), None)
+        } else {
+            let id = body["request_id"].as_str().unwrap_or_default();
+            let Some(index) = stored
+                .requests
+                .iter()
+                .position(|request| request["request_id"] == id)
+            else {
+                return problem(PlatformError::NotFound(Entity::MoneyRequest));
+            };
+            let request = &stored.requests[index];
+            let requester = request["requester_id"].as_str().unwrap().to_string();
+            let member = [KIM, LEE].into_iter().find(|m| m.1 == requester).unwrap();
+            (Some((member.1, member.2)), Some(index))
+        };
+        if receiver.map(|(id, _)| id) == Some(me) {
+            return problem(TransferError::ToSelf);
+        }
+        if let Some(index) = request_index {
+            let request = &stored.requests[index];
+            match request["status"].as_str().unwrap() {
+                "paid" => return problem(TransferError::RequestClosed("paid already")),
+                "cancelled" => return problem(TransferError::RequestClosed("cancelled")),
+                _ => {}
+            }
+            if request["amount"].as_u64() != Some(amount) {
+                let amount_mvp = request["amount"].as_u64().unwrap();
+                return problem(TransferError::RequestAmount { amount_mvp });
+            }
+        }
+        if amount > PIN_ABOVE_MVP {
+            match body["pin"].as_str() {
+                None => {
+                    let above_mvp = PIN_ABOVE_MVP;
+                    return problem(MemberError::PinRequired { above_mvp });
+                }
+                Some(pin) if pin != PIN => return problem(MemberError::WrongPin),
+                Some(_) => {}
+            }
+        }
+        if amount > BALANCE {
+            return problem(TransferError::InsufficientBalance);
+        }
+        let id = (9_000 + stored.transfers.len()).to_string();
+        let held = receiver.is_none();
+        let answer = json!({
+            "transfer_id": id,
+            "status": if held { "held" } else { "completed" },
+            "direction": "sent",
+            "asset": "MVP",
+            "amount": amount,
+            "memo": memo,
+            "counterparty_name_masked": receiver.map(|(_, name)| name),
+            "request_id": request_index.map(|index| stored.requests[index]["request_id"].clone()),
+            "created_at": "2026-03-01T09:30:00Z",
+            "expires_at": if held { Some("2026-03-08T09:30:00Z") } else { None },
+            "finished_at": if held { None } else { Some("2026-03-01T09:30:00Z") },
+        });
+        if let Some(index) = request_index {
+            stored.requests[index]["status"] = json!("paid");
+            stored.requests[index]["transfer_id"] = json!(id);
+        }
+        let receiver = receiver.map(|(id, _)| id.to_string());
+        stored
+            .transfers
+            .push((key, me.to_string(), receiver, answer.clone()));
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    async fn transfer(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        let Some((me, ..)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let stored = stub.stored();
+        let found = stored
+            .transfers
+            .iter()
+            .find(|(_, sender, receiver, answer)| {
+                answer["transfer_id"] == id.as_str()
+                    && (sender == me || receiver.as_deref() == Some(me))
+            });
+        match found {
+            Some((_, sender, _, answer)) => Json(as_seen(sender, answer, me)).into_response(),
+            None => problem(PlatformError::NotFound(Entity::P2pTransfer)),
+        }
+    }
+
+    /// The member's transfers, newest first, `limit` a page (the cursor is `<time>.<n>`).
+    async fn my_transfers(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        let Some((me, ..)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let limit: usize = query["limit"].parse().unwrap();
+        let skip = query
+            .get("cursor")
+            .map(|cursor| cursor.split_once('.').unwrap().1.parse::<usize>().unwrap())
+            .unwrap_or(0);
+        let stored = stub.stored();
+        let mine: Vec<Value> = stored
+            .transfers
+            .iter()
+            .rev()
+            .filter(|(_, sender, receiver, _)| sender == me || receiver.as_deref() == Some(me))
+            .map(|(_, sender, _, answer)| as_seen(sender, answer, me))
+            .collect();
+        let page: Vec<Value> = mine.iter().skip(skip).take(limit).cloned().collect();
+        let next_cursor = (page.len() == limit && mine.len() > skip + limit)
+            .then(|| format!("1772000000.{}", skip + limit));
+        Json(json!({ "transfers": page, "next_cursor": next_cursor })).into_response()
+    }
+
+    /// A money request as `viewer` gets it, as the API's `RequestAnswer`: `mine` when they
+    /// made it (who made it is not told).
+    fn request_answer(request: &Value, viewer: &str) -> Value {
+        let mut answer = request.clone();
+        let requester = answer
+            .as_object_mut()
+            .unwrap()
+            .remove("requester_id")
+            .unwrap();
+        answer["mine"] = json!(requester == viewer);
+        answer
+    }
+
+    async fn make_request(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        let Some((me, name, _)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let amount = body["amount"].as_u64().unwrap_or_default();
+        if amount == 0 {
+            return problem(platform::error::invalid("amount", "1 to 2000000 MVP"));
+        }
+        let mut stored = stub.stored();
+        let id = (7_000 + stored.requests.len()).to_string();
+        let request = json!({
+            "request_id": id,
+            "requester_id": me,
+            "requester_name_masked": name,
+            "asset": "MVP",
+            "amount": amount,
+            "memo": body["memo"].as_str().unwrap_or_default(),
+            "status": "open",
+            "transfer_id": null,
+            "created_at": "2026-03-01T09:30:00Z",
+            "expires_at": FAR_FUTURE,
+            "pay_url": format!("http://127.0.0.1:8080/app/pay-request/{id}"),
+        });
+        stored.requests.push(request.clone());
+        (StatusCode::CREATED, Json(request_answer(&request, me))).into_response()
+    }
+
+    async fn money_request(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        let Some((me, ..)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let stored = stub.stored();
+        match stored
+            .requests
+            .iter()
+            .find(|request| request["request_id"] == id.as_str())
+        {
+            Some(request) => Json(request_answer(request, me)).into_response(),
+            None => problem(PlatformError::NotFound(Entity::MoneyRequest)),
+        }
+    }
+
+    async fn cancel_request(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        let Some((me, ..)) = caller(&headers) else {
+            return unauthorized();
+        };
+        let mut stored = stub.stored();
+        let Some(request) = stored
+            .requests
+            .iter_mut()
+            .find(|request| request["request_id"] == id.as_str() && request["requester_id"] == me)
+        else {
+            return problem(PlatformError::NotFound(Entity::MoneyRequest));
+        };
+        if request["status"] == "paid" {
+            return problem(TransferError::RequestClosed("paid already"));
+        }
+        request["status"] = json!("cancelled");
+        Json(request_answer(request, me)).into_response()
+    }
+
+    /// The device Kim's browser proved (a login with it needs no SMS code).
+    const KIM_DEVICE: &str = "device-kim";
+    const VERIFICATION: &str = "555";
+    const CODE: &str = "246810";
+
+    /// `POST /v1/verifications`: a code "sent".
+    async fn verification() -> Response {
+        let answer = json!({ "verification_id": VERIFICATION });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    /// `POST /v1/sessions`, for Kim only: the PIN, and the proven device or the SMS code.
+    async fn session(Json(body): Json<Value>) -> Response {
+        let phone = platform::members::normalize_phone(body["phone"].as_str().unwrap()).unwrap();
+        if phone != platform::members::normalize_phone(KIM.3).unwrap() || body["pin"] != PIN {
+            return problem(MemberError::WrongPin);
+        }
+        let proven = body["device_token"] == KIM_DEVICE
+            || (body["verification_id"] == VERIFICATION && body["code"] == CODE);
+        if !proven {
+            return problem(MemberError::DeviceUnverified);
+        }
+        let answer = json!({ "token": KIM.0, "device_token": KIM_DEVICE });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    fn app() -> (Router, Stub) {
+        let stub = Stub::default();
+        let api = Router::new()
+            .route("/v1/verifications", post(verification))
+            .route("/v1/sessions", post(session))
+            .route("/v1/me", get(me))
+            .route("/v1/me/transfers", get(my_transfers))
+            .route("/v1/me/{what}", get(member_read))
+            .route("/v1/transfer-recipients", get(recipient))
+            .route("/v1/transfers", post(send_transfer))
+            .route("/v1/transfers/{id}", get(transfer))
+            .route("/v1/transfer-requests", post(make_request))
+            .route("/v1/transfer-requests/{id}", get(money_request))
+            .route("/v1/transfer-requests/{id}/cancel", post(cancel_request))
+            .with_state(stub.clone());
+        (web::router(api, web::WebConfig::default()), stub)
+    }
+
+    /// A browser signed in as `member`, reading English: its cookies and form token.
+    async fn signed_in(app: &Router, member: (&str, &str, &str, &str)) -> (String, String) {
+        let (cookie, token) = first_visit(app).await;
+        (
+            format!("{cookie}; __Host-mv-session={}; mv-lang=en", member.0),
+            token,
+        )
+    }
+
+    fn page(path: &str, cookie: &str) -> Request<Body> {
+        super::get(path, Some(cookie))
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> String {
+        serde_urlencoded::to_string(pairs).unwrap()
+    }
+
+    /// The value of the form field `name` on a page.
+    fn field(body: &str, name: &str) -> String {
+        let start = body.find(&format!("name=\"{name}\"")).expect(name);
+        let tag = &body[start..start + body[start..].find('>').unwrap()];
+        let value = tag.split("value=\"").nth(1).expect(name);
+        value.split('"').next().unwrap().to_string()
+    }
+
+    /// The page's alert (the API's problem), if any.
+    fn alert(body: &str) -> Option<String> {
+        let rest = body.split("role=\"alert\">").nth(1)?;
+        Some(rest[..rest.find("</p>").unwrap()].to_string())
+    }
+
+    /// Whether the page offers "Pay" and "Cancel" (the forms that post to the request).
+    fn buttons(body: &str) -> (bool, bool) {
+        let actions: Vec<&str> = body
+            .split("action=\"/app/pay-request/")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        let offers = |verb: &str| actions.iter().any(|action| action.ends_with(verb));
+        (offers("/pay"), offers("/cancel"))
+    }
+
+    fn location(headers: &HeaderMap) -> String {
+        headers[header::LOCATION].to_str().unwrap().to_string()
+    }
+
+    /// The Set-Cookie of `name` (name=value only).
+    fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+        headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .find(|value| value.starts_with(&format!("{name}=")))
+            .map(|value| value.split(';').next().unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn a_send_goes_through_its_confirm_page_and_posts_once_with_the_pages_key() {
+        let (app, stub) = app();
+        let (cookie, token) = signed_in(&app, KIM).await;
+        let (_, _, home) = send(&app, page("/app", &cookie)).await;
+        assert!(
+            home.contains("href=\"/app/send\""),
+            "home links the send page"
+        );
+
+        let (status, _, body) = send(&app, page("/app/send", &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("<h1>Send MVP</h1>"));
+        assert!(
+            body.contains("<label for=\"phone\">Recipient&#39;s mobile phone number</label>")
+                || body
+                    .contains("<label for=\"phone\">Recipient&#x27;s mobile phone number</label>"),
+            "{body}"
+        );
+        assert!(body.contains("id=\"phone\" name=\"phone\" type=\"tel\""));
+        assert!(body.contains("action=\"/app/send\"") && field(&body, "csrf") == token);
+        assert!(body.contains("href=\"/app/request\"") && body.contains("href=\"/app/transfers\""));
+
+        // "Next": the member's masked name and the amount; nothing sent yet.
+        let next = |phone: &str| {
+            let body = form(&[
+                ("csrf", &token),
+                ("phone", phone),
+                ("amount", "700"),
+                ("memo", "Dinner"),
+            ]);
+            post_form("/app/send", Some(&cookie), &body)
+        };
+        let (status, _, body) = send(&app, next("010-2222-3333")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("<h1>Check before sending</h1>"));
+        assert!(
+            body.contains("data-testid=\"recipient-name\">L*e</p>"),
+            "{body}"
+        );
+        assert!(!body.contains("Not a member yet"));
+        assert!(body.contains("data-testid=\"send-amount\">700</strong>"));
+        assert!(body.contains("data-testid=\"send-memo\">Dinner</dd>"));
+        assert!(!body.contains("name=\"pin\""), "no PIN unless the API asks");
+        let key = field(&body, "idempotency_key");
+        assert_eq!(key.len(), 32);
+        assert_eq!(field(&body, "amount"), "700");
+        assert!(stub.stored().sends.is_empty());
+
+        // A phone that is no member's: said, with what happens to the money.
+        let (_, _, newcomer) = send(&app, next(NEWCOMER)).await;
+        assert!(
+            newcomer.contains(
+                "Not a member yet: the money waits 7 days for them to join, then comes back."
+            ),
+            "{newcomer}"
+        );
+        assert!(!newcomer.contains("recipient-name"));
+        assert_ne!(
+            field(&newcomer, "idempotency_key"),
+            key,
+            "each confirm page its own key"
+        );
+
+        // "Send": one transfer, under the confirm page's key, then its page.
+        let confirm = form(&[
+            ("csrf", &token),
+            ("phone", &field(&body, "phone")),
+            ("amount", "700"),
+            ("memo", "Dinner"),
+            ("recipient", "L*e"),
+            ("idempotency_key", &key),
+        ]);
+        let (status, headers, _) = send(
+            &app,
+            post_form("/app/send/confirm", Some(&cookie), &confirm),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let to = location(&headers);
+        assert_eq!(to, "/app/transfers/9000?done=sent");
+        {
+            let stored = stub.stored();
+            assert_eq!(stored.sends.len(), 1, "sent exactly once");
+            let (sent_key, sent) = &stored.sends[0];
+            assert_eq!(sent_key.as_deref(), Some(key.as_str()));
+            assert_eq!(
+                *sent,
+                json!({ "to_phone": "010-2222-3333", "amount": 700, "memo": "Dinner" })
+            );
+        }
+        let (status, _, body) = send(&app, page(&to, &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("role=\"status\">Sent.</p>"));
+        assert!(body.contains("data-status=\"completed\">Completed</strong>"));
+        assert!(body.contains("data-testid=\"transfer-amount\">700</span>"));
+        assert!(body.contains("data-testid=\"transfer-counterparty\">L*e</dd>"));
+        assert!(body.contains("data-testid=\"transfer-memo\">Dinner</dd>"));
+
+        // The same press again (a double click): the same transfer, not a second one.
+        let (_, headers, _) = send(
+            &app,
+            post_form("/app/send/confirm", Some(&cookie), &confirm),
+        )
+        .await;
+        assert_eq!(location(&headers), to);
+        assert_eq!(stub.stored().transfers.len(), 1);
+
+        // The receiver sees it received, from the sender's masked name.
+        let (lee, _) = signed_in(&app, LEE).await;
+        let (_, _, body) = send(&app, page("/app/transfers", &lee)).await;
+        assert!(body.contains("data-direction=\"received\""), "{body}");
+        assert!(body.contains("Received · K*m") && body.contains("+700"));
+        assert!(body.contains("Dinner"));
+        let (_, _, body) = send(&app, page("/app/transfers/9000", &lee)).await;
+        assert!(body.contains("<dt>From</dt><dd data-testid=\"transfer-counterparty\">K*m</dd>"));
+
+        // To a newcomer: held, waiting for them to join.
+        let held = form(&[
+            ("csrf", &token),
+            ("phone", NEWCOMER),
+            ("amount", "300"),
+            ("memo", ""),
+            ("recipient", ""),
+            ("idempotency_key", &field(&newcomer, "idempotency_key")),
+        ]);
+        let (_, headers, _) =
+            send(&app, post_form("/app/send/confirm", Some(&cookie), &held)).await;
+        let (_, _, body) = send(&app, page(&location(&headers), &cookie)).await;
+        assert!(
+            body.contains("data-status=\"held\">Waiting for them to join</strong>"),
+            "{body}"
+        );
+        assert!(body.contains("not a member yet") && body.contains("Comes back on"));
+    }
+
+    #[tokio::test]
+    async fn the_pin_is_asked_when_the_api_asks_and_refusals_show_their_problem() {
+        let (app, stub) = app();
+        let (cookie, token) = signed_in(&app, KIM).await;
+        let key = "0123456789abcdef0123456789abcdef";
+        let confirm = |amount: &str, pin: Option<&str>| {
+            let mut pairs = vec![
+                ("csrf", token.as_str()),
+                ("phone", LEE.3),
+                ("amount", amount),
+                ("memo", "Rent"),
+                ("recipient", "L*e"),
+                ("idempotency_key", key),
+            ];
+            pairs.extend(pin.map(|pin| ("pin", pin)));
+            post_form("/app/send/confirm", Some(&cookie), &form(&pairs))
+        };
+
+        // Above the threshold: the API's problem and the PIN field, the same key kept.
+        let (status, _, body) = send(&app, confirm("2000", None)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            alert(&body).unwrap().starts_with("The PIN is asked again"),
+            "{body}"
+        );
+        assert!(body.contains("<label for=\"pin\">PIN (6 digits)</label>"));
+        assert_eq!(field(&body, "idempotency_key"), key);
+        assert!(body.contains("data-testid=\"recipient-name\">L*e</p>"));
+        // A wrong PIN is a refusal on the page, not a sign-out.
+        let (status, _, body) = send(&app, confirm("2000", Some("000000"))).await;
+        assert_eq!(status, StatusCode::OK, "stays on the page");
+        assert!(
+            alert(&body)
+                .unwrap()
+                .starts_with("Wrong phone number or PIN"),
+            "{body}"
+        );
+        assert!(body.contains("name=\"pin\""));
+        assert!(stub.stored().transfers.is_empty(), "nothing moved");
+        let (status, headers, _) = send(&app, confirm("2000", Some(PIN))).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/app/transfers/9000?done=sent");
+        {
+            let stored = stub.stored();
+            assert_eq!(stored.sends.len(), 3);
+            let keys = stored.sends.iter().map(|(sent, _)| sent.as_deref());
+            assert!(keys.into_iter().all(|sent| sent == Some(key)), "one key");
+            assert_eq!(stored.transfers.len(), 1);
+        }
+
+        // More than the balance (5,000): the API's problem; nothing moved.
+        let other = "fedcba9876543210fedcba9876543210";
+        let pairs = [
+            ("csrf", token.as_str()),
+            ("phone", LEE.3),
+            ("amount", "999"),
+            ("memo", ""),
+            ("recipient", "L*e"),
+            ("idempotency_key", other),
+        ];
+        let mut big = pairs.to_vec();
+        big[2] = ("amount", "9000");
+        big.push(("pin", PIN));
+        let (status, _, body) = send(
+            &app,
+            post_form("/app/send/confirm", Some(&cookie), &form(&big)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            alert(&body).unwrap(),
+            "The MVP balance is not enough: the MVP balance is not enough"
+        );
+        assert!(body.contains("data-testid=\"send-amount\">9,000</strong>"));
+        assert_eq!(stub.stored().transfers.len(), 1);
+
+        // To one's own phone: the API's problem.
+        let mut own = pairs.to_vec();
+        own[1] = ("phone", KIM.3);
+        let (_, _, body) = send(
+            &app,
+            post_form("/app/send/confirm", Some(&cookie), &form(&own)),
+        )
+        .await;
+        assert!(
+            alert(&body)
+                .unwrap()
+                .starts_with("A member cannot send to their own phone")
+        );
+
+        // "Next" with a phone that is not one: the API's problem on the form, values kept.
+        let next = form(&[
+            ("csrf", &token),
+            ("phone", "12"),
+            ("amount", "50"),
+            ("memo", "x"),
+        ]);
+        let (status, _, body) = send(&app, post_form("/app/send", Some(&cookie), &next)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            alert(&body).unwrap().starts_with("Some items are invalid"),
+            "{body}"
+        );
+        assert_eq!(field(&body, "phone"), "12");
+        assert_eq!(field(&body, "amount"), "50");
+        // An amount that is not one is said before anything is asked of the API.
+        let next = form(&[("csrf", &token), ("phone", LEE.3), ("amount", "seven")]);
+        let (_, _, body) = send(&app, post_form("/app/send", Some(&cookie), &next)).await;
+        assert_eq!(
+            alert(&body).unwrap(),
+            "Enter a whole number of MVP, at least 1."
+        );
+        assert_eq!(stub.stored().transfers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn forms_without_their_token_are_refused_and_move_nothing() {
+        let (app, stub) = app();
+        let (cookie, _) = signed_in(&app, KIM).await;
+        let (lee, lee_token) = signed_in(&app, LEE).await;
+        let made = form(&[("csrf", &lee_token), ("amount", "200")]);
+        send(&app, post_form("/app/request", Some(&lee), &made)).await;
+        let forms = [
+            ("/app/send", format!("phone={}&amount=700", LEE.3)),
+            (
+                "/app/send/confirm",
+                format!("phone={}&amount=700&idempotency_key=k", LEE.3),
+            ),
+            ("/app/request", "amount=200".to_string()),
+            (
+                "/app/pay-request/7000/pay",
+                "amount=200&idempotency_key=k".to_string(),
+            ),
+            ("/app/pay-request/7000/cancel", String::new()),
+        ];
+        for (path, body) in forms {
+            let (status, _, _) = send(&app, post_form(path, Some(&cookie), &body)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+            let wrong = format!("csrf={}&{body}", "0".repeat(64));
+            let (status, _, _) = send(&app, post_form(path, Some(&cookie), &wrong)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
+        let stored = stub.stored();
+        assert!(stored.sends.is_empty());
+        assert_eq!(stored.requests.len(), 1);
+        assert_eq!(stored.requests[0]["status"], "open");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_paid_from_its_link_while_open_and_cancelled_by_its_requester() {
+        let (app, stub) = app();
+        let (lee, lee_token) = signed_in(&app, LEE).await;
+        let (kim, kim_token) = signed_in(&app, KIM).await;
+
+        let (status, _, body) = send(&app, page("/app/request", &lee)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("action=\"/app/request\""));
+        let made = form(&[("csrf", &lee_token), ("amount", "200"), ("memo", "Coffee")]);
+        let (status, headers, _) = send(&app, post_form("/app/request", Some(&lee), &made)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/app/pay-request/7000?done=made");
+
+        // The requester (the API says `mine`): the link to share, its QR code and "Cancel",
+        // never "Pay".
+        let (status, _, body) = send(&app, page("/app/pay-request/7000?done=made", &lee)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("Request made."));
+        assert!(body.contains("This is your request."));
+        assert!(body.contains(
+            "<code data-testid=\"pay-url\">http://127.0.0.1:8080/app/pay-request/7000</code>"
+        ));
+        assert!(
+            body.contains(
+                "<div class=\"qr\" role=\"img\" aria-label=\"QR code of the link\"><svg "
+            ),
+            "the link's QR code: {body}"
+        );
+        assert!(body.contains("action=\"/app/pay-request/7000/cancel\""));
+        assert_eq!(
+            buttons(&body),
+            (false, true),
+            "Cancel, not Pay, for the requester"
+        );
+        assert!(body.contains("data-status=\"open\">Open</strong>"));
+
+        // Another member, from the link: who asks, the amount, the memo, and "Pay".
+        let (status, _, body) = send(&app, page("/app/pay-request/7000", &kim)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("Asked by <span data-testid=\"request-requester\">L*e</span>"));
+        assert!(body.contains("data-testid=\"request-amount\">200</span>"));
+        assert!(body.contains("data-testid=\"request-memo\">Coffee</p>"));
+        assert!(body.contains("action=\"/app/pay-request/7000/pay\""));
+        assert_eq!(buttons(&body), (true, false));
+        assert!(!body.contains("This is your request."));
+        assert!(
+            !body.contains("<svg") && !body.contains("pay-url"),
+            "no link to share"
+        );
+        let key = field(&body, "idempotency_key");
+        assert_eq!(key.len(), 32);
+
+        // Paid, once, under the page's key.
+        let pay = form(&[
+            ("csrf", &kim_token),
+            ("amount", "200"),
+            ("idempotency_key", &key),
+        ]);
+        let (status, headers, _) = send(
+            &app,
+            post_form("/app/pay-request/7000/pay", Some(&kim), &pay),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/app/transfers/9000?done=sent");
+        {
+            let stored = stub.stored();
+            assert_eq!(stored.sends.len(), 1);
+            assert_eq!(stored.sends[0].0.as_deref(), Some(key.as_str()));
+            assert_eq!(
+                stored.sends[0].1,
+                json!({ "request_id": "7000", "amount": 200 })
+            );
+        }
+        // Paid: said, and no button for anyone; the requester sees the transfer.
+        let (_, _, body) = send(&app, page("/app/pay-request/7000", &kim)).await;
+        assert!(body.contains("data-status=\"paid\">Paid</strong>"));
+        assert_eq!(buttons(&body), (false, false));
+        let (_, _, body) = send(&app, page("/app/pay-request/7000", &lee)).await;
+        assert!(body.contains("data-status=\"paid\">Paid</strong>"));
+        assert_eq!(buttons(&body), (false, false));
+        assert!(body.contains("href=\"/app/transfers/9000\""));
+        // A page left open and pressed again with a new key: the API's refusal; no second
+        // transfer.
+        let again = form(&[
+            ("csrf", &kim_token),
+            ("amount", "200"),
+            ("idempotency_key", "another-key"),
+        ]);
+        let (status, _, body) = send(
+            &app,
+            post_form("/app/pay-request/7000/pay", Some(&kim), &again),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            alert(&body).unwrap(),
+            "The money request cannot be paid: the money request is paid already"
+        );
+        assert_eq!(stub.stored().transfers.len(), 1);
+
+        // A second request, cancelled by its requester: no button for anyone.
+        let (_, headers, _) = send(&app, post_form("/app/request", Some(&lee), &made)).await;
+        assert_eq!(location(&headers), "/app/pay-request/7001?done=made");
+        // Another member cannot cancel it: the API's problem, the request still open.
+        let cancel = form(&[("csrf", &kim_token)]);
+        let (_, _, body) = send(
+            &app,
+            post_form("/app/pay-request/7001/cancel", Some(&kim), &cancel),
+        )
+        .await;
+        assert!(
+            alert(&body).unwrap().starts_with("Unknown money request"),
+            "{body}"
+        );
+        assert!(body.contains("data-status=\"open\""));
+        let cancel = form(&[("csrf", &lee_token)]);
+        let (status, headers, _) = send(
+            &app,
+            post_form("/app/pay-request/7001/cancel", Some(&lee), &cancel),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/app/pay-request/7001?done=cancelled");
+        for cookie in [&lee, &kim] {
+            let (_, _, body) = send(&app, page("/app/pay-request/7001", cookie)).await;
+            assert!(body.contains("data-status=\"cancelled\">Cancelled</strong>"));
+            assert_eq!(buttons(&body), (false, false));
+        }
+
+        // The requester on another browser (nothing remembered there): the API's `mine`
+        // says it is theirs, so "Cancel", never "Pay".
+        send(&app, post_form("/app/request", Some(&lee), &made)).await;
+        let (elsewhere, elsewhere_token) = signed_in(&app, LEE).await;
+        let (_, headers, body) = send(&app, page("/app/pay-request/7002", &elsewhere)).await;
+        assert!(body.contains("This is your request."), "{body}");
+        assert_eq!(buttons(&body), (false, true));
+        assert!(body.contains("<svg "));
+        assert!(
+            headers.get(header::SET_COOKIE).is_none(),
+            "no cookie remembers requests"
+        );
+        // A payment posted anyway (an old page) is the API's refusal; nothing moves, and
+        // the page offers "Cancel".
+        let pay = form(&[
+            ("csrf", &elsewhere_token),
+            ("amount", "200"),
+            ("idempotency_key", "00112233445566778899aabbccddeeff"),
+        ]);
+        let (status, _, body) = send(
+            &app,
+            post_form("/app/pay-request/7002/pay", Some(&elsewhere), &pay),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            alert(&body)
+                .unwrap()
+                .starts_with("A member cannot send to their own phone")
+        );
+        assert_eq!(buttons(&body), (false, true));
+        assert_eq!(stub.stored().transfers.len(), 1, "nothing moved");
+
+        // Open past its deadline: expired, no button.
+        stub.stored().requests[2]["expires_at"] = json!("2020-01-01T00:00:00Z");
+        let (_, _, body) = send(&app, page("/app/pay-request/7002", &kim)).await;
+        assert!(
+            body.contains("data-status=\"expired\">Expired</strong>"),
+            "{body}"
+        );
+        assert_eq!(buttons(&body), (false, false));
+
+        // An id that is not one is not asked of the API; an unknown one is the API's 404.
+        let (status, _, _) = send(&app, page("/app/pay-request/x", &kim)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = send(&app, page("/app/pay-request/12345", &kim)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn transfers_are_listed_newest_first_a_page_at_a_time() {
+        let (app, stub) = app();
+        let (cookie, token) = signed_in(&app, KIM).await;
+        for n in 1..=25 {
+            let key = format!("{n:032}");
+            let amount = n.to_string();
+            let pairs = [
+                ("csrf", token.as_str()),
+                ("phone", LEE.3),
+                ("amount", amount.as_str()),
+                ("idempotency_key", key.as_str()),
+            ];
+            send(
+                &app,
+                post_form("/app/send/confirm", Some(&cookie), &form(&pairs)),
+            )
+            .await;
+        }
+        assert_eq!(stub.stored().transfers.len(), 25);
+        let (status, _, body) = send(&app, page("/app/transfers", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<&str> = body
+            .split("data-transfer=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 20);
+        assert_eq!(ids[0], "9024", "newest first");
+        assert!(body.contains("Sent · L*e") && body.contains("−25"));
+        let next = "/app/transfers?cursor=1772000000.20";
+        assert!(body.contains(&format!("href=\"{next}\"")), "{body}");
+        let (_, _, body) = send(&app, page(next, &cookie)).await;
+        assert_eq!(body.matches("data-transfer=\"").count(), 5);
+        assert!(!body.contains("cursor="), "the last page");
+        // A cursor that is not one is not passed on.
+        let (status, _, body) =
+            send(&app, page("/app/transfers?cursor=1%26limit%3D1", &cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body.matches("data-transfer=\"").count(), 20);
+        // Signed out: to the login page (a request's link comes back to it: see below).
+        let (anonymous, _) = first_visit(&app).await;
+        for path in ["/app/send", "/app/transfers", "/app/request"] {
+            let (status, headers, _) = send(&app, page(path, &anonymous)).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(location(&headers), "/app/login");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_link_opened_signed_out_comes_back_after_the_login_and_nothing_else_does() {
+        let (app, _) = app();
+        let (lee, lee_token) = signed_in(&app, LEE).await;
+        let made = form(&[("csrf", &lee_token), ("amount", "200")]);
+        send(&app, post_form("/app/request", Some(&lee), &made)).await;
+        let back = "/app/pay-request/7000";
+        let login = "/app/login?next=%2Fapp%2Fpay-request%2F7000";
+
+        // Signed out, the link leads to the login, which says where to come back to.
+        let (anonymous, token) = first_visit(&app).await;
+        let anonymous = format!("{anonymous}; mv-lang=en");
+        let (status, headers, _) = send(&app, page(back, &anonymous)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), login);
+        // A session the API no longer knows: the same.
+        let stale = format!("{anonymous}; __Host-mv-session=gone");
+        let (_, headers, _) = send(&app, page(back, &stale)).await;
+        assert_eq!(location(&headers), login);
+        assert!(
+            set_cookie(&headers, "__Host-mv-session").is_some(),
+            "forgotten"
+        );
+        // The login form carries it.
+        let (status, _, body) = send(&app, page(login, &anonymous)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(&format!("action=\"{login}\"")), "{body}");
+
+        // A wrong PIN: the form again, still coming back.
+        let wrong = form(&[("csrf", &token), ("phone", KIM.3), ("pin", "000000")]);
+        let (status, _, body) = send(&app, post_form(login, Some(&anonymous), &wrong)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            alert(&body)
+                .unwrap()
+                .starts_with("Wrong phone number or PIN")
+        );
+        assert!(body.contains(&format!("action=\"{login}\"")));
+
+        // A new browser: the SMS code first, whose form carries it too; then the request.
+        let log_in = form(&[("csrf", &token), ("phone", KIM.3), ("pin", PIN)]);
+        let (status, _, body) = send(&app, post_form(login, Some(&anonymous), &log_in)).await;
+        assert_eq!(status, StatusCode::OK);
+        let code_action = "/app/login/code?next=%2Fapp%2Fpay-request%2F7000";
+        assert!(
+            body.contains(&format!("action=\"{code_action}\"")),
+            "{body}"
+        );
+        let with_code = form(&[
+            ("csrf", &token),
+            ("phone", KIM.3),
+            ("verification_id", VERIFICATION),
+            ("code", CODE),
+            ("pin", PIN),
+        ]);
+        let (status, headers, _) =
+            send(&app, post_form(code_action, Some(&anonymous), &with_code)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), back);
+        let session = set_cookie(&headers, "__Host-mv-session").unwrap();
+        let device = set_cookie(&headers, "__Host-mv-device").unwrap();
+        let kim = format!("{anonymous}; {session}; {device}");
+        let (status, _, body) = send(&app, page(back, &kim)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(buttons(&body), (true, false), "Kim may pay Lee's request");
+
+        // A trusted browser: straight back to the request.
+        let (status, headers, _) = send(&app, post_form(login, Some(&kim), &log_in)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), back);
+        // No next: home.
+        let (_, headers, _) = send(&app, post_form("/app/login", Some(&kim), &log_in)).await;
+        assert_eq!(location(&headers), "/app");
+
+        // Anything but a page of the member app is ignored: the form does not carry it and
+        // the login lands home.
+        for next in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "/app//evil.example",
+            "/app/\\evil.example",
+            "/app/../console",
+            "/app/x\r\nSet-Cookie: a=b",
+            "/console",
+            "/app",
+            "",
+        ] {
+            let login = format!("/app/login?{}", form(&[("next", next)]));
+            let (_, _, body) = send(&app, page(&login, &anonymous)).await;
+            assert!(body.contains("action=\"/app/login\""), "{next}: {body}");
+            let (status, headers, _) = send(&app, post_form(&login, Some(&kim), &log_in)).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{next}");
+            assert_eq!(location(&headers), "/app", "{next}");
+            let (_, _, body) = send(&app, post_form(&login, Some(&anonymous), &log_in)).await;
+            assert!(
+                body.contains("action=\"/app/login/code\""),
+                "{next}: {body}"
+            );
+        }
+    }
+}
