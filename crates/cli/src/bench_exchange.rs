@@ -130,6 +130,7 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
         partner_gateway: Arc::new(gateway),
         sms: outbox.clone(),
         chain: None,
+        price_feed: None,
     };
     let platform =
         platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;

@@ -79,6 +79,7 @@ pub fn run(args: SettleBenchArgs) -> anyhow::Result<ExitCode> {
         )),
         sms: Arc::new(ports::sms::DevOutbox::new()),
         chain: None,
+        price_feed: None,
     };
     let platform =
         platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;

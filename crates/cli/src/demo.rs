@@ -59,6 +59,7 @@ pub async fn seed(
     start_till(platform, base_url).await?;
     seed_voucher(platform).await?;
     seed_campaign(platform, base_url).await?;
+    seed_coins(platform).await?;
     use store::tables::portal_users::PortalScope;
     let brand = PortalScope::Brand(MERCHANT_NAME.into());
     let portal = seed_portal_user(platform, data, "demo-cafe", brand).await?;
@@ -92,6 +93,30 @@ pub async fn seed(
         });
     }
     Ok(demo)
+}
+
+/// Prices of the custodial coins (when no feed set them) and some of each in the
+/// treasury, so that a member can convert MVP into any asset.
+async fn seed_coins(platform: &Arc<Platform>) -> anyhow::Result<()> {
+    use platform::assets::{BTC, ETH, USDT};
+    let priced = platform.prices().await?;
+    let demo = [
+        (BTC, "143250000", 100_000_000u64),
+        (ETH, "5200000", 10_000_000_000),
+        (USDT, "1450", 1_000_000_000),
+    ];
+    for (asset, price, inventory) in demo {
+        if !priced.iter().any(|price| price.asset == asset) {
+            let price = ports::prices::Decimal::parse(price).context("a demo price")?;
+            platform.set_price(asset, price, "operator").await?;
+        }
+        let reference = format!("demo-{}", asset.symbol.to_ascii_lowercase());
+        platform
+            .deposit_to_treasury(asset, inventory, &reference)
+            .await?;
+    }
+    say("demo coins: TTC at 100 KRW, BTC, ETH and USDT priced and in the treasury");
+    Ok(())
 }
 
 /// The demo partner's id (made by [`start_partner`]).

@@ -17,6 +17,7 @@ mod economy;
 mod options;
 mod pos;
 mod sim;
+mod ticker_sim;
 mod wallet;
 mod witness;
 
@@ -72,6 +73,9 @@ enum Command {
     /// Run a partner system (airline, card issuer) speaking the partner protocol, with
     /// injectable faults, for development and tests.
     PartnerSim(sim::PartnerSimArgs),
+    /// Run an exchange's public ticker (Upbit's format) with prices you set, for
+    /// `serve --price-feed-url` in development and tests.
+    TickerSim(ticker_sim::TickerSimArgs),
     /// A member's Ethereum wallet, made and kept on this device (BIP-39 mnemonic).
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -99,7 +103,10 @@ impl Command {
     fn is_long_running(&self) -> bool {
         matches!(
             self,
-            Command::Serve(_) | Command::PartnerSim(_) | Command::Witness(_)
+            Command::Serve(_)
+                | Command::PartnerSim(_)
+                | Command::TickerSim(_)
+                | Command::Witness(_)
         )
     }
 }
@@ -186,6 +193,11 @@ struct PlatformOptions {
     /// Bearer key for the SMS gateway.
     #[arg(long, env = "MILEVERSE_SMS_GATEWAY_KEY", hide_env_values = true)]
     sms_gateway_key: Option<String>,
+    /// An exchange's public ticker in Upbit's REST format (e.g. https://api.upbit.com, or
+    /// `mileverse ticker-sim`) for the custodial coins' prices, asked every 10 s; without
+    /// it, operators set every price (`PUT /admin/v1/prices/{asset}`).
+    #[arg(long, env = "MILEVERSE_PRICE_FEED_URL")]
+    price_feed_url: Option<String>,
     /// Deadline of one call to a partner's API.
     #[arg(long, default_value_t = 3000)]
     partner_timeout_ms: u64,
@@ -263,6 +275,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Bench(command) => bench::run(command),
         Command::PartnerSim(args) => sim::run(args),
+        Command::TickerSim(args) => ticker_sim::run(args),
         Command::Wallet(command) => wallet::run(command),
         Command::Chain(command) => chain_cmd::run(command),
         Command::Witness(args) => witness::run(args),
@@ -534,8 +547,26 @@ fn platform_parts(
         partner_gateway: Arc::new(partner_gateway),
         sms,
         chain: None,
+        price_feed: price_feed(options.price_feed_url.as_deref(), client_tls)?,
     };
     Ok((parts, outbox))
+}
+
+/// The price feed `--price-feed-url` names, if any.
+fn price_feed(
+    url: Option<&str>,
+    client_tls: &tls::ClientTls,
+) -> anyhow::Result<Option<Arc<dyn ports::prices::PriceFeed>>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let config = gateways::ticker::TickerConfig {
+        base_url: url.to_string(),
+        ..gateways::ticker::TickerConfig::default()
+    };
+    let ticker = gateways::ticker::UpbitTicker::new(config, client_tls)
+        .map_err(|error| anyhow::anyhow!("--price-feed-url: {}", error.0))?;
+    Ok(Some(Arc::new(ticker)))
 }
 
 /// The Ethereum gateway `--chain-rpc` asks for, after checking the node serves the

@@ -76,6 +76,7 @@ on_both_backends!(
     abuse_limits,
     p2p_transfers,
     asset_conversions,
+    price_feed,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -2582,4 +2583,53 @@ async fn asset_conversions(backend: Backend) {
         (held["MVP"], held["TTC"], held["BTC"]),
         (20_099, 980_000, 19_800)
     );
+}
+
+/// The custodial coins' prices from an exchange's ticker (the simulator of Upbit's REST
+/// format, with an exponent-form price as Upbit prints them), kept with `source: feed` and
+/// quoted at; an operator's price of TTC stays the operator's.
+async fn price_feed(backend: Backend) {
+    let prices =
+        gateways::ticker::sim::SimPrices::from_pairs([("BTC", "1.4325E8"), ("ETH", "5200000.5")])
+            .expect("prices");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gateways::ticker::sim::serve_ticker_sim(
+        listener,
+        prices,
+        std::future::pending(),
+    ));
+    let world = World::start(backend, "feed", &["--price-feed-url", &feed]);
+    let api = &world.api;
+    let listed = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = api.get("/v1/prices", "").await.expect(200).clone();
+            let lines = body["prices"].as_array().unwrap().clone();
+            if lines.iter().any(|line| line["source"] == "feed") || Instant::now() > deadline {
+                break lines;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let of = |symbol: &str| listed.iter().find(|line| line["asset"] == symbol).cloned();
+    let btc = of("BTC").expect("BTC priced by the feed");
+    assert_eq!(
+        (btc["krw_per_unit"].as_str(), btc["source"].as_str()),
+        (Some("143250000"), Some("feed"))
+    );
+    assert_eq!(of("ETH").unwrap()["krw_per_unit"], "5200000.5");
+    assert_eq!(
+        of("USDT"),
+        None,
+        "a market the feed does not list has no price"
+    );
+    assert_eq!(of("TTC").unwrap()["source"], "operator");
+    let (_, alice) = member(api, "010-7200-0001", "Alice").await;
+    let quoted = quote(api, &alice, "BTC", "MVP", 100_000)
+        .await
+        .expect(201)
+        .clone();
+    // 0.001 BTC at 143,250,000 KRW less 1 %: 141,817 MVP (rounded down).
+    assert_eq!(quoted["to_amount"], 141_817, "{quoted}");
 }

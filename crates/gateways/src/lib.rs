@@ -22,3 +22,4 @@ pub mod partner;
 pub mod protocol;
 pub mod sim;
 pub mod sms;
+pub mod ticker;

@@ -134,6 +134,34 @@ pub const TTC_ISSUE_PRICE_KRW: &str = "100";
 pub const QUOTE_TTL_S: u64 = 30;
 /// The spread a conversion keeps, in basis points of what it gives.
 pub const SPREAD_BPS: u64 = 100;
+/// How often the feed's prices are asked for.
+pub const PRICE_REFRESH_INTERVAL_MS: u64 = 10_000;
+/// A feed's price older than this is not quoted at (the feed stopped answering): a quote
+/// is refused rather than made at a price the market left.
+pub const FEED_PRICE_STALE_S: u64 = 120;
+
+/// Asks the price feed for the custodial coins' prices every
+/// [`PRICE_REFRESH_INTERVAL_MS`] and keeps them (`source` `feed`); without a feed, does
+/// nothing. Ends when the platform is dropped.
+pub(crate) fn spawn_price_refresher(platform: &Arc<Platform>) {
+    if platform.price_feed.is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(platform);
+    tokio::spawn(async move {
+        loop {
+            let Some(platform) = weak.upgrade() else {
+                return;
+            };
+            if let Err(error) = platform.refresh_prices().await {
+                tracing::warn!(%error, "prices not refreshed");
+            }
+            drop(platform);
+            tokio::time::sleep(std::time::Duration::from_millis(PRICE_REFRESH_INTERVAL_MS)).await;
+        }
+    });
+}
+
 /// Longest custodian reference of a deposit.
 pub const DEPOSIT_REFERENCE_BYTES_MAX: usize = 100;
 /// Quotes one member asks for per KST day.
@@ -334,6 +362,41 @@ impl Platform {
         Ok(prices)
     }
 
+    /// Asks the feed for the custodial coins' prices and keeps those it answered, in one
+    /// commit; answers how many.
+    pub async fn refresh_prices(&self) -> Result<usize, PlatformError> {
+        let Some(feed) = &self.price_feed else {
+            return Ok(0);
+        };
+        let symbols: Vec<String> = ASSETS
+            .iter()
+            .filter(|asset| asset.kind == AssetKind::Custodial)
+            .map(|asset| asset.symbol.to_string())
+            .collect();
+        let prices = feed
+            .prices(&symbols)
+            .await
+            .map_err(|error| PlatformError::Unavailable(error.to_string()))?;
+        let now = now_s();
+        let rows: Vec<AssetWrite> = prices
+            .into_iter()
+            .filter(|price| symbols.contains(&price.asset) && !price.krw_per_unit.is_zero())
+            .map(|price| {
+                AssetWrite::Price(PriceRow {
+                    asset: price.asset,
+                    krw_per_unit: price.krw_per_unit.to_string(),
+                    source: "feed".to_string(),
+                    observed_at_s: price.observed_at_s.min(now),
+                })
+            })
+            .collect();
+        let count = rows.len();
+        if count > 0 {
+            self.commit_asset_rows(rows).await?;
+        }
+        Ok(count)
+    }
+
     /// Sets an asset's price (an operator's, or the feed's); MVP's is fixed.
     pub async fn set_price(
         &self,
@@ -390,9 +453,14 @@ impl Platform {
             return Err(AssetError::TooManyQuotes(QUOTES_PER_DAY_MAX).into());
         }
         let prices = self.prices().await?;
+        // A feed's price the feed stopped refreshing is no price.
+        let fresh = |price: &&Price| {
+            price.source != "feed" || now.saturating_sub(price.observed_at_s) <= FEED_PRICE_STALE_S
+        };
         let price_of = |asset: Asset| {
             prices
                 .iter()
+                .filter(fresh)
                 .find(|price| price.asset == asset)
                 .map(|price| price.krw_per_unit)
                 .ok_or(AssetError::NoPrice(asset.symbol))

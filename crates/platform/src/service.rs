@@ -125,6 +125,8 @@ pub struct Platform {
     pub(crate) transfers: crate::transfers::Transfers,
     /// The assets context's claims (see `assets`).
     pub(crate) assets: crate::assets::Assets,
+    /// Market prices of the custodial coins (see `assets`).
+    pub(crate) price_feed: Option<Arc<dyn ports::prices::PriceFeed>>,
     pub(crate) keys: DataKeys,
     pub(crate) partner_gateway: Arc<dyn PartnerGateway>,
     pub(crate) sms: Arc<dyn SmsGateway>,
@@ -150,6 +152,8 @@ pub struct PlatformParts {
     pub sms: Arc<dyn SmsGateway>,
     /// Ethereum; `None` runs the platform without a chain.
     pub chain: Option<Arc<dyn ChainGateway>>,
+    /// Market prices of the custodial coins; `None`: operators set every price.
+    pub price_feed: Option<Arc<dyn ports::prices::PriceFeed>>,
 }
 
 /// Moves the records of an older record store into the ledger's database, if that holds
@@ -234,6 +238,7 @@ impl Platform {
             sms: parts.sms,
             pin_hashing: tokio::sync::Semaphore::new(crate::members::PIN_HASHING_CONCURRENCY_MAX),
             chain: parts.chain,
+            price_feed: parts.price_feed,
             anchor_wake: Arc::new(tokio::sync::Notify::new()),
             limits: crate::limits::RateLimits::default(),
             idempotency: crate::idempotency::InFlight::default(),
@@ -274,6 +279,7 @@ impl Platform {
         crate::anchoring::spawn_anchoring(self);
         crate::conversion::spawn_conversion_resolver(self);
         crate::housekeeping::spawn(self);
+        crate::assets::spawn_price_refresher(self);
         Ok(())
     }
 

@@ -237,6 +237,7 @@ mod tests {
                 partner_gateway: Arc::new(NoPartner),
                 sms: outbox.clone(),
                 chain: None,
+                price_feed: None,
             };
             let platform =
                 Platform::open(PlatformConfig::default(), ledger.clone(), parts).expect("open");

@@ -166,6 +166,7 @@ impl TestApp {
                 }),
                 sms,
                 chain: None,
+                price_feed: None,
             };
             let platform =
                 Platform::open(PlatformConfig::default(), ledger.clone(), parts).expect("platform");

@@ -451,6 +451,7 @@ impl World {
             partner_gateway: self.parts.partner.clone(),
             sms: self.outbox.clone(),
             chain: None,
+            price_feed: None,
         };
         let config = self.parts.config.clone();
         // Blocking: it reads the records from the ledger's database.
