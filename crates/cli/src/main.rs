@@ -64,7 +64,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform's HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Replay the whole journal and check every block, signature and balance.
     Verify(VerifyArgs),
     /// Measure throughput and latency.
@@ -271,7 +271,7 @@ fn main() -> ExitCode {
         restore_default_sigpipe();
     }
     let outcome = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Verify(args) => verify(args),
         Command::Bench(command) => bench::run(command),
         Command::PartnerSim(args) => sim::run(args),
