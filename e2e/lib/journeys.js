@@ -94,3 +94,27 @@ export async function sendMvp(page, server, phoneNumber, amount, memo, beforeSen
   await page.getByRole("button", { name: "Send", exact: true }).click();
   await page.waitForURL(/\/app\/transfers\/[0-9]+\?done=sent$/);
 }
+
+/// Converts `amount` (whole units, as typed) of `from` into `to` through /app/convert: the
+/// form, "Get a quote", the quote (left for the caller to check when `beforeConvert` is
+/// given), "Convert". Ends on the result page with the new balances.
+export async function convertAssets(page, server, from, to, amount, beforeConvert = async () => {}) {
+  if (!page.url().endsWith("/app/convert")) await page.goto(server.baseUrl + "/app/convert");
+  await page.getByLabel("Asset you give").selectOption(from);
+  await page.getByLabel("Asset you get").selectOption(to);
+  await page.getByLabel("Amount you give, in whole units").fill(String(amount));
+  await page.getByRole("button", { name: "Get a quote" }).click();
+  await page.getByTestId("quote-to").waitFor();
+  await beforeConvert();
+  await page.getByRole("button", { name: "Convert", exact: true }).click();
+  await page.getByText("Converted.").waitFor();
+}
+
+/// Sets `asset`'s price in KRW per unit on the console's prices page (an operator signed
+/// in with `conversions.write`). Ends on the prices page, saying the price was set.
+export async function setAssetPrice(page, server, asset, krwPerUnit) {
+  await page.goto(server.baseUrl + "/console/prices");
+  await page.getByLabel(asset + ": new price (KRW per unit)").fill(String(krwPerUnit));
+  await page.getByRole("button", { name: "Set the price (" + asset + ")" }).click();
+  await page.waitForURL(/\/console\/prices\?done=price$/);
+}

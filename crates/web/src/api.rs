@@ -96,6 +96,13 @@ impl Call {
         }
     }
 
+    pub fn put(path: impl Into<String>, body: &serde_json::Value) -> Call {
+        Call {
+            method: Method::PUT,
+            ..Call::post(path, body)
+        }
+    }
+
     pub fn delete(path: impl Into<String>) -> Call {
         Call {
             method: Method::DELETE,

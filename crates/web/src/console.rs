@@ -46,6 +46,9 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/console/merchants", get(catalogue::merchants))
         .route("/console/merchants/{id}", get(catalogue::terminals))
+        .route("/console/prices", get(prices::prices))
+        .route("/console/prices/deposits", post(prices::deposit))
+        .route("/console/prices/{asset}", post(prices::set_price))
 }
 
 /// Who is signed in, as `GET /admin/v1/me` answers.
@@ -62,7 +65,8 @@ impl Me {
     }
 }
 
-/// A section: name, href, label, and the permission that shows it (`None`: everyone).
+/// A section: name, href, label, and the permissions that show it, any one of them,
+/// separated by spaces (`None`: everyone).
 type Section = (
     &'static str,
     &'static str,
@@ -70,7 +74,7 @@ type Section = (
     Option<&'static str>,
 );
 
-fn sections(t: &Text) -> [Section; 7] {
+fn sections(t: &Text) -> [Section; 8] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -98,6 +102,12 @@ fn sections(t: &Text) -> [Section; 7] {
             Some("settlements.read"),
         ),
         ("ads", "/console/ads", t.ads, Some("ads.read")),
+        (
+            "prices",
+            "/console/prices",
+            t.asset_prices,
+            Some("conversions.read conversions.write"),
+        ),
         ("audit", "/console/audit", t.audit_log, Some("audit.read")),
     ]
 }
@@ -110,7 +120,9 @@ fn frame(state: &WebState, browser: &Browser, me: &Me, section: &str, title: &st
     frame.nav_class = "sections";
     frame.nav = sections(frame.t)
         .into_iter()
-        .filter(|(_, _, _, needs)| needs.is_none_or(|permission| me.may(permission)))
+        .filter(|(_, _, _, needs)| {
+            needs.is_none_or(|needs| needs.split(' ').any(|permission| me.may(permission)))
+        })
         .map(|(name, href, label, _)| NavLink {
             href,
             label,
@@ -198,8 +210,9 @@ macro_rules! console_page {
     }};
 }
 
-// After the macro: the catalogue's pages use it.
+// After the macro: the catalogue's and the prices' pages use it.
 mod catalogue;
+mod prices;
 
 #[derive(Template)]
 #[template(path = "console_login.html")]

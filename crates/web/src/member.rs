@@ -16,6 +16,7 @@ use crate::browser::{self, Browser};
 use crate::pages::{Frame, PageError, grouped, html, when};
 use crate::text::{Lang, Text};
 
+pub(crate) mod assets;
 mod pay;
 mod proof;
 mod transfers;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<WebState> {
         .route("/app/exchange", get(exchange_page).post(exchange))
         .route("/app/history", get(history))
         .route("/app/ads/{view_id}", get(ad_click))
+        .merge(assets::routes())
         .merge(pay::routes())
         .merge(proof::routes())
         .merge(transfers::routes())
@@ -426,18 +428,31 @@ struct BalancesAnswer {
 #[derive(Deserialize)]
 struct BalanceLine {
     asset: String,
+    /// Places of the asset's smallest unit (the API names them; an older answer did not).
+    #[serde(default)]
+    decimals: Option<u32>,
     available: u64,
     pending: u64,
 }
 
-/// The member's MVP balance (available, on hold).
-async fn balance(state: &WebState, browser: &Browser) -> Result<(u64, u64), PageError> {
+/// The member's balances of every asset, MVP first, as the API answers them.
+async fn balance_lines(state: &WebState, browser: &Browser) -> Result<Vec<BalanceLine>, PageError> {
     let answer: BalancesAnswer = state
         .api
         .json(&browser.caller(), Call::get("/v1/me/balances"))
         .await?;
-    let line = answer.balances.into_iter().find(|line| line.asset == "MVP");
-    Ok(line.map_or((0, 0), |line| (line.available, line.pending)))
+    Ok(answer.balances)
+}
+
+/// The MVP of `lines` (available, on hold).
+fn mvp_of(lines: &[BalanceLine]) -> (u64, u64) {
+    let line = lines.iter().find(|line| line.asset == "MVP");
+    line.map_or((0, 0), |line| (line.available, line.pending))
+}
+
+/// The member's MVP balance (available, on hold).
+async fn balance(state: &WebState, browser: &Browser) -> Result<(u64, u64), PageError> {
+    Ok(mvp_of(&balance_lines(state, browser).await?))
 }
 
 #[derive(Deserialize)]
@@ -611,6 +626,8 @@ struct Home {
     available: String,
     pending: String,
     has_pending: bool,
+    /// The other assets the member holds (above zero), MVP being shown above them.
+    holdings: Vec<assets::Holding>,
     links: Vec<LinkView>,
     lines: Vec<Line>,
 }
@@ -635,7 +652,12 @@ async fn home(
         let frame = Frame::new(&state, &browser, "Mileverse");
         return Ok(html(&Welcome { frame }));
     }
-    let (available, pending) = balance(&state, &browser).await?;
+    let balances = balance_lines(&state, &browser).await?;
+    let (available, pending) = mvp_of(&balances);
+    let holdings = assets::holdings(&balances, &[])
+        .into_iter()
+        .filter(|holding| holding.asset != "MVP")
+        .collect();
     let links = links(&state, &browser).await?;
     let history = transactions(&state, &browser, HOME_LINES, None).await?;
     // An ad is a bonus: a failure to serve one never fails the home page.
@@ -658,6 +680,7 @@ async fn home(
         available: grouped(available),
         pending: grouped(pending),
         has_pending: pending > 0,
+        holdings,
         links: links.iter().map(|line| link_view(line, t)).collect(),
         lines: history
             .transactions

@@ -375,6 +375,52 @@ catalogue! {
     p2p_request_cancelled: "Cancelled", "취소됨";
     p2p_request_expired: "Expired", "기한 만료";
     p2p_see_transfer: "See the transfer", "송금 보기";
+    // Several assets: balances, conversions at a quote (member/assets.rs) and the console's
+    // prices and treasury deposits (console/prices.rs).
+    asset_convert: "Convert", "자산 전환";
+    asset_convert_title: "Convert between assets", "자산 전환";
+    asset_other_balances: "Other assets", "다른 자산";
+    asset_from: "Asset you give", "내는 자산";
+    asset_to: "Asset you get", "받는 자산";
+    asset_amount: "Amount you give, in whole units", "내는 수량 (1단위 기준)";
+    asset_amount_hint: "Decimals up to the asset's places: MVP 0, TTC 4, BTC 8, ETH 9, USDT 6.", "자산의 소수 자릿수까지 입력할 수 있습니다: MVP 0, TTC 4, BTC 8, ETH 9, USDT 6.";
+    asset_amount_invalid: "Enter an amount above zero, with no more decimal places than the asset has", "0보다 큰 수량을 자산의 소수 자릿수 이내로 입력하세요";
+    asset_unknown: "Choose an asset of the list.", "목록에서 자산을 고르세요.";
+    asset_get_quote: "Get a quote", "견적 받기";
+    asset_new_quote: "Get a new quote", "새 견적 받기";
+    asset_prices: "Prices", "시세";
+    asset_asset: "Asset", "자산";
+    asset_krw_per_unit: "KRW per unit", "1단위당 원";
+    asset_source: "Source", "출처";
+    asset_source_fixed: "fixed", "고정";
+    asset_source_operator: "set by the operator", "운영자 설정";
+    asset_source_feed: "market feed", "시장 시세";
+    asset_quote_title: "Your quote", "전환 견적";
+    asset_leaves: "Leaves your wallet", "나가는 자산";
+    asset_arrives: "Arrives in your wallet", "들어오는 자산";
+    asset_price_krw: "price (KRW per unit)", "시세 (1단위당 원)";
+    asset_spread: "Spread kept by the platform", "플랫폼 스프레드";
+    asset_valid_until: "Valid until", "유효 기한";
+    asset_valid_for: "valid for", "남은 시간";
+    asset_quote_explain: "The prices hold until the quote expires; after that, ask for a new quote.", "견적이 만료될 때까지 시세가 고정됩니다. 만료되면 새 견적을 받으세요.";
+    asset_convert_submit: "Convert", "전환하기";
+    asset_converted_title: "Converted", "전환 완료";
+    asset_converted_notice: "Converted.", "전환되었습니다.";
+    asset_gave: "You gave", "낸 자산";
+    asset_got: "You got", "받은 자산";
+    asset_new_balances: "Your balances now", "현재 잔액";
+    asset_convert_again: "Convert again", "다시 전환";
+    asset_no_price: "no price yet", "시세 없음";
+    asset_new_price: "new price (KRW per unit)", "새 시세 (1단위당 원)";
+    asset_set_price: "Set the price", "시세 설정";
+    asset_price_set: "Price set.", "시세를 설정했습니다.";
+    asset_deposit_title: "Record a treasury deposit", "재무 계정 입고 기록";
+    asset_deposit_explain: "Coins deposited at the custodian, recorded once per reference.", "수탁사에 입고된 코인을 참조번호마다 한 번 기록합니다.";
+    asset_deposit_amount: "Amount, in the asset's smallest unit", "수량 (자산의 최소 단위)";
+    asset_deposit_reference: "Custodian's reference", "수탁사 참조번호";
+    asset_deposit_submit: "Record the deposit", "입고 기록";
+    asset_deposited: "Deposit recorded.", "입고를 기록했습니다.";
+    asset_deposit_amount_invalid: "Enter a whole number of the smallest unit, at least 1.", "최소 단위 기준 1 이상의 정수를 입력하세요.";
 }
 
 #[cfg(test)]

@@ -2098,3 +2098,837 @@ mod transfer_pages {
         }
     }
 }
+
+/// The member's conversions between assets and the console's prices, over a stand-in of
+/// `server::assets_api` (and of the balances and admin reads the pages make) whose
+/// refusals the server's own code makes: amounts read exactly in the smallest unit, a quote
+/// shown then converted by one call, an expired quote's problem with "Get a new quote",
+/// and the console's forms (CSRF, permissions).
+mod asset_pages {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, Request, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post, put};
+    use axum::{Json, Router};
+    use platform::PlatformError;
+    use platform::assets::error::AssetError;
+    use platform::operators::OperatorError;
+    use ports::prices::Decimal;
+    use serde_json::{Value, json};
+    use server::problem::Problem;
+
+    use super::{first_visit, post_form, send};
+
+    const MEMBER: &str = "session-park";
+    /// Console sessions: every conversions permission, reading only, none.
+    const OPERATOR: &str = "console-operator";
+    const AUDITOR: &str = "console-auditor";
+    const SUPPORT: &str = "console-support";
+    const MVP_BALANCE: u64 = 5_000;
+
+    struct Stored {
+        /// The member's balances by asset, in smallest units.
+        balances: BTreeMap<&'static str, u64>,
+        /// Prices by asset: KRW per unit and source.
+        prices: BTreeMap<&'static str, (String, &'static str)>,
+        /// Every `POST /v1/asset-quotes` body, refused ones included.
+        quote_asks: Vec<Value>,
+        /// Quotes made: the answer, and whether it was converted.
+        quotes: Vec<(Value, bool)>,
+        /// Every `POST /v1/asset-conversions` body.
+        conversions: Vec<Value>,
+        /// How long a new quote holds (0: expired at once).
+        ttl_s: u64,
+        /// Every treasury deposit recorded: asset, amount, reference.
+        deposits: Vec<Value>,
+    }
+
+    #[derive(Clone)]
+    struct Stub {
+        stored: Arc<Mutex<Stored>>,
+    }
+
+    impl Stub {
+        fn stored(&self) -> std::sync::MutexGuard<'_, Stored> {
+            self.stored.lock().unwrap()
+        }
+    }
+
+    fn problem(error: impl Into<PlatformError>) -> Response {
+        Problem::from(error.into()).into_response()
+    }
+
+    fn bearer(headers: &HeaderMap) -> &str {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default()
+    }
+
+    /// The API's answer to a session that is not the member's, if it is not.
+    fn refused_member(headers: &HeaderMap) -> Option<Response> {
+        (bearer(headers) != MEMBER).then(|| Problem::unauthorized().into_response())
+    }
+
+    async fn member_read(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(what): Path<String>,
+    ) -> Response {
+        if let Some(refused) = refused_member(&headers) {
+            return refused;
+        }
+        match what.as_str() {
+            "balances" => {
+                let stored = stub.stored();
+                let lines: Vec<Value> = platform::assets::ASSETS
+                    .iter()
+                    .map(|asset| {
+                        json!({
+                            "asset": asset.symbol,
+                            "decimals": asset.decimals,
+                            "available": stored.balances.get(asset.symbol).copied().unwrap_or(0),
+                            "pending": 0,
+                        })
+                    })
+                    .collect();
+                Json(json!({ "balances": lines })).into_response()
+            }
+            "partner-links" => Json(json!({ "links": [] })).into_response(),
+            "ads" => Json(json!({ "ad": null })).into_response(),
+            "transactions" => {
+                Json(json!({ "transactions": [], "next_cursor": null })).into_response()
+            }
+            _ => Problem::not_found("no such read").into_response(),
+        }
+    }
+
+    async fn prices(State(stub): State<Stub>) -> Response {
+        let stored = stub.stored();
+        let prices: Vec<Value> = platform::assets::ASSETS
+            .iter()
+            .filter_map(|asset| {
+                let (price, source) = stored.prices.get(asset.symbol)?;
+                Some(json!({
+                    "asset": asset.symbol,
+                    "kind": asset.kind.as_str(),
+                    "decimals": asset.decimals,
+                    "krw_per_unit": price,
+                    "source": source,
+                    "observed_at": "2026-12-07T13:05:09Z",
+                }))
+            })
+            .collect();
+        Json(json!({ "prices": prices })).into_response()
+    }
+
+    fn asset(symbol: &Value) -> Option<platform::assets::Asset> {
+        platform::assets::asset(symbol.as_str().unwrap_or_default()).ok()
+    }
+
+    fn unknown_asset(field: &'static str) -> Response {
+        problem(platform::error::invalid(
+            field,
+            "MVP, TTC, BTC, ETH or USDT",
+        ))
+    }
+
+    /// `POST /v1/asset-quotes`, priced as the platform prices it.
+    async fn quote(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_member(&headers) {
+            return refused;
+        }
+        let mut stored = stub.stored();
+        stored.quote_asks.push(body.clone());
+        let Some(from) = asset(&body["from_asset"]) else {
+            return unknown_asset("from_asset");
+        };
+        let Some(to) = asset(&body["to_asset"]) else {
+            return unknown_asset("to_asset");
+        };
+        if from == to {
+            return problem(platform::error::invalid(
+                "to_asset",
+                "another asset than from_asset",
+            ));
+        }
+        let amount = body["amount"].as_u64().unwrap();
+        let price = |asset: platform::assets::Asset| {
+            stored
+                .prices
+                .get(asset.symbol)
+                .map(|(price, _)| price.clone())
+                .ok_or(AssetError::NoPrice(asset.symbol))
+        };
+        let (from_price, to_price) = match (price(from), price(to)) {
+            (Ok(from_price), Ok(to_price)) => (from_price, to_price),
+            (Err(error), _) | (_, Err(error)) => return problem(error),
+        };
+        let to_amount = platform::assets::converted_amount(
+            amount,
+            (from, Decimal::parse(&from_price).unwrap()),
+            (to, Decimal::parse(&to_price).unwrap()),
+            platform::assets::SPREAD_BPS,
+        )
+        .unwrap();
+        if to_amount == 0 {
+            return problem(AssetError::TooSmall);
+        }
+        let answer = json!({
+            "quote_id": (7000 + stored.quotes.len()).to_string(),
+            "from_asset": from.symbol,
+            "to_asset": to.symbol,
+            "from_amount": amount,
+            "to_amount": to_amount,
+            "from_price": from_price,
+            "to_price": to_price,
+            "spread_bps": platform::assets::SPREAD_BPS,
+            "status": "open",
+            "expires_at": ports::time::rfc3339(ports::time::now_s() + stored.ttl_s),
+        });
+        stored.quotes.push((answer.clone(), false));
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    /// `POST /v1/asset-conversions`: once per quote (a retry answers the same), refused
+    /// once the quote expired or when the balance is short.
+    async fn convert(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_member(&headers) {
+            return refused;
+        }
+        let mut stored = stub.stored();
+        stored.conversions.push(body.clone());
+        let Some(index) = stored
+            .quotes
+            .iter()
+            .position(|(quote, _)| quote["quote_id"] == body["quote_id"])
+        else {
+            return problem(PlatformError::NotFound(platform::error::Entity::Quote));
+        };
+        let (quote, used) = stored.quotes[index].clone();
+        let answer = json!({
+            "quote": quote,
+            "status": "completed",
+            "transfer_ids": ["8001", "8002"],
+        });
+        if used {
+            return (StatusCode::CREATED, Json(answer)).into_response();
+        }
+        if quote["expires_at"].as_str().unwrap()
+            <= ports::time::rfc3339(ports::time::now_s()).as_str()
+        {
+            return problem(AssetError::QuoteExpired);
+        }
+        let from = platform::assets::asset(quote["from_asset"].as_str().unwrap()).unwrap();
+        let to = platform::assets::asset(quote["to_asset"].as_str().unwrap()).unwrap();
+        let (from_amount, to_amount) = (
+            quote["from_amount"].as_u64().unwrap(),
+            quote["to_amount"].as_u64().unwrap(),
+        );
+        let held = stored.balances.get(from.symbol).copied().unwrap_or(0);
+        if held < from_amount {
+            return problem(AssetError::InsufficientBalance);
+        }
+        stored.balances.insert(from.symbol, held - from_amount);
+        *stored.balances.entry(to.symbol).or_insert(0) += to_amount;
+        stored.quotes[index].1 = true;
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+
+    /// The operator's permissions, by console session.
+    fn permissions(headers: &HeaderMap) -> Option<(&'static str, Vec<&'static str>)> {
+        match bearer(headers) {
+            OPERATOR => Some(("operator", vec!["conversions.read", "conversions.write"])),
+            AUDITOR => Some(("auditor", vec!["conversions.read", "audit.read"])),
+            SUPPORT => Some(("support", vec!["members.read"])),
+            _ => None,
+        }
+    }
+
+    async fn admin_me(headers: HeaderMap) -> Response {
+        match permissions(&headers) {
+            Some((role, permissions)) => {
+                Json(json!({ "name": role, "role": role, "permissions": permissions }))
+                    .into_response()
+            }
+            None => Problem::unauthorized().into_response(),
+        }
+    }
+
+    /// What the access layer does: the permission, or 403.
+    /// What the access layer answers a caller without `conversions.write`, if it lacks it.
+    fn refused_writer(headers: &HeaderMap) -> Option<Response> {
+        match permissions(headers) {
+            None => Some(Problem::unauthorized().into_response()),
+            Some((_, held)) if held.contains(&"conversions.write") => None,
+            Some(_) => {
+                Some(Problem::from(OperatorError::Forbidden("conversions.write")).into_response())
+            }
+        }
+    }
+
+    async fn set_price(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(symbol): Path<String>,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_writer(&headers) {
+            return refused;
+        }
+        let Some(asset) = asset(&json!(symbol)) else {
+            return unknown_asset("asset");
+        };
+        if asset.symbol == "MVP" {
+            return problem(platform::error::invalid(
+                "asset",
+                "MVP is 1 KRW by definition",
+            ));
+        }
+        let text = body["krw_per_unit"].as_str().unwrap_or_default();
+        let Some(price) = Decimal::parse(text).filter(|price| !price.is_zero()) else {
+            return problem(platform::error::invalid(
+                "krw_per_unit",
+                "a plain decimal, at most 18 places",
+            ));
+        };
+        stub.stored()
+            .prices
+            .insert(asset.symbol, (price.to_string(), "operator"));
+        Json(json!({ "asset": asset.symbol, "krw_per_unit": price.to_string() })).into_response()
+    }
+
+    async fn deposit(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if let Some(refused) = refused_writer(&headers) {
+            return refused;
+        }
+        if !matches!(body["asset"].as_str(), Some("BTC" | "ETH" | "USDT")) {
+            return problem(platform::error::invalid(
+                "asset",
+                "BTC, ETH or USDT (a custodial coin)",
+            ));
+        }
+        stub.stored().deposits.push(body.clone());
+        (StatusCode::CREATED, Json(body)).into_response()
+    }
+
+    fn app() -> (Router, Stub) {
+        let stub = Stub {
+            stored: Arc::new(Mutex::new(Stored {
+                balances: BTreeMap::from([("MVP", MVP_BALANCE), ("BTC", 150_000_000)]),
+                prices: BTreeMap::from([
+                    ("MVP", ("1".to_string(), "fixed")),
+                    ("TTC", ("100".to_string(), "operator")),
+                ]),
+                quote_asks: Vec::new(),
+                quotes: Vec::new(),
+                conversions: Vec::new(),
+                ttl_s: 30,
+                deposits: Vec::new(),
+            })),
+        };
+        let api = Router::new()
+            .route("/v1/me/{what}", get(member_read))
+            .route("/v1/prices", get(prices))
+            .route("/v1/asset-quotes", post(quote))
+            .route("/v1/asset-conversions", post(convert))
+            .route("/admin/v1/me", get(admin_me))
+            .route("/admin/v1/prices/{asset}", put(set_price))
+            .route("/admin/v1/treasury/deposits", post(deposit))
+            .with_state(stub.clone());
+        (web::router(api, web::WebConfig::default()), stub)
+    }
+
+    /// A browser with `session` (`__Host-mv-session` or `__Host-mv-console`), reading
+    /// English: its cookies and form token.
+    async fn browser(app: &Router, cookie_name: &str, session: &str) -> (String, String) {
+        let (cookie, token) = first_visit(app).await;
+        (
+            format!("{cookie}; {cookie_name}={session}; mv-lang=en"),
+            token,
+        )
+    }
+
+    fn page(path: &str, cookie: &str) -> Request<Body> {
+        super::get(path, Some(cookie))
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> String {
+        serde_urlencoded::to_string(pairs).unwrap()
+    }
+
+    /// The value of the form field `name` on a page.
+    fn field(body: &str, name: &str) -> String {
+        let start = body.find(&format!("name=\"{name}\"")).expect(name);
+        let tag = &body[start..start + body[start..].find('>').unwrap()];
+        let value = tag.split("value=\"").nth(1).expect(name);
+        value.split('"').next().unwrap().to_string()
+    }
+
+    /// The page's alert (the API's problem, or the form's), if any.
+    fn alert(body: &str) -> Option<String> {
+        let rest = body.split("role=\"alert\">").nth(1)?;
+        Some(rest[..rest.find("</p>").unwrap()].to_string())
+    }
+
+    fn location(headers: &HeaderMap) -> String {
+        headers[header::LOCATION].to_str().unwrap().to_string()
+    }
+
+    fn ask(token: &str, from: &str, to: &str, amount: &str) -> String {
+        form(&[
+            ("csrf", token),
+            ("from_asset", from),
+            ("to_asset", to),
+            ("amount", amount),
+        ])
+    }
+
+    #[tokio::test]
+    async fn amounts_are_read_exactly_in_the_assets_smallest_unit() {
+        let (app, stub) = app();
+        let (cookie, token) = browser(&app, "__Host-mv-session", MEMBER).await;
+        stub.stored()
+            .prices
+            .insert("BTC", ("143250000".to_string(), "operator"));
+        let cases: [(&str, &str, Option<u64>); 12] = [
+            ("BTC", "1.5", Some(150_000_000)),
+            ("BTC", "0.00000001", Some(1)),
+            ("BTC", " 0.1 ", Some(10_000_000)),
+            ("MVP", "1000", Some(1000)),
+            ("TTC", "9.9", Some(99_000)),
+            ("BTC", "1.000000001", None),
+            ("MVP", "1.5", None),
+            ("BTC", "abc", None),
+            ("BTC", "-1", None),
+            ("BTC", "", None),
+            ("BTC", "0", None),
+            ("BTC", "1e-8", None),
+        ];
+        for (from, text, units) in cases {
+            let asked = stub.stored().quote_asks.len();
+            let to = if from == "TTC" { "MVP" } else { "TTC" };
+            let request = post_form("/app/convert", Some(&cookie), &ask(&token, from, to, text));
+            let (status, _, body) = send(&app, request).await;
+            assert_eq!(status, StatusCode::OK, "{text}: {body}");
+            let stored = stub.stored();
+            match units {
+                Some(units) => {
+                    assert_eq!(stored.quote_asks.len(), asked + 1, "{text}");
+                    let sent = stored.quote_asks.last().unwrap();
+                    assert_eq!(
+                        *sent,
+                        json!({ "from_asset": from, "to_asset": to, "amount": units }),
+                        "{text}"
+                    );
+                    assert!(alert(&body).is_none(), "{text}: {body}");
+                    assert!(body.contains("<h1>Your quote</h1>"), "{text}");
+                }
+                None => {
+                    assert_eq!(stored.quote_asks.len(), asked, "{text}: nothing asked");
+                    let alert = alert(&body).expect(text);
+                    assert!(
+                        alert.starts_with("Enter an amount above zero") && alert.contains(from),
+                        "{text}: {alert}"
+                    );
+                    assert!(body.contains("<h1>Convert between assets</h1>"));
+                    // What was typed stays in the form (escaped).
+                    assert!(body.contains("id=\"amount\" name=\"amount\""));
+                }
+            }
+        }
+        // An asset the platform has not is refused before the API is asked.
+        let request = post_form(
+            "/app/convert",
+            Some(&cookie),
+            &ask(&token, "DOGE", "TTC", "1"),
+        );
+        let (_, _, body) = send(&app, request).await;
+        assert_eq!(
+            alert(&body).as_deref(),
+            Some("Choose an asset of the list.")
+        );
+        // The API's refusals come back on the form: no price yet, the same asset twice.
+        let request = post_form(
+            "/app/convert",
+            Some(&cookie),
+            &ask(&token, "MVP", "ETH", "10"),
+        );
+        let (_, _, body) = send(&app, request).await;
+        assert!(
+            alert(&body)
+                .unwrap()
+                .starts_with("No price of the asset yet"),
+            "{body}"
+        );
+        let request = post_form(
+            "/app/convert",
+            Some(&cookie),
+            &ask(&token, "MVP", "MVP", "10"),
+        );
+        let (_, _, body) = send(&app, request).await;
+        assert!(
+            alert(&body).unwrap().starts_with("Some items are invalid"),
+            "{body}"
+        );
+        assert!(stub.stored().conversions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_quote_is_shown_then_converted_by_one_call_and_the_balances_follow() {
+        let (app, stub) = app();
+        let (cookie, token) = browser(&app, "__Host-mv-session", MEMBER).await;
+
+        // Home: MVP, and BTC (held) with its places; no TTC yet; the Convert action.
+        let (_, _, home) = send(&app, page("/app", &cookie)).await;
+        assert!(
+            home.contains("data-testid=\"balance\">5,000</span>"),
+            "{home}"
+        );
+        assert!(
+            home.contains("data-testid=\"balance-BTC\">1.5</strong> BTC"),
+            "{home}"
+        );
+        assert!(!home.contains("balance-TTC") && !home.contains("balance-ETH"));
+        assert!(home.contains("href=\"/app/convert\">Convert</a>"));
+
+        // The form: labelled selects, the amount, the prices list.
+        let (status, _, body) = send(&app, page("/app/convert", &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("<label for=\"from_asset\">Asset you give</label>"));
+        assert!(body.contains("<select id=\"from_asset\" name=\"from_asset\""));
+        assert!(body.contains("<label for=\"to_asset\">Asset you get</label>"));
+        assert!(body.contains("<option value=\"MVP\" selected>MVP</option>"));
+        assert!(body.contains("<option value=\"TTC\" selected>TTC</option>"));
+        assert!(body.contains("<label for=\"amount\">"));
+        assert!(body.contains("action=\"/app/convert\"") && field(&body, "csrf") == token);
+        assert!(
+            body.contains("data-testid=\"price-MVP\">1</span> KRW per unit"),
+            "{body}"
+        );
+        assert!(
+            body.contains("data-testid=\"price-TTC\">100</span> KRW per unit"),
+            "{body}"
+        );
+        assert!(!body.contains("price-BTC"), "BTC has no price yet");
+
+        // "Get a quote": what leaves, what arrives, both prices, the spread, the expiry.
+        let request = post_form(
+            "/app/convert",
+            Some(&cookie),
+            &ask(&token, "MVP", "TTC", "1000"),
+        );
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("data-testid=\"quote-from\">1,000</strong> MVP"),
+            "{body}"
+        );
+        assert!(
+            body.contains("data-testid=\"quote-to\">9.9</strong> TTC"),
+            "{body}"
+        );
+        assert!(body.contains("data-testid=\"quote-from-price\">1</dd>"));
+        assert!(body.contains("data-testid=\"quote-to-price\">100</dd>"));
+        assert!(body.contains("data-testid=\"quote-spread\">1.00%</dd>"));
+        let seconds = body
+            .split("data-testid=\"quote-seconds\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .and_then(|seconds| seconds.parse::<u64>().ok())
+            .expect("the seconds left");
+        assert!((29..=30).contains(&seconds), "{seconds}");
+        assert!(body.contains(" UTC (valid for "), "{body}");
+        assert_eq!(
+            body.matches("<script").count(),
+            1,
+            "the app's worker registration only: the time is plain text"
+        );
+        let quote_id = field(&body, "quote_id");
+        assert_eq!(quote_id, "7000");
+        assert!(
+            stub.stored().conversions.is_empty(),
+            "nothing converted yet"
+        );
+
+        // "Convert": one call with the quote's id, then what moved and the new balances.
+        let confirm = form(&[
+            ("csrf", &token),
+            ("quote_id", &quote_id),
+            ("from_asset", &field(&body, "from_asset")),
+            ("to_asset", &field(&body, "to_asset")),
+            ("amount", &field(&body, "amount")),
+        ]);
+        let (status, _, done) = send(
+            &app,
+            post_form("/app/convert/confirm", Some(&cookie), &confirm),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        {
+            let stored = stub.stored();
+            assert_eq!(stored.conversions, vec![json!({ "quote_id": "7000" })]);
+            assert_eq!(stored.balances["TTC"], 99_000);
+            assert_eq!(stored.balances["MVP"], 4_000);
+        }
+        assert!(done.contains("role=\"status\">Converted.</p>"), "{done}");
+        assert!(done.contains("data-testid=\"converted-from\">1,000</strong> MVP"));
+        assert!(done.contains("data-testid=\"converted-to\">9.9</strong> TTC"));
+        assert!(
+            done.contains("data-testid=\"new-balance-MVP\">4,000</strong>"),
+            "{done}"
+        );
+        assert!(
+            done.contains("data-testid=\"new-balance-TTC\">9.9</strong>"),
+            "{done}"
+        );
+        assert!(
+            done.contains("data-testid=\"new-balance-BTC\">1.5</strong>"),
+            "{done}"
+        );
+
+        // The same press again: one more call, answered the same; nothing moves twice.
+        let (_, _, again) = send(
+            &app,
+            post_form("/app/convert/confirm", Some(&cookie), &confirm),
+        )
+        .await;
+        assert!(
+            again.contains("data-testid=\"new-balance-TTC\">9.9</strong>"),
+            "{again}"
+        );
+        assert_eq!(stub.stored().conversions.len(), 2);
+        assert_eq!(stub.stored().balances["TTC"], 99_000);
+
+        // Home shows the TTC now held, written with its places.
+        let (_, _, home) = send(&app, page("/app", &cookie)).await;
+        assert!(
+            home.contains("data-testid=\"balance\">4,000</span>"),
+            "{home}"
+        );
+        assert!(
+            home.contains("data-testid=\"balance-TTC\">9.9</strong> TTC"),
+            "{home}"
+        );
+
+        // Signed out, the page leads to the login.
+        let (signed_out, _) = first_visit(&app).await;
+        let (status, headers, _) = send(&app, page("/app/convert", &signed_out)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/app/login");
+    }
+
+    #[tokio::test]
+    async fn an_expired_quote_shows_the_apis_problem_and_asks_for_a_new_one() {
+        let (app, stub) = app();
+        let (cookie, token) = browser(&app, "__Host-mv-session", MEMBER).await;
+        stub.stored().ttl_s = 0;
+        stub.stored()
+            .prices
+            .insert("BTC", ("143250000".to_string(), "operator"));
+        let request = post_form(
+            "/app/convert",
+            Some(&cookie),
+            &ask(&token, "BTC", "TTC", "0.5"),
+        );
+        let (_, _, body) = send(&app, request).await;
+        let confirm = form(&[
+            ("csrf", &token),
+            ("quote_id", &field(&body, "quote_id")),
+            ("from_asset", "BTC"),
+            ("to_asset", "TTC"),
+            ("amount", &field(&body, "amount")),
+        ]);
+        assert_eq!(field(&body, "amount"), "0.5");
+        let (status, _, body) = send(
+            &app,
+            post_form("/app/convert/confirm", Some(&cookie), &confirm),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            alert(&body).unwrap().starts_with("The quote expired"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("action=\"/app/convert/confirm\""),
+            "no Convert"
+        );
+        assert!(body.contains("action=\"/app/convert\""));
+        assert!(body.contains(">Get a new quote</button>"));
+        assert_eq!(field(&body, "from_asset"), "BTC");
+        assert_eq!(field(&body, "to_asset"), "TTC");
+        assert_eq!(field(&body, "amount"), "0.5");
+        assert_eq!(stub.stored().balances["BTC"], 150_000_000, "nothing moved");
+
+        // "Get a new quote": the same assets and amount, a fresh quote.
+        stub.stored().ttl_s = 30;
+        let again = ask(&token, "BTC", "TTC", &field(&body, "amount"));
+        let (_, _, body) = send(&app, post_form("/app/convert", Some(&cookie), &again)).await;
+        assert!(body.contains("<h1>Your quote</h1>"), "{body}");
+        assert_eq!(field(&body, "quote_id"), "7001");
+        let stored = stub.stored();
+        assert_eq!(stored.quote_asks[1]["amount"], 50_000_000);
+        assert_eq!(stored.quote_asks[1]["from_asset"], "BTC");
+    }
+
+    #[tokio::test]
+    async fn the_consoles_price_and_deposit_forms_carry_their_token_and_follow_the_role() {
+        let (app, stub) = app();
+        let (operator, token) = browser(&app, "__Host-mv-console", OPERATOR).await;
+        let (status, _, body) = send(&app, page("/console/prices", &operator)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("href=\"/console/prices\" aria-current=\"page\">Prices</a>"),
+            "{body}"
+        );
+        assert!(body.contains("data-testid=\"price-TTC\">100</td>"));
+        assert!(
+            body.contains("data-testid=\"price-BTC\">no price yet</td>"),
+            "{body}"
+        );
+        assert!(body.contains("action=\"/console/prices/BTC\""));
+        assert!(
+            !body.contains("action=\"/console/prices/MVP\""),
+            "MVP is fixed"
+        );
+        assert!(body.contains("<label for=\"price-BTC\">BTC: new price (KRW per unit)</label>"));
+        assert!(body.contains("action=\"/console/prices/deposits\""));
+        let forms = body
+            .matches("<form method=\"post\" action=\"/console/prices")
+            .count();
+        let tokens = body
+            .matches(&format!("name=\"csrf\" value=\"{token}\""))
+            .count();
+        assert_eq!(forms, 5, "four prices and the deposit");
+        assert_eq!(
+            tokens,
+            forms + 1,
+            "every form carries the token (and the logout)"
+        );
+
+        // Without the token, or with another one: refused, nothing changes.
+        for (path, body) in [
+            (
+                "/console/prices/BTC",
+                "krw_per_unit=143250000.5".to_string(),
+            ),
+            (
+                "/console/prices/deposits",
+                "asset=BTC&amount=100000000&reference=cust-1".to_string(),
+            ),
+        ] {
+            let (status, _, _) = send(&app, post_form(path, Some(&operator), &body)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+            let wrong = format!("csrf={}&{body}", "0".repeat(64));
+            let (status, _, _) = send(&app, post_form(path, Some(&operator), &wrong)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
+        assert!(!stub.stored().prices.contains_key("BTC"));
+        assert!(stub.stored().deposits.is_empty());
+
+        // With it: the price is set through PUT, then shown.
+        let set = form(&[("csrf", &token), ("krw_per_unit", "143250000.5")]);
+        let (status, headers, _) = send(
+            &app,
+            post_form("/console/prices/BTC", Some(&operator), &set),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/console/prices?done=price");
+        let (_, _, body) = send(&app, page("/console/prices?done=price", &operator)).await;
+        assert!(body.contains("role=\"status\">Price set.</p>"));
+        assert!(
+            body.contains("data-testid=\"price-BTC\">143,250,000.5</td>"),
+            "{body}"
+        );
+        // A price the API refuses: its problem on the page.
+        let bad = form(&[("csrf", &token), ("krw_per_unit", "abc")]);
+        let (status, _, body) = send(
+            &app,
+            post_form("/console/prices/ETH", Some(&operator), &bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            alert(&body).unwrap().starts_with("Some items are invalid"),
+            "{body}"
+        );
+        let (status, _, _) = send(
+            &app,
+            post_form("/console/prices/DOGE", Some(&operator), &set),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // The deposit, in the smallest unit, once.
+        let deposit = form(&[
+            ("csrf", &token),
+            ("asset", "BTC"),
+            ("amount", "100000000"),
+            ("reference", "cust-1"),
+        ]);
+        let (status, headers, _) = send(
+            &app,
+            post_form("/console/prices/deposits", Some(&operator), &deposit),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&headers), "/console/prices?done=deposit");
+        assert_eq!(
+            stub.stored().deposits,
+            vec![json!({ "asset": "BTC", "amount": 100_000_000, "reference": "cust-1" })]
+        );
+        let not_whole = form(&[
+            ("csrf", &token),
+            ("asset", "BTC"),
+            ("amount", "1.5"),
+            ("reference", "cust-2"),
+        ]);
+        let (_, _, body) = send(
+            &app,
+            post_form("/console/prices/deposits", Some(&operator), &not_whole),
+        )
+        .await;
+        assert!(
+            alert(&body).unwrap().starts_with("Enter a whole number"),
+            "{body}"
+        );
+        assert_eq!(stub.stored().deposits.len(), 1);
+
+        // A reading role sees the prices, not the forms; the API refuses its post anyway.
+        let (auditor, auditor_token) = browser(&app, "__Host-mv-console", AUDITOR).await;
+        let (status, _, body) = send(&app, page("/console/prices", &auditor)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("href=\"/console/prices\""));
+        assert!(body.contains("data-testid=\"price-BTC\">143,250,000.5</td>"));
+        assert!(!body.contains("action=\"/console/prices/"), "{body}");
+        let set = form(&[("csrf", &auditor_token), ("krw_per_unit", "1")]);
+        let (status, _, _) =
+            send(&app, post_form("/console/prices/TTC", Some(&auditor), &set)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(stub.stored().prices["TTC"].0, "100");
+
+        // A role without the conversions permissions is not offered the section.
+        let (support, _) = browser(&app, "__Host-mv-console", SUPPORT).await;
+        let (_, _, body) = send(&app, page("/console/audit", &support)).await;
+        assert!(!body.contains("href=\"/console/prices\""), "{body}");
+    }
+}

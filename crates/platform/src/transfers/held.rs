@@ -29,6 +29,14 @@ impl Platform {
         member_id: u128,
         phone_index: [u8; 32],
     ) -> Result<u64, PlatformError> {
+        // Nearly every login finds nothing: look before taking the resolution's lock.
+        let waiting = self
+            .ledger
+            .tables(move |read| tables::held_for(read, &phone_index, 1))
+            .await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
         let _one = self.transfers.resolving.lock().await;
         let mut moved = 0;
         loop {
