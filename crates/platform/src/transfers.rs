@@ -66,7 +66,15 @@ pub struct Transfers {
     /// Claims and returns of held transfers, one at a time (they are rare): a held transfer
     /// is either claimed or returned, never both.
     resolving: tokio::sync::Mutex<()>,
+    /// What each recent sender sent on a KST day: `(day start, MVP)`. Exact, because a
+    /// sender's sends run one at a time (the claim) and each adds to it after its commit;
+    /// a miss reads the day's sum from `p2p_transfers`. At most [`SENT_CACHED_MAX`]
+    /// senders; when full it is emptied (the next sends read their sums again).
+    sent_today: std::sync::Mutex<std::collections::HashMap<u128, (u64, u64)>>,
 }
+
+/// Senders whose day's total is kept in memory.
+pub const SENT_CACHED_MAX: usize = 131_072;
 
 impl Default for Transfers {
     fn default() -> Self {
@@ -85,7 +93,28 @@ impl Default for Transfers {
                 },
             ),
             resolving: tokio::sync::Mutex::new(()),
+            sent_today: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+}
+
+impl Transfers {
+    /// What the sender sent on the KST day starting at `day_s`, if known here.
+    fn sent_on(&self, sender_id: u128, day_s: u64) -> Option<u64> {
+        let cached = self.sent_today.lock().expect("sent lock");
+        cached
+            .get(&sender_id)
+            .filter(|(day, _)| *day == day_s)
+            .map(|(_, sent)| *sent)
+    }
+
+    /// Keeps the sender's total of the day after a send committed.
+    fn note_sent(&self, sender_id: u128, day_s: u64, sent: u64) {
+        let mut cached = self.sent_today.lock().expect("sent lock");
+        if cached.len() >= SENT_CACHED_MAX && !cached.contains_key(&sender_id) {
+            cached.clear();
+        }
+        cached.insert(sender_id, (day_s, sent));
     }
 }
 
@@ -214,7 +243,9 @@ impl Destination {
 struct BeforeSend {
     destination: Destination,
     keyed: Option<TransferRow>,
+    /// What the sender sent on the KST day that began at `day_s`.
     sent_today: u64,
+    day_s: u64,
 }
 
 impl Platform {
@@ -249,6 +280,13 @@ impl Platform {
         self.check_sendable(&request, &destination, before.sent_today)
             .await?;
         let record = self.commit_send(&request, destination).await?;
+        // The sender's first send of a new day (the day turned while it ran) starts it.
+        let day_s = kst_day_start_s(record.created_at_s);
+        let sent = match day_s == before.day_s {
+            true => before.sent_today.saturating_add(record.amount),
+            false => record.amount,
+        };
+        self.transfers.note_sent(sender_id, day_s, sent);
         Ok(Replayable::fresh(record))
     }
 
@@ -266,6 +304,7 @@ impl Platform {
         let sender_id = request.sender_id;
         let key = request.idempotency_key.clone();
         let today_s = kst_day_start_s(now_s());
+        let cached = self.transfers.sent_on(sender_id, today_s);
         let (receiver, paid, keyed, sent_today) = self
             .ledger
             .tables(move |read| {
@@ -282,7 +321,10 @@ impl Platform {
                     Some(key) => tables::transfer_by_key(read, sender_id, key)?,
                     None => None,
                 };
-                let sent_today = tables::sent_since(read, sender_id, today_s)?;
+                let sent_today = match cached {
+                    Some(sent) => sent,
+                    None => tables::sent_since(read, sender_id, today_s)?,
+                };
                 Ok((receiver, paid, keyed, sent_today))
             })
             .await?;
@@ -311,6 +353,7 @@ impl Platform {
             destination,
             keyed,
             sent_today,
+            day_s: today_s,
         })
     }
 
