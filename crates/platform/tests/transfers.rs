@@ -77,10 +77,14 @@ async fn the_daily_limit_holds_at_its_maximum_and_resets_with_the_day() {
     drop(platform);
     world.restart().await;
     let platform = world.platform().clone();
-    let refused = platform.send_transfer_once(to_phone(alice.id, &bob.phone, 1)).await;
+    let refused = platform
+        .send_transfer_once(to_phone(alice.id, &bob.phone, 1))
+        .await;
     assert_eq!(
         refused,
-        Err(PlatformError::Transfer(TransferError::DailyLimit { remaining_mvp: 0 }))
+        Err(PlatformError::Transfer(TransferError::DailyLimit {
+            remaining_mvp: 0
+        }))
     );
     // Every movement is a transfer line whose reference is its P2P transfer.
     let page = HistoryPage {
