@@ -2262,9 +2262,14 @@ async fn p2p_transfers(backend: Backend) {
             "invalid-fields",
         ),
         (
-            json!({"to_phone": "010-7000-0002", "amount": 10, "asset": "TTC"}),
+            json!({"to_phone": "010-7000-0002", "amount": 10, "asset": "DOGE"}),
             400,
             "invalid-fields",
+        ),
+        (
+            json!({"to_phone": "010-7000-0002", "amount": 10, "asset": "TTC"}),
+            422,
+            "insufficient-balance",
         ),
         (
             json!({"to_phone": "010-7000-0002", "amount": 10, "memo": "x".repeat(101)}),
@@ -2583,6 +2588,41 @@ async fn asset_conversions(backend: Backend) {
         (held["MVP"], held["TTC"], held["BTC"]),
         (20_099, 980_000, 19_800)
     );
+
+    // Sending coins: 1 TTC to Bob as TTC, 1 TTC to Bob received as MVP (100 MVP less 1 %),
+    // into another asset only to a member; 0.5 TTC held for a phone in TTC, claimed when
+    // it joins.
+    let ttc = json!({"to_phone": "010-7100-0002", "asset": "TTC", "amount": 10_000});
+    let sent = send(api, &alice, "ttc-1", ttc).await.expect(201).clone();
+    assert_eq!(
+        (sent["asset"].as_str(), sent["received_amount"].as_u64()),
+        (Some("TTC"), Some(10_000))
+    );
+    let cross = json!({"to_phone": "010-7100-0002", "asset": "TTC", "receive_asset": "MVP", "amount": 10_000});
+    let sent = send(api, &alice, "ttc-2", cross).await.expect(201).clone();
+    assert_eq!(
+        (
+            sent["receive_asset"].as_str(),
+            sent["received_amount"].as_u64()
+        ),
+        (Some("MVP"), Some(99))
+    );
+    let stranger = json!({"to_phone": "010-7100-0003", "asset": "TTC", "receive_asset": "MVP", "amount": 10_000});
+    send(api, &alice, "ttc-3", stranger)
+        .await
+        .problem(422, "cross-asset-needs-member");
+    let held_ttc = json!({"to_phone": "010-7100-0003", "asset": "TTC", "amount": 5_000});
+    let parked = send(api, &alice, "ttc-4", held_ttc)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(parked["status"], "held");
+    let bob_has = holdings(api, &bob).await;
+    assert_eq!((bob_has["TTC"], bob_has["MVP"]), (10_000, 99));
+    let (_, carol) = member(api, "010-7100-0003", "Carol").await;
+    assert_eq!(holdings(api, &carol).await["TTC"], 5_000);
+    let alice_has = holdings(api, &alice).await;
+    assert_eq!((alice_has["TTC"], alice_has["MVP"]), (955_000, 20_099));
 }
 
 /// The custodial coins' prices from an exchange's ticker (the simulator of Upbit's REST

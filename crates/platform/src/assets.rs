@@ -238,6 +238,14 @@ fn system_accounts() -> Vec<Account> {
                 flags: AccountFlags::empty(),
                 ..Account::default()
             });
+            // P2P transfers of this asset held for a phone (MVP's is a system account).
+            accounts.push(Account {
+                id: crate::transfers::holds_id(asset),
+                ledger: asset.ledger,
+                code: account_code::P2P_HOLDS,
+                flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+                ..Account::default()
+            });
         }
     }
     accounts
@@ -397,6 +405,38 @@ impl Platform {
         Ok(count)
     }
 
+    /// The prices that may be quoted at: every price but a feed's the feed stopped
+    /// refreshing ([`FEED_PRICE_STALE_S`]).
+    pub async fn fresh_prices(&self) -> Result<Vec<Price>, PlatformError> {
+        let now = now_s();
+        let mut prices = self.prices().await?;
+        prices.retain(|price| {
+            price.source != "feed" || now.saturating_sub(price.observed_at_s) <= FEED_PRICE_STALE_S
+        });
+        Ok(prices)
+    }
+
+    /// Creates the member's wallet of `asset` if it does not exist (MVP's always does).
+    pub(crate) async fn open_wallet(
+        &self,
+        member_id: u128,
+        asset: Asset,
+    ) -> Result<(), PlatformError> {
+        if asset == MVP {
+            return Ok(());
+        }
+        let created = self
+            .ledger
+            .create_accounts(vec![wallet(member_id, asset)])
+            .await?;
+        match created[0].as_str() {
+            "ok" | "exists" => Ok(()),
+            code => Err(PlatformError::Unavailable(format!(
+                "wallet not created: {code}"
+            ))),
+        }
+    }
+
     /// Sets an asset's price (an operator's, or the feed's); MVP's is fixed.
     pub async fn set_price(
         &self,
@@ -452,15 +492,10 @@ impl Platform {
         if asked >= QUOTES_PER_DAY_MAX {
             return Err(AssetError::TooManyQuotes(QUOTES_PER_DAY_MAX).into());
         }
-        let prices = self.prices().await?;
-        // A feed's price the feed stopped refreshing is no price.
-        let fresh = |price: &&Price| {
-            price.source != "feed" || now.saturating_sub(price.observed_at_s) <= FEED_PRICE_STALE_S
-        };
+        let prices = self.fresh_prices().await?;
         let price_of = |asset: Asset| {
             prices
                 .iter()
-                .filter(fresh)
                 .find(|price| price.asset == asset)
                 .map(|price| price.krw_per_unit)
                 .ok_or(AssetError::NoPrice(asset.symbol))
@@ -516,17 +551,7 @@ impl Platform {
         if quote.expires_at_s <= now_s() {
             return Err(AssetError::QuoteExpired.into());
         }
-        let to = asset(&quote.to_asset)?;
-        let created = self
-            .ledger
-            .create_accounts(vec![wallet(member_id, to)])
-            .await?;
-        if !matches!(created[0].as_str(), "ok" | "exists") {
-            let code = created[0].as_str();
-            return Err(PlatformError::Unavailable(format!(
-                "wallet not created: {code}"
-            )));
-        }
+        self.open_wallet(member_id, asset(&quote.to_asset)?).await?;
         let used = QuoteRow {
             used: true,
             used_at_s: Some(now_s()),

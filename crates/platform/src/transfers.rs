@@ -21,7 +21,7 @@ pub mod error;
 
 use std::sync::Arc;
 
-use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferId};
+use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use store::tables::RowRef;
 use store::tables::transfers::{
     self as tables, RequestRow, RequestStatus, TRANSFERS_PAGE_MAX, TransferRow, TransferStatus,
@@ -132,6 +132,11 @@ pub enum Recipient {
 pub struct SendRequest {
     pub sender_id: u128,
     pub to: Recipient,
+    /// What leaves the sender (`amount` is in its smallest unit).
+    pub asset: crate::assets::Asset,
+    /// What reaches the receiver: the same asset, or another at the market price less the
+    /// spread (a member receiver only).
+    pub receive_asset: crate::assets::Asset,
     pub amount: u64,
     pub memo: String,
     pub idempotency_key: Option<String>,
@@ -152,6 +157,9 @@ pub struct TransferRecord {
     pub created_at_s: u64,
     pub expires_at_s: Option<u64>,
     pub finished_at_s: Option<u64>,
+    pub asset: String,
+    pub receive_asset: String,
+    pub received_amount: u64,
     /// The receiver's name, masked, when the platform read it anyway (a send); `None`
     /// otherwise ([`Platform::masked_name`] reads it).
     pub receiver_name_masked: Option<String>,
@@ -195,6 +203,22 @@ fn check_amount(amount: u64) -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// What a send is worth and what it delivers: `(value in MVP, received amount)`, at the
+/// current prices; the other asset less the spread (`assets::SPREAD_BPS`), rounded down.
+struct Priced {
+    value_mvp: u64,
+    received_amount: u64,
+}
+
+/// The holds account of `asset`: `P2P_HOLDS` for MVP, one per ledger for the others.
+pub fn holds_id(asset: crate::assets::Asset) -> AccountId {
+    if asset.ledger == chart::LEDGER_MVP {
+        return chart::P2P_HOLDS_ACCOUNT;
+    }
+    let code = u128::from(chart::account_code::P2P_HOLDS);
+    AccountId(chart::SYSTEM_ACCOUNT_BASE | (code << 16) | u128::from(asset.ledger))
+}
+
 /// A name as a stranger may see it: its first and last characters, the rest hidden
 /// ("김민수" → "김*수", "Kim" → "K*m", "Al" → "A*").
 pub fn mask_name(name: &str) -> String {
@@ -211,17 +235,23 @@ pub fn mask_name(name: &str) -> String {
 }
 
 /// The ledger transfer that moves a held transfer on (`step`: "p2p-claim" or "p2p-return").
-fn onward_transfer(row: &TransferRow, step: &str, to: AccountId) -> Transfer {
-    Transfer {
+/// A held transfer is always of one asset (a send into another asset needs a member).
+fn onward_transfer(
+    row: &TransferRow,
+    step: &str,
+    to_member: u128,
+) -> Result<Transfer, PlatformError> {
+    let asset = crate::assets::asset(&row.asset)?;
+    Ok(Transfer {
         id: TransferId(derived_transfer_id(step, row.id, "")),
-        debit_account_id: chart::P2P_HOLDS_ACCOUNT,
-        credit_account_id: to,
+        debit_account_id: holds_id(asset),
+        credit_account_id: crate::assets::wallet_id(to_member, asset),
         amount: u128::from(row.amount),
         user_data_128: row.id,
-        ledger: chart::LEDGER_MVP,
+        ledger: asset.ledger,
         code: transfer_code::TRANSFER,
         ..Transfer::default()
-    }
+    })
 }
 
 /// Where the send is going, once resolved.
@@ -255,7 +285,9 @@ impl Platform {
         &self,
         request: SendRequest,
     ) -> Result<Replayable<TransferRecord>, PlatformError> {
-        check_amount(request.amount)?;
+        if request.amount == 0 {
+            return Err(invalid("amount", "above zero"));
+        }
         check_memo(&request.memo)?;
         let sender_id = request.sender_id;
         let key = request.idempotency_key.as_deref();
@@ -266,6 +298,8 @@ impl Platform {
             let record = self.transfer_record(&found)?;
             let same = found.phone_index == before.destination.phone_index
                 && found.amount == request.amount
+                && found.asset == request.asset.symbol
+                && found.receive_asset == request.receive_asset.symbol
                 && record.memo == request.memo;
             return match same {
                 true => Ok(Replayable::replayed(record)),
@@ -277,14 +311,15 @@ impl Platform {
             Some(paid) => Some(self.transfers.requests.claim(paid.id).await?),
             None => None,
         };
-        self.check_sendable(&request, &destination, before.sent_today)
+        let priced = self.price_send(&request, &destination).await?;
+        self.check_sendable(&request, &destination, &priced, before.sent_today)
             .await?;
-        let record = self.commit_send(&request, destination).await?;
+        let record = self.commit_send(&request, destination, &priced).await?;
         // The sender's first send of a new day (the day turned while it ran) starts it.
         let day_s = kst_day_start_s(record.created_at_s);
         let sent = match day_s == before.day_s {
-            true => before.sent_today.saturating_add(record.amount),
-            false => record.amount,
+            true => before.sent_today.saturating_add(priced.value_mvp),
+            false => priced.value_mvp,
         };
         self.transfers.note_sent(sender_id, day_s, sent);
         Ok(Replayable::fresh(record))
@@ -357,12 +392,71 @@ impl Platform {
         })
     }
 
+    /// What the send is worth in MVP and what it delivers, at the current prices (an MVP
+    /// send reads no price).
+    async fn price_send(
+        &self,
+        request: &SendRequest,
+        destination: &Destination,
+    ) -> Result<Priced, PlatformError> {
+        use crate::assets::{MVP, SPREAD_BPS, converted_amount};
+        let (asset, receive) = (request.asset, request.receive_asset);
+        if asset != receive && destination.receiver.is_none() {
+            return Err(TransferError::CrossAssetNeedsMember.into());
+        }
+        if destination.request.is_some() && (asset != MVP || receive != MVP) {
+            return Err(invalid("asset", "a money request is paid in MVP"));
+        }
+        if asset == MVP && receive == MVP {
+            let amount = request.amount;
+            return Ok(Priced {
+                value_mvp: amount,
+                received_amount: amount,
+            });
+        }
+        let prices = self.fresh_prices().await?;
+        let price_of = |wanted: crate::assets::Asset| {
+            let found = prices.iter().find(|price| price.asset == wanted);
+            found
+                .map(|price| price.krw_per_unit)
+                .ok_or(crate::assets::error::AssetError::NoPrice(wanted.symbol))
+        };
+        let asset_price = price_of(asset)?;
+        let too_large = || invalid("amount", "too large to send");
+        let value_mvp = converted_amount(
+            request.amount,
+            (asset, asset_price),
+            (MVP, price_of(MVP)?),
+            0,
+        )
+        .ok_or_else(too_large)?;
+        let received_amount = match asset == receive {
+            true => request.amount,
+            false => converted_amount(
+                request.amount,
+                (asset, asset_price),
+                (receive, price_of(receive)?),
+                SPREAD_BPS,
+            )
+            .ok_or_else(too_large)?,
+        };
+        if received_amount == 0 {
+            return Err(crate::assets::error::AssetError::TooSmall.into());
+        }
+        Ok(Priced {
+            value_mvp,
+            received_amount,
+        })
+    }
+
     /// Every check before value moves: the sender may pay, the request is open with this
-    /// amount, not to oneself, the PIN, the daily limit.
+    /// amount, not to oneself, the value within a transfer's maximum, the PIN, the daily
+    /// limit (all in MVP value).
     async fn check_sendable(
         &self,
         request: &SendRequest,
         destination: &Destination,
+        priced: &Priced,
         sent_today: u64,
     ) -> Result<(), PlatformError> {
         let sender_id = request.sender_id;
@@ -375,25 +469,27 @@ impl Platform {
         if let Some(paid) = &destination.request {
             check_payable(paid, request.amount)?;
         }
+        check_amount(priced.value_mvp.max(1))?;
         self.confirm_spend(
             sender_id,
-            u128::from(request.amount),
+            u128::from(priced.value_mvp),
             request.pin.as_deref(),
         )
         .await?;
         let remaining_mvp = DAILY_SENT_MVP_MAX.saturating_sub(sent_today);
-        if request.amount > remaining_mvp {
+        if priced.value_mvp > remaining_mvp {
             return Err(TransferError::DailyLimit { remaining_mvp }.into());
         }
         Ok(())
     }
 
-    /// One commit: the ledger transfer and the row (and the request, paid), or nothing when
-    /// the balance does not cover it.
+    /// One commit: the ledger transfers and the row (and the request, paid), or nothing
+    /// when the balance (or, into another asset, the treasury) does not cover it.
     async fn commit_send(
         &self,
         request: &SendRequest,
         destination: Destination,
+        priced: &Priced,
     ) -> Result<TransferRecord, PlatformError> {
         let id = chart::new_id();
         let now = now_s();
@@ -403,6 +499,9 @@ impl Platform {
             Some(receiver) => Some(self.masked_name_of(receiver)?),
             None => None,
         };
+        if let Some(receiver_id) = receiver_id {
+            self.open_wallet(receiver_id, request.receive_asset).await?;
+        }
         let row = TransferRow {
             id,
             sender_id: request.sender_id,
@@ -420,17 +519,12 @@ impl Platform {
             created_at_s: now,
             expires_at_s: held.then_some(now + self.config.transfer_hold_s),
             finished_at_s: (!held).then_some(now),
+            asset: request.asset.symbol.to_string(),
+            receive_asset: request.receive_asset.symbol.to_string(),
+            received_amount: priced.received_amount,
+            value_mvp: priced.value_mvp,
         };
-        let transfer = Transfer {
-            id: TransferId(id),
-            debit_account_id: AccountId(request.sender_id),
-            credit_account_id: receiver_id.map_or(chart::P2P_HOLDS_ACCOUNT, AccountId),
-            amount: u128::from(request.amount),
-            user_data_128: id,
-            ledger: chart::LEDGER_MVP,
-            code: transfer_code::TRANSFER,
-            ..Transfer::default()
-        };
+        let transfers = send_transfers(&row, request)?;
         let mut writes = vec![TransferWrite::Transfer(row.clone())];
         if let Some(paid) = destination.request {
             writes.push(TransferWrite::Request(RequestRow {
@@ -440,14 +534,21 @@ impl Platform {
             }));
         }
         let committing = self.members.unless_withdrawing(request.sender_id, || {
-            self.enqueue_commit(vec![transfer], move |outcome| match outcome.results[0] {
-                CreateTransferResult::Ok => (rows_of(writes), Ok(())),
-                CreateTransferResult::ExceedsCredits => {
-                    (Vec::new(), Err(TransferError::InsufficientBalance))
-                }
-                other => {
-                    tracing::error!(transfer = id, result = %other, "a P2P send refused");
-                    (Vec::new(), Err(TransferError::InsufficientBalance))
+            self.enqueue_commit(transfers, move |outcome| {
+                let refused = outcome.results.iter().position(|result| !result.is_ok());
+                match refused {
+                    None => (rows_of(writes), Ok(())),
+                    Some(0) if outcome.results[0] == CreateTransferResult::ExceedsCredits => {
+                        (Vec::new(), Err(TransferError::InsufficientBalance))
+                    }
+                    Some(1) if outcome.results[1] == CreateTransferResult::ExceedsCredits => {
+                        (Vec::new(), Err(TransferError::TreasuryShort))
+                    }
+                    Some(index) => {
+                        let result = outcome.results[index];
+                        tracing::error!(transfer = id, %result, "a P2P send refused");
+                        (Vec::new(), Err(TransferError::InsufficientBalance))
+                    }
                 }
             })
         })?;
@@ -486,6 +587,9 @@ impl Platform {
             created_at_s: row.created_at_s,
             expires_at_s: row.expires_at_s,
             finished_at_s: row.finished_at_s,
+            asset: row.asset.clone(),
+            receive_asset: row.receive_asset.clone(),
+            received_amount: row.received_amount,
             receiver_name_masked: None,
         })
     }
@@ -551,6 +655,52 @@ impl Platform {
         };
         Ok(Some(self.masked_name_of(&member)?))
     }
+}
+
+/// A send's ledger transfers: in one asset, the sender's wallet to the receiver's (or the
+/// asset's holds); into another, linked through the treasuries (both or neither).
+fn send_transfers(
+    row: &TransferRow,
+    request: &SendRequest,
+) -> Result<Vec<Transfer>, PlatformError> {
+    use crate::assets::{treasury_id, wallet_id};
+    let (asset, receive) = (request.asset, request.receive_asset);
+    let sender = wallet_id(row.sender_id, asset);
+    let first = |credit: AccountId, flags: TransferFlags| Transfer {
+        id: TransferId(row.id),
+        debit_account_id: sender,
+        credit_account_id: credit,
+        amount: u128::from(row.amount),
+        user_data_128: row.id,
+        ledger: asset.ledger,
+        code: transfer_code::TRANSFER,
+        flags,
+        ..Transfer::default()
+    };
+    let Some(receiver_id) = row.receiver_id else {
+        assert_eq!(asset, receive, "a held send is of one asset");
+        return Ok(vec![first(holds_id(asset), TransferFlags::empty())]);
+    };
+    if asset == receive {
+        return Ok(vec![first(
+            wallet_id(receiver_id, asset),
+            TransferFlags::empty(),
+        )]);
+    }
+    let delivered = Transfer {
+        id: TransferId(derived_transfer_id("p2p-out", row.id, "")),
+        debit_account_id: treasury_id(receive),
+        credit_account_id: wallet_id(receiver_id, receive),
+        amount: u128::from(row.received_amount),
+        user_data_128: row.id,
+        ledger: receive.ledger,
+        code: transfer_code::TRANSFER,
+        ..Transfer::default()
+    };
+    Ok(vec![
+        first(treasury_id(asset), TransferFlags::LINKED),
+        delivered,
+    ])
 }
 
 fn rows_of(writes: Vec<TransferWrite>) -> Vec<RowRef> {

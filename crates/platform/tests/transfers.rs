@@ -21,6 +21,8 @@ fn to_phone(sender_id: u128, phone: &str, amount: u64) -> SendRequest {
     SendRequest {
         sender_id,
         to: Recipient::Phone(phone.to_string()),
+        asset: platform::assets::MVP,
+        receive_asset: platform::assets::MVP,
         amount,
         memo: String::new(),
         idempotency_key: None,

@@ -36,6 +36,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "chain-unavailable",
     "conversion-disabled",
     "credit-line-exceeded",
+    "cross-asset-needs-member",
     "device-unverified",
     "exchange-in-progress",
     "forbidden",

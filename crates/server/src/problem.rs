@@ -380,6 +380,16 @@ fn transfer_kind(error: &platform::transfers::error::TransferError) -> Kind {
             "receiver-unavailable",
             "The receiver cannot receive",
         ),
+        E::CrossAssetNeedsMember => (
+            S::UNPROCESSABLE_ENTITY,
+            "cross-asset-needs-member",
+            "A send into another asset goes to a member only",
+        ),
+        E::TreasuryShort => (
+            S::CONFLICT,
+            "treasury-short",
+            "The platform cannot deliver that much of the asset now",
+        ),
     }
 }
 

@@ -43,9 +43,12 @@ struct SendBody {
     /// A money request to pay (its amount exactly).
     #[schema(pattern = r"^[0-9]{1,39}$")]
     request_id: Option<String>,
-    /// `MVP` (the default; other assets come with the coins).
+    /// What leaves the sender: `MVP` (the default), `TTC`, `BTC`, `ETH` or `USDT`.
     asset: Option<String>,
-    /// In the asset's smallest unit: 1 to 2,000,000 MVP.
+    /// What reaches the receiver (default `asset`): another asset at the market price less
+    /// the spread, to a member only.
+    receive_asset: Option<String>,
+    /// In `asset`'s smallest unit; worth 1 to 2,000,000 MVP.
     amount: u64,
     /// At most 100 characters; the receiver sees it.
     memo: Option<String>,
@@ -61,8 +64,12 @@ struct TransferAnswer {
     status: &'static str,
     /// `sent` or `received`, as the caller sees it.
     direction: &'static str,
-    asset: &'static str,
+    /// What left the sender, in its smallest unit.
+    asset: String,
     amount: u64,
+    /// What reached the receiver (the same as `asset` and `amount` in one asset).
+    receive_asset: String,
+    received_amount: u64,
     memo: String,
     /// The other member's name, masked ("김*수"); null while held.
     counterparty_name_masked: Option<String>,
@@ -93,8 +100,10 @@ async fn transfer_answer(
         transfer_id: record.id.to_string(),
         status: record.status.as_str(),
         direction: if sent { "sent" } else { "received" },
-        asset: ASSET_MVP,
+        asset: record.asset.clone(),
         amount: record.amount,
+        receive_asset: record.receive_asset.clone(),
+        received_amount: record.received_amount,
         memo: record.memo.clone(),
         counterparty_name_masked,
         request_id: record.request_id.map(|id| id.to_string()),
@@ -123,13 +132,14 @@ async fn send(
 ) -> Result<Response, Problem> {
     let sender_id = member(&state, &headers).await?;
     let body: SendBody = json_body(body)?;
-    if body
-        .asset
-        .as_deref()
-        .is_some_and(|asset| asset != ASSET_MVP)
-    {
-        return Err(platform::error::invalid("asset", "MVP").into());
-    }
+    let asset = match body.asset.as_deref() {
+        Some(symbol) => platform::assets::asset(symbol)?,
+        None => platform::assets::MVP,
+    };
+    let receive_asset = match body.receive_asset.as_deref() {
+        Some(symbol) => platform::assets::asset(symbol)?,
+        None => asset,
+    };
     let to = match (body.to_phone, body.request_id) {
         (Some(phone), None) => Recipient::Phone(phone),
         (None, Some(id)) => Recipient::Request(parse_id_text("request_id", &id)?),
@@ -141,6 +151,8 @@ async fn send(
     let request = SendRequest {
         sender_id,
         to,
+        asset,
+        receive_asset,
         amount: body.amount,
         memo: body.memo.unwrap_or_default(),
         idempotency_key: idempotency_key(&headers)?,

@@ -274,6 +274,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::transfers::POSTGRES_TABLES,
     // 27: assets: prices and conversion quotes (`tables::assets`).
     crate::tables::assets::POSTGRES_TABLES,
+    // 28: P2P transfers in any asset, received in another (`tables::transfers`).
+    crate::tables::transfers::ASSETS_MIGRATION,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

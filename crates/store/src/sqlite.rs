@@ -299,6 +299,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::transfers::SQLITE_TABLES,
     // 27: assets: prices and conversion quotes (`tables::assets`).
     crate::tables::assets::SQLITE_TABLES,
+    // 28: P2P transfers in any asset, received in another (`tables::transfers`).
+    crate::tables::transfers::ASSETS_MIGRATION,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -17,4 +17,8 @@ pub enum TransferError {
     TooManyRequests(u64),
     #[error("the receiver cannot receive (withdrawn or locked)")]
     ReceiverUnavailable,
+    #[error("a send into another asset goes to a member only")]
+    CrossAssetNeedsMember,
+    #[error("the platform cannot deliver that much of the asset now")]
+    TreasuryShort,
 }

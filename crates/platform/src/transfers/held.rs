@@ -4,7 +4,7 @@
 //! and their rows; one resolution runs at a time, so a held transfer is claimed or
 //! returned, never both.
 
-use ledger::types::{AccountId, CreateTransferResult};
+use ledger::types::CreateTransferResult;
 use store::tables::transfers::{self as tables, TransferRow, TransferStatus, TransferWrite};
 
 use super::{HELD_PER_COMMIT_MAX, onward_transfer, rows_of};
@@ -80,7 +80,11 @@ impl Platform {
             );
             let (transfer, moved) = match onward {
                 Onward::Claim(member_id) => (
-                    onward_transfer(&row, "p2p-claim", AccountId(member_id)),
+                    {
+                        let asset = crate::assets::asset(&row.asset)?;
+                        self.open_wallet(member_id, asset).await?;
+                        onward_transfer(&row, "p2p-claim", member_id)?
+                    },
                     TransferRow {
                         receiver_id: Some(member_id),
                         status: TransferStatus::Claimed,
@@ -89,7 +93,7 @@ impl Platform {
                     },
                 ),
                 Onward::Return => (
-                    onward_transfer(&row, "p2p-return", AccountId(row.sender_id)),
+                    onward_transfer(&row, "p2p-return", row.sender_id)?,
                     TransferRow {
                         status: TransferStatus::Returned,
                         finished_at_s: Some(now),

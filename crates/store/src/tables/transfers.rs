@@ -76,6 +76,17 @@ pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID");
 /// The tables on PostgreSQL (migration 26).
 pub(crate) const POSTGRES_TABLES: &str = tables!("");
 
+/// Migration 28 (both backends): transfers in any asset, received in another. `asset` and
+/// `amount` are what left the sender; `receive_asset` and `received_amount` what reached
+/// the receiver (the same for a transfer in one asset); `value_mvp` is what it was worth in
+/// MVP when sent (the daily limit sums it). Older rows were MVP to MVP.
+pub(crate) const ASSETS_MIGRATION: &str =
+    "ALTER TABLE p2p_transfers ADD COLUMN asset text NOT NULL DEFAULT 'MVP';
+    ALTER TABLE p2p_transfers ADD COLUMN receive_asset text NOT NULL DEFAULT 'MVP';
+    ALTER TABLE p2p_transfers ADD COLUMN received_amount bigint NOT NULL DEFAULT 0;
+    ALTER TABLE p2p_transfers ADD COLUMN value_mvp bigint NOT NULL DEFAULT 0;
+    UPDATE p2p_transfers SET received_amount = amount, value_mvp = amount;";
+
 /// Most rows one page of a P2P query answers.
 pub const TRANSFERS_PAGE_MAX: usize = 100;
 
@@ -129,6 +140,13 @@ pub struct TransferRow {
     pub created_at_s: u64,
     pub expires_at_s: Option<u64>,
     pub finished_at_s: Option<u64>,
+    /// The asset that left the sender (`amount` is in its smallest unit).
+    pub asset: String,
+    /// The asset that reached the receiver, and how much of it.
+    pub receive_asset: String,
+    pub received_amount: u64,
+    /// What it was worth in MVP when sent.
+    pub value_mvp: u64,
 }
 
 /// Where a money request stands.
@@ -191,12 +209,13 @@ impl Row for TransferWrite {
 }
 
 const TRANSFER_COLUMNS: &str = "id, sender_id, receiver_id, phone_index, request_id, amount,
-    memo_sealed, status, idempotency_key, created_at_s, expires_at_s, finished_at_s";
+    memo_sealed, status, idempotency_key, created_at_s, expires_at_s, finished_at_s, asset,
+    receive_asset, received_amount, value_mvp";
 
 fn write_transfer(tx: &mut TableTx<'_, '_>, row: &TransferRow) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO p2p_transfers ({TRANSFER_COLUMNS})
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
         ON CONFLICT (id) DO UPDATE SET receiver_id = excluded.receiver_id,
             status = excluded.status, finished_at_s = excluded.finished_at_s"
     );
@@ -213,6 +232,10 @@ fn write_transfer(tx: &mut TableTx<'_, '_>, row: &TransferRow) -> Result<(), Sto
         Value::uint(row.created_at_s)?,
         Value::opt_uint(row.expires_at_s)?,
         Value::opt_uint(row.finished_at_s)?,
+        Value::text(&row.asset),
+        Value::text(&row.receive_asset),
+        Value::uint(row.received_amount)?,
+        Value::uint(row.value_mvp)?,
     ];
     sql::execute(tx, &sql, &params)?;
     Ok(())
@@ -233,6 +256,10 @@ fn transfer_of(mut columns: Columns) -> Result<TransferRow, StoreError> {
         created_at_s: columns.uint()?,
         expires_at_s: columns.opt_uint()?,
         finished_at_s: columns.opt_uint()?,
+        asset: columns.text()?,
+        receive_asset: columns.text()?,
+        received_amount: columns.uint()?,
+        value_mvp: columns.uint()?,
     })
 }
 
@@ -299,14 +326,14 @@ pub fn transfer_by_key(
         .transpose()
 }
 
-/// What the sender sent since `since_s` (every status: a held transfer left the wallet
-/// too), through `p2p_transfers_sent`.
+/// What the sender sent since `since_s`, in MVP value (every status: a held transfer left
+/// the wallet too), through `p2p_transfers_sent`.
 pub fn sent_since(
     read: &mut TableRead<'_>,
     sender_id: u128,
     since_s: u64,
 ) -> Result<u64, StoreError> {
-    let sql = "SELECT CAST(COALESCE(sum(amount), 0) AS BIGINT) FROM p2p_transfers
+    let sql = "SELECT CAST(COALESCE(sum(value_mvp), 0) AS BIGINT) FROM p2p_transfers
         WHERE sender_id = ?1 AND created_at_s >= ?2";
     match sql::query_one(read, sql, &[Value::id(sender_id), Value::bound(since_s)])? {
         Some(mut columns) => columns.uint(),

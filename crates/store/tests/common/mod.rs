@@ -127,7 +127,7 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE p2p_transfers; DROP TABLE p2p_requests;
     DROP TABLE asset_prices; DROP TABLE asset_quotes;";
 
-/// Undoes migrations 20 to 27 (both backends), for tests that open a store rewound to an
+/// Undoes migrations 20 to 28 (both backends), for tests that open a store rewound to an
 /// older version and watch the migrations run again.
 pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
     DROP TABLE member_login_devices; DROP TABLE rate_counters; DROP TABLE vans;
