@@ -2559,6 +2559,19 @@ async fn asset_conversions(backend: Backend) {
     quote(api, &alice, "MVP", "BTC", 1)
         .await
         .problem(422, "amount-too-small");
+    // At the bounds of what a quote row holds: 10^15 units either side.
+    quote(api, &alice, "MVP", "TTC", 1_000_000_000_000_001)
+        .await
+        .problem(400, "invalid-fields");
+    quote(api, &alice, "MVP", "TTC", 100_000_000_000_000)
+        .await
+        .problem(400, "invalid-fields");
+    let far = format!(
+        "/admin/v1/reports/volume?from={}&to={}",
+        u64::MAX - 10,
+        u64::MAX
+    );
+    api.get(&far, TOKEN).await.problem(400, "invalid-fields");
     quote(api, &alice, "MVP", "MVP", 10)
         .await
         .problem(400, "invalid-fields");

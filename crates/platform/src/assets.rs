@@ -162,6 +162,10 @@ pub(crate) fn spawn_price_refresher(platform: &Arc<Platform>) {
     });
 }
 
+/// Largest amount of a quote, either side, in an asset's smallest unit (10^15: a
+/// billion won in MVP, ten million BTC in satoshis): every amount stays far below the
+/// 2^63 of a table's integer column.
+pub const AMOUNT_UNITS_MAX: u64 = 1_000_000_000_000_000;
 /// Longest custodian reference of a deposit.
 pub const DEPOSIT_REFERENCE_BYTES_MAX: usize = 100;
 /// Quotes one member asks for per KST day.
@@ -477,8 +481,8 @@ impl Platform {
         if from == to {
             return Err(invalid("to_asset", "another asset than from_asset"));
         }
-        if amount == 0 {
-            return Err(invalid("amount", "above zero"));
+        if !(1..=AMOUNT_UNITS_MAX).contains(&amount) {
+            return Err(invalid("amount", format!("1 to {AMOUNT_UNITS_MAX}")));
         }
         let gate = self.member_gate(member_id).await?;
         gate.ok_or(PlatformError::NotFound(Entity::Member))?
@@ -502,6 +506,7 @@ impl Platform {
         };
         let (from_price, to_price) = (price_of(from)?, price_of(to)?);
         let to_amount = converted_amount(amount, (from, from_price), (to, to_price), SPREAD_BPS)
+            .filter(|to_amount| *to_amount <= AMOUNT_UNITS_MAX)
             .ok_or_else(|| invalid("amount", "too large to convert"))?;
         if to_amount == 0 {
             return Err(AssetError::TooSmall.into());
@@ -617,8 +622,8 @@ impl Platform {
         if asset.kind != AssetKind::Custodial {
             return Err(invalid("asset", "BTC, ETH or USDT (a custodial coin)"));
         }
-        if amount == 0 {
-            return Err(invalid("amount", "above zero"));
+        if !(1..=AMOUNT_UNITS_MAX).contains(&amount) {
+            return Err(invalid("amount", format!("1 to {AMOUNT_UNITS_MAX}")));
         }
         let reference_ok = !reference.is_empty()
             && reference.len() <= DEPOSIT_REFERENCE_BYTES_MAX

@@ -117,6 +117,9 @@ impl Platform {
     /// The exchange and payment totals of `[from_s, to_s)` per KST day, and the largest
     /// partners and merchants. At most [`VOLUME_DAYS_MAX`] days.
     pub async fn volume(&self, from_s: u64, to_s: u64) -> Result<Arc<Volume>, PlatformError> {
+        if to_s > ports::time::TIME_S_MAX {
+            return Err(invalid("to", "a time before the year 10000"));
+        }
         if to_s <= from_s || to_s - from_s > VOLUME_DAYS_MAX * 86_400 {
             let detail = format!("a period of 1 second to {VOLUME_DAYS_MAX} days");
             return Err(invalid("to", detail));
