@@ -58,7 +58,7 @@ struct PricesAnswer {
 }
 
 /// Every asset's price in KRW (an asset without a price yet is absent).
-#[utoipa::path(get, path = "/v1/prices", tag = "assets",
+#[utoipa::path(get, path = "/v1/prices", operation_id = "asset_prices", tag = "assets",
     responses((status = 200, description = "The prices", body = PricesAnswer)))]
 async fn prices(State(state): State<AppState>) -> Result<Json<PricesAnswer>, Problem> {
     let prices = platform(&state)?.prices().await?;
@@ -81,7 +81,7 @@ fn asset_of(field: &'static str, symbol: &str) -> Result<Asset, Problem> {
 
 /// Sets an asset's price (TTC's, or a custodial coin's when no feed runs). Needs
 /// `conversions.write`.
-#[utoipa::path(put, path = "/admin/v1/prices/{asset}", tag = "assets",
+#[utoipa::path(put, path = "/admin/v1/prices/{asset}", operation_id = "set_asset_price", tag = "assets",
     security(("operator" = [])),
     params(("asset" = String, Path, description = "TTC, BTC, ETH or USDT")),
     request_body = PriceBody,
@@ -146,7 +146,7 @@ fn quote_answer(quote: &QuoteRow) -> QuoteAnswer {
 }
 
 /// A quote for converting between two assets, good for 30 seconds.
-#[utoipa::path(post, path = "/v1/asset-quotes", tag = "assets",
+#[utoipa::path(post, path = "/v1/asset-quotes", operation_id = "asset_quote", tag = "assets",
     security(("member_session" = [])),
     request_body = QuoteBody,
     responses(
@@ -196,7 +196,7 @@ fn conversion_answer(converted: &Converted) -> ConversionAnswer {
 /// Converts at a quote of the member's: two linked ledger transfers through the
 /// platform's treasury, both or neither. A quote converts once (a retry answers the same);
 /// an expired one is refused.
-#[utoipa::path(post, path = "/v1/asset-conversions", tag = "assets",
+#[utoipa::path(post, path = "/v1/asset-conversions", operation_id = "asset_conversion", tag = "assets",
     security(("member_session" = [])),
     request_body = ConvertBody,
     responses(
@@ -238,7 +238,7 @@ struct DepositAnswer {
 
 /// Records coins deposited at the custodian into the treasury's inventory, once per
 /// reference. Needs `conversions.write`.
-#[utoipa::path(post, path = "/admin/v1/treasury/deposits", tag = "assets",
+#[utoipa::path(post, path = "/admin/v1/treasury/deposits", operation_id = "treasury_deposit", tag = "assets",
     security(("operator" = [])),
     request_body = DepositBody,
     responses((status = 201, description = "Recorded (or recorded already)", body = DepositAnswer)))]

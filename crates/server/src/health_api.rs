@@ -85,7 +85,7 @@ struct VolumeAnswer {
 /// stores (the console's dashboard charts). Reused for a minute per period.
 ///
 /// Needs `reports.read`.
-#[utoipa::path(get, path = "/admin/v1/reports/volume", tag = "admin reports",
+#[utoipa::path(get, path = "/admin/v1/reports/volume", operation_id = "volume_report", tag = "admin reports",
     security(("operator" = [])),
     params(VolumeQuery),
     responses((status = 200, description = "The period's totals", body = VolumeAnswer)))]
@@ -185,7 +185,7 @@ fn verification_answer(row: &VerificationRow) -> VerificationAnswer {
 /// at a time (429 while one runs).
 ///
 /// Needs `ledger.read`.
-#[utoipa::path(post, path = "/admin/v1/ledger/verifications", tag = "admin ledger",
+#[utoipa::path(post, path = "/admin/v1/ledger/verifications", operation_id = "verify_ledger", tag = "admin ledger",
     security(("operator" = [])),
     responses((status = 201, description = "The outcome, kept (a ledger that does not verify answers 201 with ok false)", body = VerificationAnswer)))]
 async fn verify(
@@ -198,7 +198,7 @@ async fn verify(
 /// The newest verification the server ran.
 ///
 /// Needs `ledger.read`.
-#[utoipa::path(get, path = "/admin/v1/ledger/verifications/latest", tag = "admin ledger",
+#[utoipa::path(get, path = "/admin/v1/ledger/verifications/latest", operation_id = "latest_ledger_verification", tag = "admin ledger",
     security(("operator" = [])),
     responses(
         (status = 200, description = "The newest verification", body = VerificationAnswer),
@@ -305,7 +305,7 @@ pub(crate) async fn reconciliation_page(
 /// A partner's kept reconciliations, newest first (the newest 1,000 are kept).
 ///
 /// Needs `partners.read`.
-#[utoipa::path(get, path = "/admin/v1/partners/{id}/reconciliations", tag = "admin partners",
+#[utoipa::path(get, path = "/admin/v1/partners/{id}/reconciliations", operation_id = "partner_reconciliations", tag = "admin partners",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$"),
         PageQuery),

@@ -117,7 +117,7 @@ async fn transfer_answer(
 /// ledger transfer and its record in one commit). To a phone that is not a member's yet,
 /// the value is held until someone joins with it (then it is theirs) or for 7 days (then it
 /// returns). At most 2,000,000 MVP a transfer and 5,000,000 sent a KST day.
-#[utoipa::path(post, path = "/v1/transfers", tag = "transfers",
+#[utoipa::path(post, path = "/v1/transfers", operation_id = "p2p_send", tag = "transfers",
     security(("member_session" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body = SendBody,
@@ -165,7 +165,7 @@ async fn send(
 }
 
 /// A transfer the member sent or received.
-#[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers",
+#[utoipa::path(get, path = "/v1/transfers/{id}", operation_id = "p2p_transfer", tag = "transfers",
     security(("member_session" = [])),
     params(("id" = String, Path, description = "The transfer id", pattern = r"^[0-9]{1,39}$")),
     responses(
@@ -190,7 +190,7 @@ struct TransfersAnswer {
 }
 
 /// The member's transfers, sent and received, newest first (at most 100 a page).
-#[utoipa::path(get, path = "/v1/me/transfers", tag = "transfers",
+#[utoipa::path(get, path = "/v1/me/transfers", operation_id = "p2p_my_transfers", tag = "transfers",
     security(("member_session" = [])),
     params(PageQuery),
     responses((status = 200, description = "A page of transfers", body = TransfersAnswer)))]
@@ -239,7 +239,7 @@ struct RecipientAnswer {
 
 /// Who would receive a transfer to this phone, masked, for the sender to check before
 /// sending. Limited per member (30 an hour): it must not become a directory.
-#[utoipa::path(get, path = "/v1/transfer-recipients", tag = "transfers",
+#[utoipa::path(get, path = "/v1/transfer-recipients", operation_id = "p2p_recipient", tag = "transfers",
     security(("member_session" = [])),
     params(RecipientQuery),
     responses(
@@ -313,7 +313,7 @@ fn request_answer(
 
 /// Asks for money: a request a friend pays with `POST /v1/transfers {request_id}`, open
 /// for 7 days (50 a KST day at most).
-#[utoipa::path(post, path = "/v1/transfer-requests", tag = "transfers",
+#[utoipa::path(post, path = "/v1/transfer-requests", operation_id = "p2p_request_money", tag = "transfers",
     security(("member_session" = [])),
     request_body = RequestBody,
     responses((status = 201, description = "The request and its link", body = RequestAnswer)))]
@@ -335,7 +335,7 @@ async fn request_money(
 }
 
 /// A money request, as any signed-in member sees it (its id is the link's secret).
-#[utoipa::path(get, path = "/v1/transfer-requests/{id}", tag = "transfers",
+#[utoipa::path(get, path = "/v1/transfer-requests/{id}", operation_id = "p2p_money_request", tag = "transfers",
     security(("member_session" = [])),
     params(("id" = String, Path, description = "The request id", pattern = r"^[0-9]{1,39}$")),
     responses(
@@ -353,7 +353,7 @@ async fn money_request(
 }
 
 /// Cancels the member's own open request.
-#[utoipa::path(post, path = "/v1/transfer-requests/{id}/cancel", tag = "transfers",
+#[utoipa::path(post, path = "/v1/transfer-requests/{id}/cancel", operation_id = "p2p_cancel_request", tag = "transfers",
     security(("member_session" = [])),
     params(("id" = String, Path, description = "The request id", pattern = r"^[0-9]{1,39}$")),
     responses(

@@ -118,6 +118,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     limits::SQLITE_TABLES,
     vans::SQLITE_TABLES,
     transfers::SQLITE_TABLES,
+    assets::SQLITE_TABLES,
     transfers::ASSETS_MIGRATION,
 ];
 
