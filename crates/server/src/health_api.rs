@@ -152,7 +152,7 @@ fn volume_answer(from: u64, to: u64, totals: &Volume) -> VolumeAnswer {
 }
 
 #[derive(Serialize, ToSchema)]
-struct VerificationAnswer {
+struct LedgerVerificationAnswer {
     verification_id: String,
     at: String,
     /// Whether every block, signature, root and balance checked out.
@@ -166,8 +166,8 @@ struct VerificationAnswer {
     message: String,
 }
 
-fn verification_answer(row: &VerificationRow) -> VerificationAnswer {
-    VerificationAnswer {
+fn verification_answer(row: &VerificationRow) -> LedgerVerificationAnswer {
+    LedgerVerificationAnswer {
         verification_id: row.id.to_string(),
         at: rfc3339(row.at_s),
         ok: row.ok,
@@ -187,10 +187,10 @@ fn verification_answer(row: &VerificationRow) -> VerificationAnswer {
 /// Needs `ledger.read`.
 #[utoipa::path(post, path = "/admin/v1/ledger/verifications", operation_id = "verify_ledger", tag = "admin ledger",
     security(("operator" = [])),
-    responses((status = 201, description = "The outcome, kept (a ledger that does not verify answers 201 with ok false)", body = VerificationAnswer)))]
+    responses((status = 201, description = "The outcome, kept (a ledger that does not verify answers 201 with ok false)", body = LedgerVerificationAnswer)))]
 async fn verify(
     State(state): State<AppState>,
-) -> Result<(StatusCode, Json<VerificationAnswer>), Problem> {
+) -> Result<(StatusCode, Json<LedgerVerificationAnswer>), Problem> {
     let row = platform(&state)?.verify_ledger().await?;
     Ok((StatusCode::CREATED, Json(verification_answer(&row))))
 }
@@ -201,11 +201,11 @@ async fn verify(
 #[utoipa::path(get, path = "/admin/v1/ledger/verifications/latest", operation_id = "latest_ledger_verification", tag = "admin ledger",
     security(("operator" = [])),
     responses(
-        (status = 200, description = "The newest verification", body = VerificationAnswer),
+        (status = 200, description = "The newest verification", body = LedgerVerificationAnswer),
         (status = 404, description = "None ran yet", body = openapi::ProblemDoc, content_type = "application/problem+json")))]
 async fn latest_verification(
     State(state): State<AppState>,
-) -> Result<Json<VerificationAnswer>, Problem> {
+) -> Result<Json<LedgerVerificationAnswer>, Problem> {
     let row = platform(&state)?.latest_verification().await?;
     let row = row.ok_or(platform::error::PlatformError::NotFound(
         platform::error::Entity::Verification,
