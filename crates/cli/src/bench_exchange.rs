@@ -131,6 +131,10 @@ pub(crate) fn open_platform(directory: &std::path::Path) -> anyhow::Result<Opene
         sms: outbox.clone(),
         chain: None,
         price_feed: None,
+        webhooks: std::sync::Arc::new(gateways::webhook::HttpWebhookSender::new(
+            &tls::ClientTls::system(),
+            gateways::webhook::DELIVERY_TIMEOUT_MS,
+        )),
     };
     let platform =
         platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;

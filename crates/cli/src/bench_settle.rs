@@ -80,6 +80,10 @@ pub fn run(args: SettleBenchArgs) -> anyhow::Result<ExitCode> {
         sms: Arc::new(ports::sms::DevOutbox::new()),
         chain: None,
         price_feed: None,
+        webhooks: std::sync::Arc::new(gateways::webhook::HttpWebhookSender::new(
+            &tls::ClientTls::system(),
+            gateways::webhook::DELIVERY_TIMEOUT_MS,
+        )),
     };
     let platform =
         platform::Platform::open(crate::bench::bench_platform_config(), ledger.clone(), parts)?;

@@ -220,6 +220,17 @@ struct PlatformOptions {
     /// How long a conversion quote between assets holds.
     #[arg(long, default_value_t = platform::assets::QUOTE_TTL_S)]
     asset_quote_ttl_s: u64,
+    /// How long a checkout payment intent waits for the member's approval (at most a day).
+    #[arg(long, default_value_t = platform::checkout::INTENT_TTL_S,
+        value_parser = clap::value_parser!(u64).range(1..=platform::checkout::INTENT_TTL_S_MAX))]
+    checkout_intent_ttl_s: u64,
+    /// The unit of the webhook retry schedule (10 s, 1 min, … 1 day): 1000 makes it
+    /// seconds; a test shrinks it.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    webhook_retry_unit_ms: u64,
+    /// How often webhook delivery looks for due events.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    webhook_poll_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -357,6 +368,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pin_confirm_above_mvp: args.platform.pin_confirm_above_mvp,
         transfer_hold_s: args.platform.transfer_hold_s,
         asset_quote_ttl_s: args.platform.asset_quote_ttl_s,
+        checkout: platform::checkout::CheckoutConfig {
+            intent_ttl_s: args.platform.checkout_intent_ttl_s,
+            retry_unit_ms: args.platform.webhook_retry_unit_ms,
+            delivery_poll_ms: args.platform.webhook_poll_ms,
+        },
         rate_limiting: match args.platform.rate_limits {
             RateLimitsOption::Enforced => platform::limits::RateLimiting::Enforced,
             RateLimitsOption::Off => platform::limits::RateLimiting::Off,
@@ -548,6 +564,10 @@ fn platform_parts(
         sms,
         chain: None,
         price_feed: price_feed(options.price_feed_url.as_deref(), client_tls)?,
+        webhooks: Arc::new(gateways::webhook::HttpWebhookSender::new(
+            client_tls,
+            gateways::webhook::DELIVERY_TIMEOUT_MS,
+        )),
     };
     Ok((parts, outbox))
 }

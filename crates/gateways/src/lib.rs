@@ -23,3 +23,4 @@ pub mod protocol;
 pub mod sim;
 pub mod sms;
 pub mod ticker;
+pub mod webhook;

@@ -48,6 +48,8 @@ pub enum PlatformError {
     Transfer(#[from] crate::transfers::error::TransferError),
     #[error(transparent)]
     Asset(#[from] crate::assets::error::AssetError),
+    #[error(transparent)]
+    Checkout(#[from] crate::checkout::CheckoutError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -73,6 +75,7 @@ pub enum Entity {
     MoneyRequest,
     P2pTransfer,
     Partner,
+    PaymentIntent,
     Paycode,
     PaycodeDevice,
     Product,
@@ -84,6 +87,7 @@ pub enum Entity {
     Verification,
     Voucher,
     Wallet,
+    WebhookEvent,
 }
 
 impl Entity {
@@ -102,6 +106,7 @@ impl Entity {
             Entity::MoneyRequest => "money request",
             Entity::P2pTransfer => "transfer",
             Entity::Partner => "partner",
+            Entity::PaymentIntent => "payment intent",
             Entity::Paycode => "paycode",
             Entity::PaycodeDevice => "paycode device",
             Entity::Product => "product",
@@ -113,6 +118,7 @@ impl Entity {
             Entity::Verification => "verification",
             Entity::Voucher => "voucher",
             Entity::Wallet => "wallet",
+            Entity::WebhookEvent => "webhook event",
         }
     }
 }

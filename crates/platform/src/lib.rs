@@ -26,6 +26,7 @@ pub mod assets;
 pub mod audit;
 pub mod authorization;
 pub mod chart;
+pub mod checkout;
 pub(crate) mod claims;
 pub mod conversion;
 pub mod crypto;

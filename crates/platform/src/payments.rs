@@ -48,6 +48,27 @@ pub const DAILY_MEMBERS_MAX: usize = 1_000_000;
 /// Legacy authorization records moved into the tables per commit at the first start.
 const IMPORT_BATCH_MAX: usize = 8;
 
+/// What another context adds to a payment's commit: rows made from the authorization as
+/// it was (`before`) and as the ledger's answer made it (`after`), in the same store
+/// transaction (checkout's intent and webhook event; a promotion's cashback). Runs on the
+/// ledger's thread: no IO, no locks.
+pub(crate) type FollowRows =
+    Box<dyn FnOnce(&AuthorizationRecord, &AuthorizationRecord) -> Vec<RowRef> + Send>;
+
+/// A context that follows payments: asked before each commit of an authorization (its
+/// first and every step) for the rows it adds. Payments know only this trait; the
+/// followers are registered when the platform opens (`service`), so payments import none
+/// of them.
+pub(crate) trait PaymentFollower: Send + Sync + 'static {
+    /// The rows this context adds to a commit of `record` (as it is before the commit), if
+    /// it follows that payment; read what it needs here, before the commit.
+    fn follow<'a>(
+        &'a self,
+        platform: &'a Platform,
+        record: &'a AuthorizationRecord,
+    ) -> ports::gateway::BoxFuture<'a, Result<Option<FollowRows>, PlatformError>>;
+}
+
 /// What a claim holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Claimed {
@@ -151,6 +172,29 @@ pub(crate) enum VanTx {
 
 impl Platform {
     /// Claims `claimed`, waiting (at most [`OUTCOME_WAIT_MS`]) while another holds it.
+    /// What every follower adds to a commit of `record`, as one closure (`None`: nobody
+    /// follows it).
+    pub(crate) async fn follow_payment(
+        &self,
+        record: &AuthorizationRecord,
+    ) -> Result<Option<FollowRows>, PlatformError> {
+        let mut follows = Vec::new();
+        for follower in &self.payment_followers {
+            if let Some(follow) = follower.follow(self, record).await? {
+                follows.push(follow);
+            }
+        }
+        if follows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(move |before, after| {
+            follows
+                .into_iter()
+                .flat_map(|follow| follow(before, after))
+                .collect()
+        })))
+    }
+
     pub(crate) async fn claim_payment(
         &self,
         claimed: Claimed,

@@ -56,6 +56,9 @@ pub struct PlatformConfig {
     pub transfer_hold_s: u64,
     /// How long a conversion quote between assets holds.
     pub asset_quote_ttl_s: u64,
+    /// Checkout: how long a payment intent waits for a member's approval, and the webhook
+    /// delivery's schedule.
+    pub checkout: crate::checkout::CheckoutConfig,
 }
 
 /// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
@@ -78,6 +81,7 @@ impl Default for PlatformConfig {
             rate_limiting: crate::limits::RateLimiting::Enforced,
             transfer_hold_s: crate::transfers::HOLD_S,
             asset_quote_ttl_s: crate::assets::QUOTE_TTL_S,
+            checkout: crate::checkout::CheckoutConfig::default(),
         }
     }
 }
@@ -140,6 +144,12 @@ pub struct Platform {
     pub(crate) limits: crate::limits::RateLimits,
     /// The `Idempotency-Key`s whose first request is being processed (see `idempotency`).
     pub(crate) idempotency: crate::idempotency::InFlight,
+    /// The contexts that add rows to payments' commits (see `payments::PaymentFollower`).
+    pub(crate) payment_followers: Vec<Box<dyn crate::payments::PaymentFollower>>,
+    /// The checkout context's claims (see `checkout`).
+    pub(crate) checkout: crate::checkout::Checkout,
+    /// Sends checkout's webhook events to merchants.
+    pub(crate) webhooks: Arc<dyn ports::webhook::WebhookSender>,
 }
 
 /// What [`Platform::open`] needs besides the ledger.
@@ -154,6 +164,8 @@ pub struct PlatformParts {
     pub chain: Option<Arc<dyn ChainGateway>>,
     /// Market prices of the custodial coins; `None`: operators set every price.
     pub price_feed: Option<Arc<dyn ports::prices::PriceFeed>>,
+    /// Where checkout's webhook events go out (`gateways::webhook` over HTTP).
+    pub webhooks: Arc<dyn ports::webhook::WebhookSender>,
 }
 
 /// Moves the records of an older record store into the ledger's database, if that holds
@@ -242,6 +254,9 @@ impl Platform {
             anchor_wake: Arc::new(tokio::sync::Notify::new()),
             limits: crate::limits::RateLimits::default(),
             idempotency: crate::idempotency::InFlight::default(),
+            payment_followers: vec![Box::new(crate::checkout::CheckoutFollower)],
+            checkout: crate::checkout::Checkout::default(),
+            webhooks: parts.webhooks,
         }))
     }
 
@@ -280,6 +295,7 @@ impl Platform {
         crate::conversion::spawn_conversion_resolver(self);
         crate::housekeeping::spawn(self);
         crate::assets::spawn_price_refresher(self);
+        crate::checkout::spawn_webhook_delivery(self);
         Ok(())
     }
 

@@ -38,7 +38,7 @@ use crate::error::{Entity, PlatformError, invalid};
 use crate::members::{MemberGate, MemberStatus};
 use crate::merchants::MerchantRecord;
 use crate::paycode::{Device, PaycodeDecline};
-use crate::payments::{Claimed, VanTx, authorization_rows};
+use crate::payments::{Claimed, FollowRows, VanTx, authorization_rows};
 use crate::service::Platform;
 use crate::vouchers::{PresentedVoucher, is_voucher_code};
 use ports::time::{kst_day_start_s, now_s};
@@ -74,6 +74,58 @@ pub fn check_van_tx_id(text: &str) -> Result<(), PlatformError> {
     } else {
         let detail = format!("1 to {VAN_TX_ID_BYTES_MAX} of A-Z a-z 0-9 - _ . :");
         Err(invalid("van_tx_id", detail))
+    }
+}
+
+/// `van_tx_id`s of this prefix are checkout's (`checkout`): a till may not use them.
+pub const CHECKOUT_VAN_TX_PREFIX: &str = "checkout:";
+
+/// A till's `van_tx_id`: [`check_van_tx_id`], and not checkout's.
+pub fn check_till_van_tx_id(text: &str) -> Result<(), PlatformError> {
+    check_van_tx_id(text)?;
+    if text.starts_with(CHECKOUT_VAN_TX_PREFIX) {
+        let detail = format!("ids starting with {CHECKOUT_VAN_TX_PREFIX} are checkout's");
+        return Err(invalid("van_tx_id", detail));
+    }
+    Ok(())
+}
+
+/// Who pays an authorization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PayWith {
+    /// Whoever the pay code (or gift voucher code) the till read names.
+    Code,
+    /// A member who approved the payment in the app (checkout, a till's QR).
+    Member(u128),
+}
+
+/// A new authorization of `request` at the terminal, pending, before any check.
+fn pending_record(
+    terminal_id: u128,
+    merchant_id: u128,
+    request: &AuthorizationRequest,
+) -> AuthorizationRecord {
+    AuthorizationRecord {
+        id: new_authorization_id(),
+        merchant_id,
+        terminal_id,
+        member_id: 0,
+        van_tx_id: request.van_tx_id.clone(),
+        request_digest: None,
+        amount: request.amount,
+        capture: request.capture,
+        allow_partial: request.allow_partial,
+        status: AuthorizationStatus::Pending,
+        decline_reason: None,
+        approved_amount: 0,
+        captured_amount: 0,
+        refunded_amount: 0,
+        network_cancelled: false,
+        cancels: Vec::new(),
+        created_at_s: now_s(),
+        captured_at_s: None,
+        settlement_id: None,
+        voucher: None,
     }
 }
 
@@ -169,6 +221,8 @@ struct Authorizing {
     rows: Vec<RowRef>,
     /// A voucher's rows: redeemed, and as it was (written instead if the ledger declines).
     voucher: Option<VoucherRows>,
+    /// What the contexts following this payment add (see `payments::PaymentFollower`).
+    follow: Option<FollowRows>,
 }
 
 struct VoucherRows {
@@ -184,7 +238,9 @@ impl Authorizing {
             mut record,
             rows: code_rows,
             voucher,
+            follow,
         } = self;
+        let before = record.clone();
         if record.status == AuthorizationStatus::Pending {
             let judged = judge_payment(&record, outcome);
             apply_outcome(&mut record, judged);
@@ -199,6 +255,9 @@ impl Authorizing {
                 voucher.redeemed
             });
         }
+        if let Some(follow) = follow {
+            rows.extend(follow(&before, &record));
+        }
         (rows, record)
     }
 }
@@ -209,6 +268,18 @@ impl Platform {
         &self,
         terminal_id: u128,
         request: AuthorizationRequest,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        check_till_van_tx_id(&request.van_tx_id)?;
+        self.authorize_as(terminal_id, request, PayWith::Code).await
+    }
+
+    /// Authorizes a payment at `terminal_id` from whoever `pay_with` names: the code the
+    /// till read, or a member who approved it in the app (checkout).
+    pub(crate) async fn authorize_as(
+        &self,
+        terminal_id: u128,
+        request: AuthorizationRequest,
+        pay_with: PayWith,
     ) -> Result<AuthorizationRecord, PlatformError> {
         check_van_tx_id(&request.van_tx_id)?;
         if request.amount == 0 {
@@ -236,7 +307,13 @@ impl Platform {
             };
         }
         let merchant = self.merchant_gate(merchant_id).await?;
-        let payer = self.payer(&request.pay_code).await?;
+        let payer = match pay_with {
+            PayWith::Code => self.payer(&request.pay_code).await?,
+            PayWith::Member(member_id) => self.member_payer(member_id).await?,
+        };
+        let follow = self
+            .follow_payment(&pending_record(terminal_id, merchant_id, &request))
+            .await?;
         let (committing, counted_before) = {
             let screening = Screening {
                 terminal_id,
@@ -248,9 +325,11 @@ impl Platform {
                     gate: payer.gate.as_ref(),
                     device: payer.device.as_ref(),
                     voucher: payer.voucher.as_ref(),
+                    member_id: payer.member_id,
                 },
             };
-            let authorizing = self.screen_authorization(&request, screening);
+            let mut authorizing = self.screen_authorization(&request, screening);
+            authorizing.follow = follow;
             let counted = authorizing.record.counted();
             let transfers = match authorizing.record.status {
                 AuthorizationStatus::Pending => vec![payment(&authorizing.record)],
@@ -284,6 +363,7 @@ impl Platform {
                 gate,
                 device: None,
                 voucher: Some(presented),
+                member_id: None,
             });
         }
         let Some((device, gate)) = self.presented_paycode(pay_code).await? else {
@@ -298,6 +378,20 @@ impl Platform {
             gate,
             device: Some(device),
             voucher: None,
+            member_id: None,
+        })
+    }
+
+    /// A member who approved a payment in the app (their session checked by the caller),
+    /// with their figure of the day loaded.
+    async fn member_payer(&self, member_id: u128) -> Result<Payer<'_>, PlatformError> {
+        let gate = self.member_gate(member_id).await?;
+        self.load_daily(member_id).await?;
+        Ok(Payer {
+            gate,
+            device: None,
+            voucher: None,
+            member_id: Some(member_id),
         })
     }
 
@@ -334,32 +428,13 @@ impl Platform {
             merchant,
             payer,
         } = screening;
-        let record = AuthorizationRecord {
-            id: new_authorization_id(),
-            merchant_id,
-            terminal_id,
-            member_id: 0,
-            van_tx_id: request.van_tx_id.clone(),
-            request_digest: Some(digest),
-            amount: request.amount,
-            capture: request.capture,
-            allow_partial: request.allow_partial,
-            status: AuthorizationStatus::Pending,
-            decline_reason: None,
-            approved_amount: 0,
-            captured_amount: 0,
-            refunded_amount: 0,
-            network_cancelled: false,
-            cancels: Vec::new(),
-            created_at_s: now_s(),
-            captured_at_s: None,
-            settlement_id: None,
-            voucher: None,
-        };
+        let mut record = pending_record(terminal_id, merchant_id, request);
+        record.request_digest = Some(digest);
         let mut authorizing = Authorizing {
             record,
             rows: Vec::new(),
             voucher: None,
+            follow: None,
         };
         let merchant = merchant.filter(|merchant| merchant.id == merchant_id);
         let decline = self.screen(terminal_enabled, merchant, request, payer, &mut authorizing);
@@ -395,11 +470,16 @@ impl Platform {
             return self.screen_voucher(&merchant.brand, presented, payer.gate, authorizing);
         }
         let gate = payer.gate;
-        let redeemed =
-            self.redeem_paycode(&request.pay_code, payer.device, record.created_at_s, gate);
-        let (member_id, code_rows) = match redeemed {
-            Ok(redeemed) => redeemed,
-            Err(decline) => return Some(decline.into()),
+        let (member_id, code_rows) = match payer.member_id {
+            Some(member_id) => (member_id, Vec::new()),
+            None => {
+                let redeemed =
+                    self.redeem_paycode(&request.pay_code, payer.device, record.created_at_s, gate);
+                match redeemed {
+                    Ok(redeemed) => redeemed,
+                    Err(decline) => return Some(decline.into()),
+                }
+            }
         };
         authorizing.rows.extend(code_rows);
         let record = &mut authorizing.record;
@@ -514,6 +594,8 @@ struct Payer<'a> {
     device: Option<Device>,
     /// Some for a voucher code (with the voucher, if the code finds one).
     voucher: Option<PresentedVoucher<'a>>,
+    /// The member who approved in the app (checkout): no code to redeem.
+    member_id: Option<u128>,
 }
 
 /// [`Payer`] as the checks read it.
@@ -522,6 +604,7 @@ struct PayerRef<'a> {
     gate: Option<&'a MemberGate>,
     device: Option<&'a Device>,
     voucher: Option<&'a PresentedVoucher<'a>>,
+    member_id: Option<u128>,
 }
 
 #[cfg(test)]
@@ -576,5 +659,7 @@ mod tests {
         assert!(check_van_tx_id("").is_err());
         assert!(check_van_tx_id(NETWORK_CANCEL_KEY).is_err());
         assert!(check_van_tx_id("VAN-2026:0001.a_b").is_ok());
+        assert!(check_till_van_tx_id("checkout:1").is_err());
+        assert!(check_till_van_tx_id("checkouts:1").is_ok());
     }
 }

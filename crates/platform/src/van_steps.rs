@@ -69,12 +69,17 @@ impl Platform {
             }
             None => (None, None),
         };
+        let follow = self.follow_payment(&record).await?;
         let committing = self.enqueue_commit(transfers, move |outcome| {
+            let before = record.clone();
             let mut record = record;
             change(&mut record, outcome);
             let mut rows = authorization_rows(&record);
             if record.releases_voucher() {
                 rows.extend(release);
+            }
+            if let Some(follow) = follow {
+                rows.extend(follow(&before, &record));
             }
             (rows, record)
         })?;
@@ -143,6 +148,18 @@ impl Platform {
     /// Cancels an authorization under the cancel's own `van_tx_id`: a hold is voided whole,
     /// a capture refunded (`amount`, or all that remains).
     pub async fn cancel(
+        &self,
+        terminal_id: u128,
+        id: u128,
+        amount: Option<u64>,
+        van_tx_id: &str,
+    ) -> Result<AuthorizationRecord, PlatformError> {
+        van::check_till_van_tx_id(van_tx_id)?;
+        self.cancel_keyed(terminal_id, id, amount, van_tx_id).await
+    }
+
+    /// [`Platform::cancel`] under any valid key (checkout's included).
+    pub(crate) async fn cancel_keyed(
         &self,
         terminal_id: u128,
         id: u128,
@@ -230,7 +247,7 @@ impl Platform {
         terminal_id: u128,
         van_tx_id: &str,
     ) -> Result<AuthorizationRecord, PlatformError> {
-        van::check_van_tx_id(van_tx_id)?;
+        van::check_till_van_tx_id(van_tx_id)?;
         let merchant_id = self.terminal_merchant(terminal_id).await?;
         let key_claim = self
             .claim_payment(Claimed::VanTx(merchant_id, van_tx_id.to_string()))

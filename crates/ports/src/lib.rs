@@ -19,3 +19,4 @@ pub mod prices;
 pub mod signing;
 pub mod sms;
 pub mod time;
+pub mod webhook;

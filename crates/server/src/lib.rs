@@ -11,6 +11,7 @@ pub mod admin_api;
 pub mod ads_api;
 pub mod assets_api;
 pub mod chain_api;
+pub mod checkout_api;
 pub mod codes_svg;
 pub mod health_api;
 pub mod http_policy;
@@ -118,6 +119,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(health_api::routes())
         .merge(transfers_api::routes())
         .merge(assets_api::routes())
+        .merge(checkout_api::routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

@@ -238,6 +238,10 @@ mod tests {
                 sms: outbox.clone(),
                 chain: None,
                 price_feed: None,
+                webhooks: std::sync::Arc::new(gateways::webhook::HttpWebhookSender::new(
+                    &tls::ClientTls::system(),
+                    gateways::webhook::DELIVERY_TIMEOUT_MS,
+                )),
             };
             let platform =
                 Platform::open(PlatformConfig::default(), ledger.clone(), parts).expect("open");

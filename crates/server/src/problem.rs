@@ -256,6 +256,16 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::NotFound(Entity::Campaign) => (S::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
         E::NotFound(Entity::Quote) => (S::NOT_FOUND, "unknown-quote", "Unknown quote"),
         E::NotFound(Entity::P2pTransfer) => (S::NOT_FOUND, "unknown-transfer", "Unknown transfer"),
+        E::NotFound(Entity::PaymentIntent) => (
+            S::NOT_FOUND,
+            "unknown-payment-intent",
+            "Unknown payment intent",
+        ),
+        E::NotFound(Entity::WebhookEvent) => (
+            S::NOT_FOUND,
+            "unknown-webhook-event",
+            "Unknown webhook event",
+        ),
         E::NotFound(Entity::MoneyRequest) => (
             S::NOT_FOUND,
             "unknown-money-request",
@@ -305,8 +315,47 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Portal(error) => portal_kind(error),
         E::Transfer(error) => transfer_kind(error),
         E::Asset(error) => asset_kind(error),
+        E::Checkout(error) => checkout_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+    }
+}
+
+/// The checkout context's problems.
+fn checkout_kind(error: &platform::checkout::CheckoutError) -> Kind {
+    use StatusCode as S;
+    use platform::checkout::CheckoutError as E;
+    match error {
+        E::OrderConflict => (
+            S::CONFLICT,
+            "order-id-conflict",
+            "The order id was used for another payment intent",
+        ),
+        E::IntentState(_) => (
+            S::CONFLICT,
+            "payment-intent-state",
+            "The payment intent cannot do that in its state",
+        ),
+        E::IntentExpired => (
+            S::CONFLICT,
+            "payment-intent-expired",
+            "The payment intent expired",
+        ),
+        E::Declined(_) => (
+            S::UNPROCESSABLE_ENTITY,
+            "payment-declined",
+            "The payment was declined",
+        ),
+        E::TooManyAttempts(_) => (
+            S::CONFLICT,
+            "payment-attempts",
+            "Too many declined approvals of this payment intent",
+        ),
+        E::NoEndpoint => (
+            S::NOT_FOUND,
+            "no-webhook-endpoint",
+            "The merchant has no webhook endpoint",
+        ),
     }
 }
 
@@ -674,6 +723,9 @@ fn with_extensions(problem: Problem, error: &platform::PlatformError) -> Problem
         E::Member(M::BalanceRemaining { balance }) => problem.with("balance", *balance),
         E::Transfer(platform::transfers::error::TransferError::DailyLimit { remaining_mvp }) => {
             problem.with("remaining_mvp", *remaining_mvp)
+        }
+        E::Checkout(platform::checkout::CheckoutError::Declined(reason)) => {
+            problem.with("decline_reason", *reason)
         }
         E::Transfer(platform::transfers::error::TransferError::RequestAmount { amount_mvp }) => {
             problem.with("amount_mvp", *amount_mvp)

@@ -188,7 +188,7 @@ impl IntoResponse for VanAnswer {
 
 /// What a VAN route reads after the signature checks: the JSON body, or for a `GET` the
 /// query.
-trait VanInput: DeserializeOwned + Send {
+pub(crate) trait VanInput: DeserializeOwned + Send {
     /// The `terminal_id` the input names, which must be the signing key's terminal.
     fn terminal_id(&self) -> Option<&str> {
         None
@@ -196,7 +196,7 @@ trait VanInput: DeserializeOwned + Send {
 }
 
 /// What a VAN route's path names, read after the signature checks.
-trait PathId: Sized + Send {
+pub(crate) trait PathId: Sized + Send {
     /// From the route's `{id}`, if it has one.
     fn from_path(id: Option<&str>) -> Result<Self, Problem>;
 }
@@ -234,11 +234,11 @@ van_inputs!(CaptureBody, CancelBody; naming the terminal: AuthorizationBody, Net
 /// A till's request after the preamble every VAN route shares, in this order: the
 /// signature, clock, replay and terminal checks ([`verify`]), the path's id, the input,
 /// and the input's `terminal_id` against the signing key's.
-struct Signed<B, I = ()> {
-    terminal: TerminalKey,
-    id: I,
-    input: B,
-    retransmission: bool,
+pub(crate) struct Signed<B, I = ()> {
+    pub(crate) terminal: TerminalKey,
+    pub(crate) id: I,
+    pub(crate) input: B,
+    pub(crate) retransmission: bool,
 }
 
 impl<B, I> Signed<B, I> {
@@ -286,6 +286,12 @@ impl<B: VanInput, I: PathId> Signed<B, I> {
         let input: B = if parts.method == Method::GET {
             Query::try_from_uri(&parts.uri)?.0
         } else {
+            // A POST without a body is one with an empty object (`/cancel` needs nothing).
+            let body = if body.is_empty() {
+                b"{}".as_slice()
+            } else {
+                body
+            };
             serde_json::from_slice(body)
                 .map_err(|error| Problem::malformed_json(error.to_string()))?
         };
@@ -437,7 +443,7 @@ struct AuthorizationBody {
     parameter_in = Header
 )]
 #[allow(dead_code)]
-struct SignedHeaders(
+pub(crate) struct SignedHeaders(
     /// The terminal's key id, or the VAN's.
     String,
     /// Unix seconds, within 300 s of the server's clock.

@@ -276,6 +276,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::assets::POSTGRES_TABLES,
     // 28: P2P transfers in any asset, received in another (`tables::transfers`).
     crate::tables::transfers::ASSETS_MIGRATION,
+    // 29: checkout: payment intents, webhook endpoints and events (`tables::checkout`).
+    crate::tables::checkout::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

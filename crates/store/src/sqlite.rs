@@ -301,6 +301,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::assets::SQLITE_TABLES,
     // 28: P2P transfers in any asset, received in another (`tables::transfers`).
     crate::tables::transfers::ASSETS_MIGRATION,
+    // 29: checkout: payment intents, webhook endpoints and events (`tables::checkout`).
+    crate::tables::checkout::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

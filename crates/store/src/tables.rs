@@ -24,6 +24,7 @@ pub mod ads;
 pub mod anchoring;
 pub mod assets;
 pub mod audit;
+pub mod checkout;
 pub mod conversions;
 pub mod exchanges;
 pub mod health;
@@ -120,6 +121,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     transfers::SQLITE_TABLES,
     assets::SQLITE_TABLES,
     transfers::ASSETS_MIGRATION,
+    checkout::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

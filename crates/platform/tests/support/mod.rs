@@ -452,6 +452,10 @@ impl World {
             sms: self.outbox.clone(),
             chain: None,
             price_feed: None,
+            webhooks: std::sync::Arc::new(gateways::webhook::HttpWebhookSender::new(
+                &tls::ClientTls::system(),
+                gateways::webhook::DELIVERY_TIMEOUT_MS,
+            )),
         };
         let config = self.parts.config.clone();
         // Blocking: it reads the records from the ledger's database.
