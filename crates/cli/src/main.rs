@@ -19,6 +19,7 @@ mod pos;
 mod sim;
 mod ticker_sim;
 mod wallet;
+mod webhook_sim;
 mod witness;
 
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ enum Command {
     /// Run an exchange's public ticker (Upbit's format) with prices you set, for
     /// `serve --price-feed-url` in development and tests.
     TickerSim(ticker_sim::TickerSimArgs),
+    /// Run a merchant's webhook receiver that checks checkout's signatures and keeps what
+    /// arrived, for demos and tests.
+    WebhookSim(webhook_sim::WebhookSimArgs),
     /// A member's Ethereum wallet, made and kept on this device (BIP-39 mnemonic).
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -106,6 +110,7 @@ impl Command {
             Command::Serve(_)
                 | Command::PartnerSim(_)
                 | Command::TickerSim(_)
+                | Command::WebhookSim(_)
                 | Command::Witness(_)
         )
     }
@@ -287,6 +292,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(command),
         Command::PartnerSim(args) => sim::run(args),
         Command::TickerSim(args) => ticker_sim::run(args),
+        Command::WebhookSim(args) => webhook_sim::run(args),
         Command::Wallet(command) => wallet::run(command),
         Command::Chain(command) => chain_cmd::run(command),
         Command::Witness(args) => witness::run(args),

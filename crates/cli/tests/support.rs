@@ -84,6 +84,36 @@ impl Drop for SimProcess {
     }
 }
 
+/// A `mileverse webhook-sim` child process: a merchant's webhook receiver that checks
+/// checkout's signatures and keeps what arrived (`GET /sim/v1/deliveries`).
+pub struct WebhookSimProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl WebhookSimProcess {
+    /// Starts the receiver on `listen` (`127.0.0.1:0` for any port) with `secret`.
+    pub fn start(listen: &str, secret: &str) -> WebhookSimProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mileverse"));
+        command.args(["webhook-sim", "--listen", listen, "--secret", secret]);
+        let (child, base) = spawn_listening(command, "webhook receiver listening on ");
+        WebhookSimProcess { child, base }
+    }
+
+    /// SIGKILL: the receiver is down (connections refused) and forgets what it got.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for WebhookSimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Spawns `command` and waits until its first line, `<prefix>http://ADDR`, names its address.
 fn spawn_listening(mut command: Command, prefix: &str) -> (Child, String) {
     let mut child = command

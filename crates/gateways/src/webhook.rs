@@ -15,6 +15,8 @@
 //! proxy is used, and the answer's body is never read: a receiver cannot make the
 //! platform buffer anything.
 
+pub mod sim;
+
 use std::time::Duration;
 
 use ports::gateway::BoxFuture;
