@@ -35,6 +35,8 @@ pub enum BenchCommand {
     Settle(crate::bench_settle::SettleBenchArgs),
     /// P2P transfers between members over HTTP, on loopback.
     P2p(crate::bench_p2p::P2pBenchArgs),
+    /// Checkout approvals (members paying a shop's payment intents) over HTTP, on loopback.
+    Checkout(crate::bench_checkout::CheckoutBenchArgs),
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -118,6 +120,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Restart(args) => return run_restart(&args),
         BenchCommand::Settle(args) => return crate::bench_settle::run(args),
         BenchCommand::P2p(args) => return crate::bench_p2p::run(args),
+        BenchCommand::Checkout(args) => return crate::bench_checkout::run(args),
     };
     anyhow::ensure!(
         (1..=journal::sequencer::BATCH_EVENTS_MAX).contains(&args.batch),

@@ -72,7 +72,7 @@ pub fn run(args: P2pBenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Each member exchanges `FUNDING_MVP` mileage (1:1) through its link.
-async fn fund(running: &Running, members: &[(String, String)]) -> anyhow::Result<()> {
+pub(crate) async fn fund(running: &Running, members: &[(String, String)]) -> anyhow::Result<()> {
     for (token, link_id) in members {
         let body = json!({"link_id": link_id, "mileage": FUNDING_MVP});
         let post = reqwest::Method::POST;

@@ -8,6 +8,7 @@
 mod audit;
 mod bench;
 mod bench_authorize;
+mod bench_checkout;
 mod bench_exchange;
 mod bench_p2p;
 mod bench_settle;
