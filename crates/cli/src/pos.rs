@@ -84,6 +84,20 @@ pub enum PosAction {
         #[arg(long)]
         van_tx_id: String,
     },
+    /// Any request signed with the terminal's key, e.g. checkout's:
+    /// `call POST /checkout/v1/intents --body '{"order_id": …}'` (docs/checkout.md).
+    Call {
+        /// GET, POST or PUT.
+        method: String,
+        /// The path with its query, as signed.
+        path: String,
+        /// The JSON body.
+        #[arg(long)]
+        body: Option<String>,
+        /// Sent as `Idempotency-Key` (a checkout refund's own id).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
 }
 
 /// A terminal's credentials and where to send.
@@ -179,6 +193,20 @@ async fn act(terminal: &Terminal, action: PosAction) -> anyhow::Result<(u16, Val
             let path = format!("/van/v1/transactions/{van_tx_id}?terminal_id={terminal_id}");
             terminal.send("GET", &path, None).await
         }
+        PosAction::Call {
+            method,
+            path,
+            body,
+            idempotency_key,
+        } => {
+            let body = body
+                .map(|text| serde_json::from_str::<Value>(&text))
+                .transpose()
+                .context("--body must be JSON")?;
+            let method = method.to_ascii_uppercase();
+            let sent = terminal.send_keyed(&method, &path, body, idempotency_key.as_deref());
+            sent.await
+        }
     }
 }
 
@@ -189,6 +217,17 @@ impl Terminal {
         method: &str,
         path_and_query: &str,
         body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.send_keyed(method, path_and_query, body, None).await
+    }
+
+    /// [`Terminal::send`] with an `Idempotency-Key`.
+    async fn send_keyed(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
     ) -> anyhow::Result<(u16, Value)> {
         let body = body.map(|body| body.to_string()).unwrap_or_default();
         let timestamp_s = ports::time::now_s();
@@ -208,6 +247,9 @@ impl Terminal {
             .header("X-Mileverse-Key", &self.key_id)
             .header("X-Mileverse-Timestamp", timestamp_s.to_string())
             .header("X-Mileverse-Signature", signature);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
         if !body.is_empty() {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
