@@ -237,9 +237,10 @@ impl Platform {
         }
         let mut endpoints: HashMap<u128, Option<(String, Vec<u8>)>> = HashMap::new();
         for event in &due {
-            if !endpoints.contains_key(&event.merchant_id) {
-                let endpoint = self.opened_endpoint(event.merchant_id).await?;
-                endpoints.insert(event.merchant_id, endpoint);
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                endpoints.entry(event.merchant_id)
+            {
+                entry.insert(self.opened_endpoint(event.merchant_id).await?);
             }
         }
         let mut attempted = Vec::with_capacity(count);
