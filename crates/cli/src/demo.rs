@@ -10,6 +10,8 @@
 //! - portal users: `demo-cafe` (every store of the brand "Demo Cafe") and `demo-air` (the
 //!   partner), with random passwords kept in `DATA/<login>.json` and printed at every start;
 //! - an ad campaign of Demo Air's and a gift voucher of Demo Cafe's;
+//! - a web shop "TongTong Demo Shop" (brand "TongTong", made once) at `/shop`, which sells
+//!   through checkout with a terminal of its own, new at each start like the till's;
 //! - operators for the console, one per role (`demo-operator`, `demo-finance`,
 //!   `demo-support`, `demo-auditor`), made on the first start with random passwords kept in
 //!   `DATA/demo-operators.json` (owner-only) and printed at every start; the console's login
@@ -32,6 +34,13 @@ pub const MERCHANT_NAME: &str = "Demo Cafe";
 /// The demo merchant's fee, in basis points.
 const MERCHANT_FEE_BPS: u32 = 250;
 
+/// The demo shop's merchant name and brand.
+pub const SHOP_NAME: &str = "TongTong Demo Shop";
+const SHOP_BRAND: &str = "TongTong";
+/// The demo shop's fee, in basis points: about a tenth of a card's ~2 %, the point of
+/// paying a shop with MVP.
+const SHOP_FEE_BPS: u32 = 20;
+
 /// The roles the demo makes an operator of, each `demo-<role>`.
 const OPERATOR_ROLES: [&str; 4] = ["operator", "finance", "support", "auditor"];
 /// Where the demo keeps its operators' passwords and authenticator secrets.
@@ -47,16 +56,24 @@ struct OperatorCredentials {
     totp_secret: String,
 }
 
-/// Seeds (or finds) the demo partner, merchant and operators, and says how to use them.
-/// Answers what the console's login page shows on a demo server.
+/// What the pages of a demo server show: the operators' codes on the console's login
+/// page, and the shop.
+pub struct DemoPages {
+    pub operators: Vec<web::DemoOperator>,
+    pub shop: Option<web::DemoShop>,
+}
+
+/// Seeds (or finds) the demo partner, merchants and operators, and says how to use them.
+/// Answers what the pages of a demo server show.
 pub async fn seed(
     platform: &Arc<Platform>,
     operators: &platform::operators::Operators,
     data: &std::path::Path,
     base_url: &str,
-) -> anyhow::Result<Vec<web::DemoOperator>> {
+) -> anyhow::Result<DemoPages> {
     start_partner(platform).await?;
     start_till(platform, base_url).await?;
+    let shop = start_shop(platform, base_url).await?;
     seed_voucher(platform).await?;
     seed_campaign(platform, base_url).await?;
     seed_coins(platform).await?;
@@ -92,7 +109,10 @@ pub async fn seed(
             totp_secret: secret,
         });
     }
-    Ok(demo)
+    Ok(DemoPages {
+        operators: demo,
+        shop,
+    })
 }
 
 /// Prices of the custodial coins (when no feed set them) and some of each in the
@@ -323,24 +343,26 @@ async fn start_partner(platform: &Arc<Platform>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo merchant (made once) and a till with a fresh secret (each start).
-async fn start_till(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
+/// The merchant named `new.name` (made once, found again at later starts).
+async fn merchant_named(platform: &Arc<Platform>, new: NewMerchant) -> anyhow::Result<u128> {
     let existing = platform
         .merchants()
         .await?
         .into_iter()
-        .find(|merchant| merchant.name == MERCHANT_NAME);
-    let merchant_id = match existing {
+        .find(|merchant| merchant.name == new.name);
+    Ok(match existing {
         Some(merchant) => merchant.id,
-        None => {
-            let new = NewMerchant {
-                name: MERCHANT_NAME.into(),
-                brand: MERCHANT_NAME.into(),
-                fee_bps: MERCHANT_FEE_BPS,
-            };
-            platform.create_merchant(new).await?
-        }
-    };
+        None => platform.create_merchant(new).await?,
+    })
+}
+
+/// A new terminal of `merchant_id`, after disabling the ones earlier starts made (so an
+/// old secret stops working); none when the merchant has as many terminals as it may.
+async fn fresh_terminal(
+    platform: &Arc<Platform>,
+    merchant_id: u128,
+    name: &str,
+) -> anyhow::Result<Option<platform::merchants::TerminalGrant>> {
     let terminals = platform.terminals(merchant_id).await?;
     for terminal in terminals.iter().filter(|terminal| terminal.enabled) {
         platform
@@ -349,13 +371,55 @@ async fn start_till(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<
     }
     if terminals.len() >= TERMINALS_PER_MERCHANT_MAX {
         say(&format!(
-            "demo merchant \"{MERCHANT_NAME}\" {merchant_id} has {TERMINALS_PER_MERCHANT_MAX} \
-             terminals, its most: make a till with POST /admin/v1/merchants/{merchant_id}/terminals \
+            "demo merchant \"{name}\" {merchant_id} has {TERMINALS_PER_MERCHANT_MAX} \
+             terminals, its most: make one with POST /admin/v1/merchants/{merchant_id}/terminals \
              after removing one, or start on a new --data directory"
         ));
-        return Ok(());
+        return Ok(None);
     }
-    let till = platform.create_terminal(merchant_id).await?;
+    Ok(Some(platform.create_terminal(merchant_id).await?))
+}
+
+/// The demo shop's merchant (made once) and its terminal (fresh each start), which the
+/// shop's pages sign with.
+async fn start_shop(
+    platform: &Arc<Platform>,
+    base_url: &str,
+) -> anyhow::Result<Option<web::DemoShop>> {
+    let new = NewMerchant {
+        name: SHOP_NAME.into(),
+        brand: SHOP_BRAND.into(),
+        fee_bps: SHOP_FEE_BPS,
+    };
+    let merchant_id = merchant_named(platform, new).await?;
+    let Some(terminal) = fresh_terminal(platform, merchant_id, SHOP_NAME).await? else {
+        return Ok(None);
+    };
+    say(&format!(
+        "demo shop \"{SHOP_NAME}\" {merchant_id}: {base_url}/shop (terminal {})",
+        terminal.terminal_id
+    ));
+    Ok(Some(web::DemoShop {
+        terminal_id: terminal.terminal_id,
+        key_id: terminal.key_id,
+        secret: terminal.secret,
+        // The API's own public URL: it answers `pay_url` under it, and the member's browser
+        // comes back to the shop there.
+        public_url: platform.config.public_url.trim_end_matches('/').to_string(),
+    }))
+}
+
+/// The demo merchant (made once) and a till with a fresh secret (each start).
+async fn start_till(platform: &Arc<Platform>, base_url: &str) -> anyhow::Result<()> {
+    let new = NewMerchant {
+        name: MERCHANT_NAME.into(),
+        brand: MERCHANT_NAME.into(),
+        fee_bps: MERCHANT_FEE_BPS,
+    };
+    let merchant_id = merchant_named(platform, new).await?;
+    let Some(till) = fresh_terminal(platform, merchant_id, MERCHANT_NAME).await? else {
+        return Ok(());
+    };
     say(&format!(
         "demo merchant \"{MERCHANT_NAME}\" {merchant_id}: its till is terminal {} with the \
          secret {} (mileverse pos --terminal {} --secret {} ...)",

@@ -498,10 +498,10 @@ async fn run_server(
     );
     let _ = std::io::Write::write_all(&mut std::io::stdout(), about.as_bytes());
     let base_url = format!("{scheme}://{address}");
-    let demo_operators = if start.demo {
-        demo::seed(&platform, &state.operators, &start.data, &base_url).await?
+    let demo = if start.demo {
+        Some(demo::seed(&platform, &state.operators, &start.data, &base_url).await?)
     } else {
-        Vec::new()
+        None
     };
     if !start.bootstrap {
         tracing::warn!(
@@ -519,7 +519,11 @@ async fn run_server(
         } else {
             None
         },
-        demo_operators,
+        demo_operators: demo
+            .as_ref()
+            .map_or_else(Vec::new, |demo| demo.operators.clone()),
+        // The shop at /shop, on a demo server only.
+        demo_shop: demo.and_then(|demo| demo.shop),
     };
     let app = web::router(server::router(state), pages);
     server::serve_app(listener, tls, app, shutdown_signal()).await?;

@@ -117,6 +117,73 @@ async function charge(event) {
   }
 }
 
+// The QR payment: a checkout intent made with the terminal's signature, shown as the QR
+// code of its pay page; the till asks after it every second until the member approved it,
+// or it expired or was canceled (never past its expiry, and never more than POLLS_MAX).
+const QR_POLL_MS = 1000;
+const POLLS_MAX = 1800;
+const qrIntent = document.getElementById("qr-intent");
+const qrResult = document.getElementById("qr-result");
+// Each new QR payment stops the polling of the one before.
+let qrGeneration = 0;
+
+function qrSay(text, good) {
+  qrResult.textContent = text;
+  qrResult.className = good ? "notice" : "error";
+}
+
+async function qrPayment(event) {
+  event.preventDefault();
+  const form = event.target;
+  const amount = Number(form.amount.value);
+  const body = {
+    order_id: "till-" + randomId(), amount, return_url: location.origin + "/till",
+    description: "", capture_method: "automatic",
+  };
+  const generation = ++qrGeneration;
+  qrIntent.hidden = true;
+  delete qrResult.dataset.status;
+  say("…", true);
+  const answer = await signedFetch("POST", "/checkout/v1/intents", body);
+  if (answer.status >= 300) {
+    say(result.dataset.declined + " · " + problemText(answer), false);
+    return;
+  }
+  result.textContent = "";
+  result.className = "";
+  const intent = answer.json;
+  document.getElementById("qr-image").src = "/v1/checkout/intents/" + encodeURIComponent(intent.intent_id) + "/qr.svg";
+  document.getElementById("qr-pay-url").textContent = intent.pay_url;
+  qrIntent.hidden = false;
+  qrSay(qrResult.dataset.waiting + " · " + amount + " MVP", true);
+  form.reset();
+  pollIntent(intent, amount, generation, 0);
+}
+
+async function pollIntent(intent, amount, generation, polls) {
+  if (generation !== qrGeneration) return;
+  const answer = await signedFetch("GET", "/checkout/v1/intents/" + encodeURIComponent(intent.intent_id));
+  if (generation !== qrGeneration) return;
+  const status = answer.status < 300 ? answer.json.status : "";
+  if (status === "succeeded" || status === "requires_capture") {
+    qrSay(qrResult.dataset.approved + " · " + amount + " MVP · " + answer.json.approval_no, true);
+    qrResult.dataset.status = "approved";
+    return;
+  }
+  if (status === "expired" || status === "canceled") {
+    qrSay(qrResult.dataset[status] + " · " + amount + " MVP", false);
+    qrResult.dataset.status = status;
+    return;
+  }
+  const past = Date.parse(intent.expires_at) + 5000 < Date.now();
+  if (past || polls + 1 >= POLLS_MAX) {
+    qrSay(qrResult.dataset.expired + " · " + amount + " MVP", false);
+    qrResult.dataset.status = "expired";
+    return;
+  }
+  setTimeout(() => pollIntent(intent, amount, generation, polls + 1), QR_POLL_MS);
+}
+
 function show() {
   const till = saved();
   document.getElementById("till-setup").hidden = Boolean(till);
@@ -132,7 +199,10 @@ document.getElementById("till-setup").addEventListener("submit", (event) => {
 });
 document.getElementById("till-forget").addEventListener("click", () => {
   sessionStorage.removeItem(STORE_KEY);
+  qrGeneration++;
+  qrIntent.hidden = true;
   show();
 });
 document.getElementById("sale").addEventListener("submit", charge);
+document.getElementById("qr-sale").addEventListener("submit", qrPayment);
 show();

@@ -25,6 +25,7 @@ pub mod merchant;
 pub mod pages;
 pub mod partner;
 pub mod portal;
+pub mod shop;
 pub mod text;
 pub mod till;
 
@@ -46,6 +47,31 @@ pub struct WebConfig {
     /// The demo's operators (`serve --demo`): the console's login page shows their current
     /// authenticator codes. Empty on any other server.
     pub demo_operators: Vec<DemoOperator>,
+    /// The demo shop's terminal (`serve --demo`): `/shop` sells with it through
+    /// `/checkout/v1`. None on any other server, where `/shop` is not found.
+    pub demo_shop: Option<DemoShop>,
+}
+
+/// The terminal of the demo shop `serve --demo` made (a fresh one each start).
+#[derive(Clone)]
+pub struct DemoShop {
+    pub terminal_id: u128,
+    /// `X-Mileverse-Key` of its signed requests.
+    pub key_id: String,
+    pub secret: String,
+    /// The server's public URL (`scheme://host[:port]`, no trailing `/`), the API's own:
+    /// the shop's return URLs are under it, and the API answers `pay_url` under it.
+    pub public_url: String,
+}
+
+impl DemoShop {
+    /// The key its requests are signed with.
+    pub fn key(&self) -> api::TerminalKey {
+        api::TerminalKey {
+            key_id: self.key_id.clone(),
+            secret: self.secret.clone(),
+        }
+    }
 }
 
 /// An operator `serve --demo` made, with its authenticator secret.
@@ -77,13 +103,18 @@ pub fn router(api: Router, config: WebConfig) -> Router {
         csrf: browser::CsrfKey::random(),
         config: Arc::new(config),
     };
-    let pages = Router::new()
+    let mut pages = Router::new()
         .route("/", get(pages::root))
         .merge(member::routes())
         .merge(console::routes())
         .merge(merchant::routes())
         .merge(partner::routes())
-        .merge(till::routes())
+        .merge(till::routes());
+    // The demo shop exists on a demo server only: elsewhere its paths are no page at all.
+    if state.config.demo_shop.is_some() {
+        pages = pages.merge(shop::routes());
+    }
+    let pages = pages
         // Outermost first in the list below runs last: the CSRF check sees the browser's
         // cookie, which `browser::ensure_cookie` has made sure exists.
         .layer(axum::middleware::from_fn_with_state(

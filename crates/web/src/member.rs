@@ -17,6 +17,7 @@ use crate::pages::{Frame, PageError, grouped, html, when};
 use crate::text::{Lang, Text};
 
 pub(crate) mod assets;
+mod checkout;
 mod pay;
 mod proof;
 mod transfers;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<WebState> {
         .route("/app/history", get(history))
         .route("/app/ads/{view_id}", get(ad_click))
         .merge(assets::routes())
+        .merge(checkout::routes())
         .merge(pay::routes())
         .merge(proof::routes())
         .merge(transfers::routes())
@@ -88,7 +90,14 @@ struct LangQuery {
 
 /// Where a language switch may lead back to: the homes of the app's areas only (never a
 /// URL a link could choose: no open redirect).
-const LANGUAGE_BACK: [&str; 5] = ["/app", "/till", "/console", "/merchant", "/partner"];
+const LANGUAGE_BACK: [&str; 6] = [
+    "/app",
+    "/till",
+    "/console",
+    "/merchant",
+    "/partner",
+    "/shop",
+];
 
 /// `GET /app/lang/{code}?back=`: remembers the language (not a secret, not a change of any
 /// record: a GET) and goes back to the area's home.

@@ -421,6 +421,40 @@ catalogue! {
     asset_deposit_submit: "Record the deposit", "입고 기록";
     asset_deposited: "Deposit recorded.", "입고를 기록했습니다.";
     asset_deposit_amount_invalid: "Enter a whole number of the smallest unit, at least 1.", "최소 단위 기준 1 이상의 정수를 입력하세요.";
+    // Checkout (the member's page of a shop's payment intent), the demo shop, the till's
+    // QR payment.
+    checkout_title: "Pay a shop", "가맹점 결제";
+    checkout_pay_before: "pay before", "결제 기한";
+    checkout_pin_explain: "Enter your PIN to approve this payment (asked for larger amounts).", "결제를 승인하려면 비밀번호를 입력하세요 (큰 금액에서 필요합니다).";
+    checkout_pay: "Pay", "결제하기";
+    checkout_status_requires_approval: "Waiting for your approval", "승인 대기";
+    checkout_status_requires_capture: "Approved, the shop confirms it next", "승인됨, 가맹점 확정 대기";
+    checkout_status_succeeded: "Paid", "결제 완료";
+    checkout_status_expired: "Expired", "만료됨";
+    checkout_status_canceled: "Canceled by the shop", "가맹점이 취소함";
+    checkout_paid_notice: "Paid.", "결제했습니다.";
+    checkout_approval_no: "Approval number", "승인번호";
+    checkout_back_to_shop: "Back to the shop", "가맹점으로 돌아가기";
+    checkout_declined_balance: "Not enough MVP for this payment.", "이 결제에 필요한 MVP가 부족합니다.";
+    shop_title: "TongTong Demo Shop", "통통 데모 숍";
+    shop_explain: "A pretend shop of the demo: buying takes you to Mileverse to pay with MVP.", "데모용 가상 상점입니다. 구매하면 Mileverse로 이동해 MVP로 결제합니다.";
+    shop_buy: "Buy", "구매";
+    shop_coffee_beans: "Coffee beans, 500 g", "원두 500g";
+    shop_mug: "Mug", "머그컵";
+    shop_tumbler: "Tumbler", "텀블러";
+    shop_order: "Your order", "주문 내역";
+    shop_order_id: "Order number", "주문번호";
+    shop_paid: "Paid, thank you!", "결제가 완료되었습니다. 감사합니다!";
+    shop_not_paid: "Not paid yet.", "아직 결제되지 않았습니다.";
+    shop_pay_now: "Pay now", "지금 결제";
+    shop_again: "Keep shopping", "계속 쇼핑하기";
+    till_qr_title: "QR payment", "QR 결제";
+    till_qr_explain: "The customer scans the code and approves the payment in the Mileverse app.", "고객이 코드를 스캔해 Mileverse 앱에서 결제를 승인합니다.";
+    till_qr_amount: "Amount to charge by QR, in MVP", "QR로 받을 금액 (MVP)";
+    till_qr_show: "Show a QR code", "QR 코드 표시";
+    till_qr_image: "QR code of the payment", "결제 QR 코드";
+    till_qr_link: "Pay link", "결제 링크";
+    till_qr_waiting: "Waiting for the customer", "고객 승인 대기 중";
 }
 
 #[cfg(test)]

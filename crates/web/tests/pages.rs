@@ -2932,3 +2932,195 @@ mod asset_pages {
         assert!(!body.contains("href=\"/console/prices\""), "{body}");
     }
 }
+
+/// The member's checkout page (`/app/checkout/{id}`) in front of a stub of
+/// `/v1/checkout/intents`: what a shop's intent says, the PIN sent as typed, the API's
+/// refusals shown on the page, and the way back to the shop once paid.
+mod checkout_pages {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, Request, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use platform::PlatformError;
+    use platform::checkout::CheckoutError;
+    use platform::members::MemberError;
+    use serde_json::{Value, json};
+    use server::problem::Problem;
+
+    use super::{first_visit, post_form, send};
+
+    const SESSION: &str = "session-of-the-payer";
+    const INTENT: &str = "9001";
+    const PIN: &str = "135790";
+    /// Above this many MVP the stub asks for the PIN, as the platform does.
+    const PIN_ABOVE_MVP: u64 = 100_000;
+    const AMOUNT: u64 = 150_000;
+    const RETURN_URL: &str = "https://shop.example/orders/77";
+
+    #[derive(Clone, Default)]
+    struct Stub {
+        /// Every approval's body, refused ones included; the approval number once paid.
+        approvals: Arc<Mutex<(Vec<Value>, Option<String>)>>,
+    }
+
+    fn problem(error: impl Into<PlatformError>) -> Response {
+        Problem::from(error.into()).into_response()
+    }
+
+    fn signed_in(headers: &HeaderMap) -> bool {
+        let bearer = headers.get(header::AUTHORIZATION);
+        bearer.and_then(|value| value.to_str().ok()) == Some(&format!("Bearer {SESSION}"))
+    }
+
+    fn intent(stub: &Stub) -> Value {
+        let approval_no = stub.approvals.lock().unwrap().1.clone();
+        json!({
+            "intent_id": INTENT,
+            "merchant_name": "TongTong Demo Shop",
+            "amount": AMOUNT,
+            "description": "Tumbler <large>",
+            "status": if approval_no.is_some() { "succeeded" } else { "requires_approval" },
+            "return_url": RETURN_URL,
+            "expires_at": "2999-01-01T00:15:00Z",
+            "approval_no": approval_no,
+        })
+    }
+
+    async fn read(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        if !signed_in(&headers) {
+            return Problem::unauthorized().into_response();
+        }
+        if id != INTENT {
+            return Problem::not_found("no such payment intent").into_response();
+        }
+        Json(intent(&stub)).into_response()
+    }
+
+    async fn approve(
+        State(stub): State<Stub>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if !signed_in(&headers) {
+            return Problem::unauthorized().into_response();
+        }
+        let mut approvals = stub.approvals.lock().unwrap();
+        approvals.0.push(body.clone());
+        if approvals.1.is_some() {
+            return problem(CheckoutError::IntentState("succeeded"));
+        }
+        match body["pin"].as_str() {
+            None => problem(MemberError::PinRequired {
+                above_mvp: PIN_ABOVE_MVP,
+            }),
+            Some("000000") => problem(CheckoutError::Declined("insufficient_balance")),
+            Some(PIN) => {
+                approvals.1 = Some("12345678".into());
+                drop(approvals);
+                Json(intent(&stub)).into_response()
+            }
+            Some(_) => problem(MemberError::WrongPin),
+        }
+    }
+
+    fn app() -> (Router, Stub) {
+        let stub = Stub::default();
+        let api = Router::new()
+            .route("/v1/checkout/intents/{id}", get(read))
+            .route("/v1/checkout/intents/{id}/approval", post(approve))
+            .with_state(stub.clone());
+        (web::router(api, web::WebConfig::default()), stub)
+    }
+
+    fn page(path: &str, cookie: &str) -> Request<Body> {
+        super::get(path, Some(cookie))
+    }
+
+    fn alert(body: &str) -> &str {
+        let alert = body.split("role=\"alert\">").nth(1).expect("an alert");
+        alert.split('<').next().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_pay_page_shows_the_intent_and_asks_the_pin_then_leads_back_to_the_shop() {
+        let (app, stub) = app();
+        let (browser, token) = first_visit(&app).await;
+        // Signed out: the login, which comes back to the page.
+        let path = format!("/app/checkout/{INTENT}");
+        let (status, headers, _) = send(&app, page(&path, &browser)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            headers[header::LOCATION],
+            format!("/app/login?next=%2Fapp%2Fcheckout%2F{INTENT}")
+        );
+        let cookie = format!("{browser}; __Host-mv-session={SESSION}; mv-lang=en");
+        let (status, _, body) = send(&app, page(&path, &cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("<span data-testid=\"checkout-merchant\">TongTong Demo Shop</span>"));
+        assert!(body.contains("<span data-testid=\"checkout-amount\">150,000</span> MVP"));
+        assert!(body.contains("Tumbler &#60;large&#62;") || body.contains("Tumbler &lt;large&gt;"));
+        assert!(body.contains("data-status=\"requires_approval\">Waiting for your approval"));
+        assert!(body.contains(&format!("action=\"/app/checkout/{INTENT}\"")));
+        assert!(body.contains("name=\"pin\""));
+        assert!(!body.contains(RETURN_URL), "no way back before it is paid");
+
+        // No PIN, a wrong one, a decline: each shown on the page, nothing paid.
+        let cases = [
+            ("", "The PIN is asked again for this amount"),
+            ("111111", "Wrong phone number or PIN"),
+            ("000000", "Not enough MVP for this payment."),
+        ];
+        for (pin, said) in cases {
+            let form = format!("csrf={token}&pin={pin}");
+            let (status, _, body) = send(&app, post_form(&path, Some(&cookie), &form)).await;
+            assert_eq!(status, StatusCode::OK, "{pin}: {body}");
+            assert!(alert(&body).starts_with(said), "{pin}: {}", alert(&body));
+            assert!(body.contains("name=\"pin\""), "asked again");
+        }
+        let sent: Vec<Value> = stub.approvals.lock().unwrap().0.clone();
+        assert_eq!(sent[0], json!({}), "an empty PIN is not sent");
+        assert_eq!(sent[1], json!({ "pin": "111111" }));
+
+        // The right PIN pays; the page says so, with the number and the way back.
+        let form = format!("csrf={token}&pin={PIN}");
+        let (status, headers, _) = send(&app, post_form(&path, Some(&cookie), &form)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let done = format!("{path}?done=paid");
+        assert_eq!(headers[header::LOCATION], done.as_str());
+        let (_, _, body) = send(&app, page(&done, &cookie)).await;
+        assert!(body.contains("role=\"status\">Paid.</p>"), "{body}");
+        assert!(body.contains("data-status=\"succeeded\">Paid</strong>"));
+        assert!(body.contains("<code data-testid=\"checkout-approval-no\">12345678</code>"));
+        assert!(body.contains(&format!("href=\"{RETURN_URL}\"")));
+        assert!(body.contains("Back to the shop"));
+        assert!(!body.contains("name=\"pin\""), "nothing left to approve");
+
+        // In Korean too; an id that is none is not found without asking the API.
+        let korean = cookie.replace("mv-lang=en", "mv-lang=ko");
+        let (_, _, body) = send(&app, page(&path, &korean)).await;
+        assert!(body.contains("가맹점으로 돌아가기"));
+        let (status, _, _) = send(&app, page("/app/checkout/12ab", &cookie)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn the_shop_is_no_page_without_the_demo() {
+        let (app, _) = app();
+        let (cookie, token) = first_visit(&app).await;
+        let (status, _, body) = send(&app, super::get("/shop", Some(&cookie))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!body.contains("Buy"));
+        let form = format!("csrf={token}&product=mug");
+        let request = post_form("/shop/orders", Some(&cookie), &form);
+        let (status, _, _) = send(&app, request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -93,14 +93,14 @@ struct RequestAnswer {
 }
 
 /// `text` if it is an id of the API (1 to 39 digits).
-fn digits(text: &str) -> Option<&str> {
+pub(super) fn digits(text: &str) -> Option<&str> {
     let digits = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
     digits.then_some(text)
 }
 
 /// The API's refusal, to be shown on the page; a session the API no longer knows signs the
 /// browser out. A wrong PIN is a 401 too, but a refusal of the PIN, not of the session.
-fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
+pub(super) fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
     if problem.slug == "wrong-pin" {
         return Ok(problem);
     }
