@@ -38,7 +38,7 @@ pub use webhooks::{WebhookEndpoint, spawn_webhook_delivery};
 use crate::authorization::{AuthorizationRecord, AuthorizationStatus, DeclineReason};
 use crate::claims::{ClaimDetails, Claims};
 use crate::error::{Entity, PlatformError, invalid};
-use crate::payments::{FollowRows, PaymentFollower};
+use crate::payments::{Follow, FollowRows, PaymentFollower, PaymentStep};
 use crate::service::Platform;
 use crate::van::{AuthorizationRequest, CHECKOUT_VAN_TX_PREFIX, PayWith};
 use ports::time::now_s;
@@ -539,7 +539,8 @@ impl PaymentFollower for CheckoutFollower {
         &'a self,
         platform: &'a Platform,
         record: &'a AuthorizationRecord,
-    ) -> ports::gateway::BoxFuture<'a, Result<Option<FollowRows>, PlatformError>> {
+        _step: PaymentStep,
+    ) -> ports::gateway::BoxFuture<'a, Result<Option<Follow>, PlatformError>> {
         Box::pin(async move {
             let Some(intent_id) = intent_of_van_tx_id(&record.van_tx_id) else {
                 return Ok(None);
@@ -551,9 +552,9 @@ impl PaymentFollower for CheckoutFollower {
             else {
                 return Ok(None);
             };
-            let follow: FollowRows =
-                Box::new(move |before, after| follow_rows(intent, before, after));
-            Ok(Some(follow))
+            let rows: FollowRows =
+                Box::new(move |commit| follow_rows(intent, commit.before, commit.after));
+            Ok(Some(Follow::rows(rows)))
         })
     }
 }

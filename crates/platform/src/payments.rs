@@ -48,25 +48,95 @@ pub const DAILY_MEMBERS_MAX: usize = 1_000_000;
 /// Legacy authorization records moved into the tables per commit at the first start.
 const IMPORT_BATCH_MAX: usize = 8;
 
-/// What another context adds to a payment's commit: rows made from the authorization as
-/// it was (`before`) and as the ledger's answer made it (`after`), in the same store
-/// transaction (checkout's intent and webhook event; a promotion's cashback). Runs on the
-/// ledger's thread: no IO, no locks.
-pub(crate) type FollowRows =
-    Box<dyn FnOnce(&AuthorizationRecord, &AuthorizationRecord) -> Vec<RowRef> + Send>;
+/// What a payment's commit is about to do, as the contexts following payments see it
+/// before it (see [`PaymentFollower`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PaymentStep {
+    /// The first commit of a payment from the member's wallet: a sale (`capture`) or a hold
+    /// of `amount`; `partial` when the ledger may move less (a partial approval).
+    Authorize {
+        amount: u64,
+        capture: bool,
+        partial: bool,
+    },
+    /// A hold's capture of `amount`.
+    Capture { amount: u64 },
+    /// A refund of `amount` of a capture.
+    Refund { amount: u64 },
+    /// Anything else: a void, a network cancel's mark, a declined payment's record.
+    Other,
+}
+
+/// A commit of a followed payment, as the follower's rows see it after the ledger answered.
+pub(crate) struct FollowedCommit<'a, 'o> {
+    /// The authorization before the commit.
+    pub before: &'a AuthorizationRecord,
+    /// The authorization as the ledger's answer made it.
+    pub after: &'a AuthorizationRecord,
+    pub outcome: &'a journal::TransferOutcome<'o>,
+    /// Where this follower's transfers are in `outcome.results`; `None` when they were not
+    /// submitted (the payment moved nothing: declined before the ledger).
+    pub first_transfer: Option<usize>,
+}
+
+/// The rows a follower adds, from the commit's outcome. Runs on the ledger's thread: no IO,
+/// no locks.
+pub(crate) type FollowRows = Box<dyn FnOnce(&FollowedCommit<'_, '_>) -> Vec<RowRef> + Send>;
+
+/// What another context adds to a payment's commit: transfers after the step's own (in
+/// the same linked chain when `linked`: all or none with the payment), and rows made from
+/// the outcome, in the same store transaction (checkout's intent and webhook event; a
+/// promotion's cashback and its clawback on a refund).
+pub(crate) struct Follow {
+    pub transfers: Vec<ledger::types::Transfer>,
+    pub linked: bool,
+    pub rows: FollowRows,
+}
+
+impl Follow {
+    /// Rows only.
+    pub(crate) fn rows(rows: FollowRows) -> Follow {
+        Follow {
+            transfers: Vec::new(),
+            linked: false,
+            rows,
+        }
+    }
+
+    /// Appends this follow's transfers to the step's (`step` may be empty: the payment
+    /// moves nothing, and neither do they), linking the chain when asked.
+    pub(crate) fn extend(&mut self, step: &mut Vec<ledger::types::Transfer>) -> Option<usize> {
+        if step.is_empty() || self.transfers.is_empty() {
+            return None;
+        }
+        let first = step.len();
+        if self.linked {
+            use ledger::types::TransferFlags;
+            for transfer in step.iter_mut() {
+                transfer.flags = transfer.flags.union(TransferFlags::LINKED);
+            }
+            let last = self.transfers.len() - 1;
+            for transfer in &mut self.transfers[..last] {
+                transfer.flags = transfer.flags.union(TransferFlags::LINKED);
+            }
+        }
+        step.append(&mut self.transfers);
+        Some(first)
+    }
+}
 
 /// A context that follows payments: asked before each commit of an authorization (its
-/// first and every step) for the rows it adds. Payments know only this trait; the
-/// followers are registered when the platform opens (`service`), so payments import none
-/// of them.
+/// first and every step) for what it adds. Payments know only this trait; the followers
+/// are registered when the platform opens (`service`), so payments import none of them.
 pub(crate) trait PaymentFollower: Send + Sync + 'static {
-    /// The rows this context adds to a commit of `record` (as it is before the commit), if
-    /// it follows that payment; read what it needs here, before the commit.
+    /// What this context adds to a commit of `record` (as it is before the commit) doing
+    /// `step`, if it follows that payment; read what it needs here, before the commit.
     fn follow<'a>(
         &'a self,
         platform: &'a Platform,
         record: &'a AuthorizationRecord,
-    ) -> ports::gateway::BoxFuture<'a, Result<Option<FollowRows>, PlatformError>>;
+        step: PaymentStep,
+    ) -> ports::gateway::BoxFuture<'a, Result<Option<Follow>, PlatformError>>;
 }
 
 /// What a claim holds.
@@ -172,27 +242,53 @@ pub(crate) enum VanTx {
 
 impl Platform {
     /// Claims `claimed`, waiting (at most [`OUTCOME_WAIT_MS`]) while another holds it.
-    /// What every follower adds to a commit of `record`, as one closure (`None`: nobody
-    /// follows it).
+    /// What every follower adds to a commit of `record` doing `step`, as one (`None`:
+    /// nobody follows it). Followers that link their transfers to the payment come first,
+    /// so one chain holds them all.
     pub(crate) async fn follow_payment(
         &self,
         record: &AuthorizationRecord,
-    ) -> Result<Option<FollowRows>, PlatformError> {
+        step: PaymentStep,
+    ) -> Result<Option<Follow>, PlatformError> {
         let mut follows = Vec::new();
         for follower in &self.payment_followers {
-            if let Some(follow) = follower.follow(self, record).await? {
+            if let Some(follow) = follower.follow(self, record, step).await? {
                 follows.push(follow);
             }
         }
         if follows.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Box::new(move |before, after| {
-            follows
-                .into_iter()
-                .flat_map(|follow| follow(before, after))
-                .collect()
-        })))
+        follows.sort_by_key(|follow| !follow.linked);
+        let linked = follows.iter().any(|follow| follow.linked);
+        let mut transfers = Vec::new();
+        let mut parts = Vec::new();
+        for follow in follows {
+            parts.push((transfers.len(), follow.transfers.len(), follow.rows));
+            transfers.extend(follow.transfers);
+        }
+        let rows: FollowRows = Box::new(move |commit| {
+            let mut rows = Vec::new();
+            for (offset, count, follow_rows) in parts {
+                let first_transfer = commit
+                    .first_transfer
+                    .filter(|_| count > 0)
+                    .map(|first| first + offset);
+                let part = FollowedCommit {
+                    before: commit.before,
+                    after: commit.after,
+                    outcome: commit.outcome,
+                    first_transfer,
+                };
+                rows.extend(follow_rows(&part));
+            }
+            rows
+        });
+        Ok(Some(Follow {
+            transfers,
+            linked,
+            rows,
+        }))
     }
 
     pub(crate) async fn claim_payment(

@@ -38,7 +38,7 @@ use crate::error::{Entity, PlatformError, invalid};
 use crate::members::{MemberGate, MemberStatus};
 use crate::merchants::MerchantRecord;
 use crate::paycode::{Device, PaycodeDecline};
-use crate::payments::{Claimed, FollowRows, VanTx, authorization_rows};
+use crate::payments::{Claimed, Follow, FollowedCommit, PaymentStep, VanTx, authorization_rows};
 use crate::service::Platform;
 use crate::vouchers::{PresentedVoucher, is_voucher_code};
 use ports::time::{kst_day_start_s, now_s};
@@ -221,8 +221,9 @@ struct Authorizing {
     rows: Vec<RowRef>,
     /// A voucher's rows: redeemed, and as it was (written instead if the ledger declines).
     voucher: Option<VoucherRows>,
-    /// What the contexts following this payment add (see `payments::PaymentFollower`).
-    follow: Option<FollowRows>,
+    /// What the contexts following this payment add (see `payments::PaymentFollower`), and
+    /// where their transfers are in the commit.
+    follow: Option<(Follow, Option<usize>)>,
 }
 
 struct VoucherRows {
@@ -255,8 +256,14 @@ impl Authorizing {
                 voucher.redeemed
             });
         }
-        if let Some(follow) = follow {
-            rows.extend(follow(&before, &record));
+        if let Some((follow, first_transfer)) = follow {
+            let commit = FollowedCommit {
+                before: &before,
+                after: &record,
+                outcome,
+                first_transfer,
+            };
+            rows.extend((follow.rows)(&commit));
         }
         (rows, record)
     }
@@ -311,8 +318,13 @@ impl Platform {
             PayWith::Code => self.payer(&request.pay_code).await?,
             PayWith::Member(member_id) => self.member_payer(member_id).await?,
         };
+        let step = PaymentStep::Authorize {
+            amount: request.amount,
+            capture: request.capture,
+            partial: request.allow_partial,
+        };
         let follow = self
-            .follow_payment(&pending_record(terminal_id, merchant_id, &request))
+            .follow_payment(&pending_record(terminal_id, merchant_id, &request), step)
             .await?;
         let (committing, counted_before) = {
             let screening = Screening {
@@ -329,12 +341,20 @@ impl Platform {
                 },
             };
             let mut authorizing = self.screen_authorization(&request, screening);
-            authorizing.follow = follow;
             let counted = authorizing.record.counted();
-            let transfers = match authorizing.record.status {
+            let mut transfers = match authorizing.record.status {
                 AuthorizationStatus::Pending => vec![payment(&authorizing.record)],
                 _ => Vec::new(),
             };
+            // A voucher's payment is the vouchers account's, not the member's: followed
+            // for its rows only.
+            authorizing.follow = follow.map(|mut follow| {
+                if authorizing.record.voucher.is_some() {
+                    follow.transfers.clear();
+                }
+                let first = follow.extend(&mut transfers);
+                (follow, first)
+            });
             let committing =
                 self.enqueue_commit(transfers, move |outcome| authorizing.commit(outcome))?;
             (committing, counted)

@@ -13,7 +13,7 @@ use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, Tr
 
 use crate::chart::{self, transfer_code};
 use crate::error::{Entity, PlatformError, invalid};
-use crate::payments::{Claimed, VanTx, authorization_rows};
+use crate::payments::{Claimed, FollowedCommit, PaymentStep, VanTx, authorization_rows};
 use crate::service::Platform;
 use crate::van::{
     self, AuthorizationRecord, AuthorizationStatus, CancelEntry, CancelKind, CancelStatus,
@@ -57,7 +57,8 @@ impl Platform {
     async fn commit_step(
         &self,
         record: AuthorizationRecord,
-        transfers: Vec<Transfer>,
+        mut transfers: Vec<Transfer>,
+        step: PaymentStep,
         change: Change,
     ) -> Result<AuthorizationRecord, PlatformError> {
         // The voucher it was paid with, claimed, in case the step gives the payment back.
@@ -69,7 +70,15 @@ impl Platform {
             }
             None => (None, None),
         };
-        let follow = self.follow_payment(&record).await?;
+        let step = if record.voucher.is_some() {
+            PaymentStep::Other
+        } else {
+            step
+        };
+        let follow = self.follow_payment(&record, step).await?.map(|mut follow| {
+            let first = follow.extend(&mut transfers);
+            (follow, first)
+        });
         let committing = self.enqueue_commit(transfers, move |outcome| {
             let before = record.clone();
             let mut record = record;
@@ -78,8 +87,14 @@ impl Platform {
             if record.releases_voucher() {
                 rows.extend(release);
             }
-            if let Some(follow) = follow {
-                rows.extend(follow(&before, &record));
+            if let Some((follow, first_transfer)) = follow {
+                let commit = FollowedCommit {
+                    before: &before,
+                    after: &record,
+                    outcome,
+                    first_transfer,
+                };
+                rows.extend((follow.rows)(&commit));
             }
             (rows, record)
         })?;
@@ -135,7 +150,8 @@ impl Platform {
             }
             _ => {}
         });
-        let changed = self.commit_step(record, vec![post], change).await?;
+        let step = PaymentStep::Capture { amount };
+        let changed = self.commit_step(record, vec![post], step, change).await?;
         match changed.status {
             AuthorizationStatus::Captured => Ok(changed),
             AuthorizationStatus::Voided => Err(state_error("voided or expired")),
@@ -204,6 +220,7 @@ impl Platform {
             return Ok(record);
         }
         let entry = new_cancel(&record, amount, key)?;
+        let (kind, refund_amount) = (entry.kind, entry.amount);
         let transfer = cancel_transfer(&record, &entry);
         let mut pending = record;
         pending.cancels.push(entry);
@@ -227,7 +244,15 @@ impl Platform {
                 r.network_cancelled = true;
             }
         });
-        let changed = self.commit_step(pending, vec![transfer], change).await?;
+        let step = match kind {
+            CancelKind::Refund => PaymentStep::Refund {
+                amount: refund_amount,
+            },
+            CancelKind::Void => PaymentStep::Other,
+        };
+        let changed = self
+            .commit_step(pending, vec![transfer], step, change)
+            .await?;
         let failed = changed
             .cancels
             .iter()
@@ -260,7 +285,9 @@ impl Platform {
             None => {
                 let tombstone = tombstone(merchant_id, terminal_id, van_tx_id);
                 let change: Change = Box::new(|_, _| {});
-                return self.commit_step(tombstone, Vec::new(), change).await;
+                return self
+                    .commit_step(tombstone, Vec::new(), PaymentStep::Other, change)
+                    .await;
             }
         };
         let (record, _claim) = self.owned(terminal_id, id).await?;
@@ -279,7 +306,8 @@ impl Platform {
             return Ok(record);
         }
         let change: Change = Box::new(|r, _| r.network_cancelled = true);
-        self.commit_step(record, Vec::new(), change).await
+        self.commit_step(record, Vec::new(), PaymentStep::Other, change)
+            .await
     }
 
     /// The authorization a `van_tx_id` of the terminal's merchant names (that of the

@@ -278,6 +278,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::transfers::ASSETS_MIGRATION,
     // 29: checkout: payment intents, webhook endpoints and events (`tables::checkout`).
     crate::tables::checkout::POSTGRES_TABLES,
+    // 30: promotions and the bonuses they granted or took back (`tables::promotions`).
+    crate::tables::promotions::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

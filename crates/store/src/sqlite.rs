@@ -303,6 +303,8 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::transfers::ASSETS_MIGRATION,
     // 29: checkout: payment intents, webhook endpoints and events (`tables::checkout`).
     crate::tables::checkout::SQLITE_TABLES,
+    // 30: promotions and the bonuses they granted or took back (`tables::promotions`).
+    crate::tables::promotions::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -37,6 +37,7 @@ pub mod partners;
 pub mod paycodes;
 pub mod payments;
 pub mod portal_users;
+pub mod promotions;
 pub mod records;
 pub mod settlements;
 pub mod sql;
@@ -122,6 +123,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     assets::SQLITE_TABLES,
     transfers::ASSETS_MIGRATION,
     checkout::SQLITE_TABLES,
+    promotions::SQLITE_TABLES,
 ];
 
 impl MemoryTables {
