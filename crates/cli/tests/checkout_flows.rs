@@ -42,7 +42,10 @@ macro_rules! on_both_backends {
     )*};
 }
 
-on_both_backends!(checkout_pays_refunds_and_tells_the_merchant_once);
+on_both_backends!(
+    checkout_pays_refunds_and_tells_the_merchant_once,
+    promotions_grant_and_refunds_take_back,
+);
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
     tokio::time::timeout(FLOW_DEADLINE, flow)
@@ -230,10 +233,12 @@ impl World {
         let transfer = json!({"transfers": [{"id": rand::random::<u64>().to_string(),
             "debit_account_id": FUNDING_ACCOUNT, "credit_account_id": member["member_id"],
             "amount": balance.to_string(), "ledger": 1, "code": 5}]});
-        let results = api
-            .ok("POST", "/admin/v1/ledger/transfers", TOKEN, Some(transfer))
-            .await;
-        assert_eq!(results["results"][0]["result"], "ok", "{results}");
+        if balance > 0 {
+            let results = api
+                .ok("POST", "/admin/v1/ledger/transfers", TOKEN, Some(transfer))
+                .await;
+            assert_eq!(results["results"][0]["result"], "ok", "{results}");
+        }
         token
     }
 
@@ -539,4 +544,177 @@ where
         assert!(Instant::now() < deadline, "the condition never held");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A promotion from now for a day, funded with `budget` MVP; its id.
+async fn promotion(world: &World, mut body: Value, budget: u64) -> String {
+    body["starts_at"] = json!(ports::time::rfc3339(now_s() - 60));
+    body["ends_at"] = json!(ports::time::rfc3339(now_s() + 86_400));
+    let made = world
+        .api
+        .ok("POST", "/admin/v1/promotions", TOKEN, Some(body))
+        .await;
+    let id = text(&made["promotion_id"]);
+    let funding = json!({"amount": budget, "reference": format!("marketing-{id}")});
+    let path = format!("/admin/v1/promotions/{id}/fundings");
+    for _ in 0..2 {
+        let funded = world
+            .api
+            .ok("POST", &path, TOKEN, Some(funding.clone()))
+            .await;
+        assert_eq!(
+            funded["funded_mvp"].as_u64(),
+            Some(budget),
+            "once per reference: {funded}"
+        );
+    }
+    id
+}
+
+async fn report(world: &World, id: &str) -> Value {
+    world
+        .api
+        .ok("GET", &format!("/admin/v1/promotions/{id}"), TOKEN, None)
+        .await
+}
+
+/// The shop's intent for `amount`, approved by `token`; its id.
+async fn paid(world: &World, shop: &Shop, token: &str, order_id: &str, amount: u64) -> String {
+    let intent = shop.intent(order_id, amount, "automatic").await;
+    let path = format!(
+        "/v1/checkout/intents/{}/approval",
+        text(&intent["intent_id"])
+    );
+    let body = Some(json!({"pin": PIN}));
+    let (status, approved) = world.api.call("POST", &path, token, body).await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("succeeded")),
+        "{approved}"
+    );
+    text(&intent["intent_id"])
+}
+
+async fn refund(shop: &Shop, intent_id: &str, amount: u64, key: &str) -> Value {
+    let path = format!("/checkout/v1/intents/{intent_id}/refunds");
+    let body = json!({"amount": amount});
+    let (status, refunded) = shop.send("POST", &path, Some(&body), Some(key)).await;
+    assert_eq!(status, 200, "{refunded}");
+    refunded
+}
+
+async fn promotions_grant_and_refunds_take_back(backend: Backend) {
+    let mut world = World::start(backend).await;
+    // A sign-up bonus for the first two wallets: the third gets nothing.
+    let signup =
+        json!({"name": "Welcome 1,000", "kind": "signup_bonus", "amount": 1_000, "wallets_max": 2});
+    let welcome = promotion(&world, signup, 10_000).await;
+    let mut joined = Vec::new();
+    for _ in 0..3 {
+        joined.push(world.member(0).await);
+    }
+    let mut bonuses = Vec::new();
+    for token in &joined {
+        bonuses.push(world.mvp(token).await.0);
+    }
+    assert_eq!(bonuses, [1_000, 1_000, 0]);
+    let welcome_report = report(&world, &welcome).await;
+    assert_eq!(
+        (
+            welcome_report["signups"].as_u64(),
+            welcome_report["remaining_mvp"].as_u64()
+        ),
+        (Some(2), Some(8_000))
+    );
+    let history = world
+        .api
+        .ok("GET", "/v1/me/transactions?reason=bonus", &joined[0], None)
+        .await;
+    assert_eq!(
+        history["transactions"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+
+    // 5 % cashback at the brand, from a budget of 1,000 MVP.
+    let (merchant_id, shop) = world.shop(20).await;
+    let cashback =
+        json!({"name": "Blue Cup 5 %", "kind": "cashback", "rate_bps": 500, "brand": "Blue Cup"});
+    let blue = promotion(&world, cashback, 1_000).await;
+    let buyer = world.member(100_000).await;
+    let first = paid(&world, &shop, &buyer, "promo-1", 10_000).await;
+    assert_eq!(world.mvp(&buyer).await, (90_500, 0));
+    // Refunds take the cashback back in proportion, in the refund's own commit.
+    refund(&shop, &first, 4_000, "refund-1").await;
+    assert_eq!(world.mvp(&buyer).await, (94_300, 0));
+    refund(&shop, &first, 4_000, "refund-1").await; // the same refund again: nothing more
+    refund(&shop, &first, 6_000, "refund-2").await;
+    assert_eq!(
+        world.mvp(&buyer).await,
+        (100_000, 0),
+        "buy, earn, refund: nothing kept"
+    );
+    let taken = world
+        .api
+        .ok(
+            "GET",
+            "/v1/me/transactions?reason=cashback_clawback",
+            &buyer,
+            None,
+        )
+        .await;
+    assert_eq!(
+        taken["transactions"].as_array().map(Vec::len),
+        Some(2),
+        "{taken}"
+    );
+
+    // The budget runs dry: the cashback is what is left, then nothing; payments still go.
+    let big = paid(&world, &shop, &buyer, "promo-2", 40_000).await;
+    assert_eq!(
+        world.mvp(&buyer).await,
+        (61_000, 0),
+        "1,000 of the 2,000 asked"
+    );
+    paid(&world, &shop, &buyer, "promo-3", 20_000).await;
+    assert_eq!(
+        world.mvp(&buyer).await,
+        (41_000, 0),
+        "an empty budget gives nothing"
+    );
+    let dry = report(&world, &blue).await;
+    assert_eq!(
+        (dry["remaining_mvp"].as_u64(), dry["cashback_mvp"].as_u64()),
+        (Some(0), Some(1_500)),
+        "{dry}"
+    );
+    refund(&shop, &big, 40_000, "refund-3").await;
+    assert_eq!(
+        world.mvp(&buyer).await,
+        (80_000, 0),
+        "the 1,000 it earned went back"
+    );
+    let after = report(&world, &blue).await;
+    assert_eq!(
+        (
+            after["remaining_mvp"].as_u64(),
+            after["clawback_mvp"].as_u64()
+        ),
+        (Some(1_000), Some(1_500)),
+        "{after}"
+    );
+
+    // Ended, it grants nothing more; another merchant's payments never earned any.
+    world
+        .api
+        .ok(
+            "POST",
+            &format!("/admin/v1/promotions/{blue}/end"),
+            TOKEN,
+            None,
+        )
+        .await;
+    paid(&world, &shop, &buyer, "promo-4", 10_000).await;
+    assert_eq!(world.mvp(&buyer).await, (70_000, 0));
+    let _ = merchant_id;
 }

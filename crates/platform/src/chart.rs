@@ -57,6 +57,11 @@ pub mod account_code {
     pub const TREASURY: u16 = 1500;
     /// Where an asset's units come from: its issue, or coins held at the custodian.
     pub const RESERVE: u16 = 1600;
+    /// A promotion's budget: credit-normal (what the platform put in, less the bonuses
+    /// granted, plus what refunds took back), may never go below zero.
+    pub const PROMOTION_BUDGET: u16 = 2000;
+    /// The platform's marketing money: debited when a promotion's budget is funded.
+    pub const PROMOTION_FUNDING: u16 = 2100;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -85,6 +90,12 @@ pub mod transfer_code {
     pub const ASSET_CONVERSION: u16 = 17;
     /// Units of an asset put into the treasury: TTC's issue, a custodial deposit.
     pub const ASSET_ISSUE: u16 = 18;
+    /// A promotion's cashback on a payment (`promotions`).
+    pub const CASHBACK: u16 = 24;
+    /// Cashback taken back when its payment is refunded (`promotions`).
+    pub const CASHBACK_CLAWBACK: u16 = 25;
+    /// The platform's marketing money into a promotion's budget (`promotions`).
+    pub const PROMOTION_FUNDING: u16 = 26;
 }
 
 /// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
@@ -115,6 +126,9 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::AD_CLICK => "ad_click",
         transfer_code::ASSET_CONVERSION => "asset_conversion",
         transfer_code::ASSET_ISSUE => "asset_issue",
+        transfer_code::CASHBACK => "cashback",
+        transfer_code::CASHBACK_CLAWBACK => "cashback_clawback",
+        transfer_code::PROMOTION_FUNDING => "promotion_funding",
         _ => "other",
     }
 }
@@ -143,6 +157,8 @@ pub const AD_REVENUE_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::AD_REVENUE as u128);
 pub const P2P_HOLDS_ACCOUNT: AccountId =
     AccountId(SYSTEM_ACCOUNT_BASE | account_code::P2P_HOLDS as u128);
+pub const PROMOTION_FUNDING_ACCOUNT: AccountId =
+    AccountId(SYSTEM_ACCOUNT_BASE | account_code::PROMOTION_FUNDING as u128);
 
 /// Random bits at the bottom of a [`new_id`].
 const ID_RANDOM_BITS: u32 = 80;
@@ -203,6 +219,29 @@ pub fn partner_issuance(partner_id: u128) -> Account {
         code: account_code::PARTNER_ISSUANCE,
         flags: AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
         user_data_128: partner_id,
+        ..Account::default()
+    }
+}
+
+/// A promotion's budget account (its id is the promotion's).
+pub fn promotion_budget(promotion_id: u128) -> Account {
+    Account {
+        id: AccountId(promotion_id),
+        ledger: LEDGER_MVP,
+        code: account_code::PROMOTION_BUDGET,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        user_data_128: promotion_id,
+        ..Account::default()
+    }
+}
+
+/// The platform's marketing money, made with the first promotion (idempotently).
+pub fn promotion_funding() -> Account {
+    Account {
+        id: PROMOTION_FUNDING_ACCOUNT,
+        ledger: LEDGER_MVP,
+        code: account_code::PROMOTION_FUNDING,
+        flags: AccountFlags::empty(),
         ..Account::default()
     }
 }

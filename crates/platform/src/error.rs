@@ -50,6 +50,8 @@ pub enum PlatformError {
     Asset(#[from] crate::assets::error::AssetError),
     #[error(transparent)]
     Checkout(#[from] crate::checkout::CheckoutError),
+    #[error(transparent)]
+    Promotion(#[from] crate::promotions::PromotionError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -76,6 +78,7 @@ pub enum Entity {
     P2pTransfer,
     Partner,
     PaymentIntent,
+    Promotion,
     Paycode,
     PaycodeDevice,
     Product,
@@ -107,6 +110,7 @@ impl Entity {
             Entity::P2pTransfer => "transfer",
             Entity::Partner => "partner",
             Entity::PaymentIntent => "payment intent",
+            Entity::Promotion => "promotion",
             Entity::Paycode => "paycode",
             Entity::PaycodeDevice => "paycode device",
             Entity::Product => "product",

@@ -48,6 +48,7 @@ pub mod partners;
 pub mod paycode;
 pub mod payments;
 pub mod portal;
+pub mod promotions;
 pub mod service;
 pub mod settlement;
 pub mod totp;

@@ -146,6 +146,8 @@ pub struct Platform {
     pub(crate) idempotency: crate::idempotency::InFlight,
     /// The contexts that add rows to payments' commits (see `payments::PaymentFollower`).
     pub(crate) payment_followers: Vec<Box<dyn crate::payments::PaymentFollower>>,
+    /// The promotions in force and the sign-up bonuses' lock (see `promotions`).
+    pub(crate) promotions: crate::promotions::Promotions,
     /// The checkout context's claims (see `checkout`).
     pub(crate) checkout: crate::checkout::Checkout,
     /// Sends checkout's webhook events to merchants.
@@ -254,7 +256,11 @@ impl Platform {
             anchor_wake: Arc::new(tokio::sync::Notify::new()),
             limits: crate::limits::RateLimits::default(),
             idempotency: crate::idempotency::InFlight::default(),
-            payment_followers: vec![Box::new(crate::checkout::CheckoutFollower)],
+            payment_followers: vec![
+                Box::new(crate::promotions::PromotionsFollower),
+                Box::new(crate::checkout::CheckoutFollower),
+            ],
+            promotions: crate::promotions::Promotions::default(),
             checkout: crate::checkout::Checkout::default(),
             webhooks: parts.webhooks,
         }))

@@ -323,9 +323,14 @@ impl Platform {
             capture: request.capture,
             partial: request.allow_partial,
         };
-        let follow = self
-            .follow_payment(&pending_record(terminal_id, merchant_id, &request), step)
-            .await?;
+        // The member the checks will find (a pay code's device, or who approved in the
+        // app), so that followers' transfers name their wallet.
+        let mut pending = pending_record(terminal_id, merchant_id, &request);
+        pending.member_id = payer
+            .member_id
+            .or(payer.device.as_ref().map(|device| device.member_id))
+            .unwrap_or(0);
+        let follow = self.follow_payment(&pending, step).await?;
         let (committing, counted_before) = {
             let screening = Screening {
                 terminal_id,

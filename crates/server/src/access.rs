@@ -122,6 +122,15 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         "/admin/v1/treasury/deposits",
         needs(P::ConversionsWrite),
     ),
+    ("POST", "/admin/v1/promotions", needs(P::AdsWrite)),
+    ("GET", "/admin/v1/promotions", needs(P::AdsRead)),
+    ("GET", "/admin/v1/promotions/{id}", needs(P::AdsRead)),
+    (
+        "POST",
+        "/admin/v1/promotions/{id}/fundings",
+        needs(P::AdsWrite),
+    ),
+    ("POST", "/admin/v1/promotions/{id}/end", needs(P::AdsWrite)),
     (
         "POST",
         "/admin/v1/ledger/transfers/lookup",

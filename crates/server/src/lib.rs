@@ -30,6 +30,7 @@ pub mod partner_portal_api;
 pub mod paycodes_api;
 pub mod portal_api;
 pub mod problem;
+pub mod promotions_api;
 pub mod shapes;
 pub mod transfers_api;
 pub mod van_api;
@@ -120,6 +121,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(transfers_api::routes())
         .merge(assets_api::routes())
         .merge(checkout_api::routes())
+        .merge(promotions_api::routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

@@ -261,6 +261,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             "unknown-payment-intent",
             "Unknown payment intent",
         ),
+        E::NotFound(Entity::Promotion) => (S::NOT_FOUND, "unknown-promotion", "Unknown promotion"),
         E::NotFound(Entity::WebhookEvent) => (
             S::NOT_FOUND,
             "unknown-webhook-event",
@@ -316,6 +317,14 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Transfer(error) => transfer_kind(error),
         E::Asset(error) => asset_kind(error),
         E::Checkout(error) => checkout_kind(error),
+        E::Promotion(platform::promotions::PromotionError::TooMany(_)) => (
+            S::CONFLICT,
+            "too-many-promotions",
+            "Too many promotions in force",
+        ),
+        E::Promotion(platform::promotions::PromotionError::Ended) => {
+            (S::CONFLICT, "promotion-ended", "The promotion has ended")
+        }
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }

@@ -254,6 +254,7 @@ impl Platform {
         ])
         .await?;
         self.claim_held_for(member_id, phone_index).await;
+        self.grant_signup_bonuses(member_id).await;
         Ok(SignUpGrant {
             member_id,
             device_token,

@@ -277,6 +277,22 @@ pub fn active_promotions(read: &mut TableRead<'_>) -> Result<Vec<PromotionRow>, 
         .collect()
 }
 
+/// The promotions in force, then the newest ended ones: at most
+/// [`ACTIVE_PROMOTIONS_MAX`] of each.
+pub fn recent_promotions(read: &mut TableRead<'_>) -> Result<Vec<PromotionRow>, StoreError> {
+    let mut rows = active_promotions(read)?;
+    rows.reverse();
+    let sql = format!(
+        "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE status = 'ended'
+        ORDER BY created_at_s DESC, id DESC LIMIT ?1"
+    );
+    let params = [sql::limit(ACTIVE_PROMOTIONS_MAX, ACTIVE_PROMOTIONS_MAX)];
+    for columns in sql::query(read, &sql, &params)? {
+        rows.push(promotion_of(columns)?);
+    }
+    Ok(rows)
+}
+
 /// How many active promotions there are (to refuse one past the maximum).
 pub fn active_count(read: &mut TableRead<'_>) -> Result<u64, StoreError> {
     let sql = "SELECT count(*) FROM promotions WHERE status = 'active'";
@@ -292,7 +308,7 @@ pub fn signup_grants(
     promotion_id: u128,
     member_id: u128,
 ) -> Result<(u64, bool), StoreError> {
-    let sql = "SELECT count(*), coalesce(sum(CASE WHEN member_id = ?2 THEN 1 ELSE 0 END), 0)
+    let sql = "SELECT count(*), CAST(coalesce(sum(CASE WHEN member_id = ?2 THEN 1 ELSE 0 END), 0) AS bigint)
         FROM promotion_grants WHERE promotion_id = ?1 AND kind = 'signup_bonus'";
     match sql::query_one(read, sql, &[Value::id(promotion_id), Value::id(member_id)])? {
         Some(mut columns) => Ok((columns.uint()?, columns.uint()? > 0)),
@@ -319,7 +335,8 @@ pub fn promotion_totals(
     read: &mut TableRead<'_>,
     promotion_id: u128,
 ) -> Result<PromotionTotals, StoreError> {
-    let sql = "SELECT kind, count(*), coalesce(sum(amount), 0) FROM promotion_grants
+    let sql =
+        "SELECT kind, count(*), CAST(coalesce(sum(amount), 0) AS bigint) FROM promotion_grants
         WHERE promotion_id = ?1 GROUP BY kind";
     let mut totals = PromotionTotals::default();
     for mut columns in sql::query(read, sql, &[Value::id(promotion_id)])? {
