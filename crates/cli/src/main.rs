@@ -220,6 +220,11 @@ struct PlatformOptions {
     /// How long a conversion quote between assets holds.
     #[arg(long, default_value_t = platform::assets::QUOTE_TTL_S)]
     asset_quote_ttl_s: u64,
+    /// How long an escrow offer stays open, and then a taken trade has to complete, before
+    /// the sweep voids its locks (1 s to 30 days).
+    #[arg(long, default_value_t = platform::escrow::ESCROW_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..=platform::escrow::ESCROW_TIMEOUT_S_MAX as i64))]
+    escrow_timeout_s: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -357,6 +362,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pin_confirm_above_mvp: args.platform.pin_confirm_above_mvp,
         transfer_hold_s: args.platform.transfer_hold_s,
         asset_quote_ttl_s: args.platform.asset_quote_ttl_s,
+        escrow_timeout_s: args.platform.escrow_timeout_s,
         rate_limiting: match args.platform.rate_limits {
             RateLimitsOption::Enforced => platform::limits::RateLimiting::Enforced,
             RateLimitsOption::Off => platform::limits::RateLimiting::Off,

@@ -57,6 +57,12 @@ pub mod account_code {
     pub const TREASURY: u16 = 1500;
     /// Where an asset's units come from: its issue, or coins held at the custodian.
     pub const RESERVE: u16 = 1600;
+    /// Escrowed trades' locks (`escrow`), one per ledger: pending while a trade runs, posted
+    /// while a dispute waits for an operator; never below zero.
+    pub const ESCROW: u16 = 1700;
+    /// A game company's TTC for game money and rewards (`escrow::games`), one per company:
+    /// funded from the treasury, paid out to members; never below zero.
+    pub const GAME_ISSUANCE: u16 = 1800;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -85,6 +91,14 @@ pub mod transfer_code {
     pub const ASSET_CONVERSION: u16 = 17;
     /// Units of an asset put into the treasury: TTC's issue, a custodial deposit.
     pub const ASSET_ISSUE: u16 = 18;
+    /// A trade leg locked in escrow (pending), and its post or void (`escrow`).
+    pub const ESCROW_LOCK: u16 = 19;
+    /// Escrow paying a trade's party: a leg delivered, released or refunded (`escrow`).
+    pub const ESCROW_PAYOUT: u16 = 20;
+    /// A game company buying TTC from the treasury for its members (`escrow::games`).
+    pub const GAME_FUNDING: u16 = 21;
+    /// A game company crediting a member game money or a reward (`escrow::games`).
+    pub const GAME_CREDIT: u16 = 22;
 }
 
 /// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
@@ -115,6 +129,10 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::AD_CLICK => "ad_click",
         transfer_code::ASSET_CONVERSION => "asset_conversion",
         transfer_code::ASSET_ISSUE => "asset_issue",
+        transfer_code::ESCROW_LOCK => "escrow_lock",
+        transfer_code::ESCROW_PAYOUT => "escrow_payout",
+        transfer_code::GAME_FUNDING => "game_funding",
+        transfer_code::GAME_CREDIT => "game_credit",
         _ => "other",
     }
 }

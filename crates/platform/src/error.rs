@@ -48,6 +48,8 @@ pub enum PlatformError {
     Transfer(#[from] crate::transfers::error::TransferError),
     #[error(transparent)]
     Asset(#[from] crate::assets::error::AssetError),
+    #[error(transparent)]
+    Escrow(#[from] crate::escrow::error::EscrowError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -67,6 +69,7 @@ pub enum Entity {
     Conversion,
     Device,
     Exchange,
+    Game,
     Link,
     Member,
     Merchant,
@@ -79,6 +82,7 @@ pub enum Entity {
     Quote,
     Settlement,
     Terminal,
+    Trade,
     Transaction,
     Van,
     Verification,
@@ -96,6 +100,7 @@ impl Entity {
             Entity::Conversion => "conversion",
             Entity::Device => "device",
             Entity::Exchange => "exchange",
+            Entity::Game => "game company",
             Entity::Link => "link",
             Entity::Member => "member",
             Entity::Merchant => "merchant",
@@ -108,6 +113,7 @@ impl Entity {
             Entity::Quote => "quote",
             Entity::Settlement => "settlement",
             Entity::Terminal => "terminal",
+            Entity::Trade => "trade",
             Entity::Van => "VAN",
             Entity::Transaction => "transaction",
             Entity::Verification => "verification",

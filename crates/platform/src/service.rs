@@ -56,6 +56,9 @@ pub struct PlatformConfig {
     pub transfer_hold_s: u64,
     /// How long a conversion quote between assets holds.
     pub asset_quote_ttl_s: u64,
+    /// How long an escrow offer stays open, and then a taken trade has to complete
+    /// (at most `escrow::ESCROW_TIMEOUT_S_MAX`).
+    pub escrow_timeout_s: u64,
 }
 
 /// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
@@ -78,6 +81,7 @@ impl Default for PlatformConfig {
             rate_limiting: crate::limits::RateLimiting::Enforced,
             transfer_hold_s: crate::transfers::HOLD_S,
             asset_quote_ttl_s: crate::assets::QUOTE_TTL_S,
+            escrow_timeout_s: crate::escrow::ESCROW_TIMEOUT_S,
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct Platform {
     pub(crate) transfers: crate::transfers::Transfers,
     /// The assets context's claims (see `assets`).
     pub(crate) assets: crate::assets::Assets,
+    /// The escrow context's claims (see `escrow`).
+    pub(crate) escrow: crate::escrow::Escrow,
     /// Market prices of the custodial coins (see `assets`).
     pub(crate) price_feed: Option<Arc<dyn ports::prices::PriceFeed>>,
     pub(crate) keys: DataKeys,
@@ -204,6 +210,11 @@ impl Platform {
         ledger: Arc<LedgerService>,
         mut parts: PlatformParts,
     ) -> Result<Arc<Platform>, OpenError> {
+        // The ledger's pending timeouts are u32 seconds; `serve` checks its option.
+        assert!(
+            (1..=crate::escrow::ESCROW_TIMEOUT_S_MAX).contains(&config.escrow_timeout_s),
+            "the escrow timeout is 1 s to 30 days"
+        );
         if let Some(legacy) = parts.legacy_records.as_mut() {
             let moved = import_records(&ledger, legacy.as_mut())?;
             if moved > 0 {
@@ -227,6 +238,7 @@ impl Platform {
             health: crate::health::Health::default(),
             transfers: crate::transfers::Transfers::default(),
             assets: crate::assets::Assets::default(),
+            escrow: crate::escrow::Escrow::default(),
             paycodes: crate::paycode::Paycodes::default(),
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),

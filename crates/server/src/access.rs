@@ -122,6 +122,18 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         "/admin/v1/treasury/deposits",
         needs(P::ConversionsWrite),
     ),
+    ("GET", "/admin/v1/disputes", needs(P::DisputesRead)),
+    (
+        "POST",
+        "/admin/v1/disputes/{id}/resolution",
+        needs(P::DisputesResolve),
+    ),
+    ("POST", "/admin/v1/games", needs(P::GamesWrite)),
+    (
+        "POST",
+        "/admin/v1/games/{id}/fundings",
+        needs(P::GamesWrite),
+    ),
     (
         "POST",
         "/admin/v1/ledger/transfers/lookup",

@@ -276,6 +276,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::assets::POSTGRES_TABLES,
     // 28: P2P transfers in any asset, received in another (`tables::transfers`).
     crate::tables::transfers::ASSETS_MIGRATION,
+    // 29: escrowed P2P trades, their disputes, game companies and their credits
+    // (`tables::escrow`).
+    crate::tables::escrow::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

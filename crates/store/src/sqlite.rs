@@ -301,6 +301,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::assets::SQLITE_TABLES,
     // 28: P2P transfers in any asset, received in another (`tables::transfers`).
     crate::tables::transfers::ASSETS_MIGRATION,
+    // 29: escrowed P2P trades, their disputes, game companies and their credits
+    // (`tables::escrow`).
+    crate::tables::escrow::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

@@ -25,6 +25,7 @@ pub mod anchoring;
 pub mod assets;
 pub mod audit;
 pub mod conversions;
+pub mod escrow;
 pub mod exchanges;
 pub mod health;
 pub mod idempotency;
@@ -120,6 +121,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     transfers::SQLITE_TABLES,
     assets::SQLITE_TABLES,
     transfers::ASSETS_MIGRATION,
+    escrow::SQLITE_TABLES,
 ];
 
 impl MemoryTables {
