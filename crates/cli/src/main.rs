@@ -223,7 +223,7 @@ struct PlatformOptions {
     /// How long an escrow offer stays open, and then a taken trade has to complete, before
     /// the sweep voids its locks (1 s to 30 days).
     #[arg(long, default_value_t = platform::escrow::ESCROW_TIMEOUT_S,
-        value_parser = clap::value_parser!(u64).range(1..=platform::escrow::ESCROW_TIMEOUT_S_MAX as i64))]
+        value_parser = clap::value_parser!(u64).range(1..=platform::escrow::ESCROW_TIMEOUT_S_MAX))]
     escrow_timeout_s: u64,
 }
 

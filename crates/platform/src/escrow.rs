@@ -175,14 +175,18 @@ struct Leg {
     to: u128,
     /// The ledger's backstop: seconds until it releases the lock by itself.
     timeout_s: u64,
+    /// What tells this lock from an earlier attempt's: a refused lock spends its id
+    /// (`id_already_failed`), so the price's lock names its buyer and the take's second.
+    attempt: (u128, u64),
 }
 
 impl Leg {
     fn id(&self, trade_id: u128, step: &str) -> TransferId {
+        let (member, second) = self.attempt;
         TransferId(derived_transfer_id(
             &format!("escrow-{}-{step}", self.name),
             trade_id,
-            "",
+            &format!("{member}/{second}"),
         ))
     }
 
@@ -259,6 +263,22 @@ fn all_moved(results: &[CreateTransferResult]) -> bool {
     })
 }
 
+/// Why a lock was refused: the balance (or, for a take retried within its second after
+/// such a refusal, the lock's spent id); anything else is a bug, logged.
+fn balance_refusal(results: &[CreateTransferResult]) -> PlatformError {
+    let balance = |result: &CreateTransferResult| {
+        matches!(
+            result,
+            CreateTransferResult::ExceedsCredits | CreateTransferResult::IdAlreadyFailed
+        )
+    };
+    if results.iter().any(balance) {
+        return EscrowError::InsufficientBalance.into();
+    }
+    tracing::error!(?results, "a trade's lock was refused");
+    PlatformError::Unavailable("the trade's lock was refused; retry".into())
+}
+
 fn state(trade: &TradeRow, step: &'static str) -> PlatformError {
     let status = trade.status.as_str();
     EscrowError::State { status, step }.into()
@@ -303,6 +323,8 @@ impl Platform {
                 to: receiver,
                 // Open for a timeout, then taken for another at most.
                 timeout_s: 2 * timeout_s + BACKSTOP_GRACE_S,
+                // A new offer has a new id: its lock is the trade's only attempt.
+                attempt: (0, 0),
             });
         }
         if let (Some(buyer_id), true) = (trade.buyer_id, trade.on_platform) {
@@ -313,6 +335,7 @@ impl Platform {
                 from: buyer_id,
                 to: trade.seller_id,
                 timeout_s: timeout_s + BACKSTOP_GRACE_S,
+                attempt: (buyer_id, trade.taken_at_s.unwrap_or_default()),
             });
         }
         Ok(legs)
@@ -355,9 +378,7 @@ impl Platform {
         row: TradeRow,
     ) -> Result<TradeRow, PlatformError> {
         let committing = self.members.unless_withdrawing(member_id, || {
-            self.enqueue_trade(transfers, row.clone(), all_moved, |_| {
-                EscrowError::InsufficientBalance.into()
-            })
+            self.enqueue_trade(transfers, row.clone(), all_moved, balance_refusal)
         })?;
         committing.done().await??;
         Ok(row)
@@ -508,8 +529,12 @@ impl Platform {
         let _claim = self.escrow.trades.claim(id).await?;
         let trade = self.trade_row(id).await?;
         let party = trade.seller_id == member_id || trade.buyer_id == Some(member_id);
+        // A stranger learns only that an offer it may have seen open is not open any more.
         if !party && trade.status != TradeStatus::Open {
-            return Err(PlatformError::NotFound(Entity::Trade));
+            return Err(match step {
+                Step::Take => state(&trade, "take"),
+                Step::Confirm | Step::Cancel => PlatformError::NotFound(Entity::Trade),
+            });
         }
         let changed = match step {
             Step::Take => self.take_offer(member_id, trade).await?,
