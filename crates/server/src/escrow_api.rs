@@ -436,6 +436,7 @@ struct DisputeQueue {
 }
 
 /// Disputes waiting for an operator, the oldest first, with their text and evidence.
+///
 /// Needs `disputes.read`.
 #[utoipa::path(get, path = "/admin/v1/disputes", operation_id = "escrow_disputes", tag = "escrow",
     security(("operator" = [])),
@@ -472,8 +473,10 @@ struct DisputeResolutionBody {
     note: Option<String>,
 }
 
-/// Resolves a dispute: one linked chain of ledger transfers out of escrow whose
-/// `user_data_128` is the dispute's id. Needs `disputes.resolve`.
+/// Resolves a dispute: release or refund.
+///
+/// One linked chain of ledger transfers out of escrow whose `user_data_128` is the
+/// dispute's id. Needs `disputes.resolve`.
 #[utoipa::path(post, path = "/admin/v1/disputes/{id}/resolution", operation_id = "escrow_resolve_dispute", tag = "escrow",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The dispute (trade) id", pattern = r"^[0-9]{1,39}$")),
@@ -517,8 +520,9 @@ struct GameGrantAnswer {
     secret: String,
 }
 
-/// Registers a game company with its TTC account (game money is TTC) and an API key.
-/// Needs `games.write`.
+/// Registers a game company with its TTC account and an API key.
+///
+/// Game money is TTC. Needs `games.write`.
 #[utoipa::path(post, path = "/admin/v1/games", operation_id = "escrow_register_game", tag = "escrow",
     security(("operator" = [])),
     request_body = GameRegistrationBody,
@@ -557,8 +561,10 @@ struct GameFundingAnswer {
     transfer_id: String,
 }
 
-/// Records a game company's purchase of TTC: the treasury's TTC moves to the company's
-/// account (once per reference), from which it credits members. Needs `games.write`.
+/// Records a game company's purchase of TTC from the treasury.
+///
+/// The TTC moves to the company's account (once per reference), from which it credits
+/// members. Needs `games.write`.
 #[utoipa::path(post, path = "/admin/v1/games/{id}/fundings", operation_id = "escrow_fund_game", tag = "escrow",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The game company id", pattern = r"^[0-9]{1,39}$")),
