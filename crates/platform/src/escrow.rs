@@ -350,9 +350,9 @@ impl Platform {
         accept: fn(&[CreateTransferResult]) -> bool,
         refused: fn(&[CreateTransferResult]) -> PlatformError,
     ) -> Result<Committing<Result<(), PlatformError>>, PlatformError> {
-        self.enqueue_commit(transfers, move |outcome| match accept(&outcome.results) {
+        self.enqueue_commit(transfers, move |outcome| match accept(outcome.results) {
             true => (rows(vec![EscrowWrite::Trade(Box::new(row))]), Ok(())),
-            false => (Vec::new(), Err(refused(&outcome.results))),
+            false => (Vec::new(), Err(refused(outcome.results))),
         })
     }
 

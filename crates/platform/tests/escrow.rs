@@ -22,10 +22,7 @@ async fn holding(world: &World, member_id: u128, asset: platform::assets::Asset)
         .into_iter()
         .find(|(found, _)| *found == asset)
         .expect("the asset");
-    (
-        u64::try_from(balance.available).unwrap(),
-        u64::try_from(balance.pending).unwrap(),
-    )
+    (balance.available, balance.pending)
 }
 
 /// A game company credits `units` TTC to `member` (funded from the treasury first).
