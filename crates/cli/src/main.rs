@@ -237,6 +237,11 @@ struct PlatformOptions {
     /// How often webhook delivery looks for due events.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     webhook_poll_ms: u64,
+    /// How long an escrow offer stays open, and then a taken trade has to complete, before
+    /// the sweep voids its locks (1 s to 30 days).
+    #[arg(long, default_value_t = platform::escrow::ESCROW_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..=platform::escrow::ESCROW_TIMEOUT_S_MAX))]
+    escrow_timeout_s: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -380,6 +385,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             retry_unit_ms: args.platform.webhook_retry_unit_ms,
             delivery_poll_ms: args.platform.webhook_poll_ms,
         },
+        escrow_timeout_s: args.platform.escrow_timeout_s,
         rate_limiting: match args.platform.rate_limits {
             RateLimitsOption::Enforced => platform::limits::RateLimiting::Enforced,
             RateLimitsOption::Off => platform::limits::RateLimiting::Off,

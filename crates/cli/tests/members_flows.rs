@@ -77,6 +77,7 @@ on_both_backends!(
     p2p_transfers,
     asset_conversions,
     price_feed,
+    escrow_trades,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -2685,4 +2686,454 @@ async fn price_feed(backend: Backend) {
         .clone();
     // 0.001 BTC at 143,250,000 KRW less 1 %: 141,817 MVP (rounded down).
     assert_eq!(quoted["to_amount"], 141_817, "{quoted}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. Escrowed trades and game companies
+
+/// (available, pending) of one asset.
+async fn asset_balance(api: &Api, token: &str, asset: &str) -> (u64, u64) {
+    let body = api.get("/v1/me/balances", token).await.expect(200).clone();
+    let lines = body["balances"].as_array().expect("balances");
+    let line = lines
+        .iter()
+        .find(|line| line["asset"] == asset)
+        .unwrap_or_else(|| panic!("{asset} in {body}"));
+    (
+        line["available"].as_u64().expect("available"),
+        line["pending"].as_u64().expect("pending"),
+    )
+}
+
+/// A game company's signed POST (the VAN scheme).
+async fn game_post(api: &Api, key: &(String, String), path: &str, body: Value) -> Reply {
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let timestamp_s = now_s();
+    let signature = signing::van_signature(key.1.as_bytes(), timestamp_s, "POST", path, &bytes);
+    let response = api
+        .http
+        .post(format!("{}{path}", api.base))
+        .header("content-type", "application/json")
+        .header("x-mileverse-key", &key.0)
+        .header("x-mileverse-timestamp", timestamp_s.to_string())
+        .header("x-mileverse-signature", signature)
+        .body(bytes)
+        .send()
+        .await
+        .expect("a game request");
+    reply_of(response, format!("POST {path} (signed)")).await
+}
+
+async fn offer_trade(api: &Api, token: &str, key: &str, body: Value) -> Reply {
+    let headers = [("Idempotency-Key", key)];
+    api.call(Method::POST, "/v1/trades", token, Some(body), &headers)
+        .await
+}
+
+async fn trade_step(api: &Api, token: &str, trade: &Value, step: &str) -> Reply {
+    let path = format!("/v1/trades/{}/{step}", text(&trade["trade_id"]));
+    api.post(&path, token, json!({})).await
+}
+
+/// Polls the trade (as `token`) until it is `status`, at most 30 s.
+async fn wait_for_trade(api: &Api, token: &str, trade: &Value, status: &str) -> Value {
+    let path = format!("/v1/trades/{}", text(&trade["trade_id"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = api.get(&path, token).await.expect(200).clone();
+        if seen["status"] == status {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "never {status}: {seen}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A game company credits TTC (game money) idempotently; an on-platform trade completes
+/// with both legs at once and one buyer among concurrent takes; refusals move nothing; an
+/// off-platform trade completes when the seller confirms; disputes freeze a trade past its
+/// deadline until an operator refunds or releases it; the timeout voids the locks once; a
+/// game item's trade completes when its company confirms the delivery.
+async fn escrow_trades(backend: Backend) {
+    let world = World::start(backend, "escrow", &["--escrow-timeout-s", "8"]);
+    let api = &world.api;
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (_, alice) = member(api, "010-7300-0001", "Alice").await;
+    let (_, bob) = member(api, "010-7300-0002", "Bob").await;
+    let (_, carol) = member(api, "010-7300-0003", "Carol").await;
+    let (_, eve) = member(api, "010-7300-0004", "Eve").await;
+    for (token, reference) in [(&alice, "ALICE-E"), (&bob, "BOB-E"), (&carol, "CAROL-E")] {
+        let link_id = link(api, token, &sky, reference, INITIAL_MILEAGE).await;
+        completed_exchange(api, token, &link_id, 100_000).await;
+    }
+
+    // A game company: registered, funded from the treasury, credits game money (TTC) once
+    // per credit_id.
+    let grant = api
+        .post("/admin/v1/games", TOKEN, json!({"name": "Tetra Games"}))
+        .await
+        .expect(201)
+        .clone();
+    let game_id = text(&grant["game_id"]);
+    let key = (text(&grant["key_id"]), text(&grant["secret"]));
+    let funding = format!("/admin/v1/games/{game_id}/fundings");
+    let funded = api
+        .post(
+            &funding,
+            TOKEN,
+            json!({"amount": 10_000_000, "reference": "po-1"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let again = api
+        .post(
+            &funding,
+            TOKEN,
+            json!({"amount": 10_000_000, "reference": "po-1"}),
+        )
+        .await;
+    assert_eq!(again.expect(201)["transfer_id"], funded["transfer_id"]);
+    let credit = json!({"member_phone": "010-7300-0001", "amount": 2_000_000,
+        "kind": "game_money", "credit_id": "c-1"});
+    let first = game_post(api, &key, "/game/v1/credits", credit.clone()).await;
+    assert_eq!(first.expect(201)["asset"], "TTC");
+    let replay = game_post(api, &key, "/game/v1/credits", credit.clone()).await;
+    replay.expect(201);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    let mut other = credit.clone();
+    other["amount"] = json!(3);
+    game_post(api, &key, "/game/v1/credits", other)
+        .await
+        .problem(409, "game-credit-conflict");
+    let short = json!({"member_phone": "010-7300-0001", "amount": 9_000_000,
+        "kind": "reward", "credit_id": "c-2"});
+    game_post(api, &key, "/game/v1/credits", short)
+        .await
+        .problem(409, "game-funds-short");
+    let forged = (key.0.clone(), "not the secret".to_string());
+    game_post(api, &forged, "/game/v1/credits", credit.clone())
+        .await
+        .problem(401, "bad-signature");
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (2_000_000, 0));
+
+    // On the platform: 100 TTC for 9,000 MVP; the offer locks the TTC, a retry under its
+    // key answers the same offer.
+    let body = json!({"asset": "TTC", "amount": 1_000_000, "price_asset": "MVP", "price": 9_000});
+    let offered = offer_trade(api, &alice, "o-1", body.clone())
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(
+        (offered["status"].as_str(), offered["role"].as_str()),
+        (Some("open"), Some("seller"))
+    );
+    let retried = offer_trade(api, &alice, "o-1", body.clone()).await;
+    assert_eq!(retried.expect(201)["trade_id"], offered["trade_id"]);
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        asset_balance(api, &alice, "TTC").await,
+        (1_000_000, 1_000_000)
+    );
+    let browsed = api.get("/v1/trades", &bob).await.expect(200).clone();
+    assert_eq!(browsed["trades"][0]["trade_id"], offered["trade_id"]);
+    assert_eq!(browsed["trades"][0]["role"], Value::Null);
+
+    // Eight takes at once by two members: exactly one buyer.
+    let takers = [&bob, &carol, &bob, &carol, &bob, &carol, &bob, &carol];
+    let takes = takers
+        .iter()
+        .map(|token| trade_step(api, token, &offered, "take"));
+    let replies = futures_util::future::join_all(takes).await;
+    let won: Vec<usize> = (0..8).filter(|n| replies[*n].status == 200).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for (n, reply) in replies.iter().enumerate() {
+        if n != won[0] {
+            reply.problem(409, "trade-state");
+        }
+    }
+    let (buyer, loser) = match won[0] % 2 {
+        0 => (&bob, &carol),
+        _ => (&carol, &bob),
+    };
+    assert_eq!(asset_balance(api, buyer, "MVP").await, (91_000, 9_000));
+    assert_eq!(asset_balance(api, loser, "MVP").await, (100_000, 0));
+    trade_step(api, &alice, &offered, "confirm")
+        .await
+        .problem(403, "trade-wrong-party");
+    let path = format!("/v1/trades/{}", text(&offered["trade_id"]));
+    api.get(&path, &eve).await.problem(404, "unknown-trade");
+    let done = trade_step(api, buyer, &offered, "confirm")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (1_000_000, 0));
+    assert_eq!(asset_balance(api, &alice, "MVP").await, (109_000, 0));
+    assert_eq!(asset_balance(api, buyer, "TTC").await, (1_000_000, 0));
+    assert_eq!(asset_balance(api, buyer, "MVP").await, (91_000, 0));
+    trade_step(api, buyer, &offered, "confirm")
+        .await
+        .problem(409, "trade-state");
+
+    // Refusals move nothing.
+    let before = (holdings(api, &alice).await, holdings(api, &eve).await);
+    let refusals = [
+        (
+            json!({"asset": "TTC", "amount": 0, "price_asset": "MVP", "price": 1}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"asset": "TTC", "amount": 1_000_000_000_000_001_u64, "price_asset": "MVP", "price": 1}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"asset": "TTC", "amount": 1, "price_asset": "MVP", "price": 0}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"asset": "DOGE", "amount": 1, "price_asset": "MVP", "price": 1}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"asset": "TTC", "amount": 1, "price_asset": "TTC", "price": 1}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"asset": "TTC", "amount": 1, "price_asset": "MVP", "price": 1, "settlement": "cash"}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"game_id": game_id, "item_ref": "x", "item_name": "X", "price_asset": "MVP", "price": 1, "settlement": "off_platform"}),
+            400,
+            "invalid-fields",
+        ),
+        (
+            json!({"game_id": "12345", "item_ref": "x", "item_name": "X", "price_asset": "MVP", "price": 1}),
+            404,
+            "unknown-game",
+        ),
+        (
+            json!({"asset": "TTC", "amount": 1_000_001, "price_asset": "MVP", "price": 1}),
+            422,
+            "insufficient-balance",
+        ),
+        (
+            json!({"price_asset": "MVP", "price": 1}),
+            400,
+            "invalid-fields",
+        ),
+    ];
+    for (index, (body, status, slug)) in refusals.into_iter().enumerate() {
+        let reply = offer_trade(api, &alice, &format!("refused-{index}"), body).await;
+        reply.problem(status, slug);
+    }
+    let dear = json!({"asset": "TTC", "amount": 10, "price_asset": "MVP", "price": 500_000});
+    let dear = offer_trade(api, &alice, "dear", dear)
+        .await
+        .expect(201)
+        .clone();
+    trade_step(api, &alice, &dear, "take")
+        .await
+        .problem(422, "trade-own-offer");
+    trade_step(api, &eve, &dear, "take")
+        .await
+        .problem(422, "insufficient-balance");
+    trade_step(api, &eve, &dear, "cancel")
+        .await
+        .problem(403, "trade-wrong-party");
+    trade_step(api, &alice, &dear, "confirm")
+        .await
+        .problem(409, "trade-state");
+    let cancelled = trade_step(api, &alice, &dear, "cancel").await;
+    assert_eq!(cancelled.expect(200)["status"], "cancelled");
+    trade_step(api, &alice, &dear, "cancel")
+        .await
+        .problem(409, "trade-state");
+    assert_eq!(
+        (holdings(api, &alice).await, holdings(api, &eve).await),
+        before
+    );
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (1_000_000, 0));
+
+    // Off the platform: the seller confirms the payment arrived; only the asset moves.
+    let body = json!({"asset": "TTC", "amount": 100_000, "price_asset": "MVP", "price": 1_000,
+        "settlement": "off_platform"});
+    let outside = offer_trade(api, &alice, "o-2", body)
+        .await
+        .expect(201)
+        .clone();
+    let bob_mvp = asset_balance(api, &bob, "MVP").await;
+    trade_step(api, &bob, &outside, "take").await.expect(200);
+    assert_eq!(asset_balance(api, &bob, "MVP").await, bob_mvp);
+    trade_step(api, &bob, &outside, "confirm")
+        .await
+        .problem(403, "trade-wrong-party");
+    let paid = trade_step(api, &alice, &outside, "confirm").await;
+    assert_eq!(paid.expect(200)["status"], "completed");
+    let bob_ttc = asset_balance(api, &bob, "TTC").await;
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (900_000, 0));
+
+    // Disputes: one refunded, one released; the first waits past its deadline, frozen.
+    let body = json!({"asset": "TTC", "amount": 300_000, "price_asset": "MVP", "price": 3_000});
+    let quarrel = offer_trade(api, &alice, "o-3", body)
+        .await
+        .expect(201)
+        .clone();
+    trade_step(api, &bob, &quarrel, "take").await.expect(200);
+    let disputes = format!("/v1/trades/{}/disputes", text(&quarrel["trade_id"]));
+    let evidence = json!({"text": "the coins never arrived", "evidence": "chat log 12:03"});
+    api.post(&disputes, &eve, evidence.clone())
+        .await
+        .problem(404, "unknown-trade");
+    let opened = api
+        .post(&disputes, &bob, evidence)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(opened["status"], "disputed");
+    assert_eq!(opened["dispute"]["opened_by"], "buyer");
+    assert_eq!(opened["dispute"]["evidence"], "chat log 12:03");
+    trade_step(api, &bob, &quarrel, "confirm")
+        .await
+        .problem(409, "trade-state");
+    let body = json!({"asset": "TTC", "amount": 200_000, "price_asset": "MVP", "price": 2_000});
+    let fair = offer_trade(api, &alice, "o-4", body)
+        .await
+        .expect(201)
+        .clone();
+    trade_step(api, &carol, &fair, "take").await.expect(200);
+    let path = format!("/v1/trades/{}/disputes", text(&fair["trade_id"]));
+    let body = json!({"text": "paid, no confirmation"});
+    api.post(&path, &alice, body).await.expect(201);
+
+    // The timeout: a taken trade and an open offer expire, their locks voided once.
+    let body = json!({"asset": "TTC", "amount": 100_000, "price_asset": "MVP", "price": 1_000});
+    let late = offer_trade(api, &alice, "o-5", body)
+        .await
+        .expect(201)
+        .clone();
+    trade_step(api, &bob, &late, "take").await.expect(200);
+    let body = json!({"asset": "TTC", "amount": 50_000, "price_asset": "MVP", "price": 500});
+    let lonely = offer_trade(api, &alice, "o-6", body)
+        .await
+        .expect(201)
+        .clone();
+    let bob_mvp = asset_balance(api, &bob, "MVP").await;
+    // The disputed trades' locks sit posted in escrow: only the last take is pending.
+    assert_eq!(bob_mvp.1, 1_000, "{bob_mvp:?}");
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (250_000, 150_000));
+    wait_for_trade(api, &bob, &late, "expired").await;
+    wait_for_trade(api, &alice, &lonely, "expired").await;
+    // Two more sweeps: nothing moves again.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (400_000, 0));
+    assert_eq!(
+        asset_balance(api, &bob, "MVP").await,
+        (bob_mvp.0 + 1_000, 0)
+    );
+    trade_step(api, &bob, &late, "confirm")
+        .await
+        .problem(409, "trade-state");
+    let frozen = api
+        .get(
+            &format!("/v1/trades/{}", text(&quarrel["trade_id"])),
+            &alice,
+        )
+        .await;
+    assert_eq!(frozen.expect(200)["status"], "disputed");
+
+    // The operator's queue, and the resolutions.
+    let queue = api
+        .get("/admin/v1/disputes", TOKEN)
+        .await
+        .expect(200)
+        .clone();
+    let queued: Vec<String> = queue["disputes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| text(&d["dispute_id"]))
+        .collect();
+    assert_eq!(
+        queued,
+        [text(&quarrel["trade_id"]), text(&fair["trade_id"])]
+    );
+    assert_eq!(
+        queue["disputes"][0]["trade"]["dispute"]["text"],
+        "the coins never arrived"
+    );
+    let resolve =
+        |trade: &Value| format!("/admin/v1/disputes/{}/resolution", text(&trade["trade_id"]));
+    let bad = json!({"outcome": "split"});
+    api.post(&resolve(&quarrel), TOKEN, bad)
+        .await
+        .problem(400, "invalid-fields");
+    let refunded = api
+        .post(
+            &resolve(&quarrel),
+            TOKEN,
+            json!({"outcome": "refund", "note": "no proof"}),
+        )
+        .await;
+    assert_eq!(refunded.expect(200)["trade"]["status"], "refunded");
+    api.post(&resolve(&quarrel), TOKEN, json!({"outcome": "release"}))
+        .await
+        .problem(409, "trade-state");
+    let carol_mvp = asset_balance(api, &carol, "MVP").await;
+    let released = api
+        .post(&resolve(&fair), TOKEN, json!({"outcome": "release"}))
+        .await;
+    assert_eq!(released.expect(200)["trade"]["status"], "released");
+    assert_eq!(asset_balance(api, &alice, "TTC").await, (700_000, 0));
+    assert_eq!(asset_balance(api, &bob, "TTC").await, bob_ttc);
+    assert_eq!(
+        asset_balance(api, &bob, "MVP").await,
+        (bob_mvp.0 + 4_000, 0)
+    );
+    assert_eq!(
+        asset_balance(api, &carol, "TTC").await.0,
+        200_000 + carol_ttc_before(buyer, &carol)
+    );
+    assert_eq!(asset_balance(api, &carol, "MVP").await, (carol_mvp.0, 0));
+
+    // A game item: paid on the platform, completed when the company confirms delivery.
+    let body = json!({"game_id": game_id, "item_ref": "sword-7", "item_name": "Flame Sword",
+        "price_asset": "MVP", "price": 4_000});
+    let sword = offer_trade(api, &alice, "o-7", body)
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(sword["kind"], "item");
+    trade_step(api, &eve, &sword, "take")
+        .await
+        .problem(422, "insufficient-balance");
+    trade_step(api, &bob, &sword, "take").await.expect(200);
+    let alice_mvp = asset_balance(api, &alice, "MVP").await;
+    let delivered = json!({"trade_id": sword["trade_id"]});
+    let done = game_post(api, &key, "/game/v1/deliveries", delivered).await;
+    assert_eq!(done.expect(200)["status"], "completed");
+    assert_eq!(
+        asset_balance(api, &alice, "MVP").await,
+        (alice_mvp.0 + 4_000, 0)
+    );
+}
+
+/// What Carol held in TTC before the released trade: the 100 TTC if she won the race.
+fn carol_ttc_before(buyer: &str, carol: &str) -> u64 {
+    match buyer == carol {
+        true => 1_000_000,
+        false => 0,
+    }
 }

@@ -80,11 +80,11 @@ async fn clean_store_verifies() {
     assert!(
         // 1 block of the platform's own 9 accounts at start (payouts, partner payments, the
         // MVC bridge, settlement clearing, platform fees, vouchers, P2P holds, ad
-        // prepayments, ad revenue), 1 of the assets' 13 (a treasury per asset; a reserve and
-        // a P2P holds account per asset but MVP) and 1 of TTC's issue (a transfer), 1 of the audit log's 2, 1 of the
+        // prepayments, ad revenue), 1 of the assets' 18 (a treasury and an escrow per asset;
+        // a reserve and a P2P holds account per asset but MVP) and 1 of TTC's issue (a transfer), 1 of the audit log's 2, 1 of the
         // test's 2 accounts, 6 of transfers, and for each of the 7 admin calls the audit
         // log's intent and outcome, a block and a transfer each.
-        stdout_of(&output).starts_with("ok: 25 blocks, tree size 33, 26 accounts"),
+        stdout_of(&output).starts_with("ok: 25 blocks, tree size 33, 31 accounts"),
         "{}",
         stdout_of(&output)
     );

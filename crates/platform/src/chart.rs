@@ -62,6 +62,12 @@ pub mod account_code {
     pub const PROMOTION_BUDGET: u16 = 2000;
     /// The platform's marketing money: debited when a promotion's budget is funded.
     pub const PROMOTION_FUNDING: u16 = 2100;
+    /// Escrowed trades' locks (`escrow`), one per ledger: pending while a trade runs, posted
+    /// while a dispute waits for an operator; never below zero.
+    pub const ESCROW: u16 = 1700;
+    /// A game company's TTC for game money and rewards (`escrow::games`), one per company:
+    /// funded from the treasury, paid out to members; never below zero.
+    pub const GAME_ISSUANCE: u16 = 1800;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -96,6 +102,14 @@ pub mod transfer_code {
     pub const CASHBACK_CLAWBACK: u16 = 25;
     /// The platform's marketing money into a promotion's budget (`promotions`).
     pub const PROMOTION_FUNDING: u16 = 26;
+    /// A trade leg locked in escrow (pending), and its post or void (`escrow`).
+    pub const ESCROW_LOCK: u16 = 19;
+    /// Escrow paying a trade's party: a leg delivered, released or refunded (`escrow`).
+    pub const ESCROW_PAYOUT: u16 = 20;
+    /// A game company buying TTC from the treasury for its members (`escrow::games`).
+    pub const GAME_FUNDING: u16 = 21;
+    /// A game company crediting a member game money or a reward (`escrow::games`).
+    pub const GAME_CREDIT: u16 = 22;
 }
 
 /// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
@@ -129,6 +143,10 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::CASHBACK => "cashback",
         transfer_code::CASHBACK_CLAWBACK => "cashback_clawback",
         transfer_code::PROMOTION_FUNDING => "promotion_funding",
+        transfer_code::ESCROW_LOCK => "escrow_lock",
+        transfer_code::ESCROW_PAYOUT => "escrow_payout",
+        transfer_code::GAME_FUNDING => "game_funding",
+        transfer_code::GAME_CREDIT => "game_credit",
         _ => "other",
     }
 }

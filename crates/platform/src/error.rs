@@ -52,6 +52,8 @@ pub enum PlatformError {
     Checkout(#[from] crate::checkout::CheckoutError),
     #[error(transparent)]
     Promotion(#[from] crate::promotions::PromotionError),
+    #[error(transparent)]
+    Escrow(#[from] crate::escrow::error::EscrowError),
     #[error("too many requests ({limit}); retry in {retry_after_s} s")]
     RateLimited {
         limit: &'static str,
@@ -71,6 +73,7 @@ pub enum Entity {
     Conversion,
     Device,
     Exchange,
+    Game,
     Link,
     Member,
     Merchant,
@@ -85,6 +88,7 @@ pub enum Entity {
     Quote,
     Settlement,
     Terminal,
+    Trade,
     Transaction,
     Van,
     Verification,
@@ -103,6 +107,7 @@ impl Entity {
             Entity::Conversion => "conversion",
             Entity::Device => "device",
             Entity::Exchange => "exchange",
+            Entity::Game => "game company",
             Entity::Link => "link",
             Entity::Member => "member",
             Entity::Merchant => "merchant",
@@ -117,6 +122,7 @@ impl Entity {
             Entity::Quote => "quote",
             Entity::Settlement => "settlement",
             Entity::Terminal => "terminal",
+            Entity::Trade => "trade",
             Entity::Van => "VAN",
             Entity::Transaction => "transaction",
             Entity::Verification => "verification",

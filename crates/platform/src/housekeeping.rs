@@ -9,6 +9,7 @@
 //! | delete expired merchant portal sessions (`portal`) | [`CREDENTIALS_SWEEP_INTERVAL_MS`] |
 //! | clear expired `Idempotency-Key`s (`idempotency`) | [`IDEMPOTENCY_SWEEP_INTERVAL_MS`] |
 //! | return held P2P transfers past their deadline to their senders (`transfers`) | [`HELD_SWEEP_INTERVAL_MS`] |
+//! | void the locks of escrowed trades past their deadline (`escrow`) | [`ESCROW_SWEEP_INTERVAL_MS`] |
 //!
 //! Chores run one after another on one task, so one never overlaps itself; each does a
 //! bounded batch, and a failure is logged and tried again at its next turn.
@@ -29,6 +30,9 @@ pub const CREDENTIALS_SWEEP_INTERVAL_MS: u64 = 60_000;
 pub const IDEMPOTENCY_SWEEP_INTERVAL_MS: u64 = IDEMPOTENCY_SWEEP_INTERVAL_S * 1000;
 /// How often held P2P transfers past their deadline are returned.
 pub const HELD_SWEEP_INTERVAL_MS: u64 = 30_000;
+/// How often escrowed trades past their deadline are expired (a trade's deadline is
+/// hours away by default; a short period keeps a short test timeout exact too).
+pub const ESCROW_SWEEP_INTERVAL_MS: u64 = 1_000;
 /// The ticker's period: the shortest chore interval divides into it.
 const TICK_MS: u64 = 500;
 
@@ -38,13 +42,15 @@ enum Chore {
     ExpireCredentials,
     ExpireIdempotencyKeys,
     ReturnHeldTransfers,
+    ExpireTrades,
 }
 
-const CHORES: [(Chore, u64); 4] = [
+const CHORES: [(Chore, u64); 5] = [
     (Chore::FlushRateCounters, RATE_FLUSH_INTERVAL_MS),
     (Chore::ExpireCredentials, CREDENTIALS_SWEEP_INTERVAL_MS),
     (Chore::ExpireIdempotencyKeys, IDEMPOTENCY_SWEEP_INTERVAL_MS),
     (Chore::ReturnHeldTransfers, HELD_SWEEP_INTERVAL_MS),
+    (Chore::ExpireTrades, ESCROW_SWEEP_INTERVAL_MS),
 ];
 
 /// Starts the ticker; it ends when the platform is dropped.
@@ -85,6 +91,7 @@ impl Platform {
             }
             Chore::ExpireIdempotencyKeys => self.expire_idempotency_keys().await,
             Chore::ReturnHeldTransfers => self.return_expired_transfers().await.map(|_| ()),
+            Chore::ExpireTrades => self.expire_due_trades().await.map(|_| ()),
         }
     }
 

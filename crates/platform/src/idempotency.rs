@@ -37,6 +37,7 @@ pub enum Scope {
     VoucherPurchase,
     Conversion,
     Transfer,
+    Trade,
 }
 
 /// An answer, and whether it is the stored answer of an earlier request under its key.

@@ -33,6 +33,7 @@ pub mod crypto;
 pub mod domain;
 pub mod economy;
 pub mod error;
+pub mod escrow;
 pub mod exchange;
 pub mod gauges;
 pub(crate) mod guesses;

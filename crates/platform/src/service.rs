@@ -59,6 +59,9 @@ pub struct PlatformConfig {
     /// Checkout: how long a payment intent waits for a member's approval, and the webhook
     /// delivery's schedule.
     pub checkout: crate::checkout::CheckoutConfig,
+    /// How long an escrow offer stays open, and then a taken trade has to complete
+    /// (at most `escrow::ESCROW_TIMEOUT_S_MAX`).
+    pub escrow_timeout_s: u64,
 }
 
 /// 100,000 MVP (100,000 won): a meal or a small gift passes with the session alone.
@@ -82,6 +85,7 @@ impl Default for PlatformConfig {
             transfer_hold_s: crate::transfers::HOLD_S,
             asset_quote_ttl_s: crate::assets::QUOTE_TTL_S,
             checkout: crate::checkout::CheckoutConfig::default(),
+            escrow_timeout_s: crate::escrow::ESCROW_TIMEOUT_S,
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct Platform {
     pub(crate) transfers: crate::transfers::Transfers,
     /// The assets context's claims (see `assets`).
     pub(crate) assets: crate::assets::Assets,
+    /// The escrow context's claims (see `escrow`).
+    pub(crate) escrow: crate::escrow::Escrow,
     /// Market prices of the custodial coins (see `assets`).
     pub(crate) price_feed: Option<Arc<dyn ports::prices::PriceFeed>>,
     pub(crate) keys: DataKeys,
@@ -218,6 +224,11 @@ impl Platform {
         ledger: Arc<LedgerService>,
         mut parts: PlatformParts,
     ) -> Result<Arc<Platform>, OpenError> {
+        // The ledger's pending timeouts are u32 seconds; `serve` checks its option.
+        assert!(
+            (1..=crate::escrow::ESCROW_TIMEOUT_S_MAX).contains(&config.escrow_timeout_s),
+            "the escrow timeout is 1 s to 30 days"
+        );
         if let Some(legacy) = parts.legacy_records.as_mut() {
             let moved = import_records(&ledger, legacy.as_mut())?;
             if moved > 0 {
@@ -241,6 +252,7 @@ impl Platform {
             health: crate::health::Health::default(),
             transfers: crate::transfers::Transfers::default(),
             assets: crate::assets::Assets::default(),
+            escrow: crate::escrow::Escrow::default(),
             paycodes: crate::paycode::Paycodes::default(),
             conversions: crate::conversion::Conversions::default(),
             anchoring: crate::anchoring::Anchoring::default(),

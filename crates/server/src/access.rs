@@ -131,6 +131,18 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         needs(P::AdsWrite),
     ),
     ("POST", "/admin/v1/promotions/{id}/end", needs(P::AdsWrite)),
+    ("GET", "/admin/v1/disputes", needs(P::DisputesRead)),
+    (
+        "POST",
+        "/admin/v1/disputes/{id}/resolution",
+        needs(P::DisputesResolve),
+    ),
+    ("POST", "/admin/v1/games", needs(P::GamesWrite)),
+    (
+        "POST",
+        "/admin/v1/games/{id}/fundings",
+        needs(P::GamesWrite),
+    ),
     (
         "POST",
         "/admin/v1/ledger/transfers/lookup",

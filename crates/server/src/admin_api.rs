@@ -888,7 +888,7 @@ mod tests {
     /// The operator, partner, VAN and merchant portal routes as the document describes
     /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 7] = [
+        let routers: [OpenApiRouter<AppState>; 9] = [
             super::routes(),
             crate::health_api::routes(),
             crate::merchants_api::routes(),
@@ -896,6 +896,8 @@ mod tests {
             crate::partner_portal_api::routes(),
             crate::partner_api::routes(),
             crate::van_api::routes(),
+            crate::escrow_api::admin_routes(),
+            crate::escrow_api::game_routes(),
         ];
         let mut operations = Vec::new();
         for router in routers {
@@ -914,7 +916,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            15 + 4 + 14 + 11 + 7 + 1 + 5,
+            15 + 4 + 14 + 11 + 7 + 1 + 5 + 4 + 2 + 5,
             "every route once"
         );
         for (method, path, operation) in &operations {
@@ -960,6 +962,8 @@ mod tests {
                 crate::openapi::MERCHANT
             } else if path.starts_with("/partner-portal/") {
                 crate::openapi::PARTNER_PORTAL
+            } else if path.starts_with("/game/") {
+                crate::openapi::GAME
             } else {
                 assert!(path.starts_with("/van/"), "{at}: an expected prefix");
                 crate::openapi::TERMINAL

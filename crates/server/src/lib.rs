@@ -13,6 +13,7 @@ pub mod assets_api;
 pub mod chain_api;
 pub mod checkout_api;
 pub mod codes_svg;
+pub mod escrow_api;
 pub mod health_api;
 pub mod http_policy;
 pub mod json;
@@ -122,6 +123,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(assets_api::routes())
         .merge(checkout_api::routes())
         .merge(promotions_api::routes())
+        .merge(escrow_api::routes())
+        .merge(escrow_api::admin_routes())
+        .merge(escrow_api::game_routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

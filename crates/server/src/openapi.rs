@@ -40,6 +40,8 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "device-unverified",
     "exchange-in-progress",
     "forbidden",
+    "game-credit-conflict",
+    "game-funds-short",
     "idempotency-conflict",
     "idempotency-key-in-flight",
     "idempotency-key-reused",
@@ -99,8 +101,13 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "terminal-mismatch",
     "terminal-not-served",
     "too-many-link-attempts",
+    "too-many-offers",
     "too-many-promotions",
     "too-many-verifications",
+    "trade-not-this-game",
+    "trade-own-offer",
+    "trade-state",
+    "trade-wrong-party",
     "transfer-limit",
     "transfer-to-self",
     "treasury-short",
@@ -108,6 +115,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "unavailable",
     "unknown-authorization",
     "unknown-campaign",
+    "unknown-game",
     "unknown-link",
     "unknown-merchant",
     "unknown-money-request",
@@ -120,6 +128,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "unknown-quote",
     "unknown-settlement",
     "unknown-terminal",
+    "unknown-trade",
     "unknown-transaction",
     "unknown-transfer",
     "unknown-van",
@@ -144,6 +153,7 @@ pub const TERMINAL: &str = "terminal_signature";
 pub const WITNESS: &str = "witness_feed";
 pub const MERCHANT: &str = "merchant_session";
 pub const PARTNER_PORTAL: &str = "partner_portal_session";
+pub const GAME: &str = "game_signature";
 
 /// The document's frame: what is not an operation.
 #[derive(utoipa::OpenApi)]
@@ -239,6 +249,14 @@ impl Modify for Conventions {
                 "X-Mileverse-Signature",
                 "HMAC-SHA256 over the request with X-Mileverse-Key and -Timestamp, by a \
                  terminal or a VAN naming the till in X-Mileverse-Terminal (docs/payments.md)",
+            ),
+        );
+        components.add_security_scheme(
+            GAME,
+            header(
+                "X-Mileverse-Signature",
+                "HMAC-SHA256 over the request with X-Mileverse-Key and -Timestamp, by a game \
+                 company (docs/escrow.md)",
             ),
         );
         components.add_security_scheme(WITNESS, bearer("an API key with ledger.feed"));

@@ -267,6 +267,8 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             "unknown-webhook-event",
             "Unknown webhook event",
         ),
+        E::NotFound(Entity::Trade) => (S::NOT_FOUND, "unknown-trade", "Unknown trade"),
+        E::NotFound(Entity::Game) => (S::NOT_FOUND, "unknown-game", "Unknown game company"),
         E::NotFound(Entity::MoneyRequest) => (
             S::NOT_FOUND,
             "unknown-money-request",
@@ -325,6 +327,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         E::Promotion(platform::promotions::PromotionError::Ended) => {
             (S::CONFLICT, "promotion-ended", "The promotion has ended")
         }
+        E::Escrow(error) => escrow_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
@@ -394,6 +397,54 @@ fn asset_kind(error: &platform::assets::error::AssetError) -> Kind {
             S::TOO_MANY_REQUESTS,
             "quotes-per-day",
             "Too many quotes today",
+        ),
+    }
+}
+
+/// The escrow context's problems.
+fn escrow_kind(error: &platform::escrow::error::EscrowError) -> Kind {
+    use StatusCode as S;
+    use platform::escrow::error::EscrowError as E;
+    match error {
+        E::State { .. } => (
+            S::CONFLICT,
+            "trade-state",
+            "The trade cannot do this in its state",
+        ),
+        E::OwnOffer => (
+            S::UNPROCESSABLE_ENTITY,
+            "trade-own-offer",
+            "A member cannot take their own offer",
+        ),
+        E::WrongParty(_) => (
+            S::FORBIDDEN,
+            "trade-wrong-party",
+            "The other party of the trade does this",
+        ),
+        E::InsufficientBalance => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-balance",
+            "The balance is not enough",
+        ),
+        E::TooManyOffers(_) => (
+            S::TOO_MANY_REQUESTS,
+            "too-many-offers",
+            "Too many open offers",
+        ),
+        E::CreditConflict => (
+            S::CONFLICT,
+            "game-credit-conflict",
+            "This credit_id was used for another credit",
+        ),
+        E::GameFundsShort => (
+            S::CONFLICT,
+            "game-funds-short",
+            "The game company's TTC is not enough",
+        ),
+        E::NotTheGamesItem => (
+            S::FORBIDDEN,
+            "trade-not-this-game",
+            "The trade's item is another company's",
         ),
     }
 }

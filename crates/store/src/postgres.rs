@@ -280,6 +280,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::checkout::POSTGRES_TABLES,
     // 30: promotions and the bonuses they granted or took back (`tables::promotions`).
     crate::tables::promotions::POSTGRES_TABLES,
+    // 31: escrowed P2P trades, their disputes, game companies and their credits
+    // (`tables::escrow`).
+    crate::tables::escrow::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

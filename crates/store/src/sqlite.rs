@@ -305,6 +305,9 @@ const MIGRATIONS: &[&str] = &[
     crate::tables::checkout::SQLITE_TABLES,
     // 30: promotions and the bonuses they granted or took back (`tables::promotions`).
     crate::tables::promotions::SQLITE_TABLES,
+    // 31: escrowed P2P trades, their disputes, game companies and their credits
+    // (`tables::escrow`).
+    crate::tables::escrow::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

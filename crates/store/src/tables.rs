@@ -26,6 +26,7 @@ pub mod assets;
 pub mod audit;
 pub mod checkout;
 pub mod conversions;
+pub mod escrow;
 pub mod exchanges;
 pub mod health;
 pub mod idempotency;
@@ -124,6 +125,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     transfers::ASSETS_MIGRATION,
     checkout::SQLITE_TABLES,
     promotions::SQLITE_TABLES,
+    escrow::SQLITE_TABLES,
 ];
 
 impl MemoryTables {

@@ -50,11 +50,17 @@ pub enum Permission {
     AdsRead,
     /// Create ad campaigns (funded from the advertiser's prepayment).
     AdsWrite,
+    /// Read escrowed trades' disputes with their text and evidence.
+    DisputesRead,
+    /// Resolve a dispute: release a trade to its buyer or refund it (moves value).
+    DisputesResolve,
+    /// Register game companies and record their purchases of TTC.
+    GamesWrite,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 28] = [
         Permission::LedgerRead,
         Permission::LedgerFeed,
         Permission::LedgerWrite,
@@ -80,6 +86,9 @@ impl Permission {
         Permission::AuditRead,
         Permission::AdsRead,
         Permission::AdsWrite,
+        Permission::DisputesRead,
+        Permission::DisputesResolve,
+        Permission::GamesWrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +118,9 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::AdsRead => "ads.read",
             Permission::AdsWrite => "ads.write",
+            Permission::DisputesRead => "disputes.read",
+            Permission::DisputesResolve => "disputes.resolve",
+            Permission::GamesWrite => "games.write",
         }
     }
 
@@ -236,6 +248,9 @@ impl Role {
                 AuditRead,
                 AdsRead,
                 AdsWrite,
+                DisputesRead,
+                DisputesResolve,
+                GamesWrite,
             ]),
             Role::Finance => Permissions::of(&[
                 LedgerRead,
@@ -249,6 +264,7 @@ impl Role {
                 VouchersRead,
                 ConversionsRead,
                 AdsRead,
+                DisputesRead,
             ]),
             Role::Support => Permissions::of(&[
                 PartnersRead,
@@ -259,6 +275,7 @@ impl Role {
                 MerchantsRead,
                 VouchersRead,
                 SmsRead,
+                DisputesRead,
             ]),
             Role::Auditor => Permissions::of(&[
                 LedgerRead,
@@ -274,6 +291,7 @@ impl Role {
                 OperatorsRead,
                 AuditRead,
                 AdsRead,
+                DisputesRead,
             ]),
         }
     }
