@@ -888,7 +888,7 @@ mod tests {
     /// The operator, partner, VAN and merchant portal routes as the document describes
     /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 9] = [
+        let routers: [OpenApiRouter<AppState>; 10] = [
             super::routes(),
             crate::health_api::routes(),
             crate::merchants_api::routes(),
@@ -898,6 +898,7 @@ mod tests {
             crate::van_api::routes(),
             crate::escrow_api::admin_routes(),
             crate::escrow_api::game_routes(),
+            crate::promotions_api::routes(),
         ];
         let mut operations = Vec::new();
         for router in routers {

@@ -106,7 +106,9 @@ fn time_of(field: &'static str, text: &str) -> Result<u64, Problem> {
         .ok_or_else(|| platform::error::invalid(field, "RFC 3339 (2026-12-01T00:00:00Z)").into())
 }
 
-/// Creates a promotion with an empty budget (fund it next). Needs `ads.write`.
+/// Creates a promotion with an empty budget (fund it next).
+///
+/// Needs `ads.write`.
 #[utoipa::path(post, path = "/admin/v1/promotions", operation_id = "promotions_create", tag = "promotions",
     security(("operator" = [])),
     request_body = PromotionBody,
@@ -145,7 +147,9 @@ struct PromotionsAnswer {
     promotions: Vec<PromotionAnswer>,
 }
 
-/// The promotions in force (newest first), then the newest ended ones. Needs `ads.read`.
+/// The promotions in force (newest first), then the newest ended ones.
+///
+/// Needs `ads.read`.
 #[utoipa::path(get, path = "/admin/v1/promotions", operation_id = "promotions_list", tag = "promotions",
     security(("operator" = [])),
     responses((status = 200, description = "The promotions", body = PromotionsAnswer)))]
@@ -156,7 +160,9 @@ async fn list(State(state): State<AppState>) -> Result<Json<PromotionsAnswer>, P
     }))
 }
 
-/// A promotion with what it gave, took back and has left. Needs `ads.read`.
+/// A promotion with what it gave, took back and has left.
+///
+/// Needs `ads.read`.
 #[utoipa::path(get, path = "/admin/v1/promotions/{id}", operation_id = "promotions_one", tag = "promotions",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The promotion id", pattern = r"^[0-9]{1,39}$")),
@@ -179,8 +185,9 @@ struct FundingBody {
     reference: String,
 }
 
-/// Puts the platform's marketing money into the budget, once per reference. Needs
-/// `ads.write`.
+/// Puts the platform's marketing money into the budget, once per reference.
+///
+/// Needs `ads.write`.
 #[utoipa::path(post, path = "/admin/v1/promotions/{id}/fundings", operation_id = "promotions_fund", tag = "promotions",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The promotion id", pattern = r"^[0-9]{1,39}$")),
@@ -199,7 +206,9 @@ async fn fund(
     Ok(Json(answer(&report)))
 }
 
-/// Ends a promotion now. Needs `ads.write`.
+/// Ends a promotion now.
+///
+/// Needs `ads.write`.
 #[utoipa::path(post, path = "/admin/v1/promotions/{id}/end", operation_id = "promotions_end", tag = "promotions",
     security(("operator" = [])),
     params(("id" = String, Path, description = "The promotion id", pattern = r"^[0-9]{1,39}$")),
