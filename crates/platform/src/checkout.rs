@@ -384,8 +384,21 @@ impl Platform {
         if let Some(reason) = payment.decline_reason {
             return Err(declined(reason));
         }
-        let row = self.intent_row(id).await?;
-        self.intent_of(row).await
+        // As the payment's commit wrote it (`follow_rows`): no need to read it back.
+        let mut row = row;
+        row.status = IntentStatus::Approved;
+        row.member_id = Some(payment.member_id);
+        row.authorization_id = Some(payment.id);
+        let merchant_name = self
+            .merchant_gate(row.merchant_id)
+            .await?
+            .map(|merchant| merchant.name)
+            .unwrap_or_default();
+        Ok(Intent {
+            row,
+            merchant_name,
+            payment: Some(payment),
+        })
     }
 
     /// Captures `amount` (all when `None`) of an intent approved as a hold.
