@@ -46,6 +46,8 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/console/merchants", get(catalogue::merchants))
         .route("/console/merchants/{id}", get(catalogue::terminals))
+        .route("/console/disputes", get(disputes::disputes))
+        .route("/console/disputes/{id}/resolution", post(disputes::resolve))
         .route("/console/prices", get(prices::prices))
         .route("/console/prices/deposits", post(prices::deposit))
         .route("/console/prices/{asset}", post(prices::set_price))
@@ -74,7 +76,7 @@ type Section = (
     Option<&'static str>,
 );
 
-fn sections(t: &Text) -> [Section; 8] {
+fn sections(t: &Text) -> [Section; 9] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -107,6 +109,12 @@ fn sections(t: &Text) -> [Section; 8] {
             "/console/prices",
             t.asset_prices,
             Some("conversions.read conversions.write"),
+        ),
+        (
+            "disputes",
+            "/console/disputes",
+            t.disputes_section,
+            Some("disputes.read"),
         ),
         ("audit", "/console/audit", t.audit_log, Some("audit.read")),
     ]
@@ -212,6 +220,7 @@ macro_rules! console_page {
 
 // After the macro: the catalogue's and the prices' pages use it.
 mod catalogue;
+mod disputes;
 mod prices;
 
 #[derive(Template)]

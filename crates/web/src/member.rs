@@ -20,6 +20,7 @@ pub(crate) mod assets;
 mod checkout;
 mod pay;
 mod proof;
+pub(crate) mod trades;
 mod transfers;
 mod vouchers;
 mod wallet;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<WebState> {
         .merge(checkout::routes())
         .merge(pay::routes())
         .merge(proof::routes())
+        .merge(trades::routes())
         .merge(transfers::routes())
         .merge(vouchers::routes())
         .merge(wallet::routes())
@@ -570,6 +572,9 @@ fn reason_name(reason: &str, t: &Text) -> &'static str {
         "voucher_purchase" | "voucher_refund" => t.reason_voucher,
         "transfer" => t.reason_transfer,
         "conversion" => t.reason_conversion,
+        "bonus" => t.reason_bonus,
+        "cashback" => t.reason_cashback,
+        "cashback_clawback" => t.reason_clawback,
         _ => t.reason_other,
     }
 }
@@ -1061,6 +1066,8 @@ async fn history(
         ("voucher_purchase", t.reason_voucher),
         ("transfer", t.reason_transfer),
         ("conversion", t.reason_conversion),
+        ("cashback", t.reason_cashback),
+        ("cashback_clawback", t.reason_clawback),
     ];
     // Only a reason of the list is kept (it goes back into the next page's link).
     let reason = query

@@ -143,6 +143,9 @@ catalogue! {
     reason_voucher: "Gift voucher", "상품권";
     reason_transfer: "Transfer", "송금";
     reason_conversion: "To MVC", "MVC 전환";
+    reason_bonus: "Bonus", "보너스";
+    reason_cashback: "Cashback", "캐시백";
+    reason_clawback: "Cashback taken back", "캐시백 회수";
     reason_other: "Other", "기타";
     till: "Till", "결제 단말";
     till_setup: "Set up this till", "단말 설정";
@@ -455,6 +458,63 @@ catalogue! {
     till_qr_image: "QR code of the payment", "결제 QR 코드";
     till_qr_link: "Pay link", "결제 링크";
     till_qr_waiting: "Waiting for the customer", "고객 승인 대기 중";
+    // Escrowed trades (the member's `/app/trades` and a trade's page, the console's
+    // disputes).
+    trade_trades: "Trades", "거래";
+    trade_title: "Escrowed trades", "에스크로 거래";
+    trade_one: "Trade", "거래";
+    trade_offer_title: "Offer coins for a price", "코인 판매 등록";
+    trade_offer_explain: "The coins are locked in escrow at once; they move to the buyer only together with the price.", "코인은 바로 에스크로에 묶이고, 대금과 함께만 구매자에게 이동합니다.";
+    trade_asset: "Asset you sell", "판매할 자산";
+    trade_amount: "Amount you sell, in whole units", "판매 수량 (1단위 기준)";
+    trade_price_asset: "Asset of the price", "대금 자산";
+    trade_price: "Price", "가격";
+    trade_settlement: "Payment", "결제 방식";
+    trade_on_platform: "On the platform (held in escrow)", "플랫폼 안에서 (에스크로 보관)";
+    trade_off_platform: "Outside the platform (the seller confirms it arrived)", "플랫폼 밖에서 (판매자가 입금 확인)";
+    trade_offer_submit: "Offer", "판매 등록";
+    trade_open_offers: "Open offers", "판매 중인 거래";
+    trade_mine: "My trades", "내 거래";
+    trade_none: "No trades yet.", "거래가 없습니다.";
+    trade_goods: "For sale", "판매 품목";
+    trade_your_side: "Your side", "내 역할";
+    trade_role_seller: "Seller", "판매자";
+    trade_role_buyer: "Buyer", "구매자";
+    trade_deadline: "Deadline", "기한";
+    trade_status_open: "Open", "판매 중";
+    trade_status_taken: "Taken, waiting for the confirmation", "거래 중, 확인 대기";
+    trade_status_completed: "Completed", "완료";
+    trade_status_cancelled: "Cancelled", "취소됨";
+    trade_status_expired: "Expired", "기한 만료";
+    trade_status_disputed: "Disputed, an operator decides", "분쟁 중, 운영자 판단 대기";
+    trade_status_released: "Released to the buyer", "구매자에게 지급됨";
+    trade_status_refunded: "Refunded", "환불됨";
+    trade_take: "Take this offer", "이 거래 수락";
+    trade_take_explain: "The price is locked in escrow from your wallet until you confirm.", "확인할 때까지 대금이 지갑에서 에스크로에 묶입니다.";
+    trade_take_off_explain: "You pay the seller outside the platform; the seller then confirms it arrived.", "판매자에게 플랫폼 밖에서 대금을 보내면 판매자가 입금을 확인합니다.";
+    trade_confirm: "Confirm and complete", "확인하고 완료";
+    trade_confirm_explain: "Both legs move at once: the coins to you, the price to the seller.", "양쪽이 한 번에 이동합니다: 코인은 나에게, 대금은 판매자에게.";
+    trade_confirm_off_explain: "Confirm only once the payment arrived: the coins then go to the buyer.", "대금이 입금된 뒤에만 확인하세요. 확인하면 코인이 구매자에게 갑니다.";
+    trade_cancel: "Cancel the offer", "판매 취소";
+    trade_dispute: "Dispute", "분쟁";
+    trade_open_dispute: "Open a dispute", "분쟁 신청";
+    trade_dispute_text: "What went wrong", "문제 내용";
+    trade_evidence: "Evidence", "증빙";
+    trade_evidence_optional: "Evidence (optional: a bank reference, a link)", "증빙 (선택: 이체 참조번호, 링크)";
+    trade_opened_by: "Opened by", "신청자";
+    trade_resolution: "Decision", "결정";
+    trade_offered_notice: "Offered: your coins are in escrow.", "판매를 등록했습니다. 코인이 에스크로에 보관됩니다.";
+    trade_taken_notice: "Taken.", "거래를 수락했습니다.";
+    trade_completed_notice: "Completed: both legs moved.", "거래가 완료되어 양쪽이 이동했습니다.";
+    trade_cancelled_notice: "Offer cancelled: your coins are back.", "판매를 취소했습니다. 코인이 돌아왔습니다.";
+    trade_disputed_notice: "Dispute opened: an operator will decide.", "분쟁을 신청했습니다. 운영자가 결정합니다.";
+    disputes_section: "Disputes", "분쟁";
+    disputes_none: "No disputes waiting.", "대기 중인 분쟁이 없습니다.";
+    disputes_parties: "Seller and buyer", "판매자와 구매자";
+    disputes_note: "Note (kept in the audit log)", "메모 (감사 로그에 보관)";
+    disputes_release: "Release", "지급";
+    disputes_refund: "Refund", "환불";
+    disputes_resolved: "Dispute resolved.", "분쟁을 처리했습니다.";
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ fn pin_asked(problem: &ApiProblem) -> bool {
 }
 
 /// A new `Idempotency-Key`, made when a page that moves value is drawn.
-fn new_key() -> String {
+pub(super) fn new_key() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
