@@ -203,9 +203,22 @@ fn check_partner_name(name: &str) -> Result<String, PlatformError> {
     Ok(name.to_string())
 }
 
+/// Largest partner limit or credit line (mileage or MVP): far above any partner's, and below
+/// 2^63, so that every value a row holds fits its column.
+pub const PARTNER_LIMIT_MAX: u64 = 1_000_000_000_000_000;
+
 fn check_positive(field: &'static str, value: Option<u64>) -> Result<(), PlatformError> {
     match value {
         Some(0) => Err(invalid(field, "must be at least 1")),
+        _ => check_at_most(field, value),
+    }
+}
+
+fn check_at_most(field: &'static str, value: Option<u64>) -> Result<(), PlatformError> {
+    match value {
+        Some(value) if value > PARTNER_LIMIT_MAX => {
+            Err(invalid(field, format!("at most {PARTNER_LIMIT_MAX}")))
+        }
         _ => Ok(()),
     }
 }
@@ -220,6 +233,7 @@ impl Platform {
         check_positive("minimum_unit", new.minimum_unit)?;
         check_positive("daily_limit", new.daily_limit)?;
         check_positive("monthly_limit", new.monthly_limit)?;
+        check_at_most("credit_line", new.credit_line)?;
         let partner_id = chart::new_id();
         let results = self
             .ledger
@@ -280,6 +294,7 @@ impl Platform {
         check_positive("minimum_unit", change.minimum_unit)?;
         check_positive("daily_limit", change.daily_limit)?;
         check_positive("monthly_limit", change.monthly_limit)?;
+        check_at_most("credit_line", change.credit_line)?;
         let secret = change.secret.clone().map(String::into_bytes);
         self.change_partner_record(partner_id, secret, |platform, partner| {
             if let Some(name) = name {
@@ -777,5 +792,21 @@ impl Platform {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked_at_their_maximum() {
+        assert!(check_positive("daily_limit", Some(PARTNER_LIMIT_MAX)).is_ok());
+        assert!(check_positive("daily_limit", Some(PARTNER_LIMIT_MAX + 1)).is_err());
+        assert!(check_positive("daily_limit", Some(u64::MAX)).is_err());
+        assert!(check_positive("daily_limit", Some(0)).is_err());
+        assert!(check_positive("daily_limit", None).is_ok());
+        assert!(check_at_most("credit_line", Some(0)).is_ok());
+        assert!(check_at_most("credit_line", Some(PARTNER_LIMIT_MAX + 1)).is_err());
     }
 }
