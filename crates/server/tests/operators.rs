@@ -148,8 +148,13 @@ impl TestServer {
     /// Logs in with the code of the current step (`step_offset` 1: the next one, which the
     /// drift window also takes, for a second login within one step).
     async fn log_in(&self, login: &str, secret: &[u8], step_offset: u64) -> (u16, Value) {
-        let body =
-            json!({"login": login, "password": PASSWORD, "totp_code": code(secret, step_offset)});
+        self.log_in_with_code(login, &code(secret, step_offset))
+            .await
+    }
+
+    /// A login with this very code (a code computed again may fall in the next step).
+    async fn log_in_with_code(&self, login: &str, totp_code: &str) -> (u16, Value) {
+        let body = json!({"login": login, "password": PASSWORD, "totp_code": totp_code});
         self.call(
             reqwest::Method::POST,
             "/admin/v1/sessions",
@@ -384,8 +389,11 @@ async fn a_totp_code_opens_one_session_and_sessions_expire_and_end_when_disabled
     };
     let server = TestServer::start(Backend::Sqlite, "sessions", config).await;
     let (id, secret) = server.create_operator("ann", "auditor").await;
-    let first = server.session("ann", &secret).await;
-    let (status, _) = server.log_in("ann", &secret, 0).await;
+    let used = code(&secret, 0);
+    let (status, first) = server.log_in_with_code("ann", &used).await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["token"].as_str().expect("token").to_string();
+    let (status, _) = server.log_in_with_code("ann", &used).await;
     assert_eq!(status, 401, "the same code again");
     let (status, second) = server.log_in("ann", &secret, 1).await;
     assert_eq!(status, 201, "the next step's code: {second}");
