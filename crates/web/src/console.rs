@@ -49,6 +49,12 @@ pub fn routes() -> Router<WebState> {
         .route("/console/disputes", get(disputes::disputes))
         .route("/console/disputes/{id}/resolution", post(disputes::resolve))
         .route("/console/prices", get(prices::prices))
+        .route(
+            "/console/promotions",
+            get(promotions::promotions).post(promotions::create),
+        )
+        .route("/console/promotions/{id}/fundings", post(promotions::fund))
+        .route("/console/promotions/{id}/end", post(promotions::end))
         .route("/console/prices/deposits", post(prices::deposit))
         .route("/console/prices/{asset}", post(prices::set_price))
 }
@@ -76,7 +82,7 @@ type Section = (
     Option<&'static str>,
 );
 
-fn sections(t: &Text) -> [Section; 9] {
+fn sections(t: &Text) -> [Section; 10] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -104,6 +110,12 @@ fn sections(t: &Text) -> [Section; 9] {
             Some("settlements.read"),
         ),
         ("ads", "/console/ads", t.ads, Some("ads.read")),
+        (
+            "promotions",
+            "/console/promotions",
+            t.promotions_section,
+            Some("ads.read"),
+        ),
         (
             "prices",
             "/console/prices",
@@ -222,6 +234,7 @@ macro_rules! console_page {
 mod catalogue;
 mod disputes;
 mod prices;
+mod promotions;
 
 #[derive(Template)]
 #[template(path = "console_login.html")]
