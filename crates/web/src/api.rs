@@ -51,6 +51,12 @@ fn slug_of<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, 
 }
 
 impl ApiProblem {
+    /// Whether the refusal is about what was typed or asked for (a page shows it beside its
+    /// form), rather than about who asks (the console's refusal page).
+    pub fn about_the_form(&self) -> bool {
+        matches!(self.status, 400 | 404 | 409 | 422)
+    }
+
     /// What a person reads: the detail when there is one, else the title.
     pub fn message(&self) -> String {
         match &self.detail {

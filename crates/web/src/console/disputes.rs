@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{Failure, Me, failure, frame, me};
 use crate::WebState;
-use crate::api::{ApiProblem, Call};
+use crate::api::Call;
 use crate::browser::Browser;
 use crate::member::trades::{TradeAnswer, TradeView, trade_view};
 use crate::pages::{Frame, html};
@@ -106,12 +106,6 @@ fn is_id(text: &str) -> bool {
     !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether the API's refusal is about the dispute (shown on the page), rather than about
-/// who asks (the console's refusal page).
-fn about_the_form(problem: &ApiProblem) -> bool {
-    matches!(problem.status, 400 | 404 | 409 | 422)
-}
-
 #[derive(Deserialize)]
 pub(super) struct ResolutionForm {
     #[serde(default)]
@@ -135,7 +129,7 @@ pub(super) async fn resolve(
         let call = Call::post(format!("/admin/v1/disputes/{id}/resolution"), &body);
         match state.api.send(&browser.operator(), call).await {
             Ok(_) => Ok(Redirect::to("/console/disputes?done=resolved").into_response()),
-            Err(problem) if about_the_form(&problem) => {
+            Err(problem) if problem.about_the_form() => {
                 disputes_page(&state, &browser, &me, None, Some(problem.message())).await
             }
             Err(problem) => Err(problem.into()),

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{Failure, Me, failure, frame, me};
 use crate::WebState;
-use crate::api::{ApiProblem, Call};
+use crate::api::Call;
 use crate::browser::Browser;
 use crate::member::assets::{PriceView, PricesAnswer, price_view};
 use crate::pages::{Frame, html};
@@ -102,12 +102,6 @@ async fn prices_page(
     Ok(html(&page))
 }
 
-/// Whether the API's refusal is about what was typed (shown on the page with the forms),
-/// rather than about who asks (the console's refusal page).
-fn about_the_form(problem: &ApiProblem) -> bool {
-    matches!(problem.status, 400 | 404 | 409 | 422)
-}
-
 #[derive(Deserialize)]
 pub(super) struct PriceForm {
     #[serde(default)]
@@ -129,7 +123,7 @@ pub(super) async fn set_price(
         let call = Call::put(format!("/admin/v1/prices/{}", asset.symbol), &body);
         match state.api.send(&browser.operator(), call).await {
             Ok(_) => Ok(Redirect::to("/console/prices?done=price").into_response()),
-            Err(problem) if about_the_form(&problem) => {
+            Err(problem) if problem.about_the_form() => {
                 prices_page(&state, &browser, &me, None, Some(problem.message())).await
             }
             Err(problem) => Err(problem.into()),
@@ -174,7 +168,7 @@ pub(super) async fn deposit(
         let call = Call::post("/admin/v1/treasury/deposits", &body);
         match state.api.send(&browser.operator(), call).await {
             Ok(_) => Ok(Redirect::to("/console/prices?done=deposit").into_response()),
-            Err(problem) if about_the_form(&problem) => {
+            Err(problem) if problem.about_the_form() => {
                 prices_page(&state, &browser, &me, None, Some(problem.message())).await
             }
             Err(problem) => Err(problem.into()),

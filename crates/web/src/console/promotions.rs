@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, Me, failure, frame, me};
 use crate::WebState;
-use crate::api::{ApiProblem, Call};
+use crate::api::Call;
 use crate::browser::Browser;
 use crate::pages::{Frame, grouped, html};
 
@@ -130,11 +130,6 @@ async fn page(
     Ok(html(&page))
 }
 
-/// Whether the API's refusal is about what was typed (shown with the forms).
-fn about_the_form(problem: &ApiProblem) -> bool {
-    matches!(problem.status, 400 | 404 | 409 | 422)
-}
-
 /// Sends `call` and comes back to the page: with a notice, or the refusal shown.
 async fn submit(
     state: &WebState,
@@ -144,7 +139,7 @@ async fn submit(
 ) -> Result<Response, Failure> {
     match state.api.send(&browser.operator(), call).await {
         Ok(_) => Ok(Redirect::to("/console/promotions?done=1").into_response()),
-        Err(problem) if about_the_form(&problem) => {
+        Err(problem) if problem.about_the_form() => {
             page(state, browser, me, false, Some(problem.message())).await
         }
         Err(problem) => Err(problem.into()),
