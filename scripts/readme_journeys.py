@@ -10,7 +10,7 @@ one bash, stopping at the first failing command. Checks that the journey ended w
 README says: an exchange completed, payments approved, a settlement made, a transfer held
 for a phone and claimed when it joined, a money request paid, MVP converted into TTC and BTC,
 a trade completed in escrow, a shop paid through checkout and its webhooks received once each,
-a promotion's cashback granted and taken back on a refund.
+a promotion's cashback granted and taken back on a refund, a trading reward on a conversion.
 
 Usage: scripts/readme_journeys.py [path to the mileverse binary]
 """
@@ -103,6 +103,7 @@ def main() -> int:
         '"status":"completed","transfer_ids"', '"asset":"BTC","decimals":8,"available":1382',
         '"status":"succeeded"', '"type":"payment_intent.refunded"', '"refused":0',
         '"status":"completed","kind":"asset"', '"reason":"cashback_clawback"', '"clawback_mvp":100',
+        '"reason":"trading_reward","asset":"MVP","amount":5,',
     ]
     missing = [text for text in expected if text not in out]
     if run.returncode != 0 or missing or "Traceback" in run.stderr:

@@ -78,6 +78,8 @@ on_both_backends!(
     asset_conversions,
     price_feed,
     escrow_trades,
+    prepaid_partner,
+    trading_rewards,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -3136,4 +3138,135 @@ fn carol_ttc_before(buyer: &str, carol: &str) -> u64 {
         true => 1_000_000,
         false => 0,
     }
+}
+
+/// Points replacement (TT-11): a prepaid partner's members exchange only what the partner
+/// bought. Nothing bought: refused before the partner hears of it. 10,000 MVP bought (the
+/// purchase recorded twice, counted once); 12 exchanges of 1,000 at once from four members:
+/// exactly 10 complete, 2 are refused, and the partner debited exactly the 10.
+async fn prepaid_partner(backend: Backend) {
+    let world = World::start(backend, "prepaid", &[]);
+    let api = &world.api;
+    let funding = json!({"funding": "prepaid"});
+    let jeju = partner(api, &world.sim.base, "Jeju Points", 1, 1, funding).await;
+    let path = format!("/admin/v1/partners/{jeju}");
+    let shown = api.get(&path, TOKEN).await.expect(200).clone();
+    assert_eq!(shown["funding"], "prepaid", "{shown}");
+    assert_eq!(shown["prepaid"]["available_mvp"], 0, "{shown}");
+    let mut members = Vec::new();
+    for n in 0..4 {
+        let (_, token) = member(api, &format!("010-7400-000{n}"), &format!("Jeju {n}")).await;
+        let link_id = link(api, &token, &jeju, &format!("JEJU-{n}"), INITIAL_MILEAGE).await;
+        members.push((token, link_id));
+    }
+    let (first, first_link) = &members[0];
+    exchange(api, first, first_link, 1_000, None)
+        .await
+        .problem(422, "prepaid-exceeded");
+
+    let prepayments = format!("{path}/prepayments");
+    for _ in 0..2 {
+        let body = json!({"reference": "BANK-7", "amount": 10_000});
+        let bought = api
+            .post(&prepayments, TOKEN, body)
+            .await
+            .expect(201)
+            .clone();
+        assert_eq!(bought["prepaid"]["bought_mvp"], 10_000, "{bought}");
+        assert_eq!(bought["prepaid"]["available_mvp"], 10_000, "{bought}");
+    }
+    let exchanges = (0..12).map(|n| {
+        let (token, link_id) = members[n % 4].clone();
+        async move { exchange(api, &token, &link_id, 1_000, None).await }
+    });
+    let replies = futures_util::future::join_all(exchanges).await;
+    let completed = replies.iter().filter(|r| r.status == 200).count();
+    for reply in replies.iter().filter(|r| r.status != 200) {
+        reply.problem(422, "prepaid-exceeded");
+    }
+    assert_eq!(completed, 10);
+    let mut held = 0;
+    let mut debited = 0;
+    for (token, _) in &members {
+        held += balance(api, token).await.0;
+        let links = api.get("/v1/me/partner-links", token).await;
+        let left = links.expect(200)["links"][0]["balance"]
+            .as_u64()
+            .expect("live");
+        debited += INITIAL_MILEAGE - left;
+    }
+    assert_eq!(
+        (held, debited),
+        (10_000, 10_000),
+        "the partner debited exactly the 10"
+    );
+    let shown = api.get(&path, TOKEN).await.expect(200).clone();
+    let expected = json!({"bought_mvp": 10_000, "handed_out_mvp": 10_000, "reserved_mvp": 0,
+        "available_mvp": 0});
+    assert_eq!(shown["prepaid"], expected, "{shown}");
+    assert_eq!(shown["issued_mvp"], 0, "nothing issued on credit: {shown}");
+
+    // A partner on credit buys nothing up front.
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let body = json!({"reference": "BANK-8", "amount": 10});
+    api.post(
+        &format!("/admin/v1/partners/{sky}/prepayments"),
+        TOKEN,
+        body,
+    )
+    .await
+    .problem(400, "invalid-fields");
+}
+
+/// Trading rewards (TT-14): 1 % of the MVP side of each conversion from a promotion's
+/// budget, linked to the conversion. A budget of 150: 100 for a conversion of 10,000 MVP,
+/// then the 50 left of the next one's 100, then nothing, and every conversion still goes;
+/// the member's history names the rewards.
+async fn trading_rewards(backend: Backend) {
+    let world = World::start(backend, "trading", &[]);
+    let api = &world.api;
+    let sky = partner(api, &world.sim.base, "Sky Air", 1, 1, json!({})).await;
+    let (_, alice) = member(api, "010-7500-0001", "Alice").await;
+    let link_id = link(api, &alice, &sky, "ALICE-5", INITIAL_MILEAGE).await;
+    completed_exchange(api, &alice, &link_id, 50_000).await;
+    let (starts_at, ends_at) = (
+        ports::time::rfc3339(now_s() - 60),
+        ports::time::rfc3339(now_s() + 86_400),
+    );
+    let body = json!({"name": "Trade 1 %", "kind": "trading_reward", "rate_bps": 100,
+        "starts_at": starts_at, "ends_at": ends_at});
+    let made = api.post("/admin/v1/promotions", TOKEN, body).await;
+    let id = text(&made.expect(201)["promotion_id"]);
+    let funding = json!({"amount": 150, "reference": "marketing-7"});
+    let path = format!("/admin/v1/promotions/{id}/fundings");
+    api.post(&path, TOKEN, funding).await.expect(200);
+    // A trading reward names no merchant.
+    let wrong = json!({"name": "x", "kind": "trading_reward", "rate_bps": 100, "brand": "b",
+        "starts_at": starts_at, "ends_at": ends_at});
+    api.post("/admin/v1/promotions", TOKEN, wrong)
+        .await
+        .problem(400, "invalid-fields");
+
+    let mut expected_mvp = 50_000;
+    for reward in [100, 50, 0] {
+        let quoted = quote(api, &alice, "MVP", "TTC", 10_000)
+            .await
+            .expect(201)
+            .clone();
+        convert(api, &alice, &quoted).await.expect(201);
+        expected_mvp = expected_mvp - 10_000 + reward;
+        assert_eq!(holdings(api, &alice).await["MVP"], expected_mvp);
+    }
+    let history = transactions(api, &alice, "?reason=trading_reward").await;
+    let amounts: Vec<u64> = history["transactions"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|line| line["amount"].as_u64().expect("amount"))
+        .collect();
+    assert_eq!(amounts, [50, 100], "newest first: {history}");
+    let shown = api.get(&format!("/admin/v1/promotions/{id}"), TOKEN).await;
+    let shown = shown.expect(200);
+    assert_eq!(shown["remaining_mvp"], 0, "{shown}");
+    assert_eq!(shown["trading_reward_mvp"], 150, "{shown}");
 }

@@ -559,16 +559,32 @@ impl Platform {
             return Err(AssetError::QuoteExpired.into());
         }
         self.open_wallet(member_id, asset(&quote.to_asset)?).await?;
+        let reward = self.trading_reward(&quote).await?;
+        let mut transfers = transfers;
+        if let Some(reward) = &reward {
+            // The reward goes with the conversion or not at all (and it never refuses it:
+            // it is balancing).
+            transfers[1].flags = transfers[1].flags | TransferFlags::LINKED;
+            transfers.push(reward.transfer);
+        }
         let used = QuoteRow {
             used: true,
             used_at_s: Some(now_s()),
             ..quote
         };
-        let rows = vec![Arc::new(AssetWrite::Quote(used.clone())) as RowRef];
+        let mut rows = vec![Arc::new(AssetWrite::Quote(used.clone())) as RowRef];
         let committing = self.members.unless_withdrawing(member_id, || {
             self.enqueue_commit(transfers, move |outcome| {
                 match (outcome.results[0], outcome.results[1]) {
-                    (CreateTransferResult::Ok, CreateTransferResult::Ok) => (rows, Ok(())),
+                    (CreateTransferResult::Ok, CreateTransferResult::Ok) => {
+                        if let Some(reward) = &reward {
+                            let moved = outcome
+                                .transfer(reward.transfer.id)
+                                .map_or(0, |transfer| transfer.amount);
+                            rows.extend(reward.grant(moved));
+                        }
+                        (rows, Ok(()))
+                    }
                     (CreateTransferResult::ExceedsCredits, _) => {
                         (Vec::new(), Err(AssetError::InsufficientBalance))
                     }

@@ -68,6 +68,9 @@ pub mod account_code {
     /// A game company's TTC for game money and rewards (`escrow::games`), one per company:
     /// funded from the treasury, paid out to members; never below zero.
     pub const GAME_ISSUANCE: u16 = 1800;
+    /// A prepaid partner's MVP, bought up front (points replacement, `exchange`): its
+    /// members' exchanges are paid from it, never below zero.
+    pub const PARTNER_PREPAID: u16 = 2400;
 }
 
 /// Transfer codes: the reason a transfer exists. Shown to members as `reason`.
@@ -110,6 +113,10 @@ pub mod transfer_code {
     pub const GAME_FUNDING: u16 = 21;
     /// A game company crediting a member game money or a reward (`escrow::games`).
     pub const GAME_CREDIT: u16 = 22;
+    /// A prepaid partner buying MVP up front for its members (`partners`).
+    pub const PARTNER_PREPAYMENT: u16 = 31;
+    /// A promotion's reward on an asset conversion (`promotions`).
+    pub const TRADING_REWARD: u16 = 32;
 }
 
 /// The transfer code of a member-facing reason name ([`reason_name`]'s inverse).
@@ -147,6 +154,8 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::ESCROW_PAYOUT => "escrow_payout",
         transfer_code::GAME_FUNDING => "game_funding",
         transfer_code::GAME_CREDIT => "game_credit",
+        transfer_code::PARTNER_PREPAYMENT => "partner_prepayment",
+        transfer_code::TRADING_REWARD => "trading_reward",
         _ => "other",
     }
 }
@@ -236,6 +245,32 @@ pub fn partner_issuance(partner_id: u128) -> Account {
         ledger: LEDGER_MVP,
         code: account_code::PARTNER_ISSUANCE,
         flags: AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+        user_data_128: partner_id,
+        ..Account::default()
+    }
+}
+
+/// The id of a prepaid partner's account: derived from the partner's, with the high bit set
+/// like the platform's own accounts (a partner's random id has it clear).
+pub fn partner_prepaid_id(partner_id: u128) -> AccountId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"mileverse/partner-prepaid/")
+        .chain_update(partner_id.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    AccountId(u128::from_be_bytes(bytes) | SYSTEM_ACCOUNT_BASE)
+}
+
+/// A prepaid partner's account: credited with what it bought, debited by its members'
+/// exchanges (first as pending reservations), never below zero.
+pub fn partner_prepaid(partner_id: u128) -> Account {
+    Account {
+        id: partner_prepaid_id(partner_id),
+        ledger: LEDGER_MVP,
+        code: account_code::PARTNER_PREPAID,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
         user_data_128: partner_id,
         ..Account::default()
     }

@@ -84,10 +84,16 @@ impl Default for CheckoutConfig {
     }
 }
 
-/// The checkout context's working set: claims only (intents live in their table).
+/// The checkout context's working set: claims, and the rows of the intents being approved
+/// (intents live in their table).
 pub struct Checkout {
     /// One operation per intent (and per merchant's order id) at a time.
     intents: Claims<Claimed>,
+    /// Each intent being approved, as its approval read it under its claim (every write of
+    /// an intent holds that claim, so the row cannot change meanwhile): the payment's
+    /// follower takes it from here instead of reading the table again. One entry per
+    /// claimed intent, so at most [`INTENT_CLAIMS_MAX`].
+    approving: std::sync::Mutex<std::collections::HashMap<u128, IntentRow>>,
     /// One delivery round at a time: an event is never sent twice at once.
     pub(crate) delivering: tokio::sync::Mutex<()>,
 }
@@ -101,6 +107,7 @@ enum Claimed {
 impl Default for Checkout {
     fn default() -> Self {
         Checkout {
+            approving: std::sync::Mutex::default(),
             intents: Claims::new(
                 INTENT_CLAIMS_MAX,
                 INTENT_WAIT_MS,
@@ -378,9 +385,11 @@ impl Platform {
             capture: !row.capture_manual,
             allow_partial: false,
         };
+        let approving = Approving::new(&self.checkout, row.clone());
         let payment = self
             .authorize_as(row.terminal_id, request, PayWith::Member(member_id))
             .await?;
+        drop(approving);
         if let Some(reason) = payment.decline_reason {
             return Err(declined(reason));
         }
@@ -543,6 +552,33 @@ impl Platform {
     }
 }
 
+/// An intent's row in [`Checkout::approving`] while its approval runs (removed however the
+/// approval ends).
+struct Approving<'a> {
+    checkout: &'a Checkout,
+    id: u128,
+}
+
+impl<'a> Approving<'a> {
+    fn new(checkout: &'a Checkout, row: IntentRow) -> Approving<'a> {
+        let id = row.id;
+        let mut approving = checkout.approving.lock().expect("approving lock");
+        assert!(
+            approving.len() < INTENT_CLAIMS_MAX,
+            "one entry per claimed intent"
+        );
+        approving.insert(id, row);
+        Approving { checkout, id }
+    }
+}
+
+impl Drop for Approving<'_> {
+    fn drop(&mut self) {
+        let mut approving = self.checkout.approving.lock().expect("approving lock");
+        approving.remove(&self.id);
+    }
+}
+
 /// Checkout follows the payments whose `van_tx_id` is its own: it writes the intent's
 /// approval and the webhook event of each change in the payment's commit.
 pub(crate) struct CheckoutFollower;
@@ -558,11 +594,23 @@ impl PaymentFollower for CheckoutFollower {
             let Some(intent_id) = intent_of_van_tx_id(&record.van_tx_id) else {
                 return Ok(None);
             };
-            let Some(intent) = platform
-                .ledger
-                .tables(move |read| tables::intent(read, intent_id))
-                .await?
-            else {
+            let approving = platform
+                .checkout
+                .approving
+                .lock()
+                .expect("approving lock")
+                .get(&intent_id)
+                .cloned();
+            let intent = match approving {
+                Some(row) => Some(row),
+                None => {
+                    platform
+                        .ledger
+                        .tables(move |read| tables::intent(read, intent_id))
+                        .await?
+                }
+            };
+            let Some(intent) = intent else {
                 return Ok(None);
             };
             let rows: FollowRows =

@@ -41,6 +41,7 @@ use crate::chart::{self, transfer_code};
 use crate::domain::{ExchangeRow, ExchangeStatus, LinkRow, PartnerRecord};
 use crate::error::{Entity, PlatformError, invalid};
 use crate::idempotency::{Replayable, Scope};
+use crate::partners;
 use crate::service::Platform;
 use ports::gateway::{DebitOutcome, DebitRequest, DebitStatus, PartnerEndpoint, Refusal};
 use ports::time::{kst_day_start_s, kst_month_start_s, now_ms, now_s};
@@ -140,7 +141,8 @@ struct Started<'a> {
     record: ExchangeRow,
     driving: DrivingClaim<'a>,
     pending: Pending<'a>,
-    committing: crate::service::Committing<()>,
+    /// A prepaid partner's reservation refused by the ledger comes back as its result.
+    committing: crate::service::Committing<Result<(), CreateTransferResult>>,
 }
 
 /// An exchange among its member's queued ones until dropped (once its row is durable, or
@@ -230,8 +232,11 @@ impl Platform {
                     drop(claim);
                     // A failed commit stops the writer (fail-stop): the reservation goes
                     // with the process, and a restart finds no row.
-                    started.committing.done().await?;
+                    let reserved = started.committing.done().await?;
                     drop(started.pending);
+                    if let Err(refused) = reserved {
+                        return Err(self.abandon_start(&started.record, refused));
+                    }
                     (started.record, Some(started.driving))
                 }
             }
@@ -289,12 +294,18 @@ impl Platform {
             .cloned()
             .ok_or(PlatformError::NotFound(Entity::Partner))?;
         let record = new_exchange(&request, &partner, &context)?;
-        let figures = self.exchanges.lock().figures.get(&partner.id).copied();
-        if !figures
-            .unwrap_or_default()
-            .fits_credit_line(record.mvp, partner.credit_line)
-        {
-            return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
+        if let Some(available) = self.prepaid_available(partner.id).await? {
+            if u128::from(record.mvp) > available {
+                return Err(PlatformError::Exchange(ExchangeError::PrepaidExceeded));
+            }
+        } else {
+            let figures = self.exchanges.lock().figures.get(&partner.id).copied();
+            if !figures
+                .unwrap_or_default()
+                .fits_credit_line(record.mvp, partner.credit_line)
+            {
+                return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
+            }
         }
         Ok(ExchangeQuote {
             partner_id: record.partner_id,
@@ -419,11 +430,21 @@ impl Platform {
         }
         let figures = working.figures.entry(partner.id).or_default();
         let mvp = u128::from(record.mvp);
-        if !figures.fits_credit_line(record.mvp, partner.credit_line) {
+        // A prepaid partner's reservation is the ledger's to refuse; one on credit is
+        // checked against its line here.
+        if !partner.prepaid && !figures.fits_credit_line(record.mvp, partner.credit_line) {
             return Err(PlatformError::Exchange(ExchangeError::CreditLineExceeded));
         }
         let row = rows::exchange_write(&record);
-        let committing = self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))?;
+        let transfers = match partner.prepaid {
+            true => vec![partners::prepaid::reservation(&record)],
+            false => Vec::new(),
+        };
+        let committing =
+            self.enqueue_commit(transfers, move |outcome| match outcome.results.first() {
+                None | Some(CreateTransferResult::Ok) => (vec![row], Ok(())),
+                Some(refused) => (Vec::new(), Err(*refused)),
+            })?;
         figures.reserved_mvp += mvp;
         let tracked = Tracked {
             record: record.clone(),
@@ -450,6 +471,37 @@ impl Platform {
             record,
             committing,
         })
+    }
+
+    /// Undoes a started exchange whose prepaid reservation the ledger refused: nothing was
+    /// written and the partner was never asked. Answers the refusal.
+    fn abandon_start(&self, record: &ExchangeRow, refused: CreateTransferResult) -> PlatformError {
+        let mut working = self.exchanges.lock();
+        let removed = working.open.remove(&record.id);
+        assert!(
+            removed.is_some(),
+            "a started exchange is open until abandoned"
+        );
+        let figures = working.figures.entry(record.partner_id).or_default();
+        figures.reserved_mvp -= u128::from(record.mvp);
+        match refused {
+            CreateTransferResult::ExceedsCredits => {
+                PlatformError::Exchange(ExchangeError::PrepaidExceeded)
+            }
+            other => PlatformError::Unavailable(format!(
+                "the prepaid reservation was refused: {}",
+                other.as_str()
+            )),
+        }
+    }
+
+    /// Whether a partner is prepaid (points replacement, `partners::prepaid`).
+    fn partner_is_prepaid(&self, partner_id: u128) -> bool {
+        self.catalogue
+            .lock()
+            .partners
+            .get(&partner_id)
+            .is_some_and(|partner| partner.prepaid)
     }
 
     /// Claims an exchange for one driver; `None` if another task drives it.
@@ -565,16 +617,19 @@ impl Platform {
         record: &ExchangeRow,
         endpoint: &PartnerEndpoint,
     ) -> Result<Option<ExchangeRow>, String> {
-        let transfer = Transfer {
-            id: TransferId(record.id),
-            debit_account_id: AccountId(record.partner_id),
-            credit_account_id: AccountId(record.member_id),
-            amount: u128::from(record.mvp),
-            user_data_128: record.id,
-            user_data_64: record.mileage,
-            ledger: chart::LEDGER_MVP,
-            code: transfer_code::EXCHANGE,
-            ..Transfer::default()
+        let transfer = match self.partner_is_prepaid(record.partner_id) {
+            true => partners::prepaid::resolution(record, true),
+            false => Transfer {
+                id: TransferId(record.id),
+                debit_account_id: AccountId(record.partner_id),
+                credit_account_id: AccountId(record.member_id),
+                amount: u128::from(record.mvp),
+                user_data_128: record.id,
+                user_data_64: record.mileage,
+                ledger: chart::LEDGER_MVP,
+                code: transfer_code::EXCHANGE,
+                ..Transfer::default()
+            },
         };
         // The credit and the `completed` row are one commit: a crash keeps both or neither
         // (then the resolver finds the partner's debit and credits again).
@@ -615,6 +670,10 @@ impl Platform {
     /// reference still needs a cancel joins the cancels. Answers the record as finished,
     /// or `None` if it was not open.
     fn close_open(&self, id: u128, finished: Option<&Finish>) -> Option<ExchangeRow> {
+        // Read apart: the catalogue's lock is never taken under the exchanges' one. Only the
+        // exchange's driver closes it, so it is still open below.
+        let partner_id = self.exchanges.lock().open.get(&id)?.record.partner_id;
+        let prepaid = self.partner_is_prepaid(partner_id);
         let mut working = self.exchanges.lock();
         let mut tracked = working.open.remove(&id)?;
         let now = now_s();
@@ -639,7 +698,9 @@ impl Platform {
             "reserved MVP below an open exchange"
         );
         figures.reserved_mvp -= mvp;
-        if record.status == ExchangeStatus::Completed {
+        // A prepaid partner's MVP was bought, not issued on credit: its prepaid account
+        // tells what its members received.
+        if record.status == ExchangeStatus::Completed && !prepaid {
             figures.issued_mvp += mvp;
         }
         let record = tracked.record.clone();
@@ -661,7 +722,13 @@ impl Platform {
             return Ok(None);
         };
         let row = rows::exchange_write(&record);
-        self.enqueue_commit(Vec::new(), move |_| (vec![row], ()))
+        // A prepaid partner's reservation goes back with the failure, in its commit (a
+        // crash keeps both or neither; a void found `exists` or already voided is done).
+        let transfers = match self.partner_is_prepaid(record.partner_id) {
+            true => vec![partners::prepaid::resolution(&record, false)],
+            false => Vec::new(),
+        };
+        self.enqueue_commit(transfers, move |_| (vec![row], ()))
             .map_err(|error| error.to_string())?
             .done()
             .await

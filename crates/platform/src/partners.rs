@@ -10,6 +10,7 @@
 
 mod legacy;
 pub mod links;
+pub mod prepaid;
 pub mod proof;
 
 pub use links::{
@@ -87,6 +88,9 @@ pub struct NewPartner {
     pub daily_limit: Option<u64>,
     pub monthly_limit: Option<u64>,
     pub credit_line: Option<u64>,
+    /// Bought its MVP up front (points replacement, `prepaid`): its members' exchanges are
+    /// paid from its prepaid account instead of on credit. Chosen once, at registration.
+    pub prepaid: bool,
 }
 
 /// A change to a partner; `None` leaves a field alone.
@@ -106,6 +110,8 @@ pub struct PartnerChange {
 pub struct PartnerView {
     pub record: PartnerRecord,
     pub figures: PartnerFigures,
+    /// A prepaid partner's MVP (`None` for a partner on credit).
+    pub prepaid: Option<prepaid::PrepaidBalance>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,14 +241,15 @@ impl Platform {
         check_positive("monthly_limit", new.monthly_limit)?;
         check_at_most("credit_line", new.credit_line)?;
         let partner_id = chart::new_id();
-        let results = self
-            .ledger
-            .create_accounts(vec![chart::partner_issuance(partner_id)])
-            .await?;
-        if !results[0].is_ok() {
+        let mut accounts = vec![chart::partner_issuance(partner_id)];
+        if new.prepaid {
+            accounts.push(chart::partner_prepaid(partner_id));
+        }
+        let results = self.ledger.create_accounts(accounts).await?;
+        if let Some(refused) = results.iter().find(|result| !result.is_ok()) {
             return Err(PlatformError::Unavailable(format!(
-                "issuance account not created: {}",
-                results[0].as_str()
+                "partner accounts not created: {}",
+                refused.as_str()
             )));
         }
         let now = now_s();
@@ -264,6 +271,7 @@ impl Platform {
             credit_line: new.credit_line.unwrap_or(DEFAULT_CREDIT_LINE),
             enabled: true,
             created_at_s: now,
+            prepaid: new.prepaid,
         };
         let _change = self.catalogue.changes.lock().await;
         if self.catalogue.lock().partners.len() >= PARTNERS_MAX {
@@ -336,16 +344,23 @@ impl Platform {
         change(self, &mut partner)?;
         self.write_partner(&partner).await?;
         let figures = self.exchanges.figures(partner_id);
-        let mut catalogue = self.catalogue.lock();
-        // Kept with the record it was written with, so memory and disk agree on the secret.
-        if let Some(secret) = new_secret {
-            catalogue.secrets.insert(partner_id, secret);
+        {
+            let mut catalogue = self.catalogue.lock();
+            // Kept with the record it was written with, so memory and disk agree on the
+            // secret.
+            if let Some(secret) = new_secret {
+                catalogue.secrets.insert(partner_id, secret);
+            }
+            catalogue.partners.insert(partner_id, partner.clone());
         }
-        catalogue.partners.insert(partner_id, partner.clone());
-        Ok(PartnerView {
+        let mut views = [PartnerView {
             record: partner,
             figures,
-        })
+            prepaid: None,
+        }];
+        self.prepaid_balances(&mut views).await?;
+        let [view] = views;
+        Ok(view)
     }
 
     /// Adds a rate that applies from `effective_from_s` (now if `None`; never the past).
@@ -418,28 +433,39 @@ impl Platform {
     }
 
     pub async fn partner(&self, partner_id: u128) -> Result<PartnerView, PlatformError> {
-        let state = self.catalogue.lock();
-        let record = state
+        let record = self
+            .catalogue
+            .lock()
             .partners
             .get(&partner_id)
             .ok_or(PlatformError::NotFound(Entity::Partner))?
             .clone();
         let figures = self.exchanges.figures(partner_id);
-        Ok(PartnerView { record, figures })
+        let mut views = [PartnerView {
+            record,
+            figures,
+            prepaid: None,
+        }];
+        self.prepaid_balances(&mut views).await?;
+        let [view] = views;
+        Ok(view)
     }
 
     /// Every partner, oldest first.
     pub async fn partners(&self) -> Result<Vec<PartnerView>, PlatformError> {
-        let state = self.catalogue.lock();
-        let mut views: Vec<PartnerView> = state
+        let mut views: Vec<PartnerView> = self
+            .catalogue
+            .lock()
             .partners
             .values()
             .map(|record| PartnerView {
                 record: record.clone(),
                 figures: self.exchanges.figures(record.id),
+                prepaid: None,
             })
             .collect();
         views.sort_by_key(|view| (view.record.created_at_s, view.record.id));
+        self.prepaid_balances(&mut views).await?;
         Ok(views)
     }
 

@@ -20,6 +20,12 @@
 //!   happen.
 //! - Gift-voucher payments, partial approvals and holds earn nothing until captured (a
 //!   hold's capture earns it).
+//! - **Trading reward**: `rate_bps` of the MVP side of each asset conversion (MVP → TTC or
+//!   a coin → MVP) within the period, rounded down; a conversion between two coins has no
+//!   MVP side and earns nothing. The reward is a transfer budget → the member's MVP wallet
+//!   **linked to the conversion's two transfers** and balancing, like cashback: a dry
+//!   budget gives what it has and never refuses the conversion. A conversion is final (it
+//!   has no refund), so nothing is taken back.
 
 use std::sync::{Arc, Mutex};
 
@@ -103,7 +109,24 @@ impl NewPromotion {
         match self.kind {
             PromotionKind::SignupBonus => self.check_signup(),
             PromotionKind::Cashback => self.check_cashback(),
+            PromotionKind::TradingReward => self.check_trading_reward(),
         }
+    }
+
+    fn check_trading_reward(&self) -> Result<(), PlatformError> {
+        if self.rate_bps == 0 || self.rate_bps > RATE_BPS_MAX {
+            return Err(invalid("rate_bps", format!("1 to {RATE_BPS_MAX}")));
+        }
+        if self.amount != 0 || self.wallets_max != 0 {
+            return Err(invalid(
+                "kind",
+                "a trading reward has no amount or wallets_max",
+            ));
+        }
+        if self.merchant_id.is_some() || self.brand.is_some() {
+            return Err(invalid("kind", "a trading reward has no merchant or brand"));
+        }
+        Ok(())
     }
 
     fn check_signup(&self) -> Result<(), PlatformError> {
@@ -461,6 +484,103 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// `wanted`, or what the promotion's budget has left if that is less: a dry budget adds
+    /// no transfer (no line of 0 in the member's history). The transfer stays balancing, for
+    /// a budget drained between this read and its commit.
+    async fn budget_left(&self, promotion_id: u128, wanted: u64) -> Result<u64, PlatformError> {
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let accounts = self
+            .ledger
+            .lookup_accounts(vec![AccountId(promotion_id)])
+            .await?;
+        let left = accounts.first().map_or(0, |budget| {
+            budget
+                .credits_posted
+                .saturating_sub(budget.debits_posted + budget.debits_pending)
+        });
+        Ok(u64::try_from(left.min(u128::from(wanted))).expect("at most `wanted`"))
+    }
+
+    /// The reward in force for a conversion at `quote`, as the transfer that would pay it
+    /// (balancing: what the budget has, down to nothing) and its grant row builder; `None`
+    /// when no trading reward is in force or the conversion has no MVP side.
+    pub(crate) async fn trading_reward(
+        &self,
+        quote: &store::tables::assets::QuoteRow,
+    ) -> Result<Option<TradingReward>, PlatformError> {
+        let basis = match (quote.from_asset.as_str(), quote.to_asset.as_str()) {
+            (chart::ASSET_MVP, _) => quote.from_amount,
+            (_, chart::ASSET_MVP) => quote.to_amount,
+            _ => return Ok(None),
+        };
+        let active = self.active_promotions().await?;
+        let now = now_s();
+        let best = active
+            .iter()
+            .filter(|promotion| {
+                promotion.kind == PromotionKind::TradingReward
+                    && (promotion.starts_at_s..promotion.ends_at_s).contains(&now)
+            })
+            .max_by_key(|promotion| (promotion.rate_bps, promotion.created_at_s));
+        let Some(promotion) = best else {
+            return Ok(None);
+        };
+        let reward = self
+            .budget_left(promotion.id, cashback_of(basis, promotion.rate_bps))
+            .await?;
+        if reward == 0 {
+            return Ok(None);
+        }
+        let transfer_id = derived_id("trading", &[quote.id]);
+        let transfer = Transfer {
+            id: TransferId(transfer_id),
+            debit_account_id: AccountId(promotion.id),
+            credit_account_id: AccountId(quote.member_id),
+            amount: u128::from(reward),
+            user_data_128: quote.id,
+            ledger: chart::LEDGER_MVP,
+            code: transfer_code::TRADING_REWARD,
+            flags: TransferFlags::BALANCING_DEBIT,
+            ..Transfer::default()
+        };
+        Ok(Some(TradingReward {
+            transfer,
+            promotion_id: promotion.id,
+            member_id: quote.member_id,
+        }))
+    }
+}
+
+/// A trading reward to pay with a conversion (`Platform::trading_reward`).
+pub(crate) struct TradingReward {
+    pub transfer: Transfer,
+    promotion_id: u128,
+    member_id: u128,
+}
+
+impl TradingReward {
+    /// The grant to record once the ledger moved `moved` (nothing when it moved nothing).
+    pub fn grant(&self, moved: u128) -> Option<RowRef> {
+        let amount = u64::try_from(moved).expect("at most the reward asked");
+        if amount == 0 {
+            return None;
+        }
+        let grant = GrantRow {
+            transfer_id: self.transfer.id.0,
+            promotion_id: self.promotion_id,
+            member_id: self.member_id,
+            authorization_id: None,
+            kind: GrantKind::TradingReward,
+            amount,
+            created_at_s: now_s(),
+        };
+        Some(Arc::new(PromotionWrite::Grant(grant)))
+    }
+}
+
 /// Promotions follow payments: cashback on a sale or capture, clawback on a refund.
 pub(crate) struct PromotionsFollower;
 
@@ -499,7 +619,9 @@ impl Platform {
         let Some(promotion) = self.cashback_for(record.merchant_id).await? else {
             return Ok(None);
         };
-        let cashback = cashback_of(amount, promotion.rate_bps);
+        let cashback = self
+            .budget_left(promotion.id, cashback_of(amount, promotion.rate_bps))
+            .await?;
         if cashback == 0 {
             return Ok(None);
         }

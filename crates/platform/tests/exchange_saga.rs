@@ -1493,3 +1493,179 @@ async fn links_and_exchanges_of_the_older_layout_move_into_their_tables_and_fini
         "{kinds:?}"
     );
 }
+
+/// What a prepaid partner's account holds: (bought, handed out, reserved, available).
+async fn prepaid_figures(world: &World, partner_id: u128) -> (u128, u128, u128, u128) {
+    let view = world.platform().partner(partner_id).await.expect("partner");
+    let balance = view.prepaid.expect("a prepaid partner has a balance");
+    (
+        balance.bought_mvp,
+        balance.handed_out_mvp,
+        balance.reserved_mvp,
+        balance.available_mvp,
+    )
+}
+
+/// A prepaid partner's issuance account never moves: nothing is issued on credit.
+async fn issuance_untouched(world: &World, partner_id: u128) {
+    let accounts = world
+        .ledger
+        .lookup_accounts(vec![AccountId(partner_id)])
+        .await
+        .expect("lookup");
+    let issuance = accounts[0];
+    assert_eq!(issuance.debits_posted + issuance.debits_pending, 0);
+    assert_eq!(issuance.credits_posted + issuance.credits_pending, 0);
+    let figures = world
+        .platform()
+        .partner(partner_id)
+        .await
+        .expect("partner")
+        .figures;
+    assert_eq!((figures.issued_mvp, figures.reserved_mvp), (0, 0));
+}
+
+/// 10. Points replacement (TT-11): a prepaid partner's exchanges are reserved on its prepaid
+///     account before the partner is asked, so 25 concurrent exchanges against 1,000 MVP
+///     bought pass exactly 10 and the refused ones never reach the partner; a refusal at the
+///     partner gives its reservation back; nothing is issued on credit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepaid_partner_at_its_limit_hands_out_exactly_what_it_bought() {
+    let mut world = World::new().await;
+    let members = [
+        world.member().await.id,
+        world.member().await.id,
+        world.member().await.id,
+    ];
+    let prepaid = world
+        .new_partner(|p| {
+            p.name = "Prepaid Air".into();
+            p.rate_num = 1;
+            p.rate_den = 1;
+            p.daily_limit = Some(10_000_000);
+            p.monthly_limit = Some(10_000_000);
+            p.prepaid = true;
+        })
+        .await;
+    let mut links = Vec::new();
+    for (n, member) in members.iter().enumerate() {
+        links.push(world.link(*member, prepaid, &format!("M-{n}")).await);
+    }
+    let platform = world.platform().clone();
+    let exceeded = Err(PlatformError::Exchange(ExchangeError::PrepaidExceeded));
+    // Nothing bought yet: refused before the partner hears of it.
+    assert_eq!(world.exchange(members[0], links[0], 100).await, exceeded);
+    assert_eq!(prepaid_figures(&world, prepaid).await, (0, 0, 0, 0));
+    for _ in 0..2 {
+        platform
+            .record_partner_prepayment(prepaid, "BANK-1", 1000)
+            .await
+            .expect("prepayment");
+    }
+    assert_eq!(prepaid_figures(&world, prepaid).await, (1000, 0, 0, 1000));
+
+    world.partner.debit_delay_ms.store(20, Ordering::Relaxed);
+    let tasks: Vec<_> = (0..25)
+        .map(|n| {
+            let platform = platform.clone();
+            let (member, link) = (members[n % 3], links[n % 3]);
+            tokio::spawn(async move { platform.exchange(request(member, link, 100, None)).await })
+        })
+        .collect();
+    let (mut completed, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(record) => {
+                assert_eq!(record.status, ExchangeStatus::Completed);
+                completed += 1;
+            }
+            Err(PlatformError::Exchange(ExchangeError::PrepaidExceeded)) => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((completed, refused), (10, 15));
+    assert_eq!(
+        world.partner.calls(Call::Debit),
+        10,
+        "refused ones never reach the partner"
+    );
+    assert_eq!(world.partner.debited_mileage(prepaid), 1000);
+    let mut held = 0;
+    for member in members {
+        held += world.mvp(member).await;
+    }
+    assert_eq!(held, 1000);
+    assert_eq!(prepaid_figures(&world, prepaid).await, (1000, 1000, 0, 0));
+    issuance_untouched(&world, prepaid).await;
+    assert_eq!(
+        platform.quote_exchange(members[0], links[0], 1).await,
+        Err(PlatformError::Exchange(ExchangeError::PrepaidExceeded))
+    );
+
+    // More bought; the partner refuses an exchange beyond the member's mileage: its
+    // reservation goes back with the failure.
+    platform
+        .record_partner_prepayment(prepaid, "BANK-2", 2_000_000)
+        .await
+        .expect("prepayment");
+    let refused = world
+        .exchange(members[2], links[2], START_MILEAGE + 1)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(PlatformError::Exchange(
+                ExchangeError::InsufficientMileage { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        prepaid_figures(&world, prepaid).await,
+        (2_001_000, 1000, 0, 2_000_000)
+    );
+    // A partner on credit has no prepaid account to buy into.
+    let on_credit = world.new_partner(|p| p.name = "Credit Air".into()).await;
+    let refused = platform
+        .record_partner_prepayment(on_credit, "BANK-3", 10)
+        .await;
+    assert!(
+        matches!(refused, Err(PlatformError::Invalid { .. })),
+        "{refused:?}"
+    );
+    issuance_untouched(&world, prepaid).await;
+}
+
+/// 10b. A crash after the partner debited and before the credit's commit: the prepaid
+///      reservation, durable with the `requested` row, stays pending across the restart, and
+///      the resolver posts it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepaid_reservation_survives_a_crash_and_is_posted_once() {
+    let mut world = World::new().await;
+    let member = world.member().await.id;
+    let prepaid = world.new_partner(|p| p.prepaid = true).await;
+    let link = world.link(member, prepaid, "M-1").await;
+    world
+        .platform()
+        .record_partner_prepayment(prepaid, "BANK-1", 800)
+        .await
+        .expect("prepayment");
+    // The `requested` row with the reservation commits; the credit's commit fails.
+    let applied = world.record_appends();
+    world.fail_record_appends_from(applied + 2);
+    let answer = world.exchange(member, link, 1000).await;
+    assert!(
+        matches!(answer, Err(PlatformError::Unavailable(_))),
+        "{answer:?}"
+    );
+    world.crash().await;
+    world.open().await;
+
+    let exchange = world.durable_exchanges().await[0].clone();
+    let done = world.settled(member, exchange.id).await;
+    assert_eq!(done.status, ExchangeStatus::Completed);
+    assert_eq!(world.partner.calls(Call::Debit), 1, "never debited again");
+    assert_eq!(world.mvp(member).await, 500, "credited once");
+    assert_eq!(prepaid_figures(&world, prepaid).await, (800, 500, 0, 300));
+    issuance_untouched(&world, prepaid).await;
+}

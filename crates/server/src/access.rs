@@ -164,6 +164,11 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
     ),
     (
         "POST",
+        "/admin/v1/partners/{id}/prepayments",
+        needs(P::PartnersSettle),
+    ),
+    (
+        "POST",
         "/admin/v1/partners/{id}/reconciliation",
         needs(P::PartnersSettle),
     ),

@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(show_partner, change_partner))
         .routes(routes!(add_rate))
         .routes(routes!(record_payment))
+        .routes(routes!(record_prepayment))
         .routes(routes!(reconcile))
         .routes(routes!(list_exchanges))
         .routes(routes!(exchange_report))
@@ -56,6 +57,32 @@ struct PartnerBody {
     daily_limit: Option<u64>,
     monthly_limit: Option<u64>,
     credit_line: Option<u64>,
+    /// `credit` (the default: MVP issued ahead, paid for afterwards) or `prepaid` (points
+    /// replacement: the partner buys MVP up front and its members' exchanges are paid from
+    /// it, never beyond it). Chosen once, here.
+    funding: Option<PartnerFunding>,
+}
+
+/// How a partner pays for its members' MVP.
+#[derive(Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum PartnerFunding {
+    #[default]
+    Credit,
+    Prepaid,
+}
+
+/// A prepaid partner's MVP, from its ledger account.
+#[derive(Serialize, ToSchema)]
+struct PrepaidFigures {
+    /// What the partner bought, in all.
+    bought_mvp: u64,
+    /// What its members received through completed exchanges.
+    handed_out_mvp: u64,
+    /// What open exchanges hold.
+    reserved_mvp: u64,
+    /// What is left for new exchanges.
+    available_mvp: u64,
 }
 
 /// One rate of a partner, in force from `effective_from`.
@@ -91,6 +118,9 @@ struct AdminPartner {
     paid_mvp: u64,
     /// Issued and not yet paid for.
     outstanding_mvp: u64,
+    funding: PartnerFunding,
+    /// A prepaid partner's MVP; null for a partner on credit.
+    prepaid: Option<PrepaidFigures>,
     created_at: String,
 }
 
@@ -123,6 +153,16 @@ fn admin_partner(view: &PartnerView) -> AdminPartner {
         reserved_mvp: saturating_u64(view.figures.reserved_mvp),
         paid_mvp: saturating_u64(view.figures.paid_mvp),
         outstanding_mvp: saturating_u64(view.figures.outstanding_mvp()),
+        funding: match partner.prepaid {
+            true => PartnerFunding::Prepaid,
+            false => PartnerFunding::Credit,
+        },
+        prepaid: view.prepaid.map(|balance| PrepaidFigures {
+            bought_mvp: saturating_u64(balance.bought_mvp),
+            handed_out_mvp: saturating_u64(balance.handed_out_mvp),
+            reserved_mvp: saturating_u64(balance.reserved_mvp),
+            available_mvp: saturating_u64(balance.available_mvp),
+        }),
         created_at: rfc3339(partner.created_at_s),
     }
 }
@@ -159,6 +199,7 @@ async fn create_partner(
             daily_limit: body.daily_limit,
             monthly_limit: body.monthly_limit,
             credit_line: body.credit_line,
+            prepaid: matches!(body.funding.unwrap_or_default(), PartnerFunding::Prepaid),
         })
         .await?;
     let answer = PartnerCreated {
@@ -302,6 +343,28 @@ async fn record_payment(
     let body: PartnerPaymentBody = json_body(body)?;
     let view = platform(&state)?
         .record_partner_payment(id, &body.reference, body.amount)
+        .await?;
+    Ok((StatusCode::CREATED, Json(admin_partner(&view))))
+}
+
+/// Records a prepaid partner's purchase of MVP for its members (points replacement).
+///
+/// Once per `reference`. Needs `partners.settle`.
+#[utoipa::path(post, path = "/admin/v1/partners/{id}/prepayments", tag = "admin partners",
+    operation_id = "admin_record_partner_prepayment",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The partner id", pattern = r"^[0-9]{1,39}$")),
+    request_body = PartnerPaymentBody,
+    responses((status = 201, description = "The partner with its prepaid MVP", body = AdminPartner)))]
+async fn record_prepayment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<AdminPartner>), Problem> {
+    let id = parse_id_text("partner_id", &id)?;
+    let body: PartnerPaymentBody = json_body(body)?;
+    let view = platform(&state)?
+        .record_partner_prepayment(id, &body.reference, body.amount)
         .await?;
     Ok((StatusCode::CREATED, Json(admin_partner(&view))))
 }
@@ -917,7 +980,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            15 + 4 + 14 + 11 + 7 + 1 + 5 + 4 + 2 + 5,
+            16 + 4 + 14 + 11 + 7 + 1 + 5 + 4 + 2 + 5,
             "every route once"
         );
         for (method, path, operation) in &operations {

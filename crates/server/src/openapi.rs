@@ -86,6 +86,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "payment-intent-state",
     "phone-already-registered",
     "pin-required",
+    "prepaid-exceeded",
     "promotion-ended",
     "proof-range",
     "quote-expired",

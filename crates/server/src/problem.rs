@@ -616,6 +616,11 @@ fn exchange_kind(error: &platform::exchange::ExchangeError) -> Kind {
             "credit-line-exceeded",
             "The partner's credit line would be exceeded",
         ),
+        E::PrepaidExceeded => (
+            S::UNPROCESSABLE_ENTITY,
+            "prepaid-exceeded",
+            "The partner's prepaid MVP would be exceeded",
+        ),
         E::InsufficientMileage { .. } => (
             S::UNPROCESSABLE_ENTITY,
             "insufficient-partner-mileage",

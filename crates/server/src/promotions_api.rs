@@ -32,12 +32,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct PromotionBody {
     /// 1 to 100 characters.
     name: String,
-    /// `signup_bonus` or `cashback`.
+    /// `signup_bonus`, `cashback` or `trading_reward`.
     kind: String,
     /// Sign-up bonus: MVP per wallet (1 to 1,000,000).
     #[serde(default)]
     amount: u64,
-    /// Cashback: basis points of each payment (1 to 5,000).
+    /// Cashback: basis points of each payment; trading reward: of the MVP side of each asset
+    /// conversion (1 to 5,000).
     #[serde(default)]
     rate_bps: u32,
     /// Sign-up bonus: the first this many wallets.
@@ -76,6 +77,8 @@ struct PromotionAnswer {
     cashback_mvp: u64,
     /// Cashback taken back by refunds.
     clawback_mvp: u64,
+    /// Rewards paid on asset conversions.
+    trading_reward_mvp: u64,
 }
 
 fn answer(report: &PromotionReport) -> PromotionAnswer {
@@ -97,6 +100,7 @@ fn answer(report: &PromotionReport) -> PromotionAnswer {
         signups: report.totals.signups,
         signup_mvp: report.totals.signup_mvp,
         cashback_mvp: report.totals.cashback_mvp,
+        trading_reward_mvp: report.totals.trading_reward_mvp,
         clawback_mvp: report.totals.clawback_mvp,
     }
 }
@@ -118,8 +122,9 @@ async fn create(
     body: Body,
 ) -> Result<(StatusCode, Json<PromotionAnswer>), Problem> {
     let body: PromotionBody = json_body(body)?;
-    let kind = PromotionKind::parse(&body.kind)
-        .ok_or_else(|| platform::error::invalid("kind", "signup_bonus or cashback"))?;
+    let kind = PromotionKind::parse(&body.kind).ok_or_else(|| {
+        platform::error::invalid("kind", "signup_bonus, cashback or trading_reward")
+    })?;
     let merchant_id = body
         .merchant_id
         .as_deref()

@@ -583,6 +583,7 @@ async fn partner_exchanges(backend: Backend, test: &str) {
         daily_limit: Some(1_000_000_000),
         monthly_limit: Some(1_000_000_000),
         credit_line: Some(1_000_000_000),
+        prepaid: false,
     };
     let air = platform.create_partner(partner("Air")).await.unwrap();
     let rail = platform.create_partner(partner("Rail")).await.unwrap();

@@ -283,6 +283,10 @@ const MIGRATIONS: &[&str] = &[
     // 31: escrowed P2P trades, their disputes, game companies and their credits
     // (`tables::escrow`).
     crate::tables::escrow::POSTGRES_TABLES,
+    // 32: prepaid partners, for points replacement (`tables::partners`).
+    crate::tables::partners::PREPAID_MIGRATION,
+    // 33: trading rewards among the promotions' kinds (`tables::promotions`).
+    crate::tables::promotions::TRADING_REWARDS_MIGRATION_POSTGRES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

@@ -308,6 +308,10 @@ const MIGRATIONS: &[&str] = &[
     // 31: escrowed P2P trades, their disputes, game companies and their credits
     // (`tables::escrow`).
     crate::tables::escrow::SQLITE_TABLES,
+    // 32: prepaid partners, for points replacement (`tables::partners`).
+    crate::tables::partners::PREPAID_MIGRATION,
+    // 33: trading rewards among the promotions' kinds (`tables::promotions`).
+    crate::tables::promotions::TRADING_REWARDS_MIGRATION_SQLITE,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.

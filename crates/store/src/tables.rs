@@ -126,6 +126,8 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     checkout::SQLITE_TABLES,
     promotions::SQLITE_TABLES,
     escrow::SQLITE_TABLES,
+    partners::PREPAID_MIGRATION,
+    promotions::TRADING_REWARDS_MIGRATION_SQLITE,
 ];
 
 impl MemoryTables {

@@ -55,6 +55,7 @@ fn partner(id: u128, rates: Vec<RateRow>) -> PartnerRow {
         credit_line: 10_000_000_000,
         enabled: true,
         created_at_s: 1_700_000_000,
+        prepaid: false,
     }
 }
 
@@ -106,6 +107,7 @@ fn a_partner_with_three_rates_reads_back(s: &mut dyn Store) {
         credit_line: 0,
         enabled: false,
         created_at_s: (1 << 63) - 1,
+        prepaid: true,
     };
     let zero = PartnerRow {
         id: 0,
@@ -119,6 +121,7 @@ fn a_partner_with_three_rates_reads_back(s: &mut dyn Store) {
         credit_line: 0,
         enabled: true,
         created_at_s: 0,
+        prepaid: false,
     };
     let rows = [sky.clone(), edges.clone(), zero.clone()];
     write(s, rows.to_vec());
@@ -156,6 +159,7 @@ fn a_rewrite_replaces_the_partner_and_its_rates(s: &mut dyn Store) {
         credit_line: 500,
         enabled: false,
         created_at_s: 77,
+        prepaid: true,
     };
     write(s, vec![again.clone()]);
     assert_eq!(found(s, 9), Some(again.clone()));
@@ -361,6 +365,7 @@ fn random_partner(dice: &mut Dice, id: u128) -> PartnerRow {
     row.minimum_unit = 1 + dice.roll(1_000);
     row.daily_limit = dice.roll(1 << 40);
     row.enabled = dice.roll(2) == 0;
+    row.prepaid = dice.roll(2) == 0;
     row
 }
 
@@ -486,6 +491,7 @@ fn partners_round_trip_through_the_platforms_json(s: &mut dyn Store) {
         credit_line: 10_000_000_000,
         enabled: true,
         created_at_s: 1,
+        prepaid: false,
     };
     assert_eq!(decoded, expected);
     assert_eq!(serde_json::to_string(&decoded).unwrap(), OLD_RECORD);

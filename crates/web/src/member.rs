@@ -575,6 +575,7 @@ fn reason_name(reason: &str, t: &Text) -> &'static str {
         "bonus" => t.reason_bonus,
         "cashback" => t.reason_cashback,
         "cashback_clawback" => t.reason_clawback,
+        "trading_reward" => t.reason_trading_reward,
         _ => t.reason_other,
     }
 }

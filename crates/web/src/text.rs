@@ -146,6 +146,7 @@ catalogue! {
     reason_bonus: "Bonus", "보너스";
     reason_cashback: "Cashback", "캐시백";
     reason_clawback: "Cashback taken back", "캐시백 회수";
+    reason_trading_reward: "Trading reward", "거래 리워드";
     promotions_section: "Promotions", "프로모션";
     promotions_done: "Done.", "완료했습니다.";
     promotions_name: "Name", "이름";
@@ -163,6 +164,7 @@ catalogue! {
     promotions_new: "New promotion", "새 프로모션";
     promotions_cashback: "Cashback (bps) at a brand", "브랜드 캐시백 (bps)";
     promotions_signup: "Sign-up bonus (MVP per wallet)", "가입 보너스 (지갑당 MVP)";
+    promotions_trading: "Trading reward (bps of each conversion)", "거래 리워드 (전환당 bps)";
     promotions_value: "Rate in bps, or MVP per wallet", "bps 비율 또는 지갑당 MVP";
     promotions_brand: "Brand (cashback)", "브랜드 (캐시백)";
     promotions_wallets: "First N wallets (sign-up)", "선착순 지갑 수 (가입)";
@@ -263,6 +265,7 @@ catalogue! {
     daily_limit: "Daily limit per member", "회원당 일 한도";
     monthly_limit: "Monthly limit per member", "회원당 월 한도";
     credit_line: "Credit line", "신용 한도";
+    prepaid_left: "Prepaid, left", "선불 잔액";
     download_statement: "Download the statement (CSV)", "거래 명세서 다운로드 (CSV)";
     vouchers: "Gift vouchers", "모바일 상품권";
     sponsored: "Sponsored", "광고";

@@ -19,6 +19,9 @@ pub enum ExchangeError {
     },
     #[error("the partner's credit line would be exceeded")]
     CreditLineExceeded,
+    /// A prepaid partner has not bought enough MVP left for this exchange.
+    #[error("the partner's prepaid MVP would be exceeded")]
+    PrepaidExceeded,
     #[error("the partner reports insufficient mileage")]
     InsufficientMileage { exchange_id: u128 },
     #[error("the partner does not know this membership")]

@@ -7,7 +7,8 @@
 //!   amount of mileage exchanged, and what an amount must be a multiple of), daily_limit,
 //!   monthly_limit >= 0 (the most MVP a member may take in a day, a month), credit_line >= 0
 //!   (the most MVP the platform credits ahead of the partner's payment), enabled 0 | 1,
-//!   created_at_s)
+//!   created_at_s, prepaid 0 | 1 (migration 32: the partner bought its MVP up front, so its
+//!   members' exchanges are paid from its prepaid account, never beyond it))
 //! partner_rates (partner_id 16-byte id, effective_from_s (from when it applies),
 //!   num >= 1, den >= 1 (MVP = mileage × num / den))
 //! ```
@@ -93,6 +94,11 @@ pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID", "");
 /// The tables on PostgreSQL (migration 16).
 pub(crate) const POSTGRES_TABLES: &str = tables!("", " COLLATE \"C\"");
 
+/// Migration 32 on both backends: prepaid partners (points replacement, TT-11). Every
+/// partner before it worked on credit.
+pub(crate) const PREPAID_MIGRATION: &str =
+    "ALTER TABLE partners ADD COLUMN prepaid bigint NOT NULL DEFAULT 0 CHECK (prepaid IN (0, 1));";
+
 /// An exchange rate that applies from `effective_from_s` on: MVP = mileage × num / den. A
 /// row of `partner_rates` (and the platform's rate: the serde form is its).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +136,10 @@ pub struct PartnerRow {
     pub credit_line: u64,
     pub enabled: bool,
     pub created_at_s: u64,
+    /// The partner bought its MVP up front (points replacement): exchanges are paid from
+    /// its prepaid account, not on credit. Chosen at registration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prepaid: bool,
 }
 
 impl PartnerRow {
@@ -157,7 +167,7 @@ pub enum PartnerWrite {
 
 /// The columns of `partners` in the order [`partner_of`] reads them.
 const PARTNER_COLUMNS: &str = "id, name, api_base_url, secret_sealed, minimum_unit, \
-     daily_limit, monthly_limit, credit_line, enabled, created_at_s";
+     daily_limit, monthly_limit, credit_line, enabled, created_at_s, prepaid";
 
 impl Row for PartnerWrite {
     fn write(&self, tx: &mut TableTx<'_, '_>) -> Result<(), StoreError> {
@@ -182,13 +192,14 @@ fn write_partner(tx: &mut TableTx<'_, '_>, row: &PartnerRow) -> Result<(), Store
     sql::execute(
         tx,
         "INSERT INTO partners (id, name, api_base_url, secret_sealed, minimum_unit,
-            daily_limit, monthly_limit, credit_line, enabled, created_at_s)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            daily_limit, monthly_limit, credit_line, enabled, created_at_s, prepaid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name,
             api_base_url = excluded.api_base_url, secret_sealed = excluded.secret_sealed,
             minimum_unit = excluded.minimum_unit, daily_limit = excluded.daily_limit,
             monthly_limit = excluded.monthly_limit, credit_line = excluded.credit_line,
-            enabled = excluded.enabled, created_at_s = excluded.created_at_s",
+            enabled = excluded.enabled, created_at_s = excluded.created_at_s,
+            prepaid = excluded.prepaid",
         &[
             Value::id(row.id),
             Value::text(&row.name),
@@ -200,6 +211,7 @@ fn write_partner(tx: &mut TableTx<'_, '_>, row: &PartnerRow) -> Result<(), Store
             Value::uint(row.credit_line)?,
             Value::flag(row.enabled),
             Value::uint(row.created_at_s)?,
+            Value::flag(row.prepaid),
         ],
     )?;
     sql::execute(
@@ -237,6 +249,7 @@ fn partner_of(mut columns: Columns) -> Result<PartnerRow, StoreError> {
         credit_line: columns.uint()?,
         enabled: columns.flag()?,
         created_at_s: columns.uint()?,
+        prepaid: columns.flag()?,
     })
 }
 

@@ -3,12 +3,12 @@
 //!
 //! ```sql
 //! promotions (id 16-byte id (also its budget account's id), name, kind 'signup_bonus' |
-//!   'cashback', amount (sign-up: MVP per wallet), rate_bps (cashback), wallets_max
+//!   'cashback' | 'trading_reward' (migration 33), amount (sign-up: MVP per wallet), rate_bps (cashback), wallets_max
 //!   (sign-up: the first N wallets), merchant_id, brand (cashback: where; one of them),
 //!   starts_at_s, ends_at_s, status 'active' | 'ended', created_at_s)
 //! promotion_grants (transfer_id (the ledger transfer that moved it), promotion_id,
 //!   member_id, authorization_id (a cashback's payment), kind 'signup_bonus' | 'cashback' |
-//!   'clawback', amount, created_at_s)
+//!   'clawback' | 'trading_reward', amount, created_at_s)
 //! ```
 //!
 //! Indexes, each for the queries named:
@@ -24,12 +24,14 @@ use crate::tables::sql::{self, Columns, Value};
 use crate::tables::{Row, TableRead, TableTx};
 
 macro_rules! tables {
-    ($without_rowid:literal) => {
+    ($without_rowid:literal, $kinds:literal, $grant_kinds:literal) => {
         concat!(
             "CREATE TABLE promotions (
                 id bytea PRIMARY KEY CHECK (length(id) = 16),
                 name text NOT NULL,
-                kind text NOT NULL CHECK (kind IN ('signup_bonus', 'cashback')),
+                kind text NOT NULL CHECK (kind IN (",
+            $kinds,
+            ")),
                 amount bigint NOT NULL CHECK (amount >= 0),
                 rate_bps bigint NOT NULL CHECK (rate_bps >= 0 AND rate_bps <= 10000),
                 wallets_max bigint NOT NULL CHECK (wallets_max >= 0),
@@ -49,7 +51,9 @@ macro_rules! tables {
                 member_id bytea NOT NULL CHECK (length(member_id) = 16),
                 authorization_id bytea
                     CHECK (authorization_id IS NULL OR length(authorization_id) = 16),
-                kind text NOT NULL CHECK (kind IN ('signup_bonus', 'cashback', 'clawback')),
+                kind text NOT NULL CHECK (kind IN (",
+            $grant_kinds,
+            ")),
                 amount bigint NOT NULL CHECK (amount > 0),
                 created_at_s bigint NOT NULL
             )",
@@ -66,9 +70,50 @@ macro_rules! tables {
 }
 
 /// The tables on SQLite (migration 30).
-pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID");
+pub(crate) const SQLITE_TABLES: &str = tables!(
+    " WITHOUT ROWID",
+    "'signup_bonus', 'cashback'",
+    "'signup_bonus', 'cashback', 'clawback'"
+);
 /// The tables on PostgreSQL (migration 30).
-pub(crate) const POSTGRES_TABLES: &str = tables!("");
+pub(crate) const POSTGRES_TABLES: &str = tables!(
+    "",
+    "'signup_bonus', 'cashback'",
+    "'signup_bonus', 'cashback', 'clawback'"
+);
+
+/// Migration 33 on SQLite: trading rewards. A check cannot change in place there, so the
+/// tables are made again with the new kinds and their rows copied (their indexes first
+/// dropped, since index names are the schema's).
+pub(crate) const TRADING_REWARDS_MIGRATION_SQLITE: &str = concat!(
+    "DROP INDEX promotions_active;
+    DROP INDEX promotion_grants_signup;
+    DROP INDEX promotion_grants_by_authorization;
+    DROP INDEX promotion_grants_by_promotion;
+    ALTER TABLE promotions RENAME TO promotions_30;
+    ALTER TABLE promotion_grants RENAME TO promotion_grants_30;
+    ",
+    tables!(
+        " WITHOUT ROWID",
+        "'signup_bonus', 'cashback', 'trading_reward'",
+        "'signup_bonus', 'cashback', 'clawback', 'trading_reward'"
+    ),
+    "
+    INSERT INTO promotions SELECT * FROM promotions_30;
+    INSERT INTO promotion_grants SELECT * FROM promotion_grants_30;
+    DROP TABLE promotions_30;
+    DROP TABLE promotion_grants_30;"
+);
+
+/// Migration 33 on PostgreSQL: trading rewards (the column checks carry PostgreSQL's
+/// default names, `<table>_<column>_check`).
+pub(crate) const TRADING_REWARDS_MIGRATION_POSTGRES: &str =
+    "ALTER TABLE promotions DROP CONSTRAINT promotions_kind_check;
+    ALTER TABLE promotions ADD CONSTRAINT promotions_kind_check
+        CHECK (kind IN ('signup_bonus', 'cashback', 'trading_reward'));
+    ALTER TABLE promotion_grants DROP CONSTRAINT promotion_grants_kind_check;
+    ALTER TABLE promotion_grants ADD CONSTRAINT promotion_grants_kind_check
+        CHECK (kind IN ('signup_bonus', 'cashback', 'clawback', 'trading_reward'));";
 
 /// Most promotions in force at once (the working set keeps them all).
 pub const ACTIVE_PROMOTIONS_MAX: usize = 256;
@@ -81,6 +126,9 @@ pub enum PromotionKind {
     /// `rate_bps` of each payment at the merchant (or brand) in the period back to the
     /// member, taken back in proportion when the payment is refunded.
     Cashback,
+    /// `rate_bps` of the MVP side of each asset conversion in the period to the member
+    /// (migration 33).
+    TradingReward,
 }
 
 impl PromotionKind {
@@ -88,13 +136,18 @@ impl PromotionKind {
         match self {
             PromotionKind::SignupBonus => "signup_bonus",
             PromotionKind::Cashback => "cashback",
+            PromotionKind::TradingReward => "trading_reward",
         }
     }
 
     pub fn parse(text: &str) -> Option<PromotionKind> {
-        [PromotionKind::SignupBonus, PromotionKind::Cashback]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        [
+            PromotionKind::SignupBonus,
+            PromotionKind::Cashback,
+            PromotionKind::TradingReward,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -123,6 +176,8 @@ pub enum GrantKind {
     Cashback,
     /// Cashback taken back on a refund.
     Clawback,
+    /// A reward on an asset conversion.
+    TradingReward,
 }
 
 impl GrantKind {
@@ -131,6 +186,7 @@ impl GrantKind {
             GrantKind::SignupBonus => "signup_bonus",
             GrantKind::Cashback => "cashback",
             GrantKind::Clawback => "clawback",
+            GrantKind::TradingReward => "trading_reward",
         }
     }
 
@@ -139,6 +195,7 @@ impl GrantKind {
             GrantKind::SignupBonus,
             GrantKind::Cashback,
             GrantKind::Clawback,
+            GrantKind::TradingReward,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -349,6 +406,7 @@ pub fn promotion_totals(
             }
             Some(GrantKind::Cashback) => totals.cashback_mvp = amount,
             Some(GrantKind::Clawback) => totals.clawback_mvp = amount,
+            Some(GrantKind::TradingReward) => totals.trading_reward_mvp = amount,
             None => return Err(sql::corrupt("a promotion grant's kind")),
         }
     }
@@ -362,4 +420,5 @@ pub struct PromotionTotals {
     pub signup_mvp: u64,
     pub cashback_mvp: u64,
     pub clawback_mvp: u64,
+    pub trading_reward_mvp: u64,
 }

@@ -142,6 +142,7 @@ pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
     DROP TABLE checkout_intents; DROP TABLE webhook_endpoints; DROP TABLE webhook_events;
     DROP TABLE promotions; DROP TABLE promotion_grants;
     DROP TABLE escrow_trades; DROP TABLE game_companies; DROP TABLE game_credits;
+    ALTER TABLE partners DROP COLUMN prepaid;
     ALTER TABLE members ADD COLUMN failed_pins bigint NOT NULL DEFAULT 0;";
 
 /// Appends `writes` as the rows of one transaction with no blocks: all of them, or, when

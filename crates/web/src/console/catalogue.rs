@@ -29,6 +29,13 @@ struct Partner {
     issued_mvp: u64,
     paid_mvp: u64,
     outstanding_mvp: u64,
+    /// A prepaid partner's MVP (points replacement); null for one on credit.
+    prepaid: Option<Prepaid>,
+}
+
+#[derive(Deserialize)]
+struct Prepaid {
+    available_mvp: u64,
 }
 
 struct PartnerView {
@@ -40,6 +47,8 @@ struct PartnerView {
     enabled: bool,
     rate: String,
     credit_line: String,
+    /// What a prepaid partner has left for its members' exchanges.
+    prepaid_left: Option<String>,
     issued: String,
     paid: String,
     outstanding: String,
@@ -118,6 +127,9 @@ async fn partners_page(
             name: partner.name,
             enabled: partner.enabled,
             credit_line: grouped(partner.credit_line),
+            prepaid_left: partner
+                .prepaid
+                .map(|prepaid| grouped(prepaid.available_mvp)),
             issued: grouped(partner.issued_mvp),
             paid: grouped(partner.paid_mvp),
             outstanding: grouped(partner.outstanding_mvp),

@@ -72,6 +72,7 @@ fn row_of(line: &PromotionLine) -> PromotionRow {
                 .unwrap_or_default();
             format!("cashback {} bps · {place}", line.rate_bps)
         }
+        "trading_reward" => format!("trading reward {} bps of each conversion", line.rate_bps),
         _ => format!(
             "sign-up {} MVP × {} ({} so far)",
             grouped(line.amount),
@@ -162,8 +163,9 @@ pub(super) struct NewForm {
     days: String,
 }
 
-/// The body of a new promotion from the form: `value` is the rate in bps for a cashback,
-/// the MVP per wallet for a sign-up bonus; it starts now and lasts `days`.
+/// The body of a new promotion from the form: `value` is the rate in bps for a cashback
+/// and a trading reward, the MVP per wallet for a sign-up bonus; it starts now and lasts
+/// `days`.
 fn new_body(form: &NewForm, now_s: u64) -> Value {
     let number = |text: &str| text.trim().parse::<u64>().unwrap_or(0);
     let days = number(&form.days).clamp(1, 366);
@@ -176,6 +178,8 @@ fn new_body(form: &NewForm, now_s: u64) -> Value {
     if form.kind == "cashback" {
         body["rate_bps"] = json!(number(&form.value));
         body["brand"] = json!(form.brand.trim());
+    } else if form.kind == "trading_reward" {
+        body["rate_bps"] = json!(number(&form.value));
     } else {
         body["amount"] = json!(number(&form.value));
         body["wallets_max"] = json!(number(&form.wallets_max));
@@ -263,5 +267,15 @@ mod tests {
         assert_eq!(body["ends_at"], ports::time::rfc3339(1_000 + 366 * 86_400));
         assert_eq!(digits("12a3/../"), "123");
         assert_eq!(digits(""), "0");
+        let trading = NewForm {
+            kind: "trading_reward".into(),
+            value: "25".into(),
+            ..form
+        };
+        let body = new_body(&trading, 1_000);
+        assert_eq!(
+            (body["rate_bps"].as_u64(), body.get("brand")),
+            (Some(25), None)
+        );
     }
 }
