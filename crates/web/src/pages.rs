@@ -125,11 +125,27 @@ pub enum PageError {
 
 impl From<ApiProblem> for PageError {
     fn from(problem: ApiProblem) -> PageError {
-        if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+        // A wrong PIN is a 401 too, but a refusal of the PIN, not of the session: the page
+        // shows it and asks again, the member stays signed in.
+        if problem.status == StatusCode::UNAUTHORIZED.as_u16() && problem.slug != "wrong-pin" {
             return PageError::SignedOut;
         }
         PageError::Api(problem)
     }
+}
+
+/// The API's refusal, to be shown on the page; a session the API no longer knows signs the
+/// browser out (`Err`).
+pub fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
+    match PageError::from(problem) {
+        PageError::Api(problem) => Ok(problem),
+        signed_out => Err(signed_out),
+    }
+}
+
+/// Whether the API asks for the PIN (again) after this refusal.
+pub fn asks_pin(problem: &ApiProblem) -> bool {
+    matches!(problem.slug.as_str(), "pin-required" | "wrong-pin")
 }
 
 #[derive(Template)]
@@ -212,6 +228,30 @@ pub fn when(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn problem(status: u16, slug: &str) -> ApiProblem {
+        ApiProblem {
+            slug: slug.to_string(),
+            title: "refused".to_string(),
+            detail: None,
+            status,
+        }
+    }
+
+    #[test]
+    fn a_wrong_pin_is_a_refusal_and_a_lost_session_signs_out() {
+        let cases = [
+            (401, "wrong-pin", true, true),
+            (401, "unauthorized", false, false),
+            (422, "pin-required", true, true),
+            (422, "insufficient-balance", true, false),
+        ];
+        for (status, slug, shown, asks) in cases {
+            let answer = refusal(problem(status, slug));
+            assert_eq!(answer.is_ok(), shown, "{status} {slug}");
+            assert_eq!(asks_pin(&problem(status, slug)), asks, "{status} {slug}");
+        }
+    }
 
     #[test]
     fn numbers_are_grouped_by_thousands() {

@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::WebState;
-use crate::api::{ApiProblem, Call};
+use crate::api::Call;
 use crate::browser::Browser;
-use crate::pages::{Frame, PageError, grouped, html, when};
+use crate::pages::{Frame, PageError, grouped, html, refusal, when};
 use crate::text::Text;
 
 pub fn routes() -> Router<WebState> {
@@ -358,15 +358,6 @@ struct QuotePage {
     from_asset: String,
     to_asset: String,
     amount: String,
-}
-
-/// The API's refusal, to be shown on the page; a session the API no longer knows signs
-/// the browser out.
-fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
-    match PageError::from(problem) {
-        PageError::Api(problem) => Ok(problem),
-        signed_out => Err(signed_out),
-    }
 }
 
 /// `POST /app/convert` ("Get a quote", or "Get a new quote"): the amount read exactly in

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::WebState;
-use crate::api::{ApiProblem, Call};
+use crate::api::Call;
 use crate::browser::Browser;
 use crate::pages::{Frame, PageError, grouped, html, when};
 use crate::text::Text;
@@ -98,22 +98,7 @@ pub(super) fn digits(text: &str) -> Option<&str> {
     digits.then_some(text)
 }
 
-/// The API's refusal, to be shown on the page; a session the API no longer knows signs the
-/// browser out. A wrong PIN is a 401 too, but a refusal of the PIN, not of the session.
-pub(super) fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
-    if problem.slug == "wrong-pin" {
-        return Ok(problem);
-    }
-    match PageError::from(problem) {
-        PageError::Api(problem) => Ok(problem),
-        signed_out => Err(signed_out),
-    }
-}
-
-/// Whether the API asks for the PIN (again) after this refusal.
-fn pin_asked(problem: &ApiProblem) -> bool {
-    matches!(problem.slug.as_str(), "pin-required" | "wrong-pin")
-}
+pub(super) use crate::pages::{asks_pin as pin_asked, refusal};
 
 /// A new `Idempotency-Key`, made when a page that moves value is drawn.
 pub(super) fn new_key() -> String {

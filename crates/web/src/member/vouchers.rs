@@ -164,7 +164,7 @@ async fn buy(
             Ok(Redirect::to(&format!("/app/vouchers/{}", bought.voucher_id)).into_response())
         }
         Err(problem) => match PageError::from(problem) {
-            PageError::Api(problem) if problem.slug == "pin-required" => {
+            PageError::Api(problem) if crate::pages::asks_pin(&problem) => {
                 render(
                     &state,
                     &browser,

@@ -402,7 +402,7 @@ async fn convert(
         error: Some(explained(&problem, t, t.wallet_amount_invalid)),
         chain_missing: problem.slug == CHAIN_NOT_CONFIGURED,
         mvp: Some(typed),
-        pin_asked: problem.slug == "pin-required",
+        pin_asked: crate::pages::asks_pin(&problem),
         ..Shown::default()
     };
     render(&state, &browser, shown).await
