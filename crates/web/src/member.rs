@@ -1069,6 +1069,7 @@ async fn history(
         ("conversion", t.reason_conversion),
         ("cashback", t.reason_cashback),
         ("cashback_clawback", t.reason_clawback),
+        ("trading_reward", t.reason_trading_reward),
     ];
     // Only a reason of the list is kept (it goes back into the next page's link).
     let reason = query

@@ -161,6 +161,7 @@ catalogue! {
     promotions_fund: "Fund", "충전";
     promotions_end: "End now", "지금 종료";
     promotions_ended: "Ended", "종료됨";
+    promotions_actions: "Fund or end", "충전 또는 종료";
     promotions_new: "New promotion", "새 프로모션";
     promotions_cashback: "Cashback (bps) at a brand", "브랜드 캐시백 (bps)";
     promotions_signup: "Sign-up bonus (MVP per wallet)", "가입 보너스 (지갑당 MVP)";

@@ -32,8 +32,10 @@ struct PromotionLine {
     funded_mvp: u64,
     remaining_mvp: u64,
     signups: u64,
+    signup_mvp: u64,
     cashback_mvp: u64,
     clawback_mvp: u64,
+    trading_reward_mvp: u64,
 }
 
 #[derive(Deserialize)]
@@ -88,7 +90,11 @@ fn row_of(line: &PromotionLine) -> PromotionRow {
         active: line.status == "active",
         funded: grouped(line.funded_mvp),
         remaining: grouped(line.remaining_mvp),
-        granted: grouped(line.cashback_mvp.saturating_add(line.amount * line.signups)),
+        granted: grouped(
+            u128::from(line.signup_mvp)
+                + u128::from(line.cashback_mvp)
+                + u128::from(line.trading_reward_mvp),
+        ),
         clawed_back: grouped(line.clawback_mvp),
     }
 }
