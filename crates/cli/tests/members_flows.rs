@@ -2726,6 +2726,22 @@ async fn game_post(api: &Api, key: &(String, String), path: &str, body: Value) -
     reply_of(response, format!("POST {path} (signed)")).await
 }
 
+/// A game company's signed GET (the VAN scheme over an empty body).
+async fn game_get(api: &Api, key: &(String, String), path: &str) -> Reply {
+    let timestamp_s = now_s();
+    let signature = signing::van_signature(key.1.as_bytes(), timestamp_s, "GET", path, b"");
+    let response = api
+        .http
+        .get(format!("{}{path}", api.base))
+        .header("x-mileverse-key", &key.0)
+        .header("x-mileverse-timestamp", timestamp_s.to_string())
+        .header("x-mileverse-signature", signature)
+        .send()
+        .await
+        .expect("a game request");
+    reply_of(response, format!("GET {path} (signed)")).await
+}
+
 async fn offer_trade(api: &Api, token: &str, key: &str, body: Value) -> Reply {
     let headers = [("Idempotency-Key", key)];
     api.call(Method::POST, "/v1/trades", token, Some(body), &headers)
@@ -2818,6 +2834,23 @@ async fn escrow_trades(backend: Backend) {
         .await
         .problem(401, "bad-signature");
     assert_eq!(asset_balance(api, &alice, "TTC").await, (2_000_000, 0));
+    let balance = game_get(api, &key, "/game/v1/balance").await;
+    let expected = json!({"game_id": game_id, "asset": "TTC", "bought": 10_000_000,
+        "credited": 2_000_000, "available": 8_000_000});
+    assert_eq!(balance.expect(200).clone(), expected);
+    // A new key: the old one is refused at once, the new one works.
+    let rotated = api
+        .post(&format!("/admin/v1/games/{game_id}/key"), TOKEN, json!({}))
+        .await
+        .expect(201)
+        .clone();
+    let old_key = key;
+    let key = (text(&rotated["key_id"]), text(&rotated["secret"]));
+    assert_ne!(key, old_key);
+    game_get(api, &old_key, "/game/v1/balance")
+        .await
+        .problem(401, "bad-signature");
+    game_get(api, &key, "/game/v1/balance").await.expect(200);
 
     // On the platform: 100 TTC for 9,000 MVP; the offer locks the TTC, a retry under its
     // key answers the same offer.

@@ -143,6 +143,7 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         "/admin/v1/games/{id}/fundings",
         needs(P::GamesWrite),
     ),
+    ("POST", "/admin/v1/games/{id}/key", needs(P::GamesWrite)),
     (
         "POST",
         "/admin/v1/ledger/transfers/lookup",

@@ -980,7 +980,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            16 + 4 + 14 + 11 + 7 + 1 + 5 + 4 + 2 + 5,
+            16 + 4 + 14 + 11 + 7 + 1 + 5 + 5 + 3 + 5,
             "every route once"
         );
         for (method, path, operation) in &operations {

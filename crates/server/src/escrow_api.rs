@@ -49,6 +49,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resolve))
         .routes(routes!(register_game))
         .routes(routes!(fund_game))
+        .routes(routes!(rotate_game_key))
 }
 
 /// The game companies' signed routes.
@@ -56,6 +57,7 @@ pub fn game_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(credit))
         .routes(routes!(delivery))
+        .routes(routes!(game_balance))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -543,6 +545,29 @@ async fn register_game(
     ))
 }
 
+/// Gives a game company a new API key; the old one stops working at once.
+///
+/// The secret is shown once. Needs `games.write`.
+#[utoipa::path(post, path = "/admin/v1/games/{id}/key", operation_id = "escrow_rotate_game_key", tag = "escrow",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The game company id", pattern = r"^[0-9]{1,39}$")),
+    responses((status = 201, description = "The new key; the secret is shown once", body = GameGrantAnswer)))]
+async fn rotate_game_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<GameGrantAnswer>), Problem> {
+    let game_id = parse_id_text("game_id", &id)?;
+    let grant = platform(&state)?.rotate_game_key(game_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(GameGrantAnswer {
+            game_id: grant.game_id.to_string(),
+            key_id: grant.key_id,
+            secret: grant.secret,
+        }),
+    ))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GameFundingBody {
@@ -719,6 +744,42 @@ async fn credit(
     };
     let answer = (StatusCode::CREATED, Json(answer)).into_response();
     Ok(replayed(answer, credited.replayed))
+}
+
+#[derive(Serialize, ToSchema)]
+struct GameBalanceAnswer {
+    game_id: String,
+    asset: &'static str,
+    /// TTC bought from the treasury, in its smallest unit.
+    bought: u64,
+    /// TTC credited to members.
+    credited: u64,
+    /// What the company may still credit.
+    available: u64,
+}
+
+/// The company's TTC: bought, credited to members, and left.
+#[utoipa::path(get, path = "/game/v1/balance", operation_id = "game_balance", tag = "escrow",
+    security(("game_signature" = [])),
+    responses((status = 200, description = "The company's TTC", body = GameBalanceAnswer)))]
+async fn game_balance(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<GameBalanceAnswer>, Problem> {
+    // A GET is signed over an empty body.
+    let game_id = game_of(&state, &method, &uri, &headers, &[]).await?;
+    let balance = platform(&state)?.game_balance(game_id).await?;
+    // Sums of amounts of at most 10^15 each: past u64 (never in practice) they saturate.
+    let units = |value: u128| u64::try_from(value).unwrap_or(u64::MAX);
+    Ok(Json(GameBalanceAnswer {
+        game_id: game_id.to_string(),
+        asset: platform::assets::TTC.symbol,
+        bought: units(balance.bought),
+        credited: units(balance.credited),
+        available: units(balance.available),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -72,6 +72,14 @@ pub struct GameGrant {
     pub secret: String,
 }
 
+/// A company's TTC in its smallest unit ([`Platform::game_balance`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GameBalance {
+    pub bought: u128,
+    pub credited: u128,
+    pub available: u128,
+}
+
 /// A company's key, its secret opened (for the signature check).
 #[derive(Clone, Debug)]
 pub struct GameKey {
@@ -133,15 +141,32 @@ impl Platform {
             let code = created[0].as_str();
             return Err(PlatformError::Unavailable(format!("game account: {code}")));
         }
-        let key_id = format!("game_{}", hex::encode(rand::random::<[u8; 12]>()));
-        let secret = hex::encode(rand::random::<[u8; SECRET_BYTES]>());
         let row = GameRow {
             id: game_id,
             name: name.to_string(),
-            key_id: key_id.clone(),
-            secret_sealed: self.keys.seal(secret.as_bytes(), &secret_context(game_id)),
+            key_id: String::new(),
+            secret_sealed: Vec::new(),
             created_at_s: now_s(),
         };
+        self.write_game_key(row).await
+    }
+
+    /// Gives a company a new API key: the old one stops working as soon as this answers
+    /// (every signed request reads the key from the table). Of two rotations at once, the
+    /// later write's key is the one.
+    pub async fn rotate_game_key(&self, game_id: u128) -> Result<GameGrant, PlatformError> {
+        let row = self.game_row(game_id).await?;
+        self.write_game_key(row).await
+    }
+
+    /// Writes the company with a fresh key id and secret; answers them (the secret is
+    /// never shown again).
+    async fn write_game_key(&self, mut row: GameRow) -> Result<GameGrant, PlatformError> {
+        let key_id = format!("game_{}", hex::encode(rand::random::<[u8; 12]>()));
+        let secret = hex::encode(rand::random::<[u8; SECRET_BYTES]>());
+        row.key_id = key_id.clone();
+        row.secret_sealed = self.keys.seal(secret.as_bytes(), &secret_context(row.id));
+        let game_id = row.id;
         self.ledger
             .record(vec![Arc::new(EscrowWrite::Game(row))])
             .await?;
@@ -149,6 +174,29 @@ impl Platform {
             game_id,
             key_id,
             secret,
+        })
+    }
+
+    /// A company's TTC, from its account: what it bought, what it credited to members, and
+    /// what it has left.
+    pub async fn game_balance(&self, game_id: u128) -> Result<GameBalance, PlatformError> {
+        self.game_row(game_id).await?;
+        let accounts = self
+            .ledger
+            .lookup_accounts(vec![issuance_id(game_id)])
+            .await?;
+        let account = accounts
+            .first()
+            .ok_or(PlatformError::NotFound(Entity::Game))?;
+        let spent = account.debits_posted + account.debits_pending;
+        assert!(
+            spent <= account.credits_posted,
+            "a game account is never below zero"
+        );
+        Ok(GameBalance {
+            bought: account.credits_posted,
+            credited: account.debits_posted,
+            available: account.credits_posted - spent,
         })
     }
 

@@ -339,8 +339,11 @@ fn trades_of(rows: Vec<Columns>) -> Result<Vec<TradeRow>, StoreError> {
 }
 
 fn write_game(tx: &mut TableTx<'_, '_>, row: &GameRow) -> Result<(), StoreError> {
+    // A company written again is its key rotated: the new key replaces the old one.
     let sql = "INSERT INTO game_companies (id, name, key_id, secret_sealed, created_at_s)
-        VALUES (?1, ?2, ?3, ?4, ?5)";
+        VALUES (?1, ?2, ?3, ?4, ?5)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, key_id = excluded.key_id,
+            secret_sealed = excluded.secret_sealed";
     let params = [
         Value::id(row.id),
         Value::text(&row.name),
