@@ -377,8 +377,7 @@ struct TerminalsPage {
 
 /// An id as the pages pass it on (in a link, a form or the API's path): digits only.
 fn digits(text: &str) -> Option<String> {
-    let ok = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| text.to_string())
+    crate::pages::api_id(text).map(str::to_string)
 }
 
 /// `GET /merchant/terminals?store=`: the stores, and one store's terminals with the forms

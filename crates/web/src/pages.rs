@@ -134,6 +134,13 @@ impl From<ApiProblem> for PageError {
     }
 }
 
+/// `text` if it is an id of the API (1 to 39 digits): the one check of an id a page puts
+/// into an API path, a link or a form.
+pub fn api_id(text: &str) -> Option<&str> {
+    let id = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
+    id.then_some(text)
+}
+
 /// The API's refusal, to be shown on the page; a session the API no longer knows signs the
 /// browser out (`Err`).
 pub fn refusal(problem: ApiProblem) -> Result<ApiProblem, PageError> {
@@ -235,6 +242,17 @@ mod tests {
             title: "refused".to_string(),
             detail: None,
             status,
+        }
+    }
+
+    #[test]
+    fn ids_are_one_to_39_digits() {
+        let longest = "9".repeat(39);
+        for (text, id) in [("1", true), (longest.as_str(), true), ("", false)] {
+            assert_eq!(api_id(text).is_some(), id, "{text}");
+        }
+        for text in ["9".repeat(40), "12a3".into(), "../1".into(), "１".into()] {
+            assert_eq!(api_id(&text), None, "{text}");
         }
     }
 

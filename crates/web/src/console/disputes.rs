@@ -103,7 +103,7 @@ async fn disputes_page(
 
 /// Whether `text` is an id of the API (1 to 39 digits).
 fn is_id(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit())
+    crate::pages::api_id(text).is_some()
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,7 @@ use super::{Failure, Me, failure, frame, me};
 use crate::WebState;
 use crate::api::Call;
 use crate::browser::Browser;
-use crate::pages::{Frame, grouped, html};
+use crate::pages::{Frame, api_id, grouped, html};
 
 /// A promotion as the API answers it.
 #[derive(Deserialize)]
@@ -227,9 +227,12 @@ pub(super) async fn fund(
     Form(form): Form<FundForm>,
 ) -> Response {
     console_page!(state, browser, |me| async {
+        let Some(id) = api_id(&id) else {
+            return Ok(no_such_promotion());
+        };
         let amount = form.amount.trim().parse::<u64>().unwrap_or(0);
         let body = json!({"amount": amount, "reference": form.reference.trim()});
-        let path = format!("/admin/v1/promotions/{}/fundings", digits(&id));
+        let path = format!("/admin/v1/promotions/{id}/fundings");
         submit(&state, &browser, &me, Call::post(path, &body)).await
     })
 }
@@ -241,15 +244,17 @@ pub(super) async fn end(
     Path(id): Path<String>,
 ) -> Response {
     console_page!(state, browser, |me| async {
-        let path = format!("/admin/v1/promotions/{}/end", digits(&id));
+        let Some(id) = api_id(&id) else {
+            return Ok(no_such_promotion());
+        };
+        let path = format!("/admin/v1/promotions/{id}/end");
         submit(&state, &browser, &me, Call::post(path, &json!({}))).await
     })
 }
 
-/// The id as digits only (anything else becomes an id the API does not know).
-fn digits(id: &str) -> String {
-    let kept: String = id.chars().filter(char::is_ascii_digit).take(39).collect();
-    if kept.is_empty() { "0".into() } else { kept }
+/// The answer to a form posted for something that is not an id.
+fn no_such_promotion() -> Response {
+    (axum::http::StatusCode::NOT_FOUND, "no such promotion").into_response()
 }
 
 #[cfg(test)]
@@ -271,8 +276,6 @@ mod tests {
         assert_eq!(body["brand"], "Blue Cup");
         assert_eq!(body["name"], "Blue Cup 5 %");
         assert_eq!(body["ends_at"], ports::time::rfc3339(1_000 + 366 * 86_400));
-        assert_eq!(digits("12a3/../"), "123");
-        assert_eq!(digits(""), "0");
         let trading = NewForm {
             kind: "trading_reward".into(),
             value: "25".into(),

@@ -92,11 +92,7 @@ struct RequestAnswer {
     mine: bool,
 }
 
-/// `text` if it is an id of the API (1 to 39 digits).
-pub(super) fn digits(text: &str) -> Option<&str> {
-    let digits = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then_some(text)
-}
+pub(super) use crate::pages::api_id as digits;
 
 pub(super) use crate::pages::{asks_pin as pin_asked, refusal};
 

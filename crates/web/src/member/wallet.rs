@@ -269,11 +269,7 @@ async fn conversions(state: &WebState, browser: &Browser) -> Result<Vec<Conversi
     Ok(page.conversions)
 }
 
-/// `text` if it is an id of the API (1 to 39 digits).
-fn digits(text: &str) -> Option<&str> {
-    let digits = !text.is_empty() && text.len() <= 39 && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then_some(text)
-}
+use crate::pages::api_id as digits;
 
 /// The API's message, with what a member can do about it where the page knows;
 /// `invalid` says what the form's fields must be (the API names the field in a list the
