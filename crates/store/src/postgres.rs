@@ -283,6 +283,9 @@ const MIGRATIONS: &[&str] = &[
     // 31: escrowed P2P trades, their disputes, game companies and their credits
     // (`tables::escrow`).
     crate::tables::escrow::POSTGRES_TABLES,
+    // 32: content platforms, creators, contents, reports, reward pools, tips and payouts
+    // (`tables::creators`).
+    crate::tables::creators::POSTGRES_TABLES,
 ];
 
 /// Snapshot state is stored in chunks of this many bytes (PostgreSQL's limit for one value

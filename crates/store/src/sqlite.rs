@@ -308,6 +308,9 @@ const MIGRATIONS: &[&str] = &[
     // 31: escrowed P2P trades, their disputes, game companies and their credits
     // (`tables::escrow`).
     crate::tables::escrow::SQLITE_TABLES,
+    // 32: content platforms, creators, contents, reports, reward pools, tips and payouts
+    // (`tables::creators`).
+    crate::tables::creators::SQLITE_TABLES,
 ];
 
 /// The columns of a transfer row, in the order [`transfer_from_row`] reads them.
