@@ -46,6 +46,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     reports_score_and_pools_pay_exactly_once,
     tips_split_30_70_and_pay_once_per_key,
+    limits_hold_at_their_maximum,
 );
 
 async fn run(flow: impl std::future::Future<Output = ()>) {
@@ -655,4 +656,119 @@ async fn tips_split_30_70_and_pay_once_per_key(backend: Backend) {
     .map(|amount| amount.as_u64().unwrap());
     amounts.sort_unstable();
     assert_eq!(amounts, [701, 7_000], "{next}");
+}
+
+/// The named limits at their maximum pass and one above is refused: names (100 characters),
+/// references (64), a tip (1,000,000 MVP), a day's tips (2,000,000), a funding (10^12),
+/// pages (100).
+async fn limits_hold_at_their_maximum(backend: Backend) {
+    let mut world = World::start(backend).await;
+    let longest = "가".repeat(100);
+    let (status, _) = world
+        .api
+        .call(
+            "POST",
+            "/admin/v1/media-platforms",
+            TOKEN,
+            Some(json!({"name": format!("{longest}가")})),
+        )
+        .await;
+    assert_eq!(status, 400, "a name of 101 characters");
+    let (platform_id, media) = world.media(&longest).await;
+    let star = world.member("Park Star", 0).await;
+    let fan = world.member("Choi Fan", 2_000_001).await;
+    let reference = "r".repeat(64);
+    let body = json!({"phone": star.phone, "name": longest});
+    let creator = media
+        .ok(
+            "PUT",
+            &format!("/media/v1/creators/{reference}"),
+            Some(&body),
+        )
+        .await;
+    let (status, _, _) = media
+        .send(
+            "PUT",
+            &format!("/media/v1/creators/{reference}r"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 400, "a reference of 65 characters");
+
+    // A tip at its maximum, twice: the day's maximum; then not one MVP more today.
+    let tips = format!("/v1/creators/{}/tips", text(&creator["creator_id"]));
+    let (status, refused) = world
+        .api
+        .call(
+            "POST",
+            &tips,
+            &fan.token,
+            Some(json!({"amount": 1_000_001, "pin": PIN})),
+        )
+        .await;
+    assert_eq!((status, problem(&refused)), (400, "invalid-fields"));
+    for key in ["max-1", "max-2"] {
+        let body = json!({"amount": 1_000_000, "pin": PIN});
+        let (status, tip) = world
+            .api
+            .call_keyed("POST", &tips, &fan.token, Some(body), Some(key))
+            .await;
+        assert_eq!(status, 201, "{tip}");
+    }
+    let (status, refused) = world
+        .api
+        .call("POST", &tips, &fan.token, Some(json!({"amount": 1})))
+        .await;
+    assert_eq!((status, problem(&refused)), (422, "tip-limit"), "{refused}");
+    assert_eq!(
+        (world.mvp(&fan.token).await, world.mvp(&star.token).await),
+        (1, 1_400_000)
+    );
+
+    // A funding at its maximum.
+    world
+        .credit(&AD_REVENUE_ACCOUNT.to_string(), 1_000_000_000_001)
+        .await;
+    let funding = |amount: u64| {
+        json!({"media_platform_id": platform_id, "period": "2027-01", "amount": amount,
+               "reference": format!("ads-{amount}")})
+    };
+    let (status, refused) = world
+        .api
+        .call(
+            "POST",
+            "/admin/v1/creator-pools",
+            TOKEN,
+            Some(funding(1_000_000_000_001)),
+        )
+        .await;
+    assert_eq!((status, problem(&refused)), (400, "invalid-fields"));
+    let pool = world
+        .api
+        .ok(
+            "POST",
+            "/admin/v1/creator-pools",
+            TOKEN,
+            Some(funding(1_000_000_000_000)),
+        )
+        .await;
+    assert_eq!(pool["funded_mvp"], 1_000_000_000_000_u64);
+
+    // Pages of at most 100.
+    let page = world
+        .api
+        .ok("GET", "/v1/creators?limit=100", &fan.token, None)
+        .await;
+    assert_eq!(page["creators"].as_array().unwrap().len(), 1);
+    let (status, _) = world
+        .api
+        .call("GET", "/v1/creators?limit=101", &fan.token, None)
+        .await;
+    assert_eq!(status, 400);
+    let path = format!("/media/v1/creators/{reference}/payouts?limit=100");
+    let history = media.ok("GET", &path, None).await;
+    assert_eq!(history["payouts"].as_array().unwrap().len(), 2);
+    let path = format!("/media/v1/creators/{reference}/payouts?limit=101");
+    let (status, _, _) = media.send("GET", &path, None).await;
+    assert_eq!(status, 400);
 }
