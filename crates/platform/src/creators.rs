@@ -438,7 +438,7 @@ impl Platform {
             report_id: report.report_id.clone(),
             period: report.period.clone(),
             body_hash,
-            items: report.items.len() as u64,
+            items: u64::try_from(report.items.len()).expect("at most REPORT_ITEMS_MAX"),
             created_at_s: now_s(),
         };
         let mut writes = vec![CreatorWrite::Report(row.clone())];

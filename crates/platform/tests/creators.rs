@@ -136,3 +136,76 @@ async fn a_creator_holds_at_most_contents_per_creator_max_contents() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_members_creator_gets_no_share_and_no_tip() {
+    let mut world = World::with_funding().await;
+    let (stays, leaves, fan) = (
+        world.member().await,
+        world.member().await,
+        world.member().await,
+    );
+    world.fund(fan.id, 1_000).await;
+    let platform = world.platform().clone();
+    let grant = platform.register_media_platform("TongTube").await.unwrap();
+    for (reference, member) in [("stays", &stays), ("leaves", &leaves)] {
+        platform
+            .put_creator(grant.platform_id, reference, &member.phone, "Channel")
+            .await
+            .unwrap();
+        let content = format!("{reference}-1");
+        platform
+            .put_content(grant.platform_id, &content, reference, "Episode 1")
+            .await
+            .unwrap();
+    }
+    let report = Report {
+        platform_id: grant.platform_id,
+        report_id: "r-1".into(),
+        period: "2026-12".into(),
+        items: vec![item(0), item(1)]
+            .into_iter()
+            .zip(["stays-1", "leaves-1"])
+            .map(|(item, content)| ReportItem {
+                content_ref: content.into(),
+                ..item
+            })
+            .collect(),
+    };
+    platform.report_metrics(report).await.unwrap();
+    let leaving = platform.creators_page(None, None, 10).await.unwrap();
+    let leaving = leaving
+        .iter()
+        .find(|view| view.creator.creator_ref == "leaves")
+        .unwrap()
+        .creator
+        .id;
+    platform.withdraw(leaves.id, None, None).await.unwrap();
+    ad_revenue(&world, 999).await;
+    let pool = platform
+        .fund_creator_pool(grant.platform_id, "2026-12", 999, "ads")
+        .await
+        .unwrap();
+    let paid = platform
+        .distribute_creator_pool(pool.pool.id)
+        .await
+        .unwrap();
+    assert_eq!(paid.payouts.len(), 1);
+    assert_eq!(
+        paid.payouts[0].amount, 999,
+        "the whole pool to the one who can receive"
+    );
+    assert_eq!(platform.balance(stays.id).await.unwrap().available, 999);
+    let tip = platform::creators::tips::TipRequest {
+        member_id: fan.id,
+        creator_id: leaving,
+        amount: 10,
+        memo: String::new(),
+        idempotency_key: None,
+        pin: None,
+    };
+    assert_eq!(
+        platform.tip_creator(tip).await.unwrap_err(),
+        PlatformError::Creator(CreatorError::CreatorUnavailable)
+    );
+}

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use platform::creators::pools::{Distribution, PoolReport};
 use platform::creators::score::Metrics;
 use platform::creators::tips::TipRequest;
-use platform::creators::{CreatorView, Report, ReportItem, check_name};
+use platform::creators::{CreatorView, Report, ReportItem};
 use ports::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use store::tables::creators::{CREATORS_PAGE_MAX, ContentRow, CreatorRow, PayoutRow};
@@ -596,7 +596,6 @@ async fn put_content(
 ) -> Result<Json<MediaContentAnswer>, Problem> {
     let platform_id = media_platform_of(&state, &method, &uri, &headers, &body).await?;
     let body: MediaContentBody = signed_json(&body)?;
-    check_name("title", &body.title)?;
     let row = platform(&state)?
         .put_content(platform_id, &content_ref, &body.creator_ref, &body.title)
         .await?;

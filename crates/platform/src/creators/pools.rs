@@ -72,6 +72,33 @@ fn reward_transfers(pool_id: u128, shares: &[(Share, u128)]) -> Vec<Transfer> {
         .collect()
 }
 
+/// `(creator_id, score)` of the creators who share a pool, and their members, in order.
+type PayableScores = (Vec<(u128, u64)>, Vec<u128>);
+
+/// The period's highest scores (at most [`CREATORS_PER_DISTRIBUTION_MAX`], each capped at
+/// [`CREATOR_SCORE_MAX`]) of creators whose member can receive (active: a withdrawn
+/// member's share goes to the others), with those members: `(scores, member ids)`.
+fn payable_scores(
+    read: &mut store::tables::TableRead<'_>,
+    platform_id: u128,
+    period: &str,
+) -> Result<PayableScores, store::StoreError> {
+    let limit = CREATORS_PER_DISTRIBUTION_MAX;
+    let scores = tables::period_scores(read, platform_id, period, limit)?;
+    let (mut payable, mut members) = (Vec::with_capacity(scores.len()), Vec::new());
+    for (creator_id, score) in scores {
+        let Some(creator) = tables::creator(read, creator_id)? else {
+            continue;
+        };
+        let member = store::tables::members::member(read, creator.member_id)?;
+        if member.is_some_and(|m| m.status == store::tables::members::MemberStatus::Active) {
+            payable.push((creator_id, score.min(CREATOR_SCORE_MAX)));
+            members.push(creator.member_id);
+        }
+    }
+    Ok((payable, members))
+}
+
 impl Platform {
     /// Puts `amount` MVP of ad revenue into the platform's pool of `period` (made on the
     /// first funding), once per `reference`.
@@ -174,30 +201,16 @@ impl Platform {
             return Err(CreatorError::NothingToDistribute("the pool is empty").into());
         }
         let (platform_id, period) = (report.pool.platform_id, report.pool.period.clone());
-        let scored = self
+        let (scores, members) = self
             .ledger
-            .tables(move |read| {
-                let limit = CREATORS_PER_DISTRIBUTION_MAX;
-                let scores = tables::period_scores(read, platform_id, &period, limit)?;
-                let mut members = Vec::with_capacity(scores.len());
-                for (creator_id, _) in &scores {
-                    members.push(tables::creator(read, *creator_id)?.map(|c| c.member_id));
-                }
-                Ok((scores, members))
-            })
+            .tables(move |read| payable_scores(read, platform_id, &period))
             .await?;
-        let (scores, members) = scored;
         if scores.is_empty() {
-            let detail = "no scores reported for the period";
+            let detail = "no scores of members who can receive for the period";
             return Err(CreatorError::NothingToDistribute(detail).into());
         }
-        let capped: Vec<(u128, u64)> = scores
-            .iter()
-            .map(|(id, score)| (*id, (*score).min(CREATOR_SCORE_MAX)))
-            .collect();
-        let mut paid: Vec<(Share, u128)> = Vec::with_capacity(capped.len());
-        for (share, member) in score::divide(balance, &capped).into_iter().zip(members) {
-            let member = member.ok_or(PlatformError::NotFound(Entity::Creator))?;
+        let mut paid: Vec<(Share, u128)> = Vec::with_capacity(scores.len());
+        for (share, member) in score::divide(balance, &scores).into_iter().zip(members) {
             if share.amount > 0 {
                 paid.push((share, member));
             }
