@@ -2,7 +2,9 @@
 //! platform's ad revenue (`AD_REVENUE` → the pool's `CREATOR_POOL` account, once per
 //! funding reference), then distributed by score in one linked chain (all or nothing),
 //! each creator's reward with an id derived from the pool and the creator, so a repeated
-//! distribution pays nothing twice. The pool ends at exactly zero.
+//! distribution pays nothing twice. The pool ends at exactly zero. Fundings and
+//! distributions run one at a time; a distribution holds the platform's claim (its reports
+//! wait) from reading the scores to its commit.
 
 use ledger::types::{AccountId, CreateTransferResult, Transfer, TransferFlags, TransferId};
 use store::tables::creators::{
@@ -201,6 +203,9 @@ impl Platform {
             return Err(CreatorError::NothingToDistribute("the pool is empty").into());
         }
         let (platform_id, period) = (report.pool.platform_id, report.pool.period.clone());
+        // The platform's reports wait until the period is closed: the scores read here are
+        // the period's final figures.
+        let _reports_wait = self.creators.platforms.claim(platform_id).await?;
         let (scores, members) = self
             .ledger
             .tables(move |read| payable_scores(read, platform_id, &period))
