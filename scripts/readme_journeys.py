@@ -2,15 +2,16 @@
 """Runs the README's journeys as a newcomer pastes them (issue 14, "The first run").
 
 Takes every ```sh block of "Your first exchange", "Paying at the till", "Gift vouchers",
-"Sending to a friend", "Coins at market price", "An escrowed trade", "Paying an online shop" and
-"Promotions",
+"Sending to a friend", "Coins at market price", "An escrowed trade", "Paying an online shop",
+"Promotions" and "Tipping a creator",
 starts the server and the partner simulator they expect (on free loopback ports, put in
 place of the README's 8080 and 9090, with a fresh data directory), and runs the blocks in
 one bash, stopping at the first failing command. Checks that the journey ended where the
 README says: an exchange completed, payments approved, a settlement made, a transfer held
 for a phone and claimed when it joined, a money request paid, MVP converted into TTC and BTC,
 a trade completed in escrow, a shop paid through checkout and its webhooks received once each,
-a promotion's cashback granted and taken back on a refund, a trading reward on a conversion.
+a promotion's cashback granted and taken back on a refund, a trading reward on a conversion,
+a creator's reward pool paid out and a tip split 30:70.
 
 Usage: scripts/readme_journeys.py [path to the mileverse binary]
 """
@@ -103,6 +104,8 @@ def main() -> int:
         '"status":"completed","transfer_ids"', '"asset":"BTC","decimals":8,"available":1382',
         '"status":"succeeded"', '"type":"payment_intent.refunded"', '"refused":0',
         '"status":"completed","kind":"asset"', '"reason":"cashback_clawback"', '"clawback_mvp":100',
+        '"status":"distributed","funded_mvp":10000,"remaining_mvp":0', '"platform_share":300,"creator_share":700',
+        '"kind": "tip"',
         '"reason":"trading_reward","asset":"MVP","amount":5,',
     ]
     missing = [text for text in expected if text not in out]

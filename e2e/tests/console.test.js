@@ -169,7 +169,7 @@ test("support finds a member by phone and locks them, and is refused the finance
   failureEvidence(page, "console-support");
   await consoleLogIn(page, server, "demo-support");
   const sections = await page.locator("nav.sections a").allTextContents();
-  assert.deepEqual(sections, ["Dashboard", "Members", "Partners", "Merchants", "Disputes"]);
+  assert.deepEqual(sections, ["Dashboard", "Members", "Partners", "Merchants", "Creator pools", "Disputes"]);
   await page.getByRole("link", { name: "Merchants" }).click();
   await page.getByRole("cell", { name: "Demo Cafe" }).first().waitFor();
   await assertAccessible(page, "console merchants");

@@ -169,8 +169,12 @@ async fn a_settlement_of_a_million_payments_survives_sigkill_and_resumes_to_the_
     }
     assert_eq!(lines_seen, PAYMENTS + 1, "a header and a line per payment");
     let grown_kib = peak_resident_kib(pid).saturating_sub(before_kib);
+    // A body built whole would grow the peak by at least its size; the reader's SQLite page
+    // cache may grow too as the query scans (55 MiB of the 216 MiB in one run of the whole
+    // suite on a loaded machine, past the quarter this bound was), so half the body is the
+    // bound: above the cache's share, far below a whole body.
     assert!(
-        grown_kib < bytes / 1024 / 4,
+        grown_kib < bytes / 1024 / 2,
         "streaming {bytes} bytes grew the peak by {grown_kib} KiB"
     );
 }

@@ -68,6 +68,9 @@ pub mod account_code {
     /// A game company's TTC for game money and rewards (`escrow::games`), one per company:
     /// funded from the treasury, paid out to members; never below zero.
     pub const GAME_ISSUANCE: u16 = 1800;
+    /// A creator reward pool (`creators::pools`), one per content platform and period:
+    /// funded from `AD_REVENUE`, paid out to creators by score; never below zero.
+    pub const CREATOR_POOL: u16 = 2200;
     /// A prepaid partner's MVP, bought up front (points replacement, `exchange`): its
     /// members' exchanges are paid from it, never below zero.
     pub const PARTNER_PREPAID: u16 = 2400;
@@ -113,6 +116,14 @@ pub mod transfer_code {
     pub const GAME_FUNDING: u16 = 21;
     /// A game company crediting a member game money or a reward (`escrow::games`).
     pub const GAME_CREDIT: u16 = 22;
+    /// Ad revenue into a creator reward pool (`creators::pools`).
+    pub const CREATOR_POOL_FUNDING: u16 = 27;
+    /// A creator's share of a reward pool (`creators::pools`).
+    pub const CREATOR_REWARD: u16 = 28;
+    /// A member's tip, the creator's share (`creators::tips`).
+    pub const TIP: u16 = 29;
+    /// A member's tip, the platform's share (`creators::tips`).
+    pub const TIP_FEE: u16 = 30;
     /// A prepaid partner buying MVP up front for its members (`partners`).
     pub const PARTNER_PREPAYMENT: u16 = 31;
     /// A promotion's reward on an asset conversion (`promotions`).
@@ -154,6 +165,10 @@ pub fn reason_name(code: u16) -> &'static str {
         transfer_code::ESCROW_PAYOUT => "escrow_payout",
         transfer_code::GAME_FUNDING => "game_funding",
         transfer_code::GAME_CREDIT => "game_credit",
+        transfer_code::CREATOR_POOL_FUNDING => "creator_pool_funding",
+        transfer_code::CREATOR_REWARD => "creator_reward",
+        transfer_code::TIP => "tip",
+        transfer_code::TIP_FEE => "tip_fee",
         transfer_code::PARTNER_PREPAYMENT => "partner_prepayment",
         transfer_code::TRADING_REWARD => "trading_reward",
         _ => "other",
@@ -284,6 +299,18 @@ pub fn promotion_budget(promotion_id: u128) -> Account {
         code: account_code::PROMOTION_BUDGET,
         flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
         user_data_128: promotion_id,
+        ..Account::default()
+    }
+}
+
+/// A creator reward pool's account (its id is the pool's).
+pub fn creator_pool(pool_id: u128) -> Account {
+    Account {
+        id: AccountId(pool_id),
+        ledger: LEDGER_MVP,
+        code: account_code::CREATOR_POOL,
+        flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        user_data_128: pool_id,
         ..Account::default()
     }
 }

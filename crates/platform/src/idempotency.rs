@@ -38,6 +38,7 @@ pub enum Scope {
     Conversion,
     Transfer,
     Trade,
+    Tip,
 }
 
 /// An answer, and whether it is the stored answer of an earlier request under its key.

@@ -29,6 +29,7 @@ pub mod chart;
 pub mod checkout;
 pub(crate) mod claims;
 pub mod conversion;
+pub mod creators;
 pub mod crypto;
 pub mod domain;
 pub mod economy;

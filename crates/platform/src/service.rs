@@ -154,6 +154,8 @@ pub struct Platform {
     pub(crate) payment_followers: Vec<Box<dyn crate::payments::PaymentFollower>>,
     /// The promotions in force and the sign-up bonuses' lock (see `promotions`).
     pub(crate) promotions: crate::promotions::Promotions,
+    /// The creators context's claims (see `creators`).
+    pub(crate) creators: crate::creators::Creators,
     /// The checkout context's claims (see `checkout`).
     pub(crate) checkout: crate::checkout::Checkout,
     /// Sends checkout's webhook events to merchants.
@@ -273,6 +275,7 @@ impl Platform {
                 Box::new(crate::checkout::CheckoutFollower),
             ],
             promotions: crate::promotions::Promotions::default(),
+            creators: crate::creators::Creators::default(),
             checkout: crate::checkout::Checkout::default(),
             webhooks: parts.webhooks,
         }))

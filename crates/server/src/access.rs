@@ -138,6 +138,20 @@ pub const ADMIN_ROUTES: &[(&str, &str, Requirement)] = &[
         needs(P::DisputesResolve),
     ),
     ("POST", "/admin/v1/games", needs(P::GamesWrite)),
+    ("POST", "/admin/v1/media-platforms", needs(P::CreatorsWrite)),
+    ("GET", "/admin/v1/media-platforms", needs(P::CreatorsRead)),
+    ("POST", "/admin/v1/creator-pools", needs(P::CreatorsWrite)),
+    ("GET", "/admin/v1/creator-pools", needs(P::CreatorsRead)),
+    (
+        "GET",
+        "/admin/v1/creator-pools/{id}",
+        needs(P::CreatorsRead),
+    ),
+    (
+        "POST",
+        "/admin/v1/creator-pools/{id}/distribution",
+        needs(P::CreatorsWrite),
+    ),
     (
         "POST",
         "/admin/v1/games/{id}/fundings",

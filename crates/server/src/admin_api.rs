@@ -951,7 +951,7 @@ mod tests {
     /// The operator, partner, VAN and merchant portal routes as the document describes
     /// them: `(method, path, operation)`.
     fn operations() -> Vec<(String, String, Value)> {
-        let routers: [OpenApiRouter<AppState>; 10] = [
+        let routers: [OpenApiRouter<AppState>; 12] = [
             super::routes(),
             crate::health_api::routes(),
             crate::merchants_api::routes(),
@@ -962,6 +962,8 @@ mod tests {
             crate::escrow_api::admin_routes(),
             crate::escrow_api::game_routes(),
             crate::promotions_api::routes(),
+            crate::creators_api::admin_routes(),
+            crate::creators_api::media_routes(),
         ];
         let mut operations = Vec::new();
         for router in routers {
@@ -980,7 +982,7 @@ mod tests {
         let operations = operations();
         assert_eq!(
             operations.len(),
-            16 + 4 + 14 + 11 + 7 + 1 + 5 + 5 + 3 + 5,
+            16 + 4 + 14 + 11 + 7 + 1 + 5 + 5 + 3 + 5 + 6 + 4,
             "every route once"
         );
         for (method, path, operation) in &operations {
@@ -1028,6 +1030,8 @@ mod tests {
                 crate::openapi::PARTNER_PORTAL
             } else if path.starts_with("/game/") {
                 crate::openapi::GAME
+            } else if path.starts_with("/media/") {
+                crate::openapi::MEDIA
             } else {
                 assert!(path.starts_with("/van/"), "{at}: an expected prefix");
                 crate::openapi::TERMINAL

@@ -617,7 +617,7 @@ async fn fund_game(
     ))
 }
 
-fn bad_signature(detail: &str) -> Problem {
+pub(crate) fn bad_signature(detail: &str) -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
         "bad-signature",
@@ -626,47 +626,44 @@ fn bad_signature(detail: &str) -> Problem {
     )
 }
 
-/// Checks a game company's signature and the clock; answers the company. A signature seen
-/// before is a retransmission: answered again, since every game route is idempotent.
-async fn game_of(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<u128, Problem> {
+/// The three signature headers of a signed request: `(key id, timestamp, signature)`.
+pub(crate) fn signature_headers(headers: &HeaderMap) -> Result<(&str, &str, &str), Problem> {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let (Some(key_id), Some(timestamp), Some(signature)) = (
+    match (
         text("x-mileverse-key"),
         text("x-mileverse-timestamp"),
         text("x-mileverse-signature"),
-    ) else {
-        return Err(bad_signature(
+    ) {
+        (Some(key_id), Some(timestamp), Some(signature)) => Ok((key_id, timestamp, signature)),
+        _ => Err(bad_signature(
             "send X-Mileverse-Key, X-Mileverse-Timestamp and X-Mileverse-Signature",
-        ));
-    };
-    let game = platform(state)?
-        .game_key(key_id)
-        .await?
-        .ok_or_else(|| bad_signature("unknown key"))?;
+        )),
+    }
+}
+
+/// Checks a signed request's signature with `secret` and the clock. A signature seen before
+/// is a retransmission: admitted again, since every signed route of games and content
+/// platforms is idempotent.
+pub(crate) fn admit_signed(
+    state: &AppState,
+    secret: &[u8],
+    (timestamp, signature): (&str, &str),
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<(), Problem> {
     let timestamp_s: u64 = timestamp
         .parse()
         .map_err(|_| bad_signature("the timestamp is not Unix seconds"))?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let signed = signing::verify_van_signature(
-        &game.secret,
-        timestamp_s,
-        method.as_str(),
-        path,
-        body,
-        signature,
-    );
+    let signed =
+        signing::verify_van_signature(secret, timestamp_s, method.as_str(), path, body, signature);
     if !signed {
         return Err(bad_signature("the signature does not match"));
     }
     let nonce = signature.to_ascii_lowercase();
     match state.replay_guard.admit(timestamp_s, &nonce, now_s()) {
-        Ok(()) | Err(ReplayError::Replayed) => Ok(game.game_id),
+        Ok(()) | Err(ReplayError::Replayed) => Ok(()),
         Err(ReplayError::Stale) => Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "stale-request",
@@ -681,6 +678,30 @@ async fn game_of(
             "too many requests in the replay window; retry later",
         )),
     }
+}
+
+/// Checks a game company's signature and the clock; answers the company.
+async fn game_of(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<u128, Problem> {
+    let (key_id, timestamp, signature) = signature_headers(headers)?;
+    let game = platform(state)?
+        .game_key(key_id)
+        .await?
+        .ok_or_else(|| bad_signature("unknown key"))?;
+    admit_signed(
+        state,
+        &game.secret,
+        (timestamp, signature),
+        method,
+        uri,
+        body,
+    )?;
+    Ok(game.game_id)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -13,6 +13,7 @@ pub mod assets_api;
 pub mod chain_api;
 pub mod checkout_api;
 pub mod codes_svg;
+pub mod creators_api;
 pub mod escrow_api;
 pub mod health_api;
 pub mod http_policy;
@@ -126,6 +127,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(escrow_api::routes())
         .merge(escrow_api::admin_routes())
         .merge(escrow_api::game_routes())
+        .merge(creators_api::routes())
+        .merge(creators_api::admin_routes())
+        .merge(creators_api::media_routes())
         .merge(partner_portal_api::routes())
         .merge(van_api::routes())
         .merge(paycodes_api::routes())

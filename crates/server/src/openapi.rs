@@ -24,6 +24,7 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:mileverse:problem:";
 /// Every problem slug the server emits. `Problem::new` asserts membership in debug builds,
 /// so a new kind of refusal cannot be added without documenting it.
 pub const PROBLEM_TYPES: &[&str] = &[
+    "ad-revenue-short",
     "amount-too-small",
     "authorization-state",
     "bad-credentials",
@@ -34,7 +35,13 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "body-too-large",
     "chain-not-configured",
     "chain-unavailable",
+    "content-conflict",
     "conversion-disabled",
+    "creator-conflict",
+    "creator-not-a-member",
+    "creator-period-closed",
+    "creator-pool-distributed",
+    "creator-unavailable",
     "credit-line-exceeded",
     "cross-asset-needs-member",
     "device-unverified",
@@ -72,6 +79,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "not-an-authority",
     "not-found",
     "not-the-proposal",
+    "nothing-to-distribute",
     "order-id-conflict",
     "partner-disabled",
     "partner-refused",
@@ -94,6 +102,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "rate-limited",
     "receiver-unavailable",
     "replayed-request",
+    "report-conflict",
     "session-expired",
     "sms-unavailable",
     "stale-request",
@@ -101,6 +110,9 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "terminal-disabled",
     "terminal-mismatch",
     "terminal-not-served",
+    "tip-limit",
+    "tip-to-self",
+    "too-many-contents",
     "too-many-link-attempts",
     "too-many-offers",
     "too-many-promotions",
@@ -116,8 +128,12 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "unavailable",
     "unknown-authorization",
     "unknown-campaign",
+    "unknown-content",
+    "unknown-creator",
+    "unknown-creator-pool",
     "unknown-game",
     "unknown-link",
+    "unknown-media-platform",
     "unknown-merchant",
     "unknown-money-request",
     "unknown-partner",
@@ -155,6 +171,7 @@ pub const WITNESS: &str = "witness_feed";
 pub const MERCHANT: &str = "merchant_session";
 pub const PARTNER_PORTAL: &str = "partner_portal_session";
 pub const GAME: &str = "game_signature";
+pub const MEDIA: &str = "media_signature";
 
 /// The document's frame: what is not an operation.
 #[derive(utoipa::OpenApi)]
@@ -258,6 +275,14 @@ impl Modify for Conventions {
                 "X-Mileverse-Signature",
                 "HMAC-SHA256 over the request with X-Mileverse-Key and -Timestamp, by a game \
                  company (docs/escrow.md)",
+            ),
+        );
+        components.add_security_scheme(
+            MEDIA,
+            header(
+                "X-Mileverse-Signature",
+                "HMAC-SHA256 over the request with X-Mileverse-Key and -Timestamp, by a content \
+                 platform (docs/creators.md)",
             ),
         );
         components.add_security_scheme(WITNESS, bearer("an API key with ledger.feed"));

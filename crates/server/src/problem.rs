@@ -269,6 +269,18 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
         ),
         E::NotFound(Entity::Trade) => (S::NOT_FOUND, "unknown-trade", "Unknown trade"),
         E::NotFound(Entity::Game) => (S::NOT_FOUND, "unknown-game", "Unknown game company"),
+        E::NotFound(Entity::Creator) => (S::NOT_FOUND, "unknown-creator", "Unknown creator"),
+        E::NotFound(Entity::Content) => (S::NOT_FOUND, "unknown-content", "Unknown content"),
+        E::NotFound(Entity::MediaPlatform) => (
+            S::NOT_FOUND,
+            "unknown-media-platform",
+            "Unknown content platform",
+        ),
+        E::NotFound(Entity::CreatorPool) => (
+            S::NOT_FOUND,
+            "unknown-creator-pool",
+            "Unknown creator reward pool",
+        ),
         E::NotFound(Entity::MoneyRequest) => (
             S::NOT_FOUND,
             "unknown-money-request",
@@ -328,6 +340,7 @@ fn kind_of(error: &platform::PlatformError) -> Kind {
             (S::CONFLICT, "promotion-ended", "The promotion has ended")
         }
         E::Escrow(error) => escrow_kind(error),
+        E::Creator(error) => creator_kind(error),
         E::Invalid { .. } => (S::BAD_REQUEST, "invalid-fields", "Some items are invalid"),
         E::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
     }
@@ -397,6 +410,79 @@ fn asset_kind(error: &platform::assets::error::AssetError) -> Kind {
             S::TOO_MANY_REQUESTS,
             "quotes-per-day",
             "Too many quotes today",
+        ),
+    }
+}
+
+/// The creators context's problems.
+fn creator_kind(error: &platform::creators::error::CreatorError) -> Kind {
+    use StatusCode as S;
+    use platform::creators::error::CreatorError as E;
+    match error {
+        E::NotAMember => (
+            S::UNPROCESSABLE_ENTITY,
+            "creator-not-a-member",
+            "No member has this phone number",
+        ),
+        E::CreatorConflict => (
+            S::CONFLICT,
+            "creator-conflict",
+            "The creator_ref belongs to another member",
+        ),
+        E::ContentConflict => (
+            S::CONFLICT,
+            "content-conflict",
+            "The content_ref belongs to another creator",
+        ),
+        E::TooManyContents(_) => (
+            S::CONFLICT,
+            "too-many-contents",
+            "Too many contents for one creator",
+        ),
+        E::ReportConflict => (
+            S::CONFLICT,
+            "report-conflict",
+            "The report_id was used for another report",
+        ),
+        E::PeriodClosed => (
+            S::CONFLICT,
+            "creator-period-closed",
+            "The period's pool was distributed",
+        ),
+        E::PoolDistributed => (
+            S::CONFLICT,
+            "creator-pool-distributed",
+            "The pool was distributed",
+        ),
+        E::AdRevenueShort => (
+            S::CONFLICT,
+            "ad-revenue-short",
+            "The ad revenue is not enough",
+        ),
+        E::NothingToDistribute(_) => (
+            S::CONFLICT,
+            "nothing-to-distribute",
+            "Nothing to distribute",
+        ),
+        E::InsufficientBalance => (
+            S::UNPROCESSABLE_ENTITY,
+            "insufficient-balance",
+            "The MVP balance is not enough",
+        ),
+        E::TipToSelf => (
+            S::UNPROCESSABLE_ENTITY,
+            "tip-to-self",
+            "A member cannot tip themselves",
+        ),
+        E::CreatorUnavailable => (
+            S::UNPROCESSABLE_ENTITY,
+            "creator-unavailable",
+            "The creator cannot receive",
+        ),
+        E::DailyLimit { .. } => (
+            S::UNPROCESSABLE_ENTITY,
+            "tip-limit",
+            "Above the daily tipping limit",
         ),
     }
 }

@@ -283,9 +283,12 @@ const MIGRATIONS: &[&str] = &[
     // 31: escrowed P2P trades, their disputes, game companies and their credits
     // (`tables::escrow`).
     crate::tables::escrow::POSTGRES_TABLES,
-    // 32: prepaid partners, for points replacement (`tables::partners`).
+    // 32: content platforms, creators, contents, reports, reward pools, tips and payouts
+    // (`tables::creators`).
+    crate::tables::creators::POSTGRES_TABLES,
+    // 33: prepaid partners, for points replacement (`tables::partners`).
     crate::tables::partners::PREPAID_MIGRATION,
-    // 33: trading rewards among the promotions' kinds (`tables::promotions`).
+    // 34: trading rewards among the promotions' kinds (`tables::promotions`).
     crate::tables::promotions::TRADING_REWARDS_MIGRATION_POSTGRES,
 ];
 

@@ -26,6 +26,7 @@ pub mod assets;
 pub mod audit;
 pub mod checkout;
 pub mod conversions;
+pub mod creators;
 pub mod escrow;
 pub mod exchanges;
 pub mod health;
@@ -126,6 +127,7 @@ const SQL_TABLES_SQLITE: &[&str] = &[
     checkout::SQLITE_TABLES,
     promotions::SQLITE_TABLES,
     escrow::SQLITE_TABLES,
+    creators::SQLITE_TABLES,
     partners::PREPAID_MIGRATION,
     promotions::TRADING_REWARDS_MIGRATION_SQLITE,
 ];

@@ -1,6 +1,6 @@
 //! The promotions tables (`store::tables::promotions`) on every backend: every kind of
 //! promotion and grant reads back as written and is counted in its promotion's totals, and
-//! migration 33 (trading rewards, a new kind: on SQLite the tables are made again) keeps
+//! migration 34 (trading rewards, a new kind: on SQLite the tables are made again) keeps
 //! every row it finds. The PostgreSQL variants need `MILEVERSE_TEST_DATABASE_URL` (see
 //! `suite.rs`).
 
@@ -109,18 +109,18 @@ fn kinds_name_themselves() {
     assert_eq!(PromotionKind::parse("clawback"), None);
 }
 
-/// Migration 33 run over tables that hold rows keeps them all (on SQLite it makes the
+/// Migration 34 run over tables that hold rows keeps them all (on SQLite it makes the
 /// tables again; running it again over its own tables is the same as over migration 30's,
 /// which differ only in their checks).
 #[test]
-fn sqlite_migration_33_keeps_every_row() {
+fn sqlite_migration_34_keeps_every_row() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("old.db");
     {
         let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
         write_every_kind(&mut s);
         s.connection()
-            .execute_batch("PRAGMA user_version = 32;")
+            .execute_batch("PRAGMA user_version = 33;")
             .unwrap();
     }
     let mut s = store::sqlite::SqliteStore::open(&path).unwrap();
@@ -128,13 +128,13 @@ fn sqlite_migration_33_keeps_every_row() {
 }
 
 #[test]
-fn postgres_migration_33_keeps_every_row() {
-    let mut fixture = common::PgFixture::new("promotions_migration_33");
+fn postgres_migration_34_keeps_every_row() {
+    let mut fixture = common::PgFixture::new("promotions_migration_34");
     write_every_kind(&mut fixture.store);
     fixture
         .store
         .client()
-        .batch_execute("DELETE FROM schema_migrations WHERE version >= 33;")
+        .batch_execute("DELETE FROM schema_migrations WHERE version >= 34;")
         .unwrap();
     let reopened = store::postgres::PostgresStore::connect_schema(
         &common::database_url(),

@@ -55,6 +55,15 @@ pub fn routes() -> Router<WebState> {
         )
         .route("/console/promotions/{id}/fundings", post(promotions::fund))
         .route("/console/promotions/{id}/end", post(promotions::end))
+        .route(
+            "/console/creators",
+            get(creators::creators).post(creators::fund),
+        )
+        .route("/console/creators/platforms", post(creators::register))
+        .route(
+            "/console/creators/{id}/distribution",
+            post(creators::distribute),
+        )
         .route("/console/prices/deposits", post(prices::deposit))
         .route("/console/prices/{asset}", post(prices::set_price))
 }
@@ -82,7 +91,7 @@ type Section = (
     Option<&'static str>,
 );
 
-fn sections(t: &Text) -> [Section; 10] {
+fn sections(t: &Text) -> [Section; 11] {
     [
         ("dashboard", "/console", t.dashboard, None),
         (
@@ -115,6 +124,12 @@ fn sections(t: &Text) -> [Section; 10] {
             "/console/promotions",
             t.promotions_section,
             Some("ads.read"),
+        ),
+        (
+            "creators",
+            "/console/creators",
+            t.creators_section,
+            Some("creators.read"),
         ),
         (
             "prices",
@@ -232,6 +247,7 @@ macro_rules! console_page {
 
 // After the macro: the catalogue's and the prices' pages use it.
 mod catalogue;
+mod creators;
 mod disputes;
 mod prices;
 mod promotions;

@@ -18,6 +18,7 @@ use crate::text::{Lang, Text};
 
 pub(crate) mod assets;
 mod checkout;
+mod creators;
 mod pay;
 mod proof;
 pub(crate) mod trades;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<WebState> {
         .merge(pay::routes())
         .merge(proof::routes())
         .merge(trades::routes())
+        .merge(creators::routes())
         .merge(transfers::routes())
         .merge(vouchers::routes())
         .merge(wallet::routes())
@@ -575,6 +577,9 @@ fn reason_name(reason: &str, t: &Text) -> &'static str {
         "bonus" => t.reason_bonus,
         "cashback" => t.reason_cashback,
         "cashback_clawback" => t.reason_clawback,
+        "tip" => t.reason_tip,
+        "tip_fee" => t.reason_tip_fee,
+        "creator_reward" => t.reason_creator_reward,
         "trading_reward" => t.reason_trading_reward,
         _ => t.reason_other,
     }
@@ -1069,6 +1074,8 @@ async fn history(
         ("conversion", t.reason_conversion),
         ("cashback", t.reason_cashback),
         ("cashback_clawback", t.reason_clawback),
+        ("tip", t.reason_tip),
+        ("creator_reward", t.reason_creator_reward),
         ("trading_reward", t.reason_trading_reward),
     ];
     // Only a reason of the list is kept (it goes back into the next page's link).

@@ -56,11 +56,16 @@ pub enum Permission {
     DisputesResolve,
     /// Register game companies and record their purchases of TTC.
     GamesWrite,
+    /// Read content platforms' creator reward pools.
+    CreatorsRead,
+    /// Register content platforms; fund creator reward pools from ad revenue and distribute
+    /// them (moves value).
+    CreatorsWrite,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented table.
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 30] = [
         Permission::LedgerRead,
         Permission::LedgerFeed,
         Permission::LedgerWrite,
@@ -89,6 +94,8 @@ impl Permission {
         Permission::DisputesRead,
         Permission::DisputesResolve,
         Permission::GamesWrite,
+        Permission::CreatorsRead,
+        Permission::CreatorsWrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +128,8 @@ impl Permission {
             Permission::DisputesRead => "disputes.read",
             Permission::DisputesResolve => "disputes.resolve",
             Permission::GamesWrite => "games.write",
+            Permission::CreatorsRead => "creators.read",
+            Permission::CreatorsWrite => "creators.write",
         }
     }
 
@@ -251,6 +260,8 @@ impl Role {
                 DisputesRead,
                 DisputesResolve,
                 GamesWrite,
+                CreatorsRead,
+                CreatorsWrite,
             ]),
             Role::Finance => Permissions::of(&[
                 LedgerRead,
@@ -265,6 +276,8 @@ impl Role {
                 ConversionsRead,
                 AdsRead,
                 DisputesRead,
+                CreatorsRead,
+                CreatorsWrite,
             ]),
             Role::Support => Permissions::of(&[
                 PartnersRead,
@@ -276,6 +289,7 @@ impl Role {
                 VouchersRead,
                 SmsRead,
                 DisputesRead,
+                CreatorsRead,
             ]),
             Role::Auditor => Permissions::of(&[
                 LedgerRead,
@@ -292,6 +306,7 @@ impl Role {
                 AuditRead,
                 AdsRead,
                 DisputesRead,
+                CreatorsRead,
             ]),
         }
     }

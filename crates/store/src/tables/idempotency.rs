@@ -1,5 +1,5 @@
 //! Expiry of `Idempotency-Key`s (platform::idempotency): a key is kept on its request's
-//! row (exchanges, vouchers, conversions, P2P transfers, escrow offers), where a unique index makes it name one request
+//! row (exchanges, vouchers, conversions, P2P transfers, escrow offers, tips), where a unique index makes it name one request
 //! per member. Once a key is older than its time to live, [`ExpireKeys`] clears it from
 //! the row, so the index holds only a day of keys and the key may name a new request. The
 //! row and its transfers stay.
@@ -12,12 +12,13 @@ use crate::tables::{Row, TableTx};
 pub const EXPIRE_BATCH_MAX: usize = 4096;
 
 /// The tables that keep keys, with the column that dates their requests.
-const KEYED_TABLES: [(&str, &str); 5] = [
+const KEYED_TABLES: [(&str, &str); 6] = [
     ("exchanges", "created_at_s"),
     ("vouchers", "purchased_at_s"),
     ("conversions", "created_at_s"),
     ("p2p_transfers", "created_at_s"),
     ("escrow_trades", "created_at_s"),
+    ("creator_tips", "created_at_s"),
 ];
 
 /// Clears at most [`EXPIRE_BATCH_MAX`] keys per table of requests made before `before_s`.

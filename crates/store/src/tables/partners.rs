@@ -7,7 +7,7 @@
 //!   amount of mileage exchanged, and what an amount must be a multiple of), daily_limit,
 //!   monthly_limit >= 0 (the most MVP a member may take in a day, a month), credit_line >= 0
 //!   (the most MVP the platform credits ahead of the partner's payment), enabled 0 | 1,
-//!   created_at_s, prepaid 0 | 1 (migration 32: the partner bought its MVP up front, so its
+//!   created_at_s, prepaid 0 | 1 (migration 33: the partner bought its MVP up front, so its
 //!   members' exchanges are paid from its prepaid account, never beyond it))
 //! partner_rates (partner_id 16-byte id, effective_from_s (from when it applies),
 //!   num >= 1, den >= 1 (MVP = mileage × num / den))
@@ -94,7 +94,7 @@ pub(crate) const SQLITE_TABLES: &str = tables!(" WITHOUT ROWID", "");
 /// The tables on PostgreSQL (migration 16).
 pub(crate) const POSTGRES_TABLES: &str = tables!("", " COLLATE \"C\"");
 
-/// Migration 32 on both backends: prepaid partners (points replacement, TT-11). Every
+/// Migration 33 on both backends: prepaid partners (points replacement, TT-11). Every
 /// partner before it worked on credit.
 pub(crate) const PREPAID_MIGRATION: &str =
     "ALTER TABLE partners ADD COLUMN prepaid bigint NOT NULL DEFAULT 0 CHECK (prepaid IN (0, 1));";

@@ -3,7 +3,7 @@
 //!
 //! ```sql
 //! promotions (id 16-byte id (also its budget account's id), name, kind 'signup_bonus' |
-//!   'cashback' | 'trading_reward' (migration 33), amount (sign-up: MVP per wallet), rate_bps (cashback), wallets_max
+//!   'cashback' | 'trading_reward' (migration 34), amount (sign-up: MVP per wallet), rate_bps (cashback), wallets_max
 //!   (sign-up: the first N wallets), merchant_id, brand (cashback: where; one of them),
 //!   starts_at_s, ends_at_s, status 'active' | 'ended', created_at_s)
 //! promotion_grants (transfer_id (the ledger transfer that moved it), promotion_id,
@@ -82,7 +82,7 @@ pub(crate) const POSTGRES_TABLES: &str = tables!(
     "'signup_bonus', 'cashback', 'clawback'"
 );
 
-/// Migration 33 on SQLite: trading rewards. A check cannot change in place there, so the
+/// Migration 34 on SQLite: trading rewards. A check cannot change in place there, so the
 /// tables are made again with the new kinds and their rows copied (their indexes first
 /// dropped, since index names are the schema's).
 pub(crate) const TRADING_REWARDS_MIGRATION_SQLITE: &str = concat!(
@@ -105,7 +105,7 @@ pub(crate) const TRADING_REWARDS_MIGRATION_SQLITE: &str = concat!(
     DROP TABLE promotion_grants_30;"
 );
 
-/// Migration 33 on PostgreSQL: trading rewards (the column checks carry PostgreSQL's
+/// Migration 34 on PostgreSQL: trading rewards (the column checks carry PostgreSQL's
 /// default names, `<table>_<column>_check`).
 pub(crate) const TRADING_REWARDS_MIGRATION_POSTGRES: &str =
     "ALTER TABLE promotions DROP CONSTRAINT promotions_kind_check;
@@ -127,7 +127,7 @@ pub enum PromotionKind {
     /// member, taken back in proportion when the payment is refunded.
     Cashback,
     /// `rate_bps` of the MVP side of each asset conversion in the period to the member
-    /// (migration 33).
+    /// (migration 34).
     TradingReward,
 }
 

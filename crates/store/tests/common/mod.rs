@@ -128,9 +128,12 @@ pub const SQLITE_DROP_MIGRATION_8: &str = "DROP TABLE members; DROP TABLE member
     DROP TABLE asset_prices; DROP TABLE asset_quotes;
     DROP TABLE checkout_intents; DROP TABLE webhook_endpoints; DROP TABLE webhook_events;
     DROP TABLE promotions; DROP TABLE promotion_grants;
-    DROP TABLE escrow_trades; DROP TABLE game_companies; DROP TABLE game_credits;";
+    DROP TABLE escrow_trades; DROP TABLE game_companies; DROP TABLE game_credits;
+    DROP TABLE media_platforms; DROP TABLE creators; DROP TABLE creator_contents;
+    DROP TABLE creator_reports; DROP TABLE creator_metrics; DROP TABLE creator_pools;
+    DROP TABLE creator_tips; DROP TABLE creator_payouts;";
 
-/// Undoes migrations 20 to 31 (both backends), for tests that open a store rewound to an
+/// Undoes migrations 20 to 32 (both backends), for tests that open a store rewound to an
 /// older version and watch the migrations run again.
 pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
     DROP TABLE member_login_devices; DROP TABLE rate_counters; DROP TABLE vans;
@@ -142,6 +145,9 @@ pub const UNDO_MIGRATIONS_AFTER_19: &str = "DROP TABLE login_guards;
     DROP TABLE checkout_intents; DROP TABLE webhook_endpoints; DROP TABLE webhook_events;
     DROP TABLE promotions; DROP TABLE promotion_grants;
     DROP TABLE escrow_trades; DROP TABLE game_companies; DROP TABLE game_credits;
+    DROP TABLE media_platforms; DROP TABLE creators; DROP TABLE creator_contents;
+    DROP TABLE creator_reports; DROP TABLE creator_metrics; DROP TABLE creator_pools;
+    DROP TABLE creator_tips; DROP TABLE creator_payouts;
     ALTER TABLE partners DROP COLUMN prepaid;
     ALTER TABLE members ADD COLUMN failed_pins bigint NOT NULL DEFAULT 0;";
 
