@@ -6,11 +6,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ports::signing::van_signature;
 use serde_json::{Value, json};
-use support::{ServerProcess, TOKEN, WebhookSimProcess, client, postgres_options};
+use support::{
+    Backend, JsonApi as Api, ServerProcess, TOKEN, WebhookSimProcess, client, now_s, text,
+};
 
 const PIN: &str = "135790";
 /// The test's funding account in the raw ledger.
@@ -19,28 +21,6 @@ const FUNDING_ACCOUNT: &str = "77";
 const FLOW_DEADLINE: Duration = Duration::from_secs(150);
 /// Longest the webhooks may take to arrive once the receiver is up.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-macro_rules! on_both_backends {
-    ($($flow:ident),* $(,)?) => {$(
-        mod $flow {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::$flow(super::Backend::Sqlite)).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::$flow(super::Backend::Postgres)).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     checkout_pays_refunds_and_tells_the_merchant_once,
@@ -51,60 +31,6 @@ async fn run(flow: impl std::future::Future<Output = ()>) {
     tokio::time::timeout(FLOW_DEADLINE, flow)
         .await
         .expect("the flow did not finish in time");
-}
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {value}"))
-        .to_string()
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("send");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method, path, token, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {value}"
-        );
-        value
-    }
 }
 
 /// A shop's server: signs with its terminal key like a till.
@@ -178,10 +104,7 @@ struct World {
 impl World {
     async fn start(backend: Backend) -> World {
         let directory = tempfile::tempdir().expect("tempdir");
-        let mut extra = match backend {
-            Backend::Sqlite => Vec::new(),
-            Backend::Postgres => postgres_options("checkout"),
-        };
+        let mut extra = backend.options("checkout");
         // The retry schedule in units of 10 ms: 0.1 s, 0.6 s, 3 s, …
         for option in ["--webhook-retry-unit-ms", "10", "--webhook-poll-ms", "50"] {
             extra.push(option.to_string());

@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ports::signing::van_signature;
 use serde_json::{Value, json};
-use support::{ServerProcess, TOKEN, client, postgres_options};
+use support::{Backend, JsonApi as Api, ServerProcess, TOKEN, client, now_s, text};
 
 const PIN: &str = "135790";
 /// The test's funding account in the raw ledger.
@@ -20,28 +20,6 @@ const AD_REVENUE_ACCOUNT: u128 = (1 << 127) | 1300;
 const PLATFORM_FEES_ACCOUNT: u128 = (1 << 127) | 700;
 /// Longest one flow may take.
 const FLOW_DEADLINE: Duration = Duration::from_secs(150);
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-macro_rules! on_both_backends {
-    ($($flow:ident),* $(,)?) => {$(
-        mod $flow {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::$flow(super::Backend::Sqlite)).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::$flow(super::Backend::Postgres)).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     reports_score_and_pools_pay_exactly_once,
@@ -55,80 +33,11 @@ async fn run(flow: impl std::future::Future<Output = ()>) {
         .expect("the flow did not finish in time");
 }
 
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {value}"))
-        .to_string()
-}
-
 fn problem(value: &Value) -> &str {
     value["type"]
         .as_str()
         .and_then(|t| t.strip_prefix("urn:mileverse:problem:"))
         .unwrap_or_default()
-}
-
-#[derive(Clone)]
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call_keyed(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("send");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        self.call_keyed(method, path, token, body, None).await
-    }
-
-    async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method, path, token, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {value}"
-        );
-        value
-    }
 }
 
 /// A content platform's server: signs the media API with its key.
@@ -193,10 +102,7 @@ struct World {
 impl World {
     async fn start(backend: Backend) -> World {
         let directory = tempfile::tempdir().expect("tempdir");
-        let extra = match backend {
-            Backend::Sqlite => Vec::new(),
-            Backend::Postgres => postgres_options("creators"),
-        };
+        let extra = backend.options("creators");
         let server = ServerProcess::start_with(&directory.path().join("data"), &extra);
         let api = Api {
             base: server.base.clone(),

@@ -10,13 +10,13 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ports::signing::{self, SignedParts};
 use reqwest::Method;
 
 use serde_json::{Value, json};
-use support::{ServerProcess, SimProcess, TOKEN, mileverse_with, postgres_options};
+use support::{Backend, ServerProcess, SimProcess, TOKEN, mileverse_with, now_s, text};
 
 /// The secret the simulator and every partner registered here share.
 const SIM_SECRET: &str = "members-flows-shared-secret";
@@ -30,40 +30,6 @@ const FLOW_DEADLINE: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------
 // Backends and the world of one flow
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The store options of `serve`: none for SQLite in the data directory, or
-    /// `--database-url` with a fresh schema (panics without MILEVERSE_TEST_DATABASE_URL).
-    fn options(self, name: &str) -> Vec<String> {
-        match self {
-            Backend::Sqlite => Vec::new(),
-            Backend::Postgres => postgres_options(name),
-        }
-    }
-}
-
-/// Runs a flow on both backends: module `$flow` with tests `sqlite` and `postgres`.
-macro_rules! on_both_backends {
-    ($($flow:ident),* $(,)?) => {$(
-        mod $flow {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::run(super::$flow(super::Backend::Sqlite)).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::run(super::$flow(super::Backend::Postgres)).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     readme_journey,
@@ -342,20 +308,6 @@ impl Sim {
         let stats = self.get("/sim/v1/stats").await;
         stats["requests"]["debit"].as_u64().expect("debit count")
     }
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {value}"))
-        .to_string()
-}
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
 }
 
 // ---------------------------------------------------------------------------------------

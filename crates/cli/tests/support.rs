@@ -243,3 +243,136 @@ pub async fn prove_at_sim(
         .await
         .expect("POST /v1/me/partner-links/{id}/proof")
 }
+
+/// The store a flow runs on: SQLite in the data directory, or PostgreSQL.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The store options of `serve`: none for SQLite, or `--database-url` with a fresh
+    /// schema named after `name` (panics without MILEVERSE_TEST_DATABASE_URL).
+    pub fn options(self, name: &str) -> Vec<String> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgres => postgres_options(name),
+        }
+    }
+}
+
+/// Runs each flow on both backends: module `$flow` with tests `sqlite` and `postgres`, each
+/// `super::run(super::$flow(backend))` (the file's `run` holds its deadline).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($flow:ident),* $(,)?) => {$(
+        mod $flow {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::run(super::$flow($crate::support::Backend::Sqlite)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run(super::$flow($crate::support::Backend::Postgres)).await;
+            }
+        }
+    )*};
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A JSON string's text (panics on anything else).
+pub fn text(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {value}"))
+        .to_string()
+}
+
+/// A client of the JSON API: a bearer token when given, an `Idempotency-Key` when given;
+/// answers the status and the JSON body (null when there is none).
+#[derive(Clone)]
+pub struct JsonApi {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl JsonApi {
+    pub async fn call_keyed(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.call_keyed(method, path, token, body, None).await
+    }
+
+    /// The body of a 2xx answer (panics on any other).
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, value) = self.call(method, path, token, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        value
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        self.ok("POST", path, token, Some(body)).await
+    }
+
+    /// The body of a 200 answer (panics on any other).
+    pub async fn get(&self, path: &str, token: &str) -> serde_json::Value {
+        let (status, value) = self.call("GET", path, token, None).await;
+        assert_eq!(status, 200, "GET {path}: {value}");
+        value
+    }
+}

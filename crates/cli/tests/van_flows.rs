@@ -5,76 +5,13 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ports::signing::van_signature;
 use serde_json::{Value, json};
-use support::{ServerProcess, TOKEN, client};
+use support::{JsonApi as Api, ServerProcess, TOKEN, client, now_s, text};
 
 const PIN: &str = "135790";
 /// The test's funding account in the raw ledger.
 const FUNDING_ACCOUNT: &str = "77";
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {value}"))
-        .to_string()
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("send");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> Value {
-        let (status, value) = self
-            .call(reqwest::Method::POST, path, token, Some(body))
-            .await;
-        assert!(
-            (200..300).contains(&status),
-            "POST {path}: {status} {value}"
-        );
-        value
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (status, value) = self.call(reqwest::Method::GET, path, token, None).await;
-        assert_eq!(status, 200, "GET {path}: {value}");
-        value
-    }
-}
 
 /// A terminal's credentials; signs like a VAN.
 #[derive(Clone)]
@@ -514,8 +451,7 @@ async fn a_van_signs_for_the_terminals_of_the_merchants_it_serves() {
         let api = &world.api;
         async move {
             let body = json!({"van_id": van_id});
-            api.call(reqwest::Method::PUT, &path, TOKEN, Some(body))
-                .await
+            api.call("PUT", &path, TOKEN, Some(body)).await
         }
     };
     let (status, answer) = serve(&served, van["van_id"].clone()).await;
@@ -623,12 +559,7 @@ async fn bad_stale_and_replayed_signatures_are_refused() {
     );
     let (status, _) = world
         .api
-        .call(
-            reqwest::Method::PATCH,
-            &change,
-            TOKEN,
-            Some(json!({"enabled": false})),
-        )
+        .call("PATCH", &change, TOKEN, Some(json!({"enabled": false})))
         .await;
     assert_eq!(status, 200);
     // A request never signed before (another van_tx_id), so no replay can be what refuses
@@ -794,10 +725,7 @@ async fn a_gift_voucher_is_bought_redeemed_once_refunded_and_settled() {
     let id = text(&voucher["voucher_id"]);
     for drawing in ["barcode.svg", "qr.svg"] {
         let path = format!("/v1/me/vouchers/{id}/{drawing}");
-        let (status, _) = world
-            .api
-            .call(reqwest::Method::GET, &path, &payer.token, None)
-            .await;
+        let (status, _) = world.api.call("GET", &path, &payer.token, None).await;
         assert_eq!(status, 200, "{path}");
     }
     // Another brand's till declines it; a mistyped code is invalid; nothing moves.
@@ -884,10 +812,7 @@ async fn a_gift_voucher_is_bought_redeemed_once_refunded_and_settled() {
     assert_eq!(resold["result"], "approved", "{resold}");
     // A redeemed voucher cannot be cancelled; an unused one can, within 7 days, in full.
     let path = format!("/v1/me/vouchers/{id}/cancel");
-    let (status, problem) = world
-        .api
-        .call(reqwest::Method::POST, &path, &payer.token, None)
-        .await;
+    let (status, problem) = world.api.call("POST", &path, &payer.token, None).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["type"], "urn:mileverse:problem:voucher-state");
     let (_, second) = world.buy(&payer, &product_id, "gift-2").await;
