@@ -1,7 +1,8 @@
 //! Creator rewards through the platform's API on a real store (SQLite files, or PostgreSQL
 //! with `MILEVERSE_TEST_PLATFORM_BACKEND=postgres`): a distribution at its maximum of
 //! creators pays the 1,000 highest scores in one linked chain and leaves the pool at zero;
-//! a creator's contents at their maximum.
+//! a creator's contents at their maximum; reports racing a distribution are counted before
+//! it or refused.
 
 mod support;
 
@@ -207,5 +208,107 @@ async fn a_withdrawn_members_creator_gets_no_share_and_no_tip() {
     assert_eq!(
         platform.tip_creator(tip).await.unwrap_err(),
         PlatformError::Creator(CreatorError::CreatorUnavailable)
+    );
+}
+
+/// A report of `views` for content `c-<index>` under `report_id`.
+fn views_report(platform_id: u128, report_id: &str, index: usize, views: u64) -> Report {
+    Report {
+        platform_id,
+        report_id: report_id.to_string(),
+        period: "2026-12".into(),
+        items: vec![ReportItem {
+            content_ref: format!("c-{index}"),
+            metrics: Metrics {
+                views,
+                ..Metrics::default()
+            },
+        }],
+    }
+}
+
+/// Reports racing a distribution: each is counted before the distribution reads the scores
+/// or refused as `creator-period-closed`, never counted after it. So the payouts are the
+/// division of the scores the tables hold once the race is over, and a later report is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_racing_a_distribution_are_counted_before_it_or_refused() {
+    let mut world = World::with_funding().await;
+    let member = world.member().await;
+    let platform = world.platform().clone();
+    let grant = platform.register_media_platform("TongTube").await.unwrap();
+    let platform_id = grant.platform_id;
+    for index in 0..2 {
+        let reference = format!("creator-{index}");
+        platform
+            .put_creator(platform_id, &reference, &member.phone, "Channel")
+            .await
+            .unwrap();
+        let content = format!("c-{index}");
+        platform
+            .put_content(platform_id, &content, &reference, "Episode 1")
+            .await
+            .unwrap();
+        let report = views_report(platform_id, &format!("base-{index}"), index, 1_000);
+        platform.report_metrics(report).await.unwrap();
+    }
+    ad_revenue(&world, 10_000).await;
+    let pool = platform
+        .fund_creator_pool(platform_id, "2026-12", 10_000, "ads-2026-12")
+        .await
+        .unwrap();
+
+    // 16 reports that each move creator-0's views, and the distribution among them.
+    let mut reports = Vec::new();
+    for number in 0..16_u64 {
+        let platform = platform.clone();
+        let report = views_report(platform_id, &format!("r-{number}"), 0, 1_100 + 97 * number);
+        reports.push(tokio::spawn(async move {
+            platform.report_metrics(report).await
+        }));
+    }
+    let distributing = {
+        let platform = platform.clone();
+        let pool_id = pool.pool.id;
+        tokio::spawn(async move { platform.distribute_creator_pool(pool_id).await })
+    };
+    let mut counted = 0;
+    for report in reports {
+        match report.await.unwrap() {
+            Ok(_) => counted += 1,
+            Err(PlatformError::Creator(CreatorError::PeriodClosed)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let paid = distributing.await.unwrap().unwrap();
+    assert!(paid.paid_now);
+
+    let scores = world
+        .ledger
+        .tables(move |read| {
+            store::tables::creators::period_scores(read, platform_id, "2026-12", 10)
+        })
+        .await
+        .unwrap();
+    let expected: Vec<(u128, u64)> = platform::creators::score::divide(10_000, &scores)
+        .into_iter()
+        .map(|share| (share.creator_id, share.amount))
+        .collect();
+    let mut payouts: Vec<(u128, u64)> = paid
+        .payouts
+        .iter()
+        .map(|payout| (payout.creator_id, payout.amount))
+        .collect();
+    let mut expected = expected;
+    payouts.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(
+        payouts, expected,
+        "paid by the scores held after the race ({counted} of 16 reports counted)"
+    );
+    let late = views_report(platform_id, "late", 0, 5_000);
+    assert_eq!(
+        platform.report_metrics(late).await.map(|_| ()),
+        Err(PlatformError::Creator(CreatorError::PeriodClosed))
     );
 }
