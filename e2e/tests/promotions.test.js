@@ -63,4 +63,7 @@ test("a trading reward made and funded on the console pays on a conversion in th
   const after = operator.locator('[data-testid="promotion"]').filter({ hasText: NAME });
   assert.equal(await after.getByTestId("granted").textContent(), "10");
   assert.equal(await after.getByTestId("remaining").textContent(), "4,990");
+  // Closed pages leave no evidence behind (the harness keeps it of a failed test's).
+  await desk.close();
+  await context.close();
 });
