@@ -508,10 +508,6 @@ async fn media_platform_of(
     Ok(found.platform_id)
 }
 
-fn signed_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|error| Problem::malformed_json(error.to_string()))
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MediaCreatorBody {
@@ -556,7 +552,7 @@ async fn put_creator(
     body: Bytes,
 ) -> Result<Json<MediaCreatorAnswer>, Problem> {
     let platform_id = media_platform_of(&state, &method, &uri, &headers, &body).await?;
-    let body: MediaCreatorBody = signed_json(&body)?;
+    let body: MediaCreatorBody = crate::members_api::json_bytes(&body)?;
     let row = platform(&state)?
         .put_creator(platform_id, &creator_ref, &body.phone, &body.name)
         .await?;
@@ -595,7 +591,7 @@ async fn put_content(
     body: Bytes,
 ) -> Result<Json<MediaContentAnswer>, Problem> {
     let platform_id = media_platform_of(&state, &method, &uri, &headers, &body).await?;
-    let body: MediaContentBody = signed_json(&body)?;
+    let body: MediaContentBody = crate::members_api::json_bytes(&body)?;
     let row = platform(&state)?
         .put_content(platform_id, &content_ref, &body.creator_ref, &body.title)
         .await?;
@@ -655,7 +651,7 @@ async fn report(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let platform_id = media_platform_of(&state, &method, &uri, &headers, &body).await?;
-    let body: ReportBody = signed_json(&body)?;
+    let body: ReportBody = crate::members_api::json_bytes(&body)?;
     let items = body
         .items
         .into_iter()

@@ -743,8 +743,7 @@ async fn credit(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let game_id = game_of(&state, &method, &uri, &headers, &body).await?;
-    let body: GameCreditBody = serde_json::from_slice(&body)
-        .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    let body: GameCreditBody = crate::members_api::json_bytes(&body)?;
     let kind = CreditKind::parse(&body.kind)
         .ok_or_else(|| Problem::from(platform::error::invalid("kind", "game_money or reward")))?;
     let request = CreditRequest {
@@ -827,8 +826,7 @@ async fn delivery(
     body: Bytes,
 ) -> Result<Json<TradeAnswer>, Problem> {
     let game_id = game_of(&state, &method, &uri, &headers, &body).await?;
-    let body: GameDeliveryBody = serde_json::from_slice(&body)
-        .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    let body: GameDeliveryBody = crate::members_api::json_bytes(&body)?;
     let trade_id = parse_id_text("trade_id", &body.trade_id)?;
     let trade = platform(&state)?
         .confirm_delivery(game_id, trade_id)

@@ -71,8 +71,13 @@ pub fn platform(state: &AppState) -> Result<&Arc<Platform>, Problem> {
 
 /// Parses a JSON body into `T`; the error names the field at fault.
 pub fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, Problem> {
-    let bytes = body_bytes(body)?;
-    serde_json::from_slice(&bytes).map_err(|error| Problem::malformed_json(error.to_string()))
+    json_bytes(&body_bytes(body)?)
+}
+
+/// A body already read (a signed route reads it whole to check its signature) as `T`, or
+/// `malformed-json`.
+pub fn json_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|error| Problem::malformed_json(error.to_string()))
 }
 
 /// The member behind the request's session token.

@@ -16,7 +16,7 @@ use super::{Failure, Me, failure, frame, me};
 use crate::WebState;
 use crate::api::Call;
 use crate::browser::Browser;
-use crate::pages::{grouped, html};
+use crate::pages::{api_id, grouped, html};
 
 #[derive(Deserialize)]
 struct PoolLine {
@@ -176,7 +176,7 @@ pub(super) async fn fund(
 ) -> Response {
     console_page!(state, browser, |me| async {
         let amount = form.amount.trim().parse::<u64>().unwrap_or(0);
-        let body = json!({"media_platform_id": digits(&form.media_platform_id),
+        let body = json!({"media_platform_id": form.media_platform_id.trim(),
             "period": form.period.trim(), "amount": amount, "reference": form.reference.trim()});
         let call = Call::post("/admin/v1/creator-pools", &body);
         submit(&state, &browser, &me, call).await
@@ -190,7 +190,11 @@ pub(super) async fn distribute(
     Path(id): Path<String>,
 ) -> Response {
     console_page!(state, browser, |me| async {
-        let path = format!("/admin/v1/creator-pools/{}/distribution", digits(&id));
+        // The API checks the body's id; a path takes only an id.
+        let Some(id) = api_id(&id) else {
+            return Ok((axum::http::StatusCode::NOT_FOUND, "no such pool").into_response());
+        };
+        let path = format!("/admin/v1/creator-pools/{id}/distribution");
         submit(&state, &browser, &me, Call::post(path, &json!({}))).await
     })
 }
@@ -228,12 +232,6 @@ pub(super) async fn register(
     })
 }
 
-/// The id as digits only (anything else becomes an id the API does not know).
-fn digits(id: &str) -> String {
-    let kept: String = id.chars().filter(char::is_ascii_digit).take(39).collect();
-    if kept.is_empty() { "0".into() } else { kept }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +252,5 @@ mod tests {
         let paid = row_of(line("distributed", 0));
         assert!(!paid.may_distribute);
         assert_eq!(paid.distributed, "10,000");
-        assert_eq!(digits("12a3/../"), "123");
     }
 }
